@@ -1,0 +1,75 @@
+"""Ship build log text to the API server in batches (``POST .../builds/NAME/log``).
+
+Lines are buffered and sent when the buffer passes ``max_bytes`` or
+``interval`` seconds have passed since the last send, and on ``close()``.
+A failed send is retried once on the next flush; log shipping never fails
+a build.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+
+class LogSink:
+    """Buffered appender for one Build's log.
+
+    Args:
+        http: an authenticated httpx client whose base URL is the API server.
+        namespace, name: the Build.
+        interval: seconds between sends while lines keep coming.
+        max_bytes: send as soon as this many bytes are buffered.
+    """
+
+    def __init__(self, http: httpx.Client, *, namespace: str, name: str,
+                 interval: float = 0.3, max_bytes: int = 64 * 1024) -> None:
+        self._http = http
+        self._path = f"/apis/dockyard.dev/v1alpha1/namespaces/{namespace}/builds/{name}/log"
+        self._buf: list[str] = []
+        self._size = 0
+        self._last = time.monotonic()
+        self._interval, self._max = interval, max_bytes
+        self._lock = threading.Lock()
+        self.lines: list[str] = []  # the tail kept for logSnippet
+
+    def write(self, text: str) -> None:
+        """Append ``text`` (a line or several; a trailing newline is added if missing)."""
+        if not text:
+            return
+        if not text.endswith("\n"):
+            text += "\n"
+        with self._lock:
+            self._buf.append(text)
+            self._size += len(text)
+            self.lines.extend(text.splitlines())
+            del self.lines[:-200]
+            due = self._size >= self._max or time.monotonic() - self._last >= self._interval
+        if due:
+            self.flush()
+
+    def snippet(self, lines: int = 5) -> str:
+        """The last ``lines`` non-empty lines (OpenShift's ``logSnippet``)."""
+        return "\n".join([line for line in self.lines if line.strip()][-lines:])
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._buf:
+                return
+            body = "".join(self._buf)
+            self._buf, self._size, self._last = [], 0, time.monotonic()
+        try:
+            self._http.post(self._path, content=body.encode(), headers={"Content-Type": "text/plain"})
+        except httpx.HTTPError as err:
+            log.warning("could not ship build log to %s: %s", self._path, err)
+            with self._lock:
+                self._buf.insert(0, body)
+                self._size += len(body)
+
+    def close(self) -> None:
+        self.flush()

@@ -1,0 +1,619 @@
+"""Pure pod logic for the node agent: no I/O, no engine, no clock of its own.
+
+Everything here follows the kubelet and is driven directly by unit tests:
+
+- Kubernetes resource quantities (``100m``, ``0.5``, ``128Mi``, ``1G``),
+  as in ``k8s.io/apimachinery/pkg/api/resource``.
+- The per-container spec hash (kubelet ``pkg/kubelet/container/helpers.go``
+  ``HashContainer``: FNV-1a 32 over the container's JSON).
+- Crash-loop back-off (kubelet ``flowcontrol.Backoff`` as used by
+  ``kuberuntime_manager.go`` ``doBackOff``): 10 s doubling to 300 s, reset
+  once a container ran for longer than twice the maximum (10 min).
+- Pod phase from container states (kubelet ``kubelet_pods.go`` ``getPhase``).
+- Pod conditions (``PodScheduled``, ``PodReadyToStartContainers``,
+  ``Initialized``, ``ContainersReady``, ``Ready``) with stable
+  ``lastTransitionTime``.
+- Engine names and labels (kubelet dockershim ``naming.go``:
+  ``k8s_<container>_<pod>_<namespace>_<uid>_<attempt>``).
+
+The engine I/O lives in :mod:`dockyard.agent.pods`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable, Mapping
+
+__all__ = [
+    "BackOffPolicy",
+    "ConfigError",
+    "create_args",
+    "milli_cpu_to_shares",
+    "BUILD_POD_LABEL",
+    "INFRA_NAME",
+    "LABEL_CONTAINER_BACKOFF",
+    "LABEL_CONTAINER_HASH",
+    "LABEL_CONTAINER_NAME",
+    "LABEL_CONTAINER_RESTARTS",
+    "LABEL_POD_GRACE",
+    "LABEL_POD_NAME",
+    "LABEL_POD_NAMESPACE",
+    "LABEL_POD_UID",
+    "PortError",
+    "container_hash",
+    "container_labels",
+    "container_name",
+    "cpu_to_nano",
+    "effective_pull_policy",
+    "expand_vars",
+    "format_time",
+    "grace_period",
+    "is_build_pod",
+    "memory_to_bytes",
+    "parse_engine_time",
+    "parse_quantity",
+    "pod_conditions",
+    "pod_phase",
+    "port_bindings",
+    "restart_backoff",
+    "sandbox_hash",
+    "should_restart",
+]
+
+# --- labels and names -------------------------------------------------------
+
+LABEL_POD_UID = "dockyard.pod.uid"
+LABEL_POD_NAME = "dockyard.pod.name"
+LABEL_POD_NAMESPACE = "dockyard.pod.namespace"
+LABEL_POD_GRACE = "dockyard.pod.termination-grace-period"
+LABEL_CONTAINER_NAME = "dockyard.container.name"
+LABEL_CONTAINER_HASH = "dockyard.container.hash"
+LABEL_CONTAINER_RESTARTS = "dockyard.container.restarts"
+LABEL_CONTAINER_BACKOFF = "dockyard.container.backoff"
+
+#: The container name of the infra ("pause") container. Pod container names are
+#: DNS labels (lower case), so this can never clash (kubelet dockershim uses
+#: the same name).
+INFRA_NAME = "POD"
+
+BUILD_POD_LABEL = "dockyard.dev/build-pod"
+
+DEFAULT_GRACE_SECONDS = 30
+
+
+def is_build_pod(pod: Mapping[str, Any]) -> bool:
+    """True for build pods, which the agent's build-pod runner handles."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return BUILD_POD_LABEL in labels
+
+
+def container_name(*, container: str, pod: str, namespace: str, uid: str, attempt: int) -> str:
+    """Engine name of a pod container, as the kubelet's dockershim named them.
+
+    ``k8s_<container>_<pod>_<namespace>_<uid8>_<attempt>``; the infra container
+    uses :data:`INFRA_NAME` as ``container``.
+    """
+    return f"k8s_{container}_{pod}_{namespace}_{uid[:8]}_{attempt}"
+
+
+def container_labels(
+    pod: Mapping[str, Any], *, container: str, spec_hash: str, restarts: int, backoff: float
+) -> dict[str, str]:
+    """Labels that make the pod's state derivable from the engine alone."""
+    meta = pod["metadata"]
+    return {
+        LABEL_POD_UID: str(meta["uid"]),
+        LABEL_POD_NAME: str(meta.get("name", "")),
+        LABEL_POD_NAMESPACE: str(meta.get("namespace", "default")),
+        LABEL_POD_GRACE: str(grace_period(pod)),
+        LABEL_CONTAINER_NAME: container,
+        LABEL_CONTAINER_HASH: spec_hash,
+        LABEL_CONTAINER_RESTARTS: str(restarts),
+        LABEL_CONTAINER_BACKOFF: _format_seconds(backoff),
+    }
+
+
+def _format_seconds(value: float) -> str:
+    return repr(float(value))
+
+
+def grace_period(pod: Mapping[str, Any]) -> int:
+    """Termination grace period: ``metadata.deletionGracePeriodSeconds`` when the
+    pod is being deleted, else ``spec.terminationGracePeriodSeconds`` (default 30)."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    for value in (meta.get("deletionGracePeriodSeconds"), spec.get("terminationGracePeriodSeconds")):
+        if value is not None:
+            return max(0, int(value))
+    return DEFAULT_GRACE_SECONDS
+
+
+# --- quantities -------------------------------------------------------------
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+}
+_QUANTITY = re.compile(
+    r"^(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))(?:(?P<exp>[eE][+-]?\d+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$"
+)
+
+
+def parse_quantity(value: str | int | float) -> Decimal:
+    """Parse a Kubernetes resource quantity into an exact :class:`~decimal.Decimal`.
+
+    Accepts the forms of ``resource.ParseQuantity``: a decimal number with an
+    optional binary suffix (``Ki`` .. ``Ei``), decimal suffix (``n u m k M G T
+    P E``) or exponent (``1e3``). ``int``/``float`` (as YAML gives them) are
+    taken as plain numbers.
+
+    Raises:
+        ValueError: not a quantity.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"quantities must be numbers or strings, not {value!r}")
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"invalid quantity {value!r}")
+        return Decimal(str(value))
+    match = _QUANTITY.match(str(value).strip())
+    if not match:
+        raise ValueError(f"invalid quantity {value!r}")
+    try:
+        number = Decimal(match["num"])
+        if match["exp"]:
+            return number * (Decimal(10) ** int(match["exp"][1:]))
+    except InvalidOperation as e:  # pragma: no cover - the regex admits only numbers
+        raise ValueError(f"invalid quantity {value!r}") from e
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    return number * _DECIMAL[suffix]
+
+
+def cpu_to_nano(value: str | int | float) -> int:
+    """CPU quantity to Docker ``NanoCpus`` (rounded up, like ``MilliValue``)."""
+    return int(math.ceil(parse_quantity(value) * Decimal(10**9)))
+
+
+def memory_to_bytes(value: str | int | float) -> int:
+    """Memory quantity to bytes (rounded up, like ``Quantity.Value``)."""
+    return int(math.ceil(parse_quantity(value)))
+
+
+# --- hashing ----------------------------------------------------------------
+
+#: Fields of a container that shape its engine container. Probes, lifecycle,
+#: imagePullPolicy, ports (held by the infra container) and termination
+#: message settings are left out, so changing them restarts nothing.
+_HASHED_FIELDS = (
+    "name",
+    "image",
+    "command",
+    "args",
+    "workingDir",
+    "env",
+    "envFrom",
+    "volumeMounts",
+    "resources",
+    "securityContext",
+    "stdin",
+    "stdinOnce",
+    "tty",
+)
+
+
+def _prune(value: Any) -> Any:
+    """Drop ``None``/empty values so that defaulted and omitted fields hash alike."""
+    if isinstance(value, Mapping):
+        out = {str(k): _prune(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, "", [], {})}
+    if isinstance(value, (list, tuple)):
+        return [_prune(v) for v in value]
+    return value
+
+
+def _fnv1a32(data: bytes) -> int:
+    h = 0x811C9DC5
+    for byte in data:
+        h ^= byte
+        h = (h * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def _hash_json(obj: Any) -> str:
+    text = json.dumps(_prune(obj), sort_keys=True, separators=(",", ":"), default=str)
+    return f"{_fnv1a32(text.encode()):08x}"
+
+
+def container_hash(container: Mapping[str, Any], volumes: Iterable[Mapping[str, Any]] = ()) -> str:
+    """Stable hash of one container's spec (kubelet ``HashContainer``: FNV-1a 32
+    over JSON). The definitions of the volumes it mounts are included, so a
+    changed ``hostPath`` restarts exactly the containers that mount it.
+    Key order and omitted-vs-empty fields do not change the hash.
+    """
+    picked = {k: container.get(k) for k in _HASHED_FIELDS}
+    mounted = {m.get("name") for m in container.get("volumeMounts") or []}
+    picked["volumes"] = sorted(
+        (dict(v) for v in volumes if v.get("name") in mounted), key=lambda v: str(v.get("name"))
+    )
+    return _hash_json(picked)
+
+
+def sandbox_hash(spec: Mapping[str, Any], *, host_ip: str = "127.0.0.1") -> str:
+    """Hash of what the infra container holds: published ports, hostname,
+    shared PID namespace. A change recreates the sandbox (and so every
+    container), as the kubelet does when ``podSandboxChanged``."""
+    bindings, _ = port_bindings(spec, host_ip=host_ip)
+    return _hash_json(
+        {
+            "ports": sorted((k, sorted(map(list, v))) for k, v in bindings.items()),
+            "hostname": spec.get("hostname"),
+            "shareProcessNamespace": bool(spec.get("shareProcessNamespace")),
+        }
+    )
+
+
+# --- ports ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PortError:
+    """A port the agent refuses to publish, with the field path that names it."""
+
+    field: str
+    message: str
+
+
+def port_bindings(
+    spec: Mapping[str, Any], *, host_ip: str = "127.0.0.1"
+) -> tuple[dict[str, list[tuple[str, int]]], list[PortError]]:
+    """Port bindings for the infra container, in docker-py's ``ports=`` shape.
+
+    Every ``containers[].ports[]`` entry with a ``hostPort`` is published on
+    ``host_ip`` (loopback): an empty ``hostIP`` means ``host_ip``; any other
+    address (``0.0.0.0`` included) is refused, as is a host port used twice.
+
+    Returns:
+        ``({"8080/tcp": [("127.0.0.1", 18080)]}, errors)``.
+    """
+    bindings: dict[str, list[tuple[str, int]]] = {}
+    errors: list[PortError] = []
+    seen: dict[tuple[int, str], str] = {}
+    for i, container in enumerate(spec.get("containers") or []):
+        for j, port in enumerate(container.get("ports") or []):
+            field = f"spec.containers[{i}].ports[{j}]"
+            host_port = port.get("hostPort")
+            if not host_port:
+                continue
+            protocol = str(port.get("protocol") or "TCP").lower()
+            if protocol not in ("tcp", "udp", "sctp"):
+                errors.append(PortError(f"{field}.protocol", f"unsupported protocol {port.get('protocol')!r}"))
+                continue
+            ip = port.get("hostIP") or host_ip
+            if ip != host_ip:
+                errors.append(
+                    PortError(
+                        f"{field}.hostIP",
+                        f"hostIP {ip!r} is not allowed: pods publish on {host_ip} only",
+                    )
+                )
+                continue
+            try:
+                container_port, host_port = int(port["containerPort"]), int(host_port)
+            except (KeyError, TypeError, ValueError):
+                errors.append(PortError(f"{field}.containerPort", "containerPort and hostPort must be integers"))
+                continue
+            if (host_port, protocol) in seen:
+                errors.append(
+                    PortError(f"{field}.hostPort", f"host port {host_port}/{protocol} already used by {seen[(host_port, protocol)]}")
+                )
+                continue
+            seen[(host_port, protocol)] = field
+            bindings.setdefault(f"{container_port}/{protocol}", []).append((ip, host_port))
+    return bindings, errors
+
+
+# --- env and images ---------------------------------------------------------
+
+
+def expand_vars(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes ``$(VAR)`` expansion (``third_party/forked/golang/expansion``):
+    ``$(NAME)`` becomes the value when NAME is defined and stays as written
+    otherwise; ``$$`` is an escaped ``$``."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "$" and i + 1 < n:
+            nxt = text[i + 1]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+                continue
+            if nxt == "(":
+                end = text.find(")", i + 2)
+                if end != -1:
+                    name = text[i + 2 : end]
+                    out.append(env[name] if name in env else text[i : end + 1])
+                    i = end + 1
+                    continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def effective_pull_policy(container: Mapping[str, Any]) -> str:
+    """``imagePullPolicy`` with the Kubernetes default: ``Always`` for
+    ``:latest`` or an untagged image, else ``IfNotPresent``."""
+    policy = container.get("imagePullPolicy")
+    if policy in ("Always", "IfNotPresent", "Never"):
+        return str(policy)
+    image = str(container.get("image") or "")
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else "latest"
+    return "Always" if tag == "latest" else "IfNotPresent"
+
+
+# --- time -------------------------------------------------------------------
+
+
+def format_time(ts: float | datetime) -> str:
+    """RFC 3339 at second precision, as ``metav1.Time`` serialises."""
+    if isinstance(ts, datetime):
+        dt = ts.astimezone(timezone.utc)
+    else:
+        dt = datetime.fromtimestamp(ts, timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_ENGINE_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
+
+
+def parse_engine_time(text: str | None) -> float | None:
+    """Engine timestamp (``2024-01-02T03:04:05.123456789Z``, nanoseconds
+    allowed) to epoch seconds; ``None`` for empty or the zero time (year 1)."""
+    if not text:
+        return None
+    match = _ENGINE_TIME.match(text.strip())
+    if not match:
+        return None
+    base, frac, zone = match.groups()
+    if base.startswith("0001-"):
+        return None
+    dt = datetime.fromisoformat(base + ("+00:00" if zone in (None, "Z") else zone))
+    return dt.timestamp() + (float("0." + frac) if frac else 0.0)
+
+
+# --- restart policy and back-off -------------------------------------------
+
+
+def should_restart(restart_policy: str | None, exit_code: int) -> bool:
+    """kubelet ``ShouldContainerBeRestarted`` for an exited container."""
+    policy = restart_policy or "Always"
+    if policy == "Never":
+        return False
+    if policy == "OnFailure":
+        return exit_code != 0
+    return True
+
+
+@dataclass(frozen=True)
+class BackOffPolicy:
+    """The kubelet's crash back-off: ``initial`` doubling up to ``maximum``
+    seconds; an entry expires (resets) when more than ``2 * maximum`` passed
+    between the restart that set it and the next crash."""
+
+    initial: float = 10.0
+    maximum: float = 300.0
+
+
+def restart_backoff(
+    *,
+    backoff: float,
+    started_at: float,
+    finished_at: float,
+    now: float,
+    policy: BackOffPolicy = BackOffPolicy(),
+) -> tuple[float, float]:
+    """Decide whether an exited container may restart now.
+
+    The back-off state lives on the engine: ``backoff`` is the value the
+    kubelet's ``flowcontrol.Backoff`` entry had when this container was
+    started (its ``dockyard.container.backoff`` label; 0 means no entry),
+    ``started_at``/``finished_at`` are its engine times. This mirrors
+    ``doBackOff``: ``IsInBackOffSince(finishedAt)`` then ``Next``.
+
+    Returns:
+        ``(wait, next_backoff)``: seconds still to wait (0 = restart now) and
+        the back-off to record on the next container.
+    """
+    if backoff <= 0 or finished_at - started_at > 2 * policy.maximum:
+        return 0.0, policy.initial
+    remaining = backoff - (now - finished_at)
+    if remaining > 0:
+        return remaining, backoff
+    return 0.0, min(backoff * 2, policy.maximum)
+
+
+# --- phase and conditions ---------------------------------------------------
+
+
+def pod_phase(
+    restart_policy: str | None, container_statuses: Iterable[Mapping[str, Any]], *, total: int, terminal: bool = False
+) -> str:
+    """kubelet ``getPhase`` for a pod without init containers.
+
+    Args:
+        restart_policy: ``spec.restartPolicy``.
+        container_statuses: Kubernetes ``ContainerStatus`` dicts.
+        total: number of containers in the spec (missing statuses are unknown).
+        terminal: the pod is being torn down, nothing restarts any more.
+    """
+    policy = restart_policy or "Always"
+    running = waiting = stopped = succeeded = 0
+    seen = 0
+    for status in container_statuses:
+        seen += 1
+        state = status.get("state") or {}
+        if "running" in state:
+            running += 1
+        elif "terminated" in state:
+            stopped += 1
+            if state["terminated"].get("exitCode") == 0:
+                succeeded += 1
+        elif "waiting" in state:
+            if "terminated" in (status.get("lastState") or {}):
+                stopped += 1
+            else:
+                waiting += 1
+        else:
+            seen -= 1
+    unknown = max(0, total - seen)
+    if waiting > 0:
+        return "Pending"
+    if running > 0 and unknown == 0:
+        return "Running"
+    if running == 0 and stopped > 0 and unknown == 0:
+        if terminal:
+            return "Succeeded" if stopped == succeeded else "Failed"
+        if policy == "Always":
+            return "Running"
+        if stopped == succeeded:
+            return "Succeeded"
+        if policy == "Never":
+            return "Failed"
+        return "Running"
+    return "Pending"
+
+
+def pod_conditions(
+    *,
+    sandbox_ready: bool,
+    containers_ready: bool,
+    now: str,
+    previous: Iterable[Mapping[str, Any]] = (),
+    not_ready_reason: str = "ContainersNotReady",
+    not_ready_message: str = "",
+) -> list[dict[str, Any]]:
+    """Pod conditions as the kubelet's status manager writes them.
+
+    ``lastTransitionTime`` is carried over from ``previous`` while a
+    condition's status is unchanged, and is ``now`` when it flips.
+    """
+    old = {c.get("type"): c for c in previous or ()}
+
+    def cond(kind: str, ok: bool, reason: str = "", message: str = "") -> dict[str, Any]:
+        status = "True" if ok else "False"
+        prev = old.get(kind)
+        since = prev.get("lastTransitionTime") if prev and prev.get("status") == status else None
+        out: dict[str, Any] = {"type": kind, "status": status, "lastProbeTime": None, "lastTransitionTime": since or now}
+        if not ok and reason:
+            out["reason"] = reason
+        if not ok and message:
+            out["message"] = message
+        return out
+
+    return [
+        cond("PodReadyToStartContainers", sandbox_ready),
+        cond("Initialized", True),
+        cond("Ready", containers_ready, not_ready_reason, not_ready_message),
+        cond("ContainersReady", containers_ready, not_ready_reason, not_ready_message),
+        cond("PodScheduled", True),
+    ]
+
+
+# --- engine container configuration ------------------------------------------
+
+
+class ConfigError(ValueError):
+    """The container cannot be configured (kubelet ``CreateContainerConfigError``)."""
+
+
+def milli_cpu_to_shares(value: str | int | float) -> int:
+    """CPU request to cgroup v1 ``cpu.shares`` (kubelet ``MilliCPUToShares``)."""
+    milli = int(math.ceil(parse_quantity(value) * 1000))
+    return max(2, milli * 1024 // 1000)
+
+
+def create_args(container: Mapping[str, Any], *, binds: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Arguments for docker-py ``APIClient.create_container`` and
+    ``create_host_config`` from one Kubernetes container.
+
+    ``command`` replaces the image ENTRYPOINT and ``args`` its CMD; with
+    ``command`` but no ``args`` the image CMD is dropped, as Kubernetes does.
+    ``$(VAR)`` references are expanded from the container's ``env``.
+
+    Returns:
+        ``(config, host_config)`` keyword dicts (without name, labels,
+        network and IPC modes, which belong to the pod).
+
+    Raises:
+        ConfigError: fields dockyard does not support (yet): ``env[].valueFrom``,
+        ``envFrom``, ``privileged``, or malformed quantities.
+    """
+    env: dict[str, str] = {}
+    for i, item in enumerate(container.get("env") or []):
+        name = str(item.get("name") or "")
+        if not name:
+            raise ConfigError(f"env[{i}].name: required")
+        if item.get("valueFrom") is not None:
+            raise ConfigError(f"env[{i}].valueFrom ({name}): not supported yet")
+        env[name] = expand_vars(str(item.get("value") or ""), env)
+    if container.get("envFrom"):
+        raise ConfigError("envFrom: not supported yet")
+    command = container.get("command")
+    args = container.get("args")
+    config: dict[str, Any] = {"image": container["image"], "environment": env}
+    if command:
+        config["entrypoint"] = [expand_vars(str(x), env) for x in command]
+        config["command"] = [expand_vars(str(x), env) for x in args or []]
+    elif args:
+        config["command"] = [expand_vars(str(x), env) for x in args]
+    if container.get("workingDir"):
+        config["working_dir"] = str(container["workingDir"])
+    if container.get("tty"):
+        config["tty"] = True
+    if container.get("stdin"):
+        config["stdin_open"] = True
+    host: dict[str, Any] = {"binds": binds}
+    resources = container.get("resources") or {}
+    limits = resources.get("limits") or {}
+    requests = resources.get("requests") or {}
+    try:
+        if limits.get("cpu") is not None:
+            host["nano_cpus"] = cpu_to_nano(limits["cpu"])
+        if limits.get("memory") is not None:
+            host["mem_limit"] = memory_to_bytes(limits["memory"])
+        cpu_request = requests.get("cpu", limits.get("cpu"))
+        if cpu_request is not None:
+            host["cpu_shares"] = milli_cpu_to_shares(cpu_request)
+    except ValueError as e:
+        raise ConfigError(f"resources: {e}") from e
+    security = container.get("securityContext") or {}
+    if security.get("privileged"):
+        raise ConfigError("securityContext.privileged: not allowed")
+    if security.get("runAsUser") is not None:
+        user = str(int(security["runAsUser"]))
+        if security.get("runAsGroup") is not None:
+            user += f":{int(security['runAsGroup'])}"
+        config["user"] = user
+    if security.get("readOnlyRootFilesystem"):
+        host["read_only"] = True
+    return config, host

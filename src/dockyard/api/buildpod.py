@@ -1,0 +1,101 @@
+"""The contract between the build controller and the node agent: the build pod.
+
+As in OpenShift (``pkg/build/controller/strategy/docker.go``), the controller
+creates one pod per Build, named ``<build>-build``, and passes the Build to
+the builder as JSON in the ``BUILD`` environment variable. The builder reports
+its outcome in the container's termination message
+(``state.terminated.message``, the kubelet's ``terminationMessagePath``
+contract) as JSON: ``{"imageDigest", "reason", "message", "logSnippet"}``.
+No I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+BUILD_POD_LABEL = "dockyard.dev/build-pod"
+BUILD_NAME_LABEL = "dockyard.dev/build"
+BUILDCONFIG_LABEL = "dockyard.dev/buildconfig"
+BUILDER_CONTAINER = "docker-build"
+BUILDER_IMAGE = "dockyard.dev/builder:engine"  # resolved by the node agent: it builds with the engine API
+
+
+def pod_name(build_name: str) -> str:
+    """``<build>-build``, OpenShift's build pod naming."""
+    return f"{build_name}-build"
+
+
+def build_pod(build: dict[str, Any]) -> dict[str, Any]:
+    """The Pod manifest that runs ``build`` (a Build object as a dict with uid)."""
+    meta = build["metadata"]
+    payload = {"metadata": {k: meta.get(k) for k in ("name", "namespace", "uid")}, "spec": build["spec"]}
+    labels = {BUILD_POD_LABEL: "true", BUILD_NAME_LABEL: meta["name"]}
+    if (meta.get("labels") or {}).get(BUILDCONFIG_LABEL):
+        labels[BUILDCONFIG_LABEL] = meta["labels"][BUILDCONFIG_LABEL]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "annotations": {"dockyard.dev/build.name": meta["name"]},
+            "ownerReferences": [{"apiVersion": build["apiVersion"], "kind": "Build", "name": meta["name"],
+                                 "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{
+                "name": BUILDER_CONTAINER,
+                "image": BUILDER_IMAGE,
+                "env": [{"name": "BUILD", "value": json.dumps(payload, sort_keys=True)}],
+            }],
+        },
+    }
+
+
+def build_from_pod(pod: dict[str, Any]) -> dict[str, Any]:
+    """The Build payload (``metadata`` + ``spec``) carried in a build pod's ``BUILD`` env var.
+
+    Raises:
+        ValueError: the pod carries no valid payload.
+    """
+    for container in pod.get("spec", {}).get("containers") or []:
+        for env in container.get("env") or []:
+            if env.get("name") == "BUILD":
+                return json.loads(env.get("value") or "")
+    raise ValueError("pod has no BUILD environment variable")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a finished build pod reports. ``reason`` uses OpenShift's ``StatusReason`` vocabulary."""
+
+    succeeded: bool
+    image_digest: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    log_snippet: str | None = None
+
+    def termination_message(self) -> str:
+        return json.dumps({"imageDigest": self.image_digest, "reason": self.reason,
+                           "message": self.message, "logSnippet": self.log_snippet})
+
+
+def result_from_pod(pod: dict[str, Any]) -> BuildResult | None:
+    """The outcome of a terminated build pod, or None while it has not terminated."""
+    phase = (pod.get("status") or {}).get("phase")
+    if phase not in ("Succeeded", "Failed"):
+        return None
+    data: dict[str, Any] = {}
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        terminated = (status.get("state") or {}).get("terminated") or {}
+        try:
+            data = json.loads(terminated.get("message") or "{}")
+        except ValueError:
+            data = {"message": terminated.get("message")}
+    return BuildResult(succeeded=phase == "Succeeded", image_digest=data.get("imageDigest"),
+                       reason=data.get("reason") or (None if phase == "Succeeded" else "GenericBuildFailed"),
+                       message=data.get("message"), log_snippet=data.get("logSnippet"))

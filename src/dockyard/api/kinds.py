@@ -1,0 +1,112 @@
+"""The table of kinds the API server serves.
+
+Each entry names a kind the way Kubernetes discovery does
+(``APIResource`` in ``meta/v1``: group, version, kind, plural ``name``,
+``namespaced``, ``verbs``, ``subresources``). The API server builds its
+discovery documents, routes and OpenAPI from this table; clients build their
+resource handles from it. No I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+GROUP = "dockyard.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceInfo:
+    """One served resource.
+
+    Attributes:
+        group: API group, ``""`` for the core (legacy) group served under ``/api``.
+        version: API version within the group, e.g. ``v1``.
+        kind: CamelCase kind, e.g. ``BuildConfig``.
+        plural: lower-case plural used in URLs, e.g. ``buildconfigs``.
+        namespaced: True if objects live in a namespace.
+        subresources: extra path segments served under an object,
+            e.g. ``("status", "instantiate")``.
+        short_names: kubectl short names (``bc`` for BuildConfig).
+        has_status: True if spec and status are split (``/status`` subresource;
+            writes to the main resource ignore ``status``, and bump
+            ``metadata.generation`` when ``spec`` changes).
+    """
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+    subresources: tuple[str, ...] = ("status",)
+    short_names: tuple[str, ...] = ()
+    has_status: bool = True
+    categories: tuple[str, ...] = field(default=())
+
+    @property
+    def api_version(self) -> str:
+        """``group/version``, or just ``version`` for the core group."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+
+RESOURCES: tuple[ResourceInfo, ...] = (
+    # dockyard.dev/v1alpha1
+    ResourceInfo(group=GROUP, version=VERSION, kind="BuildConfig", plural="buildconfigs",
+                 subresources=("status", "instantiate"), short_names=("bc",), categories=("all", "dockyard")),
+    ResourceInfo(group=GROUP, version=VERSION, kind="Build", plural="builds",
+                 subresources=("status", "log"), categories=("all", "dockyard")),
+    ResourceInfo(group=GROUP, version=VERSION, kind="Push", plural="pushes", categories=("all", "dockyard")),
+    ResourceInfo(group=GROUP, version=VERSION, kind="Image", plural="images", categories=("all", "dockyard")),
+    ResourceInfo(group=GROUP, version=VERSION, kind="ImageDeploy", plural="imagedeploys",
+                 short_names=("idp",), categories=("all", "dockyard")),
+    # core v1
+    ResourceInfo(group="", version="v1", kind="Namespace", plural="namespaces", namespaced=False,
+                 short_names=("ns",)),
+    ResourceInfo(group="", version="v1", kind="Pod", plural="pods", short_names=("po",),
+                 subresources=("status", "log"), categories=("all",)),
+    ResourceInfo(group="", version="v1", kind="Secret", plural="secrets", subresources=(), has_status=False),
+    ResourceInfo(group="", version="v1", kind="Event", plural="events", subresources=(), has_status=False,
+                 short_names=("ev",)),
+    # apps/v1
+    ResourceInfo(group="apps", version="v1", kind="Deployment", plural="deployments", short_names=("deploy",),
+                 categories=("all",)),
+    ResourceInfo(group="apps", version="v1", kind="ReplicaSet", plural="replicasets", short_names=("rs",),
+                 categories=("all",)),
+)
+
+
+def by_plural(group: str, version: str, plural: str) -> ResourceInfo | None:
+    """Find the resource served at ``/apis/{group}/{version}/.../{plural}`` (group ``""`` for ``/api``)."""
+    for info in RESOURCES:
+        if info.group == group and info.version == version and info.plural == plural:
+            return info
+    return None
+
+
+def by_kind(api_version: str, kind: str) -> ResourceInfo | None:
+    """Find the resource for an object's ``apiVersion`` and ``kind``."""
+    for info in RESOURCES:
+        if info.api_version == api_version and info.kind == kind:
+            return info
+    return None
+
+
+def group_versions() -> list[tuple[str, str]]:
+    """Distinct (group, version) pairs in serving order, core group first."""
+    seen: list[tuple[str, str]] = []
+    for info in RESOURCES:
+        pair = (info.group, info.version)
+        if pair not in seen:
+            seen.append(pair)
+    return sorted(seen, key=lambda p: (p[0] != "", p[0]))

@@ -1,0 +1,181 @@
+"""Validation and defaulting of objects before they are stored.
+
+``validate(info, obj)`` is the single entry point the API server calls on
+create, update and patch. It returns the object with defaults applied, or
+raises :class:`dockyard.api.errors.Invalid` naming every bad field path
+(Kubernetes API conventions, "Validation": errors name the field path in
+dotted form with list indices, e.g. ``spec.containers[0].image``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pydantic
+
+from dockyard.api import kinds, models
+from dockyard.api.errors import Cause, Invalid
+
+MAX_NAME_LENGTH = 253
+
+
+def validate(info: kinds.ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+    """Validate and default ``obj`` (a full object with metadata) for ``info``.
+
+    Returns:
+        The defaulted object (a new dict; the argument is not modified).
+    Raises:
+        dockyard.api.errors.Invalid: with one cause per bad field path.
+    """
+    obj = copy.deepcopy(obj)
+    meta = obj.get("metadata") or {}
+    name = str(meta.get("name") or meta.get("generateName") or "")
+    causes = _metadata_causes(meta)
+    spec_model = models.SPEC_MODELS.get(info.kind) if info.group == kinds.GROUP else None
+    if spec_model is not None:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            causes.append(Cause("spec", "field required", "FieldValueRequired"))
+        else:
+            try:
+                parsed = spec_model.model_validate(spec)
+            except pydantic.ValidationError as err:
+                causes.extend(_pydantic_causes(err, prefix="spec"))
+            else:
+                obj["spec"] = parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
+    checker = _CORE_CHECKS.get(info.kind)
+    if checker is not None and info.group in ("", "apps"):
+        causes.extend(checker(obj))
+    if causes:
+        raise Invalid(kind=info.kind, group=info.group, name=name, causes=causes)
+    return obj
+
+
+def _metadata_causes(meta: dict[str, Any]) -> list[Cause]:
+    name = meta.get("name")
+    if not name:
+        if not meta.get("generateName"):
+            return [Cause("metadata.name", "name or generateName is required", "FieldValueRequired")]
+        return []
+    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or not models.DNS1123_SUBDOMAIN.match(name):
+        return [Cause("metadata.name", f"{str(name)[:64]!r}: a lowercase RFC 1123 subdomain must consist of "
+                      "lower case alphanumeric characters, '-' or '.', and must start and end with an "
+                      "alphanumeric character")]
+    return []
+
+
+def _path(prefix: str, loc: tuple[Any, ...]) -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "function-before"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _pydantic_causes(err: pydantic.ValidationError, *, prefix: str) -> list[Cause]:
+    causes = []
+    for item in err.errors():
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function"))))
+        if item["type"] == "missing":
+            causes.append(Cause(_path(prefix, loc), "field required", "FieldValueRequired"))
+        elif item["type"] == "extra_forbidden":
+            causes.append(Cause(_path(prefix, loc), "field not declared in schema", "FieldValueNotSupported"))
+        else:
+            message = item["msg"]
+            if message.startswith("Value error, "):
+                message = message[len("Value error, "):]
+            causes.append(Cause(_path(prefix, loc), message[:1].lower() + message[1:]))
+    return causes
+
+
+# --- core kinds: the checks kubectl users rely on (full schemas are a later issue) -------------
+
+
+def _containers_causes(spec: Any, path: str) -> list[Cause]:
+    if not isinstance(spec, dict):
+        return [Cause(path, "field required", "FieldValueRequired")]
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        return [Cause(f"{path}.containers", "at least one container is required", "FieldValueRequired")]
+    causes: list[Cause] = []
+    names: set[str] = set()
+    host_ports: set[tuple[str, int]] = set()
+    for i, container in enumerate(containers):
+        where = f"{path}.containers[{i}]"
+        if not isinstance(container, dict):
+            causes.append(Cause(where, "must be an object"))
+            continue
+        cname = container.get("name")
+        if not cname or not isinstance(cname, str):
+            causes.append(Cause(f"{where}.name", "field required", "FieldValueRequired"))
+        elif cname in names:
+            causes.append(Cause(f"{where}.name", f"duplicate container name {cname!r}", "FieldValueDuplicate"))
+        else:
+            names.add(cname)
+        if not container.get("image") or not isinstance(container.get("image"), str):
+            causes.append(Cause(f"{where}.image", "field required", "FieldValueRequired"))
+        for j, port in enumerate(container.get("ports") or []):
+            pwhere = f"{where}.ports[{j}]"
+            if not isinstance(port, dict):
+                causes.append(Cause(pwhere, "must be an object"))
+                continue
+            cport = port.get("containerPort")
+            if not isinstance(cport, int) or not 0 < cport < 65536:
+                causes.append(Cause(f"{pwhere}.containerPort", "must be between 1 and 65535, inclusive"))
+            hport = port.get("hostPort")
+            if hport is not None:
+                if not isinstance(hport, int) or not 0 < hport < 65536:
+                    causes.append(Cause(f"{pwhere}.hostPort", "must be between 1 and 65535, inclusive"))
+                    continue
+                key = (str(port.get("protocol") or "TCP"), hport)
+                if key in host_ports:
+                    causes.append(Cause(f"{pwhere}.hostPort", f"{hport}/{key[0]} is already used by "
+                                        "another port of this pod", "FieldValueDuplicate"))
+                host_ports.add(key)
+            host_ip = port.get("hostIP")
+            if host_ip not in (None, "", "127.0.0.1"):
+                causes.append(Cause(f"{pwhere}.hostIP", "pods publish on loopback only: use 127.0.0.1",
+                                    "FieldValueNotSupported"))
+    policy = spec.get("restartPolicy")
+    if policy is not None and policy not in ("Always", "OnFailure", "Never"):
+        causes.append(Cause(f"{path}.restartPolicy", f'unsupported value {policy!r}: supported values: '
+                            '"Always", "OnFailure", "Never"', "FieldValueNotSupported"))
+    volumes = {v.get("name") for v in spec.get("volumes") or [] if isinstance(v, dict)}
+    for i, container in enumerate(c for c in containers if isinstance(c, dict)):
+        for j, mount in enumerate(container.get("volumeMounts") or []):
+            if isinstance(mount, dict) and mount.get("name") not in volumes:
+                causes.append(Cause(f"{path}.containers[{i}].volumeMounts[{j}].name",
+                                    f"not found: no volume named {mount.get('name')!r}", "FieldValueNotFound"))
+    return causes
+
+
+def _pod_causes(obj: dict[str, Any]) -> list[Cause]:
+    return _containers_causes(obj.get("spec"), "spec")
+
+
+def _workload_causes(obj: dict[str, Any]) -> list[Cause]:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [Cause("spec", "field required", "FieldValueRequired")]
+    causes: list[Cause] = []
+    replicas = spec.get("replicas", 1)
+    if not isinstance(replicas, int) or replicas < 0:
+        causes.append(Cause("spec.replicas", "must be greater than or equal to 0"))
+    selector = spec.get("selector")
+    template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+    if not isinstance(selector, dict) or not selector.get("matchLabels"):
+        causes.append(Cause("spec.selector", "field required", "FieldValueRequired"))
+    else:
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        if any(labels.get(k) != v for k, v in selector["matchLabels"].items()):
+            causes.append(Cause("spec.template.metadata.labels", "`selector` does not match template `labels`"))
+    causes.extend(_containers_causes(template.get("spec"), "spec.template.spec"))
+    return causes
+
+
+_CORE_CHECKS = {"Pod": _pod_causes, "Deployment": _workload_causes, "ReplicaSet": _workload_causes}

@@ -1,0 +1,173 @@
+"""The ASGI application: routes, authentication, and errors translated to ``Status``.
+
+``create_app(store=..., tokens=..., ready=...)`` is the one entry point.
+Every error leaves as a ``v1 Status`` body with its HTTP code (Kubernetes API
+conventions, "Response Status Kind"); unexpected exceptions become a 500
+``InternalError`` without a traceback in the response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from dockyard.api import errors
+from dockyard.apiserver import auth, crud, discovery, handlers, openapi, subresources, wire
+from dockyard.apiserver.state import ServerState
+from dockyard.storage import sqlite
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACES = ("default", "kube-system")
+
+
+def ensure_namespaces(store: sqlite.Store, names: tuple[str, ...] = SYSTEM_NAMESPACES) -> None:
+    """Create the given namespaces if they are missing (idempotent)."""
+    for name in names:
+        if not store.exists(crud.NAMESPACE, None, name):
+            try:
+                crud.create(store, crud.NAMESPACE, None, {"apiVersion": "v1", "kind": "Namespace",
+                                                          "metadata": {"name": name}})
+            except errors.AlreadyExists:
+                pass
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.dockyard
+    return state
+
+
+async def _version(request: Request) -> Response:
+    return wire.json_response(discovery.version())
+
+
+async def _health(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def _ready(request: Request) -> Response:
+    try:
+        ok = bool(_state(request).ready())
+    except Exception:  # a failing probe means not ready
+        ok = False
+    return PlainTextResponse("ok" if ok else "not ready", status_code=200 if ok else 500)
+
+
+async def _api(request: Request) -> Response:
+    return wire.json_response(discovery.api_versions(request.url.netloc))
+
+
+async def _apis(request: Request) -> Response:
+    return wire.json_response(discovery.api_group_list())
+
+
+async def _openapi_v3_index(request: Request) -> Response:
+    return wire.json_response(openapi.v3_index())
+
+
+async def _openapi_v3(request: Request) -> Response:
+    parts = [p for p in request.path_params["rest"].split("/") if p]
+    doc = None
+    if parts[:1] == ["api"] and len(parts) == 2:
+        doc = openapi.v3_document("", parts[1])
+    elif parts[:1] == ["apis"] and len(parts) == 3:
+        doc = openapi.v3_document(parts[1], parts[2])
+    if doc is None:
+        raise errors.NotFound("the server could not find the requested resource")
+    return wire.json_response(doc)
+
+
+async def _openapi_v2(request: Request) -> Response:
+    accept = request.headers.get("accept", "")
+    if "protobuf" in accept and "json" not in accept and "*/*" not in accept:
+        return wire.status_response(_NotAcceptable("only application/json is served for /openapi/v2"))
+    return wire.json_response(openapi.v2_document())
+
+
+class _NotAcceptable(errors.StatusError):
+    code, reason = 406, "NotAcceptable"
+
+
+async def _resources(request: Request) -> Response:
+    return await handlers.dispatch(_state(request), request)
+
+
+async def _group(request: Request) -> Response:
+    doc = discovery.api_group(request.path_params["group"])
+    if doc is None:
+        raise errors.NotFound("the server could not find the requested resource")
+    return wire.json_response(doc)
+
+
+async def _commit(request: Request) -> Response:
+    return await subresources.handle_commit(_state(request), request, request.path_params["container_id"])
+
+
+async def _status_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.StatusError)
+    return wire.status_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = exc.status_code
+    reason = {404: "NotFound", 405: "MethodNotAllowed"}.get(code, "BadRequest" if code < 500 else "InternalError")
+    err = errors.StatusError("the server could not find the requested resource" if code == 404 else str(exc.detail))
+    err.code, err.reason = code, reason
+    return wire.status_response(err)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("internal error serving %s %s", request.method, request.url.path)
+    err = errors.StatusError("an internal error occurred while serving the request")
+    return wire.status_response(err)
+
+
+_ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
+               ready: Callable[[], bool] = lambda: True) -> FastAPI:
+    """Build the API server's ASGI app.
+
+    Args:
+        store: the object store (the app subscribes to its commits).
+        tokens: bearer token -> user name; every request but ``/healthz``,
+            ``/livez``, ``/readyz`` and ``/version`` needs one (401 otherwise).
+        ready: ``/readyz`` answers 200 ``ok`` while this returns true, else 500.
+    Returns:
+        A FastAPI (Starlette) application. Creates the ``default`` and
+        ``kube-system`` namespaces in ``store`` if missing.
+    """
+    ensure_namespaces(store)
+    state = ServerState(store=store, ready=ready)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="dockyard")
+    app.state.dockyard = state
+    store.subscribe(state.on_commit)
+    routes: list[tuple[str, Callable[..., object], list[str]]] = [
+        ("/version", _version, ["GET"]),
+        ("/healthz", _health, ["GET"]),
+        ("/livez", _health, ["GET"]),
+        ("/readyz", _ready, ["GET"]),
+        ("/api", _api, ["GET"]),
+        ("/apis", _apis, ["GET"]),
+        ("/openapi/v2", _openapi_v2, ["GET"]),
+        ("/openapi/v3", _openapi_v3_index, ["GET"]),
+        ("/openapi/v3/{rest:path}", _openapi_v3, ["GET"]),
+        ("/containers/{container_id}/commit", _commit, ["POST"]),
+        ("/apis/{group}", _group, ["GET"]),
+        ("/api/{rest:path}", _resources, _ALL),
+        ("/apis/{rest:path}", _resources, _ALL),
+    ]
+    for path, endpoint, methods in routes:
+        app.add_route(path, endpoint, methods=methods)  # type: ignore[arg-type]
+    app.add_exception_handler(errors.StatusError, _status_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(auth.BearerAuth, tokens=dict(tokens))
+    return app

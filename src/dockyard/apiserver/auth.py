@@ -1,0 +1,65 @@
+"""Bearer-token authentication as ASGI middleware.
+
+Kubernetes "Authenticating" (static token file): a request carries
+``Authorization: Bearer <token>``; an unknown or missing token gets 401 with
+a ``Status`` body (reason ``Unauthorized``). Health and version endpoints are
+open, as the apiserver's default RBAC lets anyone read them.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dockyard.api import errors
+from dockyard.apiserver import wire
+
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+
+
+def user_for(tokens: Mapping[str, str], authorization: str | None) -> str | None:
+    """The user name for an ``Authorization`` header value, or ``None``.
+
+    Compares tokens in constant time.
+    """
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    token = token.strip()
+    user = None
+    for known, name in tokens.items():
+        if hmac.compare_digest(known.encode(), token.encode()):
+            user = name
+    return user
+
+
+class BearerAuth:
+    """ASGI middleware: 401 for requests without a known bearer token.
+
+    Sets ``scope["state"]["user"]`` to the authenticated user name.
+    """
+
+    def __init__(self, app: ASGIApp, *, tokens: Mapping[str, str]) -> None:
+        self.app = app
+        self.tokens = dict(tokens)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "").rstrip("/") in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        header = None
+        for key, value in scope.get("headers", []):
+            if key == b"authorization":
+                header = value.decode("latin-1")
+                break
+        user = user_for(self.tokens, header)
+        if user is None:
+            response = wire.status_response(errors.Unauthorized("Unauthorized"))
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["user"] = user
+        await self.app(scope, receive, send)

@@ -1,0 +1,334 @@
+"""Create, read, update, patch and delete against the store, with Kubernetes semantics.
+
+Synchronous (the HTTP layer runs these in a thread pool); no HTTP here.
+Rules, all from the Kubernetes API conventions and API concepts:
+
+- "Concurrency Control and Consistency": a write carrying
+  ``metadata.resourceVersion`` must match the stored one (409 Conflict).
+- "Spec and Status": see :mod:`dockyard.apiserver.objects`.
+- An update that changes nothing is not written (no new resourceVersion, no
+  watch event), as the apiserver's ``GuaranteedUpdate`` does.
+- "Finalizers" / "Garbage Collection": deleting an object that has
+  finalizers only sets ``metadata.deletionTimestamp``; it is removed when an
+  update empties ``finalizers``. Removal cascades to objects whose
+  ``ownerReferences`` name it, unless ``propagationPolicy=Orphan``; deleting a
+  Namespace removes everything in it.
+- Every stored object goes through :func:`dockyard.api.validation.validate`.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from dockyard.api import errors, kinds, validation
+from dockyard.apiserver import objects, patch
+from dockyard.apiserver.selectors import Selector
+from dockyard.storage import sqlite
+
+Obj = dict[str, Any]
+
+NAMESPACE = kinds.by_kind("v1", "Namespace")
+assert NAMESPACE is not None
+
+MAX_CASCADE = 100_000
+"""Upper bound on objects removed by one delete (cascade and namespace contents)."""
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+PATCH_TYPES = (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH)
+
+
+class PatchFailed(errors.StatusError):
+    """422: the patch could not be applied to the stored object."""
+
+    code, reason = 422, "Invalid"
+
+
+def _validated(info: kinds.ResourceInfo, obj: Obj) -> Obj:
+    result = validation.validate(info, obj)
+    return result if isinstance(result, dict) else obj
+
+
+def _same(a: Obj, b: Obj) -> bool:
+    def strip(o: Obj) -> Obj:
+        out = dict(o)
+        out["metadata"] = {k: v for k, v in (o.get("metadata") or {}).items() if k != "resourceVersion"}
+        return out
+    return strip(a) == strip(b)
+
+
+def ensure_namespace(store: sqlite.Store, namespace: str) -> None:
+    """Raise 404 ``namespaces "x" not found`` unless the namespace exists."""
+    if not store.exists(NAMESPACE, None, namespace):
+        raise errors.not_found("", "namespaces", namespace)
+
+
+# ------------------------------------------------------------------ create
+
+def create(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, body: Any, *,
+           dry_run: bool = False, keep_status: bool = False) -> Obj:
+    """Create an object from a client body (``POST`` to a collection).
+
+    Args:
+        namespace: the URL's namespace (``None`` for cluster-scoped kinds).
+        keep_status: keep the body's ``status`` (server-made objects such as
+            instantiated Builds); clients' status is dropped.
+    Returns:
+        The stored object.
+    Raises:
+        errors.BadRequest: body does not match the URL.
+        errors.Invalid: bad name or rejected by validation (422).
+        errors.NotFound: the namespace does not exist.
+        errors.AlreadyExists: the name is taken (409).
+    """
+    obj = objects.check_body(info, body, namespace=namespace)
+    meta = obj["metadata"]
+    prefix = meta.get("generateName")
+    if not meta.get("name") and not (isinstance(prefix, str) and prefix):
+        objects.check_name(info, None)
+    status = copy.deepcopy(obj.get("status"))
+    for attempt in range(8):
+        candidate = copy.deepcopy(obj)
+        if not meta.get("name"):
+            candidate["metadata"]["name"] = objects.generate_name(str(prefix))
+        objects.check_name(info, candidate["metadata"]["name"])
+        candidate = objects.prepare_create(info, candidate, uid=str(uuid.uuid4()), now=objects.now_rfc3339())
+        if keep_status and status is not None:
+            candidate["status"] = status
+        candidate = _validated(info, candidate)
+        with store.atomic():
+            if info.namespaced:
+                ensure_namespace(store, str(namespace))
+            if dry_run:
+                if store.exists(info, namespace, candidate["metadata"]["name"]) and meta.get("name"):
+                    raise errors.AlreadyExists(
+                        f'{sqlite.resource_key(info)} "{meta["name"]}" already exists',
+                        details={"name": meta["name"], "group": info.group, "kind": info.plural})
+                return candidate
+            try:
+                return store.create(info, candidate)
+            except errors.AlreadyExists:
+                if meta.get("name") or attempt == 7:
+                    raise
+    raise AssertionError("unreachable")
+
+
+# ------------------------------------------------------------------ update and patch
+
+def _write(store: sqlite.Store, info: kinds.ResourceInfo, old: Obj, new: Obj, *,
+           expect_rv: str | None, dry_run: bool) -> Obj:
+    """Store ``new`` over ``old`` (inside a transaction) with the finalizer rule."""
+    if expect_rv not in (None, "") and str(expect_rv) != old["metadata"].get("resourceVersion"):
+        raise sqlite.conflict(info, old["metadata"]["name"])
+    if _same(old, new):
+        return old
+    if dry_run:
+        return new
+    meta = new["metadata"]
+    if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        store.update(info, new)
+        return _remove_cascading(store, info, meta.get("namespace"), meta["name"], orphan=False)
+    return store.update(info, new)
+
+
+def update(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str, body: Any, *,
+           subresource: str | None = None, dry_run: bool = False) -> Obj:
+    """Replace an object (``PUT``), or its status (``PUT .../status``).
+
+    Raises:
+        errors.BadRequest: body does not match the URL.
+        errors.NotFound: no such object.
+        errors.Conflict: stale ``metadata.resourceVersion`` (409).
+        errors.Invalid: rejected by validation (422).
+    """
+    new = objects.check_body(info, body, namespace=namespace, name=name)
+    expect_rv = new["metadata"].get("resourceVersion")
+    with store.atomic():
+        old = store.get(info, namespace, name)
+        if subresource == "status":
+            merged = objects.prepare_status_update(old, new)
+        else:
+            merged = objects.prepare_update(info, old, new)
+        merged = _validated(info, merged)
+        return _write(store, info, old, merged, expect_rv=expect_rv, dry_run=dry_run)
+
+
+def apply_patch(content_type: str, target: Obj, document: Any) -> Any:
+    """Apply a patch document of the given media type to ``target``.
+
+    Raises:
+        errors.UnsupportedMediaType: not one of :data:`PATCH_TYPES` (415).
+        errors.BadRequest: the patch document is malformed (400).
+        PatchFailed: the patch does not apply (422).
+    """
+    try:
+        if content_type == MERGE_PATCH:
+            if not isinstance(document, dict):
+                raise patch.PatchFormatError("a merge patch for an object must be a JSON object")
+            return patch.merge_patch(target, document)
+        if content_type == JSON_PATCH:
+            return patch.json_patch(target, document)
+        if content_type == STRATEGIC_PATCH:
+            return patch.strategic_merge_patch(target, document)
+    except patch.PatchFormatError as e:
+        raise errors.BadRequest(f"invalid patch: {e}") from None
+    except patch.PatchError as e:
+        raise PatchFailed(f"the patch cannot be applied: {e}") from None
+    raise errors.UnsupportedMediaType(
+        f"the body of the request was in an unknown format - accepted media types include: "
+        f"{', '.join(PATCH_TYPES)}")
+
+
+def patch_object(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str,
+                 content_type: str, document: Any, *, subresource: str | None = None,
+                 dry_run: bool = False) -> Obj:
+    """Patch an object (``PATCH``), or its status (``PATCH .../status``).
+
+    A ``metadata.resourceVersion`` in the patched result that differs from
+    the stored one is a precondition failure (409), as in Kubernetes.
+
+    Raises: as :func:`update` and :func:`apply_patch`.
+    """
+    if content_type not in PATCH_TYPES:
+        apply_patch(content_type, {}, document)
+    with store.atomic():
+        old = store.get(info, namespace, name)
+        patched = apply_patch(content_type, old, document)
+        new = objects.check_body(info, patched, namespace=namespace, name=name)
+        expect_rv = new["metadata"].get("resourceVersion")
+        if subresource == "status":
+            merged = objects.prepare_status_update(old, new)
+        else:
+            merged = objects.prepare_update(info, old, new)
+        merged = _validated(info, merged)
+        return _write(store, info, old, merged, expect_rv=expect_rv, dry_run=dry_run)
+
+
+# ------------------------------------------------------------------ delete
+
+def _remove_cascading(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str, *,
+                      orphan: bool) -> Obj:
+    """Remove an object now, then its namespace contents and dependents (bounded)."""
+    gone = store.delete(info, namespace, name)
+    pending: list[tuple[kinds.ResourceInfo, str | None, str]] = []
+    if info.kind == "Namespace" and info.group == "":
+        pending += [(i, name, n) for i, n in store.namespace_contents(name)]
+    if not orphan:
+        scope = namespace if info.namespaced else None
+        pending += [(i, ns or None, n) for i, ns, n in store.dependents(gone["metadata"].get("uid", ""), scope)]
+    removed = 0
+    while pending and removed < MAX_CASCADE:
+        dep_info, dep_ns, dep_name = pending.pop()
+        try:
+            dep = store.get(dep_info, dep_ns, dep_name)
+        except errors.NotFound:
+            continue
+        removed += 1
+        if dep["metadata"].get("finalizers") and not (info.kind == "Namespace" and info.group == ""):
+            if not dep["metadata"].get("deletionTimestamp"):
+                marked = copy.deepcopy(dep)
+                marked["metadata"]["deletionTimestamp"] = objects.now_rfc3339()
+                marked["metadata"]["deletionGracePeriodSeconds"] = 0
+                store.update(dep_info, marked)
+            continue
+        dep_gone = store.delete(dep_info, dep_ns, dep_name)
+        pending += [(i, ns or None, n) for i, ns, n in
+                    store.dependents(dep_gone["metadata"].get("uid", ""), dep_ns)]
+    return gone
+
+
+def delete(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str, *,
+           propagation: str | None = None, precondition_uid: str | None = None,
+           precondition_rv: str | None = None, dry_run: bool = False) -> Obj:
+    """Delete an object (``DELETE``). Returns its last state.
+
+    With finalizers present the object is only marked (``deletionTimestamp``)
+    and returned as stored; otherwise it is removed with its dependents
+    (``propagationPolicy`` ``Background``/``Foreground``, the default) or
+    without them (``Orphan``).
+
+    Raises:
+        errors.NotFound: no such object.
+        errors.Conflict: a precondition failed.
+        errors.BadRequest: unknown ``propagationPolicy``.
+    """
+    if propagation not in (None, "", "Orphan", "Background", "Foreground"):
+        raise errors.BadRequest(f"unknown propagationPolicy {propagation!r}")
+    with store.atomic():
+        old = store.get(info, namespace, name)
+        meta = old["metadata"]
+        if precondition_rv not in (None, "") and precondition_rv != meta.get("resourceVersion"):
+            raise sqlite.conflict(info, name)
+        if precondition_uid not in (None, "") and precondition_uid != meta.get("uid"):
+            raise errors.Conflict(
+                f'Operation cannot be fulfilled on {sqlite.resource_key(info)} "{name}": Precondition failed: '
+                f"UID in precondition: {precondition_uid}, UID in object meta: {meta.get('uid')}",
+                details={"name": name, "group": info.group, "kind": info.plural})
+        if dry_run:
+            return old
+        if meta.get("finalizers"):
+            if meta.get("deletionTimestamp"):
+                return old
+            marked = copy.deepcopy(old)
+            marked["metadata"]["deletionTimestamp"] = objects.now_rfc3339()
+            marked["metadata"]["deletionGracePeriodSeconds"] = 0
+            return store.update(info, marked)
+        return _remove_cascading(store, info, namespace, name, orphan=propagation == "Orphan")
+
+
+# ------------------------------------------------------------------ list
+
+def encode_continue(key: tuple[str, str], revision: int) -> str:
+    """An opaque ``continue`` token for a list page ending at ``key``."""
+    raw = json.dumps({"ns": key[0], "name": key[1], "rv": revision}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[str, str]:
+    """The ``(namespace, name)`` key from a ``continue`` token.
+
+    Raises:
+        errors.BadRequest: the token is malformed.
+    """
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        return str(data["ns"]), str(data["name"])
+    except (ValueError, KeyError, TypeError):
+        raise errors.BadRequest("continue key is not valid") from None
+
+
+def list_objects(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, *,
+                 selector: Selector, limit: int | None = None, continue_token: str | None = None) -> Obj:
+    """A ``<Kind>List`` object (``kind``, ``apiVersion``, ``metadata.resourceVersion``,
+    optional ``metadata.continue``, ``items``) — "Lists and Simple kinds" in the API conventions.
+    """
+    after = decode_continue(continue_token) if continue_token else None
+    predicate: Callable[[Obj], bool] | None = None if selector.empty else selector.matches
+    page = store.list(info, namespace, predicate=predicate, limit=limit, after=after)
+    meta: Obj = {"resourceVersion": str(page.revision)}
+    if page.next_key is not None:
+        meta["continue"] = encode_continue(page.next_key, page.revision)
+    return {"kind": info.list_kind, "apiVersion": info.api_version, "metadata": meta, "items": page.items}
+
+
+def delete_collection(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, *,
+                      selector: Selector, propagation: str | None = None, dry_run: bool = False) -> Obj:
+    """Delete every matching object (``DELETE`` on a collection); returns the list of deleted objects."""
+    listed = list_objects(store, info, namespace, selector=selector)
+    deleted = []
+    for item in listed["items"]:
+        meta = item["metadata"]
+        try:
+            deleted.append(delete(store, info, meta.get("namespace"), meta["name"], propagation=propagation,
+                                  dry_run=dry_run))
+        except errors.NotFound:
+            continue
+    return {"kind": info.list_kind, "apiVersion": info.api_version,
+            "metadata": {"resourceVersion": str(store.revision())}, "items": deleted}

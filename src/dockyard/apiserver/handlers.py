@@ -1,0 +1,163 @@
+"""HTTP handlers for resource paths: verbs mapped onto :mod:`dockyard.apiserver.crud`.
+
+Verb mapping from the Kubernetes API concepts ("API verbs"): GET collection
+= list (or watch with ``watch=true``), POST collection = create, DELETE
+collection = deletecollection, GET/PUT/PATCH/DELETE object = get/update/
+patch/delete; ``/status`` takes GET/PUT/PATCH.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from dockyard.api import errors, kinds
+from dockyard.apiserver import crud, paths, subresources, table, watch, wire
+from dockyard.apiserver.selectors import Selector
+from dockyard.apiserver.state import ServerState
+
+Obj = dict[str, Any]
+
+
+def _not_allowed(method: str) -> errors.MethodNotAllowed:
+    return errors.MethodNotAllowed(f"the server does not allow this method on the requested resource ({method})")
+
+
+def _dry_run(request: Request) -> bool:
+    values = request.query_params.getlist("dryRun")
+    for v in values:
+        if v != "All":
+            raise errors.BadRequest(f'Invalid value "{v}": valid values are "All"')
+    return bool(values)
+
+
+def _selector(request: Request) -> Selector:
+    return Selector.parse(request.query_params.get("labelSelector"), request.query_params.get("fieldSelector"))
+
+
+async def _json_body(request: Request) -> Any:
+    return wire.decode_json(await wire.read_body(request))
+
+
+async def _delete_options(request: Request) -> dict[str, Any]:
+    body = await wire.read_body(request)
+    if not body.strip():
+        return {}
+    options = wire.decode_json(body)
+    if not isinstance(options, dict):
+        raise errors.BadRequest("DeleteOptions must be a JSON object")
+    return options
+
+
+def _respond(request: Request, obj: Obj, status_code: int = 200) -> Response:
+    return wire.json_response(obj, status_code)
+
+
+async def dispatch(state: ServerState, request: Request) -> Response:
+    """Serve one request under ``/api`` or ``/apis``.
+
+    Raises:
+        errors.StatusError: any API error (the app turns it into a Status response).
+    """
+    target = paths.parse(request.url.path)
+    if target.info is None:
+        from dockyard.apiserver import discovery  # local: discovery is only needed here
+        if request.method != "GET":
+            raise _not_allowed(request.method)
+        doc = discovery.api_resource_list(target.group, target.version)
+        if doc is None:
+            raise errors.NotFound("the server could not find the requested resource")
+        return wire.json_response(doc)
+    info, ns, name, sub = target.info, target.namespace, target.name, target.subresource
+    method = request.method
+    if name is None:
+        return await _collection(state, request, info, ns, method)
+    if sub is None:
+        return await _object(state, request, info, ns, name, method)
+    if sub == "status" and method in ("GET", "PUT", "PATCH"):
+        return await _object(state, request, info, ns, name, method, subresource="status")
+    if sub == "log" and method == "GET":
+        return await subresources.handle_get_log(state, request, info, ns or "", name)
+    if sub == "log" and method == "POST":
+        return await subresources.handle_append_log(state, request, info, ns or "", name)
+    if sub == "instantiate" and method == "POST":
+        return await subresources.handle_instantiate(state, request, ns or "", name)
+    raise _not_allowed(method)
+
+
+async def _collection(state: ServerState, request: Request, info: kinds.ResourceInfo, ns: str | None,
+                      method: str) -> Response:
+    store = state.store
+    if method == "GET":
+        selector = _selector(request)
+        if wire.query_bool(request, "watch"):
+            return _watch(state, request, info, ns, selector)
+        limit = wire.query_int(request, "limit")
+        listed = await run_in_threadpool(crud.list_objects, store, info, ns, selector=selector, limit=limit,
+                                         continue_token=request.query_params.get("continue") or None)
+        if table.wants_table(request):
+            return wire.json_response(table.list_table(info, listed, request))
+        return wire.json_response(listed)
+    if method == "POST":
+        if info.namespaced and ns is None:
+            raise _not_allowed(method)
+        body = await _json_body(request)
+        created = await run_in_threadpool(crud.create, store, info, ns, body, dry_run=_dry_run(request))
+        return _respond(request, created, 201)
+    if method == "DELETE":
+        options = await _delete_options(request)
+        propagation = request.query_params.get("propagationPolicy") or options.get("propagationPolicy")
+        deleted = await run_in_threadpool(crud.delete_collection, store, info, ns, selector=_selector(request),
+                                          propagation=propagation, dry_run=_dry_run(request))
+        return wire.json_response(deleted)
+    raise _not_allowed(method)
+
+
+def _watch(state: ServerState, request: Request, info: kinds.ResourceInfo, ns: str | None,
+           selector: Selector) -> Response:
+    start = watch.parse_start(request.query_params.get("resourceVersion"))
+    timeout = wire.query_int(request, "timeoutSeconds")
+    render = table.watch_renderer(info, request) if table.wants_table(request) else watch.encode_event
+    events = watch.stream(store=state.store, notifier=state.objects, info=info, namespace=ns, selector=selector,
+                          start=start, timeout=float(timeout) if timeout and timeout > 0 else watch.DEFAULT_TIMEOUT,
+                          bookmarks=wire.query_bool(request, "allowWatchBookmarks"), render=render)
+    return StreamingResponse(events, media_type="application/json",
+                             headers={"Cache-Control": "no-cache, private", "X-Content-Type-Options": "nosniff"})
+
+
+async def _object(state: ServerState, request: Request, info: kinds.ResourceInfo, ns: str | None, name: str,
+                  method: str, subresource: str | None = None) -> Response:
+    store = state.store
+    if method == "GET":
+        obj = await run_in_threadpool(store.get, info, ns, name)
+        if subresource is None and table.wants_table(request):
+            return wire.json_response(table.object_table(info, obj, request))
+        return wire.json_response(obj)
+    if method == "PUT":
+        body = await _json_body(request)
+        updated = await run_in_threadpool(crud.update, store, info, ns, name, body, subresource=subresource,
+                                          dry_run=_dry_run(request))
+        return _respond(request, updated)
+    if method == "PATCH":
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in crud.PATCH_TYPES:
+            crud.apply_patch(content_type, {}, None)  # raises 415
+        body = await _json_body(request)
+        patched = await run_in_threadpool(crud.patch_object, store, info, ns, name, content_type, body,
+                                          subresource=subresource, dry_run=_dry_run(request))
+        return _respond(request, patched)
+    if method == "DELETE" and subresource is None:
+        options = await _delete_options(request)
+        preconditions = options.get("preconditions") if isinstance(options.get("preconditions"), dict) else {}
+        propagation = request.query_params.get("propagationPolicy") or options.get("propagationPolicy")
+        if options.get("orphanDependents") is True and not propagation:
+            propagation = "Orphan"
+        deleted = await run_in_threadpool(crud.delete, store, info, ns, name, propagation=propagation,
+                                          precondition_uid=preconditions.get("uid"),
+                                          precondition_rv=preconditions.get("resourceVersion"),
+                                          dry_run=_dry_run(request) or options.get("dryRun") == ["All"])
+        return _respond(request, deleted)
+    raise _not_allowed(method)

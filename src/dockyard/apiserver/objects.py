@@ -1,0 +1,177 @@
+"""Server-owned object metadata and the spec/status split. Pure functions, no I/O.
+
+Rules from the Kubernetes API conventions:
+
+- "Metadata": the server sets ``uid``, ``creationTimestamp`` (RFC 3339, UTC,
+  ``Z``), ``resourceVersion`` (by the store) and ``generation`` (1 on create,
+  +1 whenever the desired state — everything outside ``metadata`` and
+  ``status`` — changes); other client metadata (labels, annotations,
+  ownerReferences, finalizers, unknown fields) is kept. ``generateName``
+  is a prefix plus 5 random characters ("Idempotency").
+- "Spec and Status": for kinds with a ``/status`` subresource, writes to the
+  main resource keep the stored status, writes to ``/status`` change only the
+  status; create drops the client's status (as for CRDs with the status
+  subresource enabled).
+- Names are DNS-1123 subdomains (namespaces: DNS-1123 labels), "Names" in the
+  object-names concepts page; a bad name is 422 Invalid naming ``metadata.name``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+import secrets
+from typing import Any
+
+from dockyard.api import errors, kinds
+
+Obj = dict[str, Any]
+
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_LABEL = re.compile(rf"^{_LABEL}$")
+_DNS_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+# Alphabet and length of k8s.io/apiserver's SimpleNameGenerator (no vowels, no confusables).
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_MAX_GENERATED_PREFIX = 63 - 5
+
+# Metadata the server owns: a client cannot set or change these.
+_SERVER_OWNED = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds")
+
+
+def now_rfc3339() -> str:
+    """The current UTC time as RFC 3339 with second precision and ``Z`` (``2024-05-01T12:00:00Z``)."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def generate_name(prefix: str) -> str:
+    """``prefix`` (cut to 58 characters) plus 5 random lower-case alphanumerics."""
+    return prefix[:_MAX_GENERATED_PREFIX] + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
+
+
+def _invalid(info: kinds.ResourceInfo, name: str, field: str, message: str) -> errors.Invalid:
+    return errors.Invalid(kind=info.kind, group=info.group, name=name,
+                          causes=[errors.Cause(field=field, message=message)])
+
+
+def check_name(info: kinds.ResourceInfo, name: Any) -> None:
+    """Raise 422 :class:`errors.Invalid` if ``name`` is not a valid object name for ``info``."""
+    if not isinstance(name, str) or not name:
+        raise _invalid(info, str(name or ""), "metadata.name",
+                       "Required value: name or generateName is required")
+    if info.kind == "Namespace":
+        ok, what, limit = _DNS_LABEL.match(name), "RFC 1123 label", 63
+    else:
+        ok, what, limit = _DNS_SUBDOMAIN.match(name), "RFC 1123 subdomain", 253
+    if not ok or len(name) > limit:
+        raise _invalid(info, name, "metadata.name",
+                       f'Invalid value: "{name}": a lowercase {what} must consist of lower case alphanumeric '
+                       f"characters, '-' or '.', and must start and end with an alphanumeric character "
+                       f"(at most {limit} characters)")
+
+
+def check_body(info: kinds.ResourceInfo, body: Any, *, namespace: str | None, name: str | None = None) -> Obj:
+    """Check a request body against its URL and return a normalized copy.
+
+    Fills in missing ``apiVersion``/``kind``/``metadata``; sets
+    ``metadata.namespace`` from the URL for namespaced kinds (drops it for
+    cluster-scoped ones).
+
+    Raises:
+        errors.BadRequest: not a JSON object; ``apiVersion``/``kind`` differ
+            from the URL's resource; ``metadata.namespace`` or ``metadata.name``
+            differ from the URL.
+    """
+    if not isinstance(body, dict):
+        raise errors.BadRequest("the request body must be a JSON object")
+    obj = copy.deepcopy(body)
+    api_version = obj.setdefault("apiVersion", info.api_version)
+    kind = obj.setdefault("kind", info.kind)
+    if api_version != info.api_version or kind != info.kind:
+        raise errors.BadRequest(
+            f"the API version in the data ({api_version}) and kind ({kind}) do not match the expected "
+            f"API version ({info.api_version}) and kind ({info.kind})")
+    meta = obj.setdefault("metadata", {})
+    if meta is None:
+        meta = obj["metadata"] = {}
+    if not isinstance(meta, dict):
+        raise errors.BadRequest("metadata must be a JSON object")
+    if info.namespaced:
+        if meta.get("namespace") not in (None, "", namespace):
+            raise errors.BadRequest("the namespace of the provided object does not match the namespace sent "
+                                    "on the request")
+        meta["namespace"] = namespace
+    else:
+        meta.pop("namespace", None)
+    if name is not None and meta.get("name") not in (None, "", name):
+        raise errors.BadRequest(f"the name of the object ({meta.get('name')}) does not match the name on "
+                                f"the URL ({name})")
+    if name is not None:
+        meta["name"] = name
+    for field in ("labels", "annotations"):
+        value = meta.get(field)
+        if value is not None and (not isinstance(value, dict)
+                                  or not all(isinstance(v, str) for v in value.values())):
+            raise _invalid(info, str(meta.get("name") or ""), f"metadata.{field}",
+                           "Invalid value: must be a map of string keys to string values")
+    return obj
+
+
+def desired_state(obj: Obj) -> Obj:
+    """Everything outside ``metadata`` and ``status`` (what ``generation`` tracks)."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def prepare_create(info: kinds.ResourceInfo, obj: Obj, *, uid: str, now: str) -> Obj:
+    """Set the server-owned metadata of a new object (``obj`` from :func:`check_body`, name set).
+
+    Returns a new dict: ``uid``, ``creationTimestamp``, ``generation: 1``; no
+    ``resourceVersion`` (the store sets it); no ``status`` for ``has_status``
+    kinds (a Namespace starts ``Active``).
+    """
+    out = copy.deepcopy(obj)
+    meta = out["metadata"]
+    for field in _SERVER_OWNED + ("resourceVersion", "selfLink"):
+        meta.pop(field, None)
+    meta.update(uid=uid, creationTimestamp=now, generation=1)
+    if info.has_status:
+        out.pop("status", None)
+    if info.kind == "Namespace":
+        out["status"] = {"phase": "Active"}
+    return out
+
+
+def prepare_update(info: kinds.ResourceInfo, old: Obj, new: Obj) -> Obj:
+    """Merge a client's full replacement of the main resource with the stored object.
+
+    Keeps the stored server-owned metadata and (for ``has_status`` kinds) the
+    stored status; bumps ``generation`` when the desired state changed.
+    The ``resourceVersion`` precondition is the caller's (the store checks it).
+    """
+    out = copy.deepcopy(new)
+    meta = out["metadata"]
+    old_meta = old.get("metadata") or {}
+    for field in _SERVER_OWNED:
+        if field in old_meta:
+            meta[field] = old_meta[field]
+        else:
+            meta.pop(field, None)
+    meta.pop("selfLink", None)
+    if info.has_status:
+        if "status" in old:
+            out["status"] = copy.deepcopy(old["status"])
+        else:
+            out.pop("status", None)
+    generation = int(old_meta.get("generation") or 1)
+    meta["generation"] = generation + 1 if desired_state(old) != desired_state(out) else generation
+    return out
+
+
+def prepare_status_update(old: Obj, new: Obj) -> Obj:
+    """A write to ``/status``: the stored object with only ``status`` taken from ``new``."""
+    out = copy.deepcopy(old)
+    if "status" in new and new["status"] is not None:
+        out["status"] = copy.deepcopy(new["status"])
+    else:
+        out.pop("status", None)
+    return out

@@ -1,0 +1,293 @@
+"""The three PATCH flavours Kubernetes accepts. Pure functions, no I/O.
+
+- JSON merge patch, RFC 7386 (``application/merge-patch+json``).
+- JSON patch, RFC 6902 with JSON pointers per RFC 6901 (``application/json-patch+json``).
+- Strategic merge patch (``application/strategic-merge-patch+json``), a subset
+  of Kubernetes' "Strategic Merge Patch" (docs: "Update API Objects in Place
+  Using kubectl patch"; ``k8s.io/apimachinery/pkg/util/strategicpatch``):
+  merge-patch semantics, except that lists of objects with a known merge key
+  (``name``; ``containerPort`` for ports, ``mountPath`` for volumeMounts, ...)
+  are merged item by item, and the directives ``$patch`` (``delete``,
+  ``replace``, ``merge``), ``$setElementOrder/<field>``, ``$retainKeys`` and
+  ``$deleteFromPrimitiveList/<field>`` are honoured.
+
+Every function returns a new document and leaves its arguments untouched.
+A patch that cannot be applied raises :class:`PatchError` (the API server
+answers 422); a patch document of the wrong shape raises
+:class:`PatchFormatError` (400).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+JSON = Any
+
+
+class PatchError(ValueError):
+    """The patch is well-formed but cannot be applied to this document."""
+
+
+class PatchFormatError(ValueError):
+    """The patch document itself is malformed."""
+
+
+# ------------------------------------------------------------------ RFC 7386
+
+def merge_patch(target: JSON, patch: JSON) -> JSON:
+    """Apply a JSON merge patch (RFC 7386 section 2, ``MergePatch``).
+
+    A non-object patch replaces the target; ``null`` values remove keys.
+    """
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+# ------------------------------------------------------------------ RFC 6902
+
+def _pointer(path: Any) -> list[str]:
+    if not isinstance(path, str):
+        raise PatchFormatError(f"JSON pointer must be a string, got {path!r}")
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise PatchFormatError(f"JSON pointer {path!r} must start with '/' (RFC 6901)")
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def _index(token: str, size: int, *, allow_end: bool) -> int:
+    if token == "-" and allow_end:
+        return size
+    if not token.isdigit() or (len(token) > 1 and token[0] == "0"):
+        raise PatchError(f"invalid array index {token!r}")
+    index = int(token)
+    if index > size or (index == size and not allow_end):
+        raise PatchError(f"array index {index} out of range")
+    return index
+
+
+def _parent(doc: JSON, tokens: list[str]) -> JSON:
+    node = doc
+    for token in tokens[:-1]:
+        if isinstance(node, dict):
+            if token not in node:
+                raise PatchError(f"path component {token!r} not found")
+            node = node[token]
+        elif isinstance(node, list):
+            node = node[_index(token, len(node), allow_end=False)]
+        else:
+            raise PatchError(f"cannot traverse into a scalar at {token!r}")
+    return node
+
+
+def _get(doc: JSON, tokens: list[str]) -> JSON:
+    if not tokens:
+        return doc
+    parent = _parent(doc, tokens)
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        if last not in parent:
+            raise PatchError(f"path {'/' + '/'.join(tokens)!r} not found")
+        return parent[last]
+    if isinstance(parent, list):
+        return parent[_index(last, len(parent), allow_end=False)]
+    raise PatchError("cannot index a scalar")
+
+
+def _add(doc: JSON, tokens: list[str], value: JSON) -> JSON:
+    if not tokens:
+        return value
+    parent = _parent(doc, tokens)
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        parent[last] = value
+    elif isinstance(parent, list):
+        parent.insert(_index(last, len(parent), allow_end=True), value)
+    else:
+        raise PatchError("cannot add to a scalar")
+    return doc
+
+
+def _remove(doc: JSON, tokens: list[str]) -> tuple[JSON, JSON]:
+    if not tokens:
+        raise PatchError("cannot remove the whole document")
+    parent = _parent(doc, tokens)
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        if last not in parent:
+            raise PatchError(f"path {'/' + '/'.join(tokens)!r} not found")
+        return doc, parent.pop(last)
+    if isinstance(parent, list):
+        return doc, parent.pop(_index(last, len(parent), allow_end=False))
+    raise PatchError("cannot remove from a scalar")
+
+
+def json_patch(doc: JSON, operations: JSON) -> JSON:
+    """Apply a JSON patch (RFC 6902 section 4: add, remove, replace, move, copy, test).
+
+    Raises:
+        PatchFormatError: ``operations`` is not a list of operation objects.
+        PatchError: an operation fails (missing path, failed ``test``).
+    """
+    if not isinstance(operations, list):
+        raise PatchFormatError("a JSON patch must be an array of operations (RFC 6902 section 3)")
+    result = copy.deepcopy(doc)
+    for op in operations:
+        if not isinstance(op, dict) or not isinstance(op.get("op"), str):
+            raise PatchFormatError(f"invalid JSON patch operation {op!r}")
+        kind = op["op"]
+        tokens = _pointer(op.get("path"))
+        if kind in ("add", "replace", "test") and "value" not in op:
+            raise PatchFormatError(f"operation {kind!r} needs a 'value'")
+        if kind == "add":
+            result = _add(result, tokens, copy.deepcopy(op["value"]))
+        elif kind == "remove":
+            result, _ = _remove(result, tokens)
+        elif kind == "replace":
+            _get(result, tokens)
+            if tokens:
+                result, _ = _remove(result, tokens)
+            result = _add(result, tokens, copy.deepcopy(op["value"]))
+        elif kind in ("move", "copy"):
+            source = _pointer(op.get("from"))
+            if kind == "move":
+                if tokens[: len(source)] == source and len(tokens) > len(source):
+                    raise PatchError("cannot move a value into one of its children")
+                result, value = _remove(result, source)
+            else:
+                value = copy.deepcopy(_get(result, source))
+            result = _add(result, tokens, value)
+        elif kind == "test":
+            if _get(result, tokens) != op["value"]:
+                raise PatchError(f"test operation failed at {op.get('path')!r}")
+        else:
+            raise PatchFormatError(f"unknown JSON patch operation {kind!r}")
+    return result
+
+
+# ------------------------------------------------------------------ strategic merge
+
+# Merge keys Kubernetes declares with ``patchMergeKey`` on its built-in types,
+# by field name. Other lists of objects merge by ``name`` when every item has one.
+MERGE_KEYS: dict[str, tuple[str, ...]] = {
+    "ports": ("containerPort", "port"),
+    "volumeMounts": ("mountPath",),
+    "volumeDevices": ("devicePath",),
+    "conditions": ("type",),
+    "ownerReferences": ("uid",),
+    "hostAliases": ("ip",),
+    "topologySpreadConstraints": ("topologyKey",),
+    "imagePullSecrets": ("name",),
+}
+# Lists Kubernetes marks atomic (replaced as a whole) even though items have a name.
+ATOMIC_LISTS = frozenset({"args", "command", "tolerations", "envFrom"})
+
+_ORDER = "$setElementOrder/"
+_DELETE_PRIMITIVE = "$deleteFromPrimitiveList/"
+
+
+def _merge_key(field: str, items: list[Any]) -> str | None:
+    if field in ATOMIC_LISTS or not items or not all(isinstance(i, dict) for i in items):
+        return None
+    for key in MERGE_KEYS.get(field, ("name",)):
+        if all(key in i for i in items if i.get("$patch") != "replace"):
+            return key
+    return None
+
+
+def _strip_directives(value: JSON) -> JSON:
+    if isinstance(value, dict):
+        return {k: _strip_directives(v) for k, v in value.items()
+                if not k.startswith("$") and not (v is None)}
+    if isinstance(value, list):
+        return [_strip_directives(v) for v in value if not (isinstance(v, dict) and "$patch" in v and len(v) == 1)]
+    return value
+
+
+def _merge_list(field: str, target: list[Any], patch: list[Any], order: list[Any] | None) -> list[Any]:
+    if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
+        return [_strip_directives(i) for i in patch if not (isinstance(i, dict) and i.get("$patch") == "replace")]
+    key = _merge_key(field, [i for i in target if isinstance(i, dict)] + [i for i in patch if isinstance(i, dict)]) \
+        if all(isinstance(i, dict) for i in target + patch) else None
+    if key is None:
+        return _strip_directives(copy.deepcopy(patch))
+    result = [copy.deepcopy(i) for i in target]
+    for item in patch:
+        if key not in item:
+            raise PatchError(f"{field}: list item {item!r} lacks the merge key {key!r}")
+        found = next((n for n, t in enumerate(result) if t.get(key) == item[key]), None)
+        if item.get("$patch") == "delete":
+            if found is not None:
+                result.pop(found)
+            continue
+        body = {k: v for k, v in item.items() if k != "$patch"}
+        if found is None:
+            result.append(_strip_directives(body))
+        else:
+            result[found] = strategic_merge_patch(result[found], body)
+    return _apply_order(key, result, order)
+
+
+def _apply_order(key: str | None, items: list[Any], order: list[Any] | None) -> list[Any]:
+    # ``$setElementOrder/<field>``: listed items first, in that order; the rest keep theirs.
+    if not order or key is None:
+        return items
+    wanted = [o.get(key) if isinstance(o, dict) else o for o in order]
+    rank = {v: n for n, v in enumerate(wanted) if isinstance(v, (str, int, float))}
+    return sorted(items, key=lambda i: rank.get(i.get(key), len(rank)) if isinstance(i, dict) else len(rank))
+
+
+def strategic_merge_patch(target: JSON, patch: JSON) -> JSON:
+    """Apply a strategic merge patch (the subset described in the module docstring).
+
+    Raises:
+        PatchFormatError: the patch is not an object.
+        PatchError: an unknown ``$patch`` directive, or a list item lacks its merge key.
+    """
+    if not isinstance(patch, dict):
+        raise PatchFormatError("a strategic merge patch must be a JSON object")
+    directive = patch.get("$patch")
+    if directive == "replace":
+        return _strip_directives({k: v for k, v in patch.items() if k != "$patch"})
+    if directive == "delete":
+        return {}
+    if directive not in (None, "merge"):
+        raise PatchError(f"unknown patch directive {directive!r}")
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    orders = {k[len(_ORDER):]: v for k, v in patch.items() if k.startswith(_ORDER) and isinstance(v, list)}
+    for key, value in patch.items():
+        if key.startswith(_DELETE_PRIMITIVE):
+            field = key[len(_DELETE_PRIMITIVE):]
+            if isinstance(result.get(field), list) and isinstance(value, list):
+                result[field] = [v for v in result[field] if v not in value]
+            continue
+        if key.startswith("$"):
+            continue
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict):
+            result[key] = strategic_merge_patch(result.get(key), value)
+        elif isinstance(value, list) and isinstance(result.get(key), list):
+            result[key] = _merge_list(key, result[key], value, orders.get(key))
+        elif isinstance(value, list):
+            result[key] = _merge_list(key, [], value, orders.get(key))
+        else:
+            result[key] = copy.deepcopy(value)
+    for field, order in orders.items():
+        items = result.get(field)
+        if field not in patch and isinstance(items, list) and all(isinstance(i, dict) for i in items):
+            result[field] = _apply_order(_merge_key(field, items), items, order)
+    retain = patch.get("$retainKeys")
+    if isinstance(retain, list):
+        # ``$retainKeys`` clears the fields of a (union-type) map that are not listed.
+        keep = set(retain)
+        result = {k: v for k, v in result.items() if k in keep}
+    return result

@@ -1,0 +1,207 @@
+"""Watch streams (``?watch=true``) and the wake-up signal from store commits.
+
+Contract from the Kubernetes API concepts ("Efficient detection of changes",
+"Watch bookmarks", "Resource versions"):
+
+- ``resourceVersion`` absent or ``"0"``: synthetic ``ADDED`` events for every
+  matching object, then changes; ``N``: only changes after revision N.
+- The stream is newline-delimited JSON ``{"type": ..., "object": ...}``.
+- A revision older than the retained watch log gets HTTP 200 and one
+  ``ERROR`` event carrying a 410 ``Expired`` Status, then the stream ends.
+- With selectors, an object that stops matching is reported as ``DELETED``
+  and one that starts matching as ``ADDED`` (the watch cache's behaviour).
+- ``timeoutSeconds`` ends the stream; ``allowWatchBookmarks`` adds periodic
+  ``BOOKMARK`` events carrying only ``metadata.resourceVersion``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from dockyard.api import errors, kinds
+from dockyard.apiserver import wire
+from dockyard.apiserver.selectors import Selector
+from dockyard.storage import sqlite
+
+Obj = dict[str, Any]
+
+DEFAULT_TIMEOUT = 1800.0
+"""Seconds a watch lasts without ``timeoutSeconds`` (the apiserver's minRequestTimeout)."""
+MAX_TIMEOUT = 3600.0
+"""Upper bound on any watch, in seconds."""
+BOOKMARK_INTERVAL = 10.0
+"""Seconds between bookmarks when ``allowWatchBookmarks=true``."""
+
+
+class Notifier:
+    """Wakes coroutines when the store commits; :meth:`notify` may be called from any thread.
+
+    Waiters remember :attr:`seq` before they read the store and pass it to
+    :meth:`wait`, which returns at once if a commit happened in between — no
+    lost wake-ups, no polling.
+    """
+
+    def __init__(self) -> None:
+        self._seq = 0
+        self._waiters: set[asyncio.Future[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def seq(self) -> int:
+        """Number of notifications so far."""
+        return self._seq
+
+    def notify(self) -> None:
+        """Thread-safe: wake every waiter (on the event loop that first waited)."""
+        loop = self._loop
+        if loop is None:
+            self._seq += 1
+            return
+        try:
+            loop.call_soon_threadsafe(self._bump)
+        except RuntimeError:  # loop closed
+            pass
+
+    def _bump(self) -> None:
+        self._seq += 1
+        waiters, self._waiters = self._waiters, set()
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait(self, seen: int, timeout: float) -> None:
+        """Return when a notification newer than ``seen`` arrives or after ``timeout`` seconds."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        if self._seq != seen or timeout <= 0:
+            return
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.add(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            self._waiters.discard(fut)
+
+
+def previous_view(obj: Obj, prev: Obj | None) -> Obj:
+    """Approximate the previous state for selector checks.
+
+    ``prev`` is :func:`dockyard.storage.sqlite.selectable_view` of the previous
+    state; fields it does not cover are taken from ``obj``.
+    """
+    if prev is None:
+        return obj
+    out = copy.copy(obj)
+    out["metadata"] = dict(obj.get("metadata") or {})
+    for key in ("name", "namespace", "labels"):
+        if key in (prev.get("metadata") or {}):
+            out["metadata"][key] = prev["metadata"][key]
+        else:
+            out["metadata"].pop(key, None)
+    for top, leaf in (("spec", "nodeName"), ("status", "phase")):
+        section = dict(obj.get(top) or {}) if isinstance(obj.get(top), dict) else {}
+        if leaf in (prev.get(top) or {}):
+            section[leaf] = prev[top][leaf]
+        else:
+            section.pop(leaf, None)
+        out[top] = section
+    return out
+
+
+def for_watcher(event: sqlite.Event, selector: Selector) -> tuple[str, Obj] | None:
+    """The ``(type, object)`` a watcher with ``selector`` sees for a logged event, or ``None``."""
+    if selector.empty:
+        return event.type, event.object
+    now = selector.matches(event.object)
+    if event.type != "MODIFIED":
+        return (event.type, event.object) if now else None
+    before = selector.matches(previous_view(event.object, event.prev))
+    if now and before:
+        return "MODIFIED", event.object
+    if now:
+        return "ADDED", event.object
+    if before:
+        return "DELETED", event.object
+    return None
+
+
+def encode_event(type_: str, obj: Obj) -> bytes:
+    """One line of the stream: ``{"type": ..., "object": ...}`` plus ``\\n``."""
+    return wire.dumps({"type": type_, "object": obj}) + b"\n"
+
+
+def expired_event(err: errors.StatusError) -> bytes:
+    """The ``ERROR`` event carrying a Status (410 ``Expired`` for a compacted revision)."""
+    return encode_event("ERROR", err.to_status())
+
+
+def parse_start(resource_version: str | None) -> int | None:
+    """The revision a watch starts after, or ``None`` for "current state first".
+
+    Raises:
+        errors.BadRequest: not a decimal integer.
+    """
+    if resource_version in (None, "", "0"):
+        return None
+    try:
+        value = int(str(resource_version))
+    except ValueError:
+        raise errors.BadRequest(f"invalid resource version: {resource_version!r}") from None
+    if value < 0:
+        raise errors.BadRequest(f"invalid resource version: {resource_version!r}")
+    return value
+
+
+async def stream(*, store: sqlite.Store, notifier: Notifier, info: kinds.ResourceInfo,
+                 namespace: str | None, selector: Selector, start: int | None, timeout: float,
+                 bookmarks: bool, render: Callable[[str, Obj], bytes] = encode_event) -> AsyncIterator[bytes]:
+    """Yield encoded watch events until ``timeout`` seconds pass (or the client leaves).
+
+    Args:
+        start: revision to start after; ``None`` sends the current state first.
+        render: encodes one ``(type, object)`` event (Table rows use another).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(0.0, min(timeout, MAX_TIMEOUT))
+    predicate = None if selector.empty else selector.matches
+    if start is None:
+        page = await run_in_threadpool(store.list, info, namespace, predicate=predicate)
+        for obj in page.items:
+            yield render("ADDED", obj)
+        last = page.revision
+    else:
+        last = start
+    next_bookmark = loop.time() + BOOKMARK_INTERVAL
+    for _ in range(10_000_000):  # bounded by the deadline in practice
+        now = loop.time()
+        if now >= deadline:
+            return
+        seen = notifier.seq
+        try:
+            events, upto = await run_in_threadpool(store.events_since, info, last, namespace)
+        except errors.Gone as e:
+            yield expired_event(e)
+            return
+        for event in events:
+            shown = for_watcher(event, selector)
+            if shown is not None:
+                yield render(*shown)
+        caught_up = upto >= store.revision() or not events
+        last = upto
+        if bookmarks and loop.time() >= next_bookmark:
+            yield render("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
+                                      "metadata": {"resourceVersion": str(last)}})
+            next_bookmark = loop.time() + BOOKMARK_INTERVAL
+        if not caught_up:
+            continue
+        wait_for = deadline - loop.time()
+        if bookmarks:
+            wait_for = min(wait_for, max(0.0, next_bookmark - loop.time()))
+        await notifier.wait(seen, max(0.0, wait_for))

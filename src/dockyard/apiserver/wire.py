@@ -1,0 +1,107 @@
+"""Bytes on the wire: bounded request bodies, JSON decoding, JSON and Status responses.
+
+Error bodies are ``v1 Status`` objects (Kubernetes API conventions, "Response
+Status Kind"); every response is ``application/json`` unless it is a log.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dockyard.api import errors
+
+MAX_BODY = 16 * 1024 * 1024
+"""Largest accepted request body in bytes (the apiserver's limit is 3 MiB per object; 16 MiB here)."""
+
+MAX_LOG_CHUNK = 4 * 1024 * 1024
+"""Largest accepted log chunk in bytes."""
+
+
+def _too_large(limit: int) -> errors.RequestEntityTooLarge:
+    return errors.RequestEntityTooLarge(f"the request body is larger than {limit} bytes")
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The request body, at most ``limit`` bytes.
+
+    Raises:
+        errors.RequestEntityTooLarge: 413 when ``Content-Length`` or the
+            streamed body exceeds ``limit``.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise _too_large(limit)
+        except ValueError as e:
+            raise errors.BadRequest("invalid Content-Length") from e
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_json(body: bytes) -> Any:
+    """Decode a JSON request body.
+
+    Raises:
+        errors.BadRequest: empty, not UTF-8 or not JSON (400).
+    """
+    if not body.strip():
+        raise errors.BadRequest("the request body is empty")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise errors.BadRequest(f"the request body is not valid JSON: {e}") from None
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def json_response(obj: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response (``Content-Type: application/json``)."""
+    return Response(dumps(obj), status_code=status_code, media_type="application/json", headers=headers)
+
+
+def status_response(err: errors.StatusError) -> Response:
+    """The ``Status`` response for an error (its ``code`` is the HTTP status)."""
+    return json_response(err.to_status(), err.code)
+
+
+def success_status(details: dict[str, Any] | None = None, code: int = 200) -> dict[str, Any]:
+    """A ``Status`` with ``status: Success``."""
+    status: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                              "code": code}
+    if details:
+        status["details"] = details
+    return status
+
+
+def query_bool(request: Request, name: str) -> bool:
+    """A boolean query parameter: ``true``/``1`` (case-insensitive) are true."""
+    return request.query_params.get(name, "").lower() in ("true", "1")
+
+
+def query_int(request: Request, name: str, default: int | None = None) -> int | None:
+    """An integer query parameter.
+
+    Raises:
+        errors.BadRequest: present but not an integer.
+    """
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise errors.BadRequest(f"invalid value for {name}: {raw!r} is not an integer") from None

@@ -1,0 +1,310 @@
+"""The ``dockyard`` command line.
+
+Every command except ``up`` and ``base-image`` talks to the API server only,
+found through ``--kubeconfig``, else ``$KUBECONFIG``, else the kubeconfig
+``dockyard up`` writes in its default data dir (kubectl's order).
+
+Exit codes scripts can trust:
+  0  success (a Build Complete, a Push Succeeded)
+  1  the work ran and failed (Build Failed/Error/Cancelled, Push Failed)
+  2  bad usage or input (Typer/Click's usage errors; an object rejected as invalid)
+  3  the API server or engine could not be reached, or answered an unexpected error
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import httpx
+import typer
+import yaml
+
+from dockyard.client import connection
+
+app = typer.Typer(
+    name="dockyard",
+    help="A declarative control plane for the container image lifecycle, spoken through the Kubernetes API.\n\n"
+         "Start everything on this machine with `dockyard up`, then use kubectl (KUBECONFIG=<data-dir>/kubeconfig) "
+         "or the commands below.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+GROUP_PATH = "/apis/dockyard.dev/v1alpha1"
+BUILD_TERMINAL = ("Complete", "Failed", "Error", "Cancelled")
+
+KubeconfigOpt = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then the one "
+                             "`dockyard up` writes in its data dir)")
+NamespaceOpt = typer.Option(None, "--namespace", "-n", help="namespace (default: the kubeconfig's)")
+OutputOpt = typer.Option(None, "--output", "-o", help="print the created object as json or yaml")
+
+
+def _die(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _connect(kubeconfig: str | None) -> connection.Connection:
+    try:
+        return connection.connect(kubeconfig)
+    except connection.NoKubeconfig as err:
+        _die(str(err), 3)
+
+
+def _check(resp: httpx.Response) -> dict[str, Any]:
+    """Return the JSON body of a 2xx answer, else exit with the Status message."""
+    if resp.is_success:
+        return resp.json()
+    try:
+        message = resp.json().get("message") or resp.text
+    except ValueError:
+        message = resp.text
+    _die(message, 2 if resp.status_code in (400, 404, 409, 422) else 3)
+
+
+def _print_obj(obj: dict[str, Any], output: str | None, default: str) -> None:
+    if output == "json":
+        typer.echo(json.dumps(obj, indent=2))
+    elif output == "yaml":
+        typer.echo(yaml.safe_dump(obj, sort_keys=False).rstrip())
+    elif output in (None, "name"):
+        typer.echo(default)
+    else:
+        _die(f"--output {output!r}: use json, yaml or name", 2)
+
+
+def _http_errors(fn):
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except httpx.HTTPError as err:
+            _die(f"cannot reach the API server: {err}. Is `dockyard up` running?", 3)
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
+    return wrapper
+
+
+# --- up ----------------------------------------------------------------------------------------
+
+
+@app.command()
+def up(
+    data_dir: Path = typer.Option(None, "--data-dir", help="state directory (default: $XDG_DATA_HOME/dockyard, "
+                                  "i.e. ~/.local/share/dockyard)"),
+    port: int = typer.Option(6443, "--port", help="API server port on 127.0.0.1"),
+    registry_port: int = typer.Option(5000, "--registry-port", help="start a CNCF distribution registry on "
+                                      "127.0.0.1:PORT"),
+    registry: str = typer.Option(None, "--registry", help="use the registry at HOST:PORT and start none"),
+    engine: str = typer.Option("auto", "--engine", help="auto | podman | docker"),
+    engine_socket: str = typer.Option(None, "--engine-socket", help="engine API socket path "
+                                      "(default: found, or a Podman service started for you)"),
+    max_builds: int = typer.Option(2, "--max-builds", help="builds this node runs at once"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
+) -> None:
+    """Run the API server, controllers, node agent and a registry on this machine (foreground).
+
+    Writes DATA_DIR/kubeconfig, so `KUBECONFIG=DATA_DIR/kubeconfig kubectl get builds` works.
+    Stop with Ctrl-C or SIGTERM.
+    """
+    from dockyard.agent.engine.errors import EngineError
+    from dockyard.cli import up as up_mod
+    from dockyard.registry.errors import RegistryError
+
+    if engine not in ("auto", "podman", "docker"):
+        _die(f"--engine {engine!r}: use auto, podman or docker", 2)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "httpcore", "urllib3", "docker"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    opts = up_mod.UpOptions(data_dir=data_dir or connection.default_data_dir(), port=port,
+                            registry_port=registry_port, registry=registry, engine=engine,
+                            engine_socket=engine_socket, max_builds=max_builds)
+    try:
+        code = up_mod.run(opts, announce=lambda line: typer.echo(line, err=True))
+    except (up_mod.UpError, EngineError, RegistryError) as err:
+        _die(str(err), 3)
+    raise typer.Exit(code)
+
+
+# --- builds ------------------------------------------------------------------------------------
+
+
+@app.command("start-build")
+@_http_errors
+def start_build(
+    name: str = typer.Argument(..., help="BuildConfig name"),
+    follow: bool = typer.Option(False, "--follow", "-F", help="stream the build log and wait for the end; "
+                                "exit 0 only if the build is Complete"),
+    namespace: str = NamespaceOpt,
+    kubeconfig: str = KubeconfigOpt,
+    output: str = OutputOpt,
+) -> None:
+    """Start a new build of a BuildConfig (creates Build NAME-N) and print `build/NAME-N`."""
+    conn = _connect(kubeconfig)
+    ns = namespace or conn.namespace
+    with conn.http() as http:
+        body = {"kind": "BuildRequest", "apiVersion": "dockyard.dev/v1alpha1", "metadata": {"name": name}}
+        build = _check(http.post(f"{GROUP_PATH}/namespaces/{ns}/buildconfigs/{name}/instantiate", json=body))
+    build_name = build["metadata"]["name"]
+    _print_obj(build, output, f"build/{build_name}")
+    if follow:
+        raise typer.Exit(_follow_build(conn, ns, build_name, tail=None))
+
+
+def _follow_build(conn: connection.Connection, ns: str, name: str, *, tail: int | None) -> int:
+    """Stream the log until the build ends; return the exit code for its phase."""
+    params: dict[str, Any] = {"follow": "true"}
+    if tail is not None:
+        params["tailLines"] = tail
+    with conn.http(timeout=None) as http:
+        with http.stream("GET", f"{GROUP_PATH}/namespaces/{ns}/builds/{name}/log", params=params) as resp:
+            if not resp.is_success:
+                resp.read()
+                _check(resp)
+            for chunk in resp.iter_text():
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
+        phase, build = _wait_phase(http, f"{GROUP_PATH}/namespaces/{ns}/builds/{name}", BUILD_TERMINAL, 30)
+    status = build.get("status") or {}
+    if phase == "Complete":
+        digest = (status.get("output") or {}).get("to", {}).get("imageDigest")
+        typer.echo(f"build/{name} Complete: {status.get('outputDockerImageReference')}@{digest}", err=True)
+        return 0
+    typer.echo(f"build/{name} {phase}: {status.get('reason') or ''} {status.get('message') or ''}".rstrip(),
+               err=True)
+    return 1
+
+
+def _wait_phase(http: httpx.Client, path: str, terminal: tuple[str, ...], timeout: float
+                ) -> tuple[str | None, dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    obj: dict[str, Any] = {}
+    while True:
+        obj = _check(http.get(path))
+        phase = (obj.get("status") or {}).get("phase")
+        if phase in terminal or time.monotonic() > deadline:
+            return phase, obj
+        time.sleep(0.2)
+
+
+@app.command()
+@_http_errors
+def logs(
+    target: str = typer.Argument(..., help="build/NAME"),
+    follow: bool = typer.Option(False, "--follow", "-f", help="stream until the build ends"),
+    tail: int = typer.Option(None, "--tail", help="only the last N lines"),
+    namespace: str = NamespaceOpt,
+    kubeconfig: str = KubeconfigOpt,
+) -> None:
+    """Print a build's log. Logs are kept with the Build, also after its pod is gone."""
+    kind, _, name = target.partition("/")
+    if kind not in ("build", "builds") or not name:
+        _die(f"{target!r}: expected build/NAME", 2)
+    conn = _connect(kubeconfig)
+    ns = namespace or conn.namespace
+    if follow:
+        code = _follow_build(conn, ns, name, tail=tail)
+        raise typer.Exit(0 if code in (0, 1) else code)
+    params = {"tailLines": tail} if tail is not None else {}
+    with conn.http() as http:
+        resp = http.get(f"{GROUP_PATH}/namespaces/{ns}/builds/{name}/log", params=params)
+        if not resp.is_success:
+            _check(resp)
+        sys.stdout.write(resp.text)
+
+
+# --- commit ------------------------------------------------------------------------------------
+
+
+@app.command()
+@_http_errors
+def commit(
+    target: str = typer.Argument(..., help="POD or POD/CONTAINER (default: the pod's first container)"),
+    image: str = typer.Argument(..., help="target reference, e.g. 127.0.0.1:5000/snap/app:v1"),
+    wait: bool = typer.Option(False, "--wait", help="wait for the push; exit 0 on Succeeded, 1 on Failed"),
+    pause: bool = typer.Option(True, "--pause/--no-pause", help="pause the container while committing"),
+    message: str = typer.Option(None, "--message", "-m", help="commit message"),
+    author: str = typer.Option(None, "--author", "-a", help="commit author"),
+    change: list[str] = typer.Option(None, "--change", "-c", help="Dockerfile instruction to apply (repeatable)"),
+    timeout: float = typer.Option(300, "--timeout", help="seconds --wait waits"),
+    namespace: str = NamespaceOpt,
+    kubeconfig: str = KubeconfigOpt,
+    output: str = OutputOpt,
+) -> None:
+    """Commit a running container to an image and push it (creates a Push; prints push/NAME)."""
+    pod, _, container = target.partition("/")
+    conn = _connect(kubeconfig)
+    ns = namespace or conn.namespace
+    spec: dict[str, Any] = {"podName": pod, "image": image, "pause": pause}
+    for key, value in (("containerName", container), ("message", message), ("author", author),
+                       ("changes", change)):
+        if value:
+            spec[key] = value
+    body = {"apiVersion": "dockyard.dev/v1alpha1", "kind": "Push",
+            "metadata": {"generateName": f"{pod}-{container + '-' if container else ''}", "namespace": ns},
+            "spec": spec}
+    with conn.http() as http:
+        push = _check(http.post(f"{GROUP_PATH}/namespaces/{ns}/pushes", json=body))
+        name = push["metadata"]["name"]
+        _print_obj(push, output, f"push/{name}")
+        if not wait:
+            return
+        phase, push = _wait_phase(http, f"{GROUP_PATH}/namespaces/{ns}/pushes/{name}", ("Succeeded", "Failed"),
+                                  timeout)
+    status = push.get("status") or {}
+    if phase == "Succeeded":
+        typer.echo(f"push/{name} Succeeded: {image}@{status.get('imageDigest')}", err=True)
+        raise typer.Exit(0)
+    typer.echo(f"push/{name} {phase or 'timed out'}: {status.get('message') or ''}", err=True)
+    raise typer.Exit(1)
+
+
+# --- base-image --------------------------------------------------------------------------------
+
+
+@app.command("base-image")
+def base_image(
+    name: str = typer.Argument(..., help="which base image: busybox"),
+    to: str = typer.Option(..., "--to", help="reference to push, e.g. 127.0.0.1:5000/base/busybox:latest"),
+    engine: str = typer.Option("auto", "--engine", help="auto | podman | docker"),
+    engine_socket: str = typer.Option(None, "--engine-socket", help="engine API socket path"),
+    data_dir: Path = typer.Option(None, "--data-dir", help="where a Podman service started for this command "
+                                  "keeps its socket (default: dockyard's data dir)"),
+) -> None:
+    """Make a base image locally (nothing can be pulled): FROM scratch + the host's static busybox, pushed to --to.
+
+    Prints the reference with the digest the registry serves.
+    """
+    from dockyard.agent.engine import connect as engine_connect
+    from dockyard.agent.engine.errors import EngineError
+    from dockyard.cli.base_image import SUPPORTED, build_base_image
+    from dockyard.registry.errors import RegistryError
+
+    if name not in SUPPORTED:
+        _die(f"base image {name!r} is not known: choose one of {', '.join(SUPPORTED)}", 2)
+    run_dir = (data_dir or connection.default_data_dir()) / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    socket_path = engine_socket
+    if socket_path is None and engine in ("auto", "podman") and (run_dir / "podman.sock").exists():
+        socket_path = str(run_dir / "podman.sock")  # the service `dockyard up` started
+    try:
+        eng = engine_connect.connect(engine, socket_path, run_dir=run_dir)
+    except EngineError as err:
+        _die(str(err), 3)
+    try:
+        digest = build_base_image(eng, name=name, to=to, on_log=lambda line: typer.echo(line.rstrip(), err=True))
+    except (EngineError, RegistryError) as err:
+        _die(str(err), 1)
+    finally:
+        eng.close()
+    typer.echo(f"{to.rsplit(':', 1)[0] if ':' in to.rsplit('/', 1)[-1] else to}@{digest}")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()

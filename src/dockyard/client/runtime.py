@@ -1,0 +1,373 @@
+"""Controller runtime: list + watch → workqueue → reconcile(key).
+
+Follows client-go's shape (``tools/cache`` informers, ``util/workqueue``):
+
+- An :class:`Informer` lists a resource, then watches from the list's
+  ``resourceVersion``; on ``410 Gone`` or a dropped connection it relists.
+  Each event is mapped to zero or more keys (``namespace/name``) that go on
+  the queue. Events carry no work; the worker reads the current object.
+- A :class:`WorkQueue` de-duplicates keys and never hands one key to two
+  workers at once (a key added while in flight is re-queued when done).
+  Failures come back with per-key exponential backoff; success ``forget``\\ s.
+- A :class:`Controller` owns a queue, informers and worker threads; its
+  ``reconcile(key)`` returns ``None`` or a delay in seconds to look again.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from lightkube import ApiError
+from lightkube.core.generic_client import ALL_NS
+
+from dockyard.client import resources
+from dockyard.client.connection import Connection, lightkube_http
+
+log = logging.getLogger(__name__)
+
+Mapper = Callable[[str, dict[str, Any]], Iterable[str]]
+
+
+class WorkQueue:
+    """A de-duplicating delaying queue with per-key exponential backoff.
+
+    Semantics of client-go ``workqueue.RateLimitingInterface``: ``add`` (no-op if
+    queued), ``get`` (blocks; marks processing), ``done``, ``add_after(key, s)``,
+    ``add_rate_limited`` (delay = base * 2**failures, capped), ``forget``.
+    """
+
+    def __init__(self, *, base_delay: float = 0.05, max_delay: float = 30.0) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[str] = []
+        self._queued: set[str] = set()
+        self._processing: set[str] = set()
+        self._dirty: set[str] = set()
+        self._delayed: list[tuple[float, int, str]] = []
+        self._seq = 0
+        self._failures: dict[str, int] = {}
+        self._base, self._max = base_delay, max_delay
+        self._shutdown = False
+
+    def add(self, key: str) -> None:
+        with self._cond:
+            if key in self._processing:
+                self._dirty.add(key)
+            elif key not in self._queued:
+                self._queued.add(key)
+                self._queue.append(key)
+                self._cond.notify()
+
+    def add_after(self, key: str, delay: float) -> None:
+        if delay <= 0:
+            self.add(key)
+            return
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._delayed, (time.monotonic() + delay, self._seq, key))
+            self._cond.notify()
+
+    def add_rate_limited(self, key: str) -> float:
+        """Re-add ``key`` after its backoff; returns the delay in seconds."""
+        with self._cond:
+            n = self._failures.get(key, 0)
+            self._failures[key] = n + 1
+        delay = min(self._max, self._base * (2**n))
+        self.add_after(key, delay)
+        return delay
+
+    def forget(self, key: str) -> None:
+        with self._cond:
+            self._failures.pop(key, None)
+
+    def get(self, timeout: float = 1.0) -> str | None:
+        """Next key to process, or None after ``timeout`` seconds / on shutdown."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._delayed and self._delayed[0][0] <= now:
+                    _, _, key = heapq.heappop(self._delayed)
+                    if key in self._processing:
+                        self._dirty.add(key)
+                    elif key not in self._queued:
+                        self._queued.add(key)
+                        self._queue.append(key)
+                if self._queue:
+                    key = self._queue.pop(0)
+                    self._queued.discard(key)
+                    self._processing.add(key)
+                    return key
+                if self._shutdown or now >= deadline:
+                    return None
+                wait = deadline - now
+                if self._delayed:
+                    wait = min(wait, max(0.0, self._delayed[0][0] - now))
+                self._cond.wait(wait)
+
+    def done(self, key: str) -> None:
+        with self._cond:
+            self._processing.discard(key)
+            if key in self._dirty:
+                self._dirty.discard(key)
+                self._queued.add(key)
+                self._queue.append(key)
+                self._cond.notify()
+
+    def shutdown(self) -> None:
+        with self._cond:
+            self._shutdown = True
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+
+class Informer:
+    """List + watch one kind across all namespaces, keep a cache, call ``on_event``.
+
+    ``on_event(type, obj)`` gets ``ADDED``/``MODIFIED``/``DELETED`` and, after every
+    (re)list, ``ADDED`` for each listed object (resync), so handlers are level-based.
+    """
+
+    def __init__(self, conn: Connection, kind: str, on_event: Callable[[str, dict[str, Any]], None],
+                 *, label_selector: str | None = None) -> None:
+        self.kind = kind
+        self._conn = conn
+        self._on_event = on_event
+        self._labels = label_selector
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self.synced = threading.Event()
+
+    def items(self) -> list[dict[str, Any]]:
+        """A snapshot of the cached objects (possibly slightly stale)."""
+        with self._lock:
+            return list(self._cache.values())
+
+    def run(self, stop: threading.Event) -> None:
+        res = resources.resource(self.kind)
+        namespaced = resources.info(self.kind).namespaced
+        backoff = 0.2
+        while not stop.is_set():
+            client = self._conn.lightkube(timeout=60)
+            try:
+                listing = client.list(res, namespace=ALL_NS if namespaced else None,
+                                      labels=_parse_labels(self._labels))
+                objs = [resources.as_dict(o) for o in listing]
+                rv = listing.resourceVersion
+                seen = {resources.key(o): o for o in objs}
+                with self._lock:
+                    gone = [o for k, o in self._cache.items() if k not in seen]
+                    self._cache = seen
+                for obj in gone:
+                    self._emit("DELETED", obj)
+                for obj in objs:
+                    self._emit("ADDED", obj)
+                self.synced.set()
+                backoff = 0.2
+                for event, raw in client.watch(res, namespace=ALL_NS if namespaced else None,
+                                               labels=_parse_labels(self._labels), resource_version=rv):
+                    if stop.is_set():
+                        return
+                    if event == "BOOKMARK":
+                        continue
+                    obj = resources.as_dict(raw)
+                    k = resources.key(obj)
+                    with self._lock:
+                        if event == "DELETED":
+                            self._cache.pop(k, None)
+                        else:
+                            self._cache[k] = obj
+                    self._emit(event, obj)
+            except ApiError as err:
+                if err.status.code != 410:
+                    log.warning("watch %s: %s", self.kind, err.status.message)
+            except (httpx.HTTPError, lightkube_http.HTTPError, OSError) as err:
+                log.debug("watch %s dropped: %s", self.kind, err)
+            except Exception:  # noqa: BLE001 — an informer must outlive any one bad event
+                log.exception("watch %s failed", self.kind)
+            finally:
+                client.close()
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    def _emit(self, event: str, obj: dict[str, Any]) -> None:
+        try:
+            self._on_event(event, obj)
+        except Exception:  # noqa: BLE001
+            log.exception("event handler for %s failed", self.kind)
+
+
+def _parse_labels(selector: str | None) -> dict[str, Any] | None:
+    if not selector:
+        return None
+    out: dict[str, Any] = {}
+    for part in selector.split(","):
+        k, _, v = part.partition("=")
+        out[k.strip()] = v.strip() if v else lightkube_exists()
+    return out
+
+
+def lightkube_exists() -> Any:
+    from lightkube import operators
+
+    return operators.exists()
+
+
+@dataclass
+class Watch:
+    """A kind to watch and how its events map to this controller's keys."""
+
+    kind: str
+    mapper: Mapper | None = None  # None: the object's own key
+    label_selector: str | None = None
+
+
+class Controller:
+    """Base class: subclasses set ``name``, define :meth:`watches` and implement :meth:`reconcile`.
+
+    ``reconcile(key)`` must be idempotent and read current state itself.
+    Returns ``None`` (done) or seconds after which to reconcile again.
+    Raising requeues with backoff; a ``409 Conflict`` is an expected race.
+    """
+
+    name = "controller"
+
+    def __init__(self, conn: Connection, *, workers: int = 1) -> None:
+        self.conn = conn
+        self.workers = workers
+        self.queue = WorkQueue()
+        self.informers: dict[str, Informer] = {}
+
+    def watches(self) -> list[Watch]:
+        raise NotImplementedError
+
+    def reconcile(self, key: str) -> float | None:
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        """Called once before the informers start (e.g. to make API clients)."""
+        self.api = self.conn.lightkube()
+
+    def start(self, stop: threading.Event) -> list[threading.Thread]:
+        """Start informers and workers as daemon threads; they end when ``stop`` is set."""
+        self.setup()
+        threads = []
+        for w in self.watches():
+            informer = Informer(self.conn, w.kind, self._handler(w), label_selector=w.label_selector)
+            self.informers[w.kind] = informer
+            threads.append(threading.Thread(target=informer.run, args=(stop,), daemon=True,
+                                            name=f"{self.name}-watch-{w.kind}"))
+        for i in range(self.workers):
+            threads.append(threading.Thread(target=self._work, args=(stop,), daemon=True,
+                                            name=f"{self.name}-worker-{i}"))
+        threading.Thread(target=self._stopper, args=(stop,), daemon=True).start()
+        for t in threads:
+            t.start()
+        return threads
+
+    def synced(self) -> bool:
+        return all(i.synced.is_set() for i in self.informers.values())
+
+    def _stopper(self, stop: threading.Event) -> None:
+        stop.wait()
+        self.queue.shutdown()
+
+    def _handler(self, w: Watch) -> Callable[[str, dict[str, Any]], None]:
+        def handle(event: str, obj: dict[str, Any]) -> None:
+            keys = [resources.key(obj)] if w.mapper is None else w.mapper(event, obj)
+            for k in keys:
+                self.queue.add(k)
+        return handle
+
+    def _work(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            key = self.queue.get(timeout=1.0)
+            if key is None:
+                continue
+            try:
+                again = self.reconcile(key)
+            except ApiError as err:
+                level = logging.DEBUG if err.status.code == 409 else logging.WARNING
+                log.log(level, "%s: reconcile %s: %s", self.name, key, err.status.message)
+                self.queue.add_rate_limited(key)
+            except Exception:  # noqa: BLE001 — one bad object never stops the controller
+                log.exception("%s: reconcile %s failed", self.name, key)
+                self.queue.add_rate_limited(key)
+            else:
+                self.queue.forget(key)
+                if again is not None:
+                    self.queue.add_after(key, again)
+            finally:
+                self.queue.done(key)
+
+
+def get_or_none(api: Any, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
+    """GET an object as a dict, or None on 404 (the object is gone: not an error)."""
+    try:
+        return resources.as_dict(api.get(resources.resource(kind), name=name, namespace=namespace))
+    except ApiError as err:
+        if err.status.code == 404:
+            return None
+        raise
+
+
+def owner_keys(kind: str) -> Mapper:
+    """Map an event of an owned object to its controlling owner of ``kind`` (same namespace)."""
+    def mapper(_event: str, obj: dict[str, Any]) -> list[str]:
+        owner = resources.controller_of(obj, kind)
+        ns = obj["metadata"].get("namespace")
+        return [f"{ns}/{owner}"] if owner else []
+    return mapper
+
+
+def now_rfc3339() -> str:
+    """Current UTC time as Kubernetes writes timestamps (RFC 3339, seconds, ``Z``)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def patch_status(api: Any, kind: str, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
+    """JSON-merge-patch ``status`` through the ``/status`` subresource, only if it changes something.
+
+    Returns the updated object, or None when the object is gone (404) or nothing changed.
+    Keys set to None in ``status`` are removed (RFC 7386).
+    """
+    from lightkube.types import PatchType
+
+    current = obj.get("status") or {}
+    if all(current.get(k) == v for k, v in status.items()):
+        return None
+    meta = obj["metadata"]
+    try:
+        out = api.patch(resources.resource(kind).Status, meta["name"], {"status": status},
+                        namespace=meta.get("namespace"), patch_type=PatchType.MERGE)
+    except ApiError as err:
+        if err.status.code == 404:
+            return None
+        raise
+    return resources.as_dict(out)
+
+
+def set_condition(conditions: list[dict[str, Any]] | None, type_: str, status: bool, reason: str,
+                  message: str = "") -> list[dict[str, Any]]:
+    """Return ``conditions`` with condition ``type_`` set (Kubernetes API conventions, "Typical status
+    properties"): ``lastTransitionTime`` changes only when ``status`` flips."""
+    out = [dict(c) for c in conditions or []]
+    value = "True" if status else "False"
+    for cond in out:
+        if cond.get("type") == type_:
+            if cond.get("status") != value:
+                cond["lastTransitionTime"] = now_rfc3339()
+            cond.update(status=value, reason=reason, message=message)
+            return out
+    out.append({"type": type_, "status": value, "reason": reason, "message": message,
+                "lastTransitionTime": now_rfc3339()})
+    return out

@@ -1,0 +1,97 @@
+"""Pure rolling-update arithmetic of the Kubernetes Deployment controller.
+
+Sources: ``pkg/controller/deployment/rolling.go`` and ``util/deployment_util.go``
+(``ResolveFenceposts``, ``NewRSNewReplicas``, ``MaxUnavailable``) and the
+Deployment concepts page ("Max Surge", "Max Unavailable"). No I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_SURGE = "25%"
+DEFAULT_UNAVAILABLE = "25%"
+
+
+def template_hash(template: dict[str, Any]) -> str:
+    """A stable 10-character hash of a pod template (the ``pod-template-hash`` label value)."""
+    digest = hashlib.sha256(json.dumps(template, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return digest[:10]
+
+
+def scaled_value(value: int | str | None, total: int, *, round_up: bool, default: str) -> int:
+    """Resolve an ``IntOrString`` (``3`` or ``"25%"``) against ``total`` replicas.
+
+    Raises:
+        ValueError: for a string that is not a percentage.
+    """
+    if value is None:
+        value = default
+    if isinstance(value, int):
+        return value
+    if not value.endswith("%"):
+        raise ValueError(f"{value!r}: expected an integer or a percentage such as '25%'")
+    exact = int(value[:-1]) * total / 100
+    return math.ceil(exact) if round_up else math.floor(exact)
+
+
+def fenceposts(strategy: dict[str, Any] | None, desired: int) -> tuple[int, int]:
+    """``(maxSurge, maxUnavailable)`` for a RollingUpdate strategy; never both zero (ResolveFenceposts)."""
+    rolling = (strategy or {}).get("rollingUpdate") or {}
+    surge = scaled_value(rolling.get("maxSurge"), desired, round_up=True, default=DEFAULT_SURGE)
+    unavailable = scaled_value(rolling.get("maxUnavailable"), desired, round_up=False, default=DEFAULT_UNAVAILABLE)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return surge, unavailable
+
+
+@dataclass(frozen=True)
+class ReplicaSetState:
+    """What the rollout needs of one ReplicaSet: name, ``spec.replicas``, ``status.availableReplicas``."""
+
+    name: str
+    replicas: int
+    available: int
+
+
+def plan(*, desired: int, strategy: dict[str, Any] | None, new: ReplicaSetState,
+         old: list[ReplicaSetState]) -> dict[str, int]:
+    """One step of a rollout: the ``spec.replicas`` to set, by ReplicaSet name.
+
+    ``old`` is ordered oldest first. RollingUpdate scales the new ReplicaSet up
+    within ``desired + maxSurge`` and the old ones down while at least
+    ``desired - maxUnavailable`` replicas stay available; Recreate scales old
+    ones to zero and the new one up only when no old replica is left.
+    """
+    out: dict[str, int] = {}
+    if (strategy or {}).get("type") == "Recreate":
+        for rs in old:
+            if rs.replicas:
+                out[rs.name] = 0
+        if not any(rs.replicas or rs.available for rs in old) and new.replicas != desired:
+            out[new.name] = desired
+        return out
+    surge, unavailable = fenceposts(strategy, desired)
+    total = new.replicas + sum(rs.replicas for rs in old)
+    if new.replicas > desired:
+        out[new.name] = desired
+    elif new.replicas < desired:
+        room = desired + surge - total
+        if room > 0:
+            out[new.name] = min(desired, new.replicas + room)
+    available = new.available + sum(rs.available for rs in old)
+    can_remove = available - (desired - unavailable)
+    # replicas of old sets that are not available can go without reducing availability
+    for rs in old:
+        if rs.replicas == 0:
+            continue
+        idle = max(0, rs.replicas - rs.available)
+        take = min(rs.replicas, idle + max(0, can_remove))
+        if take > 0:
+            out[rs.name] = rs.replicas - take
+            can_remove -= max(0, take - idle)
+    return out

@@ -1,0 +1,7 @@
+"""OCI distribution registry access.
+
+- :mod:`.reference` — parse/print image references (pure)
+- :mod:`.client` — manifest digests and tag lists over HTTP, with auth challenges
+- :mod:`.server` — run a local ``docker-registry`` on loopback
+- :mod:`.errors` — ``RegistryError`` and its subclasses
+"""

@@ -1,0 +1,503 @@
+"""SQLite object store: one global revision, optimistic concurrency, a watch log, build logs.
+
+The store keeps every served object as JSON in one table keyed by
+``(resource, namespace, name)``; ``resource`` is the qualified plural
+(``builds.dockyard.dev``, ``pods``). Every write takes the next value of one
+global, monotonically increasing revision, stores it as the object's
+``metadata.resourceVersion`` and appends a change event (``ADDED``,
+``MODIFIED``, ``DELETED``) with that revision to the watch log — the model of
+etcd's revision and the apiserver's watch cache ("Resource versions" and
+"Efficient detection of changes" in the Kubernetes API concepts). The watch
+log keeps the last ``retention`` events; asking for events after a revision
+older than that raises :class:`dockyard.api.errors.Gone` (410 ``Expired``).
+
+The store is thread-safe: one connection guarded by a re-entrant lock;
+:meth:`Store.atomic` groups several calls into one transaction (used for
+read-modify-write and for ``instantiate``). Subscribers are called after
+each commit with the topics written (``"objects"``, ``"logs"``).
+
+No HTTP here; errors are :mod:`dockyard.api.errors` classes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dockyard.api import errors, kinds
+
+Obj = dict[str, Any]
+Predicate = Callable[[Obj], bool]
+
+DEFAULT_RETENTION = 20_000
+"""Number of watch events kept (the apiserver's watch cache is of this order)."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (
+    resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    uid TEXT NOT NULL, rv INTEGER NOT NULL, owners TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (resource, namespace, name));
+CREATE INDEX IF NOT EXISTS objects_namespace ON objects(namespace);
+CREATE TABLE IF NOT EXISTS events (
+    rev INTEGER PRIMARY KEY, resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    type TEXT NOT NULL, object TEXT NOT NULL, prev TEXT);
+CREATE INDEX IF NOT EXISTS events_resource ON events(resource, rev);
+CREATE TABLE IF NOT EXISTS logs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, resource TEXT NOT NULL, namespace TEXT NOT NULL,
+    name TEXT NOT NULL, chunk BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS logs_object ON logs(resource, namespace, name, seq);
+"""
+
+# Fields a watcher may select on; their previous values travel with MODIFIED
+# events so that an object leaving a selector can be reported as DELETED.
+_SELECTABLE_PATHS = (("spec", "nodeName"), ("status", "phase"))
+
+
+def resource_key(info: kinds.ResourceInfo) -> str:
+    """The qualified plural ``plural.group`` (just ``plural`` for the core group)."""
+    return f"{info.plural}.{info.group}" if info.group else info.plural
+
+
+_BY_KEY = {resource_key(i): i for i in kinds.RESOURCES}
+
+
+def info_for_key(key: str) -> kinds.ResourceInfo:
+    """Inverse of :func:`resource_key`. Raises ``KeyError`` for an unknown key."""
+    return _BY_KEY[key]
+
+
+def selectable_view(obj: Obj) -> Obj:
+    """The part of ``obj`` that label and field selectors look at.
+
+    Shape: ``{"metadata": {"name", "namespace", "labels"}, "spec": {"nodeName"},
+    "status": {"phase"}}`` (absent values omitted).
+    """
+    meta = obj.get("metadata") or {}
+    view: Obj = {"metadata": {k: meta[k] for k in ("name", "namespace", "labels") if k in meta}}
+    for top, leaf in _SELECTABLE_PATHS:
+        section = obj.get(top)
+        if isinstance(section, dict) and leaf in section:
+            view.setdefault(top, {})[leaf] = section[leaf]
+    return view
+
+
+@dataclass(frozen=True)
+class Event:
+    """One watch-log entry.
+
+    Attributes:
+        revision: the global revision of the write.
+        type: ``ADDED``, ``MODIFIED`` or ``DELETED``.
+        object: the object after the write (for ``DELETED``, its last state
+            with ``metadata.resourceVersion`` = ``revision``).
+        prev: for ``MODIFIED``, :func:`selectable_view` of the previous state.
+    """
+
+    revision: int
+    type: str
+    object: Obj
+    prev: Obj | None
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """A page of a list.
+
+    Attributes:
+        items: objects ordered by ``(namespace, name)``.
+        revision: the store revision the list reflects (the list's ``resourceVersion``).
+        next_key: ``(namespace, name)`` of the last item when more matching
+            items follow (feed back as ``after``), else ``None``.
+    """
+
+    items: list[Obj]
+    revision: int
+    next_key: tuple[str, str] | None
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _owner_uids(obj: Obj) -> str:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    uids = [r.get("uid") for r in refs if isinstance(r, dict) and isinstance(r.get("uid"), str)]
+    return " ".join(f"<{u}>" for u in uids)
+
+
+class Store:
+    """The SQLite store (WAL mode). Thread-safe.
+
+    Args:
+        path: database file; created with its tables if missing.
+        retention: number of watch events kept (older ones are compacted).
+
+    Objects are plain dicts in Kubernetes shape. ``create``/``update``/``delete``
+    set ``metadata.resourceVersion`` (a decimal string of the revision); all
+    other server-owned metadata (uid, timestamps, generation) is the caller's job.
+    """
+
+    def __init__(self, path: str | Path, *, retention: int = DEFAULT_RETENTION) -> None:
+        self._path = str(path)
+        self._retention = max(1, retention)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._pending: set[str] = set()
+        self._subscribers: list[Callable[[set[str]], None]] = []
+        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._revision = self._meta("revision")
+        self._compacted = self._meta("compacted")
+        self._writes_since_compaction = 0
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _meta(self, key: str) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _set_meta(self, key: str, value: int) -> None:
+        self._db.execute("INSERT INTO meta(key, value) VALUES(?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def close(self) -> None:
+        """Close the database. Further calls fail."""
+        with self._lock:
+            self._db.close()
+
+    def subscribe(self, callback: Callable[[set[str]], None]) -> Callable[[], None]:
+        """Call ``callback(topics)`` after every commit; returns an unsubscribe function.
+
+        ``topics`` is a subset of ``{"objects", "logs"}``. The callback runs on
+        the writing thread while the store lock is held: it must be quick and
+        must not call the store (e.g. ``loop.call_soon_threadsafe``).
+        """
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+        return unsubscribe
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Store]:
+        """Run the enclosed calls as one transaction under the store lock.
+
+        Nested use joins the outer transaction. On an exception everything is
+        rolled back (including revisions taken) and the exception propagates.
+        """
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self._db.execute("BEGIN IMMEDIATE")
+                saved = (self._revision, self._compacted)
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._db.execute("ROLLBACK")
+                    self._revision, self._compacted = saved
+                    self._pending.clear()
+                raise
+            self._depth -= 1
+            if outer:
+                self._db.execute("COMMIT")
+                topics, self._pending = self._pending, set()
+                if topics:
+                    for callback in list(self._subscribers):
+                        try:
+                            callback(topics)
+                        except Exception:  # a broken subscriber must not break writes
+                            pass
+
+    def revision(self) -> int:
+        """The current global revision (0 for an empty store)."""
+        with self._lock:
+            return self._revision
+
+    def compacted_revision(self) -> int:
+        """Events at or below this revision are no longer in the watch log."""
+        with self._lock:
+            return self._compacted
+
+    def _next_revision(self) -> int:
+        self._revision += 1
+        self._set_meta("revision", self._revision)
+        return self._revision
+
+    def _record(self, key: str, obj: Obj, type_: str, prev: Obj | None) -> None:
+        meta = obj["metadata"]
+        self._db.execute(
+            "INSERT INTO events(rev, resource, namespace, name, type, object, prev) VALUES(?,?,?,?,?,?,?)",
+            (int(meta["resourceVersion"]), key, meta.get("namespace", ""), meta["name"], type_,
+             _dumps(obj), _dumps(selectable_view(prev)) if prev is not None else None))
+        self._pending.add("objects")
+        self._writes_since_compaction += 1
+        if self._writes_since_compaction >= max(1, min(1000, self._retention // 10)):
+            self._compact()
+
+    def _compact(self) -> None:
+        self._writes_since_compaction = 0
+        horizon = self._revision - self._retention
+        if horizon > self._compacted:
+            self._db.execute("DELETE FROM events WHERE rev <= ?", (horizon,))
+            self._compacted = horizon
+            self._set_meta("compacted", horizon)
+
+    def compact(self) -> None:
+        """Drop watch events beyond the retention now (normally done every few writes)."""
+        with self.atomic():
+            self._compact()
+
+    # ----------------------------------------------------------------- objects
+
+    @staticmethod
+    def _ns(info: kinds.ResourceInfo, namespace: str | None) -> str:
+        return (namespace or "") if info.namespaced else ""
+
+    def get(self, info: kinds.ResourceInfo, namespace: str | None, name: str) -> Obj:
+        """The stored object.
+
+        Raises:
+            errors.NotFound: no such object (apiserver wording ``pods "x" not found``).
+        """
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+                (resource_key(info), self._ns(info, namespace), name)).fetchone()
+        if row is None:
+            raise errors.not_found(info.group, info.plural, name)
+        return json.loads(row[0])
+
+    def exists(self, info: kinds.ResourceInfo, namespace: str | None, name: str) -> bool:
+        """True if the object is stored."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+                (resource_key(info), self._ns(info, namespace), name)).fetchone()
+        return row is not None
+
+    def list(self, info: kinds.ResourceInfo, namespace: str | None = None, *,
+             predicate: Predicate | None = None, limit: int | None = None,
+             after: tuple[str, str] | None = None) -> ListPage:
+        """Objects of one resource, optionally in one namespace, ordered by ``(namespace, name)``.
+
+        Args:
+            namespace: restrict to this namespace (``None``: all).
+            predicate: keep only objects for which it is true (selectors).
+            limit: at most this many items (``None`` or ``<= 0``: all).
+            after: continue after this ``(namespace, name)`` key.
+        """
+        sql = "SELECT namespace, name, data FROM objects WHERE resource = ?"
+        args: list[Any] = [resource_key(info)]
+        if namespace is not None and info.namespaced:
+            sql += " AND namespace = ?"
+            args.append(namespace)
+        if after is not None:
+            sql += " AND (namespace > ? OR (namespace = ? AND name > ?))"
+            args += [after[0], after[0], after[1]]
+        sql += " ORDER BY namespace, name"
+        items: list[Obj] = []
+        next_key: tuple[str, str] | None = None
+        with self._lock:
+            revision = self._revision
+            cursor = self._db.execute(sql, args)
+            for ns, name, data in cursor:
+                obj = json.loads(data)
+                if predicate is not None and not predicate(obj):
+                    continue
+                if limit and limit > 0 and len(items) >= limit:
+                    last = items[-1]["metadata"]
+                    next_key = (last.get("namespace", ""), last["name"])
+                    break
+                items.append(obj)
+            cursor.close()
+        return ListPage(items=items, revision=revision, next_key=next_key)
+
+    def create(self, info: kinds.ResourceInfo, obj: Obj) -> Obj:
+        """Store a new object; sets ``metadata.resourceVersion``. Returns the stored object.
+
+        Raises:
+            errors.AlreadyExists: an object with that name exists (409).
+        """
+        meta = obj["metadata"]
+        ns = self._ns(info, meta.get("namespace"))
+        key = resource_key(info)
+        with self.atomic():
+            if self.exists(info, ns, meta["name"]):
+                resource = resource_key(info)
+                raise errors.AlreadyExists(f'{resource} "{meta["name"]}" already exists',
+                                           details={"name": meta["name"], "group": info.group,
+                                                    "kind": info.plural})
+            stored = dict(obj)
+            stored["metadata"] = dict(meta, resourceVersion=str(self._next_revision()))
+            self._db.execute(
+                "INSERT INTO objects(resource, namespace, name, uid, rv, owners, data) VALUES(?,?,?,?,?,?,?)",
+                (key, ns, meta["name"], meta.get("uid", ""), self._revision, _owner_uids(stored), _dumps(stored)))
+            self._record(key, stored, "ADDED", None)
+        return stored
+
+    def update(self, info: kinds.ResourceInfo, obj: Obj, *, expect_rv: str | int | None = None) -> Obj:
+        """Replace a stored object; sets a new ``metadata.resourceVersion``.
+
+        Args:
+            obj: the full new object (``metadata.name``/``namespace`` locate it).
+            expect_rv: optimistic-concurrency precondition ("Concurrency Control
+                and Consistency" in the API conventions): the stored
+                ``resourceVersion`` must equal it.
+        Raises:
+            errors.NotFound: no such object.
+            errors.Conflict: the stored resourceVersion differs from ``expect_rv``.
+        """
+        meta = obj["metadata"]
+        ns = self._ns(info, meta.get("namespace"))
+        key = resource_key(info)
+        with self.atomic():
+            old = self.get(info, ns, meta["name"])
+            if expect_rv not in (None, "") and str(expect_rv) != old["metadata"].get("resourceVersion"):
+                raise conflict(info, meta["name"])
+            stored = dict(obj)
+            stored["metadata"] = dict(meta, resourceVersion=str(self._next_revision()))
+            self._db.execute(
+                "UPDATE objects SET uid = ?, rv = ?, owners = ?, data = ? "
+                "WHERE resource = ? AND namespace = ? AND name = ?",
+                (meta.get("uid", ""), self._revision, _owner_uids(stored), _dumps(stored), key, ns, meta["name"]))
+            self._record(key, stored, "MODIFIED", old)
+        return stored
+
+    def delete(self, info: kinds.ResourceInfo, namespace: str | None, name: str, *,
+               expect_rv: str | int | None = None, expect_uid: str | None = None) -> Obj:
+        """Remove an object (and its log chunks). Returns its last state with the deletion's revision.
+
+        Raises:
+            errors.NotFound: no such object.
+            errors.Conflict: a precondition (``expect_rv``, ``expect_uid``) fails.
+        """
+        ns = self._ns(info, namespace)
+        key = resource_key(info)
+        with self.atomic():
+            old = self.get(info, ns, name)
+            if expect_rv not in (None, "") and str(expect_rv) != old["metadata"].get("resourceVersion"):
+                raise conflict(info, name)
+            if expect_uid not in (None, "") and expect_uid != old["metadata"].get("uid"):
+                raise errors.Conflict(
+                    f'Operation cannot be fulfilled on {key} "{name}": Precondition failed: '
+                    f'UID in precondition: {expect_uid}, UID in object meta: {old["metadata"].get("uid")}',
+                    details={"name": name, "group": info.group, "kind": info.plural})
+            self._db.execute("DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+                             (key, ns, name))
+            self._db.execute("DELETE FROM logs WHERE resource = ? AND namespace = ? AND name = ?",
+                             (key, ns, name))
+            gone = dict(old)
+            gone["metadata"] = dict(old["metadata"], resourceVersion=str(self._next_revision()))
+            self._record(key, gone, "DELETED", None)
+        return gone
+
+    def dependents(self, uid: str, namespace: str | None = None) -> list[tuple[kinds.ResourceInfo, str, str]]:
+        """Objects whose ``metadata.ownerReferences[].uid`` is ``uid``: ``(info, namespace, name)``.
+
+        ``namespace`` restricts the search (owners and dependents share a namespace).
+        """
+        if not uid:
+            return []
+        sql = "SELECT resource, namespace, name FROM objects WHERE instr(owners, ?) > 0"
+        args: list[Any] = [f"<{uid}>"]
+        if namespace is not None:
+            sql += " AND namespace = ?"
+            args.append(namespace)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [(info_for_key(r), ns, n) for r, ns, n in rows if r in _BY_KEY]
+
+    def namespace_contents(self, namespace: str) -> list[tuple[kinds.ResourceInfo, str]]:
+        """Every object in ``namespace``: ``(info, name)``."""
+        with self._lock:
+            rows = self._db.execute("SELECT resource, name FROM objects WHERE namespace = ? "
+                                    "ORDER BY resource, name", (namespace,)).fetchall()
+        return [(info_for_key(r), n) for r, n in rows if r in _BY_KEY]
+
+    # ----------------------------------------------------------------- watch log
+
+    def events_since(self, info: kinds.ResourceInfo, after: int, namespace: str | None = None,
+                     *, limit: int = 1000) -> tuple[list[Event], int]:
+        """Watch-log events of one resource with revision > ``after``.
+
+        Returns:
+            ``(events, upto)``: the caller has now seen every event of this
+            resource up to revision ``upto`` (pass it as ``after`` next time).
+        Raises:
+            errors.Gone: ``after`` is older than the retained log (410 Expired,
+                "too old resource version" as the apiserver words it).
+        """
+        sql = "SELECT rev, type, object, prev FROM events WHERE resource = ? AND rev > ?"
+        args: list[Any] = [resource_key(info), after]
+        if namespace is not None and info.namespaced:
+            sql += " AND namespace = ?"
+            args.append(namespace)
+        sql += " ORDER BY rev LIMIT ?"
+        args.append(max(1, limit))
+        with self._lock:
+            if after < self._compacted:
+                raise errors.Gone(f"too old resource version: {after} ({self._compacted + 1})")
+            rows = self._db.execute(sql, args).fetchall()
+            upto = self._revision
+        events = [Event(revision=r, type=t, object=json.loads(o), prev=json.loads(p) if p else None)
+                  for r, t, o, p in rows]
+        if len(rows) >= max(1, limit):
+            upto = events[-1].revision
+        return events, max(upto, after)
+
+    # ----------------------------------------------------------------- logs
+
+    def append_log(self, info: kinds.ResourceInfo, namespace: str, name: str, chunk: bytes) -> int:
+        """Append a log chunk to an existing object; returns the chunk's sequence number.
+
+        Raises:
+            errors.NotFound: the object does not exist.
+        """
+        with self.atomic():
+            if not self.exists(info, namespace, name):
+                raise errors.not_found(info.group, info.plural, name)
+            cur = self._db.execute("INSERT INTO logs(resource, namespace, name, chunk) VALUES(?,?,?,?)",
+                                   (resource_key(info), self._ns(info, namespace), name, chunk))
+            self._pending.add("logs")
+            return int(cur.lastrowid or 0)
+
+    def read_log(self, info: kinds.ResourceInfo, namespace: str, name: str, *, after: int = 0,
+                 limit: int = 10_000) -> tuple[list[bytes], int]:
+        """Log chunks with sequence number > ``after``, oldest first.
+
+        Returns:
+            ``(chunks, last)``: ``last`` is the sequence number of the last chunk
+            returned (``after`` if none); feed it back as ``after``.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, chunk FROM logs WHERE resource = ? AND namespace = ? AND name = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (resource_key(info), self._ns(info, namespace), name, after, max(1, limit))).fetchall()
+        if not rows:
+            return [], after
+        return [bytes(c) for _, c in rows], int(rows[-1][0])
+
+
+def conflict(info: kinds.ResourceInfo, name: str) -> errors.Conflict:
+    """409 with the apiserver's wording for a stale ``resourceVersion``."""
+    return errors.Conflict(
+        f'Operation cannot be fulfilled on {resource_key(info)} "{name}": the object has been modified; '
+        "please apply your changes to the latest version and try again",
+        details={"name": name, "group": info.group, "kind": info.plural})

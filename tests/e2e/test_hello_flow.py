@@ -1,0 +1,163 @@
+"""The main job end to end, against Podman's API service, the real registry, git and kubectl.
+
+Drives the same steps as ``examples/hello/demo.py`` (``dockyard up`` as a
+subprocess, kubectl as the client) and adds the checks a user would make:
+digests equal what skopeo reads from the registry, kubectl shows field-path
+errors, failures end in ``Failed`` with a reason and a log, logs outlive pods,
+and a commit of a missing container fails cleanly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_demo():
+    spec = importlib.util.spec_from_file_location("hello_demo", ROOT / "examples" / "hello" / "demo.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["hello_demo"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    module = _load_demo()
+    d = module.Demo(tmp_path_factory.mktemp("hello"), engine="podman")
+    try:
+        d.start()
+        d.base_image()
+        d.make_repo()
+        d.apply()
+        yield d
+    finally:
+        d.cleanup()
+
+
+def test_build_deploy_rebuild_roll_commit(demo):
+    demo.build("v1")
+    demo.serves("v1")
+    first = demo.digests["v1"]
+    demo.change_source()
+    demo.build("v2")
+    demo.serves("v2")
+    assert demo.digests["v2"] != first
+    image = demo.get("image", "hello")
+    assert image["status"]["latestImage"] == f"{demo.registry}/hello@{demo.digests['v2']}"
+    history = demo.kubectl("rollout", "history", "deployment/hello").stdout
+    assert "1" in history and "2" in history
+    demo.commit_container()
+
+
+def test_kubectl_wait_and_get(demo):
+    builds = demo.kubectl("get", "builds", "-o", "name").stdout.split()
+    assert builds and all(b.startswith("build.dockyard.dev/hello-") for b in builds)
+    demo.kubectl("wait", "--for=jsonpath={.status.phase}=Complete", builds[0], "--timeout=30s")
+
+
+def test_invalid_object_is_rejected_with_the_field_path(demo):
+    bad = """apiVersion: dockyard.dev/v1alpha1
+kind: BuildConfig
+metadata: {name: broken}
+spec:
+  source: {type: Git, git: {uri: /nowhere}}
+  output: {to: {kind: DockerImage}}
+"""
+    out = demo.kubectl("apply", "-f", "-", input_=bad, check=False)
+    assert out.returncode != 0
+    assert "spec.output.to.name: field required" in out.stderr
+    assert demo.kubectl("get", "buildconfig", "broken", check=False).returncode != 0
+
+
+def _apply_bc(demo, name, *, uri, dockerfile_dir="app"):
+    manifest = {"apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig", "metadata": {"name": name},
+                "spec": {"source": {"type": "Git", "git": {"uri": uri}, "contextDir": dockerfile_dir},
+                         "output": {"to": {"kind": "DockerImage", "name": f"{demo.registry}/{name}:latest"}}}}
+    demo.kubectl("apply", "-f", "-", input_=json.dumps(manifest))
+
+
+def _build_and_wait(demo, name):
+    out = demo.dockyard("start-build", name, "--follow", check=False, timeout=300)
+    assert out.returncode == 1, out.stdout + out.stderr
+    build = out.stdout.splitlines()[0].strip().removeprefix("build/")
+    return demo.get("build", build), out
+
+
+def test_unreachable_git_uri_fails_with_reason_and_log(demo):
+    _apply_bc(demo, "nogit", uri="http://127.0.0.1:9/nothing.git")
+    build, _ = _build_and_wait(demo, "nogit")
+    assert build["status"]["phase"] == "Failed"
+    assert build["status"]["reason"] == "FetchSourceFailed"
+    assert build["status"]["logSnippet"]
+    log = demo.dockyard("logs", f"build/{build['metadata']['name']}").stdout
+    assert "FetchInputs" in log
+
+
+def test_broken_dockerfile_fails_and_log_outlives_the_pod(demo, tmp_path):
+    repo = tmp_path / "broken"
+    (repo / "app").mkdir(parents=True)
+    (repo / "app" / "Dockerfile").write_text(f"FROM {demo.registry}/dockyard/busybox:latest\nRUN exit 3\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-qm", "broken"], check=True)
+    _apply_bc(demo, "broken", uri=str(repo))
+    build, _ = _build_and_wait(demo, "broken")
+    name = build["metadata"]["name"]
+    assert build["status"]["phase"] == "Failed"
+    assert build["status"]["reason"] == "DockerBuildFailed"
+    demo.kubectl("delete", "pod", f"{name}-build")
+    log = demo.dockyard("logs", f"build/{name}").stdout
+    assert "exit 3" in log or "RUN" in log
+    tail = demo.dockyard("logs", f"build/{name}", "--tail", "1").stdout
+    assert len(tail.strip().splitlines()) == 1
+
+
+def test_commit_of_missing_container_fails_with_its_name(demo):
+    out = demo.dockyard("commit", "no-such-pod/web", f"{demo.registry}/x:1", "--wait", check=False, timeout=60)
+    assert out.returncode == 1
+    push = demo.get("push", out.stdout.strip().removeprefix("push/"))
+    assert push["status"]["phase"] == "Failed"
+    assert "no-such-pod" in push["status"]["message"]
+
+
+def test_commit_endpoint_answers_202_with_location(demo):
+    pods = json.loads(demo.kubectl("get", "pods", "-l", "app=hello", "-o", "json").stdout)["items"]
+    container_id = pods[0]["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
+    token = demo.kubeconfig.read_text().split("token:", 1)[1].split()[0]
+    base = f"https://127.0.0.1:{demo.api_port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    ca = ssl.create_default_context(cafile=str(demo.data_dir / "pki" / "apiserver.crt"))
+    resp = httpx.post(f"{base}/containers/{container_id}/commit", headers=headers, verify=ca,
+                      json={"image": f"{demo.registry}/hello-snapshot:zun"})
+    assert resp.status_code == 202, resp.text
+    location = resp.headers["Location"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        push = httpx.get(base + location, headers=headers, verify=ca).json()
+        if (push.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            break
+        time.sleep(0.3)
+    assert push["status"]["phase"] == "Succeeded", push.get("status")
+    demo.check_registry_digest(f"{demo.registry}/hello-snapshot:zun", push["status"]["imageDigest"])
+    assert httpx.post(f"{base}/containers/0123456789abcdef/commit", headers=headers, verify=ca,
+                      json={"image": f"{demo.registry}/x:1"}).status_code == 404
+    assert httpx.post(f"{base}/containers/{container_id}/commit", json={"image": "x"},
+                      verify=ca).status_code == 401
+
+
+def test_shutdown_is_clean(demo):
+    demo.stop()

@@ -1,0 +1,113 @@
+"""A real dockyard API server over HTTPS on 127.0.0.1 for integration tests.
+
+The server runs in a background thread under uvicorn with a temporary SQLite
+file, a self-signed certificate (kubectl sends bearer tokens only over TLS)
+and one bearer token.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from dockyard.apiserver import app as app_module
+from dockyard.apiserver import tls
+from dockyard.storage import sqlite
+
+TOKEN = "test-token-0123456789"
+
+
+@dataclass
+class ApiServer:
+    """A running server: ``url`` (``https://127.0.0.1:PORT``), ``token``, ``ca`` (PEM path), ``store``."""
+
+    url: str
+    token: str
+    ca: Path
+    store: sqlite.Store
+    db_path: Path
+
+    def client(self, *, token: str | None = TOKEN, timeout: float = 10.0) -> httpx.Client:
+        """An httpx client with the bearer token (``token=None``: none)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, verify=self.ssl_context(), timeout=timeout)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client TLS context trusting the server's self-signed certificate."""
+        return ssl.create_default_context(cafile=str(self.ca))
+
+    def kubeconfig(self, path: Path, *, namespace: str = "default") -> Path:
+        """Write a kubeconfig for this server to ``path`` and return it."""
+        path.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters:\n- name: dockyard\n  cluster:\n    server: {self.url}\n"
+            f"    certificate-authority: {self.ca}\n"
+            f"users:\n- name: admin\n  user:\n    token: {self.token}\n"
+            f"contexts:\n- name: dockyard\n  context:\n    cluster: dockyard\n    user: admin\n"
+            f"    namespace: {namespace}\n"
+            "current-context: dockyard\n")
+        return path
+
+
+@pytest.fixture(scope="session")
+def serving_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(cert, key)`` PEM paths of a self-signed certificate for 127.0.0.1."""
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    tls.write_self_signed(cert, key)
+    return cert, key
+
+
+@pytest.fixture
+def apiserver_factory(tmp_path: Path, serving_cert: tuple[Path, Path]) -> Iterator[Callable[..., ApiServer]]:
+    """Start servers on demand: ``factory(retention=20000, ready=lambda: True)``; all stop at teardown."""
+    running: list[tuple[uvicorn.Server, threading.Thread, sqlite.Store]] = []
+
+    def start(*, retention: int = sqlite.DEFAULT_RETENTION, ready: Callable[[], bool] = lambda: True) -> ApiServer:
+        db = tmp_path / f"dockyard-{len(running)}.db"
+        store = sqlite.Store(db, retention=retention)
+        app = app_module.create_app(store=store, tokens={TOKEN: "admin"}, ready=ready)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        cert, key = serving_cert
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", ssl_certfile=str(cert),
+                                ssl_keyfile=str(key), timeout_graceful_shutdown=1)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.started, "API server did not start"
+        running.append((server, thread, store))
+        return ApiServer(url=f"https://127.0.0.1:{port}", token=TOKEN, ca=cert, store=store, db_path=db)
+
+    yield start
+    for server, thread, store in running:
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.close()
+
+
+@pytest.fixture
+def apiserver(apiserver_factory: Callable[..., ApiServer]) -> ApiServer:
+    """One running API server with default settings."""
+    return apiserver_factory()
+
+
+@pytest.fixture
+def api(apiserver: ApiServer) -> Iterator[httpx.Client]:
+    """An authenticated httpx client for :func:`apiserver`."""
+    with apiserver.client() as client:
+        yield client

@@ -1,0 +1,293 @@
+"""Pure pod logic (dockyard.agent.podspec): quantities, hashes, back-off, phase."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from dockyard.agent import podspec
+
+# --- quantities ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("100m", Decimal("0.1")),
+        ("0.5", Decimal("0.5")),
+        ("2", Decimal(2)),
+        (1, Decimal(1)),
+        (0.25, Decimal("0.25")),
+        ("128Mi", Decimal(128 * 2**20)),
+        ("1Gi", Decimal(2**30)),
+        ("1G", Decimal(10**9)),
+        ("1k", Decimal(1000)),
+        ("1Ki", Decimal(1024)),
+        ("1e3", Decimal(1000)),
+        ("1.5E2", Decimal(150)),
+        ("500u", Decimal("0.0005")),
+        (".5", Decimal("0.5")),
+    ],
+)
+def test_parse_quantity(text: Any, expected: Decimal) -> None:
+    assert podspec.parse_quantity(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1KB", "1.2.3", "Mi", "--1", True])
+def test_parse_quantity_rejects(text: Any) -> None:
+    with pytest.raises(ValueError):
+        podspec.parse_quantity(text)
+
+
+def test_cpu_and_memory_conversions() -> None:
+    assert podspec.cpu_to_nano("100m") == 100_000_000
+    assert podspec.cpu_to_nano("0.5") == 500_000_000
+    assert podspec.cpu_to_nano(2) == 2_000_000_000
+    assert podspec.memory_to_bytes("128Mi") == 134_217_728
+    assert podspec.memory_to_bytes("1G") == 1_000_000_000
+    assert podspec.memory_to_bytes("1.5") == 2  # rounded up like Quantity.Value
+    assert podspec.milli_cpu_to_shares("100m") == 102
+    assert podspec.milli_cpu_to_shares("1m") == 2
+
+
+# --- hashing ------------------------------------------------------------------
+
+
+def _container(**extra: Any) -> dict[str, Any]:
+    return {"name": "web", "image": "r/web:1", "command": ["sh", "-c", "x"], "env": [{"name": "A", "value": "1"}], **extra}
+
+
+def test_hash_is_stable_across_key_order_and_empty_fields() -> None:
+    base = podspec.container_hash(_container())
+    reordered = dict(reversed(list(_container().items())))
+    assert podspec.container_hash(reordered) == base
+    assert podspec.container_hash(_container(args=[], workingDir="", resources={}, tty=None)) == base
+    assert base == podspec.container_hash(_container())  # deterministic
+    assert len(base) == 8 and int(base, 16) >= 0
+
+
+def test_hash_changes_with_engine_relevant_fields_only() -> None:
+    base = podspec.container_hash(_container())
+    assert podspec.container_hash(_container(image="r/web:2")) != base
+    assert podspec.container_hash(_container(args=["-v"])) != base
+    assert podspec.container_hash(_container(env=[{"name": "A", "value": "2"}])) != base
+    assert podspec.container_hash(_container(resources={"limits": {"cpu": "1"}})) != base
+    # Probes, pull policy and ports do not restart the container.
+    assert podspec.container_hash(_container(readinessProbe={"exec": {"command": ["true"]}})) == base
+    assert podspec.container_hash(_container(imagePullPolicy="Always")) == base
+    assert podspec.container_hash(_container(ports=[{"containerPort": 80}])) == base
+
+
+def test_hash_includes_mounted_volumes_only() -> None:
+    c = _container(volumeMounts=[{"name": "data", "mountPath": "/d"}])
+    vols = [{"name": "data", "hostPath": {"path": "/a"}}, {"name": "other", "emptyDir": {}}]
+    base = podspec.container_hash(c, vols)
+    assert podspec.container_hash(c, [vols[0], {"name": "other", "hostPath": {"path": "/z"}}]) == base
+    assert podspec.container_hash(c, [{"name": "data", "hostPath": {"path": "/b"}}]) != base
+
+
+def test_sandbox_hash_follows_ports() -> None:
+    spec = {"containers": [{"name": "a", "ports": [{"containerPort": 80, "hostPort": 8080}]}]}
+    other = {"containers": [{"name": "a", "ports": [{"containerPort": 80, "hostPort": 8081}]}]}
+    assert podspec.sandbox_hash(spec) == podspec.sandbox_hash(spec)
+    assert podspec.sandbox_hash(spec) != podspec.sandbox_hash(other)
+
+
+# --- ports --------------------------------------------------------------------
+
+
+def test_port_bindings_publish_on_loopback_only() -> None:
+    spec = {
+        "containers": [
+            {"name": "a", "ports": [{"containerPort": 80, "hostPort": 8080}, {"containerPort": 81}]},
+            {"name": "b", "ports": [{"containerPort": 53, "hostPort": 5353, "protocol": "UDP", "hostIP": "127.0.0.1"}]},
+        ]
+    }
+    bindings, errors = podspec.port_bindings(spec)
+    assert errors == []
+    assert bindings == {"80/tcp": [("127.0.0.1", 8080)], "53/udp": [("127.0.0.1", 5353)]}
+
+
+def test_port_bindings_refuse_other_addresses_and_duplicates() -> None:
+    spec = {
+        "containers": [
+            {"name": "a", "ports": [{"containerPort": 80, "hostPort": 8080, "hostIP": "0.0.0.0"}]},
+            {"name": "b", "ports": [{"containerPort": 81, "hostPort": 9090}, {"containerPort": 82, "hostPort": 9090}]},
+        ]
+    }
+    bindings, errors = podspec.port_bindings(spec)
+    assert [e.field for e in errors] == ["spec.containers[0].ports[0].hostIP", "spec.containers[1].ports[1].hostPort"]
+    assert bindings == {"81/tcp": [("127.0.0.1", 9090)]}
+
+
+# --- back-off -----------------------------------------------------------------
+
+POLICY = podspec.BackOffPolicy(initial=10, maximum=300)
+
+
+def test_first_crash_restarts_at_once_then_backs_off_doubling() -> None:
+    # No entry yet (first container): restart now, record 10 s.
+    assert podspec.restart_backoff(backoff=0, started_at=0, finished_at=5, now=5, policy=POLICY) == (0.0, 10)
+    # Second crash: wait 10 s from FinishedAt.
+    wait, current = podspec.restart_backoff(backoff=10, started_at=100, finished_at=101, now=104, policy=POLICY)
+    assert (wait, current) == (7, 10)
+    # After the wait: restart, record 20 s.
+    assert podspec.restart_backoff(backoff=10, started_at=100, finished_at=101, now=111, policy=POLICY) == (0.0, 20)
+    # Capped at 300 s.
+    assert podspec.restart_backoff(backoff=300, started_at=0, finished_at=1, now=400, policy=POLICY) == (0.0, 300)
+    assert podspec.restart_backoff(backoff=160, started_at=0, finished_at=1, now=200, policy=POLICY) == (0.0, 300)
+
+
+def test_backoff_resets_after_ten_minutes_of_running() -> None:
+    wait, nxt = podspec.restart_backoff(backoff=300, started_at=0, finished_at=601, now=602, policy=POLICY)
+    assert (wait, nxt) == (0.0, 10)
+    wait, _ = podspec.restart_backoff(backoff=300, started_at=0, finished_at=599, now=600, policy=POLICY)
+    assert wait == 299
+
+
+@pytest.mark.parametrize(
+    ("policy", "code", "expected"),
+    [("Always", 0, True), (None, 0, True), ("OnFailure", 0, False), ("OnFailure", 1, True), ("Never", 1, False)],
+)
+def test_should_restart(policy: str | None, code: int, expected: bool) -> None:
+    assert podspec.should_restart(policy, code) is expected
+
+
+# --- phase --------------------------------------------------------------------
+
+RUNNING = {"state": {"running": {"startedAt": "t"}}}
+OK = {"state": {"terminated": {"exitCode": 0}}}
+BAD = {"state": {"terminated": {"exitCode": 2}}}
+CREATING = {"state": {"waiting": {"reason": "ContainerCreating"}}}
+CRASHLOOP = {"state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {"terminated": {"exitCode": 1}}}
+
+
+@pytest.mark.parametrize(
+    ("policy", "statuses", "total", "expected"),
+    [
+        ("Always", [CREATING], 1, "Pending"),
+        ("Always", [RUNNING, CREATING], 2, "Pending"),
+        ("Always", [RUNNING], 2, "Pending"),  # one container unknown
+        ("Always", [RUNNING, OK], 2, "Running"),
+        ("Always", [RUNNING, CRASHLOOP], 2, "Running"),
+        ("Always", [CRASHLOOP], 1, "Running"),
+        ("Always", [OK], 1, "Running"),  # will be restarted
+        ("OnFailure", [OK, OK], 2, "Succeeded"),
+        ("OnFailure", [OK, BAD], 2, "Running"),  # failed one restarts
+        ("Never", [OK, OK], 2, "Succeeded"),
+        ("Never", [OK, BAD], 2, "Failed"),
+        ("Never", [RUNNING, BAD], 2, "Running"),
+        ("Never", [], 0, "Pending"),
+    ],
+)
+def test_pod_phase(policy: str, statuses: list[dict[str, Any]], total: int, expected: str) -> None:
+    assert podspec.pod_phase(policy, statuses, total=total) == expected
+
+
+def test_pod_phase_terminal_ignores_restart_policy() -> None:
+    assert podspec.pod_phase("Always", [OK, OK], total=2, terminal=True) == "Succeeded"
+    assert podspec.pod_phase("Always", [OK, BAD], total=2, terminal=True) == "Failed"
+
+
+def test_conditions_keep_transition_time_until_status_flips() -> None:
+    first = podspec.pod_conditions(sandbox_ready=True, containers_ready=False, now="T1")
+    ready = {c["type"]: c for c in first}["Ready"]
+    assert ready["status"] == "False" and ready["lastTransitionTime"] == "T1" and ready["reason"] == "ContainersNotReady"
+    second = podspec.pod_conditions(sandbox_ready=True, containers_ready=False, now="T2", previous=first)
+    assert {c["type"]: c for c in second}["Ready"]["lastTransitionTime"] == "T1"
+    third = {c["type"]: c for c in podspec.pod_conditions(sandbox_ready=True, containers_ready=True, now="T3", previous=second)}
+    assert third["Ready"] == {"type": "Ready", "status": "True", "lastProbeTime": None, "lastTransitionTime": "T3"}
+    assert third["PodScheduled"]["lastTransitionTime"] == "T1"
+    assert {c["type"] for c in first} == {"PodScheduled", "PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready"}
+
+
+# --- names, images, env, config ---------------------------------------------
+
+
+def test_container_name_and_labels() -> None:
+    pod = {"metadata": {"name": "web", "namespace": "ns", "uid": "0123456789abcdef"}, "spec": {"terminationGracePeriodSeconds": 5}}
+    assert podspec.container_name(container="app", pod="web", namespace="ns", uid="0123456789abcdef", attempt=3) == (
+        "k8s_app_web_ns_01234567_3"
+    )
+    labels = podspec.container_labels(pod, container="app", spec_hash="abcd", restarts=3, backoff=20)
+    assert labels[podspec.LABEL_CONTAINER_RESTARTS] == "3"
+    assert float(labels[podspec.LABEL_CONTAINER_BACKOFF]) == 20
+    assert labels[podspec.LABEL_POD_GRACE] == "5"
+    assert all(isinstance(v, str) for v in labels.values())
+
+
+@pytest.mark.parametrize(
+    ("container", "expected"),
+    [
+        ({"image": "r/a:1"}, "IfNotPresent"),
+        ({"image": "r/a"}, "Always"),
+        ({"image": "r/a:latest"}, "Always"),
+        ({"image": "127.0.0.1:5000/a"}, "Always"),
+        ({"image": "127.0.0.1:5000/a:2"}, "IfNotPresent"),
+        ({"image": "r/a@sha256:" + "0" * 64}, "IfNotPresent"),
+        ({"image": "r/a:latest", "imagePullPolicy": "Never"}, "Never"),
+    ],
+)
+def test_effective_pull_policy(container: dict[str, Any], expected: str) -> None:
+    assert podspec.effective_pull_policy(container) == expected
+
+
+def test_expand_vars() -> None:
+    env = {"A": "x", "B": "y"}
+    assert podspec.expand_vars("$(A)-$(B)", env) == "x-y"
+    assert podspec.expand_vars("$(MISSING)", env) == "$(MISSING)"
+    assert podspec.expand_vars("$$(A)", env) == "$(A)"
+    assert podspec.expand_vars("cost $5 $(A", env) == "cost $5 $(A"
+
+
+def test_create_args_follow_kubernetes_command_semantics() -> None:
+    config, host = podspec.create_args(
+        {
+            "image": "i",
+            "command": ["sh", "-c", "echo $(A)"],
+            "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "$(A)2"}],
+            "workingDir": "/w",
+            "resources": {"limits": {"cpu": "250m", "memory": "1Gi"}},
+            "securityContext": {"runAsUser": 1000, "runAsGroup": 10},
+        },
+        binds=["/h:/c:ro"],
+    )
+    assert config["entrypoint"] == ["sh", "-c", "echo 1"]
+    assert config["command"] == []  # command without args drops the image CMD
+    assert config["environment"] == {"A": "1", "B": "12"}
+    assert config["working_dir"] == "/w" and config["user"] == "1000:10"
+    assert host == {"binds": ["/h:/c:ro"], "nano_cpus": 250_000_000, "mem_limit": 2**30, "cpu_shares": 256}
+    config, _ = podspec.create_args({"image": "i", "args": ["a"]}, binds=[])
+    assert "entrypoint" not in config and config["command"] == ["a"]
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        {"image": "i", "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]},
+        {"image": "i", "envFrom": [{"configMapRef": {"name": "c"}}]},
+        {"image": "i", "securityContext": {"privileged": True}},
+        {"image": "i", "resources": {"limits": {"memory": "lots"}}},
+    ],
+)
+def test_create_args_refuse_unsupported(container: dict[str, Any]) -> None:
+    with pytest.raises(podspec.ConfigError):
+        podspec.create_args(container, binds=[])
+
+
+def test_times() -> None:
+    assert podspec.parse_engine_time("0001-01-01T00:00:00Z") is None
+    assert podspec.parse_engine_time("") is None
+    ts = podspec.parse_engine_time("2024-05-06T07:08:09.123456789Z")
+    assert ts is not None and abs(ts - 1714979289.123456789) < 1e-5
+    assert podspec.format_time(1714979289.9) == "2024-05-06T07:08:09Z"
+    assert podspec.parse_engine_time("2024-05-06T09:08:09+02:00") == 1714979289
+
+
+def test_build_pods_and_grace() -> None:
+    assert podspec.is_build_pod({"metadata": {"labels": {"dockyard.dev/build-pod": "x"}}})
+    assert not podspec.is_build_pod({"metadata": {}})
+    assert podspec.grace_period({"metadata": {}, "spec": {}}) == 30
+    assert podspec.grace_period({"metadata": {"deletionGracePeriodSeconds": 0}, "spec": {"terminationGracePeriodSeconds": 9}}) == 0

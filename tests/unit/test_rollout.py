@@ -1,0 +1,56 @@
+"""Rolling-update arithmetic against the Kubernetes Deployment controller's rules."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dockyard.controllers.rollout import ReplicaSetState, fenceposts, plan, template_hash
+
+
+def test_fenceposts_defaults_round_surge_up_and_unavailable_down():
+    assert fenceposts(None, 1) == (1, 0)
+    assert fenceposts(None, 10) == (3, 2)
+    assert fenceposts({"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}, 3) == (0, 1)
+
+
+def test_surge_first_then_scale_down():
+    new, old = ReplicaSetState("new", 0, 0), [ReplicaSetState("old", 1, 1)]
+    assert plan(desired=1, strategy=None, new=new, old=old) == {"new": 1}
+    assert plan(desired=1, strategy=None, new=ReplicaSetState("new", 1, 1), old=old) == {"old": 0}
+
+
+def test_max_unavailable_one_replaces_in_place():
+    strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    assert plan(desired=1, strategy=strategy, new=ReplicaSetState("new", 0, 0),
+                old=[ReplicaSetState("old", 1, 1)]) == {"old": 0}
+    assert plan(desired=1, strategy=strategy, new=ReplicaSetState("new", 0, 0),
+                old=[ReplicaSetState("old", 0, 0)]) == {"new": 1}
+
+
+def test_recreate():
+    strategy = {"type": "Recreate"}
+    assert plan(desired=2, strategy=strategy, new=ReplicaSetState("new", 0, 0),
+                old=[ReplicaSetState("old", 2, 2)]) == {"old": 0}
+    assert plan(desired=2, strategy=strategy, new=ReplicaSetState("new", 0, 0),
+                old=[ReplicaSetState("old", 0, 0)]) == {"new": 2}
+
+
+def test_template_hash_is_stable_and_order_independent():
+    assert template_hash({"a": 1, "b": [1, 2]}) == template_hash({"b": [1, 2], "a": 1})
+    assert len(template_hash({})) == 10
+
+
+@given(desired=st.integers(0, 20), new_r=st.integers(0, 20), old_r=st.integers(0, 20),
+       surge=st.integers(0, 5), unavail=st.integers(0, 5))
+def test_rolling_update_bounds(desired, new_r, old_r, surge, unavail):
+    strategy = {"rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavail}}
+    max_surge, max_unavailable = fenceposts(strategy, desired)
+    new = ReplicaSetState("new", new_r, new_r)
+    old = [ReplicaSetState("old", old_r, old_r)]
+    out = plan(desired=desired, strategy=strategy, new=new, old=old)
+    after_new = out.get("new", new_r)
+    after_old = out.get("old", old_r)
+    assert after_new <= max(desired, new_r) and after_new >= 0 and after_old >= 0
+    if "new" in out and out["new"] > new_r:  # scaling up never exceeds desired + maxSurge
+        assert after_new + old_r <= desired + max_surge
+    if "old" in out:  # scaling down keeps desired - maxUnavailable available
+        assert after_old + new_r >= min(desired - max_unavailable, old_r + new_r)
