@@ -238,7 +238,18 @@ class Demo:
             raise StepFailed("dockyard up did not stop within 10 s of SIGTERM") from err
         if code != 0:
             raise StepFailed(f"dockyard up exited {code} after SIGTERM")
-        return f"dockyard up stopped in {time.monotonic() - started:.1f}s"
+        elapsed = time.monotonic() - started
+        try:
+            httpx.get(f"http://127.0.0.1:{self.host_port}/", timeout=2)
+        except httpx.HTTPError:
+            pass
+        else:
+            raise StepFailed(f"the app still answers on 127.0.0.1:{self.host_port} after dockyard up stopped")
+        for port in (self.api_port, self.registry_port):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    raise StepFailed(f"127.0.0.1:{port} still accepts connections after dockyard up stopped")
+        return f"dockyard up, its registry and its pods stopped in {elapsed:.1f}s"
 
     def cleanup(self) -> None:
         if self.up_proc is not None and self.up_proc.poll() is None:

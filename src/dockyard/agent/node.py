@@ -197,6 +197,21 @@ class NodeAgent:
     def synced(self) -> bool:
         return self.pods.synced() and self.pushes.synced()
 
+    def stop_pods(self, *, grace_seconds: int = 2, budget: float = 5.0) -> None:
+        """Stop and remove every pod container on this node, in parallel, within ``budget`` seconds.
+
+        Used on a clean shutdown of ``dockyard up``: the Pod objects stay in the API,
+        so the next start runs them again.
+        """
+        threads = [threading.Thread(target=self.runtime.kill_pod, args=(uid,),
+                                    kwargs={"grace_period_seconds": grace_seconds}, daemon=True)
+                   for uid in self.runtime.pod_uids()]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + budget
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
     """Poll ``predicate`` until true or ``timeout`` seconds pass; returns the last value."""

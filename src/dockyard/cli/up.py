@@ -157,6 +157,7 @@ def run(opts: UpOptions, *, announce=print) -> int:
         for part in parts:
             part.start(stop)
         agent.start(stop)
+        cleanups.append(agent.stop_pods)
         deadline = time.monotonic() + 30
         while not (all(p.synced() for p in parts) and agent.synced()) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -21,6 +21,7 @@ import httpx
 import yaml
 
 from dockyard.registry import errors
+from dockyard import children
 
 __all__ = ["RegistryServer", "free_port", "write_htpasswd"]
 
@@ -178,6 +179,7 @@ class RegistryServer:
             self._process = subprocess.Popen(
                 [binary, "serve", str(self.config_path)],
                 stdin=subprocess.DEVNULL,
+                preexec_fn=children.die_with_parent,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

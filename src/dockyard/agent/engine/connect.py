@@ -22,6 +22,7 @@ import docker.errors
 import requests.exceptions
 
 from dockyard.agent.engine import errors
+from dockyard import children
 
 __all__ = ["Engine", "connect", "DOCKER_SOCKET", "PODMAN_SOCKETS"]
 
@@ -222,6 +223,7 @@ def _start_podman(run_dir: Path, *, timeout: float) -> Engine:
         process = subprocess.Popen(
             [podman, "system", "service", "--time=0", endpoint],
             stdin=subprocess.DEVNULL,
+            preexec_fn=children.die_with_parent,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -1,0 +1,86 @@
+"""Crash safety of the embedded control plane: SIGKILL `dockyard up`, start it again.
+
+Killed mid-build, the restarted process finishes the build from stored state:
+the Build ends Complete with the digest the registry serves, exactly one build
+pod ever existed for it, and the acknowledged objects are all still there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _demo_module():
+    if "hello_demo" in sys.modules:
+        return sys.modules["hello_demo"]
+    spec = importlib.util.spec_from_file_location("hello_demo", ROOT / "examples" / "hello" / "demo.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["hello_demo"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _kill(demo) -> None:
+    demo.up_proc.send_signal(signal.SIGKILL)
+    demo.up_proc.wait(timeout=10)
+
+
+def _restart(demo) -> None:
+    deadline = time.monotonic() + 20
+    module = _demo_module()
+    while time.monotonic() < deadline:  # the registry child gets SIGTERM from the kernel and lets go of its port
+        if module.free_port(demo.registry_port) == demo.registry_port and \
+                module.free_port(demo.api_port) == demo.api_port:
+            break
+        time.sleep(0.2)
+    demo.start()
+
+
+def test_sigkill_during_build_then_restart_finishes_it(tmp_path):
+    demo = _demo_module().Demo(tmp_path, engine="podman")
+    try:
+        demo.start()
+        demo.base_image()
+        demo.make_repo()
+        demo.apply()
+        created = json.loads(demo.kubectl("get", "buildconfig,image,imagedeploy", "-o", "json").stdout)["items"]
+        out = demo.dockyard("start-build", "hello")
+        build = out.stdout.strip().removeprefix("build/")
+
+        demo.wait_for("the build to be under way",
+                      lambda: (demo.get("build", build).get("status") or {}).get("phase") in ("Pending", "Running"),
+                      60)
+        _kill(demo)
+        _restart(demo)
+
+        demo.wait_for("the build to finish after the restart",
+                      lambda: (demo.get("build", build).get("status") or {}).get("phase") in
+                      ("Complete", "Failed", "Error"), 180)
+        status = demo.get("build", build)["status"]
+        assert status["phase"] == "Complete", status
+        demo.check_registry_digest(f"{demo.registry}/hello:latest", status["output"]["to"]["imageDigest"])
+        pods = json.loads(demo.kubectl("get", "pods", "-l", "dockyard.dev/build-pod=true", "-o", "json").stdout)
+        assert [p["metadata"]["name"] for p in pods["items"]] == [f"{build}-build"]
+        after = json.loads(demo.kubectl("get", "buildconfig,image,imagedeploy", "-o", "json").stdout)["items"]
+        assert {o["metadata"]["uid"] for o in after} == {o["metadata"]["uid"] for o in created}
+
+        # and the app comes up from the same stored state, then survives another SIGKILL
+        demo.digests["v1"] = status["output"]["to"]["imageDigest"]
+        demo.serves("v1")
+        _kill(demo)
+        _restart(demo)
+        demo.serves("v1")
+        demo.stop()
+    finally:
+        demo.cleanup()
