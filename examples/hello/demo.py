@@ -81,8 +81,12 @@ class Demo:
             raise StepFailed(f"`{' '.join(argv)}` exited {out.returncode}:\n{out.stdout}\n{out.stderr}")
         return out
 
+    @property
+    def dockyard_bin(self) -> Path:
+        return BIN / "dockyard"
+
     def dockyard(self, *args: str, **kw) -> subprocess.CompletedProcess[str]:
-        return self.sh(str(BIN / "dockyard"), *args, **kw)
+        return self.sh(str(self.dockyard_bin), *args, **kw)
 
     def kubectl(self, *args: str, **kw) -> subprocess.CompletedProcess[str]:
         return self.sh("kubectl", f"--cache-dir={self.workdir / 'kube-cache'}", *args, **kw)

@@ -7,28 +7,15 @@ pod ever existed for it, and the acknowledged objects are all still there.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from harness import demo_module
+
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _demo_module():
-    if "hello_demo" in sys.modules:
-        return sys.modules["hello_demo"]
-    spec = importlib.util.spec_from_file_location("hello_demo", ROOT / "examples" / "hello" / "demo.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["hello_demo"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _kill(demo) -> None:
@@ -38,7 +25,7 @@ def _kill(demo) -> None:
 
 def _restart(demo) -> None:
     deadline = time.monotonic() + 20
-    module = _demo_module()
+    module = demo_module()
     while time.monotonic() < deadline:  # the registry child gets SIGTERM from the kernel and lets go of its port
         if module.free_port(demo.registry_port) == demo.registry_port and \
                 module.free_port(demo.api_port) == demo.api_port:
@@ -48,7 +35,7 @@ def _restart(demo) -> None:
 
 
 def test_sigkill_during_build_then_restart_finishes_it(tmp_path):
-    demo = _demo_module().Demo(tmp_path, engine="podman")
+    demo = demo_module().Demo(tmp_path, engine="podman")
     try:
         demo.start()
         demo.base_image()

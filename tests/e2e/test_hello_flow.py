@@ -9,33 +9,21 @@ and a commit of a missing container fails cleanly.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import ssl
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
+from harness import demo_module
+
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_demo():
-    spec = importlib.util.spec_from_file_location("hello_demo", ROOT / "examples" / "hello" / "demo.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["hello_demo"] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    module = _load_demo()
+    module = demo_module()
     d = module.Demo(tmp_path_factory.mktemp("hello"), engine="podman")
     try:
         d.start()

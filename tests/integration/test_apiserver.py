@@ -381,6 +381,7 @@ def test_deleting_a_namespace_deletes_its_contents(api: httpx.Client) -> None:
     assert_status(api.get("/api/v1/namespaces/team/pods/web"), 404)
     assert api.get("/apis/dockyard.dev/v1alpha1/buildconfigs").json()["items"] == []
     assert api.get(f"{PODS}/web").status_code == 200
+    assert_status(api.delete("/api/v1/namespaces/default"), 403, "Forbidden")
 
 
 def test_finalizers_delay_deletion(api: httpx.Client) -> None:

@@ -145,3 +145,15 @@ def test_get_watch_sees_a_change(apiserver: Any, kubectl: Kubectl) -> None:
     lines = [line for line in out.splitlines() if line.strip()]
     assert lines[0].split()[0] == "NAME"
     assert sum(1 for line in lines if line.startswith("web")) >= 2, out + err
+
+
+def test_typed_create_commands_send_protobuf(kubectl: Kubectl) -> None:
+    assert kubectl.run("create", "namespace", "team").stdout.strip() == "namespace/team created"
+    out = kubectl.run("create", "secret", "docker-registry", "regcred", "-n", "team",
+                      "--docker-server=127.0.0.1:5000", "--docker-username=u", "--docker-password=p").stdout
+    assert out.strip() == "secret/regcred created"
+    secret = yaml.safe_load(kubectl.run("get", "secret", "regcred", "-n", "team", "-o", "yaml").stdout)
+    assert secret["type"] == "kubernetes.io/dockerconfigjson" and ".dockerconfigjson" in secret["data"]
+    assert "generateName" not in secret["metadata"]
+    assert "deleted" in kubectl.run("delete", "namespace", "team").stdout
+    assert kubectl.run("get", "secret", "regcred", "-n", "team", check=False).returncode != 0

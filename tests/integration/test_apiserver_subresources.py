@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -165,4 +164,3 @@ def test_commit_ambiguous_prefix_is_rejected(api: httpx.Client) -> None:
     _running_pod(api, "two", "docker://abc222" + "0" * 58)
     assert api.post("/containers/abc/commit", json={"image": "127.0.0.1:5000/x:1"}).status_code == 404
     assert api.post("/containers/abc1/commit", json={"image": "127.0.0.1:5000/x:1"}).status_code == 202
-    _ = copy.deepcopy(BC)

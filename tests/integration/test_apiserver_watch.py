@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import queue
 import threading
@@ -208,4 +207,3 @@ def test_watch_events_carry_full_objects(api: httpx.Client) -> None:
     created = api.post(PODS, json=pod("full")).json()
     event = collect(api, resourceVersion=rv)[0]
     assert event["object"] == created
-    _ = copy.deepcopy(event)

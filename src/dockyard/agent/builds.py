@@ -2,21 +2,32 @@
 
 The node agent's version of OpenShift's ``docker-build`` builder image
 (``openshift/builder``): the same three stages (``FetchInputs``, ``Build``,
-``PushImage``) and the same failure reasons (``FetchSourceFailed``,
-``DockerBuildFailed``, ``PushImageToRegistryFailed``), but with the engine's
-own build API instead of a privileged Docker-in-Docker pod. The digest
-reported is the one the registry serves for the pushed tag.
+``PushImage``, reported as ``StageInfo``) and the same failure reasons
+(``FetchSourceFailed``, ``DockerBuildFailed``, ``PushImageToRegistryFailed``),
+but with the engine's own build API instead of a privileged Docker-in-Docker
+pod. The digest reported is the one the registry serves for the pushed tag.
+
+Sources: ``Git`` (``git clone`` of a path, ``file://`` or ``http(s)://`` URI;
+``sourceSecret`` basic-auth credentials go to git through ``GIT_CONFIG_*``
+environment variables, never the command line), ``Dockerfile`` (inline), and
+``Binary`` (the archive uploaded through ``instantiatebinary``, fetched from
+the API server). With ``dockerStrategy.from`` the last ``FROM`` of the
+Dockerfile is replaced by that image, as OpenShift's Docker strategy does.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 import os
+import re
 import subprocess
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +39,7 @@ from dockyard.agent.logsink import LogSink
 from dockyard.api.buildpod import BuildResult
 from dockyard.registry import client as registry
 from dockyard.registry import errors as registry_errors
+from dockyard.registry import reference
 
 log = logging.getLogger(__name__)
 
@@ -42,99 +54,231 @@ class StageFailed(Exception):
         self.reason, self.message = reason, message
 
 
-def run_build(client: docker.DockerClient, build: dict[str, Any], sink: LogSink) -> BuildResult:
+class BuildCancelled(Exception):
+    """The build pod was deleted (cancel, deadline): stop as soon as possible."""
+
+
+@dataclass
+class BuildInputs:
+    """What the agent fetched from the API for this build (credentials are never logged).
+
+    Attributes:
+        source_auth: ``(username, password)`` for an http(s) git source, from ``sourceSecret``.
+        push_auth: ``(username, password)`` for the output registry, from ``output.pushSecret``.
+        binary: the uploaded context archive for ``source.type: Binary``.
+        cancelled: returns True once the build should stop.
+    """
+
+    source_auth: tuple[str, str] | None = None
+    push_auth: tuple[str, str] | None = None
+    binary: bytes | None = None
+    cancelled: Callable[[], bool] = field(default=lambda: False)
+
+
+class _Stages:
+    """OpenShift ``StageInfo`` bookkeeping: ``name``, ``startTime``, ``durationMilliseconds``."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self._t0 = 0.0
+
+    def begin(self, name: str) -> None:
+        self.end()
+        self._t0 = time.monotonic()
+        self.items.append({"name": name, "startTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+    def end(self) -> None:
+        if self.items and "durationMilliseconds" not in self.items[-1]:
+            self.items[-1]["durationMilliseconds"] = int((time.monotonic() - self._t0) * 1000)
+
+
+def run_build(client: docker.DockerClient, build: dict[str, Any], sink: LogSink,
+              inputs: BuildInputs | None = None) -> BuildResult:
     """Run ``build`` (``{"metadata", "spec"}`` from the build pod) to completion.
 
     Returns:
         The result to report in the build pod's termination message. Never raises
         for a failure of the build itself; those become ``succeeded=False``.
+    Raises:
+        BuildCancelled: ``inputs.cancelled()`` became true.
     """
+    inputs = inputs or BuildInputs()
     spec = build["spec"]
     to = spec["output"]["to"]["name"]
     started = time.monotonic()
+    stages = _Stages()
+    revision: dict[str, Any] | None = None
+
+    def write(line: str) -> None:
+        if inputs.cancelled():
+            raise BuildCancelled()
+        sink.write(line)
+
+    def failed(reason: str, message: str) -> BuildResult:
+        stages.end()
+        sink.write(f"error: {message}")
+        sink.close()
+        return BuildResult(succeeded=False, reason=reason, message=message, log_snippet=sink.snippet(),
+                           stages=tuple(stages.items), revision=revision)
+
     with tempfile.TemporaryDirectory(prefix="dockyard-build-") as workdir:
         try:
-            sink.write(f"--> FetchInputs: {_describe_source(spec['source'])}")
-            context_dir = fetch_source(spec["source"], Path(workdir), sink)
-            dockerfile = (spec.get("strategy") or {}).get("dockerStrategy", {}).get("dockerfilePath") or "Dockerfile"
+            stages.begin("FetchInputs")
+            write(f"--> FetchInputs: {_describe_source(spec['source'])}")
+            context_dir, revision = fetch_source(spec["source"], Path(workdir), write, inputs)
+            strategy = (spec.get("strategy") or {}).get("dockerStrategy") or {}
+            dockerfile = strategy.get("dockerfilePath") or "Dockerfile"
             if not (context_dir / dockerfile).is_file():
                 raise StageFailed("FetchSourceFailed", f"no {dockerfile} in the source"
                                   + (f" (contextDir {spec['source'].get('contextDir')})"
                                      if spec["source"].get("contextDir") else ""))
-            strategy = (spec.get("strategy") or {}).get("dockerStrategy") or {}
-            sink.write(f"--> Build: {to}")
+            base = (strategy.get("from") or {}).get("name")
+            if base:
+                path = context_dir / dockerfile
+                path.write_text(replace_last_from(path.read_text(), base))
+                write(f"Replaced the last FROM with {base} (dockerStrategy.from)")
+            stages.begin("Build")
+            write(f"--> Build: {to}")
             try:
                 images.build(client, context=tar_context(context_dir), tag=to, dockerfile=dockerfile,
                              buildargs={a["name"]: a.get("value", "") for a in strategy.get("buildArgs") or []},
-                             nocache=bool(strategy.get("noCache")), on_log=sink.write)
+                             nocache=bool(strategy.get("noCache")), on_log=write)
             except engine_errors.BuildFailed as err:
                 raise StageFailed("DockerBuildFailed", f"Docker build strategy has failed: {err}") from err
-            sink.write(f"--> PushImage: {to}")
+            stages.begin("PushImage")
+            write(f"--> PushImage: {to}")
+            auth = ({"username": inputs.push_auth[0], "password": inputs.push_auth[1]}
+                    if inputs.push_auth else None)
             try:
-                images.push(client, to, auth=None, on_log=sink.write)
-                digest = registry.manifest_digest(to)
+                images.push(client, to, auth=auth, on_log=write)
+                digest = registry.manifest_digest(to, auth=inputs.push_auth)
             except (engine_errors.PushFailed, registry_errors.RegistryError) as err:
                 raise StageFailed("PushImageToRegistryFailed", f"Failed to push the image: {err}") from err
+            stages.end()
         except StageFailed as err:
-            sink.write(f"error: {err.message}")
-            sink.close()
-            return BuildResult(succeeded=False, reason=err.reason, message=err.message, log_snippet=sink.snippet())
+            return failed(err.reason, err.message)
         except engine_errors.EngineError as err:
-            sink.write(f"error: {err}")
-            sink.close()
-            return BuildResult(succeeded=False, reason="GenericBuildFailed", message=str(err),
-                               log_snippet=sink.snippet())
+            return failed("GenericBuildFailed", str(err))
     sink.write(f"Successfully pushed {to}@{digest} in {time.monotonic() - started:.1f}s")
     sink.close()
-    return BuildResult(succeeded=True, image_digest=digest)
+    return BuildResult(succeeded=True, image_digest=digest, stages=tuple(stages.items), revision=revision)
 
 
 def _describe_source(source: dict[str, Any]) -> str:
     git = source.get("git") or {}
-    return f"git {git.get('uri')} {git.get('ref') or ''}".strip() if git else source.get("type", "")
+    if git:
+        return f"git {git.get('uri')} {git.get('ref') or ''}".strip()
+    return source.get("type", "")
 
 
-def fetch_source(source: dict[str, Any], workdir: Path, sink: LogSink) -> Path:
-    """Materialise the source into ``workdir/src``; return the context directory.
+def fetch_source(source: dict[str, Any], workdir: Path, write: Callable[[str], None],
+                 inputs: BuildInputs) -> tuple[Path, dict[str, Any] | None]:
+    """Materialise the source into ``workdir/src``.
 
-    Git URIs may be local paths, ``file://`` or ``http(s)://`` (``git clone``; then ``git checkout REF``).
+    Returns:
+        ``(context directory, SourceRevision or None)``.
     Raises:
-        StageFailed: ``FetchSourceFailed`` with git's own message.
+        StageFailed: ``FetchSourceFailed`` with git's own message (credentials removed).
     """
     dest = workdir / "src"
     kind = source.get("type") or "Git"
+    revision = None
     if kind == "Dockerfile":
         dest.mkdir()
         (dest / "Dockerfile").write_text(source.get("dockerfile") or "")
+    elif kind == "Binary":
+        if inputs.binary is None:
+            raise StageFailed("FetchSourceFailed", "no binary input was uploaded for this build "
+                              "(start it with dockyard start-build --from-dir/--from-file/--from-archive)")
+        dest.mkdir()
+        extract_archive(inputs.binary, dest)
+        write(f"Extracted the uploaded archive ({len(inputs.binary)} bytes)")
+        if source.get("dockerfile") and not (dest / "Dockerfile").exists():
+            (dest / "Dockerfile").write_text(source["dockerfile"])
     elif kind == "Git":
         git = source.get("git") or {}
         env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true")
-        _git(["git", "clone", "--quiet", "--no-hardlinks", git["uri"], str(dest)], env, sink)
+        secrets: list[str] = []
+        if inputs.source_auth:
+            user, password = inputs.source_auth
+            header = "Authorization: Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader", GIT_CONFIG_VALUE_0=header)
+            secrets = [password, header]
+        _git(["git", "clone", "--quiet", "--no-hardlinks", git["uri"], str(dest)], env, write, secrets)
         if git.get("ref"):
-            _git(["git", "-C", str(dest), "checkout", "--quiet", git["ref"]], env, sink)
-        commit = subprocess.run(["git", "-C", str(dest), "log", "-1", "--format=%H %s"], capture_output=True,
-                                text=True, env=env, timeout=30).stdout.strip()
-        sink.write(f"Commit: {commit}")
+            _git(["git", "-C", str(dest), "checkout", "--quiet", git["ref"]], env, write, secrets)
+        out = subprocess.run(["git", "-C", str(dest), "log", "-1", "--format=%H%x00%an%x00%ae%x00%s"],
+                             capture_output=True, text=True, env=env, timeout=30)
+        parts = out.stdout.strip().split("\x00")
+        if out.returncode == 0 and len(parts) == 4:
+            revision = {"type": "Git", "git": {"commit": parts[0], "author": {"name": parts[1], "email": parts[2]},
+                                               "message": parts[3]}}
+            write(f"Commit: {parts[0][:12]} ({parts[3]}) by {parts[1]}")
     else:
-        raise StageFailed("FetchSourceFailed", f"source type {kind!r} is not supported by this node agent yet")
+        raise StageFailed("FetchSourceFailed", f"source type {kind!r} is not supported")
     context = dest / source["contextDir"] if source.get("contextDir") else dest
     if not context.is_dir():
         raise StageFailed("FetchSourceFailed", f"contextDir {source.get('contextDir')!r} is not a directory "
                           "in the source")
-    return context
+    return context, revision
 
 
-def _git(argv: list[str], env: dict[str, str], sink: LogSink) -> None:
+def _git(argv: list[str], env: dict[str, str], write: Callable[[str], None], secrets: list[str]) -> None:
+    def clean(text: str) -> str:
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
     try:
         out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=GIT_TIMEOUT,
                              stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as err:
         raise StageFailed("FetchSourceFailed", f"{' '.join(argv[:2])} timed out after {GIT_TIMEOUT}s") from err
     for line in (out.stdout + out.stderr).splitlines():
-        sink.write(line)
+        write(clean(line))
     if out.returncode != 0:
-        message = (out.stderr.strip().splitlines() or [f"exit code {out.returncode}"])[-1]
+        message = clean((out.stderr.strip().splitlines() or [f"exit code {out.returncode}"])[-1])
         raise StageFailed("FetchSourceFailed", f"Failed to fetch the input source: {message}")
+
+
+_FROM = re.compile(r"^(\s*FROM\s+)(\S+)(.*)$", re.IGNORECASE)
+
+
+def replace_last_from(dockerfile: str, image: str) -> str:
+    """Replace the image of the last ``FROM`` instruction (keeping ``--platform`` and ``AS name``).
+
+    The rule of OpenShift's Docker strategy ``from`` override. A Dockerfile without
+    ``FROM`` is returned unchanged.
+    """
+    lines = dockerfile.splitlines(keepends=True)
+    for i in range(len(lines) - 1, -1, -1):
+        match = _FROM.match(lines[i])
+        if match:
+            prefix, first, rest = match.groups()
+            if first.startswith("--"):  # FROM --platform=x IMAGE ...
+                parts = rest.split(None, 1)
+                tail = parts[1] if len(parts) > 1 else ""
+                lines[i] = f"{prefix}{first} {image}{(' ' + tail) if tail else ''}".rstrip() + "\n"
+            else:
+                lines[i] = f"{prefix}{image}{rest}\n"
+            break
+    return "".join(lines)
+
+
+def extract_archive(data: bytes, dest: Path) -> None:
+    """Extract a tar (optionally gzip) archive with tarfile's ``data`` filter.
+
+    The filter (PEP 706) refuses absolute paths, ``..`` components, and links
+    pointing outside ``dest``.
+    Raises:
+        StageFailed: ``FetchSourceFailed`` naming the offending member.
+    """
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError) as err:
+        raise StageFailed("FetchSourceFailed", f"the uploaded archive cannot be extracted: {err}") from err
 
 
 def tar_context(directory: Path) -> bytes:
@@ -146,3 +290,8 @@ def tar_context(directory: Path) -> bytes:
                 continue
             tar.add(entry, arcname=entry.name)
     return buf.getvalue()
+
+
+def registry_of(ref: str) -> str:
+    """The ``host[:port]`` part of an image reference (for picking credentials)."""
+    return reference.parse(ref).registry

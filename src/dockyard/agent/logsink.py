@@ -1,7 +1,8 @@
 """Ship build log text to the API server in batches (``POST .../builds/NAME/log``).
 
-Lines are buffered and sent when the buffer passes ``max_bytes`` or
-``interval`` seconds have passed since the last send, and on ``close()``.
+Lines are buffered and sent when the buffer passes ``max_bytes``, at the
+latest ``interval`` seconds after they were written (a flusher thread sends
+them even when the build is silent), and on ``close()``.
 A failed send is retried once on the next flush; log shipping never fails
 a build.
 """
@@ -36,7 +37,15 @@ class LogSink:
         self._last = time.monotonic()
         self._interval, self._max = interval, max_bytes
         self._lock = threading.Lock()
+        self._send_lock = threading.Lock()  # keeps chunks in order
+        self._closed = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_periodically, daemon=True, name=f"log-{name}")
+        self._flusher.start()
         self.lines: list[str] = []  # the tail kept for logSnippet
+
+    def _flush_periodically(self) -> None:
+        while not self._closed.wait(self._interval):
+            self.flush()
 
     def write(self, text: str) -> None:
         """Append ``text`` (a line or several; a trailing newline is added if missing)."""
@@ -58,18 +67,21 @@ class LogSink:
         return "\n".join([line for line in self.lines if line.strip()][-lines:])
 
     def flush(self) -> None:
-        with self._lock:
-            if not self._buf:
-                return
-            body = "".join(self._buf)
-            self._buf, self._size, self._last = [], 0, time.monotonic()
-        try:
-            self._http.post(self._path, content=body.encode(), headers={"Content-Type": "text/plain"})
-        except httpx.HTTPError as err:
-            log.warning("could not ship build log to %s: %s", self._path, err)
+        with self._send_lock:
             with self._lock:
-                self._buf.insert(0, body)
-                self._size += len(body)
+                if not self._buf:
+                    return
+                body = "".join(self._buf)
+                self._buf, self._size, self._last = [], 0, time.monotonic()
+            try:
+                self._http.post(self._path, content=body.encode(), headers={"Content-Type": "text/plain"})
+            except httpx.HTTPError as err:
+                log.warning("could not ship build log to %s: %s", self._path, err)
+                with self._lock:
+                    self._buf.insert(0, body)
+                    self._size += len(body)
 
     def close(self) -> None:
+        """Send what is left and stop the flusher (idempotent)."""
+        self._closed.set()
         self.flush()

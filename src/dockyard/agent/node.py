@@ -22,7 +22,7 @@ from typing import Any
 
 from dockyard.agent import builds, pods, pushes
 from dockyard.agent.logsink import LogSink
-from dockyard.api import buildpod
+from dockyard.api import buildpod, credentials
 from dockyard.client import resources, runtime
 from dockyard.client.connection import Connection
 
@@ -45,7 +45,8 @@ class PodWorker(runtime.Controller):
         self.node = node_name
         self._uids: dict[str, str] = {}
         self._builds: dict[str, threading.Thread] = {}
-        self._build_slots = threading.Semaphore(max_builds)
+        self._cancelled: set[str] = set()
+        self._build_slots = FifoSlots(max_builds)
         self._lock = threading.Lock()
 
     def watches(self) -> list[runtime.Watch]:
@@ -54,7 +55,9 @@ class PodWorker(runtime.Controller):
             with self._lock:
                 if event == "DELETED":
                     uid = self._uids.pop(k, None)
-                    if uid and not _is_build_pod(pod):
+                    if _is_build_pod(pod):
+                        self._cancelled.add(pod["metadata"]["uid"])  # cancel or deadline: abort the build
+                    elif uid:
                         self._kill_later(uid)
                 else:
                     self._uids[k] = pod["metadata"]["uid"]
@@ -129,27 +132,75 @@ class PodWorker(runtime.Controller):
         return None
 
     def _run_build(self, pod: dict[str, Any]) -> None:
+        uid = pod["metadata"]["uid"]
         try:
             payload = buildpod.build_from_pod(pod)
         except ValueError as err:
             self._finish_build_pod(pod, buildpod.BuildResult(succeeded=False, reason="InvalidBuildPod",
                                                               message=str(err)), started=runtime.now_rfc3339())
             return
+        name, ns = payload["metadata"]["name"], payload["metadata"]["namespace"]
         with self._build_slots:
+            if uid in self._cancelled:
+                return
             started = runtime.now_rfc3339()
             runtime.patch_status(self.api, "Pod", pod, {
                 "phase": "Running", "startTime": started, "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
                 "containerStatuses": [_builder_status(running={"startedAt": started})]})
-            http = self.conn.http()
-            sink = LogSink(http, namespace=payload["metadata"]["namespace"], name=payload["metadata"]["name"])
+            http = self.conn.http(timeout=120)
+            sink = LogSink(http, namespace=ns, name=name)
             try:
-                result = builds.run_build(self.engine, payload, sink)
+                inputs = self._inputs(payload, http, cancelled=lambda: uid in self._cancelled)
+                result = builds.run_build(self.engine, payload, sink, inputs)
+            except builds.BuildCancelled:
+                sink.write("Build cancelled: the build pod was deleted")
+                sink.close()
+                log.info("build %s/%s: aborted (pod deleted)", ns, name)
+                return
+            except builds.StageFailed as err:
+                sink.write(f"error: {err.message}")
+                sink.close()
+                result = buildpod.BuildResult(succeeded=False, reason=err.reason, message=err.message,
+                                              log_snippet=sink.snippet())
             except Exception as err:  # noqa: BLE001 — a builder bug must still end the build
-                log.exception("build %s crashed", payload["metadata"]["name"])
+                log.exception("build %s crashed", name)
                 result = buildpod.BuildResult(succeeded=False, reason="GenericBuildFailed", message=str(err))
             finally:
                 http.close()
             self._finish_build_pod(pod, result, started=started)
+
+    def _inputs(self, payload: dict[str, Any], http: Any, *, cancelled: Callable[[], bool]) -> builds.BuildInputs:
+        """Fetch what the build needs from the API: secrets and the uploaded binary archive.
+
+        Raises:
+            builds.StageFailed: a Secret is missing or unusable (the message names it, never its data).
+        """
+        spec, ns = payload["spec"], payload["metadata"]["namespace"]
+        inputs = builds.BuildInputs(cancelled=cancelled)
+        source_secret = (spec["source"].get("sourceSecret") or {}).get("name")
+        if source_secret:
+            inputs.source_auth = self._secret_auth(ns, source_secret, "FetchSourceFailed",
+                                                   lambda s: credentials.basic_auth(s))
+        push_secret = (spec["output"].get("pushSecret") or {}).get("name")
+        if push_secret:
+            target = builds.registry_of(spec["output"]["to"]["name"])
+            inputs.push_auth = self._secret_auth(ns, push_secret, "PushImageToRegistryFailed",
+                                                 lambda s: credentials.registry_auth(s, target))
+        if spec["source"].get("type") == "Binary":
+            resp = http.get(f"/apis/dockyard.dev/v1alpha1/namespaces/{ns}/builds/"
+                            f"{payload['metadata']['name']}/source")
+            if resp.status_code == 200:
+                inputs.binary = resp.content
+        return inputs
+
+    def _secret_auth(self, ns: str, name: str, reason: str, parse: Callable[[dict[str, Any]], Any]) -> Any:
+        secret = runtime.get_or_none(self.api, "Secret", name, ns)
+        if secret is None:
+            raise builds.StageFailed(reason, f"secret {name!r} not found in namespace {ns!r}")
+        try:
+            return parse(secret)
+        except credentials.CredentialError as err:
+            raise builds.StageFailed(reason, str(err)) from err
 
     def _finish_build_pod(self, pod: dict[str, Any], result: buildpod.BuildResult, *, started: str) -> None:
         done = runtime.now_rfc3339()
@@ -162,6 +213,36 @@ class PodWorker(runtime.Controller):
                 "exitCode": 0 if result.succeeded else 1,
                 "reason": "Completed" if result.succeeded else "Error",
                 "startedAt": started, "finishedAt": done, "message": result.termination_message()})]})
+
+
+class FifoSlots:
+    """At most ``n`` holders at once, admitted in arrival order (a fair semaphore).
+
+    The node-level limit on concurrent builds: builds over it wait (their pods
+    stay ``Pending``) and start in the order they asked.
+    """
+
+    def __init__(self, n: int) -> None:
+        self._n = max(1, n)
+        self._active = 0
+        self._queue: list[object] = []
+        self._cond = threading.Condition()
+
+    def __enter__(self) -> FifoSlots:
+        ticket = object()
+        with self._cond:
+            self._queue.append(ticket)
+            while self._queue[0] is not ticket or self._active >= self._n:
+                self._cond.wait()
+            self._queue.pop(0)
+            self._active += 1
+            self._cond.notify_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
 
 
 def _is_build_pod(pod: dict[str, Any]) -> bool:

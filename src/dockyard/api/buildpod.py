@@ -71,17 +71,25 @@ def build_from_pod(pod: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BuildResult:
-    """What a finished build pod reports. ``reason`` uses OpenShift's ``StatusReason`` vocabulary."""
+    """What a finished build pod reports. ``reason`` uses OpenShift's ``StatusReason`` vocabulary.
+
+    ``stages`` follows OpenShift's ``StageInfo`` (``name``, ``startTime``,
+    ``durationMilliseconds``); ``revision`` its ``SourceRevision``
+    (``{"type": "Git", "git": {"commit", "author": {"name", "email"}, "message"}}``).
+    """
 
     succeeded: bool
     image_digest: str | None = None
     reason: str | None = None
     message: str | None = None
     log_snippet: str | None = None
+    stages: tuple[dict[str, Any], ...] = ()
+    revision: dict[str, Any] | None = None
 
     def termination_message(self) -> str:
         return json.dumps({"imageDigest": self.image_digest, "reason": self.reason,
-                           "message": self.message, "logSnippet": self.log_snippet})
+                           "message": self.message, "logSnippet": self.log_snippet,
+                           "stages": list(self.stages), "revision": self.revision})
 
 
 def result_from_pod(pod: dict[str, Any]) -> BuildResult | None:
@@ -98,4 +106,5 @@ def result_from_pod(pod: dict[str, Any]) -> BuildResult | None:
             data = {"message": terminated.get("message")}
     return BuildResult(succeeded=phase == "Succeeded", image_digest=data.get("imageDigest"),
                        reason=data.get("reason") or (None if phase == "Succeeded" else "GenericBuildFailed"),
-                       message=data.get("message"), log_snippet=data.get("logSnippet"))
+                       message=data.get("message"), log_snippet=data.get("logSnippet"),
+                       stages=tuple(data.get("stages") or ()), revision=data.get("revision"))

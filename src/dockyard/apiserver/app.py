@@ -115,11 +115,12 @@ async def _status_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    code = exc.status_code
-    reason = {404: "NotFound", 405: "MethodNotAllowed"}.get(code, "BadRequest" if code < 500 else "InternalError")
-    err = errors.StatusError("the server could not find the requested resource" if code == 404 else str(exc.detail))
-    err.code, err.reason = code, reason
-    return wire.status_response(err)
+    if exc.status_code == 404:
+        return wire.status_response(errors.NotFound("the server could not find the requested resource"))
+    if exc.status_code == 405:
+        return wire.status_response(errors.MethodNotAllowed(
+            "the server does not allow this method on the requested resource"))
+    return wire.status_response(errors.BadRequest(str(exc.detail)))
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -32,8 +32,16 @@ from dockyard.storage import sqlite
 
 Obj = dict[str, Any]
 
-NAMESPACE = kinds.by_kind("v1", "Namespace")
-assert NAMESPACE is not None
+def _kind(api_version: str, kind: str) -> kinds.ResourceInfo:
+    info = kinds.by_kind(api_version, kind)
+    if info is None:
+        raise LookupError(f"{api_version}/{kind} is not in kinds.RESOURCES")
+    return info
+
+
+NAMESPACE = _kind("v1", "Namespace")
+PROTECTED_NAMESPACES = frozenset({"default", "kube-system"})
+"""Namespaces that cannot be deleted (403), as in Kubernetes."""
 
 MAX_CASCADE = 100_000
 """Upper bound on objects removed by one delete (cascade and namespace contents)."""
@@ -102,20 +110,16 @@ def create(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
         if keep_status and status is not None:
             candidate["status"] = status
         candidate = _validated(info, candidate)
+        name = candidate["metadata"]["name"]
         with store.atomic():
             if info.namespaced:
                 ensure_namespace(store, str(namespace))
-            if dry_run:
-                if store.exists(info, namespace, candidate["metadata"]["name"]) and meta.get("name"):
-                    raise errors.AlreadyExists(
-                        f'{sqlite.resource_key(info)} "{meta["name"]}" already exists',
-                        details={"name": meta["name"], "group": info.group, "kind": info.plural})
-                return candidate
-            try:
-                return store.create(info, candidate)
-            except errors.AlreadyExists:
-                if meta.get("name") or attempt == 7:
-                    raise
+            taken = store.exists(info, namespace, name)
+            if not taken:
+                return candidate if dry_run else store.create(info, candidate)
+            if meta.get("name") or attempt == 7:
+                raise errors.AlreadyExists(f'{sqlite.resource_key(info)} "{name}" already exists',
+                                           details={"name": name, "group": info.group, "kind": info.plural})
     raise AssertionError("unreachable")
 
 
@@ -257,9 +261,13 @@ def delete(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
         errors.NotFound: no such object.
         errors.Conflict: a precondition failed.
         errors.BadRequest: unknown ``propagationPolicy``.
+        errors.Forbidden: the ``default`` or ``kube-system`` namespace.
     """
     if propagation not in (None, "", "Orphan", "Background", "Foreground"):
         raise errors.BadRequest(f"unknown propagationPolicy {propagation!r}")
+    if info is NAMESPACE and name in PROTECTED_NAMESPACES:
+        raise errors.Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                               details={"name": name, "kind": "namespaces"})
     with store.atomic():
         old = store.get(info, namespace, name)
         meta = old["metadata"]

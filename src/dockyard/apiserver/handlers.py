@@ -15,11 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dockyard.api import errors, kinds
-from dockyard.apiserver import crud, paths, subresources, table, watch, wire
+from dockyard.apiserver import crud, discovery, paths, protobuf, subresources, table, watch, wire
 from dockyard.apiserver.selectors import Selector
 from dockyard.apiserver.state import ServerState
 
 Obj = dict[str, Any]
+
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 
 
 def _not_allowed(method: str) -> errors.MethodNotAllowed:
@@ -39,7 +41,13 @@ def _selector(request: Request) -> Selector:
 
 
 async def _json_body(request: Request) -> Any:
-    return wire.decode_json(await wire.read_body(request))
+    body = await wire.read_body(request)
+    if request.headers.get("content-type", "").split(";")[0].strip() == PROTOBUF:
+        try:
+            return protobuf.decode(body)
+        except protobuf.Unsupported as e:
+            raise errors.UnsupportedMediaType(f"the protobuf request body cannot be decoded: {e}") from None
+    return wire.decode_json(body)
 
 
 async def _delete_options(request: Request) -> dict[str, Any]:
@@ -52,10 +60,6 @@ async def _delete_options(request: Request) -> dict[str, Any]:
     return options
 
 
-def _respond(request: Request, obj: Obj, status_code: int = 200) -> Response:
-    return wire.json_response(obj, status_code)
-
-
 async def dispatch(state: ServerState, request: Request) -> Response:
     """Serve one request under ``/api`` or ``/apis``.
 
@@ -64,7 +68,6 @@ async def dispatch(state: ServerState, request: Request) -> Response:
     """
     target = paths.parse(request.url.path)
     if target.info is None:
-        from dockyard.apiserver import discovery  # local: discovery is only needed here
         if request.method != "GET":
             raise _not_allowed(request.method)
         doc = discovery.api_resource_list(target.group, target.version)
@@ -106,7 +109,7 @@ async def _collection(state: ServerState, request: Request, info: kinds.Resource
             raise _not_allowed(method)
         body = await _json_body(request)
         created = await run_in_threadpool(crud.create, store, info, ns, body, dry_run=_dry_run(request))
-        return _respond(request, created, 201)
+        return wire.json_response(created, 201)
     if method == "DELETE":
         options = await _delete_options(request)
         propagation = request.query_params.get("propagationPolicy") or options.get("propagationPolicy")
@@ -140,7 +143,7 @@ async def _object(state: ServerState, request: Request, info: kinds.ResourceInfo
         body = await _json_body(request)
         updated = await run_in_threadpool(crud.update, store, info, ns, name, body, subresource=subresource,
                                           dry_run=_dry_run(request))
-        return _respond(request, updated)
+        return wire.json_response(updated)
     if method == "PATCH":
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in crud.PATCH_TYPES:
@@ -148,10 +151,10 @@ async def _object(state: ServerState, request: Request, info: kinds.ResourceInfo
         body = await _json_body(request)
         patched = await run_in_threadpool(crud.patch_object, store, info, ns, name, content_type, body,
                                           subresource=subresource, dry_run=_dry_run(request))
-        return _respond(request, patched)
+        return wire.json_response(patched)
     if method == "DELETE" and subresource is None:
         options = await _delete_options(request)
-        preconditions = options.get("preconditions") if isinstance(options.get("preconditions"), dict) else {}
+        preconditions: Obj = options["preconditions"] if isinstance(options.get("preconditions"), dict) else {}
         propagation = request.query_params.get("propagationPolicy") or options.get("propagationPolicy")
         if options.get("orphanDependents") is True and not propagation:
             propagation = "Orphan"
@@ -159,5 +162,5 @@ async def _object(state: ServerState, request: Request, info: kinds.ResourceInfo
                                           precondition_uid=preconditions.get("uid"),
                                           precondition_rv=preconditions.get("resourceVersion"),
                                           dry_run=_dry_run(request) or options.get("dryRun") == ["All"])
-        return _respond(request, deleted)
+        return wire.json_response(deleted)
     raise _not_allowed(method)

@@ -108,12 +108,27 @@ def check_body(info: kinds.ResourceInfo, body: Any, *, namespace: str | None, na
                                 f"the URL ({name})")
     if name is not None:
         meta["name"] = name
+    shown = str(meta.get("name") or "")
     for field in ("labels", "annotations"):
         value = meta.get(field)
         if value is not None and (not isinstance(value, dict)
                                   or not all(isinstance(v, str) for v in value.values())):
-            raise _invalid(info, str(meta.get("name") or ""), f"metadata.{field}",
+            raise _invalid(info, shown, f"metadata.{field}",
                            "Invalid value: must be a map of string keys to string values")
+    finalizers = meta.get("finalizers")
+    if finalizers is not None and (not isinstance(finalizers, list)
+                                   or not all(isinstance(f, str) for f in finalizers)):
+        raise _invalid(info, shown, "metadata.finalizers", "Invalid value: must be a list of strings")
+    refs = meta.get("ownerReferences")
+    if refs is not None and (not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs)):
+        raise _invalid(info, shown, "metadata.ownerReferences", "Invalid value: must be a list of objects")
+    for i, ref in enumerate(refs or []):
+        for key in ("apiVersion", "kind", "name", "uid"):
+            if not isinstance(ref.get(key), str) or not ref.get(key):
+                raise _invalid(info, shown, f"metadata.ownerReferences[{i}].{key}", "Required value")
+    for key in ("name", "generateName", "resourceVersion"):
+        if meta.get(key) is not None and not isinstance(meta.get(key), str):
+            raise _invalid(info, shown, f"metadata.{key}", "Invalid value: must be a string")
     return obj
 
 

@@ -6,8 +6,8 @@
   Every PATCH operation carries ``x-kubernetes-group-version-kind`` and a
   ``fieldValidation`` query parameter, which tells kubectl the server
   validates fields ("Field validation" in the API concepts), so kubectl skips
-  client-side schema validation. PATCH request bodies list JSON patch, merge
-  patch and apply patch but not strategic merge patch, so kubectl computes a
+  client-side schema validation. PATCH request bodies list JSON patch and
+  merge patch but not strategic merge patch, so kubectl computes a
   strategic merge patch for built-in kinds from its own compiled-in types.
 - ``GET /openapi/v2``: a Swagger 2.0 document in JSON.
 
@@ -102,7 +102,7 @@ def _op(info: kinds.ResourceInfo, action: str, v3: bool, *, body: list[str] | No
     return op
 
 
-_PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
+_PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json"]
 
 
 def _paths(info: kinds.ResourceInfo, v3: bool) -> dict[str, Any]:

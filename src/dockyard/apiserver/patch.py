@@ -218,7 +218,8 @@ def _merge_list(field: str, target: list[Any], patch: list[Any], order: list[Any
     key = _merge_key(field, [i for i in target if isinstance(i, dict)] + [i for i in patch if isinstance(i, dict)]) \
         if all(isinstance(i, dict) for i in target + patch) else None
     if key is None:
-        return _strip_directives(copy.deepcopy(patch))
+        stripped: list[Any] = _strip_directives(copy.deepcopy(patch))
+        return stripped
     result = [copy.deepcopy(i) for i in target]
     for item in patch:
         if key not in item:
@@ -241,7 +242,7 @@ def _apply_order(key: str | None, items: list[Any], order: list[Any] | None) -> 
     if not order or key is None:
         return items
     wanted = [o.get(key) if isinstance(o, dict) else o for o in order]
-    rank = {v: n for n, v in enumerate(wanted) if isinstance(v, (str, int, float))}
+    rank: dict[Any, int] = {v: n for n, v in enumerate(wanted) if isinstance(v, (str, int, float))}
     return sorted(items, key=lambda i: rank.get(i.get(key), len(rank)) if isinstance(i, dict) else len(rank))
 
 

@@ -76,7 +76,7 @@ def instantiate(store: sqlite.Store, namespace: str, name: str, request: Any) ->
         raise errors.BadRequest("triggeredBy must be a list")
     with store.atomic():
         config = store.get(BUILD_CONFIG, namespace, name)
-        status = config.get("status") if isinstance(config.get("status"), dict) else {}
+        status: Obj = config["status"] if isinstance(config.get("status"), dict) else {}
         try:
             number = int(status.get("lastVersion") or 0)
         except (TypeError, ValueError):
@@ -219,7 +219,7 @@ def find_container(pods: list[Obj], container_id: str) -> tuple[Obj, str]:
     prefix: list[tuple[Obj, str]] = []
     wanted = container_id.strip()
     for pod in pods:
-        status = pod.get("status") if isinstance(pod.get("status"), dict) else {}
+        status: Obj = pod["status"] if isinstance(pod.get("status"), dict) else {}
         for key in ("containerStatuses", "initContainerStatuses"):
             for cs in status.get(key) or []:
                 if not isinstance(cs, dict) or not isinstance(cs.get("containerID"), str):

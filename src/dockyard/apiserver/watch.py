@@ -36,6 +36,8 @@ MAX_TIMEOUT = 3600.0
 """Upper bound on any watch, in seconds."""
 BOOKMARK_INTERVAL = 10.0
 """Seconds between bookmarks when ``allowWatchBookmarks=true``."""
+BATCH = 1000
+"""Watch-log events read per store query."""
 
 
 class Notifier:
@@ -154,7 +156,7 @@ def parse_start(resource_version: str | None) -> int | None:
         value = int(str(resource_version))
     except ValueError:
         raise errors.BadRequest(f"invalid resource version: {resource_version!r}") from None
-    if value < 0:
+    if value < 0 or value >= 2**63:
         raise errors.BadRequest(f"invalid resource version: {resource_version!r}")
     return value
 
@@ -185,7 +187,7 @@ async def stream(*, store: sqlite.Store, notifier: Notifier, info: kinds.Resourc
             return
         seen = notifier.seq
         try:
-            events, upto = await run_in_threadpool(store.events_since, info, last, namespace)
+            events, upto = await run_in_threadpool(store.events_since, info, last, namespace, limit=BATCH)
         except errors.Gone as e:
             yield expired_event(e)
             return
@@ -193,7 +195,7 @@ async def stream(*, store: sqlite.Store, notifier: Notifier, info: kinds.Resourc
             shown = for_watcher(event, selector)
             if shown is not None:
                 yield render(*shown)
-        caught_up = upto >= store.revision() or not events
+        caught_up = len(events) < BATCH
         last = upto
         if bookmarks and loop.time() >= next_bookmark:
             yield render("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,

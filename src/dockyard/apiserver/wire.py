@@ -55,6 +55,9 @@ def decode_json(body: bytes) -> Any:
     Raises:
         errors.BadRequest: empty, not UTF-8 or not JSON (400).
     """
+    if body.startswith(b"k8s\x00"):
+        raise errors.UnsupportedMediaType(
+            "the body of the request was in an unknown format - accepted media types include: application/json")
     if not body.strip():
         raise errors.BadRequest("the request body is empty")
     try:

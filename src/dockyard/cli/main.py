@@ -141,20 +141,75 @@ def start_build(
     name: str = typer.Argument(..., help="BuildConfig name"),
     follow: bool = typer.Option(False, "--follow", "-F", help="stream the build log and wait for the end; "
                                 "exit 0 only if the build is Complete"),
+    from_dir: Path = typer.Option(None, "--from-dir", help="Binary source: upload this directory as the context"),
+    from_file: Path = typer.Option(None, "--from-file", help="Binary source: upload this one file "
+                                   "(e.g. a Dockerfile) as the context"),
+    from_archive: Path = typer.Option(None, "--from-archive", help="Binary source: upload this tar or tar.gz "
+                                      "archive as the context"),
     namespace: str = NamespaceOpt,
     kubeconfig: str = KubeconfigOpt,
     output: str = OutputOpt,
 ) -> None:
-    """Start a new build of a BuildConfig (creates Build NAME-N) and print `build/NAME-N`."""
+    """Start a new build of a BuildConfig (creates Build NAME-N) and print `build/NAME-N`.
+
+    For a BuildConfig with `source.type: Binary`, give the context with exactly one of
+    --from-dir, --from-file or --from-archive; it is uploaded with a progress bar.
+    """
+    from dockyard.cli import upload
+
+    sources = [p for p in (from_dir, from_file, from_archive) if p is not None]
+    if len(sources) > 1:
+        _die("give only one of --from-dir, --from-file, --from-archive", 2)
     conn = _connect(kubeconfig)
     ns = namespace or conn.namespace
-    with conn.http() as http:
-        body = {"kind": "BuildRequest", "apiVersion": "dockyard.dev/v1alpha1", "metadata": {"name": name}}
-        build = _check(http.post(f"{GROUP_PATH}/namespaces/{ns}/buildconfigs/{name}/instantiate", json=body))
+    with conn.http(timeout=300) as http:
+        if sources:
+            try:
+                archive = upload.archive(from_dir=from_dir, from_file=from_file, from_archive=from_archive)
+            except upload.UploadError as err:
+                _die(str(err), 2)
+            build = _check(upload.send(http, f"{GROUP_PATH}/namespaces/{ns}/buildconfigs/{name}/instantiatebinary",
+                                       archive, label=f"uploading {sources[0]}"))
+        else:
+            body = {"kind": "BuildRequest", "apiVersion": "dockyard.dev/v1alpha1", "metadata": {"name": name}}
+            build = _check(http.post(f"{GROUP_PATH}/namespaces/{ns}/buildconfigs/{name}/instantiate", json=body))
     build_name = build["metadata"]["name"]
     _print_obj(build, output, f"build/{build_name}")
     if follow:
         raise typer.Exit(_follow_build(conn, ns, build_name, tail=None))
+
+
+@app.command("cancel-build")
+@_http_errors
+def cancel_build(
+    names: list[str] = typer.Argument(..., help="Build names (NAME or build/NAME)"),
+    namespace: str = NamespaceOpt,
+    kubeconfig: str = KubeconfigOpt,
+) -> None:
+    """Cancel builds: sets status.cancelled; the build pod stops, the phase becomes Cancelled.
+
+    The Build and its log remain. A build that already ended is left as it is.
+    """
+    conn = _connect(kubeconfig)
+    ns = namespace or conn.namespace
+    code = 0
+    with conn.http() as http:
+        for raw in names:
+            name = raw.removeprefix("build/").removeprefix("builds/")
+            path = f"{GROUP_PATH}/namespaces/{ns}/builds/{name}"
+            build = _check(http.get(path))
+            phase = (build.get("status") or {}).get("phase") or "New"
+            if phase in BUILD_TERMINAL:
+                typer.echo(f"build/{name} already {phase}", err=True)
+                continue
+            resp = http.patch(f"{path}/status", json={"status": {"cancelled": True}},
+                              headers={"Content-Type": "application/merge-patch+json"})
+            if resp.is_success:
+                typer.echo(f"build/{name} cancelled")
+            else:
+                _check(resp)
+                code = 3
+    raise typer.Exit(code)
 
 
 def _follow_build(conn: connection.Connection, ns: str, name: str, *, tail: int | None) -> int:

@@ -29,6 +29,7 @@ from dockyard.apiserver import tls
 from dockyard.apiserver.app import create_app
 from dockyard.client import connection
 from dockyard.controllers.build import BuildController
+from dockyard.controllers.buildconfig import BuildConfigController
 from dockyard.controllers.deployment import DeploymentController, ReplicaSetController
 from dockyard.controllers.image import ImageController
 from dockyard.controllers.imagedeploy import ImageDeployController
@@ -150,7 +151,7 @@ def run(opts: UpOptions, *, announce=print) -> int:
 
         admin = connection.connect(str(data_dir / "kubeconfig"))
         node = connection.connect(str(data_dir / "kubeconfig-node"))
-        parts = [BuildController(admin), ImageController(admin), ImageDeployController(admin),
+        parts = [BuildConfigController(admin), BuildController(admin), ImageController(admin), ImageDeployController(admin),
                  DeploymentController(admin), ReplicaSetController(admin)]
         agent = NodeAgent(node, engine_client=engine.client, engine_kind=engine.kind, node_name=node_name,
                           state_dir=data_dir / "volumes", max_builds=opts.max_builds)

@@ -7,8 +7,19 @@ pod is idempotent: the pod's name is derived from the Build's, so an existing
 pod (409 AlreadyExists) means the work is already under way and no second
 pod is ever made, even after a crash between the create and the status write.
 
-``runPolicy: Serial`` (the default): a Build of a BuildConfig starts only when
-every Build of that config with a lower number has reached a terminal phase.
+Run policies (OpenShift ``pkg/build/controller/policy``), read from the
+BuildConfig: ``Serial`` (default) starts a Build only when every Build of the
+config with a lower number is terminal; ``SerialLatestOnly`` also cancels
+queued (``New``) Builds that a newer one supersedes; ``Parallel`` starts at once.
+
+Cancellation (``status.cancelled: true``, set by ``dockyard cancel-build``)
+deletes the build pod (the node agent aborts the work) and ends the Build
+``Cancelled`` with reason ``CancelledBuild``; the Build and its log remain.
+``completionDeadlineSeconds`` counts from the build pod's creation, Pending
+time included; when it passes the pod is deleted and the Build ends
+``Failed`` with reason ``BuildDeadlineExceeded``. When a Build ends, the
+config's oldest Builds beyond ``successfulBuildsHistoryLimit`` /
+``failedBuildsHistoryLimit`` are deleted, and their logs with them.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from dockyard.client import runtime
 log = logging.getLogger(__name__)
 
 TERMINAL = ("Complete", "Failed", "Error", "Cancelled")
+FAILED = ("Failed", "Error", "Cancelled")
 
 
 def _build_key(_event: str, pod: dict[str, Any]) -> list[str]:
@@ -54,14 +66,14 @@ class BuildController(runtime.Controller):
 
     def watches(self) -> list[runtime.Watch]:
         def siblings(_event: str, build: dict[str, Any]) -> list[str]:
-            # a Build that finishes may unblock the next one of the same config (Serial)
+            # a Build that is queued or ends may unblock or supersede queued ones of the same config
             config = (build["metadata"].get("labels") or {}).get(buildpod.BUILDCONFIG_LABEL)
-            if not config or (build.get("status") or {}).get("phase") not in TERMINAL:
+            if not config:
                 return [resources.key(build)]
             ns = build["metadata"]["namespace"]
             return [resources.key(build)] + [
                 resources.key(b) for b in self.informers["Build"].items()
-                if b["metadata"]["namespace"] == ns
+                if b["metadata"]["namespace"] == ns and b["metadata"]["name"] != build["metadata"]["name"]
                 and (b["metadata"].get("labels") or {}).get(buildpod.BUILDCONFIG_LABEL) == config
                 and (b.get("status") or {}).get("phase", "New") == "New"
             ]
@@ -77,41 +89,93 @@ class BuildController(runtime.Controller):
         status = build.get("status") or {}
         phase = status.get("phase") or "New"
         if phase in TERMINAL:
+            self._prune(build)
             return None
+        if status.get("cancelled"):
+            return self._cancel(build, "The build was cancelled by the user.")
         if phase == "New":
             return self._start(build)
         return self._follow(build)
 
-    def _blocked(self, build: dict[str, Any]) -> bool:
+    def _config(self, build: dict[str, Any]) -> dict[str, Any] | None:
         config = (build["metadata"].get("labels") or {}).get(buildpod.BUILDCONFIG_LABEL)
-        if not config or build["spec"].get("runPolicy") == "Parallel":
-            return False
-        mine = _number(build)
-        res = resources.resource("Build")
-        for other in self.api.list(res, namespace=build["metadata"]["namespace"],
-                                   labels={buildpod.BUILDCONFIG_LABEL: config}):
-            other = resources.as_dict(other)
-            if _number(other) < mine and (other.get("status") or {}).get("phase", "New") not in TERMINAL:
-                return True
-        return False
+        return runtime.get_or_none(self.api, "BuildConfig", config, build["metadata"]["namespace"]) if config else None
+
+    def _siblings(self, build: dict[str, Any]) -> list[dict[str, Any]]:
+        config = (build["metadata"].get("labels") or {}).get(buildpod.BUILDCONFIG_LABEL)
+        if not config:
+            return []
+        return [resources.as_dict(b) for b in self.api.list(
+            resources.resource("Build"), namespace=build["metadata"]["namespace"],
+            labels={buildpod.BUILDCONFIG_LABEL: config})]
 
     def _start(self, build: dict[str, Any]) -> float | None:
-        if self._blocked(build):
-            return None  # a sibling's completion re-enqueues this key
+        config = self._config(build)
+        policy = ((config or {}).get("spec") or {}).get("runPolicy") or "Serial"
+        if policy != "Parallel":
+            mine = _number(build)
+            siblings = self._siblings(build)
+            if policy == "SerialLatestOnly" and any(
+                    _number(b) > mine and (b.get("status") or {}).get("phase", "New") == "New" for b in siblings):
+                return self._cancel(build, "Cancelled by a newer build of the same configuration "
+                                           "(runPolicy SerialLatestOnly).")
+            if any(_number(b) < mine and (b.get("status") or {}).get("phase", "New") not in TERMINAL
+                   for b in siblings):
+                return None  # a sibling's completion re-enqueues this key
         pod = buildpod.build_pod(build)
         try:
             self.api.create(resources.resource("Pod")(pod), namespace=build["metadata"]["namespace"])
             log.info("build %s: created build pod %s", resources.key(build), pod["metadata"]["name"])
         except ApiError as err:
             if err.status.code != 409:  # AlreadyExists: the pod is ours from before a restart
-                runtime.patch_status(self.api, "Build", build, {
-                    "phase": "Error", "reason": "CannotCreateBuildPod", "message": err.status.message,
-                    "completionTimestamp": runtime.now_rfc3339()})
+                runtime.patch_status(self.api, "Build", build, self._finish(build, {
+                    "phase": "Error", "reason": "CannotCreateBuildPod", "message": err.status.message}))
                 return None
         runtime.patch_status(self.api, "Build", build, {
             "phase": "Pending", "podName": pod["metadata"]["name"],
             "conditions": runtime.set_condition(None, "Succeeded", False, "Pending", "build pod created")})
         return None
+
+    def _delete_pod(self, build: dict[str, Any]) -> None:
+        try:
+            self.api.delete(resources.resource("Pod"), buildpod.pod_name(build["metadata"]["name"]),
+                            namespace=build["metadata"]["namespace"])
+        except ApiError as err:
+            if err.status.code != 404:
+                raise
+
+    def _cancel(self, build: dict[str, Any], message: str) -> None:
+        self._delete_pod(build)
+        runtime.patch_status(self.api, "Build", build, self._finish(build, {
+            "phase": "Cancelled", "reason": "CancelledBuild", "message": message, "cancelled": True}))
+        log.info("build %s: cancelled", resources.key(build))
+        return None
+
+    def _prune(self, build: dict[str, Any]) -> None:
+        """Delete the config's oldest terminal Builds beyond its history limits (newest kept)."""
+        config = self._config(build)
+        if config is None:
+            return
+        spec = config.get("spec") or {}
+        limits = {"ok": int(spec.get("successfulBuildsHistoryLimit", 5)),
+                  "failed": int(spec.get("failedBuildsHistoryLimit", 5))}
+        groups: dict[str, list[dict[str, Any]]] = {"ok": [], "failed": []}
+        for b in self._siblings(build):
+            phase = (b.get("status") or {}).get("phase")
+            if phase == "Complete":
+                groups["ok"].append(b)
+            elif phase in FAILED:
+                groups["failed"].append(b)
+        for group, items in groups.items():
+            items.sort(key=_number, reverse=True)
+            for old in items[limits[group]:]:
+                try:
+                    self.api.delete(resources.resource("Build"), old["metadata"]["name"],
+                                    namespace=old["metadata"]["namespace"])
+                    log.info("build %s: pruned (history limit %d)", resources.key(old), limits[group])
+                except ApiError as err:
+                    if err.status.code != 404:
+                        raise
 
     def _follow(self, build: dict[str, Any]) -> float | None:
         ns = build["metadata"]["namespace"]
@@ -124,6 +188,19 @@ class BuildController(runtime.Controller):
             return None
         pod_phase = (pod.get("status") or {}).get("phase") or "Pending"
         result = buildpod.result_from_pod(pod)
+        deadline = build["spec"].get("completionDeadlineSeconds")
+        if result is None and deadline:
+            created = _seconds(pod["metadata"].get("creationTimestamp"))
+            left = (created + int(deadline) - time.time()) if created is not None else None
+            if left is not None and left <= 0:
+                self._delete_pod(build)
+                runtime.patch_status(self.api, "Build", build, self._finish(build, {
+                    "phase": "Failed", "reason": "BuildDeadlineExceeded",
+                    "message": f"Build was running longer than its completionDeadlineSeconds ({deadline}s)."}))
+                log.info("build %s: deadline exceeded", resources.key(build))
+                return None
+        else:
+            left = None
         if result is None:
             if pod_phase == "Running" and status.get("phase") != "Running":
                 runtime.patch_status(self.api, "Build", build, {
@@ -131,7 +208,7 @@ class BuildController(runtime.Controller):
                     or runtime.now_rfc3339(),
                     "conditions": runtime.set_condition(status.get("conditions"), "Succeeded", False,
                                                         "Running", "")})
-            return None
+            return max(0.5, left) if left is not None else None
         to = build["spec"]["output"]["to"]["name"]
         if result.succeeded:
             update = {
@@ -142,6 +219,13 @@ class BuildController(runtime.Controller):
         else:
             update = {"phase": "Failed", "reason": result.reason, "message": result.message,
                       "logSnippet": result.log_snippet}
+        if result.stages:
+            update["stages"] = list(result.stages)
+        if result.revision and build["spec"].get("revision") != result.revision:
+            # as OpenShift's builder does through builds/details: the resolved source revision
+            from lightkube.types import PatchType
+            self.api.patch(resources.resource("Build"), build["metadata"]["name"],
+                           {"spec": {"revision": result.revision}}, namespace=ns, patch_type=PatchType.MERGE)
         runtime.patch_status(self.api, "Build", build, self._finish(build, update))
         log.info("build %s: %s %s", resources.key(build), update["phase"], result.image_digest or result.reason)
         return None

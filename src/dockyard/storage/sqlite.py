@@ -21,6 +21,7 @@ No HTTP here; errors are :mod:`dockyard.api.errors` classes.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import sqlite3
@@ -281,7 +282,8 @@ class Store:
                 (resource_key(info), self._ns(info, namespace), name)).fetchone()
         if row is None:
             raise errors.not_found(info.group, info.plural, name)
-        return json.loads(row[0])
+        obj: Obj = json.loads(row[0])
+        return obj
 
     def exists(self, info: kinds.ResourceInfo, namespace: str | None, name: str) -> bool:
         """True if the object is stored."""
@@ -407,7 +409,8 @@ class Store:
             self._record(key, gone, "DELETED", None)
         return gone
 
-    def dependents(self, uid: str, namespace: str | None = None) -> list[tuple[kinds.ResourceInfo, str, str]]:
+    def dependents(self, uid: str,
+                   namespace: str | None = None) -> builtins.list[tuple[kinds.ResourceInfo, str, str]]:
         """Objects whose ``metadata.ownerReferences[].uid`` is ``uid``: ``(info, namespace, name)``.
 
         ``namespace`` restricts the search (owners and dependents share a namespace).
@@ -423,7 +426,7 @@ class Store:
             rows = self._db.execute(sql, args).fetchall()
         return [(info_for_key(r), ns, n) for r, ns, n in rows if r in _BY_KEY]
 
-    def namespace_contents(self, namespace: str) -> list[tuple[kinds.ResourceInfo, str]]:
+    def namespace_contents(self, namespace: str) -> builtins.list[tuple[kinds.ResourceInfo, str]]:
         """Every object in ``namespace``: ``(info, name)``."""
         with self._lock:
             rows = self._db.execute("SELECT resource, name FROM objects WHERE namespace = ? "
@@ -433,7 +436,7 @@ class Store:
     # ----------------------------------------------------------------- watch log
 
     def events_since(self, info: kinds.ResourceInfo, after: int, namespace: str | None = None,
-                     *, limit: int = 1000) -> tuple[list[Event], int]:
+                     *, limit: int = 1000) -> tuple[builtins.list[Event], int]:
         """Watch-log events of one resource with revision > ``after``.
 
         Returns:
@@ -478,7 +481,7 @@ class Store:
             return int(cur.lastrowid or 0)
 
     def read_log(self, info: kinds.ResourceInfo, namespace: str, name: str, *, after: int = 0,
-                 limit: int = 10_000) -> tuple[list[bytes], int]:
+                 limit: int = 10_000) -> tuple[builtins.list[bytes], int]:
         """Log chunks with sequence number > ``after``, oldest first.
 
         Returns:

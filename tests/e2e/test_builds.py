@@ -1,0 +1,238 @@
+"""Builds as a platform team relies on them, against the real API server, Podman, registry and git.
+
+Run policies, cancel, deadlines, history limits, stages and revision, inline
+Dockerfile sources, build args, secrets (http git with basic auth, a registry
+with htpasswd), triggers, binary sources and `dockyard logs -f`.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import subprocess
+import threading
+import time
+
+import pytest
+from harness import apply, buildconfig, git_repo, phase, wait_phase
+
+from dockyard.registry import server as registry_server
+
+pytestmark = pytest.mark.e2e
+
+SLOW = "FROM {registry}/dockyard/busybox:latest\nRUN sleep 60\n"
+FAST = "FROM {registry}/dockyard/busybox:latest\nRUN echo built {tag} > /built\n"
+
+
+def dockerfile_source(text: str) -> dict:
+    return {"type": "Dockerfile", "dockerfile": text}
+
+
+def slow(cluster, name: str, **spec) -> dict:
+    """A BuildConfig whose build runs ~60 s (never cached), for cancel, deadline and policy tests."""
+    return buildconfig(name, source=dockerfile_source(SLOW.format(registry=cluster.registry)),
+                       to=f"{cluster.registry}/slow:{name}",
+                       strategy={"type": "Docker", "dockerStrategy": {"noCache": True}}, **spec)
+
+
+def start(cluster, name: str) -> str:
+    return cluster.dockyard("start-build", name).stdout.strip().removeprefix("build/")
+
+
+def test_cancel_running_build_keeps_build_and_log(cluster):
+    apply(cluster, slow(cluster, "slow-cancel"))
+    build = start(cluster, "slow-cancel")
+    wait_phase(cluster, build, ("Running",), 60)
+    cluster.wait_for("the build log to show the RUN step",
+                     lambda: "sleep" in cluster.dockyard("logs", f"build/{build}").stdout, 60)
+    out = cluster.dockyard("cancel-build", build)
+    assert f"build/{build} cancelled" in out.stdout
+    status = wait_phase(cluster, build, ("Cancelled",), 30)["status"]
+    assert status["reason"] == "CancelledBuild" and status["cancelled"] is True
+    cluster.wait_for("the build pod to go", lambda: cluster.kubectl(
+        "get", "pod", f"{build}-build", check=False).returncode != 0, 30)
+    assert "sleep" in cluster.dockyard("logs", f"build/{build}").stdout
+    # cancelling again is harmless, and says so
+    assert "already Cancelled" in cluster.dockyard("cancel-build", build).stderr
+
+
+def test_deadline_counts_from_pod_creation(cluster):
+    apply(cluster, slow(cluster, "slow-deadline", completionDeadlineSeconds=4))
+    build = start(cluster, "slow-deadline")
+    status = wait_phase(cluster, build, ("Failed", "Complete", "Error"), 60)["status"]
+    assert status["phase"] == "Failed" and status["reason"] == "BuildDeadlineExceeded", status
+
+
+def test_serial_latest_only_cancels_superseded_queued_builds(cluster):
+    apply(cluster, slow(cluster, "latest-only", runPolicy="SerialLatestOnly"))
+    first, second, third = (start(cluster, "latest-only") for _ in range(3))
+    status = wait_phase(cluster, second, ("Cancelled",), 30)["status"]
+    assert status["reason"] == "CancelledBuild"
+    assert phase(cluster, third) == "New"  # waits for the first (Serial order)
+    cluster.dockyard("cancel-build", first, third)
+    wait_phase(cluster, third, ("Cancelled",), 30)
+
+
+def test_parallel_runs_builds_together(cluster):
+    apply(cluster, slow(cluster, "par", runPolicy="Parallel"))
+    a, b = start(cluster, "par"), start(cluster, "par")
+    cluster.wait_for("both parallel builds to run", lambda: phase(cluster, a) == "Running"
+                     and phase(cluster, b) == "Running", 60)
+    cluster.dockyard("cancel-build", a, b)
+    wait_phase(cluster, b, ("Cancelled",), 30)
+
+
+def test_stages_revision_history_and_build_args(cluster, tmp_path):
+    text = ("ARG GREETING=unset\nFROM {registry}/dockyard/busybox:latest\nARG GREETING\n"
+            "RUN echo \"$GREETING\" > /greeting && cat /greeting\n").format(registry=cluster.registry)
+    repo = git_repo(tmp_path / "args", {"Dockerfile": text}, message="use build args")
+    apply(cluster, buildconfig(
+        "args", source={"type": "Git", "git": {"uri": str(repo)}}, to=f"{cluster.registry}/args:latest",
+        strategy={"type": "Docker", "dockerStrategy": {"buildArgs": [{"name": "GREETING", "value": "hej"}],
+                                                       "noCache": True}},
+        successfulBuildsHistoryLimit=1))
+    first = start(cluster, "args")
+    done = wait_phase(cluster, first, ("Complete", "Failed"), 120)
+    assert done["status"]["phase"] == "Complete", done["status"]
+    assert [s["name"] for s in done["status"]["stages"]] == ["FetchInputs", "Build", "PushImage"]
+    assert all(s["durationMilliseconds"] >= 0 and s["startTime"] for s in done["status"]["stages"])
+    git = done["spec"]["revision"]["git"]
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    assert git["commit"] == head.strip()
+    assert git["author"] == {"name": "Test Author", "email": "author@example.com"}
+    assert git["message"] == "use build args"
+    assert done["spec"]["triggeredBy"] == [{"message": "Manually triggered"}]
+    assert "hej" in cluster.dockyard("logs", f"build/{first}").stdout
+    second = start(cluster, "args")
+    wait_phase(cluster, second, ("Complete",), 120)
+    cluster.wait_for("the older build to be pruned (successfulBuildsHistoryLimit 1)",
+                     lambda: cluster.kubectl("get", "build", first, check=False).returncode != 0, 30)
+    assert cluster.dockyard("logs", f"build/{first}", check=False).returncode != 0
+
+
+def test_logs_follow_streams_live_and_ends_with_the_build(cluster):
+    text = ("FROM {registry}/dockyard/busybox:latest\n"
+            "RUN for i in 1 2 3; do echo tick $i; sleep 1; done\n").format(registry=cluster.registry)
+    apply(cluster, buildconfig("ticks", source=dockerfile_source(text), to=f"{cluster.registry}/ticks:latest",
+                               strategy={"type": "Docker", "dockerStrategy": {"noCache": True}}))
+    build = start(cluster, "ticks")
+    started = time.monotonic()
+    proc = subprocess.Popen([str(cluster.dockyard_bin), "logs", f"build/{build}", "-f"], env=cluster.env,
+                            stdout=subprocess.PIPE, text=True)
+    first_tick = None
+    for line in proc.stdout:
+        if "tick 1" in line and first_tick is None:
+            first_tick = time.monotonic() - started
+    proc.wait(timeout=60)
+    total = time.monotonic() - started
+    assert proc.returncode == 0
+    assert first_tick is not None and first_tick < total - 1.0  # seen before the build ended
+    assert phase(cluster, build) == "Complete"
+
+
+class _AuthGitHandler(http.server.SimpleHTTPRequestHandler):
+    """Dumb-HTTP git server (git's ``http.server`` fallback protocol) behind Basic auth."""
+
+    expected = ""
+
+    def do_GET(self):  # noqa: N802
+        if self.headers.get("Authorization") != self.expected:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_source_secret_for_http_git_and_nothing_leaks(cluster, tmp_path):
+    work = git_repo(tmp_path / "work", {"Dockerfile": FAST.format(registry=cluster.registry, tag="secret")})
+    bare = tmp_path / "srv" / "app.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    subprocess.run(["git", "-C", str(bare), "update-server-info"], check=True)
+    password = "s3cr3t-Pa55"
+    handler = type("H", (_AuthGitHandler,), {
+        "expected": "Basic " + base64.b64encode(f"git:{password}".encode()).decode()})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(tmp_path / "srv")))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{srv.server_address[1]}/app.git"
+        apply(cluster, buildconfig("gitauth", source={"type": "Git", "git": {"uri": uri}},
+                                   to=f"{cluster.registry}/gitauth:latest"))
+        failed = wait_phase(cluster, start(cluster, "gitauth"), ("Failed", "Complete"), 60)
+        assert failed["status"]["reason"] == "FetchSourceFailed"
+        apply(cluster, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git-creds"},
+                        "type": "kubernetes.io/basic-auth",
+                        "stringData": {"username": "git", "password": password}})
+        apply(cluster, buildconfig("gitauth", source={"type": "Git", "git": {"uri": uri},
+                                                      "sourceSecret": {"name": "git-creds"}},
+                                   to=f"{cluster.registry}/gitauth:latest"))
+        build = start(cluster, "gitauth")
+        done = wait_phase(cluster, build, ("Failed", "Complete"), 120)
+        assert done["status"]["phase"] == "Complete", done["status"]
+        everything = cluster.dockyard("logs", f"build/{build}").stdout + json.dumps(done)
+        everything += cluster.kubectl("get", "events", "-o", "json").stdout
+        assert password not in everything
+        assert base64.b64encode(f"git:{password}".encode()).decode() not in everything
+    finally:
+        srv.shutdown()
+
+
+def test_push_secret_against_registry_with_htpasswd(cluster, tmp_path):
+    users = {"pusher": "pw-9f8e7d"}
+    htpasswd = registry_server.write_htpasswd(tmp_path / "htpasswd", users)
+    port = registry_server.free_port()
+    with registry_server.RegistryServer(port, tmp_path / "reg", htpasswd=htpasswd):
+        target = f"127.0.0.1:{port}/private/app:latest"
+        source = dockerfile_source(FAST.format(registry=cluster.registry, tag="private"))
+        apply(cluster, buildconfig("private", source=source, to=target))
+        failed = wait_phase(cluster, start(cluster, "private"), ("Failed", "Complete"), 120)["status"]
+        assert failed["phase"] == "Failed"
+        assert failed["reason"] == "PushImageToRegistryFailed"
+        assert "authentication" in failed["message"].lower() or "unauthorized" in failed["message"].lower()
+
+        auth = base64.b64encode(b"pusher:pw-9f8e7d").decode()
+        config = json.dumps({"auths": {f"127.0.0.1:{port}": {"auth": auth}}})
+        apply(cluster, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "push-creds"},
+                        "type": "kubernetes.io/dockerconfigjson", "stringData": {".dockerconfigjson": config}})
+        bc = buildconfig("private", source=source, to=target)
+        bc["spec"]["output"]["pushSecret"] = {"name": "push-creds"}
+        apply(cluster, bc)
+        build = start(cluster, "private")
+        done = wait_phase(cluster, build, ("Failed", "Complete"), 120)
+        assert done["status"]["phase"] == "Complete", done["status"]
+        skopeo = cluster.sh("skopeo", "inspect", "--tls-verify=false", "--creds", "pusher:pw-9f8e7d",
+                            f"docker://{target}")
+        assert json.loads(skopeo.stdout)["Digest"] == done["status"]["output"]["to"]["imageDigest"]
+        text = cluster.dockyard("logs", f"build/{build}").stdout + json.dumps(done)
+        assert "pw-9f8e7d" not in text and auth not in text
+
+
+def test_config_change_trigger_builds_on_create_and_on_spec_change(cluster):
+    source = dockerfile_source(FAST.format(registry=cluster.registry, tag="cc1"))
+    apply(cluster, buildconfig("cc", source=source, to=f"{cluster.registry}/cc:latest",
+                               triggers=[{"type": "ConfigChange"}]))
+    wait_phase(cluster, "cc-1", ("Complete",), 120)
+    assert cluster.get("build", "cc-1")["spec"]["triggeredBy"][0]["message"] == "Build configuration change"
+    apply(cluster, buildconfig("cc", source=dockerfile_source(FAST.format(registry=cluster.registry, tag="cc2")),
+                               to=f"{cluster.registry}/cc:latest", triggers=[{"type": "ConfigChange"}]))
+    wait_phase(cluster, "cc-2", ("Complete",), 120)
+    time.sleep(2)
+    assert cluster.kubectl("get", "build", "cc-3", check=False).returncode != 0  # exactly one per change
+
+
+def test_node_limit_on_concurrent_builds_queues_in_pending(cluster):
+    """`dockyard up --max-builds` defaults to 2: a third parallel build waits in Pending."""
+    apply(cluster, slow(cluster, "many", runPolicy="Parallel"))
+    builds = [start(cluster, "many") for _ in range(3)]
+    cluster.wait_for("two builds running", lambda: sum(phase(cluster, b) == "Running" for b in builds) == 2, 60)
+    time.sleep(1)
+    assert phase(cluster, builds[2]) == "Pending"
+    cluster.dockyard("cancel-build", builds[0])
+    wait_phase(cluster, builds[2], ("Running",), 60)
+    cluster.dockyard("cancel-build", *builds[1:])
+    for b in builds:
+        wait_phase(cluster, b, ("Cancelled",), 30)
