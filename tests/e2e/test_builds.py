@@ -236,3 +236,105 @@ def test_node_limit_on_concurrent_builds_queues_in_pending(cluster):
     cluster.dockyard("cancel-build", *builds[1:])
     for b in builds:
         wait_phase(cluster, b, ("Cancelled",), 30)
+
+
+def test_binary_source_from_dir_file_and_archive(cluster, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(FAST.format(registry=cluster.registry, tag="binary"))
+    (ctx / "data.txt").write_text("payload\n")
+    apply(cluster, buildconfig("bin", source={"type": "Binary"}, to=f"{cluster.registry}/bin:latest"))
+    for flag, path in (("--from-dir", ctx), ("--from-file", ctx / "Dockerfile")):
+        out = cluster.dockyard("start-build", "bin", flag, str(path), "--follow", check=False, timeout=300)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "Extracted the uploaded archive" in out.stdout
+    archive = tmp_path / "ctx.tar.gz"
+    subprocess.run(["tar", "-czf", str(archive), "-C", str(ctx), "."], check=True)
+    out = cluster.dockyard("start-build", "bin", "--from-archive", str(archive), "--follow", check=False,
+                           timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("member", ["/etc/evil", "../escape", "link-out"])
+def test_binary_archives_that_escape_are_refused_and_nothing_is_built(cluster, tmp_path, member):
+    import io
+    import tarfile
+
+    apply(cluster, buildconfig("binbad", source={"type": "Binary"}, to=f"{cluster.registry}/binbad:latest"))
+    before = cluster.kubectl("get", "builds", "-l", "dockyard.dev/buildconfig=binbad", "-o", "name").stdout
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(member)
+        if member == "link-out":
+            info.type, info.linkname = tarfile.SYMTYPE, "../../etc/passwd"
+            tar.addfile(info)
+        else:
+            data = b"x"
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(buf.getvalue())
+    out = cluster.dockyard("start-build", "binbad", "--from-archive", str(bad), check=False)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "archive refused" in out.stderr and member.split("/")[-1] in out.stderr
+    assert "Traceback" not in out.stderr
+    after = cluster.kubectl("get", "builds", "-l", "dockyard.dev/buildconfig=binbad", "-o", "name").stdout
+    assert after == before
+
+
+def test_generic_webhook_starts_a_build_of_the_given_revision(cluster, tmp_path):
+    import httpx
+
+    repo = git_repo(tmp_path / "hook", {"Dockerfile": FAST.format(registry=cluster.registry, tag="hook1")}, "one")
+    first = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    git_repo(repo, {"Dockerfile": FAST.format(registry=cluster.registry, tag="hook2")}, "two")
+    apply(cluster, buildconfig("hook", source={"type": "Git", "git": {"uri": str(repo), "ref": "main"}},
+                               to=f"{cluster.registry}/hook:latest",
+                               triggers=[{"type": "Generic", "generic": {"secret": "hook-secret-1"}}]))
+    base = f"https://127.0.0.1:{cluster.api_port}/apis/dockyard.dev/v1alpha1/namespaces/default/buildconfigs"
+    wrong = httpx.post(f"{base}/hook/webhooks/nope/generic", verify=False)
+    missing = httpx.post(f"{base}/nosuchconfig/webhooks/hook-secret-1/generic", verify=False)
+    assert wrong.status_code == missing.status_code == 403
+    assert wrong.json()["message"] == missing.json()["message"]
+    resp = httpx.post(f"{base}/hook/webhooks/hook-secret-1/generic", verify=False,
+                      json={"git": {"commit": first, "message": "one"}})
+    assert resp.status_code == 202, resp.text
+    build = resp.json()["metadata"]["name"]
+    done = wait_phase(cluster, build, ("Complete", "Failed"), 120)
+    assert done["status"]["phase"] == "Complete", done["status"]
+    assert done["spec"]["revision"]["git"]["commit"] == first
+    assert done["spec"]["triggeredBy"][0]["message"] == "Generic WebHook"
+    assert "hook1" in cluster.dockyard("logs", f"build/{build}").stdout
+
+
+def test_image_change_trigger_rebuilds_on_a_new_base_and_not_twice(cluster):
+    base_repo = f"{cluster.registry}/trigger/base"
+    cluster.dockyard("base-image", "busybox", "--to", f"{base_repo}:latest", "--data-dir", str(cluster.data_dir))
+    apply(cluster, {"apiVersion": "dockyard.dev/v1alpha1", "kind": "Image", "metadata": {"name": "base"},
+                    "spec": {"repository": base_repo, "tag": "latest", "interval": "1h"}})
+    cluster.wait_for("the base Image to resolve",
+                     lambda: (cluster.get("image", "base").get("status") or {}).get("latestImage"), 60)
+    apply(cluster, buildconfig("onbase", source=dockerfile_source(f"FROM {base_repo}:latest\nRUN echo on base\n"),
+                               to=f"{cluster.registry}/onbase:latest",
+                               triggers=[{"type": "ImageChange", "imageChange": {"from": {"kind": "Image",
+                                                                                          "name": "base"}}}]))
+    cluster.wait_for("the first resolution to be recorded", lambda: (cluster.get("buildconfig", "onbase").get(
+        "status") or {}).get("imageChangeTriggers"), 30)
+    before = cluster.get("image", "base")["status"]["latestImage"]
+    first = wait_phase(cluster, "onbase-1", ("Complete", "Failed"), 120)  # no ConfigChange: the first image builds
+    assert first["spec"]["triggeredBy"][0]["imageChangeBuild"]["imageID"] == before
+    # a new base image: a different digest under the same tag (a build that adds a file to it)
+    apply(cluster, buildconfig("newbase", source=dockerfile_source(f"FROM {base_repo}:latest\nRUN touch /new\n"),
+                               to=f"{base_repo}:latest"))
+    wait_phase(cluster, start(cluster, "newbase"), ("Complete",), 120)
+    cluster.wait_for("the ImageChange build", lambda: cluster.kubectl("get", "build", "onbase-2",
+                                                                      check=False).returncode == 0, 60)
+    second = wait_phase(cluster, "onbase-2", ("Complete", "Failed"), 120)
+    after = cluster.get("image", "base")["status"]["latestImage"]
+    assert after != before
+    assert second["spec"]["triggeredBy"][0]["imageChangeBuild"]["imageID"] == after
+    assert second["spec"]["strategy"]["dockerStrategy"]["from"]["name"] == after
+    entries = cluster.get("buildconfig", "onbase")["status"]["imageChangeTriggers"]
+    assert entries[0]["lastTriggeredImageID"] == after
+    time.sleep(3)
+    assert cluster.kubectl("get", "build", "onbase-3", check=False).returncode != 0

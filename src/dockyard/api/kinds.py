@@ -63,9 +63,9 @@ class ResourceInfo:
 RESOURCES: tuple[ResourceInfo, ...] = (
     # dockyard.dev/v1alpha1
     ResourceInfo(group=GROUP, version=VERSION, kind="BuildConfig", plural="buildconfigs",
-                 subresources=("status", "instantiate"), short_names=("bc",), categories=("all", "dockyard")),
+                 subresources=("status", "instantiate", "instantiatebinary", "webhooks"), short_names=("bc",), categories=("all", "dockyard")),
     ResourceInfo(group=GROUP, version=VERSION, kind="Build", plural="builds",
-                 subresources=("status", "log"), categories=("all", "dockyard")),
+                 subresources=("status", "log", "source"), categories=("all", "dockyard")),
     ResourceInfo(group=GROUP, version=VERSION, kind="Push", plural="pushes", categories=("all", "dockyard")),
     ResourceInfo(group=GROUP, version=VERSION, kind="Image", plural="images", categories=("all", "dockyard")),
     ResourceInfo(group=GROUP, version=VERSION, kind="ImageDeploy", plural="imagedeploys",

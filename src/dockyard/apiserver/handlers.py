@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dockyard.api import errors, kinds
-from dockyard.apiserver import crud, discovery, paths, protobuf, subresources, table, watch, wire
+from dockyard.apiserver import buildhooks, crud, discovery, paths, protobuf, subresources, table, watch, wire
 from dockyard.apiserver.selectors import Selector
 from dockyard.apiserver.state import ServerState
 
@@ -88,6 +88,12 @@ async def dispatch(state: ServerState, request: Request) -> Response:
         return await subresources.handle_append_log(state, request, info, ns or "", name)
     if sub == "instantiate" and method == "POST":
         return await subresources.handle_instantiate(state, request, ns or "", name)
+    if sub == "instantiatebinary" and method == "POST":
+        return await buildhooks.handle_instantiatebinary(state, request, ns or "", name)
+    if sub == "webhooks" and method == "POST":
+        return await buildhooks.handle_webhook(state, request, ns or "", name, target.extra)
+    if sub == "source" and method == "GET":
+        return await buildhooks.handle_get_source(state, ns or "", name)
     raise _not_allowed(method)
 
 

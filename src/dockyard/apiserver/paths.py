@@ -26,6 +26,8 @@ class Target:
         namespace: the namespace in the path, or ``None``.
         name: the object name, or ``None`` for a collection.
         subresource: e.g. ``status``, ``log``, ``instantiate``, or ``None``.
+        extra: path segments after the subresource: ``(secret, type)`` for a
+            BuildConfig's ``webhooks/SECRET/TYPE`` (OpenShift's webhook URL shape).
     """
 
     group: str
@@ -34,6 +36,7 @@ class Target:
     namespace: str | None = None
     name: str | None = None
     subresource: str | None = None
+    extra: tuple[str, ...] = ()
 
 
 def _not_found() -> errors.NotFound:
@@ -74,7 +77,10 @@ def parse(path: str) -> Target:
         namespace, info, tail = rest[1], lookup(rest[2]), rest[3:]
     else:
         namespace, info, tail = None, lookup(rest[0]), rest[1:]
-    if len(tail) > 2:
+    extra: tuple[str, ...] = ()
+    if len(tail) == 4 and tail[1] == "webhooks" and info.kind == "BuildConfig":
+        tail, extra = tail[:2], tuple(tail[2:])
+    elif len(tail) > 2 or (len(tail) == 2 and tail[1] == "webhooks"):
         raise _not_found()
     name = tail[0] if tail else None
     sub = tail[1] if len(tail) > 1 else None
@@ -84,7 +90,7 @@ def parse(path: str) -> Target:
         raise _not_found()
     if not info.namespaced and namespace is not None:
         raise _not_found()
-    return Target(group, version, info, namespace, name, sub)
+    return Target(group, version, info, namespace, name, sub, extra)
 
 
 def object_path(info: kinds.ResourceInfo, namespace: str | None, name: str | None = None) -> str:

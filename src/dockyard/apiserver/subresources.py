@@ -52,11 +52,16 @@ MAX_FOLLOW_SECONDS = 24 * 3600.0
 
 # ------------------------------------------------------------------ instantiate
 
-def instantiate(store: sqlite.Store, namespace: str, name: str, request: Any) -> Obj:
+def instantiate(store: sqlite.Store, namespace: str, name: str, request: Any, *,
+                binary: bytes | None = None) -> Obj:
     """Create the next Build of a BuildConfig; returns the stored Build.
 
     Args:
-        request: the decoded ``BuildRequest`` body, or ``None``.
+        request: the decoded ``BuildRequest`` body, or ``None``. Besides
+            ``triggeredBy`` and ``revision`` it may carry ``from`` (the base
+            image, set as ``dockerStrategy.from``, as OpenShift's BuildRequest does)
+            and ``metadata.annotations`` (copied onto the Build).
+        binary: the uploaded source archive of ``instantiatebinary``, stored with the Build.
     Raises:
         errors.NotFound: no such BuildConfig.
         errors.BadRequest: the body is not a BuildRequest for ``name``.
@@ -94,12 +99,24 @@ def instantiate(store: sqlite.Store, namespace: str, name: str, request: Any) ->
         spec["triggeredBy"] = copy.deepcopy(triggered_by)
         if request.get("revision") is not None:
             spec["revision"] = copy.deepcopy(request["revision"])
+            commit = ((request["revision"] or {}).get("git") or {}).get("commit") \
+                if isinstance(request["revision"], dict) else None
+            git_source = (spec.get("source") or {}).get("git")
+            if commit and isinstance(git_source, dict):
+                git_source["ref"] = str(commit)  # build exactly the requested revision (OpenShift)
+        if isinstance(request.get("from"), dict) and request["from"].get("name"):
+            strategy = spec.setdefault("strategy", {"type": "Docker"})
+            strategy.setdefault("dockerStrategy", {})["from"] = {"kind": "DockerImage",
+                                                                 "name": str(request["from"]["name"])}
+        extra = (request.get("metadata") or {}).get("annotations") if isinstance(request.get("metadata"), dict) \
+            else None
+        annotations = {str(k): str(v) for k, v in extra.items()} if isinstance(extra, dict) else {}
         build = {
             "apiVersion": BUILD.api_version, "kind": BUILD.kind,
             "metadata": {
                 "name": f"{name}-{number}", "namespace": namespace,
                 "labels": {BUILDCONFIG_LABEL: name},
-                "annotations": {BUILD_NUMBER_ANNOTATION: str(number)},
+                "annotations": {**annotations, BUILD_NUMBER_ANNOTATION: str(number)},
                 "ownerReferences": [{"apiVersion": BUILD_CONFIG.api_version, "kind": BUILD_CONFIG.kind,
                                      "name": name, "uid": config["metadata"].get("uid", ""),
                                      "controller": True}],
@@ -107,7 +124,10 @@ def instantiate(store: sqlite.Store, namespace: str, name: str, request: Any) ->
             "spec": spec,
             "status": {"phase": "New"},
         }
-        return crud.create(store, BUILD, namespace, build, keep_status=True)
+        created = crud.create(store, BUILD, namespace, build, keep_status=True)
+        if binary is not None:
+            store.put_blob(BUILD, namespace, created["metadata"]["name"], binary)
+        return created
 
 
 async def handle_instantiate(state: ServerState, request: Request, namespace: str, name: str) -> Response:

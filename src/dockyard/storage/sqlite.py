@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS logs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, resource TEXT NOT NULL, namespace TEXT NOT NULL,
     name TEXT NOT NULL, chunk BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_object ON logs(resource, namespace, name, seq);
+CREATE TABLE IF NOT EXISTS blobs (
+    resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (resource, namespace, name));
 """
 
 # Fields a watcher may select on; their previous values travel with MODIFIED
@@ -404,6 +407,8 @@ class Store:
                              (key, ns, name))
             self._db.execute("DELETE FROM logs WHERE resource = ? AND namespace = ? AND name = ?",
                              (key, ns, name))
+            self._db.execute("DELETE FROM blobs WHERE resource = ? AND namespace = ? AND name = ?",
+                             (key, ns, name))
             gone = dict(old)
             gone["metadata"] = dict(old["metadata"], resourceVersion=str(self._next_revision()))
             self._record(key, gone, "DELETED", None)
@@ -463,6 +468,27 @@ class Store:
         if len(rows) >= max(1, limit):
             upto = events[-1].revision
         return events, max(upto, after)
+
+    # ----------------------------------------------------------------- blobs
+
+    def put_blob(self, info: kinds.ResourceInfo, namespace: str, name: str, data: bytes) -> None:
+        """Attach one binary blob to an existing object (a Build's uploaded source); removed with it.
+
+        Raises:
+            errors.NotFound: the object does not exist.
+        """
+        with self.atomic():
+            if not self.exists(info, namespace, name):
+                raise errors.not_found(info.group, info.plural, name)
+            self._db.execute("INSERT OR REPLACE INTO blobs(resource, namespace, name, data) VALUES(?,?,?,?)",
+                             (resource_key(info), self._ns(info, namespace), name, data))
+
+    def get_blob(self, info: kinds.ResourceInfo, namespace: str, name: str) -> bytes | None:
+        """The object's blob, or None if it has none."""
+        with self._lock:
+            row = self._db.execute("SELECT data FROM blobs WHERE resource = ? AND namespace = ? AND name = ?",
+                                   (resource_key(info), self._ns(info, namespace), name)).fetchone()
+        return bytes(row[0]) if row else None
 
     # ----------------------------------------------------------------- logs
 
