@@ -262,11 +262,12 @@ class NodeAgent:
         engine_client: a ``docker.DockerClient`` for Docker Engine or Podman's service.
         node_name: this node's name (``spec.nodeName``, label ``dockyard.dev/nodename``).
         state_dir: where emptyDir volumes live.
+        instance: which agent owns the engine's pod containers (see ``PodRuntime``).
     """
 
     def __init__(self, conn: Connection, *, engine_client: Any, engine_kind: str, node_name: str,
-                 state_dir: Any, max_builds: int = 2) -> None:
-        self.runtime = pods.PodRuntime(engine_client, node_name=node_name, state_dir=state_dir)
+                 state_dir: Any, max_builds: int = 2, instance: str | None = None) -> None:
+        self.runtime = pods.PodRuntime(engine_client, node_name=node_name, state_dir=state_dir, instance=instance)
         self.pods = PodWorker(conn, runtime_=self.runtime, engine_client=engine_client, node_name=node_name,
                               max_builds=max_builds)
         self.pushes = pushes.PushWorker(conn, runtime_=self.runtime, engine_client=engine_client,

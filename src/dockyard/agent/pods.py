@@ -122,6 +122,9 @@ class PodRuntime:
     Args:
         client: docker-py client of the engine.
         node_name: this node's name (reported nowhere else yet).
+        instance: identity of the agent that owns the containers (label ``dockyard.instance``;
+            default ``node_name``). Containers of other instances on the same engine are never
+            adopted, swept or stopped.
         host_ip: the address pods publish on and report as ``hostIP`` and
             ``podIP``; only loopback is meant to be used.
         state_dir: where ``emptyDir`` volumes live
@@ -150,10 +153,13 @@ class PodRuntime:
         pull_timeout: float = 300.0,
         pull_auth: PullAuth | None = None,
         clock: Callable[[], float] = time.time,
+        instance: str | None = None,
     ) -> None:
         self._client = client
         self._api = client.api
         self.node_name = node_name
+        self.instance = instance or node_name
+        self._instance_label = f"{podspec.LABEL_INSTANCE}={self.instance}"
         self._host_ip = host_ip
         self._state_dir = Path(state_dir) if state_dir is not None else Path("/var/lib/dockyard/agent")
         self._pause_image = pause_image
@@ -248,7 +254,7 @@ class PodRuntime:
 
     def pod_uids(self) -> set[str]:
         """Uids of the pods that have containers on this engine."""
-        found = self._api.containers(all=True, filters={"label": podspec.LABEL_POD_UID})
+        found = self._api.containers(all=True, filters={"label": [podspec.LABEL_POD_UID, self._instance_label]})
         return {c["Labels"][podspec.LABEL_POD_UID] for c in found if (c.get("Labels") or {}).get(podspec.LABEL_POD_UID)}
 
     def container_id(self, pod: Mapping[str, Any], container_name: str) -> str | None:
@@ -260,7 +266,8 @@ class PodRuntime:
     # --- engine state -------------------------------------------------------
 
     def _list(self, uid: str) -> list[_Ctr]:
-        found = self._api.containers(all=True, filters={"label": f"{podspec.LABEL_POD_UID}={uid}"})
+        found = self._api.containers(all=True, filters={"label": [f"{podspec.LABEL_POD_UID}={uid}",
+                                                                   self._instance_label]})
         out = []
         for c in found:
             labels = c.get("Labels") or {}
@@ -383,7 +390,8 @@ class PodRuntime:
                 self._pause_image,
                 name=name,
                 hostname=str(spec.get("hostname") or meta["name"])[:63],
-                labels=podspec.container_labels(pod, container=INFRA_NAME, spec_hash=want, restarts=attempt, backoff=0),
+                labels=podspec.container_labels(pod, container=INFRA_NAME, spec_hash=want, restarts=attempt, backoff=0,
+                                                instance=self.instance),
                 ports=[_port_spec(k) for k in bindings],
                 host_config=host_config,
             )
@@ -543,7 +551,8 @@ class PodRuntime:
             created = self._api.create_container(
                 name=engine_name,
                 labels=podspec.container_labels(
-                    pod, container=name, spec_hash=spec_hash, restarts=attempt, backoff=backoff
+                    pod, container=name, spec_hash=spec_hash, restarts=attempt, backoff=backoff,
+                    instance=self.instance,
                 ),
                 host_config=host_config,
                 **config,

@@ -37,6 +37,7 @@ __all__ = [
     "BUILD_POD_LABEL",
     "INFRA_NAME",
     "LABEL_CONTAINER_BACKOFF",
+    "LABEL_INSTANCE",
     "LABEL_CONTAINER_HASH",
     "LABEL_CONTAINER_NAME",
     "LABEL_CONTAINER_RESTARTS",
@@ -75,6 +76,8 @@ LABEL_CONTAINER_NAME = "dockyard.container.name"
 LABEL_CONTAINER_HASH = "dockyard.container.hash"
 LABEL_CONTAINER_RESTARTS = "dockyard.container.restarts"
 LABEL_CONTAINER_BACKOFF = "dockyard.container.backoff"
+# Which agent owns the container: several `dockyard up` may share one engine's store.
+LABEL_INSTANCE = "dockyard.instance"
 
 #: The container name of the infra ("pause") container. Pod container names are
 #: DNS labels (lower case), so this can never clash (kubelet dockershim uses
@@ -102,11 +105,12 @@ def container_name(*, container: str, pod: str, namespace: str, uid: str, attemp
 
 
 def container_labels(
-    pod: Mapping[str, Any], *, container: str, spec_hash: str, restarts: int, backoff: float
+    pod: Mapping[str, Any], *, container: str, spec_hash: str, restarts: int, backoff: float, instance: str = ""
 ) -> dict[str, str]:
     """Labels that make the pod's state derivable from the engine alone."""
     meta = pod["metadata"]
     return {
+        LABEL_INSTANCE: instance,
         LABEL_POD_UID: str(meta["uid"]),
         LABEL_POD_NAME: str(meta.get("name", "")),
         LABEL_POD_NAMESPACE: str(meta.get("namespace", "default")),

@@ -120,7 +120,7 @@ def up(
         _die(f"--engine {engine!r}: use auto, podman or docker", 2)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "httpcore", "urllib3", "docker"):
+    for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     opts = up_mod.UpOptions(data_dir=data_dir or connection.default_data_dir(), port=port,
                             registry_port=registry_port, registry=registry, engine=engine,

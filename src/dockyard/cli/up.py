@@ -68,6 +68,14 @@ def _tokens(data_dir: Path) -> dict[str, str]:
     return tokens
 
 
+def _instance_id(data_dir: Path) -> str:
+    """A stable id of this data dir, labelling its pod containers so that several `dockyard up`
+    sharing one engine never touch each other's containers."""
+    import hashlib
+
+    return hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -154,7 +162,8 @@ def run(opts: UpOptions, *, announce=print) -> int:
         parts = [BuildConfigController(admin), BuildController(admin), ImageController(admin), ImageDeployController(admin),
                  DeploymentController(admin), ReplicaSetController(admin)]
         agent = NodeAgent(node, engine_client=engine.client, engine_kind=engine.kind, node_name=node_name,
-                          state_dir=data_dir / "volumes", max_builds=opts.max_builds)
+                          state_dir=data_dir / "volumes", max_builds=opts.max_builds,
+                          instance=_instance_id(data_dir))
         for part in parts:
             part.start(stop)
         agent.start(stop)

@@ -237,7 +237,11 @@ class BuildController(runtime.Controller):
         update.setdefault("startTimestamp", start)
         update["completionTimestamp"] = done
         began, ended = _seconds(start), _seconds(done)
-        if began is not None and ended is not None:
+        stages = update.get("stages") or []
+        if stages and all("durationMilliseconds" in st for st in stages):
+            # timestamps have whole seconds only; the builder's stage timings are to the millisecond
+            update["duration"] = int(sum(st["durationMilliseconds"] for st in stages) * 1e6)
+        elif began is not None and ended is not None:
             update["duration"] = int((ended - began) * 1e9)  # nanoseconds, as OpenShift's time.Duration
         ok = update["phase"] == "Complete"
         update["conditions"] = runtime.set_condition(status.get("conditions"), "Succeeded", ok,
