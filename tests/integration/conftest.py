@@ -2,7 +2,7 @@
 
 The server runs in a background thread under uvicorn with a temporary SQLite
 file, a self-signed certificate (kubectl sends bearer tokens only over TLS)
-and one bearer token.
+and bearer tokens for three identities (admin, view, the node agent of ``node-1``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,15 @@ import pytest
 import uvicorn
 
 from dockyard.apiserver import app as app_module
-from dockyard.apiserver import tls
+from dockyard.apiserver import serve, tls
 from dockyard.storage import sqlite
 
 TOKEN = "test-token-0123456789"
+VIEW_TOKEN = "test-view-token-0123456789"
+NODE_TOKEN = "test-node-token-0123456789"
+NODE_NAME = "node-1"
+USERS = {TOKEN: "admin", VIEW_TOKEN: "view", NODE_TOKEN: f"system:node:{NODE_NAME}"}
+"""The identities of every test server: admin, read-only and the node agent of ``node-1``."""
 
 
 @dataclass
@@ -35,6 +40,9 @@ class ApiServer:
     ca: Path
     store: sqlite.Store
     db_path: Path
+    view_token: str = VIEW_TOKEN
+    node_token: str = NODE_TOKEN
+    node_name: str = NODE_NAME
 
     def client(self, *, token: str | None = TOKEN, timeout: float = 10.0) -> httpx.Client:
         """An httpx client with the bearer token (``token=None``: none)."""
@@ -45,13 +53,13 @@ class ApiServer:
         """A client TLS context trusting the server's self-signed certificate."""
         return ssl.create_default_context(cafile=str(self.ca))
 
-    def kubeconfig(self, path: Path, *, namespace: str = "default") -> Path:
-        """Write a kubeconfig for this server to ``path`` and return it."""
+    def kubeconfig(self, path: Path, *, namespace: str = "default", token: str | None = None) -> Path:
+        """Write a kubeconfig for this server to ``path`` (admin unless ``token``) and return it."""
         path.write_text(
             "apiVersion: v1\nkind: Config\n"
             f"clusters:\n- name: dockyard\n  cluster:\n    server: {self.url}\n"
             f"    certificate-authority: {self.ca}\n"
-            f"users:\n- name: admin\n  user:\n    token: {self.token}\n"
+            f"users:\n- name: admin\n  user:\n    token: {token or self.token}\n"
             f"contexts:\n- name: dockyard\n  context:\n    cluster: dockyard\n    user: admin\n"
             f"    namespace: {namespace}\n"
             "current-context: dockyard\n")
@@ -75,7 +83,7 @@ def apiserver_factory(tmp_path: Path, serving_cert: tuple[Path, Path]) -> Iterat
     def start(*, retention: int = sqlite.DEFAULT_RETENTION, ready: Callable[[], bool] = lambda: True) -> ApiServer:
         db = tmp_path / f"dockyard-{len(running)}.db"
         store = sqlite.Store(db, retention=retention)
-        app = app_module.create_app(store=store, tokens={TOKEN: "admin"}, ready=ready)
+        app = app_module.create_app(store=store, tokens=USERS, ready=ready)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
@@ -83,7 +91,7 @@ def apiserver_factory(tmp_path: Path, serving_cert: tuple[Path, Path]) -> Iterat
         cert, key = serving_cert
         config = uvicorn.Config(app, log_level="warning", lifespan="off", ssl_certfile=str(cert),
                                 ssl_keyfile=str(key), timeout_graceful_shutdown=1)
-        server = uvicorn.Server(config)
+        server = serve.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10

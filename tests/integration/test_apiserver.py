@@ -410,6 +410,8 @@ def test_table_format(api: httpx.Client) -> None:
     accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
     table = api.get(PODS, headers={"Accept": accept}).json()
     assert table["kind"] == "Table"
-    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Ready", "Status", "Restarts", "Age"]
-    assert table["rows"][0]["cells"][:4] == ["web", "0/1", "Pending", 0]
+    assert [c["name"] for c in table["columnDefinitions"] if c["priority"] == 0] == \
+        ["Name", "Ready", "Status", "Restarts", "Age"]
+    assert [c["name"] for c in table["columnDefinitions"] if c["priority"] == 1] == ["IP", "Node"]
+    assert table["rows"][0]["cells"][:4] == ["web", "0/1", "Pending", "0"]
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"

@@ -18,11 +18,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from dockyard.agent import builds, pods, pushes
-from dockyard.agent.logsink import LogSink
-from dockyard.api import buildpod, credentials
+from dockyard.agent import buildpods, pods, pushes
+from dockyard.api import buildpod
 from dockyard.client import resources, runtime
 from dockyard.client.connection import Connection
 
@@ -37,17 +37,28 @@ class PodWorker(runtime.Controller):
 
     name = "pods"
 
-    def __init__(self, conn: Connection, *, runtime_: pods.PodRuntime, engine_client: Any, node_name: str,
-                 max_builds: int = 2) -> None:
+    def __init__(self, conn: Connection, *, runtime_: pods.PodRuntime, node_name: str, state_dir: Path,
+                 engine_url: str, max_builds: int = 2) -> None:
         super().__init__(conn=conn, workers=4)
         self.pods = runtime_
-        self.engine = engine_client
         self.node = node_name
         self._uids: dict[str, str] = {}
-        self._builds: dict[str, threading.Thread] = {}
-        self._cancelled: set[str] = set()
-        self._build_slots = FifoSlots(max_builds)
         self._lock = threading.Lock()
+        self._state_dir = Path(state_dir)
+        self._engine_url = engine_url
+        self._max_builds = max_builds
+
+    def setup(self) -> None:
+        super().setup()
+        self.builds = buildpods.BuildPods(self.api, state_dir=self._state_dir, kubeconfig=str(self.conn.path),
+                                          engine_url=self._engine_url, max_builds=self._max_builds,
+                                          waiting=self._waiting_build_pods)
+
+    def _waiting_build_pods(self) -> list[dict[str, Any]]:
+        informer = self.informers.get("Pod")
+        return [p for p in (informer.items() if informer else [])
+                if _is_build_pod(p) and (p["spec"].get("nodeName") in (None, "", self.node))
+                and (p.get("status") or {}).get("phase", "Pending") == "Pending"]
 
     def watches(self) -> list[runtime.Watch]:
         def track(event: str, pod: dict[str, Any]) -> list[str]:
@@ -56,7 +67,7 @@ class PodWorker(runtime.Controller):
                 if event == "DELETED":
                     uid = self._uids.pop(k, None)
                     if _is_build_pod(pod):
-                        self._cancelled.add(pod["metadata"]["uid"])  # cancel or deadline: abort the build
+                        self.builds.cancel(pod["metadata"]["uid"])  # cancel or deadline: abort the build
                     elif uid:
                         self._kill_later(uid)
                 else:
@@ -81,6 +92,7 @@ class PodWorker(runtime.Controller):
                 continue
             try:
                 known = {p["metadata"]["uid"] for p in informer.items()}
+                self.builds.sweep(known)
                 for uid in self.pods.pod_uids() - known:
                     log.info("removing containers of deleted pod %s", uid)
                     self.pods.kill_pod(uid)
@@ -98,7 +110,7 @@ class PodWorker(runtime.Controller):
         if not node:
             pod = self._bind(pod)
         if _is_build_pod(pod):
-            return self._build_pod(pod)
+            return self.builds.sync(pod)
         if pod["metadata"].get("deletionTimestamp"):
             self.pods.kill_pod(pod["metadata"]["uid"])
             return None
@@ -115,143 +127,9 @@ class PodWorker(runtime.Controller):
             {"metadata": {"labels": {"dockyard.dev/nodename": self.node}}, "spec": {"nodeName": self.node}},
             namespace=pod["metadata"]["namespace"], patch_type=PatchType.MERGE))
 
-    # --- build pods ---------------------------------------------------------------------------
-
-    def _build_pod(self, pod: dict[str, Any]) -> float | None:
-        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            return None
-        uid = pod["metadata"]["uid"]
-        with self._lock:
-            thread = self._builds.get(uid)
-            if thread is not None and thread.is_alive():
-                return None
-            thread = threading.Thread(target=self._run_build, args=(pod,), daemon=True,
-                                      name=f"build-{pod['metadata']['name']}")
-            self._builds[uid] = thread
-        thread.start()
-        return None
-
-    def _run_build(self, pod: dict[str, Any]) -> None:
-        uid = pod["metadata"]["uid"]
-        try:
-            payload = buildpod.build_from_pod(pod)
-        except ValueError as err:
-            self._finish_build_pod(pod, buildpod.BuildResult(succeeded=False, reason="InvalidBuildPod",
-                                                              message=str(err)), started=runtime.now_rfc3339())
-            return
-        name, ns = payload["metadata"]["name"], payload["metadata"]["namespace"]
-        with self._build_slots:
-            if uid in self._cancelled:
-                return
-            started = runtime.now_rfc3339()
-            runtime.patch_status(self.api, "Pod", pod, {
-                "phase": "Running", "startTime": started, "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
-                "containerStatuses": [_builder_status(running={"startedAt": started})]})
-            http = self.conn.http(timeout=120)
-            sink = LogSink(http, namespace=ns, name=name)
-            try:
-                inputs = self._inputs(payload, http, cancelled=lambda: uid in self._cancelled)
-                result = builds.run_build(self.engine, payload, sink, inputs)
-            except builds.BuildCancelled:
-                sink.write("Build cancelled: the build pod was deleted")
-                sink.close()
-                log.info("build %s/%s: aborted (pod deleted)", ns, name)
-                return
-            except builds.StageFailed as err:
-                sink.write(f"error: {err.message}")
-                sink.close()
-                result = buildpod.BuildResult(succeeded=False, reason=err.reason, message=err.message,
-                                              log_snippet=sink.snippet())
-            except Exception as err:  # noqa: BLE001 — a builder bug must still end the build
-                log.exception("build %s crashed", name)
-                result = buildpod.BuildResult(succeeded=False, reason="GenericBuildFailed", message=str(err))
-            finally:
-                http.close()
-            self._finish_build_pod(pod, result, started=started)
-
-    def _inputs(self, payload: dict[str, Any], http: Any, *, cancelled: Callable[[], bool]) -> builds.BuildInputs:
-        """Fetch what the build needs from the API: secrets and the uploaded binary archive.
-
-        Raises:
-            builds.StageFailed: a Secret is missing or unusable (the message names it, never its data).
-        """
-        spec, ns = payload["spec"], payload["metadata"]["namespace"]
-        inputs = builds.BuildInputs(cancelled=cancelled)
-        source_secret = (spec["source"].get("sourceSecret") or {}).get("name")
-        if source_secret:
-            inputs.source_auth = self._secret_auth(ns, source_secret, "FetchSourceFailed",
-                                                   lambda s: credentials.basic_auth(s))
-        push_secret = (spec["output"].get("pushSecret") or {}).get("name")
-        if push_secret:
-            target = builds.registry_of(spec["output"]["to"]["name"])
-            inputs.push_auth = self._secret_auth(ns, push_secret, "PushImageToRegistryFailed",
-                                                 lambda s: credentials.registry_auth(s, target))
-        if spec["source"].get("type") == "Binary":
-            resp = http.get(f"/apis/dockyard.dev/v1alpha1/namespaces/{ns}/builds/"
-                            f"{payload['metadata']['name']}/source")
-            if resp.status_code == 200:
-                inputs.binary = resp.content
-        return inputs
-
-    def _secret_auth(self, ns: str, name: str, reason: str, parse: Callable[[dict[str, Any]], Any]) -> Any:
-        secret = runtime.get_or_none(self.api, "Secret", name, ns)
-        if secret is None:
-            raise builds.StageFailed(reason, f"secret {name!r} not found in namespace {ns!r}")
-        try:
-            return parse(secret)
-        except credentials.CredentialError as err:
-            raise builds.StageFailed(reason, str(err)) from err
-
-    def _finish_build_pod(self, pod: dict[str, Any], result: buildpod.BuildResult, *, started: str) -> None:
-        done = runtime.now_rfc3339()
-        current = runtime.get_or_none(self.api, "Pod", pod["metadata"]["name"], pod["metadata"]["namespace"])
-        if current is None:
-            return
-        runtime.patch_status(self.api, "Pod", current, {
-            "phase": "Succeeded" if result.succeeded else "Failed",
-            "containerStatuses": [_builder_status(terminated={
-                "exitCode": 0 if result.succeeded else 1,
-                "reason": "Completed" if result.succeeded else "Error",
-                "startedAt": started, "finishedAt": done, "message": result.termination_message()})]})
-
-
-class FifoSlots:
-    """At most ``n`` holders at once, admitted in arrival order (a fair semaphore).
-
-    The node-level limit on concurrent builds: builds over it wait (their pods
-    stay ``Pending``) and start in the order they asked.
-    """
-
-    def __init__(self, n: int) -> None:
-        self._n = max(1, n)
-        self._active = 0
-        self._queue: list[object] = []
-        self._cond = threading.Condition()
-
-    def __enter__(self) -> FifoSlots:
-        ticket = object()
-        with self._cond:
-            self._queue.append(ticket)
-            while self._queue[0] is not ticket or self._active >= self._n:
-                self._cond.wait()
-            self._queue.pop(0)
-            self._active += 1
-            self._cond.notify_all()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._cond:
-            self._active -= 1
-            self._cond.notify_all()
-
 
 def _is_build_pod(pod: dict[str, Any]) -> bool:
     return (pod["metadata"].get("labels") or {}).get(buildpod.BUILD_POD_LABEL) == "true"
-
-
-def _builder_status(**state: Any) -> dict[str, Any]:
-    return {"name": buildpod.BUILDER_CONTAINER, "image": buildpod.BUILDER_IMAGE, "imageID": "",
-            "ready": "running" in state, "restartCount": 0, "started": "running" in state, "state": state}
 
 
 class NodeAgent:
@@ -260,16 +138,18 @@ class NodeAgent:
     Args:
         conn: API connection (the node identity's kubeconfig).
         engine_client: a ``docker.DockerClient`` for Docker Engine or Podman's service.
+        engine_url: that engine's endpoint (``unix:///…``), for builder processes.
         node_name: this node's name (``spec.nodeName``, label ``dockyard.dev/nodename``).
-        state_dir: where emptyDir volumes live.
+        state_dir: the agent's state: ``volumes/`` (emptyDir) and ``builds/`` (builder processes).
         instance: which agent owns the engine's pod containers (see ``PodRuntime``).
     """
 
-    def __init__(self, conn: Connection, *, engine_client: Any, engine_kind: str, node_name: str,
-                 state_dir: Any, max_builds: int = 2, instance: str | None = None) -> None:
-        self.runtime = pods.PodRuntime(engine_client, node_name=node_name, state_dir=state_dir, instance=instance)
-        self.pods = PodWorker(conn, runtime_=self.runtime, engine_client=engine_client, node_name=node_name,
-                              max_builds=max_builds)
+    def __init__(self, conn: Connection, *, engine_client: Any, engine_url: str, node_name: str,
+                 state_dir: Path, max_builds: int = 2, instance: str | None = None) -> None:
+        self.runtime = pods.PodRuntime(engine_client, node_name=node_name, state_dir=Path(state_dir) / "volumes",
+                                       instance=instance)
+        self.pods = PodWorker(conn, runtime_=self.runtime, node_name=node_name, state_dir=Path(state_dir),
+                              engine_url=engine_url, max_builds=max_builds)
         self.pushes = pushes.PushWorker(conn, runtime_=self.runtime, engine_client=engine_client,
                                         node_name=node_name)
 

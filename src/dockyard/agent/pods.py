@@ -50,6 +50,8 @@ __all__ = ["PAUSE_IMAGE", "PodRuntime"]
 
 log = logging.getLogger(__name__)
 
+SANDBOX_RETRY_INITIAL = 1.0  # seconds before the first retry of a failed pod sandbox
+
 #: Built locally from the static busybox (nothing can be pulled here).
 PAUSE_IMAGE = "localhost/dockyard-pause:1"
 _PAUSE_DOCKERFILE = (
@@ -401,7 +403,10 @@ class PodRuntime:
             message = f"failed to create pod sandbox: {_error_text(e)}"
             if infra_id is not None:
                 self._remove_quietly(infra_id)
-            backoff = self._backoff.initial if failure is None else min(2 * failure.backoff, self._backoff.maximum)
+            # Sandbox errors (often a host port still held by a terminating pod) are retried sooner than
+            # crashes: 1 s doubling, as the kubelet's pod worker retries a failed sync.
+            first = min(SANDBOX_RETRY_INITIAL, self._backoff.initial)
+            backoff = first if failure is None else min(2 * failure.backoff, self._backoff.maximum)
             self._sandbox_failures[uid] = _Failure(retry_at=self._clock() + backoff, backoff=backoff, message=message)
             sync.sandbox_message = message
             log.warning("pod %s/%s: %s", meta.get("namespace"), meta.get("name"), message)

@@ -17,7 +17,7 @@ from typing import Any
 from dockyard.agent import pods
 from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.engine import images
-from dockyard.client import resources, runtime
+from dockyard.client import events, resources, runtime
 from dockyard.client.connection import Connection
 from dockyard.registry import client as registry
 from dockyard.registry import errors as registry_errors
@@ -31,12 +31,14 @@ class PushWorker(runtime.Controller):
     """Reconciles Pushes whose pod runs on this node (key ``namespace/name``)."""
 
     name = "pushes"
+    component = "node-agent"
 
     def __init__(self, conn: Connection, *, runtime_: pods.PodRuntime, engine_client: Any, node_name: str) -> None:
         super().__init__(conn=conn, workers=2)
         self.pods = runtime_
         self.engine = engine_client
         self.node = node_name
+        self.host = node_name
 
     def watches(self) -> list[runtime.Watch]:
         return [runtime.Watch("Push")]
@@ -72,6 +74,8 @@ class PushWorker(runtime.Controller):
             images.commit(self.engine, container_id, spec["image"], pause=spec.get("pause", True),
                           changes=spec.get("changes") or None, message=spec.get("message"),
                           author=spec.get("author"))
+            self.events.record(push, events.NORMAL, "Committed",
+                               f"Committed container {container} of pod {spec['podName']} to {spec['image']}")
             images.push(self.engine, spec["image"], auth=None, on_log=lambda _line: None)
             digest = registry.manifest_digest(spec["image"])
         except (engine_errors.EngineError, registry_errors.RegistryError) as err:
@@ -80,10 +84,12 @@ class PushWorker(runtime.Controller):
             "phase": "Succeeded", "imageDigest": digest, "message": f"pushed {spec['image']}@{digest}",
             "completionTime": runtime.now_rfc3339()})
         log.info("push %s: %s@%s", key, spec["image"], digest)
+        self.events.record(push, events.NORMAL, "Pushed", f"Pushed {spec['image']}@{digest}")
         return None
 
     def _fail(self, push: dict[str, Any], message: str) -> None:
         log.info("push %s failed: %s", resources.key(push), message)
+        self.events.record(push, events.WARNING, "PushFailed", message)
         runtime.patch_status(self.api, "Push", push, {
             "phase": "Failed", "message": message, "nodeName": self.node,
             "completionTime": runtime.now_rfc3339()})

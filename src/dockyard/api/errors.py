@@ -4,7 +4,7 @@ The ``Status`` shape and the reason vocabulary follow the Kubernetes API
 conventions ("Response Status Kind", ``metav1.StatusReason``): ``NotFound``
 404, ``AlreadyExists`` 409, ``Conflict`` 409, ``Invalid`` 422, ``BadRequest``
 400, ``Gone`` 410 (``Expired``), ``Unauthorized`` 401, ``Forbidden`` 403,
-``UnsupportedMediaType`` 415, ``RequestEntityTooLarge`` 413. No I/O.
+``UnsupportedMediaType`` 415, ``RequestEntityTooLarge`` 413, ``Timeout`` 504. No I/O.
 """
 
 from __future__ import annotations
@@ -87,13 +87,32 @@ class UnsupportedMediaType(StatusError):
     code, reason = 415, "UnsupportedMediaType"
 
 
+class Timeout(StatusError):
+    """504: the request could not be served in time, or (with a ``ResourceVersionTooLarge``
+    cause) asked for a ``resourceVersion`` newer than the store's, as the apiserver answers."""
+
+    code, reason = 504, "Timeout"
+
+
+def too_large_resource_version(wanted: int, current: int) -> Timeout:
+    """504 ``Timeout`` for a list at a revision the store has not reached (client-go retries it)."""
+    return Timeout(f"Too large resource version: {wanted}, current: {current}",
+                   details={"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                            "retryAfterSeconds": 1})
+
+
 @dataclass(frozen=True)
 class Cause:
-    """One ``StatusCause``: ``field`` is a dotted path such as ``spec.output.to.name``."""
+    """One ``StatusCause``: ``field`` is a dotted path such as ``spec.output.to.name``.
+
+    ``loc`` is the same path as keys and list indices (``("spec", "triggers", 0)``)
+    when the validator knows it; it is never sent to clients.
+    """
 
     field: str
     message: str
     type: str = "FieldValueInvalid"
+    loc: tuple[str | int, ...] = ()
 
 
 class Invalid(StatusError):

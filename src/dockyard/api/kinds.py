@@ -86,6 +86,37 @@ RESOURCES: tuple[ResourceInfo, ...] = (
 )
 
 
+# Field selectors each kind supports beyond metadata.name and metadata.namespace: the apiserver's
+# (``GetAttrs``/``AddFieldLabelConversionFunc`` of pods, events, secrets, namespaces, replicasets),
+# and for dockyard's kinds the fields a CRD would declare in ``selectableFields``.
+FIELD_LABELS: dict[str, tuple[str, ...]] = {
+    "Pod": ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+            "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"),
+    "Event": ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+              "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+              "reason", "reportingComponent", "source", "type"),
+    "Secret": ("type",),
+    "Namespace": ("status.phase",),
+    "ReplicaSet": ("status.replicas",),
+    "Build": ("status.phase",),
+    "Push": ("spec.podName", "status.phase", "status.nodeName"),
+    "Image": ("spec.repository",),
+    "ImageDeploy": ("spec.imageRef.name",),
+}
+FIELD_LABEL_ALIASES = {"source": "source.component"}
+"""Field labels that name another path of the object (an Event's ``source`` is ``source.component``)."""
+
+
+def field_labels(info: ResourceInfo) -> tuple[str, ...]:
+    """The field selectors ``info`` supports (API concepts, "Field Selectors": others are 400)."""
+    return ("metadata.name", "metadata.namespace") + FIELD_LABELS.get(info.kind, ())
+
+
+def field_path(label: str) -> str:
+    """The dotted path of the object a field label reads."""
+    return FIELD_LABEL_ALIASES.get(label, label)
+
+
 def by_plural(group: str, version: str, plural: str) -> ResourceInfo | None:
     """Find the resource served at ``/apis/{group}/{version}/.../{plural}`` (group ``""`` for ``/api``)."""
     for info in RESOURCES:

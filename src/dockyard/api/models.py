@@ -5,7 +5,8 @@ Build), the Kubernetes Push proposal (Push), and kpush (Image, ImageDeploy);
 see DESIGN.md "Resources". Unknown fields in a spec are rejected
 (``extra="forbid"``), which is what ``fieldValidation=Strict`` expects of a
 server. Status is written by controllers through ``/status`` and is not
-validated strictly here. No I/O.
+validated; its models (:data:`STATUS_MODELS`) only describe it. Field
+descriptions end up in the OpenAPI documents (``kubectl explain``). No I/O.
 """
 
 from __future__ import annotations
@@ -37,20 +38,32 @@ def _image_reference(value: str) -> str:
 
 
 class GitBuildSource(Strict):
-    uri: str = Field(min_length=1)
-    ref: str | None = None
+    """A git repository to build from (OpenShift ``GitBuildSource``)."""
+
+    uri: str = Field(min_length=1, description="URL of the repository to clone (https://, file:// or a path).")
+    ref: str | None = Field(default=None, description="Branch, tag or commit to check out; the default branch "
+                                                      "when unset.")
 
 
 class LocalObjectReference(Strict):
-    name: str = Field(min_length=1)
+    """A reference to an object in the same namespace (here: a Secret)."""
+
+    name: str = Field(min_length=1, description="Name of the referenced object.")
 
 
 class BuildSource(Strict):
-    type: Literal["Git", "Binary", "Dockerfile"] = "Git"
-    git: GitBuildSource | None = None
-    contextDir: str | None = None
-    dockerfile: str | None = None
-    sourceSecret: LocalObjectReference | None = None
+    """Where the build context comes from (OpenShift ``BuildSource``)."""
+
+    type: Literal["Git", "Binary", "Dockerfile"] = Field(
+        default="Git", description="Git: clone spec.source.git; Binary: an archive uploaded with "
+                                   "instantiatebinary (dockyard start-build --from-dir); Dockerfile: only the "
+                                   "inline dockerfile.")
+    git: GitBuildSource | None = Field(default=None, description="The repository of a Git source.")
+    contextDir: str | None = Field(default=None, description="Subdirectory of the source used as the build "
+                                                             "context (relative, no '..').")
+    dockerfile: str | None = Field(default=None, description="An inline Dockerfile; replaces the source's own.")
+    sourceSecret: LocalObjectReference | None = Field(
+        default=None, description="A kubernetes.io/basic-auth Secret with the credentials to clone the source.")
 
     @field_validator("contextDir")
     @classmethod
@@ -61,14 +74,19 @@ class BuildSource(Strict):
 
 
 class EnvVar(Strict):
-    name: str = Field(min_length=1)
-    value: str = ""
+    """A name and a value (a build argument)."""
+
+    name: str = Field(min_length=1, description="Name of the variable.")
+    value: str = Field(default="", description="Its value.")
 
 
 class ObjectReference(Strict):
-    kind: Literal["DockerImage", "Image"] = "DockerImage"
-    name: str = Field(min_length=1)
-    namespace: str | None = None
+    """An image: a registry reference (``DockerImage``) or an Image object."""
+
+    kind: Literal["DockerImage", "Image"] = Field(default="DockerImage",
+                                                  description="DockerImage: name is an image reference.")
+    name: str = Field(min_length=1, description="Image reference HOST[:PORT]/REPOSITORY[:TAG].")
+    namespace: str | None = Field(default=None, description="Namespace of an Image object.")
 
     @field_validator("name")
     @classmethod
@@ -77,69 +95,102 @@ class ObjectReference(Strict):
 
 
 class DockerBuildStrategy(Strict):
-    dockerfilePath: str | None = None
-    buildArgs: list[EnvVar] = Field(default_factory=list)
-    noCache: bool = False
-    from_: ObjectReference | None = Field(default=None, alias="from")
+    """How a Dockerfile is built (OpenShift ``DockerBuildStrategy``)."""
+
+    dockerfilePath: str | None = Field(default=None, description="Path of the Dockerfile inside the context "
+                                                                 "(default Dockerfile).")
+    buildArgs: list[EnvVar] = Field(default_factory=list, description="Build arguments (ARG) passed to the build.")
+    noCache: bool = Field(default=False, description="Build without the engine's layer cache.")
+    from_: ObjectReference | None = Field(default=None, alias="from",
+                                          description="Replaces the FROM image of the Dockerfile's last stage.")
 
 
 class BuildStrategy(Strict):
-    type: Literal["Docker"] = "Docker"
-    dockerStrategy: DockerBuildStrategy = Field(default_factory=DockerBuildStrategy)
+    """How the image is built (OpenShift ``BuildStrategy``; only Docker)."""
+
+    type: Literal["Docker"] = Field(default="Docker", description="The build strategy: Docker.")
+    dockerStrategy: DockerBuildStrategy = Field(default_factory=DockerBuildStrategy,
+                                                description="Options of the Docker strategy.")
 
 
 class BuildOutput(Strict):
-    to: ObjectReference
-    pushSecret: LocalObjectReference | None = None
+    """Where the built image is pushed (OpenShift ``BuildOutput``)."""
+
+    to: ObjectReference = Field(description="The image reference the build pushes to.")
+    pushSecret: LocalObjectReference | None = Field(
+        default=None, description="A kubernetes.io/dockerconfigjson Secret for the registry of 'to'.")
 
 
 class BuildTriggerPolicy(Strict):
-    type: Literal["ConfigChange", "ImageChange", "Generic"]
-    imageChange: dict[str, Any] | None = None
-    generic: dict[str, Any] | None = None
+    """What starts a build by itself (OpenShift ``BuildTriggerPolicy``)."""
+
+    type: Literal["ConfigChange", "ImageChange", "Generic"] = Field(
+        description="ConfigChange: on creation and every spec change; ImageChange: when an Image's latest "
+                    "digest changes; Generic: on a POST to the generic webhook.")
+    imageChange: dict[str, Any] | None = Field(default=None, description="ImageChange: {from: {kind: Image, "
+                                                                         "name}} (default: dockerStrategy.from).")
+    generic: dict[str, Any] | None = Field(default=None, description="Generic: {secret} or {secretReference: "
+                                                                     "{name}} authenticating the webhook URL.")
 
 
 class ResourceRequirements(Strict):
-    limits: dict[str, str | int | float] = Field(default_factory=dict)
-    requests: dict[str, str | int | float] = Field(default_factory=dict)
+    """Compute resources of the build (Kubernetes ``ResourceRequirements``)."""
+
+    limits: dict[str, str | int | float] = Field(default_factory=dict, description="Maximum cpu and memory.")
+    requests: dict[str, str | int | float] = Field(default_factory=dict, description="Requested cpu and memory.")
 
 
 class CommonSpec(Strict):
     """Fields a BuildConfig shares with the Builds it makes (OpenShift ``CommonSpec``)."""
 
-    source: BuildSource
-    strategy: BuildStrategy = Field(default_factory=BuildStrategy)
-    output: BuildOutput
-    resources: ResourceRequirements | None = None
-    completionDeadlineSeconds: int | None = Field(default=None, gt=0)
+    source: BuildSource = Field(description="Where the build context comes from.")
+    strategy: BuildStrategy = Field(default_factory=BuildStrategy, description="How the image is built.")
+    output: BuildOutput = Field(description="Where the built image is pushed.")
+    resources: ResourceRequirements | None = Field(default=None, description="Compute resources of the build.")
+    completionDeadlineSeconds: int | None = Field(
+        default=None, gt=0, description="Seconds the build may take, from its pod's creation, before it fails "
+                                        "with BuildDeadlineExceeded.")
 
 
 class BuildConfigSpec(CommonSpec):
-    triggers: list[BuildTriggerPolicy] = Field(default_factory=list)
-    runPolicy: Literal["Serial", "Parallel", "SerialLatestOnly"] = "Serial"
-    successfulBuildsHistoryLimit: int = Field(default=5, ge=0)
-    failedBuildsHistoryLimit: int = Field(default=5, ge=0)
+    """The desired state of a BuildConfig: how to build, and when (OpenShift ``BuildConfigSpec``)."""
+
+    triggers: list[BuildTriggerPolicy] = Field(default_factory=list, description="What starts builds by itself.")
+    runPolicy: Literal["Serial", "Parallel", "SerialLatestOnly"] = Field(
+        default="Serial", description="Serial: one build at a time, in order; Parallel: all at once; "
+                                      "SerialLatestOnly: one at a time, queued ones superseded by newer ones.")
+    successfulBuildsHistoryLimit: int = Field(default=5, ge=0, description="Completed builds kept.")
+    failedBuildsHistoryLimit: int = Field(default=5, ge=0, description="Failed, errored and cancelled builds kept.")
 
 
 class BuildSpec(CommonSpec):
-    triggeredBy: list[dict[str, Any]] = Field(default_factory=list)
-    revision: dict[str, Any] | None = None
+    """One build: a copy of its BuildConfig's spec at trigger time (OpenShift ``BuildSpec``)."""
+
+    triggeredBy: list[dict[str, Any]] = Field(default_factory=list, description="Why the build started: "
+                                                                               "[{message, imageChangeBuild?}].")
+    revision: dict[str, Any] | None = Field(default=None, description="The source revision built: {type: Git, "
+                                                                      "git: {commit, author, message}}.")
 
 
 # --- Push (Kubernetes Push proposal, OpenStack Zun commit) ---------------------------------------
 
 
 class PushSpec(Strict):
-    podName: str = Field(min_length=1)
-    containerName: str | None = None
-    image: str
+    """Commit a running pod's container to an image and push it (the Kubernetes Push proposal)."""
 
-    imagePushSecrets: list[LocalObjectReference] = Field(default_factory=list)
-    pause: bool = True
-    changes: list[str] = Field(default_factory=list)
-    message: str | None = None
-    author: str | None = None
-    trigger: Literal["Immediate", "OnExit"] = "Immediate"
+    podName: str = Field(min_length=1, description="The pod whose container is committed.")
+    containerName: str | None = Field(default=None, description="The container (default: the pod's first).")
+    image: str = Field(description="Image reference to push to, HOST[:PORT]/REPOSITORY[:TAG].")
+
+    imagePushSecrets: list[LocalObjectReference] = Field(default_factory=list,
+                                                         description="dockerconfigjson Secrets for the registry.")
+    pause: bool = Field(default=True, description="Pause the container while it is committed.")
+    changes: list[str] = Field(default_factory=list, description="Dockerfile instructions applied to the "
+                                                                 "commit (CMD, ENV, LABEL, ...).")
+    message: str | None = Field(default=None, description="Commit message.")
+    author: str | None = Field(default=None, description="Commit author.")
+    trigger: Literal["Immediate", "OnExit"] = Field(default="Immediate",
+                                                    description="Immediate: now; OnExit: when the container exits.")
 
     @field_validator("image")
     @classmethod
@@ -151,11 +202,17 @@ class PushSpec(Strict):
 
 
 class ImageSpec(Strict):
-    repository: str
-    tag: str | None = None
-    policy: dict[str, Any] | None = None
-    interval: str = "1m"
-    secretRef: LocalObjectReference | None = None
+    """A repository whose newest digest is tracked (kpush ``Image``, Flux ``ImagePolicy``)."""
+
+    repository: str = Field(description="HOST[:PORT]/REPOSITORY, without tag or digest.")
+    tag: str | None = Field(default=None, description="The tag followed (default latest).")
+    policy: dict[str, Any] | None = Field(default=None, description="Tag policy instead of a fixed tag: "
+                                                                    "semver{range}, alphabetical{order}, "
+                                                                    "numerical{order}, filterTags{pattern}.")
+    interval: str = Field(default="1m", description="How often the registry is polled (a backstop to "
+                                                    "notifications), e.g. 30s, 5m.")
+    secretRef: LocalObjectReference | None = Field(default=None, description="dockerconfigjson Secret for the "
+                                                                             "registry.")
 
     @field_validator("repository")
     @classmethod
@@ -173,15 +230,22 @@ class ImageSpec(Strict):
 
 
 class ImageRef(Strict):
-    name: str = Field(min_length=1)
-    apiVersion: str | None = None
-    kind: str | None = None
+    """The Image an ImageDeploy follows."""
+
+    name: str = Field(min_length=1, description="Name of the Image in the same namespace.")
+    apiVersion: str | None = Field(default=None, description="API version of the Image kind (default "
+                                                             "dockyard.dev/v1alpha1).")
+    kind: str | None = Field(default=None, description="Kind (default Image).")
 
 
 class ImageDeploySpec(Strict):
-    imageRef: ImageRef
-    containerName: str | None = None
-    deployment: dict[str, Any]
+    """Keep a Deployment on an Image's newest digest (kpush ``ImageDeploy``)."""
+
+    imageRef: ImageRef = Field(description="The Image whose status.latestImage is deployed.")
+    containerName: str | None = Field(default=None, description="The container whose image is set "
+                                                                "(default: the first).")
+    deployment: dict[str, Any] = Field(description="An apps/v1 DeploymentSpec for the owned Deployment.",
+                                       json_schema_extra={"x-dockyard-ref": "io.k8s.api.apps.v1.DeploymentSpec"})
 
     @field_validator("deployment")
     @classmethod
@@ -191,6 +255,125 @@ class ImageDeploySpec(Strict):
             raise ValueError("template.spec.containers: at least one container is required")
         return value
 
+
+# --- status: written by controllers through /status; described here (OpenAPI, kubectl explain), not validated
+
+
+class Described(BaseModel):
+    """Base of the status models: unknown fields allowed, used for documentation only."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Condition(Described):
+    """One condition of an object's state (Kubernetes API conventions, "Typical status properties")."""
+
+    type: str = Field(description="Condition type: Succeeded, Ready, Available, Progressing.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str | None = Field(default=None, description="CamelCase reason for the last transition.")
+    message: str | None = Field(default=None, description="Human-readable details.")
+    lastTransitionTime: str | None = Field(default=None, description="When status last changed (RFC 3339).")
+
+
+class ImageDigest(Described):
+    """The pushed image."""
+
+    imageDigest: str | None = Field(default=None, description="Digest of the pushed manifest (sha256:...).")
+
+
+class BuildStatusOutput(Described):
+    """What the build produced (OpenShift ``BuildStatusOutput``)."""
+
+    to: ImageDigest | None = Field(default=None, description="The pushed image.")
+
+
+class StageInfo(Described):
+    """One stage of a build (OpenShift ``StageInfo``)."""
+
+    name: str = Field(description="FetchInputs, Build or PushImage.")
+    startTime: str | None = Field(default=None, description="When the stage started (RFC 3339).")
+    durationMilliseconds: int | None = Field(default=None, description="How long it took.")
+
+
+class BuildStatus(Described):
+    """The observed state of a Build (OpenShift ``BuildStatus``)."""
+
+    phase: Literal["New", "Pending", "Running", "Complete", "Failed", "Error", "Cancelled"] = Field(
+        default="New", description="New, Pending (build pod created), Running, then Complete, Failed, Error or "
+                                   "Cancelled.")
+    reason: str | None = Field(default=None, description="Why the build failed, in OpenShift's vocabulary "
+                                                         "(FetchSourceFailed, DockerBuildFailed, ...).")
+    message: str | None = Field(default=None, description="Human-readable details of the reason.")
+    cancelled: bool | None = Field(default=None, description="Set to true to cancel the build.")
+    startTimestamp: str | None = Field(default=None, description="When the build started running.")
+    completionTimestamp: str | None = Field(default=None, description="When the build ended.")
+    duration: int | None = Field(default=None, description="How long the build ran, in nanoseconds.")
+    podName: str | None = Field(default=None, description="The build pod.")
+    outputDockerImageReference: str | None = Field(default=None, description="The image reference pushed.")
+    output: BuildStatusOutput | None = Field(default=None, description="What the build produced.")
+    stages: list[StageInfo] = Field(default_factory=list, description="Timings of the build's stages.")
+    logSnippet: str | None = Field(default=None, description="The last lines of the log of a failed build.")
+    conditions: list[Condition] = Field(default_factory=list, description="The Succeeded condition.")
+
+
+class ImageChangeTriggerStatus(Described):
+    """The last image an ImageChange trigger started a build for."""
+
+    from_: ObjectReference | None = Field(default=None, alias="from", description="The Image followed.")
+    lastTriggeredImageID: str | None = Field(default=None, description="repo@sha256:... of the last build.")
+    lastTriggerTime: str | None = Field(default=None, description="When it triggered.")
+
+
+class BuildConfigStatus(Described):
+    """The observed state of a BuildConfig."""
+
+    lastVersion: int | None = Field(default=None, description="Number of the newest Build (NAME-N).")
+    lastConfigChangeGeneration: int | None = Field(default=None, description="Generation the last "
+                                                                             "ConfigChange build was for.")
+    imageChangeTriggers: list[ImageChangeTriggerStatus] = Field(default_factory=list,
+                                                                description="State of the ImageChange triggers.")
+
+
+class PushStatus(Described):
+    """The observed state of a Push."""
+
+    phase: Literal["Pending", "Running", "Succeeded", "Failed"] = Field(
+        default="Pending", description="Pending, Running, then Succeeded (the registry serves the tag) or Failed.")
+    message: str | None = Field(default=None, description="Progress or the failure.")
+    nodeName: str | None = Field(default=None, description="The node that served the push.")
+    imageDigest: str | None = Field(default=None, description="Digest the registry serves for spec.image.")
+    startTime: str | None = Field(default=None, description="When the commit started.")
+    completionTime: str | None = Field(default=None, description="When the push ended.")
+
+
+class ImageStatus(Described):
+    """The newest digest of the tracked repository."""
+
+    latestImage: str | None = Field(default=None, description="repository@sha256:... of the newest image.")
+    latestTag: str | None = Field(default=None, description="The tag it was found under.")
+    latestDigest: str | None = Field(default=None, description="Its digest.")
+    lastScanTime: str | None = Field(default=None, description="When the registry was last asked.")
+    observedGeneration: int | None = Field(default=None, description="The generation this status is for.")
+    conditions: list[Condition] = Field(default_factory=list, description="The Ready condition.")
+
+
+class ImageDeployStatus(Described):
+    """The rollout of the owned Deployment."""
+
+    latestImage: str | None = Field(default=None, description="The image the Deployment is on.")
+    deploymentName: str | None = Field(default=None, description="The owned Deployment.")
+    observedGeneration: int | None = Field(default=None, description="The generation this status is for.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready, Available and Progressing.")
+
+
+STATUS_MODELS: dict[str, type[Described]] = {
+    "BuildConfig": BuildConfigStatus,
+    "Build": BuildStatus,
+    "Push": PushStatus,
+    "Image": ImageStatus,
+    "ImageDeploy": ImageDeployStatus,
+}
+"""Status models by kind: documentation (OpenAPI), never used to reject a write."""
 
 SPEC_MODELS: dict[str, type[Strict]] = {
     "BuildConfig": BuildConfigSpec,

@@ -15,9 +15,12 @@ from typing import Any
 import pydantic
 
 from dockyard.api import kinds, models
-from dockyard.api.errors import Cause, Invalid
+from dockyard.api.errors import BadRequest, Cause, Invalid
 
 MAX_NAME_LENGTH = 253
+UNKNOWN_FIELD = "field not declared in schema"
+FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
+"""Values of the ``fieldValidation`` query parameter (API concepts, "Field validation")."""
 
 
 def validate(info: kinds.ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +55,55 @@ def validate(info: kinds.ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+def validate_fields(info: kinds.ResourceInfo, obj: dict[str, Any],
+                    field_validation: str | None) -> tuple[dict[str, Any], list[str]]:
+    """:func:`validate`, with unknown fields handled as ``fieldValidation`` asks.
+
+    - ``None`` (not given): unknown fields are invalid like any other error
+      (422; dockyard's default is stricter than the apiserver's ``Warn``).
+    - ``Strict``: unknown fields are a decoding error, 400 ``BadRequest``:
+      ``BuildConfig in version "v1alpha1" cannot be handled as a BuildConfig:
+      strict decoding error: unknown field "spec.bogus"``.
+    - ``Warn``: unknown fields are dropped and reported as warnings
+      (``unknown field "spec.bogus"``, sent as ``Warning`` headers).
+    - ``Ignore``: unknown fields are dropped silently.
+
+    Returns:
+        ``(object, warnings)``.
+    Raises:
+        dockyard.api.errors.Invalid: any other validation error (422).
+        dockyard.api.errors.BadRequest: unknown fields under ``Strict``.
+    """
+    try:
+        return validate(info, obj), []
+    except Invalid as err:
+        unknown = [c for c in err.causes if c.message == UNKNOWN_FIELD and c.loc]
+        if not unknown or field_validation not in FIELD_VALIDATION:
+            raise
+        if field_validation == "Strict":
+            fields = ", ".join(f'unknown field "{c.field}"' for c in unknown)
+            raise BadRequest(f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
+                             f"strict decoding error: {fields}") from None
+        pruned = copy.deepcopy(obj)
+        for cause in unknown:
+            _drop(pruned, cause.loc)
+        warnings = [f'unknown field "{c.field}"' for c in unknown] if field_validation == "Warn" else []
+        return validate(info, pruned), warnings
+
+
+def _drop(obj: Any, loc: tuple[str | int, ...]) -> None:
+    node = obj
+    for part in loc[:-1]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return
+    if isinstance(node, dict):
+        node.pop(loc[-1], None)  # type: ignore[arg-type]
+
+
 def _metadata_causes(meta: dict[str, Any]) -> list[Cause]:
     name = meta.get("name")
     if not name:
@@ -84,7 +136,8 @@ def _pydantic_causes(err: pydantic.ValidationError, *, prefix: str) -> list[Caus
         if item["type"] == "missing":
             causes.append(Cause(_path(prefix, loc), "field required", "FieldValueRequired"))
         elif item["type"] == "extra_forbidden":
-            causes.append(Cause(_path(prefix, loc), "field not declared in schema", "FieldValueNotSupported"))
+            causes.append(Cause(_path(prefix, loc), UNKNOWN_FIELD, "FieldValueNotSupported",
+                                loc=(prefix, *(p for p in loc if isinstance(p, (str, int))))))
         else:
             message = item["msg"]
             if message.startswith("Value error, "):

@@ -16,8 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from dockyard.api import errors
-from dockyard.apiserver import auth, crud, discovery, handlers, openapi, subresources, wire
+from dockyard.api import errors, kinds
+from dockyard.apiserver import auth, authz, crud, discovery, handlers, openapi, subresources, wire
 from dockyard.apiserver.state import ServerState
 from dockyard.storage import sqlite
 
@@ -105,6 +105,8 @@ async def _group(request: Request) -> Response:
 
 
 async def _commit(request: Request) -> Response:
+    authz.authorize(authz.Attributes(user=handlers.user(request), verb="create", group=kinds.GROUP,
+                                     resource="pushes", path=request.url.path))
     return await subresources.handle_commit(_state(request), request, request.path_params["container_id"])
 
 
@@ -139,7 +141,9 @@ def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
     Args:
         store: the object store (the app subscribes to its commits).
         tokens: bearer token -> user name; every request but ``/healthz``,
-            ``/livez``, ``/readyz`` and ``/version`` needs one (401 otherwise).
+            ``/livez``, ``/readyz``, ``/version`` and build webhooks needs one
+            (401 otherwise). What each user may do is :mod:`.authz`'s
+            (``admin``, ``view``, ``system:node:<name>``; 403 otherwise).
         ready: ``/readyz`` answers 200 ``ok`` while this returns true, else 500.
     Returns:
         A FastAPI (Starlette) application. Creates the ``default`` and

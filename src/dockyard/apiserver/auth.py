@@ -9,8 +9,12 @@ open, as the apiserver's default RBAC lets anyone read them.
 from __future__ import annotations
 
 import hmac
+import json
+import os
 import re
+import secrets
 from collections.abc import Mapping
+from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -20,6 +24,36 @@ from dockyard.apiserver import wire
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 # OpenShift's build webhooks carry their own secret in the URL; they take no bearer token.
 WEBHOOK_PATH = re.compile(r"^/apis/dockyard\.dev/v1alpha1/namespaces/[^/]+/buildconfigs/[^/]+/webhooks/[^/]+/[^/]+$")
+
+
+IDENTITIES = ("admin", "node", "view")
+"""The identities ``dockyard up`` makes a token and a kubeconfig for."""
+
+
+def load_tokens(path: str | Path) -> dict[str, str]:
+    """Bearer tokens by identity (``admin``, ``node``, ``view``) from a JSON file, made on first use.
+
+    The file is ``{"admin": TOKEN, "node": TOKEN, "view": TOKEN}``, mode 0600;
+    missing identities are added.
+    """
+    path = Path(path)
+    tokens: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if all(tokens.get(i) for i in IDENTITIES):
+        return tokens
+    for ident in IDENTITIES:
+        tokens.setdefault(ident, secrets.token_urlsafe(32))
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(tokens, fh)
+    os.replace(tmp, path)
+    return tokens
+
+
+def users_by_token(tokens: Mapping[str, str], *, node_name: str) -> dict[str, str]:
+    """Token -> user name: ``admin``, ``view`` and ``system:node:<node_name>`` (see :mod:`.authz`)."""
+    names = {"admin": "admin", "view": "view", "node": f"system:node:{node_name}"}
+    return {token: names[ident] for ident, token in tokens.items() if ident in names}
 
 
 def user_for(tokens: Mapping[str, str], authorization: str | None) -> str | None:

@@ -23,6 +23,7 @@ import copy
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.api import errors, kinds, validation
@@ -58,8 +59,22 @@ class PatchFailed(errors.StatusError):
     code, reason = 422, "Invalid"
 
 
-def _validated(info: kinds.ResourceInfo, obj: Obj) -> Obj:
-    result = validation.validate(info, obj)
+@dataclass
+class FieldValidation:
+    """The ``fieldValidation`` query parameter of a write and the warnings it produced.
+
+    See :func:`dockyard.api.validation.validate_fields`; ``warnings`` go back as
+    ``Warning`` headers (API concepts, "Field validation").
+    """
+
+    mode: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _validated(info: kinds.ResourceInfo, obj: Obj, fields: FieldValidation | None = None) -> Obj:
+    result, warnings = validation.validate_fields(info, obj, fields.mode if fields else None)
+    if fields is not None:
+        fields.warnings.extend(w for w in warnings if w not in fields.warnings)
     return result if isinstance(result, dict) else obj
 
 
@@ -80,7 +95,7 @@ def ensure_namespace(store: sqlite.Store, namespace: str) -> None:
 # ------------------------------------------------------------------ create
 
 def create(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, body: Any, *,
-           dry_run: bool = False, keep_status: bool = False) -> Obj:
+           dry_run: bool = False, keep_status: bool = False, fields: FieldValidation | None = None) -> Obj:
     """Create an object from a client body (``POST`` to a collection).
 
     Args:
@@ -109,7 +124,7 @@ def create(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
         candidate = objects.prepare_create(info, candidate, uid=str(uuid.uuid4()), now=objects.now_rfc3339())
         if keep_status and status is not None:
             candidate["status"] = status
-        candidate = _validated(info, candidate)
+        candidate = _validated(info, candidate, fields)
         name = candidate["metadata"]["name"]
         with store.atomic():
             if info.namespaced:
@@ -142,7 +157,7 @@ def _write(store: sqlite.Store, info: kinds.ResourceInfo, old: Obj, new: Obj, *,
 
 
 def update(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str, body: Any, *,
-           subresource: str | None = None, dry_run: bool = False) -> Obj:
+           subresource: str | None = None, dry_run: bool = False, fields: FieldValidation | None = None) -> Obj:
     """Replace an object (``PUT``), or its status (``PUT .../status``).
 
     Raises:
@@ -159,7 +174,7 @@ def update(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
             merged = objects.prepare_status_update(old, new)
         else:
             merged = objects.prepare_update(info, old, new)
-        merged = _validated(info, merged)
+        merged = _validated(info, merged, fields)
         return _write(store, info, old, merged, expect_rv=expect_rv, dry_run=dry_run)
 
 
@@ -191,7 +206,7 @@ def apply_patch(content_type: str, target: Obj, document: Any) -> Any:
 
 def patch_object(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str,
                  content_type: str, document: Any, *, subresource: str | None = None,
-                 dry_run: bool = False) -> Obj:
+                 dry_run: bool = False, fields: FieldValidation | None = None) -> Obj:
     """Patch an object (``PATCH``), or its status (``PATCH .../status``).
 
     A ``metadata.resourceVersion`` in the patched result that differs from
@@ -210,7 +225,7 @@ def patch_object(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str |
             merged = objects.prepare_status_update(old, new)
         else:
             merged = objects.prepare_update(info, old, new)
-        merged = _validated(info, merged)
+        merged = _validated(info, merged, fields)
         return _write(store, info, old, merged, expect_rv=expect_rv, dry_run=dry_run)
 
 
@@ -293,13 +308,13 @@ def delete(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
 # ------------------------------------------------------------------ list
 
 def encode_continue(key: tuple[str, str], revision: int) -> str:
-    """An opaque ``continue`` token for a list page ending at ``key``."""
+    """An opaque ``continue`` token: the last key of a page and the first page's revision."""
     raw = json.dumps({"ns": key[0], "name": key[1], "rv": revision}).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_continue(token: str) -> tuple[str, str]:
-    """The ``(namespace, name)`` key from a ``continue`` token.
+def decode_continue(token: str) -> tuple[tuple[str, str], int]:
+    """``((namespace, name), revision)`` from a ``continue`` token.
 
     Raises:
         errors.BadRequest: the token is malformed.
@@ -307,22 +322,42 @@ def decode_continue(token: str) -> tuple[str, str]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
-        return str(data["ns"]), str(data["name"])
-    except (ValueError, KeyError, TypeError):
+        return (str(data["ns"]), str(data["name"])), int(data.get("rv") or 0)
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise errors.BadRequest("continue key is not valid") from None
 
 
 def list_objects(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, *,
-                 selector: Selector, limit: int | None = None, continue_token: str | None = None) -> Obj:
+                 selector: Selector, limit: int | None = None, continue_token: str | None = None,
+                 revision: int | None = None, exact: bool = False) -> Obj:
     """A ``<Kind>List`` object (``kind``, ``apiVersion``, ``metadata.resourceVersion``,
-    optional ``metadata.continue``, ``items``) — "Lists and Simple kinds" in the API conventions.
+    optional ``metadata.continue`` and ``remainingItemCount``, ``items``) — "Lists and Simple
+    kinds" in the API conventions; options as in :mod:`dockyard.apiserver.listopts`.
+
+    Raises:
+        errors.BadRequest: a malformed ``continue`` token.
+        errors.Gone: ``exact`` asks for a past revision, or the ``continue``
+            token's revision was compacted (410 ``Expired``).
+        errors.Timeout: ``revision`` is newer than the store (504, ``ResourceVersionTooLarge``).
     """
-    after = decode_continue(continue_token) if continue_token else None
+    after, first = decode_continue(continue_token) if continue_token else (None, None)
+    if first is not None and first < store.compacted_revision():
+        raise errors.Gone("The provided continue parameter is too old to display a consistent list result. "
+                          "You can start a new list without the continue parameter.")
+    if revision is not None:
+        current = store.revision()
+        if revision > current:
+            raise errors.too_large_resource_version(revision, current)
+        if exact and revision != current:
+            raise errors.Gone(f"too old resource version: {revision} ({current})")
     predicate: Callable[[Obj], bool] | None = None if selector.empty else selector.matches
     page = store.list(info, namespace, predicate=predicate, limit=limit, after=after)
-    meta: Obj = {"resourceVersion": str(page.revision)}
+    shown = first if first is not None else page.revision
+    meta: Obj = {"resourceVersion": str(shown)}
     if page.next_key is not None:
-        meta["continue"] = encode_continue(page.next_key, page.revision)
+        meta["continue"] = encode_continue(page.next_key, shown)
+        if selector.empty:
+            meta["remainingItemCount"] = store.count(info, namespace, after=page.next_key)
     return {"kind": info.list_kind, "apiVersion": info.api_version, "metadata": meta, "items": page.items}
 
 

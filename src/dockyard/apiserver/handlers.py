@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dockyard.api import errors, kinds
-from dockyard.apiserver import buildhooks, crud, discovery, paths, protobuf, subresources, table, watch, wire
+from dockyard.api import errors, kinds, validation
+from dockyard.apiserver import authz, buildhooks, crud, discovery, paths, protobuf, subresources, table, watch, wire
 from dockyard.apiserver.selectors import Selector
 from dockyard.apiserver.state import ServerState
 
@@ -36,8 +36,25 @@ def _dry_run(request: Request) -> bool:
     return bool(values)
 
 
-def _selector(request: Request) -> Selector:
-    return Selector.parse(request.query_params.get("labelSelector"), request.query_params.get("fieldSelector"))
+def _fields(request: Request) -> crud.FieldValidation:
+    mode = request.query_params.get("fieldValidation") or None
+    if mode is not None and mode not in validation.FIELD_VALIDATION:
+        raise errors.BadRequest(f'fieldValidation: Unsupported value: "{mode}": supported values: '
+                                '"Ignore", "Strict", "Warn"')
+    return crud.FieldValidation(mode=mode)
+
+
+def _written(obj: Obj, fields: crud.FieldValidation, code: int = 200) -> Response:
+    """The written object, with a ``Warning: 299 - "..."`` header per field-validation warning (RFC 7234)."""
+    response = wire.json_response(obj, code)
+    for text in fields.warnings:
+        response.headers.append("Warning", '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return response
+
+
+def _selector(request: Request, info: kinds.ResourceInfo) -> Selector:
+    return Selector.parse(request.query_params.get("labelSelector"), request.query_params.get("fieldSelector"),
+                          info)
 
 
 async def _json_body(request: Request) -> Any:
@@ -60,8 +77,23 @@ async def _delete_options(request: Request) -> dict[str, Any]:
     return options
 
 
+def user(request: Request) -> str:
+    """The user :class:`dockyard.apiserver.auth.BearerAuth` authenticated (``system:anonymous`` if none)."""
+    return str(request.scope.get("state", {}).get("user") or "system:anonymous")
+
+
+def _attributes(request: Request, target: paths.Target) -> authz.Attributes:
+    assert target.info is not None
+    watching = target.name is None and wire.query_bool(request, "watch")
+    return authz.Attributes(user=user(request), verb=authz.verb_for(request.method, named=target.name is not None,
+                                                                    watch=watching),
+                            group=target.info.group, resource=target.info.plural,
+                            subresource=target.subresource or "", namespace=target.namespace or "",
+                            name=target.name or "", path=request.url.path)
+
+
 async def dispatch(state: ServerState, request: Request) -> Response:
-    """Serve one request under ``/api`` or ``/apis``.
+    """Serve one request under ``/api`` or ``/apis``, after authorization (:mod:`.authz`).
 
     Raises:
         errors.StatusError: any API error (the app turns it into a Status response).
@@ -76,12 +108,16 @@ async def dispatch(state: ServerState, request: Request) -> Response:
         return wire.json_response(doc)
     info, ns, name, sub = target.info, target.namespace, target.name, target.subresource
     method = request.method
+    if sub == "webhooks" and method == "POST":  # authenticated by the secret in its URL
+        return await buildhooks.handle_webhook(state, request, ns or "", name or "", target.extra)
+    attrs = _attributes(request, target)
+    authz.authorize(attrs)
     if name is None:
         return await _collection(state, request, info, ns, method)
     if sub is None:
-        return await _object(state, request, info, ns, name, method)
+        return await _object(state, request, attrs, info, ns, name, method)
     if sub == "status" and method in ("GET", "PUT", "PATCH"):
-        return await _object(state, request, info, ns, name, method, subresource="status")
+        return await _object(state, request, attrs, info, ns, name, method, subresource="status")
     if sub == "log" and method == "GET":
         return await subresources.handle_get_log(state, request, info, ns or "", name)
     if sub == "log" and method == "POST":
@@ -90,8 +126,6 @@ async def dispatch(state: ServerState, request: Request) -> Response:
         return await subresources.handle_instantiate(state, request, ns or "", name)
     if sub == "instantiatebinary" and method == "POST":
         return await buildhooks.handle_instantiatebinary(state, request, ns or "", name)
-    if sub == "webhooks" and method == "POST":
-        return await buildhooks.handle_webhook(state, request, ns or "", name, target.extra)
     if sub == "source" and method == "GET":
         return await buildhooks.handle_get_source(state, ns or "", name)
     raise _not_allowed(method)
@@ -101,7 +135,7 @@ async def _collection(state: ServerState, request: Request, info: kinds.Resource
                       method: str) -> Response:
     store = state.store
     if method == "GET":
-        selector = _selector(request)
+        selector = _selector(request, info)
         if wire.query_bool(request, "watch"):
             return _watch(state, request, info, ns, selector)
         limit = wire.query_int(request, "limit")
@@ -114,12 +148,14 @@ async def _collection(state: ServerState, request: Request, info: kinds.Resource
         if info.namespaced and ns is None:
             raise _not_allowed(method)
         body = await _json_body(request)
-        created = await run_in_threadpool(crud.create, store, info, ns, body, dry_run=_dry_run(request))
-        return wire.json_response(created, 201)
+        fields = _fields(request)
+        created = await run_in_threadpool(crud.create, store, info, ns, body, dry_run=_dry_run(request),
+                                          fields=fields)
+        return _written(created, fields, 201)
     if method == "DELETE":
         options = await _delete_options(request)
         propagation = request.query_params.get("propagationPolicy") or options.get("propagationPolicy")
-        deleted = await run_in_threadpool(crud.delete_collection, store, info, ns, selector=_selector(request),
+        deleted = await run_in_threadpool(crud.delete_collection, store, info, ns, selector=_selector(request, info),
                                           propagation=propagation, dry_run=_dry_run(request))
         return wire.json_response(deleted)
     raise _not_allowed(method)
@@ -132,13 +168,22 @@ def _watch(state: ServerState, request: Request, info: kinds.ResourceInfo, ns: s
     render = table.watch_renderer(info, request) if table.wants_table(request) else watch.encode_event
     events = watch.stream(store=state.store, notifier=state.objects, info=info, namespace=ns, selector=selector,
                           start=start, timeout=float(timeout) if timeout and timeout > 0 else watch.DEFAULT_TIMEOUT,
-                          bookmarks=wire.query_bool(request, "allowWatchBookmarks"), render=render)
+                          bookmarks=wire.query_bool(request, "allowWatchBookmarks"), render=render,
+                          stopping=state.stopping.is_set)
     return StreamingResponse(events, media_type="application/json",
                              headers={"Cache-Control": "no-cache, private", "X-Content-Type-Options": "nosniff"})
 
 
-async def _object(state: ServerState, request: Request, info: kinds.ResourceInfo, ns: str | None, name: str,
-                  method: str, subresource: str | None = None) -> Response:
+async def _admit(state: ServerState, attrs: authz.Attributes, info: kinds.ResourceInfo, ns: str | None, name: str,
+                 content_type: str, body: Any) -> None:
+    """The node identity's writes to pods and pushes, checked against the stored object."""
+    if authz.needs_admission(attrs):
+        stored = await run_in_threadpool(state.store.get, info, ns, name)
+        authz.admit(attrs, stored, content_type=content_type, document=body)
+
+
+async def _object(state: ServerState, request: Request, attrs: authz.Attributes, info: kinds.ResourceInfo,
+                  ns: str | None, name: str, method: str, subresource: str | None = None) -> Response:
     store = state.store
     if method == "GET":
         obj = await run_in_threadpool(store.get, info, ns, name)
@@ -147,17 +192,21 @@ async def _object(state: ServerState, request: Request, info: kinds.ResourceInfo
         return wire.json_response(obj)
     if method == "PUT":
         body = await _json_body(request)
+        await _admit(state, attrs, info, ns, name, "", body)
+        fields = _fields(request)
         updated = await run_in_threadpool(crud.update, store, info, ns, name, body, subresource=subresource,
-                                          dry_run=_dry_run(request))
-        return wire.json_response(updated)
+                                          dry_run=_dry_run(request), fields=fields)
+        return _written(updated, fields)
     if method == "PATCH":
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in crud.PATCH_TYPES:
             crud.apply_patch(content_type, {}, None)  # raises 415
         body = await _json_body(request)
+        await _admit(state, attrs, info, ns, name, content_type, body)
+        fields = _fields(request)
         patched = await run_in_threadpool(crud.patch_object, store, info, ns, name, content_type, body,
-                                          subresource=subresource, dry_run=_dry_run(request))
-        return wire.json_response(patched)
+                                          subresource=subresource, dry_run=_dry_run(request), fields=fields)
+        return _written(patched, fields)
     if method == "DELETE" and subresource is None:
         options = await _delete_options(request)
         preconditions: Obj = options["preconditions"] if isinstance(options.get("preconditions"), dict) else {}

@@ -1,28 +1,32 @@
-"""OpenAPI documents, enough for ``kubectl apply`` and ``kubectl explain``-free use. Pure.
+"""OpenAPI documents for ``kubectl apply``, ``kubectl explain`` and field validation. Pure.
 
 - ``GET /openapi/v3``: the index ``{"paths": {"api/v1": {"serverRelativeURL": ...}}}``
   (Kubernetes API concepts, "OpenAPI V3").
-- ``GET /openapi/v3/apis/G/V``: one OpenAPI 3.0 document per group-version.
-  Every PATCH operation carries ``x-kubernetes-group-version-kind`` and a
+- ``GET /openapi/v3/apis/G/V``: one OpenAPI 3.0 document per group-version,
+  with the component schemas of its kinds and everything they refer to
+  (:mod:`dockyard.apiserver.schemas`: generated from the pydantic models for
+  dockyard's kinds, a documented subset for the built-in ones). kubectl finds
+  a kind's schema by ``x-kubernetes-group-version-kind`` (``kubectl explain
+  buildconfig.spec.output``).
+- Every PATCH operation carries ``x-kubernetes-group-version-kind`` and a
   ``fieldValidation`` query parameter, which tells kubectl the server
-  validates fields ("Field validation" in the API concepts), so kubectl skips
-  client-side schema validation. PATCH request bodies list JSON patch and
-  merge patch but not strategic merge patch, so kubectl computes a
-  strategic merge patch for built-in kinds from its own compiled-in types.
-- ``GET /openapi/v2``: a Swagger 2.0 document in JSON.
-
-Schemas are permissive (``x-kubernetes-preserve-unknown-fields``); the real
-validation is :func:`dockyard.api.validation.validate` on the server.
+  validates fields ("Field validation" in the API concepts), so kubectl
+  sends ``fieldValidation=Strict`` and leaves validation to the server.
+  PATCH request bodies list JSON patch and merge patch but not strategic
+  merge patch, so kubectl computes a strategic merge patch for built-in
+  kinds from its own compiled-in types (and a merge patch for dockyard's).
+- ``GET /openapi/v2``: one Swagger 2.0 document in JSON with the same schemas.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from functools import cache
 from typing import Any
 
 from dockyard.api import kinds
-from dockyard.apiserver import discovery
+from dockyard.apiserver import discovery, schemas
 
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 _QUERY = ("dryRun", "fieldManager", "fieldValidation", "force", "pretty")
@@ -34,12 +38,8 @@ def gv_path(group: str, version: str) -> str:
 
 
 def schema_name(info: kinds.ResourceInfo) -> str:
-    """Component name of a kind, reversed-domain style (``io.k8s.api.core.v1.Pod``, ``dev.dockyard.v1alpha1.Build``)."""
-    if info.group == "":
-        return f"io.k8s.api.core.{info.version}.{info.kind}"
-    if "." not in info.group:
-        return f"io.k8s.api.{info.group}.{info.version}.{info.kind}"
-    return ".".join(reversed(info.group.split("."))) + f".{info.version}.{info.kind}"
+    """Component name of a kind (``io.k8s.api.core.v1.Pod``, ``dev.dockyard.v1alpha1.Build``)."""
+    return schemas.component_name(info.group, info.version, info.kind)
 
 
 def _gvk(info: kinds.ResourceInfo) -> dict[str, str]:
@@ -48,24 +48,6 @@ def _gvk(info: kinds.ResourceInfo) -> dict[str, str]:
 
 def _ref(name: str, v3: bool) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}" if v3 else f"#/definitions/{name}"}
-
-
-def _kind_schema(info: kinds.ResourceInfo, v3: bool) -> dict[str, Any]:
-    free = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return {"type": "object", "description": f"{info.kind} ({info.api_version}).",
-            "x-kubernetes-group-version-kind": [_gvk(info)],
-            "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                           "metadata": _ref(f"{_META}.ObjectMeta", v3),
-                           "spec": dict(free), "status": dict(free)},
-            "x-kubernetes-preserve-unknown-fields": True}
-
-
-def _list_schema(info: kinds.ResourceInfo, v3: bool) -> dict[str, Any]:
-    return {"type": "object", "x-kubernetes-group-version-kind": [dict(_gvk(info), kind=info.list_kind)],
-            "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                           "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                           "items": {"type": "array", "items": _ref(schema_name(info), v3)}},
-            "required": ["items"]}
 
 
 def _param(name: str, where: str, v3: bool) -> dict[str, Any]:
@@ -127,30 +109,11 @@ def _paths(info: kinds.ResourceInfo, v3: bool) -> dict[str, Any]:
     return paths
 
 
-def _meta_schemas() -> dict[str, Any]:
-    free = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return {f"{_META}.ObjectMeta": {"type": "object", "properties": {
-                "name": {"type": "string"}, "namespace": {"type": "string"}, "generateName": {"type": "string"},
-                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-                "resourceVersion": {"type": "string"}, "uid": {"type": "string"},
-                "generation": {"type": "integer", "format": "int64"},
-                "creationTimestamp": {"type": "string", "format": "date-time"},
-                "deletionTimestamp": {"type": "string", "format": "date-time"},
-                "finalizers": {"type": "array", "items": {"type": "string"}},
-                "ownerReferences": {"type": "array", "items": dict(free)}},
-                "x-kubernetes-preserve-unknown-fields": True},
-            f"{_META}.Patch": {"type": "object", "description": "A patch document."},
-            f"{_META}.Status": dict(free),
-            f"{_META}.DeleteOptions": dict(free)}
-
-
-def _schemas(infos: list[kinds.ResourceInfo], v3: bool) -> dict[str, Any]:
-    out = _meta_schemas()
+def _roots(infos: list[kinds.ResourceInfo]) -> list[str]:
+    names = [f"{_META}.{n}" for n in ("Status", "Patch", "DeleteOptions")]
     for info in infos:
-        out[schema_name(info)] = _kind_schema(info, v3)
-        out[f"{schema_name(info)}List"] = _list_schema(info, v3)
-    return out
+        names += [schema_name(info), f"{schema_name(info)}List"]
+    return names
 
 
 def _infos(group: str, version: str) -> list[kinds.ResourceInfo]:
@@ -161,8 +124,9 @@ def _info_block() -> dict[str, str]:
     return {"title": "dockyard", "version": discovery.version()["gitVersion"]}
 
 
+@cache
 def v3_document(group: str, version: str) -> dict[str, Any] | None:
-    """The OpenAPI 3.0 document of one group-version, or ``None`` if not served."""
+    """The OpenAPI 3.0 document of one group-version, or ``None`` if not served (cached: do not modify)."""
     infos = _infos(group, version)
     if not infos:
         return None
@@ -170,13 +134,14 @@ def v3_document(group: str, version: str) -> dict[str, Any] | None:
     for info in infos:
         paths.update(_paths(info, True))
     return {"openapi": "3.0.0", "info": _info_block(), "paths": paths,
-            "components": {"schemas": _schemas(infos, True)}}
+            "components": {"schemas": schemas.closure(_roots(infos))}}
 
 
 def _hash(doc: Any) -> str:
     return hashlib.sha512(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32].upper()
 
 
+@cache
 def v3_index() -> dict[str, Any]:
     """The ``/openapi/v3`` index, each entry with a content hash in ``serverRelativeURL``."""
     paths = {}
@@ -186,10 +151,11 @@ def v3_index() -> dict[str, Any]:
     return {"paths": paths}
 
 
+@cache
 def v2_document() -> dict[str, Any]:
     """One Swagger 2.0 document for every served kind."""
     paths: dict[str, Any] = {}
     for info in kinds.RESOURCES:
         paths.update(_paths(info, False))
     return {"swagger": "2.0", "info": _info_block(), "paths": paths,
-            "definitions": _schemas(list(kinds.RESOURCES), False)}
+            "definitions": schemas.to_v2(schemas.closure(_roots(list(kinds.RESOURCES))))}

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.api import errors
+from dockyard.api import errors, kinds
 
 _KEY = r"[A-Za-z0-9]([A-Za-z0-9_.\-/]*[A-Za-z0-9])?"
 _VALUE = r"([A-Za-z0-9]([A-Za-z0-9_.\-]*[A-Za-z0-9])?)?"
@@ -123,7 +123,11 @@ def labels_match(selector: tuple[Requirement, ...], obj: Mapping[str, Any]) -> b
 
 @dataclass(frozen=True)
 class FieldRequirement:
-    """``path op value``: ``path`` is dotted (``spec.nodeName``), ``op`` is ``=`` or ``!=``."""
+    """``path op value``: ``path`` is dotted (``spec.nodeName``), ``op`` is ``=`` or ``!=``.
+
+    ``path`` is the object path the field label reads (an Event's ``source``
+    label reads ``source.component``).
+    """
 
     path: str
     op: str
@@ -147,14 +151,18 @@ def _split_escaped(text: str, sep: str) -> list[str]:
     return parts
 
 
-def parse_field_selector(text: str | None) -> tuple[FieldRequirement, ...]:
+def parse_field_selector(text: str | None, supported: tuple[str, ...] | None = None) -> tuple[FieldRequirement, ...]:
     """Parse a ``fieldSelector`` query value (``a=b,c!=d``; ``\\,`` escapes a comma).
 
-    Any dotted path is accepted; a missing field compares as the empty string
-    (so ``spec.nodeName=`` selects unscheduled pods, as in Kubernetes).
+    A missing field compares as the empty string (so ``spec.nodeName=``
+    selects unscheduled pods, as in Kubernetes).
 
+    Args:
+        supported: the kind's field labels (:func:`dockyard.api.kinds.field_labels`);
+            ``None`` accepts any dotted path.
     Raises:
-        errors.BadRequest: a term has no operator or no field name.
+        errors.BadRequest: a term has no operator or no field name, or names a
+            field label the kind does not support (``field label not supported: x``).
     """
     if not text or not text.strip():
         return ()
@@ -167,7 +175,10 @@ def parse_field_selector(text: str | None) -> tuple[FieldRequirement, ...]:
         if not m or not m.group(1).strip():
             raise errors.BadRequest(f"invalid selector: {term!r}; can't understand {term!r}")
         op = "!=" if m.group(2) == "!=" else "="
-        out.append(FieldRequirement(m.group(1).strip(), op, _unescape(m.group(3))))
+        label = m.group(1).strip()
+        if supported is not None and label not in supported:
+            raise errors.BadRequest(f'field label not supported: {label}')
+        out.append(FieldRequirement(kinds.field_path(label), op, _unescape(m.group(3))))
     return tuple(out)
 
 
@@ -226,9 +237,14 @@ class Selector:
     fields: tuple[FieldRequirement, ...] = ()
 
     @classmethod
-    def parse(cls, label_selector: str | None, field_selector: str | None) -> Selector:
-        """Parse both query values. Raises :class:`errors.BadRequest` on bad syntax."""
-        return cls(parse_label_selector(label_selector), parse_field_selector(field_selector))
+    def parse(cls, label_selector: str | None, field_selector: str | None,
+              info: kinds.ResourceInfo | None = None) -> Selector:
+        """Parse both query values (field labels checked against ``info``'s).
+
+        Raises :class:`errors.BadRequest` on bad syntax or an unsupported field label.
+        """
+        supported = kinds.field_labels(info) if info is not None else None
+        return cls(parse_label_selector(label_selector), parse_field_selector(field_selector, supported))
 
     @property
     def empty(self) -> bool:

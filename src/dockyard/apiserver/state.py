@@ -1,7 +1,8 @@
-"""What every request handler shares: the store and the commit notifiers."""
+"""What every request handler shares: the store, the commit notifiers and the stop signal."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,15 +19,25 @@ class ServerState:
         ready: readiness probe for ``/readyz``.
         objects: notified after every commit that wrote objects (watches).
         activity: notified after every commit, objects or logs (log follow).
+        stopping: set when the server begins to shut down; long-running
+            responses (watches, ``follow=true`` logs) end at once when it is set,
+            so the server's graceful shutdown never waits on them.
     """
 
     store: sqlite.Store
     ready: Callable[[], bool]
     objects: Notifier = field(default_factory=Notifier)
     activity: Notifier = field(default_factory=Notifier)
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def on_commit(self, topics: set[str]) -> None:
         """Store subscriber: wake the right notifiers (called on the writing thread)."""
         if "objects" in topics:
             self.objects.notify()
+        self.activity.notify()
+
+    def stop(self) -> None:
+        """Begin shutdown: set :attr:`stopping` and wake every waiting stream (any thread)."""
+        self.stopping.set()
+        self.objects.notify()
         self.activity.notify()

@@ -194,7 +194,7 @@ async def handle_get_log(state: ServerState, request: Request, info: kinds.Resou
             yield text
         loop = asyncio.get_running_loop()
         deadline = loop.time() + MAX_FOLLOW_SECONDS
-        while loop.time() < deadline:
+        while loop.time() < deadline and not state.stopping.is_set():
             seen = state.activity.seq
             finished = await run_in_threadpool(_log_state, store, info, namespace, name)
             more, after = await run_in_threadpool(_read_all, store, info, namespace, name, after)

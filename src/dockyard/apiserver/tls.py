@@ -55,3 +55,16 @@ def write_self_signed(cert_path: str | Path, key_path: str | Path, *,
     with os.fdopen(fd, "wb") as f:
         f.write(key_bytes)
     Path(cert_path).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def ensure_serving_certificate(pki_dir: str | Path) -> tuple[Path, Path]:
+    """``(cert, key)`` under ``pki_dir`` (``apiserver.crt``, ``apiserver.key``), made on first use.
+
+    The certificate is its own CA: a kubeconfig names it in ``certificate-authority``.
+    """
+    pki = Path(pki_dir)
+    pki.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert, key = pki / "apiserver.crt", pki / "apiserver.key"
+    if not (cert.exists() and key.exists()):
+        write_self_signed(cert, key)
+    return cert, key

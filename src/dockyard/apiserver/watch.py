@@ -92,11 +92,13 @@ class Notifier:
             self._waiters.discard(fut)
 
 
-def previous_view(obj: Obj, prev: Obj | None) -> Obj:
+def previous_view(obj: Obj, prev: Obj | None, paths: tuple[str, ...] = ()) -> Obj:
     """Approximate the previous state for selector checks.
 
     ``prev`` is :func:`dockyard.storage.sqlite.selectable_view` of the previous
-    state; fields it does not cover are taken from ``obj``.
+    state. The result is ``obj`` with its name, namespace, labels and the
+    values at ``paths`` (dotted field paths) taken from ``prev`` (removed
+    where ``prev`` has none).
     """
     if prev is None:
         return obj
@@ -107,13 +109,22 @@ def previous_view(obj: Obj, prev: Obj | None) -> Obj:
             out["metadata"][key] = prev["metadata"][key]
         else:
             out["metadata"].pop(key, None)
-    for top, leaf in (("spec", "nodeName"), ("status", "phase")):
-        section = dict(obj.get(top) or {}) if isinstance(obj.get(top), dict) else {}
-        if leaf in (prev.get(top) or {}):
-            section[leaf] = prev[top][leaf]
+    for path in paths:
+        parts = path.split(".")
+        if parts[0] == "metadata":
+            continue
+        value: Any = prev
+        for part in parts:
+            value = value.get(part) if isinstance(value, dict) else None
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            node[part] = dict(child) if isinstance(child, dict) else {}
+            node = node[part]
+        if value is None:
+            node.pop(parts[-1], None)
         else:
-            section.pop(leaf, None)
-        out[top] = section
+            node[parts[-1]] = value
     return out
 
 
@@ -124,7 +135,7 @@ def for_watcher(event: sqlite.Event, selector: Selector) -> tuple[str, Obj] | No
     now = selector.matches(event.object)
     if event.type != "MODIFIED":
         return (event.type, event.object) if now else None
-    before = selector.matches(previous_view(event.object, event.prev))
+    before = selector.matches(previous_view(event.object, event.prev, tuple(f.path for f in selector.fields)))
     if now and before:
         return "MODIFIED", event.object
     if now:
@@ -163,12 +174,16 @@ def parse_start(resource_version: str | None) -> int | None:
 
 async def stream(*, store: sqlite.Store, notifier: Notifier, info: kinds.ResourceInfo,
                  namespace: str | None, selector: Selector, start: int | None, timeout: float,
-                 bookmarks: bool, render: Callable[[str, Obj], bytes] = encode_event) -> AsyncIterator[bytes]:
-    """Yield encoded watch events until ``timeout`` seconds pass (or the client leaves).
+                 bookmarks: bool, render: Callable[[str, Obj], bytes] = encode_event,
+                 stopping: Callable[[], bool] = lambda: False) -> AsyncIterator[bytes]:
+    """Yield encoded watch events until ``timeout`` seconds pass, the client leaves, or the server stops.
 
     Args:
         start: revision to start after; ``None`` sends the current state first.
         render: encodes one ``(type, object)`` event (Table rows use another).
+        stopping: true once the server shuts down; the stream then ends at
+            once (the notifier is woken too), as the apiserver closes watches
+            on shutdown and clients re-establish them.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(0.0, min(timeout, MAX_TIMEOUT))
@@ -183,7 +198,7 @@ async def stream(*, store: sqlite.Store, notifier: Notifier, info: kinds.Resourc
     next_bookmark = loop.time() + BOOKMARK_INTERVAL
     for _ in range(10_000_000):  # bounded by the deadline in practice
         now = loop.time()
-        if now >= deadline:
+        if now >= deadline or stopping():
             return
         seen = notifier.seq
         try:

@@ -132,6 +132,69 @@ def up(
     raise typer.Exit(code)
 
 
+def _component_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "docker"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+def controllers(
+    kubeconfig: str = KubeconfigOpt,
+    names: str = typer.Option(",".join(("buildconfig", "build", "image", "imagedeploy")), "--controllers",
+                              help="comma-separated controllers to run; known: buildconfig, build, image, "
+                                   "imagedeploy, deployment, replicaset (the last two only on the embedded engine)"),
+    ready_file: Path = typer.Option(None, "--ready-file", help="write this process's pid here once synced"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
+) -> None:
+    """Run dockyard's controllers against any Kubernetes API (foreground; `dockyard up` starts this for you)."""
+    from dockyard.cli import components
+
+    _component_logging(verbose)
+    try:
+        code = components.run_controllers(kubeconfig=kubeconfig, names=tuple(n for n in names.split(",") if n),
+                                          ready_file=ready_file)
+    except ValueError as err:
+        _die(str(err), 2)
+    except connection.NoKubeconfig as err:
+        _die(str(err), 3)
+    raise typer.Exit(code)
+
+
+@app.command()
+def agent(
+    kubeconfig: str = KubeconfigOpt,
+    engine: str = typer.Option("auto", "--engine", help="auto | podman | docker"),
+    engine_socket: str = typer.Option(None, "--engine-socket", help="engine API socket path or URL"),
+    node_name: str = typer.Option(None, "--node-name", help="this node's name (default: the host name)"),
+    state_dir: Path = typer.Option(None, "--state-dir", help="volumes and builder state (default: "
+                                   "DATA_DIR/agent)"),
+    max_builds: int = typer.Option(2, "--max-builds", help="builds this node runs at once"),
+    instance: str = typer.Option(None, "--instance", help="label value marking this agent's containers "
+                                 "(default: the node name)"),
+    ready_file: Path = typer.Option(None, "--ready-file", help="write this process's pid here once synced"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
+) -> None:
+    """Run the node agent: this node's pods, build pods and pushes (foreground; `dockyard up` starts it)."""
+    import socket as socket_mod
+
+    from dockyard.agent.engine.errors import EngineError
+    from dockyard.cli import components
+
+    _component_logging(verbose)
+    try:
+        code = components.run_agent(kubeconfig=kubeconfig, engine=engine, engine_socket=engine_socket,
+                                    node_name=node_name or socket_mod.gethostname(),
+                                    state_dir=state_dir or connection.default_data_dir() / "agent",
+                                    max_builds=max_builds, instance=instance, ready_file=ready_file)
+    except EngineError as err:
+        _die(str(err), 3)
+    except connection.NoKubeconfig as err:
+        _die(str(err), 3)
+    raise typer.Exit(code)
+
+
 # --- builds ------------------------------------------------------------------------------------
 
 

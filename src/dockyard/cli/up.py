@@ -1,8 +1,11 @@
 """``dockyard up``: the whole control plane embedded in one process tree.
 
-API server (uvicorn, 127.0.0.1) over SQLite, the controllers, the node agent,
-and, unless ``--registry`` names one, a CNCF distribution registry child
-process; Podman's API service too when no engine socket answers. SIGINT or
+API server (uvicorn, 127.0.0.1, in this process) over SQLite; the controllers
+and the node agent as supervised child processes (`dockyard controllers`,
+`dockyard agent`: restarted if they die, pids in ``run/*.pid``, logs in
+``controllers.log`` and ``agent.log``); and, unless ``--registry`` names one,
+a CNCF distribution registry child process; Podman's API service too when no
+engine socket answers. SIGINT or
 SIGTERM stops everything within 10 s. All state is in ``--data-dir``:
 ``dockyard.db`` (objects, watch log, build logs), ``registry/``, ``tokens.json``
 and the kubeconfigs, so a killed ``up`` resumes where it stopped.
@@ -16,6 +19,7 @@ import os
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -24,15 +28,11 @@ from pathlib import Path
 import uvicorn
 
 from dockyard.agent.engine import connect as engine_connect
-from dockyard.agent.node import NodeAgent
 from dockyard.apiserver import tls
 from dockyard.apiserver.app import create_app
+from dockyard.cli import supervisor
+from dockyard.cli.components import CONTROLLERS
 from dockyard.client import connection
-from dockyard.controllers.build import BuildController
-from dockyard.controllers.buildconfig import BuildConfigController
-from dockyard.controllers.deployment import DeploymentController, ReplicaSetController
-from dockyard.controllers.image import ImageController
-from dockyard.controllers.imagedeploy import ImageDeployController
 from dockyard.registry.server import RegistryServer
 from dockyard.storage.sqlite import Store
 
@@ -122,10 +122,10 @@ def run(opts: UpOptions, *, announce=print) -> int:
     try:
         store = Store(data_dir / "dockyard.db")
         cleanups.append(store.close)
-        state = {"ready": False}
+        state: dict = {"ready_check": lambda: False}
         app = create_app(store=store, tokens={tokens["admin"]: "admin", tokens["node"]: f"system:node:{node_name}",
                                               tokens["view"]: "view"},
-                         ready=lambda: state["ready"])
+                         ready=lambda: state["ready_check"]())
         cert, key = _serving_certificate(data_dir)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=opts.port, log_level="warning",
                                                lifespan="off", timeout_graceful_shutdown=2,
@@ -143,35 +143,52 @@ def run(opts: UpOptions, *, announce=print) -> int:
         for ident, fname in (("admin", "kubeconfig"), ("node", "kubeconfig-node"), ("view", "kubeconfig-view")):
             connection.write_kubeconfig(data_dir / fname, server=url, token=tokens[ident], user=ident, ca_file=cert)
 
+        run_dir = data_dir / "run"
         if opts.registry:
             registry_address = opts.registry
         else:
-            if not _port_free(opts.registry_port):
+            registry_address = f"127.0.0.1:{opts.registry_port}"
+            adopted = _adopt(run_dir / "registry.pid", b"docker-registry", str(data_dir).encode())
+            if adopted is not None:
+                log.info("adopting the registry left running by a previous `dockyard up` (pid %d)", adopted)
+                cleanups.append(lambda: _terminate(adopted))
+            elif not _port_free(opts.registry_port):
                 raise UpError(f"registry port 127.0.0.1:{opts.registry_port} is in use: pass --registry-port, "
                               "or --registry HOST:PORT to use the registry already there")
-            reg = RegistryServer(opts.registry_port, data_dir / "registry",
-                                 log_path=data_dir / "registry.log").start()
-            cleanups.append(reg.stop)
-            registry_address = reg.address
+            else:
+                reg = RegistryServer(opts.registry_port, data_dir / "registry", log_path=data_dir / "registry.log",
+                                     die_with_parent=False).start()
+                (run_dir / "registry.pid").write_text(str(reg.pid))
+                cleanups.append(reg.stop)
 
-        engine = engine_connect.connect(opts.engine, opts.engine_socket, run_dir=data_dir / "run")
+        engine = engine_connect.connect(opts.engine, opts.engine_socket, run_dir=run_dir, die_with_parent=False)
         cleanups.append(engine.close)
+        if engine.process is not None:
+            (run_dir / "podman.pid").write_text(str(engine.process.pid))
+        else:
+            podman = _adopt(run_dir / "podman.pid", b"system", str(run_dir).encode())
+            if podman is not None:  # our own service from before a crash: stop it when we stop
+                cleanups.append(lambda: _terminate(podman))
 
-        admin = connection.connect(str(data_dir / "kubeconfig"))
-        node = connection.connect(str(data_dir / "kubeconfig-node"))
-        parts = [BuildConfigController(admin), BuildController(admin), ImageController(admin), ImageDeployController(admin),
-                 DeploymentController(admin), ReplicaSetController(admin)]
-        agent = NodeAgent(node, engine_client=engine.client, engine_kind=engine.kind, node_name=node_name,
-                          state_dir=data_dir / "volumes", max_builds=opts.max_builds,
-                          instance=_instance_id(data_dir))
-        for part in parts:
-            part.start(stop)
-        agent.start(stop)
-        cleanups.append(agent.stop_pods)
-        deadline = time.monotonic() + 30
-        while not (all(p.synced() for p in parts) and agent.synced()) and time.monotonic() < deadline:
+        run_dir = data_dir / "run"
+        python = [sys.executable, "-m", "dockyard"]
+        controllers = supervisor.Child("controllers", python + [
+            "controllers", "--kubeconfig", str(data_dir / "kubeconfig"), "--controllers", ",".join(CONTROLLERS),
+            "--ready-file", str(run_dir / "controllers.ready")], run_dir=run_dir, log_path=data_dir / "controllers.log")
+        agent = supervisor.Child("agent", python + [
+            "agent", "--kubeconfig", str(data_dir / "kubeconfig-node"), "--engine", engine.kind,
+            "--engine-socket", engine.socket, "--node-name", node_name, "--state-dir", str(data_dir / "agent"),
+            "--max-builds", str(opts.max_builds), "--instance", _instance_id(data_dir),
+            "--ready-file", str(run_dir / "agent.ready")], run_dir=run_dir, log_path=data_dir / "agent.log")
+        for child in (controllers, agent):
+            child.start()
+        cleanups.append(lambda: _stop_children([agent, controllers], grace=6.0))
+        state["ready_check"] = lambda: controllers.ready() and agent.ready()
+        deadline = time.monotonic() + 60
+        while not state["ready_check"]() and time.monotonic() < deadline:
             time.sleep(0.05)
-        state["ready"] = True
+        if not state["ready_check"]():
+            announce(f"dockyard: components not ready yet; see {data_dir}/controllers.log and agent.log")
         announce(f"dockyard is up: API {url} · registry {registry_address} · engine {engine.kind} "
                  f"({engine.socket}) · node {node_name}")
         announce(f"  export KUBECONFIG={data_dir / 'kubeconfig'}")
@@ -188,6 +205,50 @@ def run(opts: UpOptions, *, announce=print) -> int:
                 cleanup()
             except Exception:  # noqa: BLE001 — keep stopping the rest
                 log.exception("error while stopping")
+
+
+def _adopt(pid_file: Path, *markers: bytes) -> int | None:
+    """The pid in ``pid_file`` if that process still runs and its command line holds every marker.
+
+    Used after a crash of `dockyard up`: the registry and the Podman service it started were
+    left running on purpose (work under way survives), and are taken over instead of restarted.
+    """
+    try:
+        pid = int(pid_file.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if all(m in cmdline for m in markers) else None
+
+
+def _terminate(pid: int, grace: float = 5.0) -> None:
+    """SIGTERM ``pid``, SIGKILL it after ``grace`` seconds."""
+    import os
+
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _stop_children(kids: list[supervisor.Child], *, grace: float) -> None:
+    """Stop the components in parallel (the agent stops its pods on SIGTERM)."""
+    threads = [threading.Thread(target=k.stop, kwargs={"grace": grace}) for k in kids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(grace + 6)
 
 
 def _stop_server(server: uvicorn.Server, thread: threading.Thread) -> None:

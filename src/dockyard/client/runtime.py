@@ -27,7 +27,7 @@ import httpx
 from lightkube import ApiError
 from lightkube.core.generic_client import ALL_NS
 
-from dockyard.client import resources
+from dockyard.client import events, resources
 from dockyard.client.connection import Connection, lightkube_http
 
 log = logging.getLogger(__name__)
@@ -240,6 +240,12 @@ class Controller:
     """
 
     name = "controller"
+    component = ""
+    """``source.component`` of the Events it records (default ``<name>-controller``)."""
+    host = ""
+    """``source.host`` of the Events it records (a node agent sets its node name)."""
+    EVENT_TIMEOUT = 5.0
+    """Seconds recording one Event may take at most."""
 
     def __init__(self, conn: Connection, *, workers: int = 1) -> None:
         self.conn = conn
@@ -254,8 +260,14 @@ class Controller:
         raise NotImplementedError
 
     def setup(self) -> None:
-        """Called once before the informers start (e.g. to make API clients)."""
+        """Called once before the informers start (e.g. to make API clients).
+
+        Sets ``self.api`` (lightkube client) and ``self.events``
+        (:class:`dockyard.client.events.EventRecorder`).
+        """
         self.api = self.conn.lightkube()
+        self.events = events.EventRecorder(self.conn.lightkube(timeout=self.EVENT_TIMEOUT),
+                                           component=self.component or f"{self.name}-controller", host=self.host)
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         """Start informers and workers as daemon threads; they end when ``stop`` is set."""

@@ -32,7 +32,7 @@ from typing import Any
 from lightkube import ApiError
 
 from dockyard.api import buildpod
-from dockyard.client import resources
+from dockyard.client import events, resources
 from dockyard.client import runtime
 
 log = logging.getLogger(__name__)
@@ -128,8 +128,8 @@ class BuildController(runtime.Controller):
             log.info("build %s: created build pod %s", resources.key(build), pod["metadata"]["name"])
         except ApiError as err:
             if err.status.code != 409:  # AlreadyExists: the pod is ours from before a restart
-                runtime.patch_status(self.api, "Build", build, self._finish(build, {
-                    "phase": "Error", "reason": "CannotCreateBuildPod", "message": err.status.message}))
+                self._end(build, {
+                    "phase": "Error", "reason": "CannotCreateBuildPod", "message": err.status.message})
                 return None
         runtime.patch_status(self.api, "Build", build, {
             "phase": "Pending", "podName": pod["metadata"]["name"],
@@ -146,8 +146,8 @@ class BuildController(runtime.Controller):
 
     def _cancel(self, build: dict[str, Any], message: str) -> None:
         self._delete_pod(build)
-        runtime.patch_status(self.api, "Build", build, self._finish(build, {
-            "phase": "Cancelled", "reason": "CancelledBuild", "message": message, "cancelled": True}))
+        self._end(build, {
+            "phase": "Cancelled", "reason": "CancelledBuild", "message": message, "cancelled": True})
         log.info("build %s: cancelled", resources.key(build))
         return None
 
@@ -182,9 +182,9 @@ class BuildController(runtime.Controller):
         status = build.get("status") or {}
         pod = runtime.get_or_none(self.api, "Pod", buildpod.pod_name(build["metadata"]["name"]), ns)
         if pod is None:
-            runtime.patch_status(self.api, "Build", build, self._finish(build, {
+            self._end(build, {
                 "phase": "Error", "reason": "BuildPodDeleted",
-                "message": "The pod for this build was deleted before the build completed."}))
+                "message": "The pod for this build was deleted before the build completed."})
             return None
         pod_phase = (pod.get("status") or {}).get("phase") or "Pending"
         result = buildpod.result_from_pod(pod)
@@ -194,20 +194,22 @@ class BuildController(runtime.Controller):
             left = (created + int(deadline) - time.time()) if created is not None else None
             if left is not None and left <= 0:
                 self._delete_pod(build)
-                runtime.patch_status(self.api, "Build", build, self._finish(build, {
+                self._end(build, {
                     "phase": "Failed", "reason": "BuildDeadlineExceeded",
-                    "message": f"Build was running longer than its completionDeadlineSeconds ({deadline}s)."}))
+                    "message": f"Build was running longer than its completionDeadlineSeconds ({deadline}s)."})
                 log.info("build %s: deadline exceeded", resources.key(build))
                 return None
         else:
             left = None
         if result is None:
             if pod_phase == "Running" and status.get("phase") != "Running":
-                runtime.patch_status(self.api, "Build", build, {
-                    "phase": "Running", "startTimestamp": (pod.get("status") or {}).get("startTime")
-                    or runtime.now_rfc3339(),
-                    "conditions": runtime.set_condition(status.get("conditions"), "Succeeded", False,
-                                                        "Running", "")})
+                if runtime.patch_status(self.api, "Build", build, {
+                        "phase": "Running", "startTimestamp": (pod.get("status") or {}).get("startTime")
+                        or runtime.now_rfc3339(),
+                        "conditions": runtime.set_condition(status.get("conditions"), "Succeeded", False,
+                                                            "Running", "")}) is not None:
+                    self.events.record(build, events.NORMAL, "BuildStarted",
+                                       f"Build {resources.key(build)} is now running")
             return max(0.5, left) if left is not None else None
         to = build["spec"]["output"]["to"]["name"]
         if result.succeeded:
@@ -226,9 +228,23 @@ class BuildController(runtime.Controller):
             from lightkube.types import PatchType
             self.api.patch(resources.resource("Build"), build["metadata"]["name"],
                            {"spec": {"revision": result.revision}}, namespace=ns, patch_type=PatchType.MERGE)
-        runtime.patch_status(self.api, "Build", build, self._finish(build, update))
+        self._end(build, update)
         log.info("build %s: %s %s", resources.key(build), update["phase"], result.image_digest or result.reason)
         return None
+
+    def _end(self, build: dict[str, Any], update: dict[str, Any]) -> None:
+        """Write a terminal phase (plus :meth:`_finish`'s fields) and record OpenShift's Event for it:
+        ``BuildCompleted``, ``BuildCancelled`` or (Warning) ``BuildFailed`` naming the reason."""
+        if runtime.patch_status(self.api, "Build", build, self._finish(build, update)) is None:
+            return
+        key, phase = resources.key(build), update["phase"]
+        if phase == "Complete":
+            self.events.record(build, events.NORMAL, "BuildCompleted", f"Build {key} completed successfully")
+        elif phase == "Cancelled":
+            self.events.record(build, events.NORMAL, "BuildCancelled", f"Build {key} has been cancelled")
+        else:
+            self.events.record(build, events.WARNING, "BuildFailed",
+                               f"Build {key} failed: {update.get('reason') or phase}")
 
     def _finish(self, build: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         status = build.get("status") or {}

@@ -17,7 +17,7 @@ from typing import Any
 
 from lightkube import ApiError
 
-from dockyard.client import resources
+from dockyard.client import events, resources
 from dockyard.client import runtime
 from dockyard.controllers import rollout
 
@@ -88,12 +88,16 @@ class DeploymentController(runtime.Controller):
         by_name = {rs["metadata"]["name"]: rs for rs in sets + [new]}
         for rs_name, replicas in steps.items():
             rs = copy.deepcopy(by_name[rs_name])
+            before = int(rs["spec"].get("replicas", 0))
             rs["spec"]["replicas"] = replicas
             updated = resources.as_dict(self.api.replace(RS(rs)))
             by_name[rs_name] = updated
             if rs_name == new["metadata"]["name"]:
                 new = updated
             log.info("deployment %s: scaled %s to %d", key, rs_name, replicas)
+            self.events.record(deploy, events.NORMAL, "ScalingReplicaSet",
+                               f"Scaled {'up' if replicas > before else 'down'} replica set {rs_name} "
+                               f"from {before} to {replicas}")
         self._prune(deploy, [by_name[rs["metadata"]["name"]] for rs in old])
         self._status(deploy, new, list(by_name.values()))
         return None
@@ -122,6 +126,9 @@ class DeploymentController(runtime.Controller):
             created = resources.as_dict(self.api.get(RS, body["metadata"]["name"], namespace=meta["namespace"]))
         log.info("deployment %s/%s: created replicaset %s (revision %d)", meta["namespace"], meta["name"],
                  body["metadata"]["name"], revision)
+        if replicas:
+            self.events.record(deploy, events.NORMAL, "ScalingReplicaSet",
+                               f"Scaled up replica set {body['metadata']['name']} from 0 to {replicas}")
         return created
 
     def _prune(self, deploy: dict[str, Any], old: list[dict[str, Any]]) -> None:
@@ -190,8 +197,13 @@ class ReplicaSetController(runtime.Controller):
                                      "annotations": dict((template.get("metadata") or {}).get("annotations") or {}),
                                      "ownerReferences": [resources.owner_reference(rs)]},
                         "spec": copy.deepcopy(template["spec"])}
-                created = resources.as_dict(self.api.create(Pod(body), namespace=ns))
+                try:
+                    created = resources.as_dict(self.api.create(Pod(body), namespace=ns))
+                except ApiError as err:
+                    self.events.record(rs, events.WARNING, "FailedCreate", f"Error creating: {err.status.message}")
+                    raise
                 log.info("replicaset %s: created pod %s", key, created["metadata"]["name"])
+                self.events.record(rs, events.NORMAL, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
                 active.append(created)
         elif len(active) > want:
             def order(p: dict[str, Any]) -> tuple[bool, str]:  # not-ready and newest go first
@@ -200,6 +212,7 @@ class ReplicaSetController(runtime.Controller):
                 try:
                     self.api.delete(Pod, pod["metadata"]["name"], namespace=ns)
                     log.info("replicaset %s: deleted pod %s", key, pod["metadata"]["name"])
+                    self.events.record(rs, events.NORMAL, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
                 except ApiError as err:
                     if err.status.code != 404:
                         raise

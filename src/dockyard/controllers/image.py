@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from dockyard.api import models
-from dockyard.client import resources
+from dockyard.client import events, resources
 from dockyard.client import runtime
 from dockyard.registry import client as registry
 from dockyard.registry import errors as registry_errors
@@ -73,6 +73,7 @@ class ImageController(runtime.Controller):
         try:
             digest = registry.manifest_digest(ref)
         except registry_errors.RegistryError as err:
+            self.events.record(image, events.WARNING, "ScanFailed", f"cannot resolve {_tracked(image)}: {err}")
             runtime.patch_status(self.api, "Image", image, {
                 "lastScanTime": runtime.now_rfc3339(), "observedGeneration": image["metadata"].get("generation"),
                 "conditions": runtime.set_condition(status.get("conditions"), "Ready", False,
@@ -81,6 +82,7 @@ class ImageController(runtime.Controller):
         latest = f"{spec['repository']}@{digest}"
         if latest != status.get("latestImage"):
             log.info("image %s: %s", key, latest)
+            self.events.record(image, events.NORMAL, "ImageResolved", f"{_tracked(image)} is {latest}")
         runtime.patch_status(self.api, "Image", image, {
             "latestImage": latest, "latestDigest": digest, "latestTag": ref.tag or "latest",
             "lastScanTime": runtime.now_rfc3339(), "observedGeneration": image["metadata"].get("generation"),

@@ -16,7 +16,7 @@ import copy
 import logging
 from typing import Any
 
-from dockyard.client import resources
+from dockyard.client import events, resources
 from dockyard.client import runtime
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class ImageDeployController(runtime.Controller):
                     "spec": dspec}
             deploy = resources.as_dict(self.api.create(Deployment(body), namespace=ns))
             log.info("imagedeploy %s: created deployment on %s", key, latest)
+            self.events.record(idp, events.NORMAL, "DeploymentCreated", f"Created deployment {name} on {latest}")
         else:
             if resources.controller_of(deploy, "ImageDeploy") != name:
                 return self._set_ready(idp, conditions, False, "DeploymentNotOwned",
@@ -93,6 +94,7 @@ class ImageDeployController(runtime.Controller):
             if desired != deploy:
                 deploy = resources.as_dict(self.api.replace(Deployment(desired)))
                 log.info("imagedeploy %s: deployment now on %s", key, latest)
+                self.events.record(idp, events.NORMAL, "DeploymentUpdated", f"Updated deployment {name} to {latest}")
         return self._report(idp, deploy, latest)
 
     def _no_container(self, idp: dict[str, Any], conditions: Any) -> None:

@@ -85,6 +85,9 @@ class RegistryServer:
         log_path: where the registry's output goes; default
             ``<root_dir parent>/<root_dir name>.log``. Never our stdout.
         start_timeout: seconds :meth:`start` waits for ``GET /v2/`` to answer.
+        die_with_parent: the kernel stops the registry when this process dies (``PR_SET_PDEATHSIG``);
+            ``dockyard up`` turns it off so that pushes under way survive its crash, and adopts the
+            registry again when it restarts.
 
     The generated configuration is written to ``<root_dir parent>/<root_dir name>-config.yml``.
     Usable as a context manager (start on enter, stop on exit).
@@ -99,6 +102,7 @@ class RegistryServer:
         notify_url: str | None = None,
         log_path: Path | None = None,
         start_timeout: float = 15.0,
+        die_with_parent: bool = True,
     ) -> None:
         self.port = int(port)
         self.root_dir = Path(root_dir).resolve()
@@ -107,7 +111,13 @@ class RegistryServer:
         self.log_path = Path(log_path) if log_path else self.root_dir.parent / f"{self.root_dir.name}.log"
         self.config_path = self.root_dir.parent / f"{self.root_dir.name}-config.yml"
         self.start_timeout = start_timeout
+        self.die_with_parent = die_with_parent
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The registry process's pid while it runs, else None."""
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
 
     @property
     def address(self) -> str:
@@ -179,7 +189,8 @@ class RegistryServer:
             self._process = subprocess.Popen(
                 [binary, "serve", str(self.config_path)],
                 stdin=subprocess.DEVNULL,
-                preexec_fn=children.die_with_parent,
+                preexec_fn=children.die_with_parent if self.die_with_parent else None,
+                start_new_session=not self.die_with_parent,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -59,9 +59,8 @@ CREATE TABLE IF NOT EXISTS blobs (
     PRIMARY KEY (resource, namespace, name));
 """
 
-# Fields a watcher may select on; their previous values travel with MODIFIED
-# events so that an object leaving a selector can be reported as DELETED.
-_SELECTABLE_PATHS = (("spec", "nodeName"), ("status", "phase"))
+# Fields a watcher may select on (labels, and each kind's field labels); their previous values
+# travel with MODIFIED events so that an object leaving a selector can be reported as DELETED.
 
 
 def resource_key(info: kinds.ResourceInfo) -> str:
@@ -77,18 +76,30 @@ def info_for_key(key: str) -> kinds.ResourceInfo:
     return _BY_KEY[key]
 
 
-def selectable_view(obj: Obj) -> Obj:
+def selectable_view(obj: Obj, info: kinds.ResourceInfo | None = None) -> Obj:
     """The part of ``obj`` that label and field selectors look at.
 
-    Shape: ``{"metadata": {"name", "namespace", "labels"}, "spec": {"nodeName"},
-    "status": {"phase"}}`` (absent values omitted).
+    Shape: ``{"metadata": {"name", "namespace", "labels"}}`` plus, nested the
+    same way, the value at each of ``info``'s field labels
+    (:func:`dockyard.api.kinds.field_labels`; e.g. ``{"spec": {"nodeName": ...}}``).
+    Absent values are omitted.
     """
     meta = obj.get("metadata") or {}
     view: Obj = {"metadata": {k: meta[k] for k in ("name", "namespace", "labels") if k in meta}}
-    for top, leaf in _SELECTABLE_PATHS:
-        section = obj.get(top)
-        if isinstance(section, dict) and leaf in section:
-            view.setdefault(top, {})[leaf] = section[leaf]
+    labels = kinds.field_labels(info) if info is not None else ("spec.nodeName", "status.phase")
+    for label in labels:
+        parts = kinds.field_path(label).split(".")
+        node: Any = obj
+        for part in parts:
+            node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if node is None or parts[0] == "metadata":
+            continue
+        target = view
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = node
     return view
 
 
@@ -248,7 +259,7 @@ class Store:
         self._db.execute(
             "INSERT INTO events(rev, resource, namespace, name, type, object, prev) VALUES(?,?,?,?,?,?,?)",
             (int(meta["resourceVersion"]), key, meta.get("namespace", ""), meta["name"], type_,
-             _dumps(obj), _dumps(selectable_view(prev)) if prev is not None else None))
+             _dumps(obj), _dumps(selectable_view(prev, _BY_KEY.get(key))) if prev is not None else None))
         self._pending.add("objects")
         self._writes_since_compaction += 1
         if self._writes_since_compaction >= max(1, min(1000, self._retention // 10)):
@@ -332,6 +343,20 @@ class Store:
                 items.append(obj)
             cursor.close()
         return ListPage(items=items, revision=revision, next_key=next_key)
+
+    def count(self, info: kinds.ResourceInfo, namespace: str | None = None, *,
+              after: tuple[str, str] | None = None) -> int:
+        """Number of objects :meth:`list` would return without a predicate (``remainingItemCount``)."""
+        sql = "SELECT count(*) FROM objects WHERE resource = ?"
+        args: list[Any] = [resource_key(info)]
+        if namespace is not None and info.namespaced:
+            sql += " AND namespace = ?"
+            args.append(namespace)
+        if after is not None:
+            sql += " AND (namespace > ? OR (namespace = ? AND name > ?))"
+            args += [after[0], after[0], after[1]]
+        with self._lock:
+            return int(self._db.execute(sql, args).fetchone()[0])
 
     def create(self, info: kinds.ResourceInfo, obj: Obj) -> Obj:
         """Store a new object; sets ``metadata.resourceVersion``. Returns the stored object.

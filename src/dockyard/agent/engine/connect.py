@@ -83,6 +83,7 @@ def connect(
     *,
     run_dir: Path,
     start_timeout: float = 30.0,
+    die_with_parent: bool = True,
 ) -> Engine:
     """Connect to a Docker Engine API endpoint, starting Podman's if needed.
 
@@ -98,6 +99,9 @@ def connect(
             answers there). ``docker`` without ``socket``: ``/var/run/docker.sock``.
         socket: an explicit endpoint: a socket path, ``unix://PATH`` or
             ``tcp://HOST:PORT``. Overrides discovery.
+        die_with_parent: a Podman service started here gets SIGTERM from the kernel when this
+            process dies (``PR_SET_PDEATHSIG``); ``dockyard up`` turns it off so that builds under way
+            survive its crash, and adopts the running service when it restarts.
         run_dir: directory for our Podman socket and its log
             (``podman-service.log``); created if missing.
         start_timeout: seconds to wait for a started service to answer ``ping``.
@@ -132,7 +136,7 @@ def connect(
                 "or pass --engine-socket / set DOCKER_HOST"
             )
 
-    return _start_podman(Path(run_dir), timeout=start_timeout)
+    return _start_podman(Path(run_dir), timeout=start_timeout, die_with_parent=die_with_parent)
 
 
 def _candidate_sockets() -> list[str]:
@@ -201,7 +205,7 @@ def _attach(
     return Engine(client=client, kind=kind, socket=endpoint, process=process)
 
 
-def _start_podman(run_dir: Path, *, timeout: float) -> Engine:
+def _start_podman(run_dir: Path, *, timeout: float, die_with_parent: bool = True) -> Engine:
     """Run ``podman system service --time=0 unix://RUN_DIR/podman.sock`` and attach.
 
     The service reads ``registries.conf`` (insecure registries) once, at start.
@@ -223,7 +227,8 @@ def _start_podman(run_dir: Path, *, timeout: float) -> Engine:
         process = subprocess.Popen(
             [podman, "system", "service", "--time=0", endpoint],
             stdin=subprocess.DEVNULL,
-            preexec_fn=children.die_with_parent,
+            preexec_fn=children.die_with_parent if die_with_parent else None,
+            start_new_session=not die_with_parent,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -1,0 +1,750 @@
+"""Benchmark: dockyard's API server (HTTPS, SQLite) against raw SQLite on the same machine, same run.
+
+One run starts the API server over a temporary data dir on a free port of 127.0.0.1: by default only
+the API server (``python -m dockyard.apiserver``) when this dockyard has it, else (or with
+``--server up``) all of ``dockyard up`` (see ``_harness.py``); then it measures, against that API
+over HTTPS with the admin kubeconfig's token and CA:
+
+create      ``POST /api/v1/namespaces/NS/secrets`` (Secrets: no controller reacts to them), with
+            1 client (1,000 objects, which also make the 1k list) and with ``--concurrency`` clients
+            (``--creates`` objects); then the 10k namespace is filled up with the same clients.
+get         ``GET .../secrets/NAME`` of random existing objects, 1 client and ``--concurrency`` clients.
+list        ``GET .../secrets`` of a namespace holding 1,000 and one holding 10,000 objects (body read
+            in full, not parsed): median of ``--list-rounds`` after one warm-up.
+watch       ``--watchers`` concurrent watches (another process, asyncio) on a namespace while
+            ``--writers`` concurrent clients create ``--watch-writes`` Secrets in it; delivery latency
+            = the event's arrival at a watcher − the write's response at its writer (both
+            ``time.monotonic``, one clock for all processes of the host), over every
+            (watcher, write) pair.
+HTTP floor  ``GET /version`` (no auth, no store): what HTTPS + uvicorn + the app cost per request.
+
+The reference, after the server has stopped: a plain SQLite table (WAL, ``synchronous=NORMAL``,
+the server's settings) in the same directory, rows of the same JSON as the stored Secret (same size),
+one transaction per insert as the server commits each create; point SELECTs for gets; a SELECT of
+1,000 / 10,000 rows joined into one JSON array for lists.
+
+Prints a table (dockyard, raw SQLite, time ratio) and, as its last stdout line, one JSON summary.
+
+Usage: .venv/bin/python bench/apiserver.py [--creates N] [--concurrency C] [--watchers W] [--writers K]
+                                           [--watch-writes N] [--workdir DIR] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import queue
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import (
+    BenchError,
+    Harness,
+    code_version,
+    console,
+    fmt,
+    make_workdir,
+    median,
+    percentile,
+)
+
+NS_1K, NS_10K, NS_WATCH = "bench-1k", "bench-10k", "bench-watch"
+LIST_SIZES = {NS_1K: 1_000, NS_10K: 10_000}
+PAYLOAD_BYTES = 192  # random bytes in each Secret's data (256 base64 characters)
+MAX_ERRORS = 50  # a load stops after this many failed requests
+
+# Every wait is bounded (seconds).
+REQUEST_TIMEOUT = 60
+CHILD_CONNECT_TIMEOUT = 60
+CHILD_SYNC_TIMEOUT = 60
+CHILD_DRAIN_TIMEOUT = 120
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def secret_path(ns: str, name: str | None = None) -> str:
+    return f"/api/v1/namespaces/{ns}/secrets" + (f"/{name}" if name else "")
+
+
+def obj_name(prefix: str, i: int) -> str:
+    return f"{prefix}-{i:07d}"
+
+
+def secret_body(name: str, rng: random.Random) -> dict[str, Any]:
+    payload = base64.b64encode(rng.randbytes(PAYLOAD_BYTES)).decode()
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "labels": {"app": "dockyard-bench"}}, "data": {"payload": payload}}
+
+
+# --- load generation (asyncio, httpx) ------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """What one bounded load run did."""
+
+    requested: int
+    concurrency: int
+    ok: int = 0
+    errors: int = 0
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # seconds per successful request
+    first_error: str | None = None
+    stopped_by_deadline: bool = False
+    times: dict[str, tuple[float, float]] = field(default_factory=dict)  # key → (sent, response), if asked
+    error_at: list[tuple[float, float]] = field(default_factory=list)  # failed: (s after the load began, s waited)
+
+    @property
+    def rate(self) -> float | None:
+        return self.ok / self.elapsed if self.elapsed > 0 and self.ok else None
+
+    def summary(self) -> dict[str, Any]:
+        return {"requested": self.requested, "ok": self.ok, "errors": self.errors, "concurrency": self.concurrency,
+                "elapsed_s": round(self.elapsed, 3), "per_s": self.rate,
+                "latency_p50_ms": _ms(percentile(self.latencies, 50)),
+                "latency_p99_ms": _ms(percentile(self.latencies, 99)),
+                "first_error": self.first_error, "error_at_s": self.error_at[:20],
+                "stopped_by_deadline": self.stopped_by_deadline}
+
+
+def _ms(x: float | None) -> float | None:
+    return None if x is None else round(x * 1000, 3)
+
+
+RequestFn = Callable[[int], tuple[str, str, dict[str, Any] | None, str | None]]
+"""i → (method, path, json body or None, key to record times under or None)."""
+
+
+async def _run_load(server: str, verify: Any, token: str, n: int, concurrency: int, make: RequestFn,
+                    expect: tuple[int, ...], deadline_s: float, *, read_body: bool = True) -> Load:
+    load = Load(requested=n, concurrency=concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=server, verify=verify, headers=headers, limits=limits,
+                                 timeout=REQUEST_TIMEOUT) as client:
+        counter = iter(range(n))
+        t_start = time.monotonic()
+        deadline = t_start + deadline_s
+
+        async def worker() -> None:
+            for i in counter:  # shared iterator: each index once, at most n requests in all
+                if time.monotonic() > deadline:
+                    load.stopped_by_deadline = True
+                    return
+                if load.errors >= MAX_ERRORS:
+                    return
+                method, path, body, key = make(i)
+                t0 = time.monotonic()
+                try:
+                    resp = await client.request(method, path, json=body)
+                    if read_body:
+                        await resp.aread()
+                except httpx.HTTPError as err:
+                    load.errors += 1
+                    load.error_at.append((round(t0 - t_start, 3), round(time.monotonic() - t0, 3)))
+                    load.first_error = load.first_error or f"{method} {path}: {type(err).__name__}: {err}"
+                    continue
+                t1 = time.monotonic()
+                if resp.status_code in expect:
+                    load.ok += 1
+                    load.latencies.append(t1 - t0)
+                    if key is not None:
+                        load.times[key] = (t0, t1)
+                else:
+                    load.errors += 1
+                    load.error_at.append((round(t0 - t_start, 3), round(t1 - t0, 3)))
+                    load.first_error = load.first_error or f"{method} {path} → {resp.status_code}: {resp.text[:300]}"
+
+        await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+        load.elapsed = time.monotonic() - t_start
+    return load
+
+
+# --- the watchers' process -----------------------------------------------------------------------
+
+
+async def _watchers_main(args: argparse.Namespace) -> int:
+    """Child process: ``args.watchers`` watches on ``args.ns`` secrets; reports on stdout, results to a file.
+
+    Protocol (one line each on stdout): ``connected K`` once K watches answered 200 (or the connect
+    timeout passed), ``synced K`` once K watches saw an object named ``sync-*``, ``finished`` once every
+    watch saw ``done-*`` (or the drain timeout passed) and the results file is written.
+    """
+    token = os.environ.get("BENCH_TOKEN", "")
+    verify: Any = args.ca or True
+    n = args.watchers
+    arrivals: list[dict[str, float]] = [{} for _ in range(n)]
+    events_seen = [0] * n
+    errors: list[str] = []
+    connected, synced, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    state = {"connected": 0, "synced": 0, "done": 0}
+    loop_deadline = time.monotonic() + args.lifetime
+
+    def say(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    limits = httpx.Limits(max_connections=n + 4, max_keepalive_connections=n + 4)
+    async with httpx.AsyncClient(base_url=args.server, verify=verify, limits=limits,
+                                 headers={"Authorization": f"Bearer {token}"},
+                                 timeout=httpx.Timeout(args.lifetime + 30, connect=30)) as client:
+
+        async def one(i: int) -> None:
+            params = {"watch": "true", "resourceVersion": args.rv, "timeoutSeconds": str(int(args.lifetime))}
+            saw_sync = saw_done = False
+            try:
+                async with client.stream("GET", secret_path(args.ns), params=params) as resp:
+                    if resp.status_code != 200:
+                        await resp.aread()
+                        errors.append(f"watch {i}: HTTP {resp.status_code}: {resp.text[:200]}")
+                        return
+                    state["connected"] += 1
+                    if state["connected"] == n:
+                        connected.set()
+                    async for line in resp.aiter_lines():
+                        t = time.monotonic()
+                        if not line.strip():
+                            continue
+                        event = json.loads(line)
+                        events_seen[i] += 1
+                        if event.get("type") == "ERROR":
+                            errors.append(f"watch {i}: ERROR event {str(event.get('object'))[:200]}")
+                            return
+                        name = ((event.get("object") or {}).get("metadata") or {}).get("name", "")
+                        if name.startswith("sync-"):
+                            if not saw_sync:
+                                saw_sync = True
+                                state["synced"] += 1
+                                if state["synced"] == n:
+                                    synced.set()
+                        elif name.startswith("done-"):
+                            saw_done = True
+                            state["done"] += 1
+                            if state["done"] == n:
+                                done.set()
+                            return
+                        elif event.get("type") == "ADDED" and name not in arrivals[i]:
+                            arrivals[i][name] = t
+                        if time.monotonic() > loop_deadline:
+                            errors.append(f"watch {i}: lifetime over")
+                            return
+            except (httpx.HTTPError, ValueError) as err:
+                errors.append(f"watch {i}: {type(err).__name__}: {err}")
+            finally:
+                if not saw_done:  # count it anyway so the others are not waited for in vain
+                    state["done"] += 1
+                    if state["done"] == n:
+                        done.set()
+                if not saw_sync:
+                    state["synced"] += 1
+                    if state["synced"] == n:
+                        synced.set()
+
+        tasks = [asyncio.create_task(one(i)) for i in range(n)]
+        for event, key, timeout in ((connected, "connected", CHILD_CONNECT_TIMEOUT),
+                                    (synced, "synced", CHILD_SYNC_TIMEOUT)):
+            try:
+                await asyncio.wait_for(event.wait(), timeout)
+            except TimeoutError:
+                pass
+            say(f"{key} {state[key]}")
+        try:
+            await asyncio.wait_for(done.wait(), max(1.0, loop_deadline - time.monotonic()))
+        except TimeoutError:
+            errors.append("not every watch saw the done marker in time")
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    Path(args.out).write_text(json.dumps({"arrivals": arrivals, "events_seen": events_seen, "errors": errors[:50],
+                                          "error_count": len(errors)}))
+    say("finished")
+    return 0
+
+
+class WatcherProcess:
+    """The watchers' child process, with bounded reads of its report lines."""
+
+    def __init__(self, h: Harness, ns: str, rv: str, watchers: int, lifetime: float, out: Path) -> None:
+        env = dict(os.environ, BENCH_TOKEN=h.token)
+        self.out = out
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "_watchers", "--server", h.api_url,
+             "--ca", str(h.verify) if isinstance(h.verify, str) else "", "--ns", ns, "--rv", rv,
+             "--watchers", str(watchers), "--lifetime", str(lifetime), "--out", str(out)],
+            stdout=subprocess.PIPE, stderr=open(out.with_suffix(".stderr"), "wb"),  # noqa: SIM115
+            stdin=subprocess.DEVNULL, env=env, text=True)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.strip())
+        self.lines.put(None)
+
+    def expect(self, word: str, timeout: float) -> str:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise BenchError(f"watcher process: no '{word}' within {timeout:.0f}s") from None
+        if line is None or not line.startswith(word):
+            err = ""
+            try:
+                err = self.out.with_suffix(".stderr").read_text()[-2000:]
+            except OSError:
+                pass
+            raise BenchError(f"watcher process: expected '{word}', got {line!r}\n{err}")
+        return line
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+# --- the raw SQLite reference --------------------------------------------------------------------
+
+
+def sqlite_reference(path: Path, template: str, template_name: str, *, inserts: int, gets: int,
+                     list_rounds: int, deadline_s: float) -> dict[str, Any]:
+    """Raw SQLite doing the store's work with the same rows: inserts/s, gets/s, list ms."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    db = sqlite3.connect(str(path), isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE objects (namespace TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL, "
+               "PRIMARY KEY (namespace, name))")
+    needle = f'"name":"{template_name}"'
+    if needle not in template:
+        raise BenchError("the stored object's JSON does not carry its name in the expected form")
+
+    def row(name: str) -> str:
+        assert len(name) == len(template_name)
+        return template.replace(needle, f'"name":"{name}"', 1)
+
+    out: dict[str, Any] = {"row_bytes": len(template.encode())}
+    deadline = time.monotonic() + deadline_s
+    # inserts: one transaction each, as the server commits each create
+    t0 = time.monotonic()
+    done = 0
+    for i in range(inserts):
+        if time.monotonic() > deadline:
+            break
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO objects(namespace, name, data) VALUES (?,?,?)",
+                   ("ref-create", obj_name("c", i), row(obj_name("c", i))))
+        db.execute("COMMIT")
+        done += 1
+    elapsed = time.monotonic() - t0
+    out["insert"] = {"n": done, "elapsed_s": round(elapsed, 4), "per_s": done / elapsed if elapsed > 0 else None}
+    # the list namespaces, in one transaction each (not timed)
+    for ns, size in LIST_SIZES.items():
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO objects(namespace, name, data) VALUES (?,?,?)",
+                       ((ns, obj_name("s", i), row(obj_name("s", i))) for i in range(size)))
+        db.execute("COMMIT")
+    # gets: point SELECTs by key
+    rng = random.Random(7)
+    t0 = time.monotonic()
+    done = 0
+    for _ in range(gets):
+        if time.monotonic() > deadline:
+            break
+        r = db.execute("SELECT data FROM objects WHERE namespace = ? AND name = ?",
+                       (NS_1K, obj_name("s", rng.randrange(LIST_SIZES[NS_1K])))).fetchone()
+        assert r is not None
+        done += 1
+    elapsed = time.monotonic() - t0
+    out["get"] = {"n": done, "elapsed_s": round(elapsed, 4), "per_s": done / elapsed if elapsed > 0 else None}
+    # lists: every row of a namespace, joined into one JSON array (what a list answer needs at least)
+    for ns, size in LIST_SIZES.items():
+        times = []
+        for r in range(list_rounds + 1):
+            t0 = time.monotonic()
+            rows = db.execute("SELECT data FROM objects WHERE namespace = ? ORDER BY name", (ns,)).fetchall()
+            body = "[" + ",".join(x[0] for x in rows) + "]"
+            if r > 0:
+                times.append(time.monotonic() - t0)
+            if len(rows) != size:
+                raise BenchError(f"sqlite reference: {len(rows)} rows in {ns}, expected {size}")
+            del body
+        out[f"list_{size}"] = {"median_ms": _ms(median(times)), "ms": [_ms(x) for x in times]}
+    db.close()
+    return out
+
+
+# --- the benchmark -------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.h = Harness(workdir, engine=args.engine, raw_client="none", isolated_storage=not args.shared_storage)
+        self.rng = random.Random(42)
+        self.results: dict[str, Any] = {}
+        self.template: tuple[str, str] | None = None  # (stored JSON of one Secret, its name)
+        self.watcher: WatcherProcess | None = None
+        self.problems: list[str] = []  # failed requests, missing events: the run is not ok
+        self.notes: list[str] = []
+        self.mode = "?"
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def load(self, n: int, concurrency: int, make: RequestFn, expect: tuple[int, ...], *,
+             read_body: bool = True, auth: bool = True) -> Load:
+        return asyncio.run(_run_load(self.h.api_url, self.h.verify, self.h.token if auth else "", n, concurrency,
+                                     make, expect, self.args.phase_timeout, read_body=read_body))
+
+    def check(self, what: str, load: Load, *, allow_short: bool = False) -> None:
+        line = (f"  {what}: {load.ok}/{load.requested} ok in {load.elapsed:.2f}s → {fmt(load.rate, 1)}/s "
+                f"(p50 {fmt(_ms(percentile(load.latencies, 50)), 1)} ms, "
+                f"p99 {fmt(_ms(percentile(load.latencies, 99)), 1)} ms)")
+        console.print(line)
+        if load.errors:
+            problem = (f"{what}: {load.errors} failed requests; first: {load.first_error}; "
+                       f"(sent at, failed after) s: {load.error_at[:5]}")
+            if load.errors >= MAX_ERRORS:
+                raise BenchError(problem)
+            self.problems.append(problem)  # reported, and the run fails, but the other phases still run
+            console.print(f"  [yellow]! {problem}[/yellow]")
+        elif load.ok < load.requested and not allow_short:
+            raise BenchError(f"{what}: only {load.ok}/{load.requested} done within {self.args.phase_timeout}s")
+
+    def creates(self, ns: str, prefix: str, start: int, count: int, concurrency: int) -> Load:
+        rng = self.rng
+        bodies = [secret_body(obj_name(prefix, start + i), rng) for i in range(count)]
+        path = secret_path(ns)
+        return self.load(count, concurrency, lambda i: ("POST", path, bodies[i], None), (201,))
+
+    # --- phases ---------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        mode = self.args.server
+        if mode == "auto":
+            mode = "apiserver" if Harness.apiserver_module_exists() else "up"
+        self.mode = mode
+        if mode == "apiserver":
+            self.h.start_apiserver()
+        else:
+            self.h.start()
+        for ns in (NS_1K, NS_10K, NS_WATCH):
+            self.h.api("POST", "/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                                           "metadata": {"name": ns}})
+
+    def http_floor(self) -> None:
+        n = self.args.gets
+        load = self.load(n, 1, lambda i: ("GET", "/version", None, None), (200,), auth=False)
+        self.check("GET /version, 1 client", load)
+        self.results["version_1"] = load.summary()
+
+    def bench_creates(self) -> None:
+        c = self.args.concurrency
+        load = self.creates(NS_1K, "s", 0, LIST_SIZES[NS_1K], 1)
+        self.check(f"create {LIST_SIZES[NS_1K]} Secrets, 1 client", load)
+        self.results["create_1"] = load.summary()
+        # the stored JSON of one object: the reference's rows are copies of it (same size)
+        name = obj_name("s", 0)
+        assert self.h.http is not None
+        resp = self.h.http.get(secret_path(NS_1K, name))
+        stored = json.dumps(resp.json(), separators=(",", ":"), ensure_ascii=False)
+        self.template = (stored, name)
+        load = self.creates(NS_10K, "s", 0, self.args.creates, c)
+        self.check(f"create {self.args.creates} Secrets, {c} clients", load)
+        self.results["create_c"] = load.summary()
+        rest = LIST_SIZES[NS_10K] - self.args.creates
+        if rest > 0:
+            load = self.creates(NS_10K, "s", self.args.creates, rest, c)
+            self.check(f"fill {NS_10K} with {rest} more, {c} clients", load)
+            self.results["create_fill"] = load.summary()
+
+    def bench_gets(self) -> None:
+        n, c = self.args.gets, self.args.concurrency
+        size = LIST_SIZES[NS_1K]
+        names = [obj_name("s", self.rng.randrange(size)) for _ in range(n)]
+        for conc, key in ((1, "get_1"), (c, "get_c")):
+            load = self.load(n, conc, lambda i: ("GET", secret_path(NS_1K, names[i]), None, None), (200,))
+            self.check(f"get, {conc} client{'s' if conc > 1 else ''}", load)
+            self.results[key] = load.summary()
+
+    def bench_lists(self) -> None:
+        assert self.h.http is not None
+        for ns, size in LIST_SIZES.items():
+            times, nbytes = [], 0
+            for r in range(self.args.list_rounds + 1):
+                t0 = time.monotonic()
+                resp = self.h.http.get(secret_path(ns), timeout=REQUEST_TIMEOUT)
+                body = resp.content
+                elapsed = time.monotonic() - t0
+                if resp.status_code != 200:
+                    raise BenchError(f"list {ns} → {resp.status_code}: {resp.text[:300]}")
+                if r == 0:  # warm-up round: check the count (not timed)
+                    count = len(json.loads(body)["items"])
+                    if count != size:
+                        raise BenchError(f"list {ns}: {count} items, expected {size}")
+                    nbytes = len(body)
+                    continue
+                times.append(elapsed)
+            console.print(f"  list {size}: median {median(times) * 1000:.1f} ms of {len(times)} "
+                          f"({nbytes / 1e6:.1f} MB)")
+            self.results[f"list_{size}"] = {"median_ms": _ms(median(times)), "ms": [_ms(x) for x in times],
+                                            "bytes": nbytes}
+
+    def bench_watch(self) -> None:
+        a = self.args
+        listed = self.h.api("GET", secret_path(NS_WATCH), params={"limit": "1"})
+        rv = listed["metadata"]["resourceVersion"]
+        lifetime = a.phase_timeout + CHILD_CONNECT_TIMEOUT + CHILD_SYNC_TIMEOUT + CHILD_DRAIN_TIMEOUT
+        out = self.workdir / "watchers.json"
+        self.watcher = w = WatcherProcess(self.h, NS_WATCH, rv, a.watchers, lifetime, out)
+        connected = int(w.expect("connected", CHILD_CONNECT_TIMEOUT + 30).split()[1])
+        if connected < a.watchers:
+            raise BenchError(f"only {connected}/{a.watchers} watches connected")
+        self.h.api("POST", secret_path(NS_WATCH), json=secret_body("sync-0000000", self.rng))
+        synced = int(w.expect("synced", CHILD_SYNC_TIMEOUT + 30).split()[1])
+        console.print(f"  {connected} watches connected, {synced} saw the sync marker; "
+                      f"{a.writers} writers write {a.watch_writes} Secrets")
+        path = secret_path(NS_WATCH)
+        bodies = [secret_body(obj_name("w", i), self.rng) for i in range(a.watch_writes)]
+        load = self.load(a.watch_writes, a.writers,
+                         lambda i: ("POST", path, bodies[i], bodies[i]["metadata"]["name"]), (201,))
+        self.h.api("POST", secret_path(NS_WATCH), json=secret_body("done-0000000", self.rng))
+        self.check(f"watch writes, {a.writers} writers", load, allow_short=True)
+        w.expect("finished", lifetime + 30)
+        w.stop()
+        report = json.loads(out.read_text())
+        from_resp, from_send = [], []
+        missing = 0
+        for arrivals in report["arrivals"]:
+            for name, (sent, answered) in load.times.items():
+                t = arrivals.get(name)
+                if t is None:
+                    missing += 1
+                    continue
+                from_resp.append(t - answered)
+                from_send.append(t - sent)
+        expected = len(load.times) * a.watchers
+        before_resp = sum(1 for x in from_resp if x < 0)
+        self.results["watch"] = {
+            "watchers": a.watchers, "writers": a.writers, "writes_ok": load.ok, "writes_requested": a.watch_writes,
+            "writes_per_s": load.rate, "write_latency_p50_ms": _ms(percentile(load.latencies, 50)),
+            "write_latency_p99_ms": _ms(percentile(load.latencies, 99)),
+            "deliveries_expected": expected, "deliveries": len(from_resp), "missing": missing,
+            "from_response_p50_ms": _ms(percentile(from_resp, 50)),
+            "from_response_p99_ms": _ms(percentile(from_resp, 99)),
+            "from_response_max_ms": _ms(max(from_resp) if from_resp else None),
+            "from_request_p50_ms": _ms(percentile(from_send, 50)),
+            "from_request_p99_ms": _ms(percentile(from_send, 99)),
+            "arrived_before_response": before_resp,
+            "watcher_errors": report["error_count"], "watcher_error_samples": report["errors"][:5],
+        }
+        r = self.results["watch"]
+        console.print(f"  watch: {r['deliveries']}/{expected} deliveries, from the write's response p50 "
+                      f"{fmt(r['from_response_p50_ms'], 1)} ms, p99 {fmt(r['from_response_p99_ms'], 1)} ms, "
+                      f"max {fmt(r['from_response_max_ms'], 1)} ms; {before_resp} arrived before the response")
+        # every acknowledged write must be stored; a failed one may or may not have been
+        stored = {o["metadata"]["name"] for o in self.h.api("GET", secret_path(NS_WATCH))["items"]}
+        written = {n for n in stored if n.startswith("w-")}
+        r["stored"] = len(written)
+        lost = [n for n in load.times if n not in written]
+        if lost:
+            self.problems.append(f"watch: {len(lost)} acknowledged writes are not stored, e.g. {lost[:3]}")
+        if len(written) > load.ok:
+            self.notes.append(f"watch: {len(written) - load.ok} of the failed writes were stored all the same")
+        if missing or report["error_count"]:
+            self.problems.append(f"watch: {missing} missing deliveries, {report['error_count']} watcher errors "
+                                 f"{report['errors'][:3]}")
+
+    def reference(self) -> None:
+        if self.template is None:
+            return
+        stored, name = self.template
+        self.results["sqlite"] = sqlite_reference(
+            self.workdir / "reference.db", stored, name, inserts=self.args.creates, gets=self.args.gets,
+            list_rounds=self.args.list_rounds, deadline_s=self.args.phase_timeout)
+        ref = self.results["sqlite"]
+        console.print(f"  raw SQLite: {fmt(ref['insert']['per_s'], 0)} inserts/s, {fmt(ref['get']['per_s'], 0)} "
+                      f"gets/s, list 1k {fmt(ref['list_1000']['median_ms'], 1)} ms, "
+                      f"10k {fmt(ref['list_10000']['median_ms'], 1)} ms ({ref['row_bytes']} bytes a row)")
+
+    # --- report ---------------------------------------------------------------------------------
+
+    def table(self) -> Table:
+        r, ref = self.results, self.results.get("sqlite") or {}
+        a = self.args
+        server = {"apiserver": "python -m dockyard.apiserver", "up": "dockyard up"}.get(self.mode, self.mode)
+        t = Table(title=f"dockyard API server (HTTPS, {server}) vs raw SQLite, same machine, same run")
+        t.add_column("operation")
+        t.add_column("dockyard", justify="right")
+        t.add_column("raw SQLite", justify="right")
+        t.add_column("time ratio dockyard/SQLite", justify="right")
+        t.add_column("dockyard per request p50 / p99 ms", justify="right")
+
+        def rate_row(title: str, key: str, ref_key: str | None) -> None:
+            s = r.get(key)
+            mine = s["per_s"] if s else None
+            theirs = (ref.get(ref_key) or {}).get("per_s") if ref_key else None
+            ratio = theirs / mine if mine and theirs else None
+            lat = f"{fmt(s['latency_p50_ms'], 1)} / {fmt(s['latency_p99_ms'], 1)}" if s else "—"
+            t.add_row(title, f"{fmt(mine, 0)}/s", f"{fmt(theirs, 0)}/s" if ref_key else "—",
+                      f"{fmt(ratio, 1)}×" if ratio else "—", lat)
+
+        def ms_row(title: str, key: str) -> None:
+            mine = (r.get(key) or {}).get("median_ms")
+            theirs = (ref.get(key) or {}).get("median_ms")
+            ratio = mine / theirs if mine and theirs else None
+            t.add_row(title, f"{fmt(mine, 1)} ms", f"{fmt(theirs, 1)} ms", f"{fmt(ratio, 1)}×" if ratio else "—", "")
+
+        rate_row("HTTP floor: GET /version, 1 client", "version_1", None)
+        rate_row(f"create Secret, 1 client ({LIST_SIZES[NS_1K]})", "create_1", "insert")
+        rate_row(f"create Secret, {a.concurrency} clients ({a.creates})", "create_c", "insert")
+        rate_row(f"get Secret, 1 client ({a.gets})", "get_1", "get")
+        rate_row(f"get Secret, {a.concurrency} clients ({a.gets})", "get_c", "get")
+        ms_row(f"list 1,000 (median of {a.list_rounds})", "list_1000")
+        ms_row(f"list 10,000 (median of {a.list_rounds})", "list_10000")
+        w = r.get("watch")
+        if w:
+            t.add_row(f"watch delivery p50, {w['watchers']} watchers × {w['writers']} writers",
+                      f"{fmt(w['from_response_p50_ms'], 1)} ms", "—", "—", "")
+            t.add_row("watch delivery p99", f"{fmt(w['from_response_p99_ms'], 1)} ms", "—", "—", "")
+            t.add_row(f"  writes during the watch ({w['writes_ok']})", f"{fmt(w['writes_per_s'], 0)}/s",
+                      f"{fmt((ref.get('insert') or {}).get('per_s'), 0)}/s",
+                      f"{fmt(ref['insert']['per_s'] / w['writes_per_s'], 1)}×"
+                      if ref.get("insert") and w["writes_per_s"] else "—",
+                      f"{fmt(w['write_latency_p50_ms'], 1)} / {fmt(w['write_latency_p99_ms'], 1)}")
+        return t
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--creates", type=int, default=2000, help="objects created by the concurrent clients "
+                   "(the 10k namespace is then filled up; default 2000)")
+    p.add_argument("--concurrency", type=int, default=16, help="clients of the concurrent create/get rows (16)")
+    p.add_argument("--gets", type=int, default=2000, help="gets per get row (2000)")
+    p.add_argument("--list-rounds", type=int, default=5, help="measured lists per size, after 1 warm-up (5)")
+    p.add_argument("--watchers", type=int, default=100, help="concurrent watches (100)")
+    p.add_argument("--writers", type=int, default=50, help="concurrent writers while watched (50)")
+    p.add_argument("--watch-writes", type=int, default=2000, help="objects the writers create (2000)")
+    p.add_argument("--phase-timeout", type=float, default=300, help="seconds any one load may run (300)")
+    p.add_argument("--server", default="auto", choices=("auto", "apiserver", "up"),
+                   help="what serves the API: `python -m dockyard.apiserver` alone, or all of `dockyard up` "
+                        "(its controllers and agent keep watches open); auto: the former if this dockyard has it")
+    p.add_argument("--engine", default="auto", help="dockyard up --engine: auto | podman | docker")
+    p.add_argument("--shared-storage", action="store_true",
+                   help="let dockyard's Podman service use the host's image store (default: its own)")
+    p.add_argument("--workdir", type=Path, help="state directory (default: a new one under /tmp)")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = p.parse_args()
+    limits = {"creates": (1, LIST_SIZES[NS_10K]), "concurrency": (1, 200), "gets": (1, 100_000),
+              "list_rounds": (1, 100), "watchers": (1, 500), "writers": (1, 200), "watch_writes": (1, 50_000),
+              "phase_timeout": (10, 3600)}
+    for key, (lo, hi) in limits.items():
+        if not lo <= getattr(args, key) <= hi:
+            p.error(f"--{key.replace('_', '-')} must be in {lo}..{hi}")
+    return args
+
+
+def watchers_entry() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("_role")
+    for opt in ("--server", "--ca", "--ns", "--rv", "--out"):
+        p.add_argument(opt, required=True)
+    p.add_argument("--watchers", type=int, required=True)
+    p.add_argument("--lifetime", type=float, required=True)
+    return asyncio.run(_watchers_main(p.parse_args()))
+
+
+def main() -> int:
+    args = parse_args()
+    workdir = make_workdir(args.workdir, "dy-bench-api-")
+    bench = Bench(args, workdir)
+    bench.notes.append(f"dockyard code: {code_version()}")
+    bench.notes.append(f"host load average at start: {load_average()} ({os.cpu_count()} CPUs)")
+    error: str | None = None
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("API server + namespaces", bench.setup),
+        ("HTTP floor", bench.http_floor),
+        ("creates", bench.bench_creates),
+        ("gets", bench.bench_gets),
+        ("lists", bench.bench_lists),
+        (f"watch: {args.watchers} watchers, {args.writers} writers, {args.watch_writes} writes", bench.bench_watch),
+    ]
+    try:
+        for title, fn in steps:
+            console.print(f"[bold]→ {title}[/bold]")
+            fn()
+            bench.notes.append(f"host load average after {title.split(':')[0]}: {load_average()}")
+    except (BenchError, subprocess.SubprocessError, httpx.HTTPError, OSError, ValueError, KeyError) as err:
+        error = f"{type(err).__name__}: {err}"
+        console.print(f"[red]✗ {error}[/red]")
+        console.print(f"  logs: {workdir / 'up.log'}")
+    except KeyboardInterrupt:
+        error = "interrupted"
+    finally:
+        if bench.watcher is not None:
+            bench.watcher.stop()
+        bench.h.stop()
+        bench.h.close()
+        if not args.keep:
+            bench.h.drop_storage()
+    if error != "interrupted":
+        try:
+            console.print("[bold]→ raw SQLite reference (the server stopped)[/bold]")
+            bench.reference()
+        except (BenchError, sqlite3.Error, OSError) as err:
+            error = error or f"reference: {type(err).__name__}: {err}"
+    out = Console(highlight=False, width=140)
+    out.print(bench.table())
+    ref = bench.results.get("sqlite")
+    if ref:
+        out.print(f"raw SQLite: WAL, synchronous=NORMAL (the server's settings), {ref['row_bytes']}-byte JSON rows "
+                  "(a copy of a stored Secret), one transaction per insert; lists join the rows into one array. "
+                  "Time ratio = dockyard's time per operation ÷ SQLite's.")
+    for note in bench.h.notes + bench.notes + [bench.h.stop_info]:
+        if note:
+            out.print(f"note: {note}")
+    for problem in bench.problems:
+        out.print(f"PROBLEM: {problem}")
+    ok = error is None and not bench.problems
+    record = {"benchmark": "apiserver", "ok": ok, "error": error, "code": code_version(), "server": bench.mode, "args": {
+        k: v for k, v in vars(args).items() if k not in ("workdir",)}, **bench.results,
+              "problems": bench.problems, "notes": bench.h.notes + bench.notes, "stop": bench.h.stop_info}
+    print(json.dumps(record, separators=(",", ":"), default=str), flush=True)
+    if ok and not args.keep and not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    elif not ok:
+        console.print(f"state kept in {workdir}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_watchers":
+        sys.exit(watchers_entry())
+    sys.exit(main())

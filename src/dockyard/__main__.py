@@ -1,0 +1,5 @@
+"""``python -m dockyard`` is the ``dockyard`` command."""
+
+from dockyard.cli.main import app
+
+app()

@@ -1,0 +1,75 @@
+"""``python -m dockyard.apiserver``: only the API server, over a data dir.
+
+Usage::
+
+    python -m dockyard.apiserver --data-dir DIR [--port 6443] [--host 127.0.0.1]
+                                 [--node-name NAME] [--insecure-http]
+
+The data dir holds what ``dockyard up`` keeps there for its API server:
+``dockyard.db`` (SQLite), ``pki/apiserver.{crt,key}`` (made on first start),
+``tokens.json`` and one kubeconfig per identity (``kubeconfig`` admin,
+``kubeconfig-view``, ``kubeconfig-node``). No controllers, no node agent.
+Prints ``serving URL`` once it accepts connections; SIGTERM or SIGINT
+stops it (exit 0). Useful on its own and for the crash test, which kills
+it with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+
+from dockyard.apiserver import app as app_module
+from dockyard.apiserver import auth, serve, tls
+from dockyard.client import connection
+from dockyard.storage import sqlite
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dockyard.apiserver", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True, type=Path)
+    parser.add_argument("--port", type=int, default=6443)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--node-name", default=socket.gethostname())
+    parser.add_argument("--insecure-http", action="store_true",
+                        help="plain HTTP instead of TLS (loopback addresses only)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir: Path = args.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tokens = auth.load_tokens(data_dir / "tokens.json")
+    store = sqlite.Store(data_dir / "dockyard.db")
+    app = app_module.create_app(store=store, tokens=auth.users_by_token(tokens, node_name=args.node_name))
+    cert, key = (None, None) if args.insecure_http else tls.ensure_serving_certificate(data_dir / "pki")
+    try:
+        server = serve.Server(serve.config(app, host=args.host, port=args.port, cert=cert, key=key,
+                                           insecure_http=args.insecure_http))
+    except serve.InsecureListen as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        thread = serve.start_thread(server)
+    except RuntimeError as err:
+        print(f"error: {err} on {args.host}:{args.port}", file=sys.stderr)
+        return 3
+    url = f"{'http' if args.insecure_http else 'https'}://{args.host}:{args.port}"
+    for ident, fname in (("admin", "kubeconfig"), ("node", "kubeconfig-node"), ("view", "kubeconfig-view")):
+        connection.write_kubeconfig(data_dir / fname, server=url, token=tokens[ident], user=ident, ca_file=cert)
+    print(f"serving {url}", flush=True)
+    while not stop.wait(0.5) and thread.is_alive():
+        pass
+    serve.stop_thread(server, thread)
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Authorization: what each identity may do. Pure functions, no I/O.
+
+Follows the Kubernetes "Authorization" concepts: every request is reduced to
+attributes (user, verb, API group, resource, subresource, namespace, name;
+"Determine the Request Verb": ``GET`` is ``get``/``list``/``watch``, ``POST``
+``create``, ``PUT`` ``update``, ``PATCH`` ``patch``, ``DELETE``
+``delete``/``deletecollection``) and allowed or refused with 403
+``Forbidden`` in the apiserver's words::
+
+    pods "x" is forbidden: User "system:node:vm" cannot delete resource "pods" in API group "" in the namespace "default"
+
+The identities ``dockyard up`` hands out (one kubeconfig each):
+
+- ``admin``: everything (RBAC's ``cluster-admin``).
+- ``view``: ``get``, ``list`` and ``watch`` of every kind and of the ``status``
+  and ``log`` subresources, except Secrets, which it may not read at all
+  (RBAC's default ``view`` ClusterRole).
+- ``system:node:<name>`` (the node agent, after the Node authorizer and the
+  ``NodeRestriction`` admission plugin): reads every kind including Secrets;
+  writes only what a node agent writes: binds unscheduled pods to itself
+  (a JSON merge patch of ``spec.nodeName`` and ``metadata.labels``), the status
+  of its own pods and of Pushes meant for it, build logs, and Events.
+  :func:`authorize` checks the verb and resource; :func:`admit` then checks
+  the stored object and the patch (NodeRestriction's part).
+- any other user: nothing.
+
+Discovery, OpenAPI and ``/version`` are open to every authenticated user
+(RBAC's ``system:discovery``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.api import errors
+
+ADMIN = "admin"
+VIEW = "view"
+NODE_PREFIX = "system:node:"
+READ_VERBS = frozenset({"get", "list", "watch"})
+MERGE_PATCH = "application/merge-patch+json"
+NODENAME_LABEL = "dockyard.dev/nodename"
+
+# (group, resource, subresource) -> verbs a node may use beyond reading.
+_NODE_WRITES: dict[tuple[str, str, str], frozenset[str]] = {
+    ("", "pods", ""): frozenset({"patch"}),  # binding to itself; see admit()
+    ("", "pods", "status"): frozenset({"patch", "update"}),
+    ("dockyard.dev", "pushes", "status"): frozenset({"patch", "update"}),
+    ("dockyard.dev", "builds", "log"): frozenset({"create"}),
+    ("", "events", ""): frozenset({"create", "patch", "update"}),
+}
+_VIEW_HIDDEN = frozenset({("", "secrets"), ("dockyard.dev", "builds/source")})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attributes:
+    """One request as the authorizer sees it (``authorizer.Attributes``).
+
+    Attributes:
+        user: the authenticated user name.
+        verb: ``get``, ``list``, ``watch``, ``create``, ``update``, ``patch``,
+            ``delete`` or ``deletecollection``.
+        group: API group (``""`` for core).
+        resource: the plural (``pods``); ``""`` for a non-resource path.
+        subresource: e.g. ``status``, ``log``; ``""`` for the main resource.
+        namespace: ``""`` for cluster scope.
+        name: ``""`` for a collection.
+        path: the URL path (used in messages about non-resource paths).
+    """
+
+    user: str
+    verb: str
+    group: str = ""
+    resource: str = ""
+    subresource: str = ""
+    namespace: str = ""
+    name: str = ""
+    path: str = ""
+
+
+def verb_for(method: str, *, named: bool, watch: bool = False) -> str:
+    """The request verb for an HTTP method ("Determine the Request Verb")."""
+    method = method.upper()
+    if method in ("GET", "HEAD"):
+        return "watch" if watch else ("get" if named else "list")
+    if method == "DELETE":
+        return "delete" if named else "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+
+
+def node_name(user: str) -> str | None:
+    """The node of a ``system:node:<name>`` user, else ``None``."""
+    return user[len(NODE_PREFIX):] if user.startswith(NODE_PREFIX) and len(user) > len(NODE_PREFIX) else None
+
+
+def forbidden(attrs: Attributes, why: str = "") -> errors.Forbidden:
+    """403 worded as the apiserver words it, with ``details`` naming the object."""
+    suffix = f": {why}" if why else ""
+    if not attrs.resource:
+        return errors.Forbidden(f'forbidden: User "{attrs.user}" cannot {attrs.verb} path "{attrs.path}"{suffix}')
+    qualified = f"{attrs.resource}.{attrs.group}" if attrs.group else attrs.resource
+    target = f'{qualified} "{attrs.name}"' if attrs.name else qualified
+    resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
+    scope = f'in the namespace "{attrs.namespace}"' if attrs.namespace else "at the cluster scope"
+    details: dict[str, Any] = {"group": attrs.group, "kind": attrs.resource}
+    if attrs.name:
+        details["name"] = attrs.name
+    return errors.Forbidden(f'{target} is forbidden: User "{attrs.user}" cannot {attrs.verb} resource '
+                            f'"{resource}" in API group "{attrs.group}" {scope}{suffix}', details=details)
+
+
+def allowed(attrs: Attributes) -> bool:
+    """True if the identity's role allows the verb on the resource (no object checks)."""
+    if attrs.user == ADMIN:
+        return True
+    if not attrs.resource:  # discovery, OpenAPI, version: every authenticated user
+        return attrs.verb == "get"
+    resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
+    if attrs.user == VIEW:
+        return (attrs.verb in READ_VERBS and (attrs.group, attrs.resource) not in _VIEW_HIDDEN
+                and (attrs.group, resource) not in _VIEW_HIDDEN)
+    if node_name(attrs.user) is not None:
+        if attrs.verb in READ_VERBS:
+            return True
+        return attrs.verb in _NODE_WRITES.get((attrs.group, attrs.resource, attrs.subresource), frozenset())
+    return False
+
+
+def authorize(attrs: Attributes) -> None:
+    """Raise 403 unless :func:`allowed`.
+
+    Raises:
+        errors.Forbidden: the identity may not do this.
+    """
+    if not allowed(attrs):
+        raise forbidden(attrs)
+
+
+def needs_admission(attrs: Attributes) -> bool:
+    """True if :func:`admit` must look at the stored object (a node's writes to pods and pushes)."""
+    return node_name(attrs.user) is not None and attrs.verb in ("patch", "update") and \
+        (attrs.group, attrs.resource) in (("", "pods"), ("dockyard.dev", "pushes"))
+
+
+def admit(attrs: Attributes, stored: dict[str, Any], *, content_type: str = "", document: Any = None) -> None:
+    """A node's write to a pod or a push, checked against the stored object (``NodeRestriction``).
+
+    - ``pods`` (main resource): only a JSON merge patch that sets
+      ``spec.nodeName`` to this node and/or ``metadata.labels``, on a pod
+      that is unscheduled or already this node's.
+    - ``pods/status``: only pods bound to this node.
+    - ``pushes/status``: only Pushes labelled for this node
+      (``dockyard.dev/nodename``) or not labelled yet.
+
+    Raises:
+        errors.Forbidden: anything else.
+    """
+    node = node_name(attrs.user)
+    if node is None:
+        return
+    spec = stored.get("spec") if isinstance(stored.get("spec"), dict) else {}
+    bound = str(spec.get("nodeName") or "")
+    if attrs.resource == "pods" and not attrs.subresource:
+        if content_type != MERGE_PATCH or not _only_binding(document, node):
+            raise forbidden(attrs, "a node may only bind a pod to itself (a JSON merge patch of spec.nodeName "
+                                   "and metadata.labels)")
+        if bound not in ("", node):
+            raise forbidden(attrs, f'the pod is bound to node "{bound}"')
+    elif attrs.resource == "pods":
+        if bound != node:
+            raise forbidden(attrs, f'node "{node}" can only update the status of pods bound to it')
+    elif attrs.resource == "pushes":
+        labels = (stored.get("metadata") or {}).get("labels") or {}
+        if str(labels.get(NODENAME_LABEL) or "") not in ("", node):
+            raise forbidden(attrs, f'node "{node}" can only update the status of pushes for its pods')
+
+
+def _only_binding(document: Any, node: str) -> bool:
+    if not isinstance(document, dict) or not set(document) <= {"metadata", "spec"}:
+        return False
+    meta, spec = document.get("metadata", {}), document.get("spec", {})
+    if not isinstance(meta, dict) or not set(meta) <= {"labels"}:
+        return False
+    if not isinstance(spec, dict) or not set(spec) <= {"nodeName"}:
+        return False
+    return "nodeName" not in spec or spec["nodeName"] == node

@@ -1,0 +1,98 @@
+"""Keep `dockyard up`'s component processes running, like a minimal init.
+
+A :class:`Child` is started with ``PR_SET_PDEATHSIG`` (it dies with `up`), its
+pid written to ``run/NAME.pid``; when it exits without being asked to, it is
+started again after a back-off (1 s doubling to 30 s, reset after 60 s of
+running), so killing a component at any moment is survivable by design.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from dockyard import children
+
+log = logging.getLogger(__name__)
+
+
+class Child:
+    """One supervised process.
+
+    Args:
+        name: used for ``run/NAME.pid``, ``run/NAME.ready`` and ``NAME.log``.
+        argv: the command.
+        run_dir: where the pid and ready files go.
+        log_path: the process's stdout and stderr (appended).
+    """
+
+    def __init__(self, name: str, argv: list[str], *, run_dir: Path, log_path: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.pid_file = run_dir / f"{name}.pid"
+        self.ready_file = run_dir / f"{name}.ready"
+        self.log_path = log_path
+        self.restarts = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the process and a thread that restarts it when it dies."""
+        self._spawn()
+        threading.Thread(target=self._watch, daemon=True, name=f"supervise-{self.name}").start()
+
+    def _spawn(self) -> None:
+        self.ready_file.unlink(missing_ok=True)
+        with self._lock, open(self.log_path, "ab") as out:
+            self._proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                          preexec_fn=children.die_with_parent)
+            self.pid_file.write_text(str(self._proc.pid))
+
+    def _watch(self) -> None:
+        backoff = 1.0
+        while not self._stopping.is_set():
+            proc = self._proc
+            assert proc is not None
+            started = time.monotonic()
+            code = proc.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started > 60:
+                backoff = 1.0
+            log.warning("%s exited with %s; restarting in %.0fs (see %s)", self.name, code, backoff, self.log_path)
+            if self._stopping.wait(backoff):
+                return
+            backoff = min(backoff * 2, 30.0)
+            self.restarts += 1
+            self._spawn()
+
+    def ready(self) -> bool:
+        """True once the running process has written its ready file."""
+        proc = self._proc
+        try:
+            return proc is not None and proc.poll() is None and int(self.ready_file.read_text()) == proc.pid
+        except (OSError, ValueError):
+            return False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def stop(self, *, grace: float) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds; no restart afterwards."""
+        self._stopping.set()
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        self.ready_file.unlink(missing_ok=True)
