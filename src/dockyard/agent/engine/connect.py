@@ -119,8 +119,8 @@ def connect(
     if socket:
         return _attach(_endpoint(socket), expect=None if kind == "auto" else kind)
 
-    if kind == "docker":
-        return _attach(_endpoint(DOCKER_SOCKET), expect="docker")
+    if kind == "docker":  # as the docker CLI: $DOCKER_HOST, else the default socket
+        return _attach(os.environ.get("DOCKER_HOST") or _endpoint(DOCKER_SOCKET), expect="docker")
 
     if kind == "auto":
         if os.environ.get("DOCKER_HOST"):
