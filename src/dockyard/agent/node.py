@@ -3,13 +3,14 @@
 Kubelet-like: it watches Pods through the Kubernetes API, makes the engine
 match each pod (via :class:`dockyard.agent.pods.PodRuntime`), and writes pod
 status through ``/status``. Pods labelled ``dockyard.dev/build-pod`` are run
-with the engine's build API instead (see :mod:`dockyard.agent.builds`).
-Pushes are served here because only this node can reach the container.
+by a detached builder process each, with the engine's build API (see
+:mod:`dockyard.agent.buildpods`). Pushes are served here because only this
+node can reach the container.
 
-State lives in the API and in the engine (container labels), never only in
-memory, so a killed agent resumes: running containers are adopted, build pods
-left ``Pending``/``Running`` are run again (builds are idempotent: same source,
-same tag), and a Push left ``Running`` is committed and pushed again.
+State lives in the API, in the engine (container labels) and in the state
+dir, never only in memory, so a killed agent resumes: running containers are
+adopted, builders that outlived it are re-attached (never started twice), and
+a Push left ``Running`` is committed and pushed again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -173,13 +173,3 @@ class NodeAgent:
         deadline = time.monotonic() + budget
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
-    """Poll ``predicate`` until true or ``timeout`` seconds pass; returns the last value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

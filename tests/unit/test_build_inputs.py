@@ -1,0 +1,105 @@
+"""Pure pieces of the build inputs: archive checks, credentials from Secrets, the FROM override."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import tarfile
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dockyard.agent.builds import replace_last_from
+from dockyard.api import archive, credentials
+
+
+def tar_of(*members: tuple[str, str, str]) -> bytes:
+    """(name, type, payload-or-linkname) members → tar bytes."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, kind, value in members:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(value)
+                tar.addfile(info, io.BytesIO(value.encode()))
+            elif kind == "sym":
+                info.type, info.linkname = tarfile.SYMTYPE, value
+                tar.addfile(info)
+            elif kind == "hard":
+                info.type, info.linkname = tarfile.LNKTYPE, value
+                tar.addfile(info)
+            elif kind == "fifo":
+                info.type = tarfile.FIFOTYPE
+                tar.addfile(info)
+    return buf.getvalue()
+
+
+def test_a_plain_context_passes():
+    assert archive.check(tar_of(("Dockerfile", "file", "FROM x"), ("app/a.txt", "file", "a"),
+                                ("app/link", "sym", "a.txt"))) == 3
+
+
+@pytest.mark.parametrize("member", [
+    ("/etc/passwd", "file", "x"),
+    ("../up", "file", "x"),
+    ("a/../../up", "file", "x"),
+    ("out", "sym", "../../etc/passwd"),
+    ("abs", "sym", "/etc/passwd"),
+    ("hard", "hard", "../x"),
+    ("pipe", "fifo", ""),
+])
+def test_escaping_members_are_refused_by_name(member):
+    with pytest.raises(archive.BadArchive) as err:
+        archive.check(tar_of(("Dockerfile", "file", "FROM x"), member))
+    assert repr(member[0]) in str(err.value)
+
+
+def test_not_an_archive():
+    with pytest.raises(archive.BadArchive):
+        archive.check(b"this is not a tar file at all" * 20)
+
+
+@given(st.lists(st.text(alphabet="ab./", min_size=1, max_size=12), min_size=1, max_size=5))
+def test_check_never_crashes_and_accepted_names_stay_inside(names):
+    data = tar_of(*((n, "file", "x") for n in names))
+    try:
+        archive.check(data)
+    except archive.BadArchive:
+        return
+    for name in names:
+        assert not name.startswith("/") and ".." not in name.split("/")
+
+
+def secret(**data: str) -> dict:
+    return {"metadata": {"name": "s"}, "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+
+
+def test_registry_auth_from_dockerconfigjson():
+    cfg = {"auths": {"127.0.0.1:5000": {"auth": base64.b64encode(b"u:p:w").decode()},
+                     "https://other:443": {"username": "o", "password": "q"}}}
+    s = secret(**{".dockerconfigjson": json.dumps(cfg)})
+    assert credentials.registry_auth(s, "127.0.0.1:5000") == ("u", "p:w")
+    assert credentials.registry_auth(s, "other:443") == ("o", "q")
+    assert credentials.registry_auth(s, "elsewhere:1") is None
+
+
+def test_credential_errors_never_show_values():
+    s = secret(password="hunter2")
+    s["data"][".dockerconfigjson"] = "!!notbase64!!"
+    with pytest.raises(credentials.CredentialError) as err:
+        credentials.registry_auth(s, "x")
+    assert "hunter2" not in str(err.value) and "notbase64" not in str(err.value)
+    assert credentials.basic_auth(secret(username="git", password="hunter2")) == ("git", "hunter2")
+    with pytest.raises(credentials.CredentialError):
+        credentials.basic_auth(secret(username="git"))
+
+
+def test_replace_last_from_keeps_stage_names_and_platform():
+    text = "FROM golang AS build\nRUN make\nFROM --platform=linux/amd64 alpine:3 AS final\nCOPY x y\n"
+    out = replace_last_from(text, "r/base@sha256:abc")
+    assert out.splitlines()[0] == "FROM golang AS build"
+    assert out.splitlines()[2] == "FROM --platform=linux/amd64 r/base@sha256:abc AS final"
+    assert replace_last_from("FROM a\n", "b") == "FROM b\n"
+    assert replace_last_from("RUN x\n", "b") == "RUN x\n"
