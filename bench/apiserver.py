@@ -460,10 +460,11 @@ class Bench:
                                                            "metadata": {"name": ns}})
 
     def http_floor(self) -> None:
-        n = self.args.gets
-        load = self.load(n, 1, lambda i: ("GET", "/version", None, None), (200,), auth=False)
-        self.check("GET /version, 1 client", load)
-        self.results["version_1"] = load.summary()
+        n, c = self.args.gets, self.args.concurrency
+        for conc, key in ((1, "version_1"), (c, "version_c")):
+            load = self.load(n, conc, lambda i: ("GET", "/version", None, None), (200,), auth=False)
+            self.check(f"GET /version, {conc} client{'s' if conc > 1 else ''}", load)
+            self.results[key] = load.summary()
 
     def bench_creates(self) -> None:
         c = self.args.concurrency
@@ -623,6 +624,7 @@ class Bench:
             t.add_row(title, f"{fmt(mine, 1)} ms", f"{fmt(theirs, 1)} ms", f"{fmt(ratio, 1)}×" if ratio else "—", "")
 
         rate_row("HTTP floor: GET /version, 1 client", "version_1", None)
+        rate_row(f"HTTP floor: GET /version, {a.concurrency} clients", "version_c", None)
         rate_row(f"create Secret, 1 client ({LIST_SIZES[NS_1K]})", "create_1", "insert")
         rate_row(f"create Secret, {a.concurrency} clients ({a.creates})", "create_c", "insert")
         rate_row(f"get Secret, 1 client ({a.gets})", "get_1", "get")

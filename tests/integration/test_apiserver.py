@@ -345,8 +345,10 @@ def test_validate_hook_runs_on_create_update_and_patch(api: httpx.Client, monkey
 
 def test_body_limit_is_413(api: httpx.Client) -> None:
     body = copy.deepcopy(POD)
-    body["metadata"]["annotations"] = {"big": "x" * (17 * 1024 * 1024)}
+    body["metadata"]["annotations"] = {"big": "x" * (3 * 1024 * 1024)}
     assert_status(api.post(PODS, json=body), 413)
+    body["metadata"]["annotations"] = {"big": "x" * (2 * 1024 * 1024)}
+    assert api.post(PODS, json=body).status_code == 201
 
 
 # ------------------------------------------------------------------ deletion

@@ -9,7 +9,10 @@ dotted form with list indices, e.g. ``spec.containers[0].image``).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
+import re
 from typing import Any
 
 import pydantic
@@ -149,6 +152,38 @@ def _pydantic_causes(err: pydantic.ValidationError, *, prefix: str) -> list[Caus
 # --- core kinds: the checks kubectl users rely on (full schemas are a later issue) -------------
 
 
+def _items(value: Any, path: str, causes: list[Cause]) -> list[Any]:
+    """``value`` if it is a list (``None``: empty); otherwise a cause and an empty list."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        causes.append(Cause(path, "must be a list"))
+        return []
+    return value
+
+
+def _port_causes(port: Any, pwhere: str, host_ports: set[tuple[str, int]]) -> list[Cause]:
+    if not isinstance(port, dict):
+        return [Cause(pwhere, "must be an object")]
+    causes: list[Cause] = []
+    cport = port.get("containerPort")
+    if not isinstance(cport, int) or isinstance(cport, bool) or not 0 < cport < 65536:
+        causes.append(Cause(f"{pwhere}.containerPort", "must be between 1 and 65535, inclusive"))
+    hport = port.get("hostPort")
+    if hport is not None:
+        if not isinstance(hport, int) or isinstance(hport, bool) or not 0 < hport < 65536:
+            return causes + [Cause(f"{pwhere}.hostPort", "must be between 1 and 65535, inclusive")]
+        key = (str(port.get("protocol") or "TCP"), hport)
+        if key in host_ports:
+            causes.append(Cause(f"{pwhere}.hostPort", f"{hport}/{key[0]} is already used by another port of "
+                                "this pod", "FieldValueDuplicate"))
+        host_ports.add(key)
+    if port.get("hostIP") not in (None, "", "127.0.0.1"):
+        causes.append(Cause(f"{pwhere}.hostIP", "pods publish on loopback only: use 127.0.0.1",
+                            "FieldValueNotSupported"))
+    return causes
+
+
 def _containers_causes(spec: Any, path: str) -> list[Cause]:
     if not isinstance(spec, dict):
         return [Cause(path, "field required", "FieldValueRequired")]
@@ -167,43 +202,27 @@ def _containers_causes(spec: Any, path: str) -> list[Cause]:
         if not cname or not isinstance(cname, str):
             causes.append(Cause(f"{where}.name", "field required", "FieldValueRequired"))
         elif cname in names:
-            causes.append(Cause(f"{where}.name", f"duplicate container name {cname!r}", "FieldValueDuplicate"))
+            causes.append(Cause(f"{where}.name", f"duplicate container name {cname[:64]!r}", "FieldValueDuplicate"))
         else:
             names.add(cname)
         if not container.get("image") or not isinstance(container.get("image"), str):
             causes.append(Cause(f"{where}.image", "field required", "FieldValueRequired"))
-        for j, port in enumerate(container.get("ports") or []):
-            pwhere = f"{where}.ports[{j}]"
-            if not isinstance(port, dict):
-                causes.append(Cause(pwhere, "must be an object"))
-                continue
-            cport = port.get("containerPort")
-            if not isinstance(cport, int) or not 0 < cport < 65536:
-                causes.append(Cause(f"{pwhere}.containerPort", "must be between 1 and 65535, inclusive"))
-            hport = port.get("hostPort")
-            if hport is not None:
-                if not isinstance(hport, int) or not 0 < hport < 65536:
-                    causes.append(Cause(f"{pwhere}.hostPort", "must be between 1 and 65535, inclusive"))
-                    continue
-                key = (str(port.get("protocol") or "TCP"), hport)
-                if key in host_ports:
-                    causes.append(Cause(f"{pwhere}.hostPort", f"{hport}/{key[0]} is already used by "
-                                        "another port of this pod", "FieldValueDuplicate"))
-                host_ports.add(key)
-            host_ip = port.get("hostIP")
-            if host_ip not in (None, "", "127.0.0.1"):
-                causes.append(Cause(f"{pwhere}.hostIP", "pods publish on loopback only: use 127.0.0.1",
-                                    "FieldValueNotSupported"))
+        for j, port in enumerate(_items(container.get("ports"), f"{where}.ports", causes)):
+            causes.extend(_port_causes(port, f"{where}.ports[{j}]", host_ports))
     policy = spec.get("restartPolicy")
     if policy is not None and policy not in ("Always", "OnFailure", "Never"):
-        causes.append(Cause(f"{path}.restartPolicy", f'unsupported value {policy!r}: supported values: '
+        causes.append(Cause(f"{path}.restartPolicy", f'unsupported value {str(policy)[:32]!r}: supported values: '
                             '"Always", "OnFailure", "Never"', "FieldValueNotSupported"))
-    volumes = {v.get("name") for v in spec.get("volumes") or [] if isinstance(v, dict)}
-    for i, container in enumerate(c for c in containers if isinstance(c, dict)):
-        for j, mount in enumerate(container.get("volumeMounts") or []):
+    volumes = {v.get("name") for v in _items(spec.get("volumes"), f"{path}.volumes", causes) if isinstance(v, dict)}
+    for i, container in enumerate(containers):
+        if not isinstance(container, dict):
+            continue
+        mounts = _items(container.get("volumeMounts"), f"{path}.containers[{i}].volumeMounts", causes)
+        for j, mount in enumerate(mounts):
             if isinstance(mount, dict) and mount.get("name") not in volumes:
                 causes.append(Cause(f"{path}.containers[{i}].volumeMounts[{j}].name",
-                                    f"not found: no volume named {mount.get('name')!r}", "FieldValueNotFound"))
+                                    f"not found: no volume named {str(mount.get('name'))[:64]!r}",
+                                    "FieldValueNotFound"))
     return causes
 
 
@@ -217,18 +236,64 @@ def _workload_causes(obj: dict[str, Any]) -> list[Cause]:
         return [Cause("spec", "field required", "FieldValueRequired")]
     causes: list[Cause] = []
     replicas = spec.get("replicas", 1)
-    if not isinstance(replicas, int) or replicas < 0:
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         causes.append(Cause("spec.replicas", "must be greater than or equal to 0"))
     selector = spec.get("selector")
     template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
-    if not isinstance(selector, dict) or not selector.get("matchLabels"):
+    if not isinstance(selector, dict) or not isinstance(selector.get("matchLabels"), dict) \
+            or not selector["matchLabels"]:
         causes.append(Cause("spec.selector", "field required", "FieldValueRequired"))
     else:
-        labels = (template.get("metadata") or {}).get("labels") or {}
+        meta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
+        labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
         if any(labels.get(k) != v for k, v in selector["matchLabels"].items()):
             causes.append(Cause("spec.template.metadata.labels", "`selector` does not match template `labels`"))
     causes.extend(_containers_causes(template.get("spec"), "spec.template.spec"))
     return causes
 
 
-_CORE_CHECKS = {"Pod": _pod_causes, "Deployment": _workload_causes, "ReplicaSet": _workload_causes}
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+MAX_SECRET_BYTES = 1024 * 1024
+"""Largest total size of a Secret's data (the apiserver's 1 MiB)."""
+
+
+def _secret_causes(obj: dict[str, Any]) -> list[Cause]:
+    """``data``: keys as in Kubernetes, values base64; ``stringData`` folded into ``data``.
+
+    Messages name keys, never values.
+    """
+    causes: list[Cause] = []
+    data = obj.get("data")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return [Cause("data", "must be a map of keys to base64-encoded values")]
+    string_data = obj.pop("stringData", None)
+    if string_data is not None:
+        if not isinstance(string_data, dict) or not all(isinstance(v, str) for v in string_data.values()):
+            return [Cause("stringData", "must be a map of keys to strings")]
+        data = dict(data)
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(value.encode()).decode()
+        obj["data"] = data
+    size = 0
+    for key, value in data.items():
+        if not isinstance(key, str) or not key or len(key) > 253 or not _SECRET_KEY.match(key):
+            causes.append(Cause(f"data[{str(key)[:64]}]", "a valid config key must consist of alphanumeric "
+                                "characters, '-', '_' or '.'"))
+            continue
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            size += len(base64.b64decode(value, validate=True))
+        except (ValueError, binascii.Error):
+            causes.append(Cause(f"data[{key}]", "must be base64-encoded bytes (the value is not shown)"))
+    if size > MAX_SECRET_BYTES:
+        causes.append(Cause("data", f"Too long: must have at most {MAX_SECRET_BYTES} bytes", "FieldValueTooLong"))
+    if obj.get("type") is not None and not isinstance(obj.get("type"), str):
+        causes.append(Cause("type", "must be a string"))
+    return causes
+
+
+_CORE_CHECKS = {"Pod": _pod_causes, "Deployment": _workload_causes, "ReplicaSet": _workload_causes,
+                "Secret": _secret_causes}

@@ -8,8 +8,9 @@ conventions, "Response Status Kind"); unexpected exceptions become a 500
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -93,8 +94,20 @@ class _NotAcceptable(errors.StatusError):
     code, reason = 406, "NotAcceptable"
 
 
+async def _bounded(request: Request, work: Awaitable[Response]) -> Response:
+    """``work`` within :func:`dockyard.apiserver.wire.request_timeout` (504 after it).
+
+    Watches and followed logs return their streaming response at once, so
+    only their setup is bounded; their streams have their own limits.
+    """
+    try:
+        return await asyncio.wait_for(work, wire.request_timeout(request))
+    except asyncio.TimeoutError:
+        raise wire.timed_out() from None
+
+
 async def _resources(request: Request) -> Response:
-    return await handlers.dispatch(_state(request), request)
+    return await _bounded(request, handlers.dispatch(_state(request), request))
 
 
 async def _group(request: Request) -> Response:
@@ -107,7 +120,8 @@ async def _group(request: Request) -> Response:
 async def _commit(request: Request) -> Response:
     authz.authorize(authz.Attributes(user=handlers.user(request), verb="create", group=kinds.GROUP,
                                      resource="pushes", path=request.url.path))
-    return await subresources.handle_commit(_state(request), request, request.path_params["container_id"])
+    return await _bounded(request, subresources.handle_commit(_state(request), request,
+                                                              request.path_params["container_id"]))
 
 
 async def _status_error(request: Request, exc: Exception) -> Response:

@@ -8,12 +8,11 @@ Rules, all from the Kubernetes API conventions and API concepts:
 - "Spec and Status": see :mod:`dockyard.apiserver.objects`.
 - An update that changes nothing is not written (no new resourceVersion, no
   watch event), as the apiserver's ``GuaranteedUpdate`` does.
-- "Finalizers" / "Garbage Collection": deleting an object that has
-  finalizers only sets ``metadata.deletionTimestamp``; it is removed when an
-  update empties ``finalizers``. Removal cascades to objects whose
-  ``ownerReferences`` name it, unless ``propagationPolicy=Orphan``; deleting a
-  Namespace removes everything in it.
-- Every stored object goes through :func:`dockyard.api.validation.validate`.
+- "Finalizers" / "Garbage Collection": see :mod:`dockyard.apiserver.deletion`
+  (finalizers, ``deletionTimestamp``, propagation policies, dependents).
+- Every stored object goes through :func:`dockyard.apiserver.typecheck.check`
+  (JSON types of built-in kinds, 400) and
+  :func:`dockyard.api.validation.validate_fields` (422).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.api import errors, kinds, validation
-from dockyard.apiserver import objects, patch
+from dockyard.apiserver import deletion, objects, patch, typecheck
 from dockyard.apiserver.selectors import Selector
 from dockyard.storage import sqlite
 
@@ -43,9 +42,6 @@ def _kind(api_version: str, kind: str) -> kinds.ResourceInfo:
 NAMESPACE = _kind("v1", "Namespace")
 PROTECTED_NAMESPACES = frozenset({"default", "kube-system"})
 """Namespaces that cannot be deleted (403), as in Kubernetes."""
-
-MAX_CASCADE = 100_000
-"""Upper bound on objects removed by one delete (cascade and namespace contents)."""
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -72,6 +68,7 @@ class FieldValidation:
 
 
 def _validated(info: kinds.ResourceInfo, obj: Obj, fields: FieldValidation | None = None) -> Obj:
+    typecheck.check(info, obj)
     result, warnings = validation.validate_fields(info, obj, fields.mode if fields else None)
     if fields is not None:
         fields.warnings.extend(w for w in warnings if w not in fields.warnings)
@@ -151,8 +148,7 @@ def _write(store: sqlite.Store, info: kinds.ResourceInfo, old: Obj, new: Obj, *,
         return new
     meta = new["metadata"]
     if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-        store.update(info, new)
-        return _remove_cascading(store, info, meta.get("namespace"), meta["name"], orphan=False)
+        return deletion.finish(store, info, new)
     return store.update(info, new)
 
 
@@ -204,6 +200,23 @@ def apply_patch(content_type: str, target: Obj, document: Any) -> Any:
         f"{', '.join(PATCH_TYPES)}")
 
 
+def check_patch_type(info: kinds.ResourceInfo, content_type: str) -> None:
+    """415 unless ``content_type`` is a patch type served for ``info``.
+
+    Strategic merge patch needs the merge keys of built-in types, so, as for
+    custom resources in Kubernetes, dockyard's own kinds take only JSON patch
+    and JSON merge patch.
+
+    Raises:
+        errors.UnsupportedMediaType: not supported (415).
+    """
+    accepted = PATCH_TYPES if info.group in ("", "apps") else (JSON_PATCH, MERGE_PATCH)
+    if content_type not in accepted:
+        raise errors.UnsupportedMediaType(
+            "the body of the request was in an unknown format - accepted media types include: "
+            + ", ".join(accepted))
+
+
 def patch_object(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str,
                  content_type: str, document: Any, *, subresource: str | None = None,
                  dry_run: bool = False, fields: FieldValidation | None = None) -> Obj:
@@ -214,8 +227,7 @@ def patch_object(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str |
 
     Raises: as :func:`update` and :func:`apply_patch`.
     """
-    if content_type not in PATCH_TYPES:
-        apply_patch(content_type, {}, document)
+    check_patch_type(info, content_type)
     with store.atomic():
         old = store.get(info, namespace, name)
         patched = apply_patch(content_type, old, document)
@@ -231,46 +243,12 @@ def patch_object(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str |
 
 # ------------------------------------------------------------------ delete
 
-def _remove_cascading(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str, *,
-                      orphan: bool) -> Obj:
-    """Remove an object now, then its namespace contents and dependents (bounded)."""
-    gone = store.delete(info, namespace, name)
-    pending: list[tuple[kinds.ResourceInfo, str | None, str]] = []
-    if info.kind == "Namespace" and info.group == "":
-        pending += [(i, name, n) for i, n in store.namespace_contents(name)]
-    if not orphan:
-        scope = namespace if info.namespaced else None
-        pending += [(i, ns or None, n) for i, ns, n in store.dependents(gone["metadata"].get("uid", ""), scope)]
-    removed = 0
-    while pending and removed < MAX_CASCADE:
-        dep_info, dep_ns, dep_name = pending.pop()
-        try:
-            dep = store.get(dep_info, dep_ns, dep_name)
-        except errors.NotFound:
-            continue
-        removed += 1
-        if dep["metadata"].get("finalizers") and not (info.kind == "Namespace" and info.group == ""):
-            if not dep["metadata"].get("deletionTimestamp"):
-                marked = copy.deepcopy(dep)
-                marked["metadata"]["deletionTimestamp"] = objects.now_rfc3339()
-                marked["metadata"]["deletionGracePeriodSeconds"] = 0
-                store.update(dep_info, marked)
-            continue
-        dep_gone = store.delete(dep_info, dep_ns, dep_name)
-        pending += [(i, ns or None, n) for i, ns, n in
-                    store.dependents(dep_gone["metadata"].get("uid", ""), dep_ns)]
-    return gone
-
-
 def delete(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str, *,
            propagation: str | None = None, precondition_uid: str | None = None,
-           precondition_rv: str | None = None, dry_run: bool = False) -> Obj:
-    """Delete an object (``DELETE``). Returns its last state.
+           precondition_rv: str | None = None, grace_period: int | None = None, dry_run: bool = False) -> Obj:
+    """Delete an object (``DELETE``) with the semantics of :mod:`dockyard.apiserver.deletion`.
 
-    With finalizers present the object is only marked (``deletionTimestamp``)
-    and returned as stored; otherwise it is removed with its dependents
-    (``propagationPolicy`` ``Background``/``Foreground``, the default) or
-    without them (``Orphan``).
+    Returns the object as it stays (marked with ``deletionTimestamp``) or its last state.
 
     Raises:
         errors.NotFound: no such object.
@@ -278,8 +256,9 @@ def delete(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
         errors.BadRequest: unknown ``propagationPolicy``.
         errors.Forbidden: the ``default`` or ``kube-system`` namespace.
     """
-    if propagation not in (None, "", "Orphan", "Background", "Foreground"):
-        raise errors.BadRequest(f"unknown propagationPolicy {propagation!r}")
+    if propagation not in (None, "", *deletion.POLICIES):
+        raise errors.BadRequest(f'propagationPolicy: Unsupported value: "{propagation}": supported values: '
+                                '"Background", "Foreground", "Orphan"')
     if info is NAMESPACE and name in PROTECTED_NAMESPACES:
         raise errors.Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
                                details={"name": name, "kind": "namespaces"})
@@ -295,14 +274,7 @@ def delete(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
                 details={"name": name, "group": info.group, "kind": info.plural})
         if dry_run:
             return old
-        if meta.get("finalizers"):
-            if meta.get("deletionTimestamp"):
-                return old
-            marked = copy.deepcopy(old)
-            marked["metadata"]["deletionTimestamp"] = objects.now_rfc3339()
-            marked["metadata"]["deletionGracePeriodSeconds"] = 0
-            return store.update(info, marked)
-        return _remove_cascading(store, info, namespace, name, orphan=propagation == "Orphan")
+        return deletion.delete(store, info, old, policy=propagation or None, grace=grace_period)
 
 
 # ------------------------------------------------------------------ list

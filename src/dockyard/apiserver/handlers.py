@@ -8,6 +8,7 @@ patch/delete; ``/status`` takes GET/PUT/PATCH.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -15,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dockyard.api import errors, kinds, validation
-from dockyard.apiserver import authz, buildhooks, crud, discovery, paths, protobuf, subresources, table, watch, wire
+from dockyard.apiserver import (authz, buildhooks, crud, discovery, listopts, paths, protobuf, subresources, table,
+                                watch, wire)
 from dockyard.apiserver.selectors import Selector
 from dockyard.apiserver.state import ServerState
 
@@ -65,6 +67,15 @@ async def _json_body(request: Request) -> Any:
         except protobuf.Unsupported as e:
             raise errors.UnsupportedMediaType(f"the protobuf request body cannot be decoded: {e}") from None
     return wire.decode_json(body)
+
+
+def _grace(raw: Any) -> int | None:
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise errors.BadRequest(f"invalid value for gracePeriodSeconds: {str(raw)[:64]!r}") from None
 
 
 async def _delete_options(request: Request) -> dict[str, Any]:
@@ -136,11 +147,14 @@ async def _collection(state: ServerState, request: Request, info: kinds.Resource
     store = state.store
     if method == "GET":
         selector = _selector(request, info)
-        if wire.query_bool(request, "watch"):
-            return _watch(state, request, info, ns, selector)
-        limit = wire.query_int(request, "limit")
-        listed = await run_in_threadpool(crud.list_objects, store, info, ns, selector=selector, limit=limit,
-                                         continue_token=request.query_params.get("continue") or None)
+        opts = listopts.parse(dict(request.query_params))
+        if opts.watch:
+            return _watch(state, request, info, ns, selector, opts)
+        if opts.revision is not None:
+            await _catch_up(state, opts.revision)
+        listed = await run_in_threadpool(crud.list_objects, store, info, ns, selector=selector, limit=opts.limit,
+                                         continue_token=opts.continue_token, revision=opts.revision,
+                                         exact=opts.match == listopts.EXACT)
         if table.wants_table(request):
             return wire.json_response(table.list_table(info, listed, request))
         return wire.json_response(listed)
@@ -161,15 +175,30 @@ async def _collection(state: ServerState, request: Request, info: kinds.Resource
     raise _not_allowed(method)
 
 
+CATCH_UP_SECONDS = 3.0
+"""How long a list at a future ``resourceVersion`` waits for the store (the watch cache's 3 s)."""
+
+
+async def _catch_up(state: ServerState, revision: int) -> None:
+    """Wait up to :data:`CATCH_UP_SECONDS` for the store to reach ``revision`` (then the list answers 504)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CATCH_UP_SECONDS
+    while state.store.revision() < revision and loop.time() < deadline and not state.stopping.is_set():
+        seen = state.objects.seq
+        if state.store.revision() >= revision:
+            return
+        await state.objects.wait(seen, min(0.5, deadline - loop.time()))
+
+
 def _watch(state: ServerState, request: Request, info: kinds.ResourceInfo, ns: str | None,
-           selector: Selector) -> Response:
-    start = watch.parse_start(request.query_params.get("resourceVersion"))
-    timeout = wire.query_int(request, "timeoutSeconds")
+           selector: Selector, opts: listopts.ListOptions) -> Response:
+    timeout = opts.timeout
     render = table.watch_renderer(info, request) if table.wants_table(request) else watch.encode_event
     events = watch.stream(store=state.store, notifier=state.objects, info=info, namespace=ns, selector=selector,
-                          start=start, timeout=float(timeout) if timeout and timeout > 0 else watch.DEFAULT_TIMEOUT,
-                          bookmarks=wire.query_bool(request, "allowWatchBookmarks"), render=render,
-                          stopping=state.stopping.is_set)
+                          start=opts.revision, initial=opts.initial_events,
+                          initial_end_bookmark=bool(opts.send_initial_events),
+                          timeout=float(timeout) if timeout and timeout > 0 else watch.DEFAULT_TIMEOUT,
+                          bookmarks=opts.bookmarks, render=render, stopping=state.stopping.is_set)
     return StreamingResponse(events, media_type="application/json",
                              headers={"Cache-Control": "no-cache, private", "X-Content-Type-Options": "nosniff"})
 
@@ -199,8 +228,7 @@ async def _object(state: ServerState, request: Request, attrs: authz.Attributes,
         return _written(updated, fields)
     if method == "PATCH":
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in crud.PATCH_TYPES:
-            crud.apply_patch(content_type, {}, None)  # raises 415
+        crud.check_patch_type(info, content_type)
         body = await _json_body(request)
         await _admit(state, attrs, info, ns, name, content_type, body)
         fields = _fields(request)
@@ -213,9 +241,11 @@ async def _object(state: ServerState, request: Request, attrs: authz.Attributes,
         propagation = request.query_params.get("propagationPolicy") or options.get("propagationPolicy")
         if options.get("orphanDependents") is True and not propagation:
             propagation = "Orphan"
+        grace = request.query_params.get("gracePeriodSeconds") or options.get("gracePeriodSeconds")
         deleted = await run_in_threadpool(crud.delete, store, info, ns, name, propagation=propagation,
                                           precondition_uid=preconditions.get("uid"),
                                           precondition_rv=preconditions.get("resourceVersion"),
+                                          grace_period=_grace(grace),
                                           dry_run=_dry_run(request) or options.get("dryRun") == ["All"])
         return wire.json_response(deleted)
     raise _not_allowed(method)

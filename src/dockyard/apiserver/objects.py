@@ -70,6 +70,23 @@ def check_name(info: kinds.ResourceInfo, name: Any) -> None:
                        f"(at most {limit} characters)")
 
 
+MAX_DEPTH = 100
+"""Deepest nesting of objects and arrays accepted in a request body or a stored object."""
+
+
+def too_deep(doc: Any, limit: int = MAX_DEPTH) -> bool:
+    """True if ``doc`` nests objects/arrays more than ``limit`` levels (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth >= limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def check_body(info: kinds.ResourceInfo, body: Any, *, namespace: str | None, name: str | None = None) -> Obj:
     """Check a request body against its URL and return a normalized copy.
 
@@ -78,12 +95,15 @@ def check_body(info: kinds.ResourceInfo, body: Any, *, namespace: str | None, na
     cluster-scoped ones).
 
     Raises:
+        errors.Invalid: nested deeper than :data:`MAX_DEPTH` (a patch result can be).
         errors.BadRequest: not a JSON object; ``apiVersion``/``kind`` differ
             from the URL's resource; ``metadata.namespace`` or ``metadata.name``
             differ from the URL.
     """
     if not isinstance(body, dict):
         raise errors.BadRequest("the request body must be a JSON object")
+    if too_deep(body):
+        raise _invalid(info, str(name or ""), "<root>", f"Invalid value: nested deeper than {MAX_DEPTH} levels")
     obj = copy.deepcopy(body)
     api_version = obj.setdefault("apiVersion", info.api_version)
     kind = obj.setdefault("kind", info.kind)

@@ -5,13 +5,16 @@
 - Strategic merge patch (``application/strategic-merge-patch+json``), a subset
   of Kubernetes' "Strategic Merge Patch" (docs: "Update API Objects in Place
   Using kubectl patch"; ``k8s.io/apimachinery/pkg/util/strategicpatch``):
-  merge-patch semantics, except that lists of objects with a known merge key
-  (``name``; ``containerPort`` for ports, ``mountPath`` for volumeMounts, ...)
-  are merged item by item, and the directives ``$patch`` (``delete``,
+  merge-patch semantics, except that the lists Kubernetes declares with a
+  merge key (:data:`MERGE_KEYS`: containers, env and volumes by ``name``,
+  ports by ``containerPort``, volumeMounts by ``mountPath``, ...) are merged
+  item by item, ``finalizers`` merge as a set, and the directives ``$patch`` (``delete``,
   ``replace``, ``merge``), ``$setElementOrder/<field>``, ``$retainKeys`` and
   ``$deleteFromPrimitiveList/<field>`` are honoured.
 
 Every function returns a new document and leaves its arguments untouched.
+Error messages name paths and indices, never values (the document may be a
+Secret).
 A patch that cannot be applied raises :class:`PatchError` (the API server
 answers 422); a patch document of the wrong shape raises
 :class:`PatchFormatError` (400).
@@ -55,7 +58,7 @@ def merge_patch(target: JSON, patch: JSON) -> JSON:
 
 def _pointer(path: Any) -> list[str]:
     if not isinstance(path, str):
-        raise PatchFormatError(f"JSON pointer must be a string, got {path!r}")
+        raise PatchFormatError(f"a JSON pointer must be a string, not {type(path).__name__}")
     if path == "":
         return []
     if not path.startswith("/"):
@@ -140,13 +143,13 @@ def json_patch(doc: JSON, operations: JSON) -> JSON:
     if not isinstance(operations, list):
         raise PatchFormatError("a JSON patch must be an array of operations (RFC 6902 section 3)")
     result = copy.deepcopy(doc)
-    for op in operations:
+    for index, op in enumerate(operations):
         if not isinstance(op, dict) or not isinstance(op.get("op"), str):
-            raise PatchFormatError(f"invalid JSON patch operation {op!r}")
+            raise PatchFormatError(f"operation {index}: an object with a string 'op' is required")
         kind = op["op"]
         tokens = _pointer(op.get("path"))
         if kind in ("add", "replace", "test") and "value" not in op:
-            raise PatchFormatError(f"operation {kind!r} needs a 'value'")
+            raise PatchFormatError(f"operation {index}: {kind!r} needs a 'value'")
         if kind == "add":
             result = _add(result, tokens, copy.deepcopy(op["value"]))
         elif kind == "remove":
@@ -169,15 +172,24 @@ def json_patch(doc: JSON, operations: JSON) -> JSON:
             if _get(result, tokens) != op["value"]:
                 raise PatchError(f"test operation failed at {op.get('path')!r}")
         else:
-            raise PatchFormatError(f"unknown JSON patch operation {kind!r}")
+            raise PatchFormatError(f"operation {index}: unknown op {kind[:32]!r}")
     return result
 
 
 # ------------------------------------------------------------------ strategic merge
 
-# Merge keys Kubernetes declares with ``patchMergeKey`` on its built-in types,
-# by field name. Other lists of objects merge by ``name`` when every item has one.
+# Merge keys Kubernetes declares with ``patchStrategy:"merge"`` and ``patchMergeKey`` on the
+# core/v1, apps/v1 and meta/v1 types dockyard serves, by field name. Every other list is
+# replaced as a whole (``args``, ``command``, ``tolerations``, ``envFrom``, ``containerStatuses``, ...).
 MERGE_KEYS: dict[str, tuple[str, ...]] = {
+    "containers": ("name",),
+    "initContainers": ("name",),
+    "ephemeralContainers": ("name",),
+    "env": ("name",),
+    "volumes": ("name",),
+    "imagePullSecrets": ("name",),
+    "resourceClaims": ("name",),
+    "schedulingGates": ("name",),
     "ports": ("containerPort", "port"),
     "volumeMounts": ("mountPath",),
     "volumeDevices": ("devicePath",),
@@ -185,9 +197,9 @@ MERGE_KEYS: dict[str, tuple[str, ...]] = {
     "ownerReferences": ("uid",),
     "hostAliases": ("ip",),
     "topologySpreadConstraints": ("topologyKey",),
-    "imagePullSecrets": ("name",),
 }
-# Lists Kubernetes marks atomic (replaced as a whole) even though items have a name.
+# Lists of scalars with ``patchStrategy:"merge"``: a patch adds to them (a set union).
+MERGED_SCALAR_LISTS = frozenset({"finalizers"})
 ATOMIC_LISTS = frozenset({"args", "command", "tolerations", "envFrom"})
 
 _ORDER = "$setElementOrder/"
@@ -197,7 +209,7 @@ _DELETE_PRIMITIVE = "$deleteFromPrimitiveList/"
 def _merge_key(field: str, items: list[Any]) -> str | None:
     if field in ATOMIC_LISTS or not items or not all(isinstance(i, dict) for i in items):
         return None
-    for key in MERGE_KEYS.get(field, ("name",)):
+    for key in MERGE_KEYS.get(field, ()):
         if all(key in i for i in items if i.get("$patch") != "replace"):
             return key
     return None
@@ -219,11 +231,13 @@ def _merge_list(field: str, target: list[Any], patch: list[Any], order: list[Any
         if all(isinstance(i, dict) for i in target + patch) else None
     if key is None:
         stripped: list[Any] = _strip_directives(copy.deepcopy(patch))
+        if field in MERGED_SCALAR_LISTS and all(not isinstance(i, (dict, list)) for i in target + stripped):
+            return list(target) + [i for i in stripped if i not in target]
         return stripped
     result = [copy.deepcopy(i) for i in target]
-    for item in patch:
+    for index, item in enumerate(patch):
         if key not in item:
-            raise PatchError(f"{field}: list item {item!r} lacks the merge key {key!r}")
+            raise PatchError(f"{field}[{index}]: the list item lacks the merge key {key!r}")
         found = next((n for n, t in enumerate(result) if t.get(key) == item[key]), None)
         if item.get("$patch") == "delete":
             if found is not None:
@@ -261,7 +275,7 @@ def strategic_merge_patch(target: JSON, patch: JSON) -> JSON:
     if directive == "delete":
         return {}
     if directive not in (None, "merge"):
-        raise PatchError(f"unknown patch directive {directive!r}")
+        raise PatchError(f"unknown patch directive {str(directive)[:32]!r}")
     result = copy.deepcopy(target) if isinstance(target, dict) else {}
     orders = {k[len(_ORDER):]: v for k, v in patch.items() if k.startswith(_ORDER) and isinstance(v, list)}
     for key, value in patch.items():

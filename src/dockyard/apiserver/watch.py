@@ -24,7 +24,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from dockyard.api import errors, kinds
-from dockyard.apiserver import wire
+from dockyard.apiserver import listopts, wire
 from dockyard.apiserver.selectors import Selector
 from dockyard.storage import sqlite
 
@@ -155,31 +155,27 @@ def expired_event(err: errors.StatusError) -> bytes:
     return encode_event("ERROR", err.to_status())
 
 
-def parse_start(resource_version: str | None) -> int | None:
-    """The revision a watch starts after, or ``None`` for "current state first".
+parse_start = listopts.parse_revision
+"""The revision a watch starts after, or ``None`` (unset or ``"0"``); 400 if malformed."""
 
-    Raises:
-        errors.BadRequest: not a decimal integer.
-    """
-    if resource_version in (None, "", "0"):
-        return None
-    try:
-        value = int(str(resource_version))
-    except ValueError:
-        raise errors.BadRequest(f"invalid resource version: {resource_version!r}") from None
-    if value < 0 or value >= 2**63:
-        raise errors.BadRequest(f"invalid resource version: {resource_version!r}")
-    return value
+
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+"""Annotation of the bookmark that ends the initial events of ``sendInitialEvents=true``."""
 
 
 async def stream(*, store: sqlite.Store, notifier: Notifier, info: kinds.ResourceInfo,
                  namespace: str | None, selector: Selector, start: int | None, timeout: float,
                  bookmarks: bool, render: Callable[[str, Obj], bytes] = encode_event,
-                 stopping: Callable[[], bool] = lambda: False) -> AsyncIterator[bytes]:
+                 stopping: Callable[[], bool] = lambda: False, initial: bool | None = None,
+                 initial_end_bookmark: bool = False) -> AsyncIterator[bytes]:
     """Yield encoded watch events until ``timeout`` seconds pass, the client leaves, or the server stops.
 
     Args:
-        start: revision to start after; ``None`` sends the current state first.
+        start: revision to start after (``None``: the current one).
+        initial: send the current objects as ``ADDED`` first (default: when
+            ``start`` is ``None``, the legacy behaviour of an unset ``resourceVersion``).
+        initial_end_bookmark: after them, a ``BOOKMARK`` annotated
+            ``k8s.io/initial-events-end: "true"`` (``sendInitialEvents=true``).
         render: encodes one ``(type, object)`` event (Table rows use another).
         stopping: true once the server shuts down; the stream then ends at
             once (the notifier is woken too), as the apiserver closes watches
@@ -188,13 +184,19 @@ async def stream(*, store: sqlite.Store, notifier: Notifier, info: kinds.Resourc
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(0.0, min(timeout, MAX_TIMEOUT))
     predicate = None if selector.empty else selector.matches
-    if start is None:
+    if initial is None:
+        initial = start is None
+    if initial:
         page = await run_in_threadpool(store.list, info, namespace, predicate=predicate)
         for obj in page.items:
             yield render("ADDED", obj)
         last = page.revision
+        if initial_end_bookmark:
+            yield render("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
+                                      "metadata": {"resourceVersion": str(last),
+                                                   "annotations": {INITIAL_EVENTS_END: "true"}}})
     else:
-        last = start
+        last = start if start is not None else store.revision()
     next_bookmark = loop.time() + BOOKMARK_INTERVAL
     for _ in range(10_000_000):  # bounded by the deadline in practice
         now = loop.time()

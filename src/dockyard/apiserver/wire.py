@@ -12,17 +12,26 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dockyard.api import errors
+from dockyard.api import errors, models
+from dockyard.apiserver import objects
 
-MAX_BODY = 16 * 1024 * 1024
-"""Largest accepted request body in bytes (the apiserver's limit is 3 MiB per object; 16 MiB here)."""
+MAX_BODY = 3 * 1024 * 1024
+"""Largest accepted request body in bytes: 3 MiB, the apiserver's ``MaxRequestBodyBytes``.
+Larger bodies get 413 ``RequestEntityTooLarge`` before they are parsed. (Binary build
+contexts, ``instantiatebinary``, have their own limit.)"""
 
 MAX_LOG_CHUNK = 4 * 1024 * 1024
 """Largest accepted log chunk in bytes."""
 
+REQUEST_TIMEOUT = 60.0
+"""Seconds any request but a watch or a followed log may take (the apiserver's
+``--request-timeout``, 1 minute); a ``timeout`` query parameter (``30s``, as
+kubectl's ``--request-timeout`` sends it) can only shorten it. Past it the
+client gets 504 ``Timeout``."""
+
 
 def _too_large(limit: int) -> errors.RequestEntityTooLarge:
-    return errors.RequestEntityTooLarge(f"the request body is larger than {limit} bytes")
+    return errors.RequestEntityTooLarge(f"the request body is larger than the limit of {limit} bytes")
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -53,7 +62,8 @@ def decode_json(body: bytes) -> Any:
     """Decode a JSON request body.
 
     Raises:
-        errors.BadRequest: empty, not UTF-8 or not JSON (400).
+        errors.BadRequest: empty, not UTF-8, not JSON (``NaN`` and ``Infinity``
+            are not), or nested deeper than ``objects.MAX_DEPTH`` (400).
     """
     if body.startswith(b"k8s\x00"):
         raise errors.UnsupportedMediaType(
@@ -61,9 +71,16 @@ def decode_json(body: bytes) -> Any:
     if not body.strip():
         raise errors.BadRequest("the request body is empty")
     try:
-        return json.loads(body)
+        doc = json.loads(body, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise errors.BadRequest(f"the request body is not valid JSON: {e}") from None
+    if objects.too_deep(doc):
+        raise errors.BadRequest(f"the request body is nested deeper than {objects.MAX_DEPTH} levels")
+    return doc
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
 
 
 def dumps(obj: Any) -> bytes:
@@ -88,6 +105,25 @@ def success_status(details: dict[str, Any] | None = None, code: int = 200) -> di
     if details:
         status["details"] = details
     return status
+
+
+def request_timeout(request: Request) -> float:
+    """The time bound of one request: :data:`REQUEST_TIMEOUT`, or less if ``?timeout=`` asks.
+
+    A malformed ``timeout`` is ignored (the bound stays), never an error.
+    """
+    raw = request.query_params.get("timeout")
+    if raw:
+        try:
+            return max(0.001, min(REQUEST_TIMEOUT, models.parse_duration(raw)))
+        except ValueError:
+            pass
+    return REQUEST_TIMEOUT
+
+
+def timed_out() -> errors.Timeout:
+    """504 in the apiserver's words."""
+    return errors.Timeout("Timeout: request did not complete within requested timeout - context deadline exceeded")
 
 
 def query_bool(request: Request, name: str) -> bool:

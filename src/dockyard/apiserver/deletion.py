@@ -1,0 +1,209 @@
+"""Deletion and garbage collection: finalizers, propagation policies, ownerReferences.
+
+Synchronous, inside the caller's store transaction; no HTTP. Follows the
+Kubernetes concepts "Finalizers", "Owners and Dependents" and "Garbage
+Collection" (cascading deletion):
+
+- An object with ``metadata.finalizers`` is not removed by a delete: it gets
+  ``metadata.deletionTimestamp`` (and ``deletionGracePeriodSeconds``) and is
+  removed when an update empties its finalizers (:func:`finish`).
+- ``propagationPolicy=Background`` (the default): the object is removed at
+  once, then its dependents (objects whose ``ownerReferences`` carry its
+  uid), recursively.
+- ``Foreground``: the object gets ``deletionTimestamp`` and the
+  ``foregroundDeletion`` finalizer; its dependents are deleted; it is removed
+  once no dependent with ``blockOwnerDeletion: true`` is left (a dependent
+  held by its own finalizers keeps the owner, visibly, until it goes).
+- ``Orphan``: the object is removed and its dependents stay, with the
+  ``ownerReferences`` entries naming it removed (what the garbage collector
+  does for the ``orphan`` finalizer).
+- Deleting a Namespace removes everything in it.
+
+Unlike the apiserver, where the garbage collector works asynchronously,
+everything a request causes is done before it is answered; what watchers see
+is the same sequence of events.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from dockyard.api import errors, kinds
+from dockyard.apiserver import objects
+from dockyard.storage import sqlite
+
+Obj = dict[str, Any]
+
+FOREGROUND = "foregroundDeletion"
+POLICIES = ("Background", "Foreground", "Orphan")
+MAX_CASCADE = 100_000
+"""Upper bound on objects one deletion touches (cascade and namespace contents)."""
+
+
+def _is_namespace(info: kinds.ResourceInfo) -> bool:
+    return info.kind == "Namespace" and info.group == ""
+
+
+def _mark(store: sqlite.Store, info: kinds.ResourceInfo, obj: Obj, *, grace: int,
+          add_finalizer: str | None = None) -> Obj:
+    """Set ``deletionTimestamp`` (once) and optionally add a finalizer; returns the stored object."""
+    marked = copy.deepcopy(obj)
+    meta = marked["metadata"]
+    if not meta.get("deletionTimestamp"):
+        meta["deletionTimestamp"] = objects.now_rfc3339()
+        meta["deletionGracePeriodSeconds"] = grace
+    if add_finalizer and add_finalizer not in (meta.get("finalizers") or []):
+        meta["finalizers"] = list(meta.get("finalizers") or []) + [add_finalizer]
+    return obj if marked == obj else store.update(info, marked)
+
+
+def _dependents(store: sqlite.Store, obj: Obj, info: kinds.ResourceInfo) -> list[tuple[kinds.ResourceInfo, str | None, str]]:
+    scope = obj["metadata"].get("namespace") if info.namespaced else None
+    return [(i, ns or None, n) for i, ns, n in store.dependents(obj["metadata"].get("uid", ""), scope)]
+
+
+def _blocking(store: sqlite.Store, obj: Obj, info: kinds.ResourceInfo) -> bool:
+    """True if a dependent that blocks its owner's deletion still exists."""
+    uid = obj["metadata"].get("uid")
+    for dep_info, dep_ns, dep_name in _dependents(store, obj, info):
+        try:
+            dep = store.get(dep_info, dep_ns, dep_name)
+        except errors.NotFound:
+            continue
+        if any(r.get("uid") == uid and r.get("blockOwnerDeletion") for r in dep["metadata"].get("ownerReferences") or []):
+            return True
+    return False
+
+
+def _orphan(store: sqlite.Store, obj: Obj, info: kinds.ResourceInfo) -> None:
+    uid = obj["metadata"].get("uid")
+    for dep_info, dep_ns, dep_name in _dependents(store, obj, info)[:MAX_CASCADE]:
+        try:
+            dep = copy.deepcopy(store.get(dep_info, dep_ns, dep_name))
+        except errors.NotFound:
+            continue
+        refs = [r for r in dep["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+        if refs:
+            dep["metadata"]["ownerReferences"] = refs
+        else:
+            dep["metadata"].pop("ownerReferences", None)
+        store.update(dep_info, dep)
+
+
+def _owners(gone: Obj) -> list[tuple[kinds.ResourceInfo, str | None, str, str]]:
+    out = []
+    for ref in gone["metadata"].get("ownerReferences") or []:
+        owner_info = kinds.by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
+        if owner_info is not None:
+            ns = gone["metadata"].get("namespace") if owner_info.namespaced else None
+            out.append((owner_info, ns, str(ref.get("name", "")), str(ref.get("uid", ""))))
+    return out
+
+
+def remove(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str, *,
+           orphan: bool = False) -> Obj:
+    """Remove an object now, then (unless ``orphan``) its dependents and a Namespace's contents.
+
+    Dependents with finalizers are only marked; owners waiting in foreground
+    deletion are removed when their last blocking dependent goes.
+    Returns the removed object's last state.
+    """
+    root = store.get(info, namespace, name)
+    if orphan:
+        _orphan(store, root, info)
+    gone = store.delete(info, namespace, name)
+    pending: list[tuple[kinds.ResourceInfo, str | None, str]] = []
+    if _is_namespace(info):
+        pending += [(i, name, n) for i, n in store.namespace_contents(name)]
+    if not orphan:
+        pending += _dependents(store, gone, info)
+    removed = [gone]
+    touched = 0
+    while pending and touched < MAX_CASCADE:
+        dep_info, dep_ns, dep_name = pending.pop()
+        touched += 1
+        try:
+            dep = store.get(dep_info, dep_ns, dep_name)
+        except errors.NotFound:
+            continue
+        if dep["metadata"].get("finalizers") and not _is_namespace(info):
+            _mark(store, dep_info, dep, grace=0)
+            continue
+        dep_gone = store.delete(dep_info, dep_ns, dep_name)
+        removed.append(dep_gone)
+        pending += _dependents(store, dep_gone, dep_info)
+    for obj in removed[1:] + removed[:1]:
+        _release_owners(store, obj)
+    return gone
+
+
+def _release(store: sqlite.Store, info: kinds.ResourceInfo, owner: Obj) -> None:
+    """Finish the foreground deletion of ``owner`` if no blocking dependent is left."""
+    meta = owner["metadata"]
+    if FOREGROUND not in (meta.get("finalizers") or []) or _blocking(store, owner, info):
+        return
+    released = copy.deepcopy(owner)
+    rest = [f for f in meta["finalizers"] if f != FOREGROUND]
+    if rest:
+        released["metadata"]["finalizers"] = rest
+        store.update(info, released)
+        return
+    released["metadata"].pop("finalizers")
+    store.update(info, released)
+    remove(store, info, meta.get("namespace") if info.namespaced else None, meta["name"])
+
+
+def _release_owners(store: sqlite.Store, gone: Obj) -> None:
+    """Owners of a removed object that wait in foreground deletion."""
+    for owner_info, ns, owner_name, uid in _owners(gone):
+        try:
+            owner = store.get(owner_info, ns, owner_name)
+        except errors.NotFound:
+            continue
+        if owner["metadata"].get("uid") == uid:
+            _release(store, owner_info, owner)
+
+
+def delete(store: sqlite.Store, info: kinds.ResourceInfo, old: Obj, *, policy: str | None,
+           grace: int | None = None) -> Obj:
+    """Delete the stored object ``old`` with a propagation policy; returns what the client sees.
+
+    Returns the marked object when it stays (finalizers, or foreground
+    deletion with blocking dependents), else its last state.
+    Raises:
+        errors.BadRequest: unknown ``policy``.
+    """
+    if policy not in (None, "", *POLICIES):
+        raise errors.BadRequest(f'propagationPolicy: Unsupported value: "{policy}": supported values: '
+                                '"Background", "Foreground", "Orphan"')
+    meta = old["metadata"]
+    namespace, name = meta.get("namespace"), meta["name"]
+    grace = 0 if grace is None or grace < 0 else int(grace)
+    if policy == "Foreground" and not _is_namespace(info) and _dependents(store, old, info):
+        marked = _mark(store, info, old, grace=grace, add_finalizer=FOREGROUND)
+        for dep_info, dep_ns, dep_name in _dependents(store, marked, info)[:MAX_CASCADE]:
+            try:
+                dep = store.get(dep_info, dep_ns, dep_name)
+            except errors.NotFound:
+                continue
+            if dep["metadata"].get("finalizers"):
+                _mark(store, dep_info, dep, grace=0)
+            else:
+                remove(store, dep_info, dep_ns, dep_name)
+        try:
+            _release(store, info, store.get(info, namespace, name))
+            return store.get(info, namespace, name)
+        except errors.NotFound:  # released by the last dependent's removal
+            return marked
+    if meta.get("finalizers"):
+        if policy == "Orphan":
+            _orphan(store, old, info)
+        return _mark(store, info, old, grace=grace)
+    return remove(store, info, namespace, name, orphan=policy == "Orphan")
+
+
+def finish(store: sqlite.Store, info: kinds.ResourceInfo, obj: Obj) -> Obj:
+    """An update left a deleted object (``deletionTimestamp``) without finalizers: remove it now."""
+    store.update(info, obj)
+    return remove(store, info, obj["metadata"].get("namespace"), obj["metadata"]["name"])
