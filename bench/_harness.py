@@ -111,8 +111,9 @@ def code_version() -> str:
     import dockyard  # the package this interpreter imports (PYTHONPATH may point elsewhere)
 
     where = str(Path(dockyard.__file__).resolve().parent.parent)
-    local = "" if where == str(ROOT / "src") else f", imported from {where}"
-    return f"{head or '?'}" + (f" + {len(dirty)} changed files in src/" if dirty else "") + local
+    if where != str(ROOT / "src"):
+        return f"imported from {where} (not this checkout, which is at {head or '?'})"
+    return f"{head or '?'}" + (f" + {len(dirty)} changed files in src/" if dirty else "")
 
 
 def make_workdir(given: Path | None, prefix: str) -> Path:

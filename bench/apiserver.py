@@ -34,17 +34,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import queue
 import random
 import shutil
 import sqlite3
+import ssl
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,7 +101,7 @@ def secret_body(name: str, rng: random.Random) -> dict[str, Any]:
             "metadata": {"name": name, "labels": {"app": "dockyard-bench"}}, "data": {"payload": payload}}
 
 
-# --- load generation (asyncio, httpx) ------------------------------------------------------------
+# --- load generation (asyncio, a minimal HTTP/1.1 client) ------------------------------------------------------------
 
 
 @dataclass
@@ -115,6 +118,8 @@ class Load:
     stopped_by_deadline: bool = False
     times: dict[str, tuple[float, float]] = field(default_factory=dict)  # key → (sent, response), if asked
     error_at: list[tuple[float, float]] = field(default_factory=list)  # failed: (s after the load began, s waited)
+    client_cpu: float | None = None  # CPU seconds per wall second of the load generator (this process)
+    server_cpu: float | None = None  # and of the server process
 
     @property
     def rate(self) -> float | None:
@@ -126,29 +131,136 @@ class Load:
                 "latency_p50_ms": _ms(percentile(self.latencies, 50)),
                 "latency_p99_ms": _ms(percentile(self.latencies, 99)),
                 "first_error": self.first_error, "error_at_s": self.error_at[:20],
-                "stopped_by_deadline": self.stopped_by_deadline}
+                "stopped_by_deadline": self.stopped_by_deadline,
+                "client_cpu_cores": _r(self.client_cpu), "server_cpu_cores": _r(self.server_cpu)}
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
+
+
+def process_cpu(pid: int | None) -> float | None:
+    """CPU seconds (user + system, all threads) a process has used so far, from /proc; None if unknown."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _ms(x: float | None) -> float | None:
     return None if x is None else round(x * 1000, 3)
 
 
-RequestFn = Callable[[int], tuple[str, str, dict[str, Any] | None, str | None]]
-"""i → (method, path, json body or None, key to record times under or None)."""
+class ClientError(Exception):
+    """A request got no (complete) answer: connection refused, closed by the server, timed out, bad HTTP."""
 
 
-async def _run_load(server: str, verify: Any, token: str, n: int, concurrency: int, make: RequestFn,
-                    expect: tuple[int, ...], deadline_s: float, *, read_body: bool = True) -> Load:
+class Conn:
+    """One HTTP/1.1 keep-alive connection (TLS when the URL is https), on asyncio streams.
+
+    The load generator's client. httpx costs a few milliseconds of CPU per request in this process and its
+    connection pool slows down with many connections, which would measure the client instead of the
+    server; this writes a request and reads ``Content-Length`` or chunked answers, nothing more.
+    """
+
+    def __init__(self, url: str, ca: str | None, token: str) -> None:
+        u = urllib.parse.urlsplit(url)
+        self.host, self.port = u.hostname or "127.0.0.1", u.port or (443 if u.scheme == "https" else 80)
+        self.ssl: ssl.SSLContext | None = None
+        if u.scheme == "https":
+            self.ssl = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
+        self.head = (f"Host: {self.host}:{self.port}\r\nAccept: application/json\r\n"
+                     + (f"Authorization: Bearer {token}\r\n" if token else ""))
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def close(self) -> None:
+        writer, self.reader, self.writer = self.writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 2)
+
+    async def send(self, method: str, target: str, body: bytes | None = None) -> None:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.wait_for(asyncio.open_connection(
+                self.host, self.port, ssl=self.ssl, server_hostname=self.host if self.ssl else None), 30)
+        head = f"{method} {target} HTTP/1.1\r\n{self.head}"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + (body or b""))
+        await self.writer.drain()
+
+    async def read_head(self) -> tuple[int, dict[str, str]]:
+        assert self.reader is not None
+        try:
+            raw = await self.reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as err:
+            raise ClientError("the server closed the connection without sending a response"
+                              if not err.partial else "the server closed the connection mid-response") from None
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+        return status, headers
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The chunks of a ``Transfer-Encoding: chunked`` body."""
+        assert self.reader is not None
+        for _ in range(100_000_000):  # bounded by the stream's end (or the caller's timeout)
+            size = int((await self.reader.readline()).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while (await self.reader.readline()).strip():  # trailers
+                    pass
+                return
+            data = await self.reader.readexactly(size)
+            await self.reader.readexactly(2)
+            yield data
+
+    async def read_body(self, headers: dict[str, str]) -> bytes:
+        assert self.reader is not None
+        if "content-length" in headers:
+            return await self.reader.readexactly(int(headers["content-length"]))
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            return b"".join([c async for c in self.chunks()])
+        data = await self.reader.read()
+        await self.close()
+        return data
+
+    async def request(self, method: str, target: str, body: bytes | None = None) -> tuple[int, bytes]:
+        try:
+            await self.send(method, target, body)
+            status, headers = await self.read_head()
+            data = await self.read_body(headers)
+        except (OSError, ssl.SSLError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
+                TimeoutError) as err:
+            await self.close()
+            raise ClientError(f"{type(err).__name__}: {err}") from None
+        except ClientError:
+            await self.close()
+            raise
+        if headers.get("connection", "").lower() == "close":
+            await self.close()
+        return status, data
+
+
+RequestFn = Callable[[int], tuple[str, str, bytes | None, str | None]]
+"""i → (method, path, JSON body or None, key to record times under or None)."""
+
+
+async def _run_load(server: str, ca: str | None, token: str, n: int, concurrency: int, make: RequestFn,
+                    expect: tuple[int, ...], deadline_s: float) -> Load:
+    """``n`` requests from ``concurrency`` clients (one keep-alive connection each); bounded by ``deadline_s``."""
     load = Load(requested=n, concurrency=concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(base_url=server, verify=verify, headers=headers, limits=limits,
-                                 timeout=REQUEST_TIMEOUT) as client:
-        counter = iter(range(n))
-        t_start = time.monotonic()
-        deadline = t_start + deadline_s
+    counter = iter(range(n))
+    t_start = time.monotonic()
+    deadline = t_start + deadline_s
 
-        async def worker() -> None:
+    async def worker() -> None:
+        conn = Conn(server, ca, token)
+        try:
             for i in counter:  # shared iterator: each index once, at most n requests in all
                 if time.monotonic() > deadline:
                     load.stopped_by_deadline = True
@@ -158,16 +270,15 @@ async def _run_load(server: str, verify: Any, token: str, n: int, concurrency: i
                 method, path, body, key = make(i)
                 t0 = time.monotonic()
                 try:
-                    resp = await client.request(method, path, json=body)
-                    if read_body:
-                        await resp.aread()
-                except httpx.HTTPError as err:
+                    status, data = await asyncio.wait_for(conn.request(method, path, body), REQUEST_TIMEOUT)
+                except (ClientError, TimeoutError) as err:
+                    await conn.close()
                     load.errors += 1
                     load.error_at.append((round(t0 - t_start, 3), round(time.monotonic() - t0, 3)))
                     load.first_error = load.first_error or f"{method} {path}: {type(err).__name__}: {err}"
                     continue
                 t1 = time.monotonic()
-                if resp.status_code in expect:
+                if status in expect:
                     load.ok += 1
                     load.latencies.append(t1 - t0)
                     if key is not None:
@@ -175,10 +286,12 @@ async def _run_load(server: str, verify: Any, token: str, n: int, concurrency: i
                 else:
                     load.errors += 1
                     load.error_at.append((round(t0 - t_start, 3), round(t1 - t0, 3)))
-                    load.first_error = load.first_error or f"{method} {path} → {resp.status_code}: {resp.text[:300]}"
+                    load.first_error = load.first_error or f"{method} {path} → {status}: {data[:300]!r}"
+        finally:
+            await conn.close()
 
-        await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
-        load.elapsed = time.monotonic() - t_start
+    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    load.elapsed = time.monotonic() - t_start
     return load
 
 
@@ -193,7 +306,6 @@ async def _watchers_main(args: argparse.Namespace) -> int:
     watch saw ``done-*`` (or the drain timeout passed) and the results file is written.
     """
     token = os.environ.get("BENCH_TOKEN", "")
-    verify: Any = args.ca or True
     n = args.watchers
     arrivals: list[dict[str, float]] = [{} for _ in range(n)]
     events_seen = [0] * n
@@ -206,79 +318,83 @@ async def _watchers_main(args: argparse.Namespace) -> int:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
-    limits = httpx.Limits(max_connections=n + 4, max_keepalive_connections=n + 4)
-    async with httpx.AsyncClient(base_url=args.server, verify=verify, limits=limits,
-                                 headers={"Authorization": f"Bearer {token}"},
-                                 timeout=httpx.Timeout(args.lifetime + 30, connect=30)) as client:
-
-        async def one(i: int) -> None:
-            params = {"watch": "true", "resourceVersion": args.rv, "timeoutSeconds": str(int(args.lifetime))}
-            saw_sync = saw_done = False
-            try:
-                async with client.stream("GET", secret_path(args.ns), params=params) as resp:
-                    if resp.status_code != 200:
-                        await resp.aread()
-                        errors.append(f"watch {i}: HTTP {resp.status_code}: {resp.text[:200]}")
-                        return
-                    state["connected"] += 1
-                    if state["connected"] == n:
-                        connected.set()
-                    async for line in resp.aiter_lines():
-                        t = time.monotonic()
-                        if not line.strip():
-                            continue
-                        event = json.loads(line)
-                        events_seen[i] += 1
-                        if event.get("type") == "ERROR":
-                            errors.append(f"watch {i}: ERROR event {str(event.get('object'))[:200]}")
-                            return
-                        name = ((event.get("object") or {}).get("metadata") or {}).get("name", "")
-                        if name.startswith("sync-"):
-                            if not saw_sync:
-                                saw_sync = True
-                                state["synced"] += 1
-                                if state["synced"] == n:
-                                    synced.set()
-                        elif name.startswith("done-"):
-                            saw_done = True
-                            state["done"] += 1
-                            if state["done"] == n:
-                                done.set()
-                            return
-                        elif event.get("type") == "ADDED" and name not in arrivals[i]:
-                            arrivals[i][name] = t
-                        if time.monotonic() > loop_deadline:
-                            errors.append(f"watch {i}: lifetime over")
-                            return
-            except (httpx.HTTPError, ValueError) as err:
-                errors.append(f"watch {i}: {type(err).__name__}: {err}")
-            finally:
-                if not saw_done:  # count it anyway so the others are not waited for in vain
-                    state["done"] += 1
-                    if state["done"] == n:
-                        done.set()
-                if not saw_sync:
-                    state["synced"] += 1
-                    if state["synced"] == n:
-                        synced.set()
-
-        tasks = [asyncio.create_task(one(i)) for i in range(n)]
-        for event, key, timeout in ((connected, "connected", CHILD_CONNECT_TIMEOUT),
-                                    (synced, "synced", CHILD_SYNC_TIMEOUT)):
-            try:
-                await asyncio.wait_for(event.wait(), timeout)
-            except TimeoutError:
-                pass
-            say(f"{key} {state[key]}")
+    async def one(i: int) -> None:
+        query = urllib.parse.urlencode({"watch": "true", "resourceVersion": args.rv,
+                                        "timeoutSeconds": str(int(args.lifetime))})
+        saw_sync = saw_done = False
+        conn = Conn(args.server, args.ca or None, token)
         try:
-            await asyncio.wait_for(done.wait(), max(1.0, loop_deadline - time.monotonic()))
+            await conn.send("GET", f"{secret_path(args.ns)}?{query}")
+            status, headers = await conn.read_head()
+            if status != 200:
+                body = await conn.read_body(headers)
+                errors.append(f"watch {i}: HTTP {status}: {body[:200]!r}")
+                return
+            state["connected"] += 1
+            if state["connected"] == n:
+                connected.set()
+            buf = b""
+            async for chunk in conn.chunks():
+                t = time.monotonic()
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    events_seen[i] += 1
+                    if event.get("type") == "ERROR":
+                        errors.append(f"watch {i}: ERROR event {str(event.get('object'))[:200]}")
+                        return
+                    name = ((event.get("object") or {}).get("metadata") or {}).get("name", "")
+                    if name.startswith("sync-"):
+                        if not saw_sync:
+                            saw_sync = True
+                            state["synced"] += 1
+                            if state["synced"] == n:
+                                synced.set()
+                    elif name.startswith("done-"):
+                        saw_done = True
+                        state["done"] += 1
+                        if state["done"] == n:
+                            done.set()
+                        return
+                    elif event.get("type") == "ADDED" and name not in arrivals[i]:
+                        arrivals[i][name] = t
+                if time.monotonic() > loop_deadline:
+                    errors.append(f"watch {i}: lifetime over")
+                    return
+            errors.append(f"watch {i}: the stream ended before the done marker")
+        except (ClientError, OSError, ssl.SSLError, asyncio.IncompleteReadError, ValueError) as err:
+            errors.append(f"watch {i}: {type(err).__name__}: {err}")
+        finally:
+            await conn.close()
+            if not saw_done:  # count it anyway so the others are not waited for in vain
+                state["done"] += 1
+                if state["done"] == n:
+                    done.set()
+            if not saw_sync:
+                state["synced"] += 1
+                if state["synced"] == n:
+                    synced.set()
+
+    tasks = [asyncio.create_task(one(i)) for i in range(n)]
+    for event, key, timeout in ((connected, "connected", CHILD_CONNECT_TIMEOUT),
+                                (synced, "synced", CHILD_SYNC_TIMEOUT)):
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
-            errors.append("not every watch saw the done marker in time")
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            pass
+        say(f"{key} {state[key]}")
+    try:
+        await asyncio.wait_for(done.wait(), max(1.0, loop_deadline - time.monotonic()))
+    except TimeoutError:
+        errors.append("not every watch saw the done marker in time")
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     Path(args.out).write_text(json.dumps({"arrivals": arrivals, "events_seen": events_seen, "errors": errors[:50],
-                                          "error_count": len(errors)}))
+                                          "error_count": len(errors), "cpu_s": time.process_time()}))
     say("finished")
     return 0
 
@@ -419,14 +535,24 @@ class Bench:
     # --- helpers --------------------------------------------------------------------------------
 
     def load(self, n: int, concurrency: int, make: RequestFn, expect: tuple[int, ...], *,
-             read_body: bool = True, auth: bool = True) -> Load:
-        return asyncio.run(_run_load(self.h.api_url, self.h.verify, self.h.token if auth else "", n, concurrency,
-                                     make, expect, self.args.phase_timeout, read_body=read_body))
+             auth: bool = True) -> Load:
+        server_pid = self.h.up_proc.pid if self.h.up_proc is not None else None
+        c0, s0, w0 = time.process_time(), process_cpu(server_pid), time.monotonic()
+        ca = self.h.verify if isinstance(self.h.verify, str) else None
+        load = asyncio.run(_run_load(self.h.api_url, ca, self.h.token if auth else "", n, concurrency,
+                                     make, expect, self.args.phase_timeout))
+        wall = time.monotonic() - w0
+        s1 = process_cpu(server_pid)
+        # who is busy: the share of one core this process (the client) and the server process used
+        load.client_cpu = (time.process_time() - c0) / wall if wall > 0 else None
+        load.server_cpu = (s1 - s0) / wall if wall > 0 and s0 is not None and s1 is not None else None
+        return load
 
     def check(self, what: str, load: Load, *, allow_short: bool = False) -> None:
         line = (f"  {what}: {load.ok}/{load.requested} ok in {load.elapsed:.2f}s → {fmt(load.rate, 1)}/s "
                 f"(p50 {fmt(_ms(percentile(load.latencies, 50)), 1)} ms, "
-                f"p99 {fmt(_ms(percentile(load.latencies, 99)), 1)} ms)")
+                f"p99 {fmt(_ms(percentile(load.latencies, 99)), 1)} ms; CPU cores busy: client "
+                f"{fmt(load.client_cpu)}, server {fmt(load.server_cpu)})")
         console.print(line)
         if load.errors:
             problem = (f"{what}: {load.errors} failed requests; first: {load.first_error}; "
@@ -440,7 +566,7 @@ class Bench:
 
     def creates(self, ns: str, prefix: str, start: int, count: int, concurrency: int) -> Load:
         rng = self.rng
-        bodies = [secret_body(obj_name(prefix, start + i), rng) for i in range(count)]
+        bodies = [json.dumps(secret_body(obj_name(prefix, start + i), rng)).encode() for i in range(count)]
         path = secret_path(ns)
         return self.load(count, concurrency, lambda i: ("POST", path, bodies[i], None), (201,))
 
@@ -496,23 +622,33 @@ class Bench:
             self.results[key] = load.summary()
 
     def bench_lists(self) -> None:
-        assert self.h.http is not None
-        for ns, size in LIST_SIZES.items():
+        ca = self.h.verify if isinstance(self.h.verify, str) else None
+
+        async def rounds(path: str, size: int) -> tuple[list[float], int]:
+            conn = Conn(self.h.api_url, ca, self.h.token)  # one keep-alive connection for every round
             times, nbytes = [], 0
-            for r in range(self.args.list_rounds + 1):
-                t0 = time.monotonic()
-                resp = self.h.http.get(secret_path(ns), timeout=REQUEST_TIMEOUT)
-                body = resp.content
-                elapsed = time.monotonic() - t0
-                if resp.status_code != 200:
-                    raise BenchError(f"list {ns} → {resp.status_code}: {resp.text[:300]}")
-                if r == 0:  # warm-up round: check the count (not timed)
-                    count = len(json.loads(body)["items"])
-                    if count != size:
-                        raise BenchError(f"list {ns}: {count} items, expected {size}")
-                    nbytes = len(body)
-                    continue
-                times.append(elapsed)
+            try:
+                for r in range(self.args.list_rounds + 1):
+                    t0 = time.monotonic()
+                    status, body = await asyncio.wait_for(conn.request("GET", path), REQUEST_TIMEOUT)
+                    elapsed = time.monotonic() - t0
+                    if status != 200:
+                        raise BenchError(f"list {path} → {status}: {body[:300]!r}")
+                    if r == 0:  # warm-up round: check the count (not timed)
+                        count = len(json.loads(body)["items"])
+                        if count != size:
+                            raise BenchError(f"list {path}: {count} items, expected {size}")
+                        nbytes = len(body)
+                        continue
+                    times.append(elapsed)
+            except (ClientError, TimeoutError) as err:
+                raise BenchError(f"list {path}: {type(err).__name__}: {err}") from None
+            finally:
+                await conn.close()
+            return times, nbytes
+
+        for ns, size in LIST_SIZES.items():
+            times, nbytes = asyncio.run(rounds(secret_path(ns), size))
             console.print(f"  list {size}: median {median(times) * 1000:.1f} ms of {len(times)} "
                           f"({nbytes / 1e6:.1f} MB)")
             self.results[f"list_{size}"] = {"median_ms": _ms(median(times)), "ms": [_ms(x) for x in times],
@@ -533,9 +669,8 @@ class Bench:
         console.print(f"  {connected} watches connected, {synced} saw the sync marker; "
                       f"{a.writers} writers write {a.watch_writes} Secrets")
         path = secret_path(NS_WATCH)
-        bodies = [secret_body(obj_name("w", i), self.rng) for i in range(a.watch_writes)]
-        load = self.load(a.watch_writes, a.writers,
-                         lambda i: ("POST", path, bodies[i], bodies[i]["metadata"]["name"]), (201,))
+        bodies = [json.dumps(secret_body(obj_name("w", i), self.rng)).encode() for i in range(a.watch_writes)]
+        load = self.load(a.watch_writes, a.writers, lambda i: ("POST", path, bodies[i], obj_name("w", i)), (201,))
         self.h.api("POST", secret_path(NS_WATCH), json=secret_body("done-0000000", self.rng))
         self.check(f"watch writes, {a.writers} writers", load, allow_short=True)
         w.expect("finished", lifetime + 30)
@@ -565,6 +700,8 @@ class Bench:
             "from_request_p99_ms": _ms(percentile(from_send, 99)),
             "arrived_before_response": before_resp,
             "watcher_errors": report["error_count"], "watcher_error_samples": report["errors"][:5],
+            "writers_cpu_cores": _r(load.client_cpu), "server_cpu_cores": _r(load.server_cpu),
+            "watchers_process_cpu_s": _r(report.get("cpu_s")), "write_phase_s": _r(load.elapsed),
         }
         r = self.results["watch"]
         console.print(f"  watch: {r['deliveries']}/{expected} deliveries, from the write's response p50 "
@@ -607,6 +744,7 @@ class Bench:
         t.add_column("raw SQLite", justify="right")
         t.add_column("time ratio dockyard/SQLite", justify="right")
         t.add_column("dockyard per request p50 / p99 ms", justify="right")
+        t.add_column("CPU cores client / server", justify="right")
 
         def rate_row(title: str, key: str, ref_key: str | None) -> None:
             s = r.get(key)
@@ -614,14 +752,16 @@ class Bench:
             theirs = (ref.get(ref_key) or {}).get("per_s") if ref_key else None
             ratio = theirs / mine if mine and theirs else None
             lat = f"{fmt(s['latency_p50_ms'], 1)} / {fmt(s['latency_p99_ms'], 1)}" if s else "—"
+            cpu = f"{fmt(s.get('client_cpu_cores'))} / {fmt(s.get('server_cpu_cores'))}" if s else "—"
             t.add_row(title, f"{fmt(mine, 0)}/s", f"{fmt(theirs, 0)}/s" if ref_key else "—",
-                      f"{fmt(ratio, 1)}×" if ratio else "—", lat)
+                      f"{fmt(ratio, 1)}×" if ratio else "—", lat, cpu)
 
         def ms_row(title: str, key: str) -> None:
             mine = (r.get(key) or {}).get("median_ms")
             theirs = (ref.get(key) or {}).get("median_ms")
             ratio = mine / theirs if mine and theirs else None
-            t.add_row(title, f"{fmt(mine, 1)} ms", f"{fmt(theirs, 1)} ms", f"{fmt(ratio, 1)}×" if ratio else "—", "")
+            t.add_row(title, f"{fmt(mine, 1)} ms", f"{fmt(theirs, 1)} ms", f"{fmt(ratio, 1)}×" if ratio else "—", "",
+                      "")
 
         rate_row("HTTP floor: GET /version, 1 client", "version_1", None)
         rate_row(f"HTTP floor: GET /version, {a.concurrency} clients", "version_c", None)
@@ -633,14 +773,18 @@ class Bench:
         ms_row(f"list 10,000 (median of {a.list_rounds})", "list_10000")
         w = r.get("watch")
         if w:
+            wcpu = (w["watchers_process_cpu_s"] / w["write_phase_s"]
+                    if w.get("watchers_process_cpu_s") and w.get("write_phase_s") else None)
             t.add_row(f"watch delivery p50, {w['watchers']} watchers × {w['writers']} writers",
-                      f"{fmt(w['from_response_p50_ms'], 1)} ms", "—", "—", "")
-            t.add_row("watch delivery p99", f"{fmt(w['from_response_p99_ms'], 1)} ms", "—", "—", "")
+                      f"{fmt(w['from_response_p50_ms'], 1)} ms", "—", "—", "", "")
+            t.add_row("watch delivery p99", f"{fmt(w['from_response_p99_ms'], 1)} ms", "—", "—", "",
+                      f"watchers ≤ {fmt(wcpu)}")
             t.add_row(f"  writes during the watch ({w['writes_ok']})", f"{fmt(w['writes_per_s'], 0)}/s",
                       f"{fmt((ref.get('insert') or {}).get('per_s'), 0)}/s",
                       f"{fmt(ref['insert']['per_s'] / w['writes_per_s'], 1)}×"
                       if ref.get("insert") and w["writes_per_s"] else "—",
-                      f"{fmt(w['write_latency_p50_ms'], 1)} / {fmt(w['write_latency_p99_ms'], 1)}")
+                      f"{fmt(w['write_latency_p50_ms'], 1)} / {fmt(w['write_latency_p99_ms'], 1)}",
+                      f"{fmt(w.get('writers_cpu_cores'))} / {fmt(w.get('server_cpu_cores'))}")
         return t
 
 

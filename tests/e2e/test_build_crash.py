@@ -72,7 +72,7 @@ def test_lost_builder_fails_the_build_instead_of_running_it_twice(cluster):
     build = cluster.dockyard("start-build", "lost").stdout.strip().removeprefix("build/")
     cluster.wait_for("the build to run", lambda: phase(cluster, build) == "Running", 60)
     pod_uid = cluster.get("pod", f"{build}-build")["metadata"]["uid"]
-    builder_pid = int((cluster.data_dir / "agent" / "builds" / pod_uid / "pid").read_text())
+    builder_pid = int((cluster.data_dir / "agent" / "builds" / pod_uid / "pid").read_text().split()[0])
     old = _kill(cluster, "agent")
     os.killpg(builder_pid, signal.SIGKILL)  # as if the machine had restarted under it
     cluster.wait_for("the agent to come back", lambda: _restarted(cluster, "agent", old), 60)

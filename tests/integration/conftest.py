@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from dockyard.apiserver import app as app_module
 from dockyard.apiserver import serve, tls
@@ -78,7 +77,7 @@ def serving_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture
 def apiserver_factory(tmp_path: Path, serving_cert: tuple[Path, Path]) -> Iterator[Callable[..., ApiServer]]:
     """Start servers on demand: ``factory(retention=20000, ready=lambda: True)``; all stop at teardown."""
-    running: list[tuple[uvicorn.Server, threading.Thread, sqlite.Store]] = []
+    running: list[tuple[serve.Server, threading.Thread, sqlite.Store]] = []
 
     def start(*, retention: int = sqlite.DEFAULT_RETENTION, ready: Callable[[], bool] = lambda: True) -> ApiServer:
         db = tmp_path / f"dockyard-{len(running)}.db"
@@ -89,8 +88,8 @@ def apiserver_factory(tmp_path: Path, serving_cert: tuple[Path, Path]) -> Iterat
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         cert, key = serving_cert
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", ssl_certfile=str(cert),
-                                ssl_keyfile=str(key), timeout_graceful_shutdown=1)
+        config = serve.config(app, cert=cert, key=key)
+        config.timeout_graceful_shutdown = 1
         server = serve.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()

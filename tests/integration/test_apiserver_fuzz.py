@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import urllib.parse
 from typing import Any
 
 import httpx
@@ -43,6 +44,7 @@ def mutate(base: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str,
 def check(resp: httpx.Response) -> None:
     assert resp.status_code < 500, resp.text
     assert "Traceback" not in resp.text
+    assert resp.headers.get("content-type") == "application/json", (resp.status_code, resp.text[:200])
     body = resp.json()
     assert isinstance(body, dict) and "kind" in body
 
@@ -93,7 +95,7 @@ CONTENT_TYPES = ["application/json", "application/merge-patch+json", "applicatio
                  "application/apply-patch+yaml", "text/plain", ""]
 VALID = [b'{"metadata":{"name":"fz"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}',
          b'[{"op":"add","path":"/metadata/labels","value":{"a":"b"}}]']
-BUDGET = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+BUDGET = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def malformed_bodies() -> st.SearchStrategy[bytes]:
@@ -177,7 +179,8 @@ def test_huge_strings(api: httpx.Client, text: str, where: str) -> None:
     elif where == "image":
         body["spec"]["containers"][0]["image"] = text
     if where == "selector":
-        check(api.get(PODS, params={"labelSelector": f"a={text[:50_000]}", "fieldSelector": f"metadata.name={text[:50_000]}"}))
+        check(api.get(PODS, params={"labelSelector": f"a={text[:4_000]}",
+                                     "fieldSelector": f"metadata.name={text[:4_000]}"}))
     elif where == "namespace":
         check_any(api.get(f"/api/v1/namespaces/{text[:20_000]}/pods"))
     else:
@@ -208,7 +211,7 @@ def test_unknown_fields(api: httpx.Client, target: Any, where: tuple[str, ...], 
 name_tricks = st.one_of(
     st.sampled_from(["..", ".", "%2F", "a%2Fb", "..%2F..%2Fetc", "%00", "a%00b", "%ff", "%C3%A9", "~", "a;b",
                      "a b", "a?b=c", "a#b", "%252F", "%5C", "CON", "a" * 300, "-a-", "a.", "\u212b", "%E2%80%AE"]),
-    st.text(min_size=1, max_size=20).map(lambda t: httpx.URL("/x/" + t).raw_path.decode()[3:]))
+    st.text(min_size=1, max_size=20).map(lambda t: urllib.parse.quote(t, safe="")))
 
 
 @BUDGET
@@ -220,7 +223,8 @@ def test_path_tricks_in_names(api: httpx.Client, trick: str, method: str, where:
     body = {"metadata": {"name": trick}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
     request = api.build_request(method, "/", json=body if method != "GET" else None,
                                 headers={"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {})
-    request.url = request.url.copy_with(raw_path=paths[where].encode("utf-8", "surrogateescape"))
+    raw = urllib.parse.quote(paths[where], safe="/%;=~.-_")
+    request.url = request.url.copy_with(raw_path=raw.encode("ascii"))
     check_any(api.send(request))
 
 

@@ -209,3 +209,14 @@ def test_patch_types_per_kind(api: httpx.Client) -> None:
     assert out["metadata"]["finalizers"] == ["a", "b"]
     assert out["spec"]["containers"] == [{"name": "c", "image": "busybox", "args": ["x"]}]
     api.patch(f"{PODS}/web", json={"metadata": {"finalizers": None}}, headers=MERGE)
+
+
+def test_objects_created_for_a_deleted_owner_are_collected(api: httpx.Client) -> None:
+    owner = api.post(RS, json=replicaset("web")).json()
+    api.delete(f"{RS}/web")
+    late = api.post(PODS, json=pod("late", ownerReferences=[owner_ref(owner)]))
+    assert late.status_code == 201
+    assert api.get(f"{PODS}/late").status_code == 404
+    foreign = {"apiVersion": "example.com/v1", "kind": "Thing", "name": "x", "uid": "u-x"}
+    assert api.post(PODS, json=pod("kept", ownerReferences=[foreign])).status_code == 201
+    assert api.get(f"{PODS}/kept").status_code == 200

@@ -1,21 +1,24 @@
 """The builder process: runs one Build, detached from the node agent.
 
-``python -m dockyard.agent.builder STATE_DIR`` — what a build pod's container
-is on the embedded engine. The node agent starts it in its own session, so it
-outlives the agent (as a container outlives the kubelet); the agent, when it
-comes back, re-attaches by reading ``STATE_DIR``:
+What a build pod's container is on the embedded engine. The node agent forks
+it from a preloaded ``multiprocessing`` forkserver (:func:`detached_main`; no
+interpreter start-up per build) or runs ``python -m dockyard.agent.builder
+STATE_DIR``; either way it runs in its own session, so it outlives the agent
+(as a container outlives the kubelet). The agent, when it comes back,
+re-attaches by reading ``STATE_DIR``:
 
 - ``request.json`` (written by the agent): ``{"build": {metadata, spec},
   "kubeconfig": PATH, "engine": ENGINE_URL}``;
-- ``pid``: written by the agent after the start;
+- ``pid``: ``"PID STARTTIME"`` written here first thing (STARTTIME is field 22
+  of ``/proc/PID/stat``, so a reused pid is never mistaken for the builder);
 - ``result.json``: written here, atomically, when the build ends — the
   :class:`dockyard.api.buildpod.BuildResult` fields, or ``{"cancelled": true}``.
 
 The builder fetches its own inputs through the Kubernetes API with the node
 identity (Secrets for ``sourceSecret``/``pushSecret``, the uploaded archive of
 a Binary build) and ships its log to ``builds/NAME/log``. SIGTERM (cancel or
-deadline: the agent was told the build pod was deleted) stops it at the next
-line of output.
+deadline: the agent was told the build pod was deleted; or the agent's clean
+shutdown) records ``{"cancelled": true}`` and ends it at once.
 """
 
 from __future__ import annotations
@@ -40,11 +43,16 @@ from dockyard.client import connection, runtime
 log = logging.getLogger("dockyard.builder")
 
 
-def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
-    """Write ``doc`` to ``path`` so a reader sees all of it or nothing (rename(2) is atomic)."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc))
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so a reader sees all of it or nothing (rename(2) is atomic)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
+    """:func:`write_text_atomic` of ``doc`` as JSON."""
+    write_text_atomic(path, json.dumps(doc))
 
 
 def fetch_inputs(api: Any, http: Any, build: dict[str, Any], cancelled: Any) -> builds.BuildInputs:
@@ -85,7 +93,14 @@ def run(state_dir: Path) -> dict[str, Any]:
     request = json.loads((state_dir / "request.json").read_text())
     build = request["build"]
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_sigterm(_signum: int, _frame: object) -> None:
+        # cancel, deadline or agent shutdown: record it and leave now, even in a silent RUN step
+        stop.set()
+        write_json_atomic(state_dir / "result.json", {"cancelled": True})
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     conn = connection.connect(request["kubeconfig"])
     api = conn.lightkube()
     http = conn.http(timeout=120)
@@ -116,15 +131,46 @@ def run(state_dir: Path) -> dict[str, Any]:
     return doc
 
 
+def process_identity(pid: int) -> str | None:
+    """``"PID STARTTIME"`` of a live, non-zombie process, or None (proc(5), ``/proc/PID/stat``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    if not fields or fields[0] == "Z":
+        return None
+    return f"{pid} {fields[19]}"
+
+
+def detached_main(state_dir: str) -> None:
+    """Entry point in a forked child: new session, output to ``builder.log``, pid file, then :func:`run`."""
+    os.setsid()
+    d = Path(state_dir)
+    out = os.open(d / "builder.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    try:
+        main([state_dir])
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m dockyard.agent.builder STATE_DIR", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    state_dir = Path(args[0])
+    identity = process_identity(os.getpid())
+    write_text_atomic(state_dir / "pid", identity or str(os.getpid()))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        force=True)
     for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    state_dir = Path(args[0])
     write_json_atomic(state_dir / "result.json", run(state_dir))
     return 0
 

@@ -13,6 +13,12 @@ agent killed at any moment resumes without running a build twice:
 - ``pid`` of a dead builder and no result: the builder was lost (e.g. the
   machine restarted); the pod ends ``Failed`` with reason ``BuildPodLost``,
   and the build is not run again.
+
+Builders are forked from a ``multiprocessing`` forkserver that has the
+builder's modules preloaded, so a build does not pay an interpreter start-up.
+When the agent stops cleanly it stops its builders (the registry and API go
+away with `dockyard up`); their pods end ``Failed`` with reason
+``BuildPodEvicted``.
 """
 
 from __future__ import annotations
@@ -22,14 +28,14 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
-import sys
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dockyard.agent import builder
 from dockyard.api import buildpod
 from dockyard.client import runtime
 
@@ -39,15 +45,28 @@ POLL = 0.5  # seconds between looks at a running builder
 KILL_AFTER = 10.0  # seconds from SIGTERM to SIGKILL for a cancelled builder
 
 
-def _alive(pid: int, state_dir: Path) -> bool:
-    """True if ``pid`` is a live builder of ``state_dir`` (guards against pid reuse)."""
+STARTING_GRACE = 30.0  # seconds a builder may take to write its pid file before it counts as never started
+
+_context: Any = None
+
+
+def _forkserver() -> Any:
+    """The multiprocessing context that forks builders from a preloaded server (started on first use)."""
+    global _context
+    if _context is None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["dockyard.agent.builder"])
+        _context = ctx
+    return _context
+
+
+def _alive(identity: str) -> bool:
+    """True if the process named by ``"PID STARTTIME"`` still runs (a reused pid has another start time)."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        pid = int(identity.split()[0])
+    except (ValueError, IndexError):
         return False
-    zombie = stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
-    return not zombie and b"dockyard.agent.builder" in cmdline and str(state_dir).encode() in cmdline
+    return builder.process_identity(pid) == identity.strip()
 
 
 def _builder_status(**state: Any) -> dict[str, Any]:
@@ -65,10 +84,12 @@ class BuildPods:
         engine_url: the engine endpoint for the builder (``unix:///…``).
         max_builds: the node-level limit on concurrent builds.
         waiting: returns the build pods of this node not yet started (from the informer cache).
+        on_exit: called with the pod when its builder process ends (to look at it at once).
     """
 
     def __init__(self, api: Any, *, state_dir: Path, kubeconfig: str, engine_url: str, max_builds: int,
-                 waiting: Callable[[], list[dict[str, Any]]]) -> None:
+                 waiting: Callable[[], list[dict[str, Any]]],
+                 on_exit: Callable[[dict[str, Any]], None] = lambda pod: None) -> None:
         self.api = api
         self.root = Path(state_dir) / "builds"
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -76,26 +97,37 @@ class BuildPods:
         self.engine_url = engine_url
         self.max_builds = max(1, max_builds)
         self.waiting = waiting
+        self.on_exit = on_exit
         self._start_lock = threading.Lock()
 
     def _dir(self, uid: str) -> Path:
         return self.root / uid
 
     def running(self) -> int:
-        """Live builder processes on this node."""
+        """Builders on this node that are starting or running."""
         count = 0
         for d in self.root.iterdir():
-            pid = self._pid(d)
-            if pid and not (d / "result.json").exists() and _alive(pid, d):
+            if (d / "result.json").exists():
+                continue
+            ident = self._pid(d)
+            if (ident and _alive(ident)) or (ident is None and self._starting(d)):
                 count += 1
         return count
 
     @staticmethod
-    def _pid(d: Path) -> int | None:
+    def _pid(d: Path) -> str | None:
         try:
-            return int((d / "pid").read_text())
-        except (OSError, ValueError):
+            return (d / "pid").read_text().strip() or None
+        except OSError:
             return None
+
+    @staticmethod
+    def _starting(d: Path) -> bool:
+        """Asked to start less than :data:`STARTING_GRACE` ago and no pid yet."""
+        try:
+            return time.time() - (d / "request.json").stat().st_mtime < STARTING_GRACE
+        except OSError:
+            return False
 
     def sync(self, pod: dict[str, Any]) -> float | None:
         """Advance one build pod; returns seconds until it should be looked at again, or None."""
@@ -107,18 +139,20 @@ class BuildPods:
         if result.exists():
             self._finish(pod, json.loads(result.read_text()))
             return None
-        pid = self._pid(d)
-        if pid is not None:
-            if _alive(pid, d):
+        ident = self._pid(d)
+        if ident is not None:
+            if _alive(ident):
                 if (pod.get("status") or {}).get("phase") != "Running":
                     self._mark_running(pod)
-                return POLL
+                return POLL * 4  # the builder's exit wakes this pod up sooner
             if result.exists():
                 return 0.0
             self._finish(pod, {"succeeded": False, "reason": "BuildPodLost",
                                "message": "the builder process ended without a result (node agent or machine "
                                           "restarted?); the build is not run twice"})
             return None
+        if self._starting(d):
+            return POLL
         return self._maybe_start(pod)
 
     def _maybe_start(self, pod: dict[str, Any]) -> float | None:
@@ -143,15 +177,19 @@ class BuildPods:
             self._finish(pod, {"succeeded": False, "reason": "InvalidBuildPod", "message": str(err)})
             return
         d.mkdir(mode=0o700, exist_ok=True)
-        (d / "request.json").write_text(json.dumps({"build": build, "kubeconfig": self.kubeconfig,
-                                                     "engine": self.engine_url}))
-        with open(d / "builder.log", "ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "dockyard.agent.builder", str(d)],
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True, close_fds=True)
-        (d / "pid").write_text(str(proc.pid))
-        threading.Thread(target=proc.wait, daemon=True).start()  # reap it when it exits
-        log.info("build %s/%s: builder started (pid %d)", build["metadata"]["namespace"],
+        builder.write_json_atomic(d / "request.json", {"build": build, "kubeconfig": self.kubeconfig,
+                                                       "engine": self.engine_url})
+        proc = _forkserver().Process(target=builder.detached_main, args=(str(d),), name=f"builder-{uid}")
+        proc.start()
+        # The builder outlives this agent on purpose: keep multiprocessing from joining it at exit.
+        multiprocessing.process._children.discard(proc)  # type: ignore[attr-defined]
+
+        def reap() -> None:
+            proc.join()
+            self.on_exit(pod)
+
+        threading.Thread(target=reap, daemon=True, name=f"reap-{uid}").start()
+        log.info("build %s/%s: builder started (pid %s)", build["metadata"]["namespace"],
                  build["metadata"]["name"], proc.pid)
         self._mark_running(pod)
 
@@ -163,7 +201,10 @@ class BuildPods:
 
     def _finish(self, pod: dict[str, Any], doc: dict[str, Any]) -> None:
         if doc.get("cancelled"):
-            return  # the pod is gone; the build controller records the cancellation
+            # a deleted pod (cancel, deadline) is never synced again; a pod that is still here had
+            # its builder stopped by a shutdown of the node agent
+            doc = {"succeeded": False, "reason": "BuildPodEvicted",
+                   "message": "the node agent stopped while the build ran; start the build again"}
         result = buildpod.BuildResult(
             succeeded=bool(doc.get("succeeded")), image_digest=doc.get("image_digest"), reason=doc.get("reason"),
             message=doc.get("message"), log_snippet=doc.get("log_snippet"),
@@ -177,37 +218,55 @@ class BuildPods:
                 "startedAt": started, "finishedAt": runtime.now_rfc3339(),
                 "message": result.termination_message()})]})
 
-    def cancel(self, uid: str) -> None:
-        """The build pod was deleted (cancel or deadline): stop its builder (SIGTERM, then SIGKILL)."""
-        d = self._dir(uid)
-        pid = self._pid(d)
-        if pid is None or not _alive(pid, d):
-            return
+    def cancel(self, uid: str) -> threading.Thread | None:
+        """Stop a pod's builder (SIGTERM to its session, SIGKILL after :data:`KILL_AFTER` s).
+
+        Returns the thread that waits for it to end, or None if it was not running.
+        """
+        ident = self._pid(self._dir(uid))
+        if ident is None or not _alive(ident):
+            return None
+        pid = int(ident.split()[0])
         try:
             os.killpg(pid, signal.SIGTERM)
         except OSError:
-            return
+            return None
 
         def escalate() -> None:
             deadline = time.monotonic() + KILL_AFTER
             while time.monotonic() < deadline:
-                if not _alive(pid, d):
+                if not _alive(ident):
                     return
-                time.sleep(0.2)
+                time.sleep(0.05)
             try:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
                 pass
 
-        threading.Thread(target=escalate, daemon=True).start()
+        thread = threading.Thread(target=escalate, daemon=True)
+        thread.start()
+        return thread
+
+    def stop_all(self, budget: float = 3.0) -> list[str]:
+        """Stop every builder of this node (clean shutdown); returns the pod uids whose builder was stopped."""
+        waits = {d.name: self.cancel(d.name) for d in self.root.iterdir()}
+        deadline = time.monotonic() + budget
+        stopped = []
+        for uid, thread in waits.items():
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                stopped.append(uid)
+        return stopped
 
     def sweep(self, known_uids: set[str]) -> None:
         """Remove directories of build pods that no longer exist and whose builder has ended."""
         for d in list(self.root.iterdir()):
             if d.name in known_uids:
                 continue
-            pid = self._pid(d)
-            if pid is not None and _alive(pid, d):
+            ident = self._pid(d)
+            if ident is not None and _alive(ident):
                 self.cancel(d.name)
+                continue
+            if ident is None and self._starting(d):
                 continue
             shutil.rmtree(d, ignore_errors=True)

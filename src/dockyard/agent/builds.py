@@ -150,8 +150,7 @@ def run_build(client: docker.DockerClient, build: dict[str, Any], sink: LogSink,
             auth = ({"username": inputs.push_auth[0], "password": inputs.push_auth[1]}
                     if inputs.push_auth else None)
             try:
-                images.push(client, to, auth=auth, on_log=write)
-                digest = registry.manifest_digest(to, auth=inputs.push_auth)
+                digest = push_and_verify(client, to, auth=auth, registry_auth=inputs.push_auth, on_log=write)
             except (engine_errors.PushFailed, registry_errors.RegistryError) as err:
                 raise StageFailed("PushImageToRegistryFailed", f"Failed to push the image: {err}") from err
             stages.end()
@@ -162,6 +161,37 @@ def run_build(client: docker.DockerClient, build: dict[str, Any], sink: LogSink,
     sink.write(f"Successfully pushed {to}@{digest} in {time.monotonic() - started:.1f}s")
     sink.close()
     return BuildResult(succeeded=True, image_digest=digest, stages=tuple(stages.items), revision=revision)
+
+
+PUSH_ATTEMPTS = 2  # a registry can refuse one of several concurrent pushes to a repository; try once more
+
+
+def push_and_verify(client: docker.DockerClient, ref: str, *, auth: dict[str, str] | None,
+                    registry_auth: tuple[str, str] | None, on_log: Callable[[str], None]) -> str:
+    """Push ``ref`` and return the digest of the manifest this push wrote, checked against the registry.
+
+    The digest comes from the push itself, not from the tag afterwards: with builds of one
+    tag running in parallel, the tag may already name another build's image (last writer
+    wins, OCI distribution spec "Pushing manifests"). The registry must serve that digest
+    (``HEAD /v2/<name>/manifests/<digest>``).
+
+    Raises:
+        engine_errors.PushFailed: after :data:`PUSH_ATTEMPTS` failed pushes.
+        registry_errors.RegistryError: the registry does not serve the pushed manifest.
+    """
+    pushed: str | None = None
+    for attempt in range(1, PUSH_ATTEMPTS + 1):
+        try:
+            pushed = images.push(client, ref, auth=auth, on_log=on_log)
+            break
+        except engine_errors.PushFailed as err:
+            if attempt == PUSH_ATTEMPTS or "auth" in str(err).lower():
+                raise
+            on_log(f"push failed ({err}); retrying")
+    if pushed is None:
+        return registry.manifest_digest(ref, auth=registry_auth)
+    by_digest = reference.parse(ref).with_digest(pushed)
+    return registry.manifest_digest(by_digest, auth=registry_auth)
 
 
 def _describe_source(source: dict[str, Any]) -> str:

@@ -52,7 +52,14 @@ class PodWorker(runtime.Controller):
         super().setup()
         self.builds = buildpods.BuildPods(self.api, state_dir=self._state_dir, kubeconfig=str(self.conn.path),
                                           engine_url=self._engine_url, max_builds=self._max_builds,
-                                          waiting=self._waiting_build_pods)
+                                          waiting=self._waiting_build_pods,
+                                          on_exit=self._builder_exited)
+
+    def _builder_exited(self, pod: dict[str, Any]) -> None:
+        """A builder ended: report its pod now, and let the next waiting build pod take the slot."""
+        self.queue.add(resources.key(pod))
+        for waiting in self._waiting_build_pods():
+            self.queue.add(resources.key(waiting))
 
     def _waiting_build_pods(self) -> list[dict[str, Any]]:
         informer = self.informers.get("Pod")
@@ -158,6 +165,17 @@ class NodeAgent:
 
     def synced(self) -> bool:
         return self.pods.synced() and self.pushes.synced()
+
+    def stop_builds(self) -> None:
+        """Stop this node's builders and mark their pods ``Failed`` (``BuildPodEvicted``)."""
+        stopped = set(self.pods.builds.stop_all())
+        informer = self.pods.informers.get("Pod")
+        for pod in informer.items() if informer else []:
+            if pod["metadata"]["uid"] in stopped:
+                try:
+                    self.pods.builds.sync(pod)
+                except Exception:  # noqa: BLE001 — the next agent start reports it instead
+                    log.warning("could not record the stopped build of pod %s", pod["metadata"]["name"])
 
     def stop_pods(self, *, grace_seconds: int = 2, budget: float = 5.0) -> None:
         """Stop and remove every pod container on this node, in parallel, within ``budget`` seconds.

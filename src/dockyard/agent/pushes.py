@@ -14,12 +14,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dockyard.agent import pods
+from dockyard.agent import builds, pods
 from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.engine import images
 from dockyard.client import events, resources, runtime
 from dockyard.client.connection import Connection
-from dockyard.registry import client as registry
 from dockyard.registry import errors as registry_errors
 
 log = logging.getLogger(__name__)
@@ -76,8 +75,8 @@ class PushWorker(runtime.Controller):
                           author=spec.get("author"))
             self.events.record(push, events.NORMAL, "Committed",
                                f"Committed container {container} of pod {spec['podName']} to {spec['image']}")
-            images.push(self.engine, spec["image"], auth=None, on_log=lambda _line: None)
-            digest = registry.manifest_digest(spec["image"])
+            digest = builds.push_and_verify(self.engine, spec["image"], auth=None, registry_auth=None,
+                                            on_log=lambda _line: None)
         except (engine_errors.EngineError, registry_errors.RegistryError) as err:
             return self._fail(push, f"{type(err).__name__}: {err}")
         runtime.patch_status(self.api, "Push", push, {

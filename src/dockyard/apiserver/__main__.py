@@ -40,18 +40,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="plain HTTP instead of TLS (loopback addresses only)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.insecure_http and not serve.is_loopback(args.host):
+        print(f"error: plain HTTP is served only on loopback, not on {args.host!r}; drop --insecure-http",
+              file=sys.stderr)
+        return 2
     data_dir: Path = args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     tokens = auth.load_tokens(data_dir / "tokens.json")
     store = sqlite.Store(data_dir / "dockyard.db")
     app = app_module.create_app(store=store, tokens=auth.users_by_token(tokens, node_name=args.node_name))
     cert, key = (None, None) if args.insecure_http else tls.ensure_serving_certificate(data_dir / "pki")
-    try:
-        server = serve.Server(serve.config(app, host=args.host, port=args.port, cert=cert, key=key,
-                                           insecure_http=args.insecure_http))
-    except serve.InsecureListen as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    server = serve.Server(serve.config(app, host=args.host, port=args.port, cert=cert, key=key,
+                                       insecure_http=args.insecure_http))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         thread = serve.start_thread(server)
     except RuntimeError as err:
         print(f"error: {err} on {args.host}:{args.port}", file=sys.stderr)
+        store.close()
         return 3
     url = f"{'http' if args.insecure_http else 'https'}://{args.host}:{args.port}"
     for ident, fname in (("admin", "kubeconfig"), ("node", "kubeconfig-node"), ("view", "kubeconfig-view")):

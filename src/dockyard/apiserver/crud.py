@@ -128,7 +128,11 @@ def create(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
                 ensure_namespace(store, str(namespace))
             taken = store.exists(info, namespace, name)
             if not taken:
-                return candidate if dry_run else store.create(info, candidate)
+                if dry_run:
+                    return candidate
+                created = store.create(info, candidate)
+                deletion.collect_if_orphaned(store, info, created)
+                return created
             if meta.get("name") or attempt == 7:
                 raise errors.AlreadyExists(f'{sqlite.resource_key(info)} "{name}" already exists',
                                            details={"name": name, "group": info.group, "kind": info.plural})

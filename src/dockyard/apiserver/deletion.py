@@ -18,6 +18,8 @@ Collection" (cascading deletion):
   ``ownerReferences`` entries naming it removed (what the garbage collector
   does for the ``orphan`` finalizer).
 - Deleting a Namespace removes everything in it.
+- An object created with ``ownerReferences`` none of whose owners exists is
+  collected at once (:func:`collect_if_orphaned`).
 
 Unlike the apiserver, where the garbage collector works asynchronously,
 everything a request causes is done before it is answered; what watchers see
@@ -201,6 +203,28 @@ def delete(store: sqlite.Store, info: kinds.ResourceInfo, old: Obj, *, policy: s
             _orphan(store, old, info)
         return _mark(store, info, old, grace=grace)
     return remove(store, info, namespace, name, orphan=policy == "Orphan")
+
+
+def collect_if_orphaned(store: sqlite.Store, info: kinds.ResourceInfo, obj: Obj) -> bool:
+    """Remove a just-written object whose every owner is gone; returns True if it was removed.
+
+    The garbage collector deletes an object once none of the owners its
+    ``ownerReferences`` name exists (matched by uid) — e.g. a ReplicaSet a
+    controller created for a Deployment deleted a moment before. References to
+    kinds this server does not serve are assumed to exist.
+    """
+    owners = _owners(obj)
+    refs = obj["metadata"].get("ownerReferences") or []
+    if not refs or len(owners) < len(refs):
+        return False
+    for owner_info, ns, owner_name, uid in owners:
+        try:
+            if store.get(owner_info, ns, owner_name)["metadata"].get("uid") == uid:
+                return False
+        except errors.NotFound:
+            continue
+    remove(store, info, obj["metadata"].get("namespace") if info.namespaced else None, obj["metadata"]["name"])
+    return True
 
 
 def finish(store: sqlite.Store, info: kinds.ResourceInfo, obj: Obj) -> Obj:

@@ -9,6 +9,7 @@ patch/delete; ``/status`` takes GET/PUT/PATCH.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -46,11 +47,21 @@ def _fields(request: Request) -> crud.FieldValidation:
     return crud.FieldValidation(mode=mode)
 
 
+MAX_WARNINGS = 10
+"""Warning headers sent at most per response; each is cut to 256 characters, ASCII only."""
+
+
+def warning_header(text: str) -> str:
+    """``299 - "text"`` (RFC 7234 section 5.5) with quotes escaped, control and non-ASCII characters escaped."""
+    text = re.sub(r"[\x00-\x1f\x7f]", "?", text[:256]).encode("ascii", "backslashreplace").decode()
+    return '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _written(obj: Obj, fields: crud.FieldValidation, code: int = 200) -> Response:
-    """The written object, with a ``Warning: 299 - "..."`` header per field-validation warning (RFC 7234)."""
+    """The written object, with a ``Warning`` header per field-validation warning (RFC 7234)."""
     response = wire.json_response(obj, code)
-    for text in fields.warnings:
-        response.headers.append("Warning", '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    for text in fields.warnings[:MAX_WARNINGS]:
+        response.headers.append("Warning", warning_header(text))
     return response
 
 

@@ -28,6 +28,9 @@ GRACEFUL_SECONDS = 3.0
 """uvicorn's ``timeout_graceful_shutdown``: how long a stop waits for in-flight requests."""
 KEEP_ALIVE_SECONDS = 30
 """Idle keep-alive connections are closed after this many seconds."""
+MAX_HEADER_BYTES = 1024 * 1024
+"""Largest request line plus headers (Go's ``http.DefaultMaxHeaderBytes``, 1 MiB): long
+field and label selectors fit; larger heads get 400 from the HTTP layer."""
 
 
 class InsecureListen(ValueError):
@@ -65,7 +68,8 @@ def config(app: Any, *, host: str = "127.0.0.1", port: int = 0, cert: str | Path
         tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
                           timeout_graceful_shutdown=int(GRACEFUL_SECONDS), timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                          server_header=False, **tls)  # type: ignore[arg-type]
+                          h11_max_incomplete_event_size=MAX_HEADER_BYTES, server_header=False,
+                          **tls)  # type: ignore[arg-type]
 
 
 class Server(uvicorn.Server):

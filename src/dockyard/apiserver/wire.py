@@ -7,6 +7,7 @@ Status Kind"); every response is ``application/json`` unless it is a log.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -76,6 +77,30 @@ def decode_json(body: bytes) -> Any:
         raise errors.BadRequest(f"the request body is not valid JSON: {e}") from None
     if objects.too_deep(doc):
         raise errors.BadRequest(f"the request body is nested deeper than {objects.MAX_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(body):
+        doc = _replace_lone_surrogates(doc)
+    return doc
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+
+
+def _fix(text: str) -> str:
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _replace_lone_surrogates(doc: Any) -> Any:
+    """Lone UTF-16 surrogates (``"\\ud800"``) become U+FFFD, as Go's JSON decoder makes them."""
+    if isinstance(doc, str):
+        return _fix(doc)
+    if isinstance(doc, list):
+        return [_replace_lone_surrogates(v) for v in doc]
+    if isinstance(doc, dict):
+        return {_fix(k): _replace_lone_surrogates(v) for k, v in doc.items()}
     return doc
 
 

@@ -106,6 +106,7 @@ def run_agent(*, kubeconfig: str | None, engine: str, engine_socket: str | None,
         _wait_for_signal(stop)
         log.info("node agent stopping")
         if stop_pods_on_exit:
+            agent.stop_builds()
             agent.stop_pods()
     finally:
         eng.close()

@@ -105,6 +105,8 @@ def up(
     engine_socket: str = typer.Option(None, "--engine-socket", help="engine API socket path "
                                       "(default: found, or a Podman service started for you)"),
     max_builds: int = typer.Option(2, "--max-builds", help="builds this node runs at once"),
+    insecure_http: bool = typer.Option(False, "--insecure-http", help="serve the API over plain HTTP on "
+                                       "127.0.0.1 instead of TLS (kubectl sends no token over HTTP)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
     """Run the API server, controllers, node agent and a registry on this machine (foreground).
@@ -124,7 +126,7 @@ def up(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     opts = up_mod.UpOptions(data_dir=data_dir or connection.default_data_dir(), port=port,
                             registry_port=registry_port, registry=registry, engine=engine,
-                            engine_socket=engine_socket, max_builds=max_builds)
+                            engine_socket=engine_socket, max_builds=max_builds, insecure_http=insecure_http)
     try:
         code = up_mod.run(opts, announce=lambda line: typer.echo(line, err=True))
     except (up_mod.UpError, EngineError, RegistryError) as err:

@@ -28,7 +28,7 @@ from pathlib import Path
 import uvicorn
 
 from dockyard.agent.engine import connect as engine_connect
-from dockyard.apiserver import tls
+from dockyard.apiserver import serve, tls
 from dockyard.apiserver.app import create_app
 from dockyard.cli import supervisor
 from dockyard.cli.components import CONTROLLERS
@@ -53,6 +53,7 @@ class UpOptions:
     engine_socket: str | None = None
     node_name: str = ""
     max_builds: int = 2
+    insecure_http: bool = False  # plain HTTP on 127.0.0.1 instead of TLS (kubectl then sends no token)
 
 
 def _tokens(data_dir: Path) -> dict[str, str]:
@@ -126,10 +127,9 @@ def run(opts: UpOptions, *, announce=print) -> int:
         app = create_app(store=store, tokens={tokens["admin"]: "admin", tokens["node"]: f"system:node:{node_name}",
                                               tokens["view"]: "view"},
                          ready=lambda: state["ready_check"]())
-        cert, key = _serving_certificate(data_dir)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=opts.port, log_level="warning",
-                                               lifespan="off", timeout_graceful_shutdown=2,
-                                               ssl_certfile=str(cert), ssl_keyfile=str(key)))
+        cert, key = (None, None) if opts.insecure_http else _serving_certificate(data_dir)
+        server = serve.Server(serve.config(app, host="127.0.0.1", port=opts.port, cert=cert, key=key,
+                                           insecure_http=opts.insecure_http))
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         api_thread = threading.Thread(target=server.run, daemon=True, name="apiserver")
         api_thread.start()
@@ -139,7 +139,7 @@ def run(opts: UpOptions, *, announce=print) -> int:
             time.sleep(0.02)
         if not server.started:
             raise UpError(f"the API server did not start on 127.0.0.1:{opts.port}")
-        url = f"https://127.0.0.1:{opts.port}"
+        url = f"{'http' if opts.insecure_http else 'https'}://127.0.0.1:{opts.port}"
         for ident, fname in (("admin", "kubeconfig"), ("node", "kubeconfig-node"), ("view", "kubeconfig-view")):
             connection.write_kubeconfig(data_dir / fname, server=url, token=tokens[ident], user=ident, ca_file=cert)
 

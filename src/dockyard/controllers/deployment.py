@@ -37,6 +37,17 @@ def _owned(objs: list[Any], owner: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+# Annotations the Deployment controller does not copy to its ReplicaSets (``skipCopyAnnotation``).
+_NOT_COPIED = frozenset({REVISION, "kubectl.kubernetes.io/last-applied-configuration",
+                         "deployment.kubernetes.io/revision-history", "deployment.kubernetes.io/desired-replicas",
+                         "deployment.kubernetes.io/max-replicas"})
+
+
+def _copied_annotations(deploy: dict[str, Any]) -> dict[str, str]:
+    """The Deployment's annotations its newest ReplicaSet carries (``kubernetes.io/change-cause``, ...)."""
+    return {k: v for k, v in (deploy["metadata"].get("annotations") or {}).items() if k not in _NOT_COPIED}
+
+
 def _revision(rs: dict[str, Any]) -> int:
     try:
         return int((rs["metadata"].get("annotations") or {}).get(REVISION, "0"))
@@ -69,8 +80,14 @@ class DeploymentController(runtime.Controller):
         top = max([_revision(rs) for rs in sets] or [0])
         if new is None:
             new = self._create_rs(deploy, template, hash_, top + 1, 0 if old else desired)
-        elif _revision(new) < top:  # rollback / undo: the old template becomes the newest revision
-            new["metadata"].setdefault("annotations", {})[REVISION] = str(top + 1)
+        elif _revision(new) < top or any((new["metadata"].get("annotations") or {}).get(k) != v
+                                         for k, v in _copied_annotations(deploy).items()):
+            # rollback / undo: the old template becomes the newest revision; and the
+            # Deployment's annotations (change-cause) follow it, as `rollout history` shows them
+            annotations = new["metadata"].setdefault("annotations", {})
+            annotations.update(_copied_annotations(deploy))
+            if _revision(new) < top:
+                annotations[REVISION] = str(top + 1)
             new = resources.as_dict(self.api.replace(RS(new)))
         if (deploy["metadata"].get("annotations") or {}).get(REVISION) != (new["metadata"].get("annotations") or {}).get(REVISION):
             from lightkube.types import PatchType
@@ -112,7 +129,7 @@ class DeploymentController(runtime.Controller):
             "apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {"name": f"{meta['name']}-{hash_}", "namespace": meta["namespace"],
                          "labels": dict(template["metadata"]["labels"]),
-                         "annotations": {REVISION: str(revision)},
+                         "annotations": {**_copied_annotations(deploy), REVISION: str(revision)},
                          "ownerReferences": [resources.owner_reference(deploy)]},
             "spec": {"replicas": replicas, "selector": selector, "template": template,
                      "minReadySeconds": deploy["spec"].get("minReadySeconds", 0)},

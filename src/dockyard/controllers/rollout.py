@@ -17,10 +17,25 @@ DEFAULT_SURGE = "25%"
 DEFAULT_UNAVAILABLE = "25%"
 
 
+def _semantic(value: Any) -> Any:
+    """``value`` without nulls, empty maps and empty lists, which decode to the same Go struct."""
+    if isinstance(value, dict):
+        out = {k: _semantic(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not None and v != {} and v != []}
+    if isinstance(value, list):
+        return [_semantic(v) for v in value]
+    return value
+
+
 def template_hash(template: dict[str, Any]) -> str:
-    """A stable 10-character hash of a pod template (the ``pod-template-hash`` label value)."""
-    digest = hashlib.sha256(json.dumps(template, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return digest[:10]
+    """A stable 10-character hash of a pod template (the ``pod-template-hash`` label value).
+
+    Computed over the template's meaning, not its spelling: ``kubectl rollout undo``
+    sends back a ReplicaSet's template as Go serialises it (``creationTimestamp: null``,
+    ``resources: {}``), which must hash as the original did.
+    """
+    canonical = json.dumps(_semantic(template), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
 def scaled_value(value: int | str | None, total: int, *, round_up: bool, default: str) -> int:

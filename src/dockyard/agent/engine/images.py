@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import io
 import os
+import re
 import tarfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -123,6 +124,8 @@ def build(
     return str(inspected.get("Id") or image_id)
 
 
+_PUSHED_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+
 # --- push ------------------------------------------------------------------------
 
 
@@ -132,8 +135,12 @@ def push(
     *,
     auth: Mapping[str, str] | None = None,
     on_log: LogFn = _ignore,
-) -> None:
-    """Push a local image to its registry.
+) -> str | None:
+    """Push a local image to its registry; return the digest of the manifest it pushed.
+
+    The digest comes from the push stream itself (Docker's ``aux.Digest``, or the
+    ``TAG: digest: sha256:… size: N`` status line both engines print), so it is
+    the manifest *this* push wrote even when another push moves the tag right after.
 
     Args:
         reference: ``[registry/]repository[:tag]`` of an image the engine has;
@@ -143,6 +150,9 @@ def push(
             ``None`` lets docker-py use ``~/.docker/config.json``, if any.
         on_log: called with progress lines (``"Pushed 3f2a…"``), not with
             per-byte progress updates.
+
+    Returns:
+        ``sha256:…``, or None if the engine did not report one.
 
     Raises:
         PushFailed: the engine answered with an error, or — as both engines do
@@ -165,7 +175,14 @@ def push(
             auth_config=dict(auth) if auth else None,
         )
         last_status: tuple[str, str] | None = None
+        digest: str | None = None
         for chunk in stream:
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and str(aux.get("Digest", "")).startswith("sha256:"):
+                digest = str(aux["Digest"])
+            found = _PUSHED_DIGEST.search(str(chunk.get("status", "")))
+            if found:
+                digest = found.group(1)
             if "error" in chunk or "errorDetail" in chunk:
                 reason = _redact(_error_message(chunk) or "push failed", secrets)
                 on_log(reason)
@@ -181,6 +198,7 @@ def push(
         raise errors.EngineError(
             f"engine connection failed during push of {reference}: {_redact(str(e), secrets)}"
         ) from None
+    return digest
 
 
 # --- commit ----------------------------------------------------------------------
