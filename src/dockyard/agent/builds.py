@@ -18,6 +18,9 @@ Dockerfile is replaced by that image, as OpenShift's Docker strategy does.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
+import hashlib
 import io
 import logging
 import os
@@ -26,12 +29,13 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker
+import docker.errors
 
 from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.engine import images
@@ -140,9 +144,10 @@ def run_build(client: docker.DockerClient, build: dict[str, Any], sink: LogSink,
             stages.begin("Build")
             write(f"--> Build: {to}")
             try:
-                images.build(client, context=tar_context(context_dir), tag=to, dockerfile=dockerfile,
-                             buildargs={a["name"]: a.get("value", "") for a in strategy.get("buildArgs") or []},
-                             nocache=bool(strategy.get("noCache")), on_log=write)
+                image_id = images.build(
+                    client, context=tar_context(context_dir), tag=to, dockerfile=dockerfile,
+                    buildargs={a["name"]: a.get("value", "") for a in strategy.get("buildArgs") or []},
+                    nocache=bool(strategy.get("noCache")), on_log=write)
             except engine_errors.BuildFailed as err:
                 raise StageFailed("DockerBuildFailed", f"Docker build strategy has failed: {err}") from err
             stages.begin("PushImage")
@@ -150,9 +155,14 @@ def run_build(client: docker.DockerClient, build: dict[str, Any], sink: LogSink,
             auth = ({"username": inputs.push_auth[0], "password": inputs.push_auth[1]}
                     if inputs.push_auth else None)
             try:
-                digest = push_and_verify(client, to, auth=auth, registry_auth=inputs.push_auth, on_log=write)
+                with push_lock(to):  # the engine's tag is shared by every build of this output on the node
+                    repository, tag = images.split_tag(to)
+                    client.api.tag(image_id, repository, tag)
+                    digest = push_and_verify(client, to, auth=auth, registry_auth=inputs.push_auth, on_log=write)
             except (engine_errors.PushFailed, registry_errors.RegistryError) as err:
                 raise StageFailed("PushImageToRegistryFailed", f"Failed to push the image: {err}") from err
+            except docker.errors.APIError as err:
+                raise StageFailed("PushImageToRegistryFailed", f"Failed to tag the image: {err}") from err
             stages.end()
         except StageFailed as err:
             return failed(err.reason, err.message)
@@ -161,6 +171,27 @@ def run_build(client: docker.DockerClient, build: dict[str, Any], sink: LogSink,
     sink.write(f"Successfully pushed {to}@{digest} in {time.monotonic() - started:.1f}s")
     sink.close()
     return BuildResult(succeeded=True, image_digest=digest, stages=tuple(stages.items), revision=revision)
+
+
+LOCK_DIR = Path(tempfile.gettempdir()) / "dockyard-push-locks"
+
+
+@contextlib.contextmanager
+def push_lock(ref: str) -> Iterator[None]:
+    """Hold the node-wide lock of one output reference (``flock(2)`` on a file named by its hash).
+
+    Builds of the same tag run in parallel, but tagging the built image and pushing it must not
+    interleave: another build could move the engine's tag in between, and this build would push
+    that build's image.
+    """
+    LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
+    path = LOCK_DIR / hashlib.sha256(ref.encode()).hexdigest()[:32]
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 PUSH_ATTEMPTS = 2  # a registry can refuse one of several concurrent pushes to a repository; try once more

@@ -102,7 +102,11 @@ def build(
                 log(message)
                 raise errors.BuildFailed(message, list(tail))
             if "stream" in chunk:
-                log(str(chunk["stream"]).rstrip("\n"))
+                text = str(chunk["stream"])
+                built = _BUILT.search(text)
+                if built and image_id is None:
+                    image_id = built.group(1)
+                log(text.rstrip("\n"))
             elif "status" in chunk:
                 log(_status_line(chunk))
             aux = chunk.get("aux")
@@ -116,14 +120,16 @@ def build(
         raise errors.EngineError(f"engine connection failed during build of {tag}: {e}") from e
 
     try:
-        inspected = client.api.inspect_image(tag)
+        # By the id this build produced, not by the tag: a parallel build may have moved the tag.
+        inspected = client.api.inspect_image(image_id or tag)
     except docker.errors.ImageNotFound as e:
         raise errors.BuildFailed(f"build of {tag} reported no error but produced no image", list(tail)) from e
     except _API_ERRORS as e:
         raise errors.EngineError(f"cannot inspect built image {tag}: {e}") from e
-    return str(inspected.get("Id") or image_id)
+    return str(inspected.get("Id") or image_id)  # the full sha256:… id
 
 
+_BUILT = re.compile(r"Successfully built ([0-9a-f]{12,64})")
 _PUSHED_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
 # --- push ------------------------------------------------------------------------
