@@ -39,11 +39,12 @@ def _restarted(cluster, component: str, old_pid: int) -> bool:
 def test_sigkill_components_mid_build(cluster, victims):
     name = "crash-" + "-".join(victims)
     text = (f"FROM {cluster.registry}/dockyard/busybox:latest\n"
-            "RUN echo start && sleep 3 && echo end\n")
+            "RUN echo start && sleep 4 && echo end\n")
     apply(cluster, buildconfig(name, source={"type": "Dockerfile", "dockerfile": text},
                                to=f"{cluster.registry}/crash:{name}", runPolicy="Parallel",
                                strategy={"type": "Docker", "dockerStrategy": {"noCache": True}}))
-    builds = [cluster.dockyard("start-build", name).stdout.strip().removeprefix("build/") for _ in range(4)]
+    # six builds, two slots (`dockyard up --max-builds 2`): some run, the rest wait in Pending
+    builds = [cluster.dockyard("start-build", name).stdout.strip().removeprefix("build/") for _ in range(6)]
     cluster.wait_for("a build to run", lambda: any(phase(cluster, b) == "Running" for b in builds), 60)
     phases = {b: phase(cluster, b) for b in builds}
     assert "Running" in phases.values() and ({"Pending", "New"} & set(phases.values())), phases

@@ -160,13 +160,11 @@ def test_wrong_types_anywhere(api: httpx.Client, target: Any, path: tuple[str, .
     api.delete(f"{url}/fz")
 
 
-huge = st.sampled_from([1_000, 70_000, 1_000_000]).map(lambda n: "a" * n) | \
-    st.sampled_from([2_000, 100_000]).map(lambda n: "é" * n)
-
-
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(huge, st.sampled_from(["name", "label", "annotation", "image", "selector", "namespace", "key"]))
-def test_huge_strings(api: httpx.Client, text: str, where: str) -> None:
+@given(st.sampled_from(["a", "é", "\u0000", "\U0001f600"]), st.sampled_from([1_000, 70_000, 1_000_000]),
+       st.sampled_from(["name", "label", "annotation", "image", "selector", "namespace", "key"]))
+def test_huge_strings(api: httpx.Client, char: str, length: int, where: str) -> None:
+    text = char * length
     body = copy.deepcopy(POD)
     if where == "name":
         body["metadata"]["name"] = text
@@ -179,10 +177,10 @@ def test_huge_strings(api: httpx.Client, text: str, where: str) -> None:
     elif where == "image":
         body["spec"]["containers"][0]["image"] = text
     if where == "selector":
-        check(api.get(PODS, params={"labelSelector": f"a={text[:4_000]}",
-                                     "fieldSelector": f"metadata.name={text[:4_000]}"}))
+        check(api.get(PODS, params={"labelSelector": f"a={text[:2_500]}",
+                                     "fieldSelector": f"metadata.name={text[:2_500]}"}))
     elif where == "namespace":
-        check_any(api.get(f"/api/v1/namespaces/{text[:20_000]}/pods"))
+        check_any(api.get(f"/api/v1/namespaces/{urllib.parse.quote(text[:5_000])}/pods"))
     else:
         check(api.post(PODS, json=body))
         api.delete(f"{PODS}/fz")
