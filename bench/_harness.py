@@ -4,7 +4,7 @@
 ports of 127.0.0.1 (engine ``auto``; by default the Podman service it starts
 gets its own container store under the work directory), reads the admin
 kubeconfig (bearer token, the API server's self-signed CA at
-``DATA/pki/apiserver.crt``), makes the busybox base image, and stops
+``DATA/pki/ca.crt``), makes the busybox base image, and stops
 everything it started, also after a failure. :class:`RawPodman` and
 :class:`RawDockerPy` do the same engine work by hand, against the same engine
 socket, for the reference side of a benchmark.

@@ -128,7 +128,7 @@ def test_commit_endpoint_answers_202_with_location(demo):
     token = demo.kubeconfig.read_text().split("token:", 1)[1].split()[0]
     base = f"https://127.0.0.1:{demo.api_port}"
     headers = {"Authorization": f"Bearer {token}"}
-    ca = ssl.create_default_context(cafile=str(demo.data_dir / "pki" / "apiserver.crt"))
+    ca = ssl.create_default_context(cafile=str(demo.data_dir / "pki" / "ca.crt"))
     resp = httpx.post(f"{base}/containers/{container_id}/commit", headers=headers, verify=ca,
                       json={"image": f"{demo.registry}/hello-snapshot:zun"})
     assert resp.status_code == 202, resp.text

@@ -85,7 +85,7 @@ class Server:
 
     def client(self, *, timeout: float = 5.0) -> httpx.Client:
         token = json.loads((self.data_dir / "tokens.json").read_text())["admin"]
-        ctx = ssl.create_default_context(cafile=str(self.data_dir / "pki" / "apiserver.crt"))
+        ctx = ssl.create_default_context(cafile=str(self.data_dir / "pki" / "ca.crt"))
         return httpx.Client(base_url=f"https://127.0.0.1:{self.port}", verify=ctx, timeout=timeout,
                             headers={"Authorization": f"Bearer {token}"})
 

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     tokens = auth.load_tokens(data_dir / "tokens.json")
     store = sqlite.Store(data_dir / "dockyard.db")
     app = app_module.create_app(store=store, tokens=auth.users_by_token(tokens, node_name=args.node_name))
-    cert, key = (None, None) if args.insecure_http else tls.ensure_serving_certificate(data_dir / "pki")
+    ca, cert, key = (None, None, None) if args.insecure_http else tls.ensure_serving_certificate(data_dir / "pki")
     server = serve.Server(serve.config(app, host=args.host, port=args.port, cert=cert, key=key,
                                        insecure_http=args.insecure_http))
     stop = threading.Event()
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     url = f"{'http' if args.insecure_http else 'https'}://{args.host}:{args.port}"
     for ident, fname in (("admin", "kubeconfig"), ("node", "kubeconfig-node"), ("view", "kubeconfig-view")):
-        connection.write_kubeconfig(data_dir / fname, server=url, token=tokens[ident], user=ident, ca_file=cert)
+        connection.write_kubeconfig(data_dir / fname, server=url, token=tokens[ident], user=ident, ca_file=ca)
     print(f"serving {url}", flush=True)
     while not stop.wait(0.5) and thread.is_alive():
         pass

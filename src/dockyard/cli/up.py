@@ -87,17 +87,12 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _serving_certificate(data_dir: Path) -> tuple[Path, Path]:
-    """The API server's self-signed certificate (its own CA) and key, made on first start.
+def _serving_certificate(data_dir: Path) -> tuple[Path, Path, Path]:
+    """``(ca_cert, cert, key)``: a CA and the API server's certificate signed by it, made on first start.
 
     TLS is not optional: kubectl (client-go) sends a bearer token only over HTTPS.
     """
-    pki = data_dir / "pki"
-    pki.mkdir(exist_ok=True, mode=0o700)
-    cert, key = pki / "apiserver.crt", pki / "apiserver.key"
-    if not (cert.exists() and key.exists()):
-        tls.write_self_signed(cert, key)
-    return cert, key
+    return tls.ensure_serving_certificate(data_dir / "pki")
 
 
 class UpError(Exception):
@@ -127,7 +122,7 @@ def run(opts: UpOptions, *, announce=print) -> int:
         app = create_app(store=store, tokens={tokens["admin"]: "admin", tokens["node"]: f"system:node:{node_name}",
                                               tokens["view"]: "view"},
                          ready=lambda: state["ready_check"]())
-        cert, key = (None, None) if opts.insecure_http else _serving_certificate(data_dir)
+        ca, cert, key = (None, None, None) if opts.insecure_http else _serving_certificate(data_dir)
         server = serve.Server(serve.config(app, host="127.0.0.1", port=opts.port, cert=cert, key=key,
                                            insecure_http=opts.insecure_http))
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -141,7 +136,7 @@ def run(opts: UpOptions, *, announce=print) -> int:
             raise UpError(f"the API server did not start on 127.0.0.1:{opts.port}")
         url = f"{'http' if opts.insecure_http else 'https'}://127.0.0.1:{opts.port}"
         for ident, fname in (("admin", "kubeconfig"), ("node", "kubeconfig-node"), ("view", "kubeconfig-view")):
-            connection.write_kubeconfig(data_dir / fname, server=url, token=tokens[ident], user=ident, ca_file=cert)
+            connection.write_kubeconfig(data_dir / fname, server=url, token=tokens[ident], user=ident, ca_file=ca)
 
         run_dir = data_dir / "run"
         if opts.registry:
