@@ -50,6 +50,14 @@ def test_build_deploy_rebuild_roll_commit(demo):
     demo.commit_container()
 
 
+def test_describe_shows_the_events_of_controllers_and_agent(demo):
+    pod = json.loads(demo.kubectl("get", "pods", "-l", "app=hello", "-o", "json").stdout)["items"][0]
+    described = demo.kubectl("describe", "pod", pod["metadata"]["name"]).stdout
+    assert "Scheduled" in described and "Started" in described, described
+    build = demo.kubectl("describe", "build", "hello-1").stdout
+    assert "BuildCompleted" in build or "BuildStarted" in build, build
+
+
 def test_kubectl_wait_and_get(demo):
     builds = demo.kubectl("get", "builds", "-o", "name").stdout.split()
     assert builds and all(b.startswith("build.dockyard.dev/hello-") for b in builds)

@@ -23,7 +23,7 @@ from typing import Any
 
 from dockyard.agent import buildpods, pods, pushes
 from dockyard.api import buildpod
-from dockyard.client import resources, runtime
+from dockyard.client import events, resources, runtime
 from dockyard.client.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class PodWorker(runtime.Controller):
     def __init__(self, conn: Connection, *, runtime_: pods.PodRuntime, node_name: str, state_dir: Path,
                  engine_url: str, max_builds: int = 2) -> None:
         super().__init__(conn=conn, workers=4)
+        self.component, self.host = "kubelet", node_name  # Events read as the kubelet's
         self.pods = runtime_
         self.node = node_name
         self._uids: dict[str, str] = {}
@@ -76,6 +77,7 @@ class PodWorker(runtime.Controller):
                     if _is_build_pod(pod):
                         self.builds.cancel(pod["metadata"]["uid"])  # cancel or deadline: abort the build
                     elif uid:
+                        self.events.record(pod, events.NORMAL, "Killing", "Stopping the pod's containers")
                         self._kill_later(uid)
                 else:
                     self._uids[k] = pod["metadata"]["uid"]
@@ -122,17 +124,37 @@ class PodWorker(runtime.Controller):
             self.pods.kill_pod(pod["metadata"]["uid"])
             return None
         status = self.pods.sync_pod(pod)
+        self._container_events(pod, status)
         runtime.patch_status(self.api, "Pod", pod, status)
         return SYNC_PERIOD
+
+    def _container_events(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
+        """The kubelet's container Events: ``Started`` on each new container, ``BackOff`` and failures."""
+        before = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
+        for now in status.get("containerStatuses") or []:
+            name, old = now.get("name"), before.get(now.get("name")) or {}
+            if now.get("containerID") and now.get("containerID") != old.get("containerID") \
+                    and "running" in (now.get("state") or {}):
+                self.events.record(pod, events.NORMAL, "Started", f"Started container {name}")
+            waiting = (now.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") and waiting.get("reason") != ((old.get("state") or {}).get("waiting") or {}).get(
+                    "reason") and waiting["reason"] not in ("ContainerCreating", "PodInitializing"):
+                kind = "BackOff" if waiting["reason"] in ("CrashLoopBackOff", "ImagePullBackOff") else "Failed"
+                self.events.record(pod, events.WARNING, kind, f"{name}: {waiting['reason']}: "
+                                                               f"{waiting.get('message') or ''}".rstrip(": "))
 
     def _bind(self, pod: dict[str, Any]) -> dict[str, Any]:
         """Assign the pod to this node (the embedded engine has one node; no scheduler)."""
         from lightkube.types import PatchType
 
-        return resources.as_dict(self.api.patch(
+        bound = resources.as_dict(self.api.patch(
             resources.resource("Pod"), pod["metadata"]["name"],
             {"metadata": {"labels": {"dockyard.dev/nodename": self.node}}, "spec": {"nodeName": self.node}},
             namespace=pod["metadata"]["namespace"], patch_type=PatchType.MERGE))
+        self.events.record(bound, events.NORMAL, "Scheduled",
+                           f"Successfully assigned {bound['metadata']['namespace']}/{bound['metadata']['name']} "
+                           f"to {self.node}")
+        return bound
 
 
 def _is_build_pod(pod: dict[str, Any]) -> bool:
