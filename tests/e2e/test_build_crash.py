@@ -42,6 +42,7 @@ def test_sigkill_components_mid_build(cluster, victims):
             "RUN echo start && sleep 4 && echo end\n")
     apply(cluster, buildconfig(name, source={"type": "Dockerfile", "dockerfile": text},
                                to=f"{cluster.registry}/crash:{name}", runPolicy="Parallel",
+                               successfulBuildsHistoryLimit=10,
                                strategy={"type": "Docker", "dockerStrategy": {"noCache": True}}))
     # six builds, two slots (`dockyard up --max-builds 2`): some run, the rest wait in Pending
     builds = [cluster.dockyard("start-build", name).stdout.strip().removeprefix("build/") for _ in range(6)]
