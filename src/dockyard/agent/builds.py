@@ -144,8 +144,12 @@ def run_build(client: docker.DockerClient, build: dict[str, Any], sink: LogSink,
             stages.begin("Build")
             write(f"--> Build: {to}")
             try:
+                # Built under a tag of its own: the output tag is shared with parallel builds of the same
+                # output, and is set only under the push lock below.
+                repository, tag = images.split_tag(to)
+                own_tag = f"{repository}:dockyard-build-{build['metadata']['name']}"[:255]
                 image_id = images.build(
-                    client, context=tar_context(context_dir), tag=to, dockerfile=dockerfile,
+                    client, context=tar_context(context_dir), tag=own_tag, dockerfile=dockerfile,
                     buildargs={a["name"]: a.get("value", "") for a in strategy.get("buildArgs") or []},
                     nocache=bool(strategy.get("noCache")), on_log=write)
             except engine_errors.BuildFailed as err:
@@ -156,9 +160,10 @@ def run_build(client: docker.DockerClient, build: dict[str, Any], sink: LogSink,
                     if inputs.push_auth else None)
             try:
                 with push_lock(to):  # the engine's tag is shared by every build of this output on the node
-                    repository, tag = images.split_tag(to)
                     client.api.tag(image_id, repository, tag)
                     digest = push_and_verify(client, to, auth=auth, registry_auth=inputs.push_auth, on_log=write)
+                with contextlib.suppress(docker.errors.APIError):
+                    client.api.remove_image(own_tag, noprune=True)  # untag only; the image stays as `to`
             except (engine_errors.PushFailed, registry_errors.RegistryError) as err:
                 raise StageFailed("PushImageToRegistryFailed", f"Failed to push the image: {err}") from err
             except docker.errors.APIError as err:
