@@ -256,9 +256,23 @@ class Demo:
         return f"dockyard up, its registry and its pods stopped in {elapsed:.1f}s"
 
     def cleanup(self) -> None:
+        """Stop `dockyard up` if it still runs (SIGTERM, then SIGKILL), and what a killed one left running."""
         if self.up_proc is not None and self.up_proc.poll() is None:
-            self.up_proc.kill()
-            self.up_proc.wait(timeout=10)
+            self.up_proc.send_signal(signal.SIGTERM)
+            try:
+                self.up_proc.wait(timeout=12)
+            except subprocess.TimeoutExpired:
+                self.up_proc.kill()
+                self.up_proc.wait(timeout=10)
+        # after a SIGKILL, `up` leaves its registry and Podman service for the next start to adopt
+        for name in ("registry.pid", "podman.pid"):
+            try:
+                pid = int((self.data_dir / "run" / name).read_text())
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except (OSError, ValueError):
+                continue
+            if str(self.data_dir).encode() in cmdline:
+                os.kill(pid, signal.SIGTERM)
 
     def run(self) -> None:
         self.step("dockyard up", self.start)

@@ -134,6 +134,17 @@ def up(
     raise typer.Exit(code)
 
 
+def _exit_now(code: int) -> NoReturn:
+    """End a component process once its own shutdown is done, without waiting for library threads
+    (a stray non-daemon thread must not keep a stopped component alive after `dockyard up` is gone)."""
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _component_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -161,7 +172,7 @@ def controllers(
         _die(str(err), 2)
     except connection.NoKubeconfig as err:
         _die(str(err), 3)
-    raise typer.Exit(code)
+    _exit_now(code)
 
 
 @app.command()
@@ -194,7 +205,7 @@ def agent(
         _die(str(err), 3)
     except connection.NoKubeconfig as err:
         _die(str(err), 3)
-    raise typer.Exit(code)
+    _exit_now(code)
 
 
 # --- builds ------------------------------------------------------------------------------------
