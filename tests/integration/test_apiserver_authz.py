@@ -55,7 +55,7 @@ def test_node_binds_and_reports_its_pods_only(apiserver: Any, api: Any) -> None:
     assert api.post(PODS, json=pod("mine")).status_code == 201
     assert api.post(PODS, json=pod("theirs", node="other-node")).status_code == 201
     with apiserver.client(token=apiserver.node_token) as node:
-        assert node.get(f"{SECRETS}").status_code == 200
+        assert node.get(f"{SECRETS}").status_code == 403
         bind = {"metadata": {"labels": {"dockyard.dev/nodename": apiserver.node_name}}, "spec": {"nodeName": apiserver.node_name}}
         assert node.patch(f"{PODS}/mine", json=bind, headers=MERGE).status_code == 200
         status = {"status": {"phase": "Running"}}

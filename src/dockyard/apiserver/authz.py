@@ -16,12 +16,15 @@ The identities ``dockyard up`` hands out (one kubeconfig each):
   and ``log`` subresources, except Secrets, which it may not read at all
   (RBAC's default ``view`` ClusterRole).
 - ``system:node:<name>`` (the node agent, after the Node authorizer and the
-  ``NodeRestriction`` admission plugin): reads every kind including Secrets;
-  writes only what a node agent writes: binds unscheduled pods to itself
-  (a JSON merge patch of ``spec.nodeName`` and ``metadata.labels``), the status
-  of its own pods and of Pushes meant for it, build logs, and Events.
-  :func:`authorize` checks the verb and resource; :func:`admit` then checks
-  the stored object and the patch (NodeRestriction's part).
+  ``NodeRestriction`` admission plugin): reads every kind but Secrets, and of
+  Secrets only ``get`` of those its pods, builds and pushes reference (never
+  ``list`` or ``watch``); writes only what a node agent writes: binds
+  unscheduled pods to itself (a JSON merge patch of ``spec.nodeName`` and
+  ``metadata.labels``), the status of its own pods and of Pushes meant for it,
+  logs of the builds it runs, and Events about its objects.
+  :func:`authorize` checks the verb and resource;
+  :func:`dockyard.apiserver.nodeauthz.check` then checks the objects
+  (:func:`admit` is its part for pods and pushes).
 - any other user: nothing.
 
 Discovery, OpenAPI and ``/version`` are open to every authenticated user
@@ -121,6 +124,8 @@ def allowed(attrs: Attributes) -> bool:
         return (attrs.verb in READ_VERBS and (attrs.group, attrs.resource) not in _VIEW_HIDDEN
                 and (attrs.group, resource) not in _VIEW_HIDDEN)
     if node_name(attrs.user) is not None:
+        if (attrs.group, attrs.resource) == ("", "secrets"):
+            return attrs.verb == "get" and not attrs.subresource  # which ones: nodeauthz.check
         if attrs.verb in READ_VERBS:
             return True
         return attrs.verb in _NODE_WRITES.get((attrs.group, attrs.resource, attrs.subresource), frozenset())

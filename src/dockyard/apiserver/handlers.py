@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dockyard.api import errors, kinds, validation
-from dockyard.apiserver import (authz, buildhooks, crud, discovery, listopts, paths, protobuf, subresources, table,
-                                watch, wire)
+from dockyard.apiserver import (authz, buildhooks, crud, discovery, listopts, nodeauthz, paths, protobuf,
+                                subresources, table, watch, wire)
 from dockyard.apiserver.selectors import Selector
 from dockyard.apiserver.state import ServerState
 
@@ -134,8 +134,10 @@ async def dispatch(state: ServerState, request: Request) -> Response:
         return await buildhooks.handle_webhook(state, request, ns or "", name or "", target.extra)
     attrs = _attributes(request, target)
     authz.authorize(attrs)
+    if attrs.verb in authz.READ_VERBS or sub in ("log", "source"):  # writes with a body: in _admit
+        await _admit(state, attrs)
     if name is None:
-        return await _collection(state, request, info, ns, method)
+        return await _collection(state, request, attrs, info, ns, method)
     if sub is None:
         return await _object(state, request, attrs, info, ns, name, method)
     if sub == "status" and method in ("GET", "PUT", "PATCH"):
@@ -153,8 +155,8 @@ async def dispatch(state: ServerState, request: Request) -> Response:
     raise _not_allowed(method)
 
 
-async def _collection(state: ServerState, request: Request, info: kinds.ResourceInfo, ns: str | None,
-                      method: str) -> Response:
+async def _collection(state: ServerState, request: Request, attrs: authz.Attributes, info: kinds.ResourceInfo,
+                      ns: str | None, method: str) -> Response:
     store = state.store
     if method == "GET":
         selector = _selector(request, info)
@@ -173,6 +175,7 @@ async def _collection(state: ServerState, request: Request, info: kinds.Resource
         if info.namespaced and ns is None:
             raise _not_allowed(method)
         body = await _json_body(request)
+        await _admit(state, attrs, body=body)
         fields = _fields(request)
         created = await run_in_threadpool(crud.create, store, info, ns, body, dry_run=_dry_run(request),
                                           fields=fields)
@@ -214,12 +217,10 @@ def _watch(state: ServerState, request: Request, info: kinds.ResourceInfo, ns: s
                              headers={"Cache-Control": "no-cache, private", "X-Content-Type-Options": "nosniff"})
 
 
-async def _admit(state: ServerState, attrs: authz.Attributes, info: kinds.ResourceInfo, ns: str | None, name: str,
-                 content_type: str, body: Any) -> None:
-    """The node identity's writes to pods and pushes, checked against the stored object."""
-    if authz.needs_admission(attrs):
-        stored = await run_in_threadpool(state.store.get, info, ns, name)
-        authz.admit(attrs, stored, content_type=content_type, document=body)
+async def _admit(state: ServerState, attrs: authz.Attributes, *, body: Any = None, content_type: str = "") -> None:
+    """A node identity's request checked against the objects it touches (:func:`.nodeauthz.check`)."""
+    if authz.node_name(attrs.user) is not None:
+        await run_in_threadpool(nodeauthz.check, state.store, attrs, body=body, content_type=content_type)
 
 
 async def _object(state: ServerState, request: Request, attrs: authz.Attributes, info: kinds.ResourceInfo,
@@ -232,7 +233,7 @@ async def _object(state: ServerState, request: Request, attrs: authz.Attributes,
         return wire.json_response(obj)
     if method == "PUT":
         body = await _json_body(request)
-        await _admit(state, attrs, info, ns, name, "", body)
+        await _admit(state, attrs, body=body)
         fields = _fields(request)
         updated = await run_in_threadpool(crud.update, store, info, ns, name, body, subresource=subresource,
                                           dry_run=_dry_run(request), fields=fields)
@@ -241,7 +242,7 @@ async def _object(state: ServerState, request: Request, attrs: authz.Attributes,
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         crud.check_patch_type(info, content_type)
         body = await _json_body(request)
-        await _admit(state, attrs, info, ns, name, content_type, body)
+        await _admit(state, attrs, body=body, content_type=content_type)
         fields = _fields(request)
         patched = await run_in_threadpool(crud.patch_object, store, info, ns, name, content_type, body,
                                           subresource=subresource, dry_run=_dry_run(request), fields=fields)

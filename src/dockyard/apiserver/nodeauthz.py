@@ -1,0 +1,233 @@
+"""The Node authorizer's object checks and ``NodeRestriction``, against the store.
+
+Kubernetes' Node authorizer (``plugin/pkg/auth/authorizer/node``) lets a node
+identity ``system:node:<name>`` read a Secret only if a pod bound to that node
+references it, and its ``NodeRestriction`` admission plugin limits what the
+node may write to objects of its own. dockyard applies the same rule to what
+its node agent does beyond the kubelet's work (build pods and Pushes):
+
+- **Secrets**: ``get`` only, of a Secret referenced by a pod bound to the node
+  (volumes, projected volumes, ``env[].valueFrom.secretKeyRef``,
+  ``envFrom[].secretRef``, ``imagePullSecrets``; for a build pod also its
+  Build's ``source.sourceSecret``, ``output.pushSecret`` and
+  ``strategy.dockerStrategy.pullSecret``) or by a Push the node serves
+  (``imagePushSecrets``). ``list`` and ``watch`` of Secrets are refused by
+  :func:`dockyard.apiserver.authz.allowed`.
+- **Build logs and sources** (``builds/log`` create, ``builds/source`` get):
+  only of Builds whose build pod is bound to the node.
+- **Events**: created, updated or patched only about objects on the node
+  (a pod bound to it, a Build whose build pod is bound to it, a Push it
+  serves, or its own Node object); an Event's ``involvedObject`` cannot be
+  changed by a patch.
+- **Pod and Push status**: see :func:`dockyard.apiserver.authz.admit`.
+
+Every refusal is a 403 worded as the apiserver words it
+(:func:`dockyard.apiserver.authz.forbidden`), with the node authorizer's
+reason ``no relationship found between node "n" and this object``.
+
+The checks read the store on each request (no graph is cached): the number
+of pods in one namespace bounds their cost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.api import buildpod, errors, kinds
+from dockyard.apiserver import authz
+from dockyard.storage import sqlite
+
+Obj = dict[str, Any]
+
+
+def _info(api_version: str, kind: str) -> kinds.ResourceInfo:
+    info = kinds.by_kind(api_version, kind)
+    assert info is not None, kind
+    return info
+
+
+POD = _info("v1", "Pod")
+BUILD = _info(kinds.API_VERSION, "Build")
+PUSH = _info(kinds.API_VERSION, "Push")
+EVENT = _info("v1", "Event")
+NO_RELATIONSHIP = 'no relationship found between node "{node}" and this object'
+
+
+def _dict(value: Any) -> Obj:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _name(ref: Any) -> str | None:
+    name = _dict(ref).get("name")
+    return name if isinstance(name, str) and name else None
+
+
+# ------------------------------------------------------------------ references (pure)
+
+def pod_secret_names(pod: Obj) -> set[str]:
+    """Names of the Secrets a pod references (the Node authorizer graph's pod → secret edges).
+
+    Covers ``spec.volumes[].secret.secretName``, projected volumes' secret
+    sources, ``imagePullSecrets``, every (init) container's
+    ``env[].valueFrom.secretKeyRef.name`` and ``envFrom[].secretRef.name``,
+    and for a build pod (:mod:`dockyard.api.buildpod`) its Build's secrets
+    (:func:`build_secret_names`).
+    """
+    spec = _dict(pod.get("spec"))
+    names: set[str] = set()
+    for volume in _list(spec.get("volumes")):
+        volume = _dict(volume)
+        secret = _dict(volume.get("secret")).get("secretName")
+        if isinstance(secret, str) and secret:
+            names.add(secret)
+        for source in _list(_dict(volume.get("projected")).get("sources")):
+            if (found := _name(_dict(source).get("secret"))) is not None:
+                names.add(found)
+    for ref in _list(spec.get("imagePullSecrets")):
+        if (found := _name(ref)) is not None:
+            names.add(found)
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for container in _list(spec.get(key)):
+            container = _dict(container)
+            for env in _list(container.get("env")):
+                if (found := _name(_dict(_dict(env).get("valueFrom")).get("secretKeyRef"))) is not None:
+                    names.add(found)
+            for source in _list(container.get("envFrom")):
+                if (found := _name(_dict(source).get("secretRef"))) is not None:
+                    names.add(found)
+    if _dict(_dict(pod.get("metadata")).get("labels")).get(buildpod.BUILD_POD_LABEL):
+        try:
+            names |= build_secret_names(_dict(buildpod.build_from_pod(pod).get("spec")))
+        except ValueError:
+            pass
+    return names
+
+
+def build_secret_names(spec: Obj) -> set[str]:
+    """Secrets a Build (or BuildConfig) spec gives its build pod: source, push and pull secrets."""
+    names = {_name(_dict(spec.get("source")).get("sourceSecret")),
+             _name(_dict(spec.get("output")).get("pushSecret")),
+             _name(_dict(_dict(spec.get("strategy")).get("dockerStrategy")).get("pullSecret"))}
+    return {n for n in names if n}
+
+
+def push_secret_names(push: Obj) -> set[str]:
+    """Secrets a Push references: ``spec.imagePushSecrets[].name``."""
+    return {n for ref in _list(_dict(push.get("spec")).get("imagePushSecrets")) if (n := _name(ref))}
+
+
+# ------------------------------------------------------------------ relationships (store reads)
+
+def _bound(pod: Obj, node: str) -> bool:
+    return _dict(pod.get("spec")).get("nodeName") == node
+
+
+def _get(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str, name: str) -> Obj | None:
+    try:
+        return store.get(info, namespace, name)
+    except errors.NotFound:
+        return None
+
+
+def build_on_node(store: sqlite.Store, node: str, namespace: str, build: str) -> bool:
+    """True if Build ``build``'s build pod (``<build>-build``, labelled with the build) is bound to ``node``."""
+    pod = _get(store, POD, namespace, buildpod.pod_name(build))
+    if pod is None or not _bound(pod, node):
+        return False
+    return _dict(_dict(pod.get("metadata")).get("labels")).get(buildpod.BUILD_NAME_LABEL) == build
+
+
+def push_for_node(store: sqlite.Store, node: str, push: Obj) -> bool:
+    """True if ``node`` serves the Push: labelled for it, or unlabelled with its pod bound to it."""
+    label = _dict(_dict(push.get("metadata")).get("labels")).get(authz.NODENAME_LABEL)
+    if label:
+        return label == node
+    pod_name = _dict(push.get("spec")).get("podName")
+    namespace = str(_dict(push.get("metadata")).get("namespace") or "")
+    pod = _get(store, POD, namespace, pod_name) if isinstance(pod_name, str) and pod_name else None
+    return pod is not None and _bound(pod, node)
+
+
+def secret_for_node(store: sqlite.Store, node: str, namespace: str, name: str) -> bool:
+    """True if a pod bound to ``node`` or a Push it serves in ``namespace`` references Secret ``name``."""
+    pods = store.list(POD, namespace, predicate=lambda p: _bound(p, node)).items
+    if any(name in pod_secret_names(p) for p in pods):
+        return True
+    pushes = store.list(PUSH, namespace, predicate=lambda p: name in push_secret_names(p)).items
+    return any(push_for_node(store, node, p) for p in pushes)
+
+
+def object_on_node(store: sqlite.Store, node: str, ref: Obj) -> bool:
+    """True if the object an ``ObjectReference`` names is on ``node`` (see the module docstring)."""
+    kind, name = ref.get("kind"), ref.get("name")
+    namespace = str(ref.get("namespace") or "")
+    if not isinstance(name, str) or not name:
+        return False
+    if kind == "Node":
+        return name == node
+    if kind == "Pod":
+        pod = _get(store, POD, namespace, name)
+        return pod is not None and _bound(pod, node)
+    if kind == "Build":
+        return build_on_node(store, node, namespace, name)
+    if kind == "Push":
+        push = _get(store, PUSH, namespace, name)
+        return push is not None and push_for_node(store, node, push)
+    return False
+
+
+# ------------------------------------------------------------------ the checks
+
+def check(store: sqlite.Store, attrs: authz.Attributes, *, body: Any = None, content_type: str = "") -> None:
+    """Refuse a node's request unless the object it touches is related to the node.
+
+    A no-op for every identity but ``system:node:<name>``, and for requests
+    the authorizer's verb/resource rules already settle.
+
+    Args:
+        attrs: the request (after :func:`dockyard.apiserver.authz.authorize`).
+        body: the decoded request body of a write (Events).
+        content_type: the patch media type of a ``PATCH``.
+    Raises:
+        errors.Forbidden: no relationship between the node and the object.
+    """
+    node = authz.node_name(attrs.user)
+    if node is None:
+        return
+    refuse = authz.forbidden(attrs, NO_RELATIONSHIP.format(node=node))
+    target = (attrs.group, attrs.resource, attrs.subresource)
+    if target == ("", "secrets", ""):
+        if attrs.verb != "get" or not secret_for_node(store, node, attrs.namespace, attrs.name):
+            raise refuse
+    elif target in ((kinds.GROUP, "builds", "source"), (kinds.GROUP, "builds", "log")) and \
+            (attrs.subresource == "source" or attrs.verb == "create"):
+        if not build_on_node(store, node, attrs.namespace, attrs.name):
+            raise refuse
+    elif target == ("", "events", "") and attrs.verb in ("create", "update", "patch"):
+        _check_event(store, node, attrs, body, content_type, refuse)
+    elif authz.needs_admission(attrs):
+        stored = store.get(POD if attrs.resource == "pods" else PUSH, attrs.namespace, attrs.name)
+        authz.admit(attrs, stored, content_type=content_type, document=body)
+
+
+def _check_event(store: sqlite.Store, node: str, attrs: authz.Attributes, body: Any, content_type: str,
+                 refuse: errors.Forbidden) -> None:
+    if attrs.verb in ("update", "patch"):
+        stored = store.get(EVENT, attrs.namespace, attrs.name)
+        involved = _dict(stored.get("involvedObject"))
+        if not object_on_node(store, node, dict(involved, namespace=involved.get("namespace") or attrs.namespace)):
+            raise refuse
+        if attrs.verb == "patch":
+            if content_type != authz.MERGE_PATCH or not isinstance(body, dict) or \
+                    {"involvedObject", "metadata"} & set(body):
+                raise authz.forbidden(attrs, "a node may only patch an Event's count, timestamps and message "
+                                             "(a JSON merge patch)")
+            return
+    involved = _dict(_dict(body).get("involvedObject"))
+    if involved.get("namespace") not in (None, "", attrs.namespace) or \
+            not object_on_node(store, node, dict(involved, namespace=involved.get("namespace") or attrs.namespace)):
+        raise refuse

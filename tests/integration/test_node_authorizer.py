@@ -1,0 +1,134 @@
+"""The node identity as an attacker would use it (Node authorizer + NodeRestriction), over HTTPS.
+
+A node reads only the Secrets that its pods, its build pods' Builds and its Pushes
+reference, never lists or watches them, writes logs only of the builds it runs,
+and Events only about its objects.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+NS = "/api/v1/namespaces/default"
+SECRETS = f"{NS}/secrets"
+PODS = f"{NS}/pods"
+EVENTS = f"{NS}/events"
+GROUP = "/apis/dockyard.dev/v1alpha1/namespaces/default"
+MERGE = {"Content-Type": "application/merge-patch+json"}
+SECRET_DATA = "c2VjcmV0LXZhbHVl"
+
+
+def secret(name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "data": {"password": SECRET_DATA}}
+
+
+def pod(name: str, node: str, **spec: Any) -> dict[str, Any]:
+    body = {"containers": [{"name": "c", "image": "busybox"}], "nodeName": node}
+    body.update(spec)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": body}
+
+
+@pytest.fixture
+def secrets(api: Any) -> list[str]:
+    names = ["pod-env", "pod-volume", "pull", "other-node", "unreferenced", "build-push", "push-secret"]
+    for name in names:
+        assert api.post(SECRETS, json=secret(name)).status_code == 201
+    return names
+
+
+def test_node_reads_only_secrets_its_objects_reference(apiserver: Any, api: Any, secrets: list[str]) -> None:
+    node_name = apiserver.node_name
+    env = [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "pod-env", "key": "password"}}}]
+    mine = pod("mine", node_name, imagePullSecrets=[{"name": "pull"}],
+               volumes=[{"name": "v", "secret": {"secretName": "pod-volume"}}])
+    mine["spec"]["containers"][0]["env"] = env
+    assert api.post(PODS, json=mine).status_code == 201
+    theirs = pod("theirs", "other-node", volumes=[{"name": "v", "secret": {"secretName": "other-node"}}])
+    assert api.post(PODS, json=theirs).status_code == 201
+    build_spec = {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
+                  "strategy": {"type": "Docker"},
+                  "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"},
+                             "pushSecret": {"name": "build-push"}}}
+    build_pod = pod("b-1-build", node_name)
+    build_pod["metadata"]["labels"] = {"dockyard.dev/build-pod": "true", "dockyard.dev/build": "b-1"}
+    build_pod["spec"]["containers"][0]["env"] = [
+        {"name": "BUILD", "value": json.dumps({"metadata": {"name": "b-1", "namespace": "default"},
+                                                "spec": build_spec})}]
+    assert api.post(PODS, json=build_pod).status_code == 201
+    push = {"metadata": {"name": "p", "labels": {"dockyard.dev/nodename": node_name}},
+            "spec": {"podName": "mine", "image": "127.0.0.1:5000/x:1", "imagePushSecrets": [{"name": "push-secret"}]}}
+    assert api.post(f"{GROUP}/pushes", json=push).status_code == 201
+
+    with apiserver.client(token=apiserver.node_token) as node:
+        for name in ("pod-env", "pod-volume", "pull", "build-push", "push-secret"):
+            got = node.get(f"{SECRETS}/{name}")
+            assert got.status_code == 200, (name, got.text)
+        for name in ("other-node", "unreferenced"):
+            denied = node.get(f"{SECRETS}/{name}")
+            assert denied.status_code == 403, (name, denied.text)
+            assert SECRET_DATA not in denied.text
+            assert denied.json()["message"] == (
+                f'secrets "{name}" is forbidden: User "system:node:{node_name}" cannot get resource "secrets" '
+                f'in API group "" in the namespace "default": no relationship found between node "{node_name}" '
+                'and this object')
+        # a referenced but missing Secret is a 404, as the Node authorizer allows the get
+        assert api.patch(f"{PODS}/mine", json={"spec": {"imagePullSecrets": [{"name": "pull"}, {"name": "gone"}]}},
+                         headers=MERGE).status_code in (200, 422)
+        for resp in (node.get(SECRETS), node.get("/api/v1/secrets"),
+                     node.get(SECRETS, params={"watch": "true", "timeoutSeconds": "1"}),
+                     node.get("/api/v1/secrets", params={"watch": "true", "timeoutSeconds": "1"})):
+            assert resp.status_code == 403, resp.text
+            assert SECRET_DATA not in resp.text
+
+
+def test_node_writes_logs_only_of_builds_it_runs(apiserver: Any, api: Any) -> None:
+    config = {"metadata": {"name": "b"},
+              "spec": {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch"}, "strategy": {"type": "Docker"},
+                       "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}}}}
+    assert api.post(f"{GROUP}/buildconfigs", json=config).status_code == 201
+    for _ in range(2):
+        assert api.post(f"{GROUP}/buildconfigs/b/instantiate", json={}).status_code == 201
+    mine = pod("b-1-build", apiserver.node_name)
+    mine["metadata"]["labels"] = {"dockyard.dev/build": "b-1"}
+    assert api.post(PODS, json=mine).status_code == 201
+    theirs = pod("b-2-build", "other-node")
+    theirs["metadata"]["labels"] = {"dockyard.dev/build": "b-2"}
+    assert api.post(PODS, json=theirs).status_code == 201
+    with apiserver.client(token=apiserver.node_token) as node:
+        assert node.post(f"{GROUP}/builds/b-1/log", content=b"step 1\n").status_code == 201
+        forged = node.post(f"{GROUP}/builds/b-2/log", content=b"forged line\n")
+        assert forged.status_code == 403, forged.text
+        assert node.get(f"{GROUP}/builds/b-2/source").status_code == 403
+    assert b"forged" not in api.get(f"{GROUP}/builds/b-2/log").content
+    assert api.get(f"{GROUP}/builds/b-1/log").content == b"step 1\n"
+
+
+def test_node_records_events_only_about_its_objects(apiserver: Any, api: Any) -> None:
+    assert api.post(PODS, json=pod("mine", apiserver.node_name)).status_code == 201
+    assert api.post(PODS, json=pod("theirs", "other-node")).status_code == 201
+
+    def event(name: str, involved: dict[str, Any]) -> dict[str, Any]:
+        return {"metadata": {"name": name}, "involvedObject": involved, "reason": "Started",
+                "message": "started", "type": "Normal", "count": 1}
+
+    with apiserver.client(token=apiserver.node_token) as node:
+        assert node.post(EVENTS, json=event("mine.1", {"kind": "Pod", "name": "mine"})).status_code == 201
+        assert node.post(EVENTS, json=event("node.1", {"kind": "Node", "name": apiserver.node_name})).status_code \
+            == 201
+        for name, involved in (("theirs.1", {"kind": "Pod", "name": "theirs"}),
+                               ("ghost.1", {"kind": "Pod", "name": "ghost"}),
+                               ("node.2", {"kind": "Node", "name": "other-node"}),
+                               ("bc.1", {"kind": "BuildConfig", "name": "x"}),
+                               ("ns.1", {"kind": "Pod", "name": "mine", "namespace": "kube-system"})):
+            resp = node.post(EVENTS, json=event(name, involved))
+            assert resp.status_code == 403, (name, resp.text)
+        assert node.patch(f"{EVENTS}/mine.1", json={"count": 2}, headers=MERGE).status_code == 200
+        moved = node.patch(f"{EVENTS}/mine.1", json={"involvedObject": {"name": "theirs"}}, headers=MERGE)
+        assert moved.status_code == 403
+    assert api.post(EVENTS, json=event("theirs.2", {"kind": "Pod", "name": "theirs"})).status_code == 201
+    with apiserver.client(token=apiserver.node_token) as node:
+        assert node.patch(f"{EVENTS}/theirs.2", json={"count": 5}, headers=MERGE).status_code == 403
+    assert api.get(f"{EVENTS}/theirs.2").json()["count"] == 1
