@@ -87,6 +87,23 @@ class UnsupportedMediaType(StatusError):
     code, reason = 415, "UnsupportedMediaType"
 
 
+class TooManyRequests(StatusError):
+    """429: a limit on concurrent requests is reached; ``retry_after`` seconds go out as ``Retry-After``
+    (kube-apiserver's max-in-flight filter answers the same)."""
+
+    code, reason = 429, "TooManyRequests"
+
+    def __init__(self, message: str, *, retry_after: int = 1, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details={**(details or {}), "retryAfterSeconds": retry_after})
+        self.retry_after = retry_after
+
+
+class InsufficientStorage(StatusError):
+    """507: the store's disk is full; nothing of the request was written (RFC 4918 section 11.5)."""
+
+    code, reason = 507, "InsufficientStorage"
+
+
 class Timeout(StatusError):
     """504: the request could not be served in time, or (with a ``ResourceVersionTooLarge``
     cause) asked for a ``resourceVersion`` newer than the store's, as the apiserver answers."""

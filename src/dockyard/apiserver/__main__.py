@@ -6,7 +6,8 @@ Usage::
                                  [--node-name NAME] [--insecure-http]
 
 The data dir holds what ``dockyard up`` keeps there for its API server:
-``dockyard.db`` (SQLite), ``pki/apiserver.{crt,key}`` (made on first start),
+``dockyard.db`` (SQLite), ``pki/apiserver.{crt,key}`` and ``pki/encryption-config.json``
+(made on first start),
 ``tokens.json`` and one kubeconfig per identity (``kubeconfig`` admin,
 ``kubeconfig-view``, ``kubeconfig-node``). No controllers, no node agent.
 Prints ``serving URL`` once it accepts connections; SIGTERM or SIGINT
@@ -27,7 +28,7 @@ from pathlib import Path
 from dockyard.apiserver import app as app_module
 from dockyard.apiserver import auth, serve, tls
 from dockyard.client import connection
-from dockyard.storage import sqlite
+from dockyard.storage import datadir, encryption
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +46,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     data_dir: Path = args.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tokens = auth.load_tokens(data_dir / "tokens.json")
-    store = sqlite.Store(data_dir / "dockyard.db")
+    tokens = auth.load_tokens(datadir.prepare(data_dir) / "tokens.json")
+    try:
+        store = datadir.open_store(data_dir)
+    except encryption.ConfigError as err:
+        print(f"error: cannot use the encryption configuration: {err}", file=sys.stderr)
+        return 2
     app = app_module.create_app(store=store, tokens=auth.users_by_token(tokens, node_name=args.node_name))
     ca, cert, key = (None, None, None) if args.insecure_http else tls.ensure_serving_certificate(data_dir / "pki")
     server = serve.Server(serve.config(app, host=args.host, port=args.port, cert=cert, key=key,

@@ -34,7 +34,7 @@ from dockyard.cli import supervisor
 from dockyard.cli.components import CONTROLLERS
 from dockyard.client import connection
 from dockyard.registry.server import RegistryServer
-from dockyard.storage.sqlite import Store
+from dockyard.storage import datadir, encryption
 
 log = logging.getLogger("dockyard.up")
 
@@ -105,8 +105,7 @@ def run(opts: UpOptions, *, announce=print) -> int:
     Raises:
         UpError: a port is taken, the engine or registry cannot start.
     """
-    data_dir = opts.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir = datadir.prepare(opts.data_dir)
     (data_dir / "run").mkdir(exist_ok=True)
     if not _port_free(opts.port):
         raise UpError(f"port 127.0.0.1:{opts.port} is in use: is another `dockyard up` running? "
@@ -116,7 +115,10 @@ def run(opts: UpOptions, *, announce=print) -> int:
     stop = threading.Event()
     cleanups: list = []
     try:
-        store = Store(data_dir / "dockyard.db")
+        try:
+            store = datadir.open_store(data_dir)
+        except encryption.ConfigError as err:
+            raise UpError(f"cannot use the encryption configuration: {err}") from None
         cleanups.append(store.close)
         state: dict = {"ready_check": lambda: False}
         app = create_app(store=store, tokens={tokens["admin"]: "admin", tokens["node"]: f"system:node:{node_name}",

@@ -11,10 +11,31 @@ etcd's revision and the apiserver's watch cache ("Resource versions" and
 log keeps the last ``retention`` events; asking for events after a revision
 older than that raises :class:`dockyard.api.errors.Gone` (410 ``Expired``).
 
-The store is thread-safe: one connection guarded by a re-entrant lock;
-:meth:`Store.atomic` groups several calls into one transaction (used for
-read-modify-write and for ``instantiate``). Subscribers are called after
-each commit with the topics written (``"objects"``, ``"logs"``).
+The store is thread-safe. Writes go through one connection guarded by a
+re-entrant lock; :meth:`Store.atomic` groups several calls into one
+transaction (used for read-modify-write and for ``instantiate``). Reads
+outside a write run on a connection of the reading thread's own, in a read
+transaction of their own, so they see only committed (fsynced) state and
+never wait for a writer (SQLite WAL: readers and one writer run at once).
+Subscribers are called after each commit with the topics written
+(``"objects"``, ``"logs"``).
+
+Durability: ``synchronous=FULL`` — when a write returns, its commit is on
+disk (fsynced), as etcd acknowledges only what it has fsynced. To win back
+the cost of one fsync per write, concurrent writes share commits (*group
+commit*): each write is a SAVEPOINT inside a batch transaction, and the batch
+is committed by the last writer in the queue (or after
+:data:`MAX_BATCH` writes); every writer returns only after the commit that
+holds its write. A write that fails rolls back to its savepoint only. A disk
+that fills up fails the writes of the batch with 507
+(:class:`dockyard.api.errors.InsufficientStorage`) and leaves the database as it
+was before the batch. The database files are mode 0600.
+
+Encryption at rest: values of the resources a
+:class:`dockyard.storage.encryption.Transformer` names (Secrets by default in
+``dockyard up``) are stored encrypted, in the objects table and in the watch
+log alike; plaintext rows of those resources left from before are encrypted
+when the store opens.
 
 No HTTP here; errors are :mod:`dockyard.api.errors` classes.
 """
@@ -24,6 +45,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -32,12 +54,16 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.api import errors, kinds
+from dockyard.storage import encryption as _encryption
 
 Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]
 
 DEFAULT_RETENTION = 20_000
 """Number of watch events kept (the apiserver's watch cache is of this order)."""
+MAX_BATCH = 64
+"""Writes committed together at most (group commit); bounds how long a write waits for its commit."""
+DB_MODE = 0o600
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -148,37 +174,64 @@ def _owner_uids(obj: Obj) -> str:
 
 
 class Store:
-    """The SQLite store (WAL mode). Thread-safe.
+    """The SQLite store (WAL mode, ``synchronous=FULL``, group commit). Thread-safe.
 
     Args:
-        path: database file; created with its tables if missing.
+        path: database file; created (mode 0600) with its tables if missing.
         retention: number of watch events kept (older ones are compacted).
+        encryption: encrypts the values of the resources it names
+            (default: nothing is encrypted).
 
     Objects are plain dicts in Kubernetes shape. ``create``/``update``/``delete``
     set ``metadata.resourceVersion`` (a decimal string of the revision); all
     other server-owned metadata (uid, timestamps, generation) is the caller's job.
+
+    Raises (from every write):
+        errors.InsufficientStorage: the disk is full (507); nothing was written.
     """
 
-    def __init__(self, path: str | Path, *, retention: int = DEFAULT_RETENTION) -> None:
+    def __init__(self, path: str | Path, *, retention: int = DEFAULT_RETENTION,
+                 encryption: _encryption.Transformer | None = None) -> None:
         self._path = str(path)
         self._retention = max(1, retention)
+        self._crypt = encryption or _encryption.IDENTITY
         self._lock = threading.RLock()
+        self._committed = threading.Condition(self._lock)
+        self._owner: int | None = None
         self._depth = 0
         self._pending: set[str] = set()
         self._subscribers: list[Callable[[set[str]], None]] = []
+        self._queued = 0  # writers waiting for the lock (group commit: the last one commits)
+        self._queue_lock = threading.Lock()
+        self._batch = 0  # id of the open batch transaction, 0 when none is open
+        self._batch_writes = 0
+        self._batch_saved: tuple[int, int] = (0, 0)
+        self._last_batch = 0
+        self._done_batch = 0
+        self._failed: dict[int, BaseException] = {}
+        self.commits = 0
+        """Number of commits (fsyncs of the WAL) so far; with group commit, fewer than writes."""
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        _create_private(self._path)
         self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(self._path + suffix, DB_MODE)
         self._revision = self._meta("revision")
+        self._durable = self._revision  # the revision of the last commit on disk
         self._compacted = self._meta("compacted")
         self._writes_since_compaction = 0
+        self._seal_plaintext()
 
     # ----------------------------------------------------------------- plumbing
 
-    def _meta(self, key: str) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    def _meta(self, key: str, db: sqlite3.Connection | None = None) -> int:
+        row = (db or self._db).execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return int(row[0]) if row else 0
 
     def _set_meta(self, key: str, value: int) -> None:
@@ -189,6 +242,9 @@ class Store:
         """Close the database. Further calls fail."""
         with self._lock:
             self._db.close()
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
 
     def subscribe(self, callback: Callable[[set[str]], None]) -> Callable[[], None]:
         """Call ``callback(topics)`` after every commit; returns an unsubscribe function.
@@ -207,42 +263,163 @@ class Store:
         return unsubscribe
 
     @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection to read from: the write connection inside this thread's write, else this
+        thread's own read connection in a read transaction (one consistent, committed snapshot)."""
+        if self._owner == threading.get_ident():
+            with self._lock:
+                yield self._db
+            return
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA busy_timeout=5000")
+            self._local.db = db
+            with self._lock:
+                self._readers.append(db)
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+    @contextlib.contextmanager
     def atomic(self) -> Iterator[Store]:
         """Run the enclosed calls as one transaction under the store lock.
 
-        Nested use joins the outer transaction. On an exception everything is
-        rolled back (including revisions taken) and the exception propagates.
+        Nested use joins the outer transaction. On an exception everything
+        the enclosed calls wrote is rolled back (including revisions taken) and
+        the exception propagates. Returns once the write is committed to disk
+        (possibly together with other threads' writes: group commit).
+
+        Raises:
+            errors.InsufficientStorage: the disk is full (507); nothing was written.
         """
-        with self._lock:
-            outer = self._depth == 0
-            if outer:
-                self._db.execute("BEGIN IMMEDIATE")
-                saved = (self._revision, self._compacted)
+        if self._owner == threading.get_ident():
             self._depth += 1
             try:
                 yield self
-            except BaseException:
+            finally:
                 self._depth -= 1
-                if outer:
-                    self._db.execute("ROLLBACK")
-                    self._revision, self._compacted = saved
-                    self._pending.clear()
-                raise
-            self._depth -= 1
-            if outer:
-                self._db.execute("COMMIT")
-                topics, self._pending = self._pending, set()
-                if topics:
-                    for callback in list(self._subscribers):
-                        try:
-                            callback(topics)
-                        except Exception:  # a broken subscriber must not break writes
-                            pass
+            return
+        with self._queue_lock:
+            self._queued += 1
+        self._lock.acquire()
+        try:
+            with self._queue_lock:
+                self._queued -= 1
+            self._owner, self._depth = threading.get_ident(), 1
+            ok = False
+            try:
+                batch = self._begin()
+                saved = (self._revision, self._compacted, set(self._pending), self._writes_since_compaction)
+                self._db.execute("SAVEPOINT write")
+                try:
+                    yield self
+                except BaseException:
+                    self._db.execute("ROLLBACK TO write")
+                    self._revision, self._compacted, self._pending, self._writes_since_compaction = saved
+                    raise
+                finally:
+                    self._db.execute("RELEASE write")
+                ok = True
+            except sqlite3.OperationalError as err:
+                raise _storage_error(err) from err
+            finally:
+                self._owner, self._depth = None, 0
+                if self._batch:
+                    self._batch_writes += 1
+                    self._settle(self._batch, report=ok)
+        finally:
+            self._lock.release()
+
+    def _begin(self) -> int:
+        if not self._batch:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._last_batch += 1
+            self._batch, self._batch_writes = self._last_batch, 0
+            self._batch_saved = (self._revision, self._compacted)
+        return self._batch
+
+    def _settle(self, batch: int, *, report: bool = True) -> None:
+        """Commit the batch if no other writer is queued (or it is full), else wait for its commit.
+
+        Called with the lock held; :class:`threading.Condition` releases it while waiting.
+        """
+        with self._queue_lock:
+            queued = self._queued
+        if self._batch == batch and (queued == 0 or self._batch_writes >= MAX_BATCH):
+            self._commit()
+        while self._done_batch < batch:
+            self._committed.wait(timeout=1.0)
+            if self._batch == batch and self._owner is None:  # the batch lost its committer
+                with self._queue_lock:
+                    idle = self._queued == 0
+                if idle:
+                    self._commit()
+        failed = self._failed.pop(batch, None)
+        if failed is not None and report:
+            raise _storage_error(failed) if isinstance(failed, sqlite3.OperationalError) else failed
+
+    def _commit(self) -> None:
+        batch, self._batch = self._batch, 0
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as err:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            self._revision, self._compacted = self._batch_saved
+            self._pending.clear()
+            self._failed[batch] = err
+        else:
+            self.commits += 1
+            self._durable = self._revision
+            topics, self._pending = self._pending, set()
+            if topics:
+                for callback in list(self._subscribers):
+                    try:
+                        callback(topics)
+                    except Exception:  # a broken subscriber must not break writes
+                        pass
+        finally:
+            self._done_batch = batch
+            self._committed.notify_all()
+
+    def _seal_plaintext(self) -> None:
+        """Encrypt rows of encrypted resources that are stored as plaintext (written before encryption)."""
+        resources = sorted(self._crypt.resources)
+        if not resources:
+            return
+        marks = ",".join("?" * len(resources))
+        with self.atomic():
+            rows = self._db.execute(f"SELECT resource, namespace, name, data FROM objects WHERE resource IN ({marks}) "
+                                    "AND typeof(data) = 'text'", resources).fetchall()
+            for key, ns, name, data in rows:
+                self._db.execute("UPDATE objects SET data = ? WHERE resource = ? AND namespace = ? AND name = ?",
+                                 (self._crypt.seal(key, _location(key, ns, name), data), key, ns, name))
+            rows = self._db.execute(f"SELECT rev, resource, namespace, name, object FROM events "
+                                    f"WHERE resource IN ({marks}) AND typeof(object) = 'text'", resources).fetchall()
+            for rev, key, ns, name, data in rows:
+                self._db.execute("UPDATE events SET object = ? WHERE rev = ?",
+                                 (self._crypt.seal(key, _location(key, ns, name), data), rev))
+
+    def _seal(self, key: str, obj: Obj) -> str | bytes:
+        meta = obj["metadata"]
+        return self._crypt.seal(key, _location(key, meta.get("namespace", ""), meta["name"]), _dumps(obj))
+
+    def _open(self, key: str, ns: str, name: str, stored: str | bytes) -> Obj:
+        try:
+            obj: Obj = json.loads(self._crypt.open(key, _location(key, ns, name), stored))
+        except _encryption.DecryptError as err:
+            raise errors.StatusError(f"the stored object cannot be decrypted: {err}") from None
+        return obj
 
     def revision(self) -> int:
-        """The current global revision (0 for an empty store)."""
-        with self._lock:
-            return self._revision
+        """The global revision of the last committed write (0 for an empty store).
+
+        Inside this thread's :meth:`atomic`, the revision of its own latest write.
+        """
+        return self._revision if self._owner == threading.get_ident() else self._durable
 
     def compacted_revision(self) -> int:
         """Events at or below this revision are no longer in the watch log."""
@@ -259,7 +436,7 @@ class Store:
         self._db.execute(
             "INSERT INTO events(rev, resource, namespace, name, type, object, prev) VALUES(?,?,?,?,?,?,?)",
             (int(meta["resourceVersion"]), key, meta.get("namespace", ""), meta["name"], type_,
-             _dumps(obj), _dumps(selectable_view(prev, _BY_KEY.get(key))) if prev is not None else None))
+             self._seal(key, obj), _dumps(selectable_view(prev, _BY_KEY.get(key))) if prev is not None else None))
         self._pending.add("objects")
         self._writes_since_compaction += 1
         if self._writes_since_compaction >= max(1, min(1000, self._retention // 10)):
@@ -290,19 +467,18 @@ class Store:
         Raises:
             errors.NotFound: no such object (apiserver wording ``pods "x" not found``).
         """
-        with self._lock:
-            row = self._db.execute(
-                "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
-                (resource_key(info), self._ns(info, namespace), name)).fetchone()
+        key, ns = resource_key(info), self._ns(info, namespace)
+        with self._reading() as db:
+            row = db.execute("SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+                             (key, ns, name)).fetchone()
         if row is None:
             raise errors.not_found(info.group, info.plural, name)
-        obj: Obj = json.loads(row[0])
-        return obj
+        return self._open(key, ns, name, row[0])
 
     def exists(self, info: kinds.ResourceInfo, namespace: str | None, name: str) -> bool:
         """True if the object is stored."""
-        with self._lock:
-            row = self._db.execute(
+        with self._reading() as db:
+            row = db.execute(
                 "SELECT 1 FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
                 (resource_key(info), self._ns(info, namespace), name)).fetchone()
         return row is not None
@@ -329,11 +505,12 @@ class Store:
         sql += " ORDER BY namespace, name"
         items: list[Obj] = []
         next_key: tuple[str, str] | None = None
-        with self._lock:
-            revision = self._revision
-            cursor = self._db.execute(sql, args)
+        key = resource_key(info)
+        with self._reading() as db:
+            revision = self._meta("revision", db)
+            cursor = db.execute(sql, args)
             for ns, name, data in cursor:
-                obj = json.loads(data)
+                obj = self._open(key, ns, name, data)
                 if predicate is not None and not predicate(obj):
                     continue
                 if limit and limit > 0 and len(items) >= limit:
@@ -355,8 +532,8 @@ class Store:
         if after is not None:
             sql += " AND (namespace > ? OR (namespace = ? AND name > ?))"
             args += [after[0], after[0], after[1]]
-        with self._lock:
-            return int(self._db.execute(sql, args).fetchone()[0])
+        with self._reading() as db:
+            return int(db.execute(sql, args).fetchone()[0])
 
     def create(self, info: kinds.ResourceInfo, obj: Obj) -> Obj:
         """Store a new object; sets ``metadata.resourceVersion``. Returns the stored object.
@@ -377,7 +554,8 @@ class Store:
             stored["metadata"] = dict(meta, resourceVersion=str(self._next_revision()))
             self._db.execute(
                 "INSERT INTO objects(resource, namespace, name, uid, rv, owners, data) VALUES(?,?,?,?,?,?,?)",
-                (key, ns, meta["name"], meta.get("uid", ""), self._revision, _owner_uids(stored), _dumps(stored)))
+                (key, ns, meta["name"], meta.get("uid", ""), self._revision, _owner_uids(stored),
+                 self._seal(key, stored)))
             self._record(key, stored, "ADDED", None)
         return stored
 
@@ -405,7 +583,8 @@ class Store:
             self._db.execute(
                 "UPDATE objects SET uid = ?, rv = ?, owners = ?, data = ? "
                 "WHERE resource = ? AND namespace = ? AND name = ?",
-                (meta.get("uid", ""), self._revision, _owner_uids(stored), _dumps(stored), key, ns, meta["name"]))
+                (meta.get("uid", ""), self._revision, _owner_uids(stored), self._seal(key, stored), key, ns,
+                 meta["name"]))
             self._record(key, stored, "MODIFIED", old)
         return stored
 
@@ -452,14 +631,14 @@ class Store:
         if namespace is not None:
             sql += " AND namespace = ?"
             args.append(namespace)
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        with self._reading() as db:
+            rows = db.execute(sql, args).fetchall()
         return [(info_for_key(r), ns, n) for r, ns, n in rows if r in _BY_KEY]
 
     def namespace_contents(self, namespace: str) -> builtins.list[tuple[kinds.ResourceInfo, str]]:
         """Every object in ``namespace``: ``(info, name)``."""
-        with self._lock:
-            rows = self._db.execute("SELECT resource, name FROM objects WHERE namespace = ? "
+        with self._reading() as db:
+            rows = db.execute("SELECT resource, name FROM objects WHERE namespace = ? "
                                     "ORDER BY resource, name", (namespace,)).fetchall()
         return [(info_for_key(r), n) for r, n in rows if r in _BY_KEY]
 
@@ -476,20 +655,22 @@ class Store:
             errors.Gone: ``after`` is older than the retained log (410 Expired,
                 "too old resource version" as the apiserver words it).
         """
-        sql = "SELECT rev, type, object, prev FROM events WHERE resource = ? AND rev > ?"
-        args: list[Any] = [resource_key(info), after]
+        key = resource_key(info)
+        sql = "SELECT rev, type, object, prev, namespace, name FROM events WHERE resource = ? AND rev > ?"
+        args: list[Any] = [key, after]
         if namespace is not None and info.namespaced:
             sql += " AND namespace = ?"
             args.append(namespace)
         sql += " ORDER BY rev LIMIT ?"
         args.append(max(1, limit))
-        with self._lock:
-            if after < self._compacted:
-                raise errors.Gone(f"too old resource version: {after} ({self._compacted + 1})")
-            rows = self._db.execute(sql, args).fetchall()
-            upto = self._revision
-        events = [Event(revision=r, type=t, object=json.loads(o), prev=json.loads(p) if p else None)
-                  for r, t, o, p in rows]
+        with self._reading() as db:
+            compacted = self._meta("compacted", db)
+            if after < compacted:
+                raise errors.Gone(f"too old resource version: {after} ({compacted + 1})")
+            rows = db.execute(sql, args).fetchall()
+            upto = self._meta("revision", db)
+        events = [Event(revision=r, type=t, object=self._open(key, ns, n, o), prev=json.loads(p) if p else None)
+                  for r, t, o, p, ns, n in rows]
         if len(rows) >= max(1, limit):
             upto = events[-1].revision
         return events, max(upto, after)
@@ -510,8 +691,8 @@ class Store:
 
     def get_blob(self, info: kinds.ResourceInfo, namespace: str, name: str) -> bytes | None:
         """The object's blob, or None if it has none."""
-        with self._lock:
-            row = self._db.execute("SELECT data FROM blobs WHERE resource = ? AND namespace = ? AND name = ?",
+        with self._reading() as db:
+            row = db.execute("SELECT data FROM blobs WHERE resource = ? AND namespace = ? AND name = ?",
                                    (resource_key(info), self._ns(info, namespace), name)).fetchone()
         return bytes(row[0]) if row else None
 
@@ -539,14 +720,33 @@ class Store:
             ``(chunks, last)``: ``last`` is the sequence number of the last chunk
             returned (``after`` if none); feed it back as ``after``.
         """
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT seq, chunk FROM logs WHERE resource = ? AND namespace = ? AND name = ? AND seq > ? "
                 "ORDER BY seq LIMIT ?",
                 (resource_key(info), self._ns(info, namespace), name, after, max(1, limit))).fetchall()
         if not rows:
             return [], after
         return [bytes(c) for _, c in rows], int(rows[-1][0])
+
+
+def _location(key: str, namespace: str, name: str) -> str:
+    """Where an object is stored: ``resource/namespace/name`` (the AAD of its encrypted value)."""
+    return f"{key}/{namespace}/{name}"
+
+
+def _create_private(path: str) -> None:
+    """Create the database file with mode 0600 if it is missing (SQLite gives its -wal and -shm files
+    the database file's mode)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DB_MODE))
+
+
+def _storage_error(err: BaseException) -> BaseException:
+    """SQLite's "database or disk is full" as 507; anything else unchanged."""
+    if isinstance(err, sqlite3.OperationalError) and "full" in str(err).lower():
+        return errors.InsufficientStorage("the server's storage is full: the write was not stored")
+    return err
 
 
 def conflict(info: kinds.ResourceInfo, name: str) -> errors.Conflict:
