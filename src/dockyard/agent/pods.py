@@ -131,7 +131,9 @@ class PodRuntime:
             ``podIP``; only loopback is meant to be used.
         state_dir: where ``emptyDir`` volumes live
             (``<state_dir>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>``,
-            the kubelet's layout).
+            the kubelet's layout) and where ``subPath`` mounts are staged
+            (``<state_dir>/pods/<uid>/volume-subpaths/<volume>/<container>/<index>``,
+            see :mod:`dockyard.agent.subpath`).
         pause_image: the infra image; built from ``busybox`` if missing.
         busybox: a static busybox binary for the pause image.
         backoff: crash back-off (also used for image pull and sandbox
@@ -576,7 +578,14 @@ class PodRuntime:
         return True
 
     def _binds(self, pod: Mapping[str, Any], container: Mapping[str, Any]) -> list[str]:
-        """``hostPath`` and ``emptyDir`` volume mounts as engine binds."""
+        """``hostPath`` and ``emptyDir`` volume mounts as engine binds (``SOURCE:TARGET:rw|ro``); a mount
+        with ``subPath`` binds its staged path (:meth:`_stage_subpath`).
+
+        Raises:
+            podspec.ConfigError: unknown volume, relative ``mountPath``, unsupported volume type, or a
+                refused ``subPath`` (kubelet ``CreateContainerConfigError``).
+            _MountError: a ``hostPath`` type check failed (the container stays ``ContainerCreating``).
+        """
         volumes = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or []}
         binds = []
         for i, mount in enumerate(container.get("volumeMounts") or []):
