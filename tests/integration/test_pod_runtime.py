@@ -424,3 +424,124 @@ def test_adopts_a_container_created_but_not_started(
     assert _cs(status, "a")["containerID"].endswith(created[0]["Id"])
     assert _cs(status, "a")["restartCount"] == 0
     assert len(_engine_containers(_pod_engine, pod["metadata"]["uid"])) == 2  # infra + a, no duplicates
+
+
+# --- subPath (CVE-2017-1002101: a symlink swapped in by the container must not redirect the mount) ---------
+
+
+def _mount_points_under(path: Path) -> list[str]:
+    """Mount points at or below ``path`` in this mount namespace (``/proc/self/mountinfo`` field 5)."""
+    root = str(path.resolve())
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].encode().decode("unicode_escape")
+        if point == root or point.startswith(root + "/"):
+            points.append(point)
+    return points
+
+
+def _waiting(status: dict[str, Any], name: str) -> dict[str, Any]:
+    return _cs(status, name)["state"].get("waiting") or {}
+
+
+def test_subpath_symlink_swapped_in_by_the_container_is_refused_on_restart(
+    runtime: Callable[[], PodRuntime], tmp_path: Path
+) -> None:
+    """The attack: the container replaces its subPath directory by a symlink to ``/`` and exits; on restart
+    the kubelet before 1.10 mounted the host's ``/`` there. Now the restart is refused with
+    ``CreateContainerConfigError``, nothing is mounted, and the pod's other container keeps running."""
+    rt = runtime()
+    secret = tmp_path / "outside" / "sentinel"
+    secret.parent.mkdir()
+    secret.write_text("host-secret-7c1f")
+    script = (
+        f"if [ -L /data/cfg ]; then cat /cfg{secret} > /data/leak 2>&1; exec sleep 3600; fi; "
+        "echo ok > /cfg/m && cat /data/cfg/m > /data/first && rm -rf /data/cfg && ln -s / /data/cfg"
+    )
+    pod = _pod(
+        [
+            {
+                "name": "evil",
+                "command": ["sh", "-c", script],
+                "volumeMounts": [{"name": "data", "mountPath": "/data"},
+                                 {"name": "data", "mountPath": "/cfg", "subPath": "cfg"}],
+            },
+            {"name": "side", "command": ["sleep", "3600"]},
+        ],
+        volumes=[{"name": "data", "emptyDir": {}}],
+    )
+    uid = pod["metadata"]["uid"]
+    data = tmp_path / "state" / "pods" / uid / "volumes" / "kubernetes.io~empty-dir" / "data"
+    status = _sync_until(
+        rt, pod,
+        lambda s: (data / "leak").exists() or _waiting(s, "evil").get("reason") == "CreateContainerConfigError",
+        timeout=30,
+    )
+    assert not (data / "leak").exists() or "host-secret" not in (data / "leak").read_text(), "host file leaked"
+    assert (data / "first").read_text().strip() == "ok"  # the first run had its subPath (created by the agent)
+    assert (data / "cfg").is_symlink()
+    waiting = _waiting(status, "evil")
+    assert waiting["reason"] == "CreateContainerConfigError"
+    assert '"cfg"' in waiting["message"] and "evil" in waiting["message"]
+    assert _cs(status, "evil")["lastState"]["terminated"]["exitCode"] == 0
+    # The refusal holds on later syncs; the other container is untouched; nothing stays mounted for it.
+    for _ in range(5):
+        pod["status"] = status = rt.sync_pod(pod)
+        assert "running" not in _cs(status, "evil")["state"]
+        time.sleep(0.2)
+    assert not (data / "leak").exists()
+    assert "running" in _cs(status, "side")["state"] and _cs(status, "side")["restartCount"] == 0
+    assert _mount_points_under(tmp_path / "state" / "pods" / uid) == []
+
+
+def test_subpath_on_host_path_creates_dirs_refuses_escapes_and_cleans_up(
+    runtime: Callable[[], PodRuntime], tmp_path: Path
+) -> None:
+    """Missing subPath directories are made beneath the volume; a symlink leaving the volume (made on the
+    host) is refused for that container only; pod deletion unmounts the staged subPaths and leaves the
+    hostPath's files alone."""
+    rt = runtime()
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "conf.txt").write_text("from-file")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "sentinel").write_text("host-secret-9d2e")
+    (host / "escape").symlink_to(outside)
+    pod = _pod(
+        [
+            {
+                "name": "w",
+                "command": ["sh", "-c", "echo w > /deep/f && cat /conf > /deep/conf-copy && exec sleep 3600"],
+                "volumeMounts": [{"name": "h", "mountPath": "/deep", "subPath": "a/b/c"},
+                                 {"name": "h", "mountPath": "/conf", "subPath": "conf.txt", "readOnly": True}],
+            },
+            {
+                "name": "esc",
+                "command": ["sh", "-c", "cat /x/sentinel > /dev/null && exec sleep 3600"],
+                "volumeMounts": [{"name": "h", "mountPath": "/x", "subPath": "escape"}],
+            },
+        ],
+        volumes=[{"name": "h", "hostPath": {"path": str(host)}}],
+    )
+    uid = pod["metadata"]["uid"]
+    status = _sync_until(
+        rt, pod, lambda s: _running("w")(s) and _waiting(s, "esc").get("reason") == "CreateContainerConfigError"
+    )
+    assert '"escape"' in _waiting(status, "esc")["message"]
+    deadline = time.monotonic() + 10
+    while not (host / "a" / "b" / "c" / "conf-copy").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert (host / "a" / "b" / "c" / "f").read_text() == "w\n"
+    assert (host / "a" / "b" / "c" / "conf-copy").read_text() == "from-file"
+    assert len(_mount_points_under(tmp_path / "state" / "pods" / uid)) == 2  # w's two staged subPaths
+
+    pod["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    pod["metadata"]["deletionGracePeriodSeconds"] = 1
+    _sync_until(rt, pod, lambda s: uid not in rt.pod_uids(), timeout=10)
+    assert _mount_points_under(tmp_path / "state" / "pods" / uid) == []
+    assert not (tmp_path / "state" / "pods" / uid).exists()
+    assert (host / "a" / "b" / "c" / "f").read_text() == "w\n"  # unmounted first, never deleted through a mount
+    assert (host / "conf.txt").read_text() == "from-file"
+    assert (outside / "sentinel").exists()

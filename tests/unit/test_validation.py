@@ -67,3 +67,21 @@ def test_pod_checks():
 
 def test_pod_without_containers():
     assert "spec.containers" in causes(POD, {"metadata": {"name": "p"}, "spec": {}}).message
+
+
+@pytest.mark.parametrize(("sub_path", "why"), [("/etc", "must be a relative path"), ("a/../../x", "must not contain '..'"),
+                                               ("..", "must not contain '..'")])
+def test_pod_sub_path_must_descend(sub_path, why):
+    err = causes(POD, {"metadata": {"name": "p"}, "spec": {
+        "volumes": [{"name": "v", "emptyDir": {}}],
+        "containers": [{"name": "a", "image": "x", "volumeMounts": [{"name": "v", "mountPath": "/m", "subPath": sub_path}]}]}})
+    assert err.code == 422
+    field = "spec.containers[0].volumeMounts[0].subPath"
+    assert err.to_status()["details"]["causes"][0]["field"] == field
+    assert why in err.message
+
+
+def test_pod_sub_path_relative_is_accepted():
+    validation.validate(POD, {"metadata": {"name": "p"}, "spec": {
+        "volumes": [{"name": "v", "emptyDir": {}}],
+        "containers": [{"name": "a", "image": "x", "volumeMounts": [{"name": "v", "mountPath": "/m", "subPath": "a/..b/c"}]}]}})

@@ -43,7 +43,7 @@ import docker.errors
 import docker.utils
 import requests
 
-from dockyard.agent import podspec
+from dockyard.agent import podspec, subpath
 from dockyard.agent.podspec import INFRA_NAME
 
 __all__ = ["PAUSE_IMAGE", "PodRuntime"]
@@ -131,7 +131,9 @@ class PodRuntime:
             ``podIP``; only loopback is meant to be used.
         state_dir: where ``emptyDir`` volumes live
             (``<state_dir>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>``,
-            the kubelet's layout).
+            the kubelet's layout) and where ``subPath`` mounts are staged
+            (``<state_dir>/pods/<uid>/volume-subpaths/<volume>/<container>/<index>``,
+            see :mod:`dockyard.agent.subpath`).
         pause_image: the infra image; built from ``busybox`` if missing.
         busybox: a static busybox binary for the pause image.
         backoff: crash back-off (also used for image pull and sandbox
@@ -252,7 +254,7 @@ class PodRuntime:
                     pool.submit(self._stop_blocking, c.id, grace)
         self._remove_all(ctrs)
         self._forget(uid, ctrs)
-        shutil.rmtree(self._pod_dir(uid), ignore_errors=True)
+        self._remove_pod_dir(uid)
 
     def pod_uids(self) -> set[str]:
         """Uids of the pods that have containers on this engine."""
@@ -576,7 +578,14 @@ class PodRuntime:
         return True
 
     def _binds(self, pod: Mapping[str, Any], container: Mapping[str, Any]) -> list[str]:
-        """``hostPath`` and ``emptyDir`` volume mounts as engine binds."""
+        """``hostPath`` and ``emptyDir`` volume mounts as engine binds (``SOURCE:TARGET:rw|ro``); a mount
+        with ``subPath`` binds its staged path (:meth:`_stage_subpath`).
+
+        Raises:
+            podspec.ConfigError: unknown volume, relative ``mountPath``, unsupported volume type, or a
+                refused ``subPath`` (kubelet ``CreateContainerConfigError``).
+            _MountError: a ``hostPath`` type check failed (the container stays ``ContainerCreating``).
+        """
         volumes = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or []}
         binds = []
         for i, mount in enumerate(container.get("volumeMounts") or []):
@@ -584,18 +593,47 @@ class PodRuntime:
             if vol is None:
                 raise podspec.ConfigError(f"volumeMounts[{i}].name: no volume {mount.get('name')!r}")
             source = self._volume_source(pod, vol)
-            sub = str(mount.get("subPath") or "")
-            if sub:
-                if sub.startswith("/") or ".." in Path(sub).parts:
-                    raise podspec.ConfigError(f"volumeMounts[{i}].subPath: must be a relative path without '..'")
-                source = source / sub
-                if not source.exists():
-                    source.mkdir(parents=True, exist_ok=True)
             target = str(mount.get("mountPath") or "")
             if not target.startswith("/"):
                 raise podspec.ConfigError(f"volumeMounts[{i}].mountPath: must be absolute")
+            sub = str(mount.get("subPath") or "")
+            if sub:
+                source = self._stage_subpath(pod, container, i, source, sub)
             binds.append(f"{source}:{target}:{'ro' if mount.get('readOnly') else 'rw'}")
         return binds
+
+    def _stage_subpath(
+        self, pod: Mapping[str, Any], container: Mapping[str, Any], index: int, root: Path, sub: str
+    ) -> Path:
+        """kubelet ``makeMounts`` + ``PrepareSafeSubpath``: resolve ``sub`` beneath the volume ``root``
+        without following symlinks out of it, make missing directories, and bind-mount the checked inode
+        on a staging path of the pod dir; the engine mounts that path (see :mod:`dockyard.agent.subpath`).
+
+        Raises:
+            podspec.ConfigError: the subPath is refused (the container gets ``CreateContainerConfigError``
+                with a message naming the subPath, the volumeMount and the container; no host path).
+        """
+        mount = (container.get("volumeMounts") or [])[index]
+        volume, name = str(mount.get("name") or ""), str(container["name"])
+        try:
+            staging = subpath.staging_path(self._pod_dir(str(pod["metadata"]["uid"])), volume=volume,
+                                           container=name, index=index)
+            return subpath.stage(root, sub, staging)
+        except subpath.SubPathError as e:
+            raise podspec.ConfigError(
+                f'failed to prepare subPath "{sub}" for volumeMount "{volume}" of container "{name}": {e}'
+            ) from e
+
+    def _remove_pod_dir(self, uid: str) -> None:
+        """Remove the pod dir (emptyDir volumes, staged subPaths); staged subPath mounts are unmounted
+        first and, if one cannot be, the dir stays (a recursive delete would reach into the volume)."""
+        pod_dir = self._pod_dir(uid)
+        if not pod_dir.exists():
+            return
+        if not subpath.unmount_all(pod_dir):
+            log.warning("pod %s: a subPath mount under %s could not be unmounted; the directory is kept", uid, pod_dir)
+            return
+        shutil.rmtree(pod_dir, ignore_errors=True)
 
     def _volume_source(self, pod: Mapping[str, Any], vol: Mapping[str, Any]) -> Path:
         name = str(vol.get("name"))
@@ -793,7 +831,7 @@ class PodRuntime:
             status = dict(pod.get("status") or {})
             if status.get("phase") not in _TERMINAL_PHASES:
                 status["phase"] = "Failed"
-        shutil.rmtree(self._pod_dir(uid), ignore_errors=True)
+        self._remove_pod_dir(uid)
         return status
 
     def _refuse(

@@ -223,7 +223,21 @@ def _containers_causes(spec: Any, path: str) -> list[Cause]:
                 causes.append(Cause(f"{path}.containers[{i}].volumeMounts[{j}].name",
                                     f"not found: no volume named {str(mount.get('name'))[:64]!r}",
                                     "FieldValueNotFound"))
+            if isinstance(mount, dict) and mount.get("subPath"):
+                causes.extend(_sub_path_causes(mount["subPath"], f"{path}.containers[{i}].volumeMounts[{j}].subPath"))
     return causes
+
+
+def _sub_path_causes(sub_path: Any, where: str) -> list[Cause]:
+    """Kubernetes ``validateLocalDescendingPath``: relative, no ``..`` component. The node agent
+    resolves it beneath the volume without following symlinks out of it (see ``agent/subpath.py``)."""
+    if not isinstance(sub_path, str):
+        return [Cause(where, "must be a string")]
+    if sub_path.startswith("/"):
+        return [Cause(where, f"must be a relative path (got {sub_path[:64]!r})")]
+    if ".." in sub_path.split("/"):
+        return [Cause(where, f"must not contain '..' (got {sub_path[:64]!r})")]
+    return []
 
 
 def _pod_causes(obj: dict[str, Any]) -> list[Cause]:
