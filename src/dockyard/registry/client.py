@@ -369,9 +369,10 @@ class _Session:
         return target
 
     def _fetch(
-        self, method: str, url: httpx.URL, headers: dict[str, str], limit: int, *, what: str, service: str = "registry"
+        self, method: str, url: httpx.URL, headers: dict[str, str], limit: int, *, what: str, token: bool = False
     ) -> Reply:
         """One request, no redirects; the body is read up to ``limit`` bytes."""
+        service = f"token service of {self.ref.registry}" if token else f"registry {self.ref.registry}"
         headers.setdefault("Accept-Encoding", "identity")
         try:
             with self.http.stream(method, url, headers=headers) as response:
@@ -385,12 +386,12 @@ class _Session:
                         raise self._too_large(what, limit, service)
         except httpx.TransportError as e:
             raise errors.RegistryUnavailable(
-                f"{service} of {self.ref.registry} unreachable ({type(e).__name__}) for {what}"
+                f"{service} unreachable ({type(e).__name__}) for {what}"
             ) from None
         return Reply(response.status_code, response.headers, bytes(body), url)
 
     def _too_large(self, what: str, limit: int, service: str) -> errors.ResponseTooLarge:
-        return errors.ResponseTooLarge(f"{service} of {self.ref.registry} answered {what} with more than {limit} bytes")
+        return errors.ResponseTooLarge(f"{service} answered {what} with more than {limit} bytes")
 
     def _authorize(self, response: Reply) -> str:
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
@@ -408,7 +409,7 @@ class _Session:
         realm, query = token_request(challenge, repository=self.ref.repository)
         url = httpx.URL(check_realm(realm)).copy_merge_params(query)
         headers = {"Authorization": basic_authorization(*self.auth)} if self.auth else {}
-        token_response = self._fetch("GET", url, headers, MAX_RESPONSE_BYTES, what="GET token", service="token service")
+        token_response = self._fetch("GET", url, headers, MAX_RESPONSE_BYTES, what="GET token", token=True)
         if token_response.status_code in (401, 403):
             raise errors.Unauthorized(
                 f"token service of {self.ref.registry} refused the credentials ({token_response.status_code})",
