@@ -427,3 +427,15 @@ def test_token_request_follows_no_redirect() -> None:
     with pytest.raises(errors.RegistryError, match="302"):
         client.manifest_digest("reg.example.com/app:v1", auth=("u", "p"), transport=httpx.MockTransport(handler))
     assert all(r.url.host != "registry.invalid" for r in seen)
+
+
+def test_tags_next_page_stays_on_http_only_on_loopback() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"tags": ["a"]}, headers={"Link": '<http://registry.invalid/v2/a/tags/list>; rel="next"'})
+
+    with pytest.raises(errors.RegistryError, match="plain http"):
+        client.list_tags("reg.example.com/a", transport=httpx.MockTransport(handler))
+    assert [r.url.host for r in seen] == ["reg.example.com"]

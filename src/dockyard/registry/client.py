@@ -347,24 +347,29 @@ class _Session:
             location = response.headers.get("Location")
             if response.status_code not in _REDIRECT_CODES or not location:
                 return response
-            target = self._redirect_target(target, location, method=method, url=url)
+            target = self.next_target(target, location, what=f"redirect for {method} {_path(url)}")
         raise errors.RegistryError(
             f"registry {self.ref.registry} sent more than {MAX_REDIRECTS} redirects for {method} {_path(url)}"
         )
 
-    def _redirect_target(self, current: httpx.URL, location: str, *, method: str, url: str) -> httpx.URL:
+    def next_target(self, current: httpx.URL, location: str, *, what: str) -> httpx.URL:
+        """``location`` (a redirect or a ``Link: rel="next"``) made absolute, if it may be followed.
+
+        Raises:
+            RegistryError: not an http(s) URL with a host, or plain ``http://`` off loopback.
+        """
         try:
             target = current.join(location)
         except httpx.InvalidURL:
             target = None
         if target is None or target.scheme not in ("http", "https") or not target.host:
             raise errors.RegistryError(
-                f"registry {self.ref.registry} sent an unusable redirect for {method} {_path(url)}"
+                f"registry {self.ref.registry} sent an unusable {what}"
             )
         if target.scheme == "http" and not is_loopback_host(target.host):
             raise errors.RegistryError(
-                f"registry {self.ref.registry} sent a redirect to plain http on {target.host} for "
-                f"{method} {_path(url)}: refused (plain http only on loopback)"
+                f"registry {self.ref.registry} sent a {what} to plain http on {target.host}: "
+                "refused (plain http only on loopback)"
             )
         return target
 
@@ -592,4 +597,5 @@ def _pages(session: _Session, ref: reference.Reference, url: str | None) -> Iter
         if response.status_code != 200:
             raise _unexpected(ref, response, "GET")
         yield response
-        url = next_page(response.headers.get("Link"), url)
+        following = next_page(response.headers.get("Link"), url)
+        url = None if following is None else str(session.next_target(httpx.URL(url), following, what="next tags page"))
