@@ -171,3 +171,271 @@ def test_not_found_and_unavailable() -> None:
         client.manifest_digest("127.0.0.1:5000/boom:1", transport=transport)
     assert info.value.status == 503
     assert isinstance(info.value, errors.RegistryError)
+
+
+# --- security: token realms, digests, redirects, sizes --------------------------------------
+
+BASIC_USER_SECRET = "Basic " + base64.b64encode(b"user:secret").decode()
+
+
+@pytest.mark.parametrize(
+    "realm",
+    [
+        "https://auth.example.com/token",
+        "HTTPS://auth.example.com:8443/token",
+        "http://127.0.0.1:5001/token",
+        "http://127.9.8.7/token",
+        "http://[::1]:5001/token",
+        "http://localhost/token",
+        "http://LocalHost:80/token",
+    ],
+)
+def test_check_realm_accepts_https_and_loopback(realm: str) -> None:
+    assert client.check_realm(realm) == realm
+
+
+@pytest.mark.parametrize(
+    ("realm", "why"),
+    [
+        ("http://registry.invalid/token", "plain http"),
+        ("http://10.0.0.1/token", "plain http"),
+        ("http://127.0.0.1.evil.example/token", "plain http"),
+        ("http://[::ffff:10.0.0.1]/token", "plain http"),
+        ("ftp://127.0.0.1/token", "scheme"),
+        ("file:///etc/passwd", "scheme"),
+        ("/token", "scheme"),
+        ("https:///token", "host"),
+        ("http://user:pw@127.0.0.1/token", "userinfo"),
+    ],
+)
+def test_check_realm_refuses(realm: str, why: str) -> None:
+    with pytest.raises(errors.InsecureRealm, match=why) as info:
+        client.check_realm(realm)
+    assert info.value.realm == realm
+    assert realm in str(info.value)
+    assert isinstance(info.value, errors.RegistryError)
+
+
+def test_is_loopback_host() -> None:
+    for host in ("127.0.0.1", "127.255.0.9", "::1", "[::1]", "localhost", "LOCALHOST"):
+        assert client.is_loopback_host(host), host
+    for host in ("10.0.0.1", "registry.invalid", "127.0.0.1.nip.io", "localhost.example", "", "::2"):
+        assert not client.is_loopback_host(host), host
+
+
+def _hostile_realm_registry(realm: str, seen: list[httpx.Request]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host != "reg.example.com":
+            return httpx.Response(200, json={"token": "STOLEN"})
+        return httpx.Response(401, headers={"WWW-Authenticate": f'Bearer realm="{realm}",service="reg"'})
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize("realm", ["http://registry.invalid/token", "ftp://reg.example.com/token", "file:///etc/passwd"])
+def test_credentials_never_sent_to_insecure_realm(realm: str) -> None:
+    seen: list[httpx.Request] = []
+    transport = _hostile_realm_registry(realm, seen)
+    for call in (
+        lambda: client.manifest_digest("reg.example.com/team/app:v1", auth=("user", "secret"), transport=transport),
+        lambda: client.get_manifest("reg.example.com/team/app:v1", auth=("user", "secret"), transport=transport),
+        lambda: client.list_tags("reg.example.com/team/app", auth=("user", "secret"), transport=transport),
+    ):
+        with pytest.raises(errors.InsecureRealm) as info:
+            call()
+        assert realm in str(info.value) and "secret" not in str(info.value)
+    assert seen and all(r.url.host == "reg.example.com" for r in seen)
+    assert all("Authorization" not in r.headers for r in seen)
+
+
+def test_bearer_flow_over_loopback_http_realm() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/token":
+            assert request.headers["Authorization"] == BASIC_USER_SECRET
+            return httpx.Response(200, json={"access_token": "ACCESS"})
+        if request.headers.get("Authorization") != "Bearer ACCESS":
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Bearer realm="http://127.0.0.1:5001/token"'})
+        return httpx.Response(200, headers={"Docker-Content-Digest": DIGEST})
+
+    transport = httpx.MockTransport(handler)
+    assert client.manifest_digest("127.0.0.1:5000/app:v1", auth=("user", "secret"), transport=transport) == DIGEST
+    token = [r for r in seen if r.url.path == "/token"][0]
+    assert (token.url.host, token.url.port) == ("127.0.0.1", 5001)
+    assert token.url.params.get_list("scope") == ["repository:app:pull"]
+
+
+@pytest.mark.parametrize("body", [{"token": 42}, {"token": "a\r\nX-Evil: 1"}, {"token": ""}, ["token"]])
+def test_bad_token_bodies(body: object) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token":
+            return httpx.Response(200, json=body)
+        return httpx.Response(401, headers={"WWW-Authenticate": 'Bearer realm="https://auth.example.com/token"'})
+
+    with pytest.raises(errors.RegistryError, match="no usable token"):
+        client.manifest_digest("reg.example.com/app:v1", auth=("u", "p"), transport=httpx.MockTransport(handler))
+
+
+SHA512 = "sha512:" + hashlib.sha512(MANIFEST).hexdigest()
+
+
+def test_digest_validate() -> None:
+    from dockyard.registry import digest
+
+    assert digest.validate(DIGEST, source="t") == DIGEST
+    assert digest.validate(SHA512, source="t") == SHA512
+    for bad in (
+        "sha256:" + "A" * 64,  # upper-case hex
+        "sha256:" + "a" * 63,
+        "sha256:" + "a" * 65,
+        "sha512:" + "a" * 64,
+        "sha256:../../etc/passwd",
+        "sha256",
+        ":abc",
+        "SHA256:" + "a" * 64,
+        "md5:" + "a" * 32,  # well-formed but not a registered algorithm: cannot be verified
+        "sha256:" + "a" * 64 + "\n",
+        "",
+        None,
+        "x" * 10_000,
+    ):
+        with pytest.raises(errors.InvalidDigest):
+            digest.validate(bad, source="t")
+    assert digest.compute(MANIFEST) == DIGEST
+    assert digest.compute(MANIFEST, "sha512") == SHA512
+    assert digest.verify(MANIFEST, SHA512, source="t") == SHA512
+    with pytest.raises(errors.DigestMismatch, match=DIGEST):
+        digest.verify(MANIFEST + b" ", DIGEST, source="t")
+
+
+def _serving(
+    *,
+    head_digest: str | None = None,
+    get_digest: str | None = None,
+    content: bytes = MANIFEST,
+) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "HEAD":
+            return httpx.Response(200, headers={"Docker-Content-Digest": head_digest} if head_digest else {})
+        headers = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+        if get_digest:
+            headers["Docker-Content-Digest"] = get_digest
+        return httpx.Response(200, content=content, headers=headers)
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize("bad", ["sha256:" + "A" * 64, "sha256:nope", "md5:" + "a" * 32, "sha256:" + "a" * 64 + ",x"])
+def test_malformed_docker_content_digest_is_an_error(bad: str) -> None:
+    with pytest.raises(errors.InvalidDigest, match="Docker-Content-Digest"):
+        client.manifest_digest("127.0.0.1:5000/app:v1", transport=_serving(head_digest=bad))
+    with pytest.raises(errors.InvalidDigest, match="Docker-Content-Digest"):
+        client.get_manifest("127.0.0.1:5000/app:v1", transport=_serving(get_digest=bad))
+
+
+def test_docker_content_digest_must_match_the_bytes() -> None:
+    other = "sha256:" + "0" * 64
+    with pytest.raises(errors.DigestMismatch):
+        client.get_manifest("127.0.0.1:5000/app:v1", transport=_serving(get_digest=other))
+    # HEAD by digest: the registry must confirm the digest asked for
+    with pytest.raises(errors.DigestMismatch):
+        client.manifest_digest(f"127.0.0.1:5000/app@{DIGEST}", transport=_serving(head_digest=other))
+    # GET by digest: the bytes must hash to it, whatever the header says
+    with pytest.raises(errors.DigestMismatch):
+        client.get_manifest(f"127.0.0.1:5000/app@{other}", transport=_serving(get_digest=other))
+    # HEAD without the header falls back to GET, which is checked too
+    with pytest.raises(errors.DigestMismatch):
+        client.manifest_digest(f"127.0.0.1:5000/app@{other}", transport=_serving())
+    # matching headers (sha256 or sha512) are accepted
+    assert client.get_manifest("127.0.0.1:5000/app:v1", transport=_serving(get_digest=DIGEST)).digest == DIGEST
+    assert client.get_manifest("127.0.0.1:5000/app:v1", transport=_serving(get_digest=SHA512)).digest == SHA512
+    assert client.get_manifest(f"127.0.0.1:5000/app@{SHA512}", transport=_serving()).digest == SHA512
+    assert client.manifest_digest(f"127.0.0.1:5000/app@{DIGEST}", transport=_serving(head_digest=DIGEST)) == DIGEST
+
+
+def test_manifest_over_4_mib_is_refused() -> None:
+    big = b"{" + b" " * client.MAX_MANIFEST_BYTES + b"}"
+    with pytest.raises(errors.ResponseTooLarge, match="4194304"):
+        client.get_manifest("127.0.0.1:5000/app:v1", transport=_serving(content=big))
+
+    def chunked(request: httpx.Request) -> httpx.Response:  # no Content-Length: counted while read
+        return httpx.Response(200, content=iter([b" " * (1 << 20)] * 5))
+
+    with pytest.raises(errors.ResponseTooLarge):
+        client.get_manifest("127.0.0.1:5000/app:v1", transport=httpx.MockTransport(chunked))
+    with pytest.raises(errors.ResponseTooLarge):
+        client.list_tags("127.0.0.1:5000/app", transport=httpx.MockTransport(chunked))
+    exact = b" " * client.MAX_MANIFEST_BYTES
+    assert client.get_manifest("127.0.0.1:5000/app:v1", transport=_serving(content=exact)).content == exact
+
+
+def test_credentials_do_not_follow_a_redirect_to_another_origin() -> None:
+    seen: list[httpx.Request] = []
+    expected = "Basic " + base64.b64encode(b"u:p").decode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.port == 5000:
+            if request.headers.get("Authorization") != expected:
+                return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+            if request.url.path.endswith("/v1"):
+                return httpx.Response(307, headers={"Location": "/v2/app/manifests/v2"})  # same origin
+            return httpx.Response(307, headers={"Location": "http://127.0.0.1:5999/elsewhere"})
+        return httpx.Response(200, content=MANIFEST)
+
+    transport = httpx.MockTransport(handler)
+    assert client.get_manifest("127.0.0.1:5000/app:v1", auth=("u", "p"), transport=transport).digest == DIGEST
+    by_target = {(r.url.port, r.url.path): r.headers.get("Authorization") for r in seen}
+    assert by_target[(5000, "/v2/app/manifests/v2")] == expected
+    assert by_target[(5999, "/elsewhere")] is None
+
+
+def test_redirects_are_bounded_and_stay_on_http() -> None:
+    def loop(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": request.url.path + "x"})
+
+    with pytest.raises(errors.RegistryError, match="redirects"):
+        client.get_manifest("127.0.0.1:5000/app:v1", transport=httpx.MockTransport(loop))
+
+    def to_file(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": "file:///etc/passwd"})
+
+    with pytest.raises(errors.RegistryError, match="redirect"):
+        client.get_manifest("127.0.0.1:5000/app:v1", transport=httpx.MockTransport(to_file))
+
+    def downgrade(request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":
+            return httpx.Response(302, headers={"Location": "http://reg.example.com/v2/app/manifests/v1"})
+        return httpx.Response(200, content=MANIFEST)
+
+    with pytest.raises(errors.RegistryError, match="redirect"):
+        client.get_manifest("reg.example.com/app:v1", transport=httpx.MockTransport(downgrade))
+
+
+def test_token_request_follows_no_redirect() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "auth.example.com":
+            return httpx.Response(302, headers={"Location": "http://registry.invalid/token"})
+        return httpx.Response(401, headers={"WWW-Authenticate": 'Bearer realm="https://auth.example.com/token"'})
+
+    with pytest.raises(errors.RegistryError, match="302"):
+        client.manifest_digest("reg.example.com/app:v1", auth=("u", "p"), transport=httpx.MockTransport(handler))
+    assert all(r.url.host != "registry.invalid" for r in seen)
+
+
+def test_tags_next_page_stays_on_http_only_on_loopback() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"tags": ["a"]}, headers={"Link": '<http://registry.invalid/v2/a/tags/list>; rel="next"'})
+
+    with pytest.raises(errors.RegistryError, match="plain http"):
+        client.list_tags("reg.example.com/a", transport=httpx.MockTransport(handler))
+    assert [r.url.host for r in seen] == ["reg.example.com"]

@@ -208,12 +208,15 @@ def push_and_verify(client: docker.DockerClient, ref: str, *, auth: dict[str, st
 
     The digest comes from the push itself, not from the tag afterwards: with builds of one
     tag running in parallel, the tag may already name another build's image (last writer
-    wins, OCI distribution spec "Pushing manifests"). The registry must serve that digest
-    (``HEAD /v2/<name>/manifests/<digest>``).
+    wins, OCI distribution spec "Pushing manifests"). The engine's digest must be well-formed
+    (checked by :func:`images.push`), and the registry must serve a manifest under it whose
+    bytes hash to it (``GET /v2/<name>/manifests/<digest>``, :func:`registry.get_manifest`).
 
     Raises:
-        engine_errors.PushFailed: after :data:`PUSH_ATTEMPTS` failed pushes.
-        registry_errors.RegistryError: the registry does not serve the pushed manifest.
+        engine_errors.PushFailed: after :data:`PUSH_ATTEMPTS` failed pushes, or the engine
+            reported a malformed digest.
+        registry_errors.RegistryError: the registry does not serve the pushed manifest
+            (``DigestMismatch``: it serves other bytes under that digest or tag).
     """
     pushed: str | None = None
     for attempt in range(1, PUSH_ATTEMPTS + 1):
@@ -224,10 +227,8 @@ def push_and_verify(client: docker.DockerClient, ref: str, *, auth: dict[str, st
             if attempt == PUSH_ATTEMPTS or "auth" in str(err).lower():
                 raise
             on_log(f"push failed ({err}); retrying")
-    if pushed is None:
-        return registry.manifest_digest(ref, auth=registry_auth)
-    by_digest = reference.parse(ref).with_digest(pushed)
-    return registry.manifest_digest(by_digest, auth=registry_auth)
+    target = reference.parse(ref) if pushed is None else reference.parse(ref).with_digest(pushed)
+    return registry.get_manifest(target, auth=registry_auth).digest
 
 
 def _describe_source(source: dict[str, Any]) -> str:

@@ -14,13 +14,31 @@ Follows the OCI Distribution Specification v1.1
 
 Authentication follows the registry's ``401`` challenge
 (``WWW-Authenticate``, RFC 7235): ``Basic realm=…`` → resend with basic
-credentials; ``Bearer realm=…,service=…,scope=…`` → fetch a token from
-``realm`` as in the Docker "Token Authentication Specification"
-(https://distribution.github.io/distribution/spec/auth/token/) and resend
+credentials; ``Bearer realm=…,service=…,scope=…`` → ``GET realm?service=…&scope=…``
+with basic credentials, take ``token`` (or ``access_token``) from the JSON
+answer, as in the distribution "Token Authentication Specification"
+(https://distribution.github.io/distribution/spec/auth/token/), and resend
 with ``Authorization: Bearer``.
 
-Plain ``http://`` is used for registries on ``127.0.0.1``, ``localhost`` and
-``[::1]``; ``https://`` otherwise.
+What the client trusts a registry with (a registry can be hostile):
+
+- Credentials go to the registry itself, and to a token realm only over
+  ``https://`` or on loopback (:func:`check_realm`); any other realm is refused
+  with :class:`~dockyard.registry.errors.InsecureRealm` before anything is sent.
+- Redirects are followed by hand (at most :data:`MAX_REDIRECTS`): the
+  ``Authorization`` header goes only to the registry's own origin, and plain
+  ``http://`` only to loopback. The token request follows none.
+- Every digest a registry reports (``Docker-Content-Digest``) must be
+  ``algorithm:hex`` of sha256/sha512 (:mod:`.digest`) and, where the client has
+  the bytes, their digest; otherwise :class:`~dockyard.registry.errors.InvalidDigest`
+  or :class:`~dockyard.registry.errors.DigestMismatch`.
+- Bodies are read into memory only up to a bound: manifests up to
+  :data:`MAX_MANIFEST_BYTES` (4 MiB, distribution's own manifest limit), other
+  answers up to :data:`MAX_RESPONSE_BYTES`; beyond it,
+  :class:`~dockyard.registry.errors.ResponseTooLarge`.
+
+Plain ``http://`` is used for registries on loopback (``127.0.0.0/8``,
+``[::1]``, ``localhost``); ``https://`` otherwise.
 
 Layout: pure functions build requests and read responses (tested directly);
 :class:`_Session` does the I/O.
@@ -29,14 +47,17 @@ Layout: pure functions build requests and read responses (tested directly);
 from __future__ import annotations
 
 import base64
-import hashlib
+import ipaddress
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 
+from dockyard.registry import digest as digests
 from dockyard.registry import errors, reference
 
 __all__ = [
@@ -48,6 +69,11 @@ __all__ = [
     "list_tags",
     "base_url",
     "parse_challenge",
+    "check_realm",
+    "is_loopback_host",
+    "MAX_MANIFEST_BYTES",
+    "MAX_RESPONSE_BYTES",
+    "MAX_REDIRECTS",
 ]
 
 #: Manifest media types we accept, in order of preference (all four: see module doc).
@@ -59,7 +85,13 @@ MANIFEST_MEDIA_TYPES = (
 )
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_MEDIA_TYPES)
 
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+#: Largest manifest read (distribution refuses to store bigger ones: ``maxManifestBodySize = 4 << 20``).
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+#: Largest other answer read into memory (a tags page, a token, an error body).
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+#: Redirects followed for one request (the token request follows none).
+MAX_REDIRECTS = 5
+
 _DOCKER_HUB_API = "registry-1.docker.io"
 _MAX_TAG_PAGES = 1000
 
@@ -70,7 +102,8 @@ RefLike = str | reference.Reference
 
 @dataclass(frozen=True)
 class Manifest:
-    """A manifest as served: ``digest`` (``sha256:…`` of ``content``), ``media_type``, raw ``content``."""
+    """A manifest as served: ``digest`` (``sha256:…``, or the ``sha512:…`` asked for or reported, of
+    ``content``; always checked against it), ``media_type``, raw ``content``."""
 
     digest: str
     media_type: str
@@ -89,16 +122,66 @@ class Challenge:
 
 
 def base_url(registry: str) -> str:
-    """Scheme + host of a registry's API: ``http://`` on loopback, ``https://`` elsewhere.
+    """Scheme + host of a registry's API: ``http://`` on loopback (:func:`is_loopback_host`), ``https://`` elsewhere.
 
     ``docker.io`` maps to its API host ``registry-1.docker.io``.
     """
     host = registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry.split("]")[0] + "]"
-    if host in _LOOPBACK_HOSTS:
+    if is_loopback_host(host):
         return f"http://{registry}"
     if registry == reference.DEFAULT_REGISTRY:
         return f"https://{_DOCKER_HUB_API}"
     return f"https://{registry}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``; brackets allowed).
+
+    Names are not resolved: ``localhost`` is the only name taken (RFC 6761 §6.3).
+    """
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_realm(realm: str) -> str:
+    """Return ``realm`` if credentials may be sent there for a token; raise otherwise.
+
+    The realm of a Bearer challenge is chosen by the registry, so a hostile
+    registry could name any URL. The token specification
+    (https://distribution.github.io/distribution/spec/auth/token/, "Requesting a
+    Token") has the client send its credentials there; we do so only over
+    ``https://``, or over ``http://`` to a loopback host (:func:`is_loopback_host`),
+    never with userinfo in the URL.
+
+    Raises:
+        InsecureRealm: the realm is not an absolute http(s) URL with a host, has
+            userinfo, or is plain ``http://`` to a host that is not loopback. The
+            error carries ``realm`` and ``reason``.
+    """
+
+    def refuse(reason: str) -> errors.InsecureRealm:
+        return errors.InsecureRealm(
+            f"refusing to send credentials to token realm {realm!r}: {reason}", realm=realm, reason=reason, status=401
+        )
+
+    try:
+        url = httpx.URL(realm)
+    except (httpx.InvalidURL, TypeError) as e:
+        raise refuse("not a URL") from e
+    if url.scheme not in ("http", "https"):
+        raise refuse(f"scheme {url.scheme or '(none)'!r} is not http or https")
+    if not url.host:
+        raise refuse("no host")
+    if url.userinfo:
+        raise refuse("userinfo in the URL")
+    if url.scheme == "http" and not is_loopback_host(url.host):
+        raise refuse("plain http to a host that is not loopback (use https)")
+    return realm
 
 
 def manifest_url(ref: reference.Reference) -> str:
@@ -160,7 +243,7 @@ def basic_authorization(username: str, password: str) -> str:
 
 def digest_of(content: bytes) -> str:
     """``sha256:<hex>`` of ``content`` (a manifest's digest is that of its exact bytes)."""
-    return "sha256:" + hashlib.sha256(content).hexdigest()
+    return digests.compute(content)
 
 
 def next_page(link_header: str | None, current_url: str) -> str | None:
@@ -171,14 +254,36 @@ def next_page(link_header: str | None, current_url: str) -> str | None:
     return urljoin(current_url, match.group(1)) if match else None
 
 
-def error_detail(response: httpx.Response) -> str:
-    """``"CODE: message"`` from an OCI error body (spec "Error codes"), or ``""``."""
+def error_detail(response: Reply) -> str:
+    """``"CODE: message"`` from an OCI error body (spec "Error codes"), or ``""`` (at most 200 characters)."""
     try:
         body = response.json()
         first = body["errors"][0]
-        return f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
+        return f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")[:200]
     except Exception:  # noqa: BLE001 - any body shape: no detail
         return ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer read within its size bound: ``status_code``, ``headers``, ``content``, final ``url``."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    url: httpx.URL
+
+    def json(self) -> Any:
+        """The body as JSON (raises ``ValueError`` when it is not)."""
+        return json.loads(self.content)
+
+
+_REDIRECT_CODES = (301, 302, 303, 307, 308)
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: a header value, no spaces or line breaks
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or {"http": 80, "https": 443}.get(url.scheme)
 
 
 # --- I/O -------------------------------------------------------------------------------
@@ -197,7 +302,8 @@ class _Session:
     ) -> None:
         self.ref = ref
         self.auth = auth
-        self.http = httpx.Client(timeout=timeout, follow_redirects=True, transport=transport)
+        self.origin = _origin(httpx.URL(base_url(ref.registry)))
+        self.http = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
         self.authorization: str | None = None
 
     def __enter__(self) -> _Session:
@@ -206,12 +312,14 @@ class _Session:
     def __exit__(self, *exc_info: object) -> None:
         self.http.close()
 
-    def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None) -> httpx.Response:
-        """Send, answering at most one 401 challenge; raise on transport errors and 5xx."""
-        response = self._send(method, url, headers)
-        if response.status_code == 401 and self.authorization is None:
+    def request(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None, limit: int = MAX_RESPONSE_BYTES
+    ) -> Reply:
+        """Send, answering at most one 401 challenge of the registry; raise on transport errors and 5xx."""
+        response = self._send(method, url, headers, limit)
+        if response.status_code == 401 and self.authorization is None and _origin(response.url) == self.origin:
             self.authorization = self._authorize(response)
-            response = self._send(method, url, headers)
+            response = self._send(method, url, headers, limit)
         if response.status_code >= 500:
             raise errors.RegistryUnavailable(
                 f"registry {self.ref.registry} answered {response.status_code} to {method} {_path(url)}",
@@ -228,18 +336,69 @@ class _Session:
             )
         return response
 
-    def _send(self, method: str, url: str, headers: Mapping[str, str] | None) -> httpx.Response:
-        all_headers = dict(headers or {})
-        if self.authorization:
-            all_headers["Authorization"] = self.authorization
+    def _send(self, method: str, url: str, headers: Mapping[str, str] | None, limit: int) -> Reply:
+        """Send, following up to MAX_REDIRECTS redirects; ``Authorization`` only to the registry's origin."""
+        target = httpx.URL(url)
+        for _ in range(MAX_REDIRECTS + 1):
+            all_headers = dict(headers or {})
+            if self.authorization and _origin(target) == self.origin:
+                all_headers["Authorization"] = self.authorization
+            response = self._fetch(method, target, all_headers, limit, what=f"{method} {_path(url)}")
+            location = response.headers.get("Location")
+            if response.status_code not in _REDIRECT_CODES or not location:
+                return response
+            target = self.next_target(target, location, what=f"redirect for {method} {_path(url)}")
+        raise errors.RegistryError(
+            f"registry {self.ref.registry} sent more than {MAX_REDIRECTS} redirects for {method} {_path(url)}"
+        )
+
+    def next_target(self, current: httpx.URL, location: str, *, what: str) -> httpx.URL:
+        """``location`` (a redirect or a ``Link: rel="next"``) made absolute, if it may be followed.
+
+        Raises:
+            RegistryError: not an http(s) URL with a host, or plain ``http://`` off loopback.
+        """
         try:
-            return self.http.request(method, url, headers=all_headers)
+            target = current.join(location)
+        except httpx.InvalidURL:
+            target = None
+        if target is None or target.scheme not in ("http", "https") or not target.host:
+            raise errors.RegistryError(
+                f"registry {self.ref.registry} sent an unusable {what}"
+            )
+        if target.scheme == "http" and not is_loopback_host(target.host):
+            raise errors.RegistryError(
+                f"registry {self.ref.registry} sent a {what} to plain http on {target.host}: "
+                "refused (plain http only on loopback)"
+            )
+        return target
+
+    def _fetch(
+        self, method: str, url: httpx.URL, headers: dict[str, str], limit: int, *, what: str, token: bool = False
+    ) -> Reply:
+        """One request, no redirects; the body is read up to ``limit`` bytes."""
+        service = f"token service of {self.ref.registry}" if token else f"registry {self.ref.registry}"
+        headers.setdefault("Accept-Encoding", "identity")
+        try:
+            with self.http.stream(method, url, headers=headers) as response:
+                length = response.headers.get("Content-Length", "")
+                if length.isdigit() and int(length) > limit:
+                    raise self._too_large(what, limit, service)
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        raise self._too_large(what, limit, service)
         except httpx.TransportError as e:
             raise errors.RegistryUnavailable(
-                f"registry {self.ref.registry} unreachable ({type(e).__name__}) for {method} {_path(url)}"
+                f"{service} unreachable ({type(e).__name__}) for {what}"
             ) from None
+        return Reply(response.status_code, response.headers, bytes(body), url)
 
-    def _authorize(self, response: httpx.Response) -> str:
+    def _too_large(self, what: str, limit: int, service: str) -> errors.ResponseTooLarge:
+        return errors.ResponseTooLarge(f"{service} answered {what} with more than {limit} bytes")
+
+    def _authorize(self, response: Reply) -> str:
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         if challenge is None or challenge.scheme not in ("basic", "bearer"):
             raise errors.Unauthorized(
@@ -253,12 +412,9 @@ class _Session:
                 )
             return basic_authorization(*self.auth)
         realm, query = token_request(challenge, repository=self.ref.repository)
-        try:
-            token_response = self.http.get(realm, params=query, auth=httpx.BasicAuth(*self.auth) if self.auth else None)
-        except httpx.TransportError as e:
-            raise errors.RegistryUnavailable(
-                f"token service of {self.ref.registry} unreachable ({type(e).__name__})"
-            ) from None
+        url = httpx.URL(check_realm(realm)).copy_merge_params(query)
+        headers = {"Authorization": basic_authorization(*self.auth)} if self.auth else {}
+        token_response = self._fetch("GET", url, headers, MAX_RESPONSE_BYTES, what="GET token", token=True)
         if token_response.status_code in (401, 403):
             raise errors.Unauthorized(
                 f"token service of {self.ref.registry} refused the credentials ({token_response.status_code})",
@@ -271,11 +427,11 @@ class _Session:
             )
         try:
             body = token_response.json()
-            token = body.get("token") or body.get("access_token")
+            token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
         except ValueError:
             token = None
-        if not token:
-            raise errors.RegistryError(f"token service of {self.ref.registry} returned no token")
+        if not isinstance(token, str) or not _TOKEN_CHARS.fullmatch(token):
+            raise errors.RegistryError(f"token service of {self.ref.registry} returned no usable token")
         return f"Bearer {token}"
 
 
@@ -287,7 +443,7 @@ def _as_reference(ref: RefLike) -> reference.Reference:
     return ref if isinstance(ref, reference.Reference) else reference.parse(ref)
 
 
-def _raise_not_found(ref: reference.Reference, response: httpx.Response, *, what: str) -> None:
+def _raise_not_found(ref: reference.Reference, response: Reply, *, what: str) -> None:
     """404 → ManifestUnknown on manifest endpoints (even for a missing repository), NameUnknown on tags."""
     detail = error_detail(response)
     suffix = f" ({detail})" if detail else ""
@@ -296,10 +452,10 @@ def _raise_not_found(ref: reference.Reference, response: httpx.Response, *, what
     raise errors.ManifestUnknown(f"manifest {ref} not found{suffix}", status=404)
 
 
-def _unexpected(ref: reference.Reference, response: httpx.Response, method: str) -> errors.RegistryError:
+def _unexpected(ref: reference.Reference, response: Reply, method: str) -> errors.RegistryError:
     detail = error_detail(response)
     return errors.RegistryError(
-        f"registry {ref.registry} answered {response.status_code} to {method} {_path(str(response.request.url))}"
+        f"registry {ref.registry} answered {response.status_code} to {method} {_path(str(response.url))}"
         + (f" ({detail})" if detail else ""),
         status=response.status_code,
     )
@@ -316,7 +472,9 @@ def manifest_digest(
 
     ``HEAD /v2/<name>/manifests/<reference>`` with all manifest media types in
     ``Accept``; reads ``Docker-Content-Digest``, else ``GET``s the manifest and
-    hashes its bytes (OCI distribution spec, "Pulling manifests").
+    hashes its bytes (OCI distribution spec, "Pulling manifests"). The header must
+    be a well-formed sha256/sha512 digest (:func:`.digest.validate`) and, for a
+    digest reference, the digest asked for.
 
     Args:
         ref: ``registry/repository:tag`` (or ``@digest``), or a parsed Reference.
@@ -325,10 +483,15 @@ def manifest_digest(
         transport: an httpx transport to send through (tests); default: the network.
 
     Returns:
-        ``sha256:<64 hex>``.
+        ``sha256:<64 hex>`` (or ``sha512:<128 hex>`` if that is what the registry uses).
 
     Raises:
         InvalidReference: ``ref`` does not parse.
+        InvalidDigest: ``Docker-Content-Digest`` is malformed or of an unsupported algorithm.
+        DigestMismatch: the registry reports another digest than the one asked for, or
+            the bytes it serves do not hash to it.
+        InsecureRealm: a Bearer challenge names a realm credentials must not go to.
+        ResponseTooLarge: the manifest is over :data:`MAX_MANIFEST_BYTES`.
         ManifestUnknown: 404 — no such tag/digest (or repository).
         Unauthorized: 401/403 — credentials missing or refused.
         RegistryUnavailable: connection failed or 5xx (temporary).
@@ -341,9 +504,14 @@ def manifest_digest(
         if response.status_code == 404:
             _raise_not_found(parsed, response, what="manifest")
         if response.status_code == 200:
-            digest = response.headers.get("Docker-Content-Digest")
-            if digest:
-                return str(digest)
+            header = response.headers.get("Docker-Content-Digest")
+            if header:
+                reported = digests.validate(header, source=f"Docker-Content-Digest of {parsed}")
+                if parsed.digest and reported != parsed.digest:
+                    raise errors.DigestMismatch(
+                        f"registry {parsed.registry} reports digest {reported} for {parsed}", status=200
+                    )
+                return reported
         elif response.status_code != 405:  # some registries refuse HEAD: fall back to GET
             raise _unexpected(parsed, response, "HEAD")
         return _get_manifest(session, parsed, url).digest
@@ -358,9 +526,11 @@ def get_manifest(
 ) -> Manifest:
     """``GET /v2/<name>/manifests/<reference>``: the manifest bytes, type and digest.
 
-    The digest is computed from the bytes (and checked against a requested
-    digest). Raises as :func:`manifest_digest`, plus :class:`RegistryError`
-    when the content does not match a requested digest.
+    The digest is that of the bytes: a requested digest, and the
+    ``Docker-Content-Digest`` header when sent, must both match them
+    (:func:`.digest.verify`). Bodies over :data:`MAX_MANIFEST_BYTES` are refused.
+    Raises as :func:`manifest_digest` (``DigestMismatch`` when the content does
+    not match the requested or reported digest).
     """
     parsed = _as_reference(ref)
     with _Session(parsed, auth=auth, timeout=timeout, transport=transport) as session:
@@ -368,15 +538,19 @@ def get_manifest(
 
 
 def _get_manifest(session: _Session, ref: reference.Reference, url: str) -> Manifest:
-    response = session.request("GET", url, headers={"Accept": ACCEPT_MANIFESTS})
+    response = session.request("GET", url, headers={"Accept": ACCEPT_MANIFESTS}, limit=MAX_MANIFEST_BYTES)
     if response.status_code == 404:
         _raise_not_found(ref, response, what="manifest")
     if response.status_code != 200:
         raise _unexpected(ref, response, "GET")
-    digest = digest_of(response.content)
-    if ref.digest and ref.digest.startswith("sha256:") and ref.digest != digest:
-        raise errors.RegistryError(f"manifest {ref} content has digest {digest}, not the requested one")
-    return Manifest(digest=digest, media_type=response.headers.get("Content-Type", ""), content=response.content)
+    content = response.content
+    digest = digests.compute(content)
+    header = response.headers.get("Docker-Content-Digest")
+    if header:
+        digest = digests.verify(content, header, source=f"Docker-Content-Digest of {ref}")
+    if ref.digest:
+        digest = digests.verify(content, ref.digest, source=f"manifest {ref}")
+    return Manifest(digest=digest, media_type=response.headers.get("Content-Type", ""), content=content)
 
 
 def list_tags(
@@ -390,7 +564,8 @@ def list_tags(
     """All tags of a repository, in the registry's (lexical) order.
 
     ``GET /v2/<name>/tags/list?n=<page_size>``, following ``Link: <…>;
-    rel="next"`` (OCI distribution spec, "Listing tags"; at most 1000 pages).
+    rel="next"`` (OCI distribution spec, "Listing tags"; at most 1000 pages of at most
+    :data:`MAX_RESPONSE_BYTES` each).
     The tag/digest part of ``ref`` is ignored.
 
     Raises:
@@ -401,12 +576,18 @@ def list_tags(
     tags: list[str] = []
     with _Session(parsed, auth=auth, timeout=timeout, transport=transport) as session:
         for response in _pages(session, parsed, f"{tags_url(parsed)}?n={page_size}"):
-            body = response.json()
-            tags.extend(body.get("tags") or [])
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            page = body.get("tags") if isinstance(body, dict) else ()
+            if page is not None and not (isinstance(page, list) and all(isinstance(t, str) for t in page)):
+                raise errors.RegistryError(f"registry {parsed.registry} sent a malformed tag list for {parsed.repository}")
+            tags.extend(page or [])
     return tags
 
 
-def _pages(session: _Session, ref: reference.Reference, url: str | None) -> Iterator[httpx.Response]:
+def _pages(session: _Session, ref: reference.Reference, url: str | None) -> Iterator[Reply]:
     for _ in range(_MAX_TAG_PAGES):
         if url is None:
             return
@@ -416,4 +597,5 @@ def _pages(session: _Session, ref: reference.Reference, url: str | None) -> Iter
         if response.status_code != 200:
             raise _unexpected(ref, response, "GET")
         yield response
-        url = next_page(response.headers.get("Link"), url)
+        following = next_page(response.headers.get("Link"), url)
+        url = None if following is None else str(session.next_target(httpx.URL(url), following, what="next tags page"))

@@ -15,6 +15,10 @@ __all__ = [
     "ManifestUnknown",
     "NameUnknown",
     "RegistryServerError",
+    "InsecureRealm",
+    "InvalidDigest",
+    "DigestMismatch",
+    "ResponseTooLarge",
 ]
 
 
@@ -56,3 +60,32 @@ class NameUnknown(NotFound):
 
 class RegistryServerError(RegistryError):
     """The local registry process could not be started."""
+
+
+class InsecureRealm(RegistryError):
+    """A Bearer challenge names a token realm we will not send credentials to.
+
+    Only ``https://`` realms, or ``http://`` realms on loopback, are asked for a token
+    (see :func:`dockyard.registry.client.check_realm`); nothing is sent to any other.
+
+    Attributes:
+        realm: the realm as the registry sent it.
+        reason: why it was refused.
+    """
+
+    def __init__(self, message: str, *, realm: str, reason: str, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.realm = realm
+        self.reason = reason
+
+
+class InvalidDigest(RegistryError):
+    """A digest from a registry or engine is not ``algorithm:encoded`` of a supported algorithm."""
+
+
+class DigestMismatch(RegistryError):
+    """Content does not hash to the digest the registry reported or the client asked for."""
+
+
+class ResponseTooLarge(RegistryError):
+    """A response body is larger than the client reads into memory (e.g. a manifest over 4 MiB)."""

@@ -26,6 +26,8 @@ import docker.errors
 import requests.exceptions
 
 from dockyard.agent.engine import errors
+from dockyard.registry import digest as registry_digest
+from dockyard.registry import errors as registry_errors
 
 __all__ = ["build", "push", "commit", "split_tag", "tar_directory", "tar_files"]
 
@@ -130,7 +132,7 @@ def build(
 
 
 _BUILT = re.compile(r"Successfully built ([0-9a-f]{12,64})")
-_PUSHED_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+_PUSHED_DIGEST = re.compile(r"digest: (\S+)")
 
 # --- push ------------------------------------------------------------------------
 
@@ -158,10 +160,11 @@ def push(
             per-byte progress updates.
 
     Returns:
-        ``sha256:…``, or None if the engine did not report one.
+        ``sha256:…`` (checked: :func:`dockyard.registry.digest.validate`), or None if the
+        engine did not report one.
 
     Raises:
-        PushFailed: the engine answered with an error, or — as both engines do
+        PushFailed: the engine reported a malformed digest, answered with an error, or — as both engines do
             for registry failures (auth, TLS, unknown image) — with HTTP 200 and
             an ``errorDetail`` line in the progress stream. The message names
             the reference and the engine's reason; it never holds ``auth``
@@ -184,11 +187,11 @@ def push(
         digest: str | None = None
         for chunk in stream:
             aux = chunk.get("aux")
-            if isinstance(aux, dict) and str(aux.get("Digest", "")).startswith("sha256:"):
-                digest = str(aux["Digest"])
+            if isinstance(aux, dict) and "Digest" in aux:
+                digest = _pushed_digest(aux["Digest"], reference)
             found = _PUSHED_DIGEST.search(str(chunk.get("status", "")))
             if found:
-                digest = found.group(1)
+                digest = _pushed_digest(found.group(1), reference)
             if "error" in chunk or "errorDetail" in chunk:
                 reason = _redact(_error_message(chunk) or "push failed", secrets)
                 on_log(reason)
@@ -205,6 +208,18 @@ def push(
             f"engine connection failed during push of {reference}: {_redact(str(e), secrets)}"
         ) from None
     return digest
+
+
+def _pushed_digest(value: object, reference: str) -> str:
+    """The digest an engine reported for a push, if well-formed (OCI image spec digest grammar).
+
+    Raises:
+        PushFailed: malformed (the registry the engine pushed to may be hostile).
+    """
+    try:
+        return registry_digest.validate(value, source=f"digest the engine reported for the push of {reference}")
+    except registry_errors.InvalidDigest as e:
+        raise errors.PushFailed(str(e)) from None
 
 
 # --- commit ----------------------------------------------------------------------
