@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from dockyard.apiserver import app as app_module
-from dockyard.apiserver import serve, tls
+from dockyard.apiserver import inflight, serve, tls
 from dockyard.storage import sqlite
 
 TOKEN = "test-token-0123456789"
@@ -76,13 +76,16 @@ def serving_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def apiserver_factory(tmp_path: Path, serving_cert: tuple[Path, Path]) -> Iterator[Callable[..., ApiServer]]:
-    """Start servers on demand: ``factory(retention=20000, ready=lambda: True)``; all stop at teardown."""
+    """Start servers on demand: ``factory(retention=20000, ready=lambda: True, long_running=None,
+    max_log_bytes=...)``; all stop at teardown."""
     running: list[tuple[serve.Server, threading.Thread, sqlite.Store]] = []
 
-    def start(*, retention: int = sqlite.DEFAULT_RETENTION, ready: Callable[[], bool] = lambda: True) -> ApiServer:
+    def start(*, retention: int = sqlite.DEFAULT_RETENTION, ready: Callable[[], bool] = lambda: True,
+              long_running: inflight.Limits | None = None,
+              max_log_bytes: int = sqlite.DEFAULT_MAX_LOG_BYTES) -> ApiServer:
         db = tmp_path / f"dockyard-{len(running)}.db"
-        store = sqlite.Store(db, retention=retention)
-        app = app_module.create_app(store=store, tokens=USERS, ready=ready)
+        store = sqlite.Store(db, retention=retention, max_log_bytes=max_log_bytes)
+        app = app_module.create_app(store=store, tokens=USERS, ready=ready, long_running=long_running)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))

@@ -26,9 +26,9 @@ import threading
 from pathlib import Path
 
 from dockyard.apiserver import app as app_module
-from dockyard.apiserver import auth, serve, tls
+from dockyard.apiserver import auth, inflight, serve, tls
 from dockyard.client import connection
-from dockyard.storage import datadir, encryption
+from dockyard.storage import datadir, encryption, sqlite
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-name", default=socket.gethostname())
     parser.add_argument("--insecure-http", action="store_true",
                         help="plain HTTP instead of TLS (loopback addresses only)")
+    parser.add_argument("--max-long-running", type=int, default=inflight.DEFAULT_TOTAL,
+                        help="watches and followed logs at once, in total (429 past it)")
+    parser.add_argument("--max-long-running-per-user", type=int, default=inflight.DEFAULT_PER_USER,
+                        help="watches and followed logs at once, per identity")
+    parser.add_argument("--max-log-bytes", type=int, default=sqlite.DEFAULT_MAX_LOG_BYTES,
+                        help="each log keeps its last this many bytes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.insecure_http and not serve.is_loopback(args.host):
@@ -48,11 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     data_dir: Path = args.data_dir
     tokens = auth.load_tokens(datadir.prepare(data_dir) / "tokens.json")
     try:
-        store = datadir.open_store(data_dir)
+        store = datadir.open_store(data_dir, max_log_bytes=args.max_log_bytes)
     except encryption.ConfigError as err:
         print(f"error: cannot use the encryption configuration: {err}", file=sys.stderr)
         return 2
-    app = app_module.create_app(store=store, tokens=auth.users_by_token(tokens, node_name=args.node_name))
+    app = app_module.create_app(store=store, tokens=auth.users_by_token(tokens, node_name=args.node_name),
+                                long_running=inflight.Limits(total=args.max_long_running,
+                                                             per_user=args.max_long_running_per_user))
     ca, cert, key = (None, None, None) if args.insecure_http else tls.ensure_serving_certificate(data_dir / "pki")
     server = serve.Server(serve.config(app, host=args.host, port=args.port, cert=cert, key=key,
                                        insecure_http=args.insecure_http))

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from dockyard.api import errors, kinds
-from dockyard.apiserver import auth, authz, crud, discovery, handlers, openapi, subresources, wire
+from dockyard.apiserver import auth, authz, crud, discovery, handlers, inflight, openapi, subresources, wire
 from dockyard.apiserver.state import ServerState
 from dockyard.storage import sqlite
 
@@ -149,7 +149,8 @@ _ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
-               ready: Callable[[], bool] = lambda: True) -> FastAPI:
+               ready: Callable[[], bool] = lambda: True,
+               long_running: inflight.Limits | None = None) -> FastAPI:
     """Build the API server's ASGI app.
 
     Args:
@@ -159,12 +160,14 @@ def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
             (401 otherwise). What each user may do is :mod:`.authz`'s
             (``admin``, ``view``, ``system:node:<name>``; 403 otherwise).
         ready: ``/readyz`` answers 200 ``ok`` while this returns true, else 500.
+        long_running: bounds on concurrent watches and followed logs, per
+            identity and in total (default :class:`.inflight.Limits`: 250 and 1000).
     Returns:
         A FastAPI (Starlette) application. Creates the ``default`` and
         ``kube-system`` namespaces in ``store`` if missing.
     """
     ensure_namespaces(store)
-    state = ServerState(store=store, ready=ready)
+    state = ServerState(store=store, ready=ready, long_running=long_running or inflight.Limits())
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="dockyard")
     app.state.dockyard = state
     store.subscribe(state.on_commit)

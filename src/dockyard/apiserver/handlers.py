@@ -14,11 +14,11 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from dockyard.api import errors, kinds, validation
-from dockyard.apiserver import (authz, buildhooks, crud, discovery, listopts, nodeauthz, paths, protobuf,
-                                subresources, table, watch, wire)
+from dockyard.apiserver import (authz, buildhooks, crud, discovery, inflight, listopts, nodeauthz, paths,
+                                protobuf, subresources, table, watch, wire)
 from dockyard.apiserver.selectors import Selector
 from dockyard.apiserver.state import ServerState
 
@@ -99,9 +99,7 @@ async def _delete_options(request: Request) -> dict[str, Any]:
     return options
 
 
-def user(request: Request) -> str:
-    """The user :class:`dockyard.apiserver.auth.BearerAuth` authenticated (``system:anonymous`` if none)."""
-    return str(request.scope.get("state", {}).get("user") or "system:anonymous")
+user = wire.request_user
 
 
 def _attributes(request: Request, target: paths.Target) -> authz.Attributes:
@@ -213,8 +211,9 @@ def _watch(state: ServerState, request: Request, info: kinds.ResourceInfo, ns: s
                           initial_end_bookmark=bool(opts.send_initial_events),
                           timeout=float(timeout) if timeout and timeout > 0 else watch.DEFAULT_TIMEOUT,
                           bookmarks=opts.bookmarks, render=render, stopping=state.stopping.is_set)
-    return StreamingResponse(events, media_type="application/json",
-                             headers={"Cache-Control": "no-cache, private", "X-Content-Type-Options": "nosniff"})
+    release = state.long_running.acquire(user(request))
+    return inflight.HeldStream(events, media_type="application/json", release=release,
+                               headers={"Cache-Control": "no-cache, private", "X-Content-Type-Options": "nosniff"})
 
 
 async def _admit(state: ServerState, attrs: authz.Attributes, *, body: Any = None, content_type: str = "") -> None:

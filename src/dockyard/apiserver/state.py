@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dockyard.apiserver.inflight import Limits
 from dockyard.apiserver.watch import Notifier
 from dockyard.storage import sqlite
 
@@ -22,6 +23,7 @@ class ServerState:
         stopping: set when the server begins to shut down; long-running
             responses (watches, ``follow=true`` logs) end at once when it is set,
             so the server's graceful shutdown never waits on them.
+        long_running: bounds on concurrent watches and followed logs.
     """
 
     store: sqlite.Store
@@ -29,6 +31,7 @@ class ServerState:
     objects: Notifier = field(default_factory=Notifier)
     activity: Notifier = field(default_factory=Notifier)
     stopping: threading.Event = field(default_factory=threading.Event)
+    long_running: Limits = field(default_factory=Limits)
 
     def on_commit(self, topics: set[str]) -> None:
         """Store subscriber: wake the right notifiers (called on the writing thread)."""

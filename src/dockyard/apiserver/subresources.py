@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dockyard.api import errors, kinds
-from dockyard.apiserver import crud, paths, wire
+from dockyard.apiserver import crud, inflight, paths, wire
 from dockyard.apiserver.state import ServerState
 from dockyard.storage import sqlite
 
@@ -48,6 +48,8 @@ TERMINAL_PHASES = frozenset({"Complete", "Failed", "Error", "Cancelled", "Succee
 """Phases after which a log no longer grows (Build phases, plus Pod ``Succeeded``/``Failed``)."""
 MAX_FOLLOW_SECONDS = 24 * 3600.0
 """Upper bound on one ``follow=true`` log stream."""
+LOG_PAGE_CHUNKS = 256
+"""Log chunks read from the store at a time while streaming a log."""
 
 
 # ------------------------------------------------------------------ instantiate
@@ -154,16 +156,11 @@ def tail_lines(text: bytes, lines: int | None) -> bytes:
     return out + b"\n" if trailing and out else out
 
 
-def _read_all(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str, name: str,
-              after: int) -> tuple[bytes, int]:
-    chunks: list[bytes] = []
-    for _ in range(100_000):
-        got, last = store.read_log(info, namespace, name, after=after)
-        if not got:
-            break
-        chunks += got
-        after = last
-    return b"".join(chunks), after
+def _pages(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str, name: str,
+           after: int) -> tuple[bytes, int]:
+    """Log bytes after chunk ``after``, at most :data:`LOG_PAGE_CHUNKS` chunks: ``(bytes, last seq)``."""
+    got, last = store.read_log(info, namespace, name, after=after, limit=LOG_PAGE_CHUNKS)
+    return b"".join(got), last
 
 
 def _log_state(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str, name: str) -> str | None:
@@ -179,32 +176,48 @@ def _log_state(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str, na
 
 async def handle_get_log(state: ServerState, request: Request, info: kinds.ResourceInfo,
                          namespace: str, name: str) -> Response:
-    """``GET .../NAME/log[?follow=true][&tailLines=N]``: ``text/plain``; 404 if the object is missing."""
+    """``GET .../NAME/log[?follow=true][&tailLines=N]``: ``text/plain``; 404 if the object is missing.
+
+    The log is streamed page by page (never read whole); ``tailLines`` reads
+    only the chunks its lines need, from the end. A ``follow=true`` stream
+    holds one of the server's long-running slots (:mod:`.inflight`; 429 past them).
+    """
     store = state.store
     tail = wire.query_int(request, "tailLines")
     follow = wire.query_bool(request, "follow")
     await run_in_threadpool(store.get, info, namespace, name)
-    text, last = await run_in_threadpool(_read_all, store, info, namespace, name, 0)
-    text = tail_lines(text, tail)
-    if not follow:
-        return Response(text, media_type="text/plain")
+    if tail is not None:
+        text, start = await run_in_threadpool(store.read_log_tail, info, namespace, name, max(0, tail))
+        text = tail_lines(text, tail)
+    else:
+        text, start = b"", 0
+    release = state.long_running.acquire(wire.request_user(request)) if follow else None
 
     async def chunks(after: int) -> AsyncIterator[bytes]:
         if text:
             yield text
         loop = asyncio.get_running_loop()
         deadline = loop.time() + MAX_FOLLOW_SECONDS
-        while loop.time() < deadline and not state.stopping.is_set():
-            seen = state.activity.seq
-            finished = await run_in_threadpool(_log_state, store, info, namespace, name)
-            more, after = await run_in_threadpool(_read_all, store, info, namespace, name, after)
+        while True:
+            more, after = await run_in_threadpool(_pages, store, info, namespace, name, after)
             if more:
                 yield more
+                continue
+            if not follow or loop.time() >= deadline or state.stopping.is_set():
+                return
+            seen = state.activity.seq
+            finished = await run_in_threadpool(_log_state, store, info, namespace, name)
+            more, after = await run_in_threadpool(_pages, store, info, namespace, name, after)
+            if more:
+                yield more
+                continue
             if finished:
                 return
             await state.activity.wait(seen, min(5.0, deadline - loop.time()))
 
-    return StreamingResponse(chunks(last), media_type="text/plain")
+    if release is None:
+        return StreamingResponse(chunks(start), media_type="text/plain")
+    return inflight.HeldStream(chunks(start), media_type="text/plain", release=release)
 
 
 async def handle_append_log(state: ServerState, request: Request, info: kinds.ResourceInfo,

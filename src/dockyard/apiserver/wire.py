@@ -118,9 +118,16 @@ def json_response(obj: Any, status_code: int = 200, headers: dict[str, str] | No
     return Response(dumps(obj), status_code=status_code, media_type="application/json", headers=headers)
 
 
+def request_user(request: Request) -> str:
+    """The user :class:`dockyard.apiserver.auth.BearerAuth` authenticated (``system:anonymous`` if none)."""
+    return str(request.scope.get("state", {}).get("user") or "system:anonymous")
+
+
 def status_response(err: errors.StatusError) -> Response:
-    """The ``Status`` response for an error (its ``code`` is the HTTP status)."""
-    return json_response(err.to_status(), err.code)
+    """The ``Status`` response for an error (its ``code`` is the HTTP status; 429 carries ``Retry-After``)."""
+    retry_after = getattr(err, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return json_response(err.to_status(), err.code, headers=headers)
 
 
 def success_status(details: dict[str, Any] | None = None, code: int = 200) -> dict[str, Any]:

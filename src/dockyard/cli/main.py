@@ -107,6 +107,12 @@ def up(
     max_builds: int = typer.Option(2, "--max-builds", help="builds this node runs at once"),
     insecure_http: bool = typer.Option(False, "--insecure-http", help="serve the API over plain HTTP on "
                                        "127.0.0.1 instead of TLS (kubectl sends no token over HTTP)"),
+    max_long_running: int = typer.Option(1000, "--max-long-running", help="watches and followed logs served at "
+                                         "once, all identities together (429 with Retry-After past it)"),
+    max_long_running_per_user: int = typer.Option(250, "--max-long-running-per-user", help="watches and followed "
+                                                  "logs served at once per identity"),
+    max_log_bytes: int = typer.Option(10 * 1024 * 1024, "--max-log-bytes", help="each build log keeps its last "
+                                      "this many bytes (older lines are dropped with a marker line)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
     """Run the API server, controllers, node agent and a registry on this machine (foreground).
@@ -126,7 +132,9 @@ def up(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     opts = up_mod.UpOptions(data_dir=data_dir or connection.default_data_dir(), port=port,
                             registry_port=registry_port, registry=registry, engine=engine,
-                            engine_socket=engine_socket, max_builds=max_builds, insecure_http=insecure_http)
+                            engine_socket=engine_socket, max_builds=max_builds, insecure_http=insecure_http,
+                            max_long_running=max_long_running, max_long_running_per_user=max_long_running_per_user,
+                            max_log_bytes=max_log_bytes)
     try:
         code = up_mod.run(opts, announce=lambda line: typer.echo(line, err=True))
     except (up_mod.UpError, EngineError, RegistryError) as err:

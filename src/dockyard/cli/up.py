@@ -28,13 +28,14 @@ from pathlib import Path
 import uvicorn
 
 from dockyard.agent.engine import connect as engine_connect
-from dockyard.apiserver import serve, tls
+from dockyard.apiserver import inflight, serve, tls
 from dockyard.apiserver.app import create_app
 from dockyard.cli import supervisor
 from dockyard.cli.components import CONTROLLERS
 from dockyard.client import connection
 from dockyard.registry.server import RegistryServer
 from dockyard.storage import datadir, encryption
+from dockyard.storage.sqlite import DEFAULT_MAX_LOG_BYTES
 
 log = logging.getLogger("dockyard.up")
 
@@ -54,6 +55,9 @@ class UpOptions:
     node_name: str = ""
     max_builds: int = 2
     insecure_http: bool = False  # plain HTTP on 127.0.0.1 instead of TLS (kubectl then sends no token)
+    max_long_running: int = inflight.DEFAULT_TOTAL
+    max_long_running_per_user: int = inflight.DEFAULT_PER_USER
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
 
 
 def _tokens(data_dir: Path) -> dict[str, str]:
@@ -116,14 +120,16 @@ def run(opts: UpOptions, *, announce=print) -> int:
     cleanups: list = []
     try:
         try:
-            store = datadir.open_store(data_dir)
+            store = datadir.open_store(data_dir, max_log_bytes=opts.max_log_bytes)
         except encryption.ConfigError as err:
             raise UpError(f"cannot use the encryption configuration: {err}") from None
         cleanups.append(store.close)
         state: dict = {"ready_check": lambda: False}
         app = create_app(store=store, tokens={tokens["admin"]: "admin", tokens["node"]: f"system:node:{node_name}",
                                               tokens["view"]: "view"},
-                         ready=lambda: state["ready_check"]())
+                         ready=lambda: state["ready_check"](),
+                         long_running=inflight.Limits(total=opts.max_long_running,
+                                                      per_user=opts.max_long_running_per_user))
         ca, cert, key = (None, None, None) if opts.insecure_http else _serving_certificate(data_dir)
         server = serve.Server(serve.config(app, host="127.0.0.1", port=opts.port, cert=cert, key=key,
                                            insecure_http=opts.insecure_http))

@@ -61,6 +61,11 @@ Predicate = Callable[[Obj], bool]
 
 DEFAULT_RETENTION = 20_000
 """Number of watch events kept (the apiserver's watch cache is of this order)."""
+DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
+"""A log is kept to its last this many bytes (``dockyard up --max-log-bytes``)."""
+LOG_MARKER_PREFIX = b"[dockyard] "
+LOG_MARKER = ("[dockyard] {dropped} bytes of earlier log dropped: a log keeps its last {limit} bytes "
+              "(--max-log-bytes)\n")
 MAX_BATCH = 64
 """Writes committed together at most (group commit); bounds how long a write waits for its commit."""
 DB_MODE = 0o600
@@ -80,6 +85,9 @@ CREATE TABLE IF NOT EXISTS logs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, resource TEXT NOT NULL, namespace TEXT NOT NULL,
     name TEXT NOT NULL, chunk BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_object ON logs(resource, namespace, name, seq);
+CREATE TABLE IF NOT EXISTS log_sizes (
+    resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, bytes INTEGER NOT NULL,
+    dropped INTEGER NOT NULL, PRIMARY KEY (resource, namespace, name));
 CREATE TABLE IF NOT EXISTS blobs (
     resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (resource, namespace, name));
@@ -181,6 +189,9 @@ class Store:
         retention: number of watch events kept (older ones are compacted).
         encryption: encrypts the values of the resources it names
             (default: nothing is encrypted).
+        max_log_bytes: each object's log keeps its last this many bytes; older
+            whole lines are dropped and a marker line says how many bytes
+            (``<= 0``: unbounded).
 
     Objects are plain dicts in Kubernetes shape. ``create``/``update``/``delete``
     set ``metadata.resourceVersion`` (a decimal string of the revision); all
@@ -191,8 +202,10 @@ class Store:
     """
 
     def __init__(self, path: str | Path, *, retention: int = DEFAULT_RETENTION,
-                 encryption: _encryption.Transformer | None = None) -> None:
+                 encryption: _encryption.Transformer | None = None,
+                 max_log_bytes: int = DEFAULT_MAX_LOG_BYTES) -> None:
         self._path = str(path)
+        self._max_log_bytes = max_log_bytes
         self._retention = max(1, retention)
         self._crypt = encryption or _encryption.IDENTITY
         self._lock = threading.RLock()
@@ -611,6 +624,8 @@ class Store:
                              (key, ns, name))
             self._db.execute("DELETE FROM logs WHERE resource = ? AND namespace = ? AND name = ?",
                              (key, ns, name))
+            self._db.execute("DELETE FROM log_sizes WHERE resource = ? AND namespace = ? AND name = ?",
+                             (key, ns, name))
             self._db.execute("DELETE FROM blobs WHERE resource = ? AND namespace = ? AND name = ?",
                              (key, ns, name))
             gone = dict(old)
@@ -704,13 +719,89 @@ class Store:
         Raises:
             errors.NotFound: the object does not exist.
         """
+        key, ns = resource_key(info), self._ns(info, namespace)
         with self.atomic():
             if not self.exists(info, namespace, name):
                 raise errors.not_found(info.group, info.plural, name)
             cur = self._db.execute("INSERT INTO logs(resource, namespace, name, chunk) VALUES(?,?,?,?)",
-                                   (resource_key(info), self._ns(info, namespace), name, chunk))
+                                   (key, ns, name, chunk))
+            seq = int(cur.lastrowid or 0)
+            self._db.execute("INSERT INTO log_sizes(resource, namespace, name, bytes, dropped) VALUES(?,?,?,?,0) "
+                             "ON CONFLICT(resource, namespace, name) DO UPDATE SET bytes = bytes + excluded.bytes",
+                             (key, ns, name, len(chunk)))
+            total, dropped = self._db.execute(
+                "SELECT bytes, dropped FROM log_sizes WHERE resource = ? AND namespace = ? AND name = ?",
+                (key, ns, name)).fetchone()
+            if 0 < self._max_log_bytes < total:
+                self._trim_log(key, ns, name, total, dropped)
             self._pending.add("logs")
-            return int(cur.lastrowid or 0)
+            return seq
+
+    def _trim_log(self, key: str, ns: str, name: str, total: int, dropped: int) -> None:
+        """Drop the oldest whole lines of a log over :attr:`max_log_bytes` down to 90 % of it, with a marker."""
+        where = "resource = ? AND namespace = ? AND name = ?"
+        excess = total - self._max_log_bytes * 9 // 10
+        rows = self._db.execute(f"SELECT seq, chunk FROM logs WHERE {where} ORDER BY seq", (key, ns, name))
+        first: tuple[int, bytes] | None = None
+        gone: builtins.list[int] = []
+        cut = 0  # log bytes dropped now
+        at_line_start = True
+        for seq, chunk in rows:
+            chunk = bytes(chunk)
+            if chunk.startswith(LOG_MARKER_PREFIX) and b"\n" in chunk:  # an earlier trim's marker: not log
+                chunk = chunk[chunk.index(b"\n") + 1:]
+            k = max(0, excess - cut)
+            head, rest = chunk[:k], chunk[k:]
+            if head:
+                at_line_start = head.endswith(b"\n")
+            if not at_line_start:
+                newline = rest.find(b"\n")
+                rest = rest[newline + 1:] if newline >= 0 else b""
+                at_line_start = newline >= 0
+            if not rest:
+                cut += len(chunk)
+                gone.append(seq)
+                at_line_start = chunk.endswith(b"\n") if chunk else at_line_start
+                continue
+            cut += len(chunk) - len(rest)
+            first = (seq, rest)
+            break
+        rows.close()
+        self._db.executemany("DELETE FROM logs WHERE seq = ?", [(s,) for s in gone])
+        dropped += cut
+        marker = LOG_MARKER.format(dropped=dropped, limit=self._max_log_bytes).encode()
+        if first is None:
+            self._db.execute("INSERT INTO logs(resource, namespace, name, chunk) VALUES(?,?,?,?)",
+                             (key, ns, name, marker))
+        else:
+            self._db.execute("UPDATE logs SET chunk = ? WHERE seq = ?", (marker + first[1], first[0]))
+        self._db.execute(f"UPDATE log_sizes SET bytes = ?, dropped = ? WHERE {where}",
+                         (total - cut, dropped, key, ns, name))
+
+    def read_log_tail(self, info: kinds.ResourceInfo, namespace: str, name: str,
+                      lines: int) -> tuple[bytes, int]:
+        """The end of a log holding at least its last ``lines`` whole lines, read from the end.
+
+        Reads only as many chunks as those lines need (never the whole log).
+
+        Returns:
+            ``(text, last)``: ``text`` may start with more than ``lines`` lines
+            (cut it with a line tail); ``last`` is the sequence number of the
+            log's last chunk (0 if none), to follow from.
+        """
+        parts: builtins.list[bytes] = []
+        newlines, last = 0, 0
+        with self._reading() as db:
+            cursor = db.execute("SELECT seq, chunk FROM logs WHERE resource = ? AND namespace = ? AND name = ? "
+                                "ORDER BY seq DESC", (resource_key(info), self._ns(info, namespace), name))
+            for seq, chunk in cursor:
+                last = last or int(seq)
+                parts.append(bytes(chunk))
+                newlines += parts[-1].count(b"\n")
+                if newlines > lines:
+                    break
+            cursor.close()
+        return b"".join(reversed(parts)), last
 
     def read_log(self, info: kinds.ResourceInfo, namespace: str, name: str, *, after: int = 0,
                  limit: int = 10_000) -> tuple[builtins.list[bytes], int]:
