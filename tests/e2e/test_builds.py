@@ -296,9 +296,13 @@ def test_generic_webhook_starts_a_build_of_the_given_revision(cluster, tmp_path)
     missing = httpx.post(f"{base}/nosuchconfig/webhooks/hook-secret-1/generic", verify=False)
     assert wrong.status_code == missing.status_code == 403
     assert wrong.json()["message"] == missing.json()["message"]
+    attack = httpx.post(f"{base}/hook/webhooks/hook-secret-1/generic", verify=False,
+                        json={"git": {"commit": "--pathspec-from-file=/etc/hostname"}})
+    assert attack.status_code == 400 and "git.commit" in attack.json()["message"], attack.text
     resp = httpx.post(f"{base}/hook/webhooks/hook-secret-1/generic", verify=False,
                       json={"git": {"commit": first, "message": "one"}})
     assert resp.status_code == 202, resp.text
+    assert set(resp.json()) == {"apiVersion", "kind", "metadata"}  # names the Build, nothing more
     build = resp.json()["metadata"]["name"]
     done = wait_phase(cluster, build, ("Complete", "Failed"), 120)
     assert done["status"]["phase"] == "Complete", done["status"]

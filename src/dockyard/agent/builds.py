@@ -7,9 +7,12 @@ The node agent's version of OpenShift's ``docker-build`` builder image
 but with the engine's own build API instead of a privileged Docker-in-Docker
 pod. The digest reported is the one the registry serves for the pushed tag.
 
-Sources: ``Git`` (``git clone`` of a path, ``file://`` or ``http(s)://`` URI;
-``sourceSecret`` basic-auth credentials go to git through ``GIT_CONFIG_*``
-environment variables, never the command line), ``Dockerfile`` (inline), and
+Sources: ``Git`` (``git clone`` of a path, ``file://``, ``git://``, ``ssh://``
+or ``http(s)://`` URI, then a detached checkout of ``ref``'s commit; the URI
+and ref always follow ``--``/``--end-of-options``, and ``GIT_ALLOW_PROTOCOL``
+keeps git to those transports (no ``ext::``); ``sourceSecret`` basic-auth
+credentials go to git through ``GIT_CONFIG_*`` environment variables, never
+the command line), ``Dockerfile`` (inline), and
 ``Binary`` (the archive uploaded through ``instantiatebinary``, fetched from
 the API server). With ``dockerStrategy.from`` the last ``FROM`` of the
 Dockerfile is replaced by that image, as OpenShift's Docker strategy does.
@@ -40,6 +43,7 @@ import docker.errors
 from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.engine import images
 from dockyard.agent.logsink import LogSink
+from dockyard.api import gitref
 from dockyard.api.buildpod import BuildResult
 from dockyard.registry import client as registry
 from dockyard.registry import errors as registry_errors
@@ -264,18 +268,20 @@ def fetch_source(source: dict[str, Any], workdir: Path, write: Callable[[str], N
             (dest / "Dockerfile").write_text(source["dockerfile"])
     elif kind == "Git":
         git = source.get("git") or {}
-        env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true")
+        env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true",
+                   GIT_ALLOW_PROTOCOL=gitref.GIT_ALLOW_PROTOCOL, GIT_PROTOCOL_FROM_USER="0")
         secrets: list[str] = []
         if inputs.source_auth:
             user, password = inputs.source_auth
             header = "Authorization: Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
             env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader", GIT_CONFIG_VALUE_0=header)
             secrets = [password, header]
-        _git(["git", "clone", "--quiet", "--no-hardlinks", git["uri"], str(dest)], env, write, secrets)
-        if git.get("ref"):
-            _git(["git", "-C", str(dest), "checkout", "--quiet", git["ref"]], env, write, secrets)
+        _git(["git", "clone", "--quiet", "--no-hardlinks", "--no-checkout", "--", git["uri"], str(dest)],
+             env, write, secrets)
+        commit = _resolve_commit(dest, git.get("ref") or "HEAD", env)
+        _git(["git", "-C", str(dest), "checkout", "--quiet", "--detach", commit], env, write, secrets)
         out = subprocess.run(["git", "-C", str(dest), "log", "-1", "--format=%H%x00%an%x00%ae%x00%s"],
-                             capture_output=True, text=True, env=env, timeout=30)
+                             capture_output=True, text=True, env=env, timeout=30, stdin=subprocess.DEVNULL)
         parts = out.stdout.strip().split("\x00")
         if out.returncode == 0 and len(parts) == 4:
             revision = {"type": "Git", "git": {"commit": parts[0], "author": {"name": parts[1], "email": parts[2]},
@@ -288,6 +294,30 @@ def fetch_source(source: dict[str, Any], workdir: Path, write: Callable[[str], N
         raise StageFailed("FetchSourceFailed", f"contextDir {source.get('contextDir')!r} is not a directory "
                           "in the source")
     return context, revision
+
+
+def _resolve_commit(repo: Path, ref: str, env: dict[str, str]) -> str:
+    """The full commit id ``ref`` names in the fresh clone ``repo``, as ``git checkout REF`` would find it.
+
+    ``ref`` (a branch, tag, ``refs/...`` name or commit id, full or abbreviated)
+    is tried as given, then as the remote branch ``refs/remotes/origin/REF``
+    (checkout's "DWIM" of a branch that exists only on the remote). It reaches
+    git only after ``--end-of-options`` (git 2.30+ ``rev-parse``), so it is
+    never read as an option even if admission (:mod:`dockyard.api.gitref`)
+    was bypassed; the checkout that follows is given the hex id alone.
+
+    Raises:
+        StageFailed: ``FetchSourceFailed`` when ``ref`` names no commit.
+    """
+    for candidate in (ref, f"refs/remotes/origin/{ref}"):
+        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", "--end-of-options",
+                              f"{candidate}^{{commit}}"],
+                             capture_output=True, text=True, env=env, timeout=30, stdin=subprocess.DEVNULL)
+        commit = out.stdout.strip()
+        if out.returncode == 0 and gitref.is_commit(commit):
+            return commit
+    raise StageFailed("FetchSourceFailed", f"Failed to fetch the input source: {ref!r} names no branch, tag "
+                      "or commit of the repository")
 
 
 def _git(argv: list[str], env: dict[str, str], write: Callable[[str], None], secrets: list[str]) -> None:

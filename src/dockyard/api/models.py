@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from dockyard.api import gitref
+
 # Kubernetes DNS-1123 subdomain (metadata.name of most kinds), API conventions "Naming".
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # Distribution reference grammar (distribution/reference/regexp.go), simplified: no spaces, no scheme.
@@ -38,11 +40,53 @@ def _image_reference(value: str) -> str:
 
 
 class GitBuildSource(Strict):
-    """A git repository to build from (OpenShift ``GitBuildSource``)."""
+    """A git repository to build from (OpenShift ``GitBuildSource``); checked by :mod:`dockyard.api.gitref`."""
 
-    uri: str = Field(min_length=1, description="URL of the repository to clone (https://, file:// or a path).")
-    ref: str | None = Field(default=None, description="Branch, tag or commit to check out; the default branch "
-                                                      "when unset.")
+    uri: str = Field(min_length=1, description="URL of the repository to clone: https://, http://, ssh://, "
+                                               "git://, file://, user@host:path or a local path (no ext:: or "
+                                               "other transport:: forms, nothing starting with '-').")
+    ref: str | None = Field(default=None, description="Branch, tag or commit to check out (git refname rules "
+                                                      "or a hex commit id; nothing starting with '-'); the "
+                                                      "default branch when unset.")
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        return gitref.check_uri(value)
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, value: str | None) -> str | None:
+        return None if value is None else gitref.check_ref(value)
+
+
+class SourceControlUser(Strict):
+    """The author or committer of a commit (OpenShift ``SourceControlUser``)."""
+
+    name: str | None = Field(default=None, description="Name of the user.")
+    email: str | None = Field(default=None, description="E-mail of the user.")
+
+
+class GitSourceRevision(Strict):
+    """The commit a build is asked for (OpenShift ``GitSourceRevision``)."""
+
+    commit: str | None = Field(default=None, description="The commit (hex id) or ref to build; it becomes the "
+                                                         "Build's source.git.ref.")
+    author: SourceControlUser | None = Field(default=None, description="Author of the commit.")
+    committer: SourceControlUser | None = Field(default=None, description="Committer of the commit.")
+    message: str | None = Field(default=None, description="Commit message.")
+
+    @field_validator("commit")
+    @classmethod
+    def _commit(cls, value: str | None) -> str | None:
+        return None if value is None else gitref.check_ref(value)
+
+
+class SourceRevision(Strict):
+    """The source revision of a build (OpenShift ``SourceRevision``)."""
+
+    type: Literal["Git"] = Field(default="Git", description="The kind of revision: Git.")
+    git: GitSourceRevision | None = Field(default=None, description="The git commit.")
 
 
 class LocalObjectReference(Strict):
@@ -168,8 +212,8 @@ class BuildSpec(CommonSpec):
 
     triggeredBy: list[dict[str, Any]] = Field(default_factory=list, description="Why the build started: "
                                                                                "[{message, imageChangeBuild?}].")
-    revision: dict[str, Any] | None = Field(default=None, description="The source revision built: {type: Git, "
-                                                                      "git: {commit, author, message}}.")
+    revision: SourceRevision | None = Field(default=None, description="The source revision asked for: {type: "
+                                                                      "Git, git: {commit, author, message}}.")
 
 
 # --- Push (Kubernetes Push proposal, OpenStack Zun commit) ---------------------------------------

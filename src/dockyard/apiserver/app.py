@@ -140,7 +140,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    log.exception("internal error serving %s %s", request.method, request.url.path)
+    log.exception("internal error serving %s %s", request.method, auth.redact_path(request.url.path))
     err = errors.StatusError("an internal error occurred while serving the request")
     return wire.status_response(err)
 

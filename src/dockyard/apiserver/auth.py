@@ -26,6 +26,19 @@ OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 WEBHOOK_PATH = re.compile(r"^/apis/dockyard\.dev/v1alpha1/namespaces/[^/]+/buildconfigs/[^/]+/webhooks/[^/]+/[^/]+$")
 
 
+_WEBHOOK_SECRET = re.compile(r"(/webhooks/)[^/]+")
+
+
+def redact_path(path: str) -> str:
+    """``path`` with a build webhook's secret replaced: ``.../webhooks/<redacted>/generic``.
+
+    Every path that is logged or put into a message goes through this: the
+    secret in a webhook URL is the webhook's only credential (OpenShift's URL
+    shape ``.../buildconfigs/NAME/webhooks/SECRET/TYPE``).
+    """
+    return _WEBHOOK_SECRET.sub(r"\1<redacted>", path)
+
+
 IDENTITIES = ("admin", "node", "view")
 """The identities ``dockyard up`` makes a token and a kubeconfig for."""
 

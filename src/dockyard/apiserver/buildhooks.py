@@ -9,16 +9,22 @@
 - ``GET .../builds/NAME/source``: that archive, for the node agent.
 - ``POST .../buildconfigs/NAME/webhooks/SECRET/generic`` (OpenShift's generic
   webhook): starts a build when SECRET matches a ``Generic`` trigger of the
-  config; answers 202 with the Build. An optional JSON payload
+  config; answers 202 naming the Build (``apiVersion``, ``kind``,
+  ``metadata.name``/``namespace`` only: the caller holds a secret, not a
+  token, and learns nothing else). An optional JSON payload
   ``{"git": {"uri", "ref", "commit", "author": {"name", "email"}, "message"}}``
-  sets the revision to build. A wrong secret, an unknown config and a config
-  without a Generic trigger all get the same 403, so the answer reveals
-  nothing about which part was wrong.
+  sets the revision to build; a ``ref`` or ``commit`` that is not a git ref
+  name or hex commit id gets 400 naming it (:func:`payload_revision`). A
+  wrong secret, an unknown config and a config without a Generic trigger all
+  get the same 403, so the answer reveals nothing about which part was wrong.
+  The secret is never logged: paths are redacted
+  (:func:`dockyard.apiserver.auth.redact_path`).
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import hmac
 from typing import Any
 
@@ -26,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dockyard.api import archive, errors, kinds
+from dockyard.api import archive, errors, gitref, kinds
 from dockyard.apiserver import subresources, wire
 from dockyard.apiserver.state import ServerState
 
@@ -90,6 +96,75 @@ def _trigger_secrets(store: Any, namespace: str, config: dict[str, Any]) -> list
     return found
 
 
+def _bad_payload(field: str, message: str) -> errors.BadRequest:
+    return errors.BadRequest(f"invalid webhook payload: {field}: {message}",
+                             details={"causes": [{"reason": "FieldValueInvalid", "message": message,
+                                                  "field": field}]})
+
+
+def _text(git: dict[str, Any], key: str, field: str) -> str | None:
+    value = git.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _bad_payload(field, f"must be a string, not {type(value).__name__}")
+    return value
+
+
+def _user(git: dict[str, Any], key: str) -> dict[str, str] | None:
+    value = git.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _bad_payload(f"git.{key}", "must be an object {name, email}")
+    user = {k: _text(value, k, f"git.{key}.{k}") for k in ("name", "email")}
+    return {k: v for k, v in user.items() if v is not None}
+
+
+def payload_revision(payload: Any) -> dict[str, Any] | None:
+    """The ``SourceRevision`` a generic webhook payload asks for, or ``None`` (build the config's ref).
+
+    ``payload`` is the decoded body, OpenShift's ``GenericWebHookEvent``:
+    ``{"git": {"uri", "ref", "commit", "author": {"name", "email"},
+    "committer": {...}, "message"}}`` (``uri`` is ignored). ``commit``, or
+    ``ref`` when there is no commit, becomes the revision's commit; both must
+    be a git ref name or hex commit id (:func:`dockyard.api.gitref.check_ref`).
+
+    Returns:
+        ``{"type": "Git", "git": {"commit", "author", "committer", "message"}}`` (unset keys left out).
+    Raises:
+        errors.BadRequest: naming the bad field (``git.commit``, ``git.ref``, ``git.author.name``, ...)
+            in the message and in ``details.causes``.
+    """
+    if payload is None:
+        return None
+    if not isinstance(payload, dict):
+        raise _bad_payload("body", "must be a JSON object {git: {...}}")
+    git = payload.get("git")
+    if git is None:
+        return None
+    if not isinstance(git, dict):
+        raise _bad_payload("git", "must be an object {uri, ref, commit, author, committer, message}")
+    _text(git, "uri", "git.uri")
+    found: dict[str, Any] = {}
+    for key in ("ref", "commit"):
+        value = _text(git, key, f"git.{key}")
+        if value is not None:
+            problem = gitref.ref_problem(value)
+            if problem is not None:
+                raise _bad_payload(f"git.{key}", f"{value!r} is not a git ref or commit: {problem}")
+            found[key] = value
+    revision: dict[str, Any] = {}
+    if found:
+        revision["commit"] = found.get("commit") or found["ref"]
+    for key in ("author", "committer"):
+        user = _user(git, key)
+        if user is not None:
+            revision[key] = user
+    message = _text(git, "message", "git.message")
+    if message is not None:
+        revision["message"] = message
+    return {"type": "Git", "git": revision}
+
+
 def _webhook(store: Any, namespace: str, name: str, secret: str, payload: Any) -> dict[str, Any]:
     try:
         config = store.get(subresources.BUILD_CONFIG, namespace, name)
@@ -98,18 +173,13 @@ def _webhook(store: Any, namespace: str, name: str, secret: str, payload: Any) -
     candidates = _trigger_secrets(store, namespace, config)
     if not any(hmac.compare_digest(c.encode(), secret.encode()) for c in candidates):
         raise _forbidden()
+    revision = payload_revision(payload)  # after the secret: a stranger learns nothing but 403
     request: dict[str, Any] = {"triggeredBy": [{"message": "Generic WebHook",
                                                 "genericWebHook": {"secret": "<secret>"}}]}
-    git = payload.get("git") if isinstance(payload, dict) else None
-    if isinstance(git, dict):
-        revision = {"type": "Git", "git": {k: git[k] for k in ("commit", "author", "committer", "message")
-                                           if k in git}}
+    if revision is not None:
         request["revision"] = revision
-        request["triggeredBy"][0]["genericWebHook"]["revision"] = revision
-    if isinstance(git, dict) and git.get("ref") and not git.get("commit"):
-        request["revision"]["git"]["commit"] = str(git["ref"])
-    build = subresources.instantiate(store, namespace, name, request)
-    return build
+        request["triggeredBy"][0]["genericWebHook"]["revision"] = copy.deepcopy(revision)
+    return subresources.instantiate(store, namespace, name, request)
 
 
 async def handle_webhook(state: ServerState, request: Request, namespace: str, name: str,
@@ -121,4 +191,7 @@ async def handle_webhook(state: ServerState, request: Request, namespace: str, n
     if body.strip():
         payload = wire.decode_json(body)
     build = await run_in_threadpool(_webhook, state.store, namespace, name, extra[0], payload)
-    return wire.json_response(build, 202)
+    meta = build["metadata"]
+    named = {"apiVersion": build["apiVersion"], "kind": build["kind"],
+             "metadata": {"name": meta["name"], "namespace": meta["namespace"]}}
+    return wire.json_response(named, 202)

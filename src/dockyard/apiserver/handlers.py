@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dockyard.api import errors, kinds, validation
-from dockyard.apiserver import (authz, buildhooks, crud, discovery, inflight, listopts, nodeauthz, paths,
+from dockyard.apiserver import (auth, authz, buildhooks, crud, discovery, inflight, listopts, nodeauthz, paths,
                                 protobuf, subresources, table, watch, wire)
 from dockyard.apiserver.selectors import Selector
 from dockyard.apiserver.state import ServerState
@@ -109,7 +109,7 @@ def _attributes(request: Request, target: paths.Target) -> authz.Attributes:
                                                                     watch=watching),
                             group=target.info.group, resource=target.info.plural,
                             subresource=target.subresource or "", namespace=target.namespace or "",
-                            name=target.name or "", path=request.url.path)
+                            name=target.name or "", path=auth.redact_path(request.url.path))
 
 
 async def dispatch(state: ServerState, request: Request) -> Response:

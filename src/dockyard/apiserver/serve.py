@@ -5,7 +5,9 @@
   loopback address (:class:`InsecureListen` otherwise), as the apiserver's
   long-gone ``--insecure-port`` was bound to localhost.
 - No access log: request lines could carry names of Secrets and the like
-  into logs; errors are logged by the app itself.
+  into logs; errors are logged by the app itself. Should an access log be
+  turned on anyway (a handler on ``uvicorn.access``), :class:`RedactWebhookSecrets`
+  replaces the secret in build webhook paths in every uvicorn record.
 - :class:`Server` tells the app (``ServerState.stop``) that it is shutting
   down before uvicorn's graceful shutdown starts, so open watches and
   ``follow=true`` log streams end at once instead of being cancelled after
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import threading
 import time
@@ -23,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+
+from dockyard.apiserver import auth
 
 GRACEFUL_SECONDS = 3.0
 """uvicorn's ``timeout_graceful_shutdown``: how long a stop waits for in-flight requests."""
@@ -47,6 +52,32 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class RedactWebhookSecrets(logging.Filter):
+    """A log filter replacing build webhook secrets in a record's message and arguments.
+
+    uvicorn's access record is ``'%s - "%s %s HTTP/%s" %d'`` with the path as an
+    argument; every string argument goes through :func:`dockyard.apiserver.auth.redact_path`.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = auth.redact_path(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(auth.redact_path(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+UVICORN_LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn.asgi")
+"""The loggers uvicorn writes request data to; each gets :class:`RedactWebhookSecrets`."""
+
+
+def _redact_uvicorn_logs() -> None:
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactWebhookSecrets) for f in logger.filters):
+            logger.addFilter(RedactWebhookSecrets())
+
+
 def config(app: Any, *, host: str = "127.0.0.1", port: int = 0, cert: str | Path | None = None,
            key: str | Path | None = None, insecure_http: bool = False) -> uvicorn.Config:
     """A uvicorn config for the API server.
@@ -66,6 +97,7 @@ def config(app: Any, *, host: str = "127.0.0.1", port: int = 0, cert: str | Path
         if cert is None or key is None:
             raise ValueError("TLS needs a serving certificate and key")
         tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    _redact_uvicorn_logs()
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
                           timeout_graceful_shutdown=int(GRACEFUL_SECONDS), timeout_keep_alive=KEEP_ALIVE_SECONDS,
                           h11_max_incomplete_event_size=MAX_HEADER_BYTES, server_header=False,

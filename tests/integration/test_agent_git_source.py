@@ -1,0 +1,106 @@
+"""The agent's git fetch against real git and local repositories.
+
+Even when admission is bypassed (an object written straight to the store, an
+older server), a ref or URI from a Build never reaches git as an option, and
+only the file, git, http(s) and ssh transports are allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dockyard.agent import builds
+
+ENV = {"GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@example", "GIT_COMMITTER_NAME": "A",
+       "GIT_COMMITTER_EMAIL": "a@example"}
+
+
+def git(repo: Path, *args: str) -> str:
+    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, **ENV))
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """main: 'one'; branch feature and tag v1: 'two'."""
+    src = tmp_path / "origin"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(src)], check=True)
+    (src / "Dockerfile").write_text("FROM scratch\n")
+    git(src, "add", "Dockerfile")
+    git(src, "commit", "-q", "-m", "one")
+    git(src, "checkout", "-q", "-b", "feature")
+    (src / "two").write_text("2\n")
+    git(src, "add", "two")
+    git(src, "commit", "-q", "-m", "two")
+    git(src, "tag", "v1")
+    git(src, "checkout", "-q", "main")
+    return src
+
+
+def fetch(uri: str, ref: str | None, workdir: Path) -> tuple[list[str], dict | None]:
+    lines: list[str] = []
+    workdir.mkdir()
+    git_source = {"uri": uri, **({"ref": ref} if ref is not None else {})}
+    _, revision = builds.fetch_source({"type": "Git", "git": git_source}, workdir, lines.append,
+                                      builds.BuildInputs())
+    return lines, revision
+
+
+@pytest.mark.parametrize("ref,message", [(None, "one"), ("main", "one"), ("feature", "two"), ("v1", "two"),
+                                         ("refs/tags/v1", "two"), ("origin/feature", "two")])
+def test_refs_check_out_the_named_commit(repo: Path, tmp_path: Path, ref: str | None, message: str) -> None:
+    _, revision = fetch(str(repo), ref, tmp_path / "w")
+    assert revision is not None and revision["git"]["message"] == message
+
+
+def test_commits_full_and_short_check_out(repo: Path, tmp_path: Path) -> None:
+    sha = git(repo, "rev-parse", "feature")
+    assert fetch(str(repo), sha, tmp_path / "a")[1]["git"]["commit"] == sha  # type: ignore[index]
+    assert fetch(str(repo), sha[:8], tmp_path / "b")[1]["git"]["commit"] == sha  # type: ignore[index]
+
+
+def test_an_unknown_ref_fails_naming_it(repo: Path, tmp_path: Path) -> None:
+    with pytest.raises(builds.StageFailed) as err:
+        fetch(str(repo), "nosuch", tmp_path / "w")
+    assert err.value.reason == "FetchSourceFailed" and "nosuch" in err.value.message
+
+
+@pytest.mark.parametrize("option", ["--pathspec-from-file={file}", "-x", "--orphan=x", "-b{file}"])
+def test_a_ref_that_looks_like_an_option_is_never_one(repo: Path, tmp_path: Path, option: str) -> None:
+    secret_file = tmp_path / "host-secret"
+    secret_file.write_text("HOST-SECRET-CONTENTS\n")
+    lines: list[str] = []
+    (tmp_path / "w").mkdir()
+    with pytest.raises(builds.StageFailed) as err:
+        builds.fetch_source({"type": "Git", "git": {"uri": str(repo), "ref": option.format(file=secret_file)}},
+                            tmp_path / "w", lines.append, builds.BuildInputs())
+    assert "HOST-SECRET-CONTENTS" not in "\n".join(lines) + err.value.message
+    assert not (repo / "x").exists() and "x" not in git(repo, "branch", "--list")
+
+
+def test_a_uri_that_looks_like_an_option_is_never_one(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    (tmp_path / "w").mkdir()
+    with pytest.raises(builds.StageFailed):
+        builds.fetch_source({"type": "Git", "git": {"uri": f"--upload-pack=touch {marker}"}}, tmp_path / "w",
+                            lambda line: None, builds.BuildInputs())
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("uri", ["ext::sh -c touch% {marker}", "ext::sh -c touch% {marker}%"])
+def test_the_ext_transport_is_not_allowed_even_where_git_config_allows_it(tmp_path: Path, uri: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")  # a host whose git config allows every transport
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "protocol.allow")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "always")
+    marker = tmp_path / "pwned"
+    (tmp_path / "w").mkdir()
+    with pytest.raises(builds.StageFailed):
+        builds.fetch_source({"type": "Git", "git": {"uri": uri.format(marker=marker)}}, tmp_path / "w",
+                            lambda line: None, builds.BuildInputs())
+    assert not marker.exists()
