@@ -4,6 +4,7 @@ Usage::
 
     python -m dockyard.apiserver --data-dir DIR [--port 6443] [--host 127.0.0.1]
                                  [--node-name NAME] [--insecure-http]
+                                 [--pod-security privileged|baseline|restricted]
 
 The data dir holds what ``dockyard up`` keeps there for its API server:
 ``dockyard.db`` (SQLite), ``pki/apiserver.{crt,key}`` (made on first start),
@@ -24,6 +25,7 @@ import sys
 import threading
 from pathlib import Path
 
+from dockyard.api import podsecurity
 from dockyard.apiserver import app as app_module
 from dockyard.apiserver import auth, serve, tls
 from dockyard.client import connection
@@ -38,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-name", default=socket.gethostname())
     parser.add_argument("--insecure-http", action="store_true",
                         help="plain HTTP instead of TLS (loopback addresses only)")
+    parser.add_argument("--pod-security", choices=podsecurity.LEVELS, default=podsecurity.DEFAULT_LEVEL,
+                        help="Pod Security level of namespaces without a pod-security.kubernetes.io/enforce label")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.insecure_http and not serve.is_loopback(args.host):
@@ -48,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     tokens = auth.load_tokens(data_dir / "tokens.json")
     store = sqlite.Store(data_dir / "dockyard.db")
-    app = app_module.create_app(store=store, tokens=auth.users_by_token(tokens, node_name=args.node_name))
+    app = app_module.create_app(store=store, tokens=auth.users_by_token(tokens, node_name=args.node_name),
+                                pod_security=args.pod_security)
     ca, cert, key = (None, None, None) if args.insecure_http else tls.ensure_serving_certificate(data_dir / "pki")
     server = serve.Server(serve.config(app, host=args.host, port=args.port, cert=cert, key=key,
                                        insecure_http=args.insecure_http))

@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from dockyard.api import errors, kinds
-from dockyard.apiserver import auth, authz, crud, discovery, handlers, openapi, subresources, wire
+from dockyard.api import errors, kinds, podsecurity
+from dockyard.apiserver import admission, auth, authz, crud, discovery, handlers, openapi, subresources, wire
 from dockyard.apiserver.state import ServerState
 from dockyard.storage import sqlite
 
@@ -149,7 +149,7 @@ _ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
-               ready: Callable[[], bool] = lambda: True) -> FastAPI:
+               ready: Callable[[], bool] = lambda: True, pod_security: str = podsecurity.DEFAULT_LEVEL) -> FastAPI:
     """Build the API server's ASGI app.
 
     Args:
@@ -159,12 +159,18 @@ def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
             (401 otherwise). What each user may do is :mod:`.authz`'s
             (``admin``, ``view``, ``system:node:<name>``; 403 otherwise).
         ready: ``/readyz`` answers 200 ``ok`` while this returns true, else 500.
+        pod_security: the Pod Security level namespaces without a
+            ``pod-security.kubernetes.io/enforce`` label enforce
+            (``privileged``, ``baseline`` or ``restricted``; see :mod:`.admission`).
     Returns:
         A FastAPI (Starlette) application. Creates the ``default`` and
         ``kube-system`` namespaces in ``store`` if missing.
+    Raises:
+        ValueError: ``pod_security`` is not a level.
     """
     ensure_namespaces(store)
-    state = ServerState(store=store, ready=ready)
+    state = ServerState(store=store, ready=ready,
+                        pod_security=admission.PodSecurity(default_level=pod_security))
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="dockyard")
     app.state.dockyard = state
     store.subscribe(state.on_commit)

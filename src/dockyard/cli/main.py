@@ -24,6 +24,7 @@ import httpx
 import typer
 import yaml
 
+from dockyard.api import podsecurity
 from dockyard.client import connection
 
 app = typer.Typer(
@@ -105,6 +106,9 @@ def up(
     engine_socket: str = typer.Option(None, "--engine-socket", help="engine API socket path "
                                       "(default: found, or a Podman service started for you)"),
     max_builds: int = typer.Option(2, "--max-builds", help="builds this node runs at once"),
+    pod_security: str = typer.Option(podsecurity.DEFAULT_LEVEL, "--pod-security", help="Pod Security level of namespaces "
+                                     "without a pod-security.kubernetes.io/enforce label: privileged | baseline | "
+                                     "restricted"),
     insecure_http: bool = typer.Option(False, "--insecure-http", help="serve the API over plain HTTP on "
                                        "127.0.0.1 instead of TLS (kubectl sends no token over HTTP)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
@@ -120,13 +124,16 @@ def up(
 
     if engine not in ("auto", "podman", "docker"):
         _die(f"--engine {engine!r}: use auto, podman or docker", 2)
+    if pod_security not in podsecurity.LEVELS:
+        _die(f"--pod-security {pod_security!r}: use {', '.join(podsecurity.LEVELS)}", 2)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     opts = up_mod.UpOptions(data_dir=data_dir or connection.default_data_dir(), port=port,
                             registry_port=registry_port, registry=registry, engine=engine,
-                            engine_socket=engine_socket, max_builds=max_builds, insecure_http=insecure_http)
+                            engine_socket=engine_socket, max_builds=max_builds, insecure_http=insecure_http,
+                            pod_security=pod_security)
     try:
         code = up_mod.run(opts, announce=lambda line: typer.echo(line, err=True))
     except (up_mod.UpError, EngineError, RegistryError) as err:
