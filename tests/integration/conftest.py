@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from dockyard.apiserver import app as app_module
-from dockyard.apiserver import inflight, serve, tls
+from dockyard.apiserver import serve, tls
 from dockyard.storage import sqlite
 
 TOKEN = "test-token-0123456789"
@@ -76,16 +77,16 @@ def serving_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def apiserver_factory(tmp_path: Path, serving_cert: tuple[Path, Path]) -> Iterator[Callable[..., ApiServer]]:
-    """Start servers on demand: ``factory(retention=20000, ready=lambda: True, long_running=None,
-    max_log_bytes=...)``; all stop at teardown."""
+    """Start servers on demand: ``factory(retention=20000, ready=lambda: True, max_log_bytes=...,
+    pod_security="baseline", long_running=None)`` (keywords beyond ``retention``, ``ready`` and
+    ``max_log_bytes`` go to ``create_app``); all stop at teardown."""
     running: list[tuple[serve.Server, threading.Thread, sqlite.Store]] = []
 
     def start(*, retention: int = sqlite.DEFAULT_RETENTION, ready: Callable[[], bool] = lambda: True,
-              long_running: inflight.Limits | None = None,
-              max_log_bytes: int = sqlite.DEFAULT_MAX_LOG_BYTES) -> ApiServer:
+              max_log_bytes: int = sqlite.DEFAULT_MAX_LOG_BYTES, **app_options: Any) -> ApiServer:
         db = tmp_path / f"dockyard-{len(running)}.db"
         store = sqlite.Store(db, retention=retention, max_log_bytes=max_log_bytes)
-        app = app_module.create_app(store=store, tokens=USERS, ready=ready, long_running=long_running)
+        app = app_module.create_app(store=store, tokens=USERS, ready=ready, **app_options)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))

@@ -20,6 +20,8 @@ BUILD_NAME_LABEL = "dockyard.dev/build"
 BUILDCONFIG_LABEL = "dockyard.dev/buildconfig"
 BUILDER_CONTAINER = "docker-build"
 BUILDER_IMAGE = "dockyard.dev/builder:engine"  # resolved by the node agent: it builds with the engine API
+BUILD_RUNTIME_CLASS = "dockyard-build"
+"""``spec.runtimeClassName`` of build pods, the Pod Security exemption of :mod:`dockyard.api.podsecurity`."""
 
 
 def pod_name(build_name: str) -> str:
@@ -47,6 +49,8 @@ def build_pod(build: dict[str, Any]) -> dict[str, Any]:
         },
         "spec": {
             "restartPolicy": "Never",
+            # exempt from Pod Security: the agent runs the Build, never this container (see api/podsecurity.py)
+            "runtimeClassName": BUILD_RUNTIME_CLASS,
             "containers": [{
                 "name": BUILDER_CONTAINER,
                 "image": BUILDER_IMAGE,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pydantic
 
-from dockyard.api import kinds, models
+from dockyard.api import kinds, models, podsecurity
 from dockyard.api.errors import BadRequest, Cause, Invalid
 
 MAX_NAME_LENGTH = 253
@@ -241,7 +241,13 @@ def _sub_path_causes(sub_path: Any, where: str) -> list[Cause]:
 
 
 def _pod_causes(obj: dict[str, Any]) -> list[Cause]:
-    return _containers_causes(obj.get("spec"), "spec")
+    return _containers_causes(obj.get("spec"), "spec") + podsecurity.runtime_class_causes(
+        obj.get("metadata") or {}, obj.get("spec") or {})
+
+
+def _namespace_causes(obj: dict[str, Any]) -> list[Cause]:
+    """Pod Security labels must name a level and a version (see :mod:`dockyard.api.podsecurity`)."""
+    return podsecurity.label_causes((obj.get("metadata") or {}).get("labels"))
 
 
 def _workload_causes(obj: dict[str, Any]) -> list[Cause]:
@@ -263,6 +269,8 @@ def _workload_causes(obj: dict[str, Any]) -> list[Cause]:
         if any(labels.get(k) != v for k, v in selector["matchLabels"].items()):
             causes.append(Cause("spec.template.metadata.labels", "`selector` does not match template `labels`"))
     causes.extend(_containers_causes(template.get("spec"), "spec.template.spec"))
+    causes.extend(podsecurity.runtime_class_causes(template.get("metadata") or {}, template.get("spec") or {},
+                                                   "spec.template.spec"))
     return causes
 
 
@@ -310,4 +318,4 @@ def _secret_causes(obj: dict[str, Any]) -> list[Cause]:
 
 
 _CORE_CHECKS = {"Pod": _pod_causes, "Deployment": _workload_causes, "ReplicaSet": _workload_causes,
-                "Secret": _secret_causes}
+                "Secret": _secret_causes, "Namespace": _namespace_causes}

@@ -4,6 +4,7 @@ Usage::
 
     python -m dockyard.apiserver --data-dir DIR [--port 6443] [--host 127.0.0.1]
                                  [--node-name NAME] [--insecure-http]
+                                 [--pod-security privileged|baseline|restricted]
 
 The data dir holds what ``dockyard up`` keeps there for its API server:
 ``dockyard.db`` (SQLite), ``pki/apiserver.{crt,key}`` and ``pki/encryption-config.json``
@@ -25,6 +26,7 @@ import sys
 import threading
 from pathlib import Path
 
+from dockyard.api import podsecurity
 from dockyard.apiserver import app as app_module
 from dockyard.apiserver import auth, inflight, serve, tls
 from dockyard.client import connection
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="watches and followed logs at once, per identity")
     parser.add_argument("--max-log-bytes", type=int, default=sqlite.DEFAULT_MAX_LOG_BYTES,
                         help="each log keeps its last this many bytes")
+    parser.add_argument("--pod-security", choices=podsecurity.LEVELS, default=podsecurity.DEFAULT_LEVEL,
+                        help="Pod Security level of namespaces without a pod-security.kubernetes.io/enforce label")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.insecure_http and not serve.is_loopback(args.host):
@@ -60,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     app = app_module.create_app(store=store, tokens=auth.users_by_token(tokens, node_name=args.node_name),
                                 long_running=inflight.Limits(total=args.max_long_running,
-                                                             per_user=args.max_long_running_per_user))
+                                                             per_user=args.max_long_running_per_user),
+                                pod_security=args.pod_security)
     ca, cert, key = (None, None, None) if args.insecure_http else tls.ensure_serving_certificate(data_dir / "pki")
     server = serve.Server(serve.config(app, host=args.host, port=args.port, cert=cert, key=key,
                                        insecure_http=args.insecure_http))

@@ -17,8 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from dockyard.api import errors, kinds
-from dockyard.apiserver import auth, authz, crud, discovery, handlers, inflight, openapi, subresources, wire
+from dockyard.api import errors, kinds, podsecurity
+from dockyard.apiserver import (admission, auth, authz, crud, discovery, handlers, inflight, openapi, subresources,
+                                wire)
 from dockyard.apiserver.state import ServerState
 from dockyard.storage import sqlite
 
@@ -150,7 +151,8 @@ _ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
                ready: Callable[[], bool] = lambda: True,
-               long_running: inflight.Limits | None = None) -> FastAPI:
+               long_running: inflight.Limits | None = None,
+               pod_security: str = podsecurity.DEFAULT_LEVEL) -> FastAPI:
     """Build the API server's ASGI app.
 
     Args:
@@ -162,12 +164,18 @@ def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
         ready: ``/readyz`` answers 200 ``ok`` while this returns true, else 500.
         long_running: bounds on concurrent watches and followed logs, per
             identity and in total (default :class:`.inflight.Limits`: 250 and 1000).
+        pod_security: the Pod Security level namespaces without a
+            ``pod-security.kubernetes.io/enforce`` label enforce
+            (``privileged``, ``baseline`` or ``restricted``; see :mod:`.admission`).
     Returns:
         A FastAPI (Starlette) application. Creates the ``default`` and
         ``kube-system`` namespaces in ``store`` if missing.
+    Raises:
+        ValueError: ``pod_security`` is not a level.
     """
     ensure_namespaces(store)
-    state = ServerState(store=store, ready=ready, long_running=long_running or inflight.Limits())
+    state = ServerState(store=store, ready=ready, long_running=long_running or inflight.Limits(),
+                        pod_security=admission.PodSecurity(default_level=pod_security))
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="dockyard")
     app.state.dockyard = state
     store.subscribe(state.on_commit)

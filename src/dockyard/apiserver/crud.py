@@ -83,6 +83,16 @@ def _same(a: Obj, b: Obj) -> bool:
     return strip(a) == strip(b)
 
 
+def _admit(store: sqlite.Store, admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None, new: Obj,
+           old: Obj | None, fields: FieldValidation | None) -> None:
+    """Run an admission check (:mod:`dockyard.apiserver.admission`) and keep its warnings for ``Warning`` headers."""
+    if admit is None:
+        return
+    for text in admit(store, new, old):
+        if fields is not None and text not in fields.warnings:
+            fields.warnings.append(text)
+
+
 def ensure_namespace(store: sqlite.Store, namespace: str) -> None:
     """Raise 404 ``namespaces "x" not found`` unless the namespace exists."""
     if not store.exists(NAMESPACE, None, namespace):
@@ -92,13 +102,16 @@ def ensure_namespace(store: sqlite.Store, namespace: str) -> None:
 # ------------------------------------------------------------------ create
 
 def create(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, body: Any, *,
-           dry_run: bool = False, keep_status: bool = False, fields: FieldValidation | None = None) -> Obj:
+           dry_run: bool = False, keep_status: bool = False, fields: FieldValidation | None = None,
+           admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None = None) -> Obj:
     """Create an object from a client body (``POST`` to a collection).
 
     Args:
         namespace: the URL's namespace (``None`` for cluster-scoped kinds).
         keep_status: keep the body's ``status`` (server-made objects such as
             instantiated Builds); clients' status is dropped.
+        admit: an admission check, ``admit(store, new, None)`` (Pod Security); its
+            warnings join ``fields.warnings``; it may raise ``errors.Forbidden``.
     Returns:
         The stored object.
     Raises:
@@ -106,6 +119,7 @@ def create(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
         errors.Invalid: bad name or rejected by validation (422).
         errors.NotFound: the namespace does not exist.
         errors.AlreadyExists: the name is taken (409).
+        errors.Forbidden: refused by ``admit`` (403).
     """
     obj = objects.check_body(info, body, namespace=namespace)
     meta = obj["metadata"]
@@ -126,6 +140,7 @@ def create(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
         with store.atomic():
             if info.namespaced:
                 ensure_namespace(store, str(namespace))
+            _admit(store, admit, candidate, None, fields)
             taken = store.exists(info, namespace, name)
             if not taken:
                 if dry_run:
@@ -157,14 +172,18 @@ def _write(store: sqlite.Store, info: kinds.ResourceInfo, old: Obj, new: Obj, *,
 
 
 def update(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str, body: Any, *,
-           subresource: str | None = None, dry_run: bool = False, fields: FieldValidation | None = None) -> Obj:
+           subresource: str | None = None, dry_run: bool = False, fields: FieldValidation | None = None,
+           admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None = None) -> Obj:
     """Replace an object (``PUT``), or its status (``PUT .../status``).
+
+    ``admit`` is as for :func:`create`, called as ``admit(store, new, old)``.
 
     Raises:
         errors.BadRequest: body does not match the URL.
         errors.NotFound: no such object.
         errors.Conflict: stale ``metadata.resourceVersion`` (409).
         errors.Invalid: rejected by validation (422).
+        errors.Forbidden: refused by ``admit`` (403).
     """
     new = objects.check_body(info, body, namespace=namespace, name=name)
     expect_rv = new["metadata"].get("resourceVersion")
@@ -175,6 +194,7 @@ def update(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
         else:
             merged = objects.prepare_update(info, old, new)
         merged = _validated(info, merged, fields)
+        _admit(store, admit, merged, old, fields)
         return _write(store, info, old, merged, expect_rv=expect_rv, dry_run=dry_run)
 
 
@@ -223,7 +243,8 @@ def check_patch_type(info: kinds.ResourceInfo, content_type: str) -> None:
 
 def patch_object(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str,
                  content_type: str, document: Any, *, subresource: str | None = None,
-                 dry_run: bool = False, fields: FieldValidation | None = None) -> Obj:
+                 dry_run: bool = False, fields: FieldValidation | None = None,
+                 admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None = None) -> Obj:
     """Patch an object (``PATCH``), or its status (``PATCH .../status``).
 
     A ``metadata.resourceVersion`` in the patched result that differs from
@@ -242,6 +263,7 @@ def patch_object(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str |
         else:
             merged = objects.prepare_update(info, old, new)
         merged = _validated(info, merged, fields)
+        _admit(store, admit, merged, old, fields)
         return _write(store, info, old, merged, expect_rv=expect_rv, dry_run=dry_run)
 
 

@@ -176,7 +176,7 @@ async def _collection(state: ServerState, request: Request, attrs: authz.Attribu
         await _admit(state, attrs, body=body)
         fields = _fields(request)
         created = await run_in_threadpool(crud.create, store, info, ns, body, dry_run=_dry_run(request),
-                                          fields=fields)
+                                          fields=fields, admit=state.pod_security.admitter(info, user=user(request)))
         return _written(created, fields, 201)
     if method == "DELETE":
         options = await _delete_options(request)
@@ -235,7 +235,9 @@ async def _object(state: ServerState, request: Request, attrs: authz.Attributes,
         await _admit(state, attrs, body=body)
         fields = _fields(request)
         updated = await run_in_threadpool(crud.update, store, info, ns, name, body, subresource=subresource,
-                                          dry_run=_dry_run(request), fields=fields)
+                                          dry_run=_dry_run(request), fields=fields,
+                                          admit=state.pod_security.admitter(info, user=attrs.user,
+                                                                            subresource=subresource))
         return _written(updated, fields)
     if method == "PATCH":
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -244,7 +246,9 @@ async def _object(state: ServerState, request: Request, attrs: authz.Attributes,
         await _admit(state, attrs, body=body, content_type=content_type)
         fields = _fields(request)
         patched = await run_in_threadpool(crud.patch_object, store, info, ns, name, content_type, body,
-                                          subresource=subresource, dry_run=_dry_run(request), fields=fields)
+                                          subresource=subresource, dry_run=_dry_run(request), fields=fields,
+                                          admit=state.pod_security.admitter(info, user=attrs.user,
+                                                                            subresource=subresource))
         return _written(patched, fields)
     if method == "DELETE" and subresource is None:
         options = await _delete_options(request)

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dockyard.apiserver.admission import PodSecurity
 from dockyard.apiserver.inflight import Limits
 from dockyard.apiserver.watch import Notifier
 from dockyard.storage import sqlite
@@ -20,6 +21,7 @@ class ServerState:
         ready: readiness probe for ``/readyz``.
         objects: notified after every commit that wrote objects (watches).
         activity: notified after every commit, objects or logs (log follow).
+        pod_security: Pod Security admission (:mod:`dockyard.apiserver.admission`).
         stopping: set when the server begins to shut down; long-running
             responses (watches, ``follow=true`` logs) end at once when it is set,
             so the server's graceful shutdown never waits on them.
@@ -30,6 +32,7 @@ class ServerState:
     ready: Callable[[], bool]
     objects: Notifier = field(default_factory=Notifier)
     activity: Notifier = field(default_factory=Notifier)
+    pod_security: PodSecurity = field(default_factory=PodSecurity)
     stopping: threading.Event = field(default_factory=threading.Event)
     long_running: Limits = field(default_factory=Limits)
 

@@ -24,6 +24,7 @@ import httpx
 import typer
 import yaml
 
+from dockyard.api import podsecurity
 from dockyard.client import connection
 
 app = typer.Typer(
@@ -105,6 +106,9 @@ def up(
     engine_socket: str = typer.Option(None, "--engine-socket", help="engine API socket path "
                                       "(default: found, or a Podman service started for you)"),
     max_builds: int = typer.Option(2, "--max-builds", help="builds this node runs at once"),
+    pod_security: str = typer.Option(podsecurity.DEFAULT_LEVEL, "--pod-security", help="Pod Security level of namespaces "
+                                     "without a pod-security.kubernetes.io/enforce label: privileged | baseline | "
+                                     "restricted"),
     insecure_http: bool = typer.Option(False, "--insecure-http", help="serve the API over plain HTTP on "
                                        "127.0.0.1 instead of TLS (kubectl sends no token over HTTP)"),
     max_long_running: int = typer.Option(1000, "--max-long-running", help="watches and followed logs served at "
@@ -126,6 +130,8 @@ def up(
 
     if engine not in ("auto", "podman", "docker"):
         _die(f"--engine {engine!r}: use auto, podman or docker", 2)
+    if pod_security not in podsecurity.LEVELS:
+        _die(f"--pod-security {pod_security!r}: use {', '.join(podsecurity.LEVELS)}", 2)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "docker"):
@@ -134,7 +140,7 @@ def up(
                             registry_port=registry_port, registry=registry, engine=engine,
                             engine_socket=engine_socket, max_builds=max_builds, insecure_http=insecure_http,
                             max_long_running=max_long_running, max_long_running_per_user=max_long_running_per_user,
-                            max_log_bytes=max_log_bytes)
+                            max_log_bytes=max_log_bytes, pod_security=pod_security)
     try:
         code = up_mod.run(opts, announce=lambda line: typer.echo(line, err=True))
     except (up_mod.UpError, EngineError, RegistryError) as err:

@@ -28,6 +28,7 @@ from pathlib import Path
 import uvicorn
 
 from dockyard.agent.engine import connect as engine_connect
+from dockyard.api import podsecurity
 from dockyard.apiserver import inflight, serve, tls
 from dockyard.apiserver.app import create_app
 from dockyard.cli import supervisor
@@ -54,6 +55,7 @@ class UpOptions:
     engine_socket: str | None = None
     node_name: str = ""
     max_builds: int = 2
+    pod_security: str = podsecurity.DEFAULT_LEVEL  # enforce level of namespaces without the label
     insecure_http: bool = False  # plain HTTP on 127.0.0.1 instead of TLS (kubectl then sends no token)
     max_long_running: int = inflight.DEFAULT_TOTAL
     max_long_running_per_user: int = inflight.DEFAULT_PER_USER
@@ -127,7 +129,7 @@ def run(opts: UpOptions, *, announce=print) -> int:
         state: dict = {"ready_check": lambda: False}
         app = create_app(store=store, tokens={tokens["admin"]: "admin", tokens["node"]: f"system:node:{node_name}",
                                               tokens["view"]: "view"},
-                         ready=lambda: state["ready_check"](),
+                         ready=lambda: state["ready_check"](), pod_security=opts.pod_security,
                          long_running=inflight.Limits(total=opts.max_long_running,
                                                       per_user=opts.max_long_running_per_user))
         ca, cert, key = (None, None, None) if opts.insecure_http else _serving_certificate(data_dir)

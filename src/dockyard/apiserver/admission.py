@@ -1,0 +1,125 @@
+"""Pod Security admission at the API server: the checks of :mod:`dockyard.api.podsecurity` applied to writes.
+
+As kube-apiserver's ``PodSecurity`` admission plugin
+(``k8s.io/pod-security-admission/admission/admission.go``):
+
+- Pods (create, update, patch of the main resource; ``status`` is never
+  checked): evaluated against the namespace's ``enforce`` level (403
+  ``violates PodSecurity "LEVEL:latest": ...``), then, if admitted, against its
+  ``warn`` level (a ``Warning: would violate PodSecurity ...`` header) and its
+  ``audit`` level (logged by the API server, which keeps no audit log).
+  An update is evaluated only if it changes the pod's spec (other than the
+  binding's ``spec.nodeName``) or annotations: Kubernetes evaluates only
+  image and seccomp-annotation changes because the rest of a pod's spec is
+  immutable there, but dockyard's pod spec is mutable.
+- Deployments and ReplicaSets: their pod template against ``warn`` and
+  ``audit`` only, never refused (``ValidatePodController``); the pods they
+  create are checked as pods.
+- Namespaces: bad label values are refused by validation (422, see
+  :func:`dockyard.api.podsecurity.label_causes`).
+- Exemptions: :class:`dockyard.api.podsecurity.Exemptions` (by default only
+  the build pods' runtime class ``dockyard-build``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.api import errors, kinds, podsecurity
+from dockyard.storage import sqlite
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+Admit = Callable[[sqlite.Store, Obj, "Obj | None"], list[str]]
+"""``admit(store, new, old)`` → warnings; raises ``errors.Forbidden``. Called inside the write's transaction."""
+
+_NAMESPACE = kinds.by_kind("v1", "Namespace")
+_TEMPLATE_KINDS = frozenset({("apps", "Deployment"), ("apps", "ReplicaSet")})
+
+
+def _significant(new: Obj, old: Obj | None) -> bool:
+    if old is None:
+        return True
+
+    def view(obj: Obj) -> tuple[Any, Any]:
+        spec = {k: v for k, v in (obj.get("spec") or {}).items() if k != "nodeName"}
+        return spec, (obj.get("metadata") or {}).get("annotations") or {}
+    return view(new) != view(old)
+
+
+@dataclass(frozen=True)
+class PodSecurity:
+    """The API server's Pod Security configuration (``PodSecurityConfiguration``).
+
+    Attributes:
+        default_level: the ``enforce`` level of namespaces without the label
+            (``privileged``, ``baseline`` or ``restricted``; ``baseline`` by default).
+        exemptions: requests never checked.
+    """
+
+    default_level: str = podsecurity.DEFAULT_LEVEL
+    exemptions: podsecurity.Exemptions = field(default_factory=podsecurity.Exemptions)
+
+    def __post_init__(self) -> None:
+        if self.default_level not in podsecurity.LEVELS:
+            raise ValueError(f"pod security level must be one of {', '.join(podsecurity.LEVELS)}, "
+                             f"not {self.default_level!r}")
+
+    def admitter(self, info: kinds.ResourceInfo, *, user: str, subresource: str | None = None) -> Admit | None:
+        """The admission function for a write to ``info`` by ``user``, or ``None`` if nothing is checked."""
+        if subresource:
+            return None
+        if (info.group, info.kind) == ("", "Pod"):
+            return lambda store, new, old: self._pod(store, new, old, user=user)
+        if (info.group, info.kind) in _TEMPLATE_KINDS:
+            return lambda store, new, old: self._template(store, new, user=user)
+        return None
+
+    def policy(self, store: sqlite.Store, namespace: str) -> podsecurity.Policy:
+        """The namespace's policy from its labels (bad values, refused on write, evaluate as Kubernetes does)."""
+        assert _NAMESPACE is not None
+        try:
+            ns = store.get(_NAMESPACE, None, namespace)
+        except errors.NotFound:
+            ns = {}
+        labels = (ns.get("metadata") or {}).get("labels") or {}
+        return podsecurity.policy_from_labels(labels, default_level=self.default_level)[0]
+
+    def _pod(self, store: sqlite.Store, new: Obj, old: Obj | None, *, user: str) -> list[str]:
+        meta, spec = new.get("metadata") or {}, new.get("spec") or {}
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        if not _significant(new, old) or self.exemptions.exempt(user=user, namespace=namespace, spec=spec):
+            return []
+        policy = self.policy(store, namespace)
+        failed = podsecurity.evaluate(policy.enforce, meta, spec)
+        if failed:
+            raise errors.Forbidden(
+                f'pods "{name}" is forbidden: violates PodSecurity "{policy.enforce}:{podsecurity.LATEST}": '
+                f"{podsecurity.forbidden_detail(failed)}", details={"name": name, "kind": "pods"})
+        return self._warn_and_audit(policy, meta, spec, what=f'pod "{namespace}/{name}"')
+
+    def _template(self, store: sqlite.Store, new: Obj, *, user: str) -> list[str]:
+        meta = new.get("metadata") or {}
+        template = (new.get("spec") or {}).get("template") or {}
+        namespace = str(meta.get("namespace") or "")
+        spec = template.get("spec") or {}
+        if self.exemptions.exempt(user=user, namespace=namespace, spec=spec):
+            return []
+        policy = self.policy(store, namespace)
+        return self._warn_and_audit(policy, template.get("metadata") or {}, spec,
+                                    what=f'{new.get("kind")} "{namespace}/{meta.get("name")}"')
+
+    def _warn_and_audit(self, policy: podsecurity.Policy, meta: Obj, spec: Obj, *, what: str) -> list[str]:
+        audit = podsecurity.evaluate(policy.audit, meta, spec)
+        if audit:
+            log.warning("audit: %s would violate PodSecurity \"%s:%s\": %s", what, policy.audit, podsecurity.LATEST,
+                        podsecurity.forbidden_detail(audit))
+        warn = podsecurity.evaluate(policy.warn, meta, spec)
+        if warn:
+            return [f'would violate PodSecurity "{policy.warn}:{podsecurity.LATEST}": '
+                    f"{podsecurity.forbidden_detail(warn)}"]
+        return []
