@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -76,13 +77,15 @@ def serving_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def apiserver_factory(tmp_path: Path, serving_cert: tuple[Path, Path]) -> Iterator[Callable[..., ApiServer]]:
-    """Start servers on demand: ``factory(retention=20000, ready=lambda: True)``; all stop at teardown."""
+    """Start servers on demand: ``factory(retention=20000, ready=lambda: True, **create_app_options)``;
+    all stop at teardown."""
     running: list[tuple[serve.Server, threading.Thread, sqlite.Store]] = []
 
-    def start(*, retention: int = sqlite.DEFAULT_RETENTION, ready: Callable[[], bool] = lambda: True) -> ApiServer:
+    def start(*, retention: int = sqlite.DEFAULT_RETENTION, ready: Callable[[], bool] = lambda: True,
+              **options: Any) -> ApiServer:
         db = tmp_path / f"dockyard-{len(running)}.db"
         store = sqlite.Store(db, retention=retention)
-        app = app_module.create_app(store=store, tokens=USERS, ready=ready)
+        app = app_module.create_app(store=store, tokens=USERS, ready=ready, **options)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))

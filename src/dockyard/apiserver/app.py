@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from dockyard.api import errors, kinds
+from dockyard.api import archive, errors, kinds
 from dockyard.apiserver import auth, authz, crud, discovery, handlers, openapi, subresources, wire
 from dockyard.apiserver.state import ServerState
 from dockyard.storage import sqlite
@@ -149,7 +149,9 @@ _ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
-               ready: Callable[[], bool] = lambda: True) -> FastAPI:
+               ready: Callable[[], bool] = lambda: True,
+               max_context_bytes: int = archive.DEFAULT_MAX_BYTES,
+               max_context_members: int = archive.DEFAULT_MAX_MEMBERS) -> FastAPI:
     """Build the API server's ASGI app.
 
     Args:
@@ -159,12 +161,18 @@ def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
             (401 otherwise). What each user may do is :mod:`.authz`'s
             (``admin``, ``view``, ``system:node:<name>``; 403 otherwise).
         ready: ``/readyz`` answers 200 ``ok`` while this returns true, else 500.
+        max_context_bytes: largest binary build context (``instantiatebinary``), uploaded
+            and uncompressed, in bytes (``--max-context-bytes``).
+        max_context_members: most members of a binary build context (``--max-context-members``).
     Returns:
         A FastAPI (Starlette) application. Creates the ``default`` and
-        ``kube-system`` namespaces in ``store`` if missing.
+        ``kube-system`` namespaces in ``store`` if missing, and removes the
+        store's orphaned context files (uploads a crash interrupted).
     """
     ensure_namespaces(store)
-    state = ServerState(store=store, ready=ready)
+    store.remove_orphan_blob_files()
+    state = ServerState(store=store, ready=ready,
+                        context_limits=archive.Limits(max_bytes=max_context_bytes, max_members=max_context_members))
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="dockyard")
     app.state.dockyard = state
     store.subscribe(state.on_commit)

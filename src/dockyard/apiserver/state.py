@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dockyard.api import archive
 from dockyard.apiserver.watch import Notifier
 from dockyard.storage import sqlite
 
@@ -16,6 +17,7 @@ class ServerState:
 
     Attributes:
         store: the object store.
+        context_limits: bounds of an uploaded build context (``instantiatebinary``).
         ready: readiness probe for ``/readyz``.
         objects: notified after every commit that wrote objects (watches).
         activity: notified after every commit, objects or logs (log follow).
@@ -26,6 +28,7 @@ class ServerState:
 
     store: sqlite.Store
     ready: Callable[[], bool]
+    context_limits: archive.Limits = field(default_factory=archive.Limits)
     objects: Notifier = field(default_factory=Notifier)
     activity: Notifier = field(default_factory=Notifier)
     stopping: threading.Event = field(default_factory=threading.Event)
