@@ -4,6 +4,7 @@ Usage::
 
     python -m dockyard.apiserver --data-dir DIR [--port 6443] [--host 127.0.0.1]
                                  [--node-name NAME] [--insecure-http]
+                                 [--max-context-bytes N] [--max-context-members N]
 
 The data dir holds what ``dockyard up`` keeps there for its API server:
 ``dockyard.db`` (SQLite), ``pki/apiserver.{crt,key}`` (made on first start),
@@ -24,6 +25,7 @@ import sys
 import threading
 from pathlib import Path
 
+from dockyard.api import archive
 from dockyard.apiserver import app as app_module
 from dockyard.apiserver import auth, serve, tls
 from dockyard.client import connection
@@ -38,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-name", default=socket.gethostname())
     parser.add_argument("--insecure-http", action="store_true",
                         help="plain HTTP instead of TLS (loopback addresses only)")
+    parser.add_argument("--max-context-bytes", type=int, default=archive.DEFAULT_MAX_BYTES,
+                        help="largest binary build context, uploaded and uncompressed, in bytes (default 2 GiB)")
+    parser.add_argument("--max-context-members", type=int, default=archive.DEFAULT_MAX_MEMBERS,
+                        help="most members of a binary build context (default 100000)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.insecure_http and not serve.is_loopback(args.host):
@@ -48,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     tokens = auth.load_tokens(data_dir / "tokens.json")
     store = sqlite.Store(data_dir / "dockyard.db")
-    app = app_module.create_app(store=store, tokens=auth.users_by_token(tokens, node_name=args.node_name))
+    app = app_module.create_app(store=store, tokens=auth.users_by_token(tokens, node_name=args.node_name),
+                                max_context_bytes=args.max_context_bytes,
+                                max_context_members=args.max_context_members)
     ca, cert, key = (None, None, None) if args.insecure_http else tls.ensure_serving_certificate(data_dir / "pki")
     server = serve.Server(serve.config(app, host=args.host, port=args.port, cert=cert, key=key,
                                        insecure_http=args.insecure_http))

@@ -24,6 +24,7 @@ import httpx
 import typer
 import yaml
 
+from dockyard.api import archive as context_archive
 from dockyard.client import connection
 
 app = typer.Typer(
@@ -105,6 +106,11 @@ def up(
     engine_socket: str = typer.Option(None, "--engine-socket", help="engine API socket path "
                                       "(default: found, or a Podman service started for you)"),
     max_builds: int = typer.Option(2, "--max-builds", help="builds this node runs at once"),
+    max_context_bytes: int = typer.Option(context_archive.DEFAULT_MAX_BYTES, "--max-context-bytes", min=1,
+                                          help="largest binary build context (start-build --from-*), uploaded "
+                                          "and uncompressed, in bytes (default 2 GiB); more gets 413"),
+    max_context_members: int = typer.Option(context_archive.DEFAULT_MAX_MEMBERS, "--max-context-members", min=1,
+                                            help="most files, directories and links in a binary build context"),
     insecure_http: bool = typer.Option(False, "--insecure-http", help="serve the API over plain HTTP on "
                                        "127.0.0.1 instead of TLS (kubectl sends no token over HTTP)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
@@ -126,7 +132,8 @@ def up(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     opts = up_mod.UpOptions(data_dir=data_dir or connection.default_data_dir(), port=port,
                             registry_port=registry_port, registry=registry, engine=engine,
-                            engine_socket=engine_socket, max_builds=max_builds, insecure_http=insecure_http)
+                            engine_socket=engine_socket, max_builds=max_builds, insecure_http=insecure_http,
+                            max_context_bytes=max_context_bytes, max_context_members=max_context_members)
     try:
         code = up_mod.run(opts, announce=lambda line: typer.echo(line, err=True))
     except (up_mod.UpError, EngineError, RegistryError) as err:

@@ -28,6 +28,7 @@ from pathlib import Path
 import uvicorn
 
 from dockyard.agent.engine import connect as engine_connect
+from dockyard.api import archive
 from dockyard.apiserver import serve, tls
 from dockyard.apiserver.app import create_app
 from dockyard.cli import supervisor
@@ -53,6 +54,8 @@ class UpOptions:
     engine_socket: str | None = None
     node_name: str = ""
     max_builds: int = 2
+    max_context_bytes: int = archive.DEFAULT_MAX_BYTES  # binary build contexts, uploaded and uncompressed
+    max_context_members: int = archive.DEFAULT_MAX_MEMBERS
     insecure_http: bool = False  # plain HTTP on 127.0.0.1 instead of TLS (kubectl then sends no token)
 
 
@@ -121,7 +124,8 @@ def run(opts: UpOptions, *, announce=print) -> int:
         state: dict = {"ready_check": lambda: False}
         app = create_app(store=store, tokens={tokens["admin"]: "admin", tokens["node"]: f"system:node:{node_name}",
                                               tokens["view"]: "view"},
-                         ready=lambda: state["ready_check"]())
+                         ready=lambda: state["ready_check"](), max_context_bytes=opts.max_context_bytes,
+                         max_context_members=opts.max_context_members)
         ca, cert, key = (None, None, None) if opts.insecure_http else _serving_certificate(data_dir)
         server = serve.Server(serve.config(app, host="127.0.0.1", port=opts.port, cert=cert, key=key,
                                            insecure_http=opts.insecure_http))
