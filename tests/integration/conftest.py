@@ -78,15 +78,14 @@ def serving_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture
 def apiserver_factory(tmp_path: Path, serving_cert: tuple[Path, Path]) -> Iterator[Callable[..., ApiServer]]:
     """Start servers on demand: ``factory(retention=20000, ready=lambda: True, max_log_bytes=...,
-    pod_security="baseline", long_running=None)`` (keywords beyond ``retention``, ``ready`` and
-    ``max_log_bytes`` go to ``create_app``); all stop at teardown."""
+    **create_app_options)`` (e.g. ``pod_security="baseline"``, ``long_running=...``); all stop at teardown."""
     running: list[tuple[serve.Server, threading.Thread, sqlite.Store]] = []
 
     def start(*, retention: int = sqlite.DEFAULT_RETENTION, ready: Callable[[], bool] = lambda: True,
-              max_log_bytes: int = sqlite.DEFAULT_MAX_LOG_BYTES, **app_options: Any) -> ApiServer:
+              max_log_bytes: int = sqlite.DEFAULT_MAX_LOG_BYTES, **options: Any) -> ApiServer:
         db = tmp_path / f"dockyard-{len(running)}.db"
         store = sqlite.Store(db, retention=retention, max_log_bytes=max_log_bytes)
-        app = app_module.create_app(store=store, tokens=USERS, ready=ready, **app_options)
+        app = app_module.create_app(store=store, tokens=USERS, ready=ready, **options)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))

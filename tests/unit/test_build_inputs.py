@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+import bz2
+import gzip
 import io
 import json
+import lzma
 import tarfile
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dockyard.agent.builds import replace_last_from
+from dockyard.agent.builds import StageFailed, extract_archive, replace_last_from
 from dockyard.api import archive, credentials
 
 
@@ -103,3 +106,46 @@ def test_replace_last_from_keeps_stage_names_and_platform():
     assert out.splitlines()[2] == "FROM --platform=linux/amd64 r/base@sha256:abc AS final"
     assert replace_last_from("FROM a\n", "b") == "FROM b\n"
     assert replace_last_from("RUN x\n", "b") == "RUN x\n"
+
+
+# ------------------------------------------------------------------ limits while streaming
+
+def _big_member(size: int) -> bytes:
+    info = tarfile.TarInfo("zeros")
+    info.size = size
+    return info.tobuf(format=tarfile.GNU_FORMAT) + bytes(size + (-size % 512) + 1024)
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress, lambda b: b])
+def test_compressed_contexts_are_read_and_bombs_refused_naming_the_limit(compress):
+    small = archive.Limits(max_bytes=10 * 2**20)
+    assert archive.check(compress(tar_of(("Dockerfile", "file", "FROM x"))), limits=small) == 1
+    with pytest.raises(archive.TooLarge, match=r"exceeds 10485760 uncompressed bytes \(--max-context-bytes\)"):
+        archive.check(compress(_big_member(20 * 2**20)), limits=small)
+
+
+def test_too_many_members_and_oversized_headers_are_refused():
+    with pytest.raises(archive.TooLarge, match="more than 2 members"):
+        archive.check(tar_of(*(("f%d" % i, "file", "x") for i in range(3))), limits=archive.Limits(max_members=2))
+    info = tarfile.TarInfo("p")
+    info.pax_headers = {"comment": "x" * (2 * archive.MAX_HEADER_BYTES)}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info)
+    with pytest.raises(archive.TooLarge, match="headers exceed"):
+        archive.check(buf.getvalue())
+
+
+def test_the_agent_extracts_within_the_limits_only(tmp_path):
+    bomb = tmp_path / "bomb.tar.gz"
+    bomb.write_bytes(gzip.compress(_big_member(20 * 2**20)))
+    dest = tmp_path / "out"
+    dest.mkdir()
+    with pytest.raises(StageFailed) as err:
+        extract_archive(bomb, dest, archive.Limits(max_bytes=10 * 2**20))
+    assert err.value.reason == "FetchSourceFailed" and "10485760" in err.value.message
+    assert list(dest.iterdir()) == []
+    good = tmp_path / "good.tar.gz"
+    good.write_bytes(gzip.compress(tar_of(("Dockerfile", "file", "FROM x"))))
+    extract_archive(good, dest)
+    assert (dest / "Dockerfile").read_text() == "FROM x"

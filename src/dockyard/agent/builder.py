@@ -37,7 +37,7 @@ import docker
 
 from dockyard.agent import builds
 from dockyard.agent.logsink import LogSink
-from dockyard.api import buildpod, credentials
+from dockyard.api import archive, buildpod, credentials
 from dockyard.client import connection, runtime
 
 log = logging.getLogger("dockyard.builder")
@@ -55,9 +55,12 @@ def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(doc))
 
 
-def fetch_inputs(api: Any, http: Any, build: dict[str, Any], cancelled: Any) -> builds.BuildInputs:
+def fetch_inputs(api: Any, http: Any, build: dict[str, Any], cancelled: Any,
+                 source_file: Path | None = None) -> builds.BuildInputs:
     """Secrets and the uploaded archive this build needs, read with the node identity.
 
+    The archive of a Binary build is streamed to ``source_file`` (never held in memory),
+    at most :data:`dockyard.api.archive.DEFAULT_MAX_BYTES` of it.
     Raises:
         builds.StageFailed: a Secret is missing or unusable (the message names it, never its data).
     """
@@ -81,10 +84,19 @@ def fetch_inputs(api: Any, http: Any, build: dict[str, Any], cancelled: Any) -> 
         target = builds.registry_of(spec["output"]["to"]["name"])
         inputs.push_auth = secret_auth(push_secret, "PushImageToRegistryFailed",
                                        lambda s: credentials.registry_auth(s, target))
-    if spec["source"].get("type") == "Binary":
-        resp = http.get(f"/apis/dockyard.dev/v1alpha1/namespaces/{ns}/builds/{build['metadata']['name']}/source")
-        if resp.status_code == 200:
-            inputs.binary = resp.content
+    if spec["source"].get("type") == "Binary" and source_file is not None:
+        url = f"/apis/dockyard.dev/v1alpha1/namespaces/{ns}/builds/{build['metadata']['name']}/source"
+        with http.stream("GET", url) as resp:
+            if resp.status_code == 200:
+                size = 0
+                with open(source_file, "wb") as out:
+                    for chunk in resp.iter_bytes():
+                        size += len(chunk)
+                        if size > archive.DEFAULT_MAX_BYTES:
+                            raise builds.StageFailed("FetchSourceFailed", str(archive.too_many_bytes(
+                                archive.DEFAULT_MAX_BYTES)))
+                        out.write(chunk)
+                inputs.binary = source_file
     return inputs
 
 
@@ -107,7 +119,7 @@ def run(state_dir: Path) -> dict[str, Any]:
     engine = docker.DockerClient(base_url=request["engine"], timeout=300)
     sink = LogSink(http, namespace=build["metadata"]["namespace"], name=build["metadata"]["name"])
     try:
-        inputs = fetch_inputs(api, http, build, stop.is_set)
+        inputs = fetch_inputs(api, http, build, stop.is_set, state_dir / "source.archive")
         result = builds.run_build(engine, build, sink, inputs)
     except builds.BuildCancelled:
         sink.write("Build cancelled: the build pod was deleted")
@@ -126,6 +138,7 @@ def run(state_dir: Path) -> dict[str, Any]:
     finally:
         http.close()
         engine.close()
+        (state_dir / "source.archive").unlink(missing_ok=True)
     doc = dataclasses.asdict(result)
     doc["stages"] = list(result.stages)
     return doc

@@ -43,7 +43,7 @@ import docker.errors
 from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.engine import images
 from dockyard.agent.logsink import LogSink
-from dockyard.api import gitref
+from dockyard.api import archive, gitref
 from dockyard.api.buildpod import BuildResult
 from dockyard.registry import client as registry
 from dockyard.registry import errors as registry_errors
@@ -73,13 +73,13 @@ class BuildInputs:
     Attributes:
         source_auth: ``(username, password)`` for an http(s) git source, from ``sourceSecret``.
         push_auth: ``(username, password)`` for the output registry, from ``output.pushSecret``.
-        binary: the uploaded context archive for ``source.type: Binary``.
+        binary: the file of the uploaded context archive for ``source.type: Binary``.
         cancelled: returns True once the build should stop.
     """
 
     source_auth: tuple[str, str] | None = None
     push_auth: tuple[str, str] | None = None
-    binary: bytes | None = None
+    binary: Path | None = None
     cancelled: Callable[[], bool] = field(default=lambda: False)
 
 
@@ -263,7 +263,7 @@ def fetch_source(source: dict[str, Any], workdir: Path, write: Callable[[str], N
                               "(start it with dockyard start-build --from-dir/--from-file/--from-archive)")
         dest.mkdir()
         extract_archive(inputs.binary, dest)
-        write(f"Extracted the uploaded archive ({len(inputs.binary)} bytes)")
+        write(f"Extracted the uploaded archive ({inputs.binary.stat().st_size} bytes)")
         if source.get("dockerfile") and not (dest / "Dockerfile").exists():
             (dest / "Dockerfile").write_text(source["dockerfile"])
     elif kind == "Git":
@@ -363,16 +363,24 @@ def replace_last_from(dockerfile: str, image: str) -> str:
     return "".join(lines)
 
 
-def extract_archive(data: bytes, dest: Path) -> None:
-    """Extract a tar (optionally gzip) archive with tarfile's ``data`` filter.
+def extract_archive(path: Path, dest: Path, limits: archive.Limits = archive.Limits()) -> None:
+    """Extract a tar archive (plain, gzip, bzip2 or xz) with tarfile's ``data`` filter, within ``limits``.
 
-    The filter (PEP 706) refuses absolute paths, ``..`` components, and links
+    The API server checked the archive when it was uploaded; it is checked again here
+    (defense in depth) in one streaming pass, :func:`dockyard.api.archive.scan`: the
+    uncompressed total, the member count and the member rules, before anything is written.
+    The filter (PEP 706) then refuses absolute paths, ``..`` components, and links
     pointing outside ``dest``.
     Raises:
-        StageFailed: ``FetchSourceFailed`` naming the offending member.
+        StageFailed: ``FetchSourceFailed`` naming the offending member or the limit.
     """
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+        with open(path, "rb") as file:
+            archive.scan(file.read, limits)
+    except archive.BadArchive as err:
+        raise StageFailed("FetchSourceFailed", f"the uploaded archive is refused: {err}") from err
+    try:
+        with tarfile.open(path, mode="r:*") as tar:
             tar.extractall(dest, filter="data")
     except (tarfile.TarError, OSError) as err:
         raise StageFailed("FetchSourceFailed", f"the uploaded archive cannot be extracted: {err}") from err

@@ -5,6 +5,7 @@ Usage::
     python -m dockyard.apiserver --data-dir DIR [--port 6443] [--host 127.0.0.1]
                                  [--node-name NAME] [--insecure-http]
                                  [--pod-security privileged|baseline|restricted]
+                                 [--max-context-bytes N] [--max-context-members N]
 
 The data dir holds what ``dockyard up`` keeps there for its API server:
 ``dockyard.db`` (SQLite), ``pki/apiserver.{crt,key}`` and ``pki/encryption-config.json``
@@ -26,7 +27,7 @@ import sys
 import threading
 from pathlib import Path
 
-from dockyard.api import podsecurity
+from dockyard.api import archive, podsecurity
 from dockyard.apiserver import app as app_module
 from dockyard.apiserver import auth, inflight, serve, tls
 from dockyard.client import connection
@@ -49,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="each log keeps its last this many bytes")
     parser.add_argument("--pod-security", choices=podsecurity.LEVELS, default=podsecurity.DEFAULT_LEVEL,
                         help="Pod Security level of namespaces without a pod-security.kubernetes.io/enforce label")
+    parser.add_argument("--max-context-bytes", type=int, default=archive.DEFAULT_MAX_BYTES,
+                        help="largest binary build context, uploaded and uncompressed, in bytes (default 2 GiB)")
+    parser.add_argument("--max-context-members", type=int, default=archive.DEFAULT_MAX_MEMBERS,
+                        help="most members of a binary build context (default 100000)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.insecure_http and not serve.is_loopback(args.host):
@@ -65,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     app = app_module.create_app(store=store, tokens=auth.users_by_token(tokens, node_name=args.node_name),
                                 long_running=inflight.Limits(total=args.max_long_running,
                                                              per_user=args.max_long_running_per_user),
-                                pod_security=args.pod_security)
+                                pod_security=args.pod_security,
+                                max_context_bytes=args.max_context_bytes,
+                                max_context_members=args.max_context_members)
     ca, cert, key = (None, None, None) if args.insecure_http else tls.ensure_serving_certificate(data_dir / "pki")
     server = serve.Server(serve.config(app, host=args.host, port=args.port, cert=cert, key=key,
                                        insecure_http=args.insecure_http))

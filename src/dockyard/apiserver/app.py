@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from dockyard.api import errors, kinds, podsecurity
+from dockyard.api import archive, errors, kinds, podsecurity
 from dockyard.apiserver import (admission, auth, authz, crud, discovery, handlers, inflight, openapi, subresources,
                                 wire)
 from dockyard.apiserver.state import ServerState
@@ -152,7 +152,9 @@ _ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
                ready: Callable[[], bool] = lambda: True,
                long_running: inflight.Limits | None = None,
-               pod_security: str = podsecurity.DEFAULT_LEVEL) -> FastAPI:
+               pod_security: str = podsecurity.DEFAULT_LEVEL,
+               max_context_bytes: int = archive.DEFAULT_MAX_BYTES,
+               max_context_members: int = archive.DEFAULT_MAX_MEMBERS) -> FastAPI:
     """Build the API server's ASGI app.
 
     Args:
@@ -167,15 +169,21 @@ def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
         pod_security: the Pod Security level namespaces without a
             ``pod-security.kubernetes.io/enforce`` label enforce
             (``privileged``, ``baseline`` or ``restricted``; see :mod:`.admission`).
+        max_context_bytes: largest binary build context (``instantiatebinary``), uploaded
+            and uncompressed, in bytes (``--max-context-bytes``).
+        max_context_members: most members of a binary build context (``--max-context-members``).
     Returns:
         A FastAPI (Starlette) application. Creates the ``default`` and
-        ``kube-system`` namespaces in ``store`` if missing.
+        ``kube-system`` namespaces in ``store`` if missing, and removes the
+        store's orphaned context files (uploads a crash interrupted).
     Raises:
         ValueError: ``pod_security`` is not a level.
     """
     ensure_namespaces(store)
+    store.remove_orphan_blob_files()
     state = ServerState(store=store, ready=ready, long_running=long_running or inflight.Limits(),
-                        pod_security=admission.PodSecurity(default_level=pod_security))
+                        pod_security=admission.PodSecurity(default_level=pod_security),
+                        context_limits=archive.Limits(max_bytes=max_context_bytes, max_members=max_context_members))
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="dockyard")
     app.state.dockyard = state
     store.subscribe(state.on_commit)

@@ -2,11 +2,15 @@
 
 - ``POST .../buildconfigs/NAME/instantiatebinary`` (OpenShift's
   ``BuildConfig/instantiatebinary``): the body is the context archive
-  (``application/octet-stream``, tar or tar.gz, at most :data:`MAX_BINARY`
-  bytes). It is checked (:mod:`dockyard.api.archive`) before anything is
-  stored; a bad archive gets 422 naming the member and no Build is created.
-  Answers 201 with the Build, whose archive is kept with it.
-- ``GET .../builds/NAME/source``: that archive, for the node agent.
+  (``application/octet-stream``, tar, tar.gz, tar.bz2 or tar.xz). It is
+  streamed to a file and checked on the way (:mod:`.uploads`,
+  :mod:`dockyard.api.archive`), never held whole in memory: past the limits
+  (``--max-context-bytes``, uploaded and uncompressed, default 2 GiB;
+  ``--max-context-members``, default 100,000) it gets 413 naming the limit, a
+  bad archive gets 422 naming the member; either way the reading stops, the
+  file is deleted and no Build is created. Answers 201 with the Build, whose
+  archive is kept with it (a store blob file, deleted with the Build).
+- ``GET .../builds/NAME/source``: that archive, streamed from its file, for the node agent.
 - ``POST .../buildconfigs/NAME/webhooks/SECRET/generic`` (OpenShift's generic
   webhook): starts a build when SECRET matches a ``Generic`` trigger of the
   config; answers 202 naming the Build (``apiVersion``, ``kind``,
@@ -23,50 +27,89 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import hmac
+import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from dockyard.api import archive, errors, gitref, kinds
-from dockyard.apiserver import subresources, wire
+from dockyard.apiserver import subresources, uploads, wire
 from dockyard.apiserver.state import ServerState
 
-MAX_BINARY = 512 * 1024 * 1024  # bytes; `dockyard start-build --from-*` refuses more before sending
 SECRET = kinds.by_kind("v1", "Secret")
 WEBHOOK_SECRET_KEY = "WebHookSecretKey"  # OpenShift's key in a secretReference'd Secret
+_SOURCE_CHUNK = 256 * 1024
+LINGER_BYTES, LINGER_SECONDS = 16 * 1024 * 1024, 2.0
+"""At most this much of a refused upload's remaining body is read (and discarded) before the answer."""
+
+
+async def _linger(request: Request) -> None:
+    async def drain() -> None:
+        left = LINGER_BYTES
+        while left > 0:
+            message = await request.receive()
+            if message["type"] != "http.request" or not message.get("more_body"):
+                return
+            left -= len(message.get("body", b""))
+    try:
+        await asyncio.wait_for(drain(), LINGER_SECONDS)
+    except (asyncio.TimeoutError, OSError, RuntimeError):
+        pass
 
 
 async def handle_instantiatebinary(state: ServerState, request: Request, namespace: str, name: str) -> Response:
-    body = await wire.read_body(request, limit=MAX_BINARY)
-    if not body:
-        raise errors.BadRequest("the request body must be the build context: a tar or tar.gz archive")
     config = await run_in_threadpool(state.store.get, subresources.BUILD_CONFIG, namespace, name)
     source_type = ((config.get("spec") or {}).get("source") or {}).get("type")
     if source_type != "Binary":
         raise errors.BadRequest(f'BuildConfig "{name}" has source.type {source_type!r}; uploading a context '
                                 "needs source.type: Binary")
     try:
-        await run_in_threadpool(archive.check, body)
-    except archive.BadArchive as err:
-        raise errors.Invalid(kind="BuildRequest", group=kinds.GROUP, name=name,
-                             causes=[errors.Cause("body", f"build context archive refused: {err}")]) from err
-    request_body = {"triggeredBy": [{"message": "Binary upload"}]}
-    build = await run_in_threadpool(subresources.instantiate, state.store, namespace, name, request_body,
-                                    binary=body)
+        path = await uploads.receive_context(state.store, request, state.context_limits, name=name)
+    except errors.StatusError as err:
+        # The rest of the body is not stored. Discard a little of it (a client that reads the answer
+        # only once it has sent everything gets it if the body ends soon), then close the connection
+        # rather than let the server drain it for keep-alive (RFC 9110 §15.5.14: for 413 the server MAY
+        # close the connection; RFC 9112 §9.6 on closing while the client still sends).
+        await _linger(request)
+        response = wire.status_response(err)
+        response.headers["Connection"] = "close"
+        return response
+    try:
+        request_body = {"triggeredBy": [{"message": "Binary upload"}]}
+        build = await run_in_threadpool(subresources.instantiate, state.store, namespace, name, request_body,
+                                        binary=path)
+    finally:
+        path.unlink(missing_ok=True)  # still there only if the Build was not created
     return wire.json_response(build, 201)
 
 
 async def handle_get_source(state: ServerState, namespace: str, name: str) -> Response:
     await run_in_threadpool(state.store.get, subresources.BUILD, namespace, name)  # 404 if no such Build
-    data = await run_in_threadpool(state.store.get_blob, subresources.BUILD, namespace, name)
-    if data is None:
+    path = await run_in_threadpool(state.store.blob_path, subresources.BUILD, namespace, name)
+    try:
+        file = await run_in_threadpool(open, path, "rb") if path is not None else None
+    except FileNotFoundError:
+        file = None
+    if file is None:
         raise errors.NotFound(f'build "{name}" has no uploaded source')
-    return Response(data, media_type="application/octet-stream")
+    size = os.fstat(file.fileno()).st_size  # the open file outlives a concurrent deletion of the Build
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            while chunk := await run_in_threadpool(file.read, _SOURCE_CHUNK):
+                yield chunk
+        finally:
+            file.close()
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream",
+                             headers={"Content-Length": str(size)})
 
 
 def _forbidden() -> errors.Forbidden:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dockyard.api import archive
 from dockyard.apiserver.admission import PodSecurity
 from dockyard.apiserver.inflight import Limits
 from dockyard.apiserver.watch import Notifier
@@ -18,6 +19,7 @@ class ServerState:
 
     Attributes:
         store: the object store.
+        context_limits: bounds of an uploaded build context (``instantiatebinary``).
         ready: readiness probe for ``/readyz``.
         objects: notified after every commit that wrote objects (watches).
         activity: notified after every commit, objects or logs (log follow).
@@ -30,6 +32,7 @@ class ServerState:
 
     store: sqlite.Store
     ready: Callable[[], bool]
+    context_limits: archive.Limits = field(default_factory=archive.Limits)
     objects: Notifier = field(default_factory=Notifier)
     activity: Notifier = field(default_factory=Notifier)
     pod_security: PodSecurity = field(default_factory=PodSecurity)

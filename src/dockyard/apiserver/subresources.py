@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -55,7 +56,7 @@ LOG_PAGE_CHUNKS = 256
 # ------------------------------------------------------------------ instantiate
 
 def instantiate(store: sqlite.Store, namespace: str, name: str, request: Any, *,
-                binary: bytes | None = None) -> Obj:
+                binary: Path | None = None) -> Obj:
     """Create the next Build of a BuildConfig; returns the stored Build.
 
     Args:
@@ -63,7 +64,8 @@ def instantiate(store: sqlite.Store, namespace: str, name: str, request: Any, *,
             ``triggeredBy`` and ``revision`` it may carry ``from`` (the base
             image, set as ``dockerStrategy.from``, as OpenShift's BuildRequest does)
             and ``metadata.annotations`` (copied onto the Build).
-        binary: the uploaded source archive of ``instantiatebinary``, stored with the Build.
+        binary: the uploaded source archive of ``instantiatebinary`` (a file from
+            ``store.new_blob_file``), moved into the store with the Build.
     Raises:
         errors.NotFound: no such BuildConfig.
         errors.BadRequest: the body is not a BuildRequest for ``name``.
@@ -128,7 +130,7 @@ def instantiate(store: sqlite.Store, namespace: str, name: str, request: Any, *,
         }
         created = crud.create(store, BUILD, namespace, build, keep_status=True)
         if binary is not None:
-            store.put_blob(BUILD, namespace, created["metadata"]["name"], binary)
+            store.put_blob_file(BUILD, namespace, created["metadata"]["name"], binary)
         return created
 
 

@@ -24,6 +24,7 @@ import httpx
 import typer
 import yaml
 
+from dockyard.api import archive as context_archive
 from dockyard.api import podsecurity
 from dockyard.client import connection
 
@@ -109,6 +110,11 @@ def up(
     pod_security: str = typer.Option(podsecurity.DEFAULT_LEVEL, "--pod-security", help="Pod Security level of namespaces "
                                      "without a pod-security.kubernetes.io/enforce label: privileged | baseline | "
                                      "restricted"),
+    max_context_bytes: int = typer.Option(context_archive.DEFAULT_MAX_BYTES, "--max-context-bytes", min=1,
+                                          help="largest binary build context (start-build --from-*), uploaded "
+                                          "and uncompressed, in bytes (default 2 GiB); more gets 413"),
+    max_context_members: int = typer.Option(context_archive.DEFAULT_MAX_MEMBERS, "--max-context-members", min=1,
+                                            help="most files, directories and links in a binary build context"),
     insecure_http: bool = typer.Option(False, "--insecure-http", help="serve the API over plain HTTP on "
                                        "127.0.0.1 instead of TLS (kubectl sends no token over HTTP)"),
     max_long_running: int = typer.Option(1000, "--max-long-running", help="watches and followed logs served at "
@@ -140,7 +146,8 @@ def up(
                             registry_port=registry_port, registry=registry, engine=engine,
                             engine_socket=engine_socket, max_builds=max_builds, insecure_http=insecure_http,
                             max_long_running=max_long_running, max_long_running_per_user=max_long_running_per_user,
-                            max_log_bytes=max_log_bytes, pod_security=pod_security)
+                            max_log_bytes=max_log_bytes, pod_security=pod_security,
+                            max_context_bytes=max_context_bytes, max_context_members=max_context_members)
     try:
         code = up_mod.run(opts, announce=lambda line: typer.echo(line, err=True))
     except (up_mod.UpError, EngineError, RegistryError) as err:

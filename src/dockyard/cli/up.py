@@ -28,7 +28,7 @@ from pathlib import Path
 import uvicorn
 
 from dockyard.agent.engine import connect as engine_connect
-from dockyard.api import podsecurity
+from dockyard.api import archive, podsecurity
 from dockyard.apiserver import inflight, serve, tls
 from dockyard.apiserver.app import create_app
 from dockyard.cli import supervisor
@@ -56,6 +56,8 @@ class UpOptions:
     node_name: str = ""
     max_builds: int = 2
     pod_security: str = podsecurity.DEFAULT_LEVEL  # enforce level of namespaces without the label
+    max_context_bytes: int = archive.DEFAULT_MAX_BYTES  # binary build contexts, uploaded and uncompressed
+    max_context_members: int = archive.DEFAULT_MAX_MEMBERS
     insecure_http: bool = False  # plain HTTP on 127.0.0.1 instead of TLS (kubectl then sends no token)
     max_long_running: int = inflight.DEFAULT_TOTAL
     max_long_running_per_user: int = inflight.DEFAULT_PER_USER
@@ -131,7 +133,8 @@ def run(opts: UpOptions, *, announce=print) -> int:
                                               tokens["view"]: "view"},
                          ready=lambda: state["ready_check"](), pod_security=opts.pod_security,
                          long_running=inflight.Limits(total=opts.max_long_running,
-                                                      per_user=opts.max_long_running_per_user))
+                                                      per_user=opts.max_long_running_per_user),
+                         max_context_bytes=opts.max_context_bytes, max_context_members=opts.max_context_members)
         ca, cert, key = (None, None, None) if opts.insecure_http else _serving_certificate(data_dir)
         server = serve.Server(serve.config(app, host="127.0.0.1", port=opts.port, cert=cert, key=key,
                                            insecure_http=opts.insecure_http))

@@ -47,17 +47,21 @@ import contextlib
 import json
 import os
 import sqlite3
+import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from dockyard.api import errors, kinds
 from dockyard.storage import encryption as _encryption
 
 Obj = dict[str, Any]
 Predicate = Callable[[Obj], bool]
+
+_PARTIAL, _BLOB = ".part", ".blob"  # suffixes of blob files being written and of stored ones
 
 DEFAULT_RETENTION = 20_000
 """Number of watch events kept (the apiserver's watch cache is of this order)."""
@@ -239,6 +243,7 @@ class Store:
         self._durable = self._revision  # the revision of the last commit on disk
         self._compacted = self._meta("compacted")
         self._writes_since_compaction = 0
+        self._dropped_blob_files: set[str] = set()  # see the blobs section
         self._seal_plaintext()
 
     # ----------------------------------------------------------------- plumbing
@@ -626,8 +631,7 @@ class Store:
                              (key, ns, name))
             self._db.execute("DELETE FROM log_sizes WHERE resource = ? AND namespace = ? AND name = ?",
                              (key, ns, name))
-            self._db.execute("DELETE FROM blobs WHERE resource = ? AND namespace = ? AND name = ?",
-                             (key, ns, name))
+            self._drop_blob(key, ns, name)
             gone = dict(old)
             gone["metadata"] = dict(old["metadata"], resourceVersion=str(self._next_revision()))
             self._record(key, gone, "DELETED", None)
@@ -691,25 +695,90 @@ class Store:
         return events, max(upto, after)
 
     # ----------------------------------------------------------------- blobs
+    # A Build's uploaded context lives in a file of its own under blob_dir (never whole in memory);
+    # the blobs row holds the file's name, so the row decides whether a file belongs to an object.
 
-    def put_blob(self, info: kinds.ResourceInfo, namespace: str, name: str, data: bytes) -> None:
-        """Attach one binary blob to an existing object (a Build's uploaded source); removed with it.
+    @property
+    def blob_dir(self) -> Path:
+        """Folder of the blob files: ``<database>-contexts`` beside the database (mode 0700), made if missing."""
+        path = Path(self._path + "-contexts")
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
 
+    def new_blob_file(self) -> tuple[Path, BinaryIO]:
+        """A new, empty temporary file in :attr:`blob_dir` (mode 0600), open for writing.
+
+        Hand it to :meth:`put_blob_file` or delete it; one left by a crash is removed by
+        :meth:`remove_orphan_blob_files`.
+        """
+        fd, name = tempfile.mkstemp(dir=self.blob_dir, prefix="upload-", suffix=_PARTIAL)
+        return Path(name), os.fdopen(fd, "wb")
+
+    def put_blob_file(self, info: kinds.ResourceInfo, namespace: str, name: str, path: Path) -> None:
+        """Attach the file ``path`` (from :meth:`new_blob_file`) to an existing object; removed with it.
+
+        The file is renamed into place within the caller's transaction; if the transaction
+        rolls back, the file is an orphan that :meth:`remove_orphan_blob_files` removes.
         Raises:
             errors.NotFound: the object does not exist.
         """
         with self.atomic():
             if not self.exists(info, namespace, name):
                 raise errors.not_found(info.group, info.plural, name)
-            self._db.execute("INSERT OR REPLACE INTO blobs(resource, namespace, name, data) VALUES(?,?,?,?)",
-                             (resource_key(info), self._ns(info, namespace), name, data))
+            key, ns = resource_key(info), self._ns(info, namespace)
+            self._drop_blob(key, ns, name)
+            final = f"{uuid.uuid4().hex}{_BLOB}"
+            os.replace(path, self.blob_dir / final)
+            self._db.execute("INSERT INTO blobs(resource, namespace, name, data) VALUES(?,?,?,?)",
+                             (key, ns, name, final))
 
-    def get_blob(self, info: kinds.ResourceInfo, namespace: str, name: str) -> bytes | None:
-        """The object's blob, or None if it has none."""
+    def blob_path(self, info: kinds.ResourceInfo, namespace: str, name: str) -> Path | None:
+        """The object's blob file, or None if it has none."""
         with self._reading() as db:
             row = db.execute("SELECT data FROM blobs WHERE resource = ? AND namespace = ? AND name = ?",
-                                   (resource_key(info), self._ns(info, namespace), name)).fetchone()
-        return bytes(row[0]) if row else None
+                             (resource_key(info), self._ns(info, namespace), name)).fetchone()
+        if not row or not isinstance(row[0], str):
+            return None
+        return self.blob_dir / row[0]
+
+    def _drop_blob(self, key: str, ns: str, name: str) -> None:
+        """Delete the object's blob row; its file goes once the deletion is committed."""
+        row = self._db.execute("SELECT data FROM blobs WHERE resource = ? AND namespace = ? AND name = ?",
+                               (key, ns, name)).fetchone()
+        if row is None:
+            return
+        self._db.execute("DELETE FROM blobs WHERE resource = ? AND namespace = ? AND name = ?", (key, ns, name))
+        if isinstance(row[0], str):
+            self._dropped_blob_files.add(row[0])
+            if self._unlink_dropped_blob_files not in self._subscribers:
+                self._subscribers.append(self._unlink_dropped_blob_files)
+
+    def _unlink_dropped_blob_files(self, _topics: set[str]) -> None:
+        # After a commit, under the store lock: remove the dropped files no row names any more
+        # (a rolled-back deletion leaves its row, and then the file stays).
+        with self._lock:
+            if self._depth:
+                return
+            dropped, self._dropped_blob_files = self._dropped_blob_files, set()
+            for file in dropped:
+                if self._db.execute("SELECT 1 FROM blobs WHERE data = ?", (file,)).fetchone() is None:
+                    (self.blob_dir / file).unlink(missing_ok=True)
+
+    def remove_orphan_blob_files(self) -> builtins.list[str]:
+        """Delete the files of :attr:`blob_dir` that no object owns: uploads a crash interrupted,
+        and blobs whose object is gone. Call it at start, before uploads are accepted.
+
+        Returns:
+            The names of the files removed.
+        """
+        with self._lock:
+            owned = {r[0] for r in self._db.execute("SELECT data FROM blobs").fetchall() if isinstance(r[0], str)}
+            removed = []
+            for path in self.blob_dir.iterdir():
+                if path.name not in owned:
+                    path.unlink(missing_ok=True)
+                    removed.append(path.name)
+        return removed
 
     # ----------------------------------------------------------------- logs
 
