@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 import pytest
@@ -176,3 +177,104 @@ def test_strategic_equals_merge_patch_without_lists(target: dict[str, Any], doc:
     if not (no_lists_or_dollars(target) and no_lists_or_dollars(doc)):
         return
     assert patch.strategic_merge_patch(target, doc) == patch.merge_patch(target, doc)
+
+
+# ------------------------------------------------------------------ bounds (amplification)
+
+def _doubling_copies(count: int) -> list[dict[str, Any]]:
+    """``count`` copies of ``/a`` into itself: each doubles the document."""
+    return [{"op": "copy", "from": "/a", "path": f"/a/c{n}"} for n in range(count)]
+
+
+def test_json_patch_operation_limit_is_kube_apiservers() -> None:
+    assert patch.MAX_OPERATIONS == 10_000
+    ops = [{"op": "test", "path": "/a", "value": 1}] * patch.MAX_OPERATIONS
+    assert patch.json_patch({"a": 1}, ops) == {"a": 1}
+    with pytest.raises(patch.TooManyOperations) as e:
+        patch.json_patch({"a": 1}, ops + [{"op": "test", "path": "/a", "value": 1}])
+    assert str(e.value) == "The allowed maximum operations in a JSON patch is 10000, got 10001"
+
+
+def test_json_patch_copying_into_itself_stops_at_the_copy_limit() -> None:
+    started = time.monotonic()
+    with pytest.raises(patch.CopySizeExceeded) as e:
+        patch.json_patch({"a": {"x": "y" * 1000}}, _doubling_copies(60))
+    assert time.monotonic() - started < 2.0
+    assert "Unable to complete the copy, the accumulated size increase of copy is " in str(e.value)
+    assert str(e.value).endswith(f"exceeding the limit {patch.MAX_COPY_BYTES}")
+    assert patch.MAX_COPY_BYTES == 3 * 1024 * 1024
+
+
+def test_json_patch_copy_sizes_accumulate_over_the_whole_patch() -> None:
+    value = "v" * 1000
+    # Copy and remove again: the document stays small, but each copy counts (json-patch's semantics).
+    ops = [op for n in range(8) for op in ({"op": "copy", "from": "/a", "path": "/b"}, {"op": "remove", "path": "/b"})]
+    assert patch.json_patch({"a": value}, ops, max_copy_bytes=8 * 1002) == {"a": value}
+    with pytest.raises(patch.CopySizeExceeded) as e:
+        patch.json_patch({"a": value}, ops, max_copy_bytes=8 * 1002 - 1)
+    assert "the accumulated size increase of copy is 8016, exceeding the limit 8015" in str(e.value)
+
+
+def test_json_patch_copy_is_measured_before_it_is_made() -> None:
+    """The copy that passes the bound is refused before its deep copy (the work stays bounded)."""
+    doc = {"a": [{"k": n} for n in range(200_000)]}
+    started = time.monotonic()
+    with pytest.raises(patch.CopySizeExceeded):
+        patch.json_patch(doc, [{"op": "copy", "from": "/a", "path": "/b"}], max_copy_bytes=100)
+    assert time.monotonic() - started < 1.0
+
+
+def test_json_patch_error_messages_do_not_echo_values() -> None:
+    with pytest.raises(patch.PatchError) as e:
+        patch.json_patch({"secret": "hunter2"}, [{"op": "test", "path": "/secret", "value": "guess"}])
+    assert "hunter2" not in str(e.value) and "guess" not in str(e.value)
+
+
+def test_strategic_merge_of_long_keyed_lists_is_linear() -> None:
+    count = 50_000
+    started = time.monotonic()
+    doc = {"spec": {"containers": [{"name": f"c{n}"} for n in range(count)]}}
+    out = patch.strategic_merge_patch({"spec": {"containers": [{"name": "c1", "image": "i"}]}}, doc)
+    assert len(out["spec"]["containers"]) == count and out["spec"]["containers"][0] == {"name": "c1", "image": "i"}
+    target = {"metadata": {"finalizers": [f"a{n}" for n in range(count)]},
+              "spec": {"args": [f"a{n}" for n in range(count)]}}
+    out = patch.strategic_merge_patch(target, {
+        "metadata": {"finalizers": [f"b{n}" for n in range(count)]},
+        "spec": {"$deleteFromPrimitiveList/args": [f"a{n}" for n in range(1, count)]}})
+    assert len(out["metadata"]["finalizers"]) == 2 * count and out["spec"]["args"] == ["a0"]
+    assert time.monotonic() - started < 3.0
+
+
+def test_strategic_merge_keys_match_by_json_equality() -> None:
+    """Merge keys of equal JSON value match (``80`` and ``80``), unhashable ones still work."""
+    target = {"ports": [{"containerPort": 80, "name": "a"}, {"containerPort": [1], "name": "odd"}]}
+    doc = {"ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": [1], "protocol": "UDP"},
+                     {"containerPort": True, "name": "bool"}]}
+    assert patch.strategic_merge_patch(target, doc)["ports"] == [
+        {"containerPort": 80, "name": "a", "protocol": "TCP"},
+        {"containerPort": [1], "name": "odd", "protocol": "UDP"},
+        {"containerPort": True, "name": "bool"}]
+
+
+def _deep(depth: int, leaf: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"leaf": leaf}
+    for _ in range(depth):
+        doc = {"n": doc, "big": leaf}
+    return doc
+
+
+@pytest.mark.parametrize("apply", [patch.merge_patch, patch.strategic_merge_patch])
+def test_deep_merge_patches_copy_the_target_once(apply: Any) -> None:
+    """A small, deep patch against a large object costs one copy of it, not one per level."""
+    big = {f"k{n}": "v" for n in range(20_000)}
+    target, doc = _deep(90, big), _deep(90, {"k0": None})
+    before = copy.deepcopy(target)
+    started = time.monotonic()
+    out = apply(target, doc)
+    assert time.monotonic() - started < 2.0
+    node = out
+    for _ in range(90):
+        assert "k0" not in node["big"] and "k1" in node["big"]
+        node = node["n"]
+    assert "k0" not in node["leaf"] and "k1" in node["leaf"]
+    assert target == before

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.api import errors, kinds, validation
-from dockyard.apiserver import deletion, objects, patch, typecheck
+from dockyard.apiserver import deletion, objects, patch, typecheck, wire
 from dockyard.apiserver.selectors import Selector
 from dockyard.storage import sqlite
 
@@ -47,6 +47,16 @@ MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 PATCH_TYPES = (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH)
+
+
+MAX_OBJECT_BYTES = wire.MAX_BODY
+"""Largest object (compact JSON bytes) a PATCH may store: the request-body limit, so patch after
+patch cannot grow an object past what a client could create (413)."""
+
+PATCH_ATTEMPTS = 8
+"""Times a PATCH is applied outside the store lock before it is applied under it (the stored
+object changed meanwhile each time); as the apiserver's ``GuaranteedUpdate``, which re-applies
+the patch to the current object on a conflict."""
 
 
 class PatchFailed(errors.StatusError):
@@ -201,10 +211,17 @@ def update(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
 def apply_patch(content_type: str, target: Obj, document: Any) -> Any:
     """Apply a patch document of the given media type to ``target``.
 
+    The work is bounded (see :mod:`dockyard.apiserver.patch`): at most
+    ``patch.MAX_OPERATIONS`` JSON patch operations, whose copies add at most
+    ``patch.MAX_COPY_BYTES``; merges are linear in target and patch.
+
     Raises:
         errors.UnsupportedMediaType: not one of :data:`PATCH_TYPES` (415).
         errors.BadRequest: the patch document is malformed (400).
-        PatchFailed: the patch does not apply (422).
+        errors.RequestEntityTooLarge: a JSON patch of more than 10000 operations
+            (413, kube-apiserver's ``The allowed maximum operations in a JSON patch is 10000, got N``).
+        PatchFailed: the patch does not apply, or its copies add more than
+            ``patch.MAX_COPY_BYTES`` (422, json-patch's ``AccumulatedCopySizeError`` wording).
     """
     try:
         if content_type == MERGE_PATCH:
@@ -217,6 +234,8 @@ def apply_patch(content_type: str, target: Obj, document: Any) -> Any:
             return patch.strategic_merge_patch(target, document)
     except patch.PatchFormatError as e:
         raise errors.BadRequest(f"invalid patch: {e}") from None
+    except patch.TooManyOperations as e:
+        raise errors.RequestEntityTooLarge(str(e)) from None
     except patch.PatchError as e:
         raise PatchFailed(f"the patch cannot be applied: {e}") from None
     raise errors.UnsupportedMediaType(
@@ -241,6 +260,34 @@ def check_patch_type(info: kinds.ResourceInfo, content_type: str) -> None:
             + ", ".join(accepted))
 
 
+def check_object_size(obj: Obj, limit: int = MAX_OBJECT_BYTES) -> None:
+    """413 unless ``obj`` is at most ``limit`` bytes of compact JSON.
+
+    Raises:
+        errors.RequestEntityTooLarge: larger (kube-apiserver's storage refuses such
+            objects too: etcd's "request is too large").
+    """
+    size = patch.json_size(obj)
+    if size > limit:
+        raise errors.RequestEntityTooLarge(
+            f"the patched object is {size} bytes, larger than the limit of {limit} bytes")
+
+
+def _patched(info: kinds.ResourceInfo, old: Obj, namespace: str | None, name: str, content_type: str,
+             document: Any, subresource: str | None, fields: FieldValidation | None) -> tuple[Obj, Any]:
+    """``(object to store, resourceVersion precondition)``: ``document`` applied to ``old``, checked."""
+    patched = apply_patch(content_type, old, document)
+    new = objects.check_body(info, patched, namespace=namespace, name=name)
+    expect_rv = new["metadata"].get("resourceVersion")
+    if subresource == "status":
+        merged = objects.prepare_status_update(old, new)
+    else:
+        merged = objects.prepare_update(info, old, new)
+    merged = _validated(info, merged, fields)
+    check_object_size(merged)
+    return merged, expect_rv
+
+
 def patch_object(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str,
                  content_type: str, document: Any, *, subresource: str | None = None,
                  dry_run: bool = False, fields: FieldValidation | None = None,
@@ -250,19 +297,29 @@ def patch_object(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str |
     A ``metadata.resourceVersion`` in the patched result that differs from
     the stored one is a precondition failure (409), as in Kubernetes.
 
-    Raises: as :func:`update` and :func:`apply_patch`.
+    The patch is applied, checked and bounded outside the store lock; the
+    result is stored only if the object has not changed meanwhile (else the
+    patch is applied again to the new object, as the apiserver's
+    ``GuaranteedUpdate`` does). After :data:`PATCH_ATTEMPTS` such races the
+    patch is applied under the lock; its work is bounded, so that cannot stall
+    the store for long.
+
+    Raises: as :func:`update` and :func:`apply_patch`, and
+        errors.RequestEntityTooLarge: the patched object would be larger than
+            :data:`MAX_OBJECT_BYTES` (413); nothing is stored.
     """
     check_patch_type(info, content_type)
+    for _ in range(PATCH_ATTEMPTS):
+        old = store.get(info, namespace, name)
+        merged, expect_rv = _patched(info, old, namespace, name, content_type, document, subresource, fields)
+        with store.atomic():
+            current = store.get(info, namespace, name)
+            if current["metadata"].get("resourceVersion") == old["metadata"].get("resourceVersion"):
+                _admit(store, admit, merged, current, fields)
+                return _write(store, info, current, merged, expect_rv=expect_rv, dry_run=dry_run)
     with store.atomic():
         old = store.get(info, namespace, name)
-        patched = apply_patch(content_type, old, document)
-        new = objects.check_body(info, patched, namespace=namespace, name=name)
-        expect_rv = new["metadata"].get("resourceVersion")
-        if subresource == "status":
-            merged = objects.prepare_status_update(old, new)
-        else:
-            merged = objects.prepare_update(info, old, new)
-        merged = _validated(info, merged, fields)
+        merged, expect_rv = _patched(info, old, namespace, name, content_type, document, subresource, fields)
         _admit(store, admit, merged, old, fields)
         return _write(store, info, old, merged, expect_rv=expect_rv, dry_run=dry_run)
 

@@ -17,15 +17,45 @@ Error messages name paths and indices, never values (the document may be a
 Secret).
 A patch that cannot be applied raises :class:`PatchError` (the API server
 answers 422); a patch document of the wrong shape raises
-:class:`PatchFormatError` (400).
+:class:`PatchFormatError` (400); a JSON patch of more than
+:data:`MAX_OPERATIONS` operations raises :class:`TooManyOperations` (413).
+
+Bounded work. A patch is at most one request body (3 MiB), but a JSON patch
+``copy`` can copy a value into itself, doubling the document with each
+operation (an 871-byte patch made a 1 MiB object). As kube-apiserver does
+with json-patch's ``AccumulatedCopySizeLimit``, the bytes that ``copy``
+operations add are summed over the patch and the patch fails (422) as soon
+as the sum passes :data:`MAX_COPY_BYTES`; each copy is measured before it is
+made. ``add``, ``replace`` and ``test`` values are parts of the patch body,
+so their sum is bounded by the body limit; ``move`` and ``remove`` add
+nothing. Merge patches cannot copy: they copy the target once, and the
+merges of strategic merge patch find list items by hashed merge key, so every
+patch costs time linear in the target and the patch. The size of the object a
+patch produces is bounded by the caller (:mod:`dockyard.apiserver.crud`).
+
+Why not the ``jsonpatch`` package (python-json-patch): it has no bound on
+accumulated copies (its ``CopyOperation`` deep-copies unmeasured, with no
+hook short of replacing its private operation dispatch), and its errors
+quote document values (a failed ``test`` prints both values), which must not
+reach a Status message for a Secret. RFC 6902 is small; it stays here.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 JSON = Any
+
+MAX_OPERATIONS = 10_000
+"""Most operations in one JSON patch: kube-apiserver's ``maxJSONPatchOperations``
+(``staging/src/k8s.io/apiserver/pkg/endpoints/handlers/patch.go``)."""
+
+MAX_COPY_BYTES = 3 * 1024 * 1024
+"""Most bytes (compact JSON) that the ``copy`` operations of one JSON patch may add in total:
+kube-apiserver's ``JSONPatchMaxCopyBytes`` default (3 MiB), which it sets as json-patch's
+``AccumulatedCopySizeLimit``."""
 
 
 class PatchError(ValueError):
@@ -36,21 +66,50 @@ class PatchFormatError(ValueError):
     """The patch document itself is malformed."""
 
 
+class TooManyOperations(ValueError):
+    """A JSON patch has more than :data:`MAX_OPERATIONS` operations (kube-apiserver answers 413)."""
+
+    def __init__(self, count: int, limit: int = MAX_OPERATIONS) -> None:
+        super().__init__(f"The allowed maximum operations in a JSON patch is {limit}, got {count}")
+
+
+class CopySizeExceeded(PatchError):
+    """The ``copy`` operations of a JSON patch add more than the limit; json-patch's
+    ``AccumulatedCopySizeError`` and its wording."""
+
+    def __init__(self, accumulated: int, limit: int) -> None:
+        super().__init__(f"Unable to complete the copy, the accumulated size increase of copy is {accumulated}, "
+                         f"exceeding the limit {limit}")
+
+
+def json_size(value: JSON) -> int:
+    """Bytes of ``value`` as compact UTF-8 JSON (what json-patch measures a copy by)."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
 # ------------------------------------------------------------------ RFC 7386
 
 def merge_patch(target: JSON, patch: JSON) -> JSON:
     """Apply a JSON merge patch (RFC 7386 section 2, ``MergePatch``).
 
     A non-object patch replaces the target; ``null`` values remove keys.
+    The target is copied once; time is linear in the target and the patch.
     """
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    return _merge_into(copy.deepcopy(target), patch)
+
+
+def _merge_into(owned: JSON, patch: JSON) -> JSON:
+    """:func:`merge_patch` onto ``owned``, a private copy it may change."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = owned if isinstance(owned, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = merge_patch(result.get(key), value)
+            result[key] = _merge_into(result.get(key), value)
     return result
 
 
@@ -133,15 +192,25 @@ def _remove(doc: JSON, tokens: list[str]) -> tuple[JSON, JSON]:
     raise PatchError("cannot remove from a scalar")
 
 
-def json_patch(doc: JSON, operations: JSON) -> JSON:
+def json_patch(doc: JSON, operations: JSON, *, max_operations: int = MAX_OPERATIONS,
+               max_copy_bytes: int = MAX_COPY_BYTES) -> JSON:
     """Apply a JSON patch (RFC 6902 section 4: add, remove, replace, move, copy, test).
 
+    Args:
+        max_operations: most operations accepted (kube-apiserver's 10000).
+        max_copy_bytes: most bytes (compact JSON) that all ``copy`` operations
+            together may add; each copy is measured before it is made.
     Raises:
         PatchFormatError: ``operations`` is not a list of operation objects.
+        TooManyOperations: more than ``max_operations`` operations (checked first).
+        CopySizeExceeded: the copies add more than ``max_copy_bytes`` (a :class:`PatchError`).
         PatchError: an operation fails (missing path, failed ``test``).
     """
     if not isinstance(operations, list):
         raise PatchFormatError("a JSON patch must be an array of operations (RFC 6902 section 3)")
+    if len(operations) > max_operations:
+        raise TooManyOperations(len(operations), max_operations)
+    copied = 0
     result = copy.deepcopy(doc)
     for index, op in enumerate(operations):
         if not isinstance(op, dict) or not isinstance(op.get("op"), str):
@@ -166,7 +235,11 @@ def json_patch(doc: JSON, operations: JSON) -> JSON:
                     raise PatchError("cannot move a value into one of its children")
                 result, value = _remove(result, source)
             else:
-                value = copy.deepcopy(_get(result, source))
+                original = _get(result, source)
+                copied += json_size(original)
+                if copied > max_copy_bytes:
+                    raise CopySizeExceeded(copied, max_copy_bytes)
+                value = copy.deepcopy(original)
             result = _add(result, tokens, value)
         elif kind == "test":
             if _get(result, tokens) != op["value"]:
@@ -224,31 +297,54 @@ def _strip_directives(value: JSON) -> JSON:
     return value
 
 
+def _hashable(value: JSON) -> Any:
+    """A hashable stand-in for a JSON value; equal values (by ``==``) get equal stand-ins."""
+    try:
+        hash(value)
+        return (0, value)
+    except TypeError:
+        return (1, json.dumps(value, sort_keys=True, separators=(",", ":")))
+
+
 def _merge_list(field: str, target: list[Any], patch: list[Any], order: list[Any] | None) -> list[Any]:
+    """Merge list ``patch`` into ``target`` (a private copy this may change).
+
+    Items are found by merge key through a hash index, so the time is linear in both lists.
+    """
     if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
         return [_strip_directives(i) for i in patch if not (isinstance(i, dict) and i.get("$patch") == "replace")]
     key = _merge_key(field, [i for i in target if isinstance(i, dict)] + [i for i in patch if isinstance(i, dict)]) \
         if all(isinstance(i, dict) for i in target + patch) else None
     if key is None:
-        stripped: list[Any] = _strip_directives(copy.deepcopy(patch))
+        stripped: list[Any] = _strip_directives(patch)
         if field in MERGED_SCALAR_LISTS and all(not isinstance(i, (dict, list)) for i in target + stripped):
-            return list(target) + [i for i in stripped if i not in target]
+            present = {_hashable(i) for i in target}
+            return list(target) + [i for i in stripped if _hashable(i) not in present]
         return stripped
-    result = [copy.deepcopy(i) for i in target]
-    for index, item in enumerate(patch):
+    result: list[Any] = list(target)
+    alive = [True] * len(result)
+    # merge-key value -> positions in ``result`` (ascending; the first live one is the match)
+    index: dict[Any, list[int]] = {}
+    for n, t in enumerate(result):
+        index.setdefault(_hashable(t.get(key)), []).append(n)
+    for n, item in enumerate(patch):
         if key not in item:
-            raise PatchError(f"{field}[{index}]: the list item lacks the merge key {key!r}")
-        found = next((n for n, t in enumerate(result) if t.get(key) == item[key]), None)
+            raise PatchError(f"{field}[{n}]: the list item lacks the merge key {key!r}")
+        positions = index.get(_hashable(item[key]), [])
+        found = positions[0] if positions else None
         if item.get("$patch") == "delete":
             if found is not None:
-                result.pop(found)
+                alive[found] = False
+                positions.pop(0)
             continue
         body = {k: v for k, v in item.items() if k != "$patch"}
         if found is None:
+            index.setdefault(_hashable(item[key]), []).append(len(result))
             result.append(_strip_directives(body))
+            alive.append(True)
         else:
-            result[found] = strategic_merge_patch(result[found], body)
-    return _apply_order(key, result, order)
+            result[found] = _strategic_into(result[found], body)
+    return _apply_order(key, [i for i, keep in zip(result, alive) if keep], order)
 
 
 def _apply_order(key: str | None, items: list[Any], order: list[Any] | None) -> list[Any]:
@@ -257,16 +353,28 @@ def _apply_order(key: str | None, items: list[Any], order: list[Any] | None) -> 
         return items
     wanted = [o.get(key) if isinstance(o, dict) else o for o in order]
     rank: dict[Any, int] = {v: n for n, v in enumerate(wanted) if isinstance(v, (str, int, float))}
-    return sorted(items, key=lambda i: rank.get(i.get(key), len(rank)) if isinstance(i, dict) else len(rank))
+    def place(item: Any) -> int:
+        value = item.get(key) if isinstance(item, dict) else None
+        return rank.get(value, len(rank)) if isinstance(value, (str, int, float)) else len(rank)
+    return sorted(items, key=place)
 
 
 def strategic_merge_patch(target: JSON, patch: JSON) -> JSON:
     """Apply a strategic merge patch (the subset described in the module docstring).
 
+    The target is copied once; time is linear in the target and the patch.
+
     Raises:
         PatchFormatError: the patch is not an object.
         PatchError: an unknown ``$patch`` directive, or a list item lacks its merge key.
     """
+    if not isinstance(patch, dict):
+        raise PatchFormatError("a strategic merge patch must be a JSON object")
+    return _strategic_into(copy.deepcopy(target), patch)
+
+
+def _strategic_into(owned: JSON, patch: JSON) -> JSON:
+    """:func:`strategic_merge_patch` onto ``owned``, a private copy it may change."""
     if not isinstance(patch, dict):
         raise PatchFormatError("a strategic merge patch must be a JSON object")
     directive = patch.get("$patch")
@@ -276,20 +384,21 @@ def strategic_merge_patch(target: JSON, patch: JSON) -> JSON:
         return {}
     if directive not in (None, "merge"):
         raise PatchError(f"unknown patch directive {str(directive)[:32]!r}")
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    result = owned if isinstance(owned, dict) else {}
     orders = {k[len(_ORDER):]: v for k, v in patch.items() if k.startswith(_ORDER) and isinstance(v, list)}
     for key, value in patch.items():
         if key.startswith(_DELETE_PRIMITIVE):
             field = key[len(_DELETE_PRIMITIVE):]
             if isinstance(result.get(field), list) and isinstance(value, list):
-                result[field] = [v for v in result[field] if v not in value]
+                deleted = {_hashable(v) for v in value}
+                result[field] = [v for v in result[field] if _hashable(v) not in deleted]
             continue
         if key.startswith("$"):
             continue
         if value is None:
             result.pop(key, None)
         elif isinstance(value, dict):
-            result[key] = strategic_merge_patch(result.get(key), value)
+            result[key] = _strategic_into(result.get(key), value)
         elif isinstance(value, list) and isinstance(result.get(key), list):
             result[key] = _merge_list(key, result[key], value, orders.get(key))
         elif isinstance(value, list):
@@ -303,6 +412,6 @@ def strategic_merge_patch(target: JSON, patch: JSON) -> JSON:
     retain = patch.get("$retainKeys")
     if isinstance(retain, list):
         # ``$retainKeys`` clears the fields of a (union-type) map that are not listed.
-        keep = set(retain)
+        keep = {k for k in retain if isinstance(k, str)}
         result = {k: v for k, v in result.items() if k in keep}
     return result
