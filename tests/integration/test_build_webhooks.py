@@ -172,3 +172,26 @@ def test_no_log_record_or_answer_holds_the_webhook_secret(apiserver: Any, api: h
     server_side = [r for r in records if not r.name.startswith(("httpx", "httpcore"))]  # not the test's client
     leaked = [f"{r.name}: {_text(r)}" for r in server_side if SECRET in _text(r)]
     assert leaked == []
+
+
+def test_identities_below_admin_never_read_an_inline_webhook_secret(apiserver: Any, api: Any) -> None:
+    """view (and the node) may read BuildConfigs, but an inline Generic secret would let them start builds."""
+    inline = "inline-webhook-secret-42"
+    config = {"metadata": {"name": "inline"},
+              "spec": {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch"}, "strategy": {"type": "Docker"},
+                       "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}},
+                       "triggers": [{"type": "Generic", "generic": {"secret": inline}}]}}
+    path = "/apis/dockyard.dev/v1alpha1/namespaces/default/buildconfigs"
+    assert api.post(path, json=config).status_code == 201
+    assert api.get(f"{path}/inline").json()["spec"]["triggers"][0]["generic"]["secret"] == inline
+    for token in (apiserver.view_token, apiserver.node_token):
+        with apiserver.client(token=token) as reader:
+            for resp in (reader.get(f"{path}/inline"), reader.get(path),
+                         reader.get(path, params={"watch": "true", "timeoutSeconds": "1"}),
+                         reader.get(path, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})):
+                assert resp.status_code == 200, resp.text
+                assert inline not in resp.text
+            got = reader.get(f"{path}/inline").json()
+            assert got["spec"]["triggers"][0]["generic"]["secret"] == "<redacted>"
+            hook = reader.post(f"{path}/inline/webhooks/<redacted>/generic", json={})
+            assert hook.status_code in (403, 404)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +19,7 @@ from starlette.responses import Response
 
 from dockyard.api import errors, kinds, validation
 from dockyard.apiserver import (auth, authz, buildhooks, crud, discovery, inflight, listopts, nodeauthz, paths,
-                                protobuf, subresources, table, watch, wire)
+                                protobuf, redaction, subresources, table, watch, wire)
 from dockyard.apiserver.selectors import Selector
 from dockyard.apiserver.state import ServerState
 
@@ -166,6 +167,9 @@ async def _collection(state: ServerState, request: Request, attrs: authz.Attribu
         listed = await run_in_threadpool(crud.list_objects, store, info, ns, selector=selector, limit=opts.limit,
                                          continue_token=opts.continue_token, revision=opts.revision,
                                          exact=opts.match == listopts.EXACT)
+        hide = redaction.for_reader(user(request), info)
+        if hide is not None:
+            listed = redaction.list_items(hide, listed)
         if table.wants_table(request):
             return wire.json_response(table.list_table(info, listed, request))
         return wire.json_response(listed)
@@ -206,6 +210,9 @@ def _watch(state: ServerState, request: Request, info: kinds.ResourceInfo, ns: s
            selector: Selector, opts: listopts.ListOptions) -> Response:
     timeout = opts.timeout
     render = table.watch_renderer(info, request) if table.wants_table(request) else watch.encode_event
+    hide = redaction.for_reader(user(request), info)
+    if hide is not None:
+        render = _hiding(render, hide)
     events = watch.stream(store=state.store, notifier=state.objects, info=info, namespace=ns, selector=selector,
                           start=opts.revision, initial=opts.initial_events,
                           initial_end_bookmark=bool(opts.send_initial_events),
@@ -214,6 +221,13 @@ def _watch(state: ServerState, request: Request, info: kinds.ResourceInfo, ns: s
     release = state.long_running.acquire(user(request))
     return inflight.HeldStream(events, media_type="application/json", release=release,
                                headers={"Cache-Control": "no-cache, private", "X-Content-Type-Options": "nosniff"})
+
+
+def _hiding(render: Callable[[str, Obj], bytes], hide: Callable[[Obj], Obj]) -> Callable[[str, Obj], bytes]:
+    """A watch event renderer that applies ``hide`` (:mod:`.redaction`) to each object first."""
+    def rendered(type_: str, obj: Obj) -> bytes:
+        return render(type_, hide(obj) if type_ in ("ADDED", "MODIFIED", "DELETED") else obj)
+    return rendered
 
 
 async def _admit(state: ServerState, attrs: authz.Attributes, *, body: Any = None, content_type: str = "") -> None:
@@ -227,6 +241,9 @@ async def _object(state: ServerState, request: Request, attrs: authz.Attributes,
     store = state.store
     if method == "GET":
         obj = await run_in_threadpool(store.get, info, ns, name)
+        hide = redaction.for_reader(attrs.user, info)
+        if hide is not None:
+            obj = hide(obj)
         if subresource is None and table.wants_table(request):
             return wire.json_response(table.object_table(info, obj, request))
         return wire.json_response(obj)
