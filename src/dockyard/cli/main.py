@@ -262,11 +262,12 @@ def start_build(
     with conn.http(timeout=300) as http:
         if sources:
             try:
-                archive = upload.archive(from_dir=from_dir, from_file=from_file, from_archive=from_archive)
+                with upload.archive(from_dir=from_dir, from_file=from_file, from_archive=from_archive) as packed:
+                    build = _check(upload.send(
+                        http, f"{GROUP_PATH}/namespaces/{ns}/buildconfigs/{name}/instantiatebinary", packed,
+                        label=f"uploading {sources[0]}"))
             except upload.UploadError as err:
                 _die(str(err), 2)
-            build = _check(upload.send(http, f"{GROUP_PATH}/namespaces/{ns}/buildconfigs/{name}/instantiatebinary",
-                                       archive, label=f"uploading {sources[0]}"))
         else:
             body = {"kind": "BuildRequest", "apiVersion": "dockyard.dev/v1alpha1", "metadata": {"name": name}}
             build = _check(http.post(f"{GROUP_PATH}/namespaces/{ns}/buildconfigs/{name}/instantiate", json=body))
