@@ -18,7 +18,7 @@ watch       ``--watchers`` concurrent watches (another process, asyncio) on a na
             (watcher, write) pair.
 HTTP floor  ``GET /version`` (no auth, no store): what HTTPS + uvicorn + the app cost per request.
 
-The reference, after the server has stopped: a plain SQLite table (WAL, ``synchronous=NORMAL``,
+The reference, after the server has stopped: a plain SQLite table (WAL, ``synchronous=FULL``,
 the server's settings) in the same directory, rows of the same JSON as the stored Secret (same size),
 one transaction per insert as the server commits each create; point SELECTs for gets; a SELECT of
 1,000 / 10,000 rows joined into one JSON array for lists.
@@ -454,7 +454,7 @@ def sqlite_reference(path: Path, template: str, template_name: str, *, inserts: 
         Path(str(path) + suffix).unlink(missing_ok=True)
     db = sqlite3.connect(str(path), isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA synchronous=FULL")
     db.execute("CREATE TABLE objects (namespace TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL, "
                "PRIMARY KEY (namespace, name))")
     needle = f'"name":"{template_name}"'
@@ -870,7 +870,7 @@ def main() -> int:
     out.print(bench.table())
     ref = bench.results.get("sqlite")
     if ref:
-        out.print(f"raw SQLite: WAL, synchronous=NORMAL (the server's settings), {ref['row_bytes']}-byte JSON rows "
+        out.print(f"raw SQLite: WAL, synchronous=FULL (the server's settings), {ref['row_bytes']}-byte JSON rows "
                   "(a copy of a stored Secret), one transaction per insert; lists join the rows into one array. "
                   "Time ratio = dockyard's time per operation ÷ SQLite's.")
     for note in bench.h.notes + bench.notes + [bench.h.stop_info]:
