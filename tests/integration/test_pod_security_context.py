@@ -18,7 +18,7 @@ from dockyard.agent.pods import PodRuntime
 
 from .test_pod_runtime import _cs, _pod, _pod_engine, _running, _sync_until, pytestmark, runtime  # noqa: F401
 
-REPORT = ("grep -E '^(CapEff|NoNewPrivs):' /proc/self/status; echo uid=$(id -u) groups=$(id -G); "
+REPORT = ("grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; echo uid=$(id -u) groups=$(id -G); "
           "chown 12345 /bin 2>/dev/null && echo chown=ok || echo chown=denied; ")
 
 
@@ -51,17 +51,19 @@ def test_drop_all_and_no_new_privileges_are_what_the_container_gets(
          "securityContext": {"capabilities": {"drop": ["ALL"]}, "allowPrivilegeEscalation": False}},
         {"name": "default", "command": ["sh", "-c", REPORT + "exec sleep 3600"]},
         {"name": "chown-only", "command": ["sh", "-c", REPORT + "exec sleep 3600"],
-         "securityContext": {"capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}}},
-    ])
+         "securityContext": {"capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
+                             "seccompProfile": {"type": "Unconfined"}}},
+    ], securityContext={"seccompProfile": {"type": "RuntimeDefault"}})
     _sync_until(rt, pod, _running("locked", "default", "chown-only"))
     locked = _report(_pod_engine, rt, pod, "locked")
     assert locked["CapEff"] == "0000000000000000", locked
     assert locked["NoNewPrivs"] == "1" and locked["chown"] == "denied" and locked["uid"] == "0", locked
     default = _report(_pod_engine, rt, pod, "default")
     assert default["CapEff"] != "0000000000000000" and default["NoNewPrivs"] == "0", default
-    assert default["chown"] == "ok", default
+    assert default["chown"] == "ok" and default["Seccomp"] == "2", default  # the engine's default filter
     chown_only = _report(_pod_engine, rt, pod, "chown-only")
     assert chown_only["CapEff"] == "0000000000000001" and chown_only["chown"] == "ok", chown_only
+    assert chown_only["Seccomp"] == "0", chown_only  # Unconfined wins over the pod's RuntimeDefault
 
 
 def test_users_groups_and_fs_group_on_empty_dir(

@@ -81,3 +81,12 @@ def test_a_patch_into_a_refused_field_is_422(open_ns: httpx.Client) -> None:
                       headers={"Content-Type": "application/merge-patch+json"})
     assert r.status_code == 422, r.text
     assert r.json()["details"]["causes"][0]["field"] == "spec.hostPID"
+
+
+def test_a_localhost_app_armor_annotation_is_422(open_ns: httpx.Client) -> None:
+    pod = _pod()
+    key = "container.apparmor.security.beta.kubernetes.io/c"
+    pod["metadata"]["annotations"] = {key: "localhost/k8s-apparmor-example"}
+    r = open_ns.post(PODS, json=pod)
+    assert r.status_code == 422, r.text
+    assert r.json()["details"]["causes"][0]["field"] == f"metadata.annotations[{key}]"

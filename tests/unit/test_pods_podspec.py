@@ -393,3 +393,14 @@ def test_verify_run_as_non_root_allows(pod_sc: Any, container_sc: Any, image_use
     container: dict[str, Any] = {"name": "c", "image": "i", "securityContext": container_sc}
     pod = {**POD, "spec": {"containers": [container], "securityContext": pod_sc}}
     podspec.verify_run_as_non_root(pod, container, image_user=image_user)
+
+
+def test_app_armor_annotation_applies_when_the_field_is_unset() -> None:
+    container: dict[str, Any] = {"name": "c", "image": "i"}
+    annotations = {"container.apparmor.security.beta.kubernetes.io/c": "unconfined"}
+    _, host = podspec.security_args({"containers": [container]}, container, annotations=annotations)
+    assert host["security_opt"] == ["apparmor=unconfined"]
+    container["securityContext"] = {"appArmorProfile": {"type": "RuntimeDefault"}}
+    assert "security_opt" not in podspec.security_args({"containers": [container]}, container,
+                                                       annotations=annotations)[1]
+    assert podspec.container_hash(container, [], None, annotations) != podspec.container_hash(container)

@@ -157,3 +157,18 @@ def test_deployment_template_security_fields_are_checked():
         "selector": {"matchLabels": {"a": "b"}},
         "template": {"metadata": {"labels": {"a": "b"}}, "spec": _pod_with({"hostPID": True})["spec"]}}})
     assert err.to_status()["details"]["causes"][0]["field"] == "spec.template.spec.hostPID"
+
+
+@pytest.mark.parametrize(("value", "container", "message"), [
+    ("localhost/k8s-profile", "a", 'Unsupported value: "localhost/k8s-profile"'),
+    ("unconfined", "ghost", "container not found"),
+])
+def test_app_armor_annotation_is_checked(value, container, message):
+    pod = _pod_with()
+    key = f"container.apparmor.security.beta.kubernetes.io/{container}"
+    pod["metadata"]["annotations"] = {key: value}
+    err = causes(POD, pod)
+    assert err.to_status()["details"]["causes"][0]["field"] == f"metadata.annotations[{key}]"
+    assert message in err.message
+    pod["metadata"]["annotations"] = {"container.apparmor.security.beta.kubernetes.io/a": "runtime/default"}
+    validation.validate(POD, pod)

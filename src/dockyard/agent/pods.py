@@ -457,7 +457,8 @@ class PodRuntime:
         """kubelet ``computePodActions`` for one app container."""
         spec = pod.get("spec") or {}
         name = str(container["name"])
-        want = podspec.container_hash(container, spec.get("volumes") or [], spec.get("securityContext"))
+        want = podspec.container_hash(container, spec.get("volumes") or [], spec.get("securityContext"),
+                                      (pod.get("metadata") or {}).get("annotations"))
         latest = _latest(ctrs, name)
         if latest is None:
             self._start(pod, container, want, attempt=0, backoff=0.0, infra_id=infra_id, ctrs=ctrs, now=now, sync=sync)
@@ -535,7 +536,8 @@ class PodRuntime:
             podspec.verify_run_as_non_root(pod, container, image_user=image_user)
             binds = self._binds(pod, container)
             config, host = podspec.create_args(container, binds=binds, pod_spec=pod.get("spec") or {},
-                                               image_user=image_user)
+                                               image_user=image_user,
+                                               annotations=(pod.get("metadata") or {}).get("annotations"))
         except podspec.ConfigError as e:
             sync.waiting[name] = ("CreateContainerConfigError", str(e))
             return

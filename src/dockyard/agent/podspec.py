@@ -253,16 +253,20 @@ def _hash_json(obj: Any) -> str:
 
 
 def container_hash(container: Mapping[str, Any], volumes: Iterable[Mapping[str, Any]] = (),
-                   pod_security_context: Mapping[str, Any] | None = None) -> str:
+                   pod_security_context: Mapping[str, Any] | None = None,
+                   annotations: Mapping[str, Any] | None = None) -> str:
     """Stable hash of one container's spec (kubelet ``HashContainer``: FNV-1a 32
     over JSON). The definitions of the volumes it mounts are included, so a
     changed ``hostPath`` restarts exactly the containers that mount it; so is the
     pod's ``securityContext`` (the defaults of the container's own, its groups),
-    so a changed ``spec.securityContext`` restarts every container.
+    so a changed ``spec.securityContext`` restarts every container, and so is the
+    container's AppArmor annotation (``annotations``: the pod's).
     Key order and omitted-vs-empty fields do not change the hash.
     """
     picked = {k: container.get(k) for k in _HASHED_FIELDS}
     picked["podSecurityContext"] = pod_security_context
+    picked["appArmorAnnotation"] = (annotations or {}).get(
+        validation.APP_ARMOR_ANNOTATION_PREFIX + str(container.get("name", "")))
     mounted = {m.get("name") for m in container.get("volumeMounts") or []}
     picked["volumes"] = sorted(
         (dict(v) for v in volumes if v.get("name") in mounted), key=lambda v: str(v.get("name"))
@@ -570,7 +574,8 @@ def milli_cpu_to_shares(value: str | int | float) -> int:
 
 
 def create_args(
-    container: Mapping[str, Any], *, binds: list[str], pod_spec: Mapping[str, Any] | None = None, image_user: str = ""
+    container: Mapping[str, Any], *, binds: list[str], pod_spec: Mapping[str, Any] | None = None, image_user: str = "",
+    annotations: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Arguments for docker-py ``APIClient.create_container`` and
     ``create_host_config`` from one Kubernetes container.
@@ -629,7 +634,8 @@ def create_args(
             host["cpu_shares"] = milli_cpu_to_shares(cpu_request)
     except ValueError as e:
         raise ConfigError(f"resources: {e}") from e
-    user, security = security_args(pod_spec or {"containers": [container]}, container, image_user=image_user)
+    user, security = security_args(pod_spec or {"containers": [container]}, container, image_user=image_user,
+                                   annotations=annotations)
     if user:
         config["user"] = user
     host.update(security)
@@ -644,12 +650,18 @@ _INHERITED = ("runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "appA
               "windowsOptions")
 
 
-def effective_security_context(pod_spec: Mapping[str, Any], container: Mapping[str, Any]) -> dict[str, Any]:
+def effective_security_context(pod_spec: Mapping[str, Any], container: Mapping[str, Any],
+                               annotations: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The container's ``securityContext`` with the pod's as defaults (kubelet
-    ``securitycontext.DetermineEffectiveSecurityContext``): container fields win."""
+    ``securitycontext.DetermineEffectiveSecurityContext``): container fields win. Without an
+    ``appArmorProfile`` on either, the pod's ``container.apparmor.security.beta.kubernetes.io/<name>``
+    annotation gives it (kubelet ``getAppArmorProfile``)."""
     pod_sc = pod_spec.get("securityContext") or {}
     out = {k: pod_sc[k] for k in _INHERITED if pod_sc.get(k) is not None}
     out.update({k: v for k, v in (container.get("securityContext") or {}).items() if v is not None})
+    legacy = (annotations or {}).get(validation.APP_ARMOR_ANNOTATION_PREFIX + str(container.get("name", "")))
+    if out.get("appArmorProfile") is None and legacy is not None:
+        out["appArmorProfile"] = {"type": validation.APP_ARMOR_ANNOTATION_VALUES.get(str(legacy), str(legacy))}
     return out
 
 
@@ -662,7 +674,8 @@ def _check(pod_spec: Mapping[str, Any], container: Mapping[str, Any]) -> None:
 
 
 def security_args(
-    pod_spec: Mapping[str, Any], container: Mapping[str, Any], *, image_user: str = ""
+    pod_spec: Mapping[str, Any], container: Mapping[str, Any], *, image_user: str = "",
+    annotations: Mapping[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The engine user and ``create_host_config`` keywords of a container's effective security context.
 
@@ -678,6 +691,7 @@ def security_args(
       ``seccomp=unconfined``/``apparmor=unconfined``; ``RuntimeDefault`` and
       unset → the engine's default profile (the kubelet's ``--seccomp-default``).
     - ``readOnlyRootFilesystem`` → ``ReadonlyRootfs``.
+    - ``annotations``: the pod's, for the deprecated AppArmor annotation.
     - pod ``fsGroup`` then ``supplementalGroups`` → ``GroupAdd`` (decimal strings).
 
     Returns:
@@ -687,7 +701,9 @@ def security_args(
         :func:`dockyard.api.validation.pod_spec_security_causes`).
     """
     _check(pod_spec, container)
-    sc = effective_security_context(pod_spec, container)
+    sc = effective_security_context(pod_spec, container, annotations)
+    if (sc.get("appArmorProfile") or {}).get("type") not in (None, *validation.PROFILE_TYPES):
+        raise ConfigError(f"unsupported AppArmor profile {sc['appArmorProfile']['type']!r}")
     pod_sc = pod_spec.get("securityContext") or {}
     user = ""
     if sc.get("runAsUser") is not None:

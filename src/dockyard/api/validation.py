@@ -243,7 +243,9 @@ def _sub_path_causes(sub_path: Any, where: str) -> list[Cause]:
 
 def _pod_causes(obj: dict[str, Any]) -> list[Cause]:
     return _containers_causes(obj.get("spec"), "spec") + podsecurity.runtime_class_causes(
+        obj.get("metadata") or {}, obj.get("spec") or {}) + app_armor_annotation_causes(
         obj.get("metadata") or {}, obj.get("spec") or {})
+
 
 
 # --- security fields: each one the node agent honours, or a 422 naming it -------------------------------------
@@ -473,6 +475,36 @@ def pod_spec_security_causes(spec: Any, path: str = "spec") -> list[Cause]:
     return causes
 
 
+APP_ARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+"""The deprecated per-container AppArmor annotation, which the kubelet still honours when the container's
+``appArmorProfile`` is unset: ``runtime/default`` or ``unconfined`` (``localhost/NAME`` is refused, as the
+``Localhost`` type is)."""
+APP_ARMOR_ANNOTATION_VALUES = {"runtime/default": SECCOMP_RUNTIME_DEFAULT, "unconfined": SECCOMP_UNCONFINED}
+
+
+def app_armor_annotation_causes(meta: Any, spec: Any, path: str = "metadata") -> list[Cause]:
+    """422 causes for ``container.apparmor.security.beta.kubernetes.io/<container>`` annotations: a value
+    of :data:`APP_ARMOR_ANNOTATION_VALUES`, naming a container of the pod (Kubernetes
+    ``ValidateAppArmorPodAnnotations``)."""
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if not isinstance(annotations, dict):
+        return []
+    containers = spec.get("containers") if isinstance(spec, dict) else None
+    names = {c.get("name") for c in containers if isinstance(c, dict)} if isinstance(containers, list) else set()
+    causes: list[Cause] = []
+    for key, value in annotations.items():
+        if not str(key).startswith(APP_ARMOR_ANNOTATION_PREFIX):
+            continue
+        where = f"{path}.annotations[{key}]"
+        if str(key)[len(APP_ARMOR_ANNOTATION_PREFIX):] not in names:
+            causes.append(Cause(where, "container not found", "FieldValueInvalid"))
+        elif value not in APP_ARMOR_ANNOTATION_VALUES:
+            causes.append(Cause(where, f'Unsupported value: "{str(value)[:64]}": supported values: '
+                                '"runtime/default", "unconfined" (AppArmor profiles from the node are '
+                                f"{_UNSUPPORTED})", "FieldValueNotSupported"))
+    return causes
+
+
 def _namespace_causes(obj: dict[str, Any]) -> list[Cause]:
     """Pod Security labels must name a level and a version (see :mod:`dockyard.api.podsecurity`)."""
     return podsecurity.label_causes((obj.get("metadata") or {}).get("labels"))
@@ -499,6 +531,8 @@ def _workload_causes(obj: dict[str, Any]) -> list[Cause]:
     causes.extend(_containers_causes(template.get("spec"), "spec.template.spec"))
     causes.extend(podsecurity.runtime_class_causes(template.get("metadata") or {}, template.get("spec") or {},
                                                    "spec.template.spec"))
+    causes.extend(app_armor_annotation_causes(template.get("metadata") or {}, template.get("spec") or {},
+                                              "spec.template.metadata"))
     return causes
 
 
