@@ -48,10 +48,11 @@ def test_sys_admin_is_refused(api: httpx.Client) -> None:
 
 def test_patch_and_update_into_a_violation_are_refused(api: httpx.Client) -> None:
     assert api.post(PODS.format(ns="default"), json=_pod("later")).status_code == 201
-    r = api.patch(PODS.format(ns="default") + "/later", json={"spec": {"hostNetwork": True}},
+    r = api.patch(PODS.format(ns="default") + "/later", json={"spec": {"containers": [
+        {"name": "c", "image": "busybox", "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}}}]}},
                   headers={"Content-Type": "application/merge-patch+json"})
     assert r.status_code == 403, r.text
-    assert "host namespaces (hostNetwork=true)" in r.json()["message"]
+    assert 'must not include "NET_ADMIN" in securityContext.capabilities.add' in r.json()["message"]
     stored = api.get(PODS.format(ns="default") + "/later").json()
     stored["spec"]["volumes"] = [{"name": "h", "hostPath": {"path": "/etc"}}]
     assert api.put(PODS.format(ns="default") + "/later", json=stored).status_code == 403

@@ -268,8 +268,10 @@ def test_create_args_follow_kubernetes_command_semantics() -> None:
     [
         {"image": "i", "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]},
         {"image": "i", "envFrom": [{"configMapRef": {"name": "c"}}]},
-        {"image": "i", "securityContext": {"privileged": True}},
         {"image": "i", "resources": {"limits": {"memory": "lots"}}},
+        {"image": "i", "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": "x"}}},
+        {"image": "i", "securityContext": {"seLinuxOptions": {"type": "container_t"}}},
+        {"image": "i", "securityContext": {"procMount": "Unmasked"}},
     ],
 )
 def test_create_args_refuse_unsupported(container: dict[str, Any]) -> None:
@@ -291,3 +293,114 @@ def test_build_pods_and_grace() -> None:
     assert not podspec.is_build_pod({"metadata": {}})
     assert podspec.grace_period({"metadata": {}, "spec": {}}) == 30
     assert podspec.grace_period({"metadata": {"deletionGracePeriodSeconds": 0}, "spec": {"terminationGracePeriodSeconds": 9}}) == 0
+
+
+# --- security context (kubelet kuberuntime security_context.go, dockershim security_context.go) ---------------
+
+POD = {"metadata": {"name": "p", "namespace": "ns", "uid": "u-1"}, "spec": {}}
+
+
+def _args(container_sc: dict[str, Any] | None = None, pod_sc: dict[str, Any] | None = None,
+          image_user: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
+    container: dict[str, Any] = {"name": "c", "image": "i"}
+    if container_sc is not None:
+        container["securityContext"] = container_sc
+    spec = {"containers": [container], "securityContext": pod_sc} if pod_sc is not None else {"containers": [container]}
+    return podspec.create_args(container, binds=[], pod_spec=spec, image_user=image_user)
+
+
+def test_restricted_container_maps_to_engine_options() -> None:
+    config, host = _args({"capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
+                          "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True},
+                         {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}})
+    assert config["user"] == "1000"
+    assert host == {"binds": [], "cap_drop": ["ALL"], "cap_add": ["NET_BIND_SERVICE"],
+                    "security_opt": ["no-new-privileges"], "read_only": True}
+
+
+def test_pod_security_context_defaults_and_container_wins() -> None:
+    config, host = _args({"runAsUser": 7, "seccompProfile": {"type": "Unconfined"}},
+                         {"runAsUser": 1000, "runAsGroup": 3000, "seccompProfile": {"type": "RuntimeDefault"},
+                          "appArmorProfile": {"type": "Unconfined"}, "supplementalGroups": [4000, 3000],
+                          "fsGroup": 2000})
+    assert config["user"] == "7:3000"
+    assert host["security_opt"] == ["seccomp=unconfined", "apparmor=unconfined"]
+    assert host["group_add"] == ["2000", "4000", "3000"]  # fsGroup first, as the kubelet synthesizes them
+    _, host = _args({"seccompProfile": {"type": "RuntimeDefault"}}, {"seccompProfile": {"type": "Unconfined"}})
+    assert "security_opt" not in host  # RuntimeDefault is the engine's default profile
+
+
+def test_run_as_group_alone_keeps_the_image_user() -> None:
+    assert _args({"runAsGroup": 5}, image_user="app:app")[0]["user"] == "app:5"
+    assert _args({"runAsGroup": 5})[0]["user"] == "0:5"
+    assert "user" not in _args({})[0]
+
+
+def test_privileged_is_honoured() -> None:
+    _, host = _args({"privileged": True})
+    assert host["privileged"] is True
+
+
+def test_sandbox_sysctls_and_hash() -> None:
+    spec = {"containers": [], "securityContext": {"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start",
+                                                               "value": "0"}]}}
+    assert podspec.sandbox_sysctls(spec) == {"net.ipv4.ip_unprivileged_port_start": "0"}
+    assert podspec.sandbox_sysctls({"containers": []}) == {}
+    assert podspec.sandbox_hash(spec) != podspec.sandbox_hash({"containers": []})
+    assert podspec.sandbox_hash({"containers": [], "securityContext": {}}) == podspec.sandbox_hash({"containers": []})
+
+
+def test_container_hash_follows_the_pod_security_context() -> None:
+    c = {"name": "c", "image": "i"}
+    assert podspec.container_hash(c, [], None) == podspec.container_hash(c, [], {}) == podspec.container_hash(c)
+    assert podspec.container_hash(c, [], {"runAsUser": 1}) != podspec.container_hash(c, [], {"runAsUser": 2})
+
+
+@pytest.mark.parametrize(("pod_sc", "container_sc", "image_user", "message"), [
+    ({"runAsNonRoot": True}, {"runAsUser": 0}, "",
+     'container\'s runAsUser breaks non-root policy (pod: "p_ns(u-1)", container: c)'),
+    ({"runAsNonRoot": True}, None, "",
+     'container has runAsNonRoot and image will run as root (pod: "p_ns(u-1)", container: c)'),
+    (None, {"runAsNonRoot": True}, "0:0",
+     'container has runAsNonRoot and image will run as root (pod: "p_ns(u-1)", container: c)'),
+    (None, {"runAsNonRoot": True}, "app",
+     'container has runAsNonRoot and image has non-numeric user (app), cannot verify user is non-root '
+     '(pod: "p_ns(u-1)", container: c)'),
+    (None, {"runAsNonRoot": True}, "root:root",
+     'container has runAsNonRoot and image has non-numeric user (root), cannot verify user is non-root '
+     '(pod: "p_ns(u-1)", container: c)'),
+    (None, {"runAsNonRoot": True}, "4294967296",
+     'container has runAsNonRoot and image has an invalid user id (4294967296). (Must be 1-(2147483647)): '
+     'must be between 0 and 2147483647, inclusive (pod: "p_ns(u-1)", container: c)'),
+])
+def test_verify_run_as_non_root_refuses_in_the_kubelets_words(
+        pod_sc: dict[str, Any] | None, container_sc: dict[str, Any] | None, image_user: str, message: str) -> None:
+    container: dict[str, Any] = {"name": "c", "image": "i", "securityContext": container_sc}
+    pod = {**POD, "spec": {"containers": [container], "securityContext": pod_sc}}
+    with pytest.raises(podspec.ConfigError) as err:
+        podspec.verify_run_as_non_root(pod, container, image_user=image_user)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(("pod_sc", "container_sc", "image_user"), [
+    ({"runAsNonRoot": True}, {"runAsUser": 1000}, ""),
+    ({"runAsNonRoot": True}, None, "1000"),
+    ({"runAsNonRoot": True}, {"runAsNonRoot": False}, ""),
+    (None, None, "root"),
+    ({"runAsNonRoot": True, "runAsUser": 1000}, None, "root"),
+])
+def test_verify_run_as_non_root_allows(pod_sc: Any, container_sc: Any, image_user: str) -> None:
+    container: dict[str, Any] = {"name": "c", "image": "i", "securityContext": container_sc}
+    pod = {**POD, "spec": {"containers": [container], "securityContext": pod_sc}}
+    podspec.verify_run_as_non_root(pod, container, image_user=image_user)
+
+
+def test_app_armor_annotation_applies_when_the_field_is_unset() -> None:
+    container: dict[str, Any] = {"name": "c", "image": "i"}
+    annotations = {"container.apparmor.security.beta.kubernetes.io/c": "unconfined"}
+    _, host = podspec.security_args({"containers": [container]}, container, annotations=annotations)
+    assert host["security_opt"] == ["apparmor=unconfined"]
+    container["securityContext"] = {"appArmorProfile": {"type": "RuntimeDefault"}}
+    assert "security_opt" not in podspec.security_args({"containers": [container]}, container,
+                                                       annotations=annotations)[1]
+    assert podspec.container_hash(container, [], None, annotations) != podspec.container_hash(container)

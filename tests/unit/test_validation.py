@@ -85,3 +85,90 @@ def test_pod_sub_path_relative_is_accepted():
     validation.validate(POD, {"metadata": {"name": "p"}, "spec": {
         "volumes": [{"name": "v", "emptyDir": {}}],
         "containers": [{"name": "a", "image": "x", "volumeMounts": [{"name": "v", "mountPath": "/m", "subPath": "a/..b/c"}]}]}})
+
+
+def _pod_with(pod_spec=None, sc=None):
+    container = {"name": "a", "image": "x"}
+    if sc is not None:
+        container["securityContext"] = sc
+    return {"metadata": {"name": "p"}, "spec": {"containers": [container], **(pod_spec or {})}}
+
+
+@pytest.mark.parametrize(("pod_spec", "sc", "field"), [
+    ({}, {"seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}},
+     "spec.containers[0].securityContext.seccompProfile.type"),
+    ({"securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}}}, None,
+     "spec.securityContext.seccompProfile.type"),
+    ({}, {"seccompProfile": {"type": "RuntimeDefault", "localhostProfile": "p.json"}},
+     "spec.containers[0].securityContext.seccompProfile.localhostProfile"),
+    ({}, {"appArmorProfile": {"type": "Localhost", "localhostProfile": "k"}},
+     "spec.containers[0].securityContext.appArmorProfile.type"),
+    ({}, {"seLinuxOptions": {"type": "container_t"}}, "spec.containers[0].securityContext.seLinuxOptions"),
+    ({"securityContext": {"seLinuxOptions": {"level": "s0:c1,c2"}}}, None, "spec.securityContext.seLinuxOptions"),
+    ({"securityContext": {"seLinuxChangePolicy": "Recursive"}}, None, "spec.securityContext.seLinuxChangePolicy"),
+    ({}, {"windowsOptions": {"runAsUserName": "x"}}, "spec.containers[0].securityContext.windowsOptions"),
+    ({"securityContext": {"windowsOptions": {"hostProcess": False}}}, None, "spec.securityContext.windowsOptions"),
+    ({}, {"procMount": "Unmasked"}, "spec.containers[0].securityContext.procMount"),
+    ({"hostNetwork": True}, None, "spec.hostNetwork"),
+    ({"hostPID": True}, None, "spec.hostPID"),
+    ({"hostIPC": True}, None, "spec.hostIPC"),
+    ({"hostUsers": False}, None, "spec.hostUsers"),
+    ({"securityContext": {"supplementalGroupsPolicy": "Strict"}}, None, "spec.securityContext.supplementalGroupsPolicy"),
+    ({"securityContext": {"fsGroupChangePolicy": "Never"}}, None, "spec.securityContext.fsGroupChangePolicy"),
+    ({"securityContext": {"sysctls": [{"name": "kernel.msgmax", "value": "1"}]}}, None,
+     "spec.securityContext.sysctls[0].name"),
+    ({"securityContext": {"runAsUser": -1}}, None, "spec.securityContext.runAsUser"),
+    ({"securityContext": {"supplementalGroups": [5, "x"]}}, None, "spec.securityContext.supplementalGroups[1]"),
+    ({"securityContext": {"fsGroup": True}}, None, "spec.securityContext.fsGroup"),
+    ({"securityContext": {"bogus": 1}}, None, "spec.securityContext.bogus"),
+    ({}, {"bogus": 1}, "spec.containers[0].securityContext.bogus"),
+    ({}, {"runAsGroup": 2**31}, "spec.containers[0].securityContext.runAsGroup"),
+    ({}, {"privileged": "yes"}, "spec.containers[0].securityContext.privileged"),
+    ({}, {"capabilities": {"add": ["NOT_A_CAP"]}}, "spec.containers[0].securityContext.capabilities.add[0]"),
+    ({}, {"capabilities": {"drop": "ALL"}}, "spec.containers[0].securityContext.capabilities.drop"),
+    ({}, {"allowPrivilegeEscalation": False, "privileged": True}, "spec.containers[0].securityContext"),
+    ({}, {"allowPrivilegeEscalation": False, "capabilities": {"add": ["SYS_ADMIN"]}},
+     "spec.containers[0].securityContext"),
+])
+def test_security_fields_the_agent_cannot_honour_are_refused_by_path(pod_spec, sc, field):
+    err = causes(POD, _pod_with(pod_spec, sc))
+    assert err.code == 422
+    assert [c["field"] for c in err.to_status()["details"]["causes"]] == [field], err.message
+
+
+def test_security_fields_the_agent_honours_are_accepted():
+    validation.validate(POD, _pod_with(
+        {"shareProcessNamespace": True, "hostNetwork": False, "hostPID": False, "hostIPC": False, "hostUsers": True,
+         "securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True, "fsGroup": 2000,
+                             "fsGroupChangePolicy": "OnRootMismatch", "supplementalGroups": [3000, 3001],
+                             "supplementalGroupsPolicy": "Merge", "seccompProfile": {"type": "RuntimeDefault"},
+                             "appArmorProfile": {"type": "RuntimeDefault"},
+                             "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]}},
+        {"capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "CAP_CHOWN"]}, "privileged": False,
+         "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "procMount": "Default",
+         "runAsUser": 1001, "runAsGroup": 1001, "runAsNonRoot": True, "seccompProfile": {"type": "Unconfined"},
+         "appArmorProfile": {"type": "Unconfined"}}))
+    validation.validate(POD, _pod_with(sc={"privileged": True, "capabilities": {"add": ["ALL"]}}))
+
+
+def test_deployment_template_security_fields_are_checked():
+    deployment = kinds.by_kind("apps/v1", "Deployment")
+    err = causes(deployment, {"metadata": {"name": "d"}, "spec": {
+        "selector": {"matchLabels": {"a": "b"}},
+        "template": {"metadata": {"labels": {"a": "b"}}, "spec": _pod_with({"hostPID": True})["spec"]}}})
+    assert err.to_status()["details"]["causes"][0]["field"] == "spec.template.spec.hostPID"
+
+
+@pytest.mark.parametrize(("value", "container", "message"), [
+    ("localhost/k8s-profile", "a", 'Unsupported value: "localhost/k8s-profile"'),
+    ("unconfined", "ghost", "container not found"),
+])
+def test_app_armor_annotation_is_checked(value, container, message):
+    pod = _pod_with()
+    key = f"container.apparmor.security.beta.kubernetes.io/{container}"
+    pod["metadata"]["annotations"] = {key: value}
+    err = causes(POD, pod)
+    assert err.to_status()["details"]["causes"][0]["field"] == f"metadata.annotations[{key}]"
+    assert message in err.message
+    pod["metadata"]["annotations"] = {"container.apparmor.security.beta.kubernetes.io/a": "runtime/default"}
+    validation.validate(POD, pod)

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import shutil
+import stat
 import tarfile
 import threading
 import time
@@ -217,8 +219,9 @@ class PodRuntime:
             return status
         spec = pod.get("spec") or {}
         bindings, errors = podspec.port_bindings(spec, host_ip=self._host_ip)
-        if spec.get("hostNetwork"):
-            errors.append(podspec.PortError("spec.hostNetwork", "host networking is not supported"))
+        for key in ("hostNetwork", "hostPID", "hostIPC"):  # refused by the API server; pods stored before
+            if spec.get(key):
+                errors.append(podspec.PortError(f"spec.{key}", "host namespaces are not supported"))
         if errors:
             return self._refuse(pod, ctrs, now, errors)
 
@@ -389,7 +392,8 @@ class PodRuntime:
             self._ensure_pause_image()
             self._remove_named(name)
             published: dict[int | str, Any] = {k: v for k, v in bindings.items()}
-            host_config = self._api.create_host_config(port_bindings=published or None, ipc_mode="shareable")
+            host_config = self._api.create_host_config(port_bindings=published or None, ipc_mode="shareable",
+                                                       sysctls=podspec.sandbox_sysctls(spec) or None)
             created = self._api.create_container(
                 self._pause_image,
                 name=name,
@@ -453,7 +457,8 @@ class PodRuntime:
         """kubelet ``computePodActions`` for one app container."""
         spec = pod.get("spec") or {}
         name = str(container["name"])
-        want = podspec.container_hash(container, spec.get("volumes") or [])
+        want = podspec.container_hash(container, spec.get("volumes") or [], spec.get("securityContext"),
+                                      (pod.get("metadata") or {}).get("annotations"))
         latest = _latest(ctrs, name)
         if latest is None:
             self._start(pod, container, want, attempt=0, backoff=0.0, infra_id=infra_id, ctrs=ctrs, now=now, sync=sync)
@@ -527,13 +532,20 @@ class PodRuntime:
             sync.waiting[name] = problem
             return
         try:
+            image_user = self._image_user(str(container.get("image") or ""))
+            podspec.verify_run_as_non_root(pod, container, image_user=image_user)
             binds = self._binds(pod, container)
-            config, host = podspec.create_args(container, binds=binds)
+            config, host = podspec.create_args(container, binds=binds, pod_spec=pod.get("spec") or {},
+                                               image_user=image_user,
+                                               annotations=(pod.get("metadata") or {}).get("annotations"))
         except podspec.ConfigError as e:
             sync.waiting[name] = ("CreateContainerConfigError", str(e))
             return
         except _MountError as e:
             sync.waiting[name] = ("ContainerCreating", str(e))
+            return
+        except (docker.errors.DockerException, requests.RequestException) as e:
+            sync.waiting[name] = ("CreateContainerError", _error_text(e))
             return
         # Keep only the latest old container (for lastState and logs), as kubelet GC does.
         old = sorted((c for c in ctrs if c.name == name), key=lambda c: c.attempt)
@@ -642,6 +654,9 @@ class PodRuntime:
             if not path.is_dir():
                 path.mkdir(parents=True, exist_ok=True)
                 path.chmod(0o777)  # kubelet makes emptyDir world-writable
+            fs_group = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
+            if fs_group is not None:
+                _set_volume_ownership(path, int(fs_group))
             return path
         if "hostPath" in vol:
             host = vol["hostPath"] or {}
@@ -696,6 +711,12 @@ class PodRuntime:
             return "ErrImagePull", message
         self._pull_failures.pop(key, None)
         return None
+
+    def _image_user(self, image: str) -> str:
+        """The image's ``Config.User`` (``""``: root), for ``runAsNonRoot`` and ``runAsGroup`` (kubelet
+        ``getImageUser``)."""
+        attrs = self._api.inspect_image(image)
+        return str((attrs.get("Config") or {}).get("User") or "")
 
     def _image_present(self, image: str) -> bool:
         try:
@@ -968,6 +989,20 @@ class PodRuntime:
 
 class _MountError(Exception):
     pass
+
+
+def _set_volume_ownership(path: Path, fs_group: int) -> None:
+    """kubelet ``volume.SetVolumeOwnership`` for an ``emptyDir``'s root: group ``fs_group``, group
+    read/write/search and set-group-ID (``mode | 0660 | 0110 | S_ISGID``), so files made in it belong to
+    the group. Only the root, which the agent made and no container can replace: walking the contents
+    while the pod's containers run would race with symlinks they plant (the contents of a new emptyDir
+    are empty; ``fsGroupChangePolicy`` ``Always`` and ``OnRootMismatch`` act alike on it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(fd, -1, fs_group)
+        os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) | 0o660 | 0o110 | stat.S_ISGID)
+    finally:
+        os.close(fd)
 
 
 def _latest(ctrs: list[_Ctr], name: str) -> _Ctr | None:

@@ -15,6 +15,9 @@ Everything here follows the kubelet and is driven directly by unit tests:
   ``lastTransitionTime``.
 - Engine names and labels (kubelet dockershim ``naming.go``:
   ``k8s_<container>_<pod>_<namespace>_<uid>_<attempt>``).
+- Security contexts as engine options (kubelet ``securitycontext.DetermineEffectiveSecurityContext``,
+  ``kuberuntime/security_context.go``, dockershim ``security_context.go``) and the kubelet's
+  ``verifyRunAsNonRoot`` (``kuberuntime/security_context_others.go``).
 
 The engine I/O lives in :mod:`dockyard.agent.pods`.
 """
@@ -28,6 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
+
+from dockyard.api import validation
 
 __all__ = [
     "BackOffPolicy",
@@ -63,7 +68,10 @@ __all__ = [
     "port_bindings",
     "restart_backoff",
     "sandbox_hash",
+    "sandbox_sysctls",
+    "security_args",
     "should_restart",
+    "verify_run_as_non_root",
 ]
 
 # --- labels and names -------------------------------------------------------
@@ -244,13 +252,21 @@ def _hash_json(obj: Any) -> str:
     return f"{_fnv1a32(text.encode()):08x}"
 
 
-def container_hash(container: Mapping[str, Any], volumes: Iterable[Mapping[str, Any]] = ()) -> str:
+def container_hash(container: Mapping[str, Any], volumes: Iterable[Mapping[str, Any]] = (),
+                   pod_security_context: Mapping[str, Any] | None = None,
+                   annotations: Mapping[str, Any] | None = None) -> str:
     """Stable hash of one container's spec (kubelet ``HashContainer``: FNV-1a 32
     over JSON). The definitions of the volumes it mounts are included, so a
-    changed ``hostPath`` restarts exactly the containers that mount it.
+    changed ``hostPath`` restarts exactly the containers that mount it; so is the
+    pod's ``securityContext`` (the defaults of the container's own, its groups),
+    so a changed ``spec.securityContext`` restarts every container, and so is the
+    container's AppArmor annotation (``annotations``: the pod's).
     Key order and omitted-vs-empty fields do not change the hash.
     """
     picked = {k: container.get(k) for k in _HASHED_FIELDS}
+    picked["podSecurityContext"] = pod_security_context
+    picked["appArmorAnnotation"] = (annotations or {}).get(
+        validation.APP_ARMOR_ANNOTATION_PREFIX + str(container.get("name", "")))
     mounted = {m.get("name") for m in container.get("volumeMounts") or []}
     picked["volumes"] = sorted(
         (dict(v) for v in volumes if v.get("name") in mounted), key=lambda v: str(v.get("name"))
@@ -260,7 +276,7 @@ def container_hash(container: Mapping[str, Any], volumes: Iterable[Mapping[str, 
 
 def sandbox_hash(spec: Mapping[str, Any], *, host_ip: str = "127.0.0.1") -> str:
     """Hash of what the infra container holds: published ports, hostname,
-    shared PID namespace. A change recreates the sandbox (and so every
+    shared PID namespace, sysctls. A change recreates the sandbox (and so every
     container), as the kubelet does when ``podSandboxChanged``."""
     bindings, _ = port_bindings(spec, host_ip=host_ip)
     return _hash_json(
@@ -268,6 +284,7 @@ def sandbox_hash(spec: Mapping[str, Any], *, host_ip: str = "127.0.0.1") -> str:
             "ports": sorted((k, sorted(map(list, v))) for k, v in bindings.items()),
             "hostname": spec.get("hostname"),
             "shareProcessNamespace": bool(spec.get("shareProcessNamespace")),
+            "sysctls": sorted(sandbox_sysctls(spec).items()),
         }
     )
 
@@ -556,13 +573,19 @@ def milli_cpu_to_shares(value: str | int | float) -> int:
     return max(2, milli * 1024 // 1000)
 
 
-def create_args(container: Mapping[str, Any], *, binds: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def create_args(
+    container: Mapping[str, Any], *, binds: list[str], pod_spec: Mapping[str, Any] | None = None, image_user: str = "",
+    annotations: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Arguments for docker-py ``APIClient.create_container`` and
     ``create_host_config`` from one Kubernetes container.
 
     ``command`` replaces the image ENTRYPOINT and ``args`` its CMD; with
     ``command`` but no ``args`` the image CMD is dropped, as Kubernetes does.
-    ``$(VAR)`` references are expanded from the container's ``env``.
+    ``$(VAR)`` references are expanded from the container's ``env``. The
+    security context (the container's over ``pod_spec.securityContext``) is
+    mapped by :func:`security_args`; ``image_user`` is the image's
+    ``Config.User``.
 
     Returns:
         ``(config, host_config)`` keyword dicts (without name, labels,
@@ -570,7 +593,8 @@ def create_args(container: Mapping[str, Any], *, binds: list[str]) -> tuple[dict
 
     Raises:
         ConfigError: fields dockyard does not support (yet): ``env[].valueFrom``,
-        ``envFrom``, ``privileged``, or malformed quantities.
+        ``envFrom``, malformed quantities, or a security field the API server
+        refuses (a pod stored before the refusal).
     """
     env: dict[str, str] = {}
     for i, item in enumerate(container.get("env") or []):
@@ -610,14 +634,153 @@ def create_args(container: Mapping[str, Any], *, binds: list[str]) -> tuple[dict
             host["cpu_shares"] = milli_cpu_to_shares(cpu_request)
     except ValueError as e:
         raise ConfigError(f"resources: {e}") from e
-    security = container.get("securityContext") or {}
-    if security.get("privileged"):
-        raise ConfigError("securityContext.privileged: not allowed")
-    if security.get("runAsUser") is not None:
-        user = str(int(security["runAsUser"]))
-        if security.get("runAsGroup") is not None:
-            user += f":{int(security['runAsGroup'])}"
+    user, security = security_args(pod_spec or {"containers": [container]}, container, image_user=image_user,
+                                   annotations=annotations)
+    if user:
         config["user"] = user
-    if security.get("readOnlyRootFilesystem"):
-        host["read_only"] = True
+    host.update(security)
     return config, host
+
+
+# --- security context ----------------------------------------------------------
+
+#: Fields of the pod's ``securityContext`` that are defaults of every container's
+#: (``DetermineEffectiveSecurityContext``).
+_INHERITED = ("runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "appArmorProfile", "seLinuxOptions",
+              "windowsOptions")
+
+
+def effective_security_context(pod_spec: Mapping[str, Any], container: Mapping[str, Any],
+                               annotations: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The container's ``securityContext`` with the pod's as defaults (kubelet
+    ``securitycontext.DetermineEffectiveSecurityContext``): container fields win. Without an
+    ``appArmorProfile`` on either, the pod's ``container.apparmor.security.beta.kubernetes.io/<name>``
+    annotation gives it (kubelet ``getAppArmorProfile``)."""
+    pod_sc = pod_spec.get("securityContext") or {}
+    out = {k: pod_sc[k] for k in _INHERITED if pod_sc.get(k) is not None}
+    out.update({k: v for k, v in (container.get("securityContext") or {}).items() if v is not None})
+    legacy = (annotations or {}).get(validation.APP_ARMOR_ANNOTATION_PREFIX + str(container.get("name", "")))
+    if out.get("appArmorProfile") is None and legacy is not None:
+        out["appArmorProfile"] = {"type": validation.APP_ARMOR_ANNOTATION_VALUES.get(str(legacy), str(legacy))}
+    return out
+
+
+def _check(pod_spec: Mapping[str, Any], container: Mapping[str, Any]) -> None:
+    """Refuse what the API server refuses (:mod:`dockyard.api.validation`), for pods stored before."""
+    causes = validation.pod_security_context_causes(pod_spec.get("securityContext")) + \
+        validation.container_security_context_causes(container.get("securityContext"), "securityContext")
+    if causes:
+        raise ConfigError("; ".join(f"{c.field}: {c.message}" for c in causes))
+
+
+def security_args(
+    pod_spec: Mapping[str, Any], container: Mapping[str, Any], *, image_user: str = "",
+    annotations: Mapping[str, Any] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The engine user and ``create_host_config`` keywords of a container's effective security context.
+
+    The mapping follows the kubelet (``kuberuntime/security_context.go``) and
+    dockershim's Docker mapping (``security_context.go``):
+
+    - ``runAsUser``/``runAsGroup`` → ``User`` ``uid[:gid]``; ``runAsGroup``
+      alone keeps the image's user (``image_user``'s user part, root if empty).
+    - ``capabilities.add``/``drop`` → ``CapAdd``/``CapDrop`` (names as given,
+      ``ALL`` allowed); ``privileged`` → ``Privileged``.
+    - ``allowPrivilegeEscalation: false`` → ``SecurityOpt no-new-privileges``.
+    - ``seccompProfile``/``appArmorProfile`` ``Unconfined`` →
+      ``seccomp=unconfined``/``apparmor=unconfined``; ``RuntimeDefault`` and
+      unset → the engine's default profile (the kubelet's ``--seccomp-default``).
+    - ``readOnlyRootFilesystem`` → ``ReadonlyRootfs``.
+    - ``annotations``: the pod's, for the deprecated AppArmor annotation.
+    - pod ``fsGroup`` then ``supplementalGroups`` → ``GroupAdd`` (decimal strings).
+
+    Returns:
+        ``(user, host_kwargs)``; ``user`` is ``""`` when the image's user stays.
+    Raises:
+        ConfigError: a field the API server refuses (see
+        :func:`dockyard.api.validation.pod_spec_security_causes`).
+    """
+    _check(pod_spec, container)
+    sc = effective_security_context(pod_spec, container, annotations)
+    if (sc.get("appArmorProfile") or {}).get("type") not in (None, *validation.PROFILE_TYPES):
+        raise ConfigError(f"unsupported AppArmor profile {sc['appArmorProfile']['type']!r}")
+    pod_sc = pod_spec.get("securityContext") or {}
+    user = ""
+    if sc.get("runAsUser") is not None:
+        user = str(int(sc["runAsUser"]))
+    if sc.get("runAsGroup") is not None:
+        user = f"{user or image_user.split(':', 1)[0] or '0'}:{int(sc['runAsGroup'])}"
+    host: dict[str, Any] = {}
+    caps = sc.get("capabilities") or {}
+    if caps.get("drop"):
+        host["cap_drop"] = [str(c) for c in caps["drop"]]
+    if caps.get("add"):
+        host["cap_add"] = [str(c) for c in caps["add"]]
+    if sc.get("privileged"):
+        host["privileged"] = True
+    options = []
+    if sc.get("allowPrivilegeEscalation") is False:
+        options.append("no-new-privileges")
+    if (sc.get("seccompProfile") or {}).get("type") == validation.SECCOMP_UNCONFINED:
+        options.append("seccomp=unconfined")
+    if (sc.get("appArmorProfile") or {}).get("type") == validation.SECCOMP_UNCONFINED:
+        options.append("apparmor=unconfined")
+    if options:
+        host["security_opt"] = options
+    if sc.get("readOnlyRootFilesystem"):
+        host["read_only"] = True
+    groups: list[str] = []
+    for group in ([pod_sc["fsGroup"]] if pod_sc.get("fsGroup") is not None else []) + list(
+            pod_sc.get("supplementalGroups") or []):
+        if str(int(group)) not in groups:
+            groups.append(str(int(group)))
+    if groups:
+        host["group_add"] = groups
+    return user, host
+
+
+def sandbox_sysctls(spec: Mapping[str, Any]) -> dict[str, str]:
+    """``spec.securityContext.sysctls`` as the infra container's ``Sysctls`` (the kubelet sets them on the
+    sandbox, whose network and IPC namespaces every container joins). Only Pod Security's safe set passes
+    the API server (:func:`dockyard.api.validation.pod_security_context_causes`)."""
+    sysctls = (spec.get("securityContext") or {}).get("sysctls") or []
+    return {str(s["name"]): str(s["value"]) for s in sysctls if isinstance(s, Mapping) and s.get("name")}
+
+
+def _format_pod(pod: Mapping[str, Any]) -> str:
+    """kubelet ``format.Pod``: ``name_namespace(uid)``."""
+    meta = pod.get("metadata") or {}
+    return f"{meta.get('name', '')}_{meta.get('namespace', 'default')}({meta.get('uid', '')})"
+
+
+def verify_run_as_non_root(pod: Mapping[str, Any], container: Mapping[str, Any], *, image_user: str) -> None:
+    """The kubelet's ``verifyRunAsNonRoot`` (``kuberuntime/security_context_others.go``), in its words.
+
+    Args:
+        pod: the Pod (``metadata`` names it in the message, ``spec.securityContext`` gives defaults).
+        container: the container (its ``securityContext`` wins).
+        image_user: the image's ``Config.User`` (``uid``, ``name``, ``uid:gid``, or empty for root),
+            read as containerd's ``getUserFromImage`` reads it.
+    Raises:
+        ConfigError: the container would run as root, or as a user name that cannot be verified
+        (the container's waiting reason becomes ``CreateContainerConfigError``).
+    """
+    sc = effective_security_context(pod.get("spec") or {}, container)
+    if sc.get("runAsNonRoot") is not True:
+        return
+    where = f'(pod: "{_format_pod(pod)}", container: {container.get("name", "")})'
+    if sc.get("runAsUser") is not None:
+        if int(sc["runAsUser"]) == 0:
+            raise ConfigError(f"container's runAsUser breaks non-root policy {where}")
+        return
+    name = image_user.split(":", 1)[0]
+    if name and not name.isdigit():
+        raise ConfigError(f"container has runAsNonRoot and image has non-numeric user ({name}), "
+                          f"cannot verify user is non-root {where}")
+    uid = int(name) if name else 0
+    if uid == 0:
+        raise ConfigError(f"container has runAsNonRoot and image will run as root {where}")
+    if uid > validation.MAX_ID:
+        raise ConfigError(f"container has runAsNonRoot and image has an invalid user id ({uid}). "
+                          f"(Must be 1-({validation.MAX_ID})): must be between 0 and {validation.MAX_ID}, "
+                          f"inclusive {where}")

@@ -225,6 +225,7 @@ def _containers_causes(spec: Any, path: str) -> list[Cause]:
                                     "FieldValueNotFound"))
             if isinstance(mount, dict) and mount.get("subPath"):
                 causes.extend(_sub_path_causes(mount["subPath"], f"{path}.containers[{i}].volumeMounts[{j}].subPath"))
+    causes.extend(pod_spec_security_causes(spec, path))
     return causes
 
 
@@ -242,7 +243,266 @@ def _sub_path_causes(sub_path: Any, where: str) -> list[Cause]:
 
 def _pod_causes(obj: dict[str, Any]) -> list[Cause]:
     return _containers_causes(obj.get("spec"), "spec") + podsecurity.runtime_class_causes(
+        obj.get("metadata") or {}, obj.get("spec") or {}) + app_armor_annotation_causes(
         obj.get("metadata") or {}, obj.get("spec") or {})
+
+
+
+# --- security fields: each one the node agent honours, or a 422 naming it -------------------------------------
+
+LINUX_CAPABILITIES = frozenset({
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+    "CHECKPOINT_RESTORE"})
+"""Linux capability names (``capabilities(7)``, ``include/uapi/linux/capability.h``), Kubernetes-style
+without ``CAP_``; ``CAP_NAME`` is accepted too (the engines and containerd add the prefix when missing), and
+``ALL`` means every capability."""
+
+ALL_CAPABILITIES = "ALL"
+SECCOMP_RUNTIME_DEFAULT = "RuntimeDefault"
+SECCOMP_UNCONFINED = "Unconfined"
+PROFILE_TYPES = (SECCOMP_RUNTIME_DEFAULT, SECCOMP_UNCONFINED)
+"""``seccompProfile.type`` and ``appArmorProfile.type`` the node agent honours: ``RuntimeDefault`` is the
+engine's default profile (also what an unset profile gets: dockyard runs the kubelet's ``--seccomp-default``),
+``Unconfined`` is ``seccomp=unconfined`` / ``apparmor=unconfined``. ``Localhost`` is refused: the agent has no
+profile root."""
+PROC_MOUNT_DEFAULT = "Default"
+SUPPLEMENTAL_GROUPS_MERGE = "Merge"
+FS_GROUP_CHANGE_POLICIES = ("Always", "OnRootMismatch")
+MAX_ID = 2**31 - 1
+"""Largest ``runAsUser``/``runAsGroup``/``fsGroup``/``supplementalGroups`` value (``validation.IsValidUserID``)."""
+
+_UNSUPPORTED = "not supported by the node agent"
+_POD_SECURITY_KEYS = ("runAsUser", "runAsGroup", "runAsNonRoot", "supplementalGroups", "supplementalGroupsPolicy",
+                      "fsGroup", "fsGroupChangePolicy", "sysctls", "seccompProfile", "appArmorProfile",
+                      "seLinuxOptions", "seLinuxChangePolicy", "windowsOptions")
+_CONTAINER_SECURITY_KEYS = ("capabilities", "privileged", "runAsUser", "runAsGroup", "runAsNonRoot",
+                            "readOnlyRootFilesystem", "allowPrivilegeEscalation", "procMount", "seccompProfile",
+                            "appArmorProfile", "seLinuxOptions", "windowsOptions")
+_REFUSED_SECURITY_KEYS = {
+    "seLinuxOptions": "SELinux labels are " + _UNSUPPORTED + " (the engine's default label applies)",
+    "seLinuxChangePolicy": "SELinux is " + _UNSUPPORTED,
+    "windowsOptions": "Windows options are not supported: the node runs Linux containers",
+}
+_REFUSED_POD_FIELDS = {
+    "hostNetwork": (True, "host networking is " + _UNSUPPORTED + ": pods publish ports on 127.0.0.1 only"),
+    "hostPID": (True, "the host PID namespace is " + _UNSUPPORTED),
+    "hostIPC": (True, "the host IPC namespace is " + _UNSUPPORTED),
+    "hostUsers": (False, "user namespaces are " + _UNSUPPORTED + " (pods run in the host user namespace)"),
+}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _id_causes(value: Any, where: str) -> list[Cause]:
+    if not _is_int(value) or not 0 <= value <= MAX_ID:
+        return [Cause(where, f"Invalid value: {str(value)[:32]}: must be between 0 and {MAX_ID}, inclusive")]
+    return []
+
+
+def _profile_causes(profile: Any, where: str, name: str) -> list[Cause]:
+    """``seccompProfile`` / ``appArmorProfile``: ``RuntimeDefault`` or ``Unconfined`` (see :data:`PROFILE_TYPES`)."""
+    if not isinstance(profile, dict):
+        return [Cause(where, "must be an object")]
+    causes = [Cause(f"{where}.{k}", UNKNOWN_FIELD, "FieldValueNotSupported")
+              for k in profile if k not in ("type", "localhostProfile")]
+    kind = profile.get("type")
+    if kind == "Localhost":
+        causes.append(Cause(f"{where}.type", f'Unsupported value: "Localhost": {name} profiles from the node are '
+                            f'{_UNSUPPORTED}: supported values: "RuntimeDefault", "Unconfined"',
+                            "FieldValueNotSupported"))
+    elif kind not in PROFILE_TYPES:
+        causes.append(Cause(f"{where}.type", f'Unsupported value: "{str(kind)[:32]}": supported values: '
+                            '"RuntimeDefault", "Unconfined"', "FieldValueNotSupported"))
+    elif profile.get("localhostProfile") is not None:
+        causes.append(Cause(f"{where}.localhostProfile", "can only be set when the profile type is Localhost",
+                            "FieldValueForbidden"))
+    return causes
+
+
+def _common_security_causes(sc: dict[str, Any], where: str) -> list[Cause]:
+    causes: list[Cause] = []
+    for key in ("runAsUser", "runAsGroup"):
+        if sc.get(key) is not None:
+            causes.extend(_id_causes(sc[key], f"{where}.{key}"))
+    if sc.get("runAsNonRoot") is not None and not isinstance(sc["runAsNonRoot"], bool):
+        causes.append(Cause(f"{where}.runAsNonRoot", "must be a boolean"))
+    for key, name in (("seccompProfile", "seccomp"), ("appArmorProfile", "AppArmor")):
+        if sc.get(key) is not None:
+            causes.extend(_profile_causes(sc[key], f"{where}.{key}", name))
+    for key, why in _REFUSED_SECURITY_KEYS.items():
+        if sc.get(key) is not None:
+            causes.append(Cause(f"{where}.{key}", why, "FieldValueForbidden"))
+    return causes
+
+
+def pod_security_context_causes(sc: Any, where: str = "spec.securityContext") -> list[Cause]:
+    """422 causes for a ``PodSecurityContext``: what the node agent cannot honour, and malformed values.
+
+    Honoured (:func:`dockyard.agent.podspec.security_args`): ``runAsUser``, ``runAsGroup``,
+    ``runAsNonRoot`` (defaults of every container), ``supplementalGroups`` (and ``fsGroup``) as the
+    containers' extra groups, ``supplementalGroupsPolicy: Merge``, ``fsGroup`` on ``emptyDir`` volumes
+    (``fsGroupChangePolicy`` either value), ``sysctls`` of Pod Security's safe set
+    (:data:`dockyard.api.podsecurity.SAFE_SYSCTLS`, set on the pod's sandbox), ``seccompProfile`` and
+    ``appArmorProfile`` of :data:`PROFILE_TYPES`. Refused: ``seLinuxOptions``, ``seLinuxChangePolicy``,
+    ``windowsOptions``, ``supplementalGroupsPolicy: Strict``, ``Localhost`` profiles, unknown keys.
+    Value rules follow Kubernetes ``ValidatePodSecurityContext``.
+    """
+    if sc is None:
+        return []
+    if not isinstance(sc, dict):
+        return [Cause(where, "must be an object")]
+    causes = [Cause(f"{where}.{k}", UNKNOWN_FIELD, "FieldValueNotSupported") for k in sc if k not in
+              _POD_SECURITY_KEYS]
+    causes.extend(_common_security_causes(sc, where))
+    if sc.get("fsGroup") is not None:
+        causes.extend(_id_causes(sc["fsGroup"], f"{where}.fsGroup"))
+    groups = sc.get("supplementalGroups")
+    for i, group in enumerate(_items(groups, f"{where}.supplementalGroups", causes)):
+        causes.extend(_id_causes(group, f"{where}.supplementalGroups[{i}]"))
+    policy = sc.get("supplementalGroupsPolicy")
+    if policy is not None and policy != SUPPLEMENTAL_GROUPS_MERGE:
+        causes.append(Cause(f"{where}.supplementalGroupsPolicy", f'Unsupported value: "{str(policy)[:32]}": '
+                            f'supported values: "{SUPPLEMENTAL_GROUPS_MERGE}" (the engine merges the groups of '
+                            "the image's /etc/group)", "FieldValueNotSupported"))
+    change = sc.get("fsGroupChangePolicy")
+    if change is not None and change not in FS_GROUP_CHANGE_POLICIES:
+        causes.append(Cause(f"{where}.fsGroupChangePolicy", f'Unsupported value: "{str(change)[:32]}": supported '
+                            'values: "Always", "OnRootMismatch"', "FieldValueNotSupported"))
+    seen: set[str] = set()
+    for i, sysctl in enumerate(_items(sc.get("sysctls"), f"{where}.sysctls", causes)):
+        swhere = f"{where}.sysctls[{i}]"
+        if not isinstance(sysctl, dict) or not isinstance(sysctl.get("name"), str) \
+                or not isinstance(sysctl.get("value"), str):
+            causes.append(Cause(swhere, "must be an object with a string name and a string value"))
+            continue
+        name = sysctl["name"]
+        if name not in podsecurity.SAFE_SYSCTLS:
+            causes.append(Cause(f"{swhere}.name", f'Forbidden: "{name[:64]}": only the safe, namespaced sysctls '
+                                "are supported: " + ", ".join(sorted(podsecurity.SAFE_SYSCTLS)),
+                                "FieldValueForbidden"))
+        elif name in seen:
+            causes.append(Cause(f"{swhere}.name", f'Duplicate value: "{name}"', "FieldValueDuplicate"))
+        seen.add(name)
+    return causes
+
+
+def _capability_causes(caps: Any, where: str) -> list[Cause]:
+    if not isinstance(caps, dict):
+        return [Cause(where, "must be an object")]
+    causes = [Cause(f"{where}.{k}", UNKNOWN_FIELD, "FieldValueNotSupported") for k in caps if k not in
+              ("add", "drop")]
+    for key in ("add", "drop"):
+        for i, cap in enumerate(_items(caps.get(key), f"{where}.{key}", causes)):
+            name = cap[4:] if isinstance(cap, str) and cap.startswith("CAP_") else cap
+            if name != ALL_CAPABILITIES and name not in LINUX_CAPABILITIES:
+                causes.append(Cause(f"{where}.{key}[{i}]", f'Unsupported value: "{str(cap)[:32]}": not a Linux '
+                                    'capability (names as in capabilities(7) without CAP_, or "ALL")',
+                                    "FieldValueNotSupported"))
+    return causes
+
+
+def container_security_context_causes(sc: Any, where: str) -> list[Cause]:
+    """422 causes for a container's ``SecurityContext`` (``where``: its field path).
+
+    Honoured (:func:`dockyard.agent.podspec.security_args`): ``capabilities`` (engine ``CapAdd``/``CapDrop``),
+    ``privileged`` (Pod Security decides who may), ``runAsUser``, ``runAsGroup``, ``runAsNonRoot`` (the
+    kubelet's ``verifyRunAsNonRoot``), ``readOnlyRootFilesystem``, ``allowPrivilegeEscalation``
+    (``no-new-privileges``), ``procMount: Default``, ``seccompProfile``/``appArmorProfile`` of
+    :data:`PROFILE_TYPES`. Refused: ``procMount: Unmasked`` (Kubernetes requires ``hostUsers: false``, which
+    the agent does not do), ``seLinuxOptions``, ``windowsOptions``, ``Localhost`` profiles, unknown keys, and
+    Kubernetes' own contradictions (``allowPrivilegeEscalation: false`` with ``privileged`` or
+    ``SYS_ADMIN``; ``ValidateSecurityContext``).
+    """
+    if sc is None:
+        return []
+    if not isinstance(sc, dict):
+        return [Cause(where, "must be an object")]
+    causes = [Cause(f"{where}.{k}", UNKNOWN_FIELD, "FieldValueNotSupported") for k in sc if k not in
+              _CONTAINER_SECURITY_KEYS]
+    causes.extend(_common_security_causes(sc, where))
+    for key in ("privileged", "readOnlyRootFilesystem", "allowPrivilegeEscalation"):
+        if sc.get(key) is not None and not isinstance(sc[key], bool):
+            causes.append(Cause(f"{where}.{key}", "must be a boolean"))
+    if sc.get("capabilities") is not None:
+        causes.extend(_capability_causes(sc["capabilities"], f"{where}.capabilities"))
+    mount = sc.get("procMount")
+    if mount is not None and mount != PROC_MOUNT_DEFAULT:
+        causes.append(Cause(f"{where}.procMount", f'Unsupported value: "{str(mount)[:32]}": supported values: '
+                            '"Default" (Unmasked needs hostUsers: false, and user namespaces are '
+                            f"{_UNSUPPORTED})", "FieldValueNotSupported"))
+    if sc.get("allowPrivilegeEscalation") is False:
+        if sc.get("privileged") is True:
+            causes.append(Cause(where, "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"))
+        added = (sc.get("capabilities") or {}).get("add") if isinstance(sc.get("capabilities"), dict) else None
+        if isinstance(added, list) and ({"SYS_ADMIN", "CAP_SYS_ADMIN"} & {str(c) for c in added}):
+            causes.append(Cause(where, "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` "
+                                "CAP_SYS_ADMIN"))
+    return causes
+
+
+def pod_spec_security_causes(spec: Any, path: str = "spec") -> list[Cause]:
+    """422 causes for every security field of a pod spec (``path``: ``spec`` or ``spec.template.spec``).
+
+    Pod fields: ``hostNetwork``, ``hostPID``, ``hostIPC`` must not be true and ``hostUsers`` must not be
+    false (the agent runs every pod in its own network, PID and IPC namespaces and the host user
+    namespace); ``shareProcessNamespace`` is honoured. Then :func:`pod_security_context_causes` and
+    :func:`container_security_context_causes` for each container.
+    """
+    if not isinstance(spec, dict):
+        return []
+    causes: list[Cause] = []
+    for key, (refused, why) in _REFUSED_POD_FIELDS.items():
+        value = spec.get(key)
+        if value is not None and not isinstance(value, bool):
+            causes.append(Cause(f"{path}.{key}", "must be a boolean"))
+        elif value is refused:
+            causes.append(Cause(f"{path}.{key}", f"Forbidden: {why}", "FieldValueForbidden"))
+    share = spec.get("shareProcessNamespace")
+    if share is not None and not isinstance(share, bool):
+        causes.append(Cause(f"{path}.shareProcessNamespace", "must be a boolean"))
+    causes.extend(pod_security_context_causes(spec.get("securityContext"), f"{path}.securityContext"))
+    containers = spec.get("containers")
+    for i, container in enumerate(containers if isinstance(containers, list) else []):
+        if isinstance(container, dict):
+            causes.extend(container_security_context_causes(container.get("securityContext"),
+                                                            f"{path}.containers[{i}].securityContext"))
+    return causes
+
+
+APP_ARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+"""The deprecated per-container AppArmor annotation, which the kubelet still honours when the container's
+``appArmorProfile`` is unset: ``runtime/default`` or ``unconfined`` (``localhost/NAME`` is refused, as the
+``Localhost`` type is)."""
+APP_ARMOR_ANNOTATION_VALUES = {"runtime/default": SECCOMP_RUNTIME_DEFAULT, "unconfined": SECCOMP_UNCONFINED}
+
+
+def app_armor_annotation_causes(meta: Any, spec: Any, path: str = "metadata") -> list[Cause]:
+    """422 causes for ``container.apparmor.security.beta.kubernetes.io/<container>`` annotations: a value
+    of :data:`APP_ARMOR_ANNOTATION_VALUES`, naming a container of the pod (Kubernetes
+    ``ValidateAppArmorPodAnnotations``)."""
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if not isinstance(annotations, dict):
+        return []
+    containers = spec.get("containers") if isinstance(spec, dict) else None
+    names = {c.get("name") for c in containers if isinstance(c, dict)} if isinstance(containers, list) else set()
+    causes: list[Cause] = []
+    for key, value in annotations.items():
+        if not str(key).startswith(APP_ARMOR_ANNOTATION_PREFIX):
+            continue
+        where = f"{path}.annotations[{key}]"
+        if str(key)[len(APP_ARMOR_ANNOTATION_PREFIX):] not in names:
+            causes.append(Cause(where, "container not found", "FieldValueInvalid"))
+        elif value not in APP_ARMOR_ANNOTATION_VALUES:
+            causes.append(Cause(where, f'Unsupported value: "{str(value)[:64]}": supported values: '
+                                '"runtime/default", "unconfined" (AppArmor profiles from the node are '
+                                f"{_UNSUPPORTED})", "FieldValueNotSupported"))
+    return causes
 
 
 def _namespace_causes(obj: dict[str, Any]) -> list[Cause]:
@@ -271,6 +531,8 @@ def _workload_causes(obj: dict[str, Any]) -> list[Cause]:
     causes.extend(_containers_causes(template.get("spec"), "spec.template.spec"))
     causes.extend(podsecurity.runtime_class_causes(template.get("metadata") or {}, template.get("spec") or {},
                                                    "spec.template.spec"))
+    causes.extend(app_armor_annotation_causes(template.get("metadata") or {}, template.get("spec") or {},
+                                              "spec.template.metadata"))
     return causes
 
 
