@@ -172,3 +172,13 @@ def test_app_armor_annotation_is_checked(value, container, message):
     assert message in err.message
     pod["metadata"]["annotations"] = {"container.apparmor.security.beta.kubernetes.io/a": "runtime/default"}
     validation.validate(POD, pod)
+
+
+def test_init_and_ephemeral_containers_are_refused_not_ignored() -> None:
+    pod_info = kinds.by_kind("v1", "Pod")
+    for key in ("initContainers", "ephemeralContainers"):
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+               "spec": {"containers": [{"name": "c", "image": "busybox"}], key: [{"name": "i", "image": "busybox"}]}}
+        with pytest.raises(errors.Invalid) as caught:
+            validation.validate(pod_info, pod)
+        assert [c.field for c in caught.value.causes] == [f"spec.{key}"]

@@ -241,8 +241,18 @@ def _sub_path_causes(sub_path: Any, where: str) -> list[Cause]:
     return []
 
 
+def _unsupported_containers(spec: Any, path: str) -> list[Cause]:
+    """``initContainers`` and ``ephemeralContainers``: the node agent runs neither, so neither is accepted."""
+    if not isinstance(spec, dict):
+        return []
+    return [Cause(f"{path}.{key}", "Forbidden: not supported: the node agent does not run "
+                  f"{'init' if key == 'initContainers' else 'ephemeral'} containers", "FieldValueForbidden")
+            for key in ("initContainers", "ephemeralContainers") if spec.get(key)]
+
+
 def _pod_causes(obj: dict[str, Any]) -> list[Cause]:
-    return _containers_causes(obj.get("spec"), "spec") + podsecurity.runtime_class_causes(
+    return _unsupported_containers(obj.get("spec"), "spec") + _containers_causes(obj.get("spec"), "spec") + \
+        podsecurity.runtime_class_causes(
         obj.get("metadata") or {}, obj.get("spec") or {}) + app_armor_annotation_causes(
         obj.get("metadata") or {}, obj.get("spec") or {})
 
@@ -528,6 +538,7 @@ def _workload_causes(obj: dict[str, Any]) -> list[Cause]:
         labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
         if any(labels.get(k) != v for k, v in selector["matchLabels"].items()):
             causes.append(Cause("spec.template.metadata.labels", "`selector` does not match template `labels`"))
+    causes.extend(_unsupported_containers(template.get("spec"), "spec.template.spec"))
     causes.extend(_containers_causes(template.get("spec"), "spec.template.spec"))
     causes.extend(podsecurity.runtime_class_causes(template.get("metadata") or {}, template.get("spec") or {},
                                                    "spec.template.spec"))

@@ -176,8 +176,8 @@ def _pod() -> dict[str, Schema]:
         f"{CORE}.PodSpec": obj("PodSpec is a description of a pod.", {
             "containers": listed(f"{CORE}.Container", "List of containers belonging to the pod. There must be at "
                                  "least one.", key="name"),
-            "initContainers": listed(f"{CORE}.Container", "Containers run to completion, in order, before the "
-                                     "app containers start.", key="name"),
+            "initContainers": listed(f"{CORE}.Container", "Not supported by dockyard's node agent: a pod that "
+                                     "sets it is refused (422).", key="name"),
             "volumes": listed(f"{CORE}.Volume", "Volumes that can be mounted by containers of this pod.",
                               key="name"),
             "restartPolicy": string("Always (default), OnFailure or Never.", enum=["Always", "OnFailure", "Never"]),
