@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 import threading
@@ -27,6 +26,7 @@ from typing import Any
 
 import uvicorn
 
+from dockyard.api import hosts
 from dockyard.apiserver import auth
 
 GRACEFUL_SECONDS = 3.0
@@ -42,14 +42,8 @@ class InsecureListen(ValueError):
     """Plain HTTP was asked for on an address that is not loopback."""
 
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP addresses (``127.0.0.0/8``, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+is_loopback = hosts.is_loopback
+"""True for ``localhost`` and loopback IP addresses (:func:`dockyard.api.hosts.is_loopback`)."""
 
 
 class RedactWebhookSecrets(logging.Filter):

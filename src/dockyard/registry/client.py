@@ -47,7 +47,6 @@ Layout: pure functions build requests and read responses (tested directly);
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -57,6 +56,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from dockyard.api import hosts
 from dockyard.registry import digest as digests
 from dockyard.registry import errors, reference
 
@@ -134,18 +134,8 @@ def base_url(registry: str) -> str:
     return f"https://{registry}"
 
 
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``; brackets allowed).
-
-    Names are not resolved: ``localhost`` is the only name taken (RFC 6761 §6.3).
-    """
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+is_loopback_host = hosts.is_loopback
+"""True for ``localhost`` and loopback addresses (:func:`dockyard.api.hosts.is_loopback`)."""
 
 
 def check_realm(realm: str) -> str:
