@@ -49,6 +49,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+from collections import OrderedDict
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
 LOG_MARKER_PREFIX = b"[dockyard] "
 LOG_MARKER = ("[dockyard] {dropped} bytes of earlier log dropped: a log keeps its last {limit} bytes "
               "(--max-log-bytes)\n")
+EVENT_PLAINTEXT_CACHE = 4096
+"""Decrypted watch-log rows kept for the next watcher that reads the same revision."""
 MAX_BATCH = 64
 """Writes committed together at most (group commit); bounds how long a write waits for its commit."""
 DB_MODE = 0o600
@@ -229,6 +232,8 @@ class Store:
         self.commits = 0
         """Number of commits (fsyncs of the WAL) so far; with group commit, fewer than writes."""
         self._local = threading.local()
+        self._event_plain: OrderedDict[int, str | bytes] = OrderedDict()
+        self._plain_lock = threading.Lock()
         self._readers: list[sqlite3.Connection] = []
         _create_private(self._path)
         self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
@@ -424,6 +429,27 @@ class Store:
     def _seal(self, key: str, obj: Obj) -> str | bytes:
         meta = obj["metadata"]
         return self._crypt.seal(key, _location(key, meta.get("namespace", ""), meta["name"]), _dumps(obj))
+
+    def _open_event(self, key: str, ns: str, name: str, revision: int, stored: str | bytes) -> Obj:
+        """:meth:`_open` for a watch-log row, decrypting each revision once for all watchers (an LRU of
+        :data:`EVENT_PLAINTEXT_CACHE` plaintexts; events never change once written)."""
+        if isinstance(stored, str):
+            return self._open(key, ns, name, stored)
+        with self._plain_lock:
+            plain = self._event_plain.get(revision)
+            if plain is not None:
+                self._event_plain.move_to_end(revision)
+        if plain is None:
+            try:
+                plain = self._crypt.open(key, _location(key, ns, name), stored)
+            except _encryption.DecryptError as err:
+                raise errors.StatusError(f"the stored object cannot be decrypted: {err}") from None
+            with self._plain_lock:
+                self._event_plain[revision] = plain
+                while len(self._event_plain) > EVENT_PLAINTEXT_CACHE:
+                    self._event_plain.popitem(last=False)
+        obj: Obj = json.loads(plain)
+        return obj
 
     def _open(self, key: str, ns: str, name: str, stored: str | bytes) -> Obj:
         try:
@@ -683,13 +709,13 @@ class Store:
         sql += " ORDER BY rev LIMIT ?"
         args.append(max(1, limit))
         with self._reading() as db:
-            compacted = self._meta("compacted", db)
+            marks = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('revision', 'compacted')").fetchall())
+            compacted, upto = int(marks.get("compacted", 0)), int(marks.get("revision", 0))
             if after < compacted:
                 raise errors.Gone(f"too old resource version: {after} ({compacted + 1})")
             rows = db.execute(sql, args).fetchall()
-            upto = self._meta("revision", db)
-        events = [Event(revision=r, type=t, object=self._open(key, ns, n, o), prev=json.loads(p) if p else None)
-                  for r, t, o, p, ns, n in rows]
+        events = [Event(revision=r, type=t, object=self._open_event(key, ns, n, r, o),
+                        prev=json.loads(p) if p else None) for r, t, o, p, ns, n in rows]
         if len(rows) >= max(1, limit):
             upto = events[-1].revision
         return events, max(upto, after)
