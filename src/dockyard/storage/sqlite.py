@@ -11,12 +11,11 @@ etcd's revision and the apiserver's watch cache ("Resource versions" and
 log keeps the last ``retention`` events; asking for events after a revision
 older than that raises :class:`dockyard.api.errors.Gone` (410 ``Expired``).
 
-The store is thread-safe. Writes go through one connection guarded by a
-re-entrant lock; :meth:`Store.atomic` groups several calls into one
-transaction (used for read-modify-write and for ``instantiate``). Reads
-outside a write run on a connection of the reading thread's own, in a read
-transaction of their own, so they see only committed (fsynced) state and
-never wait for a writer (SQLite WAL: readers and one writer run at once).
+The store is thread-safe: one connection guarded by a re-entrant lock;
+:meth:`Store.atomic` groups several calls into one transaction (used for
+read-modify-write and for ``instantiate``). Reads see only committed
+(fsynced) state: a read that finds a group-commit batch open commits it
+first.
 Subscribers are called after each commit with the topics written
 (``"objects"``, ``"logs"``).
 
@@ -25,7 +24,7 @@ disk (fsynced), as etcd acknowledges only what it has fsynced. To win back
 the cost of one fsync per write, concurrent writes share commits (*group
 commit*): each write is a SAVEPOINT inside a batch transaction, and the batch
 is committed by the last writer in the queue (or after
-:data:`MAX_BATCH` writes); every writer returns only after the commit that
+:data:`MAX_BATCH` writes, or by the next reader); every writer returns only after the commit that
 holds its write. A write that fails rolls back to its savepoint only. A disk
 that fills up fails the writes of the batch with 507
 (:class:`dockyard.api.errors.InsufficientStorage`) and leaves the database as it
@@ -231,10 +230,8 @@ class Store:
         self._failed: dict[int, BaseException] = {}
         self.commits = 0
         """Number of commits (fsyncs of the WAL) so far; with group commit, fewer than writes."""
-        self._local = threading.local()
         self._event_plain: OrderedDict[int, str | bytes] = OrderedDict()
         self._plain_lock = threading.Lock()
-        self._readers: list[sqlite3.Connection] = []
         _create_private(self._path)
         self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -265,9 +262,6 @@ class Store:
         """Close the database. Further calls fail."""
         with self._lock:
             self._db.close()
-            for reader in self._readers:
-                reader.close()
-            self._readers.clear()
 
     def subscribe(self, callback: Callable[[set[str]], None]) -> Callable[[], None]:
         """Call ``callback(topics)`` after every commit; returns an unsubscribe function.
@@ -287,24 +281,18 @@ class Store:
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
-        """A connection to read from: the write connection inside this thread's write, else this
-        thread's own read connection in a read transaction (one consistent, committed snapshot)."""
-        if self._owner == threading.get_ident():
-            with self._lock:
-                yield self._db
-            return
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA busy_timeout=5000")
-            self._local.db = db
-            with self._lock:
-                self._readers.append(db)
-        db.execute("BEGIN")
-        try:
-            yield db
-        finally:
-            db.execute("COMMIT")
+        """The connection to read from, under the store lock, showing only committed (fsynced) writes.
+
+        Inside this thread's own write it shows that write too. Outside, an open
+        group-commit batch (writes whose writers wait for their fsync) is
+        committed first: one connection keeps its page cache warm across reads
+        and writes (a second connection's cache would be dropped at every commit),
+        and a read never sees a write that is not yet on disk.
+        """
+        with self._lock:
+            if self._batch and self._owner != threading.get_ident():
+                self._commit()
+            yield self._db
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[Store]:
