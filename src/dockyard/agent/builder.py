@@ -8,7 +8,7 @@ STATE_DIR``; either way it runs in its own session, so it outlives the agent
 re-attaches by reading ``STATE_DIR``:
 
 - ``request.json`` (written by the agent): ``{"build": {metadata, spec},
-  "kubeconfig": PATH, "engine": ENGINE_URL}``;
+  "kubeconfig": [PATH, ...] (merged; empty in-cluster), "engine": ENGINE_URL}``;
 - ``pid``: ``"PID STARTTIME"`` written here first thing (STARTTIME is field 22
   of ``/proc/PID/stat``, so a reused pid is never mistaken for the builder);
 - ``result.json``: written here, atomically, when the build ends — the
@@ -113,7 +113,8 @@ def run(state_dir: Path) -> dict[str, Any]:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    conn = connection.connect(request["kubeconfig"])
+    kubeconfig = request["kubeconfig"]
+    conn = connection.connect(paths=[kubeconfig] if isinstance(kubeconfig, str) else kubeconfig)
     api = conn.lightkube()
     http = conn.http(timeout=120)
     engine = docker.DockerClient(base_url=request["engine"], timeout=300)

@@ -80,14 +80,15 @@ class BuildPods:
     Args:
         api: lightkube client (node identity) for pod status writes.
         state_dir: where per-build directories live.
-        kubeconfig: the node kubeconfig path the builder uses.
+        kubeconfig: the node kubeconfig files the builder merges (``[]`` in-cluster: the builder
+            finds the same service account).
         engine_url: the engine endpoint for the builder (``unix:///…``).
         max_builds: the node-level limit on concurrent builds.
         waiting: returns the build pods of this node not yet started (from the informer cache).
         on_exit: called with the pod when its builder process ends (to look at it at once).
     """
 
-    def __init__(self, api: Any, *, state_dir: Path, kubeconfig: str, engine_url: str, max_builds: int,
+    def __init__(self, api: Any, *, state_dir: Path, kubeconfig: list[str], engine_url: str, max_builds: int,
                  waiting: Callable[[], list[dict[str, Any]]],
                  on_exit: Callable[[dict[str, Any]], None] = lambda pod: None) -> None:
         self.api = api

@@ -51,7 +51,8 @@ class PodWorker(runtime.Controller):
 
     def setup(self) -> None:
         super().setup()
-        self.builds = buildpods.BuildPods(self.api, state_dir=self._state_dir, kubeconfig=str(self.conn.path),
+        self.builds = buildpods.BuildPods(self.api, state_dir=self._state_dir,
+                                          kubeconfig=[str(p) for p in self.conn.paths],
                                           engine_url=self._engine_url, max_builds=self._max_builds,
                                           waiting=self._waiting_build_pods,
                                           on_exit=self._builder_exited)

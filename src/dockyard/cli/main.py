@@ -52,11 +52,17 @@ def _die(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _kubeconfig_die(err: connection.KubeconfigError | connection.CredentialError) -> NoReturn:
+    """Exit for a connection that cannot be made: 2 for a kubeconfig to fix, 3 for none found or a
+    credential (exec plugin, token file) that could not be had."""
+    _die(str(err), 2 if isinstance(err, connection.BadKubeconfig) else 3)
+
+
 def _connect(kubeconfig: str | None) -> connection.Connection:
     try:
         return connection.connect(kubeconfig)
-    except connection.NoKubeconfig as err:
-        _die(str(err), 3)
+    except (connection.KubeconfigError, connection.CredentialError) as err:
+        _kubeconfig_die(err)
 
 
 def _check(resp: httpx.Response) -> dict[str, Any]:
@@ -87,6 +93,8 @@ def _http_errors(fn):
             return fn(*args, **kwargs)
         except httpx.HTTPError as err:
             _die(f"cannot reach the API server: {err}. Is `dockyard up` running?", 3)
+        except (connection.KubeconfigError, connection.CredentialError) as err:
+            _kubeconfig_die(err)
     wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
     wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
     return wrapper
@@ -191,8 +199,8 @@ def controllers(
                                           ready_file=ready_file)
     except ValueError as err:
         _die(str(err), 2)
-    except connection.NoKubeconfig as err:
-        _die(str(err), 3)
+    except (connection.KubeconfigError, connection.CredentialError) as err:
+        _kubeconfig_die(err)
     _exit_now(code)
 
 
@@ -224,8 +232,8 @@ def agent(
                                     max_builds=max_builds, instance=instance, ready_file=ready_file)
     except EngineError as err:
         _die(str(err), 3)
-    except connection.NoKubeconfig as err:
-        _die(str(err), 3)
+    except (connection.KubeconfigError, connection.CredentialError) as err:
+        _kubeconfig_die(err)
     _exit_now(code)
 
 
