@@ -470,10 +470,11 @@ class Connection:
 
 
 def connect(kubeconfig: str | None = None, *, paths: Sequence[str | Path] | None = None,
-            context: str | None = None, service_account_dir: Path = SERVICE_ACCOUNT_DIR) -> Connection:
+            context: str | None = None, service_account_dir: Path | None = None) -> Connection:
     """The connection of the kubeconfig found in kubectl's order (module docstring), or in-cluster.
 
-    ``paths`` (a :attr:`Connection.paths` handed to another process) skips the search and merges those files.
+    ``paths`` (a :attr:`Connection.paths` handed to another process) skips the search and merges those files;
+    ``service_account_dir`` defaults to :data:`SERVICE_ACCOUNT_DIR`.
 
     An exec plugin runs once here, so a broken one is reported before any request.
 
@@ -486,7 +487,7 @@ def connect(kubeconfig: str | None = None, *, paths: Sequence[str | Path] | None
     if paths:
         settings = from_kubeconfig(paths, context=context)
     elif in_cluster_possible():
-        settings = from_service_account(service_account_dir)
+        settings = from_service_account(service_account_dir or SERVICE_ACCOUNT_DIR)
     else:
         raise NoKubeconfig(_nothing_found())
     _check_tls(settings)
