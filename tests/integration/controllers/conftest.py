@@ -1,0 +1,180 @@
+"""Controllers reconciled against the in-process API server, in the manner of controller-runtime's envtest.
+
+No engine and no node agent run: a test starts ONE controller (``run_controller(BuildController)``)
+in background threads against the real API server over HTTPS (tests/integration/conftest.py),
+then plays the other components' part itself through the REST API, e.g. it writes a build
+pod's status as the node agent would. Waits are bounded polls (:meth:`Env.wait`) that return
+as soon as the condition holds; nothing sleeps a fixed time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+import pytest
+
+from dockyard.api import kinds
+from dockyard.client import connection, runtime
+
+if TYPE_CHECKING:
+    from integration.conftest import ApiServer
+
+T = TypeVar("T")
+NS = "default"
+WAIT = 10.0
+"""Seconds any one condition may take to hold before the test fails."""
+
+
+def _info(kind: str) -> kinds.ResourceInfo:
+    return next(i for i in kinds.RESOURCES if i.kind == kind)
+
+
+def path(kind: str, name: str | None = None, *, namespace: str = NS, sub: str | None = None) -> str:
+    """The REST path of ``kind`` (collection, or object ``name``, or its subresource ``sub``)."""
+    info = _info(kind)
+    base = f"/apis/{info.group}/{info.version}" if info.group else f"/api/{info.version}"
+    if info.namespaced:
+        base += f"/namespaces/{namespace}"
+    out = f"{base}/{info.plural}"
+    if name is not None:
+        out += f"/{name}"
+    if sub is not None:
+        out += f"/{sub}"
+    return out
+
+
+class Env:
+    """The test's side of the API: plain REST calls as the admin, and bounded waits."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+
+    def _ok(self, resp: httpx.Response) -> dict[str, Any]:
+        assert resp.is_success, f"{resp.request.method} {resp.request.url.path}: {resp.status_code} {resp.text[:500]}"
+        return resp.json()
+
+    def create(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        info = _info(kind)
+        body = {"apiVersion": info.api_version, "kind": kind, **body}
+        return self._ok(self.http.post(path(kind), json=body))
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist (404)."""
+        resp = self.http.get(path(kind, name))
+        return None if resp.status_code == 404 else self._ok(resp)
+
+    def list(self, kind: str, *, labels: str | None = None) -> list[dict[str, Any]]:
+        params = {"labelSelector": labels} if labels else {}
+        return self._ok(self.http.get(path(kind), params=params))["items"]
+
+    def delete(self, kind: str, name: str) -> None:
+        resp = self.http.delete(path(kind, name))
+        assert resp.status_code in (200, 202, 404), resp.text
+
+    def patch(self, kind: str, name: str, body: dict[str, Any], *, sub: str | None = None) -> dict[str, Any]:
+        """JSON merge patch (RFC 7386) of the object or its subresource."""
+        return self._ok(self.http.patch(path(kind, name, sub=sub), json=body,
+                                        headers={"Content-Type": "application/merge-patch+json"}))
+
+    def patch_status(self, kind: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        return self.patch(kind, name, {"status": status}, sub="status")
+
+    def instantiate(self, config: str) -> dict[str, Any]:
+        """``POST buildconfigs/NAME/instantiate``: the new Build (as ``oc start-build`` does)."""
+        return self._ok(self.http.post(path("BuildConfig", config, sub="instantiate"),
+                                       json={"kind": "BuildRequest", "apiVersion": kinds.API_VERSION,
+                                             "metadata": {"name": config}}))
+
+    def wait(self, condition: Callable[[], T], what: str, *, timeout: float = WAIT) -> T:
+        """Poll ``condition`` until it returns something truthy and return that; fail after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            got = condition()
+            if got:
+                return got
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.2)
+
+    def wait_for(self, kind: str, name: str, check: Callable[[dict[str, Any]], bool], what: str,
+                 *, timeout: float = WAIT) -> dict[str, Any]:
+        """Poll GET until the object exists and ``check(obj)`` holds; return the object."""
+        def probe() -> dict[str, Any] | None:
+            obj = self.get(kind, name)
+            return obj if obj is not None and check(obj) else None
+        return self.wait(probe, f"{kind} {name}: {what}", timeout=timeout)
+
+    def wait_phase(self, kind: str, name: str, phase: str, *, timeout: float = WAIT) -> dict[str, Any]:
+        return self.wait_for(kind, name, lambda o: status(o).get("phase") == phase, f"phase {phase}",
+                             timeout=timeout)
+
+    def wait_gone(self, kind: str, name: str, *, timeout: float = WAIT) -> None:
+        self.wait(lambda: self.get(kind, name) is None, f"{kind} {name} to be deleted", timeout=timeout)
+
+    def settled(self, probe: Callable[[], T], *, rounds: int = 3) -> T:
+        """``probe()``'s value once ``rounds`` reads in a row (each after a workqueue round trip) agree.
+
+        For asserting that something does NOT happen: the controller has had time to act
+        on what it saw when the same answer comes back repeatedly.
+        """
+        last = probe()
+        same = 0
+        for _ in range(50):
+            time.sleep(0.1)
+            now = probe()
+            same = same + 1 if now == last else 0
+            last = now
+            if same >= rounds:
+                return now
+        raise AssertionError(f"never settled: {last!r}")
+
+
+def status(obj: dict[str, Any] | None) -> dict[str, Any]:
+    return (obj or {}).get("status") or {}
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    return next((c for c in status(obj).get("conditions") or [] if c.get("type") == type_), {})
+
+
+@pytest.fixture
+def env(apiserver: ApiServer) -> Iterator[Env]:
+    with apiserver.client() as http:
+        yield Env(http)
+
+
+@pytest.fixture
+def conn(apiserver: ApiServer, tmp_path: Path) -> connection.Connection:
+    """A :class:`~dockyard.client.connection.Connection` to the test server as the admin."""
+    return connection.connect(str(apiserver.kubeconfig(tmp_path / "kubeconfig")))
+
+
+@pytest.fixture
+def run_controller(conn: connection.Connection) -> Iterator[Callable[..., runtime.Controller]]:
+    """``run_controller(ControllerClass)``: start it as `dockyard controllers` does (informers and
+    workers on daemon threads), wait until its informers have listed, stop it at teardown."""
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def start(cls: type[runtime.Controller], **options: Any) -> runtime.Controller:
+        controller = cls(conn, **options)
+        threads.extend(controller.start(stop))
+        deadline = time.monotonic() + WAIT
+        while not controller.synced():
+            assert time.monotonic() < deadline, f"{cls.__name__}: informers did not sync"
+            time.sleep(0.02)
+        return controller
+
+    yield start
+    stop.set()
+    workers = [t for t in threads if "-worker-" in t.name]
+    for t in workers:  # the queue's shutdown wakes them at once
+        t.join(timeout=5)
+    assert not any(t.is_alive() for t in workers), "a controller worker did not stop"
