@@ -53,6 +53,7 @@ class Env:
 
     def __init__(self, http: httpx.Client) -> None:
         self.http = http
+        self.controllers: list[Tracking] = []
 
     def _ok(self, resp: httpx.Response) -> dict[str, Any]:
         assert resp.is_success, f"{resp.request.method} {resp.request.url.path}: {resp.status_code} {resp.text[:500]}"
@@ -118,22 +119,54 @@ class Env:
     def wait_gone(self, kind: str, name: str, *, timeout: float = WAIT) -> None:
         self.wait(lambda: self.get(kind, name) is None, f"{kind} {name} to be deleted", timeout=timeout)
 
-    def settled(self, probe: Callable[[], T], *, rounds: int = 3) -> T:
-        """``probe()``'s value once ``rounds`` reads in a row (each after a workqueue round trip) agree.
+    def settled(self, probe: Callable[[], T]) -> T:
+        """``probe()`` once every running controller is quiet (:meth:`Tracking.quiet`).
 
-        For asserting that something does NOT happen: the controller has had time to act
-        on what it saw when the same answer comes back repeatedly.
+        For asserting that something does NOT happen: whatever the controllers were
+        going to do about what they have seen, they have done.
         """
-        last = probe()
-        same = 0
-        for _ in range(50):
-            time.sleep(0.1)
-            now = probe()
-            same = same + 1 if now == last else 0
-            last = now
-            if same >= rounds:
-                return now
-        raise AssertionError(f"never settled: {last!r}")
+        for controller in self.controllers:
+            controller.quiet()
+        return probe()
+
+
+class Tracking(runtime.Controller):
+    """Mixed into the controller under test: counts reconciles and tells when it is quiet."""
+
+    QUIET = 0.3
+    """Seconds without a reconcile (and an empty queue) that count as quiet: several watch round trips."""
+
+    def setup(self) -> None:
+        super().setup()
+        self._lock = threading.Lock()
+        self.reconciles = 0
+        self._in_flight = 0
+        self._last = time.monotonic()
+
+    def reconcile(self, key: str) -> float | None:
+        with self._lock:
+            self.reconciles += 1
+            self._in_flight += 1
+            self._last = time.monotonic()
+        try:
+            return super().reconcile(key)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._last = time.monotonic()
+
+    def quiet(self, *, timeout: float = WAIT) -> None:
+        """Return once no reconcile runs, none is queued, and none ran for :attr:`QUIET` seconds
+        (keys re-added for later, ``add_after``, do not count); fail after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                idle = self._in_flight == 0 and len(self.queue) == 0
+                since = time.monotonic() - self._last
+            if idle and since >= self.QUIET:
+                return
+            assert time.monotonic() < deadline, f"{self.name} controller never went quiet"
+            time.sleep(max(0.02, self.QUIET - since) if idle else 0.02)
 
 
 def status(obj: dict[str, Any] | None) -> dict[str, Any]:
@@ -157,14 +190,16 @@ def conn(apiserver: ApiServer, tmp_path: Path) -> connection.Connection:
 
 
 @pytest.fixture
-def run_controller(conn: connection.Connection) -> Iterator[Callable[..., runtime.Controller]]:
+def run_controller(conn: connection.Connection, env: Env) -> Iterator[Callable[..., Tracking]]:
     """``run_controller(ControllerClass)``: start it as `dockyard controllers` does (informers and
-    workers on daemon threads), wait until its informers have listed, stop it at teardown."""
+    workers on daemon threads, ``reconcile`` counted by :class:`Tracking`), wait until its
+    informers have listed, stop it at teardown."""
     stop = threading.Event()
     threads: list[threading.Thread] = []
 
-    def start(cls: type[runtime.Controller], **options: Any) -> runtime.Controller:
-        controller = cls(conn, **options)
+    def start(cls: type[runtime.Controller], **options: Any) -> Tracking:
+        controller: Tracking = type(cls.__name__, (Tracking, cls), {})(conn, **options)
+        env.controllers.append(controller)
         threads.extend(controller.start(stop))
         deadline = time.monotonic() + WAIT
         while not controller.synced():
