@@ -125,15 +125,24 @@ class Env:
         For asserting that something does NOT happen: whatever the controllers were
         going to do about what they have seen, they have done.
         """
-        for controller in self.controllers:
-            controller.quiet()
+        self.quiet()
         return probe()
+
+    def quiet(self, *, timeout: float = WAIT) -> None:
+        """Return once every running controller is quiet at the same time (one's work can wake another)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            before = [c.reconciles for c in self.controllers]
+            for controller in self.controllers:
+                controller.quiet(timeout=max(0.0, deadline - time.monotonic()))
+            if [c.reconciles for c in self.controllers] == before:
+                return
 
 
 class Tracking(runtime.Controller):
     """Mixed into the controller under test: counts reconciles and tells when it is quiet."""
 
-    QUIET = 0.3
+    QUIET = 0.2
     """Seconds without a reconcile (and an empty queue) that count as quiet: several watch round trips."""
 
     def setup(self) -> None:
