@@ -9,11 +9,12 @@ as soon as the condition holds; nothing sleeps a fixed time.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -21,11 +22,11 @@ import pytest
 from dockyard.api import kinds
 from dockyard.client import connection, runtime
 
-if TYPE_CHECKING:
-    from integration.conftest import ApiServer
+from integration.conftest import ApiServer, Running, start_server, stop_servers
 
 T = TypeVar("T")
 NS = "default"
+_counter = itertools.count()
 WAIT = 10.0
 """Seconds any one condition may take to hold before the test fails."""
 
@@ -51,8 +52,9 @@ def path(kind: str, name: str | None = None, *, namespace: str = NS, sub: str | 
 class Env:
     """The test's side of the API: plain REST calls as the admin, and bounded waits."""
 
-    def __init__(self, http: httpx.Client) -> None:
+    def __init__(self, http: httpx.Client, namespace: str) -> None:
         self.http = http
+        self.ns = namespace
         self.controllers: list[Tracking] = []
 
     def _ok(self, resp: httpx.Response) -> dict[str, Any]:
@@ -62,24 +64,24 @@ class Env:
     def create(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         info = _info(kind)
         body = {"apiVersion": info.api_version, "kind": kind, **body}
-        return self._ok(self.http.post(path(kind), json=body))
+        return self._ok(self.http.post(path(kind, namespace=self.ns), json=body))
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist (404)."""
-        resp = self.http.get(path(kind, name))
+        resp = self.http.get(path(kind, name, namespace=self.ns))
         return None if resp.status_code == 404 else self._ok(resp)
 
     def list(self, kind: str, *, labels: str | None = None) -> list[dict[str, Any]]:
         params = {"labelSelector": labels} if labels else {}
-        return self._ok(self.http.get(path(kind), params=params))["items"]
+        return self._ok(self.http.get(path(kind, namespace=self.ns), params=params))["items"]
 
     def delete(self, kind: str, name: str) -> None:
-        resp = self.http.delete(path(kind, name))
+        resp = self.http.delete(path(kind, name, namespace=self.ns))
         assert resp.status_code in (200, 202, 404), resp.text
 
     def patch(self, kind: str, name: str, body: dict[str, Any], *, sub: str | None = None) -> dict[str, Any]:
         """JSON merge patch (RFC 7386) of the object or its subresource."""
-        return self._ok(self.http.patch(path(kind, name, sub=sub), json=body,
+        return self._ok(self.http.patch(path(kind, name, namespace=self.ns, sub=sub), json=body,
                                         headers={"Content-Type": "application/merge-patch+json"}))
 
     def patch_status(self, kind: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +89,7 @@ class Env:
 
     def instantiate(self, config: str) -> dict[str, Any]:
         """``POST buildconfigs/NAME/instantiate``: the new Build (as ``oc start-build`` does)."""
-        return self._ok(self.http.post(path("BuildConfig", config, sub="instantiate"),
+        return self._ok(self.http.post(path("BuildConfig", config, namespace=self.ns, sub="instantiate"),
                                        json={"kind": "BuildRequest", "apiVersion": kinds.API_VERSION,
                                              "metadata": {"name": config}}))
 
@@ -102,7 +104,7 @@ class Env:
             if time.monotonic() >= deadline:
                 raise AssertionError(f"timed out after {timeout}s waiting for {what}")
             time.sleep(delay)
-            delay = min(delay * 1.5, 0.2)
+            delay = min(delay * 1.5, 0.1)
 
     def wait_for(self, kind: str, name: str, check: Callable[[dict[str, Any]], bool], what: str,
                  *, timeout: float = WAIT) -> dict[str, Any]:
@@ -186,16 +188,31 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
     return next((c for c in status(obj).get("conditions") or [] if c.get("type") == type_), {})
 
 
-@pytest.fixture
-def env(apiserver: ApiServer) -> Iterator[Env]:
-    with apiserver.client() as http:
-        yield Env(http)
+@pytest.fixture(scope="module")
+def shared_apiserver(tmp_path_factory: pytest.TempPathFactory,
+                     serving_cert: tuple[Path, Path]) -> Iterator[ApiServer]:
+    """One API server for a test module; each test works in a namespace of its own (:func:`env`)."""
+    running: Running = []
+    yield start_server(tmp_path_factory.mktemp("envtest") / "dockyard.db", serving_cert, running)
+    stop_servers(running)
 
 
 @pytest.fixture
-def conn(apiserver: ApiServer, tmp_path: Path) -> connection.Connection:
+def env(shared_apiserver: ApiServer) -> Iterator[Env]:
+    """The test's own namespace on the module's server, deleted (with all it holds) at teardown."""
+    namespace = f"t{next(_counter)}"
+    with shared_apiserver.client() as http:
+        env = Env(http, namespace)
+        env._ok(http.post("/api/v1/namespaces", json={
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}))
+        yield env
+        http.delete(f"/api/v1/namespaces/{namespace}")
+
+
+@pytest.fixture
+def conn(shared_apiserver: ApiServer, tmp_path: Path) -> connection.Connection:
     """A :class:`~dockyard.client.connection.Connection` to the test server as the admin."""
-    return connection.connect(str(apiserver.kubeconfig(tmp_path / "kubeconfig")))
+    return connection.connect(str(shared_apiserver.kubeconfig(tmp_path / "kubeconfig")))
 
 
 @pytest.fixture
