@@ -75,39 +75,51 @@ def serving_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-@pytest.fixture
-def apiserver_factory(tmp_path: Path, serving_cert: tuple[Path, Path]) -> Iterator[Callable[..., ApiServer]]:
-    """Start servers on demand: ``factory(retention=20000, ready=lambda: True, max_log_bytes=...,
-    **create_app_options)`` (e.g. ``pod_security="baseline"``, ``long_running=...``); all stop at teardown."""
-    running: list[tuple[serve.Server, threading.Thread, sqlite.Store]] = []
+Running = list[tuple[serve.Server, threading.Thread, sqlite.Store]]
 
-    def start(*, retention: int = sqlite.DEFAULT_RETENTION, ready: Callable[[], bool] = lambda: True,
-              max_log_bytes: int = sqlite.DEFAULT_MAX_LOG_BYTES, **options: Any) -> ApiServer:
-        db = tmp_path / f"dockyard-{len(running)}.db"
-        store = sqlite.Store(db, retention=retention, max_log_bytes=max_log_bytes)
-        app = app_module.create_app(store=store, tokens=USERS, ready=ready, **options)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        cert, key = serving_cert
-        config = serve.config(app, cert=cert, key=key)
-        config.timeout_graceful_shutdown = 1
-        server = serve.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert server.started, "API server did not start"
-        running.append((server, thread, store))
-        return ApiServer(url=f"https://127.0.0.1:{port}", token=TOKEN, ca=cert, store=store, db_path=db)
 
-    yield start
+def start_server(db: Path, serving_cert: tuple[Path, Path], running: Running, *,
+                 retention: int = sqlite.DEFAULT_RETENTION, ready: Callable[[], bool] = lambda: True,
+                 max_log_bytes: int = sqlite.DEFAULT_MAX_LOG_BYTES, **options: Any) -> ApiServer:
+    """Start a server on the SQLite file ``db`` (appended to ``running``; see :func:`stop_servers`)."""
+    store = sqlite.Store(db, retention=retention, max_log_bytes=max_log_bytes)
+    app = app_module.create_app(store=store, tokens=USERS, ready=ready, **options)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    cert, key = serving_cert
+    config = serve.config(app, cert=cert, key=key)
+    config.timeout_graceful_shutdown = 1
+    server = serve.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "API server did not start"
+    running.append((server, thread, store))
+    return ApiServer(url=f"https://127.0.0.1:{port}", token=TOKEN, ca=cert, store=store, db_path=db)
+
+
+def stop_servers(running: Running) -> None:
     for server, thread, store in running:
         server.should_exit = True
         thread.join(timeout=10)
         store.close()
+
+
+@pytest.fixture
+def apiserver_factory(tmp_path: Path, serving_cert: tuple[Path, Path]) -> Iterator[Callable[..., ApiServer]]:
+    """Start servers on demand: ``factory(retention=20000, ready=lambda: True, max_log_bytes=...,
+    **create_app_options)`` (e.g. ``pod_security="baseline"``, ``long_running=...``); all stop at teardown."""
+    running: Running = []
+
+    def start(**options: Any) -> ApiServer:
+        return start_server(tmp_path / f"dockyard-{len(running)}.db", serving_cert, running, **options)
+
+    yield start
+    stop_servers(running)
 
 
 @pytest.fixture

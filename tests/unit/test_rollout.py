@@ -54,3 +54,20 @@ def test_rolling_update_bounds(desired, new_r, old_r, surge, unavail):
         assert after_new + old_r <= desired + max_surge
     if "old" in out:  # scaling down keeps desired - maxUnavailable available
         assert after_old + new_r >= min(desired - max_unavailable, old_r + new_r)
+
+
+def test_scale_down_counts_the_new_sets_unavailable_replicas():
+    """Kubernetes' ``maxScaledDown`` (rolling.go ``reconcileOldReplicaSets``): old replicas go only as far
+    as ``allPods - minAvailable - newRSUnavailable``, so an old set's stale ``availableReplicas`` (its
+    pods being deleted still counted) never takes availability below ``desired - maxUnavailable``."""
+    strategy = {"rollingUpdate": {"maxSurge": 2, "maxUnavailable": 1}}
+    # first step: new 0 → 2, old 3 → 2 (2 available remain)
+    assert plan(desired=3, strategy=strategy, new=ReplicaSetState("new", 0, 0),
+                old=[ReplicaSetState("old", 3, 3)]) == {"new": 2, "old": 2}
+    # next step, old status not yet caught up (3 available for spec 2): the new set is not available,
+    # so nothing more of the old one may go
+    assert plan(desired=3, strategy=strategy, new=ReplicaSetState("new", 2, 0),
+                old=[ReplicaSetState("old", 2, 3)]) == {"new": 3}
+    # once new replicas are available, old ones go (2 new available = desired - maxUnavailable)
+    assert plan(desired=3, strategy=strategy, new=ReplicaSetState("new", 3, 2),
+                old=[ReplicaSetState("old", 2, 2)]) == {"old": 0}

@@ -79,7 +79,8 @@ def plan(*, desired: int, strategy: dict[str, Any] | None, new: ReplicaSetState,
 
     ``old`` is ordered oldest first. RollingUpdate scales the new ReplicaSet up
     within ``desired + maxSurge`` and the old ones down while at least
-    ``desired - maxUnavailable`` replicas stay available; Recreate scales old
+    ``desired - maxUnavailable`` replicas stay available, counting the new
+    set's not-yet-available replicas against them (``maxScaledDown``); Recreate scales old
     ones to zero and the new one up only when no old replica is left.
     """
     out: dict[str, int] = {}
@@ -100,13 +101,19 @@ def plan(*, desired: int, strategy: dict[str, Any] | None, new: ReplicaSetState,
             out[new.name] = min(desired, new.replicas + room)
     available = new.available + sum(rs.available for rs in old)
     can_remove = available - (desired - unavailable)
+    # maxScaledDown (reconcileOldReplicaSets): the new set's unavailable replicas count against the old
+    # ones, so an old set's stale availableReplicas never lets availability fall below the minimum
+    new_after = out.get(new.name, new.replicas)
+    max_scaled_down = (new_after + sum(rs.replicas for rs in old) - (desired - unavailable)
+                       - max(0, new_after - new.available))
     # replicas of old sets that are not available can go without reducing availability
     for rs in old:
-        if rs.replicas == 0:
+        if rs.replicas == 0 or max_scaled_down <= 0:
             continue
         idle = max(0, rs.replicas - rs.available)
-        take = min(rs.replicas, idle + max(0, can_remove))
+        take = min(rs.replicas, idle + max(0, can_remove), max_scaled_down)
         if take > 0:
             out[rs.name] = rs.replicas - take
             can_remove -= max(0, take - idle)
+            max_scaled_down -= take
     return out

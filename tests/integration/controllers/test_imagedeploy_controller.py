@@ -1,0 +1,132 @@
+"""The ImageDeploy controller against the API server.
+
+The test plays the Image controller (it writes ``Image.status.latestImage``) and the
+Deployment controller (it writes the Deployment's status).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from dockyard.controllers.imagedeploy import ImageDeployController
+
+from .conftest import Env, Tracking, condition, status
+
+REPO = "127.0.0.1:5000/hello"
+D1, D2 = "sha256:" + "11" * 32, "sha256:" + "22" * 32
+
+
+@pytest.fixture
+def deploys(run_controller: Callable[..., Tracking]) -> Tracking:
+    return run_controller(ImageDeployController)
+
+
+def image(env: Env, digest: str | None = None) -> None:
+    if env.get("Image", "hello") is None:
+        env.create("Image", {"metadata": {"name": "hello"}, "spec": {"repository": REPO}})
+    if digest:
+        env.patch_status("Image", "hello", {"latestImage": f"{REPO}@{digest}", "latestDigest": digest})
+
+
+def deployment_spec(**extra: Any) -> dict[str, Any]:
+    return {"replicas": 2, "selector": {"matchLabels": {"app": "hello"}},
+            "template": {"metadata": {"labels": {"app": "hello"}},
+                         "spec": {"containers": [{"name": "sidecar", "image": "busybox:1"},
+                                                 {"name": "web", "image": "placeholder"}]}}, **extra}
+
+
+def imagedeploy(env: Env, *, container: str = "web", **spec: Any) -> dict[str, Any]:
+    return env.create("ImageDeploy", {"metadata": {"name": "hello", "labels": {"team": "a"}},
+                                      "spec": {"imageRef": {"name": "hello"}, "containerName": container,
+                                               "deployment": deployment_spec(), **spec}})
+
+
+def images_of(deploy: dict[str, Any] | None) -> dict[str, str]:
+    return {c["name"]: c["image"] for c in (deploy or {})["spec"]["template"]["spec"]["containers"]}
+
+
+def ready(obj: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    c = condition(obj, "Ready")
+    return c.get("status"), c.get("reason")
+
+
+def test_waits_for_the_image_then_creates_an_owned_deployment(env: Env, deploys: Tracking) -> None:
+    image(env)
+    idp = imagedeploy(env)
+    env.wait_for("ImageDeploy", "hello", lambda o: ready(o) == ("False", "ImageNotResolved"), "ImageNotResolved")
+    assert env.settled(lambda: env.get("Deployment", "hello")) is None
+    image(env, D1)
+    deploy = env.wait_for("Deployment", "hello", lambda d: True, "created")
+    assert images_of(deploy) == {"sidecar": "busybox:1", "web": f"{REPO}@{D1}"}
+    owner = deploy["metadata"]["ownerReferences"]
+    assert [(o["kind"], o["name"], o["uid"], o.get("controller")) for o in owner] == [
+        ("ImageDeploy", "hello", idp["metadata"]["uid"], True)]
+    assert deploy["metadata"]["labels"] == {"team": "a"}
+    assert deploy["spec"]["replicas"] == 2
+    got = env.wait_for("ImageDeploy", "hello", lambda o: status(o).get("latestImage") == f"{REPO}@{D1}",
+                       "status.latestImage")
+    assert status(got)["deploymentName"] == "hello"
+    assert ready(got) == ("False", "RollingOut")  # nothing has rolled the Deployment out yet
+    env.wait(lambda: any(e["reason"] == "DeploymentCreated" for e in env.list("Event")), "DeploymentCreated event")
+
+
+def test_a_new_digest_updates_only_the_image_and_keeps_a_manual_scale(env: Env, deploys: Tracking) -> None:
+    image(env, D1)
+    imagedeploy(env)
+    env.wait_for("Deployment", "hello", lambda d: images_of(d)["web"] == f"{REPO}@{D1}", "on D1")
+    env.patch("Deployment", "hello", {"spec": {"replicas": 5}})  # kubectl scale
+    image(env, D2)
+    deploy = env.wait_for("Deployment", "hello", lambda d: images_of(d)["web"] == f"{REPO}@{D2}", "on D2")
+    assert images_of(deploy)["sidecar"] == "busybox:1"
+    assert deploy["spec"]["replicas"] == 5
+    env.wait_for("ImageDeploy", "hello", lambda o: status(o).get("latestImage") == f"{REPO}@{D2}", "status on D2")
+
+
+def test_ready_mirrors_the_deployments_rollout(env: Env, deploys: Tracking) -> None:
+    image(env, D1)
+    imagedeploy(env)
+    deploy = env.wait_for("Deployment", "hello", lambda d: True, "created")
+    env.patch_status("Deployment", "hello", {
+        "observedGeneration": deploy["metadata"]["generation"], "replicas": 2, "updatedReplicas": 2,
+        "readyReplicas": 2, "availableReplicas": 2,
+        "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                        "message": "2 of 2"},
+                       {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                        "message": "done"}]})
+    got = env.wait_for("ImageDeploy", "hello", lambda o: ready(o) == ("True", "RolledOut"), "Ready RolledOut")
+    assert condition(got, "Available")["status"] == "True"
+    assert condition(got, "Progressing")["reason"] == "NewReplicaSetAvailable"
+    assert status(got)["observedGeneration"] == got["metadata"]["generation"]
+
+
+def test_a_spec_change_rewrites_the_template(env: Env, deploys: Tracking) -> None:
+    image(env, D1)
+    imagedeploy(env)
+    env.wait_for("Deployment", "hello", lambda d: True, "created")
+    env.patch("Deployment", "hello", {"spec": {"replicas": 4}})
+    spec = deployment_spec(replicas=None)  # merge patch: removed from the spec, so the Deployment's count is kept
+    spec["template"]["spec"]["containers"] = [{"name": "web", "image": "placeholder", "args": ["-v"]}]
+    env.patch("ImageDeploy", "hello", {"spec": {"deployment": spec}})
+    deploy = env.wait_for("Deployment", "hello", lambda d: list(images_of(d)) == ["web"], "the new template")
+    web = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert (web["image"], web["args"]) == (f"{REPO}@{D1}", ["-v"])
+    assert deploy["spec"]["replicas"] == 4
+
+
+def test_an_unknown_container_is_reported(env: Env, deploys: Tracking) -> None:
+    image(env, D1)
+    imagedeploy(env, container="nope")
+    got = env.wait_for("ImageDeploy", "hello", lambda o: ready(o)[1] == "ContainerNotFound", "ContainerNotFound")
+    assert "nope" in condition(got, "Ready")["message"]
+    assert env.settled(lambda: env.get("Deployment", "hello")) is None
+
+
+def test_a_deployment_it_does_not_own_is_left_alone(env: Env, deploys: Tracking) -> None:
+    env.create("Deployment", {"metadata": {"name": "hello"}, "spec": deployment_spec()})
+    image(env, D1)
+    imagedeploy(env)
+    env.wait_for("ImageDeploy", "hello", lambda o: ready(o) == ("False", "DeploymentNotOwned"), "DeploymentNotOwned")
+    assert env.settled(lambda: images_of(env.get("Deployment", "hello"))["web"]) == "placeholder"
