@@ -18,6 +18,7 @@ from typing import Any
 import pydantic
 
 from dockyard.api import kinds, models, podsecurity
+from dockyard.api import labels as well_known
 from dockyard.api.errors import BadRequest, Cause, Invalid
 
 MAX_NAME_LENGTH = 253
@@ -485,7 +486,7 @@ def pod_spec_security_causes(spec: Any, path: str = "spec") -> list[Cause]:
     return causes
 
 
-APP_ARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+APP_ARMOR_ANNOTATION_PREFIX = well_known.APP_ARMOR_PREFIX
 """The deprecated per-container AppArmor annotation, which the kubelet still honours when the container's
 ``appArmorProfile`` is unset: ``runtime/default`` or ``unconfined`` (``localhost/NAME`` is refused, as the
 ``Localhost`` type is)."""
