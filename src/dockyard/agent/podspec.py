@@ -32,7 +32,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
-from dockyard.api import buildpod, timefmt, validation
+from dockyard.api import buildpod, reference, timefmt, validation
 from dockyard.api import labels as well_known
 
 __all__ = [
@@ -385,11 +385,12 @@ def effective_pull_policy(container: Mapping[str, Any]) -> str:
     if policy in ("Always", "IfNotPresent", "Never"):
         return str(policy)
     image = str(container.get("image") or "")
-    if "@" in image:
+    try:
+        ref = reference.parse(image)
+    except reference.InvalidReference:
+        # the kubelet's defaulting ignores a parse error (`parsers.ParseImageName`); the pull reports it
         return "IfNotPresent"
-    last = image.rsplit("/", 1)[-1]
-    tag = last.split(":", 1)[1] if ":" in last else "latest"
-    return "Always" if tag == "latest" else "IfNotPresent"
+    return "Always" if ref.digest is None and ref.tag == reference.DEFAULT_TAG else "IfNotPresent"
 
 
 # --- time -------------------------------------------------------------------

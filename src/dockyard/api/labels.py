@@ -11,7 +11,8 @@ behaviour change for objects created before: a renamed key needs its readers to 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 # --- dockyard.dev: builds ------------------------------------------------------------------------
 

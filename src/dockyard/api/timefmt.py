@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["FORMAT", "format", "now", "parse", "parse_datetime", "parse_or_none"]
 
@@ -19,15 +19,15 @@ FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)?$")
 
 
-def format(ts: float | datetime) -> str:  # noqa: A001 - the module's verb, as in time.strftime
+def format(ts: float | datetime) -> str:
     """``ts`` (epoch seconds, or an aware datetime; naive means UTC) as ``2024-05-06T07:08:09Z``.
 
     Fractions of a second are dropped (truncated), as ``metav1.Time`` does.
     """
     if isinstance(ts, datetime):
-        dt = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+        dt = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
     else:
-        dt = datetime.fromtimestamp(ts, timezone.utc)
+        dt = datetime.fromtimestamp(ts, UTC)
     return dt.strftime(FORMAT)
 
 
