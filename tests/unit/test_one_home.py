@@ -69,3 +69,20 @@ def test_the_build_pod_test_is_one_function() -> None:
         assert not buildpod.is_build_pod(pod), value
     assert not buildpod.is_build_pod({"metadata": {"labels": None}})
     assert not buildpod.is_build_pod({})
+
+
+def test_api_and_agent_share_the_port_rules() -> None:
+    """``tcp`` and ``TCP`` on one host port are one binding for the API (422) as for the agent (refused)."""
+    from dockyard.agent import podspec
+    from dockyard.api import validation
+
+    spec = {"containers": [{"name": "a", "image": "busybox", "ports": [
+        {"containerPort": 80, "hostPort": 18080, "protocol": "TCP"},
+        {"containerPort": 81, "hostPort": 18080, "protocol": "tcp"}]}]}
+    _, agent_errors = podspec.port_bindings(spec)
+    assert [e.field for e in agent_errors] == ["spec.containers[0].ports[1].hostPort"]
+    causes = validation._containers_causes(spec, "spec")
+    assert [(c.field, c.type) for c in causes] == [("spec.containers[0].ports[1].hostPort", "FieldValueDuplicate")]
+    spec["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 18080, "protocol": "ICMP"}]
+    assert [e.field for e in podspec.port_bindings(spec)[1]] == ["spec.containers[0].ports[0].protocol"]
+    assert [c.field for c in validation._containers_causes(spec, "spec")] == ["spec.containers[0].ports[0].protocol"]

@@ -32,7 +32,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
-from dockyard.api import buildpod, reference, timefmt, validation
+from dockyard.api import buildpod, podports, reference, timefmt, validation
 from dockyard.api import labels as well_known
 
 __all__ = [
@@ -321,12 +321,12 @@ def port_bindings(
             host_port = port.get("hostPort")
             if not host_port:
                 continue
-            protocol = str(port.get("protocol") or "TCP").lower()
-            if protocol not in ("tcp", "udp", "sctp"):
+            protocol = podports.protocol(port).lower()  # the engine's port keys: 8080/tcp
+            if not podports.protocol_supported(port):
                 errors.append(PortError(f"{field}.protocol", f"unsupported protocol {port.get('protocol')!r}"))
                 continue
             ip = port.get("hostIP") or host_ip
-            if ip != host_ip:
+            if not podports.host_ip_allowed(port.get("hostIP"), loopback=host_ip):
                 errors.append(
                     PortError(
                         f"{field}.hostIP",
@@ -339,12 +339,13 @@ def port_bindings(
             except (KeyError, TypeError, ValueError):
                 errors.append(PortError(f"{field}.containerPort", "containerPort and hostPort must be integers"))
                 continue
-            if (host_port, protocol) in seen:
+            key = podports.host_port_key(port, host_port)
+            if key in seen:
                 errors.append(
-                    PortError(f"{field}.hostPort", f"host port {host_port}/{protocol} already used by {seen[(host_port, protocol)]}")
+                    PortError(f"{field}.hostPort", f"host port {host_port}/{protocol} already used by {seen[key]}")
                 )
                 continue
-            seen[(host_port, protocol)] = field
+            seen[key] = field
             bindings.setdefault(f"{container_port}/{protocol}", []).append((ip, host_port))
     return bindings, errors
 
