@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from dockyard.agent import podspec
+from dockyard.api import buildpod
 
 # --- quantities ---------------------------------------------------------------
 
@@ -295,7 +296,10 @@ def test_times() -> None:
 
 
 def test_build_pods_and_grace() -> None:
-    assert podspec.is_build_pod({"metadata": {"labels": {"dockyard.dev/build-pod": "x"}}})
+    assert podspec.is_build_pod({"metadata": {"labels": {buildpod.BUILD_POD_LABEL: "true"}}})
+    # only "true" makes a build pod: any other value is an ordinary pod the agent runs (not one nobody runs)
+    assert not podspec.is_build_pod({"metadata": {"labels": {buildpod.BUILD_POD_LABEL: "x"}}})
+    assert not podspec.is_build_pod({"metadata": {"labels": {buildpod.BUILD_POD_LABEL: "false"}}})
     assert not podspec.is_build_pod({"metadata": {}})
     assert podspec.grace_period({"metadata": {}, "spec": {}}) == 30
     assert podspec.grace_period({"metadata": {"deletionGracePeriodSeconds": 0}, "spec": {"terminationGracePeriodSeconds": 9}}) == 0

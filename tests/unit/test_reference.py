@@ -1,4 +1,4 @@
-"""Image reference parsing (dockyard.registry.reference): pure, no I/O."""
+"""Image reference parsing (dockyard.api.reference, the one parser): pure, no I/O."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from dockyard.registry import reference
-from dockyard.registry.errors import InvalidReference
-from dockyard.registry.reference import Reference, parse
+from dockyard.api import reference
+from dockyard.api.reference import InvalidReference, Reference, parse
+from dockyard.registry import errors as registry_errors
+from dockyard.registry import reference as registry_reference
 
 SHA = "sha256:" + "ab" * 32
 
@@ -88,6 +89,24 @@ def test_str_and_properties() -> None:
     assert parse("busybox").familiar() == "busybox:latest"
     assert parse("team/app:v1").familiar() == "team/app:v1"
     assert parse("127.0.0.1:5000/app").familiar() == "127.0.0.1:5000/app:latest"
+
+
+def test_registry_reference_raises_a_registry_error() -> None:
+    """The registry's view of the one parser: same result, and a bad reference is a ``RegistryError``."""
+    assert registry_reference.parse("127.0.0.1:5000/a/b:v1") == parse("127.0.0.1:5000/a/b:v1")
+    with pytest.raises(registry_errors.RegistryError) as caught:
+        registry_reference.parse("UPPER")
+    assert isinstance(caught.value, InvalidReference)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("host:5000/a/b:v1", ("host:5000/a/b", "v1")),
+    ("host:5000/a/b", ("host:5000/a/b", "latest")),
+    ("busybox", ("busybox", "latest")),
+    (f"app:v1@{SHA}", ("app", "v1")),
+])
+def test_split_tag(text: str, expected: tuple[str, str]) -> None:
+    assert reference.split_tag(text) == expected
 
 
 def test_with_digest_and_tag_validate() -> None:

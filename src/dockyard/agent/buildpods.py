@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.agent import builder
-from dockyard.api import buildpod
+from dockyard.api import buildpod, phases
 from dockyard.client import runtime
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class BuildPods:
 
     def sync(self, pod: dict[str, Any]) -> float | None:
         """Advance one build pod; returns seconds until it should be looked at again, or None."""
-        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        if (pod.get("status") or {}).get("phase") in phases.POD_TERMINAL:
             return None
         uid = pod["metadata"]["uid"]
         d = self._dir(uid)

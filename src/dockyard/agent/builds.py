@@ -43,7 +43,7 @@ import docker.errors
 from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.engine import images
 from dockyard.agent.logsink import LogSink
-from dockyard.api import archive, gitref
+from dockyard.api import archive, gitref, timefmt
 from dockyard.api.buildpod import BuildResult
 from dockyard.registry import client as registry
 from dockyard.registry import errors as registry_errors
@@ -93,7 +93,7 @@ class _Stages:
     def begin(self, name: str) -> None:
         self.end()
         self._t0 = time.monotonic()
-        self.items.append({"name": name, "startTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        self.items.append({"name": name, "startTime": timefmt.now()})
 
     def end(self) -> None:
         if self.items and "durationMilliseconds" not in self.items[-1]:

@@ -23,6 +23,7 @@ from typing import Any
 
 from dockyard.agent import buildpods, pods, pushes
 from dockyard.api import buildpod
+from dockyard.api import labels as well_known
 from dockyard.client import events, resources, runtime
 from dockyard.client.connection import Connection
 
@@ -66,7 +67,7 @@ class PodWorker(runtime.Controller):
     def _waiting_build_pods(self) -> list[dict[str, Any]]:
         informer = self.informers.get("Pod")
         return [p for p in (informer.items() if informer else [])
-                if _is_build_pod(p) and (p["spec"].get("nodeName") in (None, "", self.node))
+                if buildpod.is_build_pod(p) and (p["spec"].get("nodeName") in (None, "", self.node))
                 and (p.get("status") or {}).get("phase", "Pending") == "Pending"]
 
     def watches(self) -> list[runtime.Watch]:
@@ -75,7 +76,7 @@ class PodWorker(runtime.Controller):
             with self._lock:
                 if event == "DELETED":
                     uid = self._uids.pop(k, None)
-                    if _is_build_pod(pod):
+                    if buildpod.is_build_pod(pod):
                         self.builds.cancel(pod["metadata"]["uid"])  # cancel or deadline: abort the build
                     elif uid:
                         self.events.record(pod, events.NORMAL, "Killing", "Stopping the pod's containers")
@@ -119,7 +120,7 @@ class PodWorker(runtime.Controller):
             return None
         if not node:
             pod = self._bind(pod)
-        if _is_build_pod(pod):
+        if buildpod.is_build_pod(pod):
             return self.builds.sync(pod)
         if pod["metadata"].get("deletionTimestamp"):
             self.pods.kill_pod(pod["metadata"]["uid"])
@@ -150,16 +151,12 @@ class PodWorker(runtime.Controller):
 
         bound = resources.as_dict(self.api.patch(
             resources.resource("Pod"), pod["metadata"]["name"],
-            {"metadata": {"labels": {"dockyard.dev/nodename": self.node}}, "spec": {"nodeName": self.node}},
+            {"metadata": {"labels": {well_known.NODE_NAME: self.node}}, "spec": {"nodeName": self.node}},
             namespace=pod["metadata"]["namespace"], patch_type=PatchType.MERGE))
         self.events.record(bound, events.NORMAL, "Scheduled",
                            f"Successfully assigned {bound['metadata']['namespace']}/{bound['metadata']['name']} "
                            f"to {self.node}")
         return bound
-
-
-def _is_build_pod(pod: dict[str, Any]) -> bool:
-    return (pod["metadata"].get("labels") or {}).get(buildpod.BUILD_POD_LABEL) == "true"
 
 
 class NodeAgent:

@@ -47,6 +47,7 @@ import requests
 
 from dockyard.agent import podspec, subpath
 from dockyard.agent.podspec import INFRA_NAME
+from dockyard.api import phases
 
 __all__ = ["PAUSE_IMAGE", "PodRuntime"]
 
@@ -64,7 +65,7 @@ _PAUSE_DOCKERFILE = (
 
 _RUNNING = frozenset({"running", "paused", "restarting", "stopping"})
 _EXITED = frozenset({"exited", "dead", "stopped"})
-_TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+_TERMINAL_PHASES = phases.POD_TERMINAL
 _CACHE_LIMIT = 4096
 
 #: ``(uid, container name, image)`` → image pull back-off entry.

@@ -28,11 +28,12 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
-from dockyard.api import validation
+from dockyard.api import buildpod, podports, reference, timefmt, validation
+from dockyard.api import labels as well_known
 
 __all__ = [
     "BackOffPolicy",
@@ -76,31 +77,30 @@ __all__ = [
 
 # --- labels and names -------------------------------------------------------
 
-LABEL_POD_UID = "dockyard.pod.uid"
-LABEL_POD_NAME = "dockyard.pod.name"
-LABEL_POD_NAMESPACE = "dockyard.pod.namespace"
-LABEL_POD_GRACE = "dockyard.pod.termination-grace-period"
-LABEL_CONTAINER_NAME = "dockyard.container.name"
-LABEL_CONTAINER_HASH = "dockyard.container.hash"
-LABEL_CONTAINER_RESTARTS = "dockyard.container.restarts"
-LABEL_CONTAINER_BACKOFF = "dockyard.container.backoff"
-# Which agent owns the container: several `dockyard up` may share one engine's store.
-LABEL_INSTANCE = "dockyard.instance"
+# the engine container labels; their one home is dockyard.api.labels
+LABEL_POD_UID = well_known.CONTAINER_POD_UID
+LABEL_POD_NAME = well_known.CONTAINER_POD_NAME
+LABEL_POD_NAMESPACE = well_known.CONTAINER_POD_NAMESPACE
+LABEL_POD_GRACE = well_known.CONTAINER_POD_GRACE
+LABEL_CONTAINER_NAME = well_known.CONTAINER_NAME
+LABEL_CONTAINER_HASH = well_known.CONTAINER_HASH
+LABEL_CONTAINER_RESTARTS = well_known.CONTAINER_RESTARTS
+LABEL_CONTAINER_BACKOFF = well_known.CONTAINER_BACKOFF
+LABEL_INSTANCE = well_known.CONTAINER_INSTANCE
 
 #: The container name of the infra ("pause") container. Pod container names are
 #: DNS labels (lower case), so this can never clash (kubelet dockershim uses
 #: the same name).
 INFRA_NAME = "POD"
 
-BUILD_POD_LABEL = "dockyard.dev/build-pod"
+BUILD_POD_LABEL = well_known.BUILD_POD
 
 DEFAULT_GRACE_SECONDS = 30
 
 
 def is_build_pod(pod: Mapping[str, Any]) -> bool:
-    """True for build pods, which the agent's build-pod runner handles."""
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    return BUILD_POD_LABEL in labels
+    """True for build pods, which the agent's build-pod runner handles (:func:`dockyard.api.buildpod.is_build_pod`)."""
+    return buildpod.is_build_pod(pod)
 
 
 def container_name(*, container: str, pod: str, namespace: str, uid: str, attempt: int) -> str:
@@ -321,12 +321,12 @@ def port_bindings(
             host_port = port.get("hostPort")
             if not host_port:
                 continue
-            protocol = str(port.get("protocol") or "TCP").lower()
-            if protocol not in ("tcp", "udp", "sctp"):
+            protocol = podports.protocol(port).lower()  # the engine's port keys: 8080/tcp
+            if not podports.protocol_supported(port):
                 errors.append(PortError(f"{field}.protocol", f"unsupported protocol {port.get('protocol')!r}"))
                 continue
             ip = port.get("hostIP") or host_ip
-            if ip != host_ip:
+            if not podports.host_ip_allowed(port.get("hostIP"), loopback=host_ip):
                 errors.append(
                     PortError(
                         f"{field}.hostIP",
@@ -339,12 +339,13 @@ def port_bindings(
             except (KeyError, TypeError, ValueError):
                 errors.append(PortError(f"{field}.containerPort", "containerPort and hostPort must be integers"))
                 continue
-            if (host_port, protocol) in seen:
+            key = podports.host_port_key(port, host_port)
+            if key in seen:
                 errors.append(
-                    PortError(f"{field}.hostPort", f"host port {host_port}/{protocol} already used by {seen[(host_port, protocol)]}")
+                    PortError(f"{field}.hostPort", f"host port {host_port}/{protocol} already used by {seen[key]}")
                 )
                 continue
-            seen[(host_port, protocol)] = field
+            seen[key] = field
             bindings.setdefault(f"{container_port}/{protocol}", []).append((ip, host_port))
     return bindings, errors
 
@@ -385,41 +386,26 @@ def effective_pull_policy(container: Mapping[str, Any]) -> str:
     if policy in ("Always", "IfNotPresent", "Never"):
         return str(policy)
     image = str(container.get("image") or "")
-    if "@" in image:
+    try:
+        ref = reference.parse(image)
+    except reference.InvalidReference:
+        # the kubelet's defaulting ignores a parse error (`parsers.ParseImageName`); the pull reports it
         return "IfNotPresent"
-    last = image.rsplit("/", 1)[-1]
-    tag = last.split(":", 1)[1] if ":" in last else "latest"
-    return "Always" if tag == "latest" else "IfNotPresent"
+    return "Always" if ref.digest is None and ref.tag == reference.DEFAULT_TAG else "IfNotPresent"
 
 
 # --- time -------------------------------------------------------------------
 
 
 def format_time(ts: float | datetime) -> str:
-    """RFC 3339 at second precision, as ``metav1.Time`` serialises."""
-    if isinstance(ts, datetime):
-        dt = ts.astimezone(timezone.utc)
-    else:
-        dt = datetime.fromtimestamp(ts, timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-_ENGINE_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
+    """RFC 3339 at second precision, as ``metav1.Time`` serialises (:func:`dockyard.api.timefmt.format`)."""
+    return timefmt.format(ts)
 
 
 def parse_engine_time(text: str | None) -> float | None:
-    """Engine timestamp (``2024-01-02T03:04:05.123456789Z``, nanoseconds
-    allowed) to epoch seconds; ``None`` for empty or the zero time (year 1)."""
-    if not text:
-        return None
-    match = _ENGINE_TIME.match(text.strip())
-    if not match:
-        return None
-    base, frac, zone = match.groups()
-    if base.startswith("0001-"):
-        return None
-    dt = datetime.fromisoformat(base + ("+00:00" if zone in (None, "Z") else zone))
-    return dt.timestamp() + (float("0." + frac) if frac else 0.0)
+    """Engine timestamp (``2024-01-02T03:04:05.123456789Z``, nanoseconds allowed) to epoch seconds;
+    ``None`` for empty, malformed or the zero time (year 1) (:func:`dockyard.api.timefmt.parse_or_none`)."""
+    return timefmt.parse_or_none(text)
 
 
 # --- restart policy and back-off -------------------------------------------

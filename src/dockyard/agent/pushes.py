@@ -17,13 +17,15 @@ from typing import Any
 from dockyard.agent import builds, pods
 from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.engine import images
+from dockyard.api import labels as well_known
+from dockyard.api import phases
 from dockyard.client import events, resources, runtime
 from dockyard.client.connection import Connection
 from dockyard.registry import errors as registry_errors
 
 log = logging.getLogger(__name__)
 
-TERMINAL = ("Succeeded", "Failed")
+TERMINAL = phases.PUSH_TERMINAL
 
 
 class PushWorker(runtime.Controller):
@@ -48,7 +50,7 @@ class PushWorker(runtime.Controller):
         if push is None or (push.get("status") or {}).get("phase") in TERMINAL:
             return None
         spec = push["spec"]
-        label_node = (push["metadata"].get("labels") or {}).get("dockyard.dev/nodename")
+        label_node = (push["metadata"].get("labels") or {}).get(well_known.NODE_NAME)
         if label_node and label_node != self.node:
             return None
         pod = runtime.get_or_none(self.api, "Pod", spec["podName"], ns)

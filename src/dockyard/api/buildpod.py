@@ -13,15 +13,31 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
-BUILD_POD_LABEL = "dockyard.dev/build-pod"
-BUILD_NAME_LABEL = "dockyard.dev/build"
-BUILDCONFIG_LABEL = "dockyard.dev/buildconfig"
+from dockyard.api import labels as well_known
+from dockyard.api import phases
+
+# aliases of the keys' one home, dockyard.api.labels
+BUILD_POD_LABEL = well_known.BUILD_POD
+BUILD_NAME_LABEL = well_known.BUILD_NAME
+BUILDCONFIG_LABEL = well_known.BUILD_CONFIG
 BUILDER_CONTAINER = "docker-build"
 BUILDER_IMAGE = "dockyard.dev/builder:engine"  # resolved by the node agent: it builds with the engine API
 BUILD_RUNTIME_CLASS = "dockyard-build"
 """``spec.runtimeClassName`` of build pods, the Pod Security exemption of :mod:`dockyard.api.podsecurity`."""
+
+
+def is_build_pod(pod: Mapping[str, Any]) -> bool:
+    """True if ``pod`` (a Pod as a dict) is a build pod: label ``dockyard.dev/build-pod: "true"``.
+
+    The one test used by the node agent (which runs a build pod's Build instead of its containers), the
+    build controller (which watches build pods), the node authorizer (which lets a node read the Build's
+    secrets) and admission (which allows :data:`BUILD_RUNTIME_CLASS` only on build pods). Any other value of
+    the label (``"false"``, ``""``) makes an ordinary pod.
+    """
+    return well_known.get(pod, well_known.BUILD_POD) == well_known.BUILD_POD_TRUE
 
 
 def pod_name(build_name: str) -> str:
@@ -33,7 +49,7 @@ def build_pod(build: dict[str, Any]) -> dict[str, Any]:
     """The Pod manifest that runs ``build`` (a Build object as a dict with uid)."""
     meta = build["metadata"]
     payload = {"metadata": {k: meta.get(k) for k in ("name", "namespace", "uid")}, "spec": build["spec"]}
-    labels = {BUILD_POD_LABEL: "true", BUILD_NAME_LABEL: meta["name"]}
+    labels = {BUILD_POD_LABEL: well_known.BUILD_POD_TRUE, BUILD_NAME_LABEL: meta["name"]}
     if (meta.get("labels") or {}).get(BUILDCONFIG_LABEL):
         labels[BUILDCONFIG_LABEL] = meta["labels"][BUILDCONFIG_LABEL]
     return {
@@ -43,7 +59,7 @@ def build_pod(build: dict[str, Any]) -> dict[str, Any]:
             "name": pod_name(meta["name"]),
             "namespace": meta["namespace"],
             "labels": labels,
-            "annotations": {"dockyard.dev/build.name": meta["name"]},
+            "annotations": {well_known.BUILD_NAME_ANNOTATION: meta["name"]},
             "ownerReferences": [{"apiVersion": build["apiVersion"], "kind": "Build", "name": meta["name"],
                                  "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}],
         },
@@ -99,7 +115,7 @@ class BuildResult:
 def result_from_pod(pod: dict[str, Any]) -> BuildResult | None:
     """The outcome of a terminated build pod, or None while it has not terminated."""
     phase = (pod.get("status") or {}).get("phase")
-    if phase not in ("Succeeded", "Failed"):
+    if phase not in phases.POD_TERMINAL:
         return None
     data: dict[str, Any] = {}
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
@@ -108,7 +124,7 @@ def result_from_pod(pod: dict[str, Any]) -> BuildResult | None:
             data = json.loads(terminated.get("message") or "{}")
         except ValueError:
             data = {"message": terminated.get("message")}
-    return BuildResult(succeeded=phase == "Succeeded", image_digest=data.get("imageDigest"),
-                       reason=data.get("reason") or (None if phase == "Succeeded" else "GenericBuildFailed"),
+    return BuildResult(succeeded=phase == phases.POD_SUCCEEDED, image_digest=data.get("imageDigest"),
+                       reason=data.get("reason") or (None if phase == phases.POD_SUCCEEDED else "GenericBuildFailed"),
                        message=data.get("message"), log_snippet=data.get("logSnippet"),
                        stages=tuple(data.get("stages") or ()), revision=data.get("revision"))

@@ -46,11 +46,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.api import buildpod
+from dockyard.api import labels as well_known
 from dockyard.api.errors import Cause
 
 Obj = Mapping[str, Any]
 
-PREFIX = "pod-security.kubernetes.io/"
+PREFIX = well_known.POD_SECURITY_PREFIX
 ENFORCE_LEVEL_LABEL = PREFIX + "enforce"
 ENFORCE_VERSION_LABEL = PREFIX + "enforce-version"
 AUDIT_LEVEL_LABEL = PREFIX + "audit"
@@ -140,7 +141,7 @@ def check_app_armor_profile(meta: Obj, spec: Obj) -> Result | None:
         setters.append(_containers_phrase(bad))
     value_list = sorted(values)
     annotations = []
-    prefix = "container.apparmor.security.beta.kubernetes.io/"
+    prefix = well_known.APP_ARMOR_PREFIX
     for key, value in _dict(meta.get("annotations")).items():
         value = str(value)
         if str(key).startswith(prefix) and not (value in ("", "runtime/default") or value.startswith("localhost/")):
@@ -633,8 +634,8 @@ def runtime_class_causes(meta: Obj, spec: Obj, path: str = "spec") -> list[Cause
         return [Cause(where, f'Unsupported value: "{str(runtime_class)[:64]}": supported values: '
                              f'"{BUILD_RUNTIME_CLASS}" (build pods only)', "FieldValueNotSupported")]
     problems = []
-    if _dict(_dict(meta).get("labels")).get(buildpod.BUILD_POD_LABEL) != "true":
-        problems.append(f'the label {buildpod.BUILD_POD_LABEL}: "true"')
+    if not buildpod.is_build_pod({"metadata": _dict(meta)}):
+        problems.append(f'the label {buildpod.BUILD_POD_LABEL}: "{well_known.BUILD_POD_TRUE}"')
     extra = sorted(set(spec) - _BUILD_SPEC_KEYS)
     if extra:
         problems.append("no other spec fields (found " + ", ".join(extra) + ")")

@@ -17,7 +17,8 @@ from typing import Any
 
 import pydantic
 
-from dockyard.api import kinds, models, podsecurity
+from dockyard.api import kinds, models, podports, podsecurity
+from dockyard.api import labels as well_known
 from dockyard.api.errors import BadRequest, Cause, Invalid
 
 MAX_NAME_LENGTH = 253
@@ -162,7 +163,7 @@ def _items(value: Any, path: str, causes: list[Cause]) -> list[Any]:
     return value
 
 
-def _port_causes(port: Any, pwhere: str, host_ports: set[tuple[str, int]]) -> list[Cause]:
+def _port_causes(port: Any, pwhere: str, host_ports: set[tuple[int, str]]) -> list[Cause]:
     if not isinstance(port, dict):
         return [Cause(pwhere, "must be an object")]
     causes: list[Cause] = []
@@ -173,13 +174,17 @@ def _port_causes(port: Any, pwhere: str, host_ports: set[tuple[str, int]]) -> li
     if hport is not None:
         if not isinstance(hport, int) or isinstance(hport, bool) or not 0 < hport < 65536:
             return causes + [Cause(f"{pwhere}.hostPort", "must be between 1 and 65535, inclusive")]
-        key = (str(port.get("protocol") or "TCP"), hport)
+        key = podports.host_port_key(port, hport)
         if key in host_ports:
-            causes.append(Cause(f"{pwhere}.hostPort", f"{hport}/{key[0]} is already used by another port of "
+            causes.append(Cause(f"{pwhere}.hostPort", f"{hport}/{key[1]} is already used by another port of "
                                 "this pod", "FieldValueDuplicate"))
         host_ports.add(key)
-    if port.get("hostIP") not in (None, "", "127.0.0.1"):
-        causes.append(Cause(f"{pwhere}.hostIP", "pods publish on loopback only: use 127.0.0.1",
+    if not podports.protocol_supported(port):
+        causes.append(Cause(f"{pwhere}.protocol", f'Unsupported value: "{str(port.get("protocol"))[:32]}": '
+                            "supported values: " + ", ".join(f'"{p}"' for p in podports.PROTOCOLS),
+                            "FieldValueNotSupported"))
+    if not podports.host_ip_allowed(port.get("hostIP")):
+        causes.append(Cause(f"{pwhere}.hostIP", f"pods publish on loopback only: use {podports.LOOPBACK}",
                             "FieldValueNotSupported"))
     return causes
 
@@ -192,7 +197,7 @@ def _containers_causes(spec: Any, path: str) -> list[Cause]:
         return [Cause(f"{path}.containers", "at least one container is required", "FieldValueRequired")]
     causes: list[Cause] = []
     names: set[str] = set()
-    host_ports: set[tuple[str, int]] = set()
+    host_ports: set[tuple[int, str]] = set()
     for i, container in enumerate(containers):
         where = f"{path}.containers[{i}]"
         if not isinstance(container, dict):
@@ -485,7 +490,7 @@ def pod_spec_security_causes(spec: Any, path: str = "spec") -> list[Cause]:
     return causes
 
 
-APP_ARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+APP_ARMOR_ANNOTATION_PREFIX = well_known.APP_ARMOR_PREFIX
 """The deprecated per-container AppArmor annotation, which the kubelet still honours when the container's
 ``appArmorProfile`` is unset: ``runtime/default`` or ``unconfined`` (``localhost/NAME`` is refused, as the
 ``Localhost`` type is)."""

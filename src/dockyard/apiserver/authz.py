@@ -37,13 +37,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.api import errors
+from dockyard.api import labels as well_known
 
 ADMIN = "admin"
 VIEW = "view"
 NODE_PREFIX = "system:node:"
 READ_VERBS = frozenset({"get", "list", "watch"})
 MERGE_PATCH = "application/merge-patch+json"
-NODENAME_LABEL = "dockyard.dev/nodename"
+NODENAME_LABEL = well_known.NODE_NAME
 
 # (group, resource, subresource) -> verbs a node may use beyond reading.
 _NODE_WRITES: dict[tuple[str, str, str], frozenset[str]] = {

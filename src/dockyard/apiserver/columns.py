@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard.api import phases, timefmt
+
 Obj = dict[str, Any]
 
 
@@ -58,7 +60,7 @@ def parse_time(value: Any) -> dt.datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return timefmt.parse_datetime(value)
     except ValueError:
         return None
 
@@ -216,7 +218,7 @@ def build_status(obj: Obj) -> str:
     """The phase, with the reason for a failure (``Failed (FetchSourceFailed)``), as ``oc`` prints it."""
     phase = str(get(obj, "status", "phase") or "New")
     reason = get(obj, "status", "reason")
-    if phase in ("Failed", "Error", "Cancelled") and reason:
+    if phase in phases.BUILD_FAILED and reason:
         return f"{phase} ({reason})"
     return phase
 

@@ -99,7 +99,7 @@ def pod_secret_names(pod: Obj) -> set[str]:
             for source in _list(container.get("envFrom")):
                 if (found := _name(_dict(source).get("secretRef"))) is not None:
                     names.add(found)
-    if _dict(_dict(pod.get("metadata")).get("labels")).get(buildpod.BUILD_POD_LABEL):
+    if buildpod.is_build_pod(pod):
         try:
             names |= build_secret_names(_dict(buildpod.build_from_pod(pod).get("spec")))
         except ValueError:

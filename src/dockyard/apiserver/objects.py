@@ -19,12 +19,11 @@ Rules from the Kubernetes API conventions:
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import re
 import secrets
 from typing import Any
 
-from dockyard.api import errors, kinds
+from dockyard.api import errors, kinds, timefmt
 
 Obj = dict[str, Any]
 
@@ -41,7 +40,7 @@ _SERVER_OWNED = ("uid", "creationTimestamp", "generation", "deletionTimestamp", 
 
 def now_rfc3339() -> str:
     """The current UTC time as RFC 3339 with second precision and ``Z`` (``2024-05-01T12:00:00Z``)."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timefmt.now()
 
 
 def generate_name(prefix: str) -> str:

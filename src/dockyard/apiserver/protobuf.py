@@ -15,8 +15,9 @@ dropped.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 from typing import Any
+
+from dockyard.api import timefmt
 
 MAGIC = b"k8s\x00"
 
@@ -115,7 +116,7 @@ def _time(value: Any) -> str:
     for number, _, item in _fields(value):
         if number == 1:
             seconds = item
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timefmt.format(seconds)
 
 
 def decode_message(name: str, data: bytes) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dockyard.api import errors, kinds
+from dockyard.api import errors, kinds, phases
+from dockyard.api import labels as well_known
 from dockyard.apiserver import crud, inflight, paths, wire
 from dockyard.apiserver.state import ServerState
 from dockyard.storage import sqlite
@@ -41,11 +42,11 @@ BUILD = _info(kinds.API_VERSION, "Build")
 PUSH = _info(kinds.API_VERSION, "Push")
 POD = _info("v1", "Pod")
 
-BUILDCONFIG_LABEL = "dockyard.dev/buildconfig"
-BUILD_NUMBER_ANNOTATION = "dockyard.dev/build-number"
-NODENAME_LABEL = "dockyard.dev/nodename"
+BUILDCONFIG_LABEL = well_known.BUILD_CONFIG
+BUILD_NUMBER_ANNOTATION = well_known.BUILD_NUMBER
+NODENAME_LABEL = well_known.NODE_NAME
 _CONFIG_ONLY_FIELDS = ("triggers", "runPolicy", "successfulBuildsHistoryLimit", "failedBuildsHistoryLimit")
-TERMINAL_PHASES = frozenset({"Complete", "Failed", "Error", "Cancelled", "Succeeded"})
+TERMINAL_PHASES = phases.TERMINAL
 """Phases after which a log no longer grows (Build phases, plus Pod ``Succeeded``/``Failed``)."""
 MAX_FOLLOW_SECONDS = 24 * 3600.0
 """Upper bound on one ``follow=true`` log stream."""

@@ -25,7 +25,7 @@ import typer
 import yaml
 
 from dockyard.api import archive as context_archive
-from dockyard.api import podsecurity
+from dockyard.api import phases, podsecurity
 from dockyard.client import connection
 
 app = typer.Typer(
@@ -39,7 +39,8 @@ app = typer.Typer(
 )
 
 GROUP_PATH = "/apis/dockyard.dev/v1alpha1"
-BUILD_TERMINAL = ("Complete", "Failed", "Error", "Cancelled")
+BUILD_TERMINAL = tuple(sorted(phases.BUILD_TERMINAL))
+PUSH_TERMINAL = tuple(sorted(phases.PUSH_TERMINAL))
 
 KubeconfigOpt = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then the one "
                              "`dockyard up` writes in its data dir)")
@@ -416,8 +417,7 @@ def commit(
         _print_obj(push, output, f"push/{name}")
         if not wait:
             return
-        phase, push = _wait_phase(http, f"{GROUP_PATH}/namespaces/{ns}/pushes/{name}", ("Succeeded", "Failed"),
-                                  timeout)
+        phase, push = _wait_phase(http, f"{GROUP_PATH}/namespaces/{ns}/pushes/{name}", PUSH_TERMINAL, timeout)
     status = push.get("status") or {}
     if phase == "Succeeded":
         typer.echo(f"push/{name} Succeeded: {image}@{status.get('imageDigest')}", err=True)

@@ -26,13 +26,13 @@ import hashlib
 import logging
 import re
 import threading
-import time
 from collections import OrderedDict
 from typing import Any
 
 from lightkube import ApiError
 from lightkube.types import PatchType
 
+from dockyard.api import timefmt
 from dockyard.client import resources
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ _URL_CREDENTIALS = re.compile(r"(\w+://)[^/\s@]+@")
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return timefmt.now()
 
 
 def scrub(message: str) -> str:

@@ -27,6 +27,7 @@ import httpx
 from lightkube import ApiError
 from lightkube.core.generic_client import ALL_NS
 
+from dockyard.api import timefmt
 from dockyard.client import events, resources
 from dockyard.client.connection import Connection, lightkube_http
 
@@ -343,7 +344,7 @@ def owner_keys(kind: str) -> Mapper:
 
 def now_rfc3339() -> str:
     """Current UTC time as Kubernetes writes timestamps (RFC 3339, seconds, ``Z``)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return timefmt.now()
 
 
 def patch_status(api: Any, kind: str, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:

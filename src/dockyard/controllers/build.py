@@ -24,21 +24,21 @@ config's oldest Builds beyond ``successfulBuildsHistoryLimit`` /
 
 from __future__ import annotations
 
-import calendar
 import logging
 import time
 from typing import Any
 
 from lightkube import ApiError
 
-from dockyard.api import buildpod
+from dockyard.api import buildpod, phases, timefmt
+from dockyard.api import labels as well_known
 from dockyard.client import events, resources
 from dockyard.client import runtime
 
 log = logging.getLogger(__name__)
 
-TERMINAL = ("Complete", "Failed", "Error", "Cancelled")
-FAILED = ("Failed", "Error", "Cancelled")
+TERMINAL = phases.BUILD_TERMINAL
+FAILED = phases.BUILD_FAILED
 
 
 def _build_key(_event: str, pod: dict[str, Any]) -> list[str]:
@@ -48,15 +48,13 @@ def _build_key(_event: str, pod: dict[str, Any]) -> list[str]:
 
 def _number(build: dict[str, Any]) -> int:
     try:
-        return int((build["metadata"].get("annotations") or {}).get("dockyard.dev/build-number", "0"))
+        return int((build["metadata"].get("annotations") or {}).get(well_known.BUILD_NUMBER, "0"))
     except ValueError:
         return 0
 
 
 def _seconds(ts: str | None) -> float | None:
-    if not ts:
-        return None
-    return float(calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ")))
+    return timefmt.parse(ts) if ts else None
 
 
 class BuildController(runtime.Controller):
@@ -79,7 +77,8 @@ class BuildController(runtime.Controller):
             ]
 
         return [runtime.Watch("Build", siblings),
-                runtime.Watch("Pod", _build_key, label_selector=buildpod.BUILD_POD_LABEL)]
+                runtime.Watch("Pod", _build_key,
+                              label_selector=f"{well_known.BUILD_POD}={well_known.BUILD_POD_TRUE}")]
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)

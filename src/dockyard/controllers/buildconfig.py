@@ -22,11 +22,12 @@ import logging
 from typing import Any
 
 from dockyard.api import buildpod
+from dockyard.api import labels as well_known
 from dockyard.client import resources, runtime
 
 log = logging.getLogger(__name__)
 
-TRIGGER_ANNOTATION = "dockyard.dev/trigger"
+TRIGGER_ANNOTATION = well_known.BUILD_TRIGGER
 
 
 def _image_triggers(config: dict[str, Any]) -> list[str]:

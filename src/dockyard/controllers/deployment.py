@@ -17,14 +17,16 @@ from typing import Any
 
 from lightkube import ApiError
 
+from dockyard.api import labels as well_known
+from dockyard.api import phases
 from dockyard.client import events, resources
 from dockyard.client import runtime
 from dockyard.controllers import rollout
 
 log = logging.getLogger(__name__)
 
-HASH_LABEL = "pod-template-hash"
-REVISION = "deployment.kubernetes.io/revision"
+HASH_LABEL = well_known.POD_TEMPLATE_HASH
+REVISION = well_known.DEPLOYMENT_REVISION
 
 
 def _owned(objs: list[Any], owner: dict[str, Any]) -> list[dict[str, Any]]:
@@ -38,9 +40,8 @@ def _owned(objs: list[Any], owner: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # Annotations the Deployment controller does not copy to its ReplicaSets (``skipCopyAnnotation``).
-_NOT_COPIED = frozenset({REVISION, "kubectl.kubernetes.io/last-applied-configuration",
-                         "deployment.kubernetes.io/revision-history", "deployment.kubernetes.io/desired-replicas",
-                         "deployment.kubernetes.io/max-replicas"})
+_NOT_COPIED = frozenset({REVISION, well_known.LAST_APPLIED_CONFIG, well_known.DEPLOYMENT_REVISION_HISTORY,
+                         well_known.DEPLOYMENT_DESIRED_REPLICAS, well_known.DEPLOYMENT_MAX_REPLICAS})
 
 
 def _copied_annotations(deploy: dict[str, Any]) -> dict[str, str]:
@@ -202,7 +203,7 @@ class ReplicaSetController(runtime.Controller):
         Pod = resources.resource("Pod")
         labels = rs["spec"]["selector"].get("matchLabels") or {}
         pods = _owned(list(self.api.list(Pod, namespace=ns, labels=labels)), rs)
-        active = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+        active = [p for p in pods if (p.get("status") or {}).get("phase") not in phases.POD_TERMINAL
                   and not p["metadata"].get("deletionTimestamp")]
         want = int(rs["spec"].get("replicas", 1))
         if len(active) < want:

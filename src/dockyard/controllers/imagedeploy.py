@@ -16,12 +16,13 @@ import copy
 import logging
 from typing import Any
 
+from dockyard.api import labels as well_known
 from dockyard.client import events, resources
 from dockyard.client import runtime
 
 log = logging.getLogger(__name__)
 
-GENERATION_ANNOTATION = "dockyard.dev/imagedeploy-generation"
+GENERATION_ANNOTATION = well_known.IMAGEDEPLOY_GENERATION
 
 
 def _set_image(template_spec: dict[str, Any], container: str | None, image: str) -> bool:

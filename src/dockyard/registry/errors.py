@@ -6,6 +6,8 @@ credentials or tokens.
 
 from __future__ import annotations
 
+from dockyard.api import reference
+
 __all__ = [
     "RegistryError",
     "InvalidReference",
@@ -34,8 +36,9 @@ class RegistryError(Exception):
         self.status = status
 
 
-class InvalidReference(RegistryError, ValueError):
-    """An image reference does not follow the distribution reference grammar."""
+class InvalidReference(RegistryError, reference.InvalidReference):
+    """An image reference does not follow the distribution reference grammar (raised by
+    :mod:`dockyard.registry.reference`; also a :class:`dockyard.api.reference.InvalidReference`)."""
 
 
 class RegistryUnavailable(RegistryError):

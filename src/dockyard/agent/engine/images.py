@@ -26,6 +26,7 @@ import docker.errors
 import requests.exceptions
 
 from dockyard.agent.engine import errors
+from dockyard.api import reference as image_reference
 from dockyard.registry import digest as registry_digest
 from dockyard.registry import errors as registry_errors
 
@@ -278,16 +279,9 @@ def commit(
 
 
 def split_tag(reference: str) -> tuple[str, str]:
-    """``host:5000/a/b:v1`` → ``("host:5000/a/b", "v1")``; no tag → ``"latest"``.
-
-    A ``:`` before the last ``/`` belongs to the registry's port, not a tag.
-    """
-    name = reference.split("@", 1)[0]
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    if colon > slash:
-        return name[:colon], name[colon + 1 :]
-    return name, "latest"
+    """``host:5000/a/b:v1`` → ``("host:5000/a/b", "v1")``; no tag → ``"latest"``
+    (:func:`dockyard.api.reference.split_tag`)."""
+    return image_reference.split_tag(reference)
 
 
 def tar_directory(path: Path | str, dockerfile_path: Path | str | None = None) -> bytes:

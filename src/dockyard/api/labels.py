@@ -1,0 +1,120 @@
+"""Well-known labels and annotations: the one home of every key dockyard reads or writes.
+
+In the manner of Kubernetes ``staging/src/k8s.io/api/core/v1/well_known_labels.go`` /
+``annotation_key_constants.go`` and openshift/api ``build/v1/consts.go``: each key is a named constant with
+its source; every other module imports it and never spells the key again (``tests/unit/test_one_home.py``
+checks the source tree). No I/O.
+
+Key values are stored in objects (labels, annotations, engine container labels), so changing one is a
+behaviour change for objects created before: a renamed key needs its readers to accept the old one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# --- dockyard.dev: builds ------------------------------------------------------------------------
+
+BUILD_POD = "dockyard.dev/build-pod"
+"""Label of a build pod (value :data:`BUILD_POD_TRUE`); see :func:`dockyard.api.buildpod.is_build_pod`.
+OpenShift marks build pods with the ``openshift.io/build.name`` annotation instead."""
+
+BUILD_POD_TRUE = "true"
+"""The one value of :data:`BUILD_POD` that makes a pod a build pod (any other value: an ordinary pod)."""
+
+BUILD_NAME = "dockyard.dev/build"
+"""Label of a build pod naming its Build (OpenShift ``BuildLabel``, ``openshift.io/build.name``).
+Selected on by the build controller and the node authorizer."""
+
+BUILD_NAME_ANNOTATION = "dockyard.dev/build.name"
+"""Annotation of a build pod naming its Build (OpenShift ``BuildAnnotation``, ``openshift.io/build.name``)."""
+
+BUILD_CONFIG = "dockyard.dev/buildconfig"
+"""Label of a Build (and its build pod) naming its BuildConfig (OpenShift ``BuildConfigLabel``,
+``openshift.io/build-config.name``); BuildConfig instantiation sets it, ``runPolicy`` selects on it."""
+
+BUILD_NUMBER = "dockyard.dev/build-number"
+"""Annotation of a Build: its sequence number within its BuildConfig (OpenShift ``BuildNumberAnnotation``,
+``openshift.io/build.number``), written by ``buildconfigs/instantiate``."""
+
+BUILD_TRIGGER = "dockyard.dev/trigger"
+"""Annotation of a Build started by a BuildConfig trigger: the cause (``ConfigChange``, ``ImageChange:...``);
+OpenShift records it in ``Build.spec.triggeredBy``."""
+
+# --- dockyard.dev: nodes, images ----------------------------------------------------------------
+
+NODE_NAME = "dockyard.dev/nodename"
+"""Label naming the node that serves an object: set on a pod when the agent binds it, on a Push by
+``pods/push``; the node authorizer checks it (Kubernetes' own ``kubernetes.io/hostname`` names a Node's
+host, not a pod's node)."""
+
+IMAGEDEPLOY_GENERATION = "dockyard.dev/imagedeploy-generation"
+"""Annotation of a Deployment an ImageDeploy wrote: the ImageDeploy ``metadata.generation`` it reflects."""
+
+# --- Kubernetes ------------------------------------------------------------------------------------
+
+APP_ARMOR_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+"""Prefix of the legacy per-container AppArmor annotation (``v1.DeprecatedAppArmorBetaContainerAnnotationKeyPrefix``,
+``annotation_key_constants.go``); the key is the prefix plus the container name."""
+
+POD_SECURITY_PREFIX = "pod-security.kubernetes.io/"
+"""Prefix of the Pod Security Admission Namespace labels (``k8s.io/pod-security-admission/api``)."""
+
+DEPLOYMENT_REVISION = "deployment.kubernetes.io/revision"
+"""Annotation of a Deployment and its ReplicaSets (``deploymentutil.RevisionAnnotation``)."""
+
+DEPLOYMENT_REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
+"""ReplicaSet annotation (``deploymentutil.RevisionHistoryAnnotation``)."""
+
+DEPLOYMENT_DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
+"""ReplicaSet annotation (``deploymentutil.DesiredReplicasAnnotation``)."""
+
+DEPLOYMENT_MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
+"""ReplicaSet annotation (``deploymentutil.MaxReplicasAnnotation``)."""
+
+LAST_APPLIED_CONFIG = "kubectl.kubernetes.io/last-applied-configuration"
+"""Annotation ``kubectl apply`` keeps (``v1.LastAppliedConfigAnnotation``)."""
+
+POD_TEMPLATE_HASH = "pod-template-hash"
+"""Label of a ReplicaSet and its pods (``apps/v1.DefaultDeploymentUniqueLabelKey``)."""
+
+# --- engine container labels (the node agent's, as the kubelet's dockershim labels) -------------------
+# The kubelet labels its containers ``io.kubernetes.pod.name``, ``io.kubernetes.pod.uid``, ...
+# (``pkg/kubelet/kuberuntime/labels.go``); dockyard's agent uses the names below, stored on containers
+# that outlive an agent restart (it adopts them by label), so they keep their values.
+
+CONTAINER_POD_UID = "dockyard.pod.uid"
+"""Pod ``metadata.uid`` (kubelet ``io.kubernetes.pod.uid``)."""
+CONTAINER_POD_NAME = "dockyard.pod.name"
+"""Pod ``metadata.name`` (kubelet ``io.kubernetes.pod.name``)."""
+CONTAINER_POD_NAMESPACE = "dockyard.pod.namespace"
+"""Pod ``metadata.namespace`` (kubelet ``io.kubernetes.pod.namespace``)."""
+CONTAINER_POD_GRACE = "dockyard.pod.termination-grace-period"
+"""Grace period in seconds (kubelet ``io.kubernetes.pod.terminationGracePeriod``)."""
+CONTAINER_NAME = "dockyard.container.name"
+"""Container name, ``POD`` for the infra container (kubelet ``io.kubernetes.container.name``)."""
+CONTAINER_HASH = "dockyard.container.hash"
+"""Hash of the container spec (kubelet ``io.kubernetes.container.hash``)."""
+CONTAINER_RESTARTS = "dockyard.container.restarts"
+"""Restart count (kubelet ``io.kubernetes.container.restartCount``)."""
+CONTAINER_BACKOFF = "dockyard.container.backoff"
+"""Crash-loop back-off in seconds before the next start (no kubelet label: it keeps it in memory)."""
+CONTAINER_INSTANCE = "dockyard.instance"
+"""Which agent owns the container: several ``dockyard up`` may share one engine's store."""
+
+
+def get(obj: Mapping[str, Any], key: str) -> str | None:
+    """``metadata.labels[key]`` of ``obj`` (a Kubernetes object as a dict), or None; tolerant of missing maps."""
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    labels = meta.get("labels") if isinstance(meta, Mapping) else None
+    value = labels.get(key) if isinstance(labels, Mapping) else None
+    return None if value is None else str(value)
+
+
+def get_annotation(obj: Mapping[str, Any], key: str) -> str | None:
+    """``metadata.annotations[key]`` of ``obj``, or None; tolerant of missing maps."""
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
+    value = annotations.get(key) if isinstance(annotations, Mapping) else None
+    return None if value is None else str(value)

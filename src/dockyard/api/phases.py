@@ -1,0 +1,59 @@
+"""Phases of the kinds dockyard runs, and which of them are terminal. No I/O.
+
+Plain ``str`` constants (not :class:`enum.Enum` members), so a phase written into an object serializes as
+the string itself in JSON and YAML alike. Sources: Kubernetes ``core/v1`` ``PodPhase``
+(``types.go``), OpenShift ``build/v1`` ``BuildPhase`` (``types.go``), and the Push proposal's
+``PushPhase`` (DESIGN.md "Resources").
+"""
+
+from __future__ import annotations
+
+
+class PodPhase:
+    """``Pod.status.phase`` (k8s.io/api/core/v1 ``PodPhase``)."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+
+class BuildPhase:
+    """``Build.status.phase`` (openshift/api build/v1 ``BuildPhase``); a Build without a phase is ``New``."""
+
+    NEW = "New"
+    PENDING = "Pending"
+    RUNNING = "Running"
+    COMPLETE = "Complete"
+    FAILED = "Failed"
+    ERROR = "Error"
+    CANCELLED = "Cancelled"
+
+
+class PushPhase:
+    """``Push.status.phase``: the pod phases a one-shot job goes through."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+POD_SUCCEEDED = PodPhase.SUCCEEDED
+POD_FAILED = PodPhase.FAILED
+
+POD_TERMINAL = frozenset({PodPhase.SUCCEEDED, PodPhase.FAILED})
+"""Pod phases after which no container runs again (kubelet ``podWorkers`` "terminated")."""
+
+BUILD_FAILED = frozenset({BuildPhase.FAILED, BuildPhase.ERROR, BuildPhase.CANCELLED})
+"""Build phases that end without an image (OpenShift ``IsBuildComplete`` minus ``Complete``)."""
+
+BUILD_TERMINAL = frozenset({BuildPhase.COMPLETE}) | BUILD_FAILED
+"""Build phases after which the Build never changes phase again (OpenShift ``IsTerminalPhase``)."""
+
+PUSH_TERMINAL = frozenset({PushPhase.SUCCEEDED, PushPhase.FAILED})
+"""Push phases after which the agent does not touch the Push again."""
+
+TERMINAL = BUILD_TERMINAL | POD_TERMINAL | PUSH_TERMINAL
+"""Every terminal phase of a Build, Pod or Push (what ``?watch`` waiting on "done" accepts)."""
