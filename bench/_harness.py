@@ -43,12 +43,14 @@ GROUP = "/apis/dockyard.dev/v1alpha1"
 NS = "default"
 BUILD_TERMINAL = ("Complete", "Failed", "Error", "Cancelled")
 PUSH_TERMINAL = ("Succeeded", "Failed")
-ACCEPT_MANIFESTS = ", ".join((
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-))
+ACCEPT_MANIFESTS = ", ".join(
+    (
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    )
+)
 
 # Every wait is bounded (seconds).
 UP_READY_TIMEOUT = 120
@@ -102,10 +104,20 @@ def processes_naming(text: str) -> list[int]:
 def code_version() -> str:
     """The dockyard code under test: ``git describe`` of the checkout, and whether ``src/`` has local changes."""
     try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], capture_output=True,
-                               text=True, timeout=10, check=False).stdout.splitlines()
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         return "?"
     import dockyard  # the package this interpreter imports (PYTHONPATH may point elsewhere)
@@ -138,11 +150,13 @@ class RawPodman:
         self.base = ["podman", "--url", endpoint]
 
     def _run(self, *args: str) -> str:
-        out = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=RAW_STEP_TIMEOUT,
-                             stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            [*self.base, *args], capture_output=True, text=True, timeout=RAW_STEP_TIMEOUT, stdin=subprocess.DEVNULL
+        )
         if out.returncode != 0:
-            raise BenchError(f"`podman {' '.join(args)}` exited {out.returncode}:\n{out.stdout[-1500:]}\n"
-                             f"{out.stderr[-1500:]}")
+            raise BenchError(
+                f"`podman {' '.join(args)}` exited {out.returncode}:\n{out.stdout[-1500:]}\n{out.stderr[-1500:]}"
+            )
         return out.stdout
 
     def build(self, context: Path, ref: str, buildargs: dict[str, str]) -> None:
@@ -158,8 +172,17 @@ class RawPodman:
         self._run("commit", "--quiet", "--pause=true", container, ref)
 
     def find_container(self, pod_uid: str, container: str) -> str | None:
-        out = self._run("ps", "-q", "--no-trunc", "--filter", f"label=dockyard.pod.uid={pod_uid}",
-                        "--filter", f"label=dockyard.container.name={container}", "--filter", "status=running")
+        out = self._run(
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            f"label=dockyard.pod.uid={pod_uid}",
+            "--filter",
+            f"label=dockyard.container.name={container}",
+            "--filter",
+            "status=running",
+        )
         ids = out.split()
         return ids[0] if ids else None
 
@@ -181,8 +204,9 @@ class RawPodman:
 
     def rmi(self, images: list[str]) -> None:
         if images:
-            subprocess.run([*self.base, "rmi", "--ignore", *images], capture_output=True, timeout=120,
-                           stdin=subprocess.DEVNULL)
+            subprocess.run(
+                [*self.base, "rmi", "--ignore", *images], capture_output=True, timeout=120, stdin=subprocess.DEVNULL
+            )
 
 
 class RawDockerPy:
@@ -206,8 +230,10 @@ class RawDockerPy:
         with tarfile.open(fileobj=buf, mode="w") as tar:
             tar.add(str(context), arcname=".")
         buf.seek(0)
-        self._check_stream(f"build {ref}", self.client.api.build(
-            fileobj=buf, custom_context=True, tag=ref, buildargs=buildargs, rm=True, decode=True))
+        self._check_stream(
+            f"build {ref}",
+            self.client.api.build(fileobj=buf, custom_context=True, tag=ref, buildargs=buildargs, rm=True, decode=True),
+        )
 
     def push(self, ref: str) -> None:
         repo, tag = ref.rsplit(":", 1)
@@ -218,9 +244,12 @@ class RawDockerPy:
         self.client.api.commit(container, repository=repo, tag=tag, pause=True)
 
     def find_container(self, pod_uid: str, container: str) -> str | None:
-        found = self.client.api.containers(filters={"label": [f"dockyard.pod.uid={pod_uid}",
-                                                               f"dockyard.container.name={container}"],
-                                                    "status": "running"})
+        found = self.client.api.containers(
+            filters={
+                "label": [f"dockyard.pod.uid={pod_uid}", f"dockyard.container.name={container}"],
+                "status": "running",
+            }
+        )
         return found[0]["Id"] if found else None
 
     def pod_containers(self, pod_uid: str) -> list[str]:
@@ -265,8 +294,15 @@ class Harness:
         up_args: further ``dockyard up`` arguments (e.g. ``--max-builds 10``).
     """
 
-    def __init__(self, workdir: Path, *, engine: str = "auto", raw_client: str = "auto",
-                 isolated_storage: bool = True, up_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        engine: str = "auto",
+        raw_client: str = "auto",
+        isolated_storage: bool = True,
+        up_args: Sequence[str] = (),
+    ) -> None:
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.engine_opt, self.raw_client_opt = engine, raw_client
@@ -283,8 +319,10 @@ class Harness:
             # so other instances' agents cannot touch the bench's pods and the bench's up cannot touch theirs.
             self.storage_dir = workdir / "storage"
             conf = workdir / "containers-storage.conf"
-            conf.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{self.storage_dir / "graph"}"\n'
-                            f'runroot = "{self.storage_dir / "run"}"\n')
+            conf.write_text(
+                f'[storage]\ndriver = "overlay"\ngraphroot = "{self.storage_dir / "graph"}"\n'
+                f'runroot = "{self.storage_dir / "run"}"\n'
+            )
             self.env["CONTAINERS_STORAGE_CONF"] = str(conf)
         self.up_proc: subprocess.Popen[bytes] | None = None
         self.http: httpx.Client | None = None
@@ -304,10 +342,18 @@ class Harness:
 
     # --- processes ------------------------------------------------------------------------------
 
-    def sh(self, *argv: str, check: bool = True, timeout: float = CLI_TIMEOUT, input_: str | None = None
-           ) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run(list(argv), env=self.env, capture_output=True, text=True, timeout=timeout,
-                             input=input_, stdin=None if input_ is not None else subprocess.DEVNULL)
+    def sh(
+        self, *argv: str, check: bool = True, timeout: float = CLI_TIMEOUT, input_: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run(
+            list(argv),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input_,
+            stdin=None if input_ is not None else subprocess.DEVNULL,
+        )
         if check and out.returncode != 0:
             raise BenchError(f"`{' '.join(argv)}` exited {out.returncode}:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
         return out
@@ -325,12 +371,21 @@ class Harness:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.up_proc is not None and self.up_proc.poll() is not None:
-                raise BenchError(f"{self.proc_label} exited {self.up_proc.returncode} while waiting for {what}; "
-                                 f"up.log:\n{self.up_log()}")
+                raise BenchError(
+                    f"{self.proc_label} exited {self.up_proc.returncode} while waiting for {what}; "
+                    f"up.log:\n{self.up_log()}"
+                )
             try:
                 value = predicate()
-            except (httpx.HTTPError, BenchError, subprocess.SubprocessError, ValueError, KeyError, OSError,
-                    yaml.YAMLError):
+            except (
+                httpx.HTTPError,
+                BenchError,
+                subprocess.SubprocessError,
+                ValueError,
+                KeyError,
+                OSError,
+                yaml.YAMLError,
+            ):
                 value = None
             if value:
                 return value
@@ -351,8 +406,9 @@ class Harness:
         log.write(f"\n===== bench: {label} =====\n".encode())
         log.flush()
         log_offset = log.tell()
-        self.up_proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        env=self.env)
+        self.up_proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
+        )
         log.close()  # the child has its own descriptor
         self.starts += 1
         self.proc_label = label
@@ -370,8 +426,9 @@ class Harness:
         self.api_url = server
         if self.http is not None:
             self.http.close()
-        self.http = httpx.Client(base_url=server, headers={"Authorization": f"Bearer {self.token}"}, timeout=30,
-                                 verify=self.verify)
+        self.http = httpx.Client(
+            base_url=server, headers={"Authorization": f"Bearer {self.token}"}, timeout=30, verify=self.verify
+        )
         return log_offset
 
     def start(self, up_args: Sequence[str] | None = None) -> None:
@@ -380,8 +437,21 @@ class Harness:
             self.up_args = list(up_args)
         label = " ".join(["dockyard up", *self.up_args])
         log_offset = self._launch(
-            [str(BIN / "dockyard"), "up", "--data-dir", str(self.data_dir), "--port", str(self.api_port),
-             "--registry-port", str(self.registry_port), "--engine", self.engine_opt, *self.up_args], label)
+            [
+                str(BIN / "dockyard"),
+                "up",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.api_port),
+                "--registry-port",
+                str(self.registry_port),
+                "--engine",
+                self.engine_opt,
+                *self.up_args,
+            ],
+            label,
+        )
         match = None
         deadline = time.monotonic() + 10  # /readyz can answer a moment before `up` prints its announcement
         while match is None and time.monotonic() < deadline:
@@ -397,10 +467,15 @@ class Harness:
         else:
             self.engine_kind, self.engine_endpoint = "podman", f"unix://{self.data_dir / 'run' / 'podman.sock'}"
             self.notes.append("engine not announced in up.log; assuming DATA/run/podman.sock")
-        if self.storage_dir is not None and str(self.data_dir.resolve()) not in self.engine_endpoint \
-                and self.starts == 1:
-            self.notes.append(f"dockyard up attached to an engine it did not start ({self.engine_endpoint}): "
-                              "the bench's own image store does not apply")
+        if (
+            self.storage_dir is not None
+            and str(self.data_dir.resolve()) not in self.engine_endpoint
+            and self.starts == 1
+        ):
+            self.notes.append(
+                f"dockyard up attached to an engine it did not start ({self.engine_endpoint}): "
+                "the bench's own image store does not apply"
+            )
         client = self.raw_client_opt
         if client == "auto":
             client = "podman" if self.engine_kind == "podman" and shutil.which("podman") else "docker-py"
@@ -408,9 +483,10 @@ class Harness:
             self.raw = None
         else:
             self.raw = RawPodman(self.engine_endpoint) if client == "podman" else RawDockerPy(self.engine_endpoint)
-        console.print(f"  {label}: API {self.api_url}, registry {self.registry}, "
-                      f"engine {self.engine_kind} ({self.engine_endpoint})"
-                      + (f"; raw side: {self.raw.name}" if self.raw else ""))
+        console.print(
+            f"  {label}: API {self.api_url}, registry {self.registry}, "
+            f"engine {self.engine_kind} ({self.engine_endpoint})" + (f"; raw side: {self.raw.name}" if self.raw else "")
+        )
 
     @staticmethod
     def apiserver_module_exists() -> bool:
@@ -424,8 +500,18 @@ class Harness:
 
     def start_apiserver(self) -> None:
         """Start only the API server, ``python -m dockyard.apiserver`` (no controllers, agent, registry, engine)."""
-        self._launch([sys.executable, "-m", "dockyard.apiserver", "--data-dir", str(self.data_dir),
-                      "--port", str(self.api_port)], "python -m dockyard.apiserver")
+        self._launch(
+            [
+                sys.executable,
+                "-m",
+                "dockyard.apiserver",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.api_port),
+            ],
+            "python -m dockyard.apiserver",
+        )
         self.engine_kind, self.raw = "none", None
         console.print(f"  python -m dockyard.apiserver: API {self.api_url}")
 
@@ -433,10 +519,13 @@ class Harness:
         """(server URL, httpx ``verify``, bearer token) of the kubeconfig's current context."""
         cfg = yaml.safe_load(self.kubeconfig.read_text())
         ctx_name = cfg.get("current-context")
-        ctx = next((c["context"] for c in cfg.get("contexts") or [] if c["name"] == ctx_name),
-                   (cfg.get("contexts") or [{}])[0].get("context", {}))
-        cluster = next((c["cluster"] for c in cfg["clusters"] if c["name"] == ctx.get("cluster")),
-                       cfg["clusters"][0]["cluster"])
+        ctx = next(
+            (c["context"] for c in cfg.get("contexts") or [] if c["name"] == ctx_name),
+            (cfg.get("contexts") or [{}])[0].get("context", {}),
+        )
+        cluster = next(
+            (c["cluster"] for c in cfg["clusters"] if c["name"] == ctx.get("cluster")), cfg["clusters"][0]["cluster"]
+        )
         user = next((u["user"] for u in cfg["users"] if u["name"] == ctx.get("user")), cfg["users"][0]["user"])
         verify: Any = True
         if cluster.get("insecure-skip-tls-verify"):
@@ -501,8 +590,9 @@ class Harness:
     # --- images ---------------------------------------------------------------------------------
 
     def base_image(self) -> None:
-        out = self.sh(str(BIN / "dockyard"), "base-image", "busybox", "--to", self.base_ref,
-                      "--data-dir", str(self.data_dir))
+        out = self.sh(
+            str(BIN / "dockyard"), "base-image", "busybox", "--to", self.base_ref, "--data-dir", str(self.data_dir)
+        )
         console.print(f"  base image {out.stdout.strip()}")
         self.remember_image(self.base_ref)
 
@@ -546,8 +636,15 @@ class Harness:
             raise BenchError(f"{method} {path} → {resp.status_code}: {resp.text[:1000]}")
         return resp.json()
 
-    def wait_phase(self, plural: str, obj: dict[str, Any], terminal: tuple[str, ...], timeout: float,
-                   t0: float, namespace: str = NS) -> tuple[dict[str, Any], dict[str, float]]:
+    def wait_phase(
+        self,
+        plural: str,
+        obj: dict[str, Any],
+        terminal: tuple[str, ...],
+        timeout: float,
+        t0: float,
+        namespace: str = NS,
+    ) -> tuple[dict[str, Any], dict[str, float]]:
         """Watch ``obj`` until its status.phase is terminal. Returns it and {phase: seconds since t0 first seen}."""
         name = obj["metadata"]["name"]
         path = f"{GROUP}/namespaces/{namespace}/{plural}"
@@ -568,10 +665,17 @@ class Harness:
             if self.watch_ok:
                 try:
                     assert self.http is not None
-                    with self.http.stream("GET", path, params={
-                            "watch": "true", "fieldSelector": f"metadata.name={name}", "resourceVersion": rv,
-                            "timeoutSeconds": str(int(min(remaining, 60)) + 1)},
-                            timeout=httpx.Timeout(min(remaining, 60) + 5, connect=5)) as resp:
+                    with self.http.stream(
+                        "GET",
+                        path,
+                        params={
+                            "watch": "true",
+                            "fieldSelector": f"metadata.name={name}",
+                            "resourceVersion": rv,
+                            "timeoutSeconds": str(int(min(remaining, 60)) + 1),
+                        },
+                        timeout=httpx.Timeout(min(remaining, 60) + 5, connect=5),
+                    ) as resp:
                         if resp.status_code != 200:
                             resp.read()
                             raise BenchError(f"watch answered {resp.status_code}: {resp.text[:300]}")
@@ -609,6 +713,5 @@ class Harness:
             repo, tag = rest.split("@", 1)
         else:
             repo, tag = rest.rsplit(":", 1)
-        resp = httpx.head(f"http://{host}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT_MANIFESTS},
-                          timeout=10)
+        resp = httpx.head(f"http://{host}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT_MANIFESTS}, timeout=10)
         return resp.headers.get("Docker-Content-Digest") if resp.status_code == 200 else None

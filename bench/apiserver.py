@@ -97,8 +97,13 @@ def obj_name(prefix: str, i: int) -> str:
 
 def secret_body(name: str, rng: random.Random) -> dict[str, Any]:
     payload = base64.b64encode(rng.randbytes(PAYLOAD_BYTES)).decode()
-    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": name, "labels": {"app": "dockyard-bench"}}, "data": {"payload": payload}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": name, "labels": {"app": "dockyard-bench"}},
+        "data": {"payload": payload},
+    }
 
 
 # --- load generation (asyncio, a minimal HTTP/1.1 client) ------------------------------------------------------------
@@ -126,13 +131,21 @@ class Load:
         return self.ok / self.elapsed if self.elapsed > 0 and self.ok else None
 
     def summary(self) -> dict[str, Any]:
-        return {"requested": self.requested, "ok": self.ok, "errors": self.errors, "concurrency": self.concurrency,
-                "elapsed_s": round(self.elapsed, 3), "per_s": self.rate,
-                "latency_p50_ms": _ms(percentile(self.latencies, 50)),
-                "latency_p99_ms": _ms(percentile(self.latencies, 99)),
-                "first_error": self.first_error, "error_at_s": self.error_at[:20],
-                "stopped_by_deadline": self.stopped_by_deadline,
-                "client_cpu_cores": _r(self.client_cpu), "server_cpu_cores": _r(self.server_cpu)}
+        return {
+            "requested": self.requested,
+            "ok": self.ok,
+            "errors": self.errors,
+            "concurrency": self.concurrency,
+            "elapsed_s": round(self.elapsed, 3),
+            "per_s": self.rate,
+            "latency_p50_ms": _ms(percentile(self.latencies, 50)),
+            "latency_p99_ms": _ms(percentile(self.latencies, 99)),
+            "first_error": self.first_error,
+            "error_at_s": self.error_at[:20],
+            "stopped_by_deadline": self.stopped_by_deadline,
+            "client_cpu_cores": _r(self.client_cpu),
+            "server_cpu_cores": _r(self.server_cpu),
+        }
 
 
 def _r(x: float | None) -> float | None:
@@ -172,8 +185,9 @@ class Conn:
         self.ssl: ssl.SSLContext | None = None
         if u.scheme == "https":
             self.ssl = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
-        self.head = (f"Host: {self.host}:{self.port}\r\nAccept: application/json\r\n"
-                     + (f"Authorization: Bearer {token}\r\n" if token else ""))
+        self.head = f"Host: {self.host}:{self.port}\r\nAccept: application/json\r\n" + (
+            f"Authorization: Bearer {token}\r\n" if token else ""
+        )
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -186,8 +200,12 @@ class Conn:
 
     async def send(self, method: str, target: str, body: bytes | None = None) -> None:
         if self.writer is None:
-            self.reader, self.writer = await asyncio.wait_for(asyncio.open_connection(
-                self.host, self.port, ssl=self.ssl, server_hostname=self.host if self.ssl else None), 30)
+            self.reader, self.writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    self.host, self.port, ssl=self.ssl, server_hostname=self.host if self.ssl else None
+                ),
+                30,
+            )
         head = f"{method} {target} HTTP/1.1\r\n{self.head}"
         if body is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
@@ -199,8 +217,11 @@ class Conn:
         try:
             raw = await self.reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError as err:
-            raise ClientError("the server closed the connection without sending a response"
-                              if not err.partial else "the server closed the connection mid-response") from None
+            raise ClientError(
+                "the server closed the connection without sending a response"
+                if not err.partial
+                else "the server closed the connection mid-response"
+            ) from None
         lines = raw.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
@@ -234,8 +255,14 @@ class Conn:
             await self.send(method, target, body)
             status, headers = await self.read_head()
             data = await self.read_body(headers)
-        except (OSError, ssl.SSLError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
-                TimeoutError) as err:
+        except (
+            OSError,
+            ssl.SSLError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+            TimeoutError,
+        ) as err:
             await self.close()
             raise ClientError(f"{type(err).__name__}: {err}") from None
         except ClientError:
@@ -250,8 +277,16 @@ RequestFn = Callable[[int], tuple[str, str, bytes | None, str | None]]
 """i → (method, path, JSON body or None, key to record times under or None)."""
 
 
-async def _run_load(server: str, ca: str | None, token: str, n: int, concurrency: int, make: RequestFn,
-                    expect: tuple[int, ...], deadline_s: float) -> Load:
+async def _run_load(
+    server: str,
+    ca: str | None,
+    token: str,
+    n: int,
+    concurrency: int,
+    make: RequestFn,
+    expect: tuple[int, ...],
+    deadline_s: float,
+) -> Load:
     """``n`` requests from ``concurrency`` clients (one keep-alive connection each); bounded by ``deadline_s``."""
     load = Load(requested=n, concurrency=concurrency)
     counter = iter(range(n))
@@ -319,8 +354,9 @@ async def _watchers_main(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     async def one(i: int) -> None:
-        query = urllib.parse.urlencode({"watch": "true", "resourceVersion": args.rv,
-                                        "timeoutSeconds": str(int(args.lifetime))})
+        query = urllib.parse.urlencode(
+            {"watch": "true", "resourceVersion": args.rv, "timeoutSeconds": str(int(args.lifetime))}
+        )
         saw_sync = saw_done = False
         conn = Conn(args.server, args.ca or None, token)
         try:
@@ -379,8 +415,10 @@ async def _watchers_main(args: argparse.Namespace) -> int:
                     synced.set()
 
     tasks = [asyncio.create_task(one(i)) for i in range(n)]
-    for event, key, timeout in ((connected, "connected", CHILD_CONNECT_TIMEOUT),
-                                (synced, "synced", CHILD_SYNC_TIMEOUT)):
+    for event, key, timeout in (
+        (connected, "connected", CHILD_CONNECT_TIMEOUT),
+        (synced, "synced", CHILD_SYNC_TIMEOUT),
+    ):
         try:
             await asyncio.wait_for(event.wait(), timeout)
         except TimeoutError:
@@ -393,8 +431,17 @@ async def _watchers_main(args: argparse.Namespace) -> int:
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    Path(args.out).write_text(json.dumps({"arrivals": arrivals, "events_seen": events_seen, "errors": errors[:50],
-                                          "error_count": len(errors), "cpu_s": time.process_time()}))
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "arrivals": arrivals,
+                "events_seen": events_seen,
+                "errors": errors[:50],
+                "error_count": len(errors),
+                "cpu_s": time.process_time(),
+            }
+        )
+    )
     say("finished")
     return 0
 
@@ -406,11 +453,31 @@ class WatcherProcess:
         env = dict(os.environ, BENCH_TOKEN=h.token)
         self.out = out
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "_watchers", "--server", h.api_url,
-             "--ca", str(h.verify) if isinstance(h.verify, str) else "", "--ns", ns, "--rv", rv,
-             "--watchers", str(watchers), "--lifetime", str(lifetime), "--out", str(out)],
-            stdout=subprocess.PIPE, stderr=open(out.with_suffix(".stderr"), "wb"),  # noqa: SIM115
-            stdin=subprocess.DEVNULL, env=env, text=True)
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "_watchers",
+                "--server",
+                h.api_url,
+                "--ca",
+                str(h.verify) if isinstance(h.verify, str) else "",
+                "--ns",
+                ns,
+                "--rv",
+                rv,
+                "--watchers",
+                str(watchers),
+                "--lifetime",
+                str(lifetime),
+                "--out",
+                str(out),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=open(out.with_suffix(".stderr"), "wb"),  # noqa: SIM115
+            stdin=subprocess.DEVNULL,
+            env=env,
+            text=True,
+        )
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -447,16 +514,19 @@ class WatcherProcess:
 # --- the raw SQLite reference --------------------------------------------------------------------
 
 
-def sqlite_reference(path: Path, template: str, template_name: str, *, inserts: int, gets: int,
-                     list_rounds: int, deadline_s: float) -> dict[str, Any]:
+def sqlite_reference(
+    path: Path, template: str, template_name: str, *, inserts: int, gets: int, list_rounds: int, deadline_s: float
+) -> dict[str, Any]:
     """Raw SQLite doing the store's work with the same rows: inserts/s, gets/s, list ms."""
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     db = sqlite3.connect(str(path), isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
-    db.execute("CREATE TABLE objects (namespace TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL, "
-               "PRIMARY KEY (namespace, name))")
+    db.execute(
+        "CREATE TABLE objects (namespace TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL, "
+        "PRIMARY KEY (namespace, name))"
+    )
     needle = f'"name":"{template_name}"'
     if needle not in template:
         raise BenchError("the stored object's JSON does not carry its name in the expected form")
@@ -474,8 +544,10 @@ def sqlite_reference(path: Path, template: str, template_name: str, *, inserts: 
         if time.monotonic() > deadline:
             break
         db.execute("BEGIN IMMEDIATE")
-        db.execute("INSERT INTO objects(namespace, name, data) VALUES (?,?,?)",
-                   ("ref-create", obj_name("c", i), row(obj_name("c", i))))
+        db.execute(
+            "INSERT INTO objects(namespace, name, data) VALUES (?,?,?)",
+            ("ref-create", obj_name("c", i), row(obj_name("c", i))),
+        )
         db.execute("COMMIT")
         done += 1
     elapsed = time.monotonic() - t0
@@ -483,8 +555,10 @@ def sqlite_reference(path: Path, template: str, template_name: str, *, inserts: 
     # the list namespaces, in one transaction each (not timed)
     for ns, size in LIST_SIZES.items():
         db.execute("BEGIN")
-        db.executemany("INSERT INTO objects(namespace, name, data) VALUES (?,?,?)",
-                       ((ns, obj_name("s", i), row(obj_name("s", i))) for i in range(size)))
+        db.executemany(
+            "INSERT INTO objects(namespace, name, data) VALUES (?,?,?)",
+            ((ns, obj_name("s", i), row(obj_name("s", i))) for i in range(size)),
+        )
         db.execute("COMMIT")
     # gets: point SELECTs by key
     rng = random.Random(7)
@@ -493,8 +567,10 @@ def sqlite_reference(path: Path, template: str, template_name: str, *, inserts: 
     for _ in range(gets):
         if time.monotonic() > deadline:
             break
-        r = db.execute("SELECT data FROM objects WHERE namespace = ? AND name = ?",
-                       (NS_1K, obj_name("s", rng.randrange(LIST_SIZES[NS_1K])))).fetchone()
+        r = db.execute(
+            "SELECT data FROM objects WHERE namespace = ? AND name = ?",
+            (NS_1K, obj_name("s", rng.randrange(LIST_SIZES[NS_1K]))),
+        ).fetchone()
         assert r is not None
         done += 1
     elapsed = time.monotonic() - t0
@@ -534,13 +610,15 @@ class Bench:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def load(self, n: int, concurrency: int, make: RequestFn, expect: tuple[int, ...], *,
-             auth: bool = True) -> Load:
+    def load(self, n: int, concurrency: int, make: RequestFn, expect: tuple[int, ...], *, auth: bool = True) -> Load:
         server_pid = self.h.up_proc.pid if self.h.up_proc is not None else None
         c0, s0, w0 = time.process_time(), process_cpu(server_pid), time.monotonic()
         ca = self.h.verify if isinstance(self.h.verify, str) else None
-        load = asyncio.run(_run_load(self.h.api_url, ca, self.h.token if auth else "", n, concurrency,
-                                     make, expect, self.args.phase_timeout))
+        load = asyncio.run(
+            _run_load(
+                self.h.api_url, ca, self.h.token if auth else "", n, concurrency, make, expect, self.args.phase_timeout
+            )
+        )
         wall = time.monotonic() - w0
         s1 = process_cpu(server_pid)
         # who is busy: the share of one core this process (the client) and the server process used
@@ -549,14 +627,18 @@ class Bench:
         return load
 
     def check(self, what: str, load: Load, *, allow_short: bool = False) -> None:
-        line = (f"  {what}: {load.ok}/{load.requested} ok in {load.elapsed:.2f}s → {fmt(load.rate, 1)}/s "
-                f"(p50 {fmt(_ms(percentile(load.latencies, 50)), 1)} ms, "
-                f"p99 {fmt(_ms(percentile(load.latencies, 99)), 1)} ms; CPU cores busy: client "
-                f"{fmt(load.client_cpu)}, server {fmt(load.server_cpu)})")
+        line = (
+            f"  {what}: {load.ok}/{load.requested} ok in {load.elapsed:.2f}s → {fmt(load.rate, 1)}/s "
+            f"(p50 {fmt(_ms(percentile(load.latencies, 50)), 1)} ms, "
+            f"p99 {fmt(_ms(percentile(load.latencies, 99)), 1)} ms; CPU cores busy: client "
+            f"{fmt(load.client_cpu)}, server {fmt(load.server_cpu)})"
+        )
         console.print(line)
         if load.errors:
-            problem = (f"{what}: {load.errors} failed requests; first: {load.first_error}; "
-                       f"(sent at, failed after) s: {load.error_at[:5]}")
+            problem = (
+                f"{what}: {load.errors} failed requests; first: {load.first_error}; "
+                f"(sent at, failed after) s: {load.error_at[:5]}"
+            )
             if load.errors >= MAX_ERRORS:
                 raise BenchError(problem)
             self.problems.append(problem)  # reported, and the run fails, but the other phases still run
@@ -582,8 +664,9 @@ class Bench:
         else:
             self.h.start()
         for ns in (NS_1K, NS_10K, NS_WATCH):
-            self.h.api("POST", "/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
-                                                           "metadata": {"name": ns}})
+            self.h.api(
+                "POST", "/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+            )
 
     def http_floor(self) -> None:
         n, c = self.args.gets, self.args.concurrency
@@ -649,10 +732,14 @@ class Bench:
 
         for ns, size in LIST_SIZES.items():
             times, nbytes = asyncio.run(rounds(secret_path(ns), size))
-            console.print(f"  list {size}: median {median(times) * 1000:.1f} ms of {len(times)} "
-                          f"({nbytes / 1e6:.1f} MB)")
-            self.results[f"list_{size}"] = {"median_ms": _ms(median(times)), "ms": [_ms(x) for x in times],
-                                            "bytes": nbytes}
+            console.print(
+                f"  list {size}: median {median(times) * 1000:.1f} ms of {len(times)} ({nbytes / 1e6:.1f} MB)"
+            )
+            self.results[f"list_{size}"] = {
+                "median_ms": _ms(median(times)),
+                "ms": [_ms(x) for x in times],
+                "bytes": nbytes,
+            }
 
     def bench_watch(self) -> None:
         a = self.args
@@ -666,8 +753,10 @@ class Bench:
             raise BenchError(f"only {connected}/{a.watchers} watches connected")
         self.h.api("POST", secret_path(NS_WATCH), json=secret_body("sync-0000000", self.rng))
         synced = int(w.expect("synced", CHILD_SYNC_TIMEOUT + 30).split()[1])
-        console.print(f"  {connected} watches connected, {synced} saw the sync marker; "
-                      f"{a.writers} writers write {a.watch_writes} Secrets")
+        console.print(
+            f"  {connected} watches connected, {synced} saw the sync marker; "
+            f"{a.writers} writers write {a.watch_writes} Secrets"
+        )
         path = secret_path(NS_WATCH)
         bodies = [json.dumps(secret_body(obj_name("w", i), self.rng)).encode() for i in range(a.watch_writes)]
         load = self.load(a.watch_writes, a.writers, lambda i: ("POST", path, bodies[i], obj_name("w", i)), (201,))
@@ -689,24 +778,35 @@ class Bench:
         expected = len(load.times) * a.watchers
         before_resp = sum(1 for x in from_resp if x < 0)
         self.results["watch"] = {
-            "watchers": a.watchers, "writers": a.writers, "writes_ok": load.ok, "writes_requested": a.watch_writes,
-            "writes_per_s": load.rate, "write_latency_p50_ms": _ms(percentile(load.latencies, 50)),
+            "watchers": a.watchers,
+            "writers": a.writers,
+            "writes_ok": load.ok,
+            "writes_requested": a.watch_writes,
+            "writes_per_s": load.rate,
+            "write_latency_p50_ms": _ms(percentile(load.latencies, 50)),
             "write_latency_p99_ms": _ms(percentile(load.latencies, 99)),
-            "deliveries_expected": expected, "deliveries": len(from_resp), "missing": missing,
+            "deliveries_expected": expected,
+            "deliveries": len(from_resp),
+            "missing": missing,
             "from_response_p50_ms": _ms(percentile(from_resp, 50)),
             "from_response_p99_ms": _ms(percentile(from_resp, 99)),
             "from_response_max_ms": _ms(max(from_resp) if from_resp else None),
             "from_request_p50_ms": _ms(percentile(from_send, 50)),
             "from_request_p99_ms": _ms(percentile(from_send, 99)),
             "arrived_before_response": before_resp,
-            "watcher_errors": report["error_count"], "watcher_error_samples": report["errors"][:5],
-            "writers_cpu_cores": _r(load.client_cpu), "server_cpu_cores": _r(load.server_cpu),
-            "watchers_process_cpu_s": _r(report.get("cpu_s")), "write_phase_s": _r(load.elapsed),
+            "watcher_errors": report["error_count"],
+            "watcher_error_samples": report["errors"][:5],
+            "writers_cpu_cores": _r(load.client_cpu),
+            "server_cpu_cores": _r(load.server_cpu),
+            "watchers_process_cpu_s": _r(report.get("cpu_s")),
+            "write_phase_s": _r(load.elapsed),
         }
         r = self.results["watch"]
-        console.print(f"  watch: {r['deliveries']}/{expected} deliveries, from the write's response p50 "
-                      f"{fmt(r['from_response_p50_ms'], 1)} ms, p99 {fmt(r['from_response_p99_ms'], 1)} ms, "
-                      f"max {fmt(r['from_response_max_ms'], 1)} ms; {before_resp} arrived before the response")
+        console.print(
+            f"  watch: {r['deliveries']}/{expected} deliveries, from the write's response p50 "
+            f"{fmt(r['from_response_p50_ms'], 1)} ms, p99 {fmt(r['from_response_p99_ms'], 1)} ms, "
+            f"max {fmt(r['from_response_max_ms'], 1)} ms; {before_resp} arrived before the response"
+        )
         # every acknowledged write must be stored; a failed one may or may not have been
         stored = {o["metadata"]["name"] for o in self.h.api("GET", secret_path(NS_WATCH))["items"]}
         written = {n for n in stored if n.startswith("w-")}
@@ -717,20 +817,29 @@ class Bench:
         if len(written) > load.ok:
             self.notes.append(f"watch: {len(written) - load.ok} of the failed writes were stored all the same")
         if missing or report["error_count"]:
-            self.problems.append(f"watch: {missing} missing deliveries, {report['error_count']} watcher errors "
-                                 f"{report['errors'][:3]}")
+            self.problems.append(
+                f"watch: {missing} missing deliveries, {report['error_count']} watcher errors {report['errors'][:3]}"
+            )
 
     def reference(self) -> None:
         if self.template is None:
             return
         stored, name = self.template
         self.results["sqlite"] = sqlite_reference(
-            self.workdir / "reference.db", stored, name, inserts=self.args.creates, gets=self.args.gets,
-            list_rounds=self.args.list_rounds, deadline_s=self.args.phase_timeout)
+            self.workdir / "reference.db",
+            stored,
+            name,
+            inserts=self.args.creates,
+            gets=self.args.gets,
+            list_rounds=self.args.list_rounds,
+            deadline_s=self.args.phase_timeout,
+        )
         ref = self.results["sqlite"]
-        console.print(f"  raw SQLite: {fmt(ref['insert']['per_s'], 0)} inserts/s, {fmt(ref['get']['per_s'], 0)} "
-                      f"gets/s, list 1k {fmt(ref['list_1000']['median_ms'], 1)} ms, "
-                      f"10k {fmt(ref['list_10000']['median_ms'], 1)} ms ({ref['row_bytes']} bytes a row)")
+        console.print(
+            f"  raw SQLite: {fmt(ref['insert']['per_s'], 0)} inserts/s, {fmt(ref['get']['per_s'], 0)} "
+            f"gets/s, list 1k {fmt(ref['list_1000']['median_ms'], 1)} ms, "
+            f"10k {fmt(ref['list_10000']['median_ms'], 1)} ms ({ref['row_bytes']} bytes a row)"
+        )
 
     # --- report ---------------------------------------------------------------------------------
 
@@ -753,15 +862,22 @@ class Bench:
             ratio = theirs / mine if mine and theirs else None
             lat = f"{fmt(s['latency_p50_ms'], 1)} / {fmt(s['latency_p99_ms'], 1)}" if s else "—"
             cpu = f"{fmt(s.get('client_cpu_cores'))} / {fmt(s.get('server_cpu_cores'))}" if s else "—"
-            t.add_row(title, f"{fmt(mine, 0)}/s", f"{fmt(theirs, 0)}/s" if ref_key else "—",
-                      f"{fmt(ratio, 1)}×" if ratio else "—", lat, cpu)
+            t.add_row(
+                title,
+                f"{fmt(mine, 0)}/s",
+                f"{fmt(theirs, 0)}/s" if ref_key else "—",
+                f"{fmt(ratio, 1)}×" if ratio else "—",
+                lat,
+                cpu,
+            )
 
         def ms_row(title: str, key: str) -> None:
             mine = (r.get(key) or {}).get("median_ms")
             theirs = (ref.get(key) or {}).get("median_ms")
             ratio = mine / theirs if mine and theirs else None
-            t.add_row(title, f"{fmt(mine, 1)} ms", f"{fmt(theirs, 1)} ms", f"{fmt(ratio, 1)}×" if ratio else "—", "",
-                      "")
+            t.add_row(
+                title, f"{fmt(mine, 1)} ms", f"{fmt(theirs, 1)} ms", f"{fmt(ratio, 1)}×" if ratio else "—", "", ""
+            )
 
         rate_row("HTTP floor: GET /version, 1 client", "version_1", None)
         rate_row(f"HTTP floor: GET /version, {a.concurrency} clients", "version_c", None)
@@ -773,25 +889,43 @@ class Bench:
         ms_row(f"list 10,000 (median of {a.list_rounds})", "list_10000")
         w = r.get("watch")
         if w:
-            wcpu = (w["watchers_process_cpu_s"] / w["write_phase_s"]
-                    if w.get("watchers_process_cpu_s") and w.get("write_phase_s") else None)
-            t.add_row(f"watch delivery p50, {w['watchers']} watchers × {w['writers']} writers",
-                      f"{fmt(w['from_response_p50_ms'], 1)} ms", "—", "—", "", "")
-            t.add_row("watch delivery p99", f"{fmt(w['from_response_p99_ms'], 1)} ms", "—", "—", "",
-                      f"watchers ≤ {fmt(wcpu)}")
-            t.add_row(f"  writes during the watch ({w['writes_ok']})", f"{fmt(w['writes_per_s'], 0)}/s",
-                      f"{fmt((ref.get('insert') or {}).get('per_s'), 0)}/s",
-                      f"{fmt(ref['insert']['per_s'] / w['writes_per_s'], 1)}×"
-                      if ref.get("insert") and w["writes_per_s"] else "—",
-                      f"{fmt(w['write_latency_p50_ms'], 1)} / {fmt(w['write_latency_p99_ms'], 1)}",
-                      f"{fmt(w.get('writers_cpu_cores'))} / {fmt(w.get('server_cpu_cores'))}")
+            wcpu = (
+                w["watchers_process_cpu_s"] / w["write_phase_s"]
+                if w.get("watchers_process_cpu_s") and w.get("write_phase_s")
+                else None
+            )
+            t.add_row(
+                f"watch delivery p50, {w['watchers']} watchers × {w['writers']} writers",
+                f"{fmt(w['from_response_p50_ms'], 1)} ms",
+                "—",
+                "—",
+                "",
+                "",
+            )
+            t.add_row(
+                "watch delivery p99", f"{fmt(w['from_response_p99_ms'], 1)} ms", "—", "—", "", f"watchers ≤ {fmt(wcpu)}"
+            )
+            t.add_row(
+                f"  writes during the watch ({w['writes_ok']})",
+                f"{fmt(w['writes_per_s'], 0)}/s",
+                f"{fmt((ref.get('insert') or {}).get('per_s'), 0)}/s",
+                f"{fmt(ref['insert']['per_s'] / w['writes_per_s'], 1)}×"
+                if ref.get("insert") and w["writes_per_s"]
+                else "—",
+                f"{fmt(w['write_latency_p50_ms'], 1)} / {fmt(w['write_latency_p99_ms'], 1)}",
+                f"{fmt(w.get('writers_cpu_cores'))} / {fmt(w.get('server_cpu_cores'))}",
+            )
         return t
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--creates", type=int, default=2000, help="objects created by the concurrent clients "
-                   "(the 10k namespace is then filled up; default 2000)")
+    p.add_argument(
+        "--creates",
+        type=int,
+        default=2000,
+        help="objects created by the concurrent clients (the 10k namespace is then filled up; default 2000)",
+    )
     p.add_argument("--concurrency", type=int, default=16, help="clients of the concurrent create/get rows (16)")
     p.add_argument("--gets", type=int, default=2000, help="gets per get row (2000)")
     p.add_argument("--list-rounds", type=int, default=5, help="measured lists per size, after 1 warm-up (5)")
@@ -799,18 +933,32 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--writers", type=int, default=50, help="concurrent writers while watched (50)")
     p.add_argument("--watch-writes", type=int, default=2000, help="objects the writers create (2000)")
     p.add_argument("--phase-timeout", type=float, default=300, help="seconds any one load may run (300)")
-    p.add_argument("--server", default="auto", choices=("auto", "apiserver", "up"),
-                   help="what serves the API: `python -m dockyard.apiserver` alone, or all of `dockyard up` "
-                        "(its controllers and agent keep watches open); auto: the former if this dockyard has it")
+    p.add_argument(
+        "--server",
+        default="auto",
+        choices=("auto", "apiserver", "up"),
+        help="what serves the API: `python -m dockyard.apiserver` alone, or all of `dockyard up` "
+        "(its controllers and agent keep watches open); auto: the former if this dockyard has it",
+    )
     p.add_argument("--engine", default="auto", help="dockyard up --engine: auto | podman | docker")
-    p.add_argument("--shared-storage", action="store_true",
-                   help="let dockyard's Podman service use the host's image store (default: its own)")
+    p.add_argument(
+        "--shared-storage",
+        action="store_true",
+        help="let dockyard's Podman service use the host's image store (default: its own)",
+    )
     p.add_argument("--workdir", type=Path, help="state directory (default: a new one under /tmp)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     args = p.parse_args()
-    limits = {"creates": (1, LIST_SIZES[NS_10K]), "concurrency": (1, 200), "gets": (1, 100_000),
-              "list_rounds": (1, 100), "watchers": (1, 500), "writers": (1, 200), "watch_writes": (1, 50_000),
-              "phase_timeout": (10, 3600)}
+    limits = {
+        "creates": (1, LIST_SIZES[NS_10K]),
+        "concurrency": (1, 200),
+        "gets": (1, 100_000),
+        "list_rounds": (1, 100),
+        "watchers": (1, 500),
+        "writers": (1, 200),
+        "watch_writes": (1, 50_000),
+        "phase_timeout": (10, 3600),
+    }
     for key, (lo, hi) in limits.items():
         if not lo <= getattr(args, key) <= hi:
             p.error(f"--{key.replace('_', '-')} must be in {lo}..{hi}")
@@ -870,18 +1018,29 @@ def main() -> int:
     out.print(bench.table())
     ref = bench.results.get("sqlite")
     if ref:
-        out.print(f"raw SQLite: WAL, synchronous=FULL (the server's settings), {ref['row_bytes']}-byte JSON rows "
-                  "(a copy of a stored Secret), one transaction per insert; lists join the rows into one array. "
-                  "Time ratio = dockyard's time per operation ÷ SQLite's.")
+        out.print(
+            f"raw SQLite: WAL, synchronous=FULL (the server's settings), {ref['row_bytes']}-byte JSON rows "
+            "(a copy of a stored Secret), one transaction per insert; lists join the rows into one array. "
+            "Time ratio = dockyard's time per operation ÷ SQLite's."
+        )
     for note in bench.h.notes + bench.notes + [bench.h.stop_info]:
         if note:
             out.print(f"note: {note}")
     for problem in bench.problems:
         out.print(f"PROBLEM: {problem}")
     ok = error is None and not bench.problems
-    record = {"benchmark": "apiserver", "ok": ok, "error": error, "code": code_version(), "server": bench.mode, "args": {
-        k: v for k, v in vars(args).items() if k not in ("workdir",)}, **bench.results,
-              "problems": bench.problems, "notes": bench.h.notes + bench.notes, "stop": bench.h.stop_info}
+    record = {
+        "benchmark": "apiserver",
+        "ok": ok,
+        "error": error,
+        "code": code_version(),
+        "server": bench.mode,
+        "args": {k: v for k, v in vars(args).items() if k not in ("workdir",)},
+        **bench.results,
+        "problems": bench.problems,
+        "notes": bench.h.notes + bench.notes,
+        "stop": bench.h.stop_info,
+    }
     print(json.dumps(record, separators=(",", ":"), default=str), flush=True)
     if ok and not args.keep and not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -70,8 +70,9 @@ POD_TIMEOUT = 180
 
 
 class Bench(Harness):
-    def __init__(self, workdir: Path, *, rounds: int, warmup: int, engine: str, raw_client: str,
-                 isolated_storage: bool = True) -> None:
+    def __init__(
+        self, workdir: Path, *, rounds: int, warmup: int, engine: str, raw_client: str, isolated_storage: bool = True
+    ) -> None:
         super().__init__(workdir, engine=engine, raw_client=raw_client, isolated_storage=isolated_storage)
         self.repo = workdir / "hello-src"
         self.raw_ctx = workdir / "raw-ctx"
@@ -91,8 +92,9 @@ class Bench(Harness):
     # --- set-up ---------------------------------------------------------------------------------
 
     def git(self, *args: str) -> None:
-        self.sh("git", "-C", str(self.repo), "-c", "user.name=dockyard bench", "-c", "user.email=bench@dockyard.dev",
-                *args)
+        self.sh(
+            "git", "-C", str(self.repo), "-c", "user.name=dockyard bench", "-c", "user.email=bench@dockyard.dev", *args
+        )
 
     def make_repo(self) -> None:
         shutil.copytree(APP, self.repo / "app")
@@ -103,20 +105,29 @@ class Bench(Harness):
 
     def apply_buildconfig(self) -> None:
         bc = {
-            "apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig",
+            "apiVersion": "dockyard.dev/v1alpha1",
+            "kind": "BuildConfig",
             "metadata": {"name": BUILDCONFIG, "namespace": NS},
             "spec": {
                 "source": {"type": "Git", "git": {"uri": str(self.repo), "ref": "main"}, "contextDir": "app"},
-                "strategy": {"type": "Docker", "dockerStrategy": {
-                    "dockerfilePath": "Dockerfile", "buildArgs": [{"name": "BASE", "value": self.base_ref}]}},
+                "strategy": {
+                    "type": "Docker",
+                    "dockerStrategy": {
+                        "dockerfilePath": "Dockerfile",
+                        "buildArgs": [{"name": "BASE", "value": self.base_ref}],
+                    },
+                },
                 "output": {"to": {"kind": "DockerImage", "name": self.build_ref}},
             },
         }
         self.kubectl("apply", "-f", "-", input_=yaml.safe_dump(bc))
 
         def idle() -> bool:  # no build of this config under way (none is expected: the config has no triggers)
-            items = self.api("GET", f"{GROUP}/namespaces/{NS}/builds",
-                             params={"labelSelector": f"dockyard.dev/buildconfig={BUILDCONFIG}"})["items"]
+            items = self.api(
+                "GET",
+                f"{GROUP}/namespaces/{NS}/builds",
+                params={"labelSelector": f"dockyard.dev/buildconfig={BUILDCONFIG}"},
+            )["items"]
             return all((b.get("status") or {}).get("phase") in BUILD_TERMINAL for b in items)
 
         time.sleep(0.5)
@@ -128,16 +139,20 @@ class Bench(Harness):
         (self.repo / "app" / "index.html").write_text(f"Hello from dockyard bench {label} dockyard {uuid.uuid4()}\n")
         self.git("commit", "-q", "-am", f"bench {label}")
         t0 = time.monotonic()
-        build = self.api("POST", f"{GROUP}/namespaces/{NS}/buildconfigs/{BUILDCONFIG}/instantiate",
-                         json={"kind": "BuildRequest", "apiVersion": "dockyard.dev/v1alpha1",
-                               "metadata": {"name": BUILDCONFIG}})
+        build = self.api(
+            "POST",
+            f"{GROUP}/namespaces/{NS}/buildconfigs/{BUILDCONFIG}/instantiate",
+            json={"kind": "BuildRequest", "apiVersion": "dockyard.dev/v1alpha1", "metadata": {"name": BUILDCONFIG}},
+        )
         build, phases = self.wait_phase("builds", build, BUILD_TERMINAL, BUILD_TIMEOUT, t0)
         elapsed = time.monotonic() - t0
         status = build.get("status") or {}
         name = build["metadata"]["name"]
         if status.get("phase") != "Complete":
-            raise BenchError(f"build/{name} ended {status.get('phase')} ({status.get('reason')}): "
-                             f"{status.get('message')}\n{status.get('logSnippet') or ''}")
+            raise BenchError(
+                f"build/{name} ended {status.get('phase')} ({status.get('reason')}): "
+                f"{status.get('message')}\n{status.get('logSnippet') or ''}"
+            )
         digest = ((status.get("output") or {}).get("to") or {}).get("imageDigest")
         served = self.registry_digest(self.build_ref)
         if not digest or served != digest:
@@ -175,9 +190,12 @@ class Bench(Harness):
                         res["phases"].append(phases)
                         if isinstance(dur, (int, float)):
                             res["status_duration"].append(dur / 1e9)
-                    line.append(f"dockyard {elapsed:.2f}s (build/{build['metadata']['name']}, "
-                                f"status.duration {fmt(dur / 1e9 if isinstance(dur, (int, float)) else None, 0)}s, "
-                                + ", ".join(f"{p}@{t:.2f}" for p, t in phases.items()) + ")")
+                    line.append(
+                        f"dockyard {elapsed:.2f}s (build/{build['metadata']['name']}, "
+                        f"status.duration {fmt(dur / 1e9 if isinstance(dur, (int, float)) else None, 0)}s, "
+                        + ", ".join(f"{p}@{t:.2f}" for p, t in phases.items())
+                        + ")"
+                    )
                 else:
                     elapsed = self.raw_build(label)
                     if not warm:
@@ -191,10 +209,13 @@ class Bench(Harness):
     def run_pod(self, digest: str) -> None:
         image = f"{self.registry}/bench-hello@{digest}"
         self.pod_digests.append(digest)
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": POD, "namespace": NS,
-                                                                "labels": {"app": "bench-web"}},
-               # busybox httpd as PID 1 ignores SIGTERM: a short grace period lets the clean-up finish quickly
-               "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": CONTAINER, "image": image}]}}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": POD, "namespace": NS, "labels": {"app": "bench-web"}},
+            # busybox httpd as PID 1 ignores SIGTERM: a short grace period lets the clean-up finish quickly
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": CONTAINER, "image": image}]},
+        }
         self.kubectl("apply", "-f", "-", input_=yaml.safe_dump(pod))
 
         def running() -> dict[str, Any] | None:
@@ -209,9 +230,10 @@ class Bench(Harness):
         assert self.raw is not None
         self.container_id = self.wait_for(
             f"the engine container of {POD}/{CONTAINER} (label dockyard.pod.uid={self.pod_uid})",
-            lambda: self.raw.find_container(self.pod_uid, CONTAINER), 60)
-        console.print(f"  pod/{POD} Running in {time.monotonic() - t0:.1f}s; engine container "
-                      f"{self.container_id[:12]}")
+            lambda: self.raw.find_container(self.pod_uid, CONTAINER),
+            60,
+        )
+        console.print(f"  pod/{POD} Running in {time.monotonic() - t0:.1f}s; engine container {self.container_id[:12]}")
 
     def touch_container(self, label: str) -> None:
         """Write a unique file into the container so the next commit carries a new layer (not timed).
@@ -226,18 +248,23 @@ class Bench(Harness):
         except BenchError as err:
             first = str(err).strip().splitlines()[-1]
         raw, uid = self.raw, self.pod_uid
-        self.container_id = self.wait_for(f"a running engine container for {POD}/{CONTAINER}",
-                                          lambda: raw.find_container(uid, CONTAINER), POD_TIMEOUT)
-        self.notes.append(f"push {label}: the pod's container was not running ({first}); "
-                          f"continued with {self.container_id[:12]}")
+        self.container_id = self.wait_for(
+            f"a running engine container for {POD}/{CONTAINER}", lambda: raw.find_container(uid, CONTAINER), POD_TIMEOUT
+        )
+        self.notes.append(
+            f"push {label}: the pod's container was not running ({first}); continued with {self.container_id[:12]}"
+        )
         self.raw.put_file(self.container_id, f"/bench-{label}.txt", f"{label} {uuid.uuid4()}\n")
 
     def dockyard_push(self, label: str) -> tuple[float, dict[str, Any], dict[str, float]]:
         ref = f"{self.snap_repo}:dockyard-{label}"
         self.touch_container(f"dockyard-{label}")
-        body = {"apiVersion": "dockyard.dev/v1alpha1", "kind": "Push",
-                "metadata": {"generateName": f"{POD}-{CONTAINER}-", "namespace": NS},
-                "spec": {"podName": POD, "containerName": CONTAINER, "image": ref, "pause": True}}
+        body = {
+            "apiVersion": "dockyard.dev/v1alpha1",
+            "kind": "Push",
+            "metadata": {"generateName": f"{POD}-{CONTAINER}-", "namespace": NS},
+            "spec": {"podName": POD, "containerName": CONTAINER, "image": ref, "pause": True},
+        }
         t0 = time.monotonic()
         push = self.api("POST", f"{GROUP}/namespaces/{NS}/pushes", json=body)
         push, phases = self.wait_phase("pushes", push, PUSH_TERMINAL, PUSH_TIMEOUT, t0)
@@ -278,8 +305,11 @@ class Bench(Harness):
                     if not warm:
                         res["dockyard"].append(elapsed)
                         res["phases"].append(phases)
-                    line.append(f"dockyard {elapsed:.2f}s (push/{push['metadata']['name']}, "
-                                + ", ".join(f"{p}@{t:.2f}" for p, t in phases.items()) + ")")
+                    line.append(
+                        f"dockyard {elapsed:.2f}s (push/{push['metadata']['name']}, "
+                        + ", ".join(f"{p}@{t:.2f}" for p, t in phases.items())
+                        + ")"
+                    )
                 else:
                     elapsed = self.raw_push(label)
                     if not warm:
@@ -297,8 +327,9 @@ class Bench(Harness):
             self.http.delete(f"/api/v1/namespaces/{NS}/pods/{POD}", params={"gracePeriodSeconds": "0"})
             raw = self.raw
             uid = self.pod_uid
-            self.wait_for("the bench pod's containers to be removed",
-                          lambda: raw is None or not raw.pod_containers(uid), 30)
+            self.wait_for(
+                "the bench pod's containers to be removed", lambda: raw is None or not raw.pod_containers(uid), 30
+            )
         except Exception as err:  # noqa: BLE001 — tear-down is best effort
             self.notes.append(f"pod clean-up incomplete: {err}")
 
@@ -313,37 +344,45 @@ class Bench(Harness):
             r = self.results[op]
             dy, raw = median(r["dockyard"]), median(r["raw"])
             entry = {
-                "dockyard_median_s": dy, "raw_median_s": raw,
+                "dockyard_median_s": dy,
+                "raw_median_s": raw,
                 "ratio": (dy / raw) if dy is not None and raw else None,
                 "rounds": min(len(r["dockyard"]), len(r["raw"])),
-                "dockyard_s": [round(x, 3) for x in r["dockyard"]], "raw_s": [round(x, 3) for x in r["raw"]],
+                "dockyard_s": [round(x, 3) for x in r["dockyard"]],
+                "raw_s": [round(x, 3) for x in r["raw"]],
             }
             phases = sorted({p for ph in r["phases"] for p in ph})
             entry["dockyard_phase_first_seen_median_s"] = {
-                p: median([ph[p] for ph in r["phases"] if p in ph]) for p in phases}
+                p: median([ph[p] for ph in r["phases"] if p in ph]) for p in phases
+            }
             if op == "build":
                 entry["status_duration_median_s"] = median(r["status_duration"])
             out[op] = entry
         return out
 
     def table(self, summary: dict[str, Any]) -> Table:
-        t = Table(title=f"dockyard vs raw engine ({self.engine_kind}, raw side: "
-                        f"{self.raw.name if self.raw else '?'}), medians")
+        t = Table(
+            title=f"dockyard vs raw engine ({self.engine_kind}, raw side: "
+            f"{self.raw.name if self.raw else '?'}), medians"
+        )
         t.add_column("operation")
         t.add_column("dockyard median s", justify="right")
         t.add_column("raw median s", justify="right")
         t.add_column("ratio dockyard/raw", justify="right")
         t.add_column("rounds", justify="right")
-        rows = (("build: source change → image in registry", "build"),
-                ("push: commit running container → registry", "push"))
+        rows = (
+            ("build: source change → image in registry", "build"),
+            ("push: commit running container → registry", "push"),
+        )
         for title, op in rows:
             s = summary[op]
             t.add_row(title, fmt(s["dockyard_median_s"]), fmt(s["raw_median_s"]), fmt(s["ratio"]), str(s["rounds"]))
         s = summary["build"]
         if s.get("status_duration_median_s") is not None:
             reported = f"{s['status_duration_median_s']:.0f} (1 s steps)"
-            t.add_row("  build, as Build status.duration reports it", reported, fmt(s["raw_median_s"]), "—",
-                      str(s["rounds"]))
+            t.add_row(
+                "  build, as Build status.duration reports it", reported, fmt(s["raw_median_s"]), "—", str(s["rounds"])
+            )
         return t
 
 
@@ -352,19 +391,31 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="measured rounds per operation (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured rounds first (default 1)")
     parser.add_argument("--engine", default="auto", help="dockyard up --engine: auto | podman | docker")
-    parser.add_argument("--raw-client", default="auto", choices=("auto", "podman", "docker-py"),
-                        help="how the raw side drives the engine (auto: podman CLI for Podman, else docker-py)")
+    parser.add_argument(
+        "--raw-client",
+        default="auto",
+        choices=("auto", "podman", "docker-py"),
+        help="how the raw side drives the engine (auto: podman CLI for Podman, else docker-py)",
+    )
     parser.add_argument("--workdir", type=Path, help="state directory (default: a new one under /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and the images")
-    parser.add_argument("--shared-storage", action="store_true",
-                        help="let dockyard's Podman service use the host's image store (default: its own, "
-                             "under the work directory)")
+    parser.add_argument(
+        "--shared-storage",
+        action="store_true",
+        help="let dockyard's Podman service use the host's image store (default: its own, under the work directory)",
+    )
     args = parser.parse_args()
     if args.rounds < 1 or args.rounds > 100 or args.warmup < 0 or args.warmup > 10:
         parser.error("--rounds must be 1..100 and --warmup 0..10")
     workdir = make_workdir(args.workdir, "dy-bench-")
-    bench = Bench(workdir, rounds=args.rounds, warmup=args.warmup, engine=args.engine, raw_client=args.raw_client,
-                  isolated_storage=not args.shared_storage)
+    bench = Bench(
+        workdir,
+        rounds=args.rounds,
+        warmup=args.warmup,
+        engine=args.engine,
+        raw_client=args.raw_client,
+        isolated_storage=not args.shared_storage,
+    )
     error: str | None = None
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("dockyard up", bench.start),
@@ -373,8 +424,10 @@ def main() -> int:
     ]
     digest_box: dict[str, str] = {}
     steps += [
-        (f"build: {args.warmup} warm-up + {args.rounds} rounds each side",
-         lambda: digest_box.update(digest=bench.bench_build())),
+        (
+            f"build: {args.warmup} warm-up + {args.rounds} rounds each side",
+            lambda: digest_box.update(digest=bench.bench_build()),
+        ),
         ("pod with the built image", lambda: bench.run_pod(digest_box["digest"])),
         (f"push: {args.warmup} warm-up + {args.rounds} rounds each side", bench.bench_push),
     ]
@@ -402,15 +455,25 @@ def main() -> int:
     for p_op in ("build", "push"):
         ph = summary[p_op]["dockyard_phase_first_seen_median_s"]
         if ph:
-            out.print(f"dockyard {p_op} phases, median seconds from create to first seen: "
-                      + ", ".join(f"{k} {fmt(v)}" for k, v in sorted(ph.items(), key=lambda kv: kv[1] or 0)))
+            out.print(
+                f"dockyard {p_op} phases, median seconds from create to first seen: "
+                + ", ".join(f"{k} {fmt(v)}" for k, v in sorted(ph.items(), key=lambda kv: kv[1] or 0))
+            )
     for note in bench.notes + [bench.stop_info]:
         if note:
             out.print(f"note: {note}")
     ok = error is None
-    record = {"benchmark": "build_push", "ok": ok, "error": error, "engine": bench.engine_kind,
-              "raw_client": bench.raw.name if bench.raw else None, "warmup": args.warmup,
-              "rounds_requested": args.rounds, **summary, "stop": bench.stop_info}
+    record = {
+        "benchmark": "build_push",
+        "ok": ok,
+        "error": error,
+        "engine": bench.engine_kind,
+        "raw_client": bench.raw.name if bench.raw else None,
+        "warmup": args.warmup,
+        "rounds_requested": args.rounds,
+        **summary,
+        "stop": bench.stop_info,
+    }
     print(json.dumps(record, separators=(",", ":")), flush=True)
     if ok and not args.keep and not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -78,9 +78,13 @@ def load_average() -> str:
 
 class Bench(Harness):
     def __init__(self, workdir: Path, args: argparse.Namespace) -> None:
-        super().__init__(workdir, engine=args.engine, raw_client=args.raw_client,
-                         isolated_storage=not args.shared_storage,
-                         up_args=["--max-builds", str(args.max_builds[0])])
+        super().__init__(
+            workdir,
+            engine=args.engine,
+            raw_client=args.raw_client,
+            isolated_storage=not args.shared_storage,
+            up_args=["--max-builds", str(args.max_builds[0])],
+        )
         self.args = args
         self.repo = workdir / "hello-src"
         self.raw_dir = workdir / "raw"
@@ -94,8 +98,9 @@ class Bench(Harness):
     # --- source ---------------------------------------------------------------------------------
 
     def git(self, *args: str) -> str:
-        return self.sh("git", "-C", str(self.repo), "-c", "user.name=dockyard bench", "-c",
-                       "user.email=bench@dockyard.dev", *args).stdout.strip()
+        return self.sh(
+            "git", "-C", str(self.repo), "-c", "user.name=dockyard bench", "-c", "user.email=bench@dockyard.dev", *args
+        ).stdout.strip()
 
     def content(self, side: str) -> str:
         self.seq += 1
@@ -122,15 +127,22 @@ class Bench(Harness):
 
     def apply_buildconfig(self) -> None:
         bc = {
-            "apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig",
+            "apiVersion": "dockyard.dev/v1alpha1",
+            "kind": "BuildConfig",
             "metadata": {"name": BUILDCONFIG, "namespace": NS},
             "spec": {
                 "runPolicy": "Parallel",
                 # keep every Build of the run (the default keeps 5 successful ones)
-                "successfulBuildsHistoryLimit": 1000, "failedBuildsHistoryLimit": 1000,
+                "successfulBuildsHistoryLimit": 1000,
+                "failedBuildsHistoryLimit": 1000,
                 "source": {"type": "Git", "git": {"uri": str(self.repo), "ref": "main"}, "contextDir": "app"},
-                "strategy": {"type": "Docker", "dockerStrategy": {
-                    "dockerfilePath": "Dockerfile", "buildArgs": [{"name": "BASE", "value": self.base_ref}]}},
+                "strategy": {
+                    "type": "Docker",
+                    "dockerStrategy": {
+                        "dockerfilePath": "Dockerfile",
+                        "buildArgs": [{"name": "BASE", "value": self.base_ref}],
+                    },
+                },
                 "output": {"to": {"kind": "DockerImage", "name": self.out_ref}},
             },
         }
@@ -139,13 +151,20 @@ class Bench(Harness):
     # --- dockyard -------------------------------------------------------------------------------
 
     def instantiate(self, commit: str) -> dict[str, Any]:
-        return self.api("POST", f"{GROUP}/namespaces/{NS}/buildconfigs/{BUILDCONFIG}/instantiate",
-                        json={"kind": "BuildRequest", "apiVersion": "dockyard.dev/v1alpha1",
-                              "metadata": {"name": BUILDCONFIG},
-                              "revision": {"type": "Git", "git": {"commit": commit}}})
+        return self.api(
+            "POST",
+            f"{GROUP}/namespaces/{NS}/buildconfigs/{BUILDCONFIG}/instantiate",
+            json={
+                "kind": "BuildRequest",
+                "apiVersion": "dockyard.dev/v1alpha1",
+                "metadata": {"name": BUILDCONFIG},
+                "revision": {"type": "Git", "git": {"commit": commit}},
+            },
+        )
 
-    def watch_builds(self, names: list[str], rv: str, t0: float, timeout: float
-                     ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]], int]:
+    def watch_builds(
+        self, names: list[str], rv: str, t0: float, timeout: float
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]], int]:
         """Watch this config's Builds until every one of ``names`` is terminal.
 
         Returns (last object by name, {name: {phase: seconds since t0 first seen}}, the most Builds seen
@@ -182,10 +201,17 @@ class Bench(Harness):
                 break
             try:
                 assert self.http is not None
-                with self.http.stream("GET", path, params={
-                        "watch": "true", "labelSelector": f"{LABEL}={BUILDCONFIG}", "resourceVersion": rv,
-                        "timeoutSeconds": str(int(min(remaining, 120)) + 1)},
-                        timeout=httpx.Timeout(min(remaining, 120) + 10, connect=10)) as resp:
+                with self.http.stream(
+                    "GET",
+                    path,
+                    params={
+                        "watch": "true",
+                        "labelSelector": f"{LABEL}={BUILDCONFIG}",
+                        "resourceVersion": rv,
+                        "timeoutSeconds": str(int(min(remaining, 120)) + 1),
+                    },
+                    timeout=httpx.Timeout(min(remaining, 120) + 10, connect=10),
+                ) as resp:
                     if resp.status_code != 200:
                         resp.read()
                         raise BenchError(f"watch on builds answered {resp.status_code}: {resp.text[:300]}")
@@ -240,11 +266,21 @@ class Bench(Harness):
             if isinstance(st.get("duration"), (int, float)):
                 durations.append(st["duration"] / 1e9)
         if len(set(digests)) != len(digests):
-            failures.append(f"{len(digests) - len(set(digests))} Builds report a digest another Build of this "
-                            "batch reports, although each built different content")
-        return {"names": names, "wall_s": wall, "instantiate_all_s": t_created, "peak_running": peak,
-                "complete_s": per_build, "status_duration_s": durations, "digests": digests,
-                "phases": {n: seen[n] for n in names}, "failures": failures}
+            failures.append(
+                f"{len(digests) - len(set(digests))} Builds report a digest another Build of this "
+                "batch reports, although each built different content"
+            )
+        return {
+            "names": names,
+            "wall_s": wall,
+            "instantiate_all_s": t_created,
+            "peak_running": peak,
+            "complete_s": per_build,
+            "status_duration_s": durations,
+            "digests": digests,
+            "phases": {n: seen[n] for n in names},
+            "failures": failures,
+        }
 
     def dockyard_batch(self, n: int) -> None:
         if self.current_max != n:
@@ -258,9 +294,11 @@ class Bench(Harness):
         res["load_average_after"] = load_average()
         self.results["dockyard"][str(n)] = res
         first = min(res["complete_s"]) if res["complete_s"] else None
-        console.print(f"  dockyard --max-builds {n}: {self.args.builds} builds in {res['wall_s']:.2f}s "
-                      f"(first Complete at {fmt(first)}s, at most {res['peak_running']} Running at once; "
-                      f"load {res['load_average_after']})")
+        console.print(
+            f"  dockyard --max-builds {n}: {self.args.builds} builds in {res['wall_s']:.2f}s "
+            f"(first Complete at {fmt(first)}s, at most {res['peak_running']} Running at once; "
+            f"load {res['load_average_after']})"
+        )
         for f in res["failures"]:
             self.problems.append(f"--max-builds {n}: {f}")
             console.print(f"  [yellow]! {f}[/yellow]")
@@ -298,26 +336,41 @@ class Bench(Harness):
         wall = time.monotonic() - t0
         for tag in tags:
             self.remember_image(f"{self.raw_repo}:{tag}")
-        return {"workers": workers, "wall_s": wall, "each_s": each, "complete_s": sorted(ends),
-                "load_average_after": load_average()}
+        return {
+            "workers": workers,
+            "wall_s": wall,
+            "each_s": each,
+            "complete_s": sorted(ends),
+            "load_average_after": load_average(),
+        }
 
     def raw_concurrent(self, n: int) -> None:
         res = self.raw_batch(n)
         self.results["raw_concurrent"][str(n)] = res
-        console.print(f"  raw, {n} threads: {self.args.builds} build+push in {res['wall_s']:.2f}s "
-                      f"(each: median {fmt(median(res['each_s']))}s; load {res['load_average_after']})")
+        console.print(
+            f"  raw, {n} threads: {self.args.builds} build+push in {res['wall_s']:.2f}s "
+            f"(each: median {fmt(median(res['each_s']))}s; load {res['load_average_after']})"
+        )
 
     def raw_serial(self) -> None:
         res = self.raw_batch(1)
         self.results["raw_serial"] = res
-        console.print(f"  raw, serial: {self.args.builds} build+push in {res['wall_s']:.2f}s "
-                      f"(each: median {fmt(median(res['each_s']))}s)")
+        console.print(
+            f"  raw, serial: {self.args.builds} build+push in {res['wall_s']:.2f}s "
+            f"(each: median {fmt(median(res['each_s']))}s)"
+        )
 
     # --- cache ----------------------------------------------------------------------------------
 
     def cache(self) -> None:
-        out: dict[str, Any] = {"dockyard_first": [], "dockyard_rebuild": [], "dockyard_same_digest": [],
-                               "raw_first": [], "raw_rebuild": [], "raw_same_id": []}
+        out: dict[str, Any] = {
+            "dockyard_first": [],
+            "dockyard_rebuild": [],
+            "dockyard_same_digest": [],
+            "raw_first": [],
+            "raw_rebuild": [],
+            "raw_same_id": [],
+        }
         for r in range(self.args.cache_rounds):
             commit = self.new_commit()
             first = self.run_builds([commit], BUILD_TIMEOUT)
@@ -343,9 +396,11 @@ class Bench(Harness):
             out["raw_first"].append(t_first)
             out["raw_rebuild"].append(t_again)
             out["raw_same_id"].append(bool(id_first) and id_first == id_again)
-            console.print(f"  cache round {r + 1}: dockyard first {first['wall_s']:.2f}s, rebuild "
-                          f"{again['wall_s']:.2f}s (same digest: {out['dockyard_same_digest'][-1]}); raw first "
-                          f"{t_first:.2f}s, rebuild {t_again:.2f}s (same image: {out['raw_same_id'][-1]})")
+            console.print(
+                f"  cache round {r + 1}: dockyard first {first['wall_s']:.2f}s, rebuild "
+                f"{again['wall_s']:.2f}s (same digest: {out['dockyard_same_digest'][-1]}); raw first "
+                f"{t_first:.2f}s, rebuild {t_again:.2f}s (same image: {out['raw_same_id'][-1]})"
+            )
         self.results["cache"] = out
 
     # --- report ---------------------------------------------------------------------------------
@@ -354,8 +409,10 @@ class Bench(Harness):
         r = self.results
         n_builds = self.args.builds
         serial = (r["raw_serial"] or {}).get("wall_s")
-        t = Table(title=f"{n_builds} builds of examples/hello/app (each new content), started together; "
-                        f"engine {self.engine_kind}, raw side {self.raw.name if self.raw else '?'}")
+        t = Table(
+            title=f"{n_builds} builds of examples/hello/app (each new content), started together; "
+            f"engine {self.engine_kind}, raw side {self.raw.name if self.raw else '?'}"
+        )
         t.add_column("run")
         t.add_column("at once (most Running seen)", justify="right")
         t.add_column("wall s, all done", justify="right")
@@ -368,42 +425,71 @@ class Bench(Harness):
             raw = r["raw_concurrent"].get(str(n))
             raw_wall = (raw or {}).get("wall_s")
             if d:
-                t.add_row(f"dockyard, --max-builds {n} (runPolicy Parallel)", f"{min(n, n_builds)} "
-                          f"(seen {d['peak_running']})", fmt(d["wall_s"]), fmt(d["wall_s"] / n_builds),
-                          fmt(d["wall_s"] / serial if serial else None),
-                          fmt(d["wall_s"] / raw_wall if raw_wall else None), fmt(median(d["complete_s"])))
+                t.add_row(
+                    f"dockyard, --max-builds {n} (runPolicy Parallel)",
+                    f"{min(n, n_builds)} (seen {d['peak_running']})",
+                    fmt(d["wall_s"]),
+                    fmt(d["wall_s"] / n_builds),
+                    fmt(d["wall_s"] / serial if serial else None),
+                    fmt(d["wall_s"] / raw_wall if raw_wall else None),
+                    fmt(median(d["complete_s"])),
+                )
         if serial:
-            t.add_row("raw podman build + push, serial", "1", fmt(serial), fmt(serial / n_builds), "1.00", "—",
-                      fmt(median(r["raw_serial"]["complete_s"])))
+            t.add_row(
+                "raw podman build + push, serial",
+                "1",
+                fmt(serial),
+                fmt(serial / n_builds),
+                "1.00",
+                "—",
+                fmt(median(r["raw_serial"]["complete_s"])),
+            )
         for n in self.args.max_builds:
             raw = r["raw_concurrent"].get(str(n))
             if raw:
-                t.add_row(f"raw podman build + push, {n} threads", str(min(n, n_builds)), fmt(raw["wall_s"]),
-                          fmt(raw["wall_s"] / n_builds), fmt(raw["wall_s"] / serial if serial else None), "1.00",
-                          fmt(median(raw["complete_s"])))
+                t.add_row(
+                    f"raw podman build + push, {n} threads",
+                    str(min(n, n_builds)),
+                    fmt(raw["wall_s"]),
+                    fmt(raw["wall_s"] / n_builds),
+                    fmt(raw["wall_s"] / serial if serial else None),
+                    "1.00",
+                    fmt(median(raw["complete_s"])),
+                )
         tables = [t]
         c = r["cache"]
         if c and c.get("dockyard_first"):
-            ct = Table(title=f"rebuild with no source change vs the first build of that content "
-                             f"(medians of {len(c['dockyard_first'])})")
+            ct = Table(
+                title=f"rebuild with no source change vs the first build of that content "
+                f"(medians of {len(c['dockyard_first'])})"
+            )
             ct.add_column("side")
             ct.add_column("first build s", justify="right")
             ct.add_column("rebuild s", justify="right")
             ct.add_column("rebuild ÷ first", justify="right")
             ct.add_column("same image", justify="right")
-            for side, key, same in (("dockyard (instantiate → Complete)", "dockyard", "dockyard_same_digest"),
-                                    ("raw podman build + push", "raw", "raw_same_id")):
+            for side, key, same in (
+                ("dockyard (instantiate → Complete)", "dockyard", "dockyard_same_digest"),
+                ("raw podman build + push", "raw", "raw_same_id"),
+            ):
                 f, g = median(c[f"{key}_first"]), median(c[f"{key}_rebuild"])
-                ct.add_row(side, fmt(f), fmt(g), fmt(g / f if f and g else None),
-                           f"{sum(c[same])}/{len(c[same])}")
-            sf, sr = median(c.get("dockyard_first_status_duration") or []), \
-                median(c.get("dockyard_rebuild_status_duration") or [])
-            ct.add_row("  dockyard, as Build status.duration reports it", fmt(sf), fmt(sr),
-                       fmt(sr / sf if sf and sr else None), "")
+                ct.add_row(side, fmt(f), fmt(g), fmt(g / f if f and g else None), f"{sum(c[same])}/{len(c[same])}")
+            sf, sr = (
+                median(c.get("dockyard_first_status_duration") or []),
+                median(c.get("dockyard_rebuild_status_duration") or []),
+            )
+            ct.add_row(
+                "  dockyard, as Build status.duration reports it",
+                fmt(sf),
+                fmt(sr),
+                fmt(sr / sf if sf and sr else None),
+                "",
+            )
             df, rf = median(c["dockyard_first"]), median(c["raw_first"])
             dr, rr = median(c["dockyard_rebuild"]), median(c["raw_rebuild"])
-            ct.add_row("dockyard ÷ raw", fmt(df / rf if df and rf else None), fmt(dr / rr if dr and rr else None),
-                       "", "")
+            ct.add_row(
+                "dockyard ÷ raw", fmt(df / rf if df and rf else None), fmt(dr / rr if dr and rr else None), "", ""
+            )
             tables.append(ct)
         return tables
 
@@ -417,7 +503,8 @@ class Bench(Harness):
             d.pop("phases", None)
             d["median_phase_first_seen_s"] = {
                 p: median([ph[p] for ph in self.results["dockyard"][n]["phases"].values() if p in ph])
-                for p in ("New", "Pending", "Running", "Complete")}
+                for p in ("New", "Pending", "Running", "Complete")
+            }
         return r
 
 
@@ -434,16 +521,28 @@ def parse_max_builds(text: str) -> list[int]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--builds", type=int, default=10, help="builds per batch (default 10)")
-    p.add_argument("--max-builds", type=parse_max_builds, default=[2, 10],
-                   help="dockyard up --max-builds values to run, comma-separated (default 2,10)")
-    p.add_argument("--cache-rounds", type=int, default=2, help="first build + unchanged rebuild pairs (default 2; "
-                   "0 skips)")
+    p.add_argument(
+        "--max-builds",
+        type=parse_max_builds,
+        default=[2, 10],
+        help="dockyard up --max-builds values to run, comma-separated (default 2,10)",
+    )
+    p.add_argument(
+        "--cache-rounds", type=int, default=2, help="first build + unchanged rebuild pairs (default 2; 0 skips)"
+    )
     p.add_argument("--skip-serial", action="store_true", help="skip the raw serial batch")
     p.add_argument("--engine", default="auto", help="dockyard up --engine: auto | podman | docker")
-    p.add_argument("--raw-client", default="auto", choices=("auto", "podman", "docker-py"),
-                   help="how the raw side drives the engine (auto: podman CLI for Podman, else docker-py)")
-    p.add_argument("--shared-storage", action="store_true",
-                   help="let dockyard's Podman service use the host's image store (default: its own)")
+    p.add_argument(
+        "--raw-client",
+        default="auto",
+        choices=("auto", "podman", "docker-py"),
+        help="how the raw side drives the engine (auto: podman CLI for Podman, else docker-py)",
+    )
+    p.add_argument(
+        "--shared-storage",
+        action="store_true",
+        help="let dockyard's Podman service use the host's image store (default: its own)",
+    )
     p.add_argument("--workdir", type=Path, help="state directory (default: a new one under /tmp)")
     p.add_argument("--keep", action="store_true", help="keep the work directory and the images")
     args = p.parse_args()
@@ -491,20 +590,33 @@ def main() -> int:
     summary = bench.summary()
     for n, d in summary["dockyard"].items():
         ph = d["median_phase_first_seen_s"]
-        out.print(f"dockyard --max-builds {n}: median seconds from the first instantiate until a Build is first "
-                  "seen " + ", ".join(f"{k} {fmt(v)}" for k, v in ph.items()) +
-                  f"; instantiating all took {d['instantiate_all_s']:.2f}s; status.duration median "
-                  f"{fmt(median(d['status_duration_s']))}s")
+        out.print(
+            f"dockyard --max-builds {n}: median seconds from the first instantiate until a Build is first "
+            "seen "
+            + ", ".join(f"{k} {fmt(v)}" for k, v in ph.items())
+            + f"; instantiating all took {d['instantiate_all_s']:.2f}s; status.duration median "
+            f"{fmt(median(d['status_duration_s']))}s"
+        )
     for note in bench.notes + [bench.stop_info]:
         if note:
             out.print(f"note: {note}")
     for problem in bench.problems:
         out.print(f"PROBLEM: {problem}")
     ok = error is None and not bench.problems
-    record = {"benchmark": "builds", "ok": ok, "error": error, "code": code_version(), "engine": bench.engine_kind,
-              "raw_client": bench.raw.name if bench.raw else None, "builds": args.builds,
-              "max_builds": args.max_builds, **summary, "problems": bench.problems, "notes": bench.notes,
-              "stop": bench.stop_info}
+    record = {
+        "benchmark": "builds",
+        "ok": ok,
+        "error": error,
+        "code": code_version(),
+        "engine": bench.engine_kind,
+        "raw_client": bench.raw.name if bench.raw else None,
+        "builds": args.builds,
+        "max_builds": args.max_builds,
+        **summary,
+        "problems": bench.problems,
+        "notes": bench.notes,
+        "stop": bench.stop_info,
+    }
     print(json.dumps(record, separators=(",", ":"), default=str), flush=True)
     if ok and not args.keep and not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)

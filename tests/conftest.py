@@ -48,4 +48,3 @@ def busybox_image(podman_engine: connect.Engine, registry_server: server.Registr
     ref = f"{registry_server.address}/dockyard-test/busybox:1"
     digest = base_image.build_base_image(podman_engine, to=ref)
     return ref, digest
-

@@ -55,8 +55,15 @@ class StepFailed(Exception):
 class Demo:
     """The hello flow as steps; ``run()`` does them all. Tests drive the same steps."""
 
-    def __init__(self, workdir: Path, *, registry_port: int | None = None, api_port: int | None = None,
-                 host_port: int | None = None, engine: str = "auto") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        registry_port: int | None = None,
+        api_port: int | None = None,
+        host_port: int | None = None,
+        engine: str = "auto",
+    ) -> None:
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.repo = workdir / "hello-src"
@@ -73,10 +80,18 @@ class Demo:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def sh(self, *argv: str, check: bool = True, timeout: float = 300, input_: str | None = None
-           ) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run(list(argv), env=self.env, capture_output=True, text=True, timeout=timeout,
-                             input=input_, stdin=None if input_ is not None else subprocess.DEVNULL)
+    def sh(
+        self, *argv: str, check: bool = True, timeout: float = 300, input_: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run(
+            list(argv),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input_,
+            stdin=None if input_ is not None else subprocess.DEVNULL,
+        )
         if check and out.returncode != 0:
             raise StepFailed(f"`{' '.join(argv)}` exited {out.returncode}:\n{out.stdout}\n{out.stderr}")
         return out
@@ -121,16 +136,31 @@ class Demo:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / "up.log", "wb")
         self.up_proc = subprocess.Popen(
-            [str(BIN / "dockyard"), "up", "--data-dir", str(self.data_dir), "--port", str(self.api_port),
-             "--registry-port", str(self.registry_port), "--engine", self.engine],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
+            [
+                str(BIN / "dockyard"),
+                "up",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.api_port),
+                "--registry-port",
+                str(self.registry_port),
+                "--engine",
+                self.engine,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+        )
 
         def ready() -> bool:
             if self.up_proc.poll() is not None:
-                raise SystemExit(f"dockyard up exited {self.up_proc.returncode}; see {self.workdir / 'up.log'}:\n"
-                                 + (self.workdir / "up.log").read_text()[-3000:])
-            return httpx.get(f"https://127.0.0.1:{self.api_port}/readyz", timeout=2,
-                             verify=False).status_code == 200
+                raise SystemExit(
+                    f"dockyard up exited {self.up_proc.returncode}; see {self.workdir / 'up.log'}:\n"
+                    + (self.workdir / "up.log").read_text()[-3000:]
+                )
+            return httpx.get(f"https://127.0.0.1:{self.api_port}/readyz", timeout=2, verify=False).status_code == 200
 
         self.wait_for("dockyard up to be ready", ready, 90)
         nodes = self.kubectl("get", "namespaces", "-o", "name").stdout.split()
@@ -157,8 +187,11 @@ class Demo:
 
     def apply(self) -> str:
         text = (HERE / "manifests.yaml").read_text()
-        for key, value in (("GIT_URI", str(self.repo)), ("REGISTRY", self.registry),
-                           ("HOST_PORT", str(self.host_port))):
+        for key, value in (
+            ("GIT_URI", str(self.repo)),
+            ("REGISTRY", self.registry),
+            ("HOST_PORT", str(self.host_port)),
+        ):
             text = text.replace("${" + key + "}", value)
         out = self.kubectl("apply", "-f", "-", input_=text)
         return " ".join(out.stdout.split())
@@ -169,8 +202,10 @@ class Demo:
         build = self.get("build", name)
         status = build.get("status") or {}
         if out.returncode != 0 or status.get("phase") != "Complete":
-            raise StepFailed(f"build {name} ended {status.get('phase')} ({status.get('reason')}): "
-                             f"{status.get('message')}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+            raise StepFailed(
+                f"build {name} ended {status.get('phase')} ({status.get('reason')}): "
+                f"{status.get('message')}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+            )
         digest = status["output"]["to"]["imageDigest"]
         self.check_registry_digest(f"{self.registry}/hello:latest", digest)
         self.digests[expect_text] = digest
@@ -199,8 +234,19 @@ class Demo:
 
     def change_source(self) -> str:
         (self.repo / "app" / "index.html").write_text("Hello from dockyard v2\n")
-        self.sh("git", "-C", str(self.repo), "-c", "user.name=dockyard demo", "-c", "user.email=demo@dockyard.dev",
-                "commit", "-q", "-am", "hello v2")
+        self.sh(
+            "git",
+            "-C",
+            str(self.repo),
+            "-c",
+            "user.name=dockyard demo",
+            "-c",
+            "user.email=demo@dockyard.dev",
+            "commit",
+            "-q",
+            "-am",
+            "hello v2",
+        )
         return "index.html now says v2 (committed)"
 
     def commit_container(self) -> str:
@@ -222,11 +268,14 @@ class Demo:
             out = self.sh("skopeo", "inspect", "--tls-verify=false", f"docker://{ref}")
             served = json.loads(out.stdout)["Digest"]
         else:
-            served = httpx.head(f"http://{ref.split('/', 1)[0]}/v2/{ref.split('/', 1)[1].rsplit(':', 1)[0]}"
-                                f"/manifests/{ref.rsplit(':', 1)[1]}",
-                                headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
-                                         "application/vnd.docker.distribution.manifest.v2+json"}
-                                ).headers.get("Docker-Content-Digest")
+            served = httpx.head(
+                f"http://{ref.split('/', 1)[0]}/v2/{ref.split('/', 1)[1].rsplit(':', 1)[0]}"
+                f"/manifests/{ref.rsplit(':', 1)[1]}",
+                headers={
+                    "Accept": "application/vnd.oci.image.manifest.v1+json, "
+                    "application/vnd.docker.distribution.manifest.v2+json"
+                },
+            ).headers.get("Docker-Content-Digest")
         if served != digest:
             raise StepFailed(f"registry serves {served} for {ref}, dockyard reported {digest}")
 

@@ -41,8 +41,12 @@ def apply(cluster, obj: dict) -> None:
 
 
 def buildconfig(name: str, *, source: dict, to: str, **spec) -> dict:
-    return {"apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig", "metadata": {"name": name},
-            "spec": {"source": source, "output": {"to": {"kind": "DockerImage", "name": to}}, **spec}}
+    return {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "BuildConfig",
+        "metadata": {"name": name},
+        "spec": {"source": source, "output": {"to": {"kind": "DockerImage", "name": to}}, **spec},
+    }
 
 
 def phase(cluster, build: str) -> str | None:

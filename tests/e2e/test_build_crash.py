@@ -38,12 +38,18 @@ def _restarted(cluster, component: str, old_pid: int) -> bool:
 @pytest.mark.parametrize("victims", [("agent",), ("controllers",), ("agent", "controllers")])
 def test_sigkill_components_mid_build(cluster, victims):
     name = "crash-" + "-".join(victims)
-    text = (f"FROM {cluster.registry}/dockyard/busybox:latest\n"
-            "RUN echo start && sleep 4 && echo end\n")
-    apply(cluster, buildconfig(name, source={"type": "Dockerfile", "dockerfile": text},
-                               to=f"{cluster.registry}/crash:{name}", runPolicy="Parallel",
-                               successfulBuildsHistoryLimit=10,
-                               strategy={"type": "Docker", "dockerStrategy": {"noCache": True}}))
+    text = f"FROM {cluster.registry}/dockyard/busybox:latest\nRUN echo start && sleep 4 && echo end\n"
+    apply(
+        cluster,
+        buildconfig(
+            name,
+            source={"type": "Dockerfile", "dockerfile": text},
+            to=f"{cluster.registry}/crash:{name}",
+            runPolicy="Parallel",
+            successfulBuildsHistoryLimit=10,
+            strategy={"type": "Docker", "dockerStrategy": {"noCache": True}},
+        ),
+    )
     # six builds, two slots (`dockyard up --max-builds 2`): some run, the rest wait in Pending
     builds = [cluster.dockyard("start-build", name).stdout.strip().removeprefix("build/") for _ in range(6)]
     cluster.wait_for("a build to run", lambda: any(phase(cluster, b) == "Running" for b in builds), 60)
@@ -62,15 +68,27 @@ def test_sigkill_components_mid_build(cluster, victims):
     pods = json.loads(cluster.kubectl("get", "pods", "-l", f"dockyard.dev/buildconfig={name}", "-o", "json").stdout)
     assert sorted(p["metadata"]["name"] for p in pods["items"]) == sorted(f"{b}-build" for b in builds)
     builders = list((cluster.data_dir / "agent" / "builds").iterdir())
-    assert len([d for d in builders if (d / "request.json").exists() and
-                json.loads((d / "request.json").read_text())["build"]["metadata"]["name"] in builds]) == len(builds)
+    assert len(
+        [
+            d
+            for d in builders
+            if (d / "request.json").exists()
+            and json.loads((d / "request.json").read_text())["build"]["metadata"]["name"] in builds
+        ]
+    ) == len(builds)
 
 
 def test_lost_builder_fails_the_build_instead_of_running_it_twice(cluster):
     text = f"FROM {cluster.registry}/dockyard/busybox:latest\nRUN sleep 30\n"
-    apply(cluster, buildconfig("lost", source={"type": "Dockerfile", "dockerfile": text},
-                               to=f"{cluster.registry}/crash:lost",
-                               strategy={"type": "Docker", "dockerStrategy": {"noCache": True}}))
+    apply(
+        cluster,
+        buildconfig(
+            "lost",
+            source={"type": "Dockerfile", "dockerfile": text},
+            to=f"{cluster.registry}/crash:lost",
+            strategy={"type": "Docker", "dockerStrategy": {"noCache": True}},
+        ),
+    )
     build = cluster.dockyard("start-build", "lost").stdout.strip().removeprefix("build/")
     cluster.wait_for("the build to run", lambda: phase(cluster, build) == "Running", 60)
     pod_uid = cluster.get("pod", f"{build}-build")["metadata"]["uid"]
@@ -78,8 +96,10 @@ def test_lost_builder_fails_the_build_instead_of_running_it_twice(cluster):
     old = _kill(cluster, "agent")
     os.killpg(builder_pid, signal.SIGKILL)  # as if the machine had restarted under it
     cluster.wait_for("the agent to come back", lambda: _restarted(cluster, "agent", old), 60)
-    status = cluster.wait_for("the build to end", lambda: phase(cluster, build) in TERMINAL, 60) and \
-        cluster.get("build", build)["status"]
+    status = (
+        cluster.wait_for("the build to end", lambda: phase(cluster, build) in TERMINAL, 60)
+        and cluster.get("build", build)["status"]
+    )
     assert status["phase"] == "Failed" and status["reason"] == "BuildPodLost", status
     time.sleep(2)
     assert cluster.get("build", build)["status"]["phase"] == "Failed"

@@ -31,9 +31,13 @@ def dockerfile_source(text: str) -> dict:
 
 def slow(cluster, name: str, **spec) -> dict:
     """A BuildConfig whose build runs ~60 s (never cached), for cancel, deadline and policy tests."""
-    return buildconfig(name, source=dockerfile_source(SLOW.format(registry=cluster.registry)),
-                       to=f"{cluster.registry}/slow:{name}",
-                       strategy={"type": "Docker", "dockerStrategy": {"noCache": True}}, **spec)
+    return buildconfig(
+        name,
+        source=dockerfile_source(SLOW.format(registry=cluster.registry)),
+        to=f"{cluster.registry}/slow:{name}",
+        strategy={"type": "Docker", "dockerStrategy": {"noCache": True}},
+        **spec,
+    )
 
 
 def start(cluster, name: str) -> str:
@@ -44,14 +48,16 @@ def test_cancel_running_build_keeps_build_and_log(cluster):
     apply(cluster, slow(cluster, "slow-cancel"))
     build = start(cluster, "slow-cancel")
     wait_phase(cluster, build, ("Running",), 60)
-    cluster.wait_for("the build log to show the RUN step",
-                     lambda: "sleep" in cluster.dockyard("logs", f"build/{build}").stdout, 60)
+    cluster.wait_for(
+        "the build log to show the RUN step", lambda: "sleep" in cluster.dockyard("logs", f"build/{build}").stdout, 60
+    )
     out = cluster.dockyard("cancel-build", build)
     assert f"build/{build} cancelled" in out.stdout
     status = wait_phase(cluster, build, ("Cancelled",), 30)["status"]
     assert status["reason"] == "CancelledBuild" and status["cancelled"] is True
-    cluster.wait_for("the build pod to go", lambda: cluster.kubectl(
-        "get", "pod", f"{build}-build", check=False).returncode != 0, 30)
+    cluster.wait_for(
+        "the build pod to go", lambda: cluster.kubectl("get", "pod", f"{build}-build", check=False).returncode != 0, 30
+    )
     assert "sleep" in cluster.dockyard("logs", f"build/{build}").stdout
     # cancelling again is harmless, and says so
     assert "already Cancelled" in cluster.dockyard("cancel-build", build).stderr
@@ -77,21 +83,32 @@ def test_serial_latest_only_cancels_superseded_queued_builds(cluster):
 def test_parallel_runs_builds_together(cluster):
     apply(cluster, slow(cluster, "par", runPolicy="Parallel"))
     a, b = start(cluster, "par"), start(cluster, "par")
-    cluster.wait_for("both parallel builds to run", lambda: phase(cluster, a) == "Running"
-                     and phase(cluster, b) == "Running", 60)
+    cluster.wait_for(
+        "both parallel builds to run", lambda: phase(cluster, a) == "Running" and phase(cluster, b) == "Running", 60
+    )
     cluster.dockyard("cancel-build", a, b)
     wait_phase(cluster, b, ("Cancelled",), 30)
 
 
 def test_stages_revision_history_and_build_args(cluster, tmp_path):
-    text = ("ARG GREETING=unset\nFROM {registry}/dockyard/busybox:latest\nARG GREETING\n"
-            "RUN echo \"$GREETING\" > /greeting && cat /greeting\n").format(registry=cluster.registry)
+    text = (
+        "ARG GREETING=unset\nFROM {registry}/dockyard/busybox:latest\nARG GREETING\n"
+        'RUN echo "$GREETING" > /greeting && cat /greeting\n'
+    ).format(registry=cluster.registry)
     repo = git_repo(tmp_path / "args", {"Dockerfile": text}, message="use build args")
-    apply(cluster, buildconfig(
-        "args", source={"type": "Git", "git": {"uri": str(repo)}}, to=f"{cluster.registry}/args:latest",
-        strategy={"type": "Docker", "dockerStrategy": {"buildArgs": [{"name": "GREETING", "value": "hej"}],
-                                                       "noCache": True}},
-        successfulBuildsHistoryLimit=1))
+    apply(
+        cluster,
+        buildconfig(
+            "args",
+            source={"type": "Git", "git": {"uri": str(repo)}},
+            to=f"{cluster.registry}/args:latest",
+            strategy={
+                "type": "Docker",
+                "dockerStrategy": {"buildArgs": [{"name": "GREETING", "value": "hej"}], "noCache": True},
+            },
+            successfulBuildsHistoryLimit=1,
+        ),
+    )
     first = start(cluster, "args")
     done = wait_phase(cluster, first, ("Complete", "Failed"), 120)
     assert done["status"]["phase"] == "Complete", done["status"]
@@ -106,20 +123,32 @@ def test_stages_revision_history_and_build_args(cluster, tmp_path):
     assert "hej" in cluster.dockyard("logs", f"build/{first}").stdout
     second = start(cluster, "args")
     wait_phase(cluster, second, ("Complete",), 120)
-    cluster.wait_for("the older build to be pruned (successfulBuildsHistoryLimit 1)",
-                     lambda: cluster.kubectl("get", "build", first, check=False).returncode != 0, 30)
+    cluster.wait_for(
+        "the older build to be pruned (successfulBuildsHistoryLimit 1)",
+        lambda: cluster.kubectl("get", "build", first, check=False).returncode != 0,
+        30,
+    )
     assert cluster.dockyard("logs", f"build/{first}", check=False).returncode != 0
 
 
 def test_logs_follow_streams_live_and_ends_with_the_build(cluster):
-    text = ("FROM {registry}/dockyard/busybox:latest\n"
-            "RUN for i in 1 2 3; do echo tick $i; sleep 1; done\n").format(registry=cluster.registry)
-    apply(cluster, buildconfig("ticks", source=dockerfile_source(text), to=f"{cluster.registry}/ticks:latest",
-                               strategy={"type": "Docker", "dockerStrategy": {"noCache": True}}))
+    text = ("FROM {registry}/dockyard/busybox:latest\nRUN for i in 1 2 3; do echo tick $i; sleep 1; done\n").format(
+        registry=cluster.registry
+    )
+    apply(
+        cluster,
+        buildconfig(
+            "ticks",
+            source=dockerfile_source(text),
+            to=f"{cluster.registry}/ticks:latest",
+            strategy={"type": "Docker", "dockerStrategy": {"noCache": True}},
+        ),
+    )
     build = start(cluster, "ticks")
     started = time.monotonic()
-    proc = subprocess.Popen([str(cluster.dockyard_bin), "logs", f"build/{build}", "-f"], env=cluster.env,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(cluster.dockyard_bin), "logs", f"build/{build}", "-f"], env=cluster.env, stdout=subprocess.PIPE, text=True
+    )
     first_tick = None
     for line in proc.stdout:
         if "tick 1" in line and first_tick is None:
@@ -154,22 +183,39 @@ def test_source_secret_for_http_git_and_nothing_leaks(cluster, tmp_path):
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
     subprocess.run(["git", "-C", str(bare), "update-server-info"], check=True)
     password = "s3cr3t-Pa55"
-    handler = type("H", (_AuthGitHandler,), {
-        "expected": "Basic " + base64.b64encode(f"git:{password}".encode()).decode()})
+    handler = type(
+        "H", (_AuthGitHandler,), {"expected": "Basic " + base64.b64encode(f"git:{password}".encode()).decode()}
+    )
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(tmp_path / "srv")))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         uri = f"http://127.0.0.1:{srv.server_address[1]}/app.git"
-        apply(cluster, buildconfig("gitauth", source={"type": "Git", "git": {"uri": uri}},
-                                   to=f"{cluster.registry}/gitauth:latest"))
+        apply(
+            cluster,
+            buildconfig(
+                "gitauth", source={"type": "Git", "git": {"uri": uri}}, to=f"{cluster.registry}/gitauth:latest"
+            ),
+        )
         failed = wait_phase(cluster, start(cluster, "gitauth"), ("Failed", "Complete"), 60)
         assert failed["status"]["reason"] == "FetchSourceFailed"
-        apply(cluster, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git-creds"},
-                        "type": "kubernetes.io/basic-auth",
-                        "stringData": {"username": "git", "password": password}})
-        apply(cluster, buildconfig("gitauth", source={"type": "Git", "git": {"uri": uri},
-                                                      "sourceSecret": {"name": "git-creds"}},
-                                   to=f"{cluster.registry}/gitauth:latest"))
+        apply(
+            cluster,
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "git-creds"},
+                "type": "kubernetes.io/basic-auth",
+                "stringData": {"username": "git", "password": password},
+            },
+        )
+        apply(
+            cluster,
+            buildconfig(
+                "gitauth",
+                source={"type": "Git", "git": {"uri": uri}, "sourceSecret": {"name": "git-creds"}},
+                to=f"{cluster.registry}/gitauth:latest",
+            ),
+        )
         build = start(cluster, "gitauth")
         done = wait_phase(cluster, build, ("Failed", "Complete"), 120)
         assert done["status"]["phase"] == "Complete", done["status"]
@@ -196,16 +242,25 @@ def test_push_secret_against_registry_with_htpasswd(cluster, tmp_path):
 
         auth = base64.b64encode(b"pusher:pw-9f8e7d").decode()
         config = json.dumps({"auths": {f"127.0.0.1:{port}": {"auth": auth}}})
-        apply(cluster, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "push-creds"},
-                        "type": "kubernetes.io/dockerconfigjson", "stringData": {".dockerconfigjson": config}})
+        apply(
+            cluster,
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "push-creds"},
+                "type": "kubernetes.io/dockerconfigjson",
+                "stringData": {".dockerconfigjson": config},
+            },
+        )
         bc = buildconfig("private", source=source, to=target)
         bc["spec"]["output"]["pushSecret"] = {"name": "push-creds"}
         apply(cluster, bc)
         build = start(cluster, "private")
         done = wait_phase(cluster, build, ("Failed", "Complete"), 120)
         assert done["status"]["phase"] == "Complete", done["status"]
-        skopeo = cluster.sh("skopeo", "inspect", "--tls-verify=false", "--creds", "pusher:pw-9f8e7d",
-                            f"docker://{target}")
+        skopeo = cluster.sh(
+            "skopeo", "inspect", "--tls-verify=false", "--creds", "pusher:pw-9f8e7d", f"docker://{target}"
+        )
         assert json.loads(skopeo.stdout)["Digest"] == done["status"]["output"]["to"]["imageDigest"]
         text = cluster.dockyard("logs", f"build/{build}").stdout + json.dumps(done)
         assert "pw-9f8e7d" not in text and auth not in text
@@ -213,12 +268,21 @@ def test_push_secret_against_registry_with_htpasswd(cluster, tmp_path):
 
 def test_config_change_trigger_builds_on_create_and_on_spec_change(cluster):
     source = dockerfile_source(FAST.format(registry=cluster.registry, tag="cc1"))
-    apply(cluster, buildconfig("cc", source=source, to=f"{cluster.registry}/cc:latest",
-                               triggers=[{"type": "ConfigChange"}]))
+    apply(
+        cluster,
+        buildconfig("cc", source=source, to=f"{cluster.registry}/cc:latest", triggers=[{"type": "ConfigChange"}]),
+    )
     wait_phase(cluster, "cc-1", ("Complete",), 120)
     assert cluster.get("build", "cc-1")["spec"]["triggeredBy"][0]["message"] == "Build configuration change"
-    apply(cluster, buildconfig("cc", source=dockerfile_source(FAST.format(registry=cluster.registry, tag="cc2")),
-                               to=f"{cluster.registry}/cc:latest", triggers=[{"type": "ConfigChange"}]))
+    apply(
+        cluster,
+        buildconfig(
+            "cc",
+            source=dockerfile_source(FAST.format(registry=cluster.registry, tag="cc2")),
+            to=f"{cluster.registry}/cc:latest",
+            triggers=[{"type": "ConfigChange"}],
+        ),
+    )
     wait_phase(cluster, "cc-2", ("Complete",), 120)
     time.sleep(2)
     assert cluster.kubectl("get", "build", "cc-3", check=False).returncode != 0  # exactly one per change
@@ -250,8 +314,7 @@ def test_binary_source_from_dir_file_and_archive(cluster, tmp_path):
         assert "Extracted the uploaded archive" in out.stdout
     archive = tmp_path / "ctx.tar.gz"
     subprocess.run(["tar", "-czf", str(archive), "-C", str(ctx), "."], check=True)
-    out = cluster.dockyard("start-build", "bin", "--from-archive", str(archive), "--follow", check=False,
-                           timeout=300)
+    out = cluster.dockyard("start-build", "bin", "--from-archive", str(archive), "--follow", check=False, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -288,19 +351,29 @@ def test_generic_webhook_starts_a_build_of_the_given_revision(cluster, tmp_path)
     repo = git_repo(tmp_path / "hook", {"Dockerfile": FAST.format(registry=cluster.registry, tag="hook1")}, "one")
     first = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     git_repo(repo, {"Dockerfile": FAST.format(registry=cluster.registry, tag="hook2")}, "two")
-    apply(cluster, buildconfig("hook", source={"type": "Git", "git": {"uri": str(repo), "ref": "main"}},
-                               to=f"{cluster.registry}/hook:latest",
-                               triggers=[{"type": "Generic", "generic": {"secret": "hook-secret-1"}}]))
+    apply(
+        cluster,
+        buildconfig(
+            "hook",
+            source={"type": "Git", "git": {"uri": str(repo), "ref": "main"}},
+            to=f"{cluster.registry}/hook:latest",
+            triggers=[{"type": "Generic", "generic": {"secret": "hook-secret-1"}}],
+        ),
+    )
     base = f"https://127.0.0.1:{cluster.api_port}/apis/dockyard.dev/v1alpha1/namespaces/default/buildconfigs"
     wrong = httpx.post(f"{base}/hook/webhooks/nope/generic", verify=False)
     missing = httpx.post(f"{base}/nosuchconfig/webhooks/hook-secret-1/generic", verify=False)
     assert wrong.status_code == missing.status_code == 403
     assert wrong.json()["message"] == missing.json()["message"]
-    attack = httpx.post(f"{base}/hook/webhooks/hook-secret-1/generic", verify=False,
-                        json={"git": {"commit": "--pathspec-from-file=/etc/hostname"}})
+    attack = httpx.post(
+        f"{base}/hook/webhooks/hook-secret-1/generic",
+        verify=False,
+        json={"git": {"commit": "--pathspec-from-file=/etc/hostname"}},
+    )
     assert attack.status_code == 400 and "git.commit" in attack.json()["message"], attack.text
-    resp = httpx.post(f"{base}/hook/webhooks/hook-secret-1/generic", verify=False,
-                      json={"git": {"commit": first, "message": "one"}})
+    resp = httpx.post(
+        f"{base}/hook/webhooks/hook-secret-1/generic", verify=False, json={"git": {"commit": first, "message": "one"}}
+    )
     assert resp.status_code == 202, resp.text
     assert set(resp.json()) == {"apiVersion", "kind", "metadata"}  # names the Build, nothing more
     build = resp.json()["metadata"]["name"]
@@ -314,25 +387,46 @@ def test_generic_webhook_starts_a_build_of_the_given_revision(cluster, tmp_path)
 def test_image_change_trigger_rebuilds_on_a_new_base_and_not_twice(cluster):
     base_repo = f"{cluster.registry}/trigger/base"
     cluster.dockyard("base-image", "busybox", "--to", f"{base_repo}:latest", "--data-dir", str(cluster.data_dir))
-    apply(cluster, {"apiVersion": "dockyard.dev/v1alpha1", "kind": "Image", "metadata": {"name": "base"},
-                    "spec": {"repository": base_repo, "tag": "latest", "interval": "1h"}})
-    cluster.wait_for("the base Image to resolve",
-                     lambda: (cluster.get("image", "base").get("status") or {}).get("latestImage"), 60)
-    apply(cluster, buildconfig("onbase", source=dockerfile_source(f"FROM {base_repo}:latest\nRUN echo on base\n"),
-                               to=f"{cluster.registry}/onbase:latest",
-                               triggers=[{"type": "ImageChange", "imageChange": {"from": {"kind": "Image",
-                                                                                          "name": "base"}}}]))
-    cluster.wait_for("the first resolution to be recorded", lambda: (cluster.get("buildconfig", "onbase").get(
-        "status") or {}).get("imageChangeTriggers"), 30)
+    apply(
+        cluster,
+        {
+            "apiVersion": "dockyard.dev/v1alpha1",
+            "kind": "Image",
+            "metadata": {"name": "base"},
+            "spec": {"repository": base_repo, "tag": "latest", "interval": "1h"},
+        },
+    )
+    cluster.wait_for(
+        "the base Image to resolve", lambda: (cluster.get("image", "base").get("status") or {}).get("latestImage"), 60
+    )
+    apply(
+        cluster,
+        buildconfig(
+            "onbase",
+            source=dockerfile_source(f"FROM {base_repo}:latest\nRUN echo on base\n"),
+            to=f"{cluster.registry}/onbase:latest",
+            triggers=[{"type": "ImageChange", "imageChange": {"from": {"kind": "Image", "name": "base"}}}],
+        ),
+    )
+    cluster.wait_for(
+        "the first resolution to be recorded",
+        lambda: (cluster.get("buildconfig", "onbase").get("status") or {}).get("imageChangeTriggers"),
+        30,
+    )
     before = cluster.get("image", "base")["status"]["latestImage"]
     first = wait_phase(cluster, "onbase-1", ("Complete", "Failed"), 120)  # no ConfigChange: the first image builds
     assert first["spec"]["triggeredBy"][0]["imageChangeBuild"]["imageID"] == before
     # a new base image: a different digest under the same tag (a build that adds a file to it)
-    apply(cluster, buildconfig("newbase", source=dockerfile_source(f"FROM {base_repo}:latest\nRUN touch /new\n"),
-                               to=f"{base_repo}:latest"))
+    apply(
+        cluster,
+        buildconfig(
+            "newbase", source=dockerfile_source(f"FROM {base_repo}:latest\nRUN touch /new\n"), to=f"{base_repo}:latest"
+        ),
+    )
     wait_phase(cluster, start(cluster, "newbase"), ("Complete",), 120)
-    cluster.wait_for("the ImageChange build", lambda: cluster.kubectl("get", "build", "onbase-2",
-                                                                      check=False).returncode == 0, 60)
+    cluster.wait_for(
+        "the ImageChange build", lambda: cluster.kubectl("get", "build", "onbase-2", check=False).returncode == 0, 60
+    )
     second = wait_phase(cluster, "onbase-2", ("Complete", "Failed"), 120)
     after = cluster.get("image", "base")["status"]["latestImage"]
     assert after != before

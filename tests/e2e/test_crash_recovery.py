@@ -45,15 +45,19 @@ def test_sigkill_during_build_then_restart_finishes_it(tmp_path):
         out = demo.dockyard("start-build", "hello")
         build = out.stdout.strip().removeprefix("build/")
 
-        demo.wait_for("the build to be under way",
-                      lambda: (demo.get("build", build).get("status") or {}).get("phase") in ("Pending", "Running"),
-                      60)
+        demo.wait_for(
+            "the build to be under way",
+            lambda: (demo.get("build", build).get("status") or {}).get("phase") in ("Pending", "Running"),
+            60,
+        )
         _kill(demo)
         _restart(demo)
 
-        demo.wait_for("the build to finish after the restart",
-                      lambda: (demo.get("build", build).get("status") or {}).get("phase") in
-                      ("Complete", "Failed", "Error"), 180)
+        demo.wait_for(
+            "the build to finish after the restart",
+            lambda: (demo.get("build", build).get("status") or {}).get("phase") in ("Complete", "Failed", "Error"),
+            180,
+        )
         status = demo.get("build", build)["status"]
         assert status["phase"] == "Complete", status
         demo.check_registry_digest(f"{demo.registry}/hello:latest", status["output"]["to"]["imageDigest"])

@@ -25,9 +25,22 @@ def dockerd(tmp_path_factory):
     root = tmp_path_factory.mktemp("dockerd")
     sock = root / "docker.sock"
     log = open(root / "dockerd.log", "wb")
-    proc = subprocess.Popen([binary, "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-                             "--pidfile", str(root / "pid"), "-H", f"unix://{sock}"],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--data-root",
+            str(root / "data"),
+            "--exec-root",
+            str(root / "exec"),
+            "--pidfile",
+            str(root / "pid"),
+            "-H",
+            f"unix://{sock}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

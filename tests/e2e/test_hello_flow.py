@@ -21,6 +21,7 @@ from harness import demo_module
 
 pytestmark = pytest.mark.e2e
 
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     module = demo_module()
@@ -79,9 +80,15 @@ spec:
 
 
 def _apply_bc(demo, name, *, uri, dockerfile_dir="app"):
-    manifest = {"apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig", "metadata": {"name": name},
-                "spec": {"source": {"type": "Git", "git": {"uri": uri}, "contextDir": dockerfile_dir},
-                         "output": {"to": {"kind": "DockerImage", "name": f"{demo.registry}/{name}:latest"}}}}
+    manifest = {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "BuildConfig",
+        "metadata": {"name": name},
+        "spec": {
+            "source": {"type": "Git", "git": {"uri": uri}, "contextDir": dockerfile_dir},
+            "output": {"to": {"kind": "DockerImage", "name": f"{demo.registry}/{name}:latest"}},
+        },
+    }
     demo.kubectl("apply", "-f", "-", input_=json.dumps(manifest))
 
 
@@ -137,8 +144,12 @@ def test_commit_endpoint_answers_202_with_location(demo):
     base = f"https://127.0.0.1:{demo.api_port}"
     headers = {"Authorization": f"Bearer {token}"}
     ca = ssl.create_default_context(cafile=str(demo.data_dir / "pki" / "ca.crt"))
-    resp = httpx.post(f"{base}/containers/{container_id}/commit", headers=headers, verify=ca,
-                      json={"image": f"{demo.registry}/hello-snapshot:zun"})
+    resp = httpx.post(
+        f"{base}/containers/{container_id}/commit",
+        headers=headers,
+        verify=ca,
+        json={"image": f"{demo.registry}/hello-snapshot:zun"},
+    )
     assert resp.status_code == 202, resp.text
     location = resp.headers["Location"]
     deadline = time.monotonic() + 120
@@ -149,10 +160,16 @@ def test_commit_endpoint_answers_202_with_location(demo):
         time.sleep(0.3)
     assert push["status"]["phase"] == "Succeeded", push.get("status")
     demo.check_registry_digest(f"{demo.registry}/hello-snapshot:zun", push["status"]["imageDigest"])
-    assert httpx.post(f"{base}/containers/0123456789abcdef/commit", headers=headers, verify=ca,
-                      json={"image": f"{demo.registry}/x:1"}).status_code == 404
-    assert httpx.post(f"{base}/containers/{container_id}/commit", json={"image": "x"},
-                      verify=ca).status_code == 401
+    assert (
+        httpx.post(
+            f"{base}/containers/0123456789abcdef/commit",
+            headers=headers,
+            verify=ca,
+            json={"image": f"{demo.registry}/x:1"},
+        ).status_code
+        == 404
+    )
+    assert httpx.post(f"{base}/containers/{container_id}/commit", json={"image": "x"}, verify=ca).status_code == 401
 
 
 def test_shutdown_is_clean(demo):

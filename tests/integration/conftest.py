@@ -62,7 +62,8 @@ class ApiServer:
             f"users:\n- name: admin\n  user:\n    token: {token or self.token}\n"
             f"contexts:\n- name: dockyard\n  context:\n    cluster: dockyard\n    user: admin\n"
             f"    namespace: {namespace}\n"
-            "current-context: dockyard\n")
+            "current-context: dockyard\n"
+        )
         return path
 
 
@@ -78,9 +79,16 @@ def serving_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 Running = list[tuple[serve.Server, threading.Thread, sqlite.Store]]
 
 
-def start_server(db: Path, serving_cert: tuple[Path, Path], running: Running, *,
-                 retention: int = sqlite.DEFAULT_RETENTION, ready: Callable[[], bool] = lambda: True,
-                 max_log_bytes: int = sqlite.DEFAULT_MAX_LOG_BYTES, **options: Any) -> ApiServer:
+def start_server(
+    db: Path,
+    serving_cert: tuple[Path, Path],
+    running: Running,
+    *,
+    retention: int = sqlite.DEFAULT_RETENTION,
+    ready: Callable[[], bool] = lambda: True,
+    max_log_bytes: int = sqlite.DEFAULT_MAX_LOG_BYTES,
+    **options: Any,
+) -> ApiServer:
     """Start a server on the SQLite file ``db`` (appended to ``running``; see :func:`stop_servers`)."""
     store = sqlite.Store(db, retention=retention, max_log_bytes=max_log_bytes)
     app = app_module.create_app(store=store, tokens=USERS, ready=ready, **options)

@@ -15,13 +15,18 @@ import pytest
 
 from dockyard.agent import builds
 
-ENV = {"GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@example", "GIT_COMMITTER_NAME": "A",
-       "GIT_COMMITTER_EMAIL": "a@example"}
+ENV = {
+    "GIT_AUTHOR_NAME": "A",
+    "GIT_AUTHOR_EMAIL": "a@example",
+    "GIT_COMMITTER_NAME": "A",
+    "GIT_COMMITTER_EMAIL": "a@example",
+}
 
 
 def git(repo: Path, *args: str) -> str:
-    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True,
-                         env=dict(os.environ, **ENV))
+    out = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, env=dict(os.environ, **ENV)
+    )
     return out.stdout.strip()
 
 
@@ -46,13 +51,21 @@ def fetch(uri: str, ref: str | None, workdir: Path) -> tuple[list[str], dict | N
     lines: list[str] = []
     workdir.mkdir()
     git_source = {"uri": uri, **({"ref": ref} if ref is not None else {})}
-    _, revision = builds.fetch_source({"type": "Git", "git": git_source}, workdir, lines.append,
-                                      builds.BuildInputs())
+    _, revision = builds.fetch_source({"type": "Git", "git": git_source}, workdir, lines.append, builds.BuildInputs())
     return lines, revision
 
 
-@pytest.mark.parametrize("ref,message", [(None, "one"), ("main", "one"), ("feature", "two"), ("v1", "two"),
-                                         ("refs/tags/v1", "two"), ("origin/feature", "two")])
+@pytest.mark.parametrize(
+    "ref,message",
+    [
+        (None, "one"),
+        ("main", "one"),
+        ("feature", "two"),
+        ("v1", "two"),
+        ("refs/tags/v1", "two"),
+        ("origin/feature", "two"),
+    ],
+)
 def test_refs_check_out_the_named_commit(repo: Path, tmp_path: Path, ref: str | None, message: str) -> None:
     _, revision = fetch(str(repo), ref, tmp_path / "w")
     assert revision is not None and revision["git"]["message"] == message
@@ -77,8 +90,12 @@ def test_a_ref_that_looks_like_an_option_is_never_one(repo: Path, tmp_path: Path
     lines: list[str] = []
     (tmp_path / "w").mkdir()
     with pytest.raises(builds.StageFailed) as err:
-        builds.fetch_source({"type": "Git", "git": {"uri": str(repo), "ref": option.format(file=secret_file)}},
-                            tmp_path / "w", lines.append, builds.BuildInputs())
+        builds.fetch_source(
+            {"type": "Git", "git": {"uri": str(repo), "ref": option.format(file=secret_file)}},
+            tmp_path / "w",
+            lines.append,
+            builds.BuildInputs(),
+        )
     assert "HOST-SECRET-CONTENTS" not in "\n".join(lines) + err.value.message
     assert not (repo / "x").exists() and "x" not in git(repo, "branch", "--list")
 
@@ -87,20 +104,29 @@ def test_a_uri_that_looks_like_an_option_is_never_one(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     (tmp_path / "w").mkdir()
     with pytest.raises(builds.StageFailed):
-        builds.fetch_source({"type": "Git", "git": {"uri": f"--upload-pack=touch {marker}"}}, tmp_path / "w",
-                            lambda line: None, builds.BuildInputs())
+        builds.fetch_source(
+            {"type": "Git", "git": {"uri": f"--upload-pack=touch {marker}"}},
+            tmp_path / "w",
+            lambda line: None,
+            builds.BuildInputs(),
+        )
     assert not marker.exists()
 
 
 @pytest.mark.parametrize("uri", ["ext::sh -c touch% {marker}", "ext::sh -c touch% {marker}%"])
-def test_the_ext_transport_is_not_allowed_even_where_git_config_allows_it(tmp_path: Path, uri: str,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_ext_transport_is_not_allowed_even_where_git_config_allows_it(
+    tmp_path: Path, uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GIT_CONFIG_COUNT", "1")  # a host whose git config allows every transport
     monkeypatch.setenv("GIT_CONFIG_KEY_0", "protocol.allow")
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", "always")
     marker = tmp_path / "pwned"
     (tmp_path / "w").mkdir()
     with pytest.raises(builds.StageFailed):
-        builds.fetch_source({"type": "Git", "git": {"uri": uri.format(marker=marker)}}, tmp_path / "w",
-                            lambda line: None, builds.BuildInputs())
+        builds.fetch_source(
+            {"type": "Git", "git": {"uri": uri.format(marker=marker)}},
+            tmp_path / "w",
+            lambda line: None,
+            builds.BuildInputs(),
+        )
     assert not marker.exists()

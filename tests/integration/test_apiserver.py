@@ -11,15 +11,20 @@ import pytest
 from dockyard.api import errors
 
 POD: dict[str, Any] = {
-    "apiVersion": "v1", "kind": "Pod",
+    "apiVersion": "v1",
+    "kind": "Pod",
     "metadata": {"name": "web", "labels": {"app": "web", "tier": "front"}},
     "spec": {"containers": [{"name": "c", "image": "busybox", "env": [{"name": "A", "value": "1"}]}]},
 }
 BC: dict[str, Any] = {
-    "apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig",
+    "apiVersion": "dockyard.dev/v1alpha1",
+    "kind": "BuildConfig",
     "metadata": {"name": "hello"},
-    "spec": {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch"}, "strategy": {"type": "Docker"},
-             "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/hello:latest"}}},
+    "spec": {
+        "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
+        "strategy": {"type": "Docker"},
+        "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/hello:latest"}},
+    },
 }
 PODS = "/api/v1/namespaces/default/pods"
 BCS = "/apis/dockyard.dev/v1alpha1/namespaces/default/buildconfigs"
@@ -42,6 +47,7 @@ def assert_status(resp: httpx.Response, code: int, reason: str | None = None) ->
 
 
 # ------------------------------------------------------------------ health, auth, discovery
+
 
 def test_open_endpoints_need_no_token(apiserver: Any) -> None:
     with apiserver.client(token=None) as c:
@@ -90,9 +96,18 @@ def test_discovery_documents(api: httpx.Client) -> None:
     assert api.get("/apis/apps/v1").json()["resources"][0]["kind"] == "Deployment"
 
 
-@pytest.mark.parametrize("path", ["/api/v2", "/apis/nope.dev/v1", "/apis/dockyard.dev/v1alpha1/widgets",
-                                  "/api/v1/namespaces/default/widgets", "/api/v1/namespaces/default/pods/x/exec",
-                                  "/apis/nope.dev", "/nothing/here"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v2",
+        "/apis/nope.dev/v1",
+        "/apis/dockyard.dev/v1alpha1/widgets",
+        "/api/v1/namespaces/default/widgets",
+        "/api/v1/namespaces/default/pods/x/exec",
+        "/apis/nope.dev",
+        "/nothing/here",
+    ],
+)
 def test_unknown_paths_are_404_status(api: httpx.Client, path: str) -> None:
     assert_status(api.get(path), 404, "NotFound")
 
@@ -111,6 +126,7 @@ def test_openapi_documents(api: httpx.Client) -> None:
 
 
 # ------------------------------------------------------------------ CRUD
+
 
 def test_default_namespace_exists(api: httpx.Client) -> None:
     names = {n["metadata"]["name"] for n in api.get("/api/v1/namespaces").json()["items"]}
@@ -162,10 +178,8 @@ def test_create_conflicts_and_bad_bodies(api: httpx.Client) -> None:
     wrong_ns = copy.deepcopy(POD)
     wrong_ns["metadata"]["namespace"] = "kube-system"
     assert_status(api.post(PODS, json=wrong_ns), 400, "BadRequest")
-    assert_status(api.post(PODS, content=b"{not json", headers={"Content-Type": "application/json"}),
-                  400, "BadRequest")
-    assert_status(api.post(PODS, content=b"[1, 2]", headers={"Content-Type": "application/json"}),
-                  400, "BadRequest")
+    assert_status(api.post(PODS, content=b"{not json", headers={"Content-Type": "application/json"}), 400, "BadRequest")
+    assert_status(api.post(PODS, content=b"[1, 2]", headers={"Content-Type": "application/json"}), 400, "BadRequest")
     assert_status(api.put(f"{PODS}/other", json=POD), 400, "BadRequest")
     assert_status(api.post("/api/v1/pods", json=POD), 405)
 
@@ -178,11 +192,13 @@ def test_stale_resource_version_is_conflict(api: httpx.Client) -> None:
     stale = copy.deepcopy(created)
     stale["metadata"]["labels"]["v"] = "2"
     body = assert_status(api.put(f"{PODS}/web", json=stale), 409, "Conflict")
-    assert "the object has been modified; please apply your changes to the latest version and try again" \
-        in body["message"]
+    assert (
+        "the object has been modified; please apply your changes to the latest version and try again" in body["message"]
+    )
     patch = {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"], "labels": {"v": "3"}}}
-    assert_status(api.patch(f"{PODS}/web", json=patch,
-                            headers={"Content-Type": "application/merge-patch+json"}), 409, "Conflict")
+    assert_status(
+        api.patch(f"{PODS}/web", json=patch, headers={"Content-Type": "application/merge-patch+json"}), 409, "Conflict"
+    )
 
 
 def test_update_that_changes_nothing_keeps_resource_version(api: httpx.Client) -> None:
@@ -192,8 +208,11 @@ def test_update_that_changes_nothing_keeps_resource_version(api: httpx.Client) -
 
 
 def test_label_and_field_selectors(api: httpx.Client) -> None:
-    for name, labels in [("a", {"app": "web", "env": "prod"}), ("b", {"app": "web", "env": "dev"}),
-                         ("c", {"app": "db"})]:
+    for name, labels in [
+        ("a", {"app": "web", "env": "prod"}),
+        ("b", {"app": "web", "env": "dev"}),
+        ("c", {"app": "db"}),
+    ]:
         assert api.post(PODS, json=pod(name, **labels)).status_code == 201
 
     def names(**params: str) -> list[str]:
@@ -232,19 +251,26 @@ def test_paging_with_limit_and_continue(api: httpx.Client) -> None:
 
 # ------------------------------------------------------------------ patch
 
+
 def test_patch_flavours(api: httpx.Client) -> None:
     api.post(PODS, json=POD)
     merge = {"metadata": {"labels": {"tier": None, "new": "x"}}}
     got = api.patch(f"{PODS}/web", json=merge, headers={"Content-Type": "application/merge-patch+json"}).json()
     assert got["metadata"]["labels"] == {"app": "web", "new": "x"}
-    ops = [{"op": "replace", "path": "/spec/containers/0/image", "value": "busybox:json"},
-           {"op": "add", "path": "/metadata/annotations", "value": {"a": "b"}}]
+    ops = [
+        {"op": "replace", "path": "/spec/containers/0/image", "value": "busybox:json"},
+        {"op": "add", "path": "/metadata/annotations", "value": {"a": "b"}},
+    ]
     got = api.patch(f"{PODS}/web", json=ops, headers={"Content-Type": "application/json-patch+json"}).json()
     assert got["spec"]["containers"][0]["image"] == "busybox:json" and got["metadata"]["annotations"] == {"a": "b"}
-    strategic = {"spec": {"containers": [{"name": "c", "env": [{"name": "B", "value": "2"}]},
-                                         {"name": "side", "image": "busybox"}]}}
-    got = api.patch(f"{PODS}/web", json=strategic,
-                    headers={"Content-Type": "application/strategic-merge-patch+json"}).json()
+    strategic = {
+        "spec": {
+            "containers": [{"name": "c", "env": [{"name": "B", "value": "2"}]}, {"name": "side", "image": "busybox"}]
+        }
+    }
+    got = api.patch(
+        f"{PODS}/web", json=strategic, headers={"Content-Type": "application/strategic-merge-patch+json"}
+    ).json()
     containers = got["spec"]["containers"]
     assert [c["name"] for c in containers] == ["c", "side"]
     assert containers[0]["image"] == "busybox:json"
@@ -254,15 +280,13 @@ def test_patch_flavours(api: httpx.Client) -> None:
     assert_status(api.patch(f"{PODS}/web", json=merge, headers={"Content-Type": "application/json"}), 415)
     assert_status(api.patch(f"{PODS}/web", json=merge, headers={"Content-Type": "text/plain"}), 415)
     bad_test = [{"op": "test", "path": "/metadata/name", "value": "other"}]
-    assert_status(api.patch(f"{PODS}/web", json=bad_test, headers={"Content-Type": "application/json-patch+json"}),
-                  422)
-    assert_status(api.patch(f"{PODS}/web", json={"x": 1}, headers={"Content-Type": "application/json-patch+json"}),
-                  400)
-    assert_status(api.patch(f"{PODS}/nope", json=merge, headers={"Content-Type": "application/merge-patch+json"}),
-                  404)
+    assert_status(api.patch(f"{PODS}/web", json=bad_test, headers={"Content-Type": "application/json-patch+json"}), 422)
+    assert_status(api.patch(f"{PODS}/web", json={"x": 1}, headers={"Content-Type": "application/json-patch+json"}), 400)
+    assert_status(api.patch(f"{PODS}/nope", json=merge, headers={"Content-Type": "application/merge-patch+json"}), 404)
 
 
 # ------------------------------------------------------------------ status and generation
+
 
 def test_status_subresource_semantics(api: httpx.Client) -> None:
     body = copy.deepcopy(BC)
@@ -286,11 +310,17 @@ def test_status_subresource_semantics(api: httpx.Client) -> None:
     assert got["status"] == {"lastVersion": 3}
     assert got["metadata"]["generation"] == 2
 
-    got = api.patch(f"{BCS}/hello/status", json={"status": {"lastVersion": 4}},
-                    headers={"Content-Type": "application/merge-patch+json"}).json()
+    got = api.patch(
+        f"{BCS}/hello/status",
+        json={"status": {"lastVersion": 4}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    ).json()
     assert got["status"]["lastVersion"] == 4 and got["metadata"]["generation"] == 2
-    got = api.patch(f"{BCS}/hello", json={"metadata": {"labels": {"x": "y"}}, "status": {"lastVersion": 0}},
-                    headers={"Content-Type": "application/merge-patch+json"}).json()
+    got = api.patch(
+        f"{BCS}/hello",
+        json={"metadata": {"labels": {"x": "y"}}, "status": {"lastVersion": 0}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    ).json()
     assert got["status"]["lastVersion"] == 4 and got["metadata"]["generation"] == 2
     assert api.get(f"{BCS}/hello/status").json()["status"]["lastVersion"] == 4
 
@@ -305,6 +335,7 @@ def test_client_cannot_set_server_metadata(api: httpx.Client) -> None:
 
 
 # ------------------------------------------------------------------ validation
+
 
 def test_validation_failure_is_422_naming_the_field(api: httpx.Client) -> None:
     body = copy.deepcopy(POD)
@@ -325,8 +356,12 @@ def test_validate_hook_runs_on_create_update_and_patch(api: httpx.Client, monkey
     def fake(info: Any, obj: dict[str, Any]) -> dict[str, Any]:
         calls.append(info.kind)
         if (obj.get("metadata") or {}).get("labels", {}).get("bad"):
-            raise errors.Invalid(kind=info.kind, group=info.group, name=obj["metadata"]["name"],
-                                 causes=[errors.Cause("metadata.labels.bad", "must not be set")])
+            raise errors.Invalid(
+                kind=info.kind,
+                group=info.group,
+                name=obj["metadata"]["name"],
+                causes=[errors.Cause("metadata.labels.bad", "must not be set")],
+            )
         out = copy.deepcopy(obj)
         out["metadata"].setdefault("annotations", {})["defaulted"] = "yes"
         return out
@@ -334,8 +369,15 @@ def test_validate_hook_runs_on_create_update_and_patch(api: httpx.Client, monkey
     monkeypatch.setattr(validation, "validate", fake)
     created = api.post(PODS, json=POD).json()
     assert created["metadata"]["annotations"] == {"defaulted": "yes"}
-    status = assert_status(api.patch(f"{PODS}/web", json={"metadata": {"labels": {"bad": "1"}}},
-                                     headers={"Content-Type": "application/merge-patch+json"}), 422, "Invalid")
+    status = assert_status(
+        api.patch(
+            f"{PODS}/web",
+            json={"metadata": {"labels": {"bad": "1"}}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        ),
+        422,
+        "Invalid",
+    )
     assert status["message"] == 'Pod "web" is invalid: metadata.labels.bad: must not be set'
     bad = copy.deepcopy(created)
     bad["metadata"]["labels"]["bad"] = "1"
@@ -352,6 +394,7 @@ def test_body_limit_is_413(api: httpx.Client) -> None:
 
 
 # ------------------------------------------------------------------ deletion
+
 
 def test_delete_cascades_to_owned_objects(api: httpx.Client) -> None:
     owner = api.post(PODS, json=pod("owner")).json()
@@ -393,8 +436,11 @@ def test_finalizers_delay_deletion(api: httpx.Client) -> None:
     marked = api.delete(f"{PODS}/held").json()
     assert marked["metadata"]["deletionTimestamp"]
     assert api.get(f"{PODS}/held").status_code == 200
-    resp = api.patch(f"{PODS}/held", json={"metadata": {"finalizers": None}},
-                     headers={"Content-Type": "application/merge-patch+json"})
+    resp = api.patch(
+        f"{PODS}/held",
+        json={"metadata": {"finalizers": None}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
     assert resp.status_code == 200, resp.text
     assert_status(api.get(f"{PODS}/held"), 404)
 
@@ -412,8 +458,13 @@ def test_table_format(api: httpx.Client) -> None:
     accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
     table = api.get(PODS, headers={"Accept": accept}).json()
     assert table["kind"] == "Table"
-    assert [c["name"] for c in table["columnDefinitions"] if c["priority"] == 0] == \
-        ["Name", "Ready", "Status", "Restarts", "Age"]
+    assert [c["name"] for c in table["columnDefinitions"] if c["priority"] == 0] == [
+        "Name",
+        "Ready",
+        "Status",
+        "Restarts",
+        "Age",
+    ]
     assert [c["name"] for c in table["columnDefinitions"] if c["priority"] == 1] == ["IP", "Node"]
     assert table["rows"][0]["cells"][:4] == ["web", "0/1", "Pending", "0"]
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"

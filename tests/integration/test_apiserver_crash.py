@@ -55,9 +55,11 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "dockyard.apiserver", "--data-dir", str(self.data_dir),
-                                      "--port", str(self.port)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dockyard.apiserver", "--data-dir", str(self.data_dir), "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.proc.stderr.read().decode() if self.proc.stderr else ""
@@ -86,8 +88,12 @@ class Server:
     def client(self, *, timeout: float = 5.0) -> httpx.Client:
         token = json.loads((self.data_dir / "tokens.json").read_text())["admin"]
         ctx = ssl.create_default_context(cafile=str(self.data_dir / "pki" / "ca.crt"))
-        return httpx.Client(base_url=f"https://127.0.0.1:{self.port}", verify=ctx, timeout=timeout,
-                            headers={"Authorization": f"Bearer {token}"})
+        return httpx.Client(
+            base_url=f"https://127.0.0.1:{self.port}",
+            verify=ctx,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"},
+        )
 
 
 @dataclass
@@ -123,13 +129,19 @@ def writer(server: Server, ledger: Ledger, wid: int, round_: int, stop: threadin
                 if mine and rng.random() < 0.6:
                     name = rng.choice(mine)
                     index = ledger.send(name, content)
-                    resp = api.patch(f"{PODS}/{name}", json={"metadata": {"annotations": {"content": content}}},
-                                     headers=MERGE)
+                    resp = api.patch(
+                        f"{PODS}/{name}", json={"metadata": {"annotations": {"content": content}}}, headers=MERGE
+                    )
                 else:
                     name = f"w{wid}-r{round_}-{i}"
                     index = ledger.send(name, content)
-                    resp = api.post(PODS, json={"metadata": {"name": name, "annotations": {"content": content}},
-                                                "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+                    resp = api.post(
+                        PODS,
+                        json={
+                            "metadata": {"name": name, "annotations": {"content": content}},
+                            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+                        },
+                    )
             except (httpx.HTTPError, OSError):
                 return  # the server is gone: this round's writing is over
             if resp.status_code in (200, 201):
@@ -141,8 +153,9 @@ def watcher(server: Server, seen: list[int], stop: threading.Event) -> None:
         with server.client(timeout=30) as api:
             rv = api.get(PODS).json()["metadata"]["resourceVersion"]
             seen.append(int(rv))
-            with api.stream("GET", PODS, params={"watch": "true", "resourceVersion": rv,
-                                                 "timeoutSeconds": "30"}) as resp:
+            with api.stream(
+                "GET", PODS, params={"watch": "true", "resourceVersion": rv, "timeoutSeconds": "30"}
+            ) as resp:
                 for line in resp.iter_lines():
                     if stop.is_set():
                         return
@@ -162,13 +175,15 @@ def verify(server: Server, ledger: Ledger, resume_from: int | None) -> None:
             for name, index in ledger.acked.items():
                 assert name in stored, f"acknowledged pod {name} is missing after the crash"
                 content = stored[name]["metadata"]["annotations"]["content"]
-                assert content in ledger.sent[name][index:], \
+                assert content in ledger.sent[name][index:], (
                     f"{name}: {content!r} is not the acknowledged {ledger.sent[name][index]!r} or later"
+                )
         if resume_from is None:
             return
         events: list[dict[str, Any]] = []
-        with api.stream("GET", PODS, params={"watch": "true", "resourceVersion": str(resume_from),
-                                             "timeoutSeconds": "1"}) as resp:
+        with api.stream(
+            "GET", PODS, params={"watch": "true", "resourceVersion": str(resume_from), "timeoutSeconds": "1"}
+        ) as resp:
             assert resp.status_code == 200
             for line in resp.iter_lines():
                 if line.strip():
@@ -179,8 +194,11 @@ def verify(server: Server, ledger: Ledger, resume_from: int | None) -> None:
         revisions = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
         assert all(r > resume_from for r in revisions), "a resumed watch replayed old events"
         assert revisions == sorted(set(revisions)), "a resumed watch is out of order or repeats itself"
-        changed_later = {int(p["metadata"]["resourceVersion"]) for p in stored.values()
-                         if int(p["metadata"]["resourceVersion"]) > resume_from}
+        changed_later = {
+            int(p["metadata"]["resourceVersion"])
+            for p in stored.values()
+            if int(p["metadata"]["resourceVersion"]) > resume_from
+        }
         assert changed_later <= set(revisions), "a resumed watch missed changes made before the crash"
 
 
@@ -195,8 +213,10 @@ def test_sigkill_while_writing_loses_no_acknowledged_write(tmp_path: Path) -> No
         for round_ in range(ROUNDS):
             stop = threading.Event()
             seen: list[int] = []
-            threads = [threading.Thread(target=writer, args=(server, ledger, w, round_, stop), daemon=True)
-                       for w in range(WRITERS)]
+            threads = [
+                threading.Thread(target=writer, args=(server, ledger, w, round_, stop), daemon=True)
+                for w in range(WRITERS)
+            ]
             threads.append(threading.Thread(target=watcher, args=(server, seen, stop), daemon=True))
             for t in threads:
                 t.start()

@@ -56,8 +56,9 @@ class Kubectl:
         self.tmp = tmp
 
     def run(self, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([KUBECTL, f"--cache-dir={self.cache}", *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run(
+            [KUBECTL, f"--cache-dir={self.cache}", *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if check:
             assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
         return proc
@@ -80,10 +81,11 @@ def test_apply_get_and_delete(kubectl: Kubectl) -> None:
     assert kubectl.apply(BUILDCONFIG, "bc") == "buildconfig.dockyard.dev/hello unchanged"
 
     assert kubectl.apply(POD.replace('value: "1"', 'value: "2"'), "pod") == "pod/web configured"
-    assert kubectl.apply(DEPLOYMENT.replace("replicas: 1", "replicas: 3"), "deploy") == \
-        "deployment.apps/web configured"
-    assert kubectl.apply(BUILDCONFIG.replace("hello:latest", "hello:v2"), "bc") == \
-        "buildconfig.dockyard.dev/hello configured"
+    assert kubectl.apply(DEPLOYMENT.replace("replicas: 1", "replicas: 3"), "deploy") == "deployment.apps/web configured"
+    assert (
+        kubectl.apply(BUILDCONFIG.replace("hello:latest", "hello:v2"), "bc")
+        == "buildconfig.dockyard.dev/hello configured"
+    )
 
     pod = yaml.safe_load(kubectl.run("get", "pod", "web", "-o", "yaml").stdout)
     assert pod["spec"]["containers"][0]["env"] == [{"name": "A", "value": "2"}]
@@ -108,17 +110,20 @@ def test_apply_get_and_delete(kubectl: Kubectl) -> None:
 def test_get_build_yaml_and_wait_for_phase(apiserver: Any, kubectl: Kubectl) -> None:
     kubectl.apply(BUILDCONFIG, "bc")
     with apiserver.client() as api:
-        assert api.post("/apis/dockyard.dev/v1alpha1/namespaces/default/buildconfigs/hello/instantiate") \
-            .status_code == 201
+        assert (
+            api.post("/apis/dockyard.dev/v1alpha1/namespaces/default/buildconfigs/hello/instantiate").status_code == 201
+        )
     build = yaml.safe_load(kubectl.run("get", "build", "hello-1", "-o", "yaml").stdout)
     assert build["status"]["phase"] == "New" and build["kind"] == "Build"
 
     def complete_later() -> None:
         time.sleep(1.0)
         with apiserver.client() as api:
-            api.patch("/apis/dockyard.dev/v1alpha1/namespaces/default/builds/hello-1/status",
-                      json={"status": {"phase": "Complete"}},
-                      headers={"Content-Type": "application/merge-patch+json"})
+            api.patch(
+                "/apis/dockyard.dev/v1alpha1/namespaces/default/builds/hello-1/status",
+                json={"status": {"phase": "Complete"}},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
 
     t = threading.Thread(target=complete_later)
     t.start()
@@ -133,8 +138,13 @@ def test_get_build_yaml_and_wait_for_phase(apiserver: Any, kubectl: Kubectl) -> 
 
 def test_get_watch_sees_a_change(apiserver: Any, kubectl: Kubectl) -> None:
     kubectl.apply(POD, "pod")
-    proc = subprocess.Popen([KUBECTL, f"--cache-dir={kubectl.cache}", "get", "pods", "-w", "--request-timeout=8s"],
-                            env=kubectl.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [KUBECTL, f"--cache-dir={kubectl.cache}", "get", "pods", "-w", "--request-timeout=8s"],
+        env=kubectl.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(1.5)
         kubectl.run("label", "pod", "web", "changed=yes")
@@ -149,8 +159,17 @@ def test_get_watch_sees_a_change(apiserver: Any, kubectl: Kubectl) -> None:
 
 def test_typed_create_commands_send_protobuf(kubectl: Kubectl) -> None:
     assert kubectl.run("create", "namespace", "team").stdout.strip() == "namespace/team created"
-    out = kubectl.run("create", "secret", "docker-registry", "regcred", "-n", "team",
-                      "--docker-server=127.0.0.1:5000", "--docker-username=u", "--docker-password=p").stdout
+    out = kubectl.run(
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        "-n",
+        "team",
+        "--docker-server=127.0.0.1:5000",
+        "--docker-username=u",
+        "--docker-password=p",
+    ).stdout
     assert out.strip() == "secret/regcred created"
     secret = yaml.safe_load(kubectl.run("get", "secret", "regcred", "-n", "team", "-o", "yaml").stdout)
     assert secret["type"] == "kubernetes.io/dockerconfigjson" and ".dockerconfigjson" in secret["data"]

@@ -15,19 +15,27 @@ from lightkube.types import PatchType
 
 Build = create_namespaced_resource("dockyard.dev", "v1alpha1", "Build", "builds")
 
-SPEC = {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch"}, "strategy": {"type": "Docker"},
-        "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/hello:1"}}}
+SPEC = {
+    "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
+    "strategy": {"type": "Docker"},
+    "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/hello:1"}},
+}
 
 
 @pytest.fixture
 def client(apiserver: Any) -> Client:
-    config = KubeConfig.from_dict({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "d", "cluster": {"server": apiserver.url, "certificate-authority": str(apiserver.ca)}}],
-        "users": [{"name": "u", "user": {"token": apiserver.token}}],
-        "contexts": [{"name": "d", "context": {"cluster": "d", "user": "u", "namespace": "default"}}],
-        "current-context": "d",
-    })
+    config = KubeConfig.from_dict(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "d", "cluster": {"server": apiserver.url, "certificate-authority": str(apiserver.ca)}}
+            ],
+            "users": [{"name": "u", "user": {"token": apiserver.token}}],
+            "contexts": [{"name": "d", "context": {"cluster": "d", "user": "u", "namespace": "default"}}],
+            "current-context": "d",
+        }
+    )
     return Client(config=config)
 
 
@@ -95,6 +103,7 @@ def test_typed_core_pod(client: Client) -> None:
     with pytest.raises(ApiError) as err:
         client.create(Pod(metadata=ObjectMeta(name="bad"), spec=PodSpec(containers=[])))
     assert err.value.status.code == 422 and "spec.containers" in (err.value.status.message or "")
-    patched = client.patch(Pod, "p", {"spec": {"containers": [{"name": "c", "image": "busybox:2"}]}},
-                           patch_type=PatchType.STRATEGIC)
+    patched = client.patch(
+        Pod, "p", {"spec": {"containers": [{"name": "c", "image": "busybox:2"}]}}, patch_type=PatchType.STRATEGIC
+    )
     assert patched.spec.containers[0].image == "busybox:2"

@@ -53,9 +53,14 @@ def test_watches_per_identity_and_in_total_are_bounded(apiserver_factory: Any) -
 
 
 def _build(api: httpx.Client) -> str:
-    config = {"metadata": {"name": "b"},
-              "spec": {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch"}, "strategy": {"type": "Docker"},
-                       "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}}}}
+    config = {
+        "metadata": {"name": "b"},
+        "spec": {
+            "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
+            "strategy": {"type": "Docker"},
+            "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}},
+        },
+    }
     assert api.post(f"{GROUP}/buildconfigs", json=config).status_code == 201
     created = api.post(f"{GROUP}/buildconfigs/b/instantiate", json={})
     assert created.status_code == 201

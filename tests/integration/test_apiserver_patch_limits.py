@@ -25,9 +25,15 @@ STRATEGIC_PATCH = {"Content-Type": "application/strategic-merge-patch+json"}
 
 def pod(api: httpx.Client, name: str, **annotations: str) -> dict[str, Any]:
     """A Pod whose ``metadata.annotations`` are ``annotations``."""
-    resp = api.post(PODS, json={"apiVersion": "v1", "kind": "Pod",
-                                "metadata": {"name": name, "annotations": annotations},
-                                "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    resp = api.post(
+        PODS,
+        json={
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        },
+    )
     assert resp.status_code == 201, resp.text
     created: dict[str, Any] = resp.json()
     return created
@@ -85,13 +91,18 @@ def test_json_patch_operation_limit(api: httpx.Client) -> None:
     assert resp.json()["metadata"]["annotations"] == {"a": "1", "b": "2"}
 
 
-@pytest.mark.parametrize(("headers", "body"), [
-    (MERGE_PATCH, {"metadata": {"annotations": {"b": "y" * (2 * 1024 * 1024)}}}),
-    (STRATEGIC_PATCH, {"metadata": {"annotations": {"b": "y" * (2 * 1024 * 1024)}}}),
-    (JSON_PATCH, [{"op": "add", "path": "/metadata/annotations/b", "value": "y" * (2 * 1024 * 1024)}]),
-], ids=["merge", "strategic", "json"])
-def test_patched_object_larger_than_the_body_limit_is_refused(api: httpx.Client, headers: dict[str, str],
-                                                               body: Any) -> None:
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        (MERGE_PATCH, {"metadata": {"annotations": {"b": "y" * (2 * 1024 * 1024)}}}),
+        (STRATEGIC_PATCH, {"metadata": {"annotations": {"b": "y" * (2 * 1024 * 1024)}}}),
+        (JSON_PATCH, [{"op": "add", "path": "/metadata/annotations/b", "value": "y" * (2 * 1024 * 1024)}]),
+    ],
+    ids=["merge", "strategic", "json"],
+)
+def test_patched_object_larger_than_the_body_limit_is_refused(
+    api: httpx.Client, headers: dict[str, str], body: Any
+) -> None:
     """Each patch fits in a body, but patch after patch would grow the object without bound."""
     cm = pod(api, "grow", a="x" * (2 * 1024 * 1024))
     message = refused(api.patch(f"{PODS}/grow", json=body, headers=headers), 413, "RequestEntityTooLarge")
@@ -102,8 +113,10 @@ def test_patched_object_larger_than_the_body_limit_is_refused(api: httpx.Client,
 def test_strategic_merge_of_a_long_list_is_linear(api: httpx.Client) -> None:
     """20,000 containers (a 400 kB patch) took ~20 s under the store lock when merging was quadratic."""
     pod(api, "many")
-    doc = {"metadata": {"labels": {"x": "y"}},
-           "spec": {"containers": [{"name": f"c{n}", "image": "busybox"} for n in range(20_000)]}}
+    doc = {
+        "metadata": {"labels": {"x": "y"}},
+        "spec": {"containers": [{"name": f"c{n}", "image": "busybox"} for n in range(20_000)]},
+    }
     started = time.monotonic()
     resp = api.patch(f"{PODS}/many", json=doc, headers=STRATEGIC_PATCH)
     assert time.monotonic() - started < 5.0

@@ -24,8 +24,13 @@ JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 
 
 def secret(name: str = "creds", **data: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque",
-            "data": data or {"password": ENCODED}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "type": "Opaque",
+        "data": data or {"password": ENCODED},
+    }
 
 
 def assert_clean(resp: httpx.Response) -> None:
@@ -41,13 +46,29 @@ def test_secret_data_is_never_echoed_in_errors(api: httpx.Client, caplog: pytest
         (api.post(SECRETS, json=secret("other", password=PLAIN + "!")), 422),
         (api.post(SECRETS, json=secret("other", **{"bad key": ENCODED})), 422),
         (api.put(f"{SECRETS}/creds", json={**secret(), "metadata": {"name": "creds", "resourceVersion": "1"}}), 409),
-        (api.patch(f"{SECRETS}/creds", json=[{"op": "add", "path": "/data/x", "value": PLAIN},
-                                             {"value": ENCODED}], headers=JSON_PATCH), 400),
-        (api.patch(f"{SECRETS}/creds", json=[{"op": "test", "path": "/data/password", "value": PLAIN}],
-                   headers=JSON_PATCH), 422),
+        (
+            api.patch(
+                f"{SECRETS}/creds",
+                json=[{"op": "add", "path": "/data/x", "value": PLAIN}, {"value": ENCODED}],
+                headers=JSON_PATCH,
+            ),
+            400,
+        ),
+        (
+            api.patch(
+                f"{SECRETS}/creds", json=[{"op": "test", "path": "/data/password", "value": PLAIN}], headers=JSON_PATCH
+            ),
+            422,
+        ),
         (api.patch(f"{SECRETS}/creds", json={"data": {"password": PLAIN}}, headers=MERGE), 422),
-        (api.post(SECRETS, content=b'{"data": {"password": "' + PLAIN.encode() + b'"', headers={
-            "Content-Type": "application/json"}), 400),
+        (
+            api.post(
+                SECRETS,
+                content=b'{"data": {"password": "' + PLAIN.encode() + b'"',
+                headers={"Content-Type": "application/json"},
+            ),
+            400,
+        ),
     ]:
         assert resp.status_code == code, resp.text
         assert_clean(resp)
@@ -76,8 +97,9 @@ def test_tables_never_show_secret_values(api: httpx.Client) -> None:
     assert_clean(table)
 
 
-def test_bodies_over_3_mib_are_413_and_requests_are_bounded_in_time(api: httpx.Client,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bodies_over_3_mib_are_413_and_requests_are_bounded_in_time(
+    api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     big = secret("big", blob=base64.b64encode(b"x" * (3 * 1024 * 1024)).decode())
     resp = api.post(SECRETS, json=big)
     assert resp.status_code == 413 and resp.json()["reason"] == "RequestEntityTooLarge"

@@ -18,20 +18,39 @@ MERGE = {"Content-Type": "application/merge-patch+json"}
 
 
 def pod(name: str, **meta: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, **meta},
-            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, **meta},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }
 
 
 def owner_ref(obj: dict[str, Any], *, block: bool = True) -> dict[str, Any]:
-    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": obj["metadata"]["name"],
-            "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": block}
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "name": obj["metadata"]["name"],
+        "uid": obj["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": block,
+    }
 
 
 def replicaset(name: str) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            },
+        },
+    }
 
 
 def stream(api: httpx.Client, url: str, params: dict[str, str], count: int) -> list[dict[str, Any]]:
@@ -59,9 +78,14 @@ def test_field_selectors_per_kind(api: httpx.Client) -> None:
     bad = api.get(PODS, params={"fieldSelector": "spec.containers=x"})
     assert bad.status_code == 400 and bad.json()["message"] == "field label not supported: spec.containers"
     assert api.get(BCS, params={"fieldSelector": "spec.runPolicy=Serial"}).status_code == 400
-    event = {"metadata": {"name": "a.1"}, "involvedObject": {"kind": "Pod", "name": "a", "namespace": "default",
-                                                             "uid": "u1"},
-             "reason": "Started", "message": "m", "type": "Normal", "source": {"component": "kubelet"}}
+    event = {
+        "metadata": {"name": "a.1"},
+        "involvedObject": {"kind": "Pod", "name": "a", "namespace": "default", "uid": "u1"},
+        "reason": "Started",
+        "message": "m",
+        "type": "Normal",
+        "source": {"component": "kubelet"},
+    }
     assert api.post(EVENTS, json=event).status_code == 201
     selector = "involvedObject.name=a,involvedObject.namespace=default,involvedObject.kind=Pod,involvedObject.uid=u1"
     assert names(api.get(EVENTS, params={"fieldSelector": selector})) == ["a.1"]
@@ -74,8 +98,10 @@ def test_watch_with_field_selector_sees_objects_leave(api: httpx.Client) -> None
     api.patch(f"{PODS}/a/status", json={"status": {"phase": "Running"}}, headers=MERGE)
     api.patch(f"{PODS}/a/status", json={"status": {"phase": "Succeeded"}}, headers=MERGE)
     events = stream(api, PODS, {"resourceVersion": rv, "fieldSelector": "status.phase=Running"}, 2)
-    assert [(e["type"], e["object"]["status"]["phase"]) for e in events] == [("ADDED", "Running"),
-                                                                            ("DELETED", "Succeeded")]
+    assert [(e["type"], e["object"]["status"]["phase"]) for e in events] == [
+        ("ADDED", "Running"),
+        ("DELETED", "Succeeded"),
+    ]
 
 
 # ------------------------------------------------------------------ lists
@@ -102,8 +128,7 @@ def test_resource_version_match(api: httpx.Client, monkeypatch: pytest.MonkeyPat
     invalid = api.get(PODS, params={"resourceVersionMatch": "Exact"})
     assert invalid.status_code == 422 and "resourceVersionMatch" in invalid.json()["message"]
     monkeypatch.setattr(handlers, "CATCH_UP_SECONDS", 0.2)
-    future = api.get(PODS, params={"resourceVersion": str(int(current) + 1000),
-                                   "resourceVersionMatch": "NotOlderThan"})
+    future = api.get(PODS, params={"resourceVersion": str(int(current) + 1000), "resourceVersionMatch": "NotOlderThan"})
     assert future.status_code == 504
     assert future.json()["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
 
@@ -111,8 +136,12 @@ def test_resource_version_match(api: httpx.Client, monkeypatch: pytest.MonkeyPat
 def test_send_initial_events_ends_with_an_annotated_bookmark(api: httpx.Client) -> None:
     api.post(PODS, json=pod("a"))
     api.post(PODS, json=pod("b"))
-    params = {"sendInitialEvents": "true", "allowWatchBookmarks": "true", "resourceVersionMatch": "NotOlderThan",
-              "resourceVersion": ""}
+    params = {
+        "sendInitialEvents": "true",
+        "allowWatchBookmarks": "true",
+        "resourceVersionMatch": "NotOlderThan",
+        "resourceVersion": "",
+    }
     events = stream(api, PODS, params, 3)
     assert [(e["type"], e["object"]["metadata"].get("name")) for e in events[:2]] == [("ADDED", "a"), ("ADDED", "b")]
     assert events[2]["type"] == "BOOKMARK"
@@ -143,8 +172,9 @@ def test_foreground_deletion_waits_for_blocking_dependents(api: httpx.Client) ->
     owner = api.post(RS, json=replicaset("web")).json()
     api.post(PODS, json=pod("held", ownerReferences=[owner_ref(owner)], finalizers=["example.com/hold"]))
     api.post(PODS, json=pod("free", ownerReferences=[owner_ref(owner)]))
-    resp = api.request("DELETE", f"{RS}/web", json={"kind": "DeleteOptions", "apiVersion": "v1",
-                                                    "propagationPolicy": "Foreground"})
+    resp = api.request(
+        "DELETE", f"{RS}/web", json={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}
+    )
     assert resp.status_code == 200
     waiting = api.get(f"{RS}/web").json()
     assert waiting["metadata"]["finalizers"] == ["foregroundDeletion"]
@@ -170,14 +200,23 @@ def test_finalizers_and_grace_period(api: httpx.Client) -> None:
 
 
 def test_field_validation_modes(api: httpx.Client) -> None:
-    bc = {"apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig", "metadata": {"name": "hello"},
-          "spec": {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch"}, "bogus": 1,
-                   "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/hello:latest"}}}}
+    bc = {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "BuildConfig",
+        "metadata": {"name": "hello"},
+        "spec": {
+            "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
+            "bogus": 1,
+            "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/hello:latest"}},
+        },
+    }
     assert api.post(BCS, json=bc).status_code == 422
     strict = api.post(BCS, json=bc, params={"fieldValidation": "Strict"})
     assert strict.status_code == 400
-    assert strict.json()["message"] == ('BuildConfig in version "v1alpha1" cannot be handled as a BuildConfig: '
-                                        'strict decoding error: unknown field "spec.bogus"')
+    assert strict.json()["message"] == (
+        'BuildConfig in version "v1alpha1" cannot be handled as a BuildConfig: '
+        'strict decoding error: unknown field "spec.bogus"'
+    )
     warned = api.post(BCS, json=bc, params={"fieldValidation": "Warn"})
     assert warned.status_code == 201 and "bogus" not in warned.json()["spec"]
     assert warned.headers.get_list("warning") == ['299 - "unknown field \\"spec.bogus\\""']
@@ -190,9 +229,15 @@ def test_field_validation_modes(api: httpx.Client) -> None:
 
 
 def test_patch_types_per_kind(api: httpx.Client) -> None:
-    bc = {"apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig", "metadata": {"name": "hello"},
-          "spec": {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
-                   "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/hello:latest"}}}}
+    bc = {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "BuildConfig",
+        "metadata": {"name": "hello"},
+        "spec": {
+            "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
+            "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/hello:latest"}},
+        },
+    }
     api.post(BCS, json=bc)
     smp = {"Content-Type": "application/strategic-merge-patch+json"}
     refused = api.patch(f"{BCS}/hello", json={"spec": {"runPolicy": "Parallel"}}, headers=smp)
@@ -201,11 +246,18 @@ def test_patch_types_per_kind(api: httpx.Client) -> None:
     ssa = api.patch(f"{BCS}/hello", content=b"spec: {}", headers={"Content-Type": "application/apply-patch+yaml"})
     assert ssa.status_code == 415
     json_patch = [{"op": "replace", "path": "/spec/runPolicy", "value": "Parallel"}]
-    assert api.patch(f"{BCS}/hello", json=json_patch,
-                     headers={"Content-Type": "application/json-patch+json"}).json()["spec"]["runPolicy"] == "Parallel"
+    assert (
+        api.patch(f"{BCS}/hello", json=json_patch, headers={"Content-Type": "application/json-patch+json"}).json()[
+            "spec"
+        ]["runPolicy"]
+        == "Parallel"
+    )
     api.post(PODS, json=pod("web", finalizers=["a"]))
-    out = api.patch(f"{PODS}/web", json={"metadata": {"finalizers": ["b"]},
-                                         "spec": {"containers": [{"name": "c", "args": ["x"]}]}}, headers=smp).json()
+    out = api.patch(
+        f"{PODS}/web",
+        json={"metadata": {"finalizers": ["b"]}, "spec": {"containers": [{"name": "c", "args": ["x"]}]}},
+        headers=smp,
+    ).json()
     assert out["metadata"]["finalizers"] == ["a", "b"]
     assert out["spec"]["containers"] == [{"name": "c", "image": "busybox", "args": ["x"]}]
     api.patch(f"{PODS}/web", json={"metadata": {"finalizers": None}}, headers=MERGE)

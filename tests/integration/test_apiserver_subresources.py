@@ -15,19 +15,32 @@ BUILDS = f"{GV}/builds"
 PODS = "/api/v1/namespaces/default/pods"
 MERGE = {"Content-Type": "application/merge-patch+json"}
 BC: dict[str, Any] = {
-    "apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig", "metadata": {"name": "hello"},
-    "spec": {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch"}, "strategy": {"type": "Docker"},
-             "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/hello:latest"}},
-             "triggers": [{"type": "ConfigChange"}], "runPolicy": "Parallel",
-             "successfulBuildsHistoryLimit": 2, "failedBuildsHistoryLimit": 2},
+    "apiVersion": "dockyard.dev/v1alpha1",
+    "kind": "BuildConfig",
+    "metadata": {"name": "hello"},
+    "spec": {
+        "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
+        "strategy": {"type": "Docker"},
+        "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/hello:latest"}},
+        "triggers": [{"type": "ConfigChange"}],
+        "runPolicy": "Parallel",
+        "successfulBuildsHistoryLimit": 2,
+        "failedBuildsHistoryLimit": 2,
+    },
 }
 
 
 def test_instantiate_creates_numbered_builds(api: httpx.Client) -> None:
     config = api.post(BCS, json=BC).json()
-    resp = api.post(f"{BCS}/hello/instantiate",
-                    json={"kind": "BuildRequest", "apiVersion": "dockyard.dev/v1alpha1",
-                          "metadata": {"name": "hello"}, "triggeredBy": [{"message": "Image change"}]})
+    resp = api.post(
+        f"{BCS}/hello/instantiate",
+        json={
+            "kind": "BuildRequest",
+            "apiVersion": "dockyard.dev/v1alpha1",
+            "metadata": {"name": "hello"},
+            "triggeredBy": [{"message": "Image change"}],
+        },
+    )
     assert resp.status_code == 201, resp.text
     build = resp.json()
     meta = build["metadata"]
@@ -116,15 +129,26 @@ def test_build_logs_append_tail_follow_and_cleanup(apiserver: Any, api: httpx.Cl
 
 def _build_info() -> Any:
     from dockyard.api import kinds
+
     return kinds.by_kind("dockyard.dev/v1alpha1", "Build")
 
 
 def _running_pod(api: httpx.Client, name: str, container_id: str, node: str = "node-1") -> None:
-    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"nodeName": node, "containers": [{"name": "app", "image": "busybox"}]}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"nodeName": node, "containers": [{"name": "app", "image": "busybox"}]},
+    }
     assert api.post(PODS, json=body).status_code == 201
-    status = {"status": {"phase": "Running", "containerStatuses": [
-        {"name": "app", "containerID": container_id, "ready": True, "restartCount": 0, "image": "busybox"}]}}
+    status = {
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {"name": "app", "containerID": container_id, "ready": True, "restartCount": 0, "image": "busybox"}
+            ],
+        }
+    }
     assert api.patch(f"{PODS}/{name}/status", json=status, headers=MERGE).status_code == 200
 
 
@@ -132,8 +156,10 @@ def test_commit_creates_a_push(api: httpx.Client) -> None:
     cid = "a" * 64
     _running_pod(api, "web", f"docker://{cid}")
     _running_pod(api, "db", "podman://" + "b" * 64, node="node-2")
-    resp = api.post(f"/containers/{cid[:12]}/commit",
-                    json={"image": "127.0.0.1:5000/web:snap", "message": "snapshot", "changes": ["ENV A=1"]})
+    resp = api.post(
+        f"/containers/{cid[:12]}/commit",
+        json={"image": "127.0.0.1:5000/web:snap", "message": "snapshot", "changes": ["ENV A=1"]},
+    )
     assert resp.status_code == 202, resp.text
     push = resp.json()
     meta = push["metadata"]
@@ -145,8 +171,9 @@ def test_commit_creates_a_push(api: httpx.Client) -> None:
     assert push["spec"]["message"] == "snapshot" and "author" not in push["spec"]
     assert api.get(resp.headers["location"]).json()["metadata"]["uid"] == meta["uid"]
 
-    full = api.post("/containers/podman://" + "b" * 64 + "/commit", json={"image": "127.0.0.1:5000/db:1",
-                                                                         "pause": False})
+    full = api.post(
+        "/containers/podman://" + "b" * 64 + "/commit", json={"image": "127.0.0.1:5000/db:1", "pause": False}
+    )
     assert full.status_code in (202, 404)
     by_bare = api.post("/containers/" + "b" * 64 + "/commit", json={"image": "127.0.0.1:5000/db:1", "pause": False})
     assert by_bare.status_code == 202 and by_bare.json()["spec"]["pause"] is False

@@ -18,8 +18,12 @@ MERGE = {"Content-Type": "application/merge-patch+json"}
 
 
 def pod(name: str, **labels: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {"app": "web"}},
-            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {"app": "web"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }
 
 
 def collect(api: httpx.Client, path: str = PODS, **params: Any) -> list[dict[str, Any]]:
@@ -184,10 +188,12 @@ def test_many_concurrent_writes_are_all_delivered_in_order(apiserver: Any, api: 
     rv = api.get(PODS).json()["metadata"]["resourceVersion"]
     w = LiveWatch(apiserver, resourceVersion=rv)
     try:
+
         def writer(prefix: str) -> None:
             with apiserver.client() as c:
                 for i in range(10):
                     c.post(PODS, json=pod(f"{prefix}{i}"))
+
         threads = [threading.Thread(target=writer, args=(p,)) for p in "abc"]
         for t in threads:
             t.start()

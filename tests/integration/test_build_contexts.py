@@ -30,9 +30,16 @@ MiB = 1024 * 1024
 
 
 def _config(client: httpx.Client, name: str) -> None:
-    body = {"apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig", "metadata": {"name": name},
-            "spec": {"source": {"type": "Binary"}, "strategy": {"type": "Docker"},
-                     "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:latest"}}}}
+    body = {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "BuildConfig",
+        "metadata": {"name": name},
+        "spec": {
+            "source": {"type": "Binary"},
+            "strategy": {"type": "Docker"},
+            "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:latest"}},
+        },
+    }
     resp = client.post(f"{GROUP}/buildconfigs", json=body)
     assert resp.status_code == 201, resp.text
 
@@ -92,8 +99,11 @@ class Counted:
 
 
 def upload(client: httpx.Client, name: str, body: object) -> httpx.Response:
-    return client.post(f"{GROUP}/buildconfigs/{name}/instantiatebinary", content=body,  # type: ignore[arg-type]
-                       headers={"Content-Type": "application/octet-stream"})
+    return client.post(
+        f"{GROUP}/buildconfigs/{name}/instantiatebinary",
+        content=body,  # type: ignore[arg-type]
+        headers={"Content-Type": "application/octet-stream"},
+    )
 
 
 def context_files(db_path: Path) -> list[str]:
@@ -165,11 +175,11 @@ def test_too_many_members_is_refused_with_413(apiserver_factory):
 
 
 def test_the_defaults_are_2_gib_and_100000_members(tmp_path):
-    assert (archive.DEFAULT_MAX_BYTES, archive.DEFAULT_MAX_MEMBERS) == (2 * 1024 ** 3, 100_000)
+    assert (archive.DEFAULT_MAX_BYTES, archive.DEFAULT_MAX_MEMBERS) == (2 * 1024**3, 100_000)
     store = sqlite.Store(tmp_path / "dockyard.db")
     try:
         state = app_module.create_app(store=store, tokens={}).state.dockyard
-        assert state.context_limits == archive.Limits(max_bytes=2 * 1024 ** 3, max_members=100_000)
+        assert state.context_limits == archive.Limits(max_bytes=2 * 1024**3, max_members=100_000)
     finally:
         store.close()
 

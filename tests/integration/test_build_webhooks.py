@@ -25,10 +25,14 @@ SECRET = "s3cr3t-hook-value-9f2e"
 
 def buildconfig(name: str = "hook", *, git: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
-        "apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig", "metadata": {"name": name},
-        "spec": {"source": {"type": "Git", "git": git or {"uri": "https://git.example/app.git", "ref": "main"}},
-                 "output": {"to": {"name": "127.0.0.1:5000/hook:latest"}},
-                 "triggers": [{"type": "Generic", "generic": {"secret": SECRET}}]},
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "BuildConfig",
+        "metadata": {"name": name},
+        "spec": {
+            "source": {"type": "Git", "git": git or {"uri": "https://git.example/app.git", "ref": "main"}},
+            "output": {"to": {"name": "127.0.0.1:5000/hook:latest"}},
+            "triggers": [{"type": "Generic", "generic": {"secret": SECRET}}],
+        },
     }
 
 
@@ -45,20 +49,24 @@ def post_hook(apiserver: Any, payload: Any = None, **kw: str) -> httpx.Response:
         return anon.post(hook(apiserver, **kw), json=payload)
 
 
-@pytest.mark.parametrize("field,payload", [
-    ("git.commit", {"git": {"commit": "--pathspec-from-file=/etc/hostname"}}),
-    ("git.commit", {"git": {"commit": "-x"}}),
-    ("git.commit", {"git": {"commit": "a..b"}}),
-    ("git.commit", {"git": {"commit": 12345}}),
-    ("git.ref", {"git": {"ref": "--upload-pack=touch /tmp/pwned"}}),
-    ("git.ref", {"git": {"ref": "refs/heads/x y"}}),
-    ("git.author", {"git": {"commit": "abcd1234", "author": "me"}}),
-    ("git.author.name", {"git": {"commit": "abcd1234", "author": {"name": ["x"]}}}),
-    ("git.message", {"git": {"commit": "abcd1234", "message": {"x": 1}}}),
-    ("git", {"git": "main"}),
-])
-def test_webhook_refuses_a_hostile_revision_and_makes_no_build(apiserver: Any, api: httpx.Client, field: str,
-                                                               payload: Any) -> None:
+@pytest.mark.parametrize(
+    "field,payload",
+    [
+        ("git.commit", {"git": {"commit": "--pathspec-from-file=/etc/hostname"}}),
+        ("git.commit", {"git": {"commit": "-x"}}),
+        ("git.commit", {"git": {"commit": "a..b"}}),
+        ("git.commit", {"git": {"commit": 12345}}),
+        ("git.ref", {"git": {"ref": "--upload-pack=touch /tmp/pwned"}}),
+        ("git.ref", {"git": {"ref": "refs/heads/x y"}}),
+        ("git.author", {"git": {"commit": "abcd1234", "author": "me"}}),
+        ("git.author.name", {"git": {"commit": "abcd1234", "author": {"name": ["x"]}}}),
+        ("git.message", {"git": {"commit": "abcd1234", "message": {"x": 1}}}),
+        ("git", {"git": "main"}),
+    ],
+)
+def test_webhook_refuses_a_hostile_revision_and_makes_no_build(
+    apiserver: Any, api: httpx.Client, field: str, payload: Any
+) -> None:
     assert api.post(BCS, json=buildconfig()).status_code == 201
     resp = post_hook(apiserver, payload)
     assert resp.status_code == 400, resp.text
@@ -70,14 +78,18 @@ def test_webhook_refuses_a_hostile_revision_and_makes_no_build(apiserver: Any, a
     assert api.get(f"{BCS}/hook").json().get("status", {}).get("lastVersion") in (None, 0)
 
 
-def test_webhook_accepts_a_commit_and_a_branch_and_answers_with_the_build_name_only(apiserver: Any,
-                                                                                     api: httpx.Client) -> None:
+def test_webhook_accepts_a_commit_and_a_branch_and_answers_with_the_build_name_only(
+    apiserver: Any, api: httpx.Client
+) -> None:
     assert api.post(BCS, json=buildconfig()).status_code == 201
     sha = "0123456789abcdef0123456789abcdef01234567"
     resp = post_hook(apiserver, {"git": {"commit": sha, "author": {"name": "A", "email": "a@b"}, "message": "m"}})
     assert resp.status_code == 202, resp.text
-    assert resp.json() == {"apiVersion": "dockyard.dev/v1alpha1", "kind": "Build",
-                           "metadata": {"name": "hook-1", "namespace": "default"}}
+    assert resp.json() == {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "Build",
+        "metadata": {"name": "hook-1", "namespace": "default"},
+    }
     build = api.get(f"{BUILDS}/hook-1").json()
     assert build["spec"]["source"]["git"]["ref"] == sha
     assert build["spec"]["revision"]["git"]["commit"] == sha
@@ -88,18 +100,20 @@ def test_webhook_accepts_a_commit_and_a_branch_and_answers_with_the_build_name_o
     assert SECRET not in api.get(BUILDS).text
 
 
-@pytest.mark.parametrize("git,field", [
-    ({"uri": "https://git.example/app.git", "ref": "--upload-pack=touch /tmp/pwned"}, "spec.source.git.ref"),
-    ({"uri": "https://git.example/app.git", "ref": "-b"}, "spec.source.git.ref"),
-    ({"uri": "https://git.example/app.git", "ref": "main:x"}, "spec.source.git.ref"),
-    ({"uri": "ext::sh -c touch% /tmp/pwned"}, "spec.source.git.uri"),
-    ({"uri": "fd::3"}, "spec.source.git.uri"),
-    ({"uri": "--upload-pack=touch /tmp/pwned"}, "spec.source.git.uri"),
-    ({"uri": "ssh://-oProxyCommand=touch%20/tmp/pwned/r"}, "spec.source.git.uri"),
-    ({"uri": "ftp://git.example/app.git"}, "spec.source.git.uri"),
-])
-def test_buildconfig_with_a_hostile_git_source_is_invalid(api: httpx.Client, git: dict[str, Any],
-                                                          field: str) -> None:
+@pytest.mark.parametrize(
+    "git,field",
+    [
+        ({"uri": "https://git.example/app.git", "ref": "--upload-pack=touch /tmp/pwned"}, "spec.source.git.ref"),
+        ({"uri": "https://git.example/app.git", "ref": "-b"}, "spec.source.git.ref"),
+        ({"uri": "https://git.example/app.git", "ref": "main:x"}, "spec.source.git.ref"),
+        ({"uri": "ext::sh -c touch% /tmp/pwned"}, "spec.source.git.uri"),
+        ({"uri": "fd::3"}, "spec.source.git.uri"),
+        ({"uri": "--upload-pack=touch /tmp/pwned"}, "spec.source.git.uri"),
+        ({"uri": "ssh://-oProxyCommand=touch%20/tmp/pwned/r"}, "spec.source.git.uri"),
+        ({"uri": "ftp://git.example/app.git"}, "spec.source.git.uri"),
+    ],
+)
+def test_buildconfig_with_a_hostile_git_source_is_invalid(api: httpx.Client, git: dict[str, Any], field: str) -> None:
     resp = api.post(BCS, json=buildconfig(git=git))
     assert resp.status_code == 422, resp.text
     status = resp.json()
@@ -110,8 +124,10 @@ def test_buildconfig_with_a_hostile_git_source_is_invalid(api: httpx.Client, git
 
 def test_instantiate_with_a_hostile_revision_is_invalid(api: httpx.Client) -> None:
     assert api.post(BCS, json=buildconfig()).status_code == 201
-    resp = api.post(f"{BCS}/hook/instantiate",
-                    json={"kind": "BuildRequest", "revision": {"git": {"commit": "--pathspec-from-file=/x"}}})
+    resp = api.post(
+        f"{BCS}/hook/instantiate",
+        json={"kind": "BuildRequest", "revision": {"git": {"commit": "--pathspec-from-file=/x"}}},
+    )
     assert resp.status_code == 422, resp.text
     fields = {c["field"] for c in resp.json()["details"]["causes"]}
     assert "spec.revision.git.commit" in fields
@@ -146,16 +162,16 @@ def _text(record: logging.LogRecord) -> str:
     return text
 
 
-def test_no_log_record_or_answer_holds_the_webhook_secret(apiserver: Any, api: httpx.Client,
-                                                          records: list[logging.LogRecord],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_log_record_or_answer_holds_the_webhook_secret(
+    apiserver: Any, api: httpx.Client, records: list[logging.LogRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert api.post(BCS, json=buildconfig()).status_code == 201
     answers = [
-        post_hook(apiserver, {"git": {"commit": "-x"}}),                  # 400
-        post_hook(apiserver, name="nosuch"),                             # 403
-        post_hook(apiserver, kind="github"),                             # 404
-        api.get(hook(apiserver)),                                        # not a POST
-        api.post(hook(apiserver).rsplit("/", 1)[0]),                     # too short a path
+        post_hook(apiserver, {"git": {"commit": "-x"}}),  # 400
+        post_hook(apiserver, name="nosuch"),  # 403
+        post_hook(apiserver, kind="github"),  # 404
+        api.get(hook(apiserver)),  # not a POST
+        api.post(hook(apiserver).rsplit("/", 1)[0]),  # too short a path
         httpx.post(f"{hook(apiserver)}/x", verify=apiserver.ssl_context()),  # too long, no token
     ]
 
@@ -163,7 +179,7 @@ def test_no_log_record_or_answer_holds_the_webhook_secret(apiserver: Any, api: h
         raise RuntimeError("boom")
 
     monkeypatch.setattr(buildhooks, "_webhook", broken)
-    answers.append(post_hook(apiserver))                                 # 500
+    answers.append(post_hook(apiserver))  # 500
     assert answers[-1].status_code == 500
     assert [a.status_code for a in answers[:3]] == [400, 403, 404]
     for answer in answers:
@@ -177,18 +193,26 @@ def test_no_log_record_or_answer_holds_the_webhook_secret(apiserver: Any, api: h
 def test_identities_below_admin_never_read_an_inline_webhook_secret(apiserver: Any, api: Any) -> None:
     """view (and the node) may read BuildConfigs, but an inline Generic secret would let them start builds."""
     inline = "inline-webhook-secret-42"
-    config = {"metadata": {"name": "inline"},
-              "spec": {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch"}, "strategy": {"type": "Docker"},
-                       "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}},
-                       "triggers": [{"type": "Generic", "generic": {"secret": inline}}]}}
+    config = {
+        "metadata": {"name": "inline"},
+        "spec": {
+            "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
+            "strategy": {"type": "Docker"},
+            "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}},
+            "triggers": [{"type": "Generic", "generic": {"secret": inline}}],
+        },
+    }
     path = "/apis/dockyard.dev/v1alpha1/namespaces/default/buildconfigs"
     assert api.post(path, json=config).status_code == 201
     assert api.get(f"{path}/inline").json()["spec"]["triggers"][0]["generic"]["secret"] == inline
     for token in (apiserver.view_token, apiserver.node_token):
         with apiserver.client(token=token) as reader:
-            for resp in (reader.get(f"{path}/inline"), reader.get(path),
-                         reader.get(path, params={"watch": "true", "timeoutSeconds": "1"}),
-                         reader.get(path, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})):
+            for resp in (
+                reader.get(f"{path}/inline"),
+                reader.get(path),
+                reader.get(path, params={"watch": "true", "timeoutSeconds": "1"}),
+                reader.get(path, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}),
+            ):
                 assert resp.status_code == 200, resp.text
                 assert inline not in resp.text
             got = reader.get(f"{path}/inline").json()

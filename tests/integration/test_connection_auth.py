@@ -43,9 +43,14 @@ from dockyard.client import connection
 
 BuildConfig = create_namespaced_resource("dockyard.dev", "v1alpha1", "BuildConfig", "buildconfigs")
 BC: dict[str, Any] = {
-    "apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig", "metadata": {"name": "hello"},
-    "spec": {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch"}, "strategy": {"type": "Docker"},
-             "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/hello:latest"}}},
+    "apiVersion": "dockyard.dev/v1alpha1",
+    "kind": "BuildConfig",
+    "metadata": {"name": "hello"},
+    "spec": {
+        "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
+        "strategy": {"type": "Docker"},
+        "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/hello:latest"}},
+    },
 }
 
 
@@ -68,16 +73,24 @@ def _kubeconfig(path: Path, server: str, user: dict[str, Any], *, ca: Path | Non
     cluster: dict[str, Any] = {"server": server}
     if ca is not None:
         cluster["certificate-authority"] = str(ca)
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": cluster}], "users": [{"name": "u", "user": user}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u", "namespace": "default"}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": cluster}],
+                "users": [{"name": "u", "user": user}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u", "namespace": "default"}}],
+            }
+        )
+    )
     return path
 
 
-def _exec_plugin(tmp_path: Path, tokens: list[str], *, api_version: str = V1, status: dict[str, Any] | None = None
-                 ) -> tuple[dict[str, Any], Path]:
+def _exec_plugin(
+    tmp_path: Path, tokens: list[str], *, api_version: str = V1, status: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], Path]:
     """An exec user whose plugin prints ``tokens[i]`` on its i-th run (the last one after that);
     returns ``(user, calls_file)``; each run appends one line to ``calls_file``."""
     calls = tmp_path / f"calls-{len(list(tmp_path.glob('plugin*.py')))}"
@@ -128,18 +141,25 @@ def test_dockyard_controllers_run_with_an_exec_kubeconfig(apiserver: Any, tmp_pa
     user, calls = _exec_plugin(tmp_path, [apiserver.token])
     kubeconfig = _kubeconfig(tmp_path / "k", apiserver.url, user, ca=apiserver.ca)
     with apiserver.client() as api:
-        assert api.post("/apis/dockyard.dev/v1alpha1/namespaces/default/buildconfigs",
-                        json={**BC, "spec": {**BC["spec"], "triggers": [{"type": "ConfigChange"}]}}
-                        ).status_code == 201
+        assert (
+            api.post(
+                "/apis/dockyard.dev/v1alpha1/namespaces/default/buildconfigs",
+                json={**BC, "spec": {**BC["spec"], "triggers": [{"type": "ConfigChange"}]}},
+            ).status_code
+            == 201
+        )
     ready = tmp_path / "ready"
-    with _process(["controllers", "--kubeconfig", str(kubeconfig), "--controllers", "buildconfig",
-                   "--ready-file", str(ready)], tmp_path) as proc:
+    with _process(
+        ["controllers", "--kubeconfig", str(kubeconfig), "--controllers", "buildconfig", "--ready-file", str(ready)],
+        tmp_path,
+    ) as proc:
         _wait(lambda: ready.exists() or proc.poll() is not None, 30)
         assert ready.read_text().strip() == str(proc.pid)
         # the buildconfig controller acted through the exec credential: ConfigChange started hello-1
         with apiserver.client() as api:
-            _wait(lambda: api.get("/apis/dockyard.dev/v1alpha1/namespaces/default/builds/hello-1"
-                                  ).status_code == 200, 30)
+            _wait(
+                lambda: api.get("/apis/dockyard.dev/v1alpha1/namespaces/default/builds/hello-1").status_code == 200, 30
+            )
     assert calls.read_text().count("run") >= 1
 
 
@@ -154,8 +174,9 @@ def _service_account(tmp_path: Path, apiserver: Any, token: str, monkeypatch: py
     return sa
 
 
-def test_in_cluster_service_account_and_token_rotation(apiserver: Any, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_in_cluster_service_account_and_token_rotation(
+    apiserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sa = _service_account(tmp_path, apiserver, apiserver.token, monkeypatch)
     conn = connection.connect(service_account_dir=sa)
     assert conn.namespace == "default" and conn.paths == ()
@@ -172,17 +193,32 @@ def test_in_cluster_service_account_and_token_rotation(apiserver: Any, tmp_path:
         assert http.get("/api/v1/namespaces").status_code == 200
 
 
-def test_dockyard_agent_runs_in_cluster(apiserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        podman_engine: Any) -> None:
+def test_dockyard_agent_runs_in_cluster(
+    apiserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, podman_engine: Any
+) -> None:
     sa = _service_account(tmp_path, apiserver, apiserver.node_token, monkeypatch)
     ready = tmp_path / "ready"
     # the agent reads the fixed pod path; the test points the module's constant at the temp dir
-    code = ("import sys; from pathlib import Path; from dockyard.client import connection as c; "
-            "c.SERVICE_ACCOUNT_DIR = Path(sys.argv.pop(1)); from dockyard.cli.main import app; "
-            "app(prog_name='dockyard')")
-    argv = ["agent", "--engine", "podman", "--engine-socket", podman_engine.socket, "--node-name",
-            apiserver.node_name, "--instance", f"conn-test-{os.getpid()}", "--state-dir", str(tmp_path / "state"),
-            "--ready-file", str(ready)]
+    code = (
+        "import sys; from pathlib import Path; from dockyard.client import connection as c; "
+        "c.SERVICE_ACCOUNT_DIR = Path(sys.argv.pop(1)); from dockyard.cli.main import app; "
+        "app(prog_name='dockyard')"
+    )
+    argv = [
+        "agent",
+        "--engine",
+        "podman",
+        "--engine-socket",
+        podman_engine.socket,
+        "--node-name",
+        apiserver.node_name,
+        "--instance",
+        f"conn-test-{os.getpid()}",
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--ready-file",
+        str(ready),
+    ]
     with _process(argv, tmp_path, code=code, pre_args=[str(sa)]) as proc:
         _wait(lambda: ready.exists() or proc.poll() is not None, 60)
         # ready = every informer listed through the service-account token
@@ -198,17 +234,24 @@ def _pem_cert(cert: x509.Certificate) -> bytes:
 
 
 def _pem_key(key: Any) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _issue(subject: x509.Name, issuer: x509.Name, public: Any, signer: Any, *, ca: bool) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-            .sign(signer, hashes.SHA256()))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(signer, hashes.SHA256())
+    )
 
 
 @pytest.fixture
@@ -218,8 +261,9 @@ def client_ca(tmp_path: Path) -> dict[str, Any]:
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-client-ca")])
     ca = _issue(ca_name, ca_name, ca_key.public_key(), ca_key, ca=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "builders")])
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, "alice"), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "builders")]
+    )
     cert = _issue(name, ca_name, key.public_key(), ca_key, ca=False)
     paths = {"ca": tmp_path / "client-ca.crt", "cert": tmp_path / "alice.crt", "key": tmp_path / "alice.key"}
     paths["ca"].write_bytes(_pem_cert(ca))
@@ -236,9 +280,14 @@ def mtls_server(client_ca: dict[str, Any], serving_cert: tuple[Path, Path]) -> I
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 — http.server's naming
             subject = dict(item[0] for item in self.connection.getpeercert()["subject"])  # type: ignore[attr-defined]
-            body = json.dumps({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
-                               "items": [{"metadata": {"name": subject["commonName"]},
-                                          "spec": {}, "status": {"phase": "Active"}}]}).encode()
+            body = json.dumps(
+                {
+                    "kind": "NamespaceList",
+                    "apiVersion": "v1",
+                    "metadata": {"resourceVersion": "1"},
+                    "items": [{"metadata": {"name": subject["commonName"]}, "spec": {}, "status": {"phase": "Active"}}],
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -268,24 +317,31 @@ def _b64(path: Path) -> str:
 
 
 @pytest.mark.parametrize("form", ["files", "data", "exec"])
-def test_client_certificate_is_presented_by_every_client(mtls_server: str, client_ca: dict[str, Any],
-                                                         serving_cert: tuple[Path, Path], tmp_path: Path,
-                                                         form: str) -> None:
+def test_client_certificate_is_presented_by_every_client(
+    mtls_server: str, client_ca: dict[str, Any], serving_cert: tuple[Path, Path], tmp_path: Path, form: str
+) -> None:
     if form == "files":
         user: dict[str, Any] = {"client-certificate": str(client_ca["cert"]), "client-key": str(client_ca["key"])}
     elif form == "data":
         user = {"client-certificate-data": _b64(client_ca["cert"]), "client-key-data": _b64(client_ca["key"])}
     else:
-        user, _ = _exec_plugin(tmp_path, [], status={"clientCertificateData": client_ca["cert"].read_text(),
-                                                      "clientKeyData": client_ca["key"].read_text()})
+        user, _ = _exec_plugin(
+            tmp_path,
+            [],
+            status={
+                "clientCertificateData": client_ca["cert"].read_text(),
+                "clientKeyData": client_ca["key"].read_text(),
+            },
+        )
     conn = connection.connect(str(_kubeconfig(tmp_path / "k", mtls_server, user, ca=serving_cert[0])))
     assert [ns.metadata.name for ns in conn.lightkube(timeout=10).list(Namespace)] == ["alice"]
     with conn.http() as http:
         assert http.get("/api/v1/namespaces").json()["items"][0]["metadata"]["name"] == "alice"
 
 
-def test_without_a_client_certificate_the_handshake_fails(mtls_server: str, serving_cert: tuple[Path, Path],
-                                                          tmp_path: Path) -> None:
+def test_without_a_client_certificate_the_handshake_fails(
+    mtls_server: str, serving_cert: tuple[Path, Path], tmp_path: Path
+) -> None:
     import httpx
 
     conn = connection.connect(str(_kubeconfig(tmp_path / "k", mtls_server, {"token": "x"}, ca=serving_cert[0])))
@@ -296,17 +352,29 @@ def test_without_a_client_certificate_the_handshake_fails(mtls_server: str, serv
 # --- CLI messages ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("user", "code", "words"), [
-    ({"auth-provider": {"name": "oidc"}}, 2, ["auth-provider (oidc)", "exec"]),
-    ({"client-certificate": "/nonexistent/c.crt", "client-key": "/nonexistent/c.key"}, 2, ["client-certificate"]),
-    ({"exec": {"apiVersion": V1, "command": sys.executable, "args": ["-c", "import sys; sys.exit(5)"]}}, 3,
-     ["exec plugin", "exited 5"]),
-])
-def test_cli_names_what_to_fix(apiserver: Any, tmp_path: Path, user: dict[str, Any], code: int,
-                               words: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("user", "code", "words"),
+    [
+        ({"auth-provider": {"name": "oidc"}}, 2, ["auth-provider (oidc)", "exec"]),
+        ({"client-certificate": "/nonexistent/c.crt", "client-key": "/nonexistent/c.key"}, 2, ["client-certificate"]),
+        (
+            {"exec": {"apiVersion": V1, "command": sys.executable, "args": ["-c", "import sys; sys.exit(5)"]}},
+            3,
+            ["exec plugin", "exited 5"],
+        ),
+    ],
+)
+def test_cli_names_what_to_fix(
+    apiserver: Any, tmp_path: Path, user: dict[str, Any], code: int, words: list[str]
+) -> None:
     kubeconfig = _kubeconfig(tmp_path / "k", apiserver.url, user, ca=apiserver.ca)
-    proc = subprocess.run([sys.executable, "-m", "dockyard", "start-build", "hello", "--kubeconfig",
-                           str(kubeconfig)], capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dockyard", "start-build", "hello", "--kubeconfig", str(kubeconfig)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: ")
     for word in words:
@@ -329,12 +397,20 @@ def _output(tmp_path: Path) -> str:
 class _process:  # noqa: N801 — used as a context manager
     """Run ``python -m dockyard ARGV`` (or ``-c code``) with output to ``tmp_path/component.log``; SIGTERM at exit."""
 
-    def __init__(self, argv: list[str], tmp_path: Path, *, code: str | None = None, pre_args: list[str] = (),
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        tmp_path: Path,
+        *,
+        code: str | None = None,
+        pre_args: list[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         cmd = [sys.executable, "-c", code, *pre_args] if code else [sys.executable, "-m", "dockyard"]
         self.log = (tmp_path / "component.log").open("w")
-        self.proc = subprocess.Popen([*cmd, *argv], stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            [*cmd, *argv], stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
 
     def __enter__(self) -> subprocess.Popen[bytes]:
         return self.proc

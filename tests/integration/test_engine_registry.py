@@ -72,7 +72,9 @@ def test_engine_is_our_podman_service(podman_engine: connect.Engine) -> None:
     assert podman_engine.client.ping()
 
 
-def test_base_image_digest_matches_skopeo(busybox_image: tuple[str, str], registry_server: server.RegistryServer) -> None:
+def test_base_image_digest_matches_skopeo(
+    busybox_image: tuple[str, str], registry_server: server.RegistryServer
+) -> None:
     ref, digest = busybox_image
     assert digest.startswith("sha256:") and len(digest) == 71
     assert registry_client.manifest_digest(ref) == digest
@@ -286,10 +288,14 @@ def running_dockerd(root: Path, *, timeout: float = 60.0) -> Iterator[str]:
     process = subprocess.Popen(
         [
             "dockerd",
-            "--data-root", str(root / "data"),
-            "--exec-root", str(root / "exec"),
-            "--pidfile", str(root / "dockerd.pid"),
-            "-H", f"unix://{sock}",
+            "--data-root",
+            str(root / "data"),
+            "--exec-root",
+            str(root / "exec"),
+            "--pidfile",
+            str(root / "dockerd.pid"),
+            "-H",
+            f"unix://{sock}",
             "--bridge=none",
             "--iptables=false",
             "--ip-masq=false",

@@ -114,25 +114,43 @@ class Cluster:
 
     def http(self) -> httpx.Client:
         import ssl
-        return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=str(self.ca)),
-                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+
+        return httpx.Client(
+            base_url=self.url,
+            verify=ssl.create_default_context(cafile=str(self.ca)),
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+        )
 
 
 def _kubelet(cluster: Cluster) -> None:
     """Stand-in kubelet: marks every pod Running and Ready (bounded by the stop event)."""
-    ready = {"phase": "Running", "podIP": "127.0.0.1",
-             "conditions": [{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}]}
+    ready = {
+        "phase": "Running",
+        "podIP": "127.0.0.1",
+        "conditions": [{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}],
+    }
     with cluster.http() as api:
         while not cluster.stop.wait(0.2):
             try:
                 for pod in api.get("/api/v1/pods").json().get("items", []):
                     if (pod.get("status") or {}).get("phase") == "Running" or pod["metadata"].get("deletionTimestamp"):
                         continue
-                    statuses = [{"name": c["name"], "ready": True, "restartCount": 0, "image": c.get("image", ""),
-                                 "state": {"running": {}}} for c in pod["spec"]["containers"]]
-                    api.patch(f"/api/v1/namespaces/{pod['metadata']['namespace']}/pods/{pod['metadata']['name']}"
-                              "/status", json={"status": {**ready, "containerStatuses": statuses}},
-                              headers={"Content-Type": "application/merge-patch+json"})
+                    statuses = [
+                        {
+                            "name": c["name"],
+                            "ready": True,
+                            "restartCount": 0,
+                            "image": c.get("image", ""),
+                            "state": {"running": {}},
+                        }
+                        for c in pod["spec"]["containers"]
+                    ]
+                    api.patch(
+                        f"/api/v1/namespaces/{pod['metadata']['namespace']}/pods/{pod['metadata']['name']}/status",
+                        json={"status": {**ready, "containerStatuses": statuses}},
+                        headers={"Content-Type": "application/merge-patch+json"},
+                    )
             except (httpx.HTTPError, ValueError, KeyError):
                 continue
 
@@ -164,11 +182,20 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def write_kubeconfig(cluster: Cluster, path: Path, namespace: str) -> Path:
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": cluster.url, "certificate-authority": str(cluster.ca)}}],
-        "users": [{"name": "admin", "user": {"token": TOKEN}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "admin", "namespace": namespace}}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [
+                    {"name": "c", "cluster": {"server": cluster.url, "certificate-authority": str(cluster.ca)}}
+                ],
+                "users": [{"name": "admin", "user": {"token": TOKEN}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "admin", "namespace": namespace}}],
+            }
+        )
+    )
     return path
 
 
@@ -177,12 +204,16 @@ class Kubectl:
 
     def __init__(self, cluster: Cluster, ns: str, tmp: Path) -> None:
         self.cluster, self.ns, self.tmp = cluster, ns, tmp
-        self.env = dict(os.environ, KUBECONFIG=str(write_kubeconfig(cluster, tmp / "kubeconfig", ns)),
-                        HOME=str(tmp))
+        self.env = dict(os.environ, KUBECONFIG=str(write_kubeconfig(cluster, tmp / "kubeconfig", ns)), HOME=str(tmp))
 
     def run(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([KUBECTL, f"--cache-dir={self.tmp / 'cache'}", *args], env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [KUBECTL, f"--cache-dir={self.tmp / 'cache'}", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check:
             assert proc.returncode == 0, f"kubectl {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
         return proc
@@ -207,8 +238,10 @@ class Kubectl:
         def done() -> bool:
             d = self.json("deployment", "web")
             s = d.get("status") or {}
-            return (d["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision") == str(revision)
-                    and s.get("updatedReplicas") == d["spec"]["replicas"] == s.get("availableReplicas"))
+            return d["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision") == str(
+                revision
+            ) and s.get("updatedReplicas") == d["spec"]["replicas"] == s.get("availableReplicas")
+
         self.until(done, f"deployment revision {revision} rolled out")
 
 
@@ -216,9 +249,15 @@ class Kubectl:
 
 
 def apply_creates_every_kind(k: Kubectl) -> None:
-    for name, kind in [("pod", "pod/web"), ("deploy", "deployment.apps/web"), ("bc", "buildconfig.dockyard.dev/hello"),
-                       ("image", "image.dockyard.dev/app"), ("imagedeploy", "imagedeploy.dockyard.dev/app"),
-                       ("push", "push.dockyard.dev/snap"), ("secret", "secret/creds")]:
+    for name, kind in [
+        ("pod", "pod/web"),
+        ("deploy", "deployment.apps/web"),
+        ("bc", "buildconfig.dockyard.dev/hello"),
+        ("image", "image.dockyard.dev/app"),
+        ("imagedeploy", "imagedeploy.dockyard.dev/app"),
+        ("push", "push.dockyard.dev/snap"),
+        ("secret", "secret/creds"),
+    ]:
         assert k.apply(name) == f"{kind} created"
     assert k.json("secret", "creds")["data"] == {"password": "aHVudGVyMg=="}
 
@@ -231,8 +270,11 @@ def apply_reapply_unchanged(k: Kubectl) -> None:
 
 def apply_reapply_pod_strategic(k: Kubectl) -> None:
     k.apply("pod")
-    changed = MANIFESTS["pod"].replace('value: "1"', 'value: "2"}, {name: B, value: "3"').replace(
-        "ports: [{containerPort: 8080}]", "ports: [{containerPort: 8080}, {containerPort: 9090}]")
+    changed = (
+        MANIFESTS["pod"]
+        .replace('value: "1"', 'value: "2"}, {name: B, value: "3"')
+        .replace("ports: [{containerPort: 8080}]", "ports: [{containerPort: 8080}, {containerPort: 9090}]")
+    )
     assert k.apply("pod", changed) == "pod/web configured"
     c = k.json("pod", "web")["spec"]["containers"][0]
     assert c["env"] == [{"name": "A", "value": "2"}, {"name": "B", "value": "3"}]
@@ -244,8 +286,11 @@ def apply_reapply_pod_strategic(k: Kubectl) -> None:
 
 def apply_reapply_deployment_strategic(k: Kubectl) -> None:
     k.apply("deploy")
-    changed = MANIFESTS["deploy"].replace("replicas: 2", "replicas: 3").replace(
-        "containers: [{name: c,", "containers: [{name: side, image: pause}, {name: c,")
+    changed = (
+        MANIFESTS["deploy"]
+        .replace("replicas: 2", "replicas: 3")
+        .replace("containers: [{name: c,", "containers: [{name: side, image: pause}, {name: c,")
+    )
     assert k.apply("deploy", changed) == "deployment.apps/web configured"
     spec = k.json("deployment", "web")["spec"]
     assert spec["replicas"] == 3
@@ -254,7 +299,10 @@ def apply_reapply_deployment_strategic(k: Kubectl) -> None:
 
 def apply_reapply_custom_kind_merge(k: Kubectl) -> None:
     k.apply("bc")
-    assert k.apply("bc", MANIFESTS["bc"].replace("hello:latest", "hello:v2")) == "buildconfig.dockyard.dev/hello configured"
+    assert (
+        k.apply("bc", MANIFESTS["bc"].replace("hello:latest", "hello:v2"))
+        == "buildconfig.dockyard.dev/hello configured"
+    )
     assert k.json("bc", "hello")["spec"]["output"]["to"]["name"] == "127.0.0.1:5000/hello:v2"
 
 
@@ -272,26 +320,40 @@ def patch_merge(k: Kubectl) -> None:
     out = k.run("patch", "bc", "hello", "--type=merge", "-p", '{"spec":{"runPolicy":"Parallel"}}').stdout
     assert out.strip() == "buildconfig.dockyard.dev/hello patched"
     assert k.json("bc", "hello")["spec"]["runPolicy"] == "Parallel"
-    assert k.run("patch", "bc", "hello", "--type=merge", "-p", '{"spec":{"runPolicy":"Parallel"}}').stdout.strip() \
+    assert (
+        k.run("patch", "bc", "hello", "--type=merge", "-p", '{"spec":{"runPolicy":"Parallel"}}').stdout.strip()
         == "buildconfig.dockyard.dev/hello patched (no change)"
+    )
 
 
 def patch_json(k: Kubectl) -> None:
     k.apply("pod")
-    k.run("patch", "pod", "web", "--type=json", "-p",
-          '[{"op":"add","path":"/metadata/labels/tier","value":"front"},'
-          '{"op":"replace","path":"/spec/containers/0/image","value":"busybox:2"}]')
+    k.run(
+        "patch",
+        "pod",
+        "web",
+        "--type=json",
+        "-p",
+        '[{"op":"add","path":"/metadata/labels/tier","value":"front"},'
+        '{"op":"replace","path":"/spec/containers/0/image","value":"busybox:2"}]',
+    )
     pod = k.json("pod", "web")
     assert pod["metadata"]["labels"]["tier"] == "front" and pod["spec"]["containers"][0]["image"] == "busybox:2"
-    failed = k.run("patch", "pod", "web", "--type=json", "-p", '[{"op":"test","path":"/spec/nodeName","value":"x"}]',
-                   check=False)
+    failed = k.run(
+        "patch", "pod", "web", "--type=json", "-p", '[{"op":"test","path":"/spec/nodeName","value":"x"}]', check=False
+    )
     assert failed.returncode != 0
 
 
 def patch_strategic(k: Kubectl) -> None:
     k.apply("deploy")
-    k.run("patch", "deployment", "web", "-p",
-          '{"spec":{"template":{"spec":{"containers":[{"name":"c","env":[{"name":"B","value":"2"}]}]}}}}')
+    k.run(
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        '{"spec":{"template":{"spec":{"containers":[{"name":"c","env":[{"name":"B","value":"2"}]}]}}}}',
+    )
     env = k.json("deployment", "web")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert env == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
     k.apply("bc")
@@ -338,11 +400,18 @@ def get_dockyard_columns(k: Kubectl) -> None:
     k.apply("bc")
     with k.cluster.http() as api:
         api.post(f"/apis/dockyard.dev/v1alpha1/namespaces/{k.ns}/buildconfigs/hello/instantiate")
-        api.patch(f"/apis/dockyard.dev/v1alpha1/namespaces/{k.ns}/builds/hello-1/status",
-                  json={"status": {"phase": "Complete", "startTimestamp": "2024-01-01T00:00:00Z",
-                                   "duration": 42_000_000_000,
-                                   "output": {"to": {"imageDigest": "sha256:" + "ab" * 32}}}},
-                  headers={"Content-Type": "application/merge-patch+json"})
+        api.patch(
+            f"/apis/dockyard.dev/v1alpha1/namespaces/{k.ns}/builds/hello-1/status",
+            json={
+                "status": {
+                    "phase": "Complete",
+                    "startTimestamp": "2024-01-01T00:00:00Z",
+                    "duration": 42_000_000_000,
+                    "output": {"to": {"imageDigest": "sha256:" + "ab" * 32}},
+                }
+            },
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
     lines = k.run("get", "builds").stdout.splitlines()
     assert lines[0].split() == ["NAME", "TYPE", "FROM", "STATUS", "STARTED", "DURATION", "DIGEST", "AGE"]
     assert lines[1].split()[:4] == ["hello-1", "Docker", "Dockerfile", "Complete"]
@@ -407,8 +476,11 @@ def wait_conditions(k: Kubectl) -> None:
 
         def complete() -> None:
             time.sleep(1)
-            api.patch(f"/apis/dockyard.dev/v1alpha1/namespaces/{k.ns}/builds/hello-1/status",
-                      json={"status": {"phase": "Complete"}}, headers={"Content-Type": "application/merge-patch+json"})
+            api.patch(
+                f"/apis/dockyard.dev/v1alpha1/namespaces/{k.ns}/builds/hello-1/status",
+                json={"status": {"phase": "Complete"}},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
 
         t = threading.Thread(target=complete)
         t.start()
@@ -422,8 +494,13 @@ def wait_conditions(k: Kubectl) -> None:
 
 def get_watch(k: Kubectl) -> None:
     k.apply("pod")
-    proc = subprocess.Popen([KUBECTL, f"--cache-dir={k.tmp / 'cache'}", "get", "pods", "-w", "--request-timeout=8s"],
-                            env=k.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [KUBECTL, f"--cache-dir={k.tmp / 'cache'}", "get", "pods", "-w", "--request-timeout=8s"],
+        env=k.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(1.5)
         k.run("label", "pod", "web", "changed=yes")
@@ -452,8 +529,15 @@ def api_resources(k: Kubectl) -> None:
     assert rows["deployments"][1:] == ["deploy", "apps/v1", "true", "Deployment"]
     assert "namespaces" in rows and "events" in rows
     names = k.run("api-resources", "--api-group=dockyard.dev", "-o", "name").stdout.split()
-    assert sorted(names) == sorted(["buildconfigs.dockyard.dev", "builds.dockyard.dev", "pushes.dockyard.dev",
-                                    "images.dockyard.dev", "imagedeploys.dockyard.dev"])
+    assert sorted(names) == sorted(
+        [
+            "buildconfigs.dockyard.dev",
+            "builds.dockyard.dev",
+            "pushes.dockyard.dev",
+            "images.dockyard.dev",
+            "imagedeploys.dockyard.dev",
+        ]
+    )
 
 
 def api_versions(k: Kubectl) -> None:

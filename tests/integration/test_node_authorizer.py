@@ -42,24 +42,34 @@ def secrets(api: Any) -> list[str]:
 def test_node_reads_only_secrets_its_objects_reference(apiserver: Any, api: Any, secrets: list[str]) -> None:
     node_name = apiserver.node_name
     env = [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "pod-env", "key": "password"}}}]
-    mine = pod("mine", node_name, imagePullSecrets=[{"name": "pull"}],
-               volumes=[{"name": "v", "secret": {"secretName": "pod-volume"}}])
+    mine = pod(
+        "mine",
+        node_name,
+        imagePullSecrets=[{"name": "pull"}],
+        volumes=[{"name": "v", "secret": {"secretName": "pod-volume"}}],
+    )
     mine["spec"]["containers"][0]["env"] = env
     assert api.post(PODS, json=mine).status_code == 201
     theirs = pod("theirs", "other-node", volumes=[{"name": "v", "secret": {"secretName": "other-node"}}])
     assert api.post(PODS, json=theirs).status_code == 201
-    build_spec = {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
-                  "strategy": {"type": "Docker"},
-                  "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"},
-                             "pushSecret": {"name": "build-push"}}}
+    build_spec = {
+        "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
+        "strategy": {"type": "Docker"},
+        "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}, "pushSecret": {"name": "build-push"}},
+    }
     build_pod = pod("b-1-build", node_name)
     build_pod["metadata"]["labels"] = {"dockyard.dev/build-pod": "true", "dockyard.dev/build": "b-1"}
     build_pod["spec"]["containers"][0]["env"] = [
-        {"name": "BUILD", "value": json.dumps({"metadata": {"name": "b-1", "namespace": "default"},
-                                                "spec": build_spec})}]
+        {
+            "name": "BUILD",
+            "value": json.dumps({"metadata": {"name": "b-1", "namespace": "default"}, "spec": build_spec}),
+        }
+    ]
     assert api.post(PODS, json=build_pod).status_code == 201
-    push = {"metadata": {"name": "p", "labels": {"dockyard.dev/nodename": node_name}},
-            "spec": {"podName": "mine", "image": "127.0.0.1:5000/x:1", "imagePushSecrets": [{"name": "push-secret"}]}}
+    push = {
+        "metadata": {"name": "p", "labels": {"dockyard.dev/nodename": node_name}},
+        "spec": {"podName": "mine", "image": "127.0.0.1:5000/x:1", "imagePushSecrets": [{"name": "push-secret"}]},
+    }
     assert api.post(f"{GROUP}/pushes", json=push).status_code == 201
 
     with apiserver.client(token=apiserver.node_token) as node:
@@ -73,21 +83,31 @@ def test_node_reads_only_secrets_its_objects_reference(apiserver: Any, api: Any,
             assert denied.json()["message"] == (
                 f'secrets "{name}" is forbidden: User "system:node:{node_name}" cannot get resource "secrets" '
                 f'in API group "" in the namespace "default": no relationship found between node "{node_name}" '
-                'and this object')
+                "and this object"
+            )
         # a referenced but missing Secret is a 404, as the Node authorizer allows the get
-        assert api.patch(f"{PODS}/mine", json={"spec": {"imagePullSecrets": [{"name": "pull"}, {"name": "gone"}]}},
-                         headers=MERGE).status_code in (200, 422)
-        for resp in (node.get(SECRETS), node.get("/api/v1/secrets"),
-                     node.get(SECRETS, params={"watch": "true", "timeoutSeconds": "1"}),
-                     node.get("/api/v1/secrets", params={"watch": "true", "timeoutSeconds": "1"})):
+        assert api.patch(
+            f"{PODS}/mine", json={"spec": {"imagePullSecrets": [{"name": "pull"}, {"name": "gone"}]}}, headers=MERGE
+        ).status_code in (200, 422)
+        for resp in (
+            node.get(SECRETS),
+            node.get("/api/v1/secrets"),
+            node.get(SECRETS, params={"watch": "true", "timeoutSeconds": "1"}),
+            node.get("/api/v1/secrets", params={"watch": "true", "timeoutSeconds": "1"}),
+        ):
             assert resp.status_code == 403, resp.text
             assert SECRET_DATA not in resp.text
 
 
 def test_node_writes_logs_only_of_builds_it_runs(apiserver: Any, api: Any) -> None:
-    config = {"metadata": {"name": "b"},
-              "spec": {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch"}, "strategy": {"type": "Docker"},
-                       "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}}}}
+    config = {
+        "metadata": {"name": "b"},
+        "spec": {
+            "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
+            "strategy": {"type": "Docker"},
+            "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}},
+        },
+    }
     assert api.post(f"{GROUP}/buildconfigs", json=config).status_code == 201
     for _ in range(2):
         assert api.post(f"{GROUP}/buildconfigs/b/instantiate", json={}).status_code == 201
@@ -111,18 +131,25 @@ def test_node_records_events_only_about_its_objects(apiserver: Any, api: Any) ->
     assert api.post(PODS, json=pod("theirs", "other-node")).status_code == 201
 
     def event(name: str, involved: dict[str, Any]) -> dict[str, Any]:
-        return {"metadata": {"name": name}, "involvedObject": involved, "reason": "Started",
-                "message": "started", "type": "Normal", "count": 1}
+        return {
+            "metadata": {"name": name},
+            "involvedObject": involved,
+            "reason": "Started",
+            "message": "started",
+            "type": "Normal",
+            "count": 1,
+        }
 
     with apiserver.client(token=apiserver.node_token) as node:
         assert node.post(EVENTS, json=event("mine.1", {"kind": "Pod", "name": "mine"})).status_code == 201
-        assert node.post(EVENTS, json=event("node.1", {"kind": "Node", "name": apiserver.node_name})).status_code \
-            == 201
-        for name, involved in (("theirs.1", {"kind": "Pod", "name": "theirs"}),
-                               ("ghost.1", {"kind": "Pod", "name": "ghost"}),
-                               ("node.2", {"kind": "Node", "name": "other-node"}),
-                               ("bc.1", {"kind": "BuildConfig", "name": "x"}),
-                               ("ns.1", {"kind": "Pod", "name": "mine", "namespace": "kube-system"})):
+        assert node.post(EVENTS, json=event("node.1", {"kind": "Node", "name": apiserver.node_name})).status_code == 201
+        for name, involved in (
+            ("theirs.1", {"kind": "Pod", "name": "theirs"}),
+            ("ghost.1", {"kind": "Pod", "name": "ghost"}),
+            ("node.2", {"kind": "Node", "name": "other-node"}),
+            ("bc.1", {"kind": "BuildConfig", "name": "x"}),
+            ("ns.1", {"kind": "Pod", "name": "mine", "namespace": "kube-system"}),
+        ):
             resp = node.post(EVENTS, json=event(name, involved))
             assert resp.status_code == 403, (name, resp.text)
         assert node.patch(f"{EVENTS}/mine.1", json={"count": 2}, headers=MERGE).status_code == 200

@@ -95,7 +95,11 @@ def _build_busybox(client: docker.DockerClient) -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data, mode in (
-            ("Dockerfile", b'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\n', 0o644),
+            (
+                "Dockerfile",
+                b'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\n',
+                0o644,
+            ),
             ("busybox", Path("/bin/busybox").read_bytes(), 0o755),
         ):
             info = tarfile.TarInfo(name)
@@ -176,13 +180,21 @@ def _web_pod(host_port: int) -> dict[str, Any]:
         [
             {
                 "name": "web",
-                "command": ["sh", "-c", "mkdir -p /www && echo hello-$(GREETING) > /www/index.html && exec httpd -f -p 8080 -h /www"],
+                "command": [
+                    "sh",
+                    "-c",
+                    "mkdir -p /www && echo hello-$(GREETING) > /www/index.html && exec httpd -f -p 8080 -h /www",
+                ],
                 "env": [{"name": "GREETING", "value": "pod"}],
                 "ports": [{"containerPort": 8080, "hostPort": host_port}],
             },
             {
                 "name": "client",
-                "command": ["sh", "-c", "mkdir -p /tmp; while true; do wget -qO- http://127.0.0.1:8080/ > /tmp/got 2>&1; sleep 0.2; done"],
+                "command": [
+                    "sh",
+                    "-c",
+                    "mkdir -p /tmp; while true; do wget -qO- http://127.0.0.1:8080/ > /tmp/got 2>&1; sleep 0.2; done",
+                ],
             },
         ]
     )
@@ -222,7 +234,11 @@ def test_two_container_pod_shares_netns_and_publishes_on_loopback(
         time.sleep(0.2)
 
     # Infra publishes only on loopback.
-    infra = [c for c in _engine_containers(_pod_engine, pod["metadata"]["uid"]) if c["Labels"][podspec.LABEL_CONTAINER_NAME] == "POD"]
+    infra = [
+        c
+        for c in _engine_containers(_pod_engine, pod["metadata"]["uid"])
+        if c["Labels"][podspec.LABEL_CONTAINER_NAME] == "POD"
+    ]
     assert len(infra) == 1
     bindings = _pod_engine.api.inspect_container(infra[0]["Id"])["HostConfig"]["PortBindings"]
     assert bindings == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
@@ -284,7 +300,10 @@ def test_restart_always_restarts_with_backoff_and_on_failure_keeps_success(
         time.sleep(0.1)
     assert seen_backoff
 
-    done = _pod([{"name": "job", "command": ["true"]}, {"name": "side", "command": ["sleep", "3600"]}], restart_policy="OnFailure")
+    done = _pod(
+        [{"name": "job", "command": ["true"]}, {"name": "side", "command": ["sleep", "3600"]}],
+        restart_policy="OnFailure",
+    )
     status = _sync_until(rt, done, lambda s: "terminated" in _cs(s, "job")["state"])
     for _ in range(5):
         done["status"] = status = rt.sync_pod(done)
@@ -298,7 +317,9 @@ def test_never_policy_reaches_terminal_phase(runtime: Callable[[], PodRuntime]) 
     rt = runtime()
     ok = _pod([{"name": "a", "command": ["true"]}], restart_policy="Never")
     assert _sync_until(rt, ok, lambda s: s["phase"] == "Succeeded")["phase"] == "Succeeded"
-    bad = _pod([{"name": "a", "command": ["sh", "-c", "exit 7"]}, {"name": "b", "command": ["true"]}], restart_policy="Never")
+    bad = _pod(
+        [{"name": "a", "command": ["sh", "-c", "exit 7"]}, {"name": "b", "command": ["true"]}], restart_policy="Never"
+    )
     status = _sync_until(rt, bad, lambda s: s["phase"] == "Failed")
     assert _cs(status, "a")["state"]["terminated"]["exitCode"] == 7
     # Terminal stays terminal.
@@ -316,7 +337,11 @@ def test_volumes_resources_and_deletion(
         [
             {
                 "name": "w",
-                "command": ["sh", "-c", "cat /host/in.txt > /scratch/copy; touch /host/x 2>/dev/null || echo ro > /scratch/ro; exec sleep 3600"],
+                "command": [
+                    "sh",
+                    "-c",
+                    "cat /host/in.txt > /scratch/copy; touch /host/x 2>/dev/null || echo ro > /scratch/ro; exec sleep 3600",
+                ],
                 "volumeMounts": [
                     {"name": "h", "mountPath": "/host", "readOnly": True},
                     {"name": "s", "mountPath": "/scratch"},
@@ -348,7 +373,15 @@ def test_volumes_resources_and_deletion(
 
 def test_refuses_non_loopback_host_ip_and_reports_missing_image(runtime: Callable[[], PodRuntime]) -> None:
     rt = runtime()
-    pod = _pod([{"name": "a", "command": ["sleep", "5"], "ports": [{"containerPort": 80, "hostPort": _free_port(), "hostIP": "0.0.0.0"}]}])
+    pod = _pod(
+        [
+            {
+                "name": "a",
+                "command": ["sleep", "5"],
+                "ports": [{"containerPort": 80, "hostPort": _free_port(), "hostIP": "0.0.0.0"}],
+            }
+        ]
+    )
     status = rt.sync_pod(pod)
     assert status["phase"] == "Failed" and "spec.containers[0].ports[0].hostIP" in status["message"]
     assert pod["metadata"]["uid"] not in rt.pod_uids()
@@ -403,7 +436,8 @@ def test_port_change_recreates_the_sandbox(runtime: Callable[[], PodRuntime], _p
             assert time.monotonic() < deadline
             time.sleep(0.2)
     running_infra = [
-        c for c in _engine_containers(_pod_engine, pod["metadata"]["uid"])
+        c
+        for c in _engine_containers(_pod_engine, pod["metadata"]["uid"])
         if c["Labels"][podspec.LABEL_CONTAINER_NAME] == "POD" and c["State"] == "running"
     ]
     assert len(running_infra) == 1
@@ -417,7 +451,11 @@ def test_adopts_a_container_created_but_not_started(
     monkeypatch.setattr(crashed, "_start_existing", lambda container_id, now: True)
     pod = _pod([{"name": "a", "command": ["sleep", "3600"]}])
     crashed.sync_pod(pod)
-    created = [c for c in _engine_containers(_pod_engine, pod["metadata"]["uid"]) if c["Labels"][podspec.LABEL_CONTAINER_NAME] == "a"]
+    created = [
+        c
+        for c in _engine_containers(_pod_engine, pod["metadata"]["uid"])
+        if c["Labels"][podspec.LABEL_CONTAINER_NAME] == "a"
+    ]
     assert [c["State"] for c in created] == ["created"]
 
     status = _sync_until(runtime(), pod, _running("a"))
@@ -463,8 +501,10 @@ def test_subpath_symlink_swapped_in_by_the_container_is_refused_on_restart(
             {
                 "name": "evil",
                 "command": ["sh", "-c", script],
-                "volumeMounts": [{"name": "data", "mountPath": "/data"},
-                                 {"name": "data", "mountPath": "/cfg", "subPath": "cfg"}],
+                "volumeMounts": [
+                    {"name": "data", "mountPath": "/data"},
+                    {"name": "data", "mountPath": "/cfg", "subPath": "cfg"},
+                ],
             },
             {"name": "side", "command": ["sleep", "3600"]},
         ],
@@ -473,7 +513,8 @@ def test_subpath_symlink_swapped_in_by_the_container_is_refused_on_restart(
     uid = pod["metadata"]["uid"]
     data = tmp_path / "state" / "pods" / uid / "volumes" / "kubernetes.io~empty-dir" / "data"
     status = _sync_until(
-        rt, pod,
+        rt,
+        pod,
         lambda s: (data / "leak").exists() or _waiting(s, "evil").get("reason") == "CreateContainerConfigError",
         timeout=30,
     )
@@ -513,8 +554,10 @@ def test_subpath_on_host_path_creates_dirs_refuses_escapes_and_cleans_up(
             {
                 "name": "w",
                 "command": ["sh", "-c", "echo w > /deep/f && cat /conf > /deep/conf-copy && exec sleep 3600"],
-                "volumeMounts": [{"name": "h", "mountPath": "/deep", "subPath": "a/b/c"},
-                                 {"name": "h", "mountPath": "/conf", "subPath": "conf.txt", "readOnly": True}],
+                "volumeMounts": [
+                    {"name": "h", "mountPath": "/deep", "subPath": "a/b/c"},
+                    {"name": "h", "mountPath": "/conf", "subPath": "conf.txt", "readOnly": True},
+                ],
             },
             {
                 "name": "esc",

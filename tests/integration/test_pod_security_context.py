@@ -18,12 +18,15 @@ from dockyard.agent.pods import PodRuntime
 
 from .test_pod_runtime import _cs, _pod, _pod_engine, _running, _sync_until, pytestmark, runtime  # noqa: F401
 
-REPORT = ("grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; echo uid=$(id -u) groups=$(id -G); "
-          "chown 12345 /bin 2>/dev/null && echo chown=ok || echo chown=denied; ")
+REPORT = (
+    "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; echo uid=$(id -u) groups=$(id -G); "
+    "chown 12345 /bin 2>/dev/null && echo chown=ok || echo chown=denied; "
+)
 
 
-def _report(client: docker.DockerClient, rt: PodRuntime, pod: dict[str, Any], name: str,
-            done: str = "chown=") -> dict[str, str]:
+def _report(
+    client: docker.DockerClient, rt: PodRuntime, pod: dict[str, Any], name: str, done: str = "chown="
+) -> dict[str, str]:
     """``key=value`` / ``Key:\\tvalue`` lines of the container's log, once ``done`` appears (bounded wait)."""
     container_id = rt.container_id(pod, name)
     assert container_id is not None
@@ -43,17 +46,29 @@ def _report(client: docker.DockerClient, rt: PodRuntime, pod: dict[str, Any], na
 
 
 def test_drop_all_and_no_new_privileges_are_what_the_container_gets(
-    runtime: Callable[[], PodRuntime], _pod_engine: docker.DockerClient  # noqa: F811
+    runtime: Callable[[], PodRuntime],
+    _pod_engine: docker.DockerClient,  # noqa: F811
 ) -> None:
     rt = runtime()
-    pod = _pod([
-        {"name": "locked", "command": ["sh", "-c", REPORT + "exec sleep 3600"],
-         "securityContext": {"capabilities": {"drop": ["ALL"]}, "allowPrivilegeEscalation": False}},
-        {"name": "default", "command": ["sh", "-c", REPORT + "exec sleep 3600"]},
-        {"name": "chown-only", "command": ["sh", "-c", REPORT + "exec sleep 3600"],
-         "securityContext": {"capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
-                             "seccompProfile": {"type": "Unconfined"}}},
-    ], securityContext={"seccompProfile": {"type": "RuntimeDefault"}})
+    pod = _pod(
+        [
+            {
+                "name": "locked",
+                "command": ["sh", "-c", REPORT + "exec sleep 3600"],
+                "securityContext": {"capabilities": {"drop": ["ALL"]}, "allowPrivilegeEscalation": False},
+            },
+            {"name": "default", "command": ["sh", "-c", REPORT + "exec sleep 3600"]},
+            {
+                "name": "chown-only",
+                "command": ["sh", "-c", REPORT + "exec sleep 3600"],
+                "securityContext": {
+                    "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
+                    "seccompProfile": {"type": "Unconfined"},
+                },
+            },
+        ],
+        securityContext={"seccompProfile": {"type": "RuntimeDefault"}},
+    )
     _sync_until(rt, pod, _running("locked", "default", "chown-only"))
     locked = _report(_pod_engine, rt, pod, "locked")
     assert locked["CapEff"] == "0000000000000000", locked
@@ -67,19 +82,38 @@ def test_drop_all_and_no_new_privileges_are_what_the_container_gets(
 
 
 def test_users_groups_and_fs_group_on_empty_dir(
-    runtime: Callable[[], PodRuntime], _pod_engine: docker.DockerClient, tmp_path: Path  # noqa: F811
+    runtime: Callable[[], PodRuntime],
+    _pod_engine: docker.DockerClient,
+    tmp_path: Path,  # noqa: F811
 ) -> None:
     rt = runtime()
     pod = _pod(
-        [{"name": "app", "command": ["sh", "-c", "touch /data/made; echo uid=$(id -u) groups=$(id -G); "
-                                     "echo file-group=$(stat -c %g /data/made); echo done=1; exec sleep 3600"],
-          "volumeMounts": [{"name": "scratch", "mountPath": "/data"}],
-          "securityContext": {"runAsGroup": 3000}},
-         {"name": "own", "command": ["sh", "-c", "echo uid=$(id -u) groups=$(id -G); echo done=1; exec sleep 3600"],
-          "securityContext": {"runAsUser": 1001}}],
+        [
+            {
+                "name": "app",
+                "command": [
+                    "sh",
+                    "-c",
+                    "touch /data/made; echo uid=$(id -u) groups=$(id -G); "
+                    "echo file-group=$(stat -c %g /data/made); echo done=1; exec sleep 3600",
+                ],
+                "volumeMounts": [{"name": "scratch", "mountPath": "/data"}],
+                "securityContext": {"runAsGroup": 3000},
+            },
+            {
+                "name": "own",
+                "command": ["sh", "-c", "echo uid=$(id -u) groups=$(id -G); echo done=1; exec sleep 3600"],
+                "securityContext": {"runAsUser": 1001},
+            },
+        ],
         volumes=[{"name": "scratch", "emptyDir": {}}],
-        securityContext={"runAsUser": 1000, "runAsNonRoot": True, "supplementalGroups": [4000], "fsGroup": 2000,
-                         "seccompProfile": {"type": "RuntimeDefault"}},
+        securityContext={
+            "runAsUser": 1000,
+            "runAsNonRoot": True,
+            "supplementalGroups": [4000],
+            "fsGroup": 2000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
     )
     _sync_until(rt, pod, _running("app", "own"))
     app = _report(_pod_engine, rt, pod, "app", done="done=1")
@@ -96,37 +130,67 @@ def test_users_groups_and_fs_group_on_empty_dir(
     assert "4001" in _report(_pod_engine, rt, pod, "own", done="done=1")["groups"].split()
 
 
-@pytest.mark.parametrize(("security", "message"), [
-    ({"runAsNonRoot": True}, "container has runAsNonRoot and image will run as root (pod: \"{pod}\", container: c)"),
-    ({"runAsNonRoot": True, "runAsUser": 0}, "container's runAsUser breaks non-root policy (pod: \"{pod}\", "
-                                             "container: c)"),
-])
+@pytest.mark.parametrize(
+    ("security", "message"),
+    [
+        ({"runAsNonRoot": True}, 'container has runAsNonRoot and image will run as root (pod: "{pod}", container: c)'),
+        (
+            {"runAsNonRoot": True, "runAsUser": 0},
+            'container\'s runAsUser breaks non-root policy (pod: "{pod}", container: c)',
+        ),
+    ],
+)
 def test_run_as_non_root_with_a_root_image_is_a_config_error(
-    runtime: Callable[[], PodRuntime], _pod_engine: docker.DockerClient,  # noqa: F811
-    security: dict[str, Any], message: str
+    runtime: Callable[[], PodRuntime],
+    _pod_engine: docker.DockerClient,  # noqa: F811
+    security: dict[str, Any],
+    message: str,
 ) -> None:
     rt = runtime()
     pod = _pod([{"name": "c", "command": ["sleep", "3600"], "securityContext": security}])
-    status = _sync_until(rt, pod, lambda s: "waiting" in _cs(s, "c")["state"]
-                         and _cs(s, "c")["state"]["waiting"]["reason"] != "ContainerCreating")
+    status = _sync_until(
+        rt,
+        pod,
+        lambda s: (
+            "waiting" in _cs(s, "c")["state"] and _cs(s, "c")["state"]["waiting"]["reason"] != "ContainerCreating"
+        ),
+    )
     meta = pod["metadata"]
     waiting = _cs(status, "c")["state"]["waiting"]
-    assert waiting == {"reason": "CreateContainerConfigError",
-                       "message": message.format(pod=f"{meta['name']}_{meta['namespace']}({meta['uid']})")}
+    assert waiting == {
+        "reason": "CreateContainerConfigError",
+        "message": message.format(pod=f"{meta['name']}_{meta['namespace']}({meta['uid']})"),
+    }
     assert rt.container_id(pod, "c") is None  # nothing was created
 
 
 def test_privileged_and_sysctls_are_honoured(
-    runtime: Callable[[], PodRuntime], _pod_engine: docker.DockerClient  # noqa: F811
+    runtime: Callable[[], PodRuntime],
+    _pod_engine: docker.DockerClient,  # noqa: F811
 ) -> None:
     rt = runtime()
     pod = _pod(
-        [{"name": "p", "command": ["sh", "-c", "grep '^CapEff:' /proc/self/status; "
-                                   "echo port-start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start); "
-                                   "exec sleep 3600"],
-          "securityContext": {"privileged": True}},
-         {"name": "plain", "command": ["sh", "-c", "echo port-start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start); "
-                                       "exec sleep 3600"]}],
+        [
+            {
+                "name": "p",
+                "command": [
+                    "sh",
+                    "-c",
+                    "grep '^CapEff:' /proc/self/status; "
+                    "echo port-start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start); "
+                    "exec sleep 3600",
+                ],
+                "securityContext": {"privileged": True},
+            },
+            {
+                "name": "plain",
+                "command": [
+                    "sh",
+                    "-c",
+                    "echo port-start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start); exec sleep 3600",
+                ],
+            },
+        ],
         securityContext={"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]},
     )
     _sync_until(rt, pod, _running("p", "plain"))

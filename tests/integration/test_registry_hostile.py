@@ -141,7 +141,13 @@ def bearer_challenge(realm: str) -> Route:
 
 
 @pytest.mark.parametrize(
-    "realm", ["http://registry.invalid/token", "http://auth.registry.invalid:9/token", "ftp://127.0.0.1/token", "file:///etc/passwd"]
+    "realm",
+    [
+        "http://registry.invalid/token",
+        "http://auth.registry.invalid:9/token",
+        "ftp://127.0.0.1/token",
+        "file:///etc/passwd",
+    ],
 )
 def test_hostile_realm_gets_no_credentials(realm: str) -> None:
     with LoopbackServer(bearer_challenge(realm)) as fake:
@@ -161,7 +167,11 @@ def test_loopback_http_realm_gets_the_bearer_flow() -> None:
     def registry(request: Request) -> tuple[int, dict[str, str], bytes]:
         if request.headers.get("Authorization") != "Bearer T0K":
             realm = f"http://{tokens.address}/token"
-            return 401, {"WWW-Authenticate": f'Bearer realm="{realm}",service="svc",scope="repository:team/app:pull"'}, b""
+            return (
+                401,
+                {"WWW-Authenticate": f'Bearer realm="{realm}",service="svc",scope="repository:team/app:pull"'},
+                b"",
+            )
         return 200, {"Docker-Content-Digest": DIGEST}, b""
 
     with tokens, LoopbackServer(registry) as fake:
@@ -205,7 +215,10 @@ def test_push_and_verify_refuses_a_registry_serving_other_bytes(monkeypatch: pyt
             builds.push_and_verify(None, f"{fake.address}/app:v1", auth=None, registry_auth=None, on_log=print)  # type: ignore[arg-type]
     monkeypatch.setattr(images, "push", lambda *a, **k: DIGEST)
     with LoopbackServer(manifests(head=DIGEST, get=DIGEST)) as fake:
-        assert builds.push_and_verify(None, f"{fake.address}/app:v1", auth=None, registry_auth=None, on_log=print) == DIGEST  # type: ignore[arg-type]
+        assert (
+            builds.push_and_verify(None, f"{fake.address}/app:v1", auth=None, registry_auth=None, on_log=print)
+            == DIGEST
+        )  # type: ignore[arg-type]
 
 
 def test_oversize_manifest_is_refused() -> None:
@@ -283,8 +296,16 @@ class TokenIssuer:
             access.append({"type": kind, "name": name, "actions": actions.split(",")})
         now = int(time.time())
         header = {"typ": "JWT", "alg": "RS256", "kid": _key_id(self.key.public_key())}
-        claims = {"iss": self.issuer, "sub": "alice", "aud": self.service, "exp": now + 300, "nbf": now - 10,
-                  "iat": now, "jti": secrets.token_hex(8), "access": access}
+        claims = {
+            "iss": self.issuer,
+            "sub": "alice",
+            "aud": self.service,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "access": access,
+        }
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{signing_input}.{_b64url(signature)}"
@@ -302,8 +323,14 @@ class TokenAuthRegistry(server.RegistryServer):
         config = super().config()
         bundle = self.root_dir.parent / "token-root.pem"
         bundle.write_bytes(self.issuer.cert_pem)
-        config["auth"] = {"token": {"realm": self.realm, "service": self.issuer.service,
-                                    "issuer": self.issuer.issuer, "rootcertbundle": str(bundle)}}
+        config["auth"] = {
+            "token": {
+                "realm": self.realm,
+                "service": self.issuer.service,
+                "issuer": self.issuer.issuer,
+                "rootcertbundle": str(bundle),
+            }
+        }
         return config
 
 

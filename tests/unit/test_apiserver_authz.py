@@ -10,10 +10,12 @@ from dockyard.apiserver import authz
 NODE = "system:node:vm"
 
 
-def attrs(user: str, verb: str, resource: str, *, group: str = "", sub: str = "", ns: str = "default",
-          name: str = "x") -> authz.Attributes:
-    return authz.Attributes(user=user, verb=verb, group=group, resource=resource, subresource=sub, namespace=ns,
-                            name=name)
+def attrs(
+    user: str, verb: str, resource: str, *, group: str = "", sub: str = "", ns: str = "default", name: str = "x"
+) -> authz.Attributes:
+    return authz.Attributes(
+        user=user, verb=verb, group=group, resource=resource, subresource=sub, namespace=ns, name=name
+    )
 
 
 def test_verbs_from_methods() -> None:
@@ -52,10 +54,15 @@ def test_node_writes_only_what_the_agent_needs() -> None:
     assert authz.allowed(attrs(NODE, "create", "builds", group="dockyard.dev", sub="log"))
     assert authz.allowed(attrs(NODE, "create", "events", name=""))
     assert authz.allowed(attrs(NODE, "patch", "events"))
-    for verb, resource, group, sub in [("delete", "pods", "", ""), ("create", "pods", "", ""),
-                                       ("update", "pods", "", ""), ("patch", "builds", "dockyard.dev", "status"),
-                                       ("patch", "pushes", "dockyard.dev", ""), ("create", "secrets", "", ""),
-                                       ("delete", "events", "", "")]:
+    for verb, resource, group, sub in [
+        ("delete", "pods", "", ""),
+        ("create", "pods", "", ""),
+        ("update", "pods", "", ""),
+        ("patch", "builds", "dockyard.dev", "status"),
+        ("patch", "pushes", "dockyard.dev", ""),
+        ("create", "secrets", "", ""),
+        ("delete", "events", "", ""),
+    ]:
         assert not authz.allowed(attrs(NODE, verb, resource, group=group, sub=sub)), (verb, resource, sub)
 
 
@@ -66,15 +73,20 @@ def test_unknown_users_may_do_nothing_with_resources() -> None:
 def test_forbidden_message_is_the_apiservers() -> None:
     with pytest.raises(errors.Forbidden) as err:
         authz.authorize(attrs(NODE, "delete", "pods"))
-    assert err.value.message == ('pods "x" is forbidden: User "system:node:vm" cannot delete resource "pods" in '
-                                 'API group "" in the namespace "default"')
+    assert err.value.message == (
+        'pods "x" is forbidden: User "system:node:vm" cannot delete resource "pods" in '
+        'API group "" in the namespace "default"'
+    )
     assert err.value.code == 403 and err.value.to_status()["reason"] == "Forbidden"
     listing = authz.forbidden(attrs("view", "list", "secrets", name="", ns=""))
-    assert listing.message == ('secrets is forbidden: User "view" cannot list resource "secrets" in API group "" '
-                               "at the cluster scope")
+    assert listing.message == (
+        'secrets is forbidden: User "view" cannot list resource "secrets" in API group "" at the cluster scope'
+    )
     sub = authz.forbidden(attrs(NODE, "patch", "builds", group="dockyard.dev", sub="status"))
-    assert sub.message.startswith('builds.dockyard.dev "x" is forbidden: User "system:node:vm" cannot patch '
-                                  'resource "builds/status" in API group "dockyard.dev"')
+    assert sub.message.startswith(
+        'builds.dockyard.dev "x" is forbidden: User "system:node:vm" cannot patch '
+        'resource "builds/status" in API group "dockyard.dev"'
+    )
 
 
 def test_node_admission_on_pods_and_pushes() -> None:
@@ -92,14 +104,22 @@ def test_node_admission_on_pods_and_pushes() -> None:
         (attrs(NODE, "patch", "pods"), unbound, "application/json-patch+json", [{"op": "remove", "path": "/spec"}]),
         (attrs(NODE, "patch", "pods", sub="status"), theirs, merge, {"status": {}}),
         (attrs(NODE, "patch", "pods", sub="status"), unbound, merge, {"status": {}}),
-        (attrs(NODE, "patch", "pushes", group="dockyard.dev", sub="status"),
-         {"metadata": {"labels": {"dockyard.dev/nodename": "other"}}}, merge, {"status": {}}),
+        (
+            attrs(NODE, "patch", "pushes", group="dockyard.dev", sub="status"),
+            {"metadata": {"labels": {"dockyard.dev/nodename": "other"}}},
+            merge,
+            {"status": {}},
+        ),
     ]
     for a, stored, ctype, doc in refused:
         with pytest.raises(errors.Forbidden):
             authz.admit(a, stored, content_type=ctype, document=doc)
     authz.admit(attrs(NODE, "patch", "pods", sub="status"), mine, content_type=merge, document={"status": {}})
-    authz.admit(attrs(NODE, "patch", "pushes", group="dockyard.dev", sub="status"), {"metadata": {}},
-                content_type=merge, document={"status": {}})
+    authz.admit(
+        attrs(NODE, "patch", "pushes", group="dockyard.dev", sub="status"),
+        {"metadata": {}},
+        content_type=merge,
+        document={"status": {}},
+    )
     assert authz.needs_admission(attrs(NODE, "patch", "pods"))
     assert not authz.needs_admission(attrs("admin", "patch", "pods"))

@@ -14,27 +14,42 @@ BC = kinds.by_kind("dockyard.dev/v1alpha1", "BuildConfig")
 assert POD and NS and SECRET and BC
 
 
-@pytest.mark.parametrize(("path", "expected"), [
-    ("/api/v1", ("", "v1", None, None, None, None)),
-    ("/api/v1/pods", ("", "v1", "pods", None, None, None)),
-    ("/api/v1/namespaces", ("", "v1", "namespaces", None, None, None)),
-    ("/api/v1/namespaces/team", ("", "v1", "namespaces", None, "team", None)),
-    ("/api/v1/namespaces/team/status", ("", "v1", "namespaces", None, "team", "status")),
-    ("/api/v1/namespaces/team/pods", ("", "v1", "pods", "team", None, None)),
-    ("/api/v1/namespaces/team/pods/web/status", ("", "v1", "pods", "team", "web", "status")),
-    ("/apis/dockyard.dev/v1alpha1/namespaces/d/buildconfigs/x/instantiate",
-     ("dockyard.dev", "v1alpha1", "buildconfigs", "d", "x", "instantiate")),
-    ("/apis/apps/v1/deployments", ("apps", "v1", "deployments", None, None, None)),
-])
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/api/v1", ("", "v1", None, None, None, None)),
+        ("/api/v1/pods", ("", "v1", "pods", None, None, None)),
+        ("/api/v1/namespaces", ("", "v1", "namespaces", None, None, None)),
+        ("/api/v1/namespaces/team", ("", "v1", "namespaces", None, "team", None)),
+        ("/api/v1/namespaces/team/status", ("", "v1", "namespaces", None, "team", "status")),
+        ("/api/v1/namespaces/team/pods", ("", "v1", "pods", "team", None, None)),
+        ("/api/v1/namespaces/team/pods/web/status", ("", "v1", "pods", "team", "web", "status")),
+        (
+            "/apis/dockyard.dev/v1alpha1/namespaces/d/buildconfigs/x/instantiate",
+            ("dockyard.dev", "v1alpha1", "buildconfigs", "d", "x", "instantiate"),
+        ),
+        ("/apis/apps/v1/deployments", ("apps", "v1", "deployments", None, None, None)),
+    ],
+)
 def test_parse_paths(path: str, expected: tuple[object, ...]) -> None:
     t = paths.parse(path)
     assert (t.group, t.version, t.info.plural if t.info else None, t.namespace, t.name, t.subresource) == expected
 
 
-@pytest.mark.parametrize("path", ["/api", "/api/v2/pods", "/apis/x/v1", "/apis/apps/v1/widgets",
-                                  "/api/v1/pods/web", "/api/v1/namespaces/d/pods/web/exec",
-                                  "/api/v1/namespaces/d/secrets/s/status", "/api/v1/namespaces/d/pods/a/b/c",
-                                  "/apis/dockyard.dev/v1alpha1/builds/x"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api",
+        "/api/v2/pods",
+        "/apis/x/v1",
+        "/apis/apps/v1/widgets",
+        "/api/v1/pods/web",
+        "/api/v1/namespaces/d/pods/web/exec",
+        "/api/v1/namespaces/d/secrets/s/status",
+        "/api/v1/namespaces/d/pods/a/b/c",
+        "/apis/dockyard.dev/v1alpha1/builds/x",
+    ],
+)
 def test_parse_bad_paths(path: str) -> None:
     with pytest.raises(errors.NotFound):
         paths.parse(path)
@@ -48,16 +63,23 @@ def test_object_path() -> None:
 def test_check_body() -> None:
     out = objects.check_body(POD, {"metadata": {"name": "a"}}, namespace="d")
     assert out["apiVersion"] == "v1" and out["kind"] == "Pod" and out["metadata"]["namespace"] == "d"
-    for bad in ({"kind": "Secret"}, {"apiVersion": "apps/v1"}, {"metadata": {"namespace": "x"}}, [1],
-                {"metadata": "x"}):
+    for bad in (
+        {"kind": "Secret"},
+        {"apiVersion": "apps/v1"},
+        {"metadata": {"namespace": "x"}},
+        [1],
+        {"metadata": "x"},
+    ):
         with pytest.raises(errors.BadRequest):
             objects.check_body(POD, bad, namespace="d")
     with pytest.raises(errors.BadRequest):
         objects.check_body(POD, {"metadata": {"name": "a"}}, namespace="d", name="b")
     with pytest.raises(errors.Invalid):
         objects.check_body(POD, {"metadata": {"name": "a", "labels": {"x": 1}}}, namespace="d")
-    assert "namespace" not in objects.check_body(NS, {"metadata": {"name": "a", "namespace": "z"}},
-                                                 namespace=None)["metadata"]
+    assert (
+        "namespace"
+        not in objects.check_body(NS, {"metadata": {"name": "a", "namespace": "z"}}, namespace=None)["metadata"]
+    )
 
 
 def test_names() -> None:
@@ -74,13 +96,30 @@ def test_names() -> None:
 
 
 def test_create_and_update_metadata_rules() -> None:
-    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "d", "uid": "u",
-                                                            "resourceVersion": "9", "labels": {"k": "v"},
-                                                            "custom": 1},
-            "spec": {"x": 1}, "status": {"phase": "Running"}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "a",
+            "namespace": "d",
+            "uid": "u",
+            "resourceVersion": "9",
+            "labels": {"k": "v"},
+            "custom": 1,
+        },
+        "spec": {"x": 1},
+        "status": {"phase": "Running"},
+    }
     created = objects.prepare_create(POD, body, uid="uid-1", now="2024-01-01T00:00:00Z")
-    assert created["metadata"] == {"name": "a", "namespace": "d", "labels": {"k": "v"}, "custom": 1,
-                                   "uid": "uid-1", "creationTimestamp": "2024-01-01T00:00:00Z", "generation": 1}
+    assert created["metadata"] == {
+        "name": "a",
+        "namespace": "d",
+        "labels": {"k": "v"},
+        "custom": 1,
+        "uid": "uid-1",
+        "creationTimestamp": "2024-01-01T00:00:00Z",
+        "generation": 1,
+    }
     assert "status" not in created
     secret = objects.prepare_create(SECRET, dict(body, kind="Secret"), uid="u", now="t")
     assert secret["status"] == {"phase": "Running"}
@@ -110,15 +149,24 @@ def test_discovery_and_openapi_shapes() -> None:
     doc = openapi.v3_document("apps", "v1")
     assert doc is not None
     assert doc["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"] == [
-        {"group": "apps", "version": "v1", "kind": "Deployment"}]
+        {"group": "apps", "version": "v1", "kind": "Deployment"}
+    ]
     patch_ops = [p["patch"] for p in doc["paths"].values() if "patch" in p]
     assert all("application/strategic-merge-patch+json" not in op["requestBody"]["content"] for op in patch_ops)
     assert openapi.schema_name(BC) == "dev.dockyard.v1alpha1.BuildConfig"
 
 
 def test_table_helpers() -> None:
-    assert [table.human_duration(s) for s in (5, 119, 130, 3600, 4 * 3600 + 60, 30 * 3600, 3 * 86400, 40 * 86400)] \
-        == ["5s", "119s", "2m10s", "60m", "4h1m", "30h", "3d", "40d"]
+    assert [table.human_duration(s) for s in (5, 119, 130, 3600, 4 * 3600 + 60, 30 * 3600, 3 * 86400, 40 * 86400)] == [
+        "5s",
+        "119s",
+        "2m10s",
+        "60m",
+        "4h1m",
+        "30h",
+        "3d",
+        "40d",
+    ]
 
 
 def test_tail_lines() -> None:
@@ -130,10 +178,18 @@ def test_tail_lines() -> None:
 
 
 def test_find_container() -> None:
-    pods = [{"metadata": {"name": "p", "namespace": "d"},
-             "status": {"containerStatuses": [{"name": "c", "containerID": "docker://abcdef"},
-                                              {"name": "e", "containerID": "docker://abcxyz"}]}},
-            {"metadata": {"name": "q", "namespace": "d"}, "status": {}}]
+    pods = [
+        {
+            "metadata": {"name": "p", "namespace": "d"},
+            "status": {
+                "containerStatuses": [
+                    {"name": "c", "containerID": "docker://abcdef"},
+                    {"name": "e", "containerID": "docker://abcxyz"},
+                ]
+            },
+        },
+        {"metadata": {"name": "q", "namespace": "d"}, "status": {}},
+    ]
     assert subresources.find_container(pods, "abcdef")[1] == "c"
     assert subresources.find_container(pods, "docker://abcxyz")[1] == "e"
     assert subresources.find_container(pods, "abcx")[1] == "e"

@@ -13,8 +13,11 @@ from hypothesis import strategies as st
 from dockyard.apiserver import patch
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3)
-                           | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=10)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=10,
+)
 json_objects = st.dictionaries(st.text(max_size=3), json_values, max_size=4)
 
 
@@ -59,6 +62,7 @@ def test_empty_merge_patch_is_identity(target: dict[str, Any]) -> None:
 
 # ------------------------------------------------------------------ RFC 6902
 
+
 def test_json_patch_operations() -> None:
     doc = {"foo": ["bar", "baz"], "obj": {"a/b": 1, "m~n": 2}}
     ops = [
@@ -74,21 +78,32 @@ def test_json_patch_operations() -> None:
     assert doc == {"foo": ["bar", "baz"], "obj": {"a/b": 1, "m~n": 2}}
 
 
-@pytest.mark.parametrize("ops", [
-    [{"op": "remove", "path": "/missing"}],
-    [{"op": "replace", "path": "/missing", "value": 1}],
-    [{"op": "test", "path": "/a", "value": 2}],
-    [{"op": "add", "path": "/list/9", "value": 1}],
-    [{"op": "add", "path": "/list/01", "value": 1}],
-    [{"op": "move", "from": "/a", "path": "/a/b"}],
-])
+@pytest.mark.parametrize(
+    "ops",
+    [
+        [{"op": "remove", "path": "/missing"}],
+        [{"op": "replace", "path": "/missing", "value": 1}],
+        [{"op": "test", "path": "/a", "value": 2}],
+        [{"op": "add", "path": "/list/9", "value": 1}],
+        [{"op": "add", "path": "/list/01", "value": 1}],
+        [{"op": "move", "from": "/a", "path": "/a/b"}],
+    ],
+)
 def test_json_patch_failures(ops: list[dict[str, Any]]) -> None:
     with pytest.raises(patch.PatchError):
         patch.json_patch({"a": 1, "list": [1]}, ops)
 
 
-@pytest.mark.parametrize("ops", [{"op": "add"}, [{"path": "/a"}], [{"op": "jump", "path": "/a"}],
-                                 [{"op": "add", "path": "a", "value": 1}], [{"op": "add", "path": "/a"}]])
+@pytest.mark.parametrize(
+    "ops",
+    [
+        {"op": "add"},
+        [{"path": "/a"}],
+        [{"op": "jump", "path": "/a"}],
+        [{"op": "add", "path": "a", "value": 1}],
+        [{"op": "add", "path": "/a"}],
+    ],
+)
 def test_json_patch_malformed(ops: Any) -> None:
     with pytest.raises(patch.PatchFormatError):
         patch.json_patch({"a": 1}, ops)
@@ -106,11 +121,21 @@ def test_json_patch_add_then_remove_restores(doc: dict[str, Any], key: str, valu
 
 # ------------------------------------------------------------------ strategic merge
 
-POD = {"spec": {"containers": [
-    {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}], "ports": [{"containerPort": 80}],
-     "args": ["--one"]},
-    {"name": "b", "image": "b:1"}],
-    "volumes": [{"name": "v", "emptyDir": {}}]}}
+POD = {
+    "spec": {
+        "containers": [
+            {
+                "name": "a",
+                "image": "a:1",
+                "env": [{"name": "X", "value": "1"}],
+                "ports": [{"containerPort": 80}],
+                "args": ["--one"],
+            },
+            {"name": "b", "image": "b:1"},
+        ],
+        "volumes": [{"name": "v", "emptyDir": {}}],
+    }
+}
 
 
 def test_strategic_merges_named_lists_by_key() -> None:
@@ -121,9 +146,18 @@ def test_strategic_merges_named_lists_by_key() -> None:
 
 
 def test_strategic_nested_lists_ports_env_and_atomic_args() -> None:
-    doc = {"spec": {"containers": [{"name": "a", "env": [{"name": "Y", "value": "2"}],
-                                    "ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 443}],
-                                    "args": ["--two"]}]}}
+    doc = {
+        "spec": {
+            "containers": [
+                {
+                    "name": "a",
+                    "env": [{"name": "Y", "value": "2"}],
+                    "ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 443}],
+                    "args": ["--two"],
+                }
+            ]
+        }
+    }
     a = patch.strategic_merge_patch(POD, doc)["spec"]["containers"][0]
     assert a["env"] == [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]
     assert a["ports"] == [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 443}]
@@ -135,8 +169,12 @@ def test_strategic_directives() -> None:
     assert [c["name"] for c in patch.strategic_merge_patch(POD, delete)["spec"]["containers"]] == ["a"]
     replace = {"spec": {"volumes": [{"name": "w", "hostPath": {"path": "/x"}}, {"$patch": "replace"}]}}
     assert patch.strategic_merge_patch(POD, replace)["spec"]["volumes"] == [{"name": "w", "hostPath": {"path": "/x"}}]
-    order = {"spec": {"$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
-                      "containers": [{"name": "a", "image": "a:2"}]}}
+    order = {
+        "spec": {
+            "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
+            "containers": [{"name": "a", "image": "a:2"}],
+        }
+    }
     out = patch.strategic_merge_patch(POD, order)
     assert [c["name"] for c in out["spec"]["containers"]] == ["b", "a"]
     assert "$setElementOrder/containers" not in out["spec"]
@@ -145,8 +183,9 @@ def test_strategic_directives() -> None:
     replace_map = {"spec": {"$patch": "replace", "containers": []}}
     assert patch.strategic_merge_patch(POD, replace_map)["spec"] == {"containers": []}
     prim = {"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}
-    assert patch.strategic_merge_patch({"metadata": {"finalizers": ["a", "b"]}}, prim) == \
-        {"metadata": {"finalizers": ["b"]}}
+    assert patch.strategic_merge_patch({"metadata": {"finalizers": ["a", "b"]}}, prim) == {
+        "metadata": {"finalizers": ["b"]}
+    }
     assert patch.strategic_merge_patch({"a": {"b": 1}}, {"a": None}) == {}
     with pytest.raises(patch.PatchError):
         patch.strategic_merge_patch({}, {"$patch": "explode"})
@@ -156,10 +195,15 @@ def test_strategic_directives() -> None:
 
 def test_kubectl_apply_shaped_patch() -> None:
     """The patch kubectl 1.32 sends when one env value changes (observed on the wire)."""
-    doc = {"metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
-           "spec": {"$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
-                    "containers": [{"$setElementOrder/env": [{"name": "X"}], "env": [{"name": "X", "value": "2"}],
-                                    "name": "a"}]}}
+    doc = {
+        "metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+        "spec": {
+            "$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
+            "containers": [
+                {"$setElementOrder/env": [{"name": "X"}], "env": [{"name": "X", "value": "2"}], "name": "a"}
+            ],
+        },
+    }
     out = patch.strategic_merge_patch(POD, doc)
     assert out["spec"]["containers"][0]["env"] == [{"name": "X", "value": "2"}]
     assert out["spec"]["containers"][0]["image"] == "a:1"
@@ -174,12 +218,14 @@ def test_strategic_equals_merge_patch_without_lists(target: dict[str, Any], doc:
         if isinstance(v, dict):
             return all(not k.startswith("$") and no_lists_or_dollars(x) for k, x in v.items())
         return True
+
     if not (no_lists_or_dollars(target) and no_lists_or_dollars(doc)):
         return
     assert patch.strategic_merge_patch(target, doc) == patch.merge_patch(target, doc)
 
 
 # ------------------------------------------------------------------ bounds (amplification)
+
 
 def _doubling_copies(count: int) -> list[dict[str, Any]]:
     """``count`` copies of ``/a`` into itself: each doubles the document."""
@@ -236,11 +282,17 @@ def test_strategic_merge_of_long_keyed_lists_is_linear() -> None:
     doc = {"spec": {"containers": [{"name": f"c{n}"} for n in range(count)]}}
     out = patch.strategic_merge_patch({"spec": {"containers": [{"name": "c1", "image": "i"}]}}, doc)
     assert len(out["spec"]["containers"]) == count and out["spec"]["containers"][0] == {"name": "c1", "image": "i"}
-    target = {"metadata": {"finalizers": [f"a{n}" for n in range(count)]},
-              "spec": {"args": [f"a{n}" for n in range(count)]}}
-    out = patch.strategic_merge_patch(target, {
-        "metadata": {"finalizers": [f"b{n}" for n in range(count)]},
-        "spec": {"$deleteFromPrimitiveList/args": [f"a{n}" for n in range(1, count)]}})
+    target = {
+        "metadata": {"finalizers": [f"a{n}" for n in range(count)]},
+        "spec": {"args": [f"a{n}" for n in range(count)]},
+    }
+    out = patch.strategic_merge_patch(
+        target,
+        {
+            "metadata": {"finalizers": [f"b{n}" for n in range(count)]},
+            "spec": {"$deleteFromPrimitiveList/args": [f"a{n}" for n in range(1, count)]},
+        },
+    )
     assert len(out["metadata"]["finalizers"]) == 2 * count and out["spec"]["args"] == ["a0"]
     assert time.monotonic() - started < 3.0
 
@@ -248,12 +300,18 @@ def test_strategic_merge_of_long_keyed_lists_is_linear() -> None:
 def test_strategic_merge_keys_match_by_json_equality() -> None:
     """Merge keys of equal JSON value match (``80`` and ``80``), unhashable ones still work."""
     target = {"ports": [{"containerPort": 80, "name": "a"}, {"containerPort": [1], "name": "odd"}]}
-    doc = {"ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": [1], "protocol": "UDP"},
-                     {"containerPort": True, "name": "bool"}]}
+    doc = {
+        "ports": [
+            {"containerPort": 80, "protocol": "TCP"},
+            {"containerPort": [1], "protocol": "UDP"},
+            {"containerPort": True, "name": "bool"},
+        ]
+    }
     assert patch.strategic_merge_patch(target, doc)["ports"] == [
         {"containerPort": 80, "name": "a", "protocol": "TCP"},
         {"containerPort": [1], "name": "odd", "protocol": "UDP"},
-        {"containerPort": True, "name": "bool"}]
+        {"containerPort": True, "name": "bool"},
+    ]
 
 
 def _deep(depth: int, leaf: Any) -> dict[str, Any]:

@@ -38,12 +38,18 @@ def test_dockyard_schemas_come_from_the_pydantic_models() -> None:
         assert set(schema["properties"]) == fields, kind
     output = components["dev.dockyard.v1alpha1.BuildOutput"]
     assert output["required"] == ["to"] and output["description"].startswith("Where the built image is pushed")
-    assert output["properties"]["to"]["allOf"] == [{"$ref": "#/components/schemas/dev.dockyard.v1alpha1.ObjectReference"}]
+    assert output["properties"]["to"]["allOf"] == [
+        {"$ref": "#/components/schemas/dev.dockyard.v1alpha1.ObjectReference"}
+    ]
     policy = components["dev.dockyard.v1alpha1.BuildConfigSpec"]["properties"]["runPolicy"]
     assert policy["enum"] == ["Serial", "Parallel", "SerialLatestOnly"] and policy["default"] == "Serial"
     deadline = components["dev.dockyard.v1alpha1.BuildConfigSpec"]["properties"]["completionDeadlineSeconds"]
-    assert deadline == {"type": "integer", "minimum": 0, "exclusiveMinimum": True,
-                        "description": deadline["description"]}
+    assert deadline == {
+        "type": "integer",
+        "minimum": 0,
+        "exclusiveMinimum": True,
+        "description": deadline["description"],
+    }
     deployment = components["dev.dockyard.v1alpha1.ImageDeploySpec"]["properties"]["deployment"]
     assert deployment["allOf"] == [{"$ref": "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec"}]
 
@@ -51,17 +57,31 @@ def test_dockyard_schemas_come_from_the_pydantic_models() -> None:
 def test_core_kinds_are_typed_like_go_decoding() -> None:
     pod = kinds.by_kind("v1", "Pod")
     assert pod is not None
-    good = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "labels": {"x": "y"}},
-            "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}],
-                                     "resources": {"limits": {"cpu": 0.5, "memory": "1Gi"}}}],
-                     "unknownField": {"kept": True}}}
+    good = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "a", "labels": {"x": "y"}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "i",
+                    "ports": [{"containerPort": 80}],
+                    "resources": {"limits": {"cpu": 0.5, "memory": "1Gi"}},
+                }
+            ],
+            "unknownField": {"kept": True},
+        },
+    }
     typecheck.check(pod, good)
     bad = json.loads(json.dumps(good))
     bad["spec"]["containers"][0]["image"] = 5
     with pytest.raises(errors.BadRequest) as err:
         typecheck.check(pod, bad)
-    assert err.value.message == ('Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal number '
-                                 "into Go struct field Pod.spec.containers[0].image of type string")
+    assert err.value.message == (
+        'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal number '
+        "into Go struct field Pod.spec.containers[0].image of type string"
+    )
     bad["spec"]["containers"] = {"name": "c"}
     with pytest.raises(errors.BadRequest):
         typecheck.check(pod, bad)

@@ -15,31 +15,36 @@ from dockyard.storage import sqlite
 
 
 def obj(labels: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
-    return {"metadata": {"name": fields.get("name", "n"), "namespace": "default", "labels": labels or {}},
-            "spec": {"nodeName": fields.get("node")} if fields.get("node") else {},
-            "status": {"phase": fields["phase"]} if "phase" in fields else {}}
+    return {
+        "metadata": {"name": fields.get("name", "n"), "namespace": "default", "labels": labels or {}},
+        "spec": {"nodeName": fields.get("node")} if fields.get("node") else {},
+        "status": {"phase": fields["phase"]} if "phase" in fields else {},
+    }
 
 
-@pytest.mark.parametrize(("selector", "labels", "expected"), [
-    ("", {}, True),
-    ("app=web", {"app": "web"}, True),
-    ("app==web", {"app": "db"}, False),
-    ("app!=web", {}, True),
-    ("app!=web", {"app": "web"}, False),
-    ("app in (web, db)", {"app": "db"}, True),
-    ("app in (web)", {}, False),
-    ("app notin (web)", {}, True),
-    ("app notin (web,db)", {"app": "db"}, False),
-    ("app", {"app": ""}, True),
-    ("!app", {"app": "x"}, False),
-    ("! app", {}, True),
-    ("app=web,tier in (front),!debug", {"app": "web", "tier": "front"}, True),
-    ("app=web,tier in (front),!debug", {"app": "web", "tier": "front", "debug": "1"}, False),
-    ("dockyard.dev/buildconfig=hello", {"dockyard.dev/buildconfig": "hello"}, True),
-    ("count>3", {"count": "4"}, True),
-    ("count<3", {"count": "4"}, False),
-    ("empty=", {"empty": ""}, True),
-])
+@pytest.mark.parametrize(
+    ("selector", "labels", "expected"),
+    [
+        ("", {}, True),
+        ("app=web", {"app": "web"}, True),
+        ("app==web", {"app": "db"}, False),
+        ("app!=web", {}, True),
+        ("app!=web", {"app": "web"}, False),
+        ("app in (web, db)", {"app": "db"}, True),
+        ("app in (web)", {}, False),
+        ("app notin (web)", {}, True),
+        ("app notin (web,db)", {"app": "db"}, False),
+        ("app", {"app": ""}, True),
+        ("!app", {"app": "x"}, False),
+        ("! app", {}, True),
+        ("app=web,tier in (front),!debug", {"app": "web", "tier": "front"}, True),
+        ("app=web,tier in (front),!debug", {"app": "web", "tier": "front", "debug": "1"}, False),
+        ("dockyard.dev/buildconfig=hello", {"dockyard.dev/buildconfig": "hello"}, True),
+        ("count>3", {"count": "4"}, True),
+        ("count<3", {"count": "4"}, False),
+        ("empty=", {"empty": ""}, True),
+    ],
+)
 def test_label_selector(selector: str, labels: dict[str, str], expected: bool) -> None:
     assert selectors.labels_match(selectors.parse_label_selector(selector), obj(labels)) is expected
 
@@ -50,12 +55,20 @@ def test_label_selector_syntax_errors(bad: str) -> None:
         selectors.parse_label_selector(bad)
 
 
-@pytest.mark.parametrize(("selector", "expected"), [
-    ("metadata.name=n", True), ("metadata.name==n", True), ("metadata.name!=n", False),
-    ("metadata.namespace=default,metadata.name=n", True), ("spec.nodeName=node-1", True),
-    ("spec.nodeName=", False), ("status.phase=Running", True), ("status.phase!=Running", False),
-    ("spec.missing=", True),
-])
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("metadata.name=n", True),
+        ("metadata.name==n", True),
+        ("metadata.name!=n", False),
+        ("metadata.namespace=default,metadata.name=n", True),
+        ("spec.nodeName=node-1", True),
+        ("spec.nodeName=", False),
+        ("status.phase=Running", True),
+        ("status.phase!=Running", False),
+        ("spec.missing=", True),
+    ],
+)
 def test_field_selector(selector: str, expected: bool) -> None:
     target = obj(node="node-1", phase="Running")
     assert selectors.fields_match(selectors.parse_field_selector(selector), target) is expected
@@ -73,8 +86,11 @@ def test_field_selector_escapes_and_errors() -> None:
 _label_values = st.from_regex(r"[a-z0-9]([a-z0-9.-]{0,6}[a-z0-9])?", fullmatch=True)
 
 
-@given(st.dictionaries(st.sampled_from(["app", "tier", "env"]), _label_values, max_size=3),
-       st.sampled_from(["app", "tier", "env"]), _label_values)
+@given(
+    st.dictionaries(st.sampled_from(["app", "tier", "env"]), _label_values, max_size=3),
+    st.sampled_from(["app", "tier", "env"]),
+    _label_values,
+)
 def test_equality_and_inequality_are_complements(labels: dict[str, str], key: str, value: str) -> None:
     eq = selectors.labels_match(selectors.parse_label_selector(f"{key}={value}"), obj(labels))
     ne = selectors.labels_match(selectors.parse_label_selector(f"{key}!={value}"), obj(labels))

@@ -32,10 +32,19 @@ def test_webhook_secrets_are_redacted_from_paths_and_uvicorn_records() -> None:
     assert auth.redact_path(path) == path.replace("TOPSECRET", "<redacted>")
     assert auth.redact_path(path + "/x?y") == path.replace("TOPSECRET", "<redacted>") + "/x?y"
     assert auth.redact_path("/api/v1/pods") == "/api/v1/pods"
-    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
-                               ("127.0.0.1:1", "POST", path, "1.1", 202), None)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:1", "POST", path, "1.1", 202),
+        None,
+    )
     assert serve.RedactWebhookSecrets().filter(record)
     assert "TOPSECRET" not in record.getMessage() and "<redacted>" in record.getMessage()
     serve.config(object(), insecure_http=True)
-    assert all(any(isinstance(f, serve.RedactWebhookSecrets) for f in logging.getLogger(n).filters)
-               for n in serve.UVICORN_LOGGERS)
+    assert all(
+        any(isinstance(f, serve.RedactWebhookSecrets) for f in logging.getLogger(n).filters)
+        for n in serve.UVICORN_LOGGERS
+    )

@@ -40,19 +40,26 @@ def tar_of(*members: tuple[str, str, str]) -> bytes:
 
 
 def test_a_plain_context_passes():
-    assert archive.check(tar_of(("Dockerfile", "file", "FROM x"), ("app/a.txt", "file", "a"),
-                                ("app/link", "sym", "a.txt"))) == 3
+    assert (
+        archive.check(
+            tar_of(("Dockerfile", "file", "FROM x"), ("app/a.txt", "file", "a"), ("app/link", "sym", "a.txt"))
+        )
+        == 3
+    )
 
 
-@pytest.mark.parametrize("member", [
-    ("/etc/passwd", "file", "x"),
-    ("../up", "file", "x"),
-    ("a/../../up", "file", "x"),
-    ("out", "sym", "../../etc/passwd"),
-    ("abs", "sym", "/etc/passwd"),
-    ("hard", "hard", "../x"),
-    ("pipe", "fifo", ""),
-])
+@pytest.mark.parametrize(
+    "member",
+    [
+        ("/etc/passwd", "file", "x"),
+        ("../up", "file", "x"),
+        ("a/../../up", "file", "x"),
+        ("out", "sym", "../../etc/passwd"),
+        ("abs", "sym", "/etc/passwd"),
+        ("hard", "hard", "../x"),
+        ("pipe", "fifo", ""),
+    ],
+)
 def test_escaping_members_are_refused_by_name(member):
     with pytest.raises(archive.BadArchive) as err:
         archive.check(tar_of(("Dockerfile", "file", "FROM x"), member))
@@ -80,8 +87,12 @@ def secret(**data: str) -> dict:
 
 
 def test_registry_auth_from_dockerconfigjson():
-    cfg = {"auths": {"127.0.0.1:5000": {"auth": base64.b64encode(b"u:p:w").decode()},
-                     "https://other:443": {"username": "o", "password": "q"}}}
+    cfg = {
+        "auths": {
+            "127.0.0.1:5000": {"auth": base64.b64encode(b"u:p:w").decode()},
+            "https://other:443": {"username": "o", "password": "q"},
+        }
+    }
     s = secret(**{".dockerconfigjson": json.dumps(cfg)})
     assert credentials.registry_auth(s, "127.0.0.1:5000") == ("u", "p:w")
     assert credentials.registry_auth(s, "other:443") == ("o", "q")
@@ -109,6 +120,7 @@ def test_replace_last_from_keeps_stage_names_and_platform():
 
 
 # ------------------------------------------------------------------ limits while streaming
+
 
 def _big_member(size: int) -> bytes:
     info = tarfile.TarInfo("zeros")

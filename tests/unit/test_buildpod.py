@@ -2,10 +2,17 @@
 
 from dockyard.api import buildpod
 
-BUILD = {"apiVersion": "dockyard.dev/v1alpha1", "kind": "Build",
-         "metadata": {"name": "hello-1", "namespace": "default", "uid": "u1",
-                      "labels": {"dockyard.dev/buildconfig": "hello"}},
-         "spec": {"source": {"type": "Git", "git": {"uri": "/x"}}, "output": {"to": {"name": "r/x:1"}}}}
+BUILD = {
+    "apiVersion": "dockyard.dev/v1alpha1",
+    "kind": "Build",
+    "metadata": {
+        "name": "hello-1",
+        "namespace": "default",
+        "uid": "u1",
+        "labels": {"dockyard.dev/buildconfig": "hello"},
+    },
+    "spec": {"source": {"type": "Git", "git": {"uri": "/x"}}, "output": {"to": {"name": "r/x:1"}}},
+}
 
 
 def test_pod_is_named_and_owned_by_the_build():
@@ -18,7 +25,11 @@ def test_pod_is_named_and_owned_by_the_build():
 
 def test_result_round_trip():
     result = buildpod.BuildResult(succeeded=False, reason="DockerBuildFailed", message="m", log_snippet="s")
-    pod = {"status": {"phase": "Failed", "containerStatuses": [
-        {"state": {"terminated": {"exitCode": 1, "message": result.termination_message()}}}]}}
+    pod = {
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [{"state": {"terminated": {"exitCode": 1, "message": result.termination_message()}}}],
+        }
+    }
     assert buildpod.result_from_pod(pod) == result
     assert buildpod.result_from_pod({"status": {"phase": "Running"}}) is None

@@ -30,11 +30,14 @@ def test_an_archive_is_sent_as_it_is_and_kept(tmp_path: Path) -> None:
     assert given.exists()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"from_dir": Path("/nonexistent-dir")}, "--from-dir /nonexistent-dir: not a directory"),
-    ({"from_file": Path("/nonexistent-file")}, "--from-file /nonexistent-file: no such file"),
-    ({"from_archive": Path("/nonexistent.tar")}, "--from-archive /nonexistent.tar: no such file"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"from_dir": Path("/nonexistent-dir")}, "--from-dir /nonexistent-dir: not a directory"),
+        ({"from_file": Path("/nonexistent-file")}, "--from-file /nonexistent-file: no such file"),
+        ({"from_archive": Path("/nonexistent.tar")}, "--from-archive /nonexistent.tar: no such file"),
+    ],
+)
 def test_a_missing_path_is_named(kwargs: dict, message: str) -> None:
     with pytest.raises(upload.UploadError, match=message):
         with upload.archive(**kwargs):

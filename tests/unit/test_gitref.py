@@ -8,11 +8,46 @@ import pytest
 
 from dockyard.api import gitref
 
-GOOD_REFS = ["main", "v1.2.3", "refs/heads/feature/x", "release-1.0", "a" * 40, "0123abcd", "feature@2",
-             "user/topic_1", "HEAD"]
-BAD_REFS = ["", "-x", "--upload-pack=touch /tmp/x", "--pathspec-from-file=/etc/hostname", "a..b", "a b",
-            "a~1", "a^", "a:b", "a?", "a*", "a[b", "a\\b", "a@{1}", "@", "/a", "a/", "a//b", "a.", ".a",
-            "a/.b", "a.lock", "a/b.lock/c", "a\x00b", "a\x7fb", "a\nb", "a\tb"]
+GOOD_REFS = [
+    "main",
+    "v1.2.3",
+    "refs/heads/feature/x",
+    "release-1.0",
+    "a" * 40,
+    "0123abcd",
+    "feature@2",
+    "user/topic_1",
+    "HEAD",
+]
+BAD_REFS = [
+    "",
+    "-x",
+    "--upload-pack=touch /tmp/x",
+    "--pathspec-from-file=/etc/hostname",
+    "a..b",
+    "a b",
+    "a~1",
+    "a^",
+    "a:b",
+    "a?",
+    "a*",
+    "a[b",
+    "a\\b",
+    "a@{1}",
+    "@",
+    "/a",
+    "a/",
+    "a//b",
+    "a.",
+    ".a",
+    "a/.b",
+    "a.lock",
+    "a/b.lock/c",
+    "a\x00b",
+    "a\x7fb",
+    "a\nb",
+    "a\tb",
+]
 
 
 @pytest.mark.parametrize("ref", GOOD_REFS)
@@ -30,8 +65,7 @@ def test_bad_refs_are_refused(ref: str) -> None:
 def test_refname_rules_agree_with_git(ref: str) -> None:
     """Where git's own ``check-ref-format --allow-onelevel`` refuses a name, so does dockyard."""
     ours = gitref.ref_problem(ref) is None
-    theirs = subprocess.run(["git", "check-ref-format", "--allow-onelevel", ref],
-                            capture_output=True).returncode == 0
+    theirs = subprocess.run(["git", "check-ref-format", "--allow-onelevel", ref], capture_output=True).returncode == 0
     if not theirs:
         assert not ours, ref
     if ours:
@@ -48,12 +82,37 @@ def test_not_hex_commits(commit: str) -> None:
     assert not gitref.is_commit(commit)
 
 
-GOOD_URIS = ["https://github.com/o/r.git", "http://127.0.0.1:8080/app.git", "ssh://git@host:22/o/r.git",
-             "git://host/r.git", "git@github.com:o/r.git", "host:r.git", "file:///srv/r.git", "/srv/repo",
-             "./repo", "repo", "../up/repo", "/tmp/with space/repo"]
-BAD_URIS = ["", "-x", "--upload-pack=touch /tmp/x", "ext::sh -c touch% /tmp/pwned", "fd::3", "foo::bar",
-            "git-remote-x::y", "ftp://host/r", "foo://x", "ssh://-oProxyCommand=x/r", "ssh://-u@host/r",
-            "-oProxyCommand=x:r", "https://host/r\n", "/srv/r\x00", "/srv\x1br"]
+GOOD_URIS = [
+    "https://github.com/o/r.git",
+    "http://127.0.0.1:8080/app.git",
+    "ssh://git@host:22/o/r.git",
+    "git://host/r.git",
+    "git@github.com:o/r.git",
+    "host:r.git",
+    "file:///srv/r.git",
+    "/srv/repo",
+    "./repo",
+    "repo",
+    "../up/repo",
+    "/tmp/with space/repo",
+]
+BAD_URIS = [
+    "",
+    "-x",
+    "--upload-pack=touch /tmp/x",
+    "ext::sh -c touch% /tmp/pwned",
+    "fd::3",
+    "foo::bar",
+    "git-remote-x::y",
+    "ftp://host/r",
+    "foo://x",
+    "ssh://-oProxyCommand=x/r",
+    "ssh://-u@host/r",
+    "-oProxyCommand=x:r",
+    "https://host/r\n",
+    "/srv/r\x00",
+    "/srv\x1br",
+]
 
 
 @pytest.mark.parametrize("uri", GOOD_URIS)

@@ -15,14 +15,22 @@ from dockyard.apiserver import tls
 from dockyard.client import connection, credentials
 
 
-def _write(path: Path, *, server: str = "https://127.0.0.1:1", user: dict[str, Any] | None = None,
-           cluster: dict[str, Any] | None = None, namespace: str | None = "team", name: str = "c",
-           current: str | None = "c") -> Path:
+def _write(
+    path: Path,
+    *,
+    server: str = "https://127.0.0.1:1",
+    user: dict[str, Any] | None = None,
+    cluster: dict[str, Any] | None = None,
+    namespace: str | None = "team",
+    name: str = "c",
+    current: str | None = "c",
+) -> Path:
     ctx: dict[str, Any] = {"cluster": name, "user": name}
     if namespace:
         ctx["namespace"] = namespace
     doc: dict[str, Any] = {
-        "apiVersion": "v1", "kind": "Config",
+        "apiVersion": "v1",
+        "kind": "Config",
         "clusters": [{"name": name, "cluster": {"server": server, **(cluster or {})}}],
         "users": [{"name": name, "user": user if user is not None else {"token": "t0"}}],
         "contexts": [{"name": name, "context": ctx}],
@@ -77,26 +85,46 @@ def test_kubeconfig_list_merges_first_wins(tmp_path: Path, monkeypatch: pytest.M
     assert connection.connect(paths=[str(p) for p in conn.paths]).authorization() == "Bearer from-a"
 
 
-@pytest.mark.parametrize(("user", "cluster", "current", "names"), [
-    ({"token": "t"}, {}, None, ["no current-context"]),
-    ({"token": "t"}, {}, "other", ["context 'other' not found"]),
-    ({"auth-provider": {"name": "gcp"}}, {}, "c", ["auth-provider (gcp)", "exec"]),
-    ({"token": "t", "username": "u", "password": "p"}, {}, "c", ["not both"]),
-    ({"client-certificate": "/nonexistent/x.crt", "client-key": "/nonexistent/x.key"}, {}, "c",
-     ["client-certificate", "/nonexistent/x.crt"]),
-    ({"client-certificate-data": "QUJD"}, {}, "c", ["client-key"]),
-    ({"token": "t"}, {"certificate-authority-data": "QUJD", "insecure-skip-tls-verify": True}, "c",
-     ["insecure-skip-tls-verify"]),
-    ({"token": "t"}, {"certificate-authority": "/nonexistent/ca.crt"}, "c", ["certificate-authority"]),
-    ({"token": "t"}, {"tls-server-name": "x"}, "c", ["tls-server-name"]),
-    ({"exec": {"apiVersion": "client.authentication.k8s.io/v1alpha1", "command": "x"}}, {}, "c",
-     ["exec.apiVersion", "v1alpha1"]),
-    ({"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "x", "interactiveMode": "Always"}},
-     {}, "c", ["interactiveMode"]),
-    ({"tokenFile": "/nonexistent/token"}, {}, "c", ["tokenFile"]),
-])
-def test_unusable_kubeconfig_names_the_field(tmp_path: Path, user: dict[str, Any], cluster: dict[str, Any],
-                                             current: str | None, names: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("user", "cluster", "current", "names"),
+    [
+        ({"token": "t"}, {}, None, ["no current-context"]),
+        ({"token": "t"}, {}, "other", ["context 'other' not found"]),
+        ({"auth-provider": {"name": "gcp"}}, {}, "c", ["auth-provider (gcp)", "exec"]),
+        ({"token": "t", "username": "u", "password": "p"}, {}, "c", ["not both"]),
+        (
+            {"client-certificate": "/nonexistent/x.crt", "client-key": "/nonexistent/x.key"},
+            {},
+            "c",
+            ["client-certificate", "/nonexistent/x.crt"],
+        ),
+        ({"client-certificate-data": "QUJD"}, {}, "c", ["client-key"]),
+        (
+            {"token": "t"},
+            {"certificate-authority-data": "QUJD", "insecure-skip-tls-verify": True},
+            "c",
+            ["insecure-skip-tls-verify"],
+        ),
+        ({"token": "t"}, {"certificate-authority": "/nonexistent/ca.crt"}, "c", ["certificate-authority"]),
+        ({"token": "t"}, {"tls-server-name": "x"}, "c", ["tls-server-name"]),
+        (
+            {"exec": {"apiVersion": "client.authentication.k8s.io/v1alpha1", "command": "x"}},
+            {},
+            "c",
+            ["exec.apiVersion", "v1alpha1"],
+        ),
+        (
+            {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "x", "interactiveMode": "Always"}},
+            {},
+            "c",
+            ["interactiveMode"],
+        ),
+        ({"tokenFile": "/nonexistent/token"}, {}, "c", ["tokenFile"]),
+    ],
+)
+def test_unusable_kubeconfig_names_the_field(
+    tmp_path: Path, user: dict[str, Any], cluster: dict[str, Any], current: str | None, names: list[str]
+) -> None:
     path = _write(tmp_path / "k", user=user, cluster=cluster, current=current)
     with pytest.raises(connection.BadKubeconfig) as err:
         connection.connect(str(path))
@@ -162,7 +190,9 @@ def test_explicit_kubeconfig_wins_over_in_cluster(tmp_path: Path, monkeypatch: p
 
 def test_exec_plugin_v1_gets_exec_info_and_caches_until_expiry(tmp_path: Path) -> None:
     calls = tmp_path / "calls"
-    script = _plugin(tmp_path, f"""
+    script = _plugin(
+        tmp_path,
+        f"""
 import json, os, sys, pathlib
 calls = pathlib.Path({str(calls)!r})
 n = len(calls.read_text()) if calls.exists() else 0
@@ -174,7 +204,8 @@ assert os.environ["PLUGIN_VAR"] == "v"
 expires = "2000-01-01T00:00:00Z" if n == 0 else "2999-01-01T00:00:00Z"
 print(json.dumps({{"apiVersion": info["apiVersion"], "kind": "ExecCredential",
                   "status": {{"token": f"tok-{{n}}", "expirationTimestamp": expires}}}}))
-""")
+""",
+    )
     user = _exec_user(script, env=[{"name": "PLUGIN_VAR", "value": "v"}], provideClusterInfo=True)
     conn = connection.connect(str(_write(tmp_path / "k", user=user)))
     # the first credential had already expired: the next use runs the plugin again; the second lasts
@@ -184,10 +215,14 @@ print(json.dumps({{"apiVersion": info["apiVersion"], "kind": "ExecCredential",
 
 
 def test_exec_plugin_v1beta1(tmp_path: Path) -> None:
-    script = _plugin(tmp_path, 'import json; print(json.dumps({"apiVersion": '
-                     '"client.authentication.k8s.io/v1beta1", "kind": "ExecCredential", "status": {"token": "b"}}))')
-    conn = connection.connect(str(_write(
-        tmp_path / "k", user=_exec_user(script, "client.authentication.k8s.io/v1beta1"))))
+    script = _plugin(
+        tmp_path,
+        'import json; print(json.dumps({"apiVersion": '
+        '"client.authentication.k8s.io/v1beta1", "kind": "ExecCredential", "status": {"token": "b"}}))',
+    )
+    conn = connection.connect(
+        str(_write(tmp_path / "k", user=_exec_user(script, "client.authentication.k8s.io/v1beta1")))
+    )
     assert conn.authorization() == "Bearer b"
 
 
@@ -195,24 +230,46 @@ def test_exec_plugin_failures_name_the_plugin(tmp_path: Path) -> None:
     failing = _plugin(tmp_path, 'import sys; sys.stderr.write("please log in"); sys.exit(4)')
     with pytest.raises(credentials.CredentialError, match="exited 4: please log in"):
         connection.connect(str(_write(tmp_path / "k", user=_exec_user(failing))))
-    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "/nonexistent/plugin",
-                     "installHint": "install it from example"}}
+    user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": "/nonexistent/plugin",
+            "installHint": "install it from example",
+        }
+    }
     with pytest.raises(credentials.CredentialError, match="not found .install it from example"):
         connection.connect(str(_write(tmp_path / "k", user=user)))
 
 
-@pytest.mark.parametrize(("doc", "message"), [
-    ("not json", "no ExecCredential JSON"),
-    ({"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential", "status": {"token": "t"}},
-     "plugin returned version"),
-    ({"apiVersion": "client.authentication.k8s.io/v1", "kind": "Other", "status": {"token": "t"}}, "kind"),
-    ({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential"}, "status"),
-    ({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {}}, "status.token"),
-    ({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
-      "status": {"clientCertificateData": "x"}}, "clientKeyData"),
-    ({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
-      "status": {"token": "t", "expirationTimestamp": "tomorrow"}}, "expirationTimestamp"),
-])
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ("not json", "no ExecCredential JSON"),
+        (
+            {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential", "status": {"token": "t"}},
+            "plugin returned version",
+        ),
+        ({"apiVersion": "client.authentication.k8s.io/v1", "kind": "Other", "status": {"token": "t"}}, "kind"),
+        ({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential"}, "status"),
+        ({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {}}, "status.token"),
+        (
+            {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "kind": "ExecCredential",
+                "status": {"clientCertificateData": "x"},
+            },
+            "clientKeyData",
+        ),
+        (
+            {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "kind": "ExecCredential",
+                "status": {"token": "t", "expirationTimestamp": "tomorrow"},
+            },
+            "expirationTimestamp",
+        ),
+    ],
+)
 def test_exec_output_rules(doc: Any, message: str) -> None:
     raw = doc.encode() if isinstance(doc, str) else json.dumps(doc).encode()
     with pytest.raises(credentials.CredentialError, match=message):

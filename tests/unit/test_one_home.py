@@ -15,8 +15,7 @@ from dockyard.api import buildpod, phases
 from dockyard.api import labels as well_known
 
 SRC = Path(well_known.__file__).resolve().parents[1]
-HOME = {"labels": SRC / "api" / "labels.py", "phases": SRC / "api" / "phases.py",
-        "timefmt": SRC / "api" / "timefmt.py"}
+HOME = {"labels": SRC / "api" / "labels.py", "phases": SRC / "api" / "phases.py", "timefmt": SRC / "api" / "timefmt.py"}
 
 
 def _sources() -> list[tuple[Path, str]]:
@@ -24,7 +23,9 @@ def _sources() -> list[tuple[Path, str]]:
 
 
 def _keys() -> list[str]:
-    return sorted({v for k, v in vars(well_known).items() if k.isupper() and isinstance(v, str) and k != "BUILD_POD_TRUE"})
+    return sorted(
+        {v for k, v in vars(well_known).items() if k.isupper() and isinstance(v, str) and k != "BUILD_POD_TRUE"}
+    )
 
 
 @pytest.mark.parametrize("key", _keys())
@@ -35,23 +36,33 @@ def test_each_key_is_spelled_only_in_api_labels(key: str) -> None:
     assert found == [], f"{key!r} re-spelled in {found}: import it from dockyard.api.labels"
 
 
-_PHASE = "|".join(sorted({v for cls in (phases.PodPhase, phases.BuildPhase, phases.PushPhase)
-                          for k, v in vars(cls).items() if k.isupper()}))
+_PHASE = "|".join(
+    sorted(
+        {
+            v
+            for cls in (phases.PodPhase, phases.BuildPhase, phases.PushPhase)
+            for k, v in vars(cls).items()
+            if k.isupper()
+        }
+    )
+)
 _PHASE_SET = re.compile(rf"""[({{\[]\s*"(?:{_PHASE})"\s*,\s*"(?:{_PHASE})"\s*[,)}}\]]""")
 
 
 def test_phase_sets_are_spelled_only_in_api_phases() -> None:
     """No tuple, set or list of phase names outside ``api/phases.py`` (terminal sets were spelled five times);
     ``typing.Literal`` annotations of the status models (``api/models.py``) must spell the values."""
-    found = [str(p.relative_to(SRC)) for p, text in _sources() if p != HOME["phases"]
-             and any(_PHASE_SET.search(line) and "Literal[" not in line for line in text.splitlines())]
+    found = [
+        str(p.relative_to(SRC))
+        for p, text in _sources()
+        if p != HOME["phases"] and any(_PHASE_SET.search(line) and "Literal[" not in line for line in text.splitlines())
+    ]
     assert found == [], f"phase sets spelled in {found}: use dockyard.api.phases"
 
 
 def test_rfc3339_format_is_spelled_only_in_api_timefmt() -> None:
     """``metav1.Time``'s wire format lives in ``api/timefmt.py`` (it was spelled in seven modules)."""
-    found = [str(p.relative_to(SRC)) for p, text in _sources()
-             if p != HOME["timefmt"] and "%Y-%m-%dT%H:%M:%S" in text]
+    found = [str(p.relative_to(SRC)) for p, text in _sources() if p != HOME["timefmt"] and "%Y-%m-%dT%H:%M:%S" in text]
     assert found == [], f"RFC 3339 format spelled in {found}: use dockyard.api.timefmt"
 
 
@@ -60,8 +71,9 @@ def test_the_build_pod_test_is_one_function() -> None:
     reads = re.compile(r"\.get\((?:buildpod\.BUILD_POD_LABEL|well_known\.BUILD_POD)\)|BUILD_POD_LABEL in ")
     found = [str(p.relative_to(SRC)) for p, text in _sources() if reads.search(text)]
     assert found == []
-    pod = buildpod.build_pod({"apiVersion": "dockyard.dev/v1alpha1", "metadata": {
-        "name": "b-1", "namespace": "ns", "uid": "u"}, "spec": {}})
+    pod = buildpod.build_pod(
+        {"apiVersion": "dockyard.dev/v1alpha1", "metadata": {"name": "b-1", "namespace": "ns", "uid": "u"}, "spec": {}}
+    )
     assert buildpod.is_build_pod(pod)
     assert pod["spec"]["runtimeClassName"] == buildpod.BUILD_RUNTIME_CLASS
     for value in ("false", "", "True", "yes"):
@@ -76,9 +88,18 @@ def test_api_and_agent_share_the_port_rules() -> None:
     from dockyard.agent import podspec
     from dockyard.api import validation
 
-    spec = {"containers": [{"name": "a", "image": "busybox", "ports": [
-        {"containerPort": 80, "hostPort": 18080, "protocol": "TCP"},
-        {"containerPort": 81, "hostPort": 18080, "protocol": "tcp"}]}]}
+    spec = {
+        "containers": [
+            {
+                "name": "a",
+                "image": "busybox",
+                "ports": [
+                    {"containerPort": 80, "hostPort": 18080, "protocol": "TCP"},
+                    {"containerPort": 81, "hostPort": 18080, "protocol": "tcp"},
+                ],
+            }
+        ]
+    }
     _, agent_errors = podspec.port_bindings(spec)
     assert [e.field for e in agent_errors] == ["spec.containers[0].ports[1].hostPort"]
     causes = validation._containers_causes(spec, "spec")

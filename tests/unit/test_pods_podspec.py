@@ -57,7 +57,13 @@ def test_cpu_and_memory_conversions() -> None:
 
 
 def _container(**extra: Any) -> dict[str, Any]:
-    return {"name": "web", "image": "r/web:1", "command": ["sh", "-c", "x"], "env": [{"name": "A", "value": "1"}], **extra}
+    return {
+        "name": "web",
+        "image": "r/web:1",
+        "command": ["sh", "-c", "x"],
+        "env": [{"name": "A", "value": "1"}],
+        **extra,
+    }
 
 
 def test_hash_is_stable_across_key_order_and_empty_fields() -> None:
@@ -201,20 +207,34 @@ def test_pod_phase_terminal_ignores_restart_policy() -> None:
 def test_conditions_keep_transition_time_until_status_flips() -> None:
     first = podspec.pod_conditions(sandbox_ready=True, containers_ready=False, now="T1")
     ready = {c["type"]: c for c in first}["Ready"]
-    assert ready["status"] == "False" and ready["lastTransitionTime"] == "T1" and ready["reason"] == "ContainersNotReady"
+    assert (
+        ready["status"] == "False" and ready["lastTransitionTime"] == "T1" and ready["reason"] == "ContainersNotReady"
+    )
     second = podspec.pod_conditions(sandbox_ready=True, containers_ready=False, now="T2", previous=first)
     assert {c["type"]: c for c in second}["Ready"]["lastTransitionTime"] == "T1"
-    third = {c["type"]: c for c in podspec.pod_conditions(sandbox_ready=True, containers_ready=True, now="T3", previous=second)}
+    third = {
+        c["type"]: c
+        for c in podspec.pod_conditions(sandbox_ready=True, containers_ready=True, now="T3", previous=second)
+    }
     assert third["Ready"] == {"type": "Ready", "status": "True", "lastProbeTime": None, "lastTransitionTime": "T3"}
     assert third["PodScheduled"]["lastTransitionTime"] == "T1"
-    assert {c["type"] for c in first} == {"PodScheduled", "PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready"}
+    assert {c["type"] for c in first} == {
+        "PodScheduled",
+        "PodReadyToStartContainers",
+        "Initialized",
+        "ContainersReady",
+        "Ready",
+    }
 
 
 # --- names, images, env, config ---------------------------------------------
 
 
 def test_container_name_and_labels() -> None:
-    pod = {"metadata": {"name": "web", "namespace": "ns", "uid": "0123456789abcdef"}, "spec": {"terminationGracePeriodSeconds": 5}}
+    pod = {
+        "metadata": {"name": "web", "namespace": "ns", "uid": "0123456789abcdef"},
+        "spec": {"terminationGracePeriodSeconds": 5},
+    }
     assert podspec.container_name(container="app", pod="web", namespace="ns", uid="0123456789abcdef", attempt=3) == (
         "k8s_app_web_ns_01234567_3"
     )
@@ -302,7 +322,12 @@ def test_build_pods_and_grace() -> None:
     assert not podspec.is_build_pod({"metadata": {"labels": {buildpod.BUILD_POD_LABEL: "false"}}})
     assert not podspec.is_build_pod({"metadata": {}})
     assert podspec.grace_period({"metadata": {}, "spec": {}}) == 30
-    assert podspec.grace_period({"metadata": {"deletionGracePeriodSeconds": 0}, "spec": {"terminationGracePeriodSeconds": 9}}) == 0
+    assert (
+        podspec.grace_period(
+            {"metadata": {"deletionGracePeriodSeconds": 0}, "spec": {"terminationGracePeriodSeconds": 9}}
+        )
+        == 0
+    )
 
 
 # --- security context (kubelet kuberuntime security_context.go, dockershim security_context.go) ---------------
@@ -310,8 +335,9 @@ def test_build_pods_and_grace() -> None:
 POD = {"metadata": {"name": "p", "namespace": "ns", "uid": "u-1"}, "spec": {}}
 
 
-def _args(container_sc: dict[str, Any] | None = None, pod_sc: dict[str, Any] | None = None,
-          image_user: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
+def _args(
+    container_sc: dict[str, Any] | None = None, pod_sc: dict[str, Any] | None = None, image_user: str = ""
+) -> tuple[dict[str, Any], dict[str, Any]]:
     container: dict[str, Any] = {"name": "c", "image": "i"}
     if container_sc is not None:
         container["securityContext"] = container_sc
@@ -320,19 +346,36 @@ def _args(container_sc: dict[str, Any] | None = None, pod_sc: dict[str, Any] | N
 
 
 def test_restricted_container_maps_to_engine_options() -> None:
-    config, host = _args({"capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
-                          "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True},
-                         {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}})
+    config, host = _args(
+        {
+            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+        },
+        {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+    )
     assert config["user"] == "1000"
-    assert host == {"binds": [], "cap_drop": ["ALL"], "cap_add": ["NET_BIND_SERVICE"],
-                    "security_opt": ["no-new-privileges"], "read_only": True}
+    assert host == {
+        "binds": [],
+        "cap_drop": ["ALL"],
+        "cap_add": ["NET_BIND_SERVICE"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+    }
 
 
 def test_pod_security_context_defaults_and_container_wins() -> None:
-    config, host = _args({"runAsUser": 7, "seccompProfile": {"type": "Unconfined"}},
-                         {"runAsUser": 1000, "runAsGroup": 3000, "seccompProfile": {"type": "RuntimeDefault"},
-                          "appArmorProfile": {"type": "Unconfined"}, "supplementalGroups": [4000, 3000],
-                          "fsGroup": 2000})
+    config, host = _args(
+        {"runAsUser": 7, "seccompProfile": {"type": "Unconfined"}},
+        {
+            "runAsUser": 1000,
+            "runAsGroup": 3000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+            "appArmorProfile": {"type": "Unconfined"},
+            "supplementalGroups": [4000, 3000],
+            "fsGroup": 2000,
+        },
+    )
     assert config["user"] == "7:3000"
     assert host["security_opt"] == ["seccomp=unconfined", "apparmor=unconfined"]
     assert host["group_add"] == ["2000", "4000", "3000"]  # fsGroup first, as the kubelet synthesizes them
@@ -352,8 +395,10 @@ def test_privileged_is_honoured() -> None:
 
 
 def test_sandbox_sysctls_and_hash() -> None:
-    spec = {"containers": [], "securityContext": {"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start",
-                                                               "value": "0"}]}}
+    spec = {
+        "containers": [],
+        "securityContext": {"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]},
+    }
     assert podspec.sandbox_sysctls(spec) == {"net.ipv4.ip_unprivileged_port_start": "0"}
     assert podspec.sandbox_sysctls({"containers": []}) == {}
     assert podspec.sandbox_hash(spec) != podspec.sandbox_hash({"containers": []})
@@ -366,25 +411,53 @@ def test_container_hash_follows_the_pod_security_context() -> None:
     assert podspec.container_hash(c, [], {"runAsUser": 1}) != podspec.container_hash(c, [], {"runAsUser": 2})
 
 
-@pytest.mark.parametrize(("pod_sc", "container_sc", "image_user", "message"), [
-    ({"runAsNonRoot": True}, {"runAsUser": 0}, "",
-     'container\'s runAsUser breaks non-root policy (pod: "p_ns(u-1)", container: c)'),
-    ({"runAsNonRoot": True}, None, "",
-     'container has runAsNonRoot and image will run as root (pod: "p_ns(u-1)", container: c)'),
-    (None, {"runAsNonRoot": True}, "0:0",
-     'container has runAsNonRoot and image will run as root (pod: "p_ns(u-1)", container: c)'),
-    (None, {"runAsNonRoot": True}, "app",
-     'container has runAsNonRoot and image has non-numeric user (app), cannot verify user is non-root '
-     '(pod: "p_ns(u-1)", container: c)'),
-    (None, {"runAsNonRoot": True}, "root:root",
-     'container has runAsNonRoot and image has non-numeric user (root), cannot verify user is non-root '
-     '(pod: "p_ns(u-1)", container: c)'),
-    (None, {"runAsNonRoot": True}, "4294967296",
-     'container has runAsNonRoot and image has an invalid user id (4294967296). (Must be 1-(2147483647)): '
-     'must be between 0 and 2147483647, inclusive (pod: "p_ns(u-1)", container: c)'),
-])
+@pytest.mark.parametrize(
+    ("pod_sc", "container_sc", "image_user", "message"),
+    [
+        (
+            {"runAsNonRoot": True},
+            {"runAsUser": 0},
+            "",
+            'container\'s runAsUser breaks non-root policy (pod: "p_ns(u-1)", container: c)',
+        ),
+        (
+            {"runAsNonRoot": True},
+            None,
+            "",
+            'container has runAsNonRoot and image will run as root (pod: "p_ns(u-1)", container: c)',
+        ),
+        (
+            None,
+            {"runAsNonRoot": True},
+            "0:0",
+            'container has runAsNonRoot and image will run as root (pod: "p_ns(u-1)", container: c)',
+        ),
+        (
+            None,
+            {"runAsNonRoot": True},
+            "app",
+            "container has runAsNonRoot and image has non-numeric user (app), cannot verify user is non-root "
+            '(pod: "p_ns(u-1)", container: c)',
+        ),
+        (
+            None,
+            {"runAsNonRoot": True},
+            "root:root",
+            "container has runAsNonRoot and image has non-numeric user (root), cannot verify user is non-root "
+            '(pod: "p_ns(u-1)", container: c)',
+        ),
+        (
+            None,
+            {"runAsNonRoot": True},
+            "4294967296",
+            "container has runAsNonRoot and image has an invalid user id (4294967296). (Must be 1-(2147483647)): "
+            'must be between 0 and 2147483647, inclusive (pod: "p_ns(u-1)", container: c)',
+        ),
+    ],
+)
 def test_verify_run_as_non_root_refuses_in_the_kubelets_words(
-        pod_sc: dict[str, Any] | None, container_sc: dict[str, Any] | None, image_user: str, message: str) -> None:
+    pod_sc: dict[str, Any] | None, container_sc: dict[str, Any] | None, image_user: str, message: str
+) -> None:
     container: dict[str, Any] = {"name": "c", "image": "i", "securityContext": container_sc}
     pod = {**POD, "spec": {"containers": [container], "securityContext": pod_sc}}
     with pytest.raises(podspec.ConfigError) as err:
@@ -392,13 +465,16 @@ def test_verify_run_as_non_root_refuses_in_the_kubelets_words(
     assert str(err.value) == message
 
 
-@pytest.mark.parametrize(("pod_sc", "container_sc", "image_user"), [
-    ({"runAsNonRoot": True}, {"runAsUser": 1000}, ""),
-    ({"runAsNonRoot": True}, None, "1000"),
-    ({"runAsNonRoot": True}, {"runAsNonRoot": False}, ""),
-    (None, None, "root"),
-    ({"runAsNonRoot": True, "runAsUser": 1000}, None, "root"),
-])
+@pytest.mark.parametrize(
+    ("pod_sc", "container_sc", "image_user"),
+    [
+        ({"runAsNonRoot": True}, {"runAsUser": 1000}, ""),
+        ({"runAsNonRoot": True}, None, "1000"),
+        ({"runAsNonRoot": True}, {"runAsNonRoot": False}, ""),
+        (None, None, "root"),
+        ({"runAsNonRoot": True, "runAsUser": 1000}, None, "root"),
+    ],
+)
 def test_verify_run_as_non_root_allows(pod_sc: Any, container_sc: Any, image_user: str) -> None:
     container: dict[str, Any] = {"name": "c", "image": "i", "securityContext": container_sc}
     pod = {**POD, "spec": {"containers": [container], "securityContext": pod_sc}}
@@ -411,6 +487,7 @@ def test_app_armor_annotation_applies_when_the_field_is_unset() -> None:
     _, host = podspec.security_args({"containers": [container]}, container, annotations=annotations)
     assert host["security_opt"] == ["apparmor=unconfined"]
     container["securityContext"] = {"appArmorProfile": {"type": "RuntimeDefault"}}
-    assert "security_opt" not in podspec.security_args({"containers": [container]}, container,
-                                                       annotations=annotations)[1]
+    assert (
+        "security_opt" not in podspec.security_args({"containers": [container]}, container, annotations=annotations)[1]
+    )
     assert podspec.container_hash(container, [], None, annotations) != podspec.container_hash(container)

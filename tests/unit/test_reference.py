@@ -99,12 +99,15 @@ def test_registry_reference_raises_a_registry_error() -> None:
     assert isinstance(caught.value, InvalidReference)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("host:5000/a/b:v1", ("host:5000/a/b", "v1")),
-    ("host:5000/a/b", ("host:5000/a/b", "latest")),
-    ("busybox", ("busybox", "latest")),
-    (f"app:v1@{SHA}", ("app", "v1")),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("host:5000/a/b:v1", ("host:5000/a/b", "v1")),
+        ("host:5000/a/b", ("host:5000/a/b", "latest")),
+        ("busybox", ("busybox", "latest")),
+        (f"app:v1@{SHA}", ("app", "v1")),
+    ],
+)
 def test_split_tag(text: str, expected: tuple[str, str]) -> None:
     assert reference.split_tag(text) == expected
 

@@ -146,7 +146,9 @@ def test_basic_flow_and_fallback_to_get() -> None:
             return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="dockyard"'})
         if request.method == "HEAD":
             return httpx.Response(200)  # no Docker-Content-Digest: hash the GET body
-        return httpx.Response(200, content=MANIFEST, headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        return httpx.Response(
+            200, content=MANIFEST, headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+        )
 
     transport = httpx.MockTransport(handler)
     assert client.manifest_digest("127.0.0.1:5000/app:v1", auth=("u", "p"), transport=transport) == DIGEST
@@ -157,7 +159,9 @@ def test_basic_flow_and_fallback_to_get() -> None:
 def test_not_found_and_unavailable() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/tags/list"):
-            return httpx.Response(404, json={"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known"}]})
+            return httpx.Response(
+                404, json={"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known"}]}
+            )
         if "boom" in request.url.path:
             return httpx.Response(503)
         return httpx.Response(404)
@@ -233,7 +237,9 @@ def _hostile_realm_registry(realm: str, seen: list[httpx.Request]) -> httpx.Mock
     return httpx.MockTransport(handler)
 
 
-@pytest.mark.parametrize("realm", ["http://registry.invalid/token", "ftp://reg.example.com/token", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "realm", ["http://registry.invalid/token", "ftp://reg.example.com/token", "file:///etc/passwd"]
+)
 def test_credentials_never_sent_to_insecure_realm(realm: str) -> None:
     seen: list[httpx.Request] = []
     transport = _hostile_realm_registry(realm, seen)
@@ -434,7 +440,9 @@ def test_tags_next_page_stays_on_http_only_on_loopback() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"tags": ["a"]}, headers={"Link": '<http://registry.invalid/v2/a/tags/list>; rel="next"'})
+        return httpx.Response(
+            200, json={"tags": ["a"]}, headers={"Link": '<http://registry.invalid/v2/a/tags/list>; rel="next"'}
+        )
 
     with pytest.raises(errors.RegistryError, match="plain http"):
         client.list_tags("reg.example.com/a", transport=httpx.MockTransport(handler))

@@ -20,18 +20,22 @@ def test_surge_first_then_scale_down():
 
 def test_max_unavailable_one_replaces_in_place():
     strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
-    assert plan(desired=1, strategy=strategy, new=ReplicaSetState("new", 0, 0),
-                old=[ReplicaSetState("old", 1, 1)]) == {"old": 0}
-    assert plan(desired=1, strategy=strategy, new=ReplicaSetState("new", 0, 0),
-                old=[ReplicaSetState("old", 0, 0)]) == {"new": 1}
+    assert plan(desired=1, strategy=strategy, new=ReplicaSetState("new", 0, 0), old=[ReplicaSetState("old", 1, 1)]) == {
+        "old": 0
+    }
+    assert plan(desired=1, strategy=strategy, new=ReplicaSetState("new", 0, 0), old=[ReplicaSetState("old", 0, 0)]) == {
+        "new": 1
+    }
 
 
 def test_recreate():
     strategy = {"type": "Recreate"}
-    assert plan(desired=2, strategy=strategy, new=ReplicaSetState("new", 0, 0),
-                old=[ReplicaSetState("old", 2, 2)]) == {"old": 0}
-    assert plan(desired=2, strategy=strategy, new=ReplicaSetState("new", 0, 0),
-                old=[ReplicaSetState("old", 0, 0)]) == {"new": 2}
+    assert plan(desired=2, strategy=strategy, new=ReplicaSetState("new", 0, 0), old=[ReplicaSetState("old", 2, 2)]) == {
+        "old": 0
+    }
+    assert plan(desired=2, strategy=strategy, new=ReplicaSetState("new", 0, 0), old=[ReplicaSetState("old", 0, 0)]) == {
+        "new": 2
+    }
 
 
 def test_template_hash_is_stable_and_order_independent():
@@ -39,8 +43,13 @@ def test_template_hash_is_stable_and_order_independent():
     assert len(template_hash({})) == 10
 
 
-@given(desired=st.integers(0, 20), new_r=st.integers(0, 20), old_r=st.integers(0, 20),
-       surge=st.integers(0, 5), unavail=st.integers(0, 5))
+@given(
+    desired=st.integers(0, 20),
+    new_r=st.integers(0, 20),
+    old_r=st.integers(0, 20),
+    surge=st.integers(0, 5),
+    unavail=st.integers(0, 5),
+)
 def test_rolling_update_bounds(desired, new_r, old_r, surge, unavail):
     strategy = {"rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavail}}
     max_surge, max_unavailable = fenceposts(strategy, desired)
@@ -62,12 +71,16 @@ def test_scale_down_counts_the_new_sets_unavailable_replicas():
     pods being deleted still counted) never takes availability below ``desired - maxUnavailable``."""
     strategy = {"rollingUpdate": {"maxSurge": 2, "maxUnavailable": 1}}
     # first step: new 0 → 2, old 3 → 2 (2 available remain)
-    assert plan(desired=3, strategy=strategy, new=ReplicaSetState("new", 0, 0),
-                old=[ReplicaSetState("old", 3, 3)]) == {"new": 2, "old": 2}
+    assert plan(desired=3, strategy=strategy, new=ReplicaSetState("new", 0, 0), old=[ReplicaSetState("old", 3, 3)]) == {
+        "new": 2,
+        "old": 2,
+    }
     # next step, old status not yet caught up (3 available for spec 2): the new set is not available,
     # so nothing more of the old one may go
-    assert plan(desired=3, strategy=strategy, new=ReplicaSetState("new", 2, 0),
-                old=[ReplicaSetState("old", 2, 3)]) == {"new": 3}
+    assert plan(desired=3, strategy=strategy, new=ReplicaSetState("new", 2, 0), old=[ReplicaSetState("old", 2, 3)]) == {
+        "new": 3
+    }
     # once new replicas are available, old ones go (2 new available = desired - maxUnavailable)
-    assert plan(desired=3, strategy=strategy, new=ReplicaSetState("new", 3, 2),
-                old=[ReplicaSetState("old", 2, 2)]) == {"old": 0}
+    assert plan(desired=3, strategy=strategy, new=ReplicaSetState("new", 3, 2), old=[ReplicaSetState("old", 2, 2)]) == {
+        "old": 0
+    }

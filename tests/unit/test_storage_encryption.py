@@ -20,13 +20,19 @@ ENCODED = base64.b64encode(PLAIN.encode()).decode()
 
 
 def secret(name: str, value: str = ENCODED) -> dict:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "default"},
-            "data": {"password": value}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": {"password": value},
+    }
 
 
 def raw_rows(path: Path) -> list[bytes]:
     db = sqlite3.connect(path)
-    rows = [r[0] for r in db.execute("SELECT data FROM objects")] + [r[0] for r in db.execute("SELECT object FROM events")]
+    rows = [r[0] for r in db.execute("SELECT data FROM objects")] + [
+        r[0] for r in db.execute("SELECT object FROM events")
+    ]
     db.close()
     return [r if isinstance(r, bytes) else r.encode() for r in rows]
 
@@ -96,14 +102,33 @@ def test_a_value_moved_to_another_row_or_read_with_another_key_is_refused(tmp_pa
     store.close()
 
 
-@pytest.mark.parametrize("doc, field", [
-    ({"kind": "Nope"}, "kind"),
-    ({"apiVersion": "apiserver.config.k8s.io/v1", "kind": "EncryptionConfiguration",
-      "resources": [{"resources": ["secrets"], "providers": [{"aescbc": {"keys": []}}]}]}, "providers[0]"),
-    ({"apiVersion": "apiserver.config.k8s.io/v1", "kind": "EncryptionConfiguration",
-      "resources": [{"resources": ["secrets"], "providers": [{"aesgcm": {"keys": [{"name": "k", "secret": "c2hvcnQ="}]}}]}]},
-     "keys[0]"),
-])
+@pytest.mark.parametrize(
+    "doc, field",
+    [
+        ({"kind": "Nope"}, "kind"),
+        (
+            {
+                "apiVersion": "apiserver.config.k8s.io/v1",
+                "kind": "EncryptionConfiguration",
+                "resources": [{"resources": ["secrets"], "providers": [{"aescbc": {"keys": []}}]}],
+            },
+            "providers[0]",
+        ),
+        (
+            {
+                "apiVersion": "apiserver.config.k8s.io/v1",
+                "kind": "EncryptionConfiguration",
+                "resources": [
+                    {
+                        "resources": ["secrets"],
+                        "providers": [{"aesgcm": {"keys": [{"name": "k", "secret": "c2hvcnQ="}]}}],
+                    }
+                ],
+            },
+            "keys[0]",
+        ),
+    ],
+)
 def test_bad_configuration_names_the_field(doc: dict, field: str) -> None:
     with pytest.raises(encryption.ConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
         encryption.parse(doc)

@@ -18,8 +18,12 @@ assert POD and NS and BUILD
 
 
 def pod(name: str, ns: str = "default", **labels: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "uid": f"uid-{name}",
-                                                            "labels": labels}, "spec": {}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "uid": f"uid-{name}", "labels": labels},
+        "spec": {},
+    }
 
 
 @pytest.fixture
@@ -80,7 +84,13 @@ def test_list_namespaces_predicates_and_paging(store: sqlite.Store) -> None:
             store.create(POD, pod(name, ns, app="1" if name != "z" else "2"))
     page = store.list(POD)
     assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in page.items] == [
-        ("a-ns", "x"), ("a-ns", "y"), ("a-ns", "z"), ("b-ns", "x"), ("b-ns", "y"), ("b-ns", "z")]
+        ("a-ns", "x"),
+        ("a-ns", "y"),
+        ("a-ns", "z"),
+        ("b-ns", "x"),
+        ("b-ns", "y"),
+        ("b-ns", "z"),
+    ]
     assert page.revision == 6 and page.next_key is None
     assert [o["metadata"]["name"] for o in store.list(POD, "b-ns").items] == ["x", "y", "z"]
     only = store.list(POD, predicate=lambda o: o["metadata"]["labels"]["app"] == "2")
@@ -171,14 +181,16 @@ def test_dependents_and_namespace_contents(store: sqlite.Store) -> None:
     child = pod("child")
     child["metadata"]["ownerReferences"] = [{"uid": owner["metadata"]["uid"], "name": "owner"}]
     store.create(POD, child)
-    store.create(BUILD, {"metadata": {"name": "b", "namespace": "default",
-                                      "ownerReferences": [{"uid": "uid-owner"}]}})
+    store.create(BUILD, {"metadata": {"name": "b", "namespace": "default", "ownerReferences": [{"uid": "uid-owner"}]}})
     store.create(POD, pod("elsewhere", "other"))
     deps = store.dependents("uid-owner", "default")
     assert sorted((i.kind, n) for i, _, n in deps) == [("Build", "b"), ("Pod", "child")]
     assert store.dependents("uid-own", "default") == []
     assert sorted((i.kind, n) for i, n in store.namespace_contents("default")) == [
-        ("Build", "b"), ("Pod", "child"), ("Pod", "owner")]
+        ("Build", "b"),
+        ("Pod", "child"),
+        ("Pod", "owner"),
+    ]
 
 
 def test_concurrent_writers_get_distinct_revisions(store: sqlite.Store) -> None:

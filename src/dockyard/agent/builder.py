@@ -55,8 +55,9 @@ def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(doc))
 
 
-def fetch_inputs(api: Any, http: Any, build: dict[str, Any], cancelled: Any,
-                 source_file: Path | None = None) -> builds.BuildInputs:
+def fetch_inputs(
+    api: Any, http: Any, build: dict[str, Any], cancelled: Any, source_file: Path | None = None
+) -> builds.BuildInputs:
     """Secrets and the uploaded archive this build needs, read with the node identity.
 
     The archive of a Binary build is streamed to ``source_file`` (never held in memory),
@@ -82,8 +83,9 @@ def fetch_inputs(api: Any, http: Any, build: dict[str, Any], cancelled: Any,
     push_secret = (spec["output"].get("pushSecret") or {}).get("name")
     if push_secret:
         target = builds.registry_of(spec["output"]["to"]["name"])
-        inputs.push_auth = secret_auth(push_secret, "PushImageToRegistryFailed",
-                                       lambda s: credentials.registry_auth(s, target))
+        inputs.push_auth = secret_auth(
+            push_secret, "PushImageToRegistryFailed", lambda s: credentials.registry_auth(s, target)
+        )
     if spec["source"].get("type") == "Binary" and source_file is not None:
         url = f"/apis/dockyard.dev/v1alpha1/namespaces/{ns}/builds/{build['metadata']['name']}/source"
         with http.stream("GET", url) as resp:
@@ -93,8 +95,9 @@ def fetch_inputs(api: Any, http: Any, build: dict[str, Any], cancelled: Any,
                     for chunk in resp.iter_bytes():
                         size += len(chunk)
                         if size > archive.DEFAULT_MAX_BYTES:
-                            raise builds.StageFailed("FetchSourceFailed", str(archive.too_many_bytes(
-                                archive.DEFAULT_MAX_BYTES)))
+                            raise builds.StageFailed(
+                                "FetchSourceFailed", str(archive.too_many_bytes(archive.DEFAULT_MAX_BYTES))
+                            )
                         out.write(chunk)
                 inputs.binary = source_file
     return inputs
@@ -129,13 +132,15 @@ def run(state_dir: Path) -> dict[str, Any]:
     except builds.StageFailed as err:
         sink.write(f"error: {err.message}")
         sink.close()
-        result = buildpod.BuildResult(succeeded=False, reason=err.reason, message=err.message,
-                                      log_snippet=sink.snippet())
+        result = buildpod.BuildResult(
+            succeeded=False, reason=err.reason, message=err.message, log_snippet=sink.snippet()
+        )
     except Exception as err:  # noqa: BLE001 — a builder bug must still end the build with a result
         log.exception("builder crashed")
         sink.close()
-        result = buildpod.BuildResult(succeeded=False, reason="GenericBuildFailed", message=str(err),
-                                      log_snippet=sink.snippet())
+        result = buildpod.BuildResult(
+            succeeded=False, reason="GenericBuildFailed", message=str(err), log_snippet=sink.snippet()
+        )
     finally:
         http.close()
         engine.close()
@@ -181,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = Path(args[0])
     identity = process_identity(os.getpid())
     write_text_atomic(state_dir / "pid", identity or str(os.getpid()))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        force=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     write_json_atomic(state_dir / "result.json", run(state_dir))

@@ -70,8 +70,15 @@ def _alive(identity: str) -> bool:
 
 
 def _builder_status(**state: Any) -> dict[str, Any]:
-    return {"name": buildpod.BUILDER_CONTAINER, "image": buildpod.BUILDER_IMAGE, "imageID": "",
-            "ready": "running" in state, "restartCount": 0, "started": "running" in state, "state": state}
+    return {
+        "name": buildpod.BUILDER_CONTAINER,
+        "image": buildpod.BUILDER_IMAGE,
+        "imageID": "",
+        "ready": "running" in state,
+        "restartCount": 0,
+        "started": "running" in state,
+        "state": state,
+    }
 
 
 class BuildPods:
@@ -88,9 +95,17 @@ class BuildPods:
         on_exit: called with the pod when its builder process ends (to look at it at once).
     """
 
-    def __init__(self, api: Any, *, state_dir: Path, kubeconfig: list[str], engine_url: str, max_builds: int,
-                 waiting: Callable[[], list[dict[str, Any]]],
-                 on_exit: Callable[[dict[str, Any]], None] = lambda pod: None) -> None:
+    def __init__(
+        self,
+        api: Any,
+        *,
+        state_dir: Path,
+        kubeconfig: list[str],
+        engine_url: str,
+        max_builds: int,
+        waiting: Callable[[], list[dict[str, Any]]],
+        on_exit: Callable[[dict[str, Any]], None] = lambda pod: None,
+    ) -> None:
         self.api = api
         self.root = Path(state_dir) / "builds"
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -148,9 +163,15 @@ class BuildPods:
                 return POLL * 4  # the builder's exit wakes this pod up sooner
             if result.exists():
                 return 0.0
-            self._finish(pod, {"succeeded": False, "reason": "BuildPodLost",
-                               "message": "the builder process ended without a result (node agent or machine "
-                                          "restarted?); the build is not run twice"})
+            self._finish(
+                pod,
+                {
+                    "succeeded": False,
+                    "reason": "BuildPodLost",
+                    "message": "the builder process ended without a result (node agent or machine "
+                    "restarted?); the build is not run twice",
+                },
+            )
             return None
         if self._starting(d):
             return POLL
@@ -161,8 +182,10 @@ class BuildPods:
             free = self.max_builds - self.running()
             if free <= 0:
                 return 1.0
-            queue = sorted((p for p in self.waiting() if not self._dir(p["metadata"]["uid"]).exists()),
-                           key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
+            queue = sorted(
+                (p for p in self.waiting() if not self._dir(p["metadata"]["uid"]).exists()),
+                key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]),
+            )
             first = [p["metadata"]["uid"] for p in queue[:free]]
             if pod["metadata"]["uid"] not in first and queue:
                 return 1.0
@@ -178,8 +201,9 @@ class BuildPods:
             self._finish(pod, {"succeeded": False, "reason": "InvalidBuildPod", "message": str(err)})
             return
         d.mkdir(mode=0o700, exist_ok=True)
-        builder.write_json_atomic(d / "request.json", {"build": build, "kubeconfig": self.kubeconfig,
-                                                       "engine": self.engine_url})
+        builder.write_json_atomic(
+            d / "request.json", {"build": build, "kubeconfig": self.kubeconfig, "engine": self.engine_url}
+        )
         proc = _forkserver().Process(target=builder.detached_main, args=(str(d),), name=f"builder-{uid}")
         proc.start()
         # The builder outlives this agent on purpose: keep multiprocessing from joining it at exit.
@@ -190,34 +214,64 @@ class BuildPods:
             self.on_exit(pod)
 
         threading.Thread(target=reap, daemon=True, name=f"reap-{uid}").start()
-        log.info("build %s/%s: builder started (pid %s)", build["metadata"]["namespace"],
-                 build["metadata"]["name"], proc.pid)
+        log.info(
+            "build %s/%s: builder started (pid %s)", build["metadata"]["namespace"], build["metadata"]["name"], proc.pid
+        )
         self._mark_running(pod)
 
     def _mark_running(self, pod: dict[str, Any]) -> None:
         started = (pod.get("status") or {}).get("startTime") or runtime.now_rfc3339()
-        runtime.patch_status(self.api, "Pod", pod, {
-            "phase": "Running", "startTime": started, "hostIP": "127.0.0.1", "podIP": "127.0.0.1",
-            "containerStatuses": [_builder_status(running={"startedAt": started})]})
+        runtime.patch_status(
+            self.api,
+            "Pod",
+            pod,
+            {
+                "phase": "Running",
+                "startTime": started,
+                "hostIP": "127.0.0.1",
+                "podIP": "127.0.0.1",
+                "containerStatuses": [_builder_status(running={"startedAt": started})],
+            },
+        )
 
     def _finish(self, pod: dict[str, Any], doc: dict[str, Any]) -> None:
         if doc.get("cancelled"):
             # a deleted pod (cancel, deadline) is never synced again; a pod that is still here had
             # its builder stopped by a shutdown of the node agent
-            doc = {"succeeded": False, "reason": "BuildPodEvicted",
-                   "message": "the node agent stopped while the build ran; start the build again"}
+            doc = {
+                "succeeded": False,
+                "reason": "BuildPodEvicted",
+                "message": "the node agent stopped while the build ran; start the build again",
+            }
         result = buildpod.BuildResult(
-            succeeded=bool(doc.get("succeeded")), image_digest=doc.get("image_digest"), reason=doc.get("reason"),
-            message=doc.get("message"), log_snippet=doc.get("log_snippet"),
-            stages=tuple(doc.get("stages") or ()), revision=doc.get("revision"))
+            succeeded=bool(doc.get("succeeded")),
+            image_digest=doc.get("image_digest"),
+            reason=doc.get("reason"),
+            message=doc.get("message"),
+            log_snippet=doc.get("log_snippet"),
+            stages=tuple(doc.get("stages") or ()),
+            revision=doc.get("revision"),
+        )
         started = (pod.get("status") or {}).get("startTime") or runtime.now_rfc3339()
-        runtime.patch_status(self.api, "Pod", pod, {
-            "phase": "Succeeded" if result.succeeded else "Failed",
-            "containerStatuses": [_builder_status(terminated={
-                "exitCode": 0 if result.succeeded else 1,
-                "reason": "Completed" if result.succeeded else "Error",
-                "startedAt": started, "finishedAt": runtime.now_rfc3339(),
-                "message": result.termination_message()})]})
+        runtime.patch_status(
+            self.api,
+            "Pod",
+            pod,
+            {
+                "phase": "Succeeded" if result.succeeded else "Failed",
+                "containerStatuses": [
+                    _builder_status(
+                        terminated={
+                            "exitCode": 0 if result.succeeded else 1,
+                            "reason": "Completed" if result.succeeded else "Error",
+                            "startedAt": started,
+                            "finishedAt": runtime.now_rfc3339(),
+                            "message": result.termination_message(),
+                        }
+                    )
+                ],
+            },
+        )
 
     def cancel(self, uid: str) -> threading.Thread | None:
         """Stop a pod's builder (SIGTERM to its session, SIGKILL after :data:`KILL_AFTER` s).

@@ -100,8 +100,9 @@ class _Stages:
             self.items[-1]["durationMilliseconds"] = int((time.monotonic() - self._t0) * 1000)
 
 
-def run_build(client: docker.DockerClient, build: dict[str, Any], sink: LogSink,
-              inputs: BuildInputs | None = None) -> BuildResult:
+def run_build(
+    client: docker.DockerClient, build: dict[str, Any], sink: LogSink, inputs: BuildInputs | None = None
+) -> BuildResult:
     """Run ``build`` (``{"metadata", "spec"}`` from the build pod) to completion.
 
     Returns:
@@ -126,8 +127,14 @@ def run_build(client: docker.DockerClient, build: dict[str, Any], sink: LogSink,
         stages.end()
         sink.write(f"error: {message}")
         sink.close()
-        return BuildResult(succeeded=False, reason=reason, message=message, log_snippet=sink.snippet(),
-                           stages=tuple(stages.items), revision=revision)
+        return BuildResult(
+            succeeded=False,
+            reason=reason,
+            message=message,
+            log_snippet=sink.snippet(),
+            stages=tuple(stages.items),
+            revision=revision,
+        )
 
     with tempfile.TemporaryDirectory(prefix="dockyard-build-") as workdir:
         try:
@@ -137,9 +144,11 @@ def run_build(client: docker.DockerClient, build: dict[str, Any], sink: LogSink,
             strategy = (spec.get("strategy") or {}).get("dockerStrategy") or {}
             dockerfile = strategy.get("dockerfilePath") or "Dockerfile"
             if not (context_dir / dockerfile).is_file():
-                raise StageFailed("FetchSourceFailed", f"no {dockerfile} in the source"
-                                  + (f" (contextDir {spec['source'].get('contextDir')})"
-                                     if spec["source"].get("contextDir") else ""))
+                raise StageFailed(
+                    "FetchSourceFailed",
+                    f"no {dockerfile} in the source"
+                    + (f" (contextDir {spec['source'].get('contextDir')})" if spec["source"].get("contextDir") else ""),
+                )
             base = (strategy.get("from") or {}).get("name")
             if base:
                 path = context_dir / dockerfile
@@ -153,15 +162,19 @@ def run_build(client: docker.DockerClient, build: dict[str, Any], sink: LogSink,
                 repository, tag = images.split_tag(to)
                 own_tag = f"{repository}:dockyard-build-{build['metadata']['name']}"[:255]
                 image_id = images.build(
-                    client, context=tar_context(context_dir), tag=own_tag, dockerfile=dockerfile,
+                    client,
+                    context=tar_context(context_dir),
+                    tag=own_tag,
+                    dockerfile=dockerfile,
                     buildargs={a["name"]: a.get("value", "") for a in strategy.get("buildArgs") or []},
-                    nocache=bool(strategy.get("noCache")), on_log=write)
+                    nocache=bool(strategy.get("noCache")),
+                    on_log=write,
+                )
             except engine_errors.BuildFailed as err:
                 raise StageFailed("DockerBuildFailed", f"Docker build strategy has failed: {err}") from err
             stages.begin("PushImage")
             write(f"--> PushImage: {to}")
-            auth = ({"username": inputs.push_auth[0], "password": inputs.push_auth[1]}
-                    if inputs.push_auth else None)
+            auth = {"username": inputs.push_auth[0], "password": inputs.push_auth[1]} if inputs.push_auth else None
             try:
                 with push_lock(to):  # the engine's tag is shared by every build of this output on the node
                     client.api.tag(image_id, repository, tag)
@@ -206,8 +219,14 @@ def push_lock(ref: str) -> Iterator[None]:
 PUSH_ATTEMPTS = 2  # a registry can refuse one of several concurrent pushes to a repository; try once more
 
 
-def push_and_verify(client: docker.DockerClient, ref: str, *, auth: dict[str, str] | None,
-                    registry_auth: tuple[str, str] | None, on_log: Callable[[str], None]) -> str:
+def push_and_verify(
+    client: docker.DockerClient,
+    ref: str,
+    *,
+    auth: dict[str, str] | None,
+    registry_auth: tuple[str, str] | None,
+    on_log: Callable[[str], None],
+) -> str:
     """Push ``ref`` and return the digest of the manifest this push wrote, checked against the registry.
 
     The digest comes from the push itself, not from the tag afterwards: with builds of one
@@ -242,8 +261,9 @@ def _describe_source(source: dict[str, Any]) -> str:
     return source.get("type", "")
 
 
-def fetch_source(source: dict[str, Any], workdir: Path, write: Callable[[str], None],
-                 inputs: BuildInputs) -> tuple[Path, dict[str, Any] | None]:
+def fetch_source(
+    source: dict[str, Any], workdir: Path, write: Callable[[str], None], inputs: BuildInputs
+) -> tuple[Path, dict[str, Any] | None]:
     """Materialise the source into ``workdir/src``.
 
     Returns:
@@ -259,8 +279,11 @@ def fetch_source(source: dict[str, Any], workdir: Path, write: Callable[[str], N
         (dest / "Dockerfile").write_text(source.get("dockerfile") or "")
     elif kind == "Binary":
         if inputs.binary is None:
-            raise StageFailed("FetchSourceFailed", "no binary input was uploaded for this build "
-                              "(start it with dockyard start-build --from-dir/--from-file/--from-archive)")
+            raise StageFailed(
+                "FetchSourceFailed",
+                "no binary input was uploaded for this build "
+                "(start it with dockyard start-build --from-dir/--from-file/--from-archive)",
+            )
         dest.mkdir()
         extract_archive(inputs.binary, dest)
         write(f"Extracted the uploaded archive ({inputs.binary.stat().st_size} bytes)")
@@ -268,31 +291,49 @@ def fetch_source(source: dict[str, Any], workdir: Path, write: Callable[[str], N
             (dest / "Dockerfile").write_text(source["dockerfile"])
     elif kind == "Git":
         git = source.get("git") or {}
-        env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true",
-                   GIT_ALLOW_PROTOCOL=gitref.GIT_ALLOW_PROTOCOL, GIT_PROTOCOL_FROM_USER="0")
+        env = dict(
+            os.environ,
+            GIT_TERMINAL_PROMPT="0",
+            GIT_ASKPASS="true",
+            GIT_ALLOW_PROTOCOL=gitref.GIT_ALLOW_PROTOCOL,
+            GIT_PROTOCOL_FROM_USER="0",
+        )
         secrets: list[str] = []
         if inputs.source_auth:
             user, password = inputs.source_auth
             header = "Authorization: Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
             env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader", GIT_CONFIG_VALUE_0=header)
             secrets = [password, header]
-        _git(["git", "clone", "--quiet", "--no-hardlinks", "--no-checkout", "--", git["uri"], str(dest)],
-             env, write, secrets)
+        _git(
+            ["git", "clone", "--quiet", "--no-hardlinks", "--no-checkout", "--", git["uri"], str(dest)],
+            env,
+            write,
+            secrets,
+        )
         commit = _resolve_commit(dest, git.get("ref") or "HEAD", env)
         _git(["git", "-C", str(dest), "checkout", "--quiet", "--detach", commit], env, write, secrets)
-        out = subprocess.run(["git", "-C", str(dest), "log", "-1", "--format=%H%x00%an%x00%ae%x00%s"],
-                             capture_output=True, text=True, env=env, timeout=30, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            ["git", "-C", str(dest), "log", "-1", "--format=%H%x00%an%x00%ae%x00%s"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
         parts = out.stdout.strip().split("\x00")
         if out.returncode == 0 and len(parts) == 4:
-            revision = {"type": "Git", "git": {"commit": parts[0], "author": {"name": parts[1], "email": parts[2]},
-                                               "message": parts[3]}}
+            revision = {
+                "type": "Git",
+                "git": {"commit": parts[0], "author": {"name": parts[1], "email": parts[2]}, "message": parts[3]},
+            }
             write(f"Commit: {parts[0][:12]} ({parts[3]}) by {parts[1]}")
     else:
         raise StageFailed("FetchSourceFailed", f"source type {kind!r} is not supported")
     context = dest / source["contextDir"] if source.get("contextDir") else dest
     if not context.is_dir():
-        raise StageFailed("FetchSourceFailed", f"contextDir {source.get('contextDir')!r} is not a directory "
-                          "in the source")
+        raise StageFailed(
+            "FetchSourceFailed", f"contextDir {source.get('contextDir')!r} is not a directory in the source"
+        )
     return context, revision
 
 
@@ -310,14 +351,21 @@ def _resolve_commit(repo: Path, ref: str, env: dict[str, str]) -> str:
         StageFailed: ``FetchSourceFailed`` when ``ref`` names no commit.
     """
     for candidate in (ref, f"refs/remotes/origin/{ref}"):
-        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", "--end-of-options",
-                              f"{candidate}^{{commit}}"],
-                             capture_output=True, text=True, env=env, timeout=30, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", "--end-of-options", f"{candidate}^{{commit}}"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
         commit = out.stdout.strip()
         if out.returncode == 0 and gitref.is_commit(commit):
             return commit
-    raise StageFailed("FetchSourceFailed", f"Failed to fetch the input source: {ref!r} names no branch, tag "
-                      "or commit of the repository")
+    raise StageFailed(
+        "FetchSourceFailed",
+        f"Failed to fetch the input source: {ref!r} names no branch, tag or commit of the repository",
+    )
 
 
 def _git(argv: list[str], env: dict[str, str], write: Callable[[str], None], secrets: list[str]) -> None:
@@ -328,8 +376,9 @@ def _git(argv: list[str], env: dict[str, str], write: Callable[[str], None], sec
         return text
 
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=GIT_TIMEOUT,
-                             stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            argv, capture_output=True, text=True, env=env, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired as err:
         raise StageFailed("FetchSourceFailed", f"{' '.join(argv[:2])} timed out after {GIT_TIMEOUT}s") from err
     for line in (out.stdout + out.stderr).splitlines():

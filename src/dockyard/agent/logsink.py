@@ -28,8 +28,9 @@ class LogSink:
         max_bytes: send as soon as this many bytes are buffered.
     """
 
-    def __init__(self, http: httpx.Client, *, namespace: str, name: str,
-                 interval: float = 0.3, max_bytes: int = 64 * 1024) -> None:
+    def __init__(
+        self, http: httpx.Client, *, namespace: str, name: str, interval: float = 0.3, max_bytes: int = 64 * 1024
+    ) -> None:
         self._http = http
         self._path = f"/apis/dockyard.dev/v1alpha1/namespaces/{namespace}/builds/{name}/log"
         self._buf: list[str] = []

@@ -38,8 +38,16 @@ class PodWorker(runtime.Controller):
 
     name = "pods"
 
-    def __init__(self, conn: Connection, *, runtime_: pods.PodRuntime, node_name: str, state_dir: Path,
-                 engine_url: str, max_builds: int = 2) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        runtime_: pods.PodRuntime,
+        node_name: str,
+        state_dir: Path,
+        engine_url: str,
+        max_builds: int = 2,
+    ) -> None:
         super().__init__(conn=conn, workers=4)
         self.component, self.host = "kubelet", node_name  # Events read as the kubelet's
         self.pods = runtime_
@@ -52,11 +60,15 @@ class PodWorker(runtime.Controller):
 
     def setup(self) -> None:
         super().setup()
-        self.builds = buildpods.BuildPods(self.api, state_dir=self._state_dir,
-                                          kubeconfig=[str(p) for p in self.conn.paths],
-                                          engine_url=self._engine_url, max_builds=self._max_builds,
-                                          waiting=self._waiting_build_pods,
-                                          on_exit=self._builder_exited)
+        self.builds = buildpods.BuildPods(
+            self.api,
+            state_dir=self._state_dir,
+            kubeconfig=[str(p) for p in self.conn.paths],
+            engine_url=self._engine_url,
+            max_builds=self._max_builds,
+            waiting=self._waiting_build_pods,
+            on_exit=self._builder_exited,
+        )
 
     def _builder_exited(self, pod: dict[str, Any]) -> None:
         """A builder ended: report its pod now, and let the next waiting build pod take the slot."""
@@ -66,9 +78,13 @@ class PodWorker(runtime.Controller):
 
     def _waiting_build_pods(self) -> list[dict[str, Any]]:
         informer = self.informers.get("Pod")
-        return [p for p in (informer.items() if informer else [])
-                if buildpod.is_build_pod(p) and (p["spec"].get("nodeName") in (None, "", self.node))
-                and (p.get("status") or {}).get("phase", "Pending") == "Pending"]
+        return [
+            p
+            for p in (informer.items() if informer else [])
+            if buildpod.is_build_pod(p)
+            and (p["spec"].get("nodeName") in (None, "", self.node))
+            and (p.get("status") or {}).get("phase", "Pending") == "Pending"
+        ]
 
     def watches(self) -> list[runtime.Watch]:
         def track(event: str, pod: dict[str, Any]) -> list[str]:
@@ -84,6 +100,7 @@ class PodWorker(runtime.Controller):
                 else:
                     self._uids[k] = pod["metadata"]["uid"]
             return [k]
+
         return [runtime.Watch("Pod", track)]
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
@@ -135,27 +152,45 @@ class PodWorker(runtime.Controller):
         before = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
         for now in status.get("containerStatuses") or []:
             name, old = now.get("name"), before.get(now.get("name")) or {}
-            if now.get("containerID") and now.get("containerID") != old.get("containerID") \
-                    and "running" in (now.get("state") or {}):
+            if (
+                now.get("containerID")
+                and now.get("containerID") != old.get("containerID")
+                and "running" in (now.get("state") or {})
+            ):
                 self.events.record(pod, events.NORMAL, "Started", f"Started container {name}")
             waiting = (now.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") and waiting.get("reason") != ((old.get("state") or {}).get("waiting") or {}).get(
-                    "reason") and waiting["reason"] not in ("ContainerCreating", "PodInitializing"):
+            if (
+                waiting.get("reason")
+                and waiting.get("reason") != ((old.get("state") or {}).get("waiting") or {}).get("reason")
+                and waiting["reason"] not in ("ContainerCreating", "PodInitializing")
+            ):
                 kind = "BackOff" if waiting["reason"] in ("CrashLoopBackOff", "ImagePullBackOff") else "Failed"
-                self.events.record(pod, events.WARNING, kind, f"{name}: {waiting['reason']}: "
-                                                               f"{waiting.get('message') or ''}".rstrip(": "))
+                self.events.record(
+                    pod,
+                    events.WARNING,
+                    kind,
+                    f"{name}: {waiting['reason']}: {waiting.get('message') or ''}".rstrip(": "),
+                )
 
     def _bind(self, pod: dict[str, Any]) -> dict[str, Any]:
         """Assign the pod to this node (the embedded engine has one node; no scheduler)."""
         from lightkube.types import PatchType
 
-        bound = resources.as_dict(self.api.patch(
-            resources.resource("Pod"), pod["metadata"]["name"],
-            {"metadata": {"labels": {well_known.NODE_NAME: self.node}}, "spec": {"nodeName": self.node}},
-            namespace=pod["metadata"]["namespace"], patch_type=PatchType.MERGE))
-        self.events.record(bound, events.NORMAL, "Scheduled",
-                           f"Successfully assigned {bound['metadata']['namespace']}/{bound['metadata']['name']} "
-                           f"to {self.node}")
+        bound = resources.as_dict(
+            self.api.patch(
+                resources.resource("Pod"),
+                pod["metadata"]["name"],
+                {"metadata": {"labels": {well_known.NODE_NAME: self.node}}, "spec": {"nodeName": self.node}},
+                namespace=pod["metadata"]["namespace"],
+                patch_type=PatchType.MERGE,
+            )
+        )
+        self.events.record(
+            bound,
+            events.NORMAL,
+            "Scheduled",
+            f"Successfully assigned {bound['metadata']['namespace']}/{bound['metadata']['name']} to {self.node}",
+        )
         return bound
 
 
@@ -171,14 +206,29 @@ class NodeAgent:
         instance: which agent owns the engine's pod containers (see ``PodRuntime``).
     """
 
-    def __init__(self, conn: Connection, *, engine_client: Any, engine_url: str, node_name: str,
-                 state_dir: Path, max_builds: int = 2, instance: str | None = None) -> None:
-        self.runtime = pods.PodRuntime(engine_client, node_name=node_name, state_dir=Path(state_dir) / "volumes",
-                                       instance=instance)
-        self.pods = PodWorker(conn, runtime_=self.runtime, node_name=node_name, state_dir=Path(state_dir),
-                              engine_url=engine_url, max_builds=max_builds)
-        self.pushes = pushes.PushWorker(conn, runtime_=self.runtime, engine_client=engine_client,
-                                        node_name=node_name)
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        engine_client: Any,
+        engine_url: str,
+        node_name: str,
+        state_dir: Path,
+        max_builds: int = 2,
+        instance: str | None = None,
+    ) -> None:
+        self.runtime = pods.PodRuntime(
+            engine_client, node_name=node_name, state_dir=Path(state_dir) / "volumes", instance=instance
+        )
+        self.pods = PodWorker(
+            conn,
+            runtime_=self.runtime,
+            node_name=node_name,
+            state_dir=Path(state_dir),
+            engine_url=engine_url,
+            max_builds=max_builds,
+        )
+        self.pushes = pushes.PushWorker(conn, runtime_=self.runtime, engine_client=engine_client, node_name=node_name)
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         return self.pods.start(stop) + self.pushes.start(stop)
@@ -203,9 +253,12 @@ class NodeAgent:
         Used on a clean shutdown of ``dockyard up``: the Pod objects stay in the API,
         so the next start runs them again.
         """
-        threads = [threading.Thread(target=self.runtime.kill_pod, args=(uid,),
-                                    kwargs={"grace_period_seconds": grace_seconds}, daemon=True)
-                   for uid in self.runtime.pod_uids()]
+        threads = [
+            threading.Thread(
+                target=self.runtime.kill_pod, args=(uid,), kwargs={"grace_period_seconds": grace_seconds}, daemon=True
+            )
+            for uid in self.runtime.pod_uids()
+        ]
         for t in threads:
             t.start()
         deadline = time.monotonic() + budget

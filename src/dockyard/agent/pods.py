@@ -57,11 +57,7 @@ SANDBOX_RETRY_INITIAL = 1.0  # seconds before the first retry of a failed pod sa
 
 #: Built locally from the static busybox (nothing can be pulled here).
 PAUSE_IMAGE = "localhost/dockyard-pause:1"
-_PAUSE_DOCKERFILE = (
-    "FROM scratch\n"
-    "COPY busybox /bin/busybox\n"
-    'ENTRYPOINT ["/bin/busybox", "sleep", "2147483647"]\n'
-)
+_PAUSE_DOCKERFILE = 'FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT ["/bin/busybox", "sleep", "2147483647"]\n'
 
 _RUNNING = frozenset({"running", "paused", "restarting", "stopping"})
 _EXITED = frozenset({"exited", "dead", "stopped"})
@@ -274,8 +270,9 @@ class PodRuntime:
     # --- engine state -------------------------------------------------------
 
     def _list(self, uid: str) -> list[_Ctr]:
-        found = self._api.containers(all=True, filters={"label": [f"{podspec.LABEL_POD_UID}={uid}",
-                                                                   self._instance_label]})
+        found = self._api.containers(
+            all=True, filters={"label": [f"{podspec.LABEL_POD_UID}={uid}", self._instance_label]}
+        )
         out = []
         for c in found:
             labels = c.get("Labels") or {}
@@ -355,7 +352,12 @@ class PodRuntime:
         return True
 
     def _sync_sandbox(
-        self, pod: Mapping[str, Any], ctrs: list[_Ctr], bindings: dict[str, list[tuple[str, int]]], now: float, sync: _Sync
+        self,
+        pod: Mapping[str, Any],
+        ctrs: list[_Ctr],
+        bindings: dict[str, list[tuple[str, int]]],
+        now: float,
+        sync: _Sync,
     ) -> str | None:
         """Ensure a running infra container with the current sandbox hash;
         return its id, or ``None`` while it is not (yet) there."""
@@ -393,14 +395,16 @@ class PodRuntime:
             self._ensure_pause_image()
             self._remove_named(name)
             published: dict[int | str, Any] = {k: v for k, v in bindings.items()}
-            host_config = self._api.create_host_config(port_bindings=published or None, ipc_mode="shareable",
-                                                       sysctls=podspec.sandbox_sysctls(spec) or None)
+            host_config = self._api.create_host_config(
+                port_bindings=published or None, ipc_mode="shareable", sysctls=podspec.sandbox_sysctls(spec) or None
+            )
             created = self._api.create_container(
                 self._pause_image,
                 name=name,
                 hostname=str(spec.get("hostname") or meta["name"])[:63],
-                labels=podspec.container_labels(pod, container=INFRA_NAME, spec_hash=want, restarts=attempt, backoff=0,
-                                                instance=self.instance),
+                labels=podspec.container_labels(
+                    pod, container=INFRA_NAME, spec_hash=want, restarts=attempt, backoff=0, instance=self.instance
+                ),
                 ports=[_port_spec(k) for k in bindings],
                 host_config=host_config,
             )
@@ -453,13 +457,23 @@ class PodRuntime:
     # --- containers ---------------------------------------------------------
 
     def _sync_container(
-        self, pod: Mapping[str, Any], container: Mapping[str, Any], ctrs: list[_Ctr], infra_id: str, now: float, sync: _Sync
+        self,
+        pod: Mapping[str, Any],
+        container: Mapping[str, Any],
+        ctrs: list[_Ctr],
+        infra_id: str,
+        now: float,
+        sync: _Sync,
     ) -> None:
         """kubelet ``computePodActions`` for one app container."""
         spec = pod.get("spec") or {}
         name = str(container["name"])
-        want = podspec.container_hash(container, spec.get("volumes") or [], spec.get("securityContext"),
-                                      (pod.get("metadata") or {}).get("annotations"))
+        want = podspec.container_hash(
+            container,
+            spec.get("volumes") or [],
+            spec.get("securityContext"),
+            (pod.get("metadata") or {}).get("annotations"),
+        )
         latest = _latest(ctrs, name)
         if latest is None:
             self._start(pod, container, want, attempt=0, backoff=0.0, infra_id=infra_id, ctrs=ctrs, now=now, sync=sync)
@@ -536,9 +550,13 @@ class PodRuntime:
             image_user = self._image_user(str(container.get("image") or ""))
             podspec.verify_run_as_non_root(pod, container, image_user=image_user)
             binds = self._binds(pod, container)
-            config, host = podspec.create_args(container, binds=binds, pod_spec=pod.get("spec") or {},
-                                               image_user=image_user,
-                                               annotations=(pod.get("metadata") or {}).get("annotations"))
+            config, host = podspec.create_args(
+                container,
+                binds=binds,
+                pod_spec=pod.get("spec") or {},
+                image_user=image_user,
+                annotations=(pod.get("metadata") or {}).get("annotations"),
+            )
         except podspec.ConfigError as e:
             sync.waiting[name] = ("CreateContainerConfigError", str(e))
             return
@@ -571,7 +589,11 @@ class PodRuntime:
             created = self._api.create_container(
                 name=engine_name,
                 labels=podspec.container_labels(
-                    pod, container=name, spec_hash=spec_hash, restarts=attempt, backoff=backoff,
+                    pod,
+                    container=name,
+                    spec_hash=spec_hash,
+                    restarts=attempt,
+                    backoff=backoff,
                     instance=self.instance,
                 ),
                 host_config=host_config,
@@ -629,8 +651,9 @@ class PodRuntime:
         mount = (container.get("volumeMounts") or [])[index]
         volume, name = str(mount.get("name") or ""), str(container["name"])
         try:
-            staging = subpath.staging_path(self._pod_dir(str(pod["metadata"]["uid"])), volume=volume,
-                                           container=name, index=index)
+            staging = subpath.staging_path(
+                self._pod_dir(str(pod["metadata"]["uid"])), volume=volume, container=name, index=index
+            )
             return subpath.stage(root, sub, staging)
         except subpath.SubPathError as e:
             raise podspec.ConfigError(
@@ -671,9 +694,13 @@ class PodRuntime:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.touch(exist_ok=True)
             elif kind == "Directory" and not path.is_dir():
-                raise _MountError(f'MountVolume.SetUp failed for volume "{name}": hostPath type check failed: {path} is not a directory')
+                raise _MountError(
+                    f'MountVolume.SetUp failed for volume "{name}": hostPath type check failed: {path} is not a directory'
+                )
             elif kind == "File" and not path.is_file():
-                raise _MountError(f'MountVolume.SetUp failed for volume "{name}": hostPath type check failed: {path} is not a file')
+                raise _MountError(
+                    f'MountVolume.SetUp failed for volume "{name}": hostPath type check failed: {path} is not a file'
+                )
             elif kind in ("Socket", "CharDevice", "BlockDevice") and not path.exists():
                 raise _MountError(f'MountVolume.SetUp failed for volume "{name}": {path} does not exist')
             return path

@@ -252,9 +252,12 @@ def _hash_json(obj: Any) -> str:
     return f"{_fnv1a32(text.encode()):08x}"
 
 
-def container_hash(container: Mapping[str, Any], volumes: Iterable[Mapping[str, Any]] = (),
-                   pod_security_context: Mapping[str, Any] | None = None,
-                   annotations: Mapping[str, Any] | None = None) -> str:
+def container_hash(
+    container: Mapping[str, Any],
+    volumes: Iterable[Mapping[str, Any]] = (),
+    pod_security_context: Mapping[str, Any] | None = None,
+    annotations: Mapping[str, Any] | None = None,
+) -> str:
     """Stable hash of one container's spec (kubelet ``HashContainer``: FNV-1a 32
     over JSON). The definitions of the volumes it mounts are included, so a
     changed ``hostPath`` restarts exactly the containers that mount it; so is the
@@ -266,11 +269,10 @@ def container_hash(container: Mapping[str, Any], volumes: Iterable[Mapping[str, 
     picked = {k: container.get(k) for k in _HASHED_FIELDS}
     picked["podSecurityContext"] = pod_security_context
     picked["appArmorAnnotation"] = (annotations or {}).get(
-        validation.APP_ARMOR_ANNOTATION_PREFIX + str(container.get("name", "")))
-    mounted = {m.get("name") for m in container.get("volumeMounts") or []}
-    picked["volumes"] = sorted(
-        (dict(v) for v in volumes if v.get("name") in mounted), key=lambda v: str(v.get("name"))
+        validation.APP_ARMOR_ANNOTATION_PREFIX + str(container.get("name", ""))
     )
+    mounted = {m.get("name") for m in container.get("volumeMounts") or []}
+    picked["volumes"] = sorted((dict(v) for v in volumes if v.get("name") in mounted), key=lambda v: str(v.get("name")))
     return _hash_json(picked)
 
 
@@ -530,7 +532,12 @@ def pod_conditions(
         status = "True" if ok else "False"
         prev = old.get(kind)
         since = prev.get("lastTransitionTime") if prev and prev.get("status") == status else None
-        out: dict[str, Any] = {"type": kind, "status": status, "lastProbeTime": None, "lastTransitionTime": since or now}
+        out: dict[str, Any] = {
+            "type": kind,
+            "status": status,
+            "lastProbeTime": None,
+            "lastTransitionTime": since or now,
+        }
         if not ok and reason:
             out["reason"] = reason
         if not ok and message:
@@ -560,7 +567,11 @@ def milli_cpu_to_shares(value: str | int | float) -> int:
 
 
 def create_args(
-    container: Mapping[str, Any], *, binds: list[str], pod_spec: Mapping[str, Any] | None = None, image_user: str = "",
+    container: Mapping[str, Any],
+    *,
+    binds: list[str],
+    pod_spec: Mapping[str, Any] | None = None,
+    image_user: str = "",
     annotations: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Arguments for docker-py ``APIClient.create_container`` and
@@ -620,8 +631,9 @@ def create_args(
             host["cpu_shares"] = milli_cpu_to_shares(cpu_request)
     except ValueError as e:
         raise ConfigError(f"resources: {e}") from e
-    user, security = security_args(pod_spec or {"containers": [container]}, container, image_user=image_user,
-                                   annotations=annotations)
+    user, security = security_args(
+        pod_spec or {"containers": [container]}, container, image_user=image_user, annotations=annotations
+    )
     if user:
         config["user"] = user
     host.update(security)
@@ -632,12 +644,20 @@ def create_args(
 
 #: Fields of the pod's ``securityContext`` that are defaults of every container's
 #: (``DetermineEffectiveSecurityContext``).
-_INHERITED = ("runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile", "appArmorProfile", "seLinuxOptions",
-              "windowsOptions")
+_INHERITED = (
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "seccompProfile",
+    "appArmorProfile",
+    "seLinuxOptions",
+    "windowsOptions",
+)
 
 
-def effective_security_context(pod_spec: Mapping[str, Any], container: Mapping[str, Any],
-                               annotations: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def effective_security_context(
+    pod_spec: Mapping[str, Any], container: Mapping[str, Any], annotations: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The container's ``securityContext`` with the pod's as defaults (kubelet
     ``securitycontext.DetermineEffectiveSecurityContext``): container fields win. Without an
     ``appArmorProfile`` on either, the pod's ``container.apparmor.security.beta.kubernetes.io/<name>``
@@ -653,14 +673,18 @@ def effective_security_context(pod_spec: Mapping[str, Any], container: Mapping[s
 
 def _check(pod_spec: Mapping[str, Any], container: Mapping[str, Any]) -> None:
     """Refuse what the API server refuses (:mod:`dockyard.api.validation`), for pods stored before."""
-    causes = validation.pod_security_context_causes(pod_spec.get("securityContext")) + \
-        validation.container_security_context_causes(container.get("securityContext"), "securityContext")
+    causes = validation.pod_security_context_causes(
+        pod_spec.get("securityContext")
+    ) + validation.container_security_context_causes(container.get("securityContext"), "securityContext")
     if causes:
         raise ConfigError("; ".join(f"{c.field}: {c.message}" for c in causes))
 
 
 def security_args(
-    pod_spec: Mapping[str, Any], container: Mapping[str, Any], *, image_user: str = "",
+    pod_spec: Mapping[str, Any],
+    container: Mapping[str, Any],
+    *,
+    image_user: str = "",
     annotations: Mapping[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The engine user and ``create_host_config`` keywords of a container's effective security context.
@@ -717,7 +741,8 @@ def security_args(
         host["read_only"] = True
     groups: list[str] = []
     for group in ([pod_sc["fsGroup"]] if pod_sc.get("fsGroup") is not None else []) + list(
-            pod_sc.get("supplementalGroups") or []):
+        pod_sc.get("supplementalGroups") or []
+    ):
         if str(int(group)) not in groups:
             groups.append(str(int(group)))
     if groups:
@@ -761,12 +786,16 @@ def verify_run_as_non_root(pod: Mapping[str, Any], container: Mapping[str, Any],
         return
     name = image_user.split(":", 1)[0]
     if name and not name.isdigit():
-        raise ConfigError(f"container has runAsNonRoot and image has non-numeric user ({name}), "
-                          f"cannot verify user is non-root {where}")
+        raise ConfigError(
+            f"container has runAsNonRoot and image has non-numeric user ({name}), "
+            f"cannot verify user is non-root {where}"
+        )
     uid = int(name) if name else 0
     if uid == 0:
         raise ConfigError(f"container has runAsNonRoot and image will run as root {where}")
     if uid > validation.MAX_ID:
-        raise ConfigError(f"container has runAsNonRoot and image has an invalid user id ({uid}). "
-                          f"(Must be 1-({validation.MAX_ID})): must be between 0 and {validation.MAX_ID}, "
-                          f"inclusive {where}")
+        raise ConfigError(
+            f"container has runAsNonRoot and image has an invalid user id ({uid}). "
+            f"(Must be 1-({validation.MAX_ID})): must be between 0 and {validation.MAX_ID}, "
+            f"inclusive {where}"
+        )

@@ -61,29 +61,59 @@ class PushWorker(runtime.Controller):
         containers = [c["name"] for c in pod["spec"].get("containers") or []]
         container = spec.get("containerName") or (containers[0] if containers else None)
         if container not in containers:
-            return self._fail(push, f"container {container!r} not found in pod {spec['podName']!r} "
-                                    f"(containers: {', '.join(containers)})")
+            return self._fail(
+                push,
+                f"container {container!r} not found in pod {spec['podName']!r} (containers: {', '.join(containers)})",
+            )
         container_id = self.pods.container_id(pod, container)
         if container_id is None:
-            return self._fail(push, f"container {container!r} of pod {spec['podName']!r} has no running "
-                                    "container on this node")
-        running = runtime.patch_status(self.api, "Push", push, {
-            "phase": "Running", "nodeName": self.node, "message": f"committing {container}",
-            "startTime": (push.get("status") or {}).get("startTime") or runtime.now_rfc3339()})
+            return self._fail(
+                push, f"container {container!r} of pod {spec['podName']!r} has no running container on this node"
+            )
+        running = runtime.patch_status(
+            self.api,
+            "Push",
+            push,
+            {
+                "phase": "Running",
+                "nodeName": self.node,
+                "message": f"committing {container}",
+                "startTime": (push.get("status") or {}).get("startTime") or runtime.now_rfc3339(),
+            },
+        )
         push = running or push
         try:
-            images.commit(self.engine, container_id, spec["image"], pause=spec.get("pause", True),
-                          changes=spec.get("changes") or None, message=spec.get("message"),
-                          author=spec.get("author"))
-            self.events.record(push, events.NORMAL, "Committed",
-                               f"Committed container {container} of pod {spec['podName']} to {spec['image']}")
-            digest = builds.push_and_verify(self.engine, spec["image"], auth=None, registry_auth=None,
-                                            on_log=lambda _line: None)
+            images.commit(
+                self.engine,
+                container_id,
+                spec["image"],
+                pause=spec.get("pause", True),
+                changes=spec.get("changes") or None,
+                message=spec.get("message"),
+                author=spec.get("author"),
+            )
+            self.events.record(
+                push,
+                events.NORMAL,
+                "Committed",
+                f"Committed container {container} of pod {spec['podName']} to {spec['image']}",
+            )
+            digest = builds.push_and_verify(
+                self.engine, spec["image"], auth=None, registry_auth=None, on_log=lambda _line: None
+            )
         except (engine_errors.EngineError, registry_errors.RegistryError) as err:
             return self._fail(push, f"{type(err).__name__}: {err}")
-        runtime.patch_status(self.api, "Push", push, {
-            "phase": "Succeeded", "imageDigest": digest, "message": f"pushed {spec['image']}@{digest}",
-            "completionTime": runtime.now_rfc3339()})
+        runtime.patch_status(
+            self.api,
+            "Push",
+            push,
+            {
+                "phase": "Succeeded",
+                "imageDigest": digest,
+                "message": f"pushed {spec['image']}@{digest}",
+                "completionTime": runtime.now_rfc3339(),
+            },
+        )
         log.info("push %s: %s@%s", key, spec["image"], digest)
         self.events.record(push, events.NORMAL, "Pushed", f"Pushed {spec['image']}@{digest}")
         return None
@@ -91,7 +121,10 @@ class PushWorker(runtime.Controller):
     def _fail(self, push: dict[str, Any], message: str) -> None:
         log.info("push %s failed: %s", resources.key(push), message)
         self.events.record(push, events.WARNING, "PushFailed", message)
-        runtime.patch_status(self.api, "Push", push, {
-            "phase": "Failed", "message": message, "nodeName": self.node,
-            "completionTime": runtime.now_rfc3339()})
+        runtime.patch_status(
+            self.api,
+            "Push",
+            push,
+            {"phase": "Failed", "message": message, "nodeName": self.node, "completionTime": runtime.now_rfc3339()},
+        )
         return None

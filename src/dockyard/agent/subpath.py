@@ -27,7 +27,16 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["SUBPATHS_DIR", "SubPathError", "components", "open_beneath", "stage", "staging_path", "unmount", "unmount_all"]
+__all__ = [
+    "SUBPATHS_DIR",
+    "SubPathError",
+    "components",
+    "open_beneath",
+    "stage",
+    "staging_path",
+    "unmount",
+    "unmount_all",
+]
 
 #: Directory under the pod dir holding the staged bind mounts (the kubelet's ``containerSubPathDirectoryName``).
 SUBPATHS_DIR = "volume-subpaths"
@@ -230,8 +239,8 @@ def _unescape(field: str) -> str:
     r"""Undo the kernel's ``\NNN`` octal escaping of space, tab, newline and backslash in mountinfo."""
     out, i = [], 0
     while i < len(field):
-        if field[i] == "\\" and i + 3 < len(field) and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
+        if field[i] == "\\" and i + 3 < len(field) and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
             i += 4
         else:
             out.append(field[i])

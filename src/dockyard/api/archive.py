@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_MAX_BYTES = 2 * 1024 ** 3
+DEFAULT_MAX_BYTES = 2 * 1024**3
 """Largest uncompressed build context in bytes (2 GiB); ``dockyard up --max-context-bytes``."""
 
 DEFAULT_MAX_MEMBERS = 100_000

@@ -60,18 +60,28 @@ def build_pod(build: dict[str, Any]) -> dict[str, Any]:
             "namespace": meta["namespace"],
             "labels": labels,
             "annotations": {well_known.BUILD_NAME_ANNOTATION: meta["name"]},
-            "ownerReferences": [{"apiVersion": build["apiVersion"], "kind": "Build", "name": meta["name"],
-                                 "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}],
+            "ownerReferences": [
+                {
+                    "apiVersion": build["apiVersion"],
+                    "kind": "Build",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
         },
         "spec": {
             "restartPolicy": "Never",
             # exempt from Pod Security: the agent runs the Build, never this container (see api/podsecurity.py)
             "runtimeClassName": BUILD_RUNTIME_CLASS,
-            "containers": [{
-                "name": BUILDER_CONTAINER,
-                "image": BUILDER_IMAGE,
-                "env": [{"name": "BUILD", "value": json.dumps(payload, sort_keys=True)}],
-            }],
+            "containers": [
+                {
+                    "name": BUILDER_CONTAINER,
+                    "image": BUILDER_IMAGE,
+                    "env": [{"name": "BUILD", "value": json.dumps(payload, sort_keys=True)}],
+                }
+            ],
         },
     }
 
@@ -107,9 +117,16 @@ class BuildResult:
     revision: dict[str, Any] | None = None
 
     def termination_message(self) -> str:
-        return json.dumps({"imageDigest": self.image_digest, "reason": self.reason,
-                           "message": self.message, "logSnippet": self.log_snippet,
-                           "stages": list(self.stages), "revision": self.revision})
+        return json.dumps(
+            {
+                "imageDigest": self.image_digest,
+                "reason": self.reason,
+                "message": self.message,
+                "logSnippet": self.log_snippet,
+                "stages": list(self.stages),
+                "revision": self.revision,
+            }
+        )
 
 
 def result_from_pod(pod: dict[str, Any]) -> BuildResult | None:
@@ -124,7 +141,12 @@ def result_from_pod(pod: dict[str, Any]) -> BuildResult | None:
             data = json.loads(terminated.get("message") or "{}")
         except ValueError:
             data = {"message": terminated.get("message")}
-    return BuildResult(succeeded=phase == phases.POD_SUCCEEDED, image_digest=data.get("imageDigest"),
-                       reason=data.get("reason") or (None if phase == phases.POD_SUCCEEDED else "GenericBuildFailed"),
-                       message=data.get("message"), log_snippet=data.get("logSnippet"),
-                       stages=tuple(data.get("stages") or ()), revision=data.get("revision"))
+    return BuildResult(
+        succeeded=phase == phases.POD_SUCCEEDED,
+        image_digest=data.get("imageDigest"),
+        reason=data.get("reason") or (None if phase == phases.POD_SUCCEEDED else "GenericBuildFailed"),
+        message=data.get("message"),
+        log_snippet=data.get("logSnippet"),
+        stages=tuple(data.get("stages") or ()),
+        revision=data.get("revision"),
+    )

@@ -42,8 +42,10 @@ def basic_auth(secret: dict[str, Any]) -> tuple[str, str]:
     """
     password = _data(secret, "password")
     if password is None:
-        raise CredentialError(f"secret {_name(secret)} has no data.password (expected a kubernetes.io/basic-auth "
-                              "secret with username and password)")
+        raise CredentialError(
+            f"secret {_name(secret)} has no data.password (expected a kubernetes.io/basic-auth "
+            "secret with username and password)"
+        )
     return _data(secret, "username") or "", password
 
 
@@ -57,8 +59,9 @@ def registry_auth(secret: dict[str, Any], registry: str) -> tuple[str, str] | No
     if text is None:
         text = _data(secret, ".dockercfg")
     if text is None:
-        raise CredentialError(f"secret {_name(secret)} has no data[.dockerconfigjson] "
-                              "(expected type kubernetes.io/dockerconfigjson)")
+        raise CredentialError(
+            f"secret {_name(secret)} has no data[.dockerconfigjson] (expected type kubernetes.io/dockerconfigjson)"
+        )
     try:
         doc = json.loads(text)
     except ValueError as err:

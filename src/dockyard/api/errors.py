@@ -113,9 +113,13 @@ class Timeout(StatusError):
 
 def too_large_resource_version(wanted: int, current: int) -> Timeout:
     """504 ``Timeout`` for a list at a revision the store has not reached (client-go retries it)."""
-    return Timeout(f"Too large resource version: {wanted}, current: {current}",
-                   details={"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
-                            "retryAfterSeconds": 1})
+    return Timeout(
+        f"Too large resource version: {wanted}, current: {current}",
+        details={
+            "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+            "retryAfterSeconds": 1,
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -160,5 +164,4 @@ class Invalid(StatusError):
 def not_found(info_group: str, plural: str, name: str) -> NotFound:
     """The apiserver's wording: ``builds.dockyard.dev "x" not found``."""
     resource = f"{plural}.{info_group}" if info_group else plural
-    return NotFound(f'{resource} "{name}" not found',
-                    details={"name": name, "group": info_group, "kind": plural})
+    return NotFound(f'{resource} "{name}" not found', details={"name": name, "group": info_group, "kind": plural})

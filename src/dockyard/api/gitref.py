@@ -51,8 +51,7 @@ def ref_problem(ref: str) -> str | None:
     if bad := _REF_FORBIDDEN.search(ref):
         char = bad.group()
         shown = repr(char) if char.isprintable() and char != " " else f"\\x{ord(char):02x}"
-        return (f"must not contain {shown} (git refname rules: no control characters, space, "
-                "~ ^ : ? * [ or \\)")
+        return f"must not contain {shown} (git refname rules: no control characters, space, ~ ^ : ? * [ or \\)"
     if ".." in ref:
         return "must not contain '..'"
     if "@{" in ref:

@@ -62,27 +62,60 @@ class ResourceInfo:
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     # dockyard.dev/v1alpha1
-    ResourceInfo(group=GROUP, version=VERSION, kind="BuildConfig", plural="buildconfigs",
-                 subresources=("status", "instantiate", "instantiatebinary", "webhooks"), short_names=("bc",), categories=("all", "dockyard")),
-    ResourceInfo(group=GROUP, version=VERSION, kind="Build", plural="builds",
-                 subresources=("status", "log", "source"), categories=("all", "dockyard")),
+    ResourceInfo(
+        group=GROUP,
+        version=VERSION,
+        kind="BuildConfig",
+        plural="buildconfigs",
+        subresources=("status", "instantiate", "instantiatebinary", "webhooks"),
+        short_names=("bc",),
+        categories=("all", "dockyard"),
+    ),
+    ResourceInfo(
+        group=GROUP,
+        version=VERSION,
+        kind="Build",
+        plural="builds",
+        subresources=("status", "log", "source"),
+        categories=("all", "dockyard"),
+    ),
     ResourceInfo(group=GROUP, version=VERSION, kind="Push", plural="pushes", categories=("all", "dockyard")),
     ResourceInfo(group=GROUP, version=VERSION, kind="Image", plural="images", categories=("all", "dockyard")),
-    ResourceInfo(group=GROUP, version=VERSION, kind="ImageDeploy", plural="imagedeploys",
-                 short_names=("idp",), categories=("all", "dockyard")),
+    ResourceInfo(
+        group=GROUP,
+        version=VERSION,
+        kind="ImageDeploy",
+        plural="imagedeploys",
+        short_names=("idp",),
+        categories=("all", "dockyard"),
+    ),
     # core v1
-    ResourceInfo(group="", version="v1", kind="Namespace", plural="namespaces", namespaced=False,
-                 short_names=("ns",)),
-    ResourceInfo(group="", version="v1", kind="Pod", plural="pods", short_names=("po",),
-                 subresources=("status", "log"), categories=("all",)),
+    ResourceInfo(group="", version="v1", kind="Namespace", plural="namespaces", namespaced=False, short_names=("ns",)),
+    ResourceInfo(
+        group="",
+        version="v1",
+        kind="Pod",
+        plural="pods",
+        short_names=("po",),
+        subresources=("status", "log"),
+        categories=("all",),
+    ),
     ResourceInfo(group="", version="v1", kind="Secret", plural="secrets", subresources=(), has_status=False),
-    ResourceInfo(group="", version="v1", kind="Event", plural="events", subresources=(), has_status=False,
-                 short_names=("ev",)),
+    ResourceInfo(
+        group="", version="v1", kind="Event", plural="events", subresources=(), has_status=False, short_names=("ev",)
+    ),
     # apps/v1
-    ResourceInfo(group="apps", version="v1", kind="Deployment", plural="deployments", short_names=("deploy",),
-                 categories=("all",)),
-    ResourceInfo(group="apps", version="v1", kind="ReplicaSet", plural="replicasets", short_names=("rs",),
-                 categories=("all",)),
+    ResourceInfo(
+        group="apps",
+        version="v1",
+        kind="Deployment",
+        plural="deployments",
+        short_names=("deploy",),
+        categories=("all",),
+    ),
+    ResourceInfo(
+        group="apps", version="v1", kind="ReplicaSet", plural="replicasets", short_names=("rs",), categories=("all",)
+    ),
 )
 
 
@@ -90,11 +123,29 @@ RESOURCES: tuple[ResourceInfo, ...] = (
 # (``GetAttrs``/``AddFieldLabelConversionFunc`` of pods, events, secrets, namespaces, replicasets),
 # and for dockyard's kinds the fields a CRD would declare in ``selectableFields``.
 FIELD_LABELS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-            "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"),
-    "Event": ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-              "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-              "reason", "reportingComponent", "source", "type"),
+    "Pod": (
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    ),
+    "Event": (
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ),
     "Secret": ("type",),
     "Namespace": ("status.phase",),
     "ReplicaSet": ("status.replicas",),

@@ -42,12 +42,18 @@ def _image_reference(value: str) -> str:
 class GitBuildSource(Strict):
     """A git repository to build from (OpenShift ``GitBuildSource``); checked by :mod:`dockyard.api.gitref`."""
 
-    uri: str = Field(min_length=1, description="URL of the repository to clone: https://, http://, ssh://, "
-                                               "git://, file://, user@host:path or a local path (no ext:: or "
-                                               "other transport:: forms, nothing starting with '-').")
-    ref: str | None = Field(default=None, description="Branch, tag or commit to check out (git refname rules "
-                                                      "or a hex commit id; nothing starting with '-'); the "
-                                                      "default branch when unset.")
+    uri: str = Field(
+        min_length=1,
+        description="URL of the repository to clone: https://, http://, ssh://, "
+        "git://, file://, user@host:path or a local path (no ext:: or "
+        "other transport:: forms, nothing starting with '-').",
+    )
+    ref: str | None = Field(
+        default=None,
+        description="Branch, tag or commit to check out (git refname rules "
+        "or a hex commit id; nothing starting with '-'); the "
+        "default branch when unset.",
+    )
 
     @field_validator("uri")
     @classmethod
@@ -70,8 +76,9 @@ class SourceControlUser(Strict):
 class GitSourceRevision(Strict):
     """The commit a build is asked for (OpenShift ``GitSourceRevision``)."""
 
-    commit: str | None = Field(default=None, description="The commit (hex id) or ref to build; it becomes the "
-                                                         "Build's source.git.ref.")
+    commit: str | None = Field(
+        default=None, description="The commit (hex id) or ref to build; it becomes the Build's source.git.ref."
+    )
     author: SourceControlUser | None = Field(default=None, description="Author of the commit.")
     committer: SourceControlUser | None = Field(default=None, description="Committer of the commit.")
     message: str | None = Field(default=None, description="Commit message.")
@@ -99,15 +106,19 @@ class BuildSource(Strict):
     """Where the build context comes from (OpenShift ``BuildSource``)."""
 
     type: Literal["Git", "Binary", "Dockerfile"] = Field(
-        default="Git", description="Git: clone spec.source.git; Binary: an archive uploaded with "
-                                   "instantiatebinary (dockyard start-build --from-dir); Dockerfile: only the "
-                                   "inline dockerfile.")
+        default="Git",
+        description="Git: clone spec.source.git; Binary: an archive uploaded with "
+        "instantiatebinary (dockyard start-build --from-dir); Dockerfile: only the "
+        "inline dockerfile.",
+    )
     git: GitBuildSource | None = Field(default=None, description="The repository of a Git source.")
-    contextDir: str | None = Field(default=None, description="Subdirectory of the source used as the build "
-                                                             "context (relative, no '..').")
+    contextDir: str | None = Field(
+        default=None, description="Subdirectory of the source used as the build context (relative, no '..')."
+    )
     dockerfile: str | None = Field(default=None, description="An inline Dockerfile; replaces the source's own.")
     sourceSecret: LocalObjectReference | None = Field(
-        default=None, description="A kubernetes.io/basic-auth Secret with the credentials to clone the source.")
+        default=None, description="A kubernetes.io/basic-auth Secret with the credentials to clone the source."
+    )
 
     @field_validator("contextDir")
     @classmethod
@@ -127,8 +138,9 @@ class EnvVar(Strict):
 class ObjectReference(Strict):
     """An image: a registry reference (``DockerImage``) or an Image object."""
 
-    kind: Literal["DockerImage", "Image"] = Field(default="DockerImage",
-                                                  description="DockerImage: name is an image reference.")
+    kind: Literal["DockerImage", "Image"] = Field(
+        default="DockerImage", description="DockerImage: name is an image reference."
+    )
     name: str = Field(min_length=1, description="Image reference HOST[:PORT]/REPOSITORY[:TAG].")
     namespace: str | None = Field(default=None, description="Namespace of an Image object.")
 
@@ -141,20 +153,23 @@ class ObjectReference(Strict):
 class DockerBuildStrategy(Strict):
     """How a Dockerfile is built (OpenShift ``DockerBuildStrategy``)."""
 
-    dockerfilePath: str | None = Field(default=None, description="Path of the Dockerfile inside the context "
-                                                                 "(default Dockerfile).")
+    dockerfilePath: str | None = Field(
+        default=None, description="Path of the Dockerfile inside the context (default Dockerfile)."
+    )
     buildArgs: list[EnvVar] = Field(default_factory=list, description="Build arguments (ARG) passed to the build.")
     noCache: bool = Field(default=False, description="Build without the engine's layer cache.")
-    from_: ObjectReference | None = Field(default=None, alias="from",
-                                          description="Replaces the FROM image of the Dockerfile's last stage.")
+    from_: ObjectReference | None = Field(
+        default=None, alias="from", description="Replaces the FROM image of the Dockerfile's last stage."
+    )
 
 
 class BuildStrategy(Strict):
     """How the image is built (OpenShift ``BuildStrategy``; only Docker)."""
 
     type: Literal["Docker"] = Field(default="Docker", description="The build strategy: Docker.")
-    dockerStrategy: DockerBuildStrategy = Field(default_factory=DockerBuildStrategy,
-                                                description="Options of the Docker strategy.")
+    dockerStrategy: DockerBuildStrategy = Field(
+        default_factory=DockerBuildStrategy, description="Options of the Docker strategy."
+    )
 
 
 class BuildOutput(Strict):
@@ -162,7 +177,8 @@ class BuildOutput(Strict):
 
     to: ObjectReference = Field(description="The image reference the build pushes to.")
     pushSecret: LocalObjectReference | None = Field(
-        default=None, description="A kubernetes.io/dockerconfigjson Secret for the registry of 'to'.")
+        default=None, description="A kubernetes.io/dockerconfigjson Secret for the registry of 'to'."
+    )
 
 
 class BuildTriggerPolicy(Strict):
@@ -170,11 +186,14 @@ class BuildTriggerPolicy(Strict):
 
     type: Literal["ConfigChange", "ImageChange", "Generic"] = Field(
         description="ConfigChange: on creation and every spec change; ImageChange: when an Image's latest "
-                    "digest changes; Generic: on a POST to the generic webhook.")
-    imageChange: dict[str, Any] | None = Field(default=None, description="ImageChange: {from: {kind: Image, "
-                                                                         "name}} (default: dockerStrategy.from).")
-    generic: dict[str, Any] | None = Field(default=None, description="Generic: {secret} or {secretReference: "
-                                                                     "{name}} authenticating the webhook URL.")
+        "digest changes; Generic: on a POST to the generic webhook."
+    )
+    imageChange: dict[str, Any] | None = Field(
+        default=None, description="ImageChange: {from: {kind: Image, name}} (default: dockerStrategy.from)."
+    )
+    generic: dict[str, Any] | None = Field(
+        default=None, description="Generic: {secret} or {secretReference: {name}} authenticating the webhook URL."
+    )
 
 
 class ResourceRequirements(Strict):
@@ -192,8 +211,10 @@ class CommonSpec(Strict):
     output: BuildOutput = Field(description="Where the built image is pushed.")
     resources: ResourceRequirements | None = Field(default=None, description="Compute resources of the build.")
     completionDeadlineSeconds: int | None = Field(
-        default=None, gt=0, description="Seconds the build may take, from its pod's creation, before it fails "
-                                        "with BuildDeadlineExceeded.")
+        default=None,
+        gt=0,
+        description="Seconds the build may take, from its pod's creation, before it fails with BuildDeadlineExceeded.",
+    )
 
 
 class BuildConfigSpec(CommonSpec):
@@ -201,8 +222,10 @@ class BuildConfigSpec(CommonSpec):
 
     triggers: list[BuildTriggerPolicy] = Field(default_factory=list, description="What starts builds by itself.")
     runPolicy: Literal["Serial", "Parallel", "SerialLatestOnly"] = Field(
-        default="Serial", description="Serial: one build at a time, in order; Parallel: all at once; "
-                                      "SerialLatestOnly: one at a time, queued ones superseded by newer ones.")
+        default="Serial",
+        description="Serial: one build at a time, in order; Parallel: all at once; "
+        "SerialLatestOnly: one at a time, queued ones superseded by newer ones.",
+    )
     successfulBuildsHistoryLimit: int = Field(default=5, ge=0, description="Completed builds kept.")
     failedBuildsHistoryLimit: int = Field(default=5, ge=0, description="Failed, errored and cancelled builds kept.")
 
@@ -210,10 +233,12 @@ class BuildConfigSpec(CommonSpec):
 class BuildSpec(CommonSpec):
     """One build: a copy of its BuildConfig's spec at trigger time (OpenShift ``BuildSpec``)."""
 
-    triggeredBy: list[dict[str, Any]] = Field(default_factory=list, description="Why the build started: "
-                                                                               "[{message, imageChangeBuild?}].")
-    revision: SourceRevision | None = Field(default=None, description="The source revision asked for: {type: "
-                                                                      "Git, git: {commit, author, message}}.")
+    triggeredBy: list[dict[str, Any]] = Field(
+        default_factory=list, description="Why the build started: [{message, imageChangeBuild?}]."
+    )
+    revision: SourceRevision | None = Field(
+        default=None, description="The source revision asked for: {type: Git, git: {commit, author, message}}."
+    )
 
 
 # --- Push (Kubernetes Push proposal, OpenStack Zun commit) ---------------------------------------
@@ -226,15 +251,18 @@ class PushSpec(Strict):
     containerName: str | None = Field(default=None, description="The container (default: the pod's first).")
     image: str = Field(description="Image reference to push to, HOST[:PORT]/REPOSITORY[:TAG].")
 
-    imagePushSecrets: list[LocalObjectReference] = Field(default_factory=list,
-                                                         description="dockerconfigjson Secrets for the registry.")
+    imagePushSecrets: list[LocalObjectReference] = Field(
+        default_factory=list, description="dockerconfigjson Secrets for the registry."
+    )
     pause: bool = Field(default=True, description="Pause the container while it is committed.")
-    changes: list[str] = Field(default_factory=list, description="Dockerfile instructions applied to the "
-                                                                 "commit (CMD, ENV, LABEL, ...).")
+    changes: list[str] = Field(
+        default_factory=list, description="Dockerfile instructions applied to the commit (CMD, ENV, LABEL, ...)."
+    )
     message: str | None = Field(default=None, description="Commit message.")
     author: str | None = Field(default=None, description="Commit author.")
-    trigger: Literal["Immediate", "OnExit"] = Field(default="Immediate",
-                                                    description="Immediate: now; OnExit: when the container exits.")
+    trigger: Literal["Immediate", "OnExit"] = Field(
+        default="Immediate", description="Immediate: now; OnExit: when the container exits."
+    )
 
     @field_validator("image")
     @classmethod
@@ -250,13 +278,18 @@ class ImageSpec(Strict):
 
     repository: str = Field(description="HOST[:PORT]/REPOSITORY, without tag or digest.")
     tag: str | None = Field(default=None, description="The tag followed (default latest).")
-    policy: dict[str, Any] | None = Field(default=None, description="Tag policy instead of a fixed tag: "
-                                                                    "semver{range}, alphabetical{order}, "
-                                                                    "numerical{order}, filterTags{pattern}.")
-    interval: str = Field(default="1m", description="How often the registry is polled (a backstop to "
-                                                    "notifications), e.g. 30s, 5m.")
-    secretRef: LocalObjectReference | None = Field(default=None, description="dockerconfigjson Secret for the "
-                                                                             "registry.")
+    policy: dict[str, Any] | None = Field(
+        default=None,
+        description="Tag policy instead of a fixed tag: "
+        "semver{range}, alphabetical{order}, "
+        "numerical{order}, filterTags{pattern}.",
+    )
+    interval: str = Field(
+        default="1m", description="How often the registry is polled (a backstop to notifications), e.g. 30s, 5m."
+    )
+    secretRef: LocalObjectReference | None = Field(
+        default=None, description="dockerconfigjson Secret for the registry."
+    )
 
     @field_validator("repository")
     @classmethod
@@ -277,8 +310,9 @@ class ImageRef(Strict):
     """The Image an ImageDeploy follows."""
 
     name: str = Field(min_length=1, description="Name of the Image in the same namespace.")
-    apiVersion: str | None = Field(default=None, description="API version of the Image kind (default "
-                                                             "dockyard.dev/v1alpha1).")
+    apiVersion: str | None = Field(
+        default=None, description="API version of the Image kind (default dockyard.dev/v1alpha1)."
+    )
     kind: str | None = Field(default=None, description="Kind (default Image).")
 
 
@@ -286,10 +320,13 @@ class ImageDeploySpec(Strict):
     """Keep a Deployment on an Image's newest digest (kpush ``ImageDeploy``)."""
 
     imageRef: ImageRef = Field(description="The Image whose status.latestImage is deployed.")
-    containerName: str | None = Field(default=None, description="The container whose image is set "
-                                                                "(default: the first).")
-    deployment: dict[str, Any] = Field(description="An apps/v1 DeploymentSpec for the owned Deployment.",
-                                       json_schema_extra={"x-dockyard-ref": "io.k8s.api.apps.v1.DeploymentSpec"})
+    containerName: str | None = Field(
+        default=None, description="The container whose image is set (default: the first)."
+    )
+    deployment: dict[str, Any] = Field(
+        description="An apps/v1 DeploymentSpec for the owned Deployment.",
+        json_schema_extra={"x-dockyard-ref": "io.k8s.api.apps.v1.DeploymentSpec"},
+    )
 
     @field_validator("deployment")
     @classmethod
@@ -343,10 +380,13 @@ class BuildStatus(Described):
     """The observed state of a Build (OpenShift ``BuildStatus``)."""
 
     phase: Literal["New", "Pending", "Running", "Complete", "Failed", "Error", "Cancelled"] = Field(
-        default="New", description="New, Pending (build pod created), Running, then Complete, Failed, Error or "
-                                   "Cancelled.")
-    reason: str | None = Field(default=None, description="Why the build failed, in OpenShift's vocabulary "
-                                                         "(FetchSourceFailed, DockerBuildFailed, ...).")
+        default="New",
+        description="New, Pending (build pod created), Running, then Complete, Failed, Error or Cancelled.",
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why the build failed, in OpenShift's vocabulary (FetchSourceFailed, DockerBuildFailed, ...).",
+    )
     message: str | None = Field(default=None, description="Human-readable details of the reason.")
     cancelled: bool | None = Field(default=None, description="Set to true to cancel the build.")
     startTimestamp: str | None = Field(default=None, description="When the build started running.")
@@ -372,17 +412,20 @@ class BuildConfigStatus(Described):
     """The observed state of a BuildConfig."""
 
     lastVersion: int | None = Field(default=None, description="Number of the newest Build (NAME-N).")
-    lastConfigChangeGeneration: int | None = Field(default=None, description="Generation the last "
-                                                                             "ConfigChange build was for.")
-    imageChangeTriggers: list[ImageChangeTriggerStatus] = Field(default_factory=list,
-                                                                description="State of the ImageChange triggers.")
+    lastConfigChangeGeneration: int | None = Field(
+        default=None, description="Generation the last ConfigChange build was for."
+    )
+    imageChangeTriggers: list[ImageChangeTriggerStatus] = Field(
+        default_factory=list, description="State of the ImageChange triggers."
+    )
 
 
 class PushStatus(Described):
     """The observed state of a Push."""
 
     phase: Literal["Pending", "Running", "Succeeded", "Failed"] = Field(
-        default="Pending", description="Pending, Running, then Succeeded (the registry serves the tag) or Failed.")
+        default="Pending", description="Pending, Running, then Succeeded (the registry serves the tag) or Failed."
+    )
     message: str | None = Field(default=None, description="Progress or the failure.")
     nodeName: str | None = Field(default=None, description="The node that served the push.")
     imageDigest: str | None = Field(default=None, description="Digest the registry serves for spec.image.")

@@ -12,8 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["DEFAULT_PROTOCOL", "LOOPBACK", "PROTOCOLS", "host_ip_allowed", "host_port_key", "protocol",
-           "protocol_supported"]
+__all__ = [
+    "DEFAULT_PROTOCOL",
+    "LOOPBACK",
+    "PROTOCOLS",
+    "host_ip_allowed",
+    "host_port_key",
+    "protocol",
+    "protocol_supported",
+]
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 """``v1.Protocol`` values."""

@@ -122,6 +122,7 @@ def _containers_phrase(names: list[str]) -> str:
 
 # ------------------------------------------------------------------ baseline checks
 
+
 def check_app_armor_profile(meta: Obj, spec: Obj) -> Result | None:
     """``appArmorProfile``: profile types ``RuntimeDefault``/``Localhost`` only (check_appArmorProfile.go)."""
     setters: list[str] = []
@@ -150,13 +151,30 @@ def check_app_armor_profile(meta: Obj, spec: Obj) -> Result | None:
         value_list += sorted(annotations)
         setters.append(_plural("annotation", "annotations", len(annotations)))
     if setters:
-        return Result(_plural("forbidden AppArmor profile", "forbidden AppArmor profiles", len(value_list)),
-                      f"{' and '.join(setters)} must not set AppArmor profile type to {_join_quote(value_list)}")
+        return Result(
+            _plural("forbidden AppArmor profile", "forbidden AppArmor profiles", len(value_list)),
+            f"{' and '.join(setters)} must not set AppArmor profile type to {_join_quote(value_list)}",
+        )
     return None
 
 
-BASELINE_CAPABILITIES = frozenset({"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
-                                   "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"})
+BASELINE_CAPABILITIES = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
+)
 
 
 def check_capabilities_baseline(meta: Obj, spec: Obj) -> Result | None:
@@ -170,8 +188,11 @@ def check_capabilities_baseline(meta: Obj, spec: Obj) -> Result | None:
             bad.append(_name(c))
             caps.update(extra)
     if bad:
-        return Result("non-default capabilities", f"{_containers_phrase(bad)} must not include "
-                                                  f"{_join_quote(sorted(caps))} in securityContext.capabilities.add")
+        return Result(
+            "non-default capabilities",
+            f"{_containers_phrase(bad)} must not include "
+            f"{_join_quote(sorted(caps))} in securityContext.capabilities.add",
+        )
     return None
 
 
@@ -183,8 +204,9 @@ def check_host_namespaces(meta: Obj, spec: Obj) -> Result | None:
 
 def check_host_path_volumes(meta: Obj, spec: Obj) -> Result | None:
     """``hostPathVolumes``: no ``hostPath`` volume (check_hostPathVolumes.go)."""
-    names = [str(_dict(v).get("name") or "") for v in _list(spec.get("volumes"))
-             if _dict(v).get("hostPath") is not None]
+    names = [
+        str(_dict(v).get("name") or "") for v in _list(spec.get("volumes")) if _dict(v).get("hostPath") is not None
+    ]
     if names:
         return Result("hostPath volumes", f"{_plural('volume', 'volumes', len(names))} {_join_quote(names)}")
     return None
@@ -195,14 +217,20 @@ def check_host_ports(meta: Obj, spec: Obj) -> Result | None:
     bad: list[str] = []
     ports: set[str] = set()
     for c in _containers(spec):
-        used = [str(p.get("hostPort")) for p in _list(c.get("ports"))
-                if isinstance(p, Mapping) and p.get("hostPort") not in (None, 0)]
+        used = [
+            str(p.get("hostPort"))
+            for p in _list(c.get("ports"))
+            if isinstance(p, Mapping) and p.get("hostPort") not in (None, 0)
+        ]
         if used:
             bad.append(_name(c))
             ports.update(used)
     if bad:
-        return Result("hostPort", f"{_containers_phrase(bad)} {_plural('uses', 'use', len(bad))} "
-                                  f"{_plural('hostPort', 'hostPorts', len(ports))} {', '.join(sorted(ports))}")
+        return Result(
+            "hostPort",
+            f"{_containers_phrase(bad)} {_plural('uses', 'use', len(bad))} "
+            f"{_plural('hostPort', 'hostPorts', len(ports))} {', '.join(sorted(ports))}",
+        )
     return None
 
 
@@ -212,8 +240,13 @@ def check_host_probes_and_host_lifecycle(meta: Obj, spec: Obj) -> Result | None:
     hosts: set[str] = set()
     for c in _containers(spec):
         lifecycle = _dict(c.get("lifecycle"))
-        handlers = [c.get("livenessProbe"), c.get("readinessProbe"), c.get("startupProbe"),
-                    lifecycle.get("postStart"), lifecycle.get("preStop")]
+        handlers = [
+            c.get("livenessProbe"),
+            c.get("readinessProbe"),
+            c.get("startupProbe"),
+            lifecycle.get("postStart"),
+            lifecycle.get("preStop"),
+        ]
         for handler in handlers:
             for kind in ("httpGet", "tcpSocket"):
                 host = _dict(_dict(handler).get(kind)).get("host")
@@ -221,10 +254,12 @@ def check_host_probes_and_host_lifecycle(meta: Obj, spec: Obj) -> Result | None:
                     bad.add(_name(c))
                     hosts.add(str(host))
     if bad:
-        return Result("probe or lifecycle host",
-                      f"{_containers_phrase(sorted(bad))} {_plural('uses', 'use', len(bad))} "
-                      f"{_plural('probe or lifecycle host', 'probe or lifecycle hosts', len(hosts))} "
-                      f"{_join_quote(sorted(hosts))}")
+        return Result(
+            "probe or lifecycle host",
+            f"{_containers_phrase(sorted(bad))} {_plural('uses', 'use', len(bad))} "
+            f"{_plural('probe or lifecycle host', 'probe or lifecycle hosts', len(hosts))} "
+            f"{_join_quote(sorted(hosts))}",
+        )
     return None
 
 
@@ -246,8 +281,10 @@ def check_proc_mount(meta: Obj, spec: Obj) -> Result | None:
             bad.append(_name(c))
             types.add(str(mount))
     if bad:
-        return Result("procMount", f"{_containers_phrase(bad)} must not set securityContext.procMount to "
-                                   f"{_join_quote(sorted(types))}")
+        return Result(
+            "procMount",
+            f"{_containers_phrase(bad)} must not set securityContext.procMount to {_join_quote(sorted(types))}",
+        )
     return None
 
 
@@ -273,8 +310,11 @@ def check_se_linux_options(meta: Obj, spec: Obj) -> Result | None:
     setters: list[str] = []
     if _sc(spec).get("seLinuxOptions") is not None and not valid(_dict(_sc(spec).get("seLinuxOptions"))):
         setters.append("pod")
-    bad = [_name(c) for c in _containers(spec)
-           if _sc(c).get("seLinuxOptions") is not None and not valid(_dict(_sc(c).get("seLinuxOptions")))]
+    bad = [
+        _name(c)
+        for c in _containers(spec)
+        if _sc(c).get("seLinuxOptions") is not None and not valid(_dict(_sc(c).get("seLinuxOptions")))
+    ]
     if bad:
         setters.append(_containers_phrase(bad))
     if not setters:
@@ -286,8 +326,9 @@ def check_se_linux_options(meta: Obj, spec: Obj) -> Result | None:
         data.append("user may not be set")
     if flags["role"]:
         data.append("role may not be set")
-    return Result("seLinuxOptions",
-                  f"{' and '.join(setters)} set forbidden securityContext.seLinuxOptions: {'; '.join(data)}")
+    return Result(
+        "seLinuxOptions", f"{' and '.join(setters)} set forbidden securityContext.seLinuxOptions: {'; '.join(data)}"
+    )
 
 
 _SECCOMP_OK = ("RuntimeDefault", "Localhost")
@@ -317,11 +358,17 @@ def _seccomp(meta: Obj, spec: Obj, *, required: bool) -> Result | None:
     if explicit:
         setters.append(_containers_phrase(explicit))
     if setters:
-        return Result("seccompProfile", f"{' and '.join(setters)} must not set securityContext.seccompProfile.type "
-                                        f"to {_join_quote(sorted(values))}")
+        return Result(
+            "seccompProfile",
+            f"{' and '.join(setters)} must not set securityContext.seccompProfile.type "
+            f"to {_join_quote(sorted(values))}",
+        )
     if required and implicit:
-        return Result("seccompProfile", f"pod or {_containers_phrase(implicit)} must set "
-                                        'securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"')
+        return Result(
+            "seccompProfile",
+            f"pod or {_containers_phrase(implicit)} must set "
+            'securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"',
+        )
     return None
 
 
@@ -330,25 +377,37 @@ def check_seccomp_profile_baseline(meta: Obj, spec: Obj) -> Result | None:
     return _seccomp(meta, spec, required=False)
 
 
-SAFE_SYSCTLS = frozenset({
-    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.ip_local_reserved_ports",  # 1.27
-    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",  # 1.29
-    "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",  # 1.32
-})
+SAFE_SYSCTLS = frozenset(
+    {
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.ip_unprivileged_port_start",
+        "net.ipv4.ip_local_reserved_ports",  # 1.27
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",  # 1.29
+        "net.ipv4.tcp_rmem",
+        "net.ipv4.tcp_wmem",  # 1.32
+    }
+)
 
 
 def check_sysctls(meta: Obj, spec: Obj) -> Result | None:
     """``sysctls``: only the safe set (check_sysctls.go, 1.32+)."""
-    bad = [str(_dict(s).get("name") or "") for s in _list(_sc(spec).get("sysctls"))
-           if str(_dict(s).get("name") or "") not in SAFE_SYSCTLS]
+    bad = [
+        str(_dict(s).get("name") or "")
+        for s in _list(_sc(spec).get("sysctls"))
+        if str(_dict(s).get("name") or "") not in SAFE_SYSCTLS
+    ]
     return Result("forbidden sysctls", ", ".join(bad)) if bad else None
 
 
 def check_windows_host_process(meta: Obj, spec: Obj) -> Result | None:
     """``windowsHostProcess``: ``windowsOptions.hostProcess`` not true (check_windowsHostProcess.go)."""
+
     def host(obj: Obj) -> bool:
         return _dict(_sc(obj).get("windowsOptions")).get("hostProcess") is True
 
@@ -357,12 +416,14 @@ def check_windows_host_process(meta: Obj, spec: Obj) -> Result | None:
     if bad:
         setters.append(_containers_phrase(bad))
     if setters:
-        return Result("hostProcess",
-                      f"{' and '.join(setters)} must not set securityContext.windowsOptions.hostProcess=true")
+        return Result(
+            "hostProcess", f"{' and '.join(setters)} must not set securityContext.windowsOptions.hostProcess=true"
+        )
     return None
 
 
 # ------------------------------------------------------------------ restricted checks
+
 
 def check_allow_privilege_escalation(meta: Obj, spec: Obj) -> Result | None:
     """``allowPrivilegeEscalation``: explicitly false; Windows pods exempt (1.25+)."""
@@ -370,8 +431,10 @@ def check_allow_privilege_escalation(meta: Obj, spec: Obj) -> Result | None:
         return None
     bad = [_name(c) for c in _containers(spec) if _sc(c).get("allowPrivilegeEscalation") is not False]
     if bad:
-        return Result("allowPrivilegeEscalation != false",
-                      f"{_containers_phrase(bad)} must set securityContext.allowPrivilegeEscalation=false")
+        return Result(
+            "allowPrivilegeEscalation != false",
+            f"{_containers_phrase(bad)} must set securityContext.allowPrivilegeEscalation=false",
+        )
     return None
 
 
@@ -397,19 +460,50 @@ def check_capabilities_restricted(meta: Obj, spec: Obj) -> Result | None:
     if missing:
         details.append(f'{_containers_phrase(missing)} must set securityContext.capabilities.drop=["ALL"]')
     if adding:
-        details.append(f"{_containers_phrase(adding)} must not include {_join_quote(sorted(caps))} in "
-                       "securityContext.capabilities.add")
+        details.append(
+            f"{_containers_phrase(adding)} must not include {_join_quote(sorted(caps))} in "
+            "securityContext.capabilities.add"
+        )
     return Result("unrestricted capabilities", "; ".join(details)) if details else None
 
 
-RESTRICTED_VOLUME_TYPES = ("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-                           "projected", "secret", "image")
+RESTRICTED_VOLUME_TYPES = (
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+    "image",
+)
 """Volume sources the restricted level allows (check_restrictedVolumes.go)."""
 
 
-_RESTRICTED_TYPES = ("hostPath", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "nfs", "iscsi", "glusterfs",
-                     "rbd", "flexVolume", "cinder", "cephfs", "flocker", "fc", "azureFile", "vsphereVolume", "quobyte",
-                     "azureDisk", "photonPersistentDisk", "portworxVolume", "scaleIO", "storageos")
+_RESTRICTED_TYPES = (
+    "hostPath",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "rbd",
+    "flexVolume",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "fc",
+    "azureFile",
+    "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+)
 
 
 def check_restricted_volumes(meta: Obj, spec: Obj) -> Result | None:
@@ -423,11 +517,13 @@ def check_restricted_volumes(meta: Obj, spec: Obj) -> Result | None:
         names.append(str(volume.get("name") or ""))
         types.add(next((t for t in _RESTRICTED_TYPES if volume.get(t) is not None), "unknown"))
     if names:
-        return Result("restricted volume types",
-                      f"{_plural('volume', 'volumes', len(names))} {_join_quote(names)} "
-                      f"{_plural('uses', 'use', len(names))} "
-                      f"{_plural('restricted volume type', 'restricted volume types', len(types))} "
-                      f"{_join_quote(sorted(types))}")
+        return Result(
+            "restricted volume types",
+            f"{_plural('volume', 'volumes', len(names))} {_join_quote(names)} "
+            f"{_plural('uses', 'use', len(names))} "
+            f"{_plural('restricted volume type', 'restricted volume types', len(types))} "
+            f"{_join_quote(sorted(types))}",
+        )
     return None
 
 
@@ -452,16 +548,19 @@ def check_run_as_non_root(meta: Obj, spec: Obj) -> Result | None:
     if explicit:
         setters.append(_containers_phrase(explicit))
     if setters:
-        return Result("runAsNonRoot != true",
-                      f"{' and '.join(setters)} must not set securityContext.runAsNonRoot=false")
+        return Result(
+            "runAsNonRoot != true", f"{' and '.join(setters)} must not set securityContext.runAsNonRoot=false"
+        )
     if implicit:
-        return Result("runAsNonRoot != true",
-                      f"pod or {_containers_phrase(implicit)} must set securityContext.runAsNonRoot=true")
+        return Result(
+            "runAsNonRoot != true", f"pod or {_containers_phrase(implicit)} must set securityContext.runAsNonRoot=true"
+        )
     return None
 
 
 def check_run_as_user(meta: Obj, spec: Obj) -> Result | None:
     """``runAsUser``: never 0 (check_runAsUser.go, 1.23+; no user-namespace relaxation)."""
+
     def root(obj: Obj) -> bool:
         value = _sc(obj).get("runAsUser")
         return value == 0 and not isinstance(value, bool)
@@ -545,6 +644,7 @@ def forbidden_detail(results: list[Result]) -> str:
 
 # ------------------------------------------------------------------ namespace labels
 
+
 @dataclass(frozen=True)
 class Policy:
     """The levels a namespace enforces, audits and warns about (``api.Policy``; versions are all ``latest``)."""
@@ -558,8 +658,9 @@ def _invalid(label: str, value: str, message: str) -> Cause:
     return Cause(f"metadata.labels[{label}]", f'Invalid value: "{value}": {message}')
 
 
-def policy_from_labels(labels: Mapping[str, Any] | None, *, default_level: str = DEFAULT_LEVEL
-                       ) -> tuple[Policy, list[Cause]]:
+def policy_from_labels(
+    labels: Mapping[str, Any] | None, *, default_level: str = DEFAULT_LEVEL
+) -> tuple[Policy, list[Cause]]:
     """The namespace's policy from its labels, and one cause per bad label value (``api.PolicyToEvaluate``).
 
     A bad ``enforce`` level evaluates as ``restricted``; bad ``audit``/``warn``
@@ -573,9 +674,11 @@ def policy_from_labels(labels: Mapping[str, Any] | None, *, default_level: str =
     labels = labels or {}
     causes: list[Cause] = []
     levels = {"enforce": default_level, "audit": PRIVILEGED, "warn": PRIVILEGED}
-    for mode, level_label, version_label in (("enforce", ENFORCE_LEVEL_LABEL, ENFORCE_VERSION_LABEL),
-                                             ("audit", AUDIT_LEVEL_LABEL, AUDIT_VERSION_LABEL),
-                                             ("warn", WARN_LEVEL_LABEL, WARN_VERSION_LABEL)):
+    for mode, level_label, version_label in (
+        ("enforce", ENFORCE_LEVEL_LABEL, ENFORCE_VERSION_LABEL),
+        ("audit", AUDIT_LEVEL_LABEL, AUDIT_VERSION_LABEL),
+        ("warn", WARN_LEVEL_LABEL, WARN_VERSION_LABEL),
+    ):
         if level_label in labels:
             value = str(labels[level_label])
             if value in LEVELS:
@@ -597,6 +700,7 @@ def label_causes(labels: Any) -> list[Cause]:
 
 # ------------------------------------------------------------------ exemptions and build pods
 
+
 @dataclass(frozen=True)
 class Exemptions:
     """``PodSecurityConfiguration.exemptions``: what is never checked."""
@@ -607,12 +711,16 @@ class Exemptions:
 
     def exempt(self, *, user: str, namespace: str, spec: Obj) -> bool:
         """True if the request is exempt by user, namespace or the pod's ``runtimeClassName``."""
-        return (user in self.usernames or namespace in self.namespaces
-                or str(_dict(spec).get("runtimeClassName") or "") in self.runtime_classes)
+        return (
+            user in self.usernames
+            or namespace in self.namespaces
+            or str(_dict(spec).get("runtimeClassName") or "") in self.runtime_classes
+        )
 
 
-_BUILD_SPEC_KEYS = frozenset({"containers", "restartPolicy", "runtimeClassName", "nodeName",
-                              "terminationGracePeriodSeconds"})
+_BUILD_SPEC_KEYS = frozenset(
+    {"containers", "restartPolicy", "runtimeClassName", "nodeName", "terminationGracePeriodSeconds"}
+)
 
 
 def runtime_class_causes(meta: Obj, spec: Obj, path: str = "spec") -> list[Cause]:
@@ -631,8 +739,14 @@ def runtime_class_causes(meta: Obj, spec: Obj, path: str = "spec") -> list[Cause
         return []
     where = f"{path}.runtimeClassName"
     if runtime_class != BUILD_RUNTIME_CLASS:
-        return [Cause(where, f'Unsupported value: "{str(runtime_class)[:64]}": supported values: '
-                             f'"{BUILD_RUNTIME_CLASS}" (build pods only)', "FieldValueNotSupported")]
+        return [
+            Cause(
+                where,
+                f'Unsupported value: "{str(runtime_class)[:64]}": supported values: '
+                f'"{BUILD_RUNTIME_CLASS}" (build pods only)',
+                "FieldValueNotSupported",
+            )
+        ]
     problems = []
     if not buildpod.is_build_pod({"metadata": _dict(meta)}):
         problems.append(f'the label {buildpod.BUILD_POD_LABEL}: "{well_known.BUILD_POD_TRUE}"')
@@ -641,13 +755,31 @@ def runtime_class_causes(meta: Obj, spec: Obj, path: str = "spec") -> list[Cause
         problems.append("no other spec fields (found " + ", ".join(extra) + ")")
     containers = _list(spec.get("containers"))
     container = _dict(containers[0]) if len(containers) == 1 else {}
-    allowed = {"name", "image", "env", "imagePullPolicy", "terminationMessagePath", "terminationMessagePolicy",
-               "resources"}
-    if (not container or container.get("name") != buildpod.BUILDER_CONTAINER
-            or container.get("image") != buildpod.BUILDER_IMAGE or set(container) - allowed):
-        problems.append(f'exactly one container "{buildpod.BUILDER_CONTAINER}" of image '
-                        f'"{buildpod.BUILDER_IMAGE}" with only name, image and env')
+    allowed = {
+        "name",
+        "image",
+        "env",
+        "imagePullPolicy",
+        "terminationMessagePath",
+        "terminationMessagePolicy",
+        "resources",
+    }
+    if (
+        not container
+        or container.get("name") != buildpod.BUILDER_CONTAINER
+        or container.get("image") != buildpod.BUILDER_IMAGE
+        or set(container) - allowed
+    ):
+        problems.append(
+            f'exactly one container "{buildpod.BUILDER_CONTAINER}" of image '
+            f'"{buildpod.BUILDER_IMAGE}" with only name, image and env'
+        )
     if problems:
-        return [Cause(where, f'"{BUILD_RUNTIME_CLASS}" is reserved for build pods, which need '
-                             + "; ".join(problems), "FieldValueForbidden")]
+        return [
+            Cause(
+                where,
+                f'"{BUILD_RUNTIME_CLASS}" is reserved for build pods, which need ' + "; ".join(problems),
+                "FieldValueForbidden",
+            )
+        ]
     return []

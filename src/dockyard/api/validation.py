@@ -59,8 +59,9 @@ def validate(info: kinds.ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def validate_fields(info: kinds.ResourceInfo, obj: dict[str, Any],
-                    field_validation: str | None) -> tuple[dict[str, Any], list[str]]:
+def validate_fields(
+    info: kinds.ResourceInfo, obj: dict[str, Any], field_validation: str | None
+) -> tuple[dict[str, Any], list[str]]:
     """:func:`validate`, with unknown fields handled as ``fieldValidation`` asks.
 
     - ``None`` (not given): unknown fields are invalid like any other error
@@ -86,8 +87,10 @@ def validate_fields(info: kinds.ResourceInfo, obj: dict[str, Any],
             raise
         if field_validation == "Strict":
             fields = ", ".join(f'unknown field "{c.field}"' for c in unknown)
-            raise BadRequest(f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
-                             f"strict decoding error: {fields}") from None
+            raise BadRequest(
+                f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
+                f"strict decoding error: {fields}"
+            ) from None
         pruned = copy.deepcopy(obj)
         for cause in unknown:
             _drop(pruned, cause.loc)
@@ -115,9 +118,14 @@ def _metadata_causes(meta: dict[str, Any]) -> list[Cause]:
             return [Cause("metadata.name", "name or generateName is required", "FieldValueRequired")]
         return []
     if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or not models.DNS1123_SUBDOMAIN.match(name):
-        return [Cause("metadata.name", f"{str(name)[:64]!r}: a lowercase RFC 1123 subdomain must consist of "
-                      "lower case alphanumeric characters, '-' or '.', and must start and end with an "
-                      "alphanumeric character")]
+        return [
+            Cause(
+                "metadata.name",
+                f"{str(name)[:64]!r}: a lowercase RFC 1123 subdomain must consist of "
+                "lower case alphanumeric characters, '-' or '.', and must start and end with an "
+                "alphanumeric character",
+            )
+        ]
     return []
 
 
@@ -140,12 +148,18 @@ def _pydantic_causes(err: pydantic.ValidationError, *, prefix: str) -> list[Caus
         if item["type"] == "missing":
             causes.append(Cause(_path(prefix, loc), "field required", "FieldValueRequired"))
         elif item["type"] == "extra_forbidden":
-            causes.append(Cause(_path(prefix, loc), UNKNOWN_FIELD, "FieldValueNotSupported",
-                                loc=(prefix, *(p for p in loc if isinstance(p, (str, int))))))
+            causes.append(
+                Cause(
+                    _path(prefix, loc),
+                    UNKNOWN_FIELD,
+                    "FieldValueNotSupported",
+                    loc=(prefix, *(p for p in loc if isinstance(p, (str, int)))),
+                )
+            )
         else:
             message = item["msg"]
             if message.startswith("Value error, "):
-                message = message[len("Value error, "):]
+                message = message[len("Value error, ") :]
             causes.append(Cause(_path(prefix, loc), message[:1].lower() + message[1:]))
     return causes
 
@@ -176,16 +190,29 @@ def _port_causes(port: Any, pwhere: str, host_ports: set[tuple[int, str]]) -> li
             return causes + [Cause(f"{pwhere}.hostPort", "must be between 1 and 65535, inclusive")]
         key = podports.host_port_key(port, hport)
         if key in host_ports:
-            causes.append(Cause(f"{pwhere}.hostPort", f"{hport}/{key[1]} is already used by another port of "
-                                "this pod", "FieldValueDuplicate"))
+            causes.append(
+                Cause(
+                    f"{pwhere}.hostPort",
+                    f"{hport}/{key[1]} is already used by another port of this pod",
+                    "FieldValueDuplicate",
+                )
+            )
         host_ports.add(key)
     if not podports.protocol_supported(port):
-        causes.append(Cause(f"{pwhere}.protocol", f'Unsupported value: "{str(port.get("protocol"))[:32]}": '
-                            "supported values: " + ", ".join(f'"{p}"' for p in podports.PROTOCOLS),
-                            "FieldValueNotSupported"))
+        causes.append(
+            Cause(
+                f"{pwhere}.protocol",
+                f'Unsupported value: "{str(port.get("protocol"))[:32]}": '
+                "supported values: " + ", ".join(f'"{p}"' for p in podports.PROTOCOLS),
+                "FieldValueNotSupported",
+            )
+        )
     if not podports.host_ip_allowed(port.get("hostIP")):
-        causes.append(Cause(f"{pwhere}.hostIP", f"pods publish on loopback only: use {podports.LOOPBACK}",
-                            "FieldValueNotSupported"))
+        causes.append(
+            Cause(
+                f"{pwhere}.hostIP", f"pods publish on loopback only: use {podports.LOOPBACK}", "FieldValueNotSupported"
+            )
+        )
     return causes
 
 
@@ -216,8 +243,13 @@ def _containers_causes(spec: Any, path: str) -> list[Cause]:
             causes.extend(_port_causes(port, f"{where}.ports[{j}]", host_ports))
     policy = spec.get("restartPolicy")
     if policy is not None and policy not in ("Always", "OnFailure", "Never"):
-        causes.append(Cause(f"{path}.restartPolicy", f'unsupported value {str(policy)[:32]!r}: supported values: '
-                            '"Always", "OnFailure", "Never"', "FieldValueNotSupported"))
+        causes.append(
+            Cause(
+                f"{path}.restartPolicy",
+                f'unsupported value {str(policy)[:32]!r}: supported values: "Always", "OnFailure", "Never"',
+                "FieldValueNotSupported",
+            )
+        )
     volumes = {v.get("name") for v in _items(spec.get("volumes"), f"{path}.volumes", causes) if isinstance(v, dict)}
     for i, container in enumerate(containers):
         if not isinstance(container, dict):
@@ -225,9 +257,13 @@ def _containers_causes(spec: Any, path: str) -> list[Cause]:
         mounts = _items(container.get("volumeMounts"), f"{path}.containers[{i}].volumeMounts", causes)
         for j, mount in enumerate(mounts):
             if isinstance(mount, dict) and mount.get("name") not in volumes:
-                causes.append(Cause(f"{path}.containers[{i}].volumeMounts[{j}].name",
-                                    f"not found: no volume named {str(mount.get('name'))[:64]!r}",
-                                    "FieldValueNotFound"))
+                causes.append(
+                    Cause(
+                        f"{path}.containers[{i}].volumeMounts[{j}].name",
+                        f"not found: no volume named {str(mount.get('name'))[:64]!r}",
+                        "FieldValueNotFound",
+                    )
+                )
             if isinstance(mount, dict) and mount.get("subPath"):
                 causes.extend(_sub_path_causes(mount["subPath"], f"{path}.containers[{i}].volumeMounts[{j}].subPath"))
     causes.extend(pod_spec_security_causes(spec, path))
@@ -250,28 +286,74 @@ def _unsupported_containers(spec: Any, path: str) -> list[Cause]:
     """``initContainers`` and ``ephemeralContainers``: the node agent runs neither, so neither is accepted."""
     if not isinstance(spec, dict):
         return []
-    return [Cause(f"{path}.{key}", "Forbidden: not supported: the node agent does not run "
-                  f"{'init' if key == 'initContainers' else 'ephemeral'} containers", "FieldValueForbidden")
-            for key in ("initContainers", "ephemeralContainers") if spec.get(key)]
+    return [
+        Cause(
+            f"{path}.{key}",
+            "Forbidden: not supported: the node agent does not run "
+            f"{'init' if key == 'initContainers' else 'ephemeral'} containers",
+            "FieldValueForbidden",
+        )
+        for key in ("initContainers", "ephemeralContainers")
+        if spec.get(key)
+    ]
 
 
 def _pod_causes(obj: dict[str, Any]) -> list[Cause]:
-    return _unsupported_containers(obj.get("spec"), "spec") + _containers_causes(obj.get("spec"), "spec") + \
-        podsecurity.runtime_class_causes(
-        obj.get("metadata") or {}, obj.get("spec") or {}) + app_armor_annotation_causes(
-        obj.get("metadata") or {}, obj.get("spec") or {})
-
+    return (
+        _unsupported_containers(obj.get("spec"), "spec")
+        + _containers_causes(obj.get("spec"), "spec")
+        + podsecurity.runtime_class_causes(obj.get("metadata") or {}, obj.get("spec") or {})
+        + app_armor_annotation_causes(obj.get("metadata") or {}, obj.get("spec") or {})
+    )
 
 
 # --- security fields: each one the node agent honours, or a 422 naming it -------------------------------------
 
-LINUX_CAPABILITIES = frozenset({
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-    "CHECKPOINT_RESTORE"})
+LINUX_CAPABILITIES = frozenset(
+    {
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+    }
+)
 """Linux capability names (``capabilities(7)``, ``include/uapi/linux/capability.h``), Kubernetes-style
 without ``CAP_``; ``CAP_NAME`` is accepted too (the engines and containerd add the prefix when missing), and
 ``ALL`` means every capability."""
@@ -291,12 +373,35 @@ MAX_ID = 2**31 - 1
 """Largest ``runAsUser``/``runAsGroup``/``fsGroup``/``supplementalGroups`` value (``validation.IsValidUserID``)."""
 
 _UNSUPPORTED = "not supported by the node agent"
-_POD_SECURITY_KEYS = ("runAsUser", "runAsGroup", "runAsNonRoot", "supplementalGroups", "supplementalGroupsPolicy",
-                      "fsGroup", "fsGroupChangePolicy", "sysctls", "seccompProfile", "appArmorProfile",
-                      "seLinuxOptions", "seLinuxChangePolicy", "windowsOptions")
-_CONTAINER_SECURITY_KEYS = ("capabilities", "privileged", "runAsUser", "runAsGroup", "runAsNonRoot",
-                            "readOnlyRootFilesystem", "allowPrivilegeEscalation", "procMount", "seccompProfile",
-                            "appArmorProfile", "seLinuxOptions", "windowsOptions")
+_POD_SECURITY_KEYS = (
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "supplementalGroups",
+    "supplementalGroupsPolicy",
+    "fsGroup",
+    "fsGroupChangePolicy",
+    "sysctls",
+    "seccompProfile",
+    "appArmorProfile",
+    "seLinuxOptions",
+    "seLinuxChangePolicy",
+    "windowsOptions",
+)
+_CONTAINER_SECURITY_KEYS = (
+    "capabilities",
+    "privileged",
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "readOnlyRootFilesystem",
+    "allowPrivilegeEscalation",
+    "procMount",
+    "seccompProfile",
+    "appArmorProfile",
+    "seLinuxOptions",
+    "windowsOptions",
+)
 _REFUSED_SECURITY_KEYS = {
     "seLinuxOptions": "SELinux labels are " + _UNSUPPORTED + " (the engine's default label applies)",
     "seLinuxChangePolicy": "SELinux is " + _UNSUPPORTED,
@@ -324,19 +429,35 @@ def _profile_causes(profile: Any, where: str, name: str) -> list[Cause]:
     """``seccompProfile`` / ``appArmorProfile``: ``RuntimeDefault`` or ``Unconfined`` (see :data:`PROFILE_TYPES`)."""
     if not isinstance(profile, dict):
         return [Cause(where, "must be an object")]
-    causes = [Cause(f"{where}.{k}", UNKNOWN_FIELD, "FieldValueNotSupported")
-              for k in profile if k not in ("type", "localhostProfile")]
+    causes = [
+        Cause(f"{where}.{k}", UNKNOWN_FIELD, "FieldValueNotSupported")
+        for k in profile
+        if k not in ("type", "localhostProfile")
+    ]
     kind = profile.get("type")
     if kind == "Localhost":
-        causes.append(Cause(f"{where}.type", f'Unsupported value: "Localhost": {name} profiles from the node are '
-                            f'{_UNSUPPORTED}: supported values: "RuntimeDefault", "Unconfined"',
-                            "FieldValueNotSupported"))
+        causes.append(
+            Cause(
+                f"{where}.type",
+                f'Unsupported value: "Localhost": {name} profiles from the node are '
+                f'{_UNSUPPORTED}: supported values: "RuntimeDefault", "Unconfined"',
+                "FieldValueNotSupported",
+            )
+        )
     elif kind not in PROFILE_TYPES:
-        causes.append(Cause(f"{where}.type", f'Unsupported value: "{str(kind)[:32]}": supported values: '
-                            '"RuntimeDefault", "Unconfined"', "FieldValueNotSupported"))
+        causes.append(
+            Cause(
+                f"{where}.type",
+                f'Unsupported value: "{str(kind)[:32]}": supported values: "RuntimeDefault", "Unconfined"',
+                "FieldValueNotSupported",
+            )
+        )
     elif profile.get("localhostProfile") is not None:
-        causes.append(Cause(f"{where}.localhostProfile", "can only be set when the profile type is Localhost",
-                            "FieldValueForbidden"))
+        causes.append(
+            Cause(
+                f"{where}.localhostProfile", "can only be set when the profile type is Localhost", "FieldValueForbidden"
+            )
+        )
     return causes
 
 
@@ -372,8 +493,7 @@ def pod_security_context_causes(sc: Any, where: str = "spec.securityContext") ->
         return []
     if not isinstance(sc, dict):
         return [Cause(where, "must be an object")]
-    causes = [Cause(f"{where}.{k}", UNKNOWN_FIELD, "FieldValueNotSupported") for k in sc if k not in
-              _POD_SECURITY_KEYS]
+    causes = [Cause(f"{where}.{k}", UNKNOWN_FIELD, "FieldValueNotSupported") for k in sc if k not in _POD_SECURITY_KEYS]
     causes.extend(_common_security_causes(sc, where))
     if sc.get("fsGroup") is not None:
         causes.extend(_id_causes(sc["fsGroup"], f"{where}.fsGroup"))
@@ -382,25 +502,44 @@ def pod_security_context_causes(sc: Any, where: str = "spec.securityContext") ->
         causes.extend(_id_causes(group, f"{where}.supplementalGroups[{i}]"))
     policy = sc.get("supplementalGroupsPolicy")
     if policy is not None and policy != SUPPLEMENTAL_GROUPS_MERGE:
-        causes.append(Cause(f"{where}.supplementalGroupsPolicy", f'Unsupported value: "{str(policy)[:32]}": '
-                            f'supported values: "{SUPPLEMENTAL_GROUPS_MERGE}" (the engine merges the groups of '
-                            "the image's /etc/group)", "FieldValueNotSupported"))
+        causes.append(
+            Cause(
+                f"{where}.supplementalGroupsPolicy",
+                f'Unsupported value: "{str(policy)[:32]}": '
+                f'supported values: "{SUPPLEMENTAL_GROUPS_MERGE}" (the engine merges the groups of '
+                "the image's /etc/group)",
+                "FieldValueNotSupported",
+            )
+        )
     change = sc.get("fsGroupChangePolicy")
     if change is not None and change not in FS_GROUP_CHANGE_POLICIES:
-        causes.append(Cause(f"{where}.fsGroupChangePolicy", f'Unsupported value: "{str(change)[:32]}": supported '
-                            'values: "Always", "OnRootMismatch"', "FieldValueNotSupported"))
+        causes.append(
+            Cause(
+                f"{where}.fsGroupChangePolicy",
+                f'Unsupported value: "{str(change)[:32]}": supported values: "Always", "OnRootMismatch"',
+                "FieldValueNotSupported",
+            )
+        )
     seen: set[str] = set()
     for i, sysctl in enumerate(_items(sc.get("sysctls"), f"{where}.sysctls", causes)):
         swhere = f"{where}.sysctls[{i}]"
-        if not isinstance(sysctl, dict) or not isinstance(sysctl.get("name"), str) \
-                or not isinstance(sysctl.get("value"), str):
+        if (
+            not isinstance(sysctl, dict)
+            or not isinstance(sysctl.get("name"), str)
+            or not isinstance(sysctl.get("value"), str)
+        ):
             causes.append(Cause(swhere, "must be an object with a string name and a string value"))
             continue
         name = sysctl["name"]
         if name not in podsecurity.SAFE_SYSCTLS:
-            causes.append(Cause(f"{swhere}.name", f'Forbidden: "{name[:64]}": only the safe, namespaced sysctls '
-                                "are supported: " + ", ".join(sorted(podsecurity.SAFE_SYSCTLS)),
-                                "FieldValueForbidden"))
+            causes.append(
+                Cause(
+                    f"{swhere}.name",
+                    f'Forbidden: "{name[:64]}": only the safe, namespaced sysctls '
+                    "are supported: " + ", ".join(sorted(podsecurity.SAFE_SYSCTLS)),
+                    "FieldValueForbidden",
+                )
+            )
         elif name in seen:
             causes.append(Cause(f"{swhere}.name", f'Duplicate value: "{name}"', "FieldValueDuplicate"))
         seen.add(name)
@@ -410,15 +549,19 @@ def pod_security_context_causes(sc: Any, where: str = "spec.securityContext") ->
 def _capability_causes(caps: Any, where: str) -> list[Cause]:
     if not isinstance(caps, dict):
         return [Cause(where, "must be an object")]
-    causes = [Cause(f"{where}.{k}", UNKNOWN_FIELD, "FieldValueNotSupported") for k in caps if k not in
-              ("add", "drop")]
+    causes = [Cause(f"{where}.{k}", UNKNOWN_FIELD, "FieldValueNotSupported") for k in caps if k not in ("add", "drop")]
     for key in ("add", "drop"):
         for i, cap in enumerate(_items(caps.get(key), f"{where}.{key}", causes)):
             name = cap[4:] if isinstance(cap, str) and cap.startswith("CAP_") else cap
             if name != ALL_CAPABILITIES and name not in LINUX_CAPABILITIES:
-                causes.append(Cause(f"{where}.{key}[{i}]", f'Unsupported value: "{str(cap)[:32]}": not a Linux '
-                                    'capability (names as in capabilities(7) without CAP_, or "ALL")',
-                                    "FieldValueNotSupported"))
+                causes.append(
+                    Cause(
+                        f"{where}.{key}[{i}]",
+                        f'Unsupported value: "{str(cap)[:32]}": not a Linux '
+                        'capability (names as in capabilities(7) without CAP_, or "ALL")',
+                        "FieldValueNotSupported",
+                    )
+                )
     return causes
 
 
@@ -438,8 +581,9 @@ def container_security_context_causes(sc: Any, where: str) -> list[Cause]:
         return []
     if not isinstance(sc, dict):
         return [Cause(where, "must be an object")]
-    causes = [Cause(f"{where}.{k}", UNKNOWN_FIELD, "FieldValueNotSupported") for k in sc if k not in
-              _CONTAINER_SECURITY_KEYS]
+    causes = [
+        Cause(f"{where}.{k}", UNKNOWN_FIELD, "FieldValueNotSupported") for k in sc if k not in _CONTAINER_SECURITY_KEYS
+    ]
     causes.extend(_common_security_causes(sc, where))
     for key in ("privileged", "readOnlyRootFilesystem", "allowPrivilegeEscalation"):
         if sc.get(key) is not None and not isinstance(sc[key], bool):
@@ -448,16 +592,23 @@ def container_security_context_causes(sc: Any, where: str) -> list[Cause]:
         causes.extend(_capability_causes(sc["capabilities"], f"{where}.capabilities"))
     mount = sc.get("procMount")
     if mount is not None and mount != PROC_MOUNT_DEFAULT:
-        causes.append(Cause(f"{where}.procMount", f'Unsupported value: "{str(mount)[:32]}": supported values: '
-                            '"Default" (Unmasked needs hostUsers: false, and user namespaces are '
-                            f"{_UNSUPPORTED})", "FieldValueNotSupported"))
+        causes.append(
+            Cause(
+                f"{where}.procMount",
+                f'Unsupported value: "{str(mount)[:32]}": supported values: '
+                '"Default" (Unmasked needs hostUsers: false, and user namespaces are '
+                f"{_UNSUPPORTED})",
+                "FieldValueNotSupported",
+            )
+        )
     if sc.get("allowPrivilegeEscalation") is False:
         if sc.get("privileged") is True:
             causes.append(Cause(where, "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"))
         added = (sc.get("capabilities") or {}).get("add") if isinstance(sc.get("capabilities"), dict) else None
         if isinstance(added, list) and ({"SYS_ADMIN", "CAP_SYS_ADMIN"} & {str(c) for c in added}):
-            causes.append(Cause(where, "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` "
-                                "CAP_SYS_ADMIN"))
+            causes.append(
+                Cause(where, "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN")
+            )
     return causes
 
 
@@ -485,8 +636,11 @@ def pod_spec_security_causes(spec: Any, path: str = "spec") -> list[Cause]:
     containers = spec.get("containers")
     for i, container in enumerate(containers if isinstance(containers, list) else []):
         if isinstance(container, dict):
-            causes.extend(container_security_context_causes(container.get("securityContext"),
-                                                            f"{path}.containers[{i}].securityContext"))
+            causes.extend(
+                container_security_context_causes(
+                    container.get("securityContext"), f"{path}.containers[{i}].securityContext"
+                )
+            )
     return causes
 
 
@@ -511,12 +665,18 @@ def app_armor_annotation_causes(meta: Any, spec: Any, path: str = "metadata") ->
         if not str(key).startswith(APP_ARMOR_ANNOTATION_PREFIX):
             continue
         where = f"{path}.annotations[{key}]"
-        if str(key)[len(APP_ARMOR_ANNOTATION_PREFIX):] not in names:
+        if str(key)[len(APP_ARMOR_ANNOTATION_PREFIX) :] not in names:
             causes.append(Cause(where, "container not found", "FieldValueInvalid"))
         elif value not in APP_ARMOR_ANNOTATION_VALUES:
-            causes.append(Cause(where, f'Unsupported value: "{str(value)[:64]}": supported values: '
-                                '"runtime/default", "unconfined" (AppArmor profiles from the node are '
-                                f"{_UNSUPPORTED})", "FieldValueNotSupported"))
+            causes.append(
+                Cause(
+                    where,
+                    f'Unsupported value: "{str(value)[:64]}": supported values: '
+                    '"runtime/default", "unconfined" (AppArmor profiles from the node are '
+                    f"{_UNSUPPORTED})",
+                    "FieldValueNotSupported",
+                )
+            )
     return causes
 
 
@@ -535,8 +695,11 @@ def _workload_causes(obj: dict[str, Any]) -> list[Cause]:
         causes.append(Cause("spec.replicas", "must be greater than or equal to 0"))
     selector = spec.get("selector")
     template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
-    if not isinstance(selector, dict) or not isinstance(selector.get("matchLabels"), dict) \
-            or not selector["matchLabels"]:
+    if (
+        not isinstance(selector, dict)
+        or not isinstance(selector.get("matchLabels"), dict)
+        or not selector["matchLabels"]
+    ):
         causes.append(Cause("spec.selector", "field required", "FieldValueRequired"))
     else:
         meta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
@@ -545,10 +708,16 @@ def _workload_causes(obj: dict[str, Any]) -> list[Cause]:
             causes.append(Cause("spec.template.metadata.labels", "`selector` does not match template `labels`"))
     causes.extend(_unsupported_containers(template.get("spec"), "spec.template.spec"))
     causes.extend(_containers_causes(template.get("spec"), "spec.template.spec"))
-    causes.extend(podsecurity.runtime_class_causes(template.get("metadata") or {}, template.get("spec") or {},
-                                                   "spec.template.spec"))
-    causes.extend(app_armor_annotation_causes(template.get("metadata") or {}, template.get("spec") or {},
-                                              "spec.template.metadata"))
+    causes.extend(
+        podsecurity.runtime_class_causes(
+            template.get("metadata") or {}, template.get("spec") or {}, "spec.template.spec"
+        )
+    )
+    causes.extend(
+        app_armor_annotation_causes(
+            template.get("metadata") or {}, template.get("spec") or {}, "spec.template.metadata"
+        )
+    )
     return causes
 
 
@@ -579,8 +748,12 @@ def _secret_causes(obj: dict[str, Any]) -> list[Cause]:
     size = 0
     for key, value in data.items():
         if not isinstance(key, str) or not key or len(key) > 253 or not _SECRET_KEY.match(key):
-            causes.append(Cause(f"data[{str(key)[:64]}]", "a valid config key must consist of alphanumeric "
-                                "characters, '-', '_' or '.'"))
+            causes.append(
+                Cause(
+                    f"data[{str(key)[:64]}]",
+                    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+                )
+            )
             continue
         try:
             if not isinstance(value, str):
@@ -595,5 +768,10 @@ def _secret_causes(obj: dict[str, Any]) -> list[Cause]:
     return causes
 
 
-_CORE_CHECKS = {"Pod": _pod_causes, "Deployment": _workload_causes, "ReplicaSet": _workload_causes,
-                "Secret": _secret_causes, "Namespace": _namespace_causes}
+_CORE_CHECKS = {
+    "Pod": _pod_causes,
+    "Deployment": _workload_causes,
+    "ReplicaSet": _workload_causes,
+    "Secret": _secret_causes,
+    "Namespace": _namespace_causes,
+}

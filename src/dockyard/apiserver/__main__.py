@@ -40,25 +40,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=6443)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--node-name", default=socket.gethostname())
-    parser.add_argument("--insecure-http", action="store_true",
-                        help="plain HTTP instead of TLS (loopback addresses only)")
-    parser.add_argument("--max-long-running", type=int, default=inflight.DEFAULT_TOTAL,
-                        help="watches and followed logs at once, in total (429 past it)")
-    parser.add_argument("--max-long-running-per-user", type=int, default=inflight.DEFAULT_PER_USER,
-                        help="watches and followed logs at once, per identity")
-    parser.add_argument("--max-log-bytes", type=int, default=sqlite.DEFAULT_MAX_LOG_BYTES,
-                        help="each log keeps its last this many bytes")
-    parser.add_argument("--pod-security", choices=podsecurity.LEVELS, default=podsecurity.DEFAULT_LEVEL,
-                        help="Pod Security level of namespaces without a pod-security.kubernetes.io/enforce label")
-    parser.add_argument("--max-context-bytes", type=int, default=archive.DEFAULT_MAX_BYTES,
-                        help="largest binary build context, uploaded and uncompressed, in bytes (default 2 GiB)")
-    parser.add_argument("--max-context-members", type=int, default=archive.DEFAULT_MAX_MEMBERS,
-                        help="most members of a binary build context (default 100000)")
+    parser.add_argument(
+        "--insecure-http", action="store_true", help="plain HTTP instead of TLS (loopback addresses only)"
+    )
+    parser.add_argument(
+        "--max-long-running",
+        type=int,
+        default=inflight.DEFAULT_TOTAL,
+        help="watches and followed logs at once, in total (429 past it)",
+    )
+    parser.add_argument(
+        "--max-long-running-per-user",
+        type=int,
+        default=inflight.DEFAULT_PER_USER,
+        help="watches and followed logs at once, per identity",
+    )
+    parser.add_argument(
+        "--max-log-bytes",
+        type=int,
+        default=sqlite.DEFAULT_MAX_LOG_BYTES,
+        help="each log keeps its last this many bytes",
+    )
+    parser.add_argument(
+        "--pod-security",
+        choices=podsecurity.LEVELS,
+        default=podsecurity.DEFAULT_LEVEL,
+        help="Pod Security level of namespaces without a pod-security.kubernetes.io/enforce label",
+    )
+    parser.add_argument(
+        "--max-context-bytes",
+        type=int,
+        default=archive.DEFAULT_MAX_BYTES,
+        help="largest binary build context, uploaded and uncompressed, in bytes (default 2 GiB)",
+    )
+    parser.add_argument(
+        "--max-context-members",
+        type=int,
+        default=archive.DEFAULT_MAX_MEMBERS,
+        help="most members of a binary build context (default 100000)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.insecure_http and not serve.is_loopback(args.host):
-        print(f"error: plain HTTP is served only on loopback, not on {args.host!r}; drop --insecure-http",
-              file=sys.stderr)
+        print(
+            f"error: plain HTTP is served only on loopback, not on {args.host!r}; drop --insecure-http", file=sys.stderr
+        )
         return 2
     data_dir: Path = args.data_dir
     tokens = auth.load_tokens(datadir.prepare(data_dir) / "tokens.json")
@@ -67,15 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     except encryption.ConfigError as err:
         print(f"error: cannot use the encryption configuration: {err}", file=sys.stderr)
         return 2
-    app = app_module.create_app(store=store, tokens=auth.users_by_token(tokens, node_name=args.node_name),
-                                long_running=inflight.Limits(total=args.max_long_running,
-                                                             per_user=args.max_long_running_per_user),
-                                pod_security=args.pod_security,
-                                max_context_bytes=args.max_context_bytes,
-                                max_context_members=args.max_context_members)
+    app = app_module.create_app(
+        store=store,
+        tokens=auth.users_by_token(tokens, node_name=args.node_name),
+        long_running=inflight.Limits(total=args.max_long_running, per_user=args.max_long_running_per_user),
+        pod_security=args.pod_security,
+        max_context_bytes=args.max_context_bytes,
+        max_context_members=args.max_context_members,
+    )
     ca, cert, key = (None, None, None) if args.insecure_http else tls.ensure_serving_certificate(data_dir / "pki")
-    server = serve.Server(serve.config(app, host=args.host, port=args.port, cert=cert, key=key,
-                                       insecure_http=args.insecure_http))
+    server = serve.Server(
+        serve.config(app, host=args.host, port=args.port, cert=cert, key=key, insecure_http=args.insecure_http)
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -48,6 +48,7 @@ def _significant(new: Obj, old: Obj | None) -> bool:
     def view(obj: Obj) -> tuple[Any, Any]:
         spec = {k: v for k, v in (obj.get("spec") or {}).items() if k != "nodeName"}
         return spec, (obj.get("metadata") or {}).get("annotations") or {}
+
     return view(new) != view(old)
 
 
@@ -66,8 +67,9 @@ class PodSecurity:
 
     def __post_init__(self) -> None:
         if self.default_level not in podsecurity.LEVELS:
-            raise ValueError(f"pod security level must be one of {', '.join(podsecurity.LEVELS)}, "
-                             f"not {self.default_level!r}")
+            raise ValueError(
+                f"pod security level must be one of {', '.join(podsecurity.LEVELS)}, not {self.default_level!r}"
+            )
 
     def admitter(self, info: kinds.ResourceInfo, *, user: str, subresource: str | None = None) -> Admit | None:
         """The admission function for a write to ``info`` by ``user``, or ``None`` if nothing is checked."""
@@ -99,7 +101,9 @@ class PodSecurity:
         if failed:
             raise errors.Forbidden(
                 f'pods "{name}" is forbidden: violates PodSecurity "{policy.enforce}:{podsecurity.LATEST}": '
-                f"{podsecurity.forbidden_detail(failed)}", details={"name": name, "kind": "pods"})
+                f"{podsecurity.forbidden_detail(failed)}",
+                details={"name": name, "kind": "pods"},
+            )
         return self._warn_and_audit(policy, meta, spec, what=f'pod "{namespace}/{name}"')
 
     def _template(self, store: sqlite.Store, new: Obj, *, user: str) -> list[str]:
@@ -110,16 +114,23 @@ class PodSecurity:
         if self.exemptions.exempt(user=user, namespace=namespace, spec=spec):
             return []
         policy = self.policy(store, namespace)
-        return self._warn_and_audit(policy, template.get("metadata") or {}, spec,
-                                    what=f'{new.get("kind")} "{namespace}/{meta.get("name")}"')
+        return self._warn_and_audit(
+            policy, template.get("metadata") or {}, spec, what=f'{new.get("kind")} "{namespace}/{meta.get("name")}"'
+        )
 
     def _warn_and_audit(self, policy: podsecurity.Policy, meta: Obj, spec: Obj, *, what: str) -> list[str]:
         audit = podsecurity.evaluate(policy.audit, meta, spec)
         if audit:
-            log.warning("audit: %s would violate PodSecurity \"%s:%s\": %s", what, policy.audit, podsecurity.LATEST,
-                        podsecurity.forbidden_detail(audit))
+            log.warning(
+                'audit: %s would violate PodSecurity "%s:%s": %s',
+                what,
+                policy.audit,
+                podsecurity.LATEST,
+                podsecurity.forbidden_detail(audit),
+            )
         warn = podsecurity.evaluate(policy.warn, meta, spec)
         if warn:
-            return [f'would violate PodSecurity "{policy.warn}:{podsecurity.LATEST}": '
-                    f"{podsecurity.forbidden_detail(warn)}"]
+            return [
+                f'would violate PodSecurity "{policy.warn}:{podsecurity.LATEST}": {podsecurity.forbidden_detail(warn)}'
+            ]
         return []

@@ -18,8 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from dockyard.api import archive, errors, kinds, podsecurity
-from dockyard.apiserver import (admission, auth, authz, crud, discovery, handlers, inflight, openapi, subresources,
-                                wire)
+from dockyard.apiserver import admission, auth, authz, crud, discovery, handlers, inflight, openapi, subresources, wire
 from dockyard.apiserver.state import ServerState
 from dockyard.storage import sqlite
 
@@ -33,8 +32,9 @@ def ensure_namespaces(store: sqlite.Store, names: tuple[str, ...] = SYSTEM_NAMES
     for name in names:
         if not store.exists(crud.NAMESPACE, None, name):
             try:
-                crud.create(store, crud.NAMESPACE, None, {"apiVersion": "v1", "kind": "Namespace",
-                                                          "metadata": {"name": name}})
+                crud.create(
+                    store, crud.NAMESPACE, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+                )
             except errors.AlreadyExists:
                 pass
 
@@ -119,10 +119,14 @@ async def _group(request: Request) -> Response:
 
 
 async def _commit(request: Request) -> Response:
-    authz.authorize(authz.Attributes(user=handlers.user(request), verb="create", group=kinds.GROUP,
-                                     resource="pushes", path=request.url.path))
-    return await _bounded(request, subresources.handle_commit(_state(request), request,
-                                                              request.path_params["container_id"]))
+    authz.authorize(
+        authz.Attributes(
+            user=handlers.user(request), verb="create", group=kinds.GROUP, resource="pushes", path=request.url.path
+        )
+    )
+    return await _bounded(
+        request, subresources.handle_commit(_state(request), request, request.path_params["container_id"])
+    )
 
 
 async def _status_error(request: Request, exc: Exception) -> Response:
@@ -135,8 +139,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return wire.status_response(errors.NotFound("the server could not find the requested resource"))
     if exc.status_code == 405:
-        return wire.status_response(errors.MethodNotAllowed(
-            "the server does not allow this method on the requested resource"))
+        return wire.status_response(
+            errors.MethodNotAllowed("the server does not allow this method on the requested resource")
+        )
     return wire.status_response(errors.BadRequest(str(exc.detail)))
 
 
@@ -149,12 +154,16 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 _ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
-               ready: Callable[[], bool] = lambda: True,
-               long_running: inflight.Limits | None = None,
-               pod_security: str = podsecurity.DEFAULT_LEVEL,
-               max_context_bytes: int = archive.DEFAULT_MAX_BYTES,
-               max_context_members: int = archive.DEFAULT_MAX_MEMBERS) -> FastAPI:
+def create_app(
+    *,
+    store: sqlite.Store,
+    tokens: Mapping[str, str],
+    ready: Callable[[], bool] = lambda: True,
+    long_running: inflight.Limits | None = None,
+    pod_security: str = podsecurity.DEFAULT_LEVEL,
+    max_context_bytes: int = archive.DEFAULT_MAX_BYTES,
+    max_context_members: int = archive.DEFAULT_MAX_MEMBERS,
+) -> FastAPI:
     """Build the API server's ASGI app.
 
     Args:
@@ -181,9 +190,13 @@ def create_app(*, store: sqlite.Store, tokens: Mapping[str, str],
     """
     ensure_namespaces(store)
     store.remove_orphan_blob_files()
-    state = ServerState(store=store, ready=ready, long_running=long_running or inflight.Limits(),
-                        pod_security=admission.PodSecurity(default_level=pod_security),
-                        context_limits=archive.Limits(max_bytes=max_context_bytes, max_members=max_context_members))
+    state = ServerState(
+        store=store,
+        ready=ready,
+        long_running=long_running or inflight.Limits(),
+        pod_security=admission.PodSecurity(default_level=pod_security),
+        context_limits=archive.Limits(max_bytes=max_context_bytes, max_members=max_context_members),
+    )
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="dockyard")
     app.state.dockyard = state
     store.subscribe(state.on_commit)

@@ -99,8 +99,11 @@ class BearerAuth:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path.rstrip("/") in OPEN_PATHS or \
-                (scope.get("method") == "POST" and WEBHOOK_PATH.match(path)):
+        if (
+            scope["type"] != "http"
+            or path.rstrip("/") in OPEN_PATHS
+            or (scope.get("method") == "POST" and WEBHOOK_PATH.match(path))
+        ):
             await self.app(scope, receive, send)
             return
         header = None

@@ -95,7 +95,7 @@ def verb_for(method: str, *, named: bool, watch: bool = False) -> str:
 
 def node_name(user: str) -> str | None:
     """The node of a ``system:node:<name>`` user, else ``None``."""
-    return user[len(NODE_PREFIX):] if user.startswith(NODE_PREFIX) and len(user) > len(NODE_PREFIX) else None
+    return user[len(NODE_PREFIX) :] if user.startswith(NODE_PREFIX) and len(user) > len(NODE_PREFIX) else None
 
 
 def forbidden(attrs: Attributes, why: str = "") -> errors.Forbidden:
@@ -110,8 +110,11 @@ def forbidden(attrs: Attributes, why: str = "") -> errors.Forbidden:
     details: dict[str, Any] = {"group": attrs.group, "kind": attrs.resource}
     if attrs.name:
         details["name"] = attrs.name
-    return errors.Forbidden(f'{target} is forbidden: User "{attrs.user}" cannot {attrs.verb} resource '
-                            f'"{resource}" in API group "{attrs.group}" {scope}{suffix}', details=details)
+    return errors.Forbidden(
+        f'{target} is forbidden: User "{attrs.user}" cannot {attrs.verb} resource '
+        f'"{resource}" in API group "{attrs.group}" {scope}{suffix}',
+        details=details,
+    )
 
 
 def allowed(attrs: Attributes) -> bool:
@@ -122,8 +125,11 @@ def allowed(attrs: Attributes) -> bool:
         return attrs.verb == "get"
     resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource
     if attrs.user == VIEW:
-        return (attrs.verb in READ_VERBS and (attrs.group, attrs.resource) not in _VIEW_HIDDEN
-                and (attrs.group, resource) not in _VIEW_HIDDEN)
+        return (
+            attrs.verb in READ_VERBS
+            and (attrs.group, attrs.resource) not in _VIEW_HIDDEN
+            and (attrs.group, resource) not in _VIEW_HIDDEN
+        )
     if node_name(attrs.user) is not None:
         if (attrs.group, attrs.resource) == ("", "secrets"):
             return attrs.verb == "get" and not attrs.subresource  # which ones: nodeauthz.check
@@ -145,8 +151,11 @@ def authorize(attrs: Attributes) -> None:
 
 def needs_admission(attrs: Attributes) -> bool:
     """True if :func:`admit` must look at the stored object (a node's writes to pods and pushes)."""
-    return node_name(attrs.user) is not None and attrs.verb in ("patch", "update") and \
-        (attrs.group, attrs.resource) in (("", "pods"), ("dockyard.dev", "pushes"))
+    return (
+        node_name(attrs.user) is not None
+        and attrs.verb in ("patch", "update")
+        and (attrs.group, attrs.resource) in (("", "pods"), ("dockyard.dev", "pushes"))
+    )
 
 
 def admit(attrs: Attributes, stored: dict[str, Any], *, content_type: str = "", document: Any = None) -> None:
@@ -169,8 +178,9 @@ def admit(attrs: Attributes, stored: dict[str, Any], *, content_type: str = "", 
     bound = str(spec.get("nodeName") or "")
     if attrs.resource == "pods" and not attrs.subresource:
         if content_type != MERGE_PATCH or not _only_binding(document, node):
-            raise forbidden(attrs, "a node may only bind a pod to itself (a JSON merge patch of spec.nodeName "
-                                   "and metadata.labels)")
+            raise forbidden(
+                attrs, "a node may only bind a pod to itself (a JSON merge patch of spec.nodeName and metadata.labels)"
+            )
         if bound not in ("", node):
             raise forbidden(attrs, f'the pod is bound to node "{bound}"')
     elif attrs.resource == "pods":

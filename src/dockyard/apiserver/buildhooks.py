@@ -58,6 +58,7 @@ async def _linger(request: Request) -> None:
             if message["type"] != "http.request" or not message.get("more_body"):
                 return
             left -= len(message.get("body", b""))
+
     try:
         await asyncio.wait_for(drain(), LINGER_SECONDS)
     except (asyncio.TimeoutError, OSError, RuntimeError):
@@ -68,8 +69,9 @@ async def handle_instantiatebinary(state: ServerState, request: Request, namespa
     config = await run_in_threadpool(state.store.get, subresources.BUILD_CONFIG, namespace, name)
     source_type = ((config.get("spec") or {}).get("source") or {}).get("type")
     if source_type != "Binary":
-        raise errors.BadRequest(f'BuildConfig "{name}" has source.type {source_type!r}; uploading a context '
-                                "needs source.type: Binary")
+        raise errors.BadRequest(
+            f'BuildConfig "{name}" has source.type {source_type!r}; uploading a context needs source.type: Binary'
+        )
     try:
         path = await uploads.receive_context(state.store, request, state.context_limits, name=name)
     except errors.StatusError as err:
@@ -83,8 +85,9 @@ async def handle_instantiatebinary(state: ServerState, request: Request, namespa
         return response
     try:
         request_body = {"triggeredBy": [{"message": "Binary upload"}]}
-        build = await run_in_threadpool(subresources.instantiate, state.store, namespace, name, request_body,
-                                        binary=path)
+        build = await run_in_threadpool(
+            subresources.instantiate, state.store, namespace, name, request_body, binary=path
+        )
     finally:
         path.unlink(missing_ok=True)  # still there only if the Build was not created
     return wire.json_response(build, 201)
@@ -108,8 +111,7 @@ async def handle_get_source(state: ServerState, namespace: str, name: str) -> Re
         finally:
             file.close()
 
-    return StreamingResponse(chunks(), media_type="application/octet-stream",
-                             headers={"Content-Length": str(size)})
+    return StreamingResponse(chunks(), media_type="application/octet-stream", headers={"Content-Length": str(size)})
 
 
 def _forbidden() -> errors.Forbidden:
@@ -140,9 +142,10 @@ def _trigger_secrets(store: Any, namespace: str, config: dict[str, Any]) -> list
 
 
 def _bad_payload(field: str, message: str) -> errors.BadRequest:
-    return errors.BadRequest(f"invalid webhook payload: {field}: {message}",
-                             details={"causes": [{"reason": "FieldValueInvalid", "message": message,
-                                                  "field": field}]})
+    return errors.BadRequest(
+        f"invalid webhook payload: {field}: {message}",
+        details={"causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}]},
+    )
 
 
 def _text(git: dict[str, Any], key: str, field: str) -> str | None:
@@ -217,16 +220,18 @@ def _webhook(store: Any, namespace: str, name: str, secret: str, payload: Any) -
     if not any(hmac.compare_digest(c.encode(), secret.encode()) for c in candidates):
         raise _forbidden()
     revision = payload_revision(payload)  # after the secret: a stranger learns nothing but 403
-    request: dict[str, Any] = {"triggeredBy": [{"message": "Generic WebHook",
-                                                "genericWebHook": {"secret": "<secret>"}}]}
+    request: dict[str, Any] = {
+        "triggeredBy": [{"message": "Generic WebHook", "genericWebHook": {"secret": "<secret>"}}]
+    }
     if revision is not None:
         request["revision"] = revision
         request["triggeredBy"][0]["genericWebHook"]["revision"] = copy.deepcopy(revision)
     return subresources.instantiate(store, namespace, name, request)
 
 
-async def handle_webhook(state: ServerState, request: Request, namespace: str, name: str,
-                         extra: tuple[str, ...]) -> Response:
+async def handle_webhook(
+    state: ServerState, request: Request, namespace: str, name: str, extra: tuple[str, ...]
+) -> Response:
     if len(extra) != 2 or extra[1] != "generic":
         raise errors.NotFound("webhook type not supported: use .../webhooks/SECRET/generic")
     body = await wire.read_body(request, limit=1024 * 1024)
@@ -235,6 +240,9 @@ async def handle_webhook(state: ServerState, request: Request, namespace: str, n
         payload = wire.decode_json(body)
     build = await run_in_threadpool(_webhook, state.store, namespace, name, extra[0], payload)
     meta = build["metadata"]
-    named = {"apiVersion": build["apiVersion"], "kind": build["kind"],
-             "metadata": {"name": meta["name"], "namespace": meta["namespace"]}}
+    named = {
+        "apiVersion": build["apiVersion"],
+        "kind": build["kind"],
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+    }
     return wire.json_response(named, 202)

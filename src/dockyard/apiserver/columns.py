@@ -41,8 +41,13 @@ class Column:
 
     def definition(self) -> Obj:
         """The ``TableColumnDefinition`` (``name``, ``type``, ``format``, ``description``, ``priority``)."""
-        return {"name": self.name, "type": self.type, "format": self.format,
-                "description": self.description or self.name, "priority": self.priority}
+        return {
+            "name": self.name,
+            "type": self.type,
+            "format": self.format,
+            "description": self.description or self.name,
+            "priority": self.priority,
+        }
 
 
 def get(obj: Any, *path: str) -> Any:
@@ -112,6 +117,7 @@ def _int(*path: str) -> Callable[[Obj], int]:
     def cell(o: Obj) -> int:
         value = get(o, *path)
         return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
     return cell
 
 
@@ -248,75 +254,133 @@ def image_tag(obj: Obj) -> str:
     return f"<{next(iter(policy))}>" if isinstance(policy, dict) and policy else "latest"
 
 
-NAME = Column("Name", lambda o: str(get(o, "metadata", "name") or ""), format="name",
-              description="Name must be unique within a namespace.")
+NAME = Column(
+    "Name",
+    lambda o: str(get(o, "metadata", "name") or ""),
+    format="name",
+    description="Name must be unique within a namespace.",
+)
 AGE = Column("Age", _age, description="Time since the object was created (metadata.creationTimestamp).")
 
 COLUMNS: dict[str, list[Column]] = {
-    "Pod": [NAME, Column("Ready", pod_ready, description="Ready containers / all containers."),
-            Column("Status", pod_status, description="The pod's phase or the reason it is not running."),
-            Column("Restarts", pod_restarts, description="Container restarts, and when the last one was."),
-            AGE,
-            Column("IP", _text("status", "podIP"), priority=1, description="The pod's IP address."),
-            Column("Node", _text("spec", "nodeName"), priority=1, description="The node the pod is bound to.")],
-    "Deployment": [NAME,
-                   Column("Ready", lambda o: f"{get(o, 'status', 'readyReplicas') or 0}/{get(o, 'spec', 'replicas') or 0}",
-                          description="Ready replicas / desired replicas."),
-                   Column("Up-to-date", _int("status", "updatedReplicas"), type="integer",
-                          description="Replicas of the current pod template."),
-                   Column("Available", _int("status", "availableReplicas"), type="integer",
-                          description="Replicas available to users."),
-                   AGE,
-                   Column("Containers", lambda o: ",".join(str(c.get("name", "")) for c in _containers(o)),
-                          priority=1),
-                   Column("Images", lambda o: ",".join(str(c.get("image", "")) for c in _containers(o)), priority=1),
-                   Column("Selector", _selector, priority=1)],
-    "ReplicaSet": [NAME, Column("Desired", _int("spec", "replicas"), type="integer"),
-                   Column("Current", _int("status", "replicas"), type="integer"),
-                   Column("Ready", _int("status", "readyReplicas"), type="integer"), AGE,
-                   Column("Containers", lambda o: ",".join(str(c.get("name", "")) for c in _containers(o)),
-                          priority=1),
-                   Column("Images", lambda o: ",".join(str(c.get("image", "")) for c in _containers(o)), priority=1),
-                   Column("Selector", _selector, priority=1)],
+    "Pod": [
+        NAME,
+        Column("Ready", pod_ready, description="Ready containers / all containers."),
+        Column("Status", pod_status, description="The pod's phase or the reason it is not running."),
+        Column("Restarts", pod_restarts, description="Container restarts, and when the last one was."),
+        AGE,
+        Column("IP", _text("status", "podIP"), priority=1, description="The pod's IP address."),
+        Column("Node", _text("spec", "nodeName"), priority=1, description="The node the pod is bound to."),
+    ],
+    "Deployment": [
+        NAME,
+        Column(
+            "Ready",
+            lambda o: f"{get(o, 'status', 'readyReplicas') or 0}/{get(o, 'spec', 'replicas') or 0}",
+            description="Ready replicas / desired replicas.",
+        ),
+        Column(
+            "Up-to-date",
+            _int("status", "updatedReplicas"),
+            type="integer",
+            description="Replicas of the current pod template.",
+        ),
+        Column(
+            "Available", _int("status", "availableReplicas"), type="integer", description="Replicas available to users."
+        ),
+        AGE,
+        Column("Containers", lambda o: ",".join(str(c.get("name", "")) for c in _containers(o)), priority=1),
+        Column("Images", lambda o: ",".join(str(c.get("image", "")) for c in _containers(o)), priority=1),
+        Column("Selector", _selector, priority=1),
+    ],
+    "ReplicaSet": [
+        NAME,
+        Column("Desired", _int("spec", "replicas"), type="integer"),
+        Column("Current", _int("status", "replicas"), type="integer"),
+        Column("Ready", _int("status", "readyReplicas"), type="integer"),
+        AGE,
+        Column("Containers", lambda o: ",".join(str(c.get("name", "")) for c in _containers(o)), priority=1),
+        Column("Images", lambda o: ",".join(str(c.get("image", "")) for c in _containers(o)), priority=1),
+        Column("Selector", _selector, priority=1),
+    ],
     "Namespace": [NAME, Column("Status", _text("status", "phase")), AGE],
-    "Secret": [NAME, Column("Type", _text("type")),
-               Column("Data", lambda o: len(o.get("data") or {}) if isinstance(o.get("data"), dict) else 0,
-                      type="integer", description="Number of keys (never their values)."), AGE],
-    "Event": [Column("Last Seen", event_last_seen, description="Time since the last occurrence (and how often)."),
-              Column("Type", _text("type")), Column("Reason", _text("reason")),
-              Column("Object", event_object, description="The object the event is about."),
-              Column("Message", _text("message")),
-              Column("Subobject", _text("involvedObject", "fieldPath"), priority=1),
-              Column("Source", _source, priority=1),
-              Column("First Seen", lambda o: since(get(o, "firstTimestamp") or get(o, "lastTimestamp")), priority=1),
-              Column("Count", _int("count"), type="integer", priority=1),
-              Column("Name", lambda o: str(get(o, "metadata", "name") or ""), priority=1)],
-    "Build": [NAME, Column("Type", lambda o: str(get(o, "spec", "strategy", "type") or "Docker"),
-                           description="Build strategy."),
-              Column("From", build_from, description="Source type and, once known, the commit built."),
-              Column("Status", build_status, description="Phase, with the reason of a failure."),
-              Column("Started", build_started, description="When the build started running."),
-              Column("Duration", build_duration, description="How long the build ran."),
-              Column("Digest", lambda o: short_digest(get(o, "status", "output", "to", "imageDigest")),
-                     description="Digest of the pushed image (short form)."),
-              AGE],
-    "BuildConfig": [NAME, Column("Type", lambda o: str(get(o, "spec", "strategy", "type") or "Docker")),
-                    Column("From", build_from),
-                    Column("Latest", lambda o: str(get(o, "status", "lastVersion") or 0),
-                           description="Number of the newest Build.")],
-    "Push": [NAME, Column("Pod", _text("spec", "podName")), Column("Image", _text("spec", "image")),
-             Column("Phase", lambda o: str(get(o, "status", "phase") or "Pending")),
-             Column("Digest", lambda o: short_digest(get(o, "status", "imageDigest"))), AGE,
-             Column("Node", _text("status", "nodeName"), priority=1),
-             Column("Message", _text("status", "message"), priority=1)],
-    "Image": [NAME, Column("Repository", _text("spec", "repository")), Column("Tag", image_tag),
-              Column("Latest Digest", lambda o: short_digest(get(o, "status", "latestDigest"))), AGE,
-              Column("Last Scan", lambda o: since(get(o, "status", "lastScanTime"))
-                     if get(o, "status", "lastScanTime") else "", priority=1)],
-    "ImageDeploy": [NAME, Column("Image", lambda o: short_digest(get(o, "status", "latestImage"))
-                                 or str(get(o, "spec", "imageRef", "name") or "")),
-                    Column("Ready", lambda o: _condition(o, "Ready")), AGE,
-                    Column("Deployment", _text("status", "deploymentName"), priority=1)],
+    "Secret": [
+        NAME,
+        Column("Type", _text("type")),
+        Column(
+            "Data",
+            lambda o: len(o.get("data") or {}) if isinstance(o.get("data"), dict) else 0,
+            type="integer",
+            description="Number of keys (never their values).",
+        ),
+        AGE,
+    ],
+    "Event": [
+        Column("Last Seen", event_last_seen, description="Time since the last occurrence (and how often)."),
+        Column("Type", _text("type")),
+        Column("Reason", _text("reason")),
+        Column("Object", event_object, description="The object the event is about."),
+        Column("Message", _text("message")),
+        Column("Subobject", _text("involvedObject", "fieldPath"), priority=1),
+        Column("Source", _source, priority=1),
+        Column("First Seen", lambda o: since(get(o, "firstTimestamp") or get(o, "lastTimestamp")), priority=1),
+        Column("Count", _int("count"), type="integer", priority=1),
+        Column("Name", lambda o: str(get(o, "metadata", "name") or ""), priority=1),
+    ],
+    "Build": [
+        NAME,
+        Column("Type", lambda o: str(get(o, "spec", "strategy", "type") or "Docker"), description="Build strategy."),
+        Column("From", build_from, description="Source type and, once known, the commit built."),
+        Column("Status", build_status, description="Phase, with the reason of a failure."),
+        Column("Started", build_started, description="When the build started running."),
+        Column("Duration", build_duration, description="How long the build ran."),
+        Column(
+            "Digest",
+            lambda o: short_digest(get(o, "status", "output", "to", "imageDigest")),
+            description="Digest of the pushed image (short form).",
+        ),
+        AGE,
+    ],
+    "BuildConfig": [
+        NAME,
+        Column("Type", lambda o: str(get(o, "spec", "strategy", "type") or "Docker")),
+        Column("From", build_from),
+        Column(
+            "Latest", lambda o: str(get(o, "status", "lastVersion") or 0), description="Number of the newest Build."
+        ),
+    ],
+    "Push": [
+        NAME,
+        Column("Pod", _text("spec", "podName")),
+        Column("Image", _text("spec", "image")),
+        Column("Phase", lambda o: str(get(o, "status", "phase") or "Pending")),
+        Column("Digest", lambda o: short_digest(get(o, "status", "imageDigest"))),
+        AGE,
+        Column("Node", _text("status", "nodeName"), priority=1),
+        Column("Message", _text("status", "message"), priority=1),
+    ],
+    "Image": [
+        NAME,
+        Column("Repository", _text("spec", "repository")),
+        Column("Tag", image_tag),
+        Column("Latest Digest", lambda o: short_digest(get(o, "status", "latestDigest"))),
+        AGE,
+        Column(
+            "Last Scan",
+            lambda o: since(get(o, "status", "lastScanTime")) if get(o, "status", "lastScanTime") else "",
+            priority=1,
+        ),
+    ],
+    "ImageDeploy": [
+        NAME,
+        Column(
+            "Image",
+            lambda o: short_digest(get(o, "status", "latestImage")) or str(get(o, "spec", "imageRef", "name") or ""),
+        ),
+        Column("Ready", lambda o: _condition(o, "Ready")),
+        AGE,
+        Column("Deployment", _text("status", "deploymentName"), priority=1),
+    ],
 }
 
 

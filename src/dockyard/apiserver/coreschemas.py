@@ -45,8 +45,12 @@ def boolean(description: str) -> Schema:
 
 
 def strings(description: str) -> Schema:
-    return {"type": "array", "items": {"type": "string", "default": ""}, "description": description,
-            "x-kubernetes-list-type": "atomic"}
+    return {
+        "type": "array",
+        "items": {"type": "string", "default": ""},
+        "description": description,
+        "x-kubernetes-list-type": "atomic",
+    }
 
 
 def string_map(description: str) -> Schema:
@@ -55,18 +59,33 @@ def string_map(description: str) -> Schema:
 
 def listed(item: str, description: str, *, key: str | None = None, keys: tuple[str, ...] = ()) -> Schema:
     """An array of components; ``key``: the strategic-merge key (a ``map`` list keyed by ``keys``)."""
-    out: Schema = {"type": "array", "items": {"allOf": [{"$ref": f"#/components/schemas/{item}"}], "default": {}},
-                   "description": description}
+    out: Schema = {
+        "type": "array",
+        "items": {"allOf": [{"$ref": f"#/components/schemas/{item}"}], "default": {}},
+        "description": description,
+    }
     if key:
-        out.update({"x-kubernetes-patch-merge-key": key, "x-kubernetes-patch-strategy": "merge",
-                    "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys or (key,))})
+        out.update(
+            {
+                "x-kubernetes-patch-merge-key": key,
+                "x-kubernetes-patch-strategy": "merge",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": list(keys or (key,)),
+            }
+        )
     else:
         out["x-kubernetes-list-type"] = "atomic"
     return out
 
 
-def obj(description: str, properties: dict[str, Schema], *, required: tuple[str, ...] = (),
-        gvk: tuple[str, str, str] | None = None, open_: bool = True) -> Schema:
+def obj(
+    description: str,
+    properties: dict[str, Schema],
+    *,
+    required: tuple[str, ...] = (),
+    gvk: tuple[str, str, str] | None = None,
+    open_: bool = True,
+) -> Schema:
     """An object schema; ``gvk`` adds ``x-kubernetes-group-version-kind``; ``open_`` keeps unlisted fields."""
     out: Schema = {"type": "object", "description": description, "properties": properties}
     if required:
@@ -82,11 +101,15 @@ _API_VERSION = string("APIVersion defines the versioned schema of this represent
 _KIND = string("Kind is a string value representing the REST resource this object represents.")
 
 
-def kind_schema(description: str, group: str, version: str, kind: str, spec: str | None, status: str | None,
-                **more: Schema) -> Schema:
+def kind_schema(
+    description: str, group: str, version: str, kind: str, spec: str | None, status: str | None, **more: Schema
+) -> Schema:
     """A top-level kind: ``apiVersion``, ``kind``, ``metadata`` and its ``spec``/``status`` components."""
-    props: dict[str, Schema] = {"apiVersion": _API_VERSION, "kind": _KIND,
-                                "metadata": ref(f"{META}.ObjectMeta", "Standard object's metadata.")}
+    props: dict[str, Schema] = {
+        "apiVersion": _API_VERSION,
+        "kind": _KIND,
+        "metadata": ref(f"{META}.ObjectMeta", "Standard object's metadata."),
+    }
     if spec:
         props["spec"] = ref(spec, f"Specification of the desired behavior of the {kind}.")
     if status:
@@ -97,206 +120,391 @@ def kind_schema(description: str, group: str, version: str, kind: str, spec: str
 
 def _meta() -> dict[str, Schema]:
     return {
-        f"{META}.ObjectMeta": obj("ObjectMeta is metadata that all persisted resources must have.", {
-            "name": string("Name must be unique within a namespace (a DNS-1123 subdomain)."),
-            "generateName": string("Prefix the server uses to generate a unique name when name is empty."),
-            "namespace": string("Namespace defines the space within which each name must be unique."),
-            "labels": string_map("Map of string keys and values used to organize and select objects."),
-            "annotations": string_map("Unstructured key value map of arbitrary metadata."),
-            "uid": string("UID is the unique in time and space value for this object. Read-only."),
-            "resourceVersion": string("An opaque value that represents the internal version of this object "
-                                      "(the store's revision). Read-only."),
-            "generation": integer("A sequence number representing a specific generation of the desired state.",
-                                  "int64"),
-            "creationTimestamp": string("When this object was created (RFC 3339). Read-only.", format="date-time"),
-            "deletionTimestamp": string("When this object will be deleted; set when deletion is requested and "
-                                        "finalizers remain. Read-only.", format="date-time"),
-            "deletionGracePeriodSeconds": integer("Seconds allowed for graceful termination. Read-only.", "int64"),
-            "finalizers": {**strings("Must be empty before the object is deleted from the registry."),
-                           "x-kubernetes-list-type": "set", "x-kubernetes-patch-strategy": "merge"},
-            "ownerReferences": listed(f"{META}.OwnerReference", "Objects this object depends on; when all are "
-                                      "deleted, this object is garbage collected.", key="uid"),
-        }, open_=False),
-        f"{META}.OwnerReference": obj("OwnerReference contains information to identify an owning object.", {
-            "apiVersion": string("API version of the referent."), "kind": string("Kind of the referent."),
-            "name": string("Name of the referent."), "uid": string("UID of the referent."),
-            "controller": boolean("If true, this reference points to the managing controller."),
-            "blockOwnerDeletion": boolean("If true, the owner cannot be deleted (foreground) before this object."),
-        }, required=("apiVersion", "kind", "name", "uid"), open_=False),
-        f"{META}.LabelSelector": obj("A label query over a set of resources.", {
-            "matchLabels": string_map("Labels that must all match."),
-            "matchExpressions": {"type": "array", "description": "Set-based requirements, all must match.",
-                                 "items": obj("A selector requirement.", {
-                                     "key": string("The label key."),
-                                     "operator": string("In, NotIn, Exists or DoesNotExist."),
-                                     "values": strings("Values for In and NotIn.")})},
-        }),
-        f"{META}.Condition": obj("A condition of an object's state.", {
-            "type": string("Type of condition."), "status": string("True, False or Unknown."),
-            "reason": string("CamelCase reason for the last transition."),
-            "message": string("Human-readable details."),
-            "lastTransitionTime": string("When the condition last changed.", format="date-time"),
-            "lastUpdateTime": string("The last time this condition was updated.", format="date-time"),
-        }),
-        f"{META}.Patch": {"type": "object", "description": "A patch document: JSON merge patch, JSON patch or "
-                                                           "strategic merge patch."},
-        f"{META}.Status": obj("Status is a return value for calls that don't return other objects.", {
-            "status": string("Success or Failure."), "message": string("Description of the status."),
-            "reason": string("Machine-readable reason (NotFound, Conflict, Invalid, ...)."),
-            "code": integer("Suggested HTTP return code."),
-            "details": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                        "description": "Extended data: name, group, kind, causes."}}),
-        f"{META}.DeleteOptions": obj("DeleteOptions may be provided when deleting an API object.", {
-            "propagationPolicy": string("Foreground, Background (default) or Orphan."),
-            "gracePeriodSeconds": integer("Seconds before the object should be deleted.", "int64"),
-            "preconditions": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                              "description": "uid and/or resourceVersion that must match."},
-            "dryRun": strings("All: do not persist.")}),
-        QUANTITY: {"type": "string", "x-kubernetes-int-or-string": True,
-                   "description": "A fixed-point number with a suffix: 100m, 0.5, 128Mi, 1G."},
-        INT_OR_STRING: {"type": "string", "format": "int-or-string", "x-kubernetes-int-or-string": True,
-                        "description": "An integer or a string (such as a percentage: 25%)."},
+        f"{META}.ObjectMeta": obj(
+            "ObjectMeta is metadata that all persisted resources must have.",
+            {
+                "name": string("Name must be unique within a namespace (a DNS-1123 subdomain)."),
+                "generateName": string("Prefix the server uses to generate a unique name when name is empty."),
+                "namespace": string("Namespace defines the space within which each name must be unique."),
+                "labels": string_map("Map of string keys and values used to organize and select objects."),
+                "annotations": string_map("Unstructured key value map of arbitrary metadata."),
+                "uid": string("UID is the unique in time and space value for this object. Read-only."),
+                "resourceVersion": string(
+                    "An opaque value that represents the internal version of this object "
+                    "(the store's revision). Read-only."
+                ),
+                "generation": integer(
+                    "A sequence number representing a specific generation of the desired state.", "int64"
+                ),
+                "creationTimestamp": string("When this object was created (RFC 3339). Read-only.", format="date-time"),
+                "deletionTimestamp": string(
+                    "When this object will be deleted; set when deletion is requested and "
+                    "finalizers remain. Read-only.",
+                    format="date-time",
+                ),
+                "deletionGracePeriodSeconds": integer("Seconds allowed for graceful termination. Read-only.", "int64"),
+                "finalizers": {
+                    **strings("Must be empty before the object is deleted from the registry."),
+                    "x-kubernetes-list-type": "set",
+                    "x-kubernetes-patch-strategy": "merge",
+                },
+                "ownerReferences": listed(
+                    f"{META}.OwnerReference",
+                    "Objects this object depends on; when all are deleted, this object is garbage collected.",
+                    key="uid",
+                ),
+            },
+            open_=False,
+        ),
+        f"{META}.OwnerReference": obj(
+            "OwnerReference contains information to identify an owning object.",
+            {
+                "apiVersion": string("API version of the referent."),
+                "kind": string("Kind of the referent."),
+                "name": string("Name of the referent."),
+                "uid": string("UID of the referent."),
+                "controller": boolean("If true, this reference points to the managing controller."),
+                "blockOwnerDeletion": boolean("If true, the owner cannot be deleted (foreground) before this object."),
+            },
+            required=("apiVersion", "kind", "name", "uid"),
+            open_=False,
+        ),
+        f"{META}.LabelSelector": obj(
+            "A label query over a set of resources.",
+            {
+                "matchLabels": string_map("Labels that must all match."),
+                "matchExpressions": {
+                    "type": "array",
+                    "description": "Set-based requirements, all must match.",
+                    "items": obj(
+                        "A selector requirement.",
+                        {
+                            "key": string("The label key."),
+                            "operator": string("In, NotIn, Exists or DoesNotExist."),
+                            "values": strings("Values for In and NotIn."),
+                        },
+                    ),
+                },
+            },
+        ),
+        f"{META}.Condition": obj(
+            "A condition of an object's state.",
+            {
+                "type": string("Type of condition."),
+                "status": string("True, False or Unknown."),
+                "reason": string("CamelCase reason for the last transition."),
+                "message": string("Human-readable details."),
+                "lastTransitionTime": string("When the condition last changed.", format="date-time"),
+                "lastUpdateTime": string("The last time this condition was updated.", format="date-time"),
+            },
+        ),
+        f"{META}.Patch": {
+            "type": "object",
+            "description": "A patch document: JSON merge patch, JSON patch or strategic merge patch.",
+        },
+        f"{META}.Status": obj(
+            "Status is a return value for calls that don't return other objects.",
+            {
+                "status": string("Success or Failure."),
+                "message": string("Description of the status."),
+                "reason": string("Machine-readable reason (NotFound, Conflict, Invalid, ...)."),
+                "code": integer("Suggested HTTP return code."),
+                "details": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "description": "Extended data: name, group, kind, causes.",
+                },
+            },
+        ),
+        f"{META}.DeleteOptions": obj(
+            "DeleteOptions may be provided when deleting an API object.",
+            {
+                "propagationPolicy": string("Foreground, Background (default) or Orphan."),
+                "gracePeriodSeconds": integer("Seconds before the object should be deleted.", "int64"),
+                "preconditions": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "description": "uid and/or resourceVersion that must match.",
+                },
+                "dryRun": strings("All: do not persist."),
+            },
+        ),
+        QUANTITY: {
+            "type": "string",
+            "x-kubernetes-int-or-string": True,
+            "description": "A fixed-point number with a suffix: 100m, 0.5, 128Mi, 1G.",
+        },
+        INT_OR_STRING: {
+            "type": "string",
+            "format": "int-or-string",
+            "x-kubernetes-int-or-string": True,
+            "description": "An integer or a string (such as a percentage: 25%).",
+        },
     }
 
 
 def _pod() -> dict[str, Schema]:
     probe_handlers = {
         "exec": obj("Run a command in the container.", {"command": strings("Command line; exit 0 is healthy.")}),
-        "httpGet": obj("HTTP GET against the container (on the pod's own loopback).", {
-            "path": string("Path to access."), "port": ref(INT_OR_STRING, "Port number or name."),
-            "host": string("Host name (default: the pod's loopback)."), "scheme": string("HTTP or HTTPS."),
-            "httpHeaders": {"type": "array", "description": "Custom headers.",
-                            "items": obj("A header.", {"name": string("Header name."),
-                                                       "value": string("Header value.")})}}),
+        "httpGet": obj(
+            "HTTP GET against the container (on the pod's own loopback).",
+            {
+                "path": string("Path to access."),
+                "port": ref(INT_OR_STRING, "Port number or name."),
+                "host": string("Host name (default: the pod's loopback)."),
+                "scheme": string("HTTP or HTTPS."),
+                "httpHeaders": {
+                    "type": "array",
+                    "description": "Custom headers.",
+                    "items": obj("A header.", {"name": string("Header name."), "value": string("Header value.")}),
+                },
+            },
+        ),
         "tcpSocket": obj("TCP connect to the container.", {"port": ref(INT_OR_STRING, "Port number or name.")}),
     }
     return {
-        f"{CORE}.Pod": kind_schema("Pod is a collection of containers that can run on a host.", "", "v1", "Pod",
-                                   f"{CORE}.PodSpec", f"{CORE}.PodStatus"),
-        f"{CORE}.PodSpec": obj("PodSpec is a description of a pod.", {
-            "containers": listed(f"{CORE}.Container", "List of containers belonging to the pod. There must be at "
-                                 "least one.", key="name"),
-            "initContainers": listed(f"{CORE}.Container", "Not supported by dockyard's node agent: a pod that "
-                                     "sets it is refused (422).", key="name"),
-            "volumes": listed(f"{CORE}.Volume", "Volumes that can be mounted by containers of this pod.",
-                              key="name"),
-            "restartPolicy": string("Always (default), OnFailure or Never.", enum=["Always", "OnFailure", "Never"]),
-            "terminationGracePeriodSeconds": integer("Seconds the pod needs to terminate gracefully (default 30).",
-                                                     "int64"),
-            "nodeName": string("The node the pod is bound to; set by the node agent when empty."),
-            "hostNetwork": boolean("Use the host's network namespace."),
-            "imagePullSecrets": listed(f"{CORE}.LocalObjectReference", "Secrets for pulling images.", key="name"),
-            "serviceAccountName": string("Name of the ServiceAccount to use to run this pod."),
-        }, required=("containers",)),
-        f"{CORE}.Container": obj("A single application container that you want to run within a pod.", {
-            "name": string("Name of the container, unique within the pod (DNS_LABEL)."),
-            "image": string("Container image name."),
-            "command": strings("Entrypoint array. Not executed within a shell."),
-            "args": strings("Arguments to the entrypoint."),
-            "workingDir": string("Container's working directory."),
-            "env": listed(f"{CORE}.EnvVar", "Environment variables to set in the container.", key="name"),
-            "ports": listed(f"{CORE}.ContainerPort", "Ports to expose; published on 127.0.0.1 when hostPort is "
-                            "set.", key="containerPort", keys=("containerPort", "protocol")),
-            "volumeMounts": listed(f"{CORE}.VolumeMount", "Pod volumes to mount into the container's filesystem.",
-                                   key="mountPath"),
-            "resources": ref(f"{CORE}.ResourceRequirements", "Compute resources required by this container."),
-            "livenessProbe": ref(f"{CORE}.Probe", "Restart the container when this probe fails."),
-            "readinessProbe": ref(f"{CORE}.Probe", "The container is Ready while this probe succeeds."),
-            "startupProbe": ref(f"{CORE}.Probe", "Other probes wait until this probe succeeds."),
-            "imagePullPolicy": string("Always, Never or IfNotPresent."),
-            "stdin": boolean("Allocate a buffer for stdin."), "tty": boolean("Allocate a TTY."),
-        }, required=("name",)),
-        f"{CORE}.EnvVar": obj("EnvVar represents an environment variable present in a Container.", {
-            "name": string("Name of the environment variable."),
-            "value": string("Value; $(VAR_NAME) references are expanded."),
-            "valueFrom": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                          "description": "Source for the value (secretKeyRef, configMapKeyRef, fieldRef)."},
-        }, required=("name",)),
-        f"{CORE}.ContainerPort": obj("A network port in a single container.", {
-            "containerPort": integer("Port number on the pod's IP address (1-65535)."),
-            "hostPort": integer("Port published on the host (127.0.0.1)."),
-            "hostIP": string("Host address to publish on: only 127.0.0.1."),
-            "name": string("An IANA_SVC_NAME, unique within the pod."),
-            "protocol": string("TCP (default), UDP or SCTP."),
-        }, required=("containerPort",)),
-        f"{CORE}.VolumeMount": obj("A mounting of a Volume within a container.", {
-            "name": string("Must match the name of a volume of the pod."),
-            "mountPath": string("Path within the container at which the volume is mounted."),
-            "readOnly": boolean("Mounted read-only if true."),
-            "subPath": string("Path within the volume to mount (default: its root)."),
-        }, required=("name", "mountPath")),
-        f"{CORE}.Volume": obj("A named volume in a pod that may be accessed by any container in the pod.", {
-            "name": string("Volume's name, unique within the pod."),
-            "hostPath": obj("A directory of the host.", {"path": string("Path of the directory on the host."),
-                                                         "type": string("DirectoryOrCreate, Directory, File, ...")}),
-            "emptyDir": obj("A temporary directory that shares the pod's lifetime.", {
-                "medium": string("\"\" (disk) or Memory."), "sizeLimit": ref(QUANTITY, "Total size limit.")}),
-            "secret": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                       "description": "A Secret's keys as files."},
-            "configMap": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                          "description": "A ConfigMap's keys as files."},
-        }, required=("name",)),
-        f"{CORE}.ResourceRequirements": obj("Compute resource requirements.", {
-            "limits": {"type": "object", "additionalProperties": ref(QUANTITY),
-                       "description": "Maximum amount of compute resources allowed (cpu, memory)."},
-            "requests": {"type": "object", "additionalProperties": ref(QUANTITY),
-                         "description": "Minimum amount of compute resources required."},
-        }),
-        f"{CORE}.Probe": obj("A health check performed against a container.", {
-            **probe_handlers,
-            "initialDelaySeconds": integer("Seconds after the container started before probes begin."),
-            "periodSeconds": integer("How often to probe (default 10)."),
-            "timeoutSeconds": integer("Seconds after which the probe times out (default 1)."),
-            "successThreshold": integer("Consecutive successes to be considered successful (default 1)."),
-            "failureThreshold": integer("Consecutive failures to be considered failed (default 3)."),
-        }),
-        f"{CORE}.LocalObjectReference": obj("A reference to an object in the same namespace.",
-                                            {"name": string("Name of the referent.")}),
-        f"{CORE}.PodStatus": obj("The most recently observed status of the pod. Written by the node agent.", {
-            "phase": string("Pending, Running, Succeeded, Failed or Unknown."),
-            "conditions": listed(f"{META}.Condition", "Current service state of the pod (Ready, ...).",
-                                 key="type"),
-            "containerStatuses": {"type": "array", "description": "One status per container.",
-                                  "items": ref(f"{CORE}.ContainerStatus")},
-            "podIP": string("IP address allocated to the pod."), "hostIP": string("IP of the node."),
-            "startTime": string("When the node agent acknowledged the pod.", format="date-time"),
-            "reason": string("Why the pod is in this state."), "message": string("Details."),
-        }),
-        f"{CORE}.ContainerStatus": obj("The current status of a container.", {
-            "name": string("The container's name."), "image": string("The image it runs."),
-            "imageID": string("The image's ID."), "containerID": string("docker://<id> of the engine container."),
-            "ready": boolean("Whether the container passes its readiness probe."),
-            "started": boolean("Whether it has started (and passed its startup probe)."),
-            "restartCount": integer("Number of times the container has been restarted."),
-            "state": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                      "description": "waiting{reason}, running{startedAt} or terminated{exitCode, reason}."},
-            "lastState": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                          "description": "The container's last termination."},
-        }),
-        f"{CORE}.PodTemplateSpec": obj("Describes the pods that will be created from a template.", {
-            "metadata": ref(f"{META}.ObjectMeta", "Standard object's metadata (labels of the pods)."),
-            "spec": ref(f"{CORE}.PodSpec", "Specification of the desired behavior of the pod."),
-        }),
+        f"{CORE}.Pod": kind_schema(
+            "Pod is a collection of containers that can run on a host.",
+            "",
+            "v1",
+            "Pod",
+            f"{CORE}.PodSpec",
+            f"{CORE}.PodStatus",
+        ),
+        f"{CORE}.PodSpec": obj(
+            "PodSpec is a description of a pod.",
+            {
+                "containers": listed(
+                    f"{CORE}.Container",
+                    "List of containers belonging to the pod. There must be at least one.",
+                    key="name",
+                ),
+                "initContainers": listed(
+                    f"{CORE}.Container",
+                    "Not supported by dockyard's node agent: a pod that sets it is refused (422).",
+                    key="name",
+                ),
+                "volumes": listed(
+                    f"{CORE}.Volume", "Volumes that can be mounted by containers of this pod.", key="name"
+                ),
+                "restartPolicy": string("Always (default), OnFailure or Never.", enum=["Always", "OnFailure", "Never"]),
+                "terminationGracePeriodSeconds": integer(
+                    "Seconds the pod needs to terminate gracefully (default 30).", "int64"
+                ),
+                "nodeName": string("The node the pod is bound to; set by the node agent when empty."),
+                "hostNetwork": boolean("Use the host's network namespace."),
+                "imagePullSecrets": listed(f"{CORE}.LocalObjectReference", "Secrets for pulling images.", key="name"),
+                "serviceAccountName": string("Name of the ServiceAccount to use to run this pod."),
+            },
+            required=("containers",),
+        ),
+        f"{CORE}.Container": obj(
+            "A single application container that you want to run within a pod.",
+            {
+                "name": string("Name of the container, unique within the pod (DNS_LABEL)."),
+                "image": string("Container image name."),
+                "command": strings("Entrypoint array. Not executed within a shell."),
+                "args": strings("Arguments to the entrypoint."),
+                "workingDir": string("Container's working directory."),
+                "env": listed(f"{CORE}.EnvVar", "Environment variables to set in the container.", key="name"),
+                "ports": listed(
+                    f"{CORE}.ContainerPort",
+                    "Ports to expose; published on 127.0.0.1 when hostPort is set.",
+                    key="containerPort",
+                    keys=("containerPort", "protocol"),
+                ),
+                "volumeMounts": listed(
+                    f"{CORE}.VolumeMount", "Pod volumes to mount into the container's filesystem.", key="mountPath"
+                ),
+                "resources": ref(f"{CORE}.ResourceRequirements", "Compute resources required by this container."),
+                "livenessProbe": ref(f"{CORE}.Probe", "Restart the container when this probe fails."),
+                "readinessProbe": ref(f"{CORE}.Probe", "The container is Ready while this probe succeeds."),
+                "startupProbe": ref(f"{CORE}.Probe", "Other probes wait until this probe succeeds."),
+                "imagePullPolicy": string("Always, Never or IfNotPresent."),
+                "stdin": boolean("Allocate a buffer for stdin."),
+                "tty": boolean("Allocate a TTY."),
+            },
+            required=("name",),
+        ),
+        f"{CORE}.EnvVar": obj(
+            "EnvVar represents an environment variable present in a Container.",
+            {
+                "name": string("Name of the environment variable."),
+                "value": string("Value; $(VAR_NAME) references are expanded."),
+                "valueFrom": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "description": "Source for the value (secretKeyRef, configMapKeyRef, fieldRef).",
+                },
+            },
+            required=("name",),
+        ),
+        f"{CORE}.ContainerPort": obj(
+            "A network port in a single container.",
+            {
+                "containerPort": integer("Port number on the pod's IP address (1-65535)."),
+                "hostPort": integer("Port published on the host (127.0.0.1)."),
+                "hostIP": string("Host address to publish on: only 127.0.0.1."),
+                "name": string("An IANA_SVC_NAME, unique within the pod."),
+                "protocol": string("TCP (default), UDP or SCTP."),
+            },
+            required=("containerPort",),
+        ),
+        f"{CORE}.VolumeMount": obj(
+            "A mounting of a Volume within a container.",
+            {
+                "name": string("Must match the name of a volume of the pod."),
+                "mountPath": string("Path within the container at which the volume is mounted."),
+                "readOnly": boolean("Mounted read-only if true."),
+                "subPath": string("Path within the volume to mount (default: its root)."),
+            },
+            required=("name", "mountPath"),
+        ),
+        f"{CORE}.Volume": obj(
+            "A named volume in a pod that may be accessed by any container in the pod.",
+            {
+                "name": string("Volume's name, unique within the pod."),
+                "hostPath": obj(
+                    "A directory of the host.",
+                    {
+                        "path": string("Path of the directory on the host."),
+                        "type": string("DirectoryOrCreate, Directory, File, ..."),
+                    },
+                ),
+                "emptyDir": obj(
+                    "A temporary directory that shares the pod's lifetime.",
+                    {"medium": string('"" (disk) or Memory.'), "sizeLimit": ref(QUANTITY, "Total size limit.")},
+                ),
+                "secret": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "description": "A Secret's keys as files.",
+                },
+                "configMap": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "description": "A ConfigMap's keys as files.",
+                },
+            },
+            required=("name",),
+        ),
+        f"{CORE}.ResourceRequirements": obj(
+            "Compute resource requirements.",
+            {
+                "limits": {
+                    "type": "object",
+                    "additionalProperties": ref(QUANTITY),
+                    "description": "Maximum amount of compute resources allowed (cpu, memory).",
+                },
+                "requests": {
+                    "type": "object",
+                    "additionalProperties": ref(QUANTITY),
+                    "description": "Minimum amount of compute resources required.",
+                },
+            },
+        ),
+        f"{CORE}.Probe": obj(
+            "A health check performed against a container.",
+            {
+                **probe_handlers,
+                "initialDelaySeconds": integer("Seconds after the container started before probes begin."),
+                "periodSeconds": integer("How often to probe (default 10)."),
+                "timeoutSeconds": integer("Seconds after which the probe times out (default 1)."),
+                "successThreshold": integer("Consecutive successes to be considered successful (default 1)."),
+                "failureThreshold": integer("Consecutive failures to be considered failed (default 3)."),
+            },
+        ),
+        f"{CORE}.LocalObjectReference": obj(
+            "A reference to an object in the same namespace.", {"name": string("Name of the referent.")}
+        ),
+        f"{CORE}.PodStatus": obj(
+            "The most recently observed status of the pod. Written by the node agent.",
+            {
+                "phase": string("Pending, Running, Succeeded, Failed or Unknown."),
+                "conditions": listed(f"{META}.Condition", "Current service state of the pod (Ready, ...).", key="type"),
+                "containerStatuses": {
+                    "type": "array",
+                    "description": "One status per container.",
+                    "items": ref(f"{CORE}.ContainerStatus"),
+                },
+                "podIP": string("IP address allocated to the pod."),
+                "hostIP": string("IP of the node."),
+                "startTime": string("When the node agent acknowledged the pod.", format="date-time"),
+                "reason": string("Why the pod is in this state."),
+                "message": string("Details."),
+            },
+        ),
+        f"{CORE}.ContainerStatus": obj(
+            "The current status of a container.",
+            {
+                "name": string("The container's name."),
+                "image": string("The image it runs."),
+                "imageID": string("The image's ID."),
+                "containerID": string("docker://<id> of the engine container."),
+                "ready": boolean("Whether the container passes its readiness probe."),
+                "started": boolean("Whether it has started (and passed its startup probe)."),
+                "restartCount": integer("Number of times the container has been restarted."),
+                "state": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "description": "waiting{reason}, running{startedAt} or terminated{exitCode, reason}.",
+                },
+                "lastState": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "description": "The container's last termination.",
+                },
+            },
+        ),
+        f"{CORE}.PodTemplateSpec": obj(
+            "Describes the pods that will be created from a template.",
+            {
+                "metadata": ref(f"{META}.ObjectMeta", "Standard object's metadata (labels of the pods)."),
+                "spec": ref(f"{CORE}.PodSpec", "Specification of the desired behavior of the pod."),
+            },
+        ),
     }
 
 
 def _others() -> dict[str, Schema]:
     return {
-        f"{CORE}.Namespace": kind_schema("Namespace provides a scope for Names.", "", "v1", "Namespace",
-                                         f"{CORE}.NamespaceSpec", f"{CORE}.NamespaceStatus"),
+        f"{CORE}.Namespace": kind_schema(
+            "Namespace provides a scope for Names.",
+            "",
+            "v1",
+            "Namespace",
+            f"{CORE}.NamespaceSpec",
+            f"{CORE}.NamespaceStatus",
+        ),
         f"{CORE}.NamespaceSpec": obj("Attributes of a Namespace.", {"finalizers": strings("Finalizers.")}),
         f"{CORE}.NamespaceStatus": obj("Status of a Namespace.", {"phase": string("Active or Terminating.")}),
         f"{CORE}.Secret": kind_schema(
-            "Secret holds secret data of a certain type.", "", "v1", "Secret", None, None,
-            data={"type": "object", "additionalProperties": {"type": "string", "format": "byte"},
-                  "description": "Secret data: keys to base64-encoded values. Never written to logs, Events "
-                                 "or error messages."},
+            "Secret holds secret data of a certain type.",
+            "",
+            "v1",
+            "Secret",
+            None,
+            None,
+            data={
+                "type": "object",
+                "additionalProperties": {"type": "string", "format": "byte"},
+                "description": "Secret data: keys to base64-encoded values. Never written to logs, Events "
+                "or error messages.",
+            },
             stringData=string_map("Write-only convenience: plain-text values merged into data on write."),
-            type=string("Used to facilitate programmatic handling of secret data "
-                        "(Opaque, kubernetes.io/dockerconfigjson, kubernetes.io/basic-auth)."),
-            immutable=boolean("If true, data cannot be updated.")),
+            type=string(
+                "Used to facilitate programmatic handling of secret data "
+                "(Opaque, kubernetes.io/dockerconfigjson, kubernetes.io/basic-auth)."
+            ),
+            immutable=boolean("If true, data cannot be updated."),
+        ),
         f"{CORE}.Event": kind_schema(
-            "Event is a report of an event somewhere in the cluster.", "", "v1", "Event", None, None,
+            "Event is a report of an event somewhere in the cluster.",
+            "",
+            "v1",
+            "Event",
+            None,
+            None,
             involvedObject=ref(f"{CORE}.ObjectReference", "The object that this event is about."),
             reason=string("Short, machine understandable string (BuildStarted, ScalingReplicaSet, ...)."),
             message=string("A human-readable description of the status of this operation."),
@@ -304,64 +512,110 @@ def _others() -> dict[str, Schema]:
             count=integer("The number of times this event has occurred."),
             firstTimestamp=string("The time at which the event was first recorded.", format="date-time"),
             lastTimestamp=string("The time at which the most recent occurrence was recorded.", format="date-time"),
-            source=obj("The component reporting this event.", {"component": string("Component from which the "
-                                                                                   "event is generated."),
-                                                                 "host": string("Node name.")}),
+            source=obj(
+                "The component reporting this event.",
+                {"component": string("Component from which the event is generated."), "host": string("Node name.")},
+            ),
             reportingComponent=string("Name of the controller that emitted this Event."),
             reportingInstance=string("ID of the controller instance."),
-            eventTime=string("Time when this Event was first observed.", format="date-time")),
-        f"{CORE}.ObjectReference": obj("A reference to an object.", {
-            "apiVersion": string("API version of the referent."), "kind": string("Kind of the referent."),
-            "namespace": string("Namespace of the referent."), "name": string("Name of the referent."),
-            "uid": string("UID of the referent."), "resourceVersion": string("Specific resourceVersion."),
-            "fieldPath": string("A piece of the object, such as spec.containers{name}."),
-        }),
-        f"{APPS}.Deployment": kind_schema("Deployment enables declarative updates for Pods and ReplicaSets.",
-                                          "apps", "v1", "Deployment", f"{APPS}.DeploymentSpec",
-                                          f"{APPS}.DeploymentStatus"),
-        f"{APPS}.DeploymentSpec": obj("The specification of the desired behavior of the Deployment.", {
-            "replicas": integer("Number of desired pods (default 1)."),
-            "selector": ref(f"{META}.LabelSelector", "Label selector for pods; must match the template's labels."),
-            "template": ref(f"{CORE}.PodTemplateSpec", "Template describes the pods that will be created."),
-            "strategy": ref(f"{APPS}.DeploymentStrategy", "How to replace existing pods with new ones."),
-            "minReadySeconds": integer("Seconds a new pod must be ready to count as available."),
-            "revisionHistoryLimit": integer("Old ReplicaSets kept to allow rollback (default 10)."),
-            "paused": boolean("Indicates that the deployment is paused."),
-            "progressDeadlineSeconds": integer("Seconds for the deployment to make progress before it is "
-                                               "considered failed (default 600)."),
-        }, required=("selector", "template")),
-        f"{APPS}.DeploymentStrategy": {**obj("How to replace existing pods with new ones.", {
-            "type": string("Recreate or RollingUpdate (default).", enum=["Recreate", "RollingUpdate"]),
-            "rollingUpdate": obj("Rolling update parameters.", {
-                "maxSurge": ref(INT_OR_STRING, "Pods that can be scheduled above the desired number (25%)."),
-                "maxUnavailable": ref(INT_OR_STRING, "Pods that can be unavailable during the update (25%)."),
-            }),
-        }), "x-kubernetes-patch-strategy": "retainKeys"},
-        f"{APPS}.DeploymentStatus": obj("The most recently observed status of the Deployment.", {
-            "observedGeneration": integer("The generation observed by the deployment controller.", "int64"),
-            "replicas": integer("Total pods targeted by this deployment."),
-            "updatedReplicas": integer("Pods with the desired template."),
-            "readyReplicas": integer("Pods with a Ready condition."),
-            "availableReplicas": integer("Pods ready for at least minReadySeconds."),
-            "unavailableReplicas": integer("Pods still needed for 100% available capacity."),
-            "conditions": listed(f"{META}.Condition", "Available and Progressing.", key="type"),
-        }),
-        f"{APPS}.ReplicaSet": kind_schema("ReplicaSet ensures that a specified number of pod replicas are running "
-                                          "at any given time.", "apps", "v1", "ReplicaSet",
-                                          f"{APPS}.ReplicaSetSpec", f"{APPS}.ReplicaSetStatus"),
-        f"{APPS}.ReplicaSetSpec": obj("The specification of a ReplicaSet.", {
-            "replicas": integer("Number of desired pods (default 1)."),
-            "selector": ref(f"{META}.LabelSelector", "Label query over pods that should match the replica count."),
-            "template": ref(f"{CORE}.PodTemplateSpec", "The pods created when too few are running."),
-            "minReadySeconds": integer("Seconds a new pod must be ready to count as available."),
-        }, required=("selector",)),
-        f"{APPS}.ReplicaSetStatus": obj("The most recently observed status of the ReplicaSet.", {
-            "replicas": integer("The most recently observed number of replicas."),
-            "fullyLabeledReplicas": integer("Pods whose labels match the template's."),
-            "readyReplicas": integer("Pods with a Ready condition."),
-            "availableReplicas": integer("Pods ready for at least minReadySeconds."),
-            "observedGeneration": integer("The generation of the most recently observed ReplicaSet.", "int64"),
-        }),
+            eventTime=string("Time when this Event was first observed.", format="date-time"),
+        ),
+        f"{CORE}.ObjectReference": obj(
+            "A reference to an object.",
+            {
+                "apiVersion": string("API version of the referent."),
+                "kind": string("Kind of the referent."),
+                "namespace": string("Namespace of the referent."),
+                "name": string("Name of the referent."),
+                "uid": string("UID of the referent."),
+                "resourceVersion": string("Specific resourceVersion."),
+                "fieldPath": string("A piece of the object, such as spec.containers{name}."),
+            },
+        ),
+        f"{APPS}.Deployment": kind_schema(
+            "Deployment enables declarative updates for Pods and ReplicaSets.",
+            "apps",
+            "v1",
+            "Deployment",
+            f"{APPS}.DeploymentSpec",
+            f"{APPS}.DeploymentStatus",
+        ),
+        f"{APPS}.DeploymentSpec": obj(
+            "The specification of the desired behavior of the Deployment.",
+            {
+                "replicas": integer("Number of desired pods (default 1)."),
+                "selector": ref(f"{META}.LabelSelector", "Label selector for pods; must match the template's labels."),
+                "template": ref(f"{CORE}.PodTemplateSpec", "Template describes the pods that will be created."),
+                "strategy": ref(f"{APPS}.DeploymentStrategy", "How to replace existing pods with new ones."),
+                "minReadySeconds": integer("Seconds a new pod must be ready to count as available."),
+                "revisionHistoryLimit": integer("Old ReplicaSets kept to allow rollback (default 10)."),
+                "paused": boolean("Indicates that the deployment is paused."),
+                "progressDeadlineSeconds": integer(
+                    "Seconds for the deployment to make progress before it is considered failed (default 600)."
+                ),
+            },
+            required=("selector", "template"),
+        ),
+        f"{APPS}.DeploymentStrategy": {
+            **obj(
+                "How to replace existing pods with new ones.",
+                {
+                    "type": string("Recreate or RollingUpdate (default).", enum=["Recreate", "RollingUpdate"]),
+                    "rollingUpdate": obj(
+                        "Rolling update parameters.",
+                        {
+                            "maxSurge": ref(
+                                INT_OR_STRING, "Pods that can be scheduled above the desired number (25%)."
+                            ),
+                            "maxUnavailable": ref(
+                                INT_OR_STRING, "Pods that can be unavailable during the update (25%)."
+                            ),
+                        },
+                    ),
+                },
+            ),
+            "x-kubernetes-patch-strategy": "retainKeys",
+        },
+        f"{APPS}.DeploymentStatus": obj(
+            "The most recently observed status of the Deployment.",
+            {
+                "observedGeneration": integer("The generation observed by the deployment controller.", "int64"),
+                "replicas": integer("Total pods targeted by this deployment."),
+                "updatedReplicas": integer("Pods with the desired template."),
+                "readyReplicas": integer("Pods with a Ready condition."),
+                "availableReplicas": integer("Pods ready for at least minReadySeconds."),
+                "unavailableReplicas": integer("Pods still needed for 100% available capacity."),
+                "conditions": listed(f"{META}.Condition", "Available and Progressing.", key="type"),
+            },
+        ),
+        f"{APPS}.ReplicaSet": kind_schema(
+            "ReplicaSet ensures that a specified number of pod replicas are running at any given time.",
+            "apps",
+            "v1",
+            "ReplicaSet",
+            f"{APPS}.ReplicaSetSpec",
+            f"{APPS}.ReplicaSetStatus",
+        ),
+        f"{APPS}.ReplicaSetSpec": obj(
+            "The specification of a ReplicaSet.",
+            {
+                "replicas": integer("Number of desired pods (default 1)."),
+                "selector": ref(f"{META}.LabelSelector", "Label query over pods that should match the replica count."),
+                "template": ref(f"{CORE}.PodTemplateSpec", "The pods created when too few are running."),
+                "minReadySeconds": integer("Seconds a new pod must be ready to count as available."),
+            },
+            required=("selector",),
+        ),
+        f"{APPS}.ReplicaSetStatus": obj(
+            "The most recently observed status of the ReplicaSet.",
+            {
+                "replicas": integer("The most recently observed number of replicas."),
+                "fullyLabeledReplicas": integer("Pods whose labels match the template's."),
+                "readyReplicas": integer("Pods with a Ready condition."),
+                "availableReplicas": integer("Pods ready for at least minReadySeconds."),
+                "observedGeneration": integer("The generation of the most recently observed ReplicaSet.", "int64"),
+            },
+        ),
     }
 
 

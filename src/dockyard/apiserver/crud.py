@@ -32,6 +32,7 @@ from dockyard.storage import sqlite
 
 Obj = dict[str, Any]
 
+
 def _kind(api_version: str, kind: str) -> kinds.ResourceInfo:
     info = kinds.by_kind(api_version, kind)
     if info is None:
@@ -90,11 +91,17 @@ def _same(a: Obj, b: Obj) -> bool:
         out = dict(o)
         out["metadata"] = {k: v for k, v in (o.get("metadata") or {}).items() if k != "resourceVersion"}
         return out
+
     return strip(a) == strip(b)
 
 
-def _admit(store: sqlite.Store, admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None, new: Obj,
-           old: Obj | None, fields: FieldValidation | None) -> None:
+def _admit(
+    store: sqlite.Store,
+    admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None,
+    new: Obj,
+    old: Obj | None,
+    fields: FieldValidation | None,
+) -> None:
     """Run an admission check (:mod:`dockyard.apiserver.admission`) and keep its warnings for ``Warning`` headers."""
     if admit is None:
         return
@@ -111,9 +118,18 @@ def ensure_namespace(store: sqlite.Store, namespace: str) -> None:
 
 # ------------------------------------------------------------------ create
 
-def create(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, body: Any, *,
-           dry_run: bool = False, keep_status: bool = False, fields: FieldValidation | None = None,
-           admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None = None) -> Obj:
+
+def create(
+    store: sqlite.Store,
+    info: kinds.ResourceInfo,
+    namespace: str | None,
+    body: Any,
+    *,
+    dry_run: bool = False,
+    keep_status: bool = False,
+    fields: FieldValidation | None = None,
+    admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None = None,
+) -> Obj:
     """Create an object from a client body (``POST`` to a collection).
 
     Args:
@@ -159,15 +175,19 @@ def create(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
                 deletion.collect_if_orphaned(store, info, created)
                 return created
             if meta.get("name") or attempt == 7:
-                raise errors.AlreadyExists(f'{sqlite.resource_key(info)} "{name}" already exists',
-                                           details={"name": name, "group": info.group, "kind": info.plural})
+                raise errors.AlreadyExists(
+                    f'{sqlite.resource_key(info)} "{name}" already exists',
+                    details={"name": name, "group": info.group, "kind": info.plural},
+                )
     raise AssertionError("unreachable")
 
 
 # ------------------------------------------------------------------ update and patch
 
-def _write(store: sqlite.Store, info: kinds.ResourceInfo, old: Obj, new: Obj, *,
-           expect_rv: str | None, dry_run: bool) -> Obj:
+
+def _write(
+    store: sqlite.Store, info: kinds.ResourceInfo, old: Obj, new: Obj, *, expect_rv: str | None, dry_run: bool
+) -> Obj:
     """Store ``new`` over ``old`` (inside a transaction) with the finalizer rule."""
     if expect_rv not in (None, "") and str(expect_rv) != old["metadata"].get("resourceVersion"):
         raise sqlite.conflict(info, old["metadata"]["name"])
@@ -181,9 +201,18 @@ def _write(store: sqlite.Store, info: kinds.ResourceInfo, old: Obj, new: Obj, *,
     return store.update(info, new)
 
 
-def update(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str, body: Any, *,
-           subresource: str | None = None, dry_run: bool = False, fields: FieldValidation | None = None,
-           admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None = None) -> Obj:
+def update(
+    store: sqlite.Store,
+    info: kinds.ResourceInfo,
+    namespace: str | None,
+    name: str,
+    body: Any,
+    *,
+    subresource: str | None = None,
+    dry_run: bool = False,
+    fields: FieldValidation | None = None,
+    admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None = None,
+) -> Obj:
     """Replace an object (``PUT``), or its status (``PUT .../status``).
 
     ``admit`` is as for :func:`create`, called as ``admit(store, new, old)``.
@@ -239,8 +268,8 @@ def apply_patch(content_type: str, target: Obj, document: Any) -> Any:
     except patch.PatchError as e:
         raise PatchFailed(f"the patch cannot be applied: {e}") from None
     raise errors.UnsupportedMediaType(
-        f"the body of the request was in an unknown format - accepted media types include: "
-        f"{', '.join(PATCH_TYPES)}")
+        f"the body of the request was in an unknown format - accepted media types include: {', '.join(PATCH_TYPES)}"
+    )
 
 
 def check_patch_type(info: kinds.ResourceInfo, content_type: str) -> None:
@@ -256,8 +285,8 @@ def check_patch_type(info: kinds.ResourceInfo, content_type: str) -> None:
     accepted = PATCH_TYPES if info.group in ("", "apps") else (JSON_PATCH, MERGE_PATCH)
     if content_type not in accepted:
         raise errors.UnsupportedMediaType(
-            "the body of the request was in an unknown format - accepted media types include: "
-            + ", ".join(accepted))
+            "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted)
+        )
 
 
 def check_object_size(obj: Obj, limit: int = MAX_OBJECT_BYTES) -> None:
@@ -270,11 +299,20 @@ def check_object_size(obj: Obj, limit: int = MAX_OBJECT_BYTES) -> None:
     size = patch.json_size(obj)
     if size > limit:
         raise errors.RequestEntityTooLarge(
-            f"the patched object is {size} bytes, larger than the limit of {limit} bytes")
+            f"the patched object is {size} bytes, larger than the limit of {limit} bytes"
+        )
 
 
-def _patched(info: kinds.ResourceInfo, old: Obj, namespace: str | None, name: str, content_type: str,
-             document: Any, subresource: str | None, fields: FieldValidation | None) -> tuple[Obj, Any]:
+def _patched(
+    info: kinds.ResourceInfo,
+    old: Obj,
+    namespace: str | None,
+    name: str,
+    content_type: str,
+    document: Any,
+    subresource: str | None,
+    fields: FieldValidation | None,
+) -> tuple[Obj, Any]:
     """``(object to store, resourceVersion precondition)``: ``document`` applied to ``old``, checked."""
     patched = apply_patch(content_type, old, document)
     new = objects.check_body(info, patched, namespace=namespace, name=name)
@@ -288,10 +326,19 @@ def _patched(info: kinds.ResourceInfo, old: Obj, namespace: str | None, name: st
     return merged, expect_rv
 
 
-def patch_object(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str,
-                 content_type: str, document: Any, *, subresource: str | None = None,
-                 dry_run: bool = False, fields: FieldValidation | None = None,
-                 admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None = None) -> Obj:
+def patch_object(
+    store: sqlite.Store,
+    info: kinds.ResourceInfo,
+    namespace: str | None,
+    name: str,
+    content_type: str,
+    document: Any,
+    *,
+    subresource: str | None = None,
+    dry_run: bool = False,
+    fields: FieldValidation | None = None,
+    admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None = None,
+) -> Obj:
     """Patch an object (``PATCH``), or its status (``PATCH .../status``).
 
     A ``metadata.resourceVersion`` in the patched result that differs from
@@ -326,9 +373,19 @@ def patch_object(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str |
 
 # ------------------------------------------------------------------ delete
 
-def delete(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str, *,
-           propagation: str | None = None, precondition_uid: str | None = None,
-           precondition_rv: str | None = None, grace_period: int | None = None, dry_run: bool = False) -> Obj:
+
+def delete(
+    store: sqlite.Store,
+    info: kinds.ResourceInfo,
+    namespace: str | None,
+    name: str,
+    *,
+    propagation: str | None = None,
+    precondition_uid: str | None = None,
+    precondition_rv: str | None = None,
+    grace_period: int | None = None,
+    dry_run: bool = False,
+) -> Obj:
     """Delete an object (``DELETE``) with the semantics of :mod:`dockyard.apiserver.deletion`.
 
     Returns the object as it stays (marked with ``deletionTimestamp``) or its last state.
@@ -340,11 +397,15 @@ def delete(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
         errors.Forbidden: the ``default`` or ``kube-system`` namespace.
     """
     if propagation not in (None, "", *deletion.POLICIES):
-        raise errors.BadRequest(f'propagationPolicy: Unsupported value: "{propagation}": supported values: '
-                                '"Background", "Foreground", "Orphan"')
+        raise errors.BadRequest(
+            f'propagationPolicy: Unsupported value: "{propagation}": supported values: '
+            '"Background", "Foreground", "Orphan"'
+        )
     if info is NAMESPACE and name in PROTECTED_NAMESPACES:
-        raise errors.Forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                               details={"name": name, "kind": "namespaces"})
+        raise errors.Forbidden(
+            f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+            details={"name": name, "kind": "namespaces"},
+        )
     with store.atomic():
         old = store.get(info, namespace, name)
         meta = old["metadata"]
@@ -354,13 +415,15 @@ def delete(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None,
             raise errors.Conflict(
                 f'Operation cannot be fulfilled on {sqlite.resource_key(info)} "{name}": Precondition failed: '
                 f"UID in precondition: {precondition_uid}, UID in object meta: {meta.get('uid')}",
-                details={"name": name, "group": info.group, "kind": info.plural})
+                details={"name": name, "group": info.group, "kind": info.plural},
+            )
         if dry_run:
             return old
         return deletion.delete(store, info, old, policy=propagation or None, grace=grace_period)
 
 
 # ------------------------------------------------------------------ list
+
 
 def encode_continue(key: tuple[str, str], revision: int) -> str:
     """An opaque ``continue`` token: the last key of a page and the first page's revision."""
@@ -382,9 +445,17 @@ def decode_continue(token: str) -> tuple[tuple[str, str], int]:
         raise errors.BadRequest("continue key is not valid") from None
 
 
-def list_objects(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, *,
-                 selector: Selector, limit: int | None = None, continue_token: str | None = None,
-                 revision: int | None = None, exact: bool = False) -> Obj:
+def list_objects(
+    store: sqlite.Store,
+    info: kinds.ResourceInfo,
+    namespace: str | None,
+    *,
+    selector: Selector,
+    limit: int | None = None,
+    continue_token: str | None = None,
+    revision: int | None = None,
+    exact: bool = False,
+) -> Obj:
     """A ``<Kind>List`` object (``kind``, ``apiVersion``, ``metadata.resourceVersion``,
     optional ``metadata.continue`` and ``remainingItemCount``, ``items``) — "Lists and Simple
     kinds" in the API conventions; options as in :mod:`dockyard.apiserver.listopts`.
@@ -397,8 +468,10 @@ def list_objects(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str |
     """
     after, first = decode_continue(continue_token) if continue_token else (None, None)
     if first is not None and first < store.compacted_revision():
-        raise errors.Gone("The provided continue parameter is too old to display a consistent list result. "
-                          "You can start a new list without the continue parameter.")
+        raise errors.Gone(
+            "The provided continue parameter is too old to display a consistent list result. "
+            "You can start a new list without the continue parameter."
+        )
     if revision is not None:
         current = store.revision()
         if revision > current:
@@ -416,17 +489,29 @@ def list_objects(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str |
     return {"kind": info.list_kind, "apiVersion": info.api_version, "metadata": meta, "items": page.items}
 
 
-def delete_collection(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, *,
-                      selector: Selector, propagation: str | None = None, dry_run: bool = False) -> Obj:
+def delete_collection(
+    store: sqlite.Store,
+    info: kinds.ResourceInfo,
+    namespace: str | None,
+    *,
+    selector: Selector,
+    propagation: str | None = None,
+    dry_run: bool = False,
+) -> Obj:
     """Delete every matching object (``DELETE`` on a collection); returns the list of deleted objects."""
     listed = list_objects(store, info, namespace, selector=selector)
     deleted = []
     for item in listed["items"]:
         meta = item["metadata"]
         try:
-            deleted.append(delete(store, info, meta.get("namespace"), meta["name"], propagation=propagation,
-                                  dry_run=dry_run))
+            deleted.append(
+                delete(store, info, meta.get("namespace"), meta["name"], propagation=propagation, dry_run=dry_run)
+            )
         except errors.NotFound:
             continue
-    return {"kind": info.list_kind, "apiVersion": info.api_version,
-            "metadata": {"resourceVersion": str(store.revision())}, "items": deleted}
+    return {
+        "kind": info.list_kind,
+        "apiVersion": info.api_version,
+        "metadata": {"resourceVersion": str(store.revision())},
+        "items": deleted,
+    }

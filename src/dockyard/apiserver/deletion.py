@@ -47,8 +47,9 @@ def _is_namespace(info: kinds.ResourceInfo) -> bool:
     return info.kind == "Namespace" and info.group == ""
 
 
-def _mark(store: sqlite.Store, info: kinds.ResourceInfo, obj: Obj, *, grace: int,
-          add_finalizer: str | None = None) -> Obj:
+def _mark(
+    store: sqlite.Store, info: kinds.ResourceInfo, obj: Obj, *, grace: int, add_finalizer: str | None = None
+) -> Obj:
     """Set ``deletionTimestamp`` (once) and optionally add a finalizer; returns the stored object."""
     marked = copy.deepcopy(obj)
     meta = marked["metadata"]
@@ -60,7 +61,9 @@ def _mark(store: sqlite.Store, info: kinds.ResourceInfo, obj: Obj, *, grace: int
     return obj if marked == obj else store.update(info, marked)
 
 
-def _dependents(store: sqlite.Store, obj: Obj, info: kinds.ResourceInfo) -> list[tuple[kinds.ResourceInfo, str | None, str]]:
+def _dependents(
+    store: sqlite.Store, obj: Obj, info: kinds.ResourceInfo
+) -> list[tuple[kinds.ResourceInfo, str | None, str]]:
     scope = obj["metadata"].get("namespace") if info.namespaced else None
     return [(i, ns or None, n) for i, ns, n in store.dependents(obj["metadata"].get("uid", ""), scope)]
 
@@ -73,7 +76,9 @@ def _blocking(store: sqlite.Store, obj: Obj, info: kinds.ResourceInfo) -> bool:
             dep = store.get(dep_info, dep_ns, dep_name)
         except errors.NotFound:
             continue
-        if any(r.get("uid") == uid and r.get("blockOwnerDeletion") for r in dep["metadata"].get("ownerReferences") or []):
+        if any(
+            r.get("uid") == uid and r.get("blockOwnerDeletion") for r in dep["metadata"].get("ownerReferences") or []
+        ):
             return True
     return False
 
@@ -103,8 +108,9 @@ def _owners(gone: Obj) -> list[tuple[kinds.ResourceInfo, str | None, str, str]]:
     return out
 
 
-def remove(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str, *,
-           orphan: bool = False) -> Obj:
+def remove(
+    store: sqlite.Store, info: kinds.ResourceInfo, namespace: str | None, name: str, *, orphan: bool = False
+) -> Obj:
     """Remove an object now, then (unless ``orphan``) its dependents and a Namespace's contents.
 
     Dependents with finalizers are only marked; owners waiting in foreground
@@ -167,8 +173,9 @@ def _release_owners(store: sqlite.Store, gone: Obj) -> None:
             _release(store, owner_info, owner)
 
 
-def delete(store: sqlite.Store, info: kinds.ResourceInfo, old: Obj, *, policy: str | None,
-           grace: int | None = None) -> Obj:
+def delete(
+    store: sqlite.Store, info: kinds.ResourceInfo, old: Obj, *, policy: str | None, grace: int | None = None
+) -> Obj:
     """Delete the stored object ``old`` with a propagation policy; returns what the client sees.
 
     Returns the marked object when it stays (finalizers, or foreground
@@ -177,8 +184,9 @@ def delete(store: sqlite.Store, info: kinds.ResourceInfo, old: Obj, *, policy: s
         errors.BadRequest: unknown ``policy``.
     """
     if policy not in (None, "", *POLICIES):
-        raise errors.BadRequest(f'propagationPolicy: Unsupported value: "{policy}": supported values: '
-                                '"Background", "Foreground", "Orphan"')
+        raise errors.BadRequest(
+            f'propagationPolicy: Unsupported value: "{policy}": supported values: "Background", "Foreground", "Orphan"'
+        )
     meta = old["metadata"]
     namespace, name = meta.get("namespace"), meta["name"]
     grace = 0 if grace is None or grace < 0 else int(grace)

@@ -26,16 +26,26 @@ _SUBRESOURCE_KIND = {"instantiate": "BuildRequest"}
 def version() -> dict[str, Any]:
     """``version.Info`` for ``GET /version``."""
     major, minor = KUBERNETES_VERSION
-    return {"major": str(major), "minor": str(minor),
-            "gitVersion": f"v{major}.{minor}.0+dockyard.{dockyard.__version__}",
-            "gitCommit": "", "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z",
-            "goVersion": "python3", "compiler": "cpython", "platform": "linux/amd64"}
+    return {
+        "major": str(major),
+        "minor": str(minor),
+        "gitVersion": f"v{major}.{minor}.0+dockyard.{dockyard.__version__}",
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+        "goVersion": "python3",
+        "compiler": "cpython",
+        "platform": "linux/amd64",
+    }
 
 
 def api_versions(server_address: str) -> dict[str, Any]:
     """``APIVersions`` for ``GET /api``."""
-    return {"kind": "APIVersions", "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+    }
 
 
 def _group(group: str) -> dict[str, Any]:
@@ -83,16 +93,32 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
     for info in kinds.RESOURCES:
         if (info.group, info.version) != (group, version):
             continue
-        entry: dict[str, Any] = {"name": info.plural, "singularName": info.singular, "namespaced": info.namespaced,
-                                 "kind": info.kind, "verbs": _verbs(info), "storageVersionHash": _storage_hash(info)}
+        entry: dict[str, Any] = {
+            "name": info.plural,
+            "singularName": info.singular,
+            "namespaced": info.namespaced,
+            "kind": info.kind,
+            "verbs": _verbs(info),
+            "storageVersionHash": _storage_hash(info),
+        }
         if info.short_names:
             entry["shortNames"] = list(info.short_names)
         if info.categories:
             entry["categories"] = list(info.categories)
         resources.append(entry)
         for sub in info.subresources:
-            resources.append({"name": f"{info.plural}/{sub}", "singularName": "", "namespaced": info.namespaced,
-                              "kind": _SUBRESOURCE_KIND.get(sub, info.kind),
-                              "verbs": _SUBRESOURCE_VERBS.get(sub, ["get"])})
-    return {"kind": "APIResourceList", "apiVersion": "v1",
-            "groupVersion": f"{group}/{version}" if group else version, "resources": resources}
+            resources.append(
+                {
+                    "name": f"{info.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": info.namespaced,
+                    "kind": _SUBRESOURCE_KIND.get(sub, info.kind),
+                    "verbs": _SUBRESOURCE_VERBS.get(sub, ["get"]),
+                }
+            )
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": f"{group}/{version}" if group else version,
+        "resources": resources,
+    }

@@ -18,8 +18,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dockyard.api import errors, kinds, validation
-from dockyard.apiserver import (auth, authz, buildhooks, crud, discovery, inflight, listopts, nodeauthz, paths,
-                                protobuf, redaction, subresources, table, watch, wire)
+from dockyard.apiserver import (
+    auth,
+    authz,
+    buildhooks,
+    crud,
+    discovery,
+    inflight,
+    listopts,
+    nodeauthz,
+    paths,
+    protobuf,
+    redaction,
+    subresources,
+    table,
+    watch,
+    wire,
+)
 from dockyard.apiserver.selectors import Selector
 from dockyard.apiserver.state import ServerState
 
@@ -43,8 +58,9 @@ def _dry_run(request: Request) -> bool:
 def _fields(request: Request) -> crud.FieldValidation:
     mode = request.query_params.get("fieldValidation") or None
     if mode is not None and mode not in validation.FIELD_VALIDATION:
-        raise errors.BadRequest(f'fieldValidation: Unsupported value: "{mode}": supported values: '
-                                '"Ignore", "Strict", "Warn"')
+        raise errors.BadRequest(
+            f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", "Strict", "Warn"'
+        )
     return crud.FieldValidation(mode=mode)
 
 
@@ -67,8 +83,7 @@ def _written(obj: Obj, fields: crud.FieldValidation, code: int = 200) -> Respons
 
 
 def _selector(request: Request, info: kinds.ResourceInfo) -> Selector:
-    return Selector.parse(request.query_params.get("labelSelector"), request.query_params.get("fieldSelector"),
-                          info)
+    return Selector.parse(request.query_params.get("labelSelector"), request.query_params.get("fieldSelector"), info)
 
 
 async def _json_body(request: Request) -> Any:
@@ -106,11 +121,16 @@ user = wire.request_user
 def _attributes(request: Request, target: paths.Target) -> authz.Attributes:
     assert target.info is not None
     watching = target.name is None and wire.query_bool(request, "watch")
-    return authz.Attributes(user=user(request), verb=authz.verb_for(request.method, named=target.name is not None,
-                                                                    watch=watching),
-                            group=target.info.group, resource=target.info.plural,
-                            subresource=target.subresource or "", namespace=target.namespace or "",
-                            name=target.name or "", path=auth.redact_path(request.url.path))
+    return authz.Attributes(
+        user=user(request),
+        verb=authz.verb_for(request.method, named=target.name is not None, watch=watching),
+        group=target.info.group,
+        resource=target.info.plural,
+        subresource=target.subresource or "",
+        namespace=target.namespace or "",
+        name=target.name or "",
+        path=auth.redact_path(request.url.path),
+    )
 
 
 async def dispatch(state: ServerState, request: Request) -> Response:
@@ -154,8 +174,9 @@ async def dispatch(state: ServerState, request: Request) -> Response:
     raise _not_allowed(method)
 
 
-async def _collection(state: ServerState, request: Request, attrs: authz.Attributes, info: kinds.ResourceInfo,
-                      ns: str | None, method: str) -> Response:
+async def _collection(
+    state: ServerState, request: Request, attrs: authz.Attributes, info: kinds.ResourceInfo, ns: str | None, method: str
+) -> Response:
     store = state.store
     if method == "GET":
         selector = _selector(request, info)
@@ -164,9 +185,17 @@ async def _collection(state: ServerState, request: Request, attrs: authz.Attribu
             return _watch(state, request, info, ns, selector, opts)
         if opts.revision is not None:
             await _catch_up(state, opts.revision)
-        listed = await run_in_threadpool(crud.list_objects, store, info, ns, selector=selector, limit=opts.limit,
-                                         continue_token=opts.continue_token, revision=opts.revision,
-                                         exact=opts.match == listopts.EXACT)
+        listed = await run_in_threadpool(
+            crud.list_objects,
+            store,
+            info,
+            ns,
+            selector=selector,
+            limit=opts.limit,
+            continue_token=opts.continue_token,
+            revision=opts.revision,
+            exact=opts.match == listopts.EXACT,
+        )
         hide = redaction.for_reader(user(request), info)
         if hide is not None:
             listed = redaction.list_items(hide, listed)
@@ -179,14 +208,29 @@ async def _collection(state: ServerState, request: Request, attrs: authz.Attribu
         body = await _json_body(request)
         await _admit(state, attrs, body=body)
         fields = _fields(request)
-        created = await run_in_threadpool(crud.create, store, info, ns, body, dry_run=_dry_run(request),
-                                          fields=fields, admit=state.pod_security.admitter(info, user=user(request)))
+        created = await run_in_threadpool(
+            crud.create,
+            store,
+            info,
+            ns,
+            body,
+            dry_run=_dry_run(request),
+            fields=fields,
+            admit=state.pod_security.admitter(info, user=user(request)),
+        )
         return _written(created, fields, 201)
     if method == "DELETE":
         options = await _delete_options(request)
         propagation = request.query_params.get("propagationPolicy") or options.get("propagationPolicy")
-        deleted = await run_in_threadpool(crud.delete_collection, store, info, ns, selector=_selector(request, info),
-                                          propagation=propagation, dry_run=_dry_run(request))
+        deleted = await run_in_threadpool(
+            crud.delete_collection,
+            store,
+            info,
+            ns,
+            selector=_selector(request, info),
+            propagation=propagation,
+            dry_run=_dry_run(request),
+        )
         return wire.json_response(deleted)
     raise _not_allowed(method)
 
@@ -206,27 +250,48 @@ async def _catch_up(state: ServerState, revision: int) -> None:
         await state.objects.wait(seen, min(0.5, deadline - loop.time()))
 
 
-def _watch(state: ServerState, request: Request, info: kinds.ResourceInfo, ns: str | None,
-           selector: Selector, opts: listopts.ListOptions) -> Response:
+def _watch(
+    state: ServerState,
+    request: Request,
+    info: kinds.ResourceInfo,
+    ns: str | None,
+    selector: Selector,
+    opts: listopts.ListOptions,
+) -> Response:
     timeout = opts.timeout
     render = table.watch_renderer(info, request) if table.wants_table(request) else watch.encode_event
     hide = redaction.for_reader(user(request), info)
     if hide is not None:
         render = _hiding(render, hide)
-    events = watch.stream(store=state.store, notifier=state.objects, info=info, namespace=ns, selector=selector,
-                          start=opts.revision, initial=opts.initial_events,
-                          initial_end_bookmark=bool(opts.send_initial_events),
-                          timeout=float(timeout) if timeout and timeout > 0 else watch.DEFAULT_TIMEOUT,
-                          bookmarks=opts.bookmarks, render=render, stopping=state.stopping.is_set)
+    events = watch.stream(
+        store=state.store,
+        notifier=state.objects,
+        info=info,
+        namespace=ns,
+        selector=selector,
+        start=opts.revision,
+        initial=opts.initial_events,
+        initial_end_bookmark=bool(opts.send_initial_events),
+        timeout=float(timeout) if timeout and timeout > 0 else watch.DEFAULT_TIMEOUT,
+        bookmarks=opts.bookmarks,
+        render=render,
+        stopping=state.stopping.is_set,
+    )
     release = state.long_running.acquire(user(request))
-    return inflight.HeldStream(events, media_type="application/json", release=release,
-                               headers={"Cache-Control": "no-cache, private", "X-Content-Type-Options": "nosniff"})
+    return inflight.HeldStream(
+        events,
+        media_type="application/json",
+        release=release,
+        headers={"Cache-Control": "no-cache, private", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def _hiding(render: Callable[[str, Obj], bytes], hide: Callable[[Obj], Obj]) -> Callable[[str, Obj], bytes]:
     """A watch event renderer that applies ``hide`` (:mod:`.redaction`) to each object first."""
+
     def rendered(type_: str, obj: Obj) -> bytes:
         return render(type_, hide(obj) if type_ in ("ADDED", "MODIFIED", "DELETED") else obj)
+
     return rendered
 
 
@@ -236,8 +301,16 @@ async def _admit(state: ServerState, attrs: authz.Attributes, *, body: Any = Non
         await run_in_threadpool(nodeauthz.check, state.store, attrs, body=body, content_type=content_type)
 
 
-async def _object(state: ServerState, request: Request, attrs: authz.Attributes, info: kinds.ResourceInfo,
-                  ns: str | None, name: str, method: str, subresource: str | None = None) -> Response:
+async def _object(
+    state: ServerState,
+    request: Request,
+    attrs: authz.Attributes,
+    info: kinds.ResourceInfo,
+    ns: str | None,
+    name: str,
+    method: str,
+    subresource: str | None = None,
+) -> Response:
     store = state.store
     if method == "GET":
         obj = await run_in_threadpool(store.get, info, ns, name)
@@ -251,10 +324,18 @@ async def _object(state: ServerState, request: Request, attrs: authz.Attributes,
         body = await _json_body(request)
         await _admit(state, attrs, body=body)
         fields = _fields(request)
-        updated = await run_in_threadpool(crud.update, store, info, ns, name, body, subresource=subresource,
-                                          dry_run=_dry_run(request), fields=fields,
-                                          admit=state.pod_security.admitter(info, user=attrs.user,
-                                                                            subresource=subresource))
+        updated = await run_in_threadpool(
+            crud.update,
+            store,
+            info,
+            ns,
+            name,
+            body,
+            subresource=subresource,
+            dry_run=_dry_run(request),
+            fields=fields,
+            admit=state.pod_security.admitter(info, user=attrs.user, subresource=subresource),
+        )
         return _written(updated, fields)
     if method == "PATCH":
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -262,10 +343,19 @@ async def _object(state: ServerState, request: Request, attrs: authz.Attributes,
         body = await _json_body(request)
         await _admit(state, attrs, body=body, content_type=content_type)
         fields = _fields(request)
-        patched = await run_in_threadpool(crud.patch_object, store, info, ns, name, content_type, body,
-                                          subresource=subresource, dry_run=_dry_run(request), fields=fields,
-                                          admit=state.pod_security.admitter(info, user=attrs.user,
-                                                                            subresource=subresource))
+        patched = await run_in_threadpool(
+            crud.patch_object,
+            store,
+            info,
+            ns,
+            name,
+            content_type,
+            body,
+            subresource=subresource,
+            dry_run=_dry_run(request),
+            fields=fields,
+            admit=state.pod_security.admitter(info, user=attrs.user, subresource=subresource),
+        )
         return _written(patched, fields)
     if method == "DELETE" and subresource is None:
         options = await _delete_options(request)
@@ -274,10 +364,17 @@ async def _object(state: ServerState, request: Request, attrs: authz.Attributes,
         if options.get("orphanDependents") is True and not propagation:
             propagation = "Orphan"
         grace = request.query_params.get("gracePeriodSeconds") or options.get("gracePeriodSeconds")
-        deleted = await run_in_threadpool(crud.delete, store, info, ns, name, propagation=propagation,
-                                          precondition_uid=preconditions.get("uid"),
-                                          precondition_rv=preconditions.get("resourceVersion"),
-                                          grace_period=_grace(grace),
-                                          dry_run=_dry_run(request) or options.get("dryRun") == ["All"])
+        deleted = await run_in_threadpool(
+            crud.delete,
+            store,
+            info,
+            ns,
+            name,
+            propagation=propagation,
+            precondition_uid=preconditions.get("uid"),
+            precondition_rv=preconditions.get("resourceVersion"),
+            grace_period=_grace(grace),
+            dry_run=_dry_run(request) or options.get("dryRun") == ["All"],
+        )
         return wire.json_response(deleted)
     raise _not_allowed(method)

@@ -55,13 +55,17 @@ class Limits:
             if 0 < self.total <= self._count:
                 raise errors.TooManyRequests(
                     f"too many long-running requests (watches, followed logs): {self.total} at once is the "
-                    "server's limit (--max-long-running); retry later", retry_after=RETRY_AFTER_SECONDS)
+                    "server's limit (--max-long-running); retry later",
+                    retry_after=RETRY_AFTER_SECONDS,
+                )
             held = self._by_user.get(user, 0)
             if 0 < self.per_user <= held:
                 raise errors.TooManyRequests(
                     f'too many long-running requests (watches, followed logs) for user "{user}": '
                     f"{self.per_user} at once is the limit per identity (--max-long-running-per-user); "
-                    "close some or retry later", retry_after=RETRY_AFTER_SECONDS)
+                    "close some or retry later",
+                    retry_after=RETRY_AFTER_SECONDS,
+                )
             self._by_user[user] = held + 1
             self._count += 1
         released = threading.Event()
@@ -77,6 +81,7 @@ class Limits:
                     self._by_user[user] = left
                 else:
                     self._by_user.pop(user, None)
+
         return release
 
     def in_use(self, user: str | None = None) -> int:

@@ -35,8 +35,9 @@ MAX_LIMIT = 100_000
 
 
 def _invalid(field: str, message: str, type_: str = "FieldValueForbidden") -> errors.Invalid:
-    return errors.Invalid(kind="ListOptions", group="meta.k8s.io", name="",
-                          causes=[errors.Cause(field, message, type_)])
+    return errors.Invalid(
+        kind="ListOptions", group="meta.k8s.io", name="", causes=[errors.Cause(field, message, type_)]
+    )
 
 
 def _bool(raw: str | None) -> bool | None:
@@ -126,31 +127,51 @@ def parse(query: dict[str, str]) -> ListOptions:
     revision = parse_revision(raw_rv)
     if match is not None:
         if match not in (NOT_OLDER_THAN, EXACT):
-            raise _invalid("resourceVersionMatch", f'Unsupported value: "{match}": supported values: '
-                           f'"{EXACT}", "{NOT_OLDER_THAN}", ""', "FieldValueNotSupported")
+            raise _invalid(
+                "resourceVersionMatch",
+                f'Unsupported value: "{match}": supported values: "{EXACT}", "{NOT_OLDER_THAN}", ""',
+                "FieldValueNotSupported",
+            )
         if raw_rv in (None, "") and not (watch and send):
-            raise _invalid("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion "
-                                                   "is provided")
+            raise _invalid(
+                "resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"
+            )
         if token:
             raise _invalid("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided")
         if match == EXACT and raw_rv == "0":
-            raise _invalid("resourceVersionMatch", f'resourceVersionMatch "{EXACT}" is forbidden for '
-                                                   'resourceVersion "0"')
+            raise _invalid(
+                "resourceVersionMatch", f'resourceVersionMatch "{EXACT}" is forbidden for resourceVersion "0"'
+            )
     if send is not None:
         if not watch:
             raise _invalid("sendInitialEvents", "sendInitialEvents is forbidden for list")
         if send and match != NOT_OLDER_THAN:
-            raise _invalid("resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch "
-                                                   f"to {NOT_OLDER_THAN}", "FieldValueRequired")
+            raise _invalid(
+                "resourceVersionMatch",
+                f"sendInitialEvents requires setting resourceVersionMatch to {NOT_OLDER_THAN}",
+                "FieldValueRequired",
+            )
         if send and not bookmarks:
-            raise _invalid("allowWatchBookmarks", "allowWatchBookmarks must be set to true when "
-                                                  "sendInitialEvents is true", "FieldValueRequired")
+            raise _invalid(
+                "allowWatchBookmarks",
+                "allowWatchBookmarks must be set to true when sendInitialEvents is true",
+                "FieldValueRequired",
+            )
     elif watch and match is not None:
-        raise _invalid("resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless "
-                                               "sendInitialEvents is provided")
+        raise _invalid(
+            "resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+        )
     if limit is not None and limit <= 0:
         limit = None
     if limit is not None:
         limit = min(limit, MAX_LIMIT)
-    return ListOptions(revision=revision, match=match, limit=limit, continue_token=token, watch=watch,
-                       bookmarks=bookmarks, timeout=timeout, send_initial_events=send)
+    return ListOptions(
+        revision=revision,
+        match=match,
+        limit=limit,
+        continue_token=token,
+        watch=watch,
+        bookmarks=bookmarks,
+        timeout=timeout,
+        send_initial_events=send,
+    )

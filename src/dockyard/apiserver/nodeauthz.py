@@ -68,6 +68,7 @@ def _name(ref: Any) -> str | None:
 
 # ------------------------------------------------------------------ references (pure)
 
+
 def pod_secret_names(pod: Obj) -> set[str]:
     """Names of the Secrets a pod references (the Node authorizer graph's pod → secret edges).
 
@@ -109,9 +110,11 @@ def pod_secret_names(pod: Obj) -> set[str]:
 
 def build_secret_names(spec: Obj) -> set[str]:
     """Secrets a Build (or BuildConfig) spec gives its build pod: source, push and pull secrets."""
-    names = {_name(_dict(spec.get("source")).get("sourceSecret")),
-             _name(_dict(spec.get("output")).get("pushSecret")),
-             _name(_dict(_dict(spec.get("strategy")).get("dockerStrategy")).get("pullSecret"))}
+    names = {
+        _name(_dict(spec.get("source")).get("sourceSecret")),
+        _name(_dict(spec.get("output")).get("pushSecret")),
+        _name(_dict(_dict(spec.get("strategy")).get("dockerStrategy")).get("pullSecret")),
+    }
     return {n for n in names if n}
 
 
@@ -121,6 +124,7 @@ def push_secret_names(push: Obj) -> set[str]:
 
 
 # ------------------------------------------------------------------ relationships (store reads)
+
 
 def _bound(pod: Obj, node: str) -> bool:
     return _dict(pod.get("spec")).get("nodeName") == node
@@ -182,6 +186,7 @@ def object_on_node(store: sqlite.Store, node: str, ref: Obj) -> bool:
 
 # ------------------------------------------------------------------ the checks
 
+
 def check(store: sqlite.Store, attrs: authz.Attributes, *, body: Any = None, content_type: str = "") -> None:
     """Refuse a node's request unless the object it touches is related to the node.
 
@@ -203,8 +208,9 @@ def check(store: sqlite.Store, attrs: authz.Attributes, *, body: Any = None, con
     if target == ("", "secrets", ""):
         if attrs.verb != "get" or not secret_for_node(store, node, attrs.namespace, attrs.name):
             raise refuse
-    elif target in ((kinds.GROUP, "builds", "source"), (kinds.GROUP, "builds", "log")) and \
-            (attrs.subresource == "source" or attrs.verb == "create"):
+    elif target in ((kinds.GROUP, "builds", "source"), (kinds.GROUP, "builds", "log")) and (
+        attrs.subresource == "source" or attrs.verb == "create"
+    ):
         if not build_on_node(store, node, attrs.namespace, attrs.name):
             raise refuse
     elif target == ("", "events", "") and attrs.verb in ("create", "update", "patch"):
@@ -214,20 +220,26 @@ def check(store: sqlite.Store, attrs: authz.Attributes, *, body: Any = None, con
         authz.admit(attrs, stored, content_type=content_type, document=body)
 
 
-def _check_event(store: sqlite.Store, node: str, attrs: authz.Attributes, body: Any, content_type: str,
-                 refuse: errors.Forbidden) -> None:
+def _check_event(
+    store: sqlite.Store, node: str, attrs: authz.Attributes, body: Any, content_type: str, refuse: errors.Forbidden
+) -> None:
     if attrs.verb in ("update", "patch"):
         stored = store.get(EVENT, attrs.namespace, attrs.name)
         involved = _dict(stored.get("involvedObject"))
         if not object_on_node(store, node, dict(involved, namespace=involved.get("namespace") or attrs.namespace)):
             raise refuse
         if attrs.verb == "patch":
-            if content_type != authz.MERGE_PATCH or not isinstance(body, dict) or \
-                    {"involvedObject", "metadata"} & set(body):
-                raise authz.forbidden(attrs, "a node may only patch an Event's count, timestamps and message "
-                                             "(a JSON merge patch)")
+            if (
+                content_type != authz.MERGE_PATCH
+                or not isinstance(body, dict)
+                or {"involvedObject", "metadata"} & set(body)
+            ):
+                raise authz.forbidden(
+                    attrs, "a node may only patch an Event's count, timestamps and message (a JSON merge patch)"
+                )
             return
     involved = _dict(_dict(body).get("involvedObject"))
-    if involved.get("namespace") not in (None, "", attrs.namespace) or \
-            not object_on_node(store, node, dict(involved, namespace=involved.get("namespace") or attrs.namespace)):
+    if involved.get("namespace") not in (None, "", attrs.namespace) or not object_on_node(
+        store, node, dict(involved, namespace=involved.get("namespace") or attrs.namespace)
+    ):
         raise refuse

@@ -49,24 +49,28 @@ def generate_name(prefix: str) -> str:
 
 
 def _invalid(info: kinds.ResourceInfo, name: str, field: str, message: str) -> errors.Invalid:
-    return errors.Invalid(kind=info.kind, group=info.group, name=name,
-                          causes=[errors.Cause(field=field, message=message)])
+    return errors.Invalid(
+        kind=info.kind, group=info.group, name=name, causes=[errors.Cause(field=field, message=message)]
+    )
 
 
 def check_name(info: kinds.ResourceInfo, name: Any) -> None:
     """Raise 422 :class:`errors.Invalid` if ``name`` is not a valid object name for ``info``."""
     if not isinstance(name, str) or not name:
-        raise _invalid(info, str(name or ""), "metadata.name",
-                       "Required value: name or generateName is required")
+        raise _invalid(info, str(name or ""), "metadata.name", "Required value: name or generateName is required")
     if info.kind == "Namespace":
         ok, what, limit = _DNS_LABEL.match(name), "RFC 1123 label", 63
     else:
         ok, what, limit = _DNS_SUBDOMAIN.match(name), "RFC 1123 subdomain", 253
     if not ok or len(name) > limit:
-        raise _invalid(info, name, "metadata.name",
-                       f'Invalid value: "{name}": a lowercase {what} must consist of lower case alphanumeric '
-                       f"characters, '-' or '.', and must start and end with an alphanumeric character "
-                       f"(at most {limit} characters)")
+        raise _invalid(
+            info,
+            name,
+            "metadata.name",
+            f'Invalid value: "{name}": a lowercase {what} must consist of lower case alphanumeric '
+            f"characters, '-' or '.', and must start and end with an alphanumeric character "
+            f"(at most {limit} characters)",
+        )
 
 
 MAX_DEPTH = 100
@@ -109,7 +113,8 @@ def check_body(info: kinds.ResourceInfo, body: Any, *, namespace: str | None, na
     if api_version != info.api_version or kind != info.kind:
         raise errors.BadRequest(
             f"the API version in the data ({api_version}) and kind ({kind}) do not match the expected "
-            f"API version ({info.api_version}) and kind ({info.kind})")
+            f"API version ({info.api_version}) and kind ({info.kind})"
+        )
     meta = obj.setdefault("metadata", {})
     if meta is None:
         meta = obj["metadata"] = {}
@@ -117,26 +122,27 @@ def check_body(info: kinds.ResourceInfo, body: Any, *, namespace: str | None, na
         raise errors.BadRequest("metadata must be a JSON object")
     if info.namespaced:
         if meta.get("namespace") not in (None, "", namespace):
-            raise errors.BadRequest("the namespace of the provided object does not match the namespace sent "
-                                    "on the request")
+            raise errors.BadRequest(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         meta["namespace"] = namespace
     else:
         meta.pop("namespace", None)
     if name is not None and meta.get("name") not in (None, "", name):
-        raise errors.BadRequest(f"the name of the object ({meta.get('name')}) does not match the name on "
-                                f"the URL ({name})")
+        raise errors.BadRequest(
+            f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+        )
     if name is not None:
         meta["name"] = name
     shown = str(meta.get("name") or "")
     for field in ("labels", "annotations"):
         value = meta.get(field)
-        if value is not None and (not isinstance(value, dict)
-                                  or not all(isinstance(v, str) for v in value.values())):
-            raise _invalid(info, shown, f"metadata.{field}",
-                           "Invalid value: must be a map of string keys to string values")
+        if value is not None and (not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())):
+            raise _invalid(
+                info, shown, f"metadata.{field}", "Invalid value: must be a map of string keys to string values"
+            )
     finalizers = meta.get("finalizers")
-    if finalizers is not None and (not isinstance(finalizers, list)
-                                   or not all(isinstance(f, str) for f in finalizers)):
+    if finalizers is not None and (not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers)):
         raise _invalid(info, shown, "metadata.finalizers", "Invalid value: must be a list of strings")
     refs = meta.get("ownerReferences")
     if refs is not None and (not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs)):

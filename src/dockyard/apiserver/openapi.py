@@ -61,16 +61,19 @@ def _param(name: str, where: str, v3: bool) -> dict[str, Any]:
     return p
 
 
-def _op(info: kinds.ResourceInfo, action: str, v3: bool, *, body: list[str] | None = None,
-        returns: str | None = None) -> dict[str, Any]:
-    op: dict[str, Any] = {"operationId": f"{action}{info.kind}", "x-kubernetes-action": action,
-                          "x-kubernetes-group-version-kind": _gvk(info),
-                          "parameters": [_param(q, "query", v3) for q in _QUERY],
-                          "tags": [gv_path(info.group, info.version).replace("/", "_")]}
+def _op(
+    info: kinds.ResourceInfo, action: str, v3: bool, *, body: list[str] | None = None, returns: str | None = None
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": f"{action}{info.kind}",
+        "x-kubernetes-action": action,
+        "x-kubernetes-group-version-kind": _gvk(info),
+        "parameters": [_param(q, "query", v3) for q in _QUERY],
+        "tags": [gv_path(info.group, info.version).replace("/", "_")],
+    }
     target = returns or schema_name(info)
     if v3:
-        op["responses"] = {"200": {"description": "OK", "content": {
-            "application/json": {"schema": _ref(target, v3)}}}}
+        op["responses"] = {"200": {"description": "OK", "content": {"application/json": {"schema": _ref(target, v3)}}}}
         if body is not None:
             schema = _ref(f"{_META}.Patch", v3) if action == "patch" else _ref(schema_name(info), v3)
             op["requestBody"] = {"content": {t: {"schema": schema} for t in body}, "required": True}
@@ -79,8 +82,9 @@ def _op(info: kinds.ResourceInfo, action: str, v3: bool, *, body: list[str] | No
         op["consumes"] = body or ["*/*"]
         op["produces"] = ["application/json"]
         if body is not None:
-            op["parameters"].append({"name": "body", "in": "body", "required": True,
-                                     "schema": _ref(schema_name(info), v3)})
+            op["parameters"].append(
+                {"name": "body", "in": "body", "required": True, "schema": _ref(schema_name(info), v3)}
+            )
     return op
 
 
@@ -94,18 +98,28 @@ def _paths(info: kinds.ResourceInfo, v3: bool) -> dict[str, Any]:
     path_params = [_param("name", "path", v3)] + ([_param("namespace", "path", v3)] if info.namespaced else [])
     coll_params = [_param("namespace", "path", v3)] if info.namespaced else []
     paths: dict[str, Any] = {
-        coll: {"get": _op(info, "list", v3, returns=f"{schema_name(info)}List"),
-               "post": _op(info, "post", v3, body=["application/json"]),
-               "parameters": coll_params},
-        item: {"get": _op(info, "get", v3), "put": _op(info, "put", v3, body=["application/json"]),
-               "patch": _op(info, "patch", v3, body=_PATCH_TYPES), "delete": _op(info, "delete", v3),
-               "parameters": path_params},
+        coll: {
+            "get": _op(info, "list", v3, returns=f"{schema_name(info)}List"),
+            "post": _op(info, "post", v3, body=["application/json"]),
+            "parameters": coll_params,
+        },
+        item: {
+            "get": _op(info, "get", v3),
+            "put": _op(info, "put", v3, body=["application/json"]),
+            "patch": _op(info, "patch", v3, body=_PATCH_TYPES),
+            "delete": _op(info, "delete", v3),
+            "parameters": path_params,
+        },
     }
     if info.namespaced:
         paths[f"{base}/{info.plural}"] = {"get": _op(info, "list", v3, returns=f"{schema_name(info)}List")}
     if "status" in info.subresources:
-        paths[f"{item}/status"] = {"get": _op(info, "get", v3), "put": _op(info, "put", v3, body=["application/json"]),
-                                   "patch": _op(info, "patch", v3, body=_PATCH_TYPES), "parameters": path_params}
+        paths[f"{item}/status"] = {
+            "get": _op(info, "get", v3),
+            "put": _op(info, "put", v3, body=["application/json"]),
+            "patch": _op(info, "patch", v3, body=_PATCH_TYPES),
+            "parameters": path_params,
+        }
     return paths
 
 
@@ -133,8 +147,12 @@ def v3_document(group: str, version: str) -> dict[str, Any] | None:
     paths: dict[str, Any] = {}
     for info in infos:
         paths.update(_paths(info, True))
-    return {"openapi": "3.0.0", "info": _info_block(), "paths": paths,
-            "components": {"schemas": schemas.closure(_roots(infos))}}
+    return {
+        "openapi": "3.0.0",
+        "info": _info_block(),
+        "paths": paths,
+        "components": {"schemas": schemas.closure(_roots(infos))},
+    }
 
 
 def _hash(doc: Any) -> str:
@@ -157,5 +175,9 @@ def v2_document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for info in kinds.RESOURCES:
         paths.update(_paths(info, False))
-    return {"swagger": "2.0", "info": _info_block(), "paths": paths,
-            "definitions": schemas.to_v2(schemas.closure(_roots(list(kinds.RESOURCES))))}
+    return {
+        "swagger": "2.0",
+        "info": _info_block(),
+        "paths": paths,
+        "definitions": schemas.to_v2(schemas.closure(_roots(list(kinds.RESOURCES)))),
+    }

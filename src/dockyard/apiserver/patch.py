@@ -78,8 +78,10 @@ class CopySizeExceeded(PatchError):
     ``AccumulatedCopySizeError`` and its wording."""
 
     def __init__(self, accumulated: int, limit: int) -> None:
-        super().__init__(f"Unable to complete the copy, the accumulated size increase of copy is {accumulated}, "
-                         f"exceeding the limit {limit}")
+        super().__init__(
+            f"Unable to complete the copy, the accumulated size increase of copy is {accumulated}, "
+            f"exceeding the limit {limit}"
+        )
 
 
 def json_size(value: JSON) -> int:
@@ -88,6 +90,7 @@ def json_size(value: JSON) -> int:
 
 
 # ------------------------------------------------------------------ RFC 7386
+
 
 def merge_patch(target: JSON, patch: JSON) -> JSON:
     """Apply a JSON merge patch (RFC 7386 section 2, ``MergePatch``).
@@ -114,6 +117,7 @@ def _merge_into(owned: JSON, patch: JSON) -> JSON:
 
 
 # ------------------------------------------------------------------ RFC 6902
+
 
 def _pointer(path: Any) -> list[str]:
     if not isinstance(path, str):
@@ -192,8 +196,9 @@ def _remove(doc: JSON, tokens: list[str]) -> tuple[JSON, JSON]:
     raise PatchError("cannot remove from a scalar")
 
 
-def json_patch(doc: JSON, operations: JSON, *, max_operations: int = MAX_OPERATIONS,
-               max_copy_bytes: int = MAX_COPY_BYTES) -> JSON:
+def json_patch(
+    doc: JSON, operations: JSON, *, max_operations: int = MAX_OPERATIONS, max_copy_bytes: int = MAX_COPY_BYTES
+) -> JSON:
     """Apply a JSON patch (RFC 6902 section 4: add, remove, replace, move, copy, test).
 
     Args:
@@ -290,8 +295,7 @@ def _merge_key(field: str, items: list[Any]) -> str | None:
 
 def _strip_directives(value: JSON) -> JSON:
     if isinstance(value, dict):
-        return {k: _strip_directives(v) for k, v in value.items()
-                if not k.startswith("$") and not (v is None)}
+        return {k: _strip_directives(v) for k, v in value.items() if not k.startswith("$") and not (v is None)}
     if isinstance(value, list):
         return [_strip_directives(v) for v in value if not (isinstance(v, dict) and "$patch" in v and len(v) == 1)]
     return value
@@ -313,8 +317,11 @@ def _merge_list(field: str, target: list[Any], patch: list[Any], order: list[Any
     """
     if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
         return [_strip_directives(i) for i in patch if not (isinstance(i, dict) and i.get("$patch") == "replace")]
-    key = _merge_key(field, [i for i in target if isinstance(i, dict)] + [i for i in patch if isinstance(i, dict)]) \
-        if all(isinstance(i, dict) for i in target + patch) else None
+    key = (
+        _merge_key(field, [i for i in target if isinstance(i, dict)] + [i for i in patch if isinstance(i, dict)])
+        if all(isinstance(i, dict) for i in target + patch)
+        else None
+    )
     if key is None:
         stripped: list[Any] = _strip_directives(patch)
         if field in MERGED_SCALAR_LISTS and all(not isinstance(i, (dict, list)) for i in target + stripped):
@@ -353,9 +360,11 @@ def _apply_order(key: str | None, items: list[Any], order: list[Any] | None) -> 
         return items
     wanted = [o.get(key) if isinstance(o, dict) else o for o in order]
     rank: dict[Any, int] = {v: n for n, v in enumerate(wanted) if isinstance(v, (str, int, float))}
+
     def place(item: Any) -> int:
         value = item.get(key) if isinstance(item, dict) else None
         return rank.get(value, len(rank)) if isinstance(value, (str, int, float)) else len(rank)
+
     return sorted(items, key=place)
 
 
@@ -385,10 +394,10 @@ def _strategic_into(owned: JSON, patch: JSON) -> JSON:
     if directive not in (None, "merge"):
         raise PatchError(f"unknown patch directive {str(directive)[:32]!r}")
     result = owned if isinstance(owned, dict) else {}
-    orders = {k[len(_ORDER):]: v for k, v in patch.items() if k.startswith(_ORDER) and isinstance(v, list)}
+    orders = {k[len(_ORDER) :]: v for k, v in patch.items() if k.startswith(_ORDER) and isinstance(v, list)}
     for key, value in patch.items():
         if key.startswith(_DELETE_PRIMITIVE):
-            field = key[len(_DELETE_PRIMITIVE):]
+            field = key[len(_DELETE_PRIMITIVE) :]
             if isinstance(result.get(field), list) and isinstance(value, list):
                 deleted = {_hashable(v) for v in value}
                 result[field] = [v for v in result[field] if _hashable(v) not in deleted]

@@ -71,8 +71,12 @@ def parse(path: str) -> Target:
             raise _not_found()
         return info
 
-    namespaced_form = (rest[0] == "namespaces" and len(rest) >= 3
-                       and (info3 := kinds.by_plural(group, version, rest[2])) is not None and info3.namespaced)
+    namespaced_form = (
+        rest[0] == "namespaces"
+        and len(rest) >= 3
+        and (info3 := kinds.by_plural(group, version, rest[2])) is not None
+        and info3.namespaced
+    )
     if namespaced_form:
         namespace, info, tail = rest[1], lookup(rest[2]), rest[3:]
     else:

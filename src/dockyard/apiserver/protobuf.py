@@ -25,25 +25,51 @@ MAGIC = b"k8s\x00"
 # map_ss (map<string,string>), map_sb (map<string,bytes>), or another message name.
 Field = tuple[str, str, bool]
 MESSAGES: dict[str, dict[int, Field]] = {
-    "Unknown": {1: ("typeMeta", "TypeMeta", False), 2: ("raw", "bytes", False),
-                3: ("contentEncoding", "string", False), 4: ("contentType", "string", False)},
+    "Unknown": {
+        1: ("typeMeta", "TypeMeta", False),
+        2: ("raw", "bytes", False),
+        3: ("contentEncoding", "string", False),
+        4: ("contentType", "string", False),
+    },
     "TypeMeta": {1: ("apiVersion", "string", False), 2: ("kind", "string", False)},
-    "ObjectMeta": {1: ("name", "string", False), 2: ("generateName", "string", False),
-                   3: ("namespace", "string", False), 4: ("selfLink", "string", False),
-                   5: ("uid", "string", False), 6: ("resourceVersion", "string", False),
-                   7: ("generation", "int", False), 8: ("creationTimestamp", "time", False),
-                   9: ("deletionTimestamp", "time", False), 10: ("deletionGracePeriodSeconds", "int", False),
-                   11: ("labels", "map_ss", False), 12: ("annotations", "map_ss", False),
-                   13: ("ownerReferences", "OwnerReference", True), 14: ("finalizers", "string", True),
-                   17: ("managedFields", "skip", True)},
-    "OwnerReference": {1: ("kind", "string", False), 3: ("name", "string", False), 4: ("uid", "string", False),
-                       5: ("apiVersion", "string", False), 6: ("controller", "bool", False),
-                       7: ("blockOwnerDeletion", "bool", False)},
-    "Namespace": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "NamespaceSpec", False),
-                  3: ("status", "skip", False)},
+    "ObjectMeta": {
+        1: ("name", "string", False),
+        2: ("generateName", "string", False),
+        3: ("namespace", "string", False),
+        4: ("selfLink", "string", False),
+        5: ("uid", "string", False),
+        6: ("resourceVersion", "string", False),
+        7: ("generation", "int", False),
+        8: ("creationTimestamp", "time", False),
+        9: ("deletionTimestamp", "time", False),
+        10: ("deletionGracePeriodSeconds", "int", False),
+        11: ("labels", "map_ss", False),
+        12: ("annotations", "map_ss", False),
+        13: ("ownerReferences", "OwnerReference", True),
+        14: ("finalizers", "string", True),
+        17: ("managedFields", "skip", True),
+    },
+    "OwnerReference": {
+        1: ("kind", "string", False),
+        3: ("name", "string", False),
+        4: ("uid", "string", False),
+        5: ("apiVersion", "string", False),
+        6: ("controller", "bool", False),
+        7: ("blockOwnerDeletion", "bool", False),
+    },
+    "Namespace": {
+        1: ("metadata", "ObjectMeta", False),
+        2: ("spec", "NamespaceSpec", False),
+        3: ("status", "skip", False),
+    },
     "NamespaceSpec": {1: ("finalizers", "string", True)},
-    "Secret": {1: ("metadata", "ObjectMeta", False), 2: ("data", "map_sb", False), 3: ("type", "string", False),
-               4: ("stringData", "map_ss", False), 5: ("immutable", "bool", False)},
+    "Secret": {
+        1: ("metadata", "ObjectMeta", False),
+        2: ("data", "map_sb", False),
+        3: ("type", "string", False),
+        4: ("stringData", "map_ss", False),
+        5: ("immutable", "bool", False),
+    },
 }
 KINDS = {("v1", "Namespace"): "Namespace", ("v1", "Secret"): "Secret"}
 
@@ -79,11 +105,11 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
             size, pos = _varint(data, pos)
             if pos + size > len(data):
                 raise Unsupported("truncated field")
-            value, pos = data[pos:pos + size], pos + size
+            value, pos = data[pos : pos + size], pos + size
         elif wire == 1:
-            value, pos = data[pos:pos + 8], pos + 8
+            value, pos = data[pos : pos + 8], pos + 8
         elif wire == 5:
-            value, pos = data[pos:pos + 4], pos + 4
+            value, pos = data[pos : pos + 4], pos + 4
         else:
             raise Unsupported(f"wire type {wire}")
         out.append((number, wire, value))
@@ -164,7 +190,7 @@ def decode(body: bytes) -> dict[str, Any]:
     """
     if not body.startswith(MAGIC):
         raise Unsupported("missing the k8s protobuf magic prefix")
-    envelope = decode_message("Unknown", body[len(MAGIC):])
+    envelope = decode_message("Unknown", body[len(MAGIC) :])
     type_meta = envelope.get("typeMeta") or {}
     key = (type_meta.get("apiVersion", ""), type_meta.get("kind", ""))
     if key not in KINDS:

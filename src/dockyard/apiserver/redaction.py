@@ -24,8 +24,8 @@ REDACTED = "<redacted>"
 def _buildconfig(obj: Obj) -> Obj:
     triggers = (obj.get("spec") or {}).get("triggers") if isinstance(obj.get("spec"), dict) else None
     if not isinstance(triggers, list) or not any(
-            isinstance(t, dict) and isinstance(t.get("generic"), dict) and t["generic"].get("secret")
-            for t in triggers):
+        isinstance(t, dict) and isinstance(t.get("generic"), dict) and t["generic"].get("secret") for t in triggers
+    ):
         return obj
     out = dict(obj, spec=dict(obj["spec"], triggers=copy.deepcopy(triggers)))
     for trigger in out["spec"]["triggers"]:

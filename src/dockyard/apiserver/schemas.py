@@ -57,8 +57,9 @@ def _convert(node: Any, names: dict[str, str]) -> Any:
             continue
         if key == "default" and value is None:
             continue
-        out[key] = value.replace("``", "") if key == "description" and isinstance(value, str) \
-            else _convert(value, names)
+        out[key] = (
+            value.replace("``", "") if key == "description" and isinstance(value, str) else _convert(value, names)
+        )
     if "$ref" in out:
         target = {"$ref": PREFIX + names[out.pop("$ref").rsplit("/", 1)[-1]]}
         extra = {k: v for k, v in out.items() if k in ("description", "default")}
@@ -76,8 +77,9 @@ def _convert(node: Any, names: dict[str, str]) -> Any:
         out["minimum"], out["exclusiveMinimum"] = out["exclusiveMinimum"], True
     if "const" in out:
         out["enum"] = [out.pop("const")]
-    if out.get("additionalProperties") is True or (out.get("type") == "object" and "properties" not in out
-                                                   and "additionalProperties" not in out):
+    if out.get("additionalProperties") is True or (
+        out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out
+    ):
         out.pop("additionalProperties", None)
         out["x-kubernetes-preserve-unknown-fields"] = True
     if out.get("type") == "object" and out.get("additionalProperties", {}).get("x-kubernetes-int-or-string"):
@@ -97,11 +99,11 @@ def model_components(model: type[Any], prefix: str) -> dict[str, Schema]:
 
 KIND_DESCRIPTIONS = {
     "BuildConfig": "BuildConfig describes how an image is built (source, strategy, output) and when (triggers, "
-                   "runPolicy); each run is a Build (OpenShift BuildConfig).",
+    "runPolicy); each run is a Build (OpenShift BuildConfig).",
     "Build": "Build is one run of a BuildConfig: a build pod builds the image and pushes it; status follows its "
-             "phases New, Pending, Running, Complete | Failed | Error | Cancelled (OpenShift Build).",
+    "phases New, Pending, Running, Complete | Failed | Error | Cancelled (OpenShift Build).",
     "Push": "Push commits a running pod's container to an image and pushes it to a registry (the Kubernetes Push "
-            "proposal, served by the node agent of the pod's node).",
+    "proposal, served by the node agent of the pod's node).",
     "Image": "Image tracks the newest digest of a repository's tag or tag policy (kpush Image).",
     "ImageDeploy": "ImageDeploy keeps an owned Deployment on an Image's newest digest (kpush ImageDeploy).",
 }
@@ -117,8 +119,13 @@ def _dockyard() -> dict[str, Schema]:
         out.update(model_components(spec, prefix))
         out.update(model_components(status, prefix))
         out[component_name(info.group, info.version, info.kind)] = coreschemas.kind_schema(
-            KIND_DESCRIPTIONS.get(info.kind, info.kind), info.group, info.version, info.kind,
-            prefix + spec.__name__, prefix + status.__name__)
+            KIND_DESCRIPTIONS.get(info.kind, info.kind),
+            info.group,
+            info.version,
+            info.kind,
+            prefix + spec.__name__,
+            prefix + status.__name__,
+        )
     return out
 
 
@@ -128,19 +135,28 @@ def all_components() -> dict[str, Schema]:
     out = {**coreschemas.schemas(), **_dockyard()}
     for info in kinds.RESOURCES:
         name = component_name(info.group, info.version, info.kind)
-        out[f"{name}List"] = coreschemas.obj(f"A list of {info.kind} objects.", {
-            "apiVersion": {"type": "string", "description": "APIVersion of the list."},
-            "kind": {"type": "string", "description": f"{info.list_kind}."},
-            "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                         "description": "resourceVersion, continue and remainingItemCount of the list."},
-            "items": {"type": "array", "items": coreschemas.ref(name), "description": f"The {info.kind} objects."},
-        }, required=("items",), gvk=(info.group, info.version, info.list_kind), open_=False)
+        out[f"{name}List"] = coreschemas.obj(
+            f"A list of {info.kind} objects.",
+            {
+                "apiVersion": {"type": "string", "description": "APIVersion of the list."},
+                "kind": {"type": "string", "description": f"{info.list_kind}."},
+                "metadata": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "description": "resourceVersion, continue and remainingItemCount of the list.",
+                },
+                "items": {"type": "array", "items": coreschemas.ref(name), "description": f"The {info.kind} objects."},
+            },
+            required=("items",),
+            gvk=(info.group, info.version, info.list_kind),
+            open_=False,
+        )
     return out
 
 
 def _refs(node: Any) -> set[str]:
     if isinstance(node, dict):
-        found = {node["$ref"][len(PREFIX):]} if isinstance(node.get("$ref"), str) else set()
+        found = {node["$ref"][len(PREFIX) :]} if isinstance(node.get("$ref"), str) else set()
         for value in node.values():
             found |= _refs(value)
         return found
@@ -165,8 +181,10 @@ def closure(roots: list[str]) -> dict[str, Schema]:
 def to_v2(node: Any) -> Any:
     """The same schema with Swagger 2.0 references (``#/definitions/NAME``)."""
     if isinstance(node, dict):
-        return {k: ("#/definitions/" + v[len(PREFIX):] if k == "$ref" and isinstance(v, str) else to_v2(v))
-                for k, v in node.items()}
+        return {
+            k: ("#/definitions/" + v[len(PREFIX) :] if k == "$ref" and isinstance(v, str) else to_v2(v))
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [to_v2(v) for v in node]
     return node

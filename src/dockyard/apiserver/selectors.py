@@ -177,7 +177,7 @@ def parse_field_selector(text: str | None, supported: tuple[str, ...] | None = N
         op = "!=" if m.group(2) == "!=" else "="
         label = m.group(1).strip()
         if supported is not None and label not in supported:
-            raise errors.BadRequest(f'field label not supported: {label}')
+            raise errors.BadRequest(f"field label not supported: {label}")
         out.append(FieldRequirement(kinds.field_path(label), op, _unescape(m.group(3))))
     return tuple(out)
 
@@ -237,8 +237,9 @@ class Selector:
     fields: tuple[FieldRequirement, ...] = ()
 
     @classmethod
-    def parse(cls, label_selector: str | None, field_selector: str | None,
-              info: kinds.ResourceInfo | None = None) -> Selector:
+    def parse(
+        cls, label_selector: str | None, field_selector: str | None, info: kinds.ResourceInfo | None = None
+    ) -> Selector:
         """Parse both query values (field labels checked against ``info``'s).
 
         Raises :class:`errors.BadRequest` on bad syntax or an unsupported field label.

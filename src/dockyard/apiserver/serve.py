@@ -72,8 +72,15 @@ def _redact_uvicorn_logs() -> None:
             logger.addFilter(RedactWebhookSecrets())
 
 
-def config(app: Any, *, host: str = "127.0.0.1", port: int = 0, cert: str | Path | None = None,
-           key: str | Path | None = None, insecure_http: bool = False) -> uvicorn.Config:
+def config(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    cert: str | Path | None = None,
+    key: str | Path | None = None,
+    insecure_http: bool = False,
+) -> uvicorn.Config:
     """A uvicorn config for the API server.
 
     Args:
@@ -92,10 +99,19 @@ def config(app: Any, *, host: str = "127.0.0.1", port: int = 0, cert: str | Path
             raise ValueError("TLS needs a serving certificate and key")
         tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     _redact_uvicorn_logs()
-    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
-                          timeout_graceful_shutdown=int(GRACEFUL_SECONDS), timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                          h11_max_incomplete_event_size=MAX_HEADER_BYTES, server_header=False,
-                          **tls)  # type: ignore[arg-type]
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=int(GRACEFUL_SECONDS),
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        server_header=False,
+        **tls,
+    )  # type: ignore[arg-type]
 
 
 class Server(uvicorn.Server):
@@ -123,8 +139,9 @@ class Server(uvicorn.Server):
                 transport.abort()
 
 
-def start_thread(server: uvicorn.Server, *, sockets: list[socket.socket] | None = None,
-                 timeout: float = 15.0) -> threading.Thread:
+def start_thread(
+    server: uvicorn.Server, *, sockets: list[socket.socket] | None = None, timeout: float = 15.0
+) -> threading.Thread:
     """Run ``server`` on a daemon thread and wait until it accepts connections.
 
     Raises:

@@ -56,8 +56,8 @@ LOG_PAGE_CHUNKS = 256
 
 # ------------------------------------------------------------------ instantiate
 
-def instantiate(store: sqlite.Store, namespace: str, name: str, request: Any, *,
-                binary: Path | None = None) -> Obj:
+
+def instantiate(store: sqlite.Store, namespace: str, name: str, request: Any, *, binary: Path | None = None) -> Obj:
     """Create the next Build of a BuildConfig; returns the stored Build.
 
     Args:
@@ -104,27 +104,41 @@ def instantiate(store: sqlite.Store, namespace: str, name: str, request: Any, *,
         spec["triggeredBy"] = copy.deepcopy(triggered_by)
         if request.get("revision") is not None:
             spec["revision"] = copy.deepcopy(request["revision"])
-            commit = ((request["revision"] or {}).get("git") or {}).get("commit") \
-                if isinstance(request["revision"], dict) else None
+            commit = (
+                ((request["revision"] or {}).get("git") or {}).get("commit")
+                if isinstance(request["revision"], dict)
+                else None
+            )
             git_source = (spec.get("source") or {}).get("git")
             if commit and isinstance(git_source, dict):
                 git_source["ref"] = str(commit)  # build exactly the requested revision (OpenShift)
         if isinstance(request.get("from"), dict) and request["from"].get("name"):
             strategy = spec.setdefault("strategy", {"type": "Docker"})
-            strategy.setdefault("dockerStrategy", {})["from"] = {"kind": "DockerImage",
-                                                                 "name": str(request["from"]["name"])}
-        extra = (request.get("metadata") or {}).get("annotations") if isinstance(request.get("metadata"), dict) \
-            else None
+            strategy.setdefault("dockerStrategy", {})["from"] = {
+                "kind": "DockerImage",
+                "name": str(request["from"]["name"]),
+            }
+        extra = (
+            (request.get("metadata") or {}).get("annotations") if isinstance(request.get("metadata"), dict) else None
+        )
         annotations = {str(k): str(v) for k, v in extra.items()} if isinstance(extra, dict) else {}
         build = {
-            "apiVersion": BUILD.api_version, "kind": BUILD.kind,
+            "apiVersion": BUILD.api_version,
+            "kind": BUILD.kind,
             "metadata": {
-                "name": f"{name}-{number}", "namespace": namespace,
+                "name": f"{name}-{number}",
+                "namespace": namespace,
                 "labels": {BUILDCONFIG_LABEL: name},
                 "annotations": {**annotations, BUILD_NUMBER_ANNOTATION: str(number)},
-                "ownerReferences": [{"apiVersion": BUILD_CONFIG.api_version, "kind": BUILD_CONFIG.kind,
-                                     "name": name, "uid": config["metadata"].get("uid", ""),
-                                     "controller": True}],
+                "ownerReferences": [
+                    {
+                        "apiVersion": BUILD_CONFIG.api_version,
+                        "kind": BUILD_CONFIG.kind,
+                        "name": name,
+                        "uid": config["metadata"].get("uid", ""),
+                        "controller": True,
+                    }
+                ],
             },
             "spec": spec,
             "status": {"phase": "New"},
@@ -145,6 +159,7 @@ async def handle_instantiate(state: ServerState, request: Request, namespace: st
 
 # ------------------------------------------------------------------ logs
 
+
 def tail_lines(text: bytes, lines: int | None) -> bytes:
     """The last ``lines`` lines of ``text`` (a final newline does not start a new line)."""
     if lines is None:
@@ -159,8 +174,7 @@ def tail_lines(text: bytes, lines: int | None) -> bytes:
     return out + b"\n" if trailing and out else out
 
 
-def _pages(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str, name: str,
-           after: int) -> tuple[bytes, int]:
+def _pages(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str, name: str, after: int) -> tuple[bytes, int]:
     """Log bytes after chunk ``after``, at most :data:`LOG_PAGE_CHUNKS` chunks: ``(bytes, last seq)``."""
     got, last = store.read_log(info, namespace, name, after=after, limit=LOG_PAGE_CHUNKS)
     return b"".join(got), last
@@ -177,8 +191,9 @@ def _log_state(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str, na
     return "done" if phase in TERMINAL_PHASES else None
 
 
-async def handle_get_log(state: ServerState, request: Request, info: kinds.ResourceInfo,
-                         namespace: str, name: str) -> Response:
+async def handle_get_log(
+    state: ServerState, request: Request, info: kinds.ResourceInfo, namespace: str, name: str
+) -> Response:
     """``GET .../NAME/log[?follow=true][&tailLines=N]``: ``text/plain``; 404 if the object is missing.
 
     The log is streamed page by page (never read whole); ``tailLines`` reads
@@ -223,23 +238,25 @@ async def handle_get_log(state: ServerState, request: Request, info: kinds.Resou
     return inflight.HeldStream(chunks(start), media_type="text/plain", release=release)
 
 
-async def handle_append_log(state: ServerState, request: Request, info: kinds.ResourceInfo,
-                            namespace: str, name: str) -> Response:
+async def handle_append_log(
+    state: ServerState, request: Request, info: kinds.ResourceInfo, namespace: str, name: str
+) -> Response:
     """``POST .../NAME/log`` with a ``text/plain`` chunk (at most 4 MiB): 201 Status Success."""
     body = await wire.read_body(request, wire.MAX_LOG_CHUNK)
     if body:
         await run_in_threadpool(state.store.append_log, info, namespace, name, body)
     else:
         await run_in_threadpool(state.store.get, info, namespace, name)
-    return wire.json_response(wire.success_status({"name": name, "group": info.group, "kind": info.plural}, 201),
-                              201)
+    return wire.json_response(wire.success_status({"name": name, "group": info.group, "kind": info.plural}, 201), 201)
 
 
 # ------------------------------------------------------------------ commit
 
+
 def _invalid_push(field: str, message: str) -> errors.Invalid:
-    return errors.Invalid(kind=PUSH.kind, group=PUSH.group, name="",
-                          causes=[errors.Cause(field=field, message=message)])
+    return errors.Invalid(
+        kind=PUSH.kind, group=PUSH.group, name="", causes=[errors.Cause(field=field, message=message)]
+    )
 
 
 def find_container(pods: list[Obj], container_id: str) -> tuple[Obj, str]:
@@ -270,8 +287,10 @@ def find_container(pods: list[Obj], container_id: str) -> tuple[Obj, str]:
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
-        raise errors.NotFound(f'container "{wanted}" is ambiguous: {len(found)} containers match',
-                              details={"name": wanted, "kind": "containers"})
+        raise errors.NotFound(
+            f'container "{wanted}" is ambiguous: {len(found)} containers match',
+            details={"name": wanted, "kind": "containers"},
+        )
     raise errors.NotFound(f'container "{wanted}" not found', details={"name": wanted, "kind": "containers"})
 
 
@@ -304,12 +323,24 @@ def commit(store: sqlite.Store, container_id: str, body: Any) -> Obj:
     pods = store.list(POD, None).items
     pod, container = find_container(pods, container_id)
     meta = pod["metadata"]
-    spec = {"podName": meta["name"], "containerName": container, "image": image, "pause": pause,
-            "changes": changes, "message": body.get("message"), "author": body.get("author")}
-    push = {"apiVersion": PUSH.api_version, "kind": PUSH.kind,
-            "metadata": {"generateName": f"{meta['name']}-{container}-",
-                         "labels": {NODENAME_LABEL: str((pod.get("spec") or {}).get("nodeName") or "")}},
-            "spec": {k: v for k, v in spec.items() if v is not None}}
+    spec = {
+        "podName": meta["name"],
+        "containerName": container,
+        "image": image,
+        "pause": pause,
+        "changes": changes,
+        "message": body.get("message"),
+        "author": body.get("author"),
+    }
+    push = {
+        "apiVersion": PUSH.api_version,
+        "kind": PUSH.kind,
+        "metadata": {
+            "generateName": f"{meta['name']}-{container}-",
+            "labels": {NODENAME_LABEL: str((pod.get("spec") or {}).get("nodeName") or "")},
+        },
+        "spec": {k: v for k, v in spec.items() if v is not None},
+    }
     return crud.create(store, PUSH, meta["namespace"], push)
 
 

@@ -24,8 +24,7 @@ Obj = dict[str, Any]
 def wants_table(request: Request) -> bool:
     """True if the ``Accept`` header asks for a ``meta.k8s.io/v1`` Table."""
     accept = request.headers.get("accept", "").replace(" ", "")
-    return any("as=Table" in part and "g=meta.k8s.io" in part and "v=v1;" in part + ";"
-               for part in accept.split(","))
+    return any("as=Table" in part and "g=meta.k8s.io" in part and "v=v1;" in part + ";" for part in accept.split(","))
 
 
 human_duration = columns.human_duration
@@ -40,8 +39,11 @@ def _row(info: kinds.ResourceInfo, obj: Obj, include: str) -> Obj:
     if include == "Object":
         row["object"] = obj
     elif include != "None":
-        row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                         "metadata": obj.get("metadata") or {}}
+        row["object"] = {
+            "kind": "PartialObjectMetadata",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": obj.get("metadata") or {},
+        }
     return row
 
 
@@ -59,16 +61,24 @@ def _include(request: Request) -> str:
 def list_table(info: kinds.ResourceInfo, listed: Obj, request: Request) -> Obj:
     """A Table for a ``<Kind>List`` (keeps its ``metadata``)."""
     include = _include(request)
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": listed.get("metadata") or {},
-            "columnDefinitions": _definitions(info),
-            "rows": [_row(info, item, include) for item in listed.get("items") or []]}
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": listed.get("metadata") or {},
+        "columnDefinitions": _definitions(info),
+        "rows": [_row(info, item, include) for item in listed.get("items") or []],
+    }
 
 
 def object_table(info: kinds.ResourceInfo, obj: Obj, request: Request) -> Obj:
     """A one-row Table for a single object."""
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-            "metadata": {"resourceVersion": columns.get(obj, "metadata", "resourceVersion") or ""},
-            "columnDefinitions": _definitions(info), "rows": [_row(info, obj, _include(request))]}
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": columns.get(obj, "metadata", "resourceVersion") or ""},
+        "columnDefinitions": _definitions(info),
+        "rows": [_row(info, obj, _include(request))],
+    }
 
 
 def watch_renderer(info: kinds.ResourceInfo, request: Request) -> Callable[[str, Obj], bytes]:
@@ -77,9 +87,13 @@ def watch_renderer(info: kinds.ResourceInfo, request: Request) -> Callable[[str,
 
     def render(type_: str, obj: Obj) -> bytes:
         rv = columns.get(obj, "metadata", "resourceVersion") or ""
-        table: Obj = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv},
-                      "columnDefinitions": _definitions(info),
-                      "rows": [] if type_ == "BOOKMARK" else [_row(info, obj, include)]}
+        table: Obj = {
+            "kind": "Table",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": rv},
+            "columnDefinitions": _definitions(info),
+            "rows": [] if type_ == "BOOKMARK" else [_row(info, obj, include)],
+        }
         if type_ == "BOOKMARK":
             return wire.dumps({"type": type_, "object": obj}) + b"\n"
         return wire.dumps({"type": type_, "object": table}) + b"\n"

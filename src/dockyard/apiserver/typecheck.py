@@ -106,5 +106,6 @@ def check(info: kinds.ResourceInfo, obj: Any) -> None:
         return
     problem = first_error(info, obj)
     if problem is not None:
-        raise errors.BadRequest(f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
-                                f"{problem}")
+        raise errors.BadRequest(
+            f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: {problem}'
+        )

@@ -84,8 +84,12 @@ class _Checker:
 def _refusal(err: archive.BadArchive, name: str) -> errors.StatusError:
     if isinstance(err, archive.TooLarge):
         return errors.RequestEntityTooLarge(str(err))
-    return errors.Invalid(kind="BuildRequest", group=kinds.GROUP, name=name,
-                          causes=[errors.Cause("body", f"build context archive refused: {err}")])
+    return errors.Invalid(
+        kind="BuildRequest",
+        group=kinds.GROUP,
+        name=name,
+        causes=[errors.Cause("body", f"build context archive refused: {err}")],
+    )
 
 
 async def receive_context(store: sqlite.Store, request: Request, limits: archive.Limits, *, name: str) -> Path:

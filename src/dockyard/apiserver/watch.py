@@ -163,11 +163,21 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 """Annotation of the bookmark that ends the initial events of ``sendInitialEvents=true``."""
 
 
-async def stream(*, store: sqlite.Store, notifier: Notifier, info: kinds.ResourceInfo,
-                 namespace: str | None, selector: Selector, start: int | None, timeout: float,
-                 bookmarks: bool, render: Callable[[str, Obj], bytes] = encode_event,
-                 stopping: Callable[[], bool] = lambda: False, initial: bool | None = None,
-                 initial_end_bookmark: bool = False) -> AsyncIterator[bytes]:
+async def stream(
+    *,
+    store: sqlite.Store,
+    notifier: Notifier,
+    info: kinds.ResourceInfo,
+    namespace: str | None,
+    selector: Selector,
+    start: int | None,
+    timeout: float,
+    bookmarks: bool,
+    render: Callable[[str, Obj], bytes] = encode_event,
+    stopping: Callable[[], bool] = lambda: False,
+    initial: bool | None = None,
+    initial_end_bookmark: bool = False,
+) -> AsyncIterator[bytes]:
     """Yield encoded watch events until ``timeout`` seconds pass, the client leaves, or the server stops.
 
     Args:
@@ -192,9 +202,14 @@ async def stream(*, store: sqlite.Store, notifier: Notifier, info: kinds.Resourc
             yield render("ADDED", obj)
         last = page.revision
         if initial_end_bookmark:
-            yield render("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
-                                      "metadata": {"resourceVersion": str(last),
-                                                   "annotations": {INITIAL_EVENTS_END: "true"}}})
+            yield render(
+                "BOOKMARK",
+                {
+                    "kind": info.kind,
+                    "apiVersion": info.api_version,
+                    "metadata": {"resourceVersion": str(last), "annotations": {INITIAL_EVENTS_END: "true"}},
+                },
+            )
     else:
         last = start if start is not None else store.revision()
     next_bookmark = loop.time() + BOOKMARK_INTERVAL
@@ -215,8 +230,10 @@ async def stream(*, store: sqlite.Store, notifier: Notifier, info: kinds.Resourc
         caught_up = len(events) < BATCH
         last = upto
         if bookmarks and loop.time() >= next_bookmark:
-            yield render("BOOKMARK", {"kind": info.kind, "apiVersion": info.api_version,
-                                      "metadata": {"resourceVersion": str(last)}})
+            yield render(
+                "BOOKMARK",
+                {"kind": info.kind, "apiVersion": info.api_version, "metadata": {"resourceVersion": str(last)}},
+            )
             next_bookmark = loop.time() + BOOKMARK_INTERVAL
         if not caught_up:
             continue

@@ -68,7 +68,8 @@ def decode_json(body: bytes) -> Any:
     """
     if body.startswith(b"k8s\x00"):
         raise errors.UnsupportedMediaType(
-            "the body of the request was in an unknown format - accepted media types include: application/json")
+            "the body of the request was in an unknown format - accepted media types include: application/json"
+        )
     if not body.strip():
         raise errors.BadRequest("the request body is empty")
     try:
@@ -132,8 +133,7 @@ def status_response(err: errors.StatusError) -> Response:
 
 def success_status(details: dict[str, Any] | None = None, code: int = 200) -> dict[str, Any]:
     """A ``Status`` with ``status: Success``."""
-    status: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                              "code": code}
+    status: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code}
     if details:
         status["details"] = details
     return status

@@ -39,8 +39,9 @@ def _wait_for_signal(stop: threading.Event) -> None:
         pass
 
 
-def _mark_ready(ready_file: Path | None, synced: Callable[[], bool], stop: threading.Event,
-                timeout: float = 60) -> None:
+def _mark_ready(
+    ready_file: Path | None, synced: Callable[[], bool], stop: threading.Event, timeout: float = 60
+) -> None:
     deadline = time.monotonic() + timeout
     while not synced() and not stop.is_set() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -63,9 +64,14 @@ def run_controllers(*, kubeconfig: str | None, names: tuple[str, ...], ready_fil
     from dockyard.controllers.image import ImageController
     from dockyard.controllers.imagedeploy import ImageDeployController
 
-    table = {"buildconfig": BuildConfigController, "build": BuildController, "image": ImageController,
-             "imagedeploy": ImageDeployController, "deployment": DeploymentController,
-             "replicaset": ReplicaSetController}
+    table = {
+        "buildconfig": BuildConfigController,
+        "build": BuildController,
+        "image": ImageController,
+        "imagedeploy": ImageDeployController,
+        "deployment": DeploymentController,
+        "replicaset": ReplicaSetController,
+    }
     unknown = [n for n in names if n not in table]
     if unknown:
         raise ValueError(f"unknown controller(s) {', '.join(unknown)}; known: {', '.join(CONTROLLERS)}")
@@ -75,16 +81,26 @@ def run_controllers(*, kubeconfig: str | None, names: tuple[str, ...], ready_fil
     for part in parts:
         part.start(stop)
     log.info("controllers running: %s (API %s)", ", ".join(names), conn.server)
-    threading.Thread(target=_mark_ready, args=(ready_file, lambda: all(p.synced() for p in parts), stop),
-                     daemon=True).start()
+    threading.Thread(
+        target=_mark_ready, args=(ready_file, lambda: all(p.synced() for p in parts), stop), daemon=True
+    ).start()
     _wait_for_signal(stop)
     log.info("controllers stopping")
     return 0
 
 
-def run_agent(*, kubeconfig: str | None, engine: str, engine_socket: str | None, node_name: str,
-              state_dir: Path, max_builds: int, instance: str | None, ready_file: Path | None = None,
-              stop_pods_on_exit: bool = True) -> int:
+def run_agent(
+    *,
+    kubeconfig: str | None,
+    engine: str,
+    engine_socket: str | None,
+    node_name: str,
+    state_dir: Path,
+    max_builds: int,
+    instance: str | None,
+    ready_file: Path | None = None,
+    stop_pods_on_exit: bool = True,
+) -> int:
     """Run the node agent until SIGINT/SIGTERM; then stop this node's pod containers (if asked).
 
     Raises:
@@ -98,8 +114,15 @@ def run_agent(*, kubeconfig: str | None, engine: str, engine_socket: str | None,
     eng = engine_connect.connect(engine, engine_socket, run_dir=state_dir)
     stop = threading.Event()
     try:
-        agent = NodeAgent(conn, engine_client=eng.client, engine_url=eng.socket, node_name=node_name,
-                          state_dir=state_dir, max_builds=max_builds, instance=instance)
+        agent = NodeAgent(
+            conn,
+            engine_client=eng.client,
+            engine_url=eng.socket,
+            node_name=node_name,
+            state_dir=state_dir,
+            max_builds=max_builds,
+            instance=instance,
+        )
         agent.start(stop)
         log.info("node agent %s running on %s (%s), API %s", node_name, eng.kind, eng.socket, conn.server)
         threading.Thread(target=_mark_ready, args=(ready_file, agent.synced, stop), daemon=True).start()

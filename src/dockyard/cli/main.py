@@ -31,8 +31,8 @@ from dockyard.client import connection
 app = typer.Typer(
     name="dockyard",
     help="A declarative control plane for the container image lifecycle, spoken through the Kubernetes API.\n\n"
-         "Start everything on this machine with `dockyard up`, then use kubectl (KUBECONFIG=<data-dir>/kubeconfig) "
-         "or the commands below.",
+    "Start everything on this machine with `dockyard up`, then use kubectl (KUBECONFIG=<data-dir>/kubeconfig) "
+    "or the commands below.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -42,8 +42,11 @@ GROUP_PATH = "/apis/dockyard.dev/v1alpha1"
 BUILD_TERMINAL = tuple(sorted(phases.BUILD_TERMINAL))
 PUSH_TERMINAL = tuple(sorted(phases.PUSH_TERMINAL))
 
-KubeconfigOpt = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then the one "
-                             "`dockyard up` writes in its data dir)")
+KubeconfigOpt = typer.Option(
+    None,
+    "--kubeconfig",
+    help="kubeconfig file (default: $KUBECONFIG, then the one `dockyard up` writes in its data dir)",
+)
 NamespaceOpt = typer.Option(None, "--namespace", "-n", help="namespace (default: the kubeconfig's)")
 OutputOpt = typer.Option(None, "--output", "-o", help="print the created object as json or yaml")
 
@@ -96,6 +99,7 @@ def _http_errors(fn):
             _die(f"cannot reach the API server: {err}. Is `dockyard up` running?", 3)
         except (connection.KubeconfigError, connection.CredentialError) as err:
             _kubeconfig_die(err)
+
     wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
     wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
     return wrapper
@@ -106,32 +110,57 @@ def _http_errors(fn):
 
 @app.command()
 def up(
-    data_dir: Path = typer.Option(None, "--data-dir", help="state directory (default: $XDG_DATA_HOME/dockyard, "
-                                  "i.e. ~/.local/share/dockyard)"),
+    data_dir: Path = typer.Option(
+        None, "--data-dir", help="state directory (default: $XDG_DATA_HOME/dockyard, i.e. ~/.local/share/dockyard)"
+    ),
     port: int = typer.Option(6443, "--port", help="API server port on 127.0.0.1"),
-    registry_port: int = typer.Option(5000, "--registry-port", help="start a CNCF distribution registry on "
-                                      "127.0.0.1:PORT"),
+    registry_port: int = typer.Option(
+        5000, "--registry-port", help="start a CNCF distribution registry on 127.0.0.1:PORT"
+    ),
     registry: str = typer.Option(None, "--registry", help="use the registry at HOST:PORT and start none"),
     engine: str = typer.Option("auto", "--engine", help="auto | podman | docker"),
-    engine_socket: str = typer.Option(None, "--engine-socket", help="engine API socket path "
-                                      "(default: found, or a Podman service started for you)"),
+    engine_socket: str = typer.Option(
+        None, "--engine-socket", help="engine API socket path (default: found, or a Podman service started for you)"
+    ),
     max_builds: int = typer.Option(2, "--max-builds", help="builds this node runs at once"),
-    pod_security: str = typer.Option(podsecurity.DEFAULT_LEVEL, "--pod-security", help="Pod Security level of namespaces "
-                                     "without a pod-security.kubernetes.io/enforce label: privileged | baseline | "
-                                     "restricted"),
-    max_context_bytes: int = typer.Option(context_archive.DEFAULT_MAX_BYTES, "--max-context-bytes", min=1,
-                                          help="largest binary build context (start-build --from-*), uploaded "
-                                          "and uncompressed, in bytes (default 2 GiB); more gets 413"),
-    max_context_members: int = typer.Option(context_archive.DEFAULT_MAX_MEMBERS, "--max-context-members", min=1,
-                                            help="most files, directories and links in a binary build context"),
-    insecure_http: bool = typer.Option(False, "--insecure-http", help="serve the API over plain HTTP on "
-                                       "127.0.0.1 instead of TLS (kubectl sends no token over HTTP)"),
-    max_long_running: int = typer.Option(1000, "--max-long-running", help="watches and followed logs served at "
-                                         "once, all identities together (429 with Retry-After past it)"),
-    max_long_running_per_user: int = typer.Option(250, "--max-long-running-per-user", help="watches and followed "
-                                                  "logs served at once per identity"),
-    max_log_bytes: int = typer.Option(10 * 1024 * 1024, "--max-log-bytes", help="each build log keeps its last "
-                                      "this many bytes (older lines are dropped with a marker line)"),
+    pod_security: str = typer.Option(
+        podsecurity.DEFAULT_LEVEL,
+        "--pod-security",
+        help="Pod Security level of namespaces "
+        "without a pod-security.kubernetes.io/enforce label: privileged | baseline | "
+        "restricted",
+    ),
+    max_context_bytes: int = typer.Option(
+        context_archive.DEFAULT_MAX_BYTES,
+        "--max-context-bytes",
+        min=1,
+        help="largest binary build context (start-build --from-*), uploaded "
+        "and uncompressed, in bytes (default 2 GiB); more gets 413",
+    ),
+    max_context_members: int = typer.Option(
+        context_archive.DEFAULT_MAX_MEMBERS,
+        "--max-context-members",
+        min=1,
+        help="most files, directories and links in a binary build context",
+    ),
+    insecure_http: bool = typer.Option(
+        False,
+        "--insecure-http",
+        help="serve the API over plain HTTP on 127.0.0.1 instead of TLS (kubectl sends no token over HTTP)",
+    ),
+    max_long_running: int = typer.Option(
+        1000,
+        "--max-long-running",
+        help="watches and followed logs served at once, all identities together (429 with Retry-After past it)",
+    ),
+    max_long_running_per_user: int = typer.Option(
+        250, "--max-long-running-per-user", help="watches and followed logs served at once per identity"
+    ),
+    max_log_bytes: int = typer.Option(
+        10 * 1024 * 1024,
+        "--max-log-bytes",
+        help="each build log keeps its last this many bytes (older lines are dropped with a marker line)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
     """Run the API server, controllers, node agent and a registry on this machine (foreground).
@@ -147,16 +176,29 @@ def up(
         _die(f"--engine {engine!r}: use auto, podman or docker", 2)
     if pod_security not in podsecurity.LEVELS:
         _die(f"--pod-security {pod_security!r}: use {', '.join(podsecurity.LEVELS)}", 2)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    opts = up_mod.UpOptions(data_dir=data_dir or connection.default_data_dir(), port=port,
-                            registry_port=registry_port, registry=registry, engine=engine,
-                            engine_socket=engine_socket, max_builds=max_builds, insecure_http=insecure_http,
-                            max_long_running=max_long_running, max_long_running_per_user=max_long_running_per_user,
-                            max_log_bytes=max_log_bytes, pod_security=pod_security,
-                            max_context_bytes=max_context_bytes, max_context_members=max_context_members)
+    opts = up_mod.UpOptions(
+        data_dir=data_dir or connection.default_data_dir(),
+        port=port,
+        registry_port=registry_port,
+        registry=registry,
+        engine=engine,
+        engine_socket=engine_socket,
+        max_builds=max_builds,
+        insecure_http=insecure_http,
+        max_long_running=max_long_running,
+        max_long_running_per_user=max_long_running_per_user,
+        max_log_bytes=max_log_bytes,
+        pod_security=pod_security,
+        max_context_bytes=max_context_bytes,
+        max_context_members=max_context_members,
+    )
     try:
         code = up_mod.run(opts, announce=lambda line: typer.echo(line, err=True))
     except (up_mod.UpError, EngineError, RegistryError) as err:
@@ -176,8 +218,11 @@ def _exit_now(code: int) -> NoReturn:
 
 
 def _component_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -185,9 +230,12 @@ def _component_logging(verbose: bool) -> None:
 @app.command()
 def controllers(
     kubeconfig: str = KubeconfigOpt,
-    names: str = typer.Option(",".join(("buildconfig", "build", "image", "imagedeploy")), "--controllers",
-                              help="comma-separated controllers to run; known: buildconfig, build, image, "
-                                   "imagedeploy, deployment, replicaset (the last two only on the embedded engine)"),
+    names: str = typer.Option(
+        ",".join(("buildconfig", "build", "image", "imagedeploy")),
+        "--controllers",
+        help="comma-separated controllers to run; known: buildconfig, build, image, "
+        "imagedeploy, deployment, replicaset (the last two only on the embedded engine)",
+    ),
     ready_file: Path = typer.Option(None, "--ready-file", help="write this process's pid here once synced"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
@@ -196,8 +244,9 @@ def controllers(
 
     _component_logging(verbose)
     try:
-        code = components.run_controllers(kubeconfig=kubeconfig, names=tuple(n for n in names.split(",") if n),
-                                          ready_file=ready_file)
+        code = components.run_controllers(
+            kubeconfig=kubeconfig, names=tuple(n for n in names.split(",") if n), ready_file=ready_file
+        )
     except ValueError as err:
         _die(str(err), 2)
     except (connection.KubeconfigError, connection.CredentialError) as err:
@@ -211,11 +260,11 @@ def agent(
     engine: str = typer.Option("auto", "--engine", help="auto | podman | docker"),
     engine_socket: str = typer.Option(None, "--engine-socket", help="engine API socket path or URL"),
     node_name: str = typer.Option(None, "--node-name", help="this node's name (default: the host name)"),
-    state_dir: Path = typer.Option(None, "--state-dir", help="volumes and builder state (default: "
-                                   "DATA_DIR/agent)"),
+    state_dir: Path = typer.Option(None, "--state-dir", help="volumes and builder state (default: DATA_DIR/agent)"),
     max_builds: int = typer.Option(2, "--max-builds", help="builds this node runs at once"),
-    instance: str = typer.Option(None, "--instance", help="label value marking this agent's containers "
-                                 "(default: the node name)"),
+    instance: str = typer.Option(
+        None, "--instance", help="label value marking this agent's containers (default: the node name)"
+    ),
     ready_file: Path = typer.Option(None, "--ready-file", help="write this process's pid here once synced"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
@@ -227,10 +276,16 @@ def agent(
 
     _component_logging(verbose)
     try:
-        code = components.run_agent(kubeconfig=kubeconfig, engine=engine, engine_socket=engine_socket,
-                                    node_name=node_name or socket_mod.gethostname(),
-                                    state_dir=state_dir or connection.default_data_dir() / "agent",
-                                    max_builds=max_builds, instance=instance, ready_file=ready_file)
+        code = components.run_agent(
+            kubeconfig=kubeconfig,
+            engine=engine,
+            engine_socket=engine_socket,
+            node_name=node_name or socket_mod.gethostname(),
+            state_dir=state_dir or connection.default_data_dir() / "agent",
+            max_builds=max_builds,
+            instance=instance,
+            ready_file=ready_file,
+        )
     except EngineError as err:
         _die(str(err), 3)
     except (connection.KubeconfigError, connection.CredentialError) as err:
@@ -245,13 +300,16 @@ def agent(
 @_http_errors
 def start_build(
     name: str = typer.Argument(..., help="BuildConfig name"),
-    follow: bool = typer.Option(False, "--follow", "-F", help="stream the build log and wait for the end; "
-                                "exit 0 only if the build is Complete"),
+    follow: bool = typer.Option(
+        False, "--follow", "-F", help="stream the build log and wait for the end; exit 0 only if the build is Complete"
+    ),
     from_dir: Path = typer.Option(None, "--from-dir", help="Binary source: upload this directory as the context"),
-    from_file: Path = typer.Option(None, "--from-file", help="Binary source: upload this one file "
-                                   "(e.g. a Dockerfile) as the context"),
-    from_archive: Path = typer.Option(None, "--from-archive", help="Binary source: upload this tar or tar.gz "
-                                      "archive as the context"),
+    from_file: Path = typer.Option(
+        None, "--from-file", help="Binary source: upload this one file (e.g. a Dockerfile) as the context"
+    ),
+    from_archive: Path = typer.Option(
+        None, "--from-archive", help="Binary source: upload this tar or tar.gz archive as the context"
+    ),
     namespace: str = NamespaceOpt,
     kubeconfig: str = KubeconfigOpt,
     output: str = OutputOpt,
@@ -272,9 +330,14 @@ def start_build(
         if sources:
             try:
                 with upload.archive(from_dir=from_dir, from_file=from_file, from_archive=from_archive) as packed:
-                    build = _check(upload.send(
-                        http, f"{GROUP_PATH}/namespaces/{ns}/buildconfigs/{name}/instantiatebinary", packed,
-                        label=f"uploading {sources[0]}"))
+                    build = _check(
+                        upload.send(
+                            http,
+                            f"{GROUP_PATH}/namespaces/{ns}/buildconfigs/{name}/instantiatebinary",
+                            packed,
+                            label=f"uploading {sources[0]}",
+                        )
+                    )
             except upload.UploadError as err:
                 _die(str(err), 2)
         else:
@@ -309,8 +372,11 @@ def cancel_build(
             if phase in BUILD_TERMINAL:
                 typer.echo(f"build/{name} already {phase}", err=True)
                 continue
-            resp = http.patch(f"{path}/status", json={"status": {"cancelled": True}},
-                              headers={"Content-Type": "application/merge-patch+json"})
+            resp = http.patch(
+                f"{path}/status",
+                json={"status": {"cancelled": True}},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
             if resp.is_success:
                 typer.echo(f"build/{name} cancelled")
             else:
@@ -338,13 +404,13 @@ def _follow_build(conn: connection.Connection, ns: str, name: str, *, tail: int 
         digest = (status.get("output") or {}).get("to", {}).get("imageDigest")
         typer.echo(f"build/{name} Complete: {status.get('outputDockerImageReference')}@{digest}", err=True)
         return 0
-    typer.echo(f"build/{name} {phase}: {status.get('reason') or ''} {status.get('message') or ''}".rstrip(),
-               err=True)
+    typer.echo(f"build/{name} {phase}: {status.get('reason') or ''} {status.get('message') or ''}".rstrip(), err=True)
     return 1
 
 
-def _wait_phase(http: httpx.Client, path: str, terminal: tuple[str, ...], timeout: float
-                ) -> tuple[str | None, dict[str, Any]]:
+def _wait_phase(
+    http: httpx.Client, path: str, terminal: tuple[str, ...], timeout: float
+) -> tuple[str | None, dict[str, Any]]:
     deadline = time.monotonic() + timeout
     obj: dict[str, Any] = {}
     while True:
@@ -404,13 +470,15 @@ def commit(
     conn = _connect(kubeconfig)
     ns = namespace or conn.namespace
     spec: dict[str, Any] = {"podName": pod, "image": image, "pause": pause}
-    for key, value in (("containerName", container), ("message", message), ("author", author),
-                       ("changes", change)):
+    for key, value in (("containerName", container), ("message", message), ("author", author), ("changes", change)):
         if value:
             spec[key] = value
-    body = {"apiVersion": "dockyard.dev/v1alpha1", "kind": "Push",
-            "metadata": {"generateName": f"{pod}-{container + '-' if container else ''}", "namespace": ns},
-            "spec": spec}
+    body = {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "Push",
+        "metadata": {"generateName": f"{pod}-{container + '-' if container else ''}", "namespace": ns},
+        "spec": spec,
+    }
     with conn.http() as http:
         push = _check(http.post(f"{GROUP_PATH}/namespaces/{ns}/pushes", json=body))
         name = push["metadata"]["name"]
@@ -435,8 +503,11 @@ def base_image(
     to: str = typer.Option(..., "--to", help="reference to push, e.g. 127.0.0.1:5000/base/busybox:latest"),
     engine: str = typer.Option("auto", "--engine", help="auto | podman | docker"),
     engine_socket: str = typer.Option(None, "--engine-socket", help="engine API socket path"),
-    data_dir: Path = typer.Option(None, "--data-dir", help="where a Podman service started for this command "
-                                  "keeps its socket (default: dockyard's data dir)"),
+    data_dir: Path = typer.Option(
+        None,
+        "--data-dir",
+        help="where a Podman service started for this command keeps its socket (default: dockyard's data dir)",
+    ),
 ) -> None:
     """Make a base image locally (nothing can be pulled): FROM scratch + the host's static busybox, pushed to --to.
 

@@ -49,8 +49,13 @@ class Child:
     def _spawn(self) -> None:
         self.ready_file.unlink(missing_ok=True)
         with self._lock, open(self.log_path, "ab") as out:
-            self._proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                          preexec_fn=children.die_with_parent)
+            self._proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=children.die_with_parent,
+            )
             self.pid_file.write_text(str(self._proc.pid))
 
     def _watch(self) -> None:

@@ -69,8 +69,7 @@ def _tokens(data_dir: Path) -> dict[str, str]:
     path = data_dir / "tokens.json"
     if path.exists():
         return json.loads(path.read_text())
-    tokens = {"admin": secrets.token_urlsafe(32), "node": secrets.token_urlsafe(32),
-              "view": secrets.token_urlsafe(32)}
+    tokens = {"admin": secrets.token_urlsafe(32), "node": secrets.token_urlsafe(32), "view": secrets.token_urlsafe(32)}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(tokens, fh)
@@ -116,8 +115,7 @@ def run(opts: UpOptions, *, announce=print) -> int:
     data_dir = datadir.prepare(opts.data_dir)
     (data_dir / "run").mkdir(exist_ok=True)
     if not _port_free(opts.port):
-        raise UpError(f"port 127.0.0.1:{opts.port} is in use: is another `dockyard up` running? "
-                      "Stop it or pass --port")
+        raise UpError(f"port 127.0.0.1:{opts.port} is in use: is another `dockyard up` running? Stop it or pass --port")
     node_name = opts.node_name or socket.gethostname()
     tokens = _tokens(data_dir)
     stop = threading.Event()
@@ -129,15 +127,19 @@ def run(opts: UpOptions, *, announce=print) -> int:
             raise UpError(f"cannot use the encryption configuration: {err}") from None
         cleanups.append(store.close)
         state: dict = {"ready_check": lambda: False}
-        app = create_app(store=store, tokens={tokens["admin"]: "admin", tokens["node"]: f"system:node:{node_name}",
-                                              tokens["view"]: "view"},
-                         ready=lambda: state["ready_check"](), pod_security=opts.pod_security,
-                         long_running=inflight.Limits(total=opts.max_long_running,
-                                                      per_user=opts.max_long_running_per_user),
-                         max_context_bytes=opts.max_context_bytes, max_context_members=opts.max_context_members)
+        app = create_app(
+            store=store,
+            tokens={tokens["admin"]: "admin", tokens["node"]: f"system:node:{node_name}", tokens["view"]: "view"},
+            ready=lambda: state["ready_check"](),
+            pod_security=opts.pod_security,
+            long_running=inflight.Limits(total=opts.max_long_running, per_user=opts.max_long_running_per_user),
+            max_context_bytes=opts.max_context_bytes,
+            max_context_members=opts.max_context_members,
+        )
         ca, cert, key = (None, None, None) if opts.insecure_http else _serving_certificate(data_dir)
-        server = serve.Server(serve.config(app, host="127.0.0.1", port=opts.port, cert=cert, key=key,
-                                           insecure_http=opts.insecure_http))
+        server = serve.Server(
+            serve.config(app, host="127.0.0.1", port=opts.port, cert=cert, key=key, insecure_http=opts.insecure_http)
+        )
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         api_thread = threading.Thread(target=server.run, daemon=True, name="apiserver")
         api_thread.start()
@@ -161,11 +163,14 @@ def run(opts: UpOptions, *, announce=print) -> int:
                 log.info("adopting the registry left running by a previous `dockyard up` (pid %d)", adopted)
                 cleanups.append(lambda: _terminate(adopted))
             elif not _port_free(opts.registry_port):
-                raise UpError(f"registry port 127.0.0.1:{opts.registry_port} is in use: pass --registry-port, "
-                              "or --registry HOST:PORT to use the registry already there")
+                raise UpError(
+                    f"registry port 127.0.0.1:{opts.registry_port} is in use: pass --registry-port, "
+                    "or --registry HOST:PORT to use the registry already there"
+                )
             else:
-                reg = RegistryServer(opts.registry_port, data_dir / "registry", log_path=data_dir / "registry.log",
-                                     die_with_parent=False).start()
+                reg = RegistryServer(
+                    opts.registry_port, data_dir / "registry", log_path=data_dir / "registry.log", die_with_parent=False
+                ).start()
                 (run_dir / "registry.pid").write_text(str(reg.pid))
                 cleanups.append(reg.stop)
 
@@ -180,14 +185,46 @@ def run(opts: UpOptions, *, announce=print) -> int:
 
         run_dir = data_dir / "run"
         python = [sys.executable, "-m", "dockyard"]
-        controllers = supervisor.Child("controllers", python + [
-            "controllers", "--kubeconfig", str(data_dir / "kubeconfig"), "--controllers", ",".join(CONTROLLERS),
-            "--ready-file", str(run_dir / "controllers.ready")], run_dir=run_dir, log_path=data_dir / "controllers.log")
-        agent = supervisor.Child("agent", python + [
-            "agent", "--kubeconfig", str(data_dir / "kubeconfig-node"), "--engine", engine.kind,
-            "--engine-socket", engine.socket, "--node-name", node_name, "--state-dir", str(data_dir / "agent"),
-            "--max-builds", str(opts.max_builds), "--instance", _instance_id(data_dir),
-            "--ready-file", str(run_dir / "agent.ready")], run_dir=run_dir, log_path=data_dir / "agent.log")
+        controllers = supervisor.Child(
+            "controllers",
+            python
+            + [
+                "controllers",
+                "--kubeconfig",
+                str(data_dir / "kubeconfig"),
+                "--controllers",
+                ",".join(CONTROLLERS),
+                "--ready-file",
+                str(run_dir / "controllers.ready"),
+            ],
+            run_dir=run_dir,
+            log_path=data_dir / "controllers.log",
+        )
+        agent = supervisor.Child(
+            "agent",
+            python
+            + [
+                "agent",
+                "--kubeconfig",
+                str(data_dir / "kubeconfig-node"),
+                "--engine",
+                engine.kind,
+                "--engine-socket",
+                engine.socket,
+                "--node-name",
+                node_name,
+                "--state-dir",
+                str(data_dir / "agent"),
+                "--max-builds",
+                str(opts.max_builds),
+                "--instance",
+                _instance_id(data_dir),
+                "--ready-file",
+                str(run_dir / "agent.ready"),
+            ],
+            run_dir=run_dir,
+            log_path=data_dir / "agent.log",
+        )
         for child in (controllers, agent):
             child.start()
         cleanups.append(lambda: _stop_children([agent, controllers], grace=6.0))
@@ -197,8 +234,10 @@ def run(opts: UpOptions, *, announce=print) -> int:
             time.sleep(0.05)
         if not state["ready_check"]():
             announce(f"dockyard: components not ready yet; see {data_dir}/controllers.log and agent.log")
-        announce(f"dockyard is up: API {url} · registry {registry_address} · engine {engine.kind} "
-                 f"({engine.socket}) · node {node_name}")
+        announce(
+            f"dockyard is up: API {url} · registry {registry_address} · engine {engine.kind} "
+            f"({engine.socket}) · node {node_name}"
+        )
         announce(f"  export KUBECONFIG={data_dir / 'kubeconfig'}")
         _wait_for_signal(stop)
         announce("dockyard: stopping")

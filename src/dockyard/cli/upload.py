@@ -27,8 +27,9 @@ class UploadError(Exception):
 
 
 @contextlib.contextmanager
-def archive(*, from_dir: Path | None = None, from_file: Path | None = None,
-            from_archive: Path | None = None) -> Iterator[Path]:
+def archive(
+    *, from_dir: Path | None = None, from_file: Path | None = None, from_archive: Path | None = None
+) -> Iterator[Path]:
     """The tar archive to upload, as a file path for the ``with`` block (an archive given as is is used unchanged;
     a directory or file is packed into a temporary ``.tar.gz`` that is removed afterwards).
 
@@ -64,8 +65,9 @@ def archive(*, from_dir: Path | None = None, from_file: Path | None = None,
 def send(http: httpx.Client, path: str, source: Path, *, label: str) -> httpx.Response:
     """POST the file ``source`` as ``application/octet-stream``, streamed, with a progress bar on stderr."""
     size = source.stat().st_size
-    progress = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                        TransferSpeedColumn(), transient=True)
+    progress = Progress(
+        "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), transient=True
+    )
 
     def chunks(task: int) -> Iterator[bytes]:
         with source.open("rb") as fh:
@@ -75,5 +77,8 @@ def send(http: httpx.Client, path: str, source: Path, *, label: str) -> httpx.Re
 
     with progress:
         task = progress.add_task(label, total=size)
-        return http.post(path, content=chunks(task), headers={"Content-Type": "application/octet-stream",
-                                                               "Content-Length": str(size)})
+        return http.post(
+            path,
+            content=chunks(task),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+        )

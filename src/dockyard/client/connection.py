@@ -109,9 +109,11 @@ def find_kubeconfig(explicit: str | None = None) -> Path:
 
 
 def _nothing_found() -> str:
-    return ("no kubeconfig: pass --kubeconfig, set KUBECONFIG, start `dockyard up` (which writes "
-            f"{default_data_dir() / 'kubeconfig'}), or run in a pod (KUBERNETES_SERVICE_HOST and a "
-            f"service-account token in {SERVICE_ACCOUNT_DIR})")
+    return (
+        "no kubeconfig: pass --kubeconfig, set KUBECONFIG, start `dockyard up` (which writes "
+        f"{default_data_dir() / 'kubeconfig'}), or run in a pod (KUBERNETES_SERVICE_HOST and a "
+        f"service-account token in {SERVICE_ACCOUNT_DIR})"
+    )
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -139,8 +141,11 @@ def _read_one(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise BadKubeconfig(f"{path}: not a kubeconfig (want a mapping with clusters, users, contexts)")
     out: dict[str, Any] = {"current-context": doc.get("current-context") or None}
-    for section, key, paths in (("clusters", "cluster", _CLUSTER_PATHS), ("users", "user", _USER_PATHS),
-                                ("contexts", "context", ())):
+    for section, key, paths in (
+        ("clusters", "cluster", _CLUSTER_PATHS),
+        ("users", "user", _USER_PATHS),
+        ("contexts", "context", ()),
+    ):
         entries: dict[str, tuple[Path, dict[str, Any]]] = {}
         for i, item in enumerate(doc.get(section) or []):
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
@@ -207,8 +212,9 @@ def from_kubeconfig(paths: list[Path], *, context: str | None = None) -> Setting
     if not name:
         raise BadKubeconfig(f"{shown}: no current-context; set one (`kubectl config use-context NAME`)")
     if name not in merged["contexts"]:
-        raise BadKubeconfig(f"{shown}: context {name!r} not found (contexts: "
-                            f"{', '.join(merged['contexts']) or 'none'})")
+        raise BadKubeconfig(
+            f"{shown}: context {name!r} not found (contexts: {', '.join(merged['contexts']) or 'none'})"
+        )
     ctx_file, ctx_body = merged["contexts"][name]
     ctx: Context = _convert(ctx_body, Context, f"{ctx_file}: contexts[{name}].context")
     if ctx.cluster not in merged["clusters"]:
@@ -229,8 +235,15 @@ def from_kubeconfig(paths: list[Path], *, context: str | None = None) -> Setting
         us_file, raw_user = merged["users"][ctx.user]
         where = f"{us_file}: users[{ctx.user}].user"
     user: User = _convert(raw_user, User, where)
-    return Settings(where=where, server=cluster.server, cluster=cluster, user=user, raw_user=raw_user,
-                    namespace=ctx.namespace or DEFAULT_NAMESPACE, paths=tuple(paths))
+    return Settings(
+        where=where,
+        server=cluster.server,
+        cluster=cluster,
+        user=user,
+        raw_user=raw_user,
+        namespace=ctx.namespace or DEFAULT_NAMESPACE,
+        paths=tuple(paths),
+    )
 
 
 def in_cluster_possible() -> bool:
@@ -248,21 +261,30 @@ def from_service_account(service_account_dir: Path = SERVICE_ACCOUNT_DIR) -> Set
     """
     host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
     if not host or not port:
-        raise BadKubeconfig("unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and "
-                            "KUBERNETES_SERVICE_PORT must be defined")
+        raise BadKubeconfig(
+            "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and "
+            "KUBERNETES_SERVICE_PORT must be defined"
+        )
     token_file = service_account_dir / "token"
     if not token_file.is_file():
-        raise BadKubeconfig(f"in-cluster: no service-account token at {token_file} "
-                            "(is automountServiceAccountToken off?)")
+        raise BadKubeconfig(
+            f"in-cluster: no service-account token at {token_file} (is automountServiceAccountToken off?)"
+        )
     if ":" in host:
         host = f"[{host}]"
     ca = service_account_dir / "ca.crt"
     ns_file = service_account_dir / "namespace"
     namespace = ns_file.read_text().strip() if ns_file.is_file() else ""
     cluster = Cluster(server=f"https://{host}:{port}", certificate_auth=str(ca) if ca.is_file() else None)
-    return Settings(where=f"in-cluster service account {service_account_dir}", server=cluster.server,
-                    cluster=cluster, user=User(token_file=str(token_file)), raw_user={"tokenFile": str(token_file)},
-                    namespace=namespace or DEFAULT_NAMESPACE, paths=())
+    return Settings(
+        where=f"in-cluster service account {service_account_dir}",
+        server=cluster.server,
+        cluster=cluster,
+        user=User(token_file=str(token_file)),
+        raw_user={"tokenFile": str(token_file)},
+        namespace=namespace or DEFAULT_NAMESPACE,
+        paths=(),
+    )
 
 
 # --- credentials and TLS -----------------------------------------------------------------------
@@ -298,8 +320,10 @@ def _exec_source(settings: Settings, cert_files: _CertFiles) -> credentials.Exec
         raise BadKubeconfig(f"{where}: want a mapping")
     api_version = spec.get("apiVersion")
     if api_version not in credentials.EXEC_API_VERSIONS:
-        raise BadKubeconfig(f"{where}.apiVersion: {api_version!r} is not supported; use one of "
-                            f"{', '.join(credentials.EXEC_API_VERSIONS)}")
+        raise BadKubeconfig(
+            f"{where}.apiVersion: {api_version!r} is not supported; use one of "
+            f"{', '.join(credentials.EXEC_API_VERSIONS)}"
+        )
     command = spec.get("command")
     if not isinstance(command, str) or not command:
         raise BadKubeconfig(f"{where}.command: required")
@@ -308,16 +332,21 @@ def _exec_source(settings: Settings, cert_files: _CertFiles) -> credentials.Exec
         raise BadKubeconfig(f"{where}.args: want a list of strings")
     env: dict[str, str] = {}
     for i, item in enumerate(spec.get("env") or []):
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not isinstance(
-                item.get("value"), str):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("name"), str)
+            or not isinstance(item.get("value"), str)
+        ):
             raise BadKubeconfig(f"{where}.env[{i}]: want {{name: STRING, value: STRING}}")
         env[item["name"]] = item["value"]
     mode = spec.get("interactiveMode") or "IfAvailable"
     if mode not in ("Never", "IfAvailable", "Always"):
         raise BadKubeconfig(f"{where}.interactiveMode: {mode!r}; use Never, IfAvailable or Always")
     if mode == "Always":
-        raise BadKubeconfig(f"{where}.interactiveMode: Always needs a terminal, and dockyard runs plugins "
-                            "without one; use IfAvailable or Never")
+        raise BadKubeconfig(
+            f"{where}.interactiveMode: Always needs a terminal, and dockyard runs plugins "
+            "without one; use IfAvailable or Never"
+        )
     cluster_info = None
     if spec.get("provideClusterInfo"):
         cluster_info = {"server": settings.server, "insecure-skip-tls-verify": settings.cluster.insecure}
@@ -329,9 +358,16 @@ def _exec_source(settings: Settings, cert_files: _CertFiles) -> credentials.Exec
                 ca_data = None
         if ca_data:
             cluster_info["certificate-authority-data"] = ca_data
-    return credentials.Exec(api_version=api_version, command=command, args=args, env=env, where=where,
-                            install_hint=spec.get("installHint"), cluster_info=cluster_info,
-                            on_cert=cert_files.write)
+    return credentials.Exec(
+        api_version=api_version,
+        command=command,
+        args=args,
+        env=env,
+        where=where,
+        install_hint=spec.get("installHint"),
+        cluster_info=cluster_info,
+        on_cert=cert_files.write,
+    )
 
 
 def _source(settings: Settings, cert_files: _CertFiles) -> credentials.Source | None:
@@ -339,8 +375,10 @@ def _source(settings: Settings, cert_files: _CertFiles) -> credentials.Source | 
     user, where = settings.user, settings.where
     if user.auth_provider:
         name = user.auth_provider.get("name", "?") if isinstance(user.auth_provider, dict) else "?"
-        raise BadKubeconfig(f"{where}.auth-provider ({name}) is not supported: client-go removed its auth "
-                            "providers; use an exec plugin (user.exec), e.g. kubelogin or gke-gcloud-auth-plugin")
+        raise BadKubeconfig(
+            f"{where}.auth-provider ({name}) is not supported: client-go removed its auth "
+            "providers; use an exec plugin (user.exec), e.g. kubelogin or gke-gcloud-auth-plugin"
+        )
     has_basic = bool(user.username or user.password)
     if (user.token or user.token_file) and has_basic:
         raise BadKubeconfig(f"{where}: username/password or bearer token may be set, but not both")
@@ -364,8 +402,10 @@ def _check_tls(settings: Settings) -> None:
     cluster, user, where = settings.cluster, settings.user, settings.where
     cluster_where = f"cluster of {where}"
     if cluster.insecure and (cluster.certificate_auth or cluster.certificate_auth_data):
-        raise BadKubeconfig(f"{cluster_where}: certificate-authority and insecure-skip-tls-verify cannot both "
-                            "be set (specifying a root certificates file with the insecure flag is not allowed)")
+        raise BadKubeconfig(
+            f"{cluster_where}: certificate-authority and insecure-skip-tls-verify cannot both "
+            "be set (specifying a root certificates file with the insecure flag is not allowed)"
+        )
     if cluster.certificate_auth and not Path(cluster.certificate_auth).is_file():
         raise BadKubeconfig(f"{cluster_where}: certificate-authority {cluster.certificate_auth}: no such file")
     for label, path in (("client-certificate", user.client_cert), ("client-key", user.client_key)):
@@ -374,11 +414,15 @@ def _check_tls(settings: Settings) -> None:
     has_cert = bool(user.client_cert or user.client_cert_data)
     has_key = bool(user.client_key or user.client_key_data)
     if has_cert != has_key:
-        raise BadKubeconfig(f"{where}: client-certificate and client-key go together; set both "
-                            "(or client-certificate-data and client-key-data)")
-    for label, data in (("certificate-authority-data", cluster.certificate_auth_data),
-                        ("client-certificate-data", user.client_cert_data),
-                        ("client-key-data", user.client_key_data)):
+        raise BadKubeconfig(
+            f"{where}: client-certificate and client-key go together; set both "
+            "(or client-certificate-data and client-key-data)"
+        )
+    for label, data in (
+        ("certificate-authority-data", cluster.certificate_auth_data),
+        ("client-certificate-data", user.client_cert_data),
+        ("client-key-data", user.client_key_data),
+    ):
         if data:
             try:
                 base64.b64decode(data, validate=True)
@@ -411,8 +455,12 @@ class Connection:
         user = self.settings.user
         if self._cert_files.cert.exists():
             return User(client_cert=str(self._cert_files.cert), client_key=str(self._cert_files.key))
-        return User(client_cert=user.client_cert, client_cert_data=user.client_cert_data,
-                    client_key=user.client_key, client_key_data=user.client_key_data)
+        return User(
+            client_cert=user.client_cert,
+            client_cert_data=user.client_cert_data,
+            client_key=user.client_key,
+            client_key_data=user.client_key_data,
+        )
 
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS context every client uses: the cluster's CA (or the system's, or none when insecure)
@@ -424,15 +472,18 @@ class Connection:
         try:
             ctx = client_adapter.verify_cluster(self.settings.cluster, self._tls_user(), lambda p: p)
         except (ssl.SSLError, OSError, ValueError) as err:
-            raise BadKubeconfig(f"{self.settings.where}: cannot load the CA or client certificate/key: "
-                                f"{err}") from err
+            raise BadKubeconfig(f"{self.settings.where}: cannot load the CA or client certificate/key: {err}") from err
         return ctx
 
     def _lightkube_config(self) -> SingleConfig:
         cluster = self.settings.cluster
-        return SingleConfig(context_name="dockyard", context=Context(cluster="dockyard", user="dockyard",
-                                                                     namespace=self.namespace),
-                            cluster=cluster, user=self._tls_user(), fname=self.path)
+        return SingleConfig(
+            context_name="dockyard",
+            context=Context(cluster="dockyard", user="dockyard", namespace=self.namespace),
+            cluster=cluster,
+            user=self._tls_user(),
+            fname=self.path,
+        )
 
     def lightkube(self, *, timeout: float = 30.0) -> lightkube.Client:
         """A lightkube client (its own HTTP connection pool; one per thread that watches).
@@ -441,13 +492,13 @@ class Connection:
             BadKubeconfig: TLS material that does not load.
         """
         try:
-            client = lightkube.Client(self._lightkube_config(), timeout=lightkube_http.Timeout(timeout),
-                                      field_manager="dockyard")
+            client = lightkube.Client(
+                self._lightkube_config(), timeout=lightkube_http.Timeout(timeout), field_manager="dockyard"
+            )
         except ConfigError as err:
             raise BadKubeconfig(f"{self.settings.where}: {err}") from err
         except (ssl.SSLError, OSError) as err:
-            raise BadKubeconfig(f"{self.settings.where}: cannot load the CA or client certificate/key: "
-                                f"{err}") from err
+            raise BadKubeconfig(f"{self.settings.where}: cannot load the CA or client certificate/key: {err}") from err
         inner = getattr(getattr(client, "_client", None), "_client", None)
         if not isinstance(inner, lightkube_http.Client):  # pragma: no cover - lightkube internals moved
             raise RuntimeError("this lightkube version keeps its HTTP client elsewhere; update dockyard")
@@ -457,8 +508,9 @@ class Connection:
     def http(self, *, timeout: float | None = 30.0) -> httpx.Client:
         """An httpx client for the documented subresources lightkube has no verb for
         (``instantiate``, ``log``, ``/containers/{id}/commit``): same TLS and credentials as :meth:`lightkube`."""
-        return httpx.Client(base_url=self.server, verify=self.ssl_context(), auth=self.auth,
-                            timeout=httpx.Timeout(timeout))
+        return httpx.Client(
+            base_url=self.server, verify=self.ssl_context(), auth=self.auth, timeout=httpx.Timeout(timeout)
+        )
 
     def authorization(self) -> str | None:
         """The current ``Authorization`` header value (``None`` when the user has no token-like credential).
@@ -469,8 +521,13 @@ class Connection:
         return self.auth.source.header() if self.auth else None
 
 
-def connect(kubeconfig: str | None = None, *, paths: Sequence[str | Path] | None = None,
-            context: str | None = None, service_account_dir: Path | None = None) -> Connection:
+def connect(
+    kubeconfig: str | None = None,
+    *,
+    paths: Sequence[str | Path] | None = None,
+    context: str | None = None,
+    service_account_dir: Path | None = None,
+) -> Connection:
     """The connection of the kubeconfig found in kubectl's order (module docstring), or in-cluster.
 
     ``paths`` (a :attr:`Connection.paths` handed to another process) skips the search and merges those files;
@@ -493,9 +550,14 @@ def connect(kubeconfig: str | None = None, *, paths: Sequence[str | Path] | None
     _check_tls(settings)
     cert_files = _CertFiles()
     source = _source(settings, cert_files)
-    conn = Connection(paths=settings.paths, server=settings.server.rstrip("/"), namespace=settings.namespace,
-                      settings=settings, auth=credentials.Auth(source) if source else None,
-                      _cert_files=cert_files)
+    conn = Connection(
+        paths=settings.paths,
+        server=settings.server.rstrip("/"),
+        namespace=settings.namespace,
+        settings=settings,
+        auth=credentials.Auth(source) if source else None,
+        _cert_files=cert_files,
+    )
     if isinstance(source, credentials.Exec):
         source.current()
     conn.ssl_context()  # a CA or certificate that does not load fails here, not in the first request

@@ -37,6 +37,7 @@ import httpx
 
 try:  # lightkube >= 1.0 speaks through httpx2; one Auth object serves both libraries
     import httpx2
+
     _AUTH_BASES: tuple[type, ...] = (httpx.Auth, httpx2.Auth)
     _BYTE_STREAMS: tuple[type, ...] = (httpx.ByteStream, httpx2.ByteStream)
 except ImportError:  # pragma: no cover - older lightkube on httpx
@@ -168,19 +169,23 @@ def parse_exec_output(output: bytes, *, api_version: str, where: str) -> ExecRes
     if doc.get("kind") != "ExecCredential":
         raise CredentialError(f"{where}: exec plugin output has kind {doc.get('kind')!r}, want ExecCredential")
     if doc.get("apiVersion") != api_version:
-        raise CredentialError(f"{where}: exec plugin is configured to use API version {api_version}, "
-                              f"plugin returned version {doc.get('apiVersion')!r}")
+        raise CredentialError(
+            f"{where}: exec plugin is configured to use API version {api_version}, "
+            f"plugin returned version {doc.get('apiVersion')!r}"
+        )
     status = doc.get("status")
     if not isinstance(status, dict):
         raise CredentialError(f"{where}: exec plugin didn't return a status field")
     token = status.get("token") or None
     cert, key = status.get("clientCertificateData") or None, status.get("clientKeyData") or None
     if bool(cert) != bool(key):
-        raise CredentialError(f"{where}: exec plugin returned only one of status.clientCertificateData and "
-                              "status.clientKeyData")
+        raise CredentialError(
+            f"{where}: exec plugin returned only one of status.clientCertificateData and status.clientKeyData"
+        )
     if not token and not cert:
-        raise CredentialError(f"{where}: exec plugin didn't return a token or cert/key pair "
-                              "(status.token, status.clientCertificateData)")
+        raise CredentialError(
+            f"{where}: exec plugin didn't return a token or cert/key pair (status.token, status.clientCertificateData)"
+        )
     expires = None
     stamp = status.get("expirationTimestamp")
     if stamp:
@@ -231,8 +236,9 @@ class Exec(Source):
         env = {**os.environ, **self.env, "KUBERNETES_EXEC_INFO": self.exec_info()}
         argv = [self.command, *self.args]
         try:
-            proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=self.timeout, check=False)
+            proc = subprocess.run(
+                argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=self.timeout, check=False
+            )
         except FileNotFoundError as err:
             hint = f" ({self.install_hint.strip()})" if self.install_hint else ""
             raise CredentialError(f"{self.where}: exec plugin {self.command!r} not found{hint}") from err
@@ -240,8 +246,9 @@ class Exec(Source):
             raise CredentialError(f"{self.where}: exec plugin {self.command!r} failed: {err}") from err
         if proc.returncode != 0:
             tail = proc.stderr.decode(errors="replace").strip()[-500:]
-            raise CredentialError(f"{self.where}: exec plugin {self.command!r} exited {proc.returncode}"
-                                  + (f": {tail}" if tail else ""))
+            raise CredentialError(
+                f"{self.where}: exec plugin {self.command!r} exited {proc.returncode}" + (f": {tail}" if tail else "")
+            )
         result = parse_exec_output(proc.stdout, api_version=self.api_version, where=self.where)
         if result.client_cert and self.on_cert is not None:
             self.on_cert(result.client_cert, result.client_key)

@@ -59,8 +59,13 @@ def scrub(message: str) -> str:
 def involved_object(obj: dict[str, Any]) -> dict[str, Any]:
     """The ``ObjectReference`` of ``obj`` for ``involvedObject`` (no spec, status or data)."""
     meta = obj.get("metadata") or {}
-    ref = {"apiVersion": obj.get("apiVersion", ""), "kind": obj.get("kind", ""), "name": meta.get("name", ""),
-           "uid": meta.get("uid", ""), "resourceVersion": meta.get("resourceVersion", "")}
+    ref = {
+        "apiVersion": obj.get("apiVersion", ""),
+        "kind": obj.get("kind", ""),
+        "name": meta.get("name", ""),
+        "uid": meta.get("uid", ""),
+        "resourceVersion": meta.get("resourceVersion", ""),
+    }
     if meta.get("namespace"):
         ref["namespace"] = meta["namespace"]
     return {k: v for k, v in ref.items() if v}
@@ -73,18 +78,34 @@ def event_name(obj: dict[str, Any], type_: str, reason: str, message: str) -> st
     return f"{str(meta.get('name', 'object'))[:236]}.{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
-def new_event(obj: dict[str, Any], type_: str, reason: str, message: str, *, component: str,
-              host: str = "", now: str | None = None) -> dict[str, Any]:
+def new_event(
+    obj: dict[str, Any],
+    type_: str,
+    reason: str,
+    message: str,
+    *,
+    component: str,
+    host: str = "",
+    now: str | None = None,
+) -> dict[str, Any]:
     """The ``v1 Event`` body for a first occurrence (``count: 1``). Pure."""
     now = now or _now()
     ref = involved_object(obj)
     source = {"component": component, **({"host": host} if host else {})}
     return {
-        "apiVersion": "v1", "kind": "Event",
+        "apiVersion": "v1",
+        "kind": "Event",
         "metadata": {"name": event_name(obj, type_, reason, message), "namespace": ref.get("namespace", "default")},
-        "involvedObject": ref, "reason": reason, "message": message, "type": type_, "source": source,
-        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-        "reportingComponent": component, "reportingInstance": host or component,
+        "involvedObject": ref,
+        "reason": reason,
+        "message": message,
+        "type": type_,
+        "source": source,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+        "reportingComponent": component,
+        "reportingInstance": host or component,
     }
 
 
@@ -132,8 +153,13 @@ class EventRecorder:
                 current = resources.as_dict(self.api.get(Event, name, namespace=namespace))
                 count = int(current.get("count") or 1)
         try:
-            self.api.patch(Event, name, {"count": count + 1, "lastTimestamp": body["lastTimestamp"]},
-                           namespace=namespace, patch_type=PatchType.MERGE)
+            self.api.patch(
+                Event,
+                name,
+                {"count": count + 1, "lastTimestamp": body["lastTimestamp"]},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
             self._remember(key, name, namespace, count + 1)
         except ApiError as err:
             if err.status.code != 404:

@@ -23,8 +23,11 @@ def resource(kind: str) -> Any:
     """
     for info in kinds.RESOURCES:
         if info.kind == kind:
-            factory = (generic_resource.create_namespaced_resource if info.namespaced
-                       else generic_resource.create_global_resource)
+            factory = (
+                generic_resource.create_namespaced_resource
+                if info.namespaced
+                else generic_resource.create_global_resource
+            )
             return factory(info.group, info.version, info.kind, info.plural)
     raise KeyError(kind)
 

@@ -138,8 +138,14 @@ class Informer:
     (re)list, ``ADDED`` for each listed object (resync), so handlers are level-based.
     """
 
-    def __init__(self, conn: Connection, kind: str, on_event: Callable[[str, dict[str, Any]], None],
-                 *, label_selector: str | None = None) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        kind: str,
+        on_event: Callable[[str, dict[str, Any]], None],
+        *,
+        label_selector: str | None = None,
+    ) -> None:
         self.kind = kind
         self._conn = conn
         self._on_event = on_event
@@ -160,8 +166,7 @@ class Informer:
         while not stop.is_set():
             client = self._conn.lightkube(timeout=60)
             try:
-                listing = client.list(res, namespace=ALL_NS if namespaced else None,
-                                      labels=_parse_labels(self._labels))
+                listing = client.list(res, namespace=ALL_NS if namespaced else None, labels=_parse_labels(self._labels))
                 objs = [resources.as_dict(o) for o in listing]
                 rv = listing.resourceVersion
                 seen = {resources.key(o): o for o in objs}
@@ -174,8 +179,12 @@ class Informer:
                     self._emit("ADDED", obj)
                 self.synced.set()
                 backoff = 0.2
-                for event, raw in client.watch(res, namespace=ALL_NS if namespaced else None,
-                                               labels=_parse_labels(self._labels), resource_version=rv):
+                for event, raw in client.watch(
+                    res,
+                    namespace=ALL_NS if namespaced else None,
+                    labels=_parse_labels(self._labels),
+                    resource_version=rv,
+                ):
                     if stop.is_set():
                         return
                     if event == "BOOKMARK":
@@ -267,8 +276,11 @@ class Controller:
         (:class:`dockyard.client.events.EventRecorder`).
         """
         self.api = self.conn.lightkube()
-        self.events = events.EventRecorder(self.conn.lightkube(timeout=self.EVENT_TIMEOUT),
-                                           component=self.component or f"{self.name}-controller", host=self.host)
+        self.events = events.EventRecorder(
+            self.conn.lightkube(timeout=self.EVENT_TIMEOUT),
+            component=self.component or f"{self.name}-controller",
+            host=self.host,
+        )
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         """Start informers and workers as daemon threads; they end when ``stop`` is set."""
@@ -277,11 +289,13 @@ class Controller:
         for w in self.watches():
             informer = Informer(self.conn, w.kind, self._handler(w), label_selector=w.label_selector)
             self.informers[w.kind] = informer
-            threads.append(threading.Thread(target=informer.run, args=(stop,), daemon=True,
-                                            name=f"{self.name}-watch-{w.kind}"))
+            threads.append(
+                threading.Thread(target=informer.run, args=(stop,), daemon=True, name=f"{self.name}-watch-{w.kind}")
+            )
         for i in range(self.workers):
-            threads.append(threading.Thread(target=self._work, args=(stop,), daemon=True,
-                                            name=f"{self.name}-worker-{i}"))
+            threads.append(
+                threading.Thread(target=self._work, args=(stop,), daemon=True, name=f"{self.name}-worker-{i}")
+            )
         threading.Thread(target=self._stopper, args=(stop,), daemon=True).start()
         for t in threads:
             t.start()
@@ -299,6 +313,7 @@ class Controller:
             keys = [resources.key(obj)] if w.mapper is None else w.mapper(event, obj)
             for k in keys:
                 self.queue.add(k)
+
         return handle
 
     def _work(self, stop: threading.Event) -> None:
@@ -335,10 +350,12 @@ def get_or_none(api: Any, kind: str, name: str, namespace: str | None) -> dict[s
 
 def owner_keys(kind: str) -> Mapper:
     """Map an event of an owned object to its controlling owner of ``kind`` (same namespace)."""
+
     def mapper(_event: str, obj: dict[str, Any]) -> list[str]:
         owner = resources.controller_of(obj, kind)
         ns = obj["metadata"].get("namespace")
         return [f"{ns}/{owner}"] if owner else []
+
     return mapper
 
 
@@ -360,8 +377,13 @@ def patch_status(api: Any, kind: str, obj: dict[str, Any], status: dict[str, Any
         return None
     meta = obj["metadata"]
     try:
-        out = api.patch(resources.resource(kind).Status, meta["name"], {"status": status},
-                        namespace=meta.get("namespace"), patch_type=PatchType.MERGE)
+        out = api.patch(
+            resources.resource(kind).Status,
+            meta["name"],
+            {"status": status},
+            namespace=meta.get("namespace"),
+            patch_type=PatchType.MERGE,
+        )
     except ApiError as err:
         if err.status.code == 404:
             return None
@@ -369,8 +391,9 @@ def patch_status(api: Any, kind: str, obj: dict[str, Any], status: dict[str, Any
     return resources.as_dict(out)
 
 
-def set_condition(conditions: list[dict[str, Any]] | None, type_: str, status: bool, reason: str,
-                  message: str = "") -> list[dict[str, Any]]:
+def set_condition(
+    conditions: list[dict[str, Any]] | None, type_: str, status: bool, reason: str, message: str = ""
+) -> list[dict[str, Any]]:
     """Return ``conditions`` with condition ``type_`` set (Kubernetes API conventions, "Typical status
     properties"): ``lastTransitionTime`` changes only when ``status`` flips."""
     out = [dict(c) for c in conditions or []]
@@ -381,6 +404,7 @@ def set_condition(conditions: list[dict[str, Any]] | None, type_: str, status: b
                 cond["lastTransitionTime"] = now_rfc3339()
             cond.update(status=value, reason=reason, message=message)
             return out
-    out.append({"type": type_, "status": value, "reason": reason, "message": message,
-                "lastTransitionTime": now_rfc3339()})
+    out.append(
+        {"type": type_, "status": value, "reason": reason, "message": message, "lastTransitionTime": now_rfc3339()}
+    )
     return out

@@ -70,15 +70,18 @@ class BuildController(runtime.Controller):
                 return [resources.key(build)]
             ns = build["metadata"]["namespace"]
             return [resources.key(build)] + [
-                resources.key(b) for b in self.informers["Build"].items()
-                if b["metadata"]["namespace"] == ns and b["metadata"]["name"] != build["metadata"]["name"]
+                resources.key(b)
+                for b in self.informers["Build"].items()
+                if b["metadata"]["namespace"] == ns
+                and b["metadata"]["name"] != build["metadata"]["name"]
                 and (b["metadata"].get("labels") or {}).get(buildpod.BUILDCONFIG_LABEL) == config
                 and (b.get("status") or {}).get("phase", "New") == "New"
             ]
 
-        return [runtime.Watch("Build", siblings),
-                runtime.Watch("Pod", _build_key,
-                              label_selector=f"{well_known.BUILD_POD}={well_known.BUILD_POD_TRUE}")]
+        return [
+            runtime.Watch("Build", siblings),
+            runtime.Watch("Pod", _build_key, label_selector=f"{well_known.BUILD_POD}={well_known.BUILD_POD_TRUE}"),
+        ]
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
@@ -104,9 +107,14 @@ class BuildController(runtime.Controller):
         config = (build["metadata"].get("labels") or {}).get(buildpod.BUILDCONFIG_LABEL)
         if not config:
             return []
-        return [resources.as_dict(b) for b in self.api.list(
-            resources.resource("Build"), namespace=build["metadata"]["namespace"],
-            labels={buildpod.BUILDCONFIG_LABEL: config})]
+        return [
+            resources.as_dict(b)
+            for b in self.api.list(
+                resources.resource("Build"),
+                namespace=build["metadata"]["namespace"],
+                labels={buildpod.BUILDCONFIG_LABEL: config},
+            )
+        ]
 
     def _start(self, build: dict[str, Any]) -> float | None:
         config = self._config(build)
@@ -115,11 +123,12 @@ class BuildController(runtime.Controller):
             mine = _number(build)
             siblings = self._siblings(build)
             if policy == "SerialLatestOnly" and any(
-                    _number(b) > mine and (b.get("status") or {}).get("phase", "New") == "New" for b in siblings):
-                return self._cancel(build, "Cancelled by a newer build of the same configuration "
-                                           "(runPolicy SerialLatestOnly).")
-            if any(_number(b) < mine and (b.get("status") or {}).get("phase", "New") not in TERMINAL
-                   for b in siblings):
+                _number(b) > mine and (b.get("status") or {}).get("phase", "New") == "New" for b in siblings
+            ):
+                return self._cancel(
+                    build, "Cancelled by a newer build of the same configuration (runPolicy SerialLatestOnly)."
+                )
+            if any(_number(b) < mine and (b.get("status") or {}).get("phase", "New") not in TERMINAL for b in siblings):
                 return None  # a sibling's completion re-enqueues this key
         pod = buildpod.build_pod(build)
         try:
@@ -127,26 +136,34 @@ class BuildController(runtime.Controller):
             log.info("build %s: created build pod %s", resources.key(build), pod["metadata"]["name"])
         except ApiError as err:
             if err.status.code != 409:  # AlreadyExists: the pod is ours from before a restart
-                self._end(build, {
-                    "phase": "Error", "reason": "CannotCreateBuildPod", "message": err.status.message})
+                self._end(build, {"phase": "Error", "reason": "CannotCreateBuildPod", "message": err.status.message})
                 return None
-        runtime.patch_status(self.api, "Build", build, {
-            "phase": "Pending", "podName": pod["metadata"]["name"],
-            "conditions": runtime.set_condition(None, "Succeeded", False, "Pending", "build pod created")})
+        runtime.patch_status(
+            self.api,
+            "Build",
+            build,
+            {
+                "phase": "Pending",
+                "podName": pod["metadata"]["name"],
+                "conditions": runtime.set_condition(None, "Succeeded", False, "Pending", "build pod created"),
+            },
+        )
         return None
 
     def _delete_pod(self, build: dict[str, Any]) -> None:
         try:
-            self.api.delete(resources.resource("Pod"), buildpod.pod_name(build["metadata"]["name"]),
-                            namespace=build["metadata"]["namespace"])
+            self.api.delete(
+                resources.resource("Pod"),
+                buildpod.pod_name(build["metadata"]["name"]),
+                namespace=build["metadata"]["namespace"],
+            )
         except ApiError as err:
             if err.status.code != 404:
                 raise
 
     def _cancel(self, build: dict[str, Any], message: str) -> None:
         self._delete_pod(build)
-        self._end(build, {
-            "phase": "Cancelled", "reason": "CancelledBuild", "message": message, "cancelled": True})
+        self._end(build, {"phase": "Cancelled", "reason": "CancelledBuild", "message": message, "cancelled": True})
         log.info("build %s: cancelled", resources.key(build))
         return None
 
@@ -156,8 +173,10 @@ class BuildController(runtime.Controller):
         if config is None:
             return
         spec = config.get("spec") or {}
-        limits = {"ok": int(spec.get("successfulBuildsHistoryLimit", 5)),
-                  "failed": int(spec.get("failedBuildsHistoryLimit", 5))}
+        limits = {
+            "ok": int(spec.get("successfulBuildsHistoryLimit", 5)),
+            "failed": int(spec.get("failedBuildsHistoryLimit", 5)),
+        }
         groups: dict[str, list[dict[str, Any]]] = {"ok": [], "failed": []}
         for b in self._siblings(build):
             phase = (b.get("status") or {}).get("phase")
@@ -167,10 +186,11 @@ class BuildController(runtime.Controller):
                 groups["failed"].append(b)
         for group, items in groups.items():
             items.sort(key=_number, reverse=True)
-            for old in items[limits[group]:]:
+            for old in items[limits[group] :]:
                 try:
-                    self.api.delete(resources.resource("Build"), old["metadata"]["name"],
-                                    namespace=old["metadata"]["namespace"])
+                    self.api.delete(
+                        resources.resource("Build"), old["metadata"]["name"], namespace=old["metadata"]["namespace"]
+                    )
                     log.info("build %s: pruned (history limit %d)", resources.key(old), limits[group])
                 except ApiError as err:
                     if err.status.code != 404:
@@ -181,9 +201,14 @@ class BuildController(runtime.Controller):
         status = build.get("status") or {}
         pod = runtime.get_or_none(self.api, "Pod", buildpod.pod_name(build["metadata"]["name"]), ns)
         if pod is None:
-            self._end(build, {
-                "phase": "Error", "reason": "BuildPodDeleted",
-                "message": "The pod for this build was deleted before the build completed."})
+            self._end(
+                build,
+                {
+                    "phase": "Error",
+                    "reason": "BuildPodDeleted",
+                    "message": "The pod for this build was deleted before the build completed.",
+                },
+            )
             return None
         pod_phase = (pod.get("status") or {}).get("phase") or "Pending"
         result = buildpod.result_from_pod(pod)
@@ -193,40 +218,68 @@ class BuildController(runtime.Controller):
             left = (created + int(deadline) - time.time()) if created is not None else None
             if left is not None and left <= 0:
                 self._delete_pod(build)
-                self._end(build, {
-                    "phase": "Failed", "reason": "BuildDeadlineExceeded",
-                    "message": f"Build was running longer than its completionDeadlineSeconds ({deadline}s)."})
+                self._end(
+                    build,
+                    {
+                        "phase": "Failed",
+                        "reason": "BuildDeadlineExceeded",
+                        "message": f"Build was running longer than its completionDeadlineSeconds ({deadline}s).",
+                    },
+                )
                 log.info("build %s: deadline exceeded", resources.key(build))
                 return None
         else:
             left = None
         if result is None:
             if pod_phase == "Running" and status.get("phase") != "Running":
-                if runtime.patch_status(self.api, "Build", build, {
-                        "phase": "Running", "startTimestamp": (pod.get("status") or {}).get("startTime")
-                        or runtime.now_rfc3339(),
-                        "conditions": runtime.set_condition(status.get("conditions"), "Succeeded", False,
-                                                            "Running", "")}) is not None:
-                    self.events.record(build, events.NORMAL, "BuildStarted",
-                                       f"Build {resources.key(build)} is now running")
+                if (
+                    runtime.patch_status(
+                        self.api,
+                        "Build",
+                        build,
+                        {
+                            "phase": "Running",
+                            "startTimestamp": (pod.get("status") or {}).get("startTime") or runtime.now_rfc3339(),
+                            "conditions": runtime.set_condition(
+                                status.get("conditions"), "Succeeded", False, "Running", ""
+                            ),
+                        },
+                    )
+                    is not None
+                ):
+                    self.events.record(
+                        build, events.NORMAL, "BuildStarted", f"Build {resources.key(build)} is now running"
+                    )
             return max(0.5, left) if left is not None else None
         to = build["spec"]["output"]["to"]["name"]
         if result.succeeded:
             update = {
-                "phase": "Complete", "reason": None, "message": None,
+                "phase": "Complete",
+                "reason": None,
+                "message": None,
                 "outputDockerImageReference": to,
                 "output": {"to": {"imageDigest": result.image_digest}},
             }
         else:
-            update = {"phase": "Failed", "reason": result.reason, "message": result.message,
-                      "logSnippet": result.log_snippet}
+            update = {
+                "phase": "Failed",
+                "reason": result.reason,
+                "message": result.message,
+                "logSnippet": result.log_snippet,
+            }
         if result.stages:
             update["stages"] = list(result.stages)
         if result.revision and build["spec"].get("revision") != result.revision:
             # as OpenShift's builder does through builds/details: the resolved source revision
             from lightkube.types import PatchType
-            self.api.patch(resources.resource("Build"), build["metadata"]["name"],
-                           {"spec": {"revision": result.revision}}, namespace=ns, patch_type=PatchType.MERGE)
+
+            self.api.patch(
+                resources.resource("Build"),
+                build["metadata"]["name"],
+                {"spec": {"revision": result.revision}},
+                namespace=ns,
+                patch_type=PatchType.MERGE,
+            )
         self._end(build, update)
         log.info("build %s: %s %s", resources.key(build), update["phase"], result.image_digest or result.reason)
         return None
@@ -242,8 +295,9 @@ class BuildController(runtime.Controller):
         elif phase == "Cancelled":
             self.events.record(build, events.NORMAL, "BuildCancelled", f"Build {key} has been cancelled")
         else:
-            self.events.record(build, events.WARNING, "BuildFailed",
-                               f"Build {key} failed: {update.get('reason') or phase}")
+            self.events.record(
+                build, events.WARNING, "BuildFailed", f"Build {key} failed: {update.get('reason') or phase}"
+            )
 
     def _finish(self, build: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         status = build.get("status") or {}
@@ -259,7 +313,11 @@ class BuildController(runtime.Controller):
         elif began is not None and ended is not None:
             update["duration"] = int((ended - began) * 1e9)  # nanoseconds, as OpenShift's time.Duration
         ok = update["phase"] == "Complete"
-        update["conditions"] = runtime.set_condition(status.get("conditions"), "Succeeded", ok,
-                                                     update["phase"] if ok else update.get("reason") or "Failed",
-                                                     update.get("message") or "")
+        update["conditions"] = runtime.set_condition(
+            status.get("conditions"),
+            "Succeeded",
+            ok,
+            update["phase"] if ok else update.get("reason") or "Failed",
+            update.get("message") or "",
+        )
         return update

@@ -35,8 +35,11 @@ def _image_triggers(config: dict[str, Any]) -> list[str]:
     names = []
     for trigger in (config.get("spec") or {}).get("triggers") or []:
         if trigger.get("type") == "ImageChange":
-            ref = (trigger.get("imageChange") or {}).get("from") or \
-                  ((config["spec"].get("strategy") or {}).get("dockerStrategy") or {}).get("from") or {}
+            ref = (
+                (trigger.get("imageChange") or {}).get("from")
+                or ((config["spec"].get("strategy") or {}).get("dockerStrategy") or {}).get("from")
+                or {}
+            )
             if ref.get("kind", "Image") == "Image" and ref.get("name"):
                 names.append(ref["name"])
     return names
@@ -50,8 +53,11 @@ class BuildConfigController(runtime.Controller):
     def watches(self) -> list[runtime.Watch]:
         def by_image(_event: str, image: dict[str, Any]) -> list[str]:
             ns, name = image["metadata"]["namespace"], image["metadata"]["name"]
-            return [resources.key(c) for c in self.informers["BuildConfig"].items()
-                    if c["metadata"]["namespace"] == ns and name in _image_triggers(c)]
+            return [
+                resources.key(c)
+                for c in self.informers["BuildConfig"].items()
+                if c["metadata"]["namespace"] == ns and name in _image_triggers(c)
+            ]
 
         return [runtime.Watch("BuildConfig"), runtime.Watch("Image", by_image)]
 
@@ -68,8 +74,10 @@ class BuildConfigController(runtime.Controller):
             cause = f"config-change/{generation}"
             if not self._already(config, cause):
                 self._instantiate(config, cause, [{"message": "Build configuration change"}])
-            config = runtime.patch_status(self.api, "BuildConfig", config,
-                                          {"lastConfigChangeGeneration": generation}) or config
+            config = (
+                runtime.patch_status(self.api, "BuildConfig", config, {"lastConfigChangeGeneration": generation})
+                or config
+            )
         for image_name in _image_triggers(config):
             self._image_change(config, image_name, initial_handled="ConfigChange" in types)
         return None
@@ -93,35 +101,51 @@ class BuildConfigController(runtime.Controller):
         if not (first and initial_handled):
             cause = f"image-change/{latest.rsplit('@', 1)[-1]}"
             if not self._already(config, cause):
-                self._instantiate(config, cause, [{
-                    "message": f"Image change: {image_name}",
-                    "imageChangeBuild": {"imageID": latest, "fromRef": {"kind": "Image", "name": image_name}}}],
-                    from_image=latest)
+                self._instantiate(
+                    config,
+                    cause,
+                    [
+                        {
+                            "message": f"Image change: {image_name}",
+                            "imageChangeBuild": {"imageID": latest, "fromRef": {"kind": "Image", "name": image_name}},
+                        }
+                    ],
+                    from_image=latest,
+                )
         entry["lastTriggeredImageID"] = latest
         entry["lastTriggerTime"] = runtime.now_rfc3339()
         runtime.patch_status(self.api, "BuildConfig", config, {"imageChangeTriggers": entries})
 
     def _already(self, config: dict[str, Any], cause: str) -> bool:
-        builds = self.api.list(resources.resource("Build"), namespace=config["metadata"]["namespace"],
-                               labels={buildpod.BUILDCONFIG_LABEL: config["metadata"]["name"]})
-        return any((resources.as_dict(b)["metadata"].get("annotations") or {}).get(TRIGGER_ANNOTATION) == cause
-                   for b in builds)
+        builds = self.api.list(
+            resources.resource("Build"),
+            namespace=config["metadata"]["namespace"],
+            labels={buildpod.BUILDCONFIG_LABEL: config["metadata"]["name"]},
+        )
+        return any(
+            (resources.as_dict(b)["metadata"].get("annotations") or {}).get(TRIGGER_ANNOTATION) == cause for b in builds
+        )
 
-    def _instantiate(self, config: dict[str, Any], cause: str, triggered_by: list[dict[str, Any]],
-                     *, from_image: str | None = None) -> None:
+    def _instantiate(
+        self, config: dict[str, Any], cause: str, triggered_by: list[dict[str, Any]], *, from_image: str | None = None
+    ) -> None:
         meta = config["metadata"]
-        request: dict[str, Any] = {"kind": "BuildRequest", "apiVersion": "dockyard.dev/v1alpha1",
-                                   "metadata": {"name": meta["name"], "annotations": {TRIGGER_ANNOTATION: cause}},
-                                   "triggeredBy": triggered_by}
+        request: dict[str, Any] = {
+            "kind": "BuildRequest",
+            "apiVersion": "dockyard.dev/v1alpha1",
+            "metadata": {"name": meta["name"], "annotations": {TRIGGER_ANNOTATION: cause}},
+            "triggeredBy": triggered_by,
+        }
         if from_image:
             request["from"] = {"kind": "DockerImage", "name": from_image}
         with self.conn.http() as http:
-            resp = http.post(f"/apis/dockyard.dev/v1alpha1/namespaces/{meta['namespace']}/buildconfigs/"
-                             f"{meta['name']}/instantiate", json=request)
+            resp = http.post(
+                f"/apis/dockyard.dev/v1alpha1/namespaces/{meta['namespace']}/buildconfigs/{meta['name']}/instantiate",
+                json=request,
+            )
         if resp.status_code == 404:
             return
         if not resp.is_success:
-            raise RuntimeError(f"instantiate {meta['namespace']}/{meta['name']}: {resp.status_code} "
-                               f"{resp.text[:300]}")
+            raise RuntimeError(f"instantiate {meta['namespace']}/{meta['name']}: {resp.status_code} {resp.text[:300]}")
         build = resp.json()["metadata"]["name"]
         log.info("buildconfig %s/%s: started %s (%s)", meta["namespace"], meta["name"], build, cause)

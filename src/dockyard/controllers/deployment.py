@@ -40,8 +40,15 @@ def _owned(objs: list[Any], owner: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # Annotations the Deployment controller does not copy to its ReplicaSets (``skipCopyAnnotation``).
-_NOT_COPIED = frozenset({REVISION, well_known.LAST_APPLIED_CONFIG, well_known.DEPLOYMENT_REVISION_HISTORY,
-                         well_known.DEPLOYMENT_DESIRED_REPLICAS, well_known.DEPLOYMENT_MAX_REPLICAS})
+_NOT_COPIED = frozenset(
+    {
+        REVISION,
+        well_known.LAST_APPLIED_CONFIG,
+        well_known.DEPLOYMENT_REVISION_HISTORY,
+        well_known.DEPLOYMENT_DESIRED_REPLICAS,
+        well_known.DEPLOYMENT_MAX_REPLICAS,
+    }
+)
 
 
 def _copied_annotations(deploy: dict[str, Any]) -> dict[str, str]:
@@ -81,8 +88,9 @@ class DeploymentController(runtime.Controller):
         top = max([_revision(rs) for rs in sets] or [0])
         if new is None:
             new = self._create_rs(deploy, template, hash_, top + 1, 0 if old else desired)
-        elif _revision(new) < top or any((new["metadata"].get("annotations") or {}).get(k) != v
-                                         for k, v in _copied_annotations(deploy).items()):
+        elif _revision(new) < top or any(
+            (new["metadata"].get("annotations") or {}).get(k) != v for k, v in _copied_annotations(deploy).items()
+        ):
             # rollback / undo: the old template becomes the newest revision; and the
             # Deployment's annotations (change-cause) follow it, as `rollout history` shows them
             annotations = new["metadata"].setdefault("annotations", {})
@@ -90,19 +98,31 @@ class DeploymentController(runtime.Controller):
             if _revision(new) < top:
                 annotations[REVISION] = str(top + 1)
             new = resources.as_dict(self.api.replace(RS(new)))
-        if (deploy["metadata"].get("annotations") or {}).get(REVISION) != (new["metadata"].get("annotations") or {}).get(REVISION):
+        if (deploy["metadata"].get("annotations") or {}).get(REVISION) != (
+            new["metadata"].get("annotations") or {}
+        ).get(REVISION):
             from lightkube.types import PatchType
-            deploy = resources.as_dict(self.api.patch(
-                resources.resource("Deployment"), name,
-                {"metadata": {"annotations": {REVISION: new["metadata"]["annotations"][REVISION]}}},
-                namespace=ns, patch_type=PatchType.MERGE))
+
+            deploy = resources.as_dict(
+                self.api.patch(
+                    resources.resource("Deployment"),
+                    name,
+                    {"metadata": {"annotations": {REVISION: new["metadata"]["annotations"][REVISION]}}},
+                    namespace=ns,
+                    patch_type=PatchType.MERGE,
+                )
+            )
 
         def state(rs: dict[str, Any]) -> rollout.ReplicaSetState:
-            return rollout.ReplicaSetState(rs["metadata"]["name"], int(rs["spec"].get("replicas", 0)),
-                                           int((rs.get("status") or {}).get("availableReplicas", 0)))
+            return rollout.ReplicaSetState(
+                rs["metadata"]["name"],
+                int(rs["spec"].get("replicas", 0)),
+                int((rs.get("status") or {}).get("availableReplicas", 0)),
+            )
 
-        steps = rollout.plan(desired=desired, strategy=spec.get("strategy"), new=state(new),
-                             old=[state(rs) for rs in old])
+        steps = rollout.plan(
+            desired=desired, strategy=spec.get("strategy"), new=state(new), old=[state(rs) for rs in old]
+        )
         by_name = {rs["metadata"]["name"]: rs for rs in sets + [new]}
         for rs_name, replicas in steps.items():
             rs = copy.deepcopy(by_name[rs_name])
@@ -113,27 +133,39 @@ class DeploymentController(runtime.Controller):
             if rs_name == new["metadata"]["name"]:
                 new = updated
             log.info("deployment %s: scaled %s to %d", key, rs_name, replicas)
-            self.events.record(deploy, events.NORMAL, "ScalingReplicaSet",
-                               f"Scaled {'up' if replicas > before else 'down'} replica set {rs_name} "
-                               f"from {before} to {replicas}")
+            self.events.record(
+                deploy,
+                events.NORMAL,
+                "ScalingReplicaSet",
+                f"Scaled {'up' if replicas > before else 'down'} replica set {rs_name} from {before} to {replicas}",
+            )
         self._prune(deploy, [by_name[rs["metadata"]["name"]] for rs in old])
         self._status(deploy, new, list(by_name.values()))
         return None
 
-    def _create_rs(self, deploy: dict[str, Any], template: dict[str, Any], hash_: str, revision: int,
-                   replicas: int) -> dict[str, Any]:
+    def _create_rs(
+        self, deploy: dict[str, Any], template: dict[str, Any], hash_: str, revision: int, replicas: int
+    ) -> dict[str, Any]:
         meta = deploy["metadata"]
         template["metadata"].setdefault("labels", {})[HASH_LABEL] = hash_
         selector = copy.deepcopy(deploy["spec"]["selector"])
         selector.setdefault("matchLabels", {})[HASH_LABEL] = hash_
         body = {
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": f"{meta['name']}-{hash_}", "namespace": meta["namespace"],
-                         "labels": dict(template["metadata"]["labels"]),
-                         "annotations": {**_copied_annotations(deploy), REVISION: str(revision)},
-                         "ownerReferences": [resources.owner_reference(deploy)]},
-            "spec": {"replicas": replicas, "selector": selector, "template": template,
-                     "minReadySeconds": deploy["spec"].get("minReadySeconds", 0)},
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": f"{meta['name']}-{hash_}",
+                "namespace": meta["namespace"],
+                "labels": dict(template["metadata"]["labels"]),
+                "annotations": {**_copied_annotations(deploy), REVISION: str(revision)},
+                "ownerReferences": [resources.owner_reference(deploy)],
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": selector,
+                "template": template,
+                "minReadySeconds": deploy["spec"].get("minReadySeconds", 0),
+            },
         }
         RS = resources.resource("ReplicaSet")
         try:
@@ -142,21 +174,32 @@ class DeploymentController(runtime.Controller):
             if err.status.code != 409:
                 raise
             created = resources.as_dict(self.api.get(RS, body["metadata"]["name"], namespace=meta["namespace"]))
-        log.info("deployment %s/%s: created replicaset %s (revision %d)", meta["namespace"], meta["name"],
-                 body["metadata"]["name"], revision)
+        log.info(
+            "deployment %s/%s: created replicaset %s (revision %d)",
+            meta["namespace"],
+            meta["name"],
+            body["metadata"]["name"],
+            revision,
+        )
         if replicas:
-            self.events.record(deploy, events.NORMAL, "ScalingReplicaSet",
-                               f"Scaled up replica set {body['metadata']['name']} from 0 to {replicas}")
+            self.events.record(
+                deploy,
+                events.NORMAL,
+                "ScalingReplicaSet",
+                f"Scaled up replica set {body['metadata']['name']} from 0 to {replicas}",
+            )
         return created
 
     def _prune(self, deploy: dict[str, Any], old: list[dict[str, Any]]) -> None:
         limit = int(deploy["spec"].get("revisionHistoryLimit", 10))
-        idle = [rs for rs in old if rs["spec"].get("replicas", 0) == 0
-                and (rs.get("status") or {}).get("replicas", 0) == 0]
+        idle = [
+            rs for rs in old if rs["spec"].get("replicas", 0) == 0 and (rs.get("status") or {}).get("replicas", 0) == 0
+        ]
         for rs in idle[: max(0, len(idle) - limit)]:
             try:
-                self.api.delete(resources.resource("ReplicaSet"), rs["metadata"]["name"],
-                                namespace=rs["metadata"]["namespace"])
+                self.api.delete(
+                    resources.resource("ReplicaSet"), rs["metadata"]["name"], namespace=rs["metadata"]["namespace"]
+                )
             except ApiError as err:
                 if err.status.code != 404:
                     raise
@@ -170,21 +213,38 @@ class DeploymentController(runtime.Controller):
         updated = int(nstatus.get("replicas", 0))
         _, max_unavailable = rollout.fenceposts(deploy["spec"].get("strategy"), desired)
         conditions = (deploy.get("status") or {}).get("conditions")
-        conditions = runtime.set_condition(conditions, "Available", available >= desired - max_unavailable,
-                                           "MinimumReplicasAvailable" if available >= desired - max_unavailable
-                                           else "MinimumReplicasUnavailable",
-                                           f"{available} of {desired} replicas available")
-        complete = (updated == desired and total == desired
-                    and int(nstatus.get("availableReplicas", 0)) == desired)
+        conditions = runtime.set_condition(
+            conditions,
+            "Available",
+            available >= desired - max_unavailable,
+            "MinimumReplicasAvailable" if available >= desired - max_unavailable else "MinimumReplicasUnavailable",
+            f"{available} of {desired} replicas available",
+        )
+        complete = updated == desired and total == desired and int(nstatus.get("availableReplicas", 0)) == desired
         rs_name = new["metadata"]["name"]
         conditions = runtime.set_condition(
-            conditions, "Progressing", True, "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
-            f'ReplicaSet "{rs_name}" has successfully progressed.' if complete
-            else f'ReplicaSet "{rs_name}" is progressing.')
-        runtime.patch_status(self.api, "Deployment", deploy, {
-            "observedGeneration": deploy["metadata"].get("generation"), "replicas": total,
-            "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": available,
-            "unavailableReplicas": max(0, desired - available), "conditions": conditions})
+            conditions,
+            "Progressing",
+            True,
+            "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
+            f'ReplicaSet "{rs_name}" has successfully progressed.'
+            if complete
+            else f'ReplicaSet "{rs_name}" is progressing.',
+        )
+        runtime.patch_status(
+            self.api,
+            "Deployment",
+            deploy,
+            {
+                "observedGeneration": deploy["metadata"].get("generation"),
+                "replicas": total,
+                "updatedReplicas": updated,
+                "readyReplicas": ready,
+                "availableReplicas": available,
+                "unavailableReplicas": max(0, desired - available),
+                "conditions": conditions,
+            },
+        )
 
 
 class ReplicaSetController(runtime.Controller):
@@ -203,18 +263,28 @@ class ReplicaSetController(runtime.Controller):
         Pod = resources.resource("Pod")
         labels = rs["spec"]["selector"].get("matchLabels") or {}
         pods = _owned(list(self.api.list(Pod, namespace=ns, labels=labels)), rs)
-        active = [p for p in pods if (p.get("status") or {}).get("phase") not in phases.POD_TERMINAL
-                  and not p["metadata"].get("deletionTimestamp")]
+        active = [
+            p
+            for p in pods
+            if (p.get("status") or {}).get("phase") not in phases.POD_TERMINAL
+            and not p["metadata"].get("deletionTimestamp")
+        ]
         want = int(rs["spec"].get("replicas", 1))
         if len(active) < want:
             template = rs["spec"]["template"]
             for _ in range(want - len(active)):
-                body = {"apiVersion": "v1", "kind": "Pod",
-                        "metadata": {"generateName": f"{name}-", "namespace": ns,
-                                     "labels": dict((template.get("metadata") or {}).get("labels") or {}),
-                                     "annotations": dict((template.get("metadata") or {}).get("annotations") or {}),
-                                     "ownerReferences": [resources.owner_reference(rs)]},
-                        "spec": copy.deepcopy(template["spec"])}
+                body = {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "generateName": f"{name}-",
+                        "namespace": ns,
+                        "labels": dict((template.get("metadata") or {}).get("labels") or {}),
+                        "annotations": dict((template.get("metadata") or {}).get("annotations") or {}),
+                        "ownerReferences": [resources.owner_reference(rs)],
+                    },
+                    "spec": copy.deepcopy(template["spec"]),
+                }
                 try:
                     created = resources.as_dict(self.api.create(Pod(body), namespace=ns))
                 except ApiError as err:
@@ -224,8 +294,10 @@ class ReplicaSetController(runtime.Controller):
                 self.events.record(rs, events.NORMAL, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
                 active.append(created)
         elif len(active) > want:
+
             def order(p: dict[str, Any]) -> tuple[bool, str]:  # not-ready and newest go first
                 return (_ready(p), "".join(chr(255 - ord(c)) for c in p["metadata"].get("creationTimestamp", "")))
+
             for pod in sorted(active, key=order)[: len(active) - want]:
                 try:
                     self.api.delete(Pod, pod["metadata"]["name"], namespace=ns)
@@ -236,12 +308,23 @@ class ReplicaSetController(runtime.Controller):
                         raise
                 active.remove(pod)
         ready = sum(1 for p in active if _ready(p))
-        runtime.patch_status(self.api, "ReplicaSet", rs, {
-            "replicas": len(active), "fullyLabeledReplicas": len(active), "readyReplicas": ready,
-            "availableReplicas": ready, "observedGeneration": rs["metadata"].get("generation")})
+        runtime.patch_status(
+            self.api,
+            "ReplicaSet",
+            rs,
+            {
+                "replicas": len(active),
+                "fullyLabeledReplicas": len(active),
+                "readyReplicas": ready,
+                "availableReplicas": ready,
+                "observedGeneration": rs["metadata"].get("generation"),
+            },
+        )
         return None
 
 
 def _ready(pod: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or []
+    )

@@ -47,8 +47,12 @@ class ImageController(runtime.Controller):
                 if not ref:
                     return []
                 ns = obj["metadata"]["namespace"]
-                return [resources.key(i) for i in self.informers["Image"].items()
-                        if i["metadata"]["namespace"] == ns and _same_ref(_tracked(i), ref)]
+                return [
+                    resources.key(i)
+                    for i in self.informers["Image"].items()
+                    if i["metadata"]["namespace"] == ns and _same_ref(_tracked(i), ref)
+                ]
+
             return mapper
 
         def build_output(build: dict[str, Any]) -> str | None:
@@ -58,8 +62,11 @@ class ImageController(runtime.Controller):
         def push_output(push: dict[str, Any]) -> str | None:
             return push["spec"].get("image") if (push.get("status") or {}).get("phase") == "Succeeded" else None
 
-        return [runtime.Watch("Image"), runtime.Watch("Build", by_output(build_output)),
-                runtime.Watch("Push", by_output(push_output))]
+        return [
+            runtime.Watch("Image"),
+            runtime.Watch("Build", by_output(build_output)),
+            runtime.Watch("Push", by_output(push_output)),
+        ]
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
@@ -74,18 +81,36 @@ class ImageController(runtime.Controller):
             digest = registry.manifest_digest(ref)
         except registry_errors.RegistryError as err:
             self.events.record(image, events.WARNING, "ScanFailed", f"cannot resolve {_tracked(image)}: {err}")
-            runtime.patch_status(self.api, "Image", image, {
-                "lastScanTime": runtime.now_rfc3339(), "observedGeneration": image["metadata"].get("generation"),
-                "conditions": runtime.set_condition(status.get("conditions"), "Ready", False,
-                                                    type(err).__name__, str(err))})
+            runtime.patch_status(
+                self.api,
+                "Image",
+                image,
+                {
+                    "lastScanTime": runtime.now_rfc3339(),
+                    "observedGeneration": image["metadata"].get("generation"),
+                    "conditions": runtime.set_condition(
+                        status.get("conditions"), "Ready", False, type(err).__name__, str(err)
+                    ),
+                },
+            )
             return interval
         latest = f"{spec['repository']}@{digest}"
         if latest != status.get("latestImage"):
             log.info("image %s: %s", key, latest)
             self.events.record(image, events.NORMAL, "ImageResolved", f"{_tracked(image)} is {latest}")
-        runtime.patch_status(self.api, "Image", image, {
-            "latestImage": latest, "latestDigest": digest, "latestTag": ref.tag or "latest",
-            "lastScanTime": runtime.now_rfc3339(), "observedGeneration": image["metadata"].get("generation"),
-            "conditions": runtime.set_condition(status.get("conditions"), "Ready", True, "Resolved",
-                                                f"{_tracked(image)} is {digest}")})
+        runtime.patch_status(
+            self.api,
+            "Image",
+            image,
+            {
+                "latestImage": latest,
+                "latestDigest": digest,
+                "latestTag": ref.tag or "latest",
+                "lastScanTime": runtime.now_rfc3339(),
+                "observedGeneration": image["metadata"].get("generation"),
+                "conditions": runtime.set_condition(
+                    status.get("conditions"), "Ready", True, "Resolved", f"{_tracked(image)} is {digest}"
+                ),
+            },
+        )
         return interval

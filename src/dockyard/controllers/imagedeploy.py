@@ -42,11 +42,17 @@ class ImageDeployController(runtime.Controller):
     def watches(self) -> list[runtime.Watch]:
         def by_image(_event: str, image: dict[str, Any]) -> list[str]:
             ns, name = image["metadata"]["namespace"], image["metadata"]["name"]
-            return [resources.key(d) for d in self.informers["ImageDeploy"].items()
-                    if d["metadata"]["namespace"] == ns and d["spec"]["imageRef"]["name"] == name]
+            return [
+                resources.key(d)
+                for d in self.informers["ImageDeploy"].items()
+                if d["metadata"]["namespace"] == ns and d["spec"]["imageRef"]["name"] == name
+            ]
 
-        return [runtime.Watch("ImageDeploy"), runtime.Watch("Image", by_image),
-                runtime.Watch("Deployment", runtime.owner_keys("ImageDeploy"))]
+        return [
+            runtime.Watch("ImageDeploy"),
+            runtime.Watch("Image", by_image),
+            runtime.Watch("Deployment", runtime.owner_keys("ImageDeploy")),
+        ]
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
@@ -59,8 +65,16 @@ class ImageDeployController(runtime.Controller):
         latest = ((image or {}).get("status") or {}).get("latestImage")
         if not latest:
             why = "not found" if image is None else "has no status.latestImage yet"
-            runtime.patch_status(self.api, "ImageDeploy", idp, {"conditions": runtime.set_condition(
-                conditions, "Ready", False, "ImageNotResolved", f"Image {spec['imageRef']['name']!r} {why}")})
+            runtime.patch_status(
+                self.api,
+                "ImageDeploy",
+                idp,
+                {
+                    "conditions": runtime.set_condition(
+                        conditions, "Ready", False, "ImageNotResolved", f"Image {spec['imageRef']['name']!r} {why}"
+                    )
+                },
+            )
             return None
         deploy = runtime.get_or_none(self.api, "Deployment", name, ns)
         generation = str(idp["metadata"].get("generation", 1))
@@ -69,19 +83,30 @@ class ImageDeployController(runtime.Controller):
             dspec = copy.deepcopy(spec["deployment"])
             if not _set_image(dspec["template"]["spec"], spec.get("containerName"), latest):
                 return self._no_container(idp, conditions)
-            body = {"apiVersion": "apps/v1", "kind": "Deployment",
-                    "metadata": {"name": name, "namespace": ns,
-                                 "labels": dict(idp["metadata"].get("labels") or {}),
-                                 "annotations": {GENERATION_ANNOTATION: generation},
-                                 "ownerReferences": [resources.owner_reference(idp)]},
-                    "spec": dspec}
+            body = {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "labels": dict(idp["metadata"].get("labels") or {}),
+                    "annotations": {GENERATION_ANNOTATION: generation},
+                    "ownerReferences": [resources.owner_reference(idp)],
+                },
+                "spec": dspec,
+            }
             deploy = resources.as_dict(self.api.create(Deployment(body), namespace=ns))
             log.info("imagedeploy %s: created deployment on %s", key, latest)
             self.events.record(idp, events.NORMAL, "DeploymentCreated", f"Created deployment {name} on {latest}")
         else:
             if resources.controller_of(deploy, "ImageDeploy") != name:
-                return self._set_ready(idp, conditions, False, "DeploymentNotOwned",
-                                       f"Deployment {name!r} exists and is not owned by this ImageDeploy")
+                return self._set_ready(
+                    idp,
+                    conditions,
+                    False,
+                    "DeploymentNotOwned",
+                    f"Deployment {name!r} exists and is not owned by this ImageDeploy",
+                )
             desired = copy.deepcopy(deploy)
             annotations = desired["metadata"].setdefault("annotations", {})
             if annotations.get(GENERATION_ANNOTATION) != generation:
@@ -100,12 +125,21 @@ class ImageDeployController(runtime.Controller):
 
     def _no_container(self, idp: dict[str, Any], conditions: Any) -> None:
         want = idp["spec"].get("containerName")
-        return self._set_ready(idp, conditions, False, "ContainerNotFound",
-                               f"spec.containerName: no container named {want!r} in spec.deployment")
+        return self._set_ready(
+            idp,
+            conditions,
+            False,
+            "ContainerNotFound",
+            f"spec.containerName: no container named {want!r} in spec.deployment",
+        )
 
     def _set_ready(self, idp: dict[str, Any], conditions: Any, ok: bool, reason: str, message: str) -> None:
-        runtime.patch_status(self.api, "ImageDeploy", idp, {
-            "conditions": runtime.set_condition(conditions, "Ready", ok, reason, message)})
+        runtime.patch_status(
+            self.api,
+            "ImageDeploy",
+            idp,
+            {"conditions": runtime.set_condition(conditions, "Ready", ok, reason, message)},
+        )
         return None
 
     def _report(self, idp: dict[str, Any], deploy: dict[str, Any], latest: str) -> None:
@@ -113,14 +147,28 @@ class ImageDeployController(runtime.Controller):
         conditions = (idp.get("status") or {}).get("conditions")
         for cond in dstatus.get("conditions") or []:
             if cond.get("type") in ("Available", "Progressing"):
-                conditions = runtime.set_condition(conditions, cond["type"], cond.get("status") == "True",
-                                                   cond.get("reason") or "", cond.get("message") or "")
-        rolled = (dstatus.get("observedGeneration") == deploy["metadata"].get("generation")
-                  and dstatus.get("updatedReplicas", 0) == deploy["spec"].get("replicas", 1)
-                  and dstatus.get("availableReplicas", 0) >= deploy["spec"].get("replicas", 1))
-        conditions = runtime.set_condition(conditions, "Ready", rolled,
-                                           "RolledOut" if rolled else "RollingOut", latest)
-        runtime.patch_status(self.api, "ImageDeploy", idp, {
-            "latestImage": latest, "deploymentName": deploy["metadata"]["name"],
-            "observedGeneration": idp["metadata"].get("generation"), "conditions": conditions})
+                conditions = runtime.set_condition(
+                    conditions,
+                    cond["type"],
+                    cond.get("status") == "True",
+                    cond.get("reason") or "",
+                    cond.get("message") or "",
+                )
+        rolled = (
+            dstatus.get("observedGeneration") == deploy["metadata"].get("generation")
+            and dstatus.get("updatedReplicas", 0) == deploy["spec"].get("replicas", 1)
+            and dstatus.get("availableReplicas", 0) >= deploy["spec"].get("replicas", 1)
+        )
+        conditions = runtime.set_condition(conditions, "Ready", rolled, "RolledOut" if rolled else "RollingOut", latest)
+        runtime.patch_status(
+            self.api,
+            "ImageDeploy",
+            idp,
+            {
+                "latestImage": latest,
+                "deploymentName": deploy["metadata"]["name"],
+                "observedGeneration": idp["metadata"].get("generation"),
+                "conditions": conditions,
+            },
+        )
         return None

@@ -73,8 +73,9 @@ class ReplicaSetState:
     available: int
 
 
-def plan(*, desired: int, strategy: dict[str, Any] | None, new: ReplicaSetState,
-         old: list[ReplicaSetState]) -> dict[str, int]:
+def plan(
+    *, desired: int, strategy: dict[str, Any] | None, new: ReplicaSetState, old: list[ReplicaSetState]
+) -> dict[str, int]:
     """One step of a rollout: the ``spec.replicas`` to set, by ReplicaSet name.
 
     ``old`` is ordered oldest first. RollingUpdate scales the new ReplicaSet up
@@ -104,8 +105,9 @@ def plan(*, desired: int, strategy: dict[str, Any] | None, new: ReplicaSetState,
     # maxScaledDown (reconcileOldReplicaSets): the new set's unavailable replicas count against the old
     # ones, so an old set's stale availableReplicas never lets availability fall below the minimum
     new_after = out.get(new.name, new.replicas)
-    max_scaled_down = (new_after + sum(rs.replicas for rs in old) - (desired - unavailable)
-                       - max(0, new_after - new.available))
+    max_scaled_down = (
+        new_after + sum(rs.replicas for rs in old) - (desired - unavailable) - max(0, new_after - new.available)
+    )
     # replicas of old sets that are not available can go without reducing availability
     for rs in old:
         if rs.replicas == 0 or max_scaled_down <= 0:

@@ -353,9 +353,7 @@ class _Session:
         except httpx.InvalidURL:
             target = None
         if target is None or target.scheme not in ("http", "https") or not target.host:
-            raise errors.RegistryError(
-                f"registry {self.ref.registry} sent an unusable {what}"
-            )
+            raise errors.RegistryError(f"registry {self.ref.registry} sent an unusable {what}")
         if target.scheme == "http" and not is_loopback_host(target.host):
             raise errors.RegistryError(
                 f"registry {self.ref.registry} sent a {what} to plain http on {target.host}: "
@@ -380,9 +378,7 @@ class _Session:
                     if len(body) > limit:
                         raise self._too_large(what, limit, service)
         except httpx.TransportError as e:
-            raise errors.RegistryUnavailable(
-                f"{service} unreachable ({type(e).__name__}) for {what}"
-            ) from None
+            raise errors.RegistryUnavailable(f"{service} unreachable ({type(e).__name__}) for {what}") from None
         return Reply(response.status_code, response.headers, bytes(body), url)
 
     def _too_large(self, what: str, limit: int, service: str) -> errors.ResponseTooLarge:
@@ -572,7 +568,9 @@ def list_tags(
                 body = None
             page = body.get("tags") if isinstance(body, dict) else ()
             if page is not None and not (isinstance(page, list) and all(isinstance(t, str) for t in page)):
-                raise errors.RegistryError(f"registry {parsed.registry} sent a malformed tag list for {parsed.repository}")
+                raise errors.RegistryError(
+                    f"registry {parsed.registry} sent a malformed tag list for {parsed.repository}"
+                )
             tags.extend(page or [])
     return tags
 

@@ -107,7 +107,7 @@ class Transformer:
             if providers is not None and not providers.identity:
                 raise DecryptError(f"{resource} {location}: stored unencrypted and no identity provider is configured")
             return stored
-        name, sep, rest = stored[len(PREFIX):].partition(b":")
+        name, sep, rest = stored[len(PREFIX) :].partition(b":")
         providers = self._providers.get(resource)
         keys = dict(providers.keys) if providers else {}
         aead = keys.get(name.decode(errors="replace"))
@@ -148,7 +148,7 @@ def parse(doc: Any) -> Transformer:
             pwhere = f"{where}.providers[{j}]"
             if not isinstance(provider, dict) or len(provider) != 1:
                 raise _config_error(pwhere, "must name exactly one provider")
-            (kind, body), = provider.items()
+            ((kind, body),) = provider.items()
             if kind == "identity":
                 identity = True
                 identity_first = identity_first or j == 0
@@ -179,10 +179,16 @@ def _qualified(resource: str) -> str:
 def new_config(resources: Iterable[str] = DEFAULT_RESOURCES) -> dict[str, Any]:
     """An ``EncryptionConfiguration`` with one new random AES-256 key, then ``identity`` (old plaintext)."""
     key = base64.b64encode(secrets.token_bytes(32)).decode()
-    return {"apiVersion": "apiserver.config.k8s.io/v1", "kind": "EncryptionConfiguration",
-            "resources": [{"resources": list(resources),
-                           "providers": [{"aesgcm": {"keys": [{"name": "key1", "secret": key}]}},
-                                         {"identity": {}}]}]}
+    return {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "EncryptionConfiguration",
+        "resources": [
+            {
+                "resources": list(resources),
+                "providers": [{"aesgcm": {"keys": [{"name": "key1", "secret": key}]}}, {"identity": {}}],
+            }
+        ],
+    }
 
 
 def ensure(path: str | Path) -> Transformer:
@@ -218,6 +224,7 @@ def load(path: str | Path) -> Transformer:
         doc = json.loads(text)
     except ValueError:
         import yaml  # the file may be YAML, as kube-apiserver's usually is
+
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as err:

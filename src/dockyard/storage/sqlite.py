@@ -68,8 +68,7 @@ DEFAULT_RETENTION = 20_000
 DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
 """A log is kept to its last this many bytes (``dockyard up --max-log-bytes``)."""
 LOG_MARKER_PREFIX = b"[dockyard] "
-LOG_MARKER = ("[dockyard] {dropped} bytes of earlier log dropped: a log keeps its last {limit} bytes "
-              "(--max-log-bytes)\n")
+LOG_MARKER = "[dockyard] {dropped} bytes of earlier log dropped: a log keeps its last {limit} bytes (--max-log-bytes)\n"
 EVENT_PLAINTEXT_CACHE = 4096
 """Decrypted watch-log rows kept for the next watcher that reads the same revision."""
 MAX_BATCH = 64
@@ -207,9 +206,14 @@ class Store:
         errors.InsufficientStorage: the disk is full (507); nothing was written.
     """
 
-    def __init__(self, path: str | Path, *, retention: int = DEFAULT_RETENTION,
-                 encryption: _encryption.Transformer | None = None,
-                 max_log_bytes: int = DEFAULT_MAX_LOG_BYTES) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        retention: int = DEFAULT_RETENTION,
+        encryption: _encryption.Transformer | None = None,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+    ) -> None:
         self._path = str(path)
         self._max_log_bytes = max_log_bytes
         self._retention = max(1, retention)
@@ -255,8 +259,10 @@ class Store:
         return int(row[0]) if row else 0
 
     def _set_meta(self, key: str, value: int) -> None:
-        self._db.execute("INSERT INTO meta(key, value) VALUES(?, ?) "
-                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def close(self) -> None:
         """Close the database. Further calls fail."""
@@ -277,6 +283,7 @@ class Store:
             with self._lock:
                 if callback in self._subscribers:
                     self._subscribers.remove(callback)
+
         return unsubscribe
 
     @contextlib.contextmanager
@@ -403,16 +410,26 @@ class Store:
             return
         marks = ",".join("?" * len(resources))
         with self.atomic():
-            rows = self._db.execute(f"SELECT resource, namespace, name, data FROM objects WHERE resource IN ({marks}) "
-                                    "AND typeof(data) = 'text'", resources).fetchall()
+            rows = self._db.execute(
+                f"SELECT resource, namespace, name, data FROM objects WHERE resource IN ({marks}) "
+                "AND typeof(data) = 'text'",
+                resources,
+            ).fetchall()
             for key, ns, name, data in rows:
-                self._db.execute("UPDATE objects SET data = ? WHERE resource = ? AND namespace = ? AND name = ?",
-                                 (self._crypt.seal(key, _location(key, ns, name), data), key, ns, name))
-            rows = self._db.execute(f"SELECT rev, resource, namespace, name, object FROM events "
-                                    f"WHERE resource IN ({marks}) AND typeof(object) = 'text'", resources).fetchall()
+                self._db.execute(
+                    "UPDATE objects SET data = ? WHERE resource = ? AND namespace = ? AND name = ?",
+                    (self._crypt.seal(key, _location(key, ns, name), data), key, ns, name),
+                )
+            rows = self._db.execute(
+                f"SELECT rev, resource, namespace, name, object FROM events "
+                f"WHERE resource IN ({marks}) AND typeof(object) = 'text'",
+                resources,
+            ).fetchall()
             for rev, key, ns, name, data in rows:
-                self._db.execute("UPDATE events SET object = ? WHERE rev = ?",
-                                 (self._crypt.seal(key, _location(key, ns, name), data), rev))
+                self._db.execute(
+                    "UPDATE events SET object = ? WHERE rev = ?",
+                    (self._crypt.seal(key, _location(key, ns, name), data), rev),
+                )
 
     def _seal(self, key: str, obj: Obj) -> str | bytes:
         meta = obj["metadata"]
@@ -467,8 +484,16 @@ class Store:
         meta = obj["metadata"]
         self._db.execute(
             "INSERT INTO events(rev, resource, namespace, name, type, object, prev) VALUES(?,?,?,?,?,?,?)",
-            (int(meta["resourceVersion"]), key, meta.get("namespace", ""), meta["name"], type_,
-             self._seal(key, obj), _dumps(selectable_view(prev, _BY_KEY.get(key))) if prev is not None else None))
+            (
+                int(meta["resourceVersion"]),
+                key,
+                meta.get("namespace", ""),
+                meta["name"],
+                type_,
+                self._seal(key, obj),
+                _dumps(selectable_view(prev, _BY_KEY.get(key))) if prev is not None else None,
+            ),
+        )
         self._pending.add("objects")
         self._writes_since_compaction += 1
         if self._writes_since_compaction >= max(1, min(1000, self._retention // 10)):
@@ -501,8 +526,9 @@ class Store:
         """
         key, ns = resource_key(info), self._ns(info, namespace)
         with self._reading() as db:
-            row = db.execute("SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
-                             (key, ns, name)).fetchone()
+            row = db.execute(
+                "SELECT data FROM objects WHERE resource = ? AND namespace = ? AND name = ?", (key, ns, name)
+            ).fetchone()
         if row is None:
             raise errors.not_found(info.group, info.plural, name)
         return self._open(key, ns, name, row[0])
@@ -512,12 +538,19 @@ class Store:
         with self._reading() as db:
             row = db.execute(
                 "SELECT 1 FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
-                (resource_key(info), self._ns(info, namespace), name)).fetchone()
+                (resource_key(info), self._ns(info, namespace), name),
+            ).fetchone()
         return row is not None
 
-    def list(self, info: kinds.ResourceInfo, namespace: str | None = None, *,
-             predicate: Predicate | None = None, limit: int | None = None,
-             after: tuple[str, str] | None = None) -> ListPage:
+    def list(
+        self,
+        info: kinds.ResourceInfo,
+        namespace: str | None = None,
+        *,
+        predicate: Predicate | None = None,
+        limit: int | None = None,
+        after: tuple[str, str] | None = None,
+    ) -> ListPage:
         """Objects of one resource, optionally in one namespace, ordered by ``(namespace, name)``.
 
         Args:
@@ -553,8 +586,9 @@ class Store:
             cursor.close()
         return ListPage(items=items, revision=revision, next_key=next_key)
 
-    def count(self, info: kinds.ResourceInfo, namespace: str | None = None, *,
-              after: tuple[str, str] | None = None) -> int:
+    def count(
+        self, info: kinds.ResourceInfo, namespace: str | None = None, *, after: tuple[str, str] | None = None
+    ) -> int:
         """Number of objects :meth:`list` would return without a predicate (``remainingItemCount``)."""
         sql = "SELECT count(*) FROM objects WHERE resource = ?"
         args: list[Any] = [resource_key(info)]
@@ -579,15 +613,24 @@ class Store:
         with self.atomic():
             if self.exists(info, ns, meta["name"]):
                 resource = resource_key(info)
-                raise errors.AlreadyExists(f'{resource} "{meta["name"]}" already exists',
-                                           details={"name": meta["name"], "group": info.group,
-                                                    "kind": info.plural})
+                raise errors.AlreadyExists(
+                    f'{resource} "{meta["name"]}" already exists',
+                    details={"name": meta["name"], "group": info.group, "kind": info.plural},
+                )
             stored = dict(obj)
             stored["metadata"] = dict(meta, resourceVersion=str(self._next_revision()))
             self._db.execute(
                 "INSERT INTO objects(resource, namespace, name, uid, rv, owners, data) VALUES(?,?,?,?,?,?,?)",
-                (key, ns, meta["name"], meta.get("uid", ""), self._revision, _owner_uids(stored),
-                 self._seal(key, stored)))
+                (
+                    key,
+                    ns,
+                    meta["name"],
+                    meta.get("uid", ""),
+                    self._revision,
+                    _owner_uids(stored),
+                    self._seal(key, stored),
+                ),
+            )
             self._record(key, stored, "ADDED", None)
         return stored
 
@@ -615,13 +658,28 @@ class Store:
             self._db.execute(
                 "UPDATE objects SET uid = ?, rv = ?, owners = ?, data = ? "
                 "WHERE resource = ? AND namespace = ? AND name = ?",
-                (meta.get("uid", ""), self._revision, _owner_uids(stored), self._seal(key, stored), key, ns,
-                 meta["name"]))
+                (
+                    meta.get("uid", ""),
+                    self._revision,
+                    _owner_uids(stored),
+                    self._seal(key, stored),
+                    key,
+                    ns,
+                    meta["name"],
+                ),
+            )
             self._record(key, stored, "MODIFIED", old)
         return stored
 
-    def delete(self, info: kinds.ResourceInfo, namespace: str | None, name: str, *,
-               expect_rv: str | int | None = None, expect_uid: str | None = None) -> Obj:
+    def delete(
+        self,
+        info: kinds.ResourceInfo,
+        namespace: str | None,
+        name: str,
+        *,
+        expect_rv: str | int | None = None,
+        expect_uid: str | None = None,
+    ) -> Obj:
         """Remove an object (and its log chunks). Returns its last state with the deletion's revision.
 
         Raises:
@@ -637,22 +695,19 @@ class Store:
             if expect_uid not in (None, "") and expect_uid != old["metadata"].get("uid"):
                 raise errors.Conflict(
                     f'Operation cannot be fulfilled on {key} "{name}": Precondition failed: '
-                    f'UID in precondition: {expect_uid}, UID in object meta: {old["metadata"].get("uid")}',
-                    details={"name": name, "group": info.group, "kind": info.plural})
-            self._db.execute("DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
-                             (key, ns, name))
-            self._db.execute("DELETE FROM logs WHERE resource = ? AND namespace = ? AND name = ?",
-                             (key, ns, name))
-            self._db.execute("DELETE FROM log_sizes WHERE resource = ? AND namespace = ? AND name = ?",
-                             (key, ns, name))
+                    f"UID in precondition: {expect_uid}, UID in object meta: {old['metadata'].get('uid')}",
+                    details={"name": name, "group": info.group, "kind": info.plural},
+                )
+            self._db.execute("DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?", (key, ns, name))
+            self._db.execute("DELETE FROM logs WHERE resource = ? AND namespace = ? AND name = ?", (key, ns, name))
+            self._db.execute("DELETE FROM log_sizes WHERE resource = ? AND namespace = ? AND name = ?", (key, ns, name))
             self._drop_blob(key, ns, name)
             gone = dict(old)
             gone["metadata"] = dict(old["metadata"], resourceVersion=str(self._next_revision()))
             self._record(key, gone, "DELETED", None)
         return gone
 
-    def dependents(self, uid: str,
-                   namespace: str | None = None) -> builtins.list[tuple[kinds.ResourceInfo, str, str]]:
+    def dependents(self, uid: str, namespace: str | None = None) -> builtins.list[tuple[kinds.ResourceInfo, str, str]]:
         """Objects whose ``metadata.ownerReferences[].uid`` is ``uid``: ``(info, namespace, name)``.
 
         ``namespace`` restricts the search (owners and dependents share a namespace).
@@ -671,14 +726,16 @@ class Store:
     def namespace_contents(self, namespace: str) -> builtins.list[tuple[kinds.ResourceInfo, str]]:
         """Every object in ``namespace``: ``(info, name)``."""
         with self._reading() as db:
-            rows = db.execute("SELECT resource, name FROM objects WHERE namespace = ? "
-                                    "ORDER BY resource, name", (namespace,)).fetchall()
+            rows = db.execute(
+                "SELECT resource, name FROM objects WHERE namespace = ? ORDER BY resource, name", (namespace,)
+            ).fetchall()
         return [(info_for_key(r), n) for r, n in rows if r in _BY_KEY]
 
     # ----------------------------------------------------------------- watch log
 
-    def events_since(self, info: kinds.ResourceInfo, after: int, namespace: str | None = None,
-                     *, limit: int = 1000) -> tuple[builtins.list[Event], int]:
+    def events_since(
+        self, info: kinds.ResourceInfo, after: int, namespace: str | None = None, *, limit: int = 1000
+    ) -> tuple[builtins.list[Event], int]:
         """Watch-log events of one resource with revision > ``after``.
 
         Returns:
@@ -702,8 +759,10 @@ class Store:
             if after < compacted:
                 raise errors.Gone(f"too old resource version: {after} ({compacted + 1})")
             rows = db.execute(sql, args).fetchall()
-        events = [Event(revision=r, type=t, object=self._open_event(key, ns, n, r, o),
-                        prev=json.loads(p) if p else None) for r, t, o, p, ns, n in rows]
+        events = [
+            Event(revision=r, type=t, object=self._open_event(key, ns, n, r, o), prev=json.loads(p) if p else None)
+            for r, t, o, p, ns, n in rows
+        ]
         if len(rows) >= max(1, limit):
             upto = events[-1].revision
         return events, max(upto, after)
@@ -743,22 +802,26 @@ class Store:
             self._drop_blob(key, ns, name)
             final = f"{uuid.uuid4().hex}{_BLOB}"
             os.replace(path, self.blob_dir / final)
-            self._db.execute("INSERT INTO blobs(resource, namespace, name, data) VALUES(?,?,?,?)",
-                             (key, ns, name, final))
+            self._db.execute(
+                "INSERT INTO blobs(resource, namespace, name, data) VALUES(?,?,?,?)", (key, ns, name, final)
+            )
 
     def blob_path(self, info: kinds.ResourceInfo, namespace: str, name: str) -> Path | None:
         """The object's blob file, or None if it has none."""
         with self._reading() as db:
-            row = db.execute("SELECT data FROM blobs WHERE resource = ? AND namespace = ? AND name = ?",
-                             (resource_key(info), self._ns(info, namespace), name)).fetchone()
+            row = db.execute(
+                "SELECT data FROM blobs WHERE resource = ? AND namespace = ? AND name = ?",
+                (resource_key(info), self._ns(info, namespace), name),
+            ).fetchone()
         if not row or not isinstance(row[0], str):
             return None
         return self.blob_dir / row[0]
 
     def _drop_blob(self, key: str, ns: str, name: str) -> None:
         """Delete the object's blob row; its file goes once the deletion is committed."""
-        row = self._db.execute("SELECT data FROM blobs WHERE resource = ? AND namespace = ? AND name = ?",
-                               (key, ns, name)).fetchone()
+        row = self._db.execute(
+            "SELECT data FROM blobs WHERE resource = ? AND namespace = ? AND name = ?", (key, ns, name)
+        ).fetchone()
         if row is None:
             return
         self._db.execute("DELETE FROM blobs WHERE resource = ? AND namespace = ? AND name = ?", (key, ns, name))
@@ -806,15 +869,19 @@ class Store:
         with self.atomic():
             if not self.exists(info, namespace, name):
                 raise errors.not_found(info.group, info.plural, name)
-            cur = self._db.execute("INSERT INTO logs(resource, namespace, name, chunk) VALUES(?,?,?,?)",
-                                   (key, ns, name, chunk))
+            cur = self._db.execute(
+                "INSERT INTO logs(resource, namespace, name, chunk) VALUES(?,?,?,?)", (key, ns, name, chunk)
+            )
             seq = int(cur.lastrowid or 0)
-            self._db.execute("INSERT INTO log_sizes(resource, namespace, name, bytes, dropped) VALUES(?,?,?,?,0) "
-                             "ON CONFLICT(resource, namespace, name) DO UPDATE SET bytes = bytes + excluded.bytes",
-                             (key, ns, name, len(chunk)))
+            self._db.execute(
+                "INSERT INTO log_sizes(resource, namespace, name, bytes, dropped) VALUES(?,?,?,?,0) "
+                "ON CONFLICT(resource, namespace, name) DO UPDATE SET bytes = bytes + excluded.bytes",
+                (key, ns, name, len(chunk)),
+            )
             total, dropped = self._db.execute(
                 "SELECT bytes, dropped FROM log_sizes WHERE resource = ? AND namespace = ? AND name = ?",
-                (key, ns, name)).fetchone()
+                (key, ns, name),
+            ).fetchone()
             if 0 < self._max_log_bytes < total:
                 self._trim_log(key, ns, name, total, dropped)
             self._pending.add("logs")
@@ -832,14 +899,14 @@ class Store:
         for seq, chunk in rows:
             chunk = bytes(chunk)
             if chunk.startswith(LOG_MARKER_PREFIX) and b"\n" in chunk:  # an earlier trim's marker: not log
-                chunk = chunk[chunk.index(b"\n") + 1:]
+                chunk = chunk[chunk.index(b"\n") + 1 :]
             k = max(0, excess - cut)
             head, rest = chunk[:k], chunk[k:]
             if head:
                 at_line_start = head.endswith(b"\n")
             if not at_line_start:
                 newline = rest.find(b"\n")
-                rest = rest[newline + 1:] if newline >= 0 else b""
+                rest = rest[newline + 1 :] if newline >= 0 else b""
                 at_line_start = newline >= 0
             if not rest:
                 cut += len(chunk)
@@ -854,15 +921,16 @@ class Store:
         dropped += cut
         marker = LOG_MARKER.format(dropped=dropped, limit=self._max_log_bytes).encode()
         if first is None:
-            self._db.execute("INSERT INTO logs(resource, namespace, name, chunk) VALUES(?,?,?,?)",
-                             (key, ns, name, marker))
+            self._db.execute(
+                "INSERT INTO logs(resource, namespace, name, chunk) VALUES(?,?,?,?)", (key, ns, name, marker)
+            )
         else:
             self._db.execute("UPDATE logs SET chunk = ? WHERE seq = ?", (marker + first[1], first[0]))
-        self._db.execute(f"UPDATE log_sizes SET bytes = ?, dropped = ? WHERE {where}",
-                         (total - cut, dropped, key, ns, name))
+        self._db.execute(
+            f"UPDATE log_sizes SET bytes = ?, dropped = ? WHERE {where}", (total - cut, dropped, key, ns, name)
+        )
 
-    def read_log_tail(self, info: kinds.ResourceInfo, namespace: str, name: str,
-                      lines: int) -> tuple[bytes, int]:
+    def read_log_tail(self, info: kinds.ResourceInfo, namespace: str, name: str, lines: int) -> tuple[bytes, int]:
         """The end of a log holding at least its last ``lines`` whole lines, read from the end.
 
         Reads only as many chunks as those lines need (never the whole log).
@@ -875,8 +943,10 @@ class Store:
         parts: builtins.list[bytes] = []
         newlines, last = 0, 0
         with self._reading() as db:
-            cursor = db.execute("SELECT seq, chunk FROM logs WHERE resource = ? AND namespace = ? AND name = ? "
-                                "ORDER BY seq DESC", (resource_key(info), self._ns(info, namespace), name))
+            cursor = db.execute(
+                "SELECT seq, chunk FROM logs WHERE resource = ? AND namespace = ? AND name = ? ORDER BY seq DESC",
+                (resource_key(info), self._ns(info, namespace), name),
+            )
             for seq, chunk in cursor:
                 last = last or int(seq)
                 parts.append(bytes(chunk))
@@ -886,8 +956,9 @@ class Store:
             cursor.close()
         return b"".join(reversed(parts)), last
 
-    def read_log(self, info: kinds.ResourceInfo, namespace: str, name: str, *, after: int = 0,
-                 limit: int = 10_000) -> tuple[builtins.list[bytes], int]:
+    def read_log(
+        self, info: kinds.ResourceInfo, namespace: str, name: str, *, after: int = 0, limit: int = 10_000
+    ) -> tuple[builtins.list[bytes], int]:
         """Log chunks with sequence number > ``after``, oldest first.
 
         Returns:
@@ -898,7 +969,8 @@ class Store:
             rows = db.execute(
                 "SELECT seq, chunk FROM logs WHERE resource = ? AND namespace = ? AND name = ? AND seq > ? "
                 "ORDER BY seq LIMIT ?",
-                (resource_key(info), self._ns(info, namespace), name, after, max(1, limit))).fetchall()
+                (resource_key(info), self._ns(info, namespace), name, after, max(1, limit)),
+            ).fetchall()
         if not rows:
             return [], after
         return [bytes(c) for _, c in rows], int(rows[-1][0])
@@ -928,4 +1000,5 @@ def conflict(info: kinds.ResourceInfo, name: str) -> errors.Conflict:
     return errors.Conflict(
         f'Operation cannot be fulfilled on {resource_key(info)} "{name}": the object has been modified; '
         "please apply your changes to the latest version and try again",
-        details={"name": name, "group": info.group, "kind": info.plural})
+        details={"name": name, "group": info.group, "kind": info.plural},
+    )

@@ -81,17 +81,25 @@ class Env:
 
     def patch(self, kind: str, name: str, body: dict[str, Any], *, sub: str | None = None) -> dict[str, Any]:
         """JSON merge patch (RFC 7386) of the object or its subresource."""
-        return self._ok(self.http.patch(path(kind, name, namespace=self.ns, sub=sub), json=body,
-                                        headers={"Content-Type": "application/merge-patch+json"}))
+        return self._ok(
+            self.http.patch(
+                path(kind, name, namespace=self.ns, sub=sub),
+                json=body,
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+        )
 
     def patch_status(self, kind: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         return self.patch(kind, name, {"status": status}, sub="status")
 
     def instantiate(self, config: str) -> dict[str, Any]:
         """``POST buildconfigs/NAME/instantiate``: the new Build (as ``oc start-build`` does)."""
-        return self._ok(self.http.post(path("BuildConfig", config, namespace=self.ns, sub="instantiate"),
-                                       json={"kind": "BuildRequest", "apiVersion": kinds.API_VERSION,
-                                             "metadata": {"name": config}}))
+        return self._ok(
+            self.http.post(
+                path("BuildConfig", config, namespace=self.ns, sub="instantiate"),
+                json={"kind": "BuildRequest", "apiVersion": kinds.API_VERSION, "metadata": {"name": config}},
+            )
+        )
 
     def wait(self, condition: Callable[[], T], what: str, *, timeout: float = WAIT) -> T:
         """Poll ``condition`` until it returns something truthy and return that; fail after ``timeout`` s."""
@@ -106,17 +114,19 @@ class Env:
             time.sleep(delay)
             delay = min(delay * 1.5, 0.1)
 
-    def wait_for(self, kind: str, name: str, check: Callable[[dict[str, Any]], bool], what: str,
-                 *, timeout: float = WAIT) -> dict[str, Any]:
+    def wait_for(
+        self, kind: str, name: str, check: Callable[[dict[str, Any]], bool], what: str, *, timeout: float = WAIT
+    ) -> dict[str, Any]:
         """Poll GET until the object exists and ``check(obj)`` holds; return the object."""
+
         def probe() -> dict[str, Any] | None:
             obj = self.get(kind, name)
             return obj if obj is not None and check(obj) else None
+
         return self.wait(probe, f"{kind} {name}: {what}", timeout=timeout)
 
     def wait_phase(self, kind: str, name: str, phase: str, *, timeout: float = WAIT) -> dict[str, Any]:
-        return self.wait_for(kind, name, lambda o: status(o).get("phase") == phase, f"phase {phase}",
-                             timeout=timeout)
+        return self.wait_for(kind, name, lambda o: status(o).get("phase") == phase, f"phase {phase}", timeout=timeout)
 
     def wait_gone(self, kind: str, name: str, *, timeout: float = WAIT) -> None:
         self.wait(lambda: self.get(kind, name) is None, f"{kind} {name} to be deleted", timeout=timeout)
@@ -189,8 +199,7 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def shared_apiserver(tmp_path_factory: pytest.TempPathFactory,
-                     serving_cert: tuple[Path, Path]) -> Iterator[ApiServer]:
+def shared_apiserver(tmp_path_factory: pytest.TempPathFactory, serving_cert: tuple[Path, Path]) -> Iterator[ApiServer]:
     """One API server for a test module; each test works in a namespace of its own (:func:`env`)."""
     running: Running = []
     yield start_server(tmp_path_factory.mktemp("envtest") / "dockyard.db", serving_cert, running)
@@ -203,8 +212,11 @@ def env(shared_apiserver: ApiServer) -> Iterator[Env]:
     namespace = f"t{next(_counter)}"
     with shared_apiserver.client() as http:
         env = Env(http, namespace)
-        env._ok(http.post("/api/v1/namespaces", json={
-            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}))
+        env._ok(
+            http.post(
+                "/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+            )
+        )
         yield env
         http.delete(f"/api/v1/namespaces/{namespace}")
 

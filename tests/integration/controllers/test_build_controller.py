@@ -26,34 +26,73 @@ OUTPUT = "127.0.0.1:5000/app:latest"
 
 def config(name: str = "app", **spec: Any) -> dict[str, Any]:
     """A BuildConfig with an inline Dockerfile and no triggers; ``spec`` overrides fields."""
-    return {"metadata": {"name": name},
-            "spec": {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch\n"},
-                     "strategy": {"type": "Docker", "dockerStrategy": {}},
-                     "output": {"to": {"kind": "DockerImage", "name": OUTPUT}}, **spec}}
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "source": {"type": "Dockerfile", "dockerfile": "FROM scratch\n"},
+            "strategy": {"type": "Docker", "dockerStrategy": {}},
+            "output": {"to": {"kind": "DockerImage", "name": OUTPUT}},
+            **spec,
+        },
+    }
 
 
 def pod_running(env: Env, build: str) -> None:
-    env.patch_status("Pod", buildpod.pod_name(build), {
-        "phase": "Running", "startTime": runtime.now_rfc3339(),
-        "containerStatuses": [{"name": buildpod.BUILDER_CONTAINER, "ready": True, "restartCount": 0,
-                               "image": buildpod.BUILDER_IMAGE, "imageID": "", "state": {"running": {}}}]})
+    env.patch_status(
+        "Pod",
+        buildpod.pod_name(build),
+        {
+            "phase": "Running",
+            "startTime": runtime.now_rfc3339(),
+            "containerStatuses": [
+                {
+                    "name": buildpod.BUILDER_CONTAINER,
+                    "ready": True,
+                    "restartCount": 0,
+                    "image": buildpod.BUILDER_IMAGE,
+                    "imageID": "",
+                    "state": {"running": {}},
+                }
+            ],
+        },
+    )
 
 
 def pod_finished(env: Env, build: str, result: buildpod.BuildResult) -> None:
     """Write the build pod's terminal status as the node agent does when the builder exits."""
-    env.patch_status("Pod", buildpod.pod_name(build), {
-        "phase": "Succeeded" if result.succeeded else "Failed",
-        "containerStatuses": [{"name": buildpod.BUILDER_CONTAINER, "ready": False, "restartCount": 0,
-                               "image": buildpod.BUILDER_IMAGE, "imageID": "",
-                               "state": {"terminated": {"exitCode": 0 if result.succeeded else 1,
-                                                        "reason": "Completed" if result.succeeded else "Error",
-                                                        "message": result.termination_message()}}}]})
+    env.patch_status(
+        "Pod",
+        buildpod.pod_name(build),
+        {
+            "phase": "Succeeded" if result.succeeded else "Failed",
+            "containerStatuses": [
+                {
+                    "name": buildpod.BUILDER_CONTAINER,
+                    "ready": False,
+                    "restartCount": 0,
+                    "image": buildpod.BUILDER_IMAGE,
+                    "imageID": "",
+                    "state": {
+                        "terminated": {
+                            "exitCode": 0 if result.succeeded else 1,
+                            "reason": "Completed" if result.succeeded else "Error",
+                            "message": result.termination_message(),
+                        }
+                    },
+                }
+            ],
+        },
+    )
 
 
-OK = buildpod.BuildResult(succeeded=True, image_digest=DIGEST,
-                          stages=({"name": "Build", "startTime": "2024-01-01T00:00:00Z", "durationMilliseconds": 1500},))
-FAILED = buildpod.BuildResult(succeeded=False, reason="DockerBuildFailed", message="RUN false: exit 1",
-                              log_snippet="step 2/2 failed")
+OK = buildpod.BuildResult(
+    succeeded=True,
+    image_digest=DIGEST,
+    stages=({"name": "Build", "startTime": "2024-01-01T00:00:00Z", "durationMilliseconds": 1500},),
+)
+FAILED = buildpod.BuildResult(
+    succeeded=False, reason="DockerBuildFailed", message="RUN false: exit 1", log_snippet="step 2/2 failed"
+)
 
 
 def has_pod(env: Env, build: str) -> bool:
@@ -90,8 +129,10 @@ def test_build_runs_pending_running_complete_with_digest(env: Env, builds: Build
     assert st["completionTimestamp"]
     assert st["duration"] == 1500 * 1_000_000  # nanoseconds, from the builder's stage timings
     assert condition(done, "Succeeded")["status"] == "True"
-    reasons = env.wait(lambda: {e["reason"] for e in env.list("Event")} >= {"BuildStarted", "BuildCompleted"},
-                       "BuildStarted and BuildCompleted events")
+    reasons = env.wait(
+        lambda: {e["reason"] for e in env.list("Event")} >= {"BuildStarted", "BuildCompleted"},
+        "BuildStarted and BuildCompleted events",
+    )
     assert reasons
 
 
@@ -102,11 +143,18 @@ def test_failed_pod_fails_the_build_with_the_builders_reason(env: Env, builds: B
     pod_finished(env, name, FAILED)
     failed = env.wait_phase("Build", name, "Failed")
     st = status(failed)
-    assert (st["reason"], st["message"], st["logSnippet"]) == ("DockerBuildFailed", "RUN false: exit 1",
-                                                               "step 2/2 failed")
+    assert (st["reason"], st["message"], st["logSnippet"]) == (
+        "DockerBuildFailed",
+        "RUN false: exit 1",
+        "step 2/2 failed",
+    )
     assert condition(failed, "Succeeded") | {"lastTransitionTime": None} == {
-        "type": "Succeeded", "status": "False", "reason": "DockerBuildFailed", "message": "RUN false: exit 1",
-        "lastTransitionTime": None}
+        "type": "Succeeded",
+        "status": "False",
+        "reason": "DockerBuildFailed",
+        "message": "RUN false: exit 1",
+        "lastTransitionTime": None,
+    }
 
 
 def test_deleted_build_pod_errors_the_build(env: Env, builds: BuildController) -> None:
@@ -158,20 +206,20 @@ def test_parallel_starts_every_build_at_once(env: Env, builds: BuildController) 
 
 
 def test_history_limits_prune_the_oldest_terminal_builds(env: Env, builds: BuildController) -> None:
-    env.create("BuildConfig", config(runPolicy="Parallel", successfulBuildsHistoryLimit=1,
-                                     failedBuildsHistoryLimit=1))
+    env.create("BuildConfig", config(runPolicy="Parallel", successfulBuildsHistoryLimit=1, failedBuildsHistoryLimit=1))
     names = [env.instantiate("app")["metadata"]["name"] for _ in range(5)]
     for name in names:
         env.wait_phase("Build", name, "Pending")
     for name, result in zip(names[:4], (OK, OK, FAILED, FAILED), strict=True):
         pod_finished(env, name, result)
     # newest Complete (app-2) and newest Failed (app-4) are kept; app-5 is still running
-    env.wait(lambda: sorted(b["metadata"]["name"] for b in env.list("Build")) == ["app-2", "app-4", "app-5"],
-             "builds pruned to the history limits")
+    env.wait(
+        lambda: sorted(b["metadata"]["name"] for b in env.list("Build")) == ["app-2", "app-4", "app-5"],
+        "builds pruned to the history limits",
+    )
     assert status(env.get("Build", "app-2"))["phase"] == "Complete"
     assert status(env.get("Build", "app-4"))["phase"] == "Failed"
-    assert env.settled(lambda: sorted(b["metadata"]["name"] for b in env.list("Build"))) == \
-        ["app-2", "app-4", "app-5"]
+    assert env.settled(lambda: sorted(b["metadata"]["name"] for b in env.list("Build"))) == ["app-2", "app-4", "app-5"]
 
 
 def test_completion_deadline_fails_the_build_and_deletes_its_pod(env: Env, builds: BuildController) -> None:

@@ -37,8 +37,16 @@ def image(env: Env, name: str = "base") -> None:
 
 def resolve(env: Env, digest: str, name: str = "base") -> None:
     """Write what the Image controller writes when the tag moves to ``digest``."""
-    env.patch_status("Image", name, {"latestImage": f"{BASE}@{digest}", "latestDigest": digest,
-                                     "latestTag": "latest", "lastScanTime": runtime.now_rfc3339()})
+    env.patch_status(
+        "Image",
+        name,
+        {
+            "latestImage": f"{BASE}@{digest}",
+            "latestDigest": digest,
+            "latestTag": "latest",
+            "lastScanTime": runtime.now_rfc3339(),
+        },
+    )
 
 
 IMAGE_TRIGGER: dict[str, Any] = {"type": "ImageChange", "imageChange": {"from": {"kind": "Image", "name": "base"}}}
@@ -50,8 +58,9 @@ def test_config_change_builds_once_per_generation(env: Env, configs: BuildConfig
     build = env.get("Build", "app-1")
     assert build["metadata"]["annotations"][TRIGGER_ANNOTATION] == "config-change/1"
     assert build["spec"]["triggeredBy"] == [{"message": "Build configuration change"}]
-    env.wait_for("BuildConfig", "app", lambda c: status(c).get("lastConfigChangeGeneration") == 1,
-                 "lastConfigChangeGeneration 1")
+    env.wait_for(
+        "BuildConfig", "app", lambda c: status(c).get("lastConfigChangeGeneration") == 1, "lastConfigChangeGeneration 1"
+    )
     # metadata-only changes do not bump generation: no build
     env.patch("BuildConfig", "app", {"metadata": {"labels": {"team": "a"}}})
     assert env.settled(lambda: build_names(env)) == ["app-1"]
@@ -78,11 +87,18 @@ def test_image_change_builds_from_the_new_image(env: Env, configs: BuildConfigCo
     first = env.get("Build", "app-1")
     assert first["spec"]["strategy"]["dockerStrategy"]["from"] == {"kind": "DockerImage", "name": f"{BASE}@{D1}"}
     assert first["spec"]["triggeredBy"][0]["imageChangeBuild"] == {
-        "imageID": f"{BASE}@{D1}", "fromRef": {"kind": "Image", "name": "base"}}
+        "imageID": f"{BASE}@{D1}",
+        "fromRef": {"kind": "Image", "name": "base"},
+    }
     assert first["metadata"]["annotations"][TRIGGER_ANNOTATION] == f"image-change/{D1}"
-    env.wait_for("BuildConfig", "app", lambda c: [e.get("lastTriggeredImageID") for e in
-                                                  status(c).get("imageChangeTriggers") or []] == [f"{BASE}@{D1}"],
-                 "lastTriggeredImageID recorded")
+    env.wait_for(
+        "BuildConfig",
+        "app",
+        lambda c: (
+            [e.get("lastTriggeredImageID") for e in status(c).get("imageChangeTriggers") or []] == [f"{BASE}@{D1}"]
+        ),
+        "lastTriggeredImageID recorded",
+    )
 
     # the same digest scanned again: no build
     resolve(env, D1)
@@ -101,9 +117,14 @@ def test_config_and_image_change_build_once_on_creation(env: Env, configs: Build
     env.create("BuildConfig", config(triggers=[{"type": "ConfigChange"}, IMAGE_TRIGGER]))
     # the first resolution of the image is only recorded: the ConfigChange build covers it
     env.wait(lambda: build_names(env) == ["app-1"], "the ConfigChange build")
-    env.wait_for("BuildConfig", "app", lambda c: [e.get("lastTriggeredImageID") for e in
-                                                  status(c).get("imageChangeTriggers") or []] == [f"{BASE}@{D1}"],
-                 "the image recorded")
+    env.wait_for(
+        "BuildConfig",
+        "app",
+        lambda c: (
+            [e.get("lastTriggeredImageID") for e in status(c).get("imageChangeTriggers") or []] == [f"{BASE}@{D1}"]
+        ),
+        "the image recorded",
+    )
     assert env.settled(lambda: build_names(env)) == ["app-1"]
     resolve(env, D2)
     env.wait(lambda: build_names(env) == ["app-1", "app-2"], "the ImageChange build")

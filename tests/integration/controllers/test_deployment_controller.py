@@ -20,8 +20,10 @@ LABELS = {"app": "web"}
 
 
 def template(version: str = "1") -> dict[str, Any]:
-    return {"metadata": {"labels": dict(LABELS)},
-            "spec": {"containers": [{"name": "web", "image": "busybox:1", "env": [{"name": "V", "value": version}]}]}}
+    return {
+        "metadata": {"labels": dict(LABELS)},
+        "spec": {"containers": [{"name": "web", "image": "busybox:1", "env": [{"name": "V", "value": version}]}]},
+    }
 
 
 def owned(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
@@ -38,15 +40,24 @@ def live_pods(env: Env) -> list[dict[str, Any]]:
 
 def mark_ready(env: Env, pod: dict[str, Any]) -> None:
     """What the kubelet reports once the containers run and pass readiness."""
-    env.patch_status("Pod", pod["metadata"]["name"], {
-        "phase": "Running", "conditions": [{"type": "Ready", "status": "True"},
-                                           {"type": "ContainersReady", "status": "True"}]})
+    env.patch_status(
+        "Pod",
+        pod["metadata"]["name"],
+        {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}],
+        },
+    )
 
 
 def replicaset(env: Env, replicas: int) -> dict[str, Any]:
-    return env.create("ReplicaSet", {"metadata": {"name": "web-rs"},
-                                     "spec": {"replicas": replicas, "selector": {"matchLabels": dict(LABELS)},
-                                              "template": template()}})
+    return env.create(
+        "ReplicaSet",
+        {
+            "metadata": {"name": "web-rs"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(LABELS)}, "template": template()},
+        },
+    )
 
 
 # ------------------------------------------------------------------ ReplicaSet alone
@@ -80,8 +91,10 @@ def test_replicaset_scales_down_not_ready_pods_first(env: Env, rsc: Tracking) ->
     mark_ready(env, pods[1])
     env.wait_for("ReplicaSet", "web-rs", lambda o: status(o).get("readyReplicas") == 1, "1 ready")
     env.patch("ReplicaSet", "web-rs", {"spec": {"replicas": 1}})
-    env.wait(lambda: [p["metadata"]["name"] for p in live_pods(env)] == [pods[1]["metadata"]["name"]],
-             "only the ready pod left")
+    env.wait(
+        lambda: [p["metadata"]["name"] for p in live_pods(env)] == [pods[1]["metadata"]["name"]],
+        "only the ready pod left",
+    )
     assert env.settled(lambda: len(live_pods(env))) == 1
 
 
@@ -90,8 +103,7 @@ def test_replicaset_replaces_deleted_and_failed_pods(env: Env, rsc: Tracking) ->
     pods = env.wait(lambda: len(live_pods(env)) == 2 and live_pods(env), "2 pods")
     env.delete("Pod", pods[0]["metadata"]["name"])
     env.patch_status("Pod", pods[1]["metadata"]["name"], {"phase": "Failed"})
-    env.wait(lambda: len([p for p in live_pods(env) if status(p).get("phase") != "Failed"]) == 2,
-             "2 active pods again")
+    env.wait(lambda: len([p for p in live_pods(env) if status(p).get("phase") != "Failed"]) == 2, "2 active pods again")
     assert env.settled(lambda: len(live_pods(env))) == 3  # 2 active + the Failed one, kept for inspection
 
 
@@ -104,9 +116,13 @@ def dc(run_controller: Callable[..., Tracking]) -> Tracking:
 
 
 def deployment(env: Env, replicas: int = 3, **spec: Any) -> dict[str, Any]:
-    return env.create("Deployment", {"metadata": {"name": "web", "annotations": {"kubernetes.io/change-cause": "v1"}},
-                                     "spec": {"replicas": replicas, "selector": {"matchLabels": dict(LABELS)},
-                                              "template": template(), **spec}})
+    return env.create(
+        "Deployment",
+        {
+            "metadata": {"name": "web", "annotations": {"kubernetes.io/change-cause": "v1"}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(LABELS)}, "template": template(), **spec},
+        },
+    )
 
 
 def test_deployment_creates_its_replicaset_and_reports_its_status(env: Env, dc: Tracking) -> None:
@@ -123,8 +139,7 @@ def test_deployment_creates_its_replicaset_and_reports_its_status(env: Env, dc: 
     assert rs["metadata"]["annotations"] == {REVISION: "1", "kubernetes.io/change-cause": "v1"}
     env.wait_for("Deployment", "web", lambda d: d["metadata"]["annotations"].get(REVISION) == "1", "revision 1")
     # the test plays the ReplicaSet controller: 3 pods, all available
-    env.patch_status("ReplicaSet", rs["metadata"]["name"], {"replicas": 3, "readyReplicas": 3,
-                                                            "availableReplicas": 3})
+    env.patch_status("ReplicaSet", rs["metadata"]["name"], {"replicas": 3, "readyReplicas": 3, "availableReplicas": 3})
     got = env.wait_for("Deployment", "web", lambda d: status(d).get("availableReplicas") == 3, "3 available")
     st = status(got)
     assert (st["replicas"], st["updatedReplicas"], st["readyReplicas"], st["unavailableReplicas"]) == (3, 3, 3, 0)
@@ -139,8 +154,10 @@ def test_recreate_scales_the_old_replicaset_to_zero_before_the_new_one_up(env: E
     env.patch_status("ReplicaSet", old["metadata"]["name"], {"replicas": 2, "availableReplicas": 2})
     env.patch("Deployment", "web", {"spec": {"template": template("2")}})
     env.wait_for("ReplicaSet", old["metadata"]["name"], lambda o: o["spec"]["replicas"] == 0, "old scaled to 0")
-    new = env.wait(lambda: [r for r in env.list("ReplicaSet") if r["metadata"]["name"] != old["metadata"]["name"]],
-                   "the new ReplicaSet")[0]
+    new = env.wait(
+        lambda: [r for r in env.list("ReplicaSet") if r["metadata"]["name"] != old["metadata"]["name"]],
+        "the new ReplicaSet",
+    )[0]
     # its pods are still there (status): the new one stays at 0
     assert env.settled(lambda: env.get("ReplicaSet", new["metadata"]["name"])["spec"]["replicas"]) == 0
     env.patch_status("ReplicaSet", old["metadata"]["name"], {"replicas": 0, "availableReplicas": 0})
@@ -173,10 +190,12 @@ def roll(env: Env, *, desired: int, max_surge: int, max_unavailable: int) -> lis
         assert len(pods) <= desired + max_surge, seen
         assert len(ready) >= desired - max_unavailable, seen
         deploy = env.get("Deployment", "web")
-        if (len(ready) == desired == len(pods)
-                and all(p["metadata"]["labels"][HASH_LABEL] != old_hash for p in pods)
-                and status(deploy).get("updatedReplicas") == desired
-                and status(deploy).get("availableReplicas") == desired):
+        if (
+            len(ready) == desired == len(pods)
+            and all(p["metadata"]["labels"][HASH_LABEL] != old_hash for p in pods)
+            and status(deploy).get("updatedReplicas") == desired
+            and status(deploy).get("availableReplicas") == desired
+        ):
             return seen
         waiting = [p for p in pods if not is_ready(p)]
         if waiting:
@@ -197,8 +216,7 @@ def start(env: Env, desired: int, strategy: dict[str, Any]) -> None:
 @pytest.mark.parametrize(("surge", "unavailable"), [(0, 1), (2, 1)])
 def test_rolling_update_respects_max_surge_and_max_unavailable(env: Env, surge: int, unavailable: int) -> None:
     desired = 3
-    start(env, desired, {"type": "RollingUpdate",
-                         "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}})
+    start(env, desired, {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}})
     seen = roll(env, desired=desired, max_surge=surge, max_unavailable=unavailable)
     assert max(pods for pods, _ in seen) == desired + surge  # the surge is used, not only allowed
     deploy = env.get("Deployment", "web")

@@ -24,20 +24,34 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 def push(registry: server.RegistryServer, repository: str, tag: str, label: str) -> str:
     """Push a one-config, no-layer OCI image to ``repository:tag``; returns its manifest digest."""
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Labels": {"v": label}},
-                         "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Labels": {"v": label}},
+            "rootfs": {"type": "layers", "diff_ids": []},
+        }
+    ).encode()
     config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
     with httpx.Client(base_url=registry.url, timeout=10) as http:
         start = http.post(f"/v2/{repository}/blobs/uploads/")
         assert start.status_code == 202, start.text
         # the Location keeps its own query (the upload's state): add the digest to it
         location = httpx.URL(start.headers["Location"]).copy_merge_params({"digest": config_digest})
-        upload = http.put(location, content=config,
-                          headers={"Content-Type": "application/octet-stream"})
+        upload = http.put(location, content=config, headers={"Content-Type": "application/octet-stream"})
         assert upload.status_code == 201, upload.text
-        manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [],
-                               "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                          "digest": config_digest, "size": len(config)}}).encode()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "layers": [],
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": config_digest,
+                    "size": len(config),
+                },
+            }
+        ).encode()
         put = http.put(f"/v2/{repository}/manifests/{tag}", content=manifest, headers={"Content-Type": OCI_MANIFEST})
         assert put.status_code == 201, put.text
     return "sha256:" + hashlib.sha256(manifest).hexdigest()
@@ -55,31 +69,35 @@ def repo(registry_server: server.RegistryServer, request: pytest.FixtureRequest)
 
 
 def image(env: Env, repo: str, *, interval: str = "1h", tag: str = "latest") -> None:
-    env.create("Image", {"metadata": {"name": "app"}, "spec": {"repository": repo, "tag": tag,
-                                                               "interval": interval}})
+    env.create("Image", {"metadata": {"name": "app"}, "spec": {"repository": repo, "tag": tag, "interval": interval}})
 
 
 def latest(env: Env) -> str | None:
     return status(env.get("Image", "app")).get("latestImage")
 
 
-def test_image_resolves_the_tags_digest(env: Env, images: ImageController, repo: str,
-                                        registry_server: server.RegistryServer) -> None:
+def test_image_resolves_the_tags_digest(
+    env: Env, images: ImageController, repo: str, registry_server: server.RegistryServer
+) -> None:
     digest = push(registry_server, repo.split("/", 1)[1], "latest", "1")
     image(env, repo)
     env.wait(lambda: latest(env) == f"{repo}@{digest}", "latestImage")
     got = env.get("Image", "app")
     st = status(got)
-    assert (st["latestDigest"], st["latestTag"], st["observedGeneration"]) == (digest, "latest",
-                                                                                got["metadata"]["generation"])
+    assert (st["latestDigest"], st["latestTag"], st["observedGeneration"]) == (
+        digest,
+        "latest",
+        got["metadata"]["generation"],
+    )
     assert st["lastScanTime"]
     ready = condition(got, "Ready")
     assert (ready["status"], ready["reason"]) == ("True", "Resolved")
     env.wait(lambda: any(e["reason"] == "ImageResolved" for e in env.list("Event")), "an ImageResolved event")
 
 
-def test_missing_tag_is_not_ready_then_resolves_on_the_next_poll(env: Env, images: ImageController, repo: str,
-                                                                  registry_server: server.RegistryServer) -> None:
+def test_missing_tag_is_not_ready_then_resolves_on_the_next_poll(
+    env: Env, images: ImageController, repo: str, registry_server: server.RegistryServer
+) -> None:
     image(env, repo, interval="1s")
     failed = env.wait_for("Image", "app", lambda o: condition(o, "Ready").get("status") == "False", "Ready False")
     assert condition(failed, "Ready")["reason"] == "ManifestUnknown"
@@ -90,26 +108,42 @@ def test_missing_tag_is_not_ready_then_resolves_on_the_next_poll(env: Env, image
     assert condition(env.get("Image", "app"), "Ready")["status"] == "True"
 
 
-def test_a_complete_build_of_the_tag_rescans_at_once(env: Env, images: ImageController, repo: str,
-                                                     registry_server: server.RegistryServer) -> None:
+def test_a_complete_build_of_the_tag_rescans_at_once(
+    env: Env, images: ImageController, repo: str, registry_server: server.RegistryServer
+) -> None:
     first = push(registry_server, repo.split("/", 1)[1], "latest", "1")
     image(env, repo)  # polls only hourly: only the Build can explain a rescan
     env.wait(lambda: latest(env) == f"{repo}@{first}", "the first digest")
     images.quiet()  # the echo of its own status write has been reconciled too
     before = images.reconciles
     second = push(registry_server, repo.split("/", 1)[1], "latest", "2")
-    env.create("Build", {"metadata": {"name": "app-1"},
-                         "spec": {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch\n"},
-                                  "output": {"to": {"kind": "DockerImage", "name": f"{repo}:latest"}}}})
+    env.create(
+        "Build",
+        {
+            "metadata": {"name": "app-1"},
+            "spec": {
+                "source": {"type": "Dockerfile", "dockerfile": "FROM scratch\n"},
+                "output": {"to": {"kind": "DockerImage", "name": f"{repo}:latest"}},
+            },
+        },
+    )
     # a Build that is not Complete enqueues nothing
     assert env.settled(lambda: (latest(env), images.reconciles)) == (f"{repo}@{first}", before)
-    env.patch_status("Build", "app-1", {"phase": "Complete", "outputDockerImageReference": f"{repo}:latest",
-                                        "output": {"to": {"imageDigest": second}}})
+    env.patch_status(
+        "Build",
+        "app-1",
+        {
+            "phase": "Complete",
+            "outputDockerImageReference": f"{repo}:latest",
+            "output": {"to": {"imageDigest": second}},
+        },
+    )
     env.wait(lambda: latest(env) == f"{repo}@{second}", "the digest the build pushed")
 
 
-def test_a_succeeded_push_of_the_tag_rescans_at_once(env: Env, images: ImageController, repo: str,
-                                                     registry_server: server.RegistryServer) -> None:
+def test_a_succeeded_push_of_the_tag_rescans_at_once(
+    env: Env, images: ImageController, repo: str, registry_server: server.RegistryServer
+) -> None:
     first = push(registry_server, repo.split("/", 1)[1], "latest", "1")
     image(env, repo)
     env.wait(lambda: latest(env) == f"{repo}@{first}", "the first digest")
@@ -120,16 +154,24 @@ def test_a_succeeded_push_of_the_tag_rescans_at_once(env: Env, images: ImageCont
     env.wait(lambda: latest(env) == f"{repo}@{second}", "the digest the push wrote")
 
 
-def test_a_build_of_another_tag_does_not_rescan(env: Env, images: ImageController, repo: str,
-                                                registry_server: server.RegistryServer) -> None:
+def test_a_build_of_another_tag_does_not_rescan(
+    env: Env, images: ImageController, repo: str, registry_server: server.RegistryServer
+) -> None:
     first = push(registry_server, repo.split("/", 1)[1], "latest", "1")
     image(env, repo)
     env.wait(lambda: latest(env) == f"{repo}@{first}", "the first digest")
     images.quiet()
     before = images.reconciles
     push(registry_server, repo.split("/", 1)[1], "latest", "2")
-    env.create("Build", {"metadata": {"name": "app-1"},
-                         "spec": {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch\n"},
-                                  "output": {"to": {"kind": "DockerImage", "name": f"{repo}:v2"}}}})
+    env.create(
+        "Build",
+        {
+            "metadata": {"name": "app-1"},
+            "spec": {
+                "source": {"type": "Dockerfile", "dockerfile": "FROM scratch\n"},
+                "output": {"to": {"kind": "DockerImage", "name": f"{repo}:v2"}},
+            },
+        },
+    )
     env.patch_status("Build", "app-1", {"phase": "Complete", "outputDockerImageReference": f"{repo}:v2"})
     assert env.settled(lambda: (latest(env), images.reconciles)) == (f"{repo}@{first}", before)

@@ -32,16 +32,32 @@ def image(env: Env, digest: str | None = None) -> None:
 
 
 def deployment_spec(**extra: Any) -> dict[str, Any]:
-    return {"replicas": 2, "selector": {"matchLabels": {"app": "hello"}},
-            "template": {"metadata": {"labels": {"app": "hello"}},
-                         "spec": {"containers": [{"name": "sidecar", "image": "busybox:1"},
-                                                 {"name": "web", "image": "placeholder"}]}}, **extra}
+    return {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": "hello"}},
+        "template": {
+            "metadata": {"labels": {"app": "hello"}},
+            "spec": {
+                "containers": [{"name": "sidecar", "image": "busybox:1"}, {"name": "web", "image": "placeholder"}]
+            },
+        },
+        **extra,
+    }
 
 
 def imagedeploy(env: Env, *, container: str = "web", **spec: Any) -> dict[str, Any]:
-    return env.create("ImageDeploy", {"metadata": {"name": "hello", "labels": {"team": "a"}},
-                                      "spec": {"imageRef": {"name": "hello"}, "containerName": container,
-                                               "deployment": deployment_spec(), **spec}})
+    return env.create(
+        "ImageDeploy",
+        {
+            "metadata": {"name": "hello", "labels": {"team": "a"}},
+            "spec": {
+                "imageRef": {"name": "hello"},
+                "containerName": container,
+                "deployment": deployment_spec(),
+                **spec,
+            },
+        },
+    )
 
 
 def images_of(deploy: dict[str, Any] | None) -> dict[str, str]:
@@ -63,11 +79,13 @@ def test_waits_for_the_image_then_creates_an_owned_deployment(env: Env, deploys:
     assert images_of(deploy) == {"sidecar": "busybox:1", "web": f"{REPO}@{D1}"}
     owner = deploy["metadata"]["ownerReferences"]
     assert [(o["kind"], o["name"], o["uid"], o.get("controller")) for o in owner] == [
-        ("ImageDeploy", "hello", idp["metadata"]["uid"], True)]
+        ("ImageDeploy", "hello", idp["metadata"]["uid"], True)
+    ]
     assert deploy["metadata"]["labels"] == {"team": "a"}
     assert deploy["spec"]["replicas"] == 2
-    got = env.wait_for("ImageDeploy", "hello", lambda o: status(o).get("latestImage") == f"{REPO}@{D1}",
-                       "status.latestImage")
+    got = env.wait_for(
+        "ImageDeploy", "hello", lambda o: status(o).get("latestImage") == f"{REPO}@{D1}", "status.latestImage"
+    )
     assert status(got)["deploymentName"] == "hello"
     assert ready(got) == ("False", "RollingOut")  # nothing has rolled the Deployment out yet
     env.wait(lambda: any(e["reason"] == "DeploymentCreated" for e in env.list("Event")), "DeploymentCreated event")
@@ -89,13 +107,21 @@ def test_ready_mirrors_the_deployments_rollout(env: Env, deploys: Tracking) -> N
     image(env, D1)
     imagedeploy(env)
     deploy = env.wait_for("Deployment", "hello", lambda d: True, "created")
-    env.patch_status("Deployment", "hello", {
-        "observedGeneration": deploy["metadata"]["generation"], "replicas": 2, "updatedReplicas": 2,
-        "readyReplicas": 2, "availableReplicas": 2,
-        "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
-                        "message": "2 of 2"},
-                       {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
-                        "message": "done"}]})
+    env.patch_status(
+        "Deployment",
+        "hello",
+        {
+            "observedGeneration": deploy["metadata"]["generation"],
+            "replicas": 2,
+            "updatedReplicas": 2,
+            "readyReplicas": 2,
+            "availableReplicas": 2,
+            "conditions": [
+                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "2 of 2"},
+                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": "done"},
+            ],
+        },
+    )
     got = env.wait_for("ImageDeploy", "hello", lambda o: ready(o) == ("True", "RolledOut"), "Ready RolledOut")
     assert condition(got, "Available")["status"] == "True"
     assert condition(got, "Progressing")["reason"] == "NewReplicaSetAvailable"

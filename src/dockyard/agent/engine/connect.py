@@ -132,8 +132,7 @@ def connect(
                     return _attach(endpoint, expect=None)
         if shutil.which("podman") is None:
             raise errors.EngineError(
-                "no container engine found: install podman (or docker.io), "
-                "or pass --engine-socket / set DOCKER_HOST"
+                "no container engine found: install podman (or docker.io), or pass --engine-socket / set DOCKER_HOST"
             )
 
     return _start_podman(Path(run_dir), timeout=start_timeout, die_with_parent=die_with_parent)
