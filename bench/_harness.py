@@ -268,14 +268,14 @@ class RawDockerPy:
     def image_id(self, ref: str) -> str | None:
         try:
             return self.client.api.inspect_image(ref)["Id"]
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
 
     def rmi(self, images: list[str]) -> None:
         for image in images:
             try:
                 self.client.api.remove_image(image)
-            except Exception:  # noqa: BLE001 — cleanup is best effort
+            except Exception:
                 pass
 
 
@@ -624,7 +624,7 @@ class Harness:
             # names first (a name only untags an image that has others), then the IDs, newest first
             self.raw.rmi(self.created_refs + self.extra_refs_to_remove())
             self.raw.rmi(list(reversed(self.created_images)))
-        except Exception as err:  # noqa: BLE001 — clean-up is best effort
+        except Exception as err:
             self.notes.append(f"image clean-up incomplete: {err}")
 
     # --- API helpers ----------------------------------------------------------------------------

@@ -330,7 +330,7 @@ class Bench(Harness):
             self.wait_for(
                 "the bench pod's containers to be removed", lambda: raw is None or not raw.pod_containers(uid), 30
             )
-        except Exception as err:  # noqa: BLE001 — tear-down is best effort
+        except Exception as err:
             self.notes.append(f"pod clean-up incomplete: {err}")
 
     def extra_refs_to_remove(self) -> list[str]:

@@ -134,7 +134,7 @@ class Demo:
 
     def start(self) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.workdir / "up.log", "wb")
+        log = open(self.workdir / "up.log", "wb")  # noqa: SIM115 — held by the child process
         self.up_proc = subprocess.Popen(
             [
                 str(BIN / "dockyard"),

@@ -57,7 +57,11 @@ def test_sigkill_components_mid_build(cluster, victims):
     assert "Running" in phases.values() and ({"Pending", "New"} & set(phases.values())), phases
     for victim in victims:
         old = _kill(cluster, victim)
-        cluster.wait_for(f"{victim} to be restarted by dockyard up", lambda: _restarted(cluster, victim, old), 60)
+        cluster.wait_for(
+            f"{victim} to be restarted by dockyard up",
+            lambda victim=victim, old=old: _restarted(cluster, victim, old),
+            60,
+        )
 
     cluster.wait_for("every build to end", lambda: all(phase(cluster, b) in TERMINAL for b in builds), 180)
     for b in builds:

@@ -92,9 +92,9 @@ def test_parallel_runs_builds_together(cluster):
 
 def test_stages_revision_history_and_build_args(cluster, tmp_path):
     text = (
-        "ARG GREETING=unset\nFROM {registry}/dockyard/busybox:latest\nARG GREETING\n"
+        f"ARG GREETING=unset\nFROM {cluster.registry}/dockyard/busybox:latest\nARG GREETING\n"
         'RUN echo "$GREETING" > /greeting && cat /greeting\n'
-    ).format(registry=cluster.registry)
+    )
     repo = git_repo(tmp_path / "args", {"Dockerfile": text}, message="use build args")
     apply(
         cluster,
@@ -132,9 +132,7 @@ def test_stages_revision_history_and_build_args(cluster, tmp_path):
 
 
 def test_logs_follow_streams_live_and_ends_with_the_build(cluster):
-    text = ("FROM {registry}/dockyard/busybox:latest\nRUN for i in 1 2 3; do echo tick $i; sleep 1; done\n").format(
-        registry=cluster.registry
-    )
+    text = f"FROM {cluster.registry}/dockyard/busybox:latest\nRUN for i in 1 2 3; do echo tick $i; sleep 1; done\n"
     apply(
         cluster,
         buildconfig(
@@ -165,7 +163,7 @@ class _AuthGitHandler(http.server.SimpleHTTPRequestHandler):
 
     expected = ""
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         if self.headers.get("Authorization") != self.expected:
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="git"')

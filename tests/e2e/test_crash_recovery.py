@@ -12,7 +12,6 @@ import signal
 import time
 
 import pytest
-
 from harness import demo_module
 
 pytestmark = pytest.mark.e2e

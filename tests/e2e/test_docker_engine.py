@@ -24,7 +24,7 @@ def dockerd(tmp_path_factory):
     assert binary, "dockerd is missing: scripts/bootstrap.sh installs docker.io"
     root = tmp_path_factory.mktemp("dockerd")
     sock = root / "docker.sock"
-    log = open(root / "dockerd.log", "wb")
+    log = open(root / "dockerd.log", "wb")  # noqa: SIM115 — held by the child process
     proc = subprocess.Popen(
         [
             binary,
@@ -46,7 +46,7 @@ def dockerd(tmp_path_factory):
         try:
             docker.DockerClient(base_url=f"unix://{sock}").ping()
             break
-        except Exception:  # noqa: BLE001 — not up yet
+        except Exception:
             assert proc.poll() is None, (root / "dockerd.log").read_text()[-2000:]
             time.sleep(0.2)
     else:

@@ -16,7 +16,6 @@ import time
 
 import httpx
 import pytest
-
 from harness import demo_module
 
 pytestmark = pytest.mark.e2e

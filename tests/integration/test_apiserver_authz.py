@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 PODS = "/api/v1/namespaces/default/pods"
 SECRETS = "/api/v1/namespaces/default/secrets"
 PUSHES = "/apis/dockyard.dev/v1alpha1/namespaces/default/pushes"

@@ -249,7 +249,7 @@ def test_orphaned_context_files_are_removed_at_start(tmp_path):
     db = tmp_path / "dockyard.db"
     store = sqlite.Store(db)
     try:
-        path, file = store.new_blob_file()  # an upload a crash interrupted
+        _path, file = store.new_blob_file()  # an upload a crash interrupted
         file.write(b"partial")
         file.close()
         (store.blob_dir / "0123.blob").write_bytes(b"a blob whose row was lost")

@@ -150,7 +150,7 @@ def records() -> Iterator[list[logging.LogRecord]]:
         lg.addHandler(handler)
         lg.setLevel(logging.DEBUG)
     yield seen
-    for lg, level in zip(loggers, levels):
+    for lg, level in zip(loggers, levels, strict=True):
         lg.removeHandler(handler)
         lg.setLevel(level)
 

@@ -278,7 +278,7 @@ def mtls_server(client_ca: dict[str, Any], serving_cert: tuple[Path, Path]) -> I
     and answers every GET with a NamespaceList holding one namespace named after the certificate's CN."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 — http.server's naming
+        def do_GET(self) -> None:
             subject = dict(item[0] for item in self.connection.getpeercert()["subject"])  # type: ignore[attr-defined]
             body = json.dumps(
                 {
@@ -394,7 +394,7 @@ def _output(tmp_path: Path) -> str:
     return (tmp_path / "component.log").read_text()[-3000:]
 
 
-class _process:  # noqa: N801 — used as a context manager
+class _process:
     """Run ``python -m dockyard ARGV`` (or ``-c code``) with output to ``tmp_path/component.log``; SIGTERM at exit."""
 
     def __init__(

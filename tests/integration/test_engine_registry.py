@@ -61,7 +61,7 @@ def cleanup(podman_engine: connect.Engine) -> Iterator[list[str]]:
     for cid in ids:
         try:
             podman_engine.client.api.remove_container(cid, force=True)
-        except Exception:  # noqa: BLE001 - best-effort cleanup
+        except Exception:
             pass
 
 

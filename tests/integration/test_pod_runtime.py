@@ -55,7 +55,7 @@ def _pod_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[docker.Doc
     _ensure_host_config()
     run_dir = tmp_path_factory.mktemp("pod-engine")
     sock = run_dir / "podman.sock"
-    log = open(run_dir / "service.log", "wb")
+    log = open(run_dir / "service.log", "wb")  # noqa: SIM115 — held by the child process
     proc = subprocess.Popen(
         ["podman", "system", "service", "--time=0", f"unix://{sock}"], stdout=log, stderr=subprocess.STDOUT
     )

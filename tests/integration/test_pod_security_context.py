@@ -47,7 +47,7 @@ def _report(
 
 def test_drop_all_and_no_new_privileges_are_what_the_container_gets(
     runtime: Callable[[], PodRuntime],
-    _pod_engine: docker.DockerClient,  # noqa: F811
+    _pod_engine: docker.DockerClient,
 ) -> None:
     rt = runtime()
     pod = _pod(
@@ -84,7 +84,7 @@ def test_drop_all_and_no_new_privileges_are_what_the_container_gets(
 def test_users_groups_and_fs_group_on_empty_dir(
     runtime: Callable[[], PodRuntime],
     _pod_engine: docker.DockerClient,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     rt = runtime()
     pod = _pod(
@@ -142,7 +142,7 @@ def test_users_groups_and_fs_group_on_empty_dir(
 )
 def test_run_as_non_root_with_a_root_image_is_a_config_error(
     runtime: Callable[[], PodRuntime],
-    _pod_engine: docker.DockerClient,  # noqa: F811
+    _pod_engine: docker.DockerClient,
     security: dict[str, Any],
     message: str,
 ) -> None:
@@ -166,7 +166,7 @@ def test_run_as_non_root_with_a_root_image_is_a_config_error(
 
 def test_privileged_and_sysctls_are_honoured(
     runtime: Callable[[], PodRuntime],
-    _pod_engine: docker.DockerClient,  # noqa: F811
+    _pod_engine: docker.DockerClient,
 ) -> None:
     rt = runtime()
     pod = _pod(

@@ -275,7 +275,7 @@ class TokenIssuer:
     def new(cls) -> TokenIssuer:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard-test-token-issuer")])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         cert = (
             x509.CertificateBuilder()
             .subject_name(name)
@@ -377,7 +377,7 @@ def test_real_registry_with_an_insecure_realm(tmp_path: Path, issuer: TokenIssue
     with TokenAuthRegistry(server.free_port(), tmp_path / "data", realm=realm, issuer=issuer) as registry:
         transport = RecordingTransport()
         for call in (client.manifest_digest, client.get_manifest):
-            with pytest.raises(errors.InsecureRealm, match="registry.invalid") as info:
+            with pytest.raises(errors.InsecureRealm, match=r"registry\.invalid") as info:
                 call(f"{registry.address}/team/app:v1", auth=CREDS, transport=transport)  # type: ignore[operator]
             assert info.value.reason.startswith("plain http")
         with pytest.raises(errors.InsecureRealm):

@@ -8,7 +8,7 @@ from dockyard.apiserver import columns
 
 
 def ago(seconds: int) -> str:
-    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def cells(kind: str, obj: dict, *, wide: bool = False) -> dict[str, object]:

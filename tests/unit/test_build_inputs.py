@@ -138,7 +138,7 @@ def test_compressed_contexts_are_read_and_bombs_refused_naming_the_limit(compres
 
 def test_too_many_members_and_oversized_headers_are_refused():
     with pytest.raises(archive.TooLarge, match="more than 2 members"):
-        archive.check(tar_of(*(("f%d" % i, "file", "x") for i in range(3))), limits=archive.Limits(max_members=2))
+        archive.check(tar_of(*((f"f{i}", "file", "x") for i in range(3))), limits=archive.Limits(max_members=2))
     info = tarfile.TarInfo("p")
     info.pax_headers = {"comment": "x" * (2 * archive.MAX_HEADER_BYTES)}
     buf = io.BytesIO()

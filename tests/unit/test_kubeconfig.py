@@ -237,7 +237,7 @@ def test_exec_plugin_failures_name_the_plugin(tmp_path: Path) -> None:
             "installHint": "install it from example",
         }
     }
-    with pytest.raises(credentials.CredentialError, match="not found .install it from example"):
+    with pytest.raises(credentials.CredentialError, match=r"not found .install it from example"):
         connection.connect(str(_write(tmp_path / "k", user=user)))
 
 

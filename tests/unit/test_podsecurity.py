@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from dockyard.api import buildpod, podsecurity as ps
+from dockyard.api import buildpod
+from dockyard.api import podsecurity as ps
 
 
 def _spec(*containers: dict[str, Any], **spec: Any) -> dict[str, Any]:

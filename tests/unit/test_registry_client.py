@@ -269,7 +269,7 @@ def test_bearer_flow_over_loopback_http_realm() -> None:
 
     transport = httpx.MockTransport(handler)
     assert client.manifest_digest("127.0.0.1:5000/app:v1", auth=("user", "secret"), transport=transport) == DIGEST
-    token = [r for r in seen if r.url.path == "/token"][0]
+    token = next(r for r in seen if r.url.path == "/token")
     assert (token.url.host, token.url.port) == ("127.0.0.1", 5001)
     assert token.url.params.get_list("scope") == ["repository:app:pull"]
 

@@ -97,7 +97,7 @@ def test_a_value_moved_to_another_row_or_read_with_another_key_is_refused(tmp_pa
     store.close()
     other = encryption.parse(encryption.new_config())
     store = sqlite.Store(tmp_path / "data" / "dockyard.db", encryption=other)
-    with pytest.raises(errors.StatusError, match="no configured key|authentication failed"):
+    with pytest.raises(errors.StatusError, match=r"no configured key|authentication failed"):
         store.get(SECRET, "default", "b")
     store.close()
 
@@ -147,7 +147,7 @@ def test_concurrent_writes_share_commits_and_none_is_lost(tmp_path: Path) -> Non
                 created = store.create(POD, {"metadata": {"name": f"p-{t}-{i}", "namespace": "default"}})
                 with lock:
                     revisions.append(int(created["metadata"]["resourceVersion"]))
-        except BaseException as err:  # noqa: BLE001 — reported below
+        except BaseException as err:
             failures.append(err)
 
     workers = [threading.Thread(target=writer, args=(t,)) for t in range(threads)]

@@ -65,7 +65,7 @@ def test_missing_directories_are_created_with_the_volume_mode(vol: Path, opened:
 
 @pytest.mark.parametrize("sub", ["/etc", "/", "..", "a/../../outside", "a/..", "../vol/a"])
 def test_absolute_and_dotdot_are_refused(vol: Path, sub: str) -> None:
-    with pytest.raises(subpath.SubPathError, match="relative|'..'"):
+    with pytest.raises(subpath.SubPathError, match=r"relative|'\.\.'"):
         subpath.open_beneath(vol, sub)
     assert not (vol.parent / "outside" / "a").exists()
 

@@ -135,7 +135,7 @@ def run(state_dir: Path) -> dict[str, Any]:
         result = buildpod.BuildResult(
             succeeded=False, reason=err.reason, message=err.message, log_snippet=sink.snippet()
         )
-    except Exception as err:  # noqa: BLE001 — a builder bug must still end the build with a result
+    except Exception as err:
         log.exception("builder crashed")
         sink.close()
         result = buildpod.BuildResult(

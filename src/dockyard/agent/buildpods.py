@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import signal
-import multiprocessing
 import threading
 import time
 from collections.abc import Callable

@@ -124,7 +124,7 @@ class PodWorker(runtime.Controller):
                 for uid in self.pods.pod_uids() - known:
                     log.info("removing containers of deleted pod %s", uid)
                     self.pods.kill_pod(uid)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("sweep failed")
 
     def reconcile(self, key: str) -> float | None:
@@ -244,7 +244,7 @@ class NodeAgent:
             if pod["metadata"]["uid"] in stopped:
                 try:
                     self.pods.builds.sync(pod)
-                except Exception:  # noqa: BLE001 — the next agent start reports it instead
+                except Exception:
                     log.warning("could not record the stopped build of pod %s", pod["metadata"]["name"])
 
     def stop_pods(self, *, grace_seconds: int = 2, budget: float = 5.0) -> None:

@@ -27,41 +27,42 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from dockyard.api import buildpod, podports, reference, timefmt, validation
 from dockyard.api import labels as well_known
 
 __all__ = [
-    "BackOffPolicy",
-    "ConfigError",
-    "create_args",
-    "milli_cpu_to_shares",
     "BUILD_POD_LABEL",
     "INFRA_NAME",
     "LABEL_CONTAINER_BACKOFF",
-    "LABEL_INSTANCE",
     "LABEL_CONTAINER_HASH",
     "LABEL_CONTAINER_NAME",
     "LABEL_CONTAINER_RESTARTS",
+    "LABEL_INSTANCE",
     "LABEL_POD_GRACE",
     "LABEL_POD_NAME",
     "LABEL_POD_NAMESPACE",
     "LABEL_POD_UID",
+    "BackOffPolicy",
+    "ConfigError",
     "PortError",
     "container_hash",
     "container_labels",
     "container_name",
     "cpu_to_nano",
+    "create_args",
     "effective_pull_policy",
     "expand_vars",
     "format_time",
     "grace_period",
     "is_build_pod",
     "memory_to_bytes",
+    "milli_cpu_to_shares",
     "parse_engine_time",
     "parse_quantity",
     "pod_conditions",
@@ -199,12 +200,12 @@ def parse_quantity(value: str | int | float) -> Decimal:
 
 def cpu_to_nano(value: str | int | float) -> int:
     """CPU quantity to Docker ``NanoCpus`` (rounded up, like ``MilliValue``)."""
-    return int(math.ceil(parse_quantity(value) * Decimal(10**9)))
+    return math.ceil(parse_quantity(value) * Decimal(10**9))
 
 
 def memory_to_bytes(value: str | int | float) -> int:
     """Memory quantity to bytes (rounded up, like ``Quantity.Value``)."""
-    return int(math.ceil(parse_quantity(value)))
+    return math.ceil(parse_quantity(value))
 
 
 # --- hashing ----------------------------------------------------------------
@@ -562,7 +563,7 @@ class ConfigError(ValueError):
 
 def milli_cpu_to_shares(value: str | int | float) -> int:
     """CPU request to cgroup v1 ``cpu.shares`` (kubelet ``MilliCPUToShares``)."""
-    milli = int(math.ceil(parse_quantity(value) * 1000))
+    milli = math.ceil(parse_quantity(value) * 1000)
     return max(2, milli * 1024 // 1000)
 
 

@@ -190,7 +190,7 @@ class _Uncompressed:
             if dec.eof:
                 self._done = True
             if out:
-                return out
+                return bytes(out)
             if hungry:
                 more = self._src(_CHUNK)
                 if not more:
@@ -253,7 +253,7 @@ def scan(read_compressed: Callable[[int], bytes], limits: Limits = Limits()) -> 
     """
     stream = _Uncompressed(read_compressed, limits)
     try:
-        tar = tarfile.TarFile(fileobj=stream, mode="r")  # type: ignore[call-overload]
+        tar = tarfile.TarFile(fileobj=stream, mode="r")  # type: ignore[arg-type]  # read-only stream
     except tarfile.TarError as err:
         raise BadArchive(f"not a tar archive (plain, gzip, bzip2 or xz): {err}") from err
     count = 0
@@ -264,7 +264,7 @@ def scan(read_compressed: Callable[[int], bytes], limits: Limits = Limits()) -> 
                 member = tar.next()
                 if member is None:
                     break
-                tar.members.clear()  # keep no header but the current one
+                tar.members.clear()  # type: ignore[attr-defined]  # keep no header but the current one
                 count += 1
                 if count > limits.max_members:
                     raise _too_many_members(limits.max_members)

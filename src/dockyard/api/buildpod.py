@@ -12,8 +12,8 @@ No I/O.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dockyard.api import labels as well_known
@@ -95,7 +95,10 @@ def build_from_pod(pod: dict[str, Any]) -> dict[str, Any]:
     for container in pod.get("spec", {}).get("containers") or []:
         for env in container.get("env") or []:
             if env.get("name") == "BUILD":
-                return json.loads(env.get("value") or "")
+                payload = json.loads(env.get("value") or "")
+                if not isinstance(payload, dict):
+                    raise ValueError("the BUILD environment variable is not a JSON object")
+                return payload
     raise ValueError("pod has no BUILD environment variable")
 
 

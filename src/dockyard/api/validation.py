@@ -103,12 +103,13 @@ def _drop(obj: Any, loc: tuple[str | int, ...]) -> None:
     for part in loc[:-1]:
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            continue
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
-        else:
-            return
+            continue
+        return
     if isinstance(node, dict):
-        node.pop(loc[-1], None)  # type: ignore[arg-type]
+        node.pop(loc[-1], None)
 
 
 def _metadata_causes(meta: dict[str, Any]) -> list[Cause]:
@@ -694,7 +695,7 @@ def _workload_causes(obj: dict[str, Any]) -> list[Cause]:
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         causes.append(Cause("spec.replicas", "must be greater than or equal to 0"))
     selector = spec.get("selector")
-    template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+    template: dict[str, Any] = spec["template"] if isinstance(spec.get("template"), dict) else {}
     if (
         not isinstance(selector, dict)
         or not isinstance(selector.get("matchLabels"), dict)
@@ -702,8 +703,8 @@ def _workload_causes(obj: dict[str, Any]) -> list[Cause]:
     ):
         causes.append(Cause("spec.selector", "field required", "FieldValueRequired"))
     else:
-        meta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
-        labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+        meta: dict[str, Any] = template["metadata"] if isinstance(template.get("metadata"), dict) else {}
+        labels: dict[str, Any] = meta["labels"] if isinstance(meta.get("labels"), dict) else {}
         if any(labels.get(k) != v for k, v in selector["matchLabels"].items()):
             causes.append(Cause("spec.template.metadata.labels", "`selector` does not match template `labels`"))
     causes.extend(_unsupported_containers(template.get("spec"), "spec.template.spec"))

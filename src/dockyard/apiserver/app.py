@@ -103,7 +103,7 @@ async def _bounded(request: Request, work: Awaitable[Response]) -> Response:
     """
     try:
         return await asyncio.wait_for(work, wire.request_timeout(request))
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise wire.timed_out() from None
 
 

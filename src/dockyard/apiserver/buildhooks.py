@@ -39,7 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dockyard.api import archive, errors, gitref, kinds
+from dockyard.api import errors, gitref, kinds
 from dockyard.apiserver import subresources, uploads, wire
 from dockyard.apiserver.state import ServerState
 
@@ -61,7 +61,7 @@ async def _linger(request: Request) -> None:
 
     try:
         await asyncio.wait_for(drain(), LINGER_SECONDS)
-    except (asyncio.TimeoutError, OSError, RuntimeError):
+    except (TimeoutError, OSError, RuntimeError):
         pass
 
 

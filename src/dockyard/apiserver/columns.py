@@ -96,7 +96,7 @@ def since(value: Any, *, now: dt.datetime | None = None) -> str:
     when = parse_time(value)
     if when is None:
         return "<unknown>"
-    return human_duration(((now or dt.datetime.now(dt.timezone.utc)) - when).total_seconds())
+    return human_duration(((now or dt.datetime.now(dt.UTC)) - when).total_seconds())
 
 
 def short_digest(value: Any) -> str:
@@ -172,7 +172,7 @@ def pod_restarts(obj: Obj) -> str:
         if finished is not None and (last is None or finished > last):
             last = finished
     if count and last is not None:
-        return f"{count} ({human_duration((dt.datetime.now(dt.timezone.utc) - last).total_seconds())} ago)"
+        return f"{count} ({human_duration((dt.datetime.now(dt.UTC) - last).total_seconds())} ago)"
     return str(count)
 
 
@@ -242,7 +242,7 @@ def build_duration(obj: Obj) -> str:
     start = parse_time(get(obj, "status", "startTimestamp"))
     if start is None:
         return ""
-    end = parse_time(get(obj, "status", "completionTimestamp")) or dt.datetime.now(dt.timezone.utc)
+    end = parse_time(get(obj, "status", "completionTimestamp")) or dt.datetime.now(dt.UTC)
     return human_duration((end - start).total_seconds())
 
 

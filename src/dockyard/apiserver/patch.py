@@ -295,7 +295,7 @@ def _merge_key(field: str, items: list[Any]) -> str | None:
 
 def _strip_directives(value: JSON) -> JSON:
     if isinstance(value, dict):
-        return {k: _strip_directives(v) for k, v in value.items() if not k.startswith("$") and not (v is None)}
+        return {k: _strip_directives(v) for k, v in value.items() if not k.startswith("$") and v is not None}
     if isinstance(value, list):
         return [_strip_directives(v) for v in value if not (isinstance(v, dict) and "$patch" in v and len(v) == 1)]
     return value
@@ -351,7 +351,7 @@ def _merge_list(field: str, target: list[Any], patch: list[Any], order: list[Any
             alive.append(True)
         else:
             result[found] = _strategic_into(result[found], body)
-    return _apply_order(key, [i for i, keep in zip(result, alive) if keep], order)
+    return _apply_order(key, [i for i, keep in zip(result, alive, strict=True) if keep], order)
 
 
 def _apply_order(key: str | None, items: list[Any], order: list[Any] | None) -> list[Any]:

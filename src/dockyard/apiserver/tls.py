@@ -42,7 +42,7 @@ def write_self_signed(
             sans.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             sans.append(x509.DNSName(host))
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -113,7 +113,7 @@ def ensure_pki(pki_dir: str | Path, *, hosts: tuple[str, ...] = ("127.0.0.1", "l
     out = Pki(ca_cert=pki / "ca.crt", cert=pki / "apiserver.crt", key=pki / "apiserver.key")
     if out.ca_cert.exists() and out.cert.exists() and out.key.exists():
         return out
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard-ca")])
     ca = (

@@ -7,15 +7,15 @@ Nothing can be pulled on dockyard's hosts, so base images are made locally:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 from dockyard.agent.engine import connect, images
 from dockyard.agent.engine.errors import EngineError
 from dockyard.registry import client as registry_client
 
-__all__ = ["build_base_image", "BUSYBOX", "SUPPORTED"]
+__all__ = ["BUSYBOX", "SUPPORTED", "build_base_image"]
 
 BUSYBOX = Path("/bin/busybox")
 SUPPORTED = ("busybox",)

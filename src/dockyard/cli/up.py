@@ -250,7 +250,7 @@ def run(opts: UpOptions, *, announce=print) -> int:
                 break
             try:
                 cleanup()
-            except Exception:  # noqa: BLE001 — keep stopping the rest
+            except Exception:
                 log.exception("error while stopping")
 
 

@@ -129,7 +129,7 @@ class EventRecorder:
         """Record one occurrence. Never raises; failures are logged at debug level."""
         try:
             self._record(obj, type_, reason, scrub(message))
-        except Exception as err:  # noqa: BLE001 — an Event must never break its caller
+        except Exception as err:
             log.debug("event %s for %s not recorded: %s", reason, (obj.get("metadata") or {}).get("name"), err)
 
     def _record(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:

@@ -75,5 +75,6 @@ def controller_of(obj: dict[str, Any], kind: str) -> str | None:
     """Name of the owner of ``kind`` that controls ``obj``, if any."""
     for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
         if ref.get("kind") == kind and ref.get("controller"):
-            return ref.get("name")
+            name = ref.get("name")
+            return str(name) if name is not None else None
     return None

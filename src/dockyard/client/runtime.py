@@ -79,7 +79,7 @@ class WorkQueue:
         with self._cond:
             n = self._failures.get(key, 0)
             self._failures[key] = n + 1
-        delay = min(self._max, self._base * (2**n))
+        delay = float(min(self._max, self._base * (2**n)))
         self.add_after(key, delay)
         return delay
 
@@ -202,7 +202,7 @@ class Informer:
                     log.warning("watch %s: %s", self.kind, err.status.message)
             except (httpx.HTTPError, lightkube_http.HTTPError, OSError) as err:
                 log.debug("watch %s dropped: %s", self.kind, err)
-            except Exception:  # noqa: BLE001 — an informer must outlive any one bad event
+            except Exception:
                 log.exception("watch %s failed", self.kind)
             finally:
                 client.close()
@@ -212,7 +212,7 @@ class Informer:
     def _emit(self, event: str, obj: dict[str, Any]) -> None:
         try:
             self._on_event(event, obj)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("event handler for %s failed", self.kind)
 
 
@@ -327,7 +327,7 @@ class Controller:
                 level = logging.DEBUG if err.status.code == 409 else logging.WARNING
                 log.log(level, "%s: reconcile %s: %s", self.name, key, err.status.message)
                 self.queue.add_rate_limited(key)
-            except Exception:  # noqa: BLE001 — one bad object never stops the controller
+            except Exception:
                 log.exception("%s: reconcile %s failed", self.name, key)
                 self.queue.add_rate_limited(key)
             else:

@@ -32,8 +32,7 @@ from lightkube import ApiError
 
 from dockyard.api import buildpod, phases, timefmt
 from dockyard.api import labels as well_known
-from dockyard.client import events, resources
-from dockyard.client import runtime
+from dockyard.client import events, resources, runtime
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +93,8 @@ class BuildController(runtime.Controller):
             self._prune(build)
             return None
         if status.get("cancelled"):
-            return self._cancel(build, "The build was cancelled by the user.")
+            self._cancel(build, "The build was cancelled by the user.")
+            return None
         if phase == "New":
             return self._start(build)
         return self._follow(build)
@@ -125,9 +125,10 @@ class BuildController(runtime.Controller):
             if policy == "SerialLatestOnly" and any(
                 _number(b) > mine and (b.get("status") or {}).get("phase", "New") == "New" for b in siblings
             ):
-                return self._cancel(
+                self._cancel(
                     build, "Cancelled by a newer build of the same configuration (runPolicy SerialLatestOnly)."
                 )
+                return None
             if any(_number(b) < mine and (b.get("status") or {}).get("phase", "New") not in TERMINAL for b in siblings):
                 return None  # a sibling's completion re-enqueues this key
         pod = buildpod.build_pod(build)
@@ -232,21 +233,20 @@ class BuildController(runtime.Controller):
             left = None
         if result is None:
             if pod_phase == "Running" and status.get("phase") != "Running":
-                if (
-                    runtime.patch_status(
-                        self.api,
-                        "Build",
-                        build,
-                        {
-                            "phase": "Running",
-                            "startTimestamp": (pod.get("status") or {}).get("startTime") or runtime.now_rfc3339(),
-                            "conditions": runtime.set_condition(
-                                status.get("conditions"), "Succeeded", False, "Running", ""
-                            ),
-                        },
-                    )
-                    is not None
-                ):
+                started = (pod.get("status") or {}).get("startTime") or runtime.now_rfc3339()
+                running = runtime.patch_status(
+                    self.api,
+                    "Build",
+                    build,
+                    {
+                        "phase": "Running",
+                        "startTimestamp": started,
+                        "conditions": runtime.set_condition(
+                            status.get("conditions"), "Succeeded", False, "Running", ""
+                        ),
+                    },
+                )
+                if running is not None:
                     self.events.record(
                         build, events.NORMAL, "BuildStarted", f"Build {resources.key(build)} is now running"
                     )

@@ -19,8 +19,7 @@ from lightkube import ApiError
 
 from dockyard.api import labels as well_known
 from dockyard.api import phases
-from dockyard.client import events, resources
-from dockyard.client import runtime
+from dockyard.client import events, resources, runtime
 from dockyard.controllers import rollout
 
 log = logging.getLogger(__name__)
@@ -150,7 +149,7 @@ class DeploymentController(runtime.Controller):
         template["metadata"].setdefault("labels", {})[HASH_LABEL] = hash_
         selector = copy.deepcopy(deploy["spec"]["selector"])
         selector.setdefault("matchLabels", {})[HASH_LABEL] = hash_
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": "apps/v1",
             "kind": "ReplicaSet",
             "metadata": {

@@ -10,11 +10,11 @@ once (as Flux's image-reflector reacts to notifications).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from dockyard.api import models
-from dockyard.client import events, resources
-from dockyard.client import runtime
+from dockyard.client import events, resources, runtime
 from dockyard.registry import client as registry
 from dockyard.registry import errors as registry_errors
 from dockyard.registry import reference
@@ -41,7 +41,7 @@ class ImageController(runtime.Controller):
     name = "image"
 
     def watches(self) -> list[runtime.Watch]:
-        def by_output(ref_of):
+        def by_output(ref_of: Callable[[dict[str, Any]], str | None]) -> Callable[[str, dict[str, Any]], list[str]]:
             def mapper(_event: str, obj: dict[str, Any]) -> list[str]:
                 ref = ref_of(obj)
                 if not ref:

@@ -17,8 +17,7 @@ import logging
 from typing import Any
 
 from dockyard.api import labels as well_known
-from dockyard.client import events, resources
-from dockyard.client import runtime
+from dockyard.client import events, resources, runtime
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,8 @@ class ImageDeployController(runtime.Controller):
         if deploy is None:
             dspec = copy.deepcopy(spec["deployment"])
             if not _set_image(dspec["template"]["spec"], spec.get("containerName"), latest):
-                return self._no_container(idp, conditions)
+                self._no_container(idp, conditions)
+                return None
             body = {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
@@ -100,13 +100,14 @@ class ImageDeployController(runtime.Controller):
             self.events.record(idp, events.NORMAL, "DeploymentCreated", f"Created deployment {name} on {latest}")
         else:
             if resources.controller_of(deploy, "ImageDeploy") != name:
-                return self._set_ready(
+                self._set_ready(
                     idp,
                     conditions,
                     False,
                     "DeploymentNotOwned",
                     f"Deployment {name!r} exists and is not owned by this ImageDeploy",
                 )
+                return None
             desired = copy.deepcopy(deploy)
             annotations = desired["metadata"].setdefault("annotations", {})
             if annotations.get(GENERATION_ANNOTATION) != generation:
@@ -116,22 +117,25 @@ class ImageDeployController(runtime.Controller):
                     desired["spec"]["replicas"] = replicas
                 annotations[GENERATION_ANNOTATION] = generation
             if not _set_image(desired["spec"]["template"]["spec"], spec.get("containerName"), latest):
-                return self._no_container(idp, conditions)
+                self._no_container(idp, conditions)
+                return None
             if desired != deploy:
                 deploy = resources.as_dict(self.api.replace(Deployment(desired)))
                 log.info("imagedeploy %s: deployment now on %s", key, latest)
                 self.events.record(idp, events.NORMAL, "DeploymentUpdated", f"Updated deployment {name} to {latest}")
-        return self._report(idp, deploy, latest)
+        self._report(idp, deploy, latest)
+        return None
 
     def _no_container(self, idp: dict[str, Any], conditions: Any) -> None:
         want = idp["spec"].get("containerName")
-        return self._set_ready(
+        self._set_ready(
             idp,
             conditions,
             False,
             "ContainerNotFound",
             f"spec.containerName: no container named {want!r} in spec.deployment",
         )
+        return None
 
     def _set_ready(self, idp: dict[str, Any], conditions: Any, ok: bool, reason: str, message: str) -> None:
         runtime.patch_status(

@@ -62,18 +62,18 @@ from dockyard.registry import errors, reference
 
 __all__ = [
     "MANIFEST_MEDIA_TYPES",
-    "Manifest",
-    "Challenge",
-    "manifest_digest",
-    "get_manifest",
-    "list_tags",
-    "base_url",
-    "parse_challenge",
-    "check_realm",
-    "is_loopback_host",
     "MAX_MANIFEST_BYTES",
-    "MAX_RESPONSE_BYTES",
     "MAX_REDIRECTS",
+    "MAX_RESPONSE_BYTES",
+    "Challenge",
+    "Manifest",
+    "base_url",
+    "check_realm",
+    "get_manifest",
+    "is_loopback_host",
+    "list_tags",
+    "manifest_digest",
+    "parse_challenge",
 ]
 
 #: Manifest media types we accept, in order of preference (all four: see module doc).
@@ -250,7 +250,7 @@ def error_detail(response: Reply) -> str:
         body = response.json()
         first = body["errors"][0]
         return f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")[:200]
-    except Exception:  # noqa: BLE001 - any body shape: no detail
+    except Exception:
         return ""
 
 

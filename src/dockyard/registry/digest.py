@@ -21,7 +21,7 @@ import re
 
 from dockyard.registry import errors
 
-__all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "validate", "compute", "verify"]
+__all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "compute", "validate", "verify"]
 
 #: Registered algorithms → the exact form of their encoded part (OCI image spec, "Registered algorithms").
 ALGORITHMS: dict[str, re.Pattern[str]] = {

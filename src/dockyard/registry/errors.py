@@ -9,18 +9,18 @@ from __future__ import annotations
 from dockyard.api import reference
 
 __all__ = [
-    "RegistryError",
-    "InvalidReference",
-    "RegistryUnavailable",
-    "Unauthorized",
-    "NotFound",
-    "ManifestUnknown",
-    "NameUnknown",
-    "RegistryServerError",
+    "DigestMismatch",
     "InsecureRealm",
     "InvalidDigest",
-    "DigestMismatch",
+    "InvalidReference",
+    "ManifestUnknown",
+    "NameUnknown",
+    "NotFound",
+    "RegistryError",
+    "RegistryServerError",
+    "RegistryUnavailable",
     "ResponseTooLarge",
+    "Unauthorized",
 ]
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import yaml
 
-from dockyard.registry import errors
 from dockyard import children
+from dockyard.registry import errors
 
 __all__ = ["RegistryServer", "free_port", "write_htpasswd"]
 

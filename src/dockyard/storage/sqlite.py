@@ -48,8 +48,8 @@ import os
 import sqlite3
 import tempfile
 import threading
-from collections import OrderedDict
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -329,7 +329,7 @@ class Store:
             self._owner, self._depth = threading.get_ident(), 1
             ok = False
             try:
-                batch = self._begin()
+                self._begin()
                 saved = (self._revision, self._compacted, set(self._pending), self._writes_since_compaction)
                 self._db.execute("SAVEPOINT write")
                 try:

@@ -21,7 +21,6 @@ import pytest
 
 from dockyard.api import kinds
 from dockyard.client import connection, runtime
-
 from integration.conftest import ApiServer, Running, start_server, stop_servers
 
 T = TypeVar("T")

@@ -21,10 +21,10 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from dockyard.agent.engine import errors
 from dockyard import children
+from dockyard.agent.engine import errors
 
-__all__ = ["Engine", "connect", "DOCKER_SOCKET", "PODMAN_SOCKETS"]
+__all__ = ["DOCKER_SOCKET", "PODMAN_SOCKETS", "Engine", "connect"]
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 PODMAN_SOCKETS = ("/run/podman/podman.sock",)  # plus $XDG_RUNTIME_DIR/podman/podman.sock

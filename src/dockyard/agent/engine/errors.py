@@ -7,7 +7,7 @@ fix and never carry credentials.
 
 from __future__ import annotations
 
-__all__ = ["EngineError", "BuildFailed", "PushFailed", "CommitFailed"]
+__all__ = ["BuildFailed", "CommitFailed", "EngineError", "PushFailed"]
 
 
 class EngineError(Exception):

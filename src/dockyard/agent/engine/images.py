@@ -30,7 +30,7 @@ from dockyard.api import reference as image_reference
 from dockyard.registry import digest as registry_digest
 from dockyard.registry import errors as registry_errors
 
-__all__ = ["build", "push", "commit", "split_tag", "tar_directory", "tar_files"]
+__all__ = ["build", "commit", "push", "split_tag", "tar_directory", "tar_files"]
 
 LogFn = Callable[[str], None]
 _LOG_TAIL = 50
