@@ -33,9 +33,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import docker
-
 from dockyard.agent import builds
+from dockyard.agent.engine import connect
 from dockyard.agent.logsink import LogSink
 from dockyard.api import archive, buildpod, credentials
 from dockyard.client import connection, runtime
@@ -120,7 +119,7 @@ def run(state_dir: Path) -> dict[str, Any]:
     conn = connection.connect(paths=[kubeconfig] if isinstance(kubeconfig, str) else kubeconfig)
     api = conn.lightkube()
     http = conn.http(timeout=120)
-    engine = docker.DockerClient(base_url=request["engine"], timeout=300)
+    engine = connect.open_client(request["engine"], timeout=300)
     sink = LogSink(http, namespace=build["metadata"]["namespace"], name=build["metadata"]["name"])
     try:
         inputs = fetch_inputs(api, http, build, stop.is_set, state_dir / "source.archive")

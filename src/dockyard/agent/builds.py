@@ -37,11 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker
-import docker.errors
-
+from dockyard.agent.engine import connect, images
 from dockyard.agent.engine import errors as engine_errors
-from dockyard.agent.engine import images
 from dockyard.agent.logsink import LogSink
 from dockyard.api import archive, gitref, timefmt
 from dockyard.api.buildpod import BuildResult
@@ -101,7 +98,7 @@ class _Stages:
 
 
 def run_build(
-    client: docker.DockerClient, build: dict[str, Any], sink: LogSink, inputs: BuildInputs | None = None
+    client: connect.Client, build: dict[str, Any], sink: LogSink, inputs: BuildInputs | None = None
 ) -> BuildResult:
     """Run ``build`` (``{"metadata", "spec"}`` from the build pod) to completion.
 
@@ -177,13 +174,12 @@ def run_build(
             auth = {"username": inputs.push_auth[0], "password": inputs.push_auth[1]} if inputs.push_auth else None
             try:
                 with push_lock(to):  # the engine's tag is shared by every build of this output on the node
-                    client.api.tag(image_id, repository, tag)
+                    images.tag(client, image_id, repository, tag)
                     digest = push_and_verify(client, to, auth=auth, registry_auth=inputs.push_auth, on_log=write)
-                with contextlib.suppress(docker.errors.APIError):
-                    client.api.remove_image(own_tag, noprune=True)  # untag only; the image stays as `to`
+                images.untag(client, own_tag)  # untag only; the image stays as `to`
             except (engine_errors.PushFailed, registry_errors.RegistryError) as err:
                 raise StageFailed("PushImageToRegistryFailed", f"Failed to push the image: {err}") from err
-            except docker.errors.APIError as err:
+            except engine_errors.TagFailed as err:
                 raise StageFailed("PushImageToRegistryFailed", f"Failed to tag the image: {err}") from err
             stages.end()
         except StageFailed as err:
@@ -220,7 +216,7 @@ PUSH_ATTEMPTS = 2  # a registry can refuse one of several concurrent pushes to a
 
 
 def push_and_verify(
-    client: docker.DockerClient,
+    client: connect.Client,
     ref: str,
     *,
     auth: dict[str, str] | None,

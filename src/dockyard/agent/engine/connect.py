@@ -24,7 +24,7 @@ import requests.exceptions
 from dockyard import children
 from dockyard.agent.engine import errors
 
-__all__ = ["DOCKER_SOCKET", "PODMAN_SOCKETS", "Engine", "connect"]
+__all__ = ["DOCKER_SOCKET", "PODMAN_SOCKETS", "Client", "Engine", "connect", "open_client"]
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 PODMAN_SOCKETS = ("/run/podman/podman.sock",)  # plus $XDG_RUNTIME_DIR/podman/podman.sock
@@ -34,6 +34,10 @@ _MAX_SOCKET_PATH = 107
 #: Seconds a docker-py request may wait for the next bytes. Builds and pushes
 #: stream, so this bounds silence, not their total duration.
 API_TIMEOUT = 300.0
+
+#: The raw Engine API client the engine layer's functions take (docker-py's); callers outside
+#: ``agent/engine`` name its type through this alias and never import docker-py themselves.
+Client = docker.DockerClient
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,12 @@ def _endpoint(socket: str) -> str:
     if "://" in socket:
         return socket
     return "unix://" + os.path.abspath(socket)
+
+
+def open_client(endpoint: str, *, timeout: float = API_TIMEOUT) -> Client:
+    """A client of the engine at ``endpoint`` (``unix:///PATH`` or ``tcp://HOST:PORT``), without checking
+    that it answers; ``timeout`` bounds each request's silence, in seconds. Close it when done."""
+    return docker.DockerClient(base_url=endpoint, timeout=int(timeout))
 
 
 def _client(endpoint: str, *, from_env: bool = False) -> docker.DockerClient:

@@ -7,7 +7,16 @@ fix and never carry credentials.
 
 from __future__ import annotations
 
-__all__ = ["BuildFailed", "CommitFailed", "EngineError", "PushFailed"]
+__all__ = [
+    "BuildFailed",
+    "CommitFailed",
+    "EngineError",
+    "NotFound",
+    "PullFailed",
+    "PushFailed",
+    "RequestFailed",
+    "TagFailed",
+]
 
 
 class EngineError(Exception):
@@ -36,3 +45,28 @@ class PushFailed(EngineError):
 
 class CommitFailed(EngineError):
     """The engine could not commit a container into an image."""
+
+
+class RequestFailed(EngineError):
+    """The engine answered a request with an error (HTTP 4xx/5xx).
+
+    Attributes:
+        status_code: the HTTP status of the engine's answer, or ``None`` when unknown.
+    """
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class NotFound(RequestFailed):
+    """No such container or image (HTTP 404)."""
+
+
+class PullFailed(EngineError):
+    """An image pull failed: the engine refused it, reported an error in its progress stream, or the pull
+    ran past its deadline."""
+
+
+class TagFailed(EngineError):
+    """The engine could not tag an image."""

@@ -30,7 +30,7 @@ from dockyard.api import reference as image_reference
 from dockyard.registry import digest as registry_digest
 from dockyard.registry import errors as registry_errors
 
-__all__ = ["build", "commit", "push", "split_tag", "tar_directory", "tar_files"]
+__all__ = ["build", "commit", "push", "split_tag", "tag", "tar_directory", "tar_files", "untag"]
 
 LogFn = Callable[[str], None]
 _LOG_TAIL = 50
@@ -273,6 +273,39 @@ def commit(
     if not image_id:
         raise errors.CommitFailed(f"commit of container {container_id} returned no image id: {result!r}")
     return image_id if image_id.startswith("sha256:") else "sha256:" + image_id
+
+
+# --- tag ---------------------------------------------------------------------------
+
+
+def tag(client: docker.DockerClient, image: str, repository: str, tag: str) -> None:
+    """``POST /images/{name}/tag``: tag ``image`` (an id or reference) as ``repository:tag``.
+
+    Raises:
+        TagFailed: the engine answered with an error (the message is docker-py's ``APIError`` text).
+        EngineError: the engine could not be reached.
+    """
+    try:
+        client.api.tag(image, repository, tag)
+    except docker.errors.APIError as e:
+        raise errors.TagFailed(str(e)) from e
+    except _API_ERRORS as e:
+        raise errors.EngineError(str(e)) from e
+
+
+def untag(client: docker.DockerClient, reference: str) -> None:
+    """``DELETE /images/{name}?noprune=1``: remove the tag ``reference``; the image stays under its other
+    tags. An engine error (no such tag, image in use) is ignored.
+
+    Raises:
+        EngineError: the engine could not be reached.
+    """
+    try:
+        client.api.remove_image(reference, noprune=True)
+    except docker.errors.APIError:
+        pass
+    except _API_ERRORS as e:
+        raise errors.EngineError(str(e)) from e
 
 
 # --- helpers ---------------------------------------------------------------------

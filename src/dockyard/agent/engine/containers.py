@@ -1,0 +1,207 @@
+"""Containers and the images they run, through the Docker Engine API (docker-py).
+
+The domain layer the pod runtime (:mod:`dockyard.agent.pods`) reaches the engine through, as the kubelet
+reaches its runtime only through the CRI: list, inspect, create, start, kill, stop and remove containers;
+inspect and pull images; build the pause image. Every docker-py and ``requests`` error is translated here
+into :mod:`dockyard.agent.engine.errors` (``raise ... from e``):
+
+- the engine answered 404 → :class:`~.errors.NotFound`;
+- the engine answered another error → :class:`~.errors.RequestFailed` (``status_code`` set);
+- the engine could not be reached, or docker-py refused the arguments → :class:`~.errors.EngineError`.
+
+Messages are the engine's own explanation (the ``message`` of its JSON error body) when it gave one.
+
+References (Docker Engine API v1.41, also served by Podman's compat service):
+https://docs.docker.com/engine/api/v1.41/#tag/Container and ``#tag/Image``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import docker
+import docker.errors
+import docker.utils
+import requests
+
+from dockyard.agent.engine import errors, images
+
+__all__ = ["Containers", "error_text"]
+
+
+def error_text(e: BaseException) -> str:
+    """The engine's explanation of a docker-py error (``APIError.explanation``), else ``str(e)``."""
+    if isinstance(e, docker.errors.APIError):
+        return str(e.explanation or e)
+    return str(e)
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except docker.errors.NotFound as e:
+        raise errors.NotFound(error_text(e), 404) from e
+    except docker.errors.APIError as e:
+        raise errors.RequestFailed(error_text(e), e.status_code) from e
+    except (docker.errors.DockerException, requests.RequestException) as e:
+        raise errors.EngineError(error_text(e)) from e
+
+
+class Containers:
+    """The container operations of one engine.
+
+    Args:
+        client: a ``docker.DockerClient`` (see :mod:`.connect`); its low-level ``client.api`` is used.
+
+    Every method raises :class:`~.errors.EngineError` (or a subclass, see the module docstring) when the
+    engine fails; nothing else from docker-py or ``requests`` escapes.
+    """
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self._client = client
+        self._api = client.api
+
+    # --- containers -----------------------------------------------------------------
+
+    def list(self, labels: Sequence[str]) -> list[dict[str, Any]]:
+        """``GET /containers/json?all=1`` filtered by ``labels`` (``key`` or ``key=value``, all must match).
+
+        Returns:
+            The engine's summaries: ``Id``, ``Names``, ``State`` (``running``, ``exited``, …), ``Labels``.
+        """
+        with _translated():
+            found: list[dict[str, Any]] = self._api.containers(all=True, filters={"label": list(labels)})
+        return found
+
+    def inspect(self, container_id: str) -> dict[str, Any]:
+        """``GET /containers/{id}/json``: the container's ``State``, ``Config``, ``HostConfig``, ``Image``.
+
+        Raises:
+            NotFound: no such container.
+        """
+        with _translated():
+            attrs: dict[str, Any] = self._api.inspect_container(container_id)
+        return attrs
+
+    def create(self, *, name: str, labels: Mapping[str, str], host_config: Mapping[str, Any], **config: Any) -> str:
+        """``POST /containers/create``; return the new container's id.
+
+        Args:
+            name: the container's name (a clash with an existing container is a 409).
+            labels: the container's labels.
+            host_config: keyword arguments of docker-py ``APIClient.create_host_config``
+                (``port_bindings``, ``network_mode``, ``binds``, ``cap_add``, …).
+            config: keyword arguments of docker-py ``APIClient.create_container`` (``image``, ``command``,
+                ``environment``, ``user``, ``ports``, ``hostname``, …).
+        """
+        with _translated():
+            host = self._api.create_host_config(**host_config)
+            created = self._api.create_container(name=name, labels=dict(labels), host_config=host, **config)
+        return str(created["Id"])
+
+    def start(self, container_id: str) -> None:
+        """``POST /containers/{id}/start``."""
+        with _translated():
+            self._api.start(container_id)
+
+    def kill(self, container_id: str, signal: str) -> None:
+        """``POST /containers/{id}/kill`` with ``signal`` (e.g. ``"SIGTERM"``); a stopped container gives a
+        409 or 500 (:class:`~.errors.RequestFailed`)."""
+        with _translated():
+            self._api.kill(container_id, signal=signal)
+
+    def stop(self, container_id: str, grace_seconds: int) -> None:
+        """``POST /containers/{id}/stop``: SIGTERM, SIGKILL after ``grace_seconds``; blocks until stopped."""
+        with _translated():
+            self._api.stop(container_id, timeout=grace_seconds)
+
+    def remove(self, container: str) -> None:
+        """``DELETE /containers/{id}?force=1&v=1`` by id or name (kills it first if running).
+
+        Raises:
+            NotFound: no such container.
+        """
+        with _translated():
+            self._api.remove_container(container, force=True, v=True)
+
+    def is_podman(self) -> bool:
+        """True when ``GET /version`` lists a Podman component; False for Docker Engine or when unknown."""
+        try:
+            with _translated():
+                components = self._client.version().get("Components") or []
+        except errors.RequestFailed:
+            components = []
+        return any("podman" in str(c.get("Name", "")).lower() for c in components)
+
+    # --- images ---------------------------------------------------------------------
+
+    def inspect_image(self, reference: str) -> dict[str, Any]:
+        """``GET /images/{name}/json``: ``Id``, ``RepoDigests``, ``Config`` (``User``, …).
+
+        Raises:
+            NotFound: the engine has no such image.
+        """
+        with _translated():
+            attrs: dict[str, Any] = self._api.inspect_image(reference)
+        return attrs
+
+    def image_present(self, reference: str) -> bool:
+        """True when the engine has the image ``reference``.
+
+        Raises:
+            EngineError: the engine failed otherwise than with a 404.
+        """
+        try:
+            self.inspect_image(reference)
+        except errors.NotFound:
+            return False
+        except errors.RequestFailed as e:
+            if e.status_code == 404:
+                return False
+            raise
+        return True
+
+    def pull(self, reference: str, *, auth: Mapping[str, str] | None, timeout: float) -> None:
+        """``POST /images/create``: pull ``reference`` (tag ``latest`` when it has none) within ``timeout``
+        seconds.
+
+        A progress line carrying ``error`` fails the pull: engines may answer 200 and report the failure in
+        the stream. The pull succeeded only if the engine then has the image.
+
+        Raises:
+            PullFailed: the engine refused, reported an error, had no image afterwards, or the deadline
+                passed (checked between progress lines). The message is the engine's reason.
+        """
+        repo, tag = docker.utils.parse_repository_tag(reference)
+        deadline = time.monotonic() + timeout
+        try:
+            with _translated():
+                stream = self._api.pull(
+                    repo, tag=tag or "latest", stream=True, decode=True, auth_config=dict(auth) if auth else None
+                )
+                try:
+                    for line in stream:
+                        if isinstance(line, dict) and (line.get("error") or line.get("errorDetail")):
+                            detail = line.get("errorDetail") or {}
+                            raise errors.PullFailed(str(line.get("error") or detail.get("message") or detail))
+                        if time.monotonic() > deadline:
+                            raise errors.PullFailed(f"timed out after {timeout:g}s")
+                finally:
+                    close = getattr(stream, "close", None)
+                    if close is not None:
+                        close()
+        except errors.PullFailed:
+            raise
+        except errors.EngineError as e:
+            raise errors.PullFailed(str(e)) from e
+        if not self.image_present(reference):
+            raise errors.PullFailed("the engine reported success but has no such image")
+
+    def build(self, *, context: bytes, tag: str) -> str:
+        """Build the image of a tar build context (``Dockerfile`` at its root) and tag it ``tag``; see
+        :func:`.images.build` (its errors: ``BuildFailed``, ``EngineError``)."""
+        return images.build(self._client, context=context, tag=tag)
