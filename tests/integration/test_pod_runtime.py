@@ -448,7 +448,7 @@ def test_adopts_a_container_created_but_not_started(
 ) -> None:
     """The agent died between create and start: the next agent starts that container."""
     crashed = runtime()
-    monkeypatch.setattr(crashed, "_start_existing", lambda container_id, now: True)
+    monkeypatch.setattr(crashed.containers, "start_existing", lambda container_id: None)
     pod = _pod([{"name": "a", "command": ["sleep", "3600"]}])
     crashed.sync_pod(pod)
     created = [

@@ -19,7 +19,7 @@ Everything here follows the kubelet and is driven directly by unit tests:
   ``kuberuntime/security_context.go``, dockershim ``security_context.go``) and the kubelet's
   ``verifyRunAsNonRoot`` (``kuberuntime/security_context_others.go``).
 
-The engine I/O lives in :mod:`dockyard.agent.pods`.
+The engine I/O lives in :mod:`dockyard.agent.pods` (through :mod:`dockyard.agent.engine`).
 """
 
 from __future__ import annotations

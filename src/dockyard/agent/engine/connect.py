@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeAlias
 
 import docker
 import docker.errors
@@ -37,7 +38,7 @@ API_TIMEOUT = 300.0
 
 #: The raw Engine API client the engine layer's functions take (docker-py's); callers outside
 #: ``agent/engine`` name its type through this alias and never import docker-py themselves.
-Client = docker.DockerClient
+Client: TypeAlias = docker.DockerClient
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,8 @@ def _endpoint(socket: str) -> str:
 def open_client(endpoint: str, *, timeout: float = API_TIMEOUT) -> Client:
     """A client of the engine at ``endpoint`` (``unix:///PATH`` or ``tcp://HOST:PORT``), without checking
     that it answers; ``timeout`` bounds each request's silence, in seconds. Close it when done."""
-    return docker.DockerClient(base_url=endpoint, timeout=int(timeout))
+    client: Client = docker.DockerClient(base_url=endpoint, timeout=int(timeout))
+    return client
 
 
 def _client(endpoint: str, *, from_env: bool = False) -> docker.DockerClient:

@@ -67,7 +67,7 @@ class Containers:
 
     # --- containers -----------------------------------------------------------------
 
-    def list(self, labels: Sequence[str]) -> list[dict[str, Any]]:
+    def list_labelled(self, labels: Sequence[str]) -> list[dict[str, Any]]:
         """``GET /containers/json?all=1`` filtered by ``labels`` (``key`` or ``key=value``, all must match).
 
         Returns:

@@ -1,0 +1,282 @@
+"""The container manager: list, inspect, start and stop a pod's engine containers.
+
+kubelet ``kuberuntime_container.go``: ``startContainer`` (ensure the image, make the mounts, create with
+labels, start; failures become the container's waiting reason), ``killContainer`` (SIGTERM, SIGKILL after
+the grace period; here non-blocking over syncs, or blocking for orphans), and the container GC that keeps
+only the latest exited attempt. Engine calls go through :mod:`dockyard.agent.engine.containers`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dockyard.agent import podspec
+from dockyard.agent.engine import containers as engine
+from dockyard.agent.engine import errors as engine_errors
+from dockyard.agent.pods.images import ImageManager
+from dockyard.agent.pods.state import EXITED, EngineContainer, ExitInfo, PodState
+from dockyard.agent.pods.volumes import MountError, VolumeManager
+from dockyard.agent.podspec import INFRA_NAME
+
+__all__ = ["ContainerManager"]
+
+log = logging.getLogger(__name__)
+
+_CACHE_LIMIT = 4096
+
+
+class ContainerManager:
+    """The engine containers of this agent's pods.
+
+    Args:
+        engine: the engine's container operations.
+        images: pulls images and tells their user and id.
+        volumes: makes the binds of a container's volume mounts.
+        instance: the agent identity (label ``dockyard.instance``); other instances' containers are
+            never listed, adopted or stopped.
+        clock: seconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        engine: engine.Containers,
+        *,
+        images: ImageManager,
+        volumes: VolumeManager,
+        instance: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._engine = engine
+        self._images = images
+        self._volumes = volumes
+        self.instance = instance
+        self._instance_label = f"{podspec.LABEL_INSTANCE}={instance}"
+        self._clock = clock
+        self._id_prefix: str | None = None
+
+    # --- reading the engine -------------------------------------------------
+
+    def list_pod(self, uid: str) -> list[EngineContainer]:
+        """The pod's engine containers of this instance (all attempts, infra included); containers with
+        malformed labels are logged and left out."""
+        found = self._engine.list_labelled([f"{podspec.LABEL_POD_UID}={uid}", self._instance_label])
+        out = []
+        for c in found:
+            labels = c.get("Labels") or {}
+            if labels.get(podspec.LABEL_POD_UID) != uid:
+                continue
+            try:
+                out.append(
+                    EngineContainer(
+                        id=c["Id"],
+                        name=labels[podspec.LABEL_CONTAINER_NAME],
+                        state=str(c.get("State") or "").lower(),
+                        attempt=int(labels.get(podspec.LABEL_CONTAINER_RESTARTS, "0")),
+                        hash=labels.get(podspec.LABEL_CONTAINER_HASH, ""),
+                        backoff=float(labels.get(podspec.LABEL_CONTAINER_BACKOFF, "0")),
+                        grace=int(labels.get(podspec.LABEL_POD_GRACE, podspec.DEFAULT_GRACE_SECONDS)),
+                    )
+                )
+            except (KeyError, ValueError):
+                log.warning("container %s of pod %s has malformed labels; ignored", c.get("Id"), uid)
+        return out
+
+    def pod_uids(self) -> set[str]:
+        """Uids of the pods that have containers of this instance on the engine."""
+        found = self._engine.list_labelled([podspec.LABEL_POD_UID, self._instance_label])
+        return {c["Labels"][podspec.LABEL_POD_UID] for c in found if (c.get("Labels") or {}).get(podspec.LABEL_POD_UID)}
+
+    def inspect(self, state: PodState, ctr: EngineContainer) -> dict[str, Any] | None:
+        """The engine's inspect of ``ctr`` (cached in ``state`` once it exited), or ``None`` when gone."""
+        cached = state.inspected.get(ctr.id)
+        if cached is not None:
+            return cached
+        try:
+            attrs = self._engine.inspect(ctr.id)
+        except engine_errors.NotFound:
+            return None
+        if str((attrs.get("State") or {}).get("Status", "")).lower() in EXITED:
+            if len(state.inspected) > _CACHE_LIMIT:
+                state.inspected.clear()
+            state.inspected[ctr.id] = attrs
+        return attrs
+
+    def exit_info(self, state: PodState, ctr: EngineContainer) -> ExitInfo | None:
+        """How a stopped container, or one whose start failed (exit code 128), ended; ``None`` while it has
+        not run."""
+        failure = state.start_failures.get(ctr.id)
+        if failure is not None:
+            return ExitInfo(128, failure[0], failure[0])
+        if ctr.state not in EXITED:
+            return None
+        attrs = self.inspect(state, ctr)
+        if attrs is None:
+            return None
+        engine_state = attrs.get("State") or {}
+        finished = podspec.parse_engine_time(engine_state.get("FinishedAt")) or self._clock()
+        started = podspec.parse_engine_time(engine_state.get("StartedAt")) or finished
+        return ExitInfo(int(engine_state.get("ExitCode") or 0), started, finished)
+
+    def prefix(self) -> str:
+        """The ``containerID`` scheme: ``podman://`` or ``docker://``."""
+        if self._id_prefix is None:
+            self._id_prefix = "podman://" if self._engine.is_podman() else "docker://"
+        return self._id_prefix
+
+    # --- starting -----------------------------------------------------------
+
+    def start(
+        self,
+        state: PodState,
+        pod: Mapping[str, Any],
+        container: Mapping[str, Any],
+        *,
+        spec_hash: str,
+        attempt: int,
+        backoff: float,
+        infra_id: str,
+        ctrs: list[EngineContainer],
+        now: float,
+    ) -> tuple[str, str] | None:
+        """kubelet ``startContainer``: pull, create, start. Returns ``None`` once created (a failed engine
+        start is recorded in ``state.start_failures`` and shows as ``StartError``), else the container's
+        waiting ``(reason, message)``: the image's, ``CreateContainerConfigError``, ``ContainerCreating``
+        (a volume is not ready) or ``CreateContainerError``.
+
+        Also removes the pod's older attempts of this container but the latest (kept for ``lastState`` and
+        logs, as kubelet GC does) and old stopped sandboxes.
+        """
+        meta = pod["metadata"]
+        uid = str(meta["uid"])
+        name = str(container["name"])
+        problem = self._images.ensure_image(state, pod, container, now)
+        if problem is not None:
+            return problem
+        try:
+            image_user = self._images.image_user(str(container.get("image") or ""))
+            podspec.verify_run_as_non_root(pod, container, image_user=image_user)
+            binds = self._volumes.binds(pod, container)
+            config, host = podspec.create_args(
+                container,
+                binds=binds,
+                pod_spec=pod.get("spec") or {},
+                image_user=image_user,
+                annotations=(pod.get("metadata") or {}).get("annotations"),
+            )
+        except podspec.ConfigError as e:
+            return "CreateContainerConfigError", str(e)
+        except MountError as e:
+            return "ContainerCreating", str(e)
+        except engine_errors.EngineError as e:
+            return "CreateContainerError", str(e)
+        old = sorted((c for c in ctrs if c.name == name), key=lambda c: c.attempt)
+        for c in old[:-1]:
+            self.remove_quietly(state, c.id)
+        for c in ctrs:
+            if c.name == INFRA_NAME and c.id != infra_id and not c.running:
+                self.remove_quietly(state, c.id)  # an old sandbox, once nothing depends on it
+        engine_name = podspec.container_name(
+            container=name, pod=meta["name"], namespace=meta.get("namespace", "default"), uid=uid, attempt=attempt
+        )
+        try:
+            self.remove_named(engine_name)
+            host_args: dict[str, Any] = {
+                "network_mode": f"container:{infra_id}",
+                "ipc_mode": f"container:{infra_id}",
+                **host,
+            }
+            if (pod.get("spec") or {}).get("shareProcessNamespace"):
+                host_args["pid_mode"] = f"container:{infra_id}"
+            created = self._engine.create(
+                name=engine_name,
+                labels=podspec.container_labels(
+                    pod, container=name, spec_hash=spec_hash, restarts=attempt, backoff=backoff, instance=self.instance
+                ),
+                host_config=host_args,
+                **config,
+            )
+        except engine_errors.EngineError as e:
+            return "CreateContainerError", str(e)
+        error = self.start_existing(created)
+        if error is not None:
+            state.start_failures[created] = (now, error)
+        return None
+
+    def start_existing(self, container_id: str) -> str | None:
+        """Start a created container; ``None`` on success, else the engine's reason."""
+        try:
+            self._engine.start(container_id)
+        except engine_errors.EngineError as e:
+            return str(e)
+        return None
+
+    # --- stopping -----------------------------------------------------------
+
+    def terminate(self, state: PodState, ctr: EngineContainer, grace: int, now: float) -> bool:
+        """Non-blocking kill: SIGTERM first (SIGKILL when ``grace`` is 0), SIGKILL once ``grace`` seconds
+        passed (checked on later calls). True when the container is stopped."""
+        if not ctr.running:
+            return True
+        deadline = state.terminating.get(ctr.id)
+        try:
+            if deadline is None:
+                state.terminating[ctr.id] = now + grace
+                self._engine.kill(ctr.id, "SIGTERM" if grace > 0 else "SIGKILL")
+            elif now >= deadline:
+                self._engine.kill(ctr.id, "SIGKILL")
+        except engine_errors.RequestFailed as e:
+            # 404 gone or 409/500 "not running": both mean it is stopping or stopped.
+            log.debug("kill %s: %s", ctr.id[:12], e)
+        return False
+
+    def stop_blocking(self, container_id: str, grace: int) -> None:
+        """SIGTERM, SIGKILL after ``grace`` seconds; blocks until stopped. Errors are logged."""
+        try:
+            self._engine.stop(container_id, grace)
+        except engine_errors.EngineError as e:
+            log.debug("stop %s: %s", container_id[:12], e)
+
+    def kill_now(self, container_id: str) -> None:
+        """SIGKILL; a container already stopped or gone is fine."""
+        try:
+            self._engine.kill(container_id, "SIGKILL")
+        except engine_errors.RequestFailed as e:
+            log.debug("kill %s: %s", container_id[:12], e)
+
+    def stop_sandbox(self, ctrs: list[EngineContainer]) -> None:
+        """SIGKILL the pod's running infra containers."""
+        for c in ctrs:
+            if c.name == INFRA_NAME and c.running:
+                self.kill_now(c.id)
+
+    def remove_all(self, state: PodState | None, ctrs: list[EngineContainer]) -> None:
+        """Remove the containers, apps first, infra last (podman refuses to remove a container others
+        depend on)."""
+        for c in sorted(ctrs, key=lambda c: c.name == INFRA_NAME):
+            self.remove_quietly(state, c.id)
+
+    def remove_quietly(self, state: PodState | None, container_id: str) -> None:
+        """Remove a container; gone already is fine, an engine refusal is logged."""
+        try:
+            self._engine.remove(container_id)
+        except engine_errors.NotFound:
+            pass
+        except engine_errors.RequestFailed as e:
+            log.debug("remove %s: %s", container_id[:12], e)
+        if state is not None:
+            state.inspected.pop(container_id, None)
+
+    def remove_named(self, name: str) -> None:
+        """Remove a leftover container holding ``name`` that our labels do not show (it would make create
+        fail with 409).
+
+        Raises:
+            EngineError: the engine failed otherwise than with a 404.
+        """
+        try:
+            self._engine.remove(name)
+        except engine_errors.NotFound:
+            pass

@@ -1,0 +1,169 @@
+"""The pod runtime: this node's pods on one engine, one :class:`~.worker.PodWorker` per pod.
+
+See :mod:`dockyard.agent.pods` for how it follows the kubelet.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dockyard.agent import podspec
+from dockyard.agent.engine import connect
+from dockyard.agent.engine import containers as engine
+from dockyard.agent.pods.containers import ContainerManager
+from dockyard.agent.pods.images import PAUSE_IMAGE, ImageManager, PullAuth
+from dockyard.agent.pods.prober import NoProbes, ProberManager
+from dockyard.agent.pods.sandbox import SandboxManager
+from dockyard.agent.pods.state import latest
+from dockyard.agent.pods.status import StatusManager
+from dockyard.agent.pods.volumes import VolumeManager
+from dockyard.agent.pods.worker import Managers, PodWorker
+
+__all__ = ["PodRuntime"]
+
+
+class PodRuntime:
+    """Runs pods on one engine (Docker Engine or Podman, through :mod:`dockyard.agent.engine`).
+
+    Thread-safe: syncs of one pod are serialized by its worker; different pods sync concurrently.
+
+    Args:
+        client: the engine's client (:data:`dockyard.agent.engine.connect.Client`).
+        node_name: this node's name (reported nowhere else yet).
+        instance: identity of the agent that owns the containers (label ``dockyard.instance``;
+            default ``node_name``). Containers of other instances on the same engine are never
+            adopted, swept or stopped.
+        host_ip: the address pods publish on and report as ``hostIP`` and
+            ``podIP``; only loopback is meant to be used.
+        state_dir: where ``emptyDir`` volumes live
+            (``<state_dir>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>``,
+            the kubelet's layout) and where ``subPath`` mounts are staged
+            (``<state_dir>/pods/<uid>/volume-subpaths/<volume>/<container>/<index>``,
+            see :mod:`dockyard.agent.subpath`).
+        pause_image: the infra image; built from ``busybox`` if missing.
+        busybox: a static busybox binary for the pause image.
+        backoff: crash back-off (also used for image pull and sandbox
+            failures); tests pass a short one.
+        pull_timeout: bound on one image pull, in seconds.
+        pull_auth: optional ``(pod, image) -> auth_config`` for private
+            registries (image pull secrets).
+        clock: seconds since the epoch (tests may inject).
+        prober: the prober manager (:mod:`.prober`); default: no probes.
+
+    Attributes:
+        containers: the container manager (:class:`~.containers.ContainerManager`).
+    """
+
+    def __init__(
+        self,
+        client: connect.Client,
+        *,
+        node_name: str,
+        host_ip: str = "127.0.0.1",
+        state_dir: Path | None = None,
+        pause_image: str = PAUSE_IMAGE,
+        busybox: Path = Path("/bin/busybox"),
+        backoff: podspec.BackOffPolicy = podspec.BackOffPolicy(),
+        pull_timeout: float = 300.0,
+        pull_auth: PullAuth | None = None,
+        clock: Callable[[], float] = time.time,
+        instance: str | None = None,
+        prober: ProberManager | None = None,
+    ) -> None:
+        self.node_name = node_name
+        self.instance = instance or node_name
+        ops = engine.Containers(client)
+        volumes = VolumeManager(Path(state_dir) if state_dir is not None else Path("/var/lib/dockyard/agent"))
+        images = ImageManager(
+            ops,
+            backoff=backoff,
+            pull_timeout=pull_timeout,
+            pull_auth=pull_auth,
+            pause_image=pause_image,
+            busybox=busybox,
+            clock=clock,
+        )
+        self.containers = ContainerManager(ops, images=images, volumes=volumes, instance=self.instance, clock=clock)
+        self._prober: ProberManager = prober or NoProbes()
+        self._managers = Managers(
+            containers=self.containers,
+            sandbox=SandboxManager(
+                ops, containers=self.containers, images=images, instance=self.instance, backoff=backoff, clock=clock
+            ),
+            volumes=volumes,
+            status=StatusManager(
+                containers=self.containers, images=images, prober=self._prober, host_ip=host_ip, clock=clock
+            ),
+            prober=self._prober,
+            host_ip=host_ip,
+            backoff=backoff,
+            clock=clock,
+        )
+        self._workers: dict[str, PodWorker] = {}
+        self._lock = threading.Lock()
+
+    # --- public interface ---------------------------------------------------
+
+    def sync_pod(self, pod: Mapping[str, Any]) -> dict[str, Any]:
+        """Make the engine match the pod spec; return the pod's new ``status``.
+
+        Cheap when nothing changes (one list and a few inspects); never
+        blocks except while pulling an image. A pod with
+        ``metadata.deletionTimestamp`` is terminated (SIGTERM, SIGKILL after
+        its grace period over later calls) and, once every container has
+        stopped, its containers and ``emptyDir`` volumes are removed; from
+        then on its uid is absent from :meth:`pod_uids`.
+
+        Build pods (label ``dockyard.dev/build-pod``) are not handled here;
+        their current status is returned unchanged.
+        """
+        if podspec.is_build_pod(pod):
+            return dict(pod.get("status") or {})
+        uid = str(pod["metadata"]["uid"])
+        worker = self._worker(uid)
+        status = worker.sync(pod)
+        if worker.gone:
+            self._drop(uid, worker)
+        return status
+
+    def kill_pod(self, uid: str, *, grace_period_seconds: int | None = None) -> None:
+        """Stop and remove every container of the pod, infra last; idempotent.
+
+        Blocks up to the grace period (the pod's, from the container labels,
+        unless ``grace_period_seconds`` is given): app containers get SIGTERM
+        in parallel, then SIGKILL (kubelet ``killPodWithSyncResult``). Also
+        removes the pod's ``emptyDir`` volumes and drops the pod's worker.
+        """
+        worker = self._worker(uid)
+        worker.kill(grace_period_seconds=grace_period_seconds)
+        self._drop(uid, worker)
+
+    def pod_uids(self) -> set[str]:
+        """Uids of the pods that have containers on this engine."""
+        return self.containers.pod_uids()
+
+    def container_id(self, pod: Mapping[str, Any], container_name: str) -> str | None:
+        """Engine id of the pod's current container ``container_name`` (the
+        latest attempt, running or not), or ``None``."""
+        last = latest(self.containers.list_pod(str(pod["metadata"]["uid"])), container_name)
+        return last.id if last else None
+
+    # --- pod workers --------------------------------------------------------
+
+    def _worker(self, uid: str) -> PodWorker:
+        with self._lock:
+            worker = self._workers.get(uid)
+            if worker is None:
+                worker = self._workers[uid] = PodWorker(uid, self._managers)
+            return worker
+
+    def _drop(self, uid: str, worker: PodWorker) -> None:
+        """Forget the pod: its worker and with it the pod's :class:`~.state.PodState`."""
+        with self._lock:
+            if self._workers.get(uid) is worker:
+                del self._workers[uid]
+        self._prober.remove_pod(uid)

@@ -1,0 +1,147 @@
+"""The volume manager: ``emptyDir`` and ``hostPath`` volumes, ``subPath`` staging, the pod dir.
+
+kubelet ``pkg/kubelet/volumemanager/`` and ``kubelet_pods.go`` ``makeMounts``. The pod dir follows the
+kubelet's layout under ``state_dir``: ``pods/<uid>/volumes/kubernetes.io~empty-dir/<name>`` for
+``emptyDir`` volumes and ``pods/<uid>/volume-subpaths/<volume>/<container>/<index>`` for staged
+``subPath`` mounts (see :mod:`dockyard.agent.subpath`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dockyard.agent import podspec, subpath
+
+__all__ = ["MountError", "VolumeManager"]
+
+log = logging.getLogger(__name__)
+
+
+class MountError(Exception):
+    """A volume could not be set up for now (a ``hostPath`` type check failed); the container stays
+    ``ContainerCreating`` with this message."""
+
+
+class VolumeManager:
+    """Sets up the volumes of this node's pods under ``state_dir`` (see the module docstring)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._state_dir = Path(state_dir)
+
+    def pod_dir(self, uid: str) -> Path:
+        """``<state_dir>/pods/<uid>``."""
+        return self._state_dir / "pods" / uid
+
+    def binds(self, pod: Mapping[str, Any], container: Mapping[str, Any]) -> list[str]:
+        """``hostPath`` and ``emptyDir`` volume mounts as engine binds (``SOURCE:TARGET:rw|ro``); a mount
+        with ``subPath`` binds its staged path (:meth:`stage_subpath`).
+
+        Raises:
+            podspec.ConfigError: unknown volume, relative ``mountPath``, unsupported volume type, or a
+                refused ``subPath`` (kubelet ``CreateContainerConfigError``).
+            MountError: a ``hostPath`` type check failed (the container stays ``ContainerCreating``).
+        """
+        volumes = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or []}
+        binds = []
+        for i, mount in enumerate(container.get("volumeMounts") or []):
+            vol = volumes.get(mount.get("name"))
+            if vol is None:
+                raise podspec.ConfigError(f"volumeMounts[{i}].name: no volume {mount.get('name')!r}")
+            source = self._volume_source(pod, vol)
+            target = str(mount.get("mountPath") or "")
+            if not target.startswith("/"):
+                raise podspec.ConfigError(f"volumeMounts[{i}].mountPath: must be absolute")
+            sub = str(mount.get("subPath") or "")
+            if sub:
+                source = self.stage_subpath(pod, container, i, source, sub)
+            binds.append(f"{source}:{target}:{'ro' if mount.get('readOnly') else 'rw'}")
+        return binds
+
+    def stage_subpath(
+        self, pod: Mapping[str, Any], container: Mapping[str, Any], index: int, root: Path, sub: str
+    ) -> Path:
+        """kubelet ``makeMounts`` + ``PrepareSafeSubpath``: resolve ``sub`` beneath the volume ``root``
+        without following symlinks out of it, make missing directories, and bind-mount the checked inode
+        on a staging path of the pod dir; the engine mounts that path (see :mod:`dockyard.agent.subpath`).
+
+        Raises:
+            podspec.ConfigError: the subPath is refused (the container gets ``CreateContainerConfigError``
+                with a message naming the subPath, the volumeMount and the container; no host path).
+        """
+        mount = (container.get("volumeMounts") or [])[index]
+        volume, name = str(mount.get("name") or ""), str(container["name"])
+        try:
+            staging = subpath.staging_path(
+                self.pod_dir(str(pod["metadata"]["uid"])), volume=volume, container=name, index=index
+            )
+            return subpath.stage(root, sub, staging)
+        except subpath.SubPathError as e:
+            raise podspec.ConfigError(
+                f'failed to prepare subPath "{sub}" for volumeMount "{volume}" of container "{name}": {e}'
+            ) from e
+
+    def remove_pod_dir(self, uid: str) -> None:
+        """Remove the pod dir (emptyDir volumes, staged subPaths); staged subPath mounts are unmounted
+        first and, if one cannot be, the dir stays (a recursive delete would reach into the volume)."""
+        pod_dir = self.pod_dir(uid)
+        if not pod_dir.exists():
+            return
+        if not subpath.unmount_all(pod_dir):
+            log.warning("pod %s: a subPath mount under %s could not be unmounted; the directory is kept", uid, pod_dir)
+            return
+        shutil.rmtree(pod_dir, ignore_errors=True)
+
+    def _volume_source(self, pod: Mapping[str, Any], vol: Mapping[str, Any]) -> Path:
+        name = str(vol.get("name"))
+        if "emptyDir" in vol:
+            path = self.pod_dir(str(pod["metadata"]["uid"])) / "volumes" / "kubernetes.io~empty-dir" / name
+            if not path.is_dir():
+                path.mkdir(parents=True, exist_ok=True)
+                path.chmod(0o777)  # kubelet makes emptyDir world-writable
+            fs_group = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
+            if fs_group is not None:
+                set_volume_ownership(path, int(fs_group))
+            return path
+        if "hostPath" in vol:
+            host = vol["hostPath"] or {}
+            path = Path(str(host.get("path") or ""))
+            kind = host.get("type") or ""
+            if not path.is_absolute():
+                raise podspec.ConfigError(f"volume {name!r}: hostPath.path must be absolute")
+            if kind == "DirectoryOrCreate":
+                path.mkdir(parents=True, exist_ok=True)
+            elif kind == "FileOrCreate":
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch(exist_ok=True)
+            elif kind == "Directory" and not path.is_dir():
+                raise MountError(
+                    f'MountVolume.SetUp failed for volume "{name}": hostPath type check failed: {path} is not a directory'
+                )
+            elif kind == "File" and not path.is_file():
+                raise MountError(
+                    f'MountVolume.SetUp failed for volume "{name}": hostPath type check failed: {path} is not a file'
+                )
+            elif kind in ("Socket", "CharDevice", "BlockDevice") and not path.exists():
+                raise MountError(f'MountVolume.SetUp failed for volume "{name}": {path} does not exist')
+            return path
+        raise podspec.ConfigError(f"volume {name!r}: only hostPath and emptyDir are supported")
+
+
+def set_volume_ownership(path: Path, fs_group: int) -> None:
+    """kubelet ``volume.SetVolumeOwnership`` for an ``emptyDir``'s root: group ``fs_group``, group
+    read/write/search and set-group-ID (``mode | 0660 | 0110 | S_ISGID``), so files made in it belong to
+    the group. Only the root, which the agent made and no container can replace: walking the contents
+    while the pod's containers run would race with symlinks they plant (the contents of a new emptyDir
+    are empty; ``fsGroupChangePolicy`` ``Always`` and ``OnRootMismatch`` act alike on it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(fd, -1, fs_group)
+        os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) | 0o660 | 0o110 | stat.S_ISGID)
+    finally:
+        os.close(fd)

@@ -1,0 +1,290 @@
+"""The pod worker: one per pod, serializing that pod's syncs and owning its memory.
+
+kubelet ``pkg/kubelet/pod_workers.go`` (one worker per pod UID; syncs of one pod never overlap) driving
+``kuberuntime_manager.go`` ``SyncPod``: list the pod's engine containers, compute the actions
+(:func:`dockyard.agent.pods.actions.compute_pod_actions`, pure), act through the small managers (sandbox,
+containers, images, volumes), and return the status the status manager computes. A deleted pod is
+terminated over several syncs (SIGTERM, SIGKILL after its grace period), then its containers and pod dir
+are removed and the worker is done (:attr:`PodWorker.gone`); its :class:`PodState` goes with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from dockyard.agent import podspec
+from dockyard.agent.pods.actions import (
+    ContainerAction,
+    ContainerStep,
+    Observed,
+    SandboxAction,
+    SandboxStep,
+    compute_container_action,
+    compute_pod_actions,
+)
+from dockyard.agent.pods.containers import ContainerManager
+from dockyard.agent.pods.prober import ProberManager
+from dockyard.agent.pods.sandbox import SandboxManager
+from dockyard.agent.pods.state import EngineContainer, ExitInfo, PodState, latest
+from dockyard.agent.pods.status import StatusManager, SyncResult
+from dockyard.agent.pods.volumes import VolumeManager
+from dockyard.agent.podspec import INFRA_NAME
+from dockyard.api import phases
+
+__all__ = ["Managers", "PodWorker"]
+
+_TERMINAL_PHASES = phases.POD_TERMINAL
+
+
+class Managers:
+    """The node-wide managers a pod worker drives (shared by every pod's worker)."""
+
+    def __init__(
+        self,
+        *,
+        containers: ContainerManager,
+        sandbox: SandboxManager,
+        volumes: VolumeManager,
+        status: StatusManager,
+        prober: ProberManager,
+        host_ip: str,
+        backoff: podspec.BackOffPolicy,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.containers = containers
+        self.sandbox = sandbox
+        self.volumes = volumes
+        self.status = status
+        self.prober = prober
+        self.host_ip = host_ip
+        self.backoff = backoff
+        self.clock = clock
+
+
+class PodWorker:
+    """Syncs one pod (``uid``); :meth:`sync` calls are serialized.
+
+    Attributes:
+        state: what this worker remembers of the pod (:class:`PodState`).
+        gone: the pod was deleted and everything of it removed; the worker is to be dropped.
+    """
+
+    def __init__(self, uid: str, managers: Managers) -> None:
+        self.uid = uid
+        self.state = PodState(uid)
+        self.gone = False
+        self._m = managers
+        self._lock = threading.Lock()
+
+    def sync(self, pod: Mapping[str, Any]) -> dict[str, Any]:
+        """Make the engine match the pod; return its new ``status`` (see ``PodRuntime.sync_pod``)."""
+        with self._lock:
+            return self._sync(pod)
+
+    def kill(self, *, grace_period_seconds: int | None = None) -> None:
+        """Stop and remove every container of the pod, infra last, and its pod dir; blocking, bounded by
+        the grace period (the pod's, from the container labels, unless given): app containers get SIGTERM
+        in parallel, then SIGKILL (kubelet ``killPodWithSyncResult``)."""
+        m = self._m
+        ctrs = m.containers.list_pod(self.uid)
+        apps = [c for c in ctrs if c.name != INFRA_NAME and c.running]
+        if apps:
+            with ThreadPoolExecutor(max_workers=min(8, len(apps))) as pool:
+                for c in apps:
+                    grace = c.grace if grace_period_seconds is None else grace_period_seconds
+                    pool.submit(m.containers.stop_blocking, c.id, grace)
+        m.containers.remove_all(self.state, ctrs)
+        m.volumes.remove_pod_dir(self.uid)
+        self.gone = True
+
+    # --- one sync -------------------------------------------------------------------
+
+    def _sync(self, pod: Mapping[str, Any]) -> dict[str, Any]:
+        m, state = self._m, self.state
+        old = dict(pod.get("status") or {})
+        now = m.clock()
+        ctrs = m.containers.list_pod(self.uid)
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            return self._sync_deleting(pod, ctrs, now)
+        if old.get("phase") in _TERMINAL_PHASES:
+            # Terminal is forever (kubelet never leaves Succeeded/Failed).
+            m.containers.stop_sandbox(ctrs)
+            if not ctrs:
+                return old
+            status = m.status.status(state, pod, ctrs, now, SyncResult(), terminal=True)
+            status["phase"] = old["phase"]
+            return status
+        spec = pod.get("spec") or {}
+        bindings, errors = podspec.port_bindings(spec, host_ip=m.host_ip)
+        for key in ("hostNetwork", "hostPID", "hostIPC"):  # refused by the API server; pods stored before
+            if spec.get(key):
+                errors.append(podspec.PortError(f"spec.{key}", "host namespaces are not supported"))
+        if errors:
+            return self._refuse(pod, ctrs, now, errors)
+
+        m.prober.add_pod(pod)
+        sync = SyncResult()
+        actions = compute_pod_actions(pod, self._observe(ctrs), now=now, host_ip=m.host_ip, policy=m.backoff)
+        infra_id = self._act_sandbox(pod, actions.sandbox, bindings, ctrs, now, sync)
+        if infra_id is not None:
+            for container, action in zip(spec.get("containers") or [], actions.containers, strict=True):
+                self._act_container(pod, container, action, ctrs, infra_id, now, sync)
+        if sync.acted:
+            ctrs = m.containers.list_pod(self.uid)
+        status = m.status.status(state, pod, ctrs, now, sync)
+        if status["phase"] in _TERMINAL_PHASES:
+            m.containers.stop_sandbox(ctrs)
+        return status
+
+    def _observe(self, ctrs: list[EngineContainer]) -> Observed:
+        """The engine's view for :func:`compute_pod_actions`: exits and networks of each app container's
+        latest attempt."""
+        m, state = self._m, self.state
+        exits: dict[str, ExitInfo] = {}
+        networks: dict[str, str] = {}
+        for name in sorted({c.name for c in ctrs if c.name != INFRA_NAME}):
+            last = latest(ctrs, name)
+            if last is None:
+                continue
+            info = m.containers.exit_info(state, last)
+            if info is not None:
+                exits[last.id] = info
+            if last.created and last.id not in state.start_failures:
+                attrs = m.containers.inspect(state, last)
+                if attrs is not None:
+                    networks[last.id] = str((attrs.get("HostConfig") or {}).get("NetworkMode") or "")
+        return Observed(
+            containers=tuple(ctrs),
+            exits=exits,
+            changed=frozenset(state.changed),
+            start_failed=frozenset(state.start_failures),
+            networks=networks,
+            sandbox_failure=state.sandbox_failure,
+        )
+
+    def _act_sandbox(
+        self,
+        pod: Mapping[str, Any],
+        action: SandboxAction,
+        bindings: dict[str, list[tuple[str, int]]],
+        ctrs: list[EngineContainer],
+        now: float,
+        sync: SyncResult,
+    ) -> str | None:
+        """Carry out the sandbox step; return the infra id the containers run in, or ``None`` (then no
+        container is touched)."""
+        m = self._m
+        step = action.step
+        if step is SandboxStep.KEEP:
+            return action.infra_id
+        if step is SandboxStep.KILL_CONTAINERS:
+            # kubelet: "Pod sandbox changed, it will be killed and re-created" — all containers first.
+            grace = podspec.grace_period(pod)
+            for c in action.kill:
+                m.containers.terminate(self.state, c, grace, now)
+        else:
+            for c in action.kill:
+                m.containers.kill_now(c.id)
+        if step is not SandboxStep.CREATE:
+            sync.sandbox_message = action.message
+            return None
+        sync.acted = True
+        infra_id, message = m.sandbox.create(self.state, pod, action, bindings, ctrs)
+        if infra_id is None:
+            sync.sandbox_message = message
+        return infra_id
+
+    def _act_container(
+        self,
+        pod: Mapping[str, Any],
+        container: Mapping[str, Any],
+        action: ContainerAction,
+        ctrs: list[EngineContainer],
+        infra_id: str,
+        now: float,
+        sync: SyncResult,
+    ) -> None:
+        m, state = self._m, self.state
+        step = action.step
+        if step is ContainerStep.KEEP:
+            return
+        if step is ContainerStep.WAIT:
+            sync.waiting[action.name] = (action.reason, action.message)
+            return
+        sync.acted = True
+        if step is ContainerStep.KILL:
+            # "Container definition changed, will be restarted" (any restartPolicy).
+            state.changed.add(action.container_id)
+            for c in ctrs:
+                if c.id == action.container_id:
+                    m.containers.terminate(state, c, podspec.grace_period(pod), now)
+            return
+        if step is ContainerStep.RECREATE:
+            m.containers.remove_quietly(state, action.container_id)
+            ctrs = [c for c in ctrs if c.id != action.container_id]
+        elif step is ContainerStep.START_CREATED:
+            error = m.containers.start_existing(action.container_id)
+            if error is None:
+                return
+            state.start_failures[action.container_id] = (now, error)
+            # Decide again with the failure known, as the kubelet's next look at the pod would.
+            again = compute_container_action(
+                pod, container, self._observe(ctrs), infra_id=infra_id, now=now, policy=m.backoff
+            )
+            self._act_container(pod, container, again, ctrs, infra_id, now, sync)
+            return
+        problem = m.containers.start(
+            state,
+            pod,
+            container,
+            spec_hash=action.spec_hash,
+            attempt=action.attempt,
+            backoff=action.backoff,
+            infra_id=infra_id,
+            ctrs=ctrs,
+            now=now,
+        )
+        if problem is not None:
+            sync.waiting[action.name] = problem
+
+    # --- deletion and refusal ---------------------------------------------------------
+
+    def _sync_deleting(self, pod: Mapping[str, Any], ctrs: list[EngineContainer], now: float) -> dict[str, Any]:
+        m, state = self._m, self.state
+        grace = podspec.grace_period(pod)
+        stopping = [c for c in ctrs if c.name != INFRA_NAME and not m.containers.terminate(state, c, grace, now)]
+        if stopping:
+            return m.status.status(state, pod, ctrs, now, SyncResult(sandbox_message="terminating"))
+        if ctrs:
+            status = m.status.status(state, pod, ctrs, now, SyncResult(), terminal=True)
+            m.containers.stop_sandbox(ctrs)
+            m.containers.remove_all(state, ctrs)
+        else:
+            status = dict(pod.get("status") or {})
+            if status.get("phase") not in _TERMINAL_PHASES:
+                status["phase"] = "Failed"
+        m.volumes.remove_pod_dir(self.uid)
+        self.gone = True
+        return status
+
+    def _refuse(
+        self, pod: Mapping[str, Any], ctrs: list[EngineContainer], now: float, errors: list[podspec.PortError]
+    ) -> dict[str, Any]:
+        """Kubelet admission rejection: the pod fails with a reason and the field paths; anything already
+        running is stopped."""
+        m, state = self._m, self.state
+        message = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        grace = podspec.grace_period(pod)
+        if all([m.containers.terminate(state, c, grace, now) for c in ctrs if c.name != INFRA_NAME]):
+            m.containers.stop_sandbox(ctrs)
+        sync = SyncResult(sandbox_message=message)
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            if latest(ctrs, c["name"]) is None:
+                sync.waiting[c["name"]] = ("HostPortRefused", message)
+        status = m.status.status(state, pod, ctrs, now, sync, terminal=True)
+        status.update(phase="Failed", reason="HostPortRefused", message=message)
+        return status
