@@ -434,3 +434,80 @@ def test_image_change_trigger_rebuilds_on_a_new_base_and_not_twice(cluster):
     assert entries[0]["lastTriggeredImageID"] == after
     time.sleep(3)
     assert cluster.kubectl("get", "build", "onbase-3", check=False).returncode != 0
+
+
+def test_push_image_push_secrets_against_registry_with_htpasswd(cluster, tmp_path):
+    """A Push uses spec.imagePushSecrets (read by the node through the Node authorizer), never logs them."""
+    users = {"snapper": "pw-5c4b3a"}
+    htpasswd = registry_server.write_htpasswd(tmp_path / "htpasswd", users)
+    port = registry_server.free_port()
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "snap-src"},
+        "spec": {
+            "restartPolicy": "Always",
+            "containers": [
+                {"name": "c", "image": f"{cluster.registry}/dockyard/busybox:latest", "command": ["sleep", "3600"]}
+            ],
+        },
+    }
+    apply(cluster, pod)
+    cluster.wait_for(
+        "the pod to run", lambda: cluster.get("pod", "snap-src").get("status", {}).get("phase") == "Running", 120
+    )
+
+    def push(name: str, target: str, secrets: list[str]) -> dict:
+        body = {
+            "apiVersion": "dockyard.dev/v1alpha1",
+            "kind": "Push",
+            "metadata": {"name": name},
+            "spec": {"podName": "snap-src", "image": target, "imagePushSecrets": [{"name": s} for s in secrets]},
+        }
+        apply(cluster, body)
+        cluster.wait_for(
+            f"push {name} to end",
+            lambda: (cluster.get("push", name).get("status") or {}).get("phase") in ("Succeeded", "Failed"),
+            120,
+        )
+        return cluster.get("push", name)["status"]
+
+    with registry_server.RegistryServer(port, tmp_path / "reg", htpasswd=htpasswd):
+        target = f"127.0.0.1:{port}/private/snap:1"
+        denied = push("snap-anon", target, [])
+        assert denied["phase"] == "Failed"
+        assert "authentication" in denied["message"].lower() or "unauthorized" in denied["message"].lower()
+        missing = push("snap-missing", target, ["no-such-secret"])
+        assert missing["phase"] == "Failed" and "no-such-secret" in missing["message"]
+
+        auth = base64.b64encode(b"snapper:pw-5c4b3a").decode()
+        config = json.dumps({"auths": {f"127.0.0.1:{port}": {"auth": auth}}})
+        apply(
+            cluster,
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "snap-creds"},
+                "type": "kubernetes.io/dockerconfigjson",
+                "stringData": {".dockerconfigjson": config},
+            },
+        )
+        done = push("snap-auth", target, ["snap-creds"])
+        assert done["phase"] == "Succeeded", done
+        skopeo = cluster.sh(
+            "skopeo", "inspect", "--tls-verify=false", "--creds", "snapper:pw-5c4b3a", f"docker://{target}"
+        )
+        assert json.loads(skopeo.stdout)["Digest"] == done["imageDigest"]
+        described = cluster.kubectl("describe", "push", "snap-auth").stdout + json.dumps(done)
+        assert "pw-5c4b3a" not in described and auth not in described
+
+
+def test_push_trigger_on_exit_is_refused_until_honoured(cluster):
+    body = {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "Push",
+        "metadata": {"name": "on-exit"},
+        "spec": {"podName": "x", "image": f"{cluster.registry}/x:1", "trigger": "OnExit"},
+    }
+    out = cluster.kubectl("apply", "-f", "-", input_=json.dumps(body), check=False)
+    assert out.returncode != 0 and "spec.trigger" in out.stderr, out.stderr

@@ -17,8 +17,8 @@ from typing import Any
 from dockyard.agent import builds, pods
 from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.engine import images
+from dockyard.api import credentials, phases
 from dockyard.api import labels as well_known
-from dockyard.api import phases
 from dockyard.client import events, resources, runtime
 from dockyard.client.connection import Connection
 from dockyard.registry import errors as registry_errors
@@ -83,6 +83,11 @@ class PushWorker(runtime.Controller):
         )
         push = running or push
         try:
+            registry_auth = self._credentials(push)
+        except credentials.CredentialError as err:
+            return self._fail(push, str(err))
+        auth = {"username": registry_auth[0], "password": registry_auth[1]} if registry_auth else None
+        try:
             images.commit(
                 self.engine,
                 container_id,
@@ -99,7 +104,7 @@ class PushWorker(runtime.Controller):
                 f"Committed container {container} of pod {spec['podName']} to {spec['image']}",
             )
             digest = builds.push_and_verify(
-                self.engine, spec["image"], auth=None, registry_auth=None, on_log=lambda _line: None
+                self.engine, spec["image"], auth=auth, registry_auth=registry_auth, on_log=lambda _line: None
             )
         except (engine_errors.EngineError, registry_errors.RegistryError) as err:
             return self._fail(push, f"{type(err).__name__}: {err}")
@@ -116,6 +121,27 @@ class PushWorker(runtime.Controller):
         )
         log.info("push %s: %s@%s", key, spec["image"], digest)
         self.events.record(push, events.NORMAL, "Pushed", f"Pushed {spec['image']}@{digest}")
+        return None
+
+    def _credentials(self, push: dict[str, Any]) -> tuple[str, str] | None:
+        """``(username, password)`` for the target registry from ``spec.imagePushSecrets``, in order, or None.
+
+        Read with the node identity (the Node authorizer lets a node read the Secrets of the Pushes it serves).
+
+        Raises:
+            credentials.CredentialError: a named Secret is missing or not a dockerconfigjson (the message names it).
+        """
+        ns = push["metadata"]["namespace"]
+        registry = builds.registry_of(push["spec"]["image"])
+        for ref in push["spec"].get("imagePushSecrets") or []:
+            secret = runtime.get_or_none(self.api, "Secret", ref["name"], ns)
+            if secret is None:
+                raise credentials.CredentialError(
+                    f"imagePushSecrets: secret {ref['name']!r} not found in namespace {ns!r}"
+                )
+            found = credentials.registry_auth(secret, registry)
+            if found is not None:
+                return found
         return None
 
     def _fail(self, push: dict[str, Any], message: str) -> None:

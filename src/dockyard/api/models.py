@@ -252,7 +252,9 @@ class PushSpec(Strict):
     image: str = Field(description="Image reference to push to, HOST[:PORT]/REPOSITORY[:TAG].")
 
     imagePushSecrets: list[LocalObjectReference] = Field(
-        default_factory=list, description="dockerconfigjson Secrets for the registry."
+        default_factory=list,
+        description="kubernetes.io/dockerconfigjson Secrets in the Push's namespace; the first with credentials for "
+        "the target registry is used (read by the node agent that serves the Push).",
     )
     pause: bool = Field(default=True, description="Pause the container while it is committed.")
     changes: list[str] = Field(
@@ -260,8 +262,10 @@ class PushSpec(Strict):
     )
     message: str | None = Field(default=None, description="Commit message.")
     author: str | None = Field(default=None, description="Commit author.")
-    trigger: Literal["Immediate", "OnExit"] = Field(
-        default="Immediate", description="Immediate: now; OnExit: when the container exits."
+    trigger: Literal["Immediate"] = Field(
+        default="Immediate",
+        description="Immediate: commit and push now. (OnExit, the Push proposal's other value, is not supported "
+        "yet: it is refused rather than run at once.)",
     )
 
     @field_validator("image")
