@@ -6,6 +6,7 @@ import base64
 import sqlite3
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -176,5 +177,58 @@ def test_a_failed_write_rolls_back_only_itself(tmp_path: Path) -> None:
             raise RuntimeError("boom")
     store.create(POD, {"metadata": {"name": "c", "namespace": "default"}})
     assert [p["metadata"]["name"] for p in store.list(POD).items] == ["a", "c"]
+    assert store.revision() == 2
+    store.close()
+
+
+class _FailingCommit:
+    """The store's connection, with the next COMMIT failing as a full disk makes it fail."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.fail_next_commit = True
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "COMMIT" and self.fail_next_commit:
+            self.fail_next_commit = False
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.db, name)
+
+
+def test_every_writer_of_a_batch_whose_commit_fails_gets_507(tmp_path: Path) -> None:
+    store = sqlite.Store(tmp_path / "db.sqlite")
+    store.create(POD, {"metadata": {"name": "before", "namespace": "default"}})
+    store._db = _FailingCommit(store._db)  # type: ignore[assignment]
+    entered = threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def write(name: str, hold: bool = False) -> None:
+        try:
+            with store.atomic():
+                store.create(POD, {"metadata": {"name": name, "namespace": "default"}})
+                if hold:  # keep the batch open until the other writers queue behind this one
+                    entered.set()
+                    deadline = time.monotonic() + 10
+                    while store._queued < 2 and time.monotonic() < deadline:
+                        time.sleep(0.005)
+            outcomes[name] = "ok"
+        except errors.InsufficientStorage:
+            outcomes[name] = "507"
+
+    first = threading.Thread(target=write, args=("a", True))
+    first.start()
+    assert entered.wait(10)
+    others = [threading.Thread(target=write, args=(n,)) for n in ("b", "c")]
+    for t in others:
+        t.start()
+    for t in [first, *others]:
+        t.join(10)
+    assert outcomes == {"a": "507", "b": "507", "c": "507"}
+    assert [p["metadata"]["name"] for p in store.list(POD).items] == ["before"]
+    assert store.revision() == 1
+    store.create(POD, {"metadata": {"name": "after", "namespace": "default"}})
     assert store.revision() == 2
     store.close()

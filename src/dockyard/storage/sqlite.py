@@ -231,7 +231,7 @@ class Store:
         self._batch_saved: tuple[int, int] = (0, 0)
         self._last_batch = 0
         self._done_batch = 0
-        self._failed: dict[int, BaseException] = {}
+        self._failed: dict[int, tuple[BaseException, int]] = {}  # batch -> (error, writers yet to see it)
         self.commits = 0
         """Number of commits (fsyncs of the WAL) so far; with group commit, fewer than writes."""
         self._event_plain: OrderedDict[int, str | bytes] = OrderedDict()
@@ -375,8 +375,15 @@ class Store:
                     idle = self._queued == 0
                 if idle:
                     self._commit()
-        failed = self._failed.pop(batch, None)
-        if failed is not None and report:
+        entry = self._failed.get(batch)
+        if entry is None:
+            return
+        failed, waiting = entry
+        if waiting <= 1:
+            del self._failed[batch]
+        else:
+            self._failed[batch] = (failed, waiting - 1)
+        if report:  # every writer of a failed batch fails, not only the first to look
             raise _storage_error(failed) if isinstance(failed, sqlite3.OperationalError) else failed
 
     def _commit(self) -> None:
@@ -388,7 +395,7 @@ class Store:
                 self._db.execute("ROLLBACK")
             self._revision, self._compacted = self._batch_saved
             self._pending.clear()
-            self._failed[batch] = err
+            self._failed[batch] = (err, self._batch_writes)
         else:
             self.commits += 1
             self._durable = self._revision
