@@ -265,8 +265,10 @@ class Store:
         )
 
     def close(self) -> None:
-        """Close the database. Further calls fail."""
+        """Commit any open group-commit batch, then close the database. Further calls fail."""
         with self._lock:
+            if self._batch:
+                self._commit()
             self._db.close()
 
     def subscribe(self, callback: Callable[[set[str]], None]) -> Callable[[], None]:
