@@ -246,14 +246,16 @@ class RawDockerPy:
     def find_container(self, pod_uid: str, container: str) -> str | None:
         found = self.client.api.containers(
             filters={
-                "label": [f"dockyard.pod.uid={pod_uid}", f"dockyard.container.name={container}"],
+                "label": [f"io.kubernetes.pod.uid={pod_uid}", f"io.kubernetes.container.name={container}"],
                 "status": "running",
             }
         )
         return found[0]["Id"] if found else None
 
     def pod_containers(self, pod_uid: str) -> list[str]:
-        return [c["Id"] for c in self.client.api.containers(all=True, filters={"label": f"dockyard.pod.uid={pod_uid}"})]
+        return [
+            c["Id"] for c in self.client.api.containers(all=True, filters={"label": f"io.kubernetes.pod.uid={pod_uid}"})
+        ]
 
     def put_file(self, container: str, path: str, content: str) -> None:
         buf = io.BytesIO()

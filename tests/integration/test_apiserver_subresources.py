@@ -46,7 +46,7 @@ def test_instantiate_creates_numbered_builds(api: httpx.Client) -> None:
     meta = build["metadata"]
     assert build["kind"] == "Build" and meta["name"] == "hello-1"
     assert meta["labels"]["dockyard.dev/buildconfig"] == "hello"
-    assert meta["annotations"]["dockyard.dev/build-number"] == "1"
+    assert meta["annotations"]["dockyard.dev/build.number"] == "1"
     owner = meta["ownerReferences"][0]
     assert owner["uid"] == config["metadata"]["uid"] and owner["controller"] is True and owner["kind"] == "BuildConfig"
     assert build["status"] == {"phase": "New"}

@@ -58,7 +58,7 @@ def test_node_reads_only_secrets_its_objects_reference(apiserver: Any, api: Any,
         "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}, "pushSecret": {"name": "build-push"}},
     }
     build_pod = pod("b-1-build", node_name)
-    build_pod["metadata"]["labels"] = {"dockyard.dev/build-pod": "true", "dockyard.dev/build": "b-1"}
+    build_pod["metadata"]["labels"] = {"dockyard.dev/build-pod": "true", "dockyard.dev/build.name": "b-1"}
     build_pod["spec"]["containers"][0]["env"] = [
         {
             "name": "BUILD",
@@ -112,10 +112,10 @@ def test_node_writes_logs_only_of_builds_it_runs(apiserver: Any, api: Any) -> No
     for _ in range(2):
         assert api.post(f"{GROUP}/buildconfigs/b/instantiate", json={}).status_code == 201
     mine = pod("b-1-build", apiserver.node_name)
-    mine["metadata"]["labels"] = {"dockyard.dev/build": "b-1"}
+    mine["metadata"]["labels"] = {"dockyard.dev/build.name": "b-1"}
     assert api.post(PODS, json=mine).status_code == 201
     theirs = pod("b-2-build", "other-node")
-    theirs["metadata"]["labels"] = {"dockyard.dev/build": "b-2"}
+    theirs["metadata"]["labels"] = {"dockyard.dev/build.name": "b-2"}
     assert api.post(PODS, json=theirs).status_code == 201
     with apiserver.client(token=apiserver.node_token) as node:
         assert node.post(f"{GROUP}/builds/b-1/log", content=b"step 1\n").status_code == 201

@@ -107,3 +107,16 @@ def test_api_and_agent_share_the_port_rules() -> None:
     spec["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 18080, "protocol": "ICMP"}]
     assert [e.field for e in podspec.port_bindings(spec)[1]] == ["spec.containers[0].ports[0].protocol"]
     assert [c.field for c in validation._containers_causes(spec, "spec")] == ["spec.containers[0].ports[0].protocol"]
+
+
+def test_renamed_keys_are_read_under_their_legacy_names_too() -> None:
+    from dockyard.api import labels as well_known
+
+    old = {"metadata": {"labels": {"dockyard.dev/build": "b-1"}, "annotations": {"dockyard.dev/build-number": "7"}}}
+    new = {"metadata": {"labels": {well_known.BUILD_NAME: "b-2", "dockyard.dev/build": "stale"}}}
+    assert well_known.get(old, well_known.BUILD_NAME) == "b-1"
+    assert well_known.get_annotation(old, well_known.BUILD_NUMBER) == "7"
+    assert well_known.get(new, well_known.BUILD_NAME) == "b-2"  # the new key wins
+    assert well_known.lookup({"dockyard.pod.uid": "u"}, well_known.CONTAINER_POD_UID) == "u"
+    assert well_known.lookup(None, well_known.CONTAINER_POD_UID) is None
+    assert well_known.CONTAINER_POD_NAME == "io.kubernetes.pod.name"  # the kubelet's key

@@ -23,20 +23,21 @@ OpenShift marks build pods with the ``openshift.io/build.name`` annotation inste
 BUILD_POD_TRUE = "true"
 """The one value of :data:`BUILD_POD` that makes a pod a build pod (any other value: an ordinary pod)."""
 
-BUILD_NAME = "dockyard.dev/build"
+BUILD_NAME = "dockyard.dev/build.name"
 """Label of a build pod naming its Build (OpenShift ``BuildLabel``, ``openshift.io/build.name``).
-Selected on by the build controller and the node authorizer."""
+Selected on by the build controller and the node authorizer. Before 0.2: ``dockyard.dev/build``."""
 
 BUILD_NAME_ANNOTATION = "dockyard.dev/build.name"
 """Annotation of a build pod naming its Build (OpenShift ``BuildAnnotation``, ``openshift.io/build.name``)."""
 
 BUILD_CONFIG = "dockyard.dev/buildconfig"
 """Label of a Build (and its build pod) naming its BuildConfig (OpenShift ``BuildConfigLabel``,
-``openshift.io/build-config.name``); BuildConfig instantiation sets it, ``runPolicy`` selects on it."""
+``openshift.io/build-config.name``); BuildConfig instantiation sets it, ``runPolicy`` selects on it
+(DESIGN.md names it)."""
 
-BUILD_NUMBER = "dockyard.dev/build-number"
+BUILD_NUMBER = "dockyard.dev/build.number"
 """Annotation of a Build: its sequence number within its BuildConfig (OpenShift ``BuildNumberAnnotation``,
-``openshift.io/build.number``), written by ``buildconfigs/instantiate``."""
+``openshift.io/build.number``), written by ``buildconfigs/instantiate``. Before 0.2: ``dockyard.dev/build-number``."""
 
 BUILD_TRIGGER = "dockyard.dev/trigger"
 """Annotation of a Build started by a BuildConfig trigger: the cause (``ConfigChange``, ``ImageChange:...``);
@@ -79,42 +80,66 @@ LAST_APPLIED_CONFIG = "kubectl.kubernetes.io/last-applied-configuration"
 POD_TEMPLATE_HASH = "pod-template-hash"
 """Label of a ReplicaSet and its pods (``apps/v1.DefaultDeploymentUniqueLabelKey``)."""
 
-# --- engine container labels (the node agent's, as the kubelet's dockershim labels) -------------------
+# --- engine container labels (the node agent's, named as the kubelet's) -------------------------------
 # The kubelet labels its containers ``io.kubernetes.pod.name``, ``io.kubernetes.pod.uid``, ...
-# (``pkg/kubelet/kuberuntime/labels.go``); dockyard's agent uses the names below, stored on containers
-# that outlive an agent restart (it adopts them by label), so they keep their values.
+# (``pkg/kubelet/kuberuntime/labels.go``, ``pkg/kubelet/types/labels.go``); dockyard's agent uses the same keys.
+# They are stored on containers that outlive an agent restart (it adopts them by label); containers made
+# before 0.2 carry the keys in :data:`LEGACY_KEYS` and are read through :func:`lookup`.
 
-CONTAINER_POD_UID = "dockyard.pod.uid"
-"""Pod ``metadata.uid`` (kubelet ``io.kubernetes.pod.uid``)."""
-CONTAINER_POD_NAME = "dockyard.pod.name"
-"""Pod ``metadata.name`` (kubelet ``io.kubernetes.pod.name``)."""
-CONTAINER_POD_NAMESPACE = "dockyard.pod.namespace"
-"""Pod ``metadata.namespace`` (kubelet ``io.kubernetes.pod.namespace``)."""
-CONTAINER_POD_GRACE = "dockyard.pod.termination-grace-period"
-"""Grace period in seconds (kubelet ``io.kubernetes.pod.terminationGracePeriod``)."""
-CONTAINER_NAME = "dockyard.container.name"
-"""Container name, ``POD`` for the infra container (kubelet ``io.kubernetes.container.name``)."""
-CONTAINER_HASH = "dockyard.container.hash"
-"""Hash of the container spec (kubelet ``io.kubernetes.container.hash``)."""
-CONTAINER_RESTARTS = "dockyard.container.restarts"
-"""Restart count (kubelet ``io.kubernetes.container.restartCount``)."""
-CONTAINER_BACKOFF = "dockyard.container.backoff"
+CONTAINER_POD_UID = "io.kubernetes.pod.uid"
+"""Pod ``metadata.uid`` (kubelet ``KubernetesPodUIDLabel``)."""
+CONTAINER_POD_NAME = "io.kubernetes.pod.name"
+"""Pod ``metadata.name`` (kubelet ``KubernetesPodNameLabel``)."""
+CONTAINER_POD_NAMESPACE = "io.kubernetes.pod.namespace"
+"""Pod ``metadata.namespace`` (kubelet ``KubernetesPodNamespaceLabel``)."""
+CONTAINER_POD_GRACE = "io.kubernetes.pod.terminationGracePeriod"
+"""Grace period in seconds (kubelet ``podTerminationGracePeriodLabel``)."""
+CONTAINER_NAME = "io.kubernetes.container.name"
+"""Container name, ``POD`` for the infra container (kubelet ``KubernetesContainerNameLabel``)."""
+CONTAINER_HASH = "io.kubernetes.container.hash"
+"""Hash of the container spec (kubelet ``containerHashLabel``)."""
+CONTAINER_RESTARTS = "io.kubernetes.container.restartCount"
+"""Restart count (kubelet ``containerRestartCountLabel``)."""
+CONTAINER_BACKOFF = "dockyard.dev/container.backoff"
 """Crash-loop back-off in seconds before the next start (no kubelet label: it keeps it in memory)."""
 CONTAINER_INSTANCE = "dockyard.instance"
-"""Which agent owns the container: several ``dockyard up`` may share one engine's store."""
+"""Which agent owns the container: several ``dockyard up`` may share one engine's store. Kept unchanged since 0.1:
+the agent finds its containers by it, so old and new containers alike are found."""
+
+LEGACY_KEYS: dict[str, str] = {
+    BUILD_NAME: "dockyard.dev/build",
+    BUILD_NUMBER: "dockyard.dev/build-number",
+    CONTAINER_POD_UID: "dockyard.pod.uid",
+    CONTAINER_POD_NAME: "dockyard.pod.name",
+    CONTAINER_POD_NAMESPACE: "dockyard.pod.namespace",
+    CONTAINER_POD_GRACE: "dockyard.pod.termination-grace-period",
+    CONTAINER_NAME: "dockyard.container.name",
+    CONTAINER_HASH: "dockyard.container.hash",
+    CONTAINER_RESTARTS: "dockyard.container.restarts",
+    CONTAINER_BACKOFF: "dockyard.container.backoff",
+}
+"""Each renamed key mapped to the key dockyard 0.1 wrote; readers accept both (:func:`lookup`), writers use the new."""
+
+
+def lookup(mapping: Mapping[str, Any] | None, key: str) -> str | None:
+    """``mapping[key]``, else ``mapping[LEGACY_KEYS[key]]`` (objects and containers from dockyard 0.1), else None.
+
+    ``mapping`` is a labels or annotations map (None tolerated)."""
+    if not isinstance(mapping, Mapping):
+        return None
+    value = mapping.get(key)
+    if value is None and key in LEGACY_KEYS:
+        value = mapping.get(LEGACY_KEYS[key])
+    return None if value is None else str(value)
 
 
 def get(obj: Mapping[str, Any], key: str) -> str | None:
-    """``metadata.labels[key]`` of ``obj`` (a Kubernetes object as a dict), or None; tolerant of missing maps."""
+    """``metadata.labels[key]`` of ``obj`` (a Kubernetes object as a dict; legacy key accepted, :func:`lookup`), or None."""
     meta = obj.get("metadata") if isinstance(obj, Mapping) else None
-    labels = meta.get("labels") if isinstance(meta, Mapping) else None
-    value = labels.get(key) if isinstance(labels, Mapping) else None
-    return None if value is None else str(value)
+    return lookup(meta.get("labels") if isinstance(meta, Mapping) else None, key)
 
 
 def get_annotation(obj: Mapping[str, Any], key: str) -> str | None:
     """``metadata.annotations[key]`` of ``obj``, or None; tolerant of missing maps."""
     meta = obj.get("metadata") if isinstance(obj, Mapping) else None
-    annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
-    value = annotations.get(key) if isinstance(annotations, Mapping) else None
-    return None if value is None else str(value)
+    return lookup(meta.get("annotations") if isinstance(meta, Mapping) else None, key)

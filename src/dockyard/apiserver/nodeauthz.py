@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.api import buildpod, errors, kinds
+from dockyard.api import labels as well_known
 from dockyard.apiserver import authz
 from dockyard.storage import sqlite
 
@@ -142,7 +143,7 @@ def build_on_node(store: sqlite.Store, node: str, namespace: str, build: str) ->
     pod = _get(store, POD, namespace, buildpod.pod_name(build))
     if pod is None or not _bound(pod, node):
         return False
-    return _dict(_dict(pod.get("metadata")).get("labels")).get(buildpod.BUILD_NAME_LABEL) == build
+    return well_known.get(pod, buildpod.BUILD_NAME_LABEL) == build
 
 
 def push_for_node(store: sqlite.Store, node: str, push: Obj) -> bool:

@@ -41,13 +41,13 @@ FAILED = phases.BUILD_FAILED
 
 
 def _build_key(_event: str, pod: dict[str, Any]) -> list[str]:
-    name = (pod["metadata"].get("labels") or {}).get(buildpod.BUILD_NAME_LABEL)
+    name = well_known.get(pod, buildpod.BUILD_NAME_LABEL)
     return [f"{pod['metadata']['namespace']}/{name}"] if name else []
 
 
 def _number(build: dict[str, Any]) -> int:
     try:
-        return int((build["metadata"].get("annotations") or {}).get(well_known.BUILD_NUMBER, "0"))
+        return int(well_known.get_annotation(build, well_known.BUILD_NUMBER) or "0")
     except ValueError:
         return 0
 
@@ -64,7 +64,7 @@ class BuildController(runtime.Controller):
     def watches(self) -> list[runtime.Watch]:
         def siblings(_event: str, build: dict[str, Any]) -> list[str]:
             # a Build that is queued or ends may unblock or supersede queued ones of the same config
-            config = (build["metadata"].get("labels") or {}).get(buildpod.BUILDCONFIG_LABEL)
+            config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
             if not config:
                 return [resources.key(build)]
             ns = build["metadata"]["namespace"]
@@ -73,7 +73,7 @@ class BuildController(runtime.Controller):
                 for b in self.informers["Build"].items()
                 if b["metadata"]["namespace"] == ns
                 and b["metadata"]["name"] != build["metadata"]["name"]
-                and (b["metadata"].get("labels") or {}).get(buildpod.BUILDCONFIG_LABEL) == config
+                and well_known.get(b, buildpod.BUILDCONFIG_LABEL) == config
                 and (b.get("status") or {}).get("phase", "New") == "New"
             ]
 
@@ -100,13 +100,14 @@ class BuildController(runtime.Controller):
         return self._follow(build)
 
     def _config(self, build: dict[str, Any]) -> dict[str, Any] | None:
-        config = (build["metadata"].get("labels") or {}).get(buildpod.BUILDCONFIG_LABEL)
+        config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
         return runtime.get_or_none(self.api, "BuildConfig", config, build["metadata"]["namespace"]) if config else None
 
     def _siblings(self, build: dict[str, Any]) -> list[dict[str, Any]]:
-        config = (build["metadata"].get("labels") or {}).get(buildpod.BUILDCONFIG_LABEL)
+        config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
         if not config:
             return []
+        # a live list, not the informer's cache: runPolicy must see a sibling that just started
         return [
             resources.as_dict(b)
             for b in self.api.list(

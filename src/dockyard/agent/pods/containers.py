@@ -20,6 +20,7 @@ from dockyard.agent.pods.images import ImageManager
 from dockyard.agent.pods.state import EXITED, EngineContainer, ExitInfo, PodState
 from dockyard.agent.pods.volumes import MountError, VolumeManager
 from dockyard.agent.podspec import INFRA_NAME
+from dockyard.api import labels as well_known
 
 __all__ = ["ContainerManager"]
 
@@ -62,22 +63,26 @@ class ContainerManager:
     def list_pod(self, uid: str) -> list[EngineContainer]:
         """The pod's engine containers of this instance (all attempts, infra included); containers with
         malformed labels are logged and left out."""
-        found = self._engine.list_labelled([f"{podspec.LABEL_POD_UID}={uid}", self._instance_label])
+        # by the instance label alone: containers of dockyard 0.1 carry the pod uid under the legacy key
+        found = self._engine.list_labelled([self._instance_label])
         out = []
         for c in found:
             labels = c.get("Labels") or {}
-            if labels.get(podspec.LABEL_POD_UID) != uid:
+            if well_known.lookup(labels, podspec.LABEL_POD_UID) != uid:
                 continue
             try:
+                name = well_known.lookup(labels, podspec.LABEL_CONTAINER_NAME)
+                if name is None:
+                    raise KeyError(podspec.LABEL_CONTAINER_NAME)
                 out.append(
                     EngineContainer(
                         id=c["Id"],
-                        name=labels[podspec.LABEL_CONTAINER_NAME],
+                        name=name,
                         state=str(c.get("State") or "").lower(),
-                        attempt=int(labels.get(podspec.LABEL_CONTAINER_RESTARTS, "0")),
-                        hash=labels.get(podspec.LABEL_CONTAINER_HASH, ""),
-                        backoff=float(labels.get(podspec.LABEL_CONTAINER_BACKOFF, "0")),
-                        grace=int(labels.get(podspec.LABEL_POD_GRACE, podspec.DEFAULT_GRACE_SECONDS)),
+                        attempt=int(well_known.lookup(labels, podspec.LABEL_CONTAINER_RESTARTS) or "0"),
+                        hash=well_known.lookup(labels, podspec.LABEL_CONTAINER_HASH) or "",
+                        backoff=float(well_known.lookup(labels, podspec.LABEL_CONTAINER_BACKOFF) or "0"),
+                        grace=int(well_known.lookup(labels, podspec.LABEL_POD_GRACE) or podspec.DEFAULT_GRACE_SECONDS),
                     )
                 )
             except (KeyError, ValueError):
@@ -86,8 +91,9 @@ class ContainerManager:
 
     def pod_uids(self) -> set[str]:
         """Uids of the pods that have containers of this instance on the engine."""
-        found = self._engine.list_labelled([podspec.LABEL_POD_UID, self._instance_label])
-        return {c["Labels"][podspec.LABEL_POD_UID] for c in found if (c.get("Labels") or {}).get(podspec.LABEL_POD_UID)}
+        found = self._engine.list_labelled([self._instance_label])
+        uids = (well_known.lookup(c.get("Labels") or {}, podspec.LABEL_POD_UID) for c in found)
+        return {uid for uid in uids if uid}
 
     def inspect(self, state: PodState, ctr: EngineContainer) -> dict[str, Any] | None:
         """The engine's inspect of ``ctr`` (cached in ``state`` once it exited), or ``None`` when gone."""
