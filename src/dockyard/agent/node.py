@@ -21,10 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lightkube.resources.core_v1 import Pod
+
 from dockyard.agent import buildpods, pods, pushes
-from dockyard.api import buildpod
+from dockyard.api import buildpod, phases
 from dockyard.api import labels as well_known
-from dockyard.client import events, resources, runtime
+from dockyard.client import events, objects, resources, runtime
 from dockyard.client.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ class PodWorker(runtime.Controller):
             kubeconfig=[str(p) for p in self.conn.paths],
             engine_url=self._engine_url,
             max_builds=self._max_builds,
-            waiting=self._waiting_build_pods,
+            waiting=lambda: [objects.to_dict(p) for p in self._waiting_build_pods()],
             on_exit=self._builder_exited,
         )
 
@@ -76,29 +78,29 @@ class PodWorker(runtime.Controller):
         for waiting in self._waiting_build_pods():
             self.queue.add(resources.key(waiting))
 
-    def _waiting_build_pods(self) -> list[dict[str, Any]]:
+    def _waiting_build_pods(self) -> list[Pod]:
         informer = self.informers.get("Pod")
         return [
             p
             for p in (informer.items() if informer else [])
             if buildpod.is_build_pod(p)
-            and (p["spec"].get("nodeName") in (None, "", self.node))
-            and (p.get("status") or {}).get("phase", "Pending") == "Pending"
+            and (p.spec.nodeName if p.spec else None) in (None, "", self.node)
+            and ((p.status.phase if p.status else None) or phases.PodPhase.PENDING) == phases.PodPhase.PENDING
         ]
 
     def watches(self) -> list[runtime.Watch]:
-        def track(event: str, pod: dict[str, Any]) -> list[str]:
+        def track(event: str, pod: Pod) -> list[str]:
             k = resources.key(pod)
             with self._lock:
                 if event == "DELETED":
                     uid = self._uids.pop(k, None)
                     if buildpod.is_build_pod(pod):
-                        self.builds.cancel(pod["metadata"]["uid"])  # cancel or deadline: abort the build
+                        self.builds.cancel(str(pod.metadata.uid))  # cancel or deadline: abort the build
                     elif uid:
                         self.events.record(pod, events.NORMAL, "Killing", "Stopping the pod's containers")
                         self._kill_later(uid)
                 else:
-                    self._uids[k] = pod["metadata"]["uid"]
+                    self._uids[k] = str(pod.metadata.uid)
             return [k]
 
         return [runtime.Watch("Pod", track)]
@@ -119,7 +121,7 @@ class PodWorker(runtime.Controller):
             if informer is None or not informer.synced.is_set():
                 continue
             try:
-                known = {p["metadata"]["uid"] for p in informer.items()}
+                known = {str(p.metadata.uid) for p in informer.items()}
                 self.builds.sweep(known)
                 for uid in self.pods.pod_uids() - known:
                     log.info("removing containers of deleted pod %s", uid)
@@ -241,11 +243,11 @@ class NodeAgent:
         stopped = set(self.pods.builds.stop_all())
         informer = self.pods.informers.get("Pod")
         for pod in informer.items() if informer else []:
-            if pod["metadata"]["uid"] in stopped:
+            if pod.metadata.uid in stopped:
                 try:
-                    self.pods.builds.sync(pod)
+                    self.pods.builds.sync(objects.to_dict(pod))
                 except Exception:
-                    log.warning("could not record the stopped build of pod %s", pod["metadata"]["name"])
+                    log.warning("could not record the stopped build of pod %s", pod.metadata.name)
 
     def stop_pods(self, *, grace_seconds: int = 2, budget: float = 5.0) -> None:
         """Stop and remove every pod container on this node, in parallel, within ``budget`` seconds.

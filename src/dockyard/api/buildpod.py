@@ -12,7 +12,6 @@ No I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +28,8 @@ BUILD_RUNTIME_CLASS = "dockyard-build"
 """``spec.runtimeClassName`` of build pods, the Pod Security exemption of :mod:`dockyard.api.podsecurity`."""
 
 
-def is_build_pod(pod: Mapping[str, Any]) -> bool:
-    """True if ``pod`` (a Pod as a dict) is a build pod: label ``dockyard.dev/build-pod: "true"``.
+def is_build_pod(pod: Any) -> bool:
+    """True if ``pod`` (a Pod as a dict or typed) is a build pod: label ``dockyard.dev/build-pod: "true"``.
 
     The one test used by the node agent (which runs a build pod's Build instead of its containers), the
     build controller (which watches build pods), the node authorizer (which lets a node read the Build's

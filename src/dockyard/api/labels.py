@@ -133,13 +133,20 @@ def lookup(mapping: Mapping[str, Any] | None, key: str) -> str | None:
     return None if value is None else str(value)
 
 
-def get(obj: Mapping[str, Any], key: str) -> str | None:
-    """``metadata.labels[key]`` of ``obj`` (a Kubernetes object as a dict; legacy key accepted, :func:`lookup`), or None."""
-    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
-    return lookup(meta.get("labels") if isinstance(meta, Mapping) else None, key)
+def _meta_map(obj: Any, field: str) -> Any:
+    """``obj.metadata.<field>`` of a dict-shaped or typed (pydantic, lightkube: attribute) object, or None."""
+    if isinstance(obj, Mapping):
+        meta = obj.get("metadata")
+        return meta.get(field) if isinstance(meta, Mapping) else None
+    return getattr(getattr(obj, "metadata", None), field, None)
 
 
-def get_annotation(obj: Mapping[str, Any], key: str) -> str | None:
+def get(obj: Any, key: str) -> str | None:
+    """``metadata.labels[key]`` of ``obj`` (a Kubernetes object: a dict, or typed with ``.metadata.labels``;
+    legacy key accepted, :func:`lookup`), or None."""
+    return lookup(_meta_map(obj, "labels"), key)
+
+
+def get_annotation(obj: Any, key: str) -> str | None:
     """``metadata.annotations[key]`` of ``obj``, or None; tolerant of missing maps."""
-    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
-    return lookup(meta.get("annotations") if isinstance(meta, Mapping) else None, key)
+    return lookup(_meta_map(obj, "annotations"), key)

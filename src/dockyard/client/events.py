@@ -33,7 +33,7 @@ from lightkube import ApiError
 from lightkube.types import PatchType
 
 from dockyard.api import timefmt
-from dockyard.client import resources
+from dockyard.client import objects, resources
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +125,13 @@ class EventRecorder:
         self._seen: OrderedDict[tuple[str, str, str, str], tuple[str, str, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def record(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        """Record one occurrence. Never raises; failures are logged at debug level."""
+    def record(self, obj: Any, type_: str, reason: str, message: str) -> None:
+        """Record one occurrence about ``obj`` (a dict or a typed object). Never raises; failures are logged at
+        debug level."""
         try:
-            self._record(obj, type_, reason, scrub(message))
+            self._record(obj if isinstance(obj, dict) else objects.to_dict(obj), type_, reason, scrub(message))
         except Exception as err:
-            log.debug("event %s for %s not recorded: %s", reason, (obj.get("metadata") or {}).get("name"), err)
+            log.debug("event %s for %s not recorded: %s", reason, resources.key(obj), err)
 
     def _record(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         if obj.get("kind") == "Secret":

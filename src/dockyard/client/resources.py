@@ -1,7 +1,8 @@
-"""lightkube resource handles for every kind in :mod:`dockyard.api.kinds`.
+"""lightkube resource handles for every kind in :mod:`dockyard.api.kinds`, and object identity helpers.
 
-All kinds are lightkube *generic* resources, so objects are plain dicts
-(``obj["spec"]["containers"]``) on both sides of the wire.
+All kinds are lightkube *generic* resources on the wire (plain dicts); callers turn them into typed objects
+with :mod:`dockyard.client.objects`. The helpers below take either shape: a dict, or a typed object
+(pydantic or lightkube) with ``.metadata``.
 """
 
 from __future__ import annotations
@@ -45,11 +46,28 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
 
-def key(obj: dict[str, Any]) -> str:
-    """The workqueue key ``namespace/name`` (or ``name`` for cluster-scoped objects)."""
-    meta = obj.get("metadata") or {}
+def _meta(obj: Any) -> dict[str, Any]:
+    """``metadata`` of a dict or typed object as a dict (only name, namespace, uid, ownerReferences read)."""
+    if isinstance(obj, dict):
+        return obj.get("metadata") or {}
+    meta = obj.metadata
+    refs = getattr(meta, "ownerReferences", None) or []
+    return {
+        "name": meta.name,
+        "namespace": meta.namespace,
+        "uid": meta.uid,
+        "ownerReferences": [r if isinstance(r, dict) else {k: getattr(r, k, None) for k in _REF_FIELDS} for r in refs],
+    }
+
+
+_REF_FIELDS = ("apiVersion", "kind", "name", "uid", "controller", "blockOwnerDeletion")
+
+
+def key(obj: Any) -> str:
+    """The workqueue key ``namespace/name`` (or ``name`` for cluster-scoped objects) of a dict or typed object."""
+    meta = _meta(obj)
     ns = meta.get("namespace")
-    return f"{ns}/{meta['name']}" if ns else meta["name"]
+    return f"{ns}/{meta['name']}" if ns else str(meta["name"])
 
 
 def split_key(k: str) -> tuple[str | None, str]:
@@ -58,12 +76,12 @@ def split_key(k: str) -> tuple[str | None, str]:
     return (ns or None), name
 
 
-def owner_reference(obj: dict[str, Any], *, controller: bool = True) -> dict[str, Any]:
-    """An ``ownerReferences`` entry naming ``obj`` (Kubernetes garbage collection)."""
-    meta = obj["metadata"]
+def owner_reference(obj: Any, *, controller: bool = True) -> dict[str, Any]:
+    """An ``ownerReferences`` entry naming ``obj`` (a dict or typed object; Kubernetes garbage collection)."""
+    meta = _meta(obj)
     return {
-        "apiVersion": obj["apiVersion"],
-        "kind": obj["kind"],
+        "apiVersion": obj["apiVersion"] if isinstance(obj, dict) else obj.apiVersion,
+        "kind": obj["kind"] if isinstance(obj, dict) else obj.kind,
         "name": meta["name"],
         "uid": meta["uid"],
         "controller": controller,
@@ -71,9 +89,9 @@ def owner_reference(obj: dict[str, Any], *, controller: bool = True) -> dict[str
     }
 
 
-def controller_of(obj: dict[str, Any], kind: str) -> str | None:
-    """Name of the owner of ``kind`` that controls ``obj``, if any."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+def controller_of(obj: Any, kind: str) -> str | None:
+    """Name of the owner of ``kind`` that controls ``obj`` (a dict or typed object), if any."""
+    for ref in _meta(obj).get("ownerReferences") or []:
         if ref.get("kind") == kind and ref.get("controller"):
             name = ref.get("name")
             return str(name) if name is not None else None

@@ -6,6 +6,8 @@ Follows client-go's shape (``tools/cache`` informers, ``util/workqueue``):
   ``resourceVersion``; on ``410 Gone`` or a dropped connection it relists.
   Each event is mapped to zero or more keys (``namespace/name``) that go on
   the queue. Events carry no work; the worker reads the current object.
+  The cache holds typed objects (:mod:`dockyard.client.objects`): mappers and
+  listers get ``Build``, ``Pod``, ... rather than dicts.
 - A :class:`WorkQueue` de-duplicates keys and never hands one key to two
   workers at once (a key added while in flight is re-queued when done).
   Failures come back with per-key exponential backoff; success ``forget``\\ s.
@@ -28,12 +30,25 @@ from lightkube import ApiError
 from lightkube.core.generic_client import ALL_NS
 
 from dockyard.api import timefmt
-from dockyard.client import events, resources
+from dockyard.client import events, objects, resources
 from dockyard.client.connection import Connection, lightkube_http
 
 log = logging.getLogger(__name__)
 
-Mapper = Callable[[str, dict[str, Any]], Iterable[str]]
+Mapper = Callable[[str, Any], Iterable[str]]
+"""``(event type, typed object) -> keys``."""
+
+
+def _typed(kind: str, raw: Any) -> Any:
+    """The typed object of a lightkube generic object (or dict) of ``kind``; ``None`` (logged) if its model
+    refuses it, so one malformed object cannot stop an informer."""
+    data = resources.as_dict(raw)
+    data.setdefault("kind", kind)
+    try:
+        return objects.parse(data)
+    except Exception as err:
+        log.warning("%s %s: cannot read it: %s", kind, (data.get("metadata") or {}).get("name"), err)
+        return None
 
 
 class WorkQueue:
@@ -142,7 +157,7 @@ class Informer:
         self,
         conn: Connection,
         kind: str,
-        on_event: Callable[[str, dict[str, Any]], None],
+        on_event: Callable[[str, Any], None],
         *,
         label_selector: str | None = None,
     ) -> None:
@@ -150,12 +165,12 @@ class Informer:
         self._conn = conn
         self._on_event = on_event
         self._labels = label_selector
-        self._cache: dict[str, dict[str, Any]] = {}
+        self._cache: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.synced = threading.Event()
 
-    def items(self) -> list[dict[str, Any]]:
-        """A snapshot of the cached objects (possibly slightly stale)."""
+    def items(self) -> list[Any]:
+        """A snapshot of the cached typed objects (possibly slightly stale; do not modify them)."""
         with self._lock:
             return list(self._cache.values())
 
@@ -167,7 +182,7 @@ class Informer:
             client = self._conn.lightkube(timeout=60)
             try:
                 listing = client.list(res, namespace=ALL_NS if namespaced else None, labels=_parse_labels(self._labels))
-                objs = [resources.as_dict(o) for o in listing]
+                objs = [t for t in (_typed(self.kind, o) for o in listing) if t is not None]
                 rv = listing.resourceVersion
                 seen = {resources.key(o): o for o in objs}
                 with self._lock:
@@ -189,7 +204,9 @@ class Informer:
                         return
                     if event == "BOOKMARK":
                         continue
-                    obj = resources.as_dict(raw)
+                    obj = _typed(self.kind, raw)
+                    if obj is None:
+                        continue
                     k = resources.key(obj)
                     with self._lock:
                         if event == "DELETED":
@@ -209,7 +226,7 @@ class Informer:
             stop.wait(backoff)
             backoff = min(backoff * 2, 5.0)
 
-    def _emit(self, event: str, obj: dict[str, Any]) -> None:
+    def _emit(self, event: str, obj: Any) -> None:
         try:
             self._on_event(event, obj)
         except Exception:
@@ -308,8 +325,8 @@ class Controller:
         stop.wait()
         self.queue.shutdown()
 
-    def _handler(self, w: Watch) -> Callable[[str, dict[str, Any]], None]:
-        def handle(event: str, obj: dict[str, Any]) -> None:
+    def _handler(self, w: Watch) -> Callable[[str, Any], None]:
+        def handle(event: str, obj: Any) -> None:
             keys = [resources.key(obj)] if w.mapper is None else w.mapper(event, obj)
             for k in keys:
                 self.queue.add(k)
@@ -338,6 +355,15 @@ class Controller:
                 self.queue.done(key)
 
 
+def get(api: Any, kind: str, name: str, namespace: str | None) -> Any:
+    """GET an object as a typed object (:mod:`dockyard.client.objects`), or None on 404 (gone: not an error)."""
+    found = get_or_none(api, kind, name, namespace)
+    if found is None:
+        return None
+    found.setdefault("kind", kind)
+    return objects.parse(found)
+
+
 def get_or_none(api: Any, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
     """GET an object as a dict, or None on 404 (the object is gone: not an error)."""
     try:
@@ -351,9 +377,9 @@ def get_or_none(api: Any, kind: str, name: str, namespace: str | None) -> dict[s
 def owner_keys(kind: str) -> Mapper:
     """Map an event of an owned object to its controlling owner of ``kind`` (same namespace)."""
 
-    def mapper(_event: str, obj: dict[str, Any]) -> list[str]:
+    def mapper(_event: str, obj: Any) -> list[str]:
         owner = resources.controller_of(obj, kind)
-        ns = obj["metadata"].get("namespace")
+        ns = obj.metadata.namespace
         return [f"{ns}/{owner}"] if owner else []
 
     return mapper
@@ -364,18 +390,20 @@ def now_rfc3339() -> str:
     return timefmt.now()
 
 
-def patch_status(api: Any, kind: str, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
-    """JSON-merge-patch ``status`` through the ``/status`` subresource, only if it changes something.
+def patch_status(api: Any, kind: str, obj: Any, status: dict[str, Any]) -> dict[str, Any] | None:
+    """JSON-merge-patch ``status`` (a dict of wire-shaped fields) through the ``/status`` subresource, only if it
+    changes something. ``obj`` is the object as last read: a dict or a typed object.
 
-    Returns the updated object, or None when the object is gone (404) or nothing changed.
+    Returns the updated object as a dict, or None when the object is gone (404) or nothing changed.
     Keys set to None in ``status`` are removed (RFC 7386).
     """
     from lightkube.types import PatchType
 
-    current = obj.get("status") or {}
+    whole = obj if isinstance(obj, dict) else objects.to_dict(obj)
+    current = whole.get("status") or {}
     if all(current.get(k) == v for k, v in status.items()):
         return None
-    meta = obj["metadata"]
+    meta = whole["metadata"]
     try:
         out = api.patch(
             resources.resource(kind).Status,

@@ -29,8 +29,9 @@ import time
 from typing import Any
 
 from lightkube import ApiError
+from lightkube.resources.core_v1 import Pod
 
-from dockyard.api import buildpod, phases, timefmt
+from dockyard.api import buildpod, objects, phases, timefmt
 from dockyard.api import labels as well_known
 from dockyard.client import events, resources, runtime
 
@@ -40,9 +41,9 @@ TERMINAL = phases.BUILD_TERMINAL
 FAILED = phases.BUILD_FAILED
 
 
-def _build_key(_event: str, pod: dict[str, Any]) -> list[str]:
+def _build_key(_event: str, pod: Pod) -> list[str]:
     name = well_known.get(pod, buildpod.BUILD_NAME_LABEL)
-    return [f"{pod['metadata']['namespace']}/{name}"] if name else []
+    return [f"{pod.metadata.namespace}/{name}"] if name and pod.metadata else []
 
 
 def _number(build: dict[str, Any]) -> int:
@@ -62,19 +63,19 @@ class BuildController(runtime.Controller):
     name = "build"
 
     def watches(self) -> list[runtime.Watch]:
-        def siblings(_event: str, build: dict[str, Any]) -> list[str]:
+        def siblings(_event: str, build: objects.Build) -> list[str]:
             # a Build that is queued or ends may unblock or supersede queued ones of the same config
             config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
             if not config:
-                return [resources.key(build)]
-            ns = build["metadata"]["namespace"]
-            return [resources.key(build)] + [
-                resources.key(b)
+                return [build.key]
+            ns = build.metadata.namespace
+            return [build.key] + [
+                b.key
                 for b in self.informers["Build"].items()
-                if b["metadata"]["namespace"] == ns
-                and b["metadata"]["name"] != build["metadata"]["name"]
+                if b.metadata.namespace == ns
+                and b.metadata.name != build.metadata.name
                 and well_known.get(b, buildpod.BUILDCONFIG_LABEL) == config
-                and (b.get("status") or {}).get("phase", "New") == "New"
+                and b.status.phase == phases.BuildPhase.NEW
             ]
 
         return [

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dockyard.api import buildpod
+from dockyard.api import buildpod, objects
 from dockyard.api import labels as well_known
 from dockyard.client import resources, runtime
 
@@ -51,12 +51,12 @@ class BuildConfigController(runtime.Controller):
     name = "buildconfig"
 
     def watches(self) -> list[runtime.Watch]:
-        def by_image(_event: str, image: dict[str, Any]) -> list[str]:
-            ns, name = image["metadata"]["namespace"], image["metadata"]["name"]
+        def by_image(_event: str, image: objects.Image) -> list[str]:
+            ns, name = image.metadata.namespace, image.metadata.name
             return [
                 resources.key(c)
                 for c in self.informers["BuildConfig"].items()
-                if c["metadata"]["namespace"] == ns and name in _image_triggers(c)
+                if c.metadata.namespace == ns and name in _image_triggers(objects.to_dict(c))
             ]
 
         return [runtime.Watch("BuildConfig"), runtime.Watch("Image", by_image)]

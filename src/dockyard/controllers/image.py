@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from dockyard.api import models
+from dockyard.api import models, objects, phases
 from dockyard.client import events, resources, runtime
 from dockyard.registry import client as registry
 from dockyard.registry import errors as registry_errors
@@ -41,26 +41,25 @@ class ImageController(runtime.Controller):
     name = "image"
 
     def watches(self) -> list[runtime.Watch]:
-        def by_output(ref_of: Callable[[dict[str, Any]], str | None]) -> Callable[[str, dict[str, Any]], list[str]]:
-            def mapper(_event: str, obj: dict[str, Any]) -> list[str]:
+        def by_output(ref_of: Callable[[Any], str | None]) -> Callable[[str, Any], list[str]]:
+            def mapper(_event: str, obj: Any) -> list[str]:
                 ref = ref_of(obj)
                 if not ref:
                     return []
-                ns = obj["metadata"]["namespace"]
+                ns = obj.metadata.namespace
                 return [
                     resources.key(i)
                     for i in self.informers["Image"].items()
-                    if i["metadata"]["namespace"] == ns and _same_ref(_tracked(i), ref)
+                    if i.metadata.namespace == ns and _same_ref(f"{i.spec.repository}:{i.spec.tag or 'latest'}", ref)
                 ]
 
             return mapper
 
-        def build_output(build: dict[str, Any]) -> str | None:
-            status = build.get("status") or {}
-            return status.get("outputDockerImageReference") if status.get("phase") == "Complete" else None
+        def build_output(build: objects.Build) -> str | None:
+            return build.status.outputDockerImageReference if build.status.phase == phases.BuildPhase.COMPLETE else None
 
-        def push_output(push: dict[str, Any]) -> str | None:
-            return push["spec"].get("image") if (push.get("status") or {}).get("phase") == "Succeeded" else None
+        def push_output(push: objects.Push) -> str | None:
+            return push.spec.image if push.status.phase == phases.PushPhase.SUCCEEDED else None
 
         return [
             runtime.Watch("Image"),

@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from dockyard.api import labels as well_known
+from dockyard.api import objects
 from dockyard.client import events, resources, runtime
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,12 @@ class ImageDeployController(runtime.Controller):
     name = "imagedeploy"
 
     def watches(self) -> list[runtime.Watch]:
-        def by_image(_event: str, image: dict[str, Any]) -> list[str]:
-            ns, name = image["metadata"]["namespace"], image["metadata"]["name"]
+        def by_image(_event: str, image: objects.Image) -> list[str]:
+            ns, name = image.metadata.namespace, image.metadata.name
             return [
                 resources.key(d)
                 for d in self.informers["ImageDeploy"].items()
-                if d["metadata"]["namespace"] == ns and d["spec"]["imageRef"]["name"] == name
+                if d.metadata.namespace == ns and d.spec.imageRef.name == name
             ]
 
         return [
