@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import sys
 import time
 from pathlib import Path
@@ -230,8 +229,6 @@ def _component_logging(verbose: bool) -> None:
 
 
 _GO_BOOLS = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}
-_GO_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(h|m|s|ms))+$")
-_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
 def parse_go_bool(flag: str, value: str) -> bool:
@@ -244,15 +241,17 @@ def parse_go_bool(flag: str, value: str) -> bool:
 
 
 def parse_go_duration(flag: str, value: str) -> float:
-    """Seconds of a Go duration (``15s``, ``1m30s``, ``500ms``; ``time.ParseDuration``'s units h, m, s, ms)
+    """Seconds of a Go duration (``15s``, ``1m30s``, ``500ms``: :func:`dockyard.api.models.parse_duration`)
     or of a plain number of seconds. Exits 2 naming the flag otherwise."""
-    text = value.strip()
+    from dockyard.api import models
+
     try:
-        seconds = float(text)
+        seconds = float(value)
     except ValueError:
-        if not _GO_DURATION.match(text):
+        try:
+            seconds = models.parse_duration(value.strip())
+        except ValueError:
             _die(f"{flag}: {value!r} is not a duration (e.g. 15s, 1m, 500ms)", 2)
-        seconds = sum(float(n) * _GO_UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text))
     if not math.isfinite(seconds) or seconds <= 0:
         _die(f"{flag}: {value!r} must be a positive duration", 2)
     return seconds
@@ -613,6 +612,15 @@ def base_image(
     finally:
         eng.close()
     typer.echo(f"{to.rsplit(':', 1)[0] if ':' in to.rsplit('/', 1)[-1] else to}@{digest}")
+
+
+def _add_manifests() -> None:
+    from dockyard.cli import manifests
+
+    app.add_typer(manifests.app, name="manifests")
+
+
+_add_manifests()
 
 
 def main() -> None:  # pragma: no cover - console entry
