@@ -15,6 +15,9 @@ GROUP = "dockyard.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
+COORDINATION_GROUP = "coordination.k8s.io"
+"""The group of ``Lease`` (leader election and node heartbeats in Kubernetes)."""
+
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
 
@@ -115,6 +118,10 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ),
     ResourceInfo(
         group="apps", version="v1", kind="ReplicaSet", plural="replicasets", short_names=("rs",), categories=("all",)
+    ),
+    # coordination.k8s.io/v1: leader election (client-go tools/leaderelection, kube-controller-manager)
+    ResourceInfo(
+        group=COORDINATION_GROUP, version="v1", kind="Lease", plural="leases", subresources=(), has_status=False
     ),
 )
 

@@ -327,6 +327,11 @@ COLUMNS: dict[str, list[Column]] = {
         Column("Count", _int("count"), type="integer", priority=1),
         Column("Name", lambda o: str(get(o, "metadata", "name") or ""), priority=1),
     ],
+    "Lease": [
+        NAME,
+        Column("Holder", _text("spec", "holderIdentity"), description="Identity of the current holder."),
+        AGE,
+    ],
     "Build": [
         NAME,
         Column("Type", lambda o: str(get(o, "spec", "strategy", "type") or "Docker"), description="Build strategy."),

@@ -619,6 +619,48 @@ def _others() -> dict[str, Schema]:
     }
 
 
+COORDINATION = "io.k8s.api.coordination.v1"
+
+
+def _coordination() -> dict[str, Schema]:
+    """``coordination.k8s.io/v1`` Lease, with the descriptions of ``k8s.io/api/coordination/v1/types.go``."""
+    return {
+        f"{COORDINATION}.Lease": kind_schema(
+            "Lease defines a lease concept.",
+            "coordination.k8s.io",
+            "v1",
+            "Lease",
+            f"{COORDINATION}.LeaseSpec",
+            None,
+        ),
+        f"{COORDINATION}.LeaseSpec": obj(
+            "LeaseSpec is a specification of a Lease.",
+            {
+                "holderIdentity": string("holderIdentity contains the identity of the holder of a current lease."),
+                "leaseDurationSeconds": integer(
+                    "leaseDurationSeconds is a duration that candidates for a lease need to wait to force acquire "
+                    "it. This is measured against the time of last observed renewTime."
+                ),
+                "acquireTime": string("acquireTime is a time when the current lease was acquired.", format="date-time"),
+                "renewTime": string(
+                    "renewTime is a time when the current holder of a lease has last updated the lease.",
+                    format="date-time",
+                ),
+                "leaseTransitions": integer(
+                    "leaseTransitions is the number of transitions of a lease between holders."
+                ),
+                "strategy": string(
+                    "Strategy indicates the strategy for picking the leader for coordinated leader election."
+                ),
+                "preferredHolder": string(
+                    "PreferredHolder signals to a lease holder that the lease has a more optimal holder and "
+                    "should be given up."
+                ),
+            },
+        ),
+    }
+
+
 def schemas() -> dict[str, Schema]:
     """Every built-in component schema by name (OpenAPI v3 references)."""
-    return {**_meta(), **_pod(), **_others()}
+    return {**_meta(), **_pod(), **_others(), **_coordination()}

@@ -36,11 +36,14 @@ PREFIX = "#/components/schemas/"
 
 
 def component_name(group: str, version: str, kind: str) -> str:
-    """Reversed-domain component name: ``io.k8s.api.core.v1.Pod``, ``dev.dockyard.v1alpha1.Build``."""
+    """Component name as the apiserver's: ``io.k8s.api.core.v1.Pod``, ``io.k8s.api.coordination.v1.Lease``,
+    reversed domain otherwise (``dev.dockyard.v1alpha1.Build``)."""
     if group == "":
         return f"io.k8s.api.core.{version}.{kind}"
     if "." not in group:
         return f"io.k8s.api.{group}.{version}.{kind}"
+    if group.endswith(".k8s.io") and group.count(".") == 2:  # coordination.k8s.io → io.k8s.api.coordination
+        return f"io.k8s.api.{group.split('.')[0]}.{version}.{kind}"
     return ".".join(reversed(group.split("."))) + f".{version}.{kind}"
 
 

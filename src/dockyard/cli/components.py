@@ -11,6 +11,7 @@ everything, which ``dockyard up``'s ``/readyz`` waits for.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dockyard.client import connection
+from dockyard.client import connection, leaderelection
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,18 @@ CONTROLLERS = ("buildconfig", "build", "image", "imagedeploy", "deployment", "re
 DEFAULT_CONTROLLERS = CONTROLLERS[:4]
 
 
-def _wait_for_signal(stop: threading.Event) -> None:
+def _on_signals(stop: threading.Event) -> None:
+    """SIGINT/SIGTERM set ``stop`` (main thread only)."""
+
     def handler(_signum: int, _frame: object) -> None:
         stop.set()
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+def _wait_for_signal(stop: threading.Event) -> None:
+    _on_signals(stop)
     while not stop.wait(0.5):
         pass
 
@@ -51,11 +58,27 @@ def _mark_ready(
         os.replace(tmp, ready_file)
 
 
-def run_controllers(*, kubeconfig: str | None, names: tuple[str, ...], ready_file: Path | None = None) -> int:
-    """Run the named controllers until SIGINT/SIGTERM.
+def run_controllers(
+    *,
+    kubeconfig: str | None,
+    names: tuple[str, ...],
+    ready_file: Path | None = None,
+    election: leaderelection.Config | None = None,
+) -> int:
+    """Run the named controllers until SIGINT/SIGTERM; with ``election``, only while leading.
+
+    With ``election`` (kube-controller-manager's ``--leader-elect``; an empty namespace means the
+    connection's: the kubeconfig context's, or the pod's service account's), nothing starts, not even an
+    informer, until this process holds the Lease; losing it ends the process at once (return 1, as
+    kube-controller-manager's ``leaderelection lost``), and the supervisor (``dockyard up``, or the kubelet
+    on a cluster) starts a fresh candidate. A graceful stop releases the Lease.
+
+    Returns:
+        0 after a signal, 1 when leadership was lost.
 
     Raises:
         ValueError: an unknown controller name.
+        leaderelection.InvalidConfig: election durations that cannot work.
         connection.NoKubeconfig: no kubeconfig to reach the API with.
     """
     from dockyard.controllers.build import BuildController
@@ -76,7 +99,16 @@ def run_controllers(*, kubeconfig: str | None, names: tuple[str, ...], ready_fil
     if unknown:
         raise ValueError(f"unknown controller(s) {', '.join(unknown)}; known: {', '.join(CONTROLLERS)}")
     conn = connection.connect(kubeconfig)
+    if election is not None and not election.namespace:
+        election = dataclasses.replace(election, namespace=conn.namespace or "default")
+    if election is not None:
+        election.check()
     stop = threading.Event()
+    _on_signals(stop)
+    elector = leaderelection.LeaderElector(conn, election) if election is not None else None
+    if elector is not None and not elector.acquire(stop):
+        log.info("controllers stopping (never led)")
+        return 0
     parts = [table[n](conn) for n in names]
     for part in parts:
         part.start(stop)
@@ -84,7 +116,15 @@ def run_controllers(*, kubeconfig: str | None, names: tuple[str, ...], ready_fil
     threading.Thread(
         target=_mark_ready, args=(ready_file, lambda: all(p.synced() for p in parts), stop), daemon=True
     ).start()
-    _wait_for_signal(stop)
+    if elector is not None:
+        if elector.hold(stop):
+            log.error("leaderelection lost: exiting so that no controller acts without the lease")
+            return 1
+        stop.set()
+        elector.release()
+    else:
+        while not stop.wait(0.5):
+            pass
     log.info("controllers stopping")
     return 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -227,6 +228,35 @@ def _component_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+_GO_BOOLS = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}
+
+
+def parse_go_bool(flag: str, value: str) -> bool:
+    """A boolean flag value as Go's ``strconv.ParseBool`` reads it (``true``, ``false``, ``1``, ``0``, ``t``,
+    ``f`` in any case), as kube-controller-manager's flags take it. Exits 2 naming the flag otherwise."""
+    parsed = _GO_BOOLS.get(value.lower())
+    if parsed is None:
+        _die(f"{flag}: {value!r} is not a boolean (true or false)", 2)
+    return parsed
+
+
+def parse_go_duration(flag: str, value: str) -> float:
+    """Seconds of a Go duration (``15s``, ``1m30s``, ``500ms``: :func:`dockyard.api.models.parse_duration`)
+    or of a plain number of seconds. Exits 2 naming the flag otherwise."""
+    from dockyard.api import models
+
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = models.parse_duration(value.strip())
+        except ValueError:
+            _die(f"{flag}: {value!r} is not a duration (e.g. 15s, 1m, 500ms)", 2)
+    if not math.isfinite(seconds) or seconds <= 0:
+        _die(f"{flag}: {value!r} must be a positive duration", 2)
+    return seconds
+
+
 @app.command()
 def controllers(
     kubeconfig: str = KubeconfigOpt,
@@ -237,16 +267,62 @@ def controllers(
         "imagedeploy, deployment, replicaset (the last two only on the embedded engine)",
     ),
     ready_file: Path = typer.Option(None, "--ready-file", help="write this process's pid here once synced"),
+    leader_elect: str = typer.Option(
+        "true",
+        "--leader-elect",
+        help="true|false: run controllers only while holding a coordination.k8s.io/v1 Lease (leader election "
+        "as kube-controller-manager's; several replicas may run, one acts)",
+    ),
+    lease_duration: str = typer.Option(
+        "15s",
+        "--leader-elect-lease-duration",
+        help="how long non-leaders wait after last seeing the lease renewed before taking it over",
+    ),
+    renew_deadline: str = typer.Option(
+        "10s",
+        "--leader-elect-renew-deadline",
+        help="how long the leader retries renewing before it gives up (and exits); less than the lease duration",
+    ),
+    retry_period: str = typer.Option(
+        "2s", "--leader-elect-retry-period", help="time between attempts to acquire or renew the lease"
+    ),
+    resource_name: str = typer.Option(
+        "dockyard-controllers", "--leader-elect-resource-name", help="name of the Lease to elect on"
+    ),
+    resource_namespace: str = typer.Option(
+        None,
+        "--leader-elect-resource-namespace",
+        help="namespace of the Lease (default: the kubeconfig's namespace, or the pod's service account's)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
-    """Run dockyard's controllers against any Kubernetes API (foreground; `dockyard up` starts this for you)."""
+    """Run dockyard's controllers against any Kubernetes API (foreground; `dockyard up` starts this for you).
+
+    Exits 1 when leadership is lost (as kube-controller-manager does); whoever runs it starts it again.
+    """
     from dockyard.cli import components
+    from dockyard.client import leaderelection
 
     _component_logging(verbose)
+    election = None
+    if parse_go_bool("--leader-elect", leader_elect):
+        election = leaderelection.Config(
+            name=resource_name,
+            namespace=resource_namespace or "",
+            identity=leaderelection.default_identity(),
+            lease_duration=parse_go_duration("--leader-elect-lease-duration", lease_duration),
+            renew_deadline=parse_go_duration("--leader-elect-renew-deadline", renew_deadline),
+            retry_period=parse_go_duration("--leader-elect-retry-period", retry_period),
+        )
     try:
         code = components.run_controllers(
-            kubeconfig=kubeconfig, names=tuple(n for n in names.split(",") if n), ready_file=ready_file
+            kubeconfig=kubeconfig,
+            names=tuple(n for n in names.split(",") if n),
+            ready_file=ready_file,
+            election=election,
         )
+    except leaderelection.InvalidConfig as err:
+        _die(f"leader election: {err}", 2)
     except ValueError as err:
         _die(str(err), 2)
     except (connection.KubeconfigError, connection.CredentialError) as err:
@@ -536,6 +612,15 @@ def base_image(
     finally:
         eng.close()
     typer.echo(f"{to.rsplit(':', 1)[0] if ':' in to.rsplit('/', 1)[-1] else to}@{digest}")
+
+
+def _add_manifests() -> None:
+    from dockyard.cli import manifests
+
+    app.add_typer(manifests.app, name="manifests")
+
+
+_add_manifests()
 
 
 def main() -> None:  # pragma: no cover - console entry
