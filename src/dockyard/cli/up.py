@@ -196,6 +196,8 @@ def run(opts: UpOptions, *, announce=print) -> int:
                 ",".join(CONTROLLERS),
                 "--ready-file",
                 str(run_dir / "controllers.ready"),
+                # one supervised process: no Lease to wait out after a crash (a cluster runs two, with election)
+                "--leader-elect=false",
             ],
             run_dir=run_dir,
             log_path=data_dir / "controllers.log",
