@@ -18,7 +18,19 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from dockyard.api import archive, errors, kinds, podsecurity
-from dockyard.apiserver import admission, auth, authz, crud, discovery, handlers, inflight, openapi, subresources, wire
+from dockyard.apiserver import (
+    admission,
+    auth,
+    authz,
+    crud,
+    discovery,
+    handlers,
+    inflight,
+    metrics,
+    openapi,
+    subresources,
+    wire,
+)
 from dockyard.apiserver.state import ServerState
 from dockyard.storage import sqlite
 
@@ -58,6 +70,12 @@ async def _ready(request: Request) -> Response:
     except Exception:  # a failing probe means not ready
         ok = False
     return PlainTextResponse("ok" if ok else "not ready", status_code=200 if ok else 500)
+
+
+async def _metrics(request: Request) -> Response:
+    authz.authorize(authz.Attributes(user=handlers.user(request), verb="get", path=authz.METRICS_PATH))
+    body, content_type = _state(request).metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 async def _api(request: Request) -> Response:
@@ -205,6 +223,7 @@ def create_app(
         ("/healthz", _health, ["GET"]),
         ("/livez", _health, ["GET"]),
         ("/readyz", _ready, ["GET"]),
+        ("/metrics", _metrics, ["GET"]),
         ("/api", _api, ["GET"]),
         ("/apis", _apis, ["GET"]),
         ("/openapi/v2", _openapi_v2, ["GET"]),
@@ -221,4 +240,5 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     app.add_middleware(auth.BearerAuth, tokens=dict(tokens))
+    app.add_middleware(metrics.MetricsMiddleware, metrics=state.metrics)  # outermost: counts 401s too
     return app

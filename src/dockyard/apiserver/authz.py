@@ -28,7 +28,8 @@ The identities ``dockyard up`` hands out (one kubeconfig each):
 - any other user: nothing.
 
 Discovery, OpenAPI and ``/version`` are open to every authenticated user
-(RBAC's ``system:discovery``).
+(RBAC's ``system:discovery``); ``/metrics`` to ``admin`` and ``view`` (RBAC's
+``system:monitoring``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ VIEW = "view"
 NODE_PREFIX = "system:node:"
 READ_VERBS = frozenset({"get", "list", "watch"})
 MERGE_PATCH = "application/merge-patch+json"
+METRICS_PATH = "/metrics"
 NODENAME_LABEL = well_known.NODE_NAME
 
 # (group, resource, subresource) -> verbs a node may use beyond reading.
@@ -121,6 +123,8 @@ def allowed(attrs: Attributes) -> bool:
     """True if the identity's role allows the verb on the resource (no object checks)."""
     if attrs.user == ADMIN:
         return True
+    if not attrs.resource and attrs.path == METRICS_PATH:  # system:monitoring
+        return attrs.user == VIEW and attrs.verb == "get"
     if not attrs.resource:  # discovery, OpenAPI, version: every authenticated user
         return attrs.verb == "get"
     resource = f"{attrs.resource}/{attrs.subresource}" if attrs.subresource else attrs.resource

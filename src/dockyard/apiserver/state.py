@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from dockyard.api import archive
 from dockyard.apiserver.admission import PodSecurity
 from dockyard.apiserver.inflight import Limits
+from dockyard.apiserver.metrics import Metrics
 from dockyard.apiserver.watch import Notifier
 from dockyard.storage import sqlite
 
@@ -28,6 +29,7 @@ class ServerState:
             responses (watches, ``follow=true`` logs) end at once when it is set,
             so the server's graceful shutdown never waits on them.
         long_running: bounds on concurrent watches and followed logs.
+        metrics: the Prometheus metrics served at ``/metrics``.
     """
 
     store: sqlite.Store
@@ -38,6 +40,7 @@ class ServerState:
     pod_security: PodSecurity = field(default_factory=PodSecurity)
     stopping: threading.Event = field(default_factory=threading.Event)
     long_running: Limits = field(default_factory=Limits)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def on_commit(self, topics: set[str]) -> None:
         """Store subscriber: wake the right notifiers (called on the writing thread)."""

@@ -257,6 +257,23 @@ def parse_go_duration(flag: str, value: str) -> float:
     return seconds
 
 
+def _serve_metrics(value: str) -> None:
+    """Start the ``/metrics`` listener of ``--metrics-bind-address`` (exit 2 on a bad value, 3 if it cannot bind)."""
+    from dockyard.client import metrics
+
+    try:
+        address = metrics.parse_bind_address(value)
+    except ValueError as err:
+        _die(f"--metrics-bind-address: {err}", 2)
+    if address is None:
+        return
+    try:
+        port = metrics.serve(address)
+    except OSError as err:
+        _die(f"--metrics-bind-address: cannot listen on {value}: {err}", 3)
+    logging.getLogger("dockyard").info("metrics at http://%s:%d/metrics", address[0], port)
+
+
 @app.command()
 def controllers(
     kubeconfig: str = KubeconfigOpt,
@@ -294,6 +311,11 @@ def controllers(
         "--leader-elect-resource-namespace",
         help="namespace of the Lease (default: the kubeconfig's namespace, or the pod's service account's)",
     ),
+    metrics_bind_address: str = typer.Option(
+        "0",
+        "--metrics-bind-address",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (loopback only; 0 turns them off)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
     """Run dockyard's controllers against any Kubernetes API (foreground; `dockyard up` starts this for you).
@@ -304,6 +326,7 @@ def controllers(
     from dockyard.client import leaderelection
 
     _component_logging(verbose)
+    _serve_metrics(metrics_bind_address)
     election = None
     if parse_go_bool("--leader-elect", leader_elect):
         election = leaderelection.Config(
@@ -342,6 +365,11 @@ def agent(
         None, "--instance", help="label value marking this agent's containers (default: the node name)"
     ),
     ready_file: Path = typer.Option(None, "--ready-file", help="write this process's pid here once synced"),
+    metrics_bind_address: str = typer.Option(
+        "0",
+        "--metrics-bind-address",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (loopback only; 0 turns them off)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
     """Run the node agent: this node's pods, build pods and pushes (foreground; `dockyard up` starts it)."""
@@ -351,6 +379,7 @@ def agent(
     from dockyard.cli import components
 
     _component_logging(verbose)
+    _serve_metrics(metrics_bind_address)
     try:
         code = components.run_agent(
             kubeconfig=kubeconfig,

@@ -64,6 +64,13 @@ class UpOptions:
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
 
 
+def _free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the kernel's pick for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _tokens(data_dir: Path) -> dict[str, str]:
     """Bearer tokens by identity, created once and kept in ``tokens.json`` (mode 0600)."""
     path = data_dir / "tokens.json"
@@ -185,6 +192,7 @@ def run(opts: UpOptions, *, announce=print) -> int:
 
         run_dir = data_dir / "run"
         python = [sys.executable, "-m", "dockyard"]
+        metrics_ports = {"controllers": _free_loopback_port(), "agent": _free_loopback_port()}
         controllers = supervisor.Child(
             "controllers",
             python
@@ -198,6 +206,8 @@ def run(opts: UpOptions, *, announce=print) -> int:
                 str(run_dir / "controllers.ready"),
                 # one supervised process: no Lease to wait out after a crash (a cluster runs two, with election)
                 "--leader-elect=false",
+                "--metrics-bind-address",
+                f"127.0.0.1:{metrics_ports['controllers']}",
             ],
             run_dir=run_dir,
             log_path=data_dir / "controllers.log",
@@ -223,6 +233,8 @@ def run(opts: UpOptions, *, announce=print) -> int:
                 _instance_id(data_dir),
                 "--ready-file",
                 str(run_dir / "agent.ready"),
+                "--metrics-bind-address",
+                f"127.0.0.1:{metrics_ports['agent']}",
             ],
             run_dir=run_dir,
             log_path=data_dir / "agent.log",
@@ -239,6 +251,10 @@ def run(opts: UpOptions, *, announce=print) -> int:
         announce(
             f"dockyard is up: API {url} · registry {registry_address} · engine {engine.kind} "
             f"({engine.socket}) · node {node_name}"
+        )
+        announce(
+            f"  metrics: {url}/metrics · controllers http://127.0.0.1:{metrics_ports['controllers']}/metrics"
+            f" · agent http://127.0.0.1:{metrics_ports['agent']}/metrics"
         )
         announce(f"  export KUBECONFIG={data_dir / 'kubeconfig'}")
         _wait_for_signal(stop)

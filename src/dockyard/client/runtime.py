@@ -30,7 +30,7 @@ from lightkube import ApiError
 from lightkube.core.generic_client import ALL_NS
 
 from dockyard.api import timefmt
-from dockyard.client import events, objects, resources
+from dockyard.client import events, metrics, objects, resources
 from dockyard.client.connection import Connection, lightkube_http
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,11 @@ class WorkQueue:
     Semantics of client-go ``workqueue.RateLimitingInterface``: ``add`` (no-op if
     queued), ``get`` (blocks; marks processing), ``done``, ``add_after(key, s)``,
     ``add_rate_limited`` (delay = base * 2**failures, capped), ``forget``.
+    With a ``name``, it records client-go's workqueue metrics under that name
+    (:mod:`dockyard.client.metrics`).
     """
 
-    def __init__(self, *, base_delay: float = 0.05, max_delay: float = 30.0) -> None:
+    def __init__(self, *, base_delay: float = 0.05, max_delay: float = 30.0, name: str = "") -> None:
         self._cond = threading.Condition()
         self._queue: list[str] = []
         self._queued: set[str] = set()
@@ -70,14 +72,36 @@ class WorkQueue:
         self._failures: dict[str, int] = {}
         self._base, self._max = base_delay, max_delay
         self._shutdown = False
+        self._added_at: dict[str, float] = {}
+        self._started_at: dict[str, float] = {}
+        self._name = name
+        self._m = (
+            (
+                metrics.WORKQUEUE_DEPTH.labels(name),
+                metrics.WORKQUEUE_ADDS.labels(name),
+                metrics.WORKQUEUE_RETRIES.labels(name),
+                metrics.WORKQUEUE_QUEUE_DURATION.labels(name),
+                metrics.WORKQUEUE_WORK_DURATION.labels(name),
+            )
+            if name
+            else None
+        )
+
+    def _enqueue(self, key: str) -> None:
+        """Append ``key`` (not queued, not processing); caller holds the lock."""
+        self._queued.add(key)
+        self._queue.append(key)
+        self._added_at[key] = time.monotonic()
+        if self._m:
+            self._m[0].inc()
+            self._m[1].inc()
 
     def add(self, key: str) -> None:
         with self._cond:
             if key in self._processing:
                 self._dirty.add(key)
             elif key not in self._queued:
-                self._queued.add(key)
-                self._queue.append(key)
+                self._enqueue(key)
                 self._cond.notify()
 
     def add_after(self, key: str, delay: float) -> None:
@@ -94,6 +118,8 @@ class WorkQueue:
         with self._cond:
             n = self._failures.get(key, 0)
             self._failures[key] = n + 1
+        if self._m:
+            self._m[2].inc()
         delay = float(min(self._max, self._base * (2**n)))
         self.add_after(key, delay)
         return delay
@@ -113,12 +139,16 @@ class WorkQueue:
                     if key in self._processing:
                         self._dirty.add(key)
                     elif key not in self._queued:
-                        self._queued.add(key)
-                        self._queue.append(key)
+                        self._enqueue(key)
                 if self._queue:
                     key = self._queue.pop(0)
                     self._queued.discard(key)
                     self._processing.add(key)
+                    added = self._added_at.pop(key, now)
+                    self._started_at[key] = now
+                    if self._m:
+                        self._m[0].dec()
+                        self._m[3].observe(max(0.0, now - added))
                     return key
                 if self._shutdown or now >= deadline:
                     return None
@@ -130,10 +160,12 @@ class WorkQueue:
     def done(self, key: str) -> None:
         with self._cond:
             self._processing.discard(key)
+            started = self._started_at.pop(key, None)
+            if self._m and started is not None:
+                self._m[4].observe(max(0.0, time.monotonic() - started))
             if key in self._dirty:
                 self._dirty.discard(key)
-                self._queued.add(key)
-                self._queue.append(key)
+                self._enqueue(key)
                 self._cond.notify()
 
     def shutdown(self) -> None:
@@ -277,7 +309,7 @@ class Controller:
     def __init__(self, conn: Connection, *, workers: int = 1) -> None:
         self.conn = conn
         self.workers = workers
-        self.queue = WorkQueue()
+        self.queue = WorkQueue(name=self.name)
         self.informers: dict[str, Informer] = {}
 
     def watches(self) -> list[Watch]:
