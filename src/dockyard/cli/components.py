@@ -30,14 +30,32 @@ CONTROLLERS = ("buildconfig", "build", "image", "imagedeploy", "deployment", "re
 DEFAULT_CONTROLLERS = CONTROLLERS[:4]
 
 
-def _on_signals(stop: threading.Event) -> None:
-    """SIGINT/SIGTERM set ``stop`` (main thread only)."""
+SHUTDOWN_BUDGET = 15.0
+"""Seconds a component's orderly shutdown may take after SIGTERM before the process exits anyway (e.g. the
+API server is gone and every status write would time out)."""
 
-    def handler(_signum: int, _frame: object) -> None:
+
+def _on_signals(stop: threading.Event) -> None:
+    """SIGINT/SIGTERM set ``stop`` (main thread only); a second one ends the process at once (exit 1)."""
+
+    def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            log.warning("signal %d during shutdown: exiting now", signum)
+            logging.shutdown()
+            os._exit(1)
         stop.set()
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+def _bounded_shutdown(work: Callable[[], object], budget: float) -> None:
+    """Run ``work`` in a daemon thread and wait for it at most ``budget`` seconds (logged if it overruns)."""
+    worker = threading.Thread(target=work, daemon=True, name="shutdown")
+    worker.start()
+    worker.join(budget)
+    if worker.is_alive():
+        log.warning("shutdown did not finish within %.0fs; exiting anyway", budget)
 
 
 def _wait_for_signal(stop: threading.Event) -> None:
@@ -169,8 +187,7 @@ def run_agent(
         _wait_for_signal(stop)
         log.info("node agent stopping")
         if stop_pods_on_exit:
-            agent.stop_builds()
-            agent.stop_pods()
+            _bounded_shutdown(lambda: (agent.stop_builds(), agent.stop_pods()), SHUTDOWN_BUDGET)
     finally:
         eng.close()
     return 0
