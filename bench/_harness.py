@@ -490,6 +490,10 @@ class Harness:
             f"engine {self.engine_kind} ({self.engine_endpoint})" + (f"; raw side: {self.raw.name}" if self.raw else "")
         )
 
+    def up_proc_pid(self) -> int | None:
+        """The pid of the server process (``dockyard up`` or the API server), if started."""
+        return self.up_proc.pid if self.up_proc is not None else None
+
     @staticmethod
     def apiserver_module_exists() -> bool:
         """True if this dockyard has ``python -m dockyard.apiserver`` (only the API server)."""

@@ -1,4 +1,4 @@
-"""Benchmark: dockyard's API server (HTTPS, SQLite) against raw SQLite on the same machine, same run.
+"""Benchmark: dockyard's API server (HTTPS, SQLite) against etcd on the same machine, same run.
 
 One run starts the API server over a temporary data dir on a free port of 127.0.0.1: by default only
 the API server (``python -m dockyard.apiserver``) when this dockyard has it, else (or with
@@ -11,22 +11,33 @@ create      ``POST /api/v1/namespaces/NS/secrets`` (Secrets: no controller react
 get         ``GET .../secrets/NAME`` of random existing objects, 1 client and ``--concurrency`` clients.
 list        ``GET .../secrets`` of a namespace holding 1,000 and one holding 10,000 objects (body read
             in full, not parsed): median of ``--list-rounds`` after one warm-up.
-watch       ``--watchers`` concurrent watches (another process, asyncio) on a namespace while
-            ``--writers`` concurrent clients create ``--watch-writes`` Secrets in it; delivery latency
-            = the event's arrival at a watcher − the write's response at its writer (both
-            ``time.monotonic``, one clock for all processes of the host), over every
-            (watcher, write) pair.
+unwatched   ``--writers`` clients create ``--watch-writes`` Secrets with no watch open (the base rate).
+memory      the server's resident memory (VmRSS) with the 11,000 objects, and again with the watches open.
+watch       ``--watchers`` concurrent watches, spread over ``--watcher-procs`` processes (asyncio each),
+            on a namespace while ``--writers`` concurrent clients create ``--watch-writes`` Secrets in
+            it; delivery latency = the event's arrival at a watcher − the write's response at its writer
+            (both ``time.monotonic``, one clock for all processes of the host), over every
+            (watcher, write) pair. The watchers' and writers' CPU use is printed: the load generator
+            must not be what limits the figures.
 HTTP floor  ``GET /version`` (no auth, no store): what HTTPS + uvicorn + the app cost per request.
 
-The reference, after the server has stopped: a plain SQLite table (WAL, ``synchronous=FULL``,
-the server's settings) in the same directory, rows of the same JSON as the stored Secret (same size),
-one transaction per insert as the server commits each create; point SELECTs for gets; a SELECT of
-1,000 / 10,000 rows joined into one JSON array for lists.
+etcd (Debian's ``etcd-server``, the store under kube-apiserver; ``--no-etcd`` skips it), after the
+API server's phases: started on 127.0.0.1 with its data dir in the work dir and its defaults (one
+fsync per acknowledged write batch), the same loads through its v3 JSON gateway: ``/v3/kv/put``
+(creates, same values), ``/v3/kv/range`` (gets, and prefix ranges for the lists), ``/v3/watch``
+(one watch of the namespace's prefix per watcher). Each dockyard figure is printed beside etcd's
+with the ratio.
 
-Prints a table (dockyard, raw SQLite, time ratio) and, as its last stdout line, one JSON summary.
+The raw-SQLite reference, after the server has stopped: a plain SQLite table (WAL, ``synchronous=FULL``,
+the server's settings) in the same directory, rows of the same JSON as the stored Secret (same size),
+one transaction per insert; point SELECTs for gets; a SELECT of 1,000 / 10,000 rows joined into one
+JSON array for lists.
+
+Prints a table (dockyard, etcd, ratio, raw SQLite) and, as its last stdout line, one JSON summary.
 
 Usage: .venv/bin/python bench/apiserver.py [--creates N] [--concurrency C] [--watchers W] [--writers K]
-                                           [--watch-writes N] [--workdir DIR] [--keep]
+                                           [--watch-writes N] [--watcher-procs P] [--no-etcd]
+                                           [--plain-loop] [--workdir DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -63,6 +74,7 @@ from _harness import (
     code_version,
     console,
     fmt,
+    free_port,
     make_workdir,
     median,
     percentile,
@@ -341,6 +353,7 @@ async def _watchers_main(args: argparse.Namespace) -> int:
     watch saw ``done-*`` (or the drain timeout passed) and the results file is written.
     """
     token = os.environ.get("BENCH_TOKEN", "")
+    etcd = args.target == "etcd"
     n = args.watchers
     arrivals: list[dict[str, float]] = [{} for _ in range(n)]
     events_seen = [0] * n
@@ -359,8 +372,14 @@ async def _watchers_main(args: argparse.Namespace) -> int:
         )
         saw_sync = saw_done = False
         conn = Conn(args.server, args.ca or None, token)
+        decoder = json.JSONDecoder()
         try:
-            await conn.send("GET", f"{secret_path(args.ns)}?{query}")
+            if etcd:  # etcd's JSON gateway: one watch of the namespace's key prefix
+                prefix = etcd_key(args.ns, "")
+                create = {"create_request": {"key": b64(prefix), "range_end": b64(prefix_end(prefix))}}
+                await conn.send("POST", "/v3/watch", json.dumps(create).encode())
+            else:
+                await conn.send("GET", f"{secret_path(args.ns)}?{query}")
             status, headers = await conn.read_head()
             if status != 200:
                 body = await conn.read_body(headers)
@@ -373,7 +392,28 @@ async def _watchers_main(args: argparse.Namespace) -> int:
             async for chunk in conn.chunks():
                 t = time.monotonic()
                 buf += chunk
-                *lines, buf = buf.split(b"\n")
+                if etcd:  # a stream of JSON messages, each with its events; made into watch events here
+                    text, buf, lines = buf.decode(), b"", []
+                    pos = 0
+                    while pos < len(text):
+                        while pos < len(text) and text[pos].isspace():
+                            pos += 1
+                        if pos >= len(text):
+                            break
+                        try:
+                            message, pos = decoder.raw_decode(text, pos)
+                        except ValueError:
+                            buf = text[pos:].encode()
+                            break
+                        result = message.get("result") or {}
+                        if "error" in message:
+                            lines.append(json.dumps({"type": "ERROR", "object": message["error"]}).encode())
+                        for ev in result.get("events") or []:
+                            name = base64.b64decode(ev["kv"]["key"]).decode().rsplit("/", 1)[-1]
+                            kind = "DELETED" if ev.get("type") == "DELETE" else "ADDED"
+                            lines.append(json.dumps({"type": kind, "object": {"metadata": {"name": name}}}).encode())
+                else:
+                    *lines, buf = buf.split(b"\n")
                 for line in lines:
                     if not line.strip():
                         continue
@@ -447,20 +487,34 @@ async def _watchers_main(args: argparse.Namespace) -> int:
 
 
 class WatcherProcess:
-    """The watchers' child process, with bounded reads of its report lines."""
+    """One watchers' child process, with bounded reads of its report lines."""
 
-    def __init__(self, h: Harness, ns: str, rv: str, watchers: int, lifetime: float, out: Path) -> None:
-        env = dict(os.environ, BENCH_TOKEN=h.token)
+    def __init__(
+        self,
+        *,
+        target: str,
+        url: str,
+        ca: str,
+        token: str,
+        ns: str,
+        rv: str,
+        watchers: int,
+        lifetime: float,
+        out: Path,
+    ) -> None:
+        env = dict(os.environ, BENCH_TOKEN=token)
         self.out = out
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 str(Path(__file__).resolve()),
                 "_watchers",
+                "--target",
+                target,
                 "--server",
-                h.api_url,
+                url,
                 "--ca",
-                str(h.verify) if isinstance(h.verify, str) else "",
+                ca,
                 "--ns",
                 ns,
                 "--rv",
@@ -509,6 +563,152 @@ class WatcherProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+
+
+class WatcherGroup:
+    """The watches spread over ``procs`` child processes (one asyncio loop each), so the load
+    generator's own CPU is not what limits delivery; their reports are summed and merged."""
+
+    def __init__(self, *, procs: int, watchers: int, out: Path, **kwargs: Any) -> None:
+        procs = max(1, min(procs, watchers))
+        shares = [watchers // procs + (1 if k < watchers % procs else 0) for k in range(procs)]
+        self.children = [
+            WatcherProcess(watchers=share, out=out.with_name(f"{out.stem}-{k}.json"), **kwargs)
+            for k, share in enumerate(shares)
+        ]
+
+    def expect(self, word: str, timeout: float) -> int:
+        """Sum of the children's ``word K`` counts (``finished``: the number of children)."""
+        deadline = time.monotonic() + timeout
+        total = 0
+        for child in self.children:
+            line = child.expect(word, max(1.0, deadline - time.monotonic()))
+            parts = line.split()
+            total += int(parts[1]) if len(parts) > 1 else 1
+        return total
+
+    def report(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {"arrivals": [], "events_seen": [], "errors": [], "error_count": 0, "cpu_s": 0.0}
+        for child in self.children:
+            r = json.loads(child.out.read_text())
+            merged["arrivals"] += r["arrivals"]
+            merged["events_seen"] += r["events_seen"]
+            merged["errors"] += r["errors"]
+            merged["error_count"] += r["error_count"]
+            merged["cpu_s"] += r.get("cpu_s") or 0.0
+        return merged
+
+    def cpu(self) -> float:
+        """CPU seconds the children have used so far (from /proc)."""
+        return sum(process_cpu(child.proc.pid) or 0.0 for child in self.children)
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.stop()
+
+
+# --- etcd, the store under kube-apiserver, on the same machine -----------------------------------
+
+
+def b64(text: str | bytes) -> str:
+    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
+
+
+def etcd_key(ns: str, name: str) -> str:
+    return f"/bench/{ns}/{name}"
+
+
+def prefix_end(prefix: str) -> str:
+    """etcd's range end of a key prefix: the prefix with its last byte plus one."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class Etcd:
+    """``etcd`` (Debian's ``etcd-server``) on 127.0.0.1 with its data dir under the bench's workdir.
+
+    Defaults kept: one fsync of the WAL per committed proposal batch before a write is acknowledged.
+    Clients use its v3 JSON gateway (``/v3/kv/put``, ``/v3/kv/range``, ``/v3/watch``) over plain HTTP.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.client_port, self.peer_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.client_port}"
+        self.data = workdir / "etcd"
+        self.log = workdir / "etcd.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def binary() -> str | None:
+        return shutil.which("etcd")
+
+    def start(self, timeout: float = 30) -> None:
+        exe = self.binary()
+        if exe is None:
+            raise BenchError("etcd is not installed (apt-get install etcd-server; scripts/bootstrap.sh does)")
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "--name",
+                "bench",
+                "--data-dir",
+                str(self.data),
+                "--listen-client-urls",
+                self.url,
+                "--advertise-client-urls",
+                self.url,
+                "--listen-peer-urls",
+                peer,
+                "--initial-advertise-peer-urls",
+                peer,
+                "--initial-cluster",
+                f"bench={peer}",
+                "--log-level",
+                "warn",
+            ],
+            stdout=open(self.log, "wb"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"etcd exited: {self.log.read_text()[-1000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise BenchError(f"etcd not healthy within {timeout:.0f}s")
+
+    def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = httpx.post(f"{self.url}{path}", json=body, timeout=REQUEST_TIMEOUT)
+        resp.raise_for_status()
+        result: dict[str, Any] = resp.json()
+        return result
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def rss_mib(pid: int | None) -> float | None:
+    """Resident memory of a process in MiB (``VmRSS`` of /proc/PID/status); None if unknown."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 # --- the raw SQLite reference --------------------------------------------------------------------
@@ -603,22 +803,34 @@ class Bench:
         self.rng = random.Random(42)
         self.results: dict[str, Any] = {}
         self.template: tuple[str, str] | None = None  # (stored JSON of one Secret, its name)
-        self.watcher: WatcherProcess | None = None
+        self.watcher: WatcherGroup | None = None
+        self.etcd = Etcd(workdir)
+        self.etcd_results: dict[str, Any] = {}
         self.problems: list[str] = []  # failed requests, missing events: the run is not ok
         self.notes: list[str] = []
         self.mode = "?"
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def load(self, n: int, concurrency: int, make: RequestFn, expect: tuple[int, ...], *, auth: bool = True) -> Load:
-        server_pid = self.h.up_proc.pid if self.h.up_proc is not None else None
+    def load(
+        self,
+        n: int,
+        concurrency: int,
+        make: RequestFn,
+        expect: tuple[int, ...],
+        *,
+        auth: bool = True,
+        etcd: bool = False,
+    ) -> Load:
+        if etcd:
+            server_pid = self.etcd.proc.pid if self.etcd.proc is not None else None
+            url, ca, token = self.etcd.url, None, ""
+        else:
+            server_pid = self.h.up_proc.pid if self.h.up_proc is not None else None
+            url, ca = self.h.api_url, self.h.verify if isinstance(self.h.verify, str) else None
+            token = self.h.token if auth else ""
         c0, s0, w0 = time.process_time(), process_cpu(server_pid), time.monotonic()
-        ca = self.h.verify if isinstance(self.h.verify, str) else None
-        load = asyncio.run(
-            _run_load(
-                self.h.api_url, ca, self.h.token if auth else "", n, concurrency, make, expect, self.args.phase_timeout
-            )
-        )
+        load = asyncio.run(_run_load(url, ca, token, n, concurrency, make, expect, self.args.phase_timeout))
         wall = time.monotonic() - w0
         s1 = process_cpu(server_pid)
         # who is busy: the share of one core this process (the client) and the server process used
@@ -655,6 +867,13 @@ class Bench:
     # --- phases ---------------------------------------------------------------------------------
 
     def setup(self) -> None:
+        if self.args.plain_loop:  # modules that refuse to import: uvicorn's "auto" then takes asyncio and h11
+            shim = self.workdir / "plain-loop"
+            shim.mkdir(exist_ok=True)
+            for name in ("uvloop", "httptools"):
+                (shim / f"{name}.py").write_text('raise ImportError("hidden by bench --plain-loop")\n')
+            self.h.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim), self.h.env.get("PYTHONPATH")]))
+            self.notes.append("served with asyncio's loop and h11 (--plain-loop)")
         mode = self.args.server
         if mode == "auto":
             mode = "apiserver" if Harness.apiserver_module_exists() else "up"
@@ -742,29 +961,62 @@ class Bench:
             }
 
     def bench_watch(self) -> None:
-        a = self.args
         listed = self.h.api("GET", secret_path(NS_WATCH), params={"limit": "1"})
-        rv = listed["metadata"]["resourceVersion"]
+        self.results["watch"] = self.watch_phase("dockyard", listed["metadata"]["resourceVersion"])
+        # every acknowledged write must be stored; a failed one may or may not have been
+        r = self.results["watch"]
+        stored = {o["metadata"]["name"] for o in self.h.api("GET", secret_path(NS_WATCH))["items"]}
+        written = {n for n in stored if n.startswith("w-")}
+        r["stored"] = len(written)
+        if len(written) < r["writes_ok"]:
+            self.problems.append(f"watch: {r['writes_ok'] - len(written)} acknowledged writes are not stored")
+
+    def watch_phase(self, target: str, rv: str) -> dict[str, Any]:
+        """``--watchers`` watches (over ``--watcher-procs`` processes) while ``--writers`` create ``--watch-writes``."""
+        a = self.args
+        etcd = target == "etcd"
         lifetime = a.phase_timeout + CHILD_CONNECT_TIMEOUT + CHILD_SYNC_TIMEOUT + CHILD_DRAIN_TIMEOUT
-        out = self.workdir / "watchers.json"
-        self.watcher = w = WatcherProcess(self.h, NS_WATCH, rv, a.watchers, lifetime, out)
-        connected = int(w.expect("connected", CHILD_CONNECT_TIMEOUT + 30).split()[1])
-        if connected < a.watchers:
-            raise BenchError(f"only {connected}/{a.watchers} watches connected")
-        self.h.api("POST", secret_path(NS_WATCH), json=secret_body("sync-0000000", self.rng))
-        synced = int(w.expect("synced", CHILD_SYNC_TIMEOUT + 30).split()[1])
-        console.print(
-            f"  {connected} watches connected, {synced} saw the sync marker; "
-            f"{a.writers} writers write {a.watch_writes} Secrets"
+        out = self.workdir / f"watchers-{target}.json"
+        common = {
+            "target": target,
+            "url": self.etcd.url if etcd else self.h.api_url,
+            "ca": "" if etcd else (str(self.h.verify) if isinstance(self.h.verify, str) else ""),
+            "token": "" if etcd else self.h.token,
+        }
+        self.watcher = w = WatcherGroup(
+            procs=a.watcher_procs, watchers=a.watchers, out=out, ns=NS_WATCH, rv=rv, lifetime=lifetime, **common
         )
-        path = secret_path(NS_WATCH)
+        server_pid = (self.etcd.proc.pid if self.etcd.proc else None) if etcd else self.h.up_proc_pid()
+        connected = w.expect("connected", CHILD_CONNECT_TIMEOUT + 30)
+        if connected < a.watchers:
+            raise BenchError(f"{target}: only {connected}/{a.watchers} watches connected")
+        self.put(target, "sync-0000000")
+        synced = w.expect("synced", CHILD_SYNC_TIMEOUT + 30)
+        rss = rss_mib(server_pid)
+        console.print(
+            f"  {target}: {connected} watches connected ({len(w.children)} processes), {synced} saw the sync "
+            f"marker; {a.writers} writers write {a.watch_writes} Secrets; server RSS {fmt(rss, 0)} MiB"
+        )
         bodies = [json.dumps(secret_body(obj_name("w", i), self.rng)).encode() for i in range(a.watch_writes)]
-        load = self.load(a.watch_writes, a.writers, lambda i: ("POST", path, bodies[i], obj_name("w", i)), (201,))
-        self.h.api("POST", secret_path(NS_WATCH), json=secret_body("done-0000000", self.rng))
-        self.check(f"watch writes, {a.writers} writers", load, allow_short=True)
+        watchers_cpu0 = w.cpu()
+        if etcd:
+            path = "/v3/kv/put"
+            payloads = [
+                json.dumps({"key": b64(etcd_key(NS_WATCH, obj_name("w", i))), "value": b64(bodies[i])}).encode()
+                for i in range(a.watch_writes)
+            ]
+            make: RequestFn = lambda i: ("POST", path, payloads[i], obj_name("w", i))  # noqa: E731
+            load = self.load(a.watch_writes, a.writers, make, (200,), etcd=True)
+        else:
+            path = secret_path(NS_WATCH)
+            load = self.load(a.watch_writes, a.writers, lambda i: ("POST", path, bodies[i], obj_name("w", i)), (201,))
+        watchers_cpu = w.cpu() - watchers_cpu0
+        self.put(target, "done-0000000")
+        self.check(f"{target}: watch writes, {a.writers} writers", load, allow_short=True)
         w.expect("finished", lifetime + 30)
         w.stop()
-        report = json.loads(out.read_text())
+        self.watcher = None
+        report = w.report()
         from_resp, from_send = [], []
         missing = 0
         for arrivals in report["arrivals"]:
@@ -777,8 +1029,9 @@ class Bench:
                 from_send.append(t - sent)
         expected = len(load.times) * a.watchers
         before_resp = sum(1 for x in from_resp if x < 0)
-        self.results["watch"] = {
+        r = {
             "watchers": a.watchers,
+            "watcher_processes": len(w.children),
             "writers": a.writers,
             "writes_ok": load.ok,
             "writes_requested": a.watch_writes,
@@ -799,27 +1052,109 @@ class Bench:
             "writers_cpu_cores": _r(load.client_cpu),
             "server_cpu_cores": _r(load.server_cpu),
             "watchers_process_cpu_s": _r(report.get("cpu_s")),
+            "watchers_cpu_cores": _r(watchers_cpu / load.elapsed) if load.elapsed else None,
             "write_phase_s": _r(load.elapsed),
+            "server_rss_mib": _r(rss),
         }
-        r = self.results["watch"]
         console.print(
-            f"  watch: {r['deliveries']}/{expected} deliveries, from the write's response p50 "
+            f"  {target} watch: {r['deliveries']}/{expected} deliveries, from the write's response p50 "
             f"{fmt(r['from_response_p50_ms'], 1)} ms, p99 {fmt(r['from_response_p99_ms'], 1)} ms, "
-            f"max {fmt(r['from_response_max_ms'], 1)} ms; {before_resp} arrived before the response"
+            f"max {fmt(r['from_response_max_ms'], 1)} ms; {before_resp} arrived before the response; "
+            f"CPU cores: watchers' processes {fmt(r['watchers_cpu_cores'])}, writers {fmt(r['writers_cpu_cores'])}, "
+            f"server {fmt(r['server_cpu_cores'])}"
         )
-        # every acknowledged write must be stored; a failed one may or may not have been
-        stored = {o["metadata"]["name"] for o in self.h.api("GET", secret_path(NS_WATCH))["items"]}
-        written = {n for n in stored if n.startswith("w-")}
-        r["stored"] = len(written)
-        lost = [n for n in load.times if n not in written]
-        if lost:
-            self.problems.append(f"watch: {len(lost)} acknowledged writes are not stored, e.g. {lost[:3]}")
-        if len(written) > load.ok:
-            self.notes.append(f"watch: {len(written) - load.ok} of the failed writes were stored all the same")
         if missing or report["error_count"]:
             self.problems.append(
-                f"watch: {missing} missing deliveries, {report['error_count']} watcher errors {report['errors'][:3]}"
+                f"{target} watch: {missing} missing deliveries, {report['error_count']} watcher errors "
+                f"{report['errors'][:3]}"
             )
+        return r
+
+    def put(self, target: str, name: str) -> None:
+        """One object written outside the measured load (markers)."""
+        body = secret_body(name, self.rng)
+        if target == "etcd":
+            self.etcd.call("/v3/kv/put", {"key": b64(etcd_key(NS_WATCH, name)), "value": b64(json.dumps(body))})
+        else:
+            self.h.api("POST", secret_path(NS_WATCH), json=body)
+
+    def bench_unwatched_writes(self) -> None:
+        """The writers' rate with no watch open: the base of "writes during the watch"."""
+        a = self.args
+        path = secret_path(NS_WATCH)
+        bodies = [json.dumps(secret_body(obj_name("u", i), self.rng)).encode() for i in range(a.watch_writes)]
+        load = self.load(a.watch_writes, a.writers, lambda i: ("POST", path, bodies[i], None), (201,))
+        self.check(f"unwatched writes, {a.writers} writers", load)
+        self.results["unwatched_writes"] = load.summary()
+
+    def bench_memory(self) -> None:
+        rss = rss_mib(self.h.up_proc_pid())
+        self.results["server_rss_mib_objects"] = _r(rss)
+        console.print(f"  API server resident memory with {sum(LIST_SIZES.values()):,}+ objects: {fmt(rss, 0)} MiB")
+
+    # --- etcd: the same loads ------------------------------------------------------------------
+
+    def bench_etcd(self) -> None:
+        a = self.args
+        e = self.etcd
+        e.start()
+        rng = random.Random(42)
+        er = self.etcd_results
+
+        def puts(ns: str, start: int, count: int, conc: int) -> Load:
+            payloads = [
+                json.dumps(
+                    {
+                        "key": b64(etcd_key(ns, obj_name("s", start + i))),
+                        "value": b64(json.dumps(secret_body(obj_name("s", start + i), rng))),
+                    }
+                ).encode()
+                for i in range(count)
+            ]
+            return self.load(count, conc, lambda i: ("POST", "/v3/kv/put", payloads[i], None), (200,), etcd=True)
+
+        load = puts(NS_1K, 0, LIST_SIZES[NS_1K], 1)
+        self.check(f"etcd: put {LIST_SIZES[NS_1K]}, 1 client", load)
+        er["create_1"] = load.summary()
+        load = puts(NS_10K, 0, a.creates, a.concurrency)
+        self.check(f"etcd: put {a.creates}, {a.concurrency} clients", load)
+        er["create_c"] = load.summary()
+        rest = LIST_SIZES[NS_10K] - a.creates
+        if rest > 0:
+            self.check(f"etcd: fill {NS_10K}", puts(NS_10K, a.creates, rest, a.concurrency))
+        names = [obj_name("s", self.rng.randrange(LIST_SIZES[NS_1K])) for _ in range(a.gets)]
+        ranges = [json.dumps({"key": b64(etcd_key(NS_1K, n))}).encode() for n in names]
+        for conc, key in ((1, "get_1"), (a.concurrency, "get_c")):
+            load = self.load(a.gets, conc, lambda i: ("POST", "/v3/kv/range", ranges[i], None), (200,), etcd=True)
+            self.check(f"etcd: range (get), {conc} client{'s' if conc > 1 else ''}", load)
+            er[key] = load.summary()
+        for ns, size in LIST_SIZES.items():
+            prefix = etcd_key(ns, "")
+            body = json.dumps({"key": b64(prefix), "range_end": b64(prefix_end(prefix))}).encode()
+
+            async def rounds(body: bytes = body, size: int = size) -> list[float]:
+                conn = Conn(e.url, None, "")
+                times = []
+                try:
+                    for r in range(a.list_rounds + 1):
+                        t0 = time.monotonic()
+                        status, data = await asyncio.wait_for(conn.request("POST", "/v3/kv/range", body), 60)
+                        if status != 200:
+                            raise BenchError(f"etcd range → {status}")
+                        if r == 0:
+                            if int(json.loads(data).get("count", 0)) != size:
+                                raise BenchError(f"etcd range: not {size} keys")
+                            continue
+                        times.append(time.monotonic() - t0)
+                finally:
+                    await conn.close()
+                return times
+
+            times = asyncio.run(rounds())
+            er[f"list_{size}"] = {"median_ms": _ms(median(times)), "ms": [_ms(x) for x in times]}
+            console.print(f"  etcd: range of {size}: median {median(times) * 1000:.1f} ms")
+        er["watch"] = self.watch_phase("etcd", "0")
+        er["rss_mib"] = _r(rss_mib(e.proc.pid if e.proc else None))
 
     def reference(self) -> None:
         if self.template is None:
@@ -844,39 +1179,44 @@ class Bench:
     # --- report ---------------------------------------------------------------------------------
 
     def table(self) -> Table:
-        r, ref = self.results, self.results.get("sqlite") or {}
+        r, ref, er = self.results, self.results.get("sqlite") or {}, self.etcd_results
         a = self.args
         server = {"apiserver": "python -m dockyard.apiserver", "up": "dockyard up"}.get(self.mode, self.mode)
-        t = Table(title=f"dockyard API server (HTTPS, {server}) vs raw SQLite, same machine, same run")
+        t = Table(title=f"dockyard API server (HTTPS, {server}) vs etcd (JSON gateway), same machine, same run")
         t.add_column("operation")
         t.add_column("dockyard", justify="right")
+        t.add_column("etcd", justify="right")
+        t.add_column("dockyard ÷ etcd", justify="right")
         t.add_column("raw SQLite", justify="right")
-        t.add_column("time ratio dockyard/SQLite", justify="right")
-        t.add_column("dockyard per request p50 / p99 ms", justify="right")
+        t.add_column("dockyard p50 / p99 ms", justify="right")
         t.add_column("CPU cores client / server", justify="right")
 
         def rate_row(title: str, key: str, ref_key: str | None) -> None:
             s = r.get(key)
             mine = s["per_s"] if s else None
-            theirs = (ref.get(ref_key) or {}).get("per_s") if ref_key else None
-            ratio = theirs / mine if mine and theirs else None
+            theirs = (er.get(key) or {}).get("per_s")
+            raw = (ref.get(ref_key) or {}).get("per_s") if ref_key else None
             lat = f"{fmt(s['latency_p50_ms'], 1)} / {fmt(s['latency_p99_ms'], 1)}" if s else "—"
             cpu = f"{fmt(s.get('client_cpu_cores'))} / {fmt(s.get('server_cpu_cores'))}" if s else "—"
             t.add_row(
                 title,
                 f"{fmt(mine, 0)}/s",
-                f"{fmt(theirs, 0)}/s" if ref_key else "—",
-                f"{fmt(ratio, 1)}×" if ratio else "—",
+                f"{fmt(theirs, 0)}/s" if theirs else "—",
+                f"{fmt(mine / theirs, 2)}×" if mine and theirs else "—",
+                f"{fmt(raw, 0)}/s" if raw else "—",
                 lat,
                 cpu,
             )
 
-        def ms_row(title: str, key: str) -> None:
-            mine = (r.get(key) or {}).get("median_ms")
-            theirs = (ref.get(key) or {}).get("median_ms")
-            ratio = mine / theirs if mine and theirs else None
+        def ms_row(title: str, mine: float | None, theirs: float | None, raw: float | None = None) -> None:
             t.add_row(
-                title, f"{fmt(mine, 1)} ms", f"{fmt(theirs, 1)} ms", f"{fmt(ratio, 1)}×" if ratio else "—", "", ""
+                title,
+                f"{fmt(mine, 1)} ms",
+                f"{fmt(theirs, 1)} ms" if theirs else "—",
+                f"{fmt(mine / theirs, 2)}×" if mine and theirs and mine > 0 and theirs > 0 else "—",
+                f"{fmt(raw, 1)} ms" if raw else "—",
+                "",
+                "",
             )
 
         rate_row("HTTP floor: GET /version, 1 client", "version_1", None)
@@ -885,35 +1225,41 @@ class Bench:
         rate_row(f"create Secret, {a.concurrency} clients ({a.creates})", "create_c", "insert")
         rate_row(f"get Secret, 1 client ({a.gets})", "get_1", "get")
         rate_row(f"get Secret, {a.concurrency} clients ({a.gets})", "get_c", "get")
-        ms_row(f"list 1,000 (median of {a.list_rounds})", "list_1000")
-        ms_row(f"list 10,000 (median of {a.list_rounds})", "list_10000")
-        w = r.get("watch")
+        for size in LIST_SIZES.values():
+            key = f"list_{size}"
+            ms_row(
+                f"list {size:,} (median of {a.list_rounds})",
+                (r.get(key) or {}).get("median_ms"),
+                (er.get(key) or {}).get("median_ms"),
+                (ref.get(key) or {}).get("median_ms"),
+            )
+        rate_row(f"unwatched writes, {a.writers} writers", "unwatched_writes", None)
+        w, ew = r.get("watch"), er.get("watch") or {}
         if w:
-            wcpu = (
-                w["watchers_process_cpu_s"] / w["write_phase_s"]
-                if w.get("watchers_process_cpu_s") and w.get("write_phase_s")
-                else None
-            )
+            title = f"{w['watchers']} watchers ({w['watcher_processes']} processes) × {w['writers']} writers"
+            ms_row(f"watch delivery p50, {title}", w["from_response_p50_ms"], ew.get("from_response_p50_ms"))
+            ms_row("watch delivery p99", w["from_response_p99_ms"], ew.get("from_response_p99_ms"))
+            mine, theirs = w["writes_per_s"], ew.get("writes_per_s")
+            base = (r.get("unwatched_writes") or {}).get("per_s")
             t.add_row(
-                f"watch delivery p50, {w['watchers']} watchers × {w['writers']} writers",
-                f"{fmt(w['from_response_p50_ms'], 1)} ms",
+                f"  writes during the watch ({w['writes_ok']})"
+                + (f", {100 * mine / base:.0f} % of unwatched" if mine and base else ""),
+                f"{fmt(mine, 0)}/s",
+                f"{fmt(theirs, 0)}/s" if theirs else "—",
+                f"{fmt(mine / theirs, 2)}×" if mine and theirs else "—",
                 "—",
-                "—",
-                "",
-                "",
-            )
-            t.add_row(
-                "watch delivery p99", f"{fmt(w['from_response_p99_ms'], 1)} ms", "—", "—", "", f"watchers ≤ {fmt(wcpu)}"
-            )
-            t.add_row(
-                f"  writes during the watch ({w['writes_ok']})",
-                f"{fmt(w['writes_per_s'], 0)}/s",
-                f"{fmt((ref.get('insert') or {}).get('per_s'), 0)}/s",
-                f"{fmt(ref['insert']['per_s'] / w['writes_per_s'], 1)}×"
-                if ref.get("insert") and w["writes_per_s"]
-                else "—",
                 f"{fmt(w['write_latency_p50_ms'], 1)} / {fmt(w['write_latency_p99_ms'], 1)}",
-                f"{fmt(w.get('writers_cpu_cores'))} / {fmt(w.get('server_cpu_cores'))}",
+                f"{fmt(w.get('writers_cpu_cores'))} (+ watchers {fmt(w.get('watchers_cpu_cores'))}) / "
+                f"{fmt(w.get('server_cpu_cores'))}",
+            )
+            t.add_row(
+                f"server resident memory, {sum(LIST_SIZES.values()):,}+ objects, {w['watchers']} watchers",
+                f"{fmt(w.get('server_rss_mib'), 0)} MiB",
+                f"{fmt(ew.get('server_rss_mib'), 0)} MiB" if ew.get("server_rss_mib") else "—",
+                "",
+                "—",
+                "",
+                "",
             )
         return t
 
@@ -932,6 +1278,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--watchers", type=int, default=100, help="concurrent watches (100)")
     p.add_argument("--writers", type=int, default=50, help="concurrent writers while watched (50)")
     p.add_argument("--watch-writes", type=int, default=2000, help="objects the writers create (2000)")
+    p.add_argument(
+        "--watcher-procs", type=int, default=4, help="processes the watches are spread over (4; the load generator's)"
+    )
+    p.add_argument("--no-etcd", action="store_true", help="skip etcd (default: same loads against etcd, same run)")
+    p.add_argument(
+        "--plain-loop",
+        action="store_true",
+        help="serve with asyncio's loop and h11 even if uvloop/httptools are installed (to measure what they bring)",
+    )
     p.add_argument("--phase-timeout", type=float, default=300, help="seconds any one load may run (300)")
     p.add_argument(
         "--server",
@@ -957,6 +1312,7 @@ def parse_args() -> argparse.Namespace:
         "watchers": (1, 500),
         "writers": (1, 200),
         "watch_writes": (1, 50_000),
+        "watcher_procs": (1, 32),
         "phase_timeout": (10, 3600),
     }
     for key, (lo, hi) in limits.items():
@@ -968,7 +1324,7 @@ def parse_args() -> argparse.Namespace:
 def watchers_entry() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("_role")
-    for opt in ("--server", "--ca", "--ns", "--rv", "--out"):
+    for opt in ("--target", "--server", "--ca", "--ns", "--rv", "--out"):
         p.add_argument(opt, required=True)
     p.add_argument("--watchers", type=int, required=True)
     p.add_argument("--lifetime", type=float, required=True)
@@ -988,8 +1344,12 @@ def main() -> int:
         ("creates", bench.bench_creates),
         ("gets", bench.bench_gets),
         ("lists", bench.bench_lists),
+        ("unwatched writes", bench.bench_unwatched_writes),
+        ("memory", bench.bench_memory),
         (f"watch: {args.watchers} watchers, {args.writers} writers, {args.watch_writes} writes", bench.bench_watch),
     ]
+    if not args.no_etcd:
+        steps.append(("etcd: the same loads", bench.bench_etcd))
     try:
         for title, fn in steps:
             console.print(f"[bold]→ {title}[/bold]")
@@ -1004,6 +1364,7 @@ def main() -> int:
     finally:
         if bench.watcher is not None:
             bench.watcher.stop()
+        bench.etcd.stop()
         bench.h.stop()
         bench.h.close()
         if not args.keep:
@@ -1021,7 +1382,10 @@ def main() -> int:
         out.print(
             f"raw SQLite: WAL, synchronous=FULL (the server's settings), {ref['row_bytes']}-byte JSON rows "
             "(a copy of a stored Secret), one transaction per insert; lists join the rows into one array. "
-            "Time ratio = dockyard's time per operation ÷ SQLite's."
+            "etcd: Debian's etcd-server on 127.0.0.1 (fsync per acknowledged write, its default) through its v3 "
+            "JSON gateway, same keys and values. dockyard ÷ etcd: rates (higher is better for dockyard) and "
+            "times (lower is better). Watch delivery = arrival at a watcher − the write's response; negative: "
+            "before the response."
         )
     for note in bench.h.notes + bench.notes + [bench.h.stop_info]:
         if note:
@@ -1037,6 +1401,7 @@ def main() -> int:
         "server": bench.mode,
         "args": {k: v for k, v in vars(args).items() if k not in ("workdir",)},
         **bench.results,
+        "etcd": bench.etcd_results,
         "problems": bench.problems,
         "notes": bench.h.notes + bench.notes,
         "stop": bench.h.stop_info,

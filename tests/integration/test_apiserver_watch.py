@@ -73,7 +73,11 @@ class LiveWatch:
         return False
 
     def close(self) -> None:
+        # Wait for the reader thread: closing a client while another thread reads its socket frees the fd, and
+        # the next watch's connection may get the same fd number, which the old reader would then read from
+        # (seen as "bad record mac" on the server and a lost event on the new watch).
         self.client.close()
+        self.thread.join(5)
 
 
 def test_watch_from_list_resource_version_sees_exactly_later_events(api: httpx.Client) -> None:

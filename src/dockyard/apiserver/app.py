@@ -22,6 +22,7 @@ from dockyard.apiserver import (
     admission,
     auth,
     authz,
+    cacher,
     crud,
     discovery,
     handlers,
@@ -208,12 +209,15 @@ def create_app(
     """
     ensure_namespaces(store)
     store.remove_orphan_blob_files()
+    watch_cache = cacher.Cacher(store)
+    watch_cache.start()
     state = ServerState(
         store=store,
         ready=ready,
         long_running=long_running or inflight.Limits(),
         pod_security=admission.PodSecurity(default_level=pod_security),
         context_limits=archive.Limits(max_bytes=max_context_bytes, max_members=max_context_members),
+        cacher=watch_cache,
     )
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="dockyard")
     app.state.dockyard = state

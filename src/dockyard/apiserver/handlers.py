@@ -185,6 +185,9 @@ async def _collection(
             return _watch(state, request, info, ns, selector, opts)
         if opts.revision is not None:
             await _catch_up(state, opts.revision)
+        cached = _cached_list(state, request, info, ns, selector, opts)
+        if cached is not None:
+            return cached
         listed = await run_in_threadpool(
             crud.list_objects,
             store,
@@ -235,6 +238,55 @@ async def _collection(
     raise _not_allowed(method)
 
 
+def _from_cache(state: ServerState, raw_revision: str | None, revision: int | None) -> bool:
+    """Whether a read may be served from the watch cache ("Resource versions" in the API concepts).
+
+    ``resourceVersion="0"``: any state, so yes. ``N`` (``NotOlderThan``): once the cache is at
+    least that fresh. Unset (a consistent read): only if the cache has applied the store's
+    latest commit (kube-apiserver's ``ConsistentListFromCache``).
+    """
+    cache = state.cacher
+    if cache is None:
+        return False
+    if raw_revision == "0":
+        return True
+    if revision is not None:
+        return cache.revision >= revision
+    return cache.is_current()
+
+
+def _cached_list(
+    state: ServerState,
+    request: Request,
+    info: kinds.ResourceInfo,
+    ns: str | None,
+    selector: Selector,
+    opts: listopts.ListOptions,
+) -> Response | None:
+    """The list served from the watch cache, or ``None`` when the store must answer: pages
+    (``limit``/``continue``), ``Exact`` matches, or a cache not fresh enough (:func:`_from_cache`)."""
+    if opts.limit is not None or opts.continue_token or opts.match == listopts.EXACT:
+        return None
+    if not _from_cache(state, request.query_params.get("resourceVersion"), opts.revision):
+        return None
+    assert state.cacher is not None
+    entries, revision = state.cacher.list(info, ns, selector)
+    hide = redaction.for_reader(user(request), info)
+    if hide is None and not table.wants_table(request):
+        return Response(state.cacher.list_body(info, entries, revision), media_type="application/json")
+    listed: Obj = {
+        "kind": info.list_kind,
+        "apiVersion": info.api_version,
+        "metadata": {"resourceVersion": str(revision)},
+        "items": [e.obj for e in entries],
+    }
+    if hide is not None:
+        listed = redaction.list_items(hide, listed)
+    if table.wants_table(request):
+        return wire.json_response(table.list_table(info, listed, request))
+    return wire.json_response(listed)
+
+
 CATCH_UP_SECONDS = 3.0
 """How long a list at a future ``resourceVersion`` waits for the store (the watch cache's 3 s)."""
 
@@ -276,6 +328,7 @@ def _watch(
         bookmarks=opts.bookmarks,
         render=render,
         stopping=state.stopping.is_set,
+        cacher=state.cacher,
     )
     release = state.long_running.acquire(user(request))
     return inflight.HeldStream(
@@ -313,8 +366,20 @@ async def _object(
 ) -> Response:
     store = state.store
     if method == "GET":
-        obj = await run_in_threadpool(store.get, info, ns, name)
         hide = redaction.for_reader(attrs.user, info)
+        raw_rv = request.query_params.get("resourceVersion")
+        try:
+            cached = state.cacher is not None and _from_cache(state, raw_rv, listopts.parse_revision(raw_rv))
+        except errors.BadRequest:  # a get reads the current object whatever it asks (as before)
+            cached = False
+        if cached:
+            assert state.cacher is not None
+            entry = state.cacher.get(info, ns, name)
+            if hide is None and not (subresource is None and table.wants_table(request)):
+                return Response(entry.raw, media_type="application/json")
+            obj = entry.obj
+        else:
+            obj = await run_in_threadpool(store.get, info, ns, name)
         if hide is not None:
             obj = hide(obj)
         if subresource is None and table.wants_table(request):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from dockyard.api import archive
 from dockyard.apiserver.admission import PodSecurity
+from dockyard.apiserver.cacher import Cacher
 from dockyard.apiserver.inflight import Limits
 from dockyard.apiserver.metrics import Metrics
 from dockyard.apiserver.watch import Notifier
@@ -30,6 +31,7 @@ class ServerState:
             so the server's graceful shutdown never waits on them.
         long_running: bounds on concurrent watches and followed logs.
         metrics: the Prometheus metrics served at ``/metrics``.
+        cacher: the watch cache (:mod:`.cacher`) serving watches, gets and lists; ``None``: all from the store.
     """
 
     store: sqlite.Store
@@ -41,6 +43,7 @@ class ServerState:
     stopping: threading.Event = field(default_factory=threading.Event)
     long_running: Limits = field(default_factory=Limits)
     metrics: Metrics = field(default_factory=Metrics)
+    cacher: Cacher | None = None
 
     def on_commit(self, topics: set[str]) -> None:
         """Store subscriber: wake the right notifiers (called on the writing thread)."""
@@ -51,5 +54,7 @@ class ServerState:
     def stop(self) -> None:
         """Begin shutdown: set :attr:`stopping` and wake every waiting stream (any thread)."""
         self.stopping.set()
+        if self.cacher is not None:
+            self.cacher.stop()
         self.objects.notify()
         self.activity.notify()

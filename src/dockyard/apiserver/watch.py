@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
@@ -27,6 +27,9 @@ from dockyard.api import errors, kinds
 from dockyard.apiserver import listopts, wire
 from dockyard.apiserver.selectors import Selector
 from dockyard.storage import sqlite
+
+if TYPE_CHECKING:
+    from dockyard.apiserver import cacher as _cacher
 
 Obj = dict[str, Any]
 
@@ -128,7 +131,18 @@ def previous_view(obj: Obj, prev: Obj | None, paths: tuple[str, ...] = ()) -> Ob
     return out
 
 
-def for_watcher(event: sqlite.Event, selector: Selector) -> tuple[str, Obj] | None:
+class LoggedEvent(Protocol):
+    """What :func:`for_watcher` reads of an event (:class:`dockyard.storage.sqlite.Event`, a cached one)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def object(self) -> Obj: ...
+    @property
+    def prev(self) -> Obj | None: ...
+
+
+def for_watcher(event: LoggedEvent, selector: Selector) -> tuple[str, Obj] | None:
     """The ``(type, object)`` a watcher with ``selector`` sees for a logged event, or ``None``."""
     if selector.empty:
         return event.type, event.object
@@ -177,6 +191,7 @@ async def stream(
     stopping: Callable[[], bool] = lambda: False,
     initial: bool | None = None,
     initial_end_bookmark: bool = False,
+    cacher: _cacher.Cacher | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield encoded watch events until ``timeout`` seconds pass, the client leaves, or the server stops.
 
@@ -190,12 +205,41 @@ async def stream(
         stopping: true once the server shuts down; the stream then ends at
             once (the notifier is woken too), as the apiserver closes watches
             on shutdown and clients re-establish them.
+        cacher: the watch cache (:mod:`.cacher`): the watch is served from memory
+            unless ``start`` is older than its ring (then from the store's watch log).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(0.0, min(timeout, MAX_TIMEOUT))
     predicate = None if selector.empty else selector.matches
     if initial is None:
         initial = start is None
+    if cacher is not None and not stopping():
+        from dockyard.apiserver import cacher as cacher_module  # here: it imports this module
+
+        registered = cacher.watch(
+            info=info,
+            namespace=namespace,
+            selector=selector,
+            start=start,
+            initial=initial,
+            render=None if render is encode_event else render,
+        )
+        if registered is not None:
+            watcher, backlog, upto = registered
+            async for chunk in cacher_module.stream(
+                cacher,
+                watcher,
+                backlog,
+                info=info,
+                deadline=deadline,
+                bookmarks=bookmarks,
+                bookmark_interval=lambda: BOOKMARK_INTERVAL,
+                render=render,
+                initial_end=upto if initial and initial_end_bookmark else None,
+                stopping=stopping,
+            ):
+                yield chunk
+            return
     if initial:
         page = await run_in_threadpool(store.list, info, namespace, predicate=predicate)
         for obj in page.items:

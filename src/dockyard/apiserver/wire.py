@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dockyard.api import errors, models
-from dockyard.apiserver import objects
+from dockyard.apiserver import fastjson, objects
 
 MAX_BODY = 3 * 1024 * 1024
 """Largest accepted request body in bytes: 3 MiB, the apiserver's ``MaxRequestBodyBytes``.
@@ -110,8 +110,8 @@ def _no_constant(name: str) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    """Compact UTF-8 JSON."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON (orjson: :mod:`dockyard.apiserver.fastjson`)."""
+    return fastjson.dumps(obj)
 
 
 def json_response(obj: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:

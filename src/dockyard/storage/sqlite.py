@@ -55,6 +55,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
+
 from dockyard.api import errors, kinds
 from dockyard.storage import encryption as _encryption
 
@@ -161,6 +163,34 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One committed write, as :meth:`Store.watch_changes` hands it to its listener.
+
+    Attributes:
+        revision: the global revision of the write.
+        resource: the qualified plural (:func:`resource_key`).
+        namespace: ``""`` for cluster-scoped objects.
+        name: the object's name.
+        type: ``ADDED``, ``MODIFIED`` or ``DELETED``.
+        data: the object after the write as compact JSON (plaintext, even for encrypted resources).
+        prev: for ``MODIFIED``, :func:`selectable_view` of the previous state.
+    """
+
+    revision: int
+    resource: str
+    namespace: str
+    name: str
+    type: str
+    data: str
+    prev: Obj | None
+
+
+ChangeListener = Callable[[int, int, "list[Change]"], None]
+"""``listener(revision, compacted, changes)``: called after each commit that wrote objects, with the
+store's revision and compacted revision after it and the commit's changes in revision order."""
+
+
+@dataclass(frozen=True)
 class ListPage:
     """A page of a list.
 
@@ -177,7 +207,11 @@ class ListPage:
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON text (orjson; the standard library for what orjson refuses, e.g. integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
 def _owner_uids(obj: Obj) -> str:
@@ -235,6 +269,8 @@ class Store:
         self.commits = 0
         """Number of commits (fsyncs of the WAL) so far; with group commit, fewer than writes."""
         self._event_plain: OrderedDict[int, str | bytes] = OrderedDict()
+        self._batch_events: builtins.list[Change] = []  # changes of the open batch, for change listeners
+        self._change_listeners: builtins.list[ChangeListener] = []
         self._plain_lock = threading.Lock()
         _create_private(self._path)
         self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
@@ -333,12 +369,14 @@ class Store:
             try:
                 self._begin()
                 saved = (self._revision, self._compacted, set(self._pending), self._writes_since_compaction)
+                saved_events = len(self._batch_events)
                 self._db.execute("SAVEPOINT write")
                 try:
                     yield self
                 except BaseException:
                     self._db.execute("ROLLBACK TO write")
                     self._revision, self._compacted, self._pending, self._writes_since_compaction = saved
+                    del self._batch_events[saved_events:]
                     raise
                 finally:
                     self._db.execute("RELEASE write")
@@ -397,11 +435,19 @@ class Store:
                 self._db.execute("ROLLBACK")
             self._revision, self._compacted = self._batch_saved
             self._pending.clear()
+            self._batch_events = []
             self._failed[batch] = (err, self._batch_writes)
         else:
             self.commits += 1
             self._durable = self._revision
             topics, self._pending = self._pending, set()
+            changes, self._batch_events = self._batch_events, []
+            if changes:
+                for listener in list(self._change_listeners):
+                    try:
+                        listener(self._durable, self._compacted, changes)
+                    except Exception:  # a broken listener must not break writes
+                        pass
             if topics:
                 for callback in list(self._subscribers):
                     try:
@@ -440,9 +486,11 @@ class Store:
                     (self._crypt.seal(key, _location(key, ns, name), data), rev),
                 )
 
-    def _seal(self, key: str, obj: Obj) -> str | bytes:
+    def _seal(self, key: str, obj: Obj) -> tuple[str, str | bytes]:
+        """``(plaintext JSON, stored value)`` of ``obj``."""
         meta = obj["metadata"]
-        return self._crypt.seal(key, _location(key, meta.get("namespace", ""), meta["name"]), _dumps(obj))
+        plain = _dumps(obj)
+        return plain, self._crypt.seal(key, _location(key, meta.get("namespace", ""), meta["name"]), plain)
 
     def _open_event(self, key: str, ns: str, name: str, revision: int, stored: str | bytes) -> Obj:
         """:meth:`_open` for a watch-log row, decrypting each revision once for all watchers (an LRU of
@@ -465,6 +513,14 @@ class Store:
         obj: Obj = json.loads(plain)
         return obj
 
+    def _open_text(self, key: str, ns: str, name: str, stored: str | bytes) -> str:
+        """The plaintext JSON of a stored value."""
+        try:
+            plain = self._crypt.open(key, _location(key, ns, name), stored)
+        except _encryption.DecryptError as err:
+            raise errors.StatusError(f"the stored object cannot be decrypted: {err}") from None
+        return plain if isinstance(plain, str) else plain.decode()
+
     def _open(self, key: str, ns: str, name: str, stored: str | bytes) -> Obj:
         try:
             obj: Obj = json.loads(self._crypt.open(key, _location(key, ns, name), stored))
@@ -479,6 +535,11 @@ class Store:
         """
         return self._revision if self._owner == threading.get_ident() else self._durable
 
+    @property
+    def retention(self) -> int:
+        """Number of watch events kept."""
+        return self._retention
+
     def compacted_revision(self) -> int:
         """Events at or below this revision are no longer in the watch log."""
         with self._lock:
@@ -489,19 +550,22 @@ class Store:
         self._set_meta("revision", self._revision)
         return self._revision
 
-    def _record(self, key: str, obj: Obj, type_: str, prev: Obj | None) -> None:
+    def _record(
+        self, key: str, obj: Obj, type_: str, prev: Obj | None, plain: str | None = None, sealed: str | bytes = ""
+    ) -> None:
+        """Log the event (``plain``/``sealed``: ``obj`` as JSON and as stored, when the caller has them)."""
         meta = obj["metadata"]
+        if plain is None:
+            plain = _dumps(obj)
+            sealed = self._crypt.seal(key, _location(key, meta.get("namespace", ""), meta["name"]), plain)
+        view = selectable_view(prev, _BY_KEY.get(key)) if prev is not None else None
+        revision, ns = int(meta["resourceVersion"]), meta.get("namespace", "")
         self._db.execute(
             "INSERT INTO events(rev, resource, namespace, name, type, object, prev) VALUES(?,?,?,?,?,?,?)",
-            (
-                int(meta["resourceVersion"]),
-                key,
-                meta.get("namespace", ""),
-                meta["name"],
-                type_,
-                self._seal(key, obj),
-                _dumps(selectable_view(prev, _BY_KEY.get(key))) if prev is not None else None,
-            ),
+            (revision, key, ns, meta["name"], type_, sealed, _dumps(view) if view is not None else None),
+        )
+        self._batch_events.append(
+            Change(revision=revision, resource=key, namespace=ns, name=meta["name"], type=type_, data=plain, prev=view)
         )
         self._pending.add("objects")
         self._writes_since_compaction += 1
@@ -628,19 +692,12 @@ class Store:
                 )
             stored = dict(obj)
             stored["metadata"] = dict(meta, resourceVersion=str(self._next_revision()))
+            plain, sealed = self._seal(key, stored)
             self._db.execute(
                 "INSERT INTO objects(resource, namespace, name, uid, rv, owners, data) VALUES(?,?,?,?,?,?,?)",
-                (
-                    key,
-                    ns,
-                    meta["name"],
-                    meta.get("uid", ""),
-                    self._revision,
-                    _owner_uids(stored),
-                    self._seal(key, stored),
-                ),
+                (key, ns, meta["name"], meta.get("uid", ""), self._revision, _owner_uids(stored), sealed),
             )
-            self._record(key, stored, "ADDED", None)
+            self._record(key, stored, "ADDED", None, plain, sealed)
         return stored
 
     def update(self, info: kinds.ResourceInfo, obj: Obj, *, expect_rv: str | int | None = None) -> Obj:
@@ -664,20 +721,13 @@ class Store:
                 raise conflict(info, meta["name"])
             stored = dict(obj)
             stored["metadata"] = dict(meta, resourceVersion=str(self._next_revision()))
+            plain, sealed = self._seal(key, stored)
             self._db.execute(
                 "UPDATE objects SET uid = ?, rv = ?, owners = ?, data = ? "
                 "WHERE resource = ? AND namespace = ? AND name = ?",
-                (
-                    meta.get("uid", ""),
-                    self._revision,
-                    _owner_uids(stored),
-                    self._seal(key, stored),
-                    key,
-                    ns,
-                    meta["name"],
-                ),
+                (meta.get("uid", ""), self._revision, _owner_uids(stored), sealed, key, ns, meta["name"]),
             )
-            self._record(key, stored, "MODIFIED", old)
+            self._record(key, stored, "MODIFIED", old, plain, sealed)
         return stored
 
     def delete(
@@ -775,6 +825,33 @@ class Store:
         if len(rows) >= max(1, limit):
             upto = events[-1].revision
         return events, max(upto, after)
+
+    def watch_changes(
+        self,
+        on_snapshot: Callable[[int, int, builtins.list[tuple[str, str, str, str]]], None],
+        on_changes: ChangeListener,
+    ) -> Callable[[], None]:
+        """Hand every stored object to ``on_snapshot``, then every later committed write to ``on_changes``.
+
+        This is the store side of a watch cache (kube-apiserver's Cacher lists once, then follows
+        etcd's watch): ``on_snapshot(revision, compacted, rows)`` gets the committed state as rows
+        ``(resource, namespace, name, JSON)`` (plaintext) at ``revision``; from then on
+        ``on_changes(revision, compacted, changes)`` (see :data:`ChangeListener`) gets each commit's
+        writes, with no gap and no overlap. Both run on the calling/writing thread with the store lock
+        held: they must be quick and must not call the store. Returns an unsubscribe function.
+        """
+        with self._reading() as db:
+            rows = db.execute("SELECT resource, namespace, name, data FROM objects").fetchall()
+            plain = [(key, ns, name, self._open_text(key, ns, name, data)) for key, ns, name, data in rows]
+            on_snapshot(self._durable, self._compacted, plain)
+            self._change_listeners.append(on_changes)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if on_changes in self._change_listeners:
+                    self._change_listeners.remove(on_changes)
+
+        return unsubscribe
 
     # ----------------------------------------------------------------- blobs
     # A Build's uploaded context lives in a file of its own under blob_dir (never whole in memory);
