@@ -8,6 +8,8 @@ the string itself in JSON and YAML alike. Sources: Kubernetes ``core/v1`` ``PodP
 
 from __future__ import annotations
 
+from typing import Final
+
 
 class PodPhase:
     """``Pod.status.phase`` (k8s.io/api/core/v1 ``PodPhase``)."""
@@ -22,13 +24,14 @@ class PodPhase:
 class BuildPhase:
     """``Build.status.phase`` (openshift/api build/v1 ``BuildPhase``); a Build without a phase is ``New``."""
 
-    NEW = "New"
-    PENDING = "Pending"
-    RUNNING = "Running"
-    COMPLETE = "Complete"
-    FAILED = "Failed"
-    ERROR = "Error"
-    CANCELLED = "Cancelled"
+    # Final: mypy reads each as its Literal, so it fits ``models.BuildStatus.phase``
+    NEW: Final = "New"
+    PENDING: Final = "Pending"
+    RUNNING: Final = "Running"
+    COMPLETE: Final = "Complete"
+    FAILED: Final = "Failed"
+    ERROR: Final = "Error"
+    CANCELLED: Final = "Cancelled"
 
 
 class PushPhase:

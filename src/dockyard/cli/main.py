@@ -18,15 +18,17 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import httpx
+import pydantic
 import typer
 import yaml
 
 from dockyard.api import archive as context_archive
-from dockyard.api import phases, podsecurity
+from dockyard.api import kinds, objects, phases, podsecurity
 from dockyard.client import connection
 
 app = typer.Typer(
@@ -39,7 +41,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-GROUP_PATH = "/apis/dockyard.dev/v1alpha1"
+GROUP_PATH = f"/apis/{kinds.API_VERSION}"
 BUILD_TERMINAL = tuple(sorted(phases.BUILD_TERMINAL))
 PUSH_TERMINAL = tuple(sorted(phases.PUSH_TERMINAL))
 
@@ -73,12 +75,28 @@ def _connect(kubeconfig: str | None) -> connection.Connection:
 def _check(resp: httpx.Response) -> dict[str, Any]:
     """Return the JSON body of a 2xx answer, else exit with the Status message."""
     if resp.is_success:
-        return resp.json()
+        body: dict[str, Any] = resp.json()
+        return body
     try:
         message = resp.json().get("message") or resp.text
     except ValueError:
         message = resp.text
     _die(message, 2 if resp.status_code in (400, 404, 409, 422) else 3)
+
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def _typed(body: dict[str, Any], cls: type[M]) -> M:
+    """``body`` (an object as the API server returned it) as a typed :mod:`dockyard.api.objects` object; exit 3
+    naming the object and the fields that could not be read (e.g. a server of another version)."""
+    try:
+        return objects.parse(body, cls)
+    except pydantic.ValidationError as err:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in err.errors()[:5])
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        _die(f"cannot read the {cls.__name__} {name!r} the API server returned (fields: {fields})", 3)
 
 
 def _print_obj(obj: dict[str, Any], output: str | None, default: str) -> None:
@@ -92,8 +110,14 @@ def _print_obj(obj: dict[str, Any], output: str | None, default: str) -> None:
         _die(f"--output {output!r}: use json, yaml or name", 2)
 
 
-def _http_errors(fn):
-    def wrapper(*args, **kwargs):
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _http_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Exit 3 (API server unreachable) or 2/3 (kubeconfig, credentials) instead of a traceback."""
+
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except httpx.HTTPError as err:
@@ -446,9 +470,9 @@ def start_build(
             except upload.UploadError as err:
                 _die(str(err), 2)
         else:
-            body = {"kind": "BuildRequest", "apiVersion": "dockyard.dev/v1alpha1", "metadata": {"name": name}}
+            body = {"kind": "BuildRequest", "apiVersion": kinds.API_VERSION, "metadata": {"name": name}}
             build = _check(http.post(f"{GROUP_PATH}/namespaces/{ns}/buildconfigs/{name}/instantiate", json=body))
-    build_name = build["metadata"]["name"]
+    build_name = _typed(build, objects.Build).metadata.name
     _print_obj(build, output, f"build/{build_name}")
     if follow:
         raise typer.Exit(_follow_build(conn, ns, build_name, tail=None))
@@ -472,8 +496,7 @@ def cancel_build(
         for raw in names:
             name = raw.removeprefix("build/").removeprefix("builds/")
             path = f"{GROUP_PATH}/namespaces/{ns}/builds/{name}"
-            build = _check(http.get(path))
-            phase = (build.get("status") or {}).get("phase") or "New"
+            phase = _typed(_check(http.get(path)), objects.Build).status.phase
             if phase in BUILD_TERMINAL:
                 typer.echo(f"build/{name} already {phase}", err=True)
                 continue
@@ -503,24 +526,33 @@ def _follow_build(conn: connection.Connection, ns: str, name: str, *, tail: int 
             for chunk in resp.iter_text():
                 sys.stdout.write(chunk)
                 sys.stdout.flush()
-        phase, build = _wait_phase(http, f"{GROUP_PATH}/namespaces/{ns}/builds/{name}", BUILD_TERMINAL, 30)
-    status = build.get("status") or {}
-    if phase == "Complete":
-        digest = (status.get("output") or {}).get("to", {}).get("imageDigest")
-        typer.echo(f"build/{name} Complete: {status.get('outputDockerImageReference')}@{digest}", err=True)
+        phase, build = _wait_phase(
+            http, f"{GROUP_PATH}/namespaces/{ns}/builds/{name}", objects.Build, BUILD_TERMINAL, 30
+        )
+    status = build.status
+    if phase == phases.BuildPhase.COMPLETE:
+        digest = status.output.to.imageDigest if status.output and status.output.to else None
+        typer.echo(f"build/{name} {phase}: {status.outputDockerImageReference}@{digest}", err=True)
         return 0
-    typer.echo(f"build/{name} {phase}: {status.get('reason') or ''} {status.get('message') or ''}".rstrip(), err=True)
+    typer.echo(f"build/{name} {phase}: {status.reason or ''} {status.message or ''}".rstrip(), err=True)
     return 1
 
 
+W = TypeVar("W", objects.Build, objects.Push)
+
+
 def _wait_phase(
-    http: httpx.Client, path: str, terminal: tuple[str, ...], timeout: float
-) -> tuple[str | None, dict[str, Any]]:
+    http: httpx.Client, path: str, cls: type[W], terminal: tuple[str, ...], timeout: float
+) -> tuple[str | None, W]:
+    """GET ``path`` every 0.2 s until its ``status.phase`` is in ``terminal`` or ``timeout`` seconds pass.
+
+    Returns:
+        The phase last read (None while the object has none written) and the object, typed.
+    """
     deadline = time.monotonic() + timeout
-    obj: dict[str, Any] = {}
     while True:
-        obj = _check(http.get(path))
-        phase = (obj.get("status") or {}).get("phase")
+        obj = _typed(_check(http.get(path)), cls)
+        phase = obj.status.phase if "phase" in obj.status.model_fields_set else None
         if phase in terminal or time.monotonic() > deadline:
             return phase, obj
         time.sleep(0.2)
@@ -579,23 +611,24 @@ def commit(
         if value:
             spec[key] = value
     body = {
-        "apiVersion": "dockyard.dev/v1alpha1",
+        "apiVersion": kinds.API_VERSION,
         "kind": "Push",
         "metadata": {"generateName": f"{pod}-{container + '-' if container else ''}", "namespace": ns},
         "spec": spec,
     }
     with conn.http() as http:
-        push = _check(http.post(f"{GROUP_PATH}/namespaces/{ns}/pushes", json=body))
-        name = push["metadata"]["name"]
-        _print_obj(push, output, f"push/{name}")
+        created = _check(http.post(f"{GROUP_PATH}/namespaces/{ns}/pushes", json=body))
+        name = _typed(created, objects.Push).metadata.name
+        _print_obj(created, output, f"push/{name}")
         if not wait:
             return
-        phase, push = _wait_phase(http, f"{GROUP_PATH}/namespaces/{ns}/pushes/{name}", PUSH_TERMINAL, timeout)
-    status = push.get("status") or {}
-    if phase == "Succeeded":
-        typer.echo(f"push/{name} Succeeded: {image}@{status.get('imageDigest')}", err=True)
+        phase, push = _wait_phase(
+            http, f"{GROUP_PATH}/namespaces/{ns}/pushes/{name}", objects.Push, PUSH_TERMINAL, timeout
+        )
+    if phase == phases.PushPhase.SUCCEEDED:
+        typer.echo(f"push/{name} {phase}: {image}@{push.status.imageDigest}", err=True)
         raise typer.Exit(0)
-    typer.echo(f"push/{name} {phase or 'timed out'}: {status.get('message') or ''}", err=True)
+    typer.echo(f"push/{name} {phase or 'timed out'}: {push.status.message or ''}", err=True)
     raise typer.Exit(1)
 
 

@@ -22,6 +22,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,8 @@ def _tokens(data_dir: Path) -> dict[str, str]:
     """Bearer tokens by identity, created once and kept in ``tokens.json`` (mode 0600)."""
     path = data_dir / "tokens.json"
     if path.exists():
-        return json.loads(path.read_text())
+        stored: dict[str, str] = json.loads(path.read_text())
+        return stored
     tokens = {"admin": secrets.token_urlsafe(32), "node": secrets.token_urlsafe(32), "view": secrets.token_urlsafe(32)}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -113,7 +115,7 @@ class UpError(Exception):
     """``dockyard up`` cannot start; the message says what to fix."""
 
 
-def run(opts: UpOptions, *, announce=print) -> int:
+def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
     """Run until SIGINT/SIGTERM. Returns the process exit code.
 
     Raises:
@@ -126,14 +128,14 @@ def run(opts: UpOptions, *, announce=print) -> int:
     node_name = opts.node_name or socket.gethostname()
     tokens = _tokens(data_dir)
     stop = threading.Event()
-    cleanups: list = []
+    cleanups: list[Callable[[], object]] = []
     try:
         try:
             store = datadir.open_store(data_dir, max_log_bytes=opts.max_log_bytes)
         except encryption.ConfigError as err:
             raise UpError(f"cannot use the encryption configuration: {err}") from None
         cleanups.append(store.close)
-        state: dict = {"ready_check": lambda: False}
+        state: dict[str, Callable[[], bool]] = {"ready_check": lambda: False}
         app = create_app(
             store=store,
             tokens={tokens["admin"]: "admin", tokens["node"]: f"system:node:{node_name}", tokens["view"]: "view"},
@@ -147,7 +149,7 @@ def run(opts: UpOptions, *, announce=print) -> int:
         server = serve.Server(
             serve.config(app, host="127.0.0.1", port=opts.port, cert=cert, key=key, insecure_http=opts.insecure_http)
         )
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
         api_thread = threading.Thread(target=server.run, daemon=True, name="apiserver")
         api_thread.start()
         cleanups.append(lambda: _stop_server(server, api_thread))
@@ -322,7 +324,7 @@ def _stop_server(server: uvicorn.Server, thread: threading.Thread) -> None:
 
 
 def _wait_for_signal(stop: threading.Event) -> None:
-    def handler(signum, _frame):
+    def handler(_signum: int, _frame: object) -> None:
         stop.set()
 
     signal.signal(signal.SIGINT, handler)

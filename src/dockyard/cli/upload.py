@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
 
 CHUNK = 256 * 1024
 
@@ -69,7 +69,7 @@ def send(http: httpx.Client, path: str, source: Path, *, label: str) -> httpx.Re
         "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), transient=True
     )
 
-    def chunks(task: int) -> Iterator[bytes]:
+    def chunks(task: TaskID) -> Iterator[bytes]:
         with source.open("rb") as fh:
             while chunk := fh.read(CHUNK):
                 yield chunk

@@ -21,15 +21,17 @@ import heapq
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import httpx
 from lightkube import ApiError
 from lightkube.core.generic_client import ALL_NS
+from pydantic import BaseModel
 
-from dockyard.api import timefmt
+from dockyard.api import models, timefmt
+from dockyard.api import objects as api_objects
 from dockyard.client import events, metrics, objects, resources
 from dockyard.client.connection import Connection, lightkube_http
 
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 
 Mapper = Callable[[str, Any], Iterable[str]]
 """``(event type, typed object) -> keys``."""
+
+T = TypeVar("T")
 
 
 def _typed(kind: str, raw: Any) -> Any:
@@ -396,6 +400,45 @@ def get(api: Any, kind: str, name: str, namespace: str | None) -> Any:
     return objects.parse(found)
 
 
+def kind_of(cls: type[Any]) -> str:
+    """The ``kind`` of a typed object class: a dockyard model's ``kind`` default (``objects.Build`` → ``Build``),
+    else the class name (lightkube's ``Pod`` → ``Pod``)."""
+    field = getattr(cls, "model_fields", {}).get("kind")
+    return str(field.default) if field is not None else cls.__name__
+
+
+def get_as(api: Any, cls: type[T], name: str, namespace: str | None) -> T | None:
+    """GET ``name`` as a typed object of ``cls`` (a :mod:`dockyard.api.objects` kind or a lightkube model, e.g.
+    ``objects.Build``, ``Pod``), or None on 404 (gone: not an error).
+
+    Raises:
+        lightkube.ApiError: any other error answer.
+        pydantic.ValidationError: a dockyard object whose spec its model refuses.
+    """
+    found = get_or_none(api, kind_of(cls), name, namespace)
+    if found is None:
+        return None
+    found.setdefault("kind", kind_of(cls))
+    return objects.parse(found, cls)
+
+
+def list_as(api: Any, cls: type[T], *, namespace: str | None, labels: Mapping[str, str] | None = None) -> list[T]:
+    """A live LIST (not an informer's cache) of ``cls`` objects in ``namespace`` with the ``labels`` (equality
+    selector), as typed objects.
+
+    Raises:
+        lightkube.ApiError: an error answer.
+        pydantic.ValidationError: a dockyard object whose spec its model refuses.
+    """
+    kind = kind_of(cls)
+    out = []
+    for item in api.list(resources.resource(kind), namespace=namespace, labels=dict(labels) if labels else None):
+        data = resources.as_dict(item)
+        data.setdefault("kind", kind)
+        out.append(objects.parse(data, cls))
+    return out
+
+
 def get_or_none(api: Any, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
     """GET an object as a dict, or None on 404 (the object is gone: not an error)."""
     try:
@@ -449,6 +492,50 @@ def patch_status(api: Any, kind: str, obj: Any, status: dict[str, Any]) -> dict[
             return None
         raise
     return resources.as_dict(out)
+
+
+def update_status(api: Any, obj: T, status: Mapping[str, Any] | BaseModel) -> T | None:
+    """:func:`patch_status` for a typed object ``obj`` (kind from the object), returning a typed object.
+
+    ``status`` is a dict of wire-shaped fields, or a status model (e.g. ``models.BuildStatus(phase=...)``) whose
+    *set* fields are the patch (``exclude_unset``: a field set to ``None`` is removed, RFC 7386).
+
+    Returns:
+        The updated object, of ``obj``'s type; None when the object is gone (404) or nothing changed.
+    Raises:
+        lightkube.ApiError: any error answer but 404 (409 Conflict included).
+    """
+    patch = api_objects.to_dict(status) if isinstance(status, BaseModel) else dict(status)
+    kind = getattr(obj, "kind", None) or type(obj).__name__
+    out = patch_status(api, kind, obj, patch)
+    if out is None:
+        return None
+    out.setdefault("kind", kind)
+    return objects.parse(out, type(obj))
+
+
+def with_condition(
+    conditions: Sequence[models.Condition], type_: str, status: bool, reason: str, message: str = ""
+) -> list[models.Condition]:
+    """:func:`set_condition` for typed conditions: a new list (``conditions`` is not modified) with condition
+    ``type_`` set; its ``lastTransitionTime`` changes only when ``status`` flips (Kubernetes API conventions,
+    "Typical status properties"). Conditions of other types are kept as they are."""
+    value: Literal["True", "False"] = "True" if status else "False"
+    out = []
+    found = False
+    for cond in conditions:
+        if cond.type == type_:
+            found = True
+            cond = cond.model_copy()
+            if cond.status != value:
+                cond.lastTransitionTime = now_rfc3339()
+            cond.status, cond.reason, cond.message = value, reason, message
+        out.append(cond)
+    if not found:
+        out.append(
+            models.Condition(type=type_, status=value, reason=reason, message=message, lastTransitionTime=now_rfc3339())
+        )
+    return out
 
 
 def set_condition(

@@ -26,19 +26,32 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from lightkube import ApiError
 from lightkube.resources.core_v1 import Pod
+from lightkube.types import PatchType
 
-from dockyard.api import buildpod, objects, phases, timefmt
+from dockyard.api import buildpod, models, objects, phases, timefmt
 from dockyard.api import labels as well_known
 from dockyard.client import events, resources, runtime
+from dockyard.client import objects as client_objects
 
 log = logging.getLogger(__name__)
 
 TERMINAL = phases.BUILD_TERMINAL
 FAILED = phases.BUILD_FAILED
+BuildPhase = phases.BuildPhase
+
+SUCCEEDED = "Succeeded"
+"""The Build's condition type (OpenShift's ``BuildConditionType``s end in the phase; dockyard keeps one)."""
+
+# Reasons the controller itself writes (OpenShift build/v1 ``StatusReason``); the builder's come from the build pod.
+REASON_CANNOT_CREATE_POD = "CannotCreateBuildPod"
+REASON_POD_DELETED = "BuildPodDeleted"
+REASON_DEADLINE = "BuildDeadlineExceeded"
+REASON_CANCELLED = "CancelledBuild"
+REASON_FAILED = "Failed"
+"""The Succeeded condition's reason for a failed Build that names no reason of its own."""
 
 
 def _build_key(_event: str, pod: Pod) -> list[str]:
@@ -46,7 +59,8 @@ def _build_key(_event: str, pod: Pod) -> list[str]:
     return [f"{pod.metadata.namespace}/{name}"] if name and pod.metadata else []
 
 
-def _number(build: dict[str, Any]) -> int:
+def _number(build: objects.Build) -> int:
+    """The Build's number within its BuildConfig (annotation ``dockyard.dev/build.number``), 0 if none."""
     try:
         return int(well_known.get_annotation(build, well_known.BUILD_NUMBER) or "0")
     except ValueError:
@@ -75,7 +89,7 @@ class BuildController(runtime.Controller):
                 if b.metadata.namespace == ns
                 and b.metadata.name != build.metadata.name
                 and well_known.get(b, buildpod.BUILDCONFIG_LABEL) == config
-                and b.status.phase == phases.BuildPhase.NEW
+                and b.status.phase == BuildPhase.NEW
             ]
 
         return [
@@ -85,241 +99,234 @@ class BuildController(runtime.Controller):
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        build = runtime.get_or_none(self.api, "Build", name, ns)
+        build = runtime.get_as(self.api, objects.Build, name, ns)
         if build is None:
             return None
-        status = build.get("status") or {}
-        phase = status.get("phase") or "New"
+        phase = build.status.phase
         if phase in TERMINAL:
             self._prune(build)
             return None
-        if status.get("cancelled"):
+        if build.status.cancelled:
             self._cancel(build, "The build was cancelled by the user.")
             return None
-        if phase == "New":
+        if phase == BuildPhase.NEW:
             return self._start(build)
         return self._follow(build)
 
-    def _config(self, build: dict[str, Any]) -> dict[str, Any] | None:
+    def _config(self, build: objects.Build) -> objects.BuildConfig | None:
         config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
-        return runtime.get_or_none(self.api, "BuildConfig", config, build["metadata"]["namespace"]) if config else None
+        return runtime.get_as(self.api, objects.BuildConfig, config, build.metadata.namespace) if config else None
 
-    def _siblings(self, build: dict[str, Any]) -> list[dict[str, Any]]:
+    def _siblings(self, build: objects.Build) -> list[objects.Build]:
         config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
         if not config:
             return []
         # a live list, not the informer's cache: runPolicy must see a sibling that just started
-        return [
-            resources.as_dict(b)
-            for b in self.api.list(
-                resources.resource("Build"),
-                namespace=build["metadata"]["namespace"],
-                labels={buildpod.BUILDCONFIG_LABEL: config},
-            )
-        ]
+        return runtime.list_as(
+            self.api, objects.Build, namespace=build.metadata.namespace, labels={buildpod.BUILDCONFIG_LABEL: config}
+        )
 
-    def _start(self, build: dict[str, Any]) -> float | None:
+    def _start(self, build: objects.Build) -> float | None:
         config = self._config(build)
-        policy = ((config or {}).get("spec") or {}).get("runPolicy") or "Serial"
+        policy = config.spec.runPolicy if config is not None else "Serial"
         if policy != "Parallel":
             mine = _number(build)
             siblings = self._siblings(build)
             if policy == "SerialLatestOnly" and any(
-                _number(b) > mine and (b.get("status") or {}).get("phase", "New") == "New" for b in siblings
+                _number(b) > mine and b.status.phase == BuildPhase.NEW for b in siblings
             ):
                 self._cancel(
                     build, "Cancelled by a newer build of the same configuration (runPolicy SerialLatestOnly)."
                 )
                 return None
-            if any(_number(b) < mine and (b.get("status") or {}).get("phase", "New") not in TERMINAL for b in siblings):
+            if any(_number(b) < mine and b.status.phase not in TERMINAL for b in siblings):
                 return None  # a sibling's completion re-enqueues this key
-        pod = buildpod.build_pod(build)
+        pod_name = buildpod.pod_name(build.metadata.name)
+        pod = buildpod.build_pod(objects.to_dict(build))
         try:
-            self.api.create(resources.resource("Pod")(pod), namespace=build["metadata"]["namespace"])
-            log.info("build %s: created build pod %s", resources.key(build), pod["metadata"]["name"])
+            self.api.create(resources.resource("Pod")(pod), namespace=build.metadata.namespace)
+            log.info("build %s: created build pod %s", build.key, pod_name)
         except ApiError as err:
             if err.status.code != 409:  # AlreadyExists: the pod is ours from before a restart
-                self._end(build, {"phase": "Error", "reason": "CannotCreateBuildPod", "message": err.status.message})
+                self._end(
+                    build,
+                    models.BuildStatus(
+                        phase=BuildPhase.ERROR, reason=REASON_CANNOT_CREATE_POD, message=err.status.message
+                    ),
+                )
                 return None
-        runtime.patch_status(
+        runtime.update_status(
             self.api,
-            "Build",
             build,
-            {
-                "phase": "Pending",
-                "podName": pod["metadata"]["name"],
-                "conditions": runtime.set_condition(None, "Succeeded", False, "Pending", "build pod created"),
-            },
+            models.BuildStatus(
+                phase=BuildPhase.PENDING,
+                podName=pod_name,
+                conditions=runtime.with_condition([], SUCCEEDED, False, BuildPhase.PENDING, "build pod created"),
+            ),
         )
         return None
 
-    def _delete_pod(self, build: dict[str, Any]) -> None:
+    def _delete_pod(self, build: objects.Build) -> None:
         try:
             self.api.delete(
                 resources.resource("Pod"),
-                buildpod.pod_name(build["metadata"]["name"]),
-                namespace=build["metadata"]["namespace"],
+                buildpod.pod_name(build.metadata.name),
+                namespace=build.metadata.namespace,
             )
         except ApiError as err:
             if err.status.code != 404:
                 raise
 
-    def _cancel(self, build: dict[str, Any], message: str) -> None:
+    def _cancel(self, build: objects.Build, message: str) -> None:
         self._delete_pod(build)
-        self._end(build, {"phase": "Cancelled", "reason": "CancelledBuild", "message": message, "cancelled": True})
-        log.info("build %s: cancelled", resources.key(build))
-        return None
+        self._end(
+            build,
+            models.BuildStatus(phase=BuildPhase.CANCELLED, reason=REASON_CANCELLED, message=message, cancelled=True),
+        )
+        log.info("build %s: cancelled", build.key)
 
-    def _prune(self, build: dict[str, Any]) -> None:
+    def _prune(self, build: objects.Build) -> None:
         """Delete the config's oldest terminal Builds beyond its history limits (newest kept)."""
         config = self._config(build)
         if config is None:
             return
-        spec = config.get("spec") or {}
         limits = {
-            "ok": int(spec.get("successfulBuildsHistoryLimit", 5)),
-            "failed": int(spec.get("failedBuildsHistoryLimit", 5)),
+            "ok": config.spec.successfulBuildsHistoryLimit,
+            "failed": config.spec.failedBuildsHistoryLimit,
         }
-        groups: dict[str, list[dict[str, Any]]] = {"ok": [], "failed": []}
+        groups: dict[str, list[objects.Build]] = {"ok": [], "failed": []}
         for b in self._siblings(build):
-            phase = (b.get("status") or {}).get("phase")
-            if phase == "Complete":
+            if b.status.phase == BuildPhase.COMPLETE:
                 groups["ok"].append(b)
-            elif phase in FAILED:
+            elif b.status.phase in FAILED:
                 groups["failed"].append(b)
         for group, items in groups.items():
             items.sort(key=_number, reverse=True)
             for old in items[limits[group] :]:
                 try:
-                    self.api.delete(
-                        resources.resource("Build"), old["metadata"]["name"], namespace=old["metadata"]["namespace"]
-                    )
-                    log.info("build %s: pruned (history limit %d)", resources.key(old), limits[group])
+                    self.api.delete(resources.resource("Build"), old.metadata.name, namespace=old.metadata.namespace)
+                    log.info("build %s: pruned (history limit %d)", old.key, limits[group])
                 except ApiError as err:
                     if err.status.code != 404:
                         raise
 
-    def _follow(self, build: dict[str, Any]) -> float | None:
-        ns = build["metadata"]["namespace"]
-        status = build.get("status") or {}
-        pod = runtime.get_or_none(self.api, "Pod", buildpod.pod_name(build["metadata"]["name"]), ns)
+    def _follow(self, build: objects.Build) -> float | None:
+        ns = build.metadata.namespace
+        pod = runtime.get_as(self.api, Pod, buildpod.pod_name(build.metadata.name), ns)
         if pod is None:
             self._end(
                 build,
-                {
-                    "phase": "Error",
-                    "reason": "BuildPodDeleted",
-                    "message": "The pod for this build was deleted before the build completed.",
-                },
+                models.BuildStatus(
+                    phase=BuildPhase.ERROR,
+                    reason=REASON_POD_DELETED,
+                    message="The pod for this build was deleted before the build completed.",
+                ),
             )
             return None
-        pod_phase = (pod.get("status") or {}).get("phase") or "Pending"
-        result = buildpod.result_from_pod(pod)
-        deadline = build["spec"].get("completionDeadlineSeconds")
+        pod_status = pod.status
+        pod_phase = (pod_status.phase if pod_status else None) or phases.PodPhase.PENDING
+        result = buildpod.result_from_pod(client_objects.to_dict(pod))
+        deadline = build.spec.completionDeadlineSeconds
+        left: float | None = None
         if result is None and deadline:
-            created = _seconds(pod["metadata"].get("creationTimestamp"))
-            left = (created + int(deadline) - time.time()) if created is not None else None
+            created = pod.metadata.creationTimestamp if pod.metadata else None
+            left = (created.timestamp() + deadline - time.time()) if created is not None else None
             if left is not None and left <= 0:
                 self._delete_pod(build)
                 self._end(
                     build,
-                    {
-                        "phase": "Failed",
-                        "reason": "BuildDeadlineExceeded",
-                        "message": f"Build was running longer than its completionDeadlineSeconds ({deadline}s).",
-                    },
+                    models.BuildStatus(
+                        phase=BuildPhase.FAILED,
+                        reason=REASON_DEADLINE,
+                        message=f"Build was running longer than its completionDeadlineSeconds ({deadline}s).",
+                    ),
                 )
-                log.info("build %s: deadline exceeded", resources.key(build))
+                log.info("build %s: deadline exceeded", build.key)
                 return None
-        else:
-            left = None
         if result is None:
-            if pod_phase == "Running" and status.get("phase") != "Running":
-                started = (pod.get("status") or {}).get("startTime") or runtime.now_rfc3339()
-                running = runtime.patch_status(
+            if pod_phase == phases.PodPhase.RUNNING and build.status.phase != BuildPhase.RUNNING:
+                started = pod_status.startTime if pod_status else None
+                running = runtime.update_status(
                     self.api,
-                    "Build",
                     build,
-                    {
-                        "phase": "Running",
-                        "startTimestamp": started,
-                        "conditions": runtime.set_condition(
-                            status.get("conditions"), "Succeeded", False, "Running", ""
+                    models.BuildStatus(
+                        phase=BuildPhase.RUNNING,
+                        startTimestamp=timefmt.format(started) if started else runtime.now_rfc3339(),
+                        conditions=runtime.with_condition(
+                            build.status.conditions, SUCCEEDED, False, BuildPhase.RUNNING, ""
                         ),
-                    },
+                    ),
                 )
                 if running is not None:
-                    self.events.record(
-                        build, events.NORMAL, "BuildStarted", f"Build {resources.key(build)} is now running"
-                    )
+                    self.events.record(build, events.NORMAL, "BuildStarted", f"Build {build.key} is now running")
             return max(0.5, left) if left is not None else None
-        to = build["spec"]["output"]["to"]["name"]
         if result.succeeded:
-            update = {
-                "phase": "Complete",
-                "reason": None,
-                "message": None,
-                "outputDockerImageReference": to,
-                "output": {"to": {"imageDigest": result.image_digest}},
-            }
+            update = models.BuildStatus(
+                phase=BuildPhase.COMPLETE,
+                reason=None,
+                message=None,
+                outputDockerImageReference=build.spec.output.to.name,
+                output=models.BuildStatusOutput(to=models.ImageDigest(imageDigest=result.image_digest)),
+            )
         else:
-            update = {
-                "phase": "Failed",
-                "reason": result.reason,
-                "message": result.message,
-                "logSnippet": result.log_snippet,
-            }
+            update = models.BuildStatus(
+                phase=BuildPhase.FAILED,
+                reason=result.reason,
+                message=result.message,
+                logSnippet=result.log_snippet,
+            )
         if result.stages:
-            update["stages"] = list(result.stages)
-        if result.revision and build["spec"].get("revision") != result.revision:
+            update.stages = [models.StageInfo.model_validate(st) for st in result.stages]
+        revision = build.spec.revision
+        if result.revision and (objects.to_dict(revision) if revision else None) != result.revision:
             # as OpenShift's builder does through builds/details: the resolved source revision
-            from lightkube.types import PatchType
-
             self.api.patch(
                 resources.resource("Build"),
-                build["metadata"]["name"],
+                build.metadata.name,
                 {"spec": {"revision": result.revision}},
                 namespace=ns,
                 patch_type=PatchType.MERGE,
             )
         self._end(build, update)
-        log.info("build %s: %s %s", resources.key(build), update["phase"], result.image_digest or result.reason)
+        log.info("build %s: %s %s", build.key, update.phase, result.image_digest or result.reason)
         return None
 
-    def _end(self, build: dict[str, Any], update: dict[str, Any]) -> None:
+    def _end(self, build: objects.Build, update: models.BuildStatus) -> None:
         """Write a terminal phase (plus :meth:`_finish`'s fields) and record OpenShift's Event for it:
         ``BuildCompleted``, ``BuildCancelled`` or (Warning) ``BuildFailed`` naming the reason."""
-        if runtime.patch_status(self.api, "Build", build, self._finish(build, update)) is None:
+        if runtime.update_status(self.api, build, self._finish(build, update)) is None:
             return
-        key, phase = resources.key(build), update["phase"]
-        if phase == "Complete":
+        key, phase = build.key, update.phase
+        if phase == BuildPhase.COMPLETE:
             self.events.record(build, events.NORMAL, "BuildCompleted", f"Build {key} completed successfully")
-        elif phase == "Cancelled":
+        elif phase == BuildPhase.CANCELLED:
             self.events.record(build, events.NORMAL, "BuildCancelled", f"Build {key} has been cancelled")
         else:
-            self.events.record(
-                build, events.WARNING, "BuildFailed", f"Build {key} failed: {update.get('reason') or phase}"
-            )
+            self.events.record(build, events.WARNING, "BuildFailed", f"Build {key} failed: {update.reason or phase}")
 
-    def _finish(self, build: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-        status = build.get("status") or {}
+    def _finish(self, build: objects.Build, update: models.BuildStatus) -> models.BuildStatus:
+        """``update`` (modified) with ``startTimestamp`` (kept if already written, else the Build's creation),
+        ``completionTimestamp`` (now), ``duration`` (nanoseconds, as OpenShift's ``time.Duration``: the sum of
+        the stages' milliseconds when every stage has one, else completion minus start) and the Succeeded
+        condition."""
         done = runtime.now_rfc3339()
-        start = status.get("startTimestamp") or build["metadata"].get("creationTimestamp")
-        update.setdefault("startTimestamp", start)
-        update["completionTimestamp"] = done
+        start = build.status.startTimestamp or build.metadata.creationTimestamp
+        if "startTimestamp" not in update.model_fields_set:
+            update.startTimestamp = start
+        update.completionTimestamp = done
         began, ended = _seconds(start), _seconds(done)
-        stages = update.get("stages") or []
-        if stages and all("durationMilliseconds" in st for st in stages):
+        stages = update.stages
+        if stages and all(st.durationMilliseconds is not None for st in stages):
             # timestamps have whole seconds only; the builder's stage timings are to the millisecond
-            update["duration"] = int(sum(st["durationMilliseconds"] for st in stages) * 1e6)
+            update.duration = int(sum(st.durationMilliseconds or 0 for st in stages) * 1e6)
         elif began is not None and ended is not None:
-            update["duration"] = int((ended - began) * 1e9)  # nanoseconds, as OpenShift's time.Duration
-        ok = update["phase"] == "Complete"
-        update["conditions"] = runtime.set_condition(
-            status.get("conditions"),
-            "Succeeded",
+            update.duration = int((ended - began) * 1e9)
+        ok = update.phase == BuildPhase.COMPLETE
+        update.conditions = runtime.with_condition(
+            build.status.conditions,
+            SUCCEEDED,
             ok,
-            update["phase"] if ok else update.get("reason") or "Failed",
-            update.get("message") or "",
+            update.phase if ok else update.reason or REASON_FAILED,
+            update.message or "",
         )
         return update

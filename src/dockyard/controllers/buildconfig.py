@@ -21,27 +21,33 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dockyard.api import buildpod, objects
+from dockyard.api import buildpod, kinds, models, objects
 from dockyard.api import labels as well_known
 from dockyard.client import resources, runtime
 
 log = logging.getLogger(__name__)
 
 TRIGGER_ANNOTATION = well_known.BUILD_TRIGGER
+IMAGE_KIND = "Image"
+"""``from.kind`` of an ImageChange trigger that follows an Image object (the only kind followed)."""
 
 
-def _image_triggers(config: dict[str, Any]) -> list[str]:
-    """Names of the Images this config's ImageChange triggers follow."""
+def _image_triggers(config: objects.BuildConfig) -> list[str]:
+    """Names of the Images this config's ImageChange triggers follow: each trigger's ``imageChange.from``
+    (``kind`` defaulting to ``Image``), else ``strategy.dockerStrategy.from`` (OpenShift's default)."""
     names = []
-    for trigger in (config.get("spec") or {}).get("triggers") or []:
-        if trigger.get("type") == "ImageChange":
-            ref = (
-                (trigger.get("imageChange") or {}).get("from")
-                or ((config["spec"].get("strategy") or {}).get("dockerStrategy") or {}).get("from")
-                or {}
-            )
-            if ref.get("kind", "Image") == "Image" and ref.get("name"):
-                names.append(ref["name"])
+    for trigger in config.spec.triggers:
+        if trigger.type != "ImageChange":
+            continue
+        # imageChange is a free-form object in the model: {from: {kind, name}}
+        ref = (trigger.imageChange or {}).get("from")
+        if isinstance(ref, dict) and ref:
+            kind, name = ref.get("kind", IMAGE_KIND), ref.get("name")
+        else:
+            base = config.spec.strategy.dockerStrategy.from_
+            kind, name = (base.kind, base.name) if base is not None else (IMAGE_KIND, None)
+        if kind == IMAGE_KIND and name:
+            names.append(str(name))
     return names
 
 
@@ -53,49 +59,42 @@ class BuildConfigController(runtime.Controller):
     def watches(self) -> list[runtime.Watch]:
         def by_image(_event: str, image: objects.Image) -> list[str]:
             ns, name = image.metadata.namespace, image.metadata.name
-            return [
-                resources.key(c)
-                for c in self.informers["BuildConfig"].items()
-                if c.metadata.namespace == ns and name in _image_triggers(objects.to_dict(c))
-            ]
+            configs: list[objects.BuildConfig] = self.informers["BuildConfig"].items()
+            return [c.key for c in configs if c.metadata.namespace == ns and name in _image_triggers(c)]
 
         return [runtime.Watch("BuildConfig"), runtime.Watch("Image", by_image)]
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        config = runtime.get_or_none(self.api, "BuildConfig", name, ns)
+        config = runtime.get_as(self.api, objects.BuildConfig, name, ns)
         if config is None:
             return None
-        triggers = config["spec"].get("triggers") or []
-        types = {t.get("type") for t in triggers}
-        status = config.get("status") or {}
-        generation = config["metadata"].get("generation", 1)
-        if "ConfigChange" in types and status.get("lastConfigChangeGeneration") != generation:
+        types = {t.type for t in config.spec.triggers}
+        generation = 1 if config.metadata.generation is None else config.metadata.generation
+        if "ConfigChange" in types and config.status.lastConfigChangeGeneration != generation:
             cause = f"config-change/{generation}"
             if not self._already(config, cause):
                 self._instantiate(config, cause, [{"message": "Build configuration change"}])
             config = (
-                runtime.patch_status(self.api, "BuildConfig", config, {"lastConfigChangeGeneration": generation})
+                runtime.update_status(self.api, config, models.BuildConfigStatus(lastConfigChangeGeneration=generation))
                 or config
             )
         for image_name in _image_triggers(config):
             self._image_change(config, image_name, initial_handled="ConfigChange" in types)
         return None
 
-    def _image_change(self, config: dict[str, Any], image_name: str, *, initial_handled: bool) -> None:
-        ns = config["metadata"]["namespace"]
-        image = runtime.get_or_none(self.api, "Image", image_name, ns)
-        latest = ((image or {}).get("status") or {}).get("latestImage")
+    def _image_change(self, config: objects.BuildConfig, image_name: str, *, initial_handled: bool) -> None:
+        image = runtime.get_as(self.api, objects.Image, image_name, config.metadata.namespace)
+        latest = image.status.latestImage if image is not None else None
         if not latest:
             return
-        status = config.get("status") or {}
-        entries = [dict(e) for e in status.get("imageChangeTriggers") or []]
-        entry = next((e for e in entries if (e.get("from") or {}).get("name") == image_name), None)
-        if entry is not None and entry.get("lastTriggeredImageID") == latest:
+        entries = [e.model_copy() for e in config.status.imageChangeTriggers]
+        entry = next((e for e in entries if e.from_ is not None and e.from_.name == image_name), None)
+        if entry is not None and entry.lastTriggeredImageID == latest:
             return
         first = entry is None
         if entry is None:
-            entry = {"from": {"kind": "Image", "name": image_name}}
+            entry = models.ImageChangeTriggerStatus.model_validate({"from": {"kind": IMAGE_KIND, "name": image_name}})
             entries.append(entry)
         # The first resolution of the image only records it when a ConfigChange build starts anyway.
         if not (first and initial_handled):
@@ -107,45 +106,56 @@ class BuildConfigController(runtime.Controller):
                     [
                         {
                             "message": f"Image change: {image_name}",
-                            "imageChangeBuild": {"imageID": latest, "fromRef": {"kind": "Image", "name": image_name}},
+                            "imageChangeBuild": {
+                                "imageID": latest,
+                                "fromRef": {"kind": IMAGE_KIND, "name": image_name},
+                            },
                         }
                     ],
                     from_image=latest,
                 )
-        entry["lastTriggeredImageID"] = latest
-        entry["lastTriggerTime"] = runtime.now_rfc3339()
-        runtime.patch_status(self.api, "BuildConfig", config, {"imageChangeTriggers": entries})
+        entry.lastTriggeredImageID = latest
+        entry.lastTriggerTime = runtime.now_rfc3339()
+        runtime.update_status(self.api, config, models.BuildConfigStatus(imageChangeTriggers=entries))
 
-    def _already(self, config: dict[str, Any], cause: str) -> bool:
-        builds = self.api.list(
-            resources.resource("Build"),
-            namespace=config["metadata"]["namespace"],
-            labels={buildpod.BUILDCONFIG_LABEL: config["metadata"]["name"]},
+    def _already(self, config: objects.BuildConfig, cause: str) -> bool:
+        """Whether a Build of ``config`` already carries the trigger ``cause`` (a live list, not a cache)."""
+        builds = runtime.list_as(
+            self.api,
+            objects.Build,
+            namespace=config.metadata.namespace,
+            labels={buildpod.BUILDCONFIG_LABEL: config.metadata.name},
         )
-        return any(
-            (resources.as_dict(b)["metadata"].get("annotations") or {}).get(TRIGGER_ANNOTATION) == cause for b in builds
-        )
+        return any(well_known.get_annotation(b, TRIGGER_ANNOTATION) == cause for b in builds)
 
     def _instantiate(
-        self, config: dict[str, Any], cause: str, triggered_by: list[dict[str, Any]], *, from_image: str | None = None
+        self,
+        config: objects.BuildConfig,
+        cause: str,
+        triggered_by: list[dict[str, Any]],
+        *,
+        from_image: str | None = None,
     ) -> None:
-        meta = config["metadata"]
+        """POST a ``BuildRequest`` (OpenShift ``build/v1``; ``triggeredBy`` entries as ``BuildSpec.triggeredBy``)
+        to ``buildconfigs/{name}/instantiate``, annotated with ``cause``; a 404 (the config is gone) is no error.
+
+        Raises:
+            RuntimeError: any other error answer.
+        """
+        ns, name = config.metadata.namespace, config.metadata.name
         request: dict[str, Any] = {
             "kind": "BuildRequest",
-            "apiVersion": "dockyard.dev/v1alpha1",
-            "metadata": {"name": meta["name"], "annotations": {TRIGGER_ANNOTATION: cause}},
+            "apiVersion": kinds.API_VERSION,
+            "metadata": {"name": name, "annotations": {TRIGGER_ANNOTATION: cause}},
             "triggeredBy": triggered_by,
         }
         if from_image:
             request["from"] = {"kind": "DockerImage", "name": from_image}
         with self.conn.http() as http:
-            resp = http.post(
-                f"/apis/dockyard.dev/v1alpha1/namespaces/{meta['namespace']}/buildconfigs/{meta['name']}/instantiate",
-                json=request,
-            )
+            resp = http.post(f"/apis/{kinds.API_VERSION}/namespaces/{ns}/buildconfigs/{name}/instantiate", json=request)
         if resp.status_code == 404:
             return
         if not resp.is_success:
-            raise RuntimeError(f"instantiate {meta['namespace']}/{meta['name']}: {resp.status_code} {resp.text[:300]}")
-        build = resp.json()["metadata"]["name"]
-        log.info("buildconfig %s/%s: started %s (%s)", meta["namespace"], meta["name"], build, cause)
+            raise RuntimeError(f"instantiate {ns}/{name}: {resp.status_code} {resp.text[:300]}")
+        build = objects.parse(resp.json(), objects.Build)
+        log.info("buildconfig %s/%s: started %s (%s)", ns, name, build.metadata.name, cause)

@@ -9,6 +9,7 @@ build controller (``pkg/build/controller/build``, ``.../policy``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -258,3 +259,32 @@ def test_cancel_ends_the_build_cancelled_and_deletes_its_pod(env: Env, builds: B
     assert status(cancelled)["reason"] == "CancelledBuild"
     assert status(cancelled)["completionTimestamp"]
     env.wait_gone("Pod", buildpod.pod_name(name))
+
+
+def test_the_builders_source_revision_is_written_to_the_spec(env: Env, builds: BuildController) -> None:
+    """The resolved commit the builder reports goes to ``spec.revision`` (OpenShift's builds/details)."""
+    env.create("BuildConfig", config())
+    name = env.instantiate("app")["metadata"]["name"]
+    env.wait_phase("Build", name, "Pending")
+    revision = {
+        "type": "Git",
+        "git": {"commit": "a" * 40, "author": {"name": "A. Author", "email": "a@example.com"}, "message": "fix"},
+    }
+    pod_finished(env, name, dataclasses.replace(OK, revision=revision))
+    done = env.wait_phase("Build", name, "Complete")
+    assert done["spec"]["revision"] == revision
+    assert [st["name"] for st in status(done)["stages"]] == ["Build"]
+    assert status(done)["startTimestamp"] <= status(done)["completionTimestamp"]
+
+
+def test_a_failed_build_without_a_reason_has_the_generic_one(env: Env, builds: BuildController) -> None:
+    env.create("BuildConfig", config())
+    name = env.instantiate("app")["metadata"]["name"]
+    env.wait_phase("Build", name, "Pending")
+    pod_running(env, name)
+    running = env.wait_phase("Build", name, "Running")
+    pod_finished(env, name, buildpod.BuildResult(succeeded=False))
+    failed = env.wait_phase("Build", name, "Failed")
+    assert status(failed)["reason"] == "GenericBuildFailed"
+    assert status(failed)["startTimestamp"] == status(running)["startTimestamp"]
+    assert condition(failed, "Succeeded")["reason"] == "GenericBuildFailed"

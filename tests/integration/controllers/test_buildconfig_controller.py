@@ -137,3 +137,20 @@ def test_an_image_of_another_name_triggers_nothing(env: Env, configs: BuildConfi
     env.create("BuildConfig", config(triggers=[IMAGE_TRIGGER]))
     resolve(env, D1, name="other")
     assert env.settled(lambda: build_names(env)) == []
+
+
+def test_an_image_trigger_without_from_follows_the_strategys_base_image(
+    env: Env, configs: BuildConfigController
+) -> None:
+    """``imageChange`` without ``from`` follows ``dockerStrategy.from`` when it names an Image (OpenShift's default)."""
+    image(env)
+    env.create(
+        "BuildConfig",
+        config(
+            strategy={"type": "Docker", "dockerStrategy": {"from": {"kind": "Image", "name": "base"}}},
+            triggers=[{"type": "ImageChange"}],
+        ),
+    )
+    resolve(env, D1)
+    env.wait(lambda: build_names(env) == ["app-1"], "a build for the strategy's base image")
+    assert env.get("Build", "app-1")["metadata"]["annotations"][TRIGGER_ANNOTATION] == f"image-change/{D1}"
