@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+from typing import Any, cast
+
+from lightkube.models.apps_v1 import DeploymentSpec
+from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
+from lightkube.resources.apps_v1 import Deployment
 
 from dockyard.api import labels as well_known
 from dockyard.api import objects
@@ -25,13 +29,24 @@ log = logging.getLogger(__name__)
 GENERATION_ANNOTATION = well_known.IMAGEDEPLOY_GENERATION
 
 
-def _set_image(template_spec: dict[str, Any], container: str | None, image: str) -> bool:
-    """Set the image of ``container`` (first if None); False if there is no such container."""
-    for c in template_spec.get("containers") or []:
-        if container is None or c.get("name") == container:
-            c["image"] = image
+def _set_image(spec: DeploymentSpec, container: str | None, image: str) -> bool:
+    """Set the image of ``container`` (first if None) in the pod template; False if there is no such container."""
+    pod = spec.template.spec
+    for c in pod.containers if pod is not None else []:
+        if container is None or c.name == container:
+            c.image = image
             return True
     return False
+
+
+def _deployment_spec(idp: objects.ImageDeploy) -> DeploymentSpec:
+    """``spec.deployment`` (an apps/v1 DeploymentSpec, validated on write) as lightkube's model (a copy)."""
+    return cast(DeploymentSpec, DeploymentSpec.from_dict(copy.deepcopy(idp.spec.deployment)))
+
+
+def _conditions(idp: objects.ImageDeploy) -> list[dict[str, Any]]:
+    """The ImageDeploy's ``status.conditions`` in wire shape (for :func:`runtime.set_condition`)."""
+    return [c.model_dump(mode="json", exclude_none=True) for c in idp.status.conditions]
 
 
 class ImageDeployController(runtime.Controller):
@@ -56,113 +71,92 @@ class ImageDeployController(runtime.Controller):
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        idp = runtime.get_or_none(self.api, "ImageDeploy", name, ns)
+        idp: objects.ImageDeploy | None = runtime.get(self.api, "ImageDeploy", name, ns)
         if idp is None:
             return None
-        spec, status = idp["spec"], idp.get("status") or {}
-        conditions = status.get("conditions")
-        image = runtime.get_or_none(self.api, "Image", spec["imageRef"]["name"], ns)
-        latest = ((image or {}).get("status") or {}).get("latestImage")
+        spec = idp.spec
+        image: objects.Image | None = runtime.get(self.api, "Image", spec.imageRef.name, ns)
+        latest = image.status.latestImage if image is not None else None
         if not latest:
             why = "not found" if image is None else "has no status.latestImage yet"
-            runtime.patch_status(
-                self.api,
-                "ImageDeploy",
-                idp,
-                {
-                    "conditions": runtime.set_condition(
-                        conditions, "Ready", False, "ImageNotResolved", f"Image {spec['imageRef']['name']!r} {why}"
-                    )
-                },
-            )
+            self._set_ready(idp, False, "ImageNotResolved", f"Image {spec.imageRef.name!r} {why}")
             return None
-        deploy = runtime.get_or_none(self.api, "Deployment", name, ns)
-        generation = str(idp["metadata"].get("generation", 1))
-        Deployment = resources.resource("Deployment")
+        deploy: Deployment | None = runtime.get(self.api, "Deployment", name, ns)
+        generation = str(idp.metadata.generation or 1)
         if deploy is None:
-            dspec = copy.deepcopy(spec["deployment"])
-            if not _set_image(dspec["template"]["spec"], spec.get("containerName"), latest):
-                self._no_container(idp, conditions)
+            dspec = _deployment_spec(idp)
+            if not _set_image(dspec, spec.containerName, latest):
+                self._no_container(idp)
                 return None
-            body = {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {
-                    "name": name,
-                    "namespace": ns,
-                    "labels": dict(idp["metadata"].get("labels") or {}),
-                    "annotations": {GENERATION_ANNOTATION: generation},
-                    "ownerReferences": [resources.owner_reference(idp)],
-                },
-                "spec": dspec,
-            }
-            deploy = resources.as_dict(self.api.create(Deployment(body), namespace=ns))
+            body = Deployment(
+                metadata=ObjectMeta(
+                    name=name,
+                    namespace=ns,
+                    labels=dict(idp.metadata.labels),
+                    annotations={GENERATION_ANNOTATION: generation},
+                    ownerReferences=[OwnerReference(**resources.owner_reference(idp))],
+                ),
+                spec=dspec,
+            )
+            deploy = self.api.create(body, namespace=ns)
             log.info("imagedeploy %s: created deployment on %s", key, latest)
             self.events.record(idp, events.NORMAL, "DeploymentCreated", f"Created deployment {name} on {latest}")
         else:
             if resources.controller_of(deploy, "ImageDeploy") != name:
                 self._set_ready(
-                    idp,
-                    conditions,
-                    False,
-                    "DeploymentNotOwned",
-                    f"Deployment {name!r} exists and is not owned by this ImageDeploy",
+                    idp, False, "DeploymentNotOwned", f"Deployment {name!r} exists and is not owned by this ImageDeploy"
                 )
                 return None
             desired = copy.deepcopy(deploy)
-            annotations = desired["metadata"].setdefault("annotations", {})
+            assert desired.metadata is not None and desired.spec is not None
+            annotations = dict(desired.metadata.annotations or {})
             if annotations.get(GENERATION_ANNOTATION) != generation:
-                replicas = desired["spec"].get("replicas")
-                desired["spec"] = copy.deepcopy(spec["deployment"])
-                if "replicas" not in spec["deployment"] and replicas is not None:
-                    desired["spec"]["replicas"] = replicas
+                replicas = desired.spec.replicas
+                desired.spec = _deployment_spec(idp)
+                if "replicas" not in spec.deployment and replicas is not None:
+                    desired.spec.replicas = replicas
                 annotations[GENERATION_ANNOTATION] = generation
-            if not _set_image(desired["spec"]["template"]["spec"], spec.get("containerName"), latest):
-                self._no_container(idp, conditions)
+                desired.metadata.annotations = annotations
+            if not _set_image(desired.spec, spec.containerName, latest):
+                self._no_container(idp)
                 return None
             if desired != deploy:
-                deploy = resources.as_dict(self.api.replace(Deployment(desired)))
+                deploy = self.api.replace(desired)
                 log.info("imagedeploy %s: deployment now on %s", key, latest)
                 self.events.record(idp, events.NORMAL, "DeploymentUpdated", f"Updated deployment {name} to {latest}")
+        assert deploy is not None
         self._report(idp, deploy, latest)
         return None
 
-    def _no_container(self, idp: dict[str, Any], conditions: Any) -> None:
-        want = idp["spec"].get("containerName")
+    def _no_container(self, idp: objects.ImageDeploy) -> None:
+        want = idp.spec.containerName
         self._set_ready(
-            idp,
-            conditions,
-            False,
-            "ContainerNotFound",
-            f"spec.containerName: no container named {want!r} in spec.deployment",
+            idp, False, "ContainerNotFound", f"spec.containerName: no container named {want!r} in spec.deployment"
         )
-        return None
 
-    def _set_ready(self, idp: dict[str, Any], conditions: Any, ok: bool, reason: str, message: str) -> None:
+    def _set_ready(self, idp: objects.ImageDeploy, ok: bool, reason: str, message: str) -> None:
         runtime.patch_status(
             self.api,
             "ImageDeploy",
             idp,
-            {"conditions": runtime.set_condition(conditions, "Ready", ok, reason, message)},
+            {"conditions": runtime.set_condition(_conditions(idp), "Ready", ok, reason, message)},
         )
-        return None
 
-    def _report(self, idp: dict[str, Any], deploy: dict[str, Any], latest: str) -> None:
-        dstatus = deploy.get("status") or {}
-        conditions = (idp.get("status") or {}).get("conditions")
-        for cond in dstatus.get("conditions") or []:
-            if cond.get("type") in ("Available", "Progressing"):
+    def _report(self, idp: objects.ImageDeploy, deploy: Deployment, latest: str) -> None:
+        assert deploy.metadata is not None and deploy.spec is not None
+        dstatus = deploy.status
+        conditions = _conditions(idp)
+        for cond in (dstatus.conditions if dstatus is not None else None) or []:
+            if cond.type in ("Available", "Progressing"):
                 conditions = runtime.set_condition(
-                    conditions,
-                    cond["type"],
-                    cond.get("status") == "True",
-                    cond.get("reason") or "",
-                    cond.get("message") or "",
+                    conditions, cond.type, cond.status == "True", cond.reason or "", cond.message or ""
                 )
+        want = 1 if deploy.spec.replicas is None else deploy.spec.replicas
         rolled = (
-            dstatus.get("observedGeneration") == deploy["metadata"].get("generation")
-            and dstatus.get("updatedReplicas", 0) == deploy["spec"].get("replicas", 1)
-            and dstatus.get("availableReplicas", 0) >= deploy["spec"].get("replicas", 1)
+            dstatus is not None
+            and dstatus.observedGeneration == deploy.metadata.generation
+            and (dstatus.updatedReplicas or 0) == want
+            and (dstatus.availableReplicas or 0) >= want
         )
         conditions = runtime.set_condition(conditions, "Ready", rolled, "RolledOut" if rolled else "RollingOut", latest)
         runtime.patch_status(
@@ -171,9 +165,8 @@ class ImageDeployController(runtime.Controller):
             idp,
             {
                 "latestImage": latest,
-                "deploymentName": deploy["metadata"]["name"],
-                "observedGeneration": idp["metadata"].get("generation"),
+                "deploymentName": deploy.metadata.name,
+                "observedGeneration": idp.metadata.generation,
                 "conditions": conditions,
             },
         )
-        return None
