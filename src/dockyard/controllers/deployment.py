@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from typing import Any, cast
 
 import msgspec
@@ -25,7 +26,7 @@ from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from dockyard.api import labels as well_known
-from dockyard.api import phases
+from dockyard.api import phases, timefmt
 from dockyard.client import events, objects, resources, runtime
 from dockyard.controllers import rollout
 
@@ -97,6 +98,130 @@ def _name(obj: Any) -> str:
     return str(_meta(obj).name)
 
 
+# --- conditions and status, as deploymentutil (util/deployment_util.go) and progress.go write them -------------
+
+AVAILABLE, PROGRESSING = "Available", "Progressing"
+MIN_AVAILABLE = "MinimumReplicasAvailable"
+MIN_UNAVAILABLE = "MinimumReplicasUnavailable"
+NEW_RS_CREATED = "NewReplicaSetCreated"
+FOUND_NEW_RS = "FoundNewReplicaSet"
+RS_UPDATED = "ReplicaSetUpdated"
+NEW_RS_AVAILABLE = "NewReplicaSetAvailable"
+TIMED_OUT = "ProgressDeadlineExceeded"
+PAUSED = "DeploymentPaused"
+RESUMED = "DeploymentResumed"
+"""Reasons of the Deployment conditions (``deploymentutil.*Reason``)."""
+
+DEFAULT_PROGRESS_DEADLINE = 600
+"""``spec.progressDeadlineSeconds`` when unset (apps/v1 defaulting)."""
+
+
+def _conditions(deploy: Deployment) -> list[dict[str, Any]]:
+    """``status.conditions`` in wire shape."""
+    return [c.to_dict() for c in (deploy.status.conditions or [])] if deploy.status is not None else []
+
+
+def _condition(conditions: list[dict[str, Any]], type_: str) -> dict[str, Any]:
+    """The condition of ``type_`` (empty when absent)."""
+    return next((c for c in conditions if c.get("type") == type_), {})
+
+
+def _new_condition(type_: str, status: str, reason: str, message: str, now: float) -> dict[str, Any]:
+    """``NewDeploymentCondition``: both times ``now``."""
+    stamp = timefmt.format(now)
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastUpdateTime": stamp,
+        "lastTransitionTime": stamp,
+    }
+
+
+def _set(
+    conditions: list[dict[str, Any]], type_: str, status: str, reason: str, message: str, now: float
+) -> list[dict[str, Any]]:
+    """``SetDeploymentCondition``: unchanged when status and reason are; ``lastTransitionTime`` kept while the
+    status stays."""
+    current = _condition(conditions, type_)
+    if current.get("status") == status and current.get("reason") == reason:
+        return conditions
+    fresh = _new_condition(type_, status, reason, message, now)
+    if current.get("status") == status:
+        fresh["lastTransitionTime"] = current.get("lastTransitionTime", fresh["lastTransitionTime"])
+    return [c for c in conditions if c.get("type") != type_] + [fresh]
+
+
+def _deadline(deploy: Deployment) -> int | None:
+    """``progressDeadlineSeconds`` (``HasProgressDeadline``: None when it is MaxInt32, i.e. no deadline)."""
+    assert deploy.spec is not None
+    seconds = deploy.spec.progressDeadlineSeconds
+    seconds = DEFAULT_PROGRESS_DEADLINE if seconds is None else seconds
+    return None if seconds >= 2**31 - 1 else seconds
+
+
+def _calculate_status(
+    deploy: Deployment, new: ReplicaSet | None, sets: list[ReplicaSet], conditions: list[dict[str, Any]], now: float
+) -> dict[str, Any]:
+    """``calculateStatus`` (sync.go): counts over all ReplicaSets and the Available condition."""
+    assert deploy.spec is not None
+    desired = _replicas(deploy)
+    statuses = [rs.status for rs in sets if rs.status is not None]
+    available = sum(s.availableReplicas or 0 for s in statuses)
+    if available >= desired - rollout.max_unavailable(deploy.spec.strategy, desired):
+        conditions = _set(conditions, AVAILABLE, "True", MIN_AVAILABLE, "Deployment has minimum availability.", now)
+    else:
+        message = "Deployment does not have minimum availability."
+        conditions = _set(conditions, AVAILABLE, "False", MIN_UNAVAILABLE, message, now)
+    return {
+        "observedGeneration": _meta(deploy).generation,
+        "replicas": sum(s.replicas or 0 for s in statuses),
+        "updatedReplicas": (new.status.replicas or 0) if new is not None and new.status is not None else 0,
+        "readyReplicas": sum(s.readyReplicas or 0 for s in statuses),
+        "availableReplicas": available,
+        "unavailableReplicas": max(0, sum(_replicas(rs, 0) for rs in sets) - available),
+        "conditions": conditions,
+    }
+
+
+def _complete(deploy: Deployment, status: dict[str, Any]) -> bool:
+    """``DeploymentComplete``: every replica updated and available, and the status is of this generation."""
+    desired = _replicas(deploy)
+    return (
+        status["updatedReplicas"] == desired
+        and status["replicas"] == desired
+        and status["availableReplicas"] == desired
+        and int(status["observedGeneration"] or 0) >= int(_meta(deploy).generation or 0)
+    )
+
+
+def _progressing(deploy: Deployment, status: dict[str, Any]) -> bool:
+    """``DeploymentProgressing``: more updated, ready or available replicas than before, or fewer old ones."""
+    before = deploy.status
+    if before is None:
+        return bool(status["updatedReplicas"] or status["readyReplicas"] or status["availableReplicas"])
+    old_before = (before.replicas or 0) - (before.updatedReplicas or 0)
+    old_now = status["replicas"] - status["updatedReplicas"]
+    return bool(
+        status["updatedReplicas"] > (before.updatedReplicas or 0)
+        or status["readyReplicas"] > (before.readyReplicas or 0)
+        or status["availableReplicas"] > (before.availableReplicas or 0)
+        or old_before > old_now
+    )
+
+
+def _timed_out(conditions: list[dict[str, Any]], deadline: int, now: float) -> bool:
+    """``DeploymentTimedOut``: the Progressing condition's ``lastUpdateTime`` is older than the deadline."""
+    cond = _condition(conditions, PROGRESSING)
+    if not cond or cond.get("reason") == NEW_RS_AVAILABLE:
+        return False
+    if cond.get("reason") == TIMED_OUT:
+        return True
+    since = timefmt.parse_or_none(cond.get("lastUpdateTime") or "")
+    return since is not None and since + deadline < now
+
+
 class DeploymentController(runtime.Controller):
     """Reconciles ``Deployment`` objects into ReplicaSets."""
 
@@ -106,6 +231,9 @@ class DeploymentController(runtime.Controller):
         return [runtime.Watch("Deployment"), runtime.Watch("ReplicaSet", runtime.owner_keys("Deployment"))]
 
     def reconcile(self, key: str) -> float | None:
+        """One ``syncDeployment``: find or create the new ReplicaSet, scale (RollingUpdate, Recreate; a paused
+        Deployment is only scaled), clean up old ReplicaSets, write status and conditions. Returns the seconds
+        after which the progress deadline must be checked again (``requeueStuckDeployment``), or None."""
         ns, name = resources.split_key(key)
         deploy: Deployment | None = runtime.get(self.api, "Deployment", name, ns)
         if deploy is None:
@@ -113,6 +241,7 @@ class DeploymentController(runtime.Controller):
         assert deploy.spec is not None
         spec = deploy.spec
         desired = _replicas(deploy)
+        paused = bool(spec.paused)
         sets: list[ReplicaSet] = _owned(list(self.api.list(ReplicaSet, namespace=ns)), deploy)
         template = copy.deepcopy(spec.template)
         if template.metadata is None:
@@ -122,17 +251,24 @@ class DeploymentController(runtime.Controller):
         new = next((rs for rs in sets if _labels(rs).get(HASH_LABEL) == hash_), None)
         old = sorted((rs for rs in sets if rs is not new), key=_revision)
         top = max([_revision(rs) for rs in sets] or [0])
-        if new is None:
+        conditions = _conditions(deploy)
+        now = time.time()
+        # checkPausedConditions
+        progressing = _condition(conditions, PROGRESSING)
+        if paused and progressing.get("reason") != PAUSED:
+            conditions = _set(conditions, PROGRESSING, "Unknown", PAUSED, "Deployment is paused", now)
+        elif not paused and progressing.get("reason") == PAUSED:
+            conditions = _set(conditions, PROGRESSING, "Unknown", RESUMED, "Deployment is resumed", now)
+        if new is None and not paused:
             new = self._create_rs(deploy, template, hash_, top + 1, 0 if old else desired)
-        elif _revision(new) < top or any(_annotations(new).get(k) != v for k, v in _copied_annotations(deploy).items()):
-            # rollback / undo: the old template becomes the newest revision; and the
-            # Deployment's annotations (change-cause) follow it, as `rollout history` shows them
-            annotations = {**_annotations(new), **_copied_annotations(deploy)}
-            if _revision(new) < top:
-                annotations[REVISION] = str(top + 1)
-            _meta(new).annotations = annotations
-            new = self.api.replace(new)
-        if _annotations(deploy).get(REVISION) != _annotations(new).get(REVISION):
+            message = f'Created new replica set "{_name(new)}"'
+            conditions = _set(conditions, PROGRESSING, "True", NEW_RS_CREATED, message, now)
+        elif new is not None:
+            new = self._sync_new(deploy, new, top)
+            if not _condition(conditions, PROGRESSING):
+                message = f'Found new replica set "{_name(new)}"'
+                conditions = _set(conditions, PROGRESSING, "True", FOUND_NEW_RS, message, now)
+        if new is not None and _annotations(deploy).get(REVISION) != _annotations(new).get(REVISION):
             deploy = self.api.patch(
                 Deployment,
                 name,
@@ -146,8 +282,14 @@ class DeploymentController(runtime.Controller):
                 _name(rs), _replicas(rs, 0), (rs.status.availableReplicas or 0) if rs.status else 0
             )
 
-        steps = rollout.plan(desired=desired, strategy=spec.strategy, new=state(new), old=[state(rs) for rs in old])
-        by_name = {_name(rs): rs for rs in [*sets, new]}
+        if new is not None and not paused:
+            steps = rollout.plan(desired=desired, strategy=spec.strategy, new=state(new), old=[state(rs) for rs in old])
+        else:  # paused: scale only (the one active ReplicaSet, or the new one when it alone is active)
+            active = [rs for rs in sets if _replicas(rs, 0) > 0] or ([new] if new is not None else [])
+            steps = {_name(active[0]): desired} if len(active) == 1 and _replicas(active[0], 0) != desired else {}
+        by_name = {_name(rs): rs for rs in sets if rs is not None}
+        if new is not None:
+            by_name[_name(new)] = new
         for rs_name, replicas in steps.items():
             rs = copy.deepcopy(by_name[rs_name])
             before = _replicas(rs, 0)
@@ -155,7 +297,7 @@ class DeploymentController(runtime.Controller):
             rs.spec.replicas = replicas
             updated = self.api.replace(rs)
             by_name[rs_name] = updated
-            if rs_name == _name(new):
+            if new is not None and rs_name == _name(new):
                 new = updated
             log.info("deployment %s: scaled %s to %d", key, rs_name, replicas)
             self.events.record(
@@ -164,9 +306,69 @@ class DeploymentController(runtime.Controller):
                 "ScalingReplicaSet",
                 f"Scaled {'up' if replicas > before else 'down'} replica set {rs_name} from {before} to {replicas}",
             )
-        self._prune(deploy, [by_name[_name(rs)] for rs in old])
-        self._status(deploy, new, list(by_name.values()))
-        return None
+        status = _calculate_status(deploy, new, list(by_name.values()), conditions, now)
+        again = None if paused else self._rollout_status(deploy, new, status, now)
+        if paused or _complete(deploy, status):
+            self._prune(deploy, [by_name[_name(rs)] for rs in old if _name(rs) in by_name])
+        runtime.patch_status(self.api, "Deployment", deploy, status)
+        return again
+
+    def _sync_new(self, deploy: Deployment, new: ReplicaSet, top: int) -> ReplicaSet:
+        """The existing new ReplicaSet brought in line (``getNewReplicaSet``): an old template taken back
+        (``kubectl rollout undo``) becomes the newest revision, the Deployment's annotations (change-cause)
+        follow it as ``rollout history`` shows them, and ``minReadySeconds`` is copied."""
+        assert deploy.spec is not None and new.spec is not None
+        annotations = {**_annotations(new), **_copied_annotations(deploy)}
+        if _revision(new) < top:
+            annotations[REVISION] = str(top + 1)
+        min_ready = deploy.spec.minReadySeconds or 0
+        if annotations == _annotations(new) and (new.spec.minReadySeconds or 0) == min_ready:
+            return new
+        new = copy.deepcopy(new)
+        _meta(new).annotations = annotations
+        assert new.spec is not None
+        new.spec.minReadySeconds = min_ready
+        updated: ReplicaSet = self.api.replace(new)
+        return updated
+
+    def _rollout_status(
+        self, deploy: Deployment, new: ReplicaSet | None, status: dict[str, Any], now: float
+    ) -> float | None:
+        """``syncRolloutStatus`` (progress.go): the Progressing condition of ``status`` (changed in place) —
+        NewReplicaSetAvailable when complete, ReplicaSetUpdated (``lastUpdateTime`` now) on progress,
+        ProgressDeadlineExceeded (False) once ``progressDeadlineSeconds`` pass without progress. Returns
+        the seconds until the deadline is due to be checked (``requeueStuckDeployment``), or None."""
+        assert deploy.spec is not None
+        deadline = _deadline(deploy)
+        conditions: list[dict[str, Any]] = status["conditions"]
+        current = _condition(conditions, PROGRESSING)
+        if deadline is None:
+            status["conditions"] = [c for c in conditions if c.get("type") != PROGRESSING]
+            return None
+        kind = f'ReplicaSet "{_name(new)}"' if new is not None else f'Deployment "{_name(deploy)}"'
+        if status["replicas"] == status["updatedReplicas"] and current.get("reason") == NEW_RS_AVAILABLE:
+            return None
+        if _complete(deploy, status):
+            conditions = _set(
+                conditions, PROGRESSING, "True", NEW_RS_AVAILABLE, f"{kind} has successfully progressed.", now
+            )
+        elif _progressing(deploy, status):
+            fresh = _new_condition(PROGRESSING, "True", RS_UPDATED, f"{kind} is progressing.", now)
+            if current.get("status") == "True":
+                fresh["lastTransitionTime"] = current.get("lastTransitionTime", fresh["lastTransitionTime"])
+            conditions = [c for c in conditions if c.get("type") != PROGRESSING] + [fresh]
+        elif _timed_out(conditions, deadline, now):
+            if current.get("reason") != TIMED_OUT:
+                self.events.record(deploy, events.WARNING, TIMED_OUT, f"{kind} has timed out progressing.")
+            conditions = _set(conditions, PROGRESSING, "False", TIMED_OUT, f"{kind} has timed out progressing.", now)
+        status["conditions"] = conditions
+        cond = _condition(conditions, PROGRESSING)
+        if cond.get("status") != "True" or cond.get("reason") == NEW_RS_AVAILABLE or _complete(deploy, status):
+            return None
+        since = timefmt.parse_or_none(cond.get("lastUpdateTime") or "")
+        if since is None:
+            return None
+        return max(0.1, since + deadline - now + 0.5)
 
     def _create_rs(
         self, deploy: Deployment, template: PodTemplateSpec, hash_: str, revision: int, replicas: int
@@ -216,50 +418,6 @@ class DeploymentController(runtime.Controller):
             except ApiError as err:
                 if err.status.code != 404:
                     raise
-
-    def _status(self, deploy: Deployment, new: ReplicaSet, sets: list[ReplicaSet]) -> None:
-        assert deploy.spec is not None
-        desired = _replicas(deploy)
-        statuses = [rs.status for rs in sets if rs.status is not None]
-        total = sum(s.replicas or 0 for s in statuses)
-        ready = sum(s.readyReplicas or 0 for s in statuses)
-        available = sum(s.availableReplicas or 0 for s in statuses)
-        updated = new.status.replicas if new.status else 0
-        new_available = (new.status.availableReplicas or 0) if new.status else 0
-        _, max_unavailable = rollout.fenceposts(deploy.spec.strategy, desired)
-        conditions = [c.to_dict() for c in (deploy.status.conditions or [])] if deploy.status else []
-        conditions = runtime.set_condition(
-            conditions,
-            "Available",
-            available >= desired - max_unavailable,
-            "MinimumReplicasAvailable" if available >= desired - max_unavailable else "MinimumReplicasUnavailable",
-            f"{available} of {desired} replicas available",
-        )
-        complete = updated == desired and total == desired and new_available == desired
-        rs_name = _name(new)
-        conditions = runtime.set_condition(
-            conditions,
-            "Progressing",
-            True,
-            "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
-            f'ReplicaSet "{rs_name}" has successfully progressed.'
-            if complete
-            else f'ReplicaSet "{rs_name}" is progressing.',
-        )
-        runtime.patch_status(
-            self.api,
-            "Deployment",
-            deploy,
-            {
-                "observedGeneration": _meta(deploy).generation,
-                "replicas": total,
-                "updatedReplicas": updated,
-                "readyReplicas": ready,
-                "availableReplicas": available,
-                "unavailableReplicas": max(0, desired - available),
-                "conditions": conditions,
-            },
-        )
 
 
 class ReplicaSetController(runtime.Controller):
@@ -323,7 +481,11 @@ class ReplicaSetController(runtime.Controller):
                     if err.status.code != 404:
                         raise
                 active.remove(pod)
-        ready = sum(1 for p in active if _ready(p))
+        now = time.time()
+        min_ready = rs.spec.minReadySeconds or 0
+        ready = [p for p in active if _ready(p)]
+        available = [p for p in ready if _available_in(p, min_ready, now) <= 0]
+        waits = [_available_in(p, min_ready, now) for p in ready if p not in available]
         runtime.patch_status(
             self.api,
             "ReplicaSet",
@@ -331,12 +493,14 @@ class ReplicaSetController(runtime.Controller):
             {
                 "replicas": len(active),
                 "fullyLabeledReplicas": len(active),
-                "readyReplicas": ready,
-                "availableReplicas": ready,
+                "readyReplicas": len(ready),
+                "availableReplicas": len(available),
                 "observedGeneration": _meta(rs).generation,
             },
         )
-        return None
+        # a Ready pod becomes available minReadySeconds later: look again then (``AddAfter``)
+        due = [w for w in waits if w != float("inf")]
+        return min(due) + 0.05 if due else None
 
 
 def _pod(raw: Any) -> Pod:
@@ -352,6 +516,19 @@ def _pod(raw: Any) -> Pod:
         if isinstance(status, dict):
             data["status"] = {k: v for k, v in status.items() if k in ("phase", "conditions")}
         return cast(Pod, objects.parse(data))
+
+
+def _available_in(pod: Pod, min_ready: int, now: float) -> float:
+    """Seconds until the Ready ``pod`` counts as available (``podutil.IsPodAvailable``: Ready for
+    ``minReadySeconds``, from the Ready condition's ``lastTransitionTime``); <= 0 when it is, ``inf`` when
+    that time is unknown and ``min_ready`` > 0."""
+    if min_ready <= 0:
+        return 0.0
+    conditions = (pod.status.conditions if pod.status else None) or []
+    since = next((c.lastTransitionTime for c in conditions if c.type == "Ready"), None)
+    if since is None:
+        return float("inf")
+    return since.timestamp() + min_ready - now
 
 
 def _ready(pod: Pod) -> bool:
