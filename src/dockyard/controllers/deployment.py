@@ -436,7 +436,7 @@ class ReplicaSetController(runtime.Controller):
         assert rs.spec is not None
         labels = rs.spec.selector.matchLabels or {}
         listed = self.api.list(resources.resource("Pod"), namespace=ns, labels=labels)
-        pods: list[Pod] = _owned([_pod(p) for p in listed], rs)
+        pods: list[Pod] = _owned([read_pod(p) for p in listed], rs)
         active = [
             p
             for p in pods
@@ -503,7 +503,7 @@ class ReplicaSetController(runtime.Controller):
         return min(due) + 0.05 if due else None
 
 
-def _pod(raw: Any) -> Pod:
+def read_pod(raw: Any) -> Pod:
     """A listed pod as lightkube's model. A status written by a client that left out fields lightkube's model
     requires (``containerStatuses[].imageID``, which Go decodes to ``""``) is read for what this controller
     needs of it: ``phase`` and ``conditions``."""
