@@ -8,6 +8,12 @@ writes only that image field, and the template again when the ImageDeploy's
 ``generation`` changes, so ``kubectl scale`` and the Deployment's own
 rolling-update strategy are respected. Status mirrors the Deployment's
 ``Available`` and ``Progressing`` conditions.
+
+Automatic rollback (``spec.rollback``, on by default): a rollout to a new digest that fails (the
+Deployment's ``ProgressDeadlineExceeded``, a container in ``CrashLoopBackOff`` or restarted
+``maxRestarts`` times, or not Ready within ``timeout``) puts the Deployment back on
+``status.availableImage`` and quarantines the digest in ``status.failedImages`` until the Image
+has a newer one; ``status.history`` lists what was deployed, newest first.
 """
 
 from __future__ import annotations
