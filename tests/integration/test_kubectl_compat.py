@@ -142,6 +142,7 @@ def _kubelet(cluster: Cluster) -> None:
                             "ready": True,
                             "restartCount": 0,
                             "image": c.get("image", ""),
+                            "imageID": "",  # always written by the kubelet (required in lightkube's model)
                             "state": {"running": {}},
                         }
                         for c in pod["spec"]["containers"]

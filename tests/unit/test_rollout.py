@@ -2,14 +2,19 @@
 
 from hypothesis import given
 from hypothesis import strategies as st
+from lightkube.models.apps_v1 import DeploymentStrategy
 
 from dockyard.controllers.rollout import ReplicaSetState, fenceposts, plan, template_hash
+
+
+def S(d):
+    return DeploymentStrategy.from_dict(d)
 
 
 def test_fenceposts_defaults_round_surge_up_and_unavailable_down():
     assert fenceposts(None, 1) == (1, 0)
     assert fenceposts(None, 10) == (3, 2)
-    assert fenceposts({"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}, 3) == (0, 1)
+    assert fenceposts(S({"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}), 3) == (0, 1)
 
 
 def test_surge_first_then_scale_down():
@@ -19,7 +24,7 @@ def test_surge_first_then_scale_down():
 
 
 def test_max_unavailable_one_replaces_in_place():
-    strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    strategy = S({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}})
     assert plan(desired=1, strategy=strategy, new=ReplicaSetState("new", 0, 0), old=[ReplicaSetState("old", 1, 1)]) == {
         "old": 0
     }
@@ -29,7 +34,7 @@ def test_max_unavailable_one_replaces_in_place():
 
 
 def test_recreate():
-    strategy = {"type": "Recreate"}
+    strategy = S({"type": "Recreate"})
     assert plan(desired=2, strategy=strategy, new=ReplicaSetState("new", 0, 0), old=[ReplicaSetState("old", 2, 2)]) == {
         "old": 0
     }
@@ -51,7 +56,7 @@ def test_template_hash_is_stable_and_order_independent():
     unavail=st.integers(0, 5),
 )
 def test_rolling_update_bounds(desired, new_r, old_r, surge, unavail):
-    strategy = {"rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavail}}
+    strategy = S({"rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavail}})
     max_surge, max_unavailable = fenceposts(strategy, desired)
     new = ReplicaSetState("new", new_r, new_r)
     old = [ReplicaSetState("old", old_r, old_r)]
@@ -69,7 +74,7 @@ def test_scale_down_counts_the_new_sets_unavailable_replicas():
     """Kubernetes' ``maxScaledDown`` (rolling.go ``reconcileOldReplicaSets``): old replicas go only as far
     as ``allPods - minAvailable - newRSUnavailable``, so an old set's stale ``availableReplicas`` (its
     pods being deleted still counted) never takes availability below ``desired - maxUnavailable``."""
-    strategy = {"rollingUpdate": {"maxSurge": 2, "maxUnavailable": 1}}
+    strategy = S({"rollingUpdate": {"maxSurge": 2, "maxUnavailable": 1}})
     # first step: new 0 → 2, old 3 → 2 (2 available remain)
     assert plan(desired=3, strategy=strategy, new=ReplicaSetState("new", 0, 0), old=[ReplicaSetState("old", 3, 3)]) == {
         "new": 2,

@@ -320,6 +320,35 @@ class ImageRef(Strict):
     kind: str | None = Field(default=None, description="Kind (default Image).")
 
 
+class RollbackPolicy(Strict):
+    """When an ImageDeploy takes a new digest back (Argo Rollouts' abort, Flagger's rollback, on one Deployment)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Put the Deployment back on the last digest that was Available when a rollout to a new digest "
+        "fails (its Deployment exceeds progressDeadlineSeconds, its new pods crash-loop or restart maxRestarts "
+        "times, or they are not all Ready within timeout), and quarantine the failed digest in "
+        "status.failedImages until a newer one appears. When false, a failed rollout is only reported.",
+    )
+    timeout: str = Field(
+        default="5m",
+        description="How long the new digest's pods may take to be all Ready and available, from the moment the "
+        "Deployment was put on it (a duration such as 90s, 5m or 1h).",
+    )
+    maxRestarts: int = Field(
+        default=3,
+        ge=1,
+        description="A container of the new digest's pods restarted this many times counts as a failed rollout "
+        "(as does a container waiting with reason CrashLoopBackOff).",
+    )
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class ImageDeploySpec(Strict):
     """Keep a Deployment on an Image's newest digest (kpush ``ImageDeploy``)."""
 
@@ -330,6 +359,11 @@ class ImageDeploySpec(Strict):
     deployment: dict[str, Any] = Field(
         description="An apps/v1 DeploymentSpec for the owned Deployment.",
         json_schema_extra={"x-dockyard-ref": "io.k8s.api.apps.v1.DeploymentSpec"},
+    )
+
+    rollback: RollbackPolicy = Field(
+        default_factory=RollbackPolicy,
+        description="Automatic rollback of a failed rollout to a new digest (enabled by default).",
     )
 
     @field_validator("deployment")
@@ -448,13 +482,54 @@ class ImageStatus(Described):
     conditions: list[Condition] = Field(default_factory=list, description="The Ready condition.")
 
 
+class FailedImage(Described):
+    """A digest whose rollout failed and that is not deployed again (quarantined) until a newer one appears."""
+
+    image: str = Field(description="repository@sha256:... of the failed image.")
+    digest: str | None = Field(default=None, description="Its digest (sha256:...).")
+    reason: str = Field(
+        description="Why its rollout failed: ProgressDeadlineExceeded (the Deployment's Progressing condition), "
+        "CrashLoopBackOff (a container waiting in back-off), RestartLimitExceeded (spec.rollback.maxRestarts) or "
+        "ReadinessTimeout (not all Ready within spec.rollback.timeout)."
+    )
+    message: str | None = Field(default=None, description="Details: the pod and container, or the condition message.")
+    time: str | None = Field(default=None, description="When the rollout was judged failed (RFC 3339).")
+
+
+class DeployedImage(Described):
+    """One image the Deployment was put on."""
+
+    image: str = Field(description="repository@sha256:... the Deployment was put on.")
+    digest: str | None = Field(default=None, description="Its digest (sha256:...).")
+    deployedAt: str | None = Field(default=None, description="When the Deployment was put on it (RFC 3339).")
+    availableAt: str | None = Field(
+        default=None, description="When its rollout completed: every replica updated and available (RFC 3339)."
+    )
+    rollback: bool | None = Field(default=None, description="True when it was deployed by an automatic rollback.")
+
+
 class ImageDeployStatus(Described):
     """The rollout of the owned Deployment."""
 
     latestImage: str | None = Field(default=None, description="The image the Deployment is on.")
+    availableImage: str | None = Field(
+        default=None, description="The last image whose rollout completed (Available); the target of a rollback."
+    )
     deploymentName: str | None = Field(default=None, description="The owned Deployment.")
     observedGeneration: int | None = Field(default=None, description="The generation this status is for.")
-    conditions: list[Condition] = Field(default_factory=list, description="Ready, Available and Progressing.")
+    failedImages: list[FailedImage] = Field(
+        default_factory=list,
+        description="Digests whose rollout failed and was rolled back, newest first (at most 10); not deployed "
+        "again until the Image has a newer digest.",
+    )
+    history: list[DeployedImage] = Field(
+        default_factory=list, description="Images the Deployment was put on, newest first (at most 10)."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready (rolled out on the wanted image), Progressing (a rollout under way, or failed), "
+        "RolledBack (the last new digest failed and the previous one was put back), and the Deployment's Available.",
+    )
 
 
 STATUS_MODELS: dict[str, type[Described]] = {

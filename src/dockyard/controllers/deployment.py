@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+import time
+from typing import Any, cast
 
+import msgspec
 from lightkube import ApiError
+from lightkube.models.apps_v1 import ReplicaSetSpec
+from lightkube.models.core_v1 import PodTemplateSpec
+from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
+from lightkube.resources.apps_v1 import Deployment, ReplicaSet
+from lightkube.resources.core_v1 import Pod
+from lightkube.types import PatchType
 
 from dockyard.api import labels as well_known
-from dockyard.api import phases
-from dockyard.client import events, resources, runtime
+from dockyard.api import phases, timefmt
+from dockyard.client import events, objects, resources, runtime
 from dockyard.controllers import rollout
 
 log = logging.getLogger(__name__)
@@ -28,14 +36,10 @@ HASH_LABEL = well_known.POD_TEMPLATE_HASH
 REVISION = well_known.DEPLOYMENT_REVISION
 
 
-def _owned(objs: list[Any], owner: dict[str, Any]) -> list[dict[str, Any]]:
-    uid = owner["metadata"]["uid"]
-    out = []
-    for obj in objs:
-        obj = resources.as_dict(obj)
-        if any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or []):
-            out.append(obj)
-    return out
+def _owned(objs: list[Any], owner: Any) -> list[Any]:
+    """The typed objects among ``objs`` that ``owner`` (typed) is an owner of (by uid)."""
+    uid = _meta(owner).uid
+    return [o for o in objs if any(r.uid == uid for r in _meta(o).ownerReferences or [])]
 
 
 # Annotations the Deployment controller does not copy to its ReplicaSets (``skipCopyAnnotation``).
@@ -50,16 +54,172 @@ _NOT_COPIED = frozenset(
 )
 
 
-def _copied_annotations(deploy: dict[str, Any]) -> dict[str, str]:
+def _annotations(obj: Any) -> dict[str, str]:
+    """``metadata.annotations`` of a typed object (empty when unset)."""
+    return dict(_meta(obj).annotations or {})
+
+
+def _labels(obj: Any) -> dict[str, str]:
+    """``metadata.labels`` of a typed object (empty when unset)."""
+    return dict(_meta(obj).labels or {})
+
+
+def _copied_annotations(deploy: Deployment) -> dict[str, str]:
     """The Deployment's annotations its newest ReplicaSet carries (``kubernetes.io/change-cause``, ...)."""
-    return {k: v for k, v in (deploy["metadata"].get("annotations") or {}).items() if k not in _NOT_COPIED}
+    return {k: v for k, v in _annotations(deploy).items() if k not in _NOT_COPIED}
 
 
-def _revision(rs: dict[str, Any]) -> int:
+def _revision(rs: ReplicaSet) -> int:
     try:
-        return int((rs["metadata"].get("annotations") or {}).get(REVISION, "0"))
+        return int(_annotations(rs).get(REVISION, "0"))
     except ValueError:
         return 0
+
+
+def _replicas(obj: Deployment | ReplicaSet, default: int = 1) -> int:
+    """``spec.replicas`` (``default`` when unset, as the API server's defaulting would)."""
+    assert obj.spec is not None
+    return default if obj.spec.replicas is None else obj.spec.replicas
+
+
+def _owner(obj: Any) -> OwnerReference:
+    return OwnerReference(**resources.owner_reference(obj))
+
+
+def _meta(obj: Any) -> ObjectMeta:
+    """``metadata`` of a typed object read from the API (always present there)."""
+    meta = obj.metadata
+    assert isinstance(meta, ObjectMeta), f"{type(obj).__name__} without metadata"
+    return meta
+
+
+def _name(obj: Any) -> str:
+    """``metadata.name`` of a typed object read from the API."""
+    return str(_meta(obj).name)
+
+
+# --- conditions and status, as deploymentutil (util/deployment_util.go) and progress.go write them -------------
+
+AVAILABLE, PROGRESSING = "Available", "Progressing"
+MIN_AVAILABLE = "MinimumReplicasAvailable"
+MIN_UNAVAILABLE = "MinimumReplicasUnavailable"
+NEW_RS_CREATED = "NewReplicaSetCreated"
+FOUND_NEW_RS = "FoundNewReplicaSet"
+RS_UPDATED = "ReplicaSetUpdated"
+NEW_RS_AVAILABLE = "NewReplicaSetAvailable"
+TIMED_OUT = "ProgressDeadlineExceeded"
+PAUSED = "DeploymentPaused"
+RESUMED = "DeploymentResumed"
+"""Reasons of the Deployment conditions (``deploymentutil.*Reason``)."""
+
+DEFAULT_PROGRESS_DEADLINE = 600
+"""``spec.progressDeadlineSeconds`` when unset (apps/v1 defaulting)."""
+
+
+def _conditions(deploy: Deployment) -> list[dict[str, Any]]:
+    """``status.conditions`` in wire shape."""
+    return [c.to_dict() for c in (deploy.status.conditions or [])] if deploy.status is not None else []
+
+
+def _condition(conditions: list[dict[str, Any]], type_: str) -> dict[str, Any]:
+    """The condition of ``type_`` (empty when absent)."""
+    return next((c for c in conditions if c.get("type") == type_), {})
+
+
+def _new_condition(type_: str, status: str, reason: str, message: str, now: float) -> dict[str, Any]:
+    """``NewDeploymentCondition``: both times ``now``."""
+    stamp = timefmt.format(now)
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastUpdateTime": stamp,
+        "lastTransitionTime": stamp,
+    }
+
+
+def _set(
+    conditions: list[dict[str, Any]], type_: str, status: str, reason: str, message: str, now: float
+) -> list[dict[str, Any]]:
+    """``SetDeploymentCondition``: unchanged when status and reason are; ``lastTransitionTime`` kept while the
+    status stays."""
+    current = _condition(conditions, type_)
+    if current.get("status") == status and current.get("reason") == reason:
+        return conditions
+    fresh = _new_condition(type_, status, reason, message, now)
+    if current.get("status") == status:
+        fresh["lastTransitionTime"] = current.get("lastTransitionTime", fresh["lastTransitionTime"])
+    return [c for c in conditions if c.get("type") != type_] + [fresh]
+
+
+def _deadline(deploy: Deployment) -> int | None:
+    """``progressDeadlineSeconds`` (``HasProgressDeadline``: None when it is MaxInt32, i.e. no deadline)."""
+    assert deploy.spec is not None
+    seconds = deploy.spec.progressDeadlineSeconds
+    seconds = DEFAULT_PROGRESS_DEADLINE if seconds is None else seconds
+    return None if seconds >= 2**31 - 1 else seconds
+
+
+def _calculate_status(
+    deploy: Deployment, new: ReplicaSet | None, sets: list[ReplicaSet], conditions: list[dict[str, Any]], now: float
+) -> dict[str, Any]:
+    """``calculateStatus`` (sync.go): counts over all ReplicaSets and the Available condition."""
+    assert deploy.spec is not None
+    desired = _replicas(deploy)
+    statuses = [rs.status for rs in sets if rs.status is not None]
+    available = sum(s.availableReplicas or 0 for s in statuses)
+    if available >= desired - rollout.max_unavailable(deploy.spec.strategy, desired):
+        conditions = _set(conditions, AVAILABLE, "True", MIN_AVAILABLE, "Deployment has minimum availability.", now)
+    else:
+        message = "Deployment does not have minimum availability."
+        conditions = _set(conditions, AVAILABLE, "False", MIN_UNAVAILABLE, message, now)
+    return {
+        "observedGeneration": _meta(deploy).generation,
+        "replicas": sum(s.replicas or 0 for s in statuses),
+        "updatedReplicas": (new.status.replicas or 0) if new is not None and new.status is not None else 0,
+        "readyReplicas": sum(s.readyReplicas or 0 for s in statuses),
+        "availableReplicas": available,
+        "unavailableReplicas": max(0, sum(_replicas(rs, 0) for rs in sets) - available),
+        "conditions": conditions,
+    }
+
+
+def _complete(deploy: Deployment, status: dict[str, Any]) -> bool:
+    """``DeploymentComplete``: every replica updated and available, and the status is of this generation."""
+    desired = _replicas(deploy)
+    return (
+        status["updatedReplicas"] == desired
+        and status["replicas"] == desired
+        and status["availableReplicas"] == desired
+        and int(status["observedGeneration"] or 0) >= int(_meta(deploy).generation or 0)
+    )
+
+
+def _progressing(deploy: Deployment, status: dict[str, Any]) -> bool:
+    """``DeploymentProgressing``: more updated, ready or available replicas than before, or fewer old ones."""
+    before = deploy.status
+    if before is None:
+        return bool(status["updatedReplicas"] or status["readyReplicas"] or status["availableReplicas"])
+    old_before = (before.replicas or 0) - (before.updatedReplicas or 0)
+    old_now = status["replicas"] - status["updatedReplicas"]
+    return bool(
+        status["updatedReplicas"] > (before.updatedReplicas or 0)
+        or status["readyReplicas"] > (before.readyReplicas or 0)
+        or status["availableReplicas"] > (before.availableReplicas or 0)
+        or old_before > old_now
+    )
+
+
+def _timed_out(conditions: list[dict[str, Any]], deadline: int, now: float) -> bool:
+    """``DeploymentTimedOut``: the Progressing condition's ``lastUpdateTime`` is older than the deadline."""
+    cond = _condition(conditions, PROGRESSING)
+    if not cond or cond.get("reason") == NEW_RS_AVAILABLE:
+        return False
+    if cond.get("reason") == TIMED_OUT:
+        return True
+    since = timefmt.parse_or_none(cond.get("lastUpdateTime") or "")
+    return since is not None and since + deadline < now
 
 
 class DeploymentController(runtime.Controller):
@@ -71,65 +231,73 @@ class DeploymentController(runtime.Controller):
         return [runtime.Watch("Deployment"), runtime.Watch("ReplicaSet", runtime.owner_keys("Deployment"))]
 
     def reconcile(self, key: str) -> float | None:
+        """One ``syncDeployment``: find or create the new ReplicaSet, scale (RollingUpdate, Recreate; a paused
+        Deployment is only scaled), clean up old ReplicaSets, write status and conditions. Returns the seconds
+        after which the progress deadline must be checked again (``requeueStuckDeployment``), or None."""
         ns, name = resources.split_key(key)
-        deploy = runtime.get_or_none(self.api, "Deployment", name, ns)
+        deploy: Deployment | None = runtime.get(self.api, "Deployment", name, ns)
         if deploy is None:
             return None
-        spec = deploy["spec"]
-        desired = int(spec.get("replicas", 1))
-        RS = resources.resource("ReplicaSet")
-        sets = _owned(list(self.api.list(RS, namespace=ns)), deploy)
-        template = copy.deepcopy(spec["template"])
-        template.setdefault("metadata", {}).pop("creationTimestamp", None)
-        hash_ = rollout.template_hash(template)
-        new = next((rs for rs in sets if (rs["metadata"].get("labels") or {}).get(HASH_LABEL) == hash_), None)
+        assert deploy.spec is not None
+        spec = deploy.spec
+        desired = _replicas(deploy)
+        paused = bool(spec.paused)
+        sets: list[ReplicaSet] = _owned(list(self.api.list(ReplicaSet, namespace=ns)), deploy)
+        template = copy.deepcopy(spec.template)
+        if template.metadata is None:
+            template.metadata = ObjectMeta()
+        _meta(template).creationTimestamp = None
+        hash_ = rollout.template_hash(template.to_dict())
+        new = next((rs for rs in sets if _labels(rs).get(HASH_LABEL) == hash_), None)
         old = sorted((rs for rs in sets if rs is not new), key=_revision)
         top = max([_revision(rs) for rs in sets] or [0])
-        if new is None:
+        conditions = _conditions(deploy)
+        now = time.time()
+        # checkPausedConditions
+        progressing = _condition(conditions, PROGRESSING)
+        if paused and progressing.get("reason") != PAUSED:
+            conditions = _set(conditions, PROGRESSING, "Unknown", PAUSED, "Deployment is paused", now)
+        elif not paused and progressing.get("reason") == PAUSED:
+            conditions = _set(conditions, PROGRESSING, "Unknown", RESUMED, "Deployment is resumed", now)
+        if new is None and not paused:
             new = self._create_rs(deploy, template, hash_, top + 1, 0 if old else desired)
-        elif _revision(new) < top or any(
-            (new["metadata"].get("annotations") or {}).get(k) != v for k, v in _copied_annotations(deploy).items()
-        ):
-            # rollback / undo: the old template becomes the newest revision; and the
-            # Deployment's annotations (change-cause) follow it, as `rollout history` shows them
-            annotations = new["metadata"].setdefault("annotations", {})
-            annotations.update(_copied_annotations(deploy))
-            if _revision(new) < top:
-                annotations[REVISION] = str(top + 1)
-            new = resources.as_dict(self.api.replace(RS(new)))
-        if (deploy["metadata"].get("annotations") or {}).get(REVISION) != (
-            new["metadata"].get("annotations") or {}
-        ).get(REVISION):
-            from lightkube.types import PatchType
-
-            deploy = resources.as_dict(
-                self.api.patch(
-                    resources.resource("Deployment"),
-                    name,
-                    {"metadata": {"annotations": {REVISION: new["metadata"]["annotations"][REVISION]}}},
-                    namespace=ns,
-                    patch_type=PatchType.MERGE,
-                )
+            message = f'Created new replica set "{_name(new)}"'
+            conditions = _set(conditions, PROGRESSING, "True", NEW_RS_CREATED, message, now)
+        elif new is not None:
+            new = self._sync_new(deploy, new, top)
+            if not _condition(conditions, PROGRESSING):
+                message = f'Found new replica set "{_name(new)}"'
+                conditions = _set(conditions, PROGRESSING, "True", FOUND_NEW_RS, message, now)
+        if new is not None and _annotations(deploy).get(REVISION) != _annotations(new).get(REVISION):
+            deploy = self.api.patch(
+                Deployment,
+                name,
+                {"metadata": {"annotations": {REVISION: _annotations(new)[REVISION]}}},
+                namespace=ns,
+                patch_type=PatchType.MERGE,
             )
 
-        def state(rs: dict[str, Any]) -> rollout.ReplicaSetState:
+        def state(rs: ReplicaSet) -> rollout.ReplicaSetState:
             return rollout.ReplicaSetState(
-                rs["metadata"]["name"],
-                int(rs["spec"].get("replicas", 0)),
-                int((rs.get("status") or {}).get("availableReplicas", 0)),
+                _name(rs), _replicas(rs, 0), (rs.status.availableReplicas or 0) if rs.status else 0
             )
 
-        steps = rollout.plan(
-            desired=desired, strategy=spec.get("strategy"), new=state(new), old=[state(rs) for rs in old]
-        )
-        by_name = {rs["metadata"]["name"]: rs for rs in sets + [new]}
+        if new is not None and not paused:
+            steps = rollout.plan(desired=desired, strategy=spec.strategy, new=state(new), old=[state(rs) for rs in old])
+        else:  # paused: scale only (the one active ReplicaSet, or the new one when it alone is active)
+            active = [rs for rs in sets if _replicas(rs, 0) > 0] or ([new] if new is not None else [])
+            steps = {_name(active[0]): desired} if len(active) == 1 and _replicas(active[0], 0) != desired else {}
+        by_name = {_name(rs): rs for rs in sets if rs is not None}
+        if new is not None:
+            by_name[_name(new)] = new
         for rs_name, replicas in steps.items():
             rs = copy.deepcopy(by_name[rs_name])
-            before = int(rs["spec"].get("replicas", 0))
-            rs["spec"]["replicas"] = replicas
-            updated = resources.as_dict(self.api.replace(RS(rs)))
+            before = _replicas(rs, 0)
+            assert rs.spec is not None
+            rs.spec.replicas = replicas
+            updated = self.api.replace(rs)
             by_name[rs_name] = updated
-            if rs_name == new["metadata"]["name"]:
+            if new is not None and rs_name == _name(new):
                 new = updated
             log.info("deployment %s: scaled %s to %d", key, rs_name, replicas)
             self.events.record(
@@ -138,112 +306,118 @@ class DeploymentController(runtime.Controller):
                 "ScalingReplicaSet",
                 f"Scaled {'up' if replicas > before else 'down'} replica set {rs_name} from {before} to {replicas}",
             )
-        self._prune(deploy, [by_name[rs["metadata"]["name"]] for rs in old])
-        self._status(deploy, new, list(by_name.values()))
-        return None
+        status = _calculate_status(deploy, new, list(by_name.values()), conditions, now)
+        again = None if paused else self._rollout_status(deploy, new, status, now)
+        if paused or _complete(deploy, status):
+            self._prune(deploy, [by_name[_name(rs)] for rs in old if _name(rs) in by_name])
+        runtime.patch_status(self.api, "Deployment", deploy, status)
+        return again
+
+    def _sync_new(self, deploy: Deployment, new: ReplicaSet, top: int) -> ReplicaSet:
+        """The existing new ReplicaSet brought in line (``getNewReplicaSet``): an old template taken back
+        (``kubectl rollout undo``) becomes the newest revision, the Deployment's annotations (change-cause)
+        follow it as ``rollout history`` shows them, and ``minReadySeconds`` is copied."""
+        assert deploy.spec is not None and new.spec is not None
+        annotations = {**_annotations(new), **_copied_annotations(deploy)}
+        if _revision(new) < top:
+            annotations[REVISION] = str(top + 1)
+        min_ready = deploy.spec.minReadySeconds or 0
+        if annotations == _annotations(new) and (new.spec.minReadySeconds or 0) == min_ready:
+            return new
+        new = copy.deepcopy(new)
+        _meta(new).annotations = annotations
+        assert new.spec is not None
+        new.spec.minReadySeconds = min_ready
+        updated: ReplicaSet = self.api.replace(new)
+        return updated
+
+    def _rollout_status(
+        self, deploy: Deployment, new: ReplicaSet | None, status: dict[str, Any], now: float
+    ) -> float | None:
+        """``syncRolloutStatus`` (progress.go): the Progressing condition of ``status`` (changed in place) —
+        NewReplicaSetAvailable when complete, ReplicaSetUpdated (``lastUpdateTime`` now) on progress,
+        ProgressDeadlineExceeded (False) once ``progressDeadlineSeconds`` pass without progress. Returns
+        the seconds until the deadline is due to be checked (``requeueStuckDeployment``), or None."""
+        assert deploy.spec is not None
+        deadline = _deadline(deploy)
+        conditions: list[dict[str, Any]] = status["conditions"]
+        current = _condition(conditions, PROGRESSING)
+        if deadline is None:
+            status["conditions"] = [c for c in conditions if c.get("type") != PROGRESSING]
+            return None
+        kind = f'ReplicaSet "{_name(new)}"' if new is not None else f'Deployment "{_name(deploy)}"'
+        if status["replicas"] == status["updatedReplicas"] and current.get("reason") == NEW_RS_AVAILABLE:
+            return None
+        if _complete(deploy, status):
+            conditions = _set(
+                conditions, PROGRESSING, "True", NEW_RS_AVAILABLE, f"{kind} has successfully progressed.", now
+            )
+        elif _progressing(deploy, status):
+            fresh = _new_condition(PROGRESSING, "True", RS_UPDATED, f"{kind} is progressing.", now)
+            if current.get("status") == "True":
+                fresh["lastTransitionTime"] = current.get("lastTransitionTime", fresh["lastTransitionTime"])
+            conditions = [c for c in conditions if c.get("type") != PROGRESSING] + [fresh]
+        elif _timed_out(conditions, deadline, now):
+            if current.get("reason") != TIMED_OUT:
+                self.events.record(deploy, events.WARNING, TIMED_OUT, f"{kind} has timed out progressing.")
+            conditions = _set(conditions, PROGRESSING, "False", TIMED_OUT, f"{kind} has timed out progressing.", now)
+        status["conditions"] = conditions
+        cond = _condition(conditions, PROGRESSING)
+        if cond.get("status") != "True" or cond.get("reason") == NEW_RS_AVAILABLE or _complete(deploy, status):
+            return None
+        since = timefmt.parse_or_none(cond.get("lastUpdateTime") or "")
+        if since is None:
+            return None
+        return max(0.1, since + deadline - now + 0.5)
 
     def _create_rs(
-        self, deploy: dict[str, Any], template: dict[str, Any], hash_: str, revision: int, replicas: int
-    ) -> dict[str, Any]:
-        meta = deploy["metadata"]
-        template["metadata"].setdefault("labels", {})[HASH_LABEL] = hash_
-        selector = copy.deepcopy(deploy["spec"]["selector"])
-        selector.setdefault("matchLabels", {})[HASH_LABEL] = hash_
-        body: dict[str, Any] = {
-            "apiVersion": "apps/v1",
-            "kind": "ReplicaSet",
-            "metadata": {
-                "name": f"{meta['name']}-{hash_}",
-                "namespace": meta["namespace"],
-                "labels": dict(template["metadata"]["labels"]),
-                "annotations": {**_copied_annotations(deploy), REVISION: str(revision)},
-                "ownerReferences": [resources.owner_reference(deploy)],
-            },
-            "spec": {
-                "replicas": replicas,
-                "selector": selector,
-                "template": template,
-                "minReadySeconds": deploy["spec"].get("minReadySeconds", 0),
-            },
-        }
-        RS = resources.resource("ReplicaSet")
+        self, deploy: Deployment, template: PodTemplateSpec, hash_: str, revision: int, replicas: int
+    ) -> ReplicaSet:
+        assert deploy.spec is not None and template.metadata is not None
+        meta = _meta(deploy)
+        labels = {**(_meta(template).labels or {}), HASH_LABEL: hash_}
+        _meta(template).labels = labels
+        selector = copy.deepcopy(deploy.spec.selector)
+        selector.matchLabels = {**(selector.matchLabels or {}), HASH_LABEL: hash_}
+        rs_name = f"{meta.name}-{hash_}"
+        body = ReplicaSet(
+            metadata=ObjectMeta(
+                name=rs_name,
+                namespace=meta.namespace,
+                labels=dict(labels),
+                annotations={**_copied_annotations(deploy), REVISION: str(revision)},
+                ownerReferences=[_owner(deploy)],
+            ),
+            spec=ReplicaSetSpec(
+                replicas=replicas,
+                selector=selector,
+                template=template,
+                minReadySeconds=deploy.spec.minReadySeconds or 0,
+            ),
+        )
         try:
-            created = resources.as_dict(self.api.create(RS(body), namespace=meta["namespace"]))
+            created: ReplicaSet = self.api.create(body, namespace=meta.namespace)
         except ApiError as err:
             if err.status.code != 409:
                 raise
-            created = resources.as_dict(self.api.get(RS, body["metadata"]["name"], namespace=meta["namespace"]))
-        log.info(
-            "deployment %s/%s: created replicaset %s (revision %d)",
-            meta["namespace"],
-            meta["name"],
-            body["metadata"]["name"],
-            revision,
-        )
+            created = self.api.get(ReplicaSet, rs_name, namespace=meta.namespace)
+        log.info("deployment %s/%s: created replicaset %s (revision %d)", meta.namespace, meta.name, rs_name, revision)
         if replicas:
             self.events.record(
-                deploy,
-                events.NORMAL,
-                "ScalingReplicaSet",
-                f"Scaled up replica set {body['metadata']['name']} from 0 to {replicas}",
+                deploy, events.NORMAL, "ScalingReplicaSet", f"Scaled up replica set {rs_name} from 0 to {replicas}"
             )
         return created
 
-    def _prune(self, deploy: dict[str, Any], old: list[dict[str, Any]]) -> None:
-        limit = int(deploy["spec"].get("revisionHistoryLimit", 10))
-        idle = [
-            rs for rs in old if rs["spec"].get("replicas", 0) == 0 and (rs.get("status") or {}).get("replicas", 0) == 0
-        ]
+    def _prune(self, deploy: Deployment, old: list[ReplicaSet]) -> None:
+        assert deploy.spec is not None
+        limit = 10 if deploy.spec.revisionHistoryLimit is None else deploy.spec.revisionHistoryLimit
+        idle = [rs for rs in old if _replicas(rs, 0) == 0 and (rs.status.replicas if rs.status else 0) == 0]
         for rs in idle[: max(0, len(idle) - limit)]:
             try:
-                self.api.delete(
-                    resources.resource("ReplicaSet"), rs["metadata"]["name"], namespace=rs["metadata"]["namespace"]
-                )
+                self.api.delete(ReplicaSet, _name(rs), namespace=_meta(rs).namespace)
             except ApiError as err:
                 if err.status.code != 404:
                     raise
-
-    def _status(self, deploy: dict[str, Any], new: dict[str, Any], sets: list[dict[str, Any]]) -> None:
-        desired = int(deploy["spec"].get("replicas", 1))
-        total = sum(int((rs.get("status") or {}).get("replicas", 0)) for rs in sets)
-        ready = sum(int((rs.get("status") or {}).get("readyReplicas", 0)) for rs in sets)
-        available = sum(int((rs.get("status") or {}).get("availableReplicas", 0)) for rs in sets)
-        nstatus = new.get("status") or {}
-        updated = int(nstatus.get("replicas", 0))
-        _, max_unavailable = rollout.fenceposts(deploy["spec"].get("strategy"), desired)
-        conditions = (deploy.get("status") or {}).get("conditions")
-        conditions = runtime.set_condition(
-            conditions,
-            "Available",
-            available >= desired - max_unavailable,
-            "MinimumReplicasAvailable" if available >= desired - max_unavailable else "MinimumReplicasUnavailable",
-            f"{available} of {desired} replicas available",
-        )
-        complete = updated == desired and total == desired and int(nstatus.get("availableReplicas", 0)) == desired
-        rs_name = new["metadata"]["name"]
-        conditions = runtime.set_condition(
-            conditions,
-            "Progressing",
-            True,
-            "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
-            f'ReplicaSet "{rs_name}" has successfully progressed.'
-            if complete
-            else f'ReplicaSet "{rs_name}" is progressing.',
-        )
-        runtime.patch_status(
-            self.api,
-            "Deployment",
-            deploy,
-            {
-                "observedGeneration": deploy["metadata"].get("generation"),
-                "replicas": total,
-                "updatedReplicas": updated,
-                "readyReplicas": ready,
-                "availableReplicas": available,
-                "unavailableReplicas": max(0, desired - available),
-                "conditions": conditions,
-            },
-        )
 
 
 class ReplicaSetController(runtime.Controller):
@@ -256,57 +430,62 @@ class ReplicaSetController(runtime.Controller):
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        rs = runtime.get_or_none(self.api, "ReplicaSet", name, ns)
+        rs: ReplicaSet | None = runtime.get(self.api, "ReplicaSet", name, ns)
         if rs is None:
             return None
-        Pod = resources.resource("Pod")
-        labels = rs["spec"]["selector"].get("matchLabels") or {}
-        pods = _owned(list(self.api.list(Pod, namespace=ns, labels=labels)), rs)
+        assert rs.spec is not None
+        labels = rs.spec.selector.matchLabels or {}
+        listed = self.api.list(resources.resource("Pod"), namespace=ns, labels=labels)
+        pods: list[Pod] = _owned([read_pod(p) for p in listed], rs)
         active = [
             p
             for p in pods
-            if (p.get("status") or {}).get("phase") not in phases.POD_TERMINAL
-            and not p["metadata"].get("deletionTimestamp")
+            if (p.status.phase if p.status else None) not in phases.POD_TERMINAL and not _meta(p).deletionTimestamp
         ]
-        want = int(rs["spec"].get("replicas", 1))
+        want = _replicas(rs)
         if len(active) < want:
-            template = rs["spec"]["template"]
+            template = rs.spec.template
+            assert template is not None
+            tmeta = template.metadata or ObjectMeta()
             for _ in range(want - len(active)):
-                body = {
-                    "apiVersion": "v1",
-                    "kind": "Pod",
-                    "metadata": {
-                        "generateName": f"{name}-",
-                        "namespace": ns,
-                        "labels": dict((template.get("metadata") or {}).get("labels") or {}),
-                        "annotations": dict((template.get("metadata") or {}).get("annotations") or {}),
-                        "ownerReferences": [resources.owner_reference(rs)],
-                    },
-                    "spec": copy.deepcopy(template["spec"]),
-                }
+                body = Pod(
+                    metadata=ObjectMeta(
+                        generateName=f"{name}-",
+                        namespace=ns,
+                        labels=dict(tmeta.labels or {}),
+                        annotations=dict(tmeta.annotations or {}),
+                        ownerReferences=[_owner(rs)],
+                    ),
+                    spec=copy.deepcopy(template.spec),
+                )
                 try:
-                    created = resources.as_dict(self.api.create(Pod(body), namespace=ns))
+                    created: Pod = self.api.create(body, namespace=ns)
                 except ApiError as err:
                     self.events.record(rs, events.WARNING, "FailedCreate", f"Error creating: {err.status.message}")
                     raise
-                log.info("replicaset %s: created pod %s", key, created["metadata"]["name"])
-                self.events.record(rs, events.NORMAL, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
+                log.info("replicaset %s: created pod %s", key, _name(created))
+                self.events.record(rs, events.NORMAL, "SuccessfulCreate", f"Created pod: {_name(created)}")
                 active.append(created)
         elif len(active) > want:
 
-            def order(p: dict[str, Any]) -> tuple[bool, str]:  # not-ready and newest go first
-                return (_ready(p), "".join(chr(255 - ord(c)) for c in p["metadata"].get("creationTimestamp", "")))
+            def order(p: Pod) -> tuple[bool, float]:  # not-ready and newest go first
+                born = _meta(p).creationTimestamp
+                return (_ready(p), -born.timestamp() if born else 0.0)
 
             for pod in sorted(active, key=order)[: len(active) - want]:
                 try:
-                    self.api.delete(Pod, pod["metadata"]["name"], namespace=ns)
-                    log.info("replicaset %s: deleted pod %s", key, pod["metadata"]["name"])
-                    self.events.record(rs, events.NORMAL, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
+                    self.api.delete(Pod, _name(pod), namespace=ns)
+                    log.info("replicaset %s: deleted pod %s", key, _name(pod))
+                    self.events.record(rs, events.NORMAL, "SuccessfulDelete", f"Deleted pod: {_name(pod)}")
                 except ApiError as err:
                     if err.status.code != 404:
                         raise
                 active.remove(pod)
-        ready = sum(1 for p in active if _ready(p))
+        now = time.time()
+        min_ready = rs.spec.minReadySeconds or 0
+        ready = [p for p in active if _ready(p)]
+        available = [p for p in ready if _available_in(p, min_ready, now) <= 0]
+        waits = [_available_in(p, min_ready, now) for p in ready if p not in available]
         runtime.patch_status(
             self.api,
             "ReplicaSet",
@@ -314,16 +493,45 @@ class ReplicaSetController(runtime.Controller):
             {
                 "replicas": len(active),
                 "fullyLabeledReplicas": len(active),
-                "readyReplicas": ready,
-                "availableReplicas": ready,
-                "observedGeneration": rs["metadata"].get("generation"),
+                "readyReplicas": len(ready),
+                "availableReplicas": len(available),
+                "observedGeneration": _meta(rs).generation,
             },
         )
-        return None
+        # a Ready pod becomes available minReadySeconds later: look again then (``AddAfter``)
+        due = [w for w in waits if w != float("inf")]
+        return min(due) + 0.05 if due else None
 
 
-def _ready(pod: dict[str, Any]) -> bool:
-    return any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in (pod.get("status") or {}).get("conditions") or []
-    )
+def read_pod(raw: Any) -> Pod:
+    """A listed pod as lightkube's model. A status written by a client that left out fields lightkube's model
+    requires (``containerStatuses[].imageID``, which Go decodes to ``""``) is read for what this controller
+    needs of it: ``phase`` and ``conditions``."""
+    data = resources.as_dict(raw)
+    data.setdefault("kind", "Pod")
+    try:
+        return cast(Pod, objects.parse(data))
+    except msgspec.ValidationError:
+        status = data.get("status")
+        if isinstance(status, dict):
+            data["status"] = {k: v for k, v in status.items() if k in ("phase", "conditions")}
+        return cast(Pod, objects.parse(data))
+
+
+def _available_in(pod: Pod, min_ready: int, now: float) -> float:
+    """Seconds until the Ready ``pod`` counts as available (``podutil.IsPodAvailable``: Ready for
+    ``minReadySeconds``, from the Ready condition's ``lastTransitionTime``); <= 0 when it is, ``inf`` when
+    that time is unknown and ``min_ready`` > 0."""
+    if min_ready <= 0:
+        return 0.0
+    conditions = (pod.status.conditions if pod.status else None) or []
+    since = next((c.lastTransitionTime for c in conditions if c.type == "Ready"), None)
+    if since is None:
+        return float("inf")
+    return since.timestamp() + min_ready - now
+
+
+def _ready(pod: Pod) -> bool:
+    """The pod's ``Ready`` condition is ``True`` (the kubelet's readiness, ``podutil.IsPodReady``)."""
+    conditions = (pod.status.conditions if pod.status else None) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)

@@ -8,30 +8,92 @@ writes only that image field, and the template again when the ImageDeploy's
 ``generation`` changes, so ``kubectl scale`` and the Deployment's own
 rolling-update strategy are respected. Status mirrors the Deployment's
 ``Available`` and ``Progressing`` conditions.
+
+Automatic rollback (``spec.rollback``, on by default): a rollout to a new digest that fails (the
+Deployment's ``ProgressDeadlineExceeded``, a container in ``CrashLoopBackOff`` or restarted
+``maxRestarts`` times, or not Ready within ``timeout``) puts the Deployment back on
+``status.availableImage`` and quarantines the digest in ``status.failedImages`` until the Image
+has a newer one; ``status.history`` lists what was deployed, newest first.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+import time
+from typing import Any, cast
+
+from lightkube.models.apps_v1 import DeploymentSpec
+from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
+from lightkube.resources.apps_v1 import Deployment
 
 from dockyard.api import labels as well_known
-from dockyard.api import objects
+from dockyard.api import models, objects, timefmt
 from dockyard.client import events, resources, runtime
+from dockyard.controllers import deployment
 
 log = logging.getLogger(__name__)
 
 GENERATION_ANNOTATION = well_known.IMAGEDEPLOY_GENERATION
+HISTORY_LIMIT = 10
+"""Entries kept in ``status.history`` and ``status.failedImages``."""
+READY, ROLLED_BACK = "Ready", "RolledBack"
+CRASH_LOOP = "CrashLoopBackOff"
+"""The kubelet's waiting reason of a container in restart back-off (``kubecontainer.ErrCrashLoopBackOff``)."""
+RESTART_LIMIT = "RestartLimitExceeded"
+READINESS_TIMEOUT = "ReadinessTimeout"
+"""Reasons of a failed rollout (``status.failedImages[].reason``), beside ``ProgressDeadlineExceeded``."""
 
 
-def _set_image(template_spec: dict[str, Any], container: str | None, image: str) -> bool:
-    """Set the image of ``container`` (first if None); False if there is no such container."""
-    for c in template_spec.get("containers") or []:
-        if container is None or c.get("name") == container:
-            c["image"] = image
+def _set_image(spec: DeploymentSpec, container: str | None, image: str) -> bool:
+    """Set the image of ``container`` (first if None) in the pod template; False if there is no such container."""
+    pod = spec.template.spec
+    for c in pod.containers if pod is not None else []:
+        if container is None or c.name == container:
+            c.image = image
             return True
     return False
+
+
+def _deployment_spec(idp: objects.ImageDeploy) -> DeploymentSpec:
+    """``spec.deployment`` (an apps/v1 DeploymentSpec, validated on write) as lightkube's model (a copy)."""
+    return cast(DeploymentSpec, DeploymentSpec.from_dict(copy.deepcopy(idp.spec.deployment)))
+
+
+def _image_of(deploy: Deployment, container: str | None) -> str | None:
+    """The image of ``container`` (first if None) in the Deployment's pod template."""
+    assert deploy.spec is not None
+    pod = deploy.spec.template.spec
+    for c in pod.containers if pod is not None else []:
+        if container is None or c.name == container:
+            return c.image
+    return None
+
+
+def _digest(image: str) -> str | None:
+    """``sha256:...`` of ``repo@sha256:...`` (None without a digest)."""
+    return image.partition("@")[2] or None
+
+
+def _history(idp: objects.ImageDeploy) -> list[dict[str, Any]]:
+    return [h.model_dump(mode="json", exclude_none=True) for h in idp.status.history]
+
+
+def _deployed(history: list[dict[str, Any]], image: str, *, rollback: bool = False) -> list[dict[str, Any]]:
+    """``history`` with ``image`` deployed now in front (newest first, at most :data:`HISTORY_LIMIT`)."""
+    entry: dict[str, Any] = {"image": image, "digest": _digest(image), "deployedAt": timefmt.now()}
+    if rollback:
+        entry["rollback"] = True
+    return [entry, *history][:HISTORY_LIMIT]
+
+
+def _condition(conditions: list[dict[str, Any]], type_: str) -> dict[str, Any]:
+    return next((c for c in conditions if c.get("type") == type_), {})
+
+
+def _conditions(idp: objects.ImageDeploy) -> list[dict[str, Any]]:
+    """The ImageDeploy's ``status.conditions`` in wire shape (for :func:`runtime.set_condition`)."""
+    return [c.model_dump(mode="json", exclude_none=True) for c in idp.status.conditions]
 
 
 class ImageDeployController(runtime.Controller):
@@ -48,132 +110,222 @@ class ImageDeployController(runtime.Controller):
                 if d.metadata.namespace == ns and d.spec.imageRef.name == name
             ]
 
+        def by_pod(_event: str, pod: Any) -> list[str]:
+            # pod → ReplicaSet <deployment>-<hash> → Deployment named as its ImageDeploy
+            rs = resources.controller_of(pod, "ReplicaSet")
+            if not rs:
+                return []
+            key = f"{pod.metadata.namespace}/{rs.rpartition('-')[0]}"
+            return [key] if any(resources.key(d) == key for d in self.informers["ImageDeploy"].items()) else []
+
         return [
             runtime.Watch("ImageDeploy"),
             runtime.Watch("Image", by_image),
             runtime.Watch("Deployment", runtime.owner_keys("ImageDeploy")),
+            runtime.Watch("Pod", by_pod),
         ]
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        idp = runtime.get_or_none(self.api, "ImageDeploy", name, ns)
+        idp: objects.ImageDeploy | None = runtime.get(self.api, "ImageDeploy", name, ns)
         if idp is None:
             return None
-        spec, status = idp["spec"], idp.get("status") or {}
-        conditions = status.get("conditions")
-        image = runtime.get_or_none(self.api, "Image", spec["imageRef"]["name"], ns)
-        latest = ((image or {}).get("status") or {}).get("latestImage")
+        spec = idp.spec
+        image: objects.Image | None = runtime.get(self.api, "Image", spec.imageRef.name, ns)
+        latest = image.status.latestImage if image is not None else None
         if not latest:
             why = "not found" if image is None else "has no status.latestImage yet"
-            runtime.patch_status(
-                self.api,
-                "ImageDeploy",
-                idp,
-                {
-                    "conditions": runtime.set_condition(
-                        conditions, "Ready", False, "ImageNotResolved", f"Image {spec['imageRef']['name']!r} {why}"
-                    )
-                },
-            )
+            self._set_ready(idp, False, "ImageNotResolved", f"Image {spec.imageRef.name!r} {why}")
             return None
-        deploy = runtime.get_or_none(self.api, "Deployment", name, ns)
-        generation = str(idp["metadata"].get("generation", 1))
-        Deployment = resources.resource("Deployment")
+        quarantined = {f.image for f in idp.status.failedImages}
+        # a failed digest is not tried again: stay on the last Available one until a newer digest appears
+        target = latest if latest not in quarantined else (idp.status.availableImage or latest)
+        history = _history(idp)
+        deploy: Deployment | None = runtime.get(self.api, "Deployment", name, ns)
+        generation = str(idp.metadata.generation or 1)
         if deploy is None:
-            dspec = copy.deepcopy(spec["deployment"])
-            if not _set_image(dspec["template"]["spec"], spec.get("containerName"), latest):
-                self._no_container(idp, conditions)
+            dspec = _deployment_spec(idp)
+            if not _set_image(dspec, spec.containerName, target):
+                self._no_container(idp)
                 return None
-            body = {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {
-                    "name": name,
-                    "namespace": ns,
-                    "labels": dict(idp["metadata"].get("labels") or {}),
-                    "annotations": {GENERATION_ANNOTATION: generation},
-                    "ownerReferences": [resources.owner_reference(idp)],
-                },
-                "spec": dspec,
-            }
-            deploy = resources.as_dict(self.api.create(Deployment(body), namespace=ns))
-            log.info("imagedeploy %s: created deployment on %s", key, latest)
-            self.events.record(idp, events.NORMAL, "DeploymentCreated", f"Created deployment {name} on {latest}")
+            body = Deployment(
+                metadata=ObjectMeta(
+                    name=name,
+                    namespace=ns,
+                    labels=dict(idp.metadata.labels),
+                    annotations={GENERATION_ANNOTATION: generation},
+                    ownerReferences=[OwnerReference(**resources.owner_reference(idp))],
+                ),
+                spec=dspec,
+            )
+            deploy = self.api.create(body, namespace=ns)
+            log.info("imagedeploy %s: created deployment on %s", key, target)
+            self.events.record(idp, events.NORMAL, "DeploymentCreated", f"Created deployment {name} on {target}")
+            history = _deployed(history, target)
         else:
             if resources.controller_of(deploy, "ImageDeploy") != name:
                 self._set_ready(
-                    idp,
-                    conditions,
-                    False,
-                    "DeploymentNotOwned",
-                    f"Deployment {name!r} exists and is not owned by this ImageDeploy",
+                    idp, False, "DeploymentNotOwned", f"Deployment {name!r} exists and is not owned by this ImageDeploy"
                 )
                 return None
             desired = copy.deepcopy(deploy)
-            annotations = desired["metadata"].setdefault("annotations", {})
+            assert desired.metadata is not None and desired.spec is not None
+            annotations = dict(desired.metadata.annotations or {})
             if annotations.get(GENERATION_ANNOTATION) != generation:
-                replicas = desired["spec"].get("replicas")
-                desired["spec"] = copy.deepcopy(spec["deployment"])
-                if "replicas" not in spec["deployment"] and replicas is not None:
-                    desired["spec"]["replicas"] = replicas
+                replicas = desired.spec.replicas
+                desired.spec = _deployment_spec(idp)
+                if "replicas" not in spec.deployment and replicas is not None:
+                    desired.spec.replicas = replicas
                 annotations[GENERATION_ANNOTATION] = generation
-            if not _set_image(desired["spec"]["template"]["spec"], spec.get("containerName"), latest):
-                self._no_container(idp, conditions)
+                desired.metadata.annotations = annotations
+            before = _image_of(deploy, spec.containerName)
+            if not _set_image(desired.spec, spec.containerName, target):
+                self._no_container(idp)
                 return None
             if desired != deploy:
-                deploy = resources.as_dict(self.api.replace(Deployment(desired)))
-                log.info("imagedeploy %s: deployment now on %s", key, latest)
-                self.events.record(idp, events.NORMAL, "DeploymentUpdated", f"Updated deployment {name} to {latest}")
-        self._report(idp, deploy, latest)
-        return None
+                deploy = self.api.replace(desired)
+                log.info("imagedeploy %s: deployment now on %s", key, target)
+                self.events.record(idp, events.NORMAL, "DeploymentUpdated", f"Updated deployment {name} to {target}")
+                if before != target:
+                    history = _deployed(history, target)
+        assert deploy is not None
+        return self._report(idp, deploy, target, history)
 
-    def _no_container(self, idp: dict[str, Any], conditions: Any) -> None:
-        want = idp["spec"].get("containerName")
+    def _no_container(self, idp: objects.ImageDeploy) -> None:
+        want = idp.spec.containerName
         self._set_ready(
-            idp,
-            conditions,
-            False,
-            "ContainerNotFound",
-            f"spec.containerName: no container named {want!r} in spec.deployment",
+            idp, False, "ContainerNotFound", f"spec.containerName: no container named {want!r} in spec.deployment"
         )
-        return None
 
-    def _set_ready(self, idp: dict[str, Any], conditions: Any, ok: bool, reason: str, message: str) -> None:
+    def _set_ready(self, idp: objects.ImageDeploy, ok: bool, reason: str, message: str) -> None:
         runtime.patch_status(
             self.api,
             "ImageDeploy",
             idp,
-            {"conditions": runtime.set_condition(conditions, "Ready", ok, reason, message)},
+            {"conditions": runtime.set_condition(_conditions(idp), "Ready", ok, reason, message)},
         )
-        return None
 
-    def _report(self, idp: dict[str, Any], deploy: dict[str, Any], latest: str) -> None:
-        dstatus = deploy.get("status") or {}
-        conditions = (idp.get("status") or {}).get("conditions")
-        for cond in dstatus.get("conditions") or []:
-            if cond.get("type") in ("Available", "Progressing"):
+    def _report(
+        self, idp: objects.ImageDeploy, deploy: Deployment, target: str, history: list[dict[str, Any]]
+    ) -> float | None:
+        """Status from the Deployment's rollout on ``target``: Ready/Available/Progressing, ``availableImage``
+        and ``history`` once it completed; a failed rollout to a new digest (:meth:`_failure`) is rolled back
+        (``spec.rollback.enabled``) or reported. Returns seconds until ``spec.rollback.timeout`` is due."""
+        assert deploy.metadata is not None and deploy.spec is not None
+        now = time.time()
+        dstatus = deploy.status
+        conditions = _conditions(idp)
+        for cond in (dstatus.conditions if dstatus is not None else None) or []:
+            if cond.type in ("Available", "Progressing"):
                 conditions = runtime.set_condition(
-                    conditions,
-                    cond["type"],
-                    cond.get("status") == "True",
-                    cond.get("reason") or "",
-                    cond.get("message") or "",
+                    conditions, cond.type, cond.status == "True", cond.reason or "", cond.message or ""
                 )
+        want = 1 if deploy.spec.replicas is None else deploy.spec.replicas
         rolled = (
-            dstatus.get("observedGeneration") == deploy["metadata"].get("generation")
-            and dstatus.get("updatedReplicas", 0) == deploy["spec"].get("replicas", 1)
-            and dstatus.get("availableReplicas", 0) >= deploy["spec"].get("replicas", 1)
+            dstatus is not None
+            and dstatus.observedGeneration == deploy.metadata.generation
+            and (dstatus.updatedReplicas or 0) == want
+            and (dstatus.availableReplicas or 0) >= want
+            and (dstatus.replicas or 0) == want
+            and _image_of(deploy, idp.spec.containerName) == target
         )
-        conditions = runtime.set_condition(conditions, "Ready", rolled, "RolledOut" if rolled else "RollingOut", latest)
-        runtime.patch_status(
-            self.api,
-            "ImageDeploy",
-            idp,
-            {
-                "latestImage": latest,
-                "deploymentName": deploy["metadata"]["name"],
-                "observedGeneration": idp["metadata"].get("generation"),
-                "conditions": conditions,
-            },
-        )
-        return None
+        status: dict[str, Any] = {
+            "latestImage": target,
+            "deploymentName": deploy.metadata.name,
+            "observedGeneration": idp.metadata.generation,
+        }
+        failed = [f.model_dump(mode="json", exclude_none=True) for f in idp.status.failedImages]
+        available = idp.status.availableImage
+        again: float | None = None
+        if rolled:
+            available = target
+            status["availableImage"] = target
+            history = [
+                {**h, "availableAt": timefmt.format(now)}
+                if i == 0 and h.get("image") == target and not h.get("availableAt")
+                else h
+                for i, h in enumerate(history)
+            ]
+            conditions = runtime.set_condition(conditions, READY, True, "RolledOut", target)
+            newest_is_rollback = bool(history and history[0].get("rollback"))
+            if _condition(conditions, ROLLED_BACK).get("status") == "True" and not newest_is_rollback:
+                message = f"{target} rolled out"
+                conditions = runtime.set_condition(conditions, ROLLED_BACK, False, "NewImageRolledOut", message)
+        elif target != available:
+            failure, again = self._failure(idp, deploy, target, history, now)
+            if failure is None:
+                conditions = runtime.set_condition(conditions, READY, False, "RollingOut", target)
+            elif idp.spec.rollback.enabled and available:
+                reason, message = failure
+                failed = [
+                    {
+                        "image": target,
+                        "digest": _digest(target),
+                        "reason": reason,
+                        "message": message,
+                        "time": timefmt.format(now),
+                    },
+                    *failed,
+                ][:HISTORY_LIMIT]
+                self._put_back(idp, deploy, available)
+                history = _deployed(history, available, rollback=True)
+                text = f"rollout of {target} failed ({reason}: {message}); rolled back to {available}"
+                conditions = runtime.set_condition(conditions, ROLLED_BACK, True, reason, text)
+                conditions = runtime.set_condition(conditions, READY, False, "RolledBack", text)
+                self.events.record(idp, events.WARNING, "RolledBack", text)
+                log.warning("imagedeploy %s: %s", resources.key(idp), text)
+                status["latestImage"] = available
+                again = None
+            else:
+                reason, message = failure
+                text = f"rollout of {target} failed ({reason}: {message})"
+                if _condition(conditions, READY).get("reason") != reason:
+                    self.events.record(idp, events.WARNING, "RolloutFailed", text)
+                conditions = runtime.set_condition(conditions, READY, False, reason, text)
+                conditions = runtime.set_condition(conditions, "Progressing", False, reason, text)
+                again = None
+        else:
+            conditions = runtime.set_condition(conditions, READY, False, "RollingOut", target)
+        status.update(failedImages=failed, history=history[:HISTORY_LIMIT], conditions=conditions)
+        runtime.patch_status(self.api, "ImageDeploy", idp, status)
+        return again
+
+    def _failure(
+        self, idp: objects.ImageDeploy, deploy: Deployment, target: str, history: list[dict[str, Any]], now: float
+    ) -> tuple[tuple[str, str] | None, float | None]:
+        """Why the rollout to ``target`` failed, ``(reason, message)``, or None; and the seconds until
+        ``spec.rollback.timeout`` runs out. Failed: the Deployment's Progressing is False with
+        ProgressDeadlineExceeded, a container of a pod on ``target`` waits in CrashLoopBackOff or restarted
+        ``maxRestarts`` times, or ``timeout`` passed since the Deployment was put on ``target``."""
+        assert deploy.spec is not None and deploy.metadata is not None
+        policy = idp.spec.rollback
+        for cond in (deploy.status.conditions if deploy.status is not None else None) or []:
+            if cond.type == "Progressing" and cond.status == "False" and cond.reason == deployment.TIMED_OUT:
+                return (deployment.TIMED_OUT, cond.message or ""), None
+        selector = deploy.spec.selector.matchLabels or {}
+        listed = self.api.list(resources.resource("Pod"), namespace=deploy.metadata.namespace, labels=selector)
+        for pod in (deployment.read_pod(p) for p in listed):
+            if pod.spec is None or not any(c.image == target for c in pod.spec.containers):
+                continue
+            for cs in (pod.status.containerStatuses if pod.status is not None else None) or []:
+                where = f"pod {pod.metadata.name if pod.metadata else ''} container {cs.name}"
+                waiting = cs.state.waiting if cs.state is not None else None
+                if waiting is not None and waiting.reason == CRASH_LOOP:
+                    return (CRASH_LOOP, f"{where}: {waiting.message or 'back-off restarting failed container'}"), None
+                if cs.restartCount >= policy.maxRestarts:
+                    return (RESTART_LIMIT, f"{where} restarted {cs.restartCount} times"), None
+        since = next((h.get("deployedAt") for h in history if h.get("image") == target), None)
+        started = timefmt.parse_or_none(since) if since else None
+        if started is None:
+            return None, None
+        left = started + models.parse_duration(policy.timeout) - now
+        if left <= 0:
+            return (READINESS_TIMEOUT, f"not all pods Ready and available within {policy.timeout}"), None
+        return None, left + 0.1
+
+    def _put_back(self, idp: objects.ImageDeploy, deploy: Deployment, image: str) -> None:
+        """Put the Deployment's container back on ``image`` (the last Available one)."""
+        desired = copy.deepcopy(deploy)
+        assert desired.spec is not None
+        _set_image(desired.spec, idp.spec.containerName, image)
+        self.api.replace(desired)

@@ -13,8 +13,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from lightkube.models.apps_v1 import DeploymentStrategy
+
 DEFAULT_SURGE = "25%"
 DEFAULT_UNAVAILABLE = "25%"
+RECREATE = "Recreate"
+ROLLING_UPDATE = "RollingUpdate"
 
 
 def _semantic(value: Any) -> Any:
@@ -39,7 +43,8 @@ def template_hash(template: dict[str, Any]) -> str:
 
 
 def scaled_value(value: int | str | None, total: int, *, round_up: bool, default: str) -> int:
-    """Resolve an ``IntOrString`` (``3`` or ``"25%"``) against ``total`` replicas.
+    """Resolve an ``IntOrString`` (``3`` or ``"25%"``) against ``total`` replicas
+    (``intstr.GetScaledValueFromIntOrPercent``).
 
     Raises:
         ValueError: for a string that is not a percentage.
@@ -54,14 +59,32 @@ def scaled_value(value: int | str | None, total: int, *, round_up: bool, default
     return math.ceil(exact) if round_up else math.floor(exact)
 
 
-def fenceposts(strategy: dict[str, Any] | None, desired: int) -> tuple[int, int]:
-    """``(maxSurge, maxUnavailable)`` for a RollingUpdate strategy; never both zero (ResolveFenceposts)."""
-    rolling = (strategy or {}).get("rollingUpdate") or {}
-    surge = scaled_value(rolling.get("maxSurge"), desired, round_up=True, default=DEFAULT_SURGE)
-    unavailable = scaled_value(rolling.get("maxUnavailable"), desired, round_up=False, default=DEFAULT_UNAVAILABLE)
+def is_recreate(strategy: DeploymentStrategy | None) -> bool:
+    """True for ``strategy.type: Recreate`` (the default type is RollingUpdate)."""
+    return strategy is not None and strategy.type == RECREATE
+
+
+def fenceposts(strategy: DeploymentStrategy | None, desired: int) -> tuple[int, int]:
+    """``(maxSurge, maxUnavailable)`` for a RollingUpdate strategy; never both zero (``ResolveFenceposts``:
+    surge rounds up, unavailable down)."""
+    rolling = strategy.rollingUpdate if strategy is not None else None
+    surge = scaled_value(
+        rolling.maxSurge if rolling is not None else None, desired, round_up=True, default=DEFAULT_SURGE
+    )
+    unavailable = scaled_value(
+        rolling.maxUnavailable if rolling is not None else None, desired, round_up=False, default=DEFAULT_UNAVAILABLE
+    )
     if surge == 0 and unavailable == 0:
         unavailable = 1
     return surge, unavailable
+
+
+def max_unavailable(strategy: DeploymentStrategy | None, desired: int) -> int:
+    """``deploymentutil.MaxUnavailable``: 0 for Recreate or no replicas, else the resolved fencepost,
+    capped at ``desired``."""
+    if is_recreate(strategy) or desired == 0:
+        return 0
+    return min(fenceposts(strategy, desired)[1], desired)
 
 
 @dataclass(frozen=True)
@@ -74,7 +97,7 @@ class ReplicaSetState:
 
 
 def plan(
-    *, desired: int, strategy: dict[str, Any] | None, new: ReplicaSetState, old: list[ReplicaSetState]
+    *, desired: int, strategy: DeploymentStrategy | None, new: ReplicaSetState, old: list[ReplicaSetState]
 ) -> dict[str, int]:
     """One step of a rollout: the ``spec.replicas`` to set, by ReplicaSet name.
 
@@ -85,7 +108,7 @@ def plan(
     ones to zero and the new one up only when no old replica is left.
     """
     out: dict[str, int] = {}
-    if (strategy or {}).get("type") == "Recreate":
+    if is_recreate(strategy):
         for rs in old:
             if rs.replicas:
                 out[rs.name] = 0

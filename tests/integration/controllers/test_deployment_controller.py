@@ -234,3 +234,130 @@ def test_scaling_a_deployment_scales_its_pods(env: Env) -> None:
     env.patch("Deployment", "web", {"spec": {"replicas": 1}})
     env.wait(lambda: len(live_pods(env)) == 1, "1 pod")
     assert env.settled(lambda: len(live_pods(env))) == 1
+
+
+# ------------------------------------------------------------------ rollouts as pkg/controller/deployment does them
+
+
+def mark_ready_at(env: Env, pod: dict[str, Any], when: str) -> None:
+    """Ready since ``when`` (the kubelet writes the Ready condition's lastTransitionTime)."""
+    env.patch_status(
+        "Pod",
+        pod["metadata"]["name"],
+        {
+            "phase": "Running",
+            "conditions": [
+                {"type": "Ready", "status": "True", "lastTransitionTime": when},
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": when},
+            ],
+        },
+    )
+
+
+def test_min_ready_seconds_holds_availability(env: Env, rsc: Tracking) -> None:
+    """``podutil.IsPodAvailable``: Ready for ``minReadySeconds`` before it counts as available."""
+    from dockyard.api import timefmt
+
+    env.create(
+        "ReplicaSet",
+        {
+            "metadata": {"name": "web-rs"},
+            "spec": {
+                "replicas": 1,
+                "minReadySeconds": 2,
+                "selector": {"matchLabels": dict(LABELS)},
+                "template": template(),
+            },
+        },
+    )
+    pod = env.wait(lambda: live_pods(env), "a pod")[0]
+    mark_ready_at(env, pod, timefmt.now())
+    got = env.wait_for("ReplicaSet", "web-rs", lambda o: status(o).get("readyReplicas") == 1, "1 ready")
+    assert status(got).get("availableReplicas", 0) == 0
+    env.wait_for("ReplicaSet", "web-rs", lambda o: status(o).get("availableReplicas") == 1, "available after 2s")
+
+
+def test_a_paused_deployment_does_not_roll_until_resumed(env: Env, dc: Tracking) -> None:
+    deployment(env, 1)
+    env.wait(lambda: env.list("ReplicaSet"), "a ReplicaSet")
+    env.patch("Deployment", "web", {"spec": {"paused": True}})
+    got = env.wait_for(
+        "Deployment", "web", lambda d: condition(d, "Progressing").get("reason") == "DeploymentPaused", "paused"
+    )
+    assert condition(got, "Progressing")["status"] == "Unknown"
+    env.patch("Deployment", "web", {"spec": {"template": template("2")}})
+    assert env.settled(lambda: len(env.list("ReplicaSet"))) == 1
+    env.patch("Deployment", "web", {"spec": {"paused": False}})
+    env.wait(lambda: len(env.list("ReplicaSet")) == 2, "the new ReplicaSet once resumed")
+    env.wait_for(
+        "Deployment", "web", lambda d: condition(d, "Progressing").get("reason") != "DeploymentPaused", "resumed"
+    )
+
+
+@pytest.mark.usefixtures("both")
+def test_progress_deadline_exceeded(env: Env) -> None:
+    start(env, 1, {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
+    env.patch("Deployment", "web", {"spec": {"progressDeadlineSeconds": 1, "template": template("2")}})
+    got = env.wait_for(
+        "Deployment",
+        "web",
+        lambda d: condition(d, "Progressing").get("reason") == "ProgressDeadlineExceeded",
+        "ProgressDeadlineExceeded",
+    )
+    cond = condition(got, "Progressing")
+    assert cond["status"] == "False" and "has timed out progressing" in cond["message"]
+    assert condition(got, "Available")["status"] == "True"  # the old pod still serves
+    assert len(live_pods(env)) == 2  # nothing was taken down
+
+
+@pytest.mark.usefixtures("both")
+def test_recreate_never_runs_old_and_new_pods_together(env: Env) -> None:
+    start(env, 2, {"type": "Recreate"})
+    old_hash = live_pods(env)[0]["metadata"]["labels"][HASH_LABEL]
+    env.patch("Deployment", "web", {"spec": {"template": template("2")}})
+    for _ in range(12):
+        env.quiet()
+        pods = live_pods(env)
+        hashes = {p["metadata"]["labels"][HASH_LABEL] for p in pods}
+        assert len(hashes) <= 1, "old and new pods at once"
+        if hashes and old_hash not in hashes and all(is_ready(p) for p in pods) and len(pods) == 2:
+            break
+        for p in pods:
+            if not is_ready(p):
+                mark_ready(env, p)
+    else:
+        raise AssertionError("the Recreate rollout did not end")
+    env.wait_for(
+        "Deployment", "web", lambda d: condition(d, "Progressing").get("reason") == "NewReplicaSetAvailable", "done"
+    )
+
+
+def test_revision_history_limit_prunes_the_oldest_idle_replicasets(env: Env, dc: Tracking) -> None:
+    """``cleanupDeployment``: once a rollout is complete, idle old ReplicaSets beyond the limit go, oldest first."""
+    deployment(env, 1, strategy={"type": "Recreate"}, revisionHistoryLimit=1)
+
+    def scaled_up(version: str) -> dict[str, Any]:
+        def probe() -> list[dict[str, Any]]:
+            return [
+                r
+                for r in env.list("ReplicaSet")
+                if r["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == version
+                and r["spec"]["replicas"] == 1
+            ]
+
+        rs = env.wait(probe, f"the ReplicaSet of v{version} scaled up")[0]
+        env.patch_status(
+            "ReplicaSet", rs["metadata"]["name"], {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}
+        )
+        return rs
+
+    previous = scaled_up("1")
+    for version in ("2", "3", "4"):
+        env.patch("Deployment", "web", {"spec": {"template": template(version)}})
+        name = previous["metadata"]["name"]
+        env.wait_for("ReplicaSet", name, lambda o: o["spec"]["replicas"] == 0, "old scaled down")
+        env.patch_status("ReplicaSet", name, {"replicas": 0, "readyReplicas": 0, "availableReplicas": 0})
+        previous = scaled_up(version)
+    env.wait(lambda: len(env.list("ReplicaSet")) == 2, "only the newest and one old ReplicaSet kept")
+    kept = sorted(int(r["metadata"]["annotations"][REVISION]) for r in env.list("ReplicaSet"))
+    assert kept == [3, 4]

@@ -156,3 +156,174 @@ def test_a_deployment_it_does_not_own_is_left_alone(env: Env, deploys: Tracking)
     imagedeploy(env)
     env.wait_for("ImageDeploy", "hello", lambda o: ready(o) == ("False", "DeploymentNotOwned"), "DeploymentNotOwned")
     assert env.settled(lambda: images_of(env.get("Deployment", "hello"))["web"]) == "placeholder"
+
+
+# ------------------------------------------------------------------ automatic rollback (issue 8 item 5)
+# The ImageDeploy, Deployment and ReplicaSet controllers run; the test plays the Image controller and the kubelet.
+
+D3 = "sha256:" + "33" * 32
+
+
+@pytest.fixture
+def chain(run_controller: Callable[..., Tracking]) -> None:
+    from dockyard.controllers.deployment import DeploymentController, ReplicaSetController
+
+    run_controller(ImageDeployController)
+    run_controller(DeploymentController)
+    run_controller(ReplicaSetController)
+
+
+def pods_on(env: Env, digest: str) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in env.list("Pod")
+        if not p["metadata"].get("deletionTimestamp")
+        and any(c["image"] == f"{REPO}@{digest}" for c in p["spec"]["containers"])
+    ]
+
+
+def kubelet(env: Env, pod: dict[str, Any], *, ready: bool, waiting: str | None = None, restarts: int = 0) -> None:
+    """Write the pod status the node agent would: Ready, or a container waiting (CrashLoopBackOff)."""
+    state = {"waiting": {"reason": waiting, "message": "back-off 10s restarting failed container"}} if waiting else {}
+    env.patch_status(
+        "Pod",
+        pod["metadata"]["name"],
+        {
+            "phase": "Running",
+            "conditions": [
+                {"type": "Ready", "status": str(ready)},
+                {"type": "ContainersReady", "status": str(ready)},
+            ],
+            "containerStatuses": [
+                {
+                    "name": c["name"],
+                    "image": c["image"],
+                    "imageID": "",
+                    "ready": ready,
+                    "restartCount": restarts,
+                    "state": state or {"running": {}},
+                }
+                for c in pod["spec"]["containers"]
+            ],
+        },
+    )
+
+
+def rolling_imagedeploy(env: Env, **rollback: Any) -> None:
+    spec = deployment_spec(
+        replicas=1, strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    )
+    env.create(
+        "ImageDeploy",
+        {
+            "metadata": {"name": "hello"},
+            "spec": {"imageRef": {"name": "hello"}, "containerName": "web", "deployment": spec, "rollback": rollback},
+        },
+    )
+
+
+def rolled_out_on(env: Env, digest: str) -> dict[str, Any]:
+    pod = env.wait(lambda: pods_on(env, digest), f"a pod on {digest[:12]}")[0]
+    kubelet(env, pod, ready=True)
+    return env.wait_for(
+        "ImageDeploy",
+        "hello",
+        lambda o: ready(o) == ("True", "RolledOut") and status(o).get("availableImage") == f"{REPO}@{digest}",
+        f"rolled out on {digest[:12]}",
+    )
+
+
+def on(env: Env, digest: str) -> bool:
+    return images_of(env.get("Deployment", "hello"))["web"] == f"{REPO}@{digest}"
+
+
+@pytest.mark.usefixtures("chain")
+def test_a_crash_looping_digest_is_rolled_back_quarantined_and_a_newer_one_tried(env: Env) -> None:
+    image(env, D1)
+    rolling_imagedeploy(env)
+    rolled_out_on(env, D1)
+    image(env, D2)
+    bad = env.wait(lambda: pods_on(env, D2), "a pod on D2")[0]
+    kubelet(env, bad, ready=False, waiting="CrashLoopBackOff", restarts=1)
+    got = env.wait_for(
+        "ImageDeploy", "hello", lambda o: condition(o, "RolledBack").get("status") == "True", "RolledBack"
+    )
+    assert on(env, D1)
+    failed = status(got)["failedImages"]
+    assert [(f["image"], f["digest"], f["reason"]) for f in failed] == [(f"{REPO}@{D2}", D2, "CrashLoopBackOff")]
+    assert failed[0]["time"]
+    assert [h["digest"] for h in status(got)["history"]][:3] == [D1, D2, D1]
+    assert status(got)["history"][0]["rollback"] is True
+    env.wait(lambda: any(e["reason"] == "RolledBack" for e in env.list("Event")), "a RolledBack event")
+    assert env.settled(lambda: on(env, D1))  # not tried again
+    image(env, D3)  # a newer digest is tried
+    env.wait(lambda: on(env, D3), "the Deployment on D3")
+    got = rolled_out_on(env, D3)
+    assert condition(got, "RolledBack")["status"] == "False"
+    assert [f["digest"] for f in status(got)["failedImages"]] == [D2]
+
+
+@pytest.mark.usefixtures("chain")
+def test_restarts_beyond_max_restarts_count_as_failure(env: Env) -> None:
+    image(env, D1)
+    rolling_imagedeploy(env, maxRestarts=2)
+    rolled_out_on(env, D1)
+    image(env, D2)
+    bad = env.wait(lambda: pods_on(env, D2), "a pod on D2")[0]
+    kubelet(env, bad, ready=False, restarts=2)
+    got = env.wait_for("ImageDeploy", "hello", lambda o: status(o).get("failedImages"), "failedImages")
+    assert status(got)["failedImages"][0]["reason"] == "RestartLimitExceeded"
+    env.wait(lambda: on(env, D1), "back on D1")
+
+
+@pytest.mark.usefixtures("chain")
+def test_the_progress_deadline_rolls_back(env: Env) -> None:
+    image(env, D1)
+    rolling_imagedeploy(env)
+    rolled_out_on(env, D1)
+    env.patch("ImageDeploy", "hello", {"spec": {"deployment": deployment_spec(replicas=1, progressDeadlineSeconds=1)}})
+    image(env, D2)  # its pod never turns Ready
+    got = env.wait_for("ImageDeploy", "hello", lambda o: status(o).get("failedImages"), "failedImages")
+    assert status(got)["failedImages"][0]["reason"] == "ProgressDeadlineExceeded"
+    env.wait(lambda: on(env, D1), "back on D1")
+
+
+@pytest.mark.usefixtures("chain")
+def test_not_ready_within_the_rollback_timeout_rolls_back(env: Env) -> None:
+    image(env, D1)
+    rolling_imagedeploy(env, timeout="2s")
+    rolled_out_on(env, D1)
+    image(env, D2)
+    env.wait(lambda: pods_on(env, D2), "a pod on D2")
+    got = env.wait_for("ImageDeploy", "hello", lambda o: status(o).get("failedImages"), "failedImages")
+    assert status(got)["failedImages"][0]["reason"] == "ReadinessTimeout"
+    env.wait(lambda: on(env, D1), "back on D1")
+
+
+@pytest.mark.usefixtures("chain")
+def test_with_rollback_disabled_a_failed_rollout_is_only_reported(env: Env) -> None:
+    image(env, D1)
+    rolling_imagedeploy(env, enabled=False)
+    rolled_out_on(env, D1)
+    image(env, D2)
+    bad = env.wait(lambda: pods_on(env, D2), "a pod on D2")[0]
+    kubelet(env, bad, ready=False, waiting="CrashLoopBackOff", restarts=1)
+    got = env.wait_for("ImageDeploy", "hello", lambda o: ready(o) == ("False", "CrashLoopBackOff"), "failure reported")
+    assert condition(got, "Progressing")["status"] == "False"
+    assert not status(got).get("failedImages")
+    assert env.settled(lambda: on(env, D2))
+
+
+def test_a_bad_rollback_timeout_is_refused_naming_the_field(env: Env) -> None:
+    image(env, D1)
+    resp = env.http.post(
+        f"/apis/dockyard.dev/v1alpha1/namespaces/{env.ns}/imagedeploys",
+        json={
+            "apiVersion": "dockyard.dev/v1alpha1",
+            "kind": "ImageDeploy",
+            "metadata": {"name": "hello"},
+            "spec": {"imageRef": {"name": "hello"}, "deployment": deployment_spec(), "rollback": {"timeout": "soon"}},
+        },
+    )
+    assert resp.status_code == 422, resp.text
+    assert "spec.rollback.timeout" in resp.text
