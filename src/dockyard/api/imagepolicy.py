@@ -35,6 +35,8 @@ from typing import Any, Literal
 import re2
 import semantic_version
 
+from dockyard.api import hosts, reference
+
 __all__ = [
     "ORDERS",
     "Policy",
@@ -43,7 +45,9 @@ __all__ = [
     "expand",
     "parse_range",
     "parse_version",
+    "same_registry",
     "select",
+    "tracks",
 ]
 
 ORDERS = ("asc", "desc")
@@ -236,3 +240,34 @@ def select(policy: Policy, tags: Iterable[str]) -> str | None:
     order = policy.alphabetical or "asc"
     ordered = sorted(values)
     return values[ordered[-1] if order == "asc" else ordered[0]]
+
+
+def same_registry(a: str, b: str) -> bool:
+    """True if registry addresses ``a`` and ``b`` (``host[:port]``) name the same registry: equal ignoring case,
+    or both loopback (``127.0.0.1``, ``localhost``, ``[::1]``) on the same port. No names are resolved."""
+    if a.lower() == b.lower():
+        return True
+
+    def split(address: str) -> tuple[str, str]:
+        if address.startswith("["):
+            host, _, rest = address[1:].partition("]")
+            return host, rest.lstrip(":")
+        host, _, port = address.partition(":")
+        return host, port
+
+    (ha, pa), (hb, pb) = split(a), split(b)
+    return pa == pb and hosts.is_loopback(ha) and hosts.is_loopback(hb)
+
+
+def tracks(*, repository: str, tag: str | None, has_policy: bool, pushed: reference.Reference) -> bool:
+    """True if a push of ``pushed`` can change what an Image resolves to: the Image's ``repository``
+    (``spec.repository``) is the pushed one (:func:`same_registry`), and the pushed tag is the one it follows
+    (``spec.tag``, default ``latest``), or any tag when it has a policy. A repository that does not parse
+    tracks nothing."""
+    try:
+        mine = reference.parse(repository)
+    except reference.InvalidReference:
+        return False
+    if mine.repository != pushed.repository or not same_registry(mine.registry, pushed.registry):
+        return False
+    return has_policy or (tag or reference.DEFAULT_TAG) == (pushed.tag or reference.DEFAULT_TAG)

@@ -79,16 +79,15 @@ def policy_of(spec: models.ImageSpec) -> imagepolicy.Policy | None:
 
 
 def tracks(image: objects.Image, ref: str) -> bool:
-    """True if pushing ``ref`` (``host/repo[:tag]``) can change what ``image`` resolves to: the same repository,
-    and the followed tag (any tag when the Image has a policy)."""
+    """True if pushing ``ref`` (``host/repo[:tag]``) can change what ``image`` resolves to
+    (:func:`dockyard.api.imagepolicy.tracks`)."""
     try:
-        mine, other = reference.parse(image.spec.repository), reference.parse(ref)
+        pushed = reference.parse(ref)
     except registry_errors.RegistryError:
         return False
-    if (mine.registry, mine.repository) != (other.registry, other.repository):
-        return False
-    return image.spec.policy is not None or (image.spec.tag or reference.DEFAULT_TAG) == (
-        other.tag or reference.DEFAULT_TAG
+    spec = image.spec
+    return imagepolicy.tracks(
+        repository=spec.repository, tag=spec.tag, has_policy=spec.policy is not None, pushed=pushed
     )
 
 
