@@ -104,6 +104,8 @@ class ImageController(runtime.Controller):
         registry_qps: requests a second to one registry, on average (:data:`~dockyard.registry.ratelimit.DEFAULT_QPS`).
         registry_burst: requests to one registry at once after a quiet spell.
         jitter: poll intervals vary by up to this fraction either way (default 0.1).
+        tags_page_size: ``n`` of each tags page asked for (OCI distribution spec, "Listing Tags"); the
+            ``Link`` header leads to the next.
     """
 
     name = "image"
@@ -116,11 +118,13 @@ class ImageController(runtime.Controller):
         registry_qps: float = ratelimit.DEFAULT_QPS,
         registry_burst: int = ratelimit.DEFAULT_BURST,
         jitter: float = ratelimit.DEFAULT_JITTER,
+        tags_page_size: int = 1000,
     ) -> None:
         super().__init__(conn, workers=workers)
         self.limiter = ratelimit.PerHostLimiter(registry_qps, registry_burst)
         self.transport = ratelimit.RateLimitedTransport(self.limiter)
         self.jitter = jitter
+        self.tags_page_size = tags_page_size
 
     def watches(self) -> list[runtime.Watch]:
         def by_output(ref_of: Callable[[Any], str | None]) -> Callable[[str, Any], list[str]]:
@@ -213,7 +217,7 @@ class ImageController(runtime.Controller):
             if policy is None:
                 tag = spec.tag or reference.DEFAULT_TAG
             else:
-                tags = registry.list_tags(repo, auth=auth, transport=self.transport)
+                tags = registry.list_tags(repo, auth=auth, transport=self.transport, page_size=self.tags_page_size)
                 tag_count = len(tags)
                 try:
                     picked = imagepolicy.select(policy, tags)

@@ -24,7 +24,9 @@ from .conftest import Env, condition, status
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def push(registry: server.RegistryServer, repository: str, tag: str, label: str) -> str:
+def push(
+    registry: server.RegistryServer, repository: str, tag: str, label: str, *, auth: tuple[str, str] | None = None
+) -> str:
     """Push a one-config, no-layer OCI image to ``repository:tag``; returns its manifest digest."""
     config = json.dumps(
         {
@@ -35,7 +37,7 @@ def push(registry: server.RegistryServer, repository: str, tag: str, label: str)
         }
     ).encode()
     config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
-    with httpx.Client(base_url=registry.url, timeout=10) as http:
+    with httpx.Client(base_url=registry.url, timeout=10, auth=auth) as http:
         start = http.post(f"/v2/{repository}/blobs/uploads/")
         assert start.status_code == 202, start.text
         # the Location keeps its own query (the upload's state): add the digest to it
