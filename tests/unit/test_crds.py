@@ -88,7 +88,6 @@ def test_only_open_fields_preserve_unknown_fields() -> None:
     assert opened == {
         "BuildConfig": ["spec.triggers[*].imageChange", "spec.triggers[*].generic"],
         "Build": ["spec.triggeredBy[*]"],
-        "Image": ["spec.policy"],
         "ImageDeploy": [
             "spec.deployment",
             "spec.deployment.selector",

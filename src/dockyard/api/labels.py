@@ -50,6 +50,11 @@ NODE_NAME = "dockyard.dev/nodename"
 ``pods/push``; the node authorizer checks it (Kubernetes' own ``kubernetes.io/hostname`` names a Node's
 host, not a pod's node)."""
 
+RECONCILE_REQUESTED_AT = "dockyard.dev/reconcile-requested-at"
+"""Annotation asking a controller to reconcile an object now (Flux ``reconcile.fluxcd.io/requestedAt``): any new
+value does; the API server's registry notification endpoint sets it on the Images a push concerns, and the Image
+controller reports the value it answered in ``status.lastHandledReconcileAt``."""
+
 IMAGEDEPLOY_GENERATION = "dockyard.dev/imagedeploy-generation"
 """Annotation of a Deployment an ImageDeploy wrote: the ImageDeploy ``metadata.generation`` it reflects."""
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from dockyard.api import gitref
+from dockyard.api import gitref, imagepolicy
 
 # Kubernetes DNS-1123 subdomain (metadata.name of most kinds), API conventions "Naming".
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # Distribution reference grammar (distribution/reference/regexp.go), simplified: no spaces, no scheme.
 IMAGE_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$")
+# Tag grammar of the distribution reference package (reference/regexp.go ``tag``).
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
 
 
 class Strict(BaseModel):
@@ -277,22 +279,112 @@ class PushSpec(Strict):
 # --- Image / ImageDeploy (kpush, Flux image automation) -------------------------------------------
 
 
+class SemVerPolicy(Strict):
+    """Pick the highest semantic version within a range (Flux ``SemVerPolicy``)."""
+
+    range: str = Field(
+        description="Masterminds-style semver constraint, e.g. '>=1.0.0 <2.0.0', '^1.2', '~1.4', '1.x'. "
+        "Tags are read with an optional 'v'; pre-releases only when the range names one."
+    )
+
+    @field_validator("range")
+    @classmethod
+    def _range(cls, value: str) -> str:
+        imagepolicy.parse_range(value)
+        return value
+
+
+class AlphabeticalPolicy(Strict):
+    """Pick by alphabetical order of the (extracted) tags (Flux ``AlphabeticalPolicy``)."""
+
+    order: Literal["asc", "desc"] = Field(
+        default="asc", description="asc: the last tag in ascending order is the latest; desc: the first."
+    )
+
+
+class NumericalPolicy(Strict):
+    """Pick by numerical order of the (extracted) tags (Flux ``NumericalPolicy``)."""
+
+    order: Literal["asc", "desc"] = Field(
+        default="asc", description="asc: the largest number is the latest; desc: the smallest."
+    )
+
+
+class ImagePolicyChoice(Strict):
+    """Exactly one tag policy (Flux ``ImagePolicyChoice``)."""
+
+    semver: SemVerPolicy | None = Field(default=None, description="The highest version within a range.")
+    alphabetical: AlphabeticalPolicy | None = Field(default=None, description="By alphabetical order.")
+    numerical: NumericalPolicy | None = Field(default=None, description="By numerical order.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ImagePolicyChoice:
+        chosen = [n for n in ("semver", "alphabetical", "numerical") if getattr(self, n) is not None]
+        if len(chosen) != 1:
+            raise ValueError(
+                "exactly one of semver, alphabetical or numerical is required"
+                + (f" (got {', '.join(chosen)})" if chosen else "")
+            )
+        return self
+
+
+class TagFilter(Strict):
+    """Which tags a policy considers, and what of them it compares (Flux ``TagFilter``)."""
+
+    pattern: str = Field(
+        description="RE2 regular expression (Go regexp syntax) a tag must match, e.g. '^main-[a-f0-9]+-(?P<ts>[0-9]+)'."
+    )
+    extract: str = Field(
+        default="",
+        description="Go regexp.Expand template of what the policy compares, e.g. '$ts' (default: the whole tag).",
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        imagepolicy.compile_pattern(value)
+        return value
+
+    @field_validator("extract")
+    @classmethod
+    def _extract(cls, value: str, info: ValidationInfo) -> str:
+        pattern = info.data.get("pattern")
+        if value and pattern is not None:  # a bad pattern is reported on its own
+            imagepolicy.check_template(value, imagepolicy.compile_pattern(pattern))
+        return value
+
+
 class ImageSpec(Strict):
-    """A repository whose newest digest is tracked (kpush ``Image``, Flux ``ImagePolicy``)."""
+    """A repository whose newest digest is tracked (kpush ``Image``, Flux ``ImageRepository`` + ``ImagePolicy``).
+
+    Either ``tag`` (a fixed tag, default ``latest``) or ``policy`` (a tag chosen among the repository's tags),
+    never both; ``filterTags`` only with ``policy``.
+    """
 
     repository: str = Field(description="HOST[:PORT]/REPOSITORY, without tag or digest.")
-    tag: str | None = Field(default=None, description="The tag followed (default latest).")
-    policy: dict[str, Any] | None = Field(
+    tag: str | None = Field(
+        default=None, description="The tag followed (default latest); mutually exclusive with policy."
+    )
+    policy: ImagePolicyChoice | None = Field(
         default=None,
-        description="Tag policy instead of a fixed tag: "
-        "semver{range}, alphabetical{order}, "
-        "numerical{order}, filterTags{pattern}.",
+        description="Tag policy instead of a fixed tag (Flux ImagePolicy): exactly one of "
+        "semver{range}, alphabetical{order}, numerical{order}.",
+    )
+    filterTags: TagFilter | None = Field(
+        default=None, description="With policy: the tags considered (pattern) and the value compared (extract)."
     )
     interval: str = Field(
         default="1m", description="How often the registry is polled (a backstop to notifications), e.g. 30s, 5m."
     )
     secretRef: LocalObjectReference | None = Field(
-        default=None, description="dockerconfigjson Secret for the registry."
+        default=None,
+        description="A kubernetes.io/dockerconfigjson Secret in the Image's namespace with credentials for the "
+        "registry (Basic, or the token service of a Bearer challenge).",
+    )
+    notificationSecretRef: LocalObjectReference | None = Field(
+        default=None,
+        description="A Secret whose 'token' key authenticates generic push notifications for this Image "
+        "(POST /registry/notifications/namespaces/NAMESPACE/images/NAME, Authorization: Bearer TOKEN).",
     )
 
     @field_validator("repository")
@@ -303,10 +395,31 @@ class ImageSpec(Strict):
             raise ValueError("must name a repository, without a tag or digest")
         return value
 
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        if value is not None and not _TAG.match(value):
+            raise ValueError(f"{value[:64]!r} is not a tag (up to 128 of [A-Za-z0-9_.-], not starting with . or -)")
+        return value
+
     @field_validator("interval")
     @classmethod
     def _interval(cls, value: str) -> str:
         parse_duration(value)
+        return value
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, value: ImagePolicyChoice | None, info: ValidationInfo) -> ImagePolicyChoice | None:
+        if value is not None and info.data.get("tag") is not None:
+            raise ValueError("tag and policy are mutually exclusive: set one (a fixed tag, or a policy)")
+        return value
+
+    @field_validator("filterTags")
+    @classmethod
+    def _filter_tags(cls, value: TagFilter | None, info: ValidationInfo) -> TagFilter | None:
+        if value is not None and "policy" in info.data and info.data["policy"] is None:  # absent, not failed
+            raise ValueError("needs a policy (with a fixed tag there is nothing to filter)")
         return value
 
 
@@ -472,12 +585,23 @@ class PushStatus(Described):
 
 
 class ImageStatus(Described):
-    """The newest digest of the tracked repository."""
+    """The newest digest of the tracked repository (Flux ``ImagePolicyStatus`` + ``ImageRepositoryStatus``)."""
 
     latestImage: str | None = Field(default=None, description="repository@sha256:... of the newest image.")
-    latestTag: str | None = Field(default=None, description="The tag it was found under.")
+    latestTag: str | None = Field(default=None, description="The tag it was found under (the policy's pick).")
     latestDigest: str | None = Field(default=None, description="Its digest.")
+    observedPreviousImage: str | None = Field(
+        default=None, description="The latestImage before the last change (Flux observedPreviousRef)."
+    )
     lastScanTime: str | None = Field(default=None, description="When the registry was last asked.")
+    tagCount: int | None = Field(
+        default=None, description="How many tags the repository had at the last scan (policies only)."
+    )
+    lastHandledReconcileAt: str | None = Field(
+        default=None,
+        description="The dockyard.dev/reconcile-requested-at annotation value the last scan answered "
+        "(Flux's lastHandledReconcileAt).",
+    )
     observedGeneration: int | None = Field(default=None, description="The generation this status is for.")
     conditions: list[Condition] = Field(default_factory=list, description="The Ready condition.")
 

@@ -30,7 +30,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_REGISTRY", "DEFAULT_TAG", "InvalidReference", "Reference", "parse", "split_tag"]
+__all__ = [
+    "DEFAULT_REGISTRY",
+    "DEFAULT_TAG",
+    "InvalidReference",
+    "Reference",
+    "is_digest",
+    "is_repository_path",
+    "is_tag",
+    "parse",
+    "split_tag",
+]
 
 
 class InvalidReference(ValueError):
@@ -202,3 +212,22 @@ def _check_digest(digest: str, *, ref: str | None = None) -> None:
         raise InvalidReference(f"{where}bad digest {digest!r} (want algorithm:hex, e.g. sha256:<64 hex>)")
     if digest.startswith("sha256:") and not _SHA256_RE.match(digest):
         raise InvalidReference(f"{where}bad sha256 digest {digest!r} (want 64 lowercase hex characters)")
+
+
+def is_repository_path(path: str) -> bool:
+    """True if ``path`` is a repository path without registry (``team/app``; the grammar's ``path-component``\\ s)."""
+    return bool(_PATH_RE.match(path))
+
+
+def is_tag(tag: str) -> bool:
+    """True if ``tag`` follows the grammar's ``tag`` (``[\\w][\\w.-]{0,127}``)."""
+    return bool(_TAG_RE.match(tag))
+
+
+def is_digest(digest: str) -> bool:
+    """True if ``digest`` follows the grammar's ``digest`` (``algorithm:hex``, sha256 as 64 lower-case hex)."""
+    try:
+        _check_digest(digest)
+    except InvalidReference:
+        return False
+    return True

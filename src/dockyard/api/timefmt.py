@@ -11,7 +11,7 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["FORMAT", "format", "now", "parse", "parse_datetime", "parse_or_none"]
+__all__ = ["FORMAT", "MICRO_FORMAT", "format", "now", "now_micro", "parse", "parse_datetime", "parse_or_none"]
 
 FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 """``strftime`` format of a ``metav1.Time`` (UTC, seconds, ``Z``)."""
@@ -34,6 +34,15 @@ def format(ts: float | datetime) -> str:
 def now() -> str:
     """The current UTC time as :func:`format` writes it."""
     return time.strftime(FORMAT, time.gmtime())
+
+
+MICRO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+"""``strftime`` format of a ``metav1.MicroTime`` (UTC, microseconds, ``Z``)."""
+
+
+def now_micro() -> str:
+    """The current UTC time with microseconds (``metav1.MicroTime``): ``2024-05-06T07:08:09.123456Z``."""
+    return datetime.now(UTC).strftime(MICRO_FORMAT)
 
 
 def parse_datetime(text: str) -> datetime:

@@ -29,6 +29,7 @@ from dockyard.apiserver import (
     inflight,
     metrics,
     openapi,
+    registryhooks,
     subresources,
     wire,
 )
@@ -182,6 +183,7 @@ def create_app(
     pod_security: str = podsecurity.DEFAULT_LEVEL,
     max_context_bytes: int = archive.DEFAULT_MAX_BYTES,
     max_context_members: int = archive.DEFAULT_MAX_MEMBERS,
+    registry_notifier_token: str | None = None,
 ) -> FastAPI:
     """Build the API server's ASGI app.
 
@@ -200,6 +202,8 @@ def create_app(
         max_context_bytes: largest binary build context (``instantiatebinary``), uploaded
             and uncompressed, in bytes (``--max-context-bytes``).
         max_context_members: most members of a binary build context (``--max-context-members``).
+        registry_notifier_token: the bearer token of the ``system:registry-notifier`` identity, which may
+            only post registry notifications (:mod:`.registryhooks`); ``None``: only the admin may.
     Returns:
         A FastAPI (Starlette) application. Creates the ``default`` and
         ``kube-system`` namespaces in ``store`` if missing, and removes the
@@ -234,6 +238,8 @@ def create_app(
         ("/openapi/v3", _openapi_v3_index, ["GET"]),
         ("/openapi/v3/{rest:path}", _openapi_v3, ["GET"]),
         ("/containers/{container_id}/commit", _commit, ["POST"]),
+        (registryhooks.PATH, registryhooks.handle_notifications, ["POST"]),
+        (registryhooks.GENERIC_PATH, registryhooks.handle_generic, ["POST"]),
         ("/apis/{group}", _group, ["GET"]),
         ("/api/{rest:path}", _resources, _ALL),
         ("/apis/{rest:path}", _resources, _ALL),
@@ -243,6 +249,9 @@ def create_app(
     app.add_exception_handler(errors.StatusError, _status_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
-    app.add_middleware(auth.BearerAuth, tokens=dict(tokens))
+    users = dict(tokens)
+    if registry_notifier_token:
+        users[registry_notifier_token] = registryhooks.NOTIFIER
+    app.add_middleware(auth.BearerAuth, tokens=users)
     app.add_middleware(metrics.MetricsMiddleware, metrics=state.metrics)  # outermost: counts 401s too
     return app

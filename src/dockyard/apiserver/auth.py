@@ -24,6 +24,8 @@ from dockyard.apiserver import wire
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 # OpenShift's build webhooks carry their own secret in the URL; they take no bearer token.
 WEBHOOK_PATH = re.compile(r"^/apis/dockyard\.dev/v1alpha1/namespaces/[^/]+/buildconfigs/[^/]+/webhooks/[^/]+/[^/]+$")
+# Generic registry notifications carry an Image's own token (dockyard.apiserver.registryhooks), not an API token.
+IMAGE_NOTIFICATION_PATH = re.compile(r"^/registry/notifications/namespaces/[^/]+/images/[^/]+$")
 
 
 _WEBHOOK_SECRET = re.compile(r"(/webhooks/)[^/]+")
@@ -102,7 +104,7 @@ class BearerAuth:
         if (
             scope["type"] != "http"
             or path.rstrip("/") in OPEN_PATHS
-            or (scope.get("method") == "POST" and WEBHOOK_PATH.match(path))
+            or (scope.get("method") == "POST" and (WEBHOOK_PATH.match(path) or IMAGE_NOTIFICATION_PATH.match(path)))
         ):
             await self.app(scope, receive, send)
             return

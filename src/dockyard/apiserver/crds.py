@@ -10,7 +10,7 @@ no ``$ref``, no ``anyOf``/``allOf``/``oneOf`` carrying types, ``additionalProper
 they are; ``Optional`` fields become plain fields (a ``null`` is pruned by the apiserver).
 
 ``x-kubernetes-preserve-unknown-fields`` is set only where the model itself is open: a
-``dict[str, Any]`` (a trigger's ``imageChange``/``generic``, an Image's ``policy``, a Build's
+``dict[str, Any]`` (a trigger's ``imageChange``/``generic``, a Build's
 ``triggeredBy``) and ImageDeploy's ``deployment``, an ``apps/v1`` DeploymentSpec that the apiserver
 validates when the Deployment is written (its ``selector``, ``template.spec.containers`` are declared so
 that what the model requires is required here too).
@@ -109,7 +109,8 @@ EMBEDDED_ONLY = (
     "Build/BuildConfig: which fields each source type and trigger type needs (dockyard.api.validation)",
     "ImageDeploy spec.deployment: the full apps/v1 DeploymentSpec is checked when the Deployment is written, "
     "not when the ImageDeploy is",
-    "Image spec.policy: the tag policy's shape (semver range syntax, order values)",
+    "Image spec.policy and spec.filterTags: the semver range syntax, the RE2 pattern and the groups extract "
+    "names, exactly one policy kind, tag and policy mutually exclusive, filterTags only with a policy",
     "Push spec.trigger OnExit: refused (an enum of Immediate here)",
     "the node authorizer and Pod Security admission (a cluster has its own)",
 )

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dockyard.client import connection, leaderelection
 
@@ -82,6 +83,8 @@ def run_controllers(
     names: tuple[str, ...],
     ready_file: Path | None = None,
     election: leaderelection.Config | None = None,
+    registry_qps: float = 20.0,
+    registry_burst: int = 40,
 ) -> int:
     """Run the named controllers until SIGINT/SIGTERM; with ``election``, only while leading.
 
@@ -94,8 +97,11 @@ def run_controllers(
     Returns:
         0 after a signal, 1 when leadership was lost.
 
+    ``registry_qps``/``registry_burst`` bound the image controller's requests to each registry
+    (:mod:`dockyard.registry.ratelimit`).
+
     Raises:
-        ValueError: an unknown controller name.
+        ValueError: an unknown controller name, or ``registry_qps`` ≤ 0 / ``registry_burst`` < 1.
         leaderelection.InvalidConfig: election durations that cannot work.
         connection.NoKubeconfig: no kubeconfig to reach the API with.
     """
@@ -116,6 +122,8 @@ def run_controllers(
     unknown = [n for n in names if n not in table]
     if unknown:
         raise ValueError(f"unknown controller(s) {', '.join(unknown)}; known: {', '.join(CONTROLLERS)}")
+    if registry_qps <= 0 or registry_burst < 1:
+        raise ValueError(f"--registry-qps must be > 0 and --registry-burst ≥ 1 (got {registry_qps}, {registry_burst})")
     conn = connection.connect(kubeconfig)
     if election is not None and not election.namespace:
         election = dataclasses.replace(election, namespace=conn.namespace or "default")
@@ -127,7 +135,10 @@ def run_controllers(
     if elector is not None and not elector.acquire(stop):
         log.info("controllers stopping (never led)")
         return 0
-    parts = [table[n](conn) for n in names]
+    options: dict[str, dict[str, Any]] = {
+        "image": {"registry_qps": registry_qps, "registry_burst": registry_burst},
+    }
+    parts = [table[n](conn, **options.get(n, {})) for n in names]
     for part in parts:
         part.start(stop)
     log.info("controllers running: %s (API %s)", ", ".join(names), conn.server)

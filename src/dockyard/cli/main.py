@@ -340,6 +340,12 @@ def controllers(
         "--metrics-bind-address",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (loopback only; 0 turns them off)",
     ),
+    registry_qps: float = typer.Option(
+        20.0, "--registry-qps", help="image controller: requests a second to one registry, on average (token bucket)"
+    ),
+    registry_burst: int = typer.Option(
+        40, "--registry-burst", help="image controller: requests to one registry at once after a quiet spell"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
     """Run dockyard's controllers against any Kubernetes API (foreground; `dockyard up` starts this for you).
@@ -367,6 +373,8 @@ def controllers(
             names=tuple(n for n in names.split(",") if n),
             ready_file=ready_file,
             election=election,
+            registry_qps=registry_qps,
+            registry_burst=registry_burst,
         )
     except leaderelection.InvalidConfig as err:
         _die(f"leader election: {err}", 2)

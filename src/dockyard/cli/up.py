@@ -30,7 +30,7 @@ import uvicorn
 
 from dockyard.agent.engine import connect as engine_connect
 from dockyard.api import archive, podsecurity
-from dockyard.apiserver import inflight, serve, tls
+from dockyard.apiserver import inflight, registryhooks, serve, tls
 from dockyard.apiserver.app import create_app
 from dockyard.cli import supervisor
 from dockyard.cli.components import CONTROLLERS
@@ -73,16 +73,23 @@ def _free_loopback_port() -> int:
 
 
 def _tokens(data_dir: Path) -> dict[str, str]:
-    """Bearer tokens by identity, created once and kept in ``tokens.json`` (mode 0600)."""
+    """Bearer tokens by identity (``admin``, ``node``, ``view``, and ``registry``: the embedded registry's
+    notification token), created once and kept in ``tokens.json`` (mode 0600); a missing one is added."""
     path = data_dir / "tokens.json"
-    if path.exists():
-        stored: dict[str, str] = json.loads(path.read_text())
-        return stored
-    tokens = {"admin": secrets.token_urlsafe(32), "node": secrets.token_urlsafe(32), "view": secrets.token_urlsafe(32)}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tokens: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if all(tokens.get(i) for i in TOKEN_IDENTITIES):
+        return tokens
+    for ident in TOKEN_IDENTITIES:
+        tokens.setdefault(ident, secrets.token_urlsafe(32))
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(tokens, fh)
+    os.replace(tmp, path)
     return tokens
+
+
+TOKEN_IDENTITIES = ("admin", "node", "view", "registry")
 
 
 def _instance_id(data_dir: Path) -> str:
@@ -144,6 +151,7 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
             long_running=inflight.Limits(total=opts.max_long_running, per_user=opts.max_long_running_per_user),
             max_context_bytes=opts.max_context_bytes,
             max_context_members=opts.max_context_members,
+            registry_notifier_token=tokens["registry"],
         )
         ca, cert, key = (None, None, None) if opts.insecure_http else _serving_certificate(data_dir)
         server = serve.Server(
@@ -177,8 +185,15 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
                     "or --registry HOST:PORT to use the registry already there"
                 )
             else:
+                # notifications first, polling as backstop: every push, by any client, reaches the API at once
                 reg = RegistryServer(
-                    opts.registry_port, data_dir / "registry", log_path=data_dir / "registry.log", die_with_parent=False
+                    opts.registry_port,
+                    data_dir / "registry",
+                    log_path=data_dir / "registry.log",
+                    die_with_parent=False,
+                    notify_url=f"{url}{registryhooks.PATH}",
+                    notify_token=tokens["registry"],
+                    notify_ca=ca,
                 ).start()
                 (run_dir / "registry.pid").write_text(str(reg.pid))
                 cleanups.append(reg.stop)

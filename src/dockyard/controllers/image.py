@@ -1,44 +1,130 @@
 """Image controller: keeps ``Image.status.latestImage`` on a repository's newest digest.
 
-The registry is asked for the manifest digest of ``spec.repository:spec.tag``
-(OCI distribution spec, "Pulling manifests": ``HEAD /v2/<name>/manifests/<reference>``).
-Polling every ``spec.interval`` is only the backstop: a Build that completes
-or a Push that succeeds with output in that repository enqueues the Image at
-once (as Flux's image-reflector reacts to notifications).
+What is "newest" (Flux image-reflector-controller's ``ImageRepository`` + ``ImagePolicy``):
+
+- ``spec.tag`` (default ``latest``): the digest the registry serves for that tag
+  (OCI distribution spec, "Pulling manifests": ``HEAD /v2/<name>/manifests/<reference>``).
+- ``spec.policy`` (``semver``/``alphabetical``/``numerical``, with ``spec.filterTags``): the repository's
+  tags are listed (``GET /v2/<name>/tags/list``, following ``Link`` pages), the policy picks one
+  (:mod:`dockyard.api.imagepolicy`), and its digest is resolved as above. ``status.tagCount`` is the number
+  of tags listed.
+
+Registry credentials come from ``spec.secretRef``, a ``kubernetes.io/dockerconfigjson`` Secret in the Image's
+namespace, used for Basic auth or for the token service of a Bearer challenge (:mod:`dockyard.registry.client`).
+Every registry request takes a token of its registry's bucket (:mod:`dockyard.registry.ratelimit`, default 20
+requests a second per registry), and each Image's next poll comes after ``spec.interval`` ± 10 %.
+
+Polling is only the backstop. Reconciles happen at once when:
+
+- the registry notifies a push (the API server's ``/registry/notifications`` endpoint sets the
+  ``dockyard.dev/reconcile-requested-at`` annotation on the Images tracking the repository; the Image watch
+  sees the change; ``status.lastHandledReconcileAt`` reports the value answered);
+- a Build completes or a Push succeeds with output in the tracked repository.
+
+A notification only makes the controller look: the digest always comes from the registry itself.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from dockyard.api import models, objects, phases
+from dockyard.api import credentials, imagepolicy, models, objects, phases
+from dockyard.api import labels as well_known
 from dockyard.client import events, resources, runtime
+from dockyard.client import objects as client_objects
+from dockyard.client.connection import Connection
 from dockyard.registry import client as registry
 from dockyard.registry import errors as registry_errors
-from dockyard.registry import reference
+from dockyard.registry import ratelimit, reference
 
 log = logging.getLogger(__name__)
 
-
-def _tracked(image: dict[str, Any]) -> str:
-    spec = image["spec"]
-    return f"{spec['repository']}:{spec.get('tag') or 'latest'}"
+READY = "Ready"
+"""The Image's one condition type."""
 
 
-def _same_ref(a: str, b: str) -> bool:
+class ScanFailed(Exception):
+    """A scan that cannot produce a digest, with the condition ``reason`` to report (CamelCase)."""
+
+    def __init__(self, reason: str, message: str, *, tag_count: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.tag_count = tag_count
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one scan found: the ``tag`` picked, its ``digest``, and how many tags were listed (policies)."""
+
+    tag: str
+    digest: str
+    tag_count: int | None = None
+
+
+def policy_of(spec: models.ImageSpec) -> imagepolicy.Policy | None:
+    """The :class:`~dockyard.api.imagepolicy.Policy` of ``spec``, or None for a fixed tag."""
+    if spec.policy is None:
+        return None
+    choice = spec.policy
+    return imagepolicy.Policy(
+        semver=choice.semver.range if choice.semver else None,
+        alphabetical=choice.alphabetical.order if choice.alphabetical else None,
+        numerical=choice.numerical.order if choice.numerical else None,
+        pattern=spec.filterTags.pattern if spec.filterTags else None,
+        extract=spec.filterTags.extract if spec.filterTags else "",
+    )
+
+
+def tracks(image: objects.Image, ref: str) -> bool:
+    """True if pushing ``ref`` (``host/repo[:tag]``) can change what ``image`` resolves to
+    (:func:`dockyard.api.imagepolicy.tracks`)."""
     try:
-        ra, rb = reference.parse(a), reference.parse(b)
-    except ValueError:
+        pushed = reference.parse(ref)
+    except registry_errors.RegistryError:
         return False
-    return (ra.registry, ra.repository, ra.tag or "latest") == (rb.registry, rb.repository, rb.tag or "latest")
+    spec = image.spec
+    return imagepolicy.tracks(
+        repository=spec.repository, tag=spec.tag, has_policy=spec.policy is not None, pushed=pushed
+    )
+
+
+def _conditions(image: objects.Image) -> list[dict[str, Any]]:
+    return [c.model_dump(mode="json", exclude_none=True) for c in image.status.conditions]
 
 
 class ImageController(runtime.Controller):
-    """Reconciles ``Image`` objects (key ``namespace/name``)."""
+    """Reconciles ``Image`` objects (key ``namespace/name``).
+
+    Args:
+        conn: the API connection.
+        workers: reconciles at once (each one waits on the registry).
+        registry_qps: requests a second to one registry, on average (:data:`~dockyard.registry.ratelimit.DEFAULT_QPS`).
+        registry_burst: requests to one registry at once after a quiet spell.
+        jitter: poll intervals vary by up to this fraction either way (default 0.1).
+        tags_page_size: ``n`` of each tags page asked for (OCI distribution spec, "Listing Tags"); the
+            ``Link`` header leads to the next.
+    """
 
     name = "image"
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        workers: int = 4,
+        registry_qps: float = ratelimit.DEFAULT_QPS,
+        registry_burst: int = ratelimit.DEFAULT_BURST,
+        jitter: float = ratelimit.DEFAULT_JITTER,
+        tags_page_size: int = 1000,
+    ) -> None:
+        super().__init__(conn, workers=workers)
+        self.limiter = ratelimit.PerHostLimiter(registry_qps, registry_burst)
+        self.transport = ratelimit.RateLimitedTransport(self.limiter)
+        self.jitter = jitter
+        self.tags_page_size = tags_page_size
 
     def watches(self) -> list[runtime.Watch]:
         def by_output(ref_of: Callable[[Any], str | None]) -> Callable[[str, Any], list[str]]:
@@ -50,7 +136,7 @@ class ImageController(runtime.Controller):
                 return [
                     resources.key(i)
                     for i in self.informers["Image"].items()
-                    if i.metadata.namespace == ns and _same_ref(f"{i.spec.repository}:{i.spec.tag or 'latest'}", ref)
+                    if i.metadata.namespace == ns and tracks(i, ref)
                 ]
 
             return mapper
@@ -69,47 +155,109 @@ class ImageController(runtime.Controller):
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        image = runtime.get_or_none(self.api, "Image", name, ns)
+        image: objects.Image | None = runtime.get(self.api, "Image", name, ns)
         if image is None:
             return None
-        spec = image["spec"]
-        interval = models.parse_duration(spec.get("interval") or "1m")
-        status = image.get("status") or {}
-        ref = reference.parse(_tracked(image))
+        spec, status = image.spec, image.status
+        again = ratelimit.jittered(models.parse_duration(spec.interval), self.jitter)
+        common: dict[str, Any] = {
+            "lastScanTime": runtime.now_rfc3339(),
+            "observedGeneration": image.metadata.generation,
+        }
+        requested = image.metadata.annotations.get(well_known.RECONCILE_REQUESTED_AT)
+        if requested is not None:
+            common["lastHandledReconcileAt"] = requested
         try:
-            digest = registry.manifest_digest(ref)
-        except registry_errors.RegistryError as err:
-            self.events.record(image, events.WARNING, "ScanFailed", f"cannot resolve {_tracked(image)}: {err}")
+            found = self.scan(image)
+        except ScanFailed as err:
+            self.events.record(image, events.WARNING, "ScanFailed", f"{spec.repository}: {err}")
+            if err.tag_count is not None:
+                common["tagCount"] = err.tag_count
             runtime.patch_status(
                 self.api,
                 "Image",
                 image,
-                {
-                    "lastScanTime": runtime.now_rfc3339(),
-                    "observedGeneration": image["metadata"].get("generation"),
-                    "conditions": runtime.set_condition(
-                        status.get("conditions"), "Ready", False, type(err).__name__, str(err)
-                    ),
-                },
+                {**common, "conditions": runtime.set_condition(_conditions(image), READY, False, err.reason, str(err))},
             )
-            return interval
-        latest = f"{spec['repository']}@{digest}"
-        if latest != status.get("latestImage"):
-            log.info("image %s: %s", key, latest)
-            self.events.record(image, events.NORMAL, "ImageResolved", f"{_tracked(image)} is {latest}")
-        runtime.patch_status(
-            self.api,
-            "Image",
-            image,
-            {
-                "latestImage": latest,
-                "latestDigest": digest,
-                "latestTag": ref.tag or "latest",
-                "lastScanTime": runtime.now_rfc3339(),
-                "observedGeneration": image["metadata"].get("generation"),
-                "conditions": runtime.set_condition(
-                    status.get("conditions"), "Ready", True, "Resolved", f"{_tracked(image)} is {digest}"
-                ),
-            },
-        )
-        return interval
+            return again
+        latest = f"{spec.repository}@{found.digest}"
+        update: dict[str, Any] = {
+            **common,
+            "latestImage": latest,
+            "latestDigest": found.digest,
+            "latestTag": found.tag,
+            "conditions": runtime.set_condition(
+                _conditions(image), READY, True, "Resolved", f"{spec.repository}:{found.tag} is {found.digest}"
+            ),
+        }
+        if found.tag_count is not None:
+            update["tagCount"] = found.tag_count
+        if latest != status.latestImage:
+            log.info("image %s: %s (tag %s)", key, latest, found.tag)
+            self.events.record(image, events.NORMAL, "ImageResolved", f"{spec.repository}:{found.tag} is {latest}")
+            if status.latestImage:
+                update["observedPreviousImage"] = status.latestImage
+        runtime.patch_status(self.api, "Image", image, update)
+        return again
+
+    def scan(self, image: objects.Image) -> Scan:
+        """Ask the registry what ``image`` resolves to.
+
+        Raises:
+            ScanFailed: with reason ``SecretNotFound``/``InvalidSecret`` (``spec.secretRef``), ``NoMatchingTag``,
+                ``PolicyFailed`` (e.g. a numerical policy met a non-number), or the registry error's class name
+                (``ManifestUnknown``, ``NameUnknown``, ``Unauthorized``, ``RegistryUnavailable``, ...).
+        """
+        spec = image.spec
+        try:
+            repo = reference.parse(spec.repository)
+            auth = self.credentials(image, repo.registry)
+            policy = policy_of(spec)
+            tag_count = None
+            if policy is None:
+                tag = spec.tag or reference.DEFAULT_TAG
+            else:
+                tags = registry.list_tags(repo, auth=auth, transport=self.transport, page_size=self.tags_page_size)
+                tag_count = len(tags)
+                try:
+                    picked = imagepolicy.select(policy, tags)
+                except ValueError as err:  # PolicyError, or a pattern/range admission would have refused
+                    raise ScanFailed("PolicyFailed", str(err), tag_count=tag_count) from None
+                if picked is None:
+                    raise ScanFailed(
+                        "NoMatchingTag", f"none of the {len(tags)} tags satisfies the policy", tag_count=tag_count
+                    )
+                tag = picked
+            try:
+                target = repo.with_tag(tag)
+            except ValueError:  # a registry that lists a tag the reference grammar refuses
+                raise ScanFailed(
+                    "InvalidTag", f"the registry lists tag {tag[:64]!r}, which is not a valid tag"
+                ) from None
+            digest = registry.manifest_digest(target, auth=auth, transport=self.transport)
+        except registry_errors.RegistryError as err:
+            raise ScanFailed(type(err).__name__, str(err)) from None
+        return Scan(tag=tag, digest=digest, tag_count=tag_count)
+
+    def credentials(self, image: objects.Image, registry_host: str) -> tuple[str, str] | None:
+        """``(username, password)`` for ``registry_host`` from ``spec.secretRef``, or None (anonymous).
+
+        Raises:
+            ScanFailed: ``SecretNotFound`` (no such Secret in the namespace), ``InvalidSecret`` (no usable
+                ``.dockerconfigjson``, or none for this registry). Messages name the Secret, never its values.
+        """
+        ref = image.spec.secretRef
+        if ref is None:
+            return None
+        secret = runtime.get(self.api, "Secret", ref.name, image.metadata.namespace)
+        if secret is None:
+            raise ScanFailed("SecretNotFound", f"secret {ref.name!r} (spec.secretRef) not found")
+        try:
+            found = credentials.registry_auth(client_objects.to_dict(secret), registry_host)
+        except credentials.CredentialError as err:
+            raise ScanFailed("InvalidSecret", str(err)) from None
+        if found is None:
+            raise ScanFailed(
+                "InvalidSecret", f"secret {ref.name!r} (spec.secretRef) has no auths entry for {registry_host}"
+            )
+        return found

@@ -8,6 +8,7 @@ configuration reference: https://distribution.github.io/distribution/about/confi
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import signal
@@ -81,7 +82,15 @@ class RegistryServer:
         port: TCP port on 127.0.0.1.
         root_dir: storage root (``storage.filesystem.rootdirectory``); created.
         htpasswd: bcrypt htpasswd file; when set, every request needs Basic auth.
-        notify_url: webhook for push/pull/delete events (``notifications.endpoints``).
+        notify_url: webhook for push/pull/delete events (``notifications.endpoints``), e.g. the API server's
+            ``https://127.0.0.1:6443/registry/notifications``.
+        notify_token: sent as ``Authorization: Bearer`` with each notification (the endpoint's ``headers``).
+            The configuration file is then written mode 0600.
+        notify_ca: a PEM CA file the registry trusts for ``https://`` notification URLs. distribution 2.8 has
+            no per-endpoint CA setting (its endpoint config is name, url, headers, timeout, threshold, backoff,
+            ignoredmediatypes, ignore); its notification client is Go's default transport, whose system roots
+            honour ``SSL_CERT_DIR``. The CA is copied into a directory of its own, named in ``SSL_CERT_DIR`` next to
+            ``/etc/ssl/certs`` (the system bundle ``SSL_CERT_FILE`` would replace is still read).
         log_path: where the registry's output goes; default
             ``<root_dir parent>/<root_dir name>.log``. Never our stdout.
         start_timeout: seconds :meth:`start` waits for ``GET /v2/`` to answer.
@@ -100,6 +109,8 @@ class RegistryServer:
         *,
         htpasswd: Path | None = None,
         notify_url: str | None = None,
+        notify_token: str | None = None,
+        notify_ca: Path | None = None,
         log_path: Path | None = None,
         start_timeout: float = 15.0,
         die_with_parent: bool = True,
@@ -108,6 +119,8 @@ class RegistryServer:
         self.root_dir = Path(root_dir).resolve()
         self.htpasswd = Path(htpasswd).resolve() if htpasswd else None
         self.notify_url = notify_url
+        self.notify_token = notify_token
+        self.notify_ca = Path(notify_ca) if notify_ca else None
         self.log_path = Path(log_path) if log_path else self.root_dir.parent / f"{self.root_dir.name}.log"
         self.config_path = self.root_dir.parent / f"{self.root_dir.name}-config.yml"
         self.start_timeout = start_timeout
@@ -148,18 +161,17 @@ class RegistryServer:
         if self.htpasswd:
             config["auth"] = {"htpasswd": {"realm": "dockyard", "path": str(self.htpasswd)}}
         if self.notify_url:
-            config["notifications"] = {
-                "events": {"includereferences": True},
-                "endpoints": [
-                    {
-                        "name": "dockyard",
-                        "url": self.notify_url,
-                        "timeout": "2s",
-                        "threshold": 3,
-                        "backoff": "1s",
-                    }
-                ],
+            endpoint: dict[str, Any] = {
+                "name": "dockyard",
+                "url": self.notify_url,
+                "timeout": "2s",
+                "threshold": 3,
+                "backoff": "1s",
+                "ignoredmediatypes": ["application/octet-stream"],  # blob pushes: only manifests matter
             }
+            if self.notify_token:
+                endpoint["headers"] = {"Authorization": [f"Bearer {self.notify_token}"]}
+            config["notifications"] = {"events": {"includereferences": True}, "endpoints": [endpoint]}
         return config
 
     def start(self) -> RegistryServer:
@@ -183,12 +195,22 @@ class RegistryServer:
         if not _port_free(self.port):
             raise errors.RegistryServerError(f"cannot start registry: 127.0.0.1:{self.port} is already in use")
         self.root_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(yaml.safe_dump(self.config(), sort_keys=False))
+        self.config_path.chmod(0o600)  # it may hold the notification token
+        env = None
+        if self.notify_ca is not None:
+            trust = self.root_dir.parent / f"{self.root_dir.name}-trust"
+            trust.mkdir(exist_ok=True)
+            shutil.copyfile(self.notify_ca, trust / "dockyard-ca.pem")
+            env = {**os.environ, "SSL_CERT_DIR": f"{trust}:/etc/ssl/certs"}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
                 [binary, "serve", str(self.config_path)],
                 stdin=subprocess.DEVNULL,
+                env=env,
                 preexec_fn=children.die_with_parent if self.die_with_parent else None,
                 start_new_session=not self.die_with_parent,
                 stdout=log,

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 
+from dockyard.api import labels
 from dockyard.client import runtime
 from dockyard.controllers.image import ImageController
 from dockyard.registry import server
@@ -22,7 +24,9 @@ from .conftest import Env, condition, status
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def push(registry: server.RegistryServer, repository: str, tag: str, label: str) -> str:
+def push(
+    registry: server.RegistryServer, repository: str, tag: str, label: str, *, auth: tuple[str, str] | None = None
+) -> str:
     """Push a one-config, no-layer OCI image to ``repository:tag``; returns its manifest digest."""
     config = json.dumps(
         {
@@ -33,7 +37,7 @@ def push(registry: server.RegistryServer, repository: str, tag: str, label: str)
         }
     ).encode()
     config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
-    with httpx.Client(base_url=registry.url, timeout=10) as http:
+    with httpx.Client(base_url=registry.url, timeout=10, auth=auth) as http:
         start = http.post(f"/v2/{repository}/blobs/uploads/")
         assert start.status_code == 202, start.text
         # the Location keeps its own query (the upload's state): add the digest to it
@@ -175,3 +179,79 @@ def test_a_build_of_another_tag_does_not_rescan(
     )
     env.patch_status("Build", "app-1", {"phase": "Complete", "outputDockerImageReference": f"{repo}:v2"})
     assert env.settled(lambda: (latest(env), images.reconciles)) == (f"{repo}@{first}", before)
+
+
+def policy_image(env: Env, repo: str, policy: dict[str, Any], **extra: Any) -> None:
+    env.create(
+        "Image",
+        {"metadata": {"name": "app"}, "spec": {"repository": repo, "interval": "1h", "policy": policy, **extra}},
+    )
+
+
+def request_reconcile(env: Env, value: str) -> None:
+    """What the notification endpoint does: a new ``dockyard.dev/reconcile-requested-at`` value."""
+    env.patch("Image", "app", {"metadata": {"annotations": {labels.RECONCILE_REQUESTED_AT: value}}})
+
+
+def test_a_semver_policy_follows_the_highest_version_in_range(
+    env: Env, images: ImageController, repo: str, registry_server: server.RegistryServer
+) -> None:
+    path = repo.split("/", 1)[1]
+    digests = {tag: push(registry_server, path, tag, tag) for tag in ("v1.0.0", "v1.2.0", "v2.0.0", "latest")}
+    policy_image(env, repo, {"semver": {"range": ">=1.0.0 <2.0.0"}})
+    got = env.wait_for("Image", "app", lambda o: status(o).get("latestTag") == "v1.2.0", "the highest 1.x tag")
+    st = status(got)
+    assert (st["latestImage"], st["latestDigest"], st["tagCount"]) == (
+        f"{repo}@{digests['v1.2.0']}",
+        digests["v1.2.0"],
+        4,
+    )
+    assert "observedPreviousImage" not in st
+    digests["v1.3.0"] = push(registry_server, path, "v1.3.0", "v1.3.0")
+    request_reconcile(env, "2026-01-01T00:00:00Z")  # polls hourly: only the request explains a rescan
+    got = env.wait_for("Image", "app", lambda o: status(o).get("latestTag") == "v1.3.0", "the new 1.x tag")
+    st = status(got)
+    assert st["latestImage"] == f"{repo}@{digests['v1.3.0']}"
+    assert st["observedPreviousImage"] == f"{repo}@{digests['v1.2.0']}"
+    assert st["lastHandledReconcileAt"] == "2026-01-01T00:00:00Z"
+    assert st["tagCount"] == 5
+
+
+def test_numerical_policy_with_filter_tags_extract(
+    env: Env, images: ImageController, repo: str, registry_server: server.RegistryServer
+) -> None:
+    path = repo.split("/", 1)[1]
+    digests = {t: push(registry_server, path, t, t) for t in ("main-aaa-99", "main-bbb-100", "dev-ccc-999", "latest")}
+    policy_image(
+        env,
+        repo,
+        {"numerical": {"order": "asc"}},
+        filterTags={"pattern": "^main-[a-f0-9]+-(?P<ts>[0-9]+)", "extract": "$ts"},
+    )
+    got = env.wait_for("Image", "app", lambda o: status(o).get("latestTag") == "main-bbb-100", "main-bbb-100")
+    assert status(got)["latestDigest"] == digests["main-bbb-100"]
+
+
+def test_alphabetical_desc_and_a_failing_numerical_policy(
+    env: Env, images: ImageController, repo: str, registry_server: server.RegistryServer
+) -> None:
+    path = repo.split("/", 1)[1]
+    for t in ("b", "a", "c"):
+        push(registry_server, path, t, t)
+    policy_image(env, repo, {"numerical": {"order": "asc"}})  # 'a' is not a number: Flux fails the policy
+    failed = env.wait_for("Image", "app", lambda o: condition(o, "Ready").get("status") == "False", "Ready False")
+    assert condition(failed, "Ready")["reason"] == "PolicyFailed"
+    assert "is not a number" in condition(failed, "Ready")["message"]
+    env.patch("Image", "app", {"spec": {"policy": {"numerical": None, "alphabetical": {"order": "desc"}}}})
+    env.wait_for("Image", "app", lambda o: status(o).get("latestTag") == "a", "the first tag in alphabetical order")
+    assert condition(env.get("Image", "app"), "Ready")["status"] == "True"
+
+
+def test_no_tag_matching_is_not_ready(
+    env: Env, images: ImageController, repo: str, registry_server: server.RegistryServer
+) -> None:
+    push(registry_server, repo.split("/", 1)[1], "latest", "1")
+    policy_image(env, repo, {"semver": {"range": "^3"}})
+    failed = env.wait_for("Image", "app", lambda o: condition(o, "Ready").get("status") == "False", "Ready False")
+    assert condition(failed, "Ready")["reason"] == "NoMatchingTag"
+    assert status(failed)["tagCount"] == 1
