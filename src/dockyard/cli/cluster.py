@@ -9,7 +9,7 @@ What runs where (DESIGN.md, "Many machines"):
   imagedeploy; Kubernetes' own kube-controller-manager runs Deployments and ReplicaSets), in-cluster service
   account credentials, leader election on a ``coordination.k8s.io/v1`` Lease in :data:`NAMESPACE` so one replica
   acts (kube-controller-manager's ``--leader-elect`` flags).
-- ``dockyard-agent``: a DaemonSet of ``dockyard agent`` on every node, with the node's container engine socket
+- ``dockyard-agent``: a DaemonSet of ``dockyard agent --no-pods`` (Pushes only) on every node, with the node's container engine socket
   (Docker Engine's ``/var/run/docker.sock`` or Podman's ``/run/podman/podman.sock``, as a ``hostPath``) to commit
   a pod's container for a Push; ``--node-name`` from the downward API (``spec.nodeName``).
 - RBAC: one ServiceAccount, ClusterRole and ClusterRoleBinding each, with exactly the (group, resource, verb)
@@ -71,15 +71,15 @@ AGENT_RULES: tuple[Rule, ...] = (
     (("dockyard.dev",), ("pushes",), ("get", "list", "watch")),
     (("dockyard.dev",), ("pushes/status",), ("patch",)),
     (("dockyard.dev",), ("builds/log",), ("create",)),
-    (("dockyard.dev",), ("builds/source",), ("get",)),
-    (("",), ("pods",), ("get", "list", "watch", "patch")),
-    (("",), ("pods/status",), ("patch",)),
+    (("",), ("pods",), ("get",)),
     (("",), ("secrets",), ("get",)),
     (("",), ("events",), ("get", "create", "patch")),
 )
-"""What ``dockyard agent`` does: serve Pushes (read the pod and the ``imagePushSecrets``, write ``/status``), run
-build pods (a Build's secrets, its uploaded source, its log) and pods (bind, ``/status``). On the embedded server
-the node authorizer (``apiserver/nodeauthz.py``) narrows these to the node's own pods; RBAC cannot."""
+"""What ``dockyard agent --no-pods`` does (the kubelet runs pods on a cluster): serve Pushes, reading the pod and the
+``imagePushSecrets`` and writing ``/status``. ``builds/log`` create comes with the module that pushes and verifies
+images (``agent/builds.py``, which also ships build logs): the scan is per module. RBAC cannot narrow ``secrets``
+get to the Secrets a node's Pushes name, as the embedded server's node authorizer (``apiserver/nodeauthz.py``)
+does."""
 
 LEASE_RULES: tuple[Rule, ...] = (
     (("coordination.k8s.io",), ("leases",), ("create",)),
@@ -278,6 +278,7 @@ def agent_daemonset(opts: Options) -> dict[str, Any]:
                             "image": opts.image,
                             "args": [
                                 "agent",
+                                "--no-pods",
                                 "--node-name=$(NODE_NAME)",
                                 f"--engine={opts.engine}",
                                 f"--engine-socket={socket}",

@@ -342,6 +342,9 @@ def agent(
         None, "--instance", help="label value marking this agent's containers (default: the node name)"
     ),
     ready_file: Path = typer.Option(None, "--ready-file", help="write this process's pid here once synced"),
+    run_pods: bool = typer.Option(
+        True, "--pods/--no-pods", help="run this node's pods and build pods (--no-pods on Kubernetes: pushes only)"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
     """Run the node agent: this node's pods, build pods and pushes (foreground; `dockyard up` starts it)."""
@@ -361,6 +364,7 @@ def agent(
             max_builds=max_builds,
             instance=instance,
             ready_file=ready_file,
+            run_pods=run_pods,
         )
     except EngineError as err:
         _die(str(err), 3)
