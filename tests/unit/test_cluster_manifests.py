@@ -253,3 +253,14 @@ def test_kubectl_kustomize_renders_the_same_objects() -> None:
     assert [_key(o) for o in rendered] == [_key(o) for o in expected]
     for got, want in zip(rendered, expected, strict=True):
         assert got == json.loads(json.dumps(want)), _key(want)
+
+
+@pytest.mark.parametrize("path", ["deploy/Containerfile", "deploy/builder/Containerfile"])
+def test_containerfiles_copy_what_the_repository_has_and_run_dockyard(path: str) -> None:
+    """Static checks only: no base image can be pulled here, so the images are not built in tests."""
+    lines = (ROOT / path).read_text().splitlines()
+    copies = [ln.split()[1:-1] for ln in lines if ln.startswith("COPY ") and "--from=" not in ln]
+    assert copies and all((ROOT / src).exists() for srcs in copies for src in srcs), copies
+    assert 'ENTRYPOINT ["dockyard"]' in lines
+    if "builder" in path:
+        assert any("buildah" in ln for ln in lines) and "    STORAGE_DRIVER=vfs" in lines
