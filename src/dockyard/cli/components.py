@@ -169,8 +169,12 @@ def run_agent(
     instance: str | None,
     ready_file: Path | None = None,
     stop_pods_on_exit: bool = True,
+    run_pods: bool = True,
 ) -> int:
     """Run the node agent until SIGINT/SIGTERM; then stop this node's pod containers (if asked).
+
+    ``run_pods=False`` (``dockyard agent --no-pods``, the agent DaemonSet on a Kubernetes cluster, where the
+    kubelet runs pods and build pods) serves only Pushes: it neither binds, runs nor reports pods.
 
     Raises:
         dockyard.agent.engine.errors.EngineError: no engine could be reached.
@@ -183,6 +187,10 @@ def run_agent(
     eng = engine_connect.connect(engine, engine_socket, run_dir=state_dir)
     stop = threading.Event()
     try:
+        if not run_pods:
+            return _run_pushes_only(
+                conn, eng, node_name=node_name, state_dir=state_dir, instance=instance, ready_file=ready_file
+            )
         agent = NodeAgent(
             conn,
             engine_client=eng.client,
@@ -198,7 +206,35 @@ def run_agent(
         _wait_for_signal(stop)
         log.info("node agent stopping")
         if stop_pods_on_exit:
-            _bounded_shutdown(lambda: (agent.stop_builds(), agent.stop_pods()), SHUTDOWN_BUDGET)
+
+            def shutdown() -> None:
+                agent.stop_builds()
+                agent.stop_pods()
+
+            _bounded_shutdown(shutdown, SHUTDOWN_BUDGET)
     finally:
         eng.close()
+    return 0
+
+
+def _run_pushes_only(
+    conn: connection.Connection,
+    eng: Any,
+    *,
+    node_name: str,
+    state_dir: Path,
+    instance: str | None,
+    ready_file: Path | None,
+) -> int:
+    """The agent's Push worker alone, until SIGINT/SIGTERM (see :func:`run_agent`)."""
+    from dockyard.agent import pods, pushes
+
+    stop = threading.Event()
+    runtime_ = pods.PodRuntime(eng.client, node_name=node_name, state_dir=state_dir / "volumes", instance=instance)
+    worker = pushes.PushWorker(conn, runtime_=runtime_, engine_client=eng.client, node_name=node_name)
+    worker.start(stop)
+    log.info("node agent %s serving pushes only on %s (%s), API %s", node_name, eng.kind, eng.socket, conn.server)
+    threading.Thread(target=_mark_ready, args=(ready_file, worker.synced, stop), daemon=True).start()
+    _wait_for_signal(stop)
+    log.info("node agent stopping")
     return 0

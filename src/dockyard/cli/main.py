@@ -402,6 +402,9 @@ def agent(
         "--metrics-bind-address",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (loopback only; 0 turns them off)",
     ),
+    run_pods: bool = typer.Option(
+        True, "--pods/--no-pods", help="run this node's pods and build pods (--no-pods on Kubernetes: pushes only)"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
     """Run the node agent: this node's pods, build pods and pushes (foreground; `dockyard up` starts it)."""
@@ -422,6 +425,7 @@ def agent(
             max_builds=max_builds,
             instance=instance,
             ready_file=ready_file,
+            run_pods=run_pods,
         )
     except EngineError as err:
         _die(str(err), 3)
