@@ -110,7 +110,6 @@ EMBEDDED_ONLY = (
     "ImageDeploy spec.deployment: the full apps/v1 DeploymentSpec is checked when the Deployment is written, "
     "not when the ImageDeploy is",
     "Image spec.policy: the tag policy's shape (semver range syntax, order values)",
-    "Push spec.trigger OnExit: refused (an enum of Immediate here)",
     "the node authorizer and Pod Security admission (a cluster has its own)",
 )
 """What only the embedded server enforces: rules neither the schema nor CEL states (``README``)."""
@@ -134,8 +133,11 @@ PRINTER_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("Pod", ".spec.podName", "string"),
         ("Image", ".spec.image", "string"),
         ("Phase", ".status.phase", "string"),
+        ("Reason", ".status.reason", "string"),
         ("Digest", ".status.imageDigest", "string"),
         ("Age", ".metadata.creationTimestamp", "date"),
+        ("Trigger", ".spec.trigger", "string"),
+        ("Attempts", ".status.attempts", "integer"),
         ("Node", ".status.nodeName", "string"),
         ("Message", ".status.message", "string"),
     ],
