@@ -57,6 +57,14 @@ def test_backoff_doubles_from_the_base_up_to_the_cap() -> None:
             phases.PushReason.AUTHENTICATION_FAILED,
         ),
         (engine_errors.PushFailed("push of r/x:1 failed: connection refused"), phases.PushReason.PUSH_FAILED),
+        (
+            engine_errors.PushFailed("push of 127.0.0.1:54013/x:1 failed: dial tcp 127.0.0.1:54013: connect: refused"),
+            phases.PushReason.PUSH_FAILED,
+        ),
+        (
+            engine_errors.PushFailed("push of r/x:1 failed: denied: requested access"),
+            phases.PushReason.AUTHENTICATION_FAILED,
+        ),
         (engine_errors.EngineError("engine connection failed during push"), phases.PushReason.PUSH_FAILED),
         (registry_errors.Unauthorized("401"), phases.PushReason.AUTHENTICATION_FAILED),
         (registry_errors.RegistryUnavailable("down"), phases.PushReason.PUSH_FAILED),

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -91,9 +92,13 @@ def failure_reason(err: BaseException) -> str:
     return Reason.PUSH_FAILED
 
 
+_UNAUTHORIZED = re.compile(r"\b(unauthori[sz]ed|authentication required|denied|forbidden)\b", re.IGNORECASE)
+"""What the engines' push errors say when the registry refused the credentials (distribution error codes
+``UNAUTHORIZED``, ``DENIED``; HTTP 401/403 reason phrases). Words only: a bare "401" may be part of a port."""
+
+
 def _says_unauthorized(text: str) -> bool:
-    lowered = text.lower()
-    return any(word in lowered for word in ("unauthorized", "authentication required", "denied", "401", "403"))
+    return _UNAUTHORIZED.search(text) is not None
 
 
 def base_digest(base_name: str, repo_digests: Sequence[str]) -> str | None:
