@@ -129,10 +129,11 @@ def test_broken_dockerfile_fails_and_log_outlives_the_pod(demo, tmp_path):
 
 
 def test_commit_of_missing_container_fails_with_its_name(demo):
-    out = demo.dockyard("commit", "no-such-pod/web", f"{demo.registry}/x:1", "--wait", check=False, timeout=60)
+    # SourcePodNotFound is retried (10 s, 20 s, 40 s: the pod may be on its way) before the Push fails
+    out = demo.dockyard("commit", "no-such-pod/web", f"{demo.registry}/x:1", "--wait", check=False, timeout=150)
     assert out.returncode == 1
     push = demo.get("push", out.stdout.strip().removeprefix("push/"))
-    assert push["status"]["phase"] == "Failed"
+    assert (push["status"]["phase"], push["status"]["reason"]) == ("Failed", "SourcePodNotFound")
     assert "no-such-pod" in push["status"]["message"]
 
 

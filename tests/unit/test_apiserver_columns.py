@@ -116,6 +116,13 @@ def test_dockyard_kinds_columns() -> None:
     assert cells("ImageDeploy", idp)["Ready"] == "True"
     push = {"metadata": {"name": "p"}, "spec": {"podName": "web", "image": "r/x:1"}, "status": {}}
     assert cells("Push", push)["Phase"] == "Pending" and cells("Push", push)["Pod"] == "web"
+    failed = {
+        "metadata": {"name": "p"},
+        "spec": {"podName": "web", "image": "r/x:1", "trigger": "OnExit"},
+        "status": {"phase": "Failed", "reason": "PushImageToRegistryFailed", "attempts": 4},
+    }
+    row = cells("Push", failed, wide=True)
+    assert (row["Reason"], row["Attempts"], row["Trigger"]) == ("PushImageToRegistryFailed", "4", "OnExit")
     bc = {
         "metadata": {"name": "hello"},
         "spec": {"source": {"type": "Git", "git": {"ref": "main"}}},

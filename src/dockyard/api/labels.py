@@ -58,6 +58,25 @@ controller reports the value it answered in ``status.lastHandledReconcileAt``.""
 IMAGEDEPLOY_GENERATION = "dockyard.dev/imagedeploy-generation"
 """Annotation of a Deployment an ImageDeploy wrote: the ImageDeploy ``metadata.generation`` it reflects."""
 
+# --- provenance of the images dockyard makes (OCI image-spec annotations.md "Pre-Defined Annotation Keys") ------
+# Written as image config labels (what ``skopeo inspect`` shows under Labels, ``docker inspect`` under
+# Config.Labels); the OCI keys mean the same as annotations and labels.
+
+OCI_CREATED = "org.opencontainers.image.created"
+"""When the image was made, RFC 3339 date-time (OCI ``org.opencontainers.image.created``)."""
+
+OCI_BASE_NAME = "org.opencontainers.image.base.name"
+"""Reference of the image this one is based on (OCI ``org.opencontainers.image.base.name``)."""
+
+OCI_BASE_DIGEST = "org.opencontainers.image.base.digest"
+"""Manifest digest of the image this one is based on (OCI ``org.opencontainers.image.base.digest``)."""
+
+SOURCE_POD = "dockyard.dev/source-pod"
+"""Label of a committed image (a Push): ``namespace/name`` of the pod whose container was committed."""
+
+SOURCE_CONTAINER = "dockyard.dev/source-container"
+"""Label of a committed image (a Push): the name of the pod's container that was committed."""
+
 # --- Kubernetes ------------------------------------------------------------------------------------
 
 APP_ARMOR_PREFIX = "container.apparmor.security.beta.kubernetes.io/"

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from dockyard.api import gitref, imagepolicy
+from dockyard.api import gitref, imagepolicy, reference
 
 # Kubernetes DNS-1123 subdomain (metadata.name of most kinds), API conventions "Naming".
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -264,16 +264,29 @@ class PushSpec(Strict):
     )
     message: str | None = Field(default=None, description="Commit message.")
     author: str | None = Field(default=None, description="Commit author.")
-    trigger: Literal["Immediate"] = Field(
+    trigger: Literal["Immediate", "OnExit"] = Field(
         default="Immediate",
-        description="Immediate: commit and push now. (OnExit, the Push proposal's other value, is not supported "
-        "yet: it is refused rather than run at once.)",
+        description="Immediate: commit the container and push now. OnExit: wait until the container exits, commit it "
+        "then (before restartPolicy restarts it) and push that; the Push stays Pending meanwhile.",
+    )
+    backoffLimit: int = Field(
+        default=3,
+        ge=0,
+        description="Retries after a failed attempt before the Push is Failed (as a Job's backoffLimit); the n-th "
+        "retry waits 10s·2^(n-1), at most 5m.",
     )
 
     @field_validator("image")
     @classmethod
     def _image(cls, value: str) -> str:
-        return _image_reference(value)
+        _image_reference(value)
+        try:
+            parsed = reference.parse(value)
+        except reference.InvalidReference as err:
+            raise ValueError(str(err)) from None
+        if parsed.digest:
+            raise ValueError(f"{value!r} names a digest: a push writes a tag (HOST[:PORT]/REPOSITORY[:TAG])")
+        return value
 
 
 # --- Image / ImageDeploy (kpush, Flux image automation) -------------------------------------------
@@ -575,13 +588,28 @@ class PushStatus(Described):
     """The observed state of a Push."""
 
     phase: Literal["Pending", "Running", "Succeeded", "Failed"] = Field(
-        default="Pending", description="Pending, Running, then Succeeded (the registry serves the tag) or Failed."
+        default="Pending",
+        description="Pending (waiting: for the container to exit, or for the next attempt), Running, then "
+        "Succeeded (the registry serves the pushed manifest by digest) or Failed.",
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why the last attempt failed, CamelCase: SourcePodNotFound, SourceContainerNotFound, "
+        "CommitFailed, AuthenticationFailed, PushImageToRegistryFailed, InvalidImageReference.",
     )
     message: str | None = Field(default=None, description="Progress or the failure.")
     nodeName: str | None = Field(default=None, description="The node that served the push.")
-    imageDigest: str | None = Field(default=None, description="Digest the registry serves for spec.image.")
-    startTime: str | None = Field(default=None, description="When the commit started.")
-    completionTime: str | None = Field(default=None, description="When the push ended.")
+    imageDigest: str | None = Field(default=None, description="Digest of the manifest pushed, served by the registry.")
+    imageID: str | None = Field(
+        default=None, description="Engine id (sha256:...) of the committed image the attempts push."
+    )
+    attempts: int | None = Field(default=None, description="Attempts made so far (at most spec.backoffLimit + 1).")
+    startTime: str | None = Field(default=None, description="When the first attempt started (RFC 3339).")
+    completionTime: str | None = Field(default=None, description="When the Push ended (RFC 3339).")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Succeeded: Unknown while in progress, True once pushed, False once Failed.",
+    )
 
 
 class ImageStatus(Described):

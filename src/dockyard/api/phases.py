@@ -43,6 +43,34 @@ class PushPhase:
     FAILED = "Failed"
 
 
+class PushReason:
+    """``Push.status.reason`` (and the ``Succeeded`` condition's reason) after a failed attempt: CamelCase, in the
+    manner of OpenShift's ``StatusReason`` of a Build (``PushImageToRegistryFailed`` is OpenShift's own)."""
+
+    SOURCE_POD_NOT_FOUND = "SourcePodNotFound"
+    SOURCE_CONTAINER_NOT_FOUND = "SourceContainerNotFound"
+    COMMIT_FAILED = "CommitFailed"
+    AUTHENTICATION_FAILED = "AuthenticationFailed"
+    PUSH_FAILED = "PushImageToRegistryFailed"
+    INVALID_IMAGE_REFERENCE = "InvalidImageReference"
+    # reasons of the Succeeded condition while not failed
+    WAITING_FOR_EXIT = "WaitingForContainerExit"
+    BACKOFF = "BackOff"
+    RUNNING = "Running"
+    PUSHED = "Pushed"
+
+
+class PushTrigger:
+    """``Push.spec.trigger``: when the container is committed (the Kubernetes Push proposal's values)."""
+
+    IMMEDIATE = "Immediate"
+    ON_EXIT = "OnExit"
+
+
+SUCCEEDED_CONDITION = "Succeeded"
+"""Condition type of a run-to-completion object (a Build, a Push): Unknown while it runs, then True or False
+(OpenShift ``BuildConditionType``, Tekton ``ConditionSucceeded``)."""
+
 POD_SUCCEEDED = PodPhase.SUCCEEDED
 POD_FAILED = PodPhase.FAILED
 

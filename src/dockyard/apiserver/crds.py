@@ -111,7 +111,6 @@ EMBEDDED_ONLY = (
     "not when the ImageDeploy is",
     "Image spec.policy and spec.filterTags: the semver range syntax, the RE2 pattern and the groups extract "
     "names, exactly one policy kind, tag and policy mutually exclusive, filterTags only with a policy",
-    "Push spec.trigger OnExit: refused (an enum of Immediate here)",
     "the node authorizer and Pod Security admission (a cluster has its own)",
 )
 """What only the embedded server enforces: rules neither the schema nor CEL states (``README``)."""
@@ -135,8 +134,11 @@ PRINTER_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("Pod", ".spec.podName", "string"),
         ("Image", ".spec.image", "string"),
         ("Phase", ".status.phase", "string"),
+        ("Reason", ".status.reason", "string"),
         ("Digest", ".status.imageDigest", "string"),
         ("Age", ".metadata.creationTimestamp", "date"),
+        ("Trigger", ".spec.trigger", "string"),
+        ("Attempts", ".status.attempts", "integer"),
         ("Node", ".status.nodeName", "string"),
         ("Message", ".status.message", "string"),
     ],

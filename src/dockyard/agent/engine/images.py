@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import io
+import json
 import os
 import re
 import tarfile
@@ -235,6 +236,7 @@ def commit(
     changes: Iterable[str] | None = None,
     message: str | None = None,
     author: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> str:
     """Create an image from a container's current filesystem and config.
 
@@ -246,6 +248,8 @@ def commit(
             ``['CMD ["httpd","-f"]', "ENV A=1"]`` (CMD, ENTRYPOINT, ENV,
             EXPOSE, LABEL, USER, VOLUME, WORKDIR).
         message: commit message; author: e.g. ``"Jane <jane@example.com>"``.
+        labels: image config labels added after ``changes`` (each a ``LABEL "key"="value"`` change, quoted as
+            JSON strings so any value survives the Dockerfile parser), e.g. the OCI provenance keys.
 
     Returns:
         The new image ID, ``sha256:<hex>``.
@@ -255,6 +259,7 @@ def commit(
         EngineError: the engine could not be reached.
     """
     repository, tag = split_tag(reference)
+    instructions = list(changes or []) + [f"LABEL {json.dumps(k)}={json.dumps(v)}" for k, v in (labels or {}).items()]
     try:
         result = client.api.commit(
             container_id,
@@ -263,7 +268,7 @@ def commit(
             message=message,
             author=author,
             pause=pause,
-            changes=list(changes) if changes else None,
+            changes=instructions or None,
         )
     except docker.errors.APIError as e:
         raise errors.CommitFailed(f"commit of container {container_id} as {reference} failed: {_api_message(e)}") from e

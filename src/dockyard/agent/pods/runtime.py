@@ -18,10 +18,10 @@ from dockyard.agent.pods.containers import ContainerManager
 from dockyard.agent.pods.images import PAUSE_IMAGE, ImageManager, PullAuth
 from dockyard.agent.pods.prober import NoProbes, ProberManager
 from dockyard.agent.pods.sandbox import SandboxManager
-from dockyard.agent.pods.state import latest
+from dockyard.agent.pods.state import EngineContainer, latest
 from dockyard.agent.pods.status import StatusManager
 from dockyard.agent.pods.volumes import VolumeManager
-from dockyard.agent.pods.worker import Managers, PodWorker
+from dockyard.agent.pods.worker import ExitHook, Managers, PodWorker
 
 __all__ = ["PodRuntime"]
 
@@ -105,6 +105,16 @@ class PodRuntime:
         )
         self._workers: dict[str, PodWorker] = {}
         self._lock = threading.Lock()
+
+    def add_exit_hook(self, hook: ExitHook) -> None:
+        """Call ``hook(namespace, pod name, container name, engine container id)`` whenever a pod's sync sees one
+        of its containers exited, before the sync restarts (removes) it: the container can still be committed
+        (a Push with ``trigger: OnExit``). A hook runs within the pod's sync; an exception it raises is logged."""
+        self._managers.exit_hooks.append(hook)
+
+    def latest_container(self, pod_uid: str, container_name: str) -> EngineContainer | None:
+        """The pod's latest engine container of ``container_name`` (running or not), or ``None``."""
+        return latest(self.containers.list_pod(pod_uid), container_name)
 
     # --- public interface ---------------------------------------------------
 

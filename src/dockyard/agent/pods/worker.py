@@ -10,6 +10,7 @@ are removed and the worker is done (:attr:`PodWorker.gone`); its :class:`PodStat
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,13 +30,18 @@ from dockyard.agent.pods.actions import (
 from dockyard.agent.pods.containers import ContainerManager
 from dockyard.agent.pods.prober import ProberManager
 from dockyard.agent.pods.sandbox import SandboxManager
-from dockyard.agent.pods.state import EngineContainer, ExitInfo, PodState, latest
+from dockyard.agent.pods.state import EXITED, EngineContainer, ExitInfo, PodState, latest
 from dockyard.agent.pods.status import StatusManager, SyncResult
 from dockyard.agent.pods.volumes import VolumeManager
 from dockyard.agent.podspec import INFRA_NAME
 from dockyard.api import phases
 
-__all__ = ["Managers", "PodWorker"]
+__all__ = ["ExitHook", "Managers", "PodWorker"]
+
+log = logging.getLogger(__name__)
+
+ExitHook = Callable[[str, str, str, str], None]
+"""``(namespace, pod name, container name, engine container id)`` of an exited container, before its restart."""
 
 _TERMINAL_PHASES = phases.POD_TERMINAL
 
@@ -63,6 +69,7 @@ class Managers:
         self.host_ip = host_ip
         self.backoff = backoff
         self.clock = clock
+        self.exit_hooks: list[ExitHook] = []
 
 
 class PodWorker:
@@ -128,7 +135,9 @@ class PodWorker:
 
         m.prober.add_pod(pod)
         sync = SyncResult()
-        actions = compute_pod_actions(pod, self._observe(ctrs), now=now, host_ip=m.host_ip, policy=m.backoff)
+        observed = self._observe(ctrs)
+        self._exited(pod, ctrs, observed)
+        actions = compute_pod_actions(pod, observed, now=now, host_ip=m.host_ip, policy=m.backoff)
         infra_id = self._act_sandbox(pod, actions.sandbox, bindings, ctrs, now, sync)
         if infra_id is not None:
             for container, action in zip(spec.get("containers") or [], actions.containers, strict=True):
@@ -165,6 +174,18 @@ class PodWorker:
             networks=networks,
             sandbox_failure=state.sandbox_failure,
         )
+
+    def _exited(self, pod: Mapping[str, Any], ctrs: list[EngineContainer], observed: Observed) -> None:
+        """Tell the exit hooks (:meth:`PodRuntime.add_exit_hook`) of each exited container while it still exists:
+        the actions computed next may restart it, removing it."""
+        meta = pod.get("metadata") or {}
+        for c in ctrs:
+            if c.id in observed.exits and c.state in EXITED:
+                for hook in self._m.exit_hooks:
+                    try:
+                        hook(str(meta.get("namespace") or ""), str(meta.get("name") or ""), c.name, c.id)
+                    except Exception:
+                        log.exception("exit hook for container %s of pod %s failed", c.name, meta.get("name"))
 
     def _act_sandbox(
         self,
