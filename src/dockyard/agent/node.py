@@ -21,12 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lightkube.models.core_v1 import ContainerStatus, PodStatus
 from lightkube.resources.core_v1 import Pod
+from lightkube.types import PatchType
 
 from dockyard.agent import buildpods, pods, pushes
 from dockyard.api import buildpod, phases
 from dockyard.api import labels as well_known
-from dockyard.client import events, objects, resources, runtime
+from dockyard.client import events, resources, runtime
 from dockyard.client.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -68,11 +70,11 @@ class PodWorker(runtime.Controller):
             kubeconfig=[str(p) for p in self.conn.paths],
             engine_url=self._engine_url,
             max_builds=self._max_builds,
-            waiting=lambda: [objects.to_dict(p) for p in self._waiting_build_pods()],
+            waiting=self._waiting_build_pods,
             on_exit=self._builder_exited,
         )
 
-    def _builder_exited(self, pod: dict[str, Any]) -> None:
+    def _builder_exited(self, pod: Pod) -> None:
         """A builder ended: report its pod now, and let the next waiting build pod take the slot."""
         self.queue.add(resources.key(pod))
         for waiting in self._waiting_build_pods():
@@ -131,69 +133,62 @@ class PodWorker(runtime.Controller):
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        pod = runtime.get_or_none(self.api, "Pod", name, ns)
-        if pod is None:
+        pod: Pod | None = runtime.get(self.api, "Pod", name, ns)
+        if pod is None or pod.spec is None:
             return None
-        node = pod["spec"].get("nodeName")
+        node = pod.spec.nodeName
         if node and node != self.node:
             return None
         if not node:
             pod = self._bind(pod)
         if buildpod.is_build_pod(pod):
             return self.builds.sync(pod)
-        if pod["metadata"].get("deletionTimestamp"):
-            self.pods.kill_pod(pod["metadata"]["uid"])
+        if pod.metadata.deletionTimestamp:
+            self.pods.kill_pod(str(pod.metadata.uid))
             return None
         status = self.pods.sync_pod(pod)
         self._container_events(pod, status)
-        runtime.patch_status(self.api, "Pod", pod, status)
+        runtime.patch_status(self.api, "Pod", pod, status.to_dict())
         return SYNC_PERIOD
 
-    def _container_events(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
+    def _container_events(self, pod: Pod, status: PodStatus) -> None:
         """The kubelet's container Events: ``Started`` on each new container, ``BackOff`` and failures."""
-        before = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
-        for now in status.get("containerStatuses") or []:
-            name, old = now.get("name"), before.get(now.get("name")) or {}
-            if (
-                now.get("containerID")
-                and now.get("containerID") != old.get("containerID")
-                and "running" in (now.get("state") or {})
-            ):
-                self.events.record(pod, events.NORMAL, "Started", f"Started container {name}")
-            waiting = (now.get("state") or {}).get("waiting") or {}
-            if (
-                waiting.get("reason")
-                and waiting.get("reason") != ((old.get("state") or {}).get("waiting") or {}).get("reason")
-                and waiting["reason"] not in ("ContainerCreating", "PodInitializing")
-            ):
-                kind = "BackOff" if waiting["reason"] in ("CrashLoopBackOff", "ImagePullBackOff") else "Failed"
-                self.events.record(
-                    pod,
-                    events.WARNING,
-                    kind,
-                    f"{name}: {waiting['reason']}: {waiting.get('message') or ''}".rstrip(": "),
-                )
+        before = {c.name: c for c in (pod.status.containerStatuses if pod.status else None) or []}
+        for now in status.containerStatuses or []:
+            old = before.get(now.name)
+            if now.containerID and now.containerID != (old.containerID if old else None) and _running(now):
+                self.events.record(pod, events.NORMAL, "Started", f"Started container {now.name}")
+            reason, message = _waiting(now)
+            if reason and reason != _waiting(old)[0] and reason not in ("ContainerCreating", "PodInitializing"):
+                kind = "BackOff" if reason in ("CrashLoopBackOff", "ImagePullBackOff") else "Failed"
+                self.events.record(pod, events.WARNING, kind, f"{now.name}: {reason}: {message}".rstrip(": "))
 
-    def _bind(self, pod: dict[str, Any]) -> dict[str, Any]:
+    def _bind(self, pod: Pod) -> Pod:
         """Assign the pod to this node (the embedded engine has one node; no scheduler)."""
-        from lightkube.types import PatchType
-
-        bound = resources.as_dict(
-            self.api.patch(
-                resources.resource("Pod"),
-                pod["metadata"]["name"],
-                {"metadata": {"labels": {well_known.NODE_NAME: self.node}}, "spec": {"nodeName": self.node}},
-                namespace=pod["metadata"]["namespace"],
-                patch_type=PatchType.MERGE,
-            )
+        bound: Pod = self.api.patch(
+            Pod,
+            pod.metadata.name,
+            {"metadata": {"labels": {well_known.NODE_NAME: self.node}}, "spec": {"nodeName": self.node}},
+            namespace=pod.metadata.namespace,
+            patch_type=PatchType.MERGE,
         )
         self.events.record(
             bound,
             events.NORMAL,
             "Scheduled",
-            f"Successfully assigned {bound['metadata']['namespace']}/{bound['metadata']['name']} to {self.node}",
+            f"Successfully assigned {bound.metadata.namespace}/{bound.metadata.name} to {self.node}",
         )
         return bound
+
+
+def _running(status: ContainerStatus) -> bool:
+    return status.state is not None and status.state.running is not None
+
+
+def _waiting(status: ContainerStatus | None) -> tuple[str, str]:
+    """``(reason, message)`` of a container's waiting state; ``("", "")`` when it is not waiting."""
+    waiting = status.state.waiting if status is not None and status.state is not None else None
+    return (waiting.reason or "", waiting.message or "") if waiting is not None else ("", "")
 
 
 class NodeAgent:
@@ -245,7 +240,7 @@ class NodeAgent:
         for pod in informer.items() if informer else []:
             if pod.metadata.uid in stopped:
                 try:
-                    self.pods.builds.sync(objects.to_dict(pod))
+                    self.pods.builds.sync(pod)
                 except Exception:
                     log.warning("could not record the stopped build of pod %s", pod.metadata.name)
 
