@@ -25,7 +25,7 @@ from lightkube.models.core_v1 import ContainerStatus, PodStatus
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
-from dockyard.agent import buildpods, pods, pushes
+from dockyard.agent import buildpods, pods, podspec, pushes, scheduling
 from dockyard.api import buildpod, phases
 from dockyard.api import labels as well_known
 from dockyard.client import events, resources, runtime
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SYNC_PERIOD = 2.0  # seconds between syncs of one running pod (kubelet's housekeeping)
 SWEEP_PERIOD = 10.0  # seconds between sweeps for containers of pods that no longer exist
+SCHEDULE_RETRY = 2.0  # seconds between checks of an unschedulable pod (sooner when a pod of this node goes)
 
 
 class PodWorker(runtime.Controller):
@@ -58,12 +59,15 @@ class PodWorker(runtime.Controller):
         self.node = node_name
         self._uids: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._schedule_lock = threading.Lock()  # one scheduling decision at a time, as kube-scheduler's
+        self._assumed: dict[str, Pod] = {}  # bound here, not yet seen bound by the informer (scheduler "assume")
         self._state_dir = Path(state_dir)
         self._engine_url = engine_url
         self._max_builds = max_builds
 
     def setup(self) -> None:
         super().setup()
+        self.scheduler_events = events.EventRecorder(self.api, component=scheduling.COMPONENT)
         self.builds = buildpods.BuildPods(
             self.api,
             state_dir=self._state_dir,
@@ -93,7 +97,12 @@ class PodWorker(runtime.Controller):
     def watches(self) -> list[runtime.Watch]:
         def track(event: str, pod: Pod) -> list[str]:
             k = resources.key(pod)
+            keys = [k]
             with self._lock:
+                if event == "DELETED" or (pod.spec is not None and pod.spec.nodeName):
+                    self._assumed.pop(k, None)
+                if event == "DELETED" and pod.spec is not None and pod.spec.nodeName == self.node:
+                    keys += [resources.key(p) for p in self._unscheduled()]  # its ports may be free now
                 if event == "DELETED":
                     uid = self._uids.pop(k, None)
                     if buildpod.is_build_pod(pod):
@@ -103,7 +112,7 @@ class PodWorker(runtime.Controller):
                         self._kill_later(uid)
                 else:
                     self._uids[k] = str(pod.metadata.uid)
-            return [k]
+            return keys
 
         return [runtime.Watch("Pod", track)]
 
@@ -140,7 +149,10 @@ class PodWorker(runtime.Controller):
         if node and node != self.node:
             return None
         if not node:
-            pod = self._bind(pod)
+            with self._schedule_lock:
+                if not self._fits(pod):
+                    return self._unschedulable(pod)
+                pod = self._bind(pod)
         if buildpod.is_build_pod(pod):
             return self.builds.sync(pod)
         if pod.metadata.deletionTimestamp:
@@ -163,6 +175,52 @@ class PodWorker(runtime.Controller):
                 kind = "BackOff" if reason in ("CrashLoopBackOff", "ImagePullBackOff") else "Failed"
                 self.events.record(pod, events.WARNING, kind, f"{now.name}: {reason}: {message}".rstrip(": "))
 
+    def _unscheduled(self) -> list[Pod]:
+        informer = self.informers.get("Pod")
+        return [p for p in (informer.items() if informer else []) if p.spec is not None and not p.spec.nodeName]
+
+    def _fits(self, pod: Pod) -> bool:
+        """kube-scheduler's ``NodePorts`` filter on this node (:mod:`dockyard.agent.scheduling`): no pod of the
+        node (bound, or bound here and not yet seen so) holds one of the pod's host ports, and nothing else
+        listens on one."""
+        assert pod.spec is not None
+        wanted = scheduling.host_ports(pod.spec)
+        if not wanted:
+            return True
+        informer = self.informers.get("Pod")
+        on_node = {resources.key(p): p for p in (informer.items() if informer else []) if p.spec is not None}
+        on_node = {k: p for k, p in on_node.items() if p.spec.nodeName == self.node}
+        with self._lock:
+            on_node.update(self._assumed)
+        used = {
+            port
+            for k, p in on_node.items()
+            if k != resources.key(pod) and (p.status.phase if p.status else None) not in phases.POD_TERMINAL
+            for port in scheduling.host_ports(p.spec)
+        }
+        return not scheduling.conflicts(wanted, used) and not any(scheduling.in_use(port) for port in wanted)
+
+    def _unschedulable(self, pod: Pod) -> float:
+        """Leave the pod ``Pending`` with ``PodScheduled=False``/``Unschedulable`` and, when it turns so, a
+        ``FailedScheduling`` Event, in kube-scheduler's words; look again in :data:`SCHEDULE_RETRY` seconds."""
+        message = scheduling.no_free_ports_message()
+        previous = (pod.status.conditions if pod.status else None) or []
+        was = next((c for c in previous if c.type == "PodScheduled"), None)
+        condition = podspec.condition(
+            "PodScheduled",
+            False,
+            now=podspec.to_time(time.time()),
+            previous=previous,
+            reason=scheduling.UNSCHEDULABLE,
+            message=message,
+        )
+        runtime.patch_status(
+            self.api, "Pod", pod, {"phase": phases.PodPhase.PENDING, "conditions": [condition.to_dict()]}
+        )
+        if was is None or was.reason != scheduling.UNSCHEDULABLE or was.message != message:
+            self.scheduler_events.record(pod, events.WARNING, scheduling.FAILED_SCHEDULING, message)
+        return SCHEDULE_RETRY
+
     def _bind(self, pod: Pod) -> Pod:
         """Assign the pod to this node (the embedded engine has one node; no scheduler)."""
         bound: Pod = self.api.patch(
@@ -172,12 +230,14 @@ class PodWorker(runtime.Controller):
             namespace=pod.metadata.namespace,
             patch_type=PatchType.MERGE,
         )
-        self.events.record(
+        self.scheduler_events.record(
             bound,
             events.NORMAL,
             "Scheduled",
             f"Successfully assigned {bound.metadata.namespace}/{bound.metadata.name} to {self.node}",
         )
+        with self._lock:
+            self._assumed[resources.key(bound)] = bound
         return bound
 
 
