@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.agent import builds
+from dockyard.api import models
 
 ENV = {
     "GIT_AUTHOR_NAME": "A",
@@ -47,11 +48,17 @@ def repo(tmp_path: Path) -> Path:
     return src
 
 
+def _git_source(git: dict[str, str]) -> models.BuildSource:
+    """A typed Git source built without the model's checks, as a hostile stored object would reach the agent:
+    the agent's git invocation must be safe on its own."""
+    return models.BuildSource.model_construct(type="Git", git=models.GitBuildSource.model_construct(**git))
+
+
 def fetch(uri: str, ref: str | None, workdir: Path) -> tuple[list[str], dict | None]:
     lines: list[str] = []
     workdir.mkdir()
     git_source = {"uri": uri, **({"ref": ref} if ref is not None else {})}
-    _, revision = builds.fetch_source({"type": "Git", "git": git_source}, workdir, lines.append, builds.BuildInputs())
+    _, revision = builds.fetch_source(_git_source(git_source), workdir, lines.append, builds.BuildInputs())
     return lines, revision
 
 
@@ -91,7 +98,7 @@ def test_a_ref_that_looks_like_an_option_is_never_one(repo: Path, tmp_path: Path
     (tmp_path / "w").mkdir()
     with pytest.raises(builds.StageFailed) as err:
         builds.fetch_source(
-            {"type": "Git", "git": {"uri": str(repo), "ref": option.format(file=secret_file)}},
+            _git_source({"uri": str(repo), "ref": option.format(file=secret_file)}),
             tmp_path / "w",
             lines.append,
             builds.BuildInputs(),
@@ -105,7 +112,7 @@ def test_a_uri_that_looks_like_an_option_is_never_one(tmp_path: Path) -> None:
     (tmp_path / "w").mkdir()
     with pytest.raises(builds.StageFailed):
         builds.fetch_source(
-            {"type": "Git", "git": {"uri": f"--upload-pack=touch {marker}"}},
+            _git_source({"uri": f"--upload-pack=touch {marker}"}),
             tmp_path / "w",
             lambda line: None,
             builds.BuildInputs(),
@@ -124,7 +131,7 @@ def test_the_ext_transport_is_not_allowed_even_where_git_config_allows_it(
     (tmp_path / "w").mkdir()
     with pytest.raises(builds.StageFailed):
         builds.fetch_source(
-            {"type": "Git", "git": {"uri": uri.format(marker=marker)}},
+            _git_source({"uri": uri.format(marker=marker)}),
             tmp_path / "w",
             lambda line: None,
             builds.BuildInputs(),

@@ -21,6 +21,7 @@ from typing import Any
 import docker
 import httpx
 import pytest
+from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
 from dockyard.agent.pods import PodRuntime
@@ -135,6 +136,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _sync(rt: PodRuntime, pod: dict[str, Any]) -> dict[str, Any]:
+    """One sync of the pod (given and returned in its wire form): the typed Pod in, its status out as JSON."""
+    status: dict[str, Any] = rt.sync_pod(Pod.from_dict(pod)).to_dict()
+    return status
+
+
 def _pod(containers: list[dict[str, Any]], *, restart_policy: str = "Always", **spec: Any) -> dict[str, Any]:
     uid = str(uuid.uuid4())
     _uids.add(uid)
@@ -153,7 +160,7 @@ def _sync_until(
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        pod["status"] = rt.sync_pod(pod)
+        pod["status"] = _sync(rt, pod)
         status: dict[str, Any] = pod["status"]
         if ok(status):
             return status
@@ -246,12 +253,12 @@ def test_two_container_pod_shares_netns_and_publishes_on_loopback(
     # Steady state: syncing again changes nothing.
     before = {c["Id"] for c in _engine_containers(_pod_engine, pod["metadata"]["uid"])}
     for _ in range(3):
-        pod["status"] = rt.sync_pod(pod)
+        pod["status"] = _sync(rt, pod)
     assert {c["Id"] for c in _engine_containers(_pod_engine, pod["metadata"]["uid"])} == before
 
     # A new runtime (the agent restarted) adopts the containers instead of duplicating them.
     fresh = runtime()
-    pod["status"] = fresh.sync_pod(pod)
+    pod["status"] = _sync(fresh, pod)
     assert {c["Id"] for c in _engine_containers(_pod_engine, pod["metadata"]["uid"])} == before
     assert _cs(pod["status"], "web")["containerID"] == web["containerID"]
     assert pod["metadata"]["uid"] in fresh.pod_uids()
@@ -288,13 +295,13 @@ def test_restart_always_restarts_with_backoff_and_on_failure_keeps_success(
     seen_backoff = False
     deadline = time.monotonic() + 10
     while not seen_backoff and time.monotonic() < deadline:
-        crash["status"] = rt.sync_pod(crash)
+        crash["status"] = _sync(rt, crash)
         waiting = _cs(crash["status"], "crash")["state"].get("waiting") or {}
         if waiting.get("reason") == "CrashLoopBackOff":
             seen_backoff = True
             assert _cs(crash["status"], "crash")["lastState"]["terminated"]["exitCode"] == 3
             # The back-off is derived from the engine: a restarted agent sees it too.
-            adopted = runtime().sync_pod(crash)
+            adopted = _sync(runtime(), crash)
             assert _cs(adopted, "crash")["state"]["waiting"]["reason"] == "CrashLoopBackOff"
             assert _cs(adopted, "crash")["restartCount"] == _cs(crash["status"], "crash")["restartCount"]
         time.sleep(0.1)
@@ -306,7 +313,7 @@ def test_restart_always_restarts_with_backoff_and_on_failure_keeps_success(
     )
     status = _sync_until(rt, done, lambda s: "terminated" in _cs(s, "job")["state"])
     for _ in range(5):
-        done["status"] = status = rt.sync_pod(done)
+        done["status"] = status = _sync(rt, done)
         time.sleep(0.1)
     job = _cs(status, "job")
     assert job["restartCount"] == 0 and job["state"]["terminated"]["reason"] == "Completed"
@@ -323,7 +330,7 @@ def test_never_policy_reaches_terminal_phase(runtime: Callable[[], PodRuntime]) 
     status = _sync_until(rt, bad, lambda s: s["phase"] == "Failed")
     assert _cs(status, "a")["state"]["terminated"]["exitCode"] == 7
     # Terminal stays terminal.
-    assert rt.sync_pod(bad)["phase"] == "Failed"
+    assert _sync(rt, bad)["phase"] == "Failed"
 
 
 def test_volumes_resources_and_deletion(
@@ -382,22 +389,22 @@ def test_refuses_non_loopback_host_ip_and_reports_missing_image(runtime: Callabl
             }
         ]
     )
-    status = rt.sync_pod(pod)
+    status = _sync(rt, pod)
     assert status["phase"] == "Failed" and "spec.containers[0].ports[0].hostIP" in status["message"]
     assert pod["metadata"]["uid"] not in rt.pod_uids()
 
     missing = _pod([{"name": "a", "image": "localhost/does-not-exist:1", "imagePullPolicy": "Never"}])
-    status = rt.sync_pod(missing)
+    status = _sync(rt, missing)
     assert _cs(status, "a")["state"]["waiting"]["reason"] == "ErrImageNeverPull"
     assert status["phase"] == "Pending"
 
     unpullable = _pod([{"name": "a", "image": f"127.0.0.1:{_free_port()}/nope:1", "imagePullPolicy": "IfNotPresent"}])
     started = time.monotonic()
-    status = rt.sync_pod(unpullable)
+    status = _sync(rt, unpullable)
     assert time.monotonic() - started < 10
     assert _cs(status, "a")["state"]["waiting"]["reason"] == "ErrImagePull", status
     print(_cs(status, "a")["state"]["waiting"]["message"])
-    status = rt.sync_pod(unpullable)
+    status = _sync(rt, unpullable)
     assert _cs(status, "a")["state"]["waiting"]["reason"] == "ImagePullBackOff"
 
 
@@ -413,7 +420,7 @@ def test_start_failure_and_busy_host_port(runtime: Callable[[], PodRuntime]) -> 
         busy.listen()
         port = busy.getsockname()[1]
         blocked = _pod([{"name": "a", "command": ["sleep", "60"], "ports": [{"containerPort": 80, "hostPort": port}]}])
-        status = rt.sync_pod(blocked)
+        status = _sync(rt, blocked)
         assert status["phase"] == "Pending"
         assert "pod sandbox" in status["message"]
         assert _cs(status, "a")["state"]["waiting"]["reason"] == "ContainerCreating"
@@ -450,7 +457,7 @@ def test_adopts_a_container_created_but_not_started(
     crashed = runtime()
     monkeypatch.setattr(crashed.containers, "start_existing", lambda container_id: None)
     pod = _pod([{"name": "a", "command": ["sleep", "3600"]}])
-    crashed.sync_pod(pod)
+    _sync(crashed, pod)
     created = [
         c
         for c in _engine_containers(_pod_engine, pod["metadata"]["uid"])
@@ -527,7 +534,7 @@ def test_subpath_symlink_swapped_in_by_the_container_is_refused_on_restart(
     assert _cs(status, "evil")["lastState"]["terminated"]["exitCode"] == 0
     # The refusal holds on later syncs; the other container is untouched; nothing stays mounted for it.
     for _ in range(5):
-        pod["status"] = status = rt.sync_pod(pod)
+        pod["status"] = status = _sync(rt, pod)
         assert "running" not in _cs(status, "evil")["state"]
         time.sleep(0.2)
     assert not (data / "leak").exists()

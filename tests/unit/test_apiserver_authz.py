@@ -95,6 +95,10 @@ def test_node_admission_on_pods_and_pushes() -> None:
     theirs = {"spec": {"nodeName": "other"}}
     merge = authz.MERGE_PATCH
     bind = {"metadata": {"labels": {"dockyard.dev/nodename": "vm"}}, "spec": {"nodeName": "vm"}}
+    unschedulable = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}
+    # the embedded agent schedules its node: it may report an unscheduled pod that does not fit
+    scheduling = {"status": {"phase": "Pending", "conditions": [unschedulable]}}
+    authz.admit(attrs(NODE, "patch", "pods", sub="status"), unbound, content_type=merge, document=scheduling)
     authz.admit(attrs(NODE, "patch", "pods"), unbound, content_type=merge, document=bind)
     authz.admit(attrs(NODE, "patch", "pods"), mine, content_type=merge, document={"metadata": {"labels": {}}})
     refused = [
@@ -104,6 +108,9 @@ def test_node_admission_on_pods_and_pushes() -> None:
         (attrs(NODE, "patch", "pods"), unbound, "application/json-patch+json", [{"op": "remove", "path": "/spec"}]),
         (attrs(NODE, "patch", "pods", sub="status"), theirs, merge, {"status": {}}),
         (attrs(NODE, "patch", "pods", sub="status"), unbound, merge, {"status": {}}),
+        (attrs(NODE, "patch", "pods", sub="status"), unbound, merge, {"status": {"phase": "Running"}}),
+        (attrs(NODE, "patch", "pods", sub="status"), unbound, merge, {"status": {"conditions": [{"type": "Ready"}]}}),
+        (attrs(NODE, "patch", "pods", sub="status"), theirs, merge, {"status": {"conditions": [unschedulable]}}),
         (
             attrs(NODE, "patch", "pushes", group="dockyard.dev", sub="status"),
             {"metadata": {"labels": {"dockyard.dev/nodename": "other"}}},

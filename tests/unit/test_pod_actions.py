@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from lightkube.models.core_v1 import Container
+from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
 from dockyard.agent.pods.actions import (
@@ -21,32 +23,32 @@ NOW = 1_000_000.0
 POLICY = podspec.BackOffPolicy(initial=10.0, maximum=300.0)
 
 
-def _pod(containers: list[dict[str, Any]], restart_policy: str = "Always") -> dict[str, Any]:
-    return {
-        "metadata": {"name": "p", "namespace": "default", "uid": "u-1"},
-        "spec": {"containers": containers, "restartPolicy": restart_policy},
-    }
+def _pod(containers: list[dict[str, Any]], restart_policy: str = "Always") -> Pod:
+    return Pod.from_dict(
+        {
+            "metadata": {"name": "p", "namespace": "default", "uid": "u-1"},
+            "spec": {"containers": containers, "restartPolicy": restart_policy},
+        }
+    )
 
 
-def _hash(pod: dict[str, Any], name: str) -> str:
-    spec = pod["spec"]
-    container = next(c for c in spec["containers"] if c["name"] == name)
-    return podspec.container_hash(container, spec.get("volumes") or [], spec.get("securityContext"), None)
+def _hash(pod: Pod, name: str) -> str:
+    assert pod.spec is not None
+    container = next(c for c in pod.spec.containers if c.name == name)
+    return podspec.container_hash(container, pod.spec.volumes or [], pod.spec.securityContext, None)
 
 
-def _infra(pod: dict[str, Any], state: str = "running", attempt: int = 0) -> EngineContainer:
+def _infra(pod: Pod, state: str = "running", attempt: int = 0) -> EngineContainer:
     return EngineContainer(
         id=f"infra{attempt}",
         name=podspec.INFRA_NAME,
         state=state,
         attempt=attempt,
-        hash=podspec.sandbox_hash(pod["spec"]),
+        hash=podspec.sandbox_hash(pod.spec),
     )
 
 
-def _ctr(
-    pod: dict[str, Any], name: str, state: str, *, attempt: int = 0, backoff: float = 0.0, **kw: Any
-) -> EngineContainer:
+def _ctr(pod: Pod, name: str, state: str, *, attempt: int = 0, backoff: float = 0.0, **kw: Any) -> EngineContainer:
     return EngineContainer(
         id=kw.get("id", f"{name}{attempt}"),
         name=name,
@@ -59,6 +61,7 @@ def _ctr(
 
 A = {"name": "a", "image": "busybox", "command": ["sleep", "1"]}
 B = {"name": "b", "image": "busybox", "command": ["sleep", "2"]}
+AC = Container.from_dict(A)
 
 
 def test_new_pod_creates_the_sandbox_then_starts_every_container() -> None:
@@ -66,7 +69,7 @@ def test_new_pod_creates_the_sandbox_then_starts_every_container() -> None:
     actions = compute_pod_actions(pod, Observed(), now=NOW, policy=POLICY)
     assert actions.sandbox.step is SandboxStep.CREATE
     assert actions.sandbox.attempt == 0
-    assert actions.sandbox.spec_hash == podspec.sandbox_hash(pod["spec"])
+    assert actions.sandbox.spec_hash == podspec.sandbox_hash(pod.spec)
     assert [(c.name, c.step, c.attempt, c.backoff) for c in actions.containers] == [
         ("a", ContainerStep.START, 0, 0.0),
         ("b", ContainerStep.START, 0, 0.0),
@@ -99,8 +102,8 @@ def test_spec_hash_change_of_one_container_kills_only_it_then_restarts_it_at_onc
         changed=frozenset({stopped.id}),
     )
     for policy in ("Always", "OnFailure", "Never"):
-        pod["spec"]["restartPolicy"] = policy
-        again = compute_container_action(pod, A, after, infra_id="infra0", now=NOW, policy=POLICY)
+        pod.spec.restartPolicy = policy
+        again = compute_container_action(pod, pod.spec.containers[0], after, infra_id="infra0", now=NOW, policy=POLICY)
         assert (again.step, again.attempt, again.backoff) == (ContainerStep.START, 1, 0.0), policy
 
 
@@ -185,11 +188,11 @@ def test_crash_back_off_pending_waits_then_doubles() -> None:
     pod = _pod([A])
     crashed = _ctr(pod, "a", "exited", attempt=3, backoff=20.0)
     observed = Observed(containers=(_infra(pod), crashed), exits={crashed.id: ExitInfo(1, NOW - 10, NOW - 5)})
-    waiting = compute_container_action(pod, A, observed, infra_id="infra0", now=NOW, policy=POLICY)
+    waiting = compute_container_action(pod, AC, observed, infra_id="infra0", now=NOW, policy=POLICY)
     assert (waiting.step, waiting.reason) == (ContainerStep.WAIT, "CrashLoopBackOff")
     assert waiting.message == "back-off 20s restarting failed container=a pod=p_default(u-1)"
 
-    later = compute_container_action(pod, A, observed, infra_id="infra0", now=NOW + 16, policy=POLICY)
+    later = compute_container_action(pod, AC, observed, infra_id="infra0", now=NOW + 16, policy=POLICY)
     assert (later.step, later.attempt, later.backoff) == (ContainerStep.START, 4, 40.0)
 
 
@@ -208,11 +211,11 @@ def test_created_but_never_started_is_started_in_its_sandbox_or_made_anew() -> N
     pod = _pod([A])
     created = _ctr(pod, "a", "created")
     same = Observed(containers=(_infra(pod), created), networks={created.id: "container:infra0"})
-    action = compute_container_action(pod, A, same, infra_id="infra0", now=NOW, policy=POLICY)
+    action = compute_container_action(pod, AC, same, infra_id="infra0", now=NOW, policy=POLICY)
     assert (action.step, action.container_id) == (ContainerStep.START_CREATED, created.id)
 
     other = Observed(containers=(_infra(pod), created), networks={created.id: "container:gone"})
-    action = compute_container_action(pod, A, other, infra_id="infra0", now=NOW, policy=POLICY)
+    action = compute_container_action(pod, AC, other, infra_id="infra0", now=NOW, policy=POLICY)
     assert (action.step, action.container_id, action.attempt) == (ContainerStep.RECREATE, created.id, 0)
 
     # Its start failed: it counts as exited with 128 (StartError) and follows the crash back-off.
@@ -221,5 +224,5 @@ def test_created_but_never_started_is_started_in_its_sandbox_or_made_anew() -> N
         start_failed=frozenset({created.id}),
         exits={created.id: ExitInfo(128, NOW, NOW)},
     )
-    action = compute_container_action(pod, A, failed, infra_id="infra0", now=NOW, policy=POLICY)
+    action = compute_container_action(pod, AC, failed, infra_id="infra0", now=NOW, policy=POLICY)
     assert (action.step, action.attempt) == (ContainerStep.START, 1)

@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from lightkube.models.core_v1 import Container, ContainerStatus, PodSecurityContext, PodSpec, Volume
+from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
 from dockyard.api import buildpod
+
+
+def _c(container: dict[str, Any]) -> Container:
+    """A typed container from its wire form (named ``c`` unless it says otherwise)."""
+    return Container.from_dict({"name": "c", **container})
+
+
+def _hash(
+    container: dict[str, Any],
+    volumes: Iterable[dict[str, Any]] = (),
+    pod_sc: dict[str, Any] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> str:
+    return podspec.container_hash(
+        _c(container),
+        [Volume.from_dict(v) for v in volumes],
+        PodSecurityContext.from_dict(pod_sc) if pod_sc is not None else None,
+        annotations,
+    )
+
+
+def _pod(pod: dict[str, Any]) -> Pod:
+    return Pod.from_dict({"apiVersion": "v1", "kind": "Pod", **pod})
+
 
 # --- quantities ---------------------------------------------------------------
 
@@ -67,11 +95,11 @@ def _container(**extra: Any) -> dict[str, Any]:
 
 
 def test_hash_is_stable_across_key_order_and_empty_fields() -> None:
-    base = podspec.container_hash(_container())
+    base = _hash(_container())
     reordered = dict(reversed(list(_container().items())))
-    assert podspec.container_hash(reordered) == base
-    assert podspec.container_hash(_container(args=[], workingDir="", resources={}, tty=None)) == base
-    assert base == podspec.container_hash(_container())  # deterministic
+    assert _hash(reordered) == base
+    assert _hash(_container(args=[], workingDir="", resources={}, tty=None)) == base
+    assert base == _hash(_container())  # deterministic
     # FNV-1a 32 (draft-eastlake-fnv: offset basis 2166136261, prime 16777619) over the canonical JSON
     # of the set fields only, as 8 lower-case hex digits
     canonical = b'{"command":["sh","-c","x"],"env":[{"name":"A","value":"1"}],"image":"r/web:1","name":"web"}'
@@ -82,23 +110,23 @@ def test_hash_is_stable_across_key_order_and_empty_fields() -> None:
 
 
 def test_hash_changes_with_engine_relevant_fields_only() -> None:
-    base = podspec.container_hash(_container())
-    assert podspec.container_hash(_container(image="r/web:2")) != base
-    assert podspec.container_hash(_container(args=["-v"])) != base
-    assert podspec.container_hash(_container(env=[{"name": "A", "value": "2"}])) != base
-    assert podspec.container_hash(_container(resources={"limits": {"cpu": "1"}})) != base
+    base = _hash(_container())
+    assert _hash(_container(image="r/web:2")) != base
+    assert _hash(_container(args=["-v"])) != base
+    assert _hash(_container(env=[{"name": "A", "value": "2"}])) != base
+    assert _hash(_container(resources={"limits": {"cpu": "1"}})) != base
     # Probes, pull policy and ports do not restart the container.
-    assert podspec.container_hash(_container(readinessProbe={"exec": {"command": ["true"]}})) == base
-    assert podspec.container_hash(_container(imagePullPolicy="Always")) == base
-    assert podspec.container_hash(_container(ports=[{"containerPort": 80}])) == base
+    assert _hash(_container(readinessProbe={"exec": {"command": ["true"]}})) == base
+    assert _hash(_container(imagePullPolicy="Always")) == base
+    assert _hash(_container(ports=[{"containerPort": 80}])) == base
 
 
 def test_hash_includes_mounted_volumes_only() -> None:
     c = _container(volumeMounts=[{"name": "data", "mountPath": "/d"}])
     vols = [{"name": "data", "hostPath": {"path": "/a"}}, {"name": "other", "emptyDir": {}}]
-    base = podspec.container_hash(c, vols)
-    assert podspec.container_hash(c, [vols[0], {"name": "other", "hostPath": {"path": "/z"}}]) == base
-    assert podspec.container_hash(c, [{"name": "data", "hostPath": {"path": "/b"}}]) != base
+    base = _hash(c, vols)
+    assert _hash(c, [vols[0], {"name": "other", "hostPath": {"path": "/z"}}]) == base
+    assert _hash(c, [{"name": "data", "hostPath": {"path": "/b"}}]) != base
 
 
 def test_sandbox_hash_follows_ports() -> None:
@@ -170,7 +198,7 @@ def test_should_restart(policy: str | None, code: int, expected: bool) -> None:
 
 # --- phase --------------------------------------------------------------------
 
-RUNNING = {"state": {"running": {"startedAt": "t"}}}
+RUNNING = {"state": {"running": {"startedAt": "2024-05-06T07:08:09Z"}}}
 OK = {"state": {"terminated": {"exitCode": 0}}}
 BAD = {"state": {"terminated": {"exitCode": 2}}}
 CREATING = {"state": {"waiting": {"reason": "ContainerCreating"}}}
@@ -196,29 +224,32 @@ CRASHLOOP = {"state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": 
     ],
 )
 def test_pod_phase(policy: str, statuses: list[dict[str, Any]], total: int, expected: str) -> None:
-    assert podspec.pod_phase(policy, statuses, total=total) == expected
+    assert podspec.pod_phase(policy, _statuses(statuses), total=total) == expected
+
+
+def _statuses(statuses: list[dict[str, Any]]) -> list[ContainerStatus]:
+    base = {"name": "c", "image": "i", "imageID": "", "ready": False, "restartCount": 0}
+    return [ContainerStatus.from_dict({**base, **s}) for s in statuses]
 
 
 def test_pod_phase_terminal_ignores_restart_policy() -> None:
-    assert podspec.pod_phase("Always", [OK, OK], total=2, terminal=True) == "Succeeded"
-    assert podspec.pod_phase("Always", [OK, BAD], total=2, terminal=True) == "Failed"
+    assert podspec.pod_phase("Always", _statuses([OK, OK]), total=2, terminal=True) == "Succeeded"
+    assert podspec.pod_phase("Always", _statuses([OK, BAD]), total=2, terminal=True) == "Failed"
 
 
 def test_conditions_keep_transition_time_until_status_flips() -> None:
-    first = podspec.pod_conditions(sandbox_ready=True, containers_ready=False, now="T1")
-    ready = {c["type"]: c for c in first}["Ready"]
-    assert (
-        ready["status"] == "False" and ready["lastTransitionTime"] == "T1" and ready["reason"] == "ContainersNotReady"
-    )
-    second = podspec.pod_conditions(sandbox_ready=True, containers_ready=False, now="T2", previous=first)
-    assert {c["type"]: c for c in second}["Ready"]["lastTransitionTime"] == "T1"
+    t1, t2, t3 = (datetime(2024, 5, 6, 7, 8, s, tzinfo=UTC) for s in (1, 2, 3))
+    first = podspec.pod_conditions(sandbox_ready=True, containers_ready=False, now=t1)
+    ready = {c.type: c for c in first}["Ready"]
+    assert ready.status == "False" and ready.lastTransitionTime == t1 and ready.reason == "ContainersNotReady"
+    second = podspec.pod_conditions(sandbox_ready=True, containers_ready=False, now=t2, previous=first)
+    assert {c.type: c for c in second}["Ready"].lastTransitionTime == t1
     third = {
-        c["type"]: c
-        for c in podspec.pod_conditions(sandbox_ready=True, containers_ready=True, now="T3", previous=second)
+        c.type: c for c in podspec.pod_conditions(sandbox_ready=True, containers_ready=True, now=t3, previous=second)
     }
-    assert third["Ready"] == {"type": "Ready", "status": "True", "lastProbeTime": None, "lastTransitionTime": "T3"}
-    assert third["PodScheduled"]["lastTransitionTime"] == "T1"
-    assert {c["type"] for c in first} == {
+    assert third["Ready"].to_dict() == {"type": "Ready", "status": "True", "lastTransitionTime": "2024-05-06T07:08:03Z"}
+    assert third["PodScheduled"].lastTransitionTime == t1
+    assert {c.type for c in first} == {
         "PodScheduled",
         "PodReadyToStartContainers",
         "Initialized",
@@ -233,12 +264,12 @@ def test_conditions_keep_transition_time_until_status_flips() -> None:
 def test_container_name_and_labels() -> None:
     pod = {
         "metadata": {"name": "web", "namespace": "ns", "uid": "0123456789abcdef"},
-        "spec": {"terminationGracePeriodSeconds": 5},
+        "spec": {"containers": [], "terminationGracePeriodSeconds": 5},
     }
     assert podspec.container_name(container="app", pod="web", namespace="ns", uid="0123456789abcdef", attempt=3) == (
         "k8s_app_web_ns_01234567_3"
     )
-    labels = podspec.container_labels(pod, container="app", spec_hash="abcd", restarts=3, backoff=20)
+    labels = podspec.container_labels(_pod(pod), container="app", spec_hash="abcd", restarts=3, backoff=20)
     assert labels[podspec.LABEL_CONTAINER_RESTARTS] == "3"
     assert float(labels[podspec.LABEL_CONTAINER_BACKOFF]) == 20
     assert labels[podspec.LABEL_POD_GRACE] == "5"
@@ -258,7 +289,7 @@ def test_container_name_and_labels() -> None:
     ],
 )
 def test_effective_pull_policy(container: dict[str, Any], expected: str) -> None:
-    assert podspec.effective_pull_policy(container) == expected
+    assert podspec.effective_pull_policy(_c(container)) == expected
 
 
 def test_expand_vars() -> None:
@@ -271,14 +302,16 @@ def test_expand_vars() -> None:
 
 def test_create_args_follow_kubernetes_command_semantics() -> None:
     config, host = podspec.create_args(
-        {
-            "image": "i",
-            "command": ["sh", "-c", "echo $(A)"],
-            "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "$(A)2"}],
-            "workingDir": "/w",
-            "resources": {"limits": {"cpu": "250m", "memory": "1Gi"}},
-            "securityContext": {"runAsUser": 1000, "runAsGroup": 10},
-        },
+        _c(
+            {
+                "image": "i",
+                "command": ["sh", "-c", "echo $(A)"],
+                "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "$(A)2"}],
+                "workingDir": "/w",
+                "resources": {"limits": {"cpu": "250m", "memory": "1Gi"}},
+                "securityContext": {"runAsUser": 1000, "runAsGroup": 10},
+            }
+        ),
         binds=["/h:/c:ro"],
     )
     assert config["entrypoint"] == ["sh", "-c", "echo 1"]
@@ -286,7 +319,7 @@ def test_create_args_follow_kubernetes_command_semantics() -> None:
     assert config["environment"] == {"A": "1", "B": "12"}
     assert config["working_dir"] == "/w" and config["user"] == "1000:10"
     assert host == {"binds": ["/h:/c:ro"], "nano_cpus": 250_000_000, "mem_limit": 2**30, "cpu_shares": 256}
-    config, _ = podspec.create_args({"image": "i", "args": ["a"]}, binds=[])
+    config, _ = podspec.create_args(_c({"image": "i", "args": ["a"]}), binds=[])
     assert "entrypoint" not in config and config["command"] == ["a"]
 
 
@@ -303,7 +336,7 @@ def test_create_args_follow_kubernetes_command_semantics() -> None:
 )
 def test_create_args_refuse_unsupported(container: dict[str, Any]) -> None:
     with pytest.raises(podspec.ConfigError):
-        podspec.create_args(container, binds=[])
+        podspec.create_args(_c(container), binds=[])
 
 
 def test_times() -> None:
@@ -316,18 +349,17 @@ def test_times() -> None:
 
 
 def test_build_pods_and_grace() -> None:
-    assert podspec.is_build_pod({"metadata": {"labels": {buildpod.BUILD_POD_LABEL: "true"}}})
+    assert podspec.is_build_pod(_pod({"metadata": {"labels": {buildpod.BUILD_POD_LABEL: "true"}}}))
     # only "true" makes a build pod: any other value is an ordinary pod the agent runs (not one nobody runs)
-    assert not podspec.is_build_pod({"metadata": {"labels": {buildpod.BUILD_POD_LABEL: "x"}}})
-    assert not podspec.is_build_pod({"metadata": {"labels": {buildpod.BUILD_POD_LABEL: "false"}}})
-    assert not podspec.is_build_pod({"metadata": {}})
-    assert podspec.grace_period({"metadata": {}, "spec": {}}) == 30
-    assert (
-        podspec.grace_period(
-            {"metadata": {"deletionGracePeriodSeconds": 0}, "spec": {"terminationGracePeriodSeconds": 9}}
-        )
-        == 0
-    )
+    assert not podspec.is_build_pod(_pod({"metadata": {"labels": {buildpod.BUILD_POD_LABEL: "x"}}}))
+    assert not podspec.is_build_pod(_pod({"metadata": {"labels": {buildpod.BUILD_POD_LABEL: "false"}}}))
+    assert not podspec.is_build_pod(_pod({"metadata": {}}))
+    assert podspec.grace_period(_pod({"metadata": {}, "spec": {"containers": []}})) == 30
+    deleting = {
+        "metadata": {"deletionGracePeriodSeconds": 0},
+        "spec": {"containers": [], "terminationGracePeriodSeconds": 9},
+    }
+    assert podspec.grace_period(_pod(deleting)) == 0
 
 
 # --- security context (kubelet kuberuntime security_context.go, dockershim security_context.go) ---------------
@@ -342,7 +374,7 @@ def _args(
     if container_sc is not None:
         container["securityContext"] = container_sc
     spec = {"containers": [container], "securityContext": pod_sc} if pod_sc is not None else {"containers": [container]}
-    return podspec.create_args(container, binds=[], pod_spec=spec, image_user=image_user)
+    return podspec.create_args(_c(container), binds=[], pod_spec=PodSpec.from_dict(spec), image_user=image_user)
 
 
 def test_restricted_container_maps_to_engine_options() -> None:
@@ -399,16 +431,16 @@ def test_sandbox_sysctls_and_hash() -> None:
         "containers": [],
         "securityContext": {"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]},
     }
-    assert podspec.sandbox_sysctls(spec) == {"net.ipv4.ip_unprivileged_port_start": "0"}
-    assert podspec.sandbox_sysctls({"containers": []}) == {}
+    assert podspec.sandbox_sysctls(PodSpec.from_dict(spec)) == {"net.ipv4.ip_unprivileged_port_start": "0"}
+    assert podspec.sandbox_sysctls(PodSpec(containers=[])) == {}
     assert podspec.sandbox_hash(spec) != podspec.sandbox_hash({"containers": []})
     assert podspec.sandbox_hash({"containers": [], "securityContext": {}}) == podspec.sandbox_hash({"containers": []})
 
 
 def test_container_hash_follows_the_pod_security_context() -> None:
     c = {"name": "c", "image": "i"}
-    assert podspec.container_hash(c, [], None) == podspec.container_hash(c, [], {}) == podspec.container_hash(c)
-    assert podspec.container_hash(c, [], {"runAsUser": 1}) != podspec.container_hash(c, [], {"runAsUser": 2})
+    assert _hash(c, [], None) == _hash(c, [], {}) == _hash(c)
+    assert _hash(c, [], {"runAsUser": 1}) != _hash(c, [], {"runAsUser": 2})
 
 
 @pytest.mark.parametrize(
@@ -459,9 +491,9 @@ def test_verify_run_as_non_root_refuses_in_the_kubelets_words(
     pod_sc: dict[str, Any] | None, container_sc: dict[str, Any] | None, image_user: str, message: str
 ) -> None:
     container: dict[str, Any] = {"name": "c", "image": "i", "securityContext": container_sc}
-    pod = {**POD, "spec": {"containers": [container], "securityContext": pod_sc}}
+    pod = _pod({**POD, "spec": {"containers": [container], "securityContext": pod_sc}})
     with pytest.raises(podspec.ConfigError) as err:
-        podspec.verify_run_as_non_root(pod, container, image_user=image_user)
+        podspec.verify_run_as_non_root(pod, _c(container), image_user=image_user)
     assert str(err.value) == message
 
 
@@ -477,17 +509,16 @@ def test_verify_run_as_non_root_refuses_in_the_kubelets_words(
 )
 def test_verify_run_as_non_root_allows(pod_sc: Any, container_sc: Any, image_user: str) -> None:
     container: dict[str, Any] = {"name": "c", "image": "i", "securityContext": container_sc}
-    pod = {**POD, "spec": {"containers": [container], "securityContext": pod_sc}}
-    podspec.verify_run_as_non_root(pod, container, image_user=image_user)
+    pod = _pod({**POD, "spec": {"containers": [container], "securityContext": pod_sc}})
+    podspec.verify_run_as_non_root(pod, _c(container), image_user=image_user)
 
 
 def test_app_armor_annotation_applies_when_the_field_is_unset() -> None:
     container: dict[str, Any] = {"name": "c", "image": "i"}
     annotations = {"container.apparmor.security.beta.kubernetes.io/c": "unconfined"}
-    _, host = podspec.security_args({"containers": [container]}, container, annotations=annotations)
+    _, host = podspec.security_args(PodSpec(containers=[_c(container)]), _c(container), annotations=annotations)
     assert host["security_opt"] == ["apparmor=unconfined"]
     container["securityContext"] = {"appArmorProfile": {"type": "RuntimeDefault"}}
-    assert (
-        "security_opt" not in podspec.security_args({"containers": [container]}, container, annotations=annotations)[1]
-    )
-    assert podspec.container_hash(container, [], None, annotations) != podspec.container_hash(container)
+    typed = _c(container)
+    assert "security_opt" not in podspec.security_args(PodSpec(containers=[typed]), typed, annotations=annotations)[1]
+    assert _hash(container, [], None, annotations) != _hash(container)

@@ -37,7 +37,8 @@ from dockyard.agent import builds
 from dockyard.agent.engine import connect
 from dockyard.agent.logsink import LogSink
 from dockyard.api import archive, buildpod, credentials
-from dockyard.client import connection, runtime
+from dockyard.api import objects as api_objects
+from dockyard.client import connection, objects, runtime
 
 log = logging.getLogger("dockyard.builder")
 
@@ -55,7 +56,7 @@ def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
 
 
 def fetch_inputs(
-    api: Any, http: Any, build: dict[str, Any], cancelled: Any, source_file: Path | None = None
+    api: Any, http: Any, build: api_objects.Build, cancelled: Any, source_file: Path | None = None
 ) -> builds.BuildInputs:
     """Secrets and the uploaded archive this build needs, read with the node identity.
 
@@ -64,7 +65,7 @@ def fetch_inputs(
     Raises:
         builds.StageFailed: a Secret is missing or unusable (the message names it, never its data).
     """
-    spec, ns = build["spec"], build["metadata"]["namespace"]
+    spec, ns = build.spec, build.metadata.namespace
     inputs = builds.BuildInputs(cancelled=cancelled)
 
     def secret_auth(name: str, reason: str, parse: Any) -> Any:
@@ -76,17 +77,15 @@ def fetch_inputs(
         except credentials.CredentialError as err:
             raise builds.StageFailed(reason, str(err)) from err
 
-    source_secret = (spec["source"].get("sourceSecret") or {}).get("name")
-    if source_secret:
-        inputs.source_auth = secret_auth(source_secret, "FetchSourceFailed", credentials.basic_auth)
-    push_secret = (spec["output"].get("pushSecret") or {}).get("name")
-    if push_secret:
-        target = builds.registry_of(spec["output"]["to"]["name"])
+    if spec.source.sourceSecret is not None:
+        inputs.source_auth = secret_auth(spec.source.sourceSecret.name, "FetchSourceFailed", credentials.basic_auth)
+    if spec.output.pushSecret is not None:
+        target = builds.registry_of(spec.output.to.name)
         inputs.push_auth = secret_auth(
-            push_secret, "PushImageToRegistryFailed", lambda s: credentials.registry_auth(s, target)
+            spec.output.pushSecret.name, "PushImageToRegistryFailed", lambda s: credentials.registry_auth(s, target)
         )
-    if spec["source"].get("type") == "Binary" and source_file is not None:
-        url = f"/apis/dockyard.dev/v1alpha1/namespaces/{ns}/builds/{build['metadata']['name']}/source"
+    if spec.source.type == "Binary" and source_file is not None:
+        url = f"/apis/dockyard.dev/v1alpha1/namespaces/{ns}/builds/{build.metadata.name}/source"
         with http.stream("GET", url) as resp:
             if resp.status_code == 200:
                 size = 0
@@ -105,7 +104,7 @@ def fetch_inputs(
 def run(state_dir: Path) -> dict[str, Any]:
     """Run the build described in ``state_dir/request.json``; returns what goes to ``result.json``."""
     request = json.loads((state_dir / "request.json").read_text())
-    build = request["build"]
+    build: api_objects.Build = objects.parse(request["build"], api_objects.Build)
     stop = threading.Event()
 
     def on_sigterm(_signum: int, _frame: object) -> None:
@@ -120,7 +119,7 @@ def run(state_dir: Path) -> dict[str, Any]:
     api = conn.lightkube()
     http = conn.http(timeout=120)
     engine = connect.open_client(request["engine"], timeout=300)
-    sink = LogSink(http, namespace=build["metadata"]["namespace"], name=build["metadata"]["name"])
+    sink = LogSink(http, namespace=str(build.metadata.namespace), name=build.metadata.name)
     try:
         inputs = fetch_inputs(api, http, build, stop.is_set, state_dir / "source.archive")
         result = builds.run_build(engine, build, sink, inputs)

@@ -35,9 +35,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pydantic
+from lightkube.resources.core_v1 import Pod
+
 from dockyard.agent import builder
-from dockyard.api import buildpod, phases
-from dockyard.client import runtime
+from dockyard.api import buildpod, phases, timefmt
+from dockyard.api import objects as api_objects
+from dockyard.client import objects, runtime
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,27 @@ def _builder_status(**state: Any) -> dict[str, Any]:
     }
 
 
+def _uid(pod: Pod) -> str:
+    return str(pod.metadata.uid if pod.metadata else "")
+
+
+def _phase(pod: Pod) -> str | None:
+    return pod.status.phase if pod.status else None
+
+
+def _start_time(pod: Pod) -> str:
+    """The pod's ``status.startTime`` (RFC 3339), or now."""
+    started = pod.status.startTime if pod.status else None
+    return timefmt.format(started) if started is not None else runtime.now_rfc3339()
+
+
+def _created(pod: Pod) -> tuple[float, str]:
+    """Admission order of waiting build pods: ``(creationTimestamp, name)``."""
+    meta = pod.metadata
+    created = meta.creationTimestamp if meta else None
+    return (created.timestamp() if created is not None else 0.0, (meta.name if meta else None) or "")
+
+
 class BuildPods:
     """Runs and follows this node's build pods.
 
@@ -103,8 +128,8 @@ class BuildPods:
         kubeconfig: list[str],
         engine_url: str,
         max_builds: int,
-        waiting: Callable[[], list[dict[str, Any]]],
-        on_exit: Callable[[dict[str, Any]], None] = lambda pod: None,
+        waiting: Callable[[], list[Pod]],
+        on_exit: Callable[[Pod], None] = lambda pod: None,
     ) -> None:
         self.api = api
         self.root = Path(state_dir) / "builds"
@@ -145,12 +170,11 @@ class BuildPods:
         except OSError:
             return False
 
-    def sync(self, pod: dict[str, Any]) -> float | None:
+    def sync(self, pod: Pod) -> float | None:
         """Advance one build pod; returns seconds until it should be looked at again, or None."""
-        if (pod.get("status") or {}).get("phase") in phases.POD_TERMINAL:
+        if _phase(pod) in phases.POD_TERMINAL:
             return None
-        uid = pod["metadata"]["uid"]
-        d = self._dir(uid)
+        d = self._dir(_uid(pod))
         result = d / "result.json"
         if result.exists():
             self._finish(pod, json.loads(result.read_text()))
@@ -158,7 +182,7 @@ class BuildPods:
         ident = self._pid(d)
         if ident is not None:
             if _alive(ident):
-                if (pod.get("status") or {}).get("phase") != "Running":
+                if _phase(pod) != phases.PodPhase.RUNNING:
                     self._mark_running(pod)
                 return POLL * 4  # the builder's exit wakes this pod up sooner
             if result.exists():
@@ -177,32 +201,30 @@ class BuildPods:
             return POLL
         return self._maybe_start(pod)
 
-    def _maybe_start(self, pod: dict[str, Any]) -> float | None:
+    def _maybe_start(self, pod: Pod) -> float | None:
         with self._start_lock:
             free = self.max_builds - self.running()
             if free <= 0:
                 return 1.0
-            queue = sorted(
-                (p for p in self.waiting() if not self._dir(p["metadata"]["uid"]).exists()),
-                key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]),
-            )
-            first = [p["metadata"]["uid"] for p in queue[:free]]
-            if pod["metadata"]["uid"] not in first and queue:
+            queue = sorted((p for p in self.waiting() if not self._dir(_uid(p)).exists()), key=_created)
+            first = [_uid(p) for p in queue[:free]]
+            if _uid(pod) not in first and queue:
                 return 1.0
             self._start(pod)
         return POLL
 
-    def _start(self, pod: dict[str, Any]) -> None:
-        uid = pod["metadata"]["uid"]
+    def _start(self, pod: Pod) -> None:
+        uid = _uid(pod)
         d = self._dir(uid)
         try:
-            build = buildpod.build_from_pod(pod)
-        except ValueError as err:
+            build: api_objects.Build = objects.parse(buildpod.build_from_pod(pod.to_dict()), api_objects.Build)
+        except (ValueError, pydantic.ValidationError) as err:
             self._finish(pod, {"succeeded": False, "reason": "InvalidBuildPod", "message": str(err)})
             return
         d.mkdir(mode=0o700, exist_ok=True)
         builder.write_json_atomic(
-            d / "request.json", {"build": build, "kubeconfig": self.kubeconfig, "engine": self.engine_url}
+            d / "request.json",
+            {"build": api_objects.to_dict(build), "kubeconfig": self.kubeconfig, "engine": self.engine_url},
         )
         proc = _forkserver().Process(target=builder.detached_main, args=(str(d),), name=f"builder-{uid}")
         proc.start()
@@ -214,13 +236,11 @@ class BuildPods:
             self.on_exit(pod)
 
         threading.Thread(target=reap, daemon=True, name=f"reap-{uid}").start()
-        log.info(
-            "build %s/%s: builder started (pid %s)", build["metadata"]["namespace"], build["metadata"]["name"], proc.pid
-        )
+        log.info("build %s: builder started (pid %s)", build.key, proc.pid)
         self._mark_running(pod)
 
-    def _mark_running(self, pod: dict[str, Any]) -> None:
-        started = (pod.get("status") or {}).get("startTime") or runtime.now_rfc3339()
+    def _mark_running(self, pod: Pod) -> None:
+        started = _start_time(pod)
         runtime.patch_status(
             self.api,
             "Pod",
@@ -234,7 +254,7 @@ class BuildPods:
             },
         )
 
-    def _finish(self, pod: dict[str, Any], doc: dict[str, Any]) -> None:
+    def _finish(self, pod: Pod, doc: dict[str, Any]) -> None:
         if doc.get("cancelled"):
             # a deleted pod (cancel, deadline) is never synced again; a pod that is still here had
             # its builder stopped by a shutdown of the node agent
@@ -252,7 +272,7 @@ class BuildPods:
             stages=tuple(doc.get("stages") or ()),
             revision=doc.get("revision"),
         )
-        started = (pod.get("status") or {}).get("startTime") or runtime.now_rfc3339()
+        started = _start_time(pod)
         runtime.patch_status(
             self.api,
             "Pod",

@@ -40,7 +40,8 @@ from typing import Any
 from dockyard.agent.engine import connect, images
 from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.logsink import LogSink
-from dockyard.api import archive, gitref, timefmt
+from dockyard.api import archive, gitref, models, timefmt
+from dockyard.api import objects as api_objects
 from dockyard.api.buildpod import BuildResult
 from dockyard.registry import client as registry
 from dockyard.registry import errors as registry_errors
@@ -98,9 +99,9 @@ class _Stages:
 
 
 def run_build(
-    client: connect.Client, build: dict[str, Any], sink: LogSink, inputs: BuildInputs | None = None
+    client: connect.Client, build: api_objects.Build, sink: LogSink, inputs: BuildInputs | None = None
 ) -> BuildResult:
-    """Run ``build`` (``{"metadata", "spec"}`` from the build pod) to completion.
+    """Run ``build`` (its ``metadata`` and ``spec``, from the build pod) to completion.
 
     Returns:
         The result to report in the build pod's termination message. Never raises
@@ -109,8 +110,8 @@ def run_build(
         BuildCancelled: ``inputs.cancelled()`` became true.
     """
     inputs = inputs or BuildInputs()
-    spec = build["spec"]
-    to = spec["output"]["to"]["name"]
+    spec = build.spec
+    to = spec.output.to.name
     started = time.monotonic()
     stages = _Stages()
     revision: dict[str, Any] | None = None
@@ -136,17 +137,17 @@ def run_build(
     with tempfile.TemporaryDirectory(prefix="dockyard-build-") as workdir:
         try:
             stages.begin("FetchInputs")
-            write(f"--> FetchInputs: {_describe_source(spec['source'])}")
-            context_dir, revision = fetch_source(spec["source"], Path(workdir), write, inputs)
-            strategy = (spec.get("strategy") or {}).get("dockerStrategy") or {}
-            dockerfile = strategy.get("dockerfilePath") or "Dockerfile"
+            write(f"--> FetchInputs: {_describe_source(spec.source)}")
+            context_dir, revision = fetch_source(spec.source, Path(workdir), write, inputs)
+            strategy = spec.strategy.dockerStrategy
+            dockerfile = strategy.dockerfilePath or "Dockerfile"
             if not (context_dir / dockerfile).is_file():
                 raise StageFailed(
                     "FetchSourceFailed",
                     f"no {dockerfile} in the source"
-                    + (f" (contextDir {spec['source'].get('contextDir')})" if spec["source"].get("contextDir") else ""),
+                    + (f" (contextDir {spec.source.contextDir})" if spec.source.contextDir else ""),
                 )
-            base = (strategy.get("from") or {}).get("name")
+            base = strategy.from_.name if strategy.from_ is not None else None
             if base:
                 path = context_dir / dockerfile
                 path.write_text(replace_last_from(path.read_text(), base))
@@ -157,14 +158,14 @@ def run_build(
                 # Built under a tag of its own: the output tag is shared with parallel builds of the same
                 # output, and is set only under the push lock below.
                 repository, tag = images.split_tag(to)
-                own_tag = f"{repository}:dockyard-build-{build['metadata']['name']}"[:255]
+                own_tag = f"{repository}:dockyard-build-{build.metadata.name}"[:255]
                 image_id = images.build(
                     client,
                     context=tar_context(context_dir),
                     tag=own_tag,
                     dockerfile=dockerfile,
-                    buildargs={a["name"]: a.get("value", "") for a in strategy.get("buildArgs") or []},
-                    nocache=bool(strategy.get("noCache")),
+                    buildargs={a.name: a.value for a in strategy.buildArgs},
+                    nocache=strategy.noCache,
                     on_log=write,
                 )
             except engine_errors.BuildFailed as err:
@@ -250,15 +251,14 @@ def push_and_verify(
     return registry.get_manifest(target, auth=registry_auth).digest
 
 
-def _describe_source(source: dict[str, Any]) -> str:
-    git = source.get("git") or {}
-    if git:
-        return f"git {git.get('uri')} {git.get('ref') or ''}".strip()
-    return source.get("type", "")
+def _describe_source(source: models.BuildSource) -> str:
+    if source.git is not None:
+        return f"git {source.git.uri} {source.git.ref or ''}".strip()
+    return source.type
 
 
 def fetch_source(
-    source: dict[str, Any], workdir: Path, write: Callable[[str], None], inputs: BuildInputs
+    source: models.BuildSource, workdir: Path, write: Callable[[str], None], inputs: BuildInputs
 ) -> tuple[Path, dict[str, Any] | None]:
     """Materialise the source into ``workdir/src``.
 
@@ -268,11 +268,11 @@ def fetch_source(
         StageFailed: ``FetchSourceFailed`` with git's own message (credentials removed).
     """
     dest = workdir / "src"
-    kind = source.get("type") or "Git"
+    kind = source.type or "Git"
     revision = None
     if kind == "Dockerfile":
         dest.mkdir()
-        (dest / "Dockerfile").write_text(source.get("dockerfile") or "")
+        (dest / "Dockerfile").write_text(source.dockerfile or "")
     elif kind == "Binary":
         if inputs.binary is None:
             raise StageFailed(
@@ -283,10 +283,12 @@ def fetch_source(
         dest.mkdir()
         extract_archive(inputs.binary, dest)
         write(f"Extracted the uploaded archive ({inputs.binary.stat().st_size} bytes)")
-        if source.get("dockerfile") and not (dest / "Dockerfile").exists():
-            (dest / "Dockerfile").write_text(source["dockerfile"])
+        if source.dockerfile and not (dest / "Dockerfile").exists():
+            (dest / "Dockerfile").write_text(source.dockerfile)
     elif kind == "Git":
-        git = source.get("git") or {}
+        git = source.git
+        if git is None:
+            raise StageFailed("FetchSourceFailed", "source.git is required for a Git source")
         env = dict(
             os.environ,
             GIT_TERMINAL_PROMPT="0",
@@ -301,12 +303,12 @@ def fetch_source(
             env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader", GIT_CONFIG_VALUE_0=header)
             secrets = [password, header]
         _git(
-            ["git", "clone", "--quiet", "--no-hardlinks", "--no-checkout", "--", git["uri"], str(dest)],
+            ["git", "clone", "--quiet", "--no-hardlinks", "--no-checkout", "--", git.uri, str(dest)],
             env,
             write,
             secrets,
         )
-        commit = _resolve_commit(dest, git.get("ref") or "HEAD", env)
+        commit = _resolve_commit(dest, git.ref or "HEAD", env)
         _git(["git", "-C", str(dest), "checkout", "--quiet", "--detach", commit], env, write, secrets)
         out = subprocess.run(
             ["git", "-C", str(dest), "log", "-1", "--format=%H%x00%an%x00%ae%x00%s"],
@@ -325,11 +327,9 @@ def fetch_source(
             write(f"Commit: {parts[0][:12]} ({parts[3]}) by {parts[1]}")
     else:
         raise StageFailed("FetchSourceFailed", f"source type {kind!r} is not supported")
-    context = dest / source["contextDir"] if source.get("contextDir") else dest
+    context = dest / source.contextDir if source.contextDir else dest
     if not context.is_dir():
-        raise StageFailed(
-            "FetchSourceFailed", f"contextDir {source.get('contextDir')!r} is not a directory in the source"
-        )
+        raise StageFailed("FetchSourceFailed", f"contextDir {source.contextDir!r} is not a directory in the source")
     return context, revision
 
 

@@ -21,18 +21,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lightkube.models.core_v1 import ContainerStatus, PodStatus
 from lightkube.resources.core_v1 import Pod
+from lightkube.types import PatchType
 
-from dockyard.agent import buildpods, pods, pushes
+from dockyard.agent import buildpods, pods, podspec, pushes, scheduling
 from dockyard.api import buildpod, phases
 from dockyard.api import labels as well_known
-from dockyard.client import events, objects, resources, runtime
+from dockyard.client import events, resources, runtime
 from dockyard.client.connection import Connection
 
 log = logging.getLogger(__name__)
 
 SYNC_PERIOD = 2.0  # seconds between syncs of one running pod (kubelet's housekeeping)
 SWEEP_PERIOD = 10.0  # seconds between sweeps for containers of pods that no longer exist
+SCHEDULE_RETRY = 2.0  # seconds between checks of an unschedulable pod (sooner when a pod of this node goes)
 
 
 class PodWorker(runtime.Controller):
@@ -56,23 +59,26 @@ class PodWorker(runtime.Controller):
         self.node = node_name
         self._uids: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._schedule_lock = threading.Lock()  # one scheduling decision at a time, as kube-scheduler's
+        self._assumed: dict[str, Pod] = {}  # bound here, not yet seen bound by the informer (scheduler "assume")
         self._state_dir = Path(state_dir)
         self._engine_url = engine_url
         self._max_builds = max_builds
 
     def setup(self) -> None:
         super().setup()
+        self.scheduler_events = events.EventRecorder(self.api, component=scheduling.COMPONENT)
         self.builds = buildpods.BuildPods(
             self.api,
             state_dir=self._state_dir,
             kubeconfig=[str(p) for p in self.conn.paths],
             engine_url=self._engine_url,
             max_builds=self._max_builds,
-            waiting=lambda: [objects.to_dict(p) for p in self._waiting_build_pods()],
+            waiting=self._waiting_build_pods,
             on_exit=self._builder_exited,
         )
 
-    def _builder_exited(self, pod: dict[str, Any]) -> None:
+    def _builder_exited(self, pod: Pod) -> None:
         """A builder ended: report its pod now, and let the next waiting build pod take the slot."""
         self.queue.add(resources.key(pod))
         for waiting in self._waiting_build_pods():
@@ -91,7 +97,12 @@ class PodWorker(runtime.Controller):
     def watches(self) -> list[runtime.Watch]:
         def track(event: str, pod: Pod) -> list[str]:
             k = resources.key(pod)
+            keys = [k]
             with self._lock:
+                if event == "DELETED" or (pod.spec is not None and pod.spec.nodeName):
+                    self._assumed.pop(k, None)
+                if event == "DELETED" and pod.spec is not None and pod.spec.nodeName == self.node:
+                    keys += [resources.key(p) for p in self._unscheduled()]  # its ports may be free now
                 if event == "DELETED":
                     uid = self._uids.pop(k, None)
                     if buildpod.is_build_pod(pod):
@@ -101,7 +112,7 @@ class PodWorker(runtime.Controller):
                         self._kill_later(uid)
                 else:
                     self._uids[k] = str(pod.metadata.uid)
-            return [k]
+            return keys
 
         return [runtime.Watch("Pod", track)]
 
@@ -131,69 +142,113 @@ class PodWorker(runtime.Controller):
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        pod = runtime.get_or_none(self.api, "Pod", name, ns)
-        if pod is None:
+        pod: Pod | None = runtime.get(self.api, "Pod", name, ns)
+        if pod is None or pod.spec is None:
             return None
-        node = pod["spec"].get("nodeName")
+        node = pod.spec.nodeName
         if node and node != self.node:
             return None
         if not node:
-            pod = self._bind(pod)
+            with self._schedule_lock:
+                if not self._fits(pod):
+                    return self._unschedulable(pod)
+                pod = self._bind(pod)
         if buildpod.is_build_pod(pod):
             return self.builds.sync(pod)
-        if pod["metadata"].get("deletionTimestamp"):
-            self.pods.kill_pod(pod["metadata"]["uid"])
+        if pod.metadata.deletionTimestamp:
+            self.pods.kill_pod(str(pod.metadata.uid))
             return None
         status = self.pods.sync_pod(pod)
         self._container_events(pod, status)
-        runtime.patch_status(self.api, "Pod", pod, status)
+        runtime.patch_status(self.api, "Pod", pod, status.to_dict())
         return SYNC_PERIOD
 
-    def _container_events(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
+    def _container_events(self, pod: Pod, status: PodStatus) -> None:
         """The kubelet's container Events: ``Started`` on each new container, ``BackOff`` and failures."""
-        before = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
-        for now in status.get("containerStatuses") or []:
-            name, old = now.get("name"), before.get(now.get("name")) or {}
-            if (
-                now.get("containerID")
-                and now.get("containerID") != old.get("containerID")
-                and "running" in (now.get("state") or {})
-            ):
-                self.events.record(pod, events.NORMAL, "Started", f"Started container {name}")
-            waiting = (now.get("state") or {}).get("waiting") or {}
-            if (
-                waiting.get("reason")
-                and waiting.get("reason") != ((old.get("state") or {}).get("waiting") or {}).get("reason")
-                and waiting["reason"] not in ("ContainerCreating", "PodInitializing")
-            ):
-                kind = "BackOff" if waiting["reason"] in ("CrashLoopBackOff", "ImagePullBackOff") else "Failed"
-                self.events.record(
-                    pod,
-                    events.WARNING,
-                    kind,
-                    f"{name}: {waiting['reason']}: {waiting.get('message') or ''}".rstrip(": "),
-                )
+        before = {c.name: c for c in (pod.status.containerStatuses if pod.status else None) or []}
+        for now in status.containerStatuses or []:
+            old = before.get(now.name)
+            if now.containerID and now.containerID != (old.containerID if old else None) and _running(now):
+                self.events.record(pod, events.NORMAL, "Started", f"Started container {now.name}")
+            reason, message = _waiting(now)
+            if reason and reason != _waiting(old)[0] and reason not in ("ContainerCreating", "PodInitializing"):
+                kind = "BackOff" if reason in ("CrashLoopBackOff", "ImagePullBackOff") else "Failed"
+                self.events.record(pod, events.WARNING, kind, f"{now.name}: {reason}: {message}".rstrip(": "))
 
-    def _bind(self, pod: dict[str, Any]) -> dict[str, Any]:
-        """Assign the pod to this node (the embedded engine has one node; no scheduler)."""
-        from lightkube.types import PatchType
+    def _unscheduled(self) -> list[Pod]:
+        informer = self.informers.get("Pod")
+        return [p for p in (informer.items() if informer else []) if p.spec is not None and not p.spec.nodeName]
 
-        bound = resources.as_dict(
-            self.api.patch(
-                resources.resource("Pod"),
-                pod["metadata"]["name"],
-                {"metadata": {"labels": {well_known.NODE_NAME: self.node}}, "spec": {"nodeName": self.node}},
-                namespace=pod["metadata"]["namespace"],
-                patch_type=PatchType.MERGE,
-            )
+    def _fits(self, pod: Pod) -> bool:
+        """kube-scheduler's ``NodePorts`` filter on this node (:mod:`dockyard.agent.scheduling`): no pod of the
+        node (bound, or bound here and not yet seen so) holds one of the pod's host ports, and nothing else
+        listens on one."""
+        assert pod.spec is not None
+        wanted = scheduling.host_ports(pod.spec)
+        if not wanted:
+            return True
+        informer = self.informers.get("Pod")
+        on_node = {resources.key(p): p for p in (informer.items() if informer else []) if p.spec is not None}
+        on_node = {k: p for k, p in on_node.items() if p.spec.nodeName == self.node}
+        with self._lock:
+            on_node.update(self._assumed)
+        used = {
+            port
+            for k, p in on_node.items()
+            if k != resources.key(pod) and (p.status.phase if p.status else None) not in phases.POD_TERMINAL
+            for port in scheduling.host_ports(p.spec)
+        }
+        return not scheduling.conflicts(wanted, used) and not any(scheduling.in_use(port) for port in wanted)
+
+    def _unschedulable(self, pod: Pod) -> float:
+        """Leave the pod ``Pending`` with ``PodScheduled=False``/``Unschedulable`` and, when it turns so, a
+        ``FailedScheduling`` Event, in kube-scheduler's words; look again in :data:`SCHEDULE_RETRY` seconds."""
+        message = scheduling.no_free_ports_message()
+        previous = (pod.status.conditions if pod.status else None) or []
+        was = next((c for c in previous if c.type == "PodScheduled"), None)
+        condition = podspec.condition(
+            "PodScheduled",
+            False,
+            now=podspec.to_time(time.time()),
+            previous=previous,
+            reason=scheduling.UNSCHEDULABLE,
+            message=message,
         )
-        self.events.record(
+        runtime.patch_status(
+            self.api, "Pod", pod, {"phase": phases.PodPhase.PENDING, "conditions": [condition.to_dict()]}
+        )
+        if was is None or was.reason != scheduling.UNSCHEDULABLE or was.message != message:
+            self.scheduler_events.record(pod, events.WARNING, scheduling.FAILED_SCHEDULING, message)
+        return SCHEDULE_RETRY
+
+    def _bind(self, pod: Pod) -> Pod:
+        """Assign the pod to this node (the embedded engine has one node; no scheduler)."""
+        bound: Pod = self.api.patch(
+            Pod,
+            pod.metadata.name,
+            {"metadata": {"labels": {well_known.NODE_NAME: self.node}}, "spec": {"nodeName": self.node}},
+            namespace=pod.metadata.namespace,
+            patch_type=PatchType.MERGE,
+        )
+        self.scheduler_events.record(
             bound,
             events.NORMAL,
             "Scheduled",
-            f"Successfully assigned {bound['metadata']['namespace']}/{bound['metadata']['name']} to {self.node}",
+            f"Successfully assigned {bound.metadata.namespace}/{bound.metadata.name} to {self.node}",
         )
+        with self._lock:
+            self._assumed[resources.key(bound)] = bound
         return bound
+
+
+def _running(status: ContainerStatus) -> bool:
+    return status.state is not None and status.state.running is not None
+
+
+def _waiting(status: ContainerStatus | None) -> tuple[str, str]:
+    """``(reason, message)`` of a container's waiting state; ``("", "")`` when it is not waiting."""
+    waiting = status.state.waiting if status is not None and status.state is not None else None
+    return (waiting.reason or "", waiting.message or "") if waiting is not None else ("", "")
 
 
 class NodeAgent:
@@ -245,7 +300,7 @@ class NodeAgent:
         for pod in informer.items() if informer else []:
             if pod.metadata.uid in stopped:
                 try:
-                    self.pods.builds.sync(objects.to_dict(pod))
+                    self.pods.builds.sync(pod)
                 except Exception:
                     log.warning("could not record the stopped build of pod %s", pod.metadata.name)
 

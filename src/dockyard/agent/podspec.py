@@ -29,9 +29,21 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from lightkube.models.core_v1 import (
+    AppArmorProfile,
+    Container,
+    ContainerStatus,
+    PodCondition,
+    PodSecurityContext,
+    PodSpec,
+    SecurityContext,
+    Volume,
+)
+from lightkube.resources.core_v1 import Pod
 
 from dockyard.api import buildpod, podports, reference, timefmt, validation
 from dockyard.api import labels as well_known
@@ -99,7 +111,7 @@ BUILD_POD_LABEL = well_known.BUILD_POD
 DEFAULT_GRACE_SECONDS = 30
 
 
-def is_build_pod(pod: Mapping[str, Any]) -> bool:
+def is_build_pod(pod: Pod) -> bool:
     """True for build pods, which the agent's build-pod runner handles (:func:`dockyard.api.buildpod.is_build_pod`)."""
     return buildpod.is_build_pod(pod)
 
@@ -114,15 +126,16 @@ def container_name(*, container: str, pod: str, namespace: str, uid: str, attemp
 
 
 def container_labels(
-    pod: Mapping[str, Any], *, container: str, spec_hash: str, restarts: int, backoff: float, instance: str = ""
+    pod: Pod, *, container: str, spec_hash: str, restarts: int, backoff: float, instance: str = ""
 ) -> dict[str, str]:
     """Labels that make the pod's state derivable from the engine alone."""
-    meta = pod["metadata"]
+    meta = pod.metadata
+    assert meta is not None
     return {
         LABEL_INSTANCE: instance,
-        LABEL_POD_UID: str(meta["uid"]),
-        LABEL_POD_NAME: str(meta.get("name", "")),
-        LABEL_POD_NAMESPACE: str(meta.get("namespace", "default")),
+        LABEL_POD_UID: str(meta.uid),
+        LABEL_POD_NAME: meta.name or "",
+        LABEL_POD_NAMESPACE: meta.namespace or "default",
         LABEL_POD_GRACE: str(grace_period(pod)),
         LABEL_CONTAINER_NAME: container,
         LABEL_CONTAINER_HASH: spec_hash,
@@ -135,12 +148,11 @@ def _format_seconds(value: float) -> str:
     return repr(float(value))
 
 
-def grace_period(pod: Mapping[str, Any]) -> int:
+def grace_period(pod: Pod) -> int:
     """Termination grace period: ``metadata.deletionGracePeriodSeconds`` when the
     pod is being deleted, else ``spec.terminationGracePeriodSeconds`` (default 30)."""
-    meta = pod.get("metadata") or {}
-    spec = pod.get("spec") or {}
-    for value in (meta.get("deletionGracePeriodSeconds"), spec.get("terminationGracePeriodSeconds")):
+    deleting = pod.metadata.deletionGracePeriodSeconds if pod.metadata else None
+    for value in (deleting, pod.spec.terminationGracePeriodSeconds if pod.spec else None):
         if value is not None:
             return max(0, int(value))
     return DEFAULT_GRACE_SECONDS
@@ -254,10 +266,10 @@ def _hash_json(obj: Any) -> str:
 
 
 def container_hash(
-    container: Mapping[str, Any],
-    volumes: Iterable[Mapping[str, Any]] = (),
-    pod_security_context: Mapping[str, Any] | None = None,
-    annotations: Mapping[str, Any] | None = None,
+    container: Container,
+    volumes: Iterable[Volume] = (),
+    pod_security_context: PodSecurityContext | None = None,
+    annotations: Mapping[str, str] | None = None,
 ) -> str:
     """Stable hash of one container's spec (kubelet ``HashContainer``: FNV-1a 32
     over JSON). The definitions of the volumes it mounts are included, so a
@@ -265,28 +277,35 @@ def container_hash(
     pod's ``securityContext`` (the defaults of the container's own, its groups),
     so a changed ``spec.securityContext`` restarts every container, and so is the
     container's AppArmor annotation (``annotations``: the pod's).
-    Key order and omitted-vs-empty fields do not change the hash.
+    Key order and omitted-vs-empty fields do not change the hash: the hash is over the container's wire
+    JSON (``to_dict()``), exactly as it was over the dict the API served, so an unchanged pod keeps its hash
+    across releases (pinned by ``tests/unit/test_pod_hash_pin.py``).
     """
-    picked = {k: container.get(k) for k in _HASHED_FIELDS}
-    picked["podSecurityContext"] = pod_security_context
-    picked["appArmorAnnotation"] = (annotations or {}).get(
-        validation.APP_ARMOR_ANNOTATION_PREFIX + str(container.get("name", ""))
-    )
-    mounted = {m.get("name") for m in container.get("volumeMounts") or []}
-    picked["volumes"] = sorted((dict(v) for v in volumes if v.get("name") in mounted), key=lambda v: str(v.get("name")))
+    wire = container.to_dict()
+    picked = {k: wire.get(k) for k in _HASHED_FIELDS}
+    picked["podSecurityContext"] = pod_security_context.to_dict() if pod_security_context is not None else None
+    picked["appArmorAnnotation"] = (annotations or {}).get(validation.APP_ARMOR_ANNOTATION_PREFIX + container.name)
+    mounted = {m.name for m in container.volumeMounts or []}
+    picked["volumes"] = sorted((v.to_dict() for v in volumes if v.name in mounted), key=lambda v: str(v["name"]))
     return _hash_json(picked)
 
 
-def sandbox_hash(spec: Mapping[str, Any], *, host_ip: str = "127.0.0.1") -> str:
+def _spec(spec: PodSpec | Mapping[str, Any]) -> PodSpec:
+    """A typed pod spec; a wire dict (as older callers pass) is parsed."""
+    return spec if isinstance(spec, PodSpec) else PodSpec.from_dict(dict(spec))
+
+
+def sandbox_hash(spec: PodSpec | Mapping[str, Any], *, host_ip: str = "127.0.0.1") -> str:
     """Hash of what the infra container holds: published ports, hostname,
     shared PID namespace, sysctls. A change recreates the sandbox (and so every
     container), as the kubelet does when ``podSandboxChanged``."""
+    spec = _spec(spec)
     bindings, _ = port_bindings(spec, host_ip=host_ip)
     return _hash_json(
         {
             "ports": sorted((k, sorted(map(list, v))) for k, v in bindings.items()),
-            "hostname": spec.get("hostname"),
-            "shareProcessNamespace": bool(spec.get("shareProcessNamespace")),
+            "hostname": spec.hostname,
+            "shareProcessNamespace": bool(spec.shareProcessNamespace),
             "sysctls": sorted(sandbox_sysctls(spec).items()),
         }
     )
@@ -304,13 +323,17 @@ class PortError:
 
 
 def port_bindings(
-    spec: Mapping[str, Any], *, host_ip: str = "127.0.0.1"
+    spec: PodSpec | Mapping[str, Any], *, host_ip: str = "127.0.0.1"
 ) -> tuple[dict[str, list[tuple[str, int]]], list[PortError]]:
     """Port bindings for the infra container, in docker-py's ``ports=`` shape.
 
     Every ``containers[].ports[]`` entry with a ``hostPort`` is published on
     ``host_ip`` (loopback): an empty ``hostIP`` means ``host_ip``; any other
     address (``0.0.0.0`` included) is refused, as is a host port used twice.
+    The rules are :mod:`dockyard.api.podports`' (the API server's), applied to each port's wire form.
+
+    Args:
+        spec: the pod's spec (typed; a wire dict is parsed).
 
     Returns:
         ``({"8080/tcp": [("127.0.0.1", 18080)]}, errors)``.
@@ -318,18 +341,19 @@ def port_bindings(
     bindings: dict[str, list[tuple[str, int]]] = {}
     errors: list[PortError] = []
     seen: dict[tuple[int, str], str] = {}
-    for i, container in enumerate(spec.get("containers") or []):
-        for j, port in enumerate(container.get("ports") or []):
+    for i, container in enumerate(_spec(spec).containers):
+        for j, typed_port in enumerate(container.ports or []):
             field = f"spec.containers[{i}].ports[{j}]"
-            host_port = port.get("hostPort")
+            host_port = typed_port.hostPort
             if not host_port:
                 continue
+            port = typed_port.to_dict()
             protocol = podports.protocol(port).lower()  # the engine's port keys: 8080/tcp
             if not podports.protocol_supported(port):
-                errors.append(PortError(f"{field}.protocol", f"unsupported protocol {port.get('protocol')!r}"))
+                errors.append(PortError(f"{field}.protocol", f"unsupported protocol {typed_port.protocol!r}"))
                 continue
-            ip = port.get("hostIP") or host_ip
-            if not podports.host_ip_allowed(port.get("hostIP"), loopback=host_ip):
+            ip = typed_port.hostIP or host_ip
+            if not podports.host_ip_allowed(typed_port.hostIP, loopback=host_ip):
                 errors.append(
                     PortError(
                         f"{field}.hostIP",
@@ -338,8 +362,8 @@ def port_bindings(
                 )
                 continue
             try:
-                container_port, host_port = int(port["containerPort"]), int(host_port)
-            except (KeyError, TypeError, ValueError):
+                container_port, host_port = int(typed_port.containerPort), int(host_port)
+            except (TypeError, ValueError):
                 errors.append(PortError(f"{field}.containerPort", "containerPort and hostPort must be integers"))
                 continue
             key = podports.host_port_key(port, host_port)
@@ -382,13 +406,13 @@ def expand_vars(text: str, env: Mapping[str, str]) -> str:
     return "".join(out)
 
 
-def effective_pull_policy(container: Mapping[str, Any]) -> str:
+def effective_pull_policy(container: Container) -> str:
     """``imagePullPolicy`` with the Kubernetes default: ``Always`` for
     ``:latest`` or an untagged image, else ``IfNotPresent``."""
-    policy = container.get("imagePullPolicy")
+    policy = container.imagePullPolicy
     if policy in ("Always", "IfNotPresent", "Never"):
         return str(policy)
-    image = str(container.get("image") or "")
+    image = container.image or ""
     try:
         ref = reference.parse(image)
     except reference.InvalidReference:
@@ -403,6 +427,11 @@ def effective_pull_policy(container: Mapping[str, Any]) -> str:
 def format_time(ts: float | datetime) -> str:
     """RFC 3339 at second precision, as ``metav1.Time`` serialises (:func:`dockyard.api.timefmt.format`)."""
     return timefmt.format(ts)
+
+
+def to_time(ts: float) -> datetime:
+    """Epoch seconds as the ``metav1.Time`` of a typed object: UTC, whole seconds (its wire precision)."""
+    return datetime.fromtimestamp(int(ts), tz=UTC)
 
 
 def parse_engine_time(text: str | None) -> float | None:
@@ -466,13 +495,13 @@ def restart_backoff(
 
 
 def pod_phase(
-    restart_policy: str | None, container_statuses: Iterable[Mapping[str, Any]], *, total: int, terminal: bool = False
+    restart_policy: str | None, container_statuses: Iterable[ContainerStatus], *, total: int, terminal: bool = False
 ) -> str:
     """kubelet ``getPhase`` for a pod without init containers.
 
     Args:
         restart_policy: ``spec.restartPolicy``.
-        container_statuses: Kubernetes ``ContainerStatus`` dicts.
+        container_statuses: the containers' ``ContainerStatus``.
         total: number of containers in the spec (missing statuses are unknown).
         terminal: the pod is being torn down, nothing restarts any more.
     """
@@ -481,15 +510,15 @@ def pod_phase(
     seen = 0
     for status in container_statuses:
         seen += 1
-        state = status.get("state") or {}
-        if "running" in state:
+        state = status.state
+        if state is not None and state.running is not None:
             running += 1
-        elif "terminated" in state:
+        elif state is not None and state.terminated is not None:
             stopped += 1
-            if state["terminated"].get("exitCode") == 0:
+            if state.terminated.exitCode == 0:
                 succeeded += 1
-        elif "waiting" in state:
-            if "terminated" in (status.get("lastState") or {}):
+        elif state is not None and state.waiting is not None:
+            if status.lastState is not None and status.lastState.terminated is not None:
                 stopped += 1
             else:
                 waiting += 1
@@ -513,44 +542,56 @@ def pod_phase(
     return "Pending"
 
 
+def condition(
+    kind: str,
+    ok: bool,
+    *,
+    now: datetime,
+    previous: Iterable[PodCondition] = (),
+    reason: str = "",
+    message: str = "",
+) -> PodCondition:
+    """One pod condition; ``lastTransitionTime`` is carried over from the same condition in ``previous`` while
+    its status is unchanged, and is ``now`` when it flips (kubelet ``status_manager.go``
+    ``updateLastTransitionTime``). ``reason``/``message`` are set only while the condition is false."""
+    status = "True" if ok else "False"
+    prev = next((c for c in previous if c.type == kind), None)
+    since = prev.lastTransitionTime if prev is not None and prev.status == status else None
+    return PodCondition(
+        type=kind,
+        status=status,
+        lastTransitionTime=since or now,
+        reason=reason if not ok and reason else None,
+        message=message if not ok and message else None,
+    )
+
+
 def pod_conditions(
     *,
     sandbox_ready: bool,
     containers_ready: bool,
-    now: str,
-    previous: Iterable[Mapping[str, Any]] = (),
+    now: datetime,
+    previous: Iterable[PodCondition] = (),
     not_ready_reason: str = "ContainersNotReady",
     not_ready_message: str = "",
-) -> list[dict[str, Any]]:
-    """Pod conditions as the kubelet's status manager writes them.
-
-    ``lastTransitionTime`` is carried over from ``previous`` while a
-    condition's status is unchanged, and is ``now`` when it flips.
-    """
-    old = {c.get("type"): c for c in previous or ()}
-
-    def cond(kind: str, ok: bool, reason: str = "", message: str = "") -> dict[str, Any]:
-        status = "True" if ok else "False"
-        prev = old.get(kind)
-        since = prev.get("lastTransitionTime") if prev and prev.get("status") == status else None
-        out: dict[str, Any] = {
-            "type": kind,
-            "status": status,
-            "lastProbeTime": None,
-            "lastTransitionTime": since or now,
-        }
-        if not ok and reason:
-            out["reason"] = reason
-        if not ok and message:
-            out["message"] = message
-        return out
-
+) -> list[PodCondition]:
+    """Pod conditions as the kubelet's status manager writes them (:func:`condition` each)."""
+    previous = list(previous)
     return [
-        cond("PodReadyToStartContainers", sandbox_ready),
-        cond("Initialized", True),
-        cond("Ready", containers_ready, not_ready_reason, not_ready_message),
-        cond("ContainersReady", containers_ready, not_ready_reason, not_ready_message),
-        cond("PodScheduled", True),
+        condition("PodReadyToStartContainers", sandbox_ready, now=now, previous=previous),
+        condition("Initialized", True, now=now, previous=previous),
+        condition(
+            "Ready", containers_ready, now=now, previous=previous, reason=not_ready_reason, message=not_ready_message
+        ),
+        condition(
+            "ContainersReady",
+            containers_ready,
+            now=now,
+            previous=previous,
+            reason=not_ready_reason,
+            message=not_ready_message,
+        ),
+        condition("PodScheduled", True, now=now, previous=previous),
     ]
 
 
@@ -568,12 +609,12 @@ def milli_cpu_to_shares(value: str | int | float) -> int:
 
 
 def create_args(
-    container: Mapping[str, Any],
+    container: Container,
     *,
     binds: list[str],
-    pod_spec: Mapping[str, Any] | None = None,
+    pod_spec: PodSpec | None = None,
     image_user: str = "",
-    annotations: Mapping[str, Any] | None = None,
+    annotations: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Arguments for docker-py ``APIClient.create_container`` and
     ``create_host_config`` from one Kubernetes container.
@@ -595,33 +636,31 @@ def create_args(
         refuses (a pod stored before the refusal).
     """
     env: dict[str, str] = {}
-    for i, item in enumerate(container.get("env") or []):
-        name = str(item.get("name") or "")
+    for i, item in enumerate(container.env or []):
+        name = item.name or ""
         if not name:
             raise ConfigError(f"env[{i}].name: required")
-        if item.get("valueFrom") is not None:
+        if item.valueFrom is not None:
             raise ConfigError(f"env[{i}].valueFrom ({name}): not supported yet")
-        env[name] = expand_vars(str(item.get("value") or ""), env)
-    if container.get("envFrom"):
+        env[name] = expand_vars(str(item.value or ""), env)
+    if container.envFrom:
         raise ConfigError("envFrom: not supported yet")
-    command = container.get("command")
-    args = container.get("args")
-    config: dict[str, Any] = {"image": container["image"], "environment": env}
+    command, args = container.command, container.args
+    config: dict[str, Any] = {"image": container.image, "environment": env}
     if command:
         config["entrypoint"] = [expand_vars(str(x), env) for x in command]
         config["command"] = [expand_vars(str(x), env) for x in args or []]
     elif args:
         config["command"] = [expand_vars(str(x), env) for x in args]
-    if container.get("workingDir"):
-        config["working_dir"] = str(container["workingDir"])
-    if container.get("tty"):
+    if container.workingDir:
+        config["working_dir"] = str(container.workingDir)
+    if container.tty:
         config["tty"] = True
-    if container.get("stdin"):
+    if container.stdin:
         config["stdin_open"] = True
     host: dict[str, Any] = {"binds": binds}
-    resources = container.get("resources") or {}
-    limits = resources.get("limits") or {}
-    requests = resources.get("requests") or {}
+    limits = (container.resources.limits if container.resources else None) or {}
+    requests = (container.resources.requests if container.resources else None) or {}
     try:
         if limits.get("cpu") is not None:
             host["nano_cpus"] = cpu_to_nano(limits["cpu"])
@@ -633,7 +672,7 @@ def create_args(
     except ValueError as e:
         raise ConfigError(f"resources: {e}") from e
     user, security = security_args(
-        pod_spec or {"containers": [container]}, container, image_user=image_user, annotations=annotations
+        pod_spec or PodSpec(containers=[container]), container, image_user=image_user, annotations=annotations
     )
     if user:
         config["user"] = user
@@ -657,36 +696,42 @@ _INHERITED = (
 
 
 def effective_security_context(
-    pod_spec: Mapping[str, Any], container: Mapping[str, Any], annotations: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+    pod_spec: PodSpec, container: Container, annotations: Mapping[str, str] | None = None
+) -> SecurityContext:
     """The container's ``securityContext`` with the pod's as defaults (kubelet
     ``securitycontext.DetermineEffectiveSecurityContext``): container fields win. Without an
     ``appArmorProfile`` on either, the pod's ``container.apparmor.security.beta.kubernetes.io/<name>``
     annotation gives it (kubelet ``getAppArmorProfile``)."""
-    pod_sc = pod_spec.get("securityContext") or {}
-    out = {k: pod_sc[k] for k in _INHERITED if pod_sc.get(k) is not None}
-    out.update({k: v for k, v in (container.get("securityContext") or {}).items() if v is not None})
-    legacy = (annotations or {}).get(validation.APP_ARMOR_ANNOTATION_PREFIX + str(container.get("name", "")))
-    if out.get("appArmorProfile") is None and legacy is not None:
-        out["appArmorProfile"] = {"type": validation.APP_ARMOR_ANNOTATION_VALUES.get(str(legacy), str(legacy))}
+    pod_sc = pod_spec.securityContext or PodSecurityContext()
+    own = container.securityContext or SecurityContext()
+    out = SecurityContext(**{k: getattr(pod_sc, k) for k in _INHERITED})
+    for name in SecurityContext.__struct_fields__:
+        if getattr(own, name) is not None:
+            setattr(out, name, getattr(own, name))
+    legacy = (annotations or {}).get(validation.APP_ARMOR_ANNOTATION_PREFIX + container.name)
+    if out.appArmorProfile is None and legacy is not None:
+        out.appArmorProfile = AppArmorProfile(type=validation.APP_ARMOR_ANNOTATION_VALUES.get(legacy, legacy))
     return out
 
 
-def _check(pod_spec: Mapping[str, Any], container: Mapping[str, Any]) -> None:
-    """Refuse what the API server refuses (:mod:`dockyard.api.validation`), for pods stored before."""
-    causes = validation.pod_security_context_causes(
-        pod_spec.get("securityContext")
-    ) + validation.container_security_context_causes(container.get("securityContext"), "securityContext")
+def _check(pod_spec: PodSpec, container: Container) -> None:
+    """Refuse what the API server refuses (:mod:`dockyard.api.validation`, on the wire form), for pods
+    stored before."""
+    pod_sc = pod_spec.securityContext.to_dict() if pod_spec.securityContext is not None else None
+    own = container.securityContext.to_dict() if container.securityContext is not None else None
+    causes = validation.pod_security_context_causes(pod_sc) + validation.container_security_context_causes(
+        own, "securityContext"
+    )
     if causes:
         raise ConfigError("; ".join(f"{c.field}: {c.message}" for c in causes))
 
 
 def security_args(
-    pod_spec: Mapping[str, Any],
-    container: Mapping[str, Any],
+    pod_spec: PodSpec,
+    container: Container,
     *,
     image_user: str = "",
-    annotations: Mapping[str, Any] | None = None,
+    annotations: Mapping[str, str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The engine user and ``create_host_config`` keywords of a container's effective security context.
 
@@ -713,37 +758,36 @@ def security_args(
     """
     _check(pod_spec, container)
     sc = effective_security_context(pod_spec, container, annotations)
-    if (sc.get("appArmorProfile") or {}).get("type") not in (None, *validation.PROFILE_TYPES):
-        raise ConfigError(f"unsupported AppArmor profile {sc['appArmorProfile']['type']!r}")
-    pod_sc = pod_spec.get("securityContext") or {}
+    apparmor = sc.appArmorProfile.type if sc.appArmorProfile is not None else None
+    if apparmor not in (None, *validation.PROFILE_TYPES):
+        raise ConfigError(f"unsupported AppArmor profile {apparmor!r}")
+    pod_sc = pod_spec.securityContext or PodSecurityContext()
     user = ""
-    if sc.get("runAsUser") is not None:
-        user = str(int(sc["runAsUser"]))
-    if sc.get("runAsGroup") is not None:
-        user = f"{user or image_user.split(':', 1)[0] or '0'}:{int(sc['runAsGroup'])}"
+    if sc.runAsUser is not None:
+        user = str(int(sc.runAsUser))
+    if sc.runAsGroup is not None:
+        user = f"{user or image_user.split(':', 1)[0] or '0'}:{int(sc.runAsGroup)}"
     host: dict[str, Any] = {}
-    caps = sc.get("capabilities") or {}
-    if caps.get("drop"):
-        host["cap_drop"] = [str(c) for c in caps["drop"]]
-    if caps.get("add"):
-        host["cap_add"] = [str(c) for c in caps["add"]]
-    if sc.get("privileged"):
+    caps = sc.capabilities
+    if caps is not None and caps.drop:
+        host["cap_drop"] = [str(c) for c in caps.drop]
+    if caps is not None and caps.add:
+        host["cap_add"] = [str(c) for c in caps.add]
+    if sc.privileged:
         host["privileged"] = True
     options = []
-    if sc.get("allowPrivilegeEscalation") is False:
+    if sc.allowPrivilegeEscalation is False:
         options.append("no-new-privileges")
-    if (sc.get("seccompProfile") or {}).get("type") == validation.SECCOMP_UNCONFINED:
+    if sc.seccompProfile is not None and sc.seccompProfile.type == validation.SECCOMP_UNCONFINED:
         options.append("seccomp=unconfined")
-    if (sc.get("appArmorProfile") or {}).get("type") == validation.SECCOMP_UNCONFINED:
+    if apparmor == validation.SECCOMP_UNCONFINED:
         options.append("apparmor=unconfined")
     if options:
         host["security_opt"] = options
-    if sc.get("readOnlyRootFilesystem"):
+    if sc.readOnlyRootFilesystem:
         host["read_only"] = True
     groups: list[str] = []
-    for group in ([pod_sc["fsGroup"]] if pod_sc.get("fsGroup") is not None else []) + list(
-        pod_sc.get("supplementalGroups") or []
-    ):
+    for group in ([pod_sc.fsGroup] if pod_sc.fsGroup is not None else []) + list(pod_sc.supplementalGroups or []):
         if str(int(group)) not in groups:
             groups.append(str(int(group)))
     if groups:
@@ -751,21 +795,23 @@ def security_args(
     return user, host
 
 
-def sandbox_sysctls(spec: Mapping[str, Any]) -> dict[str, str]:
+def sandbox_sysctls(spec: PodSpec) -> dict[str, str]:
     """``spec.securityContext.sysctls`` as the infra container's ``Sysctls`` (the kubelet sets them on the
     sandbox, whose network and IPC namespaces every container joins). Only Pod Security's safe set passes
     the API server (:func:`dockyard.api.validation.pod_security_context_causes`)."""
-    sysctls = (spec.get("securityContext") or {}).get("sysctls") or []
-    return {str(s["name"]): str(s["value"]) for s in sysctls if isinstance(s, Mapping) and s.get("name")}
+    sysctls = (spec.securityContext.sysctls if spec.securityContext else None) or []
+    return {s.name: str(s.value) for s in sysctls if s.name}
 
 
-def _format_pod(pod: Mapping[str, Any]) -> str:
-    """kubelet ``format.Pod``: ``name_namespace(uid)``."""
-    meta = pod.get("metadata") or {}
-    return f"{meta.get('name', '')}_{meta.get('namespace', 'default')}({meta.get('uid', '')})"
+def format_pod(pod: Pod) -> str:
+    """kubelet ``format.Pod``: ``name_namespace(uid)`` (in its messages)."""
+    meta = pod.metadata
+    if meta is None:
+        return "_default()"
+    return f"{meta.name or ''}_{meta.namespace or 'default'}({meta.uid or ''})"
 
 
-def verify_run_as_non_root(pod: Mapping[str, Any], container: Mapping[str, Any], *, image_user: str) -> None:
+def verify_run_as_non_root(pod: Pod, container: Container, *, image_user: str) -> None:
     """The kubelet's ``verifyRunAsNonRoot`` (``kuberuntime/security_context_others.go``), in its words.
 
     Args:
@@ -777,12 +823,12 @@ def verify_run_as_non_root(pod: Mapping[str, Any], container: Mapping[str, Any],
         ConfigError: the container would run as root, or as a user name that cannot be verified
         (the container's waiting reason becomes ``CreateContainerConfigError``).
     """
-    sc = effective_security_context(pod.get("spec") or {}, container)
-    if sc.get("runAsNonRoot") is not True:
+    sc = effective_security_context(pod.spec or PodSpec(containers=[container]), container)
+    if sc.runAsNonRoot is not True:
         return
-    where = f'(pod: "{_format_pod(pod)}", container: {container.get("name", "")})'
-    if sc.get("runAsUser") is not None:
-        if int(sc["runAsUser"]) == 0:
+    where = f'(pod: "{format_pod(pod)}", container: {container.name})'
+    if sc.runAsUser is not None:
+        if int(sc.runAsUser) == 0:
             raise ConfigError(f"container's runAsUser breaks non-root policy {where}")
         return
     name = image_user.split(":", 1)[0]

@@ -15,6 +15,8 @@ As kube-apiserver's ``PodSecurity`` admission plugin
 - Deployments and ReplicaSets: their pod template against ``warn`` and
   ``audit`` only, never refused (``ValidatePodController``); the pods they
   create are checked as pods.
+- Deployments also get a warning (never a refusal) for each ``hostPort`` of their pod template when their
+  strategy cannot roll it on one node (:func:`host_port_rollout_warnings`).
 - Namespaces: bad label values are refused by validation (422, see
   :func:`dockyard.api.podsecurity.label_causes`).
 - Exemptions: :class:`dockyard.api.podsecurity.Exemptions` (by default only
@@ -77,6 +79,8 @@ class PodSecurity:
             return None
         if (info.group, info.kind) == ("", "Pod"):
             return lambda store, new, old: self._pod(store, new, old, user=user)
+        if (info.group, info.kind) == ("apps", "Deployment"):
+            return lambda store, new, old: self._template(store, new, user=user) + host_port_rollout_warnings(new)
         if (info.group, info.kind) in _TEMPLATE_KINDS:
             return lambda store, new, old: self._template(store, new, user=user)
         return None
@@ -134,3 +138,48 @@ class PodSecurity:
                 f'would violate PodSecurity "{policy.warn}:{podsecurity.LATEST}": {podsecurity.forbidden_detail(warn)}'
             ]
         return []
+
+
+def _surges(max_surge: Any) -> bool:
+    """True if a RollingUpdate ``maxSurge`` (``IntOrString``, default ``25%``) resolves to at least one pod for
+    one replica or more: the Deployment controller rounds a percentage of surge up (``ResolveFenceposts``)."""
+    if isinstance(max_surge, bool):
+        return False
+    if isinstance(max_surge, int):
+        return max_surge > 0
+    text = str(max_surge)
+    return text.endswith("%") and text[:-1].isdigit() and int(text[:-1]) > 0
+
+
+def host_port_rollout_warnings(deployment: Obj) -> list[str]:
+    """Warnings for a Deployment whose pod template publishes a ``hostPort`` that its strategy cannot roll.
+
+    On one node a host port is held by one pod at a time (kube-scheduler's ``NodePorts`` filter), so a
+    ``RollingUpdate`` that surges (``maxSurge`` > 0, the default 25%) creates a new pod that cannot be
+    scheduled while the old one holds the port, and waits for it forever. A Service publishes the port
+    without tying it to a pod; ``maxSurge: 0`` or ``Recreate`` roll with downtime.
+
+    Returns:
+        One warning per ``hostPort``, naming its field path (``spec.template.spec.containers[i].ports[j]
+        .hostPort``), as kube-apiserver words field warnings; ``[]`` when the strategy can roll.
+    """
+    spec = deployment.get("spec") if isinstance(deployment.get("spec"), dict) else {}
+    strategy = spec.get("strategy") if isinstance(spec.get("strategy"), dict) else {}
+    if (strategy.get("type") or "RollingUpdate") != "RollingUpdate" or spec.get("replicas", 1) == 0:
+        return []
+    rolling = strategy.get("rollingUpdate") if isinstance(strategy.get("rollingUpdate"), dict) else {}
+    surge = rolling.get("maxSurge", "25%")
+    if not _surges(surge):
+        return []
+    template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+    pod_spec = template.get("spec") if isinstance(template.get("spec"), dict) else {}
+    warnings = []
+    for i, container in enumerate(pod_spec.get("containers") or []):
+        for j, port in enumerate((container.get("ports") if isinstance(container, dict) else None) or []):
+            if isinstance(port, dict) and port.get("hostPort"):
+                warnings.append(
+                    f"spec.template.spec.containers[{i}].ports[{j}].hostPort: one pod at a time holds host port "
+                    f"{port['hostPort']}, so with RollingUpdate maxSurge {surge} the new pod stays Pending; "
+                    "publish it with a Service, or set maxSurge: 0 or type: Recreate"
+                )
+    return warnings

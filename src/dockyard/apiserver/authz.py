@@ -168,7 +168,9 @@ def admit(attrs: Attributes, stored: dict[str, Any], *, content_type: str = "", 
     - ``pods`` (main resource): only a JSON merge patch that sets
       ``spec.nodeName`` to this node and/or ``metadata.labels``, on a pod
       that is unscheduled or already this node's.
-    - ``pods/status``: only pods bound to this node.
+    - ``pods/status``: only pods bound to this node; on an unscheduled pod, only a JSON merge patch of the
+      scheduler's ``PodScheduled`` condition (and phase ``Pending``): the embedded node agent schedules its
+      one node and reports a pod that does not fit, as kube-scheduler does.
     - ``pushes/status``: only Pushes labelled for this node
       (``dockyard.dev/nodename``) or not labelled yet.
 
@@ -188,12 +190,29 @@ def admit(attrs: Attributes, stored: dict[str, Any], *, content_type: str = "", 
         if bound not in ("", node):
             raise forbidden(attrs, f'the pod is bound to node "{bound}"')
     elif attrs.resource == "pods":
+        if bound == "" and content_type == MERGE_PATCH and _only_scheduling_status(document):
+            return
         if bound != node:
             raise forbidden(attrs, f'node "{node}" can only update the status of pods bound to it')
     elif attrs.resource == "pushes":
         labels = (stored.get("metadata") or {}).get("labels") or {}
         if str(labels.get(NODENAME_LABEL) or "") not in ("", node):
             raise forbidden(attrs, f'node "{node}" can only update the status of pushes for its pods')
+
+
+def _only_scheduling_status(document: Any) -> bool:
+    """``{"status": {"phase": "Pending", "conditions": [PodScheduled conditions only]}}`` (phase optional)."""
+    if not isinstance(document, dict) or set(document) != {"status"} or not isinstance(document["status"], dict):
+        return False
+    status = document["status"]
+    conditions = status.get("conditions")
+    return (
+        set(status) <= {"phase", "conditions"}
+        and status.get("phase", "Pending") == "Pending"
+        and isinstance(conditions, list)
+        and bool(conditions)
+        and all(isinstance(c, dict) and c.get("type") == "PodScheduled" for c in conditions)
+    )
 
 
 def _only_binding(document: Any, node: str) -> bool:

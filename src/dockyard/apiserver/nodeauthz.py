@@ -227,7 +227,8 @@ def _check_event(
     if attrs.verb in ("update", "patch"):
         stored = store.get(EVENT, attrs.namespace, attrs.name)
         involved = _dict(stored.get("involvedObject"))
-        if not object_on_node(store, node, dict(involved, namespace=involved.get("namespace") or attrs.namespace)):
+        ref = dict(involved, namespace=involved.get("namespace") or attrs.namespace)
+        if not object_on_node(store, node, ref) and not _scheduling_event(store, ref, stored.get("reason")):
             raise refuse
         if attrs.verb == "patch":
             if (
@@ -240,7 +241,17 @@ def _check_event(
                 )
             return
     involved = _dict(_dict(body).get("involvedObject"))
-    if involved.get("namespace") not in (None, "", attrs.namespace) or not object_on_node(
-        store, node, dict(involved, namespace=involved.get("namespace") or attrs.namespace)
+    ref = dict(involved, namespace=involved.get("namespace") or attrs.namespace)
+    if involved.get("namespace") not in (None, "", attrs.namespace) or not (
+        object_on_node(store, node, ref) or _scheduling_event(store, ref, _dict(body).get("reason"))
     ):
         raise refuse
+
+
+def _scheduling_event(store: sqlite.Store, ref: Obj, reason: Any) -> bool:
+    """A ``FailedScheduling`` Event of an unscheduled pod: the embedded node agent schedules its one node and
+    reports a pod that does not fit, as kube-scheduler does (see :mod:`dockyard.agent.scheduling`)."""
+    if reason != "FailedScheduling" or ref.get("kind") != "Pod" or not isinstance(ref.get("name"), str):
+        return False
+    pod = _get(store, POD, str(ref.get("namespace") or ""), ref["name"])
+    return pod is not None and not _dict(pod.get("spec")).get("nodeName")

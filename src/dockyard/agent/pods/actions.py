@@ -12,7 +12,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+from lightkube.models.core_v1 import Container, PodSpec
+from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
 from dockyard.agent.pods.state import EngineContainer, ExitInfo, Failure, latest
@@ -132,7 +134,7 @@ class PodActions:
 
 
 def compute_pod_actions(
-    pod: Mapping[str, Any],
+    pod: Pod,
     observed: Observed,
     *,
     now: float,
@@ -153,7 +155,7 @@ def compute_pod_actions(
         sandbox is made when there is none, it stopped, or its hash changed (ports, hostname, sysctls),
         after every app container stopped ("Pod sandbox changed, it will be killed and re-created").
     """
-    spec = pod.get("spec") or {}
+    spec = pod.spec or PodSpec(containers=[])
     ctrs = observed.containers
     infras = tuple(c for c in ctrs if c.name == podspec.INFRA_NAME and c.running)
     if pod_done(pod, observed):
@@ -166,7 +168,7 @@ def compute_pod_actions(
         apps = [c for c in ctrs if c.name != podspec.INFRA_NAME]
         running = tuple(c for c in apps if c.running)
         failure = observed.sandbox_failure
-        if infra is not None and spec.get("restartPolicy") == "Never" and apps and not infra.running:
+        if infra is not None and spec.restartPolicy == "Never" and apps and not infra.running:
             # kubelet: no new sandbox for a Never pod whose containers already ran.
             return PodActions(SandboxAction(SandboxStep.NEVER, message="pod sandbox exited; restartPolicy is Never"))
         if running:
@@ -182,30 +184,29 @@ def compute_pod_actions(
         sandbox,
         tuple(
             compute_container_action(pod, c, observed, infra_id=infra_id, now=now, policy=policy)
-            for c in spec.get("containers") or []
+            for c in spec.containers
         ),
     )
 
 
-def pod_done(pod: Mapping[str, Any], observed: Observed) -> bool:
+def pod_done(pod: Pod, observed: Observed) -> bool:
     """Every container ran and none will restart (so no sandbox is needed)."""
-    spec = pod.get("spec") or {}
-    containers = spec.get("containers") or []
-    if not containers:
+    spec = pod.spec
+    if spec is None or not spec.containers:
         return False
-    for container in containers:
-        last = latest(observed.containers, container["name"])
+    for container in spec.containers:
+        last = latest(observed.containers, container.name)
         if last is None or last.id in observed.changed:
             return False
         info = observed.exits.get(last.id)
-        if info is None or podspec.should_restart(spec.get("restartPolicy"), info.exit_code):
+        if info is None or podspec.should_restart(spec.restartPolicy, info.exit_code):
             return False
     return True
 
 
 def compute_container_action(
-    pod: Mapping[str, Any],
-    container: Mapping[str, Any],
+    pod: Pod,
+    container: Container,
     observed: Observed,
     *,
     infra_id: str | None,
@@ -226,13 +227,10 @@ def compute_container_action(
         ``getStableKey``), ``WAIT`` while its crash back-off runs (``CrashLoopBackOff``), else ``START``
         with the doubled back-off (:func:`podspec.restart_backoff`).
     """
-    spec = pod.get("spec") or {}
-    name = str(container["name"])
+    spec = pod.spec or PodSpec(containers=[container])
+    name = container.name
     want = podspec.container_hash(
-        container,
-        spec.get("volumes") or [],
-        spec.get("securityContext"),
-        (pod.get("metadata") or {}).get("annotations"),
+        container, spec.volumes or [], spec.securityContext, pod.metadata.annotations if pod.metadata else None
     )
     last = latest(observed.containers, name)
     if last is None:
@@ -263,7 +261,7 @@ def compute_container_action(
         return ContainerAction(name, ContainerStep.KEEP, spec_hash=want)
     if last.id in observed.changed:
         return ContainerAction(name, ContainerStep.START, spec_hash=want, attempt=last.attempt + 1)
-    if not podspec.should_restart(spec.get("restartPolicy"), info.exit_code):
+    if not podspec.should_restart(spec.restartPolicy, info.exit_code):
         return ContainerAction(name, ContainerStep.KEEP, spec_hash=want)
     if last.hash != want:
         return ContainerAction(name, ContainerStep.START, spec_hash=want, attempt=last.attempt + 1)
@@ -271,10 +269,8 @@ def compute_container_action(
         backoff=last.backoff, started_at=info.started_at, finished_at=info.finished_at, now=now, policy=policy
     )
     if wait > 0:
-        meta = pod["metadata"]
         message = (
-            f"back-off {_fmt_duration(last.backoff)} restarting failed container={name} "
-            f"pod={meta['name']}_{meta.get('namespace', 'default')}({meta['uid']})"
+            f"back-off {_fmt_duration(last.backoff)} restarting failed container={name} pod={podspec.format_pod(pod)}"
         )
         return ContainerAction(name, ContainerStep.WAIT, spec_hash=want, reason="CrashLoopBackOff", message=message)
     return ContainerAction(name, ContainerStep.START, spec_hash=want, attempt=last.attempt + 1, backoff=next_backoff)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
+
+from lightkube.models.core_v1 import Container
+from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
 from dockyard.agent.engine import containers as engine
@@ -137,8 +140,8 @@ class ContainerManager:
     def start(
         self,
         state: PodState,
-        pod: Mapping[str, Any],
-        container: Mapping[str, Any],
+        pod: Pod,
+        container: Container,
         *,
         spec_hash: str,
         attempt: int,
@@ -155,22 +158,18 @@ class ContainerManager:
         Also removes the pod's older attempts of this container but the latest (kept for ``lastState`` and
         logs, as kubelet GC does) and old stopped sandboxes.
         """
-        meta = pod["metadata"]
-        uid = str(meta["uid"])
-        name = str(container["name"])
+        meta, spec = pod.metadata, pod.spec
+        assert meta is not None and spec is not None
+        name = container.name
         problem = self._images.ensure_image(state, pod, container, now)
         if problem is not None:
             return problem
         try:
-            image_user = self._images.image_user(str(container.get("image") or ""))
+            image_user = self._images.image_user(container.image or "")
             podspec.verify_run_as_non_root(pod, container, image_user=image_user)
             binds = self._volumes.binds(pod, container)
             config, host = podspec.create_args(
-                container,
-                binds=binds,
-                pod_spec=pod.get("spec") or {},
-                image_user=image_user,
-                annotations=(pod.get("metadata") or {}).get("annotations"),
+                container, binds=binds, pod_spec=spec, image_user=image_user, annotations=meta.annotations
             )
         except podspec.ConfigError as e:
             return "CreateContainerConfigError", str(e)
@@ -185,7 +184,11 @@ class ContainerManager:
             if c.name == INFRA_NAME and c.id != infra_id and not c.running:
                 self.remove_quietly(state, c.id)  # an old sandbox, once nothing depends on it
         engine_name = podspec.container_name(
-            container=name, pod=meta["name"], namespace=meta.get("namespace", "default"), uid=uid, attempt=attempt
+            container=name,
+            pod=meta.name or "",
+            namespace=meta.namespace or "default",
+            uid=str(meta.uid),
+            attempt=attempt,
         )
         try:
             self.remove_named(engine_name)
@@ -194,7 +197,7 @@ class ContainerManager:
                 "ipc_mode": f"container:{infra_id}",
                 **host,
             }
-            if (pod.get("spec") or {}).get("shareProcessNamespace"):
+            if spec.shareProcessNamespace:
                 host_args["pid_mode"] = f"container:{infra_id}"
             created = self._engine.create(
                 name=engine_name,

@@ -12,9 +12,11 @@ import io
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+
+from lightkube.models.core_v1 import Container
+from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
 from dockyard.agent.engine import containers as engine
@@ -29,7 +31,7 @@ _PAUSE_DOCKERFILE = 'FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT ["/bin/
 _CACHE_LIMIT = 4096
 
 #: Called before a pull: ``(pod, image) -> auth_config or None``.
-PullAuth = Callable[[Mapping[str, Any], str], "dict[str, str] | None"]
+PullAuth = Callable[[Pod, str], "dict[str, str] | None"]
 
 
 class ImageManager:
@@ -67,16 +69,14 @@ class ImageManager:
         self._pause_ready = False
         self._image_ids: dict[str, str] = {}  # node-wide: image reference → imageID
 
-    def ensure_image(
-        self, state: PodState, pod: Mapping[str, Any], container: Mapping[str, Any], now: float
-    ) -> tuple[str, str] | None:
+    def ensure_image(self, state: PodState, pod: Pod, container: Container, now: float) -> tuple[str, str] | None:
         """kubelet ``EnsureImageExists``: ``None`` when the image is there, else the container's waiting
         ``(reason, message)``.
 
         Raises:
             EngineError: the engine could not tell whether it has the image.
         """
-        image = str(container.get("image") or "")
+        image = container.image or ""
         if not image:
             return "InvalidImageName", "image is required"
         policy = podspec.effective_pull_policy(container)
@@ -87,7 +87,7 @@ class ImageManager:
             return "ErrImageNeverPull", f'Container image "{image}" is not present with pull policy of Never'
         if policy == "IfNotPresent" and present:
             return None
-        key = (str(container["name"]), image)
+        key = (container.name, image)
         failure = state.pull_failures.get(key)
         if failure is not None and now < failure.retry_at:
             return "ImagePullBackOff", f'Back-off pulling image "{image}": {failure.message}'

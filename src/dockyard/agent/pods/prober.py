@@ -9,8 +9,10 @@ for a container without probes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
+
+from lightkube.models.core_v1 import ContainerStatus
+from lightkube.resources.core_v1 import Pod
 
 __all__ = ["NoProbes", "ProberManager"]
 
@@ -18,13 +20,13 @@ __all__ = ["NoProbes", "ProberManager"]
 class ProberManager(Protocol):
     """What the pod runtime needs from a prober manager (kubelet ``prober.Manager``)."""
 
-    def add_pod(self, pod: Mapping[str, Any]) -> None:
+    def add_pod(self, pod: Pod) -> None:
         """Start probing the pod's containers (called on every sync; idempotent)."""
 
     def remove_pod(self, uid: str) -> None:
         """Stop probing the pod ``uid`` (it was killed or deleted)."""
 
-    def update_pod_status(self, pod: Mapping[str, Any], container_statuses: list[dict[str, Any]]) -> None:
+    def update_pod_status(self, pod: Pod, container_statuses: list[ContainerStatus]) -> None:
         """Set ``ready`` and ``started`` of the pod's ``containerStatuses`` (kubelet ``UpdatePodStatus``)
         in place, before the pod's conditions are computed from them."""
 
@@ -32,11 +34,11 @@ class ProberManager(Protocol):
 class NoProbes:
     """A prober manager for pods without probes: containers are ready once running."""
 
-    def add_pod(self, pod: Mapping[str, Any]) -> None:
+    def add_pod(self, pod: Pod) -> None:
         pass
 
     def remove_pod(self, uid: str) -> None:
         pass
 
-    def update_pod_status(self, pod: Mapping[str, Any], container_statuses: list[dict[str, Any]]) -> None:
+    def update_pod_status(self, pod: Pod, container_statuses: list[ContainerStatus]) -> None:
         pass

@@ -11,6 +11,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from lightkube.models.core_v1 import PodStatus
+from lightkube.resources.core_v1 import Pod
+
 from dockyard.agent import podspec
 from dockyard.agent.engine import connect
 from dockyard.agent.engine import containers as engine
@@ -118,7 +121,7 @@ class PodRuntime:
 
     # --- public interface ---------------------------------------------------
 
-    def sync_pod(self, pod: Mapping[str, Any]) -> dict[str, Any]:
+    def sync_pod(self, pod: Pod) -> PodStatus:
         """Make the engine match the pod spec; return the pod's new ``status``.
 
         Cheap when nothing changes (one list and a few inspects); never
@@ -132,8 +135,8 @@ class PodRuntime:
         their current status is returned unchanged.
         """
         if podspec.is_build_pod(pod):
-            return dict(pod.get("status") or {})
-        uid = str(pod["metadata"]["uid"])
+            return pod.status or PodStatus()
+        uid = str(pod.metadata.uid if pod.metadata else "")
         worker = self._worker(uid)
         status = worker.sync(pod)
         if worker.gone:
@@ -156,10 +159,11 @@ class PodRuntime:
         """Uids of the pods that have containers on this engine."""
         return self.containers.pod_uids()
 
-    def container_id(self, pod: Mapping[str, Any], container_name: str) -> str | None:
+    def container_id(self, pod: Pod | Mapping[str, Any], container_name: str) -> str | None:
         """Engine id of the pod's current container ``container_name`` (the
-        latest attempt, running or not), or ``None``."""
-        last = latest(self.containers.list_pod(str(pod["metadata"]["uid"])), container_name)
+        latest attempt, running or not), or ``None``. ``pod``: typed, or a wire dict (the Push worker's)."""
+        uid = pod.metadata.uid if isinstance(pod, Pod) and pod.metadata else pod["metadata"]["uid"]
+        last = latest(self.containers.list_pod(str(uid)), container_name)
         return last.id if last else None
 
     # --- pod workers --------------------------------------------------------

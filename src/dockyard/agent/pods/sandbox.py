@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
+
+from lightkube.models.core_v1 import PodSpec
+from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
 from dockyard.agent.engine import containers as engine
@@ -62,7 +65,7 @@ class SandboxManager:
     def create(
         self,
         state: PodState,
-        pod: Mapping[str, Any],
+        pod: Pod,
         action: SandboxAction,
         bindings: dict[str, list[tuple[str, int]]],
         ctrs: list[EngineContainer],
@@ -77,14 +80,14 @@ class SandboxManager:
             ``(infra_id, "")``, or ``(None, message)`` when creation failed (the failure's back-off is
             recorded in ``state.sandbox_failure``).
         """
-        spec = pod.get("spec") or {}
-        meta = pod["metadata"]
-        uid = str(meta["uid"])
+        spec = pod.spec or PodSpec(containers=[])
+        meta = pod.metadata
+        assert meta is not None
         name = podspec.container_name(
             container=INFRA_NAME,
-            pod=meta["name"],
-            namespace=meta.get("namespace", "default"),
-            uid=uid,
+            pod=meta.name or "",
+            namespace=meta.namespace or "default",
+            uid=str(meta.uid),
             attempt=action.attempt,
         )
         infra_id = None
@@ -95,7 +98,7 @@ class SandboxManager:
             infra_id = self._engine.create(
                 image=self._images.pause_image,
                 name=name,
-                hostname=str(spec.get("hostname") or meta["name"])[:63],
+                hostname=(spec.hostname or meta.name or "")[:63],
                 labels=podspec.container_labels(
                     pod,
                     container=INFRA_NAME,
@@ -120,7 +123,7 @@ class SandboxManager:
             first = min(SANDBOX_RETRY_INITIAL, self._backoff.initial)
             backoff = first if failure is None else min(2 * failure.backoff, self._backoff.maximum)
             state.sandbox_failure = Failure(retry_at=self._clock() + backoff, backoff=backoff, message=message)
-            log.warning("pod %s/%s: %s", meta.get("namespace"), meta.get("name"), message)
+            log.warning("pod %s/%s: %s", meta.namespace, meta.name, message)
             return None, message
         state.sandbox_failure = None
         for c in ctrs:

@@ -3,15 +3,30 @@
 kubelet ``pkg/kubelet/status/status_manager.go`` and ``kubelet_pods.go`` ``generateAPIPodStatus``: phase
 (:func:`podspec.pod_phase`), conditions with stable ``lastTransitionTime`` (:func:`podspec.pod_conditions`),
 host and pod IPs, and one ``ContainerStatus`` per spec container (``state``, ``lastState``, ``ready``,
-``restartCount``, ``containerID``, ``imageID``). The agent loop writes what this returns through ``/status``.
+``restartCount``, ``containerID``, ``imageID``), as lightkube's ``PodStatus``. The agent loop writes what this
+returns through ``/status`` (its ``to_dict()``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from lightkube.models.core_v1 import (
+    Container,
+    ContainerState,
+    ContainerStateRunning,
+    ContainerStateTerminated,
+    ContainerStateWaiting,
+    ContainerStatus,
+    HostIP,
+    PodIP,
+    PodSpec,
+    PodStatus,
+)
+from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
 from dockyard.agent.pods.containers import ContainerManager
@@ -68,115 +83,114 @@ class StatusManager:
     def status(
         self,
         state: PodState,
-        pod: Mapping[str, Any],
+        pod: Pod,
         ctrs: list[EngineContainer],
         now: float,
         sync: SyncResult,
         *,
         terminal: bool = False,
-    ) -> dict[str, Any]:
+    ) -> PodStatus:
         """Kubernetes ``PodStatus`` from the engine (kubelet ``generateAPIPodStatus``).
 
         Args:
             terminal: the pod is done for good (deleted, refused, or already ``Succeeded``/``Failed``).
         """
-        spec = pod.get("spec") or {}
-        old = pod.get("status") or {}
-        containers = spec.get("containers") or []
-        statuses = [self._container_status(state, c, ctrs, sync) for c in containers]
+        spec = pod.spec or PodSpec(containers=[])
+        old = pod.status or PodStatus()
+        statuses = [self._container_status(state, c, ctrs, sync) for c in spec.containers]
         self._prober.update_pod_status(pod, statuses)
         infra = latest(ctrs, INFRA_NAME)
         sandbox_ready = infra is not None and infra.running
-        phase = podspec.pod_phase(spec.get("restartPolicy"), statuses, total=len(containers), terminal=terminal)
-        unready = [s["name"] for s in statuses if not s["ready"]]
-        stamp = podspec.format_time(now)
-        status: dict[str, Any] = {
-            "phase": phase,
-            "conditions": podspec.pod_conditions(
+        phase = podspec.pod_phase(spec.restartPolicy, statuses, total=len(spec.containers), terminal=terminal)
+        unready = [s.name for s in statuses if not s.ready]
+        stamp = podspec.to_time(now)
+        return PodStatus(
+            phase=phase,
+            conditions=podspec.pod_conditions(
                 sandbox_ready=sandbox_ready,
                 containers_ready=bool(statuses) and not unready,
                 now=stamp,
-                previous=old.get("conditions") or (),
+                previous=old.conditions or (),
                 not_ready_message=f"containers with unready status: [{' '.join(unready)}]" if unready else "",
             ),
-            "hostIP": self._host_ip,
-            "hostIPs": [{"ip": self._host_ip}],
-            "podIP": self._host_ip,
-            "podIPs": [{"ip": self._host_ip}],
-            "startTime": old.get("startTime") or stamp,
-            "containerStatuses": statuses,
-        }
-        if sync.sandbox_message and not sandbox_ready:
-            status["message"] = sync.sandbox_message
-        return status
+            hostIP=self._host_ip,
+            hostIPs=[HostIP(ip=self._host_ip)],
+            podIP=self._host_ip,
+            podIPs=[PodIP(ip=self._host_ip)],
+            startTime=old.startTime or stamp,
+            containerStatuses=statuses,
+            message=sync.sandbox_message if sync.sandbox_message and not sandbox_ready else None,
+        )
 
     def _container_status(
-        self, state: PodState, container: Mapping[str, Any], ctrs: list[EngineContainer], sync: SyncResult
-    ) -> dict[str, Any]:
-        name = str(container["name"])
+        self, state: PodState, container: Container, ctrs: list[EngineContainer], sync: SyncResult
+    ) -> ContainerStatus:
+        name = container.name
         history = sorted((c for c in ctrs if c.name == name), key=lambda c: c.attempt)
         last = history[-1] if history else None
         previous = history[-2] if len(history) > 1 else None
-        status: dict[str, Any] = {
-            "name": name,
-            "image": container.get("image", ""),
-            "imageID": "",
-            "ready": False,
-            "restartCount": last.attempt if last else 0,
-            "started": False,
-            "state": {"waiting": {"reason": "ContainerCreating"}},
-            "lastState": {},
-        }
+        status = ContainerStatus(
+            name=name,
+            image=container.image or "",
+            imageID="",
+            ready=False,
+            restartCount=last.attempt if last else 0,
+            started=False,
+            state=ContainerState(waiting=ContainerStateWaiting(reason="ContainerCreating")),
+            lastState=ContainerState(),
+        )
         if last is None:
             if name in sync.waiting:
                 reason, message = sync.waiting[name]
-                status["state"] = {"waiting": {"reason": reason, "message": message}}
+                status.state = ContainerState(waiting=ContainerStateWaiting(reason=reason, message=message))
             return status
         attrs = self._containers.inspect(state, last)
-        status["containerID"] = self._containers.prefix() + last.id
+        status.containerID = self._containers.prefix() + last.id
         if attrs is not None:
-            status["image"] = (attrs.get("Config") or {}).get("Image") or status["image"]
-            status["imageID"] = self._images.image_id(str(attrs.get("Image") or ""))
+            status.image = (attrs.get("Config") or {}).get("Image") or status.image
+            status.imageID = self._images.image_id(str(attrs.get("Image") or ""))
         latest_terminated = self._terminated(state, last, attrs)
         previous_terminated = (
             self._terminated(state, previous, self._containers.inspect(state, previous)) if previous else None
         )
         if last.running and attrs is not None and last.id not in state.start_failures:
             started = podspec.parse_engine_time((attrs.get("State") or {}).get("StartedAt"))
-            status["state"] = {"running": {"startedAt": podspec.format_time(started or self._clock())}}
-            status["ready"] = status["started"] = True
+            status.state = ContainerState(
+                running=ContainerStateRunning(startedAt=podspec.to_time(started or self._clock()))
+            )
+            status.ready = status.started = True
             if previous_terminated:
-                status["lastState"] = {"terminated": previous_terminated}
+                status.lastState = ContainerState(terminated=previous_terminated)
         elif name in sync.waiting:
             reason, message = sync.waiting[name]
-            status["state"] = {"waiting": {"reason": reason, "message": message}}
+            status.state = ContainerState(waiting=ContainerStateWaiting(reason=reason, message=message))
             if latest_terminated:
-                status["lastState"] = {"terminated": latest_terminated}
+                status.lastState = ContainerState(terminated=latest_terminated)
         elif latest_terminated:
-            status["state"] = {"terminated": latest_terminated}
+            status.state = ContainerState(terminated=latest_terminated)
             if previous_terminated:
-                status["lastState"] = {"terminated": previous_terminated}
+                status.lastState = ContainerState(terminated=previous_terminated)
         elif previous_terminated:
-            status["lastState"] = {"terminated": previous_terminated}
+            status.lastState = ContainerState(terminated=previous_terminated)
         return status
 
     def _terminated(
         self, state: PodState, ctr: EngineContainer | None, attrs: dict[str, Any] | None
-    ) -> dict[str, Any] | None:
+    ) -> ContainerStateTerminated | None:
         """``ContainerStateTerminated`` of a stopped (or failed-to-start) container."""
         if ctr is None:
             return None
         failure = state.start_failures.get(ctr.id)
         if failure is not None:
-            stamp = podspec.format_time(failure[0])
-            return {
-                "exitCode": 128,
-                "reason": "StartError",
-                "message": failure[1],
-                "startedAt": stamp,
-                "finishedAt": stamp,
-                "containerID": self._containers.prefix() + ctr.id,
-            }
+            stamp = podspec.to_time(failure[0])
+            return ContainerStateTerminated(
+                exitCode=128,
+                reason="StartError",
+                message=failure[1],
+                startedAt=stamp,
+                finishedAt=stamp,
+                containerID=self._containers.prefix() + ctr.id,
+            )
         if ctr.state not in EXITED or attrs is None:
             return None
         engine_state = attrs.get("State") or {}
@@ -184,13 +198,11 @@ class StatusManager:
         finished = podspec.parse_engine_time(engine_state.get("FinishedAt"))
         started = podspec.parse_engine_time(engine_state.get("StartedAt"))
         reason = "OOMKilled" if engine_state.get("OOMKilled") else ("Completed" if exit_code == 0 else "Error")
-        out: dict[str, Any] = {
-            "exitCode": exit_code,
-            "reason": reason,
-            "startedAt": podspec.format_time(started) if started else None,
-            "finishedAt": podspec.format_time(finished) if finished else None,
-            "containerID": self._containers.prefix() + ctr.id,
-        }
-        if engine_state.get("Error"):
-            out["message"] = str(engine_state["Error"])
-        return out
+        return ContainerStateTerminated(
+            exitCode=exit_code,
+            reason=reason,
+            startedAt=podspec.to_time(started) if started else None,
+            finishedAt=podspec.to_time(finished) if finished else None,
+            containerID=self._containers.prefix() + ctr.id,
+            message=str(engine_state["Error"]) if engine_state.get("Error") else None,
+        )

@@ -12,9 +12,10 @@ import logging
 import os
 import shutil
 import stat
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+
+from lightkube.models.core_v1 import Container, Volume
+from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec, subpath
 
@@ -38,7 +39,7 @@ class VolumeManager:
         """``<state_dir>/pods/<uid>``."""
         return self._state_dir / "pods" / uid
 
-    def binds(self, pod: Mapping[str, Any], container: Mapping[str, Any]) -> list[str]:
+    def binds(self, pod: Pod, container: Container) -> list[str]:
         """``hostPath`` and ``emptyDir`` volume mounts as engine binds (``SOURCE:TARGET:rw|ro``); a mount
         with ``subPath`` binds its staged path (:meth:`stage_subpath`).
 
@@ -47,25 +48,23 @@ class VolumeManager:
                 refused ``subPath`` (kubelet ``CreateContainerConfigError``).
             MountError: a ``hostPath`` type check failed (the container stays ``ContainerCreating``).
         """
-        volumes = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or []}
+        volumes = {v.name: v for v in (pod.spec.volumes if pod.spec else None) or []}
         binds = []
-        for i, mount in enumerate(container.get("volumeMounts") or []):
-            vol = volumes.get(mount.get("name"))
+        for i, mount in enumerate(container.volumeMounts or []):
+            vol = volumes.get(mount.name)
             if vol is None:
-                raise podspec.ConfigError(f"volumeMounts[{i}].name: no volume {mount.get('name')!r}")
+                raise podspec.ConfigError(f"volumeMounts[{i}].name: no volume {mount.name!r}")
             source = self._volume_source(pod, vol)
-            target = str(mount.get("mountPath") or "")
+            target = mount.mountPath or ""
             if not target.startswith("/"):
                 raise podspec.ConfigError(f"volumeMounts[{i}].mountPath: must be absolute")
-            sub = str(mount.get("subPath") or "")
+            sub = mount.subPath or ""
             if sub:
                 source = self.stage_subpath(pod, container, i, source, sub)
-            binds.append(f"{source}:{target}:{'ro' if mount.get('readOnly') else 'rw'}")
+            binds.append(f"{source}:{target}:{'ro' if mount.readOnly else 'rw'}")
         return binds
 
-    def stage_subpath(
-        self, pod: Mapping[str, Any], container: Mapping[str, Any], index: int, root: Path, sub: str
-    ) -> Path:
+    def stage_subpath(self, pod: Pod, container: Container, index: int, root: Path, sub: str) -> Path:
         """kubelet ``makeMounts`` + ``PrepareSafeSubpath``: resolve ``sub`` beneath the volume ``root``
         without following symlinks out of it, make missing directories, and bind-mount the checked inode
         on a staging path of the pod dir; the engine mounts that path (see :mod:`dockyard.agent.subpath`).
@@ -74,12 +73,10 @@ class VolumeManager:
             podspec.ConfigError: the subPath is refused (the container gets ``CreateContainerConfigError``
                 with a message naming the subPath, the volumeMount and the container; no host path).
         """
-        mount = (container.get("volumeMounts") or [])[index]
-        volume, name = str(mount.get("name") or ""), str(container["name"])
+        mount = (container.volumeMounts or [])[index]
+        volume, name = mount.name, container.name
         try:
-            staging = subpath.staging_path(
-                self.pod_dir(str(pod["metadata"]["uid"])), volume=volume, container=name, index=index
-            )
+            staging = subpath.staging_path(self.pod_dir(_uid(pod)), volume=volume, container=name, index=index)
             return subpath.stage(root, sub, staging)
         except subpath.SubPathError as e:
             raise podspec.ConfigError(
@@ -97,21 +94,20 @@ class VolumeManager:
             return
         shutil.rmtree(pod_dir, ignore_errors=True)
 
-    def _volume_source(self, pod: Mapping[str, Any], vol: Mapping[str, Any]) -> Path:
-        name = str(vol.get("name"))
-        if "emptyDir" in vol:
-            path = self.pod_dir(str(pod["metadata"]["uid"])) / "volumes" / "kubernetes.io~empty-dir" / name
+    def _volume_source(self, pod: Pod, vol: Volume) -> Path:
+        name = vol.name
+        if vol.emptyDir is not None:
+            path = self.pod_dir(_uid(pod)) / "volumes" / "kubernetes.io~empty-dir" / name
             if not path.is_dir():
                 path.mkdir(parents=True, exist_ok=True)
                 path.chmod(0o777)  # kubelet makes emptyDir world-writable
-            fs_group = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
-            if fs_group is not None:
-                set_volume_ownership(path, int(fs_group))
+            security = pod.spec.securityContext if pod.spec else None
+            if security is not None and security.fsGroup is not None:
+                set_volume_ownership(path, int(security.fsGroup))
             return path
-        if "hostPath" in vol:
-            host = vol["hostPath"] or {}
-            path = Path(str(host.get("path") or ""))
-            kind = host.get("type") or ""
+        if vol.hostPath is not None:
+            path = Path(vol.hostPath.path or "")
+            kind = vol.hostPath.type or ""
             if not path.is_absolute():
                 raise podspec.ConfigError(f"volume {name!r}: hostPath.path must be absolute")
             if kind == "DirectoryOrCreate":
@@ -131,6 +127,10 @@ class VolumeManager:
                 raise MountError(f'MountVolume.SetUp failed for volume "{name}": {path} does not exist')
             return path
         raise podspec.ConfigError(f"volume {name!r}: only hostPath and emptyDir are supported")
+
+
+def _uid(pod: Pod) -> str:
+    return str(pod.metadata.uid if pod.metadata else "")
 
 
 def set_volume_ownership(path: Path, fs_group: int) -> None:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+
+from lightkube.models.core_v1 import Container, PodSpec, PodStatus
+from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
 from dockyard.agent.pods.actions import (
@@ -87,7 +89,7 @@ class PodWorker:
         self._m = managers
         self._lock = threading.Lock()
 
-    def sync(self, pod: Mapping[str, Any]) -> dict[str, Any]:
+    def sync(self, pod: Pod) -> PodStatus:
         """Make the engine match the pod; return its new ``status`` (see ``PodRuntime.sync_pod``)."""
         with self._lock:
             return self._sync(pod)
@@ -110,25 +112,25 @@ class PodWorker:
 
     # --- one sync -------------------------------------------------------------------
 
-    def _sync(self, pod: Mapping[str, Any]) -> dict[str, Any]:
+    def _sync(self, pod: Pod) -> PodStatus:
         m, state = self._m, self.state
-        old = dict(pod.get("status") or {})
+        old = pod.status or PodStatus()
         now = m.clock()
         ctrs = m.containers.list_pod(self.uid)
-        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        if pod.metadata is not None and pod.metadata.deletionTimestamp:
             return self._sync_deleting(pod, ctrs, now)
-        if old.get("phase") in _TERMINAL_PHASES:
+        if old.phase in _TERMINAL_PHASES:
             # Terminal is forever (kubelet never leaves Succeeded/Failed).
             m.containers.stop_sandbox(ctrs)
             if not ctrs:
                 return old
             status = m.status.status(state, pod, ctrs, now, SyncResult(), terminal=True)
-            status["phase"] = old["phase"]
+            status.phase = old.phase
             return status
-        spec = pod.get("spec") or {}
+        spec = pod.spec or PodSpec(containers=[])
         bindings, errors = podspec.port_bindings(spec, host_ip=m.host_ip)
         for key in ("hostNetwork", "hostPID", "hostIPC"):  # refused by the API server; pods stored before
-            if spec.get(key):
+            if getattr(spec, key):
                 errors.append(podspec.PortError(f"spec.{key}", "host namespaces are not supported"))
         if errors:
             return self._refuse(pod, ctrs, now, errors)
@@ -140,12 +142,12 @@ class PodWorker:
         actions = compute_pod_actions(pod, observed, now=now, host_ip=m.host_ip, policy=m.backoff)
         infra_id = self._act_sandbox(pod, actions.sandbox, bindings, ctrs, now, sync)
         if infra_id is not None:
-            for container, action in zip(spec.get("containers") or [], actions.containers, strict=True):
+            for container, action in zip(spec.containers, actions.containers, strict=True):
                 self._act_container(pod, container, action, ctrs, infra_id, now, sync)
         if sync.acted:
             ctrs = m.containers.list_pod(self.uid)
         status = m.status.status(state, pod, ctrs, now, sync)
-        if status["phase"] in _TERMINAL_PHASES:
+        if status.phase in _TERMINAL_PHASES:
             m.containers.stop_sandbox(ctrs)
         return status
 
@@ -189,7 +191,7 @@ class PodWorker:
 
     def _act_sandbox(
         self,
-        pod: Mapping[str, Any],
+        pod: Pod,
         action: SandboxAction,
         bindings: dict[str, list[tuple[str, int]]],
         ctrs: list[EngineContainer],
@@ -221,8 +223,8 @@ class PodWorker:
 
     def _act_container(
         self,
-        pod: Mapping[str, Any],
-        container: Mapping[str, Any],
+        pod: Pod,
+        container: Container,
         action: ContainerAction,
         ctrs: list[EngineContainer],
         infra_id: str,
@@ -274,7 +276,7 @@ class PodWorker:
 
     # --- deletion and refusal ---------------------------------------------------------
 
-    def _sync_deleting(self, pod: Mapping[str, Any], ctrs: list[EngineContainer], now: float) -> dict[str, Any]:
+    def _sync_deleting(self, pod: Pod, ctrs: list[EngineContainer], now: float) -> PodStatus:
         m, state = self._m, self.state
         grace = podspec.grace_period(pod)
         stopping = [c for c in ctrs if c.name != INFRA_NAME and not m.containers.terminate(state, c, grace, now)]
@@ -285,16 +287,14 @@ class PodWorker:
             m.containers.stop_sandbox(ctrs)
             m.containers.remove_all(state, ctrs)
         else:
-            status = dict(pod.get("status") or {})
-            if status.get("phase") not in _TERMINAL_PHASES:
-                status["phase"] = "Failed"
+            status = pod.status or PodStatus()
+            if status.phase not in _TERMINAL_PHASES:
+                status.phase = phases.PodPhase.FAILED
         m.volumes.remove_pod_dir(self.uid)
         self.gone = True
         return status
 
-    def _refuse(
-        self, pod: Mapping[str, Any], ctrs: list[EngineContainer], now: float, errors: list[podspec.PortError]
-    ) -> dict[str, Any]:
+    def _refuse(self, pod: Pod, ctrs: list[EngineContainer], now: float, errors: list[podspec.PortError]) -> PodStatus:
         """Kubelet admission rejection: the pod fails with a reason and the field paths; anything already
         running is stopped."""
         m, state = self._m, self.state
@@ -303,9 +303,9 @@ class PodWorker:
         if all([m.containers.terminate(state, c, grace, now) for c in ctrs if c.name != INFRA_NAME]):
             m.containers.stop_sandbox(ctrs)
         sync = SyncResult(sandbox_message=message)
-        for c in (pod.get("spec") or {}).get("containers") or []:
-            if latest(ctrs, c["name"]) is None:
-                sync.waiting[c["name"]] = ("HostPortRefused", message)
+        for c in pod.spec.containers if pod.spec else []:
+            if latest(ctrs, c.name) is None:
+                sync.waiting[c.name] = ("HostPortRefused", message)
         status = m.status.status(state, pod, ctrs, now, sync, terminal=True)
-        status.update(phase="Failed", reason="HostPortRefused", message=message)
+        status.phase, status.reason, status.message = phases.PodPhase.FAILED, "HostPortRefused", message
         return status
