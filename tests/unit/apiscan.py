@@ -10,7 +10,8 @@ dockyard's controllers and agent reach the API:
   ``watch``, ``create``, ``replace`` (``update``), ``patch``, ``apply`` (``patch``), ``delete``,
   ``deletecollection``; the resource is the first argument: ``resources.resource("Kind")`` (``.Status`` is the
   ``status`` subresource), a name bound to one (``RS = resources.resource("ReplicaSet")``), a lightkube class
-  imported from ``lightkube.resources.*``, or any of those called on a body (``Pod(body)``);
+  imported from ``lightkube.resources.*``, or any of those called on a body (``Pod(body)``); a typed object
+  (``self.api.replace(rs)``) names its kind in a comment on the call's line: ``# kind: ReplicaSet``;
 - the helpers of :mod:`dockyard.client.runtime`: ``get_or_none``/``get`` (``get``) and ``patch_status``
   (``patch`` of ``KIND/status``), with the kind as a string literal;
 - ``self.events.record(...)`` / ``EventRecorder``: whatever :mod:`dockyard.client.events` itself calls (scanned
@@ -29,6 +30,7 @@ imports, so a new helper module is scanned too.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +83,9 @@ class _ModuleScan(ast.NodeVisitor):
         self.module = module
         self.path = path or module_path(module)
         self.scan = scan
-        self.tree = ast.parse(self.path.read_text(), filename=str(self.path))
+        text = self.path.read_text()
+        self.lines = text.splitlines()
+        self.tree = ast.parse(text, filename=str(self.path))
         self.kinds: dict[str, str] = {}  # local name -> Kind
         self.strings: dict[str, ast.expr] = {}  # name or attribute -> assigned path expression
         self.imports: set[str] = set()
@@ -202,6 +206,9 @@ class _ModuleScan(ast.NodeVisitor):
         elif recv_last.lower().endswith("api") and last in LIGHTKUBE_VERBS:
             res = self.resource_of(node.args[0]) if node.args else None
             if res is None:
+                marker = re.search(r"#\s*kind:\s*(\w+)", self.lines[node.lineno - 1])
+                res = (marker.group(1), "") if marker else None
+            if res is None:
                 self.scan.unresolved.append(
                     f"{self.where(node)}: {name}(...) on a resource the scan cannot name: "
                     f"{ast.unparse(node.args[0]) if node.args else '(none)'}"
@@ -246,8 +253,20 @@ def _template(expr: ast.expr) -> str | None:
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         return expr.value
     if isinstance(expr, ast.JoinedStr):
-        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in expr.values)
+        return "".join(_placeholder(v) for v in expr.values)
     return None
+
+
+_KNOWN_CONSTANTS = {"kinds.API_VERSION": kinds.API_VERSION}
+"""Placeholders whose value the scan knows (dockyard's group/version in a path)."""
+
+
+def _placeholder(value: ast.expr) -> str:
+    if isinstance(value, ast.Constant):
+        return str(value.value)
+    if isinstance(value, ast.FormattedValue):
+        return _KNOWN_CONSTANTS.get(_dotted(value.value) or "", "{}")
+    return "{}"
 
 
 def scan(roots: list[str], *, extra: tuple[str, ...] = ()) -> Scan:

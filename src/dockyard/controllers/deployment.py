@@ -295,7 +295,7 @@ class DeploymentController(runtime.Controller):
             before = _replicas(rs, 0)
             assert rs.spec is not None
             rs.spec.replicas = replicas
-            updated = self.api.replace(rs)
+            updated = self.api.replace(rs)  # kind: ReplicaSet
             by_name[rs_name] = updated
             if new is not None and rs_name == _name(new):
                 new = updated
@@ -328,7 +328,7 @@ class DeploymentController(runtime.Controller):
         _meta(new).annotations = annotations
         assert new.spec is not None
         new.spec.minReadySeconds = min_ready
-        updated: ReplicaSet = self.api.replace(new)
+        updated: ReplicaSet = self.api.replace(new)  # kind: ReplicaSet
         return updated
 
     def _rollout_status(
@@ -396,7 +396,7 @@ class DeploymentController(runtime.Controller):
             ),
         )
         try:
-            created: ReplicaSet = self.api.create(body, namespace=meta.namespace)
+            created: ReplicaSet = self.api.create(body, namespace=meta.namespace)  # kind: ReplicaSet
         except ApiError as err:
             if err.status.code != 409:
                 raise
@@ -459,7 +459,7 @@ class ReplicaSetController(runtime.Controller):
                     spec=copy.deepcopy(template.spec),
                 )
                 try:
-                    created: Pod = self.api.create(body, namespace=ns)
+                    created: Pod = self.api.create(body, namespace=ns)  # kind: Pod
                 except ApiError as err:
                     self.events.record(rs, events.WARNING, "FailedCreate", f"Error creating: {err.status.message}")
                     raise

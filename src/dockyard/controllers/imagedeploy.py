@@ -158,7 +158,7 @@ class ImageDeployController(runtime.Controller):
                 ),
                 spec=dspec,
             )
-            deploy = self.api.create(body, namespace=ns)
+            deploy = self.api.create(body, namespace=ns)  # kind: Deployment
             log.info("imagedeploy %s: created deployment on %s", key, target)
             self.events.record(idp, events.NORMAL, "DeploymentCreated", f"Created deployment {name} on {target}")
             history = _deployed(history, target)
@@ -183,7 +183,7 @@ class ImageDeployController(runtime.Controller):
                 self._no_container(idp)
                 return None
             if desired != deploy:
-                deploy = self.api.replace(desired)
+                deploy = self.api.replace(desired)  # kind: Deployment
                 log.info("imagedeploy %s: deployment now on %s", key, target)
                 self.events.record(idp, events.NORMAL, "DeploymentUpdated", f"Updated deployment {name} to {target}")
                 if before != target:
@@ -328,4 +328,4 @@ class ImageDeployController(runtime.Controller):
         desired = copy.deepcopy(deploy)
         assert desired.spec is not None
         _set_image(desired.spec, idp.spec.containerName, image)
-        self.api.replace(desired)
+        self.api.replace(desired)  # kind: Deployment

@@ -177,17 +177,18 @@ class PodWorker:
             sandbox_failure=state.sandbox_failure,
         )
 
-    def _exited(self, pod: Mapping[str, Any], ctrs: list[EngineContainer], observed: Observed) -> None:
+    def _exited(self, pod: Pod, ctrs: list[EngineContainer], observed: Observed) -> None:
         """Tell the exit hooks (:meth:`PodRuntime.add_exit_hook`) of each exited container while it still exists:
         the actions computed next may restart it, removing it."""
-        meta = pod.get("metadata") or {}
+        namespace = str((pod.metadata.namespace if pod.metadata else None) or "")
+        name = str((pod.metadata.name if pod.metadata else None) or "")
         for c in ctrs:
             if c.id in observed.exits and c.state in EXITED:
                 for hook in self._m.exit_hooks:
                     try:
-                        hook(str(meta.get("namespace") or ""), str(meta.get("name") or ""), c.name, c.id)
+                        hook(namespace, name, c.name, c.id)
                     except Exception:
-                        log.exception("exit hook for container %s of pod %s failed", c.name, meta.get("name"))
+                        log.exception("exit hook for container %s of pod %s failed", c.name, name)
 
     def _act_sandbox(
         self,
