@@ -34,8 +34,8 @@ def test_apiserver_metrics_count_requests_by_verb_resource_and_code(apiserver: A
         assert api.get(SECRETS).status_code == 200
     assert api.get(f"{SECRETS}/missing").status_code == 404
     with api.stream("GET", SECRETS, params={"watch": "true", "timeoutSeconds": "1"}) as resp:
-        for _ in resp.iter_lines():
-            pass
+        lines = [line for line in resp.iter_lines() if line.strip()]
+    assert len(lines) == 1  # the ADDED event of m1
     resp = api.get("/metrics")
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/plain")
@@ -50,6 +50,7 @@ def test_apiserver_metrics_count_requests_by_verb_resource_and_code(apiserver: A
     # the /metrics request itself is in flight while it is served
     assert value(found, "apiserver_current_inflight_requests", request_kind="readOnly") == 1
     assert value(found, "apiserver_current_inflight_requests", request_kind="mutating") == 0
+    assert value(found, "apiserver_watch_events_total", resource="secrets") == 1
 
 
 def test_metrics_are_readable_by_view_but_not_by_a_node_or_anonymous(apiserver: Any) -> None:
