@@ -60,26 +60,28 @@ CONTROLLER_RULES: tuple[Rule, ...] = (
     ),
     (("dockyard.dev",), ("buildconfigs/instantiate",), ("create",)),
     (("",), ("pods",), ("get", "list", "watch", "create", "delete")),
+    (("",), ("secrets",), ("get",)),
     (("apps",), ("deployments",), ("get", "list", "watch", "create", "update")),
     (("",), ("events",), ("get", "create", "patch")),
 )
 """What ``dockyard controllers`` (buildconfig, build, image, imagedeploy) does, cluster-wide: the informers list and
 watch their kinds; Builds are created through ``buildconfigs/instantiate`` (OpenShift's subresource), build pods
-are created and deleted, an ImageDeploy's Deployment created and replaced, status written through ``/status``."""
+are created and deleted, an ImageDeploy's Deployment created and replaced and its pods listed, status written
+through ``/status``; the image controller reads the Secret an Image's ``spec.secretRef`` names to scan a private
+registry. RBAC cannot narrow ``secrets`` get to the Secrets Images name (``resourceNames`` are fixed when the role
+is written): the controllers can read every Secret in the cluster."""
 
 AGENT_RULES: tuple[Rule, ...] = (
     (("dockyard.dev",), ("pushes",), ("get", "list", "watch")),
     (("dockyard.dev",), ("pushes/status",), ("patch",)),
-    (("dockyard.dev",), ("builds/log",), ("create",)),
     (("",), ("pods",), ("get",)),
     (("",), ("secrets",), ("get",)),
     (("",), ("events",), ("get", "create", "patch")),
 )
 """What ``dockyard agent --no-pods`` does (the kubelet runs pods on a cluster): serve Pushes, reading the pod and the
-``imagePushSecrets`` and writing ``/status``. ``builds/log`` create comes with the module that pushes and verifies
-images (``agent/builds.py``, which also ships build logs): the scan is per module. RBAC cannot narrow ``secrets``
-get to the Secrets a node's Pushes name, as the embedded server's node authorizer (``apiserver/nodeauthz.py``)
-does."""
+``imagePushSecrets`` and writing ``/status``; it runs no builds, so it ships no build logs. RBAC cannot narrow
+``secrets`` get to the Secrets a node's Pushes name, as the embedded server's node authorizer
+(``apiserver/nodeauthz.py``) does."""
 
 LEASE_RULES: tuple[Rule, ...] = (
     (("coordination.k8s.io",), ("leases",), ("create",)),

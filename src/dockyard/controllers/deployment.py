@@ -14,9 +14,8 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from typing import Any, cast
+from typing import Any
 
-import msgspec
 from lightkube import ApiError
 from lightkube.models.apps_v1 import ReplicaSetSpec
 from lightkube.models.core_v1 import PodTemplateSpec
@@ -27,7 +26,7 @@ from lightkube.types import PatchType
 
 from dockyard.api import labels as well_known
 from dockyard.api import phases, timefmt
-from dockyard.client import events, objects, resources, runtime
+from dockyard.client import events, resources, runtime
 from dockyard.controllers import rollout
 
 log = logging.getLogger(__name__)
@@ -107,7 +106,7 @@ NEW_RS_CREATED = "NewReplicaSetCreated"
 FOUND_NEW_RS = "FoundNewReplicaSet"
 RS_UPDATED = "ReplicaSetUpdated"
 NEW_RS_AVAILABLE = "NewReplicaSetAvailable"
-TIMED_OUT = "ProgressDeadlineExceeded"
+TIMED_OUT = rollout.TIMED_OUT
 PAUSED = "DeploymentPaused"
 RESUMED = "DeploymentResumed"
 """Reasons of the Deployment conditions (``deploymentutil.*Reason``)."""
@@ -436,7 +435,7 @@ class ReplicaSetController(runtime.Controller):
         assert rs.spec is not None
         labels = rs.spec.selector.matchLabels or {}
         listed = self.api.list(resources.resource("Pod"), namespace=ns, labels=labels)
-        pods: list[Pod] = _owned([read_pod(p) for p in listed], rs)
+        pods: list[Pod] = _owned([rollout.read_pod(p) for p in listed], rs)
         active = [
             p
             for p in pods
@@ -501,21 +500,6 @@ class ReplicaSetController(runtime.Controller):
         # a Ready pod becomes available minReadySeconds later: look again then (``AddAfter``)
         due = [w for w in waits if w != float("inf")]
         return min(due) + 0.05 if due else None
-
-
-def read_pod(raw: Any) -> Pod:
-    """A listed pod as lightkube's model. A status written by a client that left out fields lightkube's model
-    requires (``containerStatuses[].imageID``, which Go decodes to ``""``) is read for what this controller
-    needs of it: ``phase`` and ``conditions``."""
-    data = resources.as_dict(raw)
-    data.setdefault("kind", "Pod")
-    try:
-        return cast(Pod, objects.parse(data))
-    except msgspec.ValidationError:
-        status = data.get("status")
-        if isinstance(status, dict):
-            data["status"] = {k: v for k, v in status.items() if k in ("phase", "conditions")}
-        return cast(Pod, objects.parse(data))
 
 
 def _available_in(pod: Pod, min_ready: int, now: float) -> float:

@@ -30,7 +30,7 @@ from lightkube.resources.apps_v1 import Deployment
 from dockyard.api import labels as well_known
 from dockyard.api import models, objects, timefmt
 from dockyard.client import events, resources, runtime
-from dockyard.controllers import deployment
+from dockyard.controllers import rollout
 
 log = logging.getLogger(__name__)
 
@@ -300,11 +300,11 @@ class ImageDeployController(runtime.Controller):
         assert deploy.spec is not None and deploy.metadata is not None
         policy = idp.spec.rollback
         for cond in (deploy.status.conditions if deploy.status is not None else None) or []:
-            if cond.type == "Progressing" and cond.status == "False" and cond.reason == deployment.TIMED_OUT:
-                return (deployment.TIMED_OUT, cond.message or ""), None
+            if cond.type == "Progressing" and cond.status == "False" and cond.reason == rollout.TIMED_OUT:
+                return (rollout.TIMED_OUT, cond.message or ""), None
         selector = deploy.spec.selector.matchLabels or {}
         listed = self.api.list(resources.resource("Pod"), namespace=deploy.metadata.namespace, labels=selector)
-        for pod in (deployment.read_pod(p) for p in listed):
+        for pod in (rollout.read_pod(p) for p in listed):
             if pod.spec is None or not any(c.image == target for c in pod.spec.containers):
                 continue
             for cs in (pod.status.containerStatuses if pod.status is not None else None) or []:

@@ -3,6 +3,11 @@
 Sources: ``pkg/controller/deployment/rolling.go`` and ``util/deployment_util.go``
 (``ResolveFenceposts``, ``NewRSNewReplicas``, ``MaxUnavailable``) and the
 Deployment concepts page ("Max Surge", "Max Unavailable"). No I/O.
+
+Also what the Deployment and ImageDeploy controllers both read of a rollout: the
+``ProgressDeadlineExceeded`` reason and :func:`read_pod`. They live here, not in
+``deployment.py``, so the ImageDeploy controller does not import the Deployment
+controller's module (on a cluster it runs without it; its RBAC covers only its own calls).
 """
 
 from __future__ import annotations
@@ -11,14 +16,21 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+import msgspec
 from lightkube.models.apps_v1 import DeploymentStrategy
+from lightkube.resources.core_v1 import Pod
+
+from dockyard.client import objects, resources
 
 DEFAULT_SURGE = "25%"
 DEFAULT_UNAVAILABLE = "25%"
 RECREATE = "Recreate"
 ROLLING_UPDATE = "RollingUpdate"
+TIMED_OUT = "ProgressDeadlineExceeded"
+"""Reason of a Deployment's ``Progressing=False`` condition past ``spec.progressDeadlineSeconds``
+(``deploymentutil.TimedOutReason``)."""
 
 
 def _semantic(value: Any) -> Any:
@@ -142,3 +154,18 @@ def plan(
             can_remove -= max(0, take - idle)
             max_scaled_down -= take
     return out
+
+
+def read_pod(raw: Any) -> Pod:
+    """A listed pod as lightkube's model. A status written by a client that left out fields lightkube's model
+    requires (``containerStatuses[].imageID``, which Go decodes to ``""``) is read for what a rollout
+    needs of it: ``phase`` and ``conditions``."""
+    data = resources.as_dict(raw)
+    data.setdefault("kind", "Pod")
+    try:
+        return cast(Pod, objects.parse(data))
+    except msgspec.ValidationError:
+        status = data.get("status")
+        if isinstance(status, dict):
+            data["status"] = {k: v for k, v in status.items() if k in ("phase", "conditions")}
+        return cast(Pod, objects.parse(data))
