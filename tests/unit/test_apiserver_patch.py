@@ -261,13 +261,30 @@ def test_json_patch_copy_sizes_accumulate_over_the_whole_patch() -> None:
     assert "the accumulated size increase of copy is 8016, exceeding the limit 8015" in str(e.value)
 
 
-def test_json_patch_copy_is_measured_before_it_is_made() -> None:
+def test_json_patch_copy_is_measured_before_it_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
     """The copy that passes the bound is refused before its deep copy (the work stays bounded)."""
-    doc = {"a": [{"k": n} for n in range(200_000)]}
-    started = time.monotonic()
+    doc = {"a": [{"k": n} for n in range(2_000)]}
+    calls: list[str] = []
+    real_deepcopy, real_size, depth = patch.copy.deepcopy, patch.json_size, [0]
+
+    def deepcopy(value: object, memo: object = None) -> object:
+        if depth[0] == 0:
+            calls.append("copy")  # top-level copies only (the recursion goes through this name too)
+        depth[0] += 1
+        try:
+            return real_deepcopy(value, memo)  # type: ignore[arg-type]
+        finally:
+            depth[0] -= 1
+
+    def json_size(value: object) -> int:
+        calls.append("measure")
+        return real_size(value)
+
+    monkeypatch.setattr(patch.copy, "deepcopy", deepcopy)
+    monkeypatch.setattr(patch, "json_size", json_size)
     with pytest.raises(patch.CopySizeExceeded):
         patch.json_patch(doc, [{"op": "copy", "from": "/a", "path": "/b"}], max_copy_bytes=100)
-    assert time.monotonic() - started < 1.0
+    assert calls == ["copy", "measure"]  # the document's working copy, then the measure; the value is never copied
 
 
 def test_json_patch_error_messages_do_not_echo_values() -> None:
