@@ -142,6 +142,7 @@ def _kubelet(cluster: Cluster) -> None:
                             "ready": True,
                             "restartCount": 0,
                             "image": c.get("image", ""),
+                            "imageID": "",  # the kubelet always sets it; typed informers drop a status without it
                             "state": {"running": {}},
                         }
                         for c in pod["spec"]["containers"]
@@ -541,7 +542,13 @@ def api_resources(k: Kubectl) -> None:
 
 
 def api_versions(k: Kubectl) -> None:
-    assert k.run("api-versions").stdout.split() == ["apps/v1", "dockyard.dev/v1alpha1", "v1"]
+    assert k.run("api-versions").stdout.split() == [
+        "apps/v1",
+        "coordination.k8s.io/v1",
+        "discovery.k8s.io/v1",
+        "dockyard.dev/v1alpha1",
+        "v1",
+    ]
 
 
 def rollout_status(k: Kubectl) -> None:

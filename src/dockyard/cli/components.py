@@ -24,9 +24,9 @@ from dockyard.client import connection, leaderelection
 
 log = logging.getLogger(__name__)
 
-#: Every controller `dockyard controllers` knows; the last two only matter on the embedded engine
-#: (on Kubernetes the kube-controller-manager runs Deployments and ReplicaSets).
-CONTROLLERS = ("buildconfig", "build", "image", "imagedeploy", "deployment", "replicaset")
+#: Every controller `dockyard controllers` knows; the last three only matter on the embedded engine
+#: (on Kubernetes the kube-controller-manager runs Deployments, ReplicaSets and EndpointSlices).
+CONTROLLERS = ("buildconfig", "build", "image", "imagedeploy", "deployment", "replicaset", "endpoints")
 DEFAULT_CONTROLLERS = CONTROLLERS[:4]
 
 
@@ -84,6 +84,7 @@ def run_controllers(
     from dockyard.controllers.build import BuildController
     from dockyard.controllers.buildconfig import BuildConfigController
     from dockyard.controllers.deployment import DeploymentController, ReplicaSetController
+    from dockyard.controllers.endpoints import EndpointsController
     from dockyard.controllers.image import ImageController
     from dockyard.controllers.imagedeploy import ImageDeployController
 
@@ -94,6 +95,7 @@ def run_controllers(
         "imagedeploy": ImageDeployController,
         "deployment": DeploymentController,
         "replicaset": ReplicaSetController,
+        "endpoints": EndpointsController,
     }
     unknown = [n for n in names if n not in table]
     if unknown:

@@ -264,7 +264,7 @@ def controllers(
         ",".join(("buildconfig", "build", "image", "imagedeploy")),
         "--controllers",
         help="comma-separated controllers to run; known: buildconfig, build, image, "
-        "imagedeploy, deployment, replicaset (the last two only on the embedded engine)",
+        "imagedeploy, deployment, replicaset, endpoints (the last three only on the embedded engine)",
     ),
     ready_file: Path = typer.Option(None, "--ready-file", help="write this process's pid here once synced"),
     leader_elect: str = typer.Option(
