@@ -184,8 +184,8 @@ class EndpointsController(runtime.Controller):
                 self._delete(es)
             return None
         pods = [p for p in self.informers["Pod"].items() if p.metadata.namespace == ns]
-        wanted = {s.metadata.name: objects.to_dict(s) for s in desired_slices(service, pods)}
-        have = {es["metadata"]["name"]: es for es in slices}
+        wanted = {str(body["metadata"]["name"]): body for body in map(objects.to_dict, desired_slices(service, pods))}
+        have: dict[str, dict[str, Any]] = {str(es["metadata"]["name"]): es for es in slices}
         ES = resources.resource("EndpointSlice")
         for slice_name, body in wanted.items():
             current = have.get(slice_name)
@@ -203,7 +203,7 @@ class EndpointsController(runtime.Controller):
                     continue
             if _comparable(current) != _comparable(body):
                 body["metadata"]["resourceVersion"] = current["metadata"].get("resourceVersion")
-                self.api.replace(ES(body), namespace=ns)
+                self.api.replace(ES(body))
         for slice_name, es in have.items():
             if slice_name not in wanted:
                 self._delete(es)
