@@ -277,11 +277,12 @@ def container_hash(
     return _hash_json(picked)
 
 
-def sandbox_hash(spec: Mapping[str, Any], *, host_ip: str = "127.0.0.1") -> str:
+def sandbox_hash(spec: Mapping[str, Any], *, host_ip: str = "127.0.0.1", pod_ip: str | None = None) -> str:
     """Hash of what the infra container holds: published ports, hostname,
     shared PID namespace, sysctls. A change recreates the sandbox (and so every
-    container), as the kubelet does when ``podSandboxChanged``."""
-    bindings, _ = port_bindings(spec, host_ip=host_ip)
+    container), as the kubelet does when ``podSandboxChanged``. ``pod_ip``: as
+    for :func:`port_bindings` (the pod's address is part of its sandbox)."""
+    bindings, _ = port_bindings(spec, host_ip=host_ip, pod_ip=pod_ip)
     return _hash_json(
         {
             "ports": sorted((k, sorted(map(list, v))) for k, v in bindings.items()),
@@ -304,16 +305,19 @@ class PortError:
 
 
 def port_bindings(
-    spec: Mapping[str, Any], *, host_ip: str = "127.0.0.1"
+    spec: Mapping[str, Any], *, host_ip: str = "127.0.0.1", pod_ip: str | None = None
 ) -> tuple[dict[str, list[tuple[str, int]]], list[PortError]]:
     """Port bindings for the infra container, in docker-py's ``ports=`` shape.
 
     Every ``containers[].ports[]`` entry with a ``hostPort`` is published on
     ``host_ip`` (loopback): an empty ``hostIP`` means ``host_ip``; any other
     address (``0.0.0.0`` included) is refused, as is a host port used twice.
+    With ``pod_ip`` (the pod's own loopback address, :mod:`dockyard.agent.pods.podips`)
+    every ``containerPort`` is also published on ``pod_ip:containerPort``, so
+    that the pod is reachable at ``status.podIP`` as on a cluster network.
 
     Returns:
-        ``({"8080/tcp": [("127.0.0.1", 18080)]}, errors)``.
+        ``({"8080/tcp": [("127.0.0.1", 18080), ("127.2.0.9", 8080)]}, errors)``.
     """
     bindings: dict[str, list[tuple[str, int]]] = {}
     errors: list[PortError] = []
@@ -350,7 +354,23 @@ def port_bindings(
                 continue
             seen[key] = field
             bindings.setdefault(f"{container_port}/{protocol}", []).append((ip, host_port))
+    if pod_ip:
+        _publish_on_pod_ip(spec, pod_ip, bindings)
     return bindings, errors
+
+
+def _publish_on_pod_ip(spec: Mapping[str, Any], pod_ip: str, bindings: dict[str, list[tuple[str, int]]]) -> None:
+    """Add ``(pod_ip, containerPort)`` for every valid container port (once per port and protocol)."""
+    for container in spec.get("containers") or []:
+        for port in container.get("ports") or []:
+            number = port.get("containerPort")
+            if not isinstance(number, int) or isinstance(number, bool) or not 0 < number < 65536:
+                continue
+            if not podports.protocol_supported(port):
+                continue
+            published = bindings.setdefault(f"{number}/{podports.protocol(port).lower()}", [])
+            if (pod_ip, number) not in published:
+                published.append((pod_ip, number))
 
 
 # --- env and images ---------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 from dockyard.agent import podspec
 from dockyard.agent.pods.containers import ContainerManager
 from dockyard.agent.pods.images import ImageManager
+from dockyard.agent.pods.podips import PodIPs
 from dockyard.agent.pods.prober import ProberManager
 from dockyard.agent.pods.state import EXITED, EngineContainer, PodState, latest
 from dockyard.agent.podspec import INFRA_NAME
@@ -46,7 +47,8 @@ class StatusManager:
         containers: inspects the engine containers.
         images: tells image ids.
         prober: sets containers' ``ready`` and ``started`` (:mod:`.prober`).
-        host_ip: reported as ``hostIP`` and ``podIP``.
+        host_ip: reported as ``hostIP`` (and as ``podIP`` of a pod without an address of its own).
+        pod_ips: the pods' own addresses (:class:`~.podips.PodIPs`), reported as ``podIP``/``podIPs``.
         clock: seconds since the epoch.
     """
 
@@ -58,11 +60,13 @@ class StatusManager:
         prober: ProberManager,
         host_ip: str,
         clock: Callable[[], float] = time.time,
+        pod_ips: PodIPs | None = None,
     ) -> None:
         self._containers = containers
         self._images = images
         self._prober = prober
         self._host_ip = host_ip
+        self._pod_ips = pod_ips
         self._clock = clock
 
     def status(
@@ -90,6 +94,7 @@ class StatusManager:
         phase = podspec.pod_phase(spec.get("restartPolicy"), statuses, total=len(containers), terminal=terminal)
         unready = [s["name"] for s in statuses if not s["ready"]]
         stamp = podspec.format_time(now)
+        pod_ip = (self._pod_ips.get(str(pod["metadata"]["uid"])) if self._pod_ips else None) or self._host_ip
         status: dict[str, Any] = {
             "phase": phase,
             "conditions": podspec.pod_conditions(
@@ -101,8 +106,8 @@ class StatusManager:
             ),
             "hostIP": self._host_ip,
             "hostIPs": [{"ip": self._host_ip}],
-            "podIP": self._host_ip,
-            "podIPs": [{"ip": self._host_ip}],
+            "podIP": pod_ip,
+            "podIPs": [{"ip": pod_ip}],
             "startTime": old.get("startTime") or stamp,
             "containerStatuses": statuses,
         }

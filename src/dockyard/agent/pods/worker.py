@@ -27,6 +27,7 @@ from dockyard.agent.pods.actions import (
     compute_pod_actions,
 )
 from dockyard.agent.pods.containers import ContainerManager
+from dockyard.agent.pods.podips import PodIPs
 from dockyard.agent.pods.prober import ProberManager
 from dockyard.agent.pods.sandbox import SandboxManager
 from dockyard.agent.pods.state import EngineContainer, ExitInfo, PodState, latest
@@ -54,6 +55,7 @@ class Managers:
         host_ip: str,
         backoff: podspec.BackOffPolicy,
         clock: Callable[[], float] = time.time,
+        pod_ips: PodIPs | None = None,
     ) -> None:
         self.containers = containers
         self.sandbox = sandbox
@@ -63,6 +65,7 @@ class Managers:
         self.host_ip = host_ip
         self.backoff = backoff
         self.clock = clock
+        self.pod_ips = pod_ips or PodIPs()
 
 
 class PodWorker:
@@ -119,7 +122,8 @@ class PodWorker:
             status["phase"] = old["phase"]
             return status
         spec = pod.get("spec") or {}
-        bindings, errors = podspec.port_bindings(spec, host_ip=m.host_ip)
+        pod_ip = m.pod_ips.assign(self.uid, (pod.get("status") or {}).get("podIP"))
+        bindings, errors = podspec.port_bindings(spec, host_ip=m.host_ip, pod_ip=pod_ip)
         for key in ("hostNetwork", "hostPID", "hostIPC"):  # refused by the API server; pods stored before
             if spec.get(key):
                 errors.append(podspec.PortError(f"spec.{key}", "host namespaces are not supported"))
@@ -128,7 +132,9 @@ class PodWorker:
 
         m.prober.add_pod(pod)
         sync = SyncResult()
-        actions = compute_pod_actions(pod, self._observe(ctrs), now=now, host_ip=m.host_ip, policy=m.backoff)
+        actions = compute_pod_actions(
+            pod, self._observe(ctrs), now=now, host_ip=m.host_ip, policy=m.backoff, pod_ip=pod_ip
+        )
         infra_id = self._act_sandbox(pod, actions.sandbox, bindings, ctrs, now, sync)
         if infra_id is not None:
             for container, action in zip(spec.get("containers") or [], actions.containers, strict=True):
