@@ -142,8 +142,12 @@ def run_agent(
     instance: str | None,
     ready_file: Path | None = None,
     stop_pods_on_exit: bool = True,
+    serve_services: bool = True,
 ) -> int:
     """Run the node agent until SIGINT/SIGTERM; then stop this node's pod containers (if asked).
+
+    With ``serve_services`` it also runs the Service proxy (:mod:`dockyard.agent.services`: LoadBalancer
+    ports, node ports and cluster IPs on loopback, as k3s's ServiceLB and kube-proxy).
 
     Raises:
         dockyard.agent.engine.errors.EngineError: no engine could be reached.
@@ -166,8 +170,15 @@ def run_agent(
             instance=instance,
         )
         agent.start(stop)
+        synced = agent.synced
+        if serve_services:
+            from dockyard.agent.services import ServiceProxy
+
+            proxy = ServiceProxy(conn)
+            proxy.start(stop)
+            synced = lambda: agent.synced() and proxy.synced()  # noqa: E731
         log.info("node agent %s running on %s (%s), API %s", node_name, eng.kind, eng.socket, conn.server)
-        threading.Thread(target=_mark_ready, args=(ready_file, agent.synced, stop), daemon=True).start()
+        threading.Thread(target=_mark_ready, args=(ready_file, synced, stop), daemon=True).start()
         _wait_for_signal(stop)
         log.info("node agent stopping")
         if stop_pods_on_exit:

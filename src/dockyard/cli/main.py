@@ -342,6 +342,11 @@ def agent(
         None, "--instance", help="label value marking this agent's containers (default: the node name)"
     ),
     ready_file: Path = typer.Option(None, "--ready-file", help="write this process's pid here once synced"),
+    serve_services: bool = typer.Option(
+        True,
+        "--serve-services/--no-serve-services",
+        help="serve Services on loopback (LoadBalancer port, nodePort on 127.0.0.1, clusterIP:port)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
     """Run the node agent: this node's pods, build pods and pushes (foreground; `dockyard up` starts it)."""
@@ -361,6 +366,7 @@ def agent(
             max_builds=max_builds,
             instance=instance,
             ready_file=ready_file,
+            serve_services=serve_services,
         )
     except EngineError as err:
         _die(str(err), 3)
