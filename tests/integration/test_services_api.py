@@ -77,3 +77,8 @@ def test_allocation_and_refusals_name_the_field(kubectl: Kubectl) -> None:
     affinity.write_text(SERVICE.replace("name: web}", "name: c}") + "  sessionAffinity: ClientIP\n")
     proc = kubectl.run("apply", "-f", str(affinity), check=False)
     assert proc.returncode != 0 and "spec.sessionAffinity" in proc.stderr, proc.stderr
+
+
+def test_explain_reads_the_served_schemas(kubectl: Kubectl) -> None:
+    assert "None only" in kubectl.run("explain", "svc.spec.sessionAffinity").stdout
+    assert "conditions" in kubectl.run("explain", "endpointslices.endpoints").stdout
