@@ -8,6 +8,7 @@ traffic goes to 127.0.0.1.
 from __future__ import annotations
 
 import io
+import ipaddress
 import shutil
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
 from dockyard.agent.pods import PodRuntime
+from dockyard.api import services
 
 BUSYBOX = "localhost/test-busybox:1"
 FAST = podspec.BackOffPolicy(initial=1.0, maximum=4.0)
@@ -215,7 +217,9 @@ def test_two_container_pod_shares_netns_and_publishes_on_loopback(
     pod = _web_pod(port)
     status = _sync_until(rt, pod, _running("web", "client"))
     assert status["phase"] == "Running"
-    assert status["podIP"] == status["hostIP"] == "127.0.0.1"
+    assert status["hostIP"] == "127.0.0.1"
+    pod_ip = status["podIP"]  # the pod's own loopback address
+    assert ipaddress.ip_address(pod_ip) in services.POD_CIDR and status["podIPs"] == [{"ip": pod_ip}]
     assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
     web = _cs(status, "web")
     assert web["containerID"].startswith("podman://") and web["ready"] and web["restartCount"] == 0
@@ -225,6 +229,7 @@ def test_two_container_pod_shares_netns_and_publishes_on_loopback(
     while True:  # the host reaches the published port on 127.0.0.1
         try:
             assert httpx.get(f"http://127.0.0.1:{port}/", timeout=2).text == "hello-pod\n"
+            assert httpx.get(f"http://{pod_ip}:8080/", timeout=2).text == "hello-pod\n"  # containerPort
             break
         except httpx.HTTPError:
             if time.monotonic() > deadline:
@@ -248,7 +253,11 @@ def test_two_container_pod_shares_netns_and_publishes_on_loopback(
     ]
     assert len(infra) == 1
     bindings = _pod_engine.api.inspect_container(infra[0]["Id"])["HostConfig"]["PortBindings"]
-    assert bindings == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+    assert list(bindings) == ["8080/tcp"]
+    assert sorted(bindings["8080/tcp"], key=lambda b: b["HostIp"]) == sorted(
+        [{"HostIp": "127.0.0.1", "HostPort": str(port)}, {"HostIp": pod_ip, "HostPort": "8080"}],
+        key=lambda b: b["HostIp"],
+    )
 
     # Steady state: syncing again changes nothing.
     before = {c["Id"] for c in _engine_containers(_pod_engine, pod["metadata"]["uid"])}

@@ -295,12 +295,13 @@ def _spec(spec: PodSpec | Mapping[str, Any]) -> PodSpec:
     return spec if isinstance(spec, PodSpec) else PodSpec.from_dict(dict(spec))
 
 
-def sandbox_hash(spec: PodSpec | Mapping[str, Any], *, host_ip: str = "127.0.0.1") -> str:
+def sandbox_hash(spec: PodSpec | Mapping[str, Any], *, host_ip: str = "127.0.0.1", pod_ip: str | None = None) -> str:
     """Hash of what the infra container holds: published ports, hostname,
     shared PID namespace, sysctls. A change recreates the sandbox (and so every
-    container), as the kubelet does when ``podSandboxChanged``."""
+    container), as the kubelet does when ``podSandboxChanged``. ``pod_ip``: as
+    for :func:`port_bindings` (the pod's address is part of its sandbox)."""
     spec = _spec(spec)
-    bindings, _ = port_bindings(spec, host_ip=host_ip)
+    bindings, _ = port_bindings(spec, host_ip=host_ip, pod_ip=pod_ip)
     return _hash_json(
         {
             "ports": sorted((k, sorted(map(list, v))) for k, v in bindings.items()),
@@ -323,7 +324,7 @@ class PortError:
 
 
 def port_bindings(
-    spec: PodSpec | Mapping[str, Any], *, host_ip: str = "127.0.0.1"
+    spec: PodSpec | Mapping[str, Any], *, host_ip: str = "127.0.0.1", pod_ip: str | None = None
 ) -> tuple[dict[str, list[tuple[str, int]]], list[PortError]]:
     """Port bindings for the infra container, in docker-py's ``ports=`` shape.
 
@@ -331,12 +332,15 @@ def port_bindings(
     ``host_ip`` (loopback): an empty ``hostIP`` means ``host_ip``; any other
     address (``0.0.0.0`` included) is refused, as is a host port used twice.
     The rules are :mod:`dockyard.api.podports`' (the API server's), applied to each port's wire form.
+    With ``pod_ip`` (the pod's own loopback address, :mod:`dockyard.agent.pods.podips`)
+    every ``containerPort`` is also published on ``pod_ip:containerPort``, so
+    that the pod is reachable at ``status.podIP`` as on a cluster network.
 
     Args:
         spec: the pod's spec (typed; a wire dict is parsed).
 
     Returns:
-        ``({"8080/tcp": [("127.0.0.1", 18080)]}, errors)``.
+        ``({"8080/tcp": [("127.0.0.1", 18080), ("127.2.0.9", 8080)]}, errors)``.
     """
     bindings: dict[str, list[tuple[str, int]]] = {}
     errors: list[PortError] = []
@@ -374,7 +378,26 @@ def port_bindings(
                 continue
             seen[key] = field
             bindings.setdefault(f"{container_port}/{protocol}", []).append((ip, host_port))
+    if pod_ip:
+        _publish_on_pod_ip(spec, pod_ip, bindings)
     return bindings, errors
+
+
+def _publish_on_pod_ip(
+    spec: PodSpec | Mapping[str, Any], pod_ip: str, bindings: dict[str, list[tuple[str, int]]]
+) -> None:
+    """Add ``(pod_ip, containerPort)`` for every valid container port (once per port and protocol)."""
+    for container in _spec(spec).containers:
+        for typed_port in container.ports or []:
+            port = typed_port.to_dict()
+            number = port.get("containerPort")
+            if not isinstance(number, int) or isinstance(number, bool) or not 0 < number < 65536:
+                continue
+            if not podports.protocol_supported(port):
+                continue
+            published = bindings.setdefault(f"{number}/{podports.protocol(port).lower()}", [])
+            if (pod_ip, number) not in published:
+                published.append((pod_ip, number))
 
 
 # --- env and images ---------------------------------------------------------

@@ -16,6 +16,8 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
 COORDINATION_GROUP = "coordination.k8s.io"
+DISCOVERY_GROUP = "discovery.k8s.io"
+"""The group of ``EndpointSlice`` (kept by the endpoints controller, read by ``kubectl describe svc`` and the proxy)."""
 """The group of ``Lease`` (leader election and node heartbeats in Kubernetes)."""
 
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -107,6 +109,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(
         group="", version="v1", kind="Event", plural="events", subresources=(), has_status=False, short_names=("ev",)
     ),
+    ResourceInfo(group="", version="v1", kind="Service", plural="services", short_names=("svc",), categories=("all",)),
     # apps/v1
     ResourceInfo(
         group="apps",
@@ -118,6 +121,15 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ),
     ResourceInfo(
         group="apps", version="v1", kind="ReplicaSet", plural="replicasets", short_names=("rs",), categories=("all",)
+    ),
+    # discovery.k8s.io/v1: the endpoints of Services (kube-controller-manager's EndpointSlice controller)
+    ResourceInfo(
+        group=DISCOVERY_GROUP,
+        version="v1",
+        kind="EndpointSlice",
+        plural="endpointslices",
+        subresources=(),
+        has_status=False,
     ),
     # coordination.k8s.io/v1: leader election (client-go tools/leaderelection, kube-controller-manager)
     ResourceInfo(

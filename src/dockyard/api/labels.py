@@ -104,6 +104,17 @@ LAST_APPLIED_CONFIG = "kubectl.kubernetes.io/last-applied-configuration"
 POD_TEMPLATE_HASH = "pod-template-hash"
 """Label of a ReplicaSet and its pods (``apps/v1.DefaultDeploymentUniqueLabelKey``)."""
 
+SERVICE_NAME = "kubernetes.io/service-name"
+"""Label of an EndpointSlice naming its Service (``discovery/v1.LabelServiceName``); ``kubectl describe svc`` and
+the node agent's proxy select slices by it."""
+
+ENDPOINTSLICE_MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
+"""Label of an EndpointSlice naming the controller that keeps it (``discovery/v1.LabelManagedBy``)."""
+
+ENDPOINTSLICE_CONTROLLER = "endpointslice-controller.k8s.io"
+"""The value of :data:`ENDPOINTSLICE_MANAGED_BY` on slices the endpoints controller keeps (kube-controller-manager's
+``ControllerName``): slices with another value are left alone."""
+
 # --- engine container labels (the node agent's, named as the kubelet's) -------------------------------
 # The kubelet labels its containers ``io.kubernetes.pod.name``, ``io.kubernetes.pod.uid``, ...
 # (``pkg/kubelet/kuberuntime/labels.go``, ``pkg/kubelet/types/labels.go``); dockyard's agent uses the same keys.

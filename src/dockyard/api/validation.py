@@ -17,7 +17,7 @@ from typing import Any
 
 import pydantic
 
-from dockyard.api import kinds, models, podports, podsecurity
+from dockyard.api import kinds, models, podports, podsecurity, services
 from dockyard.api import labels as well_known
 from dockyard.api.errors import BadRequest, Cause, Invalid
 
@@ -52,7 +52,7 @@ def validate(info: kinds.ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
             else:
                 obj["spec"] = parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
     checker = _CORE_CHECKS.get(info.kind)
-    if checker is not None and info.group in ("", "apps"):
+    if checker is not None and info.group in ("", "apps", kinds.DISCOVERY_GROUP):
         causes.extend(checker(obj))
     if causes:
         raise Invalid(kind=info.kind, group=info.group, name=name, causes=causes)
@@ -775,4 +775,6 @@ _CORE_CHECKS = {
     "ReplicaSet": _workload_causes,
     "Secret": _secret_causes,
     "Namespace": _namespace_causes,
+    "Service": services.service_causes,
+    "EndpointSlice": services.endpointslice_causes,
 }

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.api import errors, kinds, podsecurity
+from dockyard.api import errors, kinds, podsecurity, services
 from dockyard.storage import sqlite
 
 log = logging.getLogger(__name__)
@@ -183,3 +183,57 @@ def host_port_rollout_warnings(deployment: Obj) -> list[str]:
                     "publish it with a Service, or set maxSurge: 0 or type: Recreate"
                 )
     return warnings
+
+
+_SERVICE = kinds.by_kind("v1", "Service")
+
+
+def allocate_service(store: sqlite.Store, new: Obj, old: Obj | None) -> list[str]:
+    """The Service storage's allocators (``pkg/registry/core/service/storage``): fill in ``spec.clusterIP``
+    and the ``nodePort``\\ s of ``new`` in place, unique among the stored Services (the write's transaction
+    holds the store, so two creates cannot take the same port). See :func:`dockyard.api.services.allocate`.
+
+    Raises:
+        errors.Invalid: a requested port or address is taken (422 naming ``spec.ports[i].nodePort``).
+    """
+    assert _SERVICE is not None
+    meta = new.get("metadata") or {}
+    me = (meta.get("namespace"), meta.get("name"))
+    node_ports: set[int] = set()
+    cluster_ips: set[str] = set()
+    for other in store.list(_SERVICE).items:
+        other_meta = other.get("metadata") or {}
+        if (other_meta.get("namespace"), other_meta.get("name")) == me:
+            continue
+        spec = other.get("spec") or {}
+        if spec.get("clusterIP") not in (None, "", services.HEADLESS):
+            cluster_ips.add(str(spec["clusterIP"]))
+        node_ports.update(int(p["nodePort"]) for p in spec.get("ports") or [] if p.get("nodePort"))
+    spec = new.get("spec")
+    if isinstance(spec, dict):
+        services.allocate(
+            spec,
+            (old or {}).get("spec"),
+            taken_node_ports=node_ports,
+            taken_cluster_ips=cluster_ips,
+            name=str(meta.get("name") or ""),
+        )
+    return []
+
+
+def for_write(
+    pod_security: PodSecurity, info: kinds.ResourceInfo, *, user: str, subresource: str | None = None
+) -> Admit | None:
+    """Every admission step of a write to ``info``: Pod Security, and the Service allocators (mutating, as
+    kube-apiserver runs mutating admission and the registry's allocation before it stores)."""
+    steps = [pod_security.admitter(info, user=user, subresource=subresource)]
+    if (info.group, info.kind) == ("", "Service") and not subresource:
+        steps.append(allocate_service)
+    chosen = [s for s in steps if s is not None]
+    if not chosen:
+        return None
+
+    def admit(store: sqlite.Store, new: Obj, old: Obj | None) -> list[str]:
+        return [warning for step in chosen for warning in step(store, new, old)]
+
+    return admit

@@ -207,6 +207,62 @@ def _source(obj: Obj) -> str:
     return f"{component}, {host}" if host else str(component)
 
 
+def _list_with_more(items: list[str], limit: int = 3) -> str:
+    """kubectl's ``listWithMoreString``: the first three, ``+ N more...``, or ``<unset>``."""
+    shown = ",".join(items[:limit])
+    if len(items) > limit:
+        return f"{shown} + {len(items) - limit} more..."
+    return shown or "<unset>"
+
+
+def service_cluster_ip(obj: Obj) -> str:
+    ips = get(obj, "spec", "clusterIPs") or []
+    return str(ips[0]) if isinstance(ips, list) and ips else str(get(obj, "spec", "clusterIP") or "<none>")
+
+
+def service_external_ip(obj: Obj) -> str:
+    """kubectl's ``getServiceExternalIP``: a LoadBalancer's ingress addresses or ``<pending>``; ``<none>``
+    for the other types (dockyard refuses ``externalIPs``)."""
+    if get(obj, "spec", "type") != "LoadBalancer":
+        return "<none>"
+    ingress = get(obj, "status", "loadBalancer", "ingress") or []
+    ips = [str(i.get("ip") or i.get("hostname") or "") for i in ingress if isinstance(i, dict)]
+    return ",".join(ip for ip in ips if ip) or "<pending>"
+
+
+def service_ports(obj: Obj) -> str:
+    """kubectl's ``makePortString``: ``80/TCP`` or ``80:30080/TCP`` with a node port."""
+    out = []
+    for port in get(obj, "spec", "ports") or []:
+        if not isinstance(port, dict):
+            continue
+        protocol = port.get("protocol") or "TCP"
+        node = port.get("nodePort")
+        out.append(f"{port.get('port')}:{node}/{protocol}" if node else f"{port.get('port')}/{protocol}")
+    return ",".join(out) or "<none>"
+
+
+def _service_selector(obj: Obj) -> str:
+    selector = get(obj, "spec", "selector") or {}
+    return (
+        ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        if isinstance(selector, dict) and selector
+        else "<none>"
+    )
+
+
+def slice_ports(obj: Obj) -> str:
+    """kubectl's ``formatDiscoveryPorts``."""
+    ports = [p for p in obj.get("ports") or [] if isinstance(p, dict)]
+    return _list_with_more([str(p.get("port") or p.get("name") or "*") for p in ports])
+
+
+def slice_endpoints(obj: Obj) -> str:
+    """kubectl's ``formatDiscoveryEndpoints``: every address of every endpoint."""
+    addresses = [str(a) for e in obj.get("endpoints") or [] if isinstance(e, dict) for a in e.get("addresses") or []]
+    return _list_with_more(addresses)
+
+
 # ------------------------------------------------------------------ dockyard kinds
 
 
@@ -326,6 +382,22 @@ COLUMNS: dict[str, list[Column]] = {
         Column("First Seen", lambda o: since(get(o, "firstTimestamp") or get(o, "lastTimestamp")), priority=1),
         Column("Count", _int("count"), type="integer", priority=1),
         Column("Name", lambda o: str(get(o, "metadata", "name") or ""), priority=1),
+    ],
+    "Service": [
+        NAME,
+        Column("Type", _text("spec", "type"), description="ClusterIP, NodePort or LoadBalancer."),
+        Column("Cluster-IP", service_cluster_ip, description="The cluster IP (on loopback, 127.1.0.0/16)."),
+        Column("External-IP", service_external_ip, description="A LoadBalancer's ingress addresses."),
+        Column("Port(s)", service_ports, description="port[:nodePort]/protocol of each port."),
+        AGE,
+        Column("Selector", _service_selector, priority=1, description="The pods the Service selects."),
+    ],
+    "EndpointSlice": [
+        NAME,
+        Column("AddressType", _text("addressType"), description="The type of the endpoints' addresses."),
+        Column("Ports", slice_ports, description="The ports of the endpoints."),
+        Column("Endpoints", slice_endpoints, description="The endpoints' addresses."),
+        AGE,
     ],
     "Lease": [
         NAME,

@@ -661,6 +661,143 @@ def _coordination() -> dict[str, Schema]:
     }
 
 
+DISCOVERY = "io.k8s.api.discovery.v1"
+
+
+def _services() -> dict[str, Schema]:
+    """core/v1 Service and ``discovery.k8s.io/v1`` EndpointSlice, with the descriptions of
+    ``k8s.io/api/core/v1/types.go`` and ``k8s.io/api/discovery/v1/types.go`` (and what dockyard honours:
+    :mod:`dockyard.api.services`)."""
+    return {
+        f"{CORE}.Service": kind_schema(
+            "Service is a named abstraction of software service (for example, mysql) consisting of local port "
+            "(for example 3306) that the proxy listens on, and the selector that determines which pods will answer "
+            "requests sent through the proxy.",
+            "",
+            "v1",
+            "Service",
+            f"{CORE}.ServiceSpec",
+            f"{CORE}.ServiceStatus",
+        ),
+        f"{CORE}.ServiceSpec": obj(
+            "ServiceSpec describes the attributes that a user creates on a service.",
+            {
+                "type": string(
+                    "ClusterIP (default): the proxy listens on clusterIP:port; NodePort: also on "
+                    "127.0.0.1:nodePort; LoadBalancer: also on 127.0.0.1:port (as k3s's ServiceLB). "
+                    "ExternalName is not supported.",
+                    enum=["ClusterIP", "NodePort", "LoadBalancer"],
+                ),
+                "selector": string_map(
+                    "Route service traffic to pods with label keys and values matching this selector."
+                ),
+                "ports": listed(
+                    f"{CORE}.ServicePort",
+                    "The list of ports that are exposed by this service.",
+                    key="port",
+                    keys=("port", "protocol"),
+                ),
+                "clusterIP": string(
+                    "The IP address of the service, allocated from 127.1.0.0/16 (loopback) unless given; "
+                    '"None" makes a headless service. Immutable.'
+                ),
+                "clusterIPs": strings("The cluster IP (one: IPv4 single stack)."),
+                "sessionAffinity": string("None only (round robin).", enum=["None"]),
+                "ipFamilies": strings("IPv4 only."),
+                "ipFamilyPolicy": string("SingleStack only.", enum=["SingleStack"]),
+                "externalTrafficPolicy": string("Cluster or Local (the same on one node).", enum=["Cluster", "Local"]),
+                "internalTrafficPolicy": string("Cluster or Local (the same on one node).", enum=["Cluster", "Local"]),
+                "allocateLoadBalancerNodePorts": boolean("Node ports are always allocated for LoadBalancers."),
+            },
+        ),
+        f"{CORE}.ServicePort": obj(
+            "ServicePort contains information on service's port.",
+            {
+                "name": string("The name of this port within the service (a DNS_LABEL); required with two ports."),
+                "protocol": string("TCP only (the proxy forwards TCP).", enum=["TCP"]),
+                "port": integer("The port that will be exposed by this service."),
+                "targetPort": ref(
+                    INT_OR_STRING,
+                    "Number or name of the port to access on the pods targeted by the service (a name is looked "
+                    "up in the pod's containers[].ports[].name). Default: port.",
+                ),
+                "nodePort": integer(
+                    "The port on 127.0.0.1 for NodePort and LoadBalancer services, allocated from 30000-32767 "
+                    "unless given."
+                ),
+                "appProtocol": string("The application protocol for this port (informational)."),
+            },
+            required=("port",),
+        ),
+        f"{CORE}.ServiceStatus": obj(
+            "ServiceStatus represents the current status of a service.",
+            {
+                "loadBalancer": obj(
+                    "Status of the load-balancer: ingress 127.0.0.1 once the proxy serves it.",
+                    {
+                        "ingress": {
+                            "type": "array",
+                            "description": "Ingress points for the load-balancer.",
+                            "items": obj(
+                                "An ingress point.",
+                                {"ip": string("IP of the ingress point."), "ipMode": string("VIP or Proxy.")},
+                            ),
+                        }
+                    },
+                ),
+                "conditions": listed(f"{META}.Condition", "Current service state.", key="type"),
+            },
+        ),
+        f"{DISCOVERY}.EndpointSlice": kind_schema(
+            "EndpointSlice represents a subset of the endpoints that implement a service.",
+            "discovery.k8s.io",
+            "v1",
+            "EndpointSlice",
+            None,
+            None,
+            addressType=string("The type of address carried by this EndpointSlice: IPv4 only.", enum=["IPv4"]),
+            endpoints={
+                "type": "array",
+                "description": "A list of unique endpoints in this slice (at most 1000).",
+                "items": ref(f"{DISCOVERY}.Endpoint"),
+                "x-kubernetes-list-type": "atomic",
+            },
+            ports={
+                "type": "array",
+                "description": "The network ports exposed by each endpoint in this slice.",
+                "items": ref(f"{DISCOVERY}.EndpointPort"),
+                "x-kubernetes-list-type": "atomic",
+            },
+        ),
+        f"{DISCOVERY}.Endpoint": obj(
+            "Endpoint represents a single logical backend implementing a service.",
+            {
+                "addresses": strings("The pod's address (one, on loopback: 127.2.0.0/16)."),
+                "conditions": obj(
+                    "The current condition of the endpoint.",
+                    {
+                        "ready": boolean("The pod is Ready and not terminating: the proxy sends it new connections."),
+                        "serving": boolean("The pod is Ready, terminating or not."),
+                        "terminating": boolean("The pod is being deleted."),
+                    },
+                ),
+                "nodeName": string("The node hosting this endpoint."),
+                "targetRef": ref(f"{CORE}.ObjectReference", "The pod this endpoint is."),
+            },
+            required=("addresses",),
+        ),
+        f"{DISCOVERY}.EndpointPort": obj(
+            "EndpointPort represents a Port used by an EndpointSlice.",
+            {
+                "name": string("The service port's name."),
+                "protocol": string("TCP."),
+                "port": integer("The port number of the endpoint (the resolved targetPort)."),
+                "appProtocol": string("The application protocol for this port."),
+            },
+        ),
+    }
+
+
 def schemas() -> dict[str, Schema]:
     """Every built-in component schema by name (OpenAPI v3 references)."""
-    return {**_meta(), **_pod(), **_others(), **_coordination()}
+    return {**_meta(), **_pod(), **_others(), **_coordination(), **_services()}

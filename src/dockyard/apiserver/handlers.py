@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from dockyard.api import errors, kinds, validation
 from dockyard.apiserver import (
+    admission,
     auth,
     authz,
     buildhooks,
@@ -219,7 +220,7 @@ async def _collection(
             body,
             dry_run=_dry_run(request),
             fields=fields,
-            admit=state.pod_security.admitter(info, user=user(request)),
+            admit=admission.for_write(state.pod_security, info, user=user(request)),
         )
         return _written(created, fields, 201)
     if method == "DELETE":
@@ -406,7 +407,7 @@ async def _object(
             subresource=subresource,
             dry_run=_dry_run(request),
             fields=fields,
-            admit=state.pod_security.admitter(info, user=attrs.user, subresource=subresource),
+            admit=admission.for_write(state.pod_security, info, user=attrs.user, subresource=subresource),
         )
         return _written(updated, fields)
     if method == "PATCH":
@@ -426,7 +427,7 @@ async def _object(
             subresource=subresource,
             dry_run=_dry_run(request),
             fields=fields,
-            admit=state.pod_security.admitter(info, user=attrs.user, subresource=subresource),
+            admit=admission.for_write(state.pod_security, info, user=attrs.user, subresource=subresource),
         )
         return _written(patched, fields)
     if method == "DELETE" and subresource is None:

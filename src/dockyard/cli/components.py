@@ -25,9 +25,9 @@ from dockyard.client import connection, leaderelection
 
 log = logging.getLogger(__name__)
 
-#: Every controller `dockyard controllers` knows; the last two only matter on the embedded engine
-#: (on Kubernetes the kube-controller-manager runs Deployments and ReplicaSets).
-CONTROLLERS = ("buildconfig", "build", "image", "imagedeploy", "deployment", "replicaset")
+#: Every controller `dockyard controllers` knows; the last three only matter on the embedded engine
+#: (on Kubernetes the kube-controller-manager runs Deployments, ReplicaSets and EndpointSlices).
+CONTROLLERS = ("buildconfig", "build", "image", "imagedeploy", "deployment", "replicaset", "endpoints")
 DEFAULT_CONTROLLERS = CONTROLLERS[:4]
 
 
@@ -108,6 +108,7 @@ def run_controllers(
     from dockyard.controllers.build import BuildController
     from dockyard.controllers.buildconfig import BuildConfigController
     from dockyard.controllers.deployment import DeploymentController, ReplicaSetController
+    from dockyard.controllers.endpoints import EndpointsController
     from dockyard.controllers.image import ImageController
     from dockyard.controllers.imagedeploy import ImageDeployController
 
@@ -118,6 +119,7 @@ def run_controllers(
         "imagedeploy": ImageDeployController,
         "deployment": DeploymentController,
         "replicaset": ReplicaSetController,
+        "endpoints": EndpointsController,
     }
     unknown = [n for n in names if n not in table]
     if unknown:
@@ -170,11 +172,14 @@ def run_agent(
     ready_file: Path | None = None,
     stop_pods_on_exit: bool = True,
     run_pods: bool = True,
+    serve_services: bool = True,
 ) -> int:
     """Run the node agent until SIGINT/SIGTERM; then stop this node's pod containers (if asked).
 
     ``run_pods=False`` (``dockyard agent --no-pods``, the agent DaemonSet on a Kubernetes cluster, where the
     kubelet runs pods and build pods) serves only Pushes: it neither binds, runs nor reports pods.
+    With ``serve_services`` (and pods run) it also runs the Service proxy (:mod:`dockyard.agent.services`:
+    LoadBalancer ports, node ports and cluster IPs on loopback, as k3s's ServiceLB and kube-proxy).
 
     Raises:
         dockyard.agent.engine.errors.EngineError: no engine could be reached.
@@ -201,8 +206,15 @@ def run_agent(
             instance=instance,
         )
         agent.start(stop)
+        synced = agent.synced
+        if serve_services:
+            from dockyard.agent.services import ServiceProxy
+
+            proxy = ServiceProxy(conn)
+            proxy.start(stop)
+            synced = lambda: agent.synced() and proxy.synced()  # noqa: E731
         log.info("node agent %s running on %s (%s), API %s", node_name, eng.kind, eng.socket, conn.server)
-        threading.Thread(target=_mark_ready, args=(ready_file, agent.synced, stop), daemon=True).start()
+        threading.Thread(target=_mark_ready, args=(ready_file, synced, stop), daemon=True).start()
         _wait_for_signal(stop)
         log.info("node agent stopping")
         if stop_pods_on_exit:

@@ -305,7 +305,7 @@ def controllers(
         ",".join(("buildconfig", "build", "image", "imagedeploy")),
         "--controllers",
         help="comma-separated controllers to run; known: buildconfig, build, image, "
-        "imagedeploy, deployment, replicaset (the last two only on the embedded engine)",
+        "imagedeploy, deployment, replicaset, endpoints (the last three only on the embedded engine)",
     ),
     ready_file: Path = typer.Option(None, "--ready-file", help="write this process's pid here once synced"),
     leader_elect: str = typer.Option(
@@ -405,6 +405,11 @@ def agent(
     run_pods: bool = typer.Option(
         True, "--pods/--no-pods", help="run this node's pods and build pods (--no-pods on Kubernetes: pushes only)"
     ),
+    serve_services: bool = typer.Option(
+        True,
+        "--serve-services/--no-serve-services",
+        help="serve Services on loopback (LoadBalancer port, nodePort on 127.0.0.1, clusterIP:port)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
     """Run the node agent: this node's pods, build pods and pushes (foreground; `dockyard up` starts it)."""
@@ -426,6 +431,7 @@ def agent(
             instance=instance,
             ready_file=ready_file,
             run_pods=run_pods,
+            serve_services=serve_services,
         )
     except EngineError as err:
         _die(str(err), 3)

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 from lightkube.core.dictmixin import DictMixin
 from lightkube.resources.apps_v1 import Deployment, ReplicaSet
-from lightkube.resources.core_v1 import Event, Namespace, Pod, Secret
+from lightkube.resources.core_v1 import Event, Namespace, Pod, Secret, Service
+from lightkube.resources.discovery_v1 import EndpointSlice
 from pydantic import BaseModel
 
 from dockyard.api import objects as api_objects
@@ -24,6 +25,8 @@ CORE_KINDS: dict[str, type[DictMixin]] = {
     "Secret": Secret,
     "Event": Event,
     "Namespace": Namespace,
+    "Service": Service,
+    "EndpointSlice": EndpointSlice,
 }
 """Kubernetes kinds dockyard serves, as lightkube's models (``lightkube.resources``)."""
 

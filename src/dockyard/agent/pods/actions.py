@@ -140,6 +140,7 @@ def compute_pod_actions(
     now: float,
     host_ip: str = "127.0.0.1",
     policy: podspec.BackOffPolicy = podspec.BackOffPolicy(),
+    pod_ip: str | None = None,
 ) -> PodActions:
     """kubelet ``computePodActions`` for a pod that is neither deleted nor terminal.
 
@@ -148,6 +149,7 @@ def compute_pod_actions(
         observed: the engine's view of the pod (:class:`Observed`).
         now: seconds since the epoch (crash and sandbox back-off are measured against it).
         host_ip: the address the sandbox publishes ports on (part of the sandbox hash).
+        pod_ip: the pod's own address, its containerPorts are published on (part of the sandbox hash).
         policy: the crash back-off (kubelet: 10 s doubling to 300 s).
 
     Returns:
@@ -160,7 +162,7 @@ def compute_pod_actions(
     infras = tuple(c for c in ctrs if c.name == podspec.INFRA_NAME and c.running)
     if pod_done(pod, observed):
         return PodActions(SandboxAction(SandboxStep.STOP, kill=infras))
-    want = podspec.sandbox_hash(spec, host_ip=host_ip)
+    want = podspec.sandbox_hash(spec, host_ip=host_ip, pod_ip=pod_ip)
     infra = latest(ctrs, podspec.INFRA_NAME)
     if infra is not None and infra.running and infra.hash == want:
         sandbox = SandboxAction(SandboxStep.KEEP, infra_id=infra.id)

@@ -19,6 +19,7 @@ from dockyard.agent.engine import connect
 from dockyard.agent.engine import containers as engine
 from dockyard.agent.pods.containers import ContainerManager
 from dockyard.agent.pods.images import PAUSE_IMAGE, ImageManager, PullAuth
+from dockyard.agent.pods.podips import PodIPs
 from dockyard.agent.pods.prober import NoProbes, ProberManager
 from dockyard.agent.pods.sandbox import SandboxManager
 from dockyard.agent.pods.state import EngineContainer, latest
@@ -40,8 +41,9 @@ class PodRuntime:
         instance: identity of the agent that owns the containers (label ``dockyard.instance``;
             default ``node_name``). Containers of other instances on the same engine are never
             adopted, swept or stopped.
-        host_ip: the address pods publish on and report as ``hostIP`` and
-            ``podIP``; only loopback is meant to be used.
+        host_ip: the address pods publish host ports on and report as ``hostIP``;
+            only loopback is meant to be used. Each pod also gets its own address
+            (``status.podIP``, :mod:`.podips`) its ``containerPorts`` are published on.
         state_dir: where ``emptyDir`` volumes live
             (``<state_dir>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>``,
             the kubelet's layout) and where ``subPath`` mounts are staged
@@ -92,6 +94,7 @@ class PodRuntime:
         )
         self.containers = ContainerManager(ops, images=images, volumes=volumes, instance=self.instance, clock=clock)
         self._prober: ProberManager = prober or NoProbes()
+        pod_ips = PodIPs()
         self._managers = Managers(
             containers=self.containers,
             sandbox=SandboxManager(
@@ -99,12 +102,18 @@ class PodRuntime:
             ),
             volumes=volumes,
             status=StatusManager(
-                containers=self.containers, images=images, prober=self._prober, host_ip=host_ip, clock=clock
+                containers=self.containers,
+                images=images,
+                prober=self._prober,
+                host_ip=host_ip,
+                clock=clock,
+                pod_ips=pod_ips,
             ),
             prober=self._prober,
             host_ip=host_ip,
             backoff=backoff,
             clock=clock,
+            pod_ips=pod_ips,
         )
         self._workers: dict[str, PodWorker] = {}
         self._lock = threading.Lock()
@@ -181,3 +190,4 @@ class PodRuntime:
             if self._workers.get(uid) is worker:
                 del self._workers[uid]
         self._prober.remove_pod(uid)
+        self._managers.pod_ips.release(uid)

@@ -31,6 +31,7 @@ from lightkube.resources.core_v1 import Pod
 from dockyard.agent import podspec
 from dockyard.agent.pods.containers import ContainerManager
 from dockyard.agent.pods.images import ImageManager
+from dockyard.agent.pods.podips import PodIPs
 from dockyard.agent.pods.prober import ProberManager
 from dockyard.agent.pods.state import EXITED, EngineContainer, PodState, latest
 from dockyard.agent.podspec import INFRA_NAME
@@ -61,7 +62,8 @@ class StatusManager:
         containers: inspects the engine containers.
         images: tells image ids.
         prober: sets containers' ``ready`` and ``started`` (:mod:`.prober`).
-        host_ip: reported as ``hostIP`` and ``podIP``.
+        host_ip: reported as ``hostIP`` (and as ``podIP`` of a pod without an address of its own).
+        pod_ips: the pods' own addresses (:class:`~.podips.PodIPs`), reported as ``podIP``/``podIPs``.
         clock: seconds since the epoch.
     """
 
@@ -73,11 +75,13 @@ class StatusManager:
         prober: ProberManager,
         host_ip: str,
         clock: Callable[[], float] = time.time,
+        pod_ips: PodIPs | None = None,
     ) -> None:
         self._containers = containers
         self._images = images
         self._prober = prober
         self._host_ip = host_ip
+        self._pod_ips = pod_ips
         self._clock = clock
 
     def status(
@@ -104,6 +108,8 @@ class StatusManager:
         phase = podspec.pod_phase(spec.restartPolicy, statuses, total=len(spec.containers), terminal=terminal)
         unready = [s.name for s in statuses if not s.ready]
         stamp = podspec.to_time(now)
+        uid = str(pod.metadata.uid) if pod.metadata else ""
+        pod_ip = (self._pod_ips.get(uid) if self._pod_ips else None) or self._host_ip
         return PodStatus(
             phase=phase,
             conditions=podspec.pod_conditions(
@@ -115,8 +121,8 @@ class StatusManager:
             ),
             hostIP=self._host_ip,
             hostIPs=[HostIP(ip=self._host_ip)],
-            podIP=self._host_ip,
-            podIPs=[PodIP(ip=self._host_ip)],
+            podIP=pod_ip,
+            podIPs=[PodIP(ip=pod_ip)],
             startTime=old.startTime or stamp,
             containerStatuses=statuses,
             message=sync.sandbox_message if sync.sandbox_message and not sandbox_ready else None,

@@ -30,6 +30,7 @@ from dockyard.agent.pods.actions import (
     compute_pod_actions,
 )
 from dockyard.agent.pods.containers import ContainerManager
+from dockyard.agent.pods.podips import PodIPs
 from dockyard.agent.pods.prober import ProberManager
 from dockyard.agent.pods.sandbox import SandboxManager
 from dockyard.agent.pods.state import EXITED, EngineContainer, ExitInfo, PodState, latest
@@ -62,6 +63,7 @@ class Managers:
         host_ip: str,
         backoff: podspec.BackOffPolicy,
         clock: Callable[[], float] = time.time,
+        pod_ips: PodIPs | None = None,
     ) -> None:
         self.containers = containers
         self.sandbox = sandbox
@@ -72,6 +74,7 @@ class Managers:
         self.backoff = backoff
         self.clock = clock
         self.exit_hooks: list[ExitHook] = []
+        self.pod_ips = pod_ips or PodIPs()
 
 
 class PodWorker:
@@ -128,7 +131,8 @@ class PodWorker:
             status.phase = old.phase
             return status
         spec = pod.spec or PodSpec(containers=[])
-        bindings, errors = podspec.port_bindings(spec, host_ip=m.host_ip)
+        pod_ip = m.pod_ips.assign(self.uid, pod.status.podIP if pod.status else None)
+        bindings, errors = podspec.port_bindings(spec, host_ip=m.host_ip, pod_ip=pod_ip)
         for key in ("hostNetwork", "hostPID", "hostIPC"):  # refused by the API server; pods stored before
             if getattr(spec, key):
                 errors.append(podspec.PortError(f"spec.{key}", "host namespaces are not supported"))
@@ -139,7 +143,7 @@ class PodWorker:
         sync = SyncResult()
         observed = self._observe(ctrs)
         self._exited(pod, ctrs, observed)
-        actions = compute_pod_actions(pod, observed, now=now, host_ip=m.host_ip, policy=m.backoff)
+        actions = compute_pod_actions(pod, observed, now=now, host_ip=m.host_ip, policy=m.backoff, pod_ip=pod_ip)
         infra_id = self._act_sandbox(pod, actions.sandbox, bindings, ctrs, now, sync)
         if infra_id is not None:
             for container, action in zip(spec.containers, actions.containers, strict=True):

@@ -1,0 +1,188 @@
+"""Deploys on one machine (issue 8 item 8), the Service proxy's part: what the proxy adds to a request.
+
+One run, all on 127.0.0.1 (and the pod's own loopback address):
+
+1. ``dockyard up`` of its own (temporary data dir, free ports, its own Podman store) and the busybox base image
+   in its registry;
+2. ``kubectl apply``: a Deployment of one busybox ``httpd`` pod (``containerPort`` 8000) and a LoadBalancer
+   Service on a free port; waits until the pod answers on ``podIP:8000`` and the Service on ``127.0.0.1:port``;
+3. ``--requests`` HTTP/1.0 GETs on each side, alternating (direct, proxy, direct, ...), each on a new TCP
+   connection (connection set-up is where a TCP proxy costs: it accepts, picks an endpoint, connects), bounded
+   by ``--seconds`` in all. Prints median, p90 and p99 of each side and the ratio of the medians
+   (proxy / direct, same run).
+
+Exit 0 only if every request on both sides succeeded. The last stdout line is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from _harness import BenchError, Harness, code_version, console, fmt, free_port, make_workdir, median, percentile
+
+MANIFEST = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: bench-web}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: bench-web}}}}
+  template:
+    metadata: {{labels: {{app: bench-web}}}}
+    spec:
+      containers:
+      - name: web
+        image: {image}
+        command: [sh, -c, "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8000 -h /www"]
+        ports: [{{name: http, containerPort: 8000}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: bench-web}}
+spec:
+  type: LoadBalancer
+  selector: {{app: bench-web}}
+  ports: [{{name: http, port: {port}, targetPort: http}}]
+"""
+REQUEST = b"GET / HTTP/1.0\r\nHost: bench\r\n\r\n"
+
+
+def one_request(address: tuple[str, int]) -> float:
+    """Seconds for one GET on a new connection, until the server closes it (HTTP/1.0)."""
+    t0 = time.perf_counter()
+    with socket.create_connection(address, timeout=5) as s:
+        s.sendall(REQUEST)
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    elapsed = time.perf_counter() - t0
+    if not data.startswith(b"HTTP/1.") or b" 200 " not in data.split(b"\r\n", 1)[0]:
+        raise BenchError(f"{address}: unexpected answer {data[:60]!r}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=300, help="requests per side (default 300, at most 5000)")
+    parser.add_argument("--seconds", type=float, default=120, help="bound on the measured phase (default 120)")
+    parser.add_argument("--engine", default="auto", help="dockyard up --engine: auto | podman | docker")
+    parser.add_argument("--workdir", type=Path, help="state directory (default: a new one under /tmp)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory and the images")
+    args = parser.parse_args()
+    if not 1 <= args.requests <= 5000 or not 1 <= args.seconds <= 1800:
+        parser.error("--requests must be 1..5000 and --seconds 1..1800")
+    workdir = make_workdir(args.workdir, "dy-bench-deploy-")
+    bench = Harness(workdir, engine=args.engine, raw_client="none")
+    error: str | None = None
+    times: dict[str, list[float]] = {"direct": [], "proxy": []}
+    failed = {"direct": 0, "proxy": 0}
+    port = free_port()
+    pod_ip = ""
+    try:
+        console.print("[bold]→ dockyard up[/bold]")
+        bench.start()
+        console.print("[bold]→ base image[/bold]")
+        bench.base_image()
+        console.print("[bold]→ Deployment + LoadBalancer Service (kubectl apply)[/bold]")
+        manifest = workdir / "deploy.yaml"
+        manifest.write_text(MANIFEST.format(image=bench.base_ref, port=port))
+        bench.kubectl("apply", "-f", str(manifest))
+
+        def running_pod_ip() -> str | None:
+            items = json.loads(bench.kubectl("get", "pods", "-l", "app=bench-web", "-o", "json").stdout)["items"]
+            ready = [
+                p
+                for p in items
+                if any(
+                    c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", [])
+                )
+            ]
+            return ready[0]["status"].get("podIP") if ready else None
+
+        pod_ip = bench.wait_for("the pod to be Ready", running_pod_ip, 120)
+        direct, proxied = (pod_ip, 8000), ("127.0.0.1", port)
+        bench.wait_for("the pod's port", lambda: one_request(direct), 30)
+        bench.wait_for("the Service's port", lambda: one_request(proxied), 30)
+        console.print(f"  pod {pod_ip}:8000, Service 127.0.0.1:{port}")
+        console.print(f"[bold]→ {args.requests} requests per side, alternating[/bold]")
+        for _ in range(3):  # warm-up
+            one_request(direct), one_request(proxied)
+        deadline = time.monotonic() + args.seconds
+        for _ in range(args.requests):
+            if time.monotonic() > deadline:
+                bench.notes.append(f"stopped at the {args.seconds:.0f}s bound")
+                break
+            for side, address in (("direct", direct), ("proxy", proxied)):
+                try:
+                    times[side].append(one_request(address))
+                except (OSError, BenchError):
+                    failed[side] += 1
+    except (BenchError, subprocess.SubprocessError, httpx.HTTPError, OSError, ValueError) as err:
+        error = f"{type(err).__name__}: {err}"
+        console.print(f"[red]✗ {error}[/red]")
+        console.print(f"  logs: {workdir / 'up.log'}")
+    except KeyboardInterrupt:
+        error = "interrupted"
+    finally:
+        if not args.keep:
+            bench.cleanup_images()
+        bench.stop()
+        bench.close()
+        if not args.keep:
+            bench.drop_storage()
+    figures: dict[str, Any] = {}
+    for side, xs in times.items():
+        figures[side] = {
+            "requests": len(xs),
+            "failed": failed[side],
+            "median_ms": None if not xs else 1000 * (median(xs) or 0),
+            "p90_ms": None if not xs else 1000 * (percentile(xs, 90) or 0),
+            "p99_ms": None if not xs else 1000 * (percentile(xs, 99) or 0),
+        }
+    d, p = figures["direct"]["median_ms"], figures["proxy"]["median_ms"]
+    ratio = p / d if d and p else None
+    table = Table(title="Service proxy: one GET on a new connection (same run, alternating)")
+    for column in ("side", "requests", "failed", "median ms", "p90 ms", "p99 ms"):
+        table.add_column(column, justify="right" if column != "side" else "left")
+    for side, label in (("direct", f"direct: {pod_ip}:8000"), ("proxy", f"proxy: 127.0.0.1:{port}")):
+        f = figures[side]
+        table.add_row(
+            label, str(f["requests"]), str(f["failed"]), fmt(f["median_ms"]), fmt(f["p90_ms"]), fmt(f["p99_ms"])
+        )
+    out = Console(highlight=False, width=120)
+    out.print(table)
+    out.print(f"ratio of medians, proxy / direct: {fmt(ratio)}")
+    for note in bench.notes + [bench.stop_info]:
+        if note:
+            out.print(f"note: {note}")
+    ok = error is None and not any(failed.values()) and all(figures[s]["requests"] for s in figures)
+    print(
+        json.dumps(
+            {
+                "benchmark": "deploy",
+                "ok": ok,
+                "error": error,
+                "problems": [f"{s}: {n} failed" for s, n in failed.items() if n],
+                "notes": bench.notes,
+                "code": code_version(),
+                "proxy": figures,
+                "proxy_over_direct_median": ratio,
+            }
+        )
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
