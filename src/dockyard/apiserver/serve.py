@@ -105,6 +105,9 @@ def config(
         port=port,
         log_level="warning",
         access_log=False,
+        # not uvloop: its TLS transport keeps reading a request body the app refused (a 1 GiB upload answered
+        # 413 was drained in full; tests/integration/test_build_contexts.py), asyncio's stops at once
+        loop="asyncio",
         lifespan="off",
         timeout_graceful_shutdown=int(GRACEFUL_SECONDS),
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
