@@ -45,7 +45,7 @@ from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.engine import images
 from dockyard.api import credentials, objects, phases, timefmt
 from dockyard.api import labels as well_known
-from dockyard.client import events, resources, runtime
+from dockyard.client import events, metrics, resources, runtime
 from dockyard.client.connection import Connection
 from dockyard.registry import client as registry
 from dockyard.registry import errors as registry_errors
@@ -303,6 +303,7 @@ class PushWorker(runtime.Controller):
             },
         )
         log.info("push %s: %s@%s", push.key, spec.image, digest)
+        _observe_duration(push, phases.PushPhase.SUCCEEDED)
         self.events.record(push, events.NORMAL, "Pushed", f"Pushed {spec.image}@{digest}")
         self._forget(push.key)
         return None
@@ -329,6 +330,7 @@ class PushWorker(runtime.Controller):
                     "conditions": _succeeded(push, "False", reason, text),
                 },
             )
+            _observe_duration(push, phases.PushPhase.FAILED)
             self._forget(key)
             return None
         delay = backoff_delay(attempt, base=self.retry_base, cap=self.retry_cap)
@@ -526,6 +528,15 @@ class PushWorker(runtime.Controller):
             if found is not None:
                 return found
         return None
+
+
+def _observe_duration(push: objects.Push, phase: str) -> None:
+    """``dockyard_push_duration_seconds{phase}``: from ``status.startTime`` (set by the first attempt) to now."""
+    try:
+        started = timefmt.parse(push.status.startTime or "")
+    except ValueError:
+        return
+    metrics.PUSH_DURATION.labels(phase).observe(max(0.0, time.time() - started))
 
 
 def _succeeded(push: objects.Push, status: str, reason: str, message: str) -> list[dict[str, Any]]:
