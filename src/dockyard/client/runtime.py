@@ -31,6 +31,7 @@ import heapq
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -802,9 +803,66 @@ def now_rfc3339() -> str:
     return timefmt.now()
 
 
+@dataclass
+class _Write:
+    before: str
+    after: str
+    patch: dict[str, Any]
+
+
+class _OwnWrites:
+    """Status writes of this process that the informers' caches may not have seen yet, by ``(kind, uid)``:
+    the ``resourceVersion`` written from and the one the server answered, and what was written."""
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_uid: OrderedDict[tuple[str, str], _Write] = OrderedDict()
+
+    def unseen(self, kind: str, uid: str, rv: str) -> _Write | None:
+        """The write made from ``rv`` when the object read still has that ``rv`` (the cache has not caught
+        up), else None (and the record is dropped: seen, or superseded by another write)."""
+        with self._lock:
+            found = self._by_uid.get((kind, uid))
+            if found is None:
+                return None
+            if found.before != rv:
+                del self._by_uid[(kind, uid)]
+                return None
+            return found
+
+    def remember(self, kind: str, uid: str, write: _Write) -> None:
+        with self._lock:
+            self._by_uid[(kind, uid)] = write
+            self._by_uid.move_to_end((kind, uid))
+            while len(self._by_uid) > self.LIMIT:
+                self._by_uid.popitem(last=False)
+
+
+_OWN_WRITES = _OwnWrites()
+
+
+def _identity(kind: str, whole: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = whole.get("metadata") or {}
+    return kind, str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
+
+
+def unseen_write(obj: Any) -> bool:
+    """True when this process wrote ``obj``'s status (:func:`patch_status`) from the very version ``obj`` is
+    (same ``resourceVersion``) and the server stored a new version: ``obj`` comes from a cache that has not
+    seen that write yet. Its watch event is on the way and enqueues the key again, so a reconcile may wait
+    for it rather than act on the older state (e.g. end a Build twice)."""
+    whole = obj if isinstance(obj, dict) else objects.to_dict(obj)
+    kind, uid, rv = _identity(str(whole.get("kind") or type(obj).__name__), whole)
+    return bool(uid and rv) and _OWN_WRITES.unseen(kind, uid, rv) is not None
+
+
 def patch_status(api: Any, kind: str, obj: Any, status: dict[str, Any]) -> dict[str, Any] | None:
     """JSON-merge-patch ``status`` (a dict of wire-shaped fields) through the ``/status`` subresource, only if it
-    changes something. ``obj`` is the object as last read: a dict or a typed object.
+    changes something. ``obj`` is the object as last read: a dict or a typed object, possibly from an
+    informer's cache that has not yet seen this process's last status write to it (then what that write set
+    counts as current, so the same patch is not sent twice).
 
     Returns the updated object as a dict, or None when the object is gone (404) or nothing changed.
     Keys set to None in ``status`` are removed (RFC 7386).
@@ -813,6 +871,10 @@ def patch_status(api: Any, kind: str, obj: Any, status: dict[str, Any]) -> dict[
 
     whole = obj if isinstance(obj, dict) else objects.to_dict(obj)
     current = whole.get("status") or {}
+    _, uid, rv = _identity(kind, whole)
+    earlier = _OWN_WRITES.unseen(kind, uid, rv) if uid and rv else None
+    if earlier is not None:
+        current = {**current, **earlier.patch}
     if all(current.get(k) == v for k, v in status.items()):
         return None
     meta = whole["metadata"]
@@ -828,7 +890,11 @@ def patch_status(api: Any, kind: str, obj: Any, status: dict[str, Any]) -> dict[
         if err.status.code == 404:
             return None
         raise
-    return resources.as_dict(out)
+    written = resources.as_dict(out)
+    after = str((written.get("metadata") or {}).get("resourceVersion") or "")
+    if uid and rv and after and after != rv:
+        _OWN_WRITES.remember(kind, uid, _Write(rv, after, {**(earlier.patch if earlier else {}), **status}))
+    return written
 
 
 def update_status(api: Any, obj: T, status: Mapping[str, Any] | BaseModel) -> T | None:

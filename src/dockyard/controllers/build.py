@@ -94,8 +94,8 @@ class BuildController(runtime.Controller):
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
         build = self.lister(objects.Build).get(ns, name)
-        if build is None:
-            return None
+        if build is None or runtime.unseen_write(build):
+            return None  # gone; or the cache has not seen this controller's last write yet (its event comes)
         phase = build.status.phase
         if phase in TERMINAL:
             self._prune(build)

@@ -230,8 +230,8 @@ class DeploymentController(runtime.Controller):
         after which the progress deadline must be checked again (``requeueStuckDeployment``), or None."""
         ns, name = resources.split_key(key)
         deploy = self.lister(Deployment).get(ns, name)
-        if deploy is None:
-            return None
+        if deploy is None or runtime.unseen_write(deploy):
+            return None  # gone; or the cache has not seen this controller's last status write yet (its event comes)
         assert deploy.spec is not None
         spec = deploy.spec
         desired = _replicas(deploy)
