@@ -8,6 +8,15 @@ Follows client-go's shape (``tools/cache`` informers, ``util/workqueue``):
   the queue. Events carry no work; the worker reads the current object.
   The cache holds typed objects (:mod:`dockyard.client.objects`): mappers and
   listers get ``Build``, ``Pod``, ... rather than dicts.
+- A :class:`Lister` reads an informer's cache (a :class:`Store` with indexes by
+  namespace, by owner uid and by chosen labels, as client-go's ``cache.Indexer``
+  and generated listers): reconcile reads its object and the related ones from
+  listers, never with a LIST (and a GET only where a cache miss must be told
+  from a deletion).
+- :class:`Expectations` (client-go ``pkg/controller`` ``ControllerExpectations``
+  and ``UIDTrackingControllerExpectations``): a controller that created or
+  deleted objects waits until its informer has seen those writes before it
+  computes again, so a lagging cache never makes it act twice.
 - A :class:`WorkQueue` de-duplicates keys and never hands one key to two
   workers at once (a key added while in flight is re-queued when done).
   Failures come back with per-key exponential backoff; success ``forget``\\ s.
@@ -17,19 +26,22 @@ Follows client-go's shape (``tools/cache`` informers, ``util/workqueue``):
 
 from __future__ import annotations
 
+import builtins
 import heapq
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import httpx
 from lightkube import ApiError
 from lightkube.core.generic_client import ALL_NS
 from pydantic import BaseModel
 
+from dockyard.api import labels as well_known
 from dockyard.api import models, timefmt
 from dockyard.api import objects as api_objects
 from dockyard.client import events, metrics, objects, resources
@@ -51,6 +63,15 @@ def _typed(kind: str, raw: Any) -> Any:
     try:
         return objects.parse(data)
     except Exception as err:
+        status = data.get("status")
+        if isinstance(status, dict):
+            # a status written by a client that left out fields the model requires (a pod's
+            # containerStatuses[].imageID, which Go decodes to ""): read for its phase and conditions
+            try:
+                lean = {k: v for k, v in status.items() if k in ("phase", "conditions")}
+                return objects.parse({**data, "status": lean})
+            except Exception:
+                pass
         log.warning("%s %s: cannot read it: %s", kind, (data.get("metadata") or {}).get("name"), err)
         return None
 
@@ -182,11 +203,202 @@ class WorkQueue:
             return len(self._queue)
 
 
-class Informer:
-    """List + watch one kind across all namespaces, keep a cache, call ``on_event``.
+IndexFunc = Callable[[Any], Iterable[str]]
+"""``typed object -> index values`` (client-go ``cache.IndexFunc``)."""
 
-    ``on_event(type, obj)`` gets ``ADDED``/``MODIFIED``/``DELETED`` and, after every
-    (re)list, ``ADDED`` for each listed object (resync), so handlers are level-based.
+NAMESPACE_INDEX = "namespace"
+"""Index of every :class:`Store`: ``metadata.namespace`` (``""`` for cluster-scoped objects)."""
+OWNER_INDEX = "owner"
+"""Index of every :class:`Store`: the ``uid`` of each ``metadata.ownerReferences`` entry."""
+
+
+def namespace_index(obj: Any) -> list[str]:
+    """:data:`NAMESPACE_INDEX` values of ``obj`` (client-go ``cache.MetaNamespaceIndexFunc``)."""
+    return [obj.metadata.namespace or ""]
+
+
+def owner_index(obj: Any) -> list[str]:
+    """:data:`OWNER_INDEX` values of ``obj``: the uids of its owners (controller or not)."""
+    return [str(ref.uid) for ref in obj.metadata.ownerReferences or [] if ref.uid]
+
+
+def label_index_name(key: str) -> str:
+    """The name of the index :func:`label_index` builds for label ``key``."""
+    return f"label:{key}"
+
+
+def label_index(key: str) -> IndexFunc:
+    """An index of objects by ``namespace/value`` of label ``key`` (its legacy spelling too,
+    :func:`dockyard.api.labels.get`); objects without the label are not in it."""
+
+    def index(obj: Any) -> list[str]:
+        value = well_known.get(obj, key)
+        return [] if value is None else [f"{obj.metadata.namespace or ''}/{value}"]
+
+    return index
+
+
+def label_indexers(*keys: str) -> dict[str, IndexFunc]:
+    """``{label_index_name(k): label_index(k)}`` for each label ``k``: for :attr:`Watch.indexers`."""
+    return {label_index_name(k): label_index(k) for k in keys}
+
+
+_BASE_INDEXERS: dict[str, IndexFunc] = {NAMESPACE_INDEX: namespace_index, OWNER_INDEX: owner_index}
+
+
+class Store:
+    """A thread-safe store of typed objects by key (``namespace/name``) with indexes (client-go
+    ``cache.ThreadSafeStore`` + ``Indexers``). Always indexed by :data:`NAMESPACE_INDEX` and
+    :data:`OWNER_INDEX`, plus ``indexers``. Objects handed out are shared: do not modify them."""
+
+    def __init__(self, indexers: Mapping[str, IndexFunc] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, Any] = {}
+        self._indexers = {**_BASE_INDEXERS, **(indexers or {})}
+        self._indices: dict[str, dict[str, dict[str, None]]] = {name: {} for name in self._indexers}
+
+    def _index(self, key: str, obj: Any, *, add: bool) -> None:
+        """Add ``key`` to (or drop it from) the index entries of ``obj``; caller holds the lock."""
+        for name, fn in self._indexers.items():
+            index = self._indices[name]
+            for value in fn(obj):
+                if add:
+                    index.setdefault(value, {})[key] = None
+                else:
+                    keys = index.get(value)
+                    if keys is not None:
+                        keys.pop(key, None)
+                        if not keys:
+                            del index[value]
+
+    def update(self, obj: Any) -> Any:
+        """Add or replace ``obj``; returns the object it replaced, or None."""
+        key = resources.key(obj)
+        with self._lock:
+            old = self._items.get(key)
+            if old is not None:
+                self._index(key, old, add=False)
+            self._items[key] = obj
+            self._index(key, obj, add=True)
+        return old
+
+    def delete(self, obj: Any) -> Any:
+        """Remove the object with ``obj``'s key; returns what was stored, or None."""
+        key = resources.key(obj)
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._index(key, old, add=False)
+        return old
+
+    def replace(self, objs: Iterable[Any]) -> tuple[builtins.list[Any], builtins.list[Any], builtins.list[Any]]:
+        """Make the store hold exactly ``objs`` (a relist, client-go ``Replace``).
+
+        Returns:
+            ``(gone, added, kept)``: objects no longer listed (as they were stored), listed objects that were
+            not stored, and listed objects that were (their new versions).
+        """
+        fresh = {resources.key(o): o for o in objs}
+        with self._lock:
+            old = self._items
+            gone = [o for k, o in old.items() if k not in fresh]
+            added = [o for k, o in fresh.items() if k not in old]
+            kept = [o for k, o in fresh.items() if k in old]
+            self._items = fresh
+            self._indices = {name: {} for name in self._indexers}
+            for key, obj in fresh.items():
+                self._index(key, obj, add=True)
+        return gone, added, kept
+
+    def get(self, key: str) -> Any:
+        """The object stored under ``key`` (``namespace/name``), or None."""
+        with self._lock:
+            return self._items.get(key)
+
+    def list(self) -> builtins.list[Any]:
+        """Every stored object."""
+        with self._lock:
+            return list(self._items.values())
+
+    def by_index(self, name: str, value: str) -> builtins.list[Any]:
+        """The objects whose index ``name`` has ``value`` (client-go ``ByIndex``).
+
+        Raises:
+            KeyError: no index ``name`` (the :class:`Watch` declares none such).
+        """
+        with self._lock:
+            keys = self._indices[name].get(value) or {}
+            return [self._items[k] for k in keys]
+
+    def has_index(self, name: str) -> bool:
+        return name in self._indexers
+
+
+class Lister(Generic[T]):
+    """Reads of one kind from its informer's cache, as client-go's generated listers
+    (``listers/apps/v1.ReplicaSetLister``: ``Get``, ``List(selector)``, ``ByIndex``).
+
+    The cache is a consistent prefix of the watch stream: it may lag the API server, never reorder it.
+    Objects are shared with the cache and other readers: copy before changing one.
+    """
+
+    def __init__(self, kind: str, store: Store, synced: threading.Event) -> None:
+        self.kind = kind
+        self._store = store
+        self._synced = synced
+
+    def has_synced(self) -> bool:
+        """True once the informer's first list is in the cache (client-go ``HasSynced``)."""
+        return self._synced.is_set()
+
+    def get(self, namespace: str | None, name: str) -> T | None:
+        """The cached object ``namespace/name`` (``name`` for cluster-scoped kinds), or None."""
+        found: T | None = self._store.get(f"{namespace}/{name}" if namespace else name)
+        return found
+
+    def list(self, namespace: str | None = None, selector: Mapping[str, str] | None = None) -> builtins.list[T]:
+        """The cached objects in ``namespace`` (all when None) whose labels hold every ``key: value`` of
+        ``selector`` (a ``matchLabels`` equality selector; empty or None: all). Uses a label index when
+        the :class:`Watch` declared one for a key of ``selector``, else the namespace index."""
+        selector = dict(selector or {})
+        items: builtins.list[T]
+        indexed = next((k for k in selector if self._store.has_index(label_index_name(k))), None)
+        if indexed is not None and namespace is not None:
+            items = self._store.by_index(label_index_name(indexed), f"{namespace}/{selector[indexed]}")
+        elif namespace is not None:
+            items = self._store.by_index(NAMESPACE_INDEX, namespace)
+        else:
+            items = self._store.list()
+        if not selector:
+            return items
+        out = []
+        for obj in items:
+            labels = obj.metadata.labels or {}  # type: ignore[attr-defined]
+            if all(labels.get(k) == v for k, v in selector.items()):
+                out.append(obj)
+        return out
+
+    def by_index(self, index: str, value: str) -> builtins.list[T]:
+        """The cached objects whose ``index`` has ``value`` (:data:`OWNER_INDEX`, a :func:`label_index`, ...).
+
+        Raises:
+            KeyError: the informer has no such index.
+        """
+        return self._store.by_index(index, value)
+
+    def owned_by(self, owner: Any) -> builtins.list[T]:
+        """The cached objects with an ``ownerReferences`` entry naming ``owner``'s uid."""
+        uid = owner.metadata.uid
+        return self._store.by_index(OWNER_INDEX, str(uid)) if uid else []
+
+
+class Informer:
+    """List + watch one kind across all namespaces, keep an indexed cache, call ``on_event``.
+
+    ``on_event(type, obj)`` gets ``ADDED``/``MODIFIED``/``DELETED`` after the cache has the change. After
+    every (re)list it gets ``DELETED`` for each cached object no longer listed, ``ADDED`` for each listed
+    object the cache did not hold and ``MODIFIED`` for each it did (a resync, as client-go's ``Replace``
+    calls ``OnUpdate``), so handlers are level-based. :attr:`lister` reads the cache.
     """
 
     def __init__(
@@ -196,19 +408,19 @@ class Informer:
         on_event: Callable[[str, Any], None],
         *,
         label_selector: str | None = None,
+        indexers: Mapping[str, IndexFunc] | None = None,
     ) -> None:
         self.kind = kind
         self._conn = conn
         self._on_event = on_event
         self._labels = label_selector
-        self._cache: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self.store = Store(indexers)
         self.synced = threading.Event()
+        self.lister: Lister[Any] = Lister(kind, self.store, self.synced)
 
     def items(self) -> list[Any]:
         """A snapshot of the cached typed objects (possibly slightly stale; do not modify them)."""
-        with self._lock:
-            return list(self._cache.values())
+        return self.store.list()
 
     def run(self, stop: threading.Event) -> None:
         res = resources.resource(self.kind)
@@ -220,15 +432,7 @@ class Informer:
                 listing = client.list(res, namespace=ALL_NS if namespaced else None, labels=_parse_labels(self._labels))
                 objs = [t for t in (_typed(self.kind, o) for o in listing) if t is not None]
                 rv = listing.resourceVersion
-                seen = {resources.key(o): o for o in objs}
-                with self._lock:
-                    gone = [o for k, o in self._cache.items() if k not in seen]
-                    self._cache = seen
-                for obj in gone:
-                    self._emit("DELETED", obj)
-                for obj in objs:
-                    self._emit("ADDED", obj)
-                self.synced.set()
+                self.relisted(objs)
                 backoff = 0.2
                 for event, raw in client.watch(
                     res,
@@ -243,13 +447,7 @@ class Informer:
                     obj = _typed(self.kind, raw)
                     if obj is None:
                         continue
-                    k = resources.key(obj)
-                    with self._lock:
-                        if event == "DELETED":
-                            self._cache.pop(k, None)
-                        else:
-                            self._cache[k] = obj
-                    self._emit(event, obj)
+                    self.deliver(event, obj)
             except ApiError as err:
                 if err.status.code != 410:
                     log.warning("watch %s: %s", self.kind, err.status.message)
@@ -261,6 +459,25 @@ class Informer:
                 client.close()
             stop.wait(backoff)
             backoff = min(backoff * 2, 5.0)
+
+    def relisted(self, objs: list[Any]) -> None:
+        """Put a (re)list in the cache, emit its events, and mark the informer synced."""
+        gone, added, kept = self.store.replace(objs)
+        for obj in gone:
+            self._emit("DELETED", obj)
+        for obj in added:
+            self._emit("ADDED", obj)
+        for obj in kept:
+            self._emit("MODIFIED", obj)
+        self.synced.set()
+
+    def deliver(self, event: str, obj: Any) -> None:
+        """Apply one watch event to the cache, then emit it."""
+        if event == "DELETED":
+            self.store.delete(obj)
+        else:
+            self.store.update(obj)
+        self._emit(event, obj)
 
     def _emit(self, event: str, obj: Any) -> None:
         try:
@@ -285,6 +502,98 @@ def lightkube_exists() -> Any:
     return operators.exists()
 
 
+EXPECTATIONS_TIMEOUT = 300.0
+"""Seconds after which unmet expectations are given up and the controller computes again anyway
+(client-go ``pkg/controller`` ``ExpectationsTimeout``, 5 minutes): a watch event lost for good must not
+stall a controller forever."""
+
+
+@dataclass
+class _Expected:
+    adds: int
+    deletes: set[str]
+    since: float
+
+
+class Expectations:
+    """What a controller has written and its informers have not seen yet, by controller key (client-go
+    ``pkg/controller/controller_utils.go``: ``ControllerExpectations`` for creations, counted because a
+    ``generateName`` create has no name before it is sent, and ``UIDTrackingControllerExpectations`` for
+    deletions, by object key, because a deleted object may be seen as gone in several ways).
+
+    The protocol, as the ReplicaSet controller follows it: reconcile computes only when :meth:`satisfied`;
+    before creating N objects it calls :meth:`expect_creations` (N), before deleting some
+    :meth:`expect_deletions` (their keys); a create or delete that fails is lowered at once
+    (:meth:`creation_observed` / :meth:`deletion_observed`); the informer's event handler
+    (:meth:`Controller.observe`) lowers them as the cache sees each object appear or go. Expectations
+    older than ``timeout`` seconds count as satisfied. Thread-safe.
+    """
+
+    def __init__(self, *, timeout: float = EXPECTATIONS_TIMEOUT, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._by_key: dict[str, _Expected] = {}
+        self._timeout = timeout
+        self._clock = clock
+
+    def satisfied(self, key: str) -> bool:
+        """True when nothing is expected for ``key``, everything expected was observed, or the expectations
+        expired (client-go ``SatisfiedExpectations``)."""
+        with self._lock:
+            exp = self._by_key.get(key)
+            if exp is None:
+                return True
+            if exp.adds <= 0 and not exp.deletes:
+                return True
+            return self._clock() - exp.since > self._timeout
+
+    def expect_creations(self, key: str, count: int) -> None:
+        """Expect ``count`` objects to appear for ``key`` (replaces what was expected: set them before
+        writing, once the last expectations are satisfied)."""
+        with self._lock:
+            self._by_key[key] = _Expected(adds=count, deletes=set(), since=self._clock())
+
+    def raise_creations(self, key: str, count: int) -> None:
+        """Expect ``count`` more objects to appear for ``key``, on top of what it already expects (client-go
+        ``RaiseExpectations``); the expiry counts from now."""
+        with self._lock:
+            exp = self._by_key.get(key)
+            if exp is None:
+                self._by_key[key] = _Expected(adds=count, deletes=set(), since=self._clock())
+            else:
+                exp.adds = max(0, exp.adds) + count
+                exp.since = self._clock()
+
+    def expect_deletions(self, key: str, object_keys: Iterable[str]) -> None:
+        """Expect the objects ``object_keys`` (``namespace/name``) to go (replaces what was expected)."""
+        with self._lock:
+            self._by_key[key] = _Expected(adds=0, deletes=set(object_keys), since=self._clock())
+
+    def creation_observed(self, key: str) -> None:
+        """One expected object of ``key`` appeared in the cache, or its create failed."""
+        with self._lock:
+            exp = self._by_key.get(key)
+            if exp is not None:
+                exp.adds -= 1
+
+    def deletion_observed(self, key: str, object_key: str) -> None:
+        """``object_key`` is gone or going (deleted, or ``deletionTimestamp`` set), or its delete failed."""
+        with self._lock:
+            exp = self._by_key.get(key)
+            if exp is not None:
+                exp.deletes.discard(object_key)
+
+    def forget(self, key: str) -> None:
+        """Drop what ``key`` expected (the controller object is gone; client-go ``DeleteExpectations``)."""
+        with self._lock:
+            self._by_key.pop(key, None)
+
+    def pending(self, key: str) -> tuple[int, int]:
+        """``(creations, deletions)`` still expected for ``key`` (for logs and tests)."""
+        with self._lock:
+            exp = self._by_key.get(key)
+            return (max(0, exp.adds), len(exp.deletes)) if exp is not None else (0, 0)
+
+
 @dataclass
 class Watch:
     """A kind to watch and how its events map to this controller's keys."""
@@ -292,6 +601,13 @@ class Watch:
     kind: str
     mapper: Mapper | None = None  # None: the object's own key
     label_selector: str | None = None
+    indexers: Mapping[str, IndexFunc] | None = None
+    """Indexes of the cache beyond namespace and owner (e.g. :func:`label_indexers`)."""
+
+
+def no_keys(_event: str, _obj: Any) -> list[str]:
+    """A :class:`Watch` mapper that enqueues nothing: the kind is watched only to be read from its lister."""
+    return []
 
 
 class Controller:
@@ -309,6 +625,8 @@ class Controller:
     """``source.host`` of the Events it records (a node agent sets its node name)."""
     EVENT_TIMEOUT = 5.0
     """Seconds recording one Event may take at most."""
+    informer_class: type[Informer] = Informer
+    """What :meth:`start` makes an informer with (tests put a lagging one here)."""
 
     def __init__(self, conn: Connection, *, workers: int = 1) -> None:
         self.conn = conn
@@ -321,6 +639,23 @@ class Controller:
 
     def reconcile(self, key: str) -> float | None:
         raise NotImplementedError
+
+    def observe(self, kind: str, event: str, obj: Any) -> None:
+        """Called with every event of every watched kind, after the cache has it and before it is mapped to
+        keys: where :class:`Expectations` are told what the informer has seen. Default: nothing."""
+
+    def lister(self, cls: type[T]) -> Lister[T]:
+        """The :class:`Lister` of ``cls``'s kind (``objects.Build``, lightkube's ``Pod``, ...).
+
+        Raises:
+            KeyError: this controller watches no such kind (its :meth:`watches` must name it).
+        """
+        kind = kind_of(cls)
+        informer = self.informers.get(kind)
+        if informer is None:
+            raise KeyError(f"{self.name}: no informer of {kind}; add a Watch({kind!r}) to watches()")
+        lister: Lister[T] = informer.lister
+        return lister
 
     def setup(self) -> None:
         """Called once before the informers start (e.g. to make API clients).
@@ -340,7 +675,9 @@ class Controller:
         self.setup()
         threads = []
         for w in self.watches():
-            informer = Informer(self.conn, w.kind, self._handler(w), label_selector=w.label_selector)
+            informer = self.informer_class(
+                self.conn, w.kind, self._handler(w), label_selector=w.label_selector, indexers=w.indexers
+            )
             self.informers[w.kind] = informer
             threads.append(
                 threading.Thread(target=informer.run, args=(stop,), daemon=True, name=f"{self.name}-watch-{w.kind}")
@@ -363,6 +700,7 @@ class Controller:
 
     def _handler(self, w: Watch) -> Callable[[str, Any], None]:
         def handle(event: str, obj: Any) -> None:
+            self.observe(w.kind, event, obj)
             keys = [resources.key(obj)] if w.mapper is None else w.mapper(event, obj)
             for k in keys:
                 self.queue.add(k)
@@ -465,9 +803,66 @@ def now_rfc3339() -> str:
     return timefmt.now()
 
 
+@dataclass
+class _Write:
+    before: str
+    after: str
+    patch: dict[str, Any]
+
+
+class _OwnWrites:
+    """Status writes of this process that the informers' caches may not have seen yet, by ``(kind, uid)``:
+    the ``resourceVersion`` written from and the one the server answered, and what was written."""
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_uid: OrderedDict[tuple[str, str], _Write] = OrderedDict()
+
+    def unseen(self, kind: str, uid: str, rv: str) -> _Write | None:
+        """The write made from ``rv`` when the object read still has that ``rv`` (the cache has not caught
+        up), else None (and the record is dropped: seen, or superseded by another write)."""
+        with self._lock:
+            found = self._by_uid.get((kind, uid))
+            if found is None:
+                return None
+            if found.before != rv:
+                del self._by_uid[(kind, uid)]
+                return None
+            return found
+
+    def remember(self, kind: str, uid: str, write: _Write) -> None:
+        with self._lock:
+            self._by_uid[(kind, uid)] = write
+            self._by_uid.move_to_end((kind, uid))
+            while len(self._by_uid) > self.LIMIT:
+                self._by_uid.popitem(last=False)
+
+
+_OWN_WRITES = _OwnWrites()
+
+
+def _identity(kind: str, whole: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = whole.get("metadata") or {}
+    return kind, str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
+
+
+def unseen_write(obj: Any) -> bool:
+    """True when this process wrote ``obj``'s status (:func:`patch_status`) from the very version ``obj`` is
+    (same ``resourceVersion``) and the server stored a new version: ``obj`` comes from a cache that has not
+    seen that write yet. Its watch event is on the way and enqueues the key again, so a reconcile may wait
+    for it rather than act on the older state (e.g. end a Build twice)."""
+    whole = obj if isinstance(obj, dict) else objects.to_dict(obj)
+    kind, uid, rv = _identity(str(whole.get("kind") or type(obj).__name__), whole)
+    return bool(uid and rv) and _OWN_WRITES.unseen(kind, uid, rv) is not None
+
+
 def patch_status(api: Any, kind: str, obj: Any, status: dict[str, Any]) -> dict[str, Any] | None:
     """JSON-merge-patch ``status`` (a dict of wire-shaped fields) through the ``/status`` subresource, only if it
-    changes something. ``obj`` is the object as last read: a dict or a typed object.
+    changes something. ``obj`` is the object as last read: a dict or a typed object, possibly from an
+    informer's cache that has not yet seen this process's last status write to it (then what that write set
+    counts as current, so the same patch is not sent twice).
 
     Returns the updated object as a dict, or None when the object is gone (404) or nothing changed.
     Keys set to None in ``status`` are removed (RFC 7386).
@@ -476,6 +871,10 @@ def patch_status(api: Any, kind: str, obj: Any, status: dict[str, Any]) -> dict[
 
     whole = obj if isinstance(obj, dict) else objects.to_dict(obj)
     current = whole.get("status") or {}
+    _, uid, rv = _identity(kind, whole)
+    earlier = _OWN_WRITES.unseen(kind, uid, rv) if uid and rv else None
+    if earlier is not None:
+        current = {**current, **earlier.patch}
     if all(current.get(k) == v for k, v in status.items()):
         return None
     meta = whole["metadata"]
@@ -491,7 +890,11 @@ def patch_status(api: Any, kind: str, obj: Any, status: dict[str, Any]) -> dict[
         if err.status.code == 404:
             return None
         raise
-    return resources.as_dict(out)
+    written = resources.as_dict(out)
+    after = str((written.get("metadata") or {}).get("resourceVersion") or "")
+    if uid and rv and after and after != rv:
+        _OWN_WRITES.remember(kind, uid, _Write(rv, after, {**(earlier.patch if earlier else {}), **status}))
+    return written
 
 
 def update_status(api: Any, obj: T, status: Mapping[str, Any] | BaseModel) -> T | None:

@@ -79,29 +79,23 @@ class BuildController(runtime.Controller):
     def watches(self) -> list[runtime.Watch]:
         def siblings(_event: str, build: objects.Build) -> list[str]:
             # a Build that is queued or ends may unblock or supersede queued ones of the same config
-            config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
-            if not config:
-                return [build.key]
-            ns = build.metadata.namespace
             return [build.key] + [
                 b.key
-                for b in self.informers["Build"].items()
-                if b.metadata.namespace == ns
-                and b.metadata.name != build.metadata.name
-                and well_known.get(b, buildpod.BUILDCONFIG_LABEL) == config
-                and b.status.phase == BuildPhase.NEW
+                for b in self._siblings(build)
+                if b.metadata.name != build.metadata.name and b.status.phase == BuildPhase.NEW
             ]
 
         return [
-            runtime.Watch("Build", siblings),
+            runtime.Watch("Build", siblings, indexers=runtime.label_indexers(buildpod.BUILDCONFIG_LABEL)),
             runtime.Watch("Pod", _build_key, label_selector=f"{well_known.BUILD_POD}={well_known.BUILD_POD_TRUE}"),
+            runtime.Watch("BuildConfig", runtime.no_keys),  # read for runPolicy and history limits
         ]
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        build = runtime.get_as(self.api, objects.Build, name, ns)
-        if build is None:
-            return None
+        build = self.lister(objects.Build).get(ns, name)
+        if build is None or runtime.unseen_write(build):
+            return None  # gone; or the cache has not seen this controller's last write yet (its event comes)
         phase = build.status.phase
         if phase in TERMINAL:
             self._prune(build)
@@ -115,16 +109,20 @@ class BuildController(runtime.Controller):
 
     def _config(self, build: objects.Build) -> objects.BuildConfig | None:
         config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
-        return runtime.get_as(self.api, objects.BuildConfig, config, build.metadata.namespace) if config else None
+        return self.lister(objects.BuildConfig).get(build.metadata.namespace, config) if config else None
 
     def _siblings(self, build: objects.Build) -> list[objects.Build]:
+        """The Builds of ``build``'s BuildConfig (``build`` included) from the cache.
+
+        The cache is enough for runPolicy: ``build`` itself was read from the same informer, and the watch
+        stream is ordered, so every Build created before it (a lower number) is in the cache too; and what
+        blocks a start, a lower-numbered Build not yet terminal, can only turn terminal, so a stale view waits
+        (the sibling's completion event re-enqueues this key) and never starts two."""
         config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
         if not config:
             return []
-        # a live list, not the informer's cache: runPolicy must see a sibling that just started
-        return runtime.list_as(
-            self.api, objects.Build, namespace=build.metadata.namespace, labels={buildpod.BUILDCONFIG_LABEL: config}
-        )
+        index = runtime.label_index_name(buildpod.BUILDCONFIG_LABEL)
+        return self.lister(objects.Build).by_index(index, f"{build.metadata.namespace}/{config}")
 
     def _start(self, build: objects.Build) -> float | None:
         config = self._config(build)
@@ -212,7 +210,11 @@ class BuildController(runtime.Controller):
 
     def _follow(self, build: objects.Build) -> float | None:
         ns = build.metadata.namespace
-        pod = runtime.get_as(self.api, Pod, buildpod.pod_name(build.metadata.name), ns)
+        pod_name = buildpod.pod_name(build.metadata.name)
+        pod = self.lister(Pod).get(ns, pod_name)
+        if pod is None:
+            # not in the cache: just created and not seen yet, or deleted; only the server can tell
+            pod = runtime.get_as(self.api, Pod, pod_name, ns)
         if pod is None:
             self._end(
                 build,

@@ -13,7 +13,11 @@ OpenShift's ``buildconfig`` and ``image-trigger`` controllers, level-based:
 Every Build is started through the ``instantiate`` subresource, with an
 annotation naming the cause (``dockyard.dev/trigger``), and the controller
 looks for that annotation before starting another, so a crash between the
-instantiate and the status write never starts the same build twice.
+instantiate and the status write never starts the same build twice. The
+config, its Images and its Builds are read from the informers' caches; after
+an instantiate the controller triggers nothing more for that config until its
+Build informer has seen the new Build (:class:`~dockyard.client.runtime.Expectations`),
+so a cache that lags its own writes never starts a build twice either.
 """
 
 from __future__ import annotations
@@ -56,19 +60,41 @@ class BuildConfigController(runtime.Controller):
 
     name = "buildconfig"
 
+    def setup(self) -> None:
+        super().setup()
+        self.expectations = runtime.Expectations()
+
     def watches(self) -> list[runtime.Watch]:
         def by_image(_event: str, image: objects.Image) -> list[str]:
             ns, name = image.metadata.namespace, image.metadata.name
-            configs: list[objects.BuildConfig] = self.informers["BuildConfig"].items()
-            return [c.key for c in configs if c.metadata.namespace == ns and name in _image_triggers(c)]
+            configs = self.lister(objects.BuildConfig).list(ns)
+            return [c.key for c in configs if name in _image_triggers(c)]
 
-        return [runtime.Watch("BuildConfig"), runtime.Watch("Image", by_image)]
+        def new_build(event: str, build: objects.Build) -> list[str]:
+            config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
+            return [f"{build.metadata.namespace}/{config}"] if config and event == "ADDED" else []
+
+        return [
+            runtime.Watch("BuildConfig"),
+            runtime.Watch("Image", by_image),
+            runtime.Watch("Build", new_build, indexers=runtime.label_indexers(buildpod.BUILDCONFIG_LABEL)),
+        ]
+
+    def observe(self, kind: str, event: str, obj: Any) -> None:
+        """A Build seen created lowers its config's creation expectations."""
+        if kind == "Build" and event == "ADDED":
+            config = well_known.get(obj, buildpod.BUILDCONFIG_LABEL)
+            if config:
+                self.expectations.creation_observed(f"{obj.metadata.namespace}/{config}")
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        config = runtime.get_as(self.api, objects.BuildConfig, name, ns)
+        config = self.lister(objects.BuildConfig).get(ns, name)
         if config is None:
+            self.expectations.forget(key)
             return None
+        if not self.expectations.satisfied(key):
+            return None  # the Build it started is not in the cache yet: its ADDED event brings the key back
         types = {t.type for t in config.spec.triggers}
         generation = 1 if config.metadata.generation is None else config.metadata.generation
         if "ConfigChange" in types and config.status.lastConfigChangeGeneration != generation:
@@ -84,7 +110,7 @@ class BuildConfigController(runtime.Controller):
         return None
 
     def _image_change(self, config: objects.BuildConfig, image_name: str, *, initial_handled: bool) -> None:
-        image = runtime.get_as(self.api, objects.Image, image_name, config.metadata.namespace)
+        image = self.lister(objects.Image).get(config.metadata.namespace, image_name)
         latest = image.status.latestImage if image is not None else None
         if not latest:
             return
@@ -119,13 +145,11 @@ class BuildConfigController(runtime.Controller):
         runtime.update_status(self.api, config, models.BuildConfigStatus(imageChangeTriggers=entries))
 
     def _already(self, config: objects.BuildConfig, cause: str) -> bool:
-        """Whether a Build of ``config`` already carries the trigger ``cause`` (a live list, not a cache)."""
-        builds = runtime.list_as(
-            self.api,
-            objects.Build,
-            namespace=config.metadata.namespace,
-            labels={buildpod.BUILDCONFIG_LABEL: config.metadata.name},
-        )
+        """Whether a Build of ``config`` already carries the trigger ``cause``, from the cache: complete for
+        this config's own instantiates once :attr:`expectations` are satisfied, and after a restart from the
+        informers' first lists, made after anything the last run wrote."""
+        index = runtime.label_index_name(buildpod.BUILDCONFIG_LABEL)
+        builds = self.lister(objects.Build).by_index(index, config.key)
         return any(well_known.get_annotation(b, TRIGGER_ANNOTATION) == cause for b in builds)
 
     def _instantiate(
@@ -151,8 +175,17 @@ class BuildConfigController(runtime.Controller):
         }
         if from_image:
             request["from"] = {"kind": "DockerImage", "name": from_image}
-        with self.conn.http() as http:
-            resp = http.post(f"/apis/{kinds.API_VERSION}/namespaces/{ns}/buildconfigs/{name}/instantiate", json=request)
+        self.expectations.raise_creations(config.key, 1)
+        try:
+            with self.conn.http() as http:
+                resp = http.post(
+                    f"/apis/{kinds.API_VERSION}/namespaces/{ns}/buildconfigs/{name}/instantiate", json=request
+                )
+        except Exception:
+            self.expectations.creation_observed(config.key)  # whether it was created is for the cache to tell
+            raise
+        if not resp.is_success:
+            self.expectations.creation_observed(config.key)
         if resp.status_code == 404:
             return
         if not resp.is_success:

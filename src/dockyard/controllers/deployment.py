@@ -35,12 +35,6 @@ HASH_LABEL = well_known.POD_TEMPLATE_HASH
 REVISION = well_known.DEPLOYMENT_REVISION
 
 
-def _owned(objs: list[Any], owner: Any) -> list[Any]:
-    """The typed objects among ``objs`` that ``owner`` (typed) is an owner of (by uid)."""
-    uid = _meta(owner).uid
-    return [o for o in objs if any(r.uid == uid for r in _meta(o).ownerReferences or [])]
-
-
 # Annotations the Deployment controller does not copy to its ReplicaSets (``skipCopyAnnotation``).
 _NOT_COPIED = frozenset(
     {
@@ -234,14 +228,16 @@ class DeploymentController(runtime.Controller):
         Deployment is only scaled), clean up old ReplicaSets, write status and conditions. Returns the seconds
         after which the progress deadline must be checked again (``requeueStuckDeployment``), or None."""
         ns, name = resources.split_key(key)
-        deploy: Deployment | None = runtime.get(self.api, "Deployment", name, ns)
-        if deploy is None:
-            return None
+        deploy = self.lister(Deployment).get(ns, name)
+        if deploy is None or runtime.unseen_write(deploy):
+            return None  # gone; or the cache has not seen this controller's last status write yet (its event comes)
         assert deploy.spec is not None
         spec = deploy.spec
         desired = _replicas(deploy)
         paused = bool(spec.paused)
-        sets: list[ReplicaSet] = _owned(list(self.api.list(ReplicaSet, namespace=ns)), deploy)
+        # from the cache: a ReplicaSet it has not seen yet is created again (409, then read) and a stale one
+        # is replaced with its old resourceVersion (409 Conflict, requeued), as upstream relies on
+        sets: list[ReplicaSet] = self.lister(ReplicaSet).owned_by(deploy)
         template = copy.deepcopy(spec.template)
         if template.metadata is None:
             template.metadata = ObjectMeta()
@@ -420,22 +416,52 @@ class DeploymentController(runtime.Controller):
 
 
 class ReplicaSetController(runtime.Controller):
-    """Reconciles ``ReplicaSet`` objects into Pods (create missing, delete surplus)."""
+    """Reconciles ``ReplicaSet`` objects into Pods (create missing, delete surplus).
+
+    Reads the ReplicaSet and its pods from the informers' caches (``rsLister``, ``podLister``) and, as
+    ``pkg/controller/replicaset`` does, manages replicas only when its :class:`~dockyard.client.runtime.Expectations`
+    are satisfied: after creating or deleting pods it waits until the Pod informer has seen each of them, so
+    a lagging cache never makes it create (or delete) twice.
+    """
 
     name = "replicaset"
+
+    def setup(self) -> None:
+        super().setup()
+        self.expectations = runtime.Expectations()
 
     def watches(self) -> list[runtime.Watch]:
         return [runtime.Watch("ReplicaSet"), runtime.Watch("Pod", runtime.owner_keys("ReplicaSet"))]
 
+    def observe(self, kind: str, event: str, obj: Any) -> None:
+        """``addPod`` / ``updatePod`` / ``deletePod`` of the upstream controller: a pod of a ReplicaSet seen
+        created lowers its creation expectations; seen deleted or terminating, its deletion expectations."""
+        if kind != "Pod":
+            return
+        owner = resources.controller_of(obj, "ReplicaSet")
+        if not owner:
+            return
+        rs_key = f"{_meta(obj).namespace}/{owner}"
+        if event == "DELETED" or _meta(obj).deletionTimestamp:
+            self.expectations.deletion_observed(rs_key, resources.key(obj))
+        elif event == "ADDED":
+            self.expectations.creation_observed(rs_key)
+
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        rs: ReplicaSet | None = runtime.get(self.api, "ReplicaSet", name, ns)
+        rs = self.lister(ReplicaSet).get(ns, name)
         if rs is None:
+            self.expectations.forget(key)
             return None
         assert rs.spec is not None
+        if not self.expectations.satisfied(key):
+            # the Pod informer has not yet seen what this controller wrote: its events bring the key back
+            log.debug("replicaset %s: waiting for the informer to see %s", key, self.expectations.pending(key))
+            return None
         labels = rs.spec.selector.matchLabels or {}
-        listed = self.api.list(resources.resource("Pod"), namespace=ns, labels=labels)
-        pods: list[Pod] = _owned([rollout.read_pod(p) for p in listed], rs)
+        pods: list[Pod] = [
+            p for p in self.lister(Pod).owned_by(rs) if all(_labels(p).get(k) == v for k, v in labels.items())
+        ]
         active = [
             p
             for p in pods
@@ -446,7 +472,9 @@ class ReplicaSetController(runtime.Controller):
             template = rs.spec.template
             assert template is not None
             tmeta = template.metadata or ObjectMeta()
-            for _ in range(want - len(active)):
+            missing = want - len(active)
+            self.expectations.expect_creations(key, missing)
+            for made in range(missing):
                 body = Pod(
                     metadata=ObjectMeta(
                         generateName=f"{name}-",
@@ -459,8 +487,11 @@ class ReplicaSetController(runtime.Controller):
                 )
                 try:
                     created: Pod = self.api.create(body, namespace=ns)  # kind: Pod
-                except ApiError as err:
-                    self.events.record(rs, events.WARNING, "FailedCreate", f"Error creating: {err.status.message}")
+                except Exception as err:
+                    for _ in range(missing - made):  # none of the rest will be seen
+                        self.expectations.creation_observed(key)
+                    message = err.status.message if isinstance(err, ApiError) else str(err)
+                    self.events.record(rs, events.WARNING, "FailedCreate", f"Error creating: {message}")
                     raise
                 log.info("replicaset %s: created pod %s", key, _name(created))
                 self.events.record(rs, events.NORMAL, "SuccessfulCreate", f"Created pod: {_name(created)}")
@@ -471,12 +502,16 @@ class ReplicaSetController(runtime.Controller):
                 born = _meta(p).creationTimestamp
                 return (_ready(p), -born.timestamp() if born else 0.0)
 
-            for pod in sorted(active, key=order)[: len(active) - want]:
+            surplus = sorted(active, key=order)[: len(active) - want]
+            self.expectations.expect_deletions(key, [resources.key(p) for p in surplus])
+            for pod in surplus:
                 try:
                     self.api.delete(Pod, _name(pod), namespace=ns)
                     log.info("replicaset %s: deleted pod %s", key, _name(pod))
                     self.events.record(rs, events.NORMAL, "SuccessfulDelete", f"Deleted pod: {_name(pod)}")
                 except ApiError as err:
+                    # the informer will not see this deletion (it failed, or the pod was already gone)
+                    self.expectations.deletion_observed(key, resources.key(pod))
                     if err.status.code != 404:
                         raise
                 active.remove(pod)

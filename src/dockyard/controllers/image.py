@@ -91,6 +91,17 @@ def tracks(image: objects.Image, ref: str) -> bool:
     )
 
 
+def _needs_scan(image: objects.Image) -> bool:
+    """Whether a change of ``image`` asks for a scan: its spec changed since the last one
+    (``metadata.generation`` ≠ ``status.observedGeneration``) or a reconcile request
+    (``dockyard.dev/reconcile-requested-at``) is not yet answered (``status.lastHandledReconcileAt``)."""
+    status = image.status
+    if status.lastScanTime is None or image.metadata.generation != status.observedGeneration:
+        return True
+    requested = image.metadata.annotations.get(well_known.RECONCILE_REQUESTED_AT)
+    return requested is not None and requested != status.lastHandledReconcileAt
+
+
 def _conditions(image: objects.Image) -> list[dict[str, Any]]:
     return [c.model_dump(mode="json", exclude_none=True) for c in image.status.conditions]
 
@@ -147,15 +158,22 @@ class ImageController(runtime.Controller):
         def push_output(push: objects.Push) -> str | None:
             return push.spec.image if push.status.phase == phases.PushPhase.SUCCEEDED else None
 
+        def changed(event: str, image: objects.Image) -> list[str]:
+            # not the events of this controller's own status writes: a scan is due on a spec change, a
+            # reconcile request, its own poll timer (add_after) or a new output in the repository
+            if event == "MODIFIED" and not _needs_scan(image):
+                return []
+            return [image.key]
+
         return [
-            runtime.Watch("Image"),
+            runtime.Watch("Image", changed),
             runtime.Watch("Build", by_output(build_output)),
             runtime.Watch("Push", by_output(push_output)),
         ]
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        image: objects.Image | None = runtime.get(self.api, "Image", name, ns)
+        image = self.lister(objects.Image).get(ns, name)
         if image is None:
             return None
         spec, status = image.spec, image.status
