@@ -161,6 +161,11 @@ class ImageDeployController(runtime.Controller):
     WATCH_GRACE = 10.0
     """Seconds a new dynamic informer may take to list before the ImageDeploy reports ImageKindNotWatched."""
 
+    def __init__(self, conn: Any, *, workers: int = 4) -> None:
+        """``workers`` reconcile different ImageDeploys at once (a new digest of one Image fans out to every
+        ImageDeploy following it; a key is never given to two workers)."""
+        super().__init__(conn, workers=workers)
+
     def setup(self) -> None:
         super().setup()
         self._not_served: dict[runtime.GroupVersionKind, float] = {}
