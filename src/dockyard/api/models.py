@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from dockyard.api import gitref, imagepolicy, reference
+from dockyard.api import gitref, imagepolicy, kinds, reference
 
 # Kubernetes DNS-1123 subdomain (metadata.name of most kinds), API conventions "Naming".
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -436,14 +436,61 @@ class ImageSpec(Strict):
         return value
 
 
-class ImageRef(Strict):
-    """The Image an ImageDeploy follows."""
+IMAGE_REF_API_VERSION = kinds.API_VERSION
+IMAGE_REF_KIND = "Image"
+"""What ``ImageDeploy.spec.imageRef`` follows when ``apiVersion``/``kind`` are not given: dockyard's Image."""
+# DNS-1035 label: an API version in a group (apiextensions ``spec.versions[].name``), API conventions "Naming".
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# A kind: CamelCase, letters and digits (API conventions "Types (Kinds)"; apiextensions ``names.kind``).
+KIND = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
-    name: str = Field(min_length=1, description="Name of the Image in the same namespace.")
-    apiVersion: str | None = Field(
-        default=None, description="API version of the Image kind (default dockyard.dev/v1alpha1)."
+
+class ImageRef(Strict):
+    """The object an ImageDeploy follows: by default a dockyard Image; any kind whose objects carry
+    ``status.latestImage`` (``repo@sha256:…``) in the same namespace, such as kpack's ``kpack.io/v1alpha2``
+    Image, as kpush follows kpack's Images."""
+
+    name: str = Field(
+        min_length=1, description="Name of the object (same namespace) whose status.latestImage is deployed."
     )
-    kind: str | None = Field(default=None, description="Kind (default Image).")
+    apiVersion: str | None = Field(
+        default=None,
+        description="API version (GROUP/VERSION) of the followed kind, found through the server's discovery "
+        f"(default {IMAGE_REF_API_VERSION}). A kind the server does not serve sets the Ready condition False "
+        "with reason ImageKindNotServed, looked at again periodically.",
+    )
+    kind: str | None = Field(
+        default=None, description=f"Kind (CamelCase) of the followed object (default {IMAGE_REF_KIND})."
+    )
+
+    @field_validator("apiVersion")
+    @classmethod
+    def _api_version(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        group, slash, version = value.partition("/")
+        if not slash or not DNS1123_SUBDOMAIN.match(group) or len(group) > 253:
+            raise ValueError(f"{value!r} is not GROUP/VERSION (e.g. kpack.io/v1alpha2)")
+        if not DNS1035_LABEL.match(version) or len(version) > 63:
+            raise ValueError(f"{value!r}: version {version!r} is not a DNS-1035 label (e.g. v1alpha2)")
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str | None) -> str | None:
+        if value is not None and (not KIND.match(value) or len(value) > 63):
+            raise ValueError(f"{value!r} is not a kind: CamelCase letters and digits, e.g. Image")
+        return value
+
+    @property
+    def target_api_version(self) -> str:
+        """``apiVersion``, or :data:`IMAGE_REF_API_VERSION` when not given."""
+        return self.apiVersion or IMAGE_REF_API_VERSION
+
+    @property
+    def target_kind(self) -> str:
+        """``kind``, or :data:`IMAGE_REF_KIND` when not given."""
+        return self.kind or IMAGE_REF_KIND
 
 
 class RollbackPolicy(Strict):

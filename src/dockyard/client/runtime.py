@@ -22,6 +22,11 @@ Follows client-go's shape (``tools/cache`` informers, ``util/workqueue``):
   Failures come back with per-key exponential backoff; success ``forget``\\ s.
 - A :class:`Controller` owns a queue, informers and worker threads; its
   ``reconcile(key)`` returns ``None`` or a delay in seconds to look again.
+- Kinds dockyard does not know (another project's custom resources, e.g. kpack's ``kpack.io/v1alpha2``
+  Image) are watched by group/version/kind: :func:`discover` finds their plural and scope through the
+  server's discovery (``GET /apis/{group}/{version}``, an ``APIResourceList``), and
+  :meth:`Controller.dynamic_informer` starts an :class:`Informer` on a lightkube generic resource for them
+  while the controller runs (client-go's ``dynamicinformer`` over a ``RESTMapper``).
 """
 
 from __future__ import annotations
@@ -34,15 +39,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Generic, Literal, TypeVar
 
 import httpx
-from lightkube import ApiError
+from lightkube import ApiError, generic_resource
 from lightkube.core.generic_client import ALL_NS
 from pydantic import BaseModel
 
+from dockyard.api import kinds, models, timefmt
 from dockyard.api import labels as well_known
-from dockyard.api import models, timefmt
 from dockyard.api import objects as api_objects
 from dockyard.client import events, metrics, objects, resources
 from dockyard.client.connection import Connection, lightkube_http
@@ -55,13 +61,110 @@ Mapper = Callable[[str, Any], Iterable[str]]
 T = TypeVar("T")
 
 
-def _typed(kind: str, raw: Any) -> Any:
-    """The typed object of a lightkube generic object (or dict) of ``kind``; ``None`` (logged) if its model
-    refuses it, so one malformed object cannot stop an informer."""
+Parser = Callable[[dict[str, Any]], Any]
+"""``wire dict -> typed object`` for a kind :mod:`dockyard.client.objects` does not know."""
+
+
+@dataclass(frozen=True)
+class GroupVersionKind:
+    """A kind as Kubernetes names it across groups (``schema.GroupVersionKind`` in apimachinery).
+
+    ``group`` is ``""`` for the core group (``apiVersion: v1``)."""
+
+    group: str
+    version: str
+    kind: str
+
+    @classmethod
+    def of(cls, api_version: str, kind: str) -> GroupVersionKind:
+        """Split ``apiVersion`` (``GROUP/VERSION``, or ``VERSION`` for the core group) and pair it with ``kind``
+        (``schema.ParseGroupVersion``). Raises ValueError for more than one ``/`` or an empty part."""
+        group, slash, version = api_version.rpartition("/")
+        if not version or (slash and not group) or "/" in group:
+            raise ValueError(f"apiVersion {api_version!r} is not GROUP/VERSION")
+        return cls(group, version, kind)
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def __str__(self) -> str:
+        return f"{self.api_version} {self.kind}"
+
+
+def discovery_path(gvk: GroupVersionKind) -> str:
+    """The discovery document listing ``gvk``'s resources: ``/apis/{group}/{version}`` (``/api/{version}`` for
+    the core group), an ``APIResourceList`` (Kubernetes API concepts, "Discovery API")."""
+    return f"/apis/{gvk.group}/{gvk.version}" if gvk.group else f"/api/{gvk.version}"
+
+
+def resource_from_discovery(gvk: GroupVersionKind, resource_list: Mapping[str, Any]) -> kinds.ResourceInfo | None:
+    """The resource serving ``gvk`` in an ``APIResourceList`` (meta/v1): the entry whose ``kind`` is
+    ``gvk.kind`` and whose ``name`` is a plural, not a subresource (``images/status`` has the same kind),
+    that can be listed and watched. None if there is none (the kind is not served at that group/version)."""
+    for entry in resource_list.get("resources") or []:
+        name = str(entry.get("name") or "")
+        verbs = set(entry.get("verbs") or ())
+        if entry.get("kind") != gvk.kind or not name or "/" in name or not {"list", "watch"} <= verbs:
+            continue
+        return kinds.ResourceInfo(
+            group=gvk.group,
+            version=gvk.version,
+            kind=gvk.kind,
+            plural=name,
+            namespaced=bool(entry.get("namespaced")),
+            subresources=tuple(
+                str(e["name"]).partition("/")[2]
+                for e in resource_list.get("resources") or []
+                if str(e.get("name") or "").startswith(name + "/")
+            ),
+            short_names=tuple(entry.get("shortNames") or ()),
+        )
+    return None
+
+
+def discover(conn: Connection, gvk: GroupVersionKind, *, timeout: float = 10.0) -> kinds.ResourceInfo | None:
+    """Ask the server whether it serves ``gvk`` (``GET`` :func:`discovery_path`); its resource, or None when the
+    group/version is not served (404) or does not list the kind.
+
+    Raises:
+        httpx.HTTPError: the server could not be reached, or answered another error (e.g. 403, 503).
+    """
+    with conn.http(timeout=timeout) as http:
+        resp = http.get(discovery_path(gvk))
+    if resp.status_code == 404:
+        return None
+    resp.raise_for_status()
+    return resource_from_discovery(gvk, resp.json())
+
+
+def generic(info: kinds.ResourceInfo) -> Any:
+    """A lightkube generic resource class for ``info`` (any group/version/kind, dockyard's or not): the one of
+    :func:`dockyard.client.resources.resource` for a kind dockyard serves at that group/version, so one class
+    stands for each group/version/kind (lightkube's registry refuses a second)."""
+    try:
+        known = resources.info(info.kind)
+    except KeyError:
+        known = None
+    if known is not None and (known.group, known.version) == (info.group, info.version):
+        return resources.resource(info.kind)
+    return _generic(info.group, info.version, info.kind, info.plural, info.namespaced)
+
+
+@cache
+def _generic(group: str, version: str, kind: str, plural: str, namespaced: bool) -> Any:
+    factory = generic_resource.create_namespaced_resource if namespaced else generic_resource.create_global_resource
+    return factory(group, version, kind, plural)
+
+
+def _typed(kind: str, raw: Any, parse: Parser | None = None) -> Any:
+    """The typed object of a lightkube generic object (or dict) of ``kind`` (by ``parse`` when given, else
+    :func:`objects.parse`); ``None`` (logged) if its model refuses it, so one malformed object cannot stop an
+    informer."""
     data = resources.as_dict(raw)
     data.setdefault("kind", kind)
     try:
-        return objects.parse(data)
+        return parse(data) if parse is not None else objects.parse(data)
     except Exception as err:
         status = data.get("status")
         if isinstance(status, dict):
@@ -399,38 +502,45 @@ class Informer:
     every (re)list it gets ``DELETED`` for each cached object no longer listed, ``ADDED`` for each listed
     object the cache did not hold and ``MODIFIED`` for each it did (a resync, as client-go's ``Replace``
     calls ``OnUpdate``), so handlers are level-based. :attr:`lister` reads the cache.
+
+    ``kind`` is one of dockyard's served kinds by name (:mod:`dockyard.api.kinds`), or any resource as a
+    :class:`~dockyard.api.kinds.ResourceInfo` (e.g. from :func:`discover`); objects of a kind
+    :mod:`dockyard.client.objects` does not know are made typed by ``parse``.
     """
 
     def __init__(
         self,
         conn: Connection,
-        kind: str,
+        kind: str | kinds.ResourceInfo,
         on_event: Callable[[str, Any], None],
         *,
         label_selector: str | None = None,
         indexers: Mapping[str, IndexFunc] | None = None,
+        parse: Parser | None = None,
     ) -> None:
-        self.kind = kind
+        self.resource = kind if isinstance(kind, kinds.ResourceInfo) else resources.info(kind)
+        self.kind = self.resource.kind
         self._conn = conn
         self._on_event = on_event
         self._labels = label_selector
+        self._parse = parse
         self.store = Store(indexers)
         self.synced = threading.Event()
-        self.lister: Lister[Any] = Lister(kind, self.store, self.synced)
+        self.lister: Lister[Any] = Lister(self.kind, self.store, self.synced)
 
     def items(self) -> list[Any]:
         """A snapshot of the cached typed objects (possibly slightly stale; do not modify them)."""
         return self.store.list()
 
     def run(self, stop: threading.Event) -> None:
-        res = resources.resource(self.kind)
-        namespaced = resources.info(self.kind).namespaced
+        res = generic(self.resource)
+        namespaced = self.resource.namespaced
         backoff = 0.2
         while not stop.is_set():
             client = self._conn.lightkube(timeout=60)
             try:
                 listing = client.list(res, namespace=ALL_NS if namespaced else None, labels=_parse_labels(self._labels))
-                objs = [t for t in (_typed(self.kind, o) for o in listing) if t is not None]
+                objs = [t for t in (_typed(self.kind, o, self._parse) for o in listing) if t is not None]
                 rv = listing.resourceVersion
                 self.relisted(objs)
                 backoff = 0.2
@@ -444,7 +554,7 @@ class Informer:
                         return
                     if event == "BOOKMARK":
                         continue
-                    obj = _typed(self.kind, raw)
+                    obj = _typed(self.kind, raw, self._parse)
                     if obj is None:
                         continue
                     self.deliver(event, obj)
@@ -633,6 +743,10 @@ class Controller:
         self.workers = workers
         self.queue = WorkQueue(name=self.name)
         self.informers: dict[str, Informer] = {}
+        self.dynamic_informers: dict[GroupVersionKind, Informer] = {}
+        """Informers started while running (:meth:`dynamic_informer`), by group/version/kind."""
+        self._stop: threading.Event | None = None
+        self._dynamic_lock = threading.Lock()
 
     def watches(self) -> list[Watch]:
         raise NotImplementedError
@@ -672,6 +786,7 @@ class Controller:
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         """Start informers and workers as daemon threads; they end when ``stop`` is set."""
+        self._stop = stop
         self.setup()
         threads = []
         for w in self.watches():
@@ -692,7 +807,34 @@ class Controller:
         return threads
 
     def synced(self) -> bool:
+        """True once every informer of :meth:`watches` has listed (dynamic informers are not waited for)."""
         return all(i.synced.is_set() for i in self.informers.values())
+
+    def dynamic_informer(
+        self, resource: kinds.ResourceInfo, mapper: Mapper, *, parse: Parser | None = None
+    ) -> Informer:
+        """The informer of ``resource`` (any group/version/kind, e.g. found by :func:`discover`), started now
+        on a daemon thread if this controller has none yet; its events go through ``mapper`` to the queue.
+
+        Callers check ``informer.synced`` before trusting its (possibly empty) cache.
+
+        Raises:
+            RuntimeError: the controller is not started (:meth:`start`).
+        """
+        gvk = GroupVersionKind(resource.group, resource.version, resource.kind)
+        with self._dynamic_lock:
+            found = self.dynamic_informers.get(gvk)
+            if found is not None:
+                return found
+            if self._stop is None:
+                raise RuntimeError(f"{self.name}: not started")
+            informer = Informer(self.conn, resource, self._handler(Watch(resource.kind, mapper)), parse=parse)
+            self.dynamic_informers[gvk] = informer
+            threading.Thread(
+                target=informer.run, args=(self._stop,), daemon=True, name=f"{self.name}-watch-{gvk}"
+            ).start()
+            log.info("%s: watching %s (%s)", self.name, gvk, resource.plural)
+            return informer
 
     def _stopper(self, stop: threading.Event) -> None:
         stop.wait()

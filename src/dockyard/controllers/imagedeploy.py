@@ -14,6 +14,17 @@ Deployment's ``ProgressDeadlineExceeded``, a container in ``CrashLoopBackOff`` o
 ``maxRestarts`` times, or not Ready within ``timeout``) puts the Deployment back on
 ``status.availableImage`` and quarantines the digest in ``status.failedImages`` until the Image
 has a newer one; ``status.history`` lists what was deployed, newest first.
+
+Any image kind (``spec.imageRef.apiVersion``/``kind``, default ``dockyard.dev/v1alpha1`` Image), as kpush
+follows kpack's ``kpack.io/v1alpha2`` Images: the followed kind is found through the server's discovery and
+watched by a dynamic informer started on first use; its objects' ``status.latestImage`` is deployed. A kind
+the server does not serve sets ``Ready`` False with reason ``ImageKindNotServed`` (naming it), looked at
+again every :attr:`ImageDeployController.NOT_SERVED_RECHECK` seconds.
+
+Reads come from the informers' caches (the followed object, the Deployment, its pods), as controller-runtime's
+cached client reads; only the ImageDeploy itself is read live, because its new status is computed from its
+previous one (history, quarantined digests) and a stale copy would drop entries. A write made from a stale
+cached Deployment fails with 409 Conflict (it carries the cached ``resourceVersion``) and is retried.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from typing import Any, cast
 from lightkube.models.apps_v1 import DeploymentSpec
 from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.apps_v1 import Deployment
+from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.api import labels as well_known
 from dockyard.api import models, objects, timefmt
@@ -43,6 +55,48 @@ CRASH_LOOP = "CrashLoopBackOff"
 RESTART_LIMIT = "RestartLimitExceeded"
 READINESS_TIMEOUT = "ReadinessTimeout"
 """Reasons of a failed rollout (``status.failedImages[].reason``), beside ``ProgressDeadlineExceeded``."""
+IMAGE_NOT_RESOLVED = "ImageNotResolved"
+KIND_NOT_SERVED = "ImageKindNotServed"
+KIND_NOT_WATCHED = "ImageKindNotWatched"
+"""Ready=False reasons: the followed object is missing or has no ``status.latestImage``; its kind is not served
+(discovery does not list it); it is served but could not be listed and watched (e.g. RBAC)."""
+DEFAULT_IMAGE_KIND = runtime.GroupVersionKind.of(models.IMAGE_REF_API_VERSION, models.IMAGE_REF_KIND)
+
+
+class FollowedStatus(BaseModel):
+    """The part of a followed object's status an ImageDeploy reads (kpack's Image status has the same field)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    latestImage: str | None = None
+
+
+class Followed(BaseModel):
+    """An object of any kind an ImageDeploy follows (``spec.imageRef``): metadata and ``status.latestImage``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    apiVersion: str = ""
+    kind: str = ""
+    metadata: objects.ObjectMeta = Field(default_factory=objects.ObjectMeta)
+    status: FollowedStatus = Field(default_factory=FollowedStatus)
+
+
+def followed_kind(ref: models.ImageRef) -> runtime.GroupVersionKind:
+    """The group/version/kind ``ref`` follows (defaults: :data:`DEFAULT_IMAGE_KIND`)."""
+    return runtime.GroupVersionKind.of(ref.target_api_version, ref.target_kind)
+
+
+def _cached(items: list[Any], namespace: str | None, name: str) -> Any:
+    """The object named ``namespace/name`` among an informer's cached ``items``, or None."""
+    return next(
+        (o for o in items if o.metadata is not None and o.metadata.name == name and o.metadata.namespace == namespace),
+        None,
+    )
+
+
+def _matches(labels: dict[str, str] | None, selector: dict[str, str]) -> bool:
+    return all((labels or {}).get(k) == v for k, v in selector.items())
 
 
 def _set_image(spec: DeploymentSpec, container: str | None, image: str) -> bool:
@@ -100,15 +154,35 @@ class ImageDeployController(runtime.Controller):
     """Reconciles ``ImageDeploy`` objects (key ``namespace/name``)."""
 
     name = "imagedeploy"
+    NOT_SERVED_RECHECK = 30.0
+    """Seconds after which an ImageDeploy whose followed kind is not served asks discovery again."""
+    DISCOVERY_TTL = 10.0
+    """Seconds a discovery answer "not served" is reused for other ImageDeploys following the same kind."""
+    WATCH_GRACE = 10.0
+    """Seconds a new dynamic informer may take to list before the ImageDeploy reports ImageKindNotWatched."""
+
+    def __init__(self, conn: Any, *, workers: int = 4) -> None:
+        """``workers`` reconcile different ImageDeploys at once (a new digest of one Image fans out to every
+        ImageDeploy following it; a key is never given to two workers)."""
+        super().__init__(conn, workers=workers)
+
+    def setup(self) -> None:
+        super().setup()
+        self._not_served: dict[runtime.GroupVersionKind, float] = {}
+        self._watch_started: dict[runtime.GroupVersionKind, float] = {}
+
+    def _followers(self, gvk: runtime.GroupVersionKind, obj: Any) -> list[str]:
+        """Keys of the ImageDeploys following ``obj`` (of kind ``gvk``)."""
+        ns, name = obj.metadata.namespace, obj.metadata.name
+        return [
+            resources.key(d)
+            for d in self.informers["ImageDeploy"].items()
+            if d.metadata.namespace == ns and d.spec.imageRef.name == name and followed_kind(d.spec.imageRef) == gvk
+        ]
 
     def watches(self) -> list[runtime.Watch]:
         def by_image(_event: str, image: objects.Image) -> list[str]:
-            ns, name = image.metadata.namespace, image.metadata.name
-            return [
-                resources.key(d)
-                for d in self.informers["ImageDeploy"].items()
-                if d.metadata.namespace == ns and d.spec.imageRef.name == name
-            ]
+            return self._followers(DEFAULT_IMAGE_KIND, image)
 
         def by_pod(_event: str, pod: Any) -> list[str]:
             # pod → ReplicaSet <deployment>-<hash> → Deployment named as its ImageDeploy
@@ -131,17 +205,14 @@ class ImageDeployController(runtime.Controller):
         if idp is None:
             return None
         spec = idp.spec
-        image: objects.Image | None = runtime.get(self.api, "Image", spec.imageRef.name, ns)
-        latest = image.status.latestImage if image is not None else None
+        latest, again = self._latest(idp)
         if not latest:
-            why = "not found" if image is None else "has no status.latestImage yet"
-            self._set_ready(idp, False, "ImageNotResolved", f"Image {spec.imageRef.name!r} {why}")
-            return None
+            return again
         quarantined = {f.image for f in idp.status.failedImages}
         # a failed digest is not tried again: stay on the last Available one until a newer digest appears
         target = latest if latest not in quarantined else (idp.status.availableImage or latest)
         history = _history(idp)
-        deploy: Deployment | None = runtime.get(self.api, "Deployment", name, ns)
+        deploy: Deployment | None = _cached(self.informers["Deployment"].items(), ns, name)
         generation = str(idp.metadata.generation or 1)
         if deploy is None:
             dspec = _deployment_spec(idp)
@@ -190,6 +261,54 @@ class ImageDeployController(runtime.Controller):
                     history = _deployed(history, target)
         assert deploy is not None
         return self._report(idp, deploy, target, history)
+
+    def _latest(self, idp: objects.ImageDeploy) -> tuple[str | None, float | None]:
+        """``status.latestImage`` of the object ``spec.imageRef`` names, from an informer's cache: dockyard's
+        Image informer for the default kind, else a dynamic informer of the kind, started on first use after
+        discovery found it. Without one, sets Ready False (:data:`IMAGE_NOT_RESOLVED`,
+        :data:`KIND_NOT_SERVED`, :data:`KIND_NOT_WATCHED`) and returns ``(None, seconds to look again or None)``.
+
+        Raises:
+            httpx.HTTPError: discovery failed (retried with back-off by the worker).
+        """
+        ref = idp.spec.imageRef
+        ns = idp.metadata.namespace
+        gvk = followed_kind(ref)
+        if gvk == DEFAULT_IMAGE_KIND:
+            items = self.informers["Image"].items()
+        else:
+            informer = self.dynamic_informers.get(gvk)
+            if informer is None:
+                now = time.monotonic()
+                asked = self._not_served.get(gvk)
+                info = None
+                if asked is None or now - asked >= self.DISCOVERY_TTL:
+                    info = runtime.discover(self.conn, gvk)
+                    if info is None:
+                        self._not_served[gvk] = now
+                if info is None:
+                    self._set_ready(idp, False, KIND_NOT_SERVED, f"{gvk} is not served by this API server")
+                    return None, self.NOT_SERVED_RECHECK
+                self._not_served.pop(gvk, None)
+                informer = self.dynamic_informer(
+                    info, lambda _event, obj: self._followers(gvk, obj), parse=Followed.model_validate
+                )
+                self._watch_started.setdefault(gvk, now)
+            if not informer.synced.is_set():
+                waited = time.monotonic() - self._watch_started.get(gvk, time.monotonic())
+                if waited >= self.WATCH_GRACE:
+                    message = f"{gvk} is served but could not be listed and watched for {waited:.0f}s (RBAC?)"
+                    self._set_ready(idp, False, KIND_NOT_WATCHED, message)
+                    return None, self.NOT_SERVED_RECHECK
+                return None, 0.1
+            items = informer.items()
+        followed = _cached(items, ns, ref.name)
+        latest = followed.status.latestImage if followed is not None else None
+        if not latest:
+            why = "not found" if followed is None else "has no status.latestImage yet"
+            self._set_ready(idp, False, IMAGE_NOT_RESOLVED, f"{gvk.kind} {ref.name!r} {why}")
+            return None, None
+        return str(latest), None
 
     def _no_container(self, idp: objects.ImageDeploy) -> None:
         want = idp.spec.containerName
@@ -303,8 +422,14 @@ class ImageDeployController(runtime.Controller):
             if cond.type == "Progressing" and cond.status == "False" and cond.reason == rollout.TIMED_OUT:
                 return (rollout.TIMED_OUT, cond.message or ""), None
         selector = deploy.spec.selector.matchLabels or {}
-        listed = self.api.list(resources.resource("Pod"), namespace=deploy.metadata.namespace, labels=selector)
-        for pod in (rollout.read_pod(p) for p in listed):
+        listed = [
+            p
+            for p in self.informers["Pod"].items()
+            if p.metadata is not None
+            and p.metadata.namespace == deploy.metadata.namespace
+            and _matches(p.metadata.labels, selector)
+        ]
+        for pod in listed:
             if pod.spec is None or not any(c.image == target for c in pod.spec.containers):
                 continue
             for cs in (pod.status.containerStatuses if pod.status is not None else None) or []:
