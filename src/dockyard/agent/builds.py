@@ -167,6 +167,10 @@ def run_build(
                 auth_registry=registry_of(to),
             )
             labels[well_known.BUILD_ORDER] = order
+            # one LABEL instruction at the end, not the build API's `labels`: Podman makes each of those a
+            # step of its own, with a commit each
+            path = context_dir / dockerfile
+            path.write_text(append_labels(path.read_text(errors="replace"), labels))
             stages.begin("Build")
             write(f"--> Build: {to}")
             # Built and pushed under a tag of its own: the output tag is shared with parallel builds of
@@ -181,7 +185,6 @@ def run_build(
                     dockerfile=dockerfile,
                     buildargs=build_args,
                     nocache=strategy.noCache,
-                    labels=labels,
                     on_log=write,
                 )
             except engine_errors.BuildFailed as err:
@@ -236,6 +239,22 @@ def push_lock(ref: str) -> Iterator[None]:
 PUSH_ATTEMPTS = 2  # a registry can refuse one of several concurrent pushes to a repository; try once more
 OWN_TAG_PREFIX = "dockyard-build-"
 """Prefix of the tag each Build pushes its image under before it moves the output tag (then deleted)."""
+
+
+def append_labels(dockerfile: str, labels: dict[str, str]) -> str:
+    """``dockerfile`` with one ``LABEL "k"="v" ...`` instruction appended (it applies to the final stage).
+
+    Keys and values are double-quoted with ``"``, ``\\`` and ``$`` escaped, so no value is split or
+    substituted (Dockerfile reference, "LABEL" and "Environment replacement").
+    """
+
+    def quote(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", " ") + '"'
+
+    if not labels:
+        return dockerfile
+    pairs = " ".join(f"{quote(k)}={quote(v)}" for k, v in labels.items())
+    return dockerfile + ("" if dockerfile.endswith("\n") or not dockerfile else "\n") + f"LABEL {pairs}\n"
 
 
 def own_tag(build: api_objects.Build) -> str:
