@@ -84,6 +84,31 @@ def percentile(xs: Sequence[float], p: float) -> float | None:
     return s[k]
 
 
+STAGE_ORDER = ("to Running", "FetchInputs", "Build", "PushImage", "other")
+
+
+def build_stages(build: dict[str, Any], elapsed: float, phases: dict[str, float]) -> dict[str, float]:
+    """Where one Build's time went, in seconds: ``to Running`` (created → phase Running first seen: controller,
+    build pod, agent admission), each ``status.stages[]`` entry's ``durationMilliseconds`` (OpenShift
+    ``StageInfo``, measured in the builder), and ``other`` (the rest of ``elapsed``: builder start-up and
+    connections, the result's way back through pod status to Build ``Complete``)."""
+    out: dict[str, float] = {"to Running": phases.get("Running", 0.0)}
+    for stage in (build.get("status") or {}).get("stages") or []:
+        out[str(stage.get("name"))] = (
+            out.get(str(stage.get("name")), 0.0) + (stage.get("durationMilliseconds") or 0) / 1000
+        )
+    out["other"] = max(0.0, elapsed - sum(out.values()))
+    return out
+
+
+def stage_medians(rows: Sequence[dict[str, float]]) -> dict[str, float | None]:
+    """Median seconds per stage over rounds (:func:`build_stages`), in :data:`STAGE_ORDER`."""
+    names = [n for n in STAGE_ORDER if any(n in r for r in rows)] + sorted(
+        {n for r in rows for n in r} - set(STAGE_ORDER)
+    )
+    return {n: median([r[n] for r in rows if n in r]) for n in names}
+
+
 def fmt(x: float | None, digits: int = 2) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 

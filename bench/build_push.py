@@ -50,10 +50,12 @@ from _harness import (
     PUSH_TERMINAL,
     BenchError,
     Harness,
+    build_stages,
     console,
     fmt,
     make_workdir,
     median,
+    stage_medians,
 )
 
 BUILDCONFIG = "bench-hello"
@@ -185,15 +187,19 @@ class Bench(Harness):
                     elapsed, build, phases = self.dockyard_build(label)
                     digest = build["status"]["output"]["to"]["imageDigest"]
                     dur = build["status"].get("duration")
+                    stages = build_stages(build, elapsed, phases)
                     if not warm:
                         res["dockyard"].append(elapsed)
                         res["phases"].append(phases)
+                        res.setdefault("stages", []).append(stages)
                         if isinstance(dur, (int, float)):
                             res["status_duration"].append(dur / 1e9)
                     line.append(
                         f"dockyard {elapsed:.2f}s (build/{build['metadata']['name']}, "
                         f"status.duration {fmt(dur / 1e9 if isinstance(dur, (int, float)) else None, 0)}s, "
                         + ", ".join(f"{p}@{t:.2f}" for p, t in phases.items())
+                        + "; stages "
+                        + ", ".join(f"{n} {t:.2f}" for n, t in stages.items())
                         + ")"
                     )
                 else:
@@ -357,6 +363,7 @@ class Bench(Harness):
             }
             if op == "build":
                 entry["status_duration_median_s"] = median(r["status_duration"])
+                entry["dockyard_stage_median_s"] = stage_medians(r.get("stages") or [])
             out[op] = entry
         return out
 
@@ -383,6 +390,8 @@ class Bench(Harness):
             t.add_row(
                 "  build, as Build status.duration reports it", reported, fmt(s["raw_median_s"]), "—", str(s["rounds"])
             )
+        for stage, secs in (s.get("dockyard_stage_median_s") or {}).items():
+            t.add_row(f"  build stage: {stage}", fmt(secs), "", "", str(s["rounds"]))
         return t
 
 
@@ -399,6 +408,7 @@ def main() -> int:
     )
     parser.add_argument("--workdir", type=Path, help="state directory (default: a new one under /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and the images")
+    parser.add_argument("--skip-push", action="store_true", help="measure builds only (no pod, no Push rounds)")
     parser.add_argument(
         "--shared-storage",
         action="store_true",
@@ -428,9 +438,12 @@ def main() -> int:
             f"build: {args.warmup} warm-up + {args.rounds} rounds each side",
             lambda: digest_box.update(digest=bench.bench_build()),
         ),
-        ("pod with the built image", lambda: bench.run_pod(digest_box["digest"])),
-        (f"push: {args.warmup} warm-up + {args.rounds} rounds each side", bench.bench_push),
     ]
+    if not args.skip_push:
+        steps += [
+            ("pod with the built image", lambda: bench.run_pod(digest_box["digest"])),
+            (f"push: {args.warmup} warm-up + {args.rounds} rounds each side", bench.bench_push),
+        ]
     try:
         for title, fn in steps:
             console.print(f"[bold]→ {title}[/bold]")

@@ -37,15 +37,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard.agent import pushes
 from dockyard.agent.engine import connect, images
 from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.logsink import LogSink
-from dockyard.api import archive, gitref, models, timefmt
+from dockyard.api import archive, gitref, models, provenance, timefmt
+from dockyard.api import labels as well_known
 from dockyard.api import objects as api_objects
 from dockyard.api.buildpod import BuildResult
 from dockyard.registry import client as registry
+from dockyard.registry import digest as registry_digest
 from dockyard.registry import errors as registry_errors
-from dockyard.registry import reference
+from dockyard.registry import manifests, reference
 
 log = logging.getLogger(__name__)
 
@@ -152,19 +155,35 @@ def run_build(
                 path = context_dir / dockerfile
                 path.write_text(replace_last_from(path.read_text(), base))
                 write(f"Replaced the last FROM with {base} (dockerStrategy.from)")
+            build_args = {a.name: a.value for a in strategy.buildArgs}
+            order = build_order(build)
+            labels = provenance_labels(
+                client,
+                spec.source,
+                revision,
+                (context_dir / dockerfile).read_text(errors="replace"),
+                build_args,
+                auth=inputs.push_auth,
+                auth_registry=registry_of(to),
+            )
+            labels[well_known.BUILD_ORDER] = order
+            # one LABEL instruction at the end, not the build API's `labels`: Podman makes each of those a
+            # step of its own, with a commit each
+            path = context_dir / dockerfile
+            path.write_text(append_labels(path.read_text(errors="replace"), labels))
             stages.begin("Build")
             write(f"--> Build: {to}")
+            # Built and pushed under a tag of its own: the output tag is shared with parallel builds of
+            # the same output, and moves only after this build's own bytes are in the registry.
+            target = reference.parse(to)
+            own_ref = str(target.with_tag(own_tag(build)))
             try:
-                # Built under a tag of its own: the output tag is shared with parallel builds of the same
-                # output, and is set only under the push lock below.
-                repository, tag = images.split_tag(to)
-                own_tag = f"{repository}:dockyard-build-{build.metadata.name}"[:255]
                 image_id = images.build(
                     client,
                     context=tar_context(context_dir),
-                    tag=own_tag,
+                    tag=own_ref,
                     dockerfile=dockerfile,
-                    buildargs={a.name: a.value for a in strategy.buildArgs},
+                    buildargs=build_args,
                     nocache=strategy.noCache,
                     on_log=write,
                 )
@@ -174,10 +193,14 @@ def run_build(
             write(f"--> PushImage: {to}")
             auth = {"username": inputs.push_auth[0], "password": inputs.push_auth[1]} if inputs.push_auth else None
             try:
-                with push_lock(to):  # the engine's tag is shared by every build of this output on the node
-                    images.tag(client, image_id, repository, tag)
-                    digest = push_and_verify(client, to, auth=auth, registry_auth=inputs.push_auth, on_log=write)
-                images.untag(client, own_tag)  # untag only; the image stays as `to`
+                pushed = push_and_verify(client, own_ref, auth=auth, registry_auth=inputs.push_auth, on_log=write)
+                digest, moved = publish(
+                    client, image_id, target, pushed, labels, registry_auth=inputs.push_auth, on_log=write
+                )
+                if moved:
+                    # the image stays as `to`; a superseded image keeps its own tag: removing its last name
+                    # would delete it while a parallel build may be looking at its layers as a cache candidate
+                    images.untag(client, own_ref)
             except (engine_errors.PushFailed, registry_errors.RegistryError) as err:
                 raise StageFailed("PushImageToRegistryFailed", f"Failed to push the image: {err}") from err
             except engine_errors.TagFailed as err:
@@ -214,6 +237,98 @@ def push_lock(ref: str) -> Iterator[None]:
 
 
 PUSH_ATTEMPTS = 2  # a registry can refuse one of several concurrent pushes to a repository; try once more
+OWN_TAG_PREFIX = "dockyard-build-"
+"""Prefix of the tag each Build pushes its image under before it moves the output tag (then deleted)."""
+
+
+def append_labels(dockerfile: str, labels: dict[str, str]) -> str:
+    """``dockerfile`` with one ``LABEL "k"="v" ...`` instruction appended (it applies to the final stage).
+
+    Keys and values are double-quoted with ``"``, ``\\`` and ``$`` escaped, so no value is split or
+    substituted (Dockerfile reference, "LABEL" and "Environment replacement").
+    """
+
+    def quote(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", " ") + '"'
+
+    if not labels:
+        return dockerfile
+    pairs = " ".join(f"{quote(k)}={quote(v)}" for k, v in labels.items())
+    return dockerfile + ("" if dockerfile.endswith("\n") or not dockerfile else "\n") + f"LABEL {pairs}\n"
+
+
+def own_tag(build: api_objects.Build) -> str:
+    """The tag no other Build shares: ``dockyard-build-<name>-<uid prefix>`` (a valid tag, ≤ 128 characters)."""
+    uid = (build.metadata.uid or "")[:8]
+    text = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{OWN_TAG_PREFIX}{build.metadata.name}-{uid}".rstrip("-"))
+    return text[:128]
+
+
+def build_order(build: api_objects.Build) -> str:
+    """The :data:`~dockyard.api.labels.BUILD_ORDER` value of ``build``: sorts in Build creation order
+    (``creationTimestamp``, then the build number of its BuildConfig, then ``namespace/name``)."""
+    meta = build.metadata
+    stamp = meta.creationTimestamp
+    created = timefmt.format(timefmt.parse_datetime(stamp) if isinstance(stamp, str) else stamp) if stamp else ""
+    number = (meta.labels or {}).get(well_known.BUILD_NUMBER, "")
+    number = f"{int(number):012d}" if number.isdigit() else "0" * 12
+    return f"{created}/{number}/{meta.namespace}/{meta.name}"
+
+
+def provenance_labels(
+    client: connect.Client,
+    source: models.BuildSource,
+    revision: dict[str, Any] | None,
+    dockerfile: str,
+    build_args: dict[str, str],
+    *,
+    auth: tuple[str, str] | None,
+    auth_registry: str,
+) -> dict[str, str]:
+    """The OCI provenance keys of a built image (labels, and annotations of its manifest).
+
+    ``source`` (the git URI without credentials) and ``revision`` (the commit) for a Git source;
+    ``created`` (now, RFC 3339); ``base.name`` (the final stage's ``FROM``, build args applied) and
+    ``base.digest`` (its manifest digest: the reference's own digest, else the engine's ``RepoDigests``,
+    else the registry's answer for it — a registry on loopback only, with ``auth`` only if it is
+    ``auth_registry``; left out when none is known). OCI image-spec ``annotations.md``.
+    """
+    labels = {well_known.OCI_CREATED: timefmt.now()}
+    if source.git is not None:
+        labels[well_known.OCI_SOURCE] = provenance.public_source_uri(source.git.uri)
+    commit = ((revision or {}).get("git") or {}).get("commit")
+    if commit:
+        labels[well_known.OCI_REVISION] = str(commit)
+    base = provenance.final_base_image(dockerfile, build_args)
+    if base:
+        labels[well_known.OCI_BASE_NAME] = base
+        digest = _base_digest(client, base, auth, auth_registry)
+        if digest:
+            labels[well_known.OCI_BASE_DIGEST] = digest
+    return labels
+
+
+def _base_digest(client: connect.Client, base: str, auth: tuple[str, str] | None, auth_registry: str) -> str | None:
+    """The manifest digest ``base`` resolves to: its own digest; else what a registry on this machine serves
+    for it (the pull of the build gets the same); else the engine's ``RepoDigests`` entry of its repository
+    (right for a pulled image; Podman's entry of a locally built and pushed image can differ); else None."""
+    try:
+        ref = reference.parse(base)
+    except registry_errors.InvalidReference:
+        return None
+    if ref.digest:
+        return ref.digest
+    if registry.base_url(ref.registry).startswith("http://"):  # loopback only: no network wait for a label
+        try:
+            return registry.manifest_digest(ref, auth=auth if ref.registry == auth_registry else None, timeout=3.0)
+        except registry_errors.RegistryError:
+            pass
+    try:
+        repo_digests = client.api.inspect_image(base).get("RepoDigests") or []
+    except Exception:  # not on the engine
+        return None
+    own = [d for d in repo_digests if d.partition("@")[0] == ref.repository_url]
+    return pushes.base_digest(base, own) if own else None
 
 
 def push_and_verify(
@@ -223,13 +338,11 @@ def push_and_verify(
     auth: dict[str, str] | None,
     registry_auth: tuple[str, str] | None,
     on_log: Callable[[str], None],
-) -> str:
-    """Push ``ref`` and return the digest of the manifest this push wrote, checked against the registry.
+) -> registry.Manifest:
+    """Push ``ref`` and return the manifest this push wrote, as the registry serves it by digest.
 
-    The digest comes from the push itself, not from the tag afterwards: with builds of one
-    tag running in parallel, the tag may already name another build's image (last writer
-    wins, OCI distribution spec "Pushing manifests"). The engine's digest must be well-formed
-    (checked by :func:`images.push`), and the registry must serve a manifest under it whose
+    The digest comes from the push itself, not from the tag afterwards. The engine's digest must be
+    well-formed (checked by :func:`images.push`), and the registry must serve a manifest under it whose
     bytes hash to it (``GET /v2/<name>/manifests/<digest>``, :func:`registry.get_manifest`).
 
     Raises:
@@ -238,17 +351,71 @@ def push_and_verify(
         registry_errors.RegistryError: the registry does not serve the pushed manifest
             (``DigestMismatch``: it serves other bytes under that digest or tag).
     """
-    pushed: str | None = None
     for attempt in range(1, PUSH_ATTEMPTS + 1):
         try:
             pushed = images.push(client, ref, auth=auth, on_log=on_log)
-            break
-        except engine_errors.PushFailed as err:
+            target = reference.parse(ref) if pushed is None else reference.parse(ref).with_digest(pushed)
+            return registry.get_manifest(target, auth=registry_auth)
+        except (engine_errors.PushFailed, registry_errors.ManifestUnknown) as err:
             if attempt == PUSH_ATTEMPTS or "auth" in str(err).lower():
                 raise
             on_log(f"push failed ({err}); retrying")
-    target = reference.parse(ref) if pushed is None else reference.parse(ref).with_digest(pushed)
-    return registry.get_manifest(target, auth=registry_auth).digest
+    raise AssertionError("unreachable")
+
+
+def publish(
+    client: connect.Client,
+    image_id: str,
+    target: reference.Reference,
+    pushed: registry.Manifest,
+    labels: dict[str, str],
+    *,
+    registry_auth: tuple[str, str] | None,
+    on_log: Callable[[str], None],
+) -> tuple[str, bool]:
+    """Store this build's image in ``target``'s repository, annotated, and move the output tag to it.
+
+    1. ``pushed`` (what the engine pushed under the build's own tag) becomes an OCI image manifest
+       with ``labels`` as annotations (:func:`dockyard.registry.manifests.annotated_oci_manifest`),
+       stored by its digest: that digest is the Build's, the registry's answer for exactly those bytes.
+    2. Under the node's lock of the output reference, the tag moves to it unless the manifest the tag
+       names already carries a later :data:`~dockyard.api.labels.BUILD_ORDER` (last writer by Build
+       creation order, not by finishing order); the engine's local tag follows.
+    3. The own tag's manifest is deleted (a registry that refuses deletes keeps it; noted in the log).
+
+    Returns:
+        ``(digest of the annotated manifest, whether the output tag moved to it)``.
+    Raises:
+        registry_errors.RegistryError: the registry refused a write.
+        engine_errors.TagFailed: the engine refused the local tag.
+    """
+    order = labels.get(well_known.BUILD_ORDER, "")
+    content = manifests.annotated_oci_manifest(pushed.content, pushed.media_type, labels)
+    digest = registry.put_manifest(
+        target.with_digest(registry_digest.compute(content)),
+        content,
+        media_type=manifests.OCI_MANIFEST,
+        auth=registry_auth,
+    )
+    with push_lock(str(target)):
+        try:
+            current = registry.get_manifest(target, auth=registry_auth)
+        except registry_errors.ManifestUnknown:
+            current = None
+        later = manifests.annotations_of(current.content).get(well_known.BUILD_ORDER, "") if current else ""
+        moved = later <= order
+        if not moved:
+            on_log(f"{target} already names a later build ({later.rsplit('/', 1)[-1]}); the tag stays there")
+        else:
+            registry.put_manifest(target, content, media_type=manifests.OCI_MANIFEST, auth=registry_auth)
+            images.tag(client, image_id, target.repository_url, target.tag or "latest")
+    if pushed.digest != digest:
+        try:
+            if not registry.delete_manifest(target.with_digest(pushed.digest), auth=registry_auth):
+                on_log(f"note: the registry keeps the build's own tag (it refuses deletes of {pushed.digest})")
+        except registry_errors.RegistryError as err:
+            on_log(f"note: the build's own tag stays in the registry: {err}")
+    return digest, moved
 
 
 def _describe_source(source: models.BuildSource) -> str:

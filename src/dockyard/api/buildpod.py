@@ -47,7 +47,9 @@ def pod_name(build_name: str) -> str:
 def build_pod(build: dict[str, Any]) -> dict[str, Any]:
     """The Pod manifest that runs ``build`` (a Build object as a dict with uid)."""
     meta = build["metadata"]
-    payload = {"metadata": {k: meta.get(k) for k in ("name", "namespace", "uid")}, "spec": build["spec"]}
+    # creationTimestamp and labels (the build number) order Builds of one output: see labels.BUILD_ORDER
+    keep = ("name", "namespace", "uid", "creationTimestamp", "labels")
+    payload = {"metadata": {k: meta[k] for k in keep if meta.get(k) is not None}, "spec": build["spec"]}
     labels = {BUILD_POD_LABEL: well_known.BUILD_POD_TRUE, BUILD_NAME_LABEL: meta["name"]}
     if (meta.get("labels") or {}).get(BUILDCONFIG_LABEL):
         labels[BUILDCONFIG_LABEL] = meta["labels"][BUILDCONFIG_LABEL]

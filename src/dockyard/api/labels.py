@@ -71,6 +71,17 @@ OCI_BASE_NAME = "org.opencontainers.image.base.name"
 OCI_BASE_DIGEST = "org.opencontainers.image.base.digest"
 """Manifest digest of the image this one is based on (OCI ``org.opencontainers.image.base.digest``)."""
 
+OCI_SOURCE = "org.opencontainers.image.source"
+"""URL of the source the image was built from, credentials removed (OCI ``org.opencontainers.image.source``)."""
+
+OCI_REVISION = "org.opencontainers.image.revision"
+"""Source control revision (the git commit) the image was built from (OCI ``org.opencontainers.image.revision``)."""
+
+BUILD_ORDER = "dockyard.dev/build.order"
+"""Annotation of a Build's pushed manifest: ``<creationTimestamp>/<build number, 12 digits>/<namespace>/<name>``,
+which sorts in Build creation order. A Build moves its output tag only if the manifest the tag names carries no
+later value (last writer by creation order)."""
+
 SOURCE_POD = "dockyard.dev/source-pod"
 """Label of a committed image (a Push): ``namespace/name`` of the pod whose container was committed."""
 

@@ -69,11 +69,13 @@ __all__ = [
     "Manifest",
     "base_url",
     "check_realm",
+    "delete_manifest",
     "get_manifest",
     "is_loopback_host",
     "list_tags",
     "manifest_digest",
     "parse_challenge",
+    "put_manifest",
 ]
 
 #: Manifest media types we accept, in order of preference (all four: see module doc).
@@ -303,13 +305,19 @@ class _Session:
         self.http.close()
 
     def request(
-        self, method: str, url: str, *, headers: Mapping[str, str] | None = None, limit: int = MAX_RESPONSE_BYTES
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        limit: int = MAX_RESPONSE_BYTES,
+        content: bytes | None = None,
     ) -> Reply:
         """Send, answering at most one 401 challenge of the registry; raise on transport errors and 5xx."""
-        response = self._send(method, url, headers, limit)
+        response = self._send(method, url, headers, limit, content)
         if response.status_code == 401 and self.authorization is None and _origin(response.url) == self.origin:
             self.authorization = self._authorize(response)
-            response = self._send(method, url, headers, limit)
+            response = self._send(method, url, headers, limit, content)
         if response.status_code >= 500:
             raise errors.RegistryUnavailable(
                 f"registry {self.ref.registry} answered {response.status_code} to {method} {_path(url)}",
@@ -326,14 +334,16 @@ class _Session:
             )
         return response
 
-    def _send(self, method: str, url: str, headers: Mapping[str, str] | None, limit: int) -> Reply:
+    def _send(
+        self, method: str, url: str, headers: Mapping[str, str] | None, limit: int, content: bytes | None = None
+    ) -> Reply:
         """Send, following up to MAX_REDIRECTS redirects; ``Authorization`` only to the registry's origin."""
         target = httpx.URL(url)
         for _ in range(MAX_REDIRECTS + 1):
             all_headers = dict(headers or {})
             if self.authorization and _origin(target) == self.origin:
                 all_headers["Authorization"] = self.authorization
-            response = self._fetch(method, target, all_headers, limit, what=f"{method} {_path(url)}")
+            response = self._fetch(method, target, all_headers, limit, what=f"{method} {_path(url)}", content=content)
             location = response.headers.get("Location")
             if response.status_code not in _REDIRECT_CODES or not location:
                 return response
@@ -362,13 +372,21 @@ class _Session:
         return target
 
     def _fetch(
-        self, method: str, url: httpx.URL, headers: dict[str, str], limit: int, *, what: str, token: bool = False
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: dict[str, str],
+        limit: int,
+        *,
+        what: str,
+        token: bool = False,
+        content: bytes | None = None,
     ) -> Reply:
         """One request, no redirects; the body is read up to ``limit`` bytes."""
         service = f"token service of {self.ref.registry}" if token else f"registry {self.ref.registry}"
         headers.setdefault("Accept-Encoding", "identity")
         try:
-            with self.http.stream(method, url, headers=headers) as response:
+            with self.http.stream(method, url, headers=headers, content=content) as response:
                 length = response.headers.get("Content-Length", "")
                 if length.isdigit() and int(length) > limit:
                     raise self._too_large(what, limit, service)
@@ -537,6 +555,79 @@ def _get_manifest(session: _Session, ref: reference.Reference, url: str) -> Mani
     if ref.digest:
         digest = digests.verify(content, ref.digest, source=f"manifest {ref}")
     return Manifest(digest=digest, media_type=response.headers.get("Content-Type", ""), content=content)
+
+
+def put_manifest(
+    ref: RefLike,
+    content: bytes,
+    *,
+    media_type: str,
+    auth: Auth | None = None,
+    timeout: float = 30.0,
+    transport: httpx.BaseTransport | None = None,
+) -> str:
+    """``PUT /v2/<name>/manifests/<reference>``: store ``content`` under a tag or its own digest.
+
+    OCI distribution spec, "Pushing manifests" (end-7): the registry answers ``201 Created``
+    with the digest of the bytes it stored in ``Docker-Content-Digest``. Every blob the manifest
+    references must already be in the repository. The digest returned is that of ``content``;
+    a registry reporting another one is refused.
+
+    Args:
+        ref: ``registry/repository:tag`` or ``registry/repository@digest`` (the digest of ``content``).
+        content: the manifest bytes, exactly as they are to be served (their hash is the digest).
+        media_type: the manifest's ``mediaType``, sent as ``Content-Type``.
+
+    Returns:
+        ``sha256:<hex>`` of ``content``.
+
+    Raises:
+        DigestMismatch: ``ref`` names another digest, or the registry reports another one.
+        Unauthorized: 401/403 — credentials missing or refused (push needs write access).
+        RegistryUnavailable: connection failed or 5xx (temporary).
+        RegistryError: any other refusal (e.g. ``MANIFEST_BLOB_UNKNOWN``, 400), with the registry's detail.
+    """
+    parsed = _as_reference(ref)
+    digest = digests.compute(content)
+    if parsed.digest and parsed.digest != digest:
+        raise errors.DigestMismatch(f"manifest bytes hash to {digest}, not {parsed.digest}")
+    with _Session(parsed, auth=auth, timeout=timeout, transport=transport) as session:
+        response = session.request("PUT", manifest_url(parsed), headers={"Content-Type": media_type}, content=content)
+    if response.status_code not in (200, 201, 202):
+        raise _unexpected(parsed, response, "PUT")
+    header = response.headers.get("Docker-Content-Digest")
+    if header and digests.validate(header, source=f"Docker-Content-Digest of {parsed}") != digest:
+        raise errors.DigestMismatch(f"registry {parsed.registry} stored {parsed} as {header}, not {digest}")
+    return digest
+
+
+def delete_manifest(
+    ref: RefLike,
+    *,
+    auth: Auth | None = None,
+    timeout: float = 10.0,
+    transport: httpx.BaseTransport | None = None,
+) -> bool:
+    """``DELETE /v2/<name>/manifests/<digest>`` (OCI distribution spec, "Deleting manifests", end-9).
+
+    Distribution removes the manifest and every tag that names it; blobs stay until garbage
+    collection. Returns True if the registry deleted it (202), False if it does not allow
+    deletes (405 ``UNSUPPORTED``, distribution's default) or already had no such manifest (404).
+
+    Raises:
+        ValueError: ``ref`` names a tag, not a digest.
+        Unauthorized, RegistryUnavailable, RegistryError: as :func:`put_manifest`.
+    """
+    parsed = _as_reference(ref)
+    if not parsed.digest:
+        raise ValueError(f"delete_manifest needs a digest reference, not {parsed}")
+    with _Session(parsed, auth=auth, timeout=timeout, transport=transport) as session:
+        response = session.request("DELETE", manifest_url(parsed))
+    if response.status_code in (200, 202):
+        return True
+    if response.status_code in (404, 405):
+        return False
+    raise _unexpected(parsed, response, "DELETE")
 
 
 def list_tags(
