@@ -25,7 +25,7 @@ from lightkube.models.core_v1 import ContainerStatus, PodStatus
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
-from dockyard.agent import buildpods, pods, podspec, pushes, scheduling
+from dockyard.agent import buildpods, pods, podspec, pullsecrets, pushes, scheduling
 from dockyard.api import buildpod, phases
 from dockyard.api import labels as well_known
 from dockyard.client import events, resources, runtime
@@ -275,7 +275,11 @@ class NodeAgent:
         instance: str | None = None,
     ) -> None:
         self.runtime = pods.PodRuntime(
-            engine_client, node_name=node_name, state_dir=Path(state_dir) / "volumes", instance=instance
+            engine_client,
+            node_name=node_name,
+            state_dir=Path(state_dir) / "volumes",
+            instance=instance,
+            pull_auth=pullsecrets.PullSecrets(conn, node_name=node_name),
         )
         self.pods = PodWorker(
             conn,
