@@ -170,11 +170,14 @@ def run_agent(
     ready_file: Path | None = None,
     stop_pods_on_exit: bool = True,
     run_pods: bool = True,
+    pod_manifest_path: Path | None = None,
+    manifest_url: str | None = None,
 ) -> int:
     """Run the node agent until SIGINT/SIGTERM; then stop this node's pod containers (if asked).
 
     ``run_pods=False`` (``dockyard agent --no-pods``, the agent DaemonSet on a Kubernetes cluster, where the
     kubelet runs pods and build pods) serves only Pushes: it neither binds, runs nor reports pods.
+    ``pod_manifest_path``/``manifest_url``: static pod sources (:mod:`dockyard.agent.staticpods`).
 
     Raises:
         dockyard.agent.engine.errors.EngineError: no engine could be reached.
@@ -199,6 +202,8 @@ def run_agent(
             state_dir=state_dir,
             max_builds=max_builds,
             instance=instance,
+            pod_manifest_path=pod_manifest_path,
+            manifest_url=manifest_url,
         )
         agent.start(stop)
         log.info("node agent %s running on %s (%s), API %s", node_name, eng.kind, eng.socket, conn.server)
