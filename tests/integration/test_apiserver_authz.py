@@ -75,7 +75,8 @@ def test_node_binds_and_reports_its_pods_only(apiserver: Any, api: Any) -> None:
         assert delete.status_code == 403
         assert delete.json()["message"] == (
             f'pods "mine" is forbidden: User "system:node:{apiserver.node_name}" cannot '
-            'delete resource "pods" in API group "" in the namespace "default"'
+            'delete resource "pods" in API group "" in the namespace "default": '
+            f'node "{apiserver.node_name}" can only delete mirror pods'
         )
         assert node.post(PODS, json=pod("new")).status_code == 403
         assert node.post(SECRETS, json={"metadata": {"name": "x"}}).status_code == 403

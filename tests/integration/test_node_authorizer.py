@@ -159,3 +159,56 @@ def test_node_records_events_only_about_its_objects(apiserver: Any, api: Any) ->
     with apiserver.client(token=apiserver.node_token) as node:
         assert node.patch(f"{EVENTS}/theirs.2", json={"count": 5}, headers=MERGE).status_code == 403
     assert api.get(f"{EVENTS}/theirs.2").json()["count"] == 1
+
+
+def mirror(name: str, node: str, **spec: Any) -> dict[str, Any]:
+    """A mirror pod as the node agent creates it for a static pod (``kubernetes.io/config.mirror``)."""
+    body = pod(name, node, **spec)
+    body["metadata"]["annotations"] = {"kubernetes.io/config.mirror": "abc", "kubernetes.io/config.source": "file"}
+    return body
+
+
+def test_node_creates_and_deletes_only_mirror_pods_bound_to_itself(apiserver: Any, api: Any) -> None:
+    """NodeRestriction (plugin/pkg/admission/noderestriction ``admitPodCreate``): a node creates only mirror pods,
+    bound to itself, referencing no Secret, ConfigMap, PersistentVolumeClaim or service account; it deletes only
+    mirror pods bound to itself. Pod Security admission applies to its mirror pods as to any pod."""
+    node_name = apiserver.node_name
+    assert api.post(SECRETS, json=secret("s")).status_code == 201
+    refused = {
+        "plain": (pod("plain", node_name), "can only create mirror pods"),
+        "other": (mirror("other", "other-node"), "can only create pods with spec.nodeName set to itself"),
+        "unbound": (mirror("unbound", ""), "can only create pods with spec.nodeName set to itself"),
+        "withsecret": (
+            mirror("withsecret", node_name, volumes=[{"name": "v", "secret": {"secretName": "s"}}]),
+            "can not create pods that reference secrets",
+        ),
+        "withpull": (
+            mirror("withpull", node_name, imagePullSecrets=[{"name": "s"}]),
+            "can not create pods that reference secrets",
+        ),
+        "withcm": (
+            mirror("withcm", node_name, volumes=[{"name": "v", "configMap": {"name": "c"}}]),
+            "can not create pods that reference configmaps",
+        ),
+        "withsa": (mirror("withsa", node_name, serviceAccountName="robot"), "can not create pods that reference"),
+    }
+    with apiserver.client(token=apiserver.node_token) as node:
+        for name, (body, why) in refused.items():
+            resp = node.post(PODS, json=body)
+            assert resp.status_code == 403, (name, resp.text)
+            assert why in resp.json()["message"], (name, resp.text)
+            assert api.get(f"{PODS}/{name}").status_code == 404
+        made = node.post(PODS, json=mirror("static-web", node_name))
+        assert made.status_code == 201, made.text
+        privileged = mirror("static-priv", node_name)
+        privileged["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+        denied = node.post(PODS, json=privileged)
+        assert denied.status_code == 403 and "violates PodSecurity" in denied.text, denied.text
+        assert api.post(PODS, json=pod("workload", node_name)).status_code == 201
+        assert api.post(PODS, json=mirror("theirs-mirror", "other-node")).status_code == 201
+        for name in ("workload", "theirs-mirror"):
+            resp = node.delete(f"{PODS}/{name}")
+            assert resp.status_code == 403, (name, resp.text)
+        assert node.delete(f"{PODS}/static-web").status_code == 200
+    assert api.get(f"{PODS}/static-web").status_code == 404
+    assert api.get(f"{PODS}/workload").status_code == 200

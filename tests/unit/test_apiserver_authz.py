@@ -54,9 +54,11 @@ def test_node_writes_only_what_the_agent_needs() -> None:
     assert authz.allowed(attrs(NODE, "create", "builds", group="dockyard.dev", sub="log"))
     assert authz.allowed(attrs(NODE, "create", "events", name=""))
     assert authz.allowed(attrs(NODE, "patch", "events"))
+    # mirror pods of its static pods; which ones: nodeauthz (tests/integration/test_node_authorizer.py)
+    assert authz.allowed(attrs(NODE, "create", "pods", name=""))
+    assert authz.allowed(attrs(NODE, "delete", "pods"))
     for verb, resource, group, sub in [
-        ("delete", "pods", "", ""),
-        ("create", "pods", "", ""),
+        ("deletecollection", "pods", "", ""),
         ("update", "pods", "", ""),
         ("patch", "builds", "dockyard.dev", "status"),
         ("patch", "pushes", "dockyard.dev", ""),
@@ -72,9 +74,9 @@ def test_unknown_users_may_do_nothing_with_resources() -> None:
 
 def test_forbidden_message_is_the_apiservers() -> None:
     with pytest.raises(errors.Forbidden) as err:
-        authz.authorize(attrs(NODE, "delete", "pods"))
+        authz.authorize(attrs(NODE, "update", "pods"))
     assert err.value.message == (
-        'pods "x" is forbidden: User "system:node:vm" cannot delete resource "pods" in '
+        'pods "x" is forbidden: User "system:node:vm" cannot update resource "pods" in '
         'API group "" in the namespace "default"'
     )
     assert err.value.code == 403 and err.value.to_status()["reason"] == "Forbidden"

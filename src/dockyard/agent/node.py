@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from lightkube.models.core_v1 import ContainerStatus, PodStatus
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
-from dockyard.agent import buildpods, pods, podspec, pushes, scheduling
+from dockyard.agent import buildpods, pods, podspec, pullsecrets, pushes, scheduling, staticpods
 from dockyard.api import buildpod, phases
 from dockyard.api import labels as well_known
 from dockyard.client import events, resources, runtime
@@ -64,6 +65,7 @@ class PodWorker(runtime.Controller):
         self._state_dir = Path(state_dir)
         self._engine_url = engine_url
         self._max_builds = max_builds
+        self.static_uids: Callable[[], set[str]] = set  # the static pods' UIDs (their containers are no orphans)
 
     def setup(self) -> None:
         super().setup()
@@ -105,7 +107,9 @@ class PodWorker(runtime.Controller):
                     keys += [resources.key(p) for p in self._unscheduled()]  # its ports may be free now
                 if event == "DELETED":
                     uid = self._uids.pop(k, None)
-                    if buildpod.is_build_pod(pod):
+                    if staticpods.is_mirror_pod(pod):
+                        pass  # a mirror pod's static pod runs on (and its mirror comes back): staticpods
+                    elif buildpod.is_build_pod(pod):
                         self.builds.cancel(str(pod.metadata.uid))  # cancel or deadline: abort the build
                     elif uid:
                         self.events.record(pod, events.NORMAL, "Killing", "Stopping the pod's containers")
@@ -132,7 +136,7 @@ class PodWorker(runtime.Controller):
             if informer is None or not informer.synced.is_set():
                 continue
             try:
-                known = {str(p.metadata.uid) for p in informer.items()}
+                known = {str(p.metadata.uid) for p in informer.items()} | self.static_uids()
                 self.builds.sweep(known)
                 for uid in self.pods.pod_uids() - known:
                     log.info("removing containers of deleted pod %s", uid)
@@ -143,8 +147,8 @@ class PodWorker(runtime.Controller):
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
         pod: Pod | None = runtime.get(self.api, "Pod", name, ns)
-        if pod is None or pod.spec is None:
-            return None
+        if pod is None or pod.spec is None or staticpods.is_mirror_pod(pod):
+            return None  # a mirror pod is run from its manifest (kubelet: mirror pods are never run)
         node = pod.spec.nodeName
         if node and node != self.node:
             return None
@@ -261,6 +265,13 @@ class NodeAgent:
         node_name: this node's name (``spec.nodeName``, label ``dockyard.dev/nodename``).
         state_dir: the agent's state: ``volumes/`` (emptyDir) and ``builds/`` (builder processes).
         instance: which agent owns the engine's pod containers (see ``PodRuntime``).
+        pod_manifest_path: a folder of static pod manifests (kubelet ``staticPodPath``), or ``None``.
+        manifest_url: a loopback URL of static pod manifests (kubelet ``--manifest-url``), or ``None``.
+        static_period: seconds between reads of ``pod_manifest_path`` and syncs of the static pods.
+        url_period: seconds between reads of ``manifest_url`` (kubelet's default: 20).
+
+    Raises:
+        ValueError: ``manifest_url`` is not an http(s) URL on loopback.
     """
 
     def __init__(
@@ -273,9 +284,17 @@ class NodeAgent:
         state_dir: Path,
         max_builds: int = 2,
         instance: str | None = None,
+        pod_manifest_path: Path | None = None,
+        manifest_url: str | None = None,
+        static_period: float = SYNC_PERIOD,
+        url_period: float = 20.0,
     ) -> None:
         self.runtime = pods.PodRuntime(
-            engine_client, node_name=node_name, state_dir=Path(state_dir) / "volumes", instance=instance
+            engine_client,
+            node_name=node_name,
+            state_dir=Path(state_dir) / "volumes",
+            instance=instance,
+            pull_auth=pullsecrets.PullSecrets(conn, node_name=node_name),
         )
         self.pods = PodWorker(
             conn,
@@ -286,9 +305,28 @@ class NodeAgent:
             max_builds=max_builds,
         )
         self.pushes = pushes.PushWorker(conn, runtime_=self.runtime, engine_client=engine_client, node_name=node_name)
+        self.static: staticpods.StaticPods | None = None
+        if pod_manifest_path is not None or manifest_url:
+            self.static = staticpods.StaticPods(
+                conn,
+                runtime_=self.runtime,
+                node_name=node_name,
+                manifest_path=pod_manifest_path,
+                manifest_url=manifest_url,
+                period=static_period,
+                url_period=url_period,
+                mirrors=self._pods_seen,
+                on_status=lambda mirror, status: self.pods._container_events(mirror, status),
+            )
+            self.pods.static_uids = self.static.uids
+
+    def _pods_seen(self) -> list[Pod]:
+        informer = self.pods.informers.get("Pod")
+        return informer.items() if informer is not None and informer.synced.is_set() else []
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
-        return self.pods.start(stop) + self.pushes.start(stop)
+        threads = self.pods.start(stop) + self.pushes.start(stop)
+        return threads + (self.static.start(stop) if self.static is not None else [])
 
     def synced(self) -> bool:
         return self.pods.synced() and self.pushes.synced()

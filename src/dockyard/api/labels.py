@@ -112,6 +112,20 @@ DEPLOYMENT_MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
 LAST_APPLIED_CONFIG = "kubectl.kubernetes.io/last-applied-configuration"
 """Annotation ``kubectl apply`` keeps (``v1.LastAppliedConfigAnnotation``)."""
 
+CONFIG_MIRROR = "kubernetes.io/config.mirror"
+"""Annotation of a mirror pod: the API's image of a static pod the node runs from a file or URL, valued with the
+static pod's :data:`CONFIG_HASH` (``kubetypes.ConfigMirrorAnnotationKey``, ``pkg/kubelet/types/pod_update.go``)."""
+
+CONFIG_SOURCE = "kubernetes.io/config.source"
+"""Annotation naming where the node took a pod from: ``file``, ``http`` or ``api``
+(``kubetypes.ConfigSourceAnnotationKey``)."""
+
+CONFIG_HASH = "kubernetes.io/config.hash"
+"""Annotation of a static pod: the hash of its manifest as read (``kubetypes.ConfigHashAnnotationKey``)."""
+
+CONFIG_SEEN = "kubernetes.io/config.seen"
+"""Annotation of a static pod: when the node first saw this version of it (``kubetypes.ConfigFirstSeenAnnotationKey``)."""
+
 POD_TEMPLATE_HASH = "pod-template-hash"
 """Label of a ReplicaSet and its pods (``apps/v1.DefaultDeploymentUniqueLabelKey``)."""
 

@@ -50,7 +50,7 @@ NODENAME_LABEL = well_known.NODE_NAME
 
 # (group, resource, subresource) -> verbs a node may use beyond reading.
 _NODE_WRITES: dict[tuple[str, str, str], frozenset[str]] = {
-    ("", "pods", ""): frozenset({"patch"}),  # binding to itself; see admit()
+    ("", "pods", ""): frozenset({"patch", "create", "delete"}),  # binding; mirror pods (nodeauthz.check)
     ("", "pods", "status"): frozenset({"patch", "update"}),
     ("dockyard.dev", "pushes", "status"): frozenset({"patch", "update"}),
     ("dockyard.dev", "builds", "log"): frozenset({"create"}),
@@ -155,10 +155,12 @@ def authorize(attrs: Attributes) -> None:
 
 def needs_admission(attrs: Attributes) -> bool:
     """True if :func:`admit` must look at the stored object (a node's writes to pods and pushes)."""
-    return (
-        node_name(attrs.user) is not None
-        and attrs.verb in ("patch", "update")
-        and (attrs.group, attrs.resource) in (("", "pods"), ("dockyard.dev", "pushes"))
+    return node_name(attrs.user) is not None and (
+        (
+            attrs.verb in ("patch", "update")
+            and (attrs.group, attrs.resource) in (("", "pods"), ("dockyard.dev", "pushes"))
+        )
+        or (attrs.verb == "delete" and (attrs.group, attrs.resource, attrs.subresource) == ("", "pods", ""))
     )
 
 
@@ -167,7 +169,10 @@ def admit(attrs: Attributes, stored: dict[str, Any], *, content_type: str = "", 
 
     - ``pods`` (main resource): only a JSON merge patch that sets
       ``spec.nodeName`` to this node and/or ``metadata.labels``, on a pod
-      that is unscheduled or already this node's.
+      that is unscheduled or already this node's; ``delete`` only of a mirror pod
+      (annotation ``kubernetes.io/config.mirror``) bound to this node. (Kubernetes' NodeRestriction lets a node
+      delete any pod bound to it; dockyard's node deletes only the mirror pods of its static pods.) A node's pod
+      ``create`` is checked by :func:`dockyard.apiserver.nodeauthz.check_mirror_pod_create`.
     - ``pods/status``: only pods bound to this node; on an unscheduled pod, only a JSON merge patch of the
       scheduler's ``PodScheduled`` condition (and phase ``Pending``): the embedded node agent schedules its
       one node and reports a pod that does not fit, as kube-scheduler does.
@@ -182,7 +187,13 @@ def admit(attrs: Attributes, stored: dict[str, Any], *, content_type: str = "", 
         return
     spec = stored.get("spec") if isinstance(stored.get("spec"), dict) else {}
     bound = str(spec.get("nodeName") or "")
-    if attrs.resource == "pods" and not attrs.subresource:
+    if attrs.resource == "pods" and attrs.verb == "delete":
+        annotations = (stored.get("metadata") or {}).get("annotations") or {}
+        if bound != node:
+            raise forbidden(attrs, f'node "{node}" can only delete pods with spec.nodeName set to itself')
+        if well_known.CONFIG_MIRROR not in annotations:
+            raise forbidden(attrs, f'node "{node}" can only delete mirror pods')
+    elif attrs.resource == "pods" and not attrs.subresource:
         if content_type != MERGE_PATCH or not _only_binding(document, node):
             raise forbidden(
                 attrs, "a node may only bind a pod to itself (a JSON merge patch of spec.nodeName and metadata.labels)"

@@ -431,6 +431,7 @@ async def _object(
         )
         return _written(patched, fields)
     if method == "DELETE" and subresource is None:
+        await _admit(state, attrs)
         options = await _delete_options(request)
         preconditions: Obj = options["preconditions"] if isinstance(options.get("preconditions"), dict) else {}
         propagation = request.query_params.get("propagationPolicy") or options.get("propagationPolicy")

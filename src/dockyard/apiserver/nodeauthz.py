@@ -20,6 +20,10 @@ its node agent does beyond the kubelet's work (build pods and Pushes):
   serves, or its own Node object); an Event's ``involvedObject`` cannot be
   changed by a patch.
 - **Pod and Push status**: see :func:`dockyard.apiserver.authz.admit`.
+- **Mirror pods** (the API's image of a static pod the node runs from a file or URL): a node creates only
+  mirror pods bound to itself that reference no Secret, ConfigMap, PersistentVolumeClaim or service account
+  (NodeRestriction ``admitPodCreate``, :func:`check_mirror_pod_create`), and deletes only its mirror pods.
+  Pod Security admission then applies to the mirror pod as to any pod.
 
 Every refusal is a 403 worded as the apiserver words it
 (:func:`dockyard.apiserver.authz.forbidden`), with the node authorizer's
@@ -107,6 +111,77 @@ def pod_secret_names(pod: Obj) -> set[str]:
         except ValueError:
             pass
     return names
+
+
+def pod_config_map_names(pod: Obj) -> set[str]:
+    """Names of the ConfigMaps a pod references: ``spec.volumes[].configMap.name``, projected volumes' configMap
+    sources, and every (init, ephemeral) container's ``env[].valueFrom.configMapKeyRef.name`` and
+    ``envFrom[].configMapRef.name`` (``podutil.VisitPodConfigmapNames``)."""
+    spec = _dict(pod.get("spec"))
+    names: set[str] = set()
+    for volume in _list(spec.get("volumes")):
+        volume = _dict(volume)
+        if (found := _name(volume.get("configMap"))) is not None:
+            names.add(found)
+        for source in _list(_dict(volume.get("projected")).get("sources")):
+            if (found := _name(_dict(source).get("configMap"))) is not None:
+                names.add(found)
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for container in _list(spec.get(key)):
+            container = _dict(container)
+            for env in _list(container.get("env")):
+                if (found := _name(_dict(_dict(env).get("valueFrom")).get("configMapKeyRef"))) is not None:
+                    names.add(found)
+            for source in _list(container.get("envFrom")):
+                if (found := _name(_dict(source).get("configMapRef"))) is not None:
+                    names.add(found)
+    return names
+
+
+def check_mirror_pod_create(attrs: authz.Attributes, pod: Any) -> None:
+    """A node's pod ``create``: Kubernetes' NodeRestriction ``admitPodCreate``
+    (``plugin/pkg/admission/noderestriction/admission.go``), messages as it words them.
+
+    The pod must be a mirror pod (annotation ``kubernetes.io/config.mirror``), bound to the node
+    (``spec.nodeName``), and reference no service account, Secret, ConfigMap or PersistentVolumeClaim. An
+    ``ownerReference``, when given, must be the one controller reference to the node's ``v1`` Node (dockyard's
+    node agent sets none: the embedded engine keeps no Node objects to own them).
+
+    Raises:
+        errors.Forbidden: any rule broken.
+    """
+    node = authz.node_name(attrs.user)
+    if node is None:
+        return
+    body = _dict(pod)
+    meta, spec = _dict(body.get("metadata")), _dict(body.get("spec"))
+
+    def refuse(why: str) -> errors.Forbidden:
+        return authz.forbidden(attrs, why)
+
+    if well_known.CONFIG_MIRROR not in _dict(meta.get("annotations")):
+        raise refuse(
+            f'pod does not have "{well_known.CONFIG_MIRROR}" annotation, node "{node}" can only create mirror pods'
+        )
+    if spec.get("nodeName") != node:
+        raise refuse(f'node "{node}" can only create pods with spec.nodeName set to itself')
+    owners = _list(meta.get("ownerReferences"))
+    if len(owners) > 1:
+        raise refuse(f'node "{node}" can only create pods with a single owner reference set to itself')
+    if owners:
+        owner = _dict(owners[0])
+        if (owner.get("apiVersion"), owner.get("kind"), owner.get("name")) != ("v1", "Node", node):
+            raise refuse(f'node "{node}" can only create pods with an owner reference set to itself')
+        if owner.get("controller") is not True:
+            raise refuse(f'node "{node}" can only create pods with a controller owner reference set to itself')
+    if spec.get("serviceAccountName") or spec.get("serviceAccount"):
+        raise refuse(f'node "{node}" can not create pods that reference a service account')
+    if pod_secret_names(body):
+        raise refuse(f'node "{node}" can not create pods that reference secrets')
+    if pod_config_map_names(body):
+        raise refuse(f'node "{node}" can not create pods that reference configmaps')
+    if any(_dict(v).get("persistentVolumeClaim") for v in _list(spec.get("volumes"))):
+        raise refuse(f'node "{node}" can not create pods that reference persistentvolumeclaims')
 
 
 def build_secret_names(spec: Obj) -> set[str]:
@@ -216,6 +291,8 @@ def check(store: sqlite.Store, attrs: authz.Attributes, *, body: Any = None, con
             raise refuse
     elif target == ("", "events", "") and attrs.verb in ("create", "update", "patch"):
         _check_event(store, node, attrs, body, content_type, refuse)
+    elif target == ("", "pods", "") and attrs.verb == "create":
+        check_mirror_pod_create(attrs, body)
     elif authz.needs_admission(attrs):
         stored = store.get(POD if attrs.resource == "pods" else PUSH, attrs.namespace, attrs.name)
         authz.admit(attrs, stored, content_type=content_type, document=body)

@@ -173,6 +173,8 @@ def run_agent(
     stop_pods_on_exit: bool = True,
     run_pods: bool = True,
     serve_services: bool = True,
+    pod_manifest_path: Path | None = None,
+    manifest_url: str | None = None,
 ) -> int:
     """Run the node agent until SIGINT/SIGTERM; then stop this node's pod containers (if asked).
 
@@ -180,6 +182,7 @@ def run_agent(
     kubelet runs pods and build pods) serves only Pushes: it neither binds, runs nor reports pods.
     With ``serve_services`` (and pods run) it also runs the Service proxy (:mod:`dockyard.agent.services`:
     LoadBalancer ports, node ports and cluster IPs on loopback, as k3s's ServiceLB and kube-proxy).
+    ``pod_manifest_path``/``manifest_url``: static pod sources (:mod:`dockyard.agent.staticpods`).
 
     Raises:
         dockyard.agent.engine.errors.EngineError: no engine could be reached.
@@ -204,6 +207,8 @@ def run_agent(
             state_dir=state_dir,
             max_builds=max_builds,
             instance=instance,
+            pod_manifest_path=pod_manifest_path,
+            manifest_url=manifest_url,
         )
         agent.start(stop)
         synced = agent.synced

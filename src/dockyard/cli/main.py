@@ -133,6 +133,19 @@ def _http_errors(fn: Callable[P, R]) -> Callable[P, R]:
 # --- up ----------------------------------------------------------------------------------------
 
 
+def _check_static_sources(pod_manifest_path: Path | None, manifest_url: str | None) -> None:
+    """Exit 2 with a message naming the flag when a static pod source cannot be used."""
+    from dockyard.agent import staticpods
+
+    if pod_manifest_path is not None and pod_manifest_path.exists() and not pod_manifest_path.is_dir():
+        _die(f"--pod-manifest-path {pod_manifest_path}: not a directory", 2)
+    if manifest_url:
+        try:
+            staticpods.check_manifest_url(manifest_url)
+        except ValueError as err:
+            _die(str(err), 2)
+
+
 @app.command()
 def up(
     data_dir: Path = typer.Option(
@@ -148,6 +161,17 @@ def up(
         None, "--engine-socket", help="engine API socket path (default: found, or a Podman service started for you)"
     ),
     max_builds: int = typer.Option(2, "--max-builds", help="builds this node runs at once"),
+    pod_manifest_path: Path = typer.Option(
+        None,
+        "--pod-manifest-path",
+        help="run every *.yaml/*.yml/*.json Pod in this folder as a static pod, mirrored into the API "
+        "(the kubelet's staticPodPath; read every 2 s)",
+    ),
+    manifest_url: str = typer.Option(
+        None,
+        "--manifest-url",
+        help="run the Pods (one, or a List) at this http(s) URL on 127.0.0.1 as static pods (read every 20 s)",
+    ),
     pod_security: str = typer.Option(
         podsecurity.DEFAULT_LEVEL,
         "--pod-security",
@@ -201,6 +225,7 @@ def up(
         _die(f"--engine {engine!r}: use auto, podman or docker", 2)
     if pod_security not in podsecurity.LEVELS:
         _die(f"--pod-security {pod_security!r}: use {', '.join(podsecurity.LEVELS)}", 2)
+    _check_static_sources(pod_manifest_path, manifest_url)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -216,6 +241,8 @@ def up(
         engine=engine,
         engine_socket=engine_socket,
         max_builds=max_builds,
+        pod_manifest_path=pod_manifest_path.resolve() if pod_manifest_path else None,
+        manifest_url=manifest_url,
         insecure_http=insecure_http,
         max_long_running=max_long_running,
         max_long_running_per_user=max_long_running_per_user,
@@ -410,6 +437,17 @@ def agent(
         "--serve-services/--no-serve-services",
         help="serve Services on loopback (LoadBalancer port, nodePort on 127.0.0.1, clusterIP:port)",
     ),
+    pod_manifest_path: Path = typer.Option(
+        None,
+        "--pod-manifest-path",
+        help="run every *.yaml/*.yml/*.json Pod in this folder as a static pod, mirrored into the API "
+        "(the kubelet's staticPodPath; read every 2 s)",
+    ),
+    manifest_url: str = typer.Option(
+        None,
+        "--manifest-url",
+        help="run the Pods (one, or a List) at this http(s) URL on 127.0.0.1 as static pods (read every 20 s)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
     """Run the node agent: this node's pods, build pods and pushes (foreground; `dockyard up` starts it)."""
@@ -419,6 +457,7 @@ def agent(
     from dockyard.cli import components
 
     _component_logging(verbose)
+    _check_static_sources(pod_manifest_path, manifest_url)
     _serve_metrics(metrics_bind_address)
     try:
         code = components.run_agent(
@@ -432,6 +471,8 @@ def agent(
             ready_file=ready_file,
             run_pods=run_pods,
             serve_services=serve_services,
+            pod_manifest_path=pod_manifest_path,
+            manifest_url=manifest_url,
         )
     except EngineError as err:
         _die(str(err), 3)

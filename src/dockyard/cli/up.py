@@ -56,6 +56,8 @@ class UpOptions:
     engine_socket: str | None = None
     node_name: str = ""
     max_builds: int = 2
+    pod_manifest_path: Path | None = None  # static pods (kubelet staticPodPath), passed to the agent
+    manifest_url: str | None = None  # static pods at a loopback URL (kubelet --manifest-url)
     pod_security: str = podsecurity.DEFAULT_LEVEL  # enforce level of namespaces without the label
     max_context_bytes: int = archive.DEFAULT_MAX_BYTES  # binary build contexts, uploaded and uncompressed
     max_context_members: int = archive.DEFAULT_MAX_MEMBERS
@@ -252,6 +254,8 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
                 str(run_dir / "agent.ready"),
                 "--metrics-bind-address",
                 f"127.0.0.1:{metrics_ports['agent']}",
+                *(["--pod-manifest-path", str(opts.pod_manifest_path)] if opts.pod_manifest_path else []),
+                *(["--manifest-url", opts.manifest_url] if opts.manifest_url else []),
             ],
             run_dir=run_dir,
             log_path=data_dir / "agent.log",

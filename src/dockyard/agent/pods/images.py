@@ -12,7 +12,7 @@ import io
 import tarfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from lightkube.models.core_v1 import Container
@@ -30,8 +30,10 @@ PAUSE_IMAGE = "localhost/dockyard-pause:1"
 _PAUSE_DOCKERFILE = 'FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT ["/bin/busybox", "sleep", "2147483647"]\n'
 _CACHE_LIMIT = 4096
 
-#: Called before a pull: ``(pod, image) -> auth_config or None``.
-PullAuth = Callable[[Pod, str], "dict[str, str] | None"]
+PullAuth = Callable[[Pod, str], "Sequence[Mapping[str, str]]"]
+"""Called before a pull: ``(pod, image) -> auth configs`` (``{"username", "password"}``) to try in order, as the
+kubelet tries each credential its keyring finds for the image (``pullImageWithCreds``); ``[]``: pull anonymously.
+May raise :class:`dockyard.agent.engine.errors.PullFailed` (credentials that cannot be read)."""
 
 
 class ImageManager:
@@ -41,7 +43,8 @@ class ImageManager:
         engine: the engine's container operations.
         backoff: the pull back-off (the crash back-off policy).
         pull_timeout: bound on one pull, in seconds.
-        pull_auth: optional ``(pod, image) -> auth_config`` for private registries (image pull secrets).
+        pull_auth: optional ``(pod, image) -> auth configs`` for private registries (image pull secrets,
+            :data:`PullAuth`).
         pause_image: the infra image; built from ``busybox`` if missing.
         busybox: a static busybox binary for the pause image.
         clock: seconds since the epoch.
@@ -92,8 +95,7 @@ class ImageManager:
         if failure is not None and now < failure.retry_at:
             return "ImagePullBackOff", f'Back-off pulling image "{image}": {failure.message}'
         try:
-            auth = self._pull_auth(pod, image) if self._pull_auth else None
-            self._engine.pull(image, auth=auth, timeout=self._pull_timeout)
+            self._pull(pod, image)
         except engine_errors.PullFailed as e:
             backoff = self._backoff.initial if failure is None else min(2 * failure.backoff, self._backoff.maximum)
             message = f'failed to pull image "{image}": {e}'
@@ -101,6 +103,26 @@ class ImageManager:
             return "ErrImagePull", message
         state.pull_failures.pop(key, None)
         return None
+
+    def _pull(self, pod: Pod, image: str) -> None:
+        """Pull with each credential :attr:`_pull_auth` gives, until one works; anonymously when it gives none
+        (kubelet ``kuberuntime_image.go`` ``PullImage``: the errors of every attempt, joined).
+
+        Raises:
+            PullFailed: every attempt failed (the engine's reasons, never a credential).
+        """
+        creds = list(self._pull_auth(pod, image)) if self._pull_auth else []
+        if not creds:
+            self._engine.pull(image, auth=None, timeout=self._pull_timeout)
+            return
+        reasons: list[str] = []
+        for auth in creds:
+            try:
+                self._engine.pull(image, auth=auth, timeout=self._pull_timeout)
+                return
+            except engine_errors.PullFailed as e:
+                reasons.append(str(e))
+        raise engine_errors.PullFailed("; ".join(dict.fromkeys(reasons)))
 
     def image_user(self, image: str) -> str:
         """The image's ``Config.User`` (``""``: root), for ``runAsNonRoot`` and ``runAsGroup`` (kubelet

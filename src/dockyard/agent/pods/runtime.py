@@ -54,8 +54,8 @@ class PodRuntime:
         backoff: crash back-off (also used for image pull and sandbox
             failures); tests pass a short one.
         pull_timeout: bound on one image pull, in seconds.
-        pull_auth: optional ``(pod, image) -> auth_config`` for private
-            registries (image pull secrets).
+        pull_auth: optional ``(pod, image) -> auth configs`` for private
+            registries (image pull secrets, :data:`.images.PullAuth`).
         clock: seconds since the epoch (tests may inject).
         prober: the prober manager (:mod:`.prober`); default: no probes.
 
