@@ -50,8 +50,9 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 Rule = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # (apiGroups, resources, verbs)
 
 CONTROLLER_RULES: tuple[Rule, ...] = (
-    (("dockyard.dev",), ("buildconfigs", "images", "imagedeploys"), ("get", "list", "watch")),
-    (("dockyard.dev",), ("builds",), ("get", "list", "watch", "patch", "delete")),
+    (("dockyard.dev",), ("buildconfigs", "images"), ("list", "watch")),
+    (("dockyard.dev",), ("imagedeploys",), ("get", "list", "watch")),
+    (("dockyard.dev",), ("builds",), ("list", "watch", "patch", "delete")),
     (("dockyard.dev",), ("pushes",), ("list", "watch")),
     (
         ("dockyard.dev",),
@@ -61,7 +62,7 @@ CONTROLLER_RULES: tuple[Rule, ...] = (
     (("dockyard.dev",), ("buildconfigs/instantiate",), ("create",)),
     (("",), ("pods",), ("get", "list", "watch", "create", "delete")),
     (("",), ("secrets",), ("get",)),
-    (("apps",), ("deployments",), ("get", "list", "watch", "create", "update")),
+    (("apps",), ("deployments",), ("list", "watch", "create", "update")),
     (("",), ("events",), ("get", "create", "patch")),
 )
 """What ``dockyard controllers`` (buildconfig, build, image, imagedeploy) does, cluster-wide: the informers list and

@@ -89,7 +89,7 @@ class BuildConfigController(runtime.Controller):
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        config = self.lister(objects.BuildConfig).get(ns, name)
+        config: objects.BuildConfig | None = self.lister(objects.BuildConfig).get(ns, name)
         if config is None:
             self.expectations.forget(key)
             return None
