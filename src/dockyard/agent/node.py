@@ -275,7 +275,12 @@ class NodeAgent:
         instance: str | None = None,
     ) -> None:
         self.runtime = pods.PodRuntime(
-            engine_client, node_name=node_name, state_dir=Path(state_dir) / "volumes", instance=instance
+            engine_client,
+            node_name=node_name,
+            state_dir=Path(state_dir) / "volumes",
+            instance=instance,
+            events=self._pod_event,
+            on_probe_result=self._probe_result,
         )
         self.pods = PodWorker(
             conn,
@@ -289,6 +294,16 @@ class NodeAgent:
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         return self.pods.start(stop) + self.pushes.start(stop)
+
+    def _pod_event(self, pod: Pod, type_: str, reason: str, message: str) -> None:
+        """The runtime's and prober's pod Events (``Unhealthy``, ``Killing``), recorded as the kubelet's."""
+        recorder = getattr(self.pods, "events", None)  # set when the pod worker starts
+        if recorder is not None:
+            recorder.record(pod, type_, reason, message)
+
+    def _probe_result(self, pod: Pod) -> None:
+        """A probe result changed: sync the pod now, so its readiness is written (or it is restarted) at once."""
+        self.pods.queue.add(resources.key(pod))
 
     def synced(self) -> bool:
         return self.pods.synced() and self.pushes.synced()
