@@ -202,7 +202,9 @@ class Prober:
         if not path.startswith("/"):
             path = "/" + path
         url = f"{scheme.lower()}://{_LOOPBACK}:{port}{path}"
-        headers = {"Host": f"{_LOOPBACK}:{port}", "User-Agent": USER_AGENT, "Accept": "*/*"}
+        # ``host`` (loopback only, see dockyard.api.probes) names the Host header; the connection is always to
+        # 127.0.0.1 in the pod's namespace.
+        headers = {"Host": f"{get.host or _LOOPBACK}:{port}", "User-Agent": USER_AGENT, "Accept": "*/*"}
         for header in get.httpHeaders or []:
             headers = {k: v for k, v in headers.items() if k.lower() != header.name.lower()}
         extra = [(h.name, h.value or "") for h in get.httpHeaders or []]
@@ -366,6 +368,8 @@ class ProbeManager:
                 started = running and self._passed(uid, status.name, ProbeType.STARTUP, container_id)
                 ready = started and self._passed(uid, status.name, ProbeType.READINESS, container_id)
                 status.started, status.ready = started, ready
+                if not any((uid, status.name, kind) in self._workers for kind in ProbeType):
+                    continue  # not probed: nothing to remember
                 self._seen[(uid, status.name)] = _Seen(
                     container_id=container_id,
                     running=running,
