@@ -17,6 +17,7 @@ from dockyard.agent.pods.actions import (
     compute_pod_actions,
     pod_done,
 )
+from dockyard.agent.pods.probes import ProbeType
 from dockyard.agent.pods.state import EngineContainer, ExitInfo, Failure
 
 NOW = 1_000_000.0
@@ -226,3 +227,39 @@ def test_created_but_never_started_is_started_in_its_sandbox_or_made_anew() -> N
     )
     action = compute_container_action(pod, AC, failed, infra_id="infra0", now=NOW, policy=POLICY)
     assert (action.step, action.attempt) == (ContainerStep.START, 1)
+
+
+LIVE = {**A, "livenessProbe": {"exec": {"command": ["true"]}, "terminationGracePeriodSeconds": 2}}
+
+
+@pytest.mark.parametrize(
+    ("restart_policy", "probe", "message"),
+    [
+        ("Always", ProbeType.LIVENESS, "Container a failed liveness probe, will be restarted"),
+        ("OnFailure", ProbeType.STARTUP, "Container a failed startup probe, will be restarted"),
+        ("Never", ProbeType.LIVENESS, "Container a failed liveness probe"),
+    ],
+)
+def test_a_failed_liveness_or_startup_probe_kills_the_running_container(
+    restart_policy: str, probe: ProbeType, message: str
+) -> None:
+    pod = _pod([LIVE, B], restart_policy)
+    sick = _ctr(pod, "a", "running")
+    observed = Observed(containers=(_infra(pod), sick, _ctr(pod, "b", "running")), unhealthy={sick.id: probe})
+    kill, keep = compute_pod_actions(pod, observed, now=NOW, policy=POLICY).containers
+    assert (kill.step, kill.container_id, kill.probe, kill.message) == (ContainerStep.KILL, sick.id, probe, message)
+    assert kill.grace == (2 if probe is ProbeType.LIVENESS else None)  # the probe's terminationGracePeriodSeconds
+    assert keep.step is ContainerStep.KEEP
+
+    # Once it stopped: restarted per restartPolicy with the crash back-off (not at once, as a spec change is).
+    stopped = _ctr(pod, "a", "exited", backoff=POLICY.initial)
+    after = Observed(
+        containers=(_infra(pod), stopped, _ctr(pod, "b", "running")),
+        exits={stopped.id: ExitInfo(137, NOW - 5, NOW - 1)},
+        unhealthy={stopped.id: probe},
+    )
+    again = compute_container_action(pod, pod.spec.containers[0], after, infra_id="infra0", now=NOW, policy=POLICY)
+    if restart_policy == "Never":
+        assert again.step is ContainerStep.KEEP
+    else:
+        assert again.step is ContainerStep.WAIT and again.reason == "CrashLoopBackOff"

@@ -279,3 +279,141 @@ def test_init_and_ephemeral_containers_are_refused_not_ignored() -> None:
         with pytest.raises(errors.Invalid) as caught:
             validation.validate(pod_info, pod)
         assert [c.field for c in caught.value.causes] == [f"spec.{key}"]
+
+
+# --- probes (issue 8 item 2): each field honoured by the node agent's prober, or a 422 naming it -----------
+
+
+def _probe_pod(probe_kind: str, probe: dict, ports: list | None = None) -> dict:
+    container = {"name": "web", "image": "x", probe_kind: probe}
+    if ports is not None:
+        container["ports"] = ports
+    return {"metadata": {"name": "p"}, "spec": {"containers": [container]}}
+
+
+@pytest.mark.parametrize(
+    ("kind", "probe", "field", "words"),
+    [
+        ("readinessProbe", {}, "spec.containers[0].readinessProbe", "must specify a handler type"),
+        (
+            "livenessProbe",
+            {"exec": {"command": ["true"]}, "tcpSocket": {"port": 80}},
+            "spec.containers[0].livenessProbe",
+            "may not specify more than 1 handler type",
+        ),
+        ("livenessProbe", {"grpc": {"port": 80}}, "spec.containers[0].livenessProbe.grpc", "not supported"),
+        (
+            "readinessProbe",
+            {"httpGet": {"port": 80, "host": "10.88.0.5"}},
+            "spec.containers[0].readinessProbe.httpGet.host",
+            "loopback",
+        ),
+        (
+            "readinessProbe",
+            {"tcpSocket": {"port": 80, "host": "example.com"}},
+            "spec.containers[0].readinessProbe.tcpSocket.host",
+            "loopback",
+        ),
+        (
+            "readinessProbe",
+            {"httpGet": {"port": 80, "scheme": "FTP"}},
+            "spec.containers[0].readinessProbe.httpGet.scheme",
+            "HTTP",
+        ),
+        ("readinessProbe", {"httpGet": {"port": 0}}, "spec.containers[0].readinessProbe.httpGet.port", "65535"),
+        (
+            "readinessProbe",
+            {"httpGet": {"port": "metrics"}},
+            "spec.containers[0].readinessProbe.httpGet.port",
+            "metrics",
+        ),
+        ("readinessProbe", {"exec": {"command": []}}, "spec.containers[0].readinessProbe.exec.command", "required"),
+        (
+            "livenessProbe",
+            {"exec": {"command": ["true"]}, "successThreshold": 2},
+            "spec.containers[0].livenessProbe.successThreshold",
+            "must be 1",
+        ),
+        (
+            "startupProbe",
+            {"exec": {"command": ["true"]}, "successThreshold": 3},
+            "spec.containers[0].startupProbe.successThreshold",
+            "must be 1",
+        ),
+        (
+            "readinessProbe",
+            {"exec": {"command": ["true"]}, "periodSeconds": -1},
+            "spec.containers[0].readinessProbe.periodSeconds",
+            "greater than or equal to 0",
+        ),
+        (
+            "readinessProbe",
+            {"exec": {"command": ["true"]}, "terminationGracePeriodSeconds": 5},
+            "spec.containers[0].readinessProbe.terminationGracePeriodSeconds",
+            "readiness",
+        ),
+        (
+            "livenessProbe",
+            {"exec": {"command": ["true"]}, "terminationGracePeriodSeconds": 0},
+            "spec.containers[0].livenessProbe.terminationGracePeriodSeconds",
+            "greater than 0",
+        ),
+        (
+            "readinessProbe",
+            {"httpGet": {"port": 80, "httpHeaders": [{"name": "bad header", "value": "x"}]}},
+            "spec.containers[0].readinessProbe.httpGet.httpHeaders[0].name",
+            "header",
+        ),
+        (
+            "readinessProbe",
+            {"exec": {"command": ["true"]}, "bogus": 1},
+            "spec.containers[0].readinessProbe.bogus",
+            "field not declared",
+        ),
+    ],
+)
+def test_probe_fields_the_prober_cannot_honour_are_refused_by_path(kind, probe, field, words):
+    err = causes(POD, _probe_pod(kind, probe))
+    fields = [c["field"] for c in err.to_status()["details"]["causes"]]
+    assert field in fields, err.message
+    assert words in err.message
+
+
+def test_probes_the_prober_honours_are_accepted():
+    pod = _probe_pod(
+        "readinessProbe",
+        {
+            "httpGet": {
+                "path": "/healthz",
+                "port": "http",
+                "host": "127.0.0.1",
+                "scheme": "HTTPS",
+                "httpHeaders": [{"name": "X-Probe", "value": "1"}],
+            },
+            "initialDelaySeconds": 2,
+            "periodSeconds": 3,
+            "timeoutSeconds": 2,
+            "successThreshold": 2,
+            "failureThreshold": 5,
+        },
+        ports=[{"containerPort": 8080, "name": "http"}],
+    )
+    c = pod["spec"]["containers"][0]
+    c["livenessProbe"] = {"tcpSocket": {"port": 8080, "host": "localhost"}, "terminationGracePeriodSeconds": 3}
+    c["startupProbe"] = {"exec": {"command": ["test", "-f", "/tmp/ready"]}, "failureThreshold": 30}
+    validation.validate(POD, pod)
+
+
+def test_probes_in_a_deployment_template_are_checked_too():
+    dep = kinds.by_kind("apps/v1", "Deployment")
+    obj = {
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "w", "image": "x", "livenessProbe": {"grpc": {"port": 1}}}]},
+            },
+        },
+    }
+    assert "spec.template.spec.containers[0].livenessProbe.grpc" in causes(dep, obj).message

@@ -295,6 +295,8 @@ class NodeAgent:
             state_dir=Path(state_dir) / "volumes",
             instance=instance,
             pull_auth=pullsecrets.PullSecrets(conn, node_name=node_name),
+            events=self._pod_event,
+            on_probe_result=self._probe_result,
         )
         self.pods = PodWorker(
             conn,
@@ -327,6 +329,16 @@ class NodeAgent:
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         threads = self.pods.start(stop) + self.pushes.start(stop)
         return threads + (self.static.start(stop) if self.static is not None else [])
+
+    def _pod_event(self, pod: Pod, type_: str, reason: str, message: str) -> None:
+        """The runtime's and prober's pod Events (``Unhealthy``, ``Killing``), recorded as the kubelet's."""
+        recorder = getattr(self.pods, "events", None)  # set when the pod worker starts
+        if recorder is not None:
+            recorder.record(pod, type_, reason, message)
+
+    def _probe_result(self, pod: Pod) -> None:
+        """A probe result changed: sync the pod now, so its readiness is written (or it is restarted) at once."""
+        self.pods.queue.add(resources.key(pod))
 
     def synced(self) -> bool:
         return self.pods.synced() and self.pushes.synced()

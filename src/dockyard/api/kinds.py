@@ -15,6 +15,9 @@ GROUP = "dockyard.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
+KUBERNETES_VERSION = (1, 32)
+"""The Kubernetes minor version whose API dockyard follows (``GET /version``; the prober's ``kube-probe/1.32``)."""
+
 COORDINATION_GROUP = "coordination.k8s.io"
 DISCOVERY_GROUP = "discovery.k8s.io"
 """The group of ``EndpointSlice`` (kept by the endpoints controller, read by ``kubectl describe svc`` and the proxy)."""

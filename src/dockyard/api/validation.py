@@ -17,7 +17,7 @@ from typing import Any
 
 import pydantic
 
-from dockyard.api import kinds, models, podports, podsecurity, services
+from dockyard.api import kinds, models, podports, podsecurity, probes, services
 from dockyard.api import labels as well_known
 from dockyard.api.errors import BadRequest, Cause, Invalid
 
@@ -242,6 +242,7 @@ def _containers_causes(spec: Any, path: str) -> list[Cause]:
             causes.append(Cause(f"{where}.image", "field required", "FieldValueRequired"))
         for j, port in enumerate(_items(container.get("ports"), f"{where}.ports", causes)):
             causes.extend(_port_causes(port, f"{where}.ports[{j}]", host_ports))
+        causes.extend(probes.container_probe_causes(container, where))
     policy = spec.get("restartPolicy")
     if policy is not None and policy not in ("Always", "OnFailure", "Never"):
         causes.append(

@@ -251,7 +251,7 @@ def _pod() -> dict[str, Schema]:
             {
                 "path": string("Path to access."),
                 "port": ref(INT_OR_STRING, "Port number or name."),
-                "host": string("Host name (default: the pod's loopback)."),
+                "host": string("Host name: unset, 127.0.0.1 or localhost (the pod's loopback)."),
                 "scheme": string("HTTP or HTTPS."),
                 "httpHeaders": {
                     "type": "array",
@@ -260,7 +260,17 @@ def _pod() -> dict[str, Schema]:
                 },
             },
         ),
-        "tcpSocket": obj("TCP connect to the container.", {"port": ref(INT_OR_STRING, "Port number or name.")}),
+        "tcpSocket": obj(
+            "TCP connect to the container (on the pod's own loopback).",
+            {
+                "port": ref(INT_OR_STRING, "Port number or name."),
+                "host": string("Host name: unset, 127.0.0.1 or localhost (the pod's loopback)."),
+            },
+        ),
+        "grpc": obj(
+            "gRPC health check: not supported by dockyard's node agent (a pod that sets it is refused, 422).",
+            {"port": integer("Port number."), "service": string("Service name.")},
+        ),
     }
     return {
         f"{CORE}.Pod": kind_schema(
@@ -412,6 +422,11 @@ def _pod() -> dict[str, Schema]:
                 "timeoutSeconds": integer("Seconds after which the probe times out (default 1)."),
                 "successThreshold": integer("Consecutive successes to be considered successful (default 1)."),
                 "failureThreshold": integer("Consecutive failures to be considered failed (default 3)."),
+                "terminationGracePeriodSeconds": integer(
+                    "Grace period when the container is killed after this (liveness or startup) probe failed; "
+                    "default: the pod's.",
+                    "int64",
+                ),
             },
         ),
         f"{CORE}.LocalObjectReference": obj(

@@ -16,7 +16,7 @@ from typing import Any
 import dockyard
 from dockyard.api import kinds
 
-KUBERNETES_VERSION = (1, 32)
+KUBERNETES_VERSION = kinds.KUBERNETES_VERSION
 """The Kubernetes minor version whose API this server follows (kubectl skew checks read it)."""
 
 _SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "log": ["create", "get"], "instantiate": ["create"]}

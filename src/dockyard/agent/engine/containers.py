@@ -18,6 +18,7 @@ https://docs.docker.com/engine/api/v1.41/#tag/Container and ``#tag/Image``.
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -29,7 +30,25 @@ import requests
 
 from dockyard.agent.engine import errors, images
 
-__all__ = ["Containers", "error_text"]
+__all__ = ["Containers", "ExecResult", "error_text"]
+
+EXEC_OUTPUT_LIMIT = 10 * 1024
+"""Bytes of an exec's output kept (the kubelet's exec prober reads at most 10 KiB)."""
+
+
+class ExecResult:
+    """How a command run by :meth:`Containers.exec_run` ended.
+
+    Attributes:
+        exit_code: the command's exit code; ``None`` when it timed out.
+        output: stdout and stderr interleaved, at most :data:`EXEC_OUTPUT_LIMIT` bytes.
+        timed_out: the deadline passed before the command ended (it may still run in the container).
+    """
+
+    __slots__ = ("exit_code", "output", "timed_out")
+
+    def __init__(self, exit_code: int | None, output: bytes, timed_out: bool) -> None:
+        self.exit_code, self.output, self.timed_out = exit_code, output, timed_out
 
 
 def error_text(e: BaseException) -> str:
@@ -49,6 +68,33 @@ def _translated() -> Iterator[None]:
         raise errors.RequestFailed(error_text(e), e.status_code) from e
     except (docker.errors.DockerException, requests.RequestException) as e:
         raise errors.EngineError(error_text(e)) from e
+
+
+def _read_frames(sock: socket.socket, deadline: float) -> tuple[bytes, bool]:
+    """Read an attached, non-TTY stream until EOF or ``deadline`` (``time.monotonic()``): frames of an 8-byte
+    header (stream type, 3 zero bytes, big-endian length) and the payload (Engine API "Attach to a
+    container", stream format). Returns ``(stdout and stderr, at most EXEC_OUTPUT_LIMIT bytes; timed out)``."""
+    buf = b""
+    out = bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return bytes(out), True
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            return bytes(out), True
+        if not chunk:
+            return bytes(out), False
+        buf += chunk
+        while len(buf) >= 8:
+            size = int.from_bytes(buf[4:8], "big")
+            if len(buf) < 8 + size:
+                break
+            if len(out) < EXEC_OUTPUT_LIMIT:
+                out += buf[8 : 8 + size][: EXEC_OUTPUT_LIMIT - len(out)]
+            buf = buf[8 + size :]
 
 
 class Containers:
@@ -127,6 +173,44 @@ class Containers:
         """
         with _translated():
             self._api.remove_container(container, force=True, v=True)
+
+    def exec_run(self, container_id: str, command: Sequence[str], *, timeout: float) -> ExecResult:
+        """``POST /containers/{id}/exec`` then ``POST /exec/{id}/start`` (attached, no TTY) and ``GET
+        /exec/{id}/json``: run ``command`` in the running container, wait at most ``timeout`` seconds.
+
+        The output stream is read from the engine's hijacked connection with a socket deadline, so a
+        command that hangs never holds the caller past ``timeout``; the engines cannot stop an exec, so a
+        timed-out command keeps running in the container until it ends by itself (as with dockershim).
+
+        Raises:
+            NotFound: no such container.
+            RequestFailed: the container is not running, or the engine refused the exec.
+            EngineError: the engine could not be reached.
+        """
+        deadline = time.monotonic() + timeout
+        with _translated():
+            created = self._api.exec_create(container_id, list(command), stdout=True, stderr=True, tty=False)
+            exec_id = created["Id"]
+            stream = self._api.exec_start(exec_id, socket=True)
+        raw = getattr(stream, "_sock", stream)  # the hijacked connection's socket
+        try:
+            output, timed_out = _read_frames(raw, deadline)
+        except OSError as e:
+            raise errors.EngineError(f"exec output: {e}") from e
+        finally:
+            stream.close()
+        if timed_out:
+            return ExecResult(None, output, True)
+        with _translated():
+            inspected = self._api.exec_inspect(exec_id)
+        # The stream ends when the command does; the engine may take a moment to record the exit code.
+        while inspected.get("Running") and time.monotonic() < deadline:
+            time.sleep(0.01)
+            with _translated():
+                inspected = self._api.exec_inspect(exec_id)
+        if inspected.get("Running"):
+            return ExecResult(None, output, True)
+        return ExecResult(int(inspected.get("ExitCode") or 0), output, False)
 
     def is_podman(self) -> bool:
         """True when ``GET /version`` lists a Podman component; False for Docker Engine or when unknown."""

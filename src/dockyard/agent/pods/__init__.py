@@ -14,7 +14,8 @@ Shaped like the kubelet:
 - :mod:`.sandbox`, :mod:`.containers`, :mod:`.images`, :mod:`.volumes` — the managers ``SyncPod`` drives
   (infra container; create/start/kill and GC; pull policy and back-off; emptyDir/hostPath/subPath).
 - :mod:`.status` — the one place pod status is computed (``generateAPIPodStatus``).
-- :mod:`.prober` — the seam for liveness/readiness/startup probes (not implemented yet).
+- :mod:`.prober` — liveness, readiness and startup probes (``prober_manager.go``, ``worker.go``,
+  ``prober.go``); :mod:`.probes` holds their pure logic (defaults, thresholds, gating, messages).
 
 How it behaves:
 

@@ -17,6 +17,7 @@ from lightkube.models.core_v1 import Container, PodSpec
 from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
+from dockyard.agent.pods import probes
 from dockyard.agent.pods.state import EngineContainer, ExitInfo, Failure, latest
 
 __all__ = [
@@ -72,7 +73,7 @@ class ContainerStep(enum.Enum):
     START = "start"  #: pull if needed, create and start attempt ``attempt``
     START_CREATED = "start-created"  #: start ``container_id``, created but never started (agent died)
     RECREATE = "recreate"  #: remove ``container_id`` (made for another spec or sandbox), then ``START``
-    KILL = "kill"  #: its spec hash changed: terminate ``container_id``; it starts again once stopped
+    KILL = "kill"  #: its spec hash changed, or it failed its liveness/startup probe: terminate ``container_id``
     WAIT = "wait"  #: crash-loop back-off: ``reason`` and ``message`` are its waiting state
 
 
@@ -88,7 +89,12 @@ class ContainerAction:
         backoff: ``START``/``RECREATE``: the crash back-off, in seconds, to record on it (0: none).
         container_id: ``START_CREATED``/``RECREATE``/``KILL``: the engine container acted on.
         reason: ``WAIT``: ``CrashLoopBackOff``.
-        message: ``WAIT``: the kubelet's back-off message.
+        message: ``WAIT``: the kubelet's back-off message; ``KILL`` for a failed probe: the ``Killing``
+            Event's message (``Container web failed liveness probe, will be restarted``).
+        probe: ``KILL``: the probe that failed (liveness or startup), ``None`` for a spec change (which
+            restarts at once, whatever the policy; a probe kill restarts per ``restartPolicy`` with back-off).
+        grace: ``KILL`` for a failed probe: the probe's ``terminationGracePeriodSeconds``, if set (else the
+            pod's applies).
     """
 
     name: str
@@ -99,6 +105,8 @@ class ContainerAction:
     container_id: str = ""
     reason: str = ""
     message: str = ""
+    probe: probes.ProbeType | None = None
+    grace: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,7 @@ class Observed:
         networks: container id → ``HostConfig.NetworkMode`` of created (never started) containers that
             could be inspected.
         sandbox_failure: back-off after a failed sandbox creation, if any.
+        unhealthy: container id → the probe (liveness or startup) it failed (the prober's results).
     """
 
     containers: tuple[EngineContainer, ...] = ()
@@ -122,6 +131,7 @@ class Observed:
     start_failed: frozenset[str] = frozenset()
     networks: Mapping[str, str] = field(default_factory=dict)
     sandbox_failure: Failure | None = None
+    unhealthy: Mapping[str, probes.ProbeType] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -222,7 +232,9 @@ def compute_container_action(
             created container then belongs to an old sandbox and is made anew).
 
     Returns:
-        ``START`` when it never ran; ``KILL`` when it runs with another spec hash (any restartPolicy);
+        ``START`` when it never ran; ``KILL`` when it runs with another spec hash (any restartPolicy), or
+        failed its liveness or startup probe (``observed.unhealthy``; kubelet: ``Container web failed liveness
+        probe, will be restarted``, then restarted per ``restartPolicy`` once it stopped);
         ``START_CREATED``/``RECREATE`` for a container created but never started; for an exited one, per
         ``restartPolicy`` (kubelet ``ShouldContainerBeRestarted``) ``START`` at once when it was killed
         for a spec change or its spec changed since (a new spec is a new back-off key, kubelet
@@ -240,6 +252,18 @@ def compute_container_action(
     if last.running:
         if last.hash != want:
             return ContainerAction(name, ContainerStep.KILL, spec_hash=want, container_id=last.id)
+        failed = observed.unhealthy.get(last.id)
+        if failed is not None:
+            probe = getattr(container, failed.field)
+            return ContainerAction(
+                name,
+                ContainerStep.KILL,
+                spec_hash=want,
+                container_id=last.id,
+                probe=failed,
+                message=probes.kill_message(name, failed, restart=spec.restartPolicy != "Never"),
+                grace=probes.ProbeSpec.of(failed, probe).grace if probe is not None else None,
+            )
         return ContainerAction(name, ContainerStep.KEEP, spec_hash=want)
     if last.created and last.id not in observed.start_failed:
         network = observed.networks.get(last.id)

@@ -20,7 +20,7 @@ from dockyard.agent.engine import containers as engine
 from dockyard.agent.pods.containers import ContainerManager
 from dockyard.agent.pods.images import PAUSE_IMAGE, ImageManager, PullAuth
 from dockyard.agent.pods.podips import PodIPs
-from dockyard.agent.pods.prober import NoProbes, ProberManager
+from dockyard.agent.pods.prober import EventSink, ProbeManager, ProberManager
 from dockyard.agent.pods.sandbox import SandboxManager
 from dockyard.agent.pods.state import EngineContainer, latest
 from dockyard.agent.pods.status import StatusManager
@@ -57,7 +57,12 @@ class PodRuntime:
         pull_auth: optional ``(pod, image) -> auth configs`` for private
             registries (image pull secrets, :data:`.images.PullAuth`).
         clock: seconds since the epoch (tests may inject).
-        prober: the prober manager (:mod:`.prober`); default: no probes.
+        prober: the prober manager (:mod:`.prober`); default: a :class:`~.prober.ProbeManager` on this engine
+            (liveness, readiness and startup probes, as the kubelet runs them).
+        events: records the pod Events the runtime and its prober raise (``Unhealthy``, ``Killing``);
+            default: none.
+        on_probe_result: called with a pod whose probe result changed (from a probe thread); the agent
+            enqueues the pod so its status is written at once.
 
     Attributes:
         containers: the container manager (:class:`~.containers.ContainerManager`).
@@ -78,6 +83,8 @@ class PodRuntime:
         clock: Callable[[], float] = time.time,
         instance: str | None = None,
         prober: ProberManager | None = None,
+        events: EventSink | None = None,
+        on_probe_result: Callable[[Pod], None] | None = None,
     ) -> None:
         self.node_name = node_name
         self.instance = instance or node_name
@@ -93,7 +100,7 @@ class PodRuntime:
             clock=clock,
         )
         self.containers = ContainerManager(ops, images=images, volumes=volumes, instance=self.instance, clock=clock)
-        self._prober: ProberManager = prober or NoProbes()
+        self._prober: ProberManager = prober or ProbeManager(ops, events=events, on_change=on_probe_result, clock=clock)
         pod_ips = PodIPs()
         self._managers = Managers(
             containers=self.containers,
@@ -114,6 +121,7 @@ class PodRuntime:
             backoff=backoff,
             clock=clock,
             pod_ips=pod_ips,
+            events=events,
         )
         self._workers: dict[str, PodWorker] = {}
         self._lock = threading.Lock()

@@ -31,7 +31,7 @@ from dockyard.agent.pods.actions import (
 )
 from dockyard.agent.pods.containers import ContainerManager
 from dockyard.agent.pods.podips import PodIPs
-from dockyard.agent.pods.prober import ProberManager
+from dockyard.agent.pods.prober import EventSink, ProberManager
 from dockyard.agent.pods.sandbox import SandboxManager
 from dockyard.agent.pods.state import EXITED, EngineContainer, ExitInfo, PodState, latest
 from dockyard.agent.pods.status import StatusManager, SyncResult
@@ -64,6 +64,7 @@ class Managers:
         backoff: podspec.BackOffPolicy,
         clock: Callable[[], float] = time.time,
         pod_ips: PodIPs | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self.containers = containers
         self.sandbox = sandbox
@@ -73,6 +74,7 @@ class Managers:
         self.host_ip = host_ip
         self.backoff = backoff
         self.clock = clock
+        self.events = events
         self.exit_hooks: list[ExitHook] = []
         self.pod_ips = pod_ips or PodIPs()
 
@@ -121,8 +123,10 @@ class PodWorker:
         now = m.clock()
         ctrs = m.containers.list_pod(self.uid)
         if pod.metadata is not None and pod.metadata.deletionTimestamp:
+            m.prober.remove_pod(self.uid)  # kubelet: no probes for a pod being terminated
             return self._sync_deleting(pod, ctrs, now)
         if old.phase in _TERMINAL_PHASES:
+            m.prober.remove_pod(self.uid)
             # Terminal is forever (kubelet never leaves Succeeded/Failed).
             m.containers.stop_sandbox(ctrs)
             if not ctrs:
@@ -153,6 +157,7 @@ class PodWorker:
         status = m.status.status(state, pod, ctrs, now, sync)
         if status.phase in _TERMINAL_PHASES:
             m.containers.stop_sandbox(ctrs)
+            m.prober.remove_pod(self.uid)
         return status
 
     def _observe(self, ctrs: list[EngineContainer]) -> Observed:
@@ -179,6 +184,7 @@ class PodWorker:
             start_failed=frozenset(state.start_failures),
             networks=networks,
             sandbox_failure=state.sandbox_failure,
+            unhealthy=m.prober.unhealthy(self.uid),
         )
 
     def _exited(self, pod: Pod, ctrs: list[EngineContainer], observed: Observed) -> None:
@@ -245,11 +251,18 @@ class PodWorker:
             return
         sync.acted = True
         if step is ContainerStep.KILL:
-            # "Container definition changed, will be restarted" (any restartPolicy).
-            state.changed.add(action.container_id)
+            grace = podspec.grace_period(pod)
+            if action.probe is None:
+                # "Container definition changed, will be restarted" (any restartPolicy).
+                state.changed.add(action.container_id)
+            else:
+                # Failed its liveness/startup probe: restarted per restartPolicy, with the crash back-off.
+                grace = action.grace if action.grace is not None else grace
+                if action.container_id not in state.terminating and m.events is not None:
+                    m.events(pod, "Normal", "Killing", action.message)
             for c in ctrs:
                 if c.id == action.container_id:
-                    m.containers.terminate(state, c, podspec.grace_period(pod), now)
+                    m.containers.terminate(state, c, grace, now)
             return
         if step is ContainerStep.RECREATE:
             m.containers.remove_quietly(state, action.container_id)
