@@ -54,6 +54,7 @@ WIDGET_CRD: dict[str, Any] = {
                                 "type": "object",
                                 "description": "What the widget should be.",
                                 "required": ["size"],
+                                "x-kubernetes-validations": [{"rule": "self.size <= 10", "message": "at most 10"}],
                                 "properties": {
                                     "size": {"type": "integer", "minimum": 1, "description": "How big."},
                                     "color": {"type": "string", "enum": ["red", "blue"], "default": "red"},
@@ -156,6 +157,7 @@ def test_custom_resource_crud_validation_defaulting_and_pruning(widgets: httpx.C
         ({"color": "red"}, "spec.size: Required value"),
         ({"size": 1, "name": "abcdefg"}, "spec.name: Too long: may not be more than 5 bytes"),
         ({"size": 1, "name": "AB"}, "spec.name in body should match '^[a-z]+$'"),
+        ({"size": 11}, 'spec: Invalid value: "object": at most 10'),  # x-kubernetes-validations (CEL)
     ]:
         resp = widgets.post(WIDGETS, json=widget("bad", **spec))
         assert resp.status_code == 422, (spec, resp.text)

@@ -542,7 +542,13 @@ def api_resources(k: Kubectl) -> None:
 
 
 def api_versions(k: Kubectl) -> None:
-    assert k.run("api-versions").stdout.split() == ["apps/v1", "dockyard.dev/v1alpha1", "v1"]
+    assert k.run("api-versions").stdout.split() == [
+        "apiextensions.k8s.io/v1",
+        "apps/v1",
+        "coordination.k8s.io/v1",
+        "dockyard.dev/v1alpha1",
+        "v1",
+    ]
 
 
 def rollout_status(k: Kubectl) -> None:

@@ -13,7 +13,8 @@ Follows apiextensions-apiserver (``apiextensions.k8s.io/v1``):
   controllers do, synchronously.
 - An Established CRD's *storage* version is served (:func:`sync`): discovery, OpenAPI, the
   same CRUD/watch/patch handlers as the built-in kinds, validation against its schema with
-  pruning and defaulting (:func:`admit`), ``additionalPrinterColumns`` as Tables and the
+  pruning and defaulting (:func:`admit`), ``x-kubernetes-validations`` (:mod:`.celrules`),
+  ``additionalPrinterColumns`` as Tables and the
   ``status`` subresource. Other versions are accepted in the CRD but not served (no conversion).
 - dockyard's own kinds (group ``dockyard.dev``) are served from their CRDs the same way and keep
   their server-side rules (:mod:`dockyard.api.validation`, the subresources ``instantiate``,
@@ -34,7 +35,7 @@ from typing import Any
 
 from dockyard.api import errors, kinds
 from dockyard.api.errors import Cause
-from dockyard.apiserver import objects, structural
+from dockyard.apiserver import celrules, objects, structural
 from dockyard.storage import sqlite
 
 Obj = dict[str, Any]
@@ -490,6 +491,8 @@ def admit(served: Served, obj: Obj, field_validation: str | None) -> tuple[Obj, 
             warnings = [f'unknown field "{p}"' for p in paths]
     structural.apply_defaults(out, served.schema)
     causes = structural.validate(out, served.schema)
+    if not causes and not served.owned:  # dockyard's kinds: their models' validators state the same rules
+        causes = celrules.causes(out, served.schema)
     if causes:
         raise errors.Invalid(kind=info.kind, group=info.group, name=name, causes=causes)
     return out, warnings

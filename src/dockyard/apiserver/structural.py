@@ -16,7 +16,7 @@ https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resou
   ``multipleOf``, ``minLength``/``maxLength``, ``pattern``, ``minItems``/``maxItems``,
   ``uniqueItems``, ``minProperties``/``maxProperties``, with the apiserver's messages
   (``spec.replicas: Invalid value: "x": spec.replicas in body must be of type integer: "string"``).
-  ``x-kubernetes-validations`` (CEL) are checked by :mod:`.celrules`.
+  ``x-kubernetes-validations`` (CEL) are checked by :mod:`dockyard.apiserver.celrules`.
 """
 
 from __future__ import annotations
@@ -197,7 +197,8 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """The JSON schema type of a value (``integer`` for whole numbers, ``null`` for ``None``)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -214,7 +215,7 @@ def _type_name(value: Any) -> str:
 
 
 def _fits(type_: str, value: Any) -> bool:
-    actual = _type_name(value)
+    actual = type_name(value)
     if type_ == "number":
         return actual in ("integer", "number")
     if type_ == "integer" and isinstance(value, float):
@@ -252,11 +253,11 @@ def _validate(value: Any, schema: Schema, path: str, loc: tuple[str | int, ...],
             out.append(_invalid(path, loc, value, f'must be of type {schema["type"]}: "null"'))
         return
     if schema.get(INT_OR_STRING):
-        if _type_name(value) not in ("integer", "string"):
-            out.append(_invalid(path, loc, value, f'must be of type integer or string: "{_type_name(value)}"'))
+        if type_name(value) not in ("integer", "string"):
+            out.append(_invalid(path, loc, value, f'must be of type integer or string: "{type_name(value)}"'))
             return
     elif (type_ := schema.get("type")) and not _fits(type_, value):
-        out.append(_invalid(path, loc, value, f'must be of type {type_}: "{_type_name(value)}"'))
+        out.append(_invalid(path, loc, value, f'must be of type {type_}: "{type_name(value)}"'))
         return
     enum = schema.get("enum")
     if isinstance(enum, list) and value not in enum:
