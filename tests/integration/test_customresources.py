@@ -294,3 +294,20 @@ def test_kubectl_apply_get_explain_invalid_and_pruning(apiserver: ApiServer, tmp
     assert out.returncode == 0, out.stderr
     out = _kubectl(kubeconfig, "get", "widgets")
     assert out.returncode != 0
+
+
+def test_dockyard_crds_are_installed_once_and_upgraded(apiserver: ApiServer, api: httpx.Client) -> None:
+    from dockyard.apiserver import app as app_module
+
+    names = {i["metadata"]["name"] for i in api.get(CRDS).json()["items"]}
+    assert {"builds.dockyard.dev", "buildconfigs.dockyard.dev", "pushes.dockyard.dev"} <= names
+    assert app_module.install_crds(apiserver.store) == []  # idempotent
+    old = api.patch(
+        f"{CRDS}/builds.dockyard.dev",
+        json={"spec": {"names": {"shortNames": ["bu"]}}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert old.status_code == 200, old.text
+    assert app_module.install_crds(apiserver.store) == ["builds.dockyard.dev"]  # the generated one wins
+    assert "shortNames" not in api.get(f"{CRDS}/builds.dockyard.dev").json()["spec"]["names"]
+    assert api.get("/apis/dockyard.dev/v1alpha1/namespaces/default/builds").status_code == 200
