@@ -80,7 +80,13 @@ def test_discovery_documents(api: httpx.Client) -> None:
     assert resp.json()["kind"] == "APIVersions" and resp.json()["versions"] == ["v1"]
     groups = api.get("/apis", headers={"Accept": aggregated}).json()
     assert groups["kind"] == "APIGroupList"
-    assert {g["name"] for g in groups["groups"]} == {"apps", "coordination.k8s.io", "discovery.k8s.io", "dockyard.dev"}
+    assert {g["name"] for g in groups["groups"]} == {
+        "apps",
+        "dockyard.dev",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "apiextensions.k8s.io",
+    }
     assert api.get("/apis/dockyard.dev").json()["preferredVersion"]["version"] == "v1alpha1"
     core = {r["name"]: r for r in api.get("/api/v1").json()["resources"]}
     assert core["pods"]["namespaced"] and core["pods"]["kind"] == "Pod" and "watch" in core["pods"]["verbs"]
@@ -119,6 +125,7 @@ def test_openapi_documents(api: httpx.Client) -> None:
         "apis/apps/v1",
         "apis/coordination.k8s.io/v1",
         "apis/discovery.k8s.io/v1",
+        "apis/apiextensions.k8s.io/v1",
         "apis/dockyard.dev/v1alpha1",
     }
     doc = api.get(index["apis/dockyard.dev/v1alpha1"]["serverRelativeURL"]).json()

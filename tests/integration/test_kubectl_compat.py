@@ -543,6 +543,7 @@ def api_resources(k: Kubectl) -> None:
 
 def api_versions(k: Kubectl) -> None:
     assert k.run("api-versions").stdout.split() == [
+        "apiextensions.k8s.io/v1",
         "apps/v1",
         "coordination.k8s.io/v1",
         "discovery.k8s.io/v1",

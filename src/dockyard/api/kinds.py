@@ -18,6 +18,9 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KUBERNETES_VERSION = (1, 32)
 """The Kubernetes minor version whose API dockyard follows (``GET /version``; the prober's ``kube-probe/1.32``)."""
 
+APIEXTENSIONS_GROUP = "apiextensions.k8s.io"
+"""The group of ``CustomResourceDefinition``."""
+
 COORDINATION_GROUP = "coordination.k8s.io"
 DISCOVERY_GROUP = "discovery.k8s.io"
 """The group of ``EndpointSlice`` (kept by the endpoints controller, read by ``kubectl describe svc`` and the proxy)."""
@@ -138,7 +141,47 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo(
         group=COORDINATION_GROUP, version="v1", kind="Lease", plural="leases", subresources=(), has_status=False
     ),
+    # apiextensions.k8s.io/v1: the kinds served from CustomResourceDefinitions (dockyard.apiserver.customresources)
+    ResourceInfo(
+        group=APIEXTENSIONS_GROUP,
+        version="v1",
+        kind="CustomResourceDefinition",
+        plural="customresourcedefinitions",
+        namespaced=False,
+        short_names=("crd", "crds"),
+        categories=("api-extensions",),
+    ),
 )
+"""Every kind dockyard knows (clients build their handles from it). The API server serves the
+kinds outside :data:`GROUP` from the start and dockyard's own once their CRDs are established."""
+
+
+def _key(info: ResourceInfo) -> str:
+    return f"{info.plural}.{info.group}" if info.group else info.plural
+
+
+_custom: dict[tuple[str, str], ResourceInfo] = {}
+_served: tuple[ResourceInfo, ...] = tuple(i for i in RESOURCES if i.group != GROUP)
+_by_key: dict[str, ResourceInfo] = {_key(i): i for i in RESOURCES}
+
+
+def served() -> tuple[ResourceInfo, ...]:
+    """The kinds the API server serves now: the built-in ones, then those of established CRDs."""
+    return _served
+
+
+def set_custom(infos: list[ResourceInfo]) -> None:
+    """Replace the kinds served from CustomResourceDefinitions (the API server's CRD registry calls this)."""
+    global _served, _by_key
+    _custom.clear()
+    _custom.update({(i.group, i.plural): i for i in infos})
+    _served = tuple(i for i in RESOURCES if i.group != GROUP) + tuple(_custom.values())
+    _by_key = {_key(i): i for i in (*RESOURCES, *_served)}
+
+
+def by_key(key: str) -> ResourceInfo | None:
+    """The kind stored under ``plural.group`` (``plural`` for the core group): served, else known."""
+    return _by_key.get(key)
 
 
 # Field selectors each kind supports beyond metadata.name and metadata.namespace: the apiserver's
@@ -192,24 +235,24 @@ def field_path(label: str) -> str:
 
 def by_plural(group: str, version: str, plural: str) -> ResourceInfo | None:
     """Find the resource served at ``/apis/{group}/{version}/.../{plural}`` (group ``""`` for ``/api``)."""
-    for info in RESOURCES:
+    for info in _served:
         if info.group == group and info.version == version and info.plural == plural:
             return info
     return None
 
 
 def by_kind(api_version: str, kind: str) -> ResourceInfo | None:
-    """Find the resource for an object's ``apiVersion`` and ``kind``."""
-    for info in RESOURCES:
+    """Find the resource for an object's ``apiVersion`` and ``kind``: served, else known to dockyard."""
+    for info in (*_served, *RESOURCES):
         if info.api_version == api_version and info.kind == kind:
             return info
     return None
 
 
 def group_versions() -> list[tuple[str, str]]:
-    """Distinct (group, version) pairs in serving order, core group first."""
+    """Distinct served (group, version) pairs in serving order, core group first."""
     seen: list[tuple[str, str]] = []
-    for info in RESOURCES:
+    for info in _served:
         pair = (info.group, info.version)
         if pair not in seen:
             seen.append(pair)

@@ -6,12 +6,16 @@ Usage::
                                  [--node-name NAME] [--insecure-http]
                                  [--pod-security privileged|baseline|restricted]
                                  [--max-context-bytes N] [--max-context-members N]
+                                 [--install-dockyard-crds]
 
 The data dir holds what ``dockyard up`` keeps there for its API server:
 ``dockyard.db`` (SQLite), ``pki/apiserver.{crt,key}`` and ``pki/encryption-config.json``
 (made on first start),
 ``tokens.json`` and one kubeconfig per identity (``kubeconfig`` admin,
 ``kubeconfig-view``, ``kubeconfig-node``). No controllers, no node agent.
+Like a bare kube-apiserver it serves the built-in kinds and the kinds of the
+CustomResourceDefinitions in its store; ``--install-dockyard-crds`` installs
+dockyard's (as ``dockyard up`` does), else apply ``dockyard manifests crds``.
 Prints ``serving URL`` once it accepts connections; SIGTERM or SIGINT
 stops it (exit 0). Useful on its own and for the crash test, which kills
 it with SIGKILL.
@@ -79,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         default=archive.DEFAULT_MAX_MEMBERS,
         help="most members of a binary build context (default 100000)",
     )
+    parser.add_argument(
+        "--install-dockyard-crds",
+        action="store_true",
+        help="install (or upgrade) dockyard's CustomResourceDefinitions at start, as dockyard up does",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.insecure_http and not serve.is_loopback(args.host):
@@ -100,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         pod_security=args.pod_security,
         max_context_bytes=args.max_context_bytes,
         max_context_members=args.max_context_members,
+        serve_dockyard_crds=args.install_dockyard_crds,
     )
     ca, cert, key = (None, None, None) if args.insecure_http else tls.ensure_serving_certificate(data_dir / "pki")
     server = serve.Server(

@@ -23,7 +23,9 @@ from dockyard.apiserver import (
     auth,
     authz,
     cacher,
+    crds,
     crud,
+    customresources,
     discovery,
     handlers,
     inflight,
@@ -51,6 +53,26 @@ def ensure_namespaces(store: sqlite.Store, names: tuple[str, ...] = SYSTEM_NAMES
                 )
             except errors.AlreadyExists:
                 pass
+
+
+def install_crds(store: sqlite.Store, definitions: list[dict[str, object]] | None = None) -> list[str]:
+    """Create dockyard's CRDs (:func:`.crds.all_crds`) in ``store``, or update those whose spec
+    differs from the generated one (an upgrade); idempotent. Returns the names created or updated."""
+    changed = []
+    for crd in definitions if definitions is not None else crds.all_crds():
+        name = str(crd["metadata"]["name"])  # type: ignore[index]
+        info = customresources.CRD
+        if not store.exists(info, None, name):
+            crud.create(store, info, None, crd)
+            changed.append(name)
+            continue
+        current = store.get(info, None, name)
+        if current.get("spec") != crud.defaulted_crd(crd).get("spec"):
+            body = dict(crd, metadata=dict(current["metadata"]))
+            crud.update(store, info, None, name, body)
+            changed.append(name)
+    customresources.sync(store)
+    return changed
 
 
 def _state(request: Request) -> ServerState:
@@ -184,6 +206,7 @@ def create_app(
     max_context_bytes: int = archive.DEFAULT_MAX_BYTES,
     max_context_members: int = archive.DEFAULT_MAX_MEMBERS,
     registry_notifier_token: str | None = None,
+    serve_dockyard_crds: bool = True,
 ) -> FastAPI:
     """Build the API server's ASGI app.
 
@@ -204,6 +227,9 @@ def create_app(
         max_context_members: most members of a binary build context (``--max-context-members``).
         registry_notifier_token: the bearer token of the ``system:registry-notifier`` identity, which may
             only post registry notifications (:mod:`.registryhooks`); ``None``: only the admin may.
+        serve_dockyard_crds: install (or upgrade) dockyard's CustomResourceDefinitions in ``store``
+            at start (:func:`install_crds`), as a cluster would have them installed; ``False``: serve
+            only what the store's CRDs define (a bare API server).
     Returns:
         A FastAPI (Starlette) application. Creates the ``default`` and
         ``kube-system`` namespaces in ``store`` if missing, and removes the
@@ -213,6 +239,11 @@ def create_app(
     """
     ensure_namespaces(store)
     store.remove_orphan_blob_files()
+    customresources.reset()
+    if serve_dockyard_crds:
+        install_crds(store)
+    else:
+        customresources.sync(store)
     watch_cache = cacher.Cacher(store)
     watch_cache.start()
     state = ServerState(

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.api import errors, kinds, validation
-from dockyard.apiserver import deletion, objects, patch, typecheck, wire
+from dockyard.apiserver import customresources, deletion, objects, patch, typecheck, wire
 from dockyard.apiserver.selectors import Selector
 from dockyard.storage import sqlite
 
@@ -79,11 +79,38 @@ class FieldValidation:
 
 
 def _validated(info: kinds.ResourceInfo, obj: Obj, fields: FieldValidation | None = None) -> Obj:
+    """``obj`` checked and defaulted: JSON types of built-in kinds, :mod:`dockyard.api.validation`
+    (dockyard's rules, also for dockyard's kinds served from CRDs), then a custom resource's CRD
+    schema (:func:`.customresources.admit`), or a CRD's own rules."""
     typecheck.check(info, obj)
-    result, warnings = validation.validate_fields(info, obj, fields.mode if fields else None)
+    mode = fields.mode if fields else None
+    result, warnings = validation.validate_fields(info, obj, mode)
+    result = result if isinstance(result, dict) else obj
+    served = customresources.lookup(info)
+    if served is not None:
+        result, more = customresources.admit(served, result, mode)
+        warnings = [*warnings, *more]
+    elif info is customresources.CRD:
+        result = customresources.validate_crd(result)
     if fields is not None:
         fields.warnings.extend(w for w in warnings if w not in fields.warnings)
-    return result if isinstance(result, dict) else obj
+    return result
+
+
+def defaulted_crd(crd: Obj) -> Obj:
+    """A CRD as it is stored (``singular``, ``listKind`` defaulted), to compare with a stored one."""
+    return customresources.validate_crd(crd)
+
+
+def _strategy(store: sqlite.Store, info: kinds.ResourceInfo, new: Obj, old: Obj | None) -> Obj:
+    """What the server sets on a write inside the transaction: a CRD's status (names, Established)."""
+    if info is not customresources.CRD:
+        return new
+    if old is not None:
+        causes = customresources.check_update(old, new)
+        if causes:
+            raise errors.Invalid(kind=info.kind, group=info.group, name=new["metadata"]["name"], causes=causes)
+    return customresources.with_status(store, new)
 
 
 def _same(a: Obj, b: Obj) -> bool:
@@ -166,6 +193,7 @@ def create(
         with store.atomic():
             if info.namespaced:
                 ensure_namespace(store, str(namespace))
+            candidate = _strategy(store, info, candidate, None)
             _admit(store, admit, candidate, None, fields)
             taken = store.exists(info, namespace, name)
             if not taken:
@@ -232,7 +260,7 @@ def update(
             merged = objects.prepare_status_update(old, new)
         else:
             merged = objects.prepare_update(info, old, new)
-        merged = _validated(info, merged, fields)
+        merged = _strategy(store, info, _validated(info, merged, fields), old)
         _admit(store, admit, merged, old, fields)
         return _write(store, info, old, merged, expect_rv=expect_rv, dry_run=dry_run)
 
@@ -282,7 +310,7 @@ def check_patch_type(info: kinds.ResourceInfo, content_type: str) -> None:
     Raises:
         errors.UnsupportedMediaType: not supported (415).
     """
-    accepted = PATCH_TYPES if info.group in ("", "apps") else (JSON_PATCH, MERGE_PATCH)
+    accepted = PATCH_TYPES if info.group in ("", "apps", kinds.APIEXTENSIONS_GROUP) else (JSON_PATCH, MERGE_PATCH)
     if content_type not in accepted:
         raise errors.UnsupportedMediaType(
             "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted)
@@ -362,11 +390,13 @@ def patch_object(
         with store.atomic():
             current = store.get(info, namespace, name)
             if current["metadata"].get("resourceVersion") == old["metadata"].get("resourceVersion"):
+                merged = _strategy(store, info, merged, current)
                 _admit(store, admit, merged, current, fields)
                 return _write(store, info, current, merged, expect_rv=expect_rv, dry_run=dry_run)
     with store.atomic():
         old = store.get(info, namespace, name)
         merged, expect_rv = _patched(info, old, namespace, name, content_type, document, subresource, fields)
+        merged = _strategy(store, info, merged, old)
         _admit(store, admit, merged, old, fields)
         return _write(store, info, old, merged, expect_rv=expect_rv, dry_run=dry_run)
 

@@ -1,4 +1,4 @@
-"""Discovery documents built from :data:`dockyard.api.kinds.RESOURCES`. Pure.
+"""Discovery documents of the served kinds (:func:`dockyard.api.kinds.served`: built-in and CRDs'). Pure.
 
 Shapes from the Kubernetes API concepts ("Discovery API", unaggregated form):
 ``/version`` (``version.Info``), ``/api`` (``APIVersions``), ``/apis``
@@ -90,7 +90,7 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
     if (group, version) not in kinds.group_versions():
         return None
     resources: list[dict[str, Any]] = []
-    for info in kinds.RESOURCES:
+    for info in kinds.served():
         if (info.group, info.version) != (group, version):
             continue
         entry: dict[str, Any] = {

@@ -24,6 +24,7 @@ from dockyard.apiserver import (
     authz,
     buildhooks,
     crud,
+    customresources,
     discovery,
     inflight,
     listopts,
@@ -156,6 +157,8 @@ async def dispatch(state: ServerState, request: Request) -> Response:
     authz.authorize(attrs)
     if attrs.verb in authz.READ_VERBS or sub in ("log", "source"):  # writes with a body: in _admit
         await _admit(state, attrs)
+    if info is customresources.CRD and attrs.verb not in authz.READ_VERBS:
+        return await _crd_write(state, request, attrs, name, sub, method)
     if name is None:
         return await _collection(state, request, attrs, info, ns, method)
     if sub is None:
@@ -173,6 +176,47 @@ async def dispatch(state: ServerState, request: Request) -> Response:
     if sub == "source" and method == "GET":
         return await buildhooks.handle_get_source(state, ns or "", name)
     raise _not_allowed(method)
+
+
+async def _crd_write(
+    state: ServerState, request: Request, attrs: authz.Attributes, name: str | None, sub: str | None, method: str
+) -> Response:
+    """A write to CustomResourceDefinitions, then the served kinds made to match (:func:`.customresources.sync`).
+
+    Deleting a CRD first deletes every object of its kind (the apiserver's
+    ``customresourcecleanup.apiextensions.k8s.io`` finalizer does so before the CRD goes).
+    """
+    info = customresources.CRD
+    try:
+        if method == "DELETE" and not _dry_run(request):
+            names = (
+                [name]
+                if name is not None
+                else [
+                    o["metadata"]["name"]
+                    for o in (
+                        await run_in_threadpool(
+                            crud.list_objects, state.store, info, None, selector=_selector(request, info)
+                        )
+                    )["items"]
+                ]
+            )
+            for crd_name in names:
+                await run_in_threadpool(_delete_custom_objects, state, crd_name)
+        if name is None:
+            return await _collection(state, request, attrs, info, None, method)
+        return await _object(state, request, attrs, info, None, name, method, subresource=sub)
+    finally:
+        await run_in_threadpool(customresources.sync, state.store)
+
+
+def _delete_custom_objects(state: ServerState, crd_name: str) -> None:
+    """Delete every object of the kind ``crd_name`` serves (objects with finalizers stay until they clear)."""
+    served = next((s for s in customresources.all_served() if s.crd == crd_name), None)
+    if served is None:
+        return
+    everything = Selector.parse(None, None, served.info)
+    crud.delete_collection(state.store, served.info, None, selector=everything)
 
 
 async def _collection(

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from dockyard.api import kinds
-from dockyard.apiserver import discovery, schemas
+from dockyard.apiserver import coreschemas, customresources, discovery, schemas
 
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 _QUERY = ("dryRun", "fieldManager", "fieldValidation", "force", "pretty")
@@ -131,16 +131,55 @@ def _roots(infos: list[kinds.ResourceInfo]) -> list[str]:
 
 
 def _infos(group: str, version: str) -> list[kinds.ResourceInfo]:
-    return [i for i in kinds.RESOURCES if (i.group, i.version) == (group, version)]
+    return [i for i in kinds.served() if (i.group, i.version) == (group, version)]
+
+
+def _crd_component() -> dict[str, Any]:
+    crd = customresources.CRD
+    name = schemas.component_name(crd.group, crd.version, crd.kind)
+    open_object = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    root = coreschemas.kind_schema(
+        "CustomResourceDefinition represents a resource that should be exposed on the API server. "
+        "Its name MUST be in the format <.spec.name>.<.spec.group>.",
+        crd.group,
+        crd.version,
+        crd.kind,
+        None,
+        None,
+    )
+    root["properties"]["spec"] = dict(
+        open_object, description="spec describes how the user wants the resources to appear"
+    )
+    root["properties"]["status"] = dict(
+        open_object, description="status indicates the actual state of the CustomResourceDefinition"
+    )
+    return {
+        name: root,
+        f"{name}List": schemas.list_component(crd),
+    }
+
+
+def _extra() -> dict[str, Any]:
+    """Components of CustomResourceDefinition and of the kinds served from CRDs (dockyard's own
+    kinds keep the components generated from their models, the source of their CRDs)."""
+    out = _crd_component()
+    for served in customresources.all_served():
+        if not served.owned:
+            out.update(schemas.custom_components(served.info, served.schema))
+    return out
 
 
 def _info_block() -> dict[str, str]:
     return {"title": "dockyard", "version": discovery.version()["gitVersion"]}
 
 
-@cache
 def v3_document(group: str, version: str) -> dict[str, Any] | None:
     """The OpenAPI 3.0 document of one group-version, or ``None`` if not served (cached: do not modify)."""
+    return _v3_document(group, version, customresources.generation())
+
+
+@lru_cache(maxsize=64)
+def _v3_document(group: str, version: str, generation: int) -> dict[str, Any] | None:
     infos = _infos(group, version)
     if not infos:
         return None
@@ -151,7 +190,7 @@ def v3_document(group: str, version: str) -> dict[str, Any] | None:
         "openapi": "3.0.0",
         "info": _info_block(),
         "paths": paths,
-        "components": {"schemas": schemas.closure(_roots(infos))},
+        "components": {"schemas": schemas.closure(_roots(infos), _extra())},
     }
 
 
@@ -159,9 +198,13 @@ def _hash(doc: Any) -> str:
     return hashlib.sha512(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32].upper()
 
 
-@cache
 def v3_index() -> dict[str, Any]:
     """The ``/openapi/v3`` index, each entry with a content hash in ``serverRelativeURL``."""
+    return _v3_index(customresources.generation())
+
+
+@lru_cache(maxsize=4)
+def _v3_index(generation: int) -> dict[str, Any]:
     paths = {}
     for group, version in kinds.group_versions():
         key = gv_path(group, version)
@@ -169,15 +212,20 @@ def v3_index() -> dict[str, Any]:
     return {"paths": paths}
 
 
-@cache
 def v2_document() -> dict[str, Any]:
-    """One Swagger 2.0 document for every served kind."""
+    """One Swagger 2.0 document for every served kind (cached: do not modify)."""
+    return _v2_document(customresources.generation())
+
+
+@lru_cache(maxsize=4)
+def _v2_document(generation: int) -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for info in kinds.RESOURCES:
+    served = list(kinds.served())
+    for info in served:
         paths.update(_paths(info, False))
     return {
         "swagger": "2.0",
         "info": _info_block(),
         "paths": paths,
-        "definitions": schemas.to_v2(schemas.closure(_roots(list(kinds.RESOURCES)))),
+        "definitions": schemas.to_v2(schemas.closure(_roots(served), _extra())),
     }

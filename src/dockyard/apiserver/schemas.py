@@ -132,28 +132,46 @@ def _dockyard() -> dict[str, Schema]:
     return out
 
 
+def list_component(info: kinds.ResourceInfo) -> Schema:
+    """The ``<Kind>List`` component of a kind."""
+    name = component_name(info.group, info.version, info.kind)
+    return coreschemas.obj(
+        f"A list of {info.kind} objects.",
+        {
+            "apiVersion": {"type": "string", "description": "APIVersion of the list."},
+            "kind": {"type": "string", "description": f"{info.list_kind}."},
+            "metadata": {
+                "type": "object",
+                "x-kubernetes-preserve-unknown-fields": True,
+                "description": "resourceVersion, continue and remainingItemCount of the list.",
+            },
+            "items": {"type": "array", "items": coreschemas.ref(name), "description": f"The {info.kind} objects."},
+        },
+        required=("items",),
+        gvk=(info.group, info.version, info.list_kind),
+        open_=False,
+    )
+
+
+def custom_components(info: kinds.ResourceInfo, schema: Schema) -> dict[str, Schema]:
+    """The components of a kind served from a CRD: its ``openAPIV3Schema`` (``metadata`` as
+    ``ObjectMeta``, with ``x-kubernetes-group-version-kind``) and its list, as the apiserver publishes them."""
+    name = component_name(info.group, info.version, info.kind)
+    root = copy.deepcopy(schema)
+    props = root.setdefault("properties", {})
+    props["metadata"] = coreschemas.ref(f"{coreschemas.META}.ObjectMeta", "Standard object's metadata.")
+    props.setdefault("apiVersion", {"type": "string", "description": "APIVersion of the object."})
+    props.setdefault("kind", {"type": "string", "description": "Kind of the object."})
+    root["x-kubernetes-group-version-kind"] = [{"group": info.group, "version": info.version, "kind": info.kind}]
+    return {name: root, f"{name}List": list_component(info)}
+
+
 @cache
 def all_components() -> dict[str, Schema]:
-    """Every component by name: built-in kinds, dockyard kinds, and a ``<Kind>List`` for each served kind."""
+    """Every component by name: built-in kinds, dockyard kinds, and a ``<Kind>List`` for each of them."""
     out = {**coreschemas.schemas(), **_dockyard()}
     for info in kinds.RESOURCES:
-        name = component_name(info.group, info.version, info.kind)
-        out[f"{name}List"] = coreschemas.obj(
-            f"A list of {info.kind} objects.",
-            {
-                "apiVersion": {"type": "string", "description": "APIVersion of the list."},
-                "kind": {"type": "string", "description": f"{info.list_kind}."},
-                "metadata": {
-                    "type": "object",
-                    "x-kubernetes-preserve-unknown-fields": True,
-                    "description": "resourceVersion, continue and remainingItemCount of the list.",
-                },
-                "items": {"type": "array", "items": coreschemas.ref(name), "description": f"The {info.kind} objects."},
-            },
-            required=("items",),
-            gvk=(info.group, info.version, info.list_kind),
-            open_=False,
-        )
+        out[f"{component_name(info.group, info.version, info.kind)}List"] = list_component(info)
     return out
 
 
@@ -168,9 +186,10 @@ def _refs(node: Any) -> set[str]:
     return set()
 
 
-def closure(roots: list[str]) -> dict[str, Schema]:
-    """The components named in ``roots`` and every component they refer to (transitively), copied."""
-    components = all_components()
+def closure(roots: list[str], extra: dict[str, Schema] | None = None) -> dict[str, Schema]:
+    """The components named in ``roots`` and every component they refer to (transitively), copied;
+    ``extra`` (custom resources' components) are searched first."""
+    components = {**all_components(), **(extra or {})}
     wanted, todo = set(), list(roots)
     while todo:
         name = todo.pop()

@@ -16,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 
 from dockyard.api import kinds
-from dockyard.apiserver import columns, wire
+from dockyard.apiserver import columns, customresources, jsonpath, wire
 
 Obj = dict[str, Any]
 
@@ -30,12 +30,58 @@ def wants_table(request: Request) -> bool:
 human_duration = columns.human_duration
 
 
+def _printer_cell(path: str, type_: str) -> Callable[[Obj], Any]:
+    """A cell of an ``additionalPrinterColumns`` entry, as apiextensions-apiserver's table convertor
+    computes it: the JSONPath's first value; ``date`` as the time since it; ``<none>``-free empty otherwise."""
+
+    def cell(obj: Obj) -> Any:
+        values = jsonpath.find(obj, path)
+        if not values:
+            return None
+        value = values[0]
+        if type_ == "date":
+            return columns.since(value)
+        if type_ == "integer" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return int(value)
+        if type_ == "boolean" and isinstance(value, bool):
+            return value
+        if type_ == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+        return value if isinstance(value, str) else jsonpath.text(value)
+
+    return cell
+
+
+def table_columns(info: kinds.ResourceInfo) -> list[columns.Column]:
+    """The columns of ``info``: a CRD's ``additionalPrinterColumns`` after ``Name`` (or ``Name``, ``Age``
+    without them); dockyard's own kinds keep :mod:`.columns` (the source of their printer columns)."""
+    served = customresources.lookup(info)
+    if served is None or served.owned:
+        return columns.columns(info.kind)
+    if not served.columns:
+        return [columns.NAME, columns.AGE]
+    out = [columns.NAME]
+    for spec in served.columns:
+        type_ = str(spec.get("type") or "string")
+        out.append(
+            columns.Column(
+                str(spec["name"]),
+                _printer_cell(str(spec["jsonPath"]), type_),
+                type="string" if type_ == "date" else type_,
+                description=str(spec.get("description") or ""),
+                priority=int(spec.get("priority") or 0),
+                format=str(spec.get("format") or ""),
+            )
+        )
+    return out
+
+
 def _definitions(info: kinds.ResourceInfo) -> list[Obj]:
-    return [c.definition() for c in columns.columns(info.kind)]
+    return [c.definition() for c in table_columns(info)]
 
 
 def _row(info: kinds.ResourceInfo, obj: Obj, include: str) -> Obj:
-    row: Obj = {"cells": [_cell(c, obj) for c in columns.columns(info.kind)]}
+    row: Obj = {"cells": [_cell(c, obj) for c in table_columns(info)]}
     if include == "Object":
         row["object"] = obj
     elif include != "None":

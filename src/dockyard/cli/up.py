@@ -154,6 +154,7 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
             max_context_bytes=opts.max_context_bytes,
             max_context_members=opts.max_context_members,
             registry_notifier_token=tokens["registry"],
+            serve_dockyard_crds=True,  # installs or upgrades dockyard's CRDs, as a cluster has them installed
         )
         ca, cert, key = (None, None, None) if opts.insecure_http else _serving_certificate(data_dir)
         server = serve.Server(

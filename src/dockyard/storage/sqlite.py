@@ -109,12 +109,12 @@ def resource_key(info: kinds.ResourceInfo) -> str:
     return f"{info.plural}.{info.group}" if info.group else info.plural
 
 
-_BY_KEY = {resource_key(i): i for i in kinds.RESOURCES}
-
-
 def info_for_key(key: str) -> kinds.ResourceInfo:
-    """Inverse of :func:`resource_key`. Raises ``KeyError`` for an unknown key."""
-    return _BY_KEY[key]
+    """Inverse of :func:`resource_key` (served kinds, CRDs' included). Raises ``KeyError`` for an unknown key."""
+    info = kinds.by_key(key)
+    if info is None:
+        raise KeyError(key)
+    return info
 
 
 def selectable_view(obj: Obj, info: kinds.ResourceInfo | None = None) -> Obj:
@@ -558,7 +558,7 @@ class Store:
         if plain is None:
             plain = _dumps(obj)
             sealed = self._crypt.seal(key, _location(key, meta.get("namespace", ""), meta["name"]), plain)
-        view = selectable_view(prev, _BY_KEY.get(key)) if prev is not None else None
+        view = selectable_view(prev, kinds.by_key(key)) if prev is not None else None
         revision, ns = int(meta["resourceVersion"]), meta.get("namespace", "")
         self._db.execute(
             "INSERT INTO events(rev, resource, namespace, name, type, object, prev) VALUES(?,?,?,?,?,?,?)",
@@ -780,7 +780,7 @@ class Store:
             args.append(namespace)
         with self._reading() as db:
             rows = db.execute(sql, args).fetchall()
-        return [(info_for_key(r), ns, n) for r, ns, n in rows if r in _BY_KEY]
+        return [(info_for_key(r), ns, n) for r, ns, n in rows if kinds.by_key(r) is not None]
 
     def namespace_contents(self, namespace: str) -> builtins.list[tuple[kinds.ResourceInfo, str]]:
         """Every object in ``namespace``: ``(info, name)``."""
@@ -788,7 +788,7 @@ class Store:
             rows = db.execute(
                 "SELECT resource, name FROM objects WHERE namespace = ? ORDER BY resource, name", (namespace,)
             ).fetchall()
-        return [(info_for_key(r), n) for r, n in rows if r in _BY_KEY]
+        return [(info_for_key(r), n) for r, n in rows if kinds.by_key(r) is not None]
 
     # ----------------------------------------------------------------- watch log
 
