@@ -38,7 +38,7 @@ def _restarted(cluster, component: str, old_pid: int) -> bool:
 @pytest.mark.parametrize("victims", [("agent",), ("controllers",), ("agent", "controllers")])
 def test_sigkill_components_mid_build(cluster, victims):
     name = "crash-" + "-".join(victims)
-    text = f"FROM {cluster.registry}/dockyard/busybox:latest\nRUN echo start && sleep 4 && echo end\n"
+    text = f"FROM {cluster.registry}/dockyard/busybox:latest\nRUN echo start && sleep 8 && echo end\n"
     apply(
         cluster,
         buildconfig(
@@ -52,9 +52,21 @@ def test_sigkill_components_mid_build(cluster, victims):
     )
     # six builds, two slots (`dockyard up --max-builds 2`): some run, the rest wait in Pending
     builds = [cluster.dockyard("start-build", name).stdout.strip().removeprefix("build/") for _ in range(6)]
-    cluster.wait_for("a build to run", lambda: any(phase(cluster, b) == "Running" for b in builds), 60)
-    phases = {b: phase(cluster, b) for b in builds}
-    assert "Running" in phases.values() and ({"Pending", "New"} & set(phases.values())), phases
+
+    def snapshot() -> dict[str, str]:
+        # one list, so the phases are of one moment (a kubectl call per build took seconds on a busy machine)
+        listed = json.loads(
+            cluster.kubectl("get", "builds", "-l", f"dockyard.dev/buildconfig={name}", "-o", "json").stdout
+        )
+        return {i["metadata"]["name"]: (i.get("status") or {}).get("phase") or "New" for i in listed["items"]}
+
+    phases: dict[str, str] = {}
+
+    def mid_build() -> bool:
+        phases.update(snapshot())
+        return "Running" in phases.values() and bool({"Pending", "New"} & set(phases.values()))
+
+    cluster.wait_for("a build to run while others wait", mid_build, 60)
     for victim in victims:
         old = _kill(cluster, victim)
         cluster.wait_for(
