@@ -358,6 +358,9 @@ async def _rollback(request: Request, api: Api, can: Can) -> Response:
     it and keeps it there until the Image has a newer digest (the same path as its automatic rollback)."""
     ns, name = _ns_name(request)
     path = f"{_G}/namespaces/{ns}/imagedeploys/{name}"
+    merge = {"content-type": "application/merge-patch+json"}
+    # the API decides first (a dry-run write: 403 in its words for a user who may not patch the status)
+    await api.call("PATCH", f"{path}/status", params={"dryRun": "All"}, json={}, headers=merge)
     idp = objects.parse(await api.call("GET", path), objects.ImageDeploy)
     target, current = views.rollback_target(idp), idp.status.latestImage
     if target is None or current is None:
@@ -376,7 +379,7 @@ async def _rollback(request: Request, api: Api, can: Can) -> Response:
             "failedImages": [failed, *(f.model_dump(mode="json", exclude_none=True) for f in idp.status.failedImages)],
         },
     }
-    await api.call("PATCH", f"{path}/status", json=patch, headers={"content-type": "application/merge-patch+json"})
+    await api.call("PATCH", f"{path}/status", json=patch, headers=merge)
     return _render("flash.html", message=f"Rolling {ns}/{name} back to {views.short_digest(target)}")
 
 

@@ -185,16 +185,17 @@ def condition(conditions: list[Any], type_: str) -> Any | None:
 
 
 def pod_digest(pod: Pod, container: str | None) -> str:
-    """The digest the pod's ``container`` (first if None) runs: its status ``imageID``, else the spec image."""
-    names = [c.name for c in pod.spec.containers] if pod.spec is not None else []
-    want = container or (names[0] if names else None)
+    """The manifest digest the pod's ``container`` (first if None) runs: the ``repo@sha256:...`` of its spec (what
+    the ImageDeploy set; the registry's digest), else its status ``imageID`` (the engine's image ID)."""
+    containers = pod.spec.containers if pod.spec is not None else []
+    want = container or (containers[0].name if containers else None)
+    for c in containers:
+        if c.name == want and c.image and "@" in c.image:
+            return c.image
     for cs in (pod.status.containerStatuses if pod.status is not None else None) or []:
         if cs.name == want and cs.imageID:
             return str(cs.imageID)
-    for c in pod.spec.containers if pod.spec is not None else []:
-        if c.name == want:
-            return c.image or ""
-    return ""
+    return next((c.image or "" for c in containers if c.name == want), "")
 
 
 def pod_ready(pod: Pod) -> Status:
