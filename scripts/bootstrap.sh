@@ -10,7 +10,8 @@
 #   1. apt packages: podman + runc + netavark (engine), docker.io (second engine),
 #      docker-registry (CNCF distribution), buildah + skopeo (third-party
 #      checks), etcd-server (the anchor of bench/apiserver.py; not started as a service), busybox-static (base images FROM scratch), git curl make
-#      python3-venv. Services are kept from auto-starting during the install
+#      python3-venv, chromium (the dashboard's browser tests drive it with Playwright; no
+#      `playwright install`). Services are kept from auto-starting during the install
 #      (policy-rc.d), so nothing system-wide listens on /var/run/docker.sock
 #      or :5000 behind our back.
 #   2. /etc/containers/containers.conf.d/50-dockyard.conf: runtime runc (crun
@@ -33,7 +34,7 @@ die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. packages --------------------------------------------------------------
 PACKAGES=(podman runc netavark buildah skopeo busybox-static docker-registry docker.io
-          etcd-server git curl make ca-certificates python3 python3-venv)
+          etcd-server git curl make ca-certificates python3 python3-venv chromium)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -36,6 +36,7 @@ from dockyard.apiserver import (
     wire,
 )
 from dockyard.apiserver.state import ServerState
+from dockyard.dashboard import routes as dashboard
 from dockyard.storage import sqlite
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,14 @@ async def _commit(request: Request) -> Response:
     )
 
 
+def _can(user: str, verb: str, group: str, resource: str, subresource: str, namespace: str) -> bool:
+    """Whether :func:`authz.allowed` allows the request (the dashboard leaves out buttons it would refuse)."""
+    attrs = authz.Attributes(
+        user=user, verb=verb, group=group, resource=resource, subresource=subresource, namespace=namespace
+    )
+    return authz.allowed(attrs)
+
+
 async def _status_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.StatusError)
     return wire.status_response(exc)
@@ -277,12 +286,13 @@ def create_app(
     ]
     for path, endpoint, methods in routes:
         app.add_route(path, endpoint, methods=methods)  # type: ignore[arg-type]
+    dashboard.mount(app, can=_can)
     app.add_exception_handler(errors.StatusError, _status_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     users = dict(tokens)
     if registry_notifier_token:
         users[registry_notifier_token] = registryhooks.NOTIFIER
-    app.add_middleware(auth.BearerAuth, tokens=users)
+    app.add_middleware(auth.BearerAuth, tokens=users, public=dashboard.is_public)
     app.add_middleware(metrics.MetricsMiddleware, metrics=state.metrics)  # outermost: counts 401s too
     return app

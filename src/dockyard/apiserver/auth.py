@@ -13,7 +13,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -92,12 +92,16 @@ def user_for(tokens: Mapping[str, str], authorization: str | None) -> str | None
 class BearerAuth:
     """ASGI middleware: 401 for requests without a known bearer token.
 
-    Sets ``scope["state"]["user"]`` to the authenticated user name.
+    Sets ``scope["state"]["user"]`` to the authenticated user name. ``public(method, path)`` names further
+    open requests (the dashboard's page shells and static files, which carry no data).
     """
 
-    def __init__(self, app: ASGIApp, *, tokens: Mapping[str, str]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, tokens: Mapping[str, str], public: Callable[[str, str], bool] | None = None
+    ) -> None:
         self.app = app
         self.tokens = dict(tokens)
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -105,6 +109,7 @@ class BearerAuth:
             scope["type"] != "http"
             or path.rstrip("/") in OPEN_PATHS
             or (scope.get("method") == "POST" and (WEBHOOK_PATH.match(path) or IMAGE_NOTIFICATION_PATH.match(path)))
+            or (self.public is not None and self.public(scope.get("method", ""), path))
         ):
             await self.app(scope, receive, send)
             return

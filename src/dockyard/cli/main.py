@@ -643,6 +643,32 @@ def logs(
         sys.stdout.write(resp.text)
 
 
+@app.command()
+def dashboard(
+    open_browser: bool = typer.Option(
+        True, "--open/--no-open", help="open it in a browser when one is available ($DISPLAY or $WAYLAND_DISPLAY set)"
+    ),
+    kubeconfig: str = KubeconfigOpt,
+) -> None:
+    """Print the web dashboard's URL (https://HOST:PORT/dashboard/, on the API server's listener) and open it.
+
+    Sign in there with the bearer token of a kubeconfig `dockyard up` wrote: DATA_DIR/kubeconfig (admin) or
+    DATA_DIR/kubeconfig-view (read-only); the tab keeps it for its session only.
+    """
+    import os
+    import webbrowser
+
+    from dockyard.dashboard import routes
+
+    conn = _connect(kubeconfig)
+    url = f"{conn.server.rstrip('/')}{routes.PREFIX}/"
+    typer.echo(url)
+    where = conn.path or "the kubeconfig"
+    typer.echo(f"sign in with the token of {where}: kubectl config view --raw -o jsonpath='{{.users[0].user.token}}'")
+    if open_browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        webbrowser.open(url)
+
+
 # --- commit ------------------------------------------------------------------------------------
 
 
