@@ -1,4 +1,4 @@
-"""Deploys on one machine (issue 8 item 8), the Service proxy's part: what the proxy adds to a request.
+"""Deploys on one machine (issue 8 item 8): requests lost during rollouts, and what the Service proxy adds.
 
 One run, all on 127.0.0.1 (and the pod's own loopback address):
 
@@ -10,6 +10,9 @@ One run, all on 127.0.0.1 (and the pod's own loopback address):
    connection (connection set-up is where a TCP proxy costs: it accepts, picks an endpoint, connects), bounded
    by ``--seconds`` in all. Prints median, p90 and p99 of each side and the ratio of the medians
    (proxy / direct, same run).
+4. ``--rollouts`` consecutive rollouts (``kubectl rollout restart``, then ``kubectl rollout status``) of the
+   Deployment (2 replicas, readiness probe, default RollingUpdate) while a request loop GETs the Service every
+   10 ms, each on a new connection; prints requests sent and failed (goal: 0 failed) and the rollouts' times.
 
 Exit 0 only if every request on both sides succeeded. The last stdout line is one JSON object with every figure.
 """
@@ -36,16 +39,18 @@ apiVersion: apps/v1
 kind: Deployment
 metadata: {{name: bench-web}}
 spec:
-  replicas: 1
+  replicas: 2
   selector: {{matchLabels: {{app: bench-web}}}}
   template:
     metadata: {{labels: {{app: bench-web}}}}
     spec:
+      terminationGracePeriodSeconds: 2
       containers:
       - name: web
         image: {image}
         command: [sh, -c, "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8000 -h /www"]
         ports: [{{name: http, containerPort: 8000}}]
+        readinessProbe: {{httpGet: {{path: /, port: http}}, periodSeconds: 1}}
 ---
 apiVersion: v1
 kind: Service
@@ -72,16 +77,46 @@ def one_request(address: tuple[str, int]) -> float:
     return elapsed
 
 
+class Loop:
+    """GETs ``address`` every ``interval`` seconds on a new connection from a thread until stopped (bounded)."""
+
+    def __init__(self, address: tuple[str, int], *, interval: float = 0.01, max_requests: int = 200_000) -> None:
+        import threading
+
+        self.address, self.interval, self.max_requests = address, interval, max_requests
+        self.sent = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and self.sent < self.max_requests:
+            self.sent += 1
+            try:
+                one_request(self.address)
+            except (OSError, BenchError) as err:
+                self.failures.append(f"{type(err).__name__}: {err}")
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300, help="requests per side (default 300, at most 5000)")
     parser.add_argument("--seconds", type=float, default=120, help="bound on the measured phase (default 120)")
+    parser.add_argument(
+        "--rollouts", type=int, default=10, help="consecutive rollouts under load (default 10, at most 50)"
+    )
     parser.add_argument("--engine", default="auto", help="dockyard up --engine: auto | podman | docker")
     parser.add_argument("--workdir", type=Path, help="state directory (default: a new one under /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and the images")
     args = parser.parse_args()
-    if not 1 <= args.requests <= 5000 or not 1 <= args.seconds <= 1800:
-        parser.error("--requests must be 1..5000 and --seconds 1..1800")
+    if not 1 <= args.requests <= 5000 or not 1 <= args.seconds <= 1800 or not 0 <= args.rollouts <= 50:
+        parser.error("--requests must be 1..5000, --seconds 1..1800 and --rollouts 0..50")
     workdir = make_workdir(args.workdir, "dy-bench-deploy-")
     bench = Harness(workdir, engine=args.engine, raw_client="none")
     error: str | None = None
@@ -89,6 +124,8 @@ def main() -> int:
     failed = {"direct": 0, "proxy": 0}
     port = free_port()
     pod_ip = ""
+    rollout_seconds: list[float] = []
+    loop: Loop | None = None
     try:
         console.print("[bold]→ dockyard up[/bold]")
         bench.start()
@@ -128,6 +165,19 @@ def main() -> int:
                     times[side].append(one_request(address))
                 except (OSError, BenchError):
                     failed[side] += 1
+        if args.rollouts:
+            console.print(f"[bold]→ {args.rollouts} rollouts under a request loop through the Service[/bold]")
+            loop = Loop(proxied)
+            for n in range(args.rollouts):
+                t0 = time.monotonic()
+                bench.kubectl("rollout", "restart", "deployment/bench-web")
+                bench.kubectl("rollout", "status", "deployment/bench-web", "--timeout=180s", timeout=200)
+                rollout_seconds.append(time.monotonic() - t0)
+                console.print(
+                    f"  rollout {n + 1}: {rollout_seconds[-1]:.1f}s, {loop.sent} sent, {len(loop.failures)} failed"
+                )
+            time.sleep(3)  # the last old pods' grace period: requests keep going while they leave
+            loop.stop()
     except (BenchError, subprocess.SubprocessError, httpx.HTTPError, OSError, ValueError) as err:
         error = f"{type(err).__name__}: {err}"
         console.print(f"[red]✗ {error}[/red]")
@@ -150,6 +200,15 @@ def main() -> int:
             "p90_ms": None if not xs else 1000 * (percentile(xs, 90) or 0),
             "p99_ms": None if not xs else 1000 * (percentile(xs, 99) or 0),
         }
+    if loop is not None:
+        loop.stop()
+    rollouts = {
+        "rollouts": len(rollout_seconds),
+        "requests": loop.sent if loop else 0,
+        "failed": len(loop.failures) if loop else 0,
+        "first_failures": (loop.failures[:5] if loop else []),
+        "median_rollout_s": median(rollout_seconds) if rollout_seconds else None,
+    }
     d, p = figures["direct"]["median_ms"], figures["proxy"]["median_ms"]
     ratio = p / d if d and p else None
     table = Table(title="Service proxy: one GET on a new connection (same run, alternating)")
@@ -163,10 +222,23 @@ def main() -> int:
     out = Console(highlight=False, width=120)
     out.print(table)
     out.print(f"ratio of medians, proxy / direct: {fmt(ratio)}")
+    if rollouts["rollouts"]:
+        out.print(
+            f"{rollouts['rollouts']} rollouts (median {fmt(rollouts['median_rollout_s'])} s each): "
+            f"{rollouts['requests']} requests through the Service, {rollouts['failed']} failed (goal 0)"
+        )
+        for failure in rollouts["first_failures"]:
+            out.print(f"  failure: {failure}")
     for note in bench.notes + [bench.stop_info]:
         if note:
             out.print(f"note: {note}")
-    ok = error is None and not any(failed.values()) and all(figures[s]["requests"] for s in figures)
+    ok = (
+        error is None
+        and not any(failed.values())
+        and all(figures[s]["requests"] for s in figures)
+        and rollouts["failed"] == 0
+        and rollouts["rollouts"] == args.rollouts
+    )
     print(
         json.dumps(
             {
@@ -178,6 +250,7 @@ def main() -> int:
                 "code": code_version(),
                 "proxy": figures,
                 "proxy_over_direct_median": ratio,
+                "rollouts": rollouts,
             }
         )
     )

@@ -1,9 +1,11 @@
 """The main job, end to end, on the bundled hello example.
 
-up → base image → a git repository of examples/hello/app → BuildConfig, Image
-and ImageDeploy applied with kubectl → build → the app answers on 127.0.0.1 →
-the source changes and is rebuilt → the new response is served → the running
-container is committed and pushed → summary → clean shutdown.
+up → base image → a git repository of examples/hello/app → BuildConfig, Image,
+ImageDeploy and a LoadBalancer Service applied with kubectl → build → the app
+answers through the Service on 127.0.0.1 → the source changes and is rebuilt →
+the Deployment rolls to v2 with its default strategy while a request loop runs
+against the Service (it must lose no request) → the running container is
+committed and pushed → summary → clean shutdown.
 
 Every step is verified with a tool other than dockyard where one exists
 (kubectl, skopeo, HTTP). Exit status 0 only if every step was verified.
@@ -22,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +55,48 @@ class StepFailed(Exception):
     pass
 
 
+class RequestLoop:
+    """GETs ``url`` on a new connection each time, from a thread, until stopped: what a user of the app sees
+    during a rollout. Bounded: at most ``max_requests`` requests and ``max_seconds`` seconds."""
+
+    def __init__(
+        self, url: str, *, interval: float = 0.02, max_requests: int = 50_000, max_seconds: float = 600
+    ) -> None:
+        self.url, self.interval, self.max_requests, self.max_seconds = url, interval, max_requests, max_seconds
+        self.sent = 0
+        self.failed: list[str] = []
+        self.answers: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="request-loop")
+
+    def start(self) -> RequestLoop:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and self.sent < self.max_requests and time.monotonic() < deadline:
+            self.sent += 1
+            try:
+                resp = httpx.get(self.url, timeout=5, headers={"Connection": "close"})
+                if resp.status_code != 200:
+                    self.failed.append(f"HTTP {resp.status_code}")
+                else:
+                    body = resp.text.strip()
+                    self.answers[body] = self.answers.get(body, 0) + 1
+            except httpx.HTTPError as err:
+                self.failed.append(f"{type(err).__name__}: {err}")
+            self._stop.wait(self.interval)
+
+    def summary(self) -> str:
+        seen = ", ".join(f"{n} × {body!r}" for body, n in sorted(self.answers.items()))
+        return f"{self.sent} requests sent, {len(self.failed)} failed ({seen})"
+
+
 class Demo:
     """The hello flow as steps; ``run()`` does them all. Tests drive the same steps."""
 
@@ -77,6 +122,8 @@ class Demo:
         self.up_proc: subprocess.Popen[bytes] | None = None
         self.timings: list[tuple[str, float, str]] = []
         self.digests: dict[str, str] = {}
+        self.replicas = 2
+        self.loop: RequestLoop | None = None
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -225,12 +272,30 @@ class Demo:
             raise StepFailed(f"deployment image is {image}, expected …@{digest}")
         self.kubectl("rollout", "status", "deployment/hello", "--timeout=120s", timeout=150)
 
-        def one_pod() -> bool:
+        def only_new_pods() -> bool:
             pods = json.loads(self.kubectl("get", "pods", "-l", "app=hello", "-o", "json").stdout)["items"]
-            return len(pods) == 1 and pods[0]["spec"]["containers"][0]["image"].endswith(digest)
+            return len(pods) == self.replicas and all(
+                p["spec"]["containers"][0]["image"].endswith(digest) for p in pods
+            )
 
-        self.wait_for("the old pod to go away", one_pod, 60)
-        return f"GET http://127.0.0.1:{self.host_port}/ → {expect_text!r}, one pod on {digest[:19]}…"
+        self.wait_for("the old pods to go away", only_new_pods, 60)
+        return (
+            f"GET http://127.0.0.1:{self.host_port}/ (Service hello) → {expect_text!r}, "
+            f"{self.replicas} pods on {digest[:19]}…"
+        )
+
+    def start_requests(self) -> str:
+        self.loop = RequestLoop(f"http://127.0.0.1:{self.host_port}/").start()
+        return f"GET http://127.0.0.1:{self.host_port}/ every 20 ms, a new connection each"
+
+    def requests_survived(self) -> str:
+        assert self.loop is not None
+        self.loop.stop()
+        if self.loop.failed:
+            raise StepFailed(f"{self.loop.summary()}: {self.loop.failed[:5]}")
+        if not self.loop.answers:
+            raise StepFailed("the request loop got no answer")
+        return self.loop.summary()
 
     def change_source(self) -> str:
         (self.repo / "app" / "index.html").write_text("Hello from dockyard v2\n")
@@ -331,8 +396,10 @@ class Demo:
         self.step("build v1: dockyard start-build hello --follow", lambda: self.build("v1"))
         self.step("v1 deployed and answering", lambda: self.serves("v1"))
         self.step("change the source", self.change_source)
+        self.step("request loop through the Service", self.start_requests)
         self.step("build v2", lambda: self.build("v2"))
-        self.step("rolled to v2; old pod gone", lambda: self.serves("v2"))
+        self.step("rolled to v2 (default RollingUpdate); old pods gone", lambda: self.serves("v2"))
+        self.step("requests during the v1→v2 rollout", self.requests_survived)
         self.step("commit + push the running container: dockyard commit", self.commit_container)
         self.step("clean shutdown", self.stop)
 

@@ -40,8 +40,11 @@ def test_build_deploy_rebuild_roll_commit(demo):
     demo.serves("v1")
     first = demo.digests["v1"]
     demo.change_source()
+    demo.start_requests()  # through the Service, all along the v1→v2 rollout (default RollingUpdate)
     demo.build("v2")
     demo.serves("v2")
+    demo.requests_survived()  # raises unless every request was answered
+    assert demo.loop is not None and demo.loop.answers
     assert demo.digests["v2"] != first
     image = demo.get("image", "hello")
     assert image["status"]["latestImage"] == f"{demo.registry}/hello@{demo.digests['v2']}"
