@@ -104,3 +104,28 @@ def test_base_digest_prefers_the_repository_of_the_base_name() -> None:
     assert pushes.base_digest("127.0.0.1:5000/base:1", repo_digests) == "sha256:" + "2" * 64
     assert pushes.base_digest("elsewhere/y:1", repo_digests) == "sha256:" + "1" * 64
     assert pushes.base_digest("elsewhere/y:1", []) is None
+
+
+def test_the_runtime_of_a_pods_container_comes_from_its_status() -> None:
+    from lightkube.resources.core_v1 import Pod
+
+    from dockyard.agent import pushes
+
+    def pod(container_id: str | None, running: bool = True) -> Pod:
+        status = {"name": "web", "ready": True, "restartCount": 0, "image": "i", "imageID": ""}
+        if container_id is not None:
+            status["containerID"] = container_id
+        status["state"] = {"running": {"startedAt": "2026-11-30T00:00:00Z"}} if running else {"waiting": {}}
+        return Pod.from_dict(
+            {
+                "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "web"}]},
+                "status": {"containerStatuses": [status]},
+            }
+        )
+
+    assert pushes._reported_container(pod("containerd://abc"), "web") == ("containerd", "abc", True)
+    assert pushes._reported_container(pod("docker://0123", running=False), "web") == ("docker", "0123", False)
+    assert pushes._reported_container(pod(None), "web") == (None, None, False)
+    assert pushes._reported_container(pod("docker://x"), "other") == (None, None, False)
+    assert "containerd" not in pushes.COMMITTABLE_RUNTIMES and "podman" in pushes.COMMITTABLE_RUNTIMES

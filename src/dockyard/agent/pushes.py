@@ -219,21 +219,33 @@ class PushWorker(runtime.Controller):
                 Reason.SOURCE_CONTAINER_NOT_FOUND,
                 f"container {container!r} not found in pod {spec.podName!r} (containers: {', '.join(names)})",
             )
+        scheme, reported_id, reported_running = _reported_container(pod, container)
+        if scheme is not None and scheme not in COMMITTABLE_RUNTIMES:
+            return self._attempt_failed(
+                push,
+                attempt,
+                Reason.UNSUPPORTED_RUNTIME,
+                f"container {container!r} of pod {spec.podName!r} runs on {scheme} ({scheme}://…): Pushes commit "
+                "containers through Docker Engine or Podman only",
+            )
         image_id = push.status.imageID
         if image_id is None:
             ctr = self.pods.latest_container(str(pod.metadata.uid if pod.metadata else ""), container)
             if spec.trigger == phases.PushTrigger.ON_EXIT and (ctr is None or ctr.running or ctr.created):
                 return self._wait_for_exit(push, container)
-            if ctr is None:
+            if ctr is None and reported_id is None:
                 return self._attempt_failed(
                     push,
                     attempt,
                     Reason.SOURCE_CONTAINER_NOT_FOUND,
                     f"container {container!r} of pod {spec.podName!r} has no engine container on this node",
                 )
+            # a container of this agent, else the one the pod's status names (a kubelet's, on a cluster whose
+            # nodes run cri-dockerd or Podman)
+            container_id, running = (ctr.id, ctr.running) if ctr is not None else (str(reported_id), reported_running)
             push = self._start_attempt(push, attempt, f"committing container {container}")
             try:
-                image_id = self._commit(push, container, ctr.id, running=ctr.running)
+                image_id = self._commit(push, container, container_id, running=running)
             except engine_errors.EngineError as err:
                 return self._attempt_failed(push, attempt, failure_reason(err), str(err))
             push = self._patch(push, {"imageID": image_id, "message": f"committed container {container}; pushing"})
@@ -313,7 +325,7 @@ class PushWorker(runtime.Controller):
         invalid reference), else ``Pending`` until the back-off is over; returns the delay to look again."""
         limit = push.spec.backoffLimit
         key = push.key
-        if attempt > limit or reason == Reason.INVALID_IMAGE_REFERENCE:
+        if attempt > limit or reason in (Reason.INVALID_IMAGE_REFERENCE, Reason.UNSUPPORTED_RUNTIME):
             log.info("push %s failed: %s: %s", key, reason, message)
             self.events.record(push, events.WARNING, "PushFailed", f"{reason}: {message}")
             text = f"{message} (attempt {attempt} of {limit + 1})"
@@ -528,6 +540,22 @@ class PushWorker(runtime.Controller):
             if found is not None:
                 return found
         return None
+
+
+COMMITTABLE_RUNTIMES = frozenset({"docker", "podman"})
+"""``containerID`` schemes of the runtimes a Push can commit through (the engine's commit API)."""
+
+
+def _reported_container(pod: Pod, container: str) -> tuple[str | None, str | None, bool]:
+    """``(scheme, id, running)`` of ``container`` as the pod's ``status.containerStatuses`` report it
+    (``containerID`` is ``<runtime>://<id>``: ``docker``, ``podman``, ``containerd``, ``cri-o``), or
+    ``(None, None, False)`` when it reports none."""
+    for status in (pod.status.containerStatuses if pod.status else None) or []:
+        if status.name == container and status.containerID and "://" in status.containerID:
+            scheme, _, cid = status.containerID.partition("://")
+            running = bool(status.state and status.state.running)
+            return scheme, cid or None, running
+    return None, None, False
 
 
 def _observe_duration(push: objects.Push, phase: str) -> None:

@@ -642,7 +642,7 @@ class PushStatus(Described):
     reason: str | None = Field(
         default=None,
         description="Why the last attempt failed, CamelCase: SourcePodNotFound, SourceContainerNotFound, "
-        "CommitFailed, AuthenticationFailed, PushImageToRegistryFailed, InvalidImageReference.",
+        "CommitFailed, AuthenticationFailed, PushImageToRegistryFailed, InvalidImageReference, UnsupportedRuntime.",
     )
     message: str | None = Field(default=None, description="Progress or the failure.")
     nodeName: str | None = Field(default=None, description="The node that served the push.")

@@ -53,6 +53,9 @@ class PushReason:
     AUTHENTICATION_FAILED = "AuthenticationFailed"
     PUSH_FAILED = "PushImageToRegistryFailed"
     INVALID_IMAGE_REFERENCE = "InvalidImageReference"
+    UNSUPPORTED_RUNTIME = "UnsupportedRuntime"
+    """The pod's container runtime is neither Docker Engine nor Podman (e.g. containerd, CRI-O): nothing to
+    commit through; not retried."""
     # reasons of the Succeeded condition while not failed
     WAITING_FOR_EXIT = "WaitingForContainerExit"
     BACKOFF = "BackOff"
