@@ -33,7 +33,7 @@ from lightkube.types import PatchType
 
 from dockyard.api import buildpod, models, objects, phases, timefmt
 from dockyard.api import labels as well_known
-from dockyard.client import events, resources, runtime
+from dockyard.client import events, metrics, resources, runtime
 from dockyard.client import objects as client_objects
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,16 @@ def _number(build: objects.Build) -> int:
         return int(well_known.get_annotation(build, well_known.BUILD_NUMBER) or "0")
     except ValueError:
         return 0
+
+
+def _observe(status: models.BuildStatus) -> None:
+    """``dockyard_build_duration_seconds{phase, stage}``: each stage's time and the whole (``stage="total"``)."""
+    phase = str(status.phase)
+    for stage in status.stages:
+        if stage.durationMilliseconds is not None:
+            metrics.BUILD_DURATION.labels(phase, stage.name).observe(stage.durationMilliseconds / 1000)
+    if status.duration is not None:
+        metrics.BUILD_DURATION.labels(phase, "total").observe(status.duration / 1e9)
 
 
 def _seconds(ts: str | None) -> float | None:
@@ -299,6 +309,7 @@ class BuildController(runtime.Controller):
         if runtime.update_status(self.api, build, self._finish(build, update)) is None:
             return
         key, phase = build.key, update.phase
+        _observe(update)
         if phase == BuildPhase.COMPLETE:
             self.events.record(build, events.NORMAL, "BuildCompleted", f"Build {key} completed successfully")
         elif phase == BuildPhase.CANCELLED:

@@ -27,13 +27,14 @@ A notification only makes the controller look: the digest always comes from the 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from dockyard.api import credentials, imagepolicy, models, objects, phases
 from dockyard.api import labels as well_known
-from dockyard.client import events, resources, runtime
+from dockyard.client import events, metrics, resources, runtime
 from dockyard.client import objects as client_objects
 from dockyard.client.connection import Connection
 from dockyard.registry import client as registry
@@ -252,7 +253,9 @@ class ImageController(runtime.Controller):
                 raise ScanFailed(
                     "InvalidTag", f"the registry lists tag {tag[:64]!r}, which is not a valid tag"
                 ) from None
+            asked = time.monotonic()
             digest = registry.manifest_digest(target, auth=auth, transport=self.transport)
+            metrics.IMAGE_RESOLVE_LATENCY.observe(time.monotonic() - asked)
         except registry_errors.RegistryError as err:
             raise ScanFailed(type(err).__name__, str(err)) from None
         return Scan(tag=tag, digest=digest, tag_count=tag_count)
