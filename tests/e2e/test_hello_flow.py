@@ -175,5 +175,35 @@ def test_commit_endpoint_answers_202_with_location(demo):
     assert httpx.post(f"{base}/containers/{container_id}/commit", json={"image": "x"}, verify=ca).status_code == 401
 
 
+def test_a_crashing_image_is_rolled_back_and_quarantined(demo):
+    """A new digest whose container exits at once: its pod crash-loops and never turns Ready, so the Service keeps
+    answering from the old pods; the ImageDeploy puts the Deployment back on the last Available digest and
+    records the bad one in status.failedImages (issue 8, automatic rollback) — on the real engine."""
+    good = demo.digests["v2"]
+    dockerfile = demo.repo / "app" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace('CMD ["httpd"', 'CMD ["sh", "-c", "exit 3"] #'))
+    demo.sh("git", "-C", str(demo.repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", "crash")
+    demo.start_requests()
+    demo.build("crash")
+    bad = demo.digests["crash"]
+
+    def rolled_back() -> dict | None:
+        status = demo.get("imagedeploy", "hello").get("status") or {}
+        failed = [
+            f for f in status.get("failedImages") or [] if bad in (f.get("digest"), f.get("image", "").split("@")[-1])
+        ]
+        return status if failed else None
+
+    status = demo.wait_for("the ImageDeploy to roll back and quarantine the crashing digest", rolled_back, 240)
+    assert status["availableImage"].endswith(good), status
+    rolled = next(c for c in status["conditions"] if c["type"] == "RolledBack")
+    assert rolled["status"] == "True", status
+    deploy = demo.get("deployment", "hello")
+    assert deploy["spec"]["template"]["spec"]["containers"][0]["image"].endswith(good)
+    demo.kubectl("rollout", "status", "deployment/hello", "--timeout=120s", timeout=150)
+    demo.requests_survived()  # the crashing pods never got a request: every one was answered by v2
+    assert set(demo.loop.answers) == {"Hello from dockyard v2"}, demo.loop.answers
+
+
 def test_shutdown_is_clean(demo):
     demo.stop()
