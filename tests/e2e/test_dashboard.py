@@ -161,16 +161,17 @@ def test_dashboard_in_a_browser(hello, browser):
     assert second != first
     page.goto(_url(hello, "deploys"))
     sync_api.expect(card.locator(".latest-image")).to_contain_text(second[:19], timeout=ROLLOUT_TIMEOUT_MS)
-    sync_api.expect(card.locator(".pod-digest")).to_have_count(1, timeout=ROLLOUT_TIMEOUT_MS)
+    sync_api.expect(card.locator(".pod-digest")).to_have_count(hello.replicas, timeout=ROLLOUT_TIMEOUT_MS)
     sync_api.expect(card.locator(".pod-digest").first).to_contain_text(second[:19], timeout=ROLLOUT_TIMEOUT_MS)
-    sync_api.expect(card.locator(".rollout")).to_contain_text("1/1 updated · 1 ready · 1 available")
+    n = hello.replicas
+    sync_api.expect(card.locator(".rollout")).to_contain_text(f"{n}/{n} updated · {n} ready · {n} available")
     _shot(page, "deploys")
 
     # roll back by the button: the current digest is quarantined, the pod goes back to the first
     card.locator("button[data-action='rollback']").click()
     sync_api.expect(page.locator("#flash")).to_contain_text("Rolling default/hello back to")
     sync_api.expect(card).to_contain_text("RolledBackByUser")
-    sync_api.expect(card.locator(".pod-digest")).to_have_count(1, timeout=ROLLOUT_TIMEOUT_MS)
+    sync_api.expect(card.locator(".pod-digest")).to_have_count(hello.replicas, timeout=ROLLOUT_TIMEOUT_MS)
     sync_api.expect(card.locator(".pod-digest").first).to_contain_text(first[:19], timeout=ROLLOUT_TIMEOUT_MS)
     _shot(page, "deploys-rolled-back")
 
