@@ -47,8 +47,10 @@ def test_restart_rolls_out_a_new_replicaset(k: Kubectl) -> None:
     k.rolled_out(2)
     template = k.json("deployment", "web")["spec"]["template"]
     assert "kubectl.kubernetes.io/restartedAt" in template["metadata"]["annotations"]
-    sets = k.json("replicasets")["items"]
-    assert sorted(rs["spec"]["replicas"] for rs in sets) == [0, 2]
+    k.until(  # the old ReplicaSet is scaled down right after the new one is available
+        lambda: sorted(rs["spec"]["replicas"] for rs in k.json("replicasets")["items"]) == [0, 2],
+        "the old ReplicaSet scaled to 0",
+    )
     assert "successfully rolled out" in k.run("rollout", "status", "deployment/web", "--timeout=30s").stdout
 
 
