@@ -215,10 +215,8 @@ def test_push_and_verify_refuses_a_registry_serving_other_bytes(monkeypatch: pyt
             builds.push_and_verify(None, f"{fake.address}/app:v1", auth=None, registry_auth=None, on_log=print)  # type: ignore[arg-type]
     monkeypatch.setattr(images, "push", lambda *a, **k: DIGEST)
     with LoopbackServer(manifests(head=DIGEST, get=DIGEST)) as fake:
-        assert (
-            builds.push_and_verify(None, f"{fake.address}/app:v1", auth=None, registry_auth=None, on_log=print)
-            == DIGEST
-        )  # type: ignore[arg-type]
+        pushed = builds.push_and_verify(None, f"{fake.address}/app:v1", auth=None, registry_auth=None, on_log=print)  # type: ignore[arg-type]
+        assert pushed.digest == DIGEST
 
 
 def test_oversize_manifest_is_refused() -> None:
