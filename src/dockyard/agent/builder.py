@@ -35,6 +35,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import httpcore  # noqa: F401
+
 from dockyard.agent import builds
 from dockyard.agent.engine import connect
 from dockyard.agent.logsink import LogSink
@@ -44,7 +46,10 @@ from dockyard.client import connection, objects, runtime
 
 log = logging.getLogger("dockyard.builder")
 
-builds.registry_tls()  # made once in the forkserver that preloads this module; every builder inherits it
+# Made once in the forkserver that preloads this module, so every builder inherits it: the registry TLS
+# context (the CA bundle). httpcore is imported above for the same reason: httpx imports it (and h2) only
+# when its first transport is made, about 30 ms of every build.
+builds.registry_tls()
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -28,6 +28,7 @@ import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import select
 import shutil
 import signal
 import threading
@@ -46,7 +47,9 @@ from dockyard.client import objects, runtime
 
 log = logging.getLogger(__name__)
 
-POLL = 0.5  # seconds between looks at a running builder
+POLL = 0.5  # seconds between looks at a starting builder, or a running one whose exit cannot be waited for
+WATCHED_RESYNC = 30.0  # seconds between looks at a running builder whose exit wakes its pod (a safety net)
+WAITING_RETRY = 5.0  # seconds between looks at a build pod waiting for a slot (a builder's exit wakes it sooner)
 KILL_AFTER = 10.0  # seconds from SIGTERM to SIGKILL for a cancelled builder
 
 
@@ -164,6 +167,8 @@ class BuildPods:
         self.waiting = waiting
         self.on_exit = on_exit
         self._start_lock = threading.Lock()
+        self._waited: set[str] = set()  # pod uids whose builder's exit a thread of this agent waits for
+        self._waited_lock = threading.Lock()
 
     def _dir(self, uid: str) -> Path:
         return self.root / uid
@@ -208,7 +213,8 @@ class BuildPods:
             if _alive(ident):
                 if _phase(pod) != phases.PodPhase.RUNNING:
                     self._mark_running(pod)
-                return POLL * 4  # the builder's exit wakes this pod up sooner
+                # the builder's exit wakes this pod up (its reaper, or a pidfd for one that outlived an agent)
+                return WATCHED_RESYNC if self._wait_for_exit(pod, ident) else POLL * 4
             if result.exists():
                 return 0.0
             self._finish(
@@ -229,13 +235,43 @@ class BuildPods:
         with self._start_lock:
             free = self.max_builds - self.running()
             if free <= 0:
-                return 1.0
+                return WAITING_RETRY
             queue = sorted((p for p in self.waiting() if not self._dir(_uid(p)).exists()), key=_created)
             first = [_uid(p) for p in queue[:free]]
             if _uid(pod) not in first and queue:
-                return 1.0
+                return WAITING_RETRY
             self._start(pod)
-        return POLL
+        return WATCHED_RESYNC
+
+    def _wait_for_exit(self, pod: Pod, ident: str) -> bool:
+        """Make sure a thread waits for the exit of the builder ``ident`` (``"PID STARTTIME"``) of ``pod`` and
+        then calls :attr:`on_exit`: the reaper of a builder this agent started, else a pidfd
+        (``pidfd_open(2)``, Linux 5.3) of one that outlived an earlier agent. Returns False if the exit
+        cannot be waited for (the caller polls)."""
+        uid = _uid(pod)
+        with self._waited_lock:
+            if uid in self._waited:
+                return True
+            try:
+                fd = os.pidfd_open(int(ident.split()[0]))
+            except (OSError, ValueError, AttributeError):
+                return False
+            if not _alive(ident):  # the pid was reused between the look and the pidfd: that is not our builder
+                os.close(fd)
+                return False
+            self._waited.add(uid)
+
+        def wait() -> None:
+            try:
+                select.select([fd], [], [])
+            finally:
+                os.close(fd)
+                with self._waited_lock:
+                    self._waited.discard(uid)
+            self.on_exit(pod)
+
+        threading.Thread(target=wait, daemon=True, name=f"wait-{uid}").start()
+        return True
 
     def _start(self, pod: Pod) -> None:
         uid = _uid(pod)
@@ -261,9 +297,15 @@ class BuildPods:
         multiprocessing.process._children.discard(proc)  # type: ignore[attr-defined]
 
         def reap() -> None:
-            proc.join()
+            try:
+                proc.join()
+            finally:
+                with self._waited_lock:
+                    self._waited.discard(uid)
             self.on_exit(pod)
 
+        with self._waited_lock:
+            self._waited.add(uid)
         threading.Thread(target=reap, daemon=True, name=f"reap-{uid}").start()
         log.info("build %s: builder started (pid %s)", build.key, proc.pid)
         self._mark_running(pod)
