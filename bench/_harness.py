@@ -36,6 +36,8 @@ import httpx
 import yaml
 from rich.console import Console
 
+from dockyard.api import labels as well_known
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "examples" / "hello" / "app"
 BIN = Path(sys.executable).parent
@@ -202,9 +204,9 @@ class RawPodman:
             "-q",
             "--no-trunc",
             "--filter",
-            f"label=dockyard.pod.uid={pod_uid}",
+            f"label={well_known.CONTAINER_POD_UID}={pod_uid}",
             "--filter",
-            f"label=dockyard.container.name={container}",
+            f"label={well_known.CONTAINER_NAME}={container}",
             "--filter",
             "status=running",
         )
@@ -212,7 +214,7 @@ class RawPodman:
         return ids[0] if ids else None
 
     def pod_containers(self, pod_uid: str) -> list[str]:
-        return self._run("ps", "-a", "-q", "--filter", f"label=dockyard.pod.uid={pod_uid}").split()
+        return self._run("ps", "-a", "-q", "--filter", f"label={well_known.CONTAINER_POD_UID}={pod_uid}").split()
 
     def put_file(self, container: str, path: str, content: str) -> None:
         # `podman cp` goes through the archive API: no exec session (whose conmon lingers for 5 minutes)
@@ -271,7 +273,7 @@ class RawDockerPy:
     def find_container(self, pod_uid: str, container: str) -> str | None:
         found = self.client.api.containers(
             filters={
-                "label": [f"io.kubernetes.pod.uid={pod_uid}", f"io.kubernetes.container.name={container}"],
+                "label": [f"{well_known.CONTAINER_POD_UID}={pod_uid}", f"{well_known.CONTAINER_NAME}={container}"],
                 "status": "running",
             }
         )
@@ -279,7 +281,10 @@ class RawDockerPy:
 
     def pod_containers(self, pod_uid: str) -> list[str]:
         return [
-            c["Id"] for c in self.client.api.containers(all=True, filters={"label": f"io.kubernetes.pod.uid={pod_uid}"})
+            c["Id"]
+            for c in self.client.api.containers(
+                all=True, filters={"label": f"{well_known.CONTAINER_POD_UID}={pod_uid}"}
+            )
         ]
 
     def put_file(self, container: str, path: str, content: str) -> None:

@@ -8,7 +8,9 @@ STATE_DIR``; either way it runs in its own session, so it outlives the agent
 re-attaches by reading ``STATE_DIR``:
 
 - ``request.json`` (written by the agent): ``{"build": {metadata, spec},
-  "kubeconfig": [PATH, ...] (merged; empty in-cluster), "engine": ENGINE_URL}``;
+  "kubeconfig": [PATH, ...] (merged; empty in-cluster), "engine": ENGINE_URL,
+  "engine_api_version": "1.41" or null}`` (the version the agent's client of the engine
+  negotiated; asking the engine again costs Podman about 0.7 s);
 - ``pid``: ``"PID STARTTIME"`` written here first thing (STARTTIME is field 22
   of ``/proc/PID/stat``, so a reused pid is never mistaken for the builder);
 - ``result.json``: written here, atomically, when the build ends — the
@@ -33,6 +35,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import httpcore  # noqa: F401
+
 from dockyard.agent import builds
 from dockyard.agent.engine import connect
 from dockyard.agent.logsink import LogSink
@@ -41,6 +45,11 @@ from dockyard.api import objects as api_objects
 from dockyard.client import connection, objects, runtime
 
 log = logging.getLogger("dockyard.builder")
+
+# Made once in the forkserver that preloads this module, so every builder inherits it: the registry TLS
+# context (the CA bundle). httpcore is imported above for the same reason: httpx imports it (and h2) only
+# when its first transport is made, about 30 ms of every build.
+builds.registry_tls()
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -61,7 +70,9 @@ def fetch_inputs(
     """Secrets and the uploaded archive this build needs, read with the node identity.
 
     The archive of a Binary build is streamed to ``source_file`` (never held in memory),
-    at most :data:`dockyard.api.archive.DEFAULT_MAX_BYTES` of it.
+    at most :data:`dockyard.api.archive.DEFAULT_MAX_BYTES` of it. ``api`` (a lightkube client) is
+    used only when the build names a ``sourceSecret`` or ``pushSecret``; ``http`` (an httpx client of the
+    API server) only for a Binary source.
     Raises:
         builds.StageFailed: a Secret is missing or unusable (the message names it, never its data).
     """
@@ -116,9 +127,11 @@ def run(state_dir: Path) -> dict[str, Any]:
     signal.signal(signal.SIGTERM, on_sigterm)
     kubeconfig = request["kubeconfig"]
     conn = connection.connect(paths=[kubeconfig] if isinstance(kubeconfig, str) else kubeconfig)
-    api = conn.lightkube()
+    # the lightkube client (its own TLS set-up, ~0.1 s) only when Secrets are to be read
+    spec = build.spec
+    api = conn.lightkube() if spec.source.sourceSecret is not None or spec.output.pushSecret is not None else None
     http = conn.http(timeout=120)
-    engine = connect.open_client(request["engine"], timeout=300)
+    engine = connect.open_client(request["engine"], timeout=300, api_version=request.get("engine_api_version"))
     sink = LogSink(http, namespace=str(build.metadata.namespace), name=build.metadata.name)
     try:
         inputs = fetch_inputs(api, http, build, stop.is_set, state_dir / "source.archive")

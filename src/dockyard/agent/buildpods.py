@@ -26,7 +26,9 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
+import select
 import shutil
 import signal
 import threading
@@ -45,7 +47,9 @@ from dockyard.client import objects, runtime
 
 log = logging.getLogger(__name__)
 
-POLL = 0.5  # seconds between looks at a running builder
+POLL = 0.5  # seconds between looks at a starting builder, or a running one whose exit cannot be waited for
+WATCHED_RESYNC = 30.0  # seconds between looks at a running builder whose exit wakes its pod (a safety net)
+WAITING_RETRY = 5.0  # seconds between looks at a build pod waiting for a slot (a builder's exit wakes it sooner)
 KILL_AFTER = 10.0  # seconds from SIGTERM to SIGKILL for a cancelled builder
 
 
@@ -64,6 +68,22 @@ def _forkserver() -> Any:
         ctx.set_forkserver_preload(["__main__", "dockyard.agent.builder"])
         _context = ctx
     return _context
+
+
+def prestart_forkserver() -> threading.Thread:
+    """Start the builders' forkserver now, on a thread (loading the builder's modules takes about 1 s
+    on a busy 2-core machine), so the first build does not wait for it. Returns the thread."""
+
+    def start() -> None:
+        _forkserver()
+        try:
+            multiprocessing.forkserver.ensure_running()
+        except Exception:  # the first build starts it (and reports the failure) instead
+            log.exception("could not start the builders' forkserver")
+
+    thread = threading.Thread(target=start, daemon=True, name="builder-forkserver")
+    thread.start()
+    return thread
 
 
 def _alive(identity: str) -> bool:
@@ -117,6 +137,9 @@ class BuildPods:
         kubeconfig: the node kubeconfig files the builder merges (``[]`` in-cluster: the builder
             finds the same service account).
         engine_url: the engine endpoint for the builder (``unix:///…``).
+        engine_api_version: the Docker Engine API version the agent's client of that engine negotiated
+            (the builder uses it as is instead of asking the engine again: ``GET /version`` costs Podman
+            about 0.7 s), or None.
         max_builds: the node-level limit on concurrent builds.
         waiting: returns the build pods of this node not yet started (from the informer cache).
         on_exit: called with the pod when its builder process ends (to look at it at once).
@@ -130,6 +153,7 @@ class BuildPods:
         kubeconfig: list[str],
         engine_url: str,
         max_builds: int,
+        engine_api_version: str | None = None,
         waiting: Callable[[], list[Pod]],
         on_exit: Callable[[Pod], None] = lambda pod: None,
     ) -> None:
@@ -138,10 +162,13 @@ class BuildPods:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.kubeconfig = kubeconfig
         self.engine_url = engine_url
+        self.engine_api_version = engine_api_version
         self.max_builds = max(1, max_builds)
         self.waiting = waiting
         self.on_exit = on_exit
         self._start_lock = threading.Lock()
+        self._waited: set[str] = set()  # pod uids whose builder's exit a thread of this agent waits for
+        self._waited_lock = threading.Lock()
 
     def _dir(self, uid: str) -> Path:
         return self.root / uid
@@ -186,7 +213,8 @@ class BuildPods:
             if _alive(ident):
                 if _phase(pod) != phases.PodPhase.RUNNING:
                     self._mark_running(pod)
-                return POLL * 4  # the builder's exit wakes this pod up sooner
+                # the builder's exit wakes this pod up (its reaper, or a pidfd for one that outlived an agent)
+                return WATCHED_RESYNC if self._wait_for_exit(pod, ident) else POLL * 4
             if result.exists():
                 return 0.0
             self._finish(
@@ -207,13 +235,43 @@ class BuildPods:
         with self._start_lock:
             free = self.max_builds - self.running()
             if free <= 0:
-                return 1.0
+                return WAITING_RETRY
             queue = sorted((p for p in self.waiting() if not self._dir(_uid(p)).exists()), key=_created)
             first = [_uid(p) for p in queue[:free]]
             if _uid(pod) not in first and queue:
-                return 1.0
+                return WAITING_RETRY
             self._start(pod)
-        return POLL
+        return WATCHED_RESYNC
+
+    def _wait_for_exit(self, pod: Pod, ident: str) -> bool:
+        """Make sure a thread waits for the exit of the builder ``ident`` (``"PID STARTTIME"``) of ``pod`` and
+        then calls :attr:`on_exit`: the reaper of a builder this agent started, else a pidfd
+        (``pidfd_open(2)``, Linux 5.3) of one that outlived an earlier agent. Returns False if the exit
+        cannot be waited for (the caller polls)."""
+        uid = _uid(pod)
+        with self._waited_lock:
+            if uid in self._waited:
+                return True
+            try:
+                fd = os.pidfd_open(int(ident.split()[0]))
+            except (OSError, ValueError, AttributeError):
+                return False
+            if not _alive(ident):  # the pid was reused between the look and the pidfd: that is not our builder
+                os.close(fd)
+                return False
+            self._waited.add(uid)
+
+        def wait() -> None:
+            try:
+                select.select([fd], [], [])
+            finally:
+                os.close(fd)
+                with self._waited_lock:
+                    self._waited.discard(uid)
+            self.on_exit(pod)
+
+        threading.Thread(target=wait, daemon=True, name=f"wait-{uid}").start()
+        return True
 
     def _start(self, pod: Pod) -> None:
         uid = _uid(pod)
@@ -226,7 +284,12 @@ class BuildPods:
         d.mkdir(mode=0o700, exist_ok=True)
         builder.write_json_atomic(
             d / "request.json",
-            {"build": api_objects.to_dict(build), "kubeconfig": self.kubeconfig, "engine": self.engine_url},
+            {
+                "build": api_objects.to_dict(build),
+                "kubeconfig": self.kubeconfig,
+                "engine": self.engine_url,
+                "engine_api_version": self.engine_api_version,
+            },
         )
         proc = _forkserver().Process(target=builder.detached_main, args=(str(d),), name=f"builder-{uid}")
         proc.start()
@@ -234,9 +297,15 @@ class BuildPods:
         multiprocessing.process._children.discard(proc)  # type: ignore[attr-defined]
 
         def reap() -> None:
-            proc.join()
+            try:
+                proc.join()
+            finally:
+                with self._waited_lock:
+                    self._waited.discard(uid)
             self.on_exit(pod)
 
+        with self._waited_lock:
+            self._waited.add(uid)
         threading.Thread(target=reap, daemon=True, name=f"reap-{uid}").start()
         log.info("build %s: builder started (pid %s)", build.key, proc.pid)
         self._mark_running(pod)

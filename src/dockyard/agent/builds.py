@@ -28,6 +28,7 @@ import io
 import logging
 import os
 import re
+import ssl
 import subprocess
 import tarfile
 import tempfile
@@ -36,6 +37,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from dockyard.agent import pushes
 from dockyard.agent.engine import connect, images
@@ -53,6 +56,27 @@ from dockyard.registry import manifests, reference
 log = logging.getLogger(__name__)
 
 GIT_TIMEOUT = 300  # seconds for one clone
+
+_registry_tls: ssl.SSLContext | None = None
+
+
+def registry_tls() -> ssl.SSLContext:
+    """The TLS context for registry requests (httpx's default: the public CAs, ``SSL_CERT_FILE`` honoured),
+    made once per process.
+
+    Loading the CA bundle costs 20–60 ms; :mod:`dockyard.agent.builder` calls this at import, so builders
+    forked from the preloaded forkserver inherit the context instead of loading it for each request.
+    """
+    global _registry_tls
+    if _registry_tls is None:
+        _registry_tls = httpx.create_ssl_context()
+    return _registry_tls
+
+
+def registry_transport() -> httpx.HTTPTransport:
+    """One connection pool for a build's registry requests (a base digest, the manifest GETs and PUTs):
+    each request reuses the connection and :func:`registry_tls`. Close it when the build ends."""
+    return httpx.HTTPTransport(verify=registry_tls())
 
 
 class StageFailed(Exception):
@@ -137,7 +161,7 @@ def run_build(
             revision=revision,
         )
 
-    with tempfile.TemporaryDirectory(prefix="dockyard-build-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="dockyard-build-") as workdir, registry_transport() as transport:
         try:
             stages.begin("FetchInputs")
             write(f"--> FetchInputs: {_describe_source(spec.source)}")
@@ -165,6 +189,7 @@ def run_build(
                 build_args,
                 auth=inputs.push_auth,
                 auth_registry=registry_of(to),
+                transport=transport,
             )
             labels[well_known.BUILD_ORDER] = order
             # one LABEL instruction at the end, not the build API's `labels`: Podman makes each of those a
@@ -193,9 +218,18 @@ def run_build(
             write(f"--> PushImage: {to}")
             auth = {"username": inputs.push_auth[0], "password": inputs.push_auth[1]} if inputs.push_auth else None
             try:
-                pushed = push_and_verify(client, own_ref, auth=auth, registry_auth=inputs.push_auth, on_log=write)
+                pushed = push_and_verify(
+                    client, own_ref, auth=auth, registry_auth=inputs.push_auth, on_log=write, transport=transport
+                )
                 digest, moved = publish(
-                    client, image_id, target, pushed, labels, registry_auth=inputs.push_auth, on_log=write
+                    client,
+                    image_id,
+                    target,
+                    pushed,
+                    labels,
+                    registry_auth=inputs.push_auth,
+                    on_log=write,
+                    transport=transport,
                 )
                 if moved:
                     # the image stays as `to`; a superseded image keeps its own tag: removing its last name
@@ -284,6 +318,7 @@ def provenance_labels(
     *,
     auth: tuple[str, str] | None,
     auth_registry: str,
+    transport: httpx.BaseTransport | None = None,
 ) -> dict[str, str]:
     """The OCI provenance keys of a built image (labels, and annotations of its manifest).
 
@@ -291,7 +326,8 @@ def provenance_labels(
     ``created`` (now, RFC 3339); ``base.name`` (the final stage's ``FROM``, build args applied) and
     ``base.digest`` (its manifest digest: the reference's own digest, else the engine's ``RepoDigests``,
     else the registry's answer for it — a registry on loopback only, with ``auth`` only if it is
-    ``auth_registry``; left out when none is known). OCI image-spec ``annotations.md``.
+    ``auth_registry``, sent through ``transport`` when given; left out when none is known). OCI image-spec
+    ``annotations.md``.
     """
     labels = {well_known.OCI_CREATED: timefmt.now()}
     if source.git is not None:
@@ -302,13 +338,19 @@ def provenance_labels(
     base = provenance.final_base_image(dockerfile, build_args)
     if base:
         labels[well_known.OCI_BASE_NAME] = base
-        digest = _base_digest(client, base, auth, auth_registry)
+        digest = _base_digest(client, base, auth, auth_registry, transport)
         if digest:
             labels[well_known.OCI_BASE_DIGEST] = digest
     return labels
 
 
-def _base_digest(client: connect.Client, base: str, auth: tuple[str, str] | None, auth_registry: str) -> str | None:
+def _base_digest(
+    client: connect.Client,
+    base: str,
+    auth: tuple[str, str] | None,
+    auth_registry: str,
+    transport: httpx.BaseTransport | None = None,
+) -> str | None:
     """The manifest digest ``base`` resolves to: its own digest; else what a registry on this machine serves
     for it (the pull of the build gets the same); else the engine's ``RepoDigests`` entry of its repository
     (right for a pulled image; Podman's entry of a locally built and pushed image can differ); else None."""
@@ -320,7 +362,9 @@ def _base_digest(client: connect.Client, base: str, auth: tuple[str, str] | None
         return ref.digest
     if registry.base_url(ref.registry).startswith("http://"):  # loopback only: no network wait for a label
         try:
-            return registry.manifest_digest(ref, auth=auth if ref.registry == auth_registry else None, timeout=3.0)
+            return registry.manifest_digest(
+                ref, auth=auth if ref.registry == auth_registry else None, timeout=3.0, transport=transport
+            )
         except registry_errors.RegistryError:
             pass
     try:
@@ -338,6 +382,7 @@ def push_and_verify(
     auth: dict[str, str] | None,
     registry_auth: tuple[str, str] | None,
     on_log: Callable[[str], None],
+    transport: httpx.BaseTransport | None = None,
 ) -> registry.Manifest:
     """Push ``ref`` and return the manifest this push wrote, as the registry serves it by digest.
 
@@ -355,7 +400,7 @@ def push_and_verify(
         try:
             pushed = images.push(client, ref, auth=auth, on_log=on_log)
             target = reference.parse(ref) if pushed is None else reference.parse(ref).with_digest(pushed)
-            return registry.get_manifest(target, auth=registry_auth)
+            return registry.get_manifest(target, auth=registry_auth, transport=transport)
         except (engine_errors.PushFailed, registry_errors.ManifestUnknown) as err:
             if attempt == PUSH_ATTEMPTS or "auth" in str(err).lower():
                 raise
@@ -372,16 +417,21 @@ def publish(
     *,
     registry_auth: tuple[str, str] | None,
     on_log: Callable[[str], None],
+    transport: httpx.BaseTransport | None = None,
 ) -> tuple[str, bool]:
     """Store this build's image in ``target``'s repository, annotated, and move the output tag to it.
 
     1. ``pushed`` (what the engine pushed under the build's own tag) becomes an OCI image manifest
-       with ``labels`` as annotations (:func:`dockyard.registry.manifests.annotated_oci_manifest`),
-       stored by its digest: that digest is the Build's, the registry's answer for exactly those bytes.
-    2. Under the node's lock of the output reference, the tag moves to it unless the manifest the tag
-       names already carries a later :data:`~dockyard.api.labels.BUILD_ORDER` (last writer by Build
-       creation order, not by finishing order); the engine's local tag follows.
+       with ``labels`` as annotations (:func:`dockyard.registry.manifests.annotated_oci_manifest`).
+    2. Under the node's lock of the output reference, it is stored under the tag (``PUT`` by tag: the
+       registry stores the bytes, addressable by their digest too) unless the manifest the tag names
+       already carries a later :data:`~dockyard.api.labels.BUILD_ORDER` (last writer by Build creation
+       order, not by finishing order); then it is stored by its digest alone. Either way that digest is
+       the Build's: the registry's answer for exactly those bytes. The engine's local tag follows the tag.
     3. The own tag's manifest is deleted (a registry that refuses deletes keeps it; noted in the log).
+
+    Four registry round trips: ``GET`` tag, ``PUT``, ``DELETE`` (plus the ``GET`` of
+    :func:`push_and_verify`), all through ``transport`` (one connection) when given.
 
     Returns:
         ``(digest of the annotated manifest, whether the output tag moved to it)``.
@@ -391,27 +441,28 @@ def publish(
     """
     order = labels.get(well_known.BUILD_ORDER, "")
     content = manifests.annotated_oci_manifest(pushed.content, pushed.media_type, labels)
-    digest = registry.put_manifest(
-        target.with_digest(registry_digest.compute(content)),
-        content,
-        media_type=manifests.OCI_MANIFEST,
-        auth=registry_auth,
-    )
+    own = target.with_digest(registry_digest.compute(content))
     with push_lock(str(target)):
         try:
-            current = registry.get_manifest(target, auth=registry_auth)
+            current = registry.get_manifest(target, auth=registry_auth, transport=transport)
         except registry_errors.ManifestUnknown:
             current = None
         later = manifests.annotations_of(current.content).get(well_known.BUILD_ORDER, "") if current else ""
         moved = later <= order
-        if not moved:
-            on_log(f"{target} already names a later build ({later.rsplit('/', 1)[-1]}); the tag stays there")
-        else:
-            registry.put_manifest(target, content, media_type=manifests.OCI_MANIFEST, auth=registry_auth)
+        digest = registry.put_manifest(
+            target if moved else own,
+            content,
+            media_type=manifests.OCI_MANIFEST,
+            auth=registry_auth,
+            transport=transport,
+        )
+        if moved:
             images.tag(client, image_id, target.repository_url, target.tag or "latest")
+        else:
+            on_log(f"{target} already names a later build ({later.rsplit('/', 1)[-1]}); the tag stays there")
     if pushed.digest != digest:
         try:
-            if not registry.delete_manifest(target.with_digest(pushed.digest), auth=registry_auth):
+            if not registry.delete_manifest(target.with_digest(pushed.digest), auth=registry_auth, transport=transport):
                 on_log(f"note: the registry keeps the build's own tag (it refuses deletes of {pushed.digest})")
         except registry_errors.RegistryError as err:
             on_log(f"note: the build's own tag stays in the registry: {err}")

@@ -27,6 +27,7 @@ from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from dockyard.agent import buildpods, pods, podspec, pullsecrets, pushes, scheduling, staticpods
+from dockyard.agent.engine import connect as engine_connect
 from dockyard.api import buildpod, phases
 from dockyard.api import labels as well_known
 from dockyard.client import events, resources, runtime
@@ -53,6 +54,7 @@ class PodWorker(runtime.Controller):
         state_dir: Path,
         engine_url: str,
         max_builds: int = 2,
+        engine_api_version: str | None = None,
     ) -> None:
         super().__init__(conn=conn, workers=4)
         self.component, self.host = "kubelet", node_name  # Events read as the kubelet's
@@ -64,6 +66,7 @@ class PodWorker(runtime.Controller):
         self._assumed: dict[str, Pod] = {}  # bound here, not yet seen bound by the informer (scheduler "assume")
         self._state_dir = Path(state_dir)
         self._engine_url = engine_url
+        self._engine_api_version = engine_api_version
         self._max_builds = max_builds
         self.static_uids: Callable[[], set[str]] = set  # the static pods' UIDs (their containers are no orphans)
 
@@ -75,10 +78,12 @@ class PodWorker(runtime.Controller):
             state_dir=self._state_dir,
             kubeconfig=[str(p) for p in self.conn.paths],
             engine_url=self._engine_url,
+            engine_api_version=self._engine_api_version,
             max_builds=self._max_builds,
             waiting=self._waiting_build_pods,
             on_exit=self._builder_exited,
         )
+        buildpods.prestart_forkserver()
 
     def _builder_exited(self, pod: Pod) -> None:
         """A builder ended: report its pod now, and let the next waiting build pod take the slot."""
@@ -304,6 +309,7 @@ class NodeAgent:
             node_name=node_name,
             state_dir=Path(state_dir),
             engine_url=engine_url,
+            engine_api_version=engine_connect.api_version(engine_client),
             max_builds=max_builds,
         )
         self.pushes = pushes.PushWorker(conn, runtime_=self.runtime, engine_client=engine_client, node_name=node_name)

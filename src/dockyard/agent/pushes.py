@@ -37,6 +37,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import pods
@@ -169,6 +170,9 @@ class PushWorker(runtime.Controller):
         self._committed: dict[str, str] = {}  # push key -> engine id of the container committed for it
         self._lock = threading.Lock()
         self._key_locks: collections.defaultdict[str, threading.Lock] = collections.defaultdict(threading.Lock)
+        # one connection pool (and one TLS context: loading the CA bundle costs 20–60 ms) for every registry
+        # request of this worker, instead of a new client per request
+        self._registry = httpx.HTTPTransport()
         runtime_.add_exit_hook(self.on_container_exit)
 
     def watches(self) -> list[runtime.Watch]:
@@ -291,9 +295,11 @@ class PushWorker(runtime.Controller):
             auth = {"username": registry_auth[0], "password": registry_auth[1]} if registry_auth else None
             pushed = images.push(self.engine, spec.image, auth=auth)
             if pushed is None:  # the engine did not say: what the tag names now
-                pushed = registry.manifest_digest(target, auth=registry_auth, timeout=REGISTRY_TIMEOUT)
+                pushed = registry.manifest_digest(
+                    target, auth=registry_auth, timeout=REGISTRY_TIMEOUT, transport=self._registry
+                )
             digest = registry.get_manifest(
-                target.with_digest(pushed), auth=registry_auth, timeout=REGISTRY_TIMEOUT
+                target.with_digest(pushed), auth=registry_auth, timeout=REGISTRY_TIMEOUT, transport=self._registry
             ).digest
         except engine_errors.TagFailed as err:
             # the committed image is gone from the engine: commit again next time
@@ -411,7 +417,9 @@ class PushWorker(runtime.Controller):
         candidates = {d.partition("@")[2] for d in repo_digests}
         if len(candidates) > 1:
             try:
-                served = registry.manifest_digest(base_name, auth=self._credentials_or_none(push, base_name), timeout=5)
+                served = registry.manifest_digest(
+                    base_name, auth=self._credentials_or_none(push, base_name), timeout=5, transport=self._registry
+                )
                 digest = served if served in candidates else digest
             except (registry_errors.RegistryError, credentials.CredentialError) as err:
                 log.debug("push %s: base image %s not checked at its registry: %s", push.key, base_name, err)
