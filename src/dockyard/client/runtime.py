@@ -774,14 +774,16 @@ class Controller:
     def setup(self) -> None:
         """Called once before the informers start (e.g. to make API clients).
 
-        Sets ``self.api`` (lightkube client) and ``self.events``
-        (:class:`dockyard.client.events.EventRecorder`).
+        Sets ``self.api`` (lightkube client) and ``self.events`` (an asynchronous, spam-filtered
+        :class:`dockyard.client.events.EventRecorder`: recording never waits for the API server).
         """
         self.api = self.conn.lightkube()
         self.events = events.EventRecorder(
             self.conn.lightkube(timeout=self.EVENT_TIMEOUT),
             component=self.component or f"{self.name}-controller",
             host=self.host,
+            asynchronous=True,
+            spam_filter=True,
         )
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
