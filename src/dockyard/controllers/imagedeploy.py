@@ -26,8 +26,11 @@ controller-runtime's cached client reads. The new status is computed from the pr
 quarantined digests), so a cached ImageDeploy that has not yet seen this controller's own last status write
 (:func:`dockyard.client.runtime.unseen_write`) is not acted on: that write's watch event brings the key back.
 A write made from a stale cached Deployment fails with 409 Conflict (it carries the cached
-``resourceVersion``) and is retried. The Deployment is written only when its template changes; Events are
-sent by the recorder's own thread (:mod:`dockyard.client.events`), off the reconcile path.
+``resourceVersion``) and is retried. The Deployment is written only when its template changes. After that
+write the reconcile ends: the status (``latestImage``, a ``history`` entry for the image the Deployment now
+carries) is written by the reconcile its watch event brings, queued behind the other ImageDeploys, so one
+new digest reaches every Deployment before their statuses are written. Events are sent by the recorder's own
+thread (:mod:`dockyard.client.events`), off the reconcile path.
 """
 
 from __future__ import annotations
@@ -208,6 +211,8 @@ class ImageDeployController(runtime.Controller):
         target = latest if latest not in quarantined else (idp.status.availableImage or latest)
         history = _history(idp)
         deploy: Deployment | None = self.lister(Deployment).get(ns, name)
+        if deploy is not None and runtime.unseen_write(deploy):
+            return None  # the cache has not seen this process's last write of the Deployment: its event comes
         generation = str(idp.metadata.generation or 1)
         if deploy is None:
             dspec = _deployment_spec(idp)
@@ -244,17 +249,21 @@ class ImageDeployController(runtime.Controller):
                     desired.spec.replicas = replicas
                 annotations[GENERATION_ANNOTATION] = generation
                 desired.metadata.annotations = annotations
-            before = _image_of(deploy, spec.containerName)
             if not _set_image(desired.spec, spec.containerName, target):
                 self._no_container(idp)
                 return None
             if desired != deploy:
-                deploy = self.api.replace(desired)  # kind: Deployment
+                written = self.api.replace(desired)  # kind: Deployment
                 log.info("imagedeploy %s: deployment now on %s", key, target)
                 self.events.record(idp, events.NORMAL, "DeploymentUpdated", f"Updated deployment {name} to {target}")
-                if before != target:
-                    history = _deployed(history, target)
+                if runtime.wrote(deploy, written):
+                    # the status follows once the informer has seen this write (its event brings the key back,
+                    # behind the keys already queued): a new digest reaches every Deployment first
+                    return None
+                deploy = written
         assert deploy is not None
+        if _image_of(deploy, spec.containerName) == target and (not history or history[0].get("image") != target):
+            history = _deployed(history, target)
         return self._report(idp, deploy, target, history)
 
     def _latest(self, idp: objects.ImageDeploy) -> tuple[str | None, float | None]:
