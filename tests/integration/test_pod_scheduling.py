@@ -176,6 +176,25 @@ def test_a_host_port_of_another_pod_of_the_node_keeps_the_pod_pending_until_that
         assert pod["spec"]["nodeName"] == apiserver.node_name
 
 
+def test_a_pod_waiting_for_a_port_is_bound_as_soon_as_the_holding_pods_containers_are_gone(
+    apiserver: ApiServer, agent: node.NodeAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deleted pod's containers (its sandbox publishes the port) go after its DELETED event: the waiting
+    pod is looked at again when they are gone, not only every ``SCHEDULE_RETRY`` seconds (a rollout of a
+    hostPort Deployment with maxSurge 0 waits on this)."""
+    monkeypatch.setattr(node, "SCHEDULE_RETRY", 120.0)
+    port = _free_port()
+    with apiserver.client() as api:
+        _namespace(api)
+        assert api.post(f"/api/v1/namespaces/{NS}/pods", json=_pod("first", port)).status_code == 201
+        _wait(api, "first", _running, timeout=60)
+        assert api.post(f"/api/v1/namespaces/{NS}/pods", json=_pod("second", port)).status_code == 201
+        _assert_pending_unschedulable(api, "second")
+        assert api.delete(f"/api/v1/namespaces/{NS}/pods/first").status_code == 200
+        pod = _wait(api, "second", _running, timeout=45)
+        assert pod["spec"]["nodeName"] == apiserver.node_name
+
+
 def _deployment(name: str, strategy: dict[str, Any] | None) -> str:
     strategy_yaml = ""
     if strategy is not None:

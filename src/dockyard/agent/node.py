@@ -132,7 +132,18 @@ class PodWorker(runtime.Controller):
         return threads + [sweeper]
 
     def _kill_later(self, uid: str) -> None:
-        threading.Thread(target=self.pods.kill_pod, args=(uid,), daemon=True).start()
+        threading.Thread(target=self._kill, args=(uid,), daemon=True).start()
+
+    def _kill(self, uid: str) -> None:
+        """Stop and remove a deleted pod's containers; then look again at once at the pods waiting for a host
+        port (the pod's sandbox held its ports until now; kube-scheduler moves unschedulable pods back to its
+        active queue when a pod is deleted, ``MoveAllToActiveOrBackoffQueue``), not after
+        :data:`SCHEDULE_RETRY`."""
+        try:
+            self.pods.kill_pod(uid)
+        finally:
+            for pod in self._unscheduled():
+                self.queue.add(resources.key(pod))
 
     def _sweep(self, stop: threading.Event) -> None:
         """Remove containers whose pod is gone (deleted while the agent was down, or missed)."""

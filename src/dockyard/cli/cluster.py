@@ -50,8 +50,7 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 Rule = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]  # (apiGroups, resources, verbs)
 
 CONTROLLER_RULES: tuple[Rule, ...] = (
-    (("dockyard.dev",), ("buildconfigs", "images"), ("list", "watch")),
-    (("dockyard.dev",), ("imagedeploys",), ("get", "list", "watch")),
+    (("dockyard.dev",), ("buildconfigs", "images", "imagedeploys"), ("list", "watch")),
     (("dockyard.dev",), ("builds",), ("list", "watch", "patch", "delete")),
     (("dockyard.dev",), ("pushes",), ("list", "watch")),
     (

@@ -774,14 +774,16 @@ class Controller:
     def setup(self) -> None:
         """Called once before the informers start (e.g. to make API clients).
 
-        Sets ``self.api`` (lightkube client) and ``self.events``
-        (:class:`dockyard.client.events.EventRecorder`).
+        Sets ``self.api`` (lightkube client) and ``self.events`` (an asynchronous, spam-filtered
+        :class:`dockyard.client.events.EventRecorder`: recording never waits for the API server).
         """
         self.api = self.conn.lightkube()
         self.events = events.EventRecorder(
             self.conn.lightkube(timeout=self.EVENT_TIMEOUT),
             component=self.component or f"{self.name}-controller",
             host=self.host,
+            asynchronous=True,
+            spam_filter=True,
         )
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
@@ -990,14 +992,36 @@ def _identity(kind: str, whole: Mapping[str, Any]) -> tuple[str, str, str]:
     return kind, str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
 
 
+def _identity_of(obj: Any) -> tuple[str, str, str]:
+    """``(kind, uid, resourceVersion)`` of a dict or a typed object (read from its metadata, not converted)."""
+    if isinstance(obj, dict):
+        return _identity(str(obj.get("kind") or ""), obj)
+    meta = obj.metadata
+    kind = getattr(obj, "kind", None) or type(obj).__name__
+    return str(kind), str(meta.uid or "") if meta else "", str(meta.resourceVersion or "") if meta else ""
+
+
 def unseen_write(obj: Any) -> bool:
-    """True when this process wrote ``obj``'s status (:func:`patch_status`) from the very version ``obj`` is
+    """True when this process wrote ``obj``'s status (:func:`patch_status`), or ``obj`` (:func:`wrote`), from the
+    very version ``obj`` is
     (same ``resourceVersion``) and the server stored a new version: ``obj`` comes from a cache that has not
     seen that write yet. Its watch event is on the way and enqueues the key again, so a reconcile may wait
     for it rather than act on the older state (e.g. end a Build twice)."""
-    whole = obj if isinstance(obj, dict) else objects.to_dict(obj)
-    kind, uid, rv = _identity(str(whole.get("kind") or type(obj).__name__), whole)
+    kind, uid, rv = _identity_of(obj)
     return bool(uid and rv) and _OWN_WRITES.unseen(kind, uid, rv) is not None
+
+
+def wrote(before: Any, written: Any) -> bool:
+    """Remember that this process replaced ``before`` (the object as read, typically from an informer's cache)
+    and the server stored ``written`` (a new ``resourceVersion``): until the cache holds a version other than
+    ``before``'s, :func:`unseen_write` is True for it. Returns False, remembering nothing, when the server
+    stored nothing new (same ``resourceVersion``: no watch event will come)."""
+    kind, uid, rv = _identity_of(before)
+    after = _identity_of(written)[2]
+    if not (uid and rv and after) or after == rv:
+        return False
+    _OWN_WRITES.remember(kind, uid, _Write(rv, after, {}))
+    return True
 
 
 def patch_status(api: Any, kind: str, obj: Any, status: dict[str, Any]) -> dict[str, Any] | None:

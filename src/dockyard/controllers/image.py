@@ -21,7 +21,11 @@ Polling is only the backstop. Reconciles happen at once when:
   sees the change; ``status.lastHandledReconcileAt`` reports the value answered);
 - a Build completes or a Push succeeds with output in the tracked repository.
 
-A notification only makes the controller look: the digest always comes from the registry itself.
+A notification only makes the controller look: the digest always comes from the registry itself. The
+distribution registry sends a manifest's push notification before it moves the tag to it (``PutManifest``
+stores the manifest, which notifies, then tags it), so the look a notification asks for may still find the
+previous digest: then the controller looks again after each of :data:`NOTIFIED_RECHECKS` (seconds) until the
+digest changes.
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ log = logging.getLogger(__name__)
 
 READY = "Ready"
 """The Image's one condition type."""
+NOTIFIED_RECHECKS = (0.1, 0.25, 0.5, 1.0, 2.0)
+"""Seconds after which a scan asked by a reconcile request (a registry notification) that found the digest
+unchanged is repeated, one after the other (the tag may not have moved yet when the notification came)."""
 
 
 class ScanFailed(Exception):
@@ -133,6 +140,8 @@ class ImageController(runtime.Controller):
         tags_page_size: int = 1000,
     ) -> None:
         super().__init__(conn, workers=workers)
+        self._rechecks: dict[str, tuple[str, int]] = {}
+        """Image key → (reconcile request answered, rechecks made) while a notified scan found no new digest."""
         self.limiter = ratelimit.PerHostLimiter(registry_qps, registry_burst)
         self.transport = ratelimit.RateLimitedTransport(self.limiter)
         self.jitter = jitter
@@ -198,7 +207,8 @@ class ImageController(runtime.Controller):
                 image,
                 {**common, "conditions": runtime.set_condition(_conditions(image), READY, False, err.reason, str(err))},
             )
-            return again
+            recheck = self._recheck(key, requested, status, changed=False)  # e.g. the tag is not there yet
+            return again if recheck is None else min(again, recheck)
         latest = f"{spec.repository}@{found.digest}"
         update: dict[str, Any] = {
             **common,
@@ -211,6 +221,9 @@ class ImageController(runtime.Controller):
         }
         if found.tag_count is not None:
             update["tagCount"] = found.tag_count
+        recheck = self._recheck(key, requested, status, changed=latest != status.latestImage)
+        if recheck is not None:
+            again = min(again, recheck)
         if latest != status.latestImage:
             log.info("image %s: %s (tag %s)", key, latest, found.tag)
             self.events.record(image, events.NORMAL, "ImageResolved", f"{spec.repository}:{found.tag} is {latest}")
@@ -218,6 +231,24 @@ class ImageController(runtime.Controller):
                 update["observedPreviousImage"] = status.latestImage
         runtime.patch_status(self.api, "Image", image, update)
         return again
+
+    def _recheck(self, key: str, requested: str | None, status: models.ImageStatus, *, changed: bool) -> float | None:
+        """Seconds until the next look after a scan that answered reconcile request ``requested`` (None: no
+        request) without finding a new digest; None when no extra look is due (see
+        :data:`NOTIFIED_RECHECKS`)."""
+        if changed or requested is None:
+            self._rechecks.pop(key, None)
+            return None
+        stamp, made = self._rechecks.get(key, ("", 0))
+        if stamp != requested:
+            if requested == status.lastHandledReconcileAt:
+                return None  # an old request, answered before: this is a poll or a spec change
+            made = 0
+        if made >= len(NOTIFIED_RECHECKS):
+            self._rechecks.pop(key, None)
+            return None
+        self._rechecks[key] = (requested, made + 1)
+        return NOTIFIED_RECHECKS[made]
 
     def scan(self, image: objects.Image) -> Scan:
         """Ask the registry what ``image`` resolves to.

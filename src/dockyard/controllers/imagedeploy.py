@@ -21,10 +21,16 @@ watched by a dynamic informer started on first use; its objects' ``status.latest
 the server does not serve sets ``Ready`` False with reason ``ImageKindNotServed`` (naming it), looked at
 again every :attr:`ImageDeployController.NOT_SERVED_RECHECK` seconds.
 
-Reads come from the informers' caches (the followed object, the Deployment, its pods), as controller-runtime's
-cached client reads; only the ImageDeploy itself is read live, because its new status is computed from its
-previous one (history, quarantined digests) and a stale copy would drop entries. A write made from a stale
-cached Deployment fails with 409 Conflict (it carries the cached ``resourceVersion``) and is retried.
+Reads come from the informers' listers (the ImageDeploy, the followed object, the Deployment, its pods), as
+controller-runtime's cached client reads. The new status is computed from the previous one (history,
+quarantined digests), so a cached ImageDeploy that has not yet seen this controller's own last status write
+(:func:`dockyard.client.runtime.unseen_write`) is not acted on: that write's watch event brings the key back.
+A write made from a stale cached Deployment fails with 409 Conflict (it carries the cached
+``resourceVersion``) and is retried. The Deployment is written only when its template changes. After that
+write the reconcile ends: the status (``latestImage``, a ``history`` entry for the image the Deployment now
+carries) is written by the reconcile its watch event brings, queued behind the other ImageDeploys, so one
+new digest reaches every Deployment before their statuses are written. Events are sent by the recorder's own
+thread (:mod:`dockyard.client.events`), off the reconcile path.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from typing import Any, cast
 from lightkube.models.apps_v1 import DeploymentSpec
 from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Pod
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.api import labels as well_known
@@ -85,18 +92,6 @@ class Followed(BaseModel):
 def followed_kind(ref: models.ImageRef) -> runtime.GroupVersionKind:
     """The group/version/kind ``ref`` follows (defaults: :data:`DEFAULT_IMAGE_KIND`)."""
     return runtime.GroupVersionKind.of(ref.target_api_version, ref.target_kind)
-
-
-def _cached(items: list[Any], namespace: str | None, name: str) -> Any:
-    """The object named ``namespace/name`` among an informer's cached ``items``, or None."""
-    return next(
-        (o for o in items if o.metadata is not None and o.metadata.name == name and o.metadata.namespace == namespace),
-        None,
-    )
-
-
-def _matches(labels: dict[str, str] | None, selector: dict[str, str]) -> bool:
-    return all((labels or {}).get(k) == v for k, v in selector.items())
 
 
 def _set_image(spec: DeploymentSpec, container: str | None, image: str) -> bool:
@@ -161,7 +156,7 @@ class ImageDeployController(runtime.Controller):
     WATCH_GRACE = 10.0
     """Seconds a new dynamic informer may take to list before the ImageDeploy reports ImageKindNotWatched."""
 
-    def __init__(self, conn: Any, *, workers: int = 4) -> None:
+    def __init__(self, conn: Any, *, workers: int = 16) -> None:
         """``workers`` reconcile different ImageDeploys at once (a new digest of one Image fans out to every
         ImageDeploy following it; a key is never given to two workers)."""
         super().__init__(conn, workers=workers)
@@ -176,8 +171,8 @@ class ImageDeployController(runtime.Controller):
         ns, name = obj.metadata.namespace, obj.metadata.name
         return [
             resources.key(d)
-            for d in self.informers["ImageDeploy"].items()
-            if d.metadata.namespace == ns and d.spec.imageRef.name == name and followed_kind(d.spec.imageRef) == gvk
+            for d in self.lister(objects.ImageDeploy).list(ns)
+            if d.spec.imageRef.name == name and followed_kind(d.spec.imageRef) == gvk
         ]
 
     def watches(self) -> list[runtime.Watch]:
@@ -189,8 +184,8 @@ class ImageDeployController(runtime.Controller):
             rs = resources.controller_of(pod, "ReplicaSet")
             if not rs:
                 return []
-            key = f"{pod.metadata.namespace}/{rs.rpartition('-')[0]}"
-            return [key] if any(resources.key(d) == key for d in self.informers["ImageDeploy"].items()) else []
+            ns, name = pod.metadata.namespace, rs.rpartition("-")[0]
+            return [f"{ns}/{name}"] if self.lister(objects.ImageDeploy).get(ns, name) is not None else []
 
         return [
             runtime.Watch("ImageDeploy"),
@@ -201,8 +196,11 @@ class ImageDeployController(runtime.Controller):
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        idp: objects.ImageDeploy | None = runtime.get(self.api, "ImageDeploy", name, ns)
-        if idp is None:
+        idp = self.lister(objects.ImageDeploy).get(ns, name)
+        if idp is None or runtime.unseen_write(idp):
+            # gone; or the cache has not seen this controller's last status write yet: its new status is computed
+            # from the previous one (history, quarantined digests), so wait for the watch event, which brings the
+            # key back
             return None
         spec = idp.spec
         latest, again = self._latest(idp)
@@ -212,7 +210,9 @@ class ImageDeployController(runtime.Controller):
         # a failed digest is not tried again: stay on the last Available one until a newer digest appears
         target = latest if latest not in quarantined else (idp.status.availableImage or latest)
         history = _history(idp)
-        deploy: Deployment | None = _cached(self.informers["Deployment"].items(), ns, name)
+        deploy: Deployment | None = self.lister(Deployment).get(ns, name)
+        if deploy is not None and runtime.unseen_write(deploy):
+            return None  # the cache has not seen this process's last write of the Deployment: its event comes
         generation = str(idp.metadata.generation or 1)
         if deploy is None:
             dspec = _deployment_spec(idp)
@@ -249,17 +249,21 @@ class ImageDeployController(runtime.Controller):
                     desired.spec.replicas = replicas
                 annotations[GENERATION_ANNOTATION] = generation
                 desired.metadata.annotations = annotations
-            before = _image_of(deploy, spec.containerName)
             if not _set_image(desired.spec, spec.containerName, target):
                 self._no_container(idp)
                 return None
             if desired != deploy:
-                deploy = self.api.replace(desired)  # kind: Deployment
+                written = self.api.replace(desired)  # kind: Deployment
                 log.info("imagedeploy %s: deployment now on %s", key, target)
                 self.events.record(idp, events.NORMAL, "DeploymentUpdated", f"Updated deployment {name} to {target}")
-                if before != target:
-                    history = _deployed(history, target)
+                if runtime.wrote(deploy, written):
+                    # the status follows once the informer has seen this write (its event brings the key back,
+                    # behind the keys already queued): a new digest reaches every Deployment first
+                    return None
+                deploy = written
         assert deploy is not None
+        if _image_of(deploy, spec.containerName) == target and (not history or history[0].get("image") != target):
+            history = _deployed(history, target)
         return self._report(idp, deploy, target, history)
 
     def _latest(self, idp: objects.ImageDeploy) -> tuple[str | None, float | None]:
@@ -274,8 +278,9 @@ class ImageDeployController(runtime.Controller):
         ref = idp.spec.imageRef
         ns = idp.metadata.namespace
         gvk = followed_kind(ref)
+        lister: runtime.Lister[Any]
         if gvk == DEFAULT_IMAGE_KIND:
-            items = self.informers["Image"].items()
+            lister = self.lister(objects.Image)
         else:
             informer = self.dynamic_informers.get(gvk)
             if informer is None:
@@ -301,8 +306,8 @@ class ImageDeployController(runtime.Controller):
                     self._set_ready(idp, False, KIND_NOT_WATCHED, message)
                     return None, self.NOT_SERVED_RECHECK
                 return None, 0.1
-            items = informer.items()
-        followed = _cached(items, ns, ref.name)
+            lister = informer.lister
+        followed = lister.get(ns, ref.name)
         latest = followed.status.latestImage if followed is not None else None
         if not latest:
             why = "not found" if followed is None else "has no status.latestImage yet"
@@ -422,13 +427,7 @@ class ImageDeployController(runtime.Controller):
             if cond.type == "Progressing" and cond.status == "False" and cond.reason == rollout.TIMED_OUT:
                 return (rollout.TIMED_OUT, cond.message or ""), None
         selector = deploy.spec.selector.matchLabels or {}
-        listed = [
-            p
-            for p in self.informers["Pod"].items()
-            if p.metadata is not None
-            and p.metadata.namespace == deploy.metadata.namespace
-            and _matches(p.metadata.labels, selector)
-        ]
+        listed = self.lister(Pod).list(deploy.metadata.namespace, selector)
         for pod in listed:
             if pod.spec is None or not any(c.image == target for c in pod.spec.containers):
                 continue

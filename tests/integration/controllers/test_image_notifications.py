@@ -12,12 +12,13 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dockyard.apiserver import registryhooks
 from dockyard.client import runtime
-from dockyard.controllers.image import ImageController
+from dockyard.controllers.image import ImageController, Scan
 from dockyard.registry import server
 from integration.conftest import ApiServer, Running, start_server, stop_servers
 
@@ -113,3 +114,38 @@ def test_a_dropped_notification_is_made_up_by_the_poll(
         env.wait(lambda: status(env.get("Image", "app")).get("latestDigest") == first, "the first digest")
         second = push(reg, "app", "latest", "two")
         env.wait(lambda: status(env.get("Image", "app")).get("latestDigest") == second, "the polled digest")
+
+
+class TagMovesLate(ImageController):
+    """An ImageController whose first scans after ``stale`` is set see the tag where it was: distribution sends
+    the push notification before it moves the tag, so a quick scan may find the previous digest."""
+
+    stale = 0
+    previous = ""
+
+    def scan(self, image: Any) -> Scan:
+        found = super().scan(image)
+        if self.stale > 0 and found.digest != self.previous:
+            self.stale -= 1
+            return Scan(tag=found.tag, digest=self.previous, tag_count=found.tag_count)
+        return found
+
+
+def test_a_notified_scan_that_finds_the_tag_not_yet_moved_looks_again(
+    env: Env, run_controller: Callable[..., runtime.Controller], notifying_registry: server.RegistryServer
+) -> None:
+    reg = notifying_registry
+    first = push(reg, "src/one", "1", "one")
+    second = push(reg, "src/two", "1", "two")
+    skopeo_copy(f"{reg.address}/src/one:1", f"{reg.address}/app:latest")
+    controller = run_controller(TagMovesLate)
+    assert isinstance(controller, TagMovesLate)
+    env.create("Image", {"metadata": {"name": "app"}, "spec": {"repository": f"{reg.address}/app", "interval": "1h"}})
+    env.wait(lambda: status(env.get("Image", "app")).get("latestDigest") == first, "the first digest")
+    env.quiet()
+    controller.previous, controller.stale = first, 2
+    skopeo_copy(f"{reg.address}/src/two:1", f"{reg.address}/app:latest")
+    copied = time.monotonic()
+    env.wait_for("Image", "app", lambda o: status(o).get("latestDigest") == second, "the pushed digest", timeout=10.0)
+    assert controller.stale == 0, "the scans that saw the old tag were made"
+    assert time.monotonic() - copied < 8.0  # the poll is an hour away
