@@ -44,7 +44,7 @@ from dockyard.agent import pushes
 from dockyard.agent.engine import connect, images
 from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.logsink import LogSink
-from dockyard.api import archive, gitref, models, provenance, timefmt
+from dockyard.api import archive, buildpod, gitref, models, provenance, timefmt
 from dockyard.api import labels as well_known
 from dockyard.api import objects as api_objects
 from dockyard.api.buildpod import BuildResult
@@ -271,8 +271,7 @@ def push_lock(ref: str) -> Iterator[None]:
 
 
 PUSH_ATTEMPTS = 2  # a registry can refuse one of several concurrent pushes to a repository; try once more
-OWN_TAG_PREFIX = "dockyard-build-"
-"""Prefix of the tag each Build pushes its image under before it moves the output tag (then deleted)."""
+OWN_TAG_PREFIX = buildpod.OWN_TAG_PREFIX
 
 
 def append_labels(dockerfile: str, labels: dict[str, str]) -> str:

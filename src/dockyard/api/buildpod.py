@@ -28,6 +28,11 @@ BUILD_RUNTIME_CLASS = "dockyard-build"
 """``spec.runtimeClassName`` of build pods, the Pod Security exemption of :mod:`dockyard.api.podsecurity`."""
 
 
+OWN_TAG_PREFIX = "dockyard-build-"
+"""Prefix of the tag each Build pushes its image under before it moves the output tag (deleted after): the node
+agent writes it, and the Image controller's tag policies skip it (it names no release)."""
+
+
 def is_build_pod(pod: Any) -> bool:
     """True if ``pod`` (a Pod as a dict or typed) is a build pod: label ``dockyard.dev/build-pod: "true"``.
 

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.api import credentials, imagepolicy, models, objects, phases
+from dockyard.api import buildpod, credentials, imagepolicy, models, objects, phases
 from dockyard.api import labels as well_known
 from dockyard.client import events, metrics, resources, runtime
 from dockyard.client import objects as client_objects
@@ -267,7 +267,9 @@ class ImageController(runtime.Controller):
             if policy is None:
                 tag = spec.tag or reference.DEFAULT_TAG
             else:
-                tags = registry.list_tags(repo, auth=auth, transport=self.transport, page_size=self.tags_page_size)
+                listed = registry.list_tags(repo, auth=auth, transport=self.transport, page_size=self.tags_page_size)
+                # a Build's own tag lives only until it moves the output tag: never a release to pick
+                tags = [t for t in listed if not t.startswith(buildpod.OWN_TAG_PREFIX)]
                 tag_count = len(tags)
                 try:
                     picked = imagepolicy.select(policy, tags)

@@ -255,3 +255,17 @@ def test_no_tag_matching_is_not_ready(
     failed = env.wait_for("Image", "app", lambda o: condition(o, "Ready").get("status") == "False", "Ready False")
     assert condition(failed, "Ready")["reason"] == "NoMatchingTag"
     assert status(failed)["tagCount"] == 1
+
+
+def test_a_builds_own_tag_is_never_picked_by_a_policy(
+    env: Env, images: ImageController, repo: str, registry_server: server.RegistryServer
+) -> None:
+    """A Build pushes under ``dockyard-build-<name>-<uid>`` before it moves the output tag (see agent/builds.py):
+    alphabetically it sorts after "2.0", but it is no release."""
+    path = repo.split("/", 1)[1]
+    for t in ("1.0", "2.0", "dockyard-build-app-1-0123abcd"):
+        push(registry_server, path, t, t)
+    policy_image(env, repo, {"alphabetical": {"order": "asc"}})
+    done = env.wait_for("Image", "app", lambda o: status(o).get("latestTag") is not None, "a tag picked")
+    assert status(done)["latestTag"] == "2.0"
+    assert status(done)["tagCount"] == 2
