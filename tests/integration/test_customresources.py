@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.integration.conftest import ApiServer
+
+from integration.conftest import ApiServer
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 WIDGETS = "/apis/example.test/v1/namespaces/default/widgets"

@@ -19,8 +19,11 @@ import docker
 import httpx
 import pytest
 from lightkube.resources.core_v1 import Pod
-from tests.integration.conftest import ApiServer
-from tests.integration.test_pod_runtime import (  # noqa: F401 — the session's Podman service
+
+from dockyard.agent import node
+from dockyard.agent.pods import PodRuntime
+from integration.conftest import ApiServer
+from integration.test_pod_runtime import (  # noqa: F401 — the session's Podman service
     FAST,
     _cs,
     _free_port,
@@ -28,10 +31,7 @@ from tests.integration.test_pod_runtime import (  # noqa: F401 — the session's
     _pod_engine,
     _uids,
 )
-from tests.integration.test_pod_scheduling import agent  # noqa: F401 — the node agent fixture
-
-from dockyard.agent import node
-from dockyard.agent.pods import PodRuntime
+from integration.test_pod_scheduling import agent  # noqa: F401 — the node agent fixture
 
 NS = "probes"
 

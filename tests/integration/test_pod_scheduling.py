@@ -21,11 +21,11 @@ from typing import Any
 import docker
 import httpx
 import pytest
-from tests.integration.conftest import ApiServer
-from tests.integration.test_pod_runtime import BUSYBOX, _pod_engine  # noqa: F401 — the session's Podman service
 
 from dockyard.agent import node
 from dockyard.client import connection
+from integration.conftest import ApiServer
+from integration.test_pod_runtime import BUSYBOX, _pod_engine  # noqa: F401 — the session's Podman service
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 UNSCHEDULABLE = "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports."

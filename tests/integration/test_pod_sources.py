@@ -23,12 +23,12 @@ import docker
 import httpx
 import pytest
 import yaml
-from tests.integration.conftest import ApiServer
-from tests.integration.test_pod_runtime import BUSYBOX, _pod_engine  # noqa: F401 — the session's Podman service
 
 from dockyard.agent import node, staticpods
 from dockyard.client import connection
 from dockyard.registry import server
+from integration.conftest import ApiServer
+from integration.test_pod_runtime import BUSYBOX, _pod_engine  # noqa: F401 — the session's Podman service
 
 PODS = "/api/v1/namespaces/default/pods"
 SECRETS = "/api/v1/namespaces/default/secrets"

@@ -26,12 +26,12 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.unit import apiscan
 from typer.testing import CliRunner
 
 from dockyard.apiserver import crds
 from dockyard.cli import cluster, components
 from dockyard.cli.main import app
+from unit import apiscan
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "kubernetes"
