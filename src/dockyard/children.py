@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import ctypes
 import signal
+from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """``preexec_fn`` for :class:`subprocess.Popen`: SIGTERM the child when the parent dies.
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """``preexec_fn`` for :class:`subprocess.Popen`: send the child ``sig`` (SIGTERM) when the parent dies.
 
     A no-op where prctl is unavailable (non-Linux).
     """
@@ -24,4 +25,10 @@ def die_with_parent() -> None:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
     except OSError:
         return
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(PR_SET_PDEATHSIG, int(sig))
+
+
+def death_signal(sig: int) -> Callable[[], None]:
+    """A ``preexec_fn`` like :func:`die_with_parent` with another signal, so that the child can tell its
+    parent's death (``sig``) from being asked to stop (SIGTERM)."""
+    return lambda: die_with_parent(sig)

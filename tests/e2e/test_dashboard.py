@@ -98,6 +98,12 @@ def _build_digest(hello, name: str) -> str:
 
 
 def test_dashboard_in_a_browser(hello, browser):
+    # a build that runs a few seconds, so its log is seen streaming while it is Running (builds are ~1 s now)
+    dockerfile = hello.repo / "app" / "Dockerfile"
+    dockerfile.write_text(
+        dockerfile.read_text().replace("COPY index.html", 'RUN echo "building slowly" && sleep 4\nCOPY index.html')
+    )
+    hello.sh("git", "-C", str(hello.repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", "slow")
     admin_token = _token(hello.kubeconfig)
     view_token = _token(hello.data_dir / "kubeconfig-view")
     page = _page(browser, hello)

@@ -119,7 +119,11 @@ def run(state_dir: Path) -> dict[str, Any]:
     stop = threading.Event()
 
     def on_sigterm(_signum: int, _frame: object) -> None:
-        # cancel, deadline or agent shutdown: record it and leave now, even in a silent RUN step
+        # cancel, deadline or agent shutdown (the agent writes CANCEL_FILE first): record it and leave now, even
+        # in a silent RUN step; any other SIGTERM is ignored (the builder outlives its agent and `dockyard up`)
+        if not (state_dir / CANCEL_FILE).exists():
+            print("builder: SIGTERM without a cancel request: ignored", file=sys.stderr, flush=True)
+            return
         stop.set()
         write_json_atomic(state_dir / "result.json", {"cancelled": True})
         os._exit(0)
@@ -159,6 +163,10 @@ def run(state_dir: Path) -> dict[str, Any]:
     doc = dataclasses.asdict(result)
     doc["stages"] = list(result.stages)
     return doc
+
+
+CANCEL_FILE = "cancel"
+"""File in a builder's state directory that the agent writes before it SIGTERMs the builder to stop it."""
 
 
 def process_identity(pid: int) -> str | None:

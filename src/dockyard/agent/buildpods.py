@@ -373,6 +373,9 @@ class BuildPods:
         if ident is None or not _alive(ident):
             return None
         pid = int(ident.split()[0])
+        # the builder stops on SIGTERM only with this file present: a stray SIGTERM (e.g. a dying `dockyard up`'s
+        # death signal reaching its process tree) must not end a build that outlives the agent by design
+        (self._dir(uid) / builder.CANCEL_FILE).touch()
         try:
             os.killpg(pid, signal.SIGTERM)
         except OSError:

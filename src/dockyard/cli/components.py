@@ -190,6 +190,7 @@ def run_agent(
     from dockyard.agent.engine import connect as engine_connect
     from dockyard.agent.node import NodeAgent
 
+    parent = os.getppid()
     conn = connection.connect(kubeconfig)
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     eng = engine_connect.connect(engine, engine_socket, run_dir=state_dir)
@@ -220,9 +221,20 @@ def run_agent(
             synced = lambda: agent.synced() and proxy.synced()  # noqa: E731
         log.info("node agent %s running on %s (%s), API %s", node_name, eng.kind, eng.socket, conn.server)
         threading.Thread(target=_mark_ready, args=(ready_file, synced, stop), daemon=True).start()
+        orphaned = threading.Event()
+
+        def on_hangup(_signum: int, _frame: object) -> None:
+            orphaned.set()
+            stop.set()
+
+        signal.signal(signal.SIGHUP, on_hangup)
         _wait_for_signal(stop)
         log.info("node agent stopping")
-        if stop_pods_on_exit:
+        if stop_pods_on_exit and (orphaned.is_set() or os.getppid() != parent):
+            # our parent (`dockyard up`) died: SIGHUP is its death signal (PR_SET_PDEATHSIG), not a stop. Leave
+            # builders and pods running: the next `dockyard up` adopts them, as after a crash of the agent.
+            log.warning("parent process gone: leaving this node's builds and pods running for the next start")
+        elif stop_pods_on_exit:
 
             def shutdown() -> None:
                 agent.stop_builds()

@@ -30,8 +30,11 @@ class Child:
         log_path: the process's stdout and stderr (appended).
     """
 
-    def __init__(self, name: str, argv: list[str], *, run_dir: Path, log_path: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], *, run_dir: Path, log_path: Path, death_signal: int = signal.SIGTERM
+    ) -> None:
         self.name = name
+        self.death_signal = death_signal
         self.argv = argv
         self.pid_file = run_dir / f"{name}.pid"
         self.ready_file = run_dir / f"{name}.ready"
@@ -54,7 +57,7 @@ class Child:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                preexec_fn=children.die_with_parent,
+                preexec_fn=children.death_signal(self.death_signal),
             )
             self.pid_file.write_text(str(self._proc.pid))
 

@@ -260,6 +260,8 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
             ],
             run_dir=run_dir,
             log_path=data_dir / "agent.log",
+            # `up`'s death (SIGKILL, a crash) is not a stop: the agent leaves builds and pods for the next `up`
+            death_signal=signal.SIGHUP,
         )
         for child in (controllers, agent):
             child.start()

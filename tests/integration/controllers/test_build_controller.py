@@ -227,7 +227,10 @@ def test_completion_deadline_fails_the_build_and_deletes_its_pod(env: Env, build
     env.create("BuildConfig", config(completionDeadlineSeconds=1))
     name = env.instantiate("app")["metadata"]["name"]
     env.wait_phase("Build", name, "Pending")
-    pod_running(env, name)  # Pending time counts too; running does not stop the clock
+    try:
+        pod_running(env, name)  # Pending time counts too; running does not stop the clock
+    except AssertionError:
+        pass  # on a busy machine the 1 s deadline may already have deleted the pod: that is the behaviour under test
     failed = env.wait_phase("Build", name, "Failed", timeout=5)
     assert status(failed)["reason"] == "BuildDeadlineExceeded"
     env.wait_gone("Pod", buildpod.pod_name(name))
