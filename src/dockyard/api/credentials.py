@@ -54,11 +54,11 @@ def basic_auth(secret: dict[str, Any]) -> tuple[str, str]:
     return _data(secret, "username") or "", password
 
 
-def registry_auth(secret: dict[str, Any], registry: str) -> tuple[str, str] | None:
-    """``(username, password)`` for ``registry`` (``host[:port]``) from a dockerconfigjson Secret, or None.
+def _auths(secret: dict[str, Any]) -> Any:
+    """The ``auths`` map of a dockerconfigjson (or legacy ``.dockercfg``, which is the map itself) Secret.
 
     Raises:
-        CredentialError: the Secret has no parseable ``.dockerconfigjson``.
+        CredentialError: no ``.dockerconfigjson``/``.dockercfg``, or not JSON (the message names the Secret).
     """
     text = _data(secret, ".dockerconfigjson")
     if text is None:
@@ -71,7 +71,16 @@ def registry_auth(secret: dict[str, Any], registry: str) -> tuple[str, str] | No
         doc = json.loads(text)
     except ValueError as err:
         raise CredentialError(f"secret {_name(secret)}: .dockerconfigjson is not JSON") from err
-    auths = doc.get("auths", doc) if isinstance(doc, dict) else {}
+    return doc.get("auths", doc) if isinstance(doc, dict) else {}
+
+
+def registry_auth(secret: dict[str, Any], registry: str) -> tuple[str, str] | None:
+    """``(username, password)`` for ``registry`` (``host[:port]``) from a dockerconfigjson Secret, or None.
+
+    Raises:
+        CredentialError: the Secret has no parseable ``.dockerconfigjson``.
+    """
+    auths = _auths(secret)
     for key, entry in auths.items():
         host = key.split("://", 1)[-1].split("/", 1)[0]
         if host != registry or not isinstance(entry, dict):
@@ -94,18 +103,7 @@ def docker_config_auths(secret: dict[str, Any]) -> dict[str, tuple[str, str]]:
     Raises:
         CredentialError: the Secret has no parseable ``.dockerconfigjson`` (the message names the Secret).
     """
-    text = _data(secret, ".dockerconfigjson")
-    if text is None:
-        text = _data(secret, ".dockercfg")
-    if text is None:
-        raise CredentialError(
-            f"secret {_name(secret)} has no data[.dockerconfigjson] (expected type kubernetes.io/dockerconfigjson)"
-        )
-    try:
-        doc = json.loads(text)
-    except ValueError as err:
-        raise CredentialError(f"secret {_name(secret)}: .dockerconfigjson is not JSON") from err
-    auths = doc.get("auths", doc) if isinstance(doc, dict) else {}
+    auths = _auths(secret)
     out: dict[str, tuple[str, str]] = {}
     for key, entry in (auths if isinstance(auths, dict) else {}).items():
         if not isinstance(entry, dict):
