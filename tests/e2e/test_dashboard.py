@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -98,11 +99,11 @@ def _build_digest(hello, name: str) -> str:
 
 
 def test_dashboard_in_a_browser(hello, browser):
-    # a build that runs a few seconds, so its log is seen streaming while it is Running (builds are ~1 s now)
+    # a build that prints a line a second for 15 s, so its log is seen streaming while it is Running whatever
+    # the machine's load (builds are ~1 s now); the run's own token keeps a layer cache from skipping the step
     dockerfile = hello.repo / "app" / "Dockerfile"
-    dockerfile.write_text(
-        dockerfile.read_text().replace("COPY index.html", 'RUN echo "building slowly" && sleep 4\nCOPY index.html')
-    )
+    slow = f'RUN for i in $(seq 1 15); do echo "building slowly {uuid.uuid4().hex} $i"; sleep 1; done'
+    dockerfile.write_text(dockerfile.read_text().replace("COPY index.html", f"{slow}\nCOPY index.html"))
     hello.sh("git", "-C", str(hello.repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", "slow")
     admin_token = _token(hello.kubeconfig)
     view_token = _token(hello.data_dir / "kubeconfig-view")
