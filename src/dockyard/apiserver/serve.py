@@ -27,15 +27,15 @@ from typing import Any
 import uvicorn
 
 from dockyard.api import hosts
-from dockyard.apiserver import auth
+from dockyard.apiserver import auth, httpproto
 
 GRACEFUL_SECONDS = 3.0
 """uvicorn's ``timeout_graceful_shutdown``: how long a stop waits for in-flight requests."""
 KEEP_ALIVE_SECONDS = 30
 """Idle keep-alive connections are closed after this many seconds."""
-MAX_HEADER_BYTES = 1024 * 1024
+MAX_HEADER_BYTES = httpproto.MAX_HEAD_BYTES
 """Largest request line plus headers (Go's ``http.DefaultMaxHeaderBytes``, 1 MiB): long
-field and label selectors fit; larger heads get 400 from the HTTP layer."""
+field and label selectors fit; larger heads get 431 from the HTTP layer (:mod:`.httpproto`)."""
 
 
 class InsecureListen(ValueError):
@@ -111,7 +111,7 @@ def config(
         lifespan="off",
         timeout_graceful_shutdown=int(GRACEFUL_SECONDS),
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        http=httpproto.BoundedHttpToolsProtocol,
         server_header=False,
         **tls,
     )  # type: ignore[arg-type]

@@ -1,0 +1,94 @@
+"""The HTTP/1.1 protocol the API server runs: uvicorn's httptools (llhttp) protocol, with a bound on
+request heads.
+
+llhttp, the parser of Node.js, is several times faster than h11 (``bench/apiserver.py``, "HTTP floor"),
+but it and uvicorn's protocol keep no limit on a request head: the request line and headers of a client
+that never ends them are gathered in memory without end. Go's ``net/http`` under kube-apiserver reads at
+most ``DefaultMaxHeaderBytes`` (1 MiB, :data:`MAX_HEAD_BYTES`) and answers
+``431 Request Header Fields Too Large``; :class:`BoundedHttpToolsProtocol` does the same:
+
+- the request line and every header are counted as the parser hands them over (``on_url``,
+  ``on_header``: name, value and 4 bytes of ``": "`` and CRLF), the way Go counts the head;
+- llhttp gathers one header field or value whole before handing it over, so the bytes received while a
+  head is incomplete are counted too, and a head is refused once they pass twice the limit: memory held
+  for one head stays below 2 MiB plus one read whatever the client sends;
+- past either bound the client gets ``431`` with ``Connection: close`` and the connection is closed;
+  nothing more of it is read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = ["MAX_HEAD_BYTES", "REFUSAL", "BoundedHttpToolsProtocol"]
+
+MAX_HEAD_BYTES = 1024 * 1024
+"""Largest request line plus headers, in bytes (Go's ``http.DefaultMaxHeaderBytes``)."""
+
+_MESSAGE = b"431 Request Header Fields Too Large"
+REFUSAL = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: " + str(len(_MESSAGE)).encode() + b"\r\n"
+    b"connection: close\r\n\r\n" + _MESSAGE
+)
+"""What a client whose request head is too large gets (Go's ``net/http`` wording), before the close."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's ``HttpToolsProtocol`` (its ``http=`` setting) refusing request heads over
+    :attr:`max_head_bytes` (see the module docstring)."""
+
+    max_head_bytes = MAX_HEAD_BYTES
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True  # a new connection starts with a head
+        self._head_bytes = 0  # request line + headers handed over by the parser
+        self._head_received = 0  # bytes received while the head is incomplete
+        self._refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        if self._in_head and not self._refused:
+            self._head_received += len(data)
+            if self._head_received > 2 * self.max_head_bytes:
+                self._refuse()
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._head_bytes = self._head_received = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True
+        self._head_bytes = self._head_received = 0
+
+    def _count(self, n: int) -> None:
+        self._head_bytes += n
+        if self._head_bytes > self.max_head_bytes and not self._refused:
+            self._refuse()
+
+    def _refuse(self) -> None:
+        self._refused = True
+        self.logger.warning("Request head over %d bytes refused with 431", self.max_head_bytes)
+        if not self.transport.is_closing():
+            self.transport.write(REFUSAL)
+            self.transport.close()
