@@ -5,8 +5,9 @@ time (the agent's default ``--max-builds 2``) in an order that is not their crea
 :func:`dockyard.agent.builds.run_build` — what the builder process runs for a build pod; its result's
 ``image_digest`` is what the build pod reports and the build controller copies to
 ``status.output.to.imageDigest``. Each digest is pulled back with skopeo: its layers must carry that
-build's own content, its config labels and manifest annotations the OCI provenance keys. The tag
-ends on the last-created Build whatever order they finish in, and no build's own tag is left.
+build's own content, its config labels (written at publish, with no LABEL step in its history) and
+manifest annotations the OCI provenance keys. The tag ends on the last-created Build whatever order
+they finish in, and no build's own tag is left.
 """
 
 from __future__ import annotations
@@ -185,8 +186,9 @@ def pulled_files(ref: str, dest: Path) -> dict[str, bytes]:
     return files
 
 
-def skopeo_inspect(ref: str, *, raw: bool = False) -> Any:
-    argv = ["skopeo", "inspect", "--tls-verify=false", *(["--raw"] if raw else []), f"docker://{ref}"]
+def skopeo_inspect(ref: str, *, raw: bool = False, config: bool = False) -> Any:
+    flags = [*(["--raw"] if raw else []), *(["--config"] if config else [])]
+    argv = ["skopeo", "inspect", "--tls-verify=false", *flags, f"docker://{ref}"]
     return json.loads(subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout)
 
 
@@ -240,6 +242,10 @@ def run_parallel_builds(
             assert labels.get(key) == value, (key, labels)
             assert annotations.get(key) == value, (key, annotations)
         assert labels[well_known.OCI_CREATED] == annotations[well_known.OCI_CREATED]
+        assert labels[well_known.BUILD_ORDER] == annotations[well_known.BUILD_ORDER]
+        # written into the config at publish time, not by a LABEL step of the build (one commit less)
+        history = [h.get("created_by", "") for h in skopeo_inspect(ref, config=True).get("history", [])]
+        assert not any(well_known.BUILD_ORDER in step for step in history), history
         datetime.strptime(labels[well_known.OCI_CREATED], "%Y-%m-%dT%H:%M:%SZ")
     # last writer by creation order: the tag names the last-created Build although it finished first
     assert registry.manifest_digest(output) == digests[N_BUILDS - 1]

@@ -370,6 +370,21 @@ def test_real_registry_bearer_flow(tmp_path: Path, issuer: TokenIssuer, token_se
     assert ["repository:team/app:pull"] in scopes
 
 
+def test_real_registry_blob_upload_gets_a_push_token(
+    tmp_path: Path, issuer: TokenIssuer, token_service: LoopbackServer
+) -> None:
+    """put_blob's HEAD gets a pull token; the POST that follows is challenged for ``pull,push`` and the
+    client fetches that token too (distribution token spec), then GETs the blob back."""
+    realm = f"http://{token_service.address}/token"
+    with TokenAuthRegistry(server.free_port(), tmp_path / "data", realm=realm, issuer=issuer) as registry:
+        digest = client.put_blob(f"{registry.address}/team/app", b"config bytes", auth=CREDS)
+        assert client.get_blob(f"{registry.address}/team/app", digest, auth=CREDS) == b"config bytes"
+        with pytest.raises(errors.Unauthorized):
+            client.put_blob(f"{registry.address}/team/app", b"other bytes")
+    scopes = [r.query.get("scope") for r in token_service.seen]
+    assert ["repository:team/app:pull"] in scopes and ["repository:team/app:pull,push"] in scopes
+
+
 def test_real_registry_with_an_insecure_realm(tmp_path: Path, issuer: TokenIssuer) -> None:
     realm = "http://registry.invalid/token"
     with TokenAuthRegistry(server.free_port(), tmp_path / "data", realm=realm, issuer=issuer) as registry:

@@ -125,3 +125,43 @@ def test_own_tag_is_a_valid_tag_no_other_build_shares() -> None:
     build.metadata.uid = "1234abcd-0000"
     tag = builds.own_tag(build)
     assert tag.startswith(builds.OWN_TAG_PREFIX) and len(tag) <= 128
+
+
+CONFIG = (
+    b'{"architecture":"amd64","config":{"Env":["PATH=/bin"],"Cmd":["sh"],"Labels":{"keep":"1","k":"old"}},'
+    b'"created":"2026-01-01T00:00:00Z","history":[{"created_by":"COPY x /x"}],"os":"linux",'
+    b'"rootfs":{"type":"layers","diff_ids":["sha256:' + b"c" * 64 + b'"]}}'
+)
+
+
+def test_labels_are_merged_into_the_config_and_nothing_else_changes() -> None:
+    out = manifests.labelled_config(CONFIG, {"k": "v", "org.opencontainers.image.revision": "abc"})
+    doc, before = json.loads(out), json.loads(CONFIG)
+    assert doc["config"]["Labels"] == {"keep": "1", "k": "v", "org.opencontainers.image.revision": "abc"}
+    doc["config"].pop("Labels"), before["config"].pop("Labels")
+    assert doc == before
+    assert list(json.loads(out)) == list(json.loads(CONFIG))  # key order kept
+    assert manifests.labelled_config(CONFIG, {"k": "v", "org.opencontainers.image.revision": "abc"}) == out
+
+
+@pytest.mark.parametrize("config", [b'{"os":"linux"}', b'{"os":"linux","config":null}', b'{"config":{"Labels":null}}'])
+def test_a_config_without_labels_gets_them(config: bytes) -> None:
+    assert json.loads(manifests.labelled_config(config, {"k": "v"}))["config"]["Labels"] == {"k": "v"}
+
+
+@pytest.mark.parametrize("config", [b"not json", b"[]", b'{"config":[]}', b'{"config":{"Labels":"x"}}'])
+def test_a_config_that_is_not_an_image_config_is_refused(config: bytes) -> None:
+    with pytest.raises(errors.RegistryError):
+        manifests.labelled_config(config, {"k": "v"})
+
+
+def test_the_annotated_manifest_can_name_a_replacement_config() -> None:
+    assert manifests.config_descriptor(DOCKER_MANIFEST) == ("sha256:" + "a" * 64, 7)
+    new = ("sha256:" + "d" * 64, 123)
+    out = json.loads(manifests.annotated_oci_manifest(DOCKER_MANIFEST, "", {"k": "v"}, config=new))
+    assert out["config"] == {"mediaType": manifests.OCI_CONFIG, "digest": new[0], "size": new[1]}
+    assert out["layers"][0]["digest"] == "sha256:" + "b" * 64
+    with pytest.raises(errors.InvalidDigest):
+        manifests.annotated_oci_manifest(DOCKER_MANIFEST, "", {}, config=("sha256:../x", 1))
+    with pytest.raises(errors.RegistryError):
+        manifests.config_descriptor(b'{"schemaVersion":2,"config":{"digest":"sha256:x","size":1}}')

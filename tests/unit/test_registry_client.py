@@ -447,3 +447,134 @@ def test_tags_next_page_stays_on_http_only_on_loopback() -> None:
     with pytest.raises(errors.RegistryError, match="plain http"):
         client.list_tags("reg.example.com/a", transport=httpx.MockTransport(handler))
     assert [r.url.host for r in seen] == ["reg.example.com"]
+
+
+# --- blobs: GET, and the POST-then-PUT upload ---------------------------------------------
+
+BLOB = b'{"architecture":"amd64","os":"linux","config":{}}'
+BLOB_DIGEST = "sha256:" + hashlib.sha256(BLOB).hexdigest()
+
+
+def test_digest_param_is_appended_to_the_upload_location() -> None:
+    bare = httpx.URL("http://127.0.0.1:5000/v2/a/blobs/uploads/u1")
+    assert client.with_digest_param(bare, BLOB_DIGEST) == f"{bare}?digest={BLOB_DIGEST}"
+    state = httpx.URL("http://127.0.0.1:5000/v2/a/blobs/uploads/u1?_state=ab%2Bc%3D%3D#frag")
+    assert client.with_digest_param(state, BLOB_DIGEST) == (
+        f"http://127.0.0.1:5000/v2/a/blobs/uploads/u1?_state=ab%2Bc%3D%3D&digest={BLOB_DIGEST}"
+    )
+
+
+def _upload_registry(seen: list[httpx.Request], *, location: str | None, exists: bool = False) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "HEAD":
+            return httpx.Response(200 if exists else 404)
+        if request.method == "POST" and request.url.path == "/v2/team/app/blobs/uploads/":
+            return httpx.Response(202, headers={"Location": location} if location else {})
+        if request.method == "PUT":
+            assert request.url.params["digest"] == hashlib.sha256(request.content).hexdigest().join(("sha256:", ""))
+            return httpx.Response(201, headers={"Docker-Content-Digest": request.url.params["digest"]})
+        return httpx.Response(400)
+
+    return httpx.MockTransport(handler)
+
+
+def test_put_blob_posts_then_puts_to_the_relative_location_with_its_query() -> None:
+    seen: list[httpx.Request] = []
+    transport = _upload_registry(seen, location="/v2/team/app/blobs/uploads/u1?_state=s%3D")
+    assert client.put_blob("127.0.0.1:5000/team/app:v1", BLOB, transport=transport) == BLOB_DIGEST
+    assert [r.method for r in seen] == ["HEAD", "POST", "PUT"]
+    put = seen[-1]
+    assert put.url.path == "/v2/team/app/blobs/uploads/u1"
+    assert put.url.params["_state"] == "s=" and put.url.params["digest"] == BLOB_DIGEST
+    assert put.content == BLOB
+
+
+def test_put_blob_skips_a_blob_the_registry_has_and_can_skip_the_check() -> None:
+    seen: list[httpx.Request] = []
+    assert client.put_blob(
+        "127.0.0.1:5000/team/app", BLOB, transport=_upload_registry(seen, location="/u", exists=True)
+    )
+    assert [r.method for r in seen] == ["HEAD"]
+    seen.clear()
+    transport = _upload_registry(seen, location="http://127.0.0.1:5000/u")
+    client.put_blob("127.0.0.1:5000/team/app", BLOB, check_existing=False, transport=transport)
+    assert [r.method for r in seen] == ["POST", "PUT"]
+
+
+@pytest.mark.parametrize(
+    "location,error",
+    [
+        (None, "answered 202 to POST"),  # no Location
+        ("http://evil.example/u", "plain http"),  # off loopback over http
+        ("file:///etc/passwd", "unusable"),
+    ],
+)
+def test_put_blob_refuses_an_unusable_upload_location(location: str | None, error: str) -> None:
+    with pytest.raises(errors.RegistryError, match=error):
+        client.put_blob("127.0.0.1:5000/team/app", BLOB, transport=_upload_registry([], location=location))
+
+
+def test_put_blob_refuses_a_registry_reporting_another_digest() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(202, headers={"Location": "/v2/team/app/blobs/uploads/u1"})
+        return httpx.Response(201, headers={"Docker-Content-Digest": "sha256:" + "0" * 64})
+
+    with pytest.raises(errors.DigestMismatch):
+        client.put_blob("127.0.0.1:5000/team/app", BLOB, check_existing=False, transport=httpx.MockTransport(handler))
+
+
+def test_get_blob_checks_the_bytes_the_status_and_the_bound() -> None:
+    served = {BLOB_DIGEST: BLOB, "sha256:" + "1" * 64: b"other bytes"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = served.get(request.url.path.rsplit("/", 1)[-1])
+        if body is None:
+            return httpx.Response(404, json={"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown"}]})
+        return httpx.Response(200, content=body)
+
+    transport = httpx.MockTransport(handler)
+    assert client.get_blob("127.0.0.1:5000/team/app:v1", BLOB_DIGEST, transport=transport) == BLOB
+    with pytest.raises(errors.DigestMismatch):
+        client.get_blob("127.0.0.1:5000/team/app", "sha256:" + "1" * 64, transport=transport)
+    with pytest.raises(errors.BlobUnknown, match="BLOB_UNKNOWN"):
+        client.get_blob("127.0.0.1:5000/team/app", "sha256:" + "2" * 64, transport=transport)
+    with pytest.raises(errors.ResponseTooLarge):
+        client.get_blob("127.0.0.1:5000/team/app", BLOB_DIGEST, limit=len(BLOB) - 1, transport=transport)
+    with pytest.raises(errors.InvalidDigest):
+        client.get_blob("127.0.0.1:5000/team/app", "sha256:../../manifests/x", transport=transport)
+
+
+def test_a_push_scope_challenge_after_a_pull_token_is_answered() -> None:
+    """A HEAD gets a pull token; the POST that follows is challenged for pull,push and gets a new token."""
+    tokens = {"repository:team/app:pull": "PULL", "repository:team/app:pull,push": "PUSH"}
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/token":
+            return httpx.Response(200, json={"token": tokens[request.url.params["scope"]]})
+        scope = "repository:team/app:pull" if request.method in ("GET", "HEAD") else "repository:team/app:pull,push"
+        if request.headers.get("Authorization") != f"Bearer {tokens[scope]}" and not (
+            scope.endswith(":pull") and request.headers.get("Authorization") == "Bearer PUSH"
+        ):
+            challenge = f'Bearer realm="https://reg.example.com/token",service="reg",scope="{scope}"'
+            return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+        if request.method == "HEAD":
+            return httpx.Response(404)
+        if request.method == "POST":
+            return httpx.Response(202, headers={"Location": "/v2/team/app/blobs/uploads/u1"})
+        return httpx.Response(201)
+
+    transport = httpx.MockTransport(handler)
+    assert client.put_blob("reg.example.com/team/app", BLOB, auth=("u", "p"), transport=transport) == BLOB_DIGEST
+    assert seen == [
+        "HEAD /v2/team/app/blobs/" + BLOB_DIGEST,
+        "GET /token",
+        "HEAD /v2/team/app/blobs/" + BLOB_DIGEST,
+        "POST /v2/team/app/blobs/uploads/",
+        "GET /token",
+        "POST /v2/team/app/blobs/uploads/",
+        "PUT /v2/team/app/blobs/uploads/u1",
+    ]

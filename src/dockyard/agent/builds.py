@@ -192,10 +192,8 @@ def run_build(
                 transport=transport,
             )
             labels[well_known.BUILD_ORDER] = order
-            # one LABEL instruction at the end, not the build API's `labels`: Podman makes each of those a
-            # step of its own, with a commit each
-            path = context_dir / dockerfile
-            path.write_text(append_labels(path.read_text(errors="replace"), labels))
+            # no LABEL step (on Podman one more image commit): publish writes the labels into the pushed
+            # image's config
             stages.begin("Build")
             write(f"--> Build: {to}")
             # Built and pushed under a tag of its own: the output tag is shared with parallel builds of
@@ -272,22 +270,6 @@ def push_lock(ref: str) -> Iterator[None]:
 
 PUSH_ATTEMPTS = 2  # a registry can refuse one of several concurrent pushes to a repository; try once more
 OWN_TAG_PREFIX = buildpod.OWN_TAG_PREFIX
-
-
-def append_labels(dockerfile: str, labels: dict[str, str]) -> str:
-    """``dockerfile`` with one ``LABEL "k"="v" ...`` instruction appended (it applies to the final stage).
-
-    Keys and values are double-quoted with ``"``, ``\\`` and ``$`` escaped, so no value is split or
-    substituted (Dockerfile reference, "LABEL" and "Environment replacement").
-    """
-
-    def quote(text: str) -> str:
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", " ") + '"'
-
-    if not labels:
-        return dockerfile
-    pairs = " ".join(f"{quote(k)}={quote(v)}" for k, v in labels.items())
-    return dockerfile + ("" if dockerfile.endswith("\n") or not dockerfile else "\n") + f"LABEL {pairs}\n"
 
 
 def own_tag(build: api_objects.Build) -> str:
@@ -418,28 +400,44 @@ def publish(
     on_log: Callable[[str], None],
     transport: httpx.BaseTransport | None = None,
 ) -> tuple[str, bool]:
-    """Store this build's image in ``target``'s repository, annotated, and move the output tag to it.
+    """Store this build's image in ``target``'s repository, labelled and annotated, and move the output tag to it.
 
-    1. ``pushed`` (what the engine pushed under the build's own tag) becomes an OCI image manifest
-       with ``labels`` as annotations (:func:`dockyard.registry.manifests.annotated_oci_manifest`).
+    1. The config blob of ``pushed`` (what the engine pushed under the build's own tag) is fetched, gets
+       ``labels`` merged over its own ``config.Labels`` (:func:`dockyard.registry.manifests.labelled_config`)
+       and is uploaded to the same repository as a new blob; ``pushed`` becomes an OCI image manifest
+       naming that config and the same layers, with ``labels`` as annotations
+       (:func:`dockyard.registry.manifests.annotated_oci_manifest`). The Dockerfile has no ``LABEL`` step
+       for them: the image the engine built and keeps (its local tags) has the Dockerfile's labels only.
     2. Under the node's lock of the output reference, it is stored under the tag (``PUT`` by tag: the
        registry stores the bytes, addressable by their digest too) unless the manifest the tag names
        already carries a later :data:`~dockyard.api.labels.BUILD_ORDER` (last writer by Build creation
        order, not by finishing order); then it is stored by its digest alone. Either way that digest is
-       the Build's: the registry's answer for exactly those bytes. The engine's local tag follows the tag.
+       the Build's: the registry's answer for exactly those bytes. The engine's local tag follows the tag
+       (to the engine's image, without the provenance labels).
     3. The own tag's manifest is deleted (a registry that refuses deletes keeps it; noted in the log).
 
-    Four registry round trips: ``GET`` tag, ``PUT``, ``DELETE`` (plus the ``GET`` of
-    :func:`push_and_verify`), all through ``transport`` (one connection) when given.
+    Seven registry round trips: ``GET`` config blob, ``POST`` + ``PUT`` of the new one, ``GET`` tag,
+    ``PUT``, ``DELETE`` (plus the ``GET`` of :func:`push_and_verify`), all through ``transport`` (one
+    connection) when given.
 
     Returns:
         ``(digest of the annotated manifest, whether the output tag moved to it)``.
     Raises:
-        registry_errors.RegistryError: the registry refused a write.
+        registry_errors.RegistryError: the registry refused a read or write, or served a config blob
+            that is not an image config (or not the bytes of its digest).
         engine_errors.TagFailed: the engine refused the local tag.
     """
     order = labels.get(well_known.BUILD_ORDER, "")
-    content = manifests.annotated_oci_manifest(pushed.content, pushed.media_type, labels)
+    config_digest, config_size = manifests.config_descriptor(pushed.content)
+    # the descriptor's size bounds the read (the bytes must also hash to the digest)
+    limit = min(config_size, registry.MAX_RESPONSE_BYTES)
+    config = registry.get_blob(target, config_digest, limit=limit, auth=registry_auth, transport=transport)
+    labelled = manifests.labelled_config(config, labels)
+    # a new blob: its labels carry this build's creation time and order, so no HEAD first
+    new_config = registry.put_blob(target, labelled, check_existing=False, auth=registry_auth, transport=transport)
+    content = manifests.annotated_oci_manifest(
+        pushed.content, pushed.media_type, labels, config=(new_config, len(labelled))
+    )
     own = target.with_digest(registry_digest.compute(content))
     with push_lock(str(target)):
         try:

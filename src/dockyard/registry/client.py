@@ -8,6 +8,12 @@ Follows the OCI Distribution Specification v1.1
   bytes it serves in ``Docker-Content-Digest``. The ``Accept`` header must
   list every manifest type we take: without it, distribution 2.x converts an
   image to a schema-1 manifest with another digest.
+- "Pulling blobs" — ``GET /v2/<name>/blobs/<digest>`` (end-2 for blobs); the
+  bytes must hash to the digest asked for.
+- "Pushing blobs" — ``HEAD /v2/<name>/blobs/<digest>`` (end-2, does it exist),
+  then the monolithic "POST then PUT" upload: ``POST /v2/<name>/blobs/uploads/``
+  (end-4a) → ``202`` with a ``Location``, ``PUT <location>?digest=<digest>``
+  (end-6) with the bytes → ``201``.
 - "Content discovery / Listing tags" — ``GET /v2/<name>/tags/list`` (end-8a,
   end-8b), paginated with ``n``/``last`` and an RFC 5988 ``Link`` header.
 - "Error codes" — JSON ``{"errors": [{"code", "message", "detail"}]}``.
@@ -70,11 +76,13 @@ __all__ = [
     "base_url",
     "check_realm",
     "delete_manifest",
+    "get_blob",
     "get_manifest",
     "is_loopback_host",
     "list_tags",
     "manifest_digest",
     "parse_challenge",
+    "put_blob",
     "put_manifest",
 ]
 
@@ -179,6 +187,27 @@ def check_realm(realm: str) -> str:
 def manifest_url(ref: reference.Reference) -> str:
     """``{base}/v2/<name>/manifests/<digest-or-tag>`` (OCI distribution spec, "Pulling manifests")."""
     return f"{base_url(ref.registry)}/v2/{ref.repository}/manifests/{ref.manifest_reference}"
+
+
+def blob_url(ref: reference.Reference, digest: str) -> str:
+    """``{base}/v2/<name>/blobs/<digest>`` (OCI distribution spec, "Pulling blobs"); ``digest`` is validated
+    first (:func:`.digest.validate`), so nothing else reaches the path."""
+    digests.validate(digest, source=f"blob digest for {ref.repository_url}")
+    return f"{base_url(ref.registry)}/v2/{ref.repository}/blobs/{digest}"
+
+
+def upload_url(ref: reference.Reference) -> str:
+    """``{base}/v2/<name>/blobs/uploads/`` (OCI distribution spec, "Pushing blobs", POST then PUT)."""
+    return f"{base_url(ref.registry)}/v2/{ref.repository}/blobs/uploads/"
+
+
+def with_digest_param(location: httpx.URL, digest: str) -> str:
+    """An upload ``location`` with ``digest=<digest>`` appended to its query (``&`` when it has one, else
+    ``?``), the rest of it byte for byte (OCI distribution spec, "Pushing a blob monolithically", POST then
+    PUT: the ``Location`` may carry the registry's own query, e.g. distribution's ``_state``). ``digest``
+    is a validated digest (``algorithm:hex``: nothing in it needs escaping); a fragment is dropped."""
+    base = str(location.copy_with(fragment=None))
+    return base + ("&" if location.query else "?") + "digest=" + digest
 
 
 def tags_url(ref: reference.Reference) -> str:
@@ -297,6 +326,7 @@ class _Session:
         self.origin = _origin(httpx.URL(base_url(ref.registry)))
         self.http = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
         self.authorization: str | None = None
+        self.answered: str | None = None  # the WWW-Authenticate challenge self.authorization answers
 
     def __enter__(self) -> _Session:
         return self
@@ -313,10 +343,21 @@ class _Session:
         limit: int = MAX_RESPONSE_BYTES,
         content: bytes | None = None,
     ) -> Reply:
-        """Send, answering at most one 401 challenge of the registry; raise on transport errors and 5xx."""
+        """Send, answering a 401 challenge of the registry once per request; raise on transport errors and 5xx.
+
+        A challenge is answered when the session has none yet, or when it differs from the one answered
+        (a Bearer ``scope`` the token lacks: a ``HEAD`` gets a pull token, a following ``POST`` asks for
+        ``pull,push``, as in the distribution token spec, "How to authenticate").
+        """
         response = self._send(method, url, headers, limit, content)
-        if response.status_code == 401 and self.authorization is None and _origin(response.url) == self.origin:
+        challenge = response.headers.get("WWW-Authenticate", "")
+        if (
+            response.status_code == 401
+            and (self.authorization is None or (challenge and challenge != self.answered))
+            and _origin(response.url) == self.origin
+        ):
             self.authorization = self._authorize(response)
+            self.answered = challenge
             response = self._send(method, url, headers, limit, content)
         if response.status_code >= 500:
             raise errors.RegistryUnavailable(
@@ -448,11 +489,14 @@ def _as_reference(ref: RefLike) -> reference.Reference:
 
 
 def _raise_not_found(ref: reference.Reference, response: Reply, *, what: str) -> None:
-    """404 → ManifestUnknown on manifest endpoints (even for a missing repository), NameUnknown on tags."""
+    """404 → ManifestUnknown on manifest endpoints (even for a missing repository), NameUnknown on tags,
+    BlobUnknown on blobs (``what`` is ``"blob <digest>"``)."""
     detail = error_detail(response)
     suffix = f" ({detail})" if detail else ""
     if what == "tags":
         raise errors.NameUnknown(f"repository {ref.repository_url} not found{suffix}", status=404)
+    if what.startswith("blob"):
+        raise errors.BlobUnknown(f"{what} not found in {ref.repository_url}{suffix}", status=404)
     raise errors.ManifestUnknown(f"manifest {ref} not found{suffix}", status=404)
 
 
@@ -628,6 +672,108 @@ def delete_manifest(
     if response.status_code in (404, 405):
         return False
     raise _unexpected(parsed, response, "DELETE")
+
+
+def get_blob(
+    ref: RefLike,
+    digest: str,
+    *,
+    limit: int = MAX_RESPONSE_BYTES,
+    auth: Auth | None = None,
+    timeout: float = 30.0,
+    transport: httpx.BaseTransport | None = None,
+) -> bytes:
+    """``GET /v2/<name>/blobs/<digest>``: a blob's bytes (OCI distribution spec, "Pulling blobs", end-2).
+
+    Redirects (a registry may send blobs from other storage) are followed by the session's rules:
+    ``Authorization`` only to the registry's own origin, plain ``http://`` only on loopback. The body is
+    read into memory up to ``limit`` bytes and must hash to ``digest`` (:func:`.digest.verify`).
+
+    Args:
+        ref: a reference in the repository (its tag or digest is ignored).
+        digest: the blob's ``sha256:<hex>`` (or ``sha512:<hex>``), e.g. a manifest's ``config.digest``.
+        limit: the largest body read, in bytes.
+
+    Returns:
+        The blob's bytes.
+
+    Raises:
+        InvalidDigest: ``digest`` is malformed or of an unsupported algorithm.
+        DigestMismatch: the bytes served do not hash to ``digest``.
+        ResponseTooLarge: the body is over ``limit`` bytes.
+        BlobUnknown: 404 — no such blob in the repository.
+        Unauthorized, RegistryUnavailable, InsecureRealm, RegistryError: as :func:`manifest_digest`.
+    """
+    parsed = _as_reference(ref)
+    url = blob_url(parsed, digest)
+    with _Session(parsed, auth=auth, timeout=timeout, transport=transport) as session:
+        response = session.request("GET", url, limit=limit)
+    if response.status_code == 404:
+        _raise_not_found(parsed, response, what=f"blob {digest}")
+    if response.status_code != 200:
+        raise _unexpected(parsed, response, "GET")
+    digests.verify(response.content, digest, source=f"blob {digest} of {parsed.repository_url}")
+    return response.content
+
+
+def put_blob(
+    ref: RefLike,
+    content: bytes,
+    *,
+    check_existing: bool = True,
+    auth: Auth | None = None,
+    timeout: float = 30.0,
+    transport: httpx.BaseTransport | None = None,
+) -> str:
+    """Store ``content`` as a blob of the repository (OCI distribution spec, "Pushing blobs").
+
+    With ``check_existing``, ``HEAD /v2/<name>/blobs/<digest>`` (end-2) first: ``200`` means the registry
+    has it, and nothing is uploaded. Otherwise the monolithic "POST then PUT" upload:
+    ``POST /v2/<name>/blobs/uploads/`` (end-4a) → ``202 Accepted`` with a ``Location`` (absolute or
+    relative; followed by the session's redirect rules), then ``PUT <location>?digest=<digest>``
+    (end-6; ``&digest=`` when the location has a query) with the bytes → ``201 Created``.
+
+    Args:
+        ref: a reference in the repository (its tag or digest is ignored).
+        content: the blob's bytes (e.g. an image config).
+        check_existing: ask the registry first (one round trip; skip it for a blob that is surely new).
+
+    Returns:
+        ``sha256:<hex>`` of ``content``: the blob's digest (the registry's ``Docker-Content-Digest``, when
+        sent, must be it).
+
+    Raises:
+        DigestMismatch: the registry reports another digest for the stored blob.
+        Unauthorized: 401/403 — credentials missing or refused (an upload needs push access).
+        RegistryUnavailable: connection failed or 5xx (temporary).
+        RegistryError: a ``POST`` answered without ``202`` and a usable ``Location``, a ``PUT``
+            without ``201`` (e.g. ``DIGEST_INVALID``, 400), with the registry's detail.
+    """
+    parsed = _as_reference(ref)
+    digest = digests.compute(content)
+    url = blob_url(parsed, digest)
+    with _Session(parsed, auth=auth, timeout=timeout, transport=transport) as session:
+        if check_existing:
+            response = session.request("HEAD", url)
+            if response.status_code == 200:
+                return digest
+        started = session.request("POST", upload_url(parsed), content=b"")
+        location = started.headers.get("Location")
+        if started.status_code != 202 or not location:
+            raise _unexpected(parsed, started, "POST")
+        target = session.next_target(httpx.URL(upload_url(parsed)), location, what="blob upload location")
+        response = session.request(
+            "PUT",
+            with_digest_param(target, digest),
+            headers={"Content-Type": "application/octet-stream"},
+            content=content,
+        )
+    if response.status_code not in (201, 204):
+        raise _unexpected(parsed, response, "PUT")
+    header = response.headers.get("Docker-Content-Digest")
+    if header and digests.validate(header, source=f"Docker-Content-Digest of a blob of {parsed}") != digest:
+        raise errors.DigestMismatch(f"registry {parsed.registry} stored the blob {digest} as {header}")
+    return digest
 
 
 def list_tags(

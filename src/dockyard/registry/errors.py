@@ -9,6 +9,7 @@ from __future__ import annotations
 from dockyard.api import reference
 
 __all__ = [
+    "BlobUnknown",
     "DigestMismatch",
     "InsecureRealm",
     "InvalidDigest",
@@ -55,6 +56,10 @@ class NotFound(RegistryError):
 
 class ManifestUnknown(NotFound):
     """404 on a manifest: the tag or digest is not in the repository."""
+
+
+class BlobUnknown(NotFound):
+    """404 on a blob: the repository holds no blob of that digest (OCI distribution spec ``BLOB_UNKNOWN``)."""
 
 
 class NameUnknown(NotFound):
