@@ -470,9 +470,12 @@ async def stream(
             watcher.wake.clear()
             if watcher.buffer or watcher.cut:
                 continue
+            # a timer that sets the event, not asyncio.wait_for: that makes a task per wait, and a
+            # watcher waits once per fan-out
+            timer = loop.call_later(max(0.0, wait_for), watcher.wake.set)
             try:
-                await asyncio.wait_for(watcher.wake.wait(), max(0.0, wait_for))
-            except TimeoutError:
-                pass
+                await watcher.wake.wait()
+            finally:
+                timer.cancel()
     finally:
         cacher.forget(watcher)
