@@ -9,6 +9,7 @@ conventions, "Response Status Kind"); unexpected exceptions become a 500
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -38,6 +39,14 @@ from dockyard.apiserver import (
 from dockyard.apiserver.state import ServerState
 from dockyard.dashboard import routes as dashboard
 from dockyard.storage import sqlite
+
+# FastAPI >= 0.16x looks up OpenTelemetry's providers on every request unless told not to; the API server's
+# metrics are Prometheus's (:mod:`.metrics`), so it is told not to (older FastAPI has no such option)
+_NO_OPENTELEMETRY: dict[str, object] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +272,7 @@ def create_app(
         context_limits=archive.Limits(max_bytes=max_context_bytes, max_members=max_context_members),
         cacher=watch_cache,
     )
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="dockyard")
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="dockyard", **_NO_OPENTELEMETRY)
     app.state.dockyard = state
     store.subscribe(state.on_commit)
     routes: list[tuple[str, Callable[..., object], list[str]]] = [
