@@ -63,6 +63,28 @@ class PushReason:
     PUSHED = "Pushed"
 
 
+class FailedImageReason:
+    """``ImageDeploy.status.failedImages[].reason``: why a digest was quarantined. The first three are the
+    ImageDeploy controller's automatic rollback; the last is a rollback asked for by a user (the dashboard's
+    button), which quarantines the digest the same way."""
+
+    PROGRESS_DEADLINE = "ProgressDeadlineExceeded"
+    """The Deployment's ``Progressing=False`` reason (kube-controller-manager's ``TimedOutReason``)."""
+    CRASH_LOOP = "CrashLoopBackOff"
+    """The kubelet's waiting reason of a container in restart back-off (``kubecontainer.ErrCrashLoopBackOff``)."""
+    RESTART_LIMIT = "RestartLimitExceeded"
+    READINESS_TIMEOUT = "ReadinessTimeout"
+    ROLLED_BACK_BY_USER = "RolledBackByUser"
+
+
+class ImageEventReason:
+    """Reasons of the Events the Image controller records (read by the dashboard's digest history)."""
+
+    RESOLVED = "ImageResolved"
+    """A scan found the policy's latest image (Normal; the message names the tag and ``repo@digest``)."""
+    SCAN_FAILED = "ScanFailed"
+
+
 class PushTrigger:
     """``Push.spec.trigger``: when the container is committed (the Kubernetes Push proposal's values)."""
 

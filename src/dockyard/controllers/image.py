@@ -198,7 +198,7 @@ class ImageController(runtime.Controller):
         try:
             found = self.scan(image)
         except ScanFailed as err:
-            self.events.record(image, events.WARNING, "ScanFailed", f"{spec.repository}: {err}")
+            self.events.record(image, events.WARNING, phases.ImageEventReason.SCAN_FAILED, f"{spec.repository}: {err}")
             if err.tag_count is not None:
                 common["tagCount"] = err.tag_count
             runtime.patch_status(
@@ -226,7 +226,9 @@ class ImageController(runtime.Controller):
             again = min(again, recheck)
         if latest != status.latestImage:
             log.info("image %s: %s (tag %s)", key, latest, found.tag)
-            self.events.record(image, events.NORMAL, "ImageResolved", f"{spec.repository}:{found.tag} is {latest}")
+            self.events.record(
+                image, events.NORMAL, phases.ImageEventReason.RESOLVED, f"{spec.repository}:{found.tag} is {latest}"
+            )
             if status.latestImage:
                 update["observedPreviousImage"] = status.latestImage
         runtime.patch_status(self.api, "Image", image, update)

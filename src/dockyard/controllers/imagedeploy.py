@@ -47,7 +47,7 @@ from lightkube.resources.core_v1 import Pod
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.api import labels as well_known
-from dockyard.api import models, objects, timefmt
+from dockyard.api import models, objects, phases, timefmt
 from dockyard.client import events, resources, runtime
 from dockyard.controllers import rollout
 
@@ -57,10 +57,9 @@ GENERATION_ANNOTATION = well_known.IMAGEDEPLOY_GENERATION
 HISTORY_LIMIT = 10
 """Entries kept in ``status.history`` and ``status.failedImages``."""
 READY, ROLLED_BACK = "Ready", "RolledBack"
-CRASH_LOOP = "CrashLoopBackOff"
-"""The kubelet's waiting reason of a container in restart back-off (``kubecontainer.ErrCrashLoopBackOff``)."""
-RESTART_LIMIT = "RestartLimitExceeded"
-READINESS_TIMEOUT = "ReadinessTimeout"
+CRASH_LOOP = phases.FailedImageReason.CRASH_LOOP
+RESTART_LIMIT = phases.FailedImageReason.RESTART_LIMIT
+READINESS_TIMEOUT = phases.FailedImageReason.READINESS_TIMEOUT
 """Reasons of a failed rollout (``status.failedImages[].reason``), beside ``ProgressDeadlineExceeded``."""
 IMAGE_NOT_RESOLVED = "ImageNotResolved"
 KIND_NOT_SERVED = "ImageKindNotServed"

@@ -22,13 +22,14 @@ import msgspec
 from lightkube.models.apps_v1 import DeploymentStrategy
 from lightkube.resources.core_v1 import Pod
 
+from dockyard.api import phases
 from dockyard.client import objects, resources
 
 DEFAULT_SURGE = "25%"
 DEFAULT_UNAVAILABLE = "25%"
 RECREATE = "Recreate"
 ROLLING_UPDATE = "RollingUpdate"
-TIMED_OUT = "ProgressDeadlineExceeded"
+TIMED_OUT = phases.FailedImageReason.PROGRESS_DEADLINE
 """Reason of a Deployment's ``Progressing=False`` condition past ``spec.progressDeadlineSeconds``
 (``deploymentutil.TimedOutReason``)."""
 

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from dockyard.api import kinds, objects, timefmt
+from dockyard.api import kinds, objects, phases, timefmt
 from dockyard.client import objects as core_objects
 from dockyard.dashboard import views
 
@@ -49,7 +49,7 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-MANUAL_ROLLBACK = "RolledBackByUser"
+MANUAL_ROLLBACK = phases.FailedImageReason.ROLLED_BACK_BY_USER
 """``status.failedImages[].reason`` of a digest quarantined by the dashboard's rollback button."""
 EVENTS_SHOWN = 200
 """Most Events one Events page lists (newest first)."""

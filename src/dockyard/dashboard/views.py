@@ -158,7 +158,7 @@ def image_history(image: objects.Image, events: list[Event]) -> list[tuple[str, 
     rows = [
         (event_time(e), e.message or "")
         for e in events
-        if e.reason == "ImageResolved"
+        if e.reason == phases.ImageEventReason.RESOLVED
         and involves(e, kind="Image", name=image.metadata.name, namespace=image.metadata.namespace)
     ]
     rows.sort(reverse=True)
