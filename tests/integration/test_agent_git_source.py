@@ -137,3 +137,31 @@ def test_the_ext_transport_is_not_allowed_even_where_git_config_allows_it(
             builds.BuildInputs(),
         )
     assert not marker.exists()
+
+
+def _refs(clone: Path) -> set[str]:
+    return set(git(clone, "for-each-ref", "--format=%(refname)").split())
+
+
+@pytest.mark.parametrize("scheme", ["", "file://"])
+@pytest.mark.parametrize("ref,message", [("feature", "two"), ("v1", "two"), (None, "one")])
+def test_a_branch_or_tag_is_fetched_alone(
+    repo: Path, tmp_path: Path, scheme: str, ref: str | None, message: str
+) -> None:
+    """One ``clone --single-branch --no-tags --branch=REF`` (``--depth 1`` over a transport): only the named
+    branch comes, no tags, and the revision still names the commit."""
+    lines, revision = fetch(f"{scheme}{repo}", ref, tmp_path / "w")
+    clone = tmp_path / "w" / "src"
+    assert revision is not None and revision["git"]["message"] == message
+    assert revision["git"]["commit"] == git(repo, "rev-parse", f"{ref or 'main'}^{{commit}}")
+    assert git(clone, "rev-parse", "HEAD") == revision["git"]["commit"]
+    assert not any(r.startswith("refs/tags/") for r in _refs(clone) - {f"refs/tags/{ref}"})  # v1 names feature
+    assert not any(r.endswith("/main") for r in _refs(clone)) if ref else True
+    assert git(clone, "rev-parse", "--is-shallow-repository") == ("true" if scheme else "false")
+    assert not any("detached HEAD" in line for line in lines)
+
+
+def test_a_name_clone_cannot_fetch_alone_falls_back_to_the_full_clone(repo: Path, tmp_path: Path) -> None:
+    lines, revision = fetch(f"file://{repo}", "origin/feature", tmp_path / "w")
+    assert revision is not None and revision["git"]["message"] == "two"
+    assert any("cloning all of" in line for line in lines)

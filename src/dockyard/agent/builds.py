@@ -21,6 +21,7 @@ Dockerfile is replaced by that image, as OpenShift's Docker strategy does.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
@@ -28,6 +29,7 @@ import io
 import logging
 import os
 import re
+import shutil
 import ssl
 import subprocess
 import tarfile
@@ -161,7 +163,12 @@ def run_build(
             revision=revision,
         )
 
-    with tempfile.TemporaryDirectory(prefix="dockyard-build-") as workdir, registry_transport() as transport:
+    with (
+        tempfile.TemporaryDirectory(prefix="dockyard-build-") as workdir,
+        registry_transport() as transport,
+        # registry work that overlaps the engine's (left first: waits for what it still runs)
+        concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="build-aside") as aside,
+    ):
         try:
             stages.begin("FetchInputs")
             write(f"--> FetchInputs: {_describe_source(spec.source)}")
@@ -181,7 +188,11 @@ def run_build(
                 write(f"Replaced the last FROM with {base} (dockerStrategy.from)")
             build_args = {a.name: a.value for a in strategy.buildArgs}
             order = build_order(build)
-            labels = provenance_labels(
+            # the base image's digest is a registry round trip: looked up while the engine builds, joined
+            # at publish (the labels go into the pushed image's config there, not into a LABEL step: on
+            # Podman that would be one more image commit)
+            labels_future = aside.submit(
+                provenance_labels,
                 client,
                 spec.source,
                 revision,
@@ -191,9 +202,6 @@ def run_build(
                 auth_registry=registry_of(to),
                 transport=transport,
             )
-            labels[well_known.BUILD_ORDER] = order
-            # no LABEL step (on Podman one more image commit): publish writes the labels into the pushed
-            # image's config
             stages.begin("Build")
             write(f"--> Build: {to}")
             # Built and pushed under a tag of its own: the output tag is shared with parallel builds of
@@ -219,7 +227,8 @@ def run_build(
                 pushed = push_and_verify(
                     client, own_ref, auth=auth, registry_auth=inputs.push_auth, on_log=write, transport=transport
                 )
-                digest, moved = publish(
+                labels = {**labels_future.result(), well_known.BUILD_ORDER: order}
+                digest, _moved = publish(
                     client,
                     image_id,
                     target,
@@ -228,11 +237,9 @@ def run_build(
                     registry_auth=inputs.push_auth,
                     on_log=write,
                     transport=transport,
+                    own_ref=own_ref,
+                    aside=aside,
                 )
-                if moved:
-                    # the image stays as `to`; a superseded image keeps its own tag: removing its last name
-                    # would delete it while a parallel build may be looking at its layers as a cache candidate
-                    images.untag(client, own_ref)
             except (engine_errors.PushFailed, registry_errors.RegistryError) as err:
                 raise StageFailed("PushImageToRegistryFailed", f"Failed to push the image: {err}") from err
             except engine_errors.TagFailed as err:
@@ -399,6 +406,8 @@ def publish(
     registry_auth: tuple[str, str] | None,
     on_log: Callable[[str], None],
     transport: httpx.BaseTransport | None = None,
+    own_ref: str | None = None,
+    aside: concurrent.futures.Executor | None = None,
 ) -> tuple[str, bool]:
     """Store this build's image in ``target``'s repository, labelled and annotated, and move the output tag to it.
 
@@ -414,7 +423,10 @@ def publish(
        order, not by finishing order); then it is stored by its digest alone. Either way that digest is
        the Build's: the registry's answer for exactly those bytes. The engine's local tag follows the tag
        (to the engine's image, without the provenance labels).
-    3. The own tag's manifest is deleted (a registry that refuses deletes keeps it; noted in the log).
+    3. The own tag's manifest is deleted (a registry that refuses deletes keeps it; noted in the log), on
+       ``aside`` when given, while the engine removes its tag ``own_ref`` (when given and the output tag
+       moved: the image stays as the output tag; a superseded image keeps its own tag, since removing its
+       last name would delete it while a parallel build may be looking at its layers as a cache candidate).
 
     Seven registry round trips: ``GET`` config blob, ``POST`` + ``PUT`` of the new one, ``GET`` tag,
     ``PUT``, ``DELETE`` (plus the ``GET`` of :func:`push_and_verify`), all through ``transport`` (one
@@ -457,12 +469,24 @@ def publish(
             images.tag(client, image_id, target.repository_url, target.tag or "latest")
         else:
             on_log(f"{target} already names a later build ({later.rsplit('/', 1)[-1]}); the tag stays there")
-    if pushed.digest != digest:
+
+    def drop_own_manifest() -> None:
         try:
             if not registry.delete_manifest(target.with_digest(pushed.digest), auth=registry_auth, transport=transport):
                 on_log(f"note: the registry keeps the build's own tag (it refuses deletes of {pushed.digest})")
         except registry_errors.RegistryError as err:
             on_log(f"note: the build's own tag stays in the registry: {err}")
+
+    dropping = None
+    if pushed.digest != digest:
+        if aside is not None:
+            dropping = aside.submit(drop_own_manifest)
+        else:
+            drop_own_manifest()
+    if moved and own_ref is not None:
+        images.untag(client, own_ref)
+    if dropping is not None:
+        dropping.result()
     return digest, moved
 
 
@@ -517,35 +541,70 @@ def fetch_source(
             header = "Authorization: Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
             env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader", GIT_CONFIG_VALUE_0=header)
             secrets = [password, header]
-        _git(
-            ["git", "clone", "--quiet", "--no-hardlinks", "--no-checkout", "--", git.uri, str(dest)],
-            env,
-            write,
-            secrets,
-        )
-        commit = _resolve_commit(dest, git.ref or "HEAD", env)
-        _git(["git", "-C", str(dest), "checkout", "--quiet", "--detach", commit], env, write, secrets)
-        out = subprocess.run(
-            ["git", "-C", str(dest), "log", "-1", "--format=%H%x00%an%x00%ae%x00%s"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=30,
-            stdin=subprocess.DEVNULL,
-        )
-        parts = out.stdout.strip().split("\x00")
-        if out.returncode == 0 and len(parts) == 4:
-            revision = {
-                "type": "Git",
-                "git": {"commit": parts[0], "author": {"name": parts[1], "email": parts[2]}, "message": parts[3]},
-            }
-            write(f"Commit: {parts[0][:12]} ({parts[3]}) by {parts[1]}")
+        revision = _fetch_git(git.uri, git.ref, dest, env, write, secrets)
     else:
         raise StageFailed("FetchSourceFailed", f"source type {kind!r} is not supported")
     context = dest / source.contextDir if source.contextDir else dest
     if not context.is_dir():
         raise StageFailed("FetchSourceFailed", f"contextDir {source.contextDir!r} is not a directory in the source")
     return context, revision
+
+
+def _fetch_git(
+    uri: str, ref: str | None, dest: Path, env: dict[str, str], write: Callable[[str], None], secrets: list[str]
+) -> dict[str, Any] | None:
+    """Clone ``uri`` into ``dest`` with ``ref``'s commit checked out; returns the ``SourceRevision`` (or None
+    if ``git log`` cannot tell it).
+
+    A branch or tag name (or no ref: the remote's ``HEAD``, :func:`dockyard.api.gitref.branch_or_tag_name`)
+    is fetched alone, in one ``git clone --single-branch --no-tags --branch=REF`` that checks it out (and
+    ``--depth 1`` unless ``uri`` is a local path, which git copies whole: git-clone(1)). Anything else (a
+    commit id, a ``refs/...`` name, ``origin/BRANCH``), and a name that clone does not find as a branch or
+    tag of the remote, or a remote that cannot serve a shallow clone, takes the full clone:
+    ``clone --no-checkout``, :func:`_resolve_commit`, ``checkout --detach``. The ref and URI follow
+    ``--branch=`` and ``--`` only. A name that is both a branch and a tag of the remote is the branch, as
+    for ``git clone --branch``.
+
+    Raises:
+        StageFailed: ``FetchSourceFailed`` with git's own message (credentials removed).
+    """
+    if gitref.branch_or_tag_name(ref):
+        argv = ["git", "-c", "advice.detachedHead=false", "clone", "--quiet", "--no-hardlinks", "--single-branch"]
+        argv += ["--no-tags"] + ([] if gitref.is_local_path(uri) else ["--depth", "1"])
+        argv += ([f"--branch={ref}"] if ref else []) + ["--", uri, str(dest)]
+        try:
+            _git(argv, env, write, secrets)
+        except StageFailed as err:
+            if err.reason != "FetchSourceFailed" or "timed out" in err.message:
+                raise
+            shutil.rmtree(dest, ignore_errors=True)
+            write(f"{ref or 'HEAD'} is not a branch or tag clone can fetch alone; cloning all of {uri}")
+        else:
+            return _head_revision(dest, env, write)
+    _git(["git", "clone", "--quiet", "--no-hardlinks", "--no-checkout", "--", uri, str(dest)], env, write, secrets)
+    commit = _resolve_commit(dest, ref or "HEAD", env)
+    _git(["git", "-C", str(dest), "checkout", "--quiet", "--detach", commit], env, write, secrets)
+    return _head_revision(dest, env, write)
+
+
+def _head_revision(repo: Path, env: dict[str, str], write: Callable[[str], None]) -> dict[str, Any] | None:
+    """OpenShift's ``SourceRevision`` of the commit checked out in ``repo`` (``git log -1 HEAD``), or None."""
+    out = subprocess.run(
+        ["git", "-C", str(repo), "log", "-1", "--format=%H%x00%an%x00%ae%x00%s"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    parts = out.stdout.strip().split("\x00")
+    if out.returncode != 0 or len(parts) != 4:
+        return None
+    write(f"Commit: {parts[0][:12]} ({parts[3]}) by {parts[1]}")
+    return {
+        "type": "Git",
+        "git": {"commit": parts[0], "author": {"name": parts[1], "email": parts[2]}, "message": parts[3]},
+    }
 
 
 def _resolve_commit(repo: Path, ref: str, env: dict[str, str]) -> str:

@@ -72,7 +72,11 @@ class PodWorker(runtime.Controller):
 
     def setup(self) -> None:
         super().setup()
-        self.scheduler_events = events.EventRecorder(self.api, component=scheduling.COMPONENT)
+        # asynchronous, as the controllers' recorders: a bind (the start of every pod, build pods included)
+        # does not wait for its Scheduled Event's round trip
+        self.scheduler_events = events.EventRecorder(
+            self.conn.lightkube(timeout=self.EVENT_TIMEOUT), component=scheduling.COMPONENT, asynchronous=True
+        )
         self.builds = buildpods.BuildPods(
             self.api,
             state_dir=self._state_dir,

@@ -87,6 +87,24 @@ def is_commit(value: str) -> bool:
     return bool(HEX_COMMIT.match(value))
 
 
+def is_local_path(uri: str) -> bool:
+    """Whether git reads ``uri`` as a local path (git-clone(1), "GIT URLS": no ``scheme://``, and not the
+    scp-like ``[user@]host:path``, which needs a ``:`` before any ``/``). git copies such a repository
+    directly and ignores ``--depth`` for it; a ``file://`` URL goes through the pack protocol."""
+    if _SCHEME.match(uri):
+        return False
+    return uri.startswith(("/", "./", "../")) or not _SCP_LIKE.match(uri)
+
+
+def branch_or_tag_name(ref: str | None) -> bool:
+    """Whether ``git clone --branch=REF`` may find ``ref``: ``None`` (the remote's ``HEAD``) or a valid ref
+    name (:func:`ref_problem`) that is not a possible commit id and not a full ``refs/...`` name (``--branch``
+    takes only a branch or tag name of the remote; git-clone(1))."""
+    if ref is None:
+        return True
+    return ref_problem(ref) is None and not is_commit(ref) and not ref.startswith("refs/") and ref != "HEAD"
+
+
 def uri_problem(uri: str) -> str | None:
     """Why ``uri`` is not an acceptable repository location, or ``None`` if it is.
 
