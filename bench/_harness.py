@@ -7,7 +7,10 @@ kubeconfig (bearer token, the API server's self-signed CA at
 ``DATA/pki/ca.crt``), makes the busybox base image, and stops
 everything it started, also after a failure. :class:`RawPodman` and
 :class:`RawDockerPy` do the same engine work by hand, against the same engine
-socket, for the reference side of a benchmark.
+socket, for the reference side of a benchmark. :func:`run_steps`, :meth:`Harness.teardown`,
+:func:`print_notes` and :func:`finish` are every benchmark's ``main()`` skeleton: the steps announced and
+their failure turned into the record's ``error``, the clean-up, the notes, and the record as the last stdout
+line (``benchmark`` first) with the work directory's removal and the exit status.
 
 Not a benchmark itself (the leading underscore); imported by the ones in this folder.
 """
