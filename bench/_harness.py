@@ -7,7 +7,10 @@ kubeconfig (bearer token, the API server's self-signed CA at
 ``DATA/pki/ca.crt``), makes the busybox base image, and stops
 everything it started, also after a failure. :class:`RawPodman` and
 :class:`RawDockerPy` do the same engine work by hand, against the same engine
-socket, for the reference side of a benchmark.
+socket, for the reference side of a benchmark. :func:`run_steps`, :meth:`Harness.teardown`,
+:func:`print_notes` and :func:`finish` are every benchmark's ``main()`` skeleton: the steps announced and
+their failure turned into the record's ``error``, the clean-up, the notes, and the record as the last stdout
+line (``benchmark`` first) with the work directory's removal and the exit status.
 
 Not a benchmark itself (the leading underscore); imported by the ones in this folder.
 """
@@ -28,7 +31,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +166,127 @@ def make_workdir(given: Path | None, prefix: str) -> Path:
     workdir = given or Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     workdir.mkdir(parents=True, exist_ok=True)
     return workdir
+
+
+def load_average() -> str:
+    """The host's 1, 5 and 15 minute load averages (``/proc/loadavg``), space-separated; ``?`` if unreadable."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def start_notes(*, cpus: bool = False) -> list[str]:
+    """The notes a run starts with: the code under test (:func:`code_version`) and the host's load average
+    (and its CPU count if ``cpus``)."""
+    load = load_average() + (f" ({os.cpu_count()} CPUs)" if cpus else "")
+    return [f"dockyard code: {code_version()}", f"host load average at start: {load}"]
+
+
+# --- a run's steps and its end -------------------------------------------------------------------
+
+STEP_ERRORS: tuple[type[Exception], ...] = (
+    BenchError,
+    subprocess.SubprocessError,
+    httpx.HTTPError,
+    OSError,
+    ValueError,
+    KeyError,
+)
+"""What a failed step may raise: recorded as the run's ``error`` (anything else is a bug: a traceback)."""
+
+Step = tuple[str, Callable[[], Any]]
+"""One step of a run: its title (printed as ``→ title``) and what it does."""
+
+
+def run_steps(
+    steps: Iterable[Step],
+    *,
+    log: Path,
+    cleanup: Callable[[], None],
+    after_step: Callable[[str], None] | None = None,
+) -> str | None:
+    """Run ``steps`` in order, each announced on stderr as ``→ title``; stop at the first that fails.
+
+    Args:
+        steps: ``(title, fn)`` pairs.
+        log: the log of the process under test, named on stderr after a failure.
+        cleanup: called at the end in every case (a failure, Ctrl-C, success), e.g. :meth:`Harness.teardown`.
+        after_step: called with the title after each step that succeeded (e.g. to note the load average).
+
+    Returns:
+        None if every step ran; else the run's ``error``: ``"TYPE: message"`` for one of :data:`STEP_ERRORS`
+        (printed with the log's path), ``"interrupted"`` for Ctrl-C. Other exceptions propagate (after
+        ``cleanup``).
+    """
+    error: str | None = None
+    try:
+        for title, fn in steps:
+            console.print(f"[bold]→ {title}[/bold]")
+            fn()
+            if after_step is not None:
+                after_step(title)
+    except STEP_ERRORS as err:
+        error = f"{type(err).__name__}: {err}"
+        console.print(f"[red]✗ {error}[/red]")
+        console.print(f"  logs: {log}")
+    except KeyboardInterrupt:
+        error = "interrupted"
+    finally:
+        cleanup()
+    return error
+
+
+def print_notes(out: Console, notes: Iterable[str], stop_info: str, problems: Iterable[str] = ()) -> None:
+    """Print the run's notes (``note: …``, then how the process under test stopped) and its ``PROBLEM: …`` lines;
+    empty ones are left out."""
+    for note in [*notes, stop_info]:
+        if note:
+            out.print(f"note: {note}")
+    for problem in problems:
+        out.print(f"PROBLEM: {problem}")
+
+
+def finish(
+    name: str,
+    *,
+    error: str | None,
+    fields: dict[str, Any],
+    problems: list[str] | None = None,
+    notes: list[str] | None = None,
+    stop: str | None = None,
+    ok: bool | None = None,
+    workdir: Path | None,
+    keep: bool,
+) -> int:
+    """End a run: its record as the last stdout line, then the work directory's fate; the exit status.
+
+    The record is one line of compact JSON (values JSON cannot hold written as their ``str()``), its keys in
+    this order (other tools read ``benchmark`` first): ``benchmark`` (``name``), ``ok``, ``error``, then
+    ``fields``, then ``problems``, ``notes`` and ``stop`` (how the process under test stopped), each only if given.
+
+    Args:
+        ok: the run's verdict; by default ``error is None`` and no ``problems``.
+        workdir: removed after an ok run unless ``keep``; after a failed run kept and named on stderr.
+            None: left as it is, and not named.
+        keep: ``--keep``, or a ``--workdir`` the caller gave.
+
+    Returns:
+        0 if ok, else 1.
+    """
+    if ok is None:
+        ok = error is None and not problems
+    record = {"benchmark": name, "ok": ok, "error": error, **fields}
+    for key, value in (("problems", problems), ("notes", notes), ("stop", stop)):
+        if value is not None:
+            record[key] = value
+    print(json.dumps(record, separators=(",", ":"), default=str), flush=True)
+    if workdir is not None:
+        if ok and not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        elif not ok:
+            console.print(f"state kept in {workdir}")
+    return 0 if ok else 1
 
 
 # --- the raw engine ------------------------------------------------------------------------------
@@ -597,6 +721,16 @@ class Harness:
             self.http.close()
             self.http = None
 
+    def teardown(self, *, keep: bool) -> None:
+        """Undo the run, also after a failure: the images it made (unless ``keep``), the process under test
+        (:meth:`stop`), the HTTP client, the run's own container store (unless ``keep``)."""
+        if not keep:
+            self.cleanup_images()
+        self.stop()
+        self.close()
+        if not keep:
+            self.drop_storage()
+
     def drop_storage(self) -> None:
         """Remove the bench's own container store (after `up` and its Podman service have stopped).
 
@@ -700,35 +834,16 @@ class Harness:
             remaining = deadline - time.monotonic()
             if self.watch_ok:
                 try:
-                    assert self.http is not None
-                    with self.http.stream(
-                        "GET",
-                        path,
-                        params={
-                            "watch": "true",
-                            "fieldSelector": f"metadata.name={name}",
-                            "resourceVersion": rv,
-                            "timeoutSeconds": str(int(min(remaining, 60)) + 1),
-                        },
-                        timeout=httpx.Timeout(min(remaining, 60) + 5, connect=5),
-                    ) as resp:
-                        if resp.status_code != 200:
-                            resp.read()
-                            raise BenchError(f"watch answered {resp.status_code}: {resp.text[:300]}")
-                        for line in resp.iter_lines():
-                            if not line.strip():
-                                continue
-                            event = json.loads(line)
-                            if event.get("type") == "ERROR":
-                                break
-                            o = event.get("object") or {}
-                            rv = (o.get("metadata") or {}).get("resourceVersion", rv)
-                            if event.get("type") == "BOOKMARK":
-                                continue
-                            if note(o) in terminal:
-                                return o, seen
-                            if time.monotonic() > deadline:
-                                break
+                    selector = {"fieldSelector": f"metadata.name={name}"}
+                    for event in self.watch_events(path, selector, rv, remaining=remaining, window=60, slack=5):
+                        o = event.get("object") or {}
+                        rv = (o.get("metadata") or {}).get("resourceVersion", rv)
+                        if event.get("type") == "BOOKMARK":
+                            continue
+                        if note(o) in terminal:
+                            return o, seen
+                        if time.monotonic() > deadline:
+                            break
                 except BenchError as err:
                     self.watch_ok = False
                     self.notes.append(f"watch on {plural} unusable ({err}); polled every 0.1s instead")
@@ -741,6 +856,52 @@ class Harness:
             if not self.watch_ok:
                 time.sleep(0.1)
         raise BenchError(f"{plural}/{name} not {'/'.join(terminal)} after {timeout:.0f}s; phases seen: {seen}")
+
+    def watch_events(
+        self,
+        path: str,
+        selector: dict[str, str],
+        rv: str,
+        *,
+        remaining: float,
+        window: float,
+        slack: float,
+        what: str = "watch",
+    ) -> Iterator[dict[str, Any]]:
+        """One watch request (``GET path?watch=true``) from resourceVersion ``rv``: its events, in order.
+
+        Kubernetes watch semantics (API concepts, "Efficient detection of changes"): each event is
+        ``{"type": ADDED|MODIFIED|DELETED|BOOKMARK, "object": {...}}``; an ``ERROR`` event (e.g. 410 Gone: ``rv``
+        too old) ends the iteration, as does the server closing the stream. The server is asked to close it
+        after ``min(remaining, window) + 1`` seconds; the client waits ``slack`` seconds longer, and as long
+        for the connection. ``selector``: further query parameters (``fieldSelector``, ``labelSelector``).
+
+        Raises:
+            BenchError: the watch is not answered with 200 (``"{what} answered CODE: body"``).
+            httpx.HTTPError, ValueError: the stream broke, or a line is not JSON.
+        """
+        assert self.http is not None
+        with self.http.stream(
+            "GET",
+            path,
+            params={
+                "watch": "true",
+                **selector,
+                "resourceVersion": rv,
+                "timeoutSeconds": str(int(min(remaining, window)) + 1),
+            },
+            timeout=httpx.Timeout(min(remaining, window) + slack, connect=slack),
+        ) as resp:
+            if resp.status_code != 200:
+                resp.read()
+                raise BenchError(f"{what} answered {resp.status_code}: {resp.text[:300]}")
+            for line in resp.iter_lines():
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    return
+                yield event
 
     def registry_digest(self, ref: str) -> str | None:
         """The digest the registry serves for ``host/repo:tag`` or ``host/repo@digest`` (None if absent)."""

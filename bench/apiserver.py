@@ -69,6 +69,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness as harness
 from _harness import (
     BenchError,
     Harness,
@@ -91,13 +92,6 @@ REQUEST_TIMEOUT = 60
 CHILD_CONNECT_TIMEOUT = 60
 CHILD_SYNC_TIMEOUT = 60
 CHILD_DRAIN_TIMEOUT = 120
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def secret_path(ns: str, name: str | None = None) -> str:
@@ -1336,10 +1330,8 @@ def main() -> int:
     args = parse_args()
     workdir = make_workdir(args.workdir, "dy-bench-api-")
     bench = Bench(args, workdir)
-    bench.notes.append(f"dockyard code: {code_version()}")
-    bench.notes.append(f"host load average at start: {load_average()} ({os.cpu_count()} CPUs)")
-    error: str | None = None
-    steps: list[tuple[str, Callable[[], Any]]] = [
+    bench.notes += harness.start_notes(cpus=True)
+    steps: list[harness.Step] = [
         ("API server + namespaces", bench.setup),
         ("HTTP floor", bench.http_floor),
         ("creates", bench.bench_creates),
@@ -1351,25 +1343,21 @@ def main() -> int:
     ]
     if not args.no_etcd:
         steps.append(("etcd: the same loads", bench.bench_etcd))
-    try:
-        for title, fn in steps:
-            console.print(f"[bold]→ {title}[/bold]")
-            fn()
-            bench.notes.append(f"host load average after {title.split(':')[0]}: {load_average()}")
-    except (BenchError, subprocess.SubprocessError, httpx.HTTPError, OSError, ValueError, KeyError) as err:
-        error = f"{type(err).__name__}: {err}"
-        console.print(f"[red]✗ {error}[/red]")
-        console.print(f"  logs: {workdir / 'up.log'}")
-    except KeyboardInterrupt:
-        error = "interrupted"
-    finally:
+
+    def cleanup() -> None:
         if bench.watcher is not None:
             bench.watcher.stop()
         bench.etcd.stop()
-        bench.h.stop()
-        bench.h.close()
-        if not args.keep:
-            bench.h.drop_storage()
+        bench.h.teardown(keep=args.keep)
+
+    error = harness.run_steps(
+        steps,
+        log=workdir / "up.log",
+        cleanup=cleanup,
+        after_step=lambda title: bench.notes.append(
+            f"host load average after {title.split(':')[0]}: {harness.load_average()}"
+        ),
+    )
     if error != "interrupted":
         try:
             console.print("[bold]→ raw SQLite reference (the server stopped)[/bold]")
@@ -1388,31 +1376,24 @@ def main() -> int:
             "times (lower is better). Watch delivery = arrival at a watcher − the write's response; negative: "
             "before the response."
         )
-    for note in bench.h.notes + bench.notes + [bench.h.stop_info]:
-        if note:
-            out.print(f"note: {note}")
-    for problem in bench.problems:
-        out.print(f"PROBLEM: {problem}")
-    ok = error is None and not bench.problems
-    record = {
-        "benchmark": "apiserver",
-        "ok": ok,
-        "error": error,
+    harness.print_notes(out, bench.h.notes + bench.notes, bench.h.stop_info, bench.problems)
+    fields = {
         "code": code_version(),
         "server": bench.mode,
         "args": {k: v for k, v in vars(args).items() if k not in ("workdir",)},
         **bench.results,
         "etcd": bench.etcd_results,
-        "problems": bench.problems,
-        "notes": bench.h.notes + bench.notes,
-        "stop": bench.h.stop_info,
     }
-    print(json.dumps(record, separators=(",", ":"), default=str), flush=True)
-    if ok and not args.keep and not args.workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
-    elif not ok:
-        console.print(f"state kept in {workdir}")
-    return 0 if ok else 1
+    return harness.finish(
+        "apiserver",
+        error=error,
+        fields=fields,
+        problems=bench.problems,
+        notes=bench.h.notes + bench.notes,
+        stop=bench.h.stop_info,
+        workdir=workdir,
+        keep=args.keep or args.workdir is not None,
+    )
 
 
 if __name__ == "__main__":

@@ -26,22 +26,19 @@ Usage: .venv/bin/python bench/build_push.py [--rounds N] [--warmup N] [--workdir
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness as harness
 from _harness import (
     APP,
     BUILD_TERMINAL,
@@ -426,8 +423,7 @@ def main() -> int:
         raw_client=args.raw_client,
         isolated_storage=not args.shared_storage,
     )
-    error: str | None = None
-    steps: list[tuple[str, Callable[[], Any]]] = [
+    steps: list[harness.Step] = [
         ("dockyard up", bench.start),
         ("base image: dockyard base-image busybox", bench.base_image),
         ("git repository + BuildConfig (kubectl apply)", lambda: (bench.make_repo(), bench.apply_buildconfig())),
@@ -444,24 +440,12 @@ def main() -> int:
             ("pod with the built image", lambda: bench.run_pod(digest_box["digest"])),
             (f"push: {args.warmup} warm-up + {args.rounds} rounds each side", bench.bench_push),
         ]
-    try:
-        for title, fn in steps:
-            console.print(f"[bold]→ {title}[/bold]")
-            fn()
-    except (BenchError, subprocess.SubprocessError, httpx.HTTPError, OSError) as err:
-        error = f"{type(err).__name__}: {err}"
-        console.print(f"[red]✗ {error}[/red]")
-        console.print(f"  logs: {workdir / 'up.log'}")
-    except KeyboardInterrupt:
-        error = "interrupted"
-    finally:
+
+    def cleanup() -> None:
         bench.delete_pod()
-        if not args.keep:
-            bench.cleanup_images()
-        bench.stop()
-        bench.close()
-        if not args.keep:
-            bench.drop_storage()
+        bench.teardown(keep=args.keep)
+
+    error = harness.run_steps(steps, log=workdir / "up.log", cleanup=cleanup)
     summary = bench.summary()
     out = Console(highlight=False, width=120)
     out.print(bench.table(summary))
@@ -472,27 +456,22 @@ def main() -> int:
                 f"dockyard {p_op} phases, median seconds from create to first seen: "
                 + ", ".join(f"{k} {fmt(v)}" for k, v in sorted(ph.items(), key=lambda kv: kv[1] or 0))
             )
-    for note in bench.notes + [bench.stop_info]:
-        if note:
-            out.print(f"note: {note}")
-    ok = error is None
-    record = {
-        "benchmark": "build_push",
-        "ok": ok,
-        "error": error,
+    harness.print_notes(out, bench.notes, bench.stop_info)
+    fields = {
         "engine": bench.engine_kind,
         "raw_client": bench.raw.name if bench.raw else None,
         "warmup": args.warmup,
         "rounds_requested": args.rounds,
         **summary,
-        "stop": bench.stop_info,
     }
-    print(json.dumps(record, separators=(",", ":")), flush=True)
-    if ok and not args.keep and not args.workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
-    elif not ok:
-        console.print(f"state kept in {workdir}")
-    return 0 if ok else 1
+    return harness.finish(
+        "build_push",
+        error=error,
+        fields=fields,
+        stop=bench.stop_info,
+        workdir=workdir,
+        keep=args.keep or args.workdir is not None,
+    )
 
 
 if __name__ == "__main__":

@@ -32,12 +32,10 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -47,6 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness as harness
 from _harness import (
     APP,
     BUILD_TERMINAL,
@@ -67,13 +66,6 @@ LABEL = "dockyard.dev/buildconfig"
 # Every wait is bounded (seconds).
 BATCH_TIMEOUT = 900
 BUILD_TIMEOUT = 300
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 class Bench(Harness):
@@ -200,36 +192,18 @@ class Bench(Harness):
             if remaining <= 0:
                 break
             try:
-                assert self.http is not None
-                with self.http.stream(
-                    "GET",
-                    path,
-                    params={
-                        "watch": "true",
-                        "labelSelector": f"{LABEL}={BUILDCONFIG}",
-                        "resourceVersion": rv,
-                        "timeoutSeconds": str(int(min(remaining, 120)) + 1),
-                    },
-                    timeout=httpx.Timeout(min(remaining, 120) + 10, connect=10),
-                ) as resp:
-                    if resp.status_code != 200:
-                        resp.read()
-                        raise BenchError(f"watch on builds answered {resp.status_code}: {resp.text[:300]}")
-                    for line in resp.iter_lines():
-                        if not line.strip():
-                            continue
-                        event = json.loads(line)
-                        if event.get("type") == "ERROR":
-                            rv = ""  # expired: list again below
-                            break
-                        o = event.get("object") or {}
-                        rv = (o.get("metadata") or {}).get("resourceVersion", rv)
-                        if event.get("type") in ("ADDED", "MODIFIED"):
-                            note(o)
-                        if done():
-                            return last, seen, peak
-                        if time.monotonic() > deadline:
-                            break
+                selector = {"labelSelector": f"{LABEL}={BUILDCONFIG}"}
+                for event in self.watch_events(
+                    path, selector, rv, remaining=remaining, window=120, slack=10, what="watch on builds"
+                ):
+                    o = event.get("object") or {}
+                    rv = (o.get("metadata") or {}).get("resourceVersion", rv)
+                    if event.get("type") in ("ADDED", "MODIFIED"):
+                        note(o)
+                    if done():
+                        return last, seen, peak
+                    if time.monotonic() > deadline:
+                        break
             except (httpx.HTTPError, ValueError):
                 pass  # stream ended or broke: list and watch again
             listed = self.api("GET", path, params={"labelSelector": f"{LABEL}={BUILDCONFIG}"})
@@ -291,7 +265,7 @@ class Bench(Harness):
             self.current_max = n
         commits = [self.new_commit() for _ in range(self.args.builds)]
         res = self.run_builds(commits, BATCH_TIMEOUT)
-        res["load_average_after"] = load_average()
+        res["load_average_after"] = harness.load_average()
         self.results["dockyard"][str(n)] = res
         first = min(res["complete_s"]) if res["complete_s"] else None
         console.print(
@@ -341,7 +315,7 @@ class Bench(Harness):
             "wall_s": wall,
             "each_s": each,
             "complete_s": sorted(ends),
-            "load_average_after": load_average(),
+            "load_average_after": harness.load_average(),
         }
 
     def raw_concurrent(self, n: int) -> None:
@@ -550,10 +524,8 @@ def main() -> int:
         p.error("--builds must be 1..50 and --cache-rounds 0..10")
     workdir = make_workdir(args.workdir, "dy-bench-builds-")
     bench = Bench(workdir, args)
-    bench.notes.append(f"dockyard code: {code_version()}")
-    bench.notes.append(f"host load average at start: {load_average()}")
-    error: str | None = None
-    steps: list[tuple[str, Callable[[], Any]]] = [
+    bench.notes += harness.start_notes()
+    steps: list[harness.Step] = [
         (f"dockyard up --max-builds {args.max_builds[0]}", bench.start),
         ("base image: dockyard base-image busybox", bench.base_image),
         ("git repository + BuildConfig (runPolicy Parallel)", lambda: (bench.make_repo(), bench.apply_buildconfig())),
@@ -566,24 +538,12 @@ def main() -> int:
         steps.append((f"raw: {args.builds} build + push, serial", bench.raw_serial))
     if args.cache_rounds:
         steps.append((f"cache: {args.cache_rounds} × (first build, unchanged rebuild), each side", bench.cache))
-    try:
-        for title, fn in steps:
-            console.print(f"[bold]→ {title}[/bold]")
-            fn()
-    except (BenchError, subprocess.SubprocessError, httpx.HTTPError, OSError, ValueError, KeyError) as err:
-        error = f"{type(err).__name__}: {err}"
-        console.print(f"[red]✗ {error}[/red]")
-        console.print(f"  logs: {workdir / 'up.log'}")
-    except KeyboardInterrupt:
-        error = "interrupted"
-    finally:
-        bench.notes.append(f"host load average at the end: {load_average()}")
-        if not args.keep:
-            bench.cleanup_images()
-        bench.stop()
-        bench.close()
-        if not args.keep:
-            bench.drop_storage()
+
+    def cleanup() -> None:
+        bench.notes.append(f"host load average at the end: {harness.load_average()}")
+        bench.teardown(keep=args.keep)
+
+    error = harness.run_steps(steps, log=workdir / "up.log", cleanup=cleanup)
     out = Console(highlight=False, width=150)
     for t in bench.tables():
         out.print(t)
@@ -597,32 +557,25 @@ def main() -> int:
             + f"; instantiating all took {d['instantiate_all_s']:.2f}s; status.duration median "
             f"{fmt(median(d['status_duration_s']))}s"
         )
-    for note in bench.notes + [bench.stop_info]:
-        if note:
-            out.print(f"note: {note}")
-    for problem in bench.problems:
-        out.print(f"PROBLEM: {problem}")
-    ok = error is None and not bench.problems
-    record = {
-        "benchmark": "builds",
-        "ok": ok,
-        "error": error,
+    harness.print_notes(out, bench.notes, bench.stop_info, bench.problems)
+    fields = {
         "code": code_version(),
         "engine": bench.engine_kind,
         "raw_client": bench.raw.name if bench.raw else None,
         "builds": args.builds,
         "max_builds": args.max_builds,
         **summary,
-        "problems": bench.problems,
-        "notes": bench.notes,
-        "stop": bench.stop_info,
     }
-    print(json.dumps(record, separators=(",", ":"), default=str), flush=True)
-    if ok and not args.keep and not args.workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
-    elif not ok:
-        console.print(f"state kept in {workdir}")
-    return 0 if ok else 1
+    return harness.finish(
+        "builds",
+        error=error,
+        fields=fields,
+        problems=bench.problems,
+        notes=bench.notes,
+        stop=bench.stop_info,
+        workdir=workdir,
+        keep=args.keep or args.workdir is not None,
+    )
 
 
 if __name__ == "__main__":

@@ -41,12 +41,10 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -56,6 +54,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness as harness
 from _harness import (
     APP,
     GROUP,
@@ -181,13 +180,6 @@ class FleetWatch:
     def first(self) -> float | None:
         with self._cond:
             return min(self._on.values()) if self._on else None
-
-
-def load_average() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 class Bench(Harness):
@@ -536,10 +528,8 @@ def main() -> int:
         p.error("--pushes must be 1..100 and --fleet 0..5000")
     workdir = make_workdir(args.workdir, "dy-bench-cd-")
     bench = Bench(workdir, args)
-    bench.notes.append(f"dockyard code: {code_version()}")
-    bench.notes.append(f"host load average at start: {load_average()}")
-    error: str | None = None
-    steps: list[tuple[str, Callable[[], Any]]] = [
+    bench.notes += harness.start_notes()
+    steps: list[harness.Step] = [
         ("dockyard up", bench.start),
         ("base image: dockyard base-image busybox", bench.base_image),
         (f"{args.pushes + 1} hello images (raw engine) in a staging repository", bench.build_variants),
@@ -547,55 +537,35 @@ def main() -> int:
     ]
     if args.fleet:
         steps.append((f"fan-out: one new digest → {args.fleet} ImageDeploys", bench.fleet))
-    try:
-        for title, fn in steps:
-            console.print(f"[bold]→ {title}[/bold]")
-            fn()
-            bench.notes.append(f"host load average after {title}: {load_average()}")
-    except (BenchError, subprocess.SubprocessError, httpx.HTTPError, OSError, ValueError, KeyError) as err:
-        error = f"{type(err).__name__}: {err}"
-        console.print(f"[red]✗ {error}[/red]")
-        console.print(f"  logs: {workdir / 'up.log'}")
-    except KeyboardInterrupt:
-        error = "interrupted"
-    finally:
-        if not args.keep:
-            bench.cleanup_images()
-        bench.stop()
-        bench.close()
-        if not args.keep:
-            bench.drop_storage()
+    error = harness.run_steps(
+        steps,
+        log=workdir / "up.log",
+        cleanup=lambda: bench.teardown(keep=args.keep),
+        after_step=lambda title: bench.notes.append(f"host load average after {title}: {harness.load_average()}"),
+    )
     summary = bench.summary()
     out = Console(highlight=False, width=150)
     for t in bench.tables(summary):
         out.print(t)
-    for note in bench.notes + [bench.stop_info]:
-        if note:
-            out.print(f"note: {note}")
-    goals = summary["goals"]
-    for goal, met in goals.items():
+    harness.print_notes(out, bench.notes, bench.stop_info, bench.problems)
+    for goal, met in summary["goals"].items():
         if met is False:
-            bench.notes.append(f"goal not met: {goal}")
-    for problem in bench.problems:
-        out.print(f"PROBLEM: {problem}")
-    ok = error is None and not bench.problems
-    record = {
-        "benchmark": "cd",
-        "ok": ok,
-        "error": error,
+            bench.notes.append(f"goal not met: {goal}")  # in the record's notes (the tables show the goals)
+    fields = {
         "code": code_version(),
         "engine": bench.engine_kind,
         **summary,
-        "problems": bench.problems,
-        "notes": bench.notes,
-        "stop": bench.stop_info,
     }
-    print(json.dumps(record, separators=(",", ":"), default=str), flush=True)
-    if ok and not args.keep and not args.workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
-    elif not ok:
-        console.print(f"state kept in {workdir}")
-    return 0 if ok else 1
+    return harness.finish(
+        "cd",
+        error=error,
+        fields=fields,
+        problems=bench.problems,
+        notes=bench.notes,
+        stop=bench.stop_info,
+        workdir=workdir,
+        keep=args.keep or args.workdir is not None,
+    )
 
 
 if __name__ == "__main__":

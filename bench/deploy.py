@@ -22,16 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
+import _harness as harness
 from _harness import BenchError, Harness, code_version, console, fmt, free_port, make_workdir, median, percentile
 
 MANIFEST = """
@@ -104,6 +103,76 @@ class Loop:
         self._thread.join(10)
 
 
+class Bench(Harness):
+    """One Deployment behind a LoadBalancer Service, measured direct against proxied, then through rollouts."""
+
+    def __init__(self, workdir: Path, args: argparse.Namespace) -> None:
+        super().__init__(workdir, engine=args.engine, raw_client="none")
+        self.args = args
+        self.times: dict[str, list[float]] = {"direct": [], "proxy": []}
+        self.failed = {"direct": 0, "proxy": 0}
+        self.port = free_port()
+        self.pod_ip = ""
+        self.rollout_seconds: list[float] = []
+        self.loop: Loop | None = None
+
+    @property
+    def direct(self) -> tuple[str, int]:
+        return (self.pod_ip, 8000)
+
+    @property
+    def proxied(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+    def running_pod_ip(self) -> str | None:
+        items = json.loads(self.kubectl("get", "pods", "-l", "app=bench-web", "-o", "json").stdout)["items"]
+        ready = [
+            p
+            for p in items
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))
+        ]
+        return ready[0]["status"].get("podIP") if ready else None
+
+    def deploy(self) -> None:
+        """``kubectl apply`` the Deployment and the Service; wait until the pod and the Service answer."""
+        manifest = self.workdir / "deploy.yaml"
+        manifest.write_text(MANIFEST.format(image=self.base_ref, port=self.port))
+        self.kubectl("apply", "-f", str(manifest))
+        self.pod_ip = self.wait_for("the pod to be Ready", self.running_pod_ip, 120)
+        self.wait_for("the pod's port", lambda: one_request(self.direct), 30)
+        self.wait_for("the Service's port", lambda: one_request(self.proxied), 30)
+        console.print(f"  pod {self.pod_ip}:8000, Service 127.0.0.1:{self.port}")
+
+    def requests(self) -> None:
+        """``--requests`` GETs per side, alternating, within ``--seconds``."""
+        for _ in range(3):  # warm-up
+            one_request(self.direct), one_request(self.proxied)
+        deadline = time.monotonic() + self.args.seconds
+        for _ in range(self.args.requests):
+            if time.monotonic() > deadline:
+                self.notes.append(f"stopped at the {self.args.seconds:.0f}s bound")
+                break
+            for side, address in (("direct", self.direct), ("proxy", self.proxied)):
+                try:
+                    self.times[side].append(one_request(address))
+                except (OSError, BenchError):
+                    self.failed[side] += 1
+
+    def rollouts(self) -> None:
+        """``--rollouts`` rollout restarts, each waited for, under a request loop through the Service."""
+        self.loop = loop = Loop(self.proxied)
+        for n in range(self.args.rollouts):
+            t0 = time.monotonic()
+            self.kubectl("rollout", "restart", "deployment/bench-web")
+            self.kubectl("rollout", "status", "deployment/bench-web", "--timeout=180s", timeout=200)
+            self.rollout_seconds.append(time.monotonic() - t0)
+            console.print(
+                f"  rollout {n + 1}: {self.rollout_seconds[-1]:.1f}s, {loop.sent} sent, {len(loop.failures)} failed"
+            )
+        time.sleep(3)  # the last old pods' grace period: requests keep going while they leave
+        loop.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300, help="requests per side (default 300, at most 5000)")
@@ -118,79 +187,17 @@ def main() -> int:
     if not 1 <= args.requests <= 5000 or not 1 <= args.seconds <= 1800 or not 0 <= args.rollouts <= 50:
         parser.error("--requests must be 1..5000, --seconds 1..1800 and --rollouts 0..50")
     workdir = make_workdir(args.workdir, "dy-bench-deploy-")
-    bench = Harness(workdir, engine=args.engine, raw_client="none")
-    error: str | None = None
-    times: dict[str, list[float]] = {"direct": [], "proxy": []}
-    failed = {"direct": 0, "proxy": 0}
-    port = free_port()
-    pod_ip = ""
-    rollout_seconds: list[float] = []
-    loop: Loop | None = None
-    try:
-        console.print("[bold]→ dockyard up[/bold]")
-        bench.start()
-        console.print("[bold]→ base image[/bold]")
-        bench.base_image()
-        console.print("[bold]→ Deployment + LoadBalancer Service (kubectl apply)[/bold]")
-        manifest = workdir / "deploy.yaml"
-        manifest.write_text(MANIFEST.format(image=bench.base_ref, port=port))
-        bench.kubectl("apply", "-f", str(manifest))
-
-        def running_pod_ip() -> str | None:
-            items = json.loads(bench.kubectl("get", "pods", "-l", "app=bench-web", "-o", "json").stdout)["items"]
-            ready = [
-                p
-                for p in items
-                if any(
-                    c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", [])
-                )
-            ]
-            return ready[0]["status"].get("podIP") if ready else None
-
-        pod_ip = bench.wait_for("the pod to be Ready", running_pod_ip, 120)
-        direct, proxied = (pod_ip, 8000), ("127.0.0.1", port)
-        bench.wait_for("the pod's port", lambda: one_request(direct), 30)
-        bench.wait_for("the Service's port", lambda: one_request(proxied), 30)
-        console.print(f"  pod {pod_ip}:8000, Service 127.0.0.1:{port}")
-        console.print(f"[bold]→ {args.requests} requests per side, alternating[/bold]")
-        for _ in range(3):  # warm-up
-            one_request(direct), one_request(proxied)
-        deadline = time.monotonic() + args.seconds
-        for _ in range(args.requests):
-            if time.monotonic() > deadline:
-                bench.notes.append(f"stopped at the {args.seconds:.0f}s bound")
-                break
-            for side, address in (("direct", direct), ("proxy", proxied)):
-                try:
-                    times[side].append(one_request(address))
-                except (OSError, BenchError):
-                    failed[side] += 1
-        if args.rollouts:
-            console.print(f"[bold]→ {args.rollouts} rollouts under a request loop through the Service[/bold]")
-            loop = Loop(proxied)
-            for n in range(args.rollouts):
-                t0 = time.monotonic()
-                bench.kubectl("rollout", "restart", "deployment/bench-web")
-                bench.kubectl("rollout", "status", "deployment/bench-web", "--timeout=180s", timeout=200)
-                rollout_seconds.append(time.monotonic() - t0)
-                console.print(
-                    f"  rollout {n + 1}: {rollout_seconds[-1]:.1f}s, {loop.sent} sent, {len(loop.failures)} failed"
-                )
-            time.sleep(3)  # the last old pods' grace period: requests keep going while they leave
-            loop.stop()
-    except (BenchError, subprocess.SubprocessError, httpx.HTTPError, OSError, ValueError) as err:
-        error = f"{type(err).__name__}: {err}"
-        console.print(f"[red]✗ {error}[/red]")
-        console.print(f"  logs: {workdir / 'up.log'}")
-    except KeyboardInterrupt:
-        error = "interrupted"
-    finally:
-        if not args.keep:
-            bench.cleanup_images()
-        bench.stop()
-        bench.close()
-        if not args.keep:
-            bench.drop_storage()
+    bench = Bench(workdir, args)
+    steps: list[harness.Step] = [
+        ("dockyard up", bench.start),
+        ("base image", bench.base_image),
+        ("Deployment + LoadBalancer Service (kubectl apply)", bench.deploy),
+        (f"{args.requests} requests per side, alternating", bench.requests),
+    ]
+    if args.rollouts:
+        steps.append((f"{args.rollouts} rollouts under a request loop through the Service", bench.rollouts))
+    error = harness.run_steps(steps, log=workdir / "up.log", cleanup=lambda: bench.teardown(keep=args.keep))
+    times, failed, loop, rollout_seconds = bench.times, bench.failed, bench.loop, bench.rollout_seconds
     figures: dict[str, Any] = {}
     for side, xs in times.items():
         figures[side] = {
@@ -214,7 +221,7 @@ def main() -> int:
     table = Table(title="Service proxy: one GET on a new connection (same run, alternating)")
     for column in ("side", "requests", "failed", "median ms", "p90 ms", "p99 ms"):
         table.add_column(column, justify="right" if column != "side" else "left")
-    for side, label in (("direct", f"direct: {pod_ip}:8000"), ("proxy", f"proxy: 127.0.0.1:{port}")):
+    for side, label in (("direct", f"direct: {bench.pod_ip}:8000"), ("proxy", f"proxy: 127.0.0.1:{bench.port}")):
         f = figures[side]
         table.add_row(
             label, str(f["requests"]), str(f["failed"]), fmt(f["median_ms"]), fmt(f["p90_ms"]), fmt(f["p99_ms"])
@@ -229,9 +236,7 @@ def main() -> int:
         )
         for failure in rollouts["first_failures"]:
             out.print(f"  failure: {failure}")
-    for note in bench.notes + [bench.stop_info]:
-        if note:
-            out.print(f"note: {note}")
+    harness.print_notes(out, bench.notes, bench.stop_info)
     ok = (
         error is None
         and not any(failed.values())
@@ -239,22 +244,16 @@ def main() -> int:
         and rollouts["failed"] == 0
         and rollouts["rollouts"] == args.rollouts
     )
-    print(
-        json.dumps(
-            {
-                "benchmark": "deploy",
-                "ok": ok,
-                "error": error,
-                "problems": [f"{s}: {n} failed" for s, n in failed.items() if n],
-                "notes": bench.notes,
-                "code": code_version(),
-                "proxy": figures,
-                "proxy_over_direct_median": ratio,
-                "rollouts": rollouts,
-            }
-        )
-    )
-    return 0 if ok else 1
+    fields = {
+        "problems": [f"{s}: {n} failed" for s, n in failed.items() if n],
+        "notes": bench.notes,
+        "code": code_version(),
+        "proxy": figures,
+        "proxy_over_direct_median": ratio,
+        "rollouts": rollouts,
+    }
+    # the work directory stays (this bench never removed it)
+    return harness.finish("deploy", ok=ok, error=error, fields=fields, workdir=None, keep=True)
 
 
 if __name__ == "__main__":
