@@ -11,7 +11,7 @@ create      ``POST /api/v1/namespaces/NS/secrets`` (Secrets: no controller react
 get         ``GET .../secrets/NAME`` of random existing objects, 1 client and ``--concurrency`` clients.
 list        ``GET .../secrets`` of a namespace holding 1,000 and one holding 10,000 objects (body read
             in full, not parsed): median of ``--list-rounds`` after one warm-up.
-unwatched   ``--writers`` clients create ``--watch-writes`` Secrets with no watch open (the base rate).
+unwatched   ``--writers`` clients create ``--watch-writes`` Secrets with no watch open (the base rate; etcd's too).
 memory      the server's resident memory (VmRSS) with the 11,000 objects, and again with the watches open.
 watch       ``--watchers`` concurrent watches, spread over ``--watcher-procs`` processes (asyncio each),
             on a namespace while ``--writers`` concurrent clients create ``--watch-writes`` Secrets in
@@ -1096,12 +1096,12 @@ class Bench:
         rng = random.Random(42)
         er = self.etcd_results
 
-        def puts(ns: str, start: int, count: int, conc: int) -> Load:
+        def puts(ns: str, start: int, count: int, conc: int, prefix: str = "s") -> Load:
             payloads = [
                 json.dumps(
                     {
-                        "key": b64(etcd_key(ns, obj_name("s", start + i))),
-                        "value": b64(json.dumps(secret_body(obj_name("s", start + i), rng))),
+                        "key": b64(etcd_key(ns, obj_name(prefix, start + i))),
+                        "value": b64(json.dumps(secret_body(obj_name(prefix, start + i), rng))),
                     }
                 ).encode()
                 for i in range(count)
@@ -1148,6 +1148,9 @@ class Bench:
             times = asyncio.run(rounds())
             er[f"list_{size}"] = {"median_ms": _ms(median(times)), "ms": [_ms(x) for x in times]}
             console.print(f"  etcd: range of {size}: median {median(times) * 1000:.1f} ms")
+        load = puts(NS_WATCH, 0, a.watch_writes, a.writers, prefix="u")
+        self.check(f"etcd: unwatched writes, {a.writers} writers", load)
+        er["unwatched_writes"] = load.summary()
         er["watch"] = self.watch_phase("etcd", "0")
         er["rss_mib"] = _r(rss_mib(e.proc.pid if e.proc else None))
 
@@ -1236,9 +1239,11 @@ class Bench:
             ms_row("watch delivery p99", w["from_response_p99_ms"], ew.get("from_response_p99_ms"))
             mine, theirs = w["writes_per_s"], ew.get("writes_per_s")
             base = (r.get("unwatched_writes") or {}).get("per_s")
+            their_base = (er.get("unwatched_writes") or {}).get("per_s")
             t.add_row(
                 f"  writes during the watch ({w['writes_ok']})"
-                + (f", {100 * mine / base:.0f} % of unwatched" if mine and base else ""),
+                + (f", {100 * mine / base:.0f} % of unwatched" if mine and base else "")
+                + (f" (etcd {100 * theirs / their_base:.0f} %)" if theirs and their_base else ""),
                 f"{fmt(mine, 0)}/s",
                 f"{fmt(theirs, 0)}/s" if theirs else "—",
                 f"{fmt(mine / theirs, 2)}×" if mine and theirs else "—",
