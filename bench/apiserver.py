@@ -37,7 +37,7 @@ Prints a table (dockyard, etcd, ratio, raw SQLite) and, as its last stdout line,
 
 Usage: .venv/bin/python bench/apiserver.py [--creates N] [--concurrency C] [--watchers W] [--writers K]
                                            [--watch-writes N] [--watcher-procs P] [--no-etcd]
-                                           [--plain-loop] [--workdir DIR] [--keep]
+                                           [--workdir DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -862,13 +862,6 @@ class Bench:
     # --- phases ---------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        if self.args.plain_loop:  # modules that refuse to import: uvicorn's "auto" then takes asyncio and h11
-            shim = self.workdir / "plain-loop"
-            shim.mkdir(exist_ok=True)
-            for name in ("uvloop", "httptools"):
-                (shim / f"{name}.py").write_text('raise ImportError("hidden by bench --plain-loop")\n')
-            self.h.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim), self.h.env.get("PYTHONPATH")]))
-            self.notes.append("served with asyncio's loop and h11 (--plain-loop)")
         mode = self.args.server
         if mode == "auto":
             mode = "apiserver" if Harness.apiserver_module_exists() else "up"
@@ -1282,11 +1275,6 @@ def parse_args() -> argparse.Namespace:
         "--watcher-procs", type=int, default=4, help="processes the watches are spread over (4; the load generator's)"
     )
     p.add_argument("--no-etcd", action="store_true", help="skip etcd (default: same loads against etcd, same run)")
-    p.add_argument(
-        "--plain-loop",
-        action="store_true",
-        help="serve with asyncio's loop and h11 even if uvloop/httptools are installed (to measure what they bring)",
-    )
     p.add_argument("--phase-timeout", type=float, default=300, help="seconds any one load may run (300)")
     p.add_argument(
         "--server",
