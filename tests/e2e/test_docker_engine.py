@@ -7,56 +7,18 @@ through it: build, deploy on 127.0.0.1, rebuild and roll, commit and push.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
-
-import docker
 import pytest
 from harness import demo_module
+
+from privatedockerd import private_dockerd
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def dockerd(tmp_path_factory):
-    binary = shutil.which("dockerd")
-    assert binary, "dockerd is missing: scripts/bootstrap.sh installs docker.io"
-    root = tmp_path_factory.mktemp("dockerd")
-    sock = root / "docker.sock"
-    log = open(root / "dockerd.log", "wb")  # noqa: SIM115 — held by the child process
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--data-root",
-            str(root / "data"),
-            "--exec-root",
-            str(root / "exec"),
-            "--pidfile",
-            str(root / "pid"),
-            "-H",
-            f"unix://{sock}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            docker.DockerClient(base_url=f"unix://{sock}").ping()
-            break
-        except Exception:
-            assert proc.poll() is None, (root / "dockerd.log").read_text()[-2000:]
-            time.sleep(0.2)
-    else:
-        raise AssertionError("dockerd did not answer within 30 s")
-    yield f"unix://{sock}"
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with private_dockerd(tmp_path_factory.mktemp("dockerd")) as url:
+        yield url
 
 
 def test_hello_flow_on_docker_engine(dockerd, tmp_path):

@@ -17,10 +17,8 @@ import io
 import json
 import os
 import random
-import shutil
 import subprocess
 import tarfile
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +34,7 @@ from dockyard.api import labels as well_known
 from dockyard.api import objects as api_objects
 from dockyard.registry import client as registry
 from dockyard.registry import server
+from privatedockerd import private_dockerd
 
 N_BUILDS = 10
 PARALLEL = 2
@@ -65,59 +64,13 @@ class ListSink:
 
 @pytest.fixture(scope="module")
 def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[docker.DockerClient]:
-    """A private Docker Engine: its own data root, exec root, socket; no bridge and no iptables rules,
-    so it touches nothing another engine on the host uses (builds here need no network: COPY only)."""
-    binary = shutil.which("dockerd")
-    assert binary, "dockerd is missing: scripts/bootstrap.sh installs docker.io"
-    tempfile_dir = str(tmp_path_factory.mktemp("dockerd"))
-    root = Path(tempfile_dir)
-    sock = root / "docker.sock"
-    log = open(root / "dockerd.log", "wb")  # noqa: SIM115 — held by the child process
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--data-root",
-            str(root / "data"),
-            "--exec-root",
-            str(root / "exec"),
-            "--pidfile",
-            str(root / "pid"),
-            "--bridge=none",
-            "--iptables=false",
-            "--ip-masq=false",
-            "-H",
-            f"unix://{sock}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
+    """A private Docker Engine without a bridge or iptables rules (builds here need no network: COPY only)."""
+    with private_dockerd(tmp_path_factory.mktemp("dockerd"), bridge=False) as url:
+        client = docker.DockerClient(base_url=url, timeout=300)
         try:
-            client = docker.DockerClient(base_url=f"unix://{sock}", timeout=300)
-            client.ping()
-            break
-        except Exception:
-            assert proc.poll() is None, (root / "dockerd.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "dockerd did not answer within 30 s"
-            time.sleep(0.2)
-    try:
-        yield client
-    finally:
-        client.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
-        with open("/proc/self/mounts") as fh:  # dockerd may leave its data root's mounts behind
-            mounts = [line.split()[1] for line in fh if line.split()[1].startswith(tempfile_dir + "/")]
-        for mnt in sorted(mounts, key=len, reverse=True):
-            subprocess.run(["umount", "-l", mnt], capture_output=True, timeout=30)
-        shutil.rmtree(tempfile_dir, ignore_errors=True)
+            yield client
+        finally:
+            client.close()
 
 
 def git(repo: Path, *args: str) -> str:
