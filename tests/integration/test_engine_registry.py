@@ -7,7 +7,6 @@ third-party check of what the registry holds. Every wait is bounded.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from dockyard.cli import base_image
 from dockyard.registry import client as registry_client
 from dockyard.registry import errors as registry_errors
 from dockyard.registry import server
+from privatedockerd import private_dockerd
 
 pytestmark = pytest.mark.e2e
 
@@ -276,57 +276,14 @@ def test_registry_server_port_in_use(registry_server: server.RegistryServer, tmp
     assert registry_server.running
 
 
-@contextlib.contextmanager
-def running_dockerd(root: Path, *, timeout: float = 60.0) -> Iterator[str]:
-    """A private dockerd (own data/exec roots and socket); yields its socket path.
-
-    ``--bridge=none --iptables=false`` keeps it off the host's networking so it
-    cannot disturb another engine on the machine; builds need no network.
-    """
-    sock = root / "docker.sock"
-    log = open(root / "dockerd.log", "ab")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [
-            "dockerd",
-            "--data-root",
-            str(root / "data"),
-            "--exec-root",
-            str(root / "exec"),
-            "--pidfile",
-            str(root / "dockerd.pid"),
-            "-H",
-            f"unix://{sock}",
-            "--bridge=none",
-            "--iptables=false",
-            "--ip-masq=false",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + timeout
-        while not sock.is_socket():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"dockerd did not start: {(root / 'dockerd.log').read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield str(sock)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        log.close()
-
-
 @pytest.mark.skipif(shutil.which("dockerd") is None, reason="dockerd (docker.io) not installed")
 def test_docker_engine_through_same_layer(
     registry_server: server.RegistryServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    with running_dockerd(tmp_path_factory.mktemp("dockerd")) as socket_path:
-        engine = connect.connect("docker", socket=socket_path, run_dir=tmp_path_factory.mktemp("unused"))
+    with private_dockerd(tmp_path_factory.mktemp("dockerd"), bridge=False) as url:
+        engine = connect.connect(
+            "docker", socket=url.removeprefix("unix://"), run_dir=tmp_path_factory.mktemp("unused")
+        )
         try:
             assert engine.kind == "docker"
             assert not engine.started_service
