@@ -84,3 +84,42 @@ def test_a_large_head_within_the_limit_is_served(apiserver: Any) -> None:
         pads = {f"X-Pad-{i}": "p" * 60_000 for i in range(12)}  # ~720 KiB of headers
         resp = client.get("/version", headers=pads)
         assert resp.status_code == 200, resp.text[:300]
+
+
+def test_a_request_whose_head_ends_just_past_the_limit_never_reaches_the_app(apiserver: Any) -> None:
+    # the head's end arrives in the same read as its 1 MiB mark: refused, and the DELETE never runs
+    with apiserver.client() as client:
+        created = client.post(
+            "/api/v1/namespaces/default/secrets",
+            json={"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "past-the-limit"}},
+        )
+        assert created.status_code == 201, created.text
+    pad = b"X-Pad: " + b"p" * (serve.MAX_HEADER_BYTES + 16) + b"\r\n"
+    head = (
+        b"DELETE /api/v1/namespaces/default/secrets/past-the-limit HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + f"Authorization: Bearer {apiserver.token}\r\n".encode()
+        + pad
+        + b"\r\n"
+    )
+    url = urlsplit(apiserver.url)
+    raw = socket.create_connection((url.hostname, url.port), timeout=10)
+    conn = apiserver.ssl_context().wrap_socket(raw, server_hostname=url.hostname)
+    answer = b""
+    try:
+        try:
+            conn.sendall(head)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass
+        conn.settimeout(5)
+        try:
+            while chunk := conn.recv(65536):
+                answer += chunk
+        except (TimeoutError, ConnectionResetError, ssl.SSLError, OSError):
+            pass
+    finally:
+        conn.close()
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert answer.count(b"HTTP/1.1 ") == 1, answer[:400]  # one answer, none from the app
+    time.sleep(0.5)  # a DELETE that had reached the app would have been committed by now
+    with apiserver.client() as client:
+        assert client.get("/api/v1/namespaces/default/secrets/past-the-limit").status_code == 200
