@@ -20,12 +20,29 @@ SENT_LIMIT = 16 * serve.MAX_HEADER_BYTES
 """The client gives up after sending this much (a server without a bound never answers)."""
 
 
+def _connect(server: Any) -> ssl.SSLSocket:
+    """A TLS connection to ``server`` (trusting its CA)."""
+    url = urlsplit(server.url)
+    raw = socket.create_connection((url.hostname, url.port), timeout=10)
+    return server.ssl_context().wrap_socket(raw, server_hostname=url.hostname)
+
+
+def _read_rest(conn: ssl.SSLSocket) -> bytes:
+    """Everything the server still sends until it closes (or 5 s of silence)."""
+    answer = b""
+    conn.settimeout(5)
+    try:
+        while chunk := conn.recv(65536):
+            answer += chunk
+    except (TimeoutError, ConnectionResetError, ssl.SSLError, OSError):
+        pass
+    return answer
+
+
 def _send_endless_head(server: Any, head: bytes, filler: bytes) -> tuple[int, bytes]:
     """Send ``head`` then ``filler`` repeatedly (never ending the head) until the server answers or
     closes, or :data:`SENT_LIMIT` is sent; ``(bytes sent, what the server sent)``."""
-    url = urlsplit(server.url)
-    raw = socket.create_connection((url.hostname, url.port), timeout=10)
-    conn = server.ssl_context().wrap_socket(raw, server_hostname=url.hostname)
+    conn = _connect(server)
     sent, answer = 0, b""
     deadline = time.monotonic() + 60
     try:
@@ -49,12 +66,7 @@ def _send_endless_head(server: Any, head: bytes, filler: bytes) -> tuple[int, by
             except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
                 break
             sent += len(filler)
-        conn.settimeout(5)
-        try:
-            while chunk := conn.recv(65536):
-                answer += chunk
-        except (TimeoutError, ConnectionResetError, ssl.SSLError, OSError):
-            pass
+        answer += _read_rest(conn)
     finally:
         conn.close()
     return sent, answer
@@ -101,21 +113,13 @@ def test_a_request_whose_head_ends_just_past_the_limit_never_reaches_the_app(api
         + pad
         + b"\r\n"
     )
-    url = urlsplit(apiserver.url)
-    raw = socket.create_connection((url.hostname, url.port), timeout=10)
-    conn = apiserver.ssl_context().wrap_socket(raw, server_hostname=url.hostname)
-    answer = b""
+    conn = _connect(apiserver)
     try:
         try:
             conn.sendall(head)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             pass
-        conn.settimeout(5)
-        try:
-            while chunk := conn.recv(65536):
-                answer += chunk
-        except (TimeoutError, ConnectionResetError, ssl.SSLError, OSError):
-            pass
+        answer = _read_rest(conn)
     finally:
         conn.close()
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
