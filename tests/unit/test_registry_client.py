@@ -578,3 +578,28 @@ def test_a_push_scope_challenge_after_a_pull_token_is_answered() -> None:
         "POST /v2/team/app/blobs/uploads/",
         "PUT /v2/team/app/blobs/uploads/u1",
     ]
+
+
+def test_a_callers_transport_is_not_closed() -> None:
+    """A transport passed in is the caller's (a build's pool shared by two threads): a request never closes it,
+    or a request of the other thread loses its connection mid-read."""
+
+    class Counting(httpx.MockTransport):
+        closed = 0
+
+        def close(self) -> None:
+            Counting.closed += 1
+
+    body = b'{"schemaVersion": 2}'
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and "/blobs/" in request.url.path:
+            return httpx.Response(200, content=body)
+        return httpx.Response(404, json={"errors": [{"code": "MANIFEST_UNKNOWN"}]})
+
+    transport = Counting(handler)
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    assert client.get_blob("127.0.0.1:5000/app", digest, transport=transport) == body
+    with pytest.raises(errors.ManifestUnknown):
+        client.get_manifest("127.0.0.1:5000/app:v1", transport=transport)
+    assert Counting.closed == 0

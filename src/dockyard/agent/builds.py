@@ -208,10 +208,13 @@ def run_build(
             # the same output, and moves only after this build's own bytes are in the registry.
             target = reference.parse(to)
             own_ref = str(target.with_tag(own_tag(build)))
+            context = tar_context(context_dir)
+            # the source tree (a git clone) is in ``context`` now: it goes while the engine builds, not after the push
+            aside.submit(shutil.rmtree, Path(workdir) / "src", ignore_errors=True)
             try:
                 image_id = images.build(
                     client,
-                    context=tar_context(context_dir),
+                    context=context,
                     tag=own_ref,
                     dockerfile=dockerfile,
                     buildargs=build_args,
@@ -429,8 +432,10 @@ def publish(
        last name would delete it while a parallel build may be looking at its layers as a cache candidate).
 
     Seven registry round trips: ``GET`` config blob, ``POST`` + ``PUT`` of the new one, ``GET`` tag,
-    ``PUT``, ``DELETE`` (plus the ``GET`` of :func:`push_and_verify`), all through ``transport`` (one
-    connection) when given.
+    ``PUT``, ``DELETE`` (plus the ``GET`` of :func:`push_and_verify`), all through ``transport`` (its
+    pooled connections) when given. The node's lock is taken before the config's ``GET``, and the tag's
+    ``GET`` runs on ``aside`` (when given) alongside the config's three: it is still read under the lock,
+    as the ``PUT`` that follows, so no build of this node moves the tag in between.
 
     Returns:
         ``(digest of the annotated manifest, whether the output tag moved to it)``.
@@ -441,21 +446,27 @@ def publish(
     """
     order = labels.get(well_known.BUILD_ORDER, "")
     config_digest, config_size = manifests.config_descriptor(pushed.content)
-    # the descriptor's size bounds the read (the bytes must also hash to the digest)
-    limit = min(config_size, registry.MAX_RESPONSE_BYTES)
-    config = registry.get_blob(target, config_digest, limit=limit, auth=registry_auth, transport=transport)
-    labelled = manifests.labelled_config(config, labels)
-    # a new blob: its labels carry this build's creation time and order, so no HEAD first
-    new_config = registry.put_blob(target, labelled, check_existing=False, auth=registry_auth, transport=transport)
-    content = manifests.annotated_oci_manifest(
-        pushed.content, pushed.media_type, labels, config=(new_config, len(labelled))
-    )
-    own = target.with_digest(registry_digest.compute(content))
-    with push_lock(str(target)):
+
+    def current_manifest() -> registry.Manifest | None:
         try:
-            current = registry.get_manifest(target, auth=registry_auth, transport=transport)
+            return registry.get_manifest(target, auth=registry_auth, transport=transport)
         except registry_errors.ManifestUnknown:
-            current = None
+            return None
+
+    with push_lock(str(target)):
+        # what the tag names, read under the lock (as the PUT that follows) while the new config is uploaded
+        reading = aside.submit(current_manifest) if aside is not None else None
+        # the descriptor's size bounds the read (the bytes must also hash to the digest)
+        limit = min(config_size, registry.MAX_RESPONSE_BYTES)
+        config = registry.get_blob(target, config_digest, limit=limit, auth=registry_auth, transport=transport)
+        labelled = manifests.labelled_config(config, labels)
+        # a new blob: its labels carry this build's creation time and order, so no HEAD first
+        new_config = registry.put_blob(target, labelled, check_existing=False, auth=registry_auth, transport=transport)
+        content = manifests.annotated_oci_manifest(
+            pushed.content, pushed.media_type, labels, config=(new_config, len(labelled))
+        )
+        own = target.with_digest(registry_digest.compute(content))
+        current = reading.result() if reading is not None else current_manifest()
         later = manifests.annotations_of(current.content).get(well_known.BUILD_ORDER, "") if current else ""
         moved = later <= order
         digest = registry.put_manifest(

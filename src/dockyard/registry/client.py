@@ -325,6 +325,9 @@ class _Session:
         self.auth = auth
         self.origin = _origin(httpx.URL(base_url(ref.registry)))
         self.http = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
+        # a caller's transport is the caller's to close (httpx's Client.close() closes any transport): it may
+        # be serving a request of another thread, and its pooled connections are what it is given for
+        self._owns_transport = transport is None
         self.authorization: str | None = None
         self.answered: str | None = None  # the WWW-Authenticate challenge self.authorization answers
 
@@ -332,7 +335,8 @@ class _Session:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.http.close()
+        if self._owns_transport:
+            self.http.close()
 
     def request(
         self,
