@@ -166,7 +166,7 @@ class PodWorker(runtime.Controller):
 
     def reconcile(self, key: str) -> float | None:
         ns, name = resources.split_key(key)
-        pod: Pod | None = runtime.get(self.api, "Pod", name, ns)
+        pod = self._current(key, ns, name)
         if pod is None or pod.spec is None or staticpods.is_mirror_pod(pod):
             return None  # a mirror pod is run from its manifest (kubelet: mirror pods are never run)
         node = pod.spec.nodeName
@@ -186,6 +186,22 @@ class PodWorker(runtime.Controller):
         self._container_events(pod, status)
         runtime.patch_status(self.api, "Pod", pod, status.to_dict())
         return SYNC_PERIOD
+
+    def _current(self, key: str, ns: str, name: str) -> Pod | None:
+        """The pod as this agent last knows it: from the informer's cache, as the kubelet reads its pods from its
+        watch (client-go listers), unless the cache may lag this agent's own last write to it (a status patch
+        not yet seen, :func:`dockyard.client.runtime.unseen_write`; a bind not yet seen bound), has not synced,
+        or does not hold it (deleted, or not seen yet): then a live ``GET`` (None on 404)."""
+        informer = self.informers.get("Pod")
+        cached: Pod | None = (
+            informer.lister.get(ns, name) if informer is not None and informer.synced.is_set() else None
+        )
+        with self._lock:
+            assumed = key in self._assumed
+        if cached is None or assumed or runtime.unseen_write(cached):
+            found: Pod | None = runtime.get(self.api, "Pod", name, ns)
+            return found
+        return cached
 
     def _container_events(self, pod: Pod, status: PodStatus) -> None:
         """The kubelet's container Events: ``Started`` on each new container, ``BackOff`` and failures."""
