@@ -73,7 +73,8 @@ class BenchError(Exception):
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def median(xs: Sequence[float]) -> float | None:
@@ -371,7 +372,7 @@ class RawDockerPy:
         self.client = docker.DockerClient(base_url=endpoint, timeout=RAW_STEP_TIMEOUT)
 
     @staticmethod
-    def _check_stream(what: str, stream) -> None:
+    def _check_stream(what: str, stream: Iterable[Any]) -> None:
         for chunk in stream:
             if isinstance(chunk, dict) and (chunk.get("error") or chunk.get("errorDetail")):
                 raise BenchError(f"{what}: {chunk.get('error') or chunk.get('errorDetail')}")
@@ -423,7 +424,8 @@ class RawDockerPy:
 
     def image_id(self, ref: str) -> str | None:
         try:
-            return self.client.api.inspect_image(ref)["Id"]
+            image_id: str = self.client.api.inspect_image(ref)["Id"]
+            return image_id
         except Exception:
             return None
 
@@ -514,7 +516,7 @@ class Harness:
             raise BenchError(f"`{' '.join(argv)}` exited {out.returncode}:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
         return out
 
-    def kubectl(self, *args: str, **kw) -> subprocess.CompletedProcess[str]:
+    def kubectl(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         return self.sh("kubectl", f"--cache-dir={self.workdir / 'kube-cache'}", *args, **kw)
 
     def up_log(self, chars: int = 3000) -> str:
@@ -799,12 +801,13 @@ class Harness:
 
     # --- API helpers ----------------------------------------------------------------------------
 
-    def api(self, method: str, path: str, **kw) -> dict[str, Any]:
+    def api(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
         assert self.http is not None
         resp = self.http.request(method, path, **kw)
         if not resp.is_success:
             raise BenchError(f"{method} {path} → {resp.status_code}: {resp.text[:1000]}")
-        return resp.json()
+        doc: dict[str, Any] = resp.json()
+        return doc
 
     def wait_phase(
         self,

@@ -232,8 +232,10 @@ class Conn:
         head = f"{method} {target} HTTP/1.1\r\n{self.head}"
         if body is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        self.writer.write(head.encode() + b"\r\n" + (body or b""))
-        await self.writer.drain()
+        writer = self.writer
+        assert writer is not None
+        writer.write(head.encode() + b"\r\n" + (body or b""))
+        await writer.drain()
 
     async def read_head(self) -> tuple[int, dict[str, str]]:
         assert self.reader is not None
@@ -274,7 +276,7 @@ class Conn:
             if not data:
                 raise ClientError("the server closed the connection mid-response")
             buf = buf[pos:] + data if pos < len(buf) else data
-            pos, out = 0, []
+            pos, out = 0, list[bytes]()
             while True:
                 if need < 0:
                     end = buf.find(b"\r\n", pos)
@@ -989,7 +991,7 @@ class Bench:
         for ns, size in LIST_SIZES.items():
             times, nbytes = asyncio.run(rounds(secret_path(ns), size))
             console.print(
-                f"  list {size}: median {median(times) * 1000:.1f} ms of {len(times)} ({nbytes / 1e6:.1f} MB)"
+                f"  list {size}: median {fmt(_ms(median(times)), 1)} ms of {len(times)} ({nbytes / 1e6:.1f} MB)"
             )
             self.results[f"list_{size}"] = {
                 "median_ms": _ms(median(times)),
@@ -1215,7 +1217,7 @@ class Bench:
 
             times = asyncio.run(rounds())
             er[f"list_{size}"] = {"median_ms": _ms(median(times)), "ms": [_ms(x) for x in times]}
-            console.print(f"  etcd: range of {size}: median {median(times) * 1000:.1f} ms")
+            console.print(f"  etcd: range of {size}: median {fmt(_ms(median(times)), 1)} ms")
         load = puts(NS_WATCH, 0, a.watch_writes, a.writers, prefix="u")
         self.check(f"etcd: unwatched writes, {a.writers} writers", load)
         er["unwatched_writes"] = load.summary()

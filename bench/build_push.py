@@ -102,6 +102,11 @@ class Bench(Harness):
         self.git("add", "-A")
         self.git("commit", "-q", "-m", "bench v0")
 
+    def repo_and_buildconfig(self) -> None:
+        """The git repository, then the BuildConfig building from it."""
+        self.make_repo()
+        self.apply_buildconfig()
+
     def apply_buildconfig(self) -> None:
         bc = {
             "apiVersion": "dockyard.dev/v1alpha1",
@@ -230,10 +235,11 @@ class Bench(Harness):
         t0 = time.monotonic()
         pod_obj = self.wait_for(f"pod/{POD} Running", running, POD_TIMEOUT)
         self.pod_uid = pod_obj["metadata"]["uid"]
-        assert self.raw is not None
+        raw, uid = self.raw, self.pod_uid
+        assert raw is not None and uid is not None
         self.container_id = self.wait_for(
-            f"the engine container of {POD}/{CONTAINER} (label dockyard.pod.uid={self.pod_uid})",
-            lambda: self.raw.find_container(self.pod_uid, CONTAINER),
+            f"the engine container of {POD}/{CONTAINER} (label dockyard.pod.uid={uid})",
+            lambda: raw.find_container(uid, CONTAINER),
             60,
         )
         console.print(f"  pod/{POD} Running in {time.monotonic() - t0:.1f}s; engine container {self.container_id[:12]}")
@@ -346,7 +352,7 @@ class Bench(Harness):
         for op in ("build", "push"):
             r = self.results[op]
             dy, raw = median(r["dockyard"]), median(r["raw"])
-            entry = {
+            entry: dict[str, Any] = {
                 "dockyard_median_s": dy,
                 "raw_median_s": raw,
                 "ratio": (dy / raw) if dy is not None and raw else None,
@@ -429,7 +435,7 @@ def main() -> int:
     steps: list[harness.Step] = [
         ("dockyard up", bench.start),
         ("base image: dockyard base-image busybox", bench.base_image),
-        ("git repository + BuildConfig (kubectl apply)", lambda: (bench.make_repo(), bench.apply_buildconfig())),
+        ("git repository + BuildConfig (kubectl apply)", bench.repo_and_buildconfig),
     ]
     digest_box: dict[str, str] = {}
     steps += [

@@ -30,6 +30,7 @@ Usage: .venv/bin/python bench/builds.py [--builds 10] [--max-builds 2,10] [--cac
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -116,6 +117,11 @@ class Bench(Harness):
         shutil.copytree(APP, ctx)
         (ctx / "index.html").write_text(self.content("raw"))
         return ctx
+
+    def repo_and_buildconfig(self) -> None:
+        """The git repository, then the BuildConfig building from it."""
+        self.make_repo()
+        self.apply_buildconfig()
 
     def apply_buildconfig(self) -> None:
         bc = {
@@ -468,7 +474,7 @@ class Bench(Harness):
         return tables
 
     def summary(self) -> dict[str, Any]:
-        r = json.loads(json.dumps(self.results, default=str))
+        r: dict[str, Any] = json.loads(json.dumps(self.results, default=str))
         serial = (r["raw_serial"] or {}).get("wall_s")
         for n, d in r["dockyard"].items():
             raw = (r["raw_concurrent"].get(n) or {}).get("wall_s")
@@ -528,12 +534,12 @@ def main() -> int:
     steps: list[harness.Step] = [
         (f"dockyard up --max-builds {args.max_builds[0]}", bench.start),
         ("base image: dockyard base-image busybox", bench.base_image),
-        ("git repository + BuildConfig (runPolicy Parallel)", lambda: (bench.make_repo(), bench.apply_buildconfig())),
+        ("git repository + BuildConfig (runPolicy Parallel)", bench.repo_and_buildconfig),
     ]
     # the last --max-builds value stays up for the cache rounds
     for n in args.max_builds:
-        steps.append((f"dockyard: {args.builds} builds, --max-builds {n}", lambda n=n: bench.dockyard_batch(n)))
-        steps.append((f"raw: {args.builds} build + push, {n} threads", lambda n=n: bench.raw_concurrent(n)))
+        steps.append((f"dockyard: {args.builds} builds, --max-builds {n}", functools.partial(bench.dockyard_batch, n)))
+        steps.append((f"raw: {args.builds} build + push, {n} threads", functools.partial(bench.raw_concurrent, n)))
     if not args.skip_serial:
         steps.append((f"raw: {args.builds} build + push, serial", bench.raw_serial))
     if args.cache_rounds:

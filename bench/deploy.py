@@ -209,7 +209,7 @@ def main() -> int:
         }
     if loop is not None:
         loop.stop()
-    rollouts = {
+    rollouts: dict[str, Any] = {
         "rollouts": len(rollout_seconds),
         "requests": loop.sent if loop else 0,
         "failed": len(loop.failures) if loop else 0,
