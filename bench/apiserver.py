@@ -1418,7 +1418,8 @@ def watchers_entry() -> int:
         import uvloop
     except ImportError:
         return asyncio.run(_watchers_main(args))
-    return uvloop.run(_watchers_main(args))
+    status: int = uvloop.run(_watchers_main(args))
+    return status
 
 
 def main() -> int:
