@@ -16,6 +16,8 @@ from pathlib import Path
 
 import docker
 
+import processes
+
 START_TIMEOUT = 30.0
 """Seconds dockerd gets to answer ``/_ping``."""
 
@@ -56,12 +58,7 @@ def private_dockerd(root: Path, *, bridge: bool = True) -> Iterator[str]:
                 time.sleep(0.2)
         yield f"unix://{sock}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        processes.stop(proc, grace=15)
         log.close()
         with open("/proc/self/mounts") as fh:  # dockerd may leave its data root's mounts behind
             mounts = [line.split()[1] for line in fh if line.split()[1].startswith(f"{root}/")]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import processes
 from dockyard.api import buildpod
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
@@ -41,13 +42,7 @@ def _free_port() -> int:
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    processes.stop(proc, grace=20)
 
 
 @pytest.fixture

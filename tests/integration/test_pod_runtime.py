@@ -24,6 +24,7 @@ import httpx
 import pytest
 from lightkube.resources.core_v1 import Pod
 
+import processes
 from dockyard.agent import podspec
 from dockyard.agent.pods import PodRuntime
 from dockyard.api import services
@@ -80,12 +81,7 @@ def _pod_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[docker.Doc
     finally:
         if client is not None:
             client.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        processes.stop(proc)
         log.close()
 
 
