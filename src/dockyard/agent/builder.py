@@ -25,6 +25,7 @@ shutdown) records ``{"cancelled": true}`` and ends it at once.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import logging
@@ -32,10 +33,12 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpcore  # noqa: F401
+import httpx
 
 from dockyard.agent import builds
 from dockyard.agent.engine import connect
@@ -64,15 +67,38 @@ def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(doc))
 
 
+@dataclasses.dataclass
+class ApiClients:
+    """The builder's clients of the API server, with the node identity.
+
+    ``api``: a lightkube client, made only when the build names a ``sourceSecret`` or ``pushSecret``
+    (its own TLS set-up costs about 0.1 s); ``http``: an httpx client (the log, a Binary build's archive).
+    """
+
+    api: Any
+    http: httpx.Client
+
+    @classmethod
+    def open(cls, kubeconfig: str | list[str], spec: Any) -> ApiClients:
+        """Read the kubeconfig (a path or the merged list of paths) and make the clients for ``spec``.
+
+        Raises:
+            connection.BadKubeconfig: the kubeconfig or its TLS material does not load.
+        """
+        conn = connection.connect(paths=[kubeconfig] if isinstance(kubeconfig, str) else kubeconfig)
+        needs_api = spec.source.sourceSecret is not None or spec.output.pushSecret is not None
+        return cls(api=conn.lightkube() if needs_api else None, http=conn.http(timeout=120))
+
+
 def fetch_inputs(
-    api: Any, http: Any, build: api_objects.Build, cancelled: Any, source_file: Path | None = None
+    clients: Callable[[], ApiClients], build: api_objects.Build, cancelled: Any, source_file: Path | None = None
 ) -> builds.BuildInputs:
     """Secrets and the uploaded archive this build needs, read with the node identity.
 
     The archive of a Binary build is streamed to ``source_file`` (never held in memory),
-    at most :data:`dockyard.api.archive.DEFAULT_MAX_BYTES` of it. ``api`` (a lightkube client) is
-    used only when the build names a ``sourceSecret`` or ``pushSecret``; ``http`` (an httpx client of the
-    API server) only for a Binary source.
+    at most :data:`dockyard.api.archive.DEFAULT_MAX_BYTES` of it. ``clients`` is called (and may wait for
+    the clients being made) only when the build names a Secret or has a Binary source: a Git build
+    without secrets starts fetching its source before they are ready.
     Raises:
         builds.StageFailed: a Secret is missing or unusable (the message names it, never its data).
     """
@@ -80,7 +106,7 @@ def fetch_inputs(
     inputs = builds.BuildInputs(cancelled=cancelled)
 
     def secret_auth(name: str, reason: str, parse: Any) -> Any:
-        secret = runtime.get_or_none(api, "Secret", name, ns)
+        secret = runtime.get_or_none(clients().api, "Secret", name, ns)
         if secret is None:
             raise builds.StageFailed(reason, f"secret {name!r} not found in namespace {ns!r}")
         try:
@@ -97,7 +123,7 @@ def fetch_inputs(
         )
     if spec.source.type == "Binary" and source_file is not None:
         url = f"/apis/dockyard.dev/v1alpha1/namespaces/{ns}/builds/{build.metadata.name}/source"
-        with http.stream("GET", url) as resp:
+        with clients().http.stream("GET", url) as resp:
             if resp.status_code == 200:
                 size = 0
                 with open(source_file, "wb") as out:
@@ -129,16 +155,15 @@ def run(state_dir: Path) -> dict[str, Any]:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    kubeconfig = request["kubeconfig"]
-    conn = connection.connect(paths=[kubeconfig] if isinstance(kubeconfig, str) else kubeconfig)
-    # the lightkube client (its own TLS set-up, ~0.1 s) only when Secrets are to be read
-    spec = build.spec
-    api = conn.lightkube() if spec.source.sourceSecret is not None or spec.output.pushSecret is not None else None
-    http = conn.http(timeout=120)
+    # The API clients (reading the kubeconfig, two TLS contexts: 10-15 ms of a busy machine) are made on a
+    # thread while the source is fetched; what needs them first waits for them.
+    setup = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="builder-clients")
+    made = setup.submit(ApiClients.open, request["kubeconfig"], build.spec)
+    setup.shutdown(wait=False)
     engine = connect.open_client(request["engine"], timeout=300, api_version=request.get("engine_api_version"))
-    sink = LogSink(http, namespace=str(build.metadata.namespace), name=build.metadata.name)
+    sink = LogSink(lambda: made.result().http, namespace=str(build.metadata.namespace), name=build.metadata.name)
     try:
-        inputs = fetch_inputs(api, http, build, stop.is_set, state_dir / "source.archive")
+        inputs = fetch_inputs(made.result, build, stop.is_set, state_dir / "source.archive")
         result = builds.run_build(engine, build, sink, inputs)
     except builds.BuildCancelled:
         sink.write("Build cancelled: the build pod was deleted")
@@ -157,7 +182,8 @@ def run(state_dir: Path) -> dict[str, Any]:
             succeeded=False, reason="GenericBuildFailed", message=str(err), log_snippet=sink.snippet()
         )
     finally:
-        http.close()
+        if made.done() and made.exception() is None:
+            made.result().http.close()
         engine.close()
         (state_dir / "source.archive").unlink(missing_ok=True)
     doc = dataclasses.asdict(result)

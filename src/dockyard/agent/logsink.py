@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -22,16 +23,24 @@ class LogSink:
     """Buffered appender for one Build's log.
 
     Args:
-        http: an authenticated httpx client whose base URL is the API server.
+        http: an authenticated httpx client whose base URL is the API server, or a function returning
+            it (called at the first send, which waits for it; an exception it raises is logged, the
+            text kept for the next send, as for a failed send).
         namespace, name: the Build.
         interval: seconds between sends while lines keep coming.
         max_bytes: send as soon as this many bytes are buffered.
     """
 
     def __init__(
-        self, http: httpx.Client, *, namespace: str, name: str, interval: float = 0.3, max_bytes: int = 64 * 1024
+        self,
+        http: httpx.Client | Callable[[], httpx.Client],
+        *,
+        namespace: str,
+        name: str,
+        interval: float = 0.3,
+        max_bytes: int = 64 * 1024,
     ) -> None:
-        self._http = http
+        self._http = http if callable(http) else lambda: http
         self._path = f"/apis/dockyard.dev/v1alpha1/namespaces/{namespace}/builds/{name}/log"
         self._buf: list[str] = []
         self._size = 0
@@ -75,8 +84,8 @@ class LogSink:
                 body = "".join(self._buf)
                 self._buf, self._size, self._last = [], 0, time.monotonic()
             try:
-                self._http.post(self._path, content=body.encode(), headers={"Content-Type": "text/plain"})
-            except httpx.HTTPError as err:
+                self._http().post(self._path, content=body.encode(), headers={"Content-Type": "text/plain"})
+            except Exception as err:  # an HTTP error, or the client could not be made: never fails the build
                 log.warning("could not ship build log to %s: %s", self._path, err)
                 with self._lock:
                     self._buf.insert(0, body)
