@@ -131,6 +131,37 @@ def test_stages_revision_history_and_build_args(cluster, tmp_path):
     assert cluster.dockyard("logs", f"build/{first}", check=False).returncode != 0
 
 
+def test_the_revision_is_on_the_build_while_it_runs(cluster, tmp_path):
+    """The builder reports the resolved commit through ``builds/details`` once it has fetched the source, as
+    OpenShift's does: a Build still running already names what it builds."""
+    repo = git_repo(tmp_path / "rev", {"Dockerfile": SLOW.format(registry=cluster.registry)}, message="slow one")
+    apply(
+        cluster,
+        buildconfig(
+            "rev-early",
+            source={"type": "Git", "git": {"uri": str(repo)}},
+            to=f"{cluster.registry}/rev-early:latest",
+            strategy={"type": "Docker", "dockerStrategy": {"noCache": True}},
+        ),
+    )
+    build = start(cluster, "rev-early")
+    wait_phase(cluster, build, ("Running",), 60)
+    cluster.wait_for(
+        "the build log to show the RUN step", lambda: "sleep" in cluster.dockyard("logs", f"build/{build}").stdout, 60
+    )
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    running = cluster.wait_for(
+        "spec.revision on the running Build",
+        lambda: (doc := cluster.get("build", build)).get("spec", {}).get("revision") and doc,
+        15,
+    )
+    assert running["status"]["phase"] == "Running"
+    assert running["spec"]["revision"]["git"]["commit"] == head
+    assert running["spec"]["revision"]["git"]["message"] == "slow one"
+    cluster.dockyard("cancel-build", build)
+    wait_phase(cluster, build, ("Cancelled",), 30)
+
+
 def test_logs_follow_streams_live_and_ends_with_the_build(cluster):
     text = f"FROM {cluster.registry}/dockyard/busybox:latest\nRUN for i in 1 2 3; do echo tick $i; sleep 1; done\n"
     apply(

@@ -99,7 +99,8 @@ def test_node_reads_only_secrets_its_objects_reference(apiserver: Any, api: Any,
             assert SECRET_DATA not in resp.text
 
 
-def test_node_writes_logs_only_of_builds_it_runs(apiserver: Any, api: Any) -> None:
+def _two_builds(apiserver: Any, api: Any) -> None:
+    """Builds b-1 (its build pod bound to the test's node) and b-2 (bound to another node)."""
     config = {
         "metadata": {"name": "b"},
         "spec": {
@@ -117,6 +118,13 @@ def test_node_writes_logs_only_of_builds_it_runs(apiserver: Any, api: Any) -> No
     theirs = pod("b-2-build", "other-node")
     theirs["metadata"]["labels"] = {"dockyard.dev/build.name": "b-2"}
     assert api.post(PODS, json=theirs).status_code == 201
+
+
+REVISION = {"type": "Git", "git": {"commit": "a" * 40, "message": "fix", "author": {"name": "A", "email": "a@x"}}}
+
+
+def test_node_writes_logs_only_of_builds_it_runs(apiserver: Any, api: Any) -> None:
+    _two_builds(apiserver, api)
     with apiserver.client(token=apiserver.node_token) as node:
         assert node.post(f"{GROUP}/builds/b-1/log", content=b"step 1\n").status_code == 201
         forged = node.post(f"{GROUP}/builds/b-2/log", content=b"forged line\n")
@@ -124,6 +132,43 @@ def test_node_writes_logs_only_of_builds_it_runs(apiserver: Any, api: Any) -> No
         assert node.get(f"{GROUP}/builds/b-2/source").status_code == 403
     assert b"forged" not in api.get(f"{GROUP}/builds/b-2/log").content
     assert api.get(f"{GROUP}/builds/b-1/log").content == b"step 1\n"
+
+
+def test_node_writes_only_the_revision_of_builds_it_runs_through_details(apiserver: Any, api: Any) -> None:
+    """``builds/details`` (OpenShift's): the builder reports the resolved revision; nothing else, nowhere else."""
+    _two_builds(apiserver, api)
+    generation = api.get(f"{GROUP}/builds/b-1").json()["metadata"]["generation"]
+    revision = {"spec": {"revision": REVISION}}
+    with apiserver.client(token=apiserver.node_token) as node:
+        forged = node.patch(f"{GROUP}/builds/b-2/details", json=revision, headers=MERGE)
+        assert forged.status_code == 403, forged.text
+        main = node.patch(f"{GROUP}/builds/b-1", json=revision, headers=MERGE)
+        assert main.status_code == 403, main.text  # the main resource stays the controller's
+        sneaky = node.patch(
+            f"{GROUP}/builds/b-1/details",
+            json={"spec": {"revision": REVISION, "output": {"to": {"kind": "DockerImage", "name": "evil/x:1"}}}},
+            headers=MERGE,
+        )
+        assert sneaky.status_code == 422, sneaky.text
+        assert sneaky.json()["details"]["causes"][0]["field"] == "spec"
+        status = node.patch(f"{GROUP}/builds/b-1/details", json={"status": {"phase": "Complete"}}, headers=MERGE)
+        assert status.status_code == 422 and "status" in status.json()["message"], status.text
+        ok = node.patch(f"{GROUP}/builds/b-1/details", json=revision, headers=MERGE)
+        assert ok.status_code == 200, ok.text
+        again = node.patch(f"{GROUP}/builds/b-1/details", json=revision, headers=MERGE)
+        assert again.status_code == 200, again.text  # the same revision again: nothing changes
+        other = {"spec": {"revision": {"type": "Git", "git": {"commit": "b" * 40}}}}
+        changed = node.patch(f"{GROUP}/builds/b-1/details", json=other, headers=MERGE)
+        assert changed.status_code == 422, changed.text
+        assert changed.json()["details"]["causes"][0]["field"] == "spec.revision"
+    with apiserver.client(token=apiserver.view_token) as view:
+        assert view.patch(f"{GROUP}/builds/b-1/details", json=revision, headers=MERGE).status_code == 403
+    stored = api.get(f"{GROUP}/builds/b-1").json()
+    assert stored["spec"]["revision"] == REVISION
+    assert stored["spec"]["output"]["to"]["name"] == "127.0.0.1:5000/x:1"
+    assert stored["status"]["phase"] == "New"
+    assert stored["metadata"]["generation"] == generation
+    assert "revision" not in api.get(f"{GROUP}/builds/b-2").json()["spec"]
 
 
 def test_node_records_events_only_about_its_objects(apiserver: Any, api: Any) -> None:

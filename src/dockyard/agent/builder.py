@@ -90,6 +90,34 @@ class ApiClients:
         return cls(api=conn.lightkube() if needs_api else None, http=conn.http(timeout=120))
 
 
+def report_revision(clients: ApiClients, build: api_objects.Build, revision: dict[str, Any]) -> bool:
+    """Write the resolved source revision onto the Build while it runs: ``PATCH builds/NAME/details``
+    (a JSON merge patch of ``spec.revision``), as OpenShift's builder calls ``UpdateDetails``.
+
+    Returns True if the server took it. A refusal or an error is logged and nothing more: the build
+    controller writes the revision from the build pod's result when the Build still lacks it (a server
+    without ``builds/details``, such as a cluster serving Builds from CRDs, answers 404).
+    """
+    details_path = (
+        f"/apis/dockyard.dev/v1alpha1/namespaces/{build.metadata.namespace}/builds/{build.metadata.name}/details"
+    )
+    try:
+        resp = clients.http.patch(
+            details_path, content=json.dumps({"spec": {"revision": revision}}), headers={"Content-Type": MERGE_PATCH}
+        )
+    except httpx.HTTPError as err:
+        log.warning("could not report the revision through %s: %s", details_path, err)
+        return False
+    if not resp.is_success:
+        log.info(
+            "revision not reported through %s (%s): the controller writes it at the end", details_path, resp.status_code
+        )
+    return resp.is_success
+
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
 def fetch_inputs(
     clients: Callable[[], ApiClients], build: api_objects.Build, cancelled: Any, source_file: Path | None = None
 ) -> builds.BuildInputs:
@@ -159,11 +187,15 @@ def run(state_dir: Path) -> dict[str, Any]:
     # thread while the source is fetched; what needs them first waits for them.
     setup = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="builder-clients")
     made = setup.submit(ApiClients.open, request["kubeconfig"], build.spec)
-    setup.shutdown(wait=False)
+
+    def on_revision(revision: dict[str, Any]) -> None:  # on the same thread, once the clients are made
+        setup.submit(lambda: report_revision(made.result(), build, revision))
+
     engine = connect.open_client(request["engine"], timeout=300, api_version=request.get("engine_api_version"))
     sink = LogSink(lambda: made.result().http, namespace=str(build.metadata.namespace), name=build.metadata.name)
     try:
         inputs = fetch_inputs(made.result, build, stop.is_set, state_dir / "source.archive")
+        inputs.on_revision = on_revision
         result = builds.run_build(engine, build, sink, inputs)
     except builds.BuildCancelled:
         sink.write("Build cancelled: the build pod was deleted")
@@ -182,6 +214,7 @@ def run(state_dir: Path) -> dict[str, Any]:
             succeeded=False, reason="GenericBuildFailed", message=str(err), log_snippet=sink.snippet()
         )
     finally:
+        setup.shutdown(wait=True)  # the revision is on the Build (or refused) before the build pod ends
         if made.done() and made.exception() is None:
             made.result().http.close()
         engine.close()

@@ -102,12 +102,16 @@ class BuildInputs:
         push_auth: ``(username, password)`` for the output registry, from ``output.pushSecret``.
         binary: the file of the uploaded context archive for ``source.type: Binary``.
         cancelled: returns True once the build should stop.
+        on_revision: called with the resolved source revision (``SourceRevision``: ``{"type": "Git",
+            "git": {commit, author, committer, message}}``) as soon as the source is fetched, when the
+            Build names none yet; must not block (the builder reports it through ``builds/details``).
     """
 
     source_auth: tuple[str, str] | None = None
     push_auth: tuple[str, str] | None = None
     binary: Path | None = None
     cancelled: Callable[[], bool] = field(default=lambda: False)
+    on_revision: Callable[[dict[str, Any]], None] | None = None
 
 
 class _Stages:
@@ -173,6 +177,8 @@ def run_build(
             stages.begin("FetchInputs")
             write(f"--> FetchInputs: {_describe_source(spec.source)}")
             context_dir, revision = fetch_source(spec.source, Path(workdir), write, inputs)
+            if revision is not None and spec.revision is None and inputs.on_revision is not None:
+                inputs.on_revision(revision)
             strategy = spec.strategy.dockerStrategy
             dockerfile = strategy.dockerfilePath or "Dockerfile"
             if not (context_dir / dockerfile).is_file():

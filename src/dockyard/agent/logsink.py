@@ -84,7 +84,8 @@ class LogSink:
                 body = "".join(self._buf)
                 self._buf, self._size, self._last = [], 0, time.monotonic()
             try:
-                self._http().post(self._path, content=body.encode(), headers={"Content-Type": "text/plain"})
+                http = self._http()
+                http.post(self._path, content=body.encode(), headers={"Content-Type": "text/plain"})
             except Exception as err:  # an HTTP error, or the client could not be made: never fails the build
                 log.warning("could not ship build log to %s: %s", self._path, err)
                 with self._lock:

@@ -87,7 +87,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         version=VERSION,
         kind="Build",
         plural="builds",
-        subresources=("status", "log", "source"),
+        subresources=("status", "log", "source", "details"),
         categories=("all", "dockyard"),
     ),
     ResourceInfo(group=GROUP, version=VERSION, kind="Push", plural="pushes", categories=("all", "dockyard")),

@@ -21,7 +21,7 @@ The identities ``dockyard up`` hands out (one kubeconfig each):
   ``list`` or ``watch``); writes only what a node agent writes: binds
   unscheduled pods to itself (a JSON merge patch of ``spec.nodeName`` and
   ``metadata.labels``), the status of its own pods and of Pushes meant for it,
-  logs of the builds it runs, and Events about its objects.
+  logs and ``details`` (the resolved source revision) of the builds it runs, and Events about its objects.
   :func:`authorize` checks the verb and resource;
   :func:`dockyard.apiserver.nodeauthz.check` then checks the objects
   (:func:`admit` is its part for pods and pushes).
@@ -54,6 +54,7 @@ _NODE_WRITES: dict[tuple[str, str, str], frozenset[str]] = {
     ("", "pods", "status"): frozenset({"patch", "update"}),
     ("dockyard.dev", "pushes", "status"): frozenset({"patch", "update"}),
     ("dockyard.dev", "builds", "log"): frozenset({"create"}),
+    ("dockyard.dev", "builds", "details"): frozenset({"patch", "update"}),  # the builder's resolved revision
     ("", "events", ""): frozenset({"create", "patch", "update"}),
 }
 _VIEW_HIDDEN = frozenset({("", "secrets"), ("dockyard.dev", "builds/source")})

@@ -229,6 +229,15 @@ def _write(
     return store.update(info, new)
 
 
+def _prepare(info: kinds.ResourceInfo, old: Obj, new: Obj, subresource: str | None) -> Obj:
+    """The object to store for a write of ``new`` over ``old`` through the main resource or a subresource."""
+    if subresource == "status":
+        return objects.prepare_status_update(old, new)
+    if subresource == "details":
+        return objects.prepare_details_update(info, old, new)
+    return objects.prepare_update(info, old, new)
+
+
 def update(
     store: sqlite.Store,
     info: kinds.ResourceInfo,
@@ -241,7 +250,7 @@ def update(
     fields: FieldValidation | None = None,
     admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None = None,
 ) -> Obj:
-    """Replace an object (``PUT``), or its status (``PUT .../status``).
+    """Replace an object (``PUT``), its status (``PUT .../status``) or a Build's revision (``PUT .../details``).
 
     ``admit`` is as for :func:`create`, called as ``admit(store, new, old)``.
 
@@ -256,10 +265,7 @@ def update(
     expect_rv = new["metadata"].get("resourceVersion")
     with store.atomic():
         old = store.get(info, namespace, name)
-        if subresource == "status":
-            merged = objects.prepare_status_update(old, new)
-        else:
-            merged = objects.prepare_update(info, old, new)
+        merged = _prepare(info, old, new, subresource)
         merged = _strategy(store, info, _validated(info, merged, fields), old)
         _admit(store, admit, merged, old, fields)
         return _write(store, info, old, merged, expect_rv=expect_rv, dry_run=dry_run)
@@ -345,10 +351,7 @@ def _patched(
     patched = apply_patch(content_type, old, document)
     new = objects.check_body(info, patched, namespace=namespace, name=name)
     expect_rv = new["metadata"].get("resourceVersion")
-    if subresource == "status":
-        merged = objects.prepare_status_update(old, new)
-    else:
-        merged = objects.prepare_update(info, old, new)
+    merged = _prepare(info, old, new, subresource)
     merged = _validated(info, merged, fields)
     check_object_size(merged)
     return merged, expect_rv
@@ -367,7 +370,8 @@ def patch_object(
     fields: FieldValidation | None = None,
     admit: Callable[[sqlite.Store, Obj, Obj | None], list[str]] | None = None,
 ) -> Obj:
-    """Patch an object (``PATCH``), or its status (``PATCH .../status``).
+    """Patch an object (``PATCH``), its status (``PATCH .../status``) or a Build's revision
+    (``PATCH .../details``, :func:`dockyard.apiserver.objects.prepare_details_update`).
 
     A ``metadata.resourceVersion`` in the patched result that differs from
     the stored one is a precondition failure (409), as in Kubernetes.

@@ -19,7 +19,12 @@ from dockyard.api import kinds
 KUBERNETES_VERSION = kinds.KUBERNETES_VERSION
 """The Kubernetes minor version whose API this server follows (kubectl skew checks read it)."""
 
-_SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "log": ["create", "get"], "instantiate": ["create"]}
+_SUBRESOURCE_VERBS = {
+    "status": ["get", "patch", "update"],
+    "log": ["create", "get"],
+    "instantiate": ["create"],
+    "details": ["patch", "update"],
+}
 _SUBRESOURCE_KIND = {"instantiate": "BuildRequest"}
 
 

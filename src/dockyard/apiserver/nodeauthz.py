@@ -13,7 +13,8 @@ its node agent does beyond the kubelet's work (build pods and Pushes):
   ``strategy.dockerStrategy.pullSecret``) or by a Push the node serves
   (``imagePushSecrets``). ``list`` and ``watch`` of Secrets are refused by
   :func:`dockyard.apiserver.authz.allowed`.
-- **Build logs and sources** (``builds/log`` create, ``builds/source`` get):
+- **Build logs, sources and details** (``builds/log`` create, ``builds/source`` get, ``builds/details``
+  update and patch):
   only of Builds whose build pod is bound to the node.
 - **Events**: created, updated or patched only about objects on the node
   (a pod bound to it, a Build whose build pod is bound to it, a Push it
@@ -284,9 +285,11 @@ def check(store: sqlite.Store, attrs: authz.Attributes, *, body: Any = None, con
     if target == ("", "secrets", ""):
         if attrs.verb != "get" or not secret_for_node(store, node, attrs.namespace, attrs.name):
             raise refuse
-    elif target in ((kinds.GROUP, "builds", "source"), (kinds.GROUP, "builds", "log")) and (
-        attrs.subresource == "source" or attrs.verb == "create"
-    ):
+    elif target in (
+        (kinds.GROUP, "builds", "source"),
+        (kinds.GROUP, "builds", "log"),
+        (kinds.GROUP, "builds", "details"),
+    ) and (attrs.subresource in ("source", "details") or attrs.verb == "create"):
         if not build_on_node(store, node, attrs.namespace, attrs.name):
             raise refuse
     elif target == ("", "events", "") and attrs.verb in ("create", "update", "patch"):

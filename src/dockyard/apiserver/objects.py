@@ -207,6 +207,47 @@ def prepare_update(info: kinds.ResourceInfo, old: Obj, new: Obj) -> Obj:
     return out
 
 
+def prepare_details_update(info: kinds.ResourceInfo, old: Obj, new: Obj) -> Obj:
+    """A write to a Build's ``/details``: the stored Build with ``spec.revision`` taken from ``new``.
+
+    OpenShift's ``builds/details`` (``detailsStrategy``), which its builder calls once it has resolved the
+    source, so that ``spec.revision`` (the commit, author, committer and message) is on the Build while it
+    runs. As there, a revision once set may not change or be removed; unlike there, a write that changes
+    anything else (``spec``, ``status``, labels or annotations) is refused rather than silently dropped.
+    Server-owned metadata is the stored object's, as for any update; ``generation`` does not move (the
+    revision reports what is built, it does not ask for anything).
+
+    Raises:
+        errors.Invalid: (422) ``spec.revision`` removed or changed, or another field changed; the causes
+            name the fields.
+    """
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    causes: list[errors.Cause] = []
+    before, after = old_spec.get("revision"), new_spec.get("revision")
+    if before is not None and after != before:
+        message = "cannot be removed" if after is None else "cannot be changed once set"
+        causes.append(errors.Cause("spec.revision", message, "FieldValueForbidden"))
+    rest = {k: v for k, v in new_spec.items() if k != "revision"}
+    if rest != {k: v for k, v in old_spec.items() if k != "revision"}:
+        causes.append(
+            errors.Cause("spec", "only spec.revision may be written through builds/details", "FieldValueForbidden")
+        )
+    if new.get("status", old.get("status")) != old.get("status"):
+        causes.append(errors.Cause("status", "may not be written through builds/details", "FieldValueForbidden"))
+    new_meta, old_meta = new.get("metadata") or {}, old.get("metadata") or {}
+    for field in ("labels", "annotations"):
+        if (new_meta.get(field) or {}) != (old_meta.get(field) or {}):
+            causes.append(
+                errors.Cause(f"metadata.{field}", "may not be written through builds/details", "FieldValueForbidden")
+            )
+    if causes:
+        raise errors.Invalid(kind=info.kind, group=info.group, name=str(old_meta.get("name")), causes=causes)
+    out = copy.deepcopy(old)
+    if after is not None:
+        out.setdefault("spec", {})["revision"] = copy.deepcopy(after)
+    return out
+
+
 def prepare_status_update(old: Obj, new: Obj) -> Obj:
     """A write to ``/status``: the stored object with only ``status`` taken from ``new``."""
     out = copy.deepcopy(old)
