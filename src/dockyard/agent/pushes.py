@@ -29,6 +29,7 @@ are idempotent from the registry's point of view.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import logging
 import re
 import threading
@@ -173,6 +174,9 @@ class PushWorker(runtime.Controller):
         # one connection pool (and one TLS context: loading the CA bundle costs 20–60 ms) for every registry
         # request of this worker, instead of a new client per request
         self._registry = httpx.HTTPTransport()
+        # status writes that overlap the engine's work (the Running write with the commit, the imageID
+        # write with the push); each is joined before the next write of the same Push
+        self._aside = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="push-status")
         runtime_.add_exit_hook(self.on_container_exit)
 
     def watches(self) -> list[runtime.Watch]:
@@ -195,7 +199,10 @@ class PushWorker(runtime.Controller):
         if due is not None and time.monotonic() < due:
             return due - time.monotonic()
         with self._serialized(key):
-            push: objects.Push | None = runtime.get(self.api, "Push", name, ns)
+            push: objects.Push | None = self.lister(objects.Push).get(ns, name)
+            if push is None or runtime.unseen_write(push):
+                # not cached yet, or the cache has not seen this agent's last status write: the server knows
+                push = runtime.get(self.api, "Push", name, ns)
             if push is None or push.status.phase in TERMINAL:
                 self._forget(key)
                 return None
@@ -247,15 +254,16 @@ class PushWorker(runtime.Controller):
             # a container of this agent, else the one the pod's status names (a kubelet's, on a cluster whose
             # nodes run cri-dockerd or Podman)
             container_id, running = (ctr.id, ctr.running) if ctr is not None else (str(reported_id), reported_running)
-            push = self._start_attempt(push, attempt, f"committing container {container}")
+            started = self._aside.submit(self._start_attempt, push, attempt, f"committing container {container}")
             try:
                 image_id = self._commit(push, container, container_id, running=running)
             except engine_errors.EngineError as err:
-                return self._attempt_failed(push, attempt, failure_reason(err), str(err))
-            push = self._patch(push, {"imageID": image_id, "message": f"committed container {container}; pushing"})
+                return self._attempt_failed(started.result(), attempt, failure_reason(err), str(err))
+            message = f"committed container {container}; pushing"
+            recorded = self._aside.submit(self._patch, started.result(), {"imageID": image_id, "message": message})
         else:
-            push = self._start_attempt(push, attempt, f"pushing {spec.image}")
-        return self._push(push, attempt, image_id)
+            recorded = self._aside.submit(self._start_attempt, push, attempt, f"pushing {spec.image}")
+        return self._push(push, recorded, attempt, image_id)
 
     def _wait_for_exit(self, push: objects.Push, container: str) -> None:
         message = f"waiting for container {container} of pod {push.spec.podName} to exit"
@@ -283,9 +291,13 @@ class PushWorker(runtime.Controller):
             },
         )
 
-    def _push(self, push: objects.Push, attempt: int, image_id: str) -> float | None:
+    def _push(
+        self, push: objects.Push, recorded: concurrent.futures.Future[objects.Push], attempt: int, image_id: str
+    ) -> float | None:
         """Tag the committed image as ``spec.image``, push it, check the registry serves it; Succeeded or a
-        failed attempt."""
+        failed attempt. ``push`` is the Push as read; ``recorded`` the status write that says what happens
+        (``Running``, the ``imageID``), under way while the engine pushes: it is waited for before the next
+        write, so the phases are stored in order."""
         spec = push.spec
         try:
             registry_auth = self._credentials(push)
@@ -304,11 +316,12 @@ class PushWorker(runtime.Controller):
         except engine_errors.TagFailed as err:
             # the committed image is gone from the engine: commit again next time
             self._forget_commit(push)
-            push = self._patch(push, {"imageID": None})
+            push = self._patch(recorded.result(), {"imageID": None})
             return self._attempt_failed(push, attempt, Reason.COMMIT_FAILED, f"committed image {image_id}: {err}")
         except (engine_errors.EngineError, registry_errors.RegistryError, credentials.CredentialError) as err:
-            return self._attempt_failed(push, attempt, failure_reason(err), f"{type(err).__name__}: {err}")
+            return self._attempt_failed(recorded.result(), attempt, failure_reason(err), f"{type(err).__name__}: {err}")
         message = f"pushed {spec.image}@{digest}"
+        push = recorded.result()
         self._patch(
             push,
             {
