@@ -161,6 +161,13 @@ def test_node_writes_only_the_revision_of_builds_it_runs_through_details(apiserv
         changed = node.patch(f"{GROUP}/builds/b-1/details", json=other, headers=MERGE)
         assert changed.status_code == 422, changed.text
         assert changed.json()["details"]["causes"][0]["field"] == "spec.revision"
+        stale = api.get(f"{GROUP}/builds/b-2").json()
+        assert api.patch(
+            f"{GROUP}/builds/b-2/status", json={"status": {"message": "moved on"}}, headers=MERGE
+        ).is_success
+        stale["spec"]["revision"] = REVISION
+        conflict = api.put(f"{GROUP}/builds/b-2/details", json=stale)  # a PUT read before the last write
+        assert conflict.status_code == 409, conflict.text
     with apiserver.client(token=apiserver.view_token) as view:
         assert view.patch(f"{GROUP}/builds/b-1/details", json=revision, headers=MERGE).status_code == 403
     stored = api.get(f"{GROUP}/builds/b-1").json()

@@ -219,7 +219,8 @@ def prepare_details_update(info: kinds.ResourceInfo, old: Obj, new: Obj) -> Obj:
 
     Raises:
         errors.Invalid: (422) ``spec.revision`` removed or changed, or another field changed; the causes
-            name the fields.
+            name the fields. A body whose ``metadata.resourceVersion`` is not the stored one is left to the
+            store's precondition check (409 ``Conflict``, as any stale update).
     """
     old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
     causes: list[errors.Cause] = []
@@ -240,7 +241,8 @@ def prepare_details_update(info: kinds.ResourceInfo, old: Obj, new: Obj) -> Obj:
             causes.append(
                 errors.Cause(f"metadata.{field}", "may not be written through builds/details", "FieldValueForbidden")
             )
-    if causes:
+    stale = new_meta.get("resourceVersion") not in (None, "", old_meta.get("resourceVersion"))
+    if causes and not stale:  # a body read before the last write differs by that write: 409 Conflict, not 422
         raise errors.Invalid(kind=info.kind, group=info.group, name=str(old_meta.get("name")), causes=causes)
     out = copy.deepcopy(old)
     if after is not None:
