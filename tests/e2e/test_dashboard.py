@@ -122,6 +122,25 @@ def test_dashboard_in_a_browser(hello, browser):
     assert page.evaluate("() => Object.keys(localStorage)") == []  # nothing outlives the tab
     assert page.context.cookies() == []
 
+    # the API server out of reach when a page loads (the request fails: "Failed to fetch") keeps the session:
+    # the page says so and tries again; only a refused token (401) signs out
+    whoami_failures = [1]
+
+    def once_unreachable(route) -> None:
+        if whoami_failures:
+            whoami_failures.pop()
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/dashboard/f/whoami", once_unreachable)
+    page.reload()
+    sync_api.expect(page.locator("#flash")).to_contain_text("Cannot reach the API server")
+    sync_api.expect(page.locator("#who-name")).to_have_text("Signed in as admin")
+    sync_api.expect(page.locator("#flash")).to_be_empty()
+    assert whoami_failures == []
+    page.unroute("**/dashboard/f/whoami")
+
     # start a build by the button; the table shows it without a reload
     start = page.locator("#start-default-hello")
     sync_api.expect(start).to_be_visible()

@@ -36,9 +36,15 @@
     $("token").focus();
   }
 
+  // The signed-in user's name; throws an Error whose .status is the HTTP status of a refusal (none for a
+  // request that got no answer: the API server out of reach).
   async function whoami(t) {
     var r = await fetch(prefix + "/f/whoami", { headers: { Authorization: "Bearer " + t } });
-    if (!r.ok) { throw new Error(r.status === 401 ? "That token is not known (401 Unauthorized)." : "Refused: HTTP " + r.status); }
+    if (!r.ok) {
+      var err = new Error(r.status === 401 ? "That token is not known (401 Unauthorized)." : "Refused: HTTP " + r.status);
+      err.status = r.status;
+      throw err;
+    }
     var doc = new DOMParser().parseFromString(await r.text(), "text/html");
     var el = doc.querySelector("[data-user]");
     return el ? el.dataset.user : "";
@@ -148,9 +154,24 @@
   $("sign-out").addEventListener("click", function () { signOut("Signed out."); });
   window.addEventListener("pagehide", function () { stop.abort(); });
 
+  // A page load with this tab's token: a refusal (401, 403) signs out; no answer, 429 or a 5xx keeps the
+  // token and tries again (0.5, 1, 2, 4, then every 8 s), as the watches do, saying so.
   (async function () {
     var t = token();
     if (!t) { showSignIn(""); return; }
-    try { showApp(await whoami(t)); } catch (err) { signOut(err.message); }
+    for (var delay = 500; ; delay = Math.min(delay * 2, 8000)) {
+      try {
+        var user = await whoami(t);
+        $("flash").textContent = "";
+        showApp(user);
+        return;
+      } catch (err) {
+        var transient = err.status === undefined || err.status === 429 || err.status >= 500;
+        if (!transient) { signOut(err.message); return; }
+        $("flash").textContent = "Cannot reach the API server (" + err.message + "); trying again in " +
+          (delay / 1000) + " s.";
+        await sleep(delay);
+      }
+    }
   })();
 })();
