@@ -153,6 +153,9 @@ def test_node_writes_only_the_revision_of_builds_it_runs_through_details(apiserv
         assert sneaky.json()["details"]["causes"][0]["field"] == "spec"
         status = node.patch(f"{GROUP}/builds/b-1/details", json={"status": {"phase": "Complete"}}, headers=MERGE)
         assert status.status_code == 422 and "status" in status.json()["message"], status.text
+        held = node.patch(f"{GROUP}/builds/b-1/details", json={"metadata": {"finalizers": ["x/y"]}}, headers=MERGE)
+        assert held.status_code == 422, held.text
+        assert held.json()["details"]["causes"][0]["field"] == "metadata.finalizers"
         ok = node.patch(f"{GROUP}/builds/b-1/details", json=revision, headers=MERGE)
         assert ok.status_code == 200, ok.text
         again = node.patch(f"{GROUP}/builds/b-1/details", json=revision, headers=MERGE)

@@ -213,7 +213,8 @@ def prepare_details_update(info: kinds.ResourceInfo, old: Obj, new: Obj) -> Obj:
     OpenShift's ``builds/details`` (``detailsStrategy``), which its builder calls once it has resolved the
     source, so that ``spec.revision`` (the commit, author, committer and message) is on the Build while it
     runs. As there, a revision once set may not change or be removed; unlike there, a write that changes
-    anything else (``spec``, ``status``, labels or annotations) is refused rather than silently dropped.
+    anything else (``spec``, ``status``, labels, annotations, finalizers, owner references) is refused rather
+    than silently dropped.
     Server-owned metadata is the stored object's, as for any update; ``generation`` does not move (the
     revision reports what is built, it does not ask for anything).
 
@@ -236,8 +237,8 @@ def prepare_details_update(info: kinds.ResourceInfo, old: Obj, new: Obj) -> Obj:
     if new.get("status", old.get("status")) != old.get("status"):
         causes.append(errors.Cause("status", "may not be written through builds/details", "FieldValueForbidden"))
     new_meta, old_meta = new.get("metadata") or {}, old.get("metadata") or {}
-    for field in ("labels", "annotations"):
-        if (new_meta.get(field) or {}) != (old_meta.get(field) or {}):
+    for field in ("labels", "annotations", "finalizers", "ownerReferences"):
+        if (new_meta.get(field) or None) != (old_meta.get(field) or None):
             causes.append(
                 errors.Cause(f"metadata.{field}", "may not be written through builds/details", "FieldValueForbidden")
             )
