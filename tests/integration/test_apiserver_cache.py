@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dockyard.apiserver import cacher
+from dockyard.apiserver import cacher, httpproto
 
 from .test_apiserver_watch import PODS, LiveWatch, collect, pod, summary
 
@@ -136,12 +136,19 @@ class _SmallWindow(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("path", ["direct", "send"])
 def test_a_slow_watcher_is_cut_off_while_a_fast_one_keeps_receiving(
-    apiserver_factory: Any, monkeypatch: pytest.MonkeyPatch
+    apiserver_factory: Any, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
-    monkeypatch.setattr(cacher, "WATCHER_BUFFER", 8)
-    server = apiserver_factory()
+    """``direct``: the fan-out writes to the connection (only the byte bound can cut the watcher off);
+    ``send``: without a ready chunk writer the stream task sends (only the event bound can)."""
     writes, size = 60, 96 * 1024
+    if path == "direct":
+        monkeypatch.setattr(cacher, "WATCHER_BUFFER_BYTES", 8 * size)
+    else:
+        monkeypatch.setattr(httpproto.ChunkWriter, "ready", lambda self: False)
+        monkeypatch.setattr(cacher, "WATCHER_BUFFER", 8)
+    server = apiserver_factory()
     with server.client(timeout=30) as api:
         rv = api.get(SECRETS).json()["metadata"]["resourceVersion"]
         fast = LiveWatch(server, SECRETS, resourceVersion=rv, timeoutSeconds=60)

@@ -4,6 +4,7 @@ controllers' and agent's workqueue metrics (client-go's names) on ``--metrics-bi
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 from typing import Any
@@ -51,6 +52,15 @@ def test_apiserver_metrics_count_requests_by_verb_resource_and_code(apiserver: A
     assert value(found, "apiserver_current_inflight_requests", request_kind="readOnly") == 1
     assert value(found, "apiserver_current_inflight_requests", request_kind="mutating") == 0
     assert value(found, "apiserver_watch_events_total", resource="secrets") == 1
+    # events the watch cache writes straight to the connection are counted too
+    rv = api.get(SECRETS).json()["metadata"]["resourceVersion"]
+    with api.stream("GET", SECRETS, params={"watch": "true", "resourceVersion": rv, "timeoutSeconds": "2"}) as resp:
+        for name in ("m2", "m3"):
+            assert api.post(SECRETS, json={"metadata": {"name": name}}).status_code == 201
+        lines = [line for line in resp.iter_lines() if line.strip()]
+    assert [json.loads(line)["object"]["metadata"]["name"] for line in lines] == ["m2", "m3"]
+    found = samples(api.get("/metrics").text)
+    assert value(found, "apiserver_watch_events_total", resource="secrets") == 3
 
 
 def test_metrics_are_readable_by_view_but_not_by_a_node_or_anonymous(apiserver: Any) -> None:

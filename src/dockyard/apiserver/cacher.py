@@ -10,11 +10,16 @@ Modelled on kube-apiserver's Cacher (``staging/src/k8s.io/apiserver/pkg/storage/
 - Events are fanned out in memory on the event loop to every watcher whose resource, namespace,
   label and field selectors match (:func:`dockyard.apiserver.watch.for_watcher`); each event is
   encoded once for all watchers that render it the default way.
-- Each watcher has a bounded buffer (:data:`WATCHER_BUFFER` events). A watcher whose client does
-  not read fast enough to keep its buffer below that is *cut off*: its stream sends what it has
-  buffered and ends, as the Cacher terminates a blocked watcher instead of slowing the rest. A
-  client resuming from the last ``resourceVersion`` it saw gets the events after it (or 410
-  ``Expired`` once they are compacted), as from any other ended watch.
+- Once a watch's stream has sent its first events and the server offers a
+  :class:`~dockyard.apiserver.httpproto.ChunkWriter` for its response, the fan-out writes each
+  watcher's events of a commit as one chunk straight to its connection: no task wake-up, no ASGI
+  ``send`` chain per chunk. Without one (another server), the watcher's stream task sends them.
+- Each watcher has a bounded buffer: :data:`WATCHER_BUFFER` events waiting for its stream task, or
+  :data:`WATCHER_BUFFER_BYTES` written to its connection and not yet sent. A watcher whose client
+  does not read fast enough to stay below that is *cut off*: its stream sends what it has buffered
+  and ends, as the Cacher terminates a blocked watcher instead of slowing the rest. A client
+  resuming from the last ``resourceVersion`` it saw gets the events after it (or 410 ``Expired``
+  once they are compacted), as from any other ended watch.
 - A watch from a ``resourceVersion`` the ring still covers starts from the ring without touching
   SQLite; an older one is for the store's watch log (events or 410, :func:`.watch.stream`).
 - ``resourceVersion=0`` / ``NotOlderThan`` gets and lists are served from the cache once it is
@@ -32,7 +37,7 @@ import builtins
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from dockyard.api import errors, kinds
 from dockyard.apiserver import fastjson, watch
@@ -46,6 +51,22 @@ RING_CAPACITY = 20_000
 """Most recent events kept in memory (at most the store's retention: what it compacted is 410)."""
 WATCHER_BUFFER = 10_000
 """Events buffered per watcher before it is cut off as too slow (the Cacher's blocked-watcher rule)."""
+WATCHER_BUFFER_BYTES = 16 * 1024 * 1024
+"""Bytes written directly to a watcher's connection and not yet sent before it is cut off (same rule)."""
+
+
+class Sink(Protocol):
+    """Where the fan-out writes a watcher's events directly (:class:`~.httpproto.ChunkWriter` shaped)."""
+
+    def ready(self) -> bool:
+        """True while :meth:`write` may be called."""
+
+    def write(self, data: bytes, events: int) -> int:
+        """Write ``data`` (``events`` encoded events); returns the bytes not yet sent.
+
+        Raises:
+            ConnectionError: the client is gone.
+        """
 
 
 class Entry:
@@ -119,6 +140,8 @@ class Watcher:
         self.buffer: list[bytes] = []
         self.cut = False
         self.wake = asyncio.Event()
+        self.sink: Sink | None = None
+        """Set by the stream once the fan-out may write to the connection itself (:meth:`Cacher._fan_out`)."""
 
     def offer(self, event: CachedEvent) -> bool:
         """Buffer ``event`` if this watcher sees it; False once the buffer overflowed (cut off)."""
@@ -145,12 +168,22 @@ class Cacher:
         capacity: events kept in the ring (default :data:`RING_CAPACITY`; at most the store's
             retention, whose older events are compacted: a watch from before it gets 410 as from the store).
         watcher_buffer: events buffered per watcher before it is cut off (default :data:`WATCHER_BUFFER`).
+        watcher_bytes: bytes written to a watcher's connection and not yet sent before it is cut off
+            (default :data:`WATCHER_BUFFER_BYTES`).
     """
 
-    def __init__(self, store: sqlite.Store, *, capacity: int | None = None, watcher_buffer: int | None = None) -> None:
+    def __init__(
+        self,
+        store: sqlite.Store,
+        *,
+        capacity: int | None = None,
+        watcher_buffer: int | None = None,
+        watcher_bytes: int | None = None,
+    ) -> None:
         self._store = store
         self._capacity = max(1, min(RING_CAPACITY if capacity is None else capacity, store.retention))
         self._watcher_buffer = max(1, WATCHER_BUFFER if watcher_buffer is None else watcher_buffer)
+        self._watcher_bytes = max(0, WATCHER_BUFFER_BYTES if watcher_bytes is None else watcher_bytes)
         self._lock = threading.Lock()
         self._objects: dict[str, dict[str, dict[str, Entry]]] = {}  # key -> namespace -> name -> entry
         self._ring: deque[CachedEvent] = deque()
@@ -235,7 +268,20 @@ class Cacher:
                         self.cut_off += 1
                     woken.add(watcher)
             self._fanned = event.revision
+        limit = self._watcher_bytes
         for watcher in woken:
+            sink = watcher.sink
+            if sink is not None and watcher.buffer and not watcher.cut:
+                try:
+                    unsent = sink.write(b"".join(watcher.buffer), len(watcher.buffer))
+                except ConnectionError:
+                    unsent = limit + 1
+                watcher.buffer.clear()
+                if unsent <= limit:
+                    continue
+                watcher.cut = True
+                self.cut_off += 1
+                self.forget(watcher)
             if watcher.buffer or watcher.cut:
                 watcher.wake.set()
 
@@ -423,9 +469,15 @@ async def stream(
     render: Render,
     initial_end: int | None,
     stopping: Callable[[], bool],
+    sink: Sink | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield a registered watcher's events, in chunks of whatever is buffered, until ``deadline``
-    (loop time), the server stops, or the watcher is cut off; unregister it at the end."""
+    (loop time), the server stops, or the watcher is cut off; unregister it at the end.
+
+    With a ``sink`` (the response's :class:`~.httpproto.ChunkWriter`), once the backlog is sent and
+    the sink is :meth:`~Sink.ready`, the fan-out writes the events and this writes the bookmarks to
+    it instead: from then on nothing is yielded unless the watcher is cut off with events left over.
+    """
     loop = asyncio.get_running_loop()
     try:
         if backlog:
@@ -454,7 +506,7 @@ async def stream(
             if watcher.cut or now >= deadline or stopping():
                 return
             if bookmarks and now >= next_bookmark:
-                yield render(
+                line = render(
                     "BOOKMARK",
                     {
                         "kind": info.kind,
@@ -463,7 +515,16 @@ async def stream(
                     },
                 )
                 next_bookmark = loop.time() + bookmark_interval()
+                if watcher.sink is None:
+                    yield line
+                    continue
+                try:  # after every event the fan-out wrote, as a yield would be
+                    watcher.sink.write(line, 1)
+                except ConnectionError:
+                    return
                 continue
+            if sink is not None and watcher.sink is None and sink.ready():
+                watcher.sink = sink  # the buffer is empty and everything yielded is sent
             wait_for = deadline - now
             if bookmarks:
                 wait_for = min(wait_for, max(0.0, next_bookmark - now))

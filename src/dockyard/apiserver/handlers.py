@@ -26,6 +26,7 @@ from dockyard.apiserver import (
     crud,
     customresources,
     discovery,
+    httpproto,
     inflight,
     listopts,
     nodeauthz,
@@ -362,6 +363,8 @@ def _watch(
     hide = redaction.for_reader(user(request), info)
     if hide is not None:
         render = _hiding(render, hide)
+    counter = state.metrics.watch_events.labels(info.group, info.version, info.plural)
+    writer = request.scope.get("extensions", {}).get(httpproto.CHUNK_WRITER)
     events = watch.stream(
         store=state.store,
         notifier=state.objects,
@@ -376,14 +379,33 @@ def _watch(
         render=render,
         stopping=state.stopping.is_set,
         cacher=state.cacher,
+        sink=_CountingSink(writer, counter) if writer is not None else None,
     )
     release = state.long_running.acquire(user(request))
     return inflight.HeldStream(
-        _counted(events, state.metrics.watch_events.labels(info.group, info.version, info.plural)),
+        _counted(events, counter),
         media_type="application/json",
         release=release,
         headers={"Cache-Control": "no-cache, private", "X-Content-Type-Options": "nosniff"},
     )
+
+
+class _CountingSink:
+    """The response's :class:`.httpproto.ChunkWriter` as the watch cache's :class:`.cacher.Sink`,
+    counting what it writes in ``apiserver_watch_events_total`` (as :func:`_counted` counts what is yielded)."""
+
+    __slots__ = ("_counter", "_writer")
+
+    def __init__(self, writer: httpproto.ChunkWriter, counter: Any) -> None:
+        self._writer, self._counter = writer, counter
+
+    def ready(self) -> bool:
+        return self._writer.ready()
+
+    def write(self, data: bytes, events: int) -> int:
+        unsent = self._writer.write(data)
+        self._counter.inc(events)
+        return unsent
 
 
 async def _counted(chunks: AsyncIterator[bytes], counter: Any) -> AsyncIterator[bytes]:

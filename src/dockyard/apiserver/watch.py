@@ -192,6 +192,7 @@ async def stream(
     initial: bool | None = None,
     initial_end_bookmark: bool = False,
     cacher: _cacher.Cacher | None = None,
+    sink: _cacher.Sink | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield encoded watch events until ``timeout`` seconds pass, the client leaves, or the server stops.
 
@@ -207,6 +208,8 @@ async def stream(
             on shutdown and clients re-establish them.
         cacher: the watch cache (:mod:`.cacher`): the watch is served from memory
             unless ``start`` is older than its ring (then from the store's watch log).
+        sink: where the watch cache may write the events straight to the client's connection
+            (:func:`.cacher.stream`); what it writes is not yielded.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(0.0, min(timeout, MAX_TIMEOUT))
@@ -237,6 +240,7 @@ async def stream(
                 render=render,
                 initial_end=upto if initial and initial_end_bookmark else None,
                 stopping=stopping,
+                sink=sink,
             ):
                 yield chunk
             return
