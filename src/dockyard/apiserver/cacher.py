@@ -135,7 +135,7 @@ class Watcher:
         limit: int,
     ) -> None:
         self.key, self.namespace, self.selector, self.render = key, namespace, selector, render
-        self.after = after  # every event up to this revision has been offered
+        self.after = after  # events up to this revision are not for it (sent as its backlog, or before it)
         self.limit = limit
         self.buffer: list[bytes] = []
         self.cut = False
@@ -143,21 +143,33 @@ class Watcher:
         self.sink: Sink | None = None
         """Set by the stream once the fan-out may write to the connection itself (:meth:`Cacher._fan_out`)."""
 
-    def offer(self, event: CachedEvent) -> bool:
-        """Buffer ``event`` if this watcher sees it; False once the buffer overflowed (cut off)."""
-        if event.revision <= self.after:
-            return True
-        self.after = event.revision
-        if self.namespace is not None and event.namespace != self.namespace:
-            return True
-        line = _rendered(event, self.selector, self.render)
-        if line is None:
-            return True
-        self.buffer.append(line)
-        if len(self.buffer) > self.limit:
-            self.cut = True
-            return False
-        return True
+    @property
+    def view(self) -> tuple[str | None, Selector, Render | None]:
+        """What decides the events it sees and their encoding: watchers with one view share them."""
+        return self.namespace, self.selector, self.render
+
+
+class _View:
+    """The watchers of one resource with one :attr:`Watcher.view`: each event is filtered and
+    encoded once for all of them, and their chunk of a commit joined once."""
+
+    __slots__ = ("namespace", "render", "selector", "watchers")
+
+    def __init__(self, namespace: str | None, selector: Selector, render: Render | None) -> None:
+        self.namespace, self.selector, self.render = namespace, selector, render
+        self.watchers: set[Watcher] = set()
+
+    def lines(self, events: list[CachedEvent]) -> list[tuple[int, bytes]]:
+        """``(revision, encoded event)`` of the ``events`` (one resource's, in order) these watchers see."""
+        out = []
+        ns, selector, render = self.namespace, self.selector, self.render
+        for event in events:
+            if ns is not None and event.namespace != ns:
+                continue
+            line = _rendered(event, selector, render)
+            if line is not None:
+                out.append((event.revision, line))
+        return out
 
 
 class Cacher:
@@ -194,7 +206,7 @@ class Cacher:
         self._fanned = 0  # loop side: every event up to this revision was offered to the watchers
         self._inbox: deque[CachedEvent] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._watchers: dict[str, set[Watcher]] = {}
+        self._watchers: dict[str, dict[tuple[str | None, Selector, Render | None], _View]] = {}
         self._unsubscribe: Callable[[], None] | None = None
         self.cut_off = 0
         """Watchers cut off as too slow so far."""
@@ -258,32 +270,63 @@ class Cacher:
         with self._lock:
             events = list(self._inbox)
             self._inbox.clear()
-        woken: set[Watcher] = set()
+        if not events:
+            return
+        by_key: dict[str, list[CachedEvent]] = {}
         for event in events:
-            watchers = self._watchers.get(event.key)
-            if watchers:
-                for watcher in list(watchers):
-                    if not watcher.offer(event):
-                        watchers.discard(watcher)
-                        self.cut_off += 1
-                    woken.add(watcher)
-            self._fanned = event.revision
-        limit = self._watcher_bytes
+            by_key.setdefault(event.key, []).append(event)
+        woken: list[Watcher] = []
+        for key, keyed in by_key.items():
+            for view in list(self._watchers.get(key, {}).values()):
+                lines = view.lines(keyed)
+                if lines:
+                    self._offer(view, lines, woken)
+        self._fanned = events[-1].revision
         for watcher in woken:
             sink = watcher.sink
             if sink is not None and watcher.buffer and not watcher.cut:
-                try:
-                    unsent = sink.write(b"".join(watcher.buffer), len(watcher.buffer))
-                except ConnectionError:
-                    unsent = limit + 1
+                data, count = b"".join(watcher.buffer), len(watcher.buffer)
                 watcher.buffer.clear()
-                if unsent <= limit:
+                if self._write(watcher, sink, data, count):
                     continue
-                watcher.cut = True
-                self.cut_off += 1
-                self.forget(watcher)
             if watcher.buffer or watcher.cut:
                 watcher.wake.set()
+
+    def _offer(self, view: _View, lines: list[tuple[int, bytes]], woken: list[Watcher]) -> None:
+        """Give one view's ``lines`` of a commit to its watchers: written at once to those with a
+        sink (one join for all of them), buffered for the others, who are in ``woken`` then."""
+        first, last = lines[0][0], lines[-1][0]
+        whole: bytes | None = None
+        for watcher in list(view.watchers):
+            after = watcher.after
+            if after >= last:
+                continue
+            sink = watcher.sink
+            if sink is not None and after < first and not watcher.buffer:
+                if whole is None:
+                    whole = b"".join(line for _, line in lines)
+                if not self._write(watcher, sink, whole, len(lines)):
+                    watcher.wake.set()
+                continue
+            watcher.buffer.extend(line for revision, line in lines if revision > after)
+            if len(watcher.buffer) > watcher.limit:
+                watcher.cut = True
+                view.watchers.discard(watcher)
+                self.cut_off += 1
+            woken.append(watcher)
+
+    def _write(self, watcher: Watcher, sink: Sink, data: bytes, count: int) -> bool:
+        """Write to ``watcher``'s sink; False if that cut it off (connection gone or too far behind)."""
+        try:
+            unsent = sink.write(data, count)
+        except ConnectionError:
+            unsent = self._watcher_bytes + 1
+        if unsent <= self._watcher_bytes:
+            return True
+        watcher.cut = True
+        self.cut_off += 1
+        self.forget(watcher)
+        return False
 
     def _bind_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -300,10 +343,11 @@ class Cacher:
             return
 
         def wake_all() -> None:
-            for watchers in self._watchers.values():
-                for watcher in watchers:
-                    watcher.cut = True
-                    watcher.wake.set()
+            for views in self._watchers.values():
+                for view in views.values():
+                    for watcher in view.watchers:
+                        watcher.cut = True
+                        watcher.wake.set()
 
         try:
             loop.call_soon_threadsafe(wake_all)
@@ -399,7 +443,11 @@ class Cacher:
             watcher = Watcher(
                 key=key, namespace=ns, selector=selector, render=render, after=after, limit=self._watcher_buffer
             )
-            self._watchers.setdefault(key, set()).add(watcher)
+            views = self._watchers.setdefault(key, {})
+            view = views.get(watcher.view)
+            if view is None:
+                view = views[watcher.view] = _View(ns, selector, render)
+            view.watchers.add(watcher)
         backlog: builtins.list[bytes] = []
         if initial:
             for entry in entries:
@@ -431,9 +479,12 @@ class Cacher:
 
     def forget(self, watcher: Watcher) -> None:
         """Unregister a watcher (its stream ended)."""
-        watchers = self._watchers.get(watcher.key)
-        if watchers is not None:
-            watchers.discard(watcher)
+        views = self._watchers.get(watcher.key, {})
+        view = views.get(watcher.view)
+        if view is not None:
+            view.watchers.discard(watcher)
+            if not view.watchers:
+                del views[watcher.view]
 
     def bookmark_revision(self, watcher: Watcher) -> int:
         """The revision a bookmark may carry once ``watcher``'s buffer is empty (loop side)."""
@@ -441,7 +492,7 @@ class Cacher:
 
     def watcher_count(self) -> int:
         """Watchers registered now."""
-        return sum(len(w) for w in self._watchers.values())
+        return sum(len(view.watchers) for views in self._watchers.values() for view in views.values())
 
 
 class _RevisionView:
