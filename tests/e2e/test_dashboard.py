@@ -74,6 +74,14 @@ def _page(browser, hello, viewport=DESKTOP):
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.on("dialog", lambda dialog: dialog.accept())
+    # what the network layer said of each request that got no answer (net::ERR_...), shown if the test fails;
+    # aborted streams of a page left behind are among them
+    page.on(
+        "requestfailed",
+        lambda request: print(
+            f"{time.strftime('%H:%M:%S')} no answer: {request.method} {request.url}: {request.failure}"
+        ),
+    )
     page.csp_errors = errors
     return page
 
@@ -175,10 +183,24 @@ def test_dashboard_in_a_browser(hello, browser):
     sync_api.expect(card.locator(".pod-digest").first).to_contain_text(first[:19], timeout=ROLLOUT_TIMEOUT_MS)
     sync_api.expect(card.locator(".badge", has_text="True").first).to_be_visible(timeout=ROLLOUT_TIMEOUT_MS)
 
-    # a second build (new source) started on the Builds page; the Deploys page, left open, follows the rollout
+    # a second build (new source) started on the Builds page; the Deploys page, left open, follows the rollout.
+    # The click comes right after a watch event refreshed the list: refreshed buttons work as soon as they are
+    # there (htmx used to wire them 20 ms later, and a click in between was lost)
     hello.change_source()
     page.goto(_url(hello, "builds"))
-    page.locator("#start-default-hello").click()
+    sync_api.expect(page.locator("#start-default-hello")).to_be_visible()
+    page.evaluate(
+        """() => {
+            const clickAfterRefresh = (e) => {
+                if (e.detail.target.id !== "content") { return; }
+                document.body.removeEventListener("htmx:afterSwap", clickAfterRefresh);
+                setTimeout(() => document.getElementById("start-default-hello").click(), 0);
+            };
+            document.body.addEventListener("htmx:afterSwap", clickAfterRefresh);
+            htmx.trigger(document.body, "dy-changed");
+        }"""
+    )
+    sync_api.expect(page.locator("#flash")).to_contain_text("Started build default/hello-2")
     sync_api.expect(page.locator("tr[data-build='hello-2']")).to_have_attribute(
         "data-phase", "Complete", timeout=BUILD_TIMEOUT_MS
     )
