@@ -17,8 +17,9 @@ most ``DefaultMaxHeaderBytes`` (1 MiB, :data:`MAX_HEAD_BYTES`) and answers
 
 It also offers each request a :class:`ChunkWriter` (the ASGI scope's ``extensions``, key
 :data:`CHUNK_WRITER`): the watch cache writes watch events through it straight to the connection,
-past the ASGI ``send`` chain of middleware wrappers (``bench/apiserver.py``: with 100 watchers that
-chain cost the writers a third of their rate).
+past the ASGI ``send`` chain of middleware wrappers. With 100 watchers that chain took about a third
+of the event loop's time, and writes during the watch rose from 58-62 % to 76 % of the unwatched rate
+without it (``bench/apiserver.py``).
 """
 
 from __future__ import annotations
