@@ -8,6 +8,7 @@ answers 400 naming the field and makes no Build.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -219,3 +220,22 @@ def test_identities_below_admin_never_read_an_inline_webhook_secret(apiserver: A
             assert got["spec"]["triggers"][0]["generic"]["secret"] == "<redacted>"
             hook = reader.post(f"{path}/inline/webhooks/<redacted>/generic", json={})
             assert hook.status_code in (403, 404)
+
+
+def test_a_live_watch_shared_by_admin_and_view_shows_view_the_secret_redacted(apiserver: Any, api: Any) -> None:
+    """Events written straight to the watchers' connections are encoded per view: the admin's stream and the
+    view identity's, open together on one resource, never share a chunk."""
+    path = "/apis/dockyard.dev/v1alpha1/namespaces/default/buildconfigs"
+    rv = api.get(path).json()["metadata"]["resourceVersion"]
+    params = {"watch": "true", "resourceVersion": rv, "timeoutSeconds": "5"}
+    with (
+        apiserver.client(token=apiserver.view_token, timeout=30) as view,
+        api.stream("GET", path, params=params) as admin_stream,
+        view.stream("GET", path, params=params) as view_stream,
+    ):
+        assert api.post(BCS, json=buildconfig("live")).status_code == 201
+        admin_event = json.loads(next(line for line in admin_stream.iter_lines() if line.strip()))
+        view_line = next(line for line in view_stream.iter_lines() if line.strip())
+    assert admin_event["object"]["spec"]["triggers"][0]["generic"]["secret"] == SECRET
+    assert SECRET not in view_line
+    assert json.loads(view_line)["object"]["spec"]["triggers"][0]["generic"]["secret"] == "<redacted>"
