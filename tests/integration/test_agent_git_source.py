@@ -8,7 +8,9 @@ only the file, git, http(s) and ssh transports are allowed.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,50 @@ def test_a_name_clone_cannot_fetch_alone_falls_back_to_the_full_clone(repo: Path
     lines, revision = fetch(f"file://{repo}", "origin/feature", tmp_path / "w")
     assert revision is not None and revision["git"]["message"] == "two"
     assert any("cloning all of" in line for line in lines)
+
+
+def test_the_clone_of_a_local_path_stands_alone(repo: Path, tmp_path: Path) -> None:
+    """A local clone may hard-link the origin's object files (git's default), but keeps no link to the origin:
+    no alternates, and the clone is whole once the origin is gone (a context that keeps ``.git`` needs it)."""
+    _, revision = fetch(str(repo), "feature", tmp_path / "w")
+    clone = tmp_path / "w" / "src"
+    assert revision is not None
+    assert not (clone / ".git" / "objects" / "info" / "alternates").exists()
+    shutil.rmtree(repo)
+    subprocess.run(["git", "-C", str(clone), "fsck", "--full", "--no-dangling"], check=True, capture_output=True)
+    assert git(clone, "log", "-1", "--format=%s") == "two"
+
+
+def test_a_fetch_ahead_keeps_the_lines_the_tree_and_the_revision(repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "w").mkdir()
+    source = _git_source({"uri": f"file://{repo}", "ref": "origin/feature"})
+    before = time.monotonic()
+    ahead = builds.fetch_ahead(source, tmp_path / "w", lambda: False)
+    assert ahead.error is None
+    assert ahead.revision is not None and ahead.revision["git"]["message"] == "two"
+    assert ahead.tree == tmp_path / "w" / "src" and (ahead.context / "two").is_file()
+    assert any("cloning all of" in line for line in ahead.lines)
+    assert any(line.startswith("Commit: ") for line in ahead.lines)
+    assert before <= ahead.started <= time.monotonic()
+
+
+def test_a_failed_fetch_ahead_keeps_gits_lines_and_the_failure(repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "w").mkdir()
+    ahead = builds.fetch_ahead(_git_source({"uri": str(repo), "ref": "nosuch"}), tmp_path / "w", lambda: False)
+    assert ahead.error is not None and ahead.error.reason == "FetchSourceFailed"
+    assert "'nosuch' names no branch, tag or commit" in ahead.error.message
+    assert any("nosuch" in line for line in ahead.lines)  # git's own words, for the build log
+    assert ahead.revision is None
+
+
+def test_a_cancelled_fetch_ahead_stops(repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "w").mkdir()
+    with pytest.raises(builds.BuildCancelled):
+        builds.fetch_ahead(_git_source({"uri": str(repo), "ref": "main"}), tmp_path / "w", lambda: True)
+
+
+def test_only_a_git_source_without_a_secret_is_fetched_ahead() -> None:
+    git_source = {"type": "Git", "git": {"uri": "https://example.com/r.git"}}
+    assert builds.can_fetch_ahead(models.BuildSource.model_validate(git_source))
+    assert not builds.can_fetch_ahead(models.BuildSource.model_validate({**git_source, "sourceSecret": {"name": "s"}}))
+    assert not builds.can_fetch_ahead(models.BuildSource.model_validate({"type": "Dockerfile", "dockerfile": "FROM x"}))

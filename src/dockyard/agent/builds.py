@@ -105,6 +105,8 @@ class BuildInputs:
         on_revision: called with the resolved source revision (``SourceRevision``: ``{"type": "Git",
             "git": {commit, author, committer, message}}``) as soon as the source is fetched, when the
             Build names none yet; must not block (the builder reports it through ``builds/details``).
+        fetched: the source being fetched ahead (:func:`fetch_ahead`); the ``FetchInputs`` stage waits for it
+            instead of fetching.
     """
 
     source_auth: tuple[str, str] | None = None
@@ -112,6 +114,62 @@ class BuildInputs:
     binary: Path | None = None
     cancelled: Callable[[], bool] = field(default=lambda: False)
     on_revision: Callable[[dict[str, Any]], None] | None = None
+    fetched: concurrent.futures.Future[FetchedSource] | None = None
+
+
+@dataclass
+class FetchedSource:
+    """A source fetched ahead of :func:`run_build` by :func:`fetch_ahead`.
+
+    Attributes:
+        context: the context directory (``contextDir`` within ``tree``).
+        tree: the fetched tree, removed once the engine has the context.
+        revision: the ``SourceRevision``, or None.
+        lines: the fetch's log lines, in order; the ``FetchInputs`` stage writes them to the build log.
+        error: the fetch's failure, raised by the stage after its lines.
+        started: ``time.monotonic()`` when the fetch began; ``started_at`` the same as an RFC 3339 time
+            (the stage's ``startTime``).
+    """
+
+    context: Path
+    tree: Path
+    revision: dict[str, Any] | None
+    lines: list[str]
+    error: StageFailed | None
+    started: float
+    started_at: str
+
+
+def can_fetch_ahead(source: models.BuildSource) -> bool:
+    """Whether :func:`fetch_ahead` can fetch ``source``: a Git source that names no ``sourceSecret`` (it needs
+    nothing from the API)."""
+    return (source.type or "Git") == "Git" and source.git is not None and source.sourceSecret is None
+
+
+def fetch_ahead(source: models.BuildSource, workdir: Path, cancelled: Callable[[], bool]) -> FetchedSource:
+    """Fetch ``source`` into ``workdir/src`` now, keeping its log lines, while the builder still makes its API
+    clients and engine connection: the ``git clone`` is the first thing a build waits for, and it needs
+    neither (only for :func:`can_fetch_ahead` sources).
+
+    Returns:
+        the fetched source, or its failure in ``error`` (``FetchSourceFailed``, git's message).
+    Raises:
+        BuildCancelled: ``cancelled()`` became true.
+    """
+    started, started_at = time.monotonic(), timefmt.now()
+    lines: list[str] = []
+
+    def write(line: str) -> None:
+        if cancelled():
+            raise BuildCancelled()
+        lines.append(line)
+
+    tree = workdir / "src"
+    try:
+        context, revision = fetch_source(source, workdir, write, BuildInputs(cancelled=cancelled))
+    except StageFailed as err:
+        return FetchedSource(tree, tree, None, lines, err, started, started_at)
+    return FetchedSource(context, tree, revision, lines, None, started, started_at)
 
 
 class _Stages:
@@ -121,10 +179,11 @@ class _Stages:
         self.items: list[dict[str, Any]] = []
         self._t0 = 0.0
 
-    def begin(self, name: str) -> None:
+    def begin(self, name: str, *, since: tuple[float, str] | None = None) -> None:
+        """Start stage ``name`` now, or at ``since`` (``(time.monotonic(), RFC 3339 time)`` of work done ahead)."""
         self.end()
-        self._t0 = time.monotonic()
-        self.items.append({"name": name, "startTime": timefmt.now()})
+        self._t0, start = since if since is not None else (time.monotonic(), timefmt.now())
+        self.items.append({"name": name, "startTime": start})
 
     def end(self) -> None:
         if self.items and "durationMilliseconds" not in self.items[-1]:
@@ -174,9 +233,18 @@ def run_build(
         concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="build-aside") as aside,
     ):
         try:
-            stages.begin("FetchInputs")
+            ahead = inputs.fetched.result() if inputs.fetched is not None else None
+            stages.begin("FetchInputs", since=(ahead.started, ahead.started_at) if ahead is not None else None)
             write(f"--> FetchInputs: {_describe_source(spec.source)}")
-            context_dir, revision = fetch_source(spec.source, Path(workdir), write, inputs)
+            if ahead is not None:
+                for line in ahead.lines:
+                    write(line)
+                if ahead.error is not None:
+                    raise ahead.error
+                context_dir, revision, tree = ahead.context, ahead.revision, ahead.tree
+            else:
+                context_dir, revision = fetch_source(spec.source, Path(workdir), write, inputs)
+                tree = Path(workdir) / "src"
             if revision is not None and spec.revision is None and inputs.on_revision is not None:
                 inputs.on_revision(revision)
             strategy = spec.strategy.dockerStrategy
@@ -216,7 +284,7 @@ def run_build(
             own_ref = str(target.with_tag(own_tag(build)))
             context = tar_context(context_dir)
             # the source tree (a git clone) is in ``context`` now: it goes while the engine builds, not after the push
-            aside.submit(shutil.rmtree, Path(workdir) / "src", ignore_errors=True)
+            aside.submit(shutil.rmtree, tree, ignore_errors=True)
             try:
                 image_id = images.build(
                     client,
@@ -575,7 +643,8 @@ def _fetch_git(
 
     A branch or tag name (or no ref: the remote's ``HEAD``, :func:`dockyard.api.gitref.branch_or_tag_name`)
     is fetched alone, in one ``git clone --single-branch --no-tags --branch=REF`` that checks it out (and
-    ``--depth 1`` unless ``uri`` is a local path, which git copies whole: git-clone(1)). Anything else (a
+    ``--depth 1`` unless ``uri`` is a local path, which git copies whole, hard-linking the object files where
+    it can: git-clone(1), ``--local``). Anything else (a
     commit id, a ``refs/...`` name, ``origin/BRANCH``), and a name that clone does not find as a branch or
     tag of the remote, or a remote that cannot serve a shallow clone, takes the full clone:
     ``clone --no-checkout``, :func:`_resolve_commit`, ``checkout --detach``. The ref and URI follow
@@ -586,7 +655,7 @@ def _fetch_git(
         StageFailed: ``FetchSourceFailed`` with git's own message (credentials removed).
     """
     if gitref.branch_or_tag_name(ref):
-        argv = ["git", "-c", "advice.detachedHead=false", "clone", "--quiet", "--no-hardlinks", "--single-branch"]
+        argv = ["git", "-c", "advice.detachedHead=false", "clone", "--quiet", "--single-branch"]
         argv += ["--no-tags"] + ([] if gitref.is_local_path(uri) else ["--depth", "1"])
         argv += ([f"--branch={ref}"] if ref else []) + ["--", uri, str(dest)]
         try:
@@ -598,7 +667,7 @@ def _fetch_git(
             write(f"{ref or 'HEAD'} is not a branch or tag clone can fetch alone; cloning all of {uri}")
         else:
             return _head_revision(dest, env, write)
-    _git(["git", "clone", "--quiet", "--no-hardlinks", "--no-checkout", "--", uri, str(dest)], env, write, secrets)
+    _git(["git", "clone", "--quiet", "--no-checkout", "--", uri, str(dest)], env, write, secrets)
     commit = _resolve_commit(dest, ref or "HEAD", env)
     _git(["git", "-C", str(dest), "checkout", "--quiet", "--detach", commit], env, write, secrets)
     return _head_revision(dest, env, write)
