@@ -1,7 +1,7 @@
 # dockyard: `make example` runs the hello demo, `make test` runs the checks CI runs.
 # `example` and `test` bootstrap the host first (root; idempotent; see scripts/bootstrap.sh).
 # `lint` and `unit` need neither root nor an engine: they make .venv if it is missing and run in seconds.
-.PHONY: bootstrap example test lint unit
+.PHONY: bootstrap example test lint unit screenshots
 
 VENV := .venv
 STAMP := $(VENV)/.dockyard-bootstrap
@@ -30,3 +30,7 @@ unit: $(STAMP)
 test: bootstrap
 	$(MAKE) lint
 	$(VENV)/bin/pytest -q
+
+# docs/screenshots/ again, from the browser test (a plain test run writes them to a temporary directory)
+screenshots: bootstrap
+	DOCKYARD_SCREENSHOTS=$(CURDIR)/docs/screenshots $(VENV)/bin/pytest -q tests/e2e/test_dashboard.py

@@ -4,26 +4,30 @@ One `dockyard up` on free ports with the hello example applied; the steps run in
 sign in, start a build by the button and watch it run to Complete with its log appearing, see its digest roll
 out on the Deploys page, build again and see the new digest replace it, roll back by the button, and check
 that a view-token session has no write buttons and that a forged write with the view token gets 403.
-Screenshots of each page are written to docs/screenshots/ (the README links them).
+Screenshots of each page are written to $DOCKYARD_SCREENSHOTS, or to dockyard-screenshots/ in the temporary
+directory: a test run leaves the tree as it was. `make screenshots` writes them to docs/screenshots/ (the README
+links them).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
-from harness import ROOT, demo_module
+from harness import demo_module
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("DOCKYARD_SCREENSHOTS") or Path(tempfile.gettempdir()) / "dockyard-screenshots")
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 BUILD_TIMEOUT_MS = 300_000
