@@ -214,3 +214,18 @@ def test_only_a_git_source_without_a_secret_is_fetched_ahead() -> None:
     assert builds.can_fetch_ahead(models.BuildSource.model_validate(git_source))
     assert not builds.can_fetch_ahead(models.BuildSource.model_validate({**git_source, "sourceSecret": {"name": "s"}}))
     assert not builds.can_fetch_ahead(models.BuildSource.model_validate({"type": "Dockerfile", "dockerfile": "FROM x"}))
+
+
+def test_fetching_ahead_waits_for_the_clone_and_removes_it_however_the_build_ends(repo: Path) -> None:
+    """The builder's failure before the build (an engine client that cannot be made) leaves no clone behind."""
+    source = _git_source({"uri": str(repo), "ref": "main"})
+    with pytest.raises(RuntimeError), builds.fetching_ahead(source, lambda: False) as ahead:
+        assert ahead is not None
+        raise RuntimeError("the engine client could not be made")
+    assert ahead.done()
+    fetched = ahead.result()
+    assert fetched.error is None and fetched.revision is not None
+    assert not fetched.tree.parent.exists()  # the whole temporary directory
+    dockerfile = models.BuildSource.model_validate({"type": "Dockerfile", "dockerfile": "FROM x"})
+    with builds.fetching_ahead(dockerfile, lambda: False) as none:
+        assert none is None

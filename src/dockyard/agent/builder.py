@@ -30,10 +30,8 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -186,10 +184,19 @@ def run(state_dir: Path) -> dict[str, Any]:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     # A Git source that needs no Secret is cloned first, on its own thread: the clone is what the build waits
-    # for first, and it runs while the clients and the engine connection below are made.
-    fetcher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="builder-fetch")
-    ahead_dir = Path(tempfile.mkdtemp(prefix="dockyard-build-")) if builds.can_fetch_ahead(build.spec.source) else None
-    ahead = fetcher.submit(builds.fetch_ahead, build.spec.source, ahead_dir, stop.is_set) if ahead_dir else None
+    # for first, and it runs while the clients and the engine connection are made. However the build ends,
+    # the clone is waited for and removed.
+    with builds.fetching_ahead(build.spec.source, stop.is_set) as ahead:
+        return _run(state_dir, request, build, stop, ahead)
+
+
+def _run(
+    state_dir: Path,
+    request: dict[str, Any],
+    build: api_objects.Build,
+    stop: threading.Event,
+    ahead: concurrent.futures.Future[builds.FetchedSource] | None,
+) -> dict[str, Any]:
     # The API clients (reading the kubeconfig, two TLS contexts: 10-15 ms of a busy machine) are made on a
     # thread while the source is fetched; what needs them first waits for them.
     setup = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="builder-clients")
@@ -221,9 +228,6 @@ def run(state_dir: Path) -> dict[str, Any]:
             succeeded=False, reason="GenericBuildFailed", message=str(err), log_snippet=sink.snippet()
         )
     finally:
-        fetcher.shutdown(wait=True)  # a fetch ahead whose build failed first (a missing Secret) is not left running
-        if ahead_dir is not None:
-            shutil.rmtree(ahead_dir, ignore_errors=True)
         setup.shutdown(wait=True)  # the revision is on the Build (or refused) before the build pod ends
         if made.done() and made.exception() is None:
             made.result().http.close()

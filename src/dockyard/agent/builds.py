@@ -172,6 +172,24 @@ def fetch_ahead(source: models.BuildSource, workdir: Path, cancelled: Callable[[
     return FetchedSource(context, tree, revision, lines, None, started, started_at)
 
 
+@contextlib.contextmanager
+def fetching_ahead(
+    source: models.BuildSource, cancelled: Callable[[], bool]
+) -> Iterator[concurrent.futures.Future[FetchedSource] | None]:
+    """Run :func:`fetch_ahead` for ``source`` on a thread of its own, into a new temporary directory, while the
+    body runs; yields its future (None for a source it cannot fetch, :func:`can_fetch_ahead`). On leaving,
+    however the body ended, waits for the fetch and removes the directory."""
+    if not can_fetch_ahead(source):
+        yield None
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="dockyard-build-"))
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="builder-fetch") as fetcher:
+            yield fetcher.submit(fetch_ahead, source, workdir, cancelled)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 class _Stages:
     """OpenShift ``StageInfo`` bookkeeping: ``name``, ``startTime``, ``durationMilliseconds``."""
 
