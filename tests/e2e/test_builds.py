@@ -11,8 +11,10 @@ import base64
 import http.server
 import json
 import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from harness import apply, buildconfig, git_repo, phase, wait_phase
@@ -61,6 +63,33 @@ def test_cancel_running_build_keeps_build_and_log(cluster):
     assert "sleep" in cluster.dockyard("logs", f"build/{build}").stdout
     # cancelling again is harmless, and says so
     assert "already Cancelled" in cluster.dockyard("cancel-build", build).stderr
+
+
+def test_a_cancelled_git_build_leaves_nothing_in_the_temporary_directory(cluster, tmp_path):
+    """A cancel ends the builder at once (SIGTERM, then ``os._exit``), with its clone and work directory still
+    there: they live in the builder's state directory, which the agent removes with the pod, never in /tmp."""
+    before = set(Path(tempfile.gettempdir()).glob("dockyard-build-*"))
+    repo = git_repo(tmp_path / "cancelled", {"Dockerfile": SLOW.format(registry=cluster.registry)}, message="slow")
+    apply(
+        cluster,
+        buildconfig(
+            "git-cancel",
+            source={"type": "Git", "git": {"uri": str(repo)}},
+            to=f"{cluster.registry}/git-cancel:latest",
+            strategy={"type": "Docker", "dockerStrategy": {"noCache": True}},
+        ),
+    )
+    build = start(cluster, "git-cancel")
+    wait_phase(cluster, build, ("Running",), 60)
+    cluster.wait_for(
+        "the build log to show the RUN step", lambda: "sleep" in cluster.dockyard("logs", f"build/{build}").stdout, 60
+    )
+    cluster.dockyard("cancel-build", build)
+    wait_phase(cluster, build, ("Cancelled",), 30)
+    cluster.wait_for(
+        "the build pod to go", lambda: cluster.kubectl("get", "pod", f"{build}-build", check=False).returncode != 0, 30
+    )
+    assert set(Path(tempfile.gettempdir()).glob("dockyard-build-*")) - before == set()
 
 
 def test_deadline_counts_from_pod_creation(cluster):

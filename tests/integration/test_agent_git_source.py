@@ -216,16 +216,19 @@ def test_only_a_git_source_without_a_secret_is_fetched_ahead() -> None:
     assert not builds.can_fetch_ahead(models.BuildSource.model_validate({"type": "Dockerfile", "dockerfile": "FROM x"}))
 
 
-def test_fetching_ahead_waits_for_the_clone_and_removes_it_however_the_build_ends(repo: Path) -> None:
-    """The builder's failure before the build (an engine client that cannot be made) leaves no clone behind."""
+def test_fetching_ahead_waits_for_the_clone_and_removes_it_however_the_build_ends(repo: Path, tmp_path: Path) -> None:
+    """The builder's failure before the build (an engine client that cannot be made) leaves no clone behind; the
+    clone goes in ``scratch`` (the builder's state directory), not in /tmp."""
     source = _git_source({"uri": str(repo), "ref": "main"})
-    with pytest.raises(RuntimeError), builds.fetching_ahead(source, lambda: False) as ahead:
+    scratch = tmp_path / "state"
+    scratch.mkdir()
+    with pytest.raises(RuntimeError), builds.fetching_ahead(source, lambda: False, scratch=scratch) as ahead:
         assert ahead is not None
+        assert ahead.result().tree.parent.parent == scratch
         raise RuntimeError("the engine client could not be made")
-    assert ahead.done()
     fetched = ahead.result()
     assert fetched.error is None and fetched.revision is not None
-    assert not fetched.tree.parent.exists()  # the whole temporary directory
+    assert list(scratch.iterdir()) == []  # the whole temporary directory is gone
     dockerfile = models.BuildSource.model_validate({"type": "Dockerfile", "dockerfile": "FROM x"})
     with builds.fetching_ahead(dockerfile, lambda: False) as none:
         assert none is None

@@ -186,7 +186,7 @@ def run(state_dir: Path) -> dict[str, Any]:
     # A Git source that needs no Secret is cloned first, on its own thread: the clone is what the build waits
     # for first, and it runs while the clients and the engine connection are made. However the build ends,
     # the clone is waited for and removed.
-    with builds.fetching_ahead(build.spec.source, stop.is_set) as ahead:
+    with builds.fetching_ahead(build.spec.source, stop.is_set, scratch=state_dir) as ahead:
         return _run(state_dir, request, build, stop, ahead)
 
 
@@ -209,7 +209,7 @@ def _run(
     sink = LogSink(lambda: made.result().http, namespace=str(build.metadata.namespace), name=build.metadata.name)
     try:
         inputs = fetch_inputs(made.result, build, stop.is_set, state_dir / "source.archive")
-        inputs.on_revision, inputs.fetched = on_revision, ahead
+        inputs.on_revision, inputs.fetched, inputs.scratch = on_revision, ahead, state_dir
         result = builds.run_build(engine, build, sink, inputs)
     except builds.BuildCancelled:
         sink.write("Build cancelled: the build pod was deleted")

@@ -107,6 +107,9 @@ class BuildInputs:
             Build names none yet; must not block (the builder reports it through ``builds/details``).
         fetched: the source being fetched ahead (:func:`fetch_ahead`); the ``FetchInputs`` stage waits for it
             instead of fetching.
+        scratch: the directory the build's temporary directory goes in, or None for the system's. The builder
+            gives its state directory, which the agent removes with the build pod: a builder ended at once (a
+            cancel's SIGTERM, a kill) leaves nothing in /tmp.
     """
 
     source_auth: tuple[str, str] | None = None
@@ -115,6 +118,7 @@ class BuildInputs:
     cancelled: Callable[[], bool] = field(default=lambda: False)
     on_revision: Callable[[dict[str, Any]], None] | None = None
     fetched: concurrent.futures.Future[FetchedSource] | None = None
+    scratch: Path | None = None
 
 
 @dataclass
@@ -174,15 +178,16 @@ def fetch_ahead(source: models.BuildSource, workdir: Path, cancelled: Callable[[
 
 @contextlib.contextmanager
 def fetching_ahead(
-    source: models.BuildSource, cancelled: Callable[[], bool]
+    source: models.BuildSource, cancelled: Callable[[], bool], scratch: Path | None = None
 ) -> Iterator[concurrent.futures.Future[FetchedSource] | None]:
-    """Run :func:`fetch_ahead` for ``source`` on a thread of its own, into a new temporary directory, while the
-    body runs; yields its future (None for a source it cannot fetch, :func:`can_fetch_ahead`). On leaving,
-    however the body ended, waits for the fetch and removes the directory."""
+    """Run :func:`fetch_ahead` for ``source`` on a thread of its own, into a new temporary directory (in
+    ``scratch``, as :attr:`BuildInputs.scratch`), while the body runs; yields its future (None for a source it
+    cannot fetch, :func:`can_fetch_ahead`). On leaving, however the body ended, waits for the fetch and removes
+    the directory."""
     if not can_fetch_ahead(source):
         yield None
         return
-    workdir = Path(tempfile.mkdtemp(prefix="dockyard-build-"))
+    workdir = Path(tempfile.mkdtemp(prefix="dockyard-build-", dir=scratch))
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="builder-fetch") as fetcher:
             yield fetcher.submit(fetch_ahead, source, workdir, cancelled)
@@ -245,7 +250,7 @@ def run_build(
         )
 
     with (
-        tempfile.TemporaryDirectory(prefix="dockyard-build-") as workdir,
+        tempfile.TemporaryDirectory(prefix="dockyard-build-", dir=inputs.scratch) as workdir,
         registry_transport() as transport,
         # registry work that overlaps the engine's (left first: waits for what it still runs)
         concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="build-aside") as aside,
