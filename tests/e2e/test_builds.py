@@ -46,6 +46,27 @@ def start(cluster, name: str) -> str:
     return cluster.dockyard("start-build", name).stdout.strip().removeprefix("build/")
 
 
+def running_slow_git_build(cluster, directory: Path, name: str, message: str) -> tuple[Path, str]:
+    """A git repository at ``directory`` (one commit, ``message``) of a ~60 s Dockerfile, a Git BuildConfig
+    ``name`` building it, and its Build started and seen in its RUN step. Returns ``(repository, build name)``."""
+    repo = git_repo(directory, {"Dockerfile": SLOW.format(registry=cluster.registry)}, message=message)
+    apply(
+        cluster,
+        buildconfig(
+            name,
+            source={"type": "Git", "git": {"uri": str(repo)}},
+            to=f"{cluster.registry}/{name}:latest",
+            strategy={"type": "Docker", "dockerStrategy": {"noCache": True}},
+        ),
+    )
+    build = start(cluster, name)
+    wait_phase(cluster, build, ("Running",), 60)
+    cluster.wait_for(
+        "the build log to show the RUN step", lambda: "sleep" in cluster.dockyard("logs", f"build/{build}").stdout, 60
+    )
+    return repo, build
+
+
 def test_cancel_running_build_keeps_build_and_log(cluster):
     apply(cluster, slow(cluster, "slow-cancel"))
     build = start(cluster, "slow-cancel")
@@ -69,21 +90,7 @@ def test_a_cancelled_git_build_leaves_nothing_in_the_temporary_directory(cluster
     """A cancel ends the builder at once (SIGTERM, then ``os._exit``), with its clone and work directory still
     there: they live in the builder's state directory, which the agent removes with the pod, never in /tmp."""
     before = set(Path(tempfile.gettempdir()).glob("dockyard-build-*"))
-    repo = git_repo(tmp_path / "cancelled", {"Dockerfile": SLOW.format(registry=cluster.registry)}, message="slow")
-    apply(
-        cluster,
-        buildconfig(
-            "git-cancel",
-            source={"type": "Git", "git": {"uri": str(repo)}},
-            to=f"{cluster.registry}/git-cancel:latest",
-            strategy={"type": "Docker", "dockerStrategy": {"noCache": True}},
-        ),
-    )
-    build = start(cluster, "git-cancel")
-    wait_phase(cluster, build, ("Running",), 60)
-    cluster.wait_for(
-        "the build log to show the RUN step", lambda: "sleep" in cluster.dockyard("logs", f"build/{build}").stdout, 60
-    )
+    _, build = running_slow_git_build(cluster, tmp_path / "cancelled", "git-cancel", "slow")
     cluster.dockyard("cancel-build", build)
     wait_phase(cluster, build, ("Cancelled",), 30)
     cluster.wait_for(
@@ -163,21 +170,7 @@ def test_stages_revision_history_and_build_args(cluster, tmp_path):
 def test_the_revision_is_on_the_build_while_it_runs(cluster, tmp_path):
     """The builder reports the resolved commit through ``builds/details`` once it has fetched the source, as
     OpenShift's does: a Build still running already names what it builds."""
-    repo = git_repo(tmp_path / "rev", {"Dockerfile": SLOW.format(registry=cluster.registry)}, message="slow one")
-    apply(
-        cluster,
-        buildconfig(
-            "rev-early",
-            source={"type": "Git", "git": {"uri": str(repo)}},
-            to=f"{cluster.registry}/rev-early:latest",
-            strategy={"type": "Docker", "dockerStrategy": {"noCache": True}},
-        ),
-    )
-    build = start(cluster, "rev-early")
-    wait_phase(cluster, build, ("Running",), 60)
-    cluster.wait_for(
-        "the build log to show the RUN step", lambda: "sleep" in cluster.dockyard("logs", f"build/{build}").stdout, 60
-    )
+    repo, build = running_slow_git_build(cluster, tmp_path / "rev", "rev-early", "slow one")
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     running = cluster.wait_for(
         "spec.revision on the running Build",
