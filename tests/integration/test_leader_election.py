@@ -100,6 +100,8 @@ def candidates(apiserver: ApiServer, tmp_path: Path) -> Iterator[Callable[..., C
     yield start
     for c in started:
         c.stop()
+    for c in started:  # pytest shows this only for a failed test: what each candidate did
+        print(f"--- {c.log_path.name} (exit {c.proc.returncode})\n{c.log()}")
 
 
 def holder(api: httpx.Client) -> str | None:
