@@ -787,7 +787,8 @@ class Controller:
         )
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
-        """Start informers and workers as daemon threads; they end when ``stop`` is set."""
+        """Start informers and workers as daemon threads; they end when ``stop`` is set. The workers take
+        keys from the queue only once every informer has listed (:meth:`wait_for_cache_sync`)."""
         self._stop = stop
         self.setup()
         threads = []
@@ -851,7 +852,33 @@ class Controller:
 
         return handle
 
+    def wait_for_cache_sync(self, stop: threading.Event, *, warn_after: float = 30.0) -> bool:
+        """Block until every informer of :meth:`watches` has put its first list in the cache (client-go
+        ``cache.WaitForCacheSync``, which a controller's ``Run`` calls before it starts its workers).
+
+        A reconcile before that reads an incomplete cache as the truth: a Build whose BuildConfig is not
+        cached yet looks like one of a ``Serial`` config; a ReplicaSet whose pods are not, like one with none.
+        Logs a warning every ``warn_after`` seconds naming the kinds not listed yet (an informer that cannot
+        list, e.g. refused with 403, keeps the workers waiting, as in client-go).
+
+        Returns:
+            True once synced; False if ``stop`` was set first.
+        """
+        waited = 0.0
+        for informer in list(self.informers.values()):
+            while not informer.synced.wait(0.1):
+                if stop.is_set():
+                    return False
+                waited += 0.1
+                if waited >= warn_after:
+                    waited = 0.0
+                    pending = [i.kind for i in self.informers.values() if not i.synced.is_set()]
+                    log.warning("%s: workers still wait for the caches of %s to sync", self.name, ", ".join(pending))
+        return not stop.is_set()
+
     def _work(self, stop: threading.Event) -> None:
+        if not self.wait_for_cache_sync(stop):
+            return
         while not stop.is_set():
             key = self.queue.get(timeout=1.0)
             if key is None:

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 import pytest
 from lightkube.resources.core_v1 import Pod
 
-from dockyard.api import kinds
+from dockyard.api import buildpod, kinds
 from dockyard.api import objects as api_objects
 from dockyard.client import connection, credentials, runtime
 from dockyard.controllers.build import BuildController
@@ -85,6 +85,19 @@ def lagging(cls: type[runtime.Controller], lags: dict[str, float]) -> type[runti
             super().deliver(event, obj)
 
     return type(cls.__name__, (cls,), {"informer_class": LaggingInformer})
+
+
+def slow_to_list(cls: type[runtime.Controller], delays: dict[str, float]) -> type[runtime.Controller]:
+    """``cls`` whose informers of the kinds in ``delays`` put their first list in the cache that many seconds
+    late (a large collection, a slow API server): the other informers have synced and delivered by then."""
+
+    class SlowInformer(runtime.Informer):
+        def relisted(self, objs: list[Any]) -> None:
+            if not self.synced.is_set():
+                time.sleep(delays.get(self.kind, 0.0))
+            super().relisted(objs)
+
+    return type(cls.__name__, (cls,), {"informer_class": SlowInformer})
 
 
 def pod_names(env: Env) -> set[str]:
@@ -178,3 +191,28 @@ def test_a_config_change_starts_one_build_per_generation_when_the_build_informer
     env.patch("BuildConfig", "app", {"spec": {"completionDeadlineSeconds": 600}})
     env.wait(lambda: len(bcc.lister(api_objects.Build).list(env.ns)) >= 2, "the second Build in the cache", timeout=20)
     assert env.settled(lambda: sorted(b["metadata"]["name"] for b in env.list("Build"))) == ["app-1", "app-2"]
+
+
+# ------------------------------------------------------------------ workers wait for every cache
+
+
+def test_no_reconcile_runs_before_every_informer_has_listed(
+    env: Env, conn: connection.Connection, run_controller: Callable[..., Tracking]
+) -> None:
+    """client-go's ``WaitForCacheSync`` before the workers start: a Build reconciled while the BuildConfig
+    cache is still empty would be taken for one of a ``Serial`` config and wait for its siblings for good
+    (the BuildConfig's events enqueue nothing). Seen after a leader takeover (test_leader_election)."""
+    env.create("BuildConfig", config(runPolicy="Parallel"))
+    first = env.instantiate("app")["metadata"]["name"]
+    second = env.instantiate("app")["metadata"]["name"]
+    cls = slow_to_list(BuildController, {"BuildConfig": 1.5})
+    seen: list[bool] = []
+    original = cls.reconcile
+
+    def reconcile(self: Any, key: str) -> float | None:
+        seen.append(all(i.synced.is_set() for i in self.informers.values()))
+        return original(self, key)
+
+    run_controller(type(cls.__name__, (cls,), {"reconcile": reconcile}))
+    env.wait(lambda: pod_names(env) >= {buildpod.pod_name(first), buildpod.pod_name(second)}, "both build pods")
+    assert seen and all(seen), f"{seen.count(False)} of {len(seen)} reconciles ran before every cache had synced"
