@@ -34,6 +34,7 @@ from __future__ import annotations
 import builtins
 import heapq
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -802,7 +803,7 @@ class Controller:
             )
         for i in range(self.workers):
             threads.append(
-                threading.Thread(target=self._work, args=(stop,), daemon=True, name=f"{self.name}-worker-{i}")
+                threading.Thread(target=self._work, args=(stop, i == 0), daemon=True, name=f"{self.name}-worker-{i}")
             )
         threading.Thread(target=self._stopper, args=(stop,), daemon=True).start()
         for t in threads:
@@ -876,8 +877,8 @@ class Controller:
                     log.warning("%s: workers still wait for the caches of %s to sync", self.name, ", ".join(pending))
         return not stop.is_set()
 
-    def _work(self, stop: threading.Event) -> None:
-        if not self.wait_for_cache_sync(stop):
+    def _work(self, stop: threading.Event, first: bool = True) -> None:
+        if not self.wait_for_cache_sync(stop, warn_after=30.0 if first else math.inf):  # one worker warns
             return
         while not stop.is_set():
             key = self.queue.get(timeout=1.0)

@@ -6,6 +6,9 @@
 - Expectations (client-go ``ControllerExpectations``): with a Pod informer that delivers each event late,
   a ReplicaSet of 5 gets exactly 5 pods, and a scale-down deletes exactly the surplus; with a Build
   informer that lags the BuildConfig one, a ConfigChange trigger starts exactly one Build per generation.
+- Workers wait for every informer's first list (client-go ``WaitForCacheSync``): with a BuildConfig informer
+  slow to list, no reconcile runs before it and a Parallel config's Builds both start; with one that cannot
+  list, none runs at all and the log names the kind.
 """
 
 from __future__ import annotations
@@ -216,3 +219,37 @@ def test_no_reconcile_runs_before_every_informer_has_listed(
     run_controller(type(cls.__name__, (cls,), {"reconcile": reconcile}))
     env.wait(lambda: pod_names(env) >= {buildpod.pod_name(first), buildpod.pod_name(second)}, "both build pods")
     assert seen and all(seen), f"{seen.count(False)} of {len(seen)} reconciles ran before every cache had synced"
+
+
+def test_workers_wait_for_an_informer_that_cannot_list_and_the_log_names_it(
+    env: Env, conn: connection.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    class FailingToList(runtime.Informer):
+        def relisted(self, objs: list[Any]) -> None:
+            if self.kind == "BuildConfig":
+                raise RuntimeError("refused")  # the informer logs it and lists again, as after a 403
+            super().relisted(objs)
+
+    cls = type("BuildController", (Tracking, BuildController), {"informer_class": FailingToList})
+    controller = cls(conn)
+    env.create("BuildConfig", config(runPolicy="Parallel"))
+    env.instantiate("app")
+    stop = threading.Event()
+    threads = controller.start(stop)
+    try:
+        env.wait(lambda: controller.informers["Build"].synced.is_set(), "the Build informer to list")
+        waiter = threading.Timer(1.0, stop.set)
+        waiter.start()
+        with caplog.at_level("WARNING", logger="dockyard.client.runtime"):
+            assert controller.wait_for_cache_sync(stop, warn_after=0.3) is False
+        assert controller.reconciles == 0, "a reconcile ran on an incomplete cache"
+        assert any("BuildConfig" in r.getMessage() and "sync" in r.getMessage() for r in caplog.records), [
+            r.getMessage() for r in caplog.records
+        ]
+        assert buildpod.pod_name("app-1") not in pod_names(env)
+    finally:
+        stop.set()
+        for t in threads:
+            if "-worker-" in t.name:
+                t.join(timeout=5)
+    assert not any(t.is_alive() for t in threads if "-worker-" in t.name), "a waiting worker did not stop"
