@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from harness import apply, buildconfig, git_repo, phase, wait_phase
 
+from dockyard.agent.builds import SCRATCH_PREFIX
 from dockyard.registry import server as registry_server
 
 pytestmark = pytest.mark.e2e
@@ -89,14 +90,14 @@ def test_cancel_running_build_keeps_build_and_log(cluster):
 def test_a_cancelled_git_build_leaves_nothing_in_the_temporary_directory(cluster, tmp_path):
     """A cancel ends the builder at once (SIGTERM, then ``os._exit``), with its clone and work directory still
     there: they live in the builder's state directory, which the agent removes with the pod, never in /tmp."""
-    before = set(Path(tempfile.gettempdir()).glob("dockyard-build-*"))
+    before = set(Path(tempfile.gettempdir()).glob(SCRATCH_PREFIX + "*"))
     _, build = running_slow_git_build(cluster, tmp_path / "cancelled", "git-cancel", "slow")
     cluster.dockyard("cancel-build", build)
     wait_phase(cluster, build, ("Cancelled",), 30)
     cluster.wait_for(
         "the build pod to go", lambda: cluster.kubectl("get", "pod", f"{build}-build", check=False).returncode != 0, 30
     )
-    assert set(Path(tempfile.gettempdir()).glob("dockyard-build-*")) - before == set()
+    assert set(Path(tempfile.gettempdir()).glob(SCRATCH_PREFIX + "*")) - before == set()
 
 
 def test_deadline_counts_from_pod_creation(cluster):

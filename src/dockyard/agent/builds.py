@@ -58,6 +58,8 @@ from dockyard.registry import manifests, reference
 log = logging.getLogger(__name__)
 
 GIT_TIMEOUT = 300  # seconds for one clone
+SCRATCH_PREFIX = "dockyard-build-"
+"""Prefix of a build's temporary directories (the clone fetched ahead, the work directory)."""
 
 _registry_tls: ssl.SSLContext | None = None
 
@@ -187,7 +189,7 @@ def fetching_ahead(
     if not can_fetch_ahead(source):
         yield None
         return
-    workdir = Path(tempfile.mkdtemp(prefix="dockyard-build-", dir=scratch))
+    workdir = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch))
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="builder-fetch") as fetcher:
             yield fetcher.submit(fetch_ahead, source, workdir, cancelled)
@@ -250,7 +252,7 @@ def run_build(
         )
 
     with (
-        tempfile.TemporaryDirectory(prefix="dockyard-build-", dir=inputs.scratch) as workdir,
+        tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=inputs.scratch) as workdir,
         registry_transport() as transport,
         # registry work that overlaps the engine's (left first: waits for what it still runs)
         concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="build-aside") as aside,
