@@ -10,6 +10,7 @@ and a commit of a missing container fails cleanly.
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import subprocess
 import time
@@ -59,6 +60,31 @@ def test_describe_shows_the_events_of_controllers_and_agent(demo):
     assert "Scheduled" in described and "Started" in described, described
     build = demo.kubectl("describe", "build", "hello-1").stdout
     assert "BuildCompleted" in build or "BuildStarted" in build, build
+
+
+def test_controllers_and_agent_metrics_record_builds_pushes_and_image_resolves(demo):
+    """The histograms README and ``dockyard.client.metrics`` promise hold what the flow above did: the builds
+    (by phase and stage), the commit's Push and the Image's digest lookups, on the addresses `up` printed."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    announced = (demo.workdir / "up.log").read_text()
+    line = next(line for line in announced.splitlines() if "metrics:" in line and "controllers http" in line)
+    urls = dict(re.findall(r"(controllers|agent) (http://127\.0\.0\.1:\d+/metrics)", line))
+
+    def counts(component: str, metric: str) -> dict[tuple[tuple[str, str], ...], float]:
+        text = httpx.get(urls[component], timeout=10).raise_for_status().text
+        return {
+            tuple(sorted(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == f"{metric}_count"
+        }
+
+    builds = counts("controllers", "dockyard_build_duration_seconds")
+    for stage in ("total", "FetchInputs", "Build", "PushImage"):
+        assert builds.get((("phase", "Complete"), ("stage", stage)), 0) >= 2, (stage, builds)
+    assert counts("agent", "dockyard_push_duration_seconds").get((("phase", "Succeeded"),), 0) >= 1
+    assert counts("controllers", "dockyard_image_resolve_latency_seconds").get((), 0) >= 1
 
 
 def test_kubectl_wait_and_get(demo):
