@@ -27,6 +27,7 @@ import pytest
 
 from dockyard.agent.node import NodeAgent
 from dockyard.agent.services import ServiceProxy
+from dockyard.api import labels as well_known
 from dockyard.client import connection, runtime
 from dockyard.controllers.deployment import DeploymentController, ReplicaSetController
 from dockyard.controllers.endpoints import EndpointsController
@@ -101,6 +102,7 @@ def get(url: str) -> str | None:
 def node(apiserver: ApiServer, tmp_path: Path, _pod_engine: docker.DockerClient) -> Iterator[ServiceProxy]:
     """Controllers (admin) and the node agent with its Service proxy (node identity), stopped at the end."""
     stop = threading.Event()
+    instance = f"svc-{uuid.uuid4().hex[:8]}"
     admin = connection.connect(str(apiserver.kubeconfig(tmp_path / "admin")))
     node_conn = connection.connect(str(apiserver.kubeconfig(tmp_path / "node", token=apiserver.node_token)))
     controllers: list[runtime.Controller] = [
@@ -116,7 +118,7 @@ def node(apiserver: ApiServer, tmp_path: Path, _pod_engine: docker.DockerClient)
         engine_url="unix:///nonexistent",
         node_name=apiserver.node_name,
         state_dir=tmp_path / "agent",
-        instance=f"svc-{uuid.uuid4().hex[:8]}",
+        instance=instance,
     )
     agent.start(stop)
     proxy = ServiceProxy(node_conn)
@@ -125,8 +127,10 @@ def node(apiserver: ApiServer, tmp_path: Path, _pod_engine: docker.DockerClient)
     try:
         yield proxy
     finally:
-        agent.stop_pods(grace_seconds=0, budget=20)
         stop.set()
+        agent.stop_pods(grace_seconds=0, budget=20)
+        left = _pod_engine.containers.list(all=True, filters={"label": f"{well_known.CONTAINER_INSTANCE}={instance}"})
+        assert not left, f"containers left running after the agent stopped: {[c.name for c in left]}"
 
 
 def test_load_balancer_reaches_ready_pods_only(apiserver: ApiServer, tmp_path: Path, node: ServiceProxy) -> None:

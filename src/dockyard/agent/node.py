@@ -394,9 +394,14 @@ class NodeAgent:
     def stop_pods(self, *, grace_seconds: int = 2, budget: float = 5.0) -> None:
         """Stop and remove every pod container on this node, in parallel, within ``budget`` seconds.
 
-        Used on a clean shutdown of ``dockyard up``: the Pod objects stay in the API,
-        so the next start runs them again.
+        Used on a clean shutdown of ``dockyard up``, once the agent's ``stop`` is set: the pod workers' syncs
+        under way are waited for first (within half the budget), since one may still start a container; then
+        every container of this node is stopped. The Pod objects stay in the API, so the next start runs them
+        again.
         """
+        deadline = time.monotonic() + budget
+        if not self.pods.join_workers(budget / 2):
+            log.warning("a pod sync was still running after %.1fs; stopping the containers anyway", budget / 2)
         threads = [
             threading.Thread(
                 target=self.runtime.kill_pod, args=(uid,), kwargs={"grace_period_seconds": grace_seconds}, daemon=True
@@ -405,6 +410,5 @@ class NodeAgent:
         ]
         for t in threads:
             t.start()
-        deadline = time.monotonic() + budget
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))

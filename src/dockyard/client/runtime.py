@@ -748,6 +748,7 @@ class Controller:
         """Informers started while running (:meth:`dynamic_informer`), by group/version/kind."""
         self._stop: threading.Event | None = None
         self._dynamic_lock = threading.Lock()
+        self._workers: list[threading.Thread] = []
 
     def watches(self) -> list[Watch]:
         raise NotImplementedError
@@ -801,14 +802,23 @@ class Controller:
             threads.append(
                 threading.Thread(target=informer.run, args=(stop,), daemon=True, name=f"{self.name}-watch-{w.kind}")
             )
-        for i in range(self.workers):
-            threads.append(
-                threading.Thread(target=self._work, args=(stop, i == 0), daemon=True, name=f"{self.name}-worker-{i}")
-            )
+        self._workers = [
+            threading.Thread(target=self._work, args=(stop, i == 0), daemon=True, name=f"{self.name}-worker-{i}")
+            for i in range(self.workers)
+        ]
+        threads.extend(self._workers)
         threading.Thread(target=self._stopper, args=(stop,), daemon=True).start()
         for t in threads:
             t.start()
         return threads
+
+    def join_workers(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for the workers to end (after ``stop`` is set, each ends once its
+        current reconcile has returned). Returns True if none is left running."""
+        deadline = time.monotonic() + timeout
+        for worker in self._workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        return not any(worker.is_alive() for worker in self._workers)
 
     def synced(self) -> bool:
         """True once every informer of :meth:`watches` has listed (dynamic informers are not waited for)."""
