@@ -361,6 +361,23 @@ def test_validation_failure_is_422_naming_the_field(api: httpx.Client) -> None:
     assert "metadata.name" in assert_status(api.post(PODS, json=bad_name), 422, "Invalid")["message"]
 
 
+def test_build_resources_are_refused_not_ignored(api: httpx.Client) -> None:
+    """Builds run through the engine's build API, which dockyard does not limit: a BuildConfig (or Build) with
+    ``spec.resources`` limits or requests would be accepted and ignored, so it is 422 naming the field; an
+    empty ``resources`` (nothing to honour) is accepted."""
+    for resources in ({"limits": {"memory": "512Mi"}}, {"requests": {"cpu": "1"}}):
+        body = copy.deepcopy(BC)
+        body["metadata"]["name"] = "limited"
+        body["spec"]["resources"] = resources
+        status = assert_status(api.post(BCS, json=body), 422, "Invalid")
+        assert status["details"]["causes"][0]["field"].startswith("spec.resources"), status
+        assert "not supported" in status["message"], status["message"]
+    body = copy.deepcopy(BC)
+    body["metadata"]["name"] = "unlimited"
+    body["spec"]["resources"] = {}
+    assert api.post(BCS, json=body).status_code == 201
+
+
 def test_validate_hook_runs_on_create_update_and_patch(api: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
     from dockyard.api import validation
 

@@ -199,10 +199,32 @@ class BuildTriggerPolicy(Strict):
 
 
 class ResourceRequirements(Strict):
-    """Compute resources of the build (Kubernetes ``ResourceRequirements``)."""
+    """Compute resources of the build (Kubernetes ``ResourceRequirements``): accepted only empty.
 
-    limits: dict[str, str | int | float] = Field(default_factory=dict, description="Maximum cpu and memory.")
-    requests: dict[str, str | int | float] = Field(default_factory=dict, description="Requested cpu and memory.")
+    Builds run through the engine's build API (the build pod's container never runs), which dockyard does not
+    limit; a limit or request would be stored and ignored, so it is refused (422 naming ``spec.resources``).
+    """
+
+    # maxProperties 0 in the CRD schema: kube-apiserver refuses them too (Kubernetes mode)
+    limits: dict[str, str | int | float] = Field(
+        default_factory=dict,
+        description="Not supported: must be empty (builds are not limited).",
+        json_schema_extra={"maxProperties": 0},
+    )
+    requests: dict[str, str | int | float] = Field(
+        default_factory=dict,
+        description="Not supported: must be empty (builds are not limited).",
+        json_schema_extra={"maxProperties": 0},
+    )
+
+    @model_validator(mode="after")
+    def _nothing_to_ignore(self) -> ResourceRequirements:
+        if self.limits or self.requests:
+            raise ValueError(
+                "build resource limits and requests are not supported: builds run through the engine's build "
+                "API, which dockyard does not limit; remove resources.limits and resources.requests"
+            )
+        return self
 
 
 class CommonSpec(Strict):
@@ -211,7 +233,9 @@ class CommonSpec(Strict):
     source: BuildSource = Field(description="Where the build context comes from.")
     strategy: BuildStrategy = Field(default_factory=BuildStrategy, description="How the image is built.")
     output: BuildOutput = Field(description="Where the built image is pushed.")
-    resources: ResourceRequirements | None = Field(default=None, description="Compute resources of the build.")
+    resources: ResourceRequirements | None = Field(
+        default=None, description="Compute resources of the build: not supported, accepted only empty (422 otherwise)."
+    )
     completionDeadlineSeconds: int | None = Field(
         default=None,
         gt=0,
