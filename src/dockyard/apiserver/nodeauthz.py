@@ -9,8 +9,7 @@ its node agent does beyond the kubelet's work (build pods and Pushes):
 - **Secrets**: ``get`` only, of a Secret referenced by a pod bound to the node
   (volumes, projected volumes, ``env[].valueFrom.secretKeyRef``,
   ``envFrom[].secretRef``, ``imagePullSecrets``; for a build pod also its
-  Build's ``source.sourceSecret``, ``output.pushSecret`` and
-  ``strategy.dockerStrategy.pullSecret``) or by a Push the node serves
+  Build's ``source.sourceSecret`` and ``output.pushSecret``) or by a Push the node serves
   (``imagePushSecrets``). ``list`` and ``watch`` of Secrets are refused by
   :func:`dockyard.apiserver.authz.allowed`.
 - **Build logs, sources and details** (``builds/log`` create, ``builds/source`` get, ``builds/details``
@@ -186,11 +185,11 @@ def check_mirror_pod_create(attrs: authz.Attributes, pod: Any) -> None:
 
 
 def build_secret_names(spec: Obj) -> set[str]:
-    """Secrets a Build (or BuildConfig) spec gives its build pod: source, push and pull secrets."""
+    """Secrets a Build (or BuildConfig) spec gives its build pod: its source and push secrets (a Build has no
+    pull secret: ``dockerStrategy`` has no ``pullSecret``, refused as an unknown field)."""
     names = {
         _name(_dict(spec.get("source")).get("sourceSecret")),
         _name(_dict(spec.get("output")).get("pushSecret")),
-        _name(_dict(_dict(spec.get("strategy")).get("dockerStrategy")).get("pullSecret")),
     }
     return {n for n in names if n}
 
