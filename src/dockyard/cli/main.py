@@ -72,8 +72,20 @@ def _connect(kubeconfig: str | None) -> connection.Connection:
         _kubeconfig_die(err)
 
 
+RETRYABLE = frozenset({408, 429})
+"""Client-error codes that say the server is busy or slow, not that the request is wrong (RFC 9110 §15.5.9,
+RFC 6585 §4): exit 3 as for a 5xx."""
+
+
+def exit_code_for(status_code: int) -> int:
+    """The exit code of a failed answer: 2 (refused: bad input, not found, conflict, unauthorized, forbidden,
+    too large — retrying the same command cannot help; the Status message says what to fix) for a 4xx other than
+    :data:`RETRYABLE`; 3 (the server cannot do it now) for those and for a 5xx."""
+    return 2 if 400 <= status_code < 500 and status_code not in RETRYABLE else 3
+
+
 def _check(resp: httpx.Response) -> dict[str, Any]:
-    """Return the JSON body of a 2xx answer, else exit with the Status message."""
+    """Return the JSON body of a 2xx answer, else exit with the Status message (code: :func:`exit_code_for`)."""
     if resp.is_success:
         body: dict[str, Any] = resp.json()
         return body
@@ -81,7 +93,7 @@ def _check(resp: httpx.Response) -> dict[str, Any]:
         message = resp.json().get("message") or resp.text
     except ValueError:
         message = resp.text
-    _die(message, 2 if resp.status_code in (400, 404, 409, 422) else 3)
+    _die(message, exit_code_for(resp.status_code))
 
 
 M = TypeVar("M", bound=pydantic.BaseModel)

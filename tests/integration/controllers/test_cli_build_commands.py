@@ -119,3 +119,15 @@ def test_commit_wait_without_an_answer_times_out_with_1(env: Env, cli: Callable[
     result = cli("commit", "web", "127.0.0.1:5000/snap/app:v1", "--wait", "--timeout", "0.5")
     assert result.exit_code == 1, result.output
     assert "timed out" in result.output
+
+
+def test_a_refused_request_exits_2_not_3(shared_apiserver: ApiServer, env: Env, tmp_path: Path) -> None:
+    """Exit 3 means the server (or engine) cannot be reached: scripts retry it. A 403 (the view identity may not
+    start builds) or 401 (a token the server does not know) is an answer that retrying will not change: exit 2,
+    with the server's message."""
+    env.create("BuildConfig", config())
+    for token, words in ((shared_apiserver.view_token, "forbidden"), ("not-a-token", "Unauthorized")):
+        kubeconfig = shared_apiserver.kubeconfig(tmp_path / f"kubeconfig-{words}", namespace=env.ns, token=token)
+        result = CliRunner().invoke(app, ["start-build", "app", "--kubeconfig", str(kubeconfig)])
+        assert result.exit_code == 2, result.output
+        assert words.lower() in result.output.lower(), result.output
