@@ -87,6 +87,21 @@ def test_controllers_and_agent_metrics_record_builds_pushes_and_image_resolves(d
     assert counts("controllers", "dockyard_image_resolve_latency_seconds").get((), 0) >= 1
 
 
+def test_credentials_and_state_are_private_to_their_owner(demo):
+    """The data dir and what in it grants access or holds objects: tokens, the three kubeconfigs, the database
+    and the uploaded build contexts (README, Security model)."""
+    import stat
+
+    data = demo.data_dir
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for name in ("tokens.json", "kubeconfig", "kubeconfig-view", "kubeconfig-node", "dockyard.db"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+    contexts = data / "dockyard.db-contexts"
+    assert stat.S_IMODE(contexts.stat().st_mode) == 0o700
+    for path in contexts.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
 def test_kubectl_wait_and_get(demo):
     builds = demo.kubectl("get", "builds", "-o", "name").stdout.split()
     assert builds and all(b.startswith("build.dockyard.dev/hello-") for b in builds)

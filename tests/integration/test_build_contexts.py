@@ -298,3 +298,18 @@ def test_uploads_in_parallel_do_not_mix(apiserver):
         t.join(timeout=max(0.1, deadline - time.monotonic()))
     assert all(r.status_code == 201 for r in results.values()) and len(results) == 4
     assert len(context_files(apiserver.db_path)) == 4
+
+
+def test_view_may_not_read_an_uploaded_source(apiserver):
+    """An uploaded build context is a Secret's peer (it may hold credentials): the view identity reads Builds,
+    not their ``source`` (403, as for Secrets); the admin reads it."""
+    content = _header("a", 1) + b"a" + bytes(511) + bytes(1024)
+    with apiserver.client() as client:
+        _config(client, "bin")
+        build = upload(client, "bin", content).json()["metadata"]["name"]
+        assert client.get(f"{GROUP}/builds/{build}/source").content == content
+    with apiserver.client(token=apiserver.view_token) as view:
+        assert view.get(f"{GROUP}/builds/{build}").status_code == 200
+        resp = view.get(f"{GROUP}/builds/{build}/source")
+        assert resp.status_code == 403, resp.text
+        assert content not in resp.content

@@ -239,3 +239,32 @@ def test_a_live_watch_shared_by_admin_and_view_shows_view_the_secret_redacted(ap
     assert admin_event["object"]["spec"]["triggers"][0]["generic"]["secret"] == SECRET
     assert SECRET not in view_line
     assert json.loads(view_line)["object"]["spec"]["triggers"][0]["generic"]["secret"] == "<redacted>"
+
+
+def test_a_secret_reference_authenticates_the_webhook_with_its_webhooksecretkey(apiserver: Any, api: Any) -> None:
+    """OpenShift's ``generic.secretReference``: the webhook's secret is the referenced Secret's ``WebHookSecretKey``.
+    Only that value starts a Build; another value, a Secret without the key, or a missing Secret is 403."""
+    import base64
+
+    value = "ref-hook-value-7c1d"
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "hook-key"},
+        "data": {buildhooks.WEBHOOK_SECRET_KEY: base64.b64encode(value.encode()).decode()},
+    }
+    assert api.post("/api/v1/namespaces/default/secrets", json=secret).status_code == 201
+    for name, ref in (("byref", "hook-key"), ("nokey", "other-key"), ("gone", "no-such-secret")):
+        body = buildconfig(name)
+        body["spec"]["triggers"] = [{"type": "Generic", "generic": {"secretReference": {"name": ref}}}]
+        assert api.post(BCS, json=body).status_code == 201
+    other = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "other-key"}, "stringData": {"x": value}}
+    assert api.post("/api/v1/namespaces/default/secrets", json=other).status_code == 201
+
+    assert post_hook(apiserver, secret="wrong-value", name="byref").status_code == 403
+    assert post_hook(apiserver, secret=value, name="nokey").status_code == 403
+    assert post_hook(apiserver, secret=value, name="gone").status_code == 403
+    assert not [b for b in builds(api) if b.startswith(("byref", "nokey", "gone"))]
+    resp = post_hook(apiserver, secret=value, name="byref")
+    assert resp.status_code == 202, resp.text
+    assert [b for b in builds(api) if b.startswith("byref")] == ["byref-1"]
