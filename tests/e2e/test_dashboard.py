@@ -90,12 +90,24 @@ def _page(browser, hello, viewport=DESKTOP):
     return page
 
 
+def _goto(page, url: str):
+    """``page.goto(url)``, again (at most twice) if Chromium aborted it with ``net::ERR_NETWORK_CHANGED``: it
+    reports that whenever a network interface comes or goes, as a pod's veth does while the dashboard loads."""
+    for attempt in range(3):
+        try:
+            return page.goto(url)
+        except sync_api.Error as err:
+            if "ERR_NETWORK_CHANGED" not in str(err) or attempt == 2:
+                raise
+    return None
+
+
 def _url(hello, path: str) -> str:
     return f"https://127.0.0.1:{hello.api_port}/dashboard/{path}"
 
 
 def _sign_in(page, hello, token: str, user: str) -> None:
-    page.goto(_url(hello, "builds"))
+    _goto(page, _url(hello, "builds"))
     page.get_by_label("Bearer token").fill(token)
     page.get_by_role("button", name="Sign in").click()
     sync_api.expect(page.locator("#who-name")).to_have_text(f"Signed in as {user}")
@@ -122,7 +134,7 @@ def test_dashboard_in_a_browser(hello, browser):
     page = _page(browser, hello)
 
     # sign in: the shell has no data until a token is given; a wrong one is refused
-    page.goto(_url(hello, "builds"))
+    _goto(page, _url(hello, "builds"))
     sync_api.expect(page.locator("#sign-in")).to_be_visible()
     sync_api.expect(page.locator("#content")).to_be_hidden()
     _shot(page, "sign-in")
@@ -182,7 +194,7 @@ def test_dashboard_in_a_browser(hello, browser):
     _shot(page, "build")
 
     # Deploys: the new digest rolls out to the pod
-    page.goto(_url(hello, "deploys"))
+    _goto(page, _url(hello, "deploys"))
     card = page.locator("section[data-imagedeploy='hello']")
     sync_api.expect(card.locator(".pod-digest").first).to_contain_text(first[:19], timeout=ROLLOUT_TIMEOUT_MS)
     sync_api.expect(card.locator(".badge", has_text="True").first).to_be_visible(timeout=ROLLOUT_TIMEOUT_MS)
@@ -191,7 +203,7 @@ def test_dashboard_in_a_browser(hello, browser):
     # The click comes right after a watch event refreshed the list: refreshed buttons work as soon as they are
     # there (htmx used to wire them 20 ms later, and a click in between was lost)
     hello.change_source()
-    page.goto(_url(hello, "builds"))
+    _goto(page, _url(hello, "builds"))
     sync_api.expect(page.locator("#start-default-hello")).to_be_visible()
     page.evaluate(
         """() => {
@@ -211,7 +223,7 @@ def test_dashboard_in_a_browser(hello, browser):
     _shot(page, "builds")
     second = _build_digest(hello, "hello-2")
     assert second != first
-    page.goto(_url(hello, "deploys"))
+    _goto(page, _url(hello, "deploys"))
     sync_api.expect(card.locator(".latest-image")).to_contain_text(second[:19], timeout=ROLLOUT_TIMEOUT_MS)
     sync_api.expect(card.locator(".pod-digest")).to_have_count(hello.replicas, timeout=ROLLOUT_TIMEOUT_MS)
     sync_api.expect(card.locator(".pod-digest").first).to_contain_text(second[:19], timeout=ROLLOUT_TIMEOUT_MS)
@@ -229,13 +241,13 @@ def test_dashboard_in_a_browser(hello, browser):
 
     # a Push (commit the running container), then the remaining pages
     hello.commit_container()
-    page.goto(_url(hello, "pushes"))
+    _goto(page, _url(hello, "pushes"))
     sync_api.expect(page.locator("#content")).to_contain_text("Succeeded")
     _shot(page, "pushes")
-    page.goto(_url(hello, "images"))
+    _goto(page, _url(hello, "images"))
     sync_api.expect(page.locator("#content")).to_contain_text(second[:19])
     _shot(page, "images")
-    page.goto(_url(hello, "events?namespace=default&kind=ImageDeploy&name=hello"))
+    _goto(page, _url(hello, "events?namespace=default&kind=ImageDeploy&name=hello"))
     sync_api.expect(page.locator("#content")).to_contain_text("DeploymentUpdated")
     _shot(page, "events")
     assert page.csp_errors == []
@@ -243,11 +255,11 @@ def test_dashboard_in_a_browser(hello, browser):
     # phone width: still one column, buttons reachable
     phone = _page(browser, hello, PHONE)
     _sign_in(phone, hello, admin_token, "admin")
-    phone.goto(_url(hello, "deploys"))
+    _goto(phone, _url(hello, "deploys"))
     sync_api.expect(phone.locator("section[data-imagedeploy='hello']")).to_be_visible()
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"] + 1
     _shot(phone, "deploys-phone")
-    phone.goto(_url(hello, "builds"))
+    _goto(phone, _url(hello, "builds"))
     sync_api.expect(phone.locator("#start-default-hello")).to_be_visible()
     _shot(phone, "builds-phone")
 
@@ -255,7 +267,7 @@ def test_dashboard_in_a_browser(hello, browser):
     view = _page(browser, hello)
     _sign_in(view, hello, view_token, "view")
     for name in ("builds", "deploys", "images", "pushes", "events", "builds/default/hello-1"):
-        view.goto(_url(hello, name))
+        _goto(view, _url(hello, name))
         sync_api.expect(view.locator("#content h1").first).to_be_visible()
         assert view.locator("[data-action]").count() == 0, name
         assert view.locator("button:not(#sign-out):not(#sign-in-button)").count() == 0, name
