@@ -220,7 +220,7 @@ def prepare_details_update(info: kinds.ResourceInfo, old: Obj, new: Obj) -> Obj:
 
     Raises:
         errors.Invalid: (422) ``spec.revision`` removed or changed, or another field changed; the causes
-            name the fields. A body whose ``metadata.resourceVersion`` is not the stored one is left to the
+            name the fields (``spec.<field>`` for each other spec field written). A body whose ``metadata.resourceVersion`` is not the stored one is left to the
             store's precondition check (409 ``Conflict``, as any stale update).
     """
     old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
@@ -229,11 +229,13 @@ def prepare_details_update(info: kinds.ResourceInfo, old: Obj, new: Obj) -> Obj:
     if before is not None and after != before:
         message = "cannot be removed" if after is None else "cannot be changed once set"
         causes.append(errors.Cause("spec.revision", message, "FieldValueForbidden"))
-    rest = {k: v for k, v in new_spec.items() if k != "revision"}
-    if rest != {k: v for k, v in old_spec.items() if k != "revision"}:
-        causes.append(
-            errors.Cause("spec", "only spec.revision may be written through builds/details", "FieldValueForbidden")
-        )
+    for key in sorted((new_spec.keys() | old_spec.keys()) - {"revision"}):
+        if new_spec.get(key) != old_spec.get(key):
+            causes.append(
+                errors.Cause(
+                    f"spec.{key}", "only spec.revision may be written through builds/details", "FieldValueForbidden"
+                )
+            )
     if new.get("status", old.get("status")) != old.get("status"):
         causes.append(errors.Cause("status", "may not be written through builds/details", "FieldValueForbidden"))
     new_meta, old_meta = new.get("metadata") or {}, old.get("metadata") or {}
