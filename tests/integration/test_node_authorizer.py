@@ -33,7 +33,17 @@ def pod(name: str, node: str, **spec: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def secrets(api: Any) -> list[str]:
-    names = ["pod-env", "pod-volume", "pull", "other-node", "unreferenced", "build-push", "push-secret"]
+    names = [
+        "pod-env",
+        "pod-volume",
+        "pod-projected",
+        "pod-env-from",
+        "pull",
+        "other-node",
+        "unreferenced",
+        "build-push",
+        "push-secret",
+    ]
     for name in names:
         assert api.post(SECRETS, json=secret(name)).status_code == 201
     return names
@@ -46,9 +56,13 @@ def test_node_reads_only_secrets_its_objects_reference(apiserver: Any, api: Any,
         "mine",
         node_name,
         imagePullSecrets=[{"name": "pull"}],
-        volumes=[{"name": "v", "secret": {"secretName": "pod-volume"}}],
+        volumes=[
+            {"name": "v", "secret": {"secretName": "pod-volume"}},
+            {"name": "p", "projected": {"sources": [{"secret": {"name": "pod-projected"}}]}},
+        ],
     )
     mine["spec"]["containers"][0]["env"] = env
+    mine["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "pod-env-from"}}]
     assert api.post(PODS, json=mine).status_code == 201
     theirs = pod("theirs", "other-node", volumes=[{"name": "v", "secret": {"secretName": "other-node"}}])
     assert api.post(PODS, json=theirs).status_code == 201
@@ -73,7 +87,7 @@ def test_node_reads_only_secrets_its_objects_reference(apiserver: Any, api: Any,
     assert api.post(f"{GROUP}/pushes", json=push).status_code == 201
 
     with apiserver.client(token=apiserver.node_token) as node:
-        for name in ("pod-env", "pod-volume", "pull", "build-push", "push-secret"):
+        for name in ("pod-env", "pod-volume", "pod-projected", "pod-env-from", "pull", "build-push", "push-secret"):
             got = node.get(f"{SECRETS}/{name}")
             assert got.status_code == 200, (name, got.text)
         for name in ("other-node", "unreferenced"):
