@@ -164,17 +164,19 @@ class Bench(Harness):
         self.remember_image(self.build_ref)
         return elapsed, build, phases
 
-    def raw_build(self, label: str) -> float:
+    def raw_build(self, label: str) -> tuple[float, dict[str, float]]:
+        """``(seconds, {"build": s, "push": s})`` of the raw client's build then push."""
         assert self.raw is not None
         (self.raw_ctx / "index.html").write_text(f"Hello from dockyard bench {label} raw {uuid.uuid4()}\n")
         t0 = time.monotonic()
         self.raw.build(self.raw_ctx, self.raw_build_ref, {"BASE": self.base_ref})
+        t1 = time.monotonic()
         self.raw.push(self.raw_build_ref)
         elapsed = time.monotonic() - t0
         if not self.registry_digest(self.raw_build_ref):
             raise BenchError(f"raw push of {self.raw_build_ref} is not in the registry")
         self.remember_image(self.raw_build_ref)
-        return elapsed
+        return elapsed, {"build": t1 - t0, "push": t0 + elapsed - t1}
 
     def bench_build(self) -> str:
         res = self.results["build"]
@@ -205,10 +207,11 @@ class Bench(Harness):
                         + ")"
                     )
                 else:
-                    elapsed = self.raw_build(label)
+                    elapsed, split = self.raw_build(label)
                     if not warm:
                         res["raw"].append(elapsed)
-                    line.append(f"raw {elapsed:.2f}s")
+                        res.setdefault("raw_stages", []).append(split)
+                    line.append(f"raw {elapsed:.2f}s (build {split['build']:.2f}, push {split['push']:.2f})")
             console.print(f"  build {label}: " + " · ".join(line))
         return digest
 
@@ -370,6 +373,7 @@ class Bench(Harness):
             if op == "build":
                 entry["status_duration_median_s"] = median(r["status_duration"])
                 entry["dockyard_stage_median_s"] = stage_medians(r.get("stages") or [])
+                entry["raw_stage_median_s"] = stage_medians(r.get("raw_stages") or [])
             out[op] = entry
         return out
 
@@ -408,8 +412,20 @@ class Bench(Harness):
                 "",
                 str(s["rounds"]),
             )
+        raw_stages = s.get("raw_stage_median_s") or {}
+        client = self.raw.name if self.raw else "raw"
+        anchors = {"Build": "build", "PushImage": "push"}  # the raw side's step doing the stage's work
         for stage, secs in (s.get("dockyard_stage_median_s") or {}).items():
-            t.add_row(f"  build stage: {stage}", fmt(secs), "", "", "", str(s["rounds"]))
+            step = anchors.get(stage)
+            anchor = raw_stages.get(step) if step else None
+            t.add_row(
+                f"  build stage: {stage}" + (f" (raw: {client} {step})" if anchor is not None else ""),
+                fmt(secs),
+                fmt(anchor) if anchor is not None else "",
+                fmt(secs / anchor) if anchor and secs is not None else "",
+                "",
+                str(s["rounds"]),
+            )
         return t
 
 
