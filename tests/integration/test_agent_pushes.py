@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from dockyard.agent import node
+from dockyard.agent import node, pods, pushes
 from dockyard.agent.engine import connect
 from dockyard.api import labels as well_known
 from dockyard.api import phases
@@ -303,3 +303,68 @@ def test_registry_that_stays_away_fails_the_push_after_the_back_off(
         assert condition(failed)["status"] == "False"
     finally:
         registry.stop()
+
+
+def test_a_container_of_another_runtime_fails_the_push_at_once_as_unsupported_runtime(
+    apiserver: ApiServer, podman_engine: connect.Engine, tmp_path: Path
+) -> None:
+    """README (Pushes): a container whose ``containerID`` names a runtime other than Docker Engine or Podman
+    (``containerd://``, ``cri-o://``) fails at once with reason ``UnsupportedRuntime``, not retried.
+
+    As ``dockyard agent --no-pods`` on a Kubernetes node whose kubelet runs containerd: only the push worker
+    runs, and the pod's status is the kubelet's (written here by the admin).
+    """
+    conn = connection.connect(str(apiserver.kubeconfig(tmp_path / "node.kubeconfig", token=apiserver.node_token)))
+    runtime_ = pods.PodRuntime(
+        podman_engine.client,
+        node_name=apiserver.node_name,
+        state_dir=tmp_path / "volumes",
+        instance=f"pushes-{uuid.uuid4().hex[:8]}",
+    )
+    worker = pushes.PushWorker(
+        conn, runtime_=runtime_, engine_client=podman_engine.client, node_name=apiserver.node_name
+    )
+    stop = threading.Event()
+    worker.start(stop)
+    try:
+        with apiserver.client(timeout=30) as http:
+            cluster = Cluster(http, agent=None)  # type: ignore[arg-type]  # no pods run here
+            for scheme in ("containerd", "cri-o"):
+                pod_name = f"k8s-{scheme}"
+                created = cluster.create(
+                    PODS,
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "metadata": {"name": pod_name},
+                        "spec": {"nodeName": apiserver.node_name, "containers": [{"name": "app", "image": "x"}]},
+                    },
+                )
+                created["status"] = {
+                    "phase": "Running",
+                    "containerStatuses": [
+                        {
+                            "name": "app",
+                            "image": "x",
+                            "imageID": "",
+                            "ready": True,
+                            "restartCount": 0,
+                            "containerID": f"{scheme}://{'a' * 64}",
+                            "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+                        }
+                    ],
+                }
+                resp = http.put(f"{PODS}/{pod_name}/status", json=created)
+                assert resp.is_success, resp.text
+                cluster.push(f"on-{scheme}", podName=pod_name, image="127.0.0.1:1/pushes/x:1", backoffLimit=3)
+                failed = cluster.ended(f"on-{scheme}", timeout=30)
+                assert (failed["phase"], failed["reason"], failed["attempts"]) == (
+                    "Failed",
+                    Reason.UNSUPPORTED_RUNTIME,
+                    1,
+                ), failed
+                assert f"{scheme}://" in failed["message"] and "Docker Engine or Podman" in failed["message"]
+                assert condition(failed)["reason"] == Reason.UNSUPPORTED_RUNTIME
+    finally:
+        stop.set()
+        worker.join_workers(5)
