@@ -378,6 +378,31 @@ def test_build_resources_are_refused_not_ignored(api: httpx.Client) -> None:
     assert api.post(BCS, json=body).status_code == 201
 
 
+def test_paths_into_the_source_are_relative_without_dot_dot(api: httpx.Client) -> None:
+    """``spec.source.contextDir`` and ``spec.strategy.dockerStrategy.dockerfilePath`` name paths inside the source
+    (OpenShift's rule): an absolute path or a ``..`` component is 422 naming the field (the builder also refuses
+    one that a symbolic link of the source takes outside it: tests/integration/test_build_source_escapes.py)."""
+    cases = [
+        ("/etc/passwd", "spec.strategy.dockerStrategy.dockerfilePath"),
+        ("../../etc/passwd", "spec.strategy.dockerStrategy.dockerfilePath"),
+        ("docker/../../x", "spec.strategy.dockerStrategy.dockerfilePath"),
+    ]
+    for path, field in cases:
+        body = copy.deepcopy(BC)
+        body["metadata"]["name"] = "escape"
+        body["spec"].setdefault("strategy", {"type": "Docker"}).setdefault("dockerStrategy", {})["dockerfilePath"] = (
+            path
+        )
+        status = assert_status(api.post(BCS, json=body), 422, "Invalid")
+        assert [c["field"] for c in status["details"]["causes"]] == [field], status
+    body = copy.deepcopy(BC)
+    body["metadata"]["name"] = "nested"
+    body["spec"].setdefault("strategy", {"type": "Docker"}).setdefault("dockerStrategy", {})["dockerfilePath"] = (
+        "docker/Dockerfile.web"
+    )
+    assert api.post(BCS, json=body).status_code == 201
+
+
 def test_validate_hook_runs_on_create_update_and_patch(api: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
     from dockyard.api import validation
 

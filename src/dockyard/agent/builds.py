@@ -273,16 +273,18 @@ def run_build(
             if revision is not None and spec.revision is None and inputs.on_revision is not None:
                 inputs.on_revision(revision)
             strategy = spec.strategy.dockerStrategy
-            dockerfile = strategy.dockerfilePath or "Dockerfile"
-            if not (context_dir / dockerfile).is_file():
+            named = strategy.dockerfilePath or "Dockerfile"
+            path = within(context_dir, named, what="dockerfilePath" if strategy.dockerfilePath else "Dockerfile")
+            if not path.is_file():
                 raise StageFailed(
                     "FetchSourceFailed",
-                    f"no {dockerfile} in the source"
+                    f"no {named} in the source"
                     + (f" (contextDir {spec.source.contextDir})" if spec.source.contextDir else ""),
                 )
+            # the engine gets the file itself (a link inside the context is resolved here, as it was checked)
+            dockerfile = path.relative_to(context_dir.resolve()).as_posix()
             base = strategy.from_.name if strategy.from_ is not None else None
             if base:
-                path = context_dir / dockerfile
                 path.write_text(replace_last_from(path.read_text(), base))
                 write(f"Replaced the last FROM with {base} (dockerStrategy.from)")
             build_args = {a.name: a.value for a in strategy.buildArgs}
@@ -295,7 +297,7 @@ def run_build(
                 client,
                 spec.source,
                 revision,
-                (context_dir / dockerfile).read_text(errors="replace"),
+                path.read_text(errors="replace"),
                 build_args,
                 auth=inputs.push_auth,
                 auth_registry=registry_of(to),
@@ -654,10 +656,29 @@ def fetch_source(
         revision = _fetch_git(git.uri, git.ref, dest, env, write, secrets)
     else:
         raise StageFailed("FetchSourceFailed", f"source type {kind!r} is not supported")
-    context = dest / source.contextDir if source.contextDir else dest
+    context = within(dest, source.contextDir or ".", what="contextDir")
     if not context.is_dir():
         raise StageFailed("FetchSourceFailed", f"contextDir {source.contextDir!r} is not a directory in the source")
     return context, revision
+
+
+def within(root: Path, relative: str, *, what: str) -> Path:
+    """``root / relative`` with every symbolic link resolved, which must stay inside ``root``.
+
+    A Git source may hold any link, absolute ones included, and the builder runs as the agent's user: a
+    ``contextDir``, Dockerfile or ``dockerfilePath`` that resolves outside the source would let a Build read
+    the host's files into an image, or overwrite them (the ``dockerStrategy.from`` rewrite).
+
+    Raises:
+        StageFailed: ``FetchSourceFailed`` naming ``what`` and ``relative`` when it resolves outside ``root``.
+    """
+    base = root.resolve()
+    resolved = (base / relative).resolve()
+    if not resolved.is_relative_to(base):
+        raise StageFailed(
+            "FetchSourceFailed", f"{what} {relative!r} resolves outside the source (through a symbolic link)"
+        )
+    return resolved
 
 
 def _fetch_git(

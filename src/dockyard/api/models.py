@@ -125,9 +125,19 @@ class BuildSource(Strict):
     @field_validator("contextDir")
     @classmethod
     def _relative(cls, value: str | None) -> str | None:
-        if value is not None and (value.startswith("/") or ".." in value.split("/")):
-            raise ValueError("must be a relative path inside the source, without '..'")
-        return value
+        return _relative_path(value)
+
+
+def _relative_path(value: str | None) -> str | None:
+    """``value`` if it is a relative path without ``..`` components (OpenShift's rule for ``contextDir`` and
+    ``dockerfilePath``; the builder also refuses one that a symbolic link takes outside the source).
+
+    Raises:
+        ValueError: an absolute path or a ``..`` component.
+    """
+    if value is not None and (value.startswith("/") or ".." in value.split("/")):
+        raise ValueError("must be a relative path inside the source, without '..'")
+    return value
 
 
 class EnvVar(Strict):
@@ -156,13 +166,18 @@ class DockerBuildStrategy(Strict):
     """How a Dockerfile is built (OpenShift ``DockerBuildStrategy``)."""
 
     dockerfilePath: str | None = Field(
-        default=None, description="Path of the Dockerfile inside the context (default Dockerfile)."
+        default=None, description="Path of the Dockerfile inside the context (default Dockerfile; relative, no '..')."
     )
     buildArgs: list[EnvVar] = Field(default_factory=list, description="Build arguments (ARG) passed to the build.")
     noCache: bool = Field(default=False, description="Build without the engine's layer cache.")
     from_: ObjectReference | None = Field(
         default=None, alias="from", description="Replaces the FROM image of the Dockerfile's last stage."
     )
+
+    @field_validator("dockerfilePath")
+    @classmethod
+    def _relative(cls, value: str | None) -> str | None:
+        return _relative_path(value)
 
 
 class BuildStrategy(Strict):

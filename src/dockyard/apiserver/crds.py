@@ -77,16 +77,19 @@ _GIT_URI = [
     },
 ]
 
+_RELATIVE_PATH = [
+    {
+        "rule": "!self.startsWith('/') && self != '..' && !self.startsWith('../') && !self.endsWith('/..') "
+        "&& !self.contains('/../')",
+        "message": "must be a relative path inside the source, without '..'",
+    }
+]
+
 CEL_RULES: dict[tuple[str, str], list[dict[str, str]]] = {
     ("GitBuildSource", "uri"): _GIT_URI,
     ("GitBuildSource", "ref"): _GIT_REF,
-    ("BuildSource", "contextDir"): [
-        {
-            "rule": "!self.startsWith('/') && self != '..' && !self.startsWith('../') && !self.endsWith('/..') "
-            "&& !self.contains('/../')",
-            "message": "must be a relative path inside the source, without '..'",
-        }
-    ],
+    ("BuildSource", "contextDir"): _RELATIVE_PATH,
+    ("DockerBuildStrategy", "dockerfilePath"): _RELATIVE_PATH,
     ("ObjectReference", "name"): _IMAGE_REFERENCE,
     ("PushSpec", "image"): _IMAGE_REFERENCE,
     ("ImageSpec", "repository"): [
