@@ -26,7 +26,7 @@ from lightkube.models.core_v1 import ContainerStatus, PodStatus
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
-from dockyard.agent import buildpods, pods, podspec, pullsecrets, pushes, scheduling, staticpods
+from dockyard.agent import buildpods, pods, podsecrets, podspec, pullsecrets, pushes, scheduling, staticpods
 from dockyard.agent.engine import connect as engine_connect
 from dockyard.api import buildpod, phases
 from dockyard.api import labels as well_known
@@ -331,6 +331,7 @@ class NodeAgent:
             state_dir=Path(state_dir) / "volumes",
             instance=instance,
             pull_auth=pullsecrets.PullSecrets(conn, node_name=node_name),
+            secrets=podsecrets.SecretReader(conn),
             events=self._pod_event,
             on_probe_result=self._probe_result,
         )

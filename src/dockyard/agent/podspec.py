@@ -638,9 +638,14 @@ def create_args(
     pod_spec: PodSpec | None = None,
     image_user: str = "",
     annotations: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Arguments for docker-py ``APIClient.create_container`` and
     ``create_host_config`` from one Kubernetes container.
+
+    ``env`` is the container's environment with its sources resolved
+    (:func:`dockyard.agent.pods.sources.container_env`); without it only
+    ``env[].value`` is read.
 
     ``command`` replaces the image ENTRYPOINT and ``args`` its CMD; with
     ``command`` but no ``args`` the image CMD is dropped, as Kubernetes does.
@@ -654,27 +659,30 @@ def create_args(
         network and IPC modes, which belong to the pod).
 
     Raises:
-        ConfigError: fields dockyard does not support (yet): ``env[].valueFrom``,
-        ``envFrom``, malformed quantities, or a security field the API server
-        refuses (a pod stored before the refusal).
+        ConfigError: ``env[].valueFrom`` or ``envFrom`` without ``env``,
+        malformed quantities, or a security field the API server refuses (a
+        pod stored before the refusal).
     """
-    env: dict[str, str] = {}
-    for i, item in enumerate(container.env or []):
-        name = item.name or ""
-        if not name:
-            raise ConfigError(f"env[{i}].name: required")
-        if item.valueFrom is not None:
-            raise ConfigError(f"env[{i}].valueFrom ({name}): not supported yet")
-        env[name] = expand_vars(str(item.value or ""), env)
-    if container.envFrom:
-        raise ConfigError("envFrom: not supported yet")
+    environment: dict[str, str] = {}
+    if env is not None:
+        environment.update(env)
+    else:
+        for i, item in enumerate(container.env or []):
+            name = item.name or ""
+            if not name:
+                raise ConfigError(f"env[{i}].name: required")
+            if item.valueFrom is not None:
+                raise ConfigError(f"env[{i}].valueFrom ({name}): this agent reads no Secrets")
+            environment[name] = expand_vars(str(item.value or ""), environment)
+        if container.envFrom:
+            raise ConfigError("envFrom: this agent reads no Secrets")
     command, args = container.command, container.args
-    config: dict[str, Any] = {"image": container.image, "environment": env}
+    config: dict[str, Any] = {"image": container.image, "environment": environment}
     if command:
-        config["entrypoint"] = [expand_vars(str(x), env) for x in command]
-        config["command"] = [expand_vars(str(x), env) for x in args or []]
+        config["entrypoint"] = [expand_vars(str(x), environment) for x in command]
+        config["command"] = [expand_vars(str(x), environment) for x in args or []]
     elif args:
-        config["command"] = [expand_vars(str(x), env) for x in args]
+        config["command"] = [expand_vars(str(x), environment) for x in args]
     if container.workingDir:
         config["working_dir"] = str(container.workingDir)
     if container.tty:

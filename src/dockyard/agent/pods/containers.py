@@ -19,6 +19,7 @@ from lightkube.resources.core_v1 import Pod
 from dockyard.agent import podspec
 from dockyard.agent.engine import containers as engine
 from dockyard.agent.engine import errors as engine_errors
+from dockyard.agent.pods import sources
 from dockyard.agent.pods.images import ImageManager
 from dockyard.agent.pods.state import EXITED, EngineContainer, ExitInfo, PodState
 from dockyard.agent.pods.volumes import MountError, VolumeManager
@@ -52,10 +53,12 @@ class ContainerManager:
         volumes: VolumeManager,
         instance: str,
         clock: Callable[[], float] = time.time,
+        secrets: sources.SecretLookup | None = None,
     ) -> None:
         self._engine = engine
         self._images = images
         self._volumes = volumes
+        self._secrets = secrets
         self.instance = instance
         self._instance_label = f"{podspec.LABEL_INSTANCE}={instance}"
         self._clock = clock
@@ -149,8 +152,11 @@ class ContainerManager:
         infra_id: str,
         ctrs: list[EngineContainer],
         now: float,
+        pod_ip: str | None = None,
+        host_ip: str = "127.0.0.1",
     ) -> tuple[str, str] | None:
-        """kubelet ``startContainer``: pull, create, start. Returns ``None`` once created (a failed engine
+        """kubelet ``startContainer``: pull, create, start. ``pod_ip``/``host_ip`` are the downward API's
+        ``status.podIP``/``status.hostIP`` (:mod:`.sources`). Returns ``None`` once created (a failed engine
         start is recorded in ``state.start_failures`` and shows as ``StartError``), else the container's
         waiting ``(reason, message)``: the image's, ``CreateContainerConfigError``, ``ContainerCreating``
         (a volume is not ready) or ``CreateContainerError``.
@@ -168,8 +174,13 @@ class ContainerManager:
             image_user = self._images.image_user(container.image or "")
             podspec.verify_run_as_non_root(pod, container, image_user=image_user)
             binds = self._volumes.binds(pod, container)
+            env = (
+                sources.container_env(pod, container, self._secrets, pod_ip=pod_ip, host_ip=host_ip)
+                if self._secrets is not None
+                else None
+            )
             config, host = podspec.create_args(
-                container, binds=binds, pod_spec=spec, image_user=image_user, annotations=meta.annotations
+                container, binds=binds, pod_spec=spec, image_user=image_user, annotations=meta.annotations, env=env
             )
         except podspec.ConfigError as e:
             return "CreateContainerConfigError", str(e)

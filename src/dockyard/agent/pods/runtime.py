@@ -22,6 +22,7 @@ from dockyard.agent.pods.images import PAUSE_IMAGE, ImageManager, PullAuth
 from dockyard.agent.pods.podips import PodIPs
 from dockyard.agent.pods.prober import EventSink, ProbeManager, ProberManager
 from dockyard.agent.pods.sandbox import SandboxManager
+from dockyard.agent.pods.sources import SecretLookup
 from dockyard.agent.pods.state import EngineContainer, latest
 from dockyard.agent.pods.status import StatusManager
 from dockyard.agent.pods.volumes import VolumeManager
@@ -63,6 +64,9 @@ class PodRuntime:
             default: none.
         on_probe_result: called with a pod whose probe result changed (from a probe thread); the agent
             enqueues the pod so its status is written at once.
+        secrets: reads the Secrets of ``env[].valueFrom.secretKeyRef``, ``envFrom[].secretRef`` and ``secret``
+            and ``projected`` volumes (:mod:`.sources`); default: none (such pods get
+            ``CreateContainerConfigError``).
 
     Attributes:
         containers: the container manager (:class:`~.containers.ContainerManager`).
@@ -85,11 +89,14 @@ class PodRuntime:
         prober: ProberManager | None = None,
         events: EventSink | None = None,
         on_probe_result: Callable[[Pod], None] | None = None,
+        secrets: SecretLookup | None = None,
     ) -> None:
         self.node_name = node_name
         self.instance = instance or node_name
         ops = engine.Containers(client)
-        volumes = VolumeManager(Path(state_dir) if state_dir is not None else Path("/var/lib/dockyard/agent"))
+        volumes = VolumeManager(
+            Path(state_dir) if state_dir is not None else Path("/var/lib/dockyard/agent"), secrets=secrets
+        )
         images = ImageManager(
             ops,
             backoff=backoff,
@@ -99,7 +106,9 @@ class PodRuntime:
             busybox=busybox,
             clock=clock,
         )
-        self.containers = ContainerManager(ops, images=images, volumes=volumes, instance=self.instance, clock=clock)
+        self.containers = ContainerManager(
+            ops, images=images, volumes=volumes, instance=self.instance, clock=clock, secrets=secrets
+        )
         self._prober: ProberManager = prober or ProbeManager(ops, events=events, on_change=on_probe_result, clock=clock)
         pod_ips = PodIPs()
         self._managers = Managers(

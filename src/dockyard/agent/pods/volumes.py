@@ -1,9 +1,11 @@
-"""The volume manager: ``emptyDir`` and ``hostPath`` volumes, ``subPath`` staging, the pod dir.
+"""The volume manager: ``emptyDir``, ``hostPath``, ``secret`` and ``projected`` volumes, ``subPath`` staging,
+the pod dir.
 
 kubelet ``pkg/kubelet/volumemanager/`` and ``kubelet_pods.go`` ``makeMounts``. The pod dir follows the
 kubelet's layout under ``state_dir``: ``pods/<uid>/volumes/kubernetes.io~empty-dir/<name>`` for
-``emptyDir`` volumes and ``pods/<uid>/volume-subpaths/<volume>/<container>/<index>`` for staged
-``subPath`` mounts (see :mod:`dockyard.agent.subpath`).
+``emptyDir`` volumes, ``kubernetes.io~secret/<name>`` and ``kubernetes.io~projected/<name>`` for the files of
+Secrets (:mod:`.sources`; mounted read-only) and ``pods/<uid>/volume-subpaths/<volume>/<container>/<index>``
+for staged ``subPath`` mounts (see :mod:`dockyard.agent.subpath`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from lightkube.models.core_v1 import Container, Volume
 from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec, subpath
+from dockyard.agent.pods import sources
 
 __all__ = ["MountError", "VolumeManager"]
 
@@ -32,16 +35,17 @@ class MountError(Exception):
 class VolumeManager:
     """Sets up the volumes of this node's pods under ``state_dir`` (see the module docstring)."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, secrets: sources.SecretLookup | None = None) -> None:
         self._state_dir = Path(state_dir)
+        self._secrets = secrets
 
     def pod_dir(self, uid: str) -> Path:
         """``<state_dir>/pods/<uid>``."""
         return self._state_dir / "pods" / uid
 
     def binds(self, pod: Pod, container: Container) -> list[str]:
-        """``hostPath`` and ``emptyDir`` volume mounts as engine binds (``SOURCE:TARGET:rw|ro``); a mount
-        with ``subPath`` binds its staged path (:meth:`stage_subpath`).
+        """The container's volume mounts as engine binds (``SOURCE:TARGET:rw|ro``; ``secret`` and ``projected``
+        volumes always ``ro``); a mount with ``subPath`` binds its staged path (:meth:`stage_subpath`).
 
         Raises:
             podspec.ConfigError: unknown volume, relative ``mountPath``, unsupported volume type, or a
@@ -61,7 +65,8 @@ class VolumeManager:
             sub = mount.subPath or ""
             if sub:
                 source = self.stage_subpath(pod, container, i, source, sub)
-            binds.append(f"{source}:{target}:{'ro' if mount.readOnly else 'rw'}")
+            read_only = mount.readOnly or vol.secret is not None or vol.projected is not None
+            binds.append(f"{source}:{target}:{'ro' if read_only else 'rw'}")
         return binds
 
     def stage_subpath(self, pod: Pod, container: Container, index: int, root: Path, sub: str) -> Path:
@@ -126,7 +131,25 @@ class VolumeManager:
             elif kind in ("Socket", "CharDevice", "BlockDevice") and not path.exists():
                 raise MountError(f'MountVolume.SetUp failed for volume "{name}": {path} does not exist')
             return path
-        raise podspec.ConfigError(f"volume {name!r}: only hostPath and emptyDir are supported")
+        if vol.secret is not None or vol.projected is not None:
+            if self._secrets is None:
+                raise podspec.ConfigError(f"volume {name!r}: this agent reads no Secrets")
+            kind = "kubernetes.io~secret" if vol.secret is not None else "kubernetes.io~projected"
+            try:
+                files = sources.volume_files(pod, vol, self._secrets)
+            except sources.MissingSecret as err:  # the kubelet retries the mount: the Secret may come
+                raise MountError(f'MountVolume.SetUp failed for volume "{name}" : {err}') from err
+            path = self.pod_dir(_uid(pod)) / "volumes" / kind / name
+            security = pod.spec.securityContext if pod.spec else None
+            fs_group = int(security.fsGroup) if security is not None and security.fsGroup is not None else None
+            try:
+                sources.write_volume(path, files, fs_group=fs_group)
+            except OSError as err:  # e.g. items whose paths clash as a file and a directory ("a", "a/b")
+                raise podspec.ConfigError(f"volume {name!r}: cannot write its files: {err.strerror}") from err
+            return path
+        raise podspec.ConfigError(
+            f"volume {name!r}: only hostPath, emptyDir, secret and projected (secret) volumes are supported"
+        )
 
 
 def _uid(pod: Pod) -> str:

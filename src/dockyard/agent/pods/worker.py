@@ -288,6 +288,8 @@ class PodWorker:
             infra_id=infra_id,
             ctrs=ctrs,
             now=now,
+            pod_ip=m.pod_ips.get(self.uid),
+            host_ip=m.host_ip,
         )
         if problem is not None:
             sync.waiting[action.name] = problem

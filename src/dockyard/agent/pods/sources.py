@@ -1,0 +1,239 @@
+"""What a pod's containers read from outside their spec: Secrets and the downward API.
+
+kubelet ``pkg/kubelet/kubelet_pods.go`` ``makeEnvironmentVariables`` for ``env[].valueFrom`` and ``envFrom``,
+and the ``secret`` and ``projected`` volume plugins (``pkg/volume/secret``, ``pkg/volume/projected``) for files:
+
+- ``envFrom[].secretRef`` first, in order, each key as ``prefix + key`` (a key that is not a valid variable
+  name is skipped, as the kubelet skips it); then ``env[]`` in order, overriding: ``value`` with ``$(VAR)``
+  expanded against what is defined so far, ``valueFrom.secretKeyRef`` and ``valueFrom.fieldRef`` as they are
+  (never expanded).
+- A missing Secret or key fails the container with ``CreateContainerConfigError`` and the kubelet's message
+  (``secret "db" not found``, ``couldn't find key password in Secret default/db``) unless the reference is
+  ``optional``; then the variable (or file) is left out.
+- A ``secret`` volume holds one file per key (or per ``items[]`` entry, at its ``path``), mode
+  ``items[].mode`` else ``defaultMode`` (0644); a ``projected`` volume the same for each of its ``secret``
+  sources. Both are mounted read-only, as the kubelet mounts them since 1.10, and written again whenever a
+  container of the pod starts (a running container sees a changed Secret at that point, not at once).
+
+The Secrets come from an injected :data:`SecretLookup` (the node identity reads only those its pods reference:
+the Node authorizer). The API server refuses every other source with a 422 (:mod:`dockyard.api.validation`);
+a pod stored before gets ``CreateContainerConfigError`` naming the field here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lightkube.models.core_v1 import Container
+from lightkube.resources.core_v1 import Pod
+
+from dockyard.agent import podspec
+
+__all__ = [
+    "FIELD_PATHS",
+    "MissingSecret",
+    "SecretLookup",
+    "SecretUnavailable",
+    "container_env",
+    "field_value",
+    "volume_files",
+    "write_volume",
+]
+
+SecretLookup = Callable[[str, str], Mapping[str, bytes] | None]
+"""``(namespace, name) -> {key: bytes}`` of a Secret, ``None`` if it does not exist.
+
+Raises :class:`SecretUnavailable` when it cannot be read (forbidden, the API server away)."""
+
+DEFAULT_MODE = 0o644
+"""File mode of a Secret's files without ``defaultMode`` or ``items[].mode`` (``SecretVolumeSourceDefaultMode``)."""
+
+FIELD_PATHS = (
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.podIP",
+)
+"""``fieldRef.fieldPath`` values served, besides ``metadata.labels['KEY']`` and ``metadata.annotations['KEY']``."""
+
+_SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")  # Kubernetes IsEnvVarName
+
+
+class SecretUnavailable(Exception):
+    """A Secret could not be read (not that it does not exist): forbidden, or the API server is away."""
+
+
+class MissingSecret(podspec.ConfigError):
+    """A Secret or key a container needs is missing or unreadable (a volume waits for it; an env var fails)."""
+
+
+def _secret(lookup: SecretLookup, namespace: str, name: str, *, optional: bool) -> Mapping[str, bytes] | None:
+    """The Secret's data; ``None`` if it is missing and ``optional``.
+
+    Raises:
+        podspec.ConfigError: missing and not optional (kubelet: ``secret "NAME" not found``), or unreadable.
+    """
+    try:
+        data = lookup(namespace, name)
+    except SecretUnavailable as err:
+        raise MissingSecret(f'secret "{name}": {err}') from err
+    if data is None and not optional:
+        raise MissingSecret(f'secret "{name}" not found')
+    return data
+
+
+def field_value(pod: Pod, field_path: str, *, pod_ip: str | None = None, host_ip: str = "127.0.0.1") -> str:
+    """The downward API's value of ``field_path`` (one of :data:`FIELD_PATHS` or a label/annotation subscript).
+
+    ``pod_ip`` is the address the agent gave the pod (its status may not carry it yet at the first start).
+
+    Raises:
+        podspec.ConfigError: a field path it does not serve (the API server refuses them: a pod stored before).
+    """
+    meta, spec = pod.metadata, pod.spec
+    match = _SUBSCRIPT.match(field_path)
+    if match:
+        table = (meta.labels if match.group(1) == "labels" else meta.annotations) if meta else None
+        return str((table or {}).get(match.group(2), ""))
+    values: dict[str, Any] = {
+        "metadata.name": meta.name if meta else "",
+        "metadata.namespace": (meta.namespace if meta else "") or "default",
+        "metadata.uid": meta.uid if meta else "",
+        "spec.nodeName": spec.nodeName if spec else "",
+        "spec.serviceAccountName": (spec.serviceAccountName if spec else "") or "default",
+        "status.hostIP": host_ip,
+        "status.podIP": pod_ip or (pod.status.podIP if pod.status else "") or "",
+    }
+    if field_path not in values:
+        raise podspec.ConfigError(f"fieldRef.fieldPath {field_path!r}: not supported")
+    return str(values[field_path] or "")
+
+
+def container_env(
+    pod: Pod, container: Container, lookup: SecretLookup, *, pod_ip: str | None = None, host_ip: str = "127.0.0.1"
+) -> dict[str, str]:
+    """The container's environment with every source resolved (module docstring for the order and rules).
+
+    Raises:
+        podspec.ConfigError: a missing Secret or key that is not optional, an unreadable Secret, a source the
+            node agent does not serve (the message names the field, as ``CreateContainerConfigError`` shows it).
+    """
+    namespace = str(pod.metadata.namespace if pod.metadata else "") or "default"
+    env: dict[str, str] = {}
+    for i, source in enumerate(container.envFrom or []):
+        if source.secretRef is None or not source.secretRef.name:
+            raise podspec.ConfigError(f"envFrom[{i}]: only secretRef is supported")
+        data = _secret(lookup, namespace, source.secretRef.name, optional=bool(source.secretRef.optional))
+        for key, value in sorted((data or {}).items()):
+            name = (source.prefix or "") + key
+            if _ENV_NAME.match(name):
+                env[name] = value.decode("utf-8", errors="replace")
+    for i, item in enumerate(container.env or []):
+        name = item.name or ""
+        if not name:
+            raise podspec.ConfigError(f"env[{i}].name: required")
+        source = item.valueFrom
+        if source is None:
+            env[name] = podspec.expand_vars(str(item.value or ""), env)
+        elif source.secretKeyRef is not None:
+            ref = source.secretKeyRef
+            optional = bool(ref.optional)
+            data = _secret(lookup, namespace, ref.name or "", optional=optional)
+            if data is None:
+                continue
+            if ref.key not in data:
+                if optional:
+                    continue
+                raise MissingSecret(f"couldn't find key {ref.key} in Secret {namespace}/{ref.name}")
+            env[name] = data[ref.key].decode("utf-8", errors="replace")
+        elif source.fieldRef is not None:
+            env[name] = field_value(pod, source.fieldRef.fieldPath, pod_ip=pod_ip, host_ip=host_ip)
+        else:
+            raise podspec.ConfigError(f"env[{i}].valueFrom ({name}): only secretKeyRef and fieldRef are supported")
+    return env
+
+
+def _files(
+    lookup: SecretLookup, namespace: str, source: Any, name: str, default_mode: int
+) -> dict[str, tuple[bytes, int]]:
+    """``{relative path: (bytes, mode)}`` of one Secret source (a ``secret`` volume or a projected source)."""
+    optional = bool(source.optional)
+    data = _secret(lookup, namespace, name, optional=optional)
+    if data is None:
+        return {}
+    if not source.items:
+        return {key: (value, default_mode) for key, value in data.items()}
+    out = {}
+    for item in source.items:
+        path = str(item.path or "")
+        if not path or path.startswith("/") or ".." in path.split("/"):
+            raise podspec.ConfigError(f"items path {path!r}: must be a relative path without '..'")
+        if item.key not in data:
+            if optional:
+                continue
+            raise MissingSecret(f"couldn't find key {item.key} in Secret {namespace}/{name}")
+        out[path] = (data[item.key], int(item.mode) if item.mode is not None else default_mode)
+    return out
+
+
+def volume_files(pod: Pod, volume: Any, lookup: SecretLookup) -> dict[str, tuple[bytes, int]]:
+    """``{relative path: (bytes, mode)}`` of a ``secret`` or ``projected`` volume.
+
+    Raises:
+        podspec.ConfigError: a missing Secret or key that is not optional, or a projected source other than
+            ``secret``.
+    """
+    namespace = str(pod.metadata.namespace if pod.metadata else "") or "default"
+    if volume.secret is not None:
+        source = volume.secret
+        mode = int(source.defaultMode) if source.defaultMode is not None else DEFAULT_MODE
+        return _files(lookup, namespace, source, source.secretName or "", mode)
+    projected = volume.projected
+    mode = int(projected.defaultMode) if projected.defaultMode is not None else DEFAULT_MODE
+    files: dict[str, tuple[bytes, int]] = {}
+    for j, source in enumerate(projected.sources or []):
+        if source.secret is None:
+            raise podspec.ConfigError(f"volume {volume.name!r}: projected.sources[{j}]: only secret is supported")
+        files.update(_files(lookup, namespace, source.secret, source.secret.name or "", mode))
+    return files
+
+
+def write_volume(root: Path, files: Mapping[str, tuple[bytes, int]], *, fs_group: int | None = None) -> None:
+    """Make ``root`` hold exactly ``files``: each written to a temporary file and renamed over its path (a
+    reader sees the old bytes or the new ones), every other file removed. ``root`` itself stays (it is bind
+    mounted into the pod's running containers, read-only). With ``fs_group`` (the pod's ``fsGroup``) the files
+    belong to that group and are group-readable, as the kubelet's ``SetVolumeOwnership`` leaves them."""
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    wanted = set()
+    for rel, (data, mode) in files.items():
+        path = root / rel
+        wanted.add(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            if fs_group is not None:
+                os.chown(tmp, -1, fs_group)
+                mode |= 0o040
+            os.chmod(tmp, mode & 0o777)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    for path in sorted(root.rglob("*"), reverse=True):
+        if path.is_symlink() or path.is_file():
+            if path not in wanted:
+                path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
