@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 from lightkube.models.core_v1 import Container, Volume
@@ -88,8 +89,21 @@ class VolumeManager:
                 f'failed to prepare subPath "{sub}" for volumeMount "{volume}" of container "{name}": {e}'
             ) from e
 
+    def empty_dir_over_limit(self, pod: Pod) -> tuple[str, str] | None:
+        """``(volume, sizeLimit)`` of the pod's first disk ``emptyDir`` using more than its ``sizeLimit``, or
+        ``None`` (the kubelet's eviction manager: the pod is then evicted; a ``Memory`` one is a tmpfs of that
+        size, which the kernel bounds)."""
+        for vol in (pod.spec.volumes if pod.spec else None) or []:
+            empty = vol.emptyDir
+            if empty is None or empty.sizeLimit is None or empty.medium == "Memory":
+                continue
+            path = self.pod_dir(_uid(pod)) / "volumes" / "kubernetes.io~empty-dir" / vol.name
+            if path.is_dir() and du_bytes(path) > podspec.memory_to_bytes(str(empty.sizeLimit)):
+                return vol.name, str(empty.sizeLimit)
+        return None
+
     def remove_pod_dir(self, uid: str) -> None:
-        """Remove the pod dir (emptyDir volumes, staged subPaths); staged subPath mounts are unmounted
+        """Remove the pod dir (emptyDir volumes, staged subPaths); staged subPath and tmpfs mounts are unmounted
         first and, if one cannot be, the dir stays (a recursive delete would reach into the volume)."""
         pod_dir = self.pod_dir(uid)
         if not pod_dir.exists():
@@ -106,6 +120,8 @@ class VolumeManager:
             if not path.is_dir():
                 path.mkdir(parents=True, exist_ok=True)
                 path.chmod(0o777)  # kubelet makes emptyDir world-writable
+            if vol.emptyDir.medium == "Memory" and not os.path.ismount(path):
+                _mount_tmpfs(path, vol.emptyDir.sizeLimit, name)
             security = pod.spec.securityContext if pod.spec else None
             if security is not None and security.fsGroup is not None:
                 set_volume_ownership(path, int(security.fsGroup))
@@ -150,6 +166,39 @@ class VolumeManager:
         raise podspec.ConfigError(
             f"volume {name!r}: only hostPath, emptyDir, secret and projected (secret) volumes are supported"
         )
+
+
+def _mount_tmpfs(path: Path, size_limit: object, volume: str) -> None:
+    """kubelet's ``emptyDir`` ``medium: Memory``: a tmpfs on the volume's dir, ``size=`` its ``sizeLimit`` (the
+    kernel's default, half the memory, without one), world-writable. ``remove_pod_dir`` unmounts it.
+
+    Raises:
+        MountError: ``mount(8)`` failed (the agent must run as root); the container stays ``ContainerCreating``.
+    """
+    options = "mode=0777"
+    if size_limit is not None:
+        options += f",size={podspec.memory_to_bytes(str(size_limit))}"
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True, timeout=30
+    )
+    if done.returncode != 0:
+        raise MountError(f'MountVolume.SetUp failed for volume "{volume}" : mount tmpfs: {done.stderr.strip()}')
+
+
+def du_bytes(path: Path) -> int:
+    """Bytes the files below ``path`` occupy on disk (``st_blocks`` × 512, as ``du``; links not followed,
+    other file systems not entered), as the kubelet measures an ``emptyDir`` against its ``sizeLimit``."""
+    total = 0
+    device = path.stat().st_dev
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames + dirnames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            total += st.st_blocks * 512
+        dirnames[:] = [d for d in dirnames if os.lstat(os.path.join(dirpath, d)).st_dev == device]
+    return total
 
 
 def _uid(pod: Pod) -> str:

@@ -47,6 +47,9 @@ ExitHook = Callable[[str, str, str, str], None]
 """``(namespace, pod name, container name, engine container id)`` of an exited container, before its restart."""
 
 _TERMINAL_PHASES = phases.POD_TERMINAL
+USAGE_CHECK_PERIOD = 10.0
+"""Seconds between measures of a pod's ``emptyDir`` usage against its ``sizeLimit`` (the kubelet's eviction
+manager's monitoring interval)."""
 
 
 class Managers:
@@ -91,6 +94,7 @@ class PodWorker:
         self.uid = uid
         self.state = PodState(uid)
         self.gone = False
+        self._next_usage_check = 0.0
         self._m = managers
         self._lock = threading.Lock()
 
@@ -142,6 +146,13 @@ class PodWorker:
                 errors.append(podspec.PortError(f"spec.{key}", "host namespaces are not supported"))
         if errors:
             return self._refuse(pod, ctrs, now, errors)
+        if now >= self._next_usage_check:
+            self._next_usage_check = now + USAGE_CHECK_PERIOD
+            over = m.volumes.empty_dir_over_limit(pod)
+            if over is not None:
+                return self._evict(
+                    pod, ctrs, now, f'Usage of EmptyDir volume "{over[0]}" exceeds the limit "{over[1]}". '
+                )
 
         m.prober.add_pod(pod)
         sync = SyncResult()
@@ -312,6 +323,17 @@ class PodWorker:
                 status.phase = phases.PodPhase.FAILED
         m.volumes.remove_pod_dir(self.uid)
         self.gone = True
+        return status
+
+    def _evict(self, pod: Pod, ctrs: list[EngineContainer], now: float, message: str) -> PodStatus:
+        """The kubelet's eviction of one pod: its containers are stopped and it ends ``Failed``, reason
+        ``Evicted`` (terminal: the controller that owns it makes a new one)."""
+        m, state = self._m, self.state
+        # a local-storage eviction has no grace period (kubelet ``localStorageEviction``: ``evictPod(pod, 0, …)``)
+        if all([m.containers.terminate(state, c, 0, now) for c in ctrs if c.name != INFRA_NAME]):
+            m.containers.stop_sandbox(ctrs)
+        status = m.status.status(state, pod, ctrs, now, SyncResult(), terminal=True)
+        status.phase, status.reason, status.message = phases.PodPhase.FAILED, "Evicted", message
         return status
 
     def _refuse(self, pod: Pod, ctrs: list[EngineContainer], now: float, errors: list[podspec.PortError]) -> PodStatus:
