@@ -188,6 +188,7 @@ def test_secret_and_projected_volumes_hold_the_keys_read_only(cluster: tuple[htt
             'test "$(cat /s/proj/tls.key)" = KEY && test "$(cat /s/proj/tok)" = T0K',
             'test "$(stat -c %a /s/proj/tok)" = 440',
             "! touch /s/all/new 2>/dev/null && ! touch /s/proj/new 2>/dev/null",
+            "grep -q ' /s/all tmpfs ' /proc/mounts && grep -q ' /s/proj tmpfs ' /proc/mounts",
         ]
     )
     volumes = [

@@ -3,8 +3,8 @@ the pod dir.
 
 kubelet ``pkg/kubelet/volumemanager/`` and ``kubelet_pods.go`` ``makeMounts``. The pod dir follows the
 kubelet's layout under ``state_dir``: ``pods/<uid>/volumes/kubernetes.io~empty-dir/<name>`` for
-``emptyDir`` volumes, ``kubernetes.io~secret/<name>`` and ``kubernetes.io~projected/<name>`` for the files of
-Secrets (:mod:`.sources`; mounted read-only) and ``pods/<uid>/volume-subpaths/<volume>/<container>/<index>``
+``emptyDir`` volumes (a tmpfs for ``medium: Memory``), ``kubernetes.io~secret/<name>`` and
+``kubernetes.io~projected/<name>`` for the files of Secrets (:mod:`.sources`; each a tmpfs, mounted read-only) and ``pods/<uid>/volume-subpaths/<volume>/<container>/<index>``
 for staged ``subPath`` mounts (see :mod:`dockyard.agent.subpath`).
 """
 
@@ -156,6 +156,9 @@ class VolumeManager:
             except sources.MissingSecret as err:  # the kubelet retries the mount: the Secret may come
                 raise MountError(f'MountVolume.SetUp failed for volume "{name}" : {err}') from err
             path = self.pod_dir(_uid(pod)) / "volumes" / kind / name
+            path.mkdir(parents=True, exist_ok=True)
+            if not os.path.ismount(path):  # as the kubelet: a Secret's bytes stay in memory, never on disk
+                _mount_tmpfs(path, None, name, mode="0755")
             security = pod.spec.securityContext if pod.spec else None
             fs_group = int(security.fsGroup) if security is not None and security.fsGroup is not None else None
             try:
@@ -168,14 +171,15 @@ class VolumeManager:
         )
 
 
-def _mount_tmpfs(path: Path, size_limit: object, volume: str) -> None:
-    """kubelet's ``emptyDir`` ``medium: Memory``: a tmpfs on the volume's dir, ``size=`` its ``sizeLimit`` (the
-    kernel's default, half the memory, without one), world-writable. ``remove_pod_dir`` unmounts it.
+def _mount_tmpfs(path: Path, size_limit: object, volume: str, *, mode: str = "0777") -> None:
+    """A tmpfs on a volume's dir, as the kubelet backs ``emptyDir`` ``medium: Memory`` (world-writable) and
+    ``secret``/``projected`` volumes (``mode`` 0755): ``size=`` the ``sizeLimit`` (the kernel's default, half
+    the memory, without one). ``remove_pod_dir`` unmounts it.
 
     Raises:
         MountError: ``mount(8)`` failed (the agent must run as root); the container stays ``ContainerCreating``.
     """
-    options = "mode=0777"
+    options = f"mode={mode}"
     if size_limit is not None:
         options += f",size={podspec.memory_to_bytes(str(size_limit))}"
     done = subprocess.run(
