@@ -60,3 +60,18 @@ def test_a_disk_empty_dir_past_its_size_limit_gets_the_pod_evicted(cluster: tupl
         "the container to stop",
         timeout=30,
     )
+
+
+def test_a_volume_without_a_source_is_an_empty_dir(cluster: tuple) -> None:  # type: ignore[type-arg]
+    """Kubernetes defaults a volume that names no source to ``emptyDir`` (``SetDefaults_Volume``); the API
+    accepts it, so the agent runs it as one (a world-writable directory of the pod)."""
+    http, image, _ = cluster
+    run_pod(
+        http,
+        "bare-vol",
+        image,
+        'echo hi > /data/x && test "$(cat /data/x)" = hi && test "$(stat -c %a /data)" = 777',
+        container={"volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+        volumes=[{"name": "data"}],
+    )
+    assert ended(http, "bare-vol") == "Succeeded"

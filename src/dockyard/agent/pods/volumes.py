@@ -17,7 +17,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from lightkube.models.core_v1 import Container, Volume
+from lightkube.models.core_v1 import Container, EmptyDirVolumeSource, Volume
 from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec, subpath
@@ -115,13 +115,16 @@ class VolumeManager:
 
     def _volume_source(self, pod: Pod, vol: Volume) -> Path:
         name = vol.name
-        if vol.emptyDir is not None:
+        empty = vol.emptyDir
+        if empty is None and vol.hostPath is None and vol.secret is None and vol.projected is None:
+            empty = EmptyDirVolumeSource()  # a volume without a source is an emptyDir (SetDefaults_Volume)
+        if empty is not None:
             path = self.pod_dir(_uid(pod)) / "volumes" / "kubernetes.io~empty-dir" / name
             if not path.is_dir():
                 path.mkdir(parents=True, exist_ok=True)
                 path.chmod(0o777)  # kubelet makes emptyDir world-writable
-            if vol.emptyDir.medium == "Memory" and not os.path.ismount(path):
-                _mount_tmpfs(path, vol.emptyDir.sizeLimit, name)
+            if empty.medium == "Memory" and not os.path.ismount(path):
+                _mount_tmpfs(path, empty.sizeLimit, name)
             security = pod.spec.securityContext if pod.spec else None
             if security is not None and security.fsGroup is not None:
                 set_volume_ownership(path, int(security.fsGroup))
