@@ -222,6 +222,20 @@ def test_refused_env_sources_are_422_naming_the_field(
 
 
 REFUSED_VOLUMES: list[tuple[str, dict[str, Any], str, str]] = [
+    ("hostPath relative", {"name": "v", "hostPath": {"path": "data"}}, f"{VOL}.hostPath.path", "FieldValueInvalid"),
+    ("hostPath empty", {"name": "v", "hostPath": {"path": ""}}, f"{VOL}.hostPath.path", "FieldValueRequired"),
+    (
+        "hostPath backsteps",
+        {"name": "v", "hostPath": {"path": "/srv/../etc"}},
+        f"{VOL}.hostPath.path",
+        "FieldValueInvalid",
+    ),
+    (
+        "hostPath type",
+        {"name": "v", "hostPath": {"path": "/srv", "type": "Directroy"}},
+        f"{VOL}.hostPath.type",
+        "FieldValueNotSupported",
+    ),
     ("configMap", {"name": "v", "configMap": {"name": "cm"}}, f"{VOL}.configMap", "FieldValueForbidden"),
     (
         "downwardAPI",

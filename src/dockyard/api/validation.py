@@ -1024,6 +1024,37 @@ def _projected_causes(projected: Any, where: str) -> list[Cause]:
     return causes
 
 
+HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice")
+"""``hostPath.type`` values (Kubernetes ``HostPathType``), each checked by the node agent before it mounts."""
+
+
+def _host_path_causes(source: Any, where: str) -> list[Cause]:
+    """``hostPath``: ``path`` required, absolute (the engine binds only absolute paths) and without ``..``
+    (Kubernetes ``validateHostPathVolumeSource``, ``validatePathNoBacksteps``); ``type`` one of
+    :data:`HOST_PATH_TYPES`."""
+    if not isinstance(source, dict):
+        return [Cause(where, "must be an object")]
+    causes = []
+    path = source.get("path")
+    if not isinstance(path, str) or not path:
+        causes.append(Cause(f"{where}.path", "field required", "FieldValueRequired"))
+    elif not path.startswith("/"):
+        causes.append(Cause(f"{where}.path", f"must be an absolute path (got {path[:64]!r})"))
+    elif ".." in path.split("/"):
+        causes.append(Cause(f"{where}.path", f"must not contain '..' (got {path[:64]!r})"))
+    kind = source.get("type")
+    if kind is not None and kind not in HOST_PATH_TYPES:
+        supported = ", ".join(f'"{t}"' for t in HOST_PATH_TYPES)
+        causes.append(
+            Cause(
+                f"{where}.type",
+                f"Unsupported value: {str(kind)[:32]!r}: supported values: {supported}",
+                "FieldValueNotSupported",
+            )
+        )
+    return causes
+
+
 def volume_source_causes(spec: dict[str, Any], path: str = "spec") -> list[Cause]:
     """422 causes for the sources of a pod spec's ``volumes`` (``path``: ``spec`` or ``spec.template.spec``).
 
@@ -1053,6 +1084,8 @@ def volume_source_causes(spec: dict[str, Any], path: str = "spec") -> list[Cause
             for key, value in volume.items()
             if key != "name" and key not in VOLUME_SOURCES and value is not None
         )
+        if volume.get("hostPath") is not None:
+            causes.extend(_host_path_causes(volume["hostPath"], f"{where}.hostPath"))
         if volume.get("secret") is not None:
             causes.extend(_secret_volume_causes(volume["secret"], f"{where}.secret"))
         if volume.get("projected") is not None:
