@@ -591,7 +591,6 @@ def test_unknown_fields_inside_a_source_follow_field_validation(open_ns: httpx.C
 
 
 MALFORMED: list[tuple[str, dict[str, Any], list[Any] | None, str]] = [
-    ("envFrom item not an object", {"envFrom": ["s"]}, None, ENV_FROM),
     ("secretRef not an object", {"envFrom": [{"secretRef": "s"}]}, None, f"{ENV_FROM}.secretRef"),
     ("fieldPath not a string", _env({"fieldRef": {"fieldPath": 5}}), None, f"{ENV}.valueFrom.fieldRef.fieldPath"),
     ("projected sources not a list", {}, [{"name": "v", "projected": {"sources": "s"}}], f"{VOL}.projected.sources"),
@@ -624,4 +623,13 @@ def test_malformed_sources_are_422_not_500(
     ``projected``) are checked by validation: 422 ``FieldValueInvalid`` naming the field, never a server error."""
     body = _assert_invalid(open_ns.post(PODS, json=_pod(container, volumes)), [field])
     assert body["details"]["causes"][0]["reason"] == "FieldValueInvalid"
+    assert open_ns.get(f"{PODS}/p").status_code == 404
+
+
+def test_an_env_from_item_that_is_no_object_is_a_decode_error(open_ns: httpx.Client) -> None:
+    """``envFrom`` is typed by the schema (an array of objects), so a string item is kube-apiserver's decode
+    error: 400 naming the Go struct field, never a server error; nothing is stored."""
+    resp = open_ns.post(PODS, json=_pod({"envFrom": ["s"]}))
+    assert resp.status_code == 400, resp.text
+    assert "spec.containers[0].envFrom[0]" in resp.json()["message"]
     assert open_ns.get(f"{PODS}/p").status_code == 404

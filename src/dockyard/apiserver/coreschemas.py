@@ -317,6 +317,12 @@ def _pod() -> dict[str, Schema]:
                 "args": strings("Arguments to the entrypoint."),
                 "workingDir": string("Container's working directory."),
                 "env": listed(f"{CORE}.EnvVar", "Environment variables to set in the container.", key="name"),
+                "envFrom": {
+                    "type": "array",
+                    "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    "description": "Variables from Secrets, set before env: secretRef {name, optional} and an "
+                    "optional prefix for the keys (configMapRef is refused: no ConfigMaps are served).",
+                },
                 "ports": listed(
                     f"{CORE}.ContainerPort",
                     "Ports to expose; published on 127.0.0.1 when hostPort is set.",
@@ -344,7 +350,10 @@ def _pod() -> dict[str, Schema]:
                 "valueFrom": {
                     "type": "object",
                     "x-kubernetes-preserve-unknown-fields": True,
-                    "description": "Source for the value (secretKeyRef, configMapKeyRef, fieldRef).",
+                    "description": "Source for the value: secretKeyRef {name, key, optional} or fieldRef {fieldPath: "
+                    "metadata.name, metadata.namespace, metadata.uid, metadata.labels['KEY'], "
+                    "metadata.annotations['KEY'], spec.nodeName, spec.serviceAccountName, status.hostIP, "
+                    "status.podIP}; other sources are refused (422).",
                 },
             },
             required=("name",),
@@ -383,17 +392,22 @@ def _pod() -> dict[str, Schema]:
                 ),
                 "emptyDir": obj(
                     "A temporary directory that shares the pod's lifetime.",
-                    {"medium": string('"" (disk) or Memory.'), "sizeLimit": ref(QUANTITY, "Total size limit.")},
+                    {
+                        "medium": string('"" (disk) or Memory (a tmpfs of sizeLimit bytes).'),
+                        "sizeLimit": ref(QUANTITY, "Total size limit; a disk emptyDir past it gets its pod evicted."),
+                    },
                 ),
                 "secret": {
                     "type": "object",
                     "x-kubernetes-preserve-unknown-fields": True,
-                    "description": "A Secret's keys as files.",
+                    "description": "A Secret's keys as files (secretName, items[] {key, path, mode}, defaultMode, "
+                    "optional), on a tmpfs, mounted read-only.",
                 },
-                "configMap": {
+                "projected": {
                     "type": "object",
                     "x-kubernetes-preserve-unknown-fields": True,
-                    "description": "A ConfigMap's keys as files.",
+                    "description": "Several Secrets' keys as files of one directory: sources[].secret {name, items, "
+                    "optional} and defaultMode; other source kinds are refused (422).",
                 },
             },
             required=("name",),
