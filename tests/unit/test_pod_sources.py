@@ -1,0 +1,80 @@
+"""Pure logic of :mod:`dockyard.agent.pods.sources` (the end-to-end behaviour is in
+tests/integration/test_pod_secrets.py): every field path the API accepts resolves, the kubelet's order and
+expansion rules, and a volume directory that holds exactly its files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lightkube.models.core_v1 import Container
+from lightkube.resources.core_v1 import Pod
+
+from dockyard.agent import podspec
+from dockyard.agent.pods import sources
+from dockyard.api import validation
+
+POD = Pod.from_dict(
+    {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u-1", "labels": {"a": "1"}, "annotations": {"b": "2"}},
+        "spec": {"nodeName": "n", "containers": [{"name": "c", "image": "i"}]},
+    }
+)
+
+
+@pytest.mark.parametrize("path", validation.ENV_FIELD_PATHS)
+def test_every_field_path_the_api_accepts_resolves(path: str) -> None:
+    assert isinstance(sources.field_value(POD, path, pod_ip="127.2.0.9"), str)
+
+
+def test_field_values() -> None:
+    got = {p: sources.field_value(POD, p, pod_ip="127.2.0.9") for p in validation.ENV_FIELD_PATHS}
+    assert got == {
+        "metadata.name": "p",
+        "metadata.namespace": "ns",
+        "metadata.uid": "u-1",
+        "spec.nodeName": "n",
+        "spec.serviceAccountName": "default",
+        "status.hostIP": "127.0.0.1",
+        "status.podIP": "127.2.0.9",
+    }
+    assert sources.field_value(POD, "metadata.labels['a']") == "1"
+    assert sources.field_value(POD, "metadata.annotations['b']") == "2"
+    with pytest.raises(podspec.ConfigError):
+        sources.field_value(POD, "status.podIPs")
+
+
+def test_env_order_and_expansion() -> None:
+    """envFrom first, env overrides in order; $(VAR) expands in values, never in a Secret's bytes."""
+    data = {"db": {"user": b"app", "pw": b"$(user)"}}
+    container = Container.from_dict(
+        {
+            "name": "c",
+            "envFrom": [{"secretRef": {"name": "db"}, "prefix": "DB_"}],
+            "env": [
+                {"name": "U", "valueFrom": {"secretKeyRef": {"name": "db", "key": "user"}}},
+                {"name": "URL", "value": "x://$(U)@h/$(DB_pw)"},
+                {"name": "DB_user", "value": "over"},
+            ],
+        }
+    )
+    env = sources.container_env(POD, container, lambda ns, name: data.get(name))
+    assert env == {"DB_user": "over", "DB_pw": "$(user)", "U": "app", "URL": "x://app@h/$(user)"}
+
+
+def test_a_missing_secret_names_itself_unless_optional() -> None:
+    container = Container.from_dict(
+        {"name": "c", "env": [{"name": "V", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "k"}}}]}
+    )
+    with pytest.raises(sources.MissingSecret, match='secret "gone" not found'):
+        sources.container_env(POD, container, lambda ns, name: None)
+    container.env[0].valueFrom.secretKeyRef.optional = True  # type: ignore[index,union-attr]
+    assert sources.container_env(POD, container, lambda ns, name: None) == {}
+
+
+def test_a_volume_holds_exactly_its_files(tmp_path: Path) -> None:
+    root = tmp_path / "v"
+    sources.write_volume(root, {"a": (b"1", 0o600), "d/b": (b"2", 0o644)})
+    assert (root / "a").read_bytes() == b"1" and (root / "a").stat().st_mode & 0o777 == 0o600
+    sources.write_volume(root, {"c": (b"3", 0o644)})
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == ["c"]
