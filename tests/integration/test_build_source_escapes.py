@@ -21,30 +21,9 @@ import pytest
 
 from dockyard.agent import builds
 from dockyard.api import objects as api_objects
+from integration.test_build_digests import GIT_ENV, ListSink
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "A",
-    "GIT_AUTHOR_EMAIL": "a@example",
-    "GIT_COMMITTER_NAME": "A",
-    "GIT_COMMITTER_EMAIL": "a@example",
-}
 SECRET = "host secret " + uuid.uuid4().hex
-
-
-class ListSink:
-    """A LogSink that keeps the lines."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, text: str) -> None:
-        self.lines.append(text)
-
-    def close(self) -> None:
-        pass
-
-    def snippet(self, lines: int = 5) -> str:
-        return "\n".join(self.lines[-lines:])
 
 
 def git_repo(path: Path, files: dict[str, str], links: dict[str, str]) -> Path:
