@@ -12,7 +12,7 @@ from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
 from dockyard.agent.pods import sources
-from dockyard.api import validation
+from dockyard.api import podsources
 
 POD = Pod.from_dict(
     {
@@ -22,13 +22,13 @@ POD = Pod.from_dict(
 )
 
 
-@pytest.mark.parametrize("path", validation.ENV_FIELD_PATHS)
+@pytest.mark.parametrize("path", podsources.ENV_FIELD_PATHS)
 def test_every_field_path_the_api_accepts_resolves(path: str) -> None:
     assert isinstance(sources.field_value(POD, path, pod_ip="127.2.0.9"), str)
 
 
 def test_field_values() -> None:
-    got = {p: sources.field_value(POD, p, pod_ip="127.2.0.9") for p in validation.ENV_FIELD_PATHS}
+    got = {p: sources.field_value(POD, p, pod_ip="127.2.0.9") for p in podsources.ENV_FIELD_PATHS}
     assert got == {
         "metadata.name": "p",
         "metadata.namespace": "ns",

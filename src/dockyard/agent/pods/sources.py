@@ -33,7 +33,7 @@ from lightkube.models.core_v1 import Container
 from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
-from dockyard.api import validation
+from dockyard.api import podsources
 
 __all__ = [
     "FIELD_PATHS",
@@ -54,9 +54,9 @@ Raises :class:`SecretUnavailable` when it cannot be read (forbidden, the API ser
 DEFAULT_MODE = 0o644
 """File mode of a Secret's files without ``defaultMode`` or ``items[].mode`` (``SecretVolumeSourceDefaultMode``)."""
 
-FIELD_PATHS = validation.ENV_FIELD_PATHS
+FIELD_PATHS = podsources.ENV_FIELD_PATHS
 """``fieldRef.fieldPath`` values served, besides ``metadata.labels['KEY']`` and ``metadata.annotations['KEY']``
-(the API server refuses the others: the one list, in :mod:`dockyard.api.validation`)."""
+(the API server refuses the others: the one list, in :mod:`dockyard.api.podsources`)."""
 
 _SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")  # Kubernetes IsEnvVarName
