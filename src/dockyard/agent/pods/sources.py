@@ -74,7 +74,7 @@ def _secret(lookup: SecretLookup, namespace: str, name: str, *, optional: bool) 
     """The Secret's data; ``None`` if it is missing and ``optional``.
 
     Raises:
-        podspec.ConfigError: missing and not optional (kubelet: ``secret "NAME" not found``), or unreadable.
+        MissingSecret: missing and not optional (kubelet: ``secret "NAME" not found``), or unreadable.
     """
     try:
         data = lookup(namespace, name)
