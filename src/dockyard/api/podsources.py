@@ -27,8 +27,8 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _items(value: Any, path: str, causes: list[Cause]) -> list[Any]:
-    """``value`` if it is a list (``None``: empty); otherwise a cause and an empty list (as validation's)."""
+def as_list(value: Any, path: str, causes: list[Cause]) -> list[Any]:
+    """``value`` if it is a list (``None``: empty); otherwise a cause and an empty list (validation uses it too)."""
     if value is None:
         return []
     if not isinstance(value, list):
@@ -292,10 +292,10 @@ def env_source_causes(container: dict[str, Any], where: str) -> list[Cause]:
     the sources the node agent resolves, or a cause naming the field (see :func:`_value_from_causes`,
     :func:`_env_from_causes`)."""
     causes: list[Cause] = []
-    for i, var in enumerate(_items(container.get("env"), f"{where}.env", causes)):
+    for i, var in enumerate(as_list(container.get("env"), f"{where}.env", causes)):
         if isinstance(var, dict) and var.get("valueFrom") is not None:
             causes.extend(_value_from_causes(var, f"{where}.env[{i}].valueFrom"))
-    for i, source in enumerate(_items(container.get("envFrom"), f"{where}.envFrom", causes)):
+    for i, source in enumerate(as_list(container.get("envFrom"), f"{where}.envFrom", causes)):
         causes.extend(_env_from_causes(source, f"{where}.envFrom[{i}]"))
     return causes
 
@@ -317,7 +317,7 @@ def _key_to_paths(items: Any, where: str, paths: set[str] | None = None) -> list
     local (:func:`_local_path`), ``mode`` a file mode. ``paths``: the paths seen so far in a projected volume,
     which must not repeat (``validateProjectionSources``: "conflicting duplicate paths")."""
     causes: list[Cause] = []
-    for j, item in enumerate(_items(items, where, causes)):
+    for j, item in enumerate(as_list(items, where, causes)):
         iwhere = f"{where}[{j}]"
         if not isinstance(item, dict):
             causes.append(Cause(iwhere, "must be an object"))
@@ -365,7 +365,7 @@ def _projected_causes(projected: Any, where: str) -> list[Cause]:
     causes = _unknown_keys(projected, where, ("sources", "defaultMode"))
     causes.extend(_file_mode(projected.get("defaultMode"), f"{where}.defaultMode"))
     paths: set[str] = set()
-    for j, source in enumerate(_items(projected.get("sources"), f"{where}.sources", causes)):
+    for j, source in enumerate(as_list(projected.get("sources"), f"{where}.sources", causes)):
         swhere = f"{where}.sources[{j}]"
         if not isinstance(source, dict):
             causes.append(Cause(swhere, "must be an object"))

@@ -167,16 +167,6 @@ def _pydantic_causes(err: pydantic.ValidationError, *, prefix: str) -> list[Caus
 # --- core kinds: the checks kubectl users rely on (full schemas are a later issue) -------------
 
 
-def _items(value: Any, path: str, causes: list[Cause]) -> list[Any]:
-    """``value`` if it is a list (``None``: empty); otherwise a cause and an empty list."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        causes.append(Cause(path, "must be a list"))
-        return []
-    return value
-
-
 def _port_causes(port: Any, pwhere: str, host_ports: set[tuple[int, str]]) -> list[Cause]:
     if not isinstance(port, dict):
         return [Cause(pwhere, "must be an object")]
@@ -239,7 +229,7 @@ def _containers_causes(spec: Any, path: str) -> list[Cause]:
             names.add(cname)
         if not container.get("image") or not isinstance(container.get("image"), str):
             causes.append(Cause(f"{where}.image", "field required", "FieldValueRequired"))
-        for j, port in enumerate(_items(container.get("ports"), f"{where}.ports", causes)):
+        for j, port in enumerate(podsources.as_list(container.get("ports"), f"{where}.ports", causes)):
             causes.extend(_port_causes(port, f"{where}.ports[{j}]", host_ports))
         causes.extend(probes.container_probe_causes(container, where))
         causes.extend(podsources.env_source_causes(container, where))
@@ -252,12 +242,14 @@ def _containers_causes(spec: Any, path: str) -> list[Cause]:
                 "FieldValueNotSupported",
             )
         )
-    volumes = {v.get("name") for v in _items(spec.get("volumes"), f"{path}.volumes", causes) if isinstance(v, dict)}
+    volumes = {
+        v.get("name") for v in podsources.as_list(spec.get("volumes"), f"{path}.volumes", causes) if isinstance(v, dict)
+    }
     causes.extend(podsources.volume_source_causes(spec, path))
     for i, container in enumerate(containers):
         if not isinstance(container, dict):
             continue
-        mounts = _items(container.get("volumeMounts"), f"{path}.containers[{i}].volumeMounts", causes)
+        mounts = podsources.as_list(container.get("volumeMounts"), f"{path}.containers[{i}].volumeMounts", causes)
         for j, mount in enumerate(mounts):
             if isinstance(mount, dict) and mount.get("name") not in volumes:
                 causes.append(
@@ -493,7 +485,7 @@ def pod_security_context_causes(sc: Any, where: str = "spec.securityContext") ->
     if sc.get("fsGroup") is not None:
         causes.extend(_id_causes(sc["fsGroup"], f"{where}.fsGroup"))
     groups = sc.get("supplementalGroups")
-    for i, group in enumerate(_items(groups, f"{where}.supplementalGroups", causes)):
+    for i, group in enumerate(podsources.as_list(groups, f"{where}.supplementalGroups", causes)):
         causes.extend(_id_causes(group, f"{where}.supplementalGroups[{i}]"))
     policy = sc.get("supplementalGroupsPolicy")
     if policy is not None and policy != SUPPLEMENTAL_GROUPS_MERGE:
@@ -516,7 +508,7 @@ def pod_security_context_causes(sc: Any, where: str = "spec.securityContext") ->
             )
         )
     seen: set[str] = set()
-    for i, sysctl in enumerate(_items(sc.get("sysctls"), f"{where}.sysctls", causes)):
+    for i, sysctl in enumerate(podsources.as_list(sc.get("sysctls"), f"{where}.sysctls", causes)):
         swhere = f"{where}.sysctls[{i}]"
         if (
             not isinstance(sysctl, dict)
@@ -546,7 +538,7 @@ def _capability_causes(caps: Any, where: str) -> list[Cause]:
         return [Cause(where, "must be an object")]
     causes = [Cause(f"{where}.{k}", UNKNOWN_FIELD, "FieldValueNotSupported") for k in caps if k not in ("add", "drop")]
     for key in ("add", "drop"):
-        for i, cap in enumerate(_items(caps.get(key), f"{where}.{key}", causes)):
+        for i, cap in enumerate(podsources.as_list(caps.get(key), f"{where}.{key}", causes)):
             name = cap[4:] if isinstance(cap, str) and cap.startswith("CAP_") else cap
             if name != ALL_CAPABILITIES and name not in LINUX_CAPABILITIES:
                 causes.append(
