@@ -250,3 +250,43 @@ def test_a_missing_secret_holds_the_container_until_it_exists(cluster: tuple[htt
     secret(http, "late", {"v": "here"})
     for name in ("late-env", "late-vol"):
         assert ended(http, name) == "Succeeded"
+
+
+def test_a_changed_secret_reaches_the_running_containers_files(cluster: tuple[httpx.Client, str, str]) -> None:
+    """As the kubelet's periodic remount: while the pod runs, a changed key's file gets the new bytes, a removed
+    key's file goes and an added key's file comes (within ``SECRET_REFRESH_PERIOD``), with the volume's mode;
+    a ``subPath`` mount of the volume keeps the bytes it started with, as in Kubernetes. The container starts
+    once and waits for what it should see."""
+    http, image, _ = cluster
+    secret(http, "rotating", {"k": "old", "gone": "x"})
+    script = " && ".join(
+        [
+            'test "$(cat /s/k)" = old && test "$(cat /sub/k)" = old',
+            'for i in $(seq 1 200); do test "$(cat /s/k)" = new && test -e /s/added && break; sleep 0.2; done',
+            'test "$(cat /s/k)" = new && test "$(cat /s/added)" = yes && test ! -e /s/gone',
+            'test "$(stat -c %a /s/k)" = 440 && test "$(stat -c %a /s/added)" = 440',
+            'test "$(cat /sub/k)" = old',
+        ]
+    )
+    run_pod(
+        http,
+        "rotate-pod",
+        image,
+        f"{script} || (ls -la /s; false)",
+        container={
+            "volumeMounts": [{"name": "s", "mountPath": "/s"}, {"name": "s", "mountPath": "/sub/k", "subPath": "k"}]
+        },
+        volumes=[{"name": "s", "secret": {"secretName": "rotating", "defaultMode": 0o440}}],
+    )
+    wait(lambda: phase(http, "rotate-pod") == "Running", "the pod to run")
+    resp = http.put(
+        f"{SECRETS}/rotating",
+        json={
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "rotating"},
+            "data": {"k": b64("new"), "added": b64("yes")},
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    assert ended(http, "rotate-pod") == "Succeeded"

@@ -78,3 +78,23 @@ def test_a_volume_holds_exactly_its_files(tmp_path: Path) -> None:
     assert (root / "a").read_bytes() == b"1" and (root / "a").stat().st_mode & 0o777 == 0o600
     sources.write_volume(root, {"c": (b"3", 0o644)})
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == ["c"]
+
+
+def test_a_volume_written_again_changes_only_what_differs(tmp_path: Path) -> None:
+    """The periodic refresh rewrites a file only when its bytes or mode differ (no rename, so no new inode, for
+    a file that is up to date) and reports whether anything changed."""
+    root = tmp_path / "vol"
+    assert sources.write_volume(root, {"a": (b"1", 0o644), "b": (b"2", 0o644)})
+    inode = (root / "a").stat().st_ino
+    assert not sources.write_volume(root, {"a": (b"1", 0o644), "b": (b"2", 0o644)})
+    assert (root / "a").stat().st_ino == inode
+    assert sources.write_volume(root, {"a": (b"1", 0o600), "b": (b"2", 0o644)})
+    assert (root / "a").stat().st_mode & 0o777 == 0o600
+    assert sources.write_volume(root, {"a": (b"1", 0o600), "b": (b"22", 0o644)})
+    assert (root / "b").read_bytes() == b"22"
+    assert sources.write_volume(root, {"a": (b"1", 0o600)})
+    assert not (root / "b").exists()
+    (root / "a").unlink()
+    (root / "a").symlink_to("/etc/hostname")
+    assert sources.write_volume(root, {"a": (b"1", 0o600)})
+    assert not (root / "a").is_symlink() and (root / "a").read_bytes() == b"1"

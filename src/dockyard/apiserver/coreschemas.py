@@ -401,7 +401,7 @@ def _pod() -> dict[str, Schema]:
                     "type": "object",
                     "x-kubernetes-preserve-unknown-fields": True,
                     "description": "A Secret's keys as files (secretName, items[] {key, path, mode}, defaultMode, "
-                    "optional), on a tmpfs, mounted read-only.",
+                    "optional), on a tmpfs, mounted read-only; a changed Secret reaches the files within about 10 s.",
                 },
                 "projected": {
                     "type": "object",

@@ -13,7 +13,10 @@ and the ``secret`` and ``projected`` volume plugins (``pkg/volume/secret``, ``pk
 - A ``secret`` volume holds one file per key (or per ``items[]`` entry, at its ``path``), mode
   ``items[].mode`` else ``defaultMode`` (0644); a ``projected`` volume the same for each of its ``secret``
   sources. Both are mounted read-only, as the kubelet mounts them since 1.10, and written again whenever a
-  container of the pod starts (a running container sees a changed Secret at that point, not at once).
+  container of the pod starts and, while the pod runs, every
+  :data:`~dockyard.agent.pods.worker.SECRET_REFRESH_PERIOD` seconds (the kubelet's periodic remount): a running
+  container sees a changed Secret's files within that period (each file replaced whole by a rename; a
+  ``subPath`` mount keeps the bytes it started with, as in Kubernetes).
 
 The Secrets come from an injected :data:`SecretLookup` (the node identity reads only those its pods reference:
 the Node authorizer). The API server refuses every other source with a 422 (:mod:`dockyard.api.validation`);
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -201,17 +205,30 @@ def volume_files(pod: Pod, volume: Any, lookup: SecretLookup) -> dict[str, tuple
     return files
 
 
-def write_volume(root: Path, files: Mapping[str, tuple[bytes, int]], *, fs_group: int | None = None) -> None:
+def write_volume(root: Path, files: Mapping[str, tuple[bytes, int]], *, fs_group: int | None = None) -> bool:
     """Make ``root`` hold exactly ``files``: each written to a temporary file and renamed over its path (a
-    reader sees the old bytes or the new ones), every other file removed. ``root`` itself stays (it is bind
-    mounted into the pod's running containers, read-only). With ``fs_group`` (the pod's ``fsGroup``) the files
-    belong to that group and are group-readable, as the kubelet's ``SetVolumeOwnership`` leaves them."""
+    reader sees the old bytes or the new ones), every other file removed; a file that already holds its bytes
+    with its mode is left alone. ``root`` itself stays (it is bind mounted into the pod's running containers,
+    read-only). With ``fs_group`` (the pod's ``fsGroup``) the files belong to that group and are
+    group-readable, as the kubelet's ``SetVolumeOwnership`` leaves them.
+
+    Returns:
+        True if a file was written or removed.
+    Raises:
+        OSError: a file could not be written (e.g. paths that clash as a file and a directory).
+    """
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
     wanted = set()
+    changed = False
     for rel, (data, mode) in files.items():
         path = root / rel
         wanted.add(path)
+        if fs_group is not None:
+            mode |= 0o040
+        if _holds(path, data, mode & 0o777, fs_group):
+            continue
+        changed = True
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -219,7 +236,6 @@ def write_volume(root: Path, files: Mapping[str, tuple[bytes, int]], *, fs_group
                 out.write(data)
             if fs_group is not None:
                 os.chown(tmp, -1, fs_group)
-                mode |= 0o040
             os.chmod(tmp, mode & 0o777)
             os.replace(tmp, path)
         except BaseException:
@@ -229,5 +245,22 @@ def write_volume(root: Path, files: Mapping[str, tuple[bytes, int]], *, fs_group
         if path.is_symlink() or path.is_file():
             if path not in wanted:
                 path.unlink()
+                changed = True
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+            changed = True
+    return changed
+
+
+def _holds(path: Path, data: bytes, mode: int, group: int | None) -> bool:
+    """True if ``path`` is a regular file (not a link) holding ``data`` with permission bits ``mode`` (and
+    group ``group`` when given)."""
+    try:
+        st = path.lstat()
+        if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != mode or st.st_size != len(data):
+            return False
+        if group is not None and st.st_gid != group:
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False

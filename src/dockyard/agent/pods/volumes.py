@@ -102,6 +102,37 @@ class VolumeManager:
                 return vol.name, str(empty.sizeLimit)
         return None
 
+    def refresh_secret_volumes(self, pod: Pod) -> list[str]:
+        """Write the pod's ``secret`` and ``projected`` volumes again from their Secrets as they are now (the
+        kubelet's periodic remount of a running pod's volumes): a changed key reaches the files the running
+        containers see, each file replaced whole by a rename; files already up to date are left alone. Only
+        volumes already set up (a container of the pod started with them) are written. A Secret or key that is
+        missing or unreadable now leaves that volume's files as they are (the kubelet keeps the last content
+        when a remount fails).
+
+        Returns:
+            the names of the volumes whose files changed.
+        """
+        if self._secrets is None or pod.spec is None:
+            return []
+        security = pod.spec.securityContext
+        fs_group = int(security.fsGroup) if security is not None and security.fsGroup is not None else None
+        changed = []
+        for vol in pod.spec.volumes or []:
+            if vol.secret is None and vol.projected is None:
+                continue
+            kind = "kubernetes.io~secret" if vol.secret is not None else "kubernetes.io~projected"
+            path = self.pod_dir(_uid(pod)) / "volumes" / kind / vol.name
+            if not os.path.ismount(path):
+                continue
+            try:
+                files = sources.volume_files(pod, vol, self._secrets)
+                if sources.write_volume(path, files, fs_group=fs_group):
+                    changed.append(vol.name)
+            except (podspec.ConfigError, OSError) as err:
+                log.info("pod %s: volume %r keeps its files: %s", _uid(pod), vol.name, err)
+        return changed
+
     def remove_pod_dir(self, uid: str) -> None:
         """Remove the pod dir (emptyDir volumes, staged subPaths); staged subPath and tmpfs mounts are unmounted
         first and, if one cannot be, the dir stays (a recursive delete would reach into the volume)."""

@@ -50,6 +50,10 @@ _TERMINAL_PHASES = phases.POD_TERMINAL
 USAGE_CHECK_PERIOD = 10.0
 """Seconds between measures of a pod's ``emptyDir`` usage against its ``sizeLimit`` (the kubelet's eviction
 manager's monitoring interval)."""
+SECRET_REFRESH_PERIOD = 10.0
+"""Seconds between rewrites of a running pod's ``secret`` and ``projected`` volumes from their Secrets
+(:meth:`VolumeManager.refresh_secret_volumes`; the kubelet remounts them every sync period, 1 minute by default,
+and reads the Secrets through a watch)."""
 
 
 class Managers:
@@ -95,6 +99,7 @@ class PodWorker:
         self.state = PodState(uid)
         self.gone = False
         self._next_usage_check = 0.0
+        self._next_secret_refresh = 0.0
         self._m = managers
         self._lock = threading.Lock()
 
@@ -153,6 +158,11 @@ class PodWorker:
                 return self._evict(
                     pod, ctrs, now, f'Usage of EmptyDir volume "{over[0]}" exceeds the limit "{over[1]}". '
                 )
+
+        if now >= self._next_secret_refresh:
+            self._next_secret_refresh = now + SECRET_REFRESH_PERIOD
+            for name in m.volumes.refresh_secret_volumes(pod):
+                log.info("pod %s: volume %r now holds its Secrets' current keys", self.uid, name)
 
         m.prober.add_pod(pod)
         sync = SyncResult()
