@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -212,3 +213,78 @@ def test_concurrent_writers_get_distinct_revisions(store: sqlite.Store) -> None:
     assert store.revision() == 200
     events, _ = store.events_since(POD, 0, limit=1000)
     assert [e.revision for e in events] == list(range(1, 201))
+
+
+def test_deferred_writes_stay_in_the_open_batch_until_committed(tmp_path: Path) -> None:
+    """Inside ``deferred()`` a write returns before its commit, naming its batch; writes join that batch
+    until ``commit_open``; after it the batch is done and a second store on the file sees every write."""
+    path = tmp_path / "db.sqlite"
+    store = sqlite.Store(path)
+    commits = store.commits
+    with store.deferred() as first:
+        store.create(POD, pod("a"))
+    with store.deferred() as second:
+        store.create(POD, pod("b"))
+    assert first.batch and first.batch == second.batch and store.done_batch < first.batch
+    assert store.commits == commits and store.revision() == 0  # nothing durable yet, so nothing is read
+    assert store.commit_open() >= first.batch and store.commits == commits + 1
+    store.deferred_outcome(first.batch)
+    store.deferred_outcome(second.batch)
+    assert store.revision() == 2
+    other = sqlite.Store(path)
+    assert sorted(p["metadata"]["name"] for p in other.list(POD, "default").items) == ["a", "b"]
+    other.close()
+    assert store.commit_open() == store.done_batch  # nothing open: no commit
+    assert store.commits == commits + 1
+    store.close()
+
+
+def test_a_reader_commits_an_open_deferred_batch_first(store: sqlite.Store) -> None:
+    """A read never sees a write that is not on disk: another thread's read commits the open batch."""
+    with store.deferred() as pending:
+        store.create(POD, pod("a"))
+    found: list[Any] = []
+    reader = threading.Thread(target=lambda: found.append(store.get(POD, "default", "a")))
+    reader.start()
+    reader.join(10)
+    assert found and store.done_batch >= pending.batch
+
+
+def test_a_failed_deferred_write_is_rolled_back_and_not_counted(store: sqlite.Store) -> None:
+    """A deferred write that raises leaves nothing in the batch and names no batch."""
+    store.create(POD, pod("a"))
+    with store.deferred() as pending, pytest.raises(errors.AlreadyExists):
+        store.create(POD, pod("a"))
+    assert pending.batch == 0
+
+
+def test_a_failed_commit_fails_every_deferred_writer_of_its_batch(store: sqlite.Store) -> None:
+    """When the batch's COMMIT fails (here: the disk is full), each of its deferred writers gets the error
+    (507), and nothing of the batch is stored."""
+
+    class FullDisk:
+        def __init__(self, db: Any) -> None:
+            self.db = db
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("database or disk is full")
+            return self.db.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.db, name)
+
+    with store.deferred() as one:
+        store.create(POD, pod("a"))
+    with store.deferred() as two:
+        store.create(POD, pod("b"))
+    real, store._db = store._db, FullDisk(store._db)  # type: ignore[assignment]
+    try:
+        assert store.commit_open() >= one.batch
+    finally:
+        store._db = real
+    for pending in (one, two):
+        with pytest.raises(errors.InsufficientStorage):
+            store.deferred_outcome(pending.batch)
+    store.deferred_outcome(one.batch)  # the record is gone once each writer has looked
+    assert store.revision() == 0 and not store.exists(POD, "default", "a")

@@ -35,6 +35,7 @@ from dockyard.apiserver import (
     registryhooks,
     subresources,
     wire,
+    writes,
 )
 from dockyard.apiserver.state import ServerState
 from dockyard.dashboard import routes as dashboard
@@ -271,6 +272,7 @@ def create_app(
         pod_security=admission.PodSecurity(default_level=pod_security),
         context_limits=archive.Limits(max_bytes=max_context_bytes, max_members=max_context_members),
         cacher=watch_cache,
+        writes=writes.GroupCommit(store),
     )
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="dockyard", **_NO_OPENTELEMETRY)
     app.state.dockyard = state

@@ -1,6 +1,7 @@
 """Create, read, update, patch and delete against the store, with Kubernetes semantics.
 
-Synchronous (the HTTP layer runs these in a thread pool); no HTTP here.
+Synchronous; no HTTP here. The HTTP layer runs creates, updates and patches on its event loop with
+group commit (:mod:`dockyard.apiserver.writes`), the rest in a thread pool.
 Rules, all from the Kubernetes API conventions and API concepts:
 
 - "Concurrency Control and Consistency": a write carrying

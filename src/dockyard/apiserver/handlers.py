@@ -259,7 +259,8 @@ async def _collection(
         body = await _json_body(request)
         await _admit(state, attrs, body=body)
         fields = _fields(request)
-        created = await run_in_threadpool(
+        created = await _write(
+            state,
             crud.create,
             store,
             info,
@@ -424,6 +425,13 @@ def _hiding(render: Callable[[str, Obj], bytes], hide: Callable[[Obj], Obj]) -> 
     return rendered
 
 
+async def _write(state: ServerState, write: Callable[..., Obj], /, *args: Any, **kwargs: Any) -> Obj:
+    """A create, update or patch: on the event loop with group commit (:mod:`.writes`), else on a worker thread."""
+    if state.writes is not None:
+        return await state.writes.run(write, *args, **kwargs)
+    return await run_in_threadpool(write, *args, **kwargs)
+
+
 async def _admit(state: ServerState, attrs: authz.Attributes, *, body: Any = None, content_type: str = "") -> None:
     """A node identity's request checked against the objects it touches (:func:`.nodeauthz.check`)."""
     if authz.node_name(attrs.user) is not None:
@@ -465,7 +473,8 @@ async def _object(
         body = await _json_body(request)
         await _admit(state, attrs, body=body)
         fields = _fields(request)
-        updated = await run_in_threadpool(
+        updated = await _write(
+            state,
             crud.update,
             store,
             info,
@@ -484,7 +493,8 @@ async def _object(
         body = await _json_body(request)
         await _admit(state, attrs, body=body, content_type=content_type)
         fields = _fields(request)
-        patched = await run_in_threadpool(
+        patched = await _write(
+            state,
             crud.patch_object,
             store,
             info,

@@ -12,6 +12,7 @@ from dockyard.apiserver.cacher import Cacher
 from dockyard.apiserver.inflight import Limits
 from dockyard.apiserver.metrics import Metrics
 from dockyard.apiserver.watch import Notifier
+from dockyard.apiserver.writes import GroupCommit
 from dockyard.storage import sqlite
 
 
@@ -32,6 +33,8 @@ class ServerState:
         long_running: bounds on concurrent watches and followed logs.
         metrics: the Prometheus metrics served at ``/metrics``.
         cacher: the watch cache (:mod:`.cacher`) serving watches, gets and lists; ``None``: all from the store.
+        writes: creates, updates and patches on the event loop with group commit (:mod:`.writes`); ``None``:
+            each on a worker thread.
     """
 
     store: sqlite.Store
@@ -44,6 +47,7 @@ class ServerState:
     long_running: Limits = field(default_factory=Limits)
     metrics: Metrics = field(default_factory=Metrics)
     cacher: Cacher | None = None
+    writes: GroupCommit | None = None
 
     def on_commit(self, topics: set[str]) -> None:
         """Store subscriber: wake the right notifiers (called on the writing thread)."""

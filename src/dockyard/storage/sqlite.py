@@ -74,7 +74,8 @@ LOG_MARKER = "[dockyard] {dropped} bytes of earlier log dropped: a log keeps its
 EVENT_PLAINTEXT_CACHE = 4096
 """Decrypted watch-log rows kept for the next watcher that reads the same revision."""
 MAX_BATCH = 64
-"""Writes committed together at most (group commit); bounds how long a write waits for its commit."""
+"""Writes of worker threads committed together at most (group commit); bounds how long a write waits for its
+commit. A :meth:`Store.deferred` batch has no bound: its committer commits whatever is open."""
 DB_MODE = 0o600
 
 _SCHEMA = """
@@ -220,6 +221,15 @@ def _owner_uids(obj: Obj) -> str:
     return " ".join(f"<{u}>" for u in uids)
 
 
+class Deferred:
+    """The batch holding the writes of one :meth:`Store.deferred` block (``batch``: 0 while none)."""
+
+    __slots__ = ("batch",)
+
+    def __init__(self) -> None:
+        self.batch = 0
+
+
 class Store:
     """The SQLite store (WAL mode, ``synchronous=FULL``, group commit). Thread-safe.
 
@@ -265,6 +275,7 @@ class Store:
         self._batch_saved: tuple[int, int] = (0, 0)
         self._last_batch = 0
         self._done_batch = 0
+        self._deferring = threading.local()  # .pending: this thread's Deferred while in deferred()
         self._failed: dict[int, tuple[BaseException, int]] = {}  # batch -> (error, writers yet to see it)
         self.commits = 0
         """Number of commits (fsyncs of the WAL) so far; with group commit, fewer than writes."""
@@ -346,7 +357,8 @@ class Store:
         Nested use joins the outer transaction. On an exception everything
         the enclosed calls wrote is rolled back (including revisions taken) and
         the exception propagates. Returns once the write is committed to disk
-        (possibly together with other threads' writes: group commit).
+        (possibly together with other threads' writes: group commit), except
+        inside :meth:`deferred`.
 
         Raises:
             errors.InsufficientStorage: the disk is full (507); nothing was written.
@@ -386,8 +398,13 @@ class Store:
             finally:
                 self._owner, self._depth = None, 0
                 if self._batch:
-                    self._batch_writes += 1
-                    self._settle(self._batch, report=ok)
+                    pending: Deferred | None = getattr(self._deferring, "pending", None)
+                    if pending is None:
+                        self._batch_writes += 1
+                        self._settle(self._batch, report=ok)
+                    elif ok:  # its writer awaits the commit itself (see deferred)
+                        self._batch_writes += 1
+                        pending.batch = self._batch
         finally:
             self._lock.release()
 
@@ -415,6 +432,15 @@ class Store:
                     idle = self._queued == 0
                 if idle:
                     self._commit()
+        self._outcome(batch, report=report)
+
+    def _outcome(self, batch: int, *, report: bool) -> None:
+        """One writer of the committed (or failed) ``batch`` looks at its result; lock held.
+
+        Raises:
+            errors.InsufficientStorage, sqlite3.Error: the batch's commit failed (every writer of a
+                failed batch fails, not only the first to look); only with ``report``.
+        """
         entry = self._failed.get(batch)
         if entry is None:
             return
@@ -423,8 +449,54 @@ class Store:
             del self._failed[batch]
         else:
             self._failed[batch] = (failed, waiting - 1)
-        if report:  # every writer of a failed batch fails, not only the first to look
+        if report:
             raise _storage_error(failed) if isinstance(failed, sqlite3.OperationalError) else failed
+
+    # ----------------------------------------------------------------- deferred writes
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[Deferred]:
+        """This thread's :meth:`atomic` writes in the block return before their commit.
+
+        For a writer that waits for its commit elsewhere (the API server's event loop,
+        :mod:`dockyard.apiserver.writes`): each write stays in the open batch, and the block
+        yields a :class:`Deferred` whose ``batch`` names it (0: nothing was written). Its writer
+        must not be answered before :meth:`commit_open` (or any other writer's commit) has
+        committed that batch (``batch <= done_batch``), and then calls :meth:`deferred_outcome`
+        once. Nothing else changes: readers never see the batch before it is on disk
+        (:meth:`_reading` commits it first), and other threads' writes join it as usual.
+        """
+        pending = Deferred()
+        self._deferring.pending = pending
+        try:
+            yield pending
+        finally:
+            self._deferring.pending = None
+
+    @property
+    def done_batch(self) -> int:
+        """Id of the last batch whose commit ended (on disk, or failed: :meth:`deferred_outcome` says)."""
+        return self._done_batch
+
+    def commit_open(self) -> int:
+        """Commit the open batch now, if one is open (blocking: one fsync); returns :attr:`done_batch`.
+
+        A failed commit is kept for its writers (:meth:`deferred_outcome`), not raised here.
+        """
+        with self._lock:
+            if self._batch:
+                self._commit()
+            return self._done_batch
+
+    def deferred_outcome(self, batch: int) -> None:
+        """For one :meth:`deferred` writer of ``batch``, once ``batch <= done_batch``.
+
+        Raises:
+            errors.InsufficientStorage: the disk was full; the batch's writes are not stored.
+            sqlite3.Error: another failure of the batch's commit; its writes are not stored.
+        """
+        with self._lock:
+            self._outcome(batch, report=True)
 
     def _commit(self) -> None:
         batch, self._batch = self._batch, 0
