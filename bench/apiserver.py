@@ -13,8 +13,9 @@ list        ``GET .../secrets`` of a namespace holding 1,000 and one holding 10,
             in full, not parsed): median of ``--list-rounds`` after one warm-up.
 memory      the server's resident memory (VmRSS) with the 11,000 objects, and again with the watches open.
 unwatched   ``--writers`` clients create ``--watch-writes`` Secrets with no watch open (the base rate; etcd's too).
-watch       ``--watchers`` concurrent watches, spread over ``--watcher-procs`` processes (uvloop each),
-            on a namespace while ``--writers`` concurrent clients create ``--watch-writes`` Secrets in
+watch       ``--watchers`` concurrent watches, spread over ``--watcher-procs`` processes (uvloop each, at
+            ``--watcher-nice``, 10 by default: on two cores the watchers' processes, woken by every
+            event, otherwise preempt the server they measure, for etcd as for dockyard), on a namespace while ``--writers`` concurrent clients create ``--watch-writes`` Secrets in
             it; delivery latency = the event's arrival at a watcher − the write's response at its writer
             (both ``time.monotonic``, one clock for all processes of the host), over every
             (watcher, write) pair. Unwatched and watched writes alternate for ``--watch-rounds`` rounds
@@ -38,7 +39,7 @@ JSON array for lists.
 Prints a table (dockyard, etcd, ratio, raw SQLite) and, as its last stdout line, one JSON summary.
 
 Usage: .venv/bin/python bench/apiserver.py [--creates N] [--concurrency C] [--watchers W] [--writers K]
-                                           [--watch-writes N] [--watcher-procs P] [--no-etcd]
+                                           [--watch-writes N] [--watcher-procs P] [--watcher-nice N] [--no-etcd]
                                            [--workdir DIR] [--keep]
 """
 
@@ -148,6 +149,7 @@ class Load:
     error_at: list[tuple[float, float]] = field(default_factory=list)  # failed: (s after the load began, s waited)
     client_cpu: float | None = None  # CPU seconds per wall second of the load generator (this process)
     server_cpu: float | None = None  # and of the server process
+    server_wait: float | None = None  # seconds per wall second the server's threads waited for a CPU (runnable)
 
     @property
     def rate(self) -> float | None:
@@ -168,6 +170,7 @@ class Load:
             "stopped_by_deadline": self.stopped_by_deadline,
             "client_cpu_cores": _r(self.client_cpu),
             "server_cpu_cores": _r(self.server_cpu),
+            "server_runqueue_wait": _r(self.server_wait),
         }
 
 
@@ -184,6 +187,23 @@ def process_cpu(pid: int | None) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def runqueue_wait(pid: int | None) -> float | None:
+    """Seconds the threads of a process have waited, runnable, for a CPU so far (the sum of the second field of
+    ``/proc/PID/task/*/schedstat``, in ns; Linux ``Documentation/scheduler/sched-stats.rst``); None if unknown.
+    Its growth per second of a load says whether the machine (the load generator beside the server) kept the
+    server from running."""
+    if pid is None:
+        return None
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                total += int((task / "schedstat").read_text().split()[1])
+    except OSError:
+        return None
+    return total / 1e9
 
 
 def _ms(x: float | None) -> float | None:
@@ -540,6 +560,7 @@ class WatcherProcess:
         rv: str,
         watchers: int,
         lifetime: float,
+        nice: int,
         out: Path,
     ) -> None:
         env = dict(os.environ, BENCH_TOKEN=token)
@@ -563,6 +584,8 @@ class WatcherProcess:
                 str(watchers),
                 "--lifetime",
                 str(lifetime),
+                "--nice",
+                str(nice),
                 "--out",
                 str(out),
             ],
@@ -876,12 +899,14 @@ class Bench:
             url, ca = self.h.api_url, self.h.verify if isinstance(self.h.verify, str) else None
             token = self.h.token if auth else ""
         c0, s0, w0 = time.process_time(), process_cpu(server_pid), time.monotonic()
+        q0 = runqueue_wait(server_pid)
         load = asyncio.run(_run_load(url, ca, token, n, concurrency, make, expect, self.args.phase_timeout))
         wall = time.monotonic() - w0
-        s1 = process_cpu(server_pid)
+        s1, q1 = process_cpu(server_pid), runqueue_wait(server_pid)
         # who is busy: the share of one core this process (the client) and the server process used
         load.client_cpu = (time.process_time() - c0) / wall if wall > 0 else None
         load.server_cpu = (s1 - s0) / wall if wall > 0 and s0 is not None and s1 is not None else None
+        load.server_wait = (q1 - q0) / wall if wall > 0 and q0 is not None and q1 is not None else None
         return load
 
     def check(self, what: str, load: Load, *, allow_short: bool = False) -> None:
@@ -889,7 +914,8 @@ class Bench:
             f"  {what}: {load.ok}/{load.requested} ok in {load.elapsed:.2f}s → {fmt(load.rate, 1)}/s "
             f"(p50 {fmt(_ms(percentile(load.latencies, 50)), 1)} ms, "
             f"p99 {fmt(_ms(percentile(load.latencies, 99)), 1)} ms; CPU cores busy: client "
-            f"{fmt(load.client_cpu)}, server {fmt(load.server_cpu)})"
+            f"{fmt(load.client_cpu)}, server {fmt(load.server_cpu)}; server waited for a CPU "
+            f"{fmt(load.server_wait)} s/s)"
         )
         console.print(line)
         if load.errors:
@@ -1045,7 +1071,14 @@ class Bench:
             "token": "" if etcd else self.h.token,
         }
         self.watcher = w = WatcherGroup(
-            procs=a.watcher_procs, watchers=a.watchers, out=out, ns=NS_WATCH, rv=rv, lifetime=lifetime, **common
+            procs=a.watcher_procs,
+            watchers=a.watchers,
+            out=out,
+            ns=NS_WATCH,
+            rv=rv,
+            lifetime=lifetime,
+            nice=a.watcher_nice,
+            **common,
         )
         server_pid = (self.etcd.proc.pid if self.etcd.proc else None) if etcd else self.h.up_proc_pid()
         connected = w.expect("connected", CHILD_CONNECT_TIMEOUT + 30)
@@ -1055,7 +1088,8 @@ class Bench:
         synced = w.expect("synced", CHILD_SYNC_TIMEOUT + 30)
         rss = rss_mib(server_pid)
         console.print(
-            f"  {target}: {connected} watches connected ({len(w.children)} processes), {synced} saw the sync "
+            f"  {target}: {connected} watches connected ({len(w.children)} processes at nice {a.watcher_nice}), "
+            f"{synced} saw the sync "
             f"marker; {a.writers} writers write {a.watch_writes} Secrets; server RSS {fmt(rss, 0)} MiB"
         )
         bodies = [json.dumps(secret_body(obj_name(f"w{round_}", i), self.rng)).encode() for i in range(a.watch_writes)]
@@ -1097,6 +1131,7 @@ class Bench:
         r = {
             "watchers": a.watchers,
             "watcher_processes": len(w.children),
+            "watcher_nice": a.watcher_nice,
             "writers": a.writers,
             "writes_ok": load.ok,
             "writes_requested": a.watch_writes,
@@ -1116,6 +1151,7 @@ class Bench:
             "watcher_error_samples": report["errors"][:5],
             "writers_cpu_cores": _r(load.client_cpu),
             "server_cpu_cores": _r(load.server_cpu),
+            "server_runqueue_wait": _r(load.server_wait),
             "watchers_process_cpu_s": _r(report.get("cpu_s")),
             "watchers_cpu_cores": _r(watchers_cpu / load.elapsed) if load.elapsed else None,
             "write_phase_s": _r(load.elapsed),
@@ -1126,7 +1162,7 @@ class Bench:
             f"{fmt(r['from_response_p50_ms'], 1)} ms, p99 {fmt(r['from_response_p99_ms'], 1)} ms, "
             f"max {fmt(r['from_response_max_ms'], 1)} ms; {before_resp} arrived before the response; "
             f"CPU cores: watchers' processes {fmt(r['watchers_cpu_cores'])}, writers {fmt(r['writers_cpu_cores'])}, "
-            f"server {fmt(r['server_cpu_cores'])}"
+            f"server {fmt(r['server_cpu_cores'])} (its threads waited for a CPU {fmt(r['server_runqueue_wait'])} s/s)"
         )
         if missing or report["error_count"]:
             self.problems.append(
@@ -1370,6 +1406,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--watcher-procs", type=int, default=4, help="processes the watches are spread over (4; the load generator's)"
     )
+    p.add_argument(
+        "--watcher-nice",
+        type=int,
+        default=10,
+        help="nice value of the watchers' processes (10: on two cores they would otherwise preempt the server "
+        "they measure, woken by every event; 0: as the writers)",
+    )
     p.add_argument("--no-etcd", action="store_true", help="skip etcd (default: same loads against etcd, same run)")
     p.add_argument("--phase-timeout", type=float, default=300, help="seconds any one load may run (300)")
     p.add_argument(
@@ -1397,6 +1440,7 @@ def parse_args() -> argparse.Namespace:
         "writers": (1, 200),
         "watch_writes": (1, 50_000),
         "watcher_procs": (1, 32),
+        "watcher_nice": (0, 19),
         "watch_rounds": (1, 9),
         "phase_timeout": (10, 3600),
     }
@@ -1413,7 +1457,10 @@ def watchers_entry() -> int:
         p.add_argument(opt, required=True)
     p.add_argument("--watchers", type=int, required=True)
     p.add_argument("--lifetime", type=float, required=True)
+    p.add_argument("--nice", type=int, default=0)
     args = p.parse_args()
+    if args.nice:
+        os.nice(args.nice)
     try:  # the load generator's loop: uvloop (libuv, its TLS in Cython) costs less CPU beside the server
         import uvloop
     except ImportError:
