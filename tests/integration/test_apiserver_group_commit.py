@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from typing import Any
 
 from integration.conftest import ApiServer
@@ -85,3 +86,27 @@ def test_a_refused_write_is_answered_with_its_error_and_leaves_nothing(apiserver
         assert stored(db, "one") and not stored(db, "Bad_Name")
     finally:
         db.close()
+
+
+def test_a_write_waiting_for_the_store_does_not_hold_up_the_server(apiserver: ApiServer) -> None:
+    """While another thread holds the store (a paged read, a worker thread's fsync on a slow disk), a create that
+    arrives waits for it off the event loop: other requests are still answered, and the create completes after."""
+    created: list[int] = []
+    with apiserver.client(timeout=30) as http:
+        assert http.post(SECRETS, json={"metadata": {"name": "warm"}}).status_code == 201
+        with apiserver.store.atomic():  # this thread holds the store's lock, as a slow reader or committer would
+            writer = threading.Thread(
+                target=lambda: created.append(
+                    apiserver.client(timeout=30).post(SECRETS, json={"metadata": {"name": "late"}}).status_code
+                )
+            )
+            writer.start()
+            time.sleep(0.5)  # the create has reached the server and waits for the store
+            started = time.monotonic()
+            assert http.get("/version").status_code == 200
+            assert http.get(f"{SECRETS}/warm", params={"resourceVersion": "0"}).status_code == 200
+            answered = time.monotonic() - started
+            assert not created, "the create did not wait for the store"
+        writer.join(30)
+    assert answered < 1.0, f"the server answered other requests only after {answered:.1f}s"
+    assert created == [201]

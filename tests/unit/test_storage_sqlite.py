@@ -288,3 +288,27 @@ def test_a_failed_commit_fails_every_deferred_writer_of_its_batch(store: sqlite.
             store.deferred_outcome(pending.batch)
     store.deferred_outcome(one.batch)  # the record is gone once each writer has looked
     assert store.revision() == 0 and not store.exists(POD, "default", "a")
+
+
+def test_held_if_free_never_waits_for_another_thread(store: sqlite.Store) -> None:
+    """The event loop's way in: the lock when it is free, False at once while another thread holds it."""
+    with store.held_if_free() as free:
+        assert free
+        with store.atomic():  # the holder may write (the lock is re-entrant)
+            store.create(POD, pod("a"))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.atomic():
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(10)
+    with store.held_if_free() as free:
+        assert not free
+    release.set()
+    holder.join(10)
+    with store.held_if_free() as free:
+        assert free

@@ -14,9 +14,10 @@ wherever it runs, and handing the GIL between the loop and 40 threads cost more 
 also slowed the watch fan-out, whose TLS writes and ``send(2)`` each release it). On the loop, the
 only hand-over is to the commit thread, once per batch.
 
-The store's lock is free while the loop runs a write, except when another thread holds it (a
-write still made on a worker thread, such as a delete or a paged list from the store): the loop
-then waits for it, as that thread would have.
+The loop never waits for the store's lock: when another thread holds it (a write still made on a
+worker thread, such as a delete, its commit, or a paged list read from the store), the write runs
+on a worker thread instead, which waits for the lock, and its response still waits for its batch's
+commit on the loop.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
+
+from starlette.concurrency import run_in_threadpool
 
 from dockyard.storage import sqlite
 
@@ -77,12 +80,11 @@ class GroupCommit:
         loop = self._bind()
         while not self._idle.is_set():  # the connection belongs to the commit thread until it ends
             await self._idle.wait()
-        error: Exception | None = None
-        with self._store.deferred() as pending:
-            try:
-                result = write(*args, **kwargs)
-            except Exception as err:  # answered once what it wrote before (if anything) is on disk, as in a thread
-                error = err
+        with self._store.held_if_free() as free:
+            if free:
+                result, error, pending = self._deferred(write, *args, **kwargs)
+        if not free:  # another thread holds the store (a paged read, its own commit): wait for it off the loop
+            result, error, pending = await run_in_threadpool(self._deferred, write, *args, **kwargs)
         if pending.batch:
             if self._store.done_batch < pending.batch:
                 waiter: asyncio.Future[None] = loop.create_future()
@@ -96,7 +98,17 @@ class GroupCommit:
                     self._store.deferred_outcome(pending.batch)
         if error is not None:
             raise error
-        return result
+        return result  # type: ignore[return-value]  # None only with an error
+
+    def _deferred(
+        self, write: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[T | None, Exception | None, sqlite.Deferred]:
+        """``(result, None, pending)`` or ``(None, error, pending)`` of ``write`` inside ``Store.deferred``."""
+        with self._store.deferred() as pending:
+            try:
+                return write(*args, **kwargs), None, pending
+            except Exception as err:  # answered once what it wrote before (if anything) is on disk, as in a thread
+                return None, err, pending
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self._scheduled and not self._committing:

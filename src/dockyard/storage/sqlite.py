@@ -473,6 +473,20 @@ class Store:
         finally:
             self._deferring.pending = None
 
+    @contextlib.contextmanager
+    def held_if_free(self) -> Iterator[bool]:
+        """Hold the store's lock for the block if no other thread holds it (True), else do not wait (False).
+
+        For a caller that must not block (the API server's event loop): its writes in the block then never
+        wait for another thread's read or commit.
+        """
+        acquired = self._lock.acquire(blocking=False)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                self._lock.release()
+
     @property
     def done_batch(self) -> int:
         """Id of the last batch whose commit ended (on disk, or failed: :meth:`deferred_outcome` says)."""
