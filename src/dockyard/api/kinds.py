@@ -161,8 +161,27 @@ def _key(info: ResourceInfo) -> str:
 
 
 _custom: dict[tuple[str, str], ResourceInfo] = {}
-_served: tuple[ResourceInfo, ...] = tuple(i for i in RESOURCES if i.group != GROUP)
-_by_key: dict[str, ResourceInfo] = {_key(i): i for i in RESOURCES}
+_served: tuple[ResourceInfo, ...] = ()
+_by_key: dict[str, ResourceInfo] = {}
+_by_path: dict[tuple[str, str, str], ResourceInfo] = {}  # (group, version, plural) -> served kind
+_by_kind: dict[tuple[str, str], ResourceInfo] = {}  # (apiVersion, kind) -> served kind, else known
+_group_versions: list[tuple[str, str]] = []
+_served_group_versions: frozenset[tuple[str, str]] = frozenset()
+
+
+def _index() -> None:
+    """Rebuild the lookups from :data:`_served` (every request looks a kind up: dicts, not scans)."""
+    global _by_key, _by_path, _by_kind, _group_versions, _served_group_versions
+    _by_key = {_key(i): i for i in (*RESOURCES, *_served)}
+    _by_path = {}
+    for info in _served:
+        _by_path.setdefault((info.group, info.version, info.plural), info)
+    _by_kind = {}
+    for info in (*_served, *RESOURCES):
+        _by_kind.setdefault((info.api_version, info.kind), info)
+    pairs = list(dict.fromkeys((info.group, info.version) for info in _served))
+    _group_versions = sorted(pairs, key=lambda p: (p[0] != "", p[0]))
+    _served_group_versions = frozenset(pairs)
 
 
 def served() -> tuple[ResourceInfo, ...]:
@@ -172,11 +191,11 @@ def served() -> tuple[ResourceInfo, ...]:
 
 def set_custom(infos: list[ResourceInfo]) -> None:
     """Replace the kinds served from CustomResourceDefinitions (the API server's CRD registry calls this)."""
-    global _served, _by_key
+    global _served
     _custom.clear()
     _custom.update({(i.group, i.plural): i for i in infos})
     _served = tuple(i for i in RESOURCES if i.group != GROUP) + tuple(_custom.values())
-    _by_key = {_key(i): i for i in (*RESOURCES, *_served)}
+    _index()
 
 
 def by_key(key: str) -> ResourceInfo | None:
@@ -235,25 +254,22 @@ def field_path(label: str) -> str:
 
 def by_plural(group: str, version: str, plural: str) -> ResourceInfo | None:
     """Find the resource served at ``/apis/{group}/{version}/.../{plural}`` (group ``""`` for ``/api``)."""
-    for info in _served:
-        if info.group == group and info.version == version and info.plural == plural:
-            return info
-    return None
+    return _by_path.get((group, version, plural))
 
 
 def by_kind(api_version: str, kind: str) -> ResourceInfo | None:
     """Find the resource for an object's ``apiVersion`` and ``kind``: served, else known to dockyard."""
-    for info in (*_served, *RESOURCES):
-        if info.api_version == api_version and info.kind == kind:
-            return info
-    return None
+    return _by_kind.get((api_version, kind))
 
 
 def group_versions() -> list[tuple[str, str]]:
-    """Distinct served (group, version) pairs in serving order, core group first."""
-    seen: list[tuple[str, str]] = []
-    for info in _served:
-        pair = (info.group, info.version)
-        if pair not in seen:
-            seen.append(pair)
-    return sorted(seen, key=lambda p: (p[0] != "", p[0]))
+    """Distinct served (group, version) pairs in serving order, core group first (a new list)."""
+    return list(_group_versions)
+
+
+def serves(group: str, version: str) -> bool:
+    """Whether any kind is served under ``group``/``version`` (``""`` for the core group)."""
+    return (group, version) in _served_group_versions
+
+
+set_custom([])  # the built-in kinds, indexed

@@ -92,7 +92,7 @@ def _storage_hash(info: kinds.ResourceInfo) -> str:
 
 def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
     """``APIResourceList`` for ``GET /api/v1`` or ``/apis/G/V``, or ``None`` if not served."""
-    if (group, version) not in kinds.group_versions():
+    if not kinds.serves(group, version):
         return None
     resources: list[dict[str, Any]] = []
     for info in kinds.served():

@@ -60,7 +60,7 @@ def parse(path: str) -> Target:
         group, version, rest = parts[1], parts[2], parts[3:]
     else:
         raise _not_found()
-    if (group, version) not in kinds.group_versions():
+    if not kinds.serves(group, version):
         raise _not_found()
     if not rest:
         return Target(group, version)

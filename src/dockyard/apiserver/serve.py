@@ -113,6 +113,9 @@ def config(
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         http=httpproto.BoundedHttpToolsProtocol,
         server_header=False,
+        # no X-Forwarded-* rewriting: the API server is not served behind a proxy (and its middleware layer
+        # costs every request)
+        proxy_headers=False,
         **tls,
     )  # type: ignore[arg-type]
 

@@ -384,7 +384,7 @@ async def _rollback(request: Request, api: Api, can: Can) -> Response:
 
 
 def mount(app: Any, *, can: Can) -> None:
-    """Add the dashboard's routes to the API server's Starlette/FastAPI ``app``.
+    """Add the dashboard's routes to the API server's Starlette ``app``.
 
     Args:
         app: the API server's application; its middleware (bearer authentication) runs before these routes,
