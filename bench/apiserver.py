@@ -20,7 +20,8 @@ watch       ``--watchers`` concurrent watches, spread over ``--watcher-procs`` p
             (both ``time.monotonic``, one clock for all processes of the host), over every
             (watcher, write) pair. Unwatched and watched writes alternate for ``--watch-rounds`` rounds
             (the base rate of one run varies by 10-20 % on a shared machine): the figure is the round
-            with the median ratio, every round's is printed. The watchers' and writers' CPU use is printed: the load generator
+            with the median ratio, every round's is printed, with the server's CPU time per write unwatched
+            and watched (what the watch costs the server, less sensitive to the host's speed than the rates). The watchers' and writers' CPU use is printed: the load generator
             must not be what limits the figures.
 HTTP floor  ``GET /version`` (no auth, no store): what HTTPS + uvicorn + the app cost per request.
 
@@ -204,6 +205,11 @@ def runqueue_wait(pid: int | None) -> float | None:
     except OSError:
         return None
     return total / 1e9
+
+
+def cpu_per_write(cores: float | None, per_s: float | None) -> float | None:
+    """Server CPU time per write, in ms: ``cores`` (CPU seconds per second) over writes per second."""
+    return _r(1000 * cores / per_s) if cores and per_s else None
 
 
 def _ms(x: float | None) -> float | None:
@@ -1036,9 +1042,14 @@ class Bench:
             # stored Secrets when the watches opened: the lists' namespaces, then each round's writes and markers
             r["objects"] = sum(LIST_SIZES.values()) + (2 * n + 1) * self.args.watch_writes + 2 * n
             r["ratio"] = _r(r["writes_per_s"] / base["per_s"]) if r["writes_per_s"] and base["per_s"] else None
+            # what the watch costs the server, less sensitive to the host's speed than the rates: its CPU per write
+            r["server_cpu_ms_per_write"] = cpu_per_write(r["server_cpu_cores"], r["writes_per_s"])
+            r["unwatched_server_cpu_ms_per_write"] = cpu_per_write(base["server_cpu_cores"], base["per_s"])
             console.print(
                 f"  round {n + 1}: unwatched {fmt(base['per_s'], 0)}/s, watched {fmt(r['writes_per_s'], 0)}/s "
-                f"({fmt(100 * (r['ratio'] or 0), 0)} %)"
+                f"({fmt(100 * (r['ratio'] or 0), 0)} %); server CPU per write "
+                f"{fmt(r['unwatched_server_cpu_ms_per_write'], 2)} ms unwatched, "
+                f"{fmt(r['server_cpu_ms_per_write'], 2)} ms watched"
             )
             # every acknowledged write must be stored; a failed one may or may not have been
             stored = {o["metadata"]["name"] for o in self.h.api("GET", secret_path(NS_WATCH))["items"]}
@@ -1054,7 +1065,18 @@ class Bench:
         self.results["watch"] = r
         self.results["unwatched_writes"] = base
         self.results["watch_rounds"] = [
-            {k: x[k] for k in ("unwatched_per_s", "writes_per_s", "ratio", "from_response_p99_ms")} for x, _ in rounds
+            {
+                k: x[k]
+                for k in (
+                    "unwatched_per_s",
+                    "writes_per_s",
+                    "ratio",
+                    "from_response_p99_ms",
+                    "unwatched_server_cpu_ms_per_write",
+                    "server_cpu_ms_per_write",
+                )
+            }
+            for x, _ in rounds
         ]
 
     def watch_phase(self, target: str, rv: str, round_: int = 0) -> dict[str, Any]:
@@ -1370,6 +1392,16 @@ class Bench:
                     "",
                     "",
                 )
+            if w.get("server_cpu_ms_per_write"):
+                t.add_row(
+                    "    server CPU per write, unwatched → watched (the median round)",
+                    f"{fmt(w.get('unwatched_server_cpu_ms_per_write'), 2)} → {fmt(w['server_cpu_ms_per_write'], 2)} ms",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                )
             t.add_row(
                 f"server resident memory, {mem.get('objects') or sum(LIST_SIZES.values()):,} objects, "
                 f"{w['watchers']} watchers",
@@ -1392,7 +1424,7 @@ def parse_args() -> argparse.Namespace:
         help="objects created by the concurrent clients (the 10k namespace is then filled up; default 2000)",
     )
     p.add_argument("--concurrency", type=int, default=16, help="clients of the concurrent create/get rows (16)")
-    p.add_argument("--gets", type=int, default=2000, help="gets per get row (2000)")
+    p.add_argument("--gets", type=int, default=5000, help="gets per get row (5000)")
     p.add_argument("--list-rounds", type=int, default=5, help="measured lists per size, after 1 warm-up (5)")
     p.add_argument("--watchers", type=int, default=100, help="concurrent watches (100)")
     p.add_argument("--writers", type=int, default=50, help="concurrent writers while watched (50)")
@@ -1400,8 +1432,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--watch-rounds",
         type=int,
-        default=3,
-        help="rounds of unwatched then watched writes; the median ratio is the figure (3; etcd runs one)",
+        default=5,
+        help="rounds of unwatched then watched writes; the median ratio is the figure (5; etcd runs one)",
     )
     p.add_argument(
         "--watcher-procs", type=int, default=4, help="processes the watches are spread over (4; the load generator's)"
