@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import json
 from typing import Any
 
 import pydantic
@@ -750,9 +751,69 @@ def _secret_causes(obj: dict[str, Any]) -> list[Cause]:
             causes.append(Cause(f"data[{key}]", "must be base64-encoded bytes (the value is not shown)"))
     if size > MAX_SECRET_BYTES:
         causes.append(Cause("data", f"Too long: must have at most {MAX_SECRET_BYTES} bytes", "FieldValueTooLong"))
-    if obj.get("type") is not None and not isinstance(obj.get("type"), str):
+    if obj.get("type") in (None, ""):
+        obj["type"] = SECRET_TYPE_DEFAULT  # SetDefaults_Secret
+    elif not isinstance(obj.get("type"), str):
         causes.append(Cause("type", "must be a string"))
+    if obj.get("immutable") is not None and not isinstance(obj.get("immutable"), bool):
+        causes.append(Cause("immutable", "must be a boolean"))
     return causes
+
+
+SECRET_TYPE_DEFAULT = "Opaque"
+"""A Secret's ``type`` when a write gives none (Kubernetes ``SetDefaults_Secret``)."""
+
+IMMUTABLE_WHEN_SET = "Forbidden: field is immutable when `immutable` is set"
+
+
+def _immutable(field: str, value: Any) -> Cause:
+    """``Invalid value: <value>: field is immutable`` (``ValidateImmutableField``)."""
+    shown = json.dumps(value, separators=(",", ":"), sort_keys=True) if not isinstance(value, str) else f'"{value}"'
+    return Cause(field, f"Invalid value: {shown[:256]}: field is immutable")
+
+
+def _secret_update_causes(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """``ValidateSecretUpdate``: ``type`` never changes; once ``immutable`` is true, ``data`` and ``immutable``
+    stay as they are (``stringData`` is already folded into ``data``). Messages never show data."""
+    causes: list[Cause] = []
+    old_type = old.get("type") or SECRET_TYPE_DEFAULT
+    if (new.get("type") or SECRET_TYPE_DEFAULT) != old_type:
+        causes.append(_immutable("type", new.get("type")))
+    if old.get("immutable") is True:
+        if new.get("immutable") is not True:
+            causes.append(Cause("immutable", IMMUTABLE_WHEN_SET, "FieldValueForbidden"))
+        if (new.get("data") or {}) != (old.get("data") or {}):
+            causes.append(Cause("data", IMMUTABLE_WHEN_SET, "FieldValueForbidden"))
+    return causes
+
+
+def _workload_update_causes(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """apps/v1 ``ValidateDeploymentUpdate`` / ``ValidateReplicaSetUpdate``: ``spec.selector`` never changes."""
+    selector = (new.get("spec") or {}).get("selector")
+    if selector != (old.get("spec") or {}).get("selector"):
+        return [_immutable("spec.selector", selector)]
+    return []
+
+
+_UPDATE_CHECKS = {
+    ("", "Secret"): _secret_update_causes,
+    ("apps", "Deployment"): _workload_update_causes,
+    ("apps", "ReplicaSet"): _workload_update_causes,
+}
+
+
+def update_causes(info: kinds.ResourceInfo, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """What an update may not change, beyond :func:`validate` of the new object (kube-apiserver's
+    ``Validate<Kind>Update`` of the core and apps groups).
+
+    Args:
+        new: the object after :func:`validate` (defaults applied, ``stringData`` folded into ``data``).
+        old: the stored object.
+    Returns:
+        One cause per field that may not change (empty: the update may go on).
+    """
+    check = _UPDATE_CHECKS.get((info.group, info.kind))
+    return check(new, old) if check is not None else []
 
 
 _CORE_CHECKS = {

@@ -525,7 +525,10 @@ def _others() -> dict[str, Schema]:
                 "Used to facilitate programmatic handling of secret data "
                 "(Opaque, kubernetes.io/dockerconfigjson, kubernetes.io/basic-auth)."
             ),
-            immutable=boolean("If true, data cannot be updated."),
+            immutable=boolean(
+                "If true, data cannot be updated and immutable cannot be unset (422); delete and recreate the "
+                "Secret to change it. type never changes after creation; it defaults to Opaque."
+            ),
         ),
         f"{CORE}.Event": kind_schema(
             "Event is a report of an event somewhere in the cluster.",
@@ -573,7 +576,10 @@ def _others() -> dict[str, Schema]:
             "The specification of the desired behavior of the Deployment.",
             {
                 "replicas": integer("Number of desired pods (default 1)."),
-                "selector": ref(f"{META}.LabelSelector", "Label selector for pods; must match the template's labels."),
+                "selector": ref(
+                    f"{META}.LabelSelector",
+                    "Label selector for pods; must match the template's labels. Immutable after creation (apps/v1).",
+                ),
                 "template": ref(f"{CORE}.PodTemplateSpec", "Template describes the pods that will be created."),
                 "strategy": ref(f"{APPS}.DeploymentStrategy", "How to replace existing pods with new ones."),
                 "minReadySeconds": integer("Seconds a new pod must be ready to count as available."),
@@ -629,7 +635,10 @@ def _others() -> dict[str, Schema]:
             "The specification of a ReplicaSet.",
             {
                 "replicas": integer("Number of desired pods (default 1)."),
-                "selector": ref(f"{META}.LabelSelector", "Label query over pods that should match the replica count."),
+                "selector": ref(
+                    f"{META}.LabelSelector",
+                    "Label query over pods that should match the replica count. Immutable after creation (apps/v1).",
+                ),
                 "template": ref(f"{CORE}.PodTemplateSpec", "The pods created when too few are running."),
                 "minReadySeconds": integer("Seconds a new pod must be ready to count as available."),
             },

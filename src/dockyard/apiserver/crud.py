@@ -104,7 +104,10 @@ def defaulted_crd(crd: Obj) -> Obj:
 
 
 def _strategy(store: sqlite.Store, info: kinds.ResourceInfo, new: Obj, old: Obj | None) -> Obj:
-    """What the server sets on a write inside the transaction: a CRD's status (names, Established)."""
+    """What the server checks and sets on a write inside the transaction: on update, the fields that may not
+    change (:func:`dockyard.api.validation.update_causes`, 422); a CRD's status (names, Established)."""
+    if old is not None and (causes := validation.update_causes(info, new, old)):
+        raise errors.Invalid(kind=info.kind, group=info.group, name=new["metadata"]["name"], causes=causes)
     if info is not customresources.CRD:
         return new
     if old is not None:
