@@ -40,6 +40,7 @@ import logging
 import time
 from typing import Any, cast
 
+from lightkube import ApiError
 from lightkube.models.apps_v1 import DeploymentSpec
 from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.apps_v1 import Deployment
@@ -61,6 +62,9 @@ CRASH_LOOP = phases.FailedImageReason.CRASH_LOOP
 RESTART_LIMIT = phases.FailedImageReason.RESTART_LIMIT
 READINESS_TIMEOUT = phases.FailedImageReason.READINESS_TIMEOUT
 """Reasons of a failed rollout (``status.failedImages[].reason``), beside ``ProgressDeadlineExceeded``."""
+DEPLOYMENT_INVALID = "DeploymentInvalid"
+"""Ready=False reason: the API server refused the Deployment written from ``spec.deployment`` (422, e.g. a
+changed ``selector``, immutable in apps/v1); the server's message follows. A new generation is tried again."""
 IMAGE_NOT_RESOLVED = "ImageNotResolved"
 KIND_NOT_SERVED = "ImageKindNotServed"
 KIND_NOT_WATCHED = "ImageKindNotWatched"
@@ -228,7 +232,11 @@ class ImageDeployController(runtime.Controller):
                 ),
                 spec=dspec,
             )
-            deploy = self.api.create(body, namespace=ns)  # kind: Deployment
+            try:
+                deploy = self.api.create(body, namespace=ns)  # kind: Deployment
+            except ApiError as err:
+                self._refused(idp, err)
+                return None
             log.info("imagedeploy %s: created deployment on %s", key, target)
             self.events.record(idp, events.NORMAL, "DeploymentCreated", f"Created deployment {name} on {target}")
             history = _deployed(history, target)
@@ -252,7 +260,11 @@ class ImageDeployController(runtime.Controller):
                 self._no_container(idp)
                 return None
             if desired != deploy:
-                written = self.api.replace(desired)  # kind: Deployment
+                try:
+                    written = self.api.replace(desired)  # kind: Deployment
+                except ApiError as err:
+                    self._refused(idp, err)
+                    return None
                 log.info("imagedeploy %s: deployment now on %s", key, target)
                 self.events.record(idp, events.NORMAL, "DeploymentUpdated", f"Updated deployment {name} to {target}")
                 if runtime.wrote(deploy, written):
@@ -319,6 +331,16 @@ class ImageDeployController(runtime.Controller):
         self._set_ready(
             idp, False, "ContainerNotFound", f"spec.containerName: no container named {want!r} in spec.deployment"
         )
+
+    def _refused(self, idp: objects.ImageDeploy, err: ApiError) -> None:
+        """A 422 for the Deployment: Ready False :data:`DEPLOYMENT_INVALID` with the server's message and a
+        Warning Event, not retried (the ImageDeploy's next generation brings its key back). Other errors are
+        raised again (retried with back-off by the worker)."""
+        if err.status.code != 422:
+            raise err
+        message = str(err.status.message or "the Deployment is invalid")
+        self.events.record(idp, events.WARNING, DEPLOYMENT_INVALID, message)
+        self._set_ready(idp, False, DEPLOYMENT_INVALID, message)
 
     def _set_ready(self, idp: objects.ImageDeploy, ok: bool, reason: str, message: str) -> None:
         runtime.patch_status(

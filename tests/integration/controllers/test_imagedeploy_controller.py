@@ -142,6 +142,30 @@ def test_a_spec_change_rewrites_the_template(env: Env, deploys: Tracking) -> Non
     assert deploy["spec"]["replicas"] == 4
 
 
+def test_a_deployment_the_server_refuses_is_reported_and_a_fixed_spec_goes_on(env: Env, deploys: Tracking) -> None:
+    image(env, D1)
+    imagedeploy(env)
+    env.wait_for("Deployment", "hello", lambda d: True, "created")
+    # a Deployment's selector is immutable (apps/v1): the API server refuses the new spec with 422
+    moved = deployment_spec()
+    moved["selector"] = {"matchLabels": {"app": "hello", "tier": "web"}}
+    moved["template"]["metadata"]["labels"] = {"app": "hello", "tier": "web"}
+    env.patch("ImageDeploy", "hello", {"spec": {"deployment": moved}})
+    got = env.wait_for(
+        "ImageDeploy", "hello", lambda o: ready(o) == ("False", "DeploymentInvalid"), "DeploymentInvalid"
+    )
+    assert "spec.selector" in condition(got, "Ready")["message"]
+    assert env.get("Deployment", "hello")["spec"]["selector"] == {"matchLabels": {"app": "hello"}}
+    # put back, the template change of the same edit is written
+    fixed = deployment_spec()
+    fixed["selector"]["matchLabels"]["tier"] = None  # merge patch: removed
+    fixed["template"]["metadata"]["labels"]["tier"] = None
+    fixed["template"]["spec"]["containers"] = [{"name": "web", "image": "placeholder", "args": ["-v"]}]
+    env.patch("ImageDeploy", "hello", {"spec": {"deployment": fixed}})
+    env.wait_for("Deployment", "hello", lambda d: list(images_of(d)) == ["web"], "the fixed template")
+    env.wait_for("ImageDeploy", "hello", lambda o: ready(o)[1] != "DeploymentInvalid", "DeploymentInvalid cleared")
+
+
 def test_an_unknown_container_is_reported(env: Env, deploys: Tracking) -> None:
     image(env, D1)
     imagedeploy(env, container="nope")
