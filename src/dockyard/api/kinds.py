@@ -113,6 +113,15 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ),
     ResourceInfo(group="", version="v1", kind="Secret", plural="secrets", subresources=(), has_status=False),
     ResourceInfo(
+        group="",
+        version="v1",
+        kind="ConfigMap",
+        plural="configmaps",
+        subresources=(),
+        has_status=False,
+        short_names=("cm",),
+    ),
+    ResourceInfo(
         group="", version="v1", kind="Event", plural="events", subresources=(), has_status=False, short_names=("ev",)
     ),
     ResourceInfo(group="", version="v1", kind="Service", plural="services", short_names=("svc",), categories=("all",)),

@@ -760,6 +760,49 @@ def _secret_causes(obj: dict[str, Any]) -> list[Cause]:
     return causes
 
 
+def _configmap_causes(obj: dict[str, Any]) -> list[Cause]:
+    """``ValidateConfigMap``: ``data`` maps keys to strings, ``binaryData`` keys to base64; keys as a Secret's
+    (``IsConfigMapKey``) and in only one of the two; at most :data:`MAX_SECRET_BYTES` in all (``MaxSecretSize``)."""
+    causes: list[Cause] = []
+    size = 0
+    keys: dict[str, str] = {}
+    for field in ("data", "binaryData"):
+        values = obj.get(field)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            causes.append(Cause(field, f"must be a map of keys to {'strings' if field == 'data' else 'base64'}"))
+            continue
+        for key, value in values.items():
+            where = f"{field}[{str(key)[:64]}]"
+            if not isinstance(key, str) or not key or len(key) > 253 or not _SECRET_KEY.match(key):
+                causes.append(
+                    Cause(where, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'")
+                )
+                continue
+            if key in keys:
+                causes.append(Cause(where, f'Invalid value: "{key}": duplicate of key present in {keys[key]}'))
+                continue
+            keys[key] = field
+            if field == "data":
+                if not isinstance(value, str):
+                    causes.append(Cause(where, "must be a string"))
+                    continue
+                size += len(value.encode())
+                continue
+            try:
+                if not isinstance(value, str):
+                    raise ValueError
+                size += len(base64.b64decode(value, validate=True))
+            except (ValueError, binascii.Error):
+                causes.append(Cause(where, "must be base64-encoded bytes"))
+    if size > MAX_SECRET_BYTES:
+        causes.append(Cause("", f"Too long: must have at most {MAX_SECRET_BYTES} bytes", "FieldValueTooLong"))
+    if obj.get("immutable") is not None and not isinstance(obj.get("immutable"), bool):
+        causes.append(Cause("immutable", "must be a boolean"))
+    return causes
+
+
 SECRET_TYPE_DEFAULT = "Opaque"
 """A Secret's ``type`` when a write gives none (Kubernetes ``SetDefaults_Secret``)."""
 
@@ -787,6 +830,19 @@ def _secret_update_causes(new: dict[str, Any], old: dict[str, Any]) -> list[Caus
     return causes
 
 
+def _configmap_update_causes(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """``ValidateConfigMapUpdate``: once ``immutable`` is true, ``data``, ``binaryData`` and ``immutable`` stay."""
+    if old.get("immutable") is not True:
+        return []
+    causes: list[Cause] = []
+    if new.get("immutable") is not True:
+        causes.append(Cause("immutable", IMMUTABLE_WHEN_SET, "FieldValueForbidden"))
+    for field in ("data", "binaryData"):
+        if (new.get(field) or {}) != (old.get(field) or {}):
+            causes.append(Cause(field, IMMUTABLE_WHEN_SET, "FieldValueForbidden"))
+    return causes
+
+
 def _workload_update_causes(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     """apps/v1 ``ValidateDeploymentUpdate`` / ``ValidateReplicaSetUpdate``: ``spec.selector`` never changes."""
     selector = (new.get("spec") or {}).get("selector")
@@ -797,6 +853,7 @@ def _workload_update_causes(new: dict[str, Any], old: dict[str, Any]) -> list[Ca
 
 _UPDATE_CHECKS = {
     ("", "Secret"): _secret_update_causes,
+    ("", "ConfigMap"): _configmap_update_causes,
     ("apps", "Deployment"): _workload_update_causes,
     ("apps", "ReplicaSet"): _workload_update_causes,
 }
@@ -821,6 +878,7 @@ _CORE_CHECKS = {
     "Deployment": _workload_causes,
     "ReplicaSet": _workload_causes,
     "Secret": _secret_causes,
+    "ConfigMap": _configmap_causes,
     "Namespace": _namespace_causes,
     "Service": services.service_causes,
     "EndpointSlice": services.endpointslice_causes,

@@ -58,6 +58,8 @@ _NODE_WRITES: dict[tuple[str, str, str], frozenset[str]] = {
     ("", "events", ""): frozenset({"create", "patch", "update"}),
 }
 _VIEW_HIDDEN = frozenset({("", "secrets"), ("dockyard.dev", "builds/source")})
+_NODE_REFERENCED = frozenset({("", "secrets"), ("", "configmaps")})
+"""What a node may only get, one object at a time, and only if its pods reference it (the Node authorizer)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +138,7 @@ def allowed(attrs: Attributes) -> bool:
             and (attrs.group, resource) not in _VIEW_HIDDEN
         )
     if node_name(attrs.user) is not None:
-        if (attrs.group, attrs.resource) == ("", "secrets"):
+        if (attrs.group, attrs.resource) in _NODE_REFERENCED:
             return attrs.verb == "get" and not attrs.subresource  # which ones: nodeauthz.check
         if attrs.verb in READ_VERBS:
             return True

@@ -371,6 +371,16 @@ COLUMNS: dict[str, list[Column]] = {
         ),
         AGE,
     ],
+    "ConfigMap": [
+        NAME,
+        Column(
+            "Data",
+            lambda o: sum(len(o.get(f) or {}) for f in ("data", "binaryData") if isinstance(o.get(f) or {}, dict)),
+            type="integer",
+            description="Number of keys in data and binaryData.",
+        ),
+        AGE,
+    ],
     "Event": [
         Column("Last Seen", event_last_seen, description="Time since the last occurrence (and how often)."),
         Column("Type", _text("type")),

@@ -530,6 +530,27 @@ def _others() -> dict[str, Schema]:
                 "Secret to change it. type never changes after creation; it defaults to Opaque."
             ),
         ),
+        f"{CORE}.ConfigMap": kind_schema(
+            "ConfigMap holds configuration data for pods to consume.",
+            "",
+            "v1",
+            "ConfigMap",
+            None,
+            None,
+            data=string_map(
+                "Configuration data: keys ([-._a-zA-Z0-9]+) to UTF-8 strings. A key may not also be in binaryData; "
+                "data and binaryData hold at most 1 MiB together."
+            ),
+            binaryData={
+                "type": "object",
+                "additionalProperties": {"type": "string", "format": "byte"},
+                "description": "Binary data: keys to base64-encoded bytes.",
+            },
+            immutable=boolean(
+                "If true, data and binaryData cannot be updated and immutable cannot be unset (422); delete and "
+                "recreate the ConfigMap to change it."
+            ),
+        ),
         f"{CORE}.Event": kind_schema(
             "Event is a report of an event somewhere in the cluster.",
             "",

@@ -12,6 +12,8 @@ its node agent does beyond the kubelet's work (build pods and Pushes):
   Build's ``source.sourceSecret`` and ``output.pushSecret``) or by a Push the node serves
   (``imagePushSecrets``). ``list`` and ``watch`` of Secrets are refused by
   :func:`dockyard.apiserver.authz.allowed`.
+- **ConfigMaps**: the same, of a ConfigMap referenced by a pod bound to the node (volumes, projected
+  volumes, ``env[].valueFrom.configMapKeyRef``, ``envFrom[].configMapRef``).
 - **Build logs, sources and details** (``builds/log`` create, ``builds/source`` get, ``builds/details``
   update and patch):
   only of Builds whose build pod is bound to the node.
@@ -241,6 +243,12 @@ def secret_for_node(store: sqlite.Store, node: str, namespace: str, name: str) -
     return any(push_for_node(store, node, p) for p in pushes)
 
 
+def config_map_for_node(store: sqlite.Store, node: str, namespace: str, name: str) -> bool:
+    """True if a pod bound to ``node`` in ``namespace`` references ConfigMap ``name``."""
+    pods = store.list(POD, namespace, predicate=lambda p: _bound(p, node)).items
+    return any(name in pod_config_map_names(p) for p in pods)
+
+
 def object_on_node(store: sqlite.Store, node: str, ref: Obj) -> bool:
     """True if the object an ``ObjectReference`` names is on ``node`` (see the module docstring)."""
     kind, name = ref.get("kind"), ref.get("name")
@@ -283,6 +291,9 @@ def check(store: sqlite.Store, attrs: authz.Attributes, *, body: Any = None, con
     target = (attrs.group, attrs.resource, attrs.subresource)
     if target == ("", "secrets", ""):
         if attrs.verb != "get" or not secret_for_node(store, node, attrs.namespace, attrs.name):
+            raise refuse
+    elif target == ("", "configmaps", ""):
+        if attrs.verb != "get" or not config_map_for_node(store, node, attrs.namespace, attrs.name):
             raise refuse
     elif target in (
         (kinds.GROUP, "builds", "source"),

@@ -1,7 +1,7 @@
 """Decoding the Kubernetes protobuf request encoding for a few built-in kinds. Pure.
 
 kubectl's typed commands (``kubectl create namespace``, ``kubectl create
-secret docker-registry``) send ``Content-Type: application/vnd.kubernetes.protobuf``
+secret docker-registry``, ``kubectl create configmap``) send ``Content-Type: application/vnd.kubernetes.protobuf``
 and do not fall back to JSON. The body is the envelope described in the
 Kubernetes API concepts ("Protobuf encoding"): the magic ``k8s\\x00`` then a
 ``runtime.Unknown`` message (``typeMeta``, ``raw``), where ``raw`` is the
@@ -70,8 +70,14 @@ MESSAGES: dict[str, dict[int, Field]] = {
         4: ("stringData", "map_ss", False),
         5: ("immutable", "bool", False),
     },
+    "ConfigMap": {
+        1: ("metadata", "ObjectMeta", False),
+        2: ("data", "map_ss", False),
+        3: ("binaryData", "map_sb", False),
+        4: ("immutable", "bool", False),
+    },
 }
-KINDS = {("v1", "Namespace"): "Namespace", ("v1", "Secret"): "Secret"}
+KINDS = {("v1", "Namespace"): "Namespace", ("v1", "Secret"): "Secret", ("v1", "ConfigMap"): "ConfigMap"}
 
 
 class Unsupported(ValueError):
