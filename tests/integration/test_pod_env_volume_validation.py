@@ -1,8 +1,8 @@
 """Pod env and volume sources: the API server accepts exactly those the node agent honours, 422 for the rest.
 
-The node agent honours ``env[].valueFrom.secretKeyRef``, ``env[].valueFrom.fieldRef`` (a fixed set of field
-paths), ``envFrom[].secretRef`` and the volume sources ``hostPath``, ``emptyDir``, ``secret`` and ``projected``
-(secret sources only). Everything else is refused with 422 naming the exact field path, before anything is
+The node agent honours ``env[].valueFrom.secretKeyRef`` and ``configMapKeyRef``, ``env[].valueFrom.fieldRef`` (a
+fixed set of field paths), ``envFrom[].secretRef`` and ``configMapRef``, and the volume sources ``hostPath``,
+``emptyDir``, ``secret``, ``configMap`` and ``projected`` (secret and configMap sources only). Everything else is refused with 422 naming the exact field path, before anything is
 stored, on Pods and on the pod templates of Deployments and ReplicaSets alike.
 
 The namespace is ``privileged`` so that Pod Security (403 for ``hostPath``) does not answer first.
@@ -93,10 +93,22 @@ VOL = "spec.volumes[0]"
 
 REFUSED_ENV: list[tuple[str, dict[str, Any], str, str]] = [
     (
-        "configMapKeyRef",
-        _env({"configMapKeyRef": {"name": "cm", "key": "k"}}),
-        f"{ENV}.valueFrom.configMapKeyRef",
-        "FieldValueForbidden",
+        "configMapKeyRef without key",
+        _env({"configMapKeyRef": {"name": "cm"}}),
+        f"{ENV}.valueFrom.configMapKeyRef.key",
+        "FieldValueRequired",
+    ),
+    (
+        "configMapKeyRef bad name",
+        _env({"configMapKeyRef": {"name": "Not_A_Name", "key": "k"}}),
+        f"{ENV}.valueFrom.configMapKeyRef.name",
+        "FieldValueInvalid",
+    ),
+    (
+        "configMapKeyRef and secretKeyRef",
+        _env({"configMapKeyRef": {"name": "cm", "key": "k"}, "secretKeyRef": {"name": "s", "key": "k"}}),
+        f"{ENV}.valueFrom",
+        "FieldValueInvalid",
     ),
     (
         "resourceFieldRef",
@@ -185,10 +197,16 @@ REFUSED_ENV: list[tuple[str, dict[str, Any], str, str]] = [
         "FieldValueInvalid",
     ),
     (
-        "envFrom configMapRef",
-        {"envFrom": [{"configMapRef": {"name": "cm"}}]},
-        f"{ENV_FROM}.configMapRef",
-        "FieldValueForbidden",
+        "envFrom configMapRef without name",
+        {"envFrom": [{"configMapRef": {}}]},
+        f"{ENV_FROM}.configMapRef.name",
+        "FieldValueRequired",
+    ),
+    (
+        "envFrom configMapRef and secretRef",
+        {"envFrom": [{"configMapRef": {"name": "cm"}, "secretRef": {"name": "s"}}]},
+        ENV_FROM,
+        "FieldValueInvalid",
     ),
     ("envFrom without source", {"envFrom": [{}]}, ENV_FROM, "FieldValueInvalid"),
     ("envFrom with a prefix only", {"envFrom": [{"prefix": "P_"}]}, ENV_FROM, "FieldValueInvalid"),
@@ -214,8 +232,8 @@ def test_refused_env_sources_are_422_naming_the_field(
     open_ns: httpx.Client, container: dict[str, Any], field: str, reason: str
 ) -> None:
     """Kubernetes ``validateEnvVarValueFrom``/``validateEnvFrom`` rules, and sources the node agent does not
-    honour (``configMapKeyRef``, ``resourceFieldRef``, ``fileKeyRef``, ``configMapRef``, field paths outside
-    its set): 422 naming the exact field, with the cause's reason; nothing is stored."""
+    honour (``resourceFieldRef``, ``fileKeyRef``, field paths outside its set): 422 naming the exact field, with
+    the cause's reason; nothing is stored."""
     body = _assert_invalid(open_ns.post(PODS, json=_pod(container)), [field])
     assert body["details"]["causes"][0]["reason"] == reason
     assert open_ns.get(f"{PODS}/p").status_code == 404
@@ -236,7 +254,19 @@ REFUSED_VOLUMES: list[tuple[str, dict[str, Any], str, str]] = [
         f"{VOL}.hostPath.type",
         "FieldValueNotSupported",
     ),
-    ("configMap", {"name": "v", "configMap": {"name": "cm"}}, f"{VOL}.configMap", "FieldValueForbidden"),
+    ("configMap without name", {"name": "v", "configMap": {}}, f"{VOL}.configMap.name", "FieldValueRequired"),
+    (
+        "configMap item path with '..'",
+        {"name": "v", "configMap": {"name": "cm", "items": [{"key": "a", "path": "../a"}]}},
+        f"{VOL}.configMap.items[0].path",
+        "FieldValueInvalid",
+    ),
+    (
+        "secret and configMap",
+        {"name": "v", "secret": {"secretName": "s"}, "configMap": {"name": "cm"}},
+        f"{VOL}.configMap",
+        "FieldValueForbidden",
+    ),
     (
         "downwardAPI",
         {"name": "v", "downwardAPI": {"items": [{"path": "n", "fieldRef": {"fieldPath": "metadata.name"}}]}},
@@ -332,10 +362,10 @@ REFUSED_VOLUMES: list[tuple[str, dict[str, Any], str, str]] = [
         "FieldValueNotSupported",
     ),
     (
-        "projected configMap",
-        {"name": "v", "projected": {"sources": [{"configMap": {"name": "cm"}}]}},
-        f"{VOL}.projected.sources[0].configMap",
-        "FieldValueForbidden",
+        "projected configMap without name",
+        {"name": "v", "projected": {"sources": [{"configMap": {}}]}},
+        f"{VOL}.projected.sources[0].configMap.name",
+        "FieldValueRequired",
     ),
     (
         "projected downwardAPI",
@@ -408,9 +438,9 @@ REFUSED_VOLUMES: list[tuple[str, dict[str, Any], str, str]] = [
 def test_refused_volume_sources_are_422_naming_the_field(
     open_ns: httpx.Client, volume: dict[str, Any], field: str, reason: str
 ) -> None:
-    """Volume types other than ``hostPath``/``emptyDir``/``secret``/``projected``, more than one type in a volume
-    (Kubernetes ``validateVolumeSource``: "may not specify more than 1 volume type"), projected sources other
-    than ``secret``, and malformed secret sources (``validateSecretVolumeSource``, ``validateKeyToPath``,
+    """Volume types other than ``hostPath``/``emptyDir``/``secret``/``configMap``/``projected``, more than one
+    type in a volume (Kubernetes ``validateVolumeSource``: "may not specify more than 1 volume type"), projected
+    sources other than ``secret`` and ``configMap``, and malformed secret and configMap sources (``validateSecretVolumeSource``, ``validateKeyToPath``,
     ``validateProjectionSources``): 422 naming the exact field; nothing is stored."""
     body = _assert_invalid(open_ns.post(PODS, json=_pod(volumes=[volume])), [field])
     assert body["details"]["causes"][0]["reason"] == reason
@@ -420,10 +450,10 @@ def test_refused_volume_sources_are_422_naming_the_field(
 def test_a_refused_source_message_says_the_node_agent_does_not_support_it(open_ns: httpx.Client) -> None:
     """The Forbidden causes say why: the node agent does not honour the source."""
     body = _assert_invalid(
-        open_ns.post(PODS, json=_pod(volumes=[{"name": "v", "configMap": {"name": "cm"}}])), [f"{VOL}.configMap"]
+        open_ns.post(PODS, json=_pod(volumes=[{"name": "v", "downwardAPI": {"items": []}}])), [f"{VOL}.downwardAPI"]
     )
     assert "not supported by the node agent" in body["details"]["causes"][0]["message"]
-    assert f"{VOL}.configMap" in body["message"]
+    assert f"{VOL}.downwardAPI" in body["message"]
 
 
 def test_every_refused_source_of_one_pod_is_named(open_ns: httpx.Client) -> None:
@@ -432,19 +462,19 @@ def test_every_refused_source_of_one_pod_is_named(open_ns: httpx.Client) -> None
         {
             "env": [
                 {"name": "A", "value": "1"},
-                {"name": "B", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}},
+                {"name": "B", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
             ]
         },
         volumes=[{"name": "ok", "emptyDir": {}}, {"name": "v", "nfs": {"server": "s", "path": "/"}}],
     )
     pod["spec"]["containers"].append(
-        {"name": "d", "image": "busybox", "envFrom": [{"secretRef": {"name": "s"}}, {"configMapRef": {"name": "c"}}]}
+        {"name": "d", "image": "busybox", "envFrom": [{"secretRef": {"name": "s"}}, {"configMapRef": {}}]}
     )
     _assert_invalid(
         open_ns.post(PODS, json=pod),
         [
-            "spec.containers[0].env[1].valueFrom.configMapKeyRef",
-            "spec.containers[1].envFrom[1].configMapRef",
+            "spec.containers[0].env[1].valueFrom.resourceFieldRef",
+            "spec.containers[1].envFrom[1].configMapRef.name",
             "spec.volumes[1].nfs",
         ],
     )
@@ -457,6 +487,7 @@ def _supported_container() -> dict[str, Any]:
         {"name": "EMPTY_VALUE", "value": "", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
         {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "s", "key": "password", "optional": True}}},
         {"name": "V1", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
+        {"name": "CM", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "mode", "optional": True}}},
     ]
     env += [{"name": f"F{i}", "valueFrom": {"fieldRef": {"fieldPath": p}}} for i, p in enumerate(SUPPORTED_FIELD_PATHS)]
     return {
@@ -464,8 +495,9 @@ def _supported_container() -> dict[str, Any]:
         "envFrom": [
             {"secretRef": {"name": "s"}},
             {"prefix": "DB_", "secretRef": {"name": "db", "optional": False}},
+            {"prefix": "CFG_", "configMapRef": {"name": "cm", "optional": True}},
         ],
-        "volumeMounts": [{"name": n, "mountPath": f"/mnt/{n}"} for n in ("h", "e", "s", "p", "q")],
+        "volumeMounts": [{"name": n, "mountPath": f"/mnt/{n}"} for n in ("h", "e", "s", "p", "q", "c")],
     }
 
 
@@ -488,10 +520,15 @@ SUPPORTED_VOLUMES: list[dict[str, Any]] = [
             "sources": [
                 {"secret": {"name": "s", "items": [{"key": "a", "path": "a"}]}},
                 {"secret": {"name": "t", "optional": True, "items": [{"key": "b", "path": "sub/b", "mode": 0}]}},
+                {"configMap": {"name": "cm", "items": [{"key": "c", "path": "c.conf"}]}},
             ],
         },
     },
     {"name": "q", "projected": {"sources": [{"secret": {"name": "only-name"}}]}},
+    {
+        "name": "c",
+        "configMap": {"name": "cm", "defaultMode": 0o444, "optional": True, "items": [{"key": "a", "path": "a"}]},
+    },
 ]
 
 
@@ -527,13 +564,13 @@ def test_a_workload_template_is_checked_like_a_pod(open_ns: httpx.Client, kind: 
     refused = _workload(
         kind,
         {"env": [{"name": "M", "valueFrom": {"fieldRef": {"fieldPath": "status.podIPs"}}}]},
-        [{"name": "v", "configMap": {"name": "cm"}}, {"name": "p", "projected": {"sources": [{"downwardAPI": {}}]}}],
+        [{"name": "v", "configMap": {}}, {"name": "p", "projected": {"sources": [{"downwardAPI": {}}]}}],
     )
     _assert_invalid(
         open_ns.post(url, json=refused),
         [
             "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
-            "spec.template.spec.volumes[0].configMap",
+            "spec.template.spec.volumes[0].configMap.name",
             "spec.template.spec.volumes[1].projected.sources[0].downwardAPI",
         ],
     )
@@ -553,7 +590,7 @@ def test_a_patch_into_a_refused_source_is_422_and_changes_nothing(open_ns: httpx
         "spec": {
             "template": {
                 "spec": {
-                    "containers": [{"name": "c", "image": "busybox", "envFrom": [{"configMapRef": {"name": "cm"}}]}],
+                    "containers": [{"name": "c", "image": "busybox", "envFrom": [{"configMapRef": {}}]}],
                     "volumes": [{"name": "v", "downwardAPI": {}}],
                 }
             }
@@ -561,7 +598,7 @@ def test_a_patch_into_a_refused_source_is_422_and_changes_nothing(open_ns: httpx
     }
     _assert_invalid(
         open_ns.patch(f"{DEPLOYMENTS}/w", json=patch, headers=MERGE),
-        ["spec.template.spec.containers[0].envFrom[0].configMapRef", "spec.template.spec.volumes[0].downwardAPI"],
+        ["spec.template.spec.containers[0].envFrom[0].configMapRef.name", "spec.template.spec.volumes[0].downwardAPI"],
     )
     stored = open_ns.get(f"{DEPLOYMENTS}/w").json()["spec"]["template"]["spec"]
     assert "volumes" not in stored

@@ -332,6 +332,7 @@ class NodeAgent:
             instance=instance,
             pull_auth=pullsecrets.PullSecrets(conn, node_name=node_name),
             secrets=podsecrets.SecretReader(conn),
+            config_maps=podsecrets.ConfigMapReader(conn),
             events=self._pod_event,
             on_probe_result=self._probe_result,
         )

@@ -1,10 +1,10 @@
 """The env and volume sources of a pod spec: each one the node agent honours is checked, every other is a 422
 naming it (the API conventions' "Validation": the field path in dotted form with list indices).
 
-Honoured (``dockyard.agent.pods.sources``): ``env[].valueFrom.secretKeyRef``, ``valueFrom.fieldRef`` for
-:data:`ENV_FIELD_PATHS` and label/annotation subscripts, ``envFrom[].secretRef``, and the volume types of
-:data:`VOLUME_SOURCES` (``projected`` of ``secret`` sources only). Refused: ConfigMaps (this API server serves
-none), ``resourceFieldRef``, ``fileKeyRef``, other field paths and every other volume type. The Kubernetes
+Honoured (``dockyard.agent.pods.sources``): ``env[].valueFrom.secretKeyRef`` and ``configMapKeyRef``,
+``valueFrom.fieldRef`` for :data:`ENV_FIELD_PATHS` and label/annotation subscripts, ``envFrom[].secretRef`` and
+``configMapRef``, and the volume types of :data:`VOLUME_SOURCES` (``projected`` of ``secret`` and ``configMap``
+sources only). Refused: ``resourceFieldRef``, ``fileKeyRef``, other field paths and every other volume type. The Kubernetes
 rules each check follows are named in its docstring (``pkg/apis/core/validation``).
 """
 
@@ -65,9 +65,9 @@ _AGENT_REFUSED_FIELD_PATHS = ("status.hostIPs", "status.podIPs")
 """Field paths Kubernetes allows in ``env`` (``validEnvDownwardAPIFieldPathExpressions``) that the agent does not
 resolve."""
 _SUBSCRIPTED_FIELD_PATH = re.compile(r"^metadata\.(labels|annotations)\['(.*)'\]$", re.DOTALL)
-_VALUE_FROM_SOURCES = ("secretKeyRef", "fieldRef")
-_REFUSED_VALUE_FROM = ("configMapKeyRef", "resourceFieldRef", "fileKeyRef")
-VOLUME_SOURCES = ("hostPath", "emptyDir", "secret", "projected")
+_VALUE_FROM_SOURCES = ("secretKeyRef", "configMapKeyRef", "fieldRef")
+_REFUSED_VALUE_FROM = ("resourceFieldRef", "fileKeyRef")
+VOLUME_SOURCES = ("hostPath", "emptyDir", "secret", "configMap", "projected")
 """Volume types the node agent mounts, in the order Kubernetes' ``validateVolumeSource`` counts them."""
 MAX_FILE_MODE = 0o777
 _FILE_MODE = "must be a number between 0 and 0777 (octal), both inclusive"
@@ -120,7 +120,8 @@ def _file_mode(value: Any, where: str) -> list[Cause]:
 
 
 def _secret_name(value: Any, where: str) -> list[Cause]:
-    """A required Secret name, an RFC 1123 subdomain (Kubernetes ``ValidateSecretName``)."""
+    """A required Secret or ConfigMap name, an RFC 1123 subdomain (Kubernetes ``ValidateSecretName``,
+    ``ValidateConfigMapName``)."""
     causes = _required_string(value, where)
     if not causes and (len(value) > MAX_NAME_LENGTH or not models.DNS1123_SUBDOMAIN.match(value)):
         causes.append(
@@ -216,9 +217,10 @@ def _field_ref_causes(ref: Any, where: str) -> list[Cause]:
     return causes
 
 
-def _secret_key_ref_causes(ref: Any, where: str) -> list[Cause]:
-    """``valueFrom.secretKeyRef`` (Kubernetes ``validateSecretKeySelector``): ``name`` a Secret name, ``key`` a
-    config key, both required; ``optional`` a boolean."""
+def _key_ref_causes(ref: Any, where: str) -> list[Cause]:
+    """``valueFrom.secretKeyRef`` and ``configMapKeyRef`` (Kubernetes ``validateSecretKeySelector``,
+    ``validateConfigMapKeySelector``): ``name`` an object name, ``key`` a config key, both required; ``optional``
+    a boolean."""
     if not isinstance(ref, dict):
         return [Cause(where, "must be an object")]
     return (
@@ -231,23 +233,28 @@ def _secret_key_ref_causes(ref: Any, where: str) -> list[Cause]:
 
 def _value_from_causes(var: dict[str, Any], where: str) -> list[Cause]:
     """``env[].valueFrom`` (Kubernetes ``validateEnvVarValueFrom``): exactly one source, and none when ``value``
-    is not empty. The agent honours ``secretKeyRef`` and ``fieldRef``; ``configMapKeyRef``,
-    ``resourceFieldRef`` and ``fileKeyRef`` are Forbidden."""
+    is not empty. The agent honours ``secretKeyRef``, ``configMapKeyRef`` and ``fieldRef``; ``resourceFieldRef``
+    and ``fileKeyRef`` are Forbidden."""
     value_from = var["valueFrom"]
     if not isinstance(value_from, dict):
         return [Cause(where, "must be an object")]
     present = [key for key, value in value_from.items() if value is not None]
-    causes = [_forbidden(f"{where}.{key}", "secretKeyRef, fieldRef") for key in present if key in _REFUSED_VALUE_FROM]
+    causes = [
+        _forbidden(f"{where}.{key}", "secretKeyRef, configMapKeyRef, fieldRef")
+        for key in present
+        if key in _REFUSED_VALUE_FROM
+    ]
     causes.extend(_unknown_keys(value_from, where, (*_VALUE_FROM_SOURCES, *_REFUSED_VALUE_FROM)))
     sources = [key for key in present if key in _VALUE_FROM_SOURCES]
     if not present:
-        causes.append(Cause(where, "must specify one of: `fieldRef` or `secretKeyRef`"))
+        causes.append(Cause(where, "must specify one of: `fieldRef`, `configMapKeyRef` or `secretKeyRef`"))
     elif len(sources) > 1:
         causes.append(Cause(where, "may not have more than one field specified at a time"))
     if var.get("value") and present:
         causes.append(Cause(where, "may not be specified when `value` is not empty"))
-    if "secretKeyRef" in sources:
-        causes.extend(_secret_key_ref_causes(value_from["secretKeyRef"], f"{where}.secretKeyRef"))
+    for key in ("secretKeyRef", "configMapKeyRef"):
+        if key in sources:
+            causes.extend(_key_ref_causes(value_from[key], f"{where}.{key}"))
     if "fieldRef" in sources:
         causes.extend(_field_ref_causes(value_from["fieldRef"], f"{where}.fieldRef"))
     return causes
@@ -255,8 +262,8 @@ def _value_from_causes(var: dict[str, Any], where: str) -> list[Cause]:
 
 def _env_from_causes(source: Any, where: str) -> list[Cause]:
     """``envFrom[]`` (Kubernetes ``validateEnvFrom``): one source; ``prefix`` a relaxed environment variable
-    name (printable ASCII but '='). The agent honours ``secretRef`` (``name`` required, ``optional``);
-    ``configMapRef`` is Forbidden: this API server serves no ConfigMaps."""
+    name (printable ASCII but '='). The agent honours ``secretRef`` and ``configMapRef`` (``name`` required,
+    ``optional``), one of them per entry ("may not have more than one field specified at a time")."""
     if not isinstance(source, dict):
         return [Cause(where, "must be an object")]
     causes = _unknown_keys(source, where, ("prefix", "secretRef", "configMapRef"))
@@ -269,22 +276,24 @@ def _env_from_causes(source: Any, where: str) -> list[Cause]:
                 "printable ASCII characters other than '='",
             )
         )
-    if source.get("configMapRef") is not None:
-        causes.append(_forbidden(f"{where}.configMapRef", "secretRef", ": this API server serves no ConfigMaps"))
-    ref = source.get("secretRef")
-    if ref is None:
+    refs = [key for key in ("configMapRef", "secretRef") if source.get(key) is not None]
+    if not refs:
         if not [key for key, value in source.items() if key != "prefix" and value is not None]:
-            causes.append(Cause(where, "must specify one of: `secretRef`"))
+            causes.append(Cause(where, "must specify one of: `configMapRef` or `secretRef`"))
         return causes
-    if not isinstance(ref, dict):
-        return [*causes, Cause(f"{where}.secretRef", "must be an object")]
-    rwhere = f"{where}.secretRef"
-    return (
-        causes
-        + _unknown_keys(ref, rwhere, ("name", "optional"))
-        + _secret_name(ref.get("name"), f"{rwhere}.name")
-        + _boolean(ref, "optional", rwhere)
-    )
+    if len(refs) > 1:
+        causes.append(Cause(where, "may not have more than one field specified at a time"))
+    for key in refs:
+        ref, rwhere = source[key], f"{where}.{key}"
+        if not isinstance(ref, dict):
+            causes.append(Cause(rwhere, "must be an object"))
+            continue
+        causes.extend(
+            _unknown_keys(ref, rwhere, ("name", "optional"))
+            + _secret_name(ref.get("name"), f"{rwhere}.name")
+            + _boolean(ref, "optional", rwhere)
+        )
+    return causes
 
 
 def env_source_causes(container: dict[str, Any], where: str) -> list[Cause]:
@@ -355,11 +364,28 @@ def _secret_volume_causes(secret: Any, where: str) -> list[Cause]:
     )
 
 
+def _config_map_volume_causes(config_map: Any, where: str) -> list[Cause]:
+    """A ``configMap`` volume (Kubernetes ``validateConfigMapVolumeSource``): ``name`` required, ``items``
+    (:func:`_key_to_paths`), ``defaultMode`` a file mode, ``optional`` a boolean."""
+    if not isinstance(config_map, dict):
+        return [Cause(where, "must be an object")]
+    return (
+        _unknown_keys(config_map, where, ("name", "items", "defaultMode", "optional"))
+        + _required_string(config_map.get("name"), f"{where}.name")
+        + _key_to_paths(config_map.get("items"), f"{where}.items")
+        + _file_mode(config_map.get("defaultMode"), f"{where}.defaultMode")
+        + _boolean(config_map, "optional", where)
+    )
+
+
+_PROJECTED_SOURCES = ("secret", "configMap")
+
+
 def _projected_causes(projected: Any, where: str) -> list[Cause]:
     """A ``projected`` volume (Kubernetes ``validateProjectedVolumeSource``): ``defaultMode`` a file mode; each
-    source exactly one ``secret`` (``name`` required, ``items``, ``optional``), paths unique across sources.
-    ``configMap``, ``downwardAPI``, ``serviceAccountToken``, ``clusterTrustBundle`` (any other kind) sources
-    are Forbidden: the node agent projects Secrets only."""
+    source exactly one ``secret`` or ``configMap`` (``name`` required, ``items``, ``optional``), paths unique
+    across sources. ``downwardAPI``, ``serviceAccountToken``, ``clusterTrustBundle`` (any other kind) sources are
+    Forbidden: the node agent projects Secrets and ConfigMaps only."""
     if not isinstance(projected, dict):
         return [Cause(where, "must be an object")]
     causes = _unknown_keys(projected, where, ("sources", "defaultMode"))
@@ -372,19 +398,28 @@ def _projected_causes(projected: Any, where: str) -> list[Cause]:
             continue
         present = [key for key, value in source.items() if value is not None]
         if not present:
-            causes.append(Cause(swhere, "must specify a projection source: secret", "FieldValueRequired"))
-        causes.extend(_forbidden(f"{swhere}.{key}", "secret") for key in present if key != "secret")
-        secret = source.get("secret")
-        if secret is None:
-            continue
-        if not isinstance(secret, dict):
-            causes.append(Cause(f"{swhere}.secret", "must be an object"))
-            continue
-        pwhere = f"{swhere}.secret"
-        causes.extend(_unknown_keys(secret, pwhere, ("name", "items", "optional")))
-        causes.extend(_required_string(secret.get("name"), f"{pwhere}.name"))
-        causes.extend(_key_to_paths(secret.get("items"), f"{pwhere}.items", paths))
-        causes.extend(_boolean(secret, "optional", pwhere))
+            causes.append(Cause(swhere, "must specify a projection source: secret or configMap", "FieldValueRequired"))
+        causes.extend(
+            _forbidden(f"{swhere}.{key}", ", ".join(_PROJECTED_SOURCES))
+            for key in present
+            if key not in _PROJECTED_SOURCES
+        )
+        kinds = [key for key in _PROJECTED_SOURCES if key in present]
+        if len(kinds) > 1:
+            causes.append(
+                Cause(
+                    f"{swhere}.{kinds[1]}", "Forbidden: may not specify more than 1 volume type", "FieldValueForbidden"
+                )
+            )
+        for key in kinds:
+            ref, pwhere = source[key], f"{swhere}.{key}"
+            if not isinstance(ref, dict):
+                causes.append(Cause(pwhere, "must be an object"))
+                continue
+            causes.extend(_unknown_keys(ref, pwhere, ("name", "items", "optional")))
+            causes.extend(_required_string(ref.get("name"), f"{pwhere}.name"))
+            causes.extend(_key_to_paths(ref.get("items"), f"{pwhere}.items", paths))
+            causes.extend(_boolean(ref, "optional", pwhere))
     return causes
 
 
@@ -423,9 +458,9 @@ def volume_source_causes(spec: dict[str, Any], path: str = "spec") -> list[Cause
     """422 causes for the sources of a pod spec's ``volumes`` (``path``: ``spec`` or ``spec.template.spec``).
 
     Each volume has at most one of :data:`VOLUME_SOURCES` (Kubernetes ``validateVolumeSource``: "may not
-    specify more than 1 volume type", naming the later one); any other volume type (``configMap``,
-    ``downwardAPI``, ``nfs``, ``persistentVolumeClaim``, ``csi``, ...) is Forbidden; ``secret`` and
-    ``projected`` are checked by :func:`_secret_volume_causes` and :func:`_projected_causes`. A volume with
+    specify more than 1 volume type", naming the later one); any other volume type (``downwardAPI``, ``nfs``,
+    ``persistentVolumeClaim``, ``csi``, ...) is Forbidden; ``secret``, ``configMap`` and ``projected`` are
+    checked by :func:`_secret_volume_causes`, :func:`_config_map_volume_causes` and :func:`_projected_causes`. A volume with
     no source at all stays accepted (Kubernetes defaults it to ``emptyDir``); a source set to null is unset.
     """
     volumes = spec.get("volumes")
@@ -452,6 +487,8 @@ def volume_source_causes(spec: dict[str, Any], path: str = "spec") -> list[Cause
             causes.extend(_host_path_causes(volume["hostPath"], f"{where}.hostPath"))
         if volume.get("secret") is not None:
             causes.extend(_secret_volume_causes(volume["secret"], f"{where}.secret"))
+        if volume.get("configMap") is not None:
+            causes.extend(_config_map_volume_causes(volume["configMap"], f"{where}.configMap"))
         if volume.get("projected") is not None:
             causes.extend(_projected_causes(volume["projected"], f"{where}.projected"))
     return causes

@@ -320,8 +320,9 @@ def _pod() -> dict[str, Schema]:
                 "envFrom": {
                     "type": "array",
                     "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                    "description": "Variables from Secrets, set before env: secretRef {name, optional} and an "
-                    "optional prefix for the keys (configMapRef is refused: no ConfigMaps are served).",
+                    "description": "Variables from Secrets and ConfigMaps, set before env, in order: secretRef or "
+                    "configMapRef {name, optional} and an optional prefix for the keys (a key that is not a "
+                    "variable name is left out).",
                 },
                 "ports": listed(
                     f"{CORE}.ContainerPort",
@@ -350,7 +351,8 @@ def _pod() -> dict[str, Schema]:
                 "valueFrom": {
                     "type": "object",
                     "x-kubernetes-preserve-unknown-fields": True,
-                    "description": "Source for the value: secretKeyRef {name, key, optional} or fieldRef {fieldPath: "
+                    "description": "Source for the value: secretKeyRef or configMapKeyRef {name, key, optional}, or "
+                    "fieldRef {fieldPath: "
                     "metadata.name, metadata.namespace, metadata.uid, metadata.labels['KEY'], "
                     "metadata.annotations['KEY'], spec.nodeName, spec.serviceAccountName, status.hostIP, "
                     "status.podIP}; other sources are refused (422).",
@@ -403,11 +405,19 @@ def _pod() -> dict[str, Schema]:
                     "description": "A Secret's keys as files (secretName, items[] {key, path, mode}, defaultMode, "
                     "optional), on a tmpfs, mounted read-only; a changed Secret reaches the files within about 10 s.",
                 },
+                "configMap": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                    "description": "A ConfigMap's keys (data and binaryData) as files (name, items[] {key, path, "
+                    "mode}, defaultMode, optional), mounted read-only; a changed ConfigMap reaches the files within "
+                    "about 10 s.",
+                },
                 "projected": {
                     "type": "object",
                     "x-kubernetes-preserve-unknown-fields": True,
-                    "description": "Several Secrets' keys as files of one directory: sources[].secret {name, items, "
-                    "optional} and defaultMode; other source kinds are refused (422).",
+                    "description": "Several Secrets' and ConfigMaps' keys as files of one directory: sources[].secret "
+                    "or sources[].configMap {name, items, optional} and defaultMode; other source kinds are refused "
+                    "(422).",
                 },
             },
             required=("name",),

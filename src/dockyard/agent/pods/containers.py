@@ -54,11 +54,13 @@ class ContainerManager:
         instance: str,
         clock: Callable[[], float] = time.time,
         secrets: sources.SecretLookup | None = None,
+        config_maps: sources.ObjectLookup | None = None,
     ) -> None:
         self._engine = engine
         self._images = images
         self._volumes = volumes
         self._secrets = secrets
+        self._config_maps = config_maps
         self.instance = instance
         self._instance_label = f"{podspec.LABEL_INSTANCE}={instance}"
         self._clock = clock
@@ -175,8 +177,10 @@ class ContainerManager:
             podspec.verify_run_as_non_root(pod, container, image_user=image_user)
             binds = self._volumes.binds(pod, container)
             env = (
-                sources.container_env(pod, container, self._secrets, pod_ip=pod_ip, host_ip=host_ip)
-                if self._secrets is not None
+                sources.container_env(
+                    pod, container, self._secrets, config_maps=self._config_maps, pod_ip=pod_ip, host_ip=host_ip
+                )
+                if self._secrets is not None or self._config_maps is not None
                 else None
             )
             config, host = podspec.create_args(

@@ -22,7 +22,7 @@ from dockyard.agent.pods.images import PAUSE_IMAGE, ImageManager, PullAuth
 from dockyard.agent.pods.podips import PodIPs
 from dockyard.agent.pods.prober import EventSink, ProbeManager, ProberManager
 from dockyard.agent.pods.sandbox import SandboxManager
-from dockyard.agent.pods.sources import SecretLookup
+from dockyard.agent.pods.sources import ObjectLookup, SecretLookup
 from dockyard.agent.pods.state import EngineContainer, latest
 from dockyard.agent.pods.status import StatusManager
 from dockyard.agent.pods.volumes import VolumeManager
@@ -67,6 +67,8 @@ class PodRuntime:
         secrets: reads the Secrets of ``env[].valueFrom.secretKeyRef``, ``envFrom[].secretRef`` and ``secret``
             and ``projected`` volumes (:mod:`.sources`); default: none (such pods get
             ``CreateContainerConfigError``).
+        config_maps: reads the ConfigMaps of ``configMapKeyRef``, ``configMapRef``, ``configMap`` volumes and
+            projected sources, likewise.
 
     Attributes:
         containers: the container manager (:class:`~.containers.ContainerManager`).
@@ -90,12 +92,15 @@ class PodRuntime:
         events: EventSink | None = None,
         on_probe_result: Callable[[Pod], None] | None = None,
         secrets: SecretLookup | None = None,
+        config_maps: ObjectLookup | None = None,
     ) -> None:
         self.node_name = node_name
         self.instance = instance or node_name
         ops = engine.Containers(client)
         volumes = VolumeManager(
-            Path(state_dir) if state_dir is not None else Path("/var/lib/dockyard/agent"), secrets=secrets
+            Path(state_dir) if state_dir is not None else Path("/var/lib/dockyard/agent"),
+            secrets=secrets,
+            config_maps=config_maps,
         )
         images = ImageManager(
             ops,
@@ -107,7 +112,13 @@ class PodRuntime:
             clock=clock,
         )
         self.containers = ContainerManager(
-            ops, images=images, volumes=volumes, instance=self.instance, clock=clock, secrets=secrets
+            ops,
+            images=images,
+            volumes=volumes,
+            instance=self.instance,
+            clock=clock,
+            secrets=secrets,
+            config_maps=config_maps,
         )
         self._prober: ProberManager = prober or ProbeManager(ops, events=events, on_change=on_probe_result, clock=clock)
         pod_ips = PodIPs()

@@ -1,25 +1,28 @@
-"""What a pod's containers read from outside their spec: Secrets and the downward API.
+"""What a pod's containers read from outside their spec: Secrets, ConfigMaps and the downward API.
 
 kubelet ``pkg/kubelet/kubelet_pods.go`` ``makeEnvironmentVariables`` for ``env[].valueFrom`` and ``envFrom``,
-and the ``secret`` and ``projected`` volume plugins (``pkg/volume/secret``, ``pkg/volume/projected``) for files:
+and the ``secret``, ``configMap`` and ``projected`` volume plugins (``pkg/volume/secret``, ``pkg/volume/configmap``,
+``pkg/volume/projected``) for files:
 
-- ``envFrom[].secretRef`` first, in order, each key as ``prefix + key`` (a key that is not a valid variable
-  name is skipped, as the kubelet skips it); then ``env[]`` in order, overriding: ``value`` with ``$(VAR)``
-  expanded against what is defined so far, ``valueFrom.secretKeyRef`` and ``valueFrom.fieldRef`` as they are
-  (never expanded).
-- A missing Secret or key fails the container with ``CreateContainerConfigError`` and the kubelet's message
-  (``secret "db" not found``, ``couldn't find key password in Secret default/db``) unless the reference is
-  ``optional``; then the variable (or file) is left out.
-- A ``secret`` volume holds one file per key (or per ``items[]`` entry, at its ``path``), mode
-  ``items[].mode`` else ``defaultMode`` (0644); a ``projected`` volume the same for each of its ``secret``
-  sources. Both are mounted read-only, as the kubelet mounts them since 1.10, and written again whenever a
+- ``envFrom[]`` first, in order (``secretRef`` or ``configMapRef``), each key as ``prefix + key`` (a key that is
+  not a valid variable name is skipped, as the kubelet skips it); then ``env[]`` in order, overriding: ``value``
+  with ``$(VAR)`` expanded against what is defined so far, ``valueFrom.secretKeyRef``, ``configMapKeyRef`` and
+  ``fieldRef`` as they are (never expanded).
+- A missing Secret, ConfigMap or key fails the container with ``CreateContainerConfigError`` and the kubelet's
+  message (``secret "db" not found``, ``couldn't find key password in Secret default/db``, ``configmap "web" not
+  found``, ``couldn't find key mode in ConfigMap default/web``) unless the reference is ``optional``; then the
+  variable (or file) is left out.
+- A ``secret`` or ``configMap`` volume holds one file per key (a ConfigMap's ``data`` and ``binaryData``; or per
+  ``items[]`` entry, at its ``path``), mode ``items[].mode`` else ``defaultMode`` (0644); a ``projected`` volume
+  the same for each of its ``secret`` and ``configMap`` sources. They are mounted read-only, as the kubelet
+  mounts them since 1.10, and written again whenever a
   container of the pod starts and, while the pod runs, every
   :data:`~dockyard.agent.pods.worker.SECRET_REFRESH_PERIOD` seconds (the kubelet's periodic remount): a running
-  container sees a changed Secret's files within that period (each file replaced whole by a rename; a
-  ``subPath`` mount keeps the bytes it started with, as in Kubernetes).
+  container sees a changed Secret's or ConfigMap's files within that period (each file replaced whole by a
+  rename; a ``subPath`` mount keeps the bytes it started with, as in Kubernetes).
 
-The Secrets come from an injected :data:`SecretLookup` (the node identity reads only those its pods reference:
-the Node authorizer). The API server refuses every other source with a 422 (:mod:`dockyard.api.validation`);
+The Secrets and ConfigMaps come from injected :data:`ObjectLookup` functions (the node identity reads only
+those its pods reference: the Node authorizer). The API server refuses every other source with a 422 (:mod:`dockyard.api.validation`);
 a pod stored before gets ``CreateContainerConfigError`` naming the field here.
 """
 
@@ -42,6 +45,7 @@ from dockyard.api import podsources
 __all__ = [
     "FIELD_PATHS",
     "MissingSecret",
+    "ObjectLookup",
     "SecretLookup",
     "SecretUnavailable",
     "container_env",
@@ -50,10 +54,13 @@ __all__ = [
     "write_volume",
 ]
 
-SecretLookup = Callable[[str, str], Mapping[str, bytes] | None]
-"""``(namespace, name) -> {key: bytes}`` of a Secret, ``None`` if it does not exist.
+ObjectLookup = Callable[[str, str], Mapping[str, bytes] | None]
+"""``(namespace, name) -> {key: bytes}`` of a Secret (its ``data``) or a ConfigMap (its ``data`` and
+``binaryData``), ``None`` if it does not exist.
 
 Raises :class:`SecretUnavailable` when it cannot be read (forbidden, the API server away)."""
+SecretLookup = ObjectLookup
+"""An :data:`ObjectLookup` of Secrets."""
 
 DEFAULT_MODE = 0o644
 """File mode of a Secret's files without ``defaultMode`` or ``items[].mode`` (``SecretVolumeSourceDefaultMode``)."""
@@ -67,26 +74,42 @@ _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")  # Kubernetes IsEnvVarNa
 
 
 class SecretUnavailable(Exception):
-    """A Secret could not be read (not that it does not exist): forbidden, or the API server is away."""
+    """A Secret or ConfigMap could not be read (not that it does not exist): forbidden, or the API server is
+    away."""
 
 
 class MissingSecret(podspec.ConfigError):
-    """A Secret or key a container needs is missing or unreadable (a volume waits for it; an env var fails)."""
+    """A Secret, ConfigMap or key a container needs is missing or unreadable (a volume waits for it; an env
+    var fails)."""
 
 
-def _secret(lookup: SecretLookup, namespace: str, name: str, *, optional: bool) -> Mapping[str, bytes] | None:
-    """The Secret's data; ``None`` if it is missing and ``optional``.
+SECRET, CONFIG_MAP = "Secret", "ConfigMap"
 
-    Raises:
-        MissingSecret: missing and not optional (kubelet: ``secret "NAME" not found``), or unreadable.
-    """
-    try:
-        data = lookup(namespace, name)
-    except SecretUnavailable as err:
-        raise MissingSecret(f'secret "{name}": {err}') from err
-    if data is None and not optional:
-        raise MissingSecret(f'secret "{name}" not found')
-    return data
+
+class _Lookups:
+    """The lookup of each kind a pod reads (``None``: this agent reads none of that kind)."""
+
+    def __init__(self, secrets: ObjectLookup | None, config_maps: ObjectLookup | None) -> None:
+        self._by_kind = {SECRET: secrets, CONFIG_MAP: config_maps}
+
+    def read(self, kind: str, namespace: str, name: str, *, optional: bool) -> Mapping[str, bytes] | None:
+        """The object's keys; ``None`` if it is missing and ``optional``.
+
+        Raises:
+            MissingSecret: missing and not optional (kubelet: ``secret "NAME" not found``, ``configmap "NAME" not
+                found``), or unreadable.
+            podspec.ConfigError: this agent reads no objects of ``kind``.
+        """
+        lookup = self._by_kind[kind]
+        if lookup is None:
+            raise podspec.ConfigError(f"this agent reads no {kind}s")
+        try:
+            data = lookup(namespace, name)
+        except SecretUnavailable as err:
+            raise MissingSecret(f'{kind.lower()} "{name}": {err}') from err
+        if data is None and not optional:
+            raise MissingSecret(f'{kind.lower()} "{name}" not found')
+        return data
 
 
 def field_value(pod: Pod, field_path: str, *, pod_ip: str | None = None, host_ip: str = "127.0.0.1") -> str:
@@ -117,20 +140,34 @@ def field_value(pod: Pod, field_path: str, *, pod_ip: str | None = None, host_ip
 
 
 def container_env(
-    pod: Pod, container: Container, lookup: SecretLookup, *, pod_ip: str | None = None, host_ip: str = "127.0.0.1"
+    pod: Pod,
+    container: Container,
+    lookup: SecretLookup | None,
+    *,
+    config_maps: ObjectLookup | None = None,
+    pod_ip: str | None = None,
+    host_ip: str = "127.0.0.1",
 ) -> dict[str, str]:
     """The container's environment with every source resolved (module docstring for the order and rules).
 
+    Args:
+        lookup: reads Secrets; ``config_maps`` reads ConfigMaps (``None``: a reference to one is an error).
     Raises:
-        podspec.ConfigError: a missing Secret or key that is not optional, an unreadable Secret, a source the
-            node agent does not serve (the message names the field, as ``CreateContainerConfigError`` shows it).
+        podspec.ConfigError: a missing Secret, ConfigMap or key that is not optional, an unreadable one, a source
+            the node agent does not serve (the message names the field, as ``CreateContainerConfigError`` shows
+            it).
     """
     namespace = str(pod.metadata.namespace if pod.metadata else "") or "default"
+    objects = _Lookups(lookup, config_maps)
     env: dict[str, str] = {}
     for i, source in enumerate(container.envFrom or []):
-        if source.secretRef is None or not source.secretRef.name:
-            raise podspec.ConfigError(f"envFrom[{i}]: only secretRef is supported")
-        data = _secret(lookup, namespace, source.secretRef.name, optional=bool(source.secretRef.optional))
+        if source.secretRef is not None and source.secretRef.name:
+            kind, ref = SECRET, source.secretRef
+        elif source.configMapRef is not None and source.configMapRef.name:
+            kind, ref = CONFIG_MAP, source.configMapRef
+        else:
+            raise podspec.ConfigError(f"envFrom[{i}]: one of secretRef or configMapRef is required")
+        data = objects.read(kind, namespace, str(ref.name), optional=bool(ref.optional))
         for key, value in sorted((data or {}).items()):
             name = (source.prefix or "") + key
             if _ENV_NAME.match(name):
@@ -142,30 +179,36 @@ def container_env(
         source = item.valueFrom
         if source is None:
             env[name] = podspec.expand_vars(str(item.value or ""), env)
-        elif source.secretKeyRef is not None:
-            ref = source.secretKeyRef
-            optional = bool(ref.optional)
-            data = _secret(lookup, namespace, ref.name or "", optional=optional)
+        elif source.secretKeyRef is not None or source.configMapKeyRef is not None:
+            kind, key_ref = (
+                (SECRET, source.secretKeyRef)
+                if source.secretKeyRef is not None
+                else (CONFIG_MAP, source.configMapKeyRef)
+            )
+            optional = bool(key_ref.optional)
+            data = objects.read(kind, namespace, key_ref.name or "", optional=optional)
             if data is None:
                 continue
-            if ref.key not in data:
+            if key_ref.key not in data:
                 if optional:
                     continue
-                raise MissingSecret(f"couldn't find key {ref.key} in Secret {namespace}/{ref.name}")
-            env[name] = data[ref.key].decode("utf-8", errors="replace")
+                raise MissingSecret(f"couldn't find key {key_ref.key} in {kind} {namespace}/{key_ref.name}")
+            env[name] = data[key_ref.key].decode("utf-8", errors="replace")
         elif source.fieldRef is not None:
             env[name] = field_value(pod, source.fieldRef.fieldPath, pod_ip=pod_ip, host_ip=host_ip)
         else:
-            raise podspec.ConfigError(f"env[{i}].valueFrom ({name}): only secretKeyRef and fieldRef are supported")
+            raise podspec.ConfigError(
+                f"env[{i}].valueFrom ({name}): only secretKeyRef, configMapKeyRef and fieldRef are supported"
+            )
     return env
 
 
 def _files(
-    lookup: SecretLookup, namespace: str, source: Any, name: str, default_mode: int
+    objects: _Lookups, kind: str, namespace: str, source: Any, name: str, default_mode: int
 ) -> dict[str, tuple[bytes, int]]:
-    """``{relative path: (bytes, mode)}`` of one Secret source (a ``secret`` volume or a projected source)."""
+    """``{relative path: (bytes, mode)}`` of one Secret or ConfigMap source (a volume or a projected source)."""
     optional = bool(source.optional)
-    data = _secret(lookup, namespace, name, optional=optional)
+    data = objects.read(kind, namespace, name, optional=optional)
     if data is None:
         return {}
     if not source.items:
@@ -178,30 +221,41 @@ def _files(
         if item.key not in data:
             if optional:
                 continue
-            raise MissingSecret(f"couldn't find key {item.key} in Secret {namespace}/{name}")
+            raise MissingSecret(f"couldn't find key {item.key} in {kind} {namespace}/{name}")
         out[path] = (data[item.key], int(item.mode) if item.mode is not None else default_mode)
     return out
 
 
-def volume_files(pod: Pod, volume: Any, lookup: SecretLookup) -> dict[str, tuple[bytes, int]]:
-    """``{relative path: (bytes, mode)}`` of a ``secret`` or ``projected`` volume.
+def volume_files(
+    pod: Pod, volume: Any, lookup: SecretLookup | None, *, config_maps: ObjectLookup | None = None
+) -> dict[str, tuple[bytes, int]]:
+    """``{relative path: (bytes, mode)}`` of a ``secret``, ``configMap`` or ``projected`` volume.
 
+    Args:
+        lookup: reads Secrets; ``config_maps`` reads ConfigMaps (``None``: a reference to one is an error).
     Raises:
-        podspec.ConfigError: a missing Secret or key that is not optional, or a projected source other than
-            ``secret``.
+        podspec.ConfigError: a missing Secret, ConfigMap or key that is not optional, or a projected source
+            other than ``secret`` and ``configMap``.
     """
     namespace = str(pod.metadata.namespace if pod.metadata else "") or "default"
-    if volume.secret is not None:
-        source = volume.secret
+    objects = _Lookups(lookup, config_maps)
+    if volume.secret is not None or volume.configMap is not None:
+        kind, source = (SECRET, volume.secret) if volume.secret is not None else (CONFIG_MAP, volume.configMap)
         mode = int(source.defaultMode) if source.defaultMode is not None else DEFAULT_MODE
-        return _files(lookup, namespace, source, source.secretName or "", mode)
+        name = source.secretName if kind == SECRET else source.name
+        return _files(objects, kind, namespace, source, name or "", mode)
     projected = volume.projected
     mode = int(projected.defaultMode) if projected.defaultMode is not None else DEFAULT_MODE
     files: dict[str, tuple[bytes, int]] = {}
     for j, source in enumerate(projected.sources or []):
-        if source.secret is None:
-            raise podspec.ConfigError(f"volume {volume.name!r}: projected.sources[{j}]: only secret is supported")
-        files.update(_files(lookup, namespace, source.secret, source.secret.name or "", mode))
+        if source.secret is not None:
+            files.update(_files(objects, SECRET, namespace, source.secret, source.secret.name or "", mode))
+        elif source.configMap is not None:
+            files.update(_files(objects, CONFIG_MAP, namespace, source.configMap, source.configMap.name or "", mode))
+        else:
+            raise podspec.ConfigError(
+                f"volume {volume.name!r}: projected.sources[{j}]: only secret and configMap are supported"
+            )
     return files
 
 

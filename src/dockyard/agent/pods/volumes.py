@@ -1,10 +1,11 @@
-"""The volume manager: ``emptyDir``, ``hostPath``, ``secret`` and ``projected`` volumes, ``subPath`` staging,
-the pod dir.
+"""The volume manager: ``emptyDir``, ``hostPath``, ``secret``, ``configMap`` and ``projected`` volumes,
+``subPath`` staging, the pod dir.
 
 kubelet ``pkg/kubelet/volumemanager/`` and ``kubelet_pods.go`` ``makeMounts``. The pod dir follows the
 kubelet's layout under ``state_dir``: ``pods/<uid>/volumes/kubernetes.io~empty-dir/<name>`` for
-``emptyDir`` volumes (a tmpfs for ``medium: Memory``), ``kubernetes.io~secret/<name>`` and
-``kubernetes.io~projected/<name>`` for the files of Secrets (:mod:`.sources`; each a tmpfs, mounted read-only) and ``pods/<uid>/volume-subpaths/<volume>/<container>/<index>``
+``emptyDir`` volumes (a tmpfs for ``medium: Memory``), ``kubernetes.io~secret/<name>``,
+``kubernetes.io~configmap/<name>`` and ``kubernetes.io~projected/<name>`` for the files of Secrets and ConfigMaps
+(:mod:`.sources`; each a tmpfs, mounted read-only) and ``pods/<uid>/volume-subpaths/<volume>/<container>/<index>``
 for staged ``subPath`` mounts (see :mod:`dockyard.agent.subpath`).
 """
 
@@ -36,17 +37,24 @@ class MountError(Exception):
 class VolumeManager:
     """Sets up the volumes of this node's pods under ``state_dir`` (see the module docstring)."""
 
-    def __init__(self, state_dir: Path, *, secrets: sources.SecretLookup | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        secrets: sources.SecretLookup | None = None,
+        config_maps: sources.ObjectLookup | None = None,
+    ) -> None:
         self._state_dir = Path(state_dir)
         self._secrets = secrets
+        self._config_maps = config_maps
 
     def pod_dir(self, uid: str) -> Path:
         """``<state_dir>/pods/<uid>``."""
         return self._state_dir / "pods" / uid
 
     def binds(self, pod: Pod, container: Container) -> list[str]:
-        """The container's volume mounts as engine binds (``SOURCE:TARGET:rw|ro``; ``secret`` and ``projected``
-        volumes always ``ro``); a mount with ``subPath`` binds its staged path (:meth:`stage_subpath`).
+        """The container's volume mounts as engine binds (``SOURCE:TARGET:rw|ro``; ``secret``, ``configMap`` and
+        ``projected`` volumes always ``ro``); a mount with ``subPath`` binds its staged path (:meth:`stage_subpath`).
 
         Raises:
             podspec.ConfigError: unknown volume, relative ``mountPath``, unsupported volume type, or a
@@ -66,7 +74,7 @@ class VolumeManager:
             sub = mount.subPath or ""
             if sub:
                 source = self.stage_subpath(pod, container, i, source, sub)
-            read_only = mount.readOnly or vol.secret is not None or vol.projected is not None
+            read_only = mount.readOnly or _object_kind(vol) is not None
             binds.append(f"{source}:{target}:{'ro' if read_only else 'rw'}")
         return binds
 
@@ -103,7 +111,8 @@ class VolumeManager:
         return None
 
     def refresh_secret_volumes(self, pod: Pod) -> list[str]:
-        """Write the pod's ``secret`` and ``projected`` volumes again from their Secrets as they are now (the
+        """Write the pod's ``secret``, ``configMap`` and ``projected`` volumes again from their Secrets and
+        ConfigMaps as they are now (the
         kubelet's periodic remount of a running pod's volumes): a changed key reaches the files the running
         containers see, each file replaced whole by a rename; files already up to date are left alone. Only
         volumes already set up (a container of the pod started with them) are written. A Secret or key that is
@@ -113,20 +122,20 @@ class VolumeManager:
         Returns:
             the names of the volumes whose files changed.
         """
-        if self._secrets is None or pod.spec is None:
+        if (self._secrets is None and self._config_maps is None) or pod.spec is None:
             return []
         security = pod.spec.securityContext
         fs_group = int(security.fsGroup) if security is not None and security.fsGroup is not None else None
         changed = []
         for vol in pod.spec.volumes or []:
-            if vol.secret is None and vol.projected is None:
+            kind = _object_kind(vol)
+            if kind is None:
                 continue
-            kind = "kubernetes.io~secret" if vol.secret is not None else "kubernetes.io~projected"
             path = self.pod_dir(_uid(pod)) / "volumes" / kind / vol.name
             if not os.path.ismount(path):
                 continue
             try:
-                files = sources.volume_files(pod, vol, self._secrets)
+                files = sources.volume_files(pod, vol, self._secrets, config_maps=self._config_maps)
                 if sources.write_volume(path, files, fs_group=fs_group):
                     changed.append(vol.name)
             except (podspec.ConfigError, OSError) as err:
@@ -147,7 +156,7 @@ class VolumeManager:
     def _volume_source(self, pod: Pod, vol: Volume) -> Path:
         name = vol.name
         empty = vol.emptyDir
-        if empty is None and vol.hostPath is None and vol.secret is None and vol.projected is None:
+        if empty is None and vol.hostPath is None and _object_kind(vol) is None:
             empty = EmptyDirVolumeSource()  # a volume without a source is an emptyDir (SetDefaults_Volume)
         if empty is not None:
             path = self.pod_dir(_uid(pod)) / "volumes" / "kubernetes.io~empty-dir" / name
@@ -181,17 +190,15 @@ class VolumeManager:
             elif kind in ("Socket", "CharDevice", "BlockDevice") and not path.exists():
                 raise MountError(f'MountVolume.SetUp failed for volume "{name}": {path} does not exist')
             return path
-        if vol.secret is not None or vol.projected is not None:
-            if self._secrets is None:
-                raise podspec.ConfigError(f"volume {name!r}: this agent reads no Secrets")
-            kind = "kubernetes.io~secret" if vol.secret is not None else "kubernetes.io~projected"
+        kind = _object_kind(vol)
+        if kind is not None:
             try:
-                files = sources.volume_files(pod, vol, self._secrets)
+                files = sources.volume_files(pod, vol, self._secrets, config_maps=self._config_maps)
             except sources.MissingSecret as err:  # the kubelet retries the mount: the Secret may come
                 raise MountError(f'MountVolume.SetUp failed for volume "{name}" : {err}') from err
             path = self.pod_dir(_uid(pod)) / "volumes" / kind / name
             path.mkdir(parents=True, exist_ok=True)
-            if not os.path.ismount(path):  # as the kubelet: a Secret's bytes stay in memory, never on disk
+            if not os.path.ismount(path):  # as the kubelet's for a Secret: the bytes stay in memory, never on disk
                 _mount_tmpfs(path, None, name, mode="0755")
             security = pod.spec.securityContext if pod.spec else None
             fs_group = int(security.fsGroup) if security is not None and security.fsGroup is not None else None
@@ -201,8 +208,19 @@ class VolumeManager:
                 raise podspec.ConfigError(f"volume {name!r}: cannot write its files: {err.strerror}") from err
             return path
         raise podspec.ConfigError(
-            f"volume {name!r}: only hostPath, emptyDir, secret and projected (secret) volumes are supported"
+            f"volume {name!r}: only hostPath, emptyDir, secret, configMap and projected volumes are supported"
         )
+
+
+def _object_kind(vol: Volume) -> str | None:
+    """The plugin dir of a volume made of Secrets' or ConfigMaps' keys, ``None`` for other volumes."""
+    if vol.secret is not None:
+        return "kubernetes.io~secret"
+    if vol.configMap is not None:
+        return "kubernetes.io~configmap"
+    if vol.projected is not None:
+        return "kubernetes.io~projected"
+    return None
 
 
 def _mount_tmpfs(path: Path, size_limit: object, volume: str, *, mode: str = "0777") -> None:
