@@ -98,3 +98,60 @@ def test_a_volume_written_again_changes_only_what_differs(tmp_path: Path) -> Non
     (root / "a").symlink_to("/etc/hostname")
     assert sources.write_volume(root, {"a": (b"1", 0o600)})
     assert not (root / "a").is_symlink() and (root / "a").read_bytes() == b"1"
+
+
+def test_config_maps_and_secrets_are_read_from_their_own_lookups() -> None:
+    """Each kind from its own lookup, by name; the kubelet's messages name the kind; an agent without a
+    ConfigMap lookup says so instead of reading a Secret of the same name."""
+    secrets = {"same": {"k": b"secret"}}
+    config_maps = {"same": {"k": b"config", "bin": b"\x00\xff"}}
+    container = Container.from_dict(
+        {
+            "name": "c",
+            "envFrom": [{"configMapRef": {"name": "same"}, "prefix": "CM_"}],
+            "env": [
+                {"name": "S", "valueFrom": {"secretKeyRef": {"name": "same", "key": "k"}}},
+                {"name": "C", "valueFrom": {"configMapKeyRef": {"name": "same", "key": "k"}}},
+            ],
+        }
+    )
+    env = sources.container_env(
+        POD, container, lambda ns, name: secrets.get(name), config_maps=lambda ns, name: config_maps.get(name)
+    )
+    assert env == {"CM_k": "config", "CM_bin": "\x00\ufffd", "S": "secret", "C": "config"}
+    with pytest.raises(podspec.ConfigError, match="reads no ConfigMaps"):
+        sources.container_env(POD, container, lambda ns, name: secrets.get(name))
+    missing = Container.from_dict(
+        {"name": "c", "env": [{"name": "V", "valueFrom": {"configMapKeyRef": {"name": "same", "key": "nope"}}}]}
+    )
+    with pytest.raises(sources.MissingSecret, match="couldn't find key nope in ConfigMap ns/same"):
+        sources.container_env(POD, missing, None, config_maps=lambda ns, name: config_maps.get(name))
+    with pytest.raises(sources.MissingSecret, match='configmap "same" not found'):
+        sources.container_env(POD, missing, None, config_maps=lambda ns, name: None)
+
+
+def test_a_projected_volume_mixes_config_maps_and_secrets() -> None:
+    volume = Pod.from_dict(
+        {
+            "metadata": {"name": "p", "namespace": "ns"},
+            "spec": {
+                "containers": [{"name": "c", "image": "i"}],
+                "volumes": [
+                    {
+                        "name": "v",
+                        "projected": {
+                            "defaultMode": 0o440,
+                            "sources": [
+                                {"configMap": {"name": "cm", "items": [{"key": "a", "path": "conf/a"}]}},
+                                {"secret": {"name": "s"}},
+                            ],
+                        },
+                    }
+                ],
+            },
+        }
+    ).spec.volumes[0]  # type: ignore[union-attr,index]
+    files = sources.volume_files(
+        POD, volume, lambda ns, name: {"t": b"T"}, config_maps=lambda ns, name: {"a": b"A", "b": b"B"}
+    )
+    assert files == {"conf/a": (b"A", 0o440), "t": (b"T", 0o440)}
