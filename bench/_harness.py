@@ -906,6 +906,17 @@ class Harness:
                     return
                 yield event
 
+    def registry_layers(self, ref: str) -> list[str] | None:
+        """The layer digests of the image manifest the registry serves for ``host/repo@digest`` or
+        ``host/repo:tag`` (OCI image manifest ``layers[].digest``; None if absent or an index)."""
+        host, rest = ref.split("/", 1)
+        repo, tag = rest.split("@", 1) if "@" in rest else rest.rsplit(":", 1)
+        resp = httpx.get(f"http://{host}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT_MANIFESTS}, timeout=10)
+        if resp.status_code != 200:
+            return None
+        layers = resp.json().get("layers")
+        return [str(layer.get("digest")) for layer in layers] if isinstance(layers, list) else None
+
     def registry_digest(self, ref: str) -> str | None:
         """The digest the registry serves for ``host/repo:tag`` or ``host/repo@digest`` (None if absent)."""
         host, rest = ref.split("/", 1)
