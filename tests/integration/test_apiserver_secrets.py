@@ -115,3 +115,40 @@ def test_bodies_over_3_mib_are_413_and_requests_are_bounded_in_time(
     resp = api.get(PODS, params={"timeout": "200ms", "limit": "5"})  # a paged list: read from the store
     assert resp.status_code == 504 and resp.json()["reason"] == "Timeout"
     assert time.monotonic() - started < 0.9
+
+
+@pytest.mark.parametrize(
+    ("type_", "data", "fields"),
+    [
+        ("kubernetes.io/dockerconfigjson", {"other": ENCODED}, ["data[.dockerconfigjson]"]),
+        ("kubernetes.io/dockerconfigjson", {".dockerconfigjson": ENCODED}, ["data[.dockerconfigjson]"]),
+        ("kubernetes.io/dockercfg", {}, ["data[.dockercfg]"]),
+        ("kubernetes.io/basic-auth", {"user": ENCODED}, ["data[username]", "data[password]"]),
+        ("kubernetes.io/ssh-auth", {"ssh-publickey": ENCODED}, ["data[ssh-privatekey]"]),
+        ("kubernetes.io/tls", {"tls.crt": ENCODED}, ["data[tls.key]"]),
+        ("kubernetes.io/service-account-token", {}, ["metadata.annotations[kubernetes.io/service-account.name]"]),
+    ],
+)
+def test_a_secret_without_what_its_type_needs_is_422_naming_the_key(
+    api: httpx.Client, type_: str, data: dict[str, str], fields: list[str]
+) -> None:
+    """``ValidateSecret``'s rules by type; the message never shows a value (here: not valid JSON)."""
+    resp = api.post(SECRETS, json={**secret("typed"), "type": type_, "data": data})
+    assert resp.status_code == 422, resp.text
+    assert [c["field"] for c in resp.json()["details"]["causes"]] == fields, resp.text
+    assert_clean(resp)
+    assert api.get(f"{SECRETS}/typed").status_code == 404
+
+
+def test_secrets_with_what_their_type_needs_are_accepted(api: httpx.Client) -> None:
+    config = base64.b64encode(b'{"auths": {"127.0.0.1:5000": {"auth": "eDp5"}}}').decode()
+    for i, (type_, data) in enumerate(
+        [
+            ("kubernetes.io/dockerconfigjson", {".dockerconfigjson": config}),
+            ("kubernetes.io/basic-auth", {"password": ENCODED}),
+            ("kubernetes.io/tls", {"tls.crt": ENCODED, "tls.key": ENCODED}),
+            ("example.com/custom", {"anything": ENCODED}),
+        ]
+    ):
+        resp = api.post(SECRETS, json={**secret(f"ok-{i}"), "type": type_, "data": data})
+        assert resp.status_code == 201, resp.text

@@ -755,8 +755,52 @@ def _secret_causes(obj: dict[str, Any]) -> list[Cause]:
         obj["type"] = SECRET_TYPE_DEFAULT  # SetDefaults_Secret
     elif not isinstance(obj.get("type"), str):
         causes.append(Cause("type", "must be a string"))
+    elif not causes:
+        causes.extend(_secret_type_causes(obj["type"], data, obj.get("metadata") or {}))
     if obj.get("immutable") is not None and not isinstance(obj.get("immutable"), bool):
         causes.append(Cause("immutable", "must be a boolean"))
+    return causes
+
+
+SECRET_TYPE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "kubernetes.io/dockerconfigjson": ((".dockerconfigjson",),),
+    "kubernetes.io/dockercfg": ((".dockercfg",),),
+    "kubernetes.io/basic-auth": (("username", "password"),),
+    "kubernetes.io/ssh-auth": (("ssh-privatekey",),),
+    "kubernetes.io/tls": (("tls.crt",), ("tls.key",)),
+}
+"""The keys each built-in Secret type needs (``ValidateSecret``): each tuple is one requirement, met by any of
+its keys (a basic-auth Secret needs ``username`` or ``password``)."""
+_SECRET_TYPE_JSON = {"kubernetes.io/dockerconfigjson": ".dockerconfigjson", "kubernetes.io/dockercfg": ".dockercfg"}
+SERVICE_ACCOUNT_NAME_ANNOTATION = "kubernetes.io/service-account.name"
+
+
+def _secret_type_causes(kind: str, data: dict[str, Any], meta: dict[str, Any]) -> list[Cause]:
+    """``ValidateSecret``'s rules by ``type``: the keys of :data:`SECRET_TYPE_KEYS` (Required), a Docker config
+    that is a JSON object, a service account token's ``kubernetes.io/service-account.name`` annotation. Other
+    types (``Opaque``, a custom one) hold any keys. Messages never show a value."""
+    causes: list[Cause] = []
+    for keys in SECRET_TYPE_KEYS.get(kind, ()):
+        if not any(key in data for key in keys):
+            causes.extend(Cause(f"data[{key}]", "Required value", "FieldValueRequired") for key in keys)
+    json_key = _SECRET_TYPE_JSON.get(kind)
+    if json_key is not None and json_key in data:
+        try:
+            parsed = json.loads(base64.b64decode(data[json_key], validate=True))
+        except (ValueError, binascii.Error):
+            parsed = None
+        if not isinstance(parsed, dict):
+            causes.append(
+                Cause(f"data[{json_key}]", 'Invalid value: "<secret contents redacted>": must be a JSON object')
+            )
+    if kind == "kubernetes.io/service-account-token":
+        annotations = meta.get("annotations")
+        if not isinstance(annotations, dict) or not annotations.get(SERVICE_ACCOUNT_NAME_ANNOTATION):
+            causes.append(
+                Cause(
+                    f"metadata.annotations[{SERVICE_ACCOUNT_NAME_ANNOTATION}]", "Required value", "FieldValueRequired"
+                )
+            )
     return causes
 
 

@@ -532,8 +532,10 @@ def _others() -> dict[str, Schema]:
             },
             stringData=string_map("Write-only convenience: plain-text values merged into data on write."),
             type=string(
-                "Used to facilitate programmatic handling of secret data "
-                "(Opaque, kubernetes.io/dockerconfigjson, kubernetes.io/basic-auth)."
+                "Used to facilitate programmatic handling of secret data (default Opaque: any keys). "
+                "kubernetes.io/dockerconfigjson needs data[.dockerconfigjson], a JSON object; "
+                "kubernetes.io/basic-auth username or password; kubernetes.io/tls tls.crt and tls.key; "
+                "kubernetes.io/ssh-auth ssh-privatekey (422 naming the key otherwise)."
             ),
             immutable=boolean(
                 "If true, data cannot be updated and immutable cannot be unset (422); delete and recreate the "
