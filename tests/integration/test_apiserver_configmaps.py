@@ -55,6 +55,15 @@ def test_kubectl_creates_gets_edits_and_deletes_a_configmap(kubectl: Kubectl, tm
         "configmap/web patched"
     )
     assert json.loads(kubectl.run("get", "cm", "web", "-o", "json").stdout)["data"]["MODE"] == "dev"
+    described = kubectl.run("describe", "configmap", "web").stdout
+    assert "MODE:" in described and "dev" in described and "logo.bin:" in described
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: applied}\ndata: {a: '1'}\n")
+    assert kubectl.run("apply", "-f", str(manifest)).stdout.strip() == "configmap/applied created"
+    assert kubectl.run("apply", "-f", str(manifest)).stdout.strip() == "configmap/applied unchanged"
+    dry = kubectl.run("create", "configmap", "dry", "--from-literal=a=1", "--dry-run=server", "-o", "name")
+    assert dry.stdout.strip() == "configmap/dry"
+    assert kubectl.run("get", "cm", "dry", check=False).returncode != 0
     explained = kubectl.run("explain", "configmap.immutable").stdout
     assert "cannot be updated" in explained
     assert kubectl.run("delete", "cm", "web").stdout.strip() == 'configmap "web" deleted'
