@@ -55,6 +55,22 @@ def test_parse_bad_paths(path: str) -> None:
         paths.parse(path)
 
 
+def test_a_parsed_path_is_forgotten_when_the_served_kinds_change() -> None:
+    """Targets are kept per served kinds: a custom kind's path parses while its CRD serves it, and is 404
+    again once it does not (never a stale target)."""
+    widget = kinds.ResourceInfo(group="example.com", version="v1", kind="Widget", plural="widgets")
+    path = "/apis/example.com/v1/namespaces/ns/widgets/w"
+    try:
+        kinds.set_custom([widget])
+        assert paths.parse(path).info == widget
+        assert paths.parse(path) is paths.parse(path)
+        kinds.set_custom([])
+        with pytest.raises(errors.NotFound):
+            paths.parse(path)
+    finally:
+        kinds.set_custom([])
+
+
 def test_object_path() -> None:
     assert paths.object_path(BC, "d", "x") == "/apis/dockyard.dev/v1alpha1/namespaces/d/buildconfigs/x"
     assert paths.object_path(NS, None, "team") == "/api/v1/namespaces/team"

@@ -113,6 +113,10 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # each label set's children, looked up once (``labels()`` takes a lock and checks every value per call)
+        self._inflight = {kind: metrics.inflight.labels(kind) for kind in ("readOnly", "mutating")}
+        self._requests: dict[tuple[str, ...], Any] = {}
+        self._durations: dict[tuple[str, ...], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -121,7 +125,7 @@ class MetricsMiddleware:
         method = scope["method"]
         labels, long_running = request_labels(method, scope["path"], scope.get("query_string", b"").decode("latin-1"))
         kind = "readOnly" if method in _READ_ONLY else "mutating"
-        gauge = self.metrics.inflight.labels(kind)
+        gauge = self._inflight[kind]
         gauge.inc()
         counted = True
         code = 500
@@ -141,6 +145,13 @@ class MetricsMiddleware:
         finally:
             if counted:
                 gauge.dec()
-            self.metrics.requests.labels(*labels, str(code)).inc()
+            key = (*labels, str(code))
+            counter = self._requests.get(key)
+            if counter is None:
+                counter = self._requests[key] = self.metrics.requests.labels(*key)
+            counter.inc()
             if not long_running:
-                self.metrics.duration.labels(*labels).observe(time.perf_counter() - start)
+                histogram = self._durations.get(labels)
+                if histogram is None:
+                    histogram = self._durations[labels] = self.metrics.duration.labels(*labels)
+                histogram.observe(time.perf_counter() - start)

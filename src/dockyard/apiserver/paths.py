@@ -43,8 +43,16 @@ def _not_found() -> errors.NotFound:
     return errors.NotFound("the server could not find the requested resource")
 
 
+_PARSED_MAX = 4096
+_parsed: dict[str, Target] = {}
+_parsed_for: tuple[kinds.ResourceInfo, ...] = ()
+
+
 def parse(path: str) -> Target:
     """Parse a path under ``/api`` or ``/apis``.
+
+    A request's path is parsed by the metrics middleware and by the handler: the last
+    :data:`_PARSED_MAX` targets are kept, for as long as the served kinds stay the same.
 
     Returns:
         The :class:`Target`; the group-version must be served.
@@ -53,6 +61,21 @@ def parse(path: str) -> Target:
             path of the wrong shape (404, "the server could not find the
             requested resource", as the apiserver answers).
     """
+    global _parsed_for
+    served = kinds.served()
+    if served is not _parsed_for:
+        _parsed.clear()
+        _parsed_for = served
+    found = _parsed.get(path)
+    if found is None:
+        found = _parse(path)
+        if len(_parsed) >= _PARSED_MAX:
+            _parsed.clear()
+        _parsed[path] = found
+    return found
+
+
+def _parse(path: str) -> Target:
     parts = [p for p in path.split("/") if p]
     if parts[:1] == ["api"] and len(parts) >= 2:
         group, version, rest = "", parts[1], parts[2:]
