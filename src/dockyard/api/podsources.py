@@ -350,31 +350,18 @@ def _key_to_paths(items: Any, where: str, paths: set[str] | None = None) -> list
     return causes
 
 
-def _secret_volume_causes(secret: Any, where: str) -> list[Cause]:
-    """A ``secret`` volume (Kubernetes ``validateSecretVolumeSource``): ``secretName`` required, ``items``
+def _object_volume_causes(source: Any, where: str, name_key: str) -> list[Cause]:
+    """A ``secret`` or ``configMap`` volume (Kubernetes ``validateSecretVolumeSource``,
+    ``validateConfigMapVolumeSource``): the name (``secretName``, ``name``) required, ``items``
     (:func:`_key_to_paths`), ``defaultMode`` a file mode, ``optional`` a boolean."""
-    if not isinstance(secret, dict):
+    if not isinstance(source, dict):
         return [Cause(where, "must be an object")]
     return (
-        _unknown_keys(secret, where, ("secretName", "items", "defaultMode", "optional"))
-        + _required_string(secret.get("secretName"), f"{where}.secretName")
-        + _key_to_paths(secret.get("items"), f"{where}.items")
-        + _file_mode(secret.get("defaultMode"), f"{where}.defaultMode")
-        + _boolean(secret, "optional", where)
-    )
-
-
-def _config_map_volume_causes(config_map: Any, where: str) -> list[Cause]:
-    """A ``configMap`` volume (Kubernetes ``validateConfigMapVolumeSource``): ``name`` required, ``items``
-    (:func:`_key_to_paths`), ``defaultMode`` a file mode, ``optional`` a boolean."""
-    if not isinstance(config_map, dict):
-        return [Cause(where, "must be an object")]
-    return (
-        _unknown_keys(config_map, where, ("name", "items", "defaultMode", "optional"))
-        + _required_string(config_map.get("name"), f"{where}.name")
-        + _key_to_paths(config_map.get("items"), f"{where}.items")
-        + _file_mode(config_map.get("defaultMode"), f"{where}.defaultMode")
-        + _boolean(config_map, "optional", where)
+        _unknown_keys(source, where, (name_key, "items", "defaultMode", "optional"))
+        + _required_string(source.get(name_key), f"{where}.{name_key}")
+        + _key_to_paths(source.get("items"), f"{where}.items")
+        + _file_mode(source.get("defaultMode"), f"{where}.defaultMode")
+        + _boolean(source, "optional", where)
     )
 
 
@@ -460,7 +447,7 @@ def volume_source_causes(spec: dict[str, Any], path: str = "spec") -> list[Cause
     Each volume has at most one of :data:`VOLUME_SOURCES` (Kubernetes ``validateVolumeSource``: "may not
     specify more than 1 volume type", naming the later one); any other volume type (``downwardAPI``, ``nfs``,
     ``persistentVolumeClaim``, ``csi``, ...) is Forbidden; ``secret``, ``configMap`` and ``projected`` are
-    checked by :func:`_secret_volume_causes`, :func:`_config_map_volume_causes` and :func:`_projected_causes`. A volume with
+    checked by :func:`_object_volume_causes` and :func:`_projected_causes`. A volume with
     no source at all stays accepted (Kubernetes defaults it to ``emptyDir``); a source set to null is unset.
     """
     volumes = spec.get("volumes")
@@ -486,9 +473,9 @@ def volume_source_causes(spec: dict[str, Any], path: str = "spec") -> list[Cause
         if volume.get("hostPath") is not None:
             causes.extend(_host_path_causes(volume["hostPath"], f"{where}.hostPath"))
         if volume.get("secret") is not None:
-            causes.extend(_secret_volume_causes(volume["secret"], f"{where}.secret"))
+            causes.extend(_object_volume_causes(volume["secret"], f"{where}.secret", "secretName"))
         if volume.get("configMap") is not None:
-            causes.extend(_config_map_volume_causes(volume["configMap"], f"{where}.configMap"))
+            causes.extend(_object_volume_causes(volume["configMap"], f"{where}.configMap", "name"))
         if volume.get("projected") is not None:
             causes.extend(_projected_causes(volume["projected"], f"{where}.projected"))
     return causes

@@ -714,6 +714,25 @@ MAX_SECRET_BYTES = 1024 * 1024
 """Largest total size of a Secret's data (the apiserver's 1 MiB)."""
 
 
+def _is_config_key(key: Any) -> bool:
+    """Kubernetes ``IsConfigMapKey`` (a Secret's and a ConfigMap's keys): ``[-._a-zA-Z0-9]+``, at most 253."""
+    return isinstance(key, str) and 0 < len(key) <= 253 and _SECRET_KEY.match(key) is not None
+
+
+def _bad_config_key(where: str) -> Cause:
+    return Cause(where, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'")
+
+
+def _base64_size(value: Any) -> int | None:
+    """Bytes that base64 ``value`` decodes to; ``None`` if it is not a base64 string."""
+    try:
+        if not isinstance(value, str):
+            return None
+        return len(base64.b64decode(value, validate=True))
+    except (ValueError, binascii.Error):
+        return None
+
+
 def _secret_causes(obj: dict[str, Any]) -> list[Cause]:
     """``data``: keys as in Kubernetes, values base64; ``stringData`` folded into ``data``.
 
@@ -735,20 +754,14 @@ def _secret_causes(obj: dict[str, Any]) -> list[Cause]:
         obj["data"] = data
     size = 0
     for key, value in data.items():
-        if not isinstance(key, str) or not key or len(key) > 253 or not _SECRET_KEY.match(key):
-            causes.append(
-                Cause(
-                    f"data[{str(key)[:64]}]",
-                    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
-                )
-            )
+        if not _is_config_key(key):
+            causes.append(_bad_config_key(f"data[{str(key)[:64]}]"))
             continue
-        try:
-            if not isinstance(value, str):
-                raise ValueError
-            size += len(base64.b64decode(value, validate=True))
-        except (ValueError, binascii.Error):
+        decoded = _base64_size(value)
+        if decoded is None:
             causes.append(Cause(f"data[{key}]", "must be base64-encoded bytes (the value is not shown)"))
+        else:
+            size += decoded
     if size > MAX_SECRET_BYTES:
         causes.append(Cause("data", f"Too long: must have at most {MAX_SECRET_BYTES} bytes", "FieldValueTooLong"))
     if obj.get("type") in (None, ""):
@@ -819,10 +832,8 @@ def _configmap_causes(obj: dict[str, Any]) -> list[Cause]:
             continue
         for key, value in values.items():
             where = f"{field}[{str(key)[:64]}]"
-            if not isinstance(key, str) or not key or len(key) > 253 or not _SECRET_KEY.match(key):
-                causes.append(
-                    Cause(where, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'")
-                )
+            if not _is_config_key(key):
+                causes.append(_bad_config_key(where))
                 continue
             if key in keys:
                 causes.append(Cause(where, f'Invalid value: "{key}": duplicate of key present in {keys[key]}'))
@@ -834,12 +845,11 @@ def _configmap_causes(obj: dict[str, Any]) -> list[Cause]:
                     continue
                 size += len(value.encode())
                 continue
-            try:
-                if not isinstance(value, str):
-                    raise ValueError
-                size += len(base64.b64decode(value, validate=True))
-            except (ValueError, binascii.Error):
+            decoded = _base64_size(value)
+            if decoded is None:
                 causes.append(Cause(where, "must be base64-encoded bytes"))
+            else:
+                size += decoded
     if size > MAX_SECRET_BYTES:
         causes.append(Cause("", f"Too long: must have at most {MAX_SECRET_BYTES} bytes", "FieldValueTooLong"))
     if obj.get("immutable") is not None and not isinstance(obj.get("immutable"), bool):
