@@ -670,3 +670,44 @@ def test_an_env_from_item_that_is_no_object_is_a_decode_error(open_ns: httpx.Cli
     assert resp.status_code == 400, resp.text
     assert "spec.containers[0].envFrom[0]" in resp.json()["message"]
     assert open_ns.get(f"{PODS}/p").status_code == 404
+
+
+BAD_ENV_NAMES = [
+    ("empty", "", "FieldValueRequired", "Required value"),
+    ("an equals sign", "A=B", "FieldValueInvalid", "printable ASCII characters other than '='"),
+    ("a newline", "A\nB", "FieldValueInvalid", "printable ASCII characters other than '='"),
+    ("not ASCII", "caf\u00e9", "FieldValueInvalid", "printable ASCII characters other than '='"),
+]
+
+
+@pytest.mark.parametrize(("name", "reason", "words"), [b[1:] for b in BAD_ENV_NAMES], ids=[b[0] for b in BAD_ENV_NAMES])
+def test_an_env_name_the_environment_cannot_hold_is_422(
+    open_ns: httpx.Client, name: str, reason: str, words: str
+) -> None:
+    """``env[].name`` (Kubernetes ``validateEnv``, with the relaxed rule of KEP-4369, on by default since 1.32): required,
+    and printable ASCII other than '=' (an '=' would split the variable). A plain ``value`` is checked as a
+    ``valueFrom`` one is; nothing is stored, on a Pod or a workload template."""
+    container = {"env": [{"name": "OK", "value": "1"}, {"name": name, "value": "x"}]}
+    body = _assert_invalid(open_ns.post(PODS, json=_pod(container)), ["spec.containers[0].env[1].name"])
+    cause = body["details"]["causes"][0]
+    assert cause["reason"] == reason and words in cause["message"], cause
+    assert open_ns.get(f"{PODS}/p").status_code == 404
+    body = _assert_invalid(
+        open_ns.post(DEPLOYMENTS, json=_workload("Deployment", container)),
+        ["spec.template.spec.containers[0].env[1].name"],
+    )
+
+
+def test_relaxed_env_names_are_accepted(open_ns: httpx.Client) -> None:
+    """Names the relaxed rule allows and the older C-identifier rule did not (a leading digit, a space, a colon) are
+    stored as sent; so is a name given twice (Kubernetes warns, the last one wins)."""
+    env = [
+        {"name": "1ST", "value": "a"},
+        {"name": "with space", "value": "b"},
+        {"name": "a:b", "value": "c"},
+        {"name": "A", "value": "1"},
+        {"name": "A", "value": "2"},
+    ]
+    resp = open_ns.post(PODS, json=_pod({"env": env}))
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["spec"]["containers"][0]["env"] == env

@@ -62,6 +62,15 @@ def test_env_order_and_expansion() -> None:
     assert env == {"DB_user": "over", "DB_pw": "$(user)", "U": "app", "URL": "x://app@h/$(user)"}
 
 
+def test_env_from_keys_follow_the_relaxed_name_rule() -> None:
+    """KEP-4369 (on by default since 1.32, the rule the API server checks ``env[].name`` with): a key that starts
+    with a digit becomes a variable; one that no environment can hold (an '=', a non-ASCII byte) is left out."""
+    data = {"bulk": {"1st": b"x", "a.b-c": b"y", "bad=key": b"z", "caf\u00e9": b"w"}}
+    container = Container.from_dict({"name": "c", "envFrom": [{"secretRef": {"name": "bulk"}}]})
+    env = sources.container_env(POD, container, lambda ns, name: data.get(name))
+    assert env == {"1st": "x", "a.b-c": "y"}
+
+
 def test_a_missing_secret_names_itself_unless_optional() -> None:
     container = Container.from_dict(
         {"name": "c", "env": [{"name": "V", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "k"}}}]}

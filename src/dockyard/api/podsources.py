@@ -75,6 +75,12 @@ _QUALIFIED_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _PRINTABLE_NOT_EQUALS = re.compile(r"^[\x20-\x3c\x3e-\x7e]*$")
 
 
+def is_env_name(name: str) -> bool:
+    """Kubernetes ``IsRelaxedEnvVarName`` (KEP-4369, on by default since 1.32): a non-empty name of printable
+    ASCII characters other than '=' (which would split the variable)."""
+    return bool(name) and _PRINTABLE_NOT_EQUALS.match(name) is not None
+
+
 def _loc(path: str) -> tuple[str | int, ...]:
     """The keys and indices of a field path this module built from known keys (``a.b[0].c``: ``a, b, 0, c``)."""
     out: list[str | int] = []
@@ -260,6 +266,23 @@ def _value_from_causes(var: dict[str, Any], where: str) -> list[Cause]:
     return causes
 
 
+def _env_name_causes(name: Any, where: str, *, required: bool = True) -> list[Cause]:
+    """An environment variable name (``env[].name``; ``envFrom[].prefix`` with ``required=False``): Kubernetes
+    ``IsRelaxedEnvVarName`` (KEP-4369, on by default since 1.32): printable ASCII characters other than '=',
+    which would split the variable."""
+    if required and (name is None or name == ""):
+        return [Cause(where, "Required value", "FieldValueRequired")]
+    if not isinstance(name, str) or not _PRINTABLE_NOT_EQUALS.match(name):
+        return [
+            Cause(
+                where,
+                f"Invalid value: {str(name)[:64]!r}: a valid environment variable name must consist only of "
+                "printable ASCII characters other than '='",
+            )
+        ]
+    return []
+
+
 def _env_from_causes(source: Any, where: str) -> list[Cause]:
     """``envFrom[]`` (Kubernetes ``validateEnvFrom``): one source; ``prefix`` a relaxed environment variable
     name (printable ASCII but '='). The agent honours ``secretRef`` and ``configMapRef`` (``name`` required,
@@ -268,14 +291,8 @@ def _env_from_causes(source: Any, where: str) -> list[Cause]:
         return [Cause(where, "must be an object")]
     causes = _unknown_keys(source, where, ("prefix", "secretRef", "configMapRef"))
     prefix = source.get("prefix")
-    if prefix is not None and (not isinstance(prefix, str) or not _PRINTABLE_NOT_EQUALS.match(prefix)):
-        causes.append(
-            Cause(
-                f"{where}.prefix",
-                f"Invalid value: {str(prefix)[:64]!r}: a valid environment variable name must consist only of "
-                "printable ASCII characters other than '='",
-            )
-        )
+    if prefix is not None:
+        causes.extend(_env_name_causes(prefix, f"{where}.prefix", required=False))
     refs = [key for key in ("configMapRef", "secretRef") if source.get(key) is not None]
     if not refs:
         if not [key for key, value in source.items() if key != "prefix" and value is not None]:
@@ -297,12 +314,15 @@ def _env_from_causes(source: Any, where: str) -> list[Cause]:
 
 
 def env_source_causes(container: dict[str, Any], where: str) -> list[Cause]:
-    """422 causes for a container's ``env[].valueFrom`` and ``envFrom[]`` (``where``: the container's path):
-    the sources the node agent resolves, or a cause naming the field (see :func:`_value_from_causes`,
-    :func:`_env_from_causes`)."""
+    """422 causes for a container's ``env[]`` and ``envFrom[]`` (``where``: the container's path): each name
+    (:func:`_env_name_causes`), and the sources the node agent resolves, or a cause naming the field (see
+    :func:`_value_from_causes`, :func:`_env_from_causes`)."""
     causes: list[Cause] = []
     for i, var in enumerate(as_list(container.get("env"), f"{where}.env", causes)):
-        if isinstance(var, dict) and var.get("valueFrom") is not None:
+        if not isinstance(var, dict):
+            continue
+        causes.extend(_env_name_causes(var.get("name"), f"{where}.env[{i}].name"))
+        if var.get("valueFrom") is not None:
             causes.extend(_value_from_causes(var, f"{where}.env[{i}].valueFrom"))
     for i, source in enumerate(as_list(container.get("envFrom"), f"{where}.envFrom", causes)):
         causes.extend(_env_from_causes(source, f"{where}.envFrom[{i}]"))

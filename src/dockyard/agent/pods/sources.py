@@ -4,8 +4,9 @@ kubelet ``pkg/kubelet/kubelet_pods.go`` ``makeEnvironmentVariables`` for ``env[]
 and the ``secret``, ``configMap`` and ``projected`` volume plugins (``pkg/volume/secret``, ``pkg/volume/configmap``,
 ``pkg/volume/projected``) for files:
 
-- ``envFrom[]`` first, in order (``secretRef`` or ``configMapRef``), each key as ``prefix + key`` (a key that is
-  not a valid variable name is skipped, as the kubelet skips it); then ``env[]`` in order, overriding: ``value``
+- ``envFrom[]`` first, in order (``secretRef`` or ``configMapRef``), each key as ``prefix + key`` (a name the
+  relaxed rule of KEP-4369 refuses, :func:`dockyard.api.podsources.is_env_name`, is skipped, as the kubelet
+  skips it; a key that starts with a digit is set); then ``env[]`` in order, overriding: ``value``
   with ``$(VAR)`` expanded against what is defined so far, ``valueFrom.secretKeyRef``, ``configMapKeyRef`` and
   ``fieldRef`` as they are (never expanded).
 - A missing Secret, ConfigMap or key fails the container with ``CreateContainerConfigError`` and the kubelet's
@@ -70,7 +71,6 @@ FIELD_PATHS = podsources.ENV_FIELD_PATHS
 (the API server refuses the others: the one list, in :mod:`dockyard.api.podsources`)."""
 
 _SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")  # Kubernetes IsEnvVarName
 
 
 class SecretUnavailable(Exception):
@@ -170,7 +170,7 @@ def container_env(
         data = objects.read(kind, namespace, str(ref.name), optional=bool(ref.optional))
         for key, value in sorted((data or {}).items()):
             name = (source.prefix or "") + key
-            if _ENV_NAME.match(name):
+            if podsources.is_env_name(name):
                 env[name] = value.decode("utf-8", errors="replace")
     for i, item in enumerate(container.env or []):
         name = item.name or ""
