@@ -378,6 +378,21 @@ def test_build_resources_are_refused_not_ignored(api: httpx.Client) -> None:
     assert api.post(BCS, json=body).status_code == 201
 
 
+def test_a_build_argument_name_is_printable_ascii_without_equals(api: httpx.Client) -> None:
+    """``spec.strategy.dockerStrategy.buildArgs[].name`` follows the rule the API checks every variable name by
+    (Kubernetes' relaxed rule): an '=' would make ``A=B`` of ``A``, and a control character no Dockerfile ``ARG``
+    can name; 422 naming the field, nothing stored."""
+    for name in ("A=B", "A\nB", ""):
+        body = copy.deepcopy(BC)
+        body["metadata"]["name"] = "args"
+        body["spec"]["strategy"]["dockerStrategy"] = {"buildArgs": [{"name": "OK", "value": "1"}, {"name": name}]}
+        status = assert_status(api.post(BCS, json=body), 422, "Invalid")
+        assert [c["field"] for c in status["details"]["causes"]] == [
+            "spec.strategy.dockerStrategy.buildArgs[1].name"
+        ], status
+    assert api.get(f"{BCS}/args").status_code == 404
+
+
 def test_paths_into_the_source_are_relative_without_dot_dot(api: httpx.Client) -> None:
     """``spec.source.contextDir`` and ``spec.strategy.dockerStrategy.dockerfilePath`` name paths inside the source
     (OpenShift's rule): an absolute path or a ``..`` component is 422 naming the field (the builder also refuses

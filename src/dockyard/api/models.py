@@ -22,6 +22,18 @@ from dockyard.api import gitref, imagepolicy, kinds, reference
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # Distribution reference grammar (distribution/reference/regexp.go), simplified: no spaces, no scheme.
 IMAGE_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$")
+ENV_NAME_CHARS = re.compile(r"^[\x20-\x3c\x3e-\x7e]*$")
+"""The characters of an environment variable name: Kubernetes ``IsRelaxedEnvVarName`` (KEP-4369, on by default
+since 1.32): printable ASCII other than '=', which would split the variable."""
+ENV_NAME_MESSAGE = "a valid environment variable name must consist only of printable ASCII characters other than '='"
+"""Kubernetes' message for a name :data:`ENV_NAME_CHARS` refuses."""
+
+
+def is_env_name(name: str) -> bool:
+    """True if ``name`` is a non-empty environment variable name (:data:`ENV_NAME_CHARS`)."""
+    return bool(name) and ENV_NAME_CHARS.match(name) is not None
+
+
 # Tag grammar of the distribution reference package (reference/regexp.go ``tag``).
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
 
@@ -143,8 +155,19 @@ def _relative_path(value: str | None) -> str | None:
 class EnvVar(Strict):
     """A name and a value (a build argument)."""
 
-    name: str = Field(min_length=1, description="Name of the variable.")
+    name: str = Field(
+        min_length=1,
+        description="Name of the variable: printable ASCII characters other than '=' (as a pod's env).",
+        json_schema_extra={"pattern": r"^[\x20-\x3c\x3e-\x7e]+$"},  # the CRD's check (Kubernetes mode)
+    )
     value: str = Field(default="", description="Its value.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not is_env_name(value):
+            raise ValueError(f"Invalid value: {value[:64]!r}: {ENV_NAME_MESSAGE}")
+        return value
 
 
 class ObjectReference(Strict):

@@ -72,13 +72,6 @@ VOLUME_SOURCES = ("hostPath", "emptyDir", "secret", "configMap", "projected")
 MAX_FILE_MODE = 0o777
 _FILE_MODE = "must be a number between 0 and 0777 (octal), both inclusive"
 _QUALIFIED_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_PRINTABLE_NOT_EQUALS = re.compile(r"^[\x20-\x3c\x3e-\x7e]*$")
-
-
-def is_env_name(name: str) -> bool:
-    """Kubernetes ``IsRelaxedEnvVarName`` (KEP-4369, on by default since 1.32): a non-empty name of printable
-    ASCII characters other than '=' (which would split the variable)."""
-    return bool(name) and _PRINTABLE_NOT_EQUALS.match(name) is not None
 
 
 def _loc(path: str) -> tuple[str | int, ...]:
@@ -267,19 +260,12 @@ def _value_from_causes(var: dict[str, Any], where: str) -> list[Cause]:
 
 
 def _env_name_causes(name: Any, where: str, *, required: bool = True) -> list[Cause]:
-    """An environment variable name (``env[].name``; ``envFrom[].prefix`` with ``required=False``): Kubernetes
-    ``IsRelaxedEnvVarName`` (KEP-4369, on by default since 1.32): printable ASCII characters other than '=',
-    which would split the variable."""
+    """An environment variable name (``env[].name``; ``envFrom[].prefix`` with ``required=False``):
+    :data:`dockyard.api.models.ENV_NAME_CHARS`."""
     if required and (name is None or name == ""):
         return [Cause(where, "Required value", "FieldValueRequired")]
-    if not isinstance(name, str) or not _PRINTABLE_NOT_EQUALS.match(name):
-        return [
-            Cause(
-                where,
-                f"Invalid value: {str(name)[:64]!r}: a valid environment variable name must consist only of "
-                "printable ASCII characters other than '='",
-            )
-        ]
+    if not isinstance(name, str) or not models.ENV_NAME_CHARS.match(name):
+        return [Cause(where, f"Invalid value: {str(name)[:64]!r}: {models.ENV_NAME_MESSAGE}")]
     return []
 
 

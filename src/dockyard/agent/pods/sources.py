@@ -5,7 +5,7 @@ and the ``secret``, ``configMap`` and ``projected`` volume plugins (``pkg/volume
 ``pkg/volume/projected``) for files:
 
 - ``envFrom[]`` first, in order (``secretRef`` or ``configMapRef``), each key as ``prefix + key`` (a name the
-  relaxed rule of KEP-4369 refuses, :func:`dockyard.api.podsources.is_env_name`, is skipped, as the kubelet
+  relaxed rule of KEP-4369 refuses, :func:`dockyard.api.models.is_env_name`, is skipped, as the kubelet
   skips it; a key that starts with a digit is set); then ``env[]`` in order, overriding: ``value``
   with ``$(VAR)`` expanded against what is defined so far, ``valueFrom.secretKeyRef``, ``configMapKeyRef`` and
   ``fieldRef`` as they are (never expanded).
@@ -41,7 +41,7 @@ from lightkube.models.core_v1 import Container
 from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
-from dockyard.api import podsources
+from dockyard.api import models, podsources
 
 __all__ = [
     "FIELD_PATHS",
@@ -170,7 +170,7 @@ def container_env(
         data = objects.read(kind, namespace, str(ref.name), optional=bool(ref.optional))
         for key, value in sorted((data or {}).items()):
             name = (source.prefix or "") + key
-            if podsources.is_env_name(name):
+            if models.is_env_name(name):
                 env[name] = value.decode("utf-8", errors="replace")
     for i, item in enumerate(container.env or []):
         name = item.name or ""
