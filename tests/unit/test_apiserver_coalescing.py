@@ -7,9 +7,10 @@ integration test of the API server."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
-from dockyard.apiserver.httpproto import CoalescingTransport
+from dockyard.apiserver.httpproto import ChunkWriter, CoalescingTransport
 
 
 class Recorder:
@@ -107,3 +108,33 @@ def test_everything_else_is_the_wrapped_transports() -> None:
 
     raw = asyncio.run(run())
     assert raw.writes == [b"before the upgrade"] and raw.protocol == "next"
+
+
+def test_a_chunk_is_framed_once_for_every_watcher_it_goes_to() -> None:
+    """:class:`~dockyard.apiserver.httpproto.ChunkWriter`: RFC 9112 chunk framing (hex size, CRLF, data, CRLF), done
+    once for the ``data`` object the fan-out hands to every watcher of a view; other data is framed anew."""
+
+    async def run() -> list[list[bytes]]:
+        raws = [Recorder(), Recorder()]
+        writers = [
+            ChunkWriter(
+                SimpleNamespace(
+                    transport=CoalescingTransport(raw),  # type: ignore[arg-type]
+                    response_started=True,
+                    chunked_encoding=True,
+                    response_complete=False,
+                    disconnected=False,
+                )
+            )
+            for raw in raws
+        ]
+        commit = b'{"type":"ADDED"}\n' * 20
+        for w in writers:
+            assert w.write(commit) == 7  # the wrapped transport's unsent bytes
+        assert raws[0].writes[0] is raws[1].writes[0]  # one framing for both
+        writers[0].write(b"x\n")
+        return [raw.writes for raw in raws]
+
+    first, second = asyncio.run(run())
+    assert first == [b"154\r\n" + b'{"type":"ADDED"}\n' * 20 + b"\r\n", b"2\r\nx\n\r\n"]
+    assert second == first[:1]
