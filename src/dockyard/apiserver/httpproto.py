@@ -118,8 +118,9 @@ class CoalescingTransport:
     TLS records and two ``send`` calls for every small answer. This joins the writes made before the loop runs
     its next callback (a head and the body that follows it at once) into one; a write left alone (a streamed
     response's head, before its first chunk) goes out in that next callback, so nothing waits for more data.
-    Everything else is the wrapped transport's: :meth:`close` and :meth:`set_protocol` first send what is held,
-    :meth:`abort` drops it, and :meth:`get_write_buffer_size` counts it.
+    Everything else is the wrapped transport's: :meth:`close`, :meth:`abort` and :meth:`set_protocol` first hand
+    it what is held (a finished response is never dropped because its bytes were still held: the server's
+    shutdown aborts connections whose response is complete), and :meth:`get_write_buffer_size` counts it.
     """
 
     __slots__ = ("_loop", "_pending", "_scheduled", "_transport")
@@ -172,7 +173,7 @@ class CoalescingTransport:
         self._transport.close()
 
     def abort(self) -> None:
-        self._pending = []
+        self.flush()  # as if written at once: the wrapped transport sends what the kernel takes, drops the rest
         self._transport.abort()
 
     def write_eof(self) -> None:
