@@ -10,7 +10,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from dockyard.apiserver.httpproto import ChunkWriter, CoalescingTransport
+from dockyard.apiserver.httpproto import JOIN_LIMIT, ChunkWriter, CoalescingTransport
 
 
 class Recorder:
@@ -22,6 +22,9 @@ class Recorder:
     def write(self, data: bytes) -> None:
         assert not self.closed, "written after close"
         self.writes.append(bytes(data))
+
+    def writelines(self, lines: list[bytes]) -> None:
+        self.writes.append(tuple(lines))  # type: ignore[arg-type]  # one call, its pieces as given
 
     def is_closing(self) -> bool:
         return self.closed or self.aborted
@@ -57,6 +60,20 @@ def test_a_head_and_its_body_leave_as_one_write() -> None:
         return raw.writes
 
     assert asyncio.run(run()) == [b"HTTP/1.1 200 OK\r\n\r\n{}"]
+
+
+def test_a_large_body_is_handed_over_with_its_head_without_a_copy() -> None:
+    async def run() -> list[Any]:
+        raw = Recorder()
+        t = CoalescingTransport(raw)  # type: ignore[arg-type]
+        body = b"x" * (JOIN_LIMIT + 1)
+        t.write(b"head")
+        t.write(body)
+        await _step()
+        assert raw.writes[0][1] is body
+        return raw.writes
+
+    assert asyncio.run(run()) == [(b"head", b"x" * (JOIN_LIMIT + 1))]
 
 
 def test_a_lone_write_leaves_at_the_next_callback_and_order_is_kept() -> None:

@@ -111,6 +111,11 @@ class ChunkWriter:
         return int(transport.get_write_buffer_size())
 
 
+JOIN_LIMIT = 64 * 1024
+"""Bytes up to which held writes are joined into one (above it they go as ``writelines``: no copy of a large
+body)."""
+
+
 class CoalescingTransport:
     """A connection's transport whose writes of one event-loop step go out as one ``write``.
 
@@ -159,8 +164,14 @@ class CoalescingTransport:
         if not pending:
             return
         self._pending = []
-        if not self._transport.is_closing():
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        if self._transport.is_closing():
+            return
+        if len(pending) == 1:
+            self._transport.write(pending[0])
+        elif sum(map(len, pending)) <= JOIN_LIMIT:
+            self._transport.write(b"".join(pending))
+        else:  # a large body: no copy of it to join the head (asyncio's TLS transport still sends them at once)
+            self._transport.writelines(pending)
 
     def get_write_buffer_size(self) -> int:
         return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
