@@ -123,25 +123,33 @@ class CoalescingTransport:
     TLS records and two ``send`` calls for every small answer. This joins the writes made before the loop runs
     its next callback (a head and the body that follows it at once) into one; a write left alone (a streamed
     response's head, before its first chunk) goes out in that next callback, so nothing waits for more data.
+    Once more than :data:`JOIN_LIMIT` bytes are held they go at once (a large body is not copied to join its
+    head, and the wrapped transport's flow control sees every byte as before: a stream that writes faster than
+    its client reads is paused as it was).
     Everything else is the wrapped transport's: :meth:`close`, :meth:`abort` and :meth:`set_protocol` first hand
     it what is held (a finished response is never dropped because its bytes were still held: the server's
     shutdown aborts connections whose response is complete), and :meth:`get_write_buffer_size` counts it.
     """
 
-    __slots__ = ("_loop", "_pending", "_scheduled", "_transport")
+    __slots__ = ("_held", "_loop", "_pending", "_scheduled", "_transport")
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._loop = asyncio.get_running_loop()
         self._pending: list[bytes] = []
+        self._held = 0  # bytes in _pending
         self._scheduled = False
 
     def write(self, data: bytes) -> None:
-        """Hold ``data`` until the loop's next callback (joined with what follows it until then)."""
+        """Hold ``data`` until the loop's next callback (joined with what follows it until then), or hand it over
+        now with what is held once that passes :data:`JOIN_LIMIT` bytes."""
         if not data:
             return
         self._pending.append(data)
-        if not self._scheduled:
+        self._held += len(data)
+        if self._held > JOIN_LIMIT:
+            self.flush()
+        elif not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
 
@@ -153,6 +161,7 @@ class CoalescingTransport:
         """Send what is held and ``data`` at once (the watch fan-out: one write per watcher already)."""
         if self._pending:
             self._pending.append(data)
+            self._held += len(data)
             self.flush()
         else:
             self._transport.write(data)
@@ -160,21 +169,21 @@ class CoalescingTransport:
     def flush(self) -> None:
         """Hand what is held to the transport (nothing if it is closing: the client is gone)."""
         self._scheduled = False
-        pending = self._pending
+        pending, held = self._pending, self._held
         if not pending:
             return
-        self._pending = []
+        self._pending, self._held = [], 0
         if self._transport.is_closing():
             return
         if len(pending) == 1:
             self._transport.write(pending[0])
-        elif sum(map(len, pending)) <= JOIN_LIMIT:
+        elif held <= JOIN_LIMIT:
             self._transport.write(b"".join(pending))
         else:  # a large body: no copy of it to join the head (asyncio's TLS transport still sends them at once)
             self._transport.writelines(pending)
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+        return self._transport.get_write_buffer_size() + self._held
 
     def is_closing(self) -> bool:
         return self._transport.is_closing()
