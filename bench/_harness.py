@@ -17,6 +17,7 @@ Not a benchmark itself (the leading underscore); imported by the ones in this fo
 
 from __future__ import annotations
 
+import argparse
 import base64
 import io
 import json
@@ -157,6 +158,14 @@ def code_version() -> str:
     if where != str(ROOT / "src"):
         return f"imported from {where} (not this checkout, which is at {head or '?'})"
     return f"{head or '?'}" + (f" + {len(dirty)} changed files in src/" if dirty else "")
+
+
+def check_ranges(parser: argparse.ArgumentParser, args: argparse.Namespace, ranges: dict[str, tuple[int, int]]) -> None:
+    """Exit through ``parser.error`` (status 2, the usage and ``--name must be in LO..HI``) unless each
+    ``args.<name>`` of ``ranges`` lies within its inclusive ``(LO, HI)``: every load a benchmark makes stays bounded."""
+    for key, (lo, hi) in ranges.items():
+        if not lo <= getattr(args, key) <= hi:
+            parser.error(f"--{key.replace('_', '-')} must be in {lo}..{hi}")
 
 
 def make_workdir(given: Path | None, prefix: str) -> Path:

@@ -1476,9 +1476,7 @@ def parse_args() -> argparse.Namespace:
         "watch_rounds": (1, 9),
         "phase_timeout": (10, 3600),
     }
-    for key, (lo, hi) in limits.items():
-        if not lo <= getattr(args, key) <= hi:
-            p.error(f"--{key.replace('_', '-')} must be in {lo}..{hi}")
+    harness.check_ranges(p, args, limits)
     return args
 
 

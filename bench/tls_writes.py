@@ -235,9 +235,7 @@ def parse_args() -> argparse.Namespace:
         "client_nice": (0, 19),
         "phase_timeout": (5, 3600),
     }
-    for key, (lo, hi) in limits.items():
-        if not lo <= getattr(args, key) <= hi:
-            p.error(f"--{key.replace('_', '-')}: between {lo} and {hi}")
+    harness.check_ranges(p, args, limits)
     if not args.sizes or not all(1 <= s <= 16 * 1024 * 1024 for s in args.sizes):
         p.error("--sizes: each between 1 and 16777216 bytes")
     return args

@@ -170,3 +170,15 @@ def test_watch_refused_is_a_bench_error_naming_it(tmp_path: Path) -> None:
     h = harness_with(tmp_path, lambda request: httpx.Response(403, text="forbidden"))
     with pytest.raises(harness.BenchError, match="watch on builds answered 403: forbidden"):
         list(h.watch_events("/b", {}, "1", remaining=10, window=60, slack=5, what="watch on builds"))
+
+
+def test_an_option_out_of_its_range_is_a_usage_error_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="bench")
+    ranges = {"phase_timeout": (5, 3600), "connections": (1, 1000)}
+    harness.check_ranges(parser, argparse.Namespace(phase_timeout=5, connections=1000), ranges)  # bounds included
+    with pytest.raises(SystemExit) as exc:
+        harness.check_ranges(parser, argparse.Namespace(phase_timeout=4, connections=10), ranges)
+    assert exc.value.code == 2
+    assert "--phase-timeout must be in 5..3600" in capsys.readouterr().err
