@@ -191,3 +191,19 @@ def test_commit_ambiguous_prefix_is_rejected(api: httpx.Client) -> None:
     _running_pod(api, "two", "docker://abc222" + "0" * 58)
     assert api.post("/containers/abc/commit", json={"image": "127.0.0.1:5000/x:1"}).status_code == 404
     assert api.post("/containers/abc1/commit", json={"image": "127.0.0.1:5000/x:1"}).status_code == 202
+
+
+def test_pod_logs_are_refused_as_not_served_rather_than_answered_empty(api: httpx.Client) -> None:
+    """The node agent keeps a pod's output in its engine and ships none of it to the API server, so
+    ``pods/NAME/log`` is not a subresource here: a GET or POST is 404 naming it, and discovery does
+    not list it (before, a GET answered 200 with an empty body: ``kubectl logs`` printed nothing)."""
+    _running_pod(api, "talker", "c" * 64)
+    for method in ("GET", "POST"):
+        resp = api.request(method, f"{PODS}/talker/log", content=b"x" if method == "POST" else None)
+        assert resp.status_code == 404, (method, resp.text)
+        status = resp.json()
+        assert status["reason"] == "NotFound" and "pods/log" in status["message"], status
+        assert "podman logs" in status["message"] and "docker logs" in status["message"], status
+    resources = api.get("/api/v1").json()["resources"]
+    assert "pods/log" not in {r["name"] for r in resources}
+    assert "pods/status" in {r["name"] for r in resources}
