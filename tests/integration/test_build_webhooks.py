@@ -222,6 +222,49 @@ def test_identities_below_admin_never_read_an_inline_webhook_secret(apiserver: A
             assert hook.status_code in (403, 404)
 
 
+def test_identities_below_admin_never_read_an_inline_webhook_secret_in_the_last_applied_annotation(
+    apiserver: Any, api: Any
+) -> None:
+    """``kubectl apply`` keeps the whole manifest, inline secret included, in the
+    ``kubectl.kubernetes.io/last-applied-configuration`` annotation: view and the node get it redacted there too
+    (found by an audit: view read the secret from the annotation, then started a build through the webhook)."""
+    inline = "inline-webhook-secret-in-annotation-43"
+    config: dict[str, Any] = {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "BuildConfig",
+        "metadata": {"name": "applied", "namespace": "default"},
+        "spec": {
+            "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
+            "strategy": {"type": "Docker"},
+            "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}},
+            "triggers": [{"type": "Generic", "generic": {"secret": inline}}],
+        },
+    }
+    applied = json.dumps(config)
+    config["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": applied, "other": inline}
+    path = "/apis/dockyard.dev/v1alpha1/namespaces/default/buildconfigs"
+    assert api.post(path, json=config).status_code == 201
+    assert (
+        api.get(f"{path}/applied").json()["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+        == applied
+    )
+    for token in (apiserver.view_token, apiserver.node_token):
+        with apiserver.client(token=token) as reader:
+            for resp in (
+                reader.get(f"{path}/applied"),
+                reader.get(path),
+                reader.get(path, params={"watch": "true", "timeoutSeconds": "1"}),
+                reader.get(path, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}),
+            ):
+                assert resp.status_code == 200, resp.text
+                assert inline not in resp.text
+            got = reader.get(f"{path}/applied").json()["metadata"]["annotations"]
+            shown = json.loads(got["kubectl.kubernetes.io/last-applied-configuration"])
+            assert shown["spec"]["triggers"][0]["generic"]["secret"] == "<redacted>"
+            assert shown["spec"]["output"] == config["spec"]["output"]  # the rest of the manifest is as applied
+            assert got["other"] == "<redacted>"  # wherever a reader below admin would find the secret
+
+
 def test_a_live_watch_shared_by_admin_and_view_shows_view_the_secret_redacted(apiserver: Any, api: Any) -> None:
     """Events written straight to the watchers' connections are encoded per view: the admin's stream and the
     view identity's, open together on one resource, never share a chunk."""
