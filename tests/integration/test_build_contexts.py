@@ -195,6 +195,37 @@ def test_a_member_escaping_the_context_gets_422_naming_it_and_leaves_nothing(api
     assert context_files(apiserver.db_path) == []
 
 
+def test_a_chain_of_links_leaving_the_context_gets_422_naming_it_and_leaves_nothing(apiserver):
+    """CVE-2025-4517's shape (an audit wrote a file outside the context as root with it): every link's target
+    stays inside as text; followed through the other links, ``escape`` leaves."""
+    comp, steps, path = "d" * 247, "abcdefghijklmnop", ""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+
+        def link(name: str, target: str) -> None:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+
+        for s in steps:
+            tar.addfile(tarfile.TarInfo(f"{path}{comp}/keep"), io.BytesIO())
+            link(f"{path}{s}", comp)
+            path = f"{path}{comp}/"
+        deep = "/".join(steps) + "/" + "l" * 254
+        link(deep, "../" * len(steps))
+        link("escape", deep + "/.." * 17 + "/tmp/outside")
+        info = tarfile.TarInfo("escape/pwned")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    with apiserver.client(timeout=60) as client:
+        _config(client, "bin")
+        resp = upload(client, "bin", buf.getvalue())
+        assert resp.status_code == 422, resp.text
+        assert "'escape'" in resp.json()["message"] and "through symbolic links" in resp.json()["message"]
+        assert _builds(client) == []
+    assert context_files(apiserver.db_path) == []
+
+
 def test_a_big_upload_is_streamed_to_disk_not_held_in_memory(apiserver):
     """200 MiB through the server and back: the Python heap of the whole process (server thread and
     client) never holds more than a few MiB of it."""

@@ -66,6 +66,79 @@ def test_escaping_members_are_refused_by_name(member):
     assert repr(member[0]) in str(err.value)
 
 
+def _cve_2025_4517_chain(target: str) -> list[tuple[str, str, str]]:
+    """The public CVE-2025-4517 shape: nested long directories reached through one-letter links, a link that
+    climbs as many levels, and a link whose target walks down and climbs out through them. Each link's
+    target stays inside when read as text; resolved through the other links, the last one leaves the context
+    (and tarfile's ``data`` filter on Python < 3.11.13 / 3.12.11 lets a file be written through it)."""
+    comp, steps, path, members = "d" * 247, "abcdefghijklmnop", "", []
+    for s in steps:
+        members.append((f"{path}{comp}/keep", "file", "x"))
+        members.append((f"{path}{s}", "sym", comp))
+        path = f"{path}{comp}/"
+    link = "/".join(steps) + "/" + "l" * 254
+    members.append((link, "sym", "../" * len(steps)))
+    members.append(("escape", "sym", link + "/.." * 17 + target))
+    members.append(("escape/pwned", "file", "written outside the context"))
+    return members
+
+
+@pytest.mark.parametrize(
+    "members, refused",
+    [
+        # a link climbing through another link: "up/.." is ".." of up's target, not ".."
+        ([("d/keep", "file", "x"), ("up", "sym", "d/.."), ("x", "sym", "up/..")], "x"),
+        ([("in", "sym", "."), ("x", "sym", "in/../..")], "x"),
+        ([("a/b/keep", "file", "x"), ("l", "sym", "a/b"), ("m", "sym", "l/../../..")], "m"),
+        # a link made to leave by a later one ("m/.." is ".." once m is ".")
+        ([("l", "sym", "m/.."), ("m", "sym", ".")], "l"),
+        # writing through such a link: into what it names, wherever that is
+        ([("l", "sym", "m/.."), ("m", "sym", "."), ("l/f", "file", "x")], "l/f"),
+        # a file over such a link: the write follows it
+        ([("l", "sym", "m/.."), ("m", "sym", "."), ("l", "file", "y")], "l"),
+        # a hard link whose source is reached through such a link
+        ([("l", "sym", "m/.."), ("m", "sym", "."), ("h", "hard", "l/etc/passwd")], "h"),
+        # a link through a link that leaves
+        ([("up", "sym", "d/../.."), ("h", "hard", "up/etc/passwd")], "up"),
+        # links that refer to each other without end
+        ([("a", "sym", "b/x"), ("b", "sym", "a/y")], "b"),
+        (_cve_2025_4517_chain("/tmp/outside"), "escape"),
+    ],
+)
+def test_links_resolved_through_other_links_must_stay_inside(members, refused):
+    with pytest.raises(archive.BadArchive) as err:
+        archive.check(tar_of(("Dockerfile", "file", "FROM x"), *members))
+    assert repr(refused) in str(err.value)
+
+
+def test_links_through_links_that_stay_inside_pass():
+    """pnpm's layout: node_modules/.bin/x -> ../pkg/bin/x where node_modules/pkg is itself a link."""
+    members = [
+        ("Dockerfile", "file", "FROM x"),
+        ("node_modules/.pnpm/pkg@1/node_modules/pkg/bin/x", "file", "#!/bin/sh"),
+        ("node_modules/pkg", "sym", ".pnpm/pkg@1/node_modules/pkg"),
+        ("node_modules/.bin/x", "sym", "../pkg/bin/x"),
+        ("node_modules/.pnpm/pkg@1/node_modules/dep", "sym", "../../dep@2/node_modules/dep"),
+        ("node_modules/.pnpm/dep@2/node_modules/dep/index.js", "file", "1"),
+        ("dangling", "sym", "not/there/yet"),
+    ]
+    assert archive.check(tar_of(*members)) == len(members)
+
+
+def test_the_agent_refuses_the_cve_2025_4517_archive_before_writing_anything(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    depth = len(dest.parts) - 1  # ".." steps from dest to /
+    evil = tmp_path / "evil.tar"
+    evil.write_bytes(tar_of(("Dockerfile", "file", "FROM x"), *_cve_2025_4517_chain("/.." * depth + str(outside))))
+    with pytest.raises(StageFailed) as err:
+        extract_archive(evil, dest)
+    assert err.value.reason == "FetchSourceFailed" and "'escape'" in err.value.message
+    assert list(outside.iterdir()) == [] and list(dest.iterdir()) == []
+
+
 def test_not_an_archive():
     with pytest.raises(archive.BadArchive):
         archive.check(b"this is not a tar file at all" * 20)

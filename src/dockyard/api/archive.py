@@ -8,6 +8,14 @@ files. The same rules as tarfile's ``data`` extraction filter (PEP 706),
 applied up front so a bad archive is refused with the member's name and
 nothing is built.
 
+Links are resolved through each other, as the kernel resolves them when the
+archive is extracted (:class:`Links`): a link's target, a member written
+through a link, a file written over a link and a hard link's source must stay
+inside once every link on the way is followed, not only when read as text
+(``l -> m/..`` leaves once ``m -> .``). Text checks alone, and tarfile's
+``data`` filter before Python 3.11.13 / 3.12.11, are bypassed by chains of
+links through long directory names (CVE-2025-4517, CVE-2025-4138).
+
 The check is a single forward pass over the bytes as they arrive
 (:func:`scan`): the archive is decompressed incrementally, at most one
 member header is held in memory, member data is counted and discarded, and
@@ -107,6 +115,114 @@ def check_member(member: tarfile.TarInfo) -> None:
             raise BadArchive(f"{name!r}: hard link to {member.linkname!r} points outside the context")
     elif not (member.isfile() or member.isdir()):
         raise BadArchive(f"{name!r}: device files, FIFOs and other special files are not allowed")
+
+
+MAX_LINK_DEPTH = 40
+"""Links followed in one resolution before it is refused as a loop (Linux's ``MAXSYMLINKS``)."""
+
+MAX_LINK_BYTES = 16 * 1024 * 1024
+"""Bytes of link names and targets kept to resolve links through each other (16 MiB: about 100,000 links of
+80-character paths); an archive with more is refused."""
+
+
+class Links:
+    """The symbolic links of an archive so far, to resolve paths through them as extraction will.
+
+    Paths are the archive's relative member names; a component that is not a known link is taken for a
+    directory (a file or a missing entry fails at extraction, never outside the context).
+    """
+
+    def __init__(self, max_bytes: int = MAX_LINK_BYTES) -> None:
+        self._targets: dict[str, str] = {}
+        self._bytes = 0
+        self._max_bytes = max_bytes
+
+    def add(self, name: str, target: str) -> None:
+        """Record the link ``name -> target`` (replacing one of the same name), where it lands: its parent
+        directory resolved through the links so far (a name written through a link is a link there).
+
+        Raises:
+            TooLarge: past :data:`MAX_LINK_BYTES` of names and targets.
+            BadArchive: its parent leaves the context.
+        """
+        parts = _parts(name)
+        parent = self.resolve("/".join(parts[:-1]), follow_last=True) if parts else []
+        if parent is None:
+            raise BadArchive(f"{name!r}: written through symbolic links that lead outside the context")
+        key = "/".join(parent + parts[-1:])
+        self._bytes += len(key) + len(target)
+        if self._bytes > self._max_bytes:
+            raise TooLarge(f"build context has more than {self._max_bytes} bytes of symbolic links")
+        self._targets[key] = target
+
+    def names(self) -> list[str]:
+        """Every link recorded, in archive order."""
+        return list(self._targets)
+
+    def resolve(self, path: str, *, follow_last: bool) -> list[str] | None:
+        """``path``'s components once every link on the way is followed (the last one only with
+        ``follow_last``), or ``None`` if it leaves the context or loops (more than :data:`MAX_LINK_DEPTH`
+        links)."""
+        budget = [MAX_LINK_DEPTH]
+        return self._walk([], _parts(path), follow_last, budget)
+
+    def _walk(self, base: list[str], parts: list[str], follow_last: bool, budget: list[int]) -> list[str] | None:
+        out = list(base)
+        for i, part in enumerate(parts):
+            if part == "..":
+                if not out:
+                    return None  # above the context's root
+                out.pop()
+                continue
+            out.append(part)
+            target = self._targets.get("/".join(out))
+            if target is None or (i == len(parts) - 1 and not follow_last):
+                continue
+            budget[0] -= 1
+            if budget[0] < 0 or target.startswith("/"):
+                return None
+            resolved = self._walk(out[:-1], _parts(target), True, budget)
+            if resolved is None:
+                return None
+            out = resolved
+        return out
+
+
+def _parts(path: str) -> list[str]:
+    return [p for p in path.split("/") if p not in ("", ".")]
+
+
+def check_links(member: tarfile.TarInfo, links: Links) -> None:
+    """The rules on links resolved through each other (see the module docstring) for one member, in
+    archive order: what it writes (a file or directory: its whole path, a link followed; a link: its
+    parent) and, for a hard link, its source stay inside. Records a symbolic link in ``links``.
+
+    Raises:
+        BadArchive: naming the member.
+        TooLarge: past :data:`MAX_LINK_BYTES`.
+    """
+    name = member.name
+    if links.resolve(name, follow_last=not (member.issym() or member.islnk())) is None:
+        raise BadArchive(f"{name!r}: written through symbolic links that lead outside the context")
+    if member.islnk() and links.resolve(member.linkname, follow_last=True) is None:
+        raise BadArchive(f"{name!r}: hard link to {member.linkname!r} leads outside the context through symbolic links")
+    if member.issym():
+        links.add(name, member.linkname)
+        if links.resolve(name, follow_last=True) is None:
+            raise BadArchive(
+                f"{name!r}: symbolic link to {member.linkname!r} leads outside the context through symbolic links"
+            )
+
+
+def check_all_links(links: Links) -> None:
+    """Every link of a whole archive, resolved through the links that come after it too.
+
+    Raises:
+        BadArchive: naming the first link that leaves the context or loops.
+    """
+    for name in links.names():
+        if links.resolve(name, follow_last=True) is None:
+            raise BadArchive(f"{name!r}: symbolic link leads outside the context through later symbolic links")
 
 
 def _decompressor(magic: bytes) -> Any:
@@ -249,7 +365,7 @@ def scan(read_compressed: Callable[[int], bytes], limits: Limits = Limits()) -> 
             soon as the limit is crossed (a member header announcing more data than
             the limit is refused before its data is read).
         BadArchive: not a tar archive, damaged, or a member breaks a rule
-            (:func:`check_member`).
+            (:func:`check_member`, :func:`check_links`, :func:`check_all_links`).
     """
     stream = _Uncompressed(read_compressed, limits)
     try:
@@ -258,6 +374,7 @@ def scan(read_compressed: Callable[[int], bytes], limits: Limits = Limits()) -> 
         raise BadArchive(f"not a tar archive (plain, gzip, bzip2 or xz): {err}") from err
     count = 0
     expanded = 0
+    links = Links()
     with tar:
         try:
             while True:
@@ -269,6 +386,7 @@ def scan(read_compressed: Callable[[int], bytes], limits: Limits = Limits()) -> 
                 if count > limits.max_members:
                     raise _too_many_members(limits.max_members)
                 check_member(member)
+                check_links(member, links)
                 if member.isfile():
                     expanded += member.size  # sparse files expand beyond their stored data
                     if expanded > limits.max_bytes:
@@ -276,6 +394,7 @@ def scan(read_compressed: Callable[[int], bytes], limits: Limits = Limits()) -> 
                 stream.new_member()
         except tarfile.TarError as err:
             raise BadArchive(f"the archive is damaged: {err}") from err
+    check_all_links(links)
     return Summary(members=count, uncompressed_bytes=stream.tell())
 
 
