@@ -281,3 +281,32 @@ def test_node_creates_and_deletes_only_mirror_pods_bound_to_itself(apiserver: An
         assert node.delete(f"{PODS}/static-web").status_code == 200
     assert api.get(f"{PODS}/static-web").status_code == 404
     assert api.get(f"{PODS}/workload").status_code == 200
+
+
+def test_node_binds_a_pod_to_itself_but_never_rewrites_its_labels(apiserver: Any, api: Any) -> None:
+    """NodeRestriction does not let a kubelet change a pod's labels: a node that could would move pods into or
+    out of Service and ReplicaSet selectors (found by an audit: any label of a pod bound to the node was
+    replaced). The bind patch may set only ``spec.nodeName`` and the ``dockyard.dev/nodename`` label, both to
+    the node itself."""
+    node_name = apiserver.node_name
+    body = pod("labelled", node_name)
+    body["metadata"]["labels"] = {"app": "web", "pod-template-hash": "abc"}
+    assert api.post(PODS, json=body).status_code == 201
+    assert api.post(PODS, json=pod("unbound-one", "")).status_code == 201
+    with apiserver.client(token=apiserver.node_token) as node:
+        for name, patch in (
+            ("labelled", {"metadata": {"labels": {"app": "hijacked", "pod-template-hash": "x"}}}),
+            ("labelled", {"metadata": {"labels": {"app": None}}}),
+            ("labelled", {"metadata": {"labels": {"dockyard.dev/nodename": "other-node"}}}),
+            ("unbound-one", {"metadata": {"labels": {"extra": "1", "dockyard.dev/nodename": node_name}}}),
+        ):
+            resp = node.patch(f"{PODS}/{name}", json=patch, headers=MERGE)
+            assert resp.status_code == 403, (patch, resp.text)
+            assert "may only bind a pod to itself" in resp.json()["message"]
+        bind = {"metadata": {"labels": {"dockyard.dev/nodename": node_name}}, "spec": {"nodeName": node_name}}
+        assert node.patch(f"{PODS}/unbound-one", json=bind, headers=MERGE).status_code == 200
+    assert api.get(f"{PODS}/labelled").json()["metadata"]["labels"] == {"app": "web", "pod-template-hash": "abc"}
+    bound = api.get(f"{PODS}/unbound-one").json()
+    assert bound["spec"]["nodeName"] == node_name and bound["metadata"]["labels"] == {
+        "dockyard.dev/nodename": node_name
+    }

@@ -199,7 +199,9 @@ def admit(attrs: Attributes, stored: dict[str, Any], *, content_type: str = "", 
     elif attrs.resource == "pods" and not attrs.subresource:
         if content_type != MERGE_PATCH or not _only_binding(document, node):
             raise forbidden(
-                attrs, "a node may only bind a pod to itself (a JSON merge patch of spec.nodeName and metadata.labels)"
+                attrs,
+                "a node may only bind a pod to itself (a JSON merge patch of spec.nodeName and the "
+                f"{well_known.NODE_NAME} label, both set to {node})",
             )
         if bound not in ("", node):
             raise forbidden(attrs, f'the pod is bound to node "{bound}"')
@@ -230,10 +232,15 @@ def _only_scheduling_status(document: Any) -> bool:
 
 
 def _only_binding(document: Any, node: str) -> bool:
+    """The agent's bind patch: ``spec.nodeName`` and the ``dockyard.dev/nodename`` label, each set to ``node``
+    (no other label: NodeRestriction lets no kubelet change a pod's labels, which Services and ReplicaSets
+    select on)."""
     if not isinstance(document, dict) or not set(document) <= {"metadata", "spec"}:
         return False
     meta, spec = document.get("metadata", {}), document.get("spec", {})
     if not isinstance(meta, dict) or not set(meta) <= {"labels"}:
+        return False
+    if "labels" in meta and meta["labels"] != {well_known.NODE_NAME: node}:
         return False
     if not isinstance(spec, dict) or not set(spec) <= {"nodeName"}:
         return False
