@@ -397,3 +397,37 @@ def test_real_registry_with_an_insecure_realm(tmp_path: Path, issuer: TokenIssue
             client.list_tags(f"{registry.address}/team/app", auth=CREDS, transport=transport)
     assert transport.hosts() == {registry.address}
     assert all(auth is None for _, _, auth in transport.sent)
+
+
+def paged_tags(pages: list[list[str]]) -> Route:
+    """A registry listing ``pages`` one per request, each linking to the next (``?page=N``)."""
+
+    def route(request: Request) -> tuple[int, dict[str, str], bytes]:
+        number = int(request.query.get("page", ["0"])[0])
+        headers = {"Content-Type": "application/json"}
+        if number + 1 < len(pages):
+            headers["Link"] = f'</v2/app/tags/list?page={number + 1}>; rel="next"'
+        return 200, headers, json.dumps({"name": "app", "tags": pages[number]}).encode()
+
+    return route
+
+
+def test_a_tag_list_over_max_tags_is_refused() -> None:
+    """Pages of 20,000 short tags each: the scan stops at :data:`client.MAX_TAGS` (100,000) in all."""
+    pages = [[f"v{page}.{i}" for i in range(20_000)] for page in range(10)]
+    with LoopbackServer(paged_tags(pages)) as fake:
+        with pytest.raises(errors.ResponseTooLarge, match=r"more than 100000 tags") as info:
+            client.list_tags(f"{fake.address}/app")
+    assert fake.address in str(info.value) and "app" in str(info.value)
+    assert len(fake.seen) == 100_000 // 20_000 + 1  # no page past the limit is asked for
+
+
+def test_a_tag_list_over_max_tag_list_bytes_is_refused() -> None:
+    """Few but long tags (a tag list's strings are not checked against the tag grammar): 8 pages of
+    about 3.6 MB each stop at :data:`client.MAX_TAG_LIST_BYTES` (16 MiB) in all."""
+    pages = [[f"{page}{i}" + "x" * 1_200_000 for i in range(3)] for page in range(8)]
+    with LoopbackServer(paged_tags(pages)) as fake:
+        with pytest.raises(errors.ResponseTooLarge, match=rf"more than {16 << 20} bytes of tags") as info:
+            client.list_tags(f"{fake.address}/app")
+    assert fake.address in str(info.value)
+    assert len(fake.seen) == 5  # the fifth page crosses 16 MiB

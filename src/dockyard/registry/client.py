@@ -41,7 +41,14 @@ What the client trusts a registry with (a registry can be hostile):
 - Bodies are read into memory only up to a bound: manifests up to
   :data:`MAX_MANIFEST_BYTES` (4 MiB, distribution's own manifest limit), other
   answers up to :data:`MAX_RESPONSE_BYTES`; beyond it,
-  :class:`~dockyard.registry.errors.ResponseTooLarge`.
+  :class:`~dockyard.registry.errors.ResponseTooLarge`. A tag list holds at most
+  :data:`MAX_TAGS` tags in :data:`MAX_TAG_LIST_BYTES` bytes of pages in all.
+- Every request (headers and body) ends within :data:`REQUEST_DEADLINE_FACTOR` times
+  its per-read ``timeout``, however slowly the registry trickles its answer
+  (:class:`_Watchdog`); past it, :class:`~dockyard.registry.errors.RegistryUnavailable`.
+  So that the watchdog always holds the socket it may have to cut, each request
+  has a connection of its own (``Connection: close``): a pooled connection is
+  never reused.
 
 Plain ``http://`` is used for registries on loopback (``127.0.0.0/8``,
 ``[::1]``, ``localhost``); ``https://`` otherwise.
@@ -55,6 +62,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +81,9 @@ __all__ = [
     "MAX_MANIFEST_BYTES",
     "MAX_REDIRECTS",
     "MAX_RESPONSE_BYTES",
+    "MAX_TAGS",
+    "MAX_TAG_LIST_BYTES",
+    "REQUEST_DEADLINE_FACTOR",
     "Challenge",
     "Manifest",
     "base_url",
@@ -101,9 +114,21 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 #: Redirects followed for one request (the token request follows none).
 MAX_REDIRECTS = 5
+#: Most tags :func:`list_tags` collects over all pages. Ten times a big repository's count (a few
+#: thousand): a hostile registry's endless pages are refused long before they exhaust memory.
+MAX_TAGS = 100_000
+#: Most bytes of tag-list pages :func:`list_tags` reads in all: 100,000 tags of the longest the tag grammar
+#: allows (128 characters) take about 13 MB; the tags in a page are not checked against the grammar, so
+#: this, not :data:`MAX_TAGS`, bounds a list of few but huge "tags".
+MAX_TAG_LIST_BYTES = 16 * 1024 * 1024
+#: Each registry request's total deadline, in multiples of its per-read ``timeout`` (default 10 s → 30 s):
+#: httpx's ``timeout`` bounds each read, so a registry trickling a byte at a time would otherwise hold a
+#: request, and the worker making it, forever. Three reads' worth leaves a slow registry room to answer.
+REQUEST_DEADLINE_FACTOR = 3
 
 _DOCKER_HUB_API = "registry-1.docker.io"
 _MAX_TAG_PAGES = 1000
+_CONNECTION_EVENTS = ("connection.connect_tcp.complete", "connection.start_tls.complete")  # httpcore trace
 
 Auth = tuple[str, str]
 _QueryValue = str | int | float | bool | None
@@ -310,6 +335,85 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 # --- I/O -------------------------------------------------------------------------------
 
 
+class _Watchdog:
+    """Cuts one HTTP exchange off at its deadline, however slowly the registry trickles its answer.
+
+    httpx's ``timeout`` bounds each read, not a request: a registry sending one header line or body byte
+    every few seconds would hold the request, and its caller, forever. A timer thread shuts down the
+    exchange's socket when ``seconds`` have passed (``shutdown``, unlike ``close``, wakes a thread blocked
+    reading it), so the pending read or write fails at once. The socket comes from httpcore's ``trace``
+    request extension as the connection is made (``connect_tcp``, ``start_tls``; :meth:`trace`) and from
+    the response's ``network_stream`` once the head is in (:meth:`watch`): hence a fresh connection per
+    request (``Connection: close``; a reused pooled connection reports neither until its head is in). A
+    transport with neither (e.g. ``httpx.MockTransport``) is bounded by the caller checking :meth:`expired`
+    between chunks. Thread-safe: the timer and the requesting thread share the socket list under a lock.
+
+    Args:
+        seconds: the deadline, from now.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._ends = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._fired = False
+        self._disarmed = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.disarm()
+
+    def disarm(self) -> None:
+        """Stop the timer; once this returns, no socket is shut down any more."""
+        self._timer.cancel()
+        with self._lock:
+            self._disarmed = True
+
+    def expired(self) -> bool:
+        """True once the deadline has passed (whether or not the timer has fired yet)."""
+        return self._fired or time.monotonic() >= self._ends
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore's ``trace`` extension: watch the connection's stream as soon as it is made."""
+        if event in _CONNECTION_EVENTS:
+            self.watch(info.get("return_value"))
+
+    def watch(self, stream: object) -> None:
+        """Shut down the socket of an httpcore network ``stream`` at the deadline (at once if past it)."""
+        get_extra_info = getattr(stream, "get_extra_info", None)
+        sock = get_extra_info("socket") if callable(get_extra_info) else None
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            if self._disarmed:
+                return
+            self._sockets.append(sock)
+            if self._fired:
+                _shut_down(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._disarmed:
+                return
+            self._fired = True
+            for sock in self._sockets:
+                _shut_down(sock)
+
+
+def _shut_down(sock: socket.socket) -> None:
+    # the plain socket's shutdown, also for an SSLSocket (whose own drops its TLS state under a reader)
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:  # already closed (by the reader, or detached when TLS wrapped it)
+        pass
+
+
 class _Session:
     """One httpx client plus the auth state for one registry (challenge → credentials/token)."""
 
@@ -325,6 +429,7 @@ class _Session:
         self.auth = auth
         self.origin = _origin(httpx.URL(base_url(ref.registry)))
         self.http = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
+        self.deadline = timeout * REQUEST_DEADLINE_FACTOR  # seconds, each request (see _Watchdog)
         # a caller's transport is the caller's to close (httpx's Client.close() closes any transport): it may
         # be serving a request of another thread, and its pooled connections are what it is given for
         self._owns_transport = transport is None
@@ -427,22 +532,48 @@ class _Session:
         token: bool = False,
         content: bytes | None = None,
     ) -> Reply:
-        """One request, no redirects; the body is read up to ``limit`` bytes."""
+        """One request, no redirects; the body is read up to ``limit`` bytes, the whole exchange within
+        :attr:`deadline` seconds (:class:`_Watchdog`; on its own connection, ``Connection: close``).
+
+        Raises:
+            ResponseTooLarge: the body is over ``limit`` bytes.
+            RegistryUnavailable: the connection failed, or the answer was not in by the deadline.
+        """
         service = f"token service of {self.ref.registry}" if token else f"registry {self.ref.registry}"
         headers.setdefault("Accept-Encoding", "identity")
+        headers["Connection"] = "close"
+        watchdog = _Watchdog(self.deadline)
         try:
-            with self.http.stream(method, url, headers=headers, content=content) as response:
-                length = response.headers.get("Content-Length", "")
-                if length.isdigit() and int(length) > limit:
-                    raise self._too_large(what, limit, service)
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > limit:
+            with (
+                watchdog,
+                self.http.stream(
+                    method, url, headers=headers, content=content, extensions={"trace": watchdog.trace}
+                ) as response,
+            ):
+                try:
+                    watchdog.watch(response.extensions.get("network_stream"))
+                    length = response.headers.get("Content-Length", "")
+                    if length.isdigit() and int(length) > limit:
                         raise self._too_large(what, limit, service)
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        if watchdog.expired():
+                            raise self._overdue(what, service)
+                        body += chunk
+                        if len(body) > limit:
+                            raise self._too_large(what, limit, service)
+                finally:
+                    watchdog.disarm()  # before the response closes its socket
         except httpx.TransportError as e:
+            if watchdog.expired():
+                raise self._overdue(what, service) from None
             raise errors.RegistryUnavailable(f"{service} unreachable ({type(e).__name__}) for {what}") from None
         return Reply(response.status_code, response.headers, bytes(body), url)
+
+    def _overdue(self, what: str, service: str) -> errors.RegistryUnavailable:
+        return errors.RegistryUnavailable(
+            f"{service} did not answer {what} within {self.deadline:g} s (the deadline of a registry request)"
+        )
 
     def _too_large(self, what: str, limit: int, service: str) -> errors.ResponseTooLarge:
         return errors.ResponseTooLarge(f"{service} answered {what} with more than {limit} bytes")
@@ -531,7 +662,8 @@ def manifest_digest(
     Args:
         ref: ``registry/repository:tag`` (or ``@digest``), or a parsed Reference.
         auth: ``(username, password)`` for Basic auth or the token service.
-        timeout: seconds for each HTTP request.
+        timeout: seconds for each read (connect, write) of an HTTP request; the whole request, headers
+            and body, ends within :data:`REQUEST_DEADLINE_FACTOR` times it.
         transport: an httpx transport to send through (tests); default: the network.
 
     Returns:
@@ -546,7 +678,7 @@ def manifest_digest(
         ResponseTooLarge: the manifest is over :data:`MAX_MANIFEST_BYTES`.
         ManifestUnknown: 404 — no such tag/digest (or repository).
         Unauthorized: 401/403 — credentials missing or refused.
-        RegistryUnavailable: connection failed or 5xx (temporary).
+        RegistryUnavailable: connection failed, the answer was not in by the deadline, or 5xx (temporary).
         RegistryError: any other unexpected answer.
     """
     parsed = _as_reference(ref)
@@ -792,17 +924,28 @@ def list_tags(
 
     ``GET /v2/<name>/tags/list?n=<page_size>``, following ``Link: <…>;
     rel="next"`` (OCI distribution spec, "Listing tags"; at most 1000 pages of at most
-    :data:`MAX_RESPONSE_BYTES` each).
+    :data:`MAX_RESPONSE_BYTES` each, and at most :data:`MAX_TAGS` tags in
+    :data:`MAX_TAG_LIST_BYTES` bytes of pages in all, so that a hostile registry's pages
+    cannot exhaust memory).
     The tag/digest part of ``ref`` is ignored.
 
     Raises:
         NameUnknown: 404 — the repository does not exist.
+        ResponseTooLarge: a page is over :data:`MAX_RESPONSE_BYTES`, or the list over
+            :data:`MAX_TAGS` tags or :data:`MAX_TAG_LIST_BYTES` bytes (the message names the limit).
         Unauthorized, RegistryUnavailable, RegistryError: as :func:`manifest_digest`.
     """
     parsed = _as_reference(ref)
     tags: list[str] = []
+    read = 0  # bytes of pages so far
     with _Session(parsed, auth=auth, timeout=timeout, transport=transport) as session:
         for response in _pages(session, parsed, f"{tags_url(parsed)}?n={page_size}"):
+            read += len(response.content)
+            if read > MAX_TAG_LIST_BYTES:
+                raise errors.ResponseTooLarge(
+                    f"registry {parsed.registry} lists more than {MAX_TAG_LIST_BYTES} bytes of tags for "
+                    f"{parsed.repository}: refused (the client's limit, MAX_TAG_LIST_BYTES)"
+                )
             try:
                 body = response.json()
             except ValueError:
@@ -811,6 +954,11 @@ def list_tags(
             if page is not None and not (isinstance(page, list) and all(isinstance(t, str) for t in page)):
                 raise errors.RegistryError(
                     f"registry {parsed.registry} sent a malformed tag list for {parsed.repository}"
+                )
+            if len(tags) + len(page or ()) > MAX_TAGS:
+                raise errors.ResponseTooLarge(
+                    f"registry {parsed.registry} lists more than {MAX_TAGS} tags for {parsed.repository}: "
+                    "refused (the client's limit, MAX_TAGS)"
                 )
             tags.extend(page or [])
     return tags
