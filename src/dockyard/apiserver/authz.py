@@ -171,7 +171,7 @@ def admit(attrs: Attributes, stored: dict[str, Any], *, content_type: str = "", 
     """A node's write to a pod or a push, checked against the stored object (``NodeRestriction``).
 
     - ``pods`` (main resource): only a JSON merge patch that sets
-      ``spec.nodeName`` to this node and/or ``metadata.labels``, on a pod
+      ``spec.nodeName`` and/or the ``dockyard.dev/nodename`` label to this node (no other label), on a pod
       that is unscheduled or already this node's; ``delete`` only of a mirror pod
       (annotation ``kubernetes.io/config.mirror``) bound to this node. (Kubernetes' NodeRestriction lets a node
       delete any pod bound to it; dockyard's node deletes only the mirror pods of its static pods.) A node's pod
@@ -240,7 +240,7 @@ def _only_binding(document: Any, node: str) -> bool:
     meta, spec = document.get("metadata", {}), document.get("spec", {})
     if not isinstance(meta, dict) or not set(meta) <= {"labels"}:
         return False
-    if "labels" in meta and meta["labels"] != {well_known.NODE_NAME: node}:
+    if "labels" in meta and meta["labels"] not in ({}, {well_known.NODE_NAME: node}):
         return False
     if not isinstance(spec, dict) or not set(spec) <= {"nodeName"}:
         return False
