@@ -84,7 +84,8 @@ def test_the_build_pod_test_is_one_function() -> None:
 
 
 def test_api_and_agent_share_the_port_rules() -> None:
-    """``tcp`` and ``TCP`` on one host port are one binding for the API (422) as for the agent (refused)."""
+    """``tcp`` and ``TCP`` on one host port are one binding for the API (422) as for the agent (refused); the API
+    also refuses the lower-case spelling itself, as Kubernetes' case-sensitive enum does."""
     from dockyard.agent import podspec
     from dockyard.api import validation
 
@@ -103,7 +104,10 @@ def test_api_and_agent_share_the_port_rules() -> None:
     _, agent_errors = podspec.port_bindings(spec)
     assert [e.field for e in agent_errors] == ["spec.containers[0].ports[1].hostPort"]
     causes = validation._containers_causes(spec, "spec")
-    assert [(c.field, c.type) for c in causes] == [("spec.containers[0].ports[1].hostPort", "FieldValueDuplicate")]
+    assert [(c.field, c.type) for c in causes] == [
+        ("spec.containers[0].ports[1].hostPort", "FieldValueDuplicate"),
+        ("spec.containers[0].ports[1].protocol", "FieldValueNotSupported"),
+    ]
     spec["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 18080, "protocol": "ICMP"}]
     assert [e.field for e in podspec.port_bindings(spec)[1]] == ["spec.containers[0].ports[0].protocol"]
     assert [c.field for c in validation._containers_causes(spec, "spec")] == ["spec.containers[0].ports[0].protocol"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pydantic
 
-from dockyard.api import kinds, models, podports, podsecurity, podsources, probes, services
+from dockyard.api import kinds, models, podfields, podports, podsecurity, podsources, probes, services
 from dockyard.api import labels as well_known
 from dockyard.api.errors import BadRequest, Cause, Invalid
 
@@ -267,6 +267,7 @@ def _containers_causes(spec: Any, path: str) -> list[Cause]:
                     )
                 )
     causes.extend(pod_spec_security_causes(spec, path))
+    causes.extend(podfields.unhonoured_causes(spec, path))
     return causes
 
 

@@ -1,0 +1,286 @@
+"""Pod spec fields the node agent does not honour: each one is a 422 naming it, never accepted and ignored.
+
+The node agent runs every pod on its one node, in the engine's own network, DNS and scheduling, with cpu
+and memory limits only. So a field that asks for more is refused here, on Pods and on the pod templates of
+workloads (Kubernetes' own checks where it has them, ``ValidatePodSpec`` in
+``pkg/apis/core/validation/validation.go``, and the field's wording there), while a value that changes
+nothing on this node stays accepted:
+
+- scheduling: ``nodeSelector`` only ``kubernetes.io/os: linux`` (true of every dockyard node), preferred
+  (soft) affinities, ``tolerations`` (the node has no taints), ``topologySpreadConstraints`` on
+  ``kubernetes.io/hostname`` or with ``ScheduleAnyway`` (one node: no skew), ``schedulerName``
+  ``default-scheduler``, ``os.name`` ``linux``; refused: other node selectors, required affinities,
+  ``schedulingGates``, priorities, ``overhead``;
+- DNS and names: ``dnsPolicy`` ``ClusterFirst`` or ``Default`` (both: the engine's resolver), no
+  ``dnsConfig``, ``hostAliases``, ``setHostnameAsFQDN`` or ``enableServiceLinks: true`` (no service
+  variables are injected);
+- lifecycle: no ``activeDeadlineSeconds``, ``readinessGates``, container ``lifecycle`` hooks, or
+  termination message settings other than the defaults (``/dev/termination-log``, ``File``);
+- containers: ``imagePullPolicy`` one of ``Always``, ``IfNotPresent``, ``Never``; no container
+  ``restartPolicy`` (Kubernetes: only init containers); ``resources`` of ``cpu`` and ``memory`` only, each a
+  quantity, a request at most its limit; no ``claims``, ``resizePolicy`` or ``volumeDevices``; ports ``TCP``
+  or ``UDP`` (spelled so), names unique; mounts without ``subPathExpr``, ``mountPropagation`` other than
+  ``None`` or ``recursiveReadOnly`` other than ``Disabled``, each ``mountPath`` once; volume names unique.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from dockyard.api.errors import Cause
+from dockyard.api.quantity import parse_quantity
+
+__all__ = ["unhonoured_causes"]
+
+_AGENT = "not supported by the node agent"
+OS_LABEL = "kubernetes.io/os"
+HOSTNAME_KEY = "kubernetes.io/hostname"
+DEFAULT_SCHEDULER = "default-scheduler"
+DNS_POLICIES = ("ClusterFirst", "Default")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+PORT_PROTOCOLS = ("TCP", "UDP")
+RESOURCES = ("cpu", "memory")
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+TERMINATION_MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")
+
+_REFUSED_WHEN_SET = {
+    "activeDeadlineSeconds": "pods are not stopped after a deadline",
+    "hostAliases": "/etc/hosts entries are not added",
+    "dnsConfig": "DNS settings are not applied: pods use the engine's resolver",
+    "schedulingGates": "pods are not held back from the node",
+    "priorityClassName": "there are no PriorityClasses: pods are never preempted",
+    "priority": "there are no PriorityClasses: pods are never preempted",
+    "preemptionPolicy": "there are no PriorityClasses: pods are never preempted",
+    "overhead": "there are no RuntimeClasses with overhead",
+    "readinessGates": "readiness gates are not evaluated: Ready follows the containers only",
+    "resourceClaims": "dynamic resources are not allocated",
+    "resources": "pod-level resources are not applied: set them per container (cpu and memory)",
+}
+_CONTAINER_REFUSED_WHEN_SET = {
+    "lifecycle": "postStart and preStop hooks are not run",
+    "resizePolicy": "resources are not resized in place: a change restarts the container",
+    "volumeDevices": "block devices are not attached",
+    "restartPolicy": "may not be set for non-init containers",
+}
+
+
+def _forbidden(field: str, why: str) -> Cause:
+    return Cause(field, f"Forbidden: {why}", "FieldValueForbidden")
+
+
+def _unsupported(field: str, value: Any, supported: tuple[str, ...], why: str = "") -> Cause:
+    choices = ", ".join(f'"{s}"' for s in supported)
+    return Cause(
+        field,
+        f'Unsupported value: "{str(value)[:64]}": supported values: {choices}{f" ({why})" if why else ""}',
+        "FieldValueNotSupported",
+    )
+
+
+def _set(value: Any) -> bool:
+    """Whether a field is given a value that asks for something (an empty list or object asks for nothing)."""
+    return value is not None and value != [] and value != {}
+
+
+def _scheduling_causes(spec: dict[str, Any], path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    selector = spec.get("nodeSelector")
+    if isinstance(selector, dict):
+        for key, value in selector.items():
+            if (key, value) != (OS_LABEL, "linux"):
+                causes.append(
+                    _forbidden(
+                        f"{path}.nodeSelector",
+                        f"node selectors other than {OS_LABEL}: linux are {_AGENT} (one node, no node labels)",
+                    )
+                )
+                break
+    affinity = spec.get("affinity")
+    if isinstance(affinity, dict):
+        for kind in ("nodeAffinity", "podAffinity", "podAntiAffinity"):
+            terms = affinity.get(kind)
+            if isinstance(terms, dict) and _set(terms.get("requiredDuringSchedulingIgnoredDuringExecution")):
+                causes.append(
+                    _forbidden(
+                        f"{path}.affinity.{kind}.requiredDuringSchedulingIgnoredDuringExecution",
+                        f"required affinities are {_AGENT} (preferred ones are accepted: one node)",
+                    )
+                )
+    for i, constraint in enumerate(spec.get("topologySpreadConstraints") or []):
+        if (
+            isinstance(constraint, dict)
+            and constraint.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule"
+            and constraint.get("topologyKey") != HOSTNAME_KEY
+        ):
+            causes.append(
+                _unsupported(
+                    f"{path}.topologySpreadConstraints[{i}].topologyKey",
+                    constraint.get("topologyKey"),
+                    (HOSTNAME_KEY,),
+                    "the node has no other topology labels; or whenUnsatisfiable: ScheduleAnyway",
+                )
+            )
+    scheduler = spec.get("schedulerName")
+    if scheduler is not None and scheduler != DEFAULT_SCHEDULER:
+        causes.append(
+            _unsupported(f"{path}.schedulerName", scheduler, (DEFAULT_SCHEDULER,), "the node agent places every pod")
+        )
+    os_ = spec.get("os")
+    if isinstance(os_, dict) and os_.get("name") != "linux":
+        causes.append(_unsupported(f"{path}.os.name", os_.get("name"), ("linux",)))
+    return causes
+
+
+def _pod_level_causes(spec: dict[str, Any], path: str) -> list[Cause]:
+    causes = [
+        _forbidden(f"{path}.{key}", f"{why} ({_AGENT})")
+        for key, why in _REFUSED_WHEN_SET.items()
+        if _set(spec.get(key))
+    ]
+    policy = spec.get("dnsPolicy")
+    if policy is not None and policy not in DNS_POLICIES:
+        causes.append(_unsupported(f"{path}.dnsPolicy", policy, DNS_POLICIES, "both give the engine's resolver"))
+    for key, why in (
+        ("enableServiceLinks", "service environment variables are not injected: set false or leave it unset"),
+        ("setHostnameAsFQDN", "pods have no cluster domain"),
+    ):
+        if spec.get(key) is True:
+            causes.append(_forbidden(f"{path}.{key}", f"{why} ({_AGENT})"))
+    names: set[str] = set()
+    for i, volume in enumerate(spec.get("volumes") or []):
+        name = volume.get("name") if isinstance(volume, dict) else None
+        if isinstance(name, str) and name in names:
+            causes.append(Cause(f"{path}.volumes[{i}].name", f'Duplicate value: "{name[:64]}"', "FieldValueDuplicate"))
+        names.add(str(name))
+    return causes + _scheduling_causes(spec, path)
+
+
+def _quantity(value: Any) -> Decimal | None:
+    try:
+        number = parse_quantity(value)
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
+def _resource_causes(resources: Any, where: str) -> list[Cause]:
+    if not isinstance(resources, dict):
+        return []
+    causes: list[Cause] = []
+    amounts: dict[str, dict[str, Decimal]] = {}
+    for kind in ("limits", "requests"):
+        given = resources.get(kind)
+        if not isinstance(given, dict):
+            continue
+        for name, value in given.items():
+            field = f"{where}.{kind}[{name}]"
+            if name not in RESOURCES:
+                causes.append(_forbidden(field, f"the node agent limits cpu and memory only ({_AGENT})"))
+                continue
+            amount = _quantity(value)
+            if amount is None:
+                causes.append(
+                    Cause(
+                        field, f'Invalid value: "{str(value)[:32]}": must be a non-negative quantity (e.g. 500m, 64Mi)'
+                    )
+                )
+            else:
+                amounts.setdefault(kind, {})[name] = amount
+    for name in RESOURCES:
+        request, limit = amounts.get("requests", {}).get(name), amounts.get("limits", {}).get(name)
+        if request is not None and limit is not None and request > limit:
+            value = resources["requests"][name]
+            causes.append(
+                Cause(
+                    f"{where}.requests",
+                    f'Invalid value: "{value}": must be less than or equal to {name} limit of {resources["limits"][name]}',
+                )
+            )
+    if _set(resources.get("claims")):
+        causes.append(_forbidden(f"{where}.claims", f"dynamic resources are not allocated ({_AGENT})"))
+    return causes
+
+
+def _mount_causes(mounts: Any, where: str) -> list[Cause]:
+    causes: list[Cause] = []
+    paths: set[str] = set()
+    for j, mount in enumerate(mounts if isinstance(mounts, list) else []):
+        if not isinstance(mount, dict):
+            continue
+        mwhere = f"{where}.volumeMounts[{j}]"
+        if mount.get("subPathExpr"):
+            causes.append(_forbidden(f"{mwhere}.subPathExpr", f"expanded subpaths are {_AGENT}: use subPath"))
+        propagation = mount.get("mountPropagation")
+        if propagation is not None and propagation != "None":
+            causes.append(_unsupported(f"{mwhere}.mountPropagation", propagation, ("None",), _AGENT))
+        recursive = mount.get("recursiveReadOnly")
+        if recursive is not None and recursive != "Disabled":
+            causes.append(_unsupported(f"{mwhere}.recursiveReadOnly", recursive, ("Disabled",), _AGENT))
+        path = mount.get("mountPath")
+        if isinstance(path, str):
+            if path in paths:
+                causes.append(Cause(f"{mwhere}.mountPath", "must be unique", "FieldValueInvalid"))
+            paths.add(path)
+    return causes
+
+
+def _container_causes(container: dict[str, Any], where: str) -> list[Cause]:
+    causes = [
+        _forbidden(f"{where}.{key}", why if key == "restartPolicy" else f"{why} ({_AGENT})")
+        for key, why in _CONTAINER_REFUSED_WHEN_SET.items()
+        if _set(container.get(key))
+    ]
+    pull = container.get("imagePullPolicy")
+    if pull is not None and pull not in PULL_POLICIES:
+        causes.append(_unsupported(f"{where}.imagePullPolicy", pull, PULL_POLICIES))
+    path = container.get("terminationMessagePath")
+    if path is not None and path != TERMINATION_MESSAGE_PATH:
+        causes.append(
+            _forbidden(
+                f"{where}.terminationMessagePath", f"termination messages are not read from other paths ({_AGENT})"
+            )
+        )
+    policy = container.get("terminationMessagePolicy")
+    if policy is not None and policy not in TERMINATION_MESSAGE_POLICIES:
+        causes.append(_unsupported(f"{where}.terminationMessagePolicy", policy, TERMINATION_MESSAGE_POLICIES))
+    elif policy == "FallbackToLogsOnError":
+        causes.append(
+            _forbidden(f"{where}.terminationMessagePolicy", f"messages are not taken from the logs ({_AGENT})")
+        )
+    causes.extend(_resource_causes(container.get("resources"), f"{where}.resources"))
+    port_names: set[str] = set()
+    for j, port in enumerate(container.get("ports") or [] if isinstance(container.get("ports"), list) else []):
+        if not isinstance(port, dict):
+            continue
+        protocol = port.get("protocol")
+        if protocol is not None and protocol not in PORT_PROTOCOLS and str(protocol).upper() in ("TCP", "UDP", "SCTP"):
+            causes.append(
+                _unsupported(
+                    f"{where}.ports[{j}].protocol", protocol, PORT_PROTOCOLS, "the engines publish TCP and UDP"
+                )
+            )
+        name = port.get("name")
+        if isinstance(name, str) and name:
+            if name in port_names:
+                causes.append(
+                    Cause(f"{where}.ports[{j}].name", f'Duplicate value: "{name[:64]}"', "FieldValueDuplicate")
+                )
+            port_names.add(name)
+    causes.extend(_mount_causes(container.get("volumeMounts"), where))
+    return causes
+
+
+def unhonoured_causes(spec: Any, path: str = "spec") -> list[Cause]:
+    """422 causes for the fields of a pod spec (``path``: ``spec`` or ``spec.template.spec``) that the node agent
+    would not honour (see the module docstring); ``[]`` when there are none."""
+    if not isinstance(spec, dict):
+        return []
+    causes = _pod_level_causes(spec, path)
+    containers = spec.get("containers")
+    for i, container in enumerate(containers if isinstance(containers, list) else []):
+        if isinstance(container, dict):
+            causes.extend(_container_causes(container, f"{path}.containers[{i}]"))
+    return causes
