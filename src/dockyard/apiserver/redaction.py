@@ -18,13 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 from dockyard.api import kinds
+from dockyard.api import labels as well_known
 from dockyard.apiserver import authz
 
 Obj = dict[str, Any]
 REDACTED = "<redacted>"
 
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+LAST_APPLIED = well_known.LAST_APPLIED_CONFIG
 """Where ``kubectl apply`` keeps the manifest it applied, inline secret included."""
 
 
