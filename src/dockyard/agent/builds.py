@@ -14,7 +14,10 @@ keeps git to those transports (no ``ext::``); ``sourceSecret`` basic-auth
 credentials go to git through ``GIT_CONFIG_*`` environment variables, never
 the command line), ``Dockerfile`` (inline), and
 ``Binary`` (the archive uploaded through ``instantiatebinary``, fetched from
-the API server). With ``dockerStrategy.from`` the last ``FROM`` of the
+the API server). ``source.dockerfile``, for every source type, is the
+Dockerfile built: written at ``dockerStrategy.dockerfilePath`` (default
+``Dockerfile``) in ``contextDir``, over the source's own file there
+(:func:`place_dockerfile`). With ``dockerStrategy.from`` the last ``FROM`` of the
 Dockerfile is replaced by that image, as OpenShift's Docker strategy does.
 """
 
@@ -274,7 +277,11 @@ def run_build(
                 inputs.on_revision(revision)
             strategy = spec.strategy.dockerStrategy
             named = strategy.dockerfilePath or "Dockerfile"
-            path = within(context_dir, named, what="dockerfilePath" if strategy.dockerfilePath else "Dockerfile")
+            what = "dockerfilePath" if strategy.dockerfilePath else "Dockerfile"
+            if spec.source.dockerfile is not None:
+                place_dockerfile(context_dir, named, spec.source.dockerfile, what=what)
+                write(f"Building source.dockerfile as {named}")
+            path = within(context_dir, named, what=what)
             if not path.is_file():
                 raise StageFailed(
                     "FetchSourceFailed",
@@ -622,8 +629,8 @@ def fetch_source(
     kind = source.type or "Git"
     revision = None
     if kind == "Dockerfile":
-        dest.mkdir()
-        (dest / "Dockerfile").write_text(source.dockerfile or "")
+        # only the inline Dockerfile, which run_build writes (place_dockerfile): an empty context
+        (dest / (source.contextDir or ".")).mkdir(parents=True)
     elif kind == "Binary":
         if inputs.binary is None:
             raise StageFailed(
@@ -634,8 +641,6 @@ def fetch_source(
         dest.mkdir()
         extract_archive(inputs.binary, dest)
         write(f"Extracted the uploaded archive ({inputs.binary.stat().st_size} bytes)")
-        if source.dockerfile and not (dest / "Dockerfile").exists():
-            (dest / "Dockerfile").write_text(source.dockerfile)
     elif kind == "Git":
         git = source.git
         if git is None:
@@ -660,6 +665,40 @@ def fetch_source(
     if not context.is_dir():
         raise StageFailed("FetchSourceFailed", f"contextDir {source.contextDir!r} is not a directory in the source")
     return context, revision
+
+
+def place_dockerfile(context: Path, relative: str, text: str, *, what: str) -> Path:
+    """Write ``source.dockerfile`` (``text``) at ``relative`` (``dockerStrategy.dockerfilePath``, default
+    ``Dockerfile``) in ``context``, the file the build then builds, replacing what the source has there.
+
+    OpenShift's builder (``ManageDockerfile``) writes the inline Dockerfile over the one in ``contextDir`` for Git
+    and Binary sources alike; it always writes ``contextDir/Dockerfile`` and then builds ``dockerfilePath``, so an
+    inline Dockerfile beside another ``dockerfilePath`` was never built there. dockyard writes it where it builds.
+
+    A file or symbolic link already at ``relative`` is replaced, never written through (a link to a host file
+    stays as it is); missing directories are made. The directory it goes in must resolve inside ``context``.
+
+    Returns:
+        the path written.
+    Raises:
+        StageFailed: ``FetchSourceFailed`` naming ``what`` and ``relative`` when a symbolic link takes its directory
+            outside the context, or when a directory is at ``relative``.
+    """
+    base = context.resolve()
+    target = base / relative
+    parent = target.parent.resolve()
+    if not parent.is_relative_to(base):
+        raise StageFailed(
+            "FetchSourceFailed", f"{what} {relative!r} resolves outside the source (through a symbolic link)"
+        )
+    parent.mkdir(parents=True, exist_ok=True)
+    dest = parent / target.name
+    if dest.is_dir() and not dest.is_symlink():
+        raise StageFailed("FetchSourceFailed", f"{what} {relative!r} is a directory in the source")
+    if dest.is_symlink() or dest.exists():
+        dest.unlink()
+    dest.write_text(text)
+    return dest
 
 
 def within(root: Path, relative: str, *, what: str) -> Path:

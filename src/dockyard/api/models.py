@@ -117,22 +117,82 @@ class LocalObjectReference(Strict):
 
 
 class BuildSource(Strict):
-    """Where the build context comes from (OpenShift ``BuildSource``)."""
+    """Where the build context comes from (OpenShift ``BuildSource``).
+
+    Each type has what it needs and nothing another type needs (422 naming the field): Git needs ``git``,
+    Dockerfile needs ``dockerfile``, and ``git`` is refused beside Binary and Dockerfile, where nothing would
+    clone it. CEL rules state the same in the CRD (Kubernetes mode).
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.type != 'Git' || has(self.git)",
+                    "message": "Required value: a Git source needs git",
+                    "fieldPath": ".git",
+                    "reason": "FieldValueRequired",
+                },
+                {
+                    "rule": "self.type == 'Git' || !has(self.git)",
+                    "message": "Forbidden: git may only be set when type is Git",
+                    "fieldPath": ".git",
+                    "reason": "FieldValueForbidden",
+                },
+                {
+                    "rule": "self.type != 'Dockerfile' || has(self.dockerfile)",
+                    "message": "Required value: a Dockerfile source needs dockerfile",
+                    "fieldPath": ".dockerfile",
+                    "reason": "FieldValueRequired",
+                },
+            ]
+        }
+    )
 
     type: Literal["Git", "Binary", "Dockerfile"] = Field(
         default="Git",
-        description="Git: clone spec.source.git; Binary: an archive uploaded with "
+        description="Git: clone spec.source.git (required); Binary: an archive uploaded with "
         "instantiatebinary (dockyard start-build --from-dir); Dockerfile: only the "
-        "inline dockerfile.",
+        "inline dockerfile (required).",
     )
-    git: GitBuildSource | None = Field(default=None, description="The repository of a Git source.")
+    git: GitBuildSource | None = Field(
+        default=None,
+        validate_default=True,
+        description="The repository of a Git source: required for type Git, refused for the other types.",
+    )
     contextDir: str | None = Field(
         default=None, description="Subdirectory of the source used as the build context (relative, no '..')."
     )
-    dockerfile: str | None = Field(default=None, description="An inline Dockerfile; replaces the source's own.")
+    dockerfile: str | None = Field(
+        default=None,
+        min_length=1,
+        validate_default=True,
+        description="The Dockerfile to build, for every source type (required for type Dockerfile): written at "
+        "strategy.dockerStrategy.dockerfilePath (default Dockerfile) in contextDir, replacing the source's "
+        "own file there.",
+    )
     sourceSecret: LocalObjectReference | None = Field(
         default=None, description="A kubernetes.io/basic-auth Secret with the credentials to clone the source."
     )
+
+    @field_validator("git")
+    @classmethod
+    def _git(cls, value: GitBuildSource | None, info: ValidationInfo) -> GitBuildSource | None:
+        kind = info.data.get("type")
+        if kind is None:
+            return value  # the type itself is refused
+        if kind == "Git" and value is None:
+            raise ValueError("Required value: a Git source needs git (the repository to clone)")
+        if kind != "Git" and value is not None:
+            raise ValueError(f"Forbidden: git may only be set when type is Git (a {kind} source never clones it)")
+        return value
+
+    @field_validator("dockerfile")
+    @classmethod
+    def _dockerfile(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("type") == "Dockerfile":
+            raise ValueError("Required value: a Dockerfile source needs dockerfile (the Dockerfile to build)")
+        return value
 
     @field_validator("contextDir")
     @classmethod
@@ -170,19 +230,93 @@ class EnvVar(Strict):
         return value
 
 
-class ObjectReference(Strict):
-    """An image: a registry reference (``DockerImage``) or an Image object."""
+DOCKER_IMAGE_KIND = "DockerImage"
+"""``kind`` of an image reference a build pushes to or builds from: ``name`` is a registry reference."""
+IMAGE_KIND = "Image"
+"""``kind`` of what an ImageChange trigger follows: an Image object (kpush Image) in the BuildConfig's namespace."""
 
-    kind: Literal["DockerImage", "Image"] = Field(
-        default="DockerImage", description="DockerImage: name is an image reference."
+
+def _only_kind(value: str, supported: str) -> str:
+    if value != supported:
+        raise ValueError(f'Unsupported value: "{value[:64]}": supported values: "{supported}"')
+    return value
+
+
+def _no_namespace(value: str | None) -> str | None:
+    if value:
+        raise ValueError(
+            f'Invalid value: "{value[:64]}": not supported: a reference names something in the object\'s own '
+            "namespace (omit namespace)"
+        )
+    return value
+
+
+_NO_NAMESPACE = "Not supported: must be empty (references stay in the object's own namespace)."
+
+
+class ObjectReference(Strict):
+    """An image in a registry (``kind: DockerImage``, OpenShift's ``ObjectReference`` of an image).
+
+    Only ``DockerImage`` is supported: another kind (OpenShift's ImageStreamTag, dockyard's Image) and a
+    ``namespace`` are refused (422 naming the field), as nothing would resolve them.
+    """
+
+    kind: str = Field(
+        default=DOCKER_IMAGE_KIND,
+        description="DockerImage (the only kind supported): name is a registry reference.",
+        json_schema_extra={"enum": [DOCKER_IMAGE_KIND]},  # the CRD's check (Kubernetes mode)
     )
     name: str = Field(min_length=1, description="Image reference HOST[:PORT]/REPOSITORY[:TAG].")
-    namespace: str | None = Field(default=None, description="Namespace of an Image object.")
+    namespace: str | None = Field(default=None, description=_NO_NAMESPACE, json_schema_extra={"maxLength": 0})
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        return _only_kind(value, DOCKER_IMAGE_KIND)
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return _image_reference(value)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        return _no_namespace(value)
+
+
+class ImageObjectReference(Strict):
+    """An Image object in the same namespace (``kind: Image``): what an ImageChange trigger follows."""
+
+    kind: str = Field(
+        default=IMAGE_KIND,
+        description="Image (the only kind supported): a dockyard Image in the BuildConfig's namespace.",
+        json_schema_extra={"enum": [IMAGE_KIND]},  # the CRD's check (Kubernetes mode)
+    )
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        description="Name of the Image (a lowercase RFC 1123 subdomain).",
+        json_schema_extra={"pattern": DNS1123_SUBDOMAIN.pattern},  # the CRD's check (Kubernetes mode)
+    )
+    namespace: str | None = Field(default=None, description=_NO_NAMESPACE, json_schema_extra={"maxLength": 0})
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        return _only_kind(value, IMAGE_KIND)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not DNS1123_SUBDOMAIN.match(value):
+            raise ValueError(f"{value[:64]!r} is not the name of an Image (a lowercase RFC 1123 subdomain)")
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        return _no_namespace(value)
 
 
 class DockerBuildStrategy(Strict):
@@ -194,7 +328,9 @@ class DockerBuildStrategy(Strict):
     buildArgs: list[EnvVar] = Field(default_factory=list, description="Build arguments (ARG) passed to the build.")
     noCache: bool = Field(default=False, description="Build without the engine's layer cache.")
     from_: ObjectReference | None = Field(
-        default=None, alias="from", description="Replaces the FROM image of the Dockerfile's last stage."
+        default=None,
+        alias="from",
+        description="A registry image (kind DockerImage) that replaces the FROM image of the Dockerfile's last stage.",
     )
 
     @field_validator("dockerfilePath")
@@ -221,19 +357,118 @@ class BuildOutput(Strict):
     )
 
 
+class ImageChangeTrigger(Strict):
+    """An ImageChange trigger's options (OpenShift ``ImageChangeTrigger``): the Image it follows."""
+
+    from_: ImageObjectReference = Field(
+        alias="from",
+        description="The Image (same namespace) whose status.latestImage starts a build when it changes; the "
+        "build uses that image as its base (dockerStrategy.from).",
+    )
+
+
+class WebHookTrigger(Strict):
+    """A Generic trigger's options (OpenShift ``WebHookTrigger``): the secret in the webhook's URL.
+
+    One of ``secret`` and ``secretReference`` is required (a webhook without a secret can never be called);
+    with both, either one is accepted in the URL.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.secret) && self.secret != '') || has(self.secretReference)",
+                    "message": "Required value: must provide a value for at least one of secret or secretReference",
+                    "fieldPath": ".secretReference",
+                    "reason": "FieldValueRequired",
+                }
+            ]
+        }
+    )
+
+    secret: str | None = Field(
+        default=None,
+        description="The secret of the webhook URL .../webhooks/SECRET/generic, inline (shown only to admin).",
+    )
+    secretReference: LocalObjectReference | None = Field(
+        default=None,
+        validate_default=True,
+        description="A Secret (same namespace) whose key WebHookSecretKey is the secret of the webhook URL.",
+    )
+
+    @field_validator("secretReference")
+    @classmethod
+    def _some_secret(cls, value: LocalObjectReference | None, info: ValidationInfo) -> LocalObjectReference | None:
+        if value is None and not info.data.get("secret"):
+            raise ValueError(
+                "Required value: must provide a value for at least one of secret or secretReference "
+                "(a webhook without a secret can never be called)"
+            )
+        return value
+
+
+_TRIGGER_FIELDS = {"imageChange": "ImageChange", "generic": "Generic"}
+"""The options field of each trigger type that has one."""
+
+
+def _trigger_rules() -> list[Any]:
+    """The CEL rules of :class:`BuildTriggerPolicy` in the CRD: each type's options required, and refused beside
+    another type (what :meth:`BuildTriggerPolicy._options_of_type` checks on the embedded server)."""
+    rules: list[Any] = []
+    for field, type_ in _TRIGGER_FIELDS.items():
+        rules.append(
+            {
+                "rule": f"self.type != '{type_}' || has(self.{field})",
+                "message": f"Required value: type {type_} needs {field}",
+                "fieldPath": f".{field}",
+                "reason": "FieldValueRequired",
+            }
+        )
+        rules.append(
+            {
+                "rule": f"self.type == '{type_}' || !has(self.{field})",
+                "message": f"Forbidden: {field} may only be set when type is {type_}",
+                "fieldPath": f".{field}",
+                "reason": "FieldValueForbidden",
+            }
+        )
+    return rules
+
+
 class BuildTriggerPolicy(Strict):
-    """What starts a build by itself (OpenShift ``BuildTriggerPolicy``)."""
+    """What starts a build by itself (OpenShift ``BuildTriggerPolicy``): the options of its type (``imageChange``
+    of ImageChange, ``generic`` of Generic) are required, and refused beside another type."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _trigger_rules()})  # Kubernetes mode
 
     type: Literal["ConfigChange", "ImageChange", "Generic"] = Field(
-        description="ConfigChange: on creation and every spec change; ImageChange: when an Image's latest "
-        "digest changes; Generic: on a POST to the generic webhook."
+        description="ConfigChange: on creation and every spec change; ImageChange: when the latest digest of "
+        "the Image named by imageChange.from changes; Generic: on a POST to the generic webhook."
     )
-    imageChange: dict[str, Any] | None = Field(
-        default=None, description="ImageChange: {from: {kind: Image, name}} (default: dockerStrategy.from)."
+    imageChange: ImageChangeTrigger | None = Field(
+        default=None,
+        validate_default=True,
+        description="ImageChange (required): {from: {kind: Image, name}}, the Image followed.",
     )
-    generic: dict[str, Any] | None = Field(
-        default=None, description="Generic: {secret} or {secretReference: {name}} authenticating the webhook URL."
+    generic: WebHookTrigger | None = Field(
+        default=None,
+        validate_default=True,
+        description="Generic (required): {secret} or {secretReference: {name}} authenticating the webhook URL.",
     )
+
+    @field_validator("imageChange", "generic")
+    @classmethod
+    def _options_of_type(cls, value: Any, info: ValidationInfo) -> Any:
+        field = str(info.field_name)
+        own, kind = _TRIGGER_FIELDS[field], info.data.get("type")
+        if kind is None:
+            return value  # the type itself is refused
+        if kind == own and value is None:
+            raise ValueError(f"Required value: type {own} needs {field}")
+        if kind != own and value is not None:
+            raise ValueError(f"Forbidden: {field} may only be set when type is {own}")
+        return value
 
 
 class ResourceRequirements(Strict):
@@ -676,7 +911,7 @@ class BuildStatus(Described):
 class ImageChangeTriggerStatus(Described):
     """The last image an ImageChange trigger started a build for."""
 
-    from_: ObjectReference | None = Field(default=None, alias="from", description="The Image followed.")
+    from_: ImageObjectReference | None = Field(default=None, alias="from", description="The Image followed.")
     lastTriggeredImageID: str | None = Field(default=None, description="repo@sha256:... of the last build.")
     lastTriggerTime: str | None = Field(default=None, description="When it triggered.")
 

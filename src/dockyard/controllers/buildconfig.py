@@ -32,27 +32,14 @@ from dockyard.client import resources, runtime
 log = logging.getLogger(__name__)
 
 TRIGGER_ANNOTATION = well_known.BUILD_TRIGGER
-IMAGE_KIND = "Image"
-"""``from.kind`` of an ImageChange trigger that follows an Image object (the only kind followed)."""
+IMAGE_KIND = models.IMAGE_KIND
+"""``from.kind`` of an ImageChange trigger: an Image object, the only kind the API accepts there."""
 
 
 def _image_triggers(config: objects.BuildConfig) -> list[str]:
-    """Names of the Images this config's ImageChange triggers follow: each trigger's ``imageChange.from``
-    (``kind`` defaulting to ``Image``), else ``strategy.dockerStrategy.from`` (OpenShift's default)."""
-    names = []
-    for trigger in config.spec.triggers:
-        if trigger.type != "ImageChange":
-            continue
-        # imageChange is a free-form object in the model: {from: {kind, name}}
-        ref = (trigger.imageChange or {}).get("from")
-        if isinstance(ref, dict) and ref:
-            kind, name = ref.get("kind", IMAGE_KIND), ref.get("name")
-        else:
-            base = config.spec.strategy.dockerStrategy.from_
-            kind, name = (base.kind, base.name) if base is not None else (IMAGE_KIND, None)
-        if kind == IMAGE_KIND and name:
-            names.append(str(name))
-    return names
+    """Names of the Images this config's ImageChange triggers follow (each trigger's ``imageChange.from``,
+    which the API requires: an ImageChange trigger without one, or of another kind, is refused with 422)."""
+    return [t.imageChange.from_.name for t in config.spec.triggers if t.type == "ImageChange" and t.imageChange]
 
 
 class BuildConfigController(runtime.Controller):
@@ -174,7 +161,7 @@ class BuildConfigController(runtime.Controller):
             "triggeredBy": triggered_by,
         }
         if from_image:
-            request["from"] = {"kind": "DockerImage", "name": from_image}
+            request["from"] = {"kind": models.DOCKER_IMAGE_KIND, "name": from_image}
         self.expectations.raise_creations(config.key, 1)
         try:
             with self.conn.http() as http:

@@ -139,18 +139,23 @@ def test_an_image_of_another_name_triggers_nothing(env: Env, configs: BuildConfi
     assert env.settled(lambda: build_names(env)) == []
 
 
-def test_an_image_trigger_without_from_follows_the_strategys_base_image(
-    env: Env, configs: BuildConfigController
-) -> None:
-    """``imageChange`` without ``from`` follows ``dockerStrategy.from`` when it names an Image (OpenShift's default)."""
-    image(env)
-    env.create(
-        "BuildConfig",
-        config(
-            strategy={"type": "Docker", "dockerStrategy": {"from": {"kind": "Image", "name": "base"}}},
-            triggers=[{"type": "ImageChange"}],
-        ),
-    )
-    resolve(env, D1)
-    env.wait(lambda: build_names(env) == ["app-1"], "a build for the strategy's base image")
-    assert env.get("Build", "app-1")["metadata"]["annotations"][TRIGGER_ANNOTATION] == f"image-change/{D1}"
+def test_an_image_trigger_follows_only_an_image_it_names(env: Env, configs: BuildConfigController) -> None:
+    """OpenShift's default ``imageChange`` (no ``from``: the strategy's ImageStreamTag) has no counterpart:
+    ``dockerStrategy.from`` is a registry reference (kind DockerImage), so an ImageChange trigger names its Image
+    and a trigger that could never fire is refused (422 naming the field), not stored and left waiting."""
+    refused = {
+        "spec.triggers[0].imageChange": [{"type": "ImageChange"}],
+        "spec.triggers[0].imageChange.from": [{"type": "ImageChange", "imageChange": {}}],
+        "spec.triggers[0].imageChange.from.kind": [
+            {"type": "ImageChange", "imageChange": {"from": {"kind": "DockerImage", "name": "base"}}}
+        ],
+        "spec.strategy.dockerStrategy.from.kind": [IMAGE_TRIGGER],
+    }
+    for field, triggers in refused.items():
+        body = {"apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig", **config(triggers=triggers)}
+        if field.startswith("spec.strategy"):
+            body["spec"]["strategy"] = {"type": "Docker", "dockerStrategy": {"from": {"kind": "Image", "name": "base"}}}
+        resp = env.http.post(f"/apis/dockyard.dev/v1alpha1/namespaces/{env.ns}/buildconfigs", json=body)
+        assert resp.status_code == 422, resp.text
+        assert [c["field"] for c in resp.json()["details"]["causes"]] == [field], resp.text
+    assert env.list("BuildConfig") == []
