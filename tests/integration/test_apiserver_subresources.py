@@ -193,17 +193,38 @@ def test_commit_ambiguous_prefix_is_rejected(api: httpx.Client) -> None:
     assert api.post("/containers/abc1/commit", json={"image": "127.0.0.1:5000/x:1"}).status_code == 202
 
 
-def test_pod_logs_are_refused_as_not_served_rather_than_answered_empty(api: httpx.Client) -> None:
-    """The node agent keeps a pod's output in its engine and ships none of it to the API server, so
-    ``pods/NAME/log`` is not a subresource here: a GET or POST is 404 naming it, and discovery does
-    not list it (before, a GET answered 200 with an empty body: ``kubectl logs`` printed nothing)."""
-    _running_pod(api, "talker", "c" * 64)
-    for method in ("GET", "POST"):
-        resp = api.request(method, f"{PODS}/talker/log", content=b"x" if method == "POST" else None)
-        assert resp.status_code == 404, (method, resp.text)
-        status = resp.json()
-        assert status["reason"] == "NotFound" and "pods/log" in status["message"], status
-        assert "podman logs" in status["message"] and "docker logs" in status["message"], status
+def test_pod_logs_check_their_options_and_need_a_node_whose_agent_answers(api: httpx.Client) -> None:
+    """``pods/NAME/log`` is the node agent's (tests/e2e/test_pod_logs.py reads real output): before asking it,
+    the API server checks ``PodLogOptions`` (422 naming the parameter), picks the container (400) and needs
+    the pod's node and that node's agent (400, 503). Before, a GET answered 200 with an empty body."""
+    pod = {
+        "metadata": {"name": "two"},
+        "spec": {"containers": [{"name": "a", "image": "busybox"}, {"name": "b", "image": "busybox"}]},
+    }
+    assert api.post(PODS, json=pod).status_code == 201
+    for params, field in (
+        ({"tailLines": "-1"}, "tailLines"),
+        ({"limitBytes": "0"}, "limitBytes"),
+        ({"sinceSeconds": "0"}, "sinceSeconds"),
+        ({"sinceSeconds": "5", "sinceTime": "2026-01-01T00:00:00Z"}, "sinceTime"),
+        ({"sinceTime": "yesterday"}, "sinceTime"),
+        ({"follow": "maybe"}, "follow"),
+    ):
+        resp = api.get(f"{PODS}/two/log", params={"container": "a", **params})
+        assert resp.status_code == 422, (params, resp.text)
+        assert [c["field"] for c in resp.json()["details"]["causes"]] == [field]
+        assert resp.json()["details"]["kind"] == "PodLogOptions"
+    resp = api.get(f"{PODS}/two/log")
+    assert resp.status_code == 400
+    assert resp.json()["message"] == "a container name must be specified for pod two, choose one of: [a b]"
+    resp = api.get(f"{PODS}/two/log", params={"container": "c"})
+    assert resp.status_code == 400 and resp.json()["message"] == "container c is not valid for pod two"
+    resp = api.get(f"{PODS}/two/log", params={"container": "a"})
+    assert resp.status_code == 400 and resp.json()["message"] == "pod two does not have a host assigned"
+    _running_pod(api, "bound", "d" * 64, node="node-1")
+    resp = api.get(f"{PODS}/bound/log")
+    assert resp.status_code == 503 and "node-1" in resp.json()["message"], resp.text  # no agent known for it
+    assert api.post(f"{PODS}/bound/log", content=b"x").status_code == 405
+    assert api.get(f"{PODS}/nope/log").status_code == 404
     resources = api.get("/api/v1").json()["resources"]
-    assert "pods/log" not in {r["name"] for r in resources}
-    assert "pods/status" in {r["name"] for r in resources}
+    assert "pods/log" in {r["name"] for r in resources}

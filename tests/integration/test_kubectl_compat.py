@@ -584,13 +584,6 @@ def rollout_undo(k: Kubectl) -> None:
     assert len(sets) == 2 and sum(rs["spec"]["replicas"] for rs in sets) == 2
 
 
-def logs_refused(k: Kubectl) -> None:
-    k.apply("pod")
-    out = k.run("logs", "web", check=False)
-    assert out.returncode != 0 and out.stdout == "", out  # not an empty log: a 404 that says where to look
-    assert "pods/log is not served" in out.stderr and "podman logs" in out.stderr, out.stderr
-
-
 CASES: dict[str, Callable[[Kubectl], None]] = {
     "apply-create": apply_creates_every_kind,
     "apply-unchanged": apply_reapply_unchanged,
@@ -616,7 +609,6 @@ CASES: dict[str, Callable[[Kubectl], None]] = {
     "explain": explain,
     "api-resources": api_resources,
     "api-versions": api_versions,
-    "logs-refused": logs_refused,
     "rollout-status": rollout_status,
     "rollout-history": rollout_history,
     "rollout-undo": rollout_undo,

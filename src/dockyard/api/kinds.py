@@ -108,7 +108,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         kind="Pod",
         plural="pods",
         short_names=("po",),
-        subresources=("status",),  # no "log": see dockyard.apiserver.paths.UNSERVED
+        subresources=("status", "log"),  # log: from the pod's node agent (dockyard.apiserver.podlogs)
         categories=("all",),
     ),
     ResourceInfo(group="", version="v1", kind="Secret", plural="secrets", subresources=(), has_status=False),

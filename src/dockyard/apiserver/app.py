@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -218,6 +219,7 @@ def create_app(
     max_context_members: int = archive.DEFAULT_MAX_MEMBERS,
     registry_notifier_token: str | None = None,
     serve_dockyard_crds: bool = True,
+    node_logs: Mapping[str, Path] | None = None,
 ) -> Starlette:
     """Build the API server's ASGI app.
 
@@ -241,6 +243,8 @@ def create_app(
         serve_dockyard_crds: install (or upgrade) dockyard's CustomResourceDefinitions in ``store``
             at start (:func:`install_crds`), as a cluster would have them installed; ``False``: serve
             only what the store's CRDs define (a bare API server).
+        node_logs: node name -> the Unix socket its agent serves container logs on (``dockyard agent
+            --logs-socket``), for ``pods/NAME/log`` (:mod:`.podlogs`); a pod on another node gets 503.
     Returns:
         A Starlette application (no FastAPI: its routes take a ``Request``, and FastAPI's own middleware
         layers cost about a tenth of a cached get). Creates the ``default`` and
@@ -266,6 +270,7 @@ def create_app(
         context_limits=archive.Limits(max_bytes=max_context_bytes, max_members=max_context_members),
         cacher=watch_cache,
         writes=writes.GroupCommit(store),
+        node_logs=dict(node_logs or {}),
     )
     app = Starlette()
     app.state.dockyard = state

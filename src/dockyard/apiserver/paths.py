@@ -43,17 +43,6 @@ def _not_found() -> errors.NotFound:
     return errors.NotFound("the server could not find the requested resource")
 
 
-UNSERVED: dict[tuple[str, str, str], str] = {
-    ("", "pods", "log"): (
-        "pods/log is not served by this API server: the node agent keeps a container's output in its engine "
-        "and ships none of it here; read it there: `podman logs` or `docker logs` of the container whose name "
-        "starts with k8s_CONTAINER_POD_NAMESPACE_ on the engine dockyard runs pods on"
-    ),
-}
-"""Subresources Kubernetes serves and this server does not, by ``(group, plural, subresource)``: the 404
-names them and says where to look instead, rather than answering an empty body."""
-
-
 _PARSED_MAX = 4096
 _parsed: dict[str, Target] = {}
 _parsed_for: tuple[kinds.ResourceInfo, ...] = ()
@@ -123,8 +112,7 @@ def _parse(path: str) -> Target:
     name = tail[0] if tail else None
     sub = tail[1] if len(tail) > 1 else None
     if sub is not None and sub not in info.subresources:
-        unserved = UNSERVED.get((info.group, info.plural, sub))
-        raise _not_found() if unserved is None else errors.NotFound(unserved)
+        raise _not_found()
     if info.namespaced and name is not None and namespace is None:
         raise _not_found()
     if not info.namespaced and namespace is not None:

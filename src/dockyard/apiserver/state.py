@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dockyard.api import archive
 from dockyard.apiserver.admission import PodSecurity
@@ -33,6 +34,7 @@ class ServerState:
         long_running: bounds on concurrent watches and followed logs.
         metrics: the Prometheus metrics served at ``/metrics``.
         cacher: the watch cache (:mod:`.cacher`) serving watches, gets and lists; ``None``: all from the store.
+        node_logs: node name -> the Unix socket its agent serves container logs on (:mod:`.podlogs`).
         writes: creates, updates and patches on the event loop with group commit (:mod:`.writes`); ``None``:
             each on a worker thread.
     """
@@ -48,6 +50,7 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     cacher: Cacher | None = None
     writes: GroupCommit | None = None
+    node_logs: Mapping[str, Path] = field(default_factory=dict)
 
     def on_commit(self, topics: set[str]) -> None:
         """Store subscriber: wake the right notifiers (called on the writing thread)."""

@@ -200,6 +200,10 @@ async def handle_get_log(
     only the chunks its lines need, from the end. A ``follow=true`` stream
     holds one of the server's long-running slots (:mod:`.inflight`; 429 past them).
     """
+    if info.kind == "Pod" and not info.group:  # the kubelet's: from the node agent, not the store
+        from dockyard.apiserver import podlogs
+
+        return await podlogs.handle_get(state, request, namespace, name)
     store = state.store
     tail = wire.query_int(request, "tailLines")
     follow = wire.query_bool(request, "follow")
@@ -241,7 +245,10 @@ async def handle_get_log(
 async def handle_append_log(
     state: ServerState, request: Request, info: kinds.ResourceInfo, namespace: str, name: str
 ) -> Response:
-    """``POST .../NAME/log`` with a ``text/plain`` chunk (at most 4 MiB): 201 Status Success."""
+    """``POST .../NAME/log`` with a ``text/plain`` chunk (at most 4 MiB): 201 Status Success. Builds only: a
+    pod's log is its containers' output, read from its node (405)."""
+    if info.kind == "Pod" and not info.group:
+        raise errors.MethodNotAllowed("the server does not allow this method on the requested resource")
     body = await wire.read_body(request, wire.MAX_LOG_CHUNK)
     if body:
         await run_in_threadpool(state.store.append_log, info, namespace, name, body)

@@ -175,6 +175,7 @@ def run_agent(
     serve_services: bool = True,
     pod_manifest_path: Path | None = None,
     manifest_url: str | None = None,
+    logs_socket: Path | None = None,
 ) -> int:
     """Run the node agent until SIGINT/SIGTERM; then stop this node's pod containers (if asked).
 
@@ -183,6 +184,7 @@ def run_agent(
     With ``serve_services`` (and pods run) it also runs the Service proxy (:mod:`dockyard.agent.services`:
     LoadBalancer ports, node ports and cluster IPs on loopback, as k3s's ServiceLB and kube-proxy).
     ``pod_manifest_path``/``manifest_url``: static pod sources (:mod:`dockyard.agent.staticpods`).
+    ``logs_socket``: serve the pods' container logs there for the API server (:mod:`dockyard.agent.podlogs`).
 
     Raises:
         dockyard.agent.engine.errors.EngineError: no engine could be reached.
@@ -212,6 +214,10 @@ def run_agent(
             manifest_url=manifest_url,
         )
         agent.start(stop)
+        if logs_socket is not None:
+            from dockyard.agent.podlogs import LogServer
+
+            LogServer(agent.runtime, logs_socket).start(stop)
         synced = agent.synced
         if serve_services:
             from dockyard.agent.services import ServiceProxy

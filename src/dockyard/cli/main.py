@@ -460,6 +460,12 @@ def agent(
         "--manifest-url",
         help="run the Pods (one, or a List) at this http(s) URL on 127.0.0.1 as static pods (read every 20 s)",
     ),
+    logs_socket: Path = typer.Option(
+        None,
+        "--logs-socket",
+        help="serve the pods' container logs on this Unix socket (mode 0600) for the API server's pods/log "
+        "(the kubelet's /containerLogs; `dockyard up` sets it)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
 ) -> None:
     """Run the node agent: this node's pods, build pods and pushes (foreground; `dockyard up` starts it)."""
@@ -485,6 +491,7 @@ def agent(
             serve_services=serve_services,
             pod_manifest_path=pod_manifest_path,
             manifest_url=manifest_url,
+            logs_socket=logs_socket,
         )
     except EngineError as err:
         _die(str(err), 3)

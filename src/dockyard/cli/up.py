@@ -44,6 +44,8 @@ log = logging.getLogger("dockyard.up")
 DEFAULT_PORT = 6443
 DEFAULT_REGISTRY_PORT = 5000
 STOP_BUDGET = 8.0  # seconds; the issue's bound is 10
+LOGS_SOCKET = "agent-logs.sock"
+"""The agent's container log socket in DATA_DIR/run (the API server's pods/log asks it)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,6 +157,7 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
             max_context_members=opts.max_context_members,
             registry_notifier_token=tokens["registry"],
             serve_dockyard_crds=True,  # installs or upgrades dockyard's CRDs, as a cluster has them installed
+            node_logs={node_name: data_dir / "run" / LOGS_SOCKET},
         )
         ca, cert, key = (None, None, None) if opts.insecure_http else _serving_certificate(data_dir)
         server = serve.Server(
@@ -255,6 +258,8 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
                 str(run_dir / "agent.ready"),
                 "--metrics-bind-address",
                 f"127.0.0.1:{metrics_ports['agent']}",
+                "--logs-socket",
+                str(run_dir / LOGS_SOCKET),
                 *(["--pod-manifest-path", str(opts.pod_manifest_path)] if opts.pod_manifest_path else []),
                 *(["--manifest-url", opts.manifest_url] if opts.manifest_url else []),
             ],

@@ -30,7 +30,7 @@ import requests
 
 from dockyard.agent.engine import errors, images
 
-__all__ = ["Containers", "ExecResult", "error_text"]
+__all__ = ["Containers", "ExecResult", "LogStream", "error_text"]
 
 EXEC_OUTPUT_LIMIT = 10 * 1024
 """Bytes of an exec's output kept (the kubelet's exec prober reads at most 10 KiB)."""
@@ -49,6 +49,22 @@ class ExecResult:
 
     def __init__(self, exit_code: int | None, output: bytes, timed_out: bool) -> None:
         self.exit_code, self.output, self.timed_out = exit_code, output, timed_out
+
+
+class LogStream:
+    """A container's output being read (:meth:`Containers.logs`): iterate for byte blocks; :meth:`close`
+    (from any thread) ends it, also while a read waits for the container to write."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream  # docker-py's CancellableStream: close() shuts the response's socket
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _translated():
+            yield from self._stream
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # already closed, or the engine went away: nothing left to end
+            self._stream.close()
 
 
 def error_text(e: BaseException) -> str:
@@ -173,6 +189,41 @@ class Containers:
         """
         with _translated():
             self._api.remove_container(container, force=True, v=True)
+
+    def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        timestamps: bool = False,
+        since: float | None = None,
+    ) -> LogStream:
+        """``GET /containers/{id}/logs?stdout=1&stderr=1``: the container's output, stdout and stderr
+        interleaved as the engine recorded them (demultiplexed), as a stream of byte blocks.
+
+        Args:
+            follow: keep streaming until the container stops (or :meth:`LogStream.close`).
+            tail: only the last ``tail`` lines (``None``: all).
+            timestamps: prefix each line with its RFC 3339 time (nanoseconds), as the kubelet's ``timestamps``.
+            since: only lines written at or after this time (seconds since the epoch).
+
+        Raises:
+            NotFound: no such container.
+            EngineError: the engine could not be reached or refused (also while iterating).
+        """
+        with _translated():
+            stream = self._api.logs(
+                container_id,
+                stdout=True,
+                stderr=True,
+                stream=True,
+                follow=follow,
+                timestamps=timestamps,
+                tail="all" if tail is None else max(0, tail),
+                since=since if since is not None and since > 0 else None,
+            )
+        return LogStream(stream)
 
     def exec_run(self, container_id: str, command: Sequence[str], *, timeout: float) -> ExecResult:
         """``POST /containers/{id}/exec`` then ``POST /exec/{id}/start`` (attached, no TTY) and ``GET

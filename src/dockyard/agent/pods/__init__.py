@@ -38,6 +38,6 @@ https://docs.docker.com/engine/api/v1.41/; Podman serves the same through ``podm
 """
 
 from dockyard.agent.pods.images import PAUSE_IMAGE, PullAuth
-from dockyard.agent.pods.runtime import PodRuntime
+from dockyard.agent.pods.runtime import LogsUnavailable, PodRuntime
 
-__all__ = ["PAUSE_IMAGE", "PodRuntime", "PullAuth"]
+__all__ = ["PAUSE_IMAGE", "LogsUnavailable", "PodRuntime", "PullAuth"]

@@ -17,6 +17,7 @@ from lightkube.resources.core_v1 import Pod
 from dockyard.agent import podspec
 from dockyard.agent.engine import connect
 from dockyard.agent.engine import containers as engine
+from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.pods.containers import ContainerManager
 from dockyard.agent.pods.images import PAUSE_IMAGE, ImageManager, PullAuth
 from dockyard.agent.pods.podips import PodIPs
@@ -28,7 +29,11 @@ from dockyard.agent.pods.status import StatusManager
 from dockyard.agent.pods.volumes import VolumeManager
 from dockyard.agent.pods.worker import ExitHook, Managers, PodWorker
 
-__all__ = ["PodRuntime"]
+__all__ = ["LogsUnavailable", "PodRuntime"]
+
+
+class LogsUnavailable(Exception):
+    """A container's output cannot be read (yet): the message says why, in the kubelet's words (400)."""
 
 
 class PodRuntime:
@@ -96,7 +101,7 @@ class PodRuntime:
     ) -> None:
         self.node_name = node_name
         self.instance = instance or node_name
-        ops = engine.Containers(client)
+        ops = self._ops = engine.Containers(client)
         volumes = VolumeManager(
             Path(state_dir) if state_dir is not None else Path("/var/lib/dockyard/agent"),
             secrets=secrets,
@@ -151,6 +156,44 @@ class PodRuntime:
         of its containers exited, before the sync restarts (removes) it: the container can still be committed
         (a Push with ``trigger: OnExit``). A hook runs within the pod's sync; an exception it raises is logged."""
         self._managers.exit_hooks.append(hook)
+
+    def container_logs(
+        self,
+        pod_uid: str,
+        pod_name: str,
+        container_name: str,
+        *,
+        previous: bool = False,
+        follow: bool = False,
+        tail: int | None = None,
+        timestamps: bool = False,
+        since: float | None = None,
+    ) -> engine.LogStream:
+        """The output of the pod's current container ``container_name`` (its previous, terminated attempt with
+        ``previous``), as the kubelet's ``GetContainerLogs`` reads it from the runtime.
+
+        Raises:
+            LogsUnavailable: no such container yet (``... is waiting to start``) or no previous attempt kept
+                (the kubelet's wording), or the engine no longer has it.
+            dockyard.agent.engine.errors.EngineError: the engine failed.
+        """
+        ctrs = [c for c in self.containers.list_pod(pod_uid) if c.name == container_name]
+        current = max(ctrs, key=lambda c: c.attempt) if ctrs else None
+        if previous:
+            older = [c for c in ctrs if current is not None and c.attempt < current.attempt]
+            if not older:
+                raise LogsUnavailable(f'previous terminated container "{container_name}" in pod "{pod_name}" not found')
+            chosen = max(older, key=lambda c: c.attempt)
+        elif current is None or current.state == "created":
+            raise LogsUnavailable(
+                f'container "{container_name}" in pod "{pod_name}" is waiting to start: ContainerCreating'
+            )
+        else:
+            chosen = current
+        try:
+            return self._ops.logs(chosen.id, follow=follow, tail=tail, timestamps=timestamps, since=since)
+        except engine_errors.NotFound as err:
+            raise LogsUnavailable(f'container "{container_name}" in pod "{pod_name}" is gone: {err}') from err
 
     def latest_container(self, pod_uid: str, container_name: str) -> EngineContainer | None:
         """The pod's latest engine container of ``container_name`` (running or not), or ``None``."""
