@@ -69,3 +69,40 @@ def test_undo_to_a_revision_and_history(k: Kubectl) -> None:
     ]
     assert rows == ["2", "3", "4"]  # revision 1 became 4
     assert "busybox:1" in k.run("rollout", "history", "deployment/web", "--revision=4").stdout
+
+
+SET_BASED = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: sel}
+spec:
+  replicas: 2
+  selector:
+    matchExpressions:
+    - {key: app, operator: In, values: [sel]}
+    - {key: tier, operator: NotIn, values: [canary]}
+  template:
+    metadata: {labels: {app: sel, tier: TIER}}
+    spec:
+      containers: [{name: c, image: "busybox:1"}]
+"""
+
+
+def test_a_set_based_selector_rolls_out_and_one_that_refuses_the_template_is_422(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """``kubectl apply`` of a Deployment selecting by ``matchExpressions`` only rolls out; one whose expressions
+    do not match its template's labels is refused naming the field, as kube-apiserver refuses it."""
+    with cluster.http() as api:
+        assert api.post("/api/v1/namespaces", json={"metadata": {"name": "r-set-based"}}).status_code == 201
+    k = Kubectl(cluster, "r-set-based", tmp_path)
+    assert k.apply("sel", SET_BASED.replace("TIER", "web")) == "deployment.apps/sel created"
+    assert "successfully rolled out" in k.run("rollout", "status", "deployment/sel", "--timeout=30s").stdout
+    assert len(k.json("pods", "-l", "app=sel,tier notin (canary)")["items"]) == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SET_BASED.replace("name: sel", "name: canary").replace("TIER", "canary"))
+    proc = k.run("apply", "-f", str(bad), check=False)
+    assert proc.returncode != 0
+    assert "spec.template.metadata.labels" in proc.stderr and "`selector` does not match template `labels`" in (
+        proc.stderr
+    )

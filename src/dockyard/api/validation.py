@@ -17,7 +17,7 @@ from typing import Any
 
 import pydantic
 
-from dockyard.api import kinds, models, podfields, podports, podsecurity, podsources, probes, services
+from dockyard.api import kinds, models, podfields, podports, podsecurity, podsources, probes, services, workloads
 from dockyard.api import labels as well_known
 from dockyard.api.errors import BadRequest, Cause, Invalid
 
@@ -675,26 +675,14 @@ def _namespace_causes(obj: dict[str, Any]) -> list[Cause]:
 
 
 def _workload_causes(obj: dict[str, Any]) -> list[Cause]:
+    """apps/v1 Deployment and ReplicaSet: the spec rules of :func:`dockyard.api.workloads.spec_causes`
+    (selector with ``matchExpressions``, strategy, counts, deadlines, template ``restartPolicy``), then the
+    template's pod spec with a Pod's rules."""
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         return [Cause("spec", "field required", "FieldValueRequired")]
-    causes: list[Cause] = []
-    replicas = spec.get("replicas", 1)
-    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-        causes.append(Cause("spec.replicas", "must be greater than or equal to 0"))
-    selector = spec.get("selector")
+    causes = workloads.spec_causes(spec, deployment=obj.get("kind") == "Deployment")
     template: dict[str, Any] = spec["template"] if isinstance(spec.get("template"), dict) else {}
-    if (
-        not isinstance(selector, dict)
-        or not isinstance(selector.get("matchLabels"), dict)
-        or not selector["matchLabels"]
-    ):
-        causes.append(Cause("spec.selector", "field required", "FieldValueRequired"))
-    else:
-        meta: dict[str, Any] = template["metadata"] if isinstance(template.get("metadata"), dict) else {}
-        labels: dict[str, Any] = meta["labels"] if isinstance(meta.get("labels"), dict) else {}
-        if any(labels.get(k) != v for k, v in selector["matchLabels"].items()):
-            causes.append(Cause("spec.template.metadata.labels", "`selector` does not match template `labels`"))
     causes.extend(_unsupported_containers(template.get("spec"), "spec.template.spec"))
     causes.extend(_containers_causes(template.get("spec"), "spec.template.spec"))
     causes.extend(

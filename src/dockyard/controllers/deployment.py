@@ -25,7 +25,7 @@ from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from dockyard.api import labels as well_known
-from dockyard.api import phases, timefmt
+from dockyard.api import labelselector, phases, timefmt, workloads
 from dockyard.client import events, resources, runtime
 from dockyard.controllers import rollout
 
@@ -105,8 +105,7 @@ PAUSED = "DeploymentPaused"
 RESUMED = "DeploymentResumed"
 """Reasons of the Deployment conditions (``deploymentutil.*Reason``)."""
 
-DEFAULT_PROGRESS_DEADLINE = 600
-"""``spec.progressDeadlineSeconds`` when unset (apps/v1 defaulting)."""
+DEFAULT_PROGRESS_DEADLINE = workloads.DEFAULT_PROGRESS_DEADLINE
 
 
 def _conditions(deploy: Deployment) -> list[dict[str, Any]]:
@@ -405,7 +404,8 @@ class DeploymentController(runtime.Controller):
 
     def _prune(self, deploy: Deployment, old: list[ReplicaSet]) -> None:
         assert deploy.spec is not None
-        limit = 10 if deploy.spec.revisionHistoryLimit is None else deploy.spec.revisionHistoryLimit
+        limit = deploy.spec.revisionHistoryLimit
+        limit = workloads.DEFAULT_REVISION_HISTORY_LIMIT if limit is None else limit
         idle = [rs for rs in old if _replicas(rs, 0) == 0 and (rs.status.replicas if rs.status else 0) == 0]
         for rs in idle[: max(0, len(idle) - limit)]:
             try:
@@ -458,10 +458,7 @@ class ReplicaSetController(runtime.Controller):
             # the Pod informer has not yet seen what this controller wrote: its events bring the key back
             log.debug("replicaset %s: waiting for the informer to see %s", key, self.expectations.pending(key))
             return None
-        labels = rs.spec.selector.matchLabels or {}
-        pods: list[Pod] = [
-            p for p in self.lister(Pod).owned_by(rs) if all(_labels(p).get(k) == v for k, v in labels.items())
-        ]
+        pods = self._claim_pods(rs)
         active = [
             p
             for p in pods
@@ -535,6 +532,44 @@ class ReplicaSetController(runtime.Controller):
         # a Ready pod becomes available minReadySeconds later: look again then (``AddAfter``)
         due = [w for w in waits if w != float("inf")]
         return min(due) + 0.05 if due else None
+
+    def _claim_pods(self, rs: ReplicaSet) -> list[Pod]:
+        """The pods of ``rs``: those it controls that its whole selector (``matchLabels`` and
+        ``matchExpressions``) matches. One it controls that the selector no longer matches (relabelled) is
+        released, its ownerReference removed, as ``ClaimPods`` / ``ReleasePod`` of ``PodControllerRefManager``
+        do: it runs on as an orphan and the ReplicaSet replaces it."""
+        assert rs.spec is not None
+        selector = rs.spec.selector.to_dict()
+        owner = _name(rs)
+        pods: list[Pod] = []
+        for pod in self.lister(Pod).owned_by(rs):
+            if labelselector.matches(selector, _labels(pod)):
+                pods.append(pod)
+            elif resources.controller_of(pod, "ReplicaSet") == owner and not _meta(pod).deletionTimestamp:
+                self._release(rs, pod)
+        return pods
+
+    def _release(self, rs: ReplicaSet, pod: Pod) -> None:
+        """Remove ``rs``'s ownerReference from ``pod`` (a JSON patch that tests the pod's uid and the entry's, so it
+        never removes another owner's). Gone (404) or changed meanwhile (422, a failed test): nothing to do, as
+        ``ReleasePod`` ignores NotFound and Invalid."""
+        uid = _meta(rs).uid
+        refs = _meta(pod).ownerReferences or []
+        index = next((i for i, ref in enumerate(refs) if ref.uid == uid), None)
+        if index is None:
+            return
+        patch = [
+            {"op": "test", "path": "/metadata/uid", "value": _meta(pod).uid},
+            {"op": "test", "path": f"/metadata/ownerReferences/{index}/uid", "value": uid},
+            {"op": "remove", "path": f"/metadata/ownerReferences/{index}"},
+        ]
+        try:
+            self.api.patch(Pod, _name(pod), patch, namespace=_meta(pod).namespace, patch_type=PatchType.JSON)
+        except ApiError as err:
+            if err.status.code not in (404, 422):
+                raise
+            return
+        log.info("replicaset %s: released pod %s (its labels no longer match)", resources.key(rs), _name(pod))
 
 
 def _available_in(pod: Pod, min_ready: int, now: float) -> float:

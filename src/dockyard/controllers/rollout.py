@@ -22,13 +22,13 @@ import msgspec
 from lightkube.models.apps_v1 import DeploymentStrategy
 from lightkube.resources.core_v1 import Pod
 
-from dockyard.api import phases
+from dockyard.api import phases, workloads
 from dockyard.client import objects, resources
 
-DEFAULT_SURGE = "25%"
-DEFAULT_UNAVAILABLE = "25%"
-RECREATE = "Recreate"
-ROLLING_UPDATE = "RollingUpdate"
+DEFAULT_SURGE = workloads.DEFAULT_MAX_SURGE
+DEFAULT_UNAVAILABLE = workloads.DEFAULT_MAX_UNAVAILABLE
+RECREATE = workloads.RECREATE
+ROLLING_UPDATE = workloads.ROLLING_UPDATE
 TIMED_OUT = phases.FailedImageReason.PROGRESS_DEADLINE
 """Reason of a Deployment's ``Progressing=False`` condition past ``spec.progressDeadlineSeconds``
 (``deploymentutil.TimedOutReason``)."""
@@ -60,15 +60,17 @@ def scaled_value(value: int | str | None, total: int, *, round_up: bool, default
     (``intstr.GetScaledValueFromIntOrPercent``).
 
     Raises:
-        ValueError: for a string that is not a percentage.
+        ValueError: for a string that is not a percentage (``[0-9]+%``, :func:`dockyard.api.workloads.percent`);
+            the API server refuses one (422), so only an object stored before that rule can hold it.
     """
     if value is None:
         value = default
     if isinstance(value, int):
         return value
-    if not value.endswith("%"):
+    share = workloads.percent(value)
+    if share is None:
         raise ValueError(f"{value!r}: expected an integer or a percentage such as '25%'")
-    exact = int(value[:-1]) * total / 100
+    exact = share * total / 100
     return math.ceil(exact) if round_up else math.floor(exact)
 
 
