@@ -48,7 +48,7 @@ from lightkube.resources.core_v1 import Pod
 from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.api import labels as well_known
-from dockyard.api import models, objects, phases, timefmt
+from dockyard.api import labelselector, models, objects, phases, timefmt
 from dockyard.client import events, resources, runtime
 from dockyard.controllers import rollout
 
@@ -447,9 +447,12 @@ class ImageDeployController(runtime.Controller):
         for cond in (deploy.status.conditions if deploy.status is not None else None) or []:
             if cond.type == "Progressing" and cond.status == "False" and cond.reason == rollout.TIMED_OUT:
                 return (rollout.TIMED_OUT, cond.message or ""), None
-        selector = deploy.spec.selector.matchLabels or {}
-        listed = self.lister(Pod).list(deploy.metadata.namespace, selector)
+        selector = deploy.spec.selector.to_dict()
+        listed = self.lister(Pod).list(deploy.metadata.namespace, deploy.spec.selector.matchLabels or {})
         for pod in listed:
+            labels = (pod.metadata.labels if pod.metadata else None) or {}
+            if not labelselector.matches(selector, labels):  # matchExpressions too: not another workload's pod
+                continue
             if pod.spec is None or not any(c.image == target for c in pod.spec.containers):
                 continue
             for cs in (pod.status.containerStatuses if pod.status is not None else None) or []:
