@@ -316,6 +316,42 @@ def create_from_file_and_typed(k: Kubectl) -> None:
     assert k.run("create", "secret", "generic", "s", "--from-literal=a=b").stdout.strip() == "secret/s created"
 
 
+def create_service_typed(k: Kubectl) -> None:
+    # kubectl's typed ``create service`` sends protobuf only (no JSON fallback).
+    for cmd, type_ in [("clusterip", "ClusterIP"), ("nodeport", "NodePort"), ("loadbalancer", "LoadBalancer")]:
+        out = k.run("create", "service", cmd, f"s-{cmd}", "--tcp=80:8080", "--tcp=443:https").stdout
+        assert out.strip() == f"service/s-{cmd} created"
+        spec = k.json("service", f"s-{cmd}")["spec"]
+        assert spec["type"] == type_ and spec["selector"] == {"app": f"s-{cmd}"}
+        ports = [{key: p[key] for key in ("name", "port", "protocol", "targetPort")} for p in spec["ports"]]
+        assert ports == [
+            {"name": "80-8080", "port": 80, "protocol": "TCP", "targetPort": 8080},
+            {"name": "443-https", "port": 443, "protocol": "TCP", "targetPort": "https"},
+        ]
+    dry = k.run(
+        "create", "service", "nodeport", "dry", "--tcp=80", "--node-port=30080", "--dry-run=server", "-o", "yaml"
+    ).stdout
+    svc = yaml.safe_load(dry)
+    assert svc["kind"] == "Service" and svc["spec"]["type"] == "NodePort"
+    assert svc["spec"]["ports"][0]["nodePort"] == 30080 and svc["spec"]["ports"][0]["targetPort"] == 80
+    assert k.run("get", "service", "dry", check=False).returncode != 0
+
+
+def create_deployment_typed(k: Kubectl) -> None:
+    # protobuf too; --replicas=0 must stay 0 (a *int32), not default to 1.
+    out = k.run("create", "deployment", "web", "--image=busybox:1", "--replicas=2", "--port=8080", "--", "sleep", "1d")
+    assert out.stdout.strip() == "deployment.apps/web created"
+    container = k.json("deployment", "web")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "busybox:1" and container["command"] == ["sleep", "1d"]
+    assert [p["containerPort"] for p in container["ports"]] == [8080]
+    k.rolled_out(1)
+    k.run("create", "deployment", "idle", "--image=busybox", "--replicas=0")
+    assert k.json("deployment", "idle")["spec"]["replicas"] == 0
+    for args in (["job", "j", "--image=busybox"], ["cronjob", "cj", "--image=busybox", "--schedule=* * * * *"]):
+        refused = k.run("create", *args, check=False)  # batch/v1 is not served
+        assert refused.returncode != 0 and "the server could not find the requested resource" in refused.stderr
+
+
 def patch_merge(k: Kubectl) -> None:
     k.apply("bc")
     out = k.run("patch", "bc", "hello", "--type=merge", "-p", '{"spec":{"runPolicy":"Parallel"}}').stdout
@@ -591,6 +627,8 @@ CASES: dict[str, Callable[[Kubectl], None]] = {
     "apply-reapply-deployment": apply_reapply_deployment_strategic,
     "apply-reapply-buildconfig": apply_reapply_custom_kind_merge,
     "create": create_from_file_and_typed,
+    "create-service": create_service_typed,
+    "create-deployment": create_deployment_typed,
     "patch-merge": patch_merge,
     "patch-json": patch_json,
     "patch-strategic": patch_strategic,

@@ -71,7 +71,7 @@ def test_decode_namespace() -> None:
     [
         b"{}",
         protobuf.MAGIC + b"\xff",
-        envelope("apps/v1", "Deployment", b""),
+        envelope("batch/v1", "Job", b""),
         envelope("v1", "Secret", field(99, "x")),
         envelope("v1", "Secret", field(1, field(1, b"\xff\xfe"))),
     ],
