@@ -2,10 +2,12 @@
 
 Against the real API server over HTTPS: what the builder cannot honour is 422 naming the field, nothing stored:
 
-- ``output.to`` and ``dockerStrategy.from`` are registry references (``kind: DockerImage``): another kind, or a
-  ``namespace``, would be pushed to or pulled as the literal name;
-- an ``ImageChange`` trigger follows an Image object (``imageChange.from: {kind: Image, name}``), named, with
-  nothing else in it; a ``Generic`` trigger needs a secret, or its webhook can never be called;
+- ``output.to`` and ``dockerStrategy.from`` are registry references (``kind: DockerImage``) or name an Image of
+  the namespace (``kind: Image``, resolved by the build controller when the build starts): another kind, an
+  Image "name" that is no Image's name, or a ``namespace``, would be pushed to or pulled as the literal name;
+- an ``ImageChange`` trigger follows an Image object (``imageChange.from: {kind: Image, name}``), named unless
+  ``dockerStrategy.from`` is an Image (then it follows that one), with nothing else in it; a ``Generic`` trigger
+  needs a secret, or its webhook can never be called;
 - a source has what its type needs (``git`` for Git, ``dockerfile`` for Dockerfile) and nothing another type
   needs (``git`` beside Binary or Dockerfile would be ignored).
 
@@ -76,21 +78,47 @@ def accepted(api: httpx.Client, body: dict[str, Any], url: str = BCS) -> dict[st
     return resp.json()  # type: ignore[no-any-return]
 
 
-# --- output.to and dockerStrategy.from: registry references only ----------------------------------------------
+# --- output.to and dockerStrategy.from: registry references, or an Image of the namespace -----------------------
 
 
-@pytest.mark.parametrize("kind", ["Image", "ImageStreamTag", "ImageStreamImage", "dockerimage"])
-def test_output_to_of_another_kind_than_docker_image_is_refused(api: httpx.Client, kind: str) -> None:
-    """``to: {kind: Image, name: 127.0.0.1:15000/audit/outkind:v1}`` was pushed to that literal reference."""
-    body = config(output={"to": {"kind": kind, "name": "127.0.0.1:15000/audit/outkind:v1"}})
-    cause = refused(api, body, "spec.output.to.kind", f'"{kind}"', '"DockerImage"')
+@pytest.mark.parametrize("kind", ["ImageStreamTag", "ImageStreamImage", "dockerimage", "image"])
+def test_output_to_of_another_kind_than_docker_image_or_image_is_refused(api: httpx.Client, kind: str) -> None:
+    body = config(output={"to": {"kind": kind, "name": "app"}})
+    cause = refused(api, body, "spec.output.to.kind", f'"{kind}"', '"DockerImage"', '"Image"')
     assert cause["message"].lower().startswith("unsupported value"), cause
 
 
-@pytest.mark.parametrize("kind", ["Image", "ImageStreamTag"])
-def test_docker_strategy_from_of_another_kind_than_docker_image_is_refused(api: httpx.Client, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["ImageStreamTag", "ImageStreamImage"])
+def test_docker_strategy_from_of_another_kind_than_docker_image_or_image_is_refused(
+    api: httpx.Client, kind: str
+) -> None:
     body = config(strategy={"type": "Docker", "dockerStrategy": {"from": {"kind": kind, "name": "base"}}})
-    refused(api, body, "spec.strategy.dockerStrategy.from.kind", f'"{kind}"', '"DockerImage"')
+    refused(api, body, "spec.strategy.dockerStrategy.from.kind", f'"{kind}"', '"DockerImage"', '"Image"')
+
+
+@pytest.mark.parametrize("field", ["output.to", "strategy.dockerStrategy.from"])
+def test_a_registry_reference_under_kind_image_is_refused(api: httpx.Client, field: str) -> None:
+    """``to: {kind: Image, name: 127.0.0.1:15000/audit/outkind:v1}`` was once pushed to that literal reference:
+    under ``kind: Image`` the name is an Image's (a lowercase RFC 1123 subdomain)."""
+    ref = {"kind": "Image", "name": "127.0.0.1:15000/audit/outkind:v1"}
+    if field == "output.to":
+        body = config(output={"to": ref})
+    else:
+        body = config(strategy={"type": "Docker", "dockerStrategy": {"from": ref}})
+    refused(api, body, f"spec.{field}.name", "Image")
+
+
+def test_image_references_are_accepted(api: httpx.Client) -> None:
+    """``kind: Image`` names an Image of the BuildConfig's namespace, resolved when each build starts."""
+    got = accepted(
+        api,
+        config(
+            output={"to": {"kind": "Image", "name": "app"}},
+            strategy={"type": "Docker", "dockerStrategy": {"from": {"kind": "Image", "name": "base"}}},
+        ),
+    )
+    assert got["spec"]["output"]["to"] == {"kind": "Image", "name": "app"}
+    assert got["spec"]["strategy"]["dockerStrategy"]["from"] == {"kind": "Image", "name": "base"}
 
 
 def test_a_namespace_on_an_image_reference_is_refused(api: httpx.Client) -> None:
@@ -102,9 +130,9 @@ def test_a_namespace_on_an_image_reference_is_refused(api: httpx.Client) -> None
 
 
 def test_a_build_is_checked_as_its_config_is(api: httpx.Client) -> None:
-    body = config(output={"to": {"kind": "Image", "name": "app"}})
+    body = config(output={"to": {"kind": "ImageStreamTag", "name": "app:latest"}})
     body["kind"], body["metadata"]["name"] = "Build", "fields-1"
-    refused(api, body, "spec.output.to.kind", '"Image"', url=BUILDS)
+    refused(api, body, "spec.output.to.kind", '"ImageStreamTag"', url=BUILDS)
 
 
 def test_docker_image_references_are_accepted(api: httpx.Client) -> None:
@@ -150,7 +178,7 @@ def test_docker_image_references_are_accepted(api: httpx.Client) -> None:
             "spec.triggers[0].imageChange.from.name",
             [],
         ),
-        ({"type": "ImageChange", "imageChange": {}}, "spec.triggers[0].imageChange.from", []),
+        ({"type": "ImageChange", "imageChange": {}}, "spec.triggers[0].imageChange.from", ["dockerStrategy.from"]),
         ({"type": "ImageChange"}, "spec.triggers[0].imageChange", ["Required value"]),
         ({"type": "Generic"}, "spec.triggers[0].generic", ["Required value"]),
         ({"type": "Generic", "generic": {}}, "spec.triggers[0].generic.secretReference", ["Required value"]),
@@ -184,6 +212,17 @@ def test_triggers_that_can_fire_are_accepted(api: httpx.Client) -> None:
     ]
     got = accepted(api, config(triggers=triggers))
     assert got["spec"]["triggers"][2]["imageChange"]["from"] == {"kind": "Image", "name": "other"}  # defaulted
+
+
+def test_an_image_change_trigger_without_from_follows_an_image_docker_strategy_from(api: httpx.Client) -> None:
+    """OpenShift's default: an ImageChange trigger without ``from`` follows the strategy's ``from``, here when that
+    is ``kind: Image``; with a registry reference there is nothing to follow (422 naming ``from``)."""
+    triggers = [{"type": "ConfigChange"}, {"type": "ImageChange", "imageChange": {}}]
+    strategy = {"type": "Docker", "dockerStrategy": {"from": {"kind": "Image", "name": "base"}}}
+    got = accepted(api, config(triggers=triggers, strategy=strategy))
+    assert got["spec"]["triggers"][1] == {"type": "ImageChange", "imageChange": {}}
+    strategy = {"type": "Docker", "dockerStrategy": {"from": {"kind": "DockerImage", "name": "127.0.0.1:5000/b:1"}}}
+    refused(api, config(triggers=triggers, strategy=strategy), "spec.triggers[1].imageChange.from", "Required value")
 
 
 # --- sources: what each type needs ----------------------------------------------------------------------------

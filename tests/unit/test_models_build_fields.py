@@ -1,5 +1,5 @@
-"""The CRD refuses what the BuildConfig model refuses (Kubernetes mode): image reference kinds and namespaces,
-what each source and trigger type needs.
+"""The CRD refuses what the BuildConfig model refuses (Kubernetes mode): image reference kinds (DockerImage, a
+registry reference; Image, the name of an Image) and namespaces, what each source and trigger type needs.
 
 Each case is checked twice: by the model (the embedded server's validation) and by the CustomResourceDefinition
 schema as kube-apiserver applies it (structural defaults, then the schema's enums/lengths/patterns, then its
@@ -19,6 +19,7 @@ from dockyard.apiserver import celrules, crds, structural
 
 TO = {"kind": "DockerImage", "name": "127.0.0.1:5000/app:latest"}
 GIT = {"uri": "https://example.com/r.git"}
+FROM_IMAGE = {"dockerStrategy": {"from": {"kind": "Image", "name": "base"}}}
 BASE: dict[str, Any] = {"source": {"type": "Dockerfile", "dockerfile": "FROM scratch\n"}, "output": {"to": TO}}
 
 
@@ -31,11 +32,15 @@ def spec(**fields: Any) -> dict[str, Any]:
 CASES: list[tuple[dict[str, Any], bool]] = [
     (spec(), True),
     (spec(output={"to": {"name": TO["name"]}}), True),
-    (spec(output={"to": {**TO, "kind": "Image"}}), False),
+    (spec(output={"to": {**TO, "kind": "Image"}}), False),  # an Image's name, not a registry reference
+    (spec(output={"to": {"kind": "Image", "name": "app"}}), True),
+    (spec(output={"to": {"kind": "Image", "name": "app", "namespace": "other"}}), False),
     (spec(output={"to": {**TO, "kind": "ImageStreamTag"}}), False),
     (spec(output={"to": {**TO, "namespace": "other"}}), False),
     (spec(output={"to": {**TO, "namespace": ""}}), True),
-    (spec(strategy={"dockerStrategy": {"from": {"kind": "Image", "name": "base"}}}), False),
+    (spec(strategy={"dockerStrategy": {"from": {"kind": "Image", "name": "base"}}}), True),
+    (spec(strategy={"dockerStrategy": {"from": {"kind": "Image", "name": "r/base:1"}}}), False),
+    (spec(strategy={"dockerStrategy": {"from": {"kind": "ImageStreamTag", "name": "base"}}}), False),
     (spec(strategy={"dockerStrategy": {"from": {"kind": "DockerImage", "name": "r/base:1"}}}), True),
     (spec(source={"type": "Git", "git": GIT}), True),
     (spec(source={"git": GIT, "dockerfile": "FROM scratch\n"}), True),
@@ -53,6 +58,15 @@ CASES: list[tuple[dict[str, Any], bool]] = [
     (spec(triggers=[{"type": "ImageChange", "imageChange": {"from": {"name": "base", "namespace": "o"}}}]), False),
     (spec(triggers=[{"type": "ImageChange", "imageChange": {"from": {"name": "Base_1"}}}]), False),
     (spec(triggers=[{"type": "ImageChange", "imageChange": {}}]), False),
+    # without from, an ImageChange trigger follows dockerStrategy.from when that is an Image (OpenShift's default)
+    (spec(triggers=[{"type": "ImageChange", "imageChange": {}}], strategy=FROM_IMAGE), True),
+    (
+        spec(
+            triggers=[{"type": "ConfigChange"}, {"type": "ImageChange", "imageChange": {}}],
+            strategy={"dockerStrategy": {"from": {"kind": "DockerImage", "name": "r/base:1"}}},
+        ),
+        False,
+    ),
     (spec(triggers=[{"type": "ImageChange"}]), False),
     (spec(triggers=[{"type": "Generic", "generic": {"secret": "s"}}]), True),
     (spec(triggers=[{"type": "Generic", "generic": {"secretReference": {"name": "hook"}}}]), True),
@@ -96,3 +110,13 @@ def test_a_stored_image_change_status_still_reads() -> None:
         {"imageChangeTriggers": [{"from": {"kind": "Image", "name": "base"}, "lastTriggeredImageID": "r@sha256:1"}]}
     )
     assert status.imageChangeTriggers[0].from_ is not None and status.imageChangeTriggers[0].from_.name == "base"
+
+
+def test_an_image_change_trigger_without_from_names_its_from() -> None:
+    """The cause is ``spec.triggers[i].imageChange.from``, as for any required field, on the embedded server."""
+    body = spec(triggers=[{"type": "ConfigChange"}, {"type": "ImageChange", "imageChange": {}}])
+    with pytest.raises(pydantic.ValidationError) as caught:
+        models.SPEC_MODELS["BuildConfig"].model_validate(body)
+    errors = caught.value.errors()
+    assert [e["loc"] for e in errors] == [("triggers", 1, "imageChange", "from")], errors
+    assert "dockerStrategy.from" in errors[0]["msg"], errors

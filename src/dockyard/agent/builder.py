@@ -128,7 +128,8 @@ def fetch_inputs(
     the clients being made) only when the build names a Secret or has a Binary source: a Git build
     without secrets starts fetching its source before they are ready.
     Raises:
-        builds.StageFailed: a Secret is missing or unusable (the message names it, never its data).
+        builds.StageFailed: a Secret is missing or unusable (the message names it, never its data); a push
+            Secret for an output no one resolved (:func:`dockyard.agent.builds.push_target`).
     """
     spec, ns = build.spec, build.metadata.namespace
     inputs = builds.BuildInputs(cancelled=cancelled)
@@ -145,7 +146,7 @@ def fetch_inputs(
     if spec.source.sourceSecret is not None:
         inputs.source_auth = secret_auth(spec.source.sourceSecret.name, "FetchSourceFailed", credentials.basic_auth)
     if spec.output.pushSecret is not None:
-        target = builds.registry_of(spec.output.to.name)
+        target = builds.registry_of(builds.push_target(build))
         inputs.push_auth = secret_auth(
             spec.output.pushSecret.name, "PushImageToRegistryFailed", lambda s: credentials.registry_auth(s, target)
         )

@@ -218,6 +218,26 @@ class _Stages:
             self.items[-1]["durationMilliseconds"] = int((time.monotonic() - self._t0) * 1000)
 
 
+def push_target(build: api_objects.Build) -> str:
+    """The registry reference ``build`` pushes to: the ``status.outputDockerImageReference`` the build controller
+    resolved ``output.to`` to (OpenShift's builder pushes there too), or a ``kind: DockerImage`` ``output.to.name``
+    (:func:`dockyard.api.buildpod.carried_output`).
+
+    Raises:
+        StageFailed: ``InvalidOutputReference``: ``output.to`` names an Image and nothing resolved it (an Image's
+            name is never taken for a registry reference).
+    """
+    target = buildpod.carried_output(api_objects.to_dict(build))
+    if target is None:
+        to = build.spec.output.to
+        raise StageFailed(
+            "InvalidOutputReference",
+            f'output.to: {to.kind} "{to.name}" was not resolved to a registry reference by the build controller '
+            "(status.outputDockerImageReference)",
+        )
+    return target
+
+
 def run_build(
     client: connect.Client, build: api_objects.Build, sink: LogSink, inputs: BuildInputs | None = None
 ) -> BuildResult:
@@ -231,10 +251,22 @@ def run_build(
     """
     inputs = inputs or BuildInputs()
     spec = build.spec
-    to = spec.output.to.name
     started = time.monotonic()
     stages = _Stages()
     revision: dict[str, Any] | None = None
+    try:
+        to = push_target(build)
+        base_ref = spec.strategy.dockerStrategy.from_
+        if base_ref is not None and base_ref.kind != models.DOCKER_IMAGE_KIND:
+            raise StageFailed(
+                "InvalidImageReference",
+                f'strategy.dockerStrategy.from: {base_ref.kind} "{base_ref.name}" was not resolved to a registry '
+                "reference by the build controller",
+            )
+    except StageFailed as err:
+        sink.write(f"error: {err.message}")
+        sink.close()
+        return BuildResult(succeeded=False, reason=err.reason, message=err.message, log_snippet=sink.snippet())
 
     def write(line: str) -> None:
         if inputs.cancelled():

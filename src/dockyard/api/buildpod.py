@@ -2,7 +2,10 @@
 
 As in OpenShift (``pkg/build/controller/strategy/docker.go``), the controller
 creates one pod per Build, named ``<build>-build``, and passes the Build to
-the builder as JSON in the ``BUILD`` environment variable. The builder reports
+the builder as JSON in the ``BUILD`` environment variable: its ``metadata``,
+``spec`` and ``status.outputDockerImageReference``, the registry reference the
+controller resolved ``output.to`` to, where the builder pushes (as OpenShift's
+builder pushes to the Build's ``status.outputDockerImageReference``). The builder reports
 its outcome in the container's termination message
 (``state.terminated.message``, the kubelet's ``terminationMessagePath``
 contract) as JSON: ``{"imageDigest", "reason", "message", "logSnippet"}``.
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.api import labels as well_known
-from dockyard.api import phases
+from dockyard.api import models, phases
 
 # aliases of the keys' one home, dockyard.api.labels
 BUILD_POD_LABEL = well_known.BUILD_POD
@@ -49,12 +52,15 @@ def pod_name(build_name: str) -> str:
     return f"{build_name}-build"
 
 
-def build_pod(build: dict[str, Any]) -> dict[str, Any]:
-    """The Pod manifest that runs ``build`` (a Build object as a dict with uid)."""
+def build_pod(build: dict[str, Any], *, output: str | None = None) -> dict[str, Any]:
+    """The Pod manifest that runs ``build`` (a Build object as a dict with uid), pushing to ``output`` (the
+    resolved ``output.to``, carried as ``status.outputDockerImageReference``; see :func:`carried_output`)."""
     meta = build["metadata"]
     # creationTimestamp and labels (the build number) order Builds of one output: see labels.BUILD_ORDER
     keep = ("name", "namespace", "uid", "creationTimestamp", "labels")
-    payload = {"metadata": {k: meta[k] for k in keep if meta.get(k) is not None}, "spec": build["spec"]}
+    payload: dict[str, Any] = {"metadata": {k: meta[k] for k in keep if meta.get(k) is not None}, "spec": build["spec"]}
+    if output:
+        payload["status"] = {"outputDockerImageReference": output}
     labels = {BUILD_POD_LABEL: well_known.BUILD_POD_TRUE, BUILD_NAME_LABEL: meta["name"]}
     if (meta.get("labels") or {}).get(BUILDCONFIG_LABEL):
         labels[BUILDCONFIG_LABEL] = meta["labels"][BUILDCONFIG_LABEL]
@@ -106,6 +112,19 @@ def build_from_pod(pod: dict[str, Any]) -> dict[str, Any]:
                     raise ValueError("the BUILD environment variable is not a JSON object")
                 return payload
     raise ValueError("pod has no BUILD environment variable")
+
+
+def carried_output(payload: dict[str, Any]) -> str | None:
+    """The registry reference a build pod's Build payload (:func:`build_from_pod`) pushes to: its
+    ``status.outputDockerImageReference``, or (a payload without one) ``spec.output.to.name`` when that is a
+    registry reference (``kind: DockerImage``); None when there is none: an Image's name is never pushed to."""
+    status = payload.get("status")
+    if isinstance(status, dict) and isinstance(status.get("outputDockerImageReference"), str):
+        return str(status["outputDockerImageReference"]) or None
+    to = ((payload.get("spec") or {}).get("output") or {}).get("to") or {}
+    if to.get("kind", models.DOCKER_IMAGE_KIND) == models.DOCKER_IMAGE_KIND and isinstance(to.get("name"), str):
+        return str(to["name"]) or None
+    return None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from dockyard.api import gitref, imagepolicy, kinds, reference
 
@@ -233,12 +234,17 @@ class EnvVar(Strict):
 DOCKER_IMAGE_KIND = "DockerImage"
 """``kind`` of an image reference a build pushes to or builds from: ``name`` is a registry reference."""
 IMAGE_KIND = "Image"
-"""``kind`` of what an ImageChange trigger follows: an Image object (kpush Image) in the BuildConfig's namespace."""
+"""``kind`` of a reference to an Image object (kpush Image) in the BuildConfig's namespace: what an ImageChange
+trigger follows, and what ``output.to`` and ``dockerStrategy.from`` may name instead of a registry reference
+(resolved by the build controller when a build starts)."""
+DEFAULT_IMAGE_TAG = "latest"
+"""The tag an Image follows when it names neither ``spec.tag`` nor ``spec.policy``."""
 
 
-def _only_kind(value: str, supported: str) -> str:
-    if value != supported:
-        raise ValueError(f'Unsupported value: "{value[:64]}": supported values: "{supported}"')
+def _only_kind(value: str, *supported: str) -> str:
+    if value not in supported:
+        quoted = ", ".join(f'"{kind}"' for kind in supported)
+        raise ValueError(f'Unsupported value: "{value[:64]}": supported values: {quoted}')
     return value
 
 
@@ -254,30 +260,77 @@ def _no_namespace(value: str | None) -> str | None:
 _NO_NAMESPACE = "Not supported: must be empty (references stay in the object's own namespace)."
 
 
-class ObjectReference(Strict):
-    """An image in a registry (``kind: DockerImage``, OpenShift's ``ObjectReference`` of an image).
+_DNS1123_SUBDOMAIN_CEL = DNS1123_SUBDOMAIN.pattern.replace("\\.", "[.]")
+""":data:`DNS1123_SUBDOMAIN` without a backslash, for a CEL string literal."""
 
-    Only ``DockerImage`` is supported: another kind (OpenShift's ImageStreamTag, dockyard's Image) and a
-    ``namespace`` are refused (422 naming the field), as nothing would resolve them.
+
+def _image_name(value: str) -> str:
+    if len(value) > 253 or not DNS1123_SUBDOMAIN.match(value):
+        raise ValueError(f"{value[:64]!r} is not the name of an Image (a lowercase RFC 1123 subdomain)")
+    return value
+
+
+class ObjectReference(Strict):
+    """An image a build pushes to or builds from (OpenShift's ``ObjectReference`` of an image): a registry
+    reference (``kind: DockerImage``), or an Image of the object's namespace (``kind: Image``, OpenShift's
+    ImageStreamTag), which the build controller resolves when a build starts (see ``BuildOutput.to`` and
+    ``DockerBuildStrategy.from``).
+
+    Another kind and a ``namespace`` are refused (422 naming the field), as nothing would resolve them; so is a
+    ``kind: Image`` name that is no Image's name (a registry reference there was once pushed to literally).
     """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"!has(self.kind) || self.kind != '{IMAGE_KIND}' || "
+                    f"(size(self.name) <= 253 && self.name.matches('{_DNS1123_SUBDOMAIN_CEL}'))",
+                    "message": "with kind Image, name is the name of an Image (a lowercase RFC 1123 subdomain)",
+                    "fieldPath": ".name",
+                    "reason": "FieldValueInvalid",
+                }
+            ]
+        }
+    )
 
     kind: str = Field(
         default=DOCKER_IMAGE_KIND,
-        description="DockerImage (the only kind supported): name is a registry reference.",
-        json_schema_extra={"enum": [DOCKER_IMAGE_KIND]},  # the CRD's check (Kubernetes mode)
+        description="DockerImage (default): name is a registry reference; Image: name is an Image of the "
+        "object's namespace, resolved when each build starts.",
+        json_schema_extra={"enum": [DOCKER_IMAGE_KIND, IMAGE_KIND]},  # the CRD's check (Kubernetes mode)
     )
-    name: str = Field(min_length=1, description="Image reference HOST[:PORT]/REPOSITORY[:TAG].")
+    name: str = Field(
+        min_length=1,
+        description="DockerImage: image reference HOST[:PORT]/REPOSITORY[:TAG] (or @DIGEST); Image: the Image's name.",
+    )
     namespace: str | None = Field(default=None, description=_NO_NAMESPACE, json_schema_extra={"maxLength": 0})
 
     @field_validator("kind")
     @classmethod
     def _kind(cls, value: str) -> str:
-        return _only_kind(value, DOCKER_IMAGE_KIND)
+        return _only_kind(value, DOCKER_IMAGE_KIND, IMAGE_KIND)
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _image_reference(value)
+        return _image_reference(value)  # an Image's name is one too; kind Image asks more (_image_kind_name)
+
+    @model_validator(mode="after")
+    def _image_kind_name(self) -> ObjectReference:
+        if self.kind == IMAGE_KIND:
+            try:
+                _image_name(self.name)
+            except ValueError as err:
+                raise ValidationError.from_exception_data(
+                    "ObjectReference",
+                    [
+                        InitErrorDetails(
+                            type=PydanticCustomError("value_error", str(err)), loc=("name",), input=self.name
+                        )
+                    ],
+                ) from None
+        return self
 
     @field_validator("namespace")
     @classmethod
@@ -309,9 +362,7 @@ class ImageObjectReference(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not DNS1123_SUBDOMAIN.match(value):
-            raise ValueError(f"{value[:64]!r} is not the name of an Image (a lowercase RFC 1123 subdomain)")
-        return value
+        return _image_name(value)
 
     @field_validator("namespace")
     @classmethod
@@ -330,7 +381,10 @@ class DockerBuildStrategy(Strict):
     from_: ObjectReference | None = Field(
         default=None,
         alias="from",
-        description="A registry image (kind DockerImage) that replaces the FROM image of the Dockerfile's last stage.",
+        description="The image that replaces the FROM image of the Dockerfile's last stage: a registry image "
+        "(kind DockerImage), or an Image (kind Image) whose status.latestImage (repository@digest) the build "
+        "controller writes here as kind DockerImage when the build starts (the Build fails with reason "
+        "InvalidImageReference if the Image is missing or has no latestImage yet).",
     )
 
     @field_validator("dockerfilePath")
@@ -351,19 +405,30 @@ class BuildStrategy(Strict):
 class BuildOutput(Strict):
     """Where the built image is pushed (OpenShift ``BuildOutput``)."""
 
-    to: ObjectReference = Field(description="The image reference the build pushes to.")
+    to: ObjectReference = Field(
+        description="Where the build pushes: a registry reference (kind DockerImage), or an Image (kind Image) "
+        "whose spec.repository and spec.tag (default latest) the build controller resolves when the build starts "
+        "and records in status.outputDockerImageReference. An Image that chooses its tag by spec.policy, or a "
+        "missing Image, fails the Build with reason InvalidOutputReference."
+    )
     pushSecret: LocalObjectReference | None = Field(
-        default=None, description="A kubernetes.io/dockerconfigjson Secret for the registry of 'to'."
+        default=None, description="A kubernetes.io/dockerconfigjson Secret for the registry pushed to."
     )
 
 
 class ImageChangeTrigger(Strict):
-    """An ImageChange trigger's options (OpenShift ``ImageChangeTrigger``): the Image it follows."""
+    """An ImageChange trigger's options (OpenShift ``ImageChangeTrigger``): the Image it follows.
 
-    from_: ImageObjectReference = Field(
+    Without ``from`` it follows ``dockerStrategy.from`` when that is ``kind: Image`` (OpenShift's default); with a
+    registry reference there, or none, ``from`` is required (checked by ``BuildConfigSpec``).
+    """
+
+    from_: ImageObjectReference | None = Field(
+        default=None,
         alias="from",
         description="The Image (same namespace) whose status.latestImage starts a build when it changes; the "
-        "build uses that image as its base (dockerStrategy.from).",
+        "build uses that image as its base (dockerStrategy.from). Default: the Image strategy.dockerStrategy.from "
+        "names (required when that is not kind Image).",
     )
 
 
@@ -449,7 +514,8 @@ class BuildTriggerPolicy(Strict):
     imageChange: ImageChangeTrigger | None = Field(
         default=None,
         validate_default=True,
-        description="ImageChange (required): {from: {kind: Image, name}}, the Image followed.",
+        description="ImageChange (required): {from: {kind: Image, name}}, the Image followed; {} follows the "
+        "Image strategy.dockerStrategy.from names.",
     )
     generic: WebHookTrigger | None = Field(
         default=None,
@@ -516,10 +582,41 @@ class CommonSpec(Strict):
     )
 
 
-class BuildConfigSpec(CommonSpec):
-    """The desired state of a BuildConfig: how to build, and when (OpenShift ``BuildConfigSpec``)."""
+MAX_TRIGGERS = 64
+"""Triggers of one BuildConfig at most (``maxItems``: bounds the cost of the CRD's rule over them)."""
 
-    triggers: list[BuildTriggerPolicy] = Field(default_factory=list, description="What starts builds by itself.")
+
+def _image_change_from_rule() -> dict[str, Any]:
+    """The CEL rule of :meth:`BuildConfigSpec._image_change_from` in the CRD (Kubernetes mode)."""
+    strategy_image = (
+        "has(self.strategy) && has(self.strategy.dockerStrategy) && has(self.strategy.dockerStrategy.from) && "
+        f"has(self.strategy.dockerStrategy.from.kind) && self.strategy.dockerStrategy.from.kind == '{IMAGE_KIND}'"
+    )
+    return {
+        "rule": f"!has(self.triggers) || ({strategy_image}) || self.triggers.all(t, t.type != 'ImageChange' || "
+        "!has(t.imageChange) || has(t.imageChange.from))",
+        "message": "Required value: an ImageChange trigger needs imageChange.from unless strategy.dockerStrategy.from "
+        "is an Image (kind Image), the one it then follows",
+        "fieldPath": ".triggers",
+        "reason": "FieldValueRequired",
+    }
+
+
+class BuildConfigSpec(CommonSpec):
+    """The desired state of a BuildConfig: how to build, and when (OpenShift ``BuildConfigSpec``).
+
+    An ImageChange trigger without ``imageChange.from`` follows ``strategy.dockerStrategy.from`` when that is an
+    Image (``kind: Image``), as OpenShift's follows the strategy's ImageStreamTag; otherwise it is refused (422
+    naming ``spec.triggers[i].imageChange.from``).
+    """
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [_image_change_from_rule()]})
+
+    triggers: list[BuildTriggerPolicy] = Field(
+        default_factory=list,
+        max_length=MAX_TRIGGERS,
+        description=f"What starts builds by itself (at most {MAX_TRIGGERS}).",
+    )
     runPolicy: Literal["Serial", "Parallel", "SerialLatestOnly"] = Field(
         default="Serial",
         description="Serial: one build at a time, in order; Parallel: all at once; "
@@ -527,6 +624,38 @@ class BuildConfigSpec(CommonSpec):
     )
     successfulBuildsHistoryLimit: int = Field(default=5, ge=0, description="Completed builds kept.")
     failedBuildsHistoryLimit: int = Field(default=5, ge=0, description="Failed, errored and cancelled builds kept.")
+
+    def strategy_image(self) -> str | None:
+        """The name of the Image ``strategy.dockerStrategy.from`` names (``kind: Image``), or None."""
+        base = self.strategy.dockerStrategy.from_
+        return base.name if base is not None and base.kind == IMAGE_KIND else None
+
+    @model_validator(mode="after")
+    def _image_change_from(self) -> BuildConfigSpec:
+        if self.strategy_image() is not None:
+            return self
+        missing = [
+            i
+            for i, t in enumerate(self.triggers)
+            if t.type == "ImageChange" and t.imageChange and not t.imageChange.from_
+        ]
+        if missing:
+            message = (
+                "Required value: an ImageChange trigger needs imageChange.from (the Image it follows) unless "
+                "strategy.dockerStrategy.from is an Image (kind Image), the one it then follows"
+            )
+            raise ValidationError.from_exception_data(
+                "BuildConfigSpec",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("value_error", message),
+                        loc=("triggers", i, "imageChange", "from"),
+                        input=None,
+                    )
+                    for i in missing
+                ],
+            )
+        return self
 
 
 class BuildSpec(CommonSpec):
@@ -901,7 +1030,11 @@ class BuildStatus(Described):
     completionTimestamp: str | None = Field(default=None, description="When the build ended.")
     duration: int | None = Field(default=None, description="How long the build ran, in nanoseconds.")
     podName: str | None = Field(default=None, description="The build pod.")
-    outputDockerImageReference: str | None = Field(default=None, description="The image reference pushed.")
+    outputDockerImageReference: str | None = Field(
+        default=None,
+        description="The registry reference the build pushes to, written when its pod is created: output.to's "
+        "name, or for kind Image the Image's repository:tag then.",
+    )
     output: BuildStatusOutput | None = Field(default=None, description="What the build produced.")
     stages: list[StageInfo] = Field(default_factory=list, description="Timings of the build's stages.")
     logSnippet: str | None = Field(default=None, description="The last lines of the log of a failed build.")

@@ -20,6 +20,21 @@ time included; when it passes the pod is deleted and the Build ends
 ``Failed`` with reason ``BuildDeadlineExceeded``. When a Build ends, the
 config's oldest Builds beyond ``successfulBuildsHistoryLimit`` /
 ``failedBuildsHistoryLimit`` are deleted, and their logs with them.
+
+Image references are resolved when a Build starts (before its pod is made), as OpenShift's build controller
+resolves ImageStreamTags (``resolveImageReferences``), from the Image of the Build's namespace:
+
+- ``output.to: {kind: Image, name}`` → the Image's ``spec.repository:spec.tag`` (tag default ``latest``), written
+  to ``status.outputDockerImageReference`` with ``Pending`` and given to the builder in the build pod (it pushes
+  there; for ``kind: DockerImage`` the reference is ``output.to.name``). A missing Image, or one that chooses its
+  tag by ``spec.policy`` (no single tag to push), fails the Build with reason ``InvalidOutputReference``.
+- ``dockerStrategy.from: {kind: Image, name}`` → the Image's ``status.latestImage`` (``repository@digest``),
+  written on the Build's spec as ``{kind: DockerImage, name: repository@digest}`` (the shape an ImageChange
+  build gets from ``instantiate``) before the pod is made from it. A missing Image, or one without a digest yet,
+  fails the Build with reason ``InvalidImageReference``.
+
+An Image is read from the informer's cache, and from the server when the cache lacks it or its digest (a cache
+that lags never fails a Build).
 """
 
 from __future__ import annotations
@@ -52,6 +67,60 @@ REASON_DEADLINE = "BuildDeadlineExceeded"
 REASON_CANCELLED = "CancelledBuild"
 REASON_FAILED = "Failed"
 """The Succeeded condition's reason for a failed Build that names no reason of its own."""
+REASON_INVALID_OUTPUT = "InvalidOutputReference"
+"""OpenShift's reason for an output image reference that cannot be resolved (here: an Image's)."""
+REASON_INVALID_IMAGE = "InvalidImageReference"
+"""OpenShift's reason for an input image reference that cannot be resolved (here: ``dockerStrategy.from``)."""
+
+
+class Unresolved(Exception):
+    """An image reference of a Build cannot be resolved; ``reason`` is OpenShift's ``StatusReason``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+def output_reference(ref: models.ObjectReference, image: objects.Image | None) -> str:
+    """The registry reference ``ref`` (``output.to``) pushes to; ``image`` is the Image it names (kind Image).
+
+    Raises:
+        Unresolved: an Image that is missing or chooses its tag by ``spec.policy`` (``InvalidOutputReference``).
+    """
+    if ref.kind != models.IMAGE_KIND:
+        return ref.name
+    if image is None:
+        raise Unresolved(
+            REASON_INVALID_OUTPUT, f'output.to: Image "{ref.name}" not found in the namespace of the build.'
+        )
+    if image.spec.policy is not None:
+        raise Unresolved(
+            REASON_INVALID_OUTPUT,
+            f'output.to: Image "{ref.name}" chooses its tag by spec.policy, so there is no single tag to push to; '
+            "use output.to kind: DockerImage with a repository and tag, or an Image with spec.tag.",
+        )
+    return f"{image.spec.repository}:{image.spec.tag or models.DEFAULT_IMAGE_TAG}"
+
+
+def from_reference(ref: models.ObjectReference, image: objects.Image | None) -> str:
+    """The registry reference ``ref`` (``dockerStrategy.from``) builds from; ``image`` is the Image it names.
+
+    Raises:
+        Unresolved: an Image that is missing or has no ``status.latestImage`` yet (``InvalidImageReference``).
+    """
+    if ref.kind != models.IMAGE_KIND:
+        return ref.name
+    if image is None:
+        raise Unresolved(
+            REASON_INVALID_IMAGE,
+            f'strategy.dockerStrategy.from: Image "{ref.name}" not found in the namespace of the build.',
+        )
+    if not image.status.latestImage:
+        raise Unresolved(
+            REASON_INVALID_IMAGE,
+            f'strategy.dockerStrategy.from: Image "{ref.name}" has no resolved digest yet (status.latestImage).',
+        )
+    return image.status.latestImage
 
 
 def _build_key(_event: str, pod: Pod) -> list[str]:
@@ -77,6 +146,13 @@ def _observe(status: models.BuildStatus) -> None:
         metrics.BUILD_DURATION.labels(phase, "total").observe(status.duration / 1e9)
 
 
+def _pushed_to(build: objects.Build) -> str | None:
+    """``output.to.name`` when it is a registry reference, else None: the output of a Build whose status has no
+    ``outputDockerImageReference`` (one started before the Pending write recorded it)."""
+    to = build.spec.output.to
+    return to.name if to.kind == models.DOCKER_IMAGE_KIND else None
+
+
 def _seconds(ts: str | None) -> float | None:
     return timefmt.parse(ts) if ts else None
 
@@ -99,6 +175,7 @@ class BuildController(runtime.Controller):
             runtime.Watch("Build", siblings, indexers=runtime.label_indexers(buildpod.BUILDCONFIG_LABEL)),
             runtime.Watch("Pod", _build_key, label_selector=f"{well_known.BUILD_POD}={well_known.BUILD_POD_TRUE}"),
             runtime.Watch("BuildConfig", runtime.no_keys),  # read for runPolicy and history limits
+            runtime.Watch("Image", runtime.no_keys),  # read to resolve kind Image references when a build starts
         ]
 
     def reconcile(self, key: str) -> float | None:
@@ -150,12 +227,27 @@ class BuildController(runtime.Controller):
             if any(_number(b) < mine and b.status.phase not in TERMINAL for b in siblings):
                 return None  # a sibling's completion re-enqueues this key
         pod_name = buildpod.pod_name(build.metadata.name)
-        pod = buildpod.build_pod(objects.to_dict(build))
+        try:
+            resolved, output = self._resolve(build)
+        except Unresolved as err:
+            carried = self._carried_output(build)
+            if carried is None:
+                self._end(build, models.BuildStatus(phase=BuildPhase.FAILED, reason=err.reason, message=err.message))
+                log.info("build %s: %s: %s", build.key, err.reason, err.message)
+                return None
+            # a pod from before a restart was made from an earlier resolution: it runs, and the Build follows it
+            resolved, output = build, carried
+        if resolved is None:
+            return None  # deleted meanwhile
+        build = resolved
+        pod = buildpod.build_pod(objects.to_dict(build), output=output)
         try:
             self.api.create(resources.resource("Pod")(pod), namespace=build.metadata.namespace)
             log.info("build %s: created build pod %s", build.key, pod_name)
         except ApiError as err:
-            if err.status.code != 409:  # AlreadyExists: the pod is ours from before a restart
+            if err.status.code == 409:  # AlreadyExists: the pod is ours from before a restart, with its output
+                output = self._carried_output(build) or output
+            else:
                 self._end(
                     build,
                     models.BuildStatus(
@@ -169,10 +261,63 @@ class BuildController(runtime.Controller):
             models.BuildStatus(
                 phase=BuildPhase.PENDING,
                 podName=pod_name,
+                outputDockerImageReference=output,
                 conditions=runtime.with_condition([], SUCCEEDED, False, BuildPhase.PENDING, "build pod created"),
             ),
         )
         return None
+
+    def _carried_output(self, build: objects.Build) -> str | None:
+        """The output reference the existing build pod of ``build`` carries (what its builder pushes to, resolved
+        when the pod was made), or None."""
+        ns, pod_name = build.metadata.namespace, buildpod.pod_name(build.metadata.name)
+        pod = self.lister(Pod).get(ns, pod_name) or runtime.get_as(self.api, Pod, pod_name, ns)
+        if pod is None:
+            return None
+        try:
+            carried = buildpod.build_from_pod(client_objects.to_dict(pod))
+        except ValueError:
+            return None
+        return buildpod.carried_output(carried)
+
+    def _image(self, namespace: str, name: str, *, resolved: bool) -> objects.Image | None:
+        """The Image ``name`` from the cache; from the server when the cache lacks it (or, with ``resolved``, its
+        ``status.latestImage``): a list by ``metadata.name``, which the controllers' role allows."""
+        image = self.lister(objects.Image).get(namespace, name)
+        if image is not None and (image.status.latestImage or not resolved):
+            return image
+        listed = self.api.list(resources.resource("Image"), namespace=namespace, fields={"metadata.name": name})
+        found = [i for i in map(resources.as_dict, listed) if (i.get("metadata") or {}).get("name") == name]
+        return objects.parse(found[0], objects.Image) if found else image
+
+    def _resolve(self, build: objects.Build) -> tuple[objects.Build | None, str]:
+        """Resolve ``build``'s ``kind: Image`` references (module docstring): returns the Build to make the pod
+        from (``dockerStrategy.from`` written on it as the resolved ``DockerImage``; None when it is gone) and
+        the output reference.
+
+        Raises:
+            Unresolved: an Image reference that cannot be resolved.
+        """
+        spec, ns = build.spec, str(build.metadata.namespace)
+        to = spec.output.to
+        image = self._image(ns, to.name, resolved=False) if to.kind == models.IMAGE_KIND else None
+        output = output_reference(to, image)
+        base = spec.strategy.dockerStrategy.from_
+        if base is None or base.kind != models.IMAGE_KIND:
+            return build, output
+        used = from_reference(base, self._image(ns, base.name, resolved=True))
+        patch = {"spec": {"strategy": {"dockerStrategy": {"from": {"kind": models.DOCKER_IMAGE_KIND, "name": used}}}}}
+        try:
+            written = self.api.patch(
+                resources.resource("Build"), build.metadata.name, patch, namespace=ns, patch_type=PatchType.MERGE
+            )
+        except ApiError as err:
+            if err.status.code == 404:
+                return None, output
+            raise
+        runtime.wrote(build, resources.as_dict(written))
+        log.info("build %s: dockerStrategy.from Image %s is %s", build.key, base.name, used)
+        return objects.parse(resources.as_dict(written), objects.Build), output
 
     def _delete_pod(self, build: objects.Build) -> None:
         try:
@@ -277,7 +422,7 @@ class BuildController(runtime.Controller):
                 phase=BuildPhase.COMPLETE,
                 reason=None,
                 message=None,
-                outputDockerImageReference=build.spec.output.to.name,
+                outputDockerImageReference=build.status.outputDockerImageReference or _pushed_to(build),
                 output=models.BuildStatusOutput(to=models.ImageDigest(imageDigest=result.image_digest)),
             )
         else:

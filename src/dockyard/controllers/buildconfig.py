@@ -8,7 +8,12 @@ OpenShift's ``buildconfig`` and ``image-trigger`` controllers, level-based:
   ``status.latestImage`` differs from the trigger's ``lastTriggeredImageID``
   (kept in ``status.imageChangeTriggers[]``, as OpenShift 4 does). The Build
   uses that image as its base (``dockerStrategy.from``) and its
-  ``triggeredBy`` records the digest.
+  ``triggeredBy`` records the digest. Without ``from`` the trigger follows the
+  Image ``dockerStrategy.from`` names (``kind: Image``), OpenShift's default.
+- A ``ConfigChange`` build of a config whose ``dockerStrategy.from`` is an
+  Image waits until that Image has a ``status.latestImage`` (as OpenShift's
+  waits for its ImageStreamTag): started before, the build controller could
+  only fail it; the Image's change brings the config back.
 
 Every Build is started through the ``instantiate`` subresource, with an
 annotation naming the cause (``dockyard.dev/trigger``), and the controller
@@ -37,9 +42,23 @@ IMAGE_KIND = models.IMAGE_KIND
 
 
 def _image_triggers(config: objects.BuildConfig) -> list[str]:
-    """Names of the Images this config's ImageChange triggers follow (each trigger's ``imageChange.from``,
-    which the API requires: an ImageChange trigger without one, or of another kind, is refused with 422)."""
-    return [t.imageChange.from_.name for t in config.spec.triggers if t.type == "ImageChange" and t.imageChange]
+    """Names of the Images this config's ImageChange triggers follow, each once: a trigger's ``imageChange.from``,
+    or without one the Image ``dockerStrategy.from`` names (the API refuses a trigger without ``from`` when
+    that is not ``kind: Image``, and a ``from`` of another kind)."""
+    names: list[str] = []
+    for t in config.spec.triggers:
+        if t.type != "ImageChange" or t.imageChange is None:
+            continue
+        name = t.imageChange.from_.name if t.imageChange.from_ is not None else config.spec.strategy_image()
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def _followed_images(config: objects.BuildConfig) -> set[str]:
+    """Names of the Images whose changes matter to this config: its triggers' and its ``dockerStrategy.from``'s."""
+    base = config.spec.strategy_image()
+    return set(_image_triggers(config)) | ({base} if base else set())
 
 
 class BuildConfigController(runtime.Controller):
@@ -55,7 +74,7 @@ class BuildConfigController(runtime.Controller):
         def by_image(_event: str, image: objects.Image) -> list[str]:
             ns, name = image.metadata.namespace, image.metadata.name
             configs = self.lister(objects.BuildConfig).list(ns)
-            return [c.key for c in configs if name in _image_triggers(c)]
+            return [c.key for c in configs if name in _followed_images(c)]
 
         def new_build(event: str, build: objects.Build) -> list[str]:
             config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
@@ -84,7 +103,11 @@ class BuildConfigController(runtime.Controller):
             return None  # the Build it started is not in the cache yet: its ADDED event brings the key back
         types = {t.type for t in config.spec.triggers}
         generation = 1 if config.metadata.generation is None else config.metadata.generation
-        if "ConfigChange" in types and config.status.lastConfigChangeGeneration != generation:
+        if (
+            "ConfigChange" in types
+            and config.status.lastConfigChangeGeneration != generation
+            and self._base_resolved(config)
+        ):
             cause = f"config-change/{generation}"
             if not self._already(config, cause):
                 self._instantiate(config, cause, [{"message": "Build configuration change"}])
@@ -95,6 +118,14 @@ class BuildConfigController(runtime.Controller):
         for image_name in _image_triggers(config):
             self._image_change(config, image_name, initial_handled="ConfigChange" in types)
         return None
+
+    def _base_resolved(self, config: objects.BuildConfig) -> bool:
+        """False while ``dockerStrategy.from`` names an Image (``kind: Image``) that has no ``status.latestImage``."""
+        base = config.spec.strategy_image()
+        if base is None:
+            return True
+        image = self.lister(objects.Image).get(config.metadata.namespace, base)
+        return image is not None and bool(image.status.latestImage)
 
     def _image_change(self, config: objects.BuildConfig, image_name: str, *, initial_handled: bool) -> None:
         image = self.lister(objects.Image).get(config.metadata.namespace, image_name)

@@ -140,9 +140,10 @@ def test_an_image_of_another_name_triggers_nothing(env: Env, configs: BuildConfi
 
 
 def test_an_image_trigger_follows_only_an_image_it_names(env: Env, configs: BuildConfigController) -> None:
-    """OpenShift's default ``imageChange`` (no ``from``: the strategy's ImageStreamTag) has no counterpart:
-    ``dockerStrategy.from`` is a registry reference (kind DockerImage), so an ImageChange trigger names its Image
-    and a trigger that could never fire is refused (422 naming the field), not stored and left waiting."""
+    """OpenShift's default ``imageChange`` (no ``from``: the strategy's ImageStreamTag) follows
+    ``dockerStrategy.from`` only when that names an Image (kind Image; see test_build_controller_image_refs.py):
+    beside a registry reference, or no ``from``, an ImageChange trigger names its Image, and a trigger that could
+    never fire is refused (422 naming the field), not stored and left waiting."""
     refused = {
         "spec.triggers[0].imageChange": [{"type": "ImageChange"}],
         "spec.triggers[0].imageChange.from": [{"type": "ImageChange", "imageChange": {}}],
@@ -154,7 +155,8 @@ def test_an_image_trigger_follows_only_an_image_it_names(env: Env, configs: Buil
     for field, triggers in refused.items():
         body = {"apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig", **config(triggers=triggers)}
         if field.startswith("spec.strategy"):
-            body["spec"]["strategy"] = {"type": "Docker", "dockerStrategy": {"from": {"kind": "Image", "name": "base"}}}
+            from_ = {"kind": "ImageStreamTag", "name": "base:latest"}
+            body["spec"]["strategy"] = {"type": "Docker", "dockerStrategy": {"from": from_}}
         resp = env.http.post(f"/apis/dockyard.dev/v1alpha1/namespaces/{env.ns}/buildconfigs", json=body)
         assert resp.status_code == 422, resp.text
         assert [c["field"] for c in resp.json()["details"]["causes"]] == [field], resp.text
