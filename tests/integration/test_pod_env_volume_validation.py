@@ -120,7 +120,7 @@ REFUSED_ENV: list[tuple[str, dict[str, Any], str, str]] = [
         "fileKeyRef",
         _env({"fileKeyRef": {"volumeName": "v", "path": "a.env", "key": "K"}}),
         f"{ENV}.valueFrom.fileKeyRef",
-        "FieldValueForbidden",
+        "FieldValueNotSupported",  # not a field of Kubernetes v1.32's EnvVarSource (1.34+): an unknown field
     ),
     (
         "fieldRef status.podIPs",

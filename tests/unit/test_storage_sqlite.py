@@ -109,7 +109,8 @@ def test_watch_log_events_and_prev_view(store: sqlite.Store) -> None:
     store.create(BUILD, {"metadata": {"name": "b", "namespace": "default"}})
     events, upto = store.events_since(POD, 0)
     assert [e.type for e in events] == ["ADDED", "MODIFIED", "DELETED"] and upto == 4
-    assert events[1].prev == {"metadata": {"name": "a", "namespace": "default", "labels": {"app": "1"}}}
+    assert events[1].prev["metadata"] == {"name": "a", "namespace": "default", "labels": {"app": "1"}}
+    assert events[1].prev["status"] == {"phase": "Pending"}  # selectable values as Kubernetes defaults them
     assert events[1].object["metadata"]["labels"] == {"app": "2"}
     assert store.events_since(POD, 2)[0][0].type == "DELETED"
     assert store.events_since(POD, 0, "other")[0] == []

@@ -5,9 +5,11 @@ The subset of ``io.k8s.api.core.v1`` and ``io.k8s.api.apps.v1`` (and
 with the descriptions, ``x-kubernetes-patch-merge-key`` /
 ``x-kubernetes-patch-strategy`` and list types of the Kubernetes OpenAPI
 document, so that ``kubectl explain pod.spec.containers`` reads as it does
-against a cluster. Objects keep fields this subset does not list
+against a cluster. These schemas keep fields the subset does not list
 (``x-kubernetes-preserve-unknown-fields``): the server, not the schema, decides
-what is valid (:mod:`dockyard.api.validation`).
+what is valid (:mod:`dockyard.api.validation`). Which fields exist at all is
+:func:`field_table`: every field of the Kubernetes v1.32 types, so that unknown
+fields follow ``fieldValidation`` as they do in Kubernetes.
 
 Component names are the apiserver's (``io.k8s.api.core.v1.Pod``); references
 are OpenAPI v3 (``#/components/schemas/NAME``).
@@ -15,6 +17,7 @@ are OpenAPI v3 (``#/components/schemas/NAME``).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 Schema = dict[str, Any]
@@ -872,3 +875,327 @@ def _services() -> dict[str, Schema]:
 def schemas() -> dict[str, Schema]:
     """Every built-in component schema by name (OpenAPI v3 references)."""
     return {**_meta(), **_pod(), **_others(), **_coordination(), **_services()}
+
+
+# ------------------------------------------------------------------ every field of the Kubernetes types
+
+KUBERNETES_VERSION = "v1.32"
+"""The Kubernetes release whose types :data:`_FIELDS` lists."""
+
+BUILT_IN_GROUP_VERSIONS = frozenset(
+    {("", "v1"), ("apps", "v1"), ("discovery.k8s.io", "v1"), ("coordination.k8s.io", "v1")}
+)
+"""Group/versions whose kinds dockyard serves as Kubernetes' own types (their unknown fields are never stored)."""
+
+_FIELDS: dict[str, str] = {
+    "AWSElasticBlockStoreVolumeSource": "fsType partition readOnly volumeID",
+    "Affinity": "nodeAffinity:NodeAffinity podAffinity:PodAffinity podAntiAffinity:PodAntiAffinity",
+    "AppArmorProfile": "localhostProfile type",
+    "AzureDiskVolumeSource": "cachingMode diskName diskURI fsType kind readOnly",
+    "AzureFileVolumeSource": "readOnly secretName shareName",
+    "CSIVolumeSource": "driver fsType nodePublishSecretRef:LocalObjectReference readOnly volumeAttributes",
+    "Capabilities": "add drop",
+    "CephFSVolumeSource": "monitors path readOnly secretFile secretRef:LocalObjectReference user",
+    "CinderVolumeSource": "fsType readOnly secretRef:LocalObjectReference volumeID",
+    "ClientIPConfig": "timeoutSeconds",
+    "ClusterTrustBundleProjection": "labelSelector:LabelSelector name optional path signerName",
+    "Condition": "lastTransitionTime message observedGeneration reason status type",
+    "ConfigMap": "apiVersion binaryData data immutable kind metadata:ObjectMeta",
+    "ConfigMapEnvSource": "name optional",
+    "ConfigMapKeySelector": "key name optional",
+    "ConfigMapProjection": "items:[]KeyToPath name optional",
+    "ConfigMapVolumeSource": "defaultMode items:[]KeyToPath name optional",
+    "Container": (
+        "args command env:[]EnvVar envFrom:[]EnvFromSource image imagePullPolicy lifecycle:Lifecycle "
+        "livenessProbe:Probe name ports:[]ContainerPort readinessProbe:Probe "
+        "resizePolicy:[]ContainerResizePolicy resources:ResourceRequirements restartPolicy "
+        "securityContext:SecurityContext startupProbe:Probe stdin stdinOnce terminationMessagePath "
+        "terminationMessagePolicy tty volumeDevices:[]VolumeDevice volumeMounts:[]VolumeMount workingDir"
+    ),
+    "ContainerPort": "containerPort hostIP hostPort name protocol",
+    "ContainerResizePolicy": "resourceName restartPolicy",
+    "ContainerState": "running:ContainerStateRunning terminated:ContainerStateTerminated waiting:ContainerStateWaiting",
+    "ContainerStateRunning": "startedAt",
+    "ContainerStateTerminated": "containerID exitCode finishedAt message reason signal startedAt",
+    "ContainerStateWaiting": "message reason",
+    "ContainerStatus": (
+        "allocatedResources allocatedResourcesStatus:[]ResourceStatus containerID image imageID "
+        "lastState:ContainerState name ready resources:ResourceRequirements restartCount started "
+        "state:ContainerState user:ContainerUser volumeMounts:[]VolumeMountStatus"
+    ),
+    "ContainerUser": "linux:LinuxContainerUser",
+    "Deployment": "apiVersion kind metadata:ObjectMeta spec:DeploymentSpec status:DeploymentStatus",
+    "DeploymentCondition": "lastTransitionTime lastUpdateTime message reason status type",
+    "DeploymentSpec": (
+        "minReadySeconds paused progressDeadlineSeconds replicas revisionHistoryLimit "
+        "selector:LabelSelector strategy:DeploymentStrategy template:PodTemplateSpec"
+    ),
+    "DeploymentStatus": (
+        "availableReplicas collisionCount conditions:[]DeploymentCondition observedGeneration "
+        "readyReplicas replicas unavailableReplicas updatedReplicas"
+    ),
+    "DeploymentStrategy": "rollingUpdate:RollingUpdateDeployment type",
+    "DownwardAPIProjection": "items:[]DownwardAPIVolumeFile",
+    "DownwardAPIVolumeFile": "fieldRef:ObjectFieldSelector mode path resourceFieldRef:ResourceFieldSelector",
+    "DownwardAPIVolumeSource": "defaultMode items:[]DownwardAPIVolumeFile",
+    "EmptyDirVolumeSource": "medium sizeLimit",
+    "Endpoint": (
+        "addresses conditions:EndpointConditions deprecatedTopology hints:EndpointHints hostname nodeName "
+        "targetRef:ObjectReference zone"
+    ),
+    "EndpointConditions": "ready serving terminating",
+    "EndpointHints": "forZones:[]ForZone",
+    "EndpointPort": "appProtocol name port protocol",
+    "EndpointSlice": "addressType apiVersion endpoints:[]Endpoint kind metadata:ObjectMeta ports:[]EndpointPort",
+    "EnvFromSource": "configMapRef:ConfigMapEnvSource prefix secretRef:SecretEnvSource",
+    "EnvVar": "name value valueFrom:EnvVarSource",
+    "EnvVarSource": (
+        "configMapKeyRef:ConfigMapKeySelector fieldRef:ObjectFieldSelector "
+        "resourceFieldRef:ResourceFieldSelector secretKeyRef:SecretKeySelector"
+    ),
+    "EphemeralContainer": (
+        "args command env:[]EnvVar envFrom:[]EnvFromSource image imagePullPolicy lifecycle:Lifecycle "
+        "livenessProbe:Probe name ports:[]ContainerPort readinessProbe:Probe "
+        "resizePolicy:[]ContainerResizePolicy resources:ResourceRequirements restartPolicy "
+        "securityContext:SecurityContext startupProbe:Probe stdin stdinOnce targetContainerName "
+        "terminationMessagePath terminationMessagePolicy tty volumeDevices:[]VolumeDevice "
+        "volumeMounts:[]VolumeMount workingDir"
+    ),
+    "EphemeralVolumeSource": "volumeClaimTemplate:PersistentVolumeClaimTemplate",
+    "Event": (
+        "action apiVersion count eventTime firstTimestamp involvedObject:ObjectReference kind "
+        "lastTimestamp message metadata:ObjectMeta reason related:ObjectReference reportingComponent "
+        "reportingInstance series:EventSeries source:EventSource type"
+    ),
+    "EventSeries": "count lastObservedTime",
+    "EventSource": "component host",
+    "ExecAction": "command",
+    "FCVolumeSource": "fsType lun readOnly targetWWNs wwids",
+    "FlexVolumeSource": "driver fsType options readOnly secretRef:LocalObjectReference",
+    "FlockerVolumeSource": "datasetName datasetUUID",
+    "ForZone": "name",
+    "GCEPersistentDiskVolumeSource": "fsType partition pdName readOnly",
+    "GRPCAction": "port service",
+    "GitRepoVolumeSource": "directory repository revision",
+    "GlusterfsVolumeSource": "endpoints path readOnly",
+    "HTTPGetAction": "host httpHeaders:[]HTTPHeader path port scheme",
+    "HTTPHeader": "name value",
+    "HostAlias": "hostnames ip",
+    "HostIP": "ip",
+    "HostPathVolumeSource": "path type",
+    "ISCSIVolumeSource": (
+        "chapAuthDiscovery chapAuthSession fsType initiatorName iqn iscsiInterface lun portals readOnly "
+        "secretRef:LocalObjectReference targetPortal"
+    ),
+    "ImageVolumeSource": "pullPolicy reference",
+    "KeyToPath": "key mode path",
+    "LabelSelector": "matchExpressions:[]LabelSelectorRequirement matchLabels",
+    "LabelSelectorRequirement": "key operator values",
+    "Lease": "apiVersion kind metadata:ObjectMeta spec:LeaseSpec",
+    "LeaseSpec": (
+        "acquireTime holderIdentity leaseDurationSeconds leaseTransitions preferredHolder renewTime strategy"
+    ),
+    "Lifecycle": "postStart:LifecycleHandler preStop:LifecycleHandler",
+    "LifecycleHandler": "exec:ExecAction httpGet:HTTPGetAction sleep:SleepAction tcpSocket:TCPSocketAction",
+    "LinuxContainerUser": "gid supplementalGroups uid",
+    "LoadBalancerIngress": "hostname ip ipMode ports:[]PortStatus",
+    "LoadBalancerStatus": "ingress:[]LoadBalancerIngress",
+    "LocalObjectReference": "name",
+    "ManagedFieldsEntry": "apiVersion fieldsType fieldsV1 manager operation subresource time",
+    "NFSVolumeSource": "path readOnly server",
+    "Namespace": "apiVersion kind metadata:ObjectMeta spec:NamespaceSpec status:NamespaceStatus",
+    "NamespaceCondition": "lastTransitionTime message reason status type",
+    "NamespaceSpec": "finalizers",
+    "NamespaceStatus": "conditions:[]NamespaceCondition phase",
+    "NodeAffinity": (
+        "preferredDuringSchedulingIgnoredDuringExecution:[]PreferredSchedulingTerm "
+        "requiredDuringSchedulingIgnoredDuringExecution:NodeSelector"
+    ),
+    "NodeSelector": "nodeSelectorTerms:[]NodeSelectorTerm",
+    "NodeSelectorRequirement": "key operator values",
+    "NodeSelectorTerm": "matchExpressions:[]NodeSelectorRequirement matchFields:[]NodeSelectorRequirement",
+    "ObjectFieldSelector": "apiVersion fieldPath",
+    "ObjectMeta": (
+        "annotations creationTimestamp deletionGracePeriodSeconds deletionTimestamp finalizers "
+        "generateName generation labels managedFields:[]ManagedFieldsEntry name namespace "
+        "ownerReferences:[]OwnerReference resourceVersion selfLink uid"
+    ),
+    "ObjectReference": "apiVersion fieldPath kind name namespace resourceVersion uid",
+    "OwnerReference": "apiVersion blockOwnerDeletion controller kind name uid",
+    "PersistentVolumeClaimSpec": (
+        "accessModes dataSource:TypedLocalObjectReference dataSourceRef:TypedObjectReference "
+        "resources:VolumeResourceRequirements selector:LabelSelector storageClassName "
+        "volumeAttributesClassName volumeMode volumeName"
+    ),
+    "PersistentVolumeClaimTemplate": "metadata:ObjectMeta spec:PersistentVolumeClaimSpec",
+    "PersistentVolumeClaimVolumeSource": "claimName readOnly",
+    "PhotonPersistentDiskVolumeSource": "fsType pdID",
+    "Pod": "apiVersion kind metadata:ObjectMeta spec:PodSpec status:PodStatus",
+    "PodAffinity": (
+        "preferredDuringSchedulingIgnoredDuringExecution:[]WeightedPodAffinityTerm "
+        "requiredDuringSchedulingIgnoredDuringExecution:[]PodAffinityTerm"
+    ),
+    "PodAffinityTerm": (
+        "labelSelector:LabelSelector matchLabelKeys mismatchLabelKeys namespaceSelector:LabelSelector "
+        "namespaces topologyKey"
+    ),
+    "PodAntiAffinity": (
+        "preferredDuringSchedulingIgnoredDuringExecution:[]WeightedPodAffinityTerm "
+        "requiredDuringSchedulingIgnoredDuringExecution:[]PodAffinityTerm"
+    ),
+    "PodCondition": "lastProbeTime lastTransitionTime message reason status type",
+    "PodDNSConfig": "nameservers options:[]PodDNSConfigOption searches",
+    "PodDNSConfigOption": "name value",
+    "PodIP": "ip",
+    "PodOS": "name",
+    "PodReadinessGate": "conditionType",
+    "PodResourceClaim": "name resourceClaimName resourceClaimTemplateName",
+    "PodResourceClaimStatus": "name resourceClaimName",
+    "PodSchedulingGate": "name",
+    "PodSecurityContext": (
+        "appArmorProfile:AppArmorProfile fsGroup fsGroupChangePolicy runAsGroup runAsNonRoot runAsUser "
+        "seLinuxChangePolicy seLinuxOptions:SELinuxOptions seccompProfile:SeccompProfile "
+        "supplementalGroups supplementalGroupsPolicy sysctls:[]Sysctl "
+        "windowsOptions:WindowsSecurityContextOptions"
+    ),
+    "PodSpec": (
+        "activeDeadlineSeconds affinity:Affinity automountServiceAccountToken containers:[]Container "
+        "dnsConfig:PodDNSConfig dnsPolicy enableServiceLinks ephemeralContainers:[]EphemeralContainer "
+        "hostAliases:[]HostAlias hostIPC hostNetwork hostPID hostUsers hostname "
+        "imagePullSecrets:[]LocalObjectReference initContainers:[]Container nodeName nodeSelector "
+        "os:PodOS overhead preemptionPolicy priority priorityClassName readinessGates:[]PodReadinessGate "
+        "resourceClaims:[]PodResourceClaim resources:ResourceRequirements restartPolicy runtimeClassName "
+        "schedulerName schedulingGates:[]PodSchedulingGate securityContext:PodSecurityContext "
+        "serviceAccount serviceAccountName setHostnameAsFQDN shareProcessNamespace subdomain "
+        "terminationGracePeriodSeconds tolerations:[]Toleration "
+        "topologySpreadConstraints:[]TopologySpreadConstraint volumes:[]Volume"
+    ),
+    "PodStatus": (
+        "conditions:[]PodCondition containerStatuses:[]ContainerStatus "
+        "ephemeralContainerStatuses:[]ContainerStatus hostIP hostIPs:[]HostIP "
+        "initContainerStatuses:[]ContainerStatus message nominatedNodeName phase podIP podIPs:[]PodIP "
+        "qosClass reason resize resourceClaimStatuses:[]PodResourceClaimStatus startTime"
+    ),
+    "PodTemplateSpec": "metadata:ObjectMeta spec:PodSpec",
+    "PortStatus": "error port protocol",
+    "PortworxVolumeSource": "fsType readOnly volumeID",
+    "PreferredSchedulingTerm": "preference:NodeSelectorTerm weight",
+    "Probe": (
+        "exec:ExecAction failureThreshold grpc:GRPCAction httpGet:HTTPGetAction initialDelaySeconds "
+        "periodSeconds successThreshold tcpSocket:TCPSocketAction terminationGracePeriodSeconds "
+        "timeoutSeconds"
+    ),
+    "ProjectedVolumeSource": "defaultMode sources:[]VolumeProjection",
+    "QuobyteVolumeSource": "group readOnly registry tenant user volume",
+    "RBDVolumeSource": "fsType image keyring monitors pool readOnly secretRef:LocalObjectReference user",
+    "ReplicaSet": "apiVersion kind metadata:ObjectMeta spec:ReplicaSetSpec status:ReplicaSetStatus",
+    "ReplicaSetCondition": "lastTransitionTime message reason status type",
+    "ReplicaSetSpec": "minReadySeconds replicas selector:LabelSelector template:PodTemplateSpec",
+    "ReplicaSetStatus": (
+        "availableReplicas conditions:[]ReplicaSetCondition fullyLabeledReplicas observedGeneration "
+        "readyReplicas replicas"
+    ),
+    "ResourceClaim": "name request",
+    "ResourceFieldSelector": "containerName divisor resource",
+    "ResourceHealth": "health resourceID",
+    "ResourceRequirements": "claims:[]ResourceClaim limits requests",
+    "ResourceStatus": "name resources:[]ResourceHealth",
+    "RollingUpdateDeployment": "maxSurge maxUnavailable",
+    "SELinuxOptions": "level role type user",
+    "ScaleIOVolumeSource": (
+        "fsType gateway protectionDomain readOnly secretRef:LocalObjectReference sslEnabled storageMode "
+        "storagePool system volumeName"
+    ),
+    "SeccompProfile": "localhostProfile type",
+    "Secret": "apiVersion data immutable kind metadata:ObjectMeta stringData type",
+    "SecretEnvSource": "name optional",
+    "SecretKeySelector": "key name optional",
+    "SecretProjection": "items:[]KeyToPath name optional",
+    "SecretVolumeSource": "defaultMode items:[]KeyToPath optional secretName",
+    "SecurityContext": (
+        "allowPrivilegeEscalation appArmorProfile:AppArmorProfile capabilities:Capabilities privileged "
+        "procMount readOnlyRootFilesystem runAsGroup runAsNonRoot runAsUser seLinuxOptions:SELinuxOptions "
+        "seccompProfile:SeccompProfile windowsOptions:WindowsSecurityContextOptions"
+    ),
+    "Service": "apiVersion kind metadata:ObjectMeta spec:ServiceSpec status:ServiceStatus",
+    "ServiceAccountTokenProjection": "audience expirationSeconds path",
+    "ServicePort": "appProtocol name nodePort port protocol targetPort",
+    "ServiceSpec": (
+        "allocateLoadBalancerNodePorts clusterIP clusterIPs externalIPs externalName "
+        "externalTrafficPolicy healthCheckNodePort internalTrafficPolicy ipFamilies ipFamilyPolicy "
+        "loadBalancerClass loadBalancerIP loadBalancerSourceRanges ports:[]ServicePort "
+        "publishNotReadyAddresses selector sessionAffinity sessionAffinityConfig:SessionAffinityConfig "
+        "trafficDistribution type"
+    ),
+    "ServiceStatus": "conditions:[]Condition loadBalancer:LoadBalancerStatus",
+    "SessionAffinityConfig": "clientIP:ClientIPConfig",
+    "SleepAction": "seconds",
+    "StorageOSVolumeSource": "fsType readOnly secretRef:LocalObjectReference volumeName volumeNamespace",
+    "Sysctl": "name value",
+    "TCPSocketAction": "host port",
+    "Toleration": "effect key operator tolerationSeconds value",
+    "TopologySpreadConstraint": (
+        "labelSelector:LabelSelector matchLabelKeys maxSkew minDomains nodeAffinityPolicy "
+        "nodeTaintsPolicy topologyKey whenUnsatisfiable"
+    ),
+    "TypedLocalObjectReference": "apiGroup kind name",
+    "TypedObjectReference": "apiGroup kind name namespace",
+    "Volume": (
+        "awsElasticBlockStore:AWSElasticBlockStoreVolumeSource azureDisk:AzureDiskVolumeSource "
+        "azureFile:AzureFileVolumeSource cephfs:CephFSVolumeSource cinder:CinderVolumeSource "
+        "configMap:ConfigMapVolumeSource csi:CSIVolumeSource downwardAPI:DownwardAPIVolumeSource "
+        "emptyDir:EmptyDirVolumeSource ephemeral:EphemeralVolumeSource fc:FCVolumeSource "
+        "flexVolume:FlexVolumeSource flocker:FlockerVolumeSource "
+        "gcePersistentDisk:GCEPersistentDiskVolumeSource gitRepo:GitRepoVolumeSource "
+        "glusterfs:GlusterfsVolumeSource hostPath:HostPathVolumeSource image:ImageVolumeSource "
+        "iscsi:ISCSIVolumeSource name nfs:NFSVolumeSource "
+        "persistentVolumeClaim:PersistentVolumeClaimVolumeSource "
+        "photonPersistentDisk:PhotonPersistentDiskVolumeSource portworxVolume:PortworxVolumeSource "
+        "projected:ProjectedVolumeSource quobyte:QuobyteVolumeSource rbd:RBDVolumeSource "
+        "scaleIO:ScaleIOVolumeSource secret:SecretVolumeSource storageos:StorageOSVolumeSource "
+        "vsphereVolume:VsphereVirtualDiskVolumeSource"
+    ),
+    "VolumeDevice": "devicePath name",
+    "VolumeMount": "mountPath mountPropagation name readOnly recursiveReadOnly subPath subPathExpr",
+    "VolumeMountStatus": "mountPath name readOnly recursiveReadOnly",
+    "VolumeProjection": (
+        "clusterTrustBundle:ClusterTrustBundleProjection configMap:ConfigMapProjection "
+        "downwardAPI:DownwardAPIProjection secret:SecretProjection "
+        "serviceAccountToken:ServiceAccountTokenProjection"
+    ),
+    "VolumeResourceRequirements": "limits requests",
+    "VsphereVirtualDiskVolumeSource": "fsType storagePolicyID storagePolicyName volumePath",
+    "WeightedPodAffinityTerm": "podAffinityTerm:PodAffinityTerm weight",
+    "WindowsSecurityContextOptions": "gmsaCredentialSpec gmsaCredentialSpecName hostProcess runAsUserName",
+}
+"""Every field of every Kubernetes v1.32 type that the built-in kinds served here reach, by type name (the last
+part of its OpenAPI name; unique among these): ``name`` (a value: scalar, string map, quantity, free-form),
+``name:Type`` (an object), ``name:[]Type`` (a list of objects), ``name:{}Type`` (a map of objects).
+
+Unlike the documented schemas above (a subset, open to unlisted fields), this is complete: generated from the
+Kubernetes v1.32 OpenAPI document, and ``tests/unit/test_coreschemas_fields.py`` checks it against that document.
+The API server drops (``fieldValidation``) what it does not list, as decoding into Go structs does."""
+
+FieldTable = dict[str, dict[str, tuple[str, str] | None]]
+"""Type name → field name → ``None`` (a value) or ``(shape, type name)``, shape ``""`` | ``"[]"`` | ``"{}"``."""
+
+
+@lru_cache(maxsize=1)
+def field_table() -> FieldTable:
+    """:data:`_FIELDS` parsed."""
+    out: FieldTable = {}
+    for type_name, text in _FIELDS.items():
+        fields: dict[str, tuple[str, str] | None] = {}
+        for token in text.split():
+            name, _, target = token.partition(":")
+            shape = target[:2] if target[:2] in ("[]", "{}") else ""
+            fields[name] = (shape, target[len(shape) :]) if target else None
+        out[type_name] = fields
+    return out
+
+
+def field_root(group: str, version: str, kind: str) -> str | None:
+    """The :func:`field_table` type of a built-in kind (``Pod``), or ``None`` (dockyard's kinds, CRDs)."""
+    if (group, version) in BUILT_IN_GROUP_VERSIONS and kind in field_table():
+        return kind
+    return None

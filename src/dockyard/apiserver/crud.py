@@ -12,7 +12,8 @@ Rules, all from the Kubernetes API conventions and API concepts:
 - "Finalizers" / "Garbage Collection": see :mod:`dockyard.apiserver.deletion`
   (finalizers, ``deletionTimestamp``, propagation policies, dependents).
 - Every stored object goes through :func:`dockyard.apiserver.typecheck.check`
-  (JSON types of built-in kinds, 400) and
+  (JSON types of built-in kinds, 400), :func:`_known_fields` (fields their Kubernetes types
+  lack: ``fieldValidation``) and
   :func:`dockyard.api.validation.validate_fields` (422).
 """
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.api import errors, kinds, validation
-from dockyard.apiserver import customresources, deletion, objects, patch, typecheck, wire
+from dockyard.apiserver import coreschemas, customresources, deletion, objects, patch, structural, typecheck, wire
 from dockyard.apiserver.selectors import Selector
 from dockyard.storage import sqlite
 
@@ -79,13 +80,62 @@ class FieldValidation:
     warnings: list[str] = field(default_factory=list)
 
 
-def _validated(info: kinds.ResourceInfo, obj: Obj, fields: FieldValidation | None = None) -> Obj:
-    """``obj`` checked and defaulted: JSON types of built-in kinds, :mod:`dockyard.api.validation`
-    (dockyard's rules, also for dockyard's kinds served from CRDs), then a custom resource's CRD
-    schema (:func:`.customresources.admit`), or a CRD's own rules."""
+def _known_fields(info: kinds.ResourceInfo, obj: Obj, mode: str | None, old: Obj | None) -> tuple[Obj, list[str]]:
+    """A built-in object without the fields its Kubernetes type lacks, and the warnings for them.
+
+    As kube-apiserver's decoding into Go structs: such fields are never stored. ``fieldValidation``
+    ``Strict`` refuses them (400, every one listed), ``Warn`` drops each with a warning, ``Ignore`` drops
+    them silently; without the parameter they are a 422 naming each (dockyard's default, as for its own
+    kinds). A field an update or patch only carries over unchanged from the stored object (written before
+    these checks) is dropped silently.
+
+    Raises:
+        errors.BadRequest: unknown fields under ``Strict``.
+        errors.Invalid: unknown fields without ``fieldValidation``.
+    """
+    root = coreschemas.field_root(info.group, info.version, info.kind)
+    if root is None:
+        return obj, []
+    found = structural.unknown_fields(obj, coreschemas.field_table(), root)
+    if not found:
+        return obj, []
+    reported = [
+        loc for loc in found if old is None or not structural.has_value(old, loc, structural.value_at(obj, loc))
+    ]
+    paths = [structural.field_path(loc) for loc in reported]
+    if paths and mode == "Strict":
+        raise errors.BadRequest(
+            f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: strict decoding error: '
+            + ", ".join(f'unknown field "{p}"' for p in paths)
+        )
+    if paths and mode is None:
+        meta = obj.get("metadata") or {}
+        raise errors.Invalid(
+            kind=info.kind,
+            group=info.group,
+            name=str(meta.get("name") or meta.get("generateName") or ""),
+            causes=[
+                errors.Cause(p, validation.UNKNOWN_FIELD, "FieldValueNotSupported", loc)
+                for p, loc in zip(paths, reported, strict=True)
+            ],
+        )
+    pruned = copy.deepcopy(obj)
+    structural.drop(pruned, found)
+    return pruned, [f'unknown field "{p}"' for p in paths] if mode == "Warn" else []
+
+
+def _validated(
+    info: kinds.ResourceInfo, obj: Obj, fields: FieldValidation | None = None, *, old: Obj | None = None
+) -> Obj:
+    """``obj`` checked and defaulted: JSON types of built-in kinds, the fields of their Kubernetes types
+    (:func:`_known_fields`), :mod:`dockyard.api.validation` (dockyard's rules, also for dockyard's kinds
+    served from CRDs), then a custom resource's CRD schema (:func:`.customresources.admit`), or a CRD's
+    own rules. ``old``: the stored object an update or patch replaces."""
     typecheck.check(info, obj)
     mode = fields.mode if fields else None
+    obj, unknown = _known_fields(info, obj, mode, old)
     result, warnings = validation.validate_fields(info, obj, mode)
+    warnings = [*unknown, *warnings]
     result = result if isinstance(result, dict) else obj
     served = customresources.lookup(info)
     if served is not None:
@@ -270,7 +320,7 @@ def update(
     with store.atomic():
         old = store.get(info, namespace, name)
         merged = _prepare(info, old, new, subresource)
-        merged = _strategy(store, info, _validated(info, merged, fields), old)
+        merged = _strategy(store, info, _validated(info, merged, fields, old=old), old)
         _admit(store, admit, merged, old, fields)
         return _write(store, info, old, merged, expect_rv=expect_rv, dry_run=dry_run)
 
@@ -356,7 +406,7 @@ def _patched(
     new = objects.check_body(info, patched, namespace=namespace, name=name)
     expect_rv = new["metadata"].get("resourceVersion")
     merged = _prepare(info, old, new, subresource)
-    merged = _validated(info, merged, fields)
+    merged = _validated(info, merged, fields, old=old)
     check_object_size(merged)
     return merged, expect_rv
 

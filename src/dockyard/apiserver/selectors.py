@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from dockyard.api import errors, kinds
+from dockyard.storage import sqlite
 
 _KEY = r"[A-Za-z0-9]([A-Za-z0-9_.\-/]*[A-Za-z0-9])?"
 _VALUE = r"([A-Za-z0-9]([A-Za-z0-9_.\-]*[A-Za-z0-9])?)?"
@@ -231,10 +232,17 @@ def fields_match(selector: tuple[FieldRequirement, ...], obj: Mapping[str, Any])
 
 @dataclass(frozen=True)
 class Selector:
-    """A parsed ``labelSelector`` plus ``fieldSelector``."""
+    """A parsed ``labelSelector`` plus ``fieldSelector``.
+
+    ``info``: the kind selected; field requirements then read the object's selectable view
+    (:func:`dockyard.storage.sqlite.selectable_view`), where a field Kubernetes defaults reads its default when
+    unset (``spec.restartPolicy=Always`` selects pods that leave it unset), as kube-apiserver selects on
+    defaulted objects.
+    """
 
     labels: tuple[Requirement, ...] = ()
     fields: tuple[FieldRequirement, ...] = ()
+    info: kinds.ResourceInfo | None = field(default=None, compare=False, hash=False)
 
     @classmethod
     def parse(
@@ -245,7 +253,7 @@ class Selector:
         Raises :class:`errors.BadRequest` on bad syntax or an unsupported field label.
         """
         supported = kinds.field_labels(info) if info is not None else None
-        return cls(parse_label_selector(label_selector), parse_field_selector(field_selector, supported))
+        return cls(parse_label_selector(label_selector), parse_field_selector(field_selector, supported), info)
 
     @property
     def empty(self) -> bool:
@@ -254,4 +262,10 @@ class Selector:
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
         """True if ``obj`` satisfies both selectors."""
-        return labels_match(self.labels, obj) and fields_match(self.fields, obj)
+        if not labels_match(self.labels, obj):
+            return False
+        if not self.fields:
+            return True
+        return fields_match(
+            self.fields, obj if self.info is None else sqlite.selectable_view(cast(dict[str, Any], obj), self.info)
+        )

@@ -10,6 +10,8 @@ https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resou
 - :func:`prune`: fields the schema does not declare are dropped (unless an object node has
   ``x-kubernetes-preserve-unknown-fields: true``), and so are ``null`` values of fields that are
   not ``nullable``. ``apiVersion``, ``kind`` and ``metadata`` at the root are always kept.
+- :func:`unknown_fields` / :func:`drop`: the same for the built-in kinds, against the complete field table of their
+  Kubernetes types (:func:`dockyard.apiserver.coreschemas.field_table`), as Go's strict decoding finds them.
 - :func:`apply_defaults`: a missing property with a ``default`` gets it (after pruning, as the
   apiserver does).
 - :func:`validate`: ``type``, ``enum``, ``required``, ``minimum``/``maximum`` (and exclusive),
@@ -168,6 +170,81 @@ def _prune(value: Any, schema: Schema, loc: tuple[str | int, ...], out: list[Any
         items = schema["items"]
         for i, item in enumerate(value):
             _prune(item, items, (*loc, i), out)
+
+
+def unknown_fields(
+    obj: Any, table: dict[str, dict[str, tuple[str, str] | None]], root: str
+) -> list[tuple[str | int, ...]]:
+    """The locations, at any depth, of the fields of ``obj`` that type ``root`` of ``table``
+    (:func:`.coreschemas.field_table`) does not have, in document order (as Go's strict JSON decoding meets
+    them). ``obj`` is not changed (see :func:`drop`)."""
+    found: list[tuple[str | int, ...]] = []
+    _unknown(obj, table, root, (), found)
+    return found
+
+
+def _unknown(
+    value: Any,
+    table: dict[str, dict[str, tuple[str, str] | None]],
+    type_name: str,
+    loc: tuple[str | int, ...],
+    out: list[Any],
+) -> None:
+    fields = table.get(type_name)
+    if fields is None or not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        if key not in fields:
+            out.append((*loc, key))
+            continue
+        child = fields[key]
+        if child is None:
+            continue
+        shape, target = child
+        if shape == "[]" and isinstance(item, list):
+            for i, element in enumerate(item):
+                _unknown(element, table, target, (*loc, key, i), out)
+        elif shape == "{}" and isinstance(item, dict):
+            for name, element in item.items():
+                _unknown(element, table, target, (*loc, key, name), out)
+        elif not shape:
+            _unknown(item, table, target, (*loc, key), out)
+
+
+_MISSING = object()
+
+
+def value_at(obj: Any, loc: tuple[str | int, ...]) -> Any:
+    """The value at ``loc`` in ``obj``, or :data:`_MISSING`."""
+    node = obj
+    for part in loc:
+        in_list = isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node)
+        if not in_list and not (isinstance(part, str) and isinstance(node, dict) and part in node):
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def has_value(obj: Any, loc: tuple[str | int, ...], value: Any) -> bool:
+    """True if ``obj`` holds ``value`` at ``loc``."""
+    found = value_at(obj, loc)
+    return found is not _MISSING and found == value
+
+
+def drop(obj: Any, locations: list[tuple[str | int, ...]]) -> None:
+    """Remove, in place, the fields at ``locations`` (from :func:`unknown_fields`)."""
+    for loc in locations:
+        parent = value_at(obj, loc[:-1])
+        if isinstance(parent, dict):
+            parent.pop(loc[-1], None)
+
+
+def field_path(loc: tuple[str | int, ...]) -> str:
+    """``spec.containers[0].name`` for ``("spec", "containers", 0, "name")``."""
+    out = ""
+    for part in loc:
+        out = _join(out, part)
+    return out
 
 
 def apply_defaults(value: Any, schema: Schema) -> None:

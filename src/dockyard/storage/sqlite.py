@@ -57,7 +57,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from dockyard.api import errors, kinds
+from dockyard.api import errors, kinds, phases, podfields
+from dockyard.api import labels as well_known
 from dockyard.storage import encryption as _encryption
 
 Obj = dict[str, Any]
@@ -118,24 +119,56 @@ def info_for_key(key: str) -> kinds.ResourceInfo:
     return info
 
 
+SELECTABLE_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("", "Pod"): {
+        "spec.restartPolicy": "Always",  # SetDefaults_PodSpec (pkg/apis/core/v1/defaults.go)
+        "spec.schedulerName": podfields.DEFAULT_SCHEDULER,  # SetDefaults_PodSpec
+        "spec.hostNetwork": False,  # PodToSelectableFields: "default to false"
+        "spec.serviceAccountName": "default",  # the ServiceAccount admission plugin (not for mirror pods)
+        "status.phase": phases.PodPhase.PENDING,  # the pod strategy's PrepareForCreate
+    },
+    ("apps", "ReplicaSet"): {"status.replicas": 0},  # ReplicaSetToSelectableFields: strconv.Itoa of an int32
+}
+"""The value a field selector reads where a built-in object leaves a selectable field unset (or ``""``): the one
+Kubernetes stores after defaulting and admission, or formats from a Go zero value. Objects are stored as the
+client sent them; only selection reads these."""
+
+
+def _selectable_default(obj: Obj, info: kinds.ResourceInfo, path: str) -> Any:
+    if info.kind == "Pod" and not info.group and path == "spec.serviceAccountName":
+        spec = obj.get("spec")
+        # the deprecated alias serviceAccount (Convert_v1_PodSpec_To_core_PodSpec)
+        if isinstance(spec, dict) and spec.get("serviceAccount"):
+            return spec["serviceAccount"]
+        annotations = (obj.get("metadata") or {}).get("annotations")
+        if isinstance(annotations, dict) and well_known.CONFIG_MIRROR in annotations:
+            return None  # the admission plugin leaves mirror pods alone
+    return SELECTABLE_DEFAULTS.get((info.group, info.kind), {}).get(path)
+
+
 def selectable_view(obj: Obj, info: kinds.ResourceInfo | None = None) -> Obj:
     """The part of ``obj`` that label and field selectors look at.
 
     Shape: ``{"metadata": {"name", "namespace", "labels"}}`` plus, nested the
     same way, the value at each of ``info``'s field labels
-    (:func:`dockyard.api.kinds.field_labels`; e.g. ``{"spec": {"nodeName": ...}}``).
+    (:func:`dockyard.api.kinds.field_labels`; e.g. ``{"spec": {"nodeName": ...}}``),
+    or, where the object leaves it unset, the value Kubernetes would hold
+    (:data:`SELECTABLE_DEFAULTS`: a pod without ``restartPolicy`` is ``Always``).
     Absent values are omitted.
     """
     meta = obj.get("metadata") or {}
     view: Obj = {"metadata": {k: meta[k] for k in ("name", "namespace", "labels") if k in meta}}
     labels = kinds.field_labels(info) if info is not None else ("spec.nodeName", "status.phase")
     for label in labels:
-        parts = kinds.field_path(label).split(".")
+        path = kinds.field_path(label)
+        parts = path.split(".")
         node: Any = obj
         for part in parts:
             node = node.get(part) if isinstance(node, dict) else None
             if node is None:
                 break
+        if (node is None or node == "") and info is not None:
+            node = _selectable_default(obj, info, path)
         if node is None or parts[0] == "metadata":
             continue
         target = view
