@@ -196,6 +196,34 @@ def test_finalizers_and_grace_period(api: httpx.Client) -> None:
     assert api.get(f"{PODS}/f").status_code == 404
 
 
+def test_a_collection_delete_honours_its_delete_options_for_each_item(api: httpx.Client) -> None:
+    """``DELETE`` on a collection applies its ``DeleteOptions`` to every item, as the apiserver's
+    ``DeleteCollection`` does (found by an audit: ``gracePeriodSeconds`` and the body's options were dropped)."""
+    owner = api.post(RS, json=replicaset("coll")).json()
+    for name in ("c1", "c2"):
+        body = pod(name, finalizers=["example.com/x"])
+        body["metadata"]["labels"] = {"batch": "one"}
+        assert api.post(PODS, json=body).status_code == 201
+    child = pod("child", ownerReferences=[owner_ref(owner)])
+    assert api.post(PODS, json=child).status_code == 201
+    resp = api.delete(PODS, params={"labelSelector": "batch=one", "gracePeriodSeconds": "9"})
+    assert resp.status_code == 200, resp.text
+    for name in ("c1", "c2"):
+        marked = api.get(f"{PODS}/{name}").json()["metadata"]
+        assert marked["deletionTimestamp"] and marked["deletionGracePeriodSeconds"] == 9, marked
+    options = {"kind": "DeleteOptions", "apiVersion": "v1", "orphanDependents": True}
+    resp = api.request("DELETE", RS, params={"fieldSelector": "metadata.name=coll"}, json=options)
+    assert resp.status_code == 200, resp.text
+    assert api.get(f"{RS}/coll").status_code == 404
+    assert "ownerReferences" not in api.get(f"{PODS}/child").json()["metadata"]  # orphaned, not collected
+    options = {"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]}
+    assert api.post(PODS, json=pod("kept")).status_code == 201
+    assert api.request("DELETE", PODS, params={"fieldSelector": "metadata.name=kept"}, json=options).status_code == 200
+    assert api.get(f"{PODS}/kept").status_code == 200
+    for name in ("c1", "c2"):
+        api.patch(f"{PODS}/{name}", json={"metadata": {"finalizers": []}}, headers=MERGE)
+
+
 # ------------------------------------------------------------------ field validation
 
 

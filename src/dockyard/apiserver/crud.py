@@ -584,16 +584,35 @@ def delete_collection(
     *,
     selector: Selector,
     propagation: str | None = None,
+    precondition_uid: str | None = None,
+    precondition_rv: str | None = None,
+    grace_period: int | None = None,
     dry_run: bool = False,
 ) -> Obj:
-    """Delete every matching object (``DELETE`` on a collection); returns the list of deleted objects."""
+    """Delete every matching object (``DELETE`` on a collection) with the same options as :func:`delete`, applied
+    to each item as the apiserver's ``DeleteCollection`` does; returns the list of deleted objects.
+
+    Raises:
+        errors.Conflict: a precondition failed for an item (the items before it stay deleted, as in Kubernetes).
+        errors.BadRequest: unknown ``propagationPolicy``.
+    """
     listed = list_objects(store, info, namespace, selector=selector)
     deleted = []
     for item in listed["items"]:
         meta = item["metadata"]
         try:
             deleted.append(
-                delete(store, info, meta.get("namespace"), meta["name"], propagation=propagation, dry_run=dry_run)
+                delete(
+                    store,
+                    info,
+                    meta.get("namespace"),
+                    meta["name"],
+                    propagation=propagation,
+                    precondition_uid=precondition_uid,
+                    precondition_rv=precondition_rv,
+                    grace_period=grace_period,
+                    dry_run=dry_run,
+                )
             )
         except errors.NotFound:
             continue

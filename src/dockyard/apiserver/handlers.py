@@ -273,7 +273,11 @@ async def _collection(
         return _written(created, fields, 201)
     if method == "DELETE":
         options = await _delete_options(request)
+        preconditions: Obj = options["preconditions"] if isinstance(options.get("preconditions"), dict) else {}
         propagation = request.query_params.get("propagationPolicy") or options.get("propagationPolicy")
+        if options.get("orphanDependents") is True and not propagation:
+            propagation = "Orphan"
+        grace = request.query_params.get("gracePeriodSeconds") or options.get("gracePeriodSeconds")
         deleted = await run_in_threadpool(
             crud.delete_collection,
             store,
@@ -281,7 +285,10 @@ async def _collection(
             ns,
             selector=_selector(request, info),
             propagation=propagation,
-            dry_run=_dry_run(request),
+            precondition_uid=preconditions.get("uid"),
+            precondition_rv=preconditions.get("resourceVersion"),
+            grace_period=_grace(grace),
+            dry_run=_dry_run(request) or options.get("dryRun") == ["All"],
         )
         return wire.json_response(deleted)
     raise _not_allowed(method)
