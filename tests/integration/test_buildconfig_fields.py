@@ -242,6 +242,12 @@ def test_an_image_change_trigger_without_from_follows_an_image_docker_strategy_f
             "spec.source.git",
             ["Forbidden"],
         ),
+        ({"type": "Binary", "sourceSecret": {"name": "creds"}}, "spec.source.sourceSecret", ["Forbidden"]),
+        (
+            {"type": "Dockerfile", "dockerfile": "FROM scratch\n", "sourceSecret": {"name": "creds"}},
+            "spec.source.sourceSecret",
+            ["Forbidden"],
+        ),
     ],
 )
 def test_a_source_without_what_its_type_needs_is_refused(

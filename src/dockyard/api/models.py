@@ -146,6 +146,12 @@ class BuildSource(Strict):
                     "fieldPath": ".dockerfile",
                     "reason": "FieldValueRequired",
                 },
+                {
+                    "rule": "self.type == 'Git' || !has(self.sourceSecret)",
+                    "message": "Forbidden: sourceSecret may only be set when type is Git",
+                    "fieldPath": ".sourceSecret",
+                    "reason": "FieldValueForbidden",
+                },
             ]
         }
     )
@@ -173,7 +179,9 @@ class BuildSource(Strict):
         "own file there.",
     )
     sourceSecret: LocalObjectReference | None = Field(
-        default=None, description="A kubernetes.io/basic-auth Secret with the credentials to clone the source."
+        default=None,
+        description="A kubernetes.io/basic-auth Secret with the credentials to clone the source: type Git only "
+        "(refused for the other types, which clone nothing).",
     )
 
     @field_validator("git")
@@ -186,6 +194,16 @@ class BuildSource(Strict):
             raise ValueError("Required value: a Git source needs git (the repository to clone)")
         if kind != "Git" and value is not None:
             raise ValueError(f"Forbidden: git may only be set when type is Git (a {kind} source never clones it)")
+        return value
+
+    @field_validator("sourceSecret")
+    @classmethod
+    def _source_secret(cls, value: LocalObjectReference | None, info: ValidationInfo) -> LocalObjectReference | None:
+        kind = info.data.get("type")
+        if kind is not None and kind != "Git" and value is not None:
+            raise ValueError(
+                f"Forbidden: sourceSecret may only be set when type is Git (a {kind} source clones nothing)"
+            )
         return value
 
     @field_validator("dockerfile")
