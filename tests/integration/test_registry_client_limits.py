@@ -225,3 +225,30 @@ def test_an_answer_trickled_within_the_deadline_is_read() -> None:
         call.run(within=DEADLINE + MARGIN)
     assert call.error is None, repr(call.error)
     assert call.result.digest == DIGEST
+
+
+def slow_endless_pages(exchange: Exchange, conn: socket.socket, stop: threading.Event) -> bool:
+    """Each tag page a little inside the read timeout, each linking to another: no request is ever cut, but the
+    pages never end (up to the 1000-page bound)."""
+    if stop.wait(TIMEOUT * 0.8):
+        return False
+    body = json.dumps({"name": "app", "tags": [f"t{exchange.number}"]}).encode()
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        + f'Link: </v2/app/tags/list?n=1&last=t{exchange.number}>; rel="next"\r\n'.encode()
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    return True
+
+
+def test_a_tag_list_of_endless_slow_pages_ends_at_the_list_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole listing is bounded too, at :data:`client.LIST_DEADLINE_FACTOR` request deadlines (2 here, 10 by
+    default): a registry answering every page just in time would otherwise hold the scan for 1000 pages."""
+    monkeypatch.setattr(client, "LIST_DEADLINE_FACTOR", 2)
+    whole = client.LIST_DEADLINE_FACTOR * DEADLINE
+    with RawServer(slow_endless_pages) as hostile:
+        call = Call(lambda: client.list_tags(f"{hostile.address}/app", timeout=TIMEOUT)).run(whole + DEADLINE + MARGIN)
+    assert isinstance(call.error, errors.RegistryUnavailable), repr(call.error)
+    assert "listing" in str(call.error) and f"{whole:g} s" in str(call.error)
+    assert call.elapsed is not None and whole - 0.1 <= call.elapsed <= whole + DEADLINE + MARGIN

@@ -77,6 +77,7 @@ from dockyard.registry import digest as digests
 from dockyard.registry import errors, reference
 
 __all__ = [
+    "LIST_DEADLINE_FACTOR",
     "MANIFEST_MEDIA_TYPES",
     "MAX_MANIFEST_BYTES",
     "MAX_REDIRECTS",
@@ -125,6 +126,9 @@ MAX_TAG_LIST_BYTES = 16 * 1024 * 1024
 #: httpx's ``timeout`` bounds each read, so a registry trickling a byte at a time would otherwise hold a
 #: request, and the worker making it, forever. Three reads' worth leaves a slow registry room to answer.
 REQUEST_DEADLINE_FACTOR = 3
+#: A whole tag listing's deadline, in request deadlines (default 10 × 30 s = 5 min): a registry answering each
+#: page just in time, each linking to another, would otherwise hold a scan for the 1000-page bound.
+LIST_DEADLINE_FACTOR = 10
 
 _DOCKER_HUB_API = "registry-1.docker.io"
 _MAX_TAG_PAGES = 1000
@@ -926,20 +930,28 @@ def list_tags(
     rel="next"`` (OCI distribution spec, "Listing tags"; at most 1000 pages of at most
     :data:`MAX_RESPONSE_BYTES` each, and at most :data:`MAX_TAGS` tags in
     :data:`MAX_TAG_LIST_BYTES` bytes of pages in all, so that a hostile registry's pages
-    cannot exhaust memory).
+    cannot exhaust memory), within :data:`LIST_DEADLINE_FACTOR` request deadlines in all.
     The tag/digest part of ``ref`` is ignored.
 
     Raises:
         NameUnknown: 404 — the repository does not exist.
         ResponseTooLarge: a page is over :data:`MAX_RESPONSE_BYTES`, or the list over
             :data:`MAX_TAGS` tags or :data:`MAX_TAG_LIST_BYTES` bytes (the message names the limit).
-        Unauthorized, RegistryUnavailable, RegistryError: as :func:`manifest_digest`.
+        RegistryUnavailable: also when the listing outlasts its deadline.
+        Unauthorized, RegistryError: as :func:`manifest_digest`.
     """
     parsed = _as_reference(ref)
     tags: list[str] = []
     read = 0  # bytes of pages so far
+    whole = LIST_DEADLINE_FACTOR * REQUEST_DEADLINE_FACTOR * timeout
+    ends = time.monotonic() + whole
     with _Session(parsed, auth=auth, timeout=timeout, transport=transport) as session:
         for response in _pages(session, parsed, f"{tags_url(parsed)}?n={page_size}"):
+            if time.monotonic() > ends:
+                raise errors.RegistryUnavailable(
+                    f"registry {parsed.registry} did not finish listing the tags of {parsed.repository} within "
+                    f"{whole:g} s (the deadline of a tag listing)"
+                )
             read += len(response.content)
             if read > MAX_TAG_LIST_BYTES:
                 raise errors.ResponseTooLarge(
