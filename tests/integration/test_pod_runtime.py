@@ -600,3 +600,40 @@ def test_subpath_on_host_path_creates_dirs_refuses_escapes_and_cleans_up(
     assert (host / "a" / "b" / "c" / "f").read_text() == "w\n"  # unmounted first, never deleted through a mount
     assert (host / "conf.txt").read_text() == "from-file"
     assert (outside / "sentinel").exists()
+
+
+def test_the_termination_message_is_read_from_the_containers_message_file(runtime: Callable[[], PodRuntime]) -> None:
+    """The kubelet's ``terminationMessagePath`` contract: a file the container may write (``/dev/termination-log``
+    by default, any absolute path otherwise), read when it ends into ``state.terminated.message`` (at most 4096
+    bytes); ``FallbackToLogsOnError``: the end of its output when the file is empty and it failed. A restart
+    keeps the previous attempt's message in ``lastState``."""
+    rt = runtime()
+    pod = _pod(
+        [
+            {"name": "default", "command": ["sh", "-c", "printf 'all done' > /dev/termination-log"]},
+            {
+                "name": "custom",
+                "command": ["sh", "-c", "echo -n $(seq 1 2000 | tr -d '\\n') > /tmp/why; exit 3"],
+                "terminationMessagePath": "/tmp/why",
+            },
+            {
+                "name": "fallback",
+                "command": ["sh", "-c", "echo first; echo last words; exit 2"],
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+            },
+            {"name": "silent", "command": ["sh", "-c", "echo not a message; exit 1"]},
+        ],
+        restart_policy="Never",
+    )
+    status = _sync_until(rt, pod, lambda s: s["phase"] == "Failed")
+    assert _cs(status, "default")["state"]["terminated"]["message"] == "all done"
+    custom = _cs(status, "custom")["state"]["terminated"]["message"]
+    assert len(custom) == 4096 and custom.startswith("123456789101112")  # the file's first 4096 bytes
+    assert _cs(status, "fallback")["state"]["terminated"]["message"] == "first\nlast words\n"
+    assert "message" not in _cs(status, "silent")["state"]["terminated"]
+    again = _pod(
+        [{"name": "a", "command": ["sh", "-c", "printf run-$RANDOM > /dev/termination-log; exit 1"]}],
+        restart_policy="Always",
+    )
+    status = _sync_until(rt, again, lambda s: (_cs(s, "a").get("lastState") or {}).get("terminated") is not None, 30)
+    assert _cs(status, "a")["lastState"]["terminated"]["message"].startswith("run-")

@@ -71,8 +71,7 @@ POD_FIELDS: list[tuple[dict[str, Any], str]] = [
 CONTAINER_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"lifecycle": {"postStart": {"exec": {"command": ["true"]}}}}, "lifecycle"),
     ({"lifecycle": {"preStop": {"exec": {"command": ["true"]}}}}, "lifecycle"),
-    ({"terminationMessagePath": "/tmp/msg"}, "terminationMessagePath"),
-    ({"terminationMessagePolicy": "FallbackToLogsOnError"}, "terminationMessagePolicy"),
+    ({"terminationMessagePath": "tmp/msg"}, "terminationMessagePath"),
     ({"terminationMessagePolicy": "Bogus"}, "terminationMessagePolicy"),
     ({"imagePullPolicy": "Sometimes"}, "imagePullPolicy"),
     ({"restartPolicy": "Always"}, "restartPolicy"),
@@ -167,8 +166,8 @@ def test_values_that_change_nothing_on_this_node_stay_accepted(api: httpx.Client
     }
     container = {
         "imagePullPolicy": "IfNotPresent",
-        "terminationMessagePath": "/dev/termination-log",
-        "terminationMessagePolicy": "File",
+        "terminationMessagePath": "/tmp/why",
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": {"requests": {"cpu": "100m", "memory": "32Mi"}, "limits": {"cpu": "1", "memory": "64Mi"}},
         "ports": [{"containerPort": 80, "protocol": "TCP", "name": "web"}, {"containerPort": 53, "protocol": "UDP"}],
         "volumeMounts": [{"name": "v", "mountPath": "/v", "mountPropagation": "None"}],

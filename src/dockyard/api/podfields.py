@@ -14,8 +14,9 @@ nothing on this node stays accepted:
 - DNS and names: ``dnsPolicy`` ``ClusterFirst`` or ``Default`` (both: the engine's resolver), no
   ``dnsConfig``, ``hostAliases``, ``setHostnameAsFQDN`` or ``enableServiceLinks: true`` (no service
   variables are injected);
-- lifecycle: no ``activeDeadlineSeconds``, ``readinessGates``, container ``lifecycle`` hooks, or
-  termination message settings other than the defaults (``/dev/termination-log``, ``File``);
+- lifecycle: no ``activeDeadlineSeconds``, ``readinessGates`` or container ``lifecycle`` hooks; a
+  ``terminationMessagePath`` must be absolute (the agent binds a file there and reads it when the container
+  ends), a ``terminationMessagePolicy`` ``File`` or ``FallbackToLogsOnError``;
 - containers: ``imagePullPolicy`` one of ``Always``, ``IfNotPresent``, ``Never``; no container
   ``restartPolicy`` (Kubernetes: only init containers); ``resources`` of ``cpu`` and ``memory`` only, each a
   quantity, a request at most its limit; no ``claims``, ``resizePolicy`` or ``volumeDevices``; ports ``TCP``
@@ -30,14 +31,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from dockyard.api import labels as well_known
 from dockyard.api.errors import Cause
 from dockyard.api.quantity import parse_quantity
 
 __all__ = ["unhonoured_causes"]
 
 _AGENT = "not supported by the node agent"
-OS_LABEL = "kubernetes.io/os"
-HOSTNAME_KEY = "kubernetes.io/hostname"
+OS_LABEL = well_known.OS
+HOSTNAME_KEY = well_known.HOSTNAME
 DEFAULT_SCHEDULER = "default-scheduler"
 DNS_POLICIES = ("ClusterFirst", "Default")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -237,19 +239,11 @@ def _container_causes(container: dict[str, Any], where: str) -> list[Cause]:
     if pull is not None and pull not in PULL_POLICIES:
         causes.append(_unsupported(f"{where}.imagePullPolicy", pull, PULL_POLICIES))
     path = container.get("terminationMessagePath")
-    if path is not None and path != TERMINATION_MESSAGE_PATH:
-        causes.append(
-            _forbidden(
-                f"{where}.terminationMessagePath", f"termination messages are not read from other paths ({_AGENT})"
-            )
-        )
+    if path is not None and (not isinstance(path, str) or not path.startswith("/") or len(path) > 4096):
+        causes.append(Cause(f"{where}.terminationMessagePath", "Invalid value: must be an absolute path"))
     policy = container.get("terminationMessagePolicy")
     if policy is not None and policy not in TERMINATION_MESSAGE_POLICIES:
         causes.append(_unsupported(f"{where}.terminationMessagePolicy", policy, TERMINATION_MESSAGE_POLICIES))
-    elif policy == "FallbackToLogsOnError":
-        causes.append(
-            _forbidden(f"{where}.terminationMessagePolicy", f"messages are not taken from the logs ({_AGENT})")
-        )
     causes.extend(_resource_causes(container.get("resources"), f"{where}.resources"))
     port_names: set[str] = set()
     for j, port in enumerate(container.get("ports") or [] if isinstance(container.get("ports"), list) else []):

@@ -134,6 +134,20 @@ class ContainerManager:
         started = podspec.parse_engine_time(engine_state.get("StartedAt")) or finished
         return ExitInfo(int(engine_state.get("ExitCode") or 0), started, finished)
 
+    def output_tail(self, ctr: EngineContainer, *, lines: int, max_bytes: int) -> str:
+        """The last ``lines`` lines of the container's output, at most its last ``max_bytes`` bytes ('' if the
+        engine cannot say): the kubelet's ``FallbackToLogsOnError`` message."""
+        try:
+            stream = self._engine.logs(ctr.id, tail=lines)
+            try:
+                out = b"".join(stream)
+            finally:
+                stream.close()
+        except engine_errors.EngineError as e:
+            log.debug("container %s: no output for its termination message: %s", ctr.id, e)
+            return ""
+        return out[-max_bytes:].decode("utf-8", errors="replace")
+
     def prefix(self) -> str:
         """The ``containerID`` scheme: ``podman://`` or ``docker://``."""
         if self._id_prefix is None:
@@ -175,7 +189,7 @@ class ContainerManager:
         try:
             image_user = self._images.image_user(container.image or "")
             podspec.verify_run_as_non_root(pod, container, image_user=image_user)
-            binds = self._volumes.binds(pod, container)
+            binds = self._volumes.binds(pod, container) + [self._volumes.termination_message_bind(pod, container)]
             env = (
                 sources.container_env(
                     pod, container, self._secrets, config_maps=self._config_maps, pod_ip=pod_ip, host_ip=host_ip

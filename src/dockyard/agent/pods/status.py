@@ -35,6 +35,7 @@ from dockyard.agent.pods.podips import PodIPs
 from dockyard.agent.pods.prober import ProberManager
 from dockyard.agent.pods.state import EXITED, EngineContainer, PodState, latest
 from dockyard.agent.podspec import INFRA_NAME
+from dockyard.api.podfields import TERMINATION_MESSAGE_PATH
 
 __all__ = ["StatusManager", "SyncResult"]
 
@@ -53,6 +54,29 @@ class SyncResult:
     waiting: dict[str, tuple[str, str]] = field(default_factory=dict)
     acted: bool = False
     sandbox_message: str = ""
+
+
+MAX_MESSAGE_BYTES = 4096
+"""Bytes of a termination message file read (the kubelet's ``maxMessageLength``)."""
+FALLBACK_LINES = 80
+"""Lines of output a ``FallbackToLogsOnError`` message takes (the kubelet's ``fallbackToLogsMessageLines``)."""
+FALLBACK_BYTES = 2048
+"""Bytes of output a ``FallbackToLogsOnError`` message takes at most (the kubelet's ``maxLogsMessageBytes``)."""
+
+
+def termination_message(attrs: dict[str, Any], container: Container) -> str:
+    """What the container wrote in its termination message file: the source of its bind mount at
+    ``terminationMessagePath`` (``/dev/termination-log``), at most :data:`MAX_MESSAGE_BYTES` bytes; '' if none
+    (a container made before the agent bound one, or the file is gone)."""
+    target = container.terminationMessagePath or TERMINATION_MESSAGE_PATH
+    for mount in attrs.get("Mounts") or []:
+        if isinstance(mount, dict) and mount.get("Destination") == target and mount.get("Source"):
+            try:
+                with open(str(mount["Source"]), "rb") as f:
+                    return f.read(MAX_MESSAGE_BYTES).decode("utf-8", errors="replace")
+            except OSError:
+                return ""
+    return ""
 
 
 class StatusManager:
@@ -155,9 +179,11 @@ class StatusManager:
         if attrs is not None:
             status.image = (attrs.get("Config") or {}).get("Image") or status.image
             status.imageID = self._images.image_id(str(attrs.get("Image") or ""))
-        latest_terminated = self._terminated(state, last, attrs)
+        latest_terminated = self._terminated(state, last, attrs, container)
         previous_terminated = (
-            self._terminated(state, previous, self._containers.inspect(state, previous)) if previous else None
+            self._terminated(state, previous, self._containers.inspect(state, previous), container)
+            if previous
+            else None
         )
         if last.running and attrs is not None and last.id not in state.start_failures:
             started = podspec.parse_engine_time((attrs.get("State") or {}).get("StartedAt"))
@@ -181,9 +207,10 @@ class StatusManager:
         return status
 
     def _terminated(
-        self, state: PodState, ctr: EngineContainer | None, attrs: dict[str, Any] | None
+        self, state: PodState, ctr: EngineContainer | None, attrs: dict[str, Any] | None, container: Container
     ) -> ContainerStateTerminated | None:
-        """``ContainerStateTerminated`` of a stopped (or failed-to-start) container."""
+        """``ContainerStateTerminated`` of a stopped (or failed-to-start) container; its ``message`` is what the
+        container wrote at its ``terminationMessagePath`` (:func:`termination_message`), else the engine's error."""
         if ctr is None:
             return None
         failure = state.start_failures.get(ctr.id)
@@ -204,11 +231,14 @@ class StatusManager:
         finished = podspec.parse_engine_time(engine_state.get("FinishedAt"))
         started = podspec.parse_engine_time(engine_state.get("StartedAt"))
         reason = "OOMKilled" if engine_state.get("OOMKilled") else ("Completed" if exit_code == 0 else "Error")
+        message = termination_message(attrs, container)
+        if not message and exit_code != 0 and container.terminationMessagePolicy == "FallbackToLogsOnError":
+            message = self._containers.output_tail(ctr, lines=FALLBACK_LINES, max_bytes=FALLBACK_BYTES)
         return ContainerStateTerminated(
             exitCode=exit_code,
             reason=reason,
             startedAt=podspec.to_time(started) if started else None,
             finishedAt=podspec.to_time(finished) if finished else None,
             containerID=self._containers.prefix() + ctr.id,
-            message=str(engine_state["Error"]) if engine_state.get("Error") else None,
+            message=message or (str(engine_state["Error"]) if engine_state.get("Error") else None),
         )

@@ -16,6 +16,7 @@ import os
 import shutil
 import stat
 import subprocess
+import uuid
 from pathlib import Path
 
 from lightkube.models.core_v1 import Container, EmptyDirVolumeSource, Volume
@@ -23,6 +24,7 @@ from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec, subpath
 from dockyard.agent.pods import sources
+from dockyard.api.podfields import TERMINATION_MESSAGE_PATH
 
 __all__ = ["MountError", "VolumeManager"]
 
@@ -51,6 +53,24 @@ class VolumeManager:
     def pod_dir(self, uid: str) -> Path:
         """``<state_dir>/pods/<uid>``."""
         return self._state_dir / "pods" / uid
+
+    def termination_message_bind(self, pod: Pod, container: Container) -> str:
+        """A fresh, empty, world-writable file for this attempt of ``container`` to write its termination message
+        in, bound at its ``terminationMessagePath`` (default :data:`TERMINATION_MESSAGE_PATH`), as the kubelet
+        binds ``pods/<uid>/containers/<name>/<id>``: ``SOURCE:TARGET:rw``.
+
+        Raises:
+            podspec.ConfigError: a relative ``terminationMessagePath``.
+        """
+        target = container.terminationMessagePath or TERMINATION_MESSAGE_PATH
+        if not target.startswith("/"):
+            raise podspec.ConfigError("terminationMessagePath: must be absolute")
+        folder = self.pod_dir(_uid(pod)) / "containers" / container.name
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / uuid.uuid4().hex[:16]
+        path.touch(mode=0o666)
+        os.chmod(path, 0o666)  # whatever user the container runs as may write it (the kubelet's mode)
+        return f"{path}:{target}:rw"
 
     def binds(self, pod: Pod, container: Container) -> list[str]:
         """The container's volume mounts as engine binds (``SOURCE:TARGET:rw|ro``; ``secret``, ``configMap`` and
