@@ -113,3 +113,15 @@ def test_logs_are_read_again_after_the_agent_is_killed(cluster, talker):
 
     cluster.wait_for("the agent to be restarted by dockyard up", restarted, 60)
     assert sorted(_logs(cluster, talker).stdout.split()) == ["one", "three", "two"]
+
+
+def test_previous_reads_the_attempt_before_a_restart(cluster):
+    _start(cluster, _pod("crasher", [("main", "echo attempt-$(date +%s%N); exit 1")]))
+
+    def restarted() -> bool:
+        statuses = (cluster.get("pod", "crasher").get("status") or {}).get("containerStatuses") or []
+        return bool(statuses) and statuses[0].get("restartCount", 0) >= 1
+
+    cluster.wait_for("crasher to restart once", restarted, 60)
+    previous = _logs(cluster, "crasher", "--previous").stdout
+    assert previous.startswith("attempt-") and len(previous.split()) == 1, previous
