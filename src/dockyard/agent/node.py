@@ -1,4 +1,4 @@
-"""The node agent: runs this node's pods, build pods and pushes.
+"""The node agent: registers this node's Node and runs its pods, build pods and pushes.
 
 Kubelet-like: it watches Pods through the Kubernetes API, makes the engine
 match each pod (via :class:`dockyard.agent.pods.PodRuntime`), and writes pod
@@ -10,7 +10,8 @@ node can reach the container.
 State lives in the API, in the engine (container labels) and in the state
 dir, never only in memory, so a killed agent resumes: running containers are
 adopted, builders that outlived it are re-attached (never started twice), and
-a Push left ``Running`` is committed and pushed again.
+a Push left ``Running`` is committed and pushed again. The node's ``v1`` Node is registered and heart-beaten
+by :mod:`dockyard.agent.nodestatus`; while it is cordoned (``spec.unschedulable``) no new pod is bound.
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ from lightkube.models.core_v1 import ContainerStatus, PodStatus
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
-from dockyard.agent import buildpods, pods, podsecrets, podspec, pullsecrets, pushes, scheduling, staticpods
+from dockyard.agent import (
+    buildpods,
+    nodestatus,
+    pods,
+    podsecrets,
+    podspec,
+    pullsecrets,
+    pushes,
+    scheduling,
+    staticpods,
+)
 from dockyard.agent.engine import connect as engine_connect
 from dockyard.api import buildpod, phases
 from dockyard.api import labels as well_known
@@ -69,6 +80,7 @@ class PodWorker(runtime.Controller):
         self._engine_api_version = engine_api_version
         self._max_builds = max_builds
         self.static_uids: Callable[[], set[str]] = set  # the static pods' UIDs (their containers are no orphans)
+        self.node_unschedulable: Callable[[], bool] = lambda: False  # spec.unschedulable of this node's Node
 
     def setup(self) -> None:
         super().setup()
@@ -174,6 +186,8 @@ class PodWorker(runtime.Controller):
             return None
         if not node:
             with self._schedule_lock:
+                if self.node_unschedulable():  # cordoned: kube-scheduler's NodeUnschedulable filter
+                    return self._unschedulable(pod, scheduling.unschedulable_node_message())
                 if not self._fits(pod):
                     return self._unschedulable(pod)
                 pod = self._bind(pod)
@@ -240,10 +254,11 @@ class PodWorker(runtime.Controller):
         }
         return not scheduling.conflicts(wanted, used) and not any(scheduling.in_use(port) for port in wanted)
 
-    def _unschedulable(self, pod: Pod) -> float:
+    def _unschedulable(self, pod: Pod, message: str | None = None) -> float:
         """Leave the pod ``Pending`` with ``PodScheduled=False``/``Unschedulable`` and, when it turns so, a
-        ``FailedScheduling`` Event, in kube-scheduler's words; look again in :data:`SCHEDULE_RETRY` seconds."""
-        message = scheduling.no_free_ports_message()
+        ``FailedScheduling`` Event, in kube-scheduler's words (``message``: no free ports by default); look again
+        in :data:`SCHEDULE_RETRY` seconds."""
+        message = message or scheduling.no_free_ports_message()
         previous = (pod.status.conditions if pod.status else None) or []
         was = next((c for c in previous if c.type == "PodScheduled"), None)
         condition = podspec.condition(
@@ -346,6 +361,8 @@ class NodeAgent:
             max_builds=max_builds,
         )
         self.pushes = pushes.PushWorker(conn, runtime_=self.runtime, engine_client=engine_client, node_name=node_name)
+        self.node_status = nodestatus.NodeStatusReporter(conn, node_name=node_name, engine_client=engine_client)
+        self.pods.node_unschedulable = lambda: self.node_status.unschedulable
         self.static: staticpods.StaticPods | None = None
         if pod_manifest_path is not None or manifest_url:
             self.static = staticpods.StaticPods(
@@ -366,8 +383,12 @@ class NodeAgent:
         return informer.items() if informer is not None and informer.synced.is_set() else []
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
-        threads = self.pods.start(stop) + self.pushes.start(stop)
+        threads = self.node_status.start(stop) + self.pods.start(stop) + self.pushes.start(stop)
         return threads + (self.static.start(stop) if self.static is not None else [])
+
+    def node_stopped(self) -> None:
+        """On a clean stop: this node's Node ``Ready`` ``Unknown`` (:meth:`.nodestatus.NodeStatusReporter.stopped`)."""
+        self.node_status.stopped()
 
     def _pod_event(self, pod: Pod, type_: str, reason: str, message: str) -> None:
         """The runtime's and prober's pod Events (``Unhealthy``, ``Killing``), recorded as the kubelet's."""

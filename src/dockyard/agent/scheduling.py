@@ -6,7 +6,8 @@ a ``hostPort`` of the pod (``hostIP``, ``protocol``, ``hostPort``) must not be u
 node. Because the node is this machine, it also checks that nothing else listens there (it tries to bind
 the port on loopback). A pod that does not fit stays ``Pending`` with the scheduler's ``PodScheduled=False``
 condition, reason ``Unschedulable``, and a ``FailedScheduling`` Event in the scheduler's words
-(``schedule_one.go`` ``FitError.Error``); it is bound when the port is free.
+(``schedule_one.go`` ``FitError.Error``); it is bound when the port is free. A cordoned node
+(``spec.unschedulable``, kube-scheduler's ``NodeUnschedulable`` filter) takes no new pod at all.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "host_ports",
     "in_use",
     "no_free_ports_message",
+    "unschedulable_node_message",
 ]
 
 COMPONENT = "default-scheduler"
@@ -39,6 +41,8 @@ FAILED_SCHEDULING = "FailedScheduling"
 """The Event reason of a failed scheduling attempt."""
 _NO_FREE_PORTS = "node(s) didn't have free ports for the requested pod ports"
 """``nodeports.ErrReason``."""
+_NODE_UNSCHEDULABLE = "node(s) were unschedulable"
+"""``nodeunschedulable.ErrReasonUnschedulable``: the node's ``spec.unschedulable`` (``kubectl cordon``)."""
 
 
 class HostPort(NamedTuple):
@@ -96,3 +100,9 @@ def no_free_ports_message(nodes: int = 1) -> str:
     """kube-scheduler's ``FitError`` message when no node has the pod's ports free:
     ``0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports.``"""
     return f"0/{nodes} nodes are available: {nodes} {_NO_FREE_PORTS}."
+
+
+def unschedulable_node_message(nodes: int = 1) -> str:
+    """kube-scheduler's ``FitError`` message when the node is cordoned:
+    ``0/1 nodes are available: 1 node(s) were unschedulable.``"""
+    return f"0/{nodes} nodes are available: {nodes} {_NODE_UNSCHEDULABLE}."

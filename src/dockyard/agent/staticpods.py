@@ -419,7 +419,8 @@ class StaticPods:
         self._reported = now
 
     def _node_ref(self) -> dict[str, Any]:
-        return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.node}}
+        """The kubelet's ``nodeRef``: UID = the node's name, which ``kubectl describe node`` searches Events by."""
+        return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.node, "uid": self.node}}
 
     # --- one static pod ---------------------------------------------------------------------------------------
 

@@ -102,6 +102,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ),
     # core v1
     ResourceInfo(group="", version="v1", kind="Namespace", plural="namespaces", namespaced=False, short_names=("ns",)),
+    # registered and heart-beaten by the node agent (dockyard.agent.nodestatus), as the kubelet registers its Node
+    ResourceInfo(group="", version="v1", kind="Node", plural="nodes", namespaced=False, short_names=("no",)),
     ResourceInfo(
         group="",
         version="v1",
@@ -213,7 +215,7 @@ def by_key(key: str) -> ResourceInfo | None:
 
 
 # Field selectors each kind supports beyond metadata.name and metadata.namespace: the apiserver's
-# (``GetAttrs``/``AddFieldLabelConversionFunc`` of pods, events, secrets, namespaces, replicasets),
+# (``GetAttrs``/``AddFieldLabelConversionFunc`` of pods, events, secrets, namespaces, nodes, replicasets),
 # and for dockyard's kinds the fields a CRD would declare in ``selectableFields``.
 FIELD_LABELS: dict[str, tuple[str, ...]] = {
     "Pod": (
@@ -241,6 +243,7 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
     ),
     "Secret": ("type",),
     "Namespace": ("status.phase",),
+    "Node": ("spec.unschedulable",),  # NodeToSelectableFields (metadata.name is every kind's)
     "ReplicaSet": ("status.replicas",),
     "Build": ("status.phase",),
     "Push": ("spec.podName", "status.phase", "status.nodeName"),

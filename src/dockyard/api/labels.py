@@ -50,6 +50,26 @@ NODE_NAME = "dockyard.dev/nodename"
 ``pods/push``; the node authorizer checks it (Kubernetes' own ``kubernetes.io/hostname`` names a Node's
 host, not a pod's node)."""
 
+HOSTNAME = "kubernetes.io/hostname"
+"""Label of a Node: its host name (``v1.LabelHostname``); the node agent sets it to the node's name. Pods name it
+as a topology key."""
+
+OS = "kubernetes.io/os"
+"""Label of a Node: its operating system, ``linux`` here (``v1.LabelOSStable``); pods select on it."""
+
+ARCH = "kubernetes.io/arch"
+"""Label of a Node: its architecture as Go names it, ``amd64`` or ``arm64`` (``v1.LabelArchStable``)."""
+
+NODE_ROLE_PREFIX = "node-role.kubernetes.io/"
+"""Prefix of a Node's role labels (``node-role.kubernetes.io/control-plane``): ROLES in ``kubectl get nodes``. A
+node may not set them on itself (NodeRestriction)."""
+
+NODE_ROLE = "kubernetes.io/role"
+"""The older Node role label, whose value names the role (kubectl's ``findNodeRoles`` reads it too)."""
+
+NODE_RESTRICTION_PREFIX = "node-restriction.kubernetes.io/"
+"""Prefix of Node labels only an administrator sets (NodeRestriction refuses them from the node itself)."""
+
 RECONCILE_REQUESTED_AT = "dockyard.dev/reconcile-requested-at"
 """Annotation asking a controller to reconcile an object now (Flux ``reconcile.fluxcd.io/requestedAt``): any new
 value does; the API server's registry notification endpoint sets it on the Images a push concerns, and the Image

@@ -674,6 +674,31 @@ def _namespace_causes(obj: dict[str, Any]) -> list[Cause]:
     return podsecurity.label_causes((obj.get("metadata") or {}).get("labels"))
 
 
+NODE_TAINTS_REFUSED = (
+    "Forbidden: dockyard's node agent schedules every pod to its one node and honours no taints "
+    "(pods' tolerations are accepted because the node has none); set spec.unschedulable to keep new pods off it"
+)
+NODE_CONFIG_SOURCE_REFUSED = "Forbidden: dynamic kubelet configuration was removed in Kubernetes 1.24"
+
+
+def _node_causes(obj: dict[str, Any]) -> list[Cause]:
+    """``ValidateNode`` where it matters here: ``spec.unschedulable`` a boolean; ``spec.taints`` and
+    ``spec.configSource`` refused, since nothing would honour them (the name is every kind's DNS subdomain)."""
+    spec = obj.get("spec")
+    if spec is None:
+        return []
+    if not isinstance(spec, dict):
+        return [Cause("spec", "Invalid value: must be an object")]
+    causes: list[Cause] = []
+    if "unschedulable" in spec and not isinstance(spec["unschedulable"], bool):
+        causes.append(Cause("spec.unschedulable", "Invalid value: must be a boolean"))
+    if spec.get("taints"):
+        causes.append(Cause("spec.taints", NODE_TAINTS_REFUSED, "FieldValueForbidden"))
+    if spec.get("configSource"):
+        causes.append(Cause("spec.configSource", NODE_CONFIG_SOURCE_REFUSED, "FieldValueForbidden"))
+    return causes
+
+
 def _workload_causes(obj: dict[str, Any]) -> list[Cause]:
     """apps/v1 Deployment and ReplicaSet: the spec rules of :func:`dockyard.api.workloads.spec_causes`
     (selector with ``matchExpressions``, strategy, counts, deadlines, template ``restartPolicy``), then the
@@ -923,6 +948,7 @@ _CORE_CHECKS = {
     "Secret": _secret_causes,
     "ConfigMap": _configmap_causes,
     "Namespace": _namespace_causes,
+    "Node": _node_causes,
     "Service": services.service_causes,
     "EndpointSlice": services.endpointslice_causes,
 }

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.api import errors, kinds, podsecurity, services
+from dockyard.apiserver import authz
 from dockyard.storage import sqlite
 
 log = logging.getLogger(__name__)
@@ -224,11 +225,14 @@ def allocate_service(store: sqlite.Store, new: Obj, old: Obj | None) -> list[str
 def for_write(
     pod_security: PodSecurity, info: kinds.ResourceInfo, *, user: str, subresource: str | None = None
 ) -> Admit | None:
-    """Every admission step of a write to ``info``: Pod Security, and the Service allocators (mutating, as
-    kube-apiserver runs mutating admission and the registry's allocation before it stores)."""
+    """Every admission step of a write to ``info``: Pod Security, the Service allocators (mutating, as
+    kube-apiserver runs mutating admission and the registry's allocation before it stores), and NodeRestriction's
+    label rules for a node's writes to its Node (:func:`dockyard.apiserver.authz.admit_node`)."""
     steps = [pod_security.admitter(info, user=user, subresource=subresource)]
     if (info.group, info.kind) == ("", "Service") and not subresource:
         steps.append(allocate_service)
+    if (info.group, info.kind) == ("", "Node") and not subresource and authz.node_name(user) is not None:
+        steps.append(lambda store, new, old: authz.admit_node(user, new, old))  # NodeRestriction
     chosen = [s for s in steps if s is not None]
     if not chosen:
         return None

@@ -21,7 +21,9 @@ The identities ``dockyard up`` hands out (one kubeconfig each):
   ``list`` or ``watch``); writes only what a node agent writes: binds
   unscheduled pods to itself (a JSON merge patch of ``spec.nodeName`` and
   ``metadata.labels``), the status of its own pods and of Pushes meant for it,
-  logs and ``details`` (the resolved source revision) of the builds it runs, and Events about its objects.
+  logs and ``details`` (the resolved source revision) of the builds it runs, Events about its objects, and its
+  own Node: ``create`` with its own name, ``update``/``patch`` of it and of its ``status`` (never another
+  Node's, never ``delete``), setting none of the labels :func:`admit_node` keeps from nodes.
   :func:`authorize` checks the verb and resource;
   :func:`dockyard.apiserver.nodeauthz.check` then checks the objects
   (:func:`admit` is its part for pods and pushes).
@@ -56,6 +58,8 @@ _NODE_WRITES: dict[tuple[str, str, str], frozenset[str]] = {
     ("dockyard.dev", "builds", "log"): frozenset({"create"}),
     ("dockyard.dev", "builds", "details"): frozenset({"patch", "update"}),  # the builder's resolved revision
     ("", "events", ""): frozenset({"create", "patch", "update"}),
+    ("", "nodes", ""): frozenset({"create", "patch", "update"}),  # its own only: nodeauthz.check, admit_node
+    ("", "nodes", "status"): frozenset({"patch", "update"}),  # its own only: nodeauthz.check
 }
 _VIEW_HIDDEN = frozenset({("", "secrets"), ("dockyard.dev", "builds/source")})
 _NODE_REFERENCED = frozenset({("", "secrets"), ("", "configmaps")})
@@ -245,3 +249,64 @@ def _only_binding(document: Any, node: str) -> bool:
     if not isinstance(spec, dict) or not set(spec) <= {"nodeName"}:
         return False
     return "nodeName" not in spec or spec["nodeName"] == node
+
+
+KUBELET_LABELS = frozenset(
+    {
+        well_known.HOSTNAME,
+        well_known.OS,
+        well_known.ARCH,
+        "beta.kubernetes.io/os",
+        "beta.kubernetes.io/arch",
+        "beta.kubernetes.io/instance-type",
+        "failure-domain.beta.kubernetes.io/zone",
+        "failure-domain.beta.kubernetes.io/region",
+        "topology.kubernetes.io/zone",
+        "topology.kubernetes.io/region",
+    }
+)
+"""Labels of the ``kubernetes.io`` and ``k8s.io`` domains a node may set on itself (``kubeletapis.IsKubeletLabel``),
+beside those under ``kubelet.kubernetes.io/`` and ``node.kubernetes.io/``."""
+_KUBELET_LABEL_DOMAINS = ("kubelet.kubernetes.io", "node.kubernetes.io")
+
+
+def _forbidden_node_label(key: str) -> bool:
+    """NodeRestriction's ``getForbiddenLabels``: ``node-restriction.kubernetes.io/`` labels, and labels of the
+    ``kubernetes.io`` and ``k8s.io`` domains that are not the kubelet's (``node-role.kubernetes.io/...``)."""
+    domain = key.partition("/")[0] if "/" in key else ""
+    if key.startswith(well_known.NODE_RESTRICTION_PREFIX):
+        return True
+    if key in KUBELET_LABELS or any(domain == d or domain.endswith(f".{d}") for d in _KUBELET_LABEL_DOMAINS):
+        return False
+    return any(domain == d or domain.endswith(f".{d}") for d in ("kubernetes.io", "k8s.io"))
+
+
+def admit_node(user: str, new: dict[str, Any], old: dict[str, Any] | None) -> list[str]:
+    """A node's create, update or patch of its own Node, checked on the result (NodeRestriction ``admitNode``):
+    it may not set, change or remove a label :func:`_forbidden_node_label` keeps from nodes (an administrator's
+    ``node-role.kubernetes.io/...``). Whose Node it is, :func:`dockyard.apiserver.nodeauthz.check` checked.
+
+    Returns:
+        No warnings (an admission step of :func:`dockyard.apiserver.admission.for_write`).
+    Raises:
+        errors.Forbidden: a label a node may not touch.
+    """
+    node = node_name(user)
+    if node is None:
+        return []
+    new_labels = (new.get("metadata") or {}).get("labels") or {}
+    old_labels = ((old or {}).get("metadata") or {}).get("labels") or {}
+    changed = sorted(
+        key
+        for key in set(new_labels) | set(old_labels)
+        if new_labels.get(key) != old_labels.get(key) or (key in new_labels) != (key in old_labels)
+    )
+    bad = [key for key in changed if _forbidden_node_label(key)]
+    if bad:
+        name = str((new.get("metadata") or {}).get("name") or "")
+        what = "set the following labels" if old is None else "modify labels"
+        raise errors.Forbidden(
+            f'nodes "{name}" is forbidden: node "{node}" is not allowed to {what}: {", ".join(bad)}',
+            details={"group": "", "kind": "nodes", "name": name},
+        )
+    return []

@@ -6,7 +6,8 @@ The columns are the ones users know from elsewhere:
   (``pkg/printers/internalversion/printers.go``): Pod ``NAME READY STATUS
   RESTARTS AGE`` (wide: ``IP NODE``), Deployment ``NAME READY UP-TO-DATE
   AVAILABLE AGE``, ReplicaSet ``NAME DESIRED CURRENT READY AGE``, Event
-  ``LAST SEEN TYPE REASON OBJECT MESSAGE``, Namespace, Secret;
+  ``LAST SEEN TYPE REASON OBJECT MESSAGE``, Node ``NAME STATUS ROLES AGE VERSION`` (wide: ``INTERNAL-IP
+  EXTERNAL-IP OS-IMAGE KERNEL-VERSION CONTAINER-RUNTIME``), Namespace, Secret;
 - Build and BuildConfig: OpenShift's ``oc get builds`` / ``oc get bc``
   (``NAME TYPE FROM STATUS STARTED DURATION``, ``NAME TYPE FROM LATEST``),
   plus the short digest of a Build's output;
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard.api import labels as well_known
 from dockyard.api import phases, timefmt
 
 Obj = dict[str, Any]
@@ -263,6 +265,49 @@ def slice_endpoints(obj: Obj) -> str:
     return _list_with_more(addresses)
 
 
+NODE_ROLE_PREFIX = well_known.NODE_ROLE_PREFIX
+NODE_ROLE_LABEL = well_known.NODE_ROLE
+
+
+def node_status(obj: Obj) -> str:
+    """kube-apiserver's ``printNode`` STATUS: ``Ready`` if the Ready condition is ``True``, ``NotReady`` if it is
+    anything else, ``Unknown`` if there is none; then ``SchedulingDisabled`` when ``spec.unschedulable``."""
+    conditions = {
+        str(c.get("type")): str(c.get("status")) for c in get(obj, "status", "conditions") or [] if isinstance(c, dict)
+    }
+    ready = conditions.get("Ready")
+    shown = ["Unknown"] if ready is None else ["Ready" if ready == "True" else "NotReady"]
+    if get(obj, "spec", "unschedulable") is True:
+        shown.append("SchedulingDisabled")
+    return ",".join(shown)
+
+
+def node_roles(obj: Obj) -> str:
+    """``findNodeRoles``: the suffix of each ``node-role.kubernetes.io/<role>`` label and the value of
+    ``kubernetes.io/role``, sorted, or ``<none>``."""
+    roles: set[str] = set()
+    for key, value in (get(obj, "metadata", "labels") or {}).items():
+        if key.startswith(NODE_ROLE_PREFIX) and key[len(NODE_ROLE_PREFIX) :]:
+            roles.add(key[len(NODE_ROLE_PREFIX) :])
+        elif key == NODE_ROLE_LABEL and value:
+            roles.add(str(value))
+    return ",".join(sorted(roles)) or "<none>"
+
+
+def _node_address(type_: str) -> Callable[[Obj], str]:
+    def cell(obj: Obj) -> str:
+        for address in get(obj, "status", "addresses") or []:
+            if isinstance(address, dict) and address.get("type") == type_:
+                return str(address.get("address") or "")
+        return "<none>"
+
+    return cell
+
+
+def _node_info(field: str) -> Callable[[Obj], str]:
+    return lambda o: str(get(o, "status", "nodeInfo", field) or "<unknown>")
+
+
 # ------------------------------------------------------------------ dockyard kinds
 
 
@@ -360,6 +405,34 @@ COLUMNS: dict[str, list[Column]] = {
         Column("Selector", _selector, priority=1),
     ],
     "Namespace": [NAME, Column("Status", _text("status", "phase")), AGE],
+    "Node": [
+        NAME,
+        Column(
+            "Status", node_status, description="The status of the node (Ready, and SchedulingDisabled if cordoned)."
+        ),
+        Column("Roles", node_roles, description="The roles of the node (node-role.kubernetes.io/ labels)."),
+        AGE,
+        Column(
+            "Version",
+            lambda o: str(get(o, "status", "nodeInfo", "kubeletVersion") or ""),
+            description="Kubelet Version reported by the node.",
+        ),
+        Column("Internal-IP", _node_address("InternalIP"), priority=1, description="List of internal IPs."),
+        Column("External-IP", _node_address("ExternalIP"), priority=1, description="List of external IPs."),
+        Column("OS-Image", _node_info("osImage"), priority=1, description="OS image reported by the node."),
+        Column(
+            "Kernel-Version",
+            _node_info("kernelVersion"),
+            priority=1,
+            description="Kernel version reported by the node.",
+        ),
+        Column(
+            "Container-Runtime",
+            _node_info("containerRuntimeVersion"),
+            priority=1,
+            description="Container runtime and version reported by the node.",
+        ),
+    ],
     "Secret": [
         NAME,
         Column("Type", _text("type")),

@@ -693,6 +693,121 @@ def _others() -> dict[str, Schema]:
     }
 
 
+def _nodes() -> dict[str, Schema]:
+    """``v1`` Node, with the descriptions of ``k8s.io/api/core/v1/types.go`` and what dockyard's agent writes."""
+    return {
+        f"{CORE}.Node": kind_schema(
+            "Node is a worker node in Kubernetes. dockyard's node agent registers its one node at start and "
+            "updates its status every 10 seconds.",
+            "",
+            "v1",
+            "Node",
+            f"{CORE}.NodeSpec",
+            f"{CORE}.NodeStatus",
+        ),
+        f"{CORE}.NodeSpec": obj(
+            "NodeSpec describes the attributes that a node is created with.",
+            {
+                "unschedulable": boolean(
+                    "Unschedulable controls node schedulability of new pods (kubectl cordon). The node agent "
+                    "binds no new pod while it is set: they stay Pending, reason Unschedulable. Pods already "
+                    "bound keep running."
+                ),
+                "podCIDR": string("PodCIDR represents the pod IP range assigned to the node (informational)."),
+                "podCIDRs": strings("podCIDRs represents the IP ranges assigned to the node (informational)."),
+                "providerID": string("ID of the node assigned by the cloud provider (informational)."),
+                "taints": {
+                    "type": "array",
+                    "items": {"type": "object"},
+                    "description": "Refused (422): dockyard's node honours no taints; use unschedulable.",
+                },
+            },
+        ),
+        f"{CORE}.NodeStatus": obj(
+            "NodeStatus is information about the current status of a node.",
+            {
+                "capacity": {
+                    "type": "object",
+                    "additionalProperties": ref(QUANTITY),
+                    "description": "Capacity represents the total resources of a node: cpu (os.cpu_count()), "
+                    "memory (MemTotal of /proc/meminfo), pods (110).",
+                },
+                "allocatable": {
+                    "type": "object",
+                    "additionalProperties": ref(QUANTITY),
+                    "description": "Allocatable represents the resources of a node available for scheduling "
+                    "(the capacity: dockyard reserves none).",
+                },
+                "conditions": listed(
+                    f"{CORE}.NodeCondition",
+                    "Conditions is an array of current observed node conditions: Ready, MemoryPressure, "
+                    "DiskPressure, PIDPressure.",
+                    key="type",
+                ),
+                "addresses": listed(
+                    f"{CORE}.NodeAddress",
+                    "List of addresses reachable to the node: InternalIP 127.0.0.1 and Hostname.",
+                    key="type",
+                ),
+                "daemonEndpoints": ref(
+                    f"{CORE}.NodeDaemonEndpoints",
+                    "Endpoints of daemons running on the Node (port 0: the agent serves no TCP endpoint).",
+                ),
+                "nodeInfo": ref(f"{CORE}.NodeSystemInfo", "Set of ids/uuids to uniquely identify the node."),
+            },
+        ),
+        f"{CORE}.NodeCondition": obj(
+            "NodeCondition contains condition information for a node.",
+            {
+                "type": string("Type of node condition."),
+                "status": string("Status of the condition, one of True, False, Unknown."),
+                "lastHeartbeatTime": string("Last time we got an update on a given condition.", format="date-time"),
+                "lastTransitionTime": string(
+                    "Last time the condition transit from one status to another.", format="date-time"
+                ),
+                "reason": string("(brief) reason for the condition's last transition."),
+                "message": string("Human readable message indicating details about last transition."),
+            },
+            required=("type", "status"),
+        ),
+        f"{CORE}.NodeAddress": obj(
+            "NodeAddress contains information for the node's address.",
+            {
+                "type": string("Node address type, one of Hostname, ExternalIP or InternalIP."),
+                "address": string("The node address."),
+            },
+            required=("type", "address"),
+        ),
+        f"{CORE}.NodeDaemonEndpoints": obj(
+            "NodeDaemonEndpoints lists ports opened by daemons running on the Node.",
+            {
+                "kubeletEndpoint": obj(
+                    "Endpoint on which Kubelet is listening.",
+                    {"Port": integer("Port number of the given endpoint.")},
+                )
+            },
+        ),
+        f"{CORE}.NodeSystemInfo": obj(
+            "NodeSystemInfo is a set of ids/uuids to uniquely identify the node.",
+            {
+                "machineID": string("MachineID reported by the node (/etc/machine-id)."),
+                "systemUUID": string("SystemUUID reported by the node (/sys/class/dmi/id/product_uuid, if readable)."),
+                "bootID": string("Boot ID reported by the node."),
+                "kernelVersion": string("Kernel Version reported by the node from 'uname -r'."),
+                "osImage": string("OS Image reported by the node from /etc/os-release."),
+                "containerRuntimeVersion": string(
+                    "ContainerRuntime Version reported by the node through runtime remote API "
+                    "(e.g. podman://4.3.1, docker://20.10.24)."
+                ),
+                "kubeletVersion": string("Kubelet Version reported by the node (dockyard-<version>)."),
+                "kubeProxyVersion": string("Deprecated: KubeProxy Version reported by the node."),
+                "operatingSystem": string("The Operating System reported by the node."),
+                "architecture": string("The Architecture reported by the node."),
+            },
+        ),
+    }
+
+
 COORDINATION = "io.k8s.api.coordination.v1"
 
 
@@ -874,7 +989,7 @@ def _services() -> dict[str, Schema]:
 
 def schemas() -> dict[str, Schema]:
     """Every built-in component schema by name (OpenAPI v3 references)."""
-    return {**_meta(), **_pod(), **_others(), **_coordination(), **_services()}
+    return {**_meta(), **_pod(), **_others(), **_nodes(), **_coordination(), **_services()}
 
 
 # ------------------------------------------------------------------ every field of the Kubernetes types
@@ -891,6 +1006,7 @@ _FIELDS: dict[str, str] = {
     "AWSElasticBlockStoreVolumeSource": "fsType partition readOnly volumeID",
     "Affinity": "nodeAffinity:NodeAffinity podAffinity:PodAffinity podAntiAffinity:PodAntiAffinity",
     "AppArmorProfile": "localhostProfile type",
+    "AttachedVolume": "devicePath name",
     "AzureDiskVolumeSource": "cachingMode diskName diskURI fsType kind readOnly",
     "AzureFileVolumeSource": "readOnly secretName shareName",
     "CSIVolumeSource": "driver fsType nodePublishSecretRef:LocalObjectReference readOnly volumeAttributes",
@@ -903,6 +1019,7 @@ _FIELDS: dict[str, str] = {
     "ConfigMap": "apiVersion binaryData data immutable kind metadata:ObjectMeta",
     "ConfigMapEnvSource": "name optional",
     "ConfigMapKeySelector": "key name optional",
+    "ConfigMapNodeConfigSource": "kubeletConfigKey name namespace resourceVersion uid",
     "ConfigMapProjection": "items:[]KeyToPath name optional",
     "ConfigMapVolumeSource": "defaultMode items:[]KeyToPath name optional",
     "Container": (
@@ -912,6 +1029,7 @@ _FIELDS: dict[str, str] = {
         "securityContext:SecurityContext startupProbe:Probe stdin stdinOnce terminationMessagePath "
         "terminationMessagePolicy tty volumeDevices:[]VolumeDevice volumeMounts:[]VolumeMount workingDir"
     ),
+    "ContainerImage": "names sizeBytes",
     "ContainerPort": "containerPort hostIP hostPort name protocol",
     "ContainerResizePolicy": "resourceName restartPolicy",
     "ContainerState": "running:ContainerStateRunning terminated:ContainerStateTerminated waiting:ContainerStateWaiting",
@@ -924,6 +1042,7 @@ _FIELDS: dict[str, str] = {
         "state:ContainerState user:ContainerUser volumeMounts:[]VolumeMountStatus"
     ),
     "ContainerUser": "linux:LinuxContainerUser",
+    "DaemonEndpoint": "Port",
     "Deployment": "apiVersion kind metadata:ObjectMeta spec:DeploymentSpec status:DeploymentStatus",
     "DeploymentCondition": "lastTransitionTime lastUpdateTime message reason status type",
     "DeploymentSpec": (
@@ -1007,13 +1126,33 @@ _FIELDS: dict[str, str] = {
     "NamespaceCondition": "lastTransitionTime message reason status type",
     "NamespaceSpec": "finalizers",
     "NamespaceStatus": "conditions:[]NamespaceCondition phase",
+    "Node": "apiVersion kind metadata:ObjectMeta spec:NodeSpec status:NodeStatus",
+    "NodeAddress": "address type",
     "NodeAffinity": (
         "preferredDuringSchedulingIgnoredDuringExecution:[]PreferredSchedulingTerm "
         "requiredDuringSchedulingIgnoredDuringExecution:NodeSelector"
     ),
+    "NodeCondition": "lastHeartbeatTime lastTransitionTime message reason status type",
+    "NodeConfigSource": "configMap:ConfigMapNodeConfigSource",
+    "NodeConfigStatus": "active:NodeConfigSource assigned:NodeConfigSource error lastKnownGood:NodeConfigSource",
+    "NodeDaemonEndpoints": "kubeletEndpoint:DaemonEndpoint",
+    "NodeFeatures": "supplementalGroupsPolicy",
+    "NodeRuntimeHandler": "features:NodeRuntimeHandlerFeatures name",
+    "NodeRuntimeHandlerFeatures": "recursiveReadOnlyMounts userNamespaces",
     "NodeSelector": "nodeSelectorTerms:[]NodeSelectorTerm",
     "NodeSelectorRequirement": "key operator values",
     "NodeSelectorTerm": "matchExpressions:[]NodeSelectorRequirement matchFields:[]NodeSelectorRequirement",
+    "NodeSpec": ("configSource:NodeConfigSource externalID podCIDR podCIDRs providerID taints:[]Taint unschedulable"),
+    "NodeStatus": (
+        "addresses:[]NodeAddress allocatable capacity conditions:[]NodeCondition config:NodeConfigStatus "
+        "daemonEndpoints:NodeDaemonEndpoints features:NodeFeatures images:[]ContainerImage "
+        "nodeInfo:NodeSystemInfo phase runtimeHandlers:[]NodeRuntimeHandler volumesAttached:[]AttachedVolume "
+        "volumesInUse"
+    ),
+    "NodeSystemInfo": (
+        "architecture bootID containerRuntimeVersion kernelVersion kubeProxyVersion kubeletVersion machineID "
+        "operatingSystem osImage systemUUID"
+    ),
     "ObjectFieldSelector": "apiVersion fieldPath",
     "ObjectMeta": (
         "annotations creationTimestamp deletionGracePeriodSeconds deletionTimestamp finalizers "
@@ -1133,6 +1272,7 @@ _FIELDS: dict[str, str] = {
     "StorageOSVolumeSource": "fsType readOnly secretRef:LocalObjectReference volumeName volumeNamespace",
     "Sysctl": "name value",
     "TCPSocketAction": "host port",
+    "Taint": "effect key timeAdded value",
     "Toleration": "effect key operator tolerationSeconds value",
     "TopologySpreadConstraint": (
         "labelSelector:LabelSelector matchLabelKeys maxSkew minDomains nodeAffinityPolicy "

@@ -22,6 +22,9 @@ its node agent does beyond the kubelet's work (build pods and Pushes):
   serves, or its own Node object); an Event's ``involvedObject`` cannot be
   changed by a patch.
 - **Pod and Push status**: see :func:`dockyard.apiserver.authz.admit`.
+- **Nodes**: a node reads every Node, and creates, updates and patches (main resource and ``status``) only the
+  one named as itself, with none of the labels NodeRestriction keeps from nodes
+  (:func:`dockyard.apiserver.authz.admit_node`); it never deletes a Node.
 - **Mirror pods** (the API's image of a static pod the node runs from a file or URL): a node creates only
   mirror pods bound to itself that reference no Secret, ConfigMap, PersistentVolumeClaim or service account
   (NodeRestriction ``admitPodCreate``, :func:`check_mirror_pod_create`), and deletes only its mirror pods.
@@ -306,9 +309,21 @@ def check(store: sqlite.Store, attrs: authz.Attributes, *, body: Any = None, con
         _check_event(store, node, attrs, body, content_type, refuse)
     elif target == ("", "pods", "") and attrs.verb == "create":
         check_mirror_pod_create(attrs, body)
+    elif attrs.group == "" and attrs.resource == "nodes" and attrs.verb not in authz.READ_VERBS:
+        _check_own_node(node, attrs, body)
     elif authz.needs_admission(attrs):
         stored = store.get(POD if attrs.resource == "pods" else PUSH, attrs.namespace, attrs.name)
         authz.admit(attrs, stored, content_type=content_type, document=body)
+
+
+def _check_own_node(node: str, attrs: authz.Attributes, body: Any) -> None:
+    """NodeRestriction ``admitNode``: a node creates, updates and patches (and writes the status of) only the
+    Node named as itself; its labels are checked on the result (:func:`dockyard.apiserver.authz.admit_node`)."""
+    name = attrs.name
+    if attrs.verb == "create":
+        name = str(_dict(_dict(body).get("metadata")).get("name") or "")
+    if name != node:
+        raise authz.forbidden(attrs, f'node "{node}" is not allowed to modify node "{name}"')
 
 
 def _check_event(

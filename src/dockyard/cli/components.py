@@ -243,10 +243,13 @@ def run_agent(
         elif stop_pods_on_exit:
 
             def shutdown() -> None:
+                agent.node_stopped()  # Ready Unknown first, so the budget never leaves it Ready
                 agent.stop_builds()
                 agent.stop_pods()
 
             _bounded_shutdown(shutdown, SHUTDOWN_BUDGET)
+        else:
+            _bounded_shutdown(agent.node_stopped, SHUTDOWN_BUDGET)
     finally:
         eng.close()
     return 0

@@ -128,6 +128,7 @@ SELECTABLE_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
         "status.phase": phases.PodPhase.PENDING,  # the pod strategy's PrepareForCreate
     },
     ("apps", "ReplicaSet"): {"status.replicas": 0},  # ReplicaSetToSelectableFields: strconv.Itoa of an int32
+    ("", "Node"): {"spec.unschedulable": False},  # NodeToSelectableFields: strconv.FormatBool of a bool
 }
 """The value a field selector reads where a built-in object leaves a selectable field unset (or ``""``): the one
 Kubernetes stores after defaulting and admission, or formats from a Go zero value. Objects are stored as the
