@@ -1,11 +1,13 @@
 """Pod spec fields the node agent does not honour are 422 naming them, on Pods and workload templates alike.
 
-Found by an audit: each of these was stored (201) and then ignored by the node agent (hooks never ran, a
+Found by an audit: each of these was stored (201) and then ignored by the node agent (a
 deadline never fired, ``/etc/hosts`` unchanged, a pod for another scheduler or a Windows node ran here, a
 GPU limit ran unconstrained, a readiness gate was never waited for, a bad CPU quantity left the container
 in CreateContainerConfigError, an SCTP port left the pod in ContainerCreating). Values that change nothing
 on this node stay accepted: the defaults, ``nodeSelector`` ``kubernetes.io/os: linux``, preferred
-affinities, tolerations, ``dnsPolicy: ClusterFirst``.
+affinities, tolerations, ``dnsPolicy: ClusterFirst``; ``lifecycle`` hooks the agent runs (``exec``, ``httpGet``
+against the pod's loopback, ``sleep`` within the grace period), while those it could not (``tcpSocket``, which
+Kubernetes never implemented, a non-loopback ``host``, ``stopSignal``) are refused.
 """
 
 from __future__ import annotations
@@ -69,8 +71,20 @@ POD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"volumes": [{"name": "v", "emptyDir": {}}, {"name": "v", "emptyDir": {}}]}, "spec.volumes[1].name"),
 ]
 CONTAINER_FIELDS: list[tuple[dict[str, Any], str]] = [
-    ({"lifecycle": {"postStart": {"exec": {"command": ["true"]}}}}, "lifecycle"),
-    ({"lifecycle": {"preStop": {"exec": {"command": ["true"]}}}}, "lifecycle"),
+    ({"lifecycle": {"postStart": {"tcpSocket": {"port": 80}}}}, "lifecycle.postStart.tcpSocket"),
+    ({"lifecycle": {"preStop": {"tcpSocket": {"port": 80}}}}, "lifecycle.preStop.tcpSocket"),
+    ({"lifecycle": {"preStop": {}}}, "lifecycle.preStop"),
+    (
+        {"lifecycle": {"preStop": {"exec": {"command": ["true"]}, "sleep": {"seconds": 1}}}},
+        "lifecycle.preStop",
+    ),
+    ({"lifecycle": {"postStart": {"exec": {}}}}, "lifecycle.postStart.exec.command"),
+    ({"lifecycle": {"preStop": {"httpGet": {"port": 80, "host": "10.0.0.1"}}}}, "lifecycle.preStop.httpGet.host"),
+    ({"lifecycle": {"preStop": {"httpGet": {"port": "admin"}}}}, "lifecycle.preStop.httpGet.port"),
+    ({"lifecycle": {"preStop": {"httpGet": {"port": 70000}}}}, "lifecycle.preStop.httpGet.port"),
+    ({"lifecycle": {"preStop": {"sleep": {"seconds": 0}}}}, "lifecycle.preStop.sleep.seconds"),
+    ({"lifecycle": {"postStart": {"sleep": {"seconds": 31}}}}, "lifecycle.postStart.sleep.seconds"),
+    ({"lifecycle": {"stopSignal": "SIGUSR1"}}, "lifecycle.stopSignal"),
     ({"terminationMessagePath": "tmp/msg"}, "terminationMessagePath"),
     ({"terminationMessagePolicy": "Bogus"}, "terminationMessagePolicy"),
     ({"imagePullPolicy": "Sometimes"}, "imagePullPolicy"),
@@ -171,6 +185,10 @@ def test_values_that_change_nothing_on_this_node_stay_accepted(api: httpx.Client
         "resources": {"requests": {"cpu": "100m", "memory": "32Mi"}, "limits": {"cpu": "1", "memory": "64Mi"}},
         "ports": [{"containerPort": 80, "protocol": "TCP", "name": "web"}, {"containerPort": 53, "protocol": "UDP"}],
         "volumeMounts": [{"name": "v", "mountPath": "/v", "mountPropagation": "None"}],
+        "lifecycle": {
+            "postStart": {"httpGet": {"path": "/started", "port": "web", "scheme": "HTTPS"}},
+            "preStop": {"sleep": {"seconds": 30}},
+        },
     }
     resp = api.post(PODS, json=_pod("accepted", spec=spec, container=container))
     assert resp.status_code == 201, resp.text

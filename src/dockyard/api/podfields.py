@@ -14,7 +14,12 @@ nothing on this node stays accepted:
 - DNS and names: ``dnsPolicy`` ``ClusterFirst`` or ``Default`` (both: the engine's resolver), no
   ``dnsConfig``, ``hostAliases``, ``setHostnameAsFQDN`` or ``enableServiceLinks: true`` (no service
   variables are injected);
-- lifecycle: no ``activeDeadlineSeconds``, ``readinessGates`` or container ``lifecycle`` hooks; a
+- lifecycle: no ``activeDeadlineSeconds`` or ``readinessGates``; container ``lifecycle`` hooks (``postStart``,
+  ``preStop``) with exactly one handler each, as Kubernetes ``validateLifecycle``/``validateHandler``: ``exec`` (a
+  command), ``httpGet`` (the probes' rules, :func:`dockyard.api.probes.action_causes`: loopback ``host`` only, a
+  port number or a declared port name) or ``sleep`` (``seconds`` from 1 to the pod's grace period); refused:
+  ``tcpSocket`` (Kubernetes keeps it only for compatibility and fails such a hook at run time: it was never
+  implemented) and ``stopSignal`` (the engine's stop signal is not chosen per container); a
   ``terminationMessagePath`` must be absolute (the agent binds a file there and reads it when the container
   ends), a ``terminationMessagePolicy`` ``File`` or ``FallbackToLogsOnError``;
 - containers: ``imagePullPolicy`` one of ``Always``, ``IfNotPresent``, ``Never``; no container
@@ -32,10 +37,18 @@ from decimal import Decimal
 from typing import Any
 
 from dockyard.api import labels as well_known
+from dockyard.api import probes
 from dockyard.api.errors import Cause
 from dockyard.api.quantity import parse_quantity
 
-__all__ = ["unhonoured_causes"]
+__all__ = [
+    "DEFAULT_GRACE_SECONDS",
+    "LIFECYCLE_HANDLERS",
+    "LIFECYCLE_HOOKS",
+    "PRE_STOP_HANDLER_LABEL",
+    "lifecycle_causes",
+    "unhonoured_causes",
+]
 
 _AGENT = "not supported by the node agent"
 OS_LABEL = well_known.OS
@@ -47,6 +60,14 @@ PORT_PROTOCOLS = ("TCP", "UDP")
 RESOURCES = ("cpu", "memory")
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 TERMINATION_MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")
+DEFAULT_GRACE_SECONDS = 30
+"""``terminationGracePeriodSeconds`` when unset (Kubernetes ``SetDefaults_PodSpec``)."""
+LIFECYCLE_HOOKS = ("postStart", "preStop")
+"""The ``v1.Lifecycle`` hooks the node agent runs."""
+PRE_STOP_HANDLER_LABEL = well_known.PRE_STOP_HANDLER
+"""Engine container label holding its preStop handler (:data:`dockyard.api.labels.PRE_STOP_HANDLER`)."""
+LIFECYCLE_HANDLERS = ("exec", "httpGet", "sleep")
+"""``v1.LifecycleHandler`` members the node agent runs (``tcpSocket`` is refused)."""
 
 _REFUSED_WHEN_SET = {
     "activeDeadlineSeconds": "pods are not stopped after a deadline",
@@ -62,7 +83,6 @@ _REFUSED_WHEN_SET = {
     "resources": "pod-level resources are not applied: set them per container (cpu and memory)",
 }
 _CONTAINER_REFUSED_WHEN_SET = {
-    "lifecycle": "postStart and preStop hooks are not run",
     "resizePolicy": "resources are not resized in place: a change restarts the container",
     "volumeDevices": "block devices are not attached",
     "restartPolicy": "may not be set for non-init containers",
@@ -229,7 +249,64 @@ def _mount_causes(mounts: Any, where: str) -> list[Cause]:
     return causes
 
 
-def _container_causes(container: dict[str, Any], where: str) -> list[Cause]:
+def lifecycle_causes(lifecycle: Any, where: str, container: dict[str, Any], grace: Any) -> list[Cause]:
+    """Causes against a container's ``lifecycle`` at ``where`` (``spec.containers[0].lifecycle``); ``grace``: the
+    pod's ``terminationGracePeriodSeconds`` (``None``: the default), the bound of a ``sleep`` (Kubernetes
+    ``validateSleepAction``, 1.32: more than 0 and at most the grace period)."""
+    if lifecycle is None:
+        return []
+    if not isinstance(lifecycle, dict):
+        return [Cause(where, "must be an object")]
+    causes: list[Cause] = []
+    if lifecycle.get("stopSignal") is not None:
+        causes.append(_forbidden(f"{where}.stopSignal", f"containers are stopped with the engine's SIGTERM ({_AGENT})"))
+    limit = grace if isinstance(grace, int) and not isinstance(grace, bool) and grace >= 0 else DEFAULT_GRACE_SECONDS
+    for hook in LIFECYCLE_HOOKS:
+        handler = lifecycle.get(hook)
+        if handler is None:
+            continue
+        hwhere = f"{where}.{hook}"
+        if not isinstance(handler, dict):
+            causes.append(Cause(hwhere, "must be an object"))
+            continue
+        given = [k for k in (*LIFECYCLE_HANDLERS, "tcpSocket") if handler.get(k) is not None]
+        if not given:
+            causes.append(Cause(hwhere, "Required value: must specify a handler type", "FieldValueRequired"))
+        elif len(given) > 1:
+            causes.append(Cause(hwhere, "Forbidden: may not specify more than 1 handler type", "FieldValueForbidden"))
+        for kind in given:
+            value = handler[kind]
+            if kind == "tcpSocket":
+                causes.append(
+                    _forbidden(
+                        f"{hwhere}.tcpSocket",
+                        "tcpSocket is not supported as a lifecycle handler (Kubernetes never ran it: such a hook "
+                        "fails); use exec, httpGet or sleep",
+                    )
+                )
+            elif kind == "sleep":
+                causes.extend(_sleep_causes(value, f"{hwhere}.sleep", limit))
+            else:
+                causes.extend(probes.action_causes(kind, value, f"{hwhere}.{kind}", container, what="lifecycle hooks"))
+    return causes
+
+
+def _sleep_causes(sleep: Any, where: str, grace: int) -> list[Cause]:
+    if not isinstance(sleep, dict):
+        return [Cause(where, "must be an object")]
+    seconds = sleep.get("seconds")
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 0 < seconds <= grace:
+        return [
+            Cause(
+                f"{where}.seconds",
+                f"Invalid value: {str(seconds)[:32]}: must be greater than 0 and less than "
+                f"terminationGracePeriodSeconds ({grace})",
+            )
+        ]
+    return []
+
+
+def _container_causes(container: dict[str, Any], where: str, grace: Any = None) -> list[Cause]:
     causes = [
         _forbidden(f"{where}.{key}", why if key == "restartPolicy" else f"{why} ({_AGENT})")
         for key, why in _CONTAINER_REFUSED_WHEN_SET.items()
@@ -264,6 +341,7 @@ def _container_causes(container: dict[str, Any], where: str) -> list[Cause]:
                 )
             port_names.add(name)
     causes.extend(_mount_causes(container.get("volumeMounts"), where))
+    causes.extend(lifecycle_causes(container.get("lifecycle"), f"{where}.lifecycle", container, grace))
     return causes
 
 
@@ -276,5 +354,7 @@ def unhonoured_causes(spec: Any, path: str = "spec") -> list[Cause]:
     containers = spec.get("containers")
     for i, container in enumerate(containers if isinstance(containers, list) else []):
         if isinstance(container, dict):
-            causes.extend(_container_causes(container, f"{path}.containers[{i}]"))
+            causes.extend(
+                _container_causes(container, f"{path}.containers[{i}]", spec.get("terminationGracePeriodSeconds"))
+            )
     return causes

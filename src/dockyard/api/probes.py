@@ -23,6 +23,7 @@ __all__ = [
     "LOOPBACK_HOSTS",
     "PROBE_FIELDS",
     "SCHEMES",
+    "action_causes",
     "container_probe_causes",
 ]
 
@@ -94,32 +95,7 @@ def _probe_causes(probe: dict[str, Any], where: str, key: str, container: dict[s
                 Cause(hwhere, "Forbidden: gRPC probes are not supported by the node agent", "FieldValueForbidden")
             )
             continue
-        if not isinstance(value, dict):
-            causes.append(Cause(hwhere, "must be an object"))
-            continue
-        causes.extend(
-            Cause(f"{hwhere}.{k}", _UNKNOWN_FIELD, "FieldValueNotSupported")
-            for k in value
-            if k not in _HANDLER_FIELDS[handler]
-        )
-        if handler == "exec":
-            command = value.get("command")
-            if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
-                causes.append(Cause(f"{hwhere}.command", "Required value: a command is required", "FieldValueRequired"))
-            continue
-        causes.extend(_port_causes(value.get("port"), f"{hwhere}.port", container))
-        host = value.get("host")
-        if host not in (None, "", *LOOPBACK_HOSTS):
-            causes.append(
-                Cause(
-                    f"{hwhere}.host",
-                    f"Unsupported value: {str(host)[:64]!r}: probes run against the pod's own loopback; "
-                    f"leave it unset or use {' or '.join(LOOPBACK_HOSTS)}",
-                    "FieldValueNotSupported",
-                )
-            )
-        if handler == "httpGet":
-            causes.extend(_http_causes(value, hwhere))
+        causes.extend(action_causes(handler, value, hwhere, container))
     for name in _TIMING_FIELDS:
         value = probe.get(name)
         if value is not None and (not _is_int(value) or value < 0):
@@ -138,6 +114,41 @@ def _probe_causes(probe: dict[str, Any], where: str, key: str, container: dict[s
             )
         elif not _is_int(grace) or grace <= 0:
             causes.append(Cause(f"{where}.terminationGracePeriodSeconds", "must be greater than 0"))
+    return causes
+
+
+def action_causes(
+    handler: str, value: Any, where: str, container: dict[str, Any], *, what: str = "probes"
+) -> list[Cause]:
+    """Causes against one ``exec``, ``httpGet`` or ``tcpSocket`` action at ``where`` (``...livenessProbe.httpGet``):
+    a command for ``exec``; a port number or one of the container's port names, a loopback ``host`` (``what``
+    names who connects there, in the message), a scheme, a path and headers for ``httpGet``. Shared by probes and
+    ``lifecycle`` hooks (:mod:`dockyard.api.podfields`)."""
+    if not isinstance(value, dict):
+        return [Cause(where, "must be an object")]
+    causes = [
+        Cause(f"{where}.{k}", _UNKNOWN_FIELD, "FieldValueNotSupported")
+        for k in value
+        if k not in _HANDLER_FIELDS[handler]
+    ]
+    if handler == "exec":
+        command = value.get("command")
+        if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
+            causes.append(Cause(f"{where}.command", "Required value: a command is required", "FieldValueRequired"))
+        return causes
+    causes.extend(_port_causes(value.get("port"), f"{where}.port", container))
+    host = value.get("host")
+    if host not in (None, "", *LOOPBACK_HOSTS):
+        causes.append(
+            Cause(
+                f"{where}.host",
+                f"Unsupported value: {str(host)[:64]!r}: {what} run against the pod's own loopback; "
+                f"leave it unset or use {' or '.join(LOOPBACK_HOSTS)}",
+                "FieldValueNotSupported",
+            )
+        )
+    if handler == "httpGet":
+        causes.extend(_http_causes(value, where))
     return causes
 
 

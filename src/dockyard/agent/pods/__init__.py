@@ -16,6 +16,9 @@ Shaped like the kubelet:
 - :mod:`.status` — the one place pod status is computed (``generateAPIPodStatus``).
 - :mod:`.prober` — liveness, readiness and startup probes (``prober_manager.go``, ``worker.go``,
   ``prober.go``); :mod:`.probes` holds their pure logic (defaults, thresholds, gating, messages).
+- :mod:`.lifecycle` — ``postStart`` and ``preStop`` hooks (``lifecycle/handlers.go``, ``killContainer``,
+  ``executePreStopHook``): run on threads of their own, so syncs never wait for them; crash-safe through marker
+  files in the pod's directory.
 
 How it behaves:
 
@@ -29,7 +32,7 @@ How it behaves:
 - A container whose spec hash changed is killed and started again; others
   are left alone. Exited containers restart per ``restartPolicy`` with the
   crash back-off of :func:`dockyard.agent.podspec.restart_backoff`.
-- Termination is non-blocking in :meth:`PodRuntime.sync_pod` (SIGTERM, then
+- Termination is non-blocking in :meth:`PodRuntime.sync_pod` (the ``preStop`` hook, SIGTERM, then
   SIGKILL once the grace period is over, checked on later syncs);
   :meth:`PodRuntime.kill_pod` is the blocking, bounded variant for orphans.
 

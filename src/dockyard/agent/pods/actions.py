@@ -21,6 +21,7 @@ from dockyard.agent.pods import probes
 from dockyard.agent.pods.state import EngineContainer, ExitInfo, Failure, latest
 
 __all__ = [
+    "POST_START_FAILED",
     "ContainerAction",
     "ContainerStep",
     "Observed",
@@ -31,6 +32,9 @@ __all__ = [
     "compute_pod_actions",
     "pod_done",
 ]
+
+POST_START_FAILED = "FailedPostStartHook"
+"""The reason a container is killed for when its postStart hook failed (kubelet ``reasonFailedPostStartHook``)."""
 
 
 class SandboxStep(enum.Enum):
@@ -88,9 +92,11 @@ class ContainerAction:
         attempt: ``START``/``RECREATE``: the attempt (restart count) of the container to create.
         backoff: ``START``/``RECREATE``: the crash back-off, in seconds, to record on it (0: none).
         container_id: ``START_CREATED``/``RECREATE``/``KILL``: the engine container acted on.
-        reason: ``WAIT``: ``CrashLoopBackOff``.
-        message: ``WAIT``: the kubelet's back-off message; ``KILL`` for a failed probe: the ``Killing``
-            Event's message (``Container web failed liveness probe, will be restarted``).
+        reason: ``WAIT``: ``CrashLoopBackOff``; ``KILL``: :data:`POST_START_FAILED` when its postStart hook failed
+            (restarted per ``restartPolicy`` with back-off, as after a failed probe).
+        message: ``WAIT``: the kubelet's back-off message; ``KILL`` for a failed probe or postStart hook: the
+            ``Killing`` Event's message (``Container web failed liveness probe, will be restarted``,
+            ``FailedPostStartHook``).
         probe: ``KILL``: the probe that failed (liveness or startup), ``None`` for a spec change (which
             restarts at once, whatever the policy; a probe kill restarts per ``restartPolicy`` with back-off).
         grace: ``KILL`` for a failed probe: the probe's ``terminationGracePeriodSeconds``, if set (else the
@@ -123,6 +129,8 @@ class Observed:
             could be inspected.
         sandbox_failure: back-off after a failed sandbox creation, if any.
         unhealthy: container id → the probe (liveness or startup) it failed (the prober's results).
+        post_start_failed: ids of running containers whose ``postStart`` hook failed (or was interrupted by an
+            agent restart, :mod:`.lifecycle`).
     """
 
     containers: tuple[EngineContainer, ...] = ()
@@ -132,6 +140,7 @@ class Observed:
     networks: Mapping[str, str] = field(default_factory=dict)
     sandbox_failure: Failure | None = None
     unhealthy: Mapping[str, probes.ProbeType] = field(default_factory=dict)
+    post_start_failed: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -235,6 +244,7 @@ def compute_container_action(
         ``START`` when it never ran; ``KILL`` when it runs with another spec hash (any restartPolicy), or
         failed its liveness or startup probe (``observed.unhealthy``; kubelet: ``Container web failed liveness
         probe, will be restarted``, then restarted per ``restartPolicy`` once it stopped);
+        ``KILL`` too when its postStart hook failed (``observed.post_start_failed``);
         ``START_CREATED``/``RECREATE`` for a container created but never started; for an exited one, per
         ``restartPolicy`` (kubelet ``ShouldContainerBeRestarted``) ``START`` at once when it was killed
         for a spec change or its spec changed since (a new spec is a new back-off key, kubelet
@@ -252,6 +262,16 @@ def compute_container_action(
     if last.running:
         if last.hash != want:
             return ContainerAction(name, ContainerStep.KILL, spec_hash=want, container_id=last.id)
+        if last.id in observed.post_start_failed:
+            # kubelet ``startContainer``: killContainer(..., "FailedPostStartHook", reasonFailedPostStartHook)
+            return ContainerAction(
+                name,
+                ContainerStep.KILL,
+                spec_hash=want,
+                container_id=last.id,
+                reason=POST_START_FAILED,
+                message=POST_START_FAILED,
+            )
         failed = observed.unhealthy.get(last.id)
         if failed is not None:
             probe = getattr(container, failed.field)

@@ -1,9 +1,9 @@
 """The container manager: list, inspect, start and stop a pod's engine containers.
 
 kubelet ``kuberuntime_container.go``: ``startContainer`` (ensure the image, make the mounts, create with
-labels, start; failures become the container's waiting reason), ``killContainer`` (SIGTERM, SIGKILL after
-the grace period; here non-blocking over syncs, or blocking for orphans), and the container GC that keeps
-only the latest exited attempt. Engine calls go through :mod:`dockyard.agent.engine.containers`.
+labels, start, then the ``postStart`` hook; failures become the container's waiting reason), ``killContainer``
+(the ``preStop`` hook, SIGTERM, SIGKILL after the grace period; here non-blocking over syncs, or blocking for
+orphans; hooks: :mod:`.lifecycle`), and the container GC that keeps only the latest exited attempt. Engine calls go through :mod:`dockyard.agent.engine.containers`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from lightkube.resources.core_v1 import Pod
 from dockyard.agent import podspec
 from dockyard.agent.engine import containers as engine
 from dockyard.agent.engine import errors as engine_errors
-from dockyard.agent.pods import sources
+from dockyard.agent.pods import lifecycle, sources
 from dockyard.agent.pods.images import ImageManager
 from dockyard.agent.pods.state import EXITED, EngineContainer, ExitInfo, PodState
 from dockyard.agent.pods.volumes import MountError, VolumeManager
 from dockyard.agent.podspec import INFRA_NAME
 from dockyard.api import labels as well_known
+from dockyard.api.podfields import PRE_STOP_HANDLER_LABEL
 
 __all__ = ["ContainerManager"]
 
@@ -43,6 +44,7 @@ class ContainerManager:
         instance: the agent identity (label ``dockyard.instance``); other instances' containers are
             never listed, adopted or stopped.
         clock: seconds since the epoch.
+        hooks: runs the containers' ``postStart`` and ``preStop`` hooks; default: none are run.
     """
 
     def __init__(
@@ -55,8 +57,10 @@ class ContainerManager:
         clock: Callable[[], float] = time.time,
         secrets: sources.SecretLookup | None = None,
         config_maps: sources.ObjectLookup | None = None,
+        hooks: lifecycle.HookManager | None = None,
     ) -> None:
         self._engine = engine
+        self.hooks = hooks
         self._images = images
         self._volumes = volumes
         self._secrets = secrets
@@ -91,6 +95,7 @@ class ContainerManager:
                         hash=well_known.lookup(labels, podspec.LABEL_CONTAINER_HASH) or "",
                         backoff=float(well_known.lookup(labels, podspec.LABEL_CONTAINER_BACKOFF) or "0"),
                         grace=int(well_known.lookup(labels, podspec.LABEL_POD_GRACE) or podspec.DEFAULT_GRACE_SECONDS),
+                        pre_stop=str(labels.get(PRE_STOP_HANDLER_LABEL) or ""),
                     )
                 )
             except (KeyError, ValueError):
@@ -171,7 +176,7 @@ class ContainerManager:
         pod_ip: str | None = None,
         host_ip: str = "127.0.0.1",
     ) -> tuple[str, str] | None:
-        """kubelet ``startContainer``: pull, create, start. ``pod_ip``/``host_ip`` are the downward API's
+        """kubelet ``startContainer``: pull, create, start, then start its ``postStart`` hook. ``pod_ip``/``host_ip`` are the downward API's
         ``status.podIP``/``status.hostIP`` (:mod:`.sources`). Returns ``None`` once created (a failed engine
         start is recorded in ``state.start_failures`` and shows as ``StartError``), else the container's
         waiting ``(reason, message)``: the image's, ``CreateContainerConfigError``, ``ContainerCreating``
@@ -228,11 +233,15 @@ class ContainerManager:
             }
             if spec.shareProcessNamespace:
                 host_args["pid_mode"] = f"container:{infra_id}"
+            labels = podspec.container_labels(
+                pod, container=name, spec_hash=spec_hash, restarts=attempt, backoff=backoff, instance=self.instance
+            )
+            pre_stop = lifecycle.pre_stop_label(container)
+            if pre_stop is not None:
+                labels[PRE_STOP_HANDLER_LABEL] = pre_stop
             created = self._engine.create(
                 name=engine_name,
-                labels=podspec.container_labels(
-                    pod, container=name, spec_hash=spec_hash, restarts=attempt, backoff=backoff, instance=self.instance
-                ),
+                labels=labels,
                 host_config=host_args,
                 **config,
             )
@@ -241,6 +250,8 @@ class ContainerManager:
         error = self.start_existing(created)
         if error is not None:
             state.start_failures[created] = (now, error)
+        elif self.hooks is not None:
+            self.hooks.post_start(state, pod, container, created)
         return None
 
     def start_existing(self, container_id: str) -> str | None:
@@ -253,14 +264,24 @@ class ContainerManager:
 
     # --- stopping -----------------------------------------------------------
 
-    def terminate(self, state: PodState, ctr: EngineContainer, grace: int, now: float) -> bool:
-        """Non-blocking kill: SIGTERM first (SIGKILL when ``grace`` is 0), SIGKILL once ``grace`` seconds
-        passed (checked on later calls). True when the container is stopped."""
+    def terminate(
+        self, state: PodState, ctr: EngineContainer, grace: int, now: float, *, pod: Pod | None = None
+    ) -> bool:
+        """Non-blocking kill (kubelet ``killContainer``): the ``preStop`` hook first when the container has one and
+        ``grace`` > 0 (its spec in ``pod``, else its label), given up to ``grace`` seconds; then SIGTERM (SIGKILL
+        when ``grace`` is 0), SIGKILL once the rest of ``grace`` passed, at least 2 s after a hook (checked on
+        later calls). True when the container is stopped."""
         if not ctr.running:
             return True
         deadline = state.terminating.get(ctr.id)
         try:
             if deadline is None:
+                if grace > 0 and self.hooks is not None:
+                    run = self.hooks.pre_stop(state, pod, ctr, _spec_of(pod, ctr.name), grace=grace, now=now)
+                    if run is not None:
+                        if run.pending and now < run.started + grace:
+                            return False
+                        grace = max(grace - int(now - run.started), lifecycle.MIN_GRACE_AFTER_PRE_STOP)
                 state.terminating[ctr.id] = now + grace
                 self._engine.kill(ctr.id, "SIGTERM" if grace > 0 else "SIGKILL")
             elif now >= deadline:
@@ -269,6 +290,18 @@ class ContainerManager:
             # 404 gone or 409/500 "not running": both mean it is stopping or stopped.
             log.debug("kill %s: %s", ctr.id[:12], e)
         return False
+
+    def stop_with_hook(self, state: PodState, ctr: EngineContainer, grace: int, *, pod: Pod | None = None) -> None:
+        """Blocking kill (kubelet ``killContainer``): the ``preStop`` hook (its spec in ``pod``, else its label)
+        for up to ``grace`` seconds, then :meth:`stop_blocking` with what is left (at least 2 s after a hook)."""
+        if grace > 0 and self.hooks is not None:
+            now = self._clock()
+            run = self.hooks.pre_stop(state, pod, ctr, _spec_of(pod, ctr.name), grace=grace, now=now)
+            if run is not None:
+                run.done.wait(max(0.0, run.started + grace - now))
+                elapsed = self._clock() - run.started
+                grace = max(grace - int(elapsed), lifecycle.MIN_GRACE_AFTER_PRE_STOP)
+        self.stop_blocking(ctr.id, grace)
 
     def stop_blocking(self, container_id: str, grace: int) -> None:
         """SIGTERM, SIGKILL after ``grace`` seconds; blocks until stopped. Errors are logged."""
@@ -306,6 +339,8 @@ class ContainerManager:
             log.debug("remove %s: %s", container_id[:12], e)
         if state is not None:
             state.inspected.pop(container_id, None)
+            state.hooks.pop((container_id, lifecycle.POST_START), None)
+            state.hooks.pop((container_id, lifecycle.PRE_STOP), None)
 
     def remove_named(self, name: str) -> None:
         """Remove a leftover container holding ``name`` that our labels do not show (it would make create
@@ -318,3 +353,10 @@ class ContainerManager:
             self._engine.remove(name)
         except engine_errors.NotFound:
             pass
+
+
+def _spec_of(pod: Pod | None, name: str) -> Container | None:
+    """The pod's container ``name``, or ``None`` (no pod known, or no longer in its spec)."""
+    if pod is None or pod.spec is None:
+        return None
+    return next((c for c in pod.spec.containers if c.name == name), None)

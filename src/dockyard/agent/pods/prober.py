@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from lightkube.models.core_v1 import Container, ContainerStatus
+from lightkube.models.core_v1 import Container, ContainerStatus, HTTPGetAction
 from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import netns
@@ -167,7 +167,7 @@ class Prober:
             return Result.FAILURE, f"command {' '.join(command)!r} timed out".replace("'", '"')
         return (Result.SUCCESS, output) if done.exit_code == 0 else (Result.FAILURE, output)
 
-    def _connect(self, ns: netns.NetNS, port: int, timeout: int) -> socket.socket:
+    def _connect(self, ns: netns.NetNS, port: int, timeout: float) -> socket.socket:
         try:
             sock = ns.socket()
         except netns.NetNSError as e:
@@ -192,11 +192,20 @@ class Prober:
         return Result.SUCCESS, ""
 
     def _http(self, spec: ProbeSpec, port: int, ns: netns.NetNS) -> tuple[Result, str]:
-        """kubelet ``pkg/probe/http``: ``GET`` with ``User-Agent: kube-probe/<version>`` and ``Accept: */*``
-        (``httpHeaders`` add to or replace them, ``Host`` included); 200–399 succeeds. HTTPS does not verify
-        the certificate, as the kubelet does not."""
         get = spec.probe.httpGet
         assert get is not None
+        return self.http_get(get, port, ns, spec.timeout)
+
+    def http_get(self, get: HTTPGetAction, port: int, ns: netns.NetNS, timeout: float) -> tuple[Result, str]:
+        """kubelet ``pkg/probe/http``: ``GET`` with ``User-Agent: kube-probe/<version>`` and ``Accept: */*``
+        (``httpHeaders`` add to or replace them, ``Host`` included); 200–399 succeeds. HTTPS does not verify
+        the certificate, as the kubelet does not. Also the ``httpGet`` lifecycle hooks' request
+        (:mod:`.lifecycle`), as the kubelet's handler runner shares the HTTP prober's code.
+
+        Args:
+            port: the port on the pod's loopback.
+            ns: the pod's network namespace.
+            timeout: seconds for the connection and for the answer."""
         scheme = (get.scheme or "HTTP").upper()
         path = get.path or "/"
         if not path.startswith("/"):
@@ -208,10 +217,10 @@ class Prober:
         for header in get.httpHeaders or []:
             headers = {k: v for k, v in headers.items() if k.lower() != header.name.lower()}
         extra = [(h.name, h.value or "") for h in get.httpHeaders or []]
-        conn = http.client.HTTPConnection(_LOOPBACK, port, timeout=spec.timeout)
+        conn = http.client.HTTPConnection(_LOOPBACK, port, timeout=timeout)
         try:
             try:
-                sock = self._connect(ns, port, spec.timeout)
+                sock = self._connect(ns, port, timeout)
             except TimeoutError:
                 return Result.FAILURE, f'Get "{url}": dial tcp {_LOOPBACK}:{port}: i/o timeout'
             except OSError as e:

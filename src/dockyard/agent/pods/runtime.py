@@ -20,8 +20,9 @@ from dockyard.agent.engine import containers as engine
 from dockyard.agent.engine import errors as engine_errors
 from dockyard.agent.pods.containers import ContainerManager
 from dockyard.agent.pods.images import PAUSE_IMAGE, ImageManager, PullAuth
+from dockyard.agent.pods.lifecycle import HandlerRunner, HookManager
 from dockyard.agent.pods.podips import PodIPs
-from dockyard.agent.pods.prober import EventSink, ProbeManager, ProberManager
+from dockyard.agent.pods.prober import EventSink, ProbeManager, Prober, ProberManager
 from dockyard.agent.pods.sandbox import SandboxManager
 from dockyard.agent.pods.sources import ObjectLookup, SecretLookup
 from dockyard.agent.pods.state import EngineContainer, latest
@@ -65,10 +66,11 @@ class PodRuntime:
         clock: seconds since the epoch (tests may inject).
         prober: the prober manager (:mod:`.prober`); default: a :class:`~.prober.ProbeManager` on this engine
             (liveness, readiness and startup probes, as the kubelet runs them).
-        events: records the pod Events the runtime and its prober raise (``Unhealthy``, ``Killing``);
-            default: none.
-        on_probe_result: called with a pod whose probe result changed (from a probe thread); the agent
-            enqueues the pod so its status is written at once.
+        events: records the pod Events the runtime, its prober and its lifecycle hooks raise (``Unhealthy``,
+            ``Killing``, ``FailedPostStartHook``, ``FailedPreStopHook``); default: none.
+        on_probe_result: called with a pod whose probe result changed (from a probe thread), or one of whose
+            lifecycle hooks ended (from the hook's thread, :mod:`.lifecycle`); the agent enqueues the pod so its
+            status is written (or its container killed or sent SIGTERM) at once.
         secrets: reads the Secrets of ``env[].valueFrom.secretKeyRef``, ``envFrom[].secretRef`` and ``secret``
             and ``projected`` volumes (:mod:`.sources`); default: none (such pods get
             ``CreateContainerConfigError``).
@@ -116,6 +118,14 @@ class PodRuntime:
             busybox=busybox,
             clock=clock,
         )
+        self._prober: ProberManager = prober or ProbeManager(ops, events=events, on_change=on_probe_result, clock=clock)
+        hooks = HookManager(
+            HandlerRunner(ops, Prober(ops)),
+            pod_dir=volumes.pod_dir,
+            events=events,
+            on_done=on_probe_result,
+            clock=clock,
+        )
         self.containers = ContainerManager(
             ops,
             images=images,
@@ -124,8 +134,8 @@ class PodRuntime:
             clock=clock,
             secrets=secrets,
             config_maps=config_maps,
+            hooks=hooks,
         )
-        self._prober: ProberManager = prober or ProbeManager(ops, events=events, on_change=on_probe_result, clock=clock)
         pod_ips = PodIPs()
         self._managers = Managers(
             containers=self.containers,

@@ -8,7 +8,10 @@ to the pod's worker (:class:`dockyard.agent.pods.worker.PodWorker`) and goes wit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dockyard.agent.pods.lifecycle import HookRun
 
 __all__ = ["EXITED", "RUNNING", "EngineContainer", "ExitInfo", "Failure", "PodState", "latest"]
 
@@ -30,6 +33,7 @@ class EngineContainer:
         hash: spec hash it was created from (kubelet ``HashContainer``; the infra's is the sandbox hash).
         backoff: crash back-off in seconds in force when it was created (0: none).
         grace: the pod's termination grace period in seconds when it was created.
+        pre_stop: its preStop handler when it was created (JSON, :func:`.lifecycle.pre_stop_label`), or ''.
     """
 
     id: str
@@ -39,6 +43,7 @@ class EngineContainer:
     hash: str = ""
     backoff: float = 0.0
     grace: int = 30
+    pre_stop: str = ""
 
     @property
     def running(self) -> bool:
@@ -86,6 +91,7 @@ class PodState:
         start_failures: container id → ``(when, message)`` of a failed engine start (``StartError``).
         pull_failures: ``(container name, image)`` → image pull back-off.
         sandbox_failure: back-off after the pod sandbox could not be created.
+        hooks: ``(container id, "postStart"|"preStop")`` → the lifecycle hook run (:mod:`.lifecycle`).
     """
 
     uid: str
@@ -95,6 +101,7 @@ class PodState:
     start_failures: dict[str, tuple[float, str]] = field(default_factory=dict)
     pull_failures: dict[tuple[str, str], Failure] = field(default_factory=dict)
     sandbox_failure: Failure | None = None
+    hooks: dict[tuple[str, str], HookRun] = field(default_factory=dict)
 
 
 def latest(ctrs: list[EngineContainer] | tuple[EngineContainer, ...], name: str) -> EngineContainer | None:

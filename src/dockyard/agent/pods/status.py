@@ -3,7 +3,8 @@
 kubelet ``pkg/kubelet/status/status_manager.go`` and ``kubelet_pods.go`` ``generateAPIPodStatus``: phase
 (:func:`podspec.pod_phase`), conditions with stable ``lastTransitionTime`` (:func:`podspec.pod_conditions`),
 host and pod IPs, and one ``ContainerStatus`` per spec container (``state``, ``lastState``, ``ready``,
-``restartCount``, ``containerID``, ``imageID``), as lightkube's ``PodStatus``. The agent loop writes what this
+``restartCount``, ``containerID``, ``imageID``), as lightkube's ``PodStatus``. A container whose ``postStart``
+hook runs (or failed) is not yet ``Running``: waiting ``ContainerCreating`` (``PostStartHookError``). The agent loop writes what this
 returns through ``/status`` (its ``to_dict()``).
 """
 
@@ -31,6 +32,7 @@ from lightkube.resources.core_v1 import Pod
 from dockyard.agent import podspec
 from dockyard.agent.pods.containers import ContainerManager
 from dockyard.agent.pods.images import ImageManager
+from dockyard.agent.pods.lifecycle import POST_START
 from dockyard.agent.pods.podips import PodIPs
 from dockyard.agent.pods.prober import ProberManager
 from dockyard.agent.pods.state import EXITED, EngineContainer, PodState, latest
@@ -185,7 +187,20 @@ class StatusManager:
             if previous
             else None
         )
-        if last.running and attrs is not None and last.id not in state.start_failures:
+        hook = state.hooks.get((last.id, POST_START)) if last.running else None
+        if hook is not None and (hook.pending or hook.failed):
+            # kubelet: the container shows as started only once its postStart hook returned (the pod worker's
+            # sync is blocked in startContainer until then); not probed, not ready.
+            waiting = (
+                ContainerStateWaiting(reason="PostStartHookError", message=hook.error)
+                if hook.failed
+                else ContainerStateWaiting(reason="ContainerCreating")
+            )
+            status.containerID = None
+            status.state = ContainerState(waiting=waiting)
+            if previous_terminated:
+                status.lastState = ContainerState(terminated=previous_terminated)
+        elif last.running and attrs is not None and last.id not in state.start_failures:
             started = podspec.parse_engine_time((attrs.get("State") or {}).get("StartedAt"))
             status.state = ContainerState(
                 running=ContainerStateRunning(startedAt=podspec.to_time(started or self._clock()))

@@ -21,6 +21,7 @@ from lightkube.resources.core_v1 import Pod
 
 from dockyard.agent import podspec
 from dockyard.agent.pods.actions import (
+    POST_START_FAILED,
     ContainerAction,
     ContainerStep,
     Observed,
@@ -30,6 +31,7 @@ from dockyard.agent.pods.actions import (
     compute_pod_actions,
 )
 from dockyard.agent.pods.containers import ContainerManager
+from dockyard.agent.pods.lifecycle import POST_START, PRE_STOP
 from dockyard.agent.pods.podips import PodIPs
 from dockyard.agent.pods.prober import EventSink, ProberManager
 from dockyard.agent.pods.sandbox import SandboxManager
@@ -47,6 +49,7 @@ ExitHook = Callable[[str, str, str, str], None]
 """``(namespace, pod name, container name, engine container id)`` of an exited container, before its restart."""
 
 _TERMINAL_PHASES = phases.POD_TERMINAL
+_STARTS = (ContainerStep.START, ContainerStep.START_CREATED, ContainerStep.RECREATE)
 USAGE_CHECK_PERIOD = 10.0
 """Seconds between measures of a pod's ``emptyDir`` usage against its ``sizeLimit`` (the kubelet's eviction
 manager's monitoring interval)."""
@@ -98,6 +101,7 @@ class PodWorker:
         self.uid = uid
         self.state = PodState(uid)
         self.gone = False
+        self._pod: Pod | None = None  # the pod as last synced: its preStop hooks when it is killed
         self._next_usage_check = 0.0
         self._next_secret_refresh = 0.0
         self._m = managers
@@ -110,8 +114,9 @@ class PodWorker:
 
     def kill(self, *, grace_period_seconds: int | None = None) -> None:
         """Stop and remove every container of the pod, infra last, and its pod dir; blocking, bounded by
-        the grace period (the pod's, from the container labels, unless given): app containers get SIGTERM
-        in parallel, then SIGKILL (kubelet ``killPodWithSyncResult``)."""
+        the grace period (the pod's, from the container labels, unless given): app containers run their
+        ``preStop`` hooks, then get SIGTERM, in parallel, then SIGKILL (kubelet ``killPodWithSyncResult``).
+        The hooks come from the pod as last synced, else from the containers' labels."""
         m = self._m
         ctrs = m.containers.list_pod(self.uid)
         apps = [c for c in ctrs if c.name != INFRA_NAME and c.running]
@@ -119,7 +124,7 @@ class PodWorker:
             with ThreadPoolExecutor(max_workers=min(8, len(apps))) as pool:
                 for c in apps:
                     grace = c.grace if grace_period_seconds is None else grace_period_seconds
-                    pool.submit(m.containers.stop_blocking, c.id, grace)
+                    pool.submit(m.containers.stop_with_hook, self.state, c, grace, pod=self._pod)
         m.containers.remove_all(self.state, ctrs)
         m.volumes.remove_pod_dir(self.uid)
         self.gone = True
@@ -131,6 +136,7 @@ class PodWorker:
         old = pod.status or PodStatus()
         now = m.clock()
         ctrs = m.containers.list_pod(self.uid)
+        self._pod = pod
         if pod.metadata is not None and pod.metadata.deletionTimestamp:
             m.prober.remove_pod(self.uid)  # kubelet: no probes for a pod being terminated
             return self._sync_deleting(pod, ctrs, now)
@@ -166,13 +172,19 @@ class PodWorker:
 
         m.prober.add_pod(pod)
         sync = SyncResult()
-        observed = self._observe(ctrs)
+        observed = self._observe(ctrs, pod)
         self._exited(pod, ctrs, observed)
         actions = compute_pod_actions(pod, observed, now=now, host_ip=m.host_ip, policy=m.backoff, pod_ip=pod_ip)
         infra_id = self._act_sandbox(pod, actions.sandbox, bindings, ctrs, now, sync)
         if infra_id is not None:
+            hooked = ""  # kubelet: containers start one after the other, each after its postStart hook
             for container, action in zip(spec.containers, actions.containers, strict=True):
+                if hooked and action.step in _STARTS:
+                    sync.waiting[action.name] = ("ContainerCreating", f'waiting for the postStart hook of "{hooked}"')
+                    continue
                 self._act_container(pod, container, action, ctrs, infra_id, now, sync)
+                if m.containers.hooks is not None and m.containers.hooks.pending_post_start(state, container.name):
+                    hooked = container.name
         if sync.acted:
             ctrs = m.containers.list_pod(self.uid)
         status = m.status.status(state, pod, ctrs, now, sync)
@@ -181,16 +193,23 @@ class PodWorker:
             m.prober.remove_pod(self.uid)
         return status
 
-    def _observe(self, ctrs: list[EngineContainer]) -> Observed:
+    def _observe(self, ctrs: list[EngineContainer], pod: Pod) -> Observed:
         """The engine's view for :func:`compute_pod_actions`: exits and networks of each app container's
-        latest attempt."""
+        latest attempt, and the running ones whose postStart hook failed."""
         m, state = self._m, self.state
+        specs = {c.name: c for c in (pod.spec.containers if pod.spec else [])}
         exits: dict[str, ExitInfo] = {}
         networks: dict[str, str] = {}
+        hook_failed: set[str] = set()
         for name in sorted({c.name for c in ctrs if c.name != INFRA_NAME}):
             last = latest(ctrs, name)
             if last is None:
                 continue
+            container = specs.get(name)
+            if last.running and container is not None and m.containers.hooks is not None:
+                run = m.containers.hooks.post_start_run(state, container, last)
+                if run is not None and run.failed:
+                    hook_failed.add(last.id)
             info = m.containers.exit_info(state, last)
             if info is not None:
                 exits[last.id] = info
@@ -206,6 +225,7 @@ class PodWorker:
             networks=networks,
             sandbox_failure=state.sandbox_failure,
             unhealthy=m.prober.unhealthy(self.uid),
+            post_start_failed=frozenset(hook_failed),
         )
 
     def _exited(self, pod: Pod, ctrs: list[EngineContainer], observed: Observed) -> None:
@@ -240,7 +260,7 @@ class PodWorker:
             # kubelet: "Pod sandbox changed, it will be killed and re-created" — all containers first.
             grace = podspec.grace_period(pod)
             for c in action.kill:
-                m.containers.terminate(self.state, c, grace, now)
+                m.containers.terminate(self.state, c, grace, now, pod=pod)
         else:
             for c in action.kill:
                 m.containers.kill_now(c.id)
@@ -273,17 +293,25 @@ class PodWorker:
         sync.acted = True
         if step is ContainerStep.KILL:
             grace = podspec.grace_period(pod)
-            if action.probe is None:
+            first = action.container_id not in state.terminating and (action.container_id, PRE_STOP) not in state.hooks
+            if action.reason == POST_START_FAILED:
+                # Its postStart hook failed: restarted per restartPolicy, with the crash back-off.
+                run = state.hooks.get((action.container_id, POST_START))
+                if first and run is not None and m.containers.hooks is not None:
+                    m.containers.hooks.record_post_start_failure(pod, run)
+                if first and m.events is not None:
+                    m.events(pod, "Normal", "Killing", action.message)
+            elif action.probe is None:
                 # "Container definition changed, will be restarted" (any restartPolicy).
                 state.changed.add(action.container_id)
             else:
                 # Failed its liveness/startup probe: restarted per restartPolicy, with the crash back-off.
                 grace = action.grace if action.grace is not None else grace
-                if action.container_id not in state.terminating and m.events is not None:
+                if first and m.events is not None:
                     m.events(pod, "Normal", "Killing", action.message)
             for c in ctrs:
                 if c.id == action.container_id:
-                    m.containers.terminate(state, c, grace, now)
+                    m.containers.terminate(state, c, grace, now, pod=pod)
             return
         if step is ContainerStep.RECREATE:
             m.containers.remove_quietly(state, action.container_id)
@@ -291,11 +319,13 @@ class PodWorker:
         elif step is ContainerStep.START_CREATED:
             error = m.containers.start_existing(action.container_id)
             if error is None:
+                if m.containers.hooks is not None:
+                    m.containers.hooks.post_start(state, pod, container, action.container_id)
                 return
             state.start_failures[action.container_id] = (now, error)
             # Decide again with the failure known, as the kubelet's next look at the pod would.
             again = compute_container_action(
-                pod, container, self._observe(ctrs), infra_id=infra_id, now=now, policy=m.backoff
+                pod, container, self._observe(ctrs, pod), infra_id=infra_id, now=now, policy=m.backoff
             )
             self._act_container(pod, container, again, ctrs, infra_id, now, sync)
             return
@@ -320,7 +350,9 @@ class PodWorker:
     def _sync_deleting(self, pod: Pod, ctrs: list[EngineContainer], now: float) -> PodStatus:
         m, state = self._m, self.state
         grace = podspec.grace_period(pod)
-        stopping = [c for c in ctrs if c.name != INFRA_NAME and not m.containers.terminate(state, c, grace, now)]
+        stopping = [
+            c for c in ctrs if c.name != INFRA_NAME and not m.containers.terminate(state, c, grace, now, pod=pod)
+        ]
         if stopping:
             return m.status.status(state, pod, ctrs, now, SyncResult(sandbox_message="terminating"))
         if ctrs:
@@ -352,7 +384,7 @@ class PodWorker:
         m, state = self._m, self.state
         message = "; ".join(f"{e.field}: {e.message}" for e in errors)
         grace = podspec.grace_period(pod)
-        if all([m.containers.terminate(state, c, grace, now) for c in ctrs if c.name != INFRA_NAME]):
+        if all([m.containers.terminate(state, c, grace, now, pod=pod) for c in ctrs if c.name != INFRA_NAME]):
             m.containers.stop_sandbox(ctrs)
         sync = SyncResult(sandbox_message=message)
         for c in pod.spec.containers if pod.spec else []:
