@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +58,19 @@ def phase(cluster, build: str) -> str | None:
 def wait_phase(cluster, build: str, phases: tuple[str, ...], timeout: float = 120) -> dict:
     cluster.wait_for(f"build {build} to reach {phases}", lambda: phase(cluster, build) in phases, timeout)
     return cluster.get("build", build)
+
+
+def kill_component(cluster, component: str) -> int:
+    """SIGKILL `dockyard up`'s ``component`` (``agent``, ``controllers``); returns its pid."""
+    pid = int((cluster.data_dir / "run" / f"{component}.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def restarted(cluster, component: str, old_pid: int) -> bool:
+    """Whether `dockyard up` has restarted ``component`` (a new pid, marked ready) since ``old_pid`` was killed."""
+    run = cluster.data_dir / "run"
+    try:
+        return int((run / f"{component}.ready").read_text()) == int((run / f"{component}.pid").read_text()) != old_pid
+    except (OSError, ValueError):
+        return False

@@ -14,25 +14,11 @@ import signal
 import time
 
 import pytest
-from harness import apply, buildconfig, phase
+from harness import apply, buildconfig, kill_component, phase, restarted
 
 pytestmark = pytest.mark.e2e
 
 TERMINAL = ("Complete", "Failed", "Error", "Cancelled")
-
-
-def _kill(cluster, component: str) -> int:
-    pid = int((cluster.data_dir / "run" / f"{component}.pid").read_text())
-    os.kill(pid, signal.SIGKILL)
-    return pid
-
-
-def _restarted(cluster, component: str, old_pid: int) -> bool:
-    run = cluster.data_dir / "run"
-    try:
-        return int((run / f"{component}.ready").read_text()) == int((run / f"{component}.pid").read_text()) != old_pid
-    except (OSError, ValueError):
-        return False
 
 
 @pytest.mark.parametrize("victims", [("agent",), ("controllers",), ("agent", "controllers")])
@@ -68,10 +54,10 @@ def test_sigkill_components_mid_build(cluster, victims):
 
     cluster.wait_for("a build to run while others wait", mid_build, 60)
     for victim in victims:
-        old = _kill(cluster, victim)
+        old = kill_component(cluster, victim)
         cluster.wait_for(
             f"{victim} to be restarted by dockyard up",
-            lambda victim=victim, old=old: _restarted(cluster, victim, old),
+            lambda victim=victim, old=old: restarted(cluster, victim, old),
             60,
         )
 
@@ -109,9 +95,9 @@ def test_lost_builder_fails_the_build_instead_of_running_it_twice(cluster):
     cluster.wait_for("the build to run", lambda: phase(cluster, build) == "Running", 60)
     pod_uid = cluster.get("pod", f"{build}-build")["metadata"]["uid"]
     builder_pid = int((cluster.data_dir / "agent" / "builds" / pod_uid / "pid").read_text().split()[0])
-    old = _kill(cluster, "agent")
+    old = kill_component(cluster, "agent")
     os.killpg(builder_pid, signal.SIGKILL)  # as if the machine had restarted under it
-    cluster.wait_for("the agent to come back", lambda: _restarted(cluster, "agent", old), 60)
+    cluster.wait_for("the agent to come back", lambda: restarted(cluster, "agent", old), 60)
     status = (
         cluster.wait_for("the build to end", lambda: phase(cluster, build) in TERMINAL, 60)
         and cluster.get("build", build)["status"]

@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import stat
 
 import pytest
-from harness import apply
+from harness import apply, kill_component, restarted
 
 pytestmark = pytest.mark.e2e
 
@@ -101,17 +100,8 @@ def test_view_reads_logs_and_the_agent_socket_is_its_owners_only(cluster, talker
 
 
 def test_logs_are_read_again_after_the_agent_is_killed(cluster, talker):
-    run = cluster.data_dir / "run"
-    old = int((run / "agent.pid").read_text())
-    os.kill(old, signal.SIGKILL)
-
-    def restarted() -> bool:
-        try:
-            return int((run / "agent.ready").read_text()) == int((run / "agent.pid").read_text()) != old
-        except (OSError, ValueError):
-            return False
-
-    cluster.wait_for("the agent to be restarted by dockyard up", restarted, 60)
+    old = kill_component(cluster, "agent")
+    cluster.wait_for("the agent to be restarted by dockyard up", lambda: restarted(cluster, "agent", old), 60)
     assert sorted(_logs(cluster, talker).stdout.split()) == ["one", "three", "two"]
 
 

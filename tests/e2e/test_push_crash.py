@@ -9,32 +9,16 @@ data (a pod of the pushed image finds the file the container wrote, matching its
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 import pytest
-from harness import apply
+from harness import apply, kill_component, restarted
 
 from dockyard.api import timefmt
 
 pytestmark = pytest.mark.e2e
 
 DATA_MIB = 96
-
-
-def _kill(cluster, component: str) -> int:
-    pid = int((cluster.data_dir / "run" / f"{component}.pid").read_text())
-    os.kill(pid, signal.SIGKILL)
-    return pid
-
-
-def _restarted(cluster, component: str, old_pid: int) -> bool:
-    run = cluster.data_dir / "run"
-    try:
-        return int((run / f"{component}.ready").read_text()) == int((run / f"{component}.pid").read_text()) != old_pid
-    except (OSError, ValueError):
-        return False
 
 
 def _pod(name: str, image: str, command: list[str]) -> dict:
@@ -74,8 +58,8 @@ def test_sigkill_agent_mid_push_then_the_push_succeeds_with_the_registry_digest(
 
     assert _push_phase(cluster, push) == "Running"
     killed_at = time.time()
-    old = _kill(cluster, "agent")
-    cluster.wait_for("the agent to be restarted by dockyard up", lambda: _restarted(cluster, "agent", old), 60)
+    old = kill_component(cluster, "agent")
+    cluster.wait_for("the agent to be restarted by dockyard up", lambda: restarted(cluster, "agent", old), 60)
     cluster.wait_for("the push to end", lambda: _push_phase(cluster, push) in ("Succeeded", "Failed"), 300)
 
     status = cluster.get("push", push)["status"]
