@@ -98,14 +98,29 @@ CHILD_SYNC_TIMEOUT = 60
 CHILD_DRAIN_TIMEOUT = 120
 
 
+_NAME_KEY = b'"metadata":{"name":"'
+
+
 def event_heads(block: bytes) -> list[tuple[str, str]]:
     """``[(type, name), ...]`` of the newline-separated watch events in ``block`` (``name``: the Status's text
-    for an ``ERROR``). orjson parses a 600-byte event in about 1.3 µs, five times faster than two regex
-    scans for the same two fields."""
+    for an ``ERROR``).
+
+    The watchers' processes read every event of every watch (55,000 a second in the watch phase) on the two
+    cores the server runs on, so an event laid out as the server writes it (``{"type":"T","object":`` with
+    ``metadata`` and its ``name`` first, as dockyard and kube-apiserver write Secrets) is read with two
+    ``bytes.find`` calls: 1.1 µs for an 800-byte event against 3.3 µs for ``orjson.loads`` (which was 45 % of
+    the watchers' CPU in a ``py-spy`` profile). Any other line (an ``ERROR``) is parsed with orjson."""
     out = []
     for line in block.split(b"\n"):
+        if line.startswith(b'{"type":"'):
+            end = line.find(b'"', 9)
+            at = line.find(_NAME_KEY, end)
+            if end > 9 and at > 0 and line.startswith(b',"object":{', end + 1):
+                at += len(_NAME_KEY)
+                out.append((line[9:end].decode(), line[at : line.find(b'"', at)].decode()))
+                continue
         if line.strip():
-            event = orjson.loads(line)  # the client's parse must cost less than the server's work
+            event = orjson.loads(line)
             obj = event.get("object") or {}
             name = (obj.get("metadata") or {}).get("name", "") if event.get("type") != "ERROR" else str(obj)[:200]
             out.append((event.get("type", ""), name))

@@ -7,7 +7,10 @@ import asyncio
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import apiserver as bench
@@ -61,3 +64,37 @@ def test_event_heads_name_each_event_and_an_error_by_its_status() -> None:
     heads = bench.event_heads(block)
     assert heads[:2] == [("ADDED", "w-0000001"), ("MODIFIED", "w-0000002")]
     assert heads[2][0] == "ERROR" and "Expired" in heads[2][1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(
+            st.sampled_from(["ADDED", "MODIFIED", "DELETED"]),
+            st.from_regex(r"[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?", fullmatch=True),
+            st.booleans(),  # the name first in metadata (the fast path) or after the namespace
+            st.dictionaries(st.text(max_size=8), st.text(max_size=30), max_size=3),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_event_heads_read_every_layout_as_a_json_parser_does(
+    events: list[tuple[str, str, bool, dict[str, str]]],
+) -> None:
+    lines = []
+    for kind, name, name_first, data in events:
+        meta = {"name": name, "namespace": "n"} if name_first else {"namespace": "n", "name": name}
+        obj = {"kind": "Secret", "apiVersion": "v1", "metadata": meta, "data": data}
+        lines.append(orjson.dumps({"type": kind, "object": obj}))
+    heads = bench.event_heads(b"\n".join(lines))
+    assert heads == [(kind, name) for kind, name, _, _ in events]
+
+
+def test_event_heads_read_the_servers_layout_without_a_json_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_parse(_: bytes) -> None:
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(orjson, "loads", no_parse)
+    block = b'{"type":"ADDED","object":{"kind":"Secret","metadata":{"name":"w-1","namespace":"n"}}}\n' * 3
+    assert bench.event_heads(block.rstrip(b"\n")) == [("ADDED", "w-1")] * 3
