@@ -637,3 +637,19 @@ def test_the_termination_message_is_read_from_the_containers_message_file(runtim
     )
     status = _sync_until(rt, again, lambda s: (_cs(s, "a").get("lastState") or {}).get("terminated") is not None, 30)
     assert _cs(status, "a")["lastState"]["terminated"]["message"].startswith("run-")
+
+
+def test_every_container_sees_the_pods_hostname(runtime: Callable[[], PodRuntime]) -> None:
+    """As the kubelet sets it: the pod's name, or ``spec.hostname`` when given, in every container of the pod
+    (one UTS namespace, the sandbox's), not the engine's name for each container."""
+    rt = runtime()
+    says_hostname = ["sh", "-c", "hostname > /dev/termination-log"]
+    pod = _pod(
+        [{"name": "a", "command": says_hostname}, {"name": "b", "command": says_hostname}], restart_policy="Never"
+    )
+    named = _pod([{"name": "a", "command": says_hostname}], restart_policy="Never", hostname="custom-host")
+    for p in (pod, named):
+        _sync_until(rt, p, lambda s: s["phase"] == "Succeeded")
+    messages = [_cs(pod["status"], n)["state"]["terminated"]["message"] for n in ("a", "b")]
+    assert messages == [pod["metadata"]["name"] + "\n"] * 2
+    assert _cs(named["status"], "a")["state"]["terminated"]["message"] == "custom-host\n"

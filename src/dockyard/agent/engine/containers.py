@@ -156,12 +156,22 @@ class Containers:
             name: the container's name (a clash with an existing container is a 409).
             labels: the container's labels.
             host_config: keyword arguments of docker-py ``APIClient.create_host_config``
-                (``port_bindings``, ``network_mode``, ``binds``, ``cap_add``, …).
+                (``port_bindings``, ``network_mode``, ``binds``, ``cap_add``, …); ``uts_mode`` may also be
+                ``container:<id>`` (another container's UTS namespace: its hostname), which both engines
+                take in ``HostConfig.UTSMode`` and docker-py's check (``host`` only) would refuse.
             config: keyword arguments of docker-py ``APIClient.create_container`` (``image``, ``command``,
                 ``environment``, ``user``, ``ports``, ``hostname``, …).
         """
+        host_args = dict(host_config)
+        uts = host_args.get("uts_mode")
+        if isinstance(uts, str) and uts.startswith("container:"):
+            del host_args["uts_mode"]
+        else:
+            uts = None
         with _translated():
-            host = self._api.create_host_config(**host_config)
+            host = self._api.create_host_config(**host_args)
+            if uts is not None:
+                host["UTSMode"] = uts
             created = self._api.create_container(name=name, labels=dict(labels), host_config=host, **config)
         return str(created["Id"])
 

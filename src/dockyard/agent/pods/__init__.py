@@ -22,9 +22,10 @@ Shaped like the kubelet:
 
 How it behaves:
 
-- One infra ("pause") container per pod holds the network (and IPC)
-  namespace and publishes the ``hostPort``\\ s on loopback; every app
-  container joins it with ``network_mode="container:<infra>"``.
+- One infra ("pause") container per pod holds the network, IPC and UTS
+  namespaces (its hostname is the pod's) and publishes the ``hostPort``\\ s on
+  loopback; every app container joins them (``network_mode``, ``ipc_mode``
+  and ``uts_mode`` ``"container:<infra>"``).
 - Each engine container carries labels (pod uid/name/namespace, container
   name, spec hash, restart count, back-off, grace period) so that the whole
   state, back-off included, is derived from the engine: a new

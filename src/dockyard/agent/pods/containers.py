@@ -229,6 +229,7 @@ class ContainerManager:
             host_args: dict[str, Any] = {
                 "network_mode": f"container:{infra_id}",
                 "ipc_mode": f"container:{infra_id}",
+                "uts_mode": f"container:{infra_id}",  # the sandbox's hostname: the pod's
                 **host,
             }
             if spec.shareProcessNamespace:
