@@ -96,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     data_dir: Path = args.data_dir
+    try:
+        datadir.lock(data_dir)  # held until the process ends: its descriptor is never closed
+    except datadir.InUse as err:
+        print(f"error: {err}: stop it, or pass another --data-dir", file=sys.stderr)
+        return 3
     tokens = auth.load_tokens(datadir.prepare(data_dir) / "tokens.json")
     try:
         store = datadir.open_store(data_dir, max_log_bytes=args.max_log_bytes)

@@ -130,9 +130,16 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
     """Run until SIGINT/SIGTERM. Returns the process exit code.
 
     Raises:
-        UpError: a port is taken, the engine or registry cannot start.
+        UpError: the data dir is in use, a port is taken, the engine or registry cannot start.
     """
     data_dir = datadir.prepare(opts.data_dir)
+    try:
+        held = datadir.lock(data_dir)
+    except datadir.InUse as err:
+        holder = f" (pid {err.pid})" if err.pid is not None else ""
+        raise UpError(
+            f"data dir {data_dir} is in use by another `dockyard up`{holder}: stop it, or pass another --data-dir"
+        ) from None
     (data_dir / "run").mkdir(exist_ok=True)
     if not _port_free(opts.port):
         raise UpError(f"port 127.0.0.1:{opts.port} is in use: is another `dockyard up` running? Stop it or pass --port")
@@ -299,6 +306,7 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
                 cleanup()
             except Exception:
                 log.exception("error while stopping")
+        held.release()
 
 
 def _adopt(pid_file: Path, *markers: bytes) -> int | None:
