@@ -12,9 +12,9 @@ descriptions end up in the OpenAPI documents (``kubectl explain``). No I/O.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from dockyard.api import gitref, imagepolicy, kinds, reference
@@ -690,6 +690,33 @@ class BuildSpec(CommonSpec):
 # --- Push (Kubernetes Push proposal, OpenStack Zun commit) ---------------------------------------
 
 
+COMMIT_CHANGES = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR")
+"""The Dockerfile instructions a commit may apply: those both engines take in ``changes`` (Docker Engine's
+``POST /commit``, moby ``builder/dockerfile`` ``validCommitCommands``, also takes HEALTHCHECK; Podman's
+``podman commit --change`` lists these ten)."""
+
+
+COMMIT_CHANGE_PATTERN = r"^\s*(?i:" + "|".join(COMMIT_CHANGES) + r")\s+\S"
+""":func:`_commit_change`'s rule as the CRD's pattern (Kubernetes mode: kube-apiserver reads CRD patterns as Go's
+RE2, which takes the scoped case-insensitive group)."""
+
+
+def _commit_change(value: str) -> str:
+    """One ``spec.changes`` entry: ``INSTRUCTION ARGUMENTS`` with an instruction of :data:`COMMIT_CHANGES` (any
+    case, as a Dockerfile's) and an argument. Raises ValueError naming what is wrong."""
+    instruction, rest = (value.split(None, 1) + ["", ""])[:2]
+    if not instruction:
+        raise ValueError(f"a Dockerfile instruction is required, one of {', '.join(COMMIT_CHANGES)}")
+    if instruction.upper() not in COMMIT_CHANGES:
+        raise ValueError(
+            f"{instruction!r} cannot be applied to a commit: use one of {', '.join(COMMIT_CHANGES)} "
+            "(as docker commit --change and podman commit --change)"
+        )
+    if not rest.strip():
+        raise ValueError(f"{instruction.upper()} needs an argument")
+    return value
+
+
 class PushSpec(Strict):
     """Commit a running pod's container to an image and push it (the Kubernetes Push proposal)."""
 
@@ -703,8 +730,11 @@ class PushSpec(Strict):
         "the target registry is used (read by the node agent that serves the Push).",
     )
     pause: bool = Field(default=True, description="Pause the container while it is committed.")
-    changes: list[str] = Field(
-        default_factory=list, description="Dockerfile instructions applied to the commit (CMD, ENV, LABEL, ...)."
+    changes: list[Annotated[str, AfterValidator(_commit_change)]] = Field(
+        default_factory=list,
+        json_schema_extra={"items": {"type": "string", "pattern": COMMIT_CHANGE_PATTERN}},  # the CRD's check
+        description="Dockerfile instructions applied to the commit, as docker/podman commit --change: CMD, "
+        "ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME or WORKDIR, each with its argument.",
     )
     message: str | None = Field(default=None, description="Commit message.")
     author: str | None = Field(default=None, description="Commit author.")
