@@ -242,3 +242,22 @@ def test_kubectl_lists_leases(apiserver: ApiServer, candidates: Callable[..., Ca
     assert done.returncode == 0, done.stderr
     assert "dockyard-controllers" in done.stdout and str(leader.identity()) in done.stdout, done.stdout
     assert "HOLDER" in done.stdout
+
+
+def test_a_candidate_waits_for_an_api_server_that_is_not_there_yet(apiserver: ApiServer, tmp_path: Path) -> None:
+    """As kube-controller-manager: an unreachable API server is logged and tried again, never a traceback."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    kubeconfig = apiserver.kubeconfig(tmp_path / "kubeconfig")
+    text = kubeconfig.read_text()
+    kubeconfig.write_text(text.replace(apiserver.url, f"https://127.0.0.1:{port}"))
+    candidate = Candidate(kubeconfig, tmp_path / "dead.log")
+    try:
+        wait(lambda: candidate.log().count("cannot reach the API") >= 2, "two failed attempts logged")
+        assert candidate.proc.poll() is None, candidate.log()
+        assert "Traceback" not in candidate.log()
+    finally:
+        candidate.stop()

@@ -11,12 +11,11 @@ import base64
 import binascii
 from typing import Any
 
-import httpx
 from lightkube import ApiError
 
 from dockyard.agent.pods.sources import SecretUnavailable
 from dockyard.client import runtime
-from dockyard.client.connection import Connection
+from dockyard.client.connection import HTTP_ERRORS, Connection
 
 __all__ = ["ConfigMapReader", "SecretReader"]
 
@@ -42,7 +41,7 @@ class _Reader:
             return runtime.get_or_none(self._api, self.kind, name, namespace)
         except ApiError as err:
             raise SecretUnavailable(str(err.status.message or err.status.code)) from None
-        except httpx.HTTPError as err:
+        except HTTP_ERRORS as err:
             raise SecretUnavailable(f"the API server cannot be reached: {type(err).__name__}") from None
 
 

@@ -50,6 +50,10 @@ from dockyard.client import credentials
 # lightkube >= 1.0 speaks through httpx2 (httpx's successor); older releases through httpx.
 lightkube_http = getattr(_lightkube_core, "httpx2", httpx)
 
+HTTP_ERRORS: tuple[type[Exception], ...] = tuple({httpx.HTTPError, lightkube_http.HTTPError})
+"""What a request raises when the server cannot be reached or answers with a transport error, through httpx (our
+own requests) or lightkube (its ``httpx2`` client): catch both wherever a lightkube client is called."""
+
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 """Where the kubelet mounts a pod's service-account ``token``, ``ca.crt`` and ``namespace``."""
 

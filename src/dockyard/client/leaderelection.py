@@ -36,13 +36,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
 from lightkube import ApiError
 from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
-from dockyard.client.connection import Connection
+from dockyard.client.connection import HTTP_ERRORS, Connection
+
+_UNREACHABLE: tuple[type[Exception], ...] = (*HTTP_ERRORS, OSError)
+"""The API server could not be reached (through lightkube's client or httpx): retried, never raised."""
+_RELEASE_ERRORS: tuple[type[Exception], ...] = (ApiError, *_UNREACHABLE)
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +151,7 @@ class LeaderElector:
                     "leader election: %s/%s: %s %s", self.config.namespace, self.config.name, code, err.status.message
                 )
             return False
-        except (httpx.HTTPError, OSError) as err:
+        except _UNREACHABLE as err:
             log.warning("leader election: cannot reach the API: %s", err)
             return False
 
@@ -262,7 +265,7 @@ class LeaderElector:
             lease.spec.renewTime = _now()
             lease.spec.acquireTime = None
             self._api.replace(lease)
-        except (ApiError, httpx.HTTPError, OSError) as err:
+        except _RELEASE_ERRORS as err:
             log.warning("leader election: release of %s/%s failed: %s", self.config.namespace, self.config.name, err)
             return False
         log.info(
