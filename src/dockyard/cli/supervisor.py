@@ -3,7 +3,8 @@
 A :class:`Child` is started with ``PR_SET_PDEATHSIG`` (it dies with `up`), its
 pid written to ``run/NAME.pid``; when it exits without being asked to, it is
 started again after a back-off (1 s doubling to 30 s, reset after 60 s of
-running), so killing a component at any moment is survivable by design.
+running), so killing a component at any moment is survivable by design. A :class:`Revived` process (the
+registry, the Podman service) is not `up`'s to kill with it, but is started again the same way when it dies.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from dockyard import children
@@ -104,3 +106,79 @@ class Child:
             proc.kill()
             proc.wait(timeout=5)
         self.ready_file.unlink(missing_ok=True)
+
+
+def running(pid: int | None) -> bool:
+    """Whether ``pid`` is a live process (not a zombie), as ``/proc/PID/stat`` says; False for None."""
+    if pid is None:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+class Revived:
+    """A process `up` depends on but does not start as a :class:`Child`: the registry and the Podman service,
+    which outlive a crash of `up` on purpose (builds and pushes under way go on) and are adopted by the next `up`.
+    Checked every second; when gone it is started again by ``restart`` after a back-off (1 s doubling to 30 s,
+    reset after 60 s of running), its new pid written to ``pid_file``.
+
+    Args:
+        name: for the log.
+        current: the running process: ``(pid, stop)``, ``stop`` ending it (SIGTERM, then SIGKILL).
+        restart: starts it again and returns the new ``(pid, stop)``; raises to be tried again after the back-off.
+        pid_file: where its pid is kept (``run/NAME.pid``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        current: tuple[int, Callable[[], None]],
+        restart: Callable[[], tuple[int, Callable[[], None]]],
+        *,
+        pid_file: Path,
+    ) -> None:
+        self.name, self.pid_file = name, pid_file
+        self._current, self._restart = current, restart
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.restarts = 0
+
+    def start(self) -> Revived:
+        threading.Thread(target=self._watch, daemon=True, name=f"revive-{self.name}").start()
+        return self
+
+    def alive(self) -> bool:
+        return running(self._current[0])
+
+    def _watch(self) -> None:
+        backoff, since = 1.0, time.monotonic()
+        while not self._stopping.wait(1.0):
+            if self.alive():
+                if time.monotonic() - since > 60:
+                    backoff = 1.0
+                continue
+            log.warning("%s (pid %d) is gone; starting it again", self.name, self._current[0])
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                try:
+                    self._current = self._restart()
+                except Exception as err:  # retried after the back-off: the log says why
+                    log.error("%s did not start again: %s; retrying in %.0fs", self.name, err, backoff)
+                    if self._stopping.wait(backoff):
+                        return
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                self.restarts += 1
+                since = time.monotonic()
+                self.pid_file.write_text(str(self._current[0]))
+                log.info("%s started again (pid %d)", self.name, self._current[0])
+
+    def stop(self) -> None:
+        """No more restarts; end the running process."""
+        self._stopping.set()
+        with self._lock:
+            self._current[1]()

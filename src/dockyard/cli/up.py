@@ -29,6 +29,7 @@ from pathlib import Path
 import uvicorn
 
 from dockyard.agent.engine import connect as engine_connect
+from dockyard.agent.engine.errors import EngineError
 from dockyard.api import archive, podsecurity
 from dockyard.apiserver import inflight, registryhooks, serve, tls
 from dockyard.apiserver.app import create_app
@@ -147,6 +148,7 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
     tokens = _tokens(data_dir)
     stop = threading.Event()
     cleanups: list[Callable[[], object]] = []
+    revived: list[supervisor.Revived] = []  # the registry and Podman service `up` started or adopted
     try:
         try:
             store = datadir.open_store(data_dir, max_log_bytes=opts.max_log_bytes)
@@ -189,15 +191,8 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
         else:
             registry_address = f"127.0.0.1:{opts.registry_port}"
             adopted = _adopt(run_dir / "registry.pid", b"docker-registry", str(data_dir).encode())
-            if adopted is not None:
-                log.info("adopting the registry left running by a previous `dockyard up` (pid %d)", adopted)
-                cleanups.append(lambda: _terminate(adopted))
-            elif not _port_free(opts.registry_port):
-                raise UpError(
-                    f"registry port 127.0.0.1:{opts.registry_port} is in use: pass --registry-port, "
-                    "or --registry HOST:PORT to use the registry already there"
-                )
-            else:
+
+            def start_registry() -> tuple[int, Callable[[], None]]:
                 # notifications first, polling as backstop: every push, by any client, reaches the API at once
                 reg = RegistryServer(
                     opts.registry_port,
@@ -208,17 +203,50 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
                     notify_token=tokens["registry"],
                     notify_ca=ca,
                 ).start()
-                (run_dir / "registry.pid").write_text(str(reg.pid))
-                cleanups.append(reg.stop)
+                assert reg.pid is not None
+                return reg.pid, reg.stop
+
+            if adopted is not None:
+                log.info("adopting the registry left running by a previous `dockyard up` (pid %d)", adopted)
+                registry_now: tuple[int, Callable[[], None]] = (adopted, lambda: _terminate(adopted))
+            elif not _port_free(opts.registry_port):
+                raise UpError(
+                    f"registry port 127.0.0.1:{opts.registry_port} is in use: pass --registry-port, "
+                    "or --registry HOST:PORT to use the registry already there"
+                )
+            else:
+                registry_now = start_registry()
+                (run_dir / "registry.pid").write_text(str(registry_now[0]))
+            registry_watch = supervisor.Revived(
+                "registry", registry_now, start_registry, pid_file=run_dir / "registry.pid"
+            ).start()
+            revived.append(registry_watch)
+            cleanups.append(registry_watch.stop)
 
         engine = engine_connect.connect(opts.engine, opts.engine_socket, run_dir=run_dir, die_with_parent=False)
-        cleanups.append(engine.close)
+        podman_now: tuple[int, Callable[[], None]] | None = None
         if engine.process is not None:
             (run_dir / "podman.pid").write_text(str(engine.process.pid))
+            podman_now = (engine.process.pid, engine.close)
         else:
+            cleanups.append(engine.close)
             podman = _adopt(run_dir / "podman.pid", b"system", str(run_dir).encode())
             if podman is not None:  # our own service from before a crash: stop it when we stop
-                cleanups.append(lambda: _terminate(podman))
+                podman_now = (podman, lambda: _terminate(podman))
+        if podman_now is not None:  # ours, so ours to start again (an engine found running is its owner's)
+
+            def start_podman() -> tuple[int, Callable[[], None]]:
+                again = engine_connect.connect("podman", None, run_dir=run_dir, die_with_parent=False)
+                if again.process is None:
+                    again.close()
+                    raise EngineError(f"another Podman service answers on {engine.socket}")
+                return again.process.pid, again.close
+
+            podman_watch = supervisor.Revived(
+                "Podman service", podman_now, start_podman, pid_file=run_dir / "podman.pid"
+            ).start()
+            revived.append(podman_watch)
+            cleanups.append(podman_watch.stop)
 
         run_dir = data_dir / "run"
         python = [sys.executable, "-m", "dockyard"]
@@ -278,7 +306,7 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
         for child in (controllers, agent):
             child.start()
         cleanups.append(lambda: _stop_children([agent, controllers], grace=6.0))
-        state["ready_check"] = lambda: controllers.ready() and agent.ready()
+        state["ready_check"] = lambda: controllers.ready() and agent.ready() and all(w.alive() for w in revived)
         deadline = time.monotonic() + 60
         while not state["ready_check"]() and time.monotonic() < deadline:
             time.sleep(0.05)
