@@ -173,12 +173,23 @@ def test_broken_dockerfile_fails_and_log_outlives_the_pod(demo, tmp_path):
 
 
 def test_commit_of_missing_container_fails_with_its_name(demo):
-    # SourcePodNotFound is retried (10 s, 20 s, 40 s: the pod may be on its way) before the Push fails
+    # the CLI looks for the pod first: a typo is exit 2 naming it, and no Push is left to retry
     out = demo.dockyard("commit", "no-such-pod/web", f"{demo.registry}/x:1", "--wait", check=False, timeout=150)
-    assert out.returncode == 1
-    push = demo.get("push", out.stdout.strip().removeprefix("push/"))
-    assert (push["status"]["phase"], push["status"]["reason"]) == ("Failed", "SourcePodNotFound")
-    assert "no-such-pod" in push["status"]["message"]
+    assert out.returncode == 2 and "no-such-pod" in out.stderr and out.stdout == ""
+    # a Push made through the API is retried (10 s, 20 s, 40 s: the pod may be on its way) before it fails
+    push = {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "Push",
+        "metadata": {"generateName": "no-such-pod-"},
+        "spec": {"podName": "no-such-pod", "containerName": "web", "image": f"{demo.registry}/x:1"},
+    }
+    name = demo.kubectl("create", "-f", "-", "-o", "name", input_=json.dumps(push)).stdout.strip().split("/")[-1]
+    deadline = time.monotonic() + 150
+    while (got := demo.get("push", name))["status"].get("phase") != "Failed":
+        assert time.monotonic() < deadline, got["status"]
+        time.sleep(1)
+    assert got["status"]["reason"] == "SourcePodNotFound"
+    assert "no-such-pod" in got["status"]["message"]
 
 
 def test_commit_endpoint_answers_202_with_location(demo):

@@ -31,7 +31,22 @@ from dockyard.api import archive as context_archive
 from dockyard.api import kinds, objects, phases, podsecurity
 from dockyard.client import connection
 
-app = typer.Typer(
+
+class _Dockyard(typer.Typer):
+    """The command group, run so that a local path that cannot be used (a file where a directory is needed, no
+    permission, …) is one ``error:`` line naming it (exit 2), not a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except OSError as err:
+            if err.filename is None:
+                raise
+            typer.echo(f"error: {err.strerror or err}: {err.filename}", err=True)
+            sys.exit(2)
+
+
+app = _Dockyard(
     name="dockyard",
     help="A declarative control plane for the container image lifecycle, spoken through the Kubernetes API.\n\n"
     "Start everything on this machine with `dockyard up`, then use kubectl (KUBECONFIG=<data-dir>/kubeconfig) "
@@ -51,7 +66,19 @@ KubeconfigOpt = typer.Option(
     help="kubeconfig file (default: $KUBECONFIG, then the one `dockyard up` writes in its data dir)",
 )
 NamespaceOpt = typer.Option(None, "--namespace", "-n", help="namespace (default: the kubeconfig's)")
-OutputOpt = typer.Option(None, "--output", "-o", help="print the created object as json or yaml")
+OUTPUTS = ("json", "yaml", "name")
+
+
+def _output_format(value: str | None) -> str | None:
+    """``-o``: checked before any request, so a typo never leaves an object behind (Click's exit 2)."""
+    if value is not None and value not in OUTPUTS:
+        raise typer.BadParameter(f"{value!r}: use json, yaml or name")
+    return value
+
+
+OutputOpt = typer.Option(
+    None, "--output", "-o", callback=_output_format, help="print the created object as json, yaml or name"
+)
 
 
 def _die(message: str, code: int) -> NoReturn:
@@ -87,13 +114,29 @@ def exit_code_for(status_code: int) -> int:
 def _check(resp: httpx.Response) -> dict[str, Any]:
     """Return the JSON body of a 2xx answer, else exit with the Status message (code: :func:`exit_code_for`)."""
     if resp.is_success:
-        body: dict[str, Any] = resp.json()
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            _die(
+                f"{resp.request.url.host}:{resp.request.url.port} did not answer as a Kubernetes API server "
+                f"({resp.headers.get('content-type') or 'no content type'}): check the kubeconfig's server",
+                3,
+            )
         return body
     try:
-        message = resp.json().get("message") or resp.text
+        status = resp.json()
     except ValueError:
-        message = resp.text
-    _die(message, exit_code_for(resp.status_code))
+        status = None
+    if isinstance(status, dict) and (status.get("kind") == "Status" or "message" in status):
+        _die(str(status.get("message") or resp.reason_phrase), exit_code_for(resp.status_code))
+    _die(
+        f"HTTP {resp.status_code} from {resp.request.url.host}:{resp.request.url.port}, not a Kubernetes Status "
+        f"({resp.headers.get('content-type') or 'no content type'}): is the kubeconfig's server a dockyard or "
+        "Kubernetes API server?",
+        exit_code_for(resp.status_code),
+    )
 
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -163,16 +206,16 @@ def up(
     data_dir: Path = typer.Option(
         None, "--data-dir", help="state directory (default: $XDG_DATA_HOME/dockyard, i.e. ~/.local/share/dockyard)"
     ),
-    port: int = typer.Option(6443, "--port", help="API server port on 127.0.0.1"),
+    port: int = typer.Option(6443, "--port", min=1, max=65535, help="API server port on 127.0.0.1"),
     registry_port: int = typer.Option(
-        5000, "--registry-port", help="start a CNCF distribution registry on 127.0.0.1:PORT"
+        5000, "--registry-port", min=1, max=65535, help="start a CNCF distribution registry on 127.0.0.1:PORT"
     ),
     registry: str = typer.Option(None, "--registry", help="use the registry at HOST:PORT and start none"),
     engine: str = typer.Option("auto", "--engine", help="auto | podman | docker"),
     engine_socket: str = typer.Option(
         None, "--engine-socket", help="engine API socket path (default: found, or a Podman service started for you)"
     ),
-    max_builds: int = typer.Option(2, "--max-builds", help="builds this node runs at once"),
+    max_builds: int = typer.Option(2, "--max-builds", min=1, help="builds this node runs at once"),
     pod_manifest_path: Path = typer.Option(
         None,
         "--pod-manifest-path",
@@ -212,14 +255,16 @@ def up(
     max_long_running: int = typer.Option(
         1000,
         "--max-long-running",
+        min=1,
         help="watches and followed logs served at once, all identities together (429 with Retry-After past it)",
     ),
     max_long_running_per_user: int = typer.Option(
-        250, "--max-long-running-per-user", help="watches and followed logs served at once per identity"
+        250, "--max-long-running-per-user", min=1, help="watches and followed logs served at once per identity"
     ),
     max_log_bytes: int = typer.Option(
         10 * 1024 * 1024,
         "--max-log-bytes",
+        min=1,
         help="each build log keeps its last this many bytes (older lines are dropped with a marker line)",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
@@ -431,7 +476,7 @@ def agent(
     engine_socket: str = typer.Option(None, "--engine-socket", help="engine API socket path or URL"),
     node_name: str = typer.Option(None, "--node-name", help="this node's name (default: the host name)"),
     state_dir: Path = typer.Option(None, "--state-dir", help="volumes and builder state (default: DATA_DIR/agent)"),
-    max_builds: int = typer.Option(2, "--max-builds", help="builds this node runs at once"),
+    max_builds: int = typer.Option(2, "--max-builds", min=1, help="builds this node runs at once"),
     instance: str = typer.Option(
         None, "--instance", help="label value marking this agent's containers (default: the node name)"
     ),
@@ -552,8 +597,8 @@ def start_build(
             build = _check(http.post(f"{GROUP_PATH}/namespaces/{ns}/buildconfigs/{name}/instantiate", json=body))
     build_name = _typed(build, objects.Build).metadata.name
     _print_obj(build, output, f"build/{build_name}")
-    if follow:
-        raise typer.Exit(_follow_build(conn, ns, build_name, tail=None))
+    if follow:  # with -o json|yaml the object alone is on stdout, for a parser; the log goes to stderr
+        raise typer.Exit(_follow_build(conn, ns, build_name, tail=None, log=sys.stderr if output else sys.stdout))
 
 
 @app.command("cancel-build")
@@ -591,19 +636,23 @@ def cancel_build(
     raise typer.Exit(code)
 
 
-def _follow_build(conn: connection.Connection, ns: str, name: str, *, tail: int | None) -> int:
-    """Stream the log until the build ends; return the exit code for its phase."""
+def _follow_build(conn: connection.Connection, ns: str, name: str, *, tail: int | None, log: Any = sys.stdout) -> int:
+    """Stream the log (to ``log``) until the build ends; return the exit code for its phase."""
     params: dict[str, Any] = {"follow": "true"}
     if tail is not None:
         params["tailLines"] = tail
     with conn.http(timeout=None) as http:
+        build = _typed(_check(http.get(f"{GROUP_PATH}/namespaces/{ns}/builds/{name}")), objects.Build)
+        if build.status.phase in (phases.BuildPhase.NEW, phases.BuildPhase.PENDING):  # queued: say so, the log waits
+            why = f": {build.status.message}" if build.status.message else ""
+            typer.echo(f"build/{name} {build.status.phase}{why}; the log follows once it runs", err=True)
         with http.stream("GET", f"{GROUP_PATH}/namespaces/{ns}/builds/{name}/log", params=params) as resp:
             if not resp.is_success:
                 resp.read()
                 _check(resp)
             for chunk in resp.iter_text():
-                sys.stdout.write(chunk)
-                sys.stdout.flush()
+                log.write(chunk)
+                log.flush()
         phase, build = _wait_phase(
             http, f"{GROUP_PATH}/namespaces/{ns}/builds/{name}", objects.Build, BUILD_TERMINAL, 30
         )
@@ -620,19 +669,30 @@ W = TypeVar("W", objects.Build, objects.Push)
 
 
 def _wait_phase(
-    http: httpx.Client, path: str, cls: type[W], terminal: tuple[str, ...], timeout: float
+    http: httpx.Client,
+    path: str,
+    cls: type[W],
+    terminal: tuple[str, ...],
+    timeout: float,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[str | None, W]:
-    """GET ``path`` every 0.2 s until its ``status.phase`` is in ``terminal`` or ``timeout`` seconds pass.
+    """GET ``path`` every 0.2 s until its ``status.phase`` is in ``terminal`` or ``timeout`` seconds pass, telling
+    ``progress`` each new ``phase: message`` on the way.
 
     Returns:
         The phase last read (None while the object has none written) and the object, typed.
     """
     deadline = time.monotonic() + timeout
+    told = None
     while True:
         obj = _typed(_check(http.get(path)), cls)
         phase = obj.status.phase if "phase" in obj.status.model_fields_set else None
         if phase in terminal or time.monotonic() > deadline:
             return phase, obj
+        news = f"{phase or 'New'}: {getattr(obj.status, 'message', None) or ''}".rstrip(": ")
+        if progress is not None and news != told:
+            progress(news)
+            told = news
         time.sleep(0.2)
 
 
@@ -641,7 +701,7 @@ def _wait_phase(
 def logs(
     target: str = typer.Argument(..., help="build/NAME"),
     follow: bool = typer.Option(False, "--follow", "-f", help="stream until the build ends"),
-    tail: int = typer.Option(None, "--tail", help="only the last N lines"),
+    tail: int = typer.Option(None, "--tail", help="only the last N lines (-1: all, as kubectl logs)"),
     namespace: str = NamespaceOpt,
     kubeconfig: str = KubeconfigOpt,
 ) -> None:
@@ -649,12 +709,13 @@ def logs(
     kind, _, name = target.partition("/")
     if kind not in ("build", "builds") or not name:
         _die(f"{target!r}: expected build/NAME", 2)
+    lines = tail if tail is not None and tail >= 0 else None
     conn = _connect(kubeconfig)
     ns = namespace or conn.namespace
     if follow:
-        code = _follow_build(conn, ns, name, tail=tail)
+        code = _follow_build(conn, ns, name, tail=lines)
         raise typer.Exit(0 if code in (0, 1) else code)
-    params = {"tailLines": tail} if tail is not None else {}
+    params = {"tailLines": lines} if lines is not None else {}
     with conn.http() as http:
         resp = http.get(f"{GROUP_PATH}/namespaces/{ns}/builds/{name}/log", params=params)
         if not resp.is_success:
@@ -696,20 +757,39 @@ def dashboard(
 def commit(
     target: str = typer.Argument(..., help="POD or POD/CONTAINER (default: the pod's first container)"),
     image: str = typer.Argument(..., help="target reference, e.g. 127.0.0.1:5000/snap/app:v1"),
-    wait: bool = typer.Option(False, "--wait", help="wait for the push; exit 0 on Succeeded, 1 on Failed"),
+    wait: bool = typer.Option(
+        False,
+        "--wait",
+        help="wait for the push, printing its progress; exit 0 on Succeeded, 1 on Failed or once --timeout passes",
+    ),
     pause: bool = typer.Option(True, "--pause/--no-pause", help="pause the container while committing"),
     message: str = typer.Option(None, "--message", "-m", help="commit message"),
     author: str = typer.Option(None, "--author", "-a", help="commit author"),
     change: list[str] = typer.Option(None, "--change", "-c", help="Dockerfile instruction to apply (repeatable)"),
-    timeout: float = typer.Option(300, "--timeout", help="seconds --wait waits"),
+    timeout: float = typer.Option(300, "--timeout", min=1, help="seconds --wait waits"),
     namespace: str = NamespaceOpt,
     kubeconfig: str = KubeconfigOpt,
     output: str = OutputOpt,
 ) -> None:
-    """Commit a running container to an image and push it (creates a Push; prints push/NAME)."""
+    """Commit a running container to an image and push it (creates a Push; prints push/NAME).
+
+    The pod (and the container, when named) must exist: checked before the Push is made (exit 2 otherwise).
+
+    Example: dockyard commit web-5d9c/app 127.0.0.1:5000/snap/app:v1 --wait
+    """
     pod, _, container = target.partition("/")
+    if not pod or "/" in container:
+        _die(f"{target!r}: expected POD or POD/CONTAINER", 2)
     conn = _connect(kubeconfig)
     ns = namespace or conn.namespace
+    with conn.http() as http:
+        found = http.get(f"/api/v1/namespaces/{ns}/pods/{pod}")
+        if found.status_code == 404:
+            _die(f"pod {pod!r} not found in namespace {ns!r}", 2)
+        if found.is_success and container:  # (a reader not allowed to get pods gets its answer from the Push)
+            names = [c.get("name") for c in (_check(found).get("spec") or {}).get("containers") or []]
+            if container not in names:
+                _die(f"pod {pod!r} has no container {container!r} (it has {', '.join(map(str, names))})", 2)
     spec: dict[str, Any] = {"podName": pod, "image": image, "pause": pause}
     for key, value in (("containerName", container), ("message", message), ("author", author), ("changes", change)):
         if value:
@@ -727,12 +807,23 @@ def commit(
         if not wait:
             return
         phase, push = _wait_phase(
-            http, f"{GROUP_PATH}/namespaces/{ns}/pushes/{name}", objects.Push, PUSH_TERMINAL, timeout
+            http,
+            f"{GROUP_PATH}/namespaces/{ns}/pushes/{name}",
+            objects.Push,
+            PUSH_TERMINAL,
+            timeout,
+            progress=lambda news: typer.echo(f"push/{name} {news}", err=True),
         )
     if phase == phases.PushPhase.SUCCEEDED:
         typer.echo(f"push/{name} {phase}: {image}@{push.status.imageDigest}", err=True)
         raise typer.Exit(0)
-    typer.echo(f"push/{name} {phase or 'timed out'}: {push.status.message or ''}", err=True)
+    if phase in PUSH_TERMINAL:
+        typer.echo(f"push/{name} {phase}: {push.status.message or ''}".rstrip(": "), err=True)
+    else:
+        typer.echo(
+            f"push/{name}: timed out after {timeout:g}s, still {phase or 'New'} (it goes on: kubectl get push {name})",
+            err=True,
+        )
     raise typer.Exit(1)
 
 

@@ -145,6 +145,8 @@ def _read_one(path: Path) -> dict[str, Any]:
         raise BadKubeconfig(f"{path}: cannot read: {err.strerror or err}") from err
     except yaml.YAMLError as err:
         raise BadKubeconfig(f"{path}: not valid YAML: {err}") from err
+    except UnicodeDecodeError as err:
+        raise BadKubeconfig(f"{path}: not UTF-8 text (byte {err.start}): a kubeconfig is YAML") from err
     if doc is None:
         return {}
     if not isinstance(doc, dict):

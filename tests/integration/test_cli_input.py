@@ -1,0 +1,121 @@
+"""The CLI's answers to bad input and odd servers, found by an audit run as a new user (each failed before its fix):
+one ``error:`` line naming what to fix, the exit code README gives (2: fix the input, 3: the server), no traceback,
+and no object left behind by a command that refused its own arguments. Real subprocesses against the real API
+server (the ``apiserver`` fixture) or a plain HTTP server on 127.0.0.1 that is not a Kubernetes API server."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import ApiServer
+from .test_readme_cli_promises import assert_clean_error, run
+
+PUSHES = "/apis/dockyard.dev/v1alpha1/namespaces/default/pushes"
+
+
+@pytest.fixture
+def kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Path:
+    return apiserver.kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+def not_kubernetes(tmp_path: Path) -> Iterator[str]:
+    """A plain HTTP file server on 127.0.0.1 (what a kubeconfig pointed at the wrong port may reach)."""
+    (tmp_path / "index.html").write_text("<html><body>" + "hello<br>\n" * 12 + "</body></html>")
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _count(api: httpx.Client, path: str) -> int:
+    return len(api.get(path).json()["items"])
+
+
+def test_a_bad_output_format_is_refused_before_anything_is_created(apiserver: ApiServer, kubeconfig: Path) -> None:
+    with apiserver.client() as api:
+        before = _count(api, PUSHES)
+        proc = run(["commit", "web", "127.0.0.1:5000/x:1", "-o", "xml", "--kubeconfig", str(kubeconfig)])
+        assert proc.returncode == 2 and "xml" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        proc = run(["start-build", "nothere", "-o", "xml", "--kubeconfig", str(kubeconfig)])
+        assert proc.returncode == 2 and "xml" in proc.stderr, proc.stderr
+        assert _count(api, PUSHES) == before
+
+
+def test_commit_of_a_pod_or_container_that_is_not_there_is_refused_before_a_push(
+    apiserver: ApiServer, kubeconfig: Path
+) -> None:
+    with apiserver.client() as api:
+        before = _count(api, PUSHES)
+        assert_clean_error(
+            run(["commit", "nopod", "127.0.0.1:5000/x:1", "--kubeconfig", str(kubeconfig)]), 2, "nopod", "not found"
+        )
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "has-web"},
+            "spec": {"containers": [{"name": "web", "image": "127.0.0.1:5000/x:1"}]},
+        }
+        assert api.post("/api/v1/namespaces/default/pods", json=pod).status_code == 201
+        assert_clean_error(
+            run(["commit", "has-web/nosuch", "127.0.0.1:5000/x:1", "--kubeconfig", str(kubeconfig)]), 2, "nosuch", "web"
+        )
+        assert_clean_error(run(["commit", "a/b/c", "127.0.0.1:5000/x:1", "--kubeconfig", str(kubeconfig)]), 2, "POD")
+        assert _count(api, PUSHES) == before
+
+
+def test_commit_timeout_must_be_positive(kubeconfig: Path) -> None:
+    proc = run(["commit", "p", "127.0.0.1:5000/x:1", "--wait", "--timeout", "0", "--kubeconfig", str(kubeconfig)])
+    assert proc.returncode == 2 and "--timeout" in proc.stderr, proc.stderr
+
+
+def test_a_server_that_is_not_kubernetes_is_named_not_a_traceback(not_kubernetes: str, tmp_path: Path) -> None:
+    kc = tmp_path / "wrong.kc"
+    kc.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters:\n- name: c\n  cluster:\n    server: {not_kubernetes}\n"
+        "users:\n- name: u\n  user: {}\n"
+        "contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n"
+    )
+    for args in (["cancel-build", "hello-1"], ["logs", "build/hello-1"], ["start-build", "hello"]):
+        proc = run([*args, "--kubeconfig", str(kc)])
+        assert proc.returncode in (2, 3), (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and "<html>" not in proc.stderr, (args, proc.stderr)
+        assert "API server" in proc.stderr and len(proc.stderr.splitlines()) == 1, (args, proc.stderr)
+
+
+def test_local_paths_that_cannot_be_used_are_named(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert_clean_error(run(["manifests", "kustomize", str(afile)]), 2, str(afile))
+    assert_clean_error(run(["manifests", "kustomize", str(afile / "sub")]), 2, str(afile))
+    binary = tmp_path / "binary.kc"
+    binary.write_bytes(b"\xff\xfe\x00kubeconfig")
+    assert_clean_error(run(["cancel-build", "x", "--kubeconfig", str(binary)]), 2, "UTF-8")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["up", "--port", "99999"],
+        ["up", "--port", "-5"],
+        ["up", "--registry-port", "70000"],
+        ["up", "--max-builds", "0"],
+        ["up", "--max-log-bytes", "-5"],
+        ["up", "--max-long-running", "0"],
+        ["agent", "--max-builds", "-3"],
+    ],
+)
+def test_out_of_range_numbers_are_refused_naming_the_flag(args: list[str]) -> None:
+    proc = run(args)
+    assert proc.returncode == 2 and args[1] in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
