@@ -653,3 +653,23 @@ def test_every_container_sees_the_pods_hostname(runtime: Callable[[], PodRuntime
     messages = [_cs(pod["status"], n)["state"]["terminated"]["message"] for n in ("a", "b")]
     assert messages == [pod["metadata"]["name"] + "\n"] * 2
     assert _cs(named["status"], "a")["state"]["terminated"]["message"] == "custom-host\n"
+
+
+def test_a_never_pod_whose_sandbox_died_is_killed_and_fails(
+    runtime: Callable[[], PodRuntime], _pod_engine: docker.DockerClient
+) -> None:
+    """kubelet ``computePodActions``: a sandbox that must be re-created for a Never pod whose containers already
+    ran is not (``CreateSandbox=false``), and the pod is killed (``KillPod``): its containers stop, it ends Failed."""
+    rt = runtime()
+    pod = _pod([{"name": "a", "command": ["sleep", "3600"]}], restart_policy="Never")
+    _sync_until(rt, pod, _running("a"))
+    (infra,) = [
+        c
+        for c in _engine_containers(_pod_engine, pod["metadata"]["uid"])
+        if c["Labels"][podspec.LABEL_CONTAINER_NAME] == "POD"
+    ]
+    _pod_engine.api.kill(infra["Id"], signal="SIGKILL")
+    status = _sync_until(rt, pod, lambda s: s["phase"] == "Failed", timeout=30)
+    assert "terminated" in _cs(status, "a")["state"]
+    running = [c for c in _engine_containers(_pod_engine, pod["metadata"]["uid"]) if c["State"] == "running"]
+    assert running == []

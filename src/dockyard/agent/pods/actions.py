@@ -42,7 +42,7 @@ class SandboxStep(enum.Enum):
 
     KEEP = "keep"  #: the running sandbox has the current sandbox hash; containers are synced into it
     STOP = "stop"  #: every container ran and none will restart: stop the sandbox, start nothing
-    NEVER = "never"  #: restartPolicy Never and the sandbox exited after its containers ran: none again
+    NEVER = "never"  #: restartPolicy Never and the sandbox exited after its containers ran: none again, kill them
     KILL_CONTAINERS = "kill-containers"  #: the sandbox must be re-created: stop its app containers first
     BACKOFF = "backoff"  #: re-create it later: the last attempt failed and its back-off runs
     CREATE = "create"  #: (re-)create the sandbox, then sync the containers into it
@@ -57,7 +57,7 @@ class SandboxAction:
         infra_id: ``KEEP``: the running infra container's id.
         attempt: ``CREATE``: the new infra container's attempt (the last one's + 1, else 0).
         spec_hash: ``CREATE``: the sandbox hash (:func:`podspec.sandbox_hash`) to label it with.
-        kill: ``KILL_CONTAINERS``: the running app containers to terminate (grace period applies);
+        kill: ``KILL_CONTAINERS``, ``NEVER``: the running app containers to terminate (grace period applies);
             ``STOP``, ``BACKOFF``, ``CREATE``: running infra containers to kill at once.
         message: why no sandbox is ready (the pod's ``status.message`` while it is not).
     """
@@ -190,8 +190,10 @@ def compute_pod_actions(
         running = tuple(c for c in apps if c.running)
         failure = observed.sandbox_failure
         if infra is not None and spec.restartPolicy == "Never" and apps and not infra.running:
-            # kubelet: no new sandbox for a Never pod whose containers already ran.
-            return PodActions(SandboxAction(SandboxStep.NEVER, message="pod sandbox exited; restartPolicy is Never"))
+            # kubelet: no new sandbox for a Never pod whose containers already ran (CreateSandbox false), and the
+            # pod is killed (KillPod): its containers still running stop, and it ends Failed.
+            message = "pod sandbox exited; restartPolicy is Never"
+            return PodActions(SandboxAction(SandboxStep.NEVER, kill=running, message=message))
         if running:
             message = "stopping containers before the pod sandbox is re-created"
             return PodActions(SandboxAction(SandboxStep.KILL_CONTAINERS, kill=running, message=message))

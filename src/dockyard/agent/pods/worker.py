@@ -142,7 +142,12 @@ class PodWorker:
             return self._sync_deleting(pod, ctrs, now)
         if old.phase in _TERMINAL_PHASES:
             m.prober.remove_pod(self.uid)
-            # Terminal is forever (kubelet never leaves Succeeded/Failed).
+            # Terminal is forever (kubelet never leaves Succeeded/Failed); a container still running is killed
+            # (kubelet syncTerminatingPod), the sandbox stopped.
+            grace = podspec.grace_period(pod)
+            for c in ctrs:
+                if c.running and c.name != INFRA_NAME:
+                    m.containers.terminate(state, c, grace, now, pod=pod)
             m.containers.stop_sandbox(ctrs)
             if not ctrs:
                 return old
@@ -256,8 +261,9 @@ class PodWorker:
         step = action.step
         if step is SandboxStep.KEEP:
             return action.infra_id
-        if step is SandboxStep.KILL_CONTAINERS:
-            # kubelet: "Pod sandbox changed, it will be killed and re-created" — all containers first.
+        if step in (SandboxStep.KILL_CONTAINERS, SandboxStep.NEVER):
+            # kubelet: "Pod sandbox changed, it will be killed and re-created" — all containers first (a Never
+            # pod's are killed and not started again).
             grace = podspec.grace_period(pod)
             for c in action.kill:
                 m.containers.terminate(self.state, c, grace, now, pod=pod)
