@@ -420,11 +420,24 @@ class NodeAgent:
         Used on a clean shutdown of ``dockyard up``, once the agent's ``stop`` is set: the pod workers' syncs
         under way are waited for first (within half the budget), since one may still start a container; then
         every container of this node is stopped. The Pod objects stay in the API, so the next start runs them
-        again.
+        again, except those with ``restartPolicy: Never``: their one run was cut short, so they end ``Failed`` as
+        Kubernetes' graceful node shutdown leaves a pod it stopped (:func:`shutdown_status`).
         """
         deadline = time.monotonic() + budget
         if not self.pods.join_workers(budget / 2):
             log.warning("a pod sync was still running after %.1fs; stopping the containers anyway", budget / 2)
+        here = set(self.runtime.pod_uids())
+        never = [
+            p
+            for p in self._pods_seen()
+            if p.spec is not None
+            and p.spec.restartPolicy == "Never"
+            and str(p.metadata.uid) in here
+            and not p.metadata.deletionTimestamp
+            and (p.status.phase if p.status else None) not in phases.POD_TERMINAL
+            and not buildpod.is_build_pod(p)
+            and not staticpods.is_mirror_pod(p)
+        ]
         threads = [
             threading.Thread(
                 target=self.runtime.kill_pod, args=(uid,), kwargs={"grace_period_seconds": grace_seconds}, daemon=True
@@ -435,3 +448,44 @@ class NodeAgent:
             t.start()
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
+        for pod in never:
+            try:
+                runtime.patch_status(self.pods.api, "Pod", pod, shutdown_status(pod))
+            except Exception as err:  # the API may be stopping too: the next start sees the pod as it was
+                log.warning("pod %s: could not record its stop: %s", pod.metadata.name, err)
+
+
+SHUTDOWN_REASON = "Terminated"
+SHUTDOWN_MESSAGE = "Pod was terminated in response to imminent node shutdown."
+"""The reason and message Kubernetes' graceful node shutdown (kubelet ``nodeshutdown`` manager) gives a pod it stopped."""
+
+
+def shutdown_status(pod: Pod, now: str | None = None) -> dict[str, Any]:
+    """The status patch of a ``restartPolicy: Never`` pod stopped by a clean stop of the node: ``phase`` Failed,
+    reason :data:`SHUTDOWN_REASON`, message :data:`SHUTDOWN_MESSAGE`, Ready False, each container that was running
+    ``terminated`` (exit code 137, as killed) at ``now`` (RFC 3339, default: the current time)."""
+    import datetime as dt
+
+    now = now or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status = pod.status.to_dict() if pod.status is not None else {}
+    containers = []
+    for cs in status.get("containerStatuses") or []:
+        running = (cs.get("state") or {}).get("running")
+        if running is not None:
+            terminated = {"exitCode": 137, "reason": "Error", "finishedAt": now}
+            if running.get("startedAt"):
+                terminated["startedAt"] = running["startedAt"]
+            if cs.get("containerID"):
+                terminated["containerID"] = cs["containerID"]
+            cs = {**cs, "state": {"terminated": terminated}, "ready": False, "started": False}
+        containers.append(cs)
+    conditions = [
+        {**c, "status": "False", "lastTransitionTime": now} if c.get("type") in ("Ready", "ContainersReady") else c
+        for c in status.get("conditions") or []
+    ]
+    patch: dict[str, Any] = {"phase": "Failed", "reason": SHUTDOWN_REASON, "message": SHUTDOWN_MESSAGE}
+    if containers:
+        patch["containerStatuses"] = containers
+    if conditions:
+        patch["conditions"] = conditions
+    return patch
