@@ -119,3 +119,22 @@ def test_local_paths_that_cannot_be_used_are_named(tmp_path: Path) -> None:
 def test_out_of_range_numbers_are_refused_naming_the_flag(args: list[str]) -> None:
     proc = run(args)
     assert proc.returncode == 2 and args[1] in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_binary_build_without_its_context_is_refused_before_a_build(apiserver: ApiServer, kubeconfig: Path) -> None:
+    config = {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "BuildConfig",
+        "metadata": {"name": "bin"},
+        "spec": {
+            "source": {"type": "Binary"},
+            "strategy": {"type": "Docker"},
+            "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/bin:latest"}},
+        },
+    }
+    builds = "/apis/dockyard.dev/v1alpha1/namespaces/default/builds"
+    with apiserver.client() as api:
+        assert api.post("/apis/dockyard.dev/v1alpha1/namespaces/default/buildconfigs", json=config).status_code == 201
+        before = _count(api, builds)
+        assert_clean_error(run(["start-build", "bin", "--kubeconfig", str(kubeconfig)]), 2, "--from-dir")
+        assert _count(api, builds) == before

@@ -570,6 +570,8 @@ def start_build(
 
     For a BuildConfig with `source.type: Binary`, give the context with exactly one of
     --from-dir, --from-file or --from-archive; it is uploaded with a progress bar.
+
+    Examples: dockyard start-build hello --follow · dockyard start-build app --from-dir . -o json
     """
     from dockyard.cli import upload
 
@@ -579,6 +581,10 @@ def start_build(
     conn = _connect(kubeconfig)
     ns = namespace or conn.namespace
     with conn.http(timeout=300) as http:
+        if not sources:  # a Binary build without its context could only fail: say so before making it
+            config = http.get(f"{GROUP_PATH}/namespaces/{ns}/buildconfigs/{name}")
+            if config.is_success and ((_check(config).get("spec") or {}).get("source") or {}).get("type") == "Binary":
+                _die(f"buildconfig {name!r} has a Binary source: give --from-dir, --from-file or --from-archive", 2)
         if sources:
             try:
                 with upload.archive(from_dir=from_dir, from_file=from_file, from_archive=from_archive) as packed:
@@ -611,6 +617,8 @@ def cancel_build(
     """Cancel builds: sets status.cancelled; the build pod stops, the phase becomes Cancelled.
 
     The Build and its log remain. A build that already ended is left as it is.
+
+    Example: dockyard cancel-build hello-3 build/hello-4
     """
     conn = _connect(kubeconfig)
     ns = namespace or conn.namespace
@@ -705,7 +713,10 @@ def logs(
     namespace: str = NamespaceOpt,
     kubeconfig: str = KubeconfigOpt,
 ) -> None:
-    """Print a build's log. Logs are kept with the Build, also after its pod is gone."""
+    """Print a build's log. Logs are kept with the Build, also after its pod is gone.
+
+    Example: dockyard logs build/hello-1 --tail 20 -f
+    """
     kind, _, name = target.partition("/")
     if kind not in ("build", "builds") or not name:
         _die(f"{target!r}: expected build/NAME", 2)
@@ -744,7 +755,11 @@ def dashboard(
     url = f"{conn.server.rstrip('/')}{routes.PREFIX}/"
     typer.echo(url)
     where = conn.path or "the kubeconfig"
-    typer.echo(f"sign in with the token of {where}: kubectl config view --raw -o jsonpath='{{.users[0].user.token}}'")
+    flag = f" --kubeconfig {conn.path}" if conn.path else ""
+    typer.echo(
+        f"sign in with the token of {where}: kubectl config view{flag} --raw --minify "
+        "-o jsonpath='{.users[0].user.token}'"
+    )
     if open_browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         webbrowser.open(url)
 

@@ -142,6 +142,7 @@ def run(opts: UpOptions, *, announce: Callable[[str], None] = print) -> int:
             f"data dir {data_dir} is in use by another `dockyard up`{holder}: stop it, or pass another --data-dir"
         ) from None
     (data_dir / "run").mkdir(exist_ok=True)
+    announce(f"dockyard: starting in {data_dir} (API server, registry, engine, controllers, node agent)")
     if not _port_free(opts.port):
         raise UpError(f"port 127.0.0.1:{opts.port} is in use: is another `dockyard up` running? Stop it or pass --port")
     node_name = opts.node_name or socket.gethostname()
