@@ -87,3 +87,15 @@ def test_a_heartbeat_keeps_the_transition_time_of_an_unchanged_condition() -> No
     assert ready["lastHeartbeatTime"] == "2025-01-01T00:00:10Z"  # no heartbeat: the last one stands
     again = nodestatus.conditions(now="2025-01-01T00:00:30Z", previous=down)
     assert next(c for c in again if c["type"] == "Ready")["lastTransitionTime"] == "2025-01-01T00:00:30Z"
+
+
+def test_a_node_whose_container_runtime_is_down_is_not_ready() -> None:
+    """kubelet ``setNodeReadyCondition``: Ready False, reason KubeletNotReady, "container runtime is down"."""
+    up = nodestatus.conditions(now="2025-01-01T00:00:00Z", previous=[])
+    down = nodestatus.conditions(now="2025-01-01T00:00:10Z", previous=up, runtime_error="connection refused")
+    ready = next(c for c in down if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "KubeletNotReady")
+    assert ready["message"] == "container runtime is down: connection refused"
+    assert ready["lastTransitionTime"] == "2025-01-01T00:00:10Z"
+    back = nodestatus.conditions(now="2025-01-01T00:00:20Z", previous=down)
+    assert next(c for c in back if c["type"] == "Ready")["status"] == "True"

@@ -13,7 +13,8 @@ What the agent writes:
   ``pods``: 110, the kubelet's ``maxPods``), ``daemonEndpoints.kubeletEndpoint.Port`` 0 (the agent serves no TCP
   endpoint: the API server reaches container logs over a Unix socket), and the conditions ``MemoryPressure``,
   ``DiskPressure``, ``PIDPressure`` (``False``; the agent evicts nothing) and ``Ready`` (``True``,
-  ``KubeletReady``).
+  ``KubeletReady``; ``False``, ``KubeletNotReady``, "container runtime is down: ..." while the engine does not
+  answer its ping at a heartbeat).
 - every :data:`HEARTBEAT_PERIOD` seconds (the kubelet's ``nodeStatusUpdateFrequency``), from its own thread, a
   JSON merge patch of ``status.conditions`` through ``nodes/status``: each condition's ``lastHeartbeatTime``
   advances, ``lastTransitionTime`` changes only with its status.
@@ -184,13 +185,21 @@ def _condition(type_: str, status: str, reason: str, message: str, *, now: str, 
     }
 
 
-def conditions(*, now: str, previous: list[Any]) -> list[dict[str, Any]]:
+NOT_READY_REASON = "KubeletNotReady"
+"""Ready's reason while the container runtime does not answer (kubelet ``setNodeReadyCondition``)."""
+
+
+def conditions(*, now: str, previous: list[Any], runtime_error: str | None = None) -> list[dict[str, Any]]:
     """The conditions of a running agent at ``now``; ``lastTransitionTime`` kept from ``previous`` where the status
-    is the same."""
-    return [
-        _condition(t, "True" if t == READY else "False", *REASONS[t], now=now, previous=previous)
-        for t in (*PRESSURES, READY)
-    ]
+    is the same. With ``runtime_error`` (the engine did not answer its ping): Ready ``False``, reason
+    :data:`NOT_READY_REASON`, "container runtime is down: ERROR", as the kubelet reports a runtime that is down."""
+    out = [_condition(t, "False", *REASONS[t], now=now, previous=previous) for t in PRESSURES]
+    if runtime_error is None:
+        out.append(_condition(READY, "True", *REASONS[READY], now=now, previous=previous))
+    else:
+        message = f"container runtime is down: {runtime_error}"
+        out.append(_condition(READY, "False", NOT_READY_REASON, message, now=now, previous=previous))
+    return out
 
 
 def stopped_conditions(*, now: str, previous: list[Any]) -> list[dict[str, Any]]:
@@ -335,7 +344,10 @@ class NodeStatusReporter:
         with self._lock:
             if self._stopped:
                 return
-            patch = {"status": {"conditions": conditions(now=_now(), previous=self._conditions)}}
+            down = self._runtime_error()
+            if down is not None:
+                log.warning("node status: the container runtime does not answer: %s", down)
+            patch = {"status": {"conditions": conditions(now=_now(), previous=self._conditions, runtime_error=down)}}
             try:
                 self._seen(
                     self._client().patch(
@@ -347,6 +359,14 @@ class NodeStatusReporter:
                     raise
                 self._registered = False  # deleted: register again next time
                 log.warning("node status: node %s was deleted; registering it again", self.node)
+
+    def _runtime_error(self) -> str | None:
+        """Why the engine does not answer ``GET /_ping`` (kubelet: the runtime's status), or None if it does."""
+        try:
+            self._engine.ping()
+        except Exception as err:  # any failure to answer is a runtime that is down
+            return str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        return None
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         """Register and heart-beat on a daemon thread until ``stop`` is set."""
