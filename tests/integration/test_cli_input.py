@@ -138,3 +138,10 @@ def test_a_binary_build_without_its_context_is_refused_before_a_build(apiserver:
         before = _count(api, builds)
         assert_clean_error(run(["start-build", "bin", "--kubeconfig", str(kubeconfig)]), 2, "--from-dir")
         assert _count(api, builds) == before
+
+
+def test_kubeconfig_mistakes_are_exit_2_naming_the_entry(apiserver: ApiServer, tmp_path: Path) -> None:
+    assert_clean_error(run(["cancel-build", "x", "--kubeconfig", str(tmp_path / "nonexistent")]), 2, "nonexistent")
+    kc = apiserver.kubeconfig(tmp_path / "badca.kc")
+    kc.write_text(kc.read_text().replace(str(apiserver.ca), "/nonexistent/ca.crt"))
+    assert_clean_error(run(["cancel-build", "x", "--kubeconfig", str(kc)]), 2, "clusters[", "/nonexistent/ca.crt")

@@ -84,12 +84,13 @@ def kubeconfig_paths(explicit: str | None = None) -> list[Path]:
     """The kubeconfig files to merge, in kubectl's order; ``[]`` when none exists.
 
     Raises:
-        NoKubeconfig: an explicit path that does not exist (kubectl fails too, rather than fall back).
+        BadKubeconfig: an explicit path that does not exist (kubectl fails too, rather than fall back): the
+            command's input to fix, unlike no kubeconfig found at all (:class:`NoKubeconfig`).
     """
     if explicit:
         path = Path(explicit).expanduser()
         if not path.exists():
-            raise NoKubeconfig(f"--kubeconfig {explicit}: no such file")
+            raise BadKubeconfig(f"--kubeconfig {explicit}: no such file")
         return [path]
     env = os.environ.get("KUBECONFIG")
     if env:
@@ -209,6 +210,8 @@ class Settings:
     raw_user: dict[str, Any]
     namespace: str
     paths: tuple[Path, ...]
+    cluster_where: str = ""
+    """Where the cluster entry came from (``FILE: clusters[NAME].cluster``), for messages about its fields."""
 
 
 def from_kubeconfig(paths: list[Path], *, context: str | None = None) -> Settings:
@@ -254,6 +257,7 @@ def from_kubeconfig(paths: list[Path], *, context: str | None = None) -> Setting
         raw_user=raw_user,
         namespace=ctx.namespace or DEFAULT_NAMESPACE,
         paths=tuple(paths),
+        cluster_where=where_cluster,
     )
 
 
@@ -411,7 +415,7 @@ def _source(settings: Settings, cert_files: _CertFiles) -> credentials.Source | 
 def _check_tls(settings: Settings) -> None:
     """The file and flag rules kubectl applies before it dials."""
     cluster, user, where = settings.cluster, settings.user, settings.where
-    cluster_where = f"cluster of {where}"
+    cluster_where = settings.cluster_where or f"cluster of {where}"
     if cluster.insecure and (cluster.certificate_auth or cluster.certificate_auth_data):
         raise BadKubeconfig(
             f"{cluster_where}: certificate-authority and insecure-skip-tls-verify cannot both "
