@@ -39,7 +39,7 @@ from dockyard.agent import (
     staticpods,
 )
 from dockyard.agent.engine import connect as engine_connect
-from dockyard.api import buildpod, phases
+from dockyard.api import buildpod, phases, timefmt
 from dockyard.api import labels as well_known
 from dockyard.client import events, resources, runtime
 from dockyard.client.connection import Connection
@@ -464,9 +464,7 @@ def shutdown_status(pod: Pod, now: str | None = None) -> dict[str, Any]:
     """The status patch of a ``restartPolicy: Never`` pod stopped by a clean stop of the node: ``phase`` Failed,
     reason :data:`SHUTDOWN_REASON`, message :data:`SHUTDOWN_MESSAGE`, Ready False, each container that was running
     ``terminated`` (exit code 137, as killed) at ``now`` (RFC 3339, default: the current time)."""
-    import datetime as dt
-
-    now = now or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = now or timefmt.now()
     status = pod.status.to_dict() if pod.status is not None else {}
     containers = []
     for cs in status.get("containerStatuses") or []:
