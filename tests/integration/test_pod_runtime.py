@@ -673,3 +673,18 @@ def test_a_never_pod_whose_sandbox_died_is_killed_and_fails(
     assert "terminated" in _cs(status, "a")["state"]
     running = [c for c in _engine_containers(_pod_engine, pod["metadata"]["uid"]) if c["State"] == "running"]
     assert running == []
+
+
+def test_a_container_whose_engine_containers_are_gone_counts_a_restart(
+    runtime: Callable[[], PodRuntime], _pod_engine: docker.DockerClient
+) -> None:
+    """A clean stop of the node removes every container; the next start runs the pod's containers again as a
+    restart (``restartCount`` goes on from the status the API holds), not as a first run."""
+    rt = runtime()
+    pod = _pod([{"name": "a", "command": ["sleep", "3600"]}])
+    status = _sync_until(rt, pod, _running("a"))
+    assert _cs(status, "a")["restartCount"] == 0
+    rt.kill_pod(pod["metadata"]["uid"], grace_period_seconds=1)  # what stop_pods does to each pod
+    fresh = runtime()
+    status = _sync_until(fresh, pod, _running("a"))
+    assert _cs(status, "a")["restartCount"] == 1

@@ -260,7 +260,7 @@ def compute_container_action(
     )
     last = latest(observed.containers, name)
     if last is None:
-        return ContainerAction(name, ContainerStep.START, spec_hash=want)
+        return ContainerAction(name, ContainerStep.START, spec_hash=want, attempt=_attempt_after_loss(pod, name))
     if last.running:
         if last.hash != want:
             return ContainerAction(name, ContainerStep.KILL, spec_hash=want, container_id=last.id)
@@ -322,6 +322,19 @@ def compute_container_action(
         )
         return ContainerAction(name, ContainerStep.WAIT, spec_hash=want, reason="CrashLoopBackOff", message=message)
     return ContainerAction(name, ContainerStep.START, spec_hash=want, attempt=last.attempt + 1, backoff=next_backoff)
+
+
+def _attempt_after_loss(pod: Pod, name: str) -> int:
+    """The attempt to start container ``name`` with, when the engine holds none of its containers: 0 if it never
+    ran; if the pod's status in the API shows it ran (running or terminated, or restarted before), the attempt after
+    that one, so that ``restartCount`` goes on as the kubelet's does when a node comes back (a clean stop of
+    ``dockyard up`` removes every container; so does ``podman rm`` by hand)."""
+    for cs in (pod.status.containerStatuses or []) if pod.status is not None else []:
+        if cs.name == name:
+            state = cs.state
+            ran = state is not None and (state.running is not None or state.terminated is not None)
+            return cs.restartCount + 1 if ran or cs.restartCount else 0
+    return 0
 
 
 def _fmt_duration(seconds: float) -> str:
