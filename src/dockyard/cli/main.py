@@ -76,6 +76,13 @@ def _output_format(value: str | None) -> str | None:
     return value
 
 
+def _positive(value: float) -> float:
+    """A number of seconds that must be above 0 (checked before any request: Click's exit 2)."""
+    if not value > 0:
+        raise typer.BadParameter(f"{value:g}: must be more than 0 seconds")
+    return value
+
+
 OutputOpt = typer.Option(
     None, "--output", "-o", callback=_output_format, help="print the created object as json, yaml or name"
 )
@@ -781,7 +788,7 @@ def commit(
     message: str = typer.Option(None, "--message", "-m", help="commit message"),
     author: str = typer.Option(None, "--author", "-a", help="commit author"),
     change: list[str] = typer.Option(None, "--change", "-c", help="Dockerfile instruction to apply (repeatable)"),
-    timeout: float = typer.Option(300, "--timeout", min=1, help="seconds --wait waits"),
+    timeout: float = typer.Option(300, "--timeout", callback=_positive, help="seconds --wait waits (> 0)"),
     namespace: str = NamespaceOpt,
     kubeconfig: str = KubeconfigOpt,
     output: str = OutputOpt,

@@ -102,7 +102,13 @@ def test_cancel_build_of_a_missing_build_exits_2(env: Env, cli: Callable[..., Re
     assert result.exit_code == 2, result.output
 
 
+WEB_POD = {"metadata": {"name": "web"}, "spec": {"containers": [{"name": "app", "image": "127.0.0.1:5000/x:1"}]}}
+"""The pod `dockyard commit` checks for before it makes the Push (no agent runs it here)."""
+
+
 def test_commit_wait_reports_the_pushed_digest(env: Env, cli: Callable[..., Result]) -> None:
+    env.create("Pod", WEB_POD)
+
     def serve() -> None:  # the node agent's part: the Push succeeds
         push = env.wait(lambda: next(iter(env.list("Push")), None), "the Push")
         env.patch_status("Push", push["metadata"]["name"], {"phase": "Succeeded", "imageDigest": DIGEST})
@@ -116,6 +122,7 @@ def test_commit_wait_reports_the_pushed_digest(env: Env, cli: Callable[..., Resu
 
 
 def test_commit_wait_without_an_answer_times_out_with_1(env: Env, cli: Callable[..., Result]) -> None:
+    env.create("Pod", WEB_POD)
     result = cli("commit", "web", "127.0.0.1:5000/snap/app:v1", "--wait", "--timeout", "0.5")
     assert result.exit_code == 1, result.output
     assert "timed out" in result.output
