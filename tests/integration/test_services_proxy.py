@@ -147,14 +147,9 @@ def test_load_balancer_reaches_ready_pods_only(apiserver: ApiServer, tmp_path: P
     pods = wait(two_pods, "two pods")
 
     def hosts() -> dict[str, str] | None:
-        """Container hostname (the engine's short id: the app container has a UTS namespace of its own) → pod."""
+        """Container hostname → pod: the pod's name, as the kubelet sets it (the sandbox's UTS namespace)."""
         items = json.loads(kubectl.run("get", "pods", "-o", "json").stdout)["items"]
-        out = {
-            cs["containerID"].split("://")[1][:12]: p["metadata"]["name"]
-            for p in items
-            for cs in (p.get("status") or {}).get("containerStatuses") or []
-            if cs.get("containerID")
-        }
+        out = {p["metadata"]["name"]: p["metadata"]["name"] for p in items}
         return out if len(out) == 2 else None
 
     def both() -> set[str] | None:
