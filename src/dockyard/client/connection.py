@@ -54,6 +54,10 @@ HTTP_ERRORS: tuple[type[Exception], ...] = tuple({httpx.HTTPError, lightkube_htt
 """What a request raises when the server cannot be reached or answers with a transport error, through httpx (our
 own requests) or lightkube (its ``httpx2`` client): catch both wherever a lightkube client is called."""
 
+UNANSWERED: tuple[type[Exception], ...] = (*HTTP_ERRORS, OSError)
+"""A request the API server (or, for docker-py, whose errors are OSErrors, the engine) did not answer: what callers
+log on one line and retry rather than treat as a crash."""
+
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 """Where the kubelet mounts a pod's service-account ``token``, ``ca.crt`` and ``namespace``."""
 

@@ -41,11 +41,9 @@ from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
-from dockyard.client.connection import HTTP_ERRORS, Connection
+from dockyard.client.connection import UNANSWERED, Connection
 
-_UNREACHABLE: tuple[type[Exception], ...] = (*HTTP_ERRORS, OSError)
-"""The API server could not be reached (through lightkube's client or httpx): retried, never raised."""
-_RELEASE_ERRORS: tuple[type[Exception], ...] = (ApiError, *_UNREACHABLE)
+_RELEASE_ERRORS: tuple[type[Exception], ...] = (ApiError, *UNANSWERED)
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +149,7 @@ class LeaderElector:
                     "leader election: %s/%s: %s %s", self.config.namespace, self.config.name, code, err.status.message
                 )
             return False
-        except _UNREACHABLE as err:
+        except UNANSWERED as err:
             log.warning("leader election: cannot reach the API: %s", err)
             return False
 

@@ -52,12 +52,9 @@ from dockyard.api import kinds, models, timefmt
 from dockyard.api import labels as well_known
 from dockyard.api import objects as api_objects
 from dockyard.client import events, metrics, objects, resources
-from dockyard.client.connection import HTTP_ERRORS, Connection, lightkube_http
+from dockyard.client.connection import UNANSWERED, Connection, lightkube_http
 
 log = logging.getLogger(__name__)
-_UNANSWERED: tuple[type[Exception], ...] = (*HTTP_ERRORS, OSError)
-"""A reconcile that failed because the API server or the engine did not answer (docker-py's errors are OSErrors):
-logged on one line and retried, not as a crash."""
 
 Mapper = Callable[[str, Any], Iterable[str]]
 """``(event type, typed object) -> keys``."""
@@ -903,7 +900,7 @@ class Controller:
                 level = logging.DEBUG if err.status.code == 409 else logging.WARNING
                 log.log(level, "%s: reconcile %s: %s", self.name, key, err.status.message)
                 self.queue.add_rate_limited(key)
-            except _UNANSWERED as err:  # a server or engine that does not answer: one line, retried
+            except UNANSWERED as err:  # a server or engine that does not answer: one line, retried
                 log.warning(
                     "%s: reconcile %s: %s: %s",
                     self.name,
