@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dockyard.apiserver import tls
+
 from .conftest import ApiServer
 from .test_readme_cli_promises import assert_clean_error, run
 
@@ -145,3 +147,45 @@ def test_kubeconfig_mistakes_are_exit_2_naming_the_entry(apiserver: ApiServer, t
     kc = apiserver.kubeconfig(tmp_path / "badca.kc")
     kc.write_text(kc.read_text().replace(str(apiserver.ca), "/nonexistent/ca.crt"))
     assert_clean_error(run(["cancel-build", "x", "--kubeconfig", str(kc)]), 2, "clusters[", "/nonexistent/ca.crt")
+
+
+def test_manifests_namespace_must_be_a_namespace_name() -> None:
+    assert_clean_error(run(["manifests", "kubernetes", "-n", "Bad_NS"]), 2, "--namespace", "Bad_NS", "DNS-1123")
+    assert_clean_error(run(["manifests", "kustomize", "/nonexistent-dir", "-n", "x" * 64]), 2, "--namespace")
+
+
+def test_a_ca_that_did_not_sign_the_server_is_named_not_taken_for_a_server_down(
+    apiserver: ApiServer, tmp_path: Path
+) -> None:
+    other = tls.ensure_pki(tmp_path / "other-pki").ca_cert  # a CA of its own, which signed nothing of the server
+    kc = apiserver.kubeconfig(tmp_path / "wrongca.kc")
+    kc.write_text(kc.read_text().replace(str(apiserver.ca), str(other)))
+    proc = run(["cancel-build", "x", "--kubeconfig", str(kc)])
+    assert_clean_error(proc, 2, "certificate is not trusted", "certificate-authority")
+    assert "running?" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["start-build", ""], ["BuildConfig name may not be empty"]),
+        (["start-build", "a/../b"], ["'a/../b'", "BuildConfig name"]),
+        (["cancel-build", "build/"], ["Build name may not be empty"]),
+        (["logs", "build/x/../../y"], ["Build name"]),
+        (["commit", "Web_1", "127.0.0.1:5000/x:1"], ["'Web_1'", "Pod name"]),
+    ],
+)
+def test_names_that_cannot_name_an_object_are_refused_before_a_request(
+    kubeconfig: Path, args: list[str], words: list[str]
+) -> None:
+    assert_clean_error(run([*args, "--kubeconfig", str(kubeconfig)]), 2, *words)
+
+
+def test_a_namespace_flag_must_be_a_namespace_name(kubeconfig: Path) -> None:
+    proc = run(["cancel-build", "x", "-n", "Bad_NS", "--kubeconfig", str(kubeconfig)])
+    assert proc.returncode == 2 and "Bad_NS" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("command", ["up", "agent"])
+def test_an_unknown_engine_is_exit_2_before_anything_starts(command: str) -> None:
+    assert_clean_error(run([command, "--engine", "bogus"]), 2, "--engine 'bogus'", "podman")

@@ -30,6 +30,8 @@ from dockyard.api import gitref, imagepolicy, kinds, reference
 
 # Kubernetes DNS-1123 subdomain (metadata.name of most kinds), API conventions "Naming".
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+"""Kubernetes DNS-1123 label (at most 63 characters, checked apart): a Namespace's name, a Service's."""
 # Distribution reference grammar (distribution/reference/regexp.go), simplified: no spaces, no scheme.
 IMAGE_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$")
 ENV_NAME_CHARS = re.compile(r"^[\x20-\x3c\x3e-\x7e]*$")

@@ -30,6 +30,7 @@ import yaml
 
 from dockyard import __version__
 from dockyard.agent.engine import connect as engine_connect
+from dockyard.api import models
 from dockyard.client import leaderelection
 
 NAMESPACE = "dockyard-system"
@@ -113,6 +114,11 @@ class Options:
             raise ValueError(f"--engine {self.engine!r}: choose {' or '.join(ENGINE_SOCKETS)}")
         if self.replicas < 1:
             raise ValueError(f"--replicas {self.replicas}: at least 1")
+        if len(self.namespace) > 63 or not models.DNS1123_LABEL.match(self.namespace):
+            raise ValueError(
+                f"--namespace {self.namespace!r}: a namespace name is a DNS-1123 label (lower case letters, digits "
+                "and '-', starting and ending with a letter or digit, at most 63 characters)"
+            )
         if not self.image or any(c.isspace() for c in self.image):
             raise ValueError(f"--image {self.image!r}: an image reference without spaces")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ import typer
 import yaml
 
 from dockyard.api import archive as context_archive
-from dockyard.api import kinds, objects, phases, podsecurity
+from dockyard.api import kinds, models, objects, phases, podsecurity
 from dockyard.client import connection
 
 
@@ -65,14 +66,38 @@ KubeconfigOpt = typer.Option(
     "--kubeconfig",
     help="kubeconfig file (default: $KUBECONFIG, then the one `dockyard up` writes in its data dir)",
 )
-NamespaceOpt = typer.Option(None, "--namespace", "-n", help="namespace (default: the kubeconfig's)")
+
+
+def _namespace(value: str | None) -> str | None:
+    """``-n``: a namespace name (DNS-1123 label, at most 63 characters), checked before any request."""
+    if value is not None and (len(value) > 63 or not models.DNS1123_LABEL.match(value)):
+        raise typer.BadParameter(f"{value!r}: a namespace name is lower case letters, digits and '-' (DNS-1123 label)")
+    return value
+
+
+NamespaceOpt = typer.Option(
+    None, "--namespace", "-n", callback=_namespace, help="namespace (default: the kubeconfig's)"
+)
 OUTPUTS = ("json", "yaml", "name")
+ENGINES = ("auto", "podman", "docker")
+"""What ``--engine`` of ``up`` and ``agent`` takes."""
 
 
 def _output_format(value: str | None) -> str | None:
     """``-o``: checked before any request, so a typo never leaves an object behind (Click's exit 2)."""
     if value is not None and value not in OUTPUTS:
         raise typer.BadParameter(f"{value!r}: use json, yaml or name")
+    return value
+
+
+def _object_name(value: str, what: str) -> str:
+    """``value`` if it can name a ``what`` (a DNS-1123 subdomain of at most 253 characters, Kubernetes API
+    conventions "Names"), else exit 2 naming it: checked before any request, so no name reaches a URL path as
+    something else (``a/../b``)."""
+    if not value:
+        _die(f"{what} name may not be empty", 2)
+    if len(value) > 253 or not models.DNS1123_SUBDOMAIN.match(value):
+        _die(f"{value!r} is not a valid {what} name: lower case letters, digits, '-' and '.' (DNS-1123 subdomain)", 2)
     return value
 
 
@@ -176,6 +201,19 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def _certificate_error(err: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The TLS certificate verification failure under ``err`` (its ``__cause__``/``__context__`` chain), if any:
+    the server answered, with a certificate the kubeconfig's CA did not sign or for another name."""
+    seen: set[int] = set()
+    cur: BaseException | None = err
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, ssl.SSLCertVerificationError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 def _http_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Exit 3 (API server unreachable) or 2/3 (kubeconfig, credentials) instead of a traceback."""
 
@@ -183,6 +221,14 @@ def _http_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except httpx.HTTPError as err:
+            untrusted = _certificate_error(err)
+            if untrusted is not None:
+                _die(
+                    f"the API server's certificate is not trusted: {untrusted.verify_message or untrusted}. Check "
+                    "the certificate-authority (or certificate-authority-data) of the kubeconfig's cluster; a "
+                    "`dockyard up` data dir made anew has a new CA, so use the kubeconfig it wrote",
+                    2,
+                )
             _die(f"cannot reach the API server: {err}. Is `dockyard up` running?", 3)
         except (connection.KubeconfigError, connection.CredentialError) as err:
             _kubeconfig_die(err)
@@ -285,8 +331,8 @@ def up(
     from dockyard.cli import up as up_mod
     from dockyard.registry.errors import RegistryError
 
-    if engine not in ("auto", "podman", "docker"):
-        _die(f"--engine {engine!r}: use auto, podman or docker", 2)
+    if engine not in ENGINES:
+        _die(f"--engine {engine!r}: use {', '.join(ENGINES)}", 2)
     if pod_security not in podsecurity.LEVELS:
         _die(f"--pod-security {pod_security!r}: use {', '.join(podsecurity.LEVELS)}", 2)
     _check_static_sources(pod_manifest_path, manifest_url)
@@ -526,6 +572,8 @@ def agent(
     from dockyard.agent.engine.errors import EngineError
     from dockyard.cli import components
 
+    if engine not in ENGINES:
+        _die(f"--engine {engine!r}: use {', '.join(ENGINES)}", 2)
     _component_logging(verbose)
     _check_static_sources(pod_manifest_path, manifest_url)
     _serve_metrics(metrics_bind_address)
@@ -585,6 +633,7 @@ def start_build(
     sources = [p for p in (from_dir, from_file, from_archive) if p is not None]
     if len(sources) > 1:
         _die("give only one of --from-dir, --from-file, --from-archive", 2)
+    _object_name(name, "BuildConfig")
     conn = _connect(kubeconfig)
     ns = namespace or conn.namespace
     with conn.http(timeout=300) as http:
@@ -632,7 +681,7 @@ def cancel_build(
     code = 0
     with conn.http() as http:
         for raw in names:
-            name = raw.removeprefix("build/").removeprefix("builds/")
+            name = _object_name(raw.removeprefix("build/").removeprefix("builds/"), "Build")
             path = f"{GROUP_PATH}/namespaces/{ns}/builds/{name}"
             phase = _typed(_check(http.get(path)), objects.Build).status.phase
             if phase in BUILD_TERMINAL:
@@ -727,6 +776,7 @@ def logs(
     kind, _, name = target.partition("/")
     if kind not in ("build", "builds") or not name:
         _die(f"{target!r}: expected build/NAME", 2)
+    _object_name(name, "Build")
     lines = tail if tail is not None and tail >= 0 else None
     conn = _connect(kubeconfig)
     ns = namespace or conn.namespace
@@ -802,6 +852,7 @@ def commit(
     pod, _, container = target.partition("/")
     if not pod or "/" in container:
         _die(f"{target!r}: expected POD or POD/CONTAINER", 2)
+    _object_name(pod, "Pod")
     conn = _connect(kubeconfig)
     ns = namespace or conn.namespace
     with conn.http() as http:
