@@ -76,7 +76,7 @@ def test_node_binds_and_reports_its_pods_only(apiserver: Any, api: Any) -> None:
         assert delete.json()["message"] == (
             f'pods "mine" is forbidden: User "system:node:{apiserver.node_name}" cannot '
             'delete resource "pods" in API group "" in the namespace "default": '
-            f'node "{apiserver.node_name}" can only delete mirror pods'
+            f'node "{apiserver.node_name}" can only delete mirror pods and pods being deleted'
         )
         assert node.post(PODS, json=pod("new")).status_code == 403
         assert node.post(SECRETS, json={"metadata": {"name": "x"}}).status_code == 403
@@ -91,6 +91,13 @@ def test_node_binds_and_reports_its_pods_only(apiserver: Any, api: Any) -> None:
         assert node.patch(f"{EVENTS}/mine.1", json={"count": 2}, headers=MERGE).status_code == 200
         assert node.delete(f"{EVENTS}/mine.1").status_code == 403
     assert api.get(f"{PODS}/mine").json()["status"]["phase"] == "Running"
+    # once someone allowed to asks for its deletion, the node ends it (when its containers have stopped)
+    marked = api.delete(f"{PODS}/mine").json()
+    assert marked["metadata"]["deletionTimestamp"] and marked["metadata"]["deletionGracePeriodSeconds"] == 30
+    with apiserver.client(token=apiserver.node_token) as node:
+        assert node.delete(f"{PODS}/theirs").status_code == 403
+        assert node.delete(f"{PODS}/mine", params={"gracePeriodSeconds": "0"}).status_code == 200
+    assert api.get(f"{PODS}/mine").status_code == 404
 
 
 def test_node_writes_push_status_but_not_spec(apiserver: Any, api: Any) -> None:

@@ -187,13 +187,29 @@ def test_foreground_deletion_waits_for_blocking_dependents(api: httpx.Client) ->
     assert api.get(f"{RS}/web").status_code == 404
 
 
+def bound(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` (a pod) bound to a node: deleting it is graceful (``tests/integration/test_pod_graceful_deletion.py``)."""
+    body["spec"]["nodeName"] = "node-1"
+    return body
+
+
 def test_finalizers_and_grace_period(api: httpx.Client) -> None:
     api.post(PODS, json=pod("f", finalizers=["example.com/x"]))
     marked = api.delete(f"{PODS}/f", params={"gracePeriodSeconds": "7"}).json()
-    assert marked["metadata"]["deletionTimestamp"] and marked["metadata"]["deletionGracePeriodSeconds"] == 7
+    # nothing runs an unscheduled pod: no grace period, only its finalizers hold it (kube-apiserver alike)
+    assert marked["metadata"]["deletionTimestamp"] and marked["metadata"]["deletionGracePeriodSeconds"] == 0
     assert api.delete(f"{PODS}/f", params={"propagationPolicy": "Sideways"}).status_code == 400
     api.patch(f"{PODS}/f", json={"metadata": {"finalizers": []}}, headers=MERGE)
     assert api.get(f"{PODS}/f").status_code == 404
+    # a pod in graceful deletion stays while its grace period is pending, finalizers or not, until its node is done
+    api.post(PODS, json=bound(pod("g", finalizers=["example.com/x"])))
+    marked = api.delete(f"{PODS}/g", params={"gracePeriodSeconds": "7"}).json()
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 7
+    api.patch(f"{PODS}/g", json={"metadata": {"finalizers": []}}, headers=MERGE)
+    assert api.patch(f"{PODS}/g/status", json={"status": {"phase": "Running"}}, headers=MERGE).status_code == 200
+    assert api.get(f"{PODS}/g").status_code == 200
+    assert api.delete(f"{PODS}/g", params={"gracePeriodSeconds": "0"}).status_code == 200
+    assert api.get(f"{PODS}/g").status_code == 404
 
 
 def test_a_collection_delete_honours_its_delete_options_for_each_item(api: httpx.Client) -> None:
@@ -201,7 +217,7 @@ def test_a_collection_delete_honours_its_delete_options_for_each_item(api: httpx
     ``DeleteCollection`` does (found by an audit: ``gracePeriodSeconds`` and the body's options were dropped)."""
     owner = api.post(RS, json=replicaset("coll")).json()
     for name in ("c1", "c2"):
-        body = pod(name, finalizers=["example.com/x"])
+        body = bound(pod(name, finalizers=["example.com/x"]))
         body["metadata"]["labels"] = {"batch": "one"}
         assert api.post(PODS, json=body).status_code == 201
     child = pod("child", ownerReferences=[owner_ref(owner)])

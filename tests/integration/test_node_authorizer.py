@@ -278,7 +278,8 @@ def test_node_creates_and_deletes_only_mirror_pods_bound_to_itself(apiserver: An
         for name in ("workload", "theirs-mirror"):
             resp = node.delete(f"{PODS}/{name}")
             assert resp.status_code == 403, (name, resp.text)
-        assert node.delete(f"{PODS}/static-web").status_code == 200
+        # as the kubelet deletes a mirror pod: grace period 0 (without it, deletion is graceful as for any pod)
+        assert node.delete(f"{PODS}/static-web", params={"gracePeriodSeconds": "0"}).status_code == 200
     assert api.get(f"{PODS}/static-web").status_code == 404
     assert api.get(f"{PODS}/workload").status_code == 200
 

@@ -8,6 +8,7 @@ whose pod template has a ``hostPort`` and whose strategy cannot roll on one node
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -37,31 +38,44 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def agent(apiserver: ApiServer, _pod_engine: docker.DockerClient, tmp_path: Path) -> Iterator[node.NodeAgent]:
-    """The node agent of ``node-1`` (the node identity) on the session's Podman service; its pods are
-    removed at the end."""
+@contextlib.contextmanager
+def running_agent(
+    apiserver: ApiServer, engine: docker.DockerClient, tmp_path: Path, instance: str, *, stop_pods: bool = True
+) -> Iterator[node.NodeAgent]:
+    """The node agent of ``node-1`` (the node identity) on ``engine``, its state in ``tmp_path/agent`` and its
+    containers labelled ``instance`` (an agent started again with both takes its pods over); at the end it
+    stops, and with ``stop_pods`` its pods' containers are removed."""
     kubeconfig = apiserver.kubeconfig(tmp_path / "node.kubeconfig", token=apiserver.node_token)
     conn = connection.connect(paths=[kubeconfig])
     agent = node.NodeAgent(
         conn,
-        engine_client=_pod_engine,
-        engine_url=str(_pod_engine.api.base_url),
+        engine_client=engine,
+        engine_url=str(engine.api.base_url),
         node_name=apiserver.node_name,
         state_dir=tmp_path / "agent",
-        instance=f"sched-{uuid.uuid4().hex[:8]}",
+        instance=instance,
     )
     stop = threading.Event()
     threads = agent.start(stop)
-    deadline = time.monotonic() + 20
-    while not agent.synced():
-        assert time.monotonic() < deadline, "the agent's informers did not sync"
-        time.sleep(0.1)
-    yield agent
-    stop.set()
-    agent.stop_pods(grace_seconds=0)
-    for t in threads:
-        t.join(5)
+    try:
+        deadline = time.monotonic() + 20
+        while not agent.synced():
+            assert time.monotonic() < deadline, "the agent's informers did not sync"
+            time.sleep(0.1)
+        yield agent
+    finally:
+        stop.set()
+        if stop_pods:
+            agent.stop_pods(grace_seconds=0)
+        for t in threads:
+            t.join(5)
+
+
+@pytest.fixture
+def agent(apiserver: ApiServer, _pod_engine: docker.DockerClient, tmp_path: Path) -> Iterator[node.NodeAgent]:
+    """The node agent of ``node-1`` on the session's Podman service; its pods are removed at the end."""
+    with running_agent(apiserver, _pod_engine, tmp_path, f"sched-{uuid.uuid4().hex[:8]}") as agent:
+        yield agent
 
 
 NS = "ports"

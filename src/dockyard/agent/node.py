@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 SYNC_PERIOD = 2.0  # seconds between syncs of one running pod (kubelet's housekeeping)
 SWEEP_PERIOD = 10.0  # seconds between sweeps for containers of pods that no longer exist
+TERMINATING_RESYNC = 1.0  # seconds between syncs of a pod being deleted (its grace period is checked at each)
 SCHEDULE_RETRY = 2.0  # seconds between checks of an unschedulable pod (sooner when a pod of this node goes)
 
 
@@ -72,6 +73,7 @@ class PodWorker(runtime.Controller):
         self.pods = runtime_
         self.node = node_name
         self._uids: dict[str, str] = {}
+        self._terminating: set[str] = set()  # uids of pods whose deletion this agent has begun (one Killing Event)
         self._lock = threading.Lock()
         self._schedule_lock = threading.Lock()  # one scheduling decision at a time, as kube-scheduler's
         self._assumed: dict[str, Pod] = {}  # bound here, not yet seen bound by the informer (scheduler "assume")
@@ -133,8 +135,10 @@ class PodWorker(runtime.Controller):
                     elif buildpod.is_build_pod(pod):
                         self.builds.cancel(str(pod.metadata.uid))  # cancel or deadline: abort the build
                     elif uid:
-                        self.events.record(pod, events.NORMAL, "Killing", "Stopping the pod's containers")
-                        self._kill_later(uid)
+                        if uid not in self._terminating:  # removed at once (force, cascade, namespace)
+                            self.events.record(pod, events.NORMAL, "Killing", "Stopping the pod's containers")
+                        self._terminating.discard(uid)
+                        self._kill_later(uid)  # nothing left to stop after a graceful deletion; else it stops
                 else:
                     self._uids[k] = str(pod.metadata.uid)
             return keys
@@ -184,6 +188,8 @@ class PodWorker(runtime.Controller):
         node = pod.spec.nodeName
         if node and node != self.node:
             return None
+        if pod.metadata.deletionTimestamp:  # never bound once its deletion is asked for (kube-scheduler skips it)
+            return self._terminate(pod) if node else None
         if not node:
             with self._schedule_lock:
                 if self.node_unschedulable():  # cordoned: kube-scheduler's NodeUnschedulable filter
@@ -193,13 +199,50 @@ class PodWorker(runtime.Controller):
                 pod = self._bind(pod)
         if buildpod.is_build_pod(pod):
             return self.builds.sync(pod)
-        if pod.metadata.deletionTimestamp:
-            self.pods.kill_pod(str(pod.metadata.uid))
-            return None
         status = self.pods.sync_pod(pod)
         self._container_events(pod, status)
         runtime.patch_status(self.api, "Pod", pod, status.to_dict())
         return SYNC_PERIOD
+
+    def _terminate(self, pod: Pod) -> float | None:
+        """A pod of this node being deleted (``metadata.deletionTimestamp``): stop it within its
+        ``deletionGracePeriodSeconds`` (``preStop`` hooks, SIGTERM, SIGKILL once the grace period is over; a
+        build pod's builder is cancelled), report its containers' last states, then delete it with grace period 0
+        and its uid as precondition, as the kubelet's status manager does once a deleted pod's containers are
+        gone. Returns when to look again while it stops (the engine is not waited on here: the workers stay
+        free for other pods); re-run from the start after an agent restart."""
+        uid = str(pod.metadata.uid)
+        with self._lock:
+            first = uid not in self._terminating
+            self._terminating.add(uid)
+        if first:
+            self.events.record(pod, events.NORMAL, "Killing", "Stopping the pod's containers")
+        if buildpod.is_build_pod(pod):
+            waiter = self.builds.cancel(uid)
+            if waiter is not None:
+                waiter.join(buildpods.KILL_AFTER + 1)
+        else:
+            status = self.pods.sync_pod(pod)
+            runtime.patch_status(self.api, "Pod", pod, status.to_dict())
+            if uid in self.pods.pod_uids():
+                return TERMINATING_RESYNC
+        self._delete_terminated(pod)
+        return None
+
+    def _delete_terminated(self, pod: Pod) -> None:
+        """``DELETE`` the stopped ``pod`` with ``gracePeriodSeconds: 0`` and a uid precondition (a pod made again
+        with its name is not touched: 409); gone already (404) is done too."""
+        meta = pod.metadata
+        options = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "gracePeriodSeconds": 0,
+            "preconditions": {"uid": meta.uid},
+        }
+        with self.conn.http() as http:
+            resp = http.request("DELETE", f"/api/v1/namespaces/{meta.namespace}/pods/{meta.name}", json=options)
+        if resp.status_code not in (200, 202, 404, 409):
+            resp.raise_for_status()
 
     def _current(self, key: str, ns: str, name: str) -> Pod | None:
         """The pod as this agent last knows it: from the informer's cache, as the kubelet reads its pods from its

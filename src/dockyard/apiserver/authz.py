@@ -176,9 +176,10 @@ def admit(attrs: Attributes, stored: dict[str, Any], *, content_type: str = "", 
 
     - ``pods`` (main resource): only a JSON merge patch that sets
       ``spec.nodeName`` and/or the ``dockyard.dev/nodename`` label to this node (no other label), on a pod
-      that is unscheduled or already this node's; ``delete`` only of a mirror pod
-      (annotation ``kubernetes.io/config.mirror``) bound to this node. (Kubernetes' NodeRestriction lets a node
-      delete any pod bound to it; dockyard's node deletes only the mirror pods of its static pods.) A node's pod
+      that is unscheduled or already this node's; ``delete`` only of a pod bound to this node that is a mirror
+      pod (annotation ``kubernetes.io/config.mirror``) or already has a ``deletionTimestamp`` (the node ends the
+      graceful deletion someone else asked for, once its containers have stopped). (Kubernetes' NodeRestriction
+      lets a node delete any pod bound to it; dockyard's node deletes no other pod.) A node's pod
       ``create`` is checked by :func:`dockyard.apiserver.nodeauthz.check_mirror_pod_create`.
     - ``pods/status``: only pods bound to this node; on an unscheduled pod, only a JSON merge patch of the
       scheduler's ``PodScheduled`` condition (and phase ``Pending``): the embedded node agent schedules its
@@ -198,8 +199,8 @@ def admit(attrs: Attributes, stored: dict[str, Any], *, content_type: str = "", 
         annotations = (stored.get("metadata") or {}).get("annotations") or {}
         if bound != node:
             raise forbidden(attrs, f'node "{node}" can only delete pods with spec.nodeName set to itself')
-        if well_known.CONFIG_MIRROR not in annotations:
-            raise forbidden(attrs, f'node "{node}" can only delete mirror pods')
+        if well_known.CONFIG_MIRROR not in annotations and not (stored.get("metadata") or {}).get("deletionTimestamp"):
+            raise forbidden(attrs, f'node "{node}" can only delete mirror pods and pods being deleted')
     elif attrs.resource == "pods" and not attrs.subresource:
         if content_type != MERGE_PATCH or not _only_binding(document, node):
             raise forbidden(

@@ -277,8 +277,7 @@ def _write(
         return old
     if dry_run:
         return new
-    meta = new["metadata"]
-    if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+    if deletion.finished(old, new):
         return deletion.finish(store, info, new)
     return store.update(info, new)
 

@@ -17,6 +17,15 @@ Collection" (cascading deletion):
 - ``Orphan``: the object is removed and its dependents stay, with the
   ``ownerReferences`` entries naming it removed (what the garbage collector
   does for the ``orphan`` finalizer).
+- **Pods are deleted gracefully** (kube-apiserver's pod strategy, ``CheckGracefulDelete`` in
+  ``pkg/registry/core/pod/strategy.go``, and ``rest.BeforeDelete``): a pod bound to a node and not yet
+  ``Succeeded``/``Failed`` is not removed by a delete but gets ``deletionTimestamp`` (now plus the grace
+  period) and ``deletionGracePeriodSeconds`` (:func:`pod_grace`): it shows as Terminating, leaves its
+  Service's endpoints, and its node stops its containers within that time (``preStop`` hooks, SIGTERM,
+  SIGKILL) and then deletes it with grace period 0 (:mod:`dockyard.agent.node`). A later delete may only
+  shorten the grace period; grace period 0 removes the pod at once (``kubectl delete --force
+  --grace-period=0``). An unscheduled or finished pod has nothing to stop and goes at once. Only the default
+  ``Background`` propagation is graceful; ``Orphan`` and ``Foreground`` remove the pod as before.
 - Deleting a Namespace removes everything in it.
 - An object created with ``ownerReferences`` none of whose owners exists is
   collected at once (:func:`collect_if_orphaned`).
@@ -29,15 +38,18 @@ is the same sequence of events.
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
-from dockyard.api import errors, kinds
+from dockyard.api import errors, kinds, phases, timefmt
 from dockyard.apiserver import objects
 from dockyard.storage import sqlite
 
 Obj = dict[str, Any]
 
 FOREGROUND = "foregroundDeletion"
+DEFAULT_POD_GRACE = 30
+"""Seconds of a pod's graceful deletion when neither the request nor ``spec.terminationGracePeriodSeconds`` says."""
 POLICIES = ("Background", "Foreground", "Orphan")
 MAX_CASCADE = 100_000
 """Upper bound on objects one deletion touches (cascade and namespace contents)."""
@@ -47,18 +59,50 @@ def _is_namespace(info: kinds.ResourceInfo) -> bool:
     return info.kind == "Namespace" and info.group == ""
 
 
-def _mark(
-    store: sqlite.Store, info: kinds.ResourceInfo, obj: Obj, *, grace: int, add_finalizer: str | None = None
-) -> Obj:
+def _mark(store: sqlite.Store, info: kinds.ResourceInfo, obj: Obj, *, add_finalizer: str | None = None) -> Obj:
     """Set ``deletionTimestamp`` (once) and optionally add a finalizer; returns the stored object."""
     marked = copy.deepcopy(obj)
     meta = marked["metadata"]
     if not meta.get("deletionTimestamp"):
         meta["deletionTimestamp"] = objects.now_rfc3339()
-        meta["deletionGracePeriodSeconds"] = grace
+        meta["deletionGracePeriodSeconds"] = 0  # nothing to wait for but the finalizers
     if add_finalizer and add_finalizer not in (meta.get("finalizers") or []):
         meta["finalizers"] = list(meta.get("finalizers") or []) + [add_finalizer]
     return obj if marked == obj else store.update(info, marked)
+
+
+def _is_pod(info: kinds.ResourceInfo) -> bool:
+    return info.kind == "Pod" and info.group == ""
+
+
+def pod_grace(pod: Obj, requested: int | None) -> int:
+    """Seconds a delete of ``pod`` gives it to stop (kube-apiserver ``CheckGracefulDelete`` for pods).
+
+    ``requested`` (the ``gracePeriodSeconds`` of the request), else ``spec.terminationGracePeriodSeconds``,
+    else :data:`DEFAULT_POD_GRACE`; a negative request counts as 1 (as since Kubernetes 1.27). 0 for a pod that
+    no node runs: unscheduled (no ``spec.nodeName``), or ``Succeeded`` or ``Failed``.
+    """
+    spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
+    status = pod.get("status") if isinstance(pod.get("status"), dict) else {}
+    if not spec.get("nodeName") or status.get("phase") in phases.POD_TERMINAL:
+        return 0
+    if requested is not None:
+        return 1 if requested < 0 else int(requested)
+    configured = spec.get("terminationGracePeriodSeconds")
+    return max(0, int(configured)) if isinstance(configured, int) else DEFAULT_POD_GRACE
+
+
+def _graceful(store: sqlite.Store, info: kinds.ResourceInfo, pod: Obj, grace: int) -> Obj:
+    """Mark ``pod`` deleted in ``grace`` seconds (``deletionTimestamp`` = now + grace), or move an earlier
+    mark closer; a mark is never moved later (``rest.BeforeDelete``). Returns the stored pod."""
+    meta = pod["metadata"]
+    current = meta.get("deletionGracePeriodSeconds")
+    if meta.get("deletionTimestamp") and isinstance(current, int) and current <= grace:
+        return pod
+    marked = copy.deepcopy(pod)
+    marked["metadata"]["deletionTimestamp"] = timefmt.format(time.time() + grace)
+    marked["metadata"]["deletionGracePeriodSeconds"] = grace
+    return store.update(info, marked)
 
 
 def _dependents(
@@ -136,7 +180,7 @@ def remove(
         except errors.NotFound:
             continue
         if dep["metadata"].get("finalizers") and not _is_namespace(info):
-            _mark(store, dep_info, dep, grace=0)
+            _mark(store, dep_info, dep)
             continue
         dep_gone = store.delete(dep_info, dep_ns, dep_name)
         removed.append(dep_gone)
@@ -178,7 +222,7 @@ def delete(
 ) -> Obj:
     """Delete the stored object ``old`` with a propagation policy; returns what the client sees.
 
-    Returns the marked object when it stays (finalizers, or foreground
+    Returns the marked object when it stays (a pod's graceful deletion, finalizers, or foreground
     deletion with blocking dependents), else its last state.
     Raises:
         errors.BadRequest: unknown ``policy``.
@@ -189,16 +233,25 @@ def delete(
         )
     meta = old["metadata"]
     namespace, name = meta.get("namespace"), meta["name"]
-    grace = 0 if grace is None or grace < 0 else int(grace)
+    if _is_pod(info) and policy in (None, "", "Background"):
+        period = pod_grace(old, grace)
+        if meta.get("deletionTimestamp"):
+            current = meta.get("deletionGracePeriodSeconds")
+            if isinstance(current, int) and period >= current:
+                return old  # a deletion under way is never made longer
+            if period > 0 or meta.get("finalizers"):
+                return _graceful(store, info, old, period)  # sooner; at 0 only its finalizers hold it
+        elif period > 0:
+            return _graceful(store, info, old, period)
     if policy == "Foreground" and not _is_namespace(info) and _dependents(store, old, info):
-        marked = _mark(store, info, old, grace=grace, add_finalizer=FOREGROUND)
+        marked = _mark(store, info, old, add_finalizer=FOREGROUND)
         for dep_info, dep_ns, dep_name in _dependents(store, marked, info)[:MAX_CASCADE]:
             try:
                 dep = store.get(dep_info, dep_ns, dep_name)
             except errors.NotFound:
                 continue
             if dep["metadata"].get("finalizers"):
-                _mark(store, dep_info, dep, grace=0)
+                _mark(store, dep_info, dep)
             else:
                 remove(store, dep_info, dep_ns, dep_name)
         try:
@@ -209,7 +262,7 @@ def delete(
     if meta.get("finalizers"):
         if policy == "Orphan":
             _orphan(store, old, info)
-        return _mark(store, info, old, grace=grace)
+        return _mark(store, info, old)
     return remove(store, info, namespace, name, orphan=policy == "Orphan")
 
 
@@ -233,6 +286,18 @@ def collect_if_orphaned(store: sqlite.Store, info: kinds.ResourceInfo, obj: Obj)
             continue
     remove(store, info, obj["metadata"].get("namespace") if info.namespaced else None, obj["metadata"]["name"])
     return True
+
+
+def finished(old: Obj, new: Obj) -> bool:
+    """Whether an update of ``old`` to ``new`` removes the object: it is deleted (``deletionTimestamp``), no
+    finalizer is left, and no grace period is pending (``deletionGracePeriodSeconds`` 0: a pod whose node has
+    not yet stopped it stays, whatever its status updates; kube-apiserver ``Store.shouldDeleteDuringUpdate``)."""
+    meta = new["metadata"]
+    return (
+        bool(meta.get("deletionTimestamp"))
+        and not meta.get("finalizers")
+        and not old["metadata"].get("deletionGracePeriodSeconds")
+    )
 
 
 def finish(store: sqlite.Store, info: kinds.ResourceInfo, obj: Obj) -> Obj:

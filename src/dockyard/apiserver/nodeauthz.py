@@ -27,7 +27,8 @@ its node agent does beyond the kubelet's work (build pods and Pushes):
   (:func:`dockyard.apiserver.authz.admit_node`); it never deletes a Node.
 - **Mirror pods** (the API's image of a static pod the node runs from a file or URL): a node creates only
   mirror pods bound to itself that reference no Secret, ConfigMap, PersistentVolumeClaim or service account
-  (NodeRestriction ``admitPodCreate``, :func:`check_mirror_pod_create`), and deletes only its mirror pods.
+  (NodeRestriction ``admitPodCreate``, :func:`check_mirror_pod_create`), and deletes only its mirror pods
+  and, to end a graceful deletion, its pods that have a ``deletionTimestamp``.
   Pod Security admission then applies to the mirror pod as to any pod.
 
 Every refusal is a 403 worded as the apiserver words it

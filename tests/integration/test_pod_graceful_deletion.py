@@ -1,0 +1,129 @@
+"""Graceful deletion of pods by the API server (kube-apiserver's pod strategy ``CheckGracefulDelete`` and
+``rest.BeforeDelete``), over HTTPS against the real server; the node's part is in ``tests/e2e``.
+
+A pod bound to a node and not finished stays after a ``DELETE``, with ``deletionTimestamp`` = now + its grace
+period; only its node (or a delete with grace period 0) removes it. Before this, every pod left the API at
+once, so a Service kept no chance to drop it before its containers got SIGTERM, and kubectl's Terminating
+never showed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dockyard.api import timefmt
+
+from .conftest import ApiServer
+
+PODS = "/api/v1/namespaces/default/pods"
+MERGE = {"Content-Type": "application/merge-patch+json"}
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+
+
+def pod(name: str, *, node: str | None = "node-1", grace: int | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": "c", "image": "busybox"}]}
+    if node:
+        spec["nodeName"] = node
+    if grace is not None:
+        spec["terminationGracePeriodSeconds"] = grace
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+def _delete(api: httpx.Client, name: str, **params: str) -> httpx.Response:
+    resp = api.delete(f"{PODS}/{name}", params=params)
+    assert resp.status_code == 200, resp.text
+    return resp
+
+
+def test_a_bound_pod_is_marked_with_its_grace_period_and_stays(api: httpx.Client) -> None:
+    assert api.post(PODS, json=pod("web")).status_code == 201
+    before = time.time()
+    marked = _delete(api, "web").json()
+    meta = marked["metadata"]
+    assert marked["kind"] == "Pod" and meta["deletionGracePeriodSeconds"] == 30
+    assert before + 29 <= timefmt.parse(meta["deletionTimestamp"]) <= time.time() + 31
+    assert api.get(f"{PODS}/web").json()["metadata"]["deletionTimestamp"] == meta["deletionTimestamp"]
+    # deleting again changes nothing (never later), a shorter grace period moves it closer, 0 removes it
+    again = _delete(api, "web").json()
+    assert again["metadata"]["resourceVersion"] == meta["resourceVersion"]
+    assert _delete(api, "web", gracePeriodSeconds="60").json()["metadata"]["deletionGracePeriodSeconds"] == 30
+    shorter = _delete(api, "web", gracePeriodSeconds="5").json()["metadata"]
+    assert shorter["deletionGracePeriodSeconds"] == 5
+    assert timefmt.parse(shorter["deletionTimestamp"]) < timefmt.parse(meta["deletionTimestamp"])
+    _delete(api, "web", gracePeriodSeconds="0")
+    assert api.get(f"{PODS}/web").status_code == 404
+
+
+def test_the_grace_period_comes_from_the_request_else_the_pod(api: httpx.Client) -> None:
+    assert api.post(PODS, json=pod("short", grace=3)).status_code == 201
+    assert _delete(api, "short").json()["metadata"]["deletionGracePeriodSeconds"] == 3
+    assert api.post(PODS, json=pod("asked")).status_code == 201
+    assert _delete(api, "asked", gracePeriodSeconds="12").json()["metadata"]["deletionGracePeriodSeconds"] == 12
+    assert api.post(PODS, json=pod("negative")).status_code == 201
+    assert _delete(api, "negative", gracePeriodSeconds="-5").json()["metadata"]["deletionGracePeriodSeconds"] == 1
+
+
+def test_a_pod_no_node_runs_goes_at_once(api: httpx.Client) -> None:
+    assert api.post(PODS, json=pod("unbound", node=None)).status_code == 201
+    _delete(api, "unbound")
+    assert api.get(f"{PODS}/unbound").status_code == 404
+    for phase in ("Succeeded", "Failed"):
+        name = phase.lower()
+        assert api.post(PODS, json=pod(name)).status_code == 201
+        status = {"status": {"phase": phase}}
+        assert api.patch(f"{PODS}/{name}/status", json=status, headers=MERGE).status_code == 200
+        _delete(api, name)
+        assert api.get(f"{PODS}/{name}").status_code == 404
+
+
+def test_orphan_and_foreground_deletion_of_a_pod_are_not_graceful(api: httpx.Client) -> None:
+    for policy in ("Orphan", "Foreground"):
+        name = policy.lower()
+        assert api.post(PODS, json=pod(name)).status_code == 201
+        _delete(api, name, propagationPolicy=policy)
+        assert api.get(f"{PODS}/{name}").status_code == 404
+
+
+def test_a_collection_delete_is_graceful_per_pod(api: httpx.Client) -> None:
+    for name, node in (("c-bound", "node-1"), ("c-unbound", None)):
+        body = pod(name, node=node)
+        body["metadata"]["labels"] = {"batch": "c"}
+        assert api.post(PODS, json=body).status_code == 201
+    assert api.delete(PODS, params={"labelSelector": "batch=c"}).status_code == 200
+    assert api.get(f"{PODS}/c-bound").json()["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert api.get(f"{PODS}/c-unbound").status_code == 404
+
+
+def test_finalizers_hold_a_pod_after_its_node_is_done(api: httpx.Client) -> None:
+    body = pod("held")
+    body["metadata"]["finalizers"] = ["example.com/keep"]
+    assert api.post(PODS, json=body).status_code == 201
+    assert _delete(api, "held").json()["metadata"]["deletionGracePeriodSeconds"] == 30
+    marked = _delete(api, "held", gracePeriodSeconds="0").json()["metadata"]
+    assert marked["deletionGracePeriodSeconds"] == 0 and marked["finalizers"] == ["example.com/keep"]
+    assert api.patch(f"{PODS}/held", json={"metadata": {"finalizers": None}}, headers=MERGE).status_code == 200
+    assert api.get(f"{PODS}/held").status_code == 404
+
+
+def test_kubectl_shows_terminating_and_force_removes(apiserver: ApiServer, api: httpx.Client, tmp_path: Path) -> None:
+    kubeconfig = apiserver.kubeconfig(tmp_path / "kubeconfig")
+    assert api.post(PODS, json=pod("kc")).status_code == 201
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [KUBECTL, f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True, timeout=60, check=False
+        )
+
+    deleted = kubectl("delete", "pod", "kc", "--wait=false")
+    assert deleted.returncode == 0 and 'pod "kc" deleted' in deleted.stdout, deleted.stderr
+    shown = kubectl("get", "pod", "kc", "--no-headers")
+    assert shown.returncode == 0 and "Terminating" in shown.stdout, shown.stdout + shown.stderr
+    forced = kubectl("delete", "pod", "kc", "--force", "--grace-period=0")
+    assert forced.returncode == 0, forced.stderr
+    assert api.get(f"{PODS}/kc").status_code == 404

@@ -1,0 +1,171 @@
+"""The node's part of a pod's graceful deletion, against the real API server, the real node agent and a real
+Podman service: a deleted pod stays Terminating while its containers run their ``preStop`` hook and get
+SIGTERM, SIGKILL once its grace period is over, and then its node removes it from the API (the kubelet's
+status manager deleting with grace period 0 and the pod's uid as precondition). An agent stopped halfway
+finishes the job when it starts again.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from dockyard.agent import node
+from integration.conftest import ApiServer
+from integration.test_pod_runtime import BUSYBOX, _pod_engine  # noqa: F401 — the session's Podman service
+from integration.test_pod_scheduling import (
+    PRIVILEGED,
+    agent,  # noqa: F401 — the agent fixture
+    running_agent,
+)
+
+NS = "term"
+PODS = f"/api/v1/namespaces/{NS}/pods"
+TRAP = "trap 'echo term > /data/term; exit 0' TERM; while true; do sleep 0.2; done"
+DEAF = "trap '' TERM; while true; do sleep 0.2; done"  # ignores SIGTERM: only SIGKILL ends it
+
+
+def _pod(name: str, script: str, host: Path, grace: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "terminationGracePeriodSeconds": grace,
+            "volumes": [{"name": "data", "hostPath": {"path": str(host)}}],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": BUSYBOX,
+                    "imagePullPolicy": "Never",
+                    "command": ["sh", "-c", script],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                    "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "echo ran > /data/prestop"]}}},
+                }
+            ],
+        },
+    }
+
+
+def _namespace(api: httpx.Client) -> None:
+    """A namespace whose Pod Security level allows the hostPath the pods write their evidence to."""
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": PRIVILEGED}}
+    assert api.post("/api/v1/namespaces", json=body).status_code in (201, 409)
+
+
+def _data(tmp_path: Path) -> Path:
+    host = tmp_path / "data"
+    host.mkdir(mode=0o777)
+    host.chmod(0o777)
+    return host
+
+
+def _wait(what: str, ok: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = ok()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _running(api: httpx.Client, name: str) -> dict[str, Any]:
+    def ok() -> dict[str, Any] | None:
+        pod = api.get(f"{PODS}/{name}").json()
+        return pod if (pod.get("status") or {}).get("phase") == "Running" else None
+
+    return _wait(f"{name} Running", ok, 60)  # type: ignore[no-any-return]
+
+
+def _containers(engine: docker.DockerClient, uid: str) -> list[Any]:
+    # sparse: no inspect per container, which would race with their removal (404)
+    return engine.containers.list(all=True, sparse=True, filters={"label": f"io.kubernetes.pod.uid={uid}"})
+
+
+def test_a_deleted_pod_is_terminating_until_its_containers_stopped(
+    apiserver: ApiServer,
+    agent: node.NodeAgent,
+    _pod_engine: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    host = _data(tmp_path)
+    with apiserver.client() as api:
+        _namespace(api)
+        assert api.post(PODS, json=_pod("graceful", TRAP, host, 20)).status_code == 201
+        uid = _running(api, "graceful")["metadata"]["uid"]
+        marked = api.delete(f"{PODS}/graceful").json()
+        assert marked["metadata"]["deletionGracePeriodSeconds"] == 20
+        assert api.get(f"{PODS}/graceful").json()["metadata"]["uid"] == uid  # still there: Terminating
+        _wait("the pod to leave the API", lambda: api.get(f"{PODS}/graceful").status_code == 404, 15)
+        assert (host / "prestop").read_text() == "ran\n", "the preStop hook did not run"
+        assert (host / "term").read_text() == "term\n", "the container did not get SIGTERM"
+        assert not _containers(_pod_engine, uid)
+        events = api.get(f"/api/v1/namespaces/{NS}/events").json()["items"]
+        killing = [e for e in events if e["involvedObject"].get("uid") == uid and e["reason"] == "Killing"]
+        assert len(killing) == 1, killing
+
+
+def test_the_grace_period_ends_with_sigkill_then_the_pod_goes(
+    apiserver: ApiServer,
+    agent: node.NodeAgent,
+    _pod_engine: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    with apiserver.client() as api:
+        _namespace(api)
+        assert api.post(PODS, json=_pod("deaf", DEAF, _data(tmp_path), 30)).status_code == 201
+        uid = _running(api, "deaf")["metadata"]["uid"]
+        start = time.monotonic()
+        api.delete(f"{PODS}/deaf", params={"gracePeriodSeconds": "3"})
+        time.sleep(1)
+        assert api.get(f"{PODS}/deaf").status_code == 200, "gone before its grace period was over"
+        _wait("the pod to leave the API", lambda: api.get(f"{PODS}/deaf").status_code == 404, 20)
+        took = time.monotonic() - start
+        assert 2.5 <= took < 15, took
+        assert not _containers(_pod_engine, uid)
+
+
+def test_an_agent_stopped_during_a_termination_finishes_it_when_it_starts_again(
+    apiserver: ApiServer,
+    _pod_engine: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    instance = f"term-{uuid.uuid4().hex[:8]}"
+    with apiserver.client() as api:
+        _namespace(api)
+        with running_agent(apiserver, _pod_engine, tmp_path, instance, stop_pods=False):
+            assert api.post(PODS, json=_pod("resumed", DEAF, _data(tmp_path), 30)).status_code == 201
+            uid = _running(api, "resumed")["metadata"]["uid"]
+            api.delete(f"{PODS}/resumed", params={"gracePeriodSeconds": "4"})
+            time.sleep(0.5)
+        # the agent is gone: the pod stays Terminating, its container runs on
+        time.sleep(1)
+        assert api.get(f"{PODS}/resumed").json()["metadata"]["deletionGracePeriodSeconds"] == 4
+        assert [c for c in _containers(_pod_engine, uid) if c.status == "running"]
+        with running_agent(apiserver, _pod_engine, tmp_path, instance):
+            _wait("the pod to leave the API", lambda: api.get(f"{PODS}/resumed").status_code == 404, 30)
+            _wait("its containers to go", lambda: not _containers(_pod_engine, uid), 10)
+
+
+@pytest.mark.parametrize("grace", ["0"])
+def test_a_forced_deletion_still_stops_the_containers(
+    apiserver: ApiServer,
+    agent: node.NodeAgent,
+    _pod_engine: docker.DockerClient,
+    tmp_path: Path,
+    grace: str,
+) -> None:
+    with apiserver.client() as api:
+        _namespace(api)
+        assert api.post(PODS, json=_pod("forced", TRAP, _data(tmp_path), 30)).status_code == 201
+        uid = _running(api, "forced")["metadata"]["uid"]
+        api.delete(f"{PODS}/forced", params={"gracePeriodSeconds": grace})
+        assert api.get(f"{PODS}/forced").status_code == 404
+        _wait("its containers to go", lambda: not _containers(_pod_engine, uid), 40)
