@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import json
 import shutil
 import socket
 import subprocess
@@ -688,3 +689,18 @@ def test_a_container_whose_engine_containers_are_gone_counts_a_restart(
     fresh = runtime()
     status = _sync_until(fresh, pod, _running("a"))
     assert _cs(status, "a")["restartCount"] == 1
+
+
+def test_a_closed_runtime_starts_no_container(runtime: Callable[[], PodRuntime]) -> None:
+    """Once the agent stops (``PodRuntime.close``), a sync still under way or coming later creates and starts
+    nothing: a sync that outlasted ``stop_pods``' wait (a pull, say) used to start its containers after the
+    others were stopped, and they ran on with no agent (found after a test run: four such containers)."""
+    rt = runtime()
+    running = _pod([{"name": "a", "command": ["sleep", "3600"]}])
+    _sync_until(rt, running, lambda s: "running" in (s.get("containerStatuses") or [{}])[0].get("state", {}))
+    rt.close()
+    fresh = _pod([{"name": "b", "command": ["sleep", "3600"]}])
+    status = _sync(rt, fresh)
+    assert fresh["metadata"]["uid"] not in rt.pod_uids(), "a container was made after close()"
+    assert "stopping" in json.dumps(status), status
+    assert running["metadata"]["uid"] in rt.pod_uids()  # what runs is the stop's to end, not close()'s

@@ -460,13 +460,14 @@ class NodeAgent:
     def stop_pods(self, *, grace_seconds: int = 2, budget: float = 5.0) -> None:
         """Stop and remove every pod container on this node, in parallel, within ``budget`` seconds.
 
-        Used on a clean shutdown of ``dockyard up``, once the agent's ``stop`` is set: the pod workers' syncs
-        under way are waited for first (within half the budget), since one may still start a container; then
-        every container of this node is stopped. The Pod objects stay in the API, so the next start runs them
+        Used on a clean shutdown of ``dockyard up``, once the agent's ``stop`` is set: no container may be
+        created or started from then on (:meth:`.pods.PodRuntime.close`), the pod workers' syncs under way are
+        waited for (within half the budget), then every container of this node is stopped. The Pod objects stay in the API, so the next start runs them
         again, except those with ``restartPolicy: Never``: their one run was cut short, so they end ``Failed`` as
         Kubernetes' graceful node shutdown leaves a pod it stopped (:func:`shutdown_status`).
         """
         deadline = time.monotonic() + budget
+        self.runtime.close()  # a sync that outlasts the wait below starts no container after the stop
         if not self.pods.join_workers(budget / 2):
             log.warning("a pod sync was still running after %.1fs; stopping the containers anyway", budget / 2)
         here = set(self.runtime.pod_uids())

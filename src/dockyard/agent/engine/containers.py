@@ -126,6 +126,17 @@ class Containers:
     def __init__(self, client: docker.DockerClient) -> None:
         self._client = client
         self._api = client.api
+        self._refusal: str | None = None
+
+    def refuse_new(self, reason: str) -> None:
+        """From now on :meth:`create` and :meth:`start` raise :class:`~.errors.EngineError` with ``reason``
+        instead of asking the engine (a stopping node agent: a pod sync still under way, e.g. after a pull,
+        must not start a container after the agent has stopped the others)."""
+        self._refusal = reason
+
+    def _check_new(self) -> None:
+        if self._refusal is not None:
+            raise errors.EngineError(self._refusal)
 
     # --- containers -----------------------------------------------------------------
 
@@ -162,6 +173,7 @@ class Containers:
             config: keyword arguments of docker-py ``APIClient.create_container`` (``image``, ``command``,
                 ``environment``, ``user``, ``ports``, ``hostname``, …).
         """
+        self._check_new()
         host_args = dict(host_config)
         uts = host_args.get("uts_mode")
         if isinstance(uts, str) and uts.startswith("container:"):
@@ -176,7 +188,12 @@ class Containers:
         return str(created["Id"])
 
     def start(self, container_id: str) -> None:
-        """``POST /containers/{id}/start``."""
+        """``POST /containers/{id}/start``.
+
+        Raises:
+            EngineError: :meth:`refuse_new` was called.
+        """
+        self._check_new()
         with _translated():
             self._api.start(container_id)
 
