@@ -189,3 +189,16 @@ def test_a_namespace_flag_must_be_a_namespace_name(kubeconfig: Path) -> None:
 @pytest.mark.parametrize("command", ["up", "agent"])
 def test_an_unknown_engine_is_exit_2_before_anything_starts(command: str) -> None:
     assert_clean_error(run([command, "--engine", "bogus"]), 2, "--engine 'bogus'", "podman")
+
+
+def test_dashboard_checks_the_server_before_printing_its_url(not_kubernetes: str, tmp_path: Path) -> None:
+    """A URL printed for a server that is down or serves no dashboard is a URL that does not work: exit 3."""
+    for server, words in ((not_kubernetes, ["HTTP 404", "no dockyard dashboard"]), ("https://127.0.0.1:9", [])):
+        kc = tmp_path / "dash.kc"
+        kc.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+            f"clusters:\n- name: c\n  cluster:\n    server: {server}\n"
+            "users:\n- name: u\n  user: {}\n"
+            "contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n"
+        )
+        assert_clean_error(run(["dashboard", "--no-open", "--kubeconfig", str(kc)]), 3, *words)

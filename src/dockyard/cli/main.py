@@ -792,6 +792,7 @@ def logs(
 
 
 @app.command()
+@_http_errors
 def dashboard(
     open_browser: bool = typer.Option(
         True, "--open/--no-open", help="open it in a browser when one is available ($DISPLAY or $WAYLAND_DISPLAY set)"
@@ -801,7 +802,8 @@ def dashboard(
     """Print the web dashboard's URL (https://HOST:PORT/dashboard/, on the API server's listener) and open it.
 
     Sign in there with the bearer token of a kubeconfig `dockyard up` wrote: DATA_DIR/kubeconfig (admin) or
-    DATA_DIR/kubeconfig-view (read-only); the tab keeps it for its session only.
+    DATA_DIR/kubeconfig-view (read-only); the tab keeps it for its session only. Exit 3 (and no URL) when the
+    kubeconfig's server does not answer or serves no dashboard.
     """
     import os
     import webbrowser
@@ -810,6 +812,10 @@ def dashboard(
 
     conn = _connect(kubeconfig)
     url = f"{conn.server.rstrip('/')}{routes.PREFIX}/"
+    with conn.http() as http:  # served before sign-in: a URL that works, or exit 3 saying why not
+        page = http.get(f"{routes.PREFIX}/", follow_redirects=True)
+    if page.status_code != 200 or "html" not in page.headers.get("content-type", ""):
+        _die(f"{url} answered HTTP {page.status_code}: the kubeconfig's server serves no dockyard dashboard", 3)
     typer.echo(url)
     where = conn.path or "the kubeconfig"
     flag = f" --kubeconfig {conn.path}" if conn.path else ""
