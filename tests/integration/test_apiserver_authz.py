@@ -92,6 +92,8 @@ def test_node_binds_and_reports_its_pods_only(apiserver: Any, api: Any) -> None:
         assert node.delete(f"{EVENTS}/mine.1").status_code == 403
     assert api.get(f"{PODS}/mine").json()["status"]["phase"] == "Running"
     # once someone allowed to asks for its deletion, the node ends it (when its containers have stopped)
+    node_object = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": apiserver.node_name}}
+    assert api.post("/api/v1/nodes", json=node_object).status_code in (201, 409)
     marked = api.delete(f"{PODS}/mine").json()
     assert marked["metadata"]["deletionTimestamp"] and marked["metadata"]["deletionGracePeriodSeconds"] == 30
     with apiserver.client(token=apiserver.node_token) as node:

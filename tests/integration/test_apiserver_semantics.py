@@ -187,8 +187,11 @@ def test_foreground_deletion_waits_for_blocking_dependents(api: httpx.Client) ->
     assert api.get(f"{RS}/web").status_code == 404
 
 
-def bound(body: dict[str, Any]) -> dict[str, Any]:
-    """``body`` (a pod) bound to a node: deleting it is graceful (``tests/integration/test_pod_graceful_deletion.py``)."""
+def bound(api: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` (a pod) bound to the Node ``node-1``, made if missing: deleting it is graceful
+    (``tests/integration/test_pod_graceful_deletion.py``)."""
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"}}
+    assert api.post("/api/v1/nodes", json=node).status_code in (201, 409)
     body["spec"]["nodeName"] = "node-1"
     return body
 
@@ -202,7 +205,7 @@ def test_finalizers_and_grace_period(api: httpx.Client) -> None:
     api.patch(f"{PODS}/f", json={"metadata": {"finalizers": []}}, headers=MERGE)
     assert api.get(f"{PODS}/f").status_code == 404
     # a pod in graceful deletion stays while its grace period is pending, finalizers or not, until its node is done
-    api.post(PODS, json=bound(pod("g", finalizers=["example.com/x"])))
+    api.post(PODS, json=bound(api, pod("g", finalizers=["example.com/x"])))
     marked = api.delete(f"{PODS}/g", params={"gracePeriodSeconds": "7"}).json()
     assert marked["metadata"]["deletionGracePeriodSeconds"] == 7
     api.patch(f"{PODS}/g", json={"metadata": {"finalizers": []}}, headers=MERGE)
@@ -217,7 +220,7 @@ def test_a_collection_delete_honours_its_delete_options_for_each_item(api: httpx
     ``DeleteCollection`` does (found by an audit: ``gracePeriodSeconds`` and the body's options were dropped)."""
     owner = api.post(RS, json=replicaset("coll")).json()
     for name in ("c1", "c2"):
-        body = bound(pod(name, finalizers=["example.com/x"]))
+        body = bound(api, pod(name, finalizers=["example.com/x"]))
         body["metadata"]["labels"] = {"batch": "one"}
         assert api.post(PODS, json=body).status_code == 201
     child = pod("child", ownerReferences=[owner_ref(owner)])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from dockyard.api import timefmt
 
@@ -33,6 +34,13 @@ def pod(name: str, *, node: str | None = "node-1", grace: int | None = None) -> 
     if grace is not None:
         spec["terminationGracePeriodSeconds"] = grace
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+@pytest.fixture(autouse=True)
+def node_1(api: httpx.Client) -> None:
+    """The Node the pods are bound to (a pod bound to no existing Node is removed at once)."""
+    body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"}}
+    assert api.post("/api/v1/nodes", json=body).status_code in (201, 409)
 
 
 def _delete(api: httpx.Client, name: str, **params: str) -> httpx.Response:
@@ -127,3 +135,10 @@ def test_kubectl_shows_terminating_and_force_removes(apiserver: ApiServer, api: 
     forced = kubectl("delete", "pod", "kc", "--force", "--grace-period=0")
     assert forced.returncode == 0, forced.stderr
     assert api.get(f"{PODS}/kc").status_code == 404
+
+
+def test_a_pod_bound_to_a_node_that_does_not_exist_goes_at_once(api: httpx.Client) -> None:
+    """No node will ever stop it (kube-controller-manager's PodGC removes such pods too)."""
+    assert api.post(PODS, json=pod("stray", node="no-such-node")).status_code == 201
+    _delete(api, "stray")
+    assert api.get(f"{PODS}/stray").status_code == 404

@@ -24,7 +24,8 @@ Collection" (cascading deletion):
   Service's endpoints, and its node stops its containers within that time (``preStop`` hooks, SIGTERM,
   SIGKILL) and then deletes it with grace period 0 (:mod:`dockyard.agent.node`). A later delete may only
   shorten the grace period; grace period 0 removes the pod at once (``kubectl delete --force
-  --grace-period=0``). An unscheduled or finished pod has nothing to stop and goes at once. Only the default
+  --grace-period=0``). An unscheduled or finished pod, or one bound to a Node that does not exist, has
+  nothing to stop it and goes at once. Only the default
   ``Background`` propagation is graceful; ``Orphan`` and ``Foreground`` remove the pod as before.
 - Deleting a Namespace removes everything in it.
 - An object created with ``ownerReferences`` none of whose owners exists is
@@ -48,6 +49,9 @@ from dockyard.storage import sqlite
 Obj = dict[str, Any]
 
 FOREGROUND = "foregroundDeletion"
+_NODE = kinds.by_kind("v1", "Node")
+assert _NODE is not None
+NODE: kinds.ResourceInfo = _NODE
 DEFAULT_POD_GRACE = 30
 """Seconds of a pod's graceful deletion when neither the request nor ``spec.terminationGracePeriodSeconds`` says."""
 POLICIES = ("Background", "Foreground", "Orphan")
@@ -90,6 +94,19 @@ def pod_grace(pod: Obj, requested: int | None) -> int:
         return 1 if requested < 0 else int(requested)
     configured = spec.get("terminationGracePeriodSeconds")
     return max(0, int(configured)) if isinstance(configured, int) else DEFAULT_POD_GRACE
+
+
+def _node_exists(store: sqlite.Store, pod: Obj) -> bool:
+    """Whether the Node ``pod`` is bound to exists: no node will ever stop a pod bound to none, so it goes at once
+    (what kube-controller-manager's PodGC does to such pods, ``gcOrphaned``, without its wait)."""
+    node_name = (pod.get("spec") or {}).get("nodeName")
+    if not node_name:
+        return False
+    try:
+        store.get(NODE, None, str(node_name))
+    except errors.NotFound:
+        return False
+    return True
 
 
 def _graceful(store: sqlite.Store, info: kinds.ResourceInfo, pod: Obj, grace: int) -> Obj:
@@ -234,7 +251,7 @@ def delete(
     meta = old["metadata"]
     namespace, name = meta.get("namespace"), meta["name"]
     if _is_pod(info) and policy in (None, "", "Background"):
-        period = pod_grace(old, grace)
+        period = pod_grace(old, grace) if _node_exists(store, old) else 0
         if meta.get("deletionTimestamp"):
             current = meta.get("deletionGracePeriodSeconds")
             if isinstance(current, int) and period >= current:
