@@ -172,6 +172,33 @@ def test_broken_dockerfile_fails_and_log_outlives_the_pod(demo, tmp_path):
     assert len(tail.strip().splitlines()) == 1
 
 
+def test_deleting_a_running_build_pod_stops_its_builder_then_the_pod_goes(demo, tmp_path):
+    """A build pod is deleted gracefully as any pod: Terminating while its node cancels the builder, then gone, and
+    the Build ends Error ``BuildPodDeleted``; `kubectl delete` returns once the pod is gone."""
+    repo = tmp_path / "slow"
+    (repo / "app").mkdir(parents=True)
+    (repo / "app" / "Dockerfile").write_text(f"FROM {demo.registry}/dockyard/busybox:latest\nRUN sleep 120\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-qm", "slow"], check=True)
+    _apply_bc(demo, "slow", uri=str(repo))
+    name = demo.dockyard("start-build", "slow").stdout.strip().removeprefix("build/")
+    deadline = time.monotonic() + 120
+    while demo.get("build", name).get("status", {}).get("phase") != "Running":
+        assert time.monotonic() < deadline, demo.get("build", name).get("status")
+        time.sleep(0.5)
+    started = time.monotonic()
+    demo.kubectl("delete", "pod", f"{name}-build", "--timeout=60s")
+    assert time.monotonic() - started < 30
+    assert demo.kubectl("get", "pod", f"{name}-build", check=False).returncode != 0
+    deadline = time.monotonic() + 30
+    while (build := demo.get("build", name))["status"].get("phase") not in ("Error", "Failed", "Cancelled"):
+        assert time.monotonic() < deadline, build["status"]
+        time.sleep(0.5)
+    assert build["status"]["phase"] == "Error" and build["status"]["reason"] == "BuildPodDeleted", build["status"]
+
+
 def test_commit_of_missing_container_fails_with_its_name(demo):
     # the CLI looks for the pod first: a typo is exit 2 naming it, and no Push is left to retry
     out = demo.dockyard("commit", "no-such-pod/web", f"{demo.registry}/x:1", "--wait", check=False, timeout=150)
