@@ -20,6 +20,7 @@ import docker
 import pytest
 
 from dockyard.agent.pods import PodRuntime
+from dockyard.api import timefmt
 from integration.test_pod_runtime import (  # noqa: F401 — the session's Podman service
     FAST,
     _cs,
@@ -76,7 +77,7 @@ def _mount() -> list[dict[str, Any]]:
 
 
 def _delete(pod: dict[str, Any], grace: int) -> None:
-    pod["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    pod["metadata"]["deletionTimestamp"] = timefmt.format(time.time() + grace)  # as the API server marks it
     pod["metadata"]["deletionGracePeriodSeconds"] = grace
 
 

@@ -132,6 +132,28 @@ def test_the_grace_period_ends_with_sigkill_then_the_pod_goes(
         assert not _containers(_pod_engine, uid)
 
 
+def test_a_shorter_grace_period_asked_later_is_kept(
+    apiserver: ApiServer,
+    agent: node.NodeAgent,
+    _pod_engine: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    """A second delete may move ``deletionTimestamp`` closer; the node sends SIGKILL at the new time (as the
+    field's description promises), not when the first grace period ends."""
+    with apiserver.client() as api:
+        _namespace(api)
+        assert api.post(PODS, json=_pod("hurried", DEAF, _data(tmp_path), 60)).status_code == 201
+        uid = _running(api, "hurried")["metadata"]["uid"]
+        api.delete(f"{PODS}/hurried")  # 60 s
+        time.sleep(2)
+        start = time.monotonic()
+        shorter = api.delete(f"{PODS}/hurried", params={"gracePeriodSeconds": "2"}).json()["metadata"]
+        assert shorter["deletionGracePeriodSeconds"] == 2
+        _wait("the pod to leave the API", lambda: api.get(f"{PODS}/hurried").status_code == 404, 20)
+        assert time.monotonic() - start < 15
+        assert not _containers(_pod_engine, uid)
+
+
 def test_an_agent_stopped_during_a_termination_finishes_it_when_it_starts_again(
     apiserver: ApiServer,
     _pod_engine: docker.DockerClient,

@@ -102,6 +102,7 @@ class PodWorker:
         self.state = PodState(uid)
         self.gone = False
         self._pod: Pod | None = None  # the pod as last synced: its preStop hooks when it is killed
+        self._deletion_grace: int | None = None  # the grace period its deletion is stopping it with, once begun
         self._next_usage_check = 0.0
         self._next_secret_refresh = 0.0
         self._m = managers
@@ -356,6 +357,12 @@ class PodWorker:
     def _sync_deleting(self, pod: Pod, ctrs: list[EngineContainer], now: float) -> PodStatus:
         m, state = self._m, self.state
         grace = podspec.grace_period(pod)
+        if self._deletion_grace is not None and grace < self._deletion_grace:
+            # a later delete shortened the grace period (kube-apiserver moved deletionTimestamp closer): as the
+            # kubelet kills again with the shorter one, SIGKILL comes that many seconds from now at the latest
+            for container_id, deadline in state.terminating.items():
+                state.terminating[container_id] = min(deadline, now + grace)
+        self._deletion_grace = grace
         stopping = [
             c for c in ctrs if c.name != INFRA_NAME and not m.containers.terminate(state, c, grace, now, pod=pod)
         ]
