@@ -41,6 +41,9 @@ def test_recreate():
     assert plan(desired=2, strategy=strategy, new=ReplicaSetState("new", 0, 0), old=[ReplicaSetState("old", 0, 0)]) == {
         "new": 2
     }
+    # an old pod still in its grace period (Terminating) runs: the new ones wait for it (oldPodsRunning)
+    terminating = [ReplicaSetState("old", 0, 0, running=1)]
+    assert plan(desired=2, strategy=strategy, new=ReplicaSetState("new", 0, 0), old=terminating) == {}
 
 
 def test_template_hash_is_stable_and_order_independent():

@@ -220,7 +220,34 @@ class DeploymentController(runtime.Controller):
     name = "deployment"
 
     def watches(self) -> list[runtime.Watch]:
-        return [runtime.Watch("Deployment"), runtime.Watch("ReplicaSet", runtime.owner_keys("Deployment"))]
+        return [
+            runtime.Watch("Deployment"),
+            runtime.Watch("ReplicaSet", runtime.owner_keys("Deployment")),
+            runtime.Watch("Pod", self._recreate_pod_deleted),
+        ]
+
+    def _recreate_pod_deleted(self, event: str, pod: Pod) -> list[str]:
+        """``deletePod`` of the upstream controller: a pod of a ``Recreate`` Deployment is gone, which may be
+        the last old pod its new ReplicaSet waits for."""
+        if event != "DELETED":
+            return []
+        ns, rs_name = _meta(pod).namespace, resources.controller_of(pod, "ReplicaSet")
+        rs = self.lister(ReplicaSet).get(ns, rs_name) if ns and rs_name else None
+        owner = resources.controller_of(rs, "Deployment") if rs is not None else None
+        deploy = self.lister(Deployment).get(ns, owner) if ns and owner else None
+        if deploy is None or deploy.spec is None or not rollout.is_recreate(deploy.spec.strategy):
+            return []
+        return [f"{ns}/{owner}"]
+
+    def _running(self, rs: ReplicaSet) -> int:
+        """Pods of ``rs`` not yet ``Succeeded`` or ``Failed``, those being deleted included (``oldPodsRunning``:
+        a pod in its grace period still runs)."""
+        return sum(
+            1
+            for p in self.lister(Pod).owned_by(rs)
+            if resources.controller_of(p, "ReplicaSet") == _name(rs)
+            and (p.status.phase if p.status else None) not in phases.POD_TERMINAL
+        )
 
     def reconcile(self, key: str) -> float | None:
         """One ``syncDeployment``: find or create the new ReplicaSet, scale (RollingUpdate, Recreate; a paused
@@ -271,9 +298,14 @@ class DeploymentController(runtime.Controller):
                 patch_type=PatchType.MERGE,
             )
 
+        recreate = rollout.is_recreate(spec.strategy)
+
         def state(rs: ReplicaSet) -> rollout.ReplicaSetState:
             return rollout.ReplicaSetState(
-                _name(rs), _replicas(rs, 0), (rs.status.availableReplicas or 0) if rs.status else 0
+                _name(rs),
+                _replicas(rs, 0),
+                (rs.status.availableReplicas or 0) if rs.status else 0,
+                running=self._running(rs) if recreate and rs is not new else 0,
             )
 
         if new is not None and not paused:

@@ -104,11 +104,13 @@ def max_unavailable(strategy: DeploymentStrategy | None, desired: int) -> int:
 
 @dataclass(frozen=True)
 class ReplicaSetState:
-    """What the rollout needs of one ReplicaSet: name, ``spec.replicas``, ``status.availableReplicas``."""
+    """What the rollout needs of one ReplicaSet: name, ``spec.replicas``, ``status.availableReplicas`` and, for
+    ``Recreate``, its pods still running (not ``Succeeded``/``Failed``, being deleted or not)."""
 
     name: str
     replicas: int
     available: int
+    running: int = 0
 
 
 def plan(
@@ -120,14 +122,15 @@ def plan(
     within ``desired + maxSurge`` and the old ones down while at least
     ``desired - maxUnavailable`` replicas stay available, counting the new
     set's not-yet-available replicas against them (``maxScaledDown``); Recreate scales old
-    ones to zero and the new one up only when no old replica is left.
+    ones to zero and the new one up only when no old pod is left running, its grace period included
+    (``rolloutRecreate``: ``oldPodsRunning``), so the two never run side by side.
     """
     out: dict[str, int] = {}
     if is_recreate(strategy):
         for rs in old:
             if rs.replicas:
                 out[rs.name] = 0
-        if not any(rs.replicas or rs.available for rs in old) and new.replicas != desired:
+        if not any(rs.replicas or rs.available or rs.running for rs in old) and new.replicas != desired:
             out[new.name] = desired
         return out
     surge, unavailable = fenceposts(strategy, desired)

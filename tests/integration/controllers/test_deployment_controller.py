@@ -14,7 +14,7 @@ import pytest
 
 from dockyard.controllers.deployment import HASH_LABEL, REVISION, DeploymentController, ReplicaSetController
 
-from .conftest import Env, Tracking, condition, status
+from .conftest import Env, Tracking, condition, path, status
 
 LABELS = {"app": "web"}
 
@@ -330,6 +330,26 @@ def test_recreate_never_runs_old_and_new_pods_together(env: Env) -> None:
     env.wait_for(
         "Deployment", "web", lambda d: condition(d, "Progressing").get("reason") == "NewReplicaSetAvailable", "done"
     )
+
+
+@pytest.mark.usefixtures("both")
+def test_recreate_waits_for_old_pods_in_their_grace_period(env: Env) -> None:
+    """An old pod being deleted still runs until its node has stopped it: the new pods are made only once it is
+    gone (``oldPodsRunning``), so a Recreate Deployment's pods never overlap (one writer of its state)."""
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"}}
+    assert env.http.post("/api/v1/nodes", json=node).status_code in (201, 409)
+    start(env, 1, {"type": "Recreate"})
+    old_pod = live_pods(env)[0]
+    old_name = old_pod["metadata"]["name"]
+    env.patch("Pod", old_name, {"spec": {"nodeName": "node-1"}})  # bound: its deletion is graceful
+    env.patch("Deployment", "web", {"spec": {"template": template("2")}})
+    env.wait(lambda: env.get("Pod", old_name)["metadata"].get("deletionTimestamp"), "the old pod Terminating")
+    assert env.settled(lambda: live_pods(env)) == [], "a new pod while the old one still runs"
+    # the test's kubelet has stopped it: it deletes the pod for good
+    resp = env.http.delete(path("Pod", old_name, namespace=env.ns), params={"gracePeriodSeconds": "0"})
+    assert resp.status_code == 200, resp.text
+    new_pod = env.wait(lambda: live_pods(env), "the new pod")[0]
+    assert new_pod["metadata"]["labels"][HASH_LABEL] != old_pod["metadata"]["labels"][HASH_LABEL]
 
 
 def test_revision_history_limit_prunes_the_oldest_idle_replicasets(env: Env, dc: Tracking) -> None:
