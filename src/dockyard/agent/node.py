@@ -209,8 +209,9 @@ class PodWorker(runtime.Controller):
         ``deletionGracePeriodSeconds`` (``preStop`` hooks, SIGTERM, SIGKILL once the grace period is over; a
         build pod's builder is cancelled), report its containers' last states, then delete it with grace period 0
         and its uid as precondition, as the kubelet's status manager does once a deleted pod's containers are
-        gone. Returns when to look again while it stops (the engine is not waited on here: the workers stay
-        free for other pods); re-run from the start after an agent restart."""
+        gone. Returns when to look again while it stops: the engine is not waited on here, so the workers stay
+        free for other pods (a build pod's builder is, at most ``buildpods.KILL_AFTER`` + 1 s). An agent
+        restarted halfway takes it up from the stored state (the pod's ``deletionTimestamp``, its containers)."""
         uid = str(pod.metadata.uid)
         with self._lock:
             first = uid not in self._terminating
@@ -462,9 +463,10 @@ class NodeAgent:
 
         Used on a clean shutdown of ``dockyard up``, once the agent's ``stop`` is set: no container may be
         created or started from then on (:meth:`.pods.PodRuntime.close`), the pod workers' syncs under way are
-        waited for (within half the budget), then every container of this node is stopped. The Pod objects stay in the API, so the next start runs them
-        again, except those with ``restartPolicy: Never``: their one run was cut short, so they end ``Failed`` as
-        Kubernetes' graceful node shutdown leaves a pod it stopped (:func:`shutdown_status`).
+        waited for (within half the budget), then every container of this node is stopped. The Pod objects stay
+        in the API, so the next start runs them again, except those with ``restartPolicy: Never``: their one run
+        was cut short, so they end ``Failed`` as Kubernetes' graceful node shutdown leaves a pod it stopped
+        (:func:`shutdown_status`).
         """
         deadline = time.monotonic() + budget
         self.runtime.close()  # a sync that outlasts the wait below starts no container after the stop
