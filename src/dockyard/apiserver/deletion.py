@@ -25,8 +25,8 @@ Collection" (cascading deletion):
   SIGKILL) and then deletes it with grace period 0 (:mod:`dockyard.agent.node`). A later delete may only
   shorten the grace period; grace period 0 removes the pod at once (``kubectl delete --force
   --grace-period=0``). An unscheduled or finished pod, or one bound to a Node that does not exist, has
-  nothing to stop it and goes at once. Only the default
-  ``Background`` propagation is graceful; ``Orphan`` and ``Foreground`` remove the pod as before.
+  nothing to stop it and goes at once. Only the default ``Background`` propagation is graceful;
+  ``Orphan`` and ``Foreground`` remove the pod as before.
 - Deleting a Namespace removes everything in it.
 - An object created with ``ownerReferences`` none of whose owners exists is
   collected at once (:func:`collect_if_orphaned`).
@@ -239,8 +239,13 @@ def delete(
 ) -> Obj:
     """Delete the stored object ``old`` with a propagation policy; returns what the client sees.
 
+    Args:
+        grace: the request's ``gracePeriodSeconds`` (seconds; None if not given): for a pod, the grace period
+            of its graceful deletion (:func:`pod_grace`); other kinds have none.
+
     Returns the marked object when it stays (a pod's graceful deletion, finalizers, or foreground
     deletion with blocking dependents), else its last state.
+
     Raises:
         errors.BadRequest: unknown ``policy``.
     """
