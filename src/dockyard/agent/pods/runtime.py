@@ -246,9 +246,10 @@ class PodRuntime:
         self._drop(uid, worker)
 
     def close(self) -> None:
-        """No new container from now on: a sync under way (or later) that would create or start one gets
-        ``CreateContainerError`` instead. Called when the node agent stops, before it stops the pods'
-        containers, so that none starts after them (a sync can outlast the wait for it, e.g. in a pull)."""
+        """No new container from now on: a sync under way (or later) that would create or start one (the
+        sandbox included) fails there as if the engine had refused, with the reason "the node agent is
+        stopping". Called when the node agent stops, before it stops the pods' containers, so that none starts
+        after them (a sync can outlast the wait for it, e.g. in a pull)."""
         self._ops.refuse_new("the node agent is stopping: no new container")
 
     def pod_uids(self) -> set[str]:
