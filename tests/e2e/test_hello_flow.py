@@ -135,6 +135,17 @@ def _apply_bc(demo, name, *, uri, dockerfile_dir="app"):
     demo.kubectl("apply", "-f", "-", input_=json.dumps(manifest))
 
 
+def _repo(repo, demo, step):
+    """A git repository at ``repo`` whose ``app/Dockerfile`` runs ``step`` on the registry's busybox."""
+    (repo / "app").mkdir(parents=True)
+    (repo / "app" / "Dockerfile").write_text(f"FROM {demo.registry}/dockyard/busybox:latest\n{step}\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-qm", step], check=True)
+    return repo
+
+
 def _build_and_wait(demo, name):
     out = demo.dockyard("start-build", name, "--follow", check=False, timeout=300)
     assert out.returncode == 1, out.stdout + out.stderr
@@ -153,14 +164,7 @@ def test_unreachable_git_uri_fails_with_reason_and_log(demo):
 
 
 def test_broken_dockerfile_fails_and_log_outlives_the_pod(demo, tmp_path):
-    repo = tmp_path / "broken"
-    (repo / "app").mkdir(parents=True)
-    (repo / "app" / "Dockerfile").write_text(f"FROM {demo.registry}/dockyard/busybox:latest\nRUN exit 3\n")
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    subprocess.run(git + ["add", "-A"], check=True)
-    subprocess.run(git + ["commit", "-qm", "broken"], check=True)
-    _apply_bc(demo, "broken", uri=str(repo))
+    _apply_bc(demo, "broken", uri=str(_repo(tmp_path / "broken", demo, "RUN exit 3")))
     build, _ = _build_and_wait(demo, "broken")
     name = build["metadata"]["name"]
     assert build["status"]["phase"] == "Failed"
@@ -175,14 +179,7 @@ def test_broken_dockerfile_fails_and_log_outlives_the_pod(demo, tmp_path):
 def test_deleting_a_running_build_pod_stops_its_builder_then_the_pod_goes(demo, tmp_path):
     """A build pod is deleted gracefully as any pod: Terminating while its node cancels the builder, then gone, and
     the Build ends Error ``BuildPodDeleted``; `kubectl delete` returns once the pod is gone."""
-    repo = tmp_path / "slow"
-    (repo / "app").mkdir(parents=True)
-    (repo / "app" / "Dockerfile").write_text(f"FROM {demo.registry}/dockyard/busybox:latest\nRUN sleep 120\n")
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    subprocess.run(git + ["add", "-A"], check=True)
-    subprocess.run(git + ["commit", "-qm", "slow"], check=True)
-    _apply_bc(demo, "slow", uri=str(repo))
+    _apply_bc(demo, "slow", uri=str(_repo(tmp_path / "slow", demo, "RUN sleep 120")))
     name = demo.dockyard("start-build", "slow").stdout.strip().removeprefix("build/")
     deadline = time.monotonic() + 120
     while demo.get("build", name).get("status", {}).get("phase") != "Running":
