@@ -331,8 +331,14 @@ def test_kubectl_get_describe_cordon_explain(apiserver: Any, api: Any, tmp_path:
 
 
 class FakeEngine:
+    """An engine that answers: its version, and its ping at every heartbeat (without one, each heartbeat since
+    622bfef turned Ready False, and the heartbeat test failed whenever that crossed a second)."""
+
     def version(self) -> dict[str, Any]:
         return {"Version": "4.3.1", "Components": [{"Name": "Podman Engine", "Version": "4.3.1"}]}
+
+    def ping(self) -> bool:
+        return True
 
 
 @pytest.fixture
@@ -355,9 +361,11 @@ def test_agent_registers_its_node_and_heartbeats(apiserver: Any, api: Any, node_
     threads = reporter.start(stop)
     try:
         deadline = time.monotonic() + 10
-        while api.get(f"{NODES}/{apiserver.node_name}").status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        got = api.get(f"{NODES}/{apiserver.node_name}").json()
+        got: dict[str, Any] = {}
+        while not (got.get("status") or {}).get("conditions") and time.monotonic() < deadline:
+            time.sleep(0.05)  # registered: created, then its status written (two requests)
+            resp = api.get(f"{NODES}/{apiserver.node_name}")
+            got = resp.json() if resp.status_code == 200 else {}
         labels = got["metadata"]["labels"]
         assert labels["kubernetes.io/hostname"] == apiserver.node_name
         assert labels["kubernetes.io/os"] == "linux"
@@ -385,6 +393,7 @@ def test_agent_registers_its_node_and_heartbeats(apiserver: Any, api: Any, node_
                 break
             time.sleep(0.1)
         assert now["lastHeartbeatTime"] > first_beat
+        assert now["status"] == "True", now
         assert now["lastTransitionTime"] == transition  # the status did not change
     finally:
         stop.set()
