@@ -14,7 +14,6 @@ from typing import Any
 
 import docker
 import httpx
-import pytest
 
 from dockyard.agent import node
 from integration.conftest import ApiServer
@@ -84,6 +83,14 @@ def _running(api: httpx.Client, name: str) -> dict[str, Any]:
     return _wait(f"{name} Running", ok, 60)  # type: ignore[no-any-return]
 
 
+def _started(api: httpx.Client, name: str, script: str, tmp_path: Path, grace: int) -> str:
+    """Make pod ``name`` running ``script`` (in the privileged test namespace, ``/data`` on ``tmp_path/data``) and
+    return its uid once it runs."""
+    _namespace(api)
+    assert api.post(PODS, json=_pod(name, script, _data(tmp_path), grace)).status_code == 201
+    return str(_running(api, name)["metadata"]["uid"])
+
+
 def _containers(engine: docker.DockerClient, uid: str) -> list[Any]:
     # sparse: no inspect per container, which would race with their removal (404)
     return engine.containers.list(all=True, sparse=True, filters={"label": f"io.kubernetes.pod.uid={uid}"})
@@ -119,9 +126,7 @@ def test_the_grace_period_ends_with_sigkill_then_the_pod_goes(
     tmp_path: Path,
 ) -> None:
     with apiserver.client() as api:
-        _namespace(api)
-        assert api.post(PODS, json=_pod("deaf", DEAF, _data(tmp_path), 30)).status_code == 201
-        uid = _running(api, "deaf")["metadata"]["uid"]
+        uid = _started(api, "deaf", DEAF, tmp_path, 30)
         start = time.monotonic()
         api.delete(f"{PODS}/deaf", params={"gracePeriodSeconds": "3"})
         time.sleep(1)
@@ -141,9 +146,7 @@ def test_a_shorter_grace_period_asked_later_is_kept(
     """A second delete may move ``deletionTimestamp`` closer; the node sends SIGKILL at the new time (as the
     field's description promises), not when the first grace period ends."""
     with apiserver.client() as api:
-        _namespace(api)
-        assert api.post(PODS, json=_pod("hurried", DEAF, _data(tmp_path), 60)).status_code == 201
-        uid = _running(api, "hurried")["metadata"]["uid"]
+        uid = _started(api, "hurried", DEAF, tmp_path, 60)
         api.delete(f"{PODS}/hurried")  # 60 s
         time.sleep(2)
         start = time.monotonic()
@@ -161,10 +164,8 @@ def test_an_agent_stopped_during_a_termination_finishes_it_when_it_starts_again(
 ) -> None:
     instance = f"term-{uuid.uuid4().hex[:8]}"
     with apiserver.client() as api:
-        _namespace(api)
         with running_agent(apiserver, _pod_engine, tmp_path, instance, stop_pods=False):
-            assert api.post(PODS, json=_pod("resumed", DEAF, _data(tmp_path), 30)).status_code == 201
-            uid = _running(api, "resumed")["metadata"]["uid"]
+            uid = _started(api, "resumed", DEAF, tmp_path, 30)
             api.delete(f"{PODS}/resumed", params={"gracePeriodSeconds": "4"})
             time.sleep(0.5)
         # the agent is gone: the pod stays Terminating, its container runs on
@@ -176,18 +177,14 @@ def test_an_agent_stopped_during_a_termination_finishes_it_when_it_starts_again(
             _wait("its containers to go", lambda: not _containers(_pod_engine, uid), 10)
 
 
-@pytest.mark.parametrize("grace", ["0"])
 def test_a_forced_deletion_still_stops_the_containers(
     apiserver: ApiServer,
     agent: node.NodeAgent,
     _pod_engine: docker.DockerClient,
     tmp_path: Path,
-    grace: str,
 ) -> None:
     with apiserver.client() as api:
-        _namespace(api)
-        assert api.post(PODS, json=_pod("forced", TRAP, _data(tmp_path), 30)).status_code == 201
-        uid = _running(api, "forced")["metadata"]["uid"]
-        api.delete(f"{PODS}/forced", params={"gracePeriodSeconds": grace})
+        uid = _started(api, "forced", TRAP, tmp_path, 30)
+        api.delete(f"{PODS}/forced", params={"gracePeriodSeconds": "0"})
         assert api.get(f"{PODS}/forced").status_code == 404
         _wait("its containers to go", lambda: not _containers(_pod_engine, uid), 40)
