@@ -142,3 +142,47 @@ def test_a_pod_bound_to_a_node_that_does_not_exist_goes_at_once(api: httpx.Clien
     assert api.post(PODS, json=pod("stray", node="no-such-node")).status_code == 201
     _delete(api, "stray")
     assert api.get(f"{PODS}/stray").status_code == 404
+
+
+def _owned_by(api: httpx.Client, owner: dict[str, Any], name: str, **kwargs: Any) -> None:
+    """Create pod ``name`` as a dependent of ``owner`` (a stored object), blocking its owner's deletion."""
+    body = pod(name, **kwargs)
+    ref = {k: owner[k] for k in ("apiVersion", "kind")}
+    ref.update(name=owner["metadata"]["name"], uid=owner["metadata"]["uid"], blockOwnerDeletion=True)
+    body["metadata"]["ownerReferences"] = [ref]
+    assert api.post(PODS, json=body).status_code == 201
+
+
+def _configmap(api: httpx.Client, name: str) -> dict[str, Any]:
+    resp = api.post("/api/v1/namespaces/default/configmaps", json={"metadata": {"name": name}})
+    assert resp.status_code == 201, resp.text
+    owner: dict[str, Any] = resp.json()
+    return owner
+
+
+def test_the_garbage_collector_deletes_a_running_dependent_pod_gracefully(api: httpx.Client) -> None:
+    """``kubectl delete deployment`` (Background): the pods show Terminating with their own grace period while
+    their node stops them, as the garbage collector's delete is a pod's delete; the owner goes at once."""
+    owner = _configmap(api, "owner-bg")
+    _owned_by(api, owner, "dep-bound", grace=7)
+    _owned_by(api, owner, "dep-unbound", node=None)
+    assert api.delete("/api/v1/namespaces/default/configmaps/owner-bg").status_code == 200
+    assert api.get("/api/v1/namespaces/default/configmaps/owner-bg").status_code == 404
+    meta = api.get(f"{PODS}/dep-bound").json()["metadata"]
+    assert meta["deletionGracePeriodSeconds"] == 7 and meta["deletionTimestamp"]
+    assert api.get(f"{PODS}/dep-unbound").status_code == 404  # nothing runs it: gone at once
+    _delete(api, "dep-bound", gracePeriodSeconds="0")  # its node, done
+    assert api.get(f"{PODS}/dep-bound").status_code == 404
+
+
+def test_a_foreground_owner_waits_for_its_pods_to_stop(api: httpx.Client) -> None:
+    """Foreground: the owner keeps ``foregroundDeletion`` until its node has removed its last blocking pod."""
+    owner = _configmap(api, "owner-fg")
+    _owned_by(api, owner, "fg-pod")
+    path = "/api/v1/namespaces/default/configmaps/owner-fg"
+    assert api.delete(path, params={"propagationPolicy": "Foreground"}).status_code == 200
+    assert api.get(path).json()["metadata"]["finalizers"] == ["foregroundDeletion"]
+    assert api.get(f"{PODS}/fg-pod").json()["metadata"]["deletionGracePeriodSeconds"] == 30
+    _delete(api, "fg-pod", gracePeriodSeconds="0")
+    assert api.get(f"{PODS}/fg-pod").status_code == 404
+    assert api.get(path).status_code == 404

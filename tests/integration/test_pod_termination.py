@@ -188,3 +188,28 @@ def test_a_forced_deletion_still_stops_the_containers(
         api.delete(f"{PODS}/forced", params={"gracePeriodSeconds": "0"})
         assert api.get(f"{PODS}/forced").status_code == 404
         _wait("its containers to go", lambda: not _containers(_pod_engine, uid), 40)
+
+
+def test_a_pod_its_owner_takes_with_it_is_stopped_gracefully(
+    apiserver: ApiServer,
+    agent: node.NodeAgent,
+    _pod_engine: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    """The garbage collector's delete of a dependent pod (``kubectl delete deployment``) is a graceful one: the
+    pod is Terminating while its node runs ``preStop`` and sends SIGTERM, then its node removes it."""
+    host = _data(tmp_path)
+    with apiserver.client() as api:
+        _namespace(api)
+        owner = api.post(f"/api/v1/namespaces/{NS}/configmaps", json={"metadata": {"name": "owner"}}).json()
+        body = _pod("owned", TRAP, host, 20)
+        ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
+        body["metadata"]["ownerReferences"] = [ref]
+        assert api.post(PODS, json=body).status_code == 201
+        uid = _running(api, "owned")["metadata"]["uid"]
+        assert api.delete(f"/api/v1/namespaces/{NS}/configmaps/owner").status_code == 200
+        assert api.get(f"{PODS}/owned").json()["metadata"]["deletionGracePeriodSeconds"] == 20  # Terminating
+        _wait("the pod to leave the API", lambda: api.get(f"{PODS}/owned").status_code == 404, 15)
+        assert (host / "prestop").read_text() == "ran\n", "the preStop hook did not run"
+        assert (host / "term").read_text() == "term\n", "the container did not get SIGTERM"
+        assert not _containers(_pod_engine, uid)

@@ -26,7 +26,9 @@ Collection" (cascading deletion):
   shorten the grace period; grace period 0 removes the pod at once (``kubectl delete --force
   --grace-period=0``). An unscheduled or finished pod, or one bound to a Node that does not exist, has
   nothing to stop it and goes at once. Only the default ``Background`` propagation is graceful;
-  ``Orphan`` and ``Foreground`` remove the pod as before.
+  ``Orphan`` and ``Foreground`` remove the pod as before. Pods the garbage collector deletes (an owner's
+  ``Background`` or ``Foreground`` cascade) are deleted gracefully too, with their own grace period, and
+  block a ``Foreground`` owner until their node removes them; a Namespace's pods go with it at once.
 - Deleting a Namespace removes everything in it.
 - An object created with ``ownerReferences`` none of whose owners exists is
   collected at once (:func:`collect_if_orphaned`).
@@ -122,6 +124,19 @@ def _graceful(store: sqlite.Store, info: kinds.ResourceInfo, pod: Obj, grace: in
     return store.update(info, marked)
 
 
+def _stopped_gracefully(store: sqlite.Store, info: kinds.ResourceInfo, obj: Obj) -> bool:
+    """A dependent the garbage collector deletes: if it is a pod a node runs, mark it for graceful deletion with its
+    own grace period (the collector's delete carries no ``gracePeriodSeconds``) and return True: it stays until its
+    node has stopped it. False for anything to remove now."""
+    if not _is_pod(info):
+        return False
+    period = pod_grace(obj, None) if _node_exists(store, obj) else 0
+    if period <= 0:
+        return False
+    _graceful(store, info, obj, period)
+    return True
+
+
 def _dependents(
     store: sqlite.Store, obj: Obj, info: kinds.ResourceInfo
 ) -> list[tuple[kinds.ResourceInfo, str | None, str]]:
@@ -199,6 +214,8 @@ def remove(
         if dep["metadata"].get("finalizers") and not _is_namespace(info):
             _mark(store, dep_info, dep)
             continue
+        if not _is_namespace(info) and _stopped_gracefully(store, dep_info, dep):
+            continue
         dep_gone = store.delete(dep_info, dep_ns, dep_name)
         removed.append(dep_gone)
         pending += _dependents(store, dep_gone, dep_info)
@@ -274,7 +291,7 @@ def delete(
                 continue
             if dep["metadata"].get("finalizers"):
                 _mark(store, dep_info, dep)
-            else:
+            elif not _stopped_gracefully(store, dep_info, dep):
                 remove(store, dep_info, dep_ns, dep_name)
         try:
             _release(store, info, store.get(info, namespace, name))
