@@ -213,3 +213,21 @@ def test_a_pod_its_owner_takes_with_it_is_stopped_gracefully(
         assert (host / "prestop").read_text() == "ran\n", "the preStop hook did not run"
         assert (host / "term").read_text() == "term\n", "the container did not get SIGTERM"
         assert not _containers(_pod_engine, uid)
+
+
+def test_a_deleted_namespace_waits_for_its_pods_to_stop(
+    apiserver: ApiServer,
+    agent: node.NodeAgent,
+    _pod_engine: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    """``kubectl delete namespace``: the Namespace is Terminating while its node stops the pods in it gracefully,
+    and goes once the node has removed the last one."""
+    with apiserver.client() as api:
+        uid = _started(api, "in-ns", TRAP, tmp_path, 20)
+        assert api.delete(f"/api/v1/namespaces/{NS}").json()["status"]["phase"] == "Terminating"
+        assert api.get(f"{PODS}/in-ns").json()["metadata"]["deletionGracePeriodSeconds"] == 20
+        _wait("the namespace to go", lambda: api.get(f"/api/v1/namespaces/{NS}").status_code == 404, 15)
+        assert (tmp_path / "data" / "prestop").read_text() == "ran\n", "the preStop hook did not run"
+        assert (tmp_path / "data" / "term").read_text() == "term\n", "the container did not get SIGTERM"
+        assert not _containers(_pod_engine, uid)

@@ -1,8 +1,8 @@
 """Phases of the kinds dockyard runs, and which of them are terminal. No I/O.
 
 Plain ``str`` constants (not :class:`enum.Enum` members), so a phase written into an object serializes as
-the string itself in JSON and YAML alike. Sources: Kubernetes ``core/v1`` ``PodPhase``
-(``types.go``), OpenShift ``build/v1`` ``BuildPhase`` (``types.go``), and the Push proposal's
+the string itself in JSON and YAML alike. Sources: Kubernetes ``core/v1`` ``PodPhase`` and
+``NamespacePhase`` (``types.go``), OpenShift ``build/v1`` ``BuildPhase`` (``types.go``), and the Push proposal's
 ``PushPhase`` (DESIGN.md "Resources").
 """
 
@@ -19,6 +19,13 @@ class PodPhase:
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     UNKNOWN = "Unknown"
+
+
+class NamespacePhase:
+    """``Namespace.status.phase`` (k8s.io/api/core/v1 ``NamespacePhase``)."""
+
+    ACTIVE = "Active"
+    TERMINATING = "Terminating"
 
 
 class BuildPhase:

@@ -191,10 +191,18 @@ def _admit(
             fields.warnings.append(text)
 
 
-def ensure_namespace(store: sqlite.Store, namespace: str) -> None:
-    """Raise 404 ``namespaces "x" not found`` unless the namespace exists."""
-    if not store.exists(NAMESPACE, None, namespace):
-        raise errors.not_found("", "namespaces", namespace)
+def ensure_namespace(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str, name: str) -> None:
+    """Check that ``name`` of ``info`` may be created in ``namespace``.
+
+    Raises:
+        errors.NotFound: 404 ``namespaces "x" not found``.
+        errors.Forbidden: 403, the namespace is Terminating (:func:`.deletion.check_namespace_open`).
+    """
+    try:
+        found = store.get(NAMESPACE, None, namespace)
+    except errors.NotFound:
+        raise errors.not_found("", "namespaces", namespace) from None
+    deletion.check_namespace_open(found, info, name)
 
 
 # ------------------------------------------------------------------ create
@@ -225,8 +233,8 @@ def create(
         errors.BadRequest: body does not match the URL.
         errors.Invalid: bad name or rejected by validation (422).
         errors.NotFound: the namespace does not exist.
+        errors.Forbidden: the namespace is Terminating (403), or refused by ``admit``.
         errors.AlreadyExists: the name is taken (409).
-        errors.Forbidden: refused by ``admit`` (403).
     """
     obj = objects.check_body(info, body, namespace=namespace)
     meta = obj["metadata"]
@@ -246,7 +254,7 @@ def create(
         name = candidate["metadata"]["name"]
         with store.atomic():
             if info.namespaced:
-                ensure_namespace(store, str(namespace))
+                ensure_namespace(store, info, str(namespace), name)
             candidate = _strategy(store, info, candidate, None)
             _admit(store, admit, candidate, None, fields)
             taken = store.exists(info, namespace, name)

@@ -28,8 +28,14 @@ Collection" (cascading deletion):
   nothing to stop it and goes at once. Only the default ``Background`` propagation is graceful;
   ``Orphan`` and ``Foreground`` remove the pod as before. Pods the garbage collector deletes (an owner's
   ``Background`` or ``Foreground`` cascade) are deleted gracefully too, with their own grace period, and
-  block a ``Foreground`` owner until their node removes them; a Namespace's pods go with it at once.
-- Deleting a Namespace removes everything in it.
+  block a ``Foreground`` owner until their node removes them; so are a deleted Namespace's pods.
+- **Deleting a Namespace** follows Kubernetes' namespace lifecycle (the namespace controller's
+  ``deleteAllContent``): the Namespace gets ``deletionTimestamp`` and ``status.phase: Terminating``,
+  everything in it is deleted as a client's delete would (running pods gracefully, objects with finalizers
+  marked), and the Namespace is removed with its last object (:func:`finish_namespace`), at once if nothing
+  has to wait. Meanwhile nothing may be created in it (:func:`check_namespace_open`, the
+  ``NamespaceLifecycle`` admission plugin). A Namespace's own ``metadata.finalizers``, and
+  ``spec.finalizers`` other than ``kubernetes``, hold it as finalizers hold any object.
 - An object created with ``ownerReferences`` none of whose owners exists is
   collected at once (:func:`collect_if_orphaned`).
 
@@ -54,6 +60,11 @@ FOREGROUND = "foregroundDeletion"
 _NODE = kinds.by_kind("v1", "Node")
 assert _NODE is not None
 NODE: kinds.ResourceInfo = _NODE
+_NAMESPACE = kinds.by_kind("v1", "Namespace")
+assert _NAMESPACE is not None
+NAMESPACE: kinds.ResourceInfo = _NAMESPACE
+NAMESPACE_FINALIZER = "kubernetes"
+"""The ``spec.finalizers`` entry Kubernetes gives every Namespace: its content is deleted (done here)."""
 DEFAULT_POD_GRACE = 30
 """Seconds of a pod's graceful deletion when neither the request nor ``spec.terminationGracePeriodSeconds`` says."""
 POLICIES = ("Background", "Foreground", "Orphan")
@@ -221,6 +232,8 @@ def remove(
         pending += _dependents(store, dep_gone, dep_info)
     for obj in removed[1:] + removed[:1]:
         _release_owners(store, obj)
+    for emptied in {str(obj["metadata"].get("namespace") or "") for obj in removed} - {""}:
+        finish_namespace(store, emptied)
     return gone
 
 
@@ -272,6 +285,8 @@ def delete(
         )
     meta = old["metadata"]
     namespace, name = meta.get("namespace"), meta["name"]
+    if _is_namespace(info):
+        return _delete_namespace(store, info, old)
     if _is_pod(info) and policy in (None, "", "Background"):
         period = pod_grace(old, grace) if _node_exists(store, old) else 0
         if meta.get("deletionTimestamp"):
@@ -340,6 +355,84 @@ def finished(old: Obj, new: Obj) -> bool:
 
 
 def finish(store: sqlite.Store, info: kinds.ResourceInfo, obj: Obj) -> Obj:
-    """An update left a deleted object (``deletionTimestamp``) without finalizers: remove it now."""
-    store.update(info, obj)
+    """An update left a deleted object (``deletionTimestamp``) without finalizers: remove it now (a Namespace
+    once nothing is left in it, :func:`finish_namespace`). Returns what the client sees."""
+    stored = store.update(info, obj)
+    if _is_namespace(info):
+        return finish_namespace(store, obj["metadata"]["name"]) or stored
     return remove(store, info, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+
+
+def _delete_namespace(store: sqlite.Store, info: kinds.ResourceInfo, ns: Obj) -> Obj:
+    """Mark Namespace ``ns`` Terminating, delete everything in it as a client's ``DELETE`` would (pods a node runs
+    stay Terminating until it removes them, objects with finalizers until those are cleared), and remove it
+    if nothing is left. Returns the Terminating Namespace (what kube-apiserver answers, whether or not it is
+    gone by then)."""
+    name = ns["metadata"]["name"]
+    marked = copy.deepcopy(ns)
+    meta = marked["metadata"]
+    if not meta.get("deletionTimestamp"):
+        meta["deletionTimestamp"] = objects.now_rfc3339()
+        meta["deletionGracePeriodSeconds"] = 0
+    status = marked.get("status") if isinstance(marked.get("status"), dict) else {}
+    marked["status"] = {**status, "phase": phases.NamespacePhase.TERMINATING}
+    if marked != ns:
+        marked = store.update(info, marked)
+    for dep_info, dep_name in store.namespace_contents(name)[:MAX_CASCADE]:
+        try:
+            dep = store.get(dep_info, name, dep_name)
+        except errors.NotFound:
+            continue  # went with an owner deleted before it
+        delete(store, dep_info, dep, policy=None)
+    finish_namespace(store, name)
+    return marked
+
+
+def _held(ns: Obj) -> bool:
+    """Whether finalizers hold Namespace ``ns``: ``metadata.finalizers``, or ``spec.finalizers`` other than
+    :data:`NAMESPACE_FINALIZER` (whose work, deleting the content, is this module's)."""
+    spec = ns.get("spec") if isinstance(ns.get("spec"), dict) else {}
+    others = [f for f in spec.get("finalizers") or [] if f != NAMESPACE_FINALIZER]
+    return bool(ns["metadata"].get("finalizers") or others)
+
+
+def finish_namespace(store: sqlite.Store, namespace: str) -> Obj | None:
+    """Remove Namespace ``namespace`` if it is Terminating (``deletionTimestamp``), no finalizer holds it and
+    nothing is left in it; returns its last state if it was removed, else None."""
+    try:
+        ns = store.get(NAMESPACE, None, namespace)
+    except errors.NotFound:
+        return None
+    if not ns["metadata"].get("deletionTimestamp") or _held(ns) or store.namespace_contents(namespace, limit=1):
+        return None
+    return store.delete(NAMESPACE, None, namespace)
+
+
+def check_namespace_open(ns: Obj, info: kinds.ResourceInfo, name: str) -> None:
+    """Refuse a create of ``name`` of ``info`` in Namespace ``ns`` (the stored object) while it is Terminating, as
+    the ``NamespaceLifecycle`` admission plugin does.
+
+    Raises:
+        errors.Forbidden: 403 ``<resource> "<name>" is forbidden: unable to create new content in namespace
+            <namespace> because it is being terminated``, with the cause ``NamespaceTerminating``.
+    """
+    if not ns["metadata"].get("deletionTimestamp"):
+        return
+    namespace = ns["metadata"]["name"]
+    resource = f"{info.plural}.{info.group}" if info.group else info.plural
+    raise errors.Forbidden(
+        f'{resource} "{name}" is forbidden: unable to create new content in namespace {namespace} because it is '
+        "being terminated",
+        details={
+            "name": name,
+            "group": info.group,
+            "kind": info.plural,
+            "causes": [
+                {
+                    "reason": "NamespaceTerminating",
+                    "message": f"namespace {namespace} is being terminated",
+                    "field": "metadata.namespace",
+                }
+            ],
+        },
+    )

@@ -23,7 +23,7 @@ import re
 import secrets
 from typing import Any
 
-from dockyard.api import errors, kinds, timefmt
+from dockyard.api import errors, kinds, phases, timefmt
 
 Obj = dict[str, Any]
 
@@ -177,7 +177,7 @@ def prepare_create(info: kinds.ResourceInfo, obj: Obj, *, uid: str, now: str) ->
     if info.has_status:
         out.pop("status", None)
     if info.kind == "Namespace":
-        out["status"] = {"phase": "Active"}
+        out["status"] = {"phase": phases.NamespacePhase.ACTIVE}
     return out
 
 

@@ -902,12 +902,13 @@ class Store:
             rows = db.execute(sql, args).fetchall()
         return [(info_for_key(r), ns, n) for r, ns, n in rows if kinds.by_key(r) is not None]
 
-    def namespace_contents(self, namespace: str) -> builtins.list[tuple[kinds.ResourceInfo, str]]:
-        """Every object in ``namespace``: ``(info, name)``."""
+    def namespace_contents(
+        self, namespace: str, *, limit: int | None = None
+    ) -> builtins.list[tuple[kinds.ResourceInfo, str]]:
+        """Every object in ``namespace`` (the first ``limit`` of them): ``(info, name)``."""
+        sql = "SELECT resource, name FROM objects WHERE namespace = ? ORDER BY resource, name LIMIT ?"
         with self._reading() as db:
-            rows = db.execute(
-                "SELECT resource, name FROM objects WHERE namespace = ? ORDER BY resource, name", (namespace,)
-            ).fetchall()
+            rows = db.execute(sql, (namespace, -1 if limit is None else limit)).fetchall()  # LIMIT -1: no limit
         return [(info_for_key(r), n) for r, n in rows if kinds.by_key(r) is not None]
 
     # ----------------------------------------------------------------- watch log

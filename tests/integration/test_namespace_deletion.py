@@ -1,0 +1,125 @@
+"""Deleting a Namespace, as Kubernetes' namespace lifecycle does it (the namespace controller's
+``deleteAllContent`` and the ``NamespaceLifecycle`` admission plugin), over HTTPS against the real server.
+
+The Namespace turns ``Terminating`` (``deletionTimestamp``, ``status.phase``) while what it holds is deleted:
+its running pods gracefully (their node stops them, then removes them with grace period 0), objects with
+finalizers once those are cleared. Nothing new may be created in it meanwhile (403, cause
+``NamespaceTerminating``), and it goes with its last object. Before this, a Namespace took everything in it
+at once, a running pod included, and its containers were stopped afterwards with nothing to show for it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import ApiServer
+
+NS = "team"
+NAMESPACES = "/api/v1/namespaces"
+PODS = f"{NAMESPACES}/{NS}/pods"
+CONFIGMAPS = f"{NAMESPACES}/{NS}/configmaps"
+MERGE = {"Content-Type": "application/merge-patch+json"}
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+
+
+@pytest.fixture(autouse=True)
+def namespace(api: httpx.Client) -> None:
+    """Node ``node-1`` (a pod bound to no existing Node goes at once) and the namespace ``team``."""
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"}}
+    assert api.post("/api/v1/nodes", json=node).status_code in (201, 409)
+    assert api.post(NAMESPACES, json={"metadata": {"name": NS}}).status_code == 201
+
+
+def _pod(name: str, *, node: str | None = "node-1") -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": "c", "image": "busybox"}]}
+    if node:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+
+
+def _delete_namespace(api: httpx.Client) -> dict[str, Any]:
+    resp = api.delete(f"{NAMESPACES}/{NS}")
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    assert body["kind"] == "Namespace" and body["status"]["phase"] == "Terminating", body
+    return body
+
+
+def test_a_namespace_with_a_running_pod_is_terminating_until_its_node_removes_it(api: httpx.Client) -> None:
+    assert api.post(PODS, json=_pod("web")).status_code == 201
+    assert api.post(PODS, json=_pod("pending", node=None)).status_code == 201
+    assert api.post(CONFIGMAPS, json={"metadata": {"name": "settings"}}).status_code == 201
+    _delete_namespace(api)
+    shown = api.get(f"{NAMESPACES}/{NS}").json()
+    assert shown["status"]["phase"] == "Terminating" and shown["metadata"]["deletionTimestamp"]
+    assert api.get(f"{PODS}/web").json()["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert api.get(f"{PODS}/pending").status_code == 404  # nothing runs it
+    assert api.get(f"{CONFIGMAPS}/settings").status_code == 404
+    # the node is done with the pod: the namespace goes with it
+    assert api.delete(f"{PODS}/web", params={"gracePeriodSeconds": "0"}).status_code == 200
+    assert api.get(f"{NAMESPACES}/{NS}").status_code == 404
+
+
+def test_nothing_new_is_created_in_a_terminating_namespace(api: httpx.Client) -> None:
+    assert api.post(PODS, json=_pod("web")).status_code == 201
+    _delete_namespace(api)
+    refused = api.post(CONFIGMAPS, json={"metadata": {"name": "late"}})
+    assert refused.status_code == 403, refused.text
+    status = refused.json()
+    assert status["reason"] == "Forbidden"
+    assert status["message"] == (
+        'configmaps "late" is forbidden: unable to create new content in namespace team because it is being terminated'
+    )
+    assert status["details"]["causes"] == [
+        {
+            "reason": "NamespaceTerminating",
+            "message": "namespace team is being terminated",
+            "field": "metadata.namespace",
+        }
+    ]
+    # what is there may still change: the node reports the pod's status while it stops it
+    patched = api.patch(f"{PODS}/web/status", json={"status": {"phase": "Running"}}, headers=MERGE)
+    assert patched.status_code == 200, patched.text
+
+
+def test_a_namespace_with_nothing_to_wait_for_goes_at_once(api: httpx.Client) -> None:
+    assert api.post(CONFIGMAPS, json={"metadata": {"name": "settings"}}).status_code == 201
+    assert api.post(PODS, json=_pod("pending", node=None)).status_code == 201
+    _delete_namespace(api)
+    assert api.get(f"{NAMESPACES}/{NS}").status_code == 404
+    assert api.post(NAMESPACES, json={"metadata": {"name": NS}}).status_code == 201  # and may be made again
+
+
+def test_finalizers_of_its_objects_hold_a_namespace(api: httpx.Client) -> None:
+    body = {"metadata": {"name": "held", "finalizers": ["example.com/keep"]}}
+    assert api.post(CONFIGMAPS, json=body).status_code == 201
+    _delete_namespace(api)
+    assert api.get(f"{CONFIGMAPS}/held").json()["metadata"]["deletionTimestamp"]
+    assert api.get(f"{NAMESPACES}/{NS}").json()["status"]["phase"] == "Terminating"
+    cleared = api.patch(f"{CONFIGMAPS}/held", json={"metadata": {"finalizers": None}}, headers=MERGE)
+    assert cleared.status_code == 200, cleared.text
+    assert api.get(f"{CONFIGMAPS}/held").status_code == 404
+    assert api.get(f"{NAMESPACES}/{NS}").status_code == 404
+
+
+def test_kubectl_shows_a_terminating_namespace(apiserver: ApiServer, api: httpx.Client, tmp_path: Path) -> None:
+    kubeconfig = apiserver.kubeconfig(tmp_path / "kubeconfig")
+    assert api.post(PODS, json=_pod("web")).status_code == 201
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [KUBECTL, f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True, timeout=60, check=False
+        )
+
+    deleted = kubectl("delete", "namespace", NS, "--wait=false")
+    assert deleted.returncode == 0 and f'namespace "{NS}" deleted' in deleted.stdout, deleted.stderr
+    shown = kubectl("get", "namespace", NS, "--no-headers")
+    assert shown.returncode == 0 and "Terminating" in shown.stdout, shown.stdout + shown.stderr
+    refused = kubectl("create", "configmap", "late", "-n", NS)
+    assert refused.returncode != 0 and "because it is being terminated" in refused.stderr, refused.stderr
