@@ -417,3 +417,36 @@ def test_probes_in_a_deployment_template_are_checked_too():
         },
     }
     assert "spec.template.spec.containers[0].livenessProbe.grpc" in causes(dep, obj).message
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("Web_1", "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"),
+        ("8080", "must contain at least one letter (a-z)"),
+        ("web--admin", "must not contain consecutive hyphens (-)"),
+        ("-web", "must not begin or end with a hyphen (-)"),
+        ("a-very-long-port-name", "must be no more than 15 characters"),
+    ],
+)
+def test_names_of_ports_are_iana_service_names(name, words):
+    """A container port's name, a probe's port and a Service's targetPort by name: ``IsValidPortName``."""
+    container_port = causes(
+        POD, _probe_pod("readinessProbe", {"tcpSocket": {"port": 80}}, [{"containerPort": 80, "name": name}])
+    )
+    assert "spec.containers[0].ports[0].name" in container_port.message and words in container_port.message
+    probe = causes(POD, _probe_pod("readinessProbe", {"tcpSocket": {"port": name}}, [{"containerPort": 80}]))
+    assert "spec.containers[0].readinessProbe.tcpSocket.port" in probe.message and words in probe.message
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"ports": [{"port": 80, "targetPort": name}]},
+    }
+    target = causes(kinds.by_kind("v1", "Service"), service)
+    assert "spec.ports[0].targetPort" in target.message and words in target.message
+
+
+def test_a_good_port_name_is_accepted_everywhere():
+    pod = _probe_pod("readinessProbe", {"tcpSocket": {"port": "web-1"}}, [{"containerPort": 80, "name": "web-1"}])
+    assert validation.validate(POD, pod)["spec"]["containers"][0]["ports"][0]["name"] == "web-1"

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from dockyard.api import names
 from dockyard.api.errors import Cause
 
 __all__ = [
@@ -48,8 +49,6 @@ _LABEL_VALUE_MSG = (
     "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start "
     "and end with an alphanumeric character"
 )
-_DNS1123_SUBDOMAIN_FMT = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-_DNS1123_SUBDOMAIN = re.compile(f"^{_DNS1123_SUBDOMAIN_FMT}$")
 _DNS1123_SUBDOMAIN_MSG = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start "
     "and end with an alphanumeric character"
@@ -97,8 +96,10 @@ def qualified_name_errors(name: str) -> list[str]:
         else:
             if len(prefix) > MAX_PREFIX:
                 errs.append(f"prefix part must be no more than {MAX_PREFIX} characters")
-            if not _DNS1123_SUBDOMAIN.match(prefix):
-                errs.append("prefix part " + regex_error(_DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, "example.com"))
+            if not names.DNS1123_SUBDOMAIN.match(prefix):
+                errs.append(
+                    "prefix part " + regex_error(_DNS1123_SUBDOMAIN_MSG, names.DNS1123_SUBDOMAIN_FMT, "example.com")
+                )
     last = parts[-1]
     if not last:
         errs.append("name part must be non-empty")

@@ -26,11 +26,11 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from dockyard.api import gitref, imagepolicy, kinds, reference
+from dockyard.api import gitref, imagepolicy, kinds, names, reference
 
 # Kubernetes DNS-1123 subdomain (metadata.name of most kinds), API conventions "Naming".
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = names.DNS1123_SUBDOMAIN
+DNS1123_LABEL = names.DNS1123_LABEL
 """Kubernetes DNS-1123 label (at most 63 characters, checked apart): a Namespace's name, a Service's."""
 # Distribution reference grammar (distribution/reference/regexp.go), simplified: no spaces, no scheme.
 IMAGE_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from dockyard.api import names
 from dockyard.api.errors import Cause
 
 __all__ = [
@@ -52,7 +53,6 @@ _HANDLER_FIELDS = {
 }
 _UNKNOWN_FIELD = "field not declared in schema"  # validation.UNKNOWN_FIELD (validation imports this module)
 _HEADER_NAME = re.compile(r"^[-!#$%&'*+.^_`|~0-9A-Za-z]+$")  # RFC 9110 ``token``
-_PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # IANA_SVC_NAME
 
 
 def _is_int(value: Any) -> bool:
@@ -160,12 +160,10 @@ def _port_causes(port: Any, where: str, container: dict[str, Any]) -> list[Cause
         return [] if 0 < port < 65536 else [Cause(where, "must be between 1 and 65535, inclusive")]
     if not isinstance(port, str) or not port:
         return [Cause(where, "Required value: a port number or name", "FieldValueRequired")]
-    if port.isdigit():
-        return [] if 0 < int(port) < 65536 else [Cause(where, "must be between 1 and 65535, inclusive")]
-    names = {p.get("name") for p in container.get("ports") or [] if isinstance(p, dict)}
-    if not _PORT_NAME.match(port) or len(port) > 15:
-        return [Cause(where, f"Invalid value: {port[:64]!r}: must be a port number or an IANA_SVC_NAME")]
-    if port not in names:
+    invalid = names.port_name_errors(port)  # a number as a string is no name (Kubernetes' ValidatePortNumOrName)
+    if invalid:
+        return [Cause(where, f"Invalid value: {port[:64]!r}: {msg} (a port name, IANA_SVC_NAME)") for msg in invalid]
+    if port not in {p.get("name") for p in container.get("ports") or [] if isinstance(p, dict)}:
         return [
             Cause(where, f"Invalid value: {port!r}: the container has no port named {port!r}", "FieldValueNotFound")
         ]

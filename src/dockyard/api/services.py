@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import ipaddress
 import random
-import re
 from collections.abc import Mapping
 from typing import Any, cast
 
+from dockyard.api import names
 from dockyard.api.errors import Cause, Invalid
 
 __all__ = [
@@ -63,8 +63,6 @@ SERVICE_CIDR = ipaddress.ip_network("127.1.0.0/16")
 POD_CIDR = ipaddress.ip_network("127.2.0.0/16")
 """Where the node agent takes pod addresses from (the node's ``podCIDR``, on loopback)."""
 
-_IANA_SVC_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 _REFUSED_SPEC_FIELDS = {
     "externalIPs": "external IPs are not supported: services listen on loopback only",
@@ -186,7 +184,7 @@ def _ports_causes(spec: dict[str, Any], type_: Any) -> list[Cause]:
         return [Cause("spec.ports", "Required value", "FieldValueRequired")]
     if not isinstance(ports, list):
         return [Cause("spec.ports", "must be a list")]
-    names: set[str] = set()
+    port_names: set[str] = set()
     seen: set[tuple[int, str]] = set()
     for i, port in enumerate(ports):
         where = f"spec.ports[{i}]"
@@ -199,12 +197,12 @@ def _ports_causes(spec: dict[str, Any], type_: Any) -> list[Cause]:
                 causes.append(
                     Cause(f"{where}.name", "Required value: when there is more than one port", "FieldValueRequired")
                 )
-        elif not isinstance(name, str) or len(name) > 63 or not _DNS1123_LABEL.match(name):
+        elif not isinstance(name, str) or len(name) > names.DNS1123_LABEL_MAX or not names.DNS1123_LABEL.match(name):
             causes.append(Cause(f"{where}.name", f"Invalid value: {str(name)[:64]!r}: must be a DNS-1123 label"))
-        elif name in names:
+        elif name in port_names:
             causes.append(Cause(f"{where}.name", f'Duplicate value: "{name}"', "FieldValueDuplicate"))
         else:
-            names.add(name)
+            port_names.add(name)
         number = port.get("port")
         if not _port_number(number):
             causes.append(Cause(f"{where}.port", "Invalid value: must be between 1 and 65535, inclusive"))
@@ -223,13 +221,12 @@ def _ports_causes(spec: dict[str, Any], type_: Any) -> list[Cause]:
         elif _is_int(target):
             if not _port_number(target):
                 causes.append(Cause(f"{where}.targetPort", "Invalid value: must be between 1 and 65535, inclusive"))
-        elif not isinstance(target, str) or len(target) > 15 or not _IANA_SVC_NAME.match(target):
-            causes.append(
-                Cause(
-                    f"{where}.targetPort",
-                    f"Invalid value: {str(target)[:32]!r}: must be a port number or a name (IANA_SVC_NAME: at most 15 "
-                    "lower case alphanumeric characters or '-', with at least one letter)",
-                )
+        elif not isinstance(target, str):
+            causes.append(Cause(f"{where}.targetPort", "Invalid value: must be a port number or a port name"))
+        else:
+            causes.extend(
+                Cause(f"{where}.targetPort", f"Invalid value: {target[:32]!r}: {msg} (a port name, IANA_SVC_NAME)")
+                for msg in names.port_name_errors(target)
             )
         node_port = port.get("nodePort")
         if node_port in (None, 0):
@@ -397,7 +394,7 @@ def endpointslice_causes(obj: dict[str, Any]) -> list[Cause]:
                     if conditions.get(key) is not None and not isinstance(conditions[key], bool):
                         causes.append(Cause(f"{where}.conditions.{key}", "must be a boolean"))
     ports = obj.get("ports")
-    names: set[str] = set()
+    port_names: set[str] = set()
     for i, port in enumerate(ports if isinstance(ports, list) else []):
         where = f"ports[{i}]"
         if not isinstance(port, dict):
@@ -409,9 +406,9 @@ def endpointslice_causes(obj: dict[str, Any]) -> list[Cause]:
         if protocol != TCP:
             causes.append(_unsupported(f"{where}.protocol", protocol, (TCP,)))
         name = port.get("name") or ""
-        if name in names:
+        if name in port_names:
             causes.append(Cause(f"{where}.name", f'Duplicate value: "{name}"', "FieldValueDuplicate"))
-        names.add(name)
+        port_names.add(name)
     if ports is not None and not isinstance(ports, list):
         causes.append(Cause("ports", "must be a list"))
     return causes

@@ -17,7 +17,7 @@ from typing import Any
 
 import pydantic
 
-from dockyard.api import kinds, models, podfields, podports, podsecurity, podsources, probes, services, workloads
+from dockyard.api import kinds, models, names, podfields, podports, podsecurity, podsources, probes, services, workloads
 from dockyard.api import labels as well_known
 from dockyard.api.errors import BadRequest, Cause, Invalid
 
@@ -172,6 +172,11 @@ def _port_causes(port: Any, pwhere: str, host_ports: set[tuple[int, str]]) -> li
     if not isinstance(port, dict):
         return [Cause(pwhere, "must be an object")]
     causes: list[Cause] = []
+    name = port.get("name")
+    if isinstance(name, str) and name:
+        causes.extend(
+            Cause(f"{pwhere}.name", f"Invalid value: {name[:64]!r}: {msg}") for msg in names.port_name_errors(name)
+        )
     cport = port.get("containerPort")
     if not isinstance(cport, int) or isinstance(cport, bool) or not 0 < cport < 65536:
         causes.append(Cause(f"{pwhere}.containerPort", "must be between 1 and 65535, inclusive"))

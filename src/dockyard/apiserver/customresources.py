@@ -35,6 +35,7 @@ from typing import Any
 
 from dockyard.api import errors, kinds
 from dockyard.api.errors import Cause
+from dockyard.api.names import DNS1123_LABEL, DNS1123_SUBDOMAIN
 from dockyard.apiserver import celrules, objects, structural
 from dockyard.storage import sqlite
 
@@ -46,10 +47,8 @@ SCOPES = ("Namespaced", "Cluster")
 ESTABLISHED = "Established"
 NAMES_ACCEPTED = "NamesAccepted"
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _KIND = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
-_VERSION = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_VERSION = DNS1123_LABEL
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def _names_causes(names: Any) -> list[Cause]:
         value = names.get(key)
         if key == "plural" and not value:
             causes.append(Cause("spec.names.plural", "Required value", "FieldValueRequired"))
-        elif value is not None and (not isinstance(value, str) or not _DNS_LABEL.match(value)):
+        elif value is not None and (not isinstance(value, str) or not DNS1123_LABEL.match(value)):
             causes.append(
                 Cause(
                     f"spec.names.{key}",
@@ -139,7 +138,7 @@ def _names_causes(names: Any) -> list[Cause]:
             causes.append(Cause(f"spec.names.{key}", "Invalid value: must be a list", "FieldValueInvalid"))
             continue
         for i, value in enumerate(values):
-            if not isinstance(value, str) or not _DNS_LABEL.match(value):
+            if not isinstance(value, str) or not DNS1123_LABEL.match(value):
                 causes.append(
                     Cause(
                         f"spec.names.{key}[{i}]",
@@ -226,7 +225,7 @@ def crd_causes(obj: Obj) -> list[Cause]:
     group = spec.get("group")
     if not isinstance(group, str) or not group:
         causes.append(Cause("spec.group", "Required value", "FieldValueRequired"))
-    elif not _DNS_SUBDOMAIN.match(group) or "." not in group:
+    elif not DNS1123_SUBDOMAIN.match(group) or "." not in group:
         causes.append(
             Cause(
                 "spec.group", f'Invalid value: "{group}": should be a domain with at least one dot', "FieldValueInvalid"

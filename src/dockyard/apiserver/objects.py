@@ -19,17 +19,13 @@ Rules from the Kubernetes API conventions:
 from __future__ import annotations
 
 import copy
-import re
 import secrets
 from typing import Any
 
-from dockyard.api import errors, kinds, phases, timefmt
+from dockyard.api import errors, kinds, names, phases, timefmt
 
 Obj = dict[str, Any]
 
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS_LABEL = re.compile(rf"^{_LABEL}$")
-_DNS_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 # Alphabet and length of k8s.io/apiserver's SimpleNameGenerator (no vowels, no confusables).
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _MAX_GENERATED_PREFIX = 63 - 5
@@ -59,9 +55,9 @@ def check_name(info: kinds.ResourceInfo, name: Any) -> None:
     if not isinstance(name, str) or not name:
         raise _invalid(info, str(name or ""), "metadata.name", "Required value: name or generateName is required")
     if info.kind == "Namespace":
-        ok, what, limit = _DNS_LABEL.match(name), "RFC 1123 label", 63
+        ok, what, limit = names.DNS1123_LABEL.match(name), "RFC 1123 label", names.DNS1123_LABEL_MAX
     else:
-        ok, what, limit = _DNS_SUBDOMAIN.match(name), "RFC 1123 subdomain", 253
+        ok, what, limit = names.DNS1123_SUBDOMAIN.match(name), "RFC 1123 subdomain", names.DNS1123_SUBDOMAIN_MAX
     if not ok or len(name) > limit:
         raise _invalid(
             info,
