@@ -90,12 +90,27 @@ def test_a_pod_no_node_runs_goes_at_once(api: httpx.Client) -> None:
         assert api.get(f"{PODS}/{name}").status_code == 404
 
 
-def test_orphan_and_foreground_deletion_of_a_pod_are_not_graceful(api: httpx.Client) -> None:
+def test_every_propagation_policy_deletes_a_pod_gracefully(api: httpx.Client) -> None:
+    """``kubectl delete pod --cascade=orphan|foreground``: the policy is about the pod's dependents, not its grace."""
     for policy in ("Orphan", "Foreground"):
         name = policy.lower()
         assert api.post(PODS, json=pod(name)).status_code == 201
-        _delete(api, name, propagationPolicy=policy)
+        assert _delete(api, name, propagationPolicy=policy).json()["metadata"]["deletionGracePeriodSeconds"] == 30
+        _delete(api, name, gracePeriodSeconds="0")
         assert api.get(f"{PODS}/{name}").status_code == 404
+
+
+def test_an_orphaned_pods_dependents_stay(api: httpx.Client) -> None:
+    owner = api.post(PODS, json=pod("owner")).json()
+    ref = {"apiVersion": "v1", "kind": "Pod", "name": "owner", "uid": owner["metadata"]["uid"]}
+    made = api.post(
+        "/api/v1/namespaces/default/configmaps", json={"metadata": {"name": "dep", "ownerReferences": [ref]}}
+    )
+    assert made.status_code == 201, made.text
+    _delete(api, "owner", propagationPolicy="Orphan")
+    _delete(api, "owner", gracePeriodSeconds="0")  # its node, done
+    kept = api.get("/api/v1/namespaces/default/configmaps/dep")
+    assert kept.status_code == 200 and "ownerReferences" not in kept.json()["metadata"], kept.text
 
 
 def test_a_collection_delete_is_graceful_per_pod(api: httpx.Client) -> None:

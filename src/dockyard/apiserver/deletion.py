@@ -25,8 +25,9 @@ Collection" (cascading deletion):
   SIGKILL) and then deletes it with grace period 0 (:mod:`dockyard.agent.node`). A later delete may only
   shorten the grace period; grace period 0 removes the pod at once (``kubectl delete --force
   --grace-period=0``). An unscheduled or finished pod, or one bound to a Node that does not exist, has
-  nothing to stop it and goes at once. Only the default ``Background`` propagation is graceful;
-  ``Orphan`` and ``Foreground`` remove the pod as before. Pods the garbage collector deletes (an owner's
+  nothing to stop it and goes at once. The propagation policy concerns the pod's dependents, not its grace
+  period: ``Orphan`` releases them at once; only a ``Foreground`` delete of a pod that has dependents waits
+  for them as for any owner, without a grace period. Pods the garbage collector deletes (an owner's
   ``Background`` or ``Foreground`` cascade) are deleted gracefully too, with their own grace period, and
   block a ``Foreground`` owner until their node removes them; so are a deleted Namespace's pods.
 - **Deleting a Namespace** follows Kubernetes' namespace lifecycle (the namespace controller's
@@ -287,7 +288,9 @@ def delete(
     namespace, name = meta.get("namespace"), meta["name"]
     if _is_namespace(info):
         return _delete_namespace(store, info, old)
-    if _is_pod(info) and policy in (None, "", "Background"):
+    if _is_pod(info) and not (policy == "Foreground" and _dependents(store, old, info)):
+        if policy == "Orphan":
+            _orphan(store, old, info)  # now: the node's final delete carries no policy
         period = pod_grace(old, grace) if _node_exists(store, old) else 0
         if meta.get("deletionTimestamp"):
             current = meta.get("deletionGracePeriodSeconds")
