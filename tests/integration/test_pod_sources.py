@@ -302,12 +302,22 @@ def test_a_bad_manifest_is_an_event_naming_the_file_and_field_and_the_rest_run(
     assert event("notes.txt") is None
 
 
+@pytest.mark.parametrize("grace", [0, None], ids=["grace-0", "default-grace"])
 def test_a_deleted_mirror_pod_is_recreated_and_its_containers_keep_running(
-    api: httpx.Client, apiserver: ApiServer, make_agent: Callable[..., node.NodeAgent], tmp_path: Path
+    api: httpx.Client,
+    apiserver: ApiServer,
+    make_agent: Callable[..., node.NodeAgent],
+    tmp_path: Path,
+    grace: int | None,
 ) -> None:
+    """With a grace period the deleted mirror pod is Terminating first: the node removes it (grace period 0, as the
+    kubelet's ``syncPod`` does with a mirror pod being deleted) and makes it again."""
     manifests = tmp_path / "manifests"
     manifests.mkdir()
-    write(manifests / "keep.yaml", static_pod("keep"))
+    doc = static_pod("keep")
+    if grace is None:
+        del doc["spec"]["terminationGracePeriodSeconds"]
+    write(manifests / "keep.yaml", doc)
     make_agent(pod_manifest_path=manifests, static_period=1.0)
     name = f"keep-{apiserver.node_name}"
     pod = running(api, name, "a", "b")
@@ -319,6 +329,27 @@ def test_a_deleted_mirror_pod_is_recreated_and_its_containers_keep_running(
     back = running(api, name, "a", "b")
     assert container_ids(back) == container_ids(pod), "the static pod's containers were restarted"
     assert again["metadata"]["annotations"]["kubernetes.io/config.mirror"]
+
+
+def test_an_orphaned_mirror_pod_being_deleted_is_removed(
+    api: httpx.Client, apiserver: ApiServer, make_agent: Callable[..., node.NodeAgent], tmp_path: Path
+) -> None:
+    """kubelet ``deleteOrphanedMirrorPods`` also removes a mirror pod whose graceful deletion was asked for: no
+    static pod is left to stop, so nothing else would ever end its Terminating."""
+    node_body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": apiserver.node_name}}
+    assert api.post("/api/v1/nodes", json=node_body).status_code in (201, 409)
+    body = static_pod("gone")
+    body["metadata"]["name"] = f"gone-{apiserver.node_name}"
+    body["metadata"]["annotations"] = {"kubernetes.io/config.mirror": "abc", "kubernetes.io/config.source": "file"}
+    del body["spec"]["terminationGracePeriodSeconds"]
+    body["spec"]["nodeName"] = apiserver.node_name
+    with apiserver.client(token=apiserver.node_token) as as_node:
+        assert as_node.post(PODS, json=body).status_code == 201
+    assert api.delete(f"{PODS}/gone-{apiserver.node_name}").json()["metadata"]["deletionGracePeriodSeconds"] == 30
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    make_agent(pod_manifest_path=manifests, static_period=1.0)
+    wait(lambda: get_pod(api, f"gone-{apiserver.node_name}") is None, "the orphaned mirror pod to go", timeout=30)
 
 
 class _Manifest(http.server.BaseHTTPRequestHandler):

@@ -21,8 +21,10 @@ sources, and its mirror pods (``pkg/kubelet/pod/mirror_client.go``):
   a new pod.
 - **Mirror pods.** Each static pod appears in the API as a mirror pod of the same name, annotated
   ``kubernetes.io/config.mirror`` with the config hash; its status is the static pod's. A mirror pod with another
-  hash is deleted and created again; a mirror pod deleted through the API is created again (the file is the
-  truth); mirror pods of this node whose static pod is gone are deleted (kubelet ``deleteOrphanedMirrorPods``).
+  hash is deleted and created again; a mirror pod deleted through the API (Terminating, as any pod bound to a
+  node) is removed with grace period 0 and created again (the file is the truth; kubelet ``syncPod``); mirror
+  pods of this node whose static pod is gone are deleted, Terminating ones too (kubelet
+  ``deleteOrphanedMirrorPods``).
   The node creates them with its own identity, so NodeRestriction and Pod Security admission apply
   (:func:`dockyard.apiserver.nodeauthz.check_mirror_pod_create`): a static pod that references Secrets or that the
   namespace's Pod Security level refuses still runs, as on a kubelet, but gets no mirror pod (a Warning Event
@@ -427,10 +429,12 @@ class StaticPods:
     def _sync(self, m: Manifest) -> None:
         namespace, name = m.key
         mirror = runtime.get(self.api, "Pod", name, namespace)
-        if mirror is not None and (not is_mirror_pod(mirror) or mirror.metadata.deletionTimestamp):
-            if not is_mirror_pod(mirror):
-                self._refused(m, f'a pod named "{namespace}/{name}" that is not a mirror pod exists')
-            mirror = None if not is_mirror_pod(mirror) else mirror
+        if mirror is not None and not is_mirror_pod(mirror):
+            self._refused(m, f'a pod named "{namespace}/{name}" that is not a mirror pod exists')
+            mirror = None
+        elif mirror is not None and mirror.metadata.deletionTimestamp:
+            self._delete_mirror(namespace, name)  # kubelet syncPod: a mirror pod being deleted goes now, comes back
+            mirror = None
         elif mirror is not None and mirror.metadata.annotations.get(well_known.CONFIG_MIRROR) != m.hash:
             self._delete_mirror(namespace, name)  # kubelet: recreate on a changed pod
             mirror = None
@@ -490,7 +494,7 @@ class StaticPods:
             if not is_mirror_pod(pod) or pod.spec is None or pod.spec.nodeName != self.node:
                 continue
             key = (str(pod.metadata.namespace), str(pod.metadata.name))
-            if key not in wanted and not pod.metadata.deletionTimestamp:
+            if key not in wanted and pod.metadata.deletionGracePeriodSeconds != 0:  # 0: only finalizers hold it
                 log.info("static pods: deleting orphaned mirror pod %s/%s", *key)
                 self._delete_mirror(*key)
 
