@@ -10,8 +10,6 @@ at once, a running pod included, and its containers were stopped afterwards with
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +17,13 @@ import httpx
 import pytest
 
 from .conftest import ApiServer
+from .test_apiserver_kubectl import Kubectl
 
 NS = "team"
 NAMESPACES = "/api/v1/namespaces"
 PODS = f"{NAMESPACES}/{NS}/pods"
 CONFIGMAPS = f"{NAMESPACES}/{NS}/configmaps"
 MERGE = {"Content-Type": "application/merge-patch+json"}
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
 
 @pytest.fixture(autouse=True)
@@ -109,17 +107,12 @@ def test_finalizers_of_its_objects_hold_a_namespace(api: httpx.Client) -> None:
 
 
 def test_kubectl_shows_a_terminating_namespace(apiserver: ApiServer, api: httpx.Client, tmp_path: Path) -> None:
-    kubeconfig = apiserver.kubeconfig(tmp_path / "kubeconfig")
+    kubectl = Kubectl(apiserver, tmp_path)
     assert api.post(PODS, json=_pod("web")).status_code == 201
 
-    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [KUBECTL, f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True, timeout=60, check=False
-        )
-
-    deleted = kubectl("delete", "namespace", NS, "--wait=false")
+    deleted = kubectl.run("delete", "namespace", NS, "--wait=false", check=False)
     assert deleted.returncode == 0 and f'namespace "{NS}" deleted' in deleted.stdout, deleted.stderr
-    shown = kubectl("get", "namespace", NS, "--no-headers")
+    shown = kubectl.run("get", "namespace", NS, "--no-headers", check=False)
     assert shown.returncode == 0 and "Terminating" in shown.stdout, shown.stdout + shown.stderr
-    refused = kubectl("create", "configmap", "late", "-n", NS)
+    refused = kubectl.run("create", "configmap", "late", "-n", NS, check=False)
     assert refused.returncode != 0 and "because it is being terminated" in refused.stderr, refused.stderr

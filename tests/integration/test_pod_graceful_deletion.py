@@ -9,8 +9,6 @@ never showed.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -21,10 +19,10 @@ import pytest
 from dockyard.api import timefmt
 
 from .conftest import ApiServer
+from .test_apiserver_kubectl import Kubectl
 
 PODS = "/api/v1/namespaces/default/pods"
 MERGE = {"Content-Type": "application/merge-patch+json"}
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
 
 def pod(name: str, *, node: str | None = "node-1", grace: int | None = None) -> dict[str, Any]:
@@ -135,19 +133,14 @@ def test_finalizers_hold_a_pod_after_its_node_is_done(api: httpx.Client) -> None
 
 
 def test_kubectl_shows_terminating_and_force_removes(apiserver: ApiServer, api: httpx.Client, tmp_path: Path) -> None:
-    kubeconfig = apiserver.kubeconfig(tmp_path / "kubeconfig")
+    kubectl = Kubectl(apiserver, tmp_path)
     assert api.post(PODS, json=pod("kc")).status_code == 201
 
-    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [KUBECTL, f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True, timeout=60, check=False
-        )
-
-    deleted = kubectl("delete", "pod", "kc", "--wait=false")
+    deleted = kubectl.run("delete", "pod", "kc", "--wait=false", check=False)
     assert deleted.returncode == 0 and 'pod "kc" deleted' in deleted.stdout, deleted.stderr
-    shown = kubectl("get", "pod", "kc", "--no-headers")
+    shown = kubectl.run("get", "pod", "kc", "--no-headers", check=False)
     assert shown.returncode == 0 and "Terminating" in shown.stdout, shown.stdout + shown.stderr
-    forced = kubectl("delete", "pod", "kc", "--force", "--grace-period=0")
+    forced = kubectl.run("delete", "pod", "kc", "--force", "--grace-period=0", check=False)
     assert forced.returncode == 0, forced.stderr
     assert api.get(f"{PODS}/kc").status_code == 404
 
