@@ -116,3 +116,15 @@ def test_kubectl_shows_a_terminating_namespace(apiserver: ApiServer, api: httpx.
     assert shown.returncode == 0 and "Terminating" in shown.stdout, shown.stdout + shown.stderr
     refused = kubectl.run("create", "configmap", "late", "-n", NS, check=False)
     assert refused.returncode != 0 and "because it is being terminated" in refused.stderr, refused.stderr
+
+
+def test_spec_finalizers_other_than_kubernetes_hold_a_namespace(api: httpx.Client) -> None:
+    """``spec.finalizers``: ``kubernetes`` stands for deleting the content (done here); any other entry is another
+    system's work and holds the Namespace until it is taken off."""
+    body = {"metadata": {"name": "held-ns"}, "spec": {"finalizers": ["kubernetes", "example.com/cleanup"]}}
+    assert api.post(NAMESPACES, json=body).status_code == 201
+    assert api.delete(f"{NAMESPACES}/held-ns").status_code == 200
+    assert api.get(f"{NAMESPACES}/held-ns").json()["status"]["phase"] == "Terminating"
+    released = {"spec": {"finalizers": ["kubernetes"]}}
+    assert api.patch(f"{NAMESPACES}/held-ns", json=released, headers=MERGE).status_code == 200
+    assert api.get(f"{NAMESPACES}/held-ns").status_code == 404
