@@ -114,6 +114,8 @@ def test_kubectl_shows_a_terminating_namespace(apiserver: ApiServer, api: httpx.
     assert deleted.returncode == 0 and f'namespace "{NS}" deleted' in deleted.stdout, deleted.stderr
     shown = kubectl.run("get", "namespace", NS, "--no-headers", check=False)
     assert shown.returncode == 0 and "Terminating" in shown.stdout, shown.stdout + shown.stderr
+    described = kubectl.run("describe", "namespace", NS).stdout
+    assert "SomeResourcesRemain" in described and "pods. has 1 resource instances" in described, described
     refused = kubectl.run("create", "configmap", "late", "-n", NS, check=False)
     assert refused.returncode != 0 and "because it is being terminated" in refused.stderr, refused.stderr
 
@@ -128,3 +130,37 @@ def test_spec_finalizers_other_than_kubernetes_hold_a_namespace(api: httpx.Clien
     released = {"spec": {"finalizers": ["kubernetes"]}}
     assert api.patch(f"{NAMESPACES}/held-ns", json=released, headers=MERGE).status_code == 200
     assert api.get(f"{NAMESPACES}/held-ns").status_code == 404
+
+
+def _conditions(api: httpx.Client) -> dict[str, tuple[str, str, str]]:
+    status = api.get(f"{NAMESPACES}/{NS}").json()["status"]
+    return {c["type"]: (c["status"], c["reason"], c["message"]) for c in status["conditions"]}
+
+
+def test_a_terminating_namespace_says_what_it_waits_for(api: httpx.Client) -> None:
+    """The namespace controller's conditions (``kubectl describe namespace``), kept up to date as things go."""
+    assert api.post(PODS, json=_pod("web")).status_code == 201
+    body = {"metadata": {"name": "held", "finalizers": ["example.com/keep"]}}
+    assert api.post(CONFIGMAPS, json=body).status_code == 201
+    _delete_namespace(api)
+    conditions = _conditions(api)
+    assert conditions["NamespaceContentRemaining"] == (
+        "True",
+        "SomeResourcesRemain",
+        "Some resources are remaining: configmaps. has 1 resource instances, pods. has 1 resource instances",
+    )
+    assert conditions["NamespaceFinalizersRemaining"] == (
+        "True",
+        "SomeFinalizersRemain",
+        "Some content in the namespace has finalizers remaining: example.com/keep in 1 resource instances",
+    )
+    assert conditions["NamespaceDeletionContentFailure"] == (
+        "False",
+        "ContentDeleted",
+        "All content successfully deleted, may be waiting on finalization",
+    )
+    assert len(conditions) == 5
+    assert api.delete(f"{PODS}/web", params={"gracePeriodSeconds": "0"}).status_code == 200
+    assert _conditions(api)["NamespaceContentRemaining"][2] == (
+        "Some resources are remaining: configmaps. has 1 resource instances"
+    )

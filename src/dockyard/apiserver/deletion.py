@@ -372,23 +372,21 @@ def _delete_namespace(store: sqlite.Store, info: kinds.ResourceInfo, ns: Obj) ->
     if nothing is left. Returns the Terminating Namespace (what kube-apiserver answers, whether or not it is
     gone by then)."""
     name = ns["metadata"]["name"]
-    marked = copy.deepcopy(ns)
+    for dep_info, dep_name in store.namespace_contents(name)[:MAX_CASCADE]:
+        try:
+            dep = store.get(dep_info, name, dep_name)
+        except errors.NotFound:
+            continue  # went with an owner deleted before it
+        delete(store, dep_info, dep, policy=None)  # before the mark: no status of what remains per removal
+    marked = copy.deepcopy(store.get(info, None, name))
     meta = marked["metadata"]
     if not meta.get("deletionTimestamp"):
         meta["deletionTimestamp"] = objects.now_rfc3339()
         meta["deletionGracePeriodSeconds"] = 0
     status = marked.get("status") if isinstance(marked.get("status"), dict) else {}
     marked["status"] = {**status, "phase": phases.NamespacePhase.TERMINATING}
-    if marked != ns:
-        marked = store.update(info, marked)
-    for dep_info, dep_name in store.namespace_contents(name)[:MAX_CASCADE]:
-        try:
-            dep = store.get(dep_info, name, dep_name)
-        except errors.NotFound:
-            continue  # went with an owner deleted before it
-        delete(store, dep_info, dep, policy=None)
-    finish_namespace(store, name)
-    return marked
+    marked = store.update(info, marked)
+    return finish_namespace(store, name) or store.get(info, None, name)
 
 
 def _held(ns: Obj) -> bool:
@@ -401,14 +399,77 @@ def _held(ns: Obj) -> bool:
 
 def finish_namespace(store: sqlite.Store, namespace: str) -> Obj | None:
     """Remove Namespace ``namespace`` if it is Terminating (``deletionTimestamp``), no finalizer holds it and
-    nothing is left in it; returns its last state if it was removed, else None."""
+    nothing is left in it; returns its last state if it was removed, else None. A Terminating Namespace that
+    stays gets its ``status.conditions`` brought up to date (:func:`namespace_conditions`)."""
     try:
         ns = store.get(NAMESPACE, None, namespace)
     except errors.NotFound:
         return None
-    if not ns["metadata"].get("deletionTimestamp") or _held(ns) or store.namespace_contents(namespace, limit=1):
+    if not ns["metadata"].get("deletionTimestamp"):
         return None
-    return store.delete(NAMESPACE, None, namespace)
+    if not _held(ns) and not store.namespace_contents(namespace, limit=1):
+        return store.delete(NAMESPACE, None, namespace)
+    status = ns.get("status") if isinstance(ns.get("status"), dict) else {}
+    conditions = namespace_conditions(store, namespace, status.get("conditions"))
+    if conditions != status.get("conditions"):
+        updated = copy.deepcopy(ns)
+        updated["status"] = {**status, "conditions": conditions}
+        store.update(NAMESPACE, updated)
+    return None
+
+
+_NAMESPACE_OK = {
+    "NamespaceDeletionDiscoveryFailure": ("ResourcesDiscovered", "All resources successfully discovered"),
+    "NamespaceDeletionGroupVersionParsingFailure": ("ParsedGroupVersions", "All legacy kube types successfully parsed"),
+    "NamespaceDeletionContentFailure": (
+        "ContentDeleted",
+        "All content successfully deleted, may be waiting on finalization",
+    ),
+    "NamespaceContentRemaining": ("ContentRemoved", "All content successfully removed"),
+    "NamespaceFinalizersRemaining": ("ContentHasNoFinalizers", "All content-preserving finalizers finished"),
+}
+"""The namespace controller's condition types with their reason and message when nothing is wrong."""
+
+
+def namespace_conditions(store: sqlite.Store, namespace: str, old: Any) -> list[Obj]:
+    """The ``status.conditions`` of Terminating Namespace ``namespace``, as kube-controller-manager's namespace
+    controller writes them (``namespaceConditionUpdater``, pkg/controller/namespace/deletion): its five types,
+    ``NamespaceContentRemaining`` True (``SomeResourcesRemain``: ``Some resources are remaining: pods. has 2
+    resource instances``) while objects are left and ``NamespaceFinalizersRemaining`` True
+    (``SomeFinalizersRemain``) while some carry finalizers, each False with its reason otherwise. A condition
+    whose status, reason and message are unchanged keeps its entry (``lastTransitionTime``) from ``old``."""
+    per_resource, per_finalizer = store.namespace_remaining(namespace)
+    remaining = sorted(
+        f"{info.plural}.{info.group} has {count} resource instances"
+        for key, count in per_resource.items()
+        if (info := kinds.by_key(key)) is not None
+    )
+    finalizers = sorted(f"{finalizer} in {count} resource instances" for finalizer, count in per_finalizer.items())
+    problems = {}
+    if remaining:
+        problems["NamespaceContentRemaining"] = (
+            "SomeResourcesRemain",
+            "Some resources are remaining: " + ", ".join(remaining),
+        )
+    if finalizers:
+        problems["NamespaceFinalizersRemaining"] = (
+            "SomeFinalizersRemain",
+            "Some content in the namespace has finalizers remaining: " + ", ".join(finalizers),
+        )
+    before = {c.get("type"): c for c in old if isinstance(c, dict)} if isinstance(old, list) else {}
+    now = objects.now_rfc3339()
+    out = []
+    for type_, ok in _NAMESPACE_OK.items():
+        status = "True" if type_ in problems else "False"
+        reason, message = problems.get(type_, ok)
+        kept = before.get(type_)
+        if kept and (kept.get("status"), kept.get("reason"), kept.get("message")) == (status, reason, message):
+            out.append(kept)
+        else:
+            out.append(
+                {"type": type_, "status": status, "lastTransitionTime": now, "reason": reason, "message": message}
+            )
+    return out
 
 
 def check_namespace_open(ns: Obj, info: kinds.ResourceInfo, name: str) -> None:

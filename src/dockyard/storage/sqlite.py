@@ -911,6 +911,19 @@ class Store:
             rows = db.execute(sql, (namespace, -1 if limit is None else limit)).fetchall()  # LIMIT -1: no limit
         return [(info_for_key(r), n) for r, n in rows if kinds.by_key(r) is not None]
 
+    def namespace_remaining(self, namespace: str) -> tuple[dict[str, int], dict[str, int]]:
+        """What is left in ``namespace``: ``({resource key: objects}, {finalizer: objects carrying it})``."""
+        with self._reading() as db:
+            per_resource = db.execute(
+                "SELECT resource, count(*) FROM objects WHERE namespace = ? GROUP BY resource", (namespace,)
+            ).fetchall()
+            per_finalizer = db.execute(
+                "SELECT f.value, count(*) FROM objects, json_each(objects.data, '$.metadata.finalizers') AS f "
+                "WHERE objects.namespace = ? GROUP BY f.value",
+                (namespace,),
+            ).fetchall()
+        return {str(r): int(n) for r, n in per_resource}, {str(f): int(n) for f, n in per_finalizer}
+
     # ----------------------------------------------------------------- watch log
 
     def events_since(
