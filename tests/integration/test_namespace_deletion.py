@@ -81,6 +81,8 @@ def test_nothing_new_is_created_in_a_terminating_namespace(api: httpx.Client) ->
             "field": "metadata.namespace",
         }
     ]
+    again = api.delete(f"{NAMESPACES}/{NS}")
+    assert again.status_code == 409 and "The system is ensuring all content is removed" in again.text, again.text
     # what is there may still change: the node reports the pod's status while it stops it
     patched = api.patch(f"{PODS}/web/status", json={"status": {"phase": "Running"}}, headers=MERGE)
     assert patched.status_code == 200, patched.text
@@ -164,3 +166,14 @@ def test_a_terminating_namespace_says_what_it_waits_for(api: httpx.Client) -> No
     assert _conditions(api)["NamespaceContentRemaining"][2] == (
         "Some resources are remaining: configmaps. has 1 resource instances"
     )
+
+
+def test_a_namespace_only_its_own_finalizers_hold_answers_a_second_delete(api: httpx.Client) -> None:
+    body = {"metadata": {"name": "own-held", "finalizers": ["example.com/keep"]}}
+    assert api.post(NAMESPACES, json=body).status_code == 201
+    assert api.delete(f"{NAMESPACES}/own-held").status_code == 200
+    again = api.delete(f"{NAMESPACES}/own-held")
+    assert again.status_code == 200 and again.json()["status"]["phase"] == "Terminating", again.text
+    cleared = api.patch(f"{NAMESPACES}/own-held", json={"metadata": {"finalizers": None}}, headers=MERGE)
+    assert cleared.status_code == 200, cleared.text
+    assert api.get(f"{NAMESPACES}/own-held").status_code == 404

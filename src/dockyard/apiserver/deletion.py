@@ -370,8 +370,21 @@ def _delete_namespace(store: sqlite.Store, info: kinds.ResourceInfo, ns: Obj) ->
     """Mark Namespace ``ns`` Terminating, delete everything in it as a client's ``DELETE`` would (pods a node runs
     stay Terminating until it removes them, objects with finalizers until those are cleared), and remove it
     if nothing is left. Returns the Terminating Namespace (what kube-apiserver answers, whether or not it is
-    gone by then)."""
+    gone by then).
+
+    Raises:
+        errors.Conflict: it is Terminating already and its content, or a ``spec.finalizers`` entry, is not gone
+            (409, in kube-apiserver's words; a Namespace only its ``metadata.finalizers`` hold is answered as is).
+    """
     name = ns["metadata"]["name"]
+    if ns["metadata"].get("deletionTimestamp"):
+        if not _spec_finalizers(ns) and not store.namespace_contents(name, limit=1):
+            return ns
+        raise errors.Conflict(
+            f'Operation cannot be fulfilled on namespaces "{name}": The system is ensuring all content is removed '
+            "from this namespace.  Upon completion, this namespace will automatically be purged by the system.",
+            details={"name": name, "kind": "namespaces"},
+        )
     for dep_info, dep_name in store.namespace_contents(name)[:MAX_CASCADE]:
         try:
             dep = store.get(dep_info, name, dep_name)
@@ -379,22 +392,23 @@ def _delete_namespace(store: sqlite.Store, info: kinds.ResourceInfo, ns: Obj) ->
             continue  # went with an owner deleted before it
         delete(store, dep_info, dep, policy=None)  # before the mark: no status of what remains per removal
     marked = copy.deepcopy(store.get(info, None, name))
-    meta = marked["metadata"]
-    if not meta.get("deletionTimestamp"):
-        meta["deletionTimestamp"] = objects.now_rfc3339()
-        meta["deletionGracePeriodSeconds"] = 0
+    marked["metadata"].update(deletionTimestamp=objects.now_rfc3339(), deletionGracePeriodSeconds=0)
     status = marked.get("status") if isinstance(marked.get("status"), dict) else {}
     marked["status"] = {**status, "phase": phases.NamespacePhase.TERMINATING}
     marked = store.update(info, marked)
     return finish_namespace(store, name) or store.get(info, None, name)
 
 
-def _held(ns: Obj) -> bool:
-    """Whether finalizers hold Namespace ``ns``: ``metadata.finalizers``, or ``spec.finalizers`` other than
-    :data:`NAMESPACE_FINALIZER` (whose work, deleting the content, is this module's)."""
+def _spec_finalizers(ns: Obj) -> list[str]:
+    """Namespace ``ns``'s ``spec.finalizers`` but :data:`NAMESPACE_FINALIZER` (whose work, deleting the content, is
+    this module's)."""
     spec = ns.get("spec") if isinstance(ns.get("spec"), dict) else {}
-    others = [f for f in spec.get("finalizers") or [] if f != NAMESPACE_FINALIZER]
-    return bool(ns["metadata"].get("finalizers") or others)
+    return [str(f) for f in spec.get("finalizers") or [] if f != NAMESPACE_FINALIZER]
+
+
+def _held(ns: Obj) -> bool:
+    """Whether finalizers hold Namespace ``ns``: ``metadata.finalizers`` or :func:`_spec_finalizers`."""
+    return bool(ns["metadata"].get("finalizers") or _spec_finalizers(ns))
 
 
 def finish_namespace(store: sqlite.Store, namespace: str) -> Obj | None:
