@@ -557,6 +557,7 @@ def explain(k: Kubectl) -> None:
     pod = k.run("explain", "pod.spec.containers.ports").stdout
     assert "containerPort\t<integer> -required-" in pod
     assert "phase" in k.run("explain", "build.status").stdout
+    assert "NamespaceContentRemaining" in k.run("explain", "namespace.status.conditions").stdout
 
 
 def api_resources(k: Kubectl) -> None:

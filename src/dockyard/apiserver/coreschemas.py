@@ -519,7 +519,18 @@ def _others() -> dict[str, Schema]:
             f"{CORE}.NamespaceStatus",
         ),
         f"{CORE}.NamespaceSpec": obj("Attributes of a Namespace.", {"finalizers": strings("Finalizers.")}),
-        f"{CORE}.NamespaceStatus": obj("Status of a Namespace.", {"phase": string("Active or Terminating.")}),
+        f"{CORE}.NamespaceStatus": obj(
+            "Status of a Namespace.",
+            {
+                "phase": string("Active or Terminating."),
+                "conditions": listed(
+                    f"{META}.Condition",
+                    "While Terminating, what the deletion waits for (NamespaceContentRemaining, "
+                    "NamespaceFinalizersRemaining, ...).",
+                    key="type",
+                ),
+            },
+        ),
         f"{CORE}.Secret": kind_schema(
             "Secret holds secret data of a certain type.",
             "",
