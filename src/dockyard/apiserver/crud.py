@@ -35,14 +35,7 @@ from dockyard.storage import sqlite
 Obj = dict[str, Any]
 
 
-def _kind(api_version: str, kind: str) -> kinds.ResourceInfo:
-    info = kinds.by_kind(api_version, kind)
-    if info is None:
-        raise LookupError(f"{api_version}/{kind} is not in kinds.RESOURCES")
-    return info
-
-
-NAMESPACE = _kind("v1", "Namespace")
+NAMESPACE = deletion.NAMESPACE
 PROTECTED_NAMESPACES = frozenset({"default", "kube-system"})
 """Namespaces that cannot be deleted (403), as in Kubernetes."""
 

@@ -497,9 +497,8 @@ def check_namespace_open(ns: Obj, info: kinds.ResourceInfo, name: str) -> None:
     if not ns["metadata"].get("deletionTimestamp"):
         return
     namespace = ns["metadata"]["name"]
-    resource = f"{info.plural}.{info.group}" if info.group else info.plural
     raise errors.Forbidden(
-        f'{resource} "{name}" is forbidden: unable to create new content in namespace {namespace} because it is '
+        f'{sqlite.resource_key(info)} "{name}" is forbidden: unable to create new content in namespace {namespace} because it is '
         "being terminated",
         details={
             "name": name,
