@@ -457,9 +457,10 @@ def test_validate_hook_runs_on_create_update_and_patch(api: httpx.Client, monkey
 
 def test_body_limit_is_413(api: httpx.Client) -> None:
     body = copy.deepcopy(POD)
-    body["metadata"]["annotations"] = {"big": "x" * (3 * 1024 * 1024)}
+    env = body["spec"]["containers"][0]["env"][0]  # annotations could not carry it: 256 KiB at most
+    env["value"] = "x" * (3 * 1024 * 1024)
     assert_status(api.post(PODS, json=body), 413)
-    body["metadata"]["annotations"] = {"big": "x" * (2 * 1024 * 1024)}
+    env["value"] = "x" * (2 * 1024 * 1024)
     assert api.post(PODS, json=body).status_code == 201
 
 

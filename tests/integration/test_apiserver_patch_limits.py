@@ -23,15 +23,19 @@ MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 STRATEGIC_PATCH = {"Content-Type": "application/strategic-merge-patch+json"}
 
 
-def pod(api: httpx.Client, name: str, **annotations: str) -> dict[str, Any]:
-    """A Pod whose ``metadata.annotations`` are ``annotations``."""
+def pod(api: httpx.Client, name: str, *, ballast: int = 0, **annotations: str) -> dict[str, Any]:
+    """A Pod whose ``metadata.annotations`` are ``annotations`` (256 KiB at most, as in Kubernetes), and whose
+    container's environment holds ``ballast`` bytes (a Pod's size has no other bound than the request's)."""
+    container: dict[str, Any] = {"name": "c", "image": "busybox"}
+    if ballast:
+        container["env"] = [{"name": "BALLAST", "value": "x" * ballast}]
     resp = api.post(
         PODS,
         json={
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": name, "annotations": annotations},
-            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            "spec": {"containers": [container]},
         },
     )
     assert resp.status_code == 201, resp.text
@@ -73,10 +77,10 @@ def test_copies_that_would_store_a_large_object_are_refused(api: httpx.Client) -
     message = refused(api.patch(f"{PODS}/wide", json=ops, headers=JSON_PATCH), 422, "Invalid")
     assert "Unable to complete the copy" in message
     unchanged(api, f"{PODS}/wide", cm)
-    ops = ops[:20]  # 2 MB of copies: under the limit, stored
+    ops = ops[:1]  # 200 kB of annotations: under both limits, stored
     resp = api.patch(f"{PODS}/wide", json=ops, headers=JSON_PATCH)
     assert resp.status_code == 200, resp.text[:300]
-    assert len(resp.json()["metadata"]["annotations"]) == 21
+    assert len(resp.json()["metadata"]["annotations"]) == 2
 
 
 def test_json_patch_operation_limit(api: httpx.Client) -> None:
@@ -104,7 +108,7 @@ def test_patched_object_larger_than_the_body_limit_is_refused(
     api: httpx.Client, headers: dict[str, str], body: Any
 ) -> None:
     """Each patch fits in a body, but patch after patch would grow the object without bound."""
-    cm = pod(api, "grow", a="x" * (2 * 1024 * 1024))
+    cm = pod(api, "grow", ballast=2 * 1024 * 1024, a="x")
     message = refused(api.patch(f"{PODS}/grow", json=body, headers=headers), 413, "RequestEntityTooLarge")
     assert str(wire.MAX_BODY) in message
     unchanged(api, f"{PODS}/grow", cm)

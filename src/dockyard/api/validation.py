@@ -17,7 +17,19 @@ from typing import Any
 
 import pydantic
 
-from dockyard.api import kinds, models, names, podfields, podports, podsecurity, podsources, probes, services, workloads
+from dockyard.api import (
+    kinds,
+    models,
+    names,
+    objectmeta,
+    podfields,
+    podports,
+    podsecurity,
+    podsources,
+    probes,
+    services,
+    workloads,
+)
 from dockyard.api import labels as well_known
 from dockyard.api.errors import BadRequest, Cause, Invalid
 
@@ -113,6 +125,10 @@ def _drop(obj: Any, loc: tuple[str | int, ...]) -> None:
 
 
 def _metadata_causes(meta: dict[str, Any]) -> list[Cause]:
+    return _name_causes(meta) + objectmeta.causes(meta)
+
+
+def _name_causes(meta: dict[str, Any]) -> list[Cause]:
     name = meta.get("name")
     if not name:
         if not meta.get("generateName"):
@@ -933,8 +949,9 @@ _UPDATE_CHECKS = {
 
 
 def update_causes(info: kinds.ResourceInfo, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
-    """What an update may not change, beyond :func:`validate` of the new object (kube-apiserver's
-    ``Validate<Kind>Update`` of the core and apps groups).
+    """What an update may not change, beyond :func:`validate` of the new object: no finalizer added to an object
+    that is being deleted (:func:`dockyard.api.objectmeta.update_causes`, every kind), and kube-apiserver's
+    ``Validate<Kind>Update`` of the core and apps groups.
 
     Args:
         new: the object after :func:`validate` (defaults applied, ``stringData`` folded into ``data``).
@@ -942,8 +959,9 @@ def update_causes(info: kinds.ResourceInfo, new: dict[str, Any], old: dict[str, 
     Returns:
         One cause per field that may not change (empty: the update may go on).
     """
+    causes = objectmeta.update_causes(new.get("metadata") or {}, old.get("metadata") or {})
     check = _UPDATE_CHECKS.get((info.group, info.kind))
-    return check(new, old) if check is not None else []
+    return causes + check(new, old) if check is not None else causes
 
 
 _CORE_CHECKS = {

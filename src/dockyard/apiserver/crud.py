@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.api import errors, kinds, validation
+from dockyard.api import errors, kinds, objectmeta, validation
 from dockyard.apiserver import coreschemas, customresources, deletion, objects, patch, structural, typecheck, wire
 from dockyard.apiserver.selectors import Selector
 from dockyard.storage import sqlite
@@ -284,7 +284,13 @@ def _write(
 
 
 def _prepare(info: kinds.ResourceInfo, old: Obj, new: Obj, subresource: str | None) -> Obj:
-    """The object to store for a write of ``new`` over ``old`` through the main resource or a subresource."""
+    """The object to store for a write of ``new`` over ``old`` through the main resource or a subresource.
+
+    Raises:
+        errors.Invalid: ``new`` names another ``metadata.uid`` (:func:`dockyard.api.objectmeta.uid_causes`).
+    """
+    if causes := objectmeta.uid_causes(new["metadata"], old["metadata"]):
+        raise errors.Invalid(kind=info.kind, group=info.group, name=old["metadata"]["name"], causes=causes)
     if subresource == "status":
         return objects.prepare_status_update(old, new)
     if subresource == "details":
@@ -401,13 +407,14 @@ def _patched(
     subresource: str | None,
     fields: FieldValidation | None,
 ) -> tuple[Obj, Any]:
-    """``(object to store, resourceVersion precondition)``: ``document`` applied to ``old``, checked."""
+    """``(object to store, resourceVersion precondition)``: ``document`` applied to ``old``, checked: its size
+    first (413), as kube-apiserver's patch handler checks the patched JSON before the object is validated."""
     patched = apply_patch(content_type, old, document)
+    check_object_size(patched)
     new = objects.check_body(info, patched, namespace=namespace, name=name)
     expect_rv = new["metadata"].get("resourceVersion")
     merged = _prepare(info, old, new, subresource)
     merged = _validated(info, merged, fields, old=old)
-    check_object_size(merged)
     return merged, expect_rv
 
 

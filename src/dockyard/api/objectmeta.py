@@ -1,0 +1,154 @@
+"""``metadata`` of every object: what kube-apiserver checks in it, on create and on update. Pure: no I/O.
+
+Source: ``k8s.io/apimachinery/pkg/api/validation/objectmeta.go`` (``ValidateObjectMetaAccessor`` and
+``ValidateObjectMetaAccessorUpdate``) and ``apis/meta/v1/validation`` (``ValidateLabels``), with their messages
+word for word. The name and namespace are checked elsewhere (:mod:`dockyard.api.validation`,
+:mod:`dockyard.apiserver.objects`); the JSON shapes (a map of strings, a list of strings, a list of objects with
+``apiVersion``, ``kind``, ``name`` and ``uid``) are checked before this runs.
+
+- ``labels``: each key an ``IsQualifiedName``, each value an ``IsValidLabelValue`` (so a label selector can name
+  it);
+- ``annotations``: each key an ``IsQualifiedName`` (compared in lower case), keys and values together at most
+  :data:`ANNOTATIONS_SIZE_MAX` bytes;
+- ``ownerReferences``: a version in ``apiVersion``, no core ``Event`` as an owner, at most one ``controller: true``;
+- ``finalizers``: each an ``IsQualifiedName``, not both ``orphan`` and ``foregroundDeletion``;
+- on update of an object that is being deleted (``deletionTimestamp`` set): no new finalizers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dockyard.api import labelselector
+from dockyard.api.errors import Cause
+
+__all__ = [
+    "ANNOTATIONS_SIZE_MAX",
+    "FOREGROUND",
+    "ORPHAN",
+    "causes",
+    "uid_causes",
+    "update_causes",
+]
+
+ANNOTATIONS_SIZE_MAX = 256 * (1 << 10)
+"""Bytes of all annotation keys and values of one object at most (``TotalAnnotationSizeLimitB``)."""
+ORPHAN = "orphan"
+"""``metav1.FinalizerOrphanDependents``."""
+FOREGROUND = "foregroundDeletion"
+"""``metav1.FinalizerDeleteDependents``."""
+_BANNED_OWNERS = {("", "v1", "Event")}
+"""``BannedOwners``: (group, version, kind) that may not own an object."""
+
+
+def _invalid(value: Any, detail: str) -> str:
+    return labelselector.invalid(value, detail)
+
+
+def causes(meta: Mapping[str, Any]) -> list[Cause]:
+    """What is wrong with ``meta`` (an object's ``metadata``, shapes already checked), one
+    :class:`~dockyard.api.errors.Cause` per problem; empty if nothing is."""
+    found: list[Cause] = []
+    for key, value in (meta.get("labels") or {}).items():
+        found += [Cause("metadata.labels", _invalid(key, m)) for m in labelselector.qualified_name_errors(key)]
+        found += [Cause("metadata.labels", _invalid(value, m)) for m in labelselector.label_value_errors(value)]
+    annotations = meta.get("annotations") or {}
+    for key in annotations:
+        found += [
+            Cause("metadata.annotations", _invalid(key, m))
+            for m in labelselector.qualified_name_errors(str(key).lower())
+        ]
+    if sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items()) > ANNOTATIONS_SIZE_MAX:
+        found.append(
+            Cause(
+                "metadata.annotations",
+                f"Too long: must have at most {ANNOTATIONS_SIZE_MAX} bytes",
+                "FieldValueTooLong",
+            )
+        )
+    found += _owner_causes(meta.get("ownerReferences") or [])
+    found += _finalizer_causes(meta.get("finalizers") or [])
+    return found
+
+
+def _owner_causes(refs: list[dict[str, Any]]) -> list[Cause]:
+    """``ValidateOwnerReferences``: each reference's version and kind, and one controller at most."""
+    found: list[Cause] = []
+    controller = ""
+    for ref in refs:
+        api_version = str(ref.get("apiVersion") or "")
+        group, _, version = api_version.rpartition("/") if "/" in api_version else ("", "", api_version)
+        if not version or api_version.count("/") > 1:
+            found.append(
+                Cause("metadata.ownerReferences.apiVersion", _invalid(api_version, "version must not be empty"))
+            )
+        elif (group, version, ref.get("kind")) in _BANNED_OWNERS:
+            found.append(
+                Cause(
+                    "metadata.ownerReferences",
+                    _invalid(ref, f"{group}/{version}, Kind={ref.get('kind')} is disallowed from being an owner"),
+                )
+            )
+        if ref.get("controller") is True:
+            current = f"{ref.get('kind')}/{ref.get('name')}"
+            if controller:
+                found.append(
+                    Cause(
+                        "metadata.ownerReferences",
+                        _invalid(
+                            refs,
+                            'Only one reference can have Controller set to true. Found "true" in references for '
+                            f"{controller} and {current}",
+                        ),
+                    )
+                )
+            else:
+                controller = current
+    return found
+
+
+def _finalizer_causes(finalizers: list[str]) -> list[Cause]:
+    """``ValidateFinalizers``: each name qualified; ``orphan`` and ``foregroundDeletion`` not together."""
+    found = [
+        Cause("metadata.finalizers", _invalid(name, m))
+        for name in finalizers
+        for m in labelselector.qualified_name_errors(name)
+    ]
+    if ORPHAN in finalizers and FOREGROUND in finalizers:
+        found.append(
+            Cause(
+                "metadata.finalizers", _invalid(finalizers, f"finalizer {ORPHAN} and {FOREGROUND} cannot be both set")
+            )
+        )
+    return found
+
+
+def uid_causes(new: Mapping[str, Any], old: Mapping[str, Any]) -> list[Cause]:
+    """An update (``new``, ``old``: the two ``metadata``, before the server restores what it owns) that names a
+    ``uid`` other than the stored object's: it was written for another object of that name, one deleted since
+    (``metadata.uid`` is immutable, ``ValidateObjectMetaAccessorUpdate``; a ``uid`` left out is the stored one)."""
+    uid = new.get("uid")
+    if not uid or uid == old.get("uid"):
+        return []
+    return [Cause("metadata.uid", _invalid(uid, "field is immutable"))]
+
+
+def update_causes(new: Mapping[str, Any], old: Mapping[str, Any]) -> list[Cause]:
+    """What an update may not do to ``metadata`` beyond :func:`causes` of the new one
+    (``ValidateObjectMetaAccessorUpdate``): add finalizers to an object that is being deleted (Forbidden, so that
+    nothing can hold back a deletion once it started). ``new``, ``old``: the two ``metadata``."""
+    if not old.get("deletionTimestamp"):
+        return []
+    added = sorted(set(new.get("finalizers") or []) - set(old.get("finalizers") or []))
+    if not added:
+        return []
+    shown = ", ".join(f'"{name}"' for name in added)
+    return [
+        Cause(
+            "metadata.finalizers",
+            "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers "
+            f"[]string{{{shown}}}",
+            "FieldValueForbidden",
+        )
+    ]
