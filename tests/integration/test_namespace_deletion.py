@@ -10,6 +10,7 @@ at once, a running pod included, and its containers were stopped afterwards with
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -124,14 +125,81 @@ def test_kubectl_shows_a_terminating_namespace(apiserver: ApiServer, api: httpx.
 
 def test_spec_finalizers_other_than_kubernetes_hold_a_namespace(api: httpx.Client) -> None:
     """``spec.finalizers``: ``kubernetes`` stands for deleting the content (done here); any other entry is another
-    system's work and holds the Namespace until it is taken off."""
-    body = {"metadata": {"name": "held-ns"}, "spec": {"finalizers": ["kubernetes", "example.com/cleanup"]}}
-    assert api.post(NAMESPACES, json=body).status_code == 201
+    system's work and holds the Namespace until that system takes it off through ``PUT .../finalize``."""
+    body = {"metadata": {"name": "held-ns"}, "spec": {"finalizers": ["example.com/cleanup"]}}
+    created = api.post(NAMESPACES, json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["spec"]["finalizers"] == ["example.com/cleanup", "kubernetes"]
     assert api.delete(f"{NAMESPACES}/held-ns").status_code == 200
-    assert api.get(f"{NAMESPACES}/held-ns").json()["status"]["phase"] == "Terminating"
-    released = {"spec": {"finalizers": ["kubernetes"]}}
-    assert api.patch(f"{NAMESPACES}/held-ns", json=released, headers=MERGE).status_code == 200
+    held = api.get(f"{NAMESPACES}/held-ns").json()
+    assert held["status"]["phase"] == "Terminating"
+    # an update of the Namespace itself leaves spec.finalizers as they are (kube-apiserver's PrepareForUpdate)
+    patched = api.patch(f"{NAMESPACES}/held-ns", json={"spec": {"finalizers": []}}, headers=MERGE)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["spec"]["finalizers"] == ["example.com/cleanup", "kubernetes"]
+    assert api.patch(f"{NAMESPACES}/held-ns/finalize", json={}, headers=MERGE).status_code == 405
+    released = {**patched.json(), "spec": {"finalizers": ["kubernetes"]}}
+    finalized = api.put(f"{NAMESPACES}/held-ns/finalize", json=released)
+    assert finalized.status_code == 200, finalized.text
     assert api.get(f"{NAMESPACES}/held-ns").status_code == 404
+
+
+def test_kubectl_replace_raw_finalize_releases_a_stuck_namespace(
+    apiserver: ApiServer, api: httpx.Client, tmp_path: Path
+) -> None:
+    """The usual way out of a Namespace stuck on a finalizer nobody will clear: its ``spec.finalizers`` emptied with
+    ``kubectl replace --raw /api/v1/namespaces/NAME/finalize -f FILE``."""
+    kubectl = Kubectl(apiserver, tmp_path)
+    body = {"metadata": {"name": "stuck"}, "spec": {"finalizers": ["example.com/gone-controller"]}}
+    assert api.post(NAMESPACES, json=body).status_code == 201
+    kubectl.run("delete", "namespace", "stuck", "--wait=false")
+    shown = kubectl.run("get", "namespace", "stuck", "-o", "json").stdout
+    stuck = json.loads(shown)
+    assert stuck["status"]["phase"] == "Terminating"
+    stuck["spec"]["finalizers"] = []
+    (tmp_path / "stuck.json").write_text(json.dumps(stuck))
+    kubectl.run("replace", "--raw", "/api/v1/namespaces/stuck/finalize", "-f", str(tmp_path / "stuck.json"))
+    gone = kubectl.run("get", "namespace", "stuck", check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr, gone.stderr
+
+
+def test_a_new_namespace_gets_the_kubernetes_finalizer_and_only_finalize_changes_it(api: httpx.Client) -> None:
+    created = api.post(NAMESPACES, json={"metadata": {"name": "plain"}})
+    assert created.json()["spec"] == {"finalizers": ["kubernetes"]}
+    stored = created.json()
+    put = api.put(f"{NAMESPACES}/plain", json={**stored, "spec": {"finalizers": ["example.com/x"]}})
+    assert put.status_code == 200, put.text
+    assert put.json()["spec"]["finalizers"] == ["kubernetes"]
+    finalized = api.put(f"{NAMESPACES}/plain/finalize", json={**put.json(), "spec": {"finalizers": ["example.com/x"]}})
+    assert finalized.status_code == 200, finalized.text
+    assert finalized.json()["spec"]["finalizers"] == ["example.com/x"]
+    assert finalized.json()["status"] == {"phase": "Active"}
+    resources = api.get("/api/v1").json()["resources"]
+    assert {"name": "namespaces/finalize", "verbs": ["update"]}.items() <= next(
+        r for r in resources if r["name"] == "namespaces/finalize"
+    ).items()
+
+
+@pytest.mark.parametrize(
+    ("finalizer", "message"),
+    [
+        ("cleanup", 'Invalid value: "cleanup": name is neither a standard finalizer name nor is it fully qualified'),
+        ("example.com/a b", None),
+    ],
+)
+def test_spec_finalizers_are_standard_or_qualified_names(
+    api: httpx.Client, finalizer: str, message: str | None
+) -> None:
+    resp = api.post(NAMESPACES, json={"metadata": {"name": "odd"}, "spec": {"finalizers": [finalizer]}})
+    assert resp.status_code == 422, resp.text
+    found = [(c["field"], c["message"]) for c in resp.json()["details"]["causes"]]
+    assert {f for f, _ in found} == {"spec.finalizers"}, found
+    if message is not None:
+        assert ("spec.finalizers", message) in found
+    stored = api.post(NAMESPACES, json={"metadata": {"name": "odd"}}).json()
+    resp = api.put(f"{NAMESPACES}/odd/finalize", json={**stored, "spec": {"finalizers": [finalizer]}})
+    assert resp.status_code == 422, resp.text
+    assert api.get(f"{NAMESPACES}/odd").json()["spec"]["finalizers"] == ["kubernetes"]
 
 
 def _conditions(api: httpx.Client) -> dict[str, tuple[str, str, str]]:

@@ -101,7 +101,15 @@ RESOURCES: tuple[ResourceInfo, ...] = (
         categories=("all", "dockyard"),
     ),
     # core v1
-    ResourceInfo(group="", version="v1", kind="Namespace", plural="namespaces", namespaced=False, short_names=("ns",)),
+    ResourceInfo(
+        group="",
+        version="v1",
+        kind="Namespace",
+        plural="namespaces",
+        namespaced=False,
+        subresources=("status", "finalize"),  # finalize: PUT only, the one way to change spec.finalizers
+        short_names=("ns",),
+    ),
     # registered and heart-beaten by the node agent (dockyard.agent.nodestatus), as the kubelet registers its Node
     ResourceInfo(group="", version="v1", kind="Node", plural="nodes", namespaced=False, short_names=("no",)),
     ResourceInfo(

@@ -26,8 +26,10 @@ from dockyard.api.errors import Cause
 __all__ = [
     "ANNOTATIONS_SIZE_MAX",
     "FOREGROUND",
+    "NAMESPACE_FINALIZER",
     "ORPHAN",
     "causes",
+    "namespace_finalizer_causes",
     "uid_causes",
     "update_causes",
 ]
@@ -38,6 +40,11 @@ ORPHAN = "orphan"
 """``metav1.FinalizerOrphanDependents``."""
 FOREGROUND = "foregroundDeletion"
 """``metav1.FinalizerDeleteDependents``."""
+NAMESPACE_FINALIZER = "kubernetes"
+"""``v1.FinalizerKubernetes``: the ``spec.finalizers`` entry every Namespace gets at create; it stands for deleting
+the Namespace's content."""
+_STANDARD_FINALIZERS = (NAMESPACE_FINALIZER, ORPHAN, FOREGROUND)
+"""``helper.IsStandardFinalizerName``: the finalizer names that need no domain prefix in ``spec.finalizers``."""
 _BANNED_OWNERS = {("", "v1", "Event")}
 """``BannedOwners``: (group, version, kind) that may not own an object."""
 
@@ -121,6 +128,18 @@ def _finalizer_causes(finalizers: list[str]) -> list[Cause]:
                 "metadata.finalizers", _invalid(finalizers, f"finalizer {ORPHAN} and {FOREGROUND} cannot be both set")
             )
         )
+    return found
+
+
+def namespace_finalizer_causes(finalizers: list[str]) -> list[Cause]:
+    """A Namespace's ``spec.finalizers`` (core ``validateFinalizerName``): each a qualified name and, without a
+    ``/``, one of the standard names (``kubernetes``, ``orphan``, ``foregroundDeletion``)."""
+    found: list[Cause] = []
+    for name in finalizers:
+        errs = labelselector.qualified_name_errors(name)
+        if not errs and "/" not in name and name not in _STANDARD_FINALIZERS:
+            errs = ["name is neither a standard finalizer name nor is it fully qualified"]
+        found += [Cause("spec.finalizers", _invalid(name, m)) for m in errs]
     return found
 
 

@@ -691,8 +691,14 @@ def app_armor_annotation_causes(meta: Any, spec: Any, path: str = "metadata") ->
 
 
 def _namespace_causes(obj: dict[str, Any]) -> list[Cause]:
-    """Pod Security labels must name a level and a version (see :mod:`dockyard.api.podsecurity`)."""
-    return podsecurity.label_causes((obj.get("metadata") or {}).get("labels"))
+    """Pod Security labels must name a level and a version (see :mod:`dockyard.api.podsecurity`); each of
+    ``spec.finalizers`` a standard or a qualified name (:func:`dockyard.api.objectmeta.namespace_finalizer_causes`)."""
+    spec = obj.get("spec")
+    finalizers = spec.get("finalizers") if isinstance(spec, dict) else None
+    named = [f for f in finalizers if isinstance(f, str)] if isinstance(finalizers, list) else []
+    return podsecurity.label_causes((obj.get("metadata") or {}).get("labels")) + objectmeta.namespace_finalizer_causes(
+        named
+    )
 
 
 NODE_TAINTS_REFUSED = (

@@ -518,7 +518,16 @@ def _others() -> dict[str, Schema]:
             f"{CORE}.NamespaceSpec",
             f"{CORE}.NamespaceStatus",
         ),
-        f"{CORE}.NamespaceSpec": obj("Attributes of a Namespace.", {"finalizers": strings("Finalizers.")}),
+        f"{CORE}.NamespaceSpec": obj(
+            "Attributes of a Namespace.",
+            {
+                "finalizers": strings(
+                    "Finalizers is an opaque list of values that must be empty to permanently remove object from "
+                    "storage. dockyard adds `kubernetes` at create (its content is deleted by the API server); only "
+                    "PUT /api/v1/namespaces/NAME/finalize changes the list."
+                )
+            },
+        ),
         f"{CORE}.NamespaceStatus": obj(
             "Status of a Namespace.",
             {

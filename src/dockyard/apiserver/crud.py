@@ -295,6 +295,8 @@ def _prepare(info: kinds.ResourceInfo, old: Obj, new: Obj, subresource: str | No
         return objects.prepare_status_update(old, new)
     if subresource == "details":
         return objects.prepare_details_update(info, old, new)
+    if subresource == "finalize":
+        return objects.prepare_finalize_update(info, old, new)
     return objects.prepare_update(info, old, new)
 
 

@@ -51,21 +51,21 @@ import copy
 import time
 from typing import Any
 
-from dockyard.api import errors, kinds, phases, timefmt
+from dockyard.api import errors, kinds, objectmeta, phases, timefmt
 from dockyard.apiserver import objects
 from dockyard.storage import sqlite
 
 Obj = dict[str, Any]
 
-FOREGROUND = "foregroundDeletion"
+FOREGROUND = objectmeta.FOREGROUND
 _NODE = kinds.by_kind("v1", "Node")
 assert _NODE is not None
 NODE: kinds.ResourceInfo = _NODE
 _NAMESPACE = kinds.by_kind("v1", "Namespace")
 assert _NAMESPACE is not None
 NAMESPACE: kinds.ResourceInfo = _NAMESPACE
-NAMESPACE_FINALIZER = "kubernetes"
-"""The ``spec.finalizers`` entry Kubernetes gives every Namespace: its content is deleted (done here)."""
+NAMESPACE_FINALIZER = objectmeta.NAMESPACE_FINALIZER
+"""The ``spec.finalizers`` entry every Namespace gets at create: its content is deleted (done here)."""
 DEFAULT_POD_GRACE = 30
 """Seconds of a pod's graceful deletion when neither the request nor ``spec.terminationGracePeriodSeconds`` says."""
 POLICIES = ("Background", "Foreground", "Orphan")

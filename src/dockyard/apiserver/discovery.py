@@ -24,6 +24,7 @@ _SUBRESOURCE_VERBS = {
     "log": ["create", "get"],
     "instantiate": ["create"],
     "details": ["patch", "update"],
+    "finalize": ["update"],
 }
 _SUBRESOURCE_KIND = {"instantiate": "BuildRequest"}
 

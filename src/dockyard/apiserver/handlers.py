@@ -168,6 +168,8 @@ async def dispatch(state: ServerState, request: Request) -> Response:
         return await _object(state, request, attrs, info, ns, name, method, subresource="status")
     if sub == "details" and method in ("PUT", "PATCH"):
         return await _object(state, request, attrs, info, ns, name, method, subresource="details")
+    if sub == "finalize" and method == "PUT":
+        return await _object(state, request, attrs, info, ns, name, method, subresource="finalize")
     if sub == "log" and method == "GET":
         return await subresources.handle_get_log(state, request, info, ns or "", name)
     if sub == "log" and method == "POST":

@@ -22,7 +22,7 @@ import copy
 import secrets
 from typing import Any
 
-from dockyard.api import errors, kinds, names, phases, timefmt
+from dockyard.api import errors, kinds, names, objectmeta, phases, timefmt
 
 Obj = dict[str, Any]
 
@@ -163,7 +163,8 @@ def prepare_create(info: kinds.ResourceInfo, obj: Obj, *, uid: str, now: str) ->
 
     Returns a new dict: ``uid``, ``creationTimestamp``, ``generation: 1``; no
     ``resourceVersion`` (the store sets it); no ``status`` for ``has_status``
-    kinds (a Namespace starts ``Active``).
+    kinds. A Namespace starts ``Active`` with ``kubernetes`` in its ``spec.finalizers`` (kube-apiserver's
+    namespace strategy, ``PrepareForCreate``).
     """
     out = copy.deepcopy(obj)
     meta = out["metadata"]
@@ -172,9 +173,31 @@ def prepare_create(info: kinds.ResourceInfo, obj: Obj, *, uid: str, now: str) ->
     meta.update(uid=uid, creationTimestamp=now, generation=1)
     if info.has_status:
         out.pop("status", None)
-    if info.kind == "Namespace":
+    if _is_namespace(info):
         out["status"] = {"phase": phases.NamespacePhase.ACTIVE}
+        spec = out["spec"] = dict(out.get("spec") or {})
+        finalizers = list(spec.get("finalizers") or [])
+        if objectmeta.NAMESPACE_FINALIZER not in finalizers:
+            spec["finalizers"] = [*finalizers, objectmeta.NAMESPACE_FINALIZER]
     return out
+
+
+def _is_namespace(info: kinds.ResourceInfo) -> bool:
+    return info.kind == "Namespace" and info.group == ""
+
+
+def _namespace_finalizers(obj: Obj) -> Any:
+    spec = obj.get("spec")
+    return spec.get("finalizers") if isinstance(spec, dict) else None
+
+
+def _with_namespace_finalizers(obj: Obj, finalizers: Any) -> None:
+    """Set ``obj``'s ``spec.finalizers`` (``None``: none)."""
+    spec = obj["spec"] = dict(obj["spec"]) if isinstance(obj.get("spec"), dict) else {}
+    if finalizers is None:
+        spec.pop("finalizers", None)
+    else:
+        spec["finalizers"] = copy.deepcopy(finalizers)
 
 
 def prepare_update(info: kinds.ResourceInfo, old: Obj, new: Obj) -> Obj:
@@ -183,6 +206,8 @@ def prepare_update(info: kinds.ResourceInfo, old: Obj, new: Obj) -> Obj:
     Keeps the stored server-owned metadata and (for ``has_status`` kinds) the
     stored status; bumps ``generation`` when the desired state changed.
     The ``resourceVersion`` precondition is the caller's (the store checks it).
+    A Namespace keeps its stored ``spec.finalizers``: only ``PUT .../finalize`` changes them
+    (:func:`prepare_finalize_update`; kube-apiserver's namespace strategy, ``PrepareForUpdate``).
     """
     out = copy.deepcopy(new)
     meta = out["metadata"]
@@ -198,8 +223,18 @@ def prepare_update(info: kinds.ResourceInfo, old: Obj, new: Obj) -> Obj:
             out["status"] = copy.deepcopy(old["status"])
         else:
             out.pop("status", None)
+    if _is_namespace(info):
+        _with_namespace_finalizers(out, _namespace_finalizers(old))
     generation = int(old_meta.get("generation") or 1)
     meta["generation"] = generation + 1 if desired_state(old) != desired_state(out) else generation
+    return out
+
+
+def prepare_finalize_update(info: kinds.ResourceInfo, old: Obj, new: Obj) -> Obj:
+    """A write to ``PUT /api/v1/namespaces/NAME/finalize``: as :func:`prepare_update`, but ``spec.finalizers``
+    taken from ``new`` (kube-apiserver's ``namespaceFinalizeStrategy``: the status stays the stored one)."""
+    out = prepare_update(info, old, new)
+    _with_namespace_finalizers(out, _namespace_finalizers(new))
     return out
 
 
