@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dockyard.api import models
+from dockyard.api import labelselector, models
 from dockyard.api.errors import Cause
 
 MAX_NAME_LENGTH = 253
@@ -71,7 +71,6 @@ VOLUME_SOURCES = ("hostPath", "emptyDir", "secret", "configMap", "projected")
 """Volume types the node agent mounts, in the order Kubernetes' ``validateVolumeSource`` counts them."""
 MAX_FILE_MODE = 0o777
 _FILE_MODE = "must be a number between 0 and 0777 (octal), both inclusive"
-_QUALIFIED_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 
 
 def _loc(path: str) -> tuple[str | int, ...]:
@@ -152,19 +151,6 @@ def _config_key(value: Any, where: str) -> list[Cause]:
     return []
 
 
-def _is_qualified_name(value: str) -> bool:
-    """Kubernetes ``IsQualifiedName``: ``[prefix/]name``, the prefix an RFC 1123 subdomain, the name at most 63
-    alphanumeric characters, '-', '_' or '.', starting and ending alphanumeric."""
-    parts = value.split("/")
-    if len(parts) > 2:
-        return False
-    if len(parts) == 2 and (
-        not parts[0] or len(parts[0]) > MAX_NAME_LENGTH or not models.DNS1123_SUBDOMAIN.match(parts[0])
-    ):
-        return False
-    return 0 < len(parts[-1]) <= 63 and _QUALIFIED_NAME_PART.match(parts[-1]) is not None
-
-
 def _field_ref_causes(ref: Any, where: str) -> list[Cause]:
     """``valueFrom.fieldRef`` (Kubernetes ``validateObjectFieldSelector`` with
     ``validEnvDownwardAPIFieldPathExpressions``): ``fieldPath`` required, one of :data:`ENV_FIELD_PATHS` or
@@ -192,7 +178,7 @@ def _field_ref_causes(ref: Any, where: str) -> list[Cause]:
         return causes
     if subscripted:
         key = subscripted.group(2)
-        if not _is_qualified_name(key.lower() if subscripted.group(1) == "annotations" else key):
+        if labelselector.qualified_name_errors(key.lower() if subscripted.group(1) == "annotations" else key):
             causes.append(
                 Cause(
                     pwhere,
