@@ -230,3 +230,40 @@ def test_an_update_naming_another_uid_is_refused(api: httpx.Client) -> None:
     kept = api.put(f"{CONFIGMAPS}/again", json=without)
     assert kept.status_code == 200, kept.text
     assert kept.json()["metadata"]["uid"] == second["metadata"]["uid"]
+
+
+DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
+
+
+def deployment(template_meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": template_meta, "spec": {"containers": [{"name": "c", "image": "busybox"}]}},
+        },
+    }
+
+
+def test_a_pod_templates_labels_and_annotations_are_checked_as_a_pods(api: httpx.Client) -> None:
+    """A Deployment whose pods would be refused is refused itself (``ValidatePodTemplateSpec``), rather than
+    accepted with a ReplicaSet that can never make a pod."""
+    refused(
+        api.post(DEPLOYMENTS, json=deployment({"labels": {"app": "web", "a b": "x"}})),
+        "spec.template.metadata.labels",
+        f'Invalid value: "a b": {QNAME_PART}',
+    )
+    refused(
+        api.post(DEPLOYMENTS, json=deployment({"labels": {"app": "web"}, "annotations": {"bad key": "x"}})),
+        "spec.template.metadata.annotations",
+        f'Invalid value: "bad key": {QNAME_PART}',
+    )
+    created = api.post(DEPLOYMENTS, json=deployment({"labels": {"app": "web"}, "annotations": {"example.com/a": "x"}}))
+    assert created.status_code == 201, created.text
+    resp = api.patch(
+        f"{DEPLOYMENTS}/web", json={"spec": {"template": {"metadata": {"labels": {"tier": "-x"}}}}}, headers=MERGE
+    )
+    assert resp.status_code == 422, resp.text
+    assert {f for f, _ in causes(resp)} == {"spec.template.metadata.labels"}, resp.text

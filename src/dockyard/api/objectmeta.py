@@ -12,7 +12,8 @@ word for word. The name and namespace are checked elsewhere (:mod:`dockyard.api.
   :data:`ANNOTATIONS_SIZE_MAX` bytes;
 - ``ownerReferences``: a version in ``apiVersion``, no core ``Event`` as an owner, at most one ``controller: true``;
 - ``finalizers``: each an ``IsQualifiedName``, not both ``orphan`` and ``foregroundDeletion``;
-- on update of an object that is being deleted (``deletionTimestamp`` set): no new finalizers.
+- on update of an object that is being deleted (``deletionTimestamp`` set): no new finalizers;
+- a pod template's labels and annotations as an object's (``ValidatePodTemplateSpec``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "ORPHAN",
     "causes",
     "namespace_finalizer_causes",
+    "template_causes",
     "uid_causes",
     "update_causes",
 ]
@@ -56,26 +58,39 @@ def _invalid(value: Any, detail: str) -> str:
 def causes(meta: Mapping[str, Any]) -> list[Cause]:
     """What is wrong with ``meta`` (an object's ``metadata``, shapes already checked), one
     :class:`~dockyard.api.errors.Cause` per problem; empty if nothing is."""
-    found: list[Cause] = []
-    for key, value in (meta.get("labels") or {}).items():
-        found += [Cause("metadata.labels", _invalid(key, m)) for m in labelselector.qualified_name_errors(key)]
-        found += [Cause("metadata.labels", _invalid(value, m)) for m in labelselector.label_value_errors(value)]
-    annotations = meta.get("annotations") or {}
-    for key in annotations:
-        found += [
-            Cause("metadata.annotations", _invalid(key, m))
-            for m in labelselector.qualified_name_errors(str(key).lower())
-        ]
-    if sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items()) > ANNOTATIONS_SIZE_MAX:
-        found.append(
-            Cause(
-                "metadata.annotations",
-                f"Too long: must have at most {ANNOTATIONS_SIZE_MAX} bytes",
-                "FieldValueTooLong",
-            )
-        )
+    found = _labels_annotations_causes(meta, "metadata")
     found += _owner_causes(meta.get("ownerReferences") or [])
     found += _finalizer_causes(meta.get("finalizers") or [])
+    return found
+
+
+def template_causes(meta: Any, where: str) -> list[Cause]:
+    """A pod template's ``metadata`` (at field path ``where``, e.g. ``spec.template.metadata``): its labels and
+    annotations as an object's (``ValidatePodTemplateSpec``), so that a Deployment is not accepted whose pods
+    would be refused. Values that are not maps of strings are left to the schema check."""
+    return _labels_annotations_causes(meta, where) if isinstance(meta, Mapping) else []
+
+
+def _strings(value: Any) -> dict[str, str]:
+    """The string entries of a map (``{}`` for anything else)."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _labels_annotations_causes(meta: Mapping[str, Any], where: str) -> list[Cause]:
+    found: list[Cause] = []
+    labels, annotations = f"{where}.labels", f"{where}.annotations"
+    for key, value in _strings(meta.get("labels")).items():
+        found += [Cause(labels, _invalid(key, m)) for m in labelselector.qualified_name_errors(key)]
+        found += [Cause(labels, _invalid(value, m)) for m in labelselector.label_value_errors(value)]
+    notes = _strings(meta.get("annotations"))
+    for key in notes:
+        found += [Cause(annotations, _invalid(key, m)) for m in labelselector.qualified_name_errors(key.lower())]
+    if sum(len(k.encode()) + len(v.encode()) for k, v in notes.items()) > ANNOTATIONS_SIZE_MAX:
+        found.append(
+            Cause(annotations, f"Too long: must have at most {ANNOTATIONS_SIZE_MAX} bytes", "FieldValueTooLong")
+        )
     return found
 
 

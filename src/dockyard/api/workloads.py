@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dockyard.api import labelselector
+from dockyard.api import labelselector, objectmeta
 from dockyard.api.errors import Cause
 
 __all__ = [
@@ -171,9 +171,10 @@ def _selector_causes(selector: Any, template_labels: Any, path: str) -> list[Cau
 
 def _template_causes(template: dict[str, Any], path: str) -> list[Cause]:
     """``ValidatePodTemplateSpecForReplicaSet`` beyond the pod spec: ``restartPolicy`` is ``Always`` (the
-    default) and ``activeDeadlineSeconds`` is unset. A ``restartPolicy`` no pod may have is the pod rules'."""
+    default) and ``activeDeadlineSeconds`` is unset; the template's labels and annotations as an object's
+    (:func:`dockyard.api.objectmeta.template_causes`). A ``restartPolicy`` no pod may have is the pod rules'."""
     spec = _dict(template.get("spec"))
-    causes = []
+    causes = objectmeta.template_causes(template.get("metadata") or {}, f"{path}.metadata")
     policy = spec.get("restartPolicy") or RESTART_ALWAYS
     if policy != RESTART_ALWAYS and policy in POD_RESTART_POLICIES:
         causes.append(
