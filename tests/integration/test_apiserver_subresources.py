@@ -228,3 +228,26 @@ def test_pod_logs_check_their_options_and_need_a_node_whose_agent_answers(api: h
     assert api.get(f"{PODS}/nope/log").status_code == 404
     resources = api.get("/api/v1").json()["resources"]
     assert "pods/log" in {r["name"] for r in resources}
+
+
+def test_a_buildconfig_named_past_a_label_value_builds(api: httpx.Client) -> None:
+    """A BuildConfig's name may be 253 characters and a label value only 63: its Builds and build pods carry the
+    name cut to 63 (OpenShift's ``LabelValue``), and stay writable now that labels are checked; who reads them
+    takes the exact name from the ownerReference (Build) and the annotation (build pod)."""
+    from dockyard.api import buildpod
+
+    name = "a" * 62 + "-b" + "c" * 10  # 74 characters; cut at 63 it would end in "-": the cut drops it
+    bc = {**BC, "metadata": {"name": name}}
+    assert api.post(BCS, json=bc).status_code == 201
+    created = api.post(f"{BCS}/{name}/instantiate")
+    assert created.status_code == 201, created.text
+    build = created.json()
+    assert build["metadata"]["labels"]["dockyard.dev/buildconfig"] == "a" * 62
+    assert buildpod.config_name(build) == name
+    status = api.patch(f"{BUILDS}/{name}-1/status", json={"status": {"phase": "Pending"}}, headers=MERGE)
+    assert status.status_code == 200, status.text
+    pod = buildpod.build_pod(status.json(), output="127.0.0.1:5000/hello:latest")
+    made = api.post(PODS, json=pod)
+    assert made.status_code == 201, made.text
+    assert made.json()["metadata"]["labels"]["dockyard.dev/build.name"] == "a" * 62
+    assert buildpod.build_name(made.json()) == f"{name}-1"

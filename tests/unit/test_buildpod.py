@@ -1,6 +1,7 @@
 """The build pod contract between the build controller and the node agent."""
 
 from dockyard.api import buildpod
+from dockyard.api import labels as well_known
 
 BUILD = {
     "apiVersion": "dockyard.dev/v1alpha1",
@@ -33,3 +34,32 @@ def test_result_round_trip():
     }
     assert buildpod.result_from_pod(pod) == result
     assert buildpod.result_from_pod({"status": {"phase": "Running"}}) is None
+
+
+def test_names_past_a_label_value_are_cut_and_read_back_whole() -> None:
+    """OpenShift's ``LabelValue``: a name longer than 63 characters is cut (and loses the ``-`` the cut leaves at
+    its end); the exact names come from the ownerReference (Build) and the annotation (build pod)."""
+    long_a, long_b = "x" * 62 + "-a", "x" * 62 + "-b"
+    assert well_known.label_value("short") == "short"
+    assert well_known.label_value(long_a) == well_known.label_value(long_b) == "x" * 62
+    build = {
+        "apiVersion": "dockyard.dev/v1alpha1",
+        "kind": "Build",
+        "metadata": {
+            "name": f"{long_b}-1",
+            "namespace": "default",
+            "uid": "u1",
+            "labels": {buildpod.BUILDCONFIG_LABEL: well_known.label_value(long_b)},
+            "ownerReferences": [
+                {"apiVersion": "dockyard.dev/v1alpha1", "kind": "BuildConfig", "name": long_b, "uid": "c"}
+            ],
+        },
+        "spec": {},
+    }
+    assert buildpod.config_name(build) == long_b
+    unowned = {"metadata": {"labels": {buildpod.BUILDCONFIG_LABEL: "hello"}}}
+    assert buildpod.config_name(unowned) == "hello"
+    assert buildpod.config_name({"metadata": {}}) is None
+    pod = buildpod.build_pod(build)
+    assert pod["metadata"]["labels"][buildpod.BUILD_NAME_LABEL] == "x" * 62
+    assert buildpod.build_name(pod) == f"{long_b}-1"

@@ -47,6 +47,26 @@ def is_build_pod(pod: Any) -> bool:
     return well_known.get(pod, well_known.BUILD_POD) == well_known.BUILD_POD_TRUE
 
 
+def config_name(build: Any) -> str | None:
+    """The BuildConfig a Build (a dict or typed) belongs to: the name in its ownerReference of kind BuildConfig
+    (whole), else its :data:`BUILDCONFIG_LABEL` (cut to a label value's 63 characters, :func:`labels.label_value`;
+    OpenShift's ``ConfigNameForBuild`` likewise reads its annotation before the label); None if neither."""
+    refs = well_known.meta_field(build, "ownerReferences") or []
+    for ref in refs:
+        kind = ref.get("kind") if isinstance(ref, dict) else getattr(ref, "kind", None)
+        if kind == "BuildConfig":
+            owner = ref.get("name") if isinstance(ref, dict) else getattr(ref, "name", None)
+            if owner:
+                return str(owner)
+    return well_known.get(build, BUILDCONFIG_LABEL)
+
+
+def build_name(pod: Any) -> str | None:
+    """The Build a build pod (a dict or typed) runs: its :data:`BUILD_NAME_ANNOTATION` (whole), else its
+    :data:`BUILD_NAME_LABEL` (cut to 63 characters), else None."""
+    return well_known.get_annotation(pod, well_known.BUILD_NAME_ANNOTATION) or well_known.get(pod, BUILD_NAME_LABEL)
+
+
 def pod_name(build_name: str) -> str:
     """``<build>-build``, OpenShift's build pod naming."""
     return f"{build_name}-build"
@@ -61,7 +81,7 @@ def build_pod(build: dict[str, Any], *, output: str | None = None) -> dict[str, 
     payload: dict[str, Any] = {"metadata": {k: meta[k] for k in keep if meta.get(k) is not None}, "spec": build["spec"]}
     if output:
         payload["status"] = {"outputDockerImageReference": output}
-    labels = {BUILD_POD_LABEL: well_known.BUILD_POD_TRUE, BUILD_NAME_LABEL: meta["name"]}
+    labels = {BUILD_POD_LABEL: well_known.BUILD_POD_TRUE, BUILD_NAME_LABEL: well_known.label_value(meta["name"])}
     if (meta.get("labels") or {}).get(BUILDCONFIG_LABEL):
         labels[BUILDCONFIG_LABEL] = meta["labels"][BUILDCONFIG_LABEL]
     return {

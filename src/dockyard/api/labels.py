@@ -224,6 +224,24 @@ def _meta_map(obj: Any, field: str) -> Any:
     return getattr(getattr(obj, "metadata", None), field, None)
 
 
+LABEL_VALUE_MAX = 63
+"""Characters of a label value at most (``validation.LabelValueMaxLength``)."""
+
+
+def label_value(name: str) -> str:
+    """``name`` (an object's name, up to 253 characters) as a label value: cut to :data:`LABEL_VALUE_MAX`
+    characters, as OpenShift's ``LabelValue`` does for its build labels, then without the ``-`` or ``.`` the cut
+    may leave at its end (a label value ends with an alphanumeric character). Several names can share one cut
+    value: a reader that needs the exact name takes it from where it is whole (an ownerReference, an
+    annotation)."""
+    return name if len(name) <= LABEL_VALUE_MAX else name[:LABEL_VALUE_MAX].rstrip("-.")
+
+
+def meta_field(obj: Any, field: str) -> Any:
+    """``obj.metadata.<field>`` of a dict-shaped or typed object, or None (see :func:`get`)."""
+    return _meta_map(obj, field)
+
+
 def get(obj: Any, key: str) -> str | None:
     """``metadata.labels[key]`` of ``obj`` (a Kubernetes object: a dict, or typed with ``.metadata.labels``;
     legacy key accepted, :func:`lookup`), or None."""

@@ -224,7 +224,7 @@ def build_on_node(store: sqlite.Store, node: str, namespace: str, build: str) ->
     pod = _get(store, POD, namespace, buildpod.pod_name(build))
     if pod is None or not _bound(pod, node):
         return False
-    return well_known.get(pod, buildpod.BUILD_NAME_LABEL) == build
+    return buildpod.build_name(pod) == build
 
 
 def push_for_node(store: sqlite.Store, node: str, push: Obj) -> bool:

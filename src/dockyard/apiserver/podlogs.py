@@ -58,8 +58,7 @@ async def handle_get(state: ServerState, request: Request, namespace: str, name:
     pod: dict[str, Any] = await run_in_threadpool(state.store.get, _pod_info(), namespace, name)
     container = podlogs.container_for(options, pod)
     if buildpod.is_build_pod(pod):
-        labels = (pod.get("metadata") or {}).get("labels") or {}
-        build = labels.get(buildpod.BUILD_NAME_LABEL) or name.removesuffix("-build")
+        build = buildpod.build_name(pod) or name.removesuffix("-build")
         raise errors.BadRequest(
             f"the output of build pod {name} is its Build's log: `dockyard logs build/{build}` "
             f"(GET .../builds/{build}/log)"

@@ -128,7 +128,7 @@ def instantiate(store: sqlite.Store, namespace: str, name: str, request: Any, *,
             "metadata": {
                 "name": f"{name}-{number}",
                 "namespace": namespace,
-                "labels": {BUILDCONFIG_LABEL: name},
+                "labels": {BUILDCONFIG_LABEL: well_known.label_value(name)},
                 "annotations": {**annotations, BUILD_NUMBER_ANNOTATION: str(number)},
                 "ownerReferences": [
                     {

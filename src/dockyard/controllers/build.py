@@ -124,7 +124,7 @@ def from_reference(ref: models.ObjectReference, image: objects.Image | None) -> 
 
 
 def _build_key(_event: str, pod: Pod) -> list[str]:
-    name = well_known.get(pod, buildpod.BUILD_NAME_LABEL)
+    name = buildpod.build_name(pod)
     return [f"{pod.metadata.namespace}/{name}"] if name and pod.metadata else []
 
 
@@ -195,7 +195,7 @@ class BuildController(runtime.Controller):
         return self._follow(build)
 
     def _config(self, build: objects.Build) -> objects.BuildConfig | None:
-        config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
+        config = buildpod.config_name(build)
         return self.lister(objects.BuildConfig).get(build.metadata.namespace, config) if config else None
 
     def _siblings(self, build: objects.Build) -> list[objects.Build]:
@@ -205,11 +205,13 @@ class BuildController(runtime.Controller):
         stream is ordered, so every Build created before it (a lower number) is in the cache too; and what
         blocks a start, a lower-numbered Build not yet terminal, can only turn terminal, so a stale view waits
         (the sibling's completion event re-enqueues this key) and never starts two."""
-        config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
+        config = buildpod.config_name(build)
         if not config:
             return []
         index = runtime.label_index_name(buildpod.BUILDCONFIG_LABEL)
-        return self.lister(objects.Build).by_index(index, f"{build.metadata.namespace}/{config}")
+        cut = well_known.label_value(config)
+        builds = self.lister(objects.Build).by_index(index, f"{build.metadata.namespace}/{cut}")
+        return [b for b in builds if buildpod.config_name(b) == config]
 
     def _start(self, build: objects.Build) -> float | None:
         config = self._config(build)

@@ -77,7 +77,7 @@ class BuildConfigController(runtime.Controller):
             return [c.key for c in configs if name in _followed_images(c)]
 
         def new_build(event: str, build: objects.Build) -> list[str]:
-            config = well_known.get(build, buildpod.BUILDCONFIG_LABEL)
+            config = buildpod.config_name(build)
             return [f"{build.metadata.namespace}/{config}"] if config and event == "ADDED" else []
 
         return [
@@ -89,7 +89,7 @@ class BuildConfigController(runtime.Controller):
     def observe(self, kind: str, event: str, obj: Any) -> None:
         """A Build seen created lowers its config's creation expectations."""
         if kind == "Build" and event == "ADDED":
-            config = well_known.get(obj, buildpod.BUILDCONFIG_LABEL)
+            config = buildpod.config_name(obj)
             if config:
                 self.expectations.creation_observed(f"{obj.metadata.namespace}/{config}")
 
@@ -166,9 +166,7 @@ class BuildConfigController(runtime.Controller):
         """Whether a Build of ``config`` already carries the trigger ``cause``, from the cache: complete for
         this config's own instantiates once :attr:`expectations` are satisfied, and after a restart from the
         informers' first lists, made after anything the last run wrote."""
-        index = runtime.label_index_name(buildpod.BUILDCONFIG_LABEL)
-        builds = self.lister(objects.Build).by_index(index, config.key)
-        return any(well_known.get_annotation(b, TRIGGER_ANNOTATION) == cause for b in builds)
+        return any(well_known.get_annotation(b, TRIGGER_ANNOTATION) == cause for b in _builds_of(self, config))
 
     def _instantiate(
         self,
@@ -210,3 +208,12 @@ class BuildConfigController(runtime.Controller):
             raise RuntimeError(f"instantiate {ns}/{name}: {resp.status_code} {resp.text[:300]}")
         build = objects.parse(resp.json(), objects.Build)
         log.info("buildconfig %s/%s: started %s (%s)", ns, name, build.metadata.name, cause)
+
+
+def _builds_of(controller: runtime.Controller, config: objects.BuildConfig) -> list[objects.Build]:
+    """``config``'s Builds from the cache: those its label value (the name cut to 63 characters) indexes, whose
+    exact BuildConfig (:func:`dockyard.api.buildpod.config_name`) is ``config``."""
+    ns, name = config.metadata.namespace, config.metadata.name
+    index = runtime.label_index_name(buildpod.BUILDCONFIG_LABEL)
+    builds = controller.lister(objects.Build).by_index(index, f"{ns}/{well_known.label_value(name)}")
+    return [b for b in builds if buildpod.config_name(b) == name]

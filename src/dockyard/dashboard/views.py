@@ -12,8 +12,8 @@ from typing import Any
 from lightkube.models.core_v1 import Event, Pod
 from lightkube.resources.apps_v1 import Deployment
 
+from dockyard.api import buildpod, objects, phases, timefmt
 from dockyard.api import labels as well_known
-from dockyard.api import objects, phases, timefmt
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def builds_by_config(configs: list[objects.BuildConfig], builds: list[objects.Bu
     namespace and name."""
     views = {(c.metadata.namespace, c.metadata.name): BuildConfigView(c) for c in configs}
     for b in builds:
-        view = views.get((b.metadata.namespace, b.metadata.labels.get(well_known.BUILD_CONFIG, "")))
+        view = views.get((b.metadata.namespace, buildpod.config_name(b) or ""))
         if view is not None:
             view.builds.append(b)
     for view in views.values():
