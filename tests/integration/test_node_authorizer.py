@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from dockyard.api import buildpod
+
 NS = "/api/v1/namespaces/default"
 SECRETS = f"{NS}/secrets"
 PODS = f"{NS}/pods"
@@ -124,14 +126,39 @@ def _two_builds(apiserver: Any, api: Any) -> None:
         },
     }
     assert api.post(f"{GROUP}/buildconfigs", json=config).status_code == 201
+    builds = []
     for _ in range(2):
-        assert api.post(f"{GROUP}/buildconfigs/b/instantiate", json={}).status_code == 201
-    mine = pod("b-1-build", apiserver.node_name)
-    mine["metadata"]["labels"] = {"dockyard.dev/build.name": "b-1"}
-    assert api.post(PODS, json=mine).status_code == 201
-    theirs = pod("b-2-build", "other-node")
-    theirs["metadata"]["labels"] = {"dockyard.dev/build.name": "b-2"}
-    assert api.post(PODS, json=theirs).status_code == 201
+        created = api.post(f"{GROUP}/buildconfigs/b/instantiate", json={})
+        assert created.status_code == 201
+        builds.append(created.json())
+    for build, node in zip(builds, (apiserver.node_name, "other-node"), strict=True):
+        assert api.post(PODS, json=buildpod.build_pod(build) | {"spec": pod("x", node)["spec"]}).status_code == 201
+
+
+def test_a_node_cannot_forge_the_build_pod_of_a_build_it_does_not_run(apiserver: Any, api: Any) -> None:
+    """A mirror pod is the node's own: named and labelled as a Build's pod (before the build controller made it),
+    it does not make the node the one that runs the Build. Only the pod the Build owns does."""
+    config = {
+        "metadata": {"name": "c"},
+        "spec": {
+            "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
+            "strategy": {"type": "Docker"},
+            "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}},
+        },
+    }
+    assert api.post(f"{GROUP}/buildconfigs", json=config).status_code == 201
+    assert api.post(f"{GROUP}/buildconfigs/c/instantiate", json={}).status_code == 201
+    forged = pod("c-1-build", apiserver.node_name)
+    forged["metadata"]["labels"] = {"dockyard.dev/build-pod": "true", "dockyard.dev/build.name": "c-1"}
+    forged["metadata"]["annotations"] = {"kubernetes.io/config.mirror": "x", "dockyard.dev/build.name": "c-1"}
+    with apiserver.client(token=apiserver.node_token) as node:
+        assert node.post(PODS, json=forged).status_code == 201, "a mirror pod of its own is the node's to make"
+        log = node.post(f"{GROUP}/builds/c-1/log", content=b"forged line\n")
+        assert log.status_code == 403, log.text
+        details = node.patch(f"{GROUP}/builds/c-1/details", json={"spec": {"revision": REVISION}}, headers=MERGE)
+        assert details.status_code == 403, details.text
+        assert node.get(f"{GROUP}/builds/c-1/source").status_code == 403
+    assert b"forged" not in api.get(f"{GROUP}/builds/c-1/log").content
 
 
 REVISION = {"type": "Git", "git": {"commit": "a" * 40, "message": "fix", "author": {"name": "A", "email": "a@x"}}}

@@ -220,11 +220,22 @@ def _get(store: sqlite.Store, info: kinds.ResourceInfo, namespace: str, name: st
 
 
 def build_on_node(store: sqlite.Store, node: str, namespace: str, build: str) -> bool:
-    """True if Build ``build``'s build pod (``<build>-build``, labelled with the build) is bound to ``node``."""
+    """True if Build ``build``'s build pod (``<build>-build``, owned by the Build) is bound to ``node``.
+
+    The pod must name the Build in an ownerReference, which a node cannot give a pod it creates (its mirror pods
+    may be owned only by its Node, :func:`check_mirror_pod_create`): a mirror pod named and labelled as a Build's pod
+    does not make the node the one that runs that Build."""
     pod = _get(store, POD, namespace, buildpod.pod_name(build))
     if pod is None or not _bound(pod, node):
         return False
-    return buildpod.build_name(pod) == build
+    meta = _dict(pod.get("metadata"))
+    if well_known.CONFIG_MIRROR in _dict(meta.get("annotations")):
+        return False
+    owned = any(
+        _dict(ref).get("kind") == "Build" and _dict(ref).get("name") == build
+        for ref in _list(meta.get("ownerReferences"))
+    )
+    return owned and buildpod.build_name(pod) == build
 
 
 def push_for_node(store: sqlite.Store, node: str, push: Obj) -> bool:
