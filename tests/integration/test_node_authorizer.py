@@ -115,17 +115,21 @@ def test_node_reads_only_secrets_its_objects_reference(apiserver: Any, api: Any,
             assert SECRET_DATA not in resp.text
 
 
-def _two_builds(apiserver: Any, api: Any) -> None:
-    """Builds b-1 (its build pod bound to the test's node) and b-2 (bound to another node)."""
-    config = {
-        "metadata": {"name": "b"},
+def _config(name: str) -> dict[str, Any]:
+    """A BuildConfig ``name`` of a Dockerfile build pushing to 127.0.0.1:5000/x:1."""
+    return {
+        "metadata": {"name": name},
         "spec": {
             "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
             "strategy": {"type": "Docker"},
             "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}},
         },
     }
-    assert api.post(f"{GROUP}/buildconfigs", json=config).status_code == 201
+
+
+def _two_builds(apiserver: Any, api: Any) -> None:
+    """Builds b-1 (its build pod bound to the test's node) and b-2 (bound to another node)."""
+    assert api.post(f"{GROUP}/buildconfigs", json=_config("b")).status_code == 201
     builds = []
     for _ in range(2):
         created = api.post(f"{GROUP}/buildconfigs/b/instantiate", json={})
@@ -138,15 +142,7 @@ def _two_builds(apiserver: Any, api: Any) -> None:
 def test_a_node_cannot_forge_the_build_pod_of_a_build_it_does_not_run(apiserver: Any, api: Any) -> None:
     """A mirror pod is the node's own: named and labelled as a Build's pod (before the build controller made it),
     it does not make the node the one that runs the Build. Only the pod the Build owns does."""
-    config = {
-        "metadata": {"name": "c"},
-        "spec": {
-            "source": {"type": "Dockerfile", "dockerfile": "FROM scratch"},
-            "strategy": {"type": "Docker"},
-            "output": {"to": {"kind": "DockerImage", "name": "127.0.0.1:5000/x:1"}},
-        },
-    }
-    assert api.post(f"{GROUP}/buildconfigs", json=config).status_code == 201
+    assert api.post(f"{GROUP}/buildconfigs", json=_config("c")).status_code == 201
     assert api.post(f"{GROUP}/buildconfigs/c/instantiate", json={}).status_code == 201
     forged = pod("c-1-build", apiserver.node_name)
     forged["metadata"]["labels"] = {"dockyard.dev/build-pod": "true", "dockyard.dev/build.name": "c-1"}

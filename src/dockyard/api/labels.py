@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dockyard.api.labelselector import MAX_LABEL_VALUE
+
 # --- dockyard.dev: builds ------------------------------------------------------------------------
 
 BUILD_POD = "dockyard.dev/build-pod"
@@ -224,17 +226,13 @@ def _meta_map(obj: Any, field: str) -> Any:
     return getattr(getattr(obj, "metadata", None), field, None)
 
 
-LABEL_VALUE_MAX = 63
-"""Characters of a label value at most (``validation.LabelValueMaxLength``)."""
-
-
 def label_value(name: str) -> str:
-    """``name`` (an object's name, up to 253 characters) as a label value: cut to :data:`LABEL_VALUE_MAX`
-    characters, as OpenShift's ``LabelValue`` does for its build labels, then without the ``-`` or ``.`` the cut
+    """``name`` (an object's name, up to 253 characters) as a label value: cut to
+    :data:`dockyard.api.labelselector.MAX_LABEL_VALUE` characters, as OpenShift's ``LabelValue`` does for its build labels, then without the ``-`` or ``.`` the cut
     may leave at its end (a label value ends with an alphanumeric character). Several names can share one cut
     value: a reader that needs the exact name takes it from where it is whole (an ownerReference, an
     annotation)."""
-    return name if len(name) <= LABEL_VALUE_MAX else name[:LABEL_VALUE_MAX].rstrip("-.")
+    return name if len(name) <= MAX_LABEL_VALUE else name[:MAX_LABEL_VALUE].rstrip("-.")
 
 
 def meta_field(obj: Any, field: str) -> Any:
