@@ -228,10 +228,10 @@ def _meta_map(obj: Any, field: str) -> Any:
 
 def label_value(name: str) -> str:
     """``name`` (an object's name, up to 253 characters) as a label value: cut to
-    :data:`dockyard.api.labelselector.MAX_LABEL_VALUE` characters, as OpenShift's ``LabelValue`` does for its build labels, then without the ``-`` or ``.`` the cut
-    may leave at its end (a label value ends with an alphanumeric character). Several names can share one cut
-    value: a reader that needs the exact name takes it from where it is whole (an ownerReference, an
-    annotation)."""
+    :data:`dockyard.api.labelselector.MAX_LABEL_VALUE` characters, as OpenShift's ``LabelValue`` does for its
+    build labels, then without the ``-`` or ``.`` the cut may leave at its end (a label value ends with an
+    alphanumeric character). Several names can share one cut value: a reader that needs the exact name takes it
+    from where it is whole (an ownerReference, an annotation)."""
     return name if len(name) <= MAX_LABEL_VALUE else name[:MAX_LABEL_VALUE].rstrip("-.")
 
 
