@@ -245,3 +245,14 @@ def test_a_namespace_only_its_own_finalizers_hold_answers_a_second_delete(api: h
     cleared = api.patch(f"{NAMESPACES}/own-held", json={"metadata": {"finalizers": None}}, headers=MERGE)
     assert cleared.status_code == 200, cleared.text
     assert api.get(f"{NAMESPACES}/own-held").status_code == 404
+
+
+def test_only_a_writer_of_namespaces_may_finalize_one(apiserver: ApiServer, api: httpx.Client) -> None:
+    """``namespaces/finalize`` is a write: the view identity and a node's get 403, and the finalizers stay."""
+    stored = api.post(NAMESPACES, json={"metadata": {"name": "guarded"}}).json()
+    emptied = {**stored, "spec": {"finalizers": []}}
+    for token in (apiserver.view_token, apiserver.node_token):
+        with apiserver.client(token=token) as other:
+            resp = other.put(f"{NAMESPACES}/guarded/finalize", json=emptied)
+            assert resp.status_code == 403, resp.text
+    assert api.get(f"{NAMESPACES}/guarded").json()["spec"]["finalizers"] == ["kubernetes"]
